@@ -1,0 +1,106 @@
+# vmfs — plain Makefile.  `make`, `make check`, `make demo`, `make deps`,
+# `make install PREFIX=/usr DESTDIR=/tmp/pkg`, `make SANITIZE=address,undefined check`.
+
+PREFIX  ?= /usr/local
+DESTDIR ?=
+CC      ?= cc
+PKG_CONFIG ?= pkg-config
+
+# Debian packages the build, the tests and the demo need.
+DEB_PKGS := build-essential pkg-config libfuse3-dev fuse3 libaio-dev \
+	libqb-dev libtokyocabinet-dev libcunit1-dev fio attr
+
+PKGS := fuse3 libqb tokyocabinet
+
+ifneq ($(SANITIZE),)
+BUILD    ?= build-san
+SANFLAGS := -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recover=all
+else
+BUILD    ?= build
+SANFLAGS :=
+endif
+BIN ?= bin
+
+WARN   := -Wall -Wextra -Wshadow -Wmissing-prototypes -Werror
+CFLAGS ?= -O2 -g
+ALL_CFLAGS := -std=gnu11 $(WARN) -D_GNU_SOURCE -D_FILE_OFFSET_BITS=64 \
+	-Iinclude $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null) \
+	$(SANFLAGS) $(CFLAGS) -MMD -MP
+LIBS := $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null) -laio -lpthread
+ALL_LDFLAGS := $(SANFLAGS) $(LDFLAGS)
+
+# Library code: every component except the files holding main().
+LIB_DIRS := lun lockmgr journal vmfsd fuse fsck hypervisor
+LIB_SRCS := $(filter-out %_main.c,$(foreach d,$(LIB_DIRS),$(wildcard $(d)/*.c)))
+LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/%.o)
+CLI_SRCS := $(wildcard cli/*.c)
+CLI_OBJS := $(CLI_SRCS:%.c=$(BUILD)/%.o)
+UNIT_SRCS := $(wildcard tests/unit/*.c)
+UNIT_OBJS := $(UNIT_SRCS:%.c=$(BUILD)/%.o)
+
+PROGS := $(BIN)/vmfs $(BIN)/vmfsd
+
+.PHONY: all check unit integration demo deps install uninstall clean bench
+all: $(PROGS)
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -c -o $@ $<
+
+$(BUILD)/libvmfs.a: $(LIB_OBJS)
+	@mkdir -p $(dir $@)
+	rm -f $@ && ar rcs $@ $^
+
+$(BIN)/vmfsd: $(BUILD)/vmfsd/vmfsd_main.o $(BUILD)/libvmfs.a
+	@mkdir -p $(BIN)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
+
+$(BIN)/vmfs: $(CLI_OBJS) $(BUILD)/libvmfs.a
+	@mkdir -p $(BIN)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
+
+$(BUILD)/test_unit: $(UNIT_OBJS) $(BUILD)/libvmfs.a
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS) -lcunit
+
+# Install what is missing from Debian's archive (needs root or sudo).
+deps:
+	@missing=""; for p in $(DEB_PKGS); do \
+		dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'ok installed' || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+		echo "make deps: installing$$missing"; \
+		SUDO=; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+		$$SUDO apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing; \
+	fi
+
+unit: $(BUILD)/test_unit
+	$(BUILD)/test_unit
+
+integration: $(PROGS)
+	tests/integration/run.sh
+
+check: deps
+	@$(MAKE) --no-print-directory all $(BUILD)/test_unit
+	tests/run.sh $(BUILD)/test_unit
+
+demo: deps
+	@$(MAKE) --no-print-directory all
+	./demo.sh
+
+bench: deps
+	@$(MAKE) --no-print-directory all
+	bench/datapath.sh
+	bench/meta.sh
+
+install: $(PROGS)
+	install -d $(DESTDIR)$(PREFIX)/sbin
+	install -m 0755 $(PROGS) $(DESTDIR)$(PREFIX)/sbin/
+
+uninstall:
+	rm -f $(DESTDIR)$(PREFIX)/sbin/vmfs $(DESTDIR)$(PREFIX)/sbin/vmfsd
+
+clean:
+	rm -rf build build-san $(BIN)
+
+-include $(LIB_OBJS:.o=.d) $(CLI_OBJS:.o=.d) $(UNIT_OBJS:.o=.d) $(BUILD)/vmfsd/vmfsd_main.d

@@ -1,0 +1,363 @@
+/*
+ * vmfs on-disk format: the contract between every host that attaches the
+ * volume, and between this software and any later version of it.
+ *
+ * docs/SPEC.md describes the same bytes in prose; tests/unit/test_format.c
+ * checks every offset below against a golden table.  Change one, change all
+ * three, and bump VMFS_FORMAT_MINOR (compatible additions in reserved space)
+ * or VMFS_FORMAT_MAJOR (anything an older reader would misinterpret).
+ *
+ * Rules:
+ *  - every multi-byte integer is little-endian (le16/le32/le64 below are
+ *    storage types only; convert with le*toh/htole* at the boundary);
+ *  - every metadata block is VMFS_MD_BLOCK_SIZE (4 KiB) and starts with, or
+ *    (lockable blocks) carries at VMFS_OBJ_OFFSET, a struct vmfs_blk_hdr:
+ *    magic, format version, its own byte address, a generation bumped at
+ *    every write, and a crc32c of its bytes;
+ *  - a lockable block (inode, resource-cluster header, journal header,
+ *    heartbeat-region header) keeps its lock record in the first 512 bytes
+ *    so that the lock can be changed with a single-sector compare-and-write
+ *    without rewriting the object; the object's own crc never covers the
+ *    lock record;
+ *  - addresses are 64-bit byte offsets, or 64-bit counts of 4 KiB units in
+ *    block pointers (VMFS_PTR_ADDR_MASK), so volumes and files go far past
+ *    64 TiB.
+ */
+#ifndef VMFS_FORMAT_H
+#define VMFS_FORMAT_H
+
+#include <stdint.h>
+#include <stddef.h>
+
+typedef uint16_t le16;
+typedef uint32_t le32;
+typedef uint64_t le64;
+
+/* The format version is not the software version. */
+#define VMFS_FORMAT_MAJOR 1
+#define VMFS_FORMAT_MINOR 0
+
+#define VMFS_MD_BLOCK_SIZE 4096u      /* every metadata block */
+#define VMFS_MD_BLOCK_SHIFT 12
+#define VMFS_LOCK_SIZE 512u           /* lock record at the start of a lockable block */
+#define VMFS_OBJ_OFFSET VMFS_LOCK_SIZE /* object header after the lock record */
+
+/* Magic numbers: four ASCII letters, read as a little-endian le32. */
+#define VMFS_MAGIC_VOLUME   0x53464d56u /* "VMFS" volume header */
+#define VMFS_MAGIC_LOCK     0x4b434f4cu /* "LOCK" lock record */
+#define VMFS_MAGIC_HBREGION 0x47524248u /* "HBRG" heartbeat region header */
+#define VMFS_MAGIC_HBSLOT   0x544c5348u /* "HSLT" heartbeat slot */
+#define VMFS_MAGIC_JOURNAL  0x4c4e524au /* "JRNL" journal region header */
+#define VMFS_MAGIC_RCLUSTER 0x4c435352u /* "RSCL" resource-cluster header */
+#define VMFS_MAGIC_INODE    0x45444f4eu /* "NODE" inode */
+#define VMFS_MAGIC_PTRBLK   0x4b4c4250u /* "PBLK" pointer block */
+#define VMFS_MAGIC_DIRBLK   0x4b4c5244u /* "DRLK" directory chunk */
+
+/*
+ * Common header of every metadata block (or of the object part of a
+ * lockable block).  bh_crc is the crc32c (Castagnoli, initial ~0, final
+ * xor ~0) of bh_len bytes starting at this header, computed with bh_crc
+ * set to zero.
+ */
+struct vmfs_blk_hdr {
+/*0x00*/ le32 bh_magic;
+/*0x04*/ le16 bh_major;
+/*0x06*/ le16 bh_minor;
+/*0x08*/ le64 bh_self;   /* byte address of the block this header sits in */
+/*0x10*/ le64 bh_gen;    /* bumped at every write of the block */
+/*0x18*/ le32 bh_crc;
+/*0x1c*/ le32 bh_len;    /* bytes covered by bh_crc, header included */
+};
+_Static_assert(sizeof(struct vmfs_blk_hdr) == 0x20, "vmfs_blk_hdr");
+
+/* ------------------------------------------------------------------ */
+/* Lock record: the first 512 bytes of every lockable block.           */
+
+enum vmfs_lock_mode {
+	VMFS_LOCK_FREE = 0,
+	VMFS_LOCK_EXCLUSIVE = 1,
+	VMFS_LOCK_READONLY = 2,   /* shared, read-only */
+	VMFS_LOCK_MULTIWRITER = 3 /* shared, every holder may write */
+};
+
+#define VMFS_LOCK_MAX_HOLDERS 13
+#define VMFS_UUID_SIZE 16
+
+struct vmfs_lock_holder {
+/*0x00*/ uint8_t lh_uuid[VMFS_UUID_SIZE];
+/*0x10*/ le32 lh_slot;
+/*0x14*/ le32 lh_pad;
+/*0x18*/ le64 lh_hb_gen;
+};
+_Static_assert(sizeof(struct vmfs_lock_holder) == 0x20, "vmfs_lock_holder");
+
+/*
+ * lk_hdr.bh_gen is the lock generation: bumped at every change of mode or
+ * owner, so a compare-and-write against a stale copy always fails.  An
+ * all-zero record (never initialised) reads as free.
+ */
+struct vmfs_lock {
+/*0x000*/ struct vmfs_blk_hdr lk_hdr;   /* bh_self = address of the locked block */
+/*0x020*/ le32 lk_mode;                 /* enum vmfs_lock_mode */
+/*0x024*/ le32 lk_nholders;             /* shared modes */
+/*0x028*/ le64 lk_owner_hb_gen;         /* owner's heartbeat generation */
+/*0x030*/ uint8_t lk_owner_uuid[VMFS_UUID_SIZE];
+/*0x040*/ le32 lk_owner_slot;
+/*0x044*/ le32 lk_pad;
+/*0x048*/ struct vmfs_lock_holder lk_holders[VMFS_LOCK_MAX_HOLDERS];
+/*0x1e8*/ uint8_t lk_reserved[0x18];
+};
+_Static_assert(sizeof(struct vmfs_lock) == VMFS_LOCK_SIZE, "vmfs_lock");
+
+/* ------------------------------------------------------------------ */
+/* Volume header: offset 0, backup copy in the last 4 KiB of the volume. */
+
+enum vmfs_res_type {
+	VMFS_RES_INODE = 0,   /* 4 KiB inodes */
+	VMFS_RES_PTRBLK = 1,  /* 4 KiB pointer blocks */
+	VMFS_RES_SMALL = 2,   /* small blocks (directories, small files) */
+	VMFS_RES_FILE = 3,    /* file blocks (VM disks, large files) */
+	VMFS_RES_NTYPES = 4
+};
+
+/*
+ * One resource area: ra_nclusters cluster headers (one 4 KiB lockable
+ * block each) from ra_hdr_offset, and ra_count objects of ra_obj_size bytes
+ * from ra_obj_offset (aligned to ra_obj_size).  Cluster c owns objects
+ * [c * ra_per_cluster, min((c + 1) * ra_per_cluster, ra_count)).
+ */
+struct vmfs_res_area {
+/*0x00*/ le64 ra_hdr_offset;
+/*0x08*/ le64 ra_obj_offset;
+/*0x10*/ le64 ra_count;
+/*0x18*/ le32 ra_obj_size;
+/*0x1c*/ le32 ra_per_cluster;
+/*0x20*/ le32 ra_nclusters;
+/*0x24*/ le32 ra_pad;
+/*0x28*/ le64 ra_reserved;
+};
+_Static_assert(sizeof(struct vmfs_res_area) == 0x30, "vmfs_res_area");
+
+#define VMFS_LABEL_SIZE 64
+
+struct vmfs_volume {
+/*0x000*/ struct vmfs_blk_hdr vh_hdr;   /* bh_len = 4096 */
+/*0x020*/ uint8_t vh_uuid[VMFS_UUID_SIZE];
+/*0x030*/ char vh_label[VMFS_LABEL_SIZE]; /* NUL-padded */
+/*0x070*/ le64 vh_size_bytes;           /* bytes of the LUN the volume uses */
+/*0x078*/ le64 vh_ctime_ns;             /* creation, wall clock, display only */
+/*0x080*/ le32 vh_sector_size;          /* LUN logical sector size at mkfs */
+/*0x084*/ le32 vh_md_block_size;        /* VMFS_MD_BLOCK_SIZE */
+/*0x088*/ le32 vh_file_block_size;      /* == FILE area ra_obj_size */
+/*0x08c*/ le32 vh_small_block_size;     /* == SMALL area ra_obj_size */
+/*0x090*/ le32 vh_max_hosts;            /* heartbeat slots == journal regions */
+/*0x094*/ le32 vh_flags;
+/*0x098*/ le64 vh_journal_size_bytes;   /* per host slot */
+/*0x0a0*/ le64 vh_hb_offset;            /* heartbeat region header block */
+/*0x0a8*/ le64 vh_journal_offset;       /* journal region of slot 0 */
+/*0x0b0*/ le64 vh_root_ino;
+/*0x0b8*/ le64 vh_lostfound_ino;
+/*0x0c0*/ struct vmfs_res_area vh_res[VMFS_RES_NTYPES];
+/*0x180*/ le64 vh_backup_offset;        /* where the other copy lives */
+/*0x188*/ uint8_t vh_reserved[0x1000 - 0x188];
+};
+_Static_assert(sizeof(struct vmfs_volume) == VMFS_MD_BLOCK_SIZE, "vmfs_volume");
+
+/* ------------------------------------------------------------------ */
+/* Heartbeat region: a lockable header block, then one block per slot.  */
+
+struct vmfs_hb_region {
+/*0x000*/ struct vmfs_blk_hdr hr_hdr;   /* at VMFS_OBJ_OFFSET, bh_len = 3584 */
+/*0x020*/ le32 hr_nslots;
+/*0x024*/ le32 hr_lease_ms;             /* default lease a host advertises */
+/*0x028*/ le32 hr_renew_ms;             /* default renewal interval */
+/*0x02c*/ le32 hr_pad;
+/*0x030*/ le64 hr_slot0_offset;         /* slot i at hr_slot0_offset + i * 4096 */
+/*0x038*/ uint8_t hr_reserved[0xe00 - 0x38];
+};
+_Static_assert(sizeof(struct vmfs_hb_region) == 0xe00, "vmfs_hb_region");
+
+enum vmfs_hb_state {
+	VMFS_HB_FREE = 0,
+	VMFS_HB_ACTIVE = 1,
+	VMFS_HB_REPLAYING = 2 /* a survivor is replaying this host's journal */
+};
+
+/*
+ * A heartbeat slot: its own 4 KiB block, but all live fields are in the
+ * first 512 bytes so renewal is a one-sector compare-and-write.
+ * bh_len = 512.
+ */
+struct vmfs_hb_slot {
+/*0x000*/ struct vmfs_blk_hdr hs_hdr;
+/*0x020*/ le32 hs_state;                /* enum vmfs_hb_state */
+/*0x024*/ le32 hs_slot;
+/*0x028*/ le64 hs_hb_gen;               /* bumped at every mount */
+/*0x030*/ le64 hs_counter;              /* bumped at every renewal */
+/*0x038*/ le32 hs_lease_ms;             /* the lease this host advertises */
+/*0x03c*/ le32 hs_renew_ms;
+/*0x040*/ uint8_t hs_host_uuid[VMFS_UUID_SIZE];
+/*0x050*/ le64 hs_journal_offset;
+/*0x058*/ le64 hs_journal_size;
+/*0x060*/ char hs_addr[64];             /* cluster address, NUL-padded */
+/*0x0a0*/ char hs_hostname[64];         /* display only */
+/*0x0e0*/ uint8_t hs_reserved[0x200 - 0xe0];
+};
+_Static_assert(sizeof(struct vmfs_hb_slot) == 0x200, "vmfs_hb_slot");
+
+/* ------------------------------------------------------------------ */
+/* Journal region header: first block of each slot's journal region.   */
+
+enum vmfs_jnl_state {
+	VMFS_JNL_CLEAN = 0,  /* nothing to replay */
+	VMFS_JNL_DIRTY = 1   /* transactions between tail and head */
+};
+
+struct vmfs_jnl_hdr {
+/*0x000*/ struct vmfs_blk_hdr jh_hdr;   /* at VMFS_OBJ_OFFSET, bh_len = 3584 */
+/*0x020*/ le32 jh_slot;
+/*0x024*/ le32 jh_state;                /* enum vmfs_jnl_state */
+/*0x028*/ le64 jh_size_bytes;           /* whole region, header included */
+/*0x030*/ le64 jh_tail;                 /* byte offset in region of oldest live txn */
+/*0x038*/ le64 jh_head;                 /* byte offset in region to write next */
+/*0x040*/ le64 jh_seq;                  /* sequence of the transaction at tail */
+/*0x048*/ uint8_t jh_reserved[0xe00 - 0x48];
+};
+_Static_assert(sizeof(struct vmfs_jnl_hdr) == 0xe00, "vmfs_jnl_hdr");
+
+/* ------------------------------------------------------------------ */
+/* Resource-cluster header: lockable, one per cluster, holds the bitmap. */
+
+#define VMFS_RC_MAX_OBJS 8192  /* bitmap bits in one header */
+
+struct vmfs_rc {
+/*0x000*/ struct vmfs_blk_hdr rc_hdr;   /* at VMFS_OBJ_OFFSET, bh_len = 3584 */
+/*0x020*/ le32 rc_type;                 /* enum vmfs_res_type */
+/*0x024*/ le32 rc_index;                /* cluster number within its area */
+/*0x028*/ le32 rc_nobjs;                /* objects this cluster owns */
+/*0x02c*/ le32 rc_nfree;
+/*0x030*/ le64 rc_first_obj;            /* index of its first object */
+/*0x038*/ le64 rc_reserved0;
+/*0x040*/ uint8_t rc_bitmap[VMFS_RC_MAX_OBJS / 8]; /* bit set = in use */
+/*0x440*/ uint8_t rc_reserved[0xe00 - 0x440];
+};
+_Static_assert(sizeof(struct vmfs_rc) == 0xe00, "vmfs_rc");
+
+/* ------------------------------------------------------------------ */
+/* Inode: one 4 KiB lockable block; inode number = object index.       */
+
+/* ino 0 is never used; root and lost+found are made by mkfs. */
+#define VMFS_ROOT_INO 1
+#define VMFS_LOSTFOUND_INO 2
+
+enum vmfs_map_type {
+	VMFS_MAP_INLINE = 0,  /* data in di_inline */
+	VMFS_MAP_SMALL = 1,   /* di_map addresses small blocks */
+	VMFS_MAP_FILE = 2     /* di_map addresses file blocks */
+};
+
+/*
+ * A block pointer: a 4 KiB-unit address in bits 0..55 (0 = hole), flags in
+ * the top byte.  VMFS_PTR_TBZ marks an allocated file block that was never
+ * written since allocation: it reads as zeros and is zeroed on first write.
+ */
+#define VMFS_PTR_ADDR_MASK 0x00ffffffffffffffull
+#define VMFS_PTR_TBZ       0x8000000000000000ull
+
+#define VMFS_NMAP 256
+#define VMFS_NDIRECT 251
+#define VMFS_MAP_IND1 251  /* single indirect */
+#define VMFS_MAP_IND2 252
+#define VMFS_MAP_IND3 253
+#define VMFS_MAP_IND4 254
+#define VMFS_MAP_SPARE 255
+#define VMFS_INLINE_MAX (VMFS_NMAP * 8)
+#define VMFS_XATTR_AREA 0x500
+#define VMFS_NAME_MAX 255
+
+/* di_flags */
+#define VMFS_DI_DISK_THIN      0x1   /* informational: how the disk was made */
+#define VMFS_DI_DISK_ZEROED    0x2
+#define VMFS_DI_DISK_EAGER     0x4
+
+struct vmfs_inode {
+/*0x000*/ struct vmfs_blk_hdr di_hdr;   /* at VMFS_OBJ_OFFSET, bh_len = 3584 */
+/*0x020*/ le64 di_ino;
+/*0x028*/ le64 di_incarnation;          /* bumped each time the slot is reused */
+/*0x030*/ le32 di_mode;                 /* S_IFMT | permission bits */
+/*0x034*/ le32 di_nlink;
+/*0x038*/ le32 di_uid;
+/*0x03c*/ le32 di_gid;
+/*0x040*/ le64 di_size;
+/*0x048*/ le64 di_alloc_bytes;          /* data + pointer blocks owned */
+/*0x050*/ le64 di_atime_ns;             /* since the epoch, signed */
+/*0x058*/ le64 di_mtime_ns;
+/*0x060*/ le64 di_ctime_ns;
+/*0x068*/ le64 di_btime_ns;
+/*0x070*/ le64 di_parent;               /* directories: parent ino */
+/*0x078*/ le32 di_flags;
+/*0x07c*/ le16 di_map_type;             /* enum vmfs_map_type */
+/*0x07e*/ le16 di_xattr_len;            /* bytes used in di_xattr */
+/*0x080*/ le64 di_rdev;
+/*0x088*/ le64 di_nentries;             /* directories: live entries */
+/*0x090*/ uint8_t di_reserved[0x100 - 0x90];
+/*0x100*/ union {
+		le64 di_map[VMFS_NMAP];
+		uint8_t di_inline[VMFS_INLINE_MAX];
+	};
+/*0x900*/ uint8_t di_xattr[VMFS_XATTR_AREA];
+};
+_Static_assert(sizeof(struct vmfs_inode) == 0xe00, "vmfs_inode");
+
+/*
+ * xattr area: packed records { u8 name_len; u8 pad; le16 value_len;
+ * name bytes (no NUL); value bytes }, di_xattr_len bytes in all.
+ */
+struct vmfs_xattr_rec {
+/*0x00*/ uint8_t xr_name_len;
+/*0x01*/ uint8_t xr_pad;
+/*0x02*/ le16 xr_value_len;
+};
+_Static_assert(sizeof(struct vmfs_xattr_rec) == 4, "vmfs_xattr_rec");
+
+/* ------------------------------------------------------------------ */
+/* Pointer block: 4 KiB, owned by one inode (covered by its lock).      */
+
+#define VMFS_PTRS_PER_BLK 506
+
+struct vmfs_ptrblk {
+/*0x000*/ struct vmfs_blk_hdr pb_hdr;   /* bh_len = 4096 */
+/*0x020*/ le64 pb_owner_ino;
+/*0x028*/ le32 pb_level;                /* 1 = points at data blocks */
+/*0x02c*/ le32 pb_pad;
+/*0x030*/ le64 pb_ptr[VMFS_PTRS_PER_BLK];
+};
+_Static_assert(sizeof(struct vmfs_ptrblk) == VMFS_MD_BLOCK_SIZE, "vmfs_ptrblk");
+
+/* ------------------------------------------------------------------ */
+/* Directory chunk: 4 KiB; a directory's data is an array of chunks.   */
+
+#define VMFS_DIRENTS_PER_CHUNK 14
+
+struct vmfs_dirent {
+/*0x000*/ le64 de_ino;                  /* 0 = empty slot */
+/*0x008*/ le32 de_hash;                 /* crc32c of the name */
+/*0x00c*/ uint8_t de_name_len;
+/*0x00d*/ uint8_t de_type;              /* DT_* of the target */
+/*0x00e*/ le16 de_pad;
+/*0x010*/ char de_name[VMFS_NAME_MAX + 1];
+};
+_Static_assert(sizeof(struct vmfs_dirent) == 0x110, "vmfs_dirent");
+
+struct vmfs_dirblk {
+/*0x000*/ struct vmfs_blk_hdr db_hdr;   /* bh_len = 4096 */
+/*0x020*/ le64 db_dir_ino;
+/*0x028*/ le32 db_chunk;                /* index within the directory */
+/*0x02c*/ le16 db_count;                /* live entries in this chunk */
+/*0x02e*/ le16 db_pad;
+/*0x030*/ struct vmfs_dirent db_ents[VMFS_DIRENTS_PER_CHUNK];
+/*0xf10*/ uint8_t db_reserved[0x1000 - 0xf10];
+};
+_Static_assert(sizeof(struct vmfs_dirblk) == VMFS_MD_BLOCK_SIZE, "vmfs_dirblk");
+
+#endif /* VMFS_FORMAT_H */

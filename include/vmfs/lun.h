@@ -1,0 +1,167 @@
+/*
+ * lun: the shared LUN every host attaches.
+ *
+ * Conventions (all of vmfs): functions return 0 (or a byte count) on
+ * success and a negative number on failure: either -errno (-EIO, -EBUSY,
+ * -ENOSPC, ...) or -VMFS_E_* for failures errno cannot name.  The VMFS_E_*
+ * codes live in one table (vmfs_strerror()), one range per component:
+ *   1000-1099 lun and metadata-block envelope
+ *   1100-1199 lockmgr      1200-1299 journal     1300-1399 volume engine
+ *   1400-1499 fsck         1500-1599 hypervisor
+ *
+ * I/O rules: every buffer handed to lun_read/lun_write/lun_submit is aligned
+ * to lun_sector_size() (lun_buf_alloc() gives such buffers), and every
+ * offset and length is a multiple of it.  I/O goes to the device with
+ * O_DIRECT through libaio; each I/O waits at most the I/O timeout
+ * (lun_set_io_timeout, default 10 s) and then fails with -ETIMEDOUT; the
+ * buffer of an I/O that timed out is kept by the lun until the I/O is
+ * reaped, so callers may free theirs (the lun copies through a bounce
+ * buffer in that case).  All functions are safe to call from many threads.
+ */
+#ifndef VMFS_LUN_H
+#define VMFS_LUN_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdbool.h>
+
+/* ---- error codes ------------------------------------------------------ */
+enum vmfs_error {
+	VMFS_E_BASE = 1000,
+	VMFS_E_BAD_MAGIC = 1000,     /* metadata block has the wrong magic */
+	VMFS_E_BAD_VERSION = 1001,   /* written by a newer format major version */
+	VMFS_E_BAD_SELF = 1002,      /* block claims another address (misdirected write) */
+	VMFS_E_BAD_CRC = 1003,       /* checksum mismatch */
+	VMFS_E_BAD_LEN = 1004,       /* header covers an impossible length */
+	VMFS_E_MISCOMPARE = 1005,    /* compare-and-write found other bytes */
+	VMFS_E_RESERVED = 1006,      /* LUN reserved by another initiator */
+	VMFS_E_BAD_SPEC = 1007,      /* LUN name not understood */
+	VMFS_E_UNALIGNED = 1008,     /* buffer/offset/length not sector aligned */
+	VMFS_E_FAULT = 1009,         /* injected by the fault wrapper */
+
+	VMFS_E_NOT_VOLUME = 1300,    /* no vmfs volume header on this LUN */
+	VMFS_E_TOO_SMALL = 1301,     /* LUN too small for the requested layout */
+	VMFS_E_GEOMETRY = 1302,      /* volume header describes an impossible layout */
+	VMFS_E_CORRUPT = 1303,       /* metadata failed verification */
+	VMFS_E_HEADER_MISMATCH = 1304, /* primary and backup headers disagree */
+	VMFS_E_LAST = 1400
+};
+
+/* Message for a negative return value (-errno or -VMFS_E_*). */
+const char *vmfs_strerror(int err);
+
+/* ---- checksums and the metadata-block envelope ------------------------ */
+
+/* crc32c (Castagnoli); start with crc = 0. */
+uint32_t lun_crc32c(uint32_t crc, const void *buf, size_t len);
+
+/*
+ * Fill in a struct vmfs_blk_hdr (format.h) at hdr and compute its crc over
+ * len bytes from hdr.  The caller sets bh_gen; magic/version/self/len are
+ * set here.
+ */
+void lun_md_seal(void *hdr, uint32_t magic, uint64_t self, uint32_t len);
+
+/*
+ * Verify a block header, in this order: magic, major version (newer major
+ * is refused), length, self address, crc.  Returns 0 or the first failure
+ * as -VMFS_E_BAD_*.  An all-zero header gives -VMFS_E_BAD_MAGIC.
+ */
+int lun_md_verify(const void *hdr, uint32_t magic, uint64_t self, uint32_t len);
+
+/* ---- the LUN ---------------------------------------------------------- */
+struct lun;
+
+#define LUN_RDONLY 0x1   /* open read-only */
+
+/*
+ * spec: a path (regular file or block device) or "file:PATH".  An
+ * "iscsi://" backend plugs in behind the same operations later.  The lun
+ * discovers its logical sector size (512 or 4096) and size in bytes.
+ */
+int lun_open(const char *spec, int flags, struct lun **out);
+void lun_close(struct lun *lun);
+
+uint64_t lun_size(const struct lun *lun);
+uint32_t lun_sector_size(const struct lun *lun);
+const char *lun_name(const struct lun *lun);
+void lun_set_io_timeout(struct lun *lun, unsigned timeout_ms);
+
+/* Aligned buffers (4 KiB alignment, fit for any sector size). */
+void *lun_buf_alloc(size_t len);
+void lun_buf_free(void *buf);
+
+int lun_read(struct lun *lun, void *buf, size_t len, uint64_t off);
+int lun_write(struct lun *lun, const void *buf, size_t len, uint64_t off);
+
+enum lun_op { LUN_OP_READ = 0, LUN_OP_WRITE = 1 };
+struct lun_io {
+	enum lun_op op;
+	void *buf;
+	size_t len;
+	uint64_t off;
+	int result;   /* out: 0 or negative error */
+};
+/* Submit n I/Os together; returns 0 if all succeeded, else the first error. */
+int lun_submit(struct lun *lun, struct lun_io *ios, unsigned n);
+
+/* Make every completed write durable (SYNCHRONIZE CACHE / fdatasync). */
+int lun_flush(struct lun *lun);
+
+/*
+ * Make [off, off+len) read as zeros, cheaply where the backend can
+ * (fallocate ZERO_RANGE on files, BLKZEROOUT on block devices, WRITE SAME
+ * later), by writing zeros otherwise.  Offset and length sector aligned.
+ */
+int lun_zero_range(struct lun *lun, uint64_t off, uint64_t len);
+
+/*
+ * SCSI-2 style RESERVE/RELEASE of the whole LUN: while one lun handle holds
+ * the reservation, reserve() from any other handle (any process) fails with
+ * -VMFS_E_RESERVED after waiting at most wait_ms.
+ */
+int lun_reserve(struct lun *lun, unsigned wait_ms);
+int lun_release(struct lun *lun);
+
+/*
+ * COMPARE AND WRITE (SBC-3): atomically, if the len bytes at off equal
+ * expect, write data there and return 0; otherwise write nothing and return
+ * -VMFS_E_MISCOMPARE, leaving the current bytes in expect when
+ * current != NULL (copied into current).  len and off sector aligned.
+ */
+int lun_compare_and_write(struct lun *lun, const void *expect,
+			  const void *data, size_t len, uint64_t off,
+			  void *current);
+
+/* ---- fault injection (tests) ------------------------------------------ */
+
+/*
+ * Wrap inner in a fault-injecting lun.  The wrapper owns inner (closing the
+ * wrapper closes it).  All knobs may be changed at any time.
+ */
+int lun_fault_wrap(struct lun *inner, struct lun **out);
+/* Fail the nth write from now (1 = next one) with err (e.g. -EIO); 0 clears. */
+void lun_fault_fail_nth_write(struct lun *lun, uint64_t nth, int err);
+/* Fail every write at or after byte offset limit with err (0 clears). */
+void lun_fault_fail_writes_from(struct lun *lun, uint64_t limit, int err);
+/* Add latency before every read / write. */
+void lun_fault_set_latency(struct lun *lun, unsigned read_us, unsigned write_us);
+/* Tear the nth write from now: only its first keep_bytes reach the LUN,
+ * then the write fails with -EIO. */
+void lun_fault_tear_nth_write(struct lun *lun, uint64_t nth, size_t keep_bytes);
+
+/* Write recording: every write (offset, length, data) and every flush. */
+struct lun_rec_entry {
+	enum { LUN_REC_WRITE = 1, LUN_REC_FLUSH = 2, LUN_REC_ZERO = 3 } kind;
+	uint64_t off;
+	uint64_t len;
+	void *data;   /* LUN_REC_WRITE only; owned by the recorder */
+};
+void lun_fault_record(struct lun *lun, bool on);
+/* Entries recorded so far; valid until lun_fault_record_clear or close. */
+const struct lun_rec_entry *lun_fault_records(struct lun *lun, size_t *count);
+void lun_fault_record_clear(struct lun *lun);
+/* Counters (writes seen by the wrapper, including failed ones). */
+uint64_t lun_fault_writes(struct lun *lun);
+
+#endif /* VMFS_LUN_H */

@@ -1,0 +1,92 @@
+/*
+ * CUnit runner for every unit suite.  Usage: test_unit [SUITE [TEST]]
+ * runs everything, one suite, or one test (the names a failure prints).
+ * Scratch files go to $VMFS_TEST_DIR (default /tmp) and are removed.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <CUnit/Basic.h>
+#include "unit.h"
+
+#define MAX_SUITES 64
+
+static struct {
+	const char *name;
+	CU_InitializeFunc init;
+	CU_CleanupFunc cleanup;
+	CU_TestInfo *tests;
+} suites[MAX_SUITES];
+static int nsuites;
+
+void unit_suite_add(const char *name, CU_InitializeFunc init,
+		    CU_CleanupFunc cleanup, CU_TestInfo *tests)
+{
+	if (nsuites == MAX_SUITES) {
+		fprintf(stderr, "test_unit: too many suites\n");
+		abort();
+	}
+	suites[nsuites].name = name;
+	suites[nsuites].init = init;
+	suites[nsuites].cleanup = cleanup;
+	suites[nsuites].tests = tests;
+	nsuites++;
+}
+
+static char *tmp_paths[256];
+static int ntmp;
+
+const char *unit_tmp_path(const char *stem)
+{
+	const char *dir = getenv("VMFS_TEST_DIR");
+	char *p;
+
+	if (!dir || !*dir)
+		dir = "/tmp";
+	if (ntmp == 256)
+		abort();
+	if (asprintf(&p, "%s/vmfs-unit-%d-%d-%s", dir, (int)getpid(), ntmp,
+		     stem) < 0)
+		abort();
+	tmp_paths[ntmp++] = p;
+	unlink(p);
+	return p;
+}
+
+int main(int argc, char **argv)
+{
+	const char *only_suite = argc > 1 ? argv[1] : NULL;
+	const char *only_test = argc > 2 ? argv[2] : NULL;
+	unsigned failed;
+	int i;
+
+	if (CU_initialize_registry() != CUE_SUCCESS)
+		return 2;
+	for (i = 0; i < nsuites; i++) {
+		CU_pSuite s;
+		CU_TestInfo *t;
+
+		if (only_suite && strcmp(only_suite, suites[i].name))
+			continue;
+		s = CU_add_suite(suites[i].name, suites[i].init,
+				 suites[i].cleanup);
+		if (!s)
+			return 2;
+		for (t = suites[i].tests; t->pName; t++) {
+			if (only_test && strcmp(only_test, t->pName))
+				continue;
+			CU_add_test(s, t->pName, t->pTestFunc);
+		}
+	}
+	CU_basic_set_mode(CU_BRM_VERBOSE);
+	CU_basic_run_tests();
+	failed = CU_get_number_of_failures() +
+		 CU_get_number_of_suites_failed();
+	for (i = 0; i < ntmp; i++) {
+		unlink(tmp_paths[i]);
+		free(tmp_paths[i]);
+	}
+	CU_cleanup_registry();
+	return failed ? 1 : 0;
+}

@@ -1,0 +1,26 @@
+/*
+ * Tiny registration layer over CUnit: every tests/unit/test_*.c registers
+ * its suite from a constructor, and main.c adds them all to the registry,
+ * so adding a suite never touches a shared file.
+ *
+ *   static CU_TestInfo tests[] = { { "name", fn }, CU_TEST_INFO_NULL };
+ *   UNIT_SUITE("lun", NULL, NULL, tests);
+ */
+#ifndef VMFS_TESTS_UNIT_H
+#define VMFS_TESTS_UNIT_H
+
+#include <CUnit/CUnit.h>
+
+void unit_suite_add(const char *name, CU_InitializeFunc init,
+		    CU_CleanupFunc cleanup, CU_TestInfo *tests);
+
+/* A scratch file path under the test directory (unique per call). */
+const char *unit_tmp_path(const char *stem);
+
+#define UNIT_SUITE(name, init, cleanup, tests)                        \
+	static void __attribute__((constructor)) unit_reg_##tests(void) \
+	{                                                               \
+		unit_suite_add(name, init, cleanup, tests);             \
+	}
+
+#endif

@@ -1,0 +1,343 @@
+/*
+ * Resource clusters: the allocator for inodes, pointer blocks, small
+ * blocks and file blocks.
+ *
+ * Each area is cut into clusters; each cluster has a lockable 4 KiB header
+ * holding the bitmap of its objects.  A host allocates from the clusters it
+ * holds (one rotor per type here; per-host cluster locks arrive with the
+ * lock manager), so several hosts can allocate in parallel without
+ * touching the same header.  The bitmap is the truth: an object is in use
+ * exactly when its bit is set.  Allocation writes the header before the
+ * caller points at the object; freeing writes it after the caller dropped
+ * its pointer, so a crash can leak but never double-allocate.
+ */
+#include <endian.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include "vol_int.h"
+#include "vmfs/lockmgr.h"
+
+#define RC_LEN (VMFS_MD_BLOCK_SIZE - VMFS_OBJ_OFFSET)
+
+static struct vmfs_rc *rc_of(uint8_t *blk)
+{
+	return (struct vmfs_rc *)(blk + VMFS_OBJ_OFFSET);
+}
+
+static uint64_t rc_addr(const struct vol_res_geom *r, uint32_t c)
+{
+	return r->hdr_offset + (uint64_t)c * VMFS_MD_BLOCK_SIZE;
+}
+
+static inline bool bit_test(const uint8_t *map, uint32_t i)
+{
+	return map[i >> 3] & (1u << (i & 7));
+}
+
+/* Build one cluster header image with the given bits set. */
+static void rc_init(uint8_t *blk, const struct vol_res_geom *r,
+		    enum vmfs_res_type t, uint32_t c)
+{
+	struct vmfs_rc *rc = rc_of(blk);
+	uint64_t first = (uint64_t)c * r->per_cluster;
+	uint32_t n = (uint32_t)(r->count - first < r->per_cluster ?
+				r->count - first : r->per_cluster);
+
+	memset(blk, 0, VMFS_MD_BLOCK_SIZE);
+	lock_record_init_free(blk, rc_addr(r, c), 1);
+	rc->rc_type = htole32(t);
+	rc->rc_index = htole32(c);
+	rc->rc_nobjs = htole32(n);
+	rc->rc_nfree = htole32(n);
+	rc->rc_first_obj = htole64(first);
+}
+
+static void rc_seal(uint8_t *blk, uint64_t addr)
+{
+	struct vmfs_rc *rc = rc_of(blk);
+
+	rc->rc_hdr.bh_gen = htole64(le64toh(rc->rc_hdr.bh_gen) + 1);
+	lun_md_seal(&rc->rc_hdr, VMFS_MAGIC_RCLUSTER, addr, RC_LEN);
+}
+
+/*
+ * mkfs: write every cluster header of area t, with the objects listed in
+ * used[] (sorted, ascending) marked in use.  Batched 256 headers a write.
+ */
+int res_cluster_format(struct lun *lun, const struct vol_geom *g,
+		       enum vmfs_res_type t, const uint64_t *used,
+		       uint32_t nused)
+{
+	const struct vol_res_geom *r = &g->res[t];
+	enum { BATCH = 256 };
+	uint8_t *buf = lun_buf_alloc((size_t)BATCH * VMFS_MD_BLOCK_SIZE);
+	uint32_t c = 0, u = 0;
+	int ret = 0;
+
+	if (!buf)
+		return -ENOMEM;
+	while (!ret && c < r->nclusters) {
+		uint32_t n = r->nclusters - c < BATCH ? r->nclusters - c : BATCH;
+
+		for (uint32_t i = 0; i < n; i++) {
+			uint8_t *blk = buf + (size_t)i * VMFS_MD_BLOCK_SIZE;
+			struct vmfs_rc *rc = rc_of(blk);
+			uint64_t first = (uint64_t)(c + i) * r->per_cluster;
+
+			rc_init(blk, r, t, c + i);
+			while (u < nused && used[u] < first + le32toh(rc->rc_nobjs)) {
+				uint32_t bit = (uint32_t)(used[u] - first);
+
+				rc->rc_bitmap[bit >> 3] |= 1u << (bit & 7);
+				rc->rc_nfree = htole32(le32toh(rc->rc_nfree) - 1);
+				u++;
+			}
+			rc->rc_hdr.bh_gen = 0;
+			rc_seal(blk, rc_addr(r, c + i));
+		}
+		ret = lun_write(lun, buf, (size_t)n * VMFS_MD_BLOCK_SIZE,
+				rc_addr(r, c));
+		c += n;
+	}
+	lun_buf_free(buf);
+	return ret;
+}
+
+static int count_bits(const uint8_t *map, uint32_t n)
+{
+	int used = 0;
+
+	for (uint32_t i = 0; i < n; i++)
+		used += bit_test(map, i);
+	return used;
+}
+
+/* Load and verify every cluster header of every area. */
+int res_load(struct vol *v)
+{
+	enum { BATCH = 256 };
+	uint8_t *buf = lun_buf_alloc((size_t)BATCH * VMFS_MD_BLOCK_SIZE);
+	int ret = 0;
+
+	if (!buf)
+		return -ENOMEM;
+	for (int t = 0; t < VMFS_RES_NTYPES && !ret; t++) {
+		struct rarea *ra = &v->res[t];
+		const struct vol_res_geom *r = &v->g.res[t];
+
+		ra->g = *r;
+		ra->cl = calloc(r->nclusters, sizeof(*ra->cl));
+		if (!ra->cl) {
+			ret = -ENOMEM;
+			break;
+		}
+		for (uint32_t c = 0; c < r->nclusters && !ret; c += BATCH) {
+			uint32_t n = r->nclusters - c < BATCH ? r->nclusters - c
+							      : BATCH;
+
+			ret = lun_read(v->lun, buf, (size_t)n * VMFS_MD_BLOCK_SIZE,
+				       rc_addr(r, c));
+			for (uint32_t i = 0; i < n && !ret; i++) {
+				uint8_t *blk = buf + (size_t)i * VMFS_MD_BLOCK_SIZE;
+				struct vmfs_rc *rc = rc_of(blk);
+				struct rcluster *cl = &ra->cl[c + i];
+				uint64_t first = (uint64_t)(c + i) * r->per_cluster;
+				uint64_t want = r->count - first < r->per_cluster ?
+						r->count - first : r->per_cluster;
+				uint32_t used;
+
+				ret = lun_md_verify(&rc->rc_hdr, VMFS_MAGIC_RCLUSTER,
+						    rc_addr(r, c + i), RC_LEN);
+				if (!ret && (le32toh(rc->rc_type) != (uint32_t)t ||
+					     le32toh(rc->rc_index) != c + i ||
+					     le32toh(rc->rc_nobjs) != want ||
+					     le64toh(rc->rc_first_obj) != first))
+					ret = -VMFS_E_CORRUPT;
+				if (ret) {
+					VLOG(LOG_ERR, "%s cluster %u at offset %llu: %s; run 'vmfs fsck'",
+					     vol_res_name(t), c + i,
+					     (unsigned long long)rc_addr(r, c + i),
+					     vmfs_strerror(ret));
+					break;
+				}
+				cl->nobjs = (uint32_t)want;
+				used = count_bits(rc->rc_bitmap, cl->nobjs);
+				/* The bitmap is the truth; nfree is a hint. */
+				cl->nfree = cl->nobjs - used;
+				ra->used += used;
+				cl->blk = lun_buf_alloc(VMFS_MD_BLOCK_SIZE);
+				if (!cl->blk) {
+					ret = -ENOMEM;
+					break;
+				}
+				memcpy(cl->blk, blk, VMFS_MD_BLOCK_SIZE);
+			}
+		}
+	}
+	lun_buf_free(buf);
+	if (ret)
+		res_unload(v);
+	return ret;
+}
+
+void res_unload(struct vol *v)
+{
+	for (int t = 0; t < VMFS_RES_NTYPES; t++) {
+		struct rarea *ra = &v->res[t];
+
+		if (!ra->cl)
+			continue;
+		for (uint32_t c = 0; c < ra->g.nclusters; c++)
+			lun_buf_free(ra->cl[c].blk);
+		free(ra->cl);
+		ra->cl = NULL;
+	}
+}
+
+int64_t res_index(const struct vol *v, enum vmfs_res_type t, uint64_t addr)
+{
+	const struct vol_res_geom *r = &v->g.res[t];
+
+	if (addr < r->obj_offset || (addr - r->obj_offset) % r->obj_size)
+		return -1;
+	if ((addr - r->obj_offset) / r->obj_size >= r->count)
+		return -1;
+	return (int64_t)((addr - r->obj_offset) / r->obj_size);
+}
+
+static int rc_write(struct vol *v, struct rarea *ra, uint32_t c)
+{
+	struct rcluster *cl = &ra->cl[c];
+	uint64_t addr = rc_addr(&ra->g, c);
+	/* Keep the lock record out of the write where the sector allows. */
+	uint32_t skip = v->ss <= VMFS_OBJ_OFFSET ? VMFS_OBJ_OFFSET : 0;
+
+	rc_of(cl->blk)->rc_nfree = htole32(cl->nfree);
+	rc_seal(cl->blk, addr);
+	return lun_write(v->lun, cl->blk + skip, VMFS_MD_BLOCK_SIZE - skip,
+			 addr + skip);
+}
+
+/*
+ * Allocate up to n objects of type t, preferring the cluster of hint
+ * (an object index, or UINT64_MAX for none) and objects right after it so
+ * files stay contiguous.  *got says how many were allocated (all written
+ * to disk); -ENOSPC only when none could be.
+ */
+int res_alloc(struct vol *v, enum vmfs_res_type t, uint64_t hint,
+	      uint64_t *out, uint32_t n, uint32_t *got)
+{
+	struct rarea *ra = &v->res[t];
+	uint32_t nc = ra->g.nclusters, start, k = 0;
+	int ret = 0;
+
+	*got = 0;
+	if (vol_is_rdonly(v))
+		return -EROFS;
+	pthread_mutex_lock(&v->alloc_lock);
+	start = hint < ra->g.count ? (uint32_t)(hint / ra->g.per_cluster)
+				   : ra->rotor;
+	for (uint32_t i = 0; i < nc && k < n && !ret; i++) {
+		uint32_t c = (start + i) % nc;
+		struct rcluster *cl = &ra->cl[c];
+		struct vmfs_rc *rc;
+		uint32_t b = 0, taken = 0;
+
+		if (!cl->nfree)
+			continue;
+		rc = rc_of(cl->blk);
+		if (i == 0 && hint < ra->g.count)
+			b = (uint32_t)(hint % ra->g.per_cluster);
+		for (uint32_t j = 0; j < cl->nobjs && k < n; j++) {
+			uint32_t bit = (b + j) % cl->nobjs;
+
+			if (bit_test(rc->rc_bitmap, bit))
+				continue;
+			rc->rc_bitmap[bit >> 3] |= 1u << (bit & 7);
+			out[k++] = (uint64_t)c * ra->g.per_cluster + bit;
+			cl->nfree--;
+			taken++;
+		}
+		if (taken) {
+			ret = rc_write(v, ra, c);
+			if (ret) {
+				/* Not on disk: give the objects back in memory. */
+				for (uint32_t j = k - taken; j < k; j++) {
+					uint32_t bit = (uint32_t)(out[j] % ra->g.per_cluster);
+
+					rc->rc_bitmap[bit >> 3] &= ~(1u << (bit & 7));
+				}
+				cl->nfree += taken;
+				k -= taken;
+				break;
+			}
+			ra->used += taken;
+			ra->rotor = c;
+		}
+	}
+	pthread_mutex_unlock(&v->alloc_lock);
+	*got = k;
+	if (ret)
+		return ret;
+	return k ? 0 : -ENOSPC;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* Free objects (any order); each touched cluster header is written once. */
+int res_free(struct vol *v, enum vmfs_res_type t, const uint64_t *idx,
+	     uint32_t n)
+{
+	struct rarea *ra = &v->res[t];
+	uint64_t *sorted;
+	int ret = 0;
+
+	if (!n)
+		return 0;
+	sorted = malloc(n * sizeof(*sorted));
+	if (!sorted)
+		return -ENOMEM;
+	memcpy(sorted, idx, n * sizeof(*sorted));
+	qsort(sorted, n, sizeof(*sorted), cmp_u64);
+	pthread_mutex_lock(&v->alloc_lock);
+	for (uint32_t i = 0; i < n;) {
+		uint32_t c = (uint32_t)(sorted[i] / ra->g.per_cluster);
+		struct rcluster *cl;
+		struct vmfs_rc *rc;
+		int err;
+
+		if (sorted[i] >= ra->g.count) {
+			VLOG(LOG_ERR, "freeing %s %llu beyond the area; run 'vmfs fsck'",
+			     vol_res_name(t), (unsigned long long)sorted[i]);
+			ret = -VMFS_E_CORRUPT;
+			i++;
+			continue;
+		}
+		cl = &ra->cl[c];
+		rc = rc_of(cl->blk);
+		for (; i < n && sorted[i] / ra->g.per_cluster == c; i++) {
+			uint32_t bit = (uint32_t)(sorted[i] % ra->g.per_cluster);
+
+			if (!bit_test(rc->rc_bitmap, bit)) {
+				VLOG(LOG_ERR, "%s %llu freed twice; run 'vmfs fsck'",
+				     vol_res_name(t), (unsigned long long)sorted[i]);
+				continue;
+			}
+			rc->rc_bitmap[bit >> 3] &= ~(1u << (bit & 7));
+			cl->nfree++;
+			ra->used--;
+		}
+		err = rc_write(v, ra, c);
+		if (err && !ret)
+			ret = err;
+	}
+	pthread_mutex_unlock(&v->alloc_lock);
+	free(sorted);
+	return ret;
+}

@@ -1,0 +1,501 @@
+/*
+ * Block maps: logical block number -> block pointer, for every inode that
+ * is not inline.
+ *
+ * The inode holds 251 direct pointers, then roots of single, double,
+ * triple and quadruple indirect trees of 4 KiB pointer blocks with 506
+ * entries each: 251 + 506 + 506^2 + 506^3 + 506^4 blocks (about 6.6e10, or
+ * 61 PiB of 1 MiB file blocks).  Pointer blocks are cached per inode while
+ * the inode is cached; they belong to the inode and are covered by its
+ * lock.
+ *
+ * Order of writes: a new pointer block is written before its parent points
+ * at it; when freeing, pointers are cleared on disk before the objects go
+ * back to their bitmaps.
+ */
+#include <endian.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include "vol_int.h"
+
+#define P VMFS_PTRS_PER_BLK
+#define PB_BUCKETS 64
+
+static const uint64_t spans[5] = {
+	1, P, (uint64_t)P * P, (uint64_t)P * P * P, (uint64_t)P * P * P * P
+};
+
+uint64_t bmap_max_blocks(void)
+{
+	return VMFS_NDIRECT + spans[1] + spans[2] + spans[3] + spans[4];
+}
+
+static le64 *root_slots(struct vinode *vi)
+{
+	return ((struct vmfs_inode *)(vi->blk + VMFS_OBJ_OFFSET))->di_map;
+}
+
+static le64 *pb_ptrs(uint8_t *blk)
+{
+	return ((struct vmfs_ptrblk *)blk)->pb_ptr;
+}
+
+/* Which root slot serves lbn, at what depth, and lbn relative to it. */
+static int locate(uint64_t lbn, int *root, int *depth, uint64_t *rel)
+{
+	if (lbn < VMFS_NDIRECT) {
+		*root = (int)lbn;
+		*depth = 0;
+		*rel = 0;
+		return 0;
+	}
+	lbn -= VMFS_NDIRECT;
+	for (int d = 1; d <= 4; d++) {
+		if (lbn < spans[d]) {
+			*root = VMFS_MAP_IND1 + d - 1;
+			*depth = d;
+			*rel = lbn;
+			return 0;
+		}
+		lbn -= spans[d];
+	}
+	return -EFBIG;
+}
+
+static inline uint64_t ptr_addr(uint64_t p)
+{
+	return (p & VMFS_PTR_ADDR_MASK) << VMFS_MD_BLOCK_SHIFT;
+}
+
+void bmap_cache_drop(struct vinode *vi)
+{
+	if (!vi->pbtab)
+		return;
+	for (int i = 0; i < PB_BUCKETS; i++) {
+		struct pblk *pb = vi->pbtab[i], *next;
+
+		for (; pb; pb = next) {
+			next = pb->next;
+			lun_buf_free(pb->blk);
+			free(pb);
+		}
+	}
+	free(vi->pbtab);
+	vi->pbtab = NULL;
+}
+
+static void pb_forget(struct vinode *vi, uint64_t addr)
+{
+	struct pblk **pp;
+
+	if (!vi->pbtab)
+		return;
+	for (pp = &vi->pbtab[(addr >> 12) % PB_BUCKETS]; *pp; pp = &(*pp)->next) {
+		if ((*pp)->addr == addr) {
+			struct pblk *pb = *pp;
+
+			*pp = pb->next;
+			lun_buf_free(pb->blk);
+			free(pb);
+			return;
+		}
+	}
+}
+
+static struct pblk *pb_insert(struct vinode *vi, uint64_t addr, uint8_t *blk)
+{
+	struct pblk *pb;
+
+	if (!vi->pbtab) {
+		vi->pbtab = calloc(PB_BUCKETS, sizeof(*vi->pbtab));
+		if (!vi->pbtab)
+			return NULL;
+	}
+	pb = malloc(sizeof(*pb));
+	if (!pb)
+		return NULL;
+	pb->addr = addr;
+	pb->blk = blk;
+	pb->next = vi->pbtab[(addr >> 12) % PB_BUCKETS];
+	vi->pbtab[(addr >> 12) % PB_BUCKETS] = pb;
+	return pb;
+}
+
+static struct pblk *pb_find(struct vinode *vi, uint64_t addr)
+{
+	if (!vi->pbtab)
+		return NULL;
+	for (struct pblk *pb = vi->pbtab[(addr >> 12) % PB_BUCKETS]; pb;
+	     pb = pb->next)
+		if (pb->addr == addr)
+			return pb;
+	return NULL;
+}
+
+/*
+ * Read (or find cached) the pointer block at addr, at tree level.  Safe
+ * under a read-held vi->rw: the cache itself is guarded by vi->lk.
+ */
+static int pb_get(struct vol *v, struct vinode *vi, uint64_t addr, int level,
+		  struct pblk **out)
+{
+	struct vmfs_ptrblk *d;
+	struct pblk *pb;
+	uint8_t *blk;
+	int ret;
+
+	pthread_mutex_lock(&vi->lk);
+	pb = pb_find(vi, addr);
+	pthread_mutex_unlock(&vi->lk);
+	if (pb) {
+		*out = pb;
+		return 0;
+	}
+	if (res_index(v, VMFS_RES_PTRBLK, addr) < 0) {
+		VLOG(LOG_ERR, "inode %llu points at %llu, outside the pointer-block area; run 'vmfs fsck'",
+		     (unsigned long long)vi->ino, (unsigned long long)addr);
+		return -VMFS_E_CORRUPT;
+	}
+	blk = lun_buf_alloc(VMFS_MD_BLOCK_SIZE);
+	if (!blk)
+		return -ENOMEM;
+	ret = lun_read(v->lun, blk, VMFS_MD_BLOCK_SIZE, addr);
+	d = (struct vmfs_ptrblk *)blk;
+	if (!ret)
+		ret = lun_md_verify(&d->pb_hdr, VMFS_MAGIC_PTRBLK, addr,
+				    VMFS_MD_BLOCK_SIZE);
+	if (!ret && (le64toh(d->pb_owner_ino) != vi->ino ||
+		     le32toh(d->pb_level) != (uint32_t)level))
+		ret = -VMFS_E_CORRUPT;
+	if (ret) {
+		VLOG(LOG_ERR, "pointer block at %llu of inode %llu: %s (owner %llu, level %u); run 'vmfs fsck'",
+		     (unsigned long long)addr, (unsigned long long)vi->ino,
+		     vmfs_strerror(ret),
+		     (unsigned long long)le64toh(d->pb_owner_ino),
+		     le32toh(d->pb_level));
+		lun_buf_free(blk);
+		return ret;
+	}
+	pthread_mutex_lock(&vi->lk);
+	pb = pb_find(vi, addr);
+	if (pb) {
+		/* Another reader loaded it meanwhile. */
+		lun_buf_free(blk);
+	} else {
+		pb = pb_insert(vi, addr, blk);
+		if (!pb)
+			lun_buf_free(blk);
+	}
+	pthread_mutex_unlock(&vi->lk);
+	if (!pb)
+		return -ENOMEM;
+	*out = pb;
+	return 0;
+}
+
+static int pb_write(struct vol *v, struct pblk *pb)
+{
+	struct vmfs_ptrblk *d = (struct vmfs_ptrblk *)pb->blk;
+
+	d->pb_hdr.bh_gen = htole64(le64toh(d->pb_hdr.bh_gen) + 1);
+	lun_md_seal(&d->pb_hdr, VMFS_MAGIC_PTRBLK, pb->addr,
+		    VMFS_MD_BLOCK_SIZE);
+	pb->dirty = false;
+	return lun_write(v->lun, pb->blk, VMFS_MD_BLOCK_SIZE, pb->addr);
+}
+
+/* Write every pointer block bmap_set(..., defer) left dirty. */
+int bmap_flush(struct vol *v, struct vinode *vi)
+{
+	int ret = 0;
+
+	if (!vi->pbtab)
+		return 0;
+	for (int i = 0; i < PB_BUCKETS; i++)
+		for (struct pblk *pb = vi->pbtab[i]; pb; pb = pb->next)
+			if (pb->dirty) {
+				int err = pb_write(v, pb);
+
+				if (err && !ret)
+					ret = err;
+			}
+	return ret;
+}
+
+/* A new, empty pointer block at level, written to disk and cached. */
+static int pb_new(struct vol *v, struct vinode *vi, int level,
+		  struct pblk **out)
+{
+	uint64_t idx, addr;
+	uint32_t got;
+	uint8_t *blk;
+	struct vmfs_ptrblk *d;
+	struct pblk *pb;
+	int ret;
+
+	ret = res_alloc(v, VMFS_RES_PTRBLK, UINT64_MAX, &idx, 1, &got);
+	if (ret)
+		return ret;
+	addr = res_addr(v, VMFS_RES_PTRBLK, idx);
+	blk = lun_buf_alloc(VMFS_MD_BLOCK_SIZE);
+	if (!blk) {
+		res_free(v, VMFS_RES_PTRBLK, &idx, 1);
+		return -ENOMEM;
+	}
+	memset(blk, 0, VMFS_MD_BLOCK_SIZE);
+	d = (struct vmfs_ptrblk *)blk;
+	d->pb_owner_ino = htole64(vi->ino);
+	d->pb_level = htole32(level);
+	pthread_mutex_lock(&vi->lk);
+	pb = pb_insert(vi, addr, blk);
+	pthread_mutex_unlock(&vi->lk);
+	ret = pb ? pb_write(v, pb) : -ENOMEM;
+	if (ret) {
+		if (pb)
+			pb_forget(vi, addr);
+		else
+			lun_buf_free(blk);
+		res_free(v, VMFS_RES_PTRBLK, &idx, 1);
+		return ret;
+	}
+	vi->alloc_bytes += VMFS_MD_BLOCK_SIZE;
+	*out = pb;
+	return 0;
+}
+
+int bmap_get(struct vol *v, struct vinode *vi, uint64_t lbn, uint64_t *ptr)
+{
+	int root, depth, ret;
+	uint64_t rel, p;
+
+	*ptr = 0;
+	if (locate(lbn, &root, &depth, &rel))
+		return 0;
+	p = le64toh(root_slots(vi)[root]);
+	for (int d = depth; d >= 1 && p; d--) {
+		struct pblk *pb;
+
+		ret = pb_get(v, vi, ptr_addr(p), d, &pb);
+		if (ret)
+			return ret;
+		p = le64toh(pb_ptrs(pb->blk)[(rel / spans[d - 1]) % P]);
+	}
+	*ptr = p;
+	return 0;
+}
+
+static void account(struct vol *v, struct vinode *vi, uint64_t old,
+		    uint64_t new)
+{
+	uint64_t bs = bmap_bsize(v, vi);
+
+	if (!(old & VMFS_PTR_ADDR_MASK) && (new & VMFS_PTR_ADDR_MASK))
+		vi->alloc_bytes += bs;
+	else if ((old & VMFS_PTR_ADDR_MASK) && !(new & VMFS_PTR_ADDR_MASK))
+		vi->alloc_bytes -= bs;
+}
+
+/*
+ * Set the pointer for lbn, making pointer blocks on the way.  Changes to
+ * the inode block itself (direct pointers, tree roots, alloc_bytes) are
+ * left for the caller's inode_write; with defer, so is the leaf pointer
+ * block (bmap_flush), which lets fallocate write each one once.
+ */
+int bmap_set(struct vol *v, struct vinode *vi, uint64_t lbn, uint64_t ptr,
+	     bool defer)
+{
+	int root, depth, ret;
+	uint64_t rel, old;
+	le64 *slot;
+	struct pblk *parent = NULL;
+
+	ret = locate(lbn, &root, &depth, &rel);
+	if (ret)
+		return ret;
+	slot = &root_slots(vi)[root];
+	for (int d = depth; d >= 1; d--) {
+		uint64_t p = le64toh(*slot);
+		struct pblk *pb;
+
+		if (!p) {
+			if (!ptr)
+				return 0;
+			ret = pb_new(v, vi, d, &pb);
+			if (ret)
+				return ret;
+			*slot = htole64(pb->addr >> VMFS_MD_BLOCK_SHIFT);
+			if (parent) {
+				ret = pb_write(v, parent);
+				if (ret)
+					return ret;
+			}
+		} else {
+			ret = pb_get(v, vi, ptr_addr(p), d, &pb);
+			if (ret)
+				return ret;
+		}
+		parent = pb;
+		slot = &pb_ptrs(pb->blk)[(rel / spans[d - 1]) % P];
+	}
+	old = le64toh(*slot);
+	*slot = htole64(ptr);
+	account(v, vi, old, ptr);
+	if (!parent)
+		return 0;
+	if (defer) {
+		parent->dirty = true;
+		return 0;
+	}
+	return pb_write(v, parent);
+}
+
+struct freelist {
+	uint64_t *data, *pbs;
+	uint32_t ndata, npbs, capdata, cappbs;
+};
+
+static int push(uint64_t **arr, uint32_t *n, uint32_t *cap, uint64_t x)
+{
+	if (*n == *cap) {
+		uint32_t nc = *cap ? *cap * 2 : 256;
+		uint64_t *na = realloc(*arr, nc * sizeof(*na));
+
+		if (!na)
+			return -ENOMEM;
+		*arr = na;
+		*cap = nc;
+	}
+	(*arr)[(*n)++] = x;
+	return 0;
+}
+
+static int free_data_ptr(struct vol *v, struct vinode *vi, uint64_t p,
+			 struct freelist *fl)
+{
+	enum vmfs_res_type t = bmap_res(vi);
+	int64_t idx = res_index(v, t, ptr_addr(p));
+
+	account(v, vi, p, 0);
+	if (idx < 0) {
+		VLOG(LOG_ERR, "inode %llu maps a block at %llu outside the %s area; not freed, run 'vmfs fsck'",
+		     (unsigned long long)vi->ino,
+		     (unsigned long long)ptr_addr(p), vol_res_name(t));
+		return 0;
+	}
+	return push(&fl->data, &fl->ndata, &fl->capdata, (uint64_t)idx);
+}
+
+/* Free [first, last] below the pointer block at addr (level d, covering
+ * logical blocks from base).  *empty says the block has no pointers left. */
+static int free_sub(struct vol *v, struct vinode *vi, uint64_t addr, int d,
+		    uint64_t base, uint64_t first, uint64_t last,
+		    struct freelist *fl, bool *empty)
+{
+	struct pblk *pb;
+	le64 *pp;
+	bool changed = false, all_empty = true;
+	int ret;
+
+	ret = pb_get(v, vi, addr, d, &pb);
+	if (ret)
+		return ret;
+	pp = pb_ptrs(pb->blk);
+	for (uint32_t i = 0; i < P; i++) {
+		uint64_t lo = base + i * spans[d - 1];
+		uint64_t hi = lo + spans[d - 1] - 1;
+		uint64_t e = le64toh(pp[i]);
+
+		if (!e)
+			continue;
+		if (hi < first || lo > last) {
+			all_empty = false;
+			continue;
+		}
+		if (d == 1) {
+			ret = free_data_ptr(v, vi, e, fl);
+		} else {
+			bool sub_empty;
+
+			ret = free_sub(v, vi, ptr_addr(e), d - 1, lo, first,
+				       last, fl, &sub_empty);
+			if (!ret && !sub_empty) {
+				all_empty = false;
+				continue;
+			}
+			if (!ret)
+				ret = push(&fl->pbs, &fl->npbs, &fl->cappbs,
+					   ptr_addr(e));
+			if (!ret)
+				vi->alloc_bytes -= VMFS_MD_BLOCK_SIZE;
+		}
+		if (ret)
+			return ret;
+		pp[i] = 0;
+		changed = true;
+	}
+	*empty = all_empty;
+	if ((changed || pb->dirty) && !all_empty)
+		return pb_write(v, pb);
+	return 0;
+}
+
+/*
+ * Free every mapped block with first <= lbn <= last, and pointer blocks
+ * left empty.  Writes the inode (unpointing) before freeing anything.
+ */
+int bmap_free_range(struct vol *v, struct vinode *vi, uint64_t first,
+		    uint64_t last)
+{
+	struct freelist fl = { 0 };
+	le64 *roots = root_slots(vi);
+	uint64_t base = VMFS_NDIRECT;
+	int ret = 0, ret2;
+
+	for (uint64_t i = first; i < VMFS_NDIRECT && i <= last && !ret; i++) {
+		uint64_t e = le64toh(roots[i]);
+
+		if (e) {
+			ret = free_data_ptr(v, vi, e, &fl);
+			roots[i] = 0;
+		}
+	}
+	for (int d = 1; d <= 4 && !ret; d++) {
+		uint64_t e = le64toh(roots[VMFS_MAP_IND1 + d - 1]);
+		uint64_t hi = base + spans[d] - 1;
+		bool empty;
+
+		if (e && !(hi < first || base > last)) {
+			ret = free_sub(v, vi, ptr_addr(e), d, base, first, last,
+				       &fl, &empty);
+			if (!ret && empty) {
+				ret = push(&fl.pbs, &fl.npbs, &fl.cappbs,
+					   ptr_addr(e));
+				roots[VMFS_MAP_IND1 + d - 1] = 0;
+				vi->alloc_bytes -= VMFS_MD_BLOCK_SIZE;
+			}
+		}
+		base += spans[d];
+	}
+	/* Unpoint on disk first, even after a partial failure. */
+	ret2 = inode_write(v, vi);
+	if (!ret)
+		ret = ret2;
+	if (!ret2) {
+		ret2 = res_free(v, bmap_res(vi), fl.data, fl.ndata);
+		if (!ret)
+			ret = ret2;
+		for (uint32_t i = 0; i < fl.npbs; i++) {
+			int64_t idx = res_index(v, VMFS_RES_PTRBLK, fl.pbs[i]);
+
+			pb_forget(vi, fl.pbs[i]);
+			fl.pbs[i] = (uint64_t)idx;
+		}
+		ret2 = res_free(v, VMFS_RES_PTRBLK, fl.pbs, fl.npbs);
+		if (!ret)
+			ret = ret2;
+	}
+	free(fl.data);
+	free(fl.pbs);
+	return ret;
+}

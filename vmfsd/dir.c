@@ -1,0 +1,435 @@
+/*
+ * Directories: an array of 4 KiB chunks, each with 14 fixed entries,
+ * stored in small blocks through the directory's block map.
+ *
+ * Entries never move once written, so a readdir cookie (chunk * 14 + slot,
+ * offset by "." and "..") stays valid while the directory changes, and an
+ * entry is created, removed or retargeted by rewriting a single 4 KiB
+ * chunk.  "." and ".." are not stored: ".." is the inode's di_parent.
+ * While a directory is in use its chunks are cached with a hash index of
+ * the names (crc32c, as stored in de_hash); directories never shrink.
+ */
+#include <endian.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include "vol_int.h"
+
+#define NPER VMFS_DIRENTS_PER_CHUNK
+#define TOMB UINT32_MAX
+
+static inline uint64_t ptr_addr(uint64_t p)
+{
+	return (p & VMFS_PTR_ADDR_MASK) << VMFS_MD_BLOCK_SHIFT;
+}
+
+static struct vmfs_dirblk *chunk(struct vdir *d, uint32_t c)
+{
+	return (struct vmfs_dirblk *)d->chunks[c];
+}
+
+static uint32_t name_hash(const char *name, size_t len)
+{
+	return lun_crc32c(0, name, len);
+}
+
+void dir_unload(struct vinode *dir)
+{
+	struct vdir *d = dir->dir;
+
+	if (!d)
+		return;
+	for (uint32_t c = 0; c < d->nchunks; c++)
+		lun_buf_free(d->chunks[c]);
+	free(d->chunks);
+	free(d->caddr);
+	free(d->tab);
+	free(d);
+	dir->dir = NULL;
+}
+
+/* Index slot for (hash, pos); value stored is pos + 1, 0 = empty. */
+static void tab_insert(struct vdir *d, uint32_t hash, uint32_t pos)
+{
+	uint32_t mask = d->tabsize - 1, i = hash & mask;
+
+	while (d->tab[i].pos && d->tab[i].pos != TOMB)
+		i = (i + 1) & mask;
+	if (!d->tab[i].pos)
+		d->tabused++;
+	d->tab[i].hash = hash;
+	d->tab[i].pos = pos + 1;
+}
+
+static int tab_resize(struct vdir *d, uint32_t want_live)
+{
+	uint32_t size = 64;
+	struct dslot *old = d->tab;
+	uint32_t oldsize = d->tabsize;
+
+	while (size < want_live * 2 + 16)
+		size *= 2;
+	d->tab = calloc(size, sizeof(*d->tab));
+	if (!d->tab) {
+		d->tab = old;
+		return -ENOMEM;
+	}
+	d->tabsize = size;
+	d->tabused = 0;
+	for (uint32_t i = 0; i < oldsize; i++)
+		if (old[i].pos && old[i].pos != TOMB)
+			tab_insert(d, old[i].hash, old[i].pos - 1);
+	free(old);
+	return 0;
+}
+
+static int chunks_grow(struct vdir *d)
+{
+	uint32_t cap = d->cap ? d->cap * 2 : 16;
+	uint8_t **nc = realloc(d->chunks, cap * sizeof(*nc));
+	uint64_t *na;
+
+	if (!nc)
+		return -ENOMEM;
+	d->chunks = nc;
+	na = realloc(d->caddr, cap * sizeof(*na));
+	if (!na)
+		return -ENOMEM;
+	d->caddr = na;
+	d->cap = cap;
+	return 0;
+}
+
+static int chunk_verify(struct vinode *dir, uint32_t c, uint64_t addr,
+			const uint8_t *blk)
+{
+	const struct vmfs_dirblk *db = (const struct vmfs_dirblk *)blk;
+	int ret = lun_md_verify(&db->db_hdr, VMFS_MAGIC_DIRBLK, addr,
+				VMFS_MD_BLOCK_SIZE);
+	uint32_t live = 0;
+
+	if (!ret && (le64toh(db->db_dir_ino) != dir->ino ||
+		     le32toh(db->db_chunk) != c))
+		ret = -VMFS_E_CORRUPT;
+	for (int i = 0; !ret && i < NPER; i++) {
+		const struct vmfs_dirent *de = &db->db_ents[i];
+
+		if (!de->de_ino)
+			continue;
+		live++;
+		if (!de->de_name_len ||
+		    memchr(de->de_name, 0, de->de_name_len) ||
+		    de->de_hash != htole32(name_hash(de->de_name, de->de_name_len)))
+			ret = -VMFS_E_CORRUPT;
+	}
+	if (!ret && live != le16toh(db->db_count))
+		ret = -VMFS_E_CORRUPT;
+	if (ret)
+		VLOG(LOG_ERR, "directory %llu chunk %u at %llu: %s (owner %llu, chunk %u); run 'vmfs fsck'",
+		     (unsigned long long)dir->ino, c, (unsigned long long)addr,
+		     vmfs_strerror(ret),
+		     (unsigned long long)le64toh(db->db_dir_ino),
+		     le32toh(db->db_chunk));
+	return ret;
+}
+
+int dir_load(struct vol *v, struct vinode *dir)
+{
+	uint32_t sbs = v->g.small_block_size;
+	uint32_t per_blk = sbs / VMFS_MD_BLOCK_SIZE;
+	uint64_t nchunks = dir->size / VMFS_MD_BLOCK_SIZE;
+	struct vdir *d;
+	uint32_t live = 0;
+	int ret = 0;
+
+	if (dir->dir)
+		return 0;
+	if (dir->size % VMFS_MD_BLOCK_SIZE || dir->map_type != VMFS_MAP_SMALL ||
+	    nchunks > UINT32_MAX / NPER) {
+		VLOG(LOG_ERR, "directory %llu has size %llu / map %u; run 'vmfs fsck'",
+		     (unsigned long long)dir->ino,
+		     (unsigned long long)dir->size, dir->map_type);
+		return -VMFS_E_CORRUPT;
+	}
+	d = calloc(1, sizeof(*d));
+	if (!d)
+		return -ENOMEM;
+	dir->dir = d;
+	for (uint32_t c = 0; c < nchunks && !ret; c++) {
+		uint64_t p;
+		uint8_t *blk;
+
+		if (d->nchunks == d->cap && (ret = chunks_grow(d)))
+			break;
+		ret = bmap_get(v, dir, c / per_blk, &p);
+		if (ret)
+			break;
+		if (!p || (p & VMFS_PTR_TBZ)) {
+			VLOG(LOG_ERR, "directory %llu chunk %u is not mapped; run 'vmfs fsck'",
+			     (unsigned long long)dir->ino, c);
+			ret = -VMFS_E_CORRUPT;
+			break;
+		}
+		blk = lun_buf_alloc(VMFS_MD_BLOCK_SIZE);
+		if (!blk) {
+			ret = -ENOMEM;
+			break;
+		}
+		d->chunks[c] = blk;
+		d->caddr[c] = ptr_addr(p) + (uint64_t)(c % per_blk) * VMFS_MD_BLOCK_SIZE;
+		d->nchunks++;
+		ret = lun_read(v->lun, blk, VMFS_MD_BLOCK_SIZE, d->caddr[c]);
+		if (!ret)
+			ret = chunk_verify(dir, c, d->caddr[c], blk);
+		if (!ret)
+			live += le16toh(chunk(d, c)->db_count);
+	}
+	if (!ret)
+		ret = tab_resize(d, live);
+	for (uint32_t c = 0; c < d->nchunks && !ret; c++)
+		for (uint32_t i = 0; i < NPER; i++) {
+			const struct vmfs_dirent *de = &chunk(d, c)->db_ents[i];
+
+			if (de->de_ino)
+				tab_insert(d, le32toh(de->de_hash), c * NPER + i);
+		}
+	if (ret)
+		dir_unload(dir);
+	return ret;
+}
+
+static struct vmfs_dirent *ent(struct vdir *d, uint32_t pos)
+{
+	return &chunk(d, pos / NPER)->db_ents[pos % NPER];
+}
+
+int dir_find(struct vol *v, struct vinode *dir, const char *name,
+	     uint64_t *ino, uint8_t *type, uint32_t *pos)
+{
+	size_t len = strlen(name);
+	uint32_t hash, mask, i;
+	struct vdir *d;
+	int ret;
+
+	if (len > VMFS_NAME_MAX)
+		return -ENAMETOOLONG;
+	ret = dir_load(v, dir);
+	if (ret)
+		return ret;
+	d = dir->dir;
+	hash = name_hash(name, len);
+	mask = d->tabsize - 1;
+	for (i = hash & mask; d->tab[i].pos; i = (i + 1) & mask) {
+		struct vmfs_dirent *de;
+
+		if (d->tab[i].pos == TOMB || d->tab[i].hash != hash)
+			continue;
+		de = ent(d, d->tab[i].pos - 1);
+		if (de->de_name_len == len && !memcmp(de->de_name, name, len)) {
+			*ino = le64toh(de->de_ino);
+			if (type)
+				*type = de->de_type;
+			if (pos)
+				*pos = d->tab[i].pos - 1;
+			return 0;
+		}
+	}
+	return -ENOENT;
+}
+
+static void tab_remove(struct vdir *d, uint32_t hash, uint32_t pos)
+{
+	uint32_t mask = d->tabsize - 1;
+
+	for (uint32_t i = hash & mask; d->tab[i].pos; i = (i + 1) & mask)
+		if (d->tab[i].pos == pos + 1) {
+			d->tab[i].pos = TOMB;
+			return;
+		}
+}
+
+static int chunk_write(struct vol *v, struct vdir *d, uint32_t c)
+{
+	struct vmfs_dirblk *db = chunk(d, c);
+
+	db->db_hdr.bh_gen = htole64(le64toh(db->db_hdr.bh_gen) + 1);
+	lun_md_seal(&db->db_hdr, VMFS_MAGIC_DIRBLK, d->caddr[c],
+		    VMFS_MD_BLOCK_SIZE);
+	return lun_write(v->lun, d->chunks[c], VMFS_MD_BLOCK_SIZE, d->caddr[c]);
+}
+
+/* Append an empty chunk, mapping a new small block when needed. */
+static int chunk_new(struct vol *v, struct vinode *dir, uint32_t *out)
+{
+	struct vdir *d = dir->dir;
+	uint32_t per_blk = v->g.small_block_size / VMFS_MD_BLOCK_SIZE;
+	uint32_t c = d->nchunks;
+	uint64_t p;
+	struct vmfs_dirblk *db;
+	int ret;
+
+	if ((uint64_t)c + 1 > UINT32_MAX / NPER)
+		return -EMLINK;
+	if (d->nchunks == d->cap && (ret = chunks_grow(d)))
+		return ret;
+	ret = bmap_get(v, dir, c / per_blk, &p);
+	if (ret)
+		return ret;
+	if (!p) {
+		uint64_t idx, hint = UINT64_MAX;
+		uint32_t got;
+
+		if (c)
+			hint = (uint64_t)res_index(v, VMFS_RES_SMALL,
+						   d->caddr[c - 1] & ~(uint64_t)(v->g.small_block_size - 1)) + 1;
+		ret = res_alloc(v, VMFS_RES_SMALL, hint, &idx, 1, &got);
+		if (ret)
+			return ret;
+		p = res_addr(v, VMFS_RES_SMALL, idx) >> VMFS_MD_BLOCK_SHIFT;
+		ret = bmap_set(v, dir, c / per_blk, p, false);
+		if (ret) {
+			res_free(v, VMFS_RES_SMALL, &idx, 1);
+			return ret;
+		}
+	}
+	d->chunks[c] = lun_buf_alloc(VMFS_MD_BLOCK_SIZE);
+	if (!d->chunks[c])
+		return -ENOMEM;
+	memset(d->chunks[c], 0, VMFS_MD_BLOCK_SIZE);
+	d->caddr[c] = ptr_addr(p) + (uint64_t)(c % per_blk) * VMFS_MD_BLOCK_SIZE;
+	db = chunk(d, c);
+	db->db_dir_ino = htole64(dir->ino);
+	db->db_chunk = htole32(c);
+	d->nchunks++;
+	dir->size += VMFS_MD_BLOCK_SIZE;
+	*out = c;
+	return 0;
+}
+
+/*
+ * Add a name.  The caller checked it is not there, holds dir->rw for
+ * writing, and writes the directory inode afterwards (size, times).
+ */
+int dir_add(struct vol *v, struct vinode *dir, const char *name,
+	    uint64_t ino, uint8_t type)
+{
+	size_t len = strlen(name);
+	struct vdir *d;
+	struct vmfs_dirent *de;
+	uint32_t c, i, n;
+	int ret;
+
+	if (len > VMFS_NAME_MAX)
+		return -ENAMETOOLONG;
+	ret = dir_load(v, dir);
+	if (ret)
+		return ret;
+	d = dir->dir;
+	if ((d->tabused + 1) * 10 > d->tabsize * 7) {
+		ret = tab_resize(d, (uint32_t)dir->nentries + 1);
+		if (ret)
+			return ret;
+	}
+	/* First chunk with room, starting where the last one was found. */
+	for (n = 0, c = d->free_rotor; n < d->nchunks; n++, c = (c + 1) % d->nchunks)
+		if (le16toh(chunk(d, c)->db_count) < NPER)
+			break;
+	if (n == d->nchunks) {
+		ret = chunk_new(v, dir, &c);
+		if (ret)
+			return ret;
+	}
+	d->free_rotor = c;
+	for (i = 0; i < NPER; i++)
+		if (!chunk(d, c)->db_ents[i].de_ino)
+			break;
+	de = &chunk(d, c)->db_ents[i];
+	memset(de, 0, sizeof(*de));
+	de->de_ino = htole64(ino);
+	de->de_hash = htole32(name_hash(name, len));
+	de->de_name_len = (uint8_t)len;
+	de->de_type = type;
+	memcpy(de->de_name, name, len);
+	chunk(d, c)->db_count = htole16(le16toh(chunk(d, c)->db_count) + 1);
+	ret = chunk_write(v, d, c);
+	if (ret) {
+		memset(de, 0, sizeof(*de));
+		chunk(d, c)->db_count = htole16(le16toh(chunk(d, c)->db_count) - 1);
+		return ret;
+	}
+	tab_insert(d, le32toh(de->de_hash), c * NPER + i);
+	dir->nentries++;
+	return 0;
+}
+
+int dir_remove_pos(struct vol *v, struct vinode *dir, uint32_t pos)
+{
+	struct vdir *d = dir->dir;
+	struct vmfs_dirent *de = ent(d, pos), saved = *de;
+	struct vmfs_dirblk *db = chunk(d, pos / NPER);
+	int ret;
+
+	memset(de, 0, sizeof(*de));
+	db->db_count = htole16(le16toh(db->db_count) - 1);
+	ret = chunk_write(v, d, pos / NPER);
+	if (ret) {
+		*de = saved;
+		db->db_count = htole16(le16toh(db->db_count) + 1);
+		return ret;
+	}
+	tab_remove(d, le32toh(saved.de_hash), pos);
+	dir->nentries--;
+	return 0;
+}
+
+/* Point an existing entry at another inode: one chunk write, atomic. */
+int dir_replace_pos(struct vol *v, struct vinode *dir, uint32_t pos,
+		    uint64_t ino, uint8_t type)
+{
+	struct vdir *d = dir->dir;
+	struct vmfs_dirent *de = ent(d, pos), saved = *de;
+	int ret;
+
+	de->de_ino = htole64(ino);
+	de->de_type = type;
+	ret = chunk_write(v, d, pos / NPER);
+	if (ret)
+		*de = saved;
+	return ret;
+}
+
+int dir_is_empty(struct vol *v, struct vinode *dir)
+{
+	(void)v;
+	return dir->nentries == 0;
+}
+
+/*
+ * Walk entries from cookie (0 = start; 1 and 2 are "." and "..",
+ * emitted by the caller; entry at pos has cookie pos + 3).
+ */
+int dir_iterate(struct vol *v, struct vinode *dir, uint64_t cookie,
+		int (*cb)(void *ctx, const char *name, uint64_t ino,
+			  uint8_t type, uint64_t next),
+		void *ctx)
+{
+	struct vdir *d;
+	uint64_t pos = cookie > 2 ? cookie - 2 : 0;
+	int ret = dir_load(v, dir);
+
+	if (ret)
+		return ret;
+	d = dir->dir;
+	for (; pos < (uint64_t)d->nchunks * NPER; pos++) {
+		struct vmfs_dirent *de = ent(d, (uint32_t)pos);
+		char name[VMFS_NAME_MAX + 1];
+
+		if (!de->de_ino)
+			continue;
+		memcpy(name, de->de_name, de->de_name_len);
+		name[de->de_name_len] = 0;
+		if (cb(ctx, name, le64toh(de->de_ino), de->de_type, pos + 3))
+			break;
+	}
+	return 0;
+}

@@ -1,0 +1,768 @@
+/*
+ * File data: reads, writes, truncation, fallocate and the change of a
+ * file's map type as it grows (inline -> small blocks -> file blocks).
+ *
+ * Invariants that keep deleted data unreadable:
+ *  - a block is zeroed on the LUN before the first write that does not
+ *    cover it whole, and a to-be-zeroed (TBZ) block reads as zeros until
+ *    then;
+ *  - bytes past EOF inside the last block are zero: truncate zeroes them
+ *    when it shrinks a file, so a later extension shows zeros;
+ *  - freed blocks are never read again through the file that freed them.
+ *
+ * Data goes straight to the LUN (O_DIRECT): a sector-aligned request with
+ * an aligned buffer is one lun I/O with no copy; anything else goes
+ * through a per-thread bounce buffer, read-modify-write for partial
+ * sectors, under the inode's write lock so two such writes cannot race.
+ */
+#include <endian.h>
+#include <errno.h>
+#include <linux/falloc.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include "vol_int.h"
+
+#define BOUNCE_MAX (1024u * 1024)
+
+static __thread uint8_t *tls_buf;
+static __thread size_t tls_len;
+
+/* A per-thread aligned scratch buffer of at least len bytes. */
+uint8_t *vol_tls_buf(size_t len)
+{
+	if (tls_len < len) {
+		lun_buf_free(tls_buf);
+		tls_buf = lun_buf_alloc(len);
+		tls_len = tls_buf ? len : 0;
+	}
+	return tls_buf;
+}
+
+static inline uint64_t ptr_addr(uint64_t p)
+{
+	return (p & VMFS_PTR_ADDR_MASK) << VMFS_MD_BLOCK_SHIFT;
+}
+
+static inline bool aligned(const struct vol *v, const void *buf,
+			   uint64_t off, size_t len)
+{
+	return !(((uintptr_t)buf | off | len) & (v->ss - 1));
+}
+
+static int dev_read(struct vol *v, uint64_t off, void *buf, size_t len)
+{
+	uint8_t *out = buf;
+
+	if (aligned(v, buf, off, len))
+		return lun_read(v->lun, buf, len, off);
+	while (len) {
+		uint64_t a = off & ~(uint64_t)(v->ss - 1);
+		size_t skip = off - a;
+		size_t n = len < BOUNCE_MAX - skip ? len : BOUNCE_MAX - skip;
+		size_t alen = (skip + n + v->ss - 1) & ~(size_t)(v->ss - 1);
+		uint8_t *b = vol_tls_buf(BOUNCE_MAX);
+		int ret;
+
+		if (!b)
+			return -ENOMEM;
+		ret = lun_read(v->lun, b, alen, a);
+		if (ret)
+			return ret;
+		memcpy(out, b + skip, n);
+		out += n;
+		off += n;
+		len -= n;
+	}
+	return 0;
+}
+
+/* Write any range; data == NULL writes zeros. */
+static int dev_write(struct vol *v, uint64_t off, const void *data, size_t len)
+{
+	const uint8_t *in = data;
+
+	if (data && aligned(v, data, off, len))
+		return lun_write(v->lun, data, len, off);
+	while (len) {
+		uint64_t a = off & ~(uint64_t)(v->ss - 1);
+		size_t skip = off - a;
+		size_t n = len < BOUNCE_MAX - skip ? len : BOUNCE_MAX - skip;
+		size_t alen = (skip + n + v->ss - 1) & ~(size_t)(v->ss - 1);
+		uint8_t *b = vol_tls_buf(BOUNCE_MAX);
+		int ret = 0;
+
+		if (!b)
+			return -ENOMEM;
+		/* Read back only the partial sectors at either end. */
+		if (skip)
+			ret = lun_read(v->lun, b, v->ss, a);
+		if (!ret && (skip + n) % v->ss && (alen > v->ss || !skip))
+			ret = lun_read(v->lun, b + alen - v->ss, v->ss,
+				       a + alen - v->ss);
+		if (ret)
+			return ret;
+		if (in)
+			memcpy(b + skip, in, n);
+		else
+			memset(b + skip, 0, n);
+		ret = lun_write(v->lun, b, alen, a);
+		if (ret)
+			return ret;
+		if (in)
+			in += n;
+		off += n;
+		len -= n;
+	}
+	return 0;
+}
+
+/* Zero a byte range on the LUN: cheap for whole sectors, RMW at the ends. */
+static int dev_zero(struct vol *v, uint64_t off, uint64_t len)
+{
+	uint64_t a = (off + v->ss - 1) & ~(uint64_t)(v->ss - 1);
+	uint64_t e = (off + len) & ~(uint64_t)(v->ss - 1);
+	int ret;
+
+	if (a >= e)
+		return dev_write(v, off, NULL, len);
+	ret = a > off ? dev_write(v, off, NULL, a - off) : 0;
+	if (!ret)
+		ret = lun_zero_range(v->lun, a, e - a);
+	if (!ret && off + len > e)
+		ret = dev_write(v, e, NULL, off + len - e);
+	return ret;
+}
+
+static uint8_t *inline_data(struct vinode *vi)
+{
+	return ((struct vmfs_inode *)(vi->blk + VMFS_OBJ_OFFSET))->di_inline;
+}
+
+/* Largest size a small-block file may have: it never needs indirection. */
+static uint64_t small_max(const struct vol *v)
+{
+	uint64_t direct = (uint64_t)VMFS_NDIRECT * v->g.small_block_size;
+
+	return direct < v->g.file_block_size ? direct : v->g.file_block_size;
+}
+
+int file_read_locked(struct vol *v, struct vinode *vi, void *buf,
+		     size_t len, uint64_t off)
+{
+	uint8_t *out = buf;
+	uint64_t bs;
+	size_t done = 0;
+
+	if (off >= vi->size)
+		return 0;
+	if (len > vi->size - off)
+		len = (size_t)(vi->size - off);
+	if (vi->map_type == VMFS_MAP_INLINE) {
+		memcpy(buf, inline_data(vi) + off, len);
+		return (int)len;
+	}
+	bs = bmap_bsize(v, vi);
+	while (done < len) {
+		uint64_t lbn = (off + done) / bs, boff = (off + done) % bs;
+		uint64_t p, run = bs - boff, dev;
+		int ret;
+
+		ret = bmap_get(v, vi, lbn, &p);
+		if (ret)
+			return ret;
+		if (!p || (p & VMFS_PTR_TBZ)) {
+			if (run > len - done)
+				run = len - done;
+			memset(out + done, 0, run);
+			done += run;
+			continue;
+		}
+		/* Extend over physically contiguous written blocks. */
+		dev = ptr_addr(p) + boff;
+		while (done + run < len) {
+			uint64_t q;
+
+			ret = bmap_get(v, vi, lbn + 1, &q);
+			if (ret)
+				return ret;
+			if (!q || (q & VMFS_PTR_TBZ) ||
+			    ptr_addr(q) != ptr_addr(p) + bs)
+				break;
+			p = q;
+			lbn++;
+			run += bs;
+		}
+		if (run > len - done)
+			run = len - done;
+		ret = dev_read(v, dev, out + done, run);
+		if (ret)
+			return ret;
+		done += run;
+	}
+	return (int)len;
+}
+
+/*
+ * Give block lbn a written (non-TBZ) block, zeroing it on the LUN unless
+ * the caller is about to overwrite all of it.  Returns the pointer.
+ */
+static int block_prepare(struct vol *v, struct vinode *vi, uint64_t lbn,
+			 bool whole, uint64_t *pout)
+{
+	enum vmfs_res_type t = bmap_res(vi);
+	uint64_t bs = bmap_bsize(v, vi), p, hint = UINT64_MAX, idx, addr;
+	uint32_t got;
+	int ret;
+
+	ret = bmap_get(v, vi, lbn, &p);
+	if (ret)
+		return ret;
+	if (p && !(p & VMFS_PTR_TBZ)) {
+		*pout = p;
+		return 0;
+	}
+	if (!p) {
+		uint64_t prev = 0;
+
+		if (lbn && !bmap_get(v, vi, lbn - 1, &prev) && prev) {
+			int64_t pi = res_index(v, t, ptr_addr(prev));
+
+			if (pi >= 0)
+				hint = (uint64_t)pi + 1;
+		}
+		ret = res_alloc(v, t, hint, &idx, 1, &got);
+		if (ret)
+			return ret;
+		addr = res_addr(v, t, idx);
+	} else {
+		addr = ptr_addr(p);
+	}
+	if (!whole) {
+		ret = lun_zero_range(v->lun, addr, bs);
+		if (ret)
+			goto fail;
+	}
+	*pout = addr >> VMFS_MD_BLOCK_SHIFT;
+	return 0;
+fail:
+	if (!p)
+		res_free(v, t, &idx, 1);
+	return ret;
+}
+
+/*
+ * Write under the inode's write lock: allocates, zeroes, extends, converts
+ * the map type as needed, and writes the inode when its metadata changed.
+ */
+int file_write_locked(struct vol *v, struct vinode *vi, const void *buf,
+		      size_t len, uint64_t off)
+{
+	const uint8_t *in = buf;
+	uint64_t end = off + len, bs;
+	size_t done = 0;
+	bool meta = false;
+	int ret = 0;
+
+	if (end < off || end / v->g.file_block_size >= bmap_max_blocks())
+		return -EFBIG;
+	if (vi->map_type == VMFS_MAP_INLINE && end > VMFS_INLINE_MAX) {
+		ret = file_set_map(v, vi, end > small_max(v) ? VMFS_MAP_FILE
+							      : VMFS_MAP_SMALL);
+		if (ret)
+			return ret;
+	} else if (vi->map_type == VMFS_MAP_SMALL && S_ISREG(vi->mode) &&
+		   end > small_max(v)) {
+		ret = file_set_map(v, vi, VMFS_MAP_FILE);
+		if (ret)
+			return ret;
+	}
+	if (vi->map_type == VMFS_MAP_INLINE) {
+		memcpy(inline_data(vi) + off, buf, len);
+		if (end > vi->size)
+			vi->size = end;
+		inode_touch(vi, true, true);
+		ret = inode_write(v, vi);
+		return ret ? ret : (int)len;
+	}
+	bs = bmap_bsize(v, vi);
+	while (done < len) {
+		uint64_t lbn = (off + done) / bs, boff = (off + done) % bs;
+		uint64_t n = bs - boff, p, old;
+
+		if (n > len - done)
+			n = len - done;
+		ret = bmap_get(v, vi, lbn, &old);
+		if (ret)
+			break;
+		ret = block_prepare(v, vi, lbn, n == bs, &p);
+		if (ret)
+			break;
+		ret = dev_write(v, ptr_addr(p) + boff, in + done, n);
+		if (ret) {
+			/* A block allocated just now and never mapped goes back. */
+			int64_t idx = res_index(v, bmap_res(vi), ptr_addr(p));
+
+			if (!old && idx >= 0) {
+				uint64_t i = (uint64_t)idx;
+
+				res_free(v, bmap_res(vi), &i, 1);
+			}
+			break;
+		}
+		if (p != old) {
+			/* Data first, then the pointer to it. */
+			meta = true;
+			ret = bmap_set(v, vi, lbn, p, false);
+			if (ret)
+				break;
+		}
+		done += n;
+	}
+	if (off + done > vi->size) {
+		vi->size = off + done;
+		meta = true;
+	}
+	if (done)
+		inode_touch(vi, true, true);
+	if (meta) {
+		int err = inode_write(v, vi);
+
+		if (!ret)
+			ret = err;
+	}
+	if (done && (ret == -ENOSPC || ret == -EDQUOT))
+		return (int)done;
+	return ret ? ret : (int)done;
+}
+
+/*
+ * Move a file to another map type, keeping its data: inline -> small or
+ * file blocks, small -> file blocks.  A small-block file is never larger
+ * than small_max(), so its blocks are all direct pointers: those are
+ * remembered, the data is written through the new map (inode written
+ * with it), and only then are the old blocks freed.
+ */
+int file_set_map(struct vol *v, struct vinode *vi, uint16_t map_type)
+{
+	struct vmfs_inode *di = (struct vmfs_inode *)(vi->blk + VMFS_OBJ_OFFSET);
+	uint64_t size = vi->size, old[VMFS_NDIRECT], nold = 0;
+	uint16_t old_type = vi->map_type;
+	uint32_t old_bs = bmap_bsize(v, vi);
+	uint8_t *data = NULL;
+	int ret = 0;
+
+	if (map_type == old_type)
+		return 0;
+	if (size) {
+		data = lun_buf_alloc(size);
+		if (!data)
+			return -ENOMEM;
+		ret = file_read_locked(v, vi, data, size, 0);
+		if (ret < 0)
+			goto out;
+	}
+	if (old_type == VMFS_MAP_SMALL) {
+		for (uint32_t i = 0; i < VMFS_NDIRECT; i++) {
+			uint64_t p = le64toh(di->di_map[i]);
+			int64_t idx = p ? res_index(v, VMFS_RES_SMALL, ptr_addr(p)) : -1;
+
+			if (idx >= 0) {
+				old[nold++] = (uint64_t)idx;
+				vi->alloc_bytes -= old_bs;
+			}
+		}
+	}
+	memset(di->di_map, 0, sizeof(di->di_map));
+	vi->map_type = map_type;
+	vi->size = 0;
+	ret = size ? file_write_locked(v, vi, data, size, 0) : inode_write(v, vi);
+	if (ret >= 0 && vi->size != size)
+		ret = -ENOSPC;
+	if (ret < 0) {
+		VLOG(LOG_ERR, "inode %llu: moving %llu bytes to a new block map failed: %s",
+		     (unsigned long long)vi->ino, (unsigned long long)size,
+		     vmfs_strerror(ret));
+		goto out;
+	}
+	ret = res_free(v, VMFS_RES_SMALL, old, (uint32_t)nold);
+out:
+	lun_buf_free(data);
+	return ret < 0 ? ret : 0;
+}
+
+int file_truncate(struct vol *v, struct vinode *vi, uint64_t size)
+{
+	uint64_t bs;
+	int ret = 0;
+
+	if (size / v->g.file_block_size >= bmap_max_blocks())
+		return -EFBIG;
+	if (vi->map_type == VMFS_MAP_INLINE) {
+		if (size <= VMFS_INLINE_MAX) {
+			if (size < vi->size)
+				memset(inline_data(vi) + size, 0,
+				       VMFS_INLINE_MAX - size);
+			vi->size = size;
+			inode_touch(vi, true, true);
+			return inode_write(v, vi);
+		}
+		ret = file_set_map(v, vi, size > small_max(v) ? VMFS_MAP_FILE
+							       : VMFS_MAP_SMALL);
+	} else if (vi->map_type == VMFS_MAP_SMALL && size > small_max(v)) {
+		ret = file_set_map(v, vi, VMFS_MAP_FILE);
+	}
+	if (ret)
+		return ret;
+	bs = bmap_bsize(v, vi);
+	if (size < vi->size) {
+		uint64_t first_gone = (size + bs - 1) / bs;
+
+		ret = bmap_free_range(v, vi, first_gone, UINT64_MAX);
+		if (!ret && size % bs) {
+			uint64_t p;
+
+			ret = bmap_get(v, vi, size / bs, &p);
+			if (!ret && p && !(p & VMFS_PTR_TBZ))
+				ret = dev_zero(v, ptr_addr(p) + size % bs,
+					       bs - size % bs);
+		}
+		if (ret)
+			return ret;
+	}
+	vi->size = size;
+	inode_touch(vi, true, true);
+	return inode_write(v, vi);
+}
+
+/* Zero [off, off+len) of the file in place (no allocation). */
+static int zero_in_file(struct vol *v, struct vinode *vi, uint64_t off,
+			uint64_t len)
+{
+	uint64_t bs = bmap_bsize(v, vi);
+
+	while (len) {
+		uint64_t boff = off % bs, n = bs - boff, p;
+		int ret;
+
+		if (n > len)
+			n = len;
+		ret = bmap_get(v, vi, off / bs, &p);
+		if (ret)
+			return ret;
+		if (p && !(p & VMFS_PTR_TBZ)) {
+			ret = dev_zero(v, ptr_addr(p) + boff, n);
+			if (ret)
+				return ret;
+		}
+		off += n;
+		len -= n;
+	}
+	return 0;
+}
+
+/* Allocate every hole of blocks [first, last] as TBZ, in batches. */
+static int alloc_range(struct vol *v, struct vinode *vi, uint64_t first,
+		       uint64_t last)
+{
+	enum { BATCH = 512 };
+	enum vmfs_res_type t = bmap_res(vi);
+	uint64_t idx[BATCH], hint = UINT64_MAX, lbn = first;
+	int ret = 0;
+
+	while (lbn <= last && !ret) {
+		uint64_t holes[BATCH];
+		uint32_t nh = 0, got = 0;
+
+		for (; lbn <= last && nh < BATCH; lbn++) {
+			uint64_t p;
+
+			ret = bmap_get(v, vi, lbn, &p);
+			if (ret)
+				break;
+			if (!p)
+				holes[nh++] = lbn;
+			else if (hint == UINT64_MAX) {
+				int64_t pi = res_index(v, t, ptr_addr(p));
+
+				hint = pi >= 0 ? (uint64_t)pi + 1 : UINT64_MAX;
+			}
+		}
+		if (ret || !nh)
+			break;
+		ret = res_alloc(v, t, hint, idx, nh, &got);
+		for (uint32_t i = 0; i < got; i++) {
+			int err = bmap_set(v, vi, holes[i],
+					   (res_addr(v, t, idx[i]) >> VMFS_MD_BLOCK_SHIFT) |
+					   VMFS_PTR_TBZ, true);
+
+			if (err) {
+				/* Not mapped: give back this and the rest. */
+				res_free(v, t, idx + i, got - i);
+				if (!ret)
+					ret = err;
+				break;
+			}
+		}
+		if (got)
+			hint = idx[got - 1] + 1;
+		if (!ret && got < nh)
+			ret = -ENOSPC;
+		if (got) {
+			int err = bmap_flush(v, vi);
+
+			if (!err)
+				err = inode_write(v, vi);
+			if (err && !ret)
+				ret = err;
+		}
+	}
+	return ret;
+}
+
+/* Physically zero whole blocks [first, last] and clear their TBZ flag. */
+static int eager_zero(struct vol *v, struct vinode *vi, uint64_t first,
+		      uint64_t last)
+{
+	uint64_t bs = bmap_bsize(v, vi);
+	bool changed = false;
+	int ret = 0;
+
+	for (uint64_t lbn = first; lbn <= last && !ret; lbn++) {
+		uint64_t p;
+
+		ret = bmap_get(v, vi, lbn, &p);
+		if (ret || !p)
+			break;
+		ret = lun_zero_range(v->lun, ptr_addr(p), bs);
+		if (!ret && (p & VMFS_PTR_TBZ)) {
+			ret = bmap_set(v, vi, lbn, p & ~VMFS_PTR_TBZ, true);
+			changed = true;
+		}
+	}
+	if (changed) {
+		int err = bmap_flush(v, vi);
+
+		if (!err)
+			err = inode_write(v, vi);
+		if (!ret)
+			ret = err;
+	}
+	return ret;
+}
+
+int vol_fallocate(struct vol *v, uint64_t ino, int mode, uint64_t off,
+		  uint64_t len)
+{
+	const int known = FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE |
+			  FALLOC_FL_ZERO_RANGE;
+	uint64_t end = off + len, bs, first, last;
+	struct vinode *vi;
+	int ret;
+
+	if (mode & ~known)
+		return -EOPNOTSUPP;
+	if ((mode & FALLOC_FL_PUNCH_HOLE) &&
+	    (!(mode & FALLOC_FL_KEEP_SIZE) || (mode & FALLOC_FL_ZERO_RANGE)))
+		return -EINVAL;
+	if (!len || end < off)
+		return -EINVAL;
+	if (end / v->g.file_block_size >= bmap_max_blocks())
+		return -EFBIG;
+	if (vol_is_rdonly(v))
+		return -EROFS;
+	ret = inode_get(v, ino, &vi);
+	if (ret)
+		return ret;
+	pthread_rwlock_wrlock(&vi->rw);
+	if (S_ISDIR(vi->mode)) {
+		ret = -EISDIR;
+		goto out;
+	}
+	if (!S_ISREG(vi->mode)) {
+		ret = -ENODEV;
+		goto out;
+	}
+
+	if (mode & FALLOC_FL_PUNCH_HOLE) {
+		if (off >= vi->size)
+			goto out;
+		if (end > vi->size)
+			end = vi->size;
+		if (vi->map_type == VMFS_MAP_INLINE) {
+			memset(inline_data(vi) + off, 0, end - off);
+			inode_touch(vi, true, true);
+			ret = inode_write(v, vi);
+			goto out;
+		}
+		bs = bmap_bsize(v, vi);
+		first = (off + bs - 1) / bs;
+		last = end / bs; /* exclusive */
+		if (first < last) {
+			ret = bmap_free_range(v, vi, first, last - 1);
+			if (!ret && off < first * bs)
+				ret = zero_in_file(v, vi, off, first * bs - off);
+			if (!ret && end > last * bs)
+				ret = zero_in_file(v, vi, last * bs, end - last * bs);
+		} else {
+			ret = zero_in_file(v, vi, off, end - off);
+		}
+		if (!ret) {
+			inode_touch(vi, true, true);
+			ret = inode_write(v, vi);
+		}
+		goto out;
+	}
+
+	/* Allocation (plain or zeroing): pick the map the new size needs. */
+	{
+		uint64_t need = end > vi->size ? end : vi->size;
+
+		if (vi->map_type == VMFS_MAP_INLINE && need > VMFS_INLINE_MAX)
+			ret = file_set_map(v, vi, need > small_max(v) ? VMFS_MAP_FILE
+								       : VMFS_MAP_SMALL);
+		else if (vi->map_type == VMFS_MAP_SMALL && need > small_max(v))
+			ret = file_set_map(v, vi, VMFS_MAP_FILE);
+		if (ret)
+			goto out;
+	}
+	if (vi->map_type == VMFS_MAP_INLINE) {
+		/* Inline data is always allocated; zero what was asked. */
+		if (mode & FALLOC_FL_ZERO_RANGE)
+			memset(inline_data(vi) + off, 0, len);
+	} else {
+		bs = bmap_bsize(v, vi);
+		ret = alloc_range(v, vi, off / bs, (end - 1) / bs);
+		if (!ret && (mode & FALLOC_FL_ZERO_RANGE)) {
+			first = (off + bs - 1) / bs;
+			last = end / bs;
+			if (first < last)
+				ret = eager_zero(v, vi, first, last - 1);
+			if (!ret && off < first * bs)
+				ret = zero_in_file(v, vi, off,
+						   (first * bs < end ? first * bs : end) - off);
+			if (!ret && end > last * bs && last >= first)
+				ret = zero_in_file(v, vi, last * bs, end - last * bs);
+		}
+	}
+	if (ret)
+		goto out;
+	if (!(mode & FALLOC_FL_KEEP_SIZE) && end > vi->size)
+		vi->size = end;
+	inode_touch(vi, false, true);
+	ret = inode_write(v, vi);
+out:
+	pthread_rwlock_unlock(&vi->rw);
+	inode_put(v, vi);
+	return ret;
+}
+
+ssize_t vol_read(struct vol *v, uint64_t ino, void *buf, size_t len,
+		 uint64_t off)
+{
+	struct vinode *vi;
+	int ret;
+
+	ret = inode_get(v, ino, &vi);
+	if (ret)
+		return ret;
+	pthread_rwlock_rdlock(&vi->rw);
+	if (S_ISDIR(vi->mode))
+		ret = -EISDIR;
+	else
+		ret = file_read_locked(v, vi, buf, len, off);
+	pthread_rwlock_unlock(&vi->rw);
+	inode_put(v, vi);
+	return ret;
+}
+
+/*
+ * The fast path: a sector-aligned write inside EOF onto blocks that are
+ * already written needs no metadata change, so it runs under the read
+ * lock and many such writes (a VM's I/O queue) proceed in parallel.
+ * Returns 1 when the slow path must do it.
+ */
+static int write_fast(struct vol *v, struct vinode *vi, const void *buf,
+		      size_t len, uint64_t off)
+{
+	uint64_t bs = bmap_bsize(v, vi);
+	const uint8_t *in = buf;
+	size_t done = 0;
+
+	if (vi->map_type == VMFS_MAP_INLINE || off + len > vi->size ||
+	    ((off | len) & (v->ss - 1)))
+		return 1;
+	while (done < len) {
+		uint64_t lbn = (off + done) / bs, boff = (off + done) % bs;
+		uint64_t n = bs - boff, p;
+		int ret;
+
+		if (n > len - done)
+			n = len - done;
+		ret = bmap_get(v, vi, lbn, &p);
+		if (ret)
+			return ret;
+		if (!p || (p & VMFS_PTR_TBZ))
+			return 1;
+		ret = dev_write(v, ptr_addr(p) + boff, in + done, n);
+		if (ret)
+			return ret;
+		done += n;
+	}
+	pthread_mutex_lock(&vi->lk);
+	inode_touch(vi, true, true);
+	pthread_mutex_unlock(&vi->lk);
+	return 0;
+}
+
+ssize_t vol_write(struct vol *v, uint64_t ino, const void *buf, size_t len,
+		  uint64_t off)
+{
+	struct vinode *vi;
+	int ret;
+
+	if (vol_is_rdonly(v))
+		return -EROFS;
+	if (!len)
+		return 0;
+	ret = inode_get(v, ino, &vi);
+	if (ret)
+		return ret;
+	if (!S_ISREG(vi->mode)) {
+		ret = S_ISDIR(vi->mode) ? -EISDIR : -EINVAL;
+		goto out;
+	}
+	pthread_rwlock_rdlock(&vi->rw);
+	ret = write_fast(v, vi, buf, len, off);
+	pthread_rwlock_unlock(&vi->rw);
+	if (ret == 0) {
+		ret = (int)len;
+		goto out;
+	}
+	if (ret < 0)
+		goto out;
+	/* Blocks to allocate or zero, EOF to move, or a partial sector. */
+	pthread_rwlock_wrlock(&vi->rw);
+	ret = file_write_locked(v, vi, buf, len, off);
+	pthread_rwlock_unlock(&vi->rw);
+out:
+	inode_put(v, vi);
+	return ret;
+}
+
+int vol_fsync(struct vol *v, uint64_t ino, bool datasync)
+{
+	struct vinode *vi;
+	int ret;
+
+	ret = inode_get(v, ino, &vi);
+	if (ret)
+		return ret;
+	pthread_rwlock_wrlock(&vi->rw);
+	ret = datasync ? 0 : inode_flush_times(v, vi);
+	pthread_rwlock_unlock(&vi->rw);
+	inode_put(v, vi);
+	if (!ret && !vol_is_rdonly(v))
+		ret = lun_flush(v->lun);
+	return ret;
+}

@@ -1,0 +1,432 @@
+/*
+ * Inodes: one 4 KiB lockable block each, numbered by their index in the
+ * inode area, cached in memory while in use.
+ *
+ * A cached inode is pinned by every thread using it and referenced by the
+ * kernel's lookups (nlookup).  It leaves the cache when both drop to zero;
+ * an inode whose link count reached zero is freed on disk at that moment,
+ * which is how an unlinked file stays readable while it is still open.
+ */
+#include <endian.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include "vol_int.h"
+#include "vmfs/lockmgr.h"
+
+#define INODE_LEN (VMFS_MD_BLOCK_SIZE - VMFS_OBJ_OFFSET)
+
+static struct vmfs_inode *di_of(const struct vinode *vi)
+{
+	return (struct vmfs_inode *)(vi->blk + VMFS_OBJ_OFFSET);
+}
+
+static void inode_decode(struct vinode *vi)
+{
+	const struct vmfs_inode *di = di_of(vi);
+
+	vi->gen = le64toh(di->di_hdr.bh_gen);
+	vi->incarnation = le64toh(di->di_incarnation);
+	vi->mode = le32toh(di->di_mode);
+	vi->nlink = le32toh(di->di_nlink);
+	vi->uid = le32toh(di->di_uid);
+	vi->gid = le32toh(di->di_gid);
+	vi->size = le64toh(di->di_size);
+	vi->alloc_bytes = le64toh(di->di_alloc_bytes);
+	vi->atime_ns = (int64_t)le64toh(di->di_atime_ns);
+	vi->mtime_ns = (int64_t)le64toh(di->di_mtime_ns);
+	vi->ctime_ns = (int64_t)le64toh(di->di_ctime_ns);
+	vi->btime_ns = (int64_t)le64toh(di->di_btime_ns);
+	vi->parent = le64toh(di->di_parent);
+	vi->flags = le32toh(di->di_flags);
+	vi->map_type = le16toh(di->di_map_type);
+	vi->rdev = le64toh(di->di_rdev);
+	vi->nentries = le64toh(di->di_nentries);
+}
+
+/* Host fields into the block image (map, inline data, xattrs live there). */
+void inode_encode(struct vinode *vi)
+{
+	struct vmfs_inode *di = di_of(vi);
+
+	vi->gen++;
+	di->di_hdr.bh_gen = htole64(vi->gen);
+	di->di_ino = htole64(vi->ino);
+	di->di_incarnation = htole64(vi->incarnation);
+	di->di_mode = htole32(vi->mode);
+	di->di_nlink = htole32(vi->nlink);
+	di->di_uid = htole32(vi->uid);
+	di->di_gid = htole32(vi->gid);
+	di->di_size = htole64(vi->size);
+	di->di_alloc_bytes = htole64(vi->alloc_bytes);
+	di->di_atime_ns = htole64((uint64_t)vi->atime_ns);
+	di->di_mtime_ns = htole64((uint64_t)vi->mtime_ns);
+	di->di_ctime_ns = htole64((uint64_t)vi->ctime_ns);
+	di->di_btime_ns = htole64((uint64_t)vi->btime_ns);
+	di->di_parent = htole64(vi->parent);
+	di->di_flags = htole32(vi->flags);
+	di->di_map_type = htole16(vi->map_type);
+	di->di_rdev = htole64(vi->rdev);
+	di->di_nentries = htole64(vi->nentries);
+	lun_md_seal(&di->di_hdr, VMFS_MAGIC_INODE, vi->addr, INODE_LEN);
+}
+
+int inode_write(struct vol *v, struct vinode *vi)
+{
+	uint32_t skip = v->ss <= VMFS_OBJ_OFFSET ? VMFS_OBJ_OFFSET : 0;
+
+	if (vol_is_rdonly(v))
+		return -EROFS;
+	inode_encode(vi);
+	vi->times_dirty = false;
+	return lun_write(v->lun, vi->blk + skip, VMFS_MD_BLOCK_SIZE - skip,
+			 vi->addr + skip);
+}
+
+int inode_flush_times(struct vol *v, struct vinode *vi)
+{
+	return vi->times_dirty && !vi->deleted && !vol_is_rdonly(v) ?
+	       inode_write(v, vi) : 0;
+}
+
+void inode_touch(struct vinode *vi, bool m, bool c)
+{
+	int64_t now = vol_now_ns();
+
+	if (m)
+		vi->mtime_ns = now;
+	if (c)
+		vi->ctime_ns = now;
+	vi->times_dirty = true;
+}
+
+static struct vinode *vinode_new(struct vol *v, uint64_t ino)
+{
+	struct vinode *vi = calloc(1, sizeof(*vi));
+
+	if (!vi)
+		return NULL;
+	vi->blk = lun_buf_alloc(VMFS_MD_BLOCK_SIZE);
+	if (!vi->blk) {
+		free(vi);
+		return NULL;
+	}
+	vi->ino = ino;
+	vi->addr = res_addr(v, VMFS_RES_INODE, ino);
+	pthread_rwlock_init(&vi->rw, NULL);
+	pthread_mutex_init(&vi->lk, NULL);
+	return vi;
+}
+
+static void vinode_destroy(struct vinode *vi)
+{
+	dir_unload(vi);
+	bmap_cache_drop(vi);
+	pthread_rwlock_destroy(&vi->rw);
+	pthread_mutex_destroy(&vi->lk);
+	lun_buf_free(vi->blk);
+	free(vi);
+}
+
+static uint32_t ihash(const struct vol *v, uint64_t ino)
+{
+	return (uint32_t)((ino * 0x9e3779b97f4a7c15ull) >> 32) & (v->itab_size - 1);
+}
+
+static struct vinode *icache_find(struct vol *v, uint64_t ino)
+{
+	struct vinode *vi;
+
+	for (vi = v->itab[ihash(v, ino)]; vi; vi = vi->hnext)
+		if (vi->ino == ino)
+			return vi;
+	return NULL;
+}
+
+static void icache_unlink(struct vol *v, struct vinode *vi)
+{
+	struct vinode **pp = &v->itab[ihash(v, vi->ino)];
+
+	while (*pp && *pp != vi)
+		pp = &(*pp)->hnext;
+	if (*pp) {
+		*pp = vi->hnext;
+		v->icount--;
+	}
+}
+
+/* Verify an inode block just read. */
+static int inode_verify(struct vinode *vi)
+{
+	const struct vmfs_inode *di = di_of(vi);
+	int ret = lun_md_verify(&di->di_hdr, VMFS_MAGIC_INODE, vi->addr,
+				INODE_LEN);
+
+	if (!ret && (le64toh(di->di_ino) != vi->ino ||
+		     le16toh(di->di_map_type) > VMFS_MAP_FILE ||
+		     le16toh(di->di_xattr_len) > VMFS_XATTR_AREA ||
+		     le32toh(di->di_mode) == 0))
+		ret = -VMFS_E_CORRUPT;
+	if (ret)
+		VLOG(LOG_ERR, "inode %llu at offset %llu: %s (magic 0x%08x, ino %llu, gen %llu, mode 0%o); run 'vmfs fsck'",
+		     (unsigned long long)vi->ino, (unsigned long long)vi->addr,
+		     vmfs_strerror(ret), le32toh(di->di_hdr.bh_magic),
+		     (unsigned long long)le64toh(di->di_ino),
+		     (unsigned long long)le64toh(di->di_hdr.bh_gen),
+		     le32toh(di->di_mode));
+	return ret;
+}
+
+/* Is ino allocated in its cluster bitmap? */
+static bool inode_in_use(struct vol *v, uint64_t ino)
+{
+	struct rarea *ra = &v->res[VMFS_RES_INODE];
+	uint32_t c = (uint32_t)(ino / ra->g.per_cluster);
+	uint32_t bit = (uint32_t)(ino % ra->g.per_cluster);
+	const struct vmfs_rc *rc;
+	bool used;
+
+	pthread_mutex_lock(&v->alloc_lock);
+	rc = (const struct vmfs_rc *)(ra->cl[c].blk + VMFS_OBJ_OFFSET);
+	used = rc->rc_bitmap[bit >> 3] & (1u << (bit & 7));
+	pthread_mutex_unlock(&v->alloc_lock);
+	return used;
+}
+
+int inode_get(struct vol *v, uint64_t ino, struct vinode **out)
+{
+	struct vinode *vi, *other;
+	int ret;
+
+	if (ino == 0 || ino >= v->g.res[VMFS_RES_INODE].count)
+		return -ESTALE;
+	pthread_mutex_lock(&v->icache_lock);
+	vi = icache_find(v, ino);
+	if (vi && !vi->deleted) {
+		vi->pins++;
+		pthread_mutex_unlock(&v->icache_lock);
+		*out = vi;
+		return 0;
+	}
+	pthread_mutex_unlock(&v->icache_lock);
+	if (vi)
+		return -ESTALE;
+	if (!inode_in_use(v, ino))
+		return -ESTALE;
+
+	vi = vinode_new(v, ino);
+	if (!vi)
+		return -ENOMEM;
+	ret = lun_read(v->lun, vi->blk, VMFS_MD_BLOCK_SIZE, vi->addr);
+	if (!ret)
+		ret = inode_verify(vi);
+	if (ret) {
+		vinode_destroy(vi);
+		return ret;
+	}
+	inode_decode(vi);
+
+	pthread_mutex_lock(&v->icache_lock);
+	other = icache_find(v, ino);
+	if (other) {
+		/* Lost a race with another loader: use theirs. */
+		if (other->deleted) {
+			pthread_mutex_unlock(&v->icache_lock);
+			vinode_destroy(vi);
+			return -ESTALE;
+		}
+		other->pins++;
+		pthread_mutex_unlock(&v->icache_lock);
+		vinode_destroy(vi);
+		*out = other;
+		return 0;
+	}
+	vi->pins = 1;
+	vi->hnext = v->itab[ihash(v, ino)];
+	v->itab[ihash(v, ino)] = vi;
+	v->icount++;
+	pthread_mutex_unlock(&v->icache_lock);
+	*out = vi;
+	return 0;
+}
+
+/*
+ * Drop a pin.  The last user of an inode nobody references any more
+ * writes its lazy timestamps, or frees it when it has no links left.
+ */
+void inode_put(struct vol *v, struct vinode *vi)
+{
+	bool last;
+
+	pthread_mutex_lock(&v->icache_lock);
+	last = --vi->pins == 0 && vi->nlookup == 0 &&
+	       vi->ino != v->g.root_ino;
+	if (last)
+		vi->pins = 1; /* keep it while we finish it off */
+	pthread_mutex_unlock(&v->icache_lock);
+	if (!last)
+		return;
+
+	pthread_rwlock_wrlock(&vi->rw);
+	if (vi->nlink == 0 && !vi->deleted && !vol_is_rdonly(v))
+		inode_free(v, vi);
+	else
+		inode_flush_times(v, vi);
+	pthread_rwlock_unlock(&vi->rw);
+
+	pthread_mutex_lock(&v->icache_lock);
+	if (--vi->pins == 0 && vi->nlookup == 0) {
+		icache_unlink(v, vi);
+		pthread_mutex_unlock(&v->icache_lock);
+		vinode_destroy(vi);
+		return;
+	}
+	pthread_mutex_unlock(&v->icache_lock);
+}
+
+void icache_evict_all(struct vol *v)
+{
+	for (uint32_t i = 0; i < v->itab_size; i++) {
+		struct vinode *vi = v->itab[i], *next;
+
+		for (; vi; vi = next) {
+			next = vi->hnext;
+			if (vi->nlink == 0 && !vi->deleted && !vol_is_rdonly(v))
+				inode_free(v, vi);
+			else
+				inode_flush_times(v, vi);
+			vinode_destroy(vi);
+		}
+		v->itab[i] = NULL;
+	}
+	v->icount = 0;
+}
+
+/*
+ * Allocate and write a fresh inode.  The slot's incarnation moves past
+ * whatever the slot held before, so a handle to the old file is stale.
+ */
+int inode_alloc(struct vol *v, uint64_t hint, uint32_t mode, uint32_t uid,
+		uint32_t gid, struct vinode **out)
+{
+	struct vinode *vi;
+	uint64_t ino, old_inc = 0, old_lock_gen = 0;
+	uint32_t got;
+	int64_t now = vol_now_ns();
+	int ret;
+
+	ret = res_alloc(v, VMFS_RES_INODE, hint, &ino, 1, &got);
+	if (ret)
+		return ret;
+	vi = vinode_new(v, ino);
+	if (!vi) {
+		res_free(v, VMFS_RES_INODE, &ino, 1);
+		return -ENOMEM;
+	}
+	/* The slot's previous life, if it had one. */
+	if (!lun_read(v->lun, vi->blk, VMFS_MD_BLOCK_SIZE, vi->addr)) {
+		const struct vmfs_inode *di = di_of(vi);
+		struct lock_record lr;
+
+		if (!lun_md_verify(&di->di_hdr, VMFS_MAGIC_INODE, vi->addr,
+				   INODE_LEN))
+			old_inc = le64toh(di->di_incarnation);
+		if (!lock_record_decode(vi->blk, vi->addr, &lr))
+			old_lock_gen = lr.gen;
+	}
+	memset(vi->blk, 0, VMFS_MD_BLOCK_SIZE);
+	lock_record_init_free(vi->blk, vi->addr, old_lock_gen + 1);
+	vi->incarnation = old_inc + 1;
+	vi->mode = mode;
+	vi->nlink = S_ISDIR(mode) ? 2 : 1;
+	vi->uid = uid;
+	vi->gid = gid;
+	vi->atime_ns = vi->mtime_ns = vi->ctime_ns = vi->btime_ns = now;
+	vi->map_type = S_ISDIR(mode) ? VMFS_MAP_SMALL : VMFS_MAP_INLINE;
+	inode_encode(vi);
+	ret = lun_write(v->lun, vi->blk, VMFS_MD_BLOCK_SIZE, vi->addr);
+	if (ret) {
+		res_free(v, VMFS_RES_INODE, &ino, 1);
+		vinode_destroy(vi);
+		return ret;
+	}
+	vi->pins = 1;
+	pthread_mutex_lock(&v->icache_lock);
+	vi->hnext = v->itab[ihash(v, ino)];
+	v->itab[ihash(v, ino)] = vi;
+	v->icount++;
+	pthread_mutex_unlock(&v->icache_lock);
+	*out = vi;
+	return 0;
+}
+
+/* Free every data and pointer block of the inode (it keeps existing). */
+int inode_release_blocks(struct vol *v, struct vinode *vi)
+{
+	int ret = 0;
+
+	if (vi->map_type != VMFS_MAP_INLINE)
+		ret = bmap_free_range(v, vi, 0, UINT64_MAX);
+	dir_unload(vi);
+	return ret;
+}
+
+/*
+ * Free an inode with no links: blocks first, then mark the block free
+ * (mode 0, incarnation kept), then clear its bitmap bit.  The caller holds
+ * vi->rw for writing.
+ */
+int inode_free(struct vol *v, struct vinode *vi)
+{
+	uint64_t ino = vi->ino;
+	int ret;
+
+	ret = inode_release_blocks(v, vi);
+	if (ret)
+		return ret;
+	vi->mode = 0;
+	vi->size = 0;
+	vi->alloc_bytes = 0;
+	vi->map_type = VMFS_MAP_INLINE;
+	memset(di_of(vi)->di_map, 0, sizeof(di_of(vi)->di_map));
+	di_of(vi)->di_xattr_len = 0;
+	ret = inode_write(v, vi);
+	if (ret)
+		return ret;
+	vi->deleted = true;
+	return res_free(v, VMFS_RES_INODE, &ino, 1);
+}
+
+/* Negative times (before 1970) keep a non-negative nanosecond part. */
+static void ns_to_ts(int64_t ns, struct timespec *t)
+{
+	t->tv_sec = ns / 1000000000LL;
+	t->tv_nsec = ns % 1000000000LL;
+	if (t->tv_nsec < 0) {
+		t->tv_sec--;
+		t->tv_nsec += 1000000000L;
+	}
+}
+
+void inode_to_attr(const struct vol *v, const struct vinode *vi,
+		   struct vol_attr *a)
+{
+	memset(a, 0, sizeof(*a));
+	a->ino = vi->ino;
+	a->generation = vi->incarnation;
+	a->mode = vi->mode;
+	a->nlink = vi->nlink;
+	a->uid = vi->uid;
+	a->gid = vi->gid;
+	a->rdev = vi->rdev;
+	a->size = vi->size;
+	a->alloc_bytes = vi->alloc_bytes;
+	a->blksize = vi->map_type == VMFS_MAP_FILE ? v->g.file_block_size
+						   : v->g.small_block_size;
+	a->flags = vi->flags;
+	ns_to_ts(vi->atime_ns, &a->atime);
+	ns_to_ts(vi->mtime_ns, &a->mtime);
+	ns_to_ts(vi->ctime_ns, &a->ctime);
+	ns_to_ts(vi->btime_ns, &a->btime);
+}

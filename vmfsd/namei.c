@@ -1,0 +1,667 @@
+/*
+ * The namespace: lookup, create, mkdir, symlink, link, unlink, rmdir,
+ * rename, readlink, readdir.
+ *
+ * Every change runs under vol->ns_lock, then the write locks of the
+ * inodes involved.  Order of writes so that a crash leaves at most a
+ * leaked inode (fsck moves it to lost+found), never an entry pointing at
+ * nothing: a new inode is written before the entry naming it; an entry is
+ * removed before the inode loses its last link; rename retargets the
+ * destination entry in place before removing the source entry.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include "vol_int.h"
+
+uint8_t vol_mode_to_dtype(uint32_t mode)
+{
+	return (uint8_t)((mode & S_IFMT) >> 12);
+}
+
+static int check_name(const char *name)
+{
+	size_t len = strlen(name);
+
+	if (!len || strchr(name, '/'))
+		return -EINVAL;
+	if (len > VMFS_NAME_MAX)
+		return -ENAMETOOLONG;
+	if (!strcmp(name, ".") || !strcmp(name, ".."))
+		return -EEXIST;
+	return 0;
+}
+
+/* Get a directory inode, or -ENOTDIR. */
+static int dir_get(struct vol *v, uint64_t ino, struct vinode **out)
+{
+	int ret = inode_get(v, ino, out);
+
+	if (!ret && !S_ISDIR((*out)->mode)) {
+		inode_put(v, *out);
+		ret = -ENOTDIR;
+	}
+	return ret;
+}
+
+static void take_ref(struct vol *v, struct vinode *vi)
+{
+	pthread_mutex_lock(&v->icache_lock);
+	vi->nlookup++;
+	pthread_mutex_unlock(&v->icache_lock);
+}
+
+int vol_lookup(struct vol *v, uint64_t parent, const char *name,
+	       struct vol_attr *a)
+{
+	struct vinode *dir, *vi;
+	uint64_t ino;
+	int ret;
+
+	if (strlen(name) > VMFS_NAME_MAX)
+		return -ENAMETOOLONG;
+	ret = dir_get(v, parent, &dir);
+	if (ret)
+		return ret;
+	if (!strcmp(name, ".") || !strcmp(name, "..")) {
+		ino = name[1] ? dir->parent : dir->ino;
+		ret = 0;
+	} else {
+		/* The index may be built here: that changes the cache. */
+		pthread_rwlock_wrlock(&dir->rw);
+		ret = dir_find(v, dir, name, &ino, NULL, NULL);
+		pthread_rwlock_unlock(&dir->rw);
+	}
+	inode_put(v, dir);
+	if (ret)
+		return ret;
+	ret = inode_get(v, ino, &vi);
+	if (ret) {
+		if (ret == -ESTALE) {
+			VLOG(LOG_ERR, "entry '%s' in directory %llu names free inode %llu; run 'vmfs fsck'",
+			     name, (unsigned long long)parent,
+			     (unsigned long long)ino);
+			ret = -EIO;
+		}
+		return ret;
+	}
+	pthread_rwlock_rdlock(&vi->rw);
+	inode_to_attr(v, vi, a);
+	pthread_rwlock_unlock(&vi->rw);
+	take_ref(v, vi);
+	inode_put(v, vi);
+	return 0;
+}
+
+void vol_ref(struct vol *v, uint64_t ino)
+{
+	struct vinode *vi;
+
+	if (inode_get(v, ino, &vi))
+		return;
+	take_ref(v, vi);
+	inode_put(v, vi);
+}
+
+void vol_forget(struct vol *v, uint64_t ino, uint64_t n)
+{
+	struct vinode *vi;
+
+	if (inode_get(v, ino, &vi))
+		return;
+	pthread_mutex_lock(&v->icache_lock);
+	vi->nlookup = vi->nlookup > n ? vi->nlookup - n : 0;
+	pthread_mutex_unlock(&v->icache_lock);
+	inode_put(v, vi);
+}
+
+/*
+ * Common body of create, mkdir and symlink: make the inode, fill it, name
+ * it in parent.  fill() runs with the new inode write-locked and before
+ * the entry exists (symlink target).
+ */
+static int make_node(struct vol *v, uint64_t parent, const char *name,
+		     uint32_t mode, uint32_t uid, uint32_t gid, uint64_t rdev,
+		     const char *target, struct vol_attr *a)
+{
+	struct vinode *dir, *vi = NULL;
+	uint64_t existing;
+	int ret;
+
+	if (vol_is_rdonly(v))
+		return -EROFS;
+	ret = check_name(name);
+	if (ret)
+		return ret;
+	pthread_mutex_lock(&v->ns_lock);
+	ret = dir_get(v, parent, &dir);
+	if (ret)
+		goto out_unlock;
+	pthread_rwlock_wrlock(&dir->rw);
+	if (dir->nlink == 0) {
+		ret = -ENOENT;
+		goto out_dir;
+	}
+	ret = dir_find(v, dir, name, &existing, NULL, NULL);
+	if (ret != -ENOENT) {
+		ret = ret ? ret : -EEXIST;
+		goto out_dir;
+	}
+	if (S_ISDIR(mode) && dir->nlink >= UINT32_MAX - 1) {
+		ret = -EMLINK;
+		goto out_dir;
+	}
+	ret = inode_alloc(v, dir->ino, mode, uid, gid, &vi);
+	if (ret)
+		goto out_dir;
+	pthread_rwlock_wrlock(&vi->rw);
+	vi->rdev = rdev;
+	if (S_ISDIR(mode))
+		vi->parent = dir->ino;
+	if (target) {
+		size_t tlen = strlen(target);
+
+		ret = file_write_locked(v, vi, target, tlen, 0);
+		ret = ret == (int)tlen ? 0 : ret < 0 ? ret : -ENOSPC;
+	} else if (rdev || S_ISDIR(mode)) {
+		ret = inode_write(v, vi);
+	}
+	if (!ret)
+		ret = dir_add(v, dir, name, vi->ino, vol_mode_to_dtype(mode));
+	if (ret) {
+		vi->nlink = 0;  /* freed by the inode_put below */
+		pthread_rwlock_unlock(&vi->rw);
+		goto out_dir;
+	}
+	inode_to_attr(v, vi, a);
+	pthread_rwlock_unlock(&vi->rw);
+	if (S_ISDIR(mode))
+		dir->nlink++;
+	inode_touch(dir, true, true);
+	ret = inode_write(v, dir);
+	if (!ret)
+		take_ref(v, vi);
+out_dir:
+	pthread_rwlock_unlock(&dir->rw);
+	inode_put(v, dir);
+	if (vi)
+		inode_put(v, vi);
+out_unlock:
+	pthread_mutex_unlock(&v->ns_lock);
+	return ret;
+}
+
+int vol_create(struct vol *v, uint64_t parent, const char *name,
+	       uint32_t mode, uint32_t uid, uint32_t gid, uint64_t rdev,
+	       struct vol_attr *a)
+{
+	switch (mode & S_IFMT) {
+	case S_IFREG:
+	case S_IFIFO:
+	case S_IFSOCK:
+	case S_IFCHR:
+	case S_IFBLK:
+		break;
+	case 0:
+		mode |= S_IFREG;
+		break;
+	default:
+		return -EINVAL;
+	}
+	return make_node(v, parent, name, mode, uid, gid,
+			 S_ISCHR(mode) || S_ISBLK(mode) ? rdev : 0, NULL, a);
+}
+
+int vol_mkdir(struct vol *v, uint64_t parent, const char *name,
+	      uint32_t mode, uint32_t uid, uint32_t gid, struct vol_attr *a)
+{
+	return make_node(v, parent, name, S_IFDIR | (mode & 07777), uid, gid,
+			 0, NULL, a);
+}
+
+int vol_symlink(struct vol *v, uint64_t parent, const char *name,
+		const char *target, uint32_t uid, uint32_t gid,
+		struct vol_attr *a)
+{
+	size_t tlen = strlen(target);
+
+	if (!tlen)
+		return -ENOENT;
+	if (tlen >= 4096)
+		return -ENAMETOOLONG;
+	return make_node(v, parent, name, S_IFLNK | 0777, uid, gid, 0,
+			 target, a);
+}
+
+ssize_t vol_readlink(struct vol *v, uint64_t ino, char *buf, size_t size)
+{
+	struct vinode *vi;
+	char tmp[4096];
+	int ret;
+
+	ret = inode_get(v, ino, &vi);
+	if (ret)
+		return ret;
+	pthread_rwlock_rdlock(&vi->rw);
+	if (!S_ISLNK(vi->mode))
+		ret = -EINVAL;
+	else if (vi->size > sizeof(tmp))
+		ret = -EIO;
+	else
+		ret = file_read_locked(v, vi, tmp, (size_t)vi->size, 0);
+	pthread_rwlock_unlock(&vi->rw);
+	inode_put(v, vi);
+	if (ret >= 0)
+		memcpy(buf, tmp, (size_t)ret < size ? (size_t)ret : size);
+	return ret;
+}
+
+int vol_link(struct vol *v, uint64_t ino, uint64_t newparent,
+	     const char *newname, struct vol_attr *a)
+{
+	struct vinode *dir, *vi;
+	uint64_t existing;
+	int ret;
+
+	if (vol_is_rdonly(v))
+		return -EROFS;
+	ret = check_name(newname);
+	if (ret)
+		return ret;
+	pthread_mutex_lock(&v->ns_lock);
+	ret = inode_get(v, ino, &vi);
+	if (ret)
+		goto out_unlock;
+	if (S_ISDIR(vi->mode)) {
+		ret = -EPERM;
+		goto out_vi;
+	}
+	ret = dir_get(v, newparent, &dir);
+	if (ret)
+		goto out_vi;
+	pthread_rwlock_wrlock(&dir->rw);
+	pthread_rwlock_wrlock(&vi->rw);
+	if (vi->nlink == 0 || dir->nlink == 0)
+		ret = -ENOENT;
+	else if (vi->nlink >= UINT32_MAX - 1)
+		ret = -EMLINK;
+	else
+		ret = dir_find(v, dir, newname, &existing, NULL, NULL);
+	if (ret != -ENOENT) {
+		ret = ret ? ret : -EEXIST;
+		goto out_locked;
+	}
+	/* Count the link first: a crash then leaves a count too high. */
+	vi->nlink++;
+	inode_touch(vi, false, true);
+	ret = inode_write(v, vi);
+	if (!ret)
+		ret = dir_add(v, dir, newname, vi->ino, vol_mode_to_dtype(vi->mode));
+	if (ret) {
+		vi->nlink--;
+		inode_write(v, vi);
+		goto out_locked;
+	}
+	inode_touch(dir, true, true);
+	ret = inode_write(v, dir);
+	inode_to_attr(v, vi, a);
+	if (!ret)
+		take_ref(v, vi);
+out_locked:
+	pthread_rwlock_unlock(&vi->rw);
+	pthread_rwlock_unlock(&dir->rw);
+	inode_put(v, dir);
+out_vi:
+	inode_put(v, vi);
+out_unlock:
+	pthread_mutex_unlock(&v->ns_lock);
+	return ret;
+}
+
+/* Drop one link of vi (write-locked); freeing waits for inode_put. */
+static int drop_link(struct vol *v, struct vinode *vi)
+{
+	if (S_ISDIR(vi->mode))
+		vi->nlink = 0;
+	else if (vi->nlink)
+		vi->nlink--;
+	inode_touch(vi, false, true);
+	return inode_write(v, vi);
+}
+
+static int remove_entry(struct vol *v, uint64_t parent, const char *name,
+			bool want_dir)
+{
+	struct vinode *dir, *vi;
+	uint64_t ino;
+	uint32_t pos;
+	int ret;
+
+	if (vol_is_rdonly(v))
+		return -EROFS;
+	if (!strcmp(name, "."))
+		return -EINVAL;
+	if (!strcmp(name, ".."))
+		return -ENOTEMPTY;
+	pthread_mutex_lock(&v->ns_lock);
+	ret = dir_get(v, parent, &dir);
+	if (ret)
+		goto out_unlock;
+	pthread_rwlock_wrlock(&dir->rw);
+	ret = dir_find(v, dir, name, &ino, NULL, &pos);
+	if (ret)
+		goto out_dir;
+	ret = inode_get(v, ino, &vi);
+	if (ret)
+		goto out_dir;
+	pthread_rwlock_wrlock(&vi->rw);
+	if (want_dir && !S_ISDIR(vi->mode))
+		ret = -ENOTDIR;
+	else if (!want_dir && S_ISDIR(vi->mode))
+		ret = -EISDIR;
+	else if (want_dir && (ret = dir_load(v, vi)) == 0 && !dir_is_empty(v, vi))
+		ret = -ENOTEMPTY;
+	if (!ret)
+		ret = dir_remove_pos(v, dir, pos);
+	if (!ret) {
+		ret = drop_link(v, vi);
+		if (want_dir)
+			dir->nlink--;
+		inode_touch(dir, true, true);
+		if (!ret)
+			ret = inode_write(v, dir);
+	}
+	pthread_rwlock_unlock(&vi->rw);
+	inode_put(v, vi);
+out_dir:
+	pthread_rwlock_unlock(&dir->rw);
+	inode_put(v, dir);
+out_unlock:
+	pthread_mutex_unlock(&v->ns_lock);
+	return ret;
+}
+
+int vol_unlink(struct vol *v, uint64_t parent, const char *name)
+{
+	return remove_entry(v, parent, name, false);
+}
+
+int vol_rmdir(struct vol *v, uint64_t parent, const char *name)
+{
+	return remove_entry(v, parent, name, true);
+}
+
+/* Is dir ino an ancestor of (or equal to) start?  Walks ".." to the root. */
+static int is_ancestor(struct vol *v, uint64_t ino, uint64_t start)
+{
+	uint64_t cur = start;
+
+	for (int depth = 0; depth < 65536; depth++) {
+		struct vinode *vi;
+		uint64_t up;
+
+		if (cur == ino)
+			return 1;
+		if (cur == v->g.root_ino)
+			return 0;
+		if (inode_get(v, cur, &vi))
+			return 0;
+		up = vi->parent;
+		inode_put(v, vi);
+		cur = up;
+	}
+	return -ELOOP;
+}
+
+/* Lock two directories (maybe the same one) in inode-number order. */
+static void lock2(struct vinode *a, struct vinode *b)
+{
+	if (a == b) {
+		pthread_rwlock_wrlock(&a->rw);
+	} else if (a->ino < b->ino) {
+		pthread_rwlock_wrlock(&a->rw);
+		pthread_rwlock_wrlock(&b->rw);
+	} else {
+		pthread_rwlock_wrlock(&b->rw);
+		pthread_rwlock_wrlock(&a->rw);
+	}
+}
+
+static void unlock2(struct vinode *a, struct vinode *b)
+{
+	pthread_rwlock_unlock(&a->rw);
+	if (a != b)
+		pthread_rwlock_unlock(&b->rw);
+}
+
+/* Re-parent a directory moved to newdir. */
+static int reparent(struct vol *v, struct vinode *vi, struct vinode *olddir,
+		    struct vinode *newdir)
+{
+	if (!S_ISDIR(vi->mode) || olddir == newdir)
+		return 0;
+	pthread_rwlock_wrlock(&vi->rw);
+	vi->parent = newdir->ino;
+	inode_touch(vi, false, true);
+	{
+		int ret = inode_write(v, vi);
+
+		pthread_rwlock_unlock(&vi->rw);
+		if (ret)
+			return ret;
+	}
+	olddir->nlink--;
+	newdir->nlink++;
+	return 0;
+}
+
+int vol_rename(struct vol *v, uint64_t parent, const char *name,
+	       uint64_t newparent, const char *newname, unsigned flags)
+{
+	struct vinode *od = NULL, *nd = NULL, *src = NULL, *dst = NULL;
+	uint64_t sino, dino;
+	uint32_t spos, dpos;
+	int ret, dret;
+
+	if (vol_is_rdonly(v))
+		return -EROFS;
+	if (flags & ~(VOL_RENAME_NOREPLACE | VOL_RENAME_EXCHANGE) ||
+	    (flags & VOL_RENAME_NOREPLACE && flags & VOL_RENAME_EXCHANGE))
+		return -EINVAL;
+	if (!strcmp(name, ".") || !strcmp(name, "..") ||
+	    !strcmp(newname, ".") || !strcmp(newname, ".."))
+		return -EBUSY;
+	ret = check_name(newname);
+	if (ret)
+		return ret;
+	pthread_mutex_lock(&v->ns_lock);
+	ret = dir_get(v, parent, &od);
+	if (!ret)
+		ret = dir_get(v, newparent, &nd);
+	if (ret)
+		goto out;
+	lock2(od, nd);
+	ret = dir_find(v, od, name, &sino, NULL, &spos);
+	if (ret)
+		goto out_locked;
+	dret = dir_find(v, nd, newname, &dino, NULL, &dpos);
+	if (dret && dret != -ENOENT) {
+		ret = dret;
+		goto out_locked;
+	}
+	if (!dret && dino == sino) {
+		/* Same inode under both names: POSIX says do nothing. */
+		goto out_locked;
+	}
+	if ((flags & VOL_RENAME_EXCHANGE) && dret) {
+		ret = -ENOENT;
+		goto out_locked;
+	}
+	if ((flags & VOL_RENAME_NOREPLACE) && !dret) {
+		ret = -EEXIST;
+		goto out_locked;
+	}
+	ret = inode_get(v, sino, &src);
+	if (!ret && !dret)
+		ret = inode_get(v, dino, &dst);
+	if (ret)
+		goto out_locked;
+	/* A directory may not move below itself. */
+	if (S_ISDIR(src->mode) && od != nd) {
+		int anc = is_ancestor(v, src->ino, nd->ino);
+
+		if (anc) {
+			ret = anc < 0 ? anc : -EINVAL;
+			goto out_locked;
+		}
+	}
+	if (dst && (flags & VOL_RENAME_EXCHANGE) && S_ISDIR(dst->mode) &&
+	    od != nd) {
+		int anc = is_ancestor(v, dst->ino, od->ino);
+
+		if (anc) {
+			ret = anc < 0 ? anc : -EINVAL;
+			goto out_locked;
+		}
+	}
+
+	if (flags & VOL_RENAME_EXCHANGE) {
+		ret = dir_replace_pos(v, nd, dpos, src->ino,
+				      vol_mode_to_dtype(src->mode));
+		if (!ret)
+			ret = dir_replace_pos(v, od, spos, dst->ino,
+					      vol_mode_to_dtype(dst->mode));
+		if (!ret)
+			ret = reparent(v, src, od, nd);
+		if (!ret)
+			ret = reparent(v, dst, nd, od);
+		goto out_times;
+	}
+
+	if (dst) {
+		pthread_rwlock_wrlock(&dst->rw);
+		if (S_ISDIR(src->mode) && !S_ISDIR(dst->mode))
+			ret = -ENOTDIR;
+		else if (!S_ISDIR(src->mode) && S_ISDIR(dst->mode))
+			ret = -EISDIR;
+		else if (S_ISDIR(dst->mode) &&
+			 (ret = dir_load(v, dst)) == 0 && !dir_is_empty(v, dst))
+			ret = -ENOTEMPTY;
+		if (!ret)
+			ret = dir_replace_pos(v, nd, dpos, src->ino,
+					      vol_mode_to_dtype(src->mode));
+		if (!ret) {
+			if (S_ISDIR(dst->mode))
+				nd->nlink--;
+			ret = drop_link(v, dst);
+		}
+		pthread_rwlock_unlock(&dst->rw);
+	} else {
+		ret = dir_add(v, nd, newname, src->ino,
+			      vol_mode_to_dtype(src->mode));
+	}
+	if (ret)
+		goto out_locked;
+	/* Entries never move, so spos still names the source. */
+	ret = dir_remove_pos(v, od, spos);
+	if (!ret)
+		ret = reparent(v, src, od, nd);
+out_times:
+	if (!ret) {
+		pthread_rwlock_wrlock(&src->rw);
+		inode_touch(src, false, true);
+		pthread_rwlock_unlock(&src->rw);
+		inode_touch(od, true, true);
+		ret = inode_write(v, od);
+		if (!ret && nd != od) {
+			inode_touch(nd, true, true);
+			ret = inode_write(v, nd);
+		}
+	}
+out_locked:
+	unlock2(od, nd);
+out:
+	if (dst)
+		inode_put(v, dst);
+	if (src)
+		inode_put(v, src);
+	if (nd)
+		inode_put(v, nd);
+	if (od)
+		inode_put(v, od);
+	pthread_mutex_unlock(&v->ns_lock);
+	return ret;
+}
+
+struct rd_ctx {
+	struct vol *v;
+	bool plus;
+	vol_readdir_cb cb;
+	void *ctx;
+};
+
+static int rd_one(void *c, const char *name, uint64_t ino, uint8_t type,
+		  uint64_t next)
+{
+	struct rd_ctx *rc = c;
+	struct vol_attr a;
+
+	memset(&a, 0, sizeof(a));
+	a.ino = ino;
+	a.mode = (uint32_t)type << 12;
+	if (rc->plus) {
+		struct vinode *vi;
+
+		if (inode_get(rc->v, ino, &vi) == 0) {
+			pthread_rwlock_rdlock(&vi->rw);
+			inode_to_attr(rc->v, vi, &a);
+			pthread_rwlock_unlock(&vi->rw);
+			inode_put(rc->v, vi);
+		}
+	}
+	return rc->cb(rc->ctx, name, &a, next);
+}
+
+int vol_readdir(struct vol *v, uint64_t ino, uint64_t cookie, bool plus,
+		vol_readdir_cb cb, void *ctx)
+{
+	struct rd_ctx rc = { v, plus, cb, ctx };
+	struct vinode *dir;
+	struct vol_attr a;
+	int ret;
+
+	ret = dir_get(v, ino, &dir);
+	if (ret)
+		return ret;
+	pthread_rwlock_wrlock(&dir->rw);
+	if (cookie == 0) {
+		inode_to_attr(v, dir, &a);
+		if (cb(ctx, ".", &a, 1))
+			goto out;
+		cookie = 1;
+	}
+	if (cookie == 1) {
+		struct vinode *up;
+
+		memset(&a, 0, sizeof(a));
+		a.ino = dir->parent;
+		a.mode = S_IFDIR;
+		if (plus && dir->parent != dir->ino &&
+		    inode_get(v, dir->parent, &up) == 0) {
+			inode_to_attr(v, up, &a);
+			inode_put(v, up);
+		} else if (dir->parent == dir->ino) {
+			inode_to_attr(v, dir, &a);
+		}
+		if (cb(ctx, "..", &a, 2))
+			goto out;
+		cookie = 2;
+	}
+	ret = dir_iterate(v, dir, cookie, rd_one, &rc);
+out:
+	pthread_rwlock_unlock(&dir->rw);
+	inode_put(v, dir);
+	return ret;
+}

@@ -1,0 +1,213 @@
+/*
+ * Opening and closing a volume, attributes and statfs.
+ *
+ * vol_open verifies the header (falling back to the backup copy), checks
+ * the geometry, loads every resource-cluster bitmap and the root inode.
+ * Nothing is written at open; a read-only open never writes at all.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <time.h>
+#include "vol_int.h"
+
+int64_t vol_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return ts_to_ns(&ts);
+}
+
+bool vol_is_rdonly(const struct vol *v)
+{
+	return v->flags & VOL_RDONLY;
+}
+
+int vol_open(struct lun *lun, unsigned flags, struct vol **out)
+{
+	struct vol *v;
+	struct vinode *root;
+	int which, ret;
+
+	v = calloc(1, sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	v->lun = lun;
+	v->flags = flags;
+	v->ss = lun_sector_size(lun);
+	pthread_mutex_init(&v->ns_lock, NULL);
+	pthread_mutex_init(&v->alloc_lock, NULL);
+	pthread_mutex_init(&v->icache_lock, NULL);
+	ret = vol_geom_read(lun, &v->g, &which, NULL);
+	if (ret)
+		goto err;
+	if (which)
+		VLOG(LOG_WARNING, "%s: primary volume header is damaged, using the backup; run 'vmfs fsck' to restore it",
+		     lun_name(lun));
+	if (v->ss > v->g.sector_size && v->ss > VMFS_MD_BLOCK_SIZE) {
+		ret = -VMFS_E_GEOMETRY;
+		goto err;
+	}
+	v->itab_size = 4096;
+	v->itab = calloc(v->itab_size, sizeof(*v->itab));
+	if (!v->itab) {
+		ret = -ENOMEM;
+		goto err;
+	}
+	ret = res_load(v);
+	if (ret)
+		goto err;
+	ret = inode_get(v, v->g.root_ino, &root);
+	if (ret)
+		goto err_res;
+	if (!S_ISDIR(root->mode)) {
+		VLOG(LOG_ERR, "%s: root inode %llu is not a directory; run 'vmfs fsck'",
+		     lun_name(lun), (unsigned long long)v->g.root_ino);
+		inode_put(v, root);
+		ret = -VMFS_E_CORRUPT;
+		goto err_cache;
+	}
+	inode_put(v, root);
+	*out = v;
+	return 0;
+err_cache:
+	icache_evict_all(v);
+err_res:
+	res_unload(v);
+err:
+	free(v->itab);
+	free(v);
+	return ret;
+}
+
+int vol_close(struct vol *v)
+{
+	int ret = 0;
+
+	if (!v)
+		return 0;
+	icache_evict_all(v);
+	if (!vol_is_rdonly(v))
+		ret = lun_flush(v->lun);
+	res_unload(v);
+	free(v->itab);
+	pthread_mutex_destroy(&v->ns_lock);
+	pthread_mutex_destroy(&v->alloc_lock);
+	pthread_mutex_destroy(&v->icache_lock);
+	free(v);
+	return ret;
+}
+
+void vol_geom_get(struct vol *v, struct vol_geom *g)
+{
+	*g = v->g;
+}
+
+struct lun *vol_lun(struct vol *v)
+{
+	return v->lun;
+}
+
+void vol_usage_get(struct vol *v, struct vol_usage *u)
+{
+	pthread_mutex_lock(&v->alloc_lock);
+	for (int t = 0; t < VMFS_RES_NTYPES; t++) {
+		u->used[t] = v->res[t].used;
+		u->total[t] = v->g.res[t].count;
+	}
+	pthread_mutex_unlock(&v->alloc_lock);
+}
+
+int vol_statfs(struct vol *v, struct statvfs *st)
+{
+	struct vol_usage u;
+	uint64_t fbs = v->g.file_block_size, sbs = v->g.small_block_size;
+	uint64_t free_bytes;
+
+	vol_usage_get(v, &u);
+	memset(st, 0, sizeof(*st));
+	/*
+	 * Report in small-block units: file blocks count as fbs/sbs each,
+	 * so df shows bytes that can really be allocated.
+	 */
+	free_bytes = (u.total[VMFS_RES_FILE] - u.used[VMFS_RES_FILE]) * fbs +
+		     (u.total[VMFS_RES_SMALL] - u.used[VMFS_RES_SMALL]) * sbs;
+	st->f_bsize = (unsigned long)fbs;
+	st->f_frsize = (unsigned long)sbs;
+	st->f_blocks = (u.total[VMFS_RES_FILE] * fbs +
+			u.total[VMFS_RES_SMALL] * sbs) / sbs;
+	st->f_bfree = free_bytes / sbs;
+	st->f_bavail = st->f_bfree;
+	st->f_files = u.total[VMFS_RES_INODE];
+	st->f_ffree = u.total[VMFS_RES_INODE] - u.used[VMFS_RES_INODE];
+	st->f_favail = st->f_ffree;
+	st->f_namemax = VMFS_NAME_MAX;
+	memcpy(&st->f_fsid, v->g.uuid, sizeof(st->f_fsid));
+	return 0;
+}
+
+int vol_getattr(struct vol *v, uint64_t ino, struct vol_attr *a)
+{
+	struct vinode *vi;
+	int ret = inode_get(v, ino, &vi);
+
+	if (ret)
+		return ret;
+	pthread_rwlock_rdlock(&vi->rw);
+	pthread_mutex_lock(&vi->lk);
+	inode_to_attr(v, vi, a);
+	pthread_mutex_unlock(&vi->lk);
+	pthread_rwlock_unlock(&vi->rw);
+	inode_put(v, vi);
+	return 0;
+}
+
+int vol_setattr(struct vol *v, uint64_t ino, const struct vol_setattr *sa,
+		unsigned mask, struct vol_attr *a)
+{
+	struct vinode *vi;
+	int64_t now = vol_now_ns();
+	int ret;
+
+	if (vol_is_rdonly(v))
+		return -EROFS;
+	ret = inode_get(v, ino, &vi);
+	if (ret)
+		return ret;
+	pthread_rwlock_wrlock(&vi->rw);
+	if (mask & VOL_SET_SIZE) {
+		if (S_ISDIR(vi->mode))
+			ret = -EISDIR;
+		else if (!S_ISREG(vi->mode))
+			ret = -EINVAL;
+		else
+			ret = file_truncate(v, vi, sa->size);
+		if (ret)
+			goto out;
+	}
+	if (mask & VOL_SET_MODE)
+		vi->mode = (vi->mode & S_IFMT) | (sa->mode & 07777);
+	if (mask & VOL_SET_UID)
+		vi->uid = sa->uid;
+	if (mask & VOL_SET_GID)
+		vi->gid = sa->gid;
+	if (mask & VOL_SET_ATIME_NOW)
+		vi->atime_ns = now;
+	else if (mask & VOL_SET_ATIME)
+		vi->atime_ns = ts_to_ns(&sa->atime);
+	if (mask & VOL_SET_MTIME_NOW)
+		vi->mtime_ns = now;
+	else if (mask & VOL_SET_MTIME)
+		vi->mtime_ns = ts_to_ns(&sa->mtime);
+	vi->ctime_ns = mask & VOL_SET_CTIME ? ts_to_ns(&sa->ctime) : now;
+	ret = inode_write(v, vi);
+out:
+	if (!ret && a)
+		inode_to_attr(v, vi, a);
+	pthread_rwlock_unlock(&vi->rw);
+	inode_put(v, vi);
+	return ret;
+}

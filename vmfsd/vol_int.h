@@ -1,0 +1,202 @@
+/*
+ * Private interfaces of the volume engine.
+ *
+ * Locking (outermost first; never take an earlier lock while holding a
+ * later one):
+ *   vol->ns_lock      namespace changes (create, unlink, rename, ...)
+ *   vinode->rw        one inode: read-held by data I/O that changes no
+ *                     metadata, write-held by anything that changes the
+ *                     inode, its block map or its directory chunks
+ *   vol->alloc_lock   resource-cluster bitmaps
+ *   vol->icache_lock  the inode cache table and pin counts (leaf)
+ *
+ * Metadata is written through: every change reaches the LUN (O_DIRECT)
+ * before the call returns, ordered so that a crash leaves at worst leaked
+ * objects (allocate before pointing, unpoint before freeing, data before
+ * the pointer to it).  Timestamps alone are written lazily, like lazytime:
+ * with the next inode write, at fsync, at eviction and at unmount.
+ */
+#ifndef VMFS_VOL_INT_H
+#define VMFS_VOL_INT_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <qb/qblog.h>
+#include "vmfs/format.h"
+#include "vmfs/lun.h"
+#include "vmfs/vmfsd.h"
+
+/* One resource cluster's in-memory state. */
+struct rcluster {
+	uint8_t *blk;       /* 4 KiB image of the cluster header block */
+	uint32_t nobjs;
+	uint32_t nfree;
+};
+
+struct rarea {
+	struct vol_res_geom g;
+	struct rcluster *cl;
+	uint32_t rotor;     /* cluster to try first */
+	uint64_t used;
+};
+
+/* Directory index entry: where a name lives. */
+struct dslot {
+	uint32_t hash;
+	uint32_t pos;       /* chunk * VMFS_DIRENTS_PER_CHUNK + slot */
+};
+
+struct vdir {
+	uint32_t nchunks;
+	uint8_t **chunks;   /* 4 KiB images */
+	uint64_t *caddr;    /* their LUN addresses */
+	uint32_t cap;
+	struct dslot *tab;  /* open addressing, tabsize power of two */
+	uint32_t tabsize;
+	uint32_t tabused;   /* live + tombstones */
+	uint32_t free_rotor;
+};
+
+/* Cached pointer block. */
+struct pblk {
+	uint64_t addr;
+	uint8_t *blk;
+	bool dirty;          /* changed in memory, bmap_flush writes it */
+	struct pblk *next;
+};
+
+struct vinode {
+	uint64_t ino;
+	struct vinode *hnext;
+	uint32_t pins;       /* threads using it (icache_lock) */
+	uint64_t nlookup;    /* kernel references (icache_lock) */
+	pthread_rwlock_t rw;
+	pthread_mutex_t lk;  /* pointer-block cache and timestamps under a
+			      * read-held rw */
+	uint64_t addr;       /* byte address of its block */
+	uint8_t *blk;        /* 4 KiB on-disk image (lock record kept) */
+
+	/* host-order copy of the inode; the map stays little-endian in blk */
+	uint64_t gen, incarnation;
+	uint32_t mode, nlink, uid, gid, flags;
+	uint64_t size, alloc_bytes, parent, rdev, nentries;
+	int64_t atime_ns, mtime_ns, ctime_ns, btime_ns;
+	uint16_t map_type;
+	bool times_dirty;
+	bool deleted;        /* freed on disk; cache entry dying */
+
+	struct vdir *dir;    /* loaded directory index */
+	struct pblk **pbtab; /* pointer-block cache, 64 buckets */
+};
+
+struct vol {
+	struct lun *lun;
+	unsigned flags;
+	struct vol_geom g;
+	uint32_t ss;                 /* sector size */
+	pthread_mutex_t ns_lock;
+	pthread_mutex_t alloc_lock;
+	pthread_mutex_t icache_lock;
+	struct rarea res[VMFS_RES_NTYPES];
+	struct vinode **itab;
+	uint32_t itab_size;
+	uint64_t icount;
+};
+
+#define VLOG(lvl, fmt, ...) qb_log(lvl, "vol: " fmt, ##__VA_ARGS__)
+
+static inline int64_t ts_to_ns(const struct timespec *t)
+{
+	return (int64_t)t->tv_sec * 1000000000LL + t->tv_nsec;
+}
+
+int64_t vol_now_ns(void);
+bool vol_is_rdonly(const struct vol *v);
+
+/* geom.c */
+int vol_layout(uint64_t lun_bytes, uint32_t sector_size,
+	       const struct vol_mkfs_opts *o, struct vol_geom *g,
+	       uint64_t *need_bytes);
+int vol_geom_check(const struct vol_geom *g, uint64_t lun_bytes);
+int vol_header_write(struct lun *lun, const struct vol_geom *g, uint64_t off);
+
+/* alloc.c */
+int res_load(struct vol *v);
+void res_unload(struct vol *v);
+int res_alloc(struct vol *v, enum vmfs_res_type t, uint64_t hint,
+	      uint64_t *out, uint32_t n, uint32_t *got);
+int res_free(struct vol *v, enum vmfs_res_type t, const uint64_t *idx,
+	     uint32_t n);
+int res_cluster_format(struct lun *lun, const struct vol_geom *g,
+		       enum vmfs_res_type t, const uint64_t *used, uint32_t nused);
+static inline uint64_t res_addr(const struct vol *v, enum vmfs_res_type t,
+				uint64_t idx)
+{
+	return v->g.res[t].obj_offset + idx * v->g.res[t].obj_size;
+}
+/* Index of the object at byte address addr, or -1 if not one. */
+int64_t res_index(const struct vol *v, enum vmfs_res_type t, uint64_t addr);
+
+/* inode.c */
+int inode_get(struct vol *v, uint64_t ino, struct vinode **out);
+void inode_put(struct vol *v, struct vinode *vi);
+int inode_write(struct vol *v, struct vinode *vi);
+int inode_alloc(struct vol *v, uint64_t hint, uint32_t mode, uint32_t uid,
+		uint32_t gid, struct vinode **out);
+int inode_release_blocks(struct vol *v, struct vinode *vi);
+int inode_free(struct vol *v, struct vinode *vi);
+void inode_to_attr(const struct vol *v, const struct vinode *vi,
+		   struct vol_attr *a);
+void inode_touch(struct vinode *vi, bool m, bool c);
+void inode_encode(struct vinode *vi);
+int inode_flush_times(struct vol *v, struct vinode *vi);
+void icache_evict_all(struct vol *v);
+
+/* bmap.c: block maps of regular files, directories and symlinks */
+static inline uint32_t bmap_bsize(const struct vol *v, const struct vinode *vi)
+{
+	return vi->map_type == VMFS_MAP_FILE ? v->g.file_block_size
+					     : v->g.small_block_size;
+}
+static inline enum vmfs_res_type bmap_res(const struct vinode *vi)
+{
+	return vi->map_type == VMFS_MAP_FILE ? VMFS_RES_FILE : VMFS_RES_SMALL;
+}
+int bmap_get(struct vol *v, struct vinode *vi, uint64_t lbn, uint64_t *ptr);
+int bmap_set(struct vol *v, struct vinode *vi, uint64_t lbn, uint64_t ptr,
+	     bool defer);
+int bmap_flush(struct vol *v, struct vinode *vi);
+int bmap_free_range(struct vol *v, struct vinode *vi, uint64_t first,
+		    uint64_t last);
+void bmap_cache_drop(struct vinode *vi);
+uint64_t bmap_max_blocks(void);
+
+/* file.c */
+int file_truncate(struct vol *v, struct vinode *vi, uint64_t size);
+int file_read_locked(struct vol *v, struct vinode *vi, void *buf,
+		     size_t len, uint64_t off);
+int file_write_locked(struct vol *v, struct vinode *vi, const void *buf,
+		      size_t len, uint64_t off);
+int file_set_map(struct vol *v, struct vinode *vi, uint16_t map_type);
+uint8_t *vol_tls_buf(size_t len);
+
+/* dir.c */
+int dir_load(struct vol *v, struct vinode *dir);
+void dir_unload(struct vinode *dir);
+int dir_find(struct vol *v, struct vinode *dir, const char *name,
+	     uint64_t *ino, uint8_t *type, uint32_t *pos);
+int dir_add(struct vol *v, struct vinode *dir, const char *name,
+	    uint64_t ino, uint8_t type);
+int dir_remove_pos(struct vol *v, struct vinode *dir, uint32_t pos);
+int dir_replace_pos(struct vol *v, struct vinode *dir, uint32_t pos,
+		    uint64_t ino, uint8_t type);
+int dir_is_empty(struct vol *v, struct vinode *dir);
+int dir_iterate(struct vol *v, struct vinode *dir, uint64_t cookie,
+		int (*cb)(void *ctx, const char *name, uint64_t ino,
+			  uint8_t type, uint64_t next),
+		void *ctx);
+
+uint8_t vol_mode_to_dtype(uint32_t mode);
+
+#endif

@@ -1,0 +1,220 @@
+/*
+ * Extended attributes, packed in the inode's 1280-byte xattr area
+ * (format.h: records of name length, value length, name, value).  There
+ * is no overflow block: a set that does not fit fails with ENOSPC, as on
+ * ext4 without an xattr block.
+ */
+#include <endian.h>
+#include <errno.h>
+#include <string.h>
+#include <sys/xattr.h>
+#include "vol_int.h"
+
+#define REC_HDR sizeof(struct vmfs_xattr_rec)
+
+/* Records are packed with no alignment: copy headers in and out. */
+static void rec_get(const uint8_t *p, size_t *nlen, size_t *vlen)
+{
+	struct vmfs_xattr_rec r;
+
+	memcpy(&r, p, sizeof(r));
+	*nlen = r.xr_name_len;
+	*vlen = le16toh(r.xr_value_len);
+}
+
+static void rec_put(uint8_t *p, size_t nlen, size_t vlen)
+{
+	struct vmfs_xattr_rec r = {
+		.xr_name_len = (uint8_t)nlen,
+		.xr_value_len = htole16((uint16_t)vlen),
+	};
+
+	memcpy(p, &r, sizeof(r));
+}
+
+static struct vmfs_inode *di_of(struct vinode *vi)
+{
+	return (struct vmfs_inode *)(vi->blk + VMFS_OBJ_OFFSET);
+}
+
+/* Find name; returns its offset in the area or -1.  *rec_len gets its size. */
+static int find(struct vinode *vi, const char *name, size_t nlen,
+		size_t *rec_len)
+{
+	struct vmfs_inode *di = di_of(vi);
+	size_t used = le16toh(di->di_xattr_len), off = 0;
+
+	while (off + REC_HDR <= used) {
+		size_t rn, rv, len;
+
+		rec_get(di->di_xattr + off, &rn, &rv);
+		len = REC_HDR + rn + rv;
+		if (off + len > used)
+			break;
+		if (rn == nlen &&
+		    !memcmp(di->di_xattr + off + REC_HDR, name, nlen)) {
+			*rec_len = len;
+			return (int)off;
+		}
+		off += len;
+	}
+	return -1;
+}
+
+static void cut(struct vinode *vi, size_t off, size_t len)
+{
+	struct vmfs_inode *di = di_of(vi);
+	size_t used = le16toh(di->di_xattr_len);
+
+	memmove(di->di_xattr + off, di->di_xattr + off + len, used - off - len);
+	memset(di->di_xattr + used - len, 0, len);
+	di->di_xattr_len = htole16((uint16_t)(used - len));
+}
+
+int vol_setxattr(struct vol *v, uint64_t ino, const char *name,
+		 const void *value, size_t size, int flags)
+{
+	size_t nlen = strlen(name), rlen, used;
+	struct vinode *vi;
+	struct vmfs_inode *di;
+	uint8_t saved[VMFS_XATTR_AREA];
+	uint16_t saved_len;
+	int off, ret;
+
+	if (vol_is_rdonly(v))
+		return -EROFS;
+	if (!nlen || nlen > 255)
+		return -ERANGE;
+	if (size > VMFS_XATTR_AREA)
+		return -E2BIG;
+	ret = inode_get(v, ino, &vi);
+	if (ret)
+		return ret;
+	pthread_rwlock_wrlock(&vi->rw);
+	di = di_of(vi);
+	memcpy(saved, di->di_xattr, sizeof(saved));
+	saved_len = di->di_xattr_len;
+	off = find(vi, name, nlen, &rlen);
+	if (off >= 0 && (flags & XATTR_CREATE)) {
+		ret = -EEXIST;
+		goto out;
+	}
+	if (off < 0 && (flags & XATTR_REPLACE)) {
+		ret = -ENODATA;
+		goto out;
+	}
+	if (off >= 0)
+		cut(vi, (size_t)off, rlen);
+	used = le16toh(di->di_xattr_len);
+	if (used + REC_HDR + nlen + size > VMFS_XATTR_AREA) {
+		ret = -ENOSPC;
+		goto restore;
+	}
+	rec_put(di->di_xattr + used, nlen, size);
+	memcpy(di->di_xattr + used + REC_HDR, name, nlen);
+	memcpy(di->di_xattr + used + REC_HDR + nlen, value, size);
+	di->di_xattr_len = htole16((uint16_t)(used + REC_HDR + nlen + size));
+	inode_touch(vi, false, true);
+	ret = inode_write(v, vi);
+	if (!ret)
+		goto out;
+restore:
+	memcpy(di->di_xattr, saved, sizeof(saved));
+	di->di_xattr_len = saved_len;
+out:
+	pthread_rwlock_unlock(&vi->rw);
+	inode_put(v, vi);
+	return ret;
+}
+
+ssize_t vol_getxattr(struct vol *v, uint64_t ino, const char *name,
+		     void *buf, size_t size)
+{
+	struct vinode *vi;
+	size_t rlen, nlen = strlen(name);
+	int off, ret;
+
+	ret = inode_get(v, ino, &vi);
+	if (ret)
+		return ret;
+	pthread_rwlock_rdlock(&vi->rw);
+	off = find(vi, name, nlen, &rlen);
+	if (off < 0) {
+		ret = -ENODATA;
+	} else {
+		size_t vlen = rlen - REC_HDR - nlen;
+
+		if (size && size < vlen)
+			ret = -ERANGE;
+		else {
+			if (size)
+				memcpy(buf, di_of(vi)->di_xattr + off + REC_HDR + nlen,
+				       vlen);
+			ret = (int)vlen;
+		}
+	}
+	pthread_rwlock_unlock(&vi->rw);
+	inode_put(v, vi);
+	return ret;
+}
+
+ssize_t vol_listxattr(struct vol *v, uint64_t ino, char *buf, size_t size)
+{
+	struct vinode *vi;
+	struct vmfs_inode *di;
+	size_t used, off = 0, total = 0;
+	int ret;
+
+	ret = inode_get(v, ino, &vi);
+	if (ret)
+		return ret;
+	pthread_rwlock_rdlock(&vi->rw);
+	di = di_of(vi);
+	used = le16toh(di->di_xattr_len);
+	while (off + REC_HDR <= used) {
+		size_t rn, rv, len;
+
+		rec_get(di->di_xattr + off, &rn, &rv);
+		len = REC_HDR + rn + rv;
+		if (off + len > used)
+			break;
+		if (size) {
+			if (total + rn + 1 > size) {
+				ret = -ERANGE;
+				break;
+			}
+			memcpy(buf + total, di->di_xattr + off + REC_HDR, rn);
+			buf[total + rn] = 0;
+		}
+		total += rn + 1;
+		off += len;
+	}
+	pthread_rwlock_unlock(&vi->rw);
+	inode_put(v, vi);
+	return ret ? ret : (ssize_t)total;
+}
+
+int vol_removexattr(struct vol *v, uint64_t ino, const char *name)
+{
+	struct vinode *vi;
+	size_t rlen;
+	int off, ret;
+
+	if (vol_is_rdonly(v))
+		return -EROFS;
+	ret = inode_get(v, ino, &vi);
+	if (ret)
+		return ret;
+	pthread_rwlock_wrlock(&vi->rw);
+	off = find(vi, name, strlen(name), &rlen);
+	if (off < 0) {
+		ret = -ENODATA;
+	} else {
+		cut(vi, (size_t)off, rlen);
+		inode_touch(vi, false, true);
+		ret = inode_write(v, vi);
+	}
+	pthread_rwlock_unlock(&vi->rw);
+	inode_put(v, vi);
+	return ret;
+}
