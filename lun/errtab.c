@@ -1,0 +1,87 @@
+/*
+ * vmfs_strerror(): the one message table for every vmfs error code.
+ *
+ * Every component returns 0 or a negative number: -errno, or -VMFS_E_*
+ * (lun.h, one range per component) for failures errno cannot name.  The
+ * messages below say what happened and, where there is one, what to do
+ * next; callers prefix the object ("vmfs: /dev/sdb: ...").  Add a row
+ * here for every code added to enum vmfs_error.
+ *
+ * The result is always a usable string and the function is thread-safe:
+ * table entries and glibc's strerrordesc_np() strings are static, and
+ * unknown codes are formatted into a thread-local buffer.
+ */
+#include <limits.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "lun_int.h"
+
+static const struct {
+	int code;
+	const char *msg;
+} vmfs_errtab[] = {
+	/* 1000-1099: lun and the metadata-block envelope */
+	{ VMFS_E_BAD_MAGIC, "metadata block has the wrong magic number "
+	  "(never written, not a vmfs structure, or overwritten)" },
+	{ VMFS_E_BAD_VERSION, "metadata written by a newer vmfs format "
+	  "version; upgrade vmfs on this host before using the volume" },
+	{ VMFS_E_BAD_SELF, "metadata block belongs at another address "
+	  "(misdirected write, or the wrong LUN); run 'vmfs fsck'" },
+	{ VMFS_E_BAD_CRC, "metadata block checksum mismatch (torn write or "
+	  "corruption); run 'vmfs fsck'" },
+	{ VMFS_E_BAD_LEN, "metadata block header covers an impossible "
+	  "length (corruption); run 'vmfs fsck'" },
+	{ VMFS_E_MISCOMPARE, "compare-and-write found other bytes on disk: "
+	  "another host changed them first; re-read and retry" },
+	{ VMFS_E_RESERVED, "LUN is reserved by another host "
+	  "(SCSI reservation conflict); retry later" },
+	{ VMFS_E_BAD_SPEC, "LUN name not understood: give a device or file "
+	  "path, or file:PATH (iscsi:// LUNs are not supported yet)" },
+	{ VMFS_E_UNALIGNED, "I/O buffer, offset or length is not a multiple "
+	  "of the LUN sector size (a bug in the caller)" },
+	{ VMFS_E_FAULT, "I/O error injected by the fault-injecting test LUN" },
+
+	/* 1300-1399: volume engine */
+	{ VMFS_E_NOT_VOLUME, "no vmfs volume on this LUN; run 'vmfs mkfs' "
+	  "to create one" },
+	{ VMFS_E_TOO_SMALL, "LUN too small for the requested volume layout; "
+	  "use a larger LUN, fewer host slots or a smaller journal" },
+	{ VMFS_E_GEOMETRY, "volume header describes an impossible layout; "
+	  "run 'vmfs fsck'" },
+	{ VMFS_E_CORRUPT, "volume metadata failed verification; "
+	  "run 'vmfs fsck'" },
+	{ VMFS_E_HEADER_MISMATCH, "primary and backup volume headers "
+	  "disagree; run 'vmfs fsck' to repair them" },
+};
+
+static __thread char vmfs_errbuf[64];
+
+const char *vmfs_strerror(int err)
+{
+	const char *msg;
+	size_t i;
+
+	if (err == 0)
+		return "success";
+	if (err == INT_MIN)
+		goto unknown;
+	/* The convention is negative; accept a bare errno as well. */
+	if (err < 0)
+		err = -err;
+	if (err >= VMFS_E_BASE) {
+		for (i = 0; i < sizeof(vmfs_errtab) / sizeof(vmfs_errtab[0]); i++)
+			if (vmfs_errtab[i].code == err)
+				return vmfs_errtab[i].msg;
+		snprintf(vmfs_errbuf, sizeof(vmfs_errbuf),
+			 "unknown vmfs error %d", -err);
+		return vmfs_errbuf;
+	}
+	msg = strerrordesc_np(err);
+	if (msg)
+		return msg;
+unknown:
+	snprintf(vmfs_errbuf, sizeof(vmfs_errbuf), "unknown error %d",
+		 err == INT_MIN ? err : -err);
+	return vmfs_errbuf;
+}

@@ -1,0 +1,250 @@
+/*
+ * lun front end: spec parsing, the accessors, aligned buffers, and the one
+ * place where every argument is validated before it reaches a backend.
+ *
+ * Backends (file.c; the fault wrapper in fault.c; iscsi later) implement
+ * struct lun_ops from lun_int.h.  Because validation lives here, a backend
+ * may assume: buffers aligned to the sector size, offsets and lengths
+ * sector multiples inside the LUN, len > 0, and no write to a read-only
+ * lun.
+ */
+#include <errno.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lun_int.h"
+
+int lun_init_common(struct lun *lun, const struct lun_ops *ops,
+		    const char *name, int flags)
+{
+	lun->ops = ops;
+	lun->name = strdup(name);
+	if (!lun->name)
+		return -ENOMEM;
+	lun->flags = flags;
+	atomic_init(&lun->io_timeout_ms, LUN_DEFAULT_IO_TIMEOUT_MS);
+	return 0;
+}
+
+void lun_fini_common(struct lun *lun)
+{
+	free(lun->name);
+	lun->name = NULL;
+}
+
+/*
+ * "file:PATH" and a bare PATH name the file backend.  Anything that looks
+ * like a URL ("scheme://...") is refused rather than treated as a relative
+ * path, so a typo in "iscsi://" cannot silently create or open a file.
+ */
+static bool lun_spec_is_url(const char *spec)
+{
+	const char *p;
+
+	for (p = spec; *p; p++) {
+		if ((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') ||
+		    *p == '+' || *p == '-' || *p == '.')
+			continue;
+		return p != spec && strncmp(p, "://", 3) == 0;
+	}
+	return false;
+}
+
+int lun_open(const char *spec, int flags, struct lun **out)
+{
+	const char *path = spec;
+
+	if (!out)
+		return -EINVAL;
+	*out = NULL;
+	if (!spec || (flags & ~LUN_RDONLY))
+		return -EINVAL;
+	if (strncmp(spec, "file:", 5) == 0)
+		path = spec + 5;
+	else if (lun_spec_is_url(spec))
+		/* iscsi:// included: that backend is not built yet. */
+		return -VMFS_E_BAD_SPEC;
+	if (!*path)
+		return -VMFS_E_BAD_SPEC;
+	return file_lun_open(path, flags, out);
+}
+
+void lun_close(struct lun *lun)
+{
+	if (lun)
+		lun->ops->close(lun);
+}
+
+uint64_t lun_size(const struct lun *lun)
+{
+	return lun->size_bytes;
+}
+
+uint32_t lun_sector_size(const struct lun *lun)
+{
+	return lun->sector_size;
+}
+
+const char *lun_name(const struct lun *lun)
+{
+	return lun->name;
+}
+
+/*
+ * 0 means "do not wait": an I/O not complete at the first look times out.
+ * Only tests want that (to exercise the abandoned-I/O path); the daemon
+ * derives its value from the lease in timeouts.c.
+ */
+void lun_set_io_timeout(struct lun *lun, unsigned timeout_ms)
+{
+	atomic_store(&lun->io_timeout_ms, timeout_ms);
+	if (lun->ops->set_io_timeout)
+		lun->ops->set_io_timeout(lun, timeout_ms);
+}
+
+void *lun_buf_alloc(size_t len)
+{
+	void *buf;
+
+	/* 4 KiB fits every logical sector size we accept (512, 4096). */
+	if (posix_memalign(&buf, LUN_BUF_ALIGN, len ? len : LUN_BUF_ALIGN))
+		return NULL;
+	return buf;
+}
+
+void lun_buf_free(void *buf)
+{
+	free(buf);
+}
+
+/* ---- validation --------------------------------------------------------- */
+
+/*
+ * Misalignment gets its own code because it is always a caller bug that
+ * O_DIRECT would report as a bare EINVAL; a range past the end is -EINVAL
+ * (SCSI: LOGICAL BLOCK ADDRESS OUT OF RANGE).  Overflow-safe for any off.
+ */
+static int lun_check_range(const struct lun *lun, uint64_t off, uint64_t len)
+{
+	uint64_t mask = lun->sector_size - 1;
+
+	if ((off | len) & mask)
+		return -VMFS_E_UNALIGNED;
+	if (off > lun->size_bytes || len > lun->size_bytes - off)
+		return -EINVAL;
+	return 0;
+}
+
+static int lun_check_io(const struct lun *lun, const void *buf, size_t len,
+			uint64_t off, bool write)
+{
+	if (!buf)
+		return -EINVAL;
+	if ((uintptr_t)buf & (lun->sector_size - 1))
+		return -VMFS_E_UNALIGNED;
+	if (write && (lun->flags & LUN_RDONLY))
+		return -EROFS;
+	return lun_check_range(lun, off, len);
+}
+
+int lun_read(struct lun *lun, void *buf, size_t len, uint64_t off)
+{
+	int rc = lun_check_io(lun, buf, len, off, false);
+
+	if (rc || len == 0)
+		return rc;
+	return lun->ops->read(lun, buf, len, off);
+}
+
+int lun_write(struct lun *lun, const void *buf, size_t len, uint64_t off)
+{
+	int rc = lun_check_io(lun, buf, len, off, true);
+
+	if (rc || len == 0)
+		return rc;
+	return lun->ops->write(lun, buf, len, off);
+}
+
+/*
+ * A batch is all or nothing at validation time: if any I/O is malformed
+ * none is submitted (the bad ones get their error, the others
+ * -ECANCELED), so a caller never has to work out which half of a batch
+ * reached the disk because of a programming error.
+ */
+int lun_submit(struct lun *lun, struct lun_io *ios, unsigned n)
+{
+	int first = 0;
+	unsigned i;
+
+	if (n == 0)
+		return 0;
+	if (!ios)
+		return -EINVAL;
+	for (i = 0; i < n; i++) {
+		bool write = ios[i].op == LUN_OP_WRITE;
+
+		if (ios[i].op != LUN_OP_READ && !write)
+			ios[i].result = -EINVAL;
+		else
+			ios[i].result = lun_check_io(lun, ios[i].buf,
+						     ios[i].len, ios[i].off,
+						     write);
+		if (ios[i].result && !first)
+			first = ios[i].result;
+	}
+	if (first) {
+		for (i = 0; i < n; i++)
+			if (!ios[i].result)
+				ios[i].result = -ECANCELED;
+		return first;
+	}
+	return lun->ops->submit(lun, ios, n);
+}
+
+int lun_flush(struct lun *lun)
+{
+	return lun->ops->flush(lun);
+}
+
+int lun_zero_range(struct lun *lun, uint64_t off, uint64_t len)
+{
+	int rc;
+
+	if (lun->flags & LUN_RDONLY)
+		return -EROFS;
+	rc = lun_check_range(lun, off, len);
+	if (rc || len == 0)
+		return rc;
+	return lun->ops->zero_range(lun, off, len);
+}
+
+int lun_reserve(struct lun *lun, unsigned wait_ms)
+{
+	return lun->ops->reserve(lun, wait_ms);
+}
+
+int lun_release(struct lun *lun)
+{
+	return lun->ops->release(lun);
+}
+
+int lun_compare_and_write(struct lun *lun, const void *expect,
+			  const void *data, size_t len, uint64_t off,
+			  void *current)
+{
+	int rc;
+
+	/* expect/data/current are only memcmp'd and copied: any alignment. */
+	if (!expect || !data)
+		return -EINVAL;
+	if (lun->flags & LUN_RDONLY)
+		return -EROFS;
+	rc = lun_check_range(lun, off, len);
+	if (rc)
+		return rc;
+	if (len == 0)
+		return -EINVAL;
+	return lun->ops->compare_and_write(lun, expect, data, len, off,
+					   current);
+}

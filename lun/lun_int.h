@@ -1,0 +1,124 @@
+/*
+ * lun internals: the backend operations table behind include/vmfs/lun.h,
+ * the file backend's shared state, and the crc32c entry points the unit
+ * tests compare.  Nothing outside lun/ (and its own unit tests) includes
+ * this header.
+ *
+ * Layering: lun.c validates every argument (alignment, bounds, read-only)
+ * once, then calls lun->ops.  A backend therefore only ever sees sector
+ * aligned buffers, offsets and lengths inside the LUN, and len > 0.  The
+ * fault wrapper is a backend whose ops call the public lun_* functions of
+ * the lun it wraps, so the inner lun re-validates (cheap) and stays
+ * unaware of the wrapper.
+ */
+#ifndef VMFS_LUN_INT_H
+#define VMFS_LUN_INT_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "vmfs/lun.h"
+
+#define LUN_BUF_ALIGN 4096u
+#define LUN_DEFAULT_IO_TIMEOUT_MS 10000u
+
+#define lun_container_of(ptr, type, member) \
+	((type *)((char *)(ptr) - offsetof(type, member)))
+
+struct lun_ops {
+	const char *kind;	/* "file", "fault", later "iscsi" */
+	int (*read)(struct lun *lun, void *buf, size_t len, uint64_t off);
+	int (*write)(struct lun *lun, const void *buf, size_t len,
+		     uint64_t off);
+	/* ios[] are validated; backends set every ios[i].result. */
+	int (*submit)(struct lun *lun, struct lun_io *ios, unsigned n);
+	int (*flush)(struct lun *lun);
+	int (*zero_range)(struct lun *lun, uint64_t off, uint64_t len);
+	int (*reserve)(struct lun *lun, unsigned wait_ms);
+	int (*release)(struct lun *lun);
+	int (*compare_and_write)(struct lun *lun, const void *expect,
+				 const void *data, size_t len, uint64_t off,
+				 void *current);
+	/* Optional: called after lun->io_timeout_ms changed. */
+	void (*set_io_timeout)(struct lun *lun, unsigned timeout_ms);
+	/* Frees the backend, including lun->name and the lun itself. */
+	void (*close)(struct lun *lun);
+};
+
+/* Embedded as the first member of every backend's handle. */
+struct lun {
+	const struct lun_ops *ops;
+	char *name;
+	uint64_t size_bytes;	/* a multiple of sector_size */
+	uint32_t sector_size;	/* 512 or 4096 */
+	int flags;		/* LUN_RDONLY */
+	_Atomic unsigned io_timeout_ms;
+};
+
+/* lun.c: fill in the common part of a backend handle. */
+int lun_init_common(struct lun *lun, const struct lun_ops *ops,
+		    const char *name, int flags);
+void lun_fini_common(struct lun *lun);
+
+/* ---- file backend (file.c, file_aio.c, file_locks.c) ------------------ */
+
+/*
+ * COMPARE AND WRITE calls of one handle on overlapping ranges must not
+ * run concurrently: OFD locks taken through the same open file description
+ * never conflict with each other, so they only serialize *different*
+ * handles.  Within a handle, sector s is guarded by caw_stripe[s % N].
+ */
+#define FILE_CAW_STRIPES 16
+
+struct file_ctx;
+
+struct file_lun {
+	struct lun lun;
+	int fd;
+	bool is_blkdev;
+	uint64_t id;			/* unique, never reused: keys file_ctx */
+	struct file_ctx *ctxs;		/* every thread's context; file_ctx_lock */
+
+	/*
+	 * Reservation state of this handle (file_locks.c).  res_lock orders
+	 * the OFD lock transitions on the reservation byte: held exclusive
+	 * while res_held, held shared while any CAW of this handle runs
+	 * without the reservation (caw_gate > 0).
+	 */
+	pthread_mutex_t res_lock;
+	bool res_held;
+	unsigned caw_gate;
+	pthread_mutex_t caw_stripe[FILE_CAW_STRIPES];
+};
+
+static inline struct file_lun *file_lun_of(struct lun *lun)
+{
+	return lun_container_of(lun, struct file_lun, lun);
+}
+
+/* file.c: open PATH (a regular file or a block device). */
+int file_lun_open(const char *path, int flags, struct lun **out);
+
+/* file_aio.c: O_DIRECT I/O through libaio with bounce buffers. */
+int file_aio_rw(struct file_lun *fl, struct lun_io *ios, unsigned n);
+void file_aio_lun_fini(struct file_lun *fl);
+
+/* file_locks.c: SCSI-2 RESERVE/RELEASE and SBC-3 COMPARE AND WRITE. */
+int file_locks_init(struct file_lun *fl);
+void file_locks_fini(struct file_lun *fl);
+int file_reserve(struct lun *lun, unsigned wait_ms);
+int file_release(struct lun *lun);
+int file_compare_and_write(struct lun *lun, const void *expect,
+			   const void *data, size_t len, uint64_t off,
+			   void *current);
+
+/* ---- crc32c.c: both implementations, for the unit tests --------------- */
+uint32_t lun_crc32c_sw(uint32_t crc, const void *buf, size_t len);
+/* Only valid when lun_crc32c_hw_available(). */
+uint32_t lun_crc32c_hw(uint32_t crc, const void *buf, size_t len);
+bool lun_crc32c_hw_available(void);
+
+#endif /* VMFS_LUN_INT_H */
