@@ -78,11 +78,11 @@ unit: $(BUILD)/test_unit
 	$(BUILD)/test_unit
 
 integration: $(PROGS)
-	tests/integration/run.sh
+	VMFS_BIN=$(abspath $(BIN)) tests/run.sh
 
 check: deps
 	@$(MAKE) --no-print-directory all $(BUILD)/test_unit
-	tests/run.sh $(BUILD)/test_unit
+	VMFS_BIN=$(abspath $(BIN)) tests/run.sh $(BUILD)/test_unit
 
 demo: deps
 	@$(MAKE) --no-print-directory all
@@ -90,8 +90,8 @@ demo: deps
 
 bench: deps
 	@$(MAKE) --no-print-directory all
-	bench/datapath.sh
-	bench/meta.sh
+	VMFS_BIN=$(abspath $(BIN)) bench/datapath.sh
+	VMFS_BIN=$(abspath $(BIN)) bench/meta.sh
 
 install: $(PROGS)
 	install -d $(DESTDIR)$(PREFIX)/sbin

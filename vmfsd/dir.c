@@ -44,6 +44,7 @@ void dir_unload(struct vinode *dir)
 	free(d->chunks);
 	free(d->caddr);
 	free(d->tab);
+	free(d->roomy);
 	free(d);
 	dir->dir = NULL;
 }
@@ -80,6 +81,26 @@ static int tab_resize(struct vdir *d, uint32_t want_live)
 		if (old[i].pos && old[i].pos != TOMB)
 			tab_insert(d, old[i].hash, old[i].pos - 1);
 	free(old);
+	return 0;
+}
+
+/*
+ * Chunks with a free slot are kept on a stack so an add finds room in
+ * O(1): pushed when loaded with room, created, or emptied by a remove;
+ * entries that filled up meanwhile are dropped when met.
+ */
+static int roomy_push(struct vdir *d, uint32_t c)
+{
+	if (d->nroomy == d->roomy_cap) {
+		uint32_t cap = d->roomy_cap ? d->roomy_cap * 2 : 16;
+		uint32_t *n = realloc(d->roomy, cap * sizeof(*n));
+
+		if (!n)
+			return -ENOMEM;
+		d->roomy = n;
+		d->roomy_cap = cap;
+	}
+	d->roomy[d->nroomy++] = c;
 	return 0;
 }
 
@@ -183,6 +204,8 @@ int dir_load(struct vol *v, struct vinode *dir)
 			ret = chunk_verify(dir, c, d->caddr[c], blk);
 		if (!ret)
 			live += le16toh(chunk(d, c)->db_count);
+		if (!ret && le16toh(chunk(d, c)->db_count) < NPER)
+			ret = roomy_push(d, c);
 	}
 	if (!ret)
 		ret = tab_resize(d, live);
@@ -303,7 +326,7 @@ static int chunk_new(struct vol *v, struct vinode *dir, uint32_t *out)
 	d->nchunks++;
 	dir->size += VMFS_MD_BLOCK_SIZE;
 	*out = c;
-	return 0;
+	return roomy_push(d, c);
 }
 
 /*
@@ -316,7 +339,7 @@ int dir_add(struct vol *v, struct vinode *dir, const char *name,
 	size_t len = strlen(name);
 	struct vdir *d;
 	struct vmfs_dirent *de;
-	uint32_t c, i, n;
+	uint32_t c, i;
 	int ret;
 
 	if (len > VMFS_NAME_MAX)
@@ -330,16 +353,16 @@ int dir_add(struct vol *v, struct vinode *dir, const char *name,
 		if (ret)
 			return ret;
 	}
-	/* First chunk with room, starting where the last one was found. */
-	for (n = 0, c = d->free_rotor; n < d->nchunks; n++, c = (c + 1) % d->nchunks)
-		if (le16toh(chunk(d, c)->db_count) < NPER)
-			break;
-	if (n == d->nchunks) {
+	while (d->nroomy &&
+	       le16toh(chunk(d, d->roomy[d->nroomy - 1])->db_count) >= NPER)
+		d->nroomy--;
+	if (d->nroomy) {
+		c = d->roomy[d->nroomy - 1];
+	} else {
 		ret = chunk_new(v, dir, &c);
 		if (ret)
 			return ret;
 	}
-	d->free_rotor = c;
 	for (i = 0; i < NPER; i++)
 		if (!chunk(d, c)->db_ents[i].de_ino)
 			break;
@@ -379,6 +402,9 @@ int dir_remove_pos(struct vol *v, struct vinode *dir, uint32_t pos)
 	}
 	tab_remove(d, le32toh(saved.de_hash), pos);
 	dir->nentries--;
+	/* Full -> room: findable again (a failed push only costs space). */
+	if (le16toh(db->db_count) == NPER - 1)
+		roomy_push(d, pos / NPER);
 	return 0;
 }
 

@@ -89,7 +89,7 @@ void vol_geom_to_disk(const struct vol_geom *g, struct vmfs_volume *d)
 {
 	memset(d, 0, sizeof(*d));
 	memcpy(d->vh_uuid, g->uuid, VMFS_UUID_SIZE);
-	strncpy(d->vh_label, g->label, VMFS_LABEL_SIZE);
+	memcpy(d->vh_label, g->label, strnlen(g->label, VMFS_LABEL_SIZE));
 	d->vh_hdr.bh_gen = htole64(g->generation);
 	d->vh_size_bytes = htole64(g->size_bytes);
 	d->vh_ctime_ns = htole64((uint64_t)g->ctime_ns);
@@ -186,8 +186,8 @@ int vol_layout(uint64_t lun_bytes, uint32_t sector_size,
 
 	/* Size the metadata areas from the LUN; they are small beside it. */
 	ninodes = o->inode_count ? o->inode_count
-				 : clamp64(lun_bytes / (512 * 1024), MIN_INODES,
-					   64ull << 20);
+				 : clamp64(lun_bytes / (128 * 1024), MIN_INODES,
+					   16ull << 20);
 	nsmall = clamp64(lun_bytes / 32 / sbs, MIN_SMALL, 16ull << 20);
 	nfile = lun_bytes / fbs;
 	nptr = clamp64((nfile + nsmall) / 128, 256, 1ull << 30);

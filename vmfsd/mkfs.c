@@ -119,7 +119,7 @@ int vol_mkfs(struct lun *lun, const struct vol_mkfs_opts *o,
 	if (o->label) {
 		if (strlen(o->label) > VMFS_LABEL_SIZE)
 			return -ENAMETOOLONG;
-		strncpy(g.label, o->label, VMFS_LABEL_SIZE);
+		memcpy(g.label, o->label, strlen(o->label) + 1);
 	}
 	if (o->uuid)
 		memcpy(g.uuid, o->uuid, VMFS_UUID_SIZE);

@@ -55,7 +55,8 @@ struct vdir {
 	struct dslot *tab;  /* open addressing, tabsize power of two */
 	uint32_t tabsize;
 	uint32_t tabused;   /* live + tombstones */
-	uint32_t free_rotor;
+	uint32_t *roomy;    /* stack of chunks that may have a free slot */
+	uint32_t nroomy, roomy_cap;
 };
 
 /* Cached pointer block. */

@@ -1,0 +1,140 @@
+/*
+ * cli: private header of the admin command `vmfs`.
+ *
+ * Every subcommand is a function `int cmd_x(int argc, char **argv)` that
+ * gets argv[0] = its own name, parses its options with getopt_long and
+ * returns the process exit status:
+ *   CLI_EXIT_OK (0)      done
+ *   CLI_EXIT_FAIL (1)    the operation failed (message already printed)
+ *   CLI_EXIT_USAGE (2)   bad command line (message names the culprit and
+ *                        points at --help)
+ * Messages go to stderr as "vmfs <cmd>: <message>" and say what to do
+ * next; normal output (summaries, info, help) goes to stdout.
+ */
+#ifndef VMFS_CLI_H
+#define VMFS_CLI_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <time.h>
+
+/* The software version; the on-disk format version is format.h's. */
+#ifndef VMFS_VERSION
+#define VMFS_VERSION "0.1.0"
+#endif
+
+#define CLI_EXIT_OK    0
+#define CLI_EXIT_FAIL  1
+#define CLI_EXIT_USAGE 2
+
+struct cli_cmd {
+	const char *name;
+	int (*fn)(int argc, char **argv);
+	void (*help)(void);
+	const char *summary;   /* one line for `vmfs --help` */
+};
+
+/* Subcommands (one file per group). */
+int cmd_mkfs(int argc, char **argv);
+void help_mkfs(void);
+int cmd_info(int argc, char **argv);
+void help_info(void);
+int cmd_mount(int argc, char **argv);
+void help_mount(void);
+int cmd_umount(int argc, char **argv);
+void help_umount(void);
+int cmd_disk(int argc, char **argv);
+void help_disk(void);
+
+/* ---- messages (vmfs_main.c) ------------------------------------------- */
+
+/*
+ * Set the prefix of every message ("vmfs mkfs", "vmfs disk create") and
+ * the command `--help` hints name.
+ */
+void cli_set_prog(const char *prog);
+const char *cli_prog(void);
+
+/* "vmfs <cmd>: <message>\n" on stderr. */
+void cli_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Same, then "see 'vmfs <cmd> --help'"; returns CLI_EXIT_USAGE. */
+int cli_usage_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/*
+ * Report the getopt_long result `c` that was not an option of the
+ * command ('?' unknown option, ':' missing argument; the optstring must
+ * start with ':').  Returns CLI_EXIT_USAGE.
+ */
+int cli_getopt_err(int c, char **argv);
+
+/*
+ * Hide library warnings (keep errors) while probing for something whose
+ * absence is normal, e.g. mkfs looking for an existing volume on a blank
+ * LUN, where "bad magic at offset 0" is the expected answer.
+ */
+void cli_log_quiet(bool quiet);
+
+/*
+ * The state directory a command uses when it gets no --state-dir:
+ * VMFS_STATE_DIR from the environment (read once, in main) or
+ * VOL_DEFAULT_STATE_DIR.
+ */
+const char *cli_default_state_dir(void);
+
+/* ---- sizes (size.c) --------------------------------------------------- */
+
+/*
+ * Parse "4096", "64K", "1M", "16MiB", "3G", "2T" (binary multiples; a
+ * trailing "B" or "iB" is accepted, case does not matter).  Returns 0 or
+ * -EINVAL (not a size) / -ERANGE (does not fit 64 bits).
+ */
+int cli_size_parse(const char *s, uint64_t *out);
+/* Parse a size option into *out, or print why not and return non-zero. */
+int cli_size_opt(const char *opt, const char *s, uint64_t min, uint64_t max,
+		 uint64_t *out);
+/* "1 MiB", "1.5 GiB", "512 B": exact when the value is a whole unit. */
+const char *cli_size_str(uint64_t bytes, char *buf, size_t len);
+#define CLI_SIZE_STR_LEN 32
+
+/* ---- progress bar (progress.c) ----------------------------------------- */
+
+/*
+ * A progress bar on stderr, drawn only when stderr is a terminal: percent
+ * done and throughput in MiB/s, redrawn at most 10 times a second.
+ */
+struct cli_progress {
+	const char *what;
+	uint64_t total_bytes;
+	uint64_t done_bytes;
+	struct timespec start;     /* CLOCK_MONOTONIC */
+	struct timespec last_draw;
+	bool enabled;
+	bool drawn;
+};
+
+void cli_progress_start(struct cli_progress *p, const char *what,
+			uint64_t total_bytes);
+void cli_progress_update(struct cli_progress *p, uint64_t done_bytes);
+/* Draw the final state (ok) or clear the line (failure). */
+void cli_progress_end(struct cli_progress *p, bool ok);
+
+/* ---- volumes (info.c, mount.c) ---------------------------------------- */
+
+struct lun;
+struct vol_geom;
+
+/*
+ * Read the volume header of an open lun; on failure print a message that
+ * names the LUN and says what to do (e.g. bad magic at offset 0: run
+ * 'vmfs mkfs').  When the primary header is bad but the backup is good,
+ * warn (naming why the primary failed) and suggest fsck, and succeed.
+ * Returns 0 or the negative error of vol_geom_read.  (info.c)
+ */
+int cli_volume_read(struct lun *lun, const char *lun_name,
+		    struct vol_geom *g, int *which_out);
+
+/* mount.c: absolute form of a LUN spec ("file:" prefix and iscsi:// kept) in buf. */
+const char *cli_lun_abspath(const char *spec, char *buf, size_t len);
+
+#endif /* VMFS_CLI_H */

@@ -1,0 +1,411 @@
+/*
+ * vmfs info: what a volume is, how full it is and where its areas lie.
+ *
+ * Also home of cli_volume_read(), the one place that turns a failed
+ * vol_geom_read() into advice, so `info`, `mount` and friends say the same
+ * thing about the same LUN.  It only reads the LUN: info on a mounted
+ * volume is safe (the header and the cluster bitmaps are read with
+ * O_DIRECT, so they are as fresh as the LUN, though a bitmap may change
+ * right after it was read).
+ */
+#include <endian.h>
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "vmfs/format.h"
+#include "vmfs/lun.h"
+#include "vmfs/vmfsd.h"
+#include "cli.h"
+
+void help_info(void)
+{
+	printf("usage: vmfs info [--json] [--state-dir DIR] LUN|MOUNTPOINT\n\n"
+	       "Show a volume's identity, geometry, usage per resource type and\n"
+	       "the offsets of its on-disk areas.  Given a directory, find the LUN\n"
+	       "mounted there in this host's state directory.\n\n"
+	       "Options:\n"
+	       "  -j, --json             print one JSON object\n"
+	       "  -S, --state-dir DIR    host state directory (default $VMFS_STATE_DIR\n"
+	       "                         or %s)\n"
+	       "  -h, --help             show this help\n",
+	       VOL_DEFAULT_STATE_DIR);
+}
+
+/* Read the first metadata block of the LUN (the primary header's place). */
+static int info_read_primary(struct lun *lun, struct vmfs_volume *out)
+{
+	void *buf = lun_buf_alloc(VMFS_MD_BLOCK_SIZE);
+	int rc;
+
+	if (!buf)
+		return -ENOMEM;
+	rc = lun_read(lun, buf, VMFS_MD_BLOCK_SIZE, 0);
+	if (!rc)
+		memcpy(out, buf, sizeof(*out));
+	lun_buf_free(buf);
+	return rc;
+}
+
+int cli_volume_read(struct lun *lun, const char *lun_name,
+		    struct vol_geom *g, int *which_out)
+{
+	struct vmfs_volume primary;
+	uint32_t magic = 0;
+	int which = 0;
+	int rc, vrc;
+
+	/* Every failure is explained below; the engine's warnings would
+	 * only say the same twice. */
+	cli_log_quiet(true);
+	rc = vol_geom_read(lun, g, &which, &magic);
+	cli_log_quiet(false);
+	if (which_out)
+		*which_out = which;
+	if (rc == 0 && which == 1) {
+		/* Name what is wrong with the primary: fsck will need to know. */
+		vrc = info_read_primary(lun, &primary);
+		if (!vrc)
+			vrc = lun_md_verify(&primary, VMFS_MAGIC_VOLUME, 0,
+					    VMFS_MD_BLOCK_SIZE);
+		fprintf(stderr,
+			"%s: warning: the primary volume header of %s (offset 0) is "
+			"damaged (%s); using the backup header at offset 0x%" PRIx64
+			"; run 'vmfs fsck %s' to repair it\n",
+			cli_prog(), lun_name,
+			vrc ? vmfs_strerror(vrc) : "it differs from the backup",
+			g->backup_offset, lun_name);
+		return 0;
+	}
+	if (rc == 0)
+		return 0;
+
+	switch (rc) {
+	case -VMFS_E_NOT_VOLUME:
+		cli_err("%s is not a vmfs volume (bad magic 0x%08x at offset 0); "
+			"run 'vmfs mkfs %s' to create one", lun_name, magic, lun_name);
+		break;
+	case -VMFS_E_BAD_VERSION:
+		if (!info_read_primary(lun, &primary) &&
+		    le32toh(primary.vh_hdr.bh_magic) == VMFS_MAGIC_VOLUME)
+			cli_err("%s holds a vmfs volume of on-disk format %u.%u, newer "
+				"than this vmfs understands (format %d.x); use a newer "
+				"vmfs to access it", lun_name,
+				le16toh(primary.vh_hdr.bh_major),
+				le16toh(primary.vh_hdr.bh_minor), VMFS_FORMAT_MAJOR);
+		else
+			cli_err("%s holds a vmfs volume of a newer on-disk format than "
+				"this vmfs understands (format %d.x); use a newer vmfs to "
+				"access it", lun_name, VMFS_FORMAT_MAJOR);
+		break;
+	default:
+		if (rc > -VMFS_E_BASE)
+			cli_err("cannot read the volume header of %s: %s", lun_name,
+				vmfs_strerror(rc));
+		else
+			cli_err("%s: the vmfs volume header and its backup are both "
+				"unusable (%s); run 'vmfs fsck %s'", lun_name,
+				vmfs_strerror(rc), lun_name);
+		break;
+	}
+	return rc;
+}
+
+/* ---- output ------------------------------------------------------------ */
+
+struct info_ctx {
+	const char *lun;
+	const char *mountpoint;     /* NULL for a LUN argument */
+	const struct vol_mount_rec *rec;
+	struct vol_geom g;
+	struct vol_usage u;
+	bool have_usage;
+	int which;
+};
+
+static void info_time_str(int64_t ns, char *buf, size_t len)
+{
+	time_t t = (time_t)(ns / 1000000000LL);
+	struct tm tm;
+
+	if (!localtime_r(&t, &tm) || !strftime(buf, len, "%Y-%m-%d %H:%M:%S %z", &tm))
+		snprintf(buf, len, "%" PRId64 " ns", ns);
+}
+
+static void info_print_text(const struct info_ctx *c)
+{
+	const struct vol_geom *g = &c->g;
+	char s[5][CLI_SIZE_STR_LEN];
+	char uuid[37], when[64];
+	unsigned t;
+
+	vol_uuid_format(g->uuid, uuid);
+	info_time_str(g->ctime_ns, when, sizeof(when));
+	printf("LUN                 %s\n", c->lun);
+	if (c->mountpoint)
+		printf("mounted at          %s (vmfsd pid %d)\n", c->mountpoint,
+		       (int)c->rec->pid);
+	printf("uuid                %s\n"
+	       "label               %s\n"
+	       "format version      %u.%u\n"
+	       "created             %s\n"
+	       "size                %s (%" PRIu64 " bytes)\n"
+	       "sector size         %u\n"
+	       "metadata block      %s\n"
+	       "file block size     %s\n"
+	       "small block size    %s\n"
+	       "max hosts           %u\n"
+	       "journal size        %s per host\n"
+	       "header in use       %s\n",
+	       uuid, g->label[0] ? g->label : "(none)", g->major, g->minor, when,
+	       cli_size_str(g->size_bytes, s[0], sizeof(s[0])), g->size_bytes,
+	       g->sector_size,
+	       cli_size_str(g->md_block_size, s[1], sizeof(s[1])),
+	       cli_size_str(g->file_block_size, s[2], sizeof(s[2])),
+	       cli_size_str(g->small_block_size, s[3], sizeof(s[3])),
+	       g->max_hosts,
+	       cli_size_str(g->journal_size_bytes, s[4], sizeof(s[4])),
+	       c->which ? "backup (primary damaged; run fsck)" : "primary");
+
+	if (c->have_usage) {
+		printf("\nusage               used / total objects      object    used bytes of total\n");
+		for (t = 0; t < VMFS_RES_NTYPES; t++) {
+			uint64_t osz = g->res[t].obj_size;
+			double pct = c->u.total[t] ?
+				100.0 * (double)c->u.used[t] / (double)c->u.total[t] : 0;
+
+			printf("  %-17s %10" PRIu64 " / %-10" PRIu64 " %5.1f%%  %-8s  %s of %s\n",
+			       vol_res_name(t), c->u.used[t], c->u.total[t], pct,
+			       cli_size_str(osz, s[0], sizeof(s[0])),
+			       cli_size_str(c->u.used[t] * osz, s[1], sizeof(s[1])),
+			       cli_size_str(c->u.total[t] * osz, s[2], sizeof(s[2])));
+		}
+	}
+
+	printf("\nareas                     offset              objects     size     per cluster  clusters\n");
+	printf("  %-23s 0x%016" PRIx64 "\n", "volume header", (uint64_t)0);
+	printf("  %-23s 0x%016" PRIx64 "  %-10u  4 KiB\n", "heartbeat",
+	       g->hb_offset, g->max_hosts);
+	printf("  %-23s 0x%016" PRIx64 "  %-10u  %s\n", "journals",
+	       g->journal_offset, g->max_hosts,
+	       cli_size_str(g->journal_size_bytes, s[0], sizeof(s[0])));
+	for (t = 0; t < VMFS_RES_NTYPES; t++) {
+		const struct vol_res_geom *r = &g->res[t];
+		char name[32];
+
+		snprintf(name, sizeof(name), "%s clusters", vol_res_name(t));
+		printf("  %-23s 0x%016" PRIx64 "  %-10u  4 KiB\n", name,
+		       r->hdr_offset, r->nclusters);
+		snprintf(name, sizeof(name), "%s objects", vol_res_name(t));
+		printf("  %-23s 0x%016" PRIx64 "  %-10" PRIu64 "  %-8s %-12u %u\n",
+		       name, r->obj_offset, r->count,
+		       cli_size_str(r->obj_size, s[0], sizeof(s[0])),
+		       r->per_cluster, r->nclusters);
+	}
+	printf("  %-23s 0x%016" PRIx64 "\n", "backup header", g->backup_offset);
+}
+
+static void json_str(const char *s)
+{
+	const unsigned char *p;
+
+	putchar('"');
+	for (p = (const unsigned char *)s; *p; p++) {
+		if (*p == '"' || *p == '\\')
+			printf("\\%c", *p);
+		else if (*p < 0x20)
+			printf("\\u%04x", *p);
+		else
+			putchar(*p);
+	}
+	putchar('"');
+}
+
+/* "pointer blocks" -> "pointer_blocks": JSON keys without spaces. */
+static const char *json_key(const char *name, char *buf, size_t len)
+{
+	size_t i;
+
+	for (i = 0; name[i] && i + 1 < len; i++)
+		buf[i] = name[i] == ' ' ? '_' : name[i];
+	buf[i] = '\0';
+	return buf;
+}
+
+static void info_print_json(const struct info_ctx *c)
+{
+	const struct vol_geom *g = &c->g;
+	char uuid[37], when[64], key[32];
+	unsigned t;
+
+	vol_uuid_format(g->uuid, uuid);
+	info_time_str(g->ctime_ns, when, sizeof(when));
+	printf("{\n  \"lun\": ");
+	json_str(c->lun);
+	if (c->mountpoint) {
+		printf(",\n  \"mountpoint\": ");
+		json_str(c->mountpoint);
+		printf(",\n  \"vmfsd_pid\": %d", (int)c->rec->pid);
+	}
+	printf(",\n  \"uuid\": \"%s\",\n  \"label\": ", uuid);
+	json_str(g->label);
+	printf(",\n  \"format_version\": \"%u.%u\",\n"
+	       "  \"format_major\": %u,\n  \"format_minor\": %u,\n"
+	       "  \"generation\": %" PRIu64 ",\n"
+	       "  \"created_ns\": %" PRId64 ",\n  \"created\": ",
+	       g->major, g->minor, g->major, g->minor, g->generation,
+	       g->ctime_ns);
+	json_str(when);
+	printf(",\n  \"size_bytes\": %" PRIu64 ",\n"
+	       "  \"sector_size\": %u,\n  \"md_block_size\": %u,\n"
+	       "  \"file_block_size\": %u,\n  \"small_block_size\": %u,\n"
+	       "  \"max_hosts\": %u,\n  \"journal_size_bytes\": %" PRIu64 ",\n"
+	       "  \"flags\": %u,\n  \"root_ino\": %" PRIu64 ",\n"
+	       "  \"lostfound_ino\": %" PRIu64 ",\n  \"header\": \"%s\"",
+	       g->size_bytes, g->sector_size, g->md_block_size,
+	       g->file_block_size, g->small_block_size, g->max_hosts,
+	       g->journal_size_bytes, g->flags, g->root_ino, g->lostfound_ino,
+	       c->which ? "backup" : "primary");
+
+	if (c->have_usage) {
+		printf(",\n  \"usage\": {");
+		for (t = 0; t < VMFS_RES_NTYPES; t++)
+			printf("%s\n    \"%s\": { \"used\": %" PRIu64 ", \"total\": %"
+			       PRIu64 ", \"object_size\": %u }", t ? "," : "",
+			       json_key(vol_res_name(t), key, sizeof(key)),
+			       c->u.used[t], c->u.total[t], g->res[t].obj_size);
+		printf("\n  }");
+	}
+
+	printf(",\n  \"areas\": {\n    \"volume_header\": { \"offset\": 0 },\n"
+	       "    \"heartbeat\": { \"offset\": %" PRIu64 ", \"slots\": %u },\n"
+	       "    \"journals\": { \"offset\": %" PRIu64 ", \"count\": %u, "
+	       "\"size_bytes\": %" PRIu64 " }",
+	       g->hb_offset, g->max_hosts, g->journal_offset, g->max_hosts,
+	       g->journal_size_bytes);
+	for (t = 0; t < VMFS_RES_NTYPES; t++) {
+		const struct vol_res_geom *r = &g->res[t];
+
+		printf(",\n    \"%s\": { \"header_offset\": %" PRIu64
+		       ", \"object_offset\": %" PRIu64 ", \"count\": %" PRIu64
+		       ", \"object_size\": %u, \"per_cluster\": %u, \"clusters\": %u }",
+		       json_key(vol_res_name(t), key, sizeof(key)),
+		       r->hdr_offset, r->obj_offset, r->count,
+		       r->obj_size, r->per_cluster, r->nclusters);
+	}
+	printf(",\n    \"backup_header\": { \"offset\": %" PRIu64 " }\n  }\n}\n",
+	       g->backup_offset);
+}
+
+/* ---- the command --------------------------------------------------------- */
+
+/*
+ * Map a mount point to the LUN behind it through the host state DB.  The
+ * daemon records the mount point as it was given to it, which `vmfs mount`
+ * makes absolute; try the canonical path first, then the word as typed.
+ */
+static int info_find_mount(const char *state_dir, const char *dir,
+			   struct vol_mount_rec *rec)
+{
+	char real[PATH_MAX];
+	struct vol_host *h;
+	int rc;
+
+	rc = vol_host_open(state_dir, &h);
+	if (rc) {
+		cli_err("cannot open the host state in %s: %s; pass the LUN instead "
+			"of the mount point, or the --state-dir the volume was "
+			"mounted with", state_dir, vmfs_strerror(rc));
+		return rc;
+	}
+	rc = -ENOENT;
+	if (realpath(dir, real))
+		rc = vol_host_find(h, NULL, real, rec);
+	if (rc == -ENOENT)
+		rc = vol_host_find(h, NULL, dir, rec);
+	vol_host_close(h);
+	if (rc == -ENOENT)
+		cli_err("%s is not a vmfs mount point of the host with state "
+			"directory %s; pass the LUN, or the --state-dir it was "
+			"mounted with", dir, state_dir);
+	else if (rc)
+		cli_err("cannot look up %s in %s: %s", dir, state_dir,
+			vmfs_strerror(rc));
+	return rc;
+}
+
+int cmd_info(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "json",      no_argument,       NULL, 'j' },
+		{ "state-dir", required_argument, NULL, 'S' },
+		{ "help",      no_argument,       NULL, 'h' },
+		{ NULL, 0, NULL, 0 }
+	};
+	const char *state_dir = cli_default_state_dir();
+	struct info_ctx c = { 0 };
+	struct vol_mount_rec rec;
+	struct lun *lun;
+	bool json = false;
+	struct stat st;
+	const char *arg;
+	int ch, rc;
+
+	while ((ch = getopt_long(argc, argv, ":jS:h", longopts, NULL)) != -1) {
+		switch (ch) {
+		case 'j':
+			json = true;
+			break;
+		case 'S':
+			state_dir = optarg;
+			break;
+		case 'h':
+			help_info();
+			return CLI_EXIT_OK;
+		default:
+			return cli_getopt_err(ch, argv);
+		}
+	}
+	if (optind == argc)
+		return cli_usage_err("missing LUN or mount point");
+	if (argc - optind > 1)
+		return cli_usage_err("unexpected argument '%s'", argv[optind + 1]);
+	arg = argv[optind];
+
+	c.lun = arg;
+	if (stat(arg, &st) == 0 && S_ISDIR(st.st_mode)) {
+		if (info_find_mount(state_dir, arg, &rec))
+			return CLI_EXIT_FAIL;
+		c.lun = rec.lun;
+		c.mountpoint = rec.mountpoint;
+		c.rec = &rec;
+	}
+
+	rc = lun_open(c.lun, LUN_RDONLY, &lun);
+	if (rc) {
+		cli_err("cannot open LUN %s: %s", c.lun, vmfs_strerror(rc));
+		return CLI_EXIT_FAIL;
+	}
+	rc = cli_volume_read(lun, c.lun, &c.g, &c.which);
+	if (rc)
+		goto out;
+	rc = vol_usage_read(lun, &c.g, &c.u);
+	if (rc)
+		cli_err("warning: cannot count the objects in use on %s: %s; "
+			"run 'vmfs fsck %s'", c.lun, vmfs_strerror(rc), c.lun);
+	c.have_usage = rc == 0;
+	rc = 0;
+	if (json)
+		info_print_json(&c);
+	else
+		info_print_text(&c);
+out:
+	lun_close(lun);
+	return rc ? CLI_EXIT_FAIL : CLI_EXIT_OK;
+}

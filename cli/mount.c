@@ -1,0 +1,703 @@
+/*
+ * vmfs mount / vmfs umount: start and stop the per-host daemon that
+ * serves a volume through FUSE.
+ *
+ * mount runs vmfsd (the one installed next to this binary, else the one in
+ * PATH) and waits on a pipe for its readiness line: "ok\n" once the volume
+ * is mounted, or "error: <why>\n".  The daemon detaches on its own; the
+ * pipe is the only way to learn whether it succeeded, so the write end is
+ * the one fd we let through exec.
+ *
+ * umount unmounts, then waits for the daemon recorded for that mount point
+ * in the host state DB to exit: the daemon flushes its journal and frees
+ * its heartbeat slot on the way out, and a caller that reuses the LUN
+ * right after `vmfs umount` returns (fsck, another mount) must find the
+ * volume clean.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "vmfs/fuse.h"
+#include "vmfs/lun.h"
+#include "vmfs/vmfsd.h"
+#include "cli.h"
+
+#define MOUNT_READY_TIMEOUT_MS  60000
+#define UMOUNT_EXIT_TIMEOUT_MS  30000
+#define MOUNT_LINE_MAX          4096
+
+void help_mount(void)
+{
+	printf("usage: vmfs mount [options] LUN MOUNTPOINT\n\n"
+	       "Mount the vmfs volume on LUN at MOUNTPOINT: start vmfsd for it and\n"
+	       "wait (up to %d s) until the volume is mounted or vmfsd reports why\n"
+	       "it cannot be.  A host mounts a volume at most once.\n\n"
+	       "Options:\n"
+	       "  -S, --state-dir DIR    host state directory: the host's identity and\n"
+	       "                         its mounts (default $VMFS_STATE_DIR or %s)\n"
+	       "  -f, --foreground       run vmfsd in the foreground (exec it)\n"
+	       "  -t, --threads N        FUSE worker threads for vmfsd (default %d)\n"
+	       "  -l, --log-file PATH    vmfsd's log file\n"
+	       "  -d, --debug            vmfsd logs debug messages\n"
+	       "  -h, --help             show this help\n",
+	       MOUNT_READY_TIMEOUT_MS / 1000, VOL_DEFAULT_STATE_DIR,
+	       VFUSE_DEFAULT_THREADS);
+}
+
+void help_umount(void)
+{
+	printf("usage: vmfs umount [--state-dir DIR] MOUNTPOINT\n\n"
+	       "Unmount the vmfs volume at MOUNTPOINT and wait (up to %d s) for its\n"
+	       "vmfsd to finish, so that the volume is clean when this returns.\n\n"
+	       "Options:\n"
+	       "  -S, --state-dir DIR    host state directory the volume was mounted\n"
+	       "                         with (default $VMFS_STATE_DIR or %s)\n"
+	       "  -h, --help             show this help\n",
+	       UMOUNT_EXIT_TIMEOUT_MS / 1000, VOL_DEFAULT_STATE_DIR);
+}
+
+/* ---- paths ------------------------------------------------------------- */
+
+/*
+ * Absolute form of path without requiring it to be reachable: a dead FUSE
+ * mount point fails stat() with ENOTCONN, and that is exactly when
+ * umount is needed.  NULL when it does not fit.
+ */
+static const char *mount_abspath(const char *path, char *buf, size_t len)
+{
+	char cwd[PATH_MAX];
+	int n;
+
+	if (realpath(path, cwd))
+		n = snprintf(buf, len, "%s", cwd);
+	else if (path[0] == '/' || !getcwd(cwd, sizeof(cwd)))
+		n = snprintf(buf, len, "%s", path);
+	else
+		n = snprintf(buf, len, "%s/%s", cwd, path);
+	return n < 0 || (size_t)n >= len ? NULL : buf;
+}
+
+const char *cli_lun_abspath(const char *spec, char *buf, size_t len)
+{
+	char tmp[PATH_MAX];
+	const char *abs;
+	int n;
+
+	if (strstr(spec, "://"))
+		n = snprintf(buf, len, "%s", spec);
+	else if (!strncmp(spec, "file:", 5) &&
+		 (abs = mount_abspath(spec + 5, tmp, sizeof(tmp))))
+		n = snprintf(buf, len, "file:%s", abs);
+	else if ((abs = mount_abspath(spec, tmp, sizeof(tmp))))
+		n = snprintf(buf, len, "%s", abs);
+	else
+		return NULL;
+	return n < 0 || (size_t)n >= len ? NULL : buf;
+}
+
+/* Undo the octal escapes (\040 for a space) of /proc/self/mountinfo. */
+static void mount_unescape(char *s)
+{
+	char *d = s;
+
+	while (*s) {
+		if (s[0] == '\\' && s[1] >= '0' && s[1] <= '3' &&
+		    s[2] >= '0' && s[2] <= '7' && s[3] >= '0' && s[3] <= '7') {
+			*d++ = (char)((s[1] - '0') * 64 + (s[2] - '0') * 8 + (s[3] - '0'));
+			s += 4;
+		} else {
+			*d++ = *s++;
+		}
+	}
+	*d = '\0';
+}
+
+/* Is path a mount point?  fstype (optional) gets its type, e.g. "fuse.vmfs". */
+static bool mount_is_mounted(const char *path, char *fstype, size_t len)
+{
+	char *line = NULL, *mp, *sep, *type, *save;
+	size_t cap = 0;
+	bool found = false;
+	FILE *f;
+	int i;
+
+	f = fopen("/proc/self/mountinfo", "re");
+	if (!f)
+		return false;
+	/* id parent major:minor root mountpoint options [optional...] - type ... */
+	while (!found && getline(&line, &cap, f) > 0) {
+		mp = NULL;
+		strtok_r(line, " \n", &save);
+		for (i = 1; i <= 4; i++)
+			mp = strtok_r(NULL, " \n", &save);
+		sep = strstr(save ? save : "", " - ");
+		if (!mp || !sep)
+			continue;
+		mount_unescape(mp);
+		if (strcmp(mp, path))
+			continue;
+		found = true;
+		type = strtok_r(sep + 3, " \n", &save);
+		if (fstype)
+			snprintf(fstype, len, "%s", type ? type : "?");
+	}
+	free(line);
+	fclose(f);
+	return found;
+}
+
+/* ---- finding vmfsd ------------------------------------------------------ */
+
+/*
+ * Prefer the vmfsd installed beside this vmfs, so a build tree or a
+ * private prefix never mixes with another version found in PATH.
+ * Returns false when execvp() should search PATH for "vmfsd".
+ */
+static bool mount_vmfsd_path(char *buf, size_t len)
+{
+	char self[PATH_MAX];
+	ssize_t n;
+	char *slash;
+
+	n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	if (n <= 0)
+		return false;
+	self[n] = '\0';
+	slash = strrchr(self, '/');
+	if (!slash)
+		return false;
+	*slash = '\0';
+	if ((size_t)snprintf(buf, len, "%s/vmfsd", self) >= len)
+		return false;
+	return access(buf, X_OK) == 0;
+}
+
+static void mount_exec_vmfsd(char **args)
+{
+	char path[PATH_MAX];
+
+	if (mount_vmfsd_path(path, sizeof(path))) {
+		args[0] = path;
+		execv(path, args);
+	} else {
+		args[0] = "vmfsd";
+		execvp("vmfsd", args);
+	}
+}
+
+/* ---- mount ------------------------------------------------------------- */
+
+/*
+ * Alive, and not a zombie: a daemon that has exited is gone for our
+ * purposes even before init (or a subreaper) reaps it.
+ */
+static bool mount_pid_alive(pid_t pid)
+{
+	char path[64], buf[512], *p;
+	ssize_t n;
+	int fd;
+
+	if (pid <= 0 || (kill(pid, 0) && errno != EPERM))
+		return false;
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return true;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return true;
+	buf[n] = '\0';
+	/* "pid (comm) S ...": comm may hold spaces and parentheses. */
+	p = strrchr(buf, ')');
+	return !(p && p[1] == ' ' && p[2] == 'Z');
+}
+
+/*
+ * The daemon refuses a second mount of one volume by the same host
+ * (vol_host_claim), but by then it has been started for nothing and its
+ * message comes through a pipe; check first so the common mistake gets an
+ * immediate answer that names the existing mount.  The state dir is only
+ * read if it exists: a first mount must not fail here.
+ */
+static int mount_check_twice(const char *state_dir, const char *uuid,
+			     const char *lun)
+{
+	struct vol_mount_rec rec;
+	struct vol_host *h;
+	struct stat st;
+	int rc;
+
+	if (stat(state_dir, &st) || !S_ISDIR(st.st_mode))
+		return 0;
+	if (vol_host_open(state_dir, &h))
+		return 0;
+	rc = vol_host_find(h, uuid, NULL, &rec);
+	vol_host_close(h);
+	if (rc || !mount_pid_alive(rec.pid))
+		return 0;
+	cli_err("volume %s on %s is already mounted at %s by this host (vmfsd "
+		"pid %d, state directory %s); a host mounts a volume once: use "
+		"that mount point, or 'vmfs umount %s' first", uuid, lun,
+		rec.mountpoint, (int)rec.pid, state_dir, rec.mountpoint);
+	return -EBUSY;
+}
+
+struct mount_args {
+	const char *state_dir;
+	const char *threads;
+	const char *log_file;
+	bool foreground;
+	bool debug;
+	char lun[PATH_MAX + 8];
+	char mountpoint[PATH_MAX];
+	char log_abs[PATH_MAX];
+};
+
+static void mount_build_argv(const struct mount_args *a, char **args,
+			     char *fdbuf)
+{
+	int n = 0;
+
+	args[n++] = "vmfsd";
+	args[n++] = "--lun";
+	args[n++] = (char *)a->lun;
+	args[n++] = "--mountpoint";
+	args[n++] = (char *)a->mountpoint;
+	args[n++] = "--state-dir";
+	args[n++] = (char *)a->state_dir;
+	if (a->foreground)
+		args[n++] = "--foreground";
+	if (fdbuf) {
+		args[n++] = "--ready-fd";
+		args[n++] = fdbuf;
+	}
+	if (a->log_file) {
+		args[n++] = "--log-file";
+		args[n++] = (char *)a->log_abs;
+	}
+	if (a->debug)
+		args[n++] = "--debug";
+	if (a->threads) {
+		args[n++] = "--threads";
+		args[n++] = (char *)a->threads;
+	}
+	args[n] = NULL;
+}
+
+static long long mount_now_ms(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (long long)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
+
+/*
+ * Read the readiness line.  Returns 1 with the line in buf, 0 on EOF
+ * before a full line (the daemon died), -ETIMEDOUT.
+ */
+static int mount_read_ready(int fd, char *buf, size_t len, int timeout_ms)
+{
+	long long deadline = mount_now_ms() + timeout_ms;
+	struct pollfd pfd = { .fd = fd, .events = POLLIN };
+	size_t used = 0;
+	ssize_t n;
+	char *nl;
+	int left;
+
+	for (;;) {
+		left = (int)(deadline - mount_now_ms());
+		if (left <= 0)
+			return -ETIMEDOUT;
+		if (poll(&pfd, 1, left) < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		if (!pfd.revents)
+			continue;
+		n = read(fd, buf + used, len - 1 - used);
+		if (n < 0) {
+			if (errno == EINTR || errno == EAGAIN)
+				continue;
+			return -errno;
+		}
+		if (n == 0)
+			return 0;
+		used += (size_t)n;
+		buf[used] = '\0';
+		nl = strchr(buf, '\n');
+		if (nl || used == len - 1) {
+			if (nl)
+				*nl = '\0';
+			return 1;
+		}
+	}
+}
+
+/* Say how a daemon that never reported ended. */
+static void mount_report_child(pid_t child, const struct mount_args *a)
+{
+	int status;
+
+	if (waitpid(child, &status, 0) != child) {
+		cli_err("vmfsd closed its readiness pipe without a word; see its log");
+		return;
+	}
+	if (WIFEXITED(status))
+		cli_err("vmfsd exited with status %d before it reported the mount; "
+			"%s%s%srun 'vmfs mount --foreground %s %s' to see why",
+			WEXITSTATUS(status), a->log_file ? "see " : "",
+			a->log_file ? a->log_abs : "", a->log_file ? " or " : "",
+			a->lun, a->mountpoint);
+	else if (WIFSIGNALED(status))
+		cli_err("vmfsd was killed by signal %d (%s) before it reported the "
+			"mount", WTERMSIG(status), strsignal(WTERMSIG(status)));
+}
+
+static int mount_spawn(const struct mount_args *a)
+{
+	char *args[20];
+	char fdbuf[16], line[MOUNT_LINE_MAX];
+	int pfd[2], status, rc;
+	pid_t child;
+
+	if (pipe2(pfd, O_CLOEXEC)) {
+		cli_err("pipe: %s", strerror(errno));
+		return CLI_EXIT_FAIL;
+	}
+	snprintf(fdbuf, sizeof(fdbuf), "%d", pfd[1]);
+	mount_build_argv(a, args, fdbuf);
+
+	child = fork();
+	if (child < 0) {
+		cli_err("fork: %s", strerror(errno));
+		close(pfd[0]);
+		close(pfd[1]);
+		return CLI_EXIT_FAIL;
+	}
+	if (child == 0) {
+		/* Only the write end crosses exec; stdout stays ours. */
+		fcntl(pfd[1], F_SETFD, 0);
+		mount_exec_vmfsd(args);
+		dprintf(pfd[1], "error: cannot run vmfsd (%s); install it next "
+			"to vmfs or in PATH\n", strerror(errno));
+		_exit(127);
+	}
+	close(pfd[1]);
+
+	rc = mount_read_ready(pfd[0], line, sizeof(line), MOUNT_READY_TIMEOUT_MS);
+	close(pfd[0]);
+	if (rc == 1 && !strcmp(line, "ok")) {
+		/* Reap the launcher if vmfsd detached; a foreground one stays. */
+		waitpid(child, &status, WNOHANG);
+		return CLI_EXIT_OK;
+	}
+	if (rc == 1) {
+		cli_err("%s", strncmp(line, "error: ", 7) ? line : line + 7);
+		waitpid(child, &status, 0);
+		return CLI_EXIT_FAIL;
+	}
+	if (rc == -ETIMEDOUT) {
+		cli_err("vmfsd (pid %d) did not report within %d s that %s is "
+			"mounted; stopping it; check the LUN's latency and the "
+			"vmfsd log", (int)child, MOUNT_READY_TIMEOUT_MS / 1000,
+			a->mountpoint);
+		kill(child, SIGTERM);
+		waitpid(child, &status, 0);
+		return CLI_EXIT_FAIL;
+	}
+	if (rc < 0) {
+		cli_err("reading vmfsd's readiness pipe: %s", strerror(-rc));
+		return CLI_EXIT_FAIL;
+	}
+	mount_report_child(child, a);
+	return CLI_EXIT_FAIL;
+}
+
+/* Is there a volume on the LUN this vmfs can mount?  Gives its uuid. */
+static int mount_check_lun(const char *lun_spec, char uuid[37])
+{
+	struct vol_geom g;
+	struct lun *lun;
+	int rc;
+
+	rc = lun_open(lun_spec, LUN_RDONLY, &lun);
+	if (rc) {
+		cli_err("cannot open LUN %s: %s", lun_spec, vmfs_strerror(rc));
+		return rc;
+	}
+	rc = cli_volume_read(lun, lun_spec, &g, NULL);
+	if (!rc)
+		vol_uuid_format(g.uuid, uuid);
+	lun_close(lun);
+	return rc;
+}
+
+int cmd_mount(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "state-dir",  required_argument, NULL, 'S' },
+		{ "foreground", no_argument,       NULL, 'f' },
+		{ "threads",    required_argument, NULL, 't' },
+		{ "log-file",   required_argument, NULL, 'l' },
+		{ "debug",      no_argument,       NULL, 'd' },
+		{ "help",       no_argument,       NULL, 'h' },
+		{ NULL, 0, NULL, 0 }
+	};
+	static struct mount_args a;
+	char fstype[64], uuid[37], state_abs[PATH_MAX];
+	char *args[20];
+	struct stat st;
+	char *end;
+	long v;
+	int c;
+
+	a.state_dir = cli_default_state_dir();
+	while ((c = getopt_long(argc, argv, ":S:ft:l:dh", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'S':
+			a.state_dir = optarg;
+			break;
+		case 'f':
+			a.foreground = true;
+			break;
+		case 't':
+			v = strtol(optarg, &end, 10);
+			if (*end || v < 1 || v > VFUSE_MAX_THREADS)
+				return cli_usage_err("--threads %s: must be a number from 1 to %d",
+						     optarg, VFUSE_MAX_THREADS);
+			a.threads = optarg;
+			break;
+		case 'l':
+			a.log_file = optarg;
+			break;
+		case 'd':
+			a.debug = true;
+			break;
+		case 'h':
+			help_mount();
+			return CLI_EXIT_OK;
+		default:
+			return cli_getopt_err(c, argv);
+		}
+	}
+	if (argc - optind < 2)
+		return cli_usage_err("missing %s", optind == argc ?
+				     "LUN and MOUNTPOINT" : "MOUNTPOINT");
+	if (argc - optind > 2)
+		return cli_usage_err("unexpected argument '%s'", argv[optind + 2]);
+
+	/* vmfsd detaches and changes directory: give it absolute paths. */
+	if (!cli_lun_abspath(argv[optind], a.lun, sizeof(a.lun)) ||
+	    !mount_abspath(argv[optind + 1], a.mountpoint, sizeof(a.mountpoint)) ||
+	    !(a.state_dir = mount_abspath(a.state_dir, state_abs, sizeof(state_abs))) ||
+	    (a.log_file && !mount_abspath(a.log_file, a.log_abs, sizeof(a.log_abs)))) {
+		cli_err("a path is longer than %d bytes", PATH_MAX - 1);
+		return CLI_EXIT_FAIL;
+	}
+
+	if (stat(a.mountpoint, &st)) {
+		if (errno == ENOENT)
+			cli_err("mount point %s does not exist; create it with "
+				"'mkdir -p %s'", a.mountpoint, a.mountpoint);
+		else
+			cli_err("mount point %s: %s", a.mountpoint, strerror(errno));
+		return CLI_EXIT_FAIL;
+	}
+	if (!S_ISDIR(st.st_mode)) {
+		cli_err("mount point %s is not a directory", a.mountpoint);
+		return CLI_EXIT_FAIL;
+	}
+	if (mount_is_mounted(a.mountpoint, fstype, sizeof(fstype))) {
+		cli_err("%s is already a mount point (%s); unmount it first or "
+			"choose another directory", a.mountpoint, fstype);
+		return CLI_EXIT_FAIL;
+	}
+	if (mount_check_lun(a.lun, uuid))
+		return CLI_EXIT_FAIL;
+	if (mount_check_twice(a.state_dir, uuid, a.lun))
+		return CLI_EXIT_FAIL;
+
+	if (!a.foreground)
+		return mount_spawn(&a);
+
+	mount_build_argv(&a, args, NULL);
+	fflush(NULL);
+	mount_exec_vmfsd(args);
+	cli_err("cannot run vmfsd: %s; install it next to vmfs or in PATH",
+		strerror(errno));
+	return CLI_EXIT_FAIL;
+}
+
+/* ---- umount ------------------------------------------------------------ */
+
+/*
+ * A pidfd names the process itself, not a number that may be reused, so
+ * waiting on it cannot mistake a new process for the old daemon.  Opened
+ * before the unmount, while the daemon is surely alive.
+ */
+static int umount_pidfd_open(pid_t pid)
+{
+#ifdef SYS_pidfd_open
+	return (int)syscall(SYS_pidfd_open, pid, 0);
+#else
+	(void)pid;
+	errno = ENOSYS;
+	return -1;
+#endif
+}
+
+/* Returns 0 once pid has exited, -ETIMEDOUT. */
+static int umount_wait_exit(pid_t pid, int pidfd, int timeout_ms)
+{
+	long long deadline = mount_now_ms() + timeout_ms;
+	struct pollfd pfd = { .fd = pidfd, .events = POLLIN };
+	int left;
+
+	for (;;) {
+		left = (int)(deadline - mount_now_ms());
+		if (pidfd >= 0) {
+			if (left <= 0)
+				return -ETIMEDOUT;
+			if (poll(&pfd, 1, left) > 0)
+				return 0;
+			continue;
+		}
+		if (!mount_pid_alive(pid))
+			return 0;
+		if (left <= 0)
+			return -ETIMEDOUT;
+		usleep(20000);
+	}
+}
+
+static int umount_fuse(const char *mp)
+{
+	int status;
+	pid_t pid;
+
+	if (geteuid() == 0) {
+		if (umount2(mp, 0) == 0)
+			return 0;
+		return -errno;
+	}
+	/* Unprivileged FUSE mounts are undone by the setuid helper. */
+	pid = fork();
+	if (pid < 0)
+		return -errno;
+	if (pid == 0) {
+		execlp("fusermount3", "fusermount3", "-u", mp, (char *)NULL);
+		_exit(127);
+	}
+	if (waitpid(pid, &status, 0) != pid)
+		return -errno;
+	if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
+		return 0;
+	if (WIFEXITED(status) && WEXITSTATUS(status) == 127)
+		return -ENOENT;
+	return -EPERM;
+}
+
+int cmd_umount(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "state-dir", required_argument, NULL, 'S' },
+		{ "help",      no_argument,       NULL, 'h' },
+		{ NULL, 0, NULL, 0 }
+	};
+	const char *state_dir = cli_default_state_dir();
+	char mp[PATH_MAX], fstype[64];
+	struct vol_mount_rec rec;
+	struct vol_host *h;
+	bool have_rec = false;
+	struct stat st;
+	int c, rc, pidfd = -1;
+
+	while ((c = getopt_long(argc, argv, ":S:h", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'S':
+			state_dir = optarg;
+			break;
+		case 'h':
+			help_umount();
+			return CLI_EXIT_OK;
+		default:
+			return cli_getopt_err(c, argv);
+		}
+	}
+	if (optind == argc)
+		return cli_usage_err("missing MOUNTPOINT");
+	if (argc - optind > 1)
+		return cli_usage_err("unexpected argument '%s'", argv[optind + 1]);
+	if (!mount_abspath(argv[optind], mp, sizeof(mp))) {
+		cli_err("%s: path too long", argv[optind]);
+		return CLI_EXIT_FAIL;
+	}
+
+	if (!stat(state_dir, &st) && S_ISDIR(st.st_mode) &&
+	    !vol_host_open(state_dir, &h)) {
+		have_rec = vol_host_find(h, NULL, mp, &rec) == 0 &&
+			   mount_pid_alive(rec.pid);
+		vol_host_close(h);
+	}
+
+	if (!mount_is_mounted(mp, fstype, sizeof(fstype))) {
+		if (have_rec)
+			cli_err("%s is not mounted, but vmfsd pid %d still serves it "
+				"(state directory %s); stop it with 'kill %d'",
+				mp, (int)rec.pid, state_dir, (int)rec.pid);
+		else
+			cli_err("%s is not mounted", mp);
+		return CLI_EXIT_FAIL;
+	}
+	if (have_rec)
+		pidfd = umount_pidfd_open(rec.pid);
+
+	rc = umount_fuse(mp);
+	if (rc) {
+		if (rc == -EBUSY)
+			cli_err("%s is busy: a process has a file open there or its "
+				"working directory inside; close them ('fuser -vm %s' "
+				"lists them) and retry", mp, mp);
+		else if (rc == -ENOENT)
+			cli_err("cannot unmount %s: fusermount3 not found; install "
+				"fuse3 or run as root", mp);
+		else
+			cli_err("cannot unmount %s: %s", mp, strerror(-rc));
+		if (pidfd >= 0)
+			close(pidfd);
+		return CLI_EXIT_FAIL;
+	}
+	if (!have_rec) {
+		fprintf(stderr, "%s: warning: unmounted %s (%s), but no running "
+			"vmfsd is recorded for it in %s, so did not wait for the "
+			"volume to be released; pass the --state-dir it was mounted "
+			"with\n", cli_prog(), mp, fstype, state_dir);
+		return CLI_EXIT_OK;
+	}
+	rc = umount_wait_exit(rec.pid, pidfd, UMOUNT_EXIT_TIMEOUT_MS);
+	if (pidfd >= 0)
+		close(pidfd);
+	if (rc) {
+		cli_err("unmounted %s, but vmfsd (pid %d) is still running after "
+			"%d s, so the volume may not be clean yet; see its log",
+			mp, (int)rec.pid, UMOUNT_EXIT_TIMEOUT_MS / 1000);
+		return CLI_EXIT_FAIL;
+	}
+	return CLI_EXIT_OK;
+}

@@ -1,0 +1,81 @@
+/*
+ * Extended attributes.  getxattr and listxattr follow the system calls'
+ * protocol: size 0 asks for the length (fuse_reply_xattr), otherwise the
+ * value comes back, or ERANGE when it does not fit.
+ */
+#include <errno.h>
+
+#include "vfuse_int.h"
+
+/* XATTR_SIZE_MAX from <linux/limits.h>: the kernel never asks for more. */
+#define VFUSE_XATTR_MAX 65536u
+
+void vfuse_op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
+		       const char *value, size_t size, int flags)
+{
+	int ret = vol_setxattr(vfuse_of(req)->v, ino, name, value, size, flags);
+
+	if (ret < 0)
+		vfuse_reply_fail(req, "setxattr", ino, ret);
+	else
+		fuse_reply_err(req, 0);
+}
+
+void vfuse_op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
+		       size_t size)
+{
+	struct vfuse *f = vfuse_of(req);
+	void *buf = NULL;
+	ssize_t n;
+
+	if (size > VFUSE_XATTR_MAX)
+		size = VFUSE_XATTR_MAX;
+	if (size) {
+		buf = vfuse_tbuf(f, size);
+		if (!buf) {
+			fuse_reply_err(req, ENOMEM);
+			return;
+		}
+	}
+	n = vol_getxattr(f->v, ino, name, buf, size);
+	if (n < 0)
+		vfuse_reply_fail(req, "getxattr", ino, n);
+	else if (size == 0)
+		fuse_reply_xattr(req, (size_t)n);
+	else
+		fuse_reply_buf(req, buf, (size_t)n);
+}
+
+void vfuse_op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
+{
+	struct vfuse *f = vfuse_of(req);
+	void *buf = NULL;
+	ssize_t n;
+
+	if (size > VFUSE_XATTR_MAX)
+		size = VFUSE_XATTR_MAX;
+	if (size) {
+		buf = vfuse_tbuf(f, size);
+		if (!buf) {
+			fuse_reply_err(req, ENOMEM);
+			return;
+		}
+	}
+	n = vol_listxattr(f->v, ino, buf, size);
+	if (n < 0)
+		vfuse_reply_fail(req, "listxattr", ino, n);
+	else if (size == 0)
+		fuse_reply_xattr(req, (size_t)n);
+	else
+		fuse_reply_buf(req, buf, (size_t)n);
+}
+
+void vfuse_op_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
+{
+	int ret = vol_removexattr(vfuse_of(req)->v, ino, name);
+
+	if (ret < 0)
+		vfuse_reply_fail(req, "removexattr", ino, ret);
+	else
+		fuse_reply_err(req, 0);
+}

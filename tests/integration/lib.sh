@@ -1,0 +1,198 @@
+# shellcheck shell=bash
+#
+# Helpers for the integration scripts: source it first thing.
+#
+#   VMFS_BIN     directory holding vmfs and vmfsd (default: <repo>/bin)
+#   VMFS_KEEP=1  keep the scratch directory (LUNs, logs) after the script
+#
+# Every script gets a scratch directory under /tmp (T_DIR), a private
+# host state directory (T_STATE) so it never touches /var/lib/vmfs nor
+# another script's mounts, and an EXIT trap that unmounts what the script
+# mounted and kills only the vmfsd processes it started, by PID.
+#
+# Exit status 77 means "skipped" (no FUSE here); tests/run.sh counts it.
+
+set -Eeuo pipefail
+
+T_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+VMFS_BIN=${VMFS_BIN:-$T_ROOT/bin}
+case $VMFS_BIN in /*) ;; *) VMFS_BIN=$PWD/$VMFS_BIN ;; esac
+VMFS=$VMFS_BIN/vmfs
+VMFSD=$VMFS_BIN/vmfsd
+VMFSD_REAL=$(readlink -f "$VMFSD" 2>/dev/null || echo "$VMFSD")
+T_NAME=$(basename "$0" .sh)
+T_SCRIPT=$(cd "$(dirname "$0")" && pwd)/$(basename "$0")
+T_DIR=$(mktemp -d "/tmp/vmfs-$T_NAME.XXXXXX")
+T_STATE=$T_DIR/state
+T_MOUNTS=()
+T_PIDS=()
+T_STEP="setup"
+
+t_log() {
+	echo "[$T_NAME] $*" >&2
+}
+
+# Name what the script is doing so a failure says where it was.
+step() {
+	T_STEP=$*
+	t_log "--- $*"
+}
+
+# Show the end of every vmfsd log: engine messages explain most failures.
+t_dump_logs() {
+	local f
+	for f in "$T_DIR"/vmfsd-*.log; do
+		[[ -e $f ]] || continue
+		echo "----- last lines of $f -----" >&2
+		tail -n 25 "$f" >&2 || true
+	done
+}
+
+fail() {
+	echo "FAIL [$T_NAME] step '$T_STEP' (line ${BASH_LINENO[0]}): $*" >&2
+	t_dump_logs
+	echo "rerun alone: VMFS_BIN=$VMFS_BIN VMFS_KEEP=1 $T_SCRIPT" >&2
+	exit 1
+}
+
+skip() {
+	t_log "SKIP: $*"
+	exit 77
+}
+
+# An unexpected command failure (set -e) gets the same context as fail().
+t_on_err() {
+	local rc=$? line=$1 cmd=$2
+	echo "FAIL [$T_NAME] step '$T_STEP' (line $line): command failed" \
+		"with status $rc: $cmd" >&2
+	t_dump_logs
+	echo "rerun alone: VMFS_BIN=$VMFS_BIN VMFS_KEEP=1 $T_SCRIPT" >&2
+}
+trap 't_on_err "$LINENO" "$BASH_COMMAND"' ERR
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# Alive and not a zombie: a daemon that exited is dead even before its
+# parent (init or a subreaper) reaps it.
+t_pid_alive() {
+	local stat
+	stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
+	stat=${stat##*) }
+	[[ -n $stat && ${stat:0:1} != Z ]]
+}
+
+t_cleanup() {
+	local rc=$? mp pid i
+	trap - ERR
+	set +e
+	cd / || true
+	for mp in "${T_MOUNTS[@]}"; do
+		if mountpoint -q "$mp" 2>/dev/null || grep -qs " $mp fuse" /proc/self/mounts; then
+			"$VMFS" umount --state-dir "$T_STATE" "$mp" >/dev/null 2>&1 ||
+				umount -l "$mp" 2>/dev/null
+		fi
+	done
+	for pid in "${T_PIDS[@]}"; do
+		t_pid_alive "$pid" || continue
+		kill -TERM "$pid" 2>/dev/null
+		for ((i = 0; i < 50; i++)); do
+			t_pid_alive "$pid" || break
+			sleep 0.1
+		done
+		t_pid_alive "$pid" && kill -KILL "$pid" 2>/dev/null
+	done
+	if [[ ${VMFS_KEEP:-0} == 1 ]]; then
+		t_log "kept $T_DIR"
+	else
+		rm -rf "$T_DIR"
+	fi
+	exit "$rc"
+}
+trap t_cleanup EXIT
+
+[[ -x $VMFS && -x $VMFSD ]] ||
+	fail "no $VMFS or $VMFSD: build with 'make' or set VMFS_BIN"
+[[ -c /dev/fuse ]] || skip "no /dev/fuse"
+mkdir -p "$T_STATE"
+
+# make_lun PATH SIZE: a sparse LUN file.
+make_lun() {
+	rm -f "$1"
+	truncate -s "$2" "$1"
+}
+
+# The vmfsd serving mount point $1: found by its command line, so it does
+# not depend on the daemon's own state DB being right.
+vmfsd_pid_of() {
+	local mp=$1 d
+	for d in /proc/[0-9]*; do
+		[[ $(readlink "$d/exe" 2>/dev/null) == "$VMFSD_REAL" ]] || continue
+		if tr '\0' '\n' <"$d/cmdline" 2>/dev/null | grep -qxF -- "$mp"; then
+			echo "${d#/proc/}"
+			return 0
+		fi
+	done
+	return 1
+}
+
+# t_mount LUN MP [vmfs mount options...]: mount with the private state dir
+# and a log per mount point; remembers the mount and its vmfsd for cleanup.
+t_mount() {
+	local lun=$1 mp=$2 pid
+	shift 2
+	mkdir -p "$mp"
+	mp=$(cd "$mp" && pwd -P)
+	T_MOUNTS+=("$mp")
+	"$VMFS" mount --state-dir "$T_STATE" \
+		--log-file "$T_DIR/vmfsd-$(basename "$mp").log" "$@" "$lun" "$mp" ||
+		fail "vmfs mount $lun $mp failed"
+	mountpoint -q "$mp" || fail "vmfs mount returned 0 but $mp is not mounted"
+	pid=$(vmfsd_pid_of "$mp") || fail "no vmfsd process serves $mp"
+	T_PIDS+=("$pid")
+}
+
+# t_umount MP: unmount and check that the daemon has gone.
+t_umount() {
+	local mp pid
+	mp=$(cd "$1" && pwd -P)
+	pid=$(vmfsd_pid_of "$mp") || pid=
+	"$VMFS" umount --state-dir "$T_STATE" "$mp" || fail "vmfs umount $mp failed"
+	if mountpoint -q "$mp"; then
+		fail "$mp still mounted after vmfs umount"
+	fi
+	if [[ -n $pid ]] && t_pid_alive "$pid"; then
+		fail "vmfsd $pid still running after vmfs umount $mp returned"
+	fi
+}
+
+# t_mkfs LUN [options...]
+t_mkfs() {
+	local lun=$1
+	shift
+	"$VMFS" mkfs "$@" "$lun" >"$T_DIR/mkfs.out" ||
+		fail "vmfs mkfs $* $lun failed: $(cat "$T_DIR/mkfs.out")"
+}
+
+# expect_fail STATUS PATTERN CMD...: CMD must exit with STATUS and print
+# something matching the (extended, case-insensitive) PATTERN on stderr.
+expect_fail() {
+	local want=$1 pat=$2 rc=0
+	shift 2
+	"$@" >"$T_DIR/out" 2>"$T_DIR/err" || rc=$?
+	if [[ $rc != "$want" ]]; then
+		fail "'$*' exited $rc, expected $want; stderr: $(cat "$T_DIR/err")"
+	fi
+	if ! grep -qiE -- "$pat" "$T_DIR/err"; then
+		fail "'$*' stderr lacks /$pat/: $(cat "$T_DIR/err")"
+	fi
+}
+
+# expect_eq WHAT GOT WANT
+expect_eq() {
+	[[ $2 == "$3" ]] || fail "$1: got '$2', expected '$3'"
+}
+
+# Bytes allocated to a file.
+alloc_bytes() {
+	echo $(($(stat -c %b "$1") * 512))
+}
