@@ -190,7 +190,9 @@ int vol_layout(uint64_t lun_bytes, uint32_t sector_size,
 					   16ull << 20);
 	nsmall = clamp64(lun_bytes / 32 / sbs, MIN_SMALL, 16ull << 20);
 	nfile = lun_bytes / fbs;
-	nptr = clamp64((nfile + nsmall) / 128, 256, 1ull << 30);
+	/* Room for a leaf pointer block per 16 data blocks: scattered
+	 * writes to thin disks need many more than a dense map would. */
+	nptr = clamp64((nfile + nsmall) / 16 + 1024, 1024, 1ull << 30);
 
 	pos = place_area(&g->res[VMFS_RES_INODE], pos, VMFS_RES_INODE,
 			 VMFS_MD_BLOCK_SIZE, ninodes);
