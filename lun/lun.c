@@ -24,6 +24,7 @@ int lun_init_common(struct lun *lun, const struct lun_ops *ops,
 		return -ENOMEM;
 	lun->flags = flags;
 	atomic_init(&lun->io_timeout_ms, LUN_DEFAULT_IO_TIMEOUT_MS);
+	atomic_init(&lun->fenced, false);
 	return 0;
 }
 
@@ -139,6 +140,8 @@ static int lun_check_range(const struct lun *lun, uint64_t off, uint64_t len)
 static int lun_check_io(const struct lun *lun, const void *buf, size_t len,
 			uint64_t off, bool write)
 {
+	if (atomic_load(&lun->fenced))
+		return -EIO;
 	if (!buf)
 		return -EINVAL;
 	if ((uintptr_t)buf & (lun->sector_size - 1))
@@ -202,8 +205,27 @@ int lun_submit(struct lun *lun, struct lun_io *ios, unsigned n)
 	return lun->ops->submit(lun, ios, n);
 }
 
+/*
+ * Self-fencing: a host whose heartbeat lease may have run out in other
+ * hosts' eyes must stop touching the volume at once, before anything it
+ * still has queued could land on blocks a survivor now owns.  From here
+ * on every I/O through this handle fails with -EIO.  There is no unfence:
+ * the volume is mounted again from scratch.
+ */
+void lun_fence(struct lun *lun)
+{
+	atomic_store(&lun->fenced, true);
+}
+
+bool lun_is_fenced(const struct lun *lun)
+{
+	return atomic_load(&lun->fenced);
+}
+
 int lun_flush(struct lun *lun)
 {
+	if (atomic_load(&lun->fenced))
+		return -EIO;
 	return lun->ops->flush(lun);
 }
 
@@ -211,6 +233,8 @@ int lun_zero_range(struct lun *lun, uint64_t off, uint64_t len)
 {
 	int rc;
 
+	if (atomic_load(&lun->fenced))
+		return -EIO;
 	if (lun->flags & LUN_RDONLY)
 		return -EROFS;
 	rc = lun_check_range(lun, off, len);
@@ -238,6 +262,8 @@ int lun_compare_and_write(struct lun *lun, const void *expect,
 	/* expect/data/current are only memcmp'd and copied: any alignment. */
 	if (!expect || !data)
 		return -EINVAL;
+	if (atomic_load(&lun->fenced))
+		return -EIO;
 	if (lun->flags & LUN_RDONLY)
 		return -EROFS;
 	rc = lun_check_range(lun, off, len);

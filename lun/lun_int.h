@@ -56,6 +56,7 @@ struct lun {
 	uint32_t sector_size;	/* 512 or 4096 */
 	int flags;		/* LUN_RDONLY */
 	_Atomic unsigned io_timeout_ms;
+	_Atomic bool fenced;	/* lun_fence(): every I/O fails with -EIO */
 };
 
 /* lun.c: fill in the common part of a backend handle. */

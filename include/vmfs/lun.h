@@ -105,6 +105,14 @@ struct lun_io {
 /* Submit n I/Os together; returns 0 if all succeeded, else the first error. */
 int lun_submit(struct lun *lun, struct lun_io *ios, unsigned n);
 
+/*
+ * Self-fence: from now on every I/O through this handle fails with -EIO
+ * (a host whose heartbeat lease may have expired stops touching the
+ * volume).  Irreversible for the handle.
+ */
+void lun_fence(struct lun *lun);
+bool lun_is_fenced(const struct lun *lun);
+
 /* Make every completed write durable (SYNCHRONIZE CACHE / fdatasync). */
 int lun_flush(struct lun *lun);
 

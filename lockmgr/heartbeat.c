@@ -1,0 +1,415 @@
+/*
+ * Heartbeats: one slot per mounted host in the heartbeat region.
+ *
+ * Claiming and renewing a slot are compare-and-writes of the slot's first
+ * sector (SBC-3 COMPARE AND WRITE; the file backend emulates it), so two
+ * hosts can never both believe they own a slot, and a host notices at its
+ * next renewal when a survivor has taken its slot over (the compare
+ * fails): it then fences itself.  The counter moves at every renewal;
+ * nobody ever reads another host's clock, only whether the counter moved
+ * during an interval of the reader's own CLOCK_MONOTONIC.
+ */
+#include <endian.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <qb/qblog.h>
+#include "vmfs/lockmgr.h"
+#include "vmfs/lun.h"
+
+struct hb {
+	struct lun *lun;
+	uint64_t slot_addr;
+	uint32_t slot;
+	uint32_t ss;               /* compare-and-write unit */
+	struct hb_timeouts t;
+	uint8_t *cur;              /* the sector as we last wrote it */
+	uint8_t *next;
+	int64_t last_ok_ms;
+	bool fenced;
+	bool stop;
+	pthread_t thr;
+	pthread_mutex_t lk;
+	pthread_cond_t cv;
+	void (*on_fence)(void *ctx, const char *why);
+	void *ctx;
+};
+
+static int64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static struct vmfs_hb_slot *slot_of(uint8_t *sector)
+{
+	return (struct vmfs_hb_slot *)sector;
+}
+
+static void slot_seal(uint8_t *sector, uint64_t addr)
+{
+	struct vmfs_hb_slot *hs = slot_of(sector);
+
+	hs->hs_hdr.bh_gen = htole64(le64toh(hs->hs_hdr.bh_gen) + 1);
+	lun_md_seal(&hs->hs_hdr, VMFS_MAGIC_HBSLOT, addr, sizeof(*hs));
+}
+
+struct region {
+	uint32_t nslots;
+	uint32_t lease_ms;
+	uint64_t slot0;
+};
+
+static int region_read(struct lun *lun, uint64_t off, struct region *r)
+{
+	uint8_t *buf = lun_buf_alloc(VMFS_MD_BLOCK_SIZE);
+	const struct vmfs_hb_region *hr =
+		(const struct vmfs_hb_region *)(buf + VMFS_OBJ_OFFSET);
+	int ret;
+
+	if (!buf)
+		return -ENOMEM;
+	ret = lun_read(lun, buf, VMFS_MD_BLOCK_SIZE, off);
+	if (!ret)
+		ret = lun_md_verify(&hr->hr_hdr, VMFS_MAGIC_HBREGION, off,
+				    VMFS_MD_BLOCK_SIZE - VMFS_OBJ_OFFSET);
+	if (!ret) {
+		r->nslots = le32toh(hr->hr_nslots);
+		r->lease_ms = le32toh(hr->hr_lease_ms);
+		r->slot0 = le64toh(hr->hr_slot0_offset);
+		if (!r->nslots || r->nslots > 1024 ||
+		    r->slot0 != off + VMFS_MD_BLOCK_SIZE)
+			ret = -VMFS_E_CORRUPT;
+	}
+	if (ret)
+		qb_log(LOG_ERR, "hb: heartbeat region at %llu: %s; run 'vmfs fsck'",
+		       (unsigned long long)off, vmfs_strerror(ret));
+	lun_buf_free(buf);
+	return ret;
+}
+
+/* Read all slots' first sectors (a slot is 4 KiB apart) in one I/O. */
+static int slots_read(struct lun *lun, const struct region *r, uint8_t **out)
+{
+	size_t len = (size_t)r->nslots * VMFS_MD_BLOCK_SIZE;
+	uint8_t *buf = lun_buf_alloc(len);
+	int ret;
+
+	if (!buf)
+		return -ENOMEM;
+	ret = lun_read(lun, buf, len, r->slot0);
+	if (ret) {
+		lun_buf_free(buf);
+		return ret;
+	}
+	*out = buf;
+	return 0;
+}
+
+static void fence(struct hb *hb, const char *why)
+{
+	bool first;
+
+	pthread_mutex_lock(&hb->lk);
+	first = !hb->fenced;
+	hb->fenced = true;
+	pthread_mutex_unlock(&hb->lk);
+	if (!first)
+		return;
+	qb_log(LOG_CRIT, "hb: slot %u: %s; fencing this host off the volume",
+	       hb->slot, why);
+	lun_fence(hb->lun);
+	if (hb->on_fence)
+		hb->on_fence(hb->ctx, why);
+}
+
+/* One renewal: counter + 1, compare-and-write against what we wrote last. */
+static int renew(struct hb *hb)
+{
+	struct vmfs_hb_slot *hs = slot_of(hb->next);
+	int ret;
+
+	memcpy(hb->next, hb->cur, hb->ss);
+	hs->hs_counter = htole64(le64toh(hs->hs_counter) + 1);
+	slot_seal(hb->next, hb->slot_addr);
+	ret = lun_compare_and_write(hb->lun, hb->cur, hb->next, hb->ss,
+				    hb->slot_addr, NULL);
+	if (!ret) {
+		uint8_t *t = hb->cur;
+
+		hb->cur = hb->next;
+		hb->next = t;
+	}
+	return ret;
+}
+
+static void *renew_thread(void *arg)
+{
+	struct hb *hb = arg;
+	struct timespec until;
+
+	pthread_mutex_lock(&hb->lk);
+	while (!hb->stop && !hb->fenced) {
+		int ret;
+
+		clock_gettime(CLOCK_MONOTONIC, &until);
+		until.tv_nsec += (long)(hb->t.renew_ms % 1000) * 1000000L;
+		until.tv_sec += hb->t.renew_ms / 1000 + until.tv_nsec / 1000000000L;
+		until.tv_nsec %= 1000000000L;
+		while (!hb->stop &&
+		       pthread_cond_timedwait(&hb->cv, &hb->lk, &until) != ETIMEDOUT)
+			;
+		if (hb->stop)
+			break;
+		pthread_mutex_unlock(&hb->lk);
+		ret = renew(hb);
+		if (!ret) {
+			hb->last_ok_ms = mono_ms();
+		} else if (ret == -VMFS_E_MISCOMPARE) {
+			fence(hb, "another host changed our heartbeat slot (it declared us dead)");
+		} else {
+			qb_log(LOG_WARNING, "hb: slot %u: renewal failed: %s",
+			       hb->slot, vmfs_strerror(ret));
+			if (mono_ms() - hb->last_ok_ms >= hb->t.fence_ms)
+				fence(hb, "no heartbeat renewal within the fence time");
+		}
+		pthread_mutex_lock(&hb->lk);
+	}
+	pthread_mutex_unlock(&hb->lk);
+	return NULL;
+}
+
+static void hb_free(struct hb *hb)
+{
+	lun_buf_free(hb->cur);
+	lun_buf_free(hb->next);
+	pthread_mutex_destroy(&hb->lk);
+	pthread_cond_destroy(&hb->cv);
+	free(hb);
+}
+
+/* Fill a fresh ACTIVE slot image for us into sector (old content given). */
+static void slot_claim_image(struct hb *hb, const struct hb_opts *o,
+			     uint8_t *sector, uint32_t slot)
+{
+	struct vmfs_hb_slot *hs = slot_of(sector);
+	uint64_t old_gen = 0;
+
+	if (!lun_md_verify(&hs->hs_hdr, VMFS_MAGIC_HBSLOT, hb->slot_addr,
+			   sizeof(*hs)))
+		old_gen = le64toh(hs->hs_hb_gen);
+	hs->hs_state = htole32(VMFS_HB_ACTIVE);
+	hs->hs_slot = htole32(slot);
+	hs->hs_hb_gen = htole64(old_gen + 1);
+	hs->hs_counter = 0;
+	hs->hs_lease_ms = htole32(hb->t.lease_ms);
+	hs->hs_renew_ms = htole32(hb->t.renew_ms);
+	memcpy(hs->hs_host_uuid, o->host_uuid, VMFS_UUID_SIZE);
+	hs->hs_journal_offset = htole64(o->journal_offset +
+					(uint64_t)slot * o->journal_size);
+	hs->hs_journal_size = htole64(o->journal_size);
+	memset(hs->hs_addr, 0, sizeof(hs->hs_addr));
+	if (o->addr)
+		strncpy(hs->hs_addr, o->addr, sizeof(hs->hs_addr) - 1);
+	memset(hs->hs_hostname, 0, sizeof(hs->hs_hostname));
+	if (o->hostname)
+		strncpy(hs->hs_hostname, o->hostname, sizeof(hs->hs_hostname) - 1);
+	slot_seal(sector, hb->slot_addr);
+}
+
+int hb_join(struct lun *lun, uint64_t hb_offset, const struct hb_opts *o,
+	    struct hb **out)
+{
+	struct region r;
+	struct hb *hb;
+	uint8_t *all = NULL;
+	int ret, pass;
+
+	ret = region_read(lun, hb_offset, &r);
+	if (ret)
+		return ret;
+	hb = calloc(1, sizeof(*hb));
+	if (!hb)
+		return -ENOMEM;
+	hb->lun = lun;
+	hb->ss = lun_sector_size(lun);
+	hb->cur = lun_buf_alloc(hb->ss);
+	hb->next = lun_buf_alloc(hb->ss);
+	pthread_mutex_init(&hb->lk, NULL);
+	{
+		pthread_condattr_t ca;
+
+		pthread_condattr_init(&ca);
+		pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+		pthread_cond_init(&hb->cv, &ca);
+		pthread_condattr_destroy(&ca);
+	}
+	hb->on_fence = o->on_fence;
+	hb->ctx = o->ctx;
+	hb_timeouts_from_lease(o->lease_ms ? o->lease_ms : r.lease_ms, &hb->t);
+	if (!hb->cur || !hb->next) {
+		ret = -ENOMEM;
+		goto err;
+	}
+	ret = slots_read(lun, &r, &all);
+	if (ret)
+		goto err;
+	/*
+	 * First pass: our own slot, left ACTIVE by a crash of this host (the
+	 * host state lock guarantees no other process of ours holds it).
+	 * Second pass: any free slot.  A lost compare-and-write race moves on.
+	 */
+	ret = -EUSERS;
+	for (pass = 0; pass < 2 && ret; pass++) {
+		for (uint32_t i = 0; i < r.nslots && ret; i++) {
+			uint8_t *s = all + (size_t)i * VMFS_MD_BLOCK_SIZE;
+			struct vmfs_hb_slot *hs = slot_of(s);
+			bool valid = !lun_md_verify(&hs->hs_hdr, VMFS_MAGIC_HBSLOT,
+						    r.slot0 + (uint64_t)i * VMFS_MD_BLOCK_SIZE,
+						    sizeof(*hs));
+			uint32_t state = le32toh(hs->hs_state);
+			bool mine = valid && state != VMFS_HB_FREE &&
+				    !memcmp(hs->hs_host_uuid, o->host_uuid,
+					    VMFS_UUID_SIZE);
+			int err;
+
+			if (!valid || (pass == 0 && !(mine && state == VMFS_HB_ACTIVE)) ||
+			    (pass == 1 && state != VMFS_HB_FREE))
+				continue;
+			hb->slot = i;
+			hb->slot_addr = r.slot0 + (uint64_t)i * VMFS_MD_BLOCK_SIZE;
+			memcpy(hb->next, s, hb->ss);
+			slot_claim_image(hb, o, hb->next, i);
+			err = lun_compare_and_write(lun, s, hb->next, hb->ss,
+						    hb->slot_addr, NULL);
+			if (!err) {
+				memcpy(hb->cur, hb->next, hb->ss);
+				ret = 0;
+			} else if (err != -VMFS_E_MISCOMPARE) {
+				ret = err;
+				goto err;
+			}
+		}
+	}
+	if (ret)
+		goto err;
+	hb->last_ok_ms = mono_ms();
+	ret = -pthread_create(&hb->thr, NULL, renew_thread, hb);
+	if (ret)
+		goto err;
+	qb_log(LOG_NOTICE, "hb: joined slot %u (generation %llu), lease %u ms, renew %u ms, fence after %u ms",
+	       hb->slot, (unsigned long long)le64toh(slot_of(hb->cur)->hs_hb_gen),
+	       hb->t.lease_ms, hb->t.renew_ms, hb->t.fence_ms);
+	lun_buf_free(all);
+	*out = hb;
+	return 0;
+err:
+	lun_buf_free(all);
+	hb_free(hb);
+	return ret;
+}
+
+int hb_leave(struct hb *hb)
+{
+	struct vmfs_hb_slot *hs;
+	int ret = 0;
+
+	if (!hb)
+		return 0;
+	pthread_mutex_lock(&hb->lk);
+	hb->stop = true;
+	pthread_cond_signal(&hb->cv);
+	pthread_mutex_unlock(&hb->lk);
+	pthread_join(hb->thr, NULL);
+	if (!hb->fenced) {
+		/* Keep the generation so the next mount moves past it. */
+		memcpy(hb->next, hb->cur, hb->ss);
+		hs = slot_of(hb->next);
+		hs->hs_state = htole32(VMFS_HB_FREE);
+		memset(hs->hs_host_uuid, 0, VMFS_UUID_SIZE);
+		slot_seal(hb->next, hb->slot_addr);
+		ret = lun_compare_and_write(hb->lun, hb->cur, hb->next, hb->ss,
+					    hb->slot_addr, NULL);
+		if (ret)
+			qb_log(LOG_ERR, "hb: freeing slot %u: %s", hb->slot,
+			       vmfs_strerror(ret));
+	}
+	hb_free(hb);
+	return ret;
+}
+
+uint32_t hb_slot_index(const struct hb *hb)
+{
+	return hb->slot;
+}
+
+uint64_t hb_generation(const struct hb *hb)
+{
+	return le64toh(((const struct vmfs_hb_slot *)hb->cur)->hs_hb_gen);
+}
+
+void hb_timeouts_get(const struct hb *hb, struct hb_timeouts *t)
+{
+	*t = hb->t;
+}
+
+int hb_survey(struct lun *lun, uint64_t hb_offset, bool watch,
+	      struct hb_slot_info *out, uint32_t max, uint32_t *n)
+{
+	struct region r;
+	uint8_t *all = NULL, *again = NULL;
+	uint32_t wait_ms = 0;
+	int ret;
+
+	*n = 0;
+	ret = region_read(lun, hb_offset, &r);
+	if (!ret)
+		ret = slots_read(lun, &r, &all);
+	if (ret)
+		return ret;
+	for (uint32_t i = 0; i < r.nslots && *n < max; i++) {
+		struct vmfs_hb_slot *hs = slot_of(all + (size_t)i * VMFS_MD_BLOCK_SIZE);
+		struct hb_slot_info *si = &out[*n];
+		struct hb_timeouts t;
+
+		if (lun_md_verify(&hs->hs_hdr, VMFS_MAGIC_HBSLOT,
+				  r.slot0 + (uint64_t)i * VMFS_MD_BLOCK_SIZE,
+				  sizeof(*hs)) ||
+		    le32toh(hs->hs_state) == VMFS_HB_FREE)
+			continue;
+		memset(si, 0, sizeof(*si));
+		si->slot = i;
+		si->state = le32toh(hs->hs_state);
+		memcpy(si->host_uuid, hs->hs_host_uuid, VMFS_UUID_SIZE);
+		si->hb_gen = le64toh(hs->hs_hb_gen);
+		si->counter = le64toh(hs->hs_counter);
+		si->lease_ms = le32toh(hs->hs_lease_ms);
+		memcpy(si->hostname, hs->hs_hostname, sizeof(hs->hs_hostname));
+		si->hostname[64] = 0;
+		hb_timeouts_from_lease(si->lease_ms, &t);
+		if (t.dead_ms > wait_ms)
+			wait_ms = t.dead_ms;
+		(*n)++;
+	}
+	if (watch && *n) {
+		struct timespec ts = { wait_ms / 1000, (long)(wait_ms % 1000) * 1000000L };
+
+		while (nanosleep(&ts, &ts) && errno == EINTR)
+			;
+		ret = slots_read(lun, &r, &again);
+		for (uint32_t k = 0; !ret && k < *n; k++) {
+			struct vmfs_hb_slot *hs = slot_of(again +
+				(size_t)out[k].slot * VMFS_MD_BLOCK_SIZE);
+
+			out[k].live = le64toh(hs->hs_counter) != out[k].counter ||
+				      le64toh(hs->hs_hb_gen) != out[k].hb_gen;
+		}
+	}
+	lun_buf_free(all);
+	lun_buf_free(again);
+	return ret;
+}

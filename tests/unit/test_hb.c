@@ -1,0 +1,195 @@
+/*
+ * Heartbeats: claiming slots with compare-and-write, renewal seen by a
+ * watcher, leaving, running out of slots, and self-fencing when another
+ * host takes our slot over.
+ */
+#include <endian.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdatomic.h>
+#include <string.h>
+#include <unistd.h>
+#include "unit.h"
+#include "vmfs/lockmgr.h"
+#include "vmfs/lun.h"
+
+#define NSLOTS 4
+#define HB_OFF (64 * 1024)
+#define LEASE_MS 500
+
+static const char *path;
+
+static struct lun *open_lun(void)
+{
+	struct lun *l;
+
+	CU_ASSERT_FATAL(lun_open(path, 0, &l) == 0);
+	return l;
+}
+
+static void fresh(void)
+{
+	struct lun *l;
+	int fd;
+
+	path = unit_tmp_path("hb.img");
+	fd = open(path, O_CREAT | O_TRUNC | O_RDWR, 0600);
+	CU_ASSERT_FATAL(fd >= 0);
+	CU_ASSERT_FATAL(ftruncate(fd, 4 * 1024 * 1024) == 0);
+	close(fd);
+	l = open_lun();
+	CU_ASSERT_FATAL(hb_region_format(l, HB_OFF, NSLOTS) == 0);
+	lun_close(l);
+}
+
+static void opts(struct hb_opts *o, uint8_t *uuid, int id)
+{
+	memset(o, 0, sizeof(*o));
+	memset(uuid, id, VMFS_UUID_SIZE);
+	o->host_uuid = uuid;
+	o->hostname = "unit";
+	o->lease_ms = LEASE_MS;
+	o->journal_offset = 1024 * 1024;
+	o->journal_size = 1024 * 1024;
+}
+
+static void test_timeouts(void)
+{
+	struct hb_timeouts t;
+
+	hb_timeouts_from_lease(5000, &t);
+	CU_ASSERT_EQUAL(t.renew_ms, 1000);
+	CU_ASSERT_EQUAL(t.fence_ms, 3000);
+	CU_ASSERT_EQUAL(t.dead_ms, 6000);
+	/* Fencing always comes before anyone may call us dead. */
+	for (uint32_t l = 100; l < 100000; l += 777) {
+		hb_timeouts_from_lease(l, &t);
+		CU_ASSERT(t.fence_ms + t.io_timeout_ms < t.lease_ms);
+		CU_ASSERT(t.dead_ms > t.lease_ms);
+	}
+}
+
+static void test_join_survey_leave(void)
+{
+	struct lun *a = NULL, *b = NULL, *w;
+	struct hb *ha, *hb2;
+	struct hb_opts o;
+	uint8_t ua[16], ub[16];
+	struct hb_slot_info si[NSLOTS];
+	uint32_t n;
+
+	fresh();
+	a = open_lun();
+	b = open_lun();
+	w = open_lun();
+	opts(&o, ua, 0xa1);
+	CU_ASSERT_FATAL(hb_join(a, HB_OFF, &o, &ha) == 0);
+	opts(&o, ub, 0xb2);
+	CU_ASSERT_FATAL(hb_join(b, HB_OFF, &o, &hb2) == 0);
+	CU_ASSERT_EQUAL(hb_slot_index(ha), 0);
+	CU_ASSERT_EQUAL(hb_slot_index(hb2), 1);
+	CU_ASSERT_EQUAL(hb_survey(w, HB_OFF, true, si, NSLOTS, &n), 0);
+	CU_ASSERT_EQUAL(n, 2);
+	CU_ASSERT(si[0].live && si[1].live);
+	CU_ASSERT(memcmp(si[1].host_uuid, ub, 16) == 0);
+	CU_ASSERT_EQUAL(hb_leave(hb2), 0);
+	CU_ASSERT_EQUAL(hb_survey(w, HB_OFF, false, si, NSLOTS, &n), 0);
+	CU_ASSERT_EQUAL(n, 1);
+	CU_ASSERT_EQUAL(si[0].slot, 0);
+	/* Rejoining takes the free slot with a newer generation. */
+	CU_ASSERT_FATAL(hb_join(b, HB_OFF, &o, &hb2) == 0);
+	CU_ASSERT_EQUAL(hb_slot_index(hb2), 1);
+	CU_ASSERT_EQUAL(hb_generation(hb2), 2);
+	CU_ASSERT_EQUAL(hb_leave(hb2), 0);
+	CU_ASSERT_EQUAL(hb_leave(ha), 0);
+	/* Nobody renews any more: a watcher sees no live host. */
+	CU_ASSERT_EQUAL(hb_survey(w, HB_OFF, true, si, NSLOTS, &n), 0);
+	CU_ASSERT_EQUAL(n, 0);
+	lun_close(a);
+	lun_close(b);
+	lun_close(w);
+}
+
+static void test_slots_full(void)
+{
+	struct lun *l[NSLOTS + 1];
+	struct hb *h[NSLOTS + 1];
+	struct hb_opts o;
+	uint8_t u[NSLOTS + 1][16];
+
+	fresh();
+	for (int i = 0; i <= NSLOTS; i++) {
+		int want;
+
+		l[i] = open_lun();
+		opts(&o, u[i], 0x10 + i);
+		want = i < NSLOTS ? 0 : -EUSERS;
+		CU_ASSERT_EQUAL(hb_join(l[i], HB_OFF, &o, &h[i]), want);
+	}
+	for (int i = 0; i < NSLOTS; i++)
+		hb_leave(h[i]);
+	for (int i = 0; i <= NSLOTS; i++)
+		lun_close(l[i]);
+}
+
+static atomic_int fenced;
+
+static void on_fence(void *ctx, const char *why)
+{
+	(void)ctx;
+	(void)why;
+	atomic_store(&fenced, 1);
+}
+
+/* A survivor rewrites our slot: our next renewal fails its compare and
+ * we fence ourselves, after which no I/O gets through our handle. */
+static void test_takeover_fences(void)
+{
+	struct lun *a, *s;
+	struct hb *h;
+	struct hb_opts o;
+	uint8_t ua[16];
+	uint8_t *buf;
+
+	fresh();
+	a = open_lun();
+	s = open_lun();
+	opts(&o, ua, 0x33);
+	o.on_fence = on_fence;
+	atomic_store(&fenced, 0);
+	CU_ASSERT_FATAL(hb_join(a, HB_OFF, &o, &h) == 0);
+	buf = lun_buf_alloc(4096);
+	CU_ASSERT_FATAL(lun_read(s, buf, 512, HB_OFF + 4096) == 0);
+	{
+		struct vmfs_hb_slot *hs = (struct vmfs_hb_slot *)buf;
+
+		hs->hs_state = htole32(VMFS_HB_REPLAYING);
+		hs->hs_hdr.bh_gen = htole64(le64toh(hs->hs_hdr.bh_gen) + 1000);
+		lun_md_seal(&hs->hs_hdr, VMFS_MAGIC_HBSLOT, HB_OFF + 4096, 512);
+	}
+	CU_ASSERT_FATAL(lun_write(s, buf, 512, HB_OFF + 4096) == 0);
+	for (int i = 0; i < 50 && !atomic_load(&fenced); i++)
+		usleep(20000);
+	CU_ASSERT_EQUAL(atomic_load(&fenced), 1);
+	CU_ASSERT(lun_is_fenced(a));
+	CU_ASSERT_EQUAL(lun_read(a, buf, 512, 0), -EIO);
+	CU_ASSERT_EQUAL(lun_write(a, buf, 512, 0), -EIO);
+	/* Leaving a fenced slot writes nothing: the survivor owns it. */
+	CU_ASSERT_EQUAL(hb_leave(h), 0);
+	CU_ASSERT_FATAL(lun_read(s, buf, 512, HB_OFF + 4096) == 0);
+	CU_ASSERT_EQUAL(le32toh(((struct vmfs_hb_slot *)buf)->hs_state),
+			VMFS_HB_REPLAYING);
+	lun_buf_free(buf);
+	lun_close(a);
+	lun_close(s);
+}
+
+static CU_TestInfo tests[] = {
+	{ "timeouts", test_timeouts },
+	{ "join_survey_leave", test_join_survey_leave },
+	{ "slots_full", test_slots_full },
+	{ "takeover_fences", test_takeover_fences },
+	CU_TEST_INFO_NULL
+};
+
+UNIT_SUITE("hb", NULL, NULL, tests);
