@@ -19,6 +19,24 @@ void vfuse_op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 	struct vol_attr a;
 	int ret;
 
+	/*
+	 * With FUSE_CAP_EXPORT_SUPPORT the kernel resolves an NFS file handle
+	 * by looking up "." in the handle's inode, which may be any type of
+	 * file, not only a directory: answer with the inode itself.  The
+	 * reference comes first, so the inode cannot be freed in between.
+	 */
+	if (name[0] == '.' && name[1] == '\0') {
+		vol_ref(f->v, parent);
+		ret = vol_getattr(f->v, parent, &a);
+		if (ret < 0) {
+			vol_forget(f->v, parent, 1);
+			vfuse_reply_fail(req, "lookup .", parent, ret);
+			return;
+		}
+		vfuse_reply_entry(req, &a);
+		return;
+	}
+
 	ret = vol_lookup(f->v, parent, name, &a);
 	if (ret < 0) {
 		vfuse_reply_fail(req, "lookup", parent, ret);

@@ -109,9 +109,11 @@ static void vfuse_op_init(void *userdata, struct fuse_conn_info *conn)
 	 * page cache, which is how buffered readers see other hosts' writes.
 	 * SPLICE_READ: write data reaches us through a pipe holding the
 	 * writer's pages, so it is copied once (into the worker's aligned
-	 * buffer) instead of twice; measured ~30% less daemon CPU for 1 MiB
-	 * writes and no loss for 4 KiB ones.  libfuse falls back to read()
-	 * when it cannot grow the pipe to 1 MiB (no CAP_SYS_RESOURCE).
+	 * buffer) instead of twice: ~30% less daemon CPU for 1 MiB writes.
+	 * The price is one or two more system calls per small request
+	 * (splice, then read), within the noise of 4 KiB benchmarks here.
+	 * libfuse falls back to read() when it cannot grow the pipe to
+	 * 1 MiB (no CAP_SYS_RESOURCE).
 	 *
 	 * Left off: WRITEBACK_CACHE (writes must reach the LUN before they
 	 * complete, and another host may read them at once), SPLICE_WRITE and
