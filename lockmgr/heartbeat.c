@@ -301,7 +301,7 @@ int hb_join(struct lun *lun, uint64_t hb_offset, const struct hb_opts *o,
 	ret = -pthread_create(&hb->thr, NULL, renew_thread, hb);
 	if (ret)
 		goto err;
-	qb_log(LOG_NOTICE, "hb: joined slot %u (generation %llu), lease %u ms, renew %u ms, fence after %u ms",
+	qb_log(LOG_DEBUG, "hb: joined slot %u (generation %llu), lease %u ms, renew %u ms, fence after %u ms",
 	       hb->slot, (unsigned long long)le64toh(slot_of(hb->cur)->hs_hb_gen),
 	       hb->t.lease_ms, hb->t.renew_ms, hb->t.fence_ms);
 	lun_buf_free(all);

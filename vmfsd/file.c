@@ -27,14 +27,29 @@
 
 static __thread uint8_t *tls_buf;
 static __thread size_t tls_len;
+static pthread_key_t tls_key;
+static pthread_once_t tls_once = PTHREAD_ONCE_INIT;
+
+/* Frees a thread's scratch buffer when the thread exits. */
+static void tls_free(void *buf)
+{
+	lun_buf_free(buf);
+}
+
+static void tls_key_init(void)
+{
+	pthread_key_create(&tls_key, tls_free);
+}
 
 /* A per-thread aligned scratch buffer of at least len bytes. */
 uint8_t *vol_tls_buf(size_t len)
 {
 	if (tls_len < len) {
+		pthread_once(&tls_once, tls_key_init);
 		lun_buf_free(tls_buf);
 		tls_buf = lun_buf_alloc(len);
 		tls_len = tls_buf ? len : 0;
+		pthread_setspecific(tls_key, tls_buf);
 	}
 	return tls_buf;
 }

@@ -69,8 +69,15 @@ int vol_lookup(struct vol *v, uint64_t parent, const char *name,
 		ino = name[1] ? dir->parent : dir->ino;
 		ret = 0;
 	} else {
-		/* The index may be built here: that changes the cache. */
-		pthread_rwlock_wrlock(&dir->rw);
+		/*
+		 * Lookups in one directory run in parallel once its index is
+		 * built; building it (first use) needs the write lock.
+		 */
+		pthread_rwlock_rdlock(&dir->rw);
+		if (!dir->dir) {
+			pthread_rwlock_unlock(&dir->rw);
+			pthread_rwlock_wrlock(&dir->rw);
+		}
 		ret = dir_find(v, dir, name, &ino, NULL, NULL);
 		pthread_rwlock_unlock(&dir->rw);
 	}

@@ -52,6 +52,7 @@
 
 #include "vmfs/format.h"
 #include "vmfs/fuse.h"
+#include "vmfs/lockmgr.h"
 #include "vmfs/lun.h"
 #include "vmfs/vmfsd.h"
 
@@ -542,6 +543,8 @@ static bool vmfsd_stop_pending(void)
 struct vmfsd {
 	struct vmfsd_args *a;
 	struct lun *lun;
+	struct lun *hb_lun;	/* own handle: heartbeat I/O has a short timeout */
+	struct hb *hb;
 	struct vol_host *host;
 	struct vol *vol;
 	struct vfuse *fuse;
@@ -686,6 +689,66 @@ static int vmfsd_check_mountpoint(struct vmfsd *d)
 	return 0;
 }
 
+/*
+ * The heartbeat fenced its handle: fence the data handle too, so nothing
+ * this host still has queued reaches the volume.  Every FUSE call fails
+ * with EIO from here on; the admin unmounts and mounts again.
+ */
+static void vmfsd_on_fence(void *ctx, const char *why)
+{
+	struct vmfsd *d = ctx;
+
+	lun_fence(d->lun);
+	qb_log(LOG_CRIT, "volume %s fenced: %s; all I/O now fails, unmount "
+	       "and mount again once the LUN is reachable", d->uuid, why);
+}
+
+/* Take a heartbeat slot on its own LUN handle. */
+static int vmfsd_join(struct vmfsd *d, const struct vol_geom *g)
+{
+	struct hb_timeouts t;
+	struct hb_opts o;
+	uint8_t hu[VMFS_UUID_SIZE];
+	char host[65] = "";
+	int ret;
+
+	ret = lun_open(d->a->lun, 0, &d->hb_lun);
+	if (ret) {
+		vmfsd_fail(d, "cannot open LUN %s: %s", d->a->lun,
+			   vmfs_strerror(ret));
+		return ret;
+	}
+	vol_host_uuid(d->host, hu);
+	gethostname(host, sizeof(host) - 1);
+	memset(&o, 0, sizeof(o));
+	o.host_uuid = hu;
+	o.hostname = host;
+	o.journal_offset = g->journal_offset;
+	o.journal_size = g->journal_size_bytes;
+	o.on_fence = vmfsd_on_fence;
+	o.ctx = d;
+	ret = hb_join(d->hb_lun, g->hb_offset, &o, &d->hb);
+	if (ret == -EUSERS) {
+		vmfsd_fail(d, "all %u host slots of volume %s are in use by "
+			   "live or crashed hosts; unmount it elsewhere, or run "
+			   "'vmfs fsck' to free the slots of hosts that are gone",
+			   g->max_hosts, d->uuid);
+		return ret;
+	}
+	if (ret) {
+		vmfsd_fail(d, "cannot join the heartbeat of volume %s: %s",
+			   d->uuid, vmfs_strerror(ret));
+		return ret;
+	}
+	hb_timeouts_get(d->hb, &t);
+	lun_set_io_timeout(d->hb_lun, t.io_timeout_ms);
+	qb_log(LOG_INFO, "heartbeat slot %u generation %llu: lease %u ms, "
+	       "renew %u ms, I/O timeout %u ms, self-fence after %u ms",
+	       hb_slot_index(d->hb), (unsigned long long)hb_generation(d->hb),
+	       t.lease_ms, t.renew_ms, t.io_timeout_ms, t.fence_ms);
+	return 0;
+}
+
 static bool vmfsd_stopped_early(struct vmfsd *d)
 {
 	if (!vmfsd_stop_pending())
@@ -718,6 +781,9 @@ static int vmfsd_start(struct vmfsd *d)
 		return ret;
 	if (vmfsd_stopped_early(d))
 		return -1;
+	ret = vmfsd_join(d, &g);
+	if (ret)
+		return ret;
 
 	ret = vol_open(d->lun, 0, &d->vol);
 	if (ret) {
@@ -771,6 +837,13 @@ static bool vmfsd_finish(struct vmfsd *d)
 		}
 		d->vol = NULL;
 	}
+	/* Give the slot back only after the volume is flushed. */
+	if (d->hb && hb_leave(d->hb))
+		clean = false;
+	d->hb = NULL;
+	if (d->hb_lun)
+		lun_close(d->hb_lun);
+	d->hb_lun = NULL;
 	if (d->lun)
 		lun_close(d->lun);
 	d->lun = NULL;
