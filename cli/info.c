@@ -20,6 +20,7 @@
 #include <time.h>
 
 #include "vmfs/format.h"
+#include "vmfs/lockmgr.h"
 #include "vmfs/lun.h"
 #include "vmfs/vmfsd.h"
 #include "cli.h"
@@ -127,7 +128,22 @@ struct info_ctx {
 	struct vol_usage u;
 	bool have_usage;
 	int which;
+	struct hb_slot_info *hosts; /* heartbeat slots not free */
+	uint32_t nhosts;
+	bool have_hosts;
 };
+
+static const char *info_hb_state(enum vmfs_hb_state st)
+{
+	switch (st) {
+	case VMFS_HB_ACTIVE:
+		return "active";
+	case VMFS_HB_REPLAYING:
+		return "being replayed";
+	default:
+		return "free";
+	}
+}
 
 static void info_time_str(int64_t ns, char *buf, size_t len)
 {
@@ -185,6 +201,21 @@ static void info_print_text(const struct info_ctx *c)
 			       cli_size_str(osz, s[0], sizeof(s[0])),
 			       cli_size_str(c->u.used[t] * osz, s[1], sizeof(s[1])),
 			       cli_size_str(c->u.total[t] * osz, s[2], sizeof(s[2])));
+		}
+	}
+
+	if (c->have_hosts) {
+		printf("\nhosts (heartbeat slots in use: %u of %u)\n", c->nhosts,
+		       g->max_hosts);
+		for (uint32_t i = 0; i < c->nhosts; i++) {
+			const struct hb_slot_info *h = &c->hosts[i];
+
+			vol_uuid_format(h->host_uuid, uuid);
+			printf("  slot %-4u %-15s host %s (%s) generation %" PRIu64
+			       " renewals %" PRIu64 " lease %u ms\n",
+			       h->slot, info_hb_state(h->state), uuid,
+			       h->hostname[0] ? h->hostname : "?", h->hb_gen,
+			       h->counter, h->lease_ms);
 		}
 	}
 
@@ -283,6 +314,22 @@ static void info_print_json(const struct info_ctx *c)
 		printf("\n  }");
 	}
 
+	if (c->have_hosts) {
+		printf(",\n  \"hosts\": [");
+		for (uint32_t i = 0; i < c->nhosts; i++) {
+			const struct hb_slot_info *h = &c->hosts[i];
+
+			vol_uuid_format(h->host_uuid, uuid);
+			printf("%s\n    { \"slot\": %u, \"state\": \"%s\", "
+			       "\"host_uuid\": \"%s\", \"hostname\": ",
+			       i ? "," : "", h->slot, info_hb_state(h->state), uuid);
+			json_str(h->hostname);
+			printf(", \"generation\": %" PRIu64 ", \"renewals\": %" PRIu64
+			       ", \"lease_ms\": %u }", h->hb_gen, h->counter,
+			       h->lease_ms);
+		}
+		printf("%s]", c->nhosts ? "\n  " : "");
+	}
 	printf(",\n  \"areas\": {\n    \"volume_header\": { \"offset\": 0 },\n"
 	       "    \"heartbeat\": { \"offset\": %" PRIu64 ", \"slots\": %u },\n"
 	       "    \"journals\": { \"offset\": %" PRIu64 ", \"count\": %u, "
@@ -400,12 +447,22 @@ int cmd_info(int argc, char **argv)
 		cli_err("warning: cannot count the objects in use on %s: %s; "
 			"run 'vmfs fsck %s'", c.lun, vmfs_strerror(rc), c.lun);
 	c.have_usage = rc == 0;
+	c.hosts = calloc(c.g.max_hosts, sizeof(*c.hosts));
+	if (c.hosts) {
+		rc = hb_survey(lun, c.g.hb_offset, false, c.hosts, c.g.max_hosts,
+			       &c.nhosts);
+		if (rc)
+			cli_err("warning: cannot read the heartbeat region of %s: %s; "
+				"run 'vmfs fsck %s'", c.lun, vmfs_strerror(rc), c.lun);
+		c.have_hosts = rc == 0;
+	}
 	rc = 0;
 	if (json)
 		info_print_json(&c);
 	else
 		info_print_text(&c);
 out:
+	free(c.hosts);
 	lun_close(lun);
 	return rc ? CLI_EXIT_FAIL : CLI_EXIT_OK;
 }
