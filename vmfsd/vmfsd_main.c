@@ -703,6 +703,52 @@ static void vmfsd_on_fence(void *ctx, const char *why)
 	       "and mount again once the LUN is reachable", d->uuid, why);
 }
 
+/*
+ * Until on-disk locks arbitrate between hosts, a volume is served by one
+ * host at a time: refuse while another host's heartbeat is live.  Slots of
+ * other hosts are watched only when one is active (a lease and a renewal,
+ * about 6 s); a crashed host's slot stops moving and does not block.
+ */
+static int vmfsd_single_host(struct vmfsd *d, const struct vol_geom *g,
+			     const uint8_t *hu)
+{
+	struct hb_slot_info *si = calloc(g->max_hosts, sizeof(*si));
+	bool others = false;
+	uint32_t n, i;
+	int ret;
+
+	if (!si)
+		return -ENOMEM;
+	ret = hb_survey(d->hb_lun, g->hb_offset, false, si, g->max_hosts, &n);
+	for (i = 0; !ret && i < n; i++)
+		others |= memcmp(si[i].host_uuid, hu, VMFS_UUID_SIZE) != 0;
+	if (!ret && others) {
+		qb_log(LOG_INFO, "another host holds a heartbeat slot of volume "
+		       "%s; checking whether it is alive", d->uuid);
+		ret = hb_survey(d->hb_lun, g->hb_offset, true, si,
+				g->max_hosts, &n);
+	}
+	for (i = 0; !ret && i < n; i++) {
+		char u[37];
+
+		if (!si[i].live || !memcmp(si[i].host_uuid, hu, VMFS_UUID_SIZE))
+			continue;
+		vol_uuid_format(si[i].host_uuid, u);
+		vmfsd_fail(d, "volume %s is mounted by host %s (%s, heartbeat "
+			   "slot %u, live); this version serves a volume from "
+			   "one host at a time: unmount it there first",
+			   d->uuid, u, si[i].hostname[0] ? si[i].hostname : "?",
+			   si[i].slot);
+		ret = -EBUSY;
+	}
+	if (ret && ret != -EBUSY)
+		vmfsd_fail(d, "cannot read the heartbeat region of volume %s: "
+			   "%s; run 'vmfs fsck %s'", d->uuid, vmfs_strerror(ret),
+			   d->a->lun);
+	free(si);
+	return ret;
+}
+
 /* Take a heartbeat slot on its own LUN handle. */
 static int vmfsd_join(struct vmfsd *d, const struct vol_geom *g)
 {
@@ -719,6 +765,9 @@ static int vmfsd_join(struct vmfsd *d, const struct vol_geom *g)
 		return ret;
 	}
 	vol_host_uuid(d->host, hu);
+	ret = vmfsd_single_host(d, g, hu);
+	if (ret)
+		return ret;
 	gethostname(host, sizeof(host) - 1);
 	memset(&o, 0, sizeof(o));
 	o.host_uuid = hu;
