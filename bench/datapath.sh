@@ -43,6 +43,8 @@ cleanup() {
 	if [[ -n $vmfsd_pid ]] && kill -0 "$vmfsd_pid" 2>/dev/null; then
 		kill "$vmfsd_pid"
 	fi
+	# Anything the daemon had to say beyond routine notes.
+	[[ -f $dir/vmfsd.log ]] && grep -vE ' (info|debug|notice):' "$dir/vmfsd.log" >&2
 	rm -rf "$dir"
 }
 trap cleanup EXIT
