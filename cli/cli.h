@@ -46,6 +46,10 @@ int cmd_umount(int argc, char **argv);
 void help_umount(void);
 int cmd_disk(int argc, char **argv);
 void help_disk(void);
+int cmd_fsck(int argc, char **argv);
+void help_fsck(void);
+int cmd_debug(int argc, char **argv);
+void help_debug(void);
 
 /* ---- messages (vmfs_main.c) ------------------------------------------- */
 

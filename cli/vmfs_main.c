@@ -30,6 +30,8 @@ static const struct cli_cmd cli_cmds[] = {
 	{ "mount",  cmd_mount,  help_mount,  "mount a volume (starts vmfsd)" },
 	{ "umount", cmd_umount, help_umount, "unmount a volume and wait for vmfsd" },
 	{ "disk",   cmd_disk,   help_disk,   "create and inspect VM disk files" },
+	{ "fsck",   cmd_fsck,   help_fsck,   "check and repair a volume" },
+	{ "debug",  cmd_debug,  help_debug,  "damage a scratch volume to test fsck" },
 	{ "help",   cmd_help,   help_help,   "show help for a command" },
 };
 #define CLI_NCMDS (sizeof(cli_cmds) / sizeof(cli_cmds[0]))

@@ -1,0 +1,426 @@
+/*
+ * Pass 1: heartbeat region, heartbeat slots and lock records.
+ *
+ * Liveness first (fsck_hosts_survey, called from pass 0 before any
+ * write): hb_survey() with watch samples every non-free slot twice, the
+ * longest advertised lease (plus a renewal) apart on our own monotonic
+ * clock; a host whose counter moved is live.  When the region header is
+ * too damaged for hb_survey, the slots are found from the geometry and
+ * watched the same way.  Repairs are refused while a host is live unless
+ * --force; -n goes on with a warning.
+ *
+ * Checks:
+ *   - the region header: envelope, slot count = vh_max_hosts, slot 0
+ *     right after it (PR_1_HB_REGION_BAD: rewritten from the geometry,
+ *     keeping a sane advertised timing);
+ *   - every slot: envelope, its own index, a known state
+ *     (PR_1_HB_SLOT_BAD: reset free); active or replaying but not live
+ *     (PR_1_HB_SLOT_STALE: freed the way hb_leave frees it, generation
+ *     kept so the next mount moves past it).  With no live host every
+ *     active slot is stale;
+ *   - lock records of the region header, every journal header and every
+ *     resource-cluster header here, and of every allocated inode in pass 3
+ *     (same fsck_lock_check(), as pass 3 reads each inode block anyway):
+ *     damaged (PR_1_LOCK_BAD), impossible mode or holder count
+ *     (PR_1_LOCK_BAD_MODE), held by a slot that is free, not live, or of
+ *     another heartbeat generation or host (PR_1_LOCK_STALE).  All are
+ *     reset free with lock_record_init_free(), lock generation + 1, so a
+ *     host's compare-and-write against the old record fails.
+ *
+ * Hands on: c->slots[] (valid, state, generation, uuid, live) for the
+ * lock checks of pass 3.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include "fsck_int.h"
+
+static uint64_t slot_addr(const struct fsck_ctx *c, uint32_t i)
+{
+	return c->g.hb_offset + VMFS_MD_BLOCK_SIZE + (uint64_t)i * VMFS_MD_BLOCK_SIZE;
+}
+
+static int slots_read(struct fsck_ctx *c, uint8_t **out)
+{
+	size_t len = (size_t)c->g.max_hosts * VMFS_MD_BLOCK_SIZE;
+	uint8_t *buf = lun_buf_alloc(len);
+	int ret;
+
+	if (!buf)
+		return -ENOMEM;
+	ret = fsck_read(c, buf, len, slot_addr(c, 0));
+	if (ret) {
+		lun_buf_free(buf);
+		return ret;
+	}
+	*out = buf;
+	return 0;
+}
+
+static bool slot_ok(const struct fsck_ctx *c, const uint8_t *blk, uint32_t i)
+{
+	const struct vmfs_hb_slot *hs = (const struct vmfs_hb_slot *)blk;
+
+	return !lun_md_verify(&hs->hs_hdr, VMFS_MAGIC_HBSLOT, slot_addr(c, i),
+			      sizeof(*hs)) &&
+	       le32toh(hs->hs_slot) == i &&
+	       le32toh(hs->hs_state) <= VMFS_HB_REPLAYING;
+}
+
+/* hb_survey from the geometry, for a region header hb_survey refuses. */
+static int survey_raw(struct fsck_ctx *c, struct hb_slot_info *out,
+		      uint32_t *n)
+{
+	uint8_t *a = NULL, *b = NULL;
+	uint32_t wait_ms = 0;
+	int ret;
+
+	*n = 0;
+	ret = slots_read(c, &a);
+	for (uint32_t i = 0; !ret && i < c->g.max_hosts; i++) {
+		const struct vmfs_hb_slot *hs = (const struct vmfs_hb_slot *)
+			(a + (size_t)i * VMFS_MD_BLOCK_SIZE);
+		struct hb_slot_info *si = &out[*n];
+		struct hb_timeouts t;
+
+		if (!slot_ok(c, (const uint8_t *)hs, i) ||
+		    le32toh(hs->hs_state) == VMFS_HB_FREE)
+			continue;
+		memset(si, 0, sizeof(*si));
+		si->slot = i;
+		si->state = le32toh(hs->hs_state);
+		memcpy(si->host_uuid, hs->hs_host_uuid, VMFS_UUID_SIZE);
+		si->hb_gen = le64toh(hs->hs_hb_gen);
+		si->counter = le64toh(hs->hs_counter);
+		si->lease_ms = le32toh(hs->hs_lease_ms);
+		memcpy(si->hostname, hs->hs_hostname, sizeof(hs->hs_hostname));
+		hb_timeouts_from_lease(si->lease_ms, &t);
+		if (t.dead_ms > wait_ms)
+			wait_ms = t.dead_ms;
+		(*n)++;
+	}
+	if (!ret && *n) {
+		struct timespec ts = { wait_ms / 1000, (long)(wait_ms % 1000) * 1000000L };
+
+		while (nanosleep(&ts, &ts) && errno == EINTR)
+			;
+		ret = slots_read(c, &b);
+		for (uint32_t k = 0; !ret && k < *n; k++) {
+			const struct vmfs_hb_slot *hs = (const struct vmfs_hb_slot *)
+				(b + (size_t)out[k].slot * VMFS_MD_BLOCK_SIZE);
+
+			out[k].live = le64toh(hs->hs_counter) != out[k].counter ||
+				      le64toh(hs->hs_hb_gen) != out[k].hb_gen;
+		}
+	}
+	lun_buf_free(a);
+	lun_buf_free(b);
+	return ret;
+}
+
+/* Would hb_survey accept the region header?  (It logs when it does not.) */
+static bool region_ok(struct fsck_ctx *c)
+{
+	uint8_t *blk = lun_buf_alloc(VMFS_MD_BLOCK_SIZE);
+	const struct vmfs_hb_region *hr =
+		(const struct vmfs_hb_region *)(blk + VMFS_OBJ_OFFSET);
+	bool ok;
+
+	if (!blk)
+		return false;
+	ok = !fsck_read(c, blk, VMFS_MD_BLOCK_SIZE, c->g.hb_offset) &&
+	     !lun_md_verify(&hr->hr_hdr, VMFS_MAGIC_HBREGION, c->g.hb_offset,
+			    FSCK_OBJ_LEN) &&
+	     le32toh(hr->hr_nslots) == c->g.max_hosts &&
+	     le64toh(hr->hr_slot0_offset) == c->g.hb_offset + VMFS_MD_BLOCK_SIZE;
+	lun_buf_free(blk);
+	return ok;
+}
+
+int fsck_hosts_survey(struct fsck_ctx *c)
+{
+	struct hb_slot_info *info;
+	char uuid[37], who[200];
+	char hosts[sizeof(c->r->error)] = "";
+	uint32_t n = 0;
+	int ret;
+
+	c->slots = calloc(c->g.max_hosts, sizeof(*c->slots));
+	info = calloc(c->g.max_hosts, sizeof(*info));
+	if (!c->slots || !info) {
+		free(info);
+		fsck_fail(c, -ENOMEM, "heartbeat survey");
+		return -ENOMEM;
+	}
+	if (!region_ok(c) ||
+	    hb_survey(c->lun, c->g.hb_offset, true, info, c->g.max_hosts, &n))
+		ret = c->abort ? -EIO : survey_raw(c, info, &n);
+	else
+		ret = 0;
+	for (uint32_t k = 0; !ret && k < n; k++) {
+		struct fsck_slot *s;
+
+		if (info[k].slot >= c->g.max_hosts || !info[k].live)
+			continue;
+		s = &c->slots[info[k].slot];
+		s->live = true;
+		memcpy(s->uuid, info[k].host_uuid, VMFS_UUID_SIZE);
+		memcpy(s->hostname, info[k].hostname, sizeof(s->hostname));
+		s->hostname[64] = 0;
+		c->nlive++;
+		vol_uuid_format(s->uuid, uuid);
+		snprintf(who, sizeof(who), "slot %u (host %s, uuid %s)",
+			 info[k].slot, s->hostname[0] ? s->hostname : "?", uuid);
+		fsck_info(c, "heartbeat %s is live: that host has the volume mounted",
+			  who);
+		if (strlen(hosts) + strlen(who) + 3 < sizeof(hosts) - 100) {
+			if (hosts[0])
+				strcat(hosts, "; ");
+			strcat(hosts, who);
+		}
+	}
+	free(info);
+	if (ret) {
+		fsck_fail(c, ret, "cannot read the heartbeat slots to see which "
+			  "hosts are live");
+		return ret;
+	}
+	if (!c->nlive)
+		return 0;
+	if (c->writable && !c->o->force) {
+		fsck_fail(c, 0, "the volume is in use by a live host: %s; unmount "
+			  "it there, or pass --force if you are sure that host is gone",
+			  hosts);
+		return -EBUSY;
+	}
+	fsck_info(c, c->writable ?
+		  "warning: repairing while a host is live (--force)" :
+		  "warning: the volume is mounted by a live host; results may be "
+		  "inconsistent while it writes");
+	return 0;
+}
+
+static bool holder_live(const struct fsck_ctx *c, uint32_t slot,
+			uint64_t hb_gen, const uint8_t *uuid)
+{
+	const struct fsck_slot *s;
+
+	if (slot >= c->g.max_hosts)
+		return false;
+	s = &c->slots[slot];
+	return s->valid && s->state != VMFS_HB_FREE && s->live &&
+	       s->hb_gen == hb_gen && !memcmp(s->uuid, uuid, VMFS_UUID_SIZE);
+}
+
+bool fsck_lock_check(struct fsck_ctx *c, uint8_t *blk, uint64_t addr,
+		     const char *what)
+{
+	const struct vmfs_lock *lk = (const struct vmfs_lock *)blk;
+	uint64_t gen = le64toh(lk->lk_hdr.bh_gen);
+	struct lock_record lr;
+	char uuid[37];
+	int ret;
+	bool fix;
+
+	ret = lock_record_decode(blk, addr, &lr);
+	if (ret == -VMFS_E_CORRUPT) {
+		fix = fsck_fix(c, PR_1_LOCK_BAD_MODE, addr,
+			       "%s: mode %u, %u holders", what,
+			       le32toh(lk->lk_mode), le32toh(lk->lk_nholders));
+	} else if (ret) {
+		fix = fsck_fix(c, PR_1_LOCK_BAD, addr, "%s: %s", what,
+			       fsck_err(ret));
+	} else if (lr.mode == VMFS_LOCK_FREE) {
+		return false;
+	} else if ((lr.mode == VMFS_LOCK_EXCLUSIVE) != (lr.nholders == 0)) {
+		fix = fsck_fix(c, PR_1_LOCK_BAD_MODE, addr,
+			       "%s: mode %u with %u holders", what, lr.mode,
+			       lr.nholders);
+	} else {
+		bool live = false;
+
+		if (lr.mode == VMFS_LOCK_EXCLUSIVE) {
+			live = holder_live(c, lr.owner_slot, lr.owner_hb_gen,
+					   lr.owner_uuid);
+		} else {
+			for (uint32_t i = 0; i < lr.nholders && !live; i++) {
+				const struct vmfs_lock_holder *h = &lk->lk_holders[i];
+
+				live = holder_live(c, le32toh(h->lh_slot),
+						   le64toh(h->lh_hb_gen), h->lh_uuid);
+			}
+		}
+		if (live)
+			return false;
+		vol_uuid_format(lr.owner_uuid, uuid);
+		if (lr.mode == VMFS_LOCK_EXCLUSIVE)
+			fix = fsck_fix(c, PR_1_LOCK_STALE, addr,
+				       "%s: held exclusive by slot %u generation %llu host %s",
+				       what, lr.owner_slot,
+				       (unsigned long long)lr.owner_hb_gen, uuid);
+		else
+			fix = fsck_fix(c, PR_1_LOCK_STALE, addr,
+				       "%s: held %s by %u holders, none live", what,
+				       lr.mode == VMFS_LOCK_READONLY ? "read-only"
+								     : "multi-writer",
+				       lr.nholders);
+	}
+	if (!fix)
+		return false;
+	lock_record_init_free(blk, addr, gen + 1);
+	return true;
+}
+
+/* Region header: lock record and object, written once. */
+static int check_region(struct fsck_ctx *c, uint8_t *blk)
+{
+	struct vmfs_hb_region *hr = (struct vmfs_hb_region *)(blk + VMFS_OBJ_OFFSET);
+	uint64_t off = c->g.hb_offset;
+	bool dirty;
+	int ret;
+
+	ret = fsck_read(c, blk, VMFS_MD_BLOCK_SIZE, off);
+	if (ret)
+		return ret;
+	ret = lun_md_verify(&hr->hr_hdr, VMFS_MAGIC_HBREGION, off, FSCK_OBJ_LEN);
+	if (!ret && (le32toh(hr->hr_nslots) != c->g.max_hosts ||
+		     le64toh(hr->hr_slot0_offset) != off + VMFS_MD_BLOCK_SIZE ||
+		     !le32toh(hr->hr_lease_ms) || !le32toh(hr->hr_renew_ms)))
+		ret = -VMFS_E_CORRUPT;
+	dirty = fsck_lock_check(c, blk, off, "heartbeat region header");
+	if (ret && fsck_fix(c, PR_1_HB_REGION_BAD, off, "at %llu: %s (%u slots, slot 0 at %llu)",
+			    (unsigned long long)off, fsck_err(ret),
+			    le32toh(hr->hr_nslots),
+			    (unsigned long long)le64toh(hr->hr_slot0_offset))) {
+		uint32_t lease = le32toh(hr->hr_lease_ms), renew = le32toh(hr->hr_renew_ms);
+		uint64_t gen = le64toh(hr->hr_hdr.bh_gen);
+
+		if (lease < 500 || lease > 600000 || renew == 0 || renew >= lease) {
+			lease = HB_DEFAULT_LEASE_MS;
+			renew = HB_DEFAULT_RENEW_MS;
+		}
+		memset(hr, 0, FSCK_OBJ_LEN);
+		hr->hr_nslots = htole32(c->g.max_hosts);
+		hr->hr_lease_ms = htole32(lease);
+		hr->hr_renew_ms = htole32(renew);
+		hr->hr_slot0_offset = htole64(off + VMFS_MD_BLOCK_SIZE);
+		hr->hr_hdr.bh_gen = htole64(gen);
+		fsck_seal(&hr->hr_hdr, VMFS_MAGIC_HBREGION, off, FSCK_OBJ_LEN);
+		dirty = true;
+	}
+	return dirty ? fsck_write_md(c, blk, VMFS_MD_BLOCK_SIZE, off) : 0;
+}
+
+static int check_slots(struct fsck_ctx *c)
+{
+	uint8_t *all = NULL;
+	int ret = slots_read(c, &all);
+
+	for (uint32_t i = 0; !ret && i < c->g.max_hosts && !c->abort; i++) {
+		uint8_t *blk = all + (size_t)i * VMFS_MD_BLOCK_SIZE;
+		struct vmfs_hb_slot *hs = (struct vmfs_hb_slot *)blk;
+		struct fsck_slot *s = &c->slots[i];
+		uint64_t addr = slot_addr(c, i);
+		bool dirty = false;
+		char uuid[37];
+
+		if (!slot_ok(c, blk, i)) {
+			if (fsck_fix(c, PR_1_HB_SLOT_BAD, addr, "slot %u at %llu", i,
+				     (unsigned long long)addr)) {
+				uint64_t gen = le64toh(hs->hs_hdr.bh_gen);
+				uint64_t hb_gen = le64toh(hs->hs_hb_gen);
+
+				memset(hs, 0, sizeof(*hs));
+				hs->hs_state = htole32(VMFS_HB_FREE);
+				hs->hs_slot = htole32(i);
+				hs->hs_hb_gen = htole64(hb_gen + 1);
+				hs->hs_hdr.bh_gen = htole64(gen);
+				fsck_seal(&hs->hs_hdr, VMFS_MAGIC_HBSLOT, addr, sizeof(*hs));
+				dirty = true;
+				s->valid = true;
+				s->hb_gen = hb_gen + 1;
+			}
+		} else {
+			s->valid = true;
+			s->state = le32toh(hs->hs_state);
+			s->hb_gen = le64toh(hs->hs_hb_gen);
+			memcpy(s->uuid, hs->hs_host_uuid, VMFS_UUID_SIZE);
+			if (s->state != VMFS_HB_FREE && !s->live) {
+				vol_uuid_format(s->uuid, uuid);
+				if (fsck_fix(c, PR_1_HB_SLOT_STALE, addr,
+					     "slot %u: host %.64s (%s), generation %llu",
+					     i, hs->hs_hostname, uuid,
+					     (unsigned long long)s->hb_gen)) {
+					hs->hs_state = htole32(VMFS_HB_FREE);
+					memset(hs->hs_host_uuid, 0, VMFS_UUID_SIZE);
+					fsck_seal(&hs->hs_hdr, VMFS_MAGIC_HBSLOT, addr,
+						  sizeof(*hs));
+					s->state = VMFS_HB_FREE;
+					dirty = true;
+				}
+			}
+		}
+		if (dirty)
+			ret = fsck_write_md(c, blk, VMFS_MD_BLOCK_SIZE, addr);
+	}
+	lun_buf_free(all);
+	return ret;
+}
+
+/* Lock records of n lockable blocks addr0 + k * stride. */
+static int check_locks(struct fsck_ctx *c, uint64_t addr0, uint64_t stride,
+		       uint32_t n, const char *what)
+{
+	bool contiguous = stride == VMFS_MD_BLOCK_SIZE;
+	uint32_t batch = contiguous ? FSCK_BATCH : 1;
+	uint8_t *buf = lun_buf_alloc((size_t)batch * VMFS_MD_BLOCK_SIZE);
+	char name[96];
+	int ret = 0;
+
+	if (!buf)
+		return -ENOMEM;
+	for (uint32_t i = 0; !ret && i < n && !c->abort; i += batch) {
+		uint32_t m = n - i < batch ? n - i : batch;
+
+		ret = fsck_read(c, buf, (size_t)m * VMFS_MD_BLOCK_SIZE,
+				addr0 + (uint64_t)i * stride);
+		for (uint32_t k = 0; !ret && k < m; k++) {
+			uint8_t *blk = buf + (size_t)k * VMFS_MD_BLOCK_SIZE;
+			uint64_t addr = addr0 + (uint64_t)(i + k) * stride;
+
+			snprintf(name, sizeof(name), "%s %u", what, i + k);
+			if (fsck_lock_check(c, blk, addr, name))
+				ret = fsck_write_md(c, blk, VMFS_MD_BLOCK_SIZE, addr);
+		}
+	}
+	lun_buf_free(buf);
+	return ret;
+}
+
+int fsck_pass1(struct fsck_ctx *c)
+{
+	uint8_t *blk = lun_buf_alloc(VMFS_MD_BLOCK_SIZE);
+	int ret;
+
+	if (!blk)
+		return -ENOMEM;
+	ret = check_slots(c);
+	fsck_progress(c, 1, "heartbeat and locks", 1, 3);
+	if (!ret)
+		ret = check_region(c, blk);
+	if (!ret)
+		ret = check_locks(c, c->g.journal_offset, c->g.journal_size_bytes,
+				  c->g.max_hosts, "journal header");
+	fsck_progress(c, 1, "heartbeat and locks", 2, 3);
+	for (int t = 0; !ret && t < VMFS_RES_NTYPES; t++) {
+		char what[64];
+
+		snprintf(what, sizeof(what), "%s cluster", vol_res_name(t));
+		ret = check_locks(c, c->g.res[t].hdr_offset, VMFS_MD_BLOCK_SIZE,
+				  c->g.res[t].nclusters, what);
+	}
+	lun_buf_free(blk);
+	return ret;
+}

@@ -1,0 +1,121 @@
+/*
+ * Pass 5: link and entry counts, orphans (e2fsck pass 4).
+ *
+ * Checks, for every inode pass 3 found in use:
+ *   - no entry names it and it has no links on disk (an unlinked file
+ *     that was still open when its host stopped, or an emptied directory
+ *     removed the same way) (PR_5_ORPHAN: its blocks are released, the
+ *     inode is written free, mode 0, incarnation kept, and its bit
+ *     cleared -- what the engine itself would have done at the last
+ *     close);
+ *   - di_nlink: files = entries naming them, directories = 2 + the
+ *     subdirectories whose entry they hold (PR_5_NLINK);
+ *   - di_nentries of directories = live entries pass 4 kept
+ *     (PR_5_NENTRIES).
+ * A file with links on disk but no entry that pass 4 could not (or was
+ * not allowed to) reconnect is left alone: it was already reported.
+ *
+ * Hands on: ownership with orphans' blocks released, for pass 6.
+ */
+#include <errno.h>
+#include <string.h>
+#include <sys/stat.h>
+#include "fsck_int.h"
+
+static void free_orphan(struct fsck_ctx *c, uint64_t ino, uint8_t *blk)
+{
+	if (fsck_inode_unown(c, blk, true) || fsck_inode_clear(c, ino, blk))
+		return;
+	fsck_obj_release(c, VMFS_RES_INODE, ino);
+	bm_clr(c->isdir, ino);
+}
+
+static void check_counts(struct fsck_ctx *c, uint64_t ino, uint8_t *blk)
+{
+	struct vmfs_inode *di = fsck_di(blk);
+	uint32_t mode = le32toh(di->di_mode), nlink = le32toh(di->di_nlink);
+	uint64_t addr = fsck_inode_addr(c, ino), want, nent = 0;
+	bool dir = bm_test(c->isdir, ino), named, dirty = false;
+
+	if (dir) {
+		if (ino != c->g.root_ino)
+			fsck_map_get(c, c->parent, ino, &named);
+		else
+			named = true;
+		nent = fsck_map_get(c, c->nent, ino, NULL);
+		want = 2 + fsck_map_get(c, c->names, ino, NULL);
+	} else {
+		want = fsck_map_get(c, c->links, ino, NULL);
+		named = want > 0;
+	}
+	if (!named) {
+		/* Pass 4 reported what it could not reconnect. */
+		if (nlink || (dir && nent) || ino <= VMFS_LOSTFOUND_INO)
+			return;
+		if (fsck_fix(c, PR_5_ORPHAN, addr,
+			     "inode %llu (mode 0%o, %llu bytes) has no links",
+			     (unsigned long long)ino, mode,
+			     (unsigned long long)le64toh(di->di_size)))
+			free_orphan(c, ino, blk);
+		return;
+	}
+	if (want > UINT32_MAX)
+		want = UINT32_MAX;
+	if (nlink != want &&
+	    fsck_fix(c, PR_5_NLINK, addr, "inode %llu: link count %u, want %llu",
+		     (unsigned long long)ino, nlink, (unsigned long long)want)) {
+		di->di_nlink = htole32((uint32_t)want);
+		dirty = true;
+	}
+	if (dir && le64toh(di->di_nentries) != nent &&
+	    fsck_fix(c, PR_5_NENTRIES, addr,
+		     "directory %llu: %llu entries recorded, %llu found",
+		     (unsigned long long)ino,
+		     (unsigned long long)le64toh(di->di_nentries),
+		     (unsigned long long)nent)) {
+		di->di_nentries = htole64(nent);
+		dirty = true;
+	}
+	if (dirty)
+		fsck_inode_write(c, ino, blk);
+}
+
+int fsck_pass5(struct fsck_ctx *c)
+{
+	const struct fsck_res *ri = &c->res[VMFS_RES_INODE];
+	uint8_t *buf = lun_buf_alloc((size_t)FSCK_BATCH * VMFS_MD_BLOCK_SIZE);
+	bool found;
+	int ret = 0;
+
+	if (!buf)
+		return -ENOMEM;
+	/* Subdirectory counts, from where each directory is named. */
+	fsck_map_clear(c, c->names);
+	for (uint64_t ino = 1; ino < ri->count && !c->abort; ino++) {
+		uint64_t p;
+
+		if (!bm_test(c->isdir, ino) || ino == c->g.root_ino)
+			continue;
+		p = fsck_map_get(c, c->parent, ino, &found);
+		if (found)
+			fsck_map_add(c, c->names, p, 1);
+	}
+	for (uint64_t i = 0; !ret && !c->abort && i < ri->count; i += FSCK_BATCH) {
+		uint32_t n = ri->count - i < FSCK_BATCH ? (uint32_t)(ri->count - i)
+							: FSCK_BATCH;
+		bool any = false;
+
+		for (uint32_t k = 0; k < n && !any; k++)
+			any = i + k > 0 && bm_test(ri->owned, i + k);
+		if (!any)
+			continue;
+		fsck_progress(c, 5, "link counts", i, ri->count);
+		ret = fsck_read(c, buf, (size_t)n * VMFS_MD_BLOCK_SIZE,
+				fsck_inode_addr(c, i));
+		for (uint32_t k = 0; !ret && k < n && !c->abort; k++)
+			if (i + k > 0 && bm_test(ri->owned, i + k))
+				check_counts(c, i + k, buf + (size_t)k * VMFS_MD_BLOCK_SIZE);
+	}
+	lun_buf_free(buf);
+	return ret;
+}

@@ -1,0 +1,157 @@
+/*
+ * Pass 6: bitmaps and free counts (e2fsck pass 5), for all four resource
+ * types.
+ *
+ * The truth is the ownership passes 3-5 computed (inodes: in use and
+ * valid; inode 0, the root and lost+found always in use); the bitmaps
+ * must say exactly that.  Per cluster, reported once with the number of
+ * objects and the first one, so a large leak is one line, not millions:
+ *   - bits set for objects nothing owns (PR_6_LEAKED: cleared);
+ *   - owned objects whose bit is clear (PR_6_UNMARKED: set);
+ *   - bits at or past rc_nobjs (PR_6_BITS_BEYOND: cleared);
+ *   - rc_nfree != clear bits among rc_nobjs (PR_6_NFREE);
+ *   - headers pass 3 found damaged and was allowed to rebuild
+ *     (PR_3_CLUSTER_BAD) are written anew from the ownership with a free
+ *     lock record (generation moved on);
+ *   - clusters whose bits fsck itself changed (clones, lost+found chunks,
+ *     orphans) are written without a report.
+ * Each header is written once, keeping its lock record (pass 1's).
+ *
+ * Hands on: nothing; this is the last pass.
+ */
+#include <errno.h>
+#include <string.h>
+#include "fsck_int.h"
+
+static bool want_bit(const struct fsck_ctx *c, enum vmfs_res_type t, uint64_t i)
+{
+	if (t == VMFS_RES_INODE && i <= VMFS_LOSTFOUND_INO)
+		return true;
+	return bm_test(c->res[t].owned, i);
+}
+
+/* Write the bitmap image of cluster cl from disk_bm into blk and seal. */
+static void rc_fill(struct fsck_ctx *c, enum vmfs_res_type t, uint32_t cl,
+		    uint8_t *blk)
+{
+	struct vmfs_rc *rc = (struct vmfs_rc *)(blk + VMFS_OBJ_OFFSET);
+	uint64_t first = (uint64_t)cl * c->g.res[t].per_cluster;
+	uint32_t nobjs = le32toh(rc->rc_nobjs), used = 0;
+
+	memset(rc->rc_bitmap, 0, sizeof(rc->rc_bitmap));
+	for (uint32_t j = 0; j < nobjs; j++)
+		if (bm_test(c->res[t].disk_bm, first + j)) {
+			bm_set(rc->rc_bitmap, j);
+			used++;
+		}
+	rc->rc_nfree = htole32(nobjs - used);
+	fsck_seal(&rc->rc_hdr, VMFS_MAGIC_RCLUSTER, fsck_cluster_addr(c, t, cl),
+		  FSCK_OBJ_LEN);
+}
+
+static int check_cluster(struct fsck_ctx *c, enum vmfs_res_type t, uint32_t cl,
+			 uint8_t *blk)
+{
+	const struct vol_res_geom *r = &c->g.res[t];
+	struct fsck_res *rs = &c->res[t];
+	struct vmfs_rc *rc = (struct vmfs_rc *)(blk + VMFS_OBJ_OFFSET);
+	uint64_t addr = fsck_cluster_addr(c, t, cl);
+	uint64_t first = (uint64_t)cl * r->per_cluster;
+	uint32_t nobjs = (uint32_t)(r->count - first < r->per_cluster ?
+				    r->count - first : r->per_cluster);
+	uint32_t leaked = 0, unmarked = 0, beyond = 0, used = 0;
+	uint64_t first_leak = 0, first_unmarked = 0;
+	bool write = rs->clflags[cl] & FSCK_CL_DIRTY;
+
+	if (rs->clflags[cl] & FSCK_CL_BAD) {
+		uint64_t lgen = le64toh(((struct vmfs_lock *)blk)->lk_hdr.bh_gen);
+		uint64_t gen = le64toh(rc->rc_hdr.bh_gen);
+
+		if (!(rs->clflags[cl] & FSCK_CL_REBUILD))
+			return 0;
+		for (uint32_t j = 0; j < nobjs; j++) {
+			if (want_bit(c, t, first + j))
+				bm_set(rs->disk_bm, first + j);
+			else
+				bm_clr(rs->disk_bm, first + j);
+		}
+		memset(blk, 0, VMFS_MD_BLOCK_SIZE);
+		lock_record_init_free(blk, addr, lgen + 1);
+		rc->rc_hdr.bh_gen = htole64(gen);
+		rc->rc_type = htole32(t);
+		rc->rc_index = htole32(cl);
+		rc->rc_nobjs = htole32(nobjs);
+		rc->rc_first_obj = htole64(first);
+		rc_fill(c, t, cl, blk);
+		return fsck_write_md(c, blk, VMFS_MD_BLOCK_SIZE, addr);
+	}
+	for (uint32_t j = 0; j < nobjs; j++) {
+		bool have = bm_test(rs->disk_bm, first + j), want = want_bit(c, t, first + j);
+
+		used += bm_test(rc->rc_bitmap, j);
+		if (have && !want && !leaked++)
+			first_leak = first + j;
+		if (!have && want && !unmarked++)
+			first_unmarked = first + j;
+	}
+	for (uint32_t j = nobjs; j < VMFS_RC_MAX_OBJS; j++)
+		beyond += bm_test(rc->rc_bitmap, j);
+
+	if (leaked && fsck_fix(c, PR_6_LEAKED, addr,
+			       "%s cluster %u: %u in use but owned by nothing (first %llu)",
+			       vol_res_name(t), cl, leaked,
+			       (unsigned long long)first_leak)) {
+		for (uint32_t j = 0; j < nobjs; j++)
+			if (!want_bit(c, t, first + j))
+				bm_clr(rs->disk_bm, first + j);
+		write = true;
+	}
+	if (unmarked && fsck_fix(c, PR_6_UNMARKED, addr,
+				 "%s cluster %u: %u owned but marked free (first %llu)",
+				 vol_res_name(t), cl, unmarked,
+				 (unsigned long long)first_unmarked)) {
+		for (uint32_t j = 0; j < nobjs; j++)
+			if (want_bit(c, t, first + j))
+				bm_set(rs->disk_bm, first + j);
+		write = true;
+	}
+	if (beyond && fsck_fix(c, PR_6_BITS_BEYOND, addr,
+			       "%s cluster %u: %u bits set past its %u objects",
+			       vol_res_name(t), cl, beyond, nobjs))
+		write = true;
+	if (le32toh(rc->rc_nfree) != nobjs - used &&
+	    fsck_fix(c, PR_6_NFREE, addr, "%s cluster %u: %u free recorded, %u clear bits",
+		     vol_res_name(t), cl, le32toh(rc->rc_nfree), nobjs - used))
+		write = true;
+	if (!write)
+		return 0;
+	rc_fill(c, t, cl, blk);
+	return fsck_write_md(c, blk, VMFS_MD_BLOCK_SIZE, addr);
+}
+
+int fsck_pass6(struct fsck_ctx *c)
+{
+	uint8_t *buf = lun_buf_alloc((size_t)FSCK_BATCH * VMFS_MD_BLOCK_SIZE);
+	int ret = 0;
+
+	if (!buf)
+		return -ENOMEM;
+	for (int t = 0; t < VMFS_RES_NTYPES && !ret && !c->abort; t++) {
+		const struct vol_res_geom *r = &c->g.res[t];
+
+		fsck_progress(c, 6, "bitmaps", (uint64_t)t, VMFS_RES_NTYPES);
+		for (uint32_t cl = 0; cl < r->nclusters && !ret && !c->abort;
+		     cl += FSCK_BATCH) {
+			uint32_t n = r->nclusters - cl < FSCK_BATCH ? r->nclusters - cl
+								    : FSCK_BATCH;
+
+			ret = fsck_read(c, buf, (size_t)n * VMFS_MD_BLOCK_SIZE,
+					fsck_cluster_addr(c, t, cl));
+			for (uint32_t k = 0; !ret && k < n && !c->abort; k++)
+				ret = check_cluster(c, t, cl + k,
+						    buf + (size_t)k * VMFS_MD_BLOCK_SIZE);
+		}
+	}
+	lun_buf_free(buf);
+	return ret;
+}
