@@ -26,60 +26,6 @@
 #include <string.h>
 #include "fsck_int.h"
 
-static bool pow2(uint64_t x)
-{
-	return x && !(x & (x - 1));
-}
-
-/* vmfsd/geom.c vol_geom_check, restated: a reader never follows a layout
- * it cannot prove possible. */
-static bool geom_ok(const struct vol_geom *g, uint64_t lun_bytes)
-{
-	uint64_t prev_end;
-
-	if (g->md_block_size != VMFS_MD_BLOCK_SIZE ||
-	    !pow2(g->file_block_size) || !pow2(g->small_block_size) ||
-	    g->small_block_size < VMFS_MD_BLOCK_SIZE ||
-	    g->small_block_size > g->file_block_size ||
-	    g->max_hosts < 1 || g->max_hosts > 1024 ||
-	    g->sector_size < 512 || g->sector_size > VMFS_MD_BLOCK_SIZE ||
-	    g->size_bytes > lun_bytes || g->backup_offset < VMFS_MD_BLOCK_SIZE ||
-	    g->backup_offset + VMFS_MD_BLOCK_SIZE != g->size_bytes ||
-	    g->backup_offset % VMFS_MD_BLOCK_SIZE ||
-	    g->hb_offset < VMFS_MD_BLOCK_SIZE || g->hb_offset % VMFS_MD_BLOCK_SIZE ||
-	    g->journal_offset < g->hb_offset + hb_region_bytes(g->max_hosts) ||
-	    g->journal_offset % VMFS_MD_BLOCK_SIZE ||
-	    g->journal_size_bytes < VMFS_MD_BLOCK_SIZE ||
-	    g->journal_size_bytes % VMFS_MD_BLOCK_SIZE ||
-	    g->journal_size_bytes > lun_bytes ||
-	    g->root_ino == 0 || g->lostfound_ino == 0 ||
-	    g->root_ino == g->lostfound_ino)
-		return false;
-	prev_end = g->journal_offset + (uint64_t)g->max_hosts *
-		   g->journal_size_bytes;
-	for (int t = 0; t < VMFS_RES_NTYPES; t++) {
-		const struct vol_res_geom *r = &g->res[t];
-		uint64_t want = t == VMFS_RES_FILE ? g->file_block_size :
-				t == VMFS_RES_SMALL ? g->small_block_size :
-				VMFS_MD_BLOCK_SIZE;
-
-		if (r->obj_size != want || r->per_cluster == 0 ||
-		    r->per_cluster > VMFS_RC_MAX_OBJS || r->count == 0 ||
-		    r->nclusters != (r->count + r->per_cluster - 1) / r->per_cluster ||
-		    r->hdr_offset < prev_end || r->hdr_offset % VMFS_MD_BLOCK_SIZE ||
-		    r->obj_offset % r->obj_size ||
-		    r->obj_offset < r->hdr_offset +
-				    (uint64_t)r->nclusters * VMFS_MD_BLOCK_SIZE ||
-		    r->obj_offset > g->backup_offset ||
-		    r->count > (g->backup_offset - r->obj_offset) / r->obj_size)
-			return false;
-		prev_end = r->obj_offset + r->count * r->obj_size;
-	}
-	return prev_end <= g->backup_offset &&
-	       g->root_ino < g->res[VMFS_RES_INODE].count &&
-	       g->lostfound_ino < g->res[VMFS_RES_INODE].count;
-}
-
 /* Read and check one copy.  Returns 0, -VMFS_E_GEOMETRY or an envelope
  * error; *magic gets what was found. */
 static int hdr_load(struct fsck_ctx *c, uint64_t off, uint8_t *blk,
@@ -98,7 +44,7 @@ static int hdr_load(struct fsck_ctx *c, uint64_t off, uint8_t *blk,
 	if (ret)
 		return ret;
 	vol_geom_from_disk(d, g);
-	return geom_ok(g, lun_size(c->lun)) ? 0 : -VMFS_E_GEOMETRY;
+	return vol_geom_check(g, lun_size(c->lun));
 }
 
 /* Write copy src (a verified header) at off. */

@@ -73,51 +73,8 @@ static bool slot_ok(const struct fsck_ctx *c, const uint8_t *blk, uint32_t i)
 static int survey_raw(struct fsck_ctx *c, struct hb_slot_info *out,
 		      uint32_t *n)
 {
-	uint8_t *a = NULL, *b = NULL;
-	uint32_t wait_ms = 0;
-	int ret;
-
-	*n = 0;
-	ret = slots_read(c, &a);
-	for (uint32_t i = 0; !ret && i < c->g.max_hosts; i++) {
-		const struct vmfs_hb_slot *hs = (const struct vmfs_hb_slot *)
-			(a + (size_t)i * VMFS_MD_BLOCK_SIZE);
-		struct hb_slot_info *si = &out[*n];
-		struct hb_timeouts t;
-
-		if (!slot_ok(c, (const uint8_t *)hs, i) ||
-		    le32toh(hs->hs_state) == VMFS_HB_FREE)
-			continue;
-		memset(si, 0, sizeof(*si));
-		si->slot = i;
-		si->state = le32toh(hs->hs_state);
-		memcpy(si->host_uuid, hs->hs_host_uuid, VMFS_UUID_SIZE);
-		si->hb_gen = le64toh(hs->hs_hb_gen);
-		si->counter = le64toh(hs->hs_counter);
-		si->lease_ms = le32toh(hs->hs_lease_ms);
-		memcpy(si->hostname, hs->hs_hostname, sizeof(hs->hs_hostname));
-		hb_timeouts_from_lease(si->lease_ms, &t);
-		if (t.dead_ms > wait_ms)
-			wait_ms = t.dead_ms;
-		(*n)++;
-	}
-	if (!ret && *n) {
-		struct timespec ts = { wait_ms / 1000, (long)(wait_ms % 1000) * 1000000L };
-
-		while (nanosleep(&ts, &ts) && errno == EINTR)
-			;
-		ret = slots_read(c, &b);
-		for (uint32_t k = 0; !ret && k < *n; k++) {
-			const struct vmfs_hb_slot *hs = (const struct vmfs_hb_slot *)
-				(b + (size_t)out[k].slot * VMFS_MD_BLOCK_SIZE);
-
-			out[k].live = le64toh(hs->hs_counter) != out[k].counter ||
-				      le64toh(hs->hs_hb_gen) != out[k].hb_gen;
-		}
-	}
-	lun_buf_free(a);
-	lun_buf_free(b);
-	return ret;
+	return hb_survey_slots(c->lun, slot_addr(c, 0), c->g.max_hosts, true,
+			       out, c->g.max_hosts, n);
 }
 
 /* Would hb_survey accept the region header?  (It logs when it does not.) */

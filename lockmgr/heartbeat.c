@@ -357,40 +357,54 @@ void hb_timeouts_get(const struct hb *hb, struct hb_timeouts *t)
 	*t = hb->t;
 }
 
-int hb_survey(struct lun *lun, uint64_t hb_offset, bool watch,
-	      struct hb_slot_info *out, uint32_t max, uint32_t *n)
+/* Decode slot i if it verifies and is not free; false otherwise. */
+static bool slot_decode(const uint8_t *sector, uint64_t addr, uint32_t i,
+			struct hb_slot_info *si)
 {
-	struct region r;
+	const struct vmfs_hb_slot *hs = (const struct vmfs_hb_slot *)sector;
+
+	if (lun_md_verify(&hs->hs_hdr, VMFS_MAGIC_HBSLOT, addr, sizeof(*hs)) ||
+	    le32toh(hs->hs_slot) != i ||
+	    le32toh(hs->hs_state) == VMFS_HB_FREE ||
+	    le32toh(hs->hs_state) > VMFS_HB_REPLAYING ||
+	    le32toh(hs->hs_lease_ms) < HB_MIN_LEASE_MS ||
+	    le32toh(hs->hs_lease_ms) > HB_MAX_LEASE_MS)
+		return false;
+	memset(si, 0, sizeof(*si));
+	si->slot = i;
+	si->state = le32toh(hs->hs_state);
+	memcpy(si->host_uuid, hs->hs_host_uuid, VMFS_UUID_SIZE);
+	si->hb_gen = le64toh(hs->hs_hb_gen);
+	si->counter = le64toh(hs->hs_counter);
+	si->lease_ms = le32toh(hs->hs_lease_ms);
+	memcpy(si->hostname, hs->hs_hostname, sizeof(hs->hs_hostname));
+	si->hostname[64] = 0;
+	return true;
+}
+
+int hb_survey_slots(struct lun *lun, uint64_t slot0, uint32_t nslots,
+		    bool watch, struct hb_slot_info *out, uint32_t max,
+		    uint32_t *n)
+{
+	struct region r = { .nslots = nslots, .slot0 = slot0 };
 	uint8_t *all = NULL, *again = NULL;
 	uint32_t wait_ms = 0;
 	int ret;
 
 	*n = 0;
-	ret = region_read(lun, hb_offset, &r);
-	if (!ret)
-		ret = slots_read(lun, &r, &all);
+	if (!nslots || nslots > 1024)
+		return -EINVAL;
+	ret = slots_read(lun, &r, &all);
 	if (ret)
 		return ret;
-	for (uint32_t i = 0; i < r.nslots && *n < max; i++) {
-		struct vmfs_hb_slot *hs = slot_of(all + (size_t)i * VMFS_MD_BLOCK_SIZE);
-		struct hb_slot_info *si = &out[*n];
+	for (uint32_t i = 0; i < nslots && *n < max; i++) {
 		struct hb_timeouts t;
 
-		if (lun_md_verify(&hs->hs_hdr, VMFS_MAGIC_HBSLOT,
-				  r.slot0 + (uint64_t)i * VMFS_MD_BLOCK_SIZE,
-				  sizeof(*hs)) ||
-		    le32toh(hs->hs_state) == VMFS_HB_FREE)
+		if (!slot_decode(all + (size_t)i * VMFS_MD_BLOCK_SIZE,
+				 slot0 + (uint64_t)i * VMFS_MD_BLOCK_SIZE, i,
+				 &out[*n]))
 			continue;
-		memset(si, 0, sizeof(*si));
-		si->slot = i;
-		si->state = le32toh(hs->hs_state);
-		memcpy(si->host_uuid, hs->hs_host_uuid, VMFS_UUID_SIZE);
-		si->hb_gen = le64toh(hs->hs_hb_gen);
-		si->counter = le64toh(hs->hs_counter);
-		si->lease_ms = le32toh(hs->hs_lease_ms);
-		memcpy(si->hostname, hs->hs_hostname, sizeof(hs->hs_hostname));
-		si->hostname[64] = 0;
-		hb_timeouts_from_lease(si->lease_ms, &t);
+		hb_timeouts_from_lease(out[*n].lease_ms, &t);
 		if (t.dead_ms > wait_ms)
 			wait_ms = t.dead_ms;
 		(*n)++;
@@ -412,4 +426,17 @@ int hb_survey(struct lun *lun, uint64_t hb_offset, bool watch,
 	lun_buf_free(all);
 	lun_buf_free(again);
 	return ret;
+}
+
+int hb_survey(struct lun *lun, uint64_t hb_offset, bool watch,
+	      struct hb_slot_info *out, uint32_t max, uint32_t *n)
+{
+	struct region r;
+	int ret;
+
+	*n = 0;
+	ret = region_read(lun, hb_offset, &r);
+	if (ret)
+		return ret;
+	return hb_survey_slots(lun, r.slot0, r.nslots, watch, out, max, n);
 }

@@ -17,12 +17,13 @@
  */
 #include "vmfs/lockmgr.h"
 
-#define HB_MIN_LEASE_MS 500u
 
 void hb_timeouts_from_lease(uint32_t lease_ms, struct hb_timeouts *t)
 {
 	if (lease_ms < HB_MIN_LEASE_MS)
 		lease_ms = HB_MIN_LEASE_MS;
+	if (lease_ms > HB_MAX_LEASE_MS)
+		lease_ms = HB_MAX_LEASE_MS;
 	t->lease_ms = lease_ms;
 	t->renew_ms = lease_ms / 5;
 	t->io_timeout_ms = t->renew_ms;

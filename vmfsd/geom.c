@@ -235,8 +235,9 @@ int vol_layout(uint64_t lun_bytes, uint32_t sector_size,
 
 /*
  * Refuse a header that describes something impossible: areas that
- * overlap, run past the volume, or have counts that do not fit their
- * clusters.  Readers never recompute the layout, they check it.
+ * overlap, are misaligned, run past the volume, or have counts that do
+ * not fit their clusters.  Readers (the engine, fsck) never recompute the
+ * layout, they check it.
  */
 int vol_geom_check(const struct vol_geom *g, uint64_t lun_bytes)
 {
@@ -248,12 +249,22 @@ int vol_geom_check(const struct vol_geom *g, uint64_t lun_bytes)
 	    g->small_block_size > g->file_block_size ||
 	    g->max_hosts < 1 || g->max_hosts > 1024 ||
 	    g->sector_size < 512 || g->sector_size > VMFS_MD_BLOCK_SIZE ||
-	    g->size_bytes > lun_bytes ||
+	    g->size_bytes > lun_bytes || g->backup_offset < VMFS_MD_BLOCK_SIZE ||
 	    g->backup_offset + VMFS_MD_BLOCK_SIZE != g->size_bytes ||
-	    g->hb_offset < VMFS_MD_BLOCK_SIZE ||
+	    g->backup_offset % VMFS_MD_BLOCK_SIZE ||
+	    g->hb_offset < VMFS_MD_BLOCK_SIZE || g->hb_offset % VMFS_MD_BLOCK_SIZE ||
 	    g->journal_offset < g->hb_offset + hb_region_bytes(g->max_hosts) ||
+	    g->journal_offset % VMFS_MD_BLOCK_SIZE ||
 	    g->journal_size_bytes < VMFS_MD_BLOCK_SIZE ||
-	    g->root_ino == 0 || g->lostfound_ino == 0)
+	    g->journal_size_bytes % VMFS_MD_BLOCK_SIZE ||
+	    g->journal_size_bytes > lun_bytes ||
+	    g->root_ino == 0 || g->lostfound_ino == 0 ||
+	    g->root_ino == g->lostfound_ino)
+		return -VMFS_E_GEOMETRY;
+	/* Every sum below is guarded against wrapping past 2^64. */
+	if (g->journal_offset > g->backup_offset ||
+	    g->journal_size_bytes > (g->backup_offset - g->journal_offset) /
+				    g->max_hosts)
 		return -VMFS_E_GEOMETRY;
 	prev_end = g->journal_offset + (uint64_t)g->max_hosts *
 		   g->journal_size_bytes;
@@ -266,11 +277,12 @@ int vol_geom_check(const struct vol_geom *g, uint64_t lun_bytes)
 		if (r->obj_size != want || r->per_cluster == 0 ||
 		    r->per_cluster > VMFS_RC_MAX_OBJS || r->count == 0 ||
 		    r->nclusters != (r->count + r->per_cluster - 1) / r->per_cluster ||
-		    r->hdr_offset < prev_end ||
-		    r->hdr_offset % VMFS_MD_BLOCK_SIZE ||
+		    r->hdr_offset < prev_end || r->hdr_offset % VMFS_MD_BLOCK_SIZE ||
+		    r->hdr_offset > g->backup_offset ||
 		    r->obj_offset % r->obj_size ||
 		    r->obj_offset < r->hdr_offset +
 				    (uint64_t)r->nclusters * VMFS_MD_BLOCK_SIZE ||
+		    r->obj_offset > g->backup_offset ||
 		    r->count > (g->backup_offset - r->obj_offset) / r->obj_size)
 			return -VMFS_E_GEOMETRY;
 		prev_end = r->obj_offset + r->count * r->obj_size;

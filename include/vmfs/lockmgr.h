@@ -20,6 +20,13 @@ struct lun;
 /* Default heartbeat timing advertised in the region header (ms). */
 #define HB_DEFAULT_RENEW_MS 1000u
 #define HB_DEFAULT_LEASE_MS 5000u
+/*
+ * Leases outside this range are clamped when used and make a slot read
+ * from disk count as damaged: a corrupt lease must not make an observer
+ * wait for days.
+ */
+#define HB_MIN_LEASE_MS 500u
+#define HB_MAX_LEASE_MS 120000u
 
 /*
  * Every heartbeat timer derives from the lease a host advertises
@@ -106,6 +113,11 @@ struct hb_slot_info {
  */
 int hb_survey(struct lun *lun, uint64_t hb_offset, bool watch,
 	      struct hb_slot_info *out, uint32_t max, uint32_t *n);
+/* The same over nslots slots from slot0, without the region header (for
+ * fsck when the header itself is damaged). */
+int hb_survey_slots(struct lun *lun, uint64_t slot0, uint32_t nslots,
+		    bool watch, struct hb_slot_info *out, uint32_t max,
+		    uint32_t *n);
 
 /* Size in bytes of a heartbeat region with nslots slots. */
 static inline uint64_t hb_region_bytes(uint32_t nslots)

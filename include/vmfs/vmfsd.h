@@ -76,6 +76,10 @@ void vol_uuid_format(const uint8_t uuid[VMFS_UUID_SIZE], char out[37]);
 void vol_geom_from_disk(const struct vmfs_volume *d, struct vol_geom *g);
 void vol_geom_to_disk(const struct vol_geom *g, struct vmfs_volume *d);
 
+/* 0 when the geometry is possible on a LUN of lun_bytes, else
+ * -VMFS_E_GEOMETRY (overlapping, misaligned or out-of-range areas). */
+int vol_geom_check(const struct vol_geom *g, uint64_t lun_bytes);
+
 /*
  * Read and verify the volume header of lun.  Tries the primary copy at
  * offset 0, then the backup in the last 4 KiB; *which_out (optional) says

@@ -61,6 +61,10 @@ static void test_timeouts(void)
 	CU_ASSERT_EQUAL(t.renew_ms, 1000);
 	CU_ASSERT_EQUAL(t.fence_ms, 3000);
 	CU_ASSERT_EQUAL(t.dead_ms, 6000);
+	/* A lease from a damaged slot is clamped. */
+	hb_timeouts_from_lease(0x7fffffff, &t);
+	CU_ASSERT_EQUAL(t.lease_ms, HB_MAX_LEASE_MS);
+	CU_ASSERT(t.dead_ms > t.lease_ms);
 	/* Fencing always comes before anyone may call us dead. */
 	for (uint32_t l = 100; l < 100000; l += 777) {
 		hb_timeouts_from_lease(l, &t);
@@ -101,6 +105,24 @@ static void test_join_survey_leave(void)
 	CU_ASSERT_EQUAL(hb_slot_index(hb2), 1);
 	CU_ASSERT_EQUAL(hb_generation(hb2), 2);
 	CU_ASSERT_EQUAL(hb_leave(hb2), 0);
+	/* A slot advertising an absurd lease counts as damaged: a watcher
+	 * does not wait on it (found by fuzzing: a 24-day sleep). */
+	{
+		uint8_t *buf = lun_buf_alloc(4096);
+		struct vmfs_hb_slot *hs = (struct vmfs_hb_slot *)buf;
+		uint64_t addr = HB_OFF + 4096 * 3;
+
+		CU_ASSERT_FATAL(lun_read(w, buf, 512, addr) == 0);
+		hs->hs_state = htole32(VMFS_HB_ACTIVE);
+		hs->hs_lease_ms = htole32(0x7fffffff);
+		lun_md_seal(&hs->hs_hdr, VMFS_MAGIC_HBSLOT, addr, 512);
+		CU_ASSERT_FATAL(lun_write(w, buf, 512, addr) == 0);
+		CU_ASSERT_EQUAL(hb_survey(w, HB_OFF, false, si, NSLOTS, &n), 0);
+		CU_ASSERT_EQUAL(n, 1);
+		CU_ASSERT_EQUAL(si[0].slot, 0);
+		memset(buf, 0, 4096);
+		lun_buf_free(buf);
+	}
 	CU_ASSERT_EQUAL(hb_leave(ha), 0);
 	/* Nobody renews any more: a watcher sees no live host. */
 	CU_ASSERT_EQUAL(hb_survey(w, HB_OFF, true, si, NSLOTS, &n), 0);

@@ -132,6 +132,29 @@ static void test_mkfs_layout(void)
 	lun_close(small);
 }
 
+/* Layouts whose sums wrap past 2^64 must be refused (fuzzer finds). */
+static void test_geom_wraps(void)
+{
+	struct vol_geom g, bad;
+	const uint64_t size = 1024 * MIB;
+
+	fresh(size);
+	vol_geom_get(vol, &g);
+	CU_ASSERT_EQUAL(vol_geom_check(&g, size), 0);
+	bad = g;
+	bad.journal_size_bytes = (UINT64_MAX / bad.max_hosts) & ~4095ull;
+	CU_ASSERT_EQUAL(vol_geom_check(&bad, size), -VMFS_E_GEOMETRY);
+	bad = g;
+	bad.journal_offset = 0xfffffffffff00000ull;
+	CU_ASSERT_EQUAL(vol_geom_check(&bad, size), -VMFS_E_GEOMETRY);
+	bad = g;
+	bad.res[VMFS_RES_FILE].obj_offset = 0 - 15 * MIB;
+	CU_ASSERT_EQUAL(vol_geom_check(&bad, size), -VMFS_E_GEOMETRY);
+	bad = g;
+	bad.res[VMFS_RES_FILE].hdr_offset = 0xfffffffffffff000ull;
+	CU_ASSERT_EQUAL(vol_geom_check(&bad, size), -VMFS_E_GEOMETRY);
+}
+
 static void test_header_backup(void)
 {
 	struct vol_geom g;
@@ -651,6 +674,7 @@ static void test_enospc(void)
 
 static CU_TestInfo tests[] = {
 	{ "mkfs_layout", test_mkfs_layout },
+	{ "geom_wraps", test_geom_wraps },
 	{ "header_backup", test_header_backup },
 	{ "allocator", test_allocator },
 	{ "bmap", test_bmap },
