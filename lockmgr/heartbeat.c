@@ -27,6 +27,7 @@ struct hb {
 	struct hb_timeouts t;
 	uint8_t *cur;              /* the sector as we last wrote it */
 	uint8_t *next;
+	uint8_t *seen;             /* what a failed compare found */
 	int64_t last_ok_ms;
 	bool fenced;
 	bool stop;
@@ -127,6 +128,27 @@ static void fence(struct hb *hb, const char *why)
 		hb->on_fence(hb->ctx, why);
 }
 
+/*
+ * Is the slot image in sector still ours: the same host, the same
+ * heartbeat generation, active?  A renewal whose compare-and-write timed
+ * out may still land later (the outcome of a timed-out SCSI command is
+ * unknown), so a compare can fail against one of our own later images.
+ * A survivor that declares us dead changes the state (being replayed) or
+ * the owner, which this tells apart.
+ */
+static bool slot_still_ours(const struct hb *hb, const uint8_t *sector)
+{
+	const struct vmfs_hb_slot *hs = (const struct vmfs_hb_slot *)sector;
+	const struct vmfs_hb_slot *me = (const struct vmfs_hb_slot *)hb->cur;
+
+	return !lun_md_verify(&hs->hs_hdr, VMFS_MAGIC_HBSLOT, hb->slot_addr,
+			      sizeof(*hs)) &&
+	       le32toh(hs->hs_state) == VMFS_HB_ACTIVE &&
+	       hs->hs_hb_gen == me->hs_hb_gen &&
+	       !memcmp(hs->hs_host_uuid, me->hs_host_uuid, VMFS_UUID_SIZE) &&
+	       le64toh(hs->hs_counter) >= le64toh(me->hs_counter);
+}
+
 /* One renewal: counter + 1, compare-and-write against what we wrote last. */
 static int renew(struct hb *hb)
 {
@@ -137,7 +159,12 @@ static int renew(struct hb *hb)
 	hs->hs_counter = htole64(le64toh(hs->hs_counter) + 1);
 	slot_seal(hb->next, hb->slot_addr);
 	ret = lun_compare_and_write(hb->lun, hb->cur, hb->next, hb->ss,
-				    hb->slot_addr, NULL);
+				    hb->slot_addr, hb->seen);
+	if (ret == -VMFS_E_MISCOMPARE && slot_still_ours(hb, hb->seen)) {
+		/* An earlier renewal landed late: continue from it. */
+		memcpy(hb->cur, hb->seen, hb->ss);
+		return -EAGAIN;
+	}
 	if (!ret) {
 		uint8_t *t = hb->cur;
 
@@ -167,6 +194,8 @@ static void *renew_thread(void *arg)
 			break;
 		pthread_mutex_unlock(&hb->lk);
 		ret = renew(hb);
+		if (ret == -EAGAIN)
+			ret = renew(hb);
 		if (!ret) {
 			hb->last_ok_ms = mono_ms();
 		} else if (ret == -VMFS_E_MISCOMPARE) {
@@ -187,6 +216,7 @@ static void hb_free(struct hb *hb)
 {
 	lun_buf_free(hb->cur);
 	lun_buf_free(hb->next);
+	lun_buf_free(hb->seen);
 	pthread_mutex_destroy(&hb->lk);
 	pthread_cond_destroy(&hb->cv);
 	free(hb);
@@ -239,6 +269,7 @@ int hb_join(struct lun *lun, uint64_t hb_offset, const struct hb_opts *o,
 	hb->ss = lun_sector_size(lun);
 	hb->cur = lun_buf_alloc(hb->ss);
 	hb->next = lun_buf_alloc(hb->ss);
+	hb->seen = lun_buf_alloc(hb->ss);
 	pthread_mutex_init(&hb->lk, NULL);
 	{
 		pthread_condattr_t ca;
@@ -251,7 +282,7 @@ int hb_join(struct lun *lun, uint64_t hb_offset, const struct hb_opts *o,
 	hb->on_fence = o->on_fence;
 	hb->ctx = o->ctx;
 	hb_timeouts_from_lease(o->lease_ms ? o->lease_ms : r.lease_ms, &hb->t);
-	if (!hb->cur || !hb->next) {
+	if (!hb->cur || !hb->next || !hb->seen) {
 		ret = -ENOMEM;
 		goto err;
 	}
@@ -333,7 +364,11 @@ int hb_leave(struct hb *hb)
 		memset(hs->hs_host_uuid, 0, VMFS_UUID_SIZE);
 		slot_seal(hb->next, hb->slot_addr);
 		ret = lun_compare_and_write(hb->lun, hb->cur, hb->next, hb->ss,
-					    hb->slot_addr, NULL);
+					    hb->slot_addr, hb->seen);
+		if (ret == -VMFS_E_MISCOMPARE && slot_still_ours(hb, hb->seen))
+			/* A renewal landed late; free over it. */
+			ret = lun_compare_and_write(hb->lun, hb->seen, hb->next,
+						    hb->ss, hb->slot_addr, NULL);
 		if (ret)
 			qb_log(LOG_ERR, "hb: freeing slot %u: %s", hb->slot,
 			       vmfs_strerror(ret));

@@ -206,11 +206,60 @@ static void test_takeover_fences(void)
 	lun_close(s);
 }
 
+/*
+ * A renewal whose compare-and-write timed out may land later.  The next
+ * renewal then finds its own newer image on disk: that is not a
+ * takeover, and the host must go on renewing without fencing.
+ */
+static void test_late_renewal_not_takeover(void)
+{
+	struct lun *a, *s;
+	struct hb *h;
+	struct hb_opts o;
+	uint8_t ua[16];
+	uint8_t *buf;
+	uint64_t landed;
+	uint32_t n;
+	struct hb_slot_info si[NSLOTS];
+
+	fresh();
+	a = open_lun();
+	s = open_lun();
+	opts(&o, ua, 0x44);
+	o.on_fence = on_fence;
+	atomic_store(&fenced, 0);
+	CU_ASSERT_FATAL(hb_join(a, HB_OFF, &o, &h) == 0);
+	buf = lun_buf_alloc(4096);
+	CU_ASSERT_FATAL(lun_read(s, buf, 512, HB_OFF + 4096) == 0);
+	{
+		struct vmfs_hb_slot *hs = (struct vmfs_hb_slot *)buf;
+
+		landed = le64toh(hs->hs_counter) + 3;
+		hs->hs_counter = htole64(landed);
+		hs->hs_hdr.bh_gen = htole64(le64toh(hs->hs_hdr.bh_gen) + 3);
+		lun_md_seal(&hs->hs_hdr, VMFS_MAGIC_HBSLOT, HB_OFF + 4096, 512);
+	}
+	CU_ASSERT_FATAL(lun_write(s, buf, 512, HB_OFF + 4096) == 0);
+	usleep(500000);
+	CU_ASSERT_EQUAL(atomic_load(&fenced), 0);
+	CU_ASSERT(!lun_is_fenced(a));
+	CU_ASSERT_EQUAL(hb_survey(s, HB_OFF, false, si, NSLOTS, &n), 0);
+	CU_ASSERT_EQUAL(n, 1);
+	CU_ASSERT(si[0].counter > landed);
+	CU_ASSERT_EQUAL(hb_leave(h), 0);
+	CU_ASSERT_EQUAL(hb_survey(s, HB_OFF, false, si, NSLOTS, &n), 0);
+	CU_ASSERT_EQUAL(n, 0);
+	lun_buf_free(buf);
+	lun_close(a);
+	lun_close(s);
+}
+
 static CU_TestInfo tests[] = {
 	{ "timeouts", test_timeouts },
 	{ "join_survey_leave", test_join_survey_leave },
 	{ "slots_full", test_slots_full },
 	{ "takeover_fences", test_takeover_fences },
+	{ "late_renewal_not_takeover", test_late_renewal_not_takeover },
 	CU_TEST_INFO_NULL
 };
 
