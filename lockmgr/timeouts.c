@@ -1,12 +1,18 @@
 /*
  * Heartbeat timing, all of it derived from the one lease a host
  * advertises in its slot (sanlock's timeouts.c does the same from its
- * io_timeout).  With the default 5 s lease:
+ * io_timeout).  With the default 10 s lease:
  *
- *   renew every lease/5          1 s
- *   one heartbeat I/O may take   renew           1 s
- *   fence ourselves after        lease - 2*renew 3 s without a renewal
- *   a peer is dead after         lease + renew   6 s without a change
+ *   renew every lease/5          2 s
+ *   one heartbeat I/O may take   renew           2 s
+ *   fence ourselves after        lease - 2*renew 6 s without a renewal
+ *   a peer is dead after         lease + renew  12 s without a change
+ *
+ * The default is 10 s rather than the 5 s first aimed at: on these shared
+ * virtual disks a full-bandwidth sequential write through the mount
+ * stalled small writes for over 3 s, and a 5 s lease (fence after 3 s)
+ * fenced a healthy host.  A SAN with steadier latency can use a shorter
+ * lease; VMware's own heartbeat timeout is longer still.
  *
  * Safety: a peer starts its clock only when it sees our counter stop,
  * which is after our last successful renewal, so it cannot declare us

@@ -18,8 +18,8 @@
 struct lun;
 
 /* Default heartbeat timing advertised in the region header (ms). */
-#define HB_DEFAULT_RENEW_MS 1000u
-#define HB_DEFAULT_LEASE_MS 5000u
+#define HB_DEFAULT_RENEW_MS 2000u
+#define HB_DEFAULT_LEASE_MS 10000u
 /*
  * Leases outside this range are clamped when used and make a slot read
  * from disk count as damaged: a corrupt lease must not make an observer
