@@ -30,45 +30,15 @@ for tool in fio python3 numfmt; do
 done
 [[ -x $vmfs ]] || { echo "datapath.sh: no $vmfs; run 'make' or set VMFS_BIN" >&2; exit 1; }
 
-dir=$(mktemp -d "${BENCH_DIR:-/tmp}/vmfs-bench-datapath.XXXXXX")
-mp=$dir/mnt
-state=$dir/state
-vmfsd_pid=
-
-cleanup() {
-	set +e
-	if mountpoint -q "$mp"; then
-		"$vmfs" umount --state-dir "$state" "$mp" >/dev/null 2>&1 || umount -l "$mp"
-	fi
-	if [[ -n $vmfsd_pid ]] && kill -0 "$vmfsd_pid" 2>/dev/null; then
-		kill "$vmfsd_pid"
-	fi
-	# Anything the daemon had to say beyond routine notes.
-	[[ -f $dir/vmfsd.log ]] && grep -vE ' (info|debug|notice):' "$dir/vmfsd.log" >&2
-	rm -rf "$dir"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-# The vmfsd serving $mp, by its command line (killed by PID on cleanup).
-find_vmfsd() {
-	local d
-	for d in /proc/[0-9]*; do
-		[[ $(readlink "$d/exe" 2>/dev/null) == */vmfsd ]] || continue
-		tr '\0' '\n' <"$d/cmdline" 2>/dev/null | grep -qxF -- "$mp" || continue
-		echo "${d#/proc/}"
-		return 0
-	done
-}
+# shellcheck source=bench/lib.sh
+source "$root/bench/lib.sh"
+bench_setup datapath
 
 echo "datapath: $size targets, $runtime s per job, in $dir" >&2
-mkdir -p "$mp" "$state"
-
 # LUN: the disk plus the volume's own areas (64 hosts' journals, metadata).
 truncate -s $((size_bytes + (2 << 30))) "$dir/lun"
 "$vmfs" mkfs --label bench "$dir/lun" >/dev/null
-"$vmfs" mount --state-dir "$state" --log-file "$dir/vmfsd.log" "$dir/lun" "$mp"
-vmfsd_pid=$(find_vmfsd)
+bench_mount "$dir/lun"
 "$vmfs" disk create --size "$size" --type eagerzeroedthick "$mp/bench.vmdk"
 
 echo "writing both targets through once" >&2

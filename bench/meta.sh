@@ -20,34 +20,11 @@ nfiles=${BENCH_FILES:-20000}
 command -v python3 >/dev/null || { echo "meta.sh: python3 is needed" >&2; exit 1; }
 [[ -x $vmfs ]] || { echo "meta.sh: no $vmfs; run 'make' or set VMFS_BIN" >&2; exit 1; }
 
-dir=$(mktemp -d "${BENCH_DIR:-/tmp}/vmfs-bench-meta.XXXXXX")
+# shellcheck source=bench/lib.sh
+source "$root/bench/lib.sh"
+bench_setup meta
 native=$(mktemp -d /tmp/vmfs-bench-meta-native.XXXXXX)
-mp=$dir/mnt
-state=$dir/state
-vmfsd_pid=
-
-cleanup() {
-	set +e
-	if mountpoint -q "$mp"; then
-		"$vmfs" umount --state-dir "$state" "$mp" >/dev/null 2>&1 || umount -l "$mp"
-	fi
-	if [[ -n $vmfsd_pid ]] && kill -0 "$vmfsd_pid" 2>/dev/null; then
-		kill "$vmfsd_pid"
-	fi
-	rm -rf "$dir" "$native"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-find_vmfsd() {
-	local d
-	for d in /proc/[0-9]*; do
-		[[ $(readlink "$d/exe" 2>/dev/null) == */vmfsd ]] || continue
-		tr '\0' '\n' <"$d/cmdline" 2>/dev/null | grep -qxF -- "$mp" || continue
-		echo "${d#/proc/}"
-		return 0
-	done
-}
+bench_extra_cleanup=("$native")
 
 # ops DIR LABEL: one line "LABEL create/s stat/s unlink/s".
 ops() {
@@ -70,11 +47,9 @@ print("%-22s %12.0f %12.0f %12.0f" % (label, *rates))
 EOF
 }
 
-mkdir -p "$mp" "$state"
 truncate -s 4G "$dir/lun"
 "$vmfs" mkfs --label bench-meta --max-hosts 8 --inodes $((nfiles + 1024)) "$dir/lun" >/dev/null
-"$vmfs" mount --state-dir "$state" --log-file "$dir/vmfsd.log" "$dir/lun" "$mp"
-vmfsd_pid=$(find_vmfsd)
+bench_mount "$dir/lun"
 
 echo "meta: $nfiles empty files in one directory" >&2
 printf '%-22s %12s %12s %12s\n' "" create/s stat/s unlink/s
