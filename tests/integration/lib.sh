@@ -81,6 +81,16 @@ t_pid_alive() {
 	[[ -n $stat && ${stat:0:1} != Z ]]
 }
 
+# libqb's blackbox ring lives in /dev/shm; a daemon that was killed
+# (not unmounted) leaves it behind.  Remove those of dead PIDs.
+t_shm_cleanup() {
+	local pid
+	for pid in "$@"; do
+		t_pid_alive "$pid" && continue
+		rm -f /dev/shm/qb-vmfsd-"$pid"-* 2>/dev/null
+	done
+}
+
 t_cleanup() {
 	local rc=$? mp pid i
 	trap - ERR
@@ -101,6 +111,7 @@ t_cleanup() {
 		done
 		t_pid_alive "$pid" && kill -KILL "$pid" 2>/dev/null
 	done
+	t_shm_cleanup "${T_PIDS[@]}"
 	if [[ ${VMFS_KEEP:-0} == 1 ]]; then
 		t_log "kept $T_DIR"
 	else

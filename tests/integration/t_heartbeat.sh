@@ -51,6 +51,7 @@ for ((i = 0; i < 50; i++)); do
 	sleep 0.1
 done
 umount -l "$MP" 2>/dev/null || fusermount3 -u -z "$MP" 2>/dev/null || true
+t_shm_cleanup "$pid"
 expect_eq "slot after the crash" "$(hosts slot state)" "0 active"
 r1=$(hosts renewals)
 sleep 1.5
