@@ -30,6 +30,7 @@
  * The blackbox receives every message, so a dump shows the context of an
  * error, not just the debug lines.
  */
+#include <dirent.h>
 #include <endian.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -420,6 +421,52 @@ static void vmfsd_daemonize(struct vmfsd_args *a)
 
 /* ---- logging --------------------------------------------------------------- */
 
+/* Gone, or a zombie nobody has reaped yet (daemons are reparented). */
+static bool vmfsd_pid_gone(long pid)
+{
+	char path[64], buf[256], *p;
+	FILE *f;
+	bool gone = false;
+
+	if (kill((pid_t)pid, 0) != 0)
+		return errno == ESRCH;
+	snprintf(path, sizeof(path), "/proc/%ld/stat", pid);
+	f = fopen(path, "r");
+	if (!f)
+		return false;
+	if (fgets(buf, sizeof(buf), f) && (p = strrchr(buf, ')')) && p[1] == ' ')
+		gone = p[2] == 'Z';
+	fclose(f);
+	return gone;
+}
+
+/*
+ * libqb keeps the blackbox ring in /dev/shm (qb-vmfsd-PID-blackbox-*) and
+ * removes it at a clean exit; a vmfsd that was killed leaves 4 MiB
+ * behind.  Sweep the rings of vmfsd PIDs that no longer run (a PID reused
+ * by another program keeps its files).
+ */
+static void vmfsd_blackbox_sweep(void)
+{
+	DIR *d = opendir("/dev/shm");
+	struct dirent *e;
+
+	if (!d)
+		return;
+	while ((e = readdir(d))) {
+		char path[300];
+		long pid;
+		int n = 0;
+
+		if (sscanf(e->d_name, "qb-vmfsd-%ld-blackbox-%n", &pid, &n) != 1 ||
+		    !n || pid <= 0 || !vmfsd_pid_gone(pid))
+			continue;
+		snprintf(path, sizeof(path), "/dev/shm/%s", e->d_name);
+		unlink(path);
+	}
+	closedir(d);
+}
+
 static int vmfsd_log_setup(const struct vmfsd_args *a)
 {
 	int level = a->debug ? LOG_DEBUG : LOG_INFO;
@@ -432,6 +479,7 @@ static int vmfsd_log_setup(const struct vmfsd_args *a)
 			  QB_LOG_FILTER_FILE, "*", LOG_ERR);
 	qb_log_ctl(QB_LOG_SYSLOG, QB_LOG_CONF_ENABLED, QB_TRUE);
 
+	vmfsd_blackbox_sweep();
 	qb_log_ctl(QB_LOG_BLACKBOX, QB_LOG_CONF_SIZE, VMFSD_BLACKBOX_BYTES);
 	qb_log_ctl(QB_LOG_BLACKBOX, QB_LOG_CONF_ENABLED, QB_TRUE);
 	qb_log_filter_ctl(QB_LOG_BLACKBOX, QB_LOG_FILTER_ADD,
