@@ -424,12 +424,6 @@ int dir_replace_pos(struct vol *v, struct vinode *dir, uint32_t pos,
 	return ret;
 }
 
-int dir_is_empty(struct vol *v, struct vinode *dir)
-{
-	(void)v;
-	return dir->nentries == 0;
-}
-
 /*
  * Walk entries from cookie (0 = start; 1 and 2 are "." and "..",
  * emitted by the caller; entry at pos has cookie pos + 3).

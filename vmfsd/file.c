@@ -42,7 +42,7 @@ static void tls_key_init(void)
 }
 
 /* A per-thread aligned scratch buffer of at least len bytes. */
-uint8_t *vol_tls_buf(size_t len)
+static uint8_t *vol_tls_buf(size_t len)
 {
 	if (tls_len < len) {
 		pthread_once(&tls_once, tls_key_init);
@@ -65,6 +65,25 @@ static inline bool aligned(const struct vol *v, const void *buf,
 	return !(((uintptr_t)buf | off | len) & (v->ss - 1));
 }
 
+/*
+ * The next bounce-buffer window of an unaligned transfer at off: the
+ * sector-aligned start, where the caller's bytes begin in it, how many of
+ * them fit, and the aligned length to transfer.
+ */
+struct window {
+	uint64_t a;
+	size_t skip, n, alen;
+};
+
+static void window_next(const struct vol *v, uint64_t off, size_t len,
+			struct window *w)
+{
+	w->a = off & ~(uint64_t)(v->ss - 1);
+	w->skip = off - w->a;
+	w->n = len < BOUNCE_MAX - w->skip ? len : BOUNCE_MAX - w->skip;
+	w->alen = (w->skip + w->n + v->ss - 1) & ~(size_t)(v->ss - 1);
+}
+
 static int dev_read(struct vol *v, uint64_t off, void *buf, size_t len)
 {
 	uint8_t *out = buf;
@@ -72,22 +91,20 @@ static int dev_read(struct vol *v, uint64_t off, void *buf, size_t len)
 	if (aligned(v, buf, off, len))
 		return lun_read(v->lun, buf, len, off);
 	while (len) {
-		uint64_t a = off & ~(uint64_t)(v->ss - 1);
-		size_t skip = off - a;
-		size_t n = len < BOUNCE_MAX - skip ? len : BOUNCE_MAX - skip;
-		size_t alen = (skip + n + v->ss - 1) & ~(size_t)(v->ss - 1);
 		uint8_t *b = vol_tls_buf(BOUNCE_MAX);
+		struct window w;
 		int ret;
 
 		if (!b)
 			return -ENOMEM;
-		ret = lun_read(v->lun, b, alen, a);
+		window_next(v, off, len, &w);
+		ret = lun_read(v->lun, b, w.alen, w.a);
 		if (ret)
 			return ret;
-		memcpy(out, b + skip, n);
-		out += n;
-		off += n;
-		len -= n;
+		memcpy(out, b + w.skip, w.n);
+		out += w.n;
+		off += w.n;
+		len -= w.n;
 	}
 	return 0;
 }
@@ -100,34 +117,32 @@ static int dev_write(struct vol *v, uint64_t off, const void *data, size_t len)
 	if (data && aligned(v, data, off, len))
 		return lun_write(v->lun, data, len, off);
 	while (len) {
-		uint64_t a = off & ~(uint64_t)(v->ss - 1);
-		size_t skip = off - a;
-		size_t n = len < BOUNCE_MAX - skip ? len : BOUNCE_MAX - skip;
-		size_t alen = (skip + n + v->ss - 1) & ~(size_t)(v->ss - 1);
 		uint8_t *b = vol_tls_buf(BOUNCE_MAX);
+		struct window w;
 		int ret = 0;
 
 		if (!b)
 			return -ENOMEM;
+		window_next(v, off, len, &w);
 		/* Read back only the partial sectors at either end. */
-		if (skip)
-			ret = lun_read(v->lun, b, v->ss, a);
-		if (!ret && (skip + n) % v->ss && (alen > v->ss || !skip))
-			ret = lun_read(v->lun, b + alen - v->ss, v->ss,
-				       a + alen - v->ss);
+		if (w.skip)
+			ret = lun_read(v->lun, b, v->ss, w.a);
+		if (!ret && (w.skip + w.n) % v->ss && (w.alen > v->ss || !w.skip))
+			ret = lun_read(v->lun, b + w.alen - v->ss, v->ss,
+				       w.a + w.alen - v->ss);
 		if (ret)
 			return ret;
 		if (in)
-			memcpy(b + skip, in, n);
+			memcpy(b + w.skip, in, w.n);
 		else
-			memset(b + skip, 0, n);
-		ret = lun_write(v->lun, b, alen, a);
+			memset(b + w.skip, 0, w.n);
+		ret = lun_write(v->lun, b, w.alen, w.a);
 		if (ret)
 			return ret;
 		if (in)
-			in += n;
-		off += n;
-		len -= n;
+			in += w.n;
+		off += w.n;
+		len -= w.n;
 	}
 	return 0;
 }

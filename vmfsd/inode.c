@@ -46,7 +46,7 @@ static void inode_decode(struct vinode *vi)
 }
 
 /* Host fields into the block image (map, inline data, xattrs live there). */
-void inode_encode(struct vinode *vi)
+static void inode_encode(struct vinode *vi)
 {
 	struct vmfs_inode *di = di_of(vi);
 
@@ -150,10 +150,8 @@ static void icache_unlink(struct vol *v, struct vinode *vi)
 
 	while (*pp && *pp != vi)
 		pp = &(*pp)->hnext;
-	if (*pp) {
+	if (*pp)
 		*pp = vi->hnext;
-		v->icount--;
-	}
 }
 
 /* Verify an inode block just read. */
@@ -245,7 +243,6 @@ int inode_get(struct vol *v, uint64_t ino, struct vinode **out)
 	vi->pins = 1;
 	vi->hnext = v->itab[ihash(v, ino)];
 	v->itab[ihash(v, ino)] = vi;
-	v->icount++;
 	pthread_mutex_unlock(&v->icache_lock);
 	*out = vi;
 	return 0;
@@ -300,7 +297,6 @@ void icache_evict_all(struct vol *v)
 		}
 		v->itab[i] = NULL;
 	}
-	v->icount = 0;
 }
 
 /*
@@ -355,14 +351,13 @@ int inode_alloc(struct vol *v, uint64_t hint, uint32_t mode, uint32_t uid,
 	pthread_mutex_lock(&v->icache_lock);
 	vi->hnext = v->itab[ihash(v, ino)];
 	v->itab[ihash(v, ino)] = vi;
-	v->icount++;
 	pthread_mutex_unlock(&v->icache_lock);
 	*out = vi;
 	return 0;
 }
 
 /* Free every data and pointer block of the inode (it keeps existing). */
-int inode_release_blocks(struct vol *v, struct vinode *vi)
+static int inode_release_blocks(struct vol *v, struct vinode *vi)
 {
 	int ret = 0;
 

@@ -368,7 +368,7 @@ static int remove_entry(struct vol *v, uint64_t parent, const char *name,
 		ret = -ENOTDIR;
 	else if (!want_dir && S_ISDIR(vi->mode))
 		ret = -EISDIR;
-	else if (want_dir && (ret = dir_load(v, vi)) == 0 && !dir_is_empty(v, vi))
+	else if (want_dir && vi->nentries)
 		ret = -ENOTEMPTY;
 	if (!ret)
 		ret = dir_remove_pos(v, dir, pos);
@@ -553,8 +553,7 @@ int vol_rename(struct vol *v, uint64_t parent, const char *name,
 			ret = -ENOTDIR;
 		else if (!S_ISDIR(src->mode) && S_ISDIR(dst->mode))
 			ret = -EISDIR;
-		else if (S_ISDIR(dst->mode) &&
-			 (ret = dir_load(v, dst)) == 0 && !dir_is_empty(v, dst))
+		else if (S_ISDIR(dst->mode) && dst->nentries)
 			ret = -ENOTEMPTY;
 		if (!ret)
 			ret = dir_replace_pos(v, nd, dpos, src->ino,

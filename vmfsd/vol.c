@@ -106,11 +106,6 @@ void vol_geom_get(struct vol *v, struct vol_geom *g)
 	*g = v->g;
 }
 
-struct lun *vol_lun(struct vol *v)
-{
-	return v->lun;
-}
-
 void vol_usage_get(struct vol *v, struct vol_usage *u)
 {
 	pthread_mutex_lock(&v->alloc_lock);

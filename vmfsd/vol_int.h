@@ -102,7 +102,6 @@ struct vol {
 	struct rarea res[VMFS_RES_NTYPES];
 	struct vinode **itab;
 	uint32_t itab_size;
-	uint64_t icount;
 };
 
 #define VLOG(lvl, fmt, ...) qb_log(lvl, "vol: " fmt, ##__VA_ARGS__)
@@ -144,12 +143,10 @@ void inode_put(struct vol *v, struct vinode *vi);
 int inode_write(struct vol *v, struct vinode *vi);
 int inode_alloc(struct vol *v, uint64_t hint, uint32_t mode, uint32_t uid,
 		uint32_t gid, struct vinode **out);
-int inode_release_blocks(struct vol *v, struct vinode *vi);
 int inode_free(struct vol *v, struct vinode *vi);
 void inode_to_attr(const struct vol *v, const struct vinode *vi,
 		   struct vol_attr *a);
 void inode_touch(struct vinode *vi, bool m, bool c);
-void inode_encode(struct vinode *vi);
 int inode_flush_times(struct vol *v, struct vinode *vi);
 void icache_evict_all(struct vol *v);
 
@@ -179,7 +176,6 @@ int file_read_locked(struct vol *v, struct vinode *vi, void *buf,
 int file_write_locked(struct vol *v, struct vinode *vi, const void *buf,
 		      size_t len, uint64_t off);
 int file_set_map(struct vol *v, struct vinode *vi, uint16_t map_type);
-uint8_t *vol_tls_buf(size_t len);
 
 /* dir.c */
 int dir_load(struct vol *v, struct vinode *dir);
@@ -191,7 +187,6 @@ int dir_add(struct vol *v, struct vinode *dir, const char *name,
 int dir_remove_pos(struct vol *v, struct vinode *dir, uint32_t pos);
 int dir_replace_pos(struct vol *v, struct vinode *dir, uint32_t pos,
 		    uint64_t ino, uint8_t type);
-int dir_is_empty(struct vol *v, struct vinode *dir);
 int dir_iterate(struct vol *v, struct vinode *dir, uint64_t cookie,
 		int (*cb)(void *ctx, const char *name, uint64_t ino,
 			  uint8_t type, uint64_t next),

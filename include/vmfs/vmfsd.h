@@ -127,7 +127,6 @@ int vol_open(struct lun *lun, unsigned flags, struct vol **out);
 int vol_close(struct vol *v);
 void vol_geom_get(struct vol *v, struct vol_geom *g);
 void vol_usage_get(struct vol *v, struct vol_usage *u);
-struct lun *vol_lun(struct vol *v);
 
 /* ---- attributes ------------------------------------------------------- */
 

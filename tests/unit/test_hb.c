@@ -163,23 +163,31 @@ static void on_fence(void *ctx, const char *why)
 	atomic_store(&fenced, 1);
 }
 
+/* Fresh region; host id joins through a, s is a survivor's handle. */
+static struct hb *join_watched(int id, struct lun **a, struct lun **s)
+{
+	static uint8_t u[16];
+	struct hb_opts o;
+	struct hb *h = NULL;
+
+	fresh();
+	*a = open_lun();
+	*s = open_lun();
+	opts(&o, u, id);
+	o.on_fence = on_fence;
+	atomic_store(&fenced, 0);
+	CU_ASSERT_FATAL(hb_join(*a, HB_OFF, &o, &h) == 0);
+	return h;
+}
+
 /* A survivor rewrites our slot: our next renewal fails its compare and
  * we fence ourselves, after which no I/O gets through our handle. */
 static void test_takeover_fences(void)
 {
 	struct lun *a, *s;
-	struct hb *h;
-	struct hb_opts o;
-	uint8_t ua[16];
+	struct hb *h = join_watched(0x33, &a, &s);
 	uint8_t *buf;
 
-	fresh();
-	a = open_lun();
-	s = open_lun();
-	opts(&o, ua, 0x33);
-	o.on_fence = on_fence;
-	atomic_store(&fenced, 0);
-	CU_ASSERT_FATAL(hb_join(a, HB_OFF, &o, &h) == 0);
 	buf = lun_buf_alloc(4096);
 	CU_ASSERT_FATAL(lun_read(s, buf, 512, HB_OFF + 4096) == 0);
 	{
@@ -214,21 +222,12 @@ static void test_takeover_fences(void)
 static void test_late_renewal_not_takeover(void)
 {
 	struct lun *a, *s;
-	struct hb *h;
-	struct hb_opts o;
-	uint8_t ua[16];
+	struct hb *h = join_watched(0x44, &a, &s);
 	uint8_t *buf;
 	uint64_t landed;
 	uint32_t n;
 	struct hb_slot_info si[NSLOTS];
 
-	fresh();
-	a = open_lun();
-	s = open_lun();
-	opts(&o, ua, 0x44);
-	o.on_fence = on_fence;
-	atomic_store(&fenced, 0);
-	CU_ASSERT_FATAL(hb_join(a, HB_OFF, &o, &h) == 0);
 	buf = lun_buf_alloc(4096);
 	CU_ASSERT_FATAL(lun_read(s, buf, 512, HB_OFF + 4096) == 0);
 	{
