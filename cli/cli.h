@@ -19,6 +19,9 @@
 #include <stdio.h>
 #include <time.h>
 
+#include "vmfs/journal.h"
+#include "vmfs/vmfsd.h"
+
 /* The software version; the on-disk format version is format.h's. */
 #ifndef VMFS_VERSION
 #define VMFS_VERSION "0.1.0"
@@ -50,6 +53,8 @@ int cmd_fsck(int argc, char **argv);
 void help_fsck(void);
 int cmd_debug(int argc, char **argv);
 void help_debug(void);
+int cmd_journal(int argc, char **argv);
+void help_journal(void);
 
 /* ---- messages (vmfs_main.c) ------------------------------------------- */
 
@@ -137,6 +142,17 @@ struct vol_geom;
  */
 int cli_volume_read(struct lun *lun, const char *lun_name,
 		    struct vol_geom *g, int *which_out);
+
+/* A JSON string literal of s on stdout, quotes included.  (info.c) */
+void cli_json_str(const char *s);
+/* Wall-clock ns as local "YYYY-MM-DD HH:MM:SS +zzzz".  (info.c) */
+void cli_time_str(int64_t ns, char *buf, size_t len);
+
+/* ---- journals (journal.c) ---------------------------------------------- */
+
+
+/* Why a walk stopped, as a JSON-friendly word ("end", "torn", ...). */
+const char *cli_jnl_stop_key(enum jnl_stop s);
 
 /* mount.c: absolute form of a LUN spec ("file:" prefix and iscsi:// kept) in buf. */
 const char *cli_lun_abspath(const char *spec, char *buf, size_t len);

@@ -1,5 +1,6 @@
 /*
- * vmfs info: what a volume is, how full it is and where its areas lie.
+ * vmfs info: what a volume is, how full it is, which hosts hold it, the
+ * state of every host's journal and where its areas lie.
  *
  * Also home of cli_volume_read(), the one place that turns a failed
  * vol_geom_read() into advice, so `info`, `mount` and friends say the same
@@ -28,8 +29,10 @@
 void help_info(void)
 {
 	printf("usage: vmfs info [--json] [--state-dir DIR] LUN|MOUNTPOINT\n\n"
-	       "Show a volume's identity, geometry, usage per resource type and\n"
-	       "the offsets of its on-disk areas.  Given a directory, find the LUN\n"
+	       "Show a volume's identity, geometry, usage per resource type, the\n"
+	       "hosts holding heartbeat slots, each slot's journal (clean or dirty,\n"
+	       "and the committed transactions a dirty one would replay) and the\n"
+	       "offsets of its on-disk areas.  Given a directory, find the LUN\n"
 	       "mounted there in this host's state directory.\n\n"
 	       "Options:\n"
 	       "  -j, --json             print one JSON object\n"
@@ -131,6 +134,13 @@ struct info_ctx {
 	struct hb_slot_info *hosts; /* heartbeat slots not free */
 	uint32_t nhosts;
 	bool have_hosts;
+	struct info_jnl *jnl;       /* g.max_hosts journals */
+};
+
+/* One slot's journal: header, and what a dirty one would replay. */
+struct info_jnl {
+	int err;                    /* the header or the walk failed */
+	struct jnl_walk_result w;
 };
 
 static const char *info_hb_state(enum vmfs_hb_state st)
@@ -145,13 +155,58 @@ static const char *info_hb_state(enum vmfs_hb_state st)
 	}
 }
 
-static void info_time_str(int64_t ns, char *buf, size_t len)
+void cli_time_str(int64_t ns, char *buf, size_t len)
 {
 	time_t t = (time_t)(ns / 1000000000LL);
 	struct tm tm;
 
 	if (!localtime_r(&t, &tm) || !strftime(buf, len, "%Y-%m-%d %H:%M:%S %z", &tm))
 		snprintf(buf, len, "%" PRId64 " ns", ns);
+}
+
+/*
+ * Every slot's journal: a dirty one is walked (no callback) to count the
+ * committed transactions waiting for replay -- for a live host's journal,
+ * what a crash right now would replay.  Clean ones cost a header read.
+ */
+static struct info_jnl *info_journals_read(struct lun *lun,
+					   const struct vol_geom *g)
+{
+	struct jnl_bounds b = vol_jnl_bounds(g);
+	struct info_jnl *j = calloc(g->max_hosts, sizeof(*j));
+
+	for (uint32_t s = 0; j && s < g->max_hosts; s++)
+		j[s].err = jnl_walk(lun, vol_jnl_offset(g, s), &b, false, NULL,
+				    NULL, &j[s].w);
+	return j;
+}
+
+static void info_print_journals(const struct info_ctx *c)
+{
+	printf("\njournals            state    tail        head        seq           "
+	       "pending replay\n");
+	for (uint32_t s = 0; s < c->g.max_hosts; s++) {
+		const struct info_jnl *j = &c->jnl[s];
+		const struct jnl_walk_result *w = &j->w;
+		bool bad = w->stop == JNL_STOP_BAD_TAG || w->stop == JNL_STOP_TOO_LONG;
+		char name[16];
+
+		snprintf(name, sizeof(name), "slot %u", s);
+		if (j->err) {
+			printf("  %-17s damaged  (%s)\n", name, vmfs_strerror(j->err));
+			continue;
+		}
+		printf("  %-17s %-7s  0x%08" PRIx64 "  0x%08" PRIx64 "  %-12" PRIu64 "  ",
+		       name, w->hdr.state == VMFS_JNL_DIRTY ? "dirty" : "clean",
+		       w->hdr.tail, w->hdr.head, w->hdr.seq);
+		if (w->stop == JNL_STOP_CLEAN)
+			printf("-\n");
+		else
+			printf("%" PRIu64 " transaction%s (%" PRIu64 " block%s)%s%s\n",
+			       w->ntxn, w->ntxn == 1 ? "" : "s", w->nimages,
+			       w->nimages == 1 ? "" : "s", bad ? ", then " : "",
+			       bad ? jnl_stop_str(w->stop) : "");
+	}
 }
 
 static void info_print_text(const struct info_ctx *c)
@@ -162,7 +217,7 @@ static void info_print_text(const struct info_ctx *c)
 	unsigned t;
 
 	vol_uuid_format(g->uuid, uuid);
-	info_time_str(g->ctime_ns, when, sizeof(when));
+	cli_time_str(g->ctime_ns, when, sizeof(when));
 	printf("LUN                 %s\n", c->lun);
 	if (c->mountpoint)
 		printf("mounted at          %s (vmfsd pid %d)\n", c->mountpoint,
@@ -219,6 +274,9 @@ static void info_print_text(const struct info_ctx *c)
 		}
 	}
 
+	if (c->jnl)
+		info_print_journals(c);
+
 	printf("\nareas                     offset              objects     size     per cluster  clusters\n");
 	printf("  %-23s 0x%016" PRIx64 "\n", "volume header", (uint64_t)0);
 	printf("  %-23s 0x%016" PRIx64 "  %-10u  4 KiB\n", "heartbeat",
@@ -242,7 +300,7 @@ static void info_print_text(const struct info_ctx *c)
 	printf("  %-23s 0x%016" PRIx64 "\n", "backup header", g->backup_offset);
 }
 
-static void json_str(const char *s)
+void cli_json_str(const char *s)
 {
 	const unsigned char *p;
 
@@ -276,23 +334,23 @@ static void info_print_json(const struct info_ctx *c)
 	unsigned t;
 
 	vol_uuid_format(g->uuid, uuid);
-	info_time_str(g->ctime_ns, when, sizeof(when));
+	cli_time_str(g->ctime_ns, when, sizeof(when));
 	printf("{\n  \"lun\": ");
-	json_str(c->lun);
+	cli_json_str(c->lun);
 	if (c->mountpoint) {
 		printf(",\n  \"mountpoint\": ");
-		json_str(c->mountpoint);
+		cli_json_str(c->mountpoint);
 		printf(",\n  \"vmfsd_pid\": %d", (int)c->rec->pid);
 	}
 	printf(",\n  \"uuid\": \"%s\",\n  \"label\": ", uuid);
-	json_str(g->label);
+	cli_json_str(g->label);
 	printf(",\n  \"format_version\": \"%u.%u\",\n"
 	       "  \"format_major\": %u,\n  \"format_minor\": %u,\n"
 	       "  \"generation\": %" PRIu64 ",\n"
 	       "  \"created_ns\": %" PRId64 ",\n  \"created\": ",
 	       g->major, g->minor, g->major, g->minor, g->generation,
 	       g->ctime_ns);
-	json_str(when);
+	cli_json_str(when);
 	printf(",\n  \"size_bytes\": %" PRIu64 ",\n"
 	       "  \"sector_size\": %u,\n  \"md_block_size\": %u,\n"
 	       "  \"file_block_size\": %u,\n  \"small_block_size\": %u,\n"
@@ -323,12 +381,34 @@ static void info_print_json(const struct info_ctx *c)
 			printf("%s\n    { \"slot\": %u, \"state\": \"%s\", "
 			       "\"host_uuid\": \"%s\", \"hostname\": ",
 			       i ? "," : "", h->slot, info_hb_state(h->state), uuid);
-			json_str(h->hostname);
+			cli_json_str(h->hostname);
 			printf(", \"generation\": %" PRIu64 ", \"renewals\": %" PRIu64
 			       ", \"lease_ms\": %u }", h->hb_gen, h->counter,
 			       h->lease_ms);
 		}
 		printf("%s]", c->nhosts ? "\n  " : "");
+	}
+	if (c->jnl) {
+		printf(",\n  \"journals\": [");
+		for (uint32_t s = 0; s < g->max_hosts; s++) {
+			const struct info_jnl *j = &c->jnl[s];
+			const struct jnl_walk_result *w = &j->w;
+
+			printf("%s\n    { \"slot\": %u, ", s ? "," : "", s);
+			if (j->err) {
+				printf("\"state\": \"damaged\", \"error\": ");
+				cli_json_str(vmfs_strerror(j->err));
+				printf(" }");
+				continue;
+			}
+			printf("\"state\": \"%s\", \"tail\": %" PRIu64 ", \"head\": %"
+			       PRIu64 ", \"seq\": %" PRIu64 ", \"pending_transactions\": %"
+			       PRIu64 ", \"pending_blocks\": %" PRIu64 ", \"stop\": \"%s\" }",
+			       w->hdr.state == VMFS_JNL_DIRTY ? "dirty" : "clean",
+			       w->hdr.tail, w->hdr.head, w->hdr.seq, w->ntxn,
+			       w->nimages, cli_jnl_stop_key(w->stop));
+		}
+		printf("%s]", g->max_hosts ? "\n  " : "");
 	}
 	printf(",\n  \"areas\": {\n    \"volume_header\": { \"offset\": 0 },\n"
 	       "    \"heartbeat\": { \"offset\": %" PRIu64 ", \"slots\": %u },\n"
@@ -456,12 +536,14 @@ int cmd_info(int argc, char **argv)
 				"run 'vmfs fsck %s'", c.lun, vmfs_strerror(rc), c.lun);
 		c.have_hosts = rc == 0;
 	}
+	c.jnl = info_journals_read(lun, &c.g);
 	rc = 0;
 	if (json)
 		info_print_json(&c);
 	else
 		info_print_text(&c);
 out:
+	free(c.jnl);
 	free(c.hosts);
 	lun_close(lun);
 	return rc ? CLI_EXIT_FAIL : CLI_EXIT_OK;

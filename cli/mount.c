@@ -50,6 +50,9 @@ void help_mount(void)
 	       "                         its mounts (default $VMFS_STATE_DIR or %s)\n"
 	       "  -f, --foreground       run vmfsd in the foreground (exec it)\n"
 	       "  -t, --threads N        FUSE worker threads for vmfsd (default %d)\n"
+	       "  -c, --commit-ms MS     commit the metadata journal at least every MS\n"
+	       "                         milliseconds, 10 to 60000 (default 1000); fsync\n"
+	       "                         always commits at once\n"
 	       "  -l, --log-file PATH    vmfsd's log file\n"
 	       "  -d, --debug            vmfsd logs debug messages\n"
 	       "  -h, --help             show this help\n",
@@ -259,6 +262,7 @@ static int mount_check_twice(const char *state_dir, const char *uuid,
 struct mount_args {
 	const char *state_dir;
 	const char *threads;
+	const char *commit_ms;
 	const char *log_file;
 	bool foreground;
 	bool debug;
@@ -294,6 +298,10 @@ static void mount_build_argv(const struct mount_args *a, char **args,
 	if (a->threads) {
 		args[n++] = "--threads";
 		args[n++] = (char *)a->threads;
+	}
+	if (a->commit_ms) {
+		args[n++] = "--commit-ms";
+		args[n++] = (char *)a->commit_ms;
 	}
 	args[n] = NULL;
 }
@@ -454,6 +462,7 @@ int cmd_mount(int argc, char **argv)
 		{ "state-dir",  required_argument, NULL, 'S' },
 		{ "foreground", no_argument,       NULL, 'f' },
 		{ "threads",    required_argument, NULL, 't' },
+		{ "commit-ms",  required_argument, NULL, 'c' },
 		{ "log-file",   required_argument, NULL, 'l' },
 		{ "debug",      no_argument,       NULL, 'd' },
 		{ "help",       no_argument,       NULL, 'h' },
@@ -468,7 +477,7 @@ int cmd_mount(int argc, char **argv)
 	int c;
 
 	a.state_dir = cli_default_state_dir();
-	while ((c = getopt_long(argc, argv, ":S:ft:l:dh", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":S:ft:c:l:dh", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'S':
 			a.state_dir = optarg;
@@ -482,6 +491,13 @@ int cmd_mount(int argc, char **argv)
 				return cli_usage_err("--threads %s: must be a number from 1 to %d",
 						     optarg, VFUSE_MAX_THREADS);
 			a.threads = optarg;
+			break;
+		case 'c':
+			v = strtol(optarg, &end, 10);
+			if (!*optarg || *end || v < 10 || v > 60000)
+				return cli_usage_err("--commit-ms %s: must be a number of milliseconds from 10 to 60000",
+						     optarg);
+			a.commit_ms = optarg;
 			break;
 		case 'l':
 			a.log_file = optarg;

@@ -31,6 +31,7 @@ static const struct cli_cmd cli_cmds[] = {
 	{ "umount", cmd_umount, help_umount, "unmount a volume and wait for vmfsd" },
 	{ "disk",   cmd_disk,   help_disk,   "create and inspect VM disk files" },
 	{ "fsck",   cmd_fsck,   help_fsck,   "check and repair a volume" },
+	{ "journal", cmd_journal, help_journal, "show or replay the per-host metadata journals" },
 	{ "debug",  cmd_debug,  help_debug,  "damage a scratch volume to test fsck" },
 	{ "help",   cmd_help,   help_help,   "show help for a command" },
 };

@@ -50,6 +50,7 @@ static const struct {
 	{ PR_2_JOURNAL_BAD, corrupt_pr2_journal_bad },
 	{ PR_2_JOURNAL_SLOT, corrupt_pr2_journal_slot },
 	{ PR_2_JOURNAL_DIRTY, corrupt_pr2_journal_dirty },
+	{ PR_2_JOURNAL_RECORD_BAD, corrupt_pr2_journal_record_bad },
 	{ PR_3_CLUSTER_BAD, corrupt_pr3_cluster_bad },
 	{ PR_3_INODE_BAD, corrupt_pr3_inode_bad },
 	{ PR_3_INODE_MODE, corrupt_pr3_inode_mode },

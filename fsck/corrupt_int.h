@@ -3,8 +3,9 @@
  * fswreck).  fsck/corrupt.c holds the entry point, the code table and
  * the block, bitmap and report helpers below; corrupt_scan.c reads the
  * picture of the volume (inodes, block maps, directory entries);
- * corrupt_hdr.c, corrupt_inode.c, corrupt_dir.c and corrupt_bitmap.c hold
- * one damage function per problem code of passes 0-2, 3, 4-5 and 6.
+ * corrupt_hdr.c, corrupt_jnl.c, corrupt_inode.c, corrupt_dir.c and
+ * corrupt_bitmap.c hold one damage function per problem code of passes
+ * 0-2 (headers), 2 (journal contents), 3, 4-5 and 6.
  *
  * The tool works on the raw LUN, never through the engine: it reads the
  * geometry, walks bitmaps, inodes, block maps and directories itself and
@@ -229,7 +230,10 @@ int corrupt_pr1_lock_stale(struct corrupt *c);
 int corrupt_pr1_lock_bad_mode(struct corrupt *c);
 int corrupt_pr2_journal_bad(struct corrupt *c);
 int corrupt_pr2_journal_slot(struct corrupt *c);
+
+/* corrupt_jnl.c: pass 2, committed transactions in a journal ring */
 int corrupt_pr2_journal_dirty(struct corrupt *c);
+int corrupt_pr2_journal_record_bad(struct corrupt *c);
 
 /* corrupt_inode.c: pass 3 */
 int corrupt_pr3_cluster_bad(struct corrupt *c);

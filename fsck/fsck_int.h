@@ -29,6 +29,7 @@
 #include <stdint.h>
 #include "vmfs/format.h"
 #include "vmfs/fsck.h"
+#include "vmfs/journal.h"
 #include "vmfs/lockmgr.h"
 #include "vmfs/lun.h"
 #include "vmfs/vmfsd.h"
@@ -108,6 +109,8 @@ struct fsck_ctx {
 
 	struct fsck_res res[VMFS_RES_NTYPES];
 	uint8_t *isdir;              /* per inode */
+	uint8_t *orphan;             /* per inode: rc_orphan bit (unlinked while open) */
+	uint64_t orphans;            /* of those, found with no links (pass 5) */
 	uint8_t *reached;            /* per inode, pass 4 connectivity */
 	uint8_t *onpath;             /* per inode, pass 4 walk in progress */
 
@@ -122,6 +125,9 @@ struct fsck_ctx {
 
 	struct fsck_dup *dups;
 	size_t ndups, capdups;
+
+	/* overlay.c: committed journal images a read-only run reads through */
+	struct fsck_overlay *ovl;
 
 	/* dirops.c: where the last fsck_dir_add found room */
 	uint64_t add_dir, add_hint;
@@ -173,7 +179,10 @@ void fsck_info(struct fsck_ctx *c, const char *fmt, ...)
 void fsck_progress(struct fsck_ctx *c, int pass, const char *name,
 		   uint64_t done, uint64_t total);
 
-/* Read; failures are operational errors (fsck_fail). */
+/*
+ * Read; failures are operational errors (fsck_fail).  Blocks in the
+ * journal overlay (overlay.c) read as the journal has them.
+ */
 int fsck_read(struct fsck_ctx *c, void *buf, size_t len, uint64_t off);
 /*
  * Write a metadata block fsck computed the address of.  Refused (a bug,
@@ -210,6 +219,19 @@ int fsck_obj_alloc(struct fsck_ctx *c, enum vmfs_res_type t, uint64_t ino,
 		   uint64_t *idx);
 /* Mark an object free in the bitmap fsck will write (repairs only). */
 void fsck_obj_release(struct fsck_ctx *c, enum vmfs_res_type t, uint64_t idx);
+
+
+/* ---- overlay.c: the journal as a read-only run sees it ------------------ */
+
+/* Add the image of one committed block (later additions win). */
+int fsck_overlay_add(struct fsck_ctx *c, uint64_t addr, uint32_t flags,
+		     const uint8_t *img);
+/* Done adding: index the images; returns how many addresses there are. */
+size_t fsck_overlay_seal(struct fsck_ctx *c);
+/* Patch every image overlapping [off, off+len) into buf. */
+void fsck_overlay_apply(const struct fsck_ctx *c, void *buf, size_t len,
+			uint64_t off);
+void fsck_overlay_free(struct fsck_ctx *c);
 
 /* ---- fix.c -------------------------------------------------------------- */
 

@@ -2,7 +2,8 @@
  * Pass 1: heartbeat region, heartbeat slots and lock records.
  *
  * Liveness first (fsck_hosts_survey, called from pass 0 before any
- * write): hb_survey() with watch samples every non-free slot twice, the
+ * write, through fsck_hosts_watch, which `vmfs journal replay` uses
+ * too): hb_survey() with watch samples every non-free slot twice, the
  * longest advertised lease (plus a renewal) apart on our own monotonic
  * clock; a host whose counter moved is live.  When the region header is
  * too damaged for hb_survey, the slots are found from the geometry and
@@ -69,16 +70,8 @@ static bool slot_ok(const struct fsck_ctx *c, const uint8_t *blk, uint32_t i)
 	       le32toh(hs->hs_state) <= VMFS_HB_REPLAYING;
 }
 
-/* hb_survey from the geometry, for a region header hb_survey refuses. */
-static int survey_raw(struct fsck_ctx *c, struct hb_slot_info *out,
-		      uint32_t *n)
-{
-	return hb_survey_slots(c->lun, slot_addr(c, 0), c->g.max_hosts, true,
-			       out, c->g.max_hosts, n);
-}
-
 /* Would hb_survey accept the region header?  (It logs when it does not.) */
-static bool region_ok(struct fsck_ctx *c)
+static bool region_ok(struct lun *lun, const struct vol_geom *g)
 {
 	uint8_t *blk = lun_buf_alloc(VMFS_MD_BLOCK_SIZE);
 	const struct vmfs_hb_region *hr =
@@ -87,13 +80,25 @@ static bool region_ok(struct fsck_ctx *c)
 
 	if (!blk)
 		return false;
-	ok = !fsck_read(c, blk, VMFS_MD_BLOCK_SIZE, c->g.hb_offset) &&
-	     !lun_md_verify(&hr->hr_hdr, VMFS_MAGIC_HBREGION, c->g.hb_offset,
+	ok = !lun_read(lun, blk, VMFS_MD_BLOCK_SIZE, g->hb_offset) &&
+	     !lun_md_verify(&hr->hr_hdr, VMFS_MAGIC_HBREGION, g->hb_offset,
 			    FSCK_OBJ_LEN) &&
-	     le32toh(hr->hr_nslots) == c->g.max_hosts &&
-	     le64toh(hr->hr_slot0_offset) == c->g.hb_offset + VMFS_MD_BLOCK_SIZE;
+	     le32toh(hr->hr_nslots) == g->max_hosts &&
+	     le64toh(hr->hr_slot0_offset) == g->hb_offset + VMFS_MD_BLOCK_SIZE;
 	lun_buf_free(blk);
 	return ok;
+}
+
+int fsck_hosts_watch(struct lun *lun, const struct vol_geom *g,
+		     struct hb_slot_info *out, uint32_t *n)
+{
+	*n = 0;
+	if (region_ok(lun, g) &&
+	    !hb_survey(lun, g->hb_offset, true, out, g->max_hosts, n))
+		return 0;
+	/* A region header hb_survey refuses: the slots from the geometry. */
+	return hb_survey_slots(lun, g->hb_offset + VMFS_MD_BLOCK_SIZE,
+			       g->max_hosts, true, out, g->max_hosts, n);
 }
 
 int fsck_hosts_survey(struct fsck_ctx *c)
@@ -111,11 +116,7 @@ int fsck_hosts_survey(struct fsck_ctx *c)
 		fsck_fail(c, -ENOMEM, "heartbeat survey");
 		return -ENOMEM;
 	}
-	if (!region_ok(c) ||
-	    hb_survey(c->lun, c->g.hb_offset, true, info, c->g.max_hosts, &n))
-		ret = c->abort ? -EIO : survey_raw(c, info, &n);
-	else
-		ret = 0;
+	ret = fsck_hosts_watch(c->lun, &c->g, info, &n);
 	for (uint32_t k = 0; !ret && k < n; k++) {
 		struct fsck_slot *s;
 

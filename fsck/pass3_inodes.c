@@ -111,9 +111,12 @@ static int load_clusters(struct fsck_ctx *c, enum vmfs_res_type t, uint8_t *buf)
 					c->res[t].clflags[cl + k] |= FSCK_CL_REBUILD;
 				continue;
 			}
-			for (uint32_t j = 0; j < nobjs; j++)
+			for (uint32_t j = 0; j < nobjs; j++) {
 				if (bm_test(rc->rc_bitmap, j))
 					bm_set(c->res[t].disk_bm, first + j);
+				if (t == VMFS_RES_INODE && bm_test(rc->rc_orphan, j))
+					bm_set(c->orphan, first + j);
+			}
 		}
 	}
 	return ret;

@@ -12,6 +12,10 @@
  *     subdirectories whose entry they hold (PR_5_NLINK);
  *   - di_nentries of directories = live entries pass 4 kept
  *     (PR_5_NENTRIES).
+ * An inode with no links whose orphan bit is set (rc_orphan: it was
+ * unlinked while open and its host stopped before the last close) is no
+ * problem: the next mount frees it, and a repairing run frees it here
+ * without a report; a read-only run only counts it.
  * A file with links on disk but no entry that pass 4 could not (or was
  * not allowed to) reconnect is left alone: it was already reported.
  *
@@ -52,6 +56,12 @@ static void check_counts(struct fsck_ctx *c, uint64_t ino, uint8_t *blk)
 		/* Pass 4 reported what it could not reconnect. */
 		if (nlink || (dir && nent) || ino <= VMFS_LOSTFOUND_INO)
 			return;
+		if (bm_test(c->orphan, ino)) {
+			c->orphans++;
+			if (c->writable)
+				free_orphan(c, ino, blk);
+			return;
+		}
 		if (fsck_fix(c, PR_5_ORPHAN, addr,
 			     "inode %llu (mode 0%o, %llu bytes) has no links",
 			     (unsigned long long)ino, mode,
@@ -117,5 +127,10 @@ int fsck_pass5(struct fsck_ctx *c)
 				check_counts(c, i + k, buf + (size_t)k * VMFS_MD_BLOCK_SIZE);
 	}
 	lun_buf_free(buf);
+	if (c->orphans)
+		fsck_info(c, c->writable ?
+			  "freed %llu inodes that were unlinked while open" :
+			  "%llu inodes were unlinked while open; the next mount frees them",
+			  (unsigned long long)c->orphans);
 	return ret;
 }

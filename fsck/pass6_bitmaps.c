@@ -39,11 +39,15 @@ static void rc_fill(struct fsck_ctx *c, enum vmfs_res_type t, uint32_t cl,
 	uint32_t nobjs = le32toh(rc->rc_nobjs), used = 0;
 
 	memset(rc->rc_bitmap, 0, sizeof(rc->rc_bitmap));
-	for (uint32_t j = 0; j < nobjs; j++)
+	for (uint32_t j = 0; j < nobjs; j++) {
 		if (bm_test(c->res[t].disk_bm, first + j)) {
 			bm_set(rc->rc_bitmap, j);
 			used++;
+		} else if (t == VMFS_RES_INODE) {
+			/* A free inode is nobody's orphan. */
+			rc->rc_orphan[j >> 3] &= (uint8_t)~(1u << (j & 7));
 		}
+	}
 	rc->rc_nfree = htole32(nobjs - used);
 	fsck_seal(&rc->rc_hdr, VMFS_MAGIC_RCLUSTER, fsck_cluster_addr(c, t, cl),
 		  FSCK_OBJ_LEN);

@@ -7,7 +7,8 @@
  *
  * Preen repairs only what cannot lose data or hide a deeper problem:
  * stale leases, counts and bitmaps that are recomputed from what is
- * really there, and orphans the engine itself would have freed.
+ * really there, orphans the engine itself would have freed, and journal
+ * replay, which a mount does anyway.
  */
 #include <string.h>
 #include "fsck_int.h"
@@ -43,8 +44,13 @@ static const struct fsck_problem_info fsck_problems[] = {
 	  "rewrite a clean, empty journal header", false),
 	P(PR_2_JOURNAL_SLOT, "journal header names the wrong slot or size",
 	  "set the slot and size from the geometry", true),
-	P(PR_2_JOURNAL_DIRTY, "journal holds transactions this fsck cannot replay",
-	  "mark the journal clean (its transactions are discarded)", false),
+	P(PR_2_JOURNAL_DIRTY, "journal holds committed transactions that were never replayed",
+	  "replay them (write each block home) and mark the journal clean", true),
+	P(PR_2_JOURNAL_RECORD_BAD,
+	  "committed transaction names blocks outside the metadata areas or "
+	  "overruns the journal",
+	  "replay the transactions before it and mark the journal clean "
+	  "(it and everything after it are discarded)", false),
 
 	P(PR_3_CLUSTER_BAD, "resource-cluster header is damaged",
 	  "rebuild it from the objects found in use", false),

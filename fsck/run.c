@@ -6,7 +6,8 @@
  * Passes (each file opens with its checks and what it hands on):
  *   0  pass0_header.c   volume header and backup, geometry, liveness
  *   1  pass1_hb.c       heartbeat region, slots, lock records
- *   2  pass2_journal.c  journal region headers
+ *   2  pass2_journal.c  journal region headers; replay (or, with -n,
+ *                       read through) every dirty journal
  *   3  pass3_inodes.c   cluster headers, inodes, block maps, xattrs;
  *      pass3_dup.c      blocks claimed twice are cloned
  *   4  pass4_dirs.c    directory chunks and entries, connectivity
@@ -96,6 +97,8 @@ int fsck_read(struct fsck_ctx *c, void *buf, size_t len, uint64_t off)
 	if (ret)
 		fsck_fail(c, ret, "read of %zu bytes at offset %llu", len,
 			  (unsigned long long)off);
+	else
+		fsck_overlay_apply(c, buf, len, off);
 	return ret;
 }
 
@@ -295,9 +298,10 @@ static int ctx_setup(struct fsck_ctx *c)
 			return -ENOMEM;
 	}
 	c->isdir = calloc(1, (size_t)((ninodes + 7) / 8));
+	c->orphan = calloc(1, (size_t)((ninodes + 7) / 8));
 	c->reached = calloc(1, (size_t)((ninodes + 7) / 8));
 	c->onpath = calloc(1, (size_t)((ninodes + 7) / 8));
-	if (!c->isdir || !c->reached || !c->onpath)
+	if (!c->isdir || !c->orphan || !c->reached || !c->onpath)
 		return -ENOMEM;
 	c->own = fsck_map_open(c, "owners");
 	c->imode = fsck_map_open(c, "modes");
@@ -326,10 +330,12 @@ static void ctx_teardown(struct fsck_ctx *c)
 		free(c->res[t].clflags);
 	}
 	free(c->isdir);
+	free(c->orphan);
 	free(c->reached);
 	free(c->onpath);
 	free(c->slots);
 	free(c->dups);
+	fsck_overlay_free(c);
 }
 
 static const struct {

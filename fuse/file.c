@@ -1,9 +1,10 @@
 /*
  * Open files and the data path.
  *
- * Data goes straight to the LUN: the engine writes through, so flush has
- * nothing to do and fsync only has to make the LUN's write cache and the
- * metadata that reaches the data durable.  Each request costs one copy in
+ * Data goes straight to the LUN and metadata into the host's journal, so
+ * flush has nothing to do; fsync (and every O_SYNC / O_DSYNC write)
+ * commits the journal, which flushes the LUN's write cache first, so the
+ * data and the metadata that reaches it are durable when it returns.  Each request costs one copy in
  * this process: write data, from the splice pipe (or from libfuse's
  * buffer, where it sits 80 bytes in and so is never sector aligned), into
  * the worker's aligned buffer, from which the engine can do O_DIRECT I/O
@@ -119,7 +120,6 @@ void vfuse_op_write_buf(fuse_req_t req, fuse_ino_t ino,
 	const void *data;
 	ssize_t n;
 
-	(void)fi;
 	if (off < 0) {
 		fuse_reply_err(req, EINVAL);
 		return;
@@ -143,6 +143,13 @@ void vfuse_op_write_buf(fuse_req_t req, fuse_ino_t ino,
 		data = dst.buf[0].mem;
 	}
 	n = vol_write(f->v, ino, data, size, (uint64_t)off);
+	/* The kernel passes O_SYNC / O_DSYNC of the write (RWF_DSYNC too). */
+	if (n >= 0 && (fi->flags & O_DSYNC)) {
+		int ret = vol_fsync(f->v, ino, (fi->flags & O_SYNC) != O_SYNC);
+
+		if (ret < 0)
+			n = ret;
+	}
 	if (n < 0) {
 		vfuse_reply_fail(req, "write", ino, n);
 		return;

@@ -1,16 +1,37 @@
 /*
  * Journal regions: one per heartbeat slot, each opening with a lockable
  * header block.  A clean header (tail == head) means there is nothing to
- * replay; mkfs writes every region clean.
+ * replay; mkfs writes every region clean, each with its own random jid
+ * so records left by an earlier volume on the same LUN never replay.
  */
 #include <endian.h>
 #include <errno.h>
 #include <string.h>
+#include <sys/random.h>
 #include "vmfs/journal.h"
 #include "vmfs/lockmgr.h"
 #include "vmfs/lun.h"
 
 #define JNL_HDR_LEN (VMFS_MD_BLOCK_SIZE - VMFS_OBJ_OFFSET)
+
+static void jnl_header_fill(uint8_t *buf, uint64_t addr, uint32_t slot,
+			    uint64_t size, enum vmfs_jnl_state state,
+			    uint64_t pos, uint64_t seq, uint64_t jid)
+{
+	struct vmfs_jnl_hdr *jh = (struct vmfs_jnl_hdr *)(buf + VMFS_OBJ_OFFSET);
+	uint64_t gen = le64toh(jh->jh_hdr.bh_gen);
+
+	memset(jh, 0, JNL_HDR_LEN);
+	jh->jh_slot = htole32(slot);
+	jh->jh_state = htole32(state);
+	jh->jh_size_bytes = htole64(size);
+	jh->jh_tail = htole64(pos);
+	jh->jh_head = htole64(pos);
+	jh->jh_seq = htole64(seq);
+	jh->jh_jid = htole64(jid);
+	jh->jh_hdr.bh_gen = htole64(gen + 1);
+	lun_md_seal(&jh->jh_hdr, VMFS_MAGIC_JOURNAL, addr, JNL_HDR_LEN);
+}
 
 int jnl_regions_format(struct lun *lun, uint64_t off, uint64_t size,
 		       uint32_t nslots)
@@ -22,19 +43,16 @@ int jnl_regions_format(struct lun *lun, uint64_t off, uint64_t size,
 		return -ENOMEM;
 	for (uint32_t i = 0; !ret && i < nslots; i++) {
 		uint64_t addr = off + (uint64_t)i * size;
-		struct vmfs_jnl_hdr *jh =
-			(struct vmfs_jnl_hdr *)(buf + VMFS_OBJ_OFFSET);
+		uint64_t jid;
 
+		if (getrandom(&jid, sizeof(jid), 0) != sizeof(jid)) {
+			ret = -errno;
+			break;
+		}
 		memset(buf, 0, VMFS_MD_BLOCK_SIZE);
 		lock_record_init_free(buf, addr, 1);
-		jh->jh_slot = htole32(i);
-		jh->jh_state = htole32(VMFS_JNL_CLEAN);
-		jh->jh_size_bytes = htole64(size);
-		jh->jh_tail = htole64(VMFS_MD_BLOCK_SIZE);
-		jh->jh_head = htole64(VMFS_MD_BLOCK_SIZE);
-		jh->jh_seq = htole64(1);
-		jh->jh_hdr.bh_gen = htole64(1);
-		lun_md_seal(&jh->jh_hdr, VMFS_MAGIC_JOURNAL, addr, JNL_HDR_LEN);
+		jnl_header_fill(buf, addr, i, size, VMFS_JNL_CLEAN,
+				VMFS_MD_BLOCK_SIZE, 1, jid);
 		ret = lun_write(lun, buf, VMFS_MD_BLOCK_SIZE, addr);
 	}
 	lun_buf_free(buf);
@@ -61,8 +79,41 @@ int jnl_header_read(struct lun *lun, uint64_t off, struct jnl_info *out)
 		out->head = le64toh(jh->jh_head);
 		out->tail = le64toh(jh->jh_tail);
 		out->seq = le64toh(jh->jh_seq);
-		if (out->state > VMFS_JNL_DIRTY)
+		out->jid = le64toh(jh->jh_jid);
+		out->minor = le16toh(jh->jh_hdr.bh_minor);
+		if (out->state > VMFS_JNL_DIRTY ||
+		    out->size_bytes < 2 * VMFS_MD_BLOCK_SIZE ||
+		    out->size_bytes % VMFS_MD_BLOCK_SIZE ||
+		    out->tail < VMFS_MD_BLOCK_SIZE ||
+		    out->tail >= out->size_bytes ||
+		    out->tail % VMFS_MD_BLOCK_SIZE ||
+		    out->head < VMFS_MD_BLOCK_SIZE ||
+		    out->head >= out->size_bytes ||
+		    out->head % VMFS_MD_BLOCK_SIZE)
 			ret = -VMFS_E_CORRUPT;
+	}
+	lun_buf_free(buf);
+	return ret;
+}
+
+int jnl_header_write(struct lun *lun, uint64_t off,
+		     const struct jnl_info *info, enum vmfs_jnl_state state,
+		     uint64_t pos, uint64_t seq)
+{
+	uint8_t *buf = lun_buf_alloc(VMFS_MD_BLOCK_SIZE);
+	/* Keep the lock record out of the write where the sector allows. */
+	uint32_t skip = lun_sector_size(lun) <= VMFS_OBJ_OFFSET ?
+			VMFS_OBJ_OFFSET : 0;
+	int ret;
+
+	if (!buf)
+		return -ENOMEM;
+	ret = lun_read(lun, buf, VMFS_MD_BLOCK_SIZE, off);
+	if (!ret) {
+		jnl_header_fill(buf, off, info->slot, info->size_bytes, state,
+				pos, seq, info->jid);
+		ret = lun_write(lun, buf + skip, VMFS_MD_BLOCK_SIZE - skip,
+				off + skip);
 	}
 	lun_buf_free(buf);
 	return ret;

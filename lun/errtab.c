@@ -42,6 +42,17 @@ static const struct {
 	  "of the LUN sector size (a bug in the caller)" },
 	{ VMFS_E_FAULT, "I/O error injected by the fault-injecting test LUN" },
 
+	/* 1200-1299: journal */
+	{ VMFS_E_JNL_FULL, "one metadata operation needs more blocks than "
+	  "the host's journal holds; split the operation or make the volume "
+	  "with a larger --journal-size" },
+	{ VMFS_E_JNL_DIRTY, "the journal holds committed transactions that "
+	  "were never replayed; mount the volume read-write once, or run "
+	  "'vmfs fsck -y', to replay it" },
+	{ VMFS_E_JNL_ABORTED, "the journal stopped after a LUN write failed; "
+	  "the volume is read-only until it is unmounted and mounted again "
+	  "(mount replays what was committed)" },
+
 	/* 1300-1399: volume engine */
 	{ VMFS_E_NOT_VOLUME, "no vmfs volume on this LUN; run 'vmfs mkfs' "
 	  "to create one" },

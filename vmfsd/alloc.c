@@ -188,10 +188,15 @@ void res_unload(struct vol *v)
 
 		if (!ra->cl)
 			continue;
-		for (uint32_t c = 0; c < ra->g.nclusters; c++)
+		for (uint32_t c = 0; c < ra->g.nclusters; c++) {
 			lun_buf_free(ra->cl[c].blk);
+			free(ra->cl[c].busy);
+		}
 		free(ra->cl);
 		ra->cl = NULL;
+		free(ra->freed);
+		ra->freed = NULL;
+		ra->freed_head = ra->freed_n = ra->freed_cap = 0;
 	}
 }
 
@@ -210,13 +215,76 @@ static int rc_write(struct vol *v, struct rarea *ra, uint32_t c)
 {
 	struct rcluster *cl = &ra->cl[c];
 	uint64_t addr = rc_addr(&ra->g, c);
-	/* Keep the lock record out of the write where the sector allows. */
-	uint32_t skip = v->ss <= VMFS_OBJ_OFFSET ? VMFS_OBJ_OFFSET : 0;
 
 	rc_of(cl->blk)->rc_nfree = htole32(cl->nfree);
 	rc_seal(cl->blk, addr);
-	return lun_write(v->lun, cl->blk + skip, VMFS_MD_BLOCK_SIZE - skip,
-			 addr + skip);
+	return md_write(v, cl->blk, addr, true);
+}
+
+/*
+ * File and small blocks hold data that is written in place, outside the
+ * journal.  One freed by transaction T must not be handed out again until
+ * T can never replay (jnl_reusable_seq() > T): otherwise a crash could
+ * show the block's old owner the new owner's data, or a replay could
+ * write an old directory-chunk image over a small file's data.  Inodes
+ * and pointer blocks live only in the journal, so they are reusable at
+ * once.
+ */
+static bool res_delays_reuse(const struct vol *v, enum vmfs_res_type t)
+{
+	return v->j && (t == VMFS_RES_FILE || t == VMFS_RES_SMALL);
+}
+
+static void res_busy_mark(struct rarea *ra, enum vmfs_res_type t,
+			  uint64_t idx, uint64_t seq)
+{
+	struct rcluster *cl = &ra->cl[idx / ra->g.per_cluster];
+	uint32_t bit = (uint32_t)(idx % ra->g.per_cluster);
+
+	if (!cl->busy)
+		cl->busy = calloc(1, VMFS_RC_MAX_OBJS / 8);
+	if (ra->freed_n == ra->freed_cap) {
+		size_t cap = ra->freed_cap ? ra->freed_cap * 2 : 256;
+		struct rfreed *f = realloc(ra->freed, cap * sizeof(*f));
+
+		if (f) {
+			ra->freed = f;
+			ra->freed_cap = cap;
+		}
+	}
+	if (!cl->busy || ra->freed_n == ra->freed_cap) {
+		/* Out of memory: keep the object allocated until remount
+		 * rather than risk reusing it early. */
+		VLOG(LOG_WARNING, "out of memory: %s %llu stays in use until the next mount",
+		     vol_res_name(t), (unsigned long long)idx);
+		return;
+	}
+	cl->busy[bit >> 3] |= 1u << (bit & 7);
+	cl->nbusy++;
+	ra->freed[ra->freed_n].idx = idx;
+	ra->freed[ra->freed_n].seq = seq;
+	ra->freed_n++;
+}
+
+/* Make the objects whose freeing can no longer replay allocatable. */
+static void res_busy_release(struct vol *v, struct rarea *ra)
+{
+	uint64_t reusable;
+
+	if (ra->freed_head == ra->freed_n)
+		return;
+	reusable = jnl_reusable_seq(v->j);
+	while (ra->freed_head < ra->freed_n &&
+	       ra->freed[ra->freed_head].seq < reusable) {
+		uint64_t idx = ra->freed[ra->freed_head++].idx;
+		struct rcluster *cl = &ra->cl[idx / ra->g.per_cluster];
+		uint32_t bit = (uint32_t)(idx % ra->g.per_cluster);
+
+		cl->busy[bit >> 3] &= ~(1u << (bit & 7));
+		cl->nbusy--;
+	}
+	if (ra->freed_head == ra->freed_n)
+		ra->freed_head = ra->freed_n = 0;
 }
 
 /*
@@ -236,6 +304,8 @@ int res_alloc(struct vol *v, enum vmfs_res_type t, uint64_t hint,
 	if (vol_is_rdonly(v))
 		return -EROFS;
 	pthread_mutex_lock(&v->alloc_lock);
+	if (res_delays_reuse(v, t))
+		res_busy_release(v, ra);
 	start = hint < ra->g.count ? (uint32_t)(hint / ra->g.per_cluster)
 				   : ra->rotor;
 	for (uint32_t i = 0; i < nc && k < n && !ret; i++) {
@@ -244,7 +314,7 @@ int res_alloc(struct vol *v, enum vmfs_res_type t, uint64_t hint,
 		struct vmfs_rc *rc;
 		uint32_t b = 0, taken = 0;
 
-		if (!cl->nfree)
+		if (cl->nfree <= cl->nbusy)
 			continue;
 		rc = rc_of(cl->blk);
 		if (i == 0 && hint < ra->g.count)
@@ -252,7 +322,8 @@ int res_alloc(struct vol *v, enum vmfs_res_type t, uint64_t hint,
 		for (uint32_t j = 0; j < cl->nobjs && k < n; j++) {
 			uint32_t bit = (b + j) % cl->nobjs;
 
-			if (bit_test(rc->rc_bitmap, bit))
+			if (bit_test(rc->rc_bitmap, bit) ||
+			    (cl->nbusy && bit_test(cl->busy, bit)))
 				continue;
 			rc->rc_bitmap[bit >> 3] |= 1u << (bit & 7);
 			out[k++] = (uint64_t)c * ra->g.per_cluster + bit;
@@ -283,6 +354,60 @@ int res_alloc(struct vol *v, enum vmfs_res_type t, uint64_t hint,
 	return k ? 0 : -ENOSPC;
 }
 
+int res_orphan_mark(struct vol *v, uint64_t ino, bool on)
+{
+	struct rarea *ra = &v->res[VMFS_RES_INODE];
+	uint32_t c = (uint32_t)(ino / ra->g.per_cluster);
+	uint32_t bit = (uint32_t)(ino % ra->g.per_cluster);
+	struct vmfs_rc *rc;
+	int ret = 0;
+
+	if (ino >= ra->g.count)
+		return -EINVAL;
+	pthread_mutex_lock(&v->alloc_lock);
+	rc = rc_of(ra->cl[c].blk);
+	if (bit_test(rc->rc_orphan, bit) != on) {
+		rc->rc_orphan[bit >> 3] ^= 1u << (bit & 7);
+		ret = rc_write(v, ra, c);
+	}
+	pthread_mutex_unlock(&v->alloc_lock);
+	return ret;
+}
+
+int res_orphans_list(struct vol *v, uint64_t **out, size_t *n)
+{
+	struct rarea *ra = &v->res[VMFS_RES_INODE];
+	uint64_t *list = NULL;
+	size_t cnt = 0, cap = 0;
+
+	pthread_mutex_lock(&v->alloc_lock);
+	for (uint32_t c = 0; c < ra->g.nclusters; c++) {
+		const struct vmfs_rc *rc = rc_of(ra->cl[c].blk);
+
+		for (uint32_t b = 0; b < ra->cl[c].nobjs; b++) {
+			if (!bit_test(rc->rc_orphan, b))
+				continue;
+			if (cnt == cap) {
+				uint64_t *l = realloc(list, (cap ? cap * 2 : 64) *
+							    sizeof(*l));
+
+				if (!l) {
+					pthread_mutex_unlock(&v->alloc_lock);
+					free(list);
+					return -ENOMEM;
+				}
+				list = l;
+				cap = cap ? cap * 2 : 64;
+			}
+			list[cnt++] = (uint64_t)c * ra->g.per_cluster + b;
+		}
+	}
+	pthread_mutex_unlock(&v->alloc_lock);
+	*out = list;
+	*n = cnt;
+	return 0;
+}
+
 static int cmp_u64(const void *a, const void *b)
 {
 	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
@@ -296,6 +421,8 @@ int res_free(struct vol *v, enum vmfs_res_type t, const uint64_t *idx,
 {
 	struct rarea *ra = &v->res[t];
 	uint64_t *sorted;
+	uint64_t seq = 0;
+	bool delay = res_delays_reuse(v, t);
 	int ret = 0;
 
 	if (!n)
@@ -306,6 +433,8 @@ int res_free(struct vol *v, enum vmfs_res_type t, const uint64_t *idx,
 	memcpy(sorted, idx, n * sizeof(*sorted));
 	qsort(sorted, n, sizeof(*sorted), cmp_u64);
 	pthread_mutex_lock(&v->alloc_lock);
+	if (delay)
+		seq = jnl_running_seq(v->j);
 	for (uint32_t i = 0; i < n;) {
 		uint32_t c = (uint32_t)(sorted[i] / ra->g.per_cluster);
 		struct rcluster *cl;
@@ -330,8 +459,11 @@ int res_free(struct vol *v, enum vmfs_res_type t, const uint64_t *idx,
 				continue;
 			}
 			rc->rc_bitmap[bit >> 3] &= ~(1u << (bit & 7));
+			rc->rc_orphan[bit >> 3] &= ~(1u << (bit & 7));
 			cl->nfree++;
 			ra->used--;
+			if (delay)
+				res_busy_mark(ra, t, sorted[i], seq);
 		}
 		err = rc_write(v, ra, c);
 		if (err && !ret)

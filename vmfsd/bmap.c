@@ -160,7 +160,7 @@ static int pb_get(struct vol *v, struct vinode *vi, uint64_t addr, int level,
 	blk = lun_buf_alloc(VMFS_MD_BLOCK_SIZE);
 	if (!blk)
 		return -ENOMEM;
-	ret = lun_read(v->lun, blk, VMFS_MD_BLOCK_SIZE, addr);
+	ret = md_read(v, blk, addr);
 	d = (struct vmfs_ptrblk *)blk;
 	if (!ret)
 		ret = lun_md_verify(&d->pb_hdr, VMFS_MAGIC_PTRBLK, addr,
@@ -202,7 +202,7 @@ static int pb_write(struct vol *v, struct pblk *pb)
 	lun_md_seal(&d->pb_hdr, VMFS_MAGIC_PTRBLK, pb->addr,
 		    VMFS_MD_BLOCK_SIZE);
 	pb->dirty = false;
-	return lun_write(v->lun, pb->blk, VMFS_MD_BLOCK_SIZE, pb->addr);
+	return md_write(v, pb->blk, pb->addr, false);
 }
 
 /* Write every pointer block bmap_set(..., defer) left dirty. */

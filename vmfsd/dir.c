@@ -199,7 +199,7 @@ int dir_load(struct vol *v, struct vinode *dir)
 		d->chunks[c] = blk;
 		d->caddr[c] = ptr_addr(p) + (uint64_t)(c % per_blk) * VMFS_MD_BLOCK_SIZE;
 		d->nchunks++;
-		ret = lun_read(v->lun, blk, VMFS_MD_BLOCK_SIZE, d->caddr[c]);
+		ret = md_read(v, blk, d->caddr[c]);
 		if (!ret)
 			ret = chunk_verify(dir, c, d->caddr[c], blk);
 		if (!ret)
@@ -278,7 +278,7 @@ static int chunk_write(struct vol *v, struct vdir *d, uint32_t c)
 	db->db_hdr.bh_gen = htole64(le64toh(db->db_hdr.bh_gen) + 1);
 	lun_md_seal(&db->db_hdr, VMFS_MAGIC_DIRBLK, d->caddr[c],
 		    VMFS_MD_BLOCK_SIZE);
-	return lun_write(v->lun, d->chunks[c], VMFS_MD_BLOCK_SIZE, d->caddr[c]);
+	return md_write(v, d->chunks[c], d->caddr[c], false);
 }
 
 /* Append an empty chunk, mapping a new small block when needed. */

@@ -581,9 +581,10 @@ static int eager_zero(struct vol *v, struct vinode *vi, uint64_t first,
 	return ret;
 }
 
-int vol_fallocate(struct vol *v, uint64_t ino, int mode, uint64_t off,
-		  uint64_t len)
+static int fallocate_once(struct vol *v, uint64_t ino, int mode,
+			  uint64_t off, uint64_t len)
 {
+	VOL_HANDLE(v);
 	const int known = FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE |
 			  FALLOC_FL_ZERO_RANGE;
 	uint64_t end = off + len, bs, first, last;
@@ -687,6 +688,16 @@ out:
 	return ret;
 }
 
+int vol_fallocate(struct vol *v, uint64_t ino, int mode, uint64_t off,
+		  uint64_t len)
+{
+	int ret = fallocate_once(v, ino, mode, off, len);
+
+	if (ret == -ENOSPC && vol_reclaim(v))
+		ret = fallocate_once(v, ino, mode, off, len);
+	return ret;
+}
+
 ssize_t vol_read(struct vol *v, uint64_t ino, void *buf, size_t len,
 		 uint64_t off)
 {
@@ -745,6 +756,19 @@ static int write_fast(struct vol *v, struct vinode *vi, const void *buf,
 	return 0;
 }
 
+/* The slow path: under the write lock, in a journal handle. */
+static int write_slow(struct vol *v, struct vinode *vi, const void *buf,
+		      size_t len, uint64_t off)
+{
+	VOL_HANDLE(v);
+	int ret;
+
+	pthread_rwlock_wrlock(&vi->rw);
+	ret = file_write_locked(v, vi, buf, len, off);
+	pthread_rwlock_unlock(&vi->rw);
+	return ret;
+}
+
 ssize_t vol_write(struct vol *v, uint64_t ino, const void *buf, size_t len,
 		  uint64_t off)
 {
@@ -772,27 +796,37 @@ ssize_t vol_write(struct vol *v, uint64_t ino, const void *buf, size_t len,
 	if (ret < 0)
 		goto out;
 	/* Blocks to allocate or zero, EOF to move, or a partial sector. */
-	pthread_rwlock_wrlock(&vi->rw);
-	ret = file_write_locked(v, vi, buf, len, off);
-	pthread_rwlock_unlock(&vi->rw);
+	ret = write_slow(v, vi, buf, len, off);
+	if (ret == -ENOSPC && vol_reclaim(v))
+		ret = write_slow(v, vi, buf, len, off);
 out:
 	inode_put(v, vi);
 	return ret;
 }
 
+/*
+ * The file's data and everything needed to reach it durable: its
+ * timestamps join the running transaction, which is committed (the
+ * commit flushes the data first).  Commits are shared, so an fsync also
+ * makes every earlier change of every file durable.
+ */
 int vol_fsync(struct vol *v, uint64_t ino, bool datasync)
 {
 	struct vinode *vi;
 	int ret;
 
-	ret = inode_get(v, ino, &vi);
-	if (ret)
-		return ret;
-	pthread_rwlock_wrlock(&vi->rw);
-	ret = datasync ? 0 : inode_flush_times(v, vi);
-	pthread_rwlock_unlock(&vi->rw);
-	inode_put(v, vi);
-	if (!ret && !vol_is_rdonly(v))
-		ret = lun_flush(v->lun);
+	{
+		VOL_HANDLE(v);
+
+		ret = inode_get(v, ino, &vi);
+		if (ret)
+			return ret;
+		pthread_rwlock_wrlock(&vi->rw);
+		ret = datasync ? 0 : inode_flush_times(v, vi);
+		pthread_rwlock_unlock(&vi->rw);
+		inode_put(v, vi);
+	}
+	if (!ret)
+		ret = vol_sync(v);
 	return ret;
 }

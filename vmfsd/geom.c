@@ -378,3 +378,18 @@ int vol_geom_read(struct lun *lun, struct vol_geom *g, int *which_out,
 		return -VMFS_E_NOT_VOLUME;
 	return ret0 == -VMFS_E_BAD_MAGIC ? ret1 : ret0;
 }
+
+uint64_t vol_jnl_offset(const struct vol_geom *g, uint32_t slot)
+{
+	return g->journal_offset + (uint64_t)slot * g->journal_size_bytes;
+}
+
+struct jnl_bounds vol_jnl_bounds(const struct vol_geom *g)
+{
+	struct jnl_bounds b = {
+		.lo = vol_jnl_offset(g, g->max_hosts),
+		.hi = g->backup_offset,
+	};
+
+	return b;
+}

@@ -74,14 +74,11 @@ static void inode_encode(struct vinode *vi)
 
 int inode_write(struct vol *v, struct vinode *vi)
 {
-	uint32_t skip = v->ss <= VMFS_OBJ_OFFSET ? VMFS_OBJ_OFFSET : 0;
-
 	if (vol_is_rdonly(v))
 		return -EROFS;
 	inode_encode(vi);
 	vi->times_dirty = false;
-	return lun_write(v->lun, vi->blk + skip, VMFS_MD_BLOCK_SIZE - skip,
-			 vi->addr + skip);
+	return md_write(v, vi->blk, vi->addr, true);
 }
 
 int inode_flush_times(struct vol *v, struct vinode *vi)
@@ -216,7 +213,7 @@ int inode_get(struct vol *v, uint64_t ino, struct vinode **out)
 	vi = vinode_new(v, ino);
 	if (!vi)
 		return -ENOMEM;
-	ret = lun_read(v->lun, vi->blk, VMFS_MD_BLOCK_SIZE, vi->addr);
+	ret = md_read(v, vi->blk, vi->addr);
 	if (!ret)
 		ret = inode_verify(vi);
 	if (ret) {
@@ -288,6 +285,9 @@ void icache_evict_all(struct vol *v)
 		struct vinode *vi = v->itab[i], *next;
 
 		for (; vi; vi = next) {
+			/* One handle per inode: each is its own operation. */
+			VOL_HANDLE(v);
+
 			next = vi->hnext;
 			if (vi->nlink == 0 && !vi->deleted && !vol_is_rdonly(v))
 				inode_free(v, vi);
@@ -321,7 +321,7 @@ int inode_alloc(struct vol *v, uint64_t hint, uint32_t mode, uint32_t uid,
 		return -ENOMEM;
 	}
 	/* The slot's previous life, if it had one. */
-	if (!lun_read(v->lun, vi->blk, VMFS_MD_BLOCK_SIZE, vi->addr)) {
+	if (!md_read(v, vi->blk, vi->addr)) {
 		const struct vmfs_inode *di = di_of(vi);
 		struct lock_record lr;
 
@@ -341,7 +341,7 @@ int inode_alloc(struct vol *v, uint64_t hint, uint32_t mode, uint32_t uid,
 	vi->atime_ns = vi->mtime_ns = vi->ctime_ns = vi->btime_ns = now;
 	vi->map_type = S_ISDIR(mode) ? VMFS_MAP_SMALL : VMFS_MAP_INLINE;
 	inode_encode(vi);
-	ret = lun_write(v->lun, vi->blk, VMFS_MD_BLOCK_SIZE, vi->addr);
+	ret = md_write(v, vi->blk, vi->addr, false);
 	if (ret) {
 		res_free(v, VMFS_RES_INODE, &ino, 1);
 		vinode_destroy(vi);

@@ -114,6 +114,7 @@ void vol_ref(struct vol *v, uint64_t ino)
 
 void vol_forget(struct vol *v, uint64_t ino, uint64_t n)
 {
+	VOL_HANDLE(v);
 	struct vinode *vi;
 
 	if (inode_get(v, ino, &vi))
@@ -129,10 +130,11 @@ void vol_forget(struct vol *v, uint64_t ino, uint64_t n)
  * it in parent.  fill() runs with the new inode write-locked and before
  * the entry exists (symlink target).
  */
-static int make_node(struct vol *v, uint64_t parent, const char *name,
-		     uint32_t mode, uint32_t uid, uint32_t gid, uint64_t rdev,
-		     const char *target, struct vol_attr *a)
+static int make_node_once(struct vol *v, uint64_t parent, const char *name,
+			  uint32_t mode, uint32_t uid, uint32_t gid,
+			  uint64_t rdev, const char *target, struct vol_attr *a)
 {
+	VOL_HANDLE(v);
 	struct vinode *dir, *vi = NULL;
 	uint64_t existing;
 	int ret;
@@ -197,6 +199,19 @@ out_dir:
 		inode_put(v, vi);
 out_unlock:
 	pthread_mutex_unlock(&v->ns_lock);
+	return ret;
+}
+
+static int make_node(struct vol *v, uint64_t parent, const char *name,
+		     uint32_t mode, uint32_t uid, uint32_t gid, uint64_t rdev,
+		     const char *target, struct vol_attr *a)
+{
+	int ret = make_node_once(v, parent, name, mode, uid, gid, rdev,
+				 target, a);
+
+	if (ret == -ENOSPC && vol_reclaim(v))
+		ret = make_node_once(v, parent, name, mode, uid, gid, rdev,
+				     target, a);
 	return ret;
 }
 
@@ -265,9 +280,10 @@ ssize_t vol_readlink(struct vol *v, uint64_t ino, char *buf, size_t size)
 	return ret;
 }
 
-int vol_link(struct vol *v, uint64_t ino, uint64_t newparent,
-	     const char *newname, struct vol_attr *a)
+static int link_once(struct vol *v, uint64_t ino, uint64_t newparent,
+		     const char *newname, struct vol_attr *a)
 {
+	VOL_HANDLE(v);
 	struct vinode *dir, *vi;
 	uint64_t existing;
 	int ret;
@@ -290,9 +306,11 @@ int vol_link(struct vol *v, uint64_t ino, uint64_t newparent,
 		goto out_vi;
 	pthread_rwlock_wrlock(&dir->rw);
 	pthread_rwlock_wrlock(&vi->rw);
-	if (vi->nlink == 0 || dir->nlink == 0)
+	if (vi->nlink == 0 || dir->nlink == 0) {
 		ret = -ENOENT;
-	else if (vi->nlink >= UINT32_MAX - 1)
+		goto out_locked;
+	}
+	if (vi->nlink >= UINT32_MAX - 1)
 		ret = -EMLINK;
 	else
 		ret = dir_find(v, dir, newname, &existing, NULL, NULL);
@@ -327,20 +345,30 @@ out_unlock:
 	return ret;
 }
 
-/* Drop one link of vi (write-locked); freeing waits for inode_put. */
+/*
+ * Drop one link of vi (write-locked); freeing waits for inode_put.  The
+ * last link marks it an orphan in the same transaction, so if the host
+ * stops before the last reference goes, the next mount frees it.
+ */
 static int drop_link(struct vol *v, struct vinode *vi)
 {
+	int ret;
+
 	if (S_ISDIR(vi->mode))
 		vi->nlink = 0;
 	else if (vi->nlink)
 		vi->nlink--;
 	inode_touch(vi, false, true);
-	return inode_write(v, vi);
+	ret = inode_write(v, vi);
+	if (!ret && !vi->nlink)
+		ret = res_orphan_mark(v, vi->ino, true);
+	return ret;
 }
 
 static int remove_entry(struct vol *v, uint64_t parent, const char *name,
 			bool want_dir)
 {
+	VOL_HANDLE(v);
 	struct vinode *dir, *vi;
 	uint64_t ino;
 	uint32_t pos;
@@ -387,6 +415,16 @@ out_dir:
 	inode_put(v, dir);
 out_unlock:
 	pthread_mutex_unlock(&v->ns_lock);
+	return ret;
+}
+
+int vol_link(struct vol *v, uint64_t ino, uint64_t newparent,
+	     const char *newname, struct vol_attr *a)
+{
+	int ret = link_once(v, ino, newparent, newname, a);
+
+	if (ret == -ENOSPC && vol_reclaim(v))
+		ret = link_once(v, ino, newparent, newname, a);
 	return ret;
 }
 
@@ -464,9 +502,10 @@ static int reparent(struct vol *v, struct vinode *vi, struct vinode *olddir,
 	return 0;
 }
 
-int vol_rename(struct vol *v, uint64_t parent, const char *name,
-	       uint64_t newparent, const char *newname, unsigned flags)
+static int rename_once(struct vol *v, uint64_t parent, const char *name,
+		       uint64_t newparent, const char *newname, unsigned flags)
 {
+	VOL_HANDLE(v);
 	struct vinode *od = NULL, *nd = NULL, *src = NULL, *dst = NULL;
 	uint64_t sino, dino;
 	uint32_t spos, dpos;
@@ -628,6 +667,16 @@ static int rd_one(void *c, const char *name, uint64_t ino, uint8_t type,
 		}
 	}
 	return rc->cb(rc->ctx, name, &a, next);
+}
+
+int vol_rename(struct vol *v, uint64_t parent, const char *name,
+	       uint64_t newparent, const char *newname, unsigned flags)
+{
+	int ret = rename_once(v, parent, name, newparent, newname, flags);
+
+	if (ret == -ENOSPC && vol_reclaim(v))
+		ret = rename_once(v, parent, name, newparent, newname, flags);
+	return ret;
 }
 
 int vol_readdir(struct vol *v, uint64_t ino, uint64_t cookie, bool plus,

@@ -3,6 +3,7 @@
  *
  *   vmfsd --lun LUN --mountpoint DIR [--state-dir DIR] [--foreground]
  *         [--ready-fd N] [--log-file PATH] [--debug] [--threads N]
+ *         [--commit-ms MS]
  *
  * Start-up: detach (unless --foreground), open the LUN, read the volume
  * header for its uuid, claim the volume in the host state DB (one mount
@@ -74,6 +75,7 @@ struct vmfsd_args {
 	bool debug;
 	int ready_fd;             /* -1: none */
 	unsigned threads;
+	unsigned commit_ms;
 };
 
 static struct vfuse *volatile vmfsd_fuse;
@@ -96,6 +98,8 @@ static void vmfsd_help(void)
 	       "  --log-file PATH     append the daemon log (warnings and progress) to PATH\n"
 	       "  --debug             log debug messages and every FUSE request too\n"
 	       "  --threads N         FUSE worker threads, 1 to %d (default %d)\n"
+	       "  --commit-ms MS      commit the metadata journal at least every MS\n"
+	       "                      milliseconds, 10 to 60000 (default 1000)\n"
 	       "  --help              show this help\n\n"
 	       "Errors also go to syslog.  SIGUSR1 writes the in-memory debug log to\n"
 	       "STATE_DIR/vmfsd-PID.blackbox; read it with qb-blackbox.\n",
@@ -194,7 +198,7 @@ static bool vmfsd_parse_uint(const char *s, long min, long max, long *out)
 static int vmfsd_parse_args(int argc, char **argv, struct vmfsd_args *a)
 {
 	enum { O_LUN = 256, O_MP, O_STATE, O_FG, O_READY, O_LOG, O_DEBUG,
-	       O_THREADS };
+	       O_THREADS, O_COMMIT };
 	static const struct option longopts[] = {
 		{ "lun",        required_argument, NULL, O_LUN },
 		{ "mountpoint", required_argument, NULL, O_MP },
@@ -204,6 +208,7 @@ static int vmfsd_parse_args(int argc, char **argv, struct vmfsd_args *a)
 		{ "log-file",   required_argument, NULL, O_LOG },
 		{ "debug",      no_argument,       NULL, O_DEBUG },
 		{ "threads",    required_argument, NULL, O_THREADS },
+		{ "commit-ms",  required_argument, NULL, O_COMMIT },
 		{ "help",       no_argument,       NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
@@ -260,6 +265,12 @@ static int vmfsd_parse_args(int argc, char **argv, struct vmfsd_args *a)
 				return vmfsd_usage_err(a, "--threads %s: must be a number from 1 to %d",
 						       optarg, VFUSE_MAX_THREADS);
 			a->threads = (unsigned)v;
+			break;
+		case O_COMMIT:
+			if (!vmfsd_parse_uint(optarg, 10, 60000, &v))
+				return vmfsd_usage_err(a, "--commit-ms %s: must be a number of milliseconds from 10 to 60000",
+						       optarg);
+			a->commit_ms = (unsigned)v;
 			break;
 		case 'h':
 			vmfsd_help();
@@ -859,6 +870,7 @@ static int vmfsd_start(struct vmfsd *d)
 {
 	struct vfuse_opts fo;
 	struct vol_geom g;
+	struct vol_open_opts oo = { 0 };
 	int ret;
 
 	if (vmfsd_check_mountpoint(d))
@@ -882,7 +894,13 @@ static int vmfsd_start(struct vmfsd *d)
 	if (ret)
 		return ret;
 
-	ret = vol_open(d->lun, 0, &d->vol);
+	/*
+	 * No other host is live (vmfsd_join checked), so every dirty journal
+	 * is ours to replay; then this host journals into its own slot.
+	 */
+	oo.journal_slot = hb_slot_index(d->hb);
+	oo.commit_ms = d->a->commit_ms;
+	ret = vol_open_ex(d->lun, &oo, &d->vol);
 	if (ret) {
 		vmfsd_fail(d, "cannot open volume %s on %s: %s; run 'vmfs fsck "
 			   "%s'", d->uuid, d->a->lun, vmfs_strerror(ret),

@@ -2,8 +2,9 @@
  * Opening and closing a volume, attributes and statfs.
  *
  * vol_open verifies the header (falling back to the backup copy), checks
- * the geometry, loads every resource-cluster bitmap and the root inode.
- * Nothing is written at open; a read-only open never writes at all.
+ * the geometry, replays the journals, loads every resource-cluster bitmap,
+ * starts the host's journal and loads the root inode.  A read-only open
+ * never writes at all.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -26,7 +27,108 @@ bool vol_is_rdonly(const struct vol *v)
 	return v->flags & VOL_RDONLY;
 }
 
+int md_read(struct vol *v, void *blk, uint64_t addr)
+{
+	if (v->j && jnl_lookup(v->j, addr, blk))
+		return 0;
+	return lun_read(v->lun, blk, VMFS_MD_BLOCK_SIZE, addr);
+}
+
+int md_write(struct vol *v, const void *blk, uint64_t addr, bool lockable)
+{
+	/* Keep the lock record out of the write where the sector allows. */
+	uint32_t skip = lockable && v->ss <= VMFS_OBJ_OFFSET ? VMFS_OBJ_OFFSET : 0;
+
+	if (vol_is_rdonly(v))
+		return -EROFS;
+	if (v->j)
+		return jnl_dirty(v->j, addr, blk,
+				 lockable ? VMFS_JNL_TAG_LOCKABLE : 0);
+	return lun_write(v->lun, (const uint8_t *)blk + skip,
+			 VMFS_MD_BLOCK_SIZE - skip, addr + skip);
+}
+
+/*
+ * Replay the journals a read-write open is responsible for; a read-only
+ * open only checks that none holds anything.
+ */
+static int vol_journals_replay(struct lun *lun, const struct vol_geom *g,
+			       const struct vol_open_opts *o)
+{
+	struct jnl_bounds b = vol_jnl_bounds(g);
+	bool ro = o->flags & VOL_RDONLY;
+
+	for (uint32_t s = 0; s < g->max_hosts; s++) {
+		uint64_t off = vol_jnl_offset(g, s);
+		struct jnl_walk_result r;
+		int ret;
+
+		if (o->replay_own_only && s != o->journal_slot)
+			continue;
+		ret = ro ? jnl_walk(lun, off, &b, false, NULL, NULL, &r)
+			 : jnl_replay(lun, off, &b, &r);
+		if (ret) {
+			VLOG(LOG_ERR, "%s: journal of slot %u: %s", lun_name(lun),
+			     s, vmfs_strerror(ret));
+			return ret;
+		}
+		if (r.stop == JNL_STOP_BAD_TAG || r.stop == JNL_STOP_TOO_LONG)
+			VLOG(LOG_WARNING, "%s: journal of slot %u ends with %s; run 'vmfs fsck'",
+			     lun_name(lun), s, jnl_stop_str(r.stop));
+		if (ro && r.ntxn) {
+			VLOG(LOG_ERR, "%s: journal of slot %u holds %llu transactions to replay",
+			     lun_name(lun), s, (unsigned long long)r.ntxn);
+			return -VMFS_E_JNL_DIRTY;
+		}
+		if (r.ntxn)
+			VLOG(LOG_NOTICE, "%s: replayed %llu transactions (%llu blocks) of slot %u's journal",
+			     lun_name(lun), (unsigned long long)r.ntxn,
+			     (unsigned long long)r.nimages, s);
+	}
+	return 0;
+}
+
+/*
+ * Free the inodes that lost their last link while still open when the
+ * volume was last in use (their orphan bit is set); an inode that has
+ * links again only loses the bit.
+ */
+static void vol_orphans_free(struct vol *v)
+{
+	uint64_t *list = NULL, freed = 0;
+	size_t n = 0;
+
+	if (res_orphans_list(v, &list, &n))
+		return;
+	for (size_t i = 0; i < n; i++) {
+		VOL_HANDLE(v);
+		struct vinode *vi;
+
+		if (inode_get(v, list[i], &vi)) {
+			res_orphan_mark(v, list[i], false);
+			continue;
+		}
+		if (vi->nlink)
+			res_orphan_mark(v, list[i], false);
+		else
+			freed++;
+		inode_put(v, vi);   /* the last reference frees it */
+	}
+	if (freed)
+		VLOG(LOG_NOTICE, "%s: freed %llu inodes that were unlinked while open",
+		     lun_name(v->lun), (unsigned long long)freed);
+	free(list);
+}
+
 int vol_open(struct lun *lun, unsigned flags, struct vol **out)
+{
+	struct vol_open_opts o = { .flags = flags };
+
+	return vol_open_ex(lun, &o, out);
+}
+
+int vol_open_ex(struct lun *lun, const struct vol_open_opts *o,
+		struct vol **out)
 {
 	struct vol *v;
 	struct vinode *root;
@@ -36,7 +138,7 @@ int vol_open(struct lun *lun, unsigned flags, struct vol **out)
 	if (!v)
 		return -ENOMEM;
 	v->lun = lun;
-	v->flags = flags;
+	v->flags = o->flags;
 	v->ss = lun_sector_size(lun);
 	pthread_mutex_init(&v->ns_lock, NULL);
 	pthread_mutex_init(&v->alloc_lock, NULL);
@@ -51,6 +153,13 @@ int vol_open(struct lun *lun, unsigned flags, struct vol **out)
 		ret = -VMFS_E_GEOMETRY;
 		goto err;
 	}
+	if (o->journal_slot >= v->g.max_hosts) {
+		ret = -EINVAL;
+		goto err;
+	}
+	ret = vol_journals_replay(lun, &v->g, o);
+	if (ret)
+		goto err;
 	v->itab_size = 4096;
 	v->itab = calloc(v->itab_size, sizeof(*v->itab));
 	if (!v->itab) {
@@ -60,9 +169,18 @@ int vol_open(struct lun *lun, unsigned flags, struct vol **out)
 	ret = res_load(v);
 	if (ret)
 		goto err;
+	if (!vol_is_rdonly(v)) {
+		struct jnl_params jp = { .commit_ms = o->commit_ms };
+		struct jnl_bounds b = vol_jnl_bounds(&v->g);
+
+		ret = jnl_start(lun, vol_jnl_offset(&v->g, o->journal_slot),
+				&b, &jp, &v->j);
+		if (ret)
+			goto err_res;
+	}
 	ret = inode_get(v, v->g.root_ino, &root);
 	if (ret)
-		goto err_res;
+		goto err_jnl;
 	if (!S_ISDIR(root->mode)) {
 		VLOG(LOG_ERR, "%s: root inode %llu is not a directory; run 'vmfs fsck'",
 		     lun_name(lun), (unsigned long long)v->g.root_ino);
@@ -71,10 +189,14 @@ int vol_open(struct lun *lun, unsigned flags, struct vol **out)
 		goto err_cache;
 	}
 	inode_put(v, root);
+	if (!vol_is_rdonly(v))
+		vol_orphans_free(v);
 	*out = v;
 	return 0;
 err_cache:
 	icache_evict_all(v);
+err_jnl:
+	jnl_stop(v->j);
 err_res:
 	res_unload(v);
 err:
@@ -90,8 +212,12 @@ int vol_close(struct vol *v)
 	if (!v)
 		return 0;
 	icache_evict_all(v);
-	if (!vol_is_rdonly(v))
+	if (v->j) {
+		ret = jnl_stop(v->j);
+		v->j = NULL;
+	} else if (!vol_is_rdonly(v)) {
 		ret = lun_flush(v->lun);
+	}
 	res_unload(v);
 	free(v->itab);
 	pthread_mutex_destroy(&v->ns_lock);
@@ -99,6 +225,33 @@ int vol_close(struct vol *v)
 	pthread_mutex_destroy(&v->icache_lock);
 	free(v);
 	return ret;
+}
+
+int vol_sync(struct vol *v)
+{
+	if (vol_is_rdonly(v))
+		return 0;
+	return v->j ? jnl_sync(v->j) : lun_flush(v->lun);
+}
+
+bool vol_reclaim(struct vol *v)
+{
+	bool pending = false;
+
+	if (!v->j)
+		return false;
+	pthread_mutex_lock(&v->alloc_lock);
+	for (int t = 0; t < VMFS_RES_NTYPES; t++)
+		pending |= v->res[t].freed_n > v->res[t].freed_head;
+	pthread_mutex_unlock(&v->alloc_lock);
+	return pending && !jnl_drain(v->j);
+}
+
+void vol_journal_stats(struct vol *v, struct jnl_stats *s)
+{
+	memset(s, 0, sizeof(*s));
+	if (v->j)
+		jnl_stats_get(v->j, s);
 }
 
 void vol_geom_get(struct vol *v, struct vol_geom *g)
@@ -169,6 +322,7 @@ int vol_setattr(struct vol *v, uint64_t ino, const struct vol_setattr *sa,
 
 	if (vol_is_rdonly(v))
 		return -EROFS;
+	VOL_HANDLE(v);
 	ret = inode_get(v, ino, &vi);
 	if (ret)
 		return ret;

@@ -10,11 +10,20 @@
  *   vol->alloc_lock   resource-cluster bitmaps
  *   vol->icache_lock  the inode cache table and pin counts (leaf)
  *
- * Metadata is written through: every change reaches the LUN (O_DIRECT)
- * before the call returns, ordered so that a crash leaves at worst leaked
- * objects (allocate before pointing, unpoint before freeing, data before
- * the pointer to it).  Timestamps alone are written lazily, like lazytime:
- * with the next inode write, at fsync, at eviction and at unmount.
+ * Journal handles (journal.h) come before all of these: an operation that
+ * may change metadata opens one (VOL_HANDLE) before its first lock and
+ * closes it after its last unlock, and never waits for a commit inside.
+ *
+ * Metadata goes through the host's journal: md_write() hands the whole
+ * 4 KiB block image to the running transaction, which the commit thread
+ * makes durable and then writes home; md_read() sees images not yet home.
+ * An operation's blocks always commit together, so a crash leaves every
+ * operation done or not done.  New data blocks are written before the
+ * transaction pointing at them commits (the commit flushes first), and a
+ * freed file or small block is not reused before its transaction can
+ * never replay (alloc.c).  A read-only volume has no journal.
+ * Timestamps alone are written lazily, like lazytime: with the next inode
+ * write, at fsync, at eviction and at unmount.
  */
 #ifndef VMFS_VOL_INT_H
 #define VMFS_VOL_INT_H
@@ -24,6 +33,7 @@
 #include <stdint.h>
 #include <qb/qblog.h>
 #include "vmfs/format.h"
+#include "vmfs/journal.h"
 #include "vmfs/lun.h"
 #include "vmfs/vmfsd.h"
 
@@ -31,7 +41,14 @@
 struct rcluster {
 	uint8_t *blk;       /* 4 KiB image of the cluster header block */
 	uint32_t nobjs;
-	uint32_t nfree;
+	uint32_t nfree;     /* clear bits in the bitmap */
+	uint32_t nbusy;     /* of those, freed but not yet reusable */
+	uint8_t *busy;      /* bitmap of those, allocated on first use */
+};
+
+/* An object freed by transaction seq, reusable once it can't replay. */
+struct rfreed {
+	uint64_t idx, seq;
 };
 
 struct rarea {
@@ -39,6 +56,8 @@ struct rarea {
 	struct rcluster *cl;
 	uint32_t rotor;     /* cluster to try first */
 	uint64_t used;
+	struct rfreed *freed;  /* FIFO, sequences ascending */
+	size_t freed_head, freed_n, freed_cap;
 };
 
 /* Directory index entry: where a name lives. */
@@ -93,6 +112,7 @@ struct vinode {
 
 struct vol {
 	struct lun *lun;
+	struct jnl *j;               /* NULL when read-only */
 	unsigned flags;
 	struct vol_geom g;
 	uint32_t ss;                 /* sector size */
@@ -114,6 +134,36 @@ static inline int64_t ts_to_ns(const struct timespec *t)
 int64_t vol_now_ns(void);
 bool vol_is_rdonly(const struct vol *v);
 
+/* Read / write one whole metadata block (lockable: its first 512 bytes
+ * are a lock record the write must leave alone). */
+int md_read(struct vol *v, void *blk, uint64_t addr);
+int md_write(struct vol *v, const void *blk, uint64_t addr, bool lockable);
+
+static inline struct vol *vol_handle_begin(struct vol *v)
+{
+	if (v->j)
+		jnl_handle_begin(v->j);
+	return v;
+}
+
+static inline void vol_handle_end(struct vol **vp)
+{
+	if ((*vp)->j)
+		jnl_handle_end((*vp)->j);
+}
+
+/* A journal handle for the rest of the enclosing scope. */
+#define VOL_HANDLE(v) \
+	struct vol *vol_handle_ __attribute__((cleanup(vol_handle_end), unused)) = \
+		vol_handle_begin(v)
+
+/*
+ * After -ENOSPC: if freed blocks are waiting for their transaction, make
+ * them reusable (commit, write home, move the tail) and return true so
+ * the caller retries once.  Never inside a handle.
+ */
+bool vol_reclaim(struct vol *v);
+
 /* geom.c */
 int vol_layout(uint64_t lun_bytes, uint32_t sector_size,
 	       const struct vol_mkfs_opts *o, struct vol_geom *g,
@@ -134,6 +184,10 @@ static inline uint64_t res_addr(const struct vol *v, enum vmfs_res_type t,
 {
 	return v->g.res[t].obj_offset + idx * v->g.res[t].obj_size;
 }
+/* Set or clear inode ino's orphan bit (format.h rc_orphan). */
+int res_orphan_mark(struct vol *v, uint64_t ino, bool on);
+/* Every inode whose orphan bit is set (malloc'ed list). */
+int res_orphans_list(struct vol *v, uint64_t **out, size_t *n);
 /* Index of the object at byte address addr, or -1 if not one. */
 int64_t res_index(const struct vol *v, enum vmfs_res_type t, uint64_t addr);
 

@@ -74,6 +74,7 @@ static void cut(struct vinode *vi, size_t off, size_t len)
 int vol_setxattr(struct vol *v, uint64_t ino, const char *name,
 		 const void *value, size_t size, int flags)
 {
+	VOL_HANDLE(v);
 	size_t nlen = strlen(name), rlen, used;
 	struct vinode *vi;
 	struct vmfs_inode *di;
@@ -196,6 +197,7 @@ ssize_t vol_listxattr(struct vol *v, uint64_t ino, char *buf, size_t size)
 
 int vol_removexattr(struct vol *v, uint64_t ino, const char *name)
 {
+	VOL_HANDLE(v);
 	struct vinode *vi;
 	size_t rlen;
 	int off, ret;

@@ -35,7 +35,7 @@ typedef uint64_t le64;
 
 /* The format version is not the software version. */
 #define VMFS_FORMAT_MAJOR 1
-#define VMFS_FORMAT_MINOR 0
+#define VMFS_FORMAT_MINOR 1
 
 #define VMFS_MD_BLOCK_SIZE 4096u      /* every metadata block */
 #define VMFS_MD_BLOCK_SHIFT 12
@@ -52,6 +52,8 @@ typedef uint64_t le64;
 #define VMFS_MAGIC_INODE    0x45444f4eu /* "NODE" inode */
 #define VMFS_MAGIC_PTRBLK   0x4b4c4250u /* "PBLK" pointer block */
 #define VMFS_MAGIC_DIRBLK   0x4b4c5244u /* "DRLK" directory chunk */
+#define VMFS_MAGIC_JDESC    0x4353444au /* "JDSC" journal descriptor */
+#define VMFS_MAGIC_JCOMMIT  0x544d434au /* "JCMT" journal commit record */
 
 /*
  * Common header of every metadata block (or of the object part of a
@@ -219,11 +221,61 @@ struct vmfs_jnl_hdr {
 /*0x024*/ le32 jh_state;                /* enum vmfs_jnl_state */
 /*0x028*/ le64 jh_size_bytes;           /* whole region, header included */
 /*0x030*/ le64 jh_tail;                 /* byte offset in region of oldest live txn */
-/*0x038*/ le64 jh_head;                 /* byte offset in region to write next */
+/*0x038*/ le64 jh_head;                 /* clean: where the next transaction
+					 * goes (= tail); dirty: informational */
 /*0x040*/ le64 jh_seq;                  /* sequence of the transaction at tail */
-/*0x048*/ uint8_t jh_reserved[0xe00 - 0x48];
+/*0x048*/ le64 jh_jid;                  /* random, set when the region is formatted */
+/*0x050*/ uint8_t jh_reserved[0xe00 - 0x50];
 };
 _Static_assert(sizeof(struct vmfs_jnl_hdr) == 0xe00, "vmfs_jnl_hdr");
+
+/*
+ * Journal records.  After the header block the region is a ring of 4 KiB
+ * blocks.  A transaction is one or more descriptor blocks, each followed
+ * by the images its tags list (in tag order), then one commit block; all
+ * carry the transaction's sequence number and the region's jid.  The
+ * commit's jc_crc is the crc32c of every descriptor and image block of the
+ * transaction in ring order.  Replay starts at jh_tail with jh_seq and
+ * applies transactions while each one is whole and its commit checks out.
+ * Both record kinds have their vmfs_blk_hdr at offset 0 with bh_len 4096
+ * and bh_self = their byte address on the LUN.
+ */
+#define VMFS_JNL_TAG_LOCKABLE 0x1  /* leave the lock record (first 512
+				    * bytes) as it is on disk at replay */
+
+struct vmfs_jnl_tag {
+/*0x00*/ le64 jt_addr;                  /* home byte address of the block */
+/*0x08*/ le32 jt_flags;                 /* VMFS_JNL_TAG_* */
+/*0x0c*/ le32 jt_pad;
+};
+_Static_assert(sizeof(struct vmfs_jnl_tag) == 0x10, "vmfs_jnl_tag");
+
+#define VMFS_JNL_TAGS_PER_DESC 252
+
+struct vmfs_jnl_desc {
+/*0x000*/ struct vmfs_blk_hdr jd_hdr;
+/*0x020*/ le64 jd_seq;
+/*0x028*/ le64 jd_jid;
+/*0x030*/ le32 jd_ntags;                /* 1..VMFS_JNL_TAGS_PER_DESC */
+/*0x034*/ le32 jd_index;                /* 0 for the first descriptor */
+/*0x038*/ le64 jd_reserved;
+/*0x040*/ struct vmfs_jnl_tag jd_tags[VMFS_JNL_TAGS_PER_DESC];
+};
+_Static_assert(sizeof(struct vmfs_jnl_desc) == VMFS_MD_BLOCK_SIZE,
+	       "vmfs_jnl_desc");
+
+struct vmfs_jnl_commit {
+/*0x000*/ struct vmfs_blk_hdr jc_hdr;
+/*0x020*/ le64 jc_seq;
+/*0x028*/ le64 jc_jid;
+/*0x030*/ le32 jc_nblocks;              /* descriptor + image blocks before it */
+/*0x034*/ le32 jc_crc;                  /* crc32c of those blocks */
+/*0x038*/ le64 jc_time_ns;              /* wall clock at commit, display only */
+/*0x040*/ le32 jc_nimages;
+/*0x044*/ uint8_t jc_reserved[VMFS_MD_BLOCK_SIZE - 0x44];
+};
+_Static_assert(sizeof(struct vmfs_jnl_commit) == VMFS_MD_BLOCK_SIZE,
+	       "vmfs_jnl_commit");
 
 /* ------------------------------------------------------------------ */
 /* Resource-cluster header: lockable, one per cluster, holds the bitmap. */
@@ -239,7 +291,14 @@ struct vmfs_rc {
 /*0x030*/ le64 rc_first_obj;            /* index of its first object */
 /*0x038*/ le64 rc_reserved0;
 /*0x040*/ uint8_t rc_bitmap[VMFS_RC_MAX_OBJS / 8]; /* bit set = in use */
-/*0x440*/ uint8_t rc_reserved[0xe00 - 0x440];
+/*
+ * Inode clusters only: bit set = the inode has no links left but was
+ * still open when its last name went; the next mount (after replay)
+ * frees it, fsck frees it without calling it a problem.  Set in the same
+ * transaction that takes the last link, cleared by the one that frees.
+ */
+/*0x440*/ uint8_t rc_orphan[VMFS_RC_MAX_OBJS / 8];
+/*0x840*/ uint8_t rc_reserved[0xe00 - 0x840];
 };
 _Static_assert(sizeof(struct vmfs_rc) == 0xe00, "vmfs_rc");
 

@@ -19,6 +19,8 @@
 #include <stdint.h>
 
 struct lun;
+struct vol_geom;
+struct hb_slot_info;
 
 /*
  * Problem codes: PR_<pass>_<what>.  Values are stable (they appear in
@@ -43,7 +45,10 @@ enum fsck_problem {
 	/* pass 2: journal regions */
 	PR_2_JOURNAL_BAD = 0x0201,      /* journal header damaged: rewrite clean */
 	PR_2_JOURNAL_SLOT = 0x0202,     /* header names the wrong slot or size: fix */
-	PR_2_JOURNAL_DIRTY = 0x0203,    /* transactions fsck cannot replay yet: mark clean */
+	PR_2_JOURNAL_DIRTY = 0x0203,    /* committed transactions not replayed: replay */
+	PR_2_JOURNAL_RECORD_BAD = 0x0204, /* a transaction names blocks outside the
+					   * metadata areas or overruns the ring:
+					   * replay what precedes it */
 
 	/* pass 3: resource clusters, inodes, block maps */
 	PR_3_CLUSTER_BAD = 0x0301,      /* cluster header damaged: rebuild it */
@@ -145,6 +150,17 @@ struct fsck_result {
 	uint64_t spilled_entries;   /* entries that went to the on-disk maps */
 	char error[256];            /* operational error, when exit_code has 8 */
 };
+
+/*
+ * The liveness survey fsck makes before it writes anything, for other
+ * commands that must not write under a live host (vmfs journal replay):
+ * every heartbeat slot that is not free, sampled twice a lease and a
+ * renewal apart on our own clock (hb_survey with watch; from the geometry
+ * when the region header is damaged), live set where the counter moved.
+ * out has room for g->max_hosts slots.  Sleeps only when a slot is held.
+ */
+int fsck_hosts_watch(struct lun *lun, const struct vol_geom *g,
+		     struct hb_slot_info *out, uint32_t *n);
 
 void fsck_opts_init(struct fsck_opts *o);
 /* Check (and repair, per mode) the volume on lun. */

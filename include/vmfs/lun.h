@@ -39,6 +39,10 @@ enum vmfs_error {
 	VMFS_E_UNALIGNED = 1008,     /* buffer/offset/length not sector aligned */
 	VMFS_E_FAULT = 1009,         /* injected by the fault wrapper */
 
+	VMFS_E_JNL_FULL = 1200,      /* one transaction larger than the journal */
+	VMFS_E_JNL_DIRTY = 1201,     /* journal holds transactions to replay */
+	VMFS_E_JNL_ABORTED = 1202,   /* journal stopped after a write failure */
+
 	VMFS_E_NOT_VOLUME = 1300,    /* no vmfs volume header on this LUN */
 	VMFS_E_TOO_SMALL = 1301,     /* LUN too small for the requested layout */
 	VMFS_E_GEOMETRY = 1302,      /* volume header describes an impossible layout */

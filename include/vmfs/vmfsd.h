@@ -25,9 +25,11 @@
 #include <sys/statvfs.h>
 #include <time.h>
 #include "vmfs/format.h"
+#include "vmfs/journal.h"
 
 struct lun;
 struct vol;
+struct jnl_stats;
 
 /* ---- geometry and usage ------------------------------------------------ */
 
@@ -118,13 +120,41 @@ void vol_mkfs_opts_init(struct vol_mkfs_opts *o);
 int vol_mkfs(struct lun *lun, const struct vol_mkfs_opts *o,
 	     uint64_t *need_bytes_out);
 
+/* The journal region of heartbeat slot s. */
+uint64_t vol_jnl_offset(const struct vol_geom *g, uint32_t slot);
+/* Home addresses a journal may write: the metadata areas after the
+ * journal regions, up to the backup header. */
+struct jnl_bounds vol_jnl_bounds(const struct vol_geom *g);
+
 /* ---- open / close ----------------------------------------------------- */
 
 #define VOL_RDONLY 0x1
 
+struct vol_open_opts {
+	unsigned flags;          /* VOL_RDONLY */
+	uint32_t journal_slot;   /* the heartbeat slot this host holds */
+	uint32_t commit_ms;      /* journal commit interval (0: 1000 ms) */
+	bool replay_own_only;    /* leave other slots' journals alone (they
+				  * belong to live hosts) */
+};
+
+/*
+ * Open a volume.  Read-write: replay every dirty journal (only the own
+ * slot's with replay_own_only), then journal into journal_slot.  A
+ * read-only open writes nothing and fails with -VMFS_E_JNL_DIRTY when a
+ * journal holds transactions to replay.
+ */
+int vol_open_ex(struct lun *lun, const struct vol_open_opts *o,
+		struct vol **out);
+/* vol_open_ex with slot 0 and the defaults. */
 int vol_open(struct lun *lun, unsigned flags, struct vol **out);
-/* Flush and free; the lun stays open (the caller owns it). */
+/* Commit, write everything home, mark the journal clean, free; the lun
+ * stays open (the caller owns it). */
 int vol_close(struct vol *v);
+/* Make every completed change durable (what fsync does for a file). */
+int vol_sync(struct vol *v);
+/* Journal counters (all zero on a read-only volume). */
+void vol_journal_stats(struct vol *v, struct jnl_stats *s);
 void vol_geom_get(struct vol *v, struct vol_geom *g);
 void vol_usage_get(struct vol *v, struct vol_usage *u);
 

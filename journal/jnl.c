@@ -1,0 +1,742 @@
+/*
+ * The running journal of a mounted volume.
+ *
+ * Operations run inside handles and give every metadata block they change
+ * to jnl_dirty(), which copies the image into the block table (one entry
+ * per home address: the newest image not yet written home).  The running
+ * transaction is the set of entries dirtied since the last commit.
+ *
+ * One commit thread does all journal I/O, one transaction at a time:
+ *   1. stop new handles, wait for the open ones to end, copy the running
+ *      transaction's images into a ring buffer, let handles go again
+ *      (they now fill the next transaction);
+ *   2. flush: the data those handles wrote, and the home writes of the
+ *      previous transaction, are durable;
+ *   3. if earlier transactions are home, move the header's tail past them;
+ *   4. write descriptors, images and commit record in one go, flush: the
+ *      transaction is durable (fsync waiters wake here);
+ *   5. write the images home (checkpoint) and drop table entries that no
+ *      newer transaction changed since.
+ * A commit happens commit_ms after the first change, when the running
+ * transaction reaches a quarter of the ring, or when someone syncs.  When
+ * idle, the tail moves up after commit_ms so a crash replays nothing.
+ *
+ * Freed data blocks: the engine must not reuse a block freed by
+ * transaction T before jnl_reusable_seq() > T; by then T is durable and
+ * the tail is past every record of it, so no replay can write an old
+ * image over the block's new contents.
+ */
+#include <endian.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <qb/qblog.h>
+#include "vmfs/journal.h"
+#include "vmfs/lun.h"
+#include "jnl_int.h"
+
+#define JLOG(lvl, fmt, ...) qb_log(lvl, "journal: " fmt, ##__VA_ARGS__)
+#define HOME_BATCH 64
+
+struct jent {
+	uint64_t addr;
+	uint64_t seq;          /* newest transaction holding this image */
+	uint32_t flags;
+	bool running;          /* on the running transaction's list */
+	struct jent *hnext;
+	struct jent *rnext;
+	uint8_t img[VMFS_MD_BLOCK_SIZE];
+};
+
+/* A transaction copied out of the table, being written. */
+struct jcommit {
+	uint64_t seq;
+	uint32_t nimages, ndesc, len;
+	uint8_t *ring;         /* len blocks: descriptors, images, commit */
+	uint64_t *addr;
+	uint32_t *flags;
+	uint32_t *at;          /* ring block of each image */
+};
+
+struct jnl {
+	struct lun *lun;
+	struct jnl_ring r;
+	struct jnl_info hdr;
+	struct jnl_bounds b;
+	int64_t commit_ns;
+	uint32_t trigger;      /* commit early at this many blocks */
+	uint32_t full;         /* new handles wait at this many */
+	bool small_sectors;    /* lock records can be left out of writes */
+
+	pthread_mutex_t mu;
+	pthread_cond_t cv;     /* handles and waiters */
+	pthread_cond_t kick;   /* the commit thread */
+	pthread_t thr;
+
+	/* running transaction */
+	uint64_t run_seq;
+	struct jent *run_list;
+	uint32_t run_n;
+	uint32_t updates;      /* open handles */
+	bool locked;           /* commit is waiting for handles to end */
+	int64_t run_since;
+
+	/* every image not yet home */
+	struct jent **tab;
+	uint64_t tabmask;
+
+	/* ring positions, ever-growing block numbers */
+	uint64_t head;         /* where the next transaction goes */
+	uint64_t home;         /* transactions before this are written home */
+	uint64_t home_seq;     /* first sequence not home */
+	uint64_t tail;         /* durable tail */
+	uint64_t tail_seq;
+	uint64_t durable_seq;  /* every sequence below this is durable */
+	uint64_t sync_want;    /* commit at least through this sequence */
+	uint64_t drain_seq;    /* move the tail until tail_seq >= this */
+	int64_t home_since;
+	bool stopping;
+	int err;
+	struct jnl_stats st;
+};
+
+static __thread unsigned handle_depth;
+
+static int64_t mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+static int64_t wall_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+static void cond_wait_until(pthread_cond_t *c, pthread_mutex_t *m,
+			    int64_t mono_deadline)
+{
+	struct timespec ts = {
+		.tv_sec = mono_deadline / 1000000000LL,
+		.tv_nsec = mono_deadline % 1000000000LL,
+	};
+
+	pthread_cond_timedwait(c, m, &ts);
+}
+
+static uint64_t ring_rel(const struct jnl *j, uint64_t pos)
+{
+	return VMFS_MD_BLOCK_SIZE + (pos % j->r.nblocks) * VMFS_MD_BLOCK_SIZE;
+}
+
+static struct jent **tab_slot(struct jnl *j, uint64_t addr)
+{
+	uint64_t h = (addr >> VMFS_MD_BLOCK_SHIFT) * 0x9e3779b97f4a7c15ull;
+
+	return &j->tab[(h >> 20) & j->tabmask];
+}
+
+static struct jent *tab_find(struct jnl *j, uint64_t addr)
+{
+	struct jent *e = *tab_slot(j, addr);
+
+	while (e && e->addr != addr)
+		e = e->hnext;
+	return e;
+}
+
+static void tab_drop(struct jnl *j, uint64_t addr, uint64_t seq)
+{
+	struct jent **pp = tab_slot(j, addr);
+
+	for (; *pp; pp = &(*pp)->hnext) {
+		struct jent *e = *pp;
+
+		if (e->addr != addr)
+			continue;
+		if (e->seq == seq && !e->running) {
+			*pp = e->hnext;
+			free(e);
+		}
+		return;
+	}
+}
+
+static void fail_locked(struct jnl *j, int err, const char *what)
+{
+	if (!j->err) {
+		JLOG(LOG_CRIT, "%s: %s: %s; metadata changes stop here", lun_name(j->lun),
+		     what, vmfs_strerror(err));
+		j->err = err;
+	}
+	pthread_cond_broadcast(&j->cv);
+}
+
+/* ---- handles ---------------------------------------------------------- */
+
+void jnl_handle_begin(struct jnl *j)
+{
+	if (handle_depth++)
+		return;
+	pthread_mutex_lock(&j->mu);
+	/* Back-pressure: the running transaction must stay well inside the
+	 * ring, whatever the handles already open still add to it. */
+	while (j->locked || (j->run_n >= j->full && !j->err)) {
+		if (j->run_n >= j->full)
+			pthread_cond_signal(&j->kick);
+		pthread_cond_wait(&j->cv, &j->mu);
+	}
+	j->updates++;
+	pthread_mutex_unlock(&j->mu);
+}
+
+void jnl_handle_end(struct jnl *j)
+{
+	if (--handle_depth)
+		return;
+	pthread_mutex_lock(&j->mu);
+	if (!--j->updates && j->locked)
+		pthread_cond_broadcast(&j->cv);
+	pthread_mutex_unlock(&j->mu);
+}
+
+bool jnl_in_handle(void)
+{
+	return handle_depth > 0;
+}
+
+int jnl_dirty(struct jnl *j, uint64_t addr, const void *img, uint32_t flags)
+{
+	bool own = !handle_depth;
+	struct jent *e;
+	int ret = 0;
+
+	if (own) {
+		JLOG(LOG_WARNING, "block %llu changed outside a handle",
+		     (unsigned long long)addr);
+		jnl_handle_begin(j);
+	}
+	pthread_mutex_lock(&j->mu);
+	if (j->err) {
+		ret = j->err == -VMFS_E_JNL_FULL ? -VMFS_E_JNL_ABORTED : j->err;
+		goto out;
+	}
+	e = tab_find(j, addr);
+	if (!e) {
+		e = malloc(sizeof(*e));
+		if (!e) {
+			ret = -ENOMEM;
+			goto out;
+		}
+		e->addr = addr;
+		e->running = false;
+		e->hnext = *tab_slot(j, addr);
+		*tab_slot(j, addr) = e;
+	}
+	memcpy(e->img, img, VMFS_MD_BLOCK_SIZE);
+	e->flags = flags;
+	e->seq = j->run_seq;
+	if (!e->running) {
+		e->running = true;
+		e->rnext = j->run_list;
+		j->run_list = e;
+		if (!j->run_n++)
+			j->run_since = mono_ns();
+		if (j->run_n == j->trigger)
+			pthread_cond_signal(&j->kick);
+	}
+out:
+	pthread_mutex_unlock(&j->mu);
+	if (own)
+		jnl_handle_end(j);
+	return ret;
+}
+
+bool jnl_lookup(struct jnl *j, uint64_t addr, void *buf)
+{
+	struct jent *e;
+
+	pthread_mutex_lock(&j->mu);
+	e = tab_find(j, addr);
+	if (e)
+		memcpy(buf, e->img, VMFS_MD_BLOCK_SIZE);
+	pthread_mutex_unlock(&j->mu);
+	return e != NULL;
+}
+
+/* ---- commit ----------------------------------------------------------- */
+
+static void jcommit_free(struct jcommit *c)
+{
+	lun_buf_free(c->ring);
+	free(c->addr);
+	free(c->flags);
+	free(c->at);
+}
+
+/*
+ * Step 1, with mu held: wait for handles, copy the running transaction
+ * out.  Returns 0, or an error (the journal is then failed).
+ */
+static int commit_build(struct jnl *j, struct jcommit *c)
+{
+	uint32_t n, k = 0, i = 0;
+
+	j->locked = true;
+	while (j->updates)
+		pthread_cond_wait(&j->cv, &j->mu);
+	n = j->run_n;
+	memset(c, 0, sizeof(*c));
+	c->seq = j->run_seq;
+	c->nimages = n;
+	c->ndesc = (n + VMFS_JNL_TAGS_PER_DESC - 1) / VMFS_JNL_TAGS_PER_DESC;
+	c->len = c->ndesc + n + 1;
+	if (c->len > j->r.nblocks) {
+		JLOG(LOG_CRIT, "%s: one transaction needs %u journal blocks, the journal has %llu",
+		     lun_name(j->lun), c->len, (unsigned long long)j->r.nblocks);
+		fail_locked(j, -VMFS_E_JNL_FULL, "committing");
+	} else {
+		c->ring = lun_buf_alloc((size_t)c->len * VMFS_MD_BLOCK_SIZE);
+		c->addr = malloc(n * sizeof(*c->addr));
+		c->flags = malloc(n * sizeof(*c->flags));
+		c->at = malloc(n * sizeof(*c->at));
+		if (!c->ring || !c->addr || !c->flags || !c->at)
+			fail_locked(j, -ENOMEM, "committing");
+	}
+	if (!j->err) {
+		struct vmfs_jnl_desc *d = NULL;
+
+		memset(c->ring, 0, (size_t)c->len * VMFS_MD_BLOCK_SIZE);
+		for (struct jent *e = j->run_list; e; e = e->rnext, i++) {
+			uint32_t t = i % VMFS_JNL_TAGS_PER_DESC;
+
+			if (!t) {
+				d = (void *)(c->ring + (size_t)k++ * VMFS_MD_BLOCK_SIZE);
+				d->jd_index = htole32(i / VMFS_JNL_TAGS_PER_DESC);
+			}
+			d->jd_tags[t].jt_addr = htole64(e->addr);
+			d->jd_tags[t].jt_flags = htole32(e->flags);
+			d->jd_ntags = htole32(t + 1);
+			memcpy(c->ring + (size_t)k * VMFS_MD_BLOCK_SIZE, e->img,
+			       VMFS_MD_BLOCK_SIZE);
+			c->addr[i] = e->addr;
+			c->flags[i] = e->flags;
+			c->at[i] = k++;
+		}
+	}
+	for (struct jent *e = j->run_list; e; e = e->rnext)
+		e->running = false;
+	j->run_list = NULL;
+	j->run_n = 0;
+	j->run_seq++;
+	j->locked = false;
+	pthread_cond_broadcast(&j->cv);
+	return j->err;
+}
+
+/* Seal descriptors and commit record for ring position pos. */
+static void commit_seal(struct jnl *j, struct jcommit *c, uint64_t pos)
+{
+	struct vmfs_jnl_commit *cm =
+		(void *)(c->ring + (size_t)(c->len - 1) * VMFS_MD_BLOCK_SIZE);
+	uint32_t crc = 0;
+
+	for (uint32_t k = 0; k + 1 < c->len; k++) {
+		struct vmfs_jnl_desc *d = (void *)(c->ring + (size_t)k * VMFS_MD_BLOCK_SIZE);
+
+		/* Descriptors sit at 0, then after every full set of tags. */
+		if (k % (VMFS_JNL_TAGS_PER_DESC + 1) == 0) {
+			d->jd_seq = htole64(c->seq);
+			d->jd_jid = htole64(j->r.jid);
+			d->jd_hdr.bh_gen = htole64(1);
+			lun_md_seal(&d->jd_hdr, VMFS_MAGIC_JDESC,
+				    jnl_ring_addr(&j->r, (pos + k) % j->r.nblocks),
+				    VMFS_MD_BLOCK_SIZE);
+		}
+		crc = lun_crc32c(crc, d, VMFS_MD_BLOCK_SIZE);
+	}
+	cm->jc_seq = htole64(c->seq);
+	cm->jc_jid = htole64(j->r.jid);
+	cm->jc_nblocks = htole32(c->len - 1);
+	cm->jc_nimages = htole32(c->nimages);
+	cm->jc_crc = htole32(crc);
+	cm->jc_time_ns = htole64((uint64_t)wall_ns());
+	cm->jc_hdr.bh_gen = htole64(1);
+	lun_md_seal(&cm->jc_hdr, VMFS_MAGIC_JCOMMIT,
+		    jnl_ring_addr(&j->r, (pos + c->len - 1) % j->r.nblocks),
+		    VMFS_MD_BLOCK_SIZE);
+}
+
+static int ring_write(struct jnl *j, const uint8_t *buf, uint64_t pos,
+		      uint64_t n)
+{
+	while (n) {
+		uint64_t at = pos % j->r.nblocks;
+		uint64_t run = j->r.nblocks - at < n ? j->r.nblocks - at : n;
+		int ret = lun_write(j->lun, buf, run * VMFS_MD_BLOCK_SIZE,
+				    jnl_ring_addr(&j->r, at));
+
+		if (ret)
+			return ret;
+		buf += run * VMFS_MD_BLOCK_SIZE;
+		pos += run;
+		n -= run;
+	}
+	return 0;
+}
+
+static int lun_flush_counted(struct jnl *j)
+{
+	j->st.flushes++;
+	return lun_flush(j->lun);
+}
+
+/* Step 5: every image of c to its home address, in batches. */
+static int commit_home(struct jnl *j, const struct jcommit *c)
+{
+	struct lun_io io[HOME_BATCH];
+	uint32_t skip = j->small_sectors ? VMFS_OBJ_OFFSET : 0;
+
+	for (uint32_t i = 0; i < c->nimages;) {
+		unsigned n = 0;
+		int ret;
+
+		for (; i < c->nimages && n < HOME_BATCH; i++, n++) {
+			uint32_t s = c->flags[i] & VMFS_JNL_TAG_LOCKABLE ? skip : 0;
+
+			io[n].op = LUN_OP_WRITE;
+			io[n].buf = c->ring + (size_t)c->at[i] * VMFS_MD_BLOCK_SIZE + s;
+			io[n].len = VMFS_MD_BLOCK_SIZE - s;
+			io[n].off = c->addr[i] + s;
+		}
+		ret = lun_submit(j->lun, io, n);
+		if (ret)
+			return ret;
+	}
+	return 0;
+}
+
+/* Called with mu held and a non-empty running transaction. */
+static void commit_locked(struct jnl *j)
+{
+	struct jcommit c;
+	uint64_t pos, new_tail, new_tail_seq;
+	int ret;
+
+	if (commit_build(j, &c)) {
+		jcommit_free(&c);
+		return;
+	}
+	pos = j->head;
+	new_tail = j->tail;
+	new_tail_seq = j->tail_seq;
+	pthread_mutex_unlock(&j->mu);
+
+	commit_seal(j, &c, pos);
+	/* Data of the handles and the previous home writes first. */
+	ret = lun_flush_counted(j);
+	if (!ret && j->home > j->tail) {
+		new_tail = j->home;
+		new_tail_seq = j->home_seq;
+		ret = jnl_header_write(j->lun, j->r.off, &j->hdr, VMFS_JNL_DIRTY,
+				       ring_rel(j, new_tail), new_tail_seq);
+	}
+	/* Everything before head is home, so the ring has room. */
+	if (!ret)
+		ret = ring_write(j, c.ring, pos, c.len);
+	if (!ret)
+		ret = lun_flush_counted(j);
+
+	pthread_mutex_lock(&j->mu);
+	if (ret) {
+		fail_locked(j, ret, "writing a transaction");
+		jcommit_free(&c);
+		return;
+	}
+	j->tail = new_tail;
+	j->tail_seq = new_tail_seq;
+	j->head = pos + c.len;
+	j->durable_seq = c.seq + 1;
+	j->st.commits++;
+	j->st.images += c.nimages;
+	j->st.ring_blocks += c.len;
+	pthread_cond_broadcast(&j->cv);
+	pthread_mutex_unlock(&j->mu);
+
+	ret = commit_home(j, &c);
+
+	pthread_mutex_lock(&j->mu);
+	if (ret) {
+		fail_locked(j, ret, "writing metadata home");
+	} else {
+		j->home = j->head;
+		j->home_seq = c.seq + 1;
+		j->home_since = mono_ns();
+		j->st.checkpoints++;
+		for (uint32_t i = 0; i < c.nimages; i++)
+			tab_drop(j, c.addr[i], c.seq);
+	}
+	jcommit_free(&c);
+}
+
+/* Move the durable tail up to home (everything home is flushed first). */
+static void advance_locked(struct jnl *j)
+{
+	uint64_t h = j->home, hs = j->home_seq;
+	int ret;
+
+	pthread_mutex_unlock(&j->mu);
+	ret = lun_flush_counted(j);
+	if (!ret)
+		ret = jnl_header_write(j->lun, j->r.off, &j->hdr, VMFS_JNL_DIRTY,
+				       ring_rel(j, h), hs);
+	if (!ret)
+		ret = lun_flush_counted(j);
+	pthread_mutex_lock(&j->mu);
+	if (ret) {
+		fail_locked(j, ret, "moving the journal tail");
+		return;
+	}
+	j->tail = h;
+	j->tail_seq = hs;
+	pthread_cond_broadcast(&j->cv);
+}
+
+static void *jnl_thread(void *arg)
+{
+	struct jnl *j = arg;
+
+	pthread_mutex_lock(&j->mu);
+	while (!j->err) {
+		int64_t now = mono_ns(), deadline = INT64_MAX;
+
+		if (j->run_n &&
+		    (j->stopping || j->sync_want >= j->run_seq ||
+		     j->drain_seq > j->tail_seq || j->run_n >= j->trigger ||
+		     now - j->run_since >= j->commit_ns)) {
+			commit_locked(j);
+			continue;
+		}
+		if (j->home > j->tail &&
+		    (j->stopping || j->drain_seq > j->tail_seq ||
+		     now - j->home_since >= j->commit_ns)) {
+			advance_locked(j);
+			continue;
+		}
+		if (j->stopping)
+			break;
+		if (j->run_n)
+			deadline = j->run_since + j->commit_ns;
+		else if (j->home > j->tail)
+			deadline = j->home_since + j->commit_ns;
+		if (deadline == INT64_MAX)
+			pthread_cond_wait(&j->kick, &j->mu);
+		else
+			cond_wait_until(&j->kick, &j->mu, deadline);
+	}
+	pthread_cond_broadcast(&j->cv);
+	pthread_mutex_unlock(&j->mu);
+	return NULL;
+}
+
+int jnl_sync(struct jnl *j)
+{
+	bool own;
+	uint64_t target;
+	int ret;
+
+	if (handle_depth) {
+		JLOG(LOG_ERR, "sync inside a handle would wait for itself");
+		return -EDEADLK;
+	}
+	pthread_mutex_lock(&j->mu);
+	own = j->run_n > 0;
+	target = own ? j->run_seq : j->run_seq - 1;
+	if (target >= j->durable_seq && !j->err) {
+		j->st.forced++;
+		if (j->sync_want < target)
+			j->sync_want = target;
+		pthread_cond_signal(&j->kick);
+		while (j->durable_seq <= target && !j->err)
+			pthread_cond_wait(&j->cv, &j->mu);
+	}
+	/* Durable is what was asked; a later failure is not this caller's. */
+	ret = j->durable_seq > target ? 0 : j->err;
+	pthread_mutex_unlock(&j->mu);
+	/* A commit that began before the caller's data was written does not
+	 * cover that data: flush once more. */
+	if (!ret && !own)
+		ret = lun_flush(j->lun);
+	return ret;
+}
+
+int jnl_drain(struct jnl *j)
+{
+	uint64_t target;
+	int ret;
+
+	if (handle_depth) {
+		JLOG(LOG_ERR, "drain inside a handle would wait for itself");
+		return -EDEADLK;
+	}
+	pthread_mutex_lock(&j->mu);
+	target = j->run_n ? j->run_seq + 1 : j->run_seq;
+	if (j->drain_seq < target)
+		j->drain_seq = target;
+	if (j->sync_want < target - 1)
+		j->sync_want = target - 1;
+	pthread_cond_signal(&j->kick);
+	while (j->tail_seq < target && !j->err)
+		pthread_cond_wait(&j->cv, &j->mu);
+	ret = j->err;
+	pthread_mutex_unlock(&j->mu);
+	return ret;
+}
+
+static uint64_t locked_get(struct jnl *j, const uint64_t *field)
+{
+	uint64_t v;
+
+	pthread_mutex_lock(&j->mu);
+	v = *field;
+	pthread_mutex_unlock(&j->mu);
+	return v;
+}
+
+uint64_t jnl_running_seq(struct jnl *j)
+{
+	return locked_get(j, &j->run_seq);
+}
+
+uint64_t jnl_reusable_seq(struct jnl *j)
+{
+	return locked_get(j, &j->tail_seq);
+}
+
+int jnl_error(struct jnl *j)
+{
+	int e;
+
+	pthread_mutex_lock(&j->mu);
+	e = j->err;
+	pthread_mutex_unlock(&j->mu);
+	return e;
+}
+
+void jnl_stats_get(struct jnl *j, struct jnl_stats *s)
+{
+	pthread_mutex_lock(&j->mu);
+	*s = j->st;
+	pthread_mutex_unlock(&j->mu);
+}
+
+/* ---- start and stop ---------------------------------------------------- */
+
+int jnl_start(struct lun *lun, uint64_t off, const struct jnl_bounds *b,
+	      const struct jnl_params *p, struct jnl **out)
+{
+	struct jnl *j;
+	uint64_t slots;
+	int ret;
+
+	j = calloc(1, sizeof(*j));
+	if (!j)
+		return -ENOMEM;
+	j->lun = lun;
+	j->b = *b;
+	ret = jnl_header_read(lun, off, &j->hdr);
+	if (ret)
+		goto err;
+	if (j->hdr.state != VMFS_JNL_CLEAN) {
+		ret = -VMFS_E_JNL_DIRTY;
+		goto err;
+	}
+	jnl_ring_init(&j->r, off, &j->hdr);
+	j->commit_ns = (int64_t)(p && p->commit_ms ? p->commit_ms : 1000) * 1000000LL;
+	j->trigger = (uint32_t)(j->r.nblocks / 4 ? j->r.nblocks / 4 : 1);
+	j->full = (uint32_t)(j->r.nblocks / 2 ? j->r.nblocks / 2 : 1);
+	j->small_sectors = lun_sector_size(lun) <= VMFS_OBJ_OFFSET;
+	for (slots = 64; slots < j->r.nblocks * 2; slots *= 2)
+		;
+	j->tab = calloc(slots, sizeof(*j->tab));
+	if (!j->tab) {
+		ret = -ENOMEM;
+		goto err;
+	}
+	j->tabmask = slots - 1;
+	j->head = j->home = j->tail =
+		(j->hdr.head - VMFS_MD_BLOCK_SIZE) / VMFS_MD_BLOCK_SIZE;
+	j->run_seq = j->home_seq = j->tail_seq = j->durable_seq = j->hdr.seq;
+	j->drain_seq = j->hdr.seq;
+	/* From here on a crash means: replay this region. */
+	ret = jnl_header_write(lun, off, &j->hdr, VMFS_JNL_DIRTY,
+			       j->hdr.head, j->hdr.seq);
+	if (!ret)
+		ret = lun_flush(lun);
+	if (ret)
+		goto err;
+	pthread_mutex_init(&j->mu, NULL);
+	pthread_cond_init(&j->cv, NULL);
+	{
+		pthread_condattr_t ca;
+
+		pthread_condattr_init(&ca);
+		pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+		pthread_cond_init(&j->kick, &ca);
+		pthread_condattr_destroy(&ca);
+	}
+	ret = -pthread_create(&j->thr, NULL, jnl_thread, j);
+	if (ret) {
+		pthread_mutex_destroy(&j->mu);
+		pthread_cond_destroy(&j->cv);
+		pthread_cond_destroy(&j->kick);
+		goto err;
+	}
+	*out = j;
+	return 0;
+err:
+	free(j->tab);
+	free(j);
+	return ret;
+}
+
+int jnl_stop(struct jnl *j)
+{
+	int ret;
+
+	if (!j)
+		return 0;
+	pthread_mutex_lock(&j->mu);
+	j->stopping = true;
+	pthread_cond_signal(&j->kick);
+	pthread_mutex_unlock(&j->mu);
+	pthread_join(j->thr, NULL);
+	ret = j->err;
+	/* Everything is home and flushed: nothing left to replay. */
+	if (!ret)
+		ret = jnl_header_write(j->lun, j->r.off, &j->hdr, VMFS_JNL_CLEAN,
+				       ring_rel(j, j->head), j->run_seq);
+	if (!ret)
+		ret = lun_flush(j->lun);
+	for (uint64_t i = 0; i <= j->tabmask; i++) {
+		while (j->tab[i]) {
+			struct jent *e = j->tab[i];
+
+			j->tab[i] = e->hnext;
+			free(e);
+		}
+	}
+	free(j->tab);
+	pthread_mutex_destroy(&j->mu);
+	pthread_cond_destroy(&j->cv);
+	pthread_cond_destroy(&j->kick);
+	free(j);
+	return ret == -VMFS_E_JNL_FULL ? -VMFS_E_JNL_ABORTED : ret;
+}

@@ -1,0 +1,316 @@
+/*
+ * Reading a journal region: walk its committed transactions from the tail,
+ * and replay them.  Any host may do this for any slot (a survivor replays
+ * a dead host's journal; fsck replays every journal first).
+ *
+ * A transaction counts only when every block of it is there: descriptors
+ * that verify and carry the expected sequence and the region's jid, tags
+ * inside the bounds, and a commit record whose crc32c matches the
+ * descriptor and image blocks.  The first transaction that fails any of
+ * that ends the walk; what follows it was never acknowledged.
+ */
+#include <endian.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include "vmfs/journal.h"
+#include "vmfs/lun.h"
+#include "jnl_int.h"
+
+const char *jnl_stop_str(enum jnl_stop s)
+{
+	switch (s) {
+	case JNL_STOP_CLEAN:
+		return "clean";
+	case JNL_STOP_END:
+		return "end of the log";
+	case JNL_STOP_TORN:
+		return "a transaction that was never completely written";
+	case JNL_STOP_BAD_COMMIT:
+		return "a commit record whose checksum does not match";
+	case JNL_STOP_BAD_TAG:
+		return "a transaction naming a block outside the metadata areas";
+	case JNL_STOP_TOO_LONG:
+		return "a transaction longer than the journal";
+	}
+	return "?";
+}
+
+/* Read n ring blocks starting at ring block index i (wrapping). */
+static int ring_read(struct lun *lun, const struct jnl_ring *r, uint64_t i,
+		     uint8_t *buf, uint64_t n)
+{
+	while (n) {
+		uint64_t at = i % r->nblocks;
+		uint64_t run = r->nblocks - at < n ? r->nblocks - at : n;
+		int ret = lun_read(lun, buf, run * VMFS_MD_BLOCK_SIZE,
+				   jnl_ring_addr(r, at));
+
+		if (ret)
+			return ret;
+		buf += run * VMFS_MD_BLOCK_SIZE;
+		i += run;
+		n -= run;
+	}
+	return 0;
+}
+
+struct walk_buf {
+	uint8_t *img;          /* images, lun-aligned */
+	uint64_t *addr;
+	uint32_t *flags;
+	uint64_t cap;
+};
+
+static int walk_buf_grow(struct walk_buf *w, uint64_t need)
+{
+	uint8_t *img;
+	uint64_t cap = w->cap ? w->cap : 64;
+
+	if (need <= w->cap)
+		return 0;
+	while (cap < need)
+		cap *= 2;
+	img = lun_buf_alloc(cap * VMFS_MD_BLOCK_SIZE);
+	if (!img)
+		return -ENOMEM;
+	if (w->cap)
+		memcpy(img, w->img, w->cap * VMFS_MD_BLOCK_SIZE);
+	lun_buf_free(w->img);
+	w->img = img;
+	w->addr = realloc(w->addr, cap * sizeof(*w->addr));
+	w->flags = realloc(w->flags, cap * sizeof(*w->flags));
+	if (!w->addr || !w->flags)
+		return -ENOMEM;
+	w->cap = cap;
+	return 0;
+}
+
+static bool tag_ok(const struct jnl_bounds *b, uint64_t addr)
+{
+	return addr % VMFS_MD_BLOCK_SIZE == 0 && addr >= b->lo &&
+	       addr < b->hi && b->hi - addr >= VMFS_MD_BLOCK_SIZE;
+}
+
+/*
+ * Read the transaction starting at ring block i with sequence seq.
+ * Returns 0 with t filled, 1 with *stop set when there is none, or a
+ * negative error for an I/O failure.
+ */
+static int txn_read(struct lun *lun, const struct jnl_ring *r,
+		    const struct jnl_bounds *b, uint64_t i, uint64_t seq,
+		    uint8_t *blk, struct walk_buf *w, struct jnl_txn *t,
+		    enum jnl_stop *stop)
+{
+	uint64_t k = 0, nimg = 0;
+	uint32_t crc = 0;
+	int ret;
+
+	for (uint32_t index = 0;; index++) {
+		const struct vmfs_jnl_desc *d = (const void *)blk;
+		const struct vmfs_jnl_commit *c = (const void *)blk;
+		uint64_t at = (i + k) % r->nblocks;
+		uint32_t ntags;
+
+		if (k + 1 > r->nblocks) {
+			*stop = JNL_STOP_TOO_LONG;
+			return 1;
+		}
+		ret = ring_read(lun, r, i + k, blk, 1);
+		if (ret)
+			return ret;
+		if (index > 0 && le32toh(c->jc_hdr.bh_magic) == VMFS_MAGIC_JCOMMIT) {
+			if (lun_md_verify(&c->jc_hdr, VMFS_MAGIC_JCOMMIT,
+					  jnl_ring_addr(r, at), VMFS_MD_BLOCK_SIZE) ||
+			    le64toh(c->jc_seq) != seq ||
+			    le64toh(c->jc_jid) != r->jid) {
+				*stop = JNL_STOP_TORN;
+				return 1;
+			}
+			if (le32toh(c->jc_nblocks) != k ||
+			    le32toh(c->jc_nimages) != nimg ||
+			    le32toh(c->jc_crc) != crc) {
+				*stop = JNL_STOP_BAD_COMMIT;
+				return 1;
+			}
+			t->seq = seq;
+			t->pos = jnl_ring_addr(r, i % r->nblocks) - r->off;
+			t->len = (uint32_t)(k + 1);
+			t->nimages = (uint32_t)nimg;
+			t->time_ns = (int64_t)le64toh(c->jc_time_ns);
+			t->addr = w->addr;
+			t->flags = w->flags;
+			t->img = w->img;
+			return 0;
+		}
+		if (lun_md_verify(&d->jd_hdr, VMFS_MAGIC_JDESC,
+				  jnl_ring_addr(r, at), VMFS_MD_BLOCK_SIZE) ||
+		    le64toh(d->jd_seq) != seq || le64toh(d->jd_jid) != r->jid ||
+		    le32toh(d->jd_index) != index) {
+			*stop = index ? JNL_STOP_TORN : JNL_STOP_END;
+			return 1;
+		}
+		ntags = le32toh(d->jd_ntags);
+		if (!ntags || ntags > VMFS_JNL_TAGS_PER_DESC) {
+			*stop = JNL_STOP_TORN;
+			return 1;
+		}
+		if (k + 1 + ntags + 1 > r->nblocks) {
+			*stop = JNL_STOP_TOO_LONG;
+			return 1;
+		}
+		crc = lun_crc32c(crc, blk, VMFS_MD_BLOCK_SIZE);
+		ret = walk_buf_grow(w, nimg + ntags);
+		if (ret)
+			return ret;
+		for (uint32_t n = 0; n < ntags; n++) {
+			w->addr[nimg + n] = le64toh(d->jd_tags[n].jt_addr);
+			w->flags[nimg + n] = le32toh(d->jd_tags[n].jt_flags);
+		}
+		ret = ring_read(lun, r, i + k + 1,
+				w->img + nimg * VMFS_MD_BLOCK_SIZE, ntags);
+		if (ret)
+			return ret;
+		crc = lun_crc32c(crc, w->img + nimg * VMFS_MD_BLOCK_SIZE,
+				 (size_t)ntags * VMFS_MD_BLOCK_SIZE);
+		k += 1 + ntags;
+		nimg += ntags;
+		/* Judged once the commit checks out: a stray tag in a
+		 * transaction that never committed is harmless. */
+		for (uint64_t n = nimg - ntags; n < nimg; n++)
+			if (!tag_ok(b, w->addr[n]))
+				w->flags[n] |= JNL_TAG_OUT_OF_BOUNDS;
+	}
+}
+
+int jnl_walk(struct lun *lun, uint64_t off, const struct jnl_bounds *b,
+	     bool from_tail_even_if_clean, jnl_txn_cb cb, void *ctx,
+	     struct jnl_walk_result *res)
+{
+	struct walk_buf w = { 0 };
+	struct jnl_ring r;
+	uint8_t *blk;
+	uint64_t i, seq;
+	int ret;
+
+	memset(res, 0, sizeof(*res));
+	ret = jnl_header_read(lun, off, &res->hdr);
+	if (ret)
+		return ret;
+	jnl_ring_init(&r, off, &res->hdr);
+	res->end = res->hdr.tail;
+	res->next_seq = res->hdr.seq;
+	if (res->hdr.state == VMFS_JNL_CLEAN && !from_tail_even_if_clean) {
+		res->end = res->hdr.head;
+		res->stop = JNL_STOP_CLEAN;
+		return 0;
+	}
+	/* Records of a newer minor may mean more than this host knows. */
+	if (res->hdr.state == VMFS_JNL_DIRTY && res->hdr.minor > VMFS_FORMAT_MINOR)
+		return -VMFS_E_BAD_VERSION;
+	blk = lun_buf_alloc(VMFS_MD_BLOCK_SIZE);
+	if (!blk)
+		return -ENOMEM;
+	i = (res->hdr.tail - VMFS_MD_BLOCK_SIZE) / VMFS_MD_BLOCK_SIZE;
+	seq = res->hdr.seq;
+	for (;;) {
+		struct jnl_txn t;
+		enum jnl_stop stop = JNL_STOP_END;
+		bool bad = false;
+
+		ret = txn_read(lun, &r, b, i, seq, blk, &w, &t, &stop);
+		if (ret < 0)
+			break;
+		if (ret == 1) {
+			res->stop = stop;
+			ret = 0;
+			break;
+		}
+		for (uint32_t n = 0; n < t.nimages; n++)
+			bad |= !!(t.flags[n] & JNL_TAG_OUT_OF_BOUNDS);
+		if (bad) {
+			res->stop = JNL_STOP_BAD_TAG;
+			break;
+		}
+		if (cb) {
+			ret = cb(ctx, &t);
+			if (ret)
+				break;
+		}
+		res->ntxn++;
+		res->nimages += t.nimages;
+		i += t.len;
+		seq++;
+		res->end = jnl_ring_addr(&r, i % r.nblocks) - off;
+		res->next_seq = seq;
+	}
+	lun_buf_free(blk);
+	lun_buf_free(w.img);
+	free(w.addr);
+	free(w.flags);
+	return ret;
+}
+
+struct replay_ctx {
+	struct lun *lun;
+	uint8_t *tmp;
+};
+
+/* Write one transaction's images home, lock records as they are on disk. */
+static int replay_txn(void *arg, const struct jnl_txn *t)
+{
+	struct replay_ctx *rc = arg;
+
+	for (uint32_t n = 0; n < t->nimages; n++) {
+		int ret = jnl_write_home(rc->lun, t->addr[n], t->flags[n],
+					 t->img + (size_t)n * VMFS_MD_BLOCK_SIZE,
+					 rc->tmp);
+
+		if (ret)
+			return ret;
+	}
+	return 0;
+}
+
+int jnl_write_home(struct lun *lun, uint64_t addr, uint32_t flags,
+		   const uint8_t *img, uint8_t *tmp)
+{
+	int ret;
+
+	if (!(flags & VMFS_JNL_TAG_LOCKABLE))
+		return lun_write(lun, img, VMFS_MD_BLOCK_SIZE, addr);
+	if (lun_sector_size(lun) <= VMFS_OBJ_OFFSET)
+		return lun_write(lun, img + VMFS_OBJ_OFFSET,
+				 VMFS_MD_BLOCK_SIZE - VMFS_OBJ_OFFSET,
+				 addr + VMFS_OBJ_OFFSET);
+	/* 4 KiB sectors: splice the object under the lock record on disk. */
+	ret = lun_read(lun, tmp, VMFS_MD_BLOCK_SIZE, addr);
+	if (ret)
+		return ret;
+	memcpy(tmp + VMFS_OBJ_OFFSET, img + VMFS_OBJ_OFFSET,
+	       VMFS_MD_BLOCK_SIZE - VMFS_OBJ_OFFSET);
+	return lun_write(lun, tmp, VMFS_MD_BLOCK_SIZE, addr);
+}
+
+int jnl_replay(struct lun *lun, uint64_t off, const struct jnl_bounds *b,
+	       struct jnl_walk_result *res)
+{
+	struct replay_ctx rc = { .lun = lun };
+	int ret;
+
+	rc.tmp = lun_buf_alloc(VMFS_MD_BLOCK_SIZE);
+	if (!rc.tmp)
+		return -ENOMEM;
+	ret = jnl_walk(lun, off, b, false, replay_txn, &rc, res);
+	lun_buf_free(rc.tmp);
+	if (ret || res->stop == JNL_STOP_CLEAN)
+		return ret;
+	/* Everything home and durable before the records may go. */
+	ret = lun_flush(lun);
+	if (!ret)
+		ret = jnl_header_write(lun, off, &res->hdr, VMFS_JNL_CLEAN,
+				       res->end, res->next_seq);
+	if (!ret)
+		ret = lun_flush(lun);
+	return ret;
+}

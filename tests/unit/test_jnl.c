@@ -1,0 +1,266 @@
+/*
+ * The running journal and replay on a bare LUN (no volume): ring wrap,
+ * transactions with several descriptors, a damaged transaction, group
+ * commit, and replay of a crashed journal giving back exactly what was
+ * synced.
+ */
+#include <endian.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include "lun_scratch.h"
+#include "vmfs/journal.h"
+
+#define JOFF 0ull                     /* region header at 0 */
+#define HOME_LO (8ull * MiB)
+#define HOME_HI (16ull * MiB)
+#define NHOME ((HOME_HI - HOME_LO) / 4096)
+
+struct jfix {
+	const char *path;
+	struct lun *lun;        /* fault wrapper over the file */
+	struct jnl *j;
+	struct jnl_bounds b;
+	uint64_t *want;         /* per home block: pattern seed, 0 = never synced */
+};
+
+static void img_fill(uint8_t *img, uint64_t addr, uint64_t seed)
+{
+	for (size_t i = 0; i < 4096; i += 8) {
+		uint64_t x = htole64(addr * 0x9e3779b97f4a7c15ull ^ seed ^ i);
+
+		memcpy(img + i, &x, 8);
+	}
+}
+
+static void jfix_start(struct jfix *f, uint64_t jsize)
+{
+	struct lun *raw;
+	struct jnl_params p = { .commit_ms = 50 };
+
+	memset(f, 0, sizeof(*f));
+	f->path = mkfile("jnl", HOME_HI);
+	raw = open_lun(f->path);
+	CU_ASSERT_FATAL(jnl_regions_format(raw, JOFF, jsize, 1) == 0);
+	CU_ASSERT_FATAL(lun_fault_wrap(raw, &f->lun) == 0);
+	f->b.lo = HOME_LO;
+	f->b.hi = HOME_HI;
+	CU_ASSERT_FATAL(jnl_start(f->lun, JOFF, &f->b, &p, &f->j) == 0);
+	f->want = calloc(NHOME, sizeof(*f->want));
+	CU_ASSERT_FATAL(f->want != NULL);
+}
+
+/* One handle changing n blocks starting at block first (stride step). */
+static void jfix_txn(struct jfix *f, uint64_t first, uint64_t n,
+		     uint64_t step, uint64_t seed, bool sync)
+{
+	uint8_t img[4096];
+
+	jnl_handle_begin(f->j);
+	for (uint64_t k = 0; k < n; k++) {
+		uint64_t b = (first + k * step) % NHOME;
+
+		img_fill(img, HOME_LO + b * 4096, seed);
+		CU_ASSERT_EQUAL(jnl_dirty(f->j, HOME_LO + b * 4096, img, 0), 0);
+		f->want[b] = seed;
+	}
+	jnl_handle_end(f->j);
+	if (sync)
+		CU_ASSERT_EQUAL(jnl_sync(f->j), 0);
+}
+
+/* The host dies: nothing it writes from now on reaches the LUN. */
+static void jfix_crash(struct jfix *f)
+{
+	lun_fault_fail_writes_from(f->lun, 0, -EIO);
+	CU_ASSERT_NOT_EQUAL(jnl_stop(f->j), 0);
+	f->j = NULL;
+	lun_close(f->lun);
+	f->lun = open_lun(f->path);
+}
+
+static void jfix_check_home(struct jfix *f)
+{
+	uint8_t *got = lun_buf_alloc(4096);
+	uint8_t want[4096];
+	uint64_t bad = 0;
+
+	for (uint64_t b = 0; b < NHOME; b++) {
+		if (!f->want[b])
+			continue;
+		CU_ASSERT_FATAL(lun_read(f->lun, got, 4096, HOME_LO + b * 4096) == 0);
+		img_fill(want, HOME_LO + b * 4096, f->want[b]);
+		bad += memcmp(got, want, 4096) != 0;
+	}
+	CU_ASSERT_EQUAL(bad, 0);
+	lun_buf_free(got);
+}
+
+static void jfix_end(struct jfix *f)
+{
+	if (f->j)
+		CU_ASSERT_EQUAL(jnl_stop(f->j), 0);
+	lun_close(f->lun);
+	free(f->want);
+}
+
+/* Many more blocks than the ring holds, synced one transaction at a time;
+ * then a crash; replay gives back every synced image. */
+static void test_wrap_and_replay(void)
+{
+	struct jfix f;
+	struct jnl_walk_result r;
+	struct jnl_stats st;
+
+	jfix_start(&f, 256 * 1024);       /* 63 ring blocks */
+	for (uint64_t i = 1; i <= 300; i++)
+		jfix_txn(&f, i * 37, 1 + i % 9, 101, i, true);
+	jnl_stats_get(f.j, &st);
+	CU_ASSERT(st.ring_blocks > 5 * 63);   /* wrapped several times */
+	jfix_crash(&f);
+	CU_ASSERT_EQUAL(jnl_replay(f.lun, JOFF, &f.b, &r), 0);
+	jfix_check_home(&f);
+	/* Replaying again finds the journal clean and changes nothing. */
+	CU_ASSERT_EQUAL(jnl_replay(f.lun, JOFF, &f.b, &r), 0);
+	CU_ASSERT_EQUAL(r.stop, JNL_STOP_CLEAN);
+	CU_ASSERT_EQUAL(r.ntxn, 0);
+	jfix_check_home(&f);
+	jfix_end(&f);
+}
+
+static int count_txn(void *ctx, const struct jnl_txn *t)
+{
+	struct jnl_txn *last = ctx;
+
+	*last = *t;
+	return 0;
+}
+
+/* One transaction needing three descriptors, never written home. */
+static void test_multi_descriptor(void)
+{
+	struct jfix f;
+	struct jnl_walk_result r;
+	struct jnl_txn last;
+
+	jfix_start(&f, 4 * MiB);
+	/* The home writes fail: only the journal has the blocks. */
+	lun_fault_fail_writes_from(f.lun, HOME_LO, -EIO);
+	jfix_txn(&f, 5, 700, 1, 77, true);
+	jfix_crash(&f);
+	CU_ASSERT_EQUAL(jnl_walk(f.lun, JOFF, &f.b, false, count_txn, &last, &r), 0);
+	CU_ASSERT_EQUAL(r.ntxn, 1);
+	CU_ASSERT_EQUAL(last.nimages, 700);
+	CU_ASSERT_EQUAL(last.len, 700 + 3 + 1);
+	CU_ASSERT_EQUAL(jnl_replay(f.lun, JOFF, &f.b, &r), 0);
+	CU_ASSERT_EQUAL(r.nimages, 700);
+	jfix_check_home(&f);
+	jfix_end(&f);
+}
+
+/* A damaged image: the commit's crc no longer matches, replay stops. */
+static void test_bad_commit_stops(void)
+{
+	struct jfix f;
+	struct jnl_walk_result r;
+	struct jnl_txn last;
+	uint8_t *blk = lun_buf_alloc(4096);
+	uint64_t at;
+
+	jfix_start(&f, 1 * MiB);
+	lun_fault_fail_writes_from(f.lun, HOME_LO, -EIO);
+	jfix_txn(&f, 9, 3, 1, 5, true);
+	jfix_crash(&f);
+	CU_ASSERT_EQUAL(jnl_walk(f.lun, JOFF, &f.b, false, count_txn, &last, &r), 0);
+	CU_ASSERT_EQUAL_FATAL(r.ntxn, 1);
+	at = JOFF + last.pos + 2 * 4096;  /* the second image */
+	CU_ASSERT_FATAL(lun_read(f.lun, blk, 4096, at) == 0);
+	blk[100] ^= 1;
+	CU_ASSERT_FATAL(lun_write(f.lun, blk, 4096, at) == 0);
+	CU_ASSERT_EQUAL(jnl_replay(f.lun, JOFF, &f.b, &r), 0);
+	CU_ASSERT_EQUAL(r.ntxn, 0);
+	CU_ASSERT_EQUAL(r.stop, JNL_STOP_BAD_COMMIT);
+	/* Nothing of it reached home. */
+	CU_ASSERT_FATAL(lun_read(f.lun, blk, 4096, HOME_LO + 9 * 4096) == 0);
+	CU_ASSERT_EQUAL(blk[0] | blk[4095], 0);
+	memset(f.want, 0, NHOME * sizeof(*f.want));
+	lun_buf_free(blk);
+	jfix_end(&f);
+}
+
+/* A committed transaction naming a block outside the bounds is refused. */
+static void test_bounds(void)
+{
+	struct jfix f;
+	struct jnl_walk_result r;
+	struct jnl_bounds narrow;
+
+	jfix_start(&f, 1 * MiB);
+	lun_fault_fail_writes_from(f.lun, HOME_LO, -EIO);
+	jfix_txn(&f, 0, 2, 1, 3, true);
+	jfix_crash(&f);
+	narrow.lo = HOME_LO + 4096;
+	narrow.hi = HOME_HI;
+	CU_ASSERT_EQUAL(jnl_walk(f.lun, JOFF, &narrow, false, NULL, NULL, &r), 0);
+	CU_ASSERT_EQUAL(r.ntxn, 0);
+	CU_ASSERT_EQUAL(r.stop, JNL_STOP_BAD_TAG);
+	CU_ASSERT_EQUAL(jnl_walk(f.lun, JOFF, &f.b, false, NULL, NULL, &r), 0);
+	CU_ASSERT_EQUAL(r.ntxn, 1);
+	CU_ASSERT_EQUAL(jnl_replay(f.lun, JOFF, &f.b, &r), 0);
+	jfix_check_home(&f);
+	jfix_end(&f);
+}
+
+struct gc_arg {
+	struct jfix *f;
+	int id;
+};
+
+static void *gc_thread(void *p)
+{
+	struct gc_arg *a = p;
+
+	for (int i = 0; i < 40; i++)
+		jfix_txn(a->f, (uint64_t)a->id * 50 + i, 1, 1,
+			 (uint64_t)(a->id + 1) * 1000 + i + 1, true);
+	return NULL;
+}
+
+/* Eight threads syncing at once share commits. */
+static void test_group_commit(void)
+{
+	struct jfix f;
+	pthread_t t[8];
+	struct gc_arg a[8];
+	struct jnl_stats st;
+	struct jnl_walk_result r;
+
+	jfix_start(&f, 1 * MiB);
+	for (int i = 0; i < 8; i++) {
+		a[i].f = &f;
+		a[i].id = i;
+		CU_ASSERT_FATAL(pthread_create(&t[i], NULL, gc_thread, &a[i]) == 0);
+	}
+	for (int i = 0; i < 8; i++)
+		pthread_join(t[i], NULL);
+	jnl_stats_get(f.j, &st);
+	CU_ASSERT(st.commits > 0);
+	CU_ASSERT(st.commits < 8 * 40);
+	CU_ASSERT(st.forced >= st.commits - 1);
+	jfix_crash(&f);
+	CU_ASSERT_EQUAL(jnl_replay(f.lun, JOFF, &f.b, &r), 0);
+	jfix_check_home(&f);
+	jfix_end(&f);
+}
+
+static CU_TestInfo tests[] = {
+	{ "wrap_and_replay", test_wrap_and_replay },
+	{ "multi_descriptor", test_multi_descriptor },
+	{ "bad_commit_stops", test_bad_commit_stops },
+	{ "bounds", test_bounds },
+	{ "group_commit", test_group_commit },
+	CU_TEST_INFO_NULL
+};
+
+UNIT_SUITE("jnl", NULL, NULL, tests);
