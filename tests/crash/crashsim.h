@@ -1,0 +1,373 @@
+/*
+ * crashsim: the crash-consistency harness (tests/crash/README.md).
+ *
+ * One run records every LUN write, zero_range and flush of a seeded
+ * workload against a fresh volume (workload.c, keeping an exact model of
+ * what the files hold: model.c), builds crash images from that log
+ * (states.c: prefixes, reordered subsets of a flush epoch, torn writes)
+ * and checks each one (check.c: vol_open replays, fsck -n is clean,
+ * fsync'ed files are intact, no file holds bytes it never had).
+ *
+ * Log indices: record i is the (i+1)-th entry of the log; "index k" is a
+ * position between records, the number of records before it.  A state
+ * applies every record below its prefix index completely, plus possibly
+ * some writes beyond it.
+ */
+#ifndef VMFS_TESTS_CRASHSIM_H
+#define VMFS_TESTS_CRASHSIM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct lun;
+struct vol;
+
+#define CS_SECTOR 512u
+#define CS_NXATTR 4          /* xattr names a file may carry: user.cs0..3 */
+#define CS_NAME_LEN 24
+
+/* ---- seeded randomness: splitmix64 -------------------------------------- */
+
+static inline uint64_t cs_mix(uint64_t x)
+{
+	x += 0x9e3779b97f4a7c15ull;
+	x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+	x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+	return x ^ (x >> 31);
+}
+
+struct cs_rng {
+	uint64_t s;
+};
+
+static inline uint64_t cs_rand(struct cs_rng *r)
+{
+	r->s += 0x9e3779b97f4a7c15ull;
+	return cs_mix(r->s);
+}
+
+/* Uniform in [0, n); n > 0. */
+static inline uint64_t cs_below(struct cs_rng *r, uint64_t n)
+{
+	return cs_rand(r) % n;
+}
+
+/* Uniform in [lo, hi]. */
+static inline uint64_t cs_range(struct cs_rng *r, uint64_t lo, uint64_t hi)
+{
+	return lo + cs_below(r, hi - lo + 1);
+}
+
+/* ---- the recorded log ---------------------------------------------------- */
+
+enum cs_rec_kind { CS_REC_WRITE = 1, CS_REC_FLUSH = 2, CS_REC_ZERO = 3 };
+
+struct cs_rec {
+	uint8_t kind;          /* enum cs_rec_kind */
+	uint64_t off, len;     /* LUN bytes (writes and zeros) */
+	uint64_t data_off;     /* writes: where the bytes are in the data file */
+};
+
+/*
+ * The data of every write goes to a file in the work directory (mapped
+ * after the recording), so the log costs page cache, not heap, and the
+ * forked workers share it.
+ */
+struct cs_log {
+	struct cs_rec *recs;
+	size_t n, cap;
+	int data_fd;
+	uint64_t data_len;
+	const uint8_t *data;   /* mapping of the data file, after cs_log_seal */
+	size_t taken;          /* wrapper entries already copied */
+};
+
+int cs_log_init(struct cs_log *l, const char *path);
+int cs_log_append(struct cs_log *l, int kind, uint64_t off, uint64_t len,
+		  const void *data);
+int cs_log_seal(struct cs_log *l);
+void cs_log_free(struct cs_log *l);
+/* Copy what the fault wrapper recorded since the last drain into l. */
+int cs_log_drain(struct cs_log *l, struct lun *fault_lun);
+/* The same, then clear the wrapper (only when no engine thread runs). */
+int cs_log_drain_final(struct cs_log *l, struct lun *fault_lun);
+
+static inline bool cs_rec_is_write(const struct cs_rec *r)
+{
+	return r->kind == CS_REC_WRITE || r->kind == CS_REC_ZERO;
+}
+
+/* ---- sector and xattr patterns (pattern.c) ------------------------------ */
+
+/*
+ * A data sector: header { magic, file id, version, 0, file offset } then
+ * bytes derived from the three, so a sector read back says whose it is.
+ */
+#define CS_SECT_MAGIC 0x4d495343u   /* "CSIM" */
+#define CS_XATTR_MAGIC 0x58495343u  /* "CSIX" */
+
+void cs_sector_fill(uint8_t *s, uint32_t fid, uint32_t ver, uint64_t off);
+/* Sector of file fid at off, version ver: 1 if s (len bytes, len <= 512,
+ * a prefix when the file ends inside the sector) is exactly it. */
+bool cs_sector_is(const uint8_t *s, size_t len, uint32_t fid, uint32_t ver,
+		  uint64_t off);
+/* Header fields of s, without validation of the body. */
+bool cs_sector_header(const uint8_t *s, size_t len, uint32_t *fid,
+		      uint32_t *ver, uint64_t *off);
+bool cs_is_zero(const uint8_t *p, size_t len);
+
+/* An xattr value: header { magic, file id, slot, version } then bytes. */
+size_t cs_xattr_fill(uint8_t *v, size_t cap, uint32_t fid, uint32_t slot,
+		     uint32_t ver);
+bool cs_xattr_parse(const uint8_t *v, size_t len, uint32_t *fid,
+		    uint32_t *slot, uint32_t *ver);
+void cs_xattr_name(uint32_t slot, char out[16]);
+
+/* ---- the model (model.c) ----------------------------------------------- */
+
+enum { CS_TOUCH_DATA = 1, CS_TOUCH_XATTR = 2 };
+
+/* A vol_fsync that returned: what the file was then. */
+struct cs_fsync {
+	uint32_t ret;          /* log index when vol_fsync returned */
+	char *path;
+	uint64_t size;
+	uint32_t *sect;        /* version per sector below size, 0 = zeros */
+	uint32_t xattr[CS_NXATTR];
+	bool datasync;         /* fdatasync: promises nothing about xattrs */
+};
+
+/* An op that changed the file's data or path (or its xattrs). */
+struct cs_touch {
+	uint32_t start;        /* log index when the op started */
+	uint8_t what;          /* CS_TOUCH_* */
+};
+
+/*
+ * A node is a file or directory as created; its id is the file id in
+ * the sector headers.  Node 0 is the root, node 1 lost+found.
+ */
+struct cs_node {
+	uint32_t id;
+	bool dir;
+	bool live;
+	uint64_t ino;
+	uint32_t parent;       /* node id of the directory holding it */
+	char name[CS_NAME_LEN];
+	uint64_t size, max_size;
+	uint32_t *sect;        /* version per sector below size */
+	uint64_t sect_cap;
+	uint32_t xattr[CS_NXATTR];
+	struct cs_fsync *fsyncs;
+	size_t nfsync, fsync_cap;
+	struct cs_touch *touches;
+	size_t ntouch, touch_cap;
+};
+
+/* What a version number was: a data write or an xattr value. */
+struct cs_ver {
+	uint32_t fid;
+	uint8_t xattr;         /* 0 data, else 1 + slot */
+	uint64_t first;        /* data: first sector (file offset / 512) */
+	uint64_t count;        /* data: sectors */
+};
+
+struct cs_op {
+	uint32_t start, end;   /* log indices around the op */
+	char text[112];
+};
+
+/* Every path a node had: path -> node ids. */
+struct cs_path {
+	struct cs_path *next;
+	uint32_t *ids;
+	size_t nids;
+	char path[];
+};
+
+#define CS_PATH_BUCKETS 4096
+
+struct cs_model {
+	struct cs_node *nodes;
+	size_t nnodes, cap;
+	struct cs_ver *vers;   /* index = version; 0 unused */
+	size_t nvers, vcap;
+	struct cs_op *ops;
+	size_t nops, ops_cap;
+	struct cs_path *paths[CS_PATH_BUCKETS];
+};
+
+int cs_model_init(struct cs_model *m);
+void cs_model_free(struct cs_model *m);
+struct cs_node *cs_node_new(struct cs_model *m, bool dir, uint32_t parent,
+			    const char *name, uint64_t ino);
+/* "/a/b" of a live node (out holds at least 512 bytes). */
+void cs_node_path(const struct cs_model *m, uint32_t id, char *out,
+		  size_t len);
+int cs_path_note(struct cs_model *m, const char *path, uint32_t id);
+const struct cs_path *cs_path_find(const struct cs_model *m,
+				   const char *path);
+bool cs_path_had(const struct cs_path *p, uint32_t id);
+uint32_t cs_ver_new(struct cs_model *m, uint32_t fid, int xattr_slot,
+		    uint64_t first, uint64_t count);
+/* Sector (fid, ver, sector index) was written by some op. */
+bool cs_ver_valid(const struct cs_model *m, uint32_t fid, uint32_t ver,
+		  uint64_t sector);
+bool cs_xver_valid(const struct cs_model *m, uint32_t fid, uint32_t slot,
+		   uint32_t ver);
+int cs_node_resize(struct cs_node *n, uint64_t size);
+int cs_touch_add(struct cs_node *n, uint32_t start, uint8_t what);
+/* Touch n and, for a directory, everything below it. */
+int cs_touch_tree(struct cs_model *m, uint32_t id, uint32_t start,
+		  uint8_t what);
+int cs_fsync_add(struct cs_model *m, struct cs_node *n, uint32_t ret,
+		 bool datasync);
+int cs_op_begin(struct cs_model *m, uint32_t start, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+/* The op during which record idx was written (or NULL). */
+const struct cs_op *cs_op_at(const struct cs_model *m, uint32_t idx);
+
+/*
+ * What must hold after a crash where every record below durable is on
+ * disk and none from crash on: the last fsync of n that returned at or
+ * before durable, unless an op touching any of what (CS_TOUCH_*) started
+ * between that fsync's return and crash.  A promise about xattrs
+ * (CS_TOUCH_XATTR in what) comes from full fsyncs only.  NULL when
+ * nothing is promised.
+ */
+const struct cs_fsync *cs_promise(const struct cs_node *n, uint32_t durable,
+				  uint32_t crash, uint8_t what);
+
+/* ---- the recorded workload (workload.c) -------------------------------- */
+
+struct cs_wl_opts {
+	uint64_t seed;
+	unsigned nops;
+	bool verbose;
+};
+
+/* Run the workload on the volume in lun (a fault wrapper, recording),
+ * filling log and model; closes the volume at the end. */
+int cs_workload_run(struct lun *flun, const struct cs_wl_opts *o,
+		    struct cs_log *log, struct cs_model *m, char *err,
+		    size_t errlen);
+
+/* ---- a recording on disk (recording.c) ------------------------------------ */
+
+int cs_recording_save(const char *path, uint64_t seed, unsigned nops,
+		      const struct cs_log *l, const struct cs_model *m);
+/* Fills l's records (not its data) and m. */
+int cs_recording_load(const char *path, uint64_t *seed, unsigned *nops,
+		      struct cs_log *l, struct cs_model *m);
+
+/* ---- crash states (states.c) -------------------------------------------- */
+
+enum cs_state_kind { CS_ST_PREFIX, CS_ST_SUBSET, CS_ST_TORN };
+
+struct cs_state {
+	uint8_t kind;
+	uint32_t at;           /* records [0, at) applied */
+	uint32_t end;          /* subset: epoch end (exclusive); torn: at + 1 */
+	uint64_t seed;         /* subset/torn: which writes or sectors */
+};
+
+struct cs_plan_opts {
+	uint64_t seed;
+	size_t max_states;
+	bool full;             /* every prefix, whatever max_states says */
+};
+
+int cs_plan(const struct cs_log *l, const struct cs_plan_opts *o,
+	    struct cs_state **out, size_t *n);
+const char *cs_state_kind_name(int kind);
+
+/* One extra piece a state writes beyond its prefix. */
+struct cs_extra {
+	uint32_t rec;          /* record index */
+	uint64_t off, len;     /* LUN range (part of the record for a tear) */
+};
+
+/*
+ * The writes a state applies beyond its prefix, in order, and the
+ * indices the oracle needs: durable (every record below it applied) and
+ * crash (no record at or above it applied).
+ */
+int cs_state_extras(const struct cs_log *l, const struct cs_state *s,
+		    struct cs_extra **out, size_t *n, uint32_t *durable,
+		    uint32_t *crash);
+void cs_state_describe(const struct cs_log *l, const struct cs_state *s,
+		       char *out, size_t len);
+
+/* Images: one working image and its shadow (the current prefix). */
+struct cs_image {
+	int work_fd, shadow_fd;
+	uint32_t at;           /* prefix both hold */
+	uint8_t *buf;
+	size_t buf_len;
+};
+
+int cs_image_open(struct cs_image *im, const char *base, const char *work,
+		  const char *shadow);
+void cs_image_close(struct cs_image *im);
+/* Apply records [im->at, at) to both files. */
+int cs_image_advance(struct cs_image *im, const struct cs_log *l,
+		     uint32_t at);
+int cs_image_apply_extra(struct cs_image *im, const struct cs_log *l,
+			 const struct cs_extra *e);
+/* Make [off, off+len) of the work image the shadow's again. */
+int cs_image_restore(struct cs_image *im, uint64_t off, uint64_t len);
+/* The work image differs from the shadow (a harness bug; --paranoid). */
+bool cs_image_differs(struct cs_image *im);
+int cs_file_copy(const char *from, const char *to);
+
+/* ---- checking one state (check.c) --------------------------------------- */
+
+enum {
+	CS_FAIL_OPEN = 0x01,    /* vol_open (replay) failed */
+	CS_FAIL_CLOSE = 0x02,   /* vol_close after it failed */
+	CS_FAIL_FSCK = 0x04,    /* fsck -n not clean */
+	CS_FAIL_REOPEN = 0x08,  /* read-only vol_open failed */
+	CS_FAIL_LOST = 0x10,    /* an fsync'ed file missing or changed */
+	CS_FAIL_GARBAGE = 0x20, /* bytes a file never had, unknown names */
+	CS_FAIL_CRASH = 0x40,   /* the checker died (signal) */
+	CS_FAIL_TIMEOUT = 0x80, /* the checker hung */
+	CS_FAIL_HARNESS = 0x100 /* the harness itself failed */
+};
+
+struct cs_check_ctx {
+	const struct cs_model *m;
+	struct lun *lun;       /* the work image, in a recording fault wrapper */
+	const char *tmp_dir;
+};
+
+/* How much a check looked at (a check that looks at nothing cannot fail). */
+struct cs_check_stats {
+	uint64_t files;        /* regular files read */
+	uint64_t sectors;      /* sectors classified */
+	uint64_t promises;     /* fsync'ed files compared exactly */
+};
+
+/* 0 if the state passes, else CS_FAIL_* bits with what failed in msg;
+ * adds to st. */
+unsigned cs_check_state(const struct cs_check_ctx *c, uint32_t durable,
+			uint32_t crash, char *msg, size_t len,
+			struct cs_check_stats *st);
+const char *cs_fail_name(unsigned bit);
+/* Compare the volume with the model exactly (the final state). */
+int cs_model_verify(struct vol *v, const struct cs_model *m, char *err,
+		    size_t errlen);
+/* fsck -n of the volume on lun: true when clean, else what it said. */
+bool cs_fsck_clean(struct lun *lun, const char *tmp_dir, char *msg,
+		   size_t len);
+
+/* Engine log lines (qb_log) of the current state, for failure reports. */
+void cs_log_capture_init(bool echo);
+void cs_log_capture_reset(void);
+const char *cs_log_capture_text(void);
+
+/* Append to a bounded message buffer (never overflows, keeps a NUL). */
+void cs_msg(char *buf, size_t len, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+#endif /* VMFS_TESTS_CRASHSIM_H */
