@@ -10,13 +10,17 @@
  *   1. stop new handles, wait for the open ones to end, copy the running
  *      transaction's images into a ring buffer, let handles go again
  *      (they now fill the next transaction);
- *   2. flush: the data those handles wrote, and the home writes of the
- *      previous transaction, are durable;
- *   3. if earlier transactions are home, move the header's tail past them;
- *   4. write descriptors, images and commit record in one go, flush: the
+ *   2. if the transaction points at data written in place (the handles
+ *      said so, jnl_note_data), or the tail is due to move, flush first:
+ *      that data, and the home writes of earlier transactions, are
+ *      durable; then move the header's tail past what is home;
+ *   3. write descriptors, images and commit record in one go, flush: the
  *      transaction is durable (fsync waiters wake here);
- *   5. write the images home (checkpoint) and drop table entries that no
+ *   4. write the images home (checkpoint) and drop table entries that no
  *      newer transaction changed since.
+ * So a commit costs one flush, or two when it orders data or moves the
+ * tail; the tail moves at least once per commit interval under load, when
+ * the ring needs the room, and when the journal goes idle.
  * A commit happens commit_ms after the first change, when the running
  * transaction reaches a quarter of the ring, or when someone syncs.  When
  * idle, the tail moves up after commit_ms so a crash replays nothing.
@@ -54,6 +58,7 @@ struct jent {
 struct jcommit {
 	uint64_t seq;
 	uint32_t nimages, ndesc, len;
+	bool data;             /* points at data written in place */
 	uint8_t *ring;         /* len blocks: descriptors, images, commit */
 	uint64_t *addr;
 	uint32_t *flags;
@@ -80,6 +85,7 @@ struct jnl {
 	struct jent *run_list;
 	uint32_t run_n;
 	uint32_t updates;      /* open handles */
+	bool run_data;         /* jnl_note_data since the last commit */
 	bool locked;           /* commit is waiting for handles to end */
 	int64_t run_since;
 
@@ -97,6 +103,7 @@ struct jnl {
 	uint64_t sync_want;    /* commit at least through this sequence */
 	uint64_t drain_seq;    /* move the tail until tail_seq >= this */
 	int64_t home_since;
+	int64_t lag_since;     /* home got ahead of the tail (0: it is not) */
 	bool stopping;
 	int err;
 	struct jnl_stats st;
@@ -259,6 +266,13 @@ out:
 	return ret;
 }
 
+void jnl_note_data(struct jnl *j)
+{
+	pthread_mutex_lock(&j->mu);
+	j->run_data = true;
+	pthread_mutex_unlock(&j->mu);
+}
+
 bool jnl_lookup(struct jnl *j, uint64_t addr, void *buf)
 {
 	struct jent *e;
@@ -295,6 +309,7 @@ static int commit_build(struct jnl *j, struct jcommit *c)
 	n = j->run_n;
 	memset(c, 0, sizeof(*c));
 	c->seq = j->run_seq;
+	c->data = j->run_data;
 	c->nimages = n;
 	c->ndesc = (n + VMFS_JNL_TAGS_PER_DESC - 1) / VMFS_JNL_TAGS_PER_DESC;
 	c->len = c->ndesc + n + 1;
@@ -335,6 +350,7 @@ static int commit_build(struct jnl *j, struct jcommit *c)
 		e->running = false;
 	j->run_list = NULL;
 	j->run_n = 0;
+	j->run_data = false;
 	j->run_seq++;
 	j->locked = false;
 	pthread_cond_broadcast(&j->cv);
@@ -428,7 +444,8 @@ static void commit_locked(struct jnl *j)
 {
 	struct jcommit c;
 	uint64_t pos, new_tail, new_tail_seq;
-	int ret;
+	bool advance;
+	int ret = 0;
 
 	if (commit_build(j, &c)) {
 		jcommit_free(&c);
@@ -437,18 +454,26 @@ static void commit_locked(struct jnl *j)
 	pos = j->head;
 	new_tail = j->tail;
 	new_tail_seq = j->tail_seq;
+	/* Move the tail when a flush is due anyway, when the ring needs the
+	 * room, when someone waits for it, or once per commit interval. */
+	advance = j->home > j->tail &&
+		  (c.data || pos + c.len - j->tail > j->r.nblocks ||
+		   j->drain_seq > j->tail_seq ||
+		   mono_ns() - j->lag_since >= j->commit_ns);
 	pthread_mutex_unlock(&j->mu);
 
 	commit_seal(j, &c, pos);
-	/* Data of the handles and the previous home writes first. */
-	ret = lun_flush_counted(j);
-	if (!ret && j->home > j->tail) {
+	/* Data the transaction points at, and earlier home writes, first. */
+	if (c.data || advance)
+		ret = lun_flush_counted(j);
+	if (!ret && advance) {
 		new_tail = j->home;
 		new_tail_seq = j->home_seq;
 		ret = jnl_header_write(j->lun, j->r.off, &j->hdr, VMFS_JNL_DIRTY,
 				       ring_rel(j, new_tail), new_tail_seq);
 	}
-	/* Everything before head is home, so the ring has room. */
+	/* Either the ring has room after the old tail, or the tail moved up
+	 * to pos (everything before it is home): c.len <= nblocks fits. */
 	if (!ret)
 		ret = ring_write(j, c.ring, pos, c.len);
 	if (!ret)
@@ -460,6 +485,8 @@ static void commit_locked(struct jnl *j)
 		jcommit_free(&c);
 		return;
 	}
+	if (new_tail != j->tail)
+		j->lag_since = 0;
 	j->tail = new_tail;
 	j->tail_seq = new_tail_seq;
 	j->head = pos + c.len;
@@ -479,6 +506,8 @@ static void commit_locked(struct jnl *j)
 		j->home = j->head;
 		j->home_seq = c.seq + 1;
 		j->home_since = mono_ns();
+		if (!j->lag_since)
+			j->lag_since = j->home_since;
 		j->st.checkpoints++;
 		for (uint32_t i = 0; i < c.nimages; i++)
 			tab_drop(j, c.addr[i], c.seq);
@@ -506,6 +535,7 @@ static void advance_locked(struct jnl *j)
 	}
 	j->tail = h;
 	j->tail_seq = hs;
+	j->lag_since = 0;
 	pthread_cond_broadcast(&j->cv);
 }
 

@@ -341,6 +341,11 @@ int bmap_set(struct vol *v, struct vinode *vi, uint64_t lbn, uint64_t ptr,
 	old = le64toh(*slot);
 	*slot = htole64(ptr);
 	account(v, vi, old, ptr);
+	/* A live pointer to data written in place (a new block, a cleared
+	 * to-be-zeroed flag): that data must be durable before the commit. */
+	if (v->j && (ptr & VMFS_PTR_ADDR_MASK) && !(ptr & VMFS_PTR_TBZ) &&
+	    ptr != old)
+		jnl_note_data(v->j);
 	if (!parent)
 		return 0;
 	if (defer) {

@@ -138,6 +138,13 @@ bool jnl_in_handle(void);
  * running transaction commits.  Copied; the caller keeps its buffer.
  */
 int jnl_dirty(struct jnl *j, uint64_t addr, const void *img, uint32_t flags);
+/*
+ * The running transaction makes a file point at data just written in
+ * place (a new block, a cleared to-be-zeroed flag): its commit flushes
+ * the LUN before writing the commit record.  A transaction without such
+ * data commits with a single flush.
+ */
+void jnl_note_data(struct jnl *j);
 /* The newest image of addr not yet written home, if there is one. */
 bool jnl_lookup(struct jnl *j, uint64_t addr, void *buf);
 

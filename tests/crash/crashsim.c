@@ -210,6 +210,90 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 
 /* ---- setup: mkfs and the recording ------------------------------------------ */
 
+/*
+ * Fill most of the file and small blocks with ballast, then delete it, so
+ * that the workload's allocations reuse blocks holding data of a file the
+ * model never had (file id BALLAST_FID, version 0: never valid).  A crash
+ * state where a file points at a block whose new data did not reach the
+ * LUN then shows ballast, not zeros, and fails.
+ */
+#define BALLAST_FID 0x0ba11a57u
+
+static int ballast_fill(struct vol *v, uint64_t ino, uint64_t bytes)
+{
+	uint8_t *buf = lun_buf_alloc(256 * 1024);
+	int ret = 0;
+
+	if (!buf)
+		return -ENOMEM;
+	for (uint64_t off = 0; off < bytes && !ret; off += 256 * 1024) {
+		size_t n = bytes - off < 256 * 1024 ? (size_t)(bytes - off) : 256 * 1024;
+		ssize_t w;
+
+		for (size_t s = 0; s < n; s += CS_SECTOR)
+			cs_sector_fill(buf + s, BALLAST_FID, 0, off + s);
+		w = vol_write(v, ino, buf, n, off);
+		if (w == -ENOSPC)
+			break;
+		ret = w < 0 ? (int)w : 0;
+	}
+	lun_buf_free(buf);
+	return ret;
+}
+
+static int ballast(struct lun *lun)
+{
+	struct vol_geom g;
+	struct vol_usage u;
+	struct vol_attr a;
+	struct vol *v;
+	char name[32];
+	uint64_t small_left;
+	int ret, nsmall = 0;
+
+	ret = vol_open(lun, 0, &v);
+	if (ret)
+		return ret;
+	vol_geom_get(v, &g);
+	/* Small blocks: files just under the small-map limit. */
+	for (;;) {
+		vol_usage_get(v, &u);
+		small_left = (u.total[VMFS_RES_SMALL] - u.used[VMFS_RES_SMALL]) *
+			     g.small_block_size;
+		if (small_left < u.total[VMFS_RES_SMALL] * g.small_block_size / 10)
+			break;
+		snprintf(name, sizeof(name), "ballast-s%d", nsmall++);
+		ret = vol_create(v, g.root_ino, name, S_IFREG | 0644, 0, 0, 0, &a);
+		if (!ret)
+			ret = ballast_fill(v, a.ino, 15 * g.small_block_size);
+		if (!ret)
+			vol_forget(v, a.ino, 1);
+		if (ret)
+			break;
+	}
+	/* File blocks: one file over nine tenths of them. */
+	if (!ret) {
+		vol_usage_get(v, &u);
+		ret = vol_create(v, g.root_ino, "ballast-f", S_IFREG | 0644, 0, 0,
+				 0, &a);
+		if (!ret)
+			ret = ballast_fill(v, a.ino,
+					   (u.total[VMFS_RES_FILE] - u.used[VMFS_RES_FILE]) *
+					   g.file_block_size * 9 / 10);
+		if (!ret) {
+			vol_forget(v, a.ino, 1);
+			ret = vol_unlink(v, g.root_ino, "ballast-f");
+		}
+	}
+	for (int i = 0; !ret && i < nsmall; i++) {
+		snprintf(name, sizeof(name), "ballast-s%d", i);
+		ret = vol_unlink(v, g.root_ino, name);
+	}
+	if (vol_close(v) && !ret)
+		ret = -EIO;
+	return ret;
+}
+
 static int make_base(struct run *R)
 {
 	struct vol_mkfs_opts mo;
@@ -242,6 +326,8 @@ static int make_base(struct run *R)
 	mo.journal_size = VOL_JOURNAL;
 	mo.uuid = uuid;
 	ret = vol_mkfs(lun, &mo, NULL);
+	if (!ret)
+		ret = ballast(lun);
 	if (!ret)
 		ret = lun_flush(lun);
 	lun_close(lun);
