@@ -1,13 +1,30 @@
 #!/usr/bin/env bash
 #
-# bench/meta.sh: metadata operations per second through a mount: create,
-# stat and unlink N empty files in one directory, timed in-process by a
-# python3 loop (no fork per file), and the same on the host's own /tmp
-# file system as a reference line.  Prints figures; asserts nothing.
+# bench/meta.sh: metadata operations per second through a mount, and what
+# durability costs, each timed in-process by a python3 loop (no fork per
+# file), then the same on the host's own /tmp file system as a reference
+# line:
 #
-#   VMFS_BIN      vmfs and vmfsd (default: <repo>/bin)
-#   BENCH_DIR     where the LUN goes (default /tmp)
-#   BENCH_FILES   N (default 20000)
+#   create/s, stat/s, unlink/s   N empty files in one directory
+#   create+fsync/s               M files: create, write 4 KiB, fsync,
+#                                close (the durability an application
+#                                that fsyncs asks for, whatever the
+#                                engine does in between)
+#   fsync median / p99           K times "write 4 KiB at the end of one
+#                                file, fsync" (time.perf_counter_ns
+#                                around the pair)
+#
+# Prints figures; asserts nothing.
+#
+#   VMFS_BIN           vmfs and vmfsd (default: <repo>/bin); any build
+#                      with the same command line, e.g. an older commit's
+#                      bin/ to compare before and after a change
+#   BENCH_DIR          where the LUN goes (default /tmp)
+#   BENCH_FILES        N (default 20000)
+#   BENCH_SYNC_FILES   M (default 1000; each file takes a 64 KiB small
+#                      block, so keep M well under the volume's count)
+#   BENCH_FSYNCS       K (default 2000)
+#   BENCH_NATIVE=0     skip the reference line on /tmp
 
 set -euo pipefail
 
@@ -16,6 +33,8 @@ VMFS_BIN=${VMFS_BIN:-$root/bin}
 case $VMFS_BIN in /*) ;; *) VMFS_BIN=$PWD/$VMFS_BIN ;; esac
 vmfs=$VMFS_BIN/vmfs
 nfiles=${BENCH_FILES:-20000}
+nsync=${BENCH_SYNC_FILES:-1000}
+nfsync=${BENCH_FSYNCS:-2000}
 
 command -v python3 >/dev/null || { echo "meta.sh: python3 is needed" >&2; exit 1; }
 [[ -x $vmfs ]] || { echo "meta.sh: no $vmfs; run 'make' or set VMFS_BIN" >&2; exit 1; }
@@ -26,32 +45,66 @@ bench_setup meta
 native=$(mktemp -d /tmp/vmfs-bench-meta-native.XXXXXX)
 bench_extra_cleanup=("$native")
 
-# ops DIR LABEL: one line "LABEL create/s stat/s unlink/s".
+# ops DIR LABEL: one line "LABEL create/s stat/s unlink/s create+fsync/s
+# fsync-median-ms fsync-p99-ms".
 ops() {
-	python3 - "$1" "$2" "$nfiles" <<'EOF'
+	python3 - "$1" "$2" "$nfiles" "$nsync" "$nfsync" <<'EOF'
 import os, sys, time
-d, label, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
-os.mkdir(os.path.join(d, "meta"))
-names = [os.path.join(d, "meta", "f%06d" % i) for i in range(n)]
+d, label = sys.argv[1], sys.argv[2]
+n, nsync, nfsync = (int(x) for x in sys.argv[3:6])
+meta = os.path.join(d, "meta")
+os.mkdir(meta)
+names = [os.path.join(meta, "f%06d" % i) for i in range(n)]
 rates = []
-def timed(fn):
-    t = time.monotonic()
-    for p in names:
+def timed(fn, paths):
+    t = time.perf_counter_ns()
+    for p in paths:
         fn(p)
-    rates.append(n / (time.monotonic() - t))
-timed(lambda p: os.close(os.open(p, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)))
-timed(os.stat)
-timed(os.unlink)
-os.rmdir(os.path.join(d, "meta"))
-print("%-22s %12.0f %12.0f %12.0f" % (label, *rates))
+    rates.append(len(paths) / ((time.perf_counter_ns() - t) / 1e9))
+timed(lambda p: os.close(os.open(p, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)), names)
+timed(os.stat, names)
+timed(os.unlink, names)
+
+# create + write 4 KiB + fsync + close, in a directory of its own.
+block = os.urandom(4096)
+sync = os.path.join(d, "sync")
+os.mkdir(sync)
+snames = [os.path.join(sync, "s%06d" % i) for i in range(nsync)]
+def create_fsync(p):
+    fd = os.open(p, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+    os.write(fd, block)
+    os.fsync(fd)
+    os.close(fd)
+timed(create_fsync, snames)
+for p in snames:
+    os.unlink(p)
+os.rmdir(sync)
+
+# write 4 KiB at the end of one file + fsync, each pair timed.
+lat = []
+fd = os.open(os.path.join(d, "fsync"), os.O_CREAT | os.O_WRONLY | os.O_APPEND, 0o644)
+for _ in range(nfsync):
+    t = time.perf_counter_ns()
+    os.write(fd, block)
+    os.fsync(fd)
+    lat.append(time.perf_counter_ns() - t)
+os.close(fd)
+os.unlink(os.path.join(d, "fsync"))
+os.rmdir(meta)
+lat.sort()
+med = lat[len(lat) // 2] / 1e6
+p99 = lat[min(len(lat) - 1, (len(lat) * 99) // 100)] / 1e6
+print("%-22s %10.0f %10.0f %10.0f %14.0f %12.3f %12.3f" % (label, *rates, med, p99))
 EOF
 }
 
 truncate -s 4G "$dir/lun"
-"$vmfs" mkfs --label bench-meta --max-hosts 8 --inodes $((nfiles + 1024)) "$dir/lun" >/dev/null
+"$vmfs" mkfs --label bench-meta --max-hosts 8 --inodes $((nfiles + nsync + 1024)) "$dir/lun" >/dev/null
 bench_mount "$dir/lun"
 
-echo "meta: $nfiles empty files in one directory" >&2
-printf '%-22s %12s %12s %12s\n' "" create/s stat/s unlink/s
+echo "meta: $nfiles empty files in one directory; $nsync x (create, write 4 KiB, fsync, close);" \
+	"$nfsync x (append 4 KiB, fsync); $VMFS_BIN" >&2
+printf '%-22s %10s %10s %10s %14s %12s %12s\n' "" create/s stat/s unlink/s create+fsync/s \
+	"fsync med ms" "fsync p99 ms"
 ops "$mp" "vmfs mount"
-ops "$native" "native $(stat -f -c %T "$native")"
+[[ ${BENCH_NATIVE:-1} == 0 ]] || ops "$native" "native $(stat -f -c %T "$native")"
