@@ -410,11 +410,13 @@ static int ring_write(struct jnl *j, const uint8_t *buf, uint64_t pos,
 
 static int lun_flush_counted(struct jnl *j)
 {
+	pthread_mutex_lock(&j->mu);
 	j->st.flushes++;
+	pthread_mutex_unlock(&j->mu);
 	return lun_flush(j->lun);
 }
 
-/* Step 5: every image of c to its home address, in batches. */
+/* Step 4: every image of c to its home address, in batches. */
 static int commit_home(struct jnl *j, const struct jcommit *c)
 {
 	struct lun_io io[HOME_BATCH];
