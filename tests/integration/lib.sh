@@ -184,6 +184,17 @@ t_mkfs() {
 		fail "vmfs mkfs $* $lun failed: $(cat "$T_DIR/mkfs.out")"
 }
 
+# t_info_rows LUN ARRAY FIELD...: one line per element of the ARRAY of
+# `vmfs info --json LUN` ("hosts", "journals"), the fields asked for.
+t_info_rows() {
+	local lun=$1 arr=$2
+	shift 2
+	"$VMFS" info --json "$lun" | python3 -c '
+import json, sys
+for e in json.load(sys.stdin)[sys.argv[1]]:
+    print(" ".join(str(e[f]) for f in sys.argv[2:]))' "$arr" "$@"
+}
+
 # expect_fail STATUS PATTERN CMD...: CMD must exit with STATUS and print
 # something matching the (extended, case-insensitive) PATTERN on stderr.
 expect_fail() {

@@ -14,13 +14,9 @@ LUN=$T_DIR/lun
 MP=$T_DIR/mnt
 MP2=$T_DIR/mnt2
 
-# hosts_json FIELD...: the "hosts" array of `vmfs info --json`, one line
-# per slot with the fields asked for.
+# hosts FIELD...: one line per slot of `vmfs info --json`'s "hosts".
 hosts() {
-	"$VMFS" info --json "$LUN" | python3 -c '
-import json, sys
-for h in json.load(sys.stdin)["hosts"]:
-    print(" ".join(str(h[f]) for f in sys.argv[1:]))' "$@"
+	t_info_rows "$LUN" hosts "$@"
 }
 
 step "mkfs and mount"

@@ -27,10 +27,7 @@ MP=$T_DIR/mnt
 
 # journals FIELD...: one line per slot of `vmfs info --json`'s "journals".
 journals() {
-	"$VMFS" info --json "$LUN" | python3 -c '
-import json, sys
-for j in json.load(sys.stdin)["journals"]:
-    print(" ".join(str(j[f]) for f in sys.argv[1:]))' "$@"
+	t_info_rows "$LUN" journals "$@"
 }
 
 # slot0 FIELD...: the same for slot 0 only.
