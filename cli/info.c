@@ -181,8 +181,15 @@ static struct info_jnl *info_journals_read(struct lun *lun,
 	return j;
 }
 
+/*
+ * One line per journal that is dirty or damaged; the clean ones, which is
+ * nearly all of them on a volume with 64 slots, as one count at the end
+ * (--json lists every slot).
+ */
 static void info_print_journals(const struct info_ctx *c)
 {
+	uint32_t nclean = 0;
+
 	printf("\njournals            state    tail        head        seq           "
 	       "pending replay\n");
 	for (uint32_t s = 0; s < c->g.max_hosts; s++) {
@@ -191,6 +198,10 @@ static void info_print_journals(const struct info_ctx *c)
 		bool bad = w->stop == JNL_STOP_BAD_TAG || w->stop == JNL_STOP_TOO_LONG;
 		char name[16];
 
+		if (!j->err && w->stop == JNL_STOP_CLEAN) {
+			nclean++;
+			continue;
+		}
 		snprintf(name, sizeof(name), "slot %u", s);
 		if (j->err) {
 			printf("  %-17s damaged  (%s)\n", name, vmfs_strerror(j->err));
@@ -207,6 +218,10 @@ static void info_print_journals(const struct info_ctx *c)
 			       w->nimages == 1 ? "" : "s", bad ? ", then " : "",
 			       bad ? jnl_stop_str(w->stop) : "");
 	}
+	if (nclean)
+		printf("  %s%u slot%s clean: nothing to replay\n",
+		       nclean < c->g.max_hosts ? "the other " : "all ", nclean,
+		       nclean == 1 ? "" : "s");
 }
 
 static void info_print_text(const struct info_ctx *c)

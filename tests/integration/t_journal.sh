@@ -44,7 +44,8 @@ expect_eq "transactions in the dump" "$(grep -c '^  0 transactions (0 images); s
 "$VMFS" info "$LUN" >"$T_DIR/info" || fail "vmfs info failed"
 grep -qE '^journals +state +tail +head +seq +pending replay' "$T_DIR/info" ||
 	fail "vmfs info has no journals table: $(cat "$T_DIR/info")"
-expect_eq "info journals table rows" "$(grep -cE '^  slot [0-3] +clean +0x00001000 +0x00001000 +1 +-$' "$T_DIR/info")" 4
+grep -qE '^  all 4 slots clean: nothing to replay$' "$T_DIR/info" ||
+	fail "vmfs info does not sum up the clean journals: $(cat "$T_DIR/info")"
 expect_eq "info --json journals" "$(journals slot state pending_transactions stop | tr '\n' ' ')" \
 	"0 clean 0 clean 1 clean 0 clean 2 clean 0 clean 3 clean 0 clean "
 "$VMFS" journal dump --slot 2 --json --blocks "$LUN" | python3 -c '
