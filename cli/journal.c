@@ -389,6 +389,27 @@ static int dump_slot(struct lun *lun, const struct vol_geom *g,
 	return rc;
 }
 
+/*
+ * What dump and replay share: parse the arguments, open the LUN, read the
+ * geometry, and the slots [*s0, *s1) asked for.  Returns -1 to go on, or
+ * the exit status.
+ */
+static int jcmd_start(int argc, char **argv, unsigned opts, void (*help)(void),
+		      int lun_flags, struct jargs *a, struct lun **lun,
+		      struct vol_geom *g, uint32_t *s0, uint32_t *s1)
+{
+	int rc = jargs_parse(argc, argv, opts, help, a);
+
+	if (rc >= 0)
+		return rc;
+	rc = jargs_open(a, lun_flags, lun, g);
+	if (rc >= 0)
+		return rc;
+	*s0 = a->slot_given ? a->slot : 0;
+	*s1 = a->slot_given ? a->slot + 1 : g->max_hosts;
+	return -1;
+}
+
 static int journal_dump(int argc, char **argv)
 {
 	struct vol_geom g;
@@ -397,14 +418,10 @@ static int journal_dump(int argc, char **argv)
 	uint32_t s0, s1;
 	int rc, failed = 0;
 
-	rc = jargs_parse(argc, argv, JOPT_DUMP, help_journal_dump, &a);
+	rc = jcmd_start(argc, argv, JOPT_DUMP, help_journal_dump, LUN_RDONLY,
+			&a, &lun, &g, &s0, &s1);
 	if (rc >= 0)
 		return rc;
-	rc = jargs_open(&a, LUN_RDONLY, &lun, &g);
-	if (rc >= 0)
-		return rc;
-	s0 = a.slot_given ? a.slot : 0;
-	s1 = a.slot_given ? a.slot + 1 : g.max_hosts;
 	if (a.json) {
 		printf("{\n  \"lun\": ");
 		cli_json_str(a.spec);
@@ -516,10 +533,8 @@ static int journal_replay(int argc, char **argv)
 	uint32_t s0, s1;
 	int rc, failed = 0;
 
-	rc = jargs_parse(argc, argv, JOPT_REPLAY, help_journal_replay, &a);
-	if (rc >= 0)
-		return rc;
-	rc = jargs_open(&a, 0, &lun, &g);
+	rc = jcmd_start(argc, argv, JOPT_REPLAY, help_journal_replay, 0, &a,
+			&lun, &g, &s0, &s1);
 	if (rc >= 0)
 		return rc;
 	if (!a.force) {
@@ -529,8 +544,6 @@ static int journal_replay(int argc, char **argv)
 			return rc;
 		}
 	}
-	s0 = a.slot_given ? a.slot : 0;
-	s1 = a.slot_given ? a.slot + 1 : g.max_hosts;
 	for (uint32_t s = s0; s < s1; s++)
 		failed |= replay_slot(lun, &g, a.spec, s) != 0;
 	lun_close(lun);

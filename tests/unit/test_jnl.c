@@ -137,6 +137,24 @@ static int count_txn(void *ctx, const struct jnl_txn *t)
 	return 0;
 }
 
+/*
+ * One synced transaction of n blocks from block first whose home writes
+ * fail, then a crash: only the journal has the blocks, and a walk finds
+ * exactly that transaction (into *last).
+ */
+static void jfix_unhomed(struct jfix *f, uint64_t jsize, uint64_t first,
+			 uint64_t n, uint64_t seed, struct jnl_txn *last)
+{
+	struct jnl_walk_result r;
+
+	jfix_start(f, jsize);
+	lun_fault_fail_writes_from(f->lun, HOME_LO, -EIO);
+	jfix_txn(f, first, n, 1, seed, true);
+	jfix_crash(f);
+	CU_ASSERT_EQUAL(jnl_walk(f->lun, JOFF, &f->b, false, count_txn, last, &r), 0);
+	CU_ASSERT_EQUAL_FATAL(r.ntxn, 1);
+}
+
 /* One transaction needing three descriptors, never written home. */
 static void test_multi_descriptor(void)
 {
@@ -144,13 +162,7 @@ static void test_multi_descriptor(void)
 	struct jnl_walk_result r;
 	struct jnl_txn last;
 
-	jfix_start(&f, 4 * MiB);
-	/* The home writes fail: only the journal has the blocks. */
-	lun_fault_fail_writes_from(f.lun, HOME_LO, -EIO);
-	jfix_txn(&f, 5, 700, 1, 77, true);
-	jfix_crash(&f);
-	CU_ASSERT_EQUAL(jnl_walk(f.lun, JOFF, &f.b, false, count_txn, &last, &r), 0);
-	CU_ASSERT_EQUAL(r.ntxn, 1);
+	jfix_unhomed(&f, 4 * MiB, 5, 700, 77, &last);
 	CU_ASSERT_EQUAL(last.nimages, 700);
 	CU_ASSERT_EQUAL(last.len, 700 + 3 + 1);
 	CU_ASSERT_EQUAL(jnl_replay(f.lun, JOFF, &f.b, &r), 0);
@@ -168,12 +180,7 @@ static void test_bad_commit_stops(void)
 	uint8_t *blk = lun_buf_alloc(4096);
 	uint64_t at;
 
-	jfix_start(&f, 1 * MiB);
-	lun_fault_fail_writes_from(f.lun, HOME_LO, -EIO);
-	jfix_txn(&f, 9, 3, 1, 5, true);
-	jfix_crash(&f);
-	CU_ASSERT_EQUAL(jnl_walk(f.lun, JOFF, &f.b, false, count_txn, &last, &r), 0);
-	CU_ASSERT_EQUAL_FATAL(r.ntxn, 1);
+	jfix_unhomed(&f, 1 * MiB, 9, 3, 5, &last);
 	at = JOFF + last.pos + 2 * 4096;  /* the second image */
 	CU_ASSERT_FATAL(lun_read(f.lun, blk, 4096, at) == 0);
 	blk[100] ^= 1;
@@ -195,18 +202,14 @@ static void test_bounds(void)
 	struct jfix f;
 	struct jnl_walk_result r;
 	struct jnl_bounds narrow;
+	struct jnl_txn last;
 
-	jfix_start(&f, 1 * MiB);
-	lun_fault_fail_writes_from(f.lun, HOME_LO, -EIO);
-	jfix_txn(&f, 0, 2, 1, 3, true);
-	jfix_crash(&f);
+	jfix_unhomed(&f, 1 * MiB, 0, 2, 3, &last);
 	narrow.lo = HOME_LO + 4096;
 	narrow.hi = HOME_HI;
 	CU_ASSERT_EQUAL(jnl_walk(f.lun, JOFF, &narrow, false, NULL, NULL, &r), 0);
 	CU_ASSERT_EQUAL(r.ntxn, 0);
 	CU_ASSERT_EQUAL(r.stop, JNL_STOP_BAD_TAG);
-	CU_ASSERT_EQUAL(jnl_walk(f.lun, JOFF, &f.b, false, NULL, NULL, &r), 0);
-	CU_ASSERT_EQUAL(r.ntxn, 1);
 	CU_ASSERT_EQUAL(jnl_replay(f.lun, JOFF, &f.b, &r), 0);
 	jfix_check_home(&f);
 	jfix_end(&f);
