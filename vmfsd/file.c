@@ -691,11 +691,7 @@ out:
 int vol_fallocate(struct vol *v, uint64_t ino, int mode, uint64_t off,
 		  uint64_t len)
 {
-	int ret = fallocate_once(v, ino, mode, off, len);
-
-	if (ret == -ENOSPC && vol_reclaim(v))
-		ret = fallocate_once(v, ino, mode, off, len);
-	return ret;
+	return VOL_RETRY_NOSPC(v, fallocate_once(v, ino, mode, off, len));
 }
 
 ssize_t vol_read(struct vol *v, uint64_t ino, void *buf, size_t len,
@@ -796,9 +792,7 @@ ssize_t vol_write(struct vol *v, uint64_t ino, const void *buf, size_t len,
 	if (ret < 0)
 		goto out;
 	/* Blocks to allocate or zero, EOF to move, or a partial sector. */
-	ret = write_slow(v, vi, buf, len, off);
-	if (ret == -ENOSPC && vol_reclaim(v))
-		ret = write_slow(v, vi, buf, len, off);
+	ret = VOL_RETRY_NOSPC(v, write_slow(v, vi, buf, len, off));
 out:
 	inode_put(v, vi);
 	return ret;

@@ -206,13 +206,8 @@ static int make_node(struct vol *v, uint64_t parent, const char *name,
 		     uint32_t mode, uint32_t uid, uint32_t gid, uint64_t rdev,
 		     const char *target, struct vol_attr *a)
 {
-	int ret = make_node_once(v, parent, name, mode, uid, gid, rdev,
-				 target, a);
-
-	if (ret == -ENOSPC && vol_reclaim(v))
-		ret = make_node_once(v, parent, name, mode, uid, gid, rdev,
-				     target, a);
-	return ret;
+	return VOL_RETRY_NOSPC(v, make_node_once(v, parent, name, mode, uid,
+						  gid, rdev, target, a));
 }
 
 int vol_create(struct vol *v, uint64_t parent, const char *name,
@@ -421,11 +416,7 @@ out_unlock:
 int vol_link(struct vol *v, uint64_t ino, uint64_t newparent,
 	     const char *newname, struct vol_attr *a)
 {
-	int ret = link_once(v, ino, newparent, newname, a);
-
-	if (ret == -ENOSPC && vol_reclaim(v))
-		ret = link_once(v, ino, newparent, newname, a);
-	return ret;
+	return VOL_RETRY_NOSPC(v, link_once(v, ino, newparent, newname, a));
 }
 
 int vol_unlink(struct vol *v, uint64_t parent, const char *name)
@@ -672,11 +663,8 @@ static int rd_one(void *c, const char *name, uint64_t ino, uint8_t type,
 int vol_rename(struct vol *v, uint64_t parent, const char *name,
 	       uint64_t newparent, const char *newname, unsigned flags)
 {
-	int ret = rename_once(v, parent, name, newparent, newname, flags);
-
-	if (ret == -ENOSPC && vol_reclaim(v))
-		ret = rename_once(v, parent, name, newparent, newname, flags);
-	return ret;
+	return VOL_RETRY_NOSPC(v, rename_once(v, parent, name, newparent,
+					      newname, flags));
 }
 
 int vol_readdir(struct vol *v, uint64_t ino, uint64_t cookie, bool plus,

@@ -164,6 +164,15 @@ static inline void vol_handle_end(struct vol **vp)
  */
 bool vol_reclaim(struct vol *v);
 
+/* The value of expr, evaluated once more after a successful vol_reclaim
+ * if the first run gave -ENOSPC.  Use outside any handle. */
+#define VOL_RETRY_NOSPC(v, expr) ({                              \
+	__typeof__(expr) r_ = (expr);                            \
+	if (r_ == -ENOSPC && vol_reclaim(v))                     \
+		r_ = (expr);                                     \
+	r_;                                                      \
+})
+
 /* geom.c */
 int vol_layout(uint64_t lun_bytes, uint32_t sector_size,
 	       const struct vol_mkfs_opts *o, struct vol_geom *g,
