@@ -235,7 +235,8 @@ static bool res_delays_reuse(const struct vol *v, enum vmfs_res_type t)
 	return v->j && (t == VMFS_RES_FILE || t == VMFS_RES_SMALL);
 }
 
-static void res_busy_mark(struct rarea *ra, enum vmfs_res_type t,
+/* Returns false (out of memory) if the object must stay allocated. */
+static bool res_busy_mark(struct rarea *ra, enum vmfs_res_type t,
 			  uint64_t idx, uint64_t seq)
 {
 	struct rcluster *cl = &ra->cl[idx / ra->g.per_cluster];
@@ -253,17 +254,17 @@ static void res_busy_mark(struct rarea *ra, enum vmfs_res_type t,
 		}
 	}
 	if (!cl->busy || ra->freed_n == ra->freed_cap) {
-		/* Out of memory: keep the object allocated until remount
-		 * rather than risk reusing it early. */
-		VLOG(LOG_WARNING, "out of memory: %s %llu stays in use until the next mount",
+		/* Rather a leak that fsck reclaims than an early reuse. */
+		VLOG(LOG_WARNING, "out of memory: %s %llu stays allocated; 'vmfs fsck' frees it",
 		     vol_res_name(t), (unsigned long long)idx);
-		return;
+		return false;
 	}
 	cl->busy[bit >> 3] |= 1u << (bit & 7);
 	cl->nbusy++;
 	ra->freed[ra->freed_n].idx = idx;
 	ra->freed[ra->freed_n].seq = seq;
 	ra->freed_n++;
+	return true;
 }
 
 /* Make the objects whose freeing can no longer replay allocatable. */
@@ -458,12 +459,12 @@ int res_free(struct vol *v, enum vmfs_res_type t, const uint64_t *idx,
 				     vol_res_name(t), (unsigned long long)sorted[i]);
 				continue;
 			}
+			if (delay && !res_busy_mark(ra, t, sorted[i], seq))
+				continue;
 			rc->rc_bitmap[bit >> 3] &= ~(1u << (bit & 7));
 			rc->rc_orphan[bit >> 3] &= ~(1u << (bit & 7));
 			cl->nfree++;
 			ra->used--;
-			if (delay)
-				res_busy_mark(ra, t, sorted[i], seq);
 		}
 		err = rc_write(v, ra, c);
 		if (err && !ret)
