@@ -41,13 +41,7 @@ expect_eq "slots after the refusal" "$(hosts slot)" "0"
 
 step "kill -9: the slot stays active and stops renewing"
 pid=$(vmfsd_pid_of "$(cd "$MP" && pwd -P)")
-kill -KILL "$pid"
-for ((i = 0; i < 50; i++)); do
-	t_pid_alive "$pid" || break
-	sleep 0.1
-done
-umount -l "$MP" 2>/dev/null || fusermount3 -u -z "$MP" 2>/dev/null || true
-t_shm_cleanup "$pid"
+t_kill_vmfsd "$pid" "$MP"
 expect_eq "slot after the crash" "$(hosts slot state)" "0 active"
 r1=$(hosts renewals)
 sleep 1.5

@@ -526,15 +526,8 @@ for ((i = 1; i <= ROUNDS; i++)); do
 		strings -n 6 "$bb" 2>/dev/null | tail -n 30 >&2 || true
 	fi
 	killed_at=$(date +%s.%N)
-	kill -KILL "$pid"
-	for ((w = 0; w < 100; w++)); do
-		t_pid_alive "$pid" || break
-		sleep 0.05
-	done
-	t_pid_alive "$pid" && fail "vmfsd $pid survived SIGKILL for 5 s"
-	fusermount3 -u -z "$MP" 2>/dev/null || umount -l "$MP" 2>/dev/null || true
+	t_kill_vmfsd "$pid" "$MP"
 	kill_loads
-	t_shm_cleanup "$pid"
 	# A request in flight when vmfsd dies can fail with EIO rather than
 	# ECONNABORTED (the kernel's FUSE write path): only errors from
 	# before the kill count.
