@@ -63,8 +63,6 @@ static int vol_journals_replay(struct lun *lun, const struct vol_geom *g,
 		struct jnl_walk_result r;
 		int ret;
 
-		if (o->replay_own_only && s != o->journal_slot)
-			continue;
 		ret = ro ? jnl_walk(lun, off, &b, false, NULL, NULL, &r)
 			 : jnl_replay(lun, off, &b, &r);
 		if (ret) {

@@ -134,13 +134,11 @@ struct vol_open_opts {
 	unsigned flags;          /* VOL_RDONLY */
 	uint32_t journal_slot;   /* the heartbeat slot this host holds */
 	uint32_t commit_ms;      /* journal commit interval (0: 1000 ms) */
-	bool replay_own_only;    /* leave other slots' journals alone (they
-				  * belong to live hosts) */
 };
 
 /*
- * Open a volume.  Read-write: replay every dirty journal (only the own
- * slot's with replay_own_only), then journal into journal_slot.  A
+ * Open a volume.  Read-write: replay every dirty journal (the caller has
+ * made sure no other host is live), then journal into journal_slot.  A
  * read-only open writes nothing and fails with -VMFS_E_JNL_DIRTY when a
  * journal holds transactions to replay.
  */
