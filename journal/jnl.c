@@ -254,8 +254,14 @@ int jnl_dirty(struct jnl *j, uint64_t addr, const void *img, uint32_t flags)
 		e->running = true;
 		e->rnext = j->run_list;
 		j->run_list = e;
-		if (!j->run_n++)
+		/* The first block of a transaction starts its commit clock:
+		 * wake the commit thread, which may be asleep with nothing
+		 * due, so that it commits commit_ns from now even if no one
+		 * syncs.  At the trigger it commits at once. */
+		if (!j->run_n++) {
 			j->run_since = mono_ns();
+			pthread_cond_signal(&j->kick);
+		}
 		if (j->run_n == j->trigger)
 			pthread_cond_signal(&j->kick);
 	}
