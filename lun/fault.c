@@ -72,6 +72,14 @@ static struct fault_lun *fault_of(struct lun *lun)
 }
 
 /* Latency is a delay before the I/O, like a slow path to the target. */
+static int64_t mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
 static void fault_sleep_us(unsigned us)
 {
 	struct timespec ts = { .tv_sec = us / 1000000,
@@ -134,6 +142,7 @@ static void fault_record_locked(struct fault_lun *fl, int kind, uint64_t off,
 	e->kind = kind;
 	e->off = off;
 	e->len = len;
+	e->t_ns = mono_ns();
 	e->data = NULL;
 	if (data) {
 		e->data = malloc(len ? len : 1);

@@ -162,11 +162,14 @@ void lun_fault_set_latency(struct lun *lun, unsigned read_us, unsigned write_us)
  * then the write fails with -EIO. */
 void lun_fault_tear_nth_write(struct lun *lun, uint64_t nth, size_t keep_bytes);
 
-/* Write recording: every write (offset, length, data) and every flush. */
+/* Write recording: every write (offset, length, data) and every flush,
+ * in the order they completed, each with the CLOCK_MONOTONIC time it was
+ * recorded at (just after it completed). */
 struct lun_rec_entry {
 	enum { LUN_REC_WRITE = 1, LUN_REC_FLUSH = 2, LUN_REC_ZERO = 3 } kind;
 	uint64_t off;
 	uint64_t len;
+	int64_t t_ns;
 	void *data;   /* LUN_REC_WRITE only; owned by the recorder */
 };
 void lun_fault_record(struct lun *lun, bool on);

@@ -14,9 +14,11 @@
  *       number is that file's, and it is no larger than the file ever
  *       was; its xattrs are values that file had under that name;
  *     - every file with a promise (cs_promise: fsync'ed at or before
- *       durable and not touched by an op that started before crash) is
- *       at its fsync'ed path with exactly its fsync'ed size and content,
- *       and, when a full fsync promised them, exactly its xattrs.
+ *       durable, or changed by an op whose commit interval ran out by
+ *       the crash, and not touched by an op that started before crash) is
+ *       at its promised path with exactly its promised size and content,
+ *       and, unless only an fdatasync promised it, exactly its xattrs;
+ *     - no file that such a promise says was unlinked is still there.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -61,7 +63,7 @@ const char *cs_fail_name(unsigned bit)
 	case CS_FAIL_REOPEN:
 		return "vol_open-rdonly";
 	case CS_FAIL_LOST:
-		return "fsync-lost";
+		return "promise-lost";
 	case CS_FAIL_GARBAGE:
 		return "bad-content";
 	case CS_FAIL_CRASH:
@@ -133,6 +135,7 @@ struct chk {
 	unsigned lines;
 	uint8_t *buf;
 	const struct cs_fsync **pdata, **pxattr;   /* per node id */
+	int64_t cut_ns;        /* when the crash came (recorder's clock) */
 	bool *seen;
 	struct cs_check_stats *st;
 };
@@ -199,6 +202,18 @@ static void hex_head(const uint8_t *s, size_t len, char out[64])
 	out[o] = 0;
 }
 
+/* "fsync'ed at log index 12" or what the commit interval promised. */
+static const char *promised(const struct chk *k, const struct cs_fsync *f,
+			    char *buf, size_t len)
+{
+	if (f->due_ns)
+		snprintf(buf, len, "changed by the op that ended at log index %u (no fsync; its commit interval and allowance ran out %.0f ms before the crash)",
+			 f->ret, (double)(k->cut_ns - f->due_ns) / 1e6);
+	else
+		snprintf(buf, len, "fsync'ed at log index %u", f->ret);
+	return buf;
+}
+
 /* The promise (data) whose path is this one, if any. */
 static const struct cs_fsync *promise_at(struct chk *k, const char *path,
 					 uint32_t *id)
@@ -208,7 +223,7 @@ static const struct cs_fsync *promise_at(struct chk *k, const char *path,
 	for (size_t i = 0; p && i < p->nids; i++) {
 		const struct cs_fsync *f = k->pdata[p->ids[i]];
 
-		if (f && !strcmp(f->path, path)) {
+		if (f && !f->gone && !strcmp(f->path, path)) {
 			*id = p->ids[i];
 			return f;
 		}
@@ -257,11 +272,43 @@ static void check_xattrs(struct chk *k, const char *path, uint64_t ino,
 	}
 	if (!px)
 		return;
-	for (uint32_t s = 0; s < CS_NXATTR; s++)
+	for (uint32_t s = 0; s < CS_NXATTR; s++) {
+		char why[160];
+
 		if (got[s] != px->xattr[s])
-			fail(k, CS_FAIL_LOST, "%s: xattr user.cs%u is %s%u, fsync'ed at log index %u as %s%u",
-			     path, s, got[s] ? "v" : "absent ", got[s], px->ret,
+			fail(k, CS_FAIL_LOST, "%s: xattr user.cs%u is %s%u, %s as %s%u",
+			     path, s, got[s] ? "v" : "absent ", got[s],
+			     promised(k, px, why, sizeof(why)),
 			     px->xattr[s] ? "v" : "absent ", px->xattr[s]);
+	}
+}
+
+/*
+ * A file promised gone (unlinked by an op whose commit interval ran out)
+ * must not be found: not at a path it had with its inode number and its
+ * data, nor, when empty, with its inode number where no other file that
+ * had the path had that number too.
+ */
+static void check_gone(struct chk *k, const char *path, uint64_t ino,
+		       uint32_t fid, const struct cs_path *hist)
+{
+	for (size_t i = 0; hist && i < hist->nids; i++) {
+		uint32_t id = hist->ids[i];
+		const struct cs_fsync *g = k->pdata[id];
+		bool other = false;
+		char why[160];
+
+		if (!g || !g->gone || k->m->nodes[id].ino != ino)
+			continue;
+		if (fid && fid != id)
+			continue;
+		for (size_t j = 0; !fid && j < hist->nids; j++)
+			other |= hist->ids[j] != id && k->m->nodes[hist->ids[j]].ino == ino;
+		if (other)
+			continue;
+		fail(k, CS_FAIL_LOST, "%s: file %u (inode %" PRIu64 ") is still here, but was unlinked: %s",
+		     path, id, ino, promised(k, g, why, sizeof(why)));
+	}
 }
 
 static void check_file(struct chk *k, const char *path, uint64_t ino)
@@ -290,14 +337,18 @@ static void check_file(struct chk *k, const char *path, uint64_t ino)
 	k->st->files++;
 	pd = promise_at(k, path, &pid);
 	if (pd) {
+		char why[160];
+
 		k->seen[pid] = true;
 		k->st->promises++;
+		if (pd->due_ns)
+			k->st->interval++;
 		px = k->pxattr[pid];
-		if (px && strcmp(px->path, path))
+		if (px && (px->gone || strcmp(px->path, path)))
 			px = NULL;
 		if (a.size != pd->size) {
-			fail(k, CS_FAIL_LOST, "%s: size %" PRIu64 ", fsync'ed at log index %u with %" PRIu64,
-			     path, a.size, pd->ret, pd->size);
+			fail(k, CS_FAIL_LOST, "%s: size %" PRIu64 ", %s with %" PRIu64,
+			     path, a.size, promised(k, pd, why, sizeof(why)), pd->size);
 			lost_once = true;
 		}
 	}
@@ -339,9 +390,12 @@ static void check_file(struct chk *k, const char *path, uint64_t ino)
 					       : cs_is_zero(k->buf + s, n);
 
 				if (!same) {
+					char pw[160];
+
 					fail(k, CS_FAIL_LOST, "%s: sector at %" PRIu64
-					     " differs from its fsync'ed content (log index %u: %s%u)",
-					     path, at, pd->ret, ev ? "v" : "zeros", ev);
+					     " is not %s%u, the file's content when %s",
+					     path, at, ev ? "v" : "zeros", ev,
+					     promised(k, pd, pw, sizeof(pw)));
 					lost_once = true;
 				}
 			}
@@ -381,6 +435,7 @@ static void check_file(struct chk *k, const char *path, uint64_t ino)
 	if (a.size > max && (fid || max))
 		fail(k, CS_FAIL_GARBAGE, "%s: size %" PRIu64 " larger than the file ever was (%" PRIu64 ")",
 		     path, a.size, max);
+	check_gone(k, path, a.ino, fid, hist);
 	check_xattrs(k, path, ino, fid, hist, px);
 }
 
@@ -543,11 +598,12 @@ static void run_fsck(struct chk *k, const struct cs_check_ctx *c)
 }
 
 unsigned cs_check_state(const struct cs_check_ctx *c, uint32_t durable,
-			uint32_t crash, char *msg, size_t len,
+			uint32_t crash, int64_t cut_ns, char *msg, size_t len,
 			struct cs_check_stats *st)
 {
 	const struct cs_model *m = c->m;
-	struct chk k = { .m = m, .msg = msg, .len = len, .st = st };
+	struct chk k = { .m = m, .msg = msg, .len = len, .st = st,
+			 .cut_ns = cut_ns };
 	int ret;
 
 	msg[0] = 0;
@@ -581,16 +637,23 @@ unsigned cs_check_state(const struct cs_check_ctx *c, uint32_t durable,
 	for (size_t i = 2; i < m->nnodes; i++) {
 		if (m->nodes[i].dir)
 			continue;
-		k.pdata[i] = cs_promise(&m->nodes[i], durable, crash, CS_TOUCH_DATA);
-		k.pxattr[i] = cs_promise(&m->nodes[i], durable, crash,
+		k.pdata[i] = cs_promise(&m->nodes[i], durable, crash, cut_ns,
+					CS_TOUCH_DATA);
+		k.pxattr[i] = cs_promise(&m->nodes[i], durable, crash, cut_ns,
 					 CS_TOUCH_DATA | CS_TOUCH_XATTR);
+		if (k.pdata[i] && k.pdata[i]->gone)
+			st->gone++;
 	}
 	walk(&k, VMFS_ROOT_INO, "/", 0);
-	for (size_t i = 2; i < m->nnodes; i++)
-		if (k.pdata[i] && !k.seen[i])
-			fail(&k, CS_FAIL_LOST, "%s: fsync'ed at log index %u (%" PRIu64
+	for (size_t i = 2; i < m->nnodes; i++) {
+		char why[160];
+
+		if (k.pdata[i] && !k.pdata[i]->gone && !k.seen[i])
+			fail(&k, CS_FAIL_LOST, "%s: %s (%" PRIu64
 			     " bytes) and untouched since, but missing",
-			     k.pdata[i]->path, k.pdata[i]->ret, k.pdata[i]->size);
+			     k.pdata[i]->path, promised(&k, k.pdata[i], why, sizeof(why)),
+			     k.pdata[i]->size);
+	}
 	vol_close(k.v);
 out:
 	free(k.pdata);

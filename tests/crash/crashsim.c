@@ -44,6 +44,11 @@
 #define DEFAULT_STATES 1000
 #define FULL_STATES 10000
 #define DEFAULT_OPS 400
+/* The recorded volume's commit interval, the allowance for one commit's
+ * own write and flush, and ops between idle pauses (README §1). */
+#define DEFAULT_COMMIT_MS 100
+#define DEFAULT_SLACK_MS 250
+#define DEFAULT_PAUSE_EVERY 60
 #define MAX_JOBS 64
 #define MSG_LEN 3072
 
@@ -70,6 +75,7 @@ struct opts {
 	bool full, list, verbose, keep, paranoid;
 	bool save_rec, from_rec;
 	unsigned ops, jobs, report, timeout_s;
+	unsigned commit_ms, slack_ms, pause_every;
 	int64_t only;          /* --state */
 	const char *save_image;
 	const char *save_failed;
@@ -104,6 +110,12 @@ static void usage(FILE *f)
 		"  --max-states N     crash states to check (default %d)\n"
 		"  --full             every prefix of the log and at least %d states\n"
 		"  --ops N            workload operations (default %d)\n"
+		"  --commit-ms MS     commit interval of the recorded volume (default %d)\n"
+		"  --commit-slack-ms MS  allowance for a commit's own I/O: a change\n"
+		"                     is promised on disk once interval + this passed\n"
+		"                     (default %d)\n"
+		"  --pause-every N    idle 2 x (interval + allowance) every N ops\n"
+		"                     (default %d, 0: never)\n"
 		"  --jobs J           checker processes (default: twice the CPUs)\n"
 		"  --state I          check only state I (same recording and sizes)\n"
 		"  --save-recording   keep the volume, the log and the model in DIR\n"
@@ -118,7 +130,8 @@ static void usage(FILE *f)
 		"  --paranoid         after each state, compare the whole work\n"
 		"                     image with its shadow (harness self-check)\n"
 		"  -v, --verbose      ops as they run, engine messages, every state\n",
-		DEFAULT_STATES, FULL_STATES, DEFAULT_OPS);
+		DEFAULT_STATES, FULL_STATES, DEFAULT_OPS, DEFAULT_COMMIT_MS,
+		DEFAULT_SLACK_MS, DEFAULT_PAUSE_EVERY);
 }
 
 static int parse_u64(const char *s, uint64_t *out)
@@ -138,6 +151,9 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 		{ "max-states", required_argument, NULL, 'n' },
 		{ "full", no_argument, NULL, 'F' },
 		{ "ops", required_argument, NULL, 'o' },
+		{ "commit-ms", required_argument, NULL, 'c' },
+		{ "commit-slack-ms", required_argument, NULL, 'C' },
+		{ "pause-every", required_argument, NULL, 'p' },
 		{ "jobs", required_argument, NULL, 'j' },
 		{ "state", required_argument, NULL, 'S' },
 		{ "save-image", required_argument, NULL, 'I' },
@@ -161,6 +177,9 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 	o->seed = 1;
 	o->max_states = DEFAULT_STATES;
 	o->ops = DEFAULT_OPS;
+	o->commit_ms = DEFAULT_COMMIT_MS;
+	o->slack_ms = DEFAULT_SLACK_MS;
+	o->pause_every = DEFAULT_PAUSE_EVERY;
 	/* The checks wait on the disk as much as on the CPU. */
 	o->jobs = ncpu > 0 ? (unsigned)(2 * ncpu < MAX_JOBS ? 2 * ncpu : MAX_JOBS) : 2;
 	o->report = 10;
@@ -169,7 +188,7 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 	while ((c = getopt_long(argc, argv, "vh", lo, NULL)) != -1) {
 		uint64_t x = 0;
 
-		if (strchr("snojSrt", c) && parse_u64(optarg, &x)) {
+		if (strchr("snojSrtcCp", c) && parse_u64(optarg, &x)) {
 			fprintf(stderr, "crashsim: %s: not a number\n", optarg);
 			return -1;
 		}
@@ -179,6 +198,9 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 		case 'n': o->max_states = (size_t)x; states_set = true; break;
 		case 'F': o->full = true; break;
 		case 'o': o->ops = (unsigned)x; break;
+		case 'c': o->commit_ms = x < 1 ? 1 : x > 60000 ? 60000 : (unsigned)x; break;
+		case 'C': o->slack_ms = x > 60000 ? 60000 : (unsigned)x; break;
+		case 'p': o->pause_every = (unsigned)x; break;
 		case 'j': o->jobs = x < 1 ? 1 : x > MAX_JOBS ? MAX_JOBS : (unsigned)x; break;
 		case 'S': o->only = (int64_t)x; break;
 		case 'I': o->save_image = optarg; break;
@@ -338,7 +360,10 @@ static int make_base(struct run *R)
 static int record(struct run *R)
 {
 	struct cs_wl_opts wo = { .seed = R->o.seed, .nops = R->o.ops,
-				 .verbose = R->o.verbose };
+				 .verbose = R->o.verbose,
+				 .commit_ms = R->o.commit_ms,
+				 .slack_ms = R->o.slack_ms,
+				 .pause_every = R->o.pause_every };
 	char path[4096], err[MSG_LEN] = "";
 	struct lun *inner = NULL, *flun = NULL;
 	struct vol *v = NULL;
@@ -597,8 +622,9 @@ static int run_state(struct run *R, struct worker *wk, size_t i,
 	cs_log_capture_reset();
 	lun_fault_record_clear(wk->flun);
 	alarm(R->o.timeout_s);
-	fails = cs_check_state(&cc, durable, crash, res->msg, sizeof(res->msg),
-			       &res->st);
+	fails = cs_check_state(&cc, durable, crash,
+			       cs_log_cut_ns(&R->log, durable), res->msg,
+			       sizeof(res->msg), &res->st);
 	alarm(0);
 	if (fails && cs_log_capture_text()[0])
 		cs_msg(res->msg, sizeof(res->msg), "%s", cs_log_capture_text());
@@ -796,6 +822,8 @@ static size_t report(const struct run *R)
 		st.files += res->st.files;
 		st.sectors += res->st.sectors;
 		st.promises += res->st.promises;
+		st.interval += res->st.interval;
+		st.gone += res->st.gone;
 		if (res->status != ST_FAIL)
 			continue;
 		failed++;
@@ -820,8 +848,10 @@ static size_t report(const struct run *R)
 		printf("\n");
 	}
 	printf("crashsim: read %" PRIu64 " files (%" PRIu64 " sectors), %" PRIu64
-	       " of them fsync'ed and compared exactly\n", st.files, st.sectors,
-	       st.promises);
+	       " of them promised and compared exactly (%" PRIu64 " by fsync, %" PRIu64
+	       " by the commit interval); %" PRIu64 " unlinked files promised gone\n",
+	       st.files, st.sectors, st.promises, st.promises - st.interval,
+	       st.interval, st.gone);
 	printf("crash states: checked %zu, failed %zu\n", checked, failed);
 	return failed;
 }

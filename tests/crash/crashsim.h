@@ -67,6 +67,7 @@ struct cs_rec {
 	uint8_t kind;          /* enum cs_rec_kind */
 	uint64_t off, len;     /* LUN bytes (writes and zeros) */
 	uint64_t data_off;     /* writes: where the bytes are in the data file */
+	int64_t t_ns;          /* recorder's CLOCK_MONOTONIC when it completed */
 };
 
 /*
@@ -85,7 +86,10 @@ struct cs_log {
 
 int cs_log_init(struct cs_log *l, const char *path);
 int cs_log_append(struct cs_log *l, int kind, uint64_t off, uint64_t len,
-		  const void *data);
+		  int64_t t_ns, const void *data);
+/* The recorder's time of the crash of a state whose records below
+ * durable are all on disk: when the last of them completed (0: none). */
+int64_t cs_log_cut_ns(const struct cs_log *l, uint32_t durable);
 int cs_log_seal(struct cs_log *l);
 void cs_log_free(struct cs_log *l);
 /* Copy what the fault wrapper recorded since the last drain into l. */
@@ -128,14 +132,25 @@ void cs_xattr_name(uint32_t slot, char out[16]);
 
 enum { CS_TOUCH_DATA = 1, CS_TOUCH_XATTR = 2 };
 
-/* A vol_fsync that returned: what the file was then. */
+/*
+ * What the file was when a promise about it was made.  Two kinds:
+ *  - a vol_fsync that returned (due_ns 0): durable once every record
+ *    below ret is on disk;
+ *  - the end of an op that changed the file (due_ns > 0): the commit
+ *    interval promises it on disk in any crash that comes due_ns or
+ *    later on the recorder's clock (the op's end + commit interval + the
+ *    allowance for the commit's own I/O).  gone: the op unlinked it (or
+ *    renamed another file over it); path is the one it had.
+ */
 struct cs_fsync {
-	uint32_t ret;          /* log index when vol_fsync returned */
+	uint32_t ret;          /* log index when vol_fsync / the op returned */
 	char *path;
 	uint64_t size;
 	uint32_t *sect;        /* version per sector below size, 0 = zeros */
 	uint32_t xattr[CS_NXATTR];
 	bool datasync;         /* fdatasync: promises nothing about xattrs */
+	bool gone;
+	int64_t due_ns;
 };
 
 /* An op that changed the file's data or path (or its xattrs). */
@@ -223,6 +238,9 @@ int cs_touch_tree(struct cs_model *m, uint32_t id, uint32_t start,
 		  uint8_t what);
 int cs_fsync_add(struct cs_model *m, struct cs_node *n, uint32_t ret,
 		 bool datasync);
+/* The commit-interval promise of an op that changed n (struct cs_fsync). */
+int cs_interval_add(struct cs_model *m, struct cs_node *n, uint32_t ret,
+		    int64_t due_ns);
 int cs_op_begin(struct cs_model *m, uint32_t start, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 /* The op during which record idx was written (or NULL). */
@@ -230,14 +248,15 @@ const struct cs_op *cs_op_at(const struct cs_model *m, uint32_t idx);
 
 /*
  * What must hold after a crash where every record below durable is on
- * disk and none from crash on: the last fsync of n that returned at or
- * before durable, unless an op touching any of what (CS_TOUCH_*) started
- * between that fsync's return and crash.  A promise about xattrs
- * (CS_TOUCH_XATTR in what) comes from full fsyncs only.  NULL when
- * nothing is promised.
+ * disk, none from crash on, and the last one on disk completed at cut_ns:
+ * the newest promise of n that is due -- an fsync that returned at or
+ * before durable, or an op whose commit interval ran out by cut_ns --
+ * unless an op touching any of what (CS_TOUCH_*) started between that
+ * promise's return and crash.  A promise about xattrs (CS_TOUCH_XATTR in
+ * what) does not come from fdatasync.  NULL when nothing is promised.
  */
 const struct cs_fsync *cs_promise(const struct cs_node *n, uint32_t durable,
-				  uint32_t crash, uint8_t what);
+				  uint32_t crash, int64_t cut_ns, uint8_t what);
 
 /* ---- the recorded workload (workload.c) -------------------------------- */
 
@@ -245,6 +264,9 @@ struct cs_wl_opts {
 	uint64_t seed;
 	unsigned nops;
 	bool verbose;
+	unsigned commit_ms;    /* the volume's commit interval */
+	unsigned slack_ms;     /* allowance for one commit's own I/O */
+	unsigned pause_every;  /* ops between idle pauses (0: none) */
 };
 
 /* Run the workload on the volume in lun (a fault wrapper, recording),
@@ -328,7 +350,7 @@ enum {
 	CS_FAIL_CLOSE = 0x02,   /* vol_close after it failed */
 	CS_FAIL_FSCK = 0x04,    /* fsck -n not clean */
 	CS_FAIL_REOPEN = 0x08,  /* read-only vol_open failed */
-	CS_FAIL_LOST = 0x10,    /* an fsync'ed file missing or changed */
+	CS_FAIL_LOST = 0x10,    /* a promised file missing or changed */
 	CS_FAIL_GARBAGE = 0x20, /* bytes a file never had, unknown names */
 	CS_FAIL_CRASH = 0x40,   /* the checker died (signal) */
 	CS_FAIL_TIMEOUT = 0x80, /* the checker hung */
@@ -345,13 +367,15 @@ struct cs_check_ctx {
 struct cs_check_stats {
 	uint64_t files;        /* regular files read */
 	uint64_t sectors;      /* sectors classified */
-	uint64_t promises;     /* fsync'ed files compared exactly */
+	uint64_t promises;     /* promised files compared exactly */
+	uint64_t interval;     /* of those, promised by the commit interval */
+	uint64_t gone;         /* unlinked files promised to be gone */
 };
 
 /* 0 if the state passes, else CS_FAIL_* bits with what failed in msg;
  * adds to st. */
 unsigned cs_check_state(const struct cs_check_ctx *c, uint32_t durable,
-			uint32_t crash, char *msg, size_t len,
+			uint32_t crash, int64_t cut_ns, char *msg, size_t len,
 			struct cs_check_stats *st);
 const char *cs_fail_name(unsigned bit);
 /* Compare the volume with the model exactly (the final state). */

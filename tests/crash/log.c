@@ -22,7 +22,7 @@ int cs_log_init(struct cs_log *l, const char *path)
 }
 
 int cs_log_append(struct cs_log *l, int kind, uint64_t off, uint64_t len,
-		  const void *data)
+		  int64_t t_ns, const void *data)
 {
 	struct cs_rec *r;
 
@@ -42,6 +42,7 @@ int cs_log_append(struct cs_log *l, int kind, uint64_t off, uint64_t len,
 	r->kind = (uint8_t)kind;
 	r->off = off;
 	r->len = len;
+	r->t_ns = t_ns;
 	if (kind == CS_REC_WRITE) {
 		const uint8_t *p = data;
 		uint64_t done = 0;
@@ -83,11 +84,16 @@ int cs_log_drain(struct cs_log *l, struct lun *fault_lun)
 			ret = -ENOMEM;	/* the wrapper lost the copy */
 		else
 			ret = cs_log_append(l, e[i].kind, e[i].off, e[i].len,
-					    e[i].data);
+					    e[i].t_ns, e[i].data);
 	}
 	if (!ret)
 		l->taken = n;
 	return ret;
+}
+
+int64_t cs_log_cut_ns(const struct cs_log *l, uint32_t durable)
+{
+	return durable && durable <= l->n ? l->recs[durable - 1].t_ns : 0;
 }
 
 int cs_log_drain_final(struct cs_log *l, struct lun *fault_lun)

@@ -256,8 +256,24 @@ int cs_touch_tree(struct cs_model *m, uint32_t id, uint32_t start,
 	return 0;
 }
 
+static int snap_add(struct cs_model *m, struct cs_node *n, uint32_t ret,
+		    bool datasync, int64_t due_ns);
+
 int cs_fsync_add(struct cs_model *m, struct cs_node *n, uint32_t ret,
 		 bool datasync)
+{
+	return snap_add(m, n, ret, datasync, 0);
+}
+
+int cs_interval_add(struct cs_model *m, struct cs_node *n, uint32_t ret,
+		    int64_t due_ns)
+{
+	return snap_add(m, n, ret, false, due_ns);
+}
+
+/* A copy of what n is now: an fsync's (due_ns 0) or an op's promise. */
+static int snap_add(struct cs_model *m, struct cs_node *n, uint32_t ret,
+		    bool datasync, int64_t due_ns)
 {
 	struct cs_fsync *f;
 	uint64_t ns = (n->size + CS_SECTOR - 1) / CS_SECTOR;
@@ -270,6 +286,8 @@ int cs_fsync_add(struct cs_model *m, struct cs_node *n, uint32_t ret,
 	cs_node_path(m, n->id, path, sizeof(path));
 	f->ret = ret;
 	f->datasync = datasync;
+	f->gone = !n->live;
+	f->due_ns = due_ns;
 	f->size = n->size;
 	f->path = strdup(path);
 	f->sect = malloc((ns ? ns : 1) * sizeof(*f->sect));
@@ -320,13 +338,18 @@ const struct cs_op *cs_op_at(const struct cs_model *m, uint32_t idx)
 }
 
 const struct cs_fsync *cs_promise(const struct cs_node *n, uint32_t durable,
-				  uint32_t crash, uint8_t what)
+				  uint32_t crash, int64_t cut_ns, uint8_t what)
 {
 	const struct cs_fsync *f = NULL;
 
-	for (size_t i = 0; i < n->nfsync && n->fsyncs[i].ret <= durable; i++)
-		if (!(what & CS_TOUCH_XATTR) || !n->fsyncs[i].datasync)
-			f = &n->fsyncs[i];
+	/* In log order; an op's promise may come due after a later fsync's. */
+	for (size_t i = 0; i < n->nfsync; i++) {
+		const struct cs_fsync *c = &n->fsyncs[i];
+		bool due = c->due_ns ? c->due_ns <= cut_ns : c->ret <= durable;
+
+		if (due && (!(what & CS_TOUCH_XATTR) || !c->datasync))
+			f = c;
+	}
 	if (!f)
 		return NULL;
 	for (size_t i = 0; i < n->ntouch; i++) {

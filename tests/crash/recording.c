@@ -18,7 +18,7 @@
 
 #include "crashsim.h"
 
-#define REC_MAGIC 0x31434552534d4943ull   /* "CIMSREC1" */
+#define REC_MAGIC 0x32434552534d4943ull   /* "CIMSREC2": records carry times */
 
 static int put(FILE *f, const void *p, size_t len)
 {

@@ -4,6 +4,14 @@
  * model kept in step.  Each op copies the fault wrapper's records into
  * the log when it ends, so its end index (and each fsync's return index)
  * is known: at or after the true one, the safe side for promises.
+ * When an op ends, every file it created or changed gets the promise of
+ * the commit interval (cs_interval_add): due at the op's end on the
+ * recorder's clock plus the interval plus the allowance for the
+ * commit's own I/O.  Every pause_every ops the workload idles for
+ * twice that, and again three ops later, so that crashes fall in
+ * quiet stretches where only the interval (no fsync, no full ring) can
+ * have committed the work; the three ops between the two pauses are no
+ * fsyncs and begin on a journal that had gone completely idle.
  *
  * Sizes are chosen so files cross every map type of the geometry
  * crashsim makes (64 KiB file blocks, 4 KiB small blocks): inline up to
@@ -21,6 +29,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include "vmfs/lun.h"
 #include "vmfs/vmfsd.h"
@@ -48,7 +57,18 @@ struct wl {
 	unsigned names;
 	uint32_t last_file;    /* most recently changed file (fsync bias) */
 	uint32_t start;        /* start index of the running op */
+	size_t nodes_before;   /* nodes that existed when the op started */
+	unsigned unsynced;     /* ops to come that must not be fsyncs */
+	int64_t due_after_ns;  /* commit interval + allowance */
 };
+
+static int64_t mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
 
 /* ---- bookkeeping ---------------------------------------------------------- */
 
@@ -78,7 +98,28 @@ static int op_begin(struct wl *w, const char *fmt, ...)
 	vsnprintf(text, sizeof(text), fmt, ap);
 	va_end(ap);
 	w->start = (uint32_t)w->log->n;
+	w->nodes_before = w->m->nnodes;
 	return cs_op_begin(w->m, w->start, "%s", text);
+}
+
+/* Files the op made or changed: their commit-interval promises. */
+static int interval_promises(struct wl *w, uint32_t end)
+{
+	int64_t due = mono_ns() + w->due_after_ns;
+
+	for (size_t i = 2; i < w->m->nnodes; i++) {
+		struct cs_node *n = &w->m->nodes[i];
+		bool changed = i >= w->nodes_before ||
+			       (n->ntouch && n->touches[n->ntouch - 1].start == w->start);
+		int ret;
+
+		if (n->dir || !changed)
+			continue;
+		ret = cs_interval_add(w->m, n, end, due);
+		if (ret)
+			return ret;
+	}
+	return 0;
 }
 
 static int op_end(struct wl *w)
@@ -86,6 +127,8 @@ static int op_end(struct wl *w)
 	struct cs_op *op = &w->m->ops[w->m->nops - 1];
 	int ret = cs_log_drain(w->log, w->flun);
 
+	if (!ret)
+		ret = interval_promises(w, (uint32_t)w->log->n);
 	if (ret)
 		return wl_fail(w, ret, "recording");
 	op->end = (uint32_t)w->log->n;
@@ -705,6 +748,11 @@ static int one_op(struct wl *w)
 		return do_xattr(w, f, false);
 	if (c < 74)
 		return has_xattr(w, f) ? do_xattr(w, f, true) : do_xattr(w, f, false);
+	/* Right after an idle pause only the commit interval may commit. */
+	if (w->unsynced) {
+		w->unsynced--;
+		return do_write(w, f);
+	}
 	/* fsync, mostly the file just changed */
 	if (c < 87 && w->last_file > 1 && node(w, w->last_file)->live &&
 	    !node(w, w->last_file)->dir)
@@ -717,7 +765,12 @@ int cs_workload_run(struct lun *flun, const struct cs_wl_opts *o,
 		    size_t errlen)
 {
 	struct wl w = { .flun = flun, .log = log, .m = m, .r = { o->seed },
-			.verbose = o->verbose, .err = err, .errlen = errlen };
+			.verbose = o->verbose, .err = err, .errlen = errlen,
+			.due_after_ns = (int64_t)(o->commit_ms + o->slack_ms) * 1000000 };
+	struct vol_open_opts vo = { .commit_ms = o->commit_ms };
+	/* Idle long enough that the interval has come due with room to spare. */
+	struct timespec pause = { .tv_sec = 2 * (o->commit_ms + o->slack_ms) / 1000,
+				  .tv_nsec = 2 * (o->commit_ms + o->slack_ms) % 1000 * 1000000L };
 	int ret, cret;
 
 	w.buf = lun_buf_alloc(WL_BUF_MAX + 4096);
@@ -726,13 +779,18 @@ int cs_workload_run(struct lun *flun, const struct cs_wl_opts *o,
 	lun_fault_record(flun, true);
 	ret = op_begin(&w, "vol_open");
 	if (!ret) {
-		ret = vol_open(flun, 0, &w.v);
+		ret = vol_open_ex(flun, &vo, &w.v);
 		if (ret)
 			ret = wl_fail(&w, ret, "vol_open");
 		else
 			ret = op_end(&w);
 	}
 	for (unsigned i = 0; !ret && i < o->nops; i++) {
+		if (o->pause_every && i >= 3 &&
+		    (i % o->pause_every == 0 || i % o->pause_every == 3)) {
+			nanosleep(&pause, NULL);
+			w.unsynced = i % o->pause_every == 0 ? 3 : 0;
+		}
 		ret = one_op(&w);
 		if (ret > 0)
 			ret = 0;	/* nothing to do for that op: skipped */
