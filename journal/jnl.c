@@ -59,6 +59,7 @@ struct jcommit {
 	uint64_t seq;
 	uint32_t nimages, ndesc, len;
 	bool data;             /* points at data written in place */
+	int64_t since;         /* when its first block changed */
 	uint8_t *ring;         /* len blocks: descriptors, images, commit */
 	uint64_t *addr;
 	uint32_t *flags;
@@ -103,6 +104,7 @@ struct jnl {
 	uint64_t sync_want;    /* commit at least through this sequence */
 	uint64_t drain_seq;    /* move the tail until tail_seq >= this */
 	int64_t home_since;
+	int64_t late_warned;   /* last "commits are late" warning */
 	int64_t lag_since;     /* home got ahead of the tail (0: it is not) */
 	bool stopping;
 	int err;
@@ -315,6 +317,7 @@ static int commit_build(struct jnl *j, struct jcommit *c)
 	n = j->run_n;
 	memset(c, 0, sizeof(*c));
 	c->seq = j->run_seq;
+	c->since = j->run_since;
 	c->data = j->run_data;
 	c->nimages = n;
 	c->ndesc = (n + VMFS_JNL_TAGS_PER_DESC - 1) / VMFS_JNL_TAGS_PER_DESC;
@@ -448,6 +451,25 @@ static int commit_home(struct jnl *j, const struct jcommit *c)
 }
 
 /* Called with mu held and a non-empty running transaction. */
+/*
+ * The commit interval bounds what a crash loses only while commits keep
+ * up: say so when a transaction became durable more than two intervals
+ * after its first change (a slow or overloaded LUN), at most once a
+ * minute.  With mu held.
+ */
+static void commit_lateness(struct jnl *j, const struct jcommit *c)
+{
+	int64_t now = mono_ns(), age = now - c->since;
+
+	if (age <= 2 * j->commit_ns ||
+	    (j->late_warned && now - j->late_warned < 60000000000LL))
+		return;
+	j->late_warned = now;
+	JLOG(LOG_WARNING, "%s: transaction %llu became durable %lld ms after its first change (commit interval %lld ms): the LUN is slow, and a crash now loses up to that much un-synced work",
+	     lun_name(j->lun), (unsigned long long)c->seq, (long long)(age / 1000000),
+	     (long long)(j->commit_ns / 1000000));
+}
+
 static void commit_locked(struct jnl *j)
 {
 	struct jcommit c;
@@ -499,6 +521,7 @@ static void commit_locked(struct jnl *j)
 	j->tail_seq = new_tail_seq;
 	j->head = pos + c.len;
 	j->durable_seq = c.seq + 1;
+	commit_lateness(j, &c);
 	j->st.commits++;
 	j->st.images += c.nimages;
 	j->st.ring_blocks += c.len;

@@ -27,7 +27,18 @@
 #      once under their final name are removed after the check, those
 #      replaced by rename stay); every fifth round, every file, directory,
 #      symlink and xattr on the volume can be stat'ed and read.
-#   4. umount; `vmfs fsck -n` exits 0.
+#   4. Changes made without any fsync (a third load, iv.py, in its own
+#      directory: create, write, rename within and across directories
+#      and over another file, unlink, mkdir/rmdir, chmod, chown, utime,
+#      set/remove xattrs, truncate down and up, fallocate, punch hole)
+#      that finished more than the commit interval plus the allowance
+#      for a commit's own I/O before the kill (two intervals, and at
+#      least interval + 0.5 s) are exactly as the load left them:
+#      present or gone, size, content, mode, owner, mtime, xattrs.
+#      Every fifth round the other loads stop first and iv.py runs alone
+#      for that long before the kill: no fsync from anyone, so only the
+#      commit interval can have made its work durable.
+#   5. umount; `vmfs fsck -n` exits 0.
 #
 # The loads must see no error other than "no space", "no such file" and
 # the like before the kill (an EIO of a write the kill cut short is
@@ -36,9 +47,11 @@
 # the scratch directory, with the crashed LUN of a failed round in
 # crash/ROUND.lun.
 #
-# Ends with "kill -9 rounds: N, fsck clean: N, fsync'ed files verified: N"
-# (N verified: files the load fsync'ed in a round, found intact after
-# its replay; a file rewritten in several rounds counts once per round).
+# Ends with "kill -9 rounds: N, fsck clean: N, fsync'ed files verified: N,
+# unsynced changes verified: N" (fsync'ed: files the load fsync'ed in a
+# round, found intact after its replay; a file rewritten in several
+# rounds counts once per round; unsynced: iv.py's objects whose last
+# change was due by the commit interval, found as it left them).
 #
 #   K9_ROUNDS   rounds (default 50)
 #   K9_SEED     seed for the shell's $RANDOM (default: from the clock)
@@ -55,6 +68,7 @@ MAN=$T_DIR/manifest         # outside the volume: P/D/A lines, see verify.py
 PY=$(python3 -c 'import sys; print(sys.executable)')  # no pyenv shim per call
 CRASH_JOBS=()               # "round pid" of the background crashed-state fscks
 LOAD_PGIDS=()
+IV_PGID=                    # iv.py's process group (the unsynced load)
 : >"$MAN"
 mkdir -p "$T_DIR/crash"
 
@@ -75,10 +89,19 @@ kill_loads() {
 	LOAD_PGIDS=()
 }
 
+# iv.py alone (it may outlive the other loads by a margin).
+kill_iv() {
+	[[ -n $IV_PGID ]] || return 0
+	kill -KILL -- "-$IV_PGID" 2>/dev/null || true
+	wait "$IV_PGID" 2>/dev/null || true
+	IV_PGID=
+}
+
 k9_cleanup() {
 	local rc=$? j
 	trap - ERR
 	kill_loads
+	kill_iv
 	for j in "${CRASH_JOBS[@]}"; do
 		kill -KILL -- "-${j#* }" 2>/dev/null || true
 		wait "${j#* }" 2>/dev/null || true
@@ -314,6 +337,265 @@ os.pwrite(fd, os.urandom(4096), 8192); os.fsync(fd)' "$f" ;;
 done
 EOF
 
+# ---- the unsynced load ----------------------------------------------------
+# iv.py MP LOG ROUND SEED: changes without fsync in MP/iv/rROUND, one at a
+# time, 0-20 ms apart.  Before a change it logs "S time obj..." (every
+# object the change involves), after it "E time obj json" per object with
+# what the object is now (path or null when gone, and for a file its size,
+# sha256, mode, uid, inode number from a stat through the mount, xattrs,
+# and its mtime while the last change of it was a utime: a data change
+# sets the mtime lazily, docs/OPERATIONS.md).  A
+# change that fails leaves its objects unknown for good ("X time obj...").
+# Times are CLOCK_MONOTONIC (time.monotonic()).
+cat >"$T_DIR/iv.py" <<'EOF'
+import ctypes, errno, hashlib, json, os, random, sys, time
+mp, logp, rnd, seed = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+libc = ctypes.CDLL(None, use_errno=True)
+libc.fallocate.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int64, ctypes.c_int64]
+r = random.Random(seed)
+GONE = {errno.ENOTCONN, errno.ECONNABORTED}
+lfd = os.open(logp, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+base = os.path.join(mp, "iv", "r%d" % rnd)
+dirs = [os.path.join(base, "d%d" % i) for i in range(4)]
+objs = {}                    # id -> {"p", "dir", "data", "x"}
+used = set()                 # every name given out: none is given twice
+n = 0
+
+def log(*a):
+    os.write(lfd, (" ".join(str(x) for x in a) + "\n").encode())
+
+def state(o):
+    if o["p"] is None:
+        return {"p": None}
+    if o["dir"]:
+        return {"p": o["p"], "dir": True}
+    st = os.stat(o["p"])
+    s = {"p": o["p"], "size": len(o["data"]),
+         "sha": hashlib.sha256(bytes(o["data"])).hexdigest(),
+         "mode": st.st_mode & 0o7777, "uid": st.st_uid, "ino": st.st_ino,
+         "x": {k: hashlib.sha256(v).hexdigest() for k, v in o["x"].items()}}
+    if o.get("mt"):
+        s["mtime"] = st.st_mtime_ns
+    return s
+
+def files():
+    return [k for k, o in objs.items() if not o["dir"] and o["p"]]
+
+def change(ids, fn):
+    log("S", time.monotonic(), *ids)
+    try:
+        fn()
+    except OSError as e:
+        if e.errno in GONE:
+            sys.exit(0)
+        log("X", time.monotonic(), *ids)
+        for i in ids:
+            objs.pop(i, None)
+        return
+    t = time.monotonic()
+    for i in ids:
+        log("E", t, i, json.dumps(state(objs[i]), separators=(",", ":")))
+        if objs[i]["p"] is None:
+            del objs[i]
+
+def create():
+    global n
+    n += 1
+    i, d = "o%d" % n, r.randrange(0, 70000) if r.random() < 0.8 else r.randrange(0, 2048)
+    o = objs[i] = {"p": os.path.join(r.choice(dirs), "f%d" % n), "dir": False,
+                   "data": bytearray(r.randbytes(d)), "x": {}}
+    def fn():
+        with open(o["p"], "wb") as f:
+            f.write(o["data"])
+    change([i], fn)
+
+def mkdir():
+    global n
+    n += 1
+    i = "o%d" % n
+    o = objs[i] = {"p": os.path.join(r.choice(dirs), "s%d" % n), "dir": True}
+    change([i], lambda: os.mkdir(o["p"]))
+
+def op():
+    fl = files()
+    x = r.random()
+    if x < 0.2 or len(fl) < 4:
+        return create()
+    if x < 0.25:
+        ds = [k for k, o in objs.items() if o["dir"]]
+        if ds and (len(ds) > 4 or r.random() < 0.5):
+            k = r.choice(ds)
+            def fn():
+                os.rmdir(objs[k]["p"]); objs[k]["p"] = None
+            return change([k], fn)
+        return mkdir()
+    i = r.choice(fl)
+    o = objs[i]
+    p = o["p"]
+    if x < 0.35:
+        over = [k for k in fl if k != i]
+        if over and r.random() < 0.3:
+            v = r.choice(over)
+            def fn():
+                os.rename(p, objs[v]["p"])
+                o["p"], objs[v]["p"] = objs[v]["p"], None
+            return change([i, v], fn)
+        q = os.path.join(r.choice(dirs), "r%d" % r.randrange(10**6))
+        if q in used:
+            return
+        used.add(q)
+        def fn():
+            os.rename(p, q); o["p"] = q
+        return change([i], fn)
+    if x < 0.42:
+        def fn():
+            os.unlink(p); o["p"] = None
+        return change([i], fn)
+    if x < 0.50:
+        return change([i], lambda: os.chmod(p, r.choice([0o600, 0o640, 0o755, 0o444, 0o2750])))
+    if x < 0.54:
+        return change([i], lambda: os.chown(p, r.randrange(1000, 2000), -1))
+    if x < 0.60:
+        t = r.randrange(10**9, 2 * 10**9) * 10**9 + r.randrange(10**9)
+        o["mt"] = True
+        return change([i], lambda: os.utime(p, ns=(t, t)))
+    if x >= 0.70:
+        o["mt"] = False         # a data change: the new mtime is lazy
+    if x < 0.70:
+        k = "user.iv%d" % r.randrange(4)
+        if k in o["x"] and r.random() < 0.4:
+            def fn():
+                os.removexattr(p, k); del o["x"][k]
+        else:
+            v = r.randbytes(r.randrange(1, 200))
+            def fn():
+                os.setxattr(p, k, v); o["x"][k] = v
+        return change([i], fn)
+    if x < 0.78:
+        sz = r.choice([0, r.randrange(0, 4096), r.randrange(0, 300000)])
+        def fn():
+            os.truncate(p, sz)
+            del o["data"][sz:]
+            o["data"].extend(bytes(sz - len(o["data"])))
+        return change([i], fn)
+    if x < 0.86:
+        off, ln = r.randrange(0, 200000), r.randrange(1, 200000)
+        def fn():
+            fd = os.open(p, os.O_WRONLY)
+            try:
+                os.posix_fallocate(fd, off, ln)
+            finally:
+                os.close(fd)
+            if off + ln > len(o["data"]):
+                o["data"].extend(bytes(off + ln - len(o["data"])))
+        return change([i], fn)
+    if x < 0.92:
+        off, ln = r.randrange(0, 200000), r.randrange(1, 100000)
+        def fn():
+            fd = os.open(p, os.O_WRONLY)
+            try:
+                if libc.fallocate(fd, 0x03, off, ln):   # PUNCH_HOLE | KEEP_SIZE
+                    e = ctypes.get_errno()
+                    raise OSError(e, os.strerror(e))
+            finally:
+                os.close(fd)
+            end = min(off + ln, len(o["data"]))
+            if off < end:
+                o["data"][off:end] = bytes(end - off)
+        return change([i], fn)
+    off, d = r.randrange(0, 100000), r.randbytes(r.randrange(1, 70000))
+    def fn():
+        fd = os.open(p, os.O_WRONLY)
+        try:
+            os.pwrite(fd, d, off)
+        finally:
+            os.close(fd)
+        if off > len(o["data"]):
+            o["data"].extend(bytes(off - len(o["data"])))
+        o["data"][off:off + len(d)] = d
+    change([i], fn)
+
+try:
+    for d in dirs:
+        os.makedirs(d, exist_ok=True)
+except OSError:
+    sys.exit(0)
+log("B", time.monotonic())
+while True:
+    op()
+    time.sleep(r.random() * 0.02)
+EOF
+
+# iv_verify.py MP LOG KILLED_AT MARGIN: every object of iv.py whose last
+# change ended MARGIN seconds or more before KILLED_AT (monotonic) with no
+# change begun after it is exactly as that change left it.  Prints the
+# number of objects checked.
+cat >"$T_DIR/iv_verify.py" <<'EOF'
+import hashlib, json, os, sys
+mp, logp, killed, margin = sys.argv[1], sys.argv[2], float(sys.argv[3]), float(sys.argv[4])
+due_by = killed - margin
+last, begun, paths, hist = {}, {}, set(), {}
+for line in open(logp):
+    # "E time obj json" (json has no newline); "S|X time obj..."; "B time"
+    f = line.split(" ", 3) if line.startswith("E ") else line.split()
+    ids = f[2:3] if f[0] == "E" else f[2:]
+    for i in ids:
+        hist.setdefault(i, []).append("%.3f %s" % (float(f[1]) - killed, line.strip()[:200]))
+    if f[0] == "E":
+        t, i, st = float(f[1]), f[2], json.loads(f[3])
+        if st["p"]:
+            paths.add((i, st["p"]))
+        if t <= due_by:
+            last[i] = (t, st)
+    elif f[0] in ("S", "X"):
+        t = float(f[1])
+        for i in ids:
+            if t < killed:
+                begun.setdefault(i, []).append(t)
+bad, checked = [], 0
+for i, (t, st) in sorted(last.items()):
+    if any(b > t for b in begun.get(i, [])):
+        continue            # changed again before the kill: unknown
+    checked += 1
+    p = st["p"]
+    if p is None:
+        continue            # gone: checked by path below
+    try:
+        s = os.lstat(p)
+    except FileNotFoundError:
+        bad.append("%s %s: missing (its last change ended %.3f s before the kill)" % (i, p, killed - t))
+        continue
+    if st.get("dir"):
+        if not os.path.isdir(p):
+            bad.append("%s %s: not a directory" % (i, p))
+        continue
+    with open(p, "rb") as fh:
+        data = fh.read()
+    got = {"size": s.st_size, "sha": hashlib.sha256(data).hexdigest(),
+           "mode": s.st_mode & 0o7777, "uid": s.st_uid, "mtime": s.st_mtime_ns,
+           "ino": s.st_ino,
+           "x": {k: hashlib.sha256(os.getxattr(p, k)).hexdigest()
+                 for k in os.listxattr(p) if k.startswith("user.iv")}}
+    diff = ["%s is %s, was %s" % (k, v, st[k]) for k, v in got.items()
+            if k in st and st[k] != v]
+    if diff:
+        bad.append("%s %s: %s when its last change ended %.3f s before the kill; its log (s from the kill):\n    %s" % (
+            i, p, "; ".join(diff), killed - t, "\n    ".join(hist[i][-12:])))
+# A name that an object left for good (unlinked, renamed away, or
+# renamed over) more than the margin before the kill, that no object
+# still holds or may hold, is gone.
+held = {p for (i, p) in paths if i not in last or last[i][1]["p"] == p
+        or any(b > last[i][0] for b in begun.get(i, []))}
+for (i, p) in sorted(paths):
+    if p not in held and os.path.lexists(p):
+        bad.append("%s %s: still there, but the object left this name more than %.3f s before the kill" % (
+            i, p, margin))
+if bad:
+    print("\n".join(bad[:20]), file=sys.stderr)
+    sys.exit(1)
+print(checked)
+EOF
+
 # ---- checks ---------------------------------------------------------------
 # verify.py MP MANIFEST: every name in the manifest has an allowed content
 # (P: this content may be there, A: anything may be there, D: exactly this
@@ -487,12 +769,18 @@ t_log "seed $SEED (K9_SEED=$SEED reproduces the shell's choices)"
 
 SECONDS=0
 verified=0
+iv_verified=0
 clean=0
 after_kill_errors=0
 for ((i = 1; i <= ROUNDS; i++)); do
 	# Every third round commits every 50 ms instead of the default 1 s.
+	# What the commit interval promises is checked once that interval,
+	# plus room for the commit's own write and flush under this load,
+	# has passed: twice the interval, and at least the interval + 0.5 s.
 	opts=()
-	((i % 3 == 0)) && opts=(--commit-ms 50)
+	commit_ms=1000
+	((i % 3 == 0)) && opts=(--commit-ms 50) && commit_ms=50
+	margin_ms=$((commit_ms + (commit_ms > 500 ? commit_ms : 500)))
 
 	step "round $i: mount ${opts[*]}"
 	t_mount "$LUN" "$MP" "${opts[@]}"
@@ -505,8 +793,20 @@ for ((i = 1; i <= ROUNDS; i++)); do
 	setsid bash "$T_DIR/load.sh" "$MP" "$MAN" "$i" "$T_DIR" "$PY" \
 		</dev/null >>"$T_DIR/load.log" 2>&1 &
 	LOAD_PGIDS+=("$!")
+	: >"$T_DIR/iv.log"
+	setsid "$PY" "$T_DIR/iv.py" "$MP" "$T_DIR/iv.log" "$i" "$((SEED * 1000 + i))" \
+		</dev/null >>"$T_DIR/load.log" 2>&1 &
+	IV_PGID=$!
 	ms=$((200 + RANDOM % 1301))
 	sleep "$((ms / 1000)).$(printf %03d $((ms % 1000)))"
+	if ((i % 5 == 0)); then
+		# Quiet round: no fsync from anyone from here on; iv.py goes on
+		# alone for the margin and a bit more.
+		kill_loads
+		quiet=$((margin_ms + 300))
+		sleep "$((quiet / 1000)).$(printf %03d $((quiet % 1000)))"
+		ms="$ms + $quiet (iv.py alone)"
+	fi
 
 	step "round $i: kill -9 vmfsd $pid after $ms ms"
 	if [[ -s $T_DIR/load-errors ]]; then
@@ -526,8 +826,11 @@ for ((i = 1; i <= ROUNDS; i++)); do
 		strings -n 6 "$bb" 2>/dev/null | tail -n 30 >&2 || true
 	fi
 	killed_at=$(date +%s.%N)
+	# Taken before the kill: the check asks no more than it should.
+	killed_mono=$("$PY" -c 'import time; print(time.monotonic())')
 	t_kill_vmfsd "$pid" "$MP"
 	kill_loads
+	kill_iv
 	# A request in flight when vmfsd dies can fail with EIO rather than
 	# ECONNABORTED (the kernel's FUSE write path): only errors from
 	# before the kill count.
@@ -550,6 +853,12 @@ for ((i = 1; i <= ROUNDS; i++)); do
 	n=$("$PY" "$T_DIR/verify.py" "$MP" "$MAN" 2>"$T_DIR/verify.err") ||
 		fail "fsync'ed files differ after replay: $(cat "$T_DIR/verify.err")"
 	verified=$((verified + n))
+	step "round $i: check the changes made without fsync (commit every $commit_ms ms)"
+	n2=$("$PY" "$T_DIR/iv_verify.py" "$MP" "$T_DIR/iv.log" "$killed_mono" \
+		"$(awk -v m="$margin_ms" 'BEGIN { print m / 1000 }')" 2>"$T_DIR/iv.err") ||
+		fail "changes made without fsync more than $margin_ms ms before the kill differ after replay (log: iv.log):"$'\n'"$(cat "$T_DIR/iv.err")"
+	iv_verified=$((iv_verified + n2))
+	rm -rf "$MP/iv/r$i"
 	if ((i % 5 == 0 || i == ROUNDS)); then
 		step "round $i: walk the volume"
 		"$PY" "$T_DIR/walk.py" "$MP" >/dev/null 2>"$T_DIR/walk.err" ||
@@ -562,7 +871,7 @@ for ((i = 1; i <= ROUNDS; i++)); do
 	"$VMFS" fsck -n "$LUN" >"$T_DIR/fsck.out" 2>&1 || rc=$?
 	((rc == 0)) || fail "vmfs fsck -n exited $rc after round $i: $(cat "$T_DIR/fsck.out")"
 	clean=$((clean + 1))
-	t_log "round $i: killed after $ms ms, $n fsync'ed files verified, fsck clean (${SECONDS}s)"
+	t_log "round $i: killed after $ms ms, $n fsync'ed files and $n2 unsynced changes verified, fsck clean (${SECONDS}s)"
 done
 
 step "collect the crashed-state fscks"
@@ -580,5 +889,6 @@ t_log "mounts after a kill that replayed the journal: $(awk '
 	/replayed [0-9]+ transactions/ { n++; t += $(NF-7); b += substr($(NF-5), 2) }
 	END { printf "%d of '"$ROUNDS"' (%d transactions, %d blocks)", n, t, b }' "$T_DIR/vmfsd-mnt.log")"
 t_log "load errors from requests the kill cut short (not counted as failures): $after_kill_errors"
-echo "kill -9 rounds: $ROUNDS, fsck clean: $clean, fsync'ed files verified: $verified"
+echo "kill -9 rounds: $ROUNDS, fsck clean: $clean, fsync'ed files verified: $verified, unsynced changes verified: $iv_verified"
+((iv_verified > 0)) || fail "no change made without fsync came due before a kill: the check checked nothing"
 t_log "ok in ${SECONDS}s"
