@@ -527,8 +527,9 @@ while True:
 EOF
 
 # iv_verify.py MP LOG KILLED_AT MARGIN: every object of iv.py whose last
-# change ended MARGIN seconds or more before KILLED_AT (monotonic) with no
-# change begun after it is exactly as that change left it.  Prints the
+# change ended MARGIN seconds or more before KILLED_AT (monotonic, read
+# just before the kill) with no change begun after it, at any time, is
+# exactly as that change left it.  Prints the
 # number of objects checked.
 cat >"$T_DIR/iv_verify.py" <<'EOF'
 import hashlib, json, os, sys
@@ -548,10 +549,10 @@ for line in open(logp):
         if t <= due_by:
             last[i] = (t, st)
     elif f[0] in ("S", "X"):
-        t = float(f[1])
+        # Whenever it began: KILLED_AT is read just before the kill, and
+        # a change begun a moment later may still have landed.
         for i in ids:
-            if t < killed:
-                begun.setdefault(i, []).append(t)
+            begun.setdefault(i, []).append(float(f[1]))
 bad, checked = [], 0
 for i, (t, st) in sorted(last.items()):
     if any(b > t for b in begun.get(i, [])):
