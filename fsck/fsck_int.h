@@ -185,6 +185,15 @@ void fsck_progress(struct fsck_ctx *c, int pass, const char *name,
  */
 int fsck_read(struct fsck_ctx *c, void *buf, size_t len, uint64_t off);
 /*
+ * A read buffer for batches of metadata blocks from a run of nblocks:
+ * min(nblocks, FSCK_BATCH) blocks, so a loop reading at most FSCK_BATCH
+ * at a time fits, and a small volume does not map a whole batch for two
+ * cluster headers (lun_buf_free it).
+ */
+uint8_t *fsck_batch_alloc(uint64_t nblocks);
+/* The most cluster headers any area has (for fsck_batch_alloc). */
+uint64_t fsck_max_clusters(const struct fsck_ctx *c);
+/*
  * Write a metadata block fsck computed the address of.  Refused (a bug,
  * reported as an operational error) in -n mode or outside the metadata
  * areas of the geometry.

@@ -333,7 +333,7 @@ static int check_locks(struct fsck_ctx *c, uint64_t addr0, uint64_t stride,
 {
 	bool contiguous = stride == VMFS_MD_BLOCK_SIZE;
 	uint32_t batch = contiguous ? FSCK_BATCH : 1;
-	uint8_t *buf = lun_buf_alloc((size_t)batch * VMFS_MD_BLOCK_SIZE);
+	uint8_t *buf = fsck_batch_alloc(n < batch ? n : batch);
 	char name[96];
 	int ret = 0;
 
