@@ -68,6 +68,10 @@ struct fsck_slot {
 	uint8_t uuid[VMFS_UUID_SIZE];
 	bool live;                   /* counter moved while we watched */
 	char hostname[65];
+	/* Read-only run: active but not live, reported after pass 2 as a
+	 * note when its journal is sound (jnl_sound), else as a problem. */
+	bool stale;
+	bool jnl_sound;              /* pass 2 found nothing wrong with it */
 };
 
 /* cluster flags */
@@ -253,6 +257,9 @@ bool fsck_fix(struct fsck_ctx *c, enum fsck_problem code, uint64_t addr,
 /* A problem fsck cannot repair (or could not): report it unfixed. */
 void fsck_unfixed(struct fsck_ctx *c, enum fsck_problem code, uint64_t addr,
 		  const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+/* A problem that is information only (fsck_opts.note): no exit bit. */
+void fsck_note(struct fsck_ctx *c, enum fsck_problem code, uint64_t addr,
+	       const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 
 /* ---- bmap.c: reading block maps of inodes that pass 3 accepted --------- */
 
@@ -292,6 +299,9 @@ int fsck_inode_adjust(struct fsck_ctx *c, uint64_t ino, int nlink_delta,
 int fsck_pass0(struct fsck_ctx *c);
 int fsck_pass1(struct fsck_ctx *c);
 int fsck_pass2(struct fsck_ctx *c);
+/* End of pass 2: report the stale slots pass 1 left to be judged with
+ * their journals (a note when the journal is sound, else a problem). */
+void fsck_stale_slots_settle(struct fsck_ctx *c);
 int fsck_pass3(struct fsck_ctx *c);
 int fsck_pass3_dups(struct fsck_ctx *c);
 int fsck_pass4(struct fsck_ctx *c);
