@@ -26,6 +26,7 @@
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/sysmacros.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -128,29 +129,36 @@ static void mount_unescape(char *s)
 	*d = '\0';
 }
 
-/* Is path a mount point?  fstype (optional) gets its type, e.g. "fuse.vmfs". */
-static bool mount_is_mounted(const char *path, char *fstype, size_t len)
+/*
+ * The mount whose mount point is path (when path is set) or whose device
+ * is dev: true if there is one, with its type in fstype (optional), e.g.
+ * "fuse.vmfs".  The last match wins: a later mount covers an earlier one.
+ */
+static bool mount_find(const char *path, dev_t dev, char *fstype, size_t len)
 {
-	char *line = NULL, *mp, *sep, *type, *save;
+	char *line = NULL, *devno, *mp, *sep, *type, *save;
+	unsigned maj, min;
 	size_t cap = 0;
 	bool found = false;
 	FILE *f;
-	int i;
 
 	f = fopen("/proc/self/mountinfo", "re");
 	if (!f)
 		return false;
 	/* id parent major:minor root mountpoint options [optional...] - type ... */
-	while (!found && getline(&line, &cap, f) > 0) {
-		mp = NULL;
+	while (getline(&line, &cap, f) > 0) {
 		strtok_r(line, " \n", &save);
-		for (i = 1; i <= 4; i++)
-			mp = strtok_r(NULL, " \n", &save);
+		strtok_r(NULL, " \n", &save);
+		devno = strtok_r(NULL, " \n", &save);
+		strtok_r(NULL, " \n", &save);
+		mp = strtok_r(NULL, " \n", &save);
 		sep = strstr(save ? save : "", " - ");
-		if (!mp || !sep)
+		if (!devno || !mp || !sep)
 			continue;
 		mount_unescape(mp);
-		if (strcmp(mp, path))
+		if (path ? strcmp(mp, path) != 0 :
+		    sscanf(devno, "%u:%u", &maj, &min) != 2 ||
+		    makedev(maj, min) != dev)
 			continue;
 		found = true;
 		type = strtok_r(sep + 3, " \n", &save);
@@ -160,6 +168,23 @@ static bool mount_is_mounted(const char *path, char *fstype, size_t len)
 	free(line);
 	fclose(f);
 	return found;
+}
+
+/* Is path a mount point?  fstype (optional) gets its type. */
+static bool mount_is_mounted(const char *path, char *fstype, size_t len)
+{
+	return mount_find(path, 0, fstype, len);
+}
+
+bool cli_on_vmfs(const char *path, char *fstype, size_t len)
+{
+	struct stat st;
+
+	snprintf(fstype, len, "?");
+	if (stat(path, &st))
+		return false;
+	return mount_find(NULL, st.st_dev, fstype, len) &&
+	       !strcmp(fstype, "fuse.vmfs");
 }
 
 /* ---- finding vmfsd ------------------------------------------------------ */
