@@ -837,6 +837,7 @@ int vol_host_close_status_take(struct vol_host *h, const char *vol_uuid,
 			       pid_t pid, struct vol_close_status *out)
 {
 	char key[64], *val;
+	bool writable;
 	long p;
 	int ret, cret, err, off = 0;
 	TCHDB *db;
@@ -845,7 +846,9 @@ int vol_host_close_status_take(struct vol_host *h, const char *vol_uuid,
 		return -EINVAL;
 	snprintf(key, sizeof(key), "%s%s", HOST_KEY_CLOSED, vol_uuid);
 	pthread_mutex_lock(&host_db_mutex);
-	ret = host_db_open(h, true, &db);
+	/* A reader that may not write the state dir still learns the status;
+	 * the daemon's next close overwrites the record. */
+	ret = host_db_open_any(h, &db, &writable);
 	if (ret)
 		goto out_unlock;
 	val = tchdbget2(db, key);
@@ -859,7 +862,7 @@ int vol_host_close_status_take(struct vol_host *h, const char *vol_uuid,
 		out->pid = (pid_t)p;
 		out->err = err;
 		snprintf(out->msg, sizeof(out->msg), "%s", val + off);
-		if (!tchdbout2(db, key))
+		if (writable && !tchdbout2(db, key))
 			ret = host_tc_errno(tchdbecode(db));
 	}
 	free(val);
