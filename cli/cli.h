@@ -156,5 +156,10 @@ const char *cli_jnl_stop_key(enum jnl_stop s);
 
 /* mount.c: absolute form of a LUN spec ("file:" prefix and iscsi:// kept) in buf. */
 const char *cli_lun_abspath(const char *spec, char *buf, size_t len);
+/*
+ * Is path (which must exist) on a mounted vmfs volume?  fstype gets the
+ * type of the file system it is on ("?" when unknown), for the message.
+ */
+bool cli_on_vmfs(const char *path, char *fstype, size_t len);
 
 #endif /* VMFS_CLI_H */

@@ -46,7 +46,8 @@ static const char *const disk_type_names[] = {
 static void help_disk_create(void)
 {
 	printf("usage: vmfs disk create --size SIZE [--type TYPE] PATH\n\n"
-	       "Create a VM disk file at PATH on a mounted vmfs volume.\n\n"
+	       "Create a VM disk file at PATH on a mounted vmfs volume (a path\n"
+	       "elsewhere is refused).\n\n"
 	       "Options:\n"
 	       "  -s, --size SIZE   disk size (K, M, G, T suffixes)\n"
 	       "  -t, --type TYPE   thin: allocate on first write (default)\n"
@@ -58,7 +59,8 @@ static void help_disk_create(void)
 static void help_disk_info(void)
 {
 	printf("usage: vmfs disk info PATH\n\n"
-	       "Show a disk file's size, the bytes allocated to it and its type.\n");
+	       "Show the size, the bytes allocated and the type of a disk file on\n"
+	       "a mounted vmfs volume (a path elsewhere is refused).\n");
 }
 
 void help_disk(void)
@@ -119,6 +121,33 @@ static bool disk_space_short(const char *path, uint64_t size)
 	return (uint64_t)sv.f_bavail * sv.f_frsize < size;
 }
 
+/*
+ * Disk files belong on a volume: on another file system create would make
+ * an ordinary file (with no disk type where it cannot store trusted.*
+ * attributes) and info would describe one, both "successfully".  where is
+ * the directory for create, the file itself for info.
+ */
+static bool disk_on_vmfs(const char *where, const char *path)
+{
+	char fstype[64];
+	struct stat st;
+
+	if (stat(where, &st)) {
+		if (where == path)
+			cli_err("%s: %s", path, strerror(errno));
+		else
+			cli_err("cannot create %s: directory %s: %s", path, where,
+				strerror(errno));
+		return false;
+	}
+	if (cli_on_vmfs(where, fstype, sizeof(fstype)))
+		return true;
+	cli_err("%s is not on a mounted vmfs volume (%s is on %s); disk files "
+		"live on a volume: mount one with 'vmfs mount LUN MOUNTPOINT' "
+		"and use a path under MOUNTPOINT", path, where, fstype);
+	return false;
+}
+
 static void disk_explain(int err, const char *path, const char *type,
 			 uint64_t size, const char *step)
 {
@@ -159,6 +188,7 @@ static int disk_create(int argc, char **argv)
 		{ NULL, 0, NULL, 0 }
 	};
 	const char *path, *step = NULL;
+	char dir[PATH_MAX];
 	enum disk_type type = DISK_THIN;
 	struct sigaction sa, old_int, old_term;
 	bool have_size = false;
@@ -198,6 +228,9 @@ static int disk_create(int argc, char **argv)
 		return cli_usage_err("unexpected argument '%s'", argv[optind + 1]);
 	path = argv[optind];
 
+	snprintf(dir, sizeof(dir), "%s", path);
+	if (!disk_on_vmfs(dirname(dir), path))
+		return CLI_EXIT_FAIL;
 	if (type != DISK_THIN && disk_space_short(path, size)) {
 		disk_explain(ENOSPC, path, disk_type_names[type], size, "statvfs");
 		return CLI_EXIT_FAIL;
@@ -294,6 +327,8 @@ static int disk_info(int argc, char **argv)
 		cli_err("%s is not a regular file", path);
 		return CLI_EXIT_FAIL;
 	}
+	if (!disk_on_vmfs(path, path))
+		return CLI_EXIT_FAIL;
 	n = getxattr(path, DISK_XATTR, type, sizeof(type) - 1);
 	if (n >= 0)
 		type[n] = '\0';

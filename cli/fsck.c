@@ -56,6 +56,7 @@ struct fsck_rec {
 	uint64_t addr;
 	char *detail;
 	bool fixed;
+	bool note;                  /* information only (fsck_opts.note) */
 };
 
 struct fsck_cli {
@@ -68,13 +69,13 @@ struct fsck_cli {
 	struct timespec last_draw;
 };
 
-static void fsck_cli_report(void *ctx, const struct fsck_problem_info *p,
-			    uint64_t addr, const char *detail, bool fixed)
+/* A problem (or note): one line, or a record for the JSON at the end. */
+static void fsck_cli_rec(struct fsck_cli *c, const struct fsck_problem_info *p,
+			 uint64_t addr, const char *detail, bool fixed, bool note)
 {
-	struct fsck_cli *c = ctx;
-
 	if (!c->json) {
 		printf("%s: %s: %s ... %s\n", p->name, p->message, detail,
+		       note ? "note (information, not an error)" :
 		       fixed ? "fixed" : "NOT fixed");
 		fflush(stdout);
 		return;
@@ -92,7 +93,20 @@ static void fsck_cli_report(void *ctx, const struct fsck_problem_info *p,
 	c->recs[c->nrecs].addr = addr;
 	c->recs[c->nrecs].detail = strdup(detail);
 	c->recs[c->nrecs].fixed = fixed;
+	c->recs[c->nrecs].note = note;
 	c->nrecs++;
+}
+
+static void fsck_cli_report(void *ctx, const struct fsck_problem_info *p,
+			    uint64_t addr, const char *detail, bool fixed)
+{
+	fsck_cli_rec(ctx, p, addr, detail, fixed, false);
+}
+
+static void fsck_cli_note(void *ctx, const struct fsck_problem_info *p,
+			  uint64_t addr, const char *detail)
+{
+	fsck_cli_rec(ctx, p, addr, detail, false, true);
 }
 
 static bool fsck_cli_ask(void *ctx, const struct fsck_problem_info *p,
@@ -175,27 +189,43 @@ static const char *mode_name(enum fsck_mode m)
 	}
 }
 
+/* The "problems" (notes false) or "notes" array of the JSON object. */
+static void fsck_cli_json_recs(const struct fsck_cli *c, bool notes)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < c->nrecs; i++) {
+		const struct fsck_rec *e = &c->recs[i];
+
+		if (e->note != notes)
+			continue;
+		printf("%s\n    { \"code\": \"%s\", \"value\": %u, \"message\": ",
+		       n++ ? "," : "", e->p->name, (unsigned)e->p->code);
+		json_str(e->p->message);
+		printf(", \"address\": %" PRIu64 ", \"detail\": ", e->addr);
+		json_str(e->detail ? e->detail : "");
+		if (!notes)
+			printf(", \"fixed\": %s", e->fixed ? "true" : "false");
+		printf(" }");
+	}
+	printf("%s]", n ? "\n  " : "");
+}
+
 static void fsck_cli_json(const struct fsck_cli *c, const char *lun,
 			  enum fsck_mode mode, const struct fsck_result *r)
 {
 	printf("{\n  \"lun\": ");
 	json_str(lun);
 	printf(",\n  \"mode\": \"%s\",\n  \"problems\": [", mode_name(mode));
-	for (size_t i = 0; i < c->nrecs; i++) {
-		const struct fsck_rec *e = &c->recs[i];
-
-		printf("%s\n    { \"code\": \"%s\", \"value\": %u, \"message\": ",
-		       i ? "," : "", e->p->name, (unsigned)e->p->code);
-		json_str(e->p->message);
-		printf(", \"address\": %" PRIu64 ", \"detail\": ", e->addr);
-		json_str(e->detail ? e->detail : "");
-		printf(", \"fixed\": %s }", e->fixed ? "true" : "false");
-	}
-	printf("%s],\n  \"counts\": { \"found\": %" PRIu64 ", \"fixed\": %" PRIu64
+	fsck_cli_json_recs(c, false);
+	printf(",\n  \"notes\": [");
+	fsck_cli_json_recs(c, true);
+	printf(",\n  \"counts\": { \"found\": %" PRIu64 ", \"fixed\": %" PRIu64
+	       ", \"notes\": %" PRIu64
 	       ", \"inodes\": %" PRIu64 ", \"directories\": %" PRIu64
 	       ", \"blocks\": %" PRIu64 ", \"peak_map_bytes\": %" PRIu64
 	       ", \"spilled_entries\": %" PRIu64 " },\n  \"error\": ",
-	       c->nrecs ? "\n  " : "", r->problems_found, r->problems_fixed,
+	       r->problems_found, r->problems_fixed, r->notes,
 	       r->inodes_checked, r->dirs_checked, r->blocks_checked,
 	       r->peak_map_bytes, r->spilled_entries);
 	json_str(r->error);
@@ -284,12 +314,19 @@ int cmd_fsck(int argc, char **argv)
 
 	rc = lun_open(spec, o.mode == FSCK_MODE_NO ? LUN_RDONLY : 0, &lun);
 	if (rc) {
-		cli_err("cannot open LUN %s%s: %s", spec,
-			o.mode == FSCK_MODE_NO ? "" : " for writing",
-			vmfs_strerror(rc));
+		memset(&r, 0, sizeof(r));
+		r.exit_code = FSCK_EXIT_ERROR;
+		snprintf(r.error, sizeof(r.error), "cannot open LUN %s%s: %s",
+			 spec, o.mode == FSCK_MODE_NO ? "" : " for writing",
+			 vmfs_strerror(rc));
+		/* --json promises one object, failure included. */
+		if (c.json)
+			fsck_cli_json(&c, spec, o.mode, &r);
+		cli_err("%s", r.error);
 		return FSCK_EXIT_ERROR;
 	}
 	o.report = fsck_cli_report;
+	o.note = fsck_cli_note;
 	o.ask = fsck_cli_ask;
 	o.info = fsck_cli_info;
 	o.progress = fsck_cli_progress;
@@ -302,13 +339,25 @@ int cmd_fsck(int argc, char **argv)
 
 	if (c.json) {
 		fsck_cli_json(&c, spec, o.mode, &r);
-	} else {
-		printf("%s: %" PRIu64 " problem%s found, %" PRIu64 " fixed, %" PRIu64
-		       " left; %" PRIu64 " inodes, %" PRIu64 " directories, %" PRIu64
-		       " blocks checked\n", spec, r.problems_found,
-		       r.problems_found == 1 ? "" : "s", r.problems_fixed,
-		       r.problems_found - r.problems_fixed, r.inodes_checked,
-		       r.dirs_checked, r.blocks_checked);
+	} else if (!(r.exit_code & FSCK_EXIT_ERROR) || r.problems_found) {
+		/*
+		 * A run that stopped on an operational error before finding
+		 * anything (refused for a live host, no volume, ...) prints
+		 * no summary: "0 problems found" would read as a clean
+		 * result.  The error line below says why it stopped.
+		 */
+		char notes[48] = "";
+
+		if (r.notes)
+			snprintf(notes, sizeof(notes), ", %" PRIu64 " note%s",
+				 r.notes, r.notes == 1 ? "" : "s");
+		printf("%s: %s%" PRIu64 " problem%s found, %" PRIu64 " fixed, %" PRIu64
+		       " left%s; %" PRIu64 " inodes, %" PRIu64 " directories, %" PRIu64
+		       " blocks checked\n", spec,
+		       r.exit_code & FSCK_EXIT_ERROR ? "check stopped early: " : "",
+		       r.problems_found, r.problems_found == 1 ? "" : "s",
+		       r.problems_fixed, r.problems_found - r.problems_fixed, notes,
+		       r.inodes_checked, r.dirs_checked, r.blocks_checked);
 	}
 	if (r.exit_code & FSCK_EXIT_ERROR)
 		cli_err("%s: %s", spec, r.error[0] ? r.error : "check failed");

@@ -12,7 +12,10 @@
  * in the host state DB to exit: the daemon flushes its journal and frees
  * its heartbeat slot on the way out, and a caller that reuses the LUN
  * right after `vmfs umount` returns (fsck, another mount) must find the
- * volume clean.
+ * volume clean.  Whether it did, the daemon records in the same DB
+ * (vol_host_close_status_put) and umount reports: exit 1 when the close
+ * failed, or when the daemon had died before the unmount (its dead FUSE
+ * mount, ENOTCONN, is detached all the same).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -26,6 +29,7 @@
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/sysmacros.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -128,29 +132,36 @@ static void mount_unescape(char *s)
 	*d = '\0';
 }
 
-/* Is path a mount point?  fstype (optional) gets its type, e.g. "fuse.vmfs". */
-static bool mount_is_mounted(const char *path, char *fstype, size_t len)
+/*
+ * The mount whose mount point is path (when path is set) or whose device
+ * is dev: true if there is one, with its type in fstype (optional), e.g.
+ * "fuse.vmfs".  The last match wins: a later mount covers an earlier one.
+ */
+static bool mount_find(const char *path, dev_t dev, char *fstype, size_t len)
 {
-	char *line = NULL, *mp, *sep, *type, *save;
+	char *line = NULL, *devno, *mp, *sep, *type, *save;
+	unsigned maj, min;
 	size_t cap = 0;
 	bool found = false;
 	FILE *f;
-	int i;
 
 	f = fopen("/proc/self/mountinfo", "re");
 	if (!f)
 		return false;
 	/* id parent major:minor root mountpoint options [optional...] - type ... */
-	while (!found && getline(&line, &cap, f) > 0) {
-		mp = NULL;
+	while (getline(&line, &cap, f) > 0) {
 		strtok_r(line, " \n", &save);
-		for (i = 1; i <= 4; i++)
-			mp = strtok_r(NULL, " \n", &save);
+		strtok_r(NULL, " \n", &save);
+		devno = strtok_r(NULL, " \n", &save);
+		strtok_r(NULL, " \n", &save);
+		mp = strtok_r(NULL, " \n", &save);
 		sep = strstr(save ? save : "", " - ");
-		if (!mp || !sep)
+		if (!devno || !mp || !sep)
 			continue;
 		mount_unescape(mp);
-		if (strcmp(mp, path))
+		if (path ? strcmp(mp, path) != 0 :
+		    sscanf(devno, "%u:%u", &maj, &min) != 2 ||
+		    makedev(maj, min) != dev)
 			continue;
 		found = true;
 		type = strtok_r(sep + 3, " \n", &save);
@@ -160,6 +171,23 @@ static bool mount_is_mounted(const char *path, char *fstype, size_t len)
 	free(line);
 	fclose(f);
 	return found;
+}
+
+/* Is path a mount point?  fstype (optional) gets its type. */
+static bool mount_is_mounted(const char *path, char *fstype, size_t len)
+{
+	return mount_find(path, 0, fstype, len);
+}
+
+bool cli_on_vmfs(const char *path, char *fstype, size_t len)
+{
+	struct stat st;
+
+	snprintf(fstype, len, "?");
+	if (stat(path, &st))
+		return false;
+	return mount_find(NULL, st.st_dev, fstype, len) &&
+	       !strcmp(fstype, "fuse.vmfs");
 }
 
 /* ---- finding vmfsd ------------------------------------------------------ */
@@ -531,6 +559,11 @@ int cmd_mount(int argc, char **argv)
 		if (errno == ENOENT)
 			cli_err("mount point %s does not exist; create it with "
 				"'mkdir -p %s'", a.mountpoint, a.mountpoint);
+		else if (errno == ENOTCONN)
+			cli_err("mount point %s is a dead FUSE mount (Transport "
+				"endpoint is not connected): the daemon that served "
+				"it has died; run 'vmfs umount %s' first",
+				a.mountpoint, a.mountpoint);
 		else
 			cli_err("mount point %s: %s", a.mountpoint, strerror(errno));
 		return CLI_EXIT_FAIL;
@@ -629,6 +662,44 @@ static int umount_fuse(const char *mp)
 	return -EPERM;
 }
 
+/*
+ * How the daemon closed the volume: it records that in the host state DB
+ * just before it exits (vol_host_close_status_put; there is no control
+ * channel yet), and we have waited for that exit.
+ */
+static int umount_close_status(const char *state_dir,
+			       const struct vol_mount_rec *rec)
+{
+	struct vol_close_status st;
+	struct vol_host *h;
+	int rc;
+
+	rc = vol_host_open(state_dir, &h);
+	if (!rc) {
+		rc = vol_host_close_status_take(h, rec->vol_uuid, rec->pid, &st);
+		vol_host_close(h);
+	}
+	if (rc == -ENOENT) {
+		cli_err("unmounted %s, but vmfsd (pid %d) exited without saying "
+			"whether volume %s closed cleanly (did it crash?); see its "
+			"log and run 'vmfs fsck -n %s'", rec->mountpoint,
+			(int)rec->pid, rec->vol_uuid, rec->lun);
+		return CLI_EXIT_FAIL;
+	}
+	if (rc) {
+		cli_err("unmounted %s, but cannot read how vmfsd closed volume %s "
+			"from %s: %s; see vmfsd's log", rec->mountpoint,
+			rec->vol_uuid, state_dir, vmfs_strerror(rc));
+		return CLI_EXIT_FAIL;
+	}
+	if (st.err) {
+		cli_err("unmounted %s, but the volume did not close cleanly: %s",
+			rec->mountpoint, st.msg);
+		return CLI_EXIT_FAIL;
+	}
+	return CLI_EXIT_OK;
+}
+
 int cmd_umount(int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -640,7 +711,7 @@ int cmd_umount(int argc, char **argv)
 	char mp[PATH_MAX], fstype[64];
 	struct vol_mount_rec rec;
 	struct vol_host *h;
-	bool have_rec = false;
+	bool have_rec = false, dead;
 	struct stat st;
 	int c, rc, pidfd = -1;
 
@@ -672,6 +743,8 @@ int cmd_umount(int argc, char **argv)
 		vol_host_close(h);
 	}
 
+	/* A FUSE mount whose daemon died answers every call so. */
+	dead = !have_rec && stat(mp, &st) && errno == ENOTCONN;
 	if (!mount_is_mounted(mp, fstype, sizeof(fstype))) {
 		if (have_rec)
 			cli_err("%s is not mounted, but vmfsd pid %d still serves it "
@@ -699,6 +772,13 @@ int cmd_umount(int argc, char **argv)
 			close(pidfd);
 		return CLI_EXIT_FAIL;
 	}
+	if (dead) {
+		cli_err("the vmfsd serving %s had died (killed or crashed), so "
+			"the volume was not closed: detached the dead mount.  The "
+			"next mount of the volume replays its journal; 'vmfs fsck "
+			"-n LUN' checks it before then", mp);
+		return CLI_EXIT_FAIL;
+	}
 	if (!have_rec) {
 		fprintf(stderr, "%s: warning: unmounted %s (%s), but no running "
 			"vmfsd is recorded for it in %s, so did not wait for the "
@@ -715,5 +795,5 @@ int cmd_umount(int argc, char **argv)
 			mp, (int)rec.pid, UMOUNT_EXIT_TIMEOUT_MS / 1000);
 		return CLI_EXIT_FAIL;
 	}
-	return CLI_EXIT_OK;
+	return umount_close_status(state_dir, &rec);
 }

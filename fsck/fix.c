@@ -6,7 +6,8 @@
  * problem is counted and reported exactly once, with whether it was
  * repaired; the exit bits follow fsck(8): 1 when something was fixed, 4
  * when something was left.  A repair that fails on I/O afterwards is an
- * operational error (bit 8), reported by fsck_fail().
+ * operational error (bit 8), reported by fsck_fail().  fsck_note reports
+ * a problem as information: no count in problems_found, no exit bit.
  */
 #include <stdio.h>
 #include "fsck_int.h"
@@ -66,6 +67,21 @@ bool fsck_fix(struct fsck_ctx *c, enum fsck_problem code, uint64_t addr,
 	fsck_vreport(c, code, addr, fix, fmt, ap);
 	va_end(ap);
 	return fix;
+}
+
+void fsck_note(struct fsck_ctx *c, enum fsck_problem code, uint64_t addr,
+	       const char *fmt, ...)
+{
+	const struct fsck_problem_info *p = fsck_problem_find(code);
+	char detail[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(detail, sizeof(detail), fmt, ap);
+	va_end(ap);
+	c->r->notes++;
+	if (p && c->o->note)
+		c->o->note(c->o->ctx, p, addr, detail);
 }
 
 void fsck_unfixed(struct fsck_ctx *c, enum fsck_problem code, uint64_t addr,

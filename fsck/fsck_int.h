@@ -68,6 +68,10 @@ struct fsck_slot {
 	uint8_t uuid[VMFS_UUID_SIZE];
 	bool live;                   /* counter moved while we watched */
 	char hostname[65];
+	/* Read-only run: active but not live, reported after pass 2 as a
+	 * note when its journal is sound (jnl_sound), else as a problem. */
+	bool stale;
+	bool jnl_sound;              /* pass 2 found nothing wrong with it */
 };
 
 /* cluster flags */
@@ -185,6 +189,15 @@ void fsck_progress(struct fsck_ctx *c, int pass, const char *name,
  */
 int fsck_read(struct fsck_ctx *c, void *buf, size_t len, uint64_t off);
 /*
+ * A read buffer for batches of metadata blocks from a run of nblocks:
+ * min(nblocks, FSCK_BATCH) blocks, so a loop reading at most FSCK_BATCH
+ * at a time fits, and a small volume does not map a whole batch for two
+ * cluster headers (lun_buf_free it).
+ */
+uint8_t *fsck_batch_alloc(uint64_t nblocks);
+/* The most cluster headers any area has (for fsck_batch_alloc). */
+uint64_t fsck_max_clusters(const struct fsck_ctx *c);
+/*
  * Write a metadata block fsck computed the address of.  Refused (a bug,
  * reported as an operational error) in -n mode or outside the metadata
  * areas of the geometry.
@@ -244,6 +257,9 @@ bool fsck_fix(struct fsck_ctx *c, enum fsck_problem code, uint64_t addr,
 /* A problem fsck cannot repair (or could not): report it unfixed. */
 void fsck_unfixed(struct fsck_ctx *c, enum fsck_problem code, uint64_t addr,
 		  const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+/* A problem that is information only (fsck_opts.note): no exit bit. */
+void fsck_note(struct fsck_ctx *c, enum fsck_problem code, uint64_t addr,
+	       const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 
 /* ---- bmap.c: reading block maps of inodes that pass 3 accepted --------- */
 
@@ -283,6 +299,9 @@ int fsck_inode_adjust(struct fsck_ctx *c, uint64_t ino, int nlink_delta,
 int fsck_pass0(struct fsck_ctx *c);
 int fsck_pass1(struct fsck_ctx *c);
 int fsck_pass2(struct fsck_ctx *c);
+/* End of pass 2: report the stale slots pass 1 left to be judged with
+ * their journals (a note when the journal is sound, else a problem). */
+void fsck_stale_slots_settle(struct fsck_ctx *c);
 int fsck_pass3(struct fsck_ctx *c);
 int fsck_pass3_dups(struct fsck_ctx *c);
 int fsck_pass4(struct fsck_ctx *c);

@@ -18,7 +18,11 @@
  *     (PR_1_HB_SLOT_BAD: reset free); active or replaying but not live
  *     (PR_1_HB_SLOT_STALE: freed the way hb_leave frees it, generation
  *     kept so the next mount moves past it).  With no live host every
- *     active slot is stale;
+ *     active slot is stale.  A read-only run judges a stale slot with
+ *     its journal at the end of pass 2 (fsck_stale_slots_settle): a
+ *     crashed host whose journal is clean or replayable is routine (the
+ *     next mount or fsck -y frees the slot and replays), so it is a note,
+ *     not a problem left; with a journal pass 2 found damaged, a problem;
  *   - lock records of the region header, every journal header and every
  *     resource-cluster header here, and of every allocated inode in pass 3
  *     (same fsck_lock_check(), as pass 3 reads each inode block anyway):
@@ -305,7 +309,13 @@ static int check_slots(struct fsck_ctx *c)
 			s->state = le32toh(hs->hs_state);
 			s->hb_gen = le64toh(hs->hs_hb_gen);
 			memcpy(s->uuid, hs->hs_host_uuid, VMFS_UUID_SIZE);
-			if (s->state != VMFS_HB_FREE && !s->live) {
+			if (s->state != VMFS_HB_FREE && !s->live &&
+			    !c->writable) {
+				/* Judged with its journal, after pass 2. */
+				s->stale = true;
+				snprintf(s->hostname, sizeof(s->hostname), "%.64s",
+					 hs->hs_hostname);
+			} else if (s->state != VMFS_HB_FREE && !s->live) {
 				vol_uuid_format(s->uuid, uuid);
 				if (fsck_fix(c, PR_1_HB_SLOT_STALE, addr,
 					     "slot %u: host %.64s (%s), generation %llu",
@@ -327,13 +337,38 @@ static int check_slots(struct fsck_ctx *c)
 	return ret;
 }
 
+void fsck_stale_slots_settle(struct fsck_ctx *c)
+{
+	char uuid[37];
+
+	for (uint32_t i = 0; i < c->g.max_hosts; i++) {
+		const struct fsck_slot *s = &c->slots[i];
+
+		if (!s->stale)
+			continue;
+		vol_uuid_format(s->uuid, uuid);
+		if (s->jnl_sound)
+			fsck_note(c, PR_1_HB_SLOT_STALE, slot_addr(c, i),
+				  "slot %u: host %s (%s), generation %llu; its journal "
+				  "is clean or replayable, so a mount or 'vmfs fsck -y' "
+				  "frees the slot", i, s->hostname, uuid,
+				  (unsigned long long)s->hb_gen);
+		else
+			fsck_unfixed(c, PR_1_HB_SLOT_STALE, slot_addr(c, i),
+				     "slot %u: host %s (%s), generation %llu; its "
+				     "journal cannot be replayed as it is", i,
+				     s->hostname, uuid,
+				     (unsigned long long)s->hb_gen);
+	}
+}
+
 /* Lock records of n lockable blocks addr0 + k * stride. */
 static int check_locks(struct fsck_ctx *c, uint64_t addr0, uint64_t stride,
 		       uint32_t n, const char *what)
 {
 	bool contiguous = stride == VMFS_MD_BLOCK_SIZE;
 	uint32_t batch = contiguous ? FSCK_BATCH : 1;
-	uint8_t *buf = lun_buf_alloc((size_t)batch * VMFS_MD_BLOCK_SIZE);
+	uint8_t *buf = fsck_batch_alloc(n < batch ? n : batch);
 	char name[96];
 	int ret = 0;
 

@@ -35,7 +35,9 @@
  * kept as it is on disk; replay and the overlay keep every lock record.
  *
  * Hands on: clean journals and their transactions home; or, in a
- * read-only run, the overlay (c->ovl) that fsck_read() applies.
+ * read-only run, the overlay (c->ovl) that fsck_read() applies.  Each
+ * slot's jnl_sound (nothing reported about its journal), with which the
+ * stale slots of a read-only run are then settled (pass1_hb.c).
  */
 #include <errno.h>
 #include <string.h>
@@ -166,67 +168,80 @@ static int jnl_check(struct fsck_ctx *c, uint32_t i, uint64_t addr)
 	return 0;
 }
 
+/* The journal region of slot i: its header, then replay or read-through. */
+static int jnl_region_check(struct fsck_ctx *c, uint8_t *blk, uint32_t i)
+{
+	uint64_t size = c->g.journal_size_bytes;
+	uint64_t addr = vol_jnl_offset(&c->g, i);
+	struct vmfs_jnl_hdr *jh = (struct vmfs_jnl_hdr *)(blk + VMFS_OBJ_OFFSET);
+	struct jnl_info ji;
+	int vr, ret;
+
+	vr = jnl_header_read(c->lun, addr, &ji);
+	if (vr == -EIO || vr == -ENOMEM || vr == -ETIMEDOUT) {
+		fsck_fail(c, vr, "reading the journal header of slot %u", i);
+		return vr;
+	}
+	ret = fsck_read(c, blk, VMFS_MD_BLOCK_SIZE, addr);
+	if (ret)
+		return ret;
+	if (!vr && (ji.tail < VMFS_MD_BLOCK_SIZE || ji.tail >= size ||
+		    ji.head < VMFS_MD_BLOCK_SIZE || ji.head >= size ||
+		    (ji.state == VMFS_JNL_CLEAN && ji.tail != ji.head)))
+		vr = -VMFS_E_CORRUPT;
+	if (vr) {
+		if (fsck_fix(c, PR_2_JOURNAL_BAD, addr,
+			     "slot %u at %llu: %s", i,
+			     (unsigned long long)addr, fsck_err(vr)))
+			ret = jnl_rewrite(c, blk, addr, i,
+					  le64toh(jh->jh_seq) + 1);
+		return ret;
+	}
+	if (ji.slot != i || ji.size_bytes != size) {
+		if (fsck_fix(c, PR_2_JOURNAL_SLOT, addr,
+			     "slot %u: header says slot %u, %llu bytes (want %llu)",
+			     i, ji.slot, (unsigned long long)ji.size_bytes,
+			     (unsigned long long)size)) {
+			jh->jh_slot = htole32(i);
+			jh->jh_size_bytes = htole64(size);
+			fsck_seal(&jh->jh_hdr, VMFS_MAGIC_JOURNAL, addr,
+				  FSCK_OBJ_LEN);
+			ret = fsck_write_md(c, blk, VMFS_MD_BLOCK_SIZE, addr);
+			ji.size_bytes = size;
+		}
+	}
+	if (ret || ji.state != VMFS_JNL_DIRTY)
+		return ret;
+	/* The walk goes by the header's size: never past the region. */
+	if (ji.size_bytes != size) {
+		fsck_info(c, "slot %u: the journal header names a %llu-byte "
+			  "region; its transactions are not read until that "
+			  "is repaired", i, (unsigned long long)ji.size_bytes);
+		return 0;
+	}
+	return jnl_check(c, i, addr);
+}
+
 int fsck_pass2(struct fsck_ctx *c)
 {
 	uint8_t *blk = lun_buf_alloc(VMFS_MD_BLOCK_SIZE);
-	uint64_t size = c->g.journal_size_bytes;
 	int ret = 0;
 
 	if (!blk)
 		return -ENOMEM;
 	for (uint32_t i = 0; !ret && i < c->g.max_hosts && !c->abort; i++) {
-		uint64_t addr = vol_jnl_offset(&c->g, i);
-		struct vmfs_jnl_hdr *jh = (struct vmfs_jnl_hdr *)(blk + VMFS_OBJ_OFFSET);
-		struct jnl_info ji;
-		int vr;
+		uint64_t found = c->r->problems_found;
 
 		fsck_progress(c, 2, "journals", i, c->g.max_hosts);
-		vr = jnl_header_read(c->lun, addr, &ji);
-		if (vr == -EIO || vr == -ENOMEM || vr == -ETIMEDOUT) {
-			fsck_fail(c, vr, "reading the journal header of slot %u", i);
-			ret = vr;
-			break;
-		}
-		ret = fsck_read(c, blk, VMFS_MD_BLOCK_SIZE, addr);
-		if (ret)
-			break;
-		if (!vr && (ji.tail < VMFS_MD_BLOCK_SIZE || ji.tail >= size ||
-			    ji.head < VMFS_MD_BLOCK_SIZE || ji.head >= size ||
-			    (ji.state == VMFS_JNL_CLEAN && ji.tail != ji.head)))
-			vr = -VMFS_E_CORRUPT;
-		if (vr) {
-			if (fsck_fix(c, PR_2_JOURNAL_BAD, addr,
-				     "slot %u at %llu: %s", i,
-				     (unsigned long long)addr, fsck_err(vr)))
-				ret = jnl_rewrite(c, blk, addr, i,
-						  le64toh(jh->jh_seq) + 1);
-			continue;
-		}
-		if (ji.slot != i || ji.size_bytes != size) {
-			if (fsck_fix(c, PR_2_JOURNAL_SLOT, addr,
-				     "slot %u: header says slot %u, %llu bytes (want %llu)",
-				     i, ji.slot, (unsigned long long)ji.size_bytes,
-				     (unsigned long long)size)) {
-				jh->jh_slot = htole32(i);
-				jh->jh_size_bytes = htole64(size);
-				fsck_seal(&jh->jh_hdr, VMFS_MAGIC_JOURNAL, addr,
-					  FSCK_OBJ_LEN);
-				ret = fsck_write_md(c, blk, VMFS_MD_BLOCK_SIZE, addr);
-				ji.size_bytes = size;
-			}
-		}
-		if (ret || ji.state != VMFS_JNL_DIRTY)
-			continue;
-		/* The walk goes by the header's size: never past the region. */
-		if (ji.size_bytes != size)
-			fsck_info(c, "slot %u: the journal header names a %llu-byte "
-				  "region; its transactions are not read until that "
-				  "is repaired", i, (unsigned long long)ji.size_bytes);
-		else
-			ret = jnl_check(c, i, addr);
+		ret = jnl_region_check(c, blk, i);
+		/* Clean, or dirty and replayable (replayed, or read through
+		 * in a read-only run): nothing reported about it. */
+		c->slots[i].jnl_sound = !ret && !c->abort &&
+					c->r->problems_found == found;
 	}
 	lun_buf_free(blk);
 	if (!ret && c->ovl)
 		fsck_overlay_seal(c);
+	fsck_stale_slots_settle(c);
 	return ret;
 }

@@ -530,7 +530,8 @@ xattrs:
 int fsck_pass3(struct fsck_ctx *c)
 {
 	const struct vol_res_geom *ri = &c->g.res[VMFS_RES_INODE];
-	uint8_t *buf = lun_buf_alloc((size_t)FSCK_BATCH * VMFS_MD_BLOCK_SIZE);
+	uint64_t most = fsck_max_clusters(c);
+	uint8_t *buf = fsck_batch_alloc(ri->count > most ? ri->count : most);
 	struct iscan s;
 	int ret = 0;
 

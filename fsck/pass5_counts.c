@@ -93,7 +93,7 @@ static void check_counts(struct fsck_ctx *c, uint64_t ino, uint8_t *blk)
 int fsck_pass5(struct fsck_ctx *c)
 {
 	const struct fsck_res *ri = &c->res[VMFS_RES_INODE];
-	uint8_t *buf = lun_buf_alloc((size_t)FSCK_BATCH * VMFS_MD_BLOCK_SIZE);
+	uint8_t *buf = fsck_batch_alloc(ri->count);
 	bool found;
 	int ret = 0;
 

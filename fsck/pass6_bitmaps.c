@@ -135,7 +135,7 @@ static int check_cluster(struct fsck_ctx *c, enum vmfs_res_type t, uint32_t cl,
 
 int fsck_pass6(struct fsck_ctx *c)
 {
-	uint8_t *buf = lun_buf_alloc((size_t)FSCK_BATCH * VMFS_MD_BLOCK_SIZE);
+	uint8_t *buf = fsck_batch_alloc(fsck_max_clusters(c));
 	int ret = 0;
 
 	if (!buf)

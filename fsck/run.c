@@ -102,6 +102,23 @@ int fsck_read(struct fsck_ctx *c, void *buf, size_t len, uint64_t off)
 	return ret;
 }
 
+uint8_t *fsck_batch_alloc(uint64_t nblocks)
+{
+	uint64_t n = nblocks < FSCK_BATCH ? nblocks : FSCK_BATCH;
+
+	return lun_buf_alloc((size_t)(n ? n : 1) * VMFS_MD_BLOCK_SIZE);
+}
+
+uint64_t fsck_max_clusters(const struct fsck_ctx *c)
+{
+	uint64_t most = 0;
+
+	for (int t = 0; t < VMFS_RES_NTYPES; t++)
+		if (c->g.res[t].nclusters > most)
+			most = c->g.res[t].nclusters;
+	return most;
+}
+
 static bool in_range(uint64_t off, uint64_t len, uint64_t lo, uint64_t n)
 {
 	return off >= lo && off - lo <= n && len <= n - (off - lo);

@@ -6,6 +6,7 @@
  */
 #include <endian.h>
 #include <errno.h>
+#include <stdbool.h>
 #include <string.h>
 #include <sys/random.h>
 #include "vmfs/journal.h"
@@ -13,6 +14,17 @@
 #include "vmfs/lun.h"
 
 #define JNL_HDR_LEN (VMFS_MD_BLOCK_SIZE - VMFS_OBJ_OFFSET)
+
+/*
+ * What a region's size must be, for the formatter and the reader alike:
+ * whole blocks, the header and at least one block of records.  A region
+ * the formatter wrote but the reader refuses would read as corrupt on the
+ * first mount.
+ */
+static bool jnl_region_size_ok(uint64_t size)
+{
+	return size >= 2 * VMFS_MD_BLOCK_SIZE && !(size % VMFS_MD_BLOCK_SIZE);
+}
 
 static void jnl_header_fill(uint8_t *buf, uint64_t addr, uint32_t slot,
 			    uint64_t size, enum vmfs_jnl_state state,
@@ -36,9 +48,12 @@ static void jnl_header_fill(uint8_t *buf, uint64_t addr, uint32_t slot,
 int jnl_regions_format(struct lun *lun, uint64_t off, uint64_t size,
 		       uint32_t nslots)
 {
-	uint8_t *buf = lun_buf_alloc(VMFS_MD_BLOCK_SIZE);
+	uint8_t *buf;
 	int ret = 0;
 
+	if (!jnl_region_size_ok(size))
+		return -EINVAL;
+	buf = lun_buf_alloc(VMFS_MD_BLOCK_SIZE);
 	if (!buf)
 		return -ENOMEM;
 	for (uint32_t i = 0; !ret && i < nslots; i++) {
@@ -82,8 +97,7 @@ int jnl_header_read(struct lun *lun, uint64_t off, struct jnl_info *out)
 		out->jid = le64toh(jh->jh_jid);
 		out->minor = le16toh(jh->jh_hdr.bh_minor);
 		if (out->state > VMFS_JNL_DIRTY ||
-		    out->size_bytes < 2 * VMFS_MD_BLOCK_SIZE ||
-		    out->size_bytes % VMFS_MD_BLOCK_SIZE ||
+		    !jnl_region_size_ok(out->size_bytes) ||
 		    out->tail < VMFS_MD_BLOCK_SIZE ||
 		    out->tail >= out->size_bytes ||
 		    out->tail % VMFS_MD_BLOCK_SIZE ||

@@ -933,28 +933,40 @@ static int vmfsd_start(struct vmfsd *d)
 	return 0;
 }
 
+/* The first failure of the unmount: logged, and kept for `vmfs umount`. */
+static void vmfsd_close_failed(struct vmfsd *d, struct vol_close_status *st,
+			       int err, const char *what)
+{
+	if (st->err)
+		return;
+	st->err = err;
+	snprintf(st->msg, sizeof(st->msg), "%s volume %s failed: %s; run "
+		 "'vmfs fsck %.3500s'", what, d->uuid, vmfs_strerror(err),
+		 d->a->lun);
+	qb_log(LOG_ERR, "%s", st->msg);
+}
+
 /* Undo whatever vmfsd_start() did; false if the volume did not close
  * cleanly. */
 static bool vmfsd_finish(struct vmfsd *d)
 {
-	bool clean = true;
+	struct vol_close_status st = { .pid = getpid() };
 	int ret;
 
 	vfuse_unmount_destroy(d->fuse);
 	d->fuse = NULL;
 	if (d->vol) {
 		ret = vol_close(d->vol);
-		if (ret) {
-			qb_log(LOG_ERR, "closing volume %s failed: %s; run "
-			       "'vmfs fsck %s'", d->uuid, vmfs_strerror(ret),
-			       d->a->lun);
-			clean = false;
-		}
+		if (ret)
+			vmfsd_close_failed(d, &st, ret, "closing");
 		d->vol = NULL;
 	}
 	/* Give the slot back only after the volume is flushed. */
-	if (d->hb && hb_leave(d->hb))
-		clean = false;
+	if (d->hb) {
+		ret = hb_leave(d->hb);
+		if (ret)
+			vmfsd_close_failed(d, &st, ret, "freeing the heartbeat slot of");
+	}
 	d->hb = NULL;
 	if (d->hb_lun)
 		lun_close(d->hb_lun);
@@ -963,6 +975,13 @@ static bool vmfsd_finish(struct vmfsd *d)
 		lun_close(d->lun);
 	d->lun = NULL;
 	if (d->claimed) {
+		/* For `vmfs umount`, which waits for us to exit: before the
+		 * release, so it is there whenever the mount record is gone. */
+		ret = vol_host_close_status_put(d->host, d->uuid, &st);
+		if (ret)
+			qb_log(LOG_WARNING, "cannot record how volume %s closed "
+			       "in %s: %s", d->uuid, d->a->state_dir,
+			       vmfs_strerror(ret));
 		ret = vol_host_release(d->host, d->uuid);
 		if (ret)
 			qb_log(LOG_WARNING, "cannot remove the mount record of "
@@ -971,7 +990,7 @@ static bool vmfsd_finish(struct vmfsd *d)
 	}
 	vol_host_close(d->host);
 	d->host = NULL;
-	return clean;
+	return !st.err;
 }
 
 static int vmfsd_serve(struct vmfsd_args *a)

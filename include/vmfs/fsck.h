@@ -136,6 +136,13 @@ struct fsck_opts {
 			 uint64_t done, uint64_t total);
 	/* Informational lines (which hosts are live, summary). */
 	void (*info)(void *ctx, const char *line);
+	/* A problem reported as information only: not repaired, counted in
+	 * fsck_result.notes, not in problems_found, no exit bit.  Today: a
+	 * dead host's stale heartbeat slot in a read-only run, when that
+	 * host's journal is clean or replayable (what a mount or fsck -y
+	 * does with it is routine). */
+	void (*note)(void *ctx, const struct fsck_problem_info *p,
+		     uint64_t addr, const char *detail);
 	void *ctx;
 };
 
@@ -143,6 +150,7 @@ struct fsck_result {
 	int exit_code;              /* FSCK_EXIT_* bits */
 	uint64_t problems_found;
 	uint64_t problems_fixed;
+	uint64_t notes;             /* reported as information (opts.note) */
 	uint64_t inodes_checked;
 	uint64_t dirs_checked;
 	uint64_t blocks_checked;

@@ -34,7 +34,9 @@ struct jnl_info {
 };
 
 /* Write clean headers for nslots journal regions of size bytes each,
- * the first at off; each region gets a fresh random jid. */
+ * the first at off; each region gets a fresh random jid.  -EINVAL for a
+ * size jnl_header_read would refuse (under 8 KiB or not whole 4 KiB
+ * blocks). */
 int jnl_regions_format(struct lun *lun, uint64_t off, uint64_t size,
 		       uint32_t nslots);
 /* Read and verify the header of the journal region at off. */

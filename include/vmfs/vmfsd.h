@@ -313,4 +313,22 @@ int vol_host_list(struct vol_host *h,
 		  int (*cb)(void *ctx, const struct vol_mount_rec *r),
 		  void *ctx);
 
+/*
+ * How a vmfsd's unmount ended, handed to `vmfs umount` through the DB
+ * (there is no control channel to the daemon yet): the daemon puts it
+ * just before it releases the volume, umount takes it (reads and
+ * deletes it) once that pid has exited.  One per volume, the latest.
+ */
+struct vol_close_status {
+	pid_t pid;          /* the vmfsd that closed the volume */
+	int err;            /* 0: closed cleanly, else -errno */
+	char msg[4096];     /* what failed and what to do ("" when clean) */
+};
+
+int vol_host_close_status_put(struct vol_host *h, const char *vol_uuid,
+			      const struct vol_close_status *st);
+/* -ENOENT when none was recorded by that pid. */
+int vol_host_close_status_take(struct vol_host *h, const char *vol_uuid,
+			       pid_t pid, struct vol_close_status *out);
+
 #endif /* VMFS_VMFSD_H */

@@ -21,11 +21,13 @@
  * Checks: decode results stay inside what the format allows (mode,
  * holder count, journal state), an all-zero lock record is free, a record
  * made by lock_record_init_free decodes to itself, formatted journal
- * headers read back clean, hb_survey never reports more than it was
- * given room for.  Each case zeroes what it wrote, so every input runs on
- * the same LUN contents.
+ * headers read back clean, the formatter refuses (-EINVAL) the one-block
+ * region the reader would call corrupt, hb_survey never reports more
+ * than it was given room for.  Each case zeroes what it wrote, so every
+ * input runs on the same LUN contents.
  */
 #include <endian.h>
+#include <errno.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -149,7 +151,16 @@ static void case_jnl(struct fuzz_in *in, uint8_t sel, uint64_t self,
 		FUZZ_DIE("jnl_header_read accepted state %u", (unsigned)ji.state);
 	zero_back(jnl_lun, woff, BLK);
 
+	/* A single block has no room for records: jnl_header_read would
+	 * call it corrupt, so the formatter must refuse it. */
 	ret = jnl_regions_format(jnl_lun, base, rsize, nslots);
+	if (rsize < 2 * BLK) {
+		if (ret != -EINVAL)
+			FUZZ_DIE("jnl_regions_format of a %llu-byte region returned %d, not -EINVAL",
+				 (unsigned long long)rsize, ret);
+		lun_buf_free(blk);
+		return;
+	}
 	if (ret)
 		FUZZ_DIE("jnl_regions_format: %s", vmfs_strerror(ret));
 	for (uint32_t i = 0; i < nslots; i++) {
@@ -212,8 +223,9 @@ static void write_seeds(void)
 	fuzz_buf_put(&b, lock, VMFS_LOCK_SIZE);
 	fuzz_seed_write("lock-free", b.p, b.n);
 
-	/* A clean journal header as mkfs writes it, at block 3. */
-	ret = jnl_regions_format(jnl_lun, 3 * BLK, BLK, 1);
+	/* A clean journal header as mkfs writes it, at block 3, of the
+	 * smallest region (two blocks); arg 4 formats one such region. */
+	ret = jnl_regions_format(jnl_lun, 3 * BLK, 2 * BLK, 1);
 	if (!ret)
 		ret = lun_read(jnl_lun, blk, BLK, 3 * BLK);
 	if (ret)
@@ -221,7 +233,7 @@ static void write_seeds(void)
 	b.n = 0;
 	fuzz_buf_u8(&b, 1);
 	fuzz_buf_u64(&b, 3);
-	fuzz_buf_u16(&b, 0);
+	fuzz_buf_u16(&b, 4);
 	fuzz_buf_put(&b, blk, BLK);
 	fuzz_seed_write("jnl-clean", b.p, b.n);
 

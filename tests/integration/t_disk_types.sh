@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 #
 # t_disk_types: `vmfs disk create` of each type (allocation, zeros, the
-# type xattr, refusals), then the security property of every type: data
-# of a deleted file is never readable through a new file, whatever way
-# the new file gets its blocks (thin first write, zeroedthick, eager
-# zeroing, truncate-grow, punch and partial rewrite, inline data).
+# type xattr, refusals, paths that are not on a vmfs volume), then the
+# security property of every type: data of a deleted file is never
+# readable through a new file, whatever way the new file gets its blocks
+# (thin first write, zeroedthick, eager zeroing, truncate-grow, punch and
+# partial rewrite, inline data).
 # VMFS_T_DISK_SIZE sets the size of the disks that are read back whole.
 #
 # shellcheck source=tests/integration/lib.sh
@@ -115,8 +116,15 @@ done
 before=$(alloc_bytes "$MP/thin-small.vmdk")
 (((before > 0) && (before <= 4 << 20))) || fail "thin disk after one 10 KB write has $before bytes allocated"
 
-step "refusals: existing path, bad type, no space"
+step "refusals: existing path, bad type, no space, not on a vmfs volume"
 expect_fail 1 "already exists" "$VMFS" disk create --size 1M --type thin "$MP/thin.vmdk"
+# $T_DIR is on the host's own file system, not on the volume.
+for type in thin zeroedthick; do
+	expect_fail 1 "$T_DIR/off.vmdk is not on a mounted vmfs volume .*vmfs mount" \
+		"$VMFS" disk create --size 1M --type "$type" "$T_DIR/off.vmdk"
+	[[ ! -e $T_DIR/off.vmdk ]] || fail "a refused create made $T_DIR/off.vmdk"
+done
+expect_fail 1 "$LUN is not on a mounted vmfs volume" "$VMFS" disk info "$LUN"
 expect_fail 2 "--type" "$VMFS" disk create --size 1M --type thick "$MP/x.vmdk"
 expect_fail 2 "--size" "$VMFS" disk create --type thin "$MP/x.vmdk"
 for type in zeroedthick eagerzeroedthick; do

@@ -2,7 +2,9 @@
 #
 # t_fsck_basic: `vmfs fsck` on a volume with every kind of content the
 # engine makes is clean in -n and -y; it refuses to repair while a host
-# has the volume mounted (naming that host) but checks it with -n; and a
+# has the volume mounted (naming that host, and printing no summary that
+# could read as a clean result) but checks it with -n; --json prints a
+# JSON error object for a LUN it cannot open; and a
 # bitmap bit set by hand (a leaked file block) is found by -n (exit 4),
 # repaired by -p / -y (exit 1) and gone afterwards (exit 0).
 #
@@ -62,6 +64,8 @@ grep -qiE "slot [0-9]+ \(host $(hostname)" "$T_DIR/fsck.err" ||
 	fail "refusal does not name the live host: $(cat "$T_DIR/fsck.err")"
 grep -q "pass --force" "$T_DIR/fsck.err" ||
 	fail "refusal does not mention --force: $(cat "$T_DIR/fsck.err")"
+# Only why it refused: a "0 problems found" summary reads as clean.
+[[ ! -s $T_DIR/fsck.out ]] || fail "the refusal printed a summary: $(cat "$T_DIR/fsck.out")"
 t_umount "$MP"
 
 step "fsck -n and -y on the unmounted volume are clean"
@@ -138,5 +142,13 @@ fsck_rc 16 -n -y "$LUN"
 make_lun "$T_DIR/blank" 64M
 fsck_rc 8 -n "$T_DIR/blank"
 grep -q "PR_0_NOT_VOLUME" "$T_DIR/fsck.out" || fail "blank LUN: $(cat "$T_DIR/fsck.out")"
+# --json prints its one object even when the LUN cannot be opened.
+fsck_rc 8 -n --json "$T_DIR/no-such-lun"
+python3 - "$T_DIR/fsck.out" <<'EOF' || fail "--json on a missing LUN: $(cat "$T_DIR/fsck.out" "$T_DIR/fsck.err")"
+import json, sys
+j = json.load(open(sys.argv[1]))
+assert j["exit_code"] == 8 and j["problems"] == [], j
+assert "cannot open LUN" in j["error"] and "no-such-lun" in j["error"], j
+EOF
 
 t_log "PASS"

@@ -15,11 +15,12 @@
 #      the killed host's heartbeat slot is still active, so fsck watches
 #      it for a lease and a renewal (about 12 s) before calling it dead,
 #      and 50 of those in series would not fit.  The verdicts are
-#      collected at the end.  The one problem allowed is
-#      PR_1_HB_SLOT_STALE (the killed host's slot, which stays until that
-#      host mounts again; it makes fsck exit 4).  An fsck that cannot read
-#      through a journal (it reports PR_2_JOURNAL_DIRTY, "cannot replay")
-#      only logs what it finds and the round counts as "deferred".
+#      collected at the end.  The killed host's slot stays active until
+#      that host mounts again; with its journal replayable, fsck reports
+#      it as a note (PR_1_HB_SLOT_STALE in "notes", exit 0).  An fsck that
+#      cannot read through a journal (it reports PR_2_JOURNAL_DIRTY,
+#      "cannot replay") only logs what it finds and the round counts as
+#      "deferred".
 #   2. Mount again by the same host: it takes its own slot back at once
 #      (only other hosts' slots are watched) and replays the journal.
 #   3. Every file that was fsync'ed before the kill has exactly the
@@ -748,8 +749,9 @@ except Exception as e:
     print("bad: fsck exited %d without JSON (%s)" % (rc, e)); sys.exit()
 codes = [p["code"] for p in j["problems"]]
 other = sorted(set(codes) - {"PR_1_HB_SLOT_STALE", "PR_2_JOURNAL_DIRTY"})
+notes = [n["code"] for n in j.get("notes", [])]
 if rc == 0:
-    print("clean")
+    print("stale-slot" if "PR_1_HB_SLOT_STALE" in notes else "clean")
 elif rc & ~4 or j.get("error"):
     print("bad: exit %d: %s" % (rc, j.get("error")))
 elif "PR_2_JOURNAL_DIRTY" in codes:
