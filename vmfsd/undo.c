@@ -92,31 +92,29 @@ int undo_note_alloc(struct vinode *vi, enum vmfs_res_type t,
 }
 
 /*
- * The pointer block at addr is about to change: keep its image (img) the
- * first time, or mark it as new in this operation (img NULL).
+ * The pointer block pb is about to change: keep its image the first time
+ * (pb->in_undo says it is kept), or mark it as new in this operation.
  */
-int undo_note_pb(struct vinode *vi, uint64_t addr, const uint8_t *img)
+int undo_note_pb(struct vinode *vi, struct pblk *pb, bool is_new)
 {
 	struct vundo *u = vi->undo;
+	uint8_t *img = NULL;
 	int ret;
 
-	if (!u)
+	if (!u || pb->in_undo)
 		return 0;
-	for (uint32_t i = 0; i < u->npbs; i++)
-		if (u->pbs[i].addr == addr)
-			return 0;
 	ret = grow(&u->pbs, &u->cap_pbs, u->npbs, 1, sizeof(*u->pbs));
 	if (ret)
 		return ret;
-	u->pbs[u->npbs].addr = addr;
-	u->pbs[u->npbs].img = NULL;
-	if (img) {
-		u->pbs[u->npbs].img = malloc(VMFS_MD_BLOCK_SIZE);
-		if (!u->pbs[u->npbs].img)
+	if (!is_new) {
+		img = malloc(VMFS_MD_BLOCK_SIZE);
+		if (!img)
 			return -ENOMEM;
-		memcpy(u->pbs[u->npbs].img, img, VMFS_MD_BLOCK_SIZE);
+		memcpy(img, pb->blk, VMFS_MD_BLOCK_SIZE);
 	}
-	u->npbs++;
+	u->pbs[u->npbs].addr = pb->addr;
+	u->pbs[u->npbs++].img = img;
+	pb->in_undo = true;
 	return 0;
 }
 
@@ -166,7 +164,7 @@ static int undo_rollback(struct vol *v, struct vinode *vi, struct vundo *u)
 
 	/* Old pointers first, then the objects they no longer reach. */
 	for (uint32_t i = 0; i < u->npbs; i++) {
-		err = bmap_pb_restore(v, vi, u->pbs[i].addr, u->pbs[i].img);
+		err = bmap_pb_release(v, vi, u->pbs[i].addr, u->pbs[i].img, true);
 		if (err && !ret)
 			ret = err;
 	}
@@ -210,8 +208,11 @@ int undo_end(struct vol *v, struct vinode *vi, struct vundo *u, int ret)
 			VLOG(LOG_WARNING, "inode %llu: old blocks not freed: %s; 'vmfs fsck' frees them",
 			     (unsigned long long)vi->ino, vmfs_strerror(err));
 	}
-	for (uint32_t i = 0; i < u->npbs; i++)
+	for (uint32_t i = 0; i < u->npbs; i++) {
+		if (ret >= 0)
+			bmap_pb_release(v, vi, u->pbs[i].addr, NULL, false);
 		free(u->pbs[i].img);
+	}
 	free(u->pbs);
 	free(u->allocs);
 	free(u->frees);

@@ -83,6 +83,8 @@ struct pblk {
 	uint64_t addr;
 	uint8_t *blk;
 	bool dirty;          /* changed in memory, bmap_flush writes it */
+	bool in_undo;        /* the running operation (vi->undo) has its
+			      * old image: no need to look it up again */
 	struct pblk *next;
 };
 
@@ -264,9 +266,10 @@ int bmap_flush(struct vol *v, struct vinode *vi);
 int bmap_free_range(struct vol *v, struct vinode *vi, uint64_t first,
 		    uint64_t last);
 void bmap_cache_drop(struct vinode *vi);
-/* Put a cached pointer block back to img (written), or drop it (NULL). */
-int bmap_pb_restore(struct vol *v, struct vinode *vi, uint64_t addr,
-		    const uint8_t *img);
+/* The operation that kept the pointer block at addr is over: on rollback
+ * put it back to img (written) or drop it (img NULL: it was new). */
+int bmap_pb_release(struct vol *v, struct vinode *vi, uint64_t addr,
+		    const uint8_t *img, bool rollback);
 uint64_t bmap_max_blocks(void);
 
 /* file.c */
@@ -281,7 +284,7 @@ void undo_begin(struct vinode *vi, struct vundo *u);
 int undo_end(struct vol *v, struct vinode *vi, struct vundo *u, int ret);
 int undo_note_alloc(struct vinode *vi, enum vmfs_res_type t,
 		    const uint64_t *idx, uint32_t n);
-int undo_note_pb(struct vinode *vi, uint64_t addr, const uint8_t *img);
+int undo_note_pb(struct vinode *vi, struct pblk *pb, bool is_new);
 int undo_free_later(struct vol *v, struct vinode *vi, enum vmfs_res_type t,
 		    const uint64_t *idx, uint32_t n);
 /* Objects of type t that an allocation can get now. */
