@@ -384,8 +384,10 @@ static int file_map_fit(struct vol *v, struct vinode *vi, uint64_t end)
  * Write under the inode's write lock: allocates, zeroes, extends, converts
  * the map type as needed, and writes the inode.  All or nothing: on any
  * error the file is as before (undo.c), except bytes of blocks it already
- * had that the LUN failed to take; bytes past the old EOF in its last
- * block are zeroed again, so the file reads as before.
+ * had that the LUN failed to take.  Those past the old EOF (in its last
+ * block, or in blocks reserved past it) are zeroed again, so the file
+ * reads as before and a later extension shows zeros; ENOSPC comes before
+ * any data is written and needs none of that.
  */
 int file_write_locked(struct vol *v, struct vinode *vi, const void *buf,
 		      size_t len, uint64_t off)
@@ -401,7 +403,7 @@ int file_write_locked(struct vol *v, struct vinode *vi, const void *buf,
 	if (!ret)
 		ret = write_in_map(v, vi, buf, len, off);
 	ret = undo_end(v, vi, &u, ret);
-	if (ret < 0 && u.owner && end > old_size &&
+	if (ret < 0 && ret != -ENOSPC && u.owner && end > old_size &&
 	    vi->map_type != VMFS_MAP_INLINE) {
 		uint64_t from = off > old_size ? off : old_size;
 
@@ -669,13 +671,11 @@ static int fallocate_once(struct vol *v, uint64_t ino, int mode,
 	 */
 	undo_begin(vi, &u);
 	ret = file_map_fit(v, vi, end > vi->size ? end : vi->size);
-	if (ret) {
-		/* nothing more to do */
-	} else if (vi->map_type == VMFS_MAP_INLINE) {
+	if (!ret && vi->map_type == VMFS_MAP_INLINE) {
 		/* Inline data is always allocated; zero what was asked. */
 		if (mode & FALLOC_FL_ZERO_RANGE)
 			memset(inline_data(vi) + off, 0, len);
-	} else {
+	} else if (!ret) {
 		bs = bmap_bsize(v, vi);
 		ret = alloc_range(v, vi, off / bs, (end - 1) / bs);
 		if (!ret && (mode & FALLOC_FL_ZERO_RANGE)) {

@@ -18,8 +18,8 @@
  * ever reaches the disk.  Data blocks are only ever new ones, so no data
  * the file could read before is touched by the undo.
  *
- * Operations nest (a write that changes the map type copies the data with
- * a nested write); only the outermost one undoes or commits.
+ * An operation begun while another runs on the same inode (vi->undo set)
+ * joins it: only the outermost one undoes or frees.
  */
 #include <errno.h>
 #include <stdlib.h>

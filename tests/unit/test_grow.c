@@ -14,7 +14,7 @@
  *   fallocate (plain for ENOSPC, FALLOC_FL_ZERO_RANGE for EIO, which
  *   writes) and truncate up (which allocates only to change the map type:
  *   for a file already in file blocks it must succeed).
- * Plus: EIO at each write in turn of a growing write; small files when the
+ * Plus: EIO at each write in turn of growing writes; small files when the
  * small-block area is full; statfs against what can really be written.
  */
 #include <errno.h>
@@ -369,37 +369,44 @@ CASES(direct, T_DIRECT)
 CASES(ind1, T_IND1)
 
 /*
- * EIO at each write in turn of a write that moves a file from small to
- * file blocks and past its old EOF: the copy into the new block, the
- * tail of the old last block, the new block.  Each failure leaves the
- * file as it was, and the bytes past its EOF still zero; the write then
- * succeeds whole.
+ * EIO at each write in turn of a write past EOF, starting in the file's
+ * partial last block: the copy into a new block if the map type changes,
+ * the tail of the old last block, the new blocks.  Each failure leaves
+ * the file as it was, and the bytes past its EOF still zero; the write
+ * then succeeds whole.  file_map: the file is in file blocks already
+ * (2 MiB + 100 bytes), else in small blocks (512 KiB + 100) and the write
+ * moves it to file blocks.
  */
-static void test_eio_every_write(void)
+static void eio_sweep(bool file_map)
 {
-	const uint64_t size = 512 * KIB + 100, off = size, len = 600 * KIB;
-	uint8_t *buf = malloc(len), *back = malloc(off + len);
+	const uint64_t size = file_map ? 2 * MIB + 100 : 512 * KIB + 100;
+	const uint64_t off = size, len = file_map ? 3 * MIB / 2 : 600 * KIB;
+	uint8_t *buf = malloc(off + len), *back = malloc(off + len);
 	struct fstate before, after;
 	uint64_t ino;
 	int fails = 0;
 	ssize_t r = -EIO;
 
 	fresh();
-	ino = prep(T_SMALL);
-	pattern(buf, len, 9);
+	ino = mkfile("f");
+	pattern(buf, size, 2);
+	CU_ASSERT_EQUAL_FATAL(vol_write(vol, ino, buf, size, 0), (ssize_t)size);
+	pattern(buf + off, len, 9);
 	for (uint64_t n = 1; n < 64 && r < 0; n++) {
 		struct vol_setattr sa = { .size = size + 64 * KIB };
 		char what[64];
 
+		snprintf(what, sizeof(what), "%s, EIO at write %llu",
+			 file_map ? "file blocks" : "small->file",
+			 (unsigned long long)n);
 		state_get(ino, &before);
 		lun_fault_fail_nth_write(lun, n, -EIO);
-		r = vol_write(vol, ino, buf, len, off);
+		r = vol_write(vol, ino, buf + off, len, off);
 		lun_fault_fail_nth_write(lun, 0, 0);
 		if (r >= 0)
 			break;
 		fails++;
 		CU_ASSERT_EQUAL(r, -EIO);
-		snprintf(what, sizeof(what), "EIO at write %llu", (unsigned long long)n);
 		state_get(ino, &after);
 		state_same(what, &before, &after);
 		/* Grown by truncate, the file shows zeros past its old EOF. */
@@ -418,14 +425,22 @@ static void test_eio_every_write(void)
 	}
 	CU_ASSERT_EQUAL(r, (ssize_t)len);
 	CU_ASSERT(fails >= 2);
-	fsck_clean("EIO at every write");
+	fsck_clean(file_map ? "file blocks, EIO at every write"
+			    : "small->file, EIO at every write");
 	CU_ASSERT_EQUAL(vol_read(vol, ino, back, off + len, 0), (ssize_t)(off + len));
-	pattern(buf, size, 2);
-	CU_ASSERT(memcmp(back, buf, size) == 0);
-	pattern(buf, len, 9);
-	CU_ASSERT(memcmp(back + off, buf, len) == 0);
+	CU_ASSERT(memcmp(back, buf, off + len) == 0);
 	free(buf);
 	free(back);
+}
+
+static void test_eio_every_write_small(void)
+{
+	eio_sweep(false);
+}
+
+static void test_eio_every_write_file(void)
+{
+	eio_sweep(true);
 }
 
 /*
@@ -537,7 +552,8 @@ static CU_TestInfo tests[] = {
 	{ "ind1_falloc_eio", test_ind1_falloc_eio },
 	{ "ind1_trunc_nospc", test_ind1_trunc_nospc },
 	{ "ind1_trunc_eio", test_ind1_trunc_eio },
-	{ "eio_every_write", test_eio_every_write },
+	{ "eio_every_write_small", test_eio_every_write_small },
+	{ "eio_every_write_file", test_eio_every_write_file },
 	{ "small_area_full", test_small_area_full },
 	{ "statfs_honest", test_statfs_honest },
 	CU_TEST_INFO_NULL
