@@ -291,13 +291,13 @@ static void res_busy_release(struct vol *v, struct rarea *ra)
 uint64_t res_avail(struct vol *v, enum vmfs_res_type t)
 {
 	struct rarea *ra = &v->res[t];
-	uint64_t n = 0;
+	uint64_t n;
 
 	pthread_mutex_lock(&v->alloc_lock);
 	if (res_delays_reuse(v, t))
 		res_busy_release(v, ra);
-	for (uint32_t c = 0; c < ra->g.nclusters; c++)
-		n += ra->cl[c].nfree - ra->cl[c].nbusy;
+	/* Clear bits, less those still waiting in the freed FIFO. */
+	n = ra->g.count - ra->used - (ra->freed_n - ra->freed_head);
 	pthread_mutex_unlock(&v->alloc_lock);
 	return n;
 }
