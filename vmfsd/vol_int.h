@@ -222,6 +222,8 @@ int res_alloc(struct vol *v, enum vmfs_res_type t, uint64_t hint,
 	      uint64_t *out, uint32_t n, uint32_t *got);
 int res_free(struct vol *v, enum vmfs_res_type t, const uint64_t *idx,
 	     uint32_t n);
+/* Objects of type t that an allocation can get now. */
+uint64_t res_avail(struct vol *v, enum vmfs_res_type t);
 int res_cluster_format(struct lun *lun, const struct vol_geom *g,
 		       enum vmfs_res_type t, const uint64_t *used, uint32_t nused);
 static inline uint64_t res_addr(const struct vol *v, enum vmfs_res_type t,
@@ -287,8 +289,6 @@ int undo_note_alloc(struct vinode *vi, enum vmfs_res_type t,
 int undo_note_pb(struct vinode *vi, struct pblk *pb, bool is_new);
 int undo_free_later(struct vol *v, struct vinode *vi, enum vmfs_res_type t,
 		    const uint64_t *idx, uint32_t n);
-/* Objects of type t that an allocation can get now. */
-uint64_t res_avail(struct vol *v, enum vmfs_res_type t);
 
 /* dir.c */
 int dir_load(struct vol *v, struct vinode *dir);
