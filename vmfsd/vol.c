@@ -313,8 +313,9 @@ int vol_getattr(struct vol *v, uint64_t ino, struct vol_attr *a)
 	return 0;
 }
 
-int vol_setattr(struct vol *v, uint64_t ino, const struct vol_setattr *sa,
-		unsigned mask, struct vol_attr *a)
+static int setattr_once(struct vol *v, uint64_t ino,
+			const struct vol_setattr *sa, unsigned mask,
+			struct vol_attr *a)
 {
 	struct vinode *vi;
 	int64_t now = vol_now_ns();
@@ -359,4 +360,11 @@ out:
 	pthread_rwlock_unlock(&vi->rw);
 	inode_put(v, vi);
 	return ret;
+}
+
+/* A truncate up that changes the map type allocates: retried like a write. */
+int vol_setattr(struct vol *v, uint64_t ino, const struct vol_setattr *sa,
+		unsigned mask, struct vol_attr *a)
+{
+	return VOL_RETRY_NOSPC(v, setattr_once(v, ino, sa, mask, a));
 }
