@@ -349,13 +349,20 @@ static int write_in_map(struct vol *v, struct vinode *vi, const void *buf,
 	return ret ? ret : (int)len;
 }
 
-/* Small blocks the area can still give a file growing to end bytes. */
+/*
+ * Whether the small-block area can take a regular file growing to end
+ * bytes.  Its last 1/16 is kept for directories and long symlinks, which
+ * cannot live anywhere else: regular files, which can, go to file blocks
+ * first, so many small files do not stop every directory from growing.
+ */
 static bool small_room(struct vol *v, struct vinode *vi, uint64_t end)
 {
 	uint64_t sbs = v->g.small_block_size, need = (end + sbs - 1) / sbs;
 	uint64_t have = vi->map_type == VMFS_MAP_SMALL ? vi->alloc_bytes / sbs : 0;
+	uint64_t reserve = v->g.res[VMFS_RES_SMALL].count / 16;
 
-	return need <= have || res_avail(v, VMFS_RES_SMALL) >= need - have;
+	return need <= have ||
+	       res_avail(v, VMFS_RES_SMALL) >= need - have + reserve;
 }
 
 static int file_set_map(struct vol *v, struct vinode *vi, uint16_t map_type);

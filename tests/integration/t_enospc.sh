@@ -11,8 +11,9 @@
 #    after a remount, deleting it leaks nothing, and `vmfs fsck -n` exits
 #    0.  Once with buffered writes, once with O_DIRECT;
 #  - the small-block area full but file blocks free: small files are still
-#    created and written, fsck -n is clean and they read back after a
-#    remount.
+#    created and written, a new directory still takes names (small files
+#    leave the area's reserve for directories), fsck -n is clean and all
+#    of it reads back after a remount.
 #
 # shellcheck source=tests/integration/lib.sh
 source "$(dirname "$0")/lib.sh"
@@ -127,6 +128,12 @@ os.mkdir(mp + "/s")
 for i in range(200):
     with open("%s/s/f%03d" % (mp, i), "wb") as f:
         f.write(bytes([i % 251 + 1]) * (65536 - i))
+# Small files leave the part of the area kept for directories: a new
+# directory still takes names.
+os.mkdir(mp + "/d")
+for i in range(50):
+    with open("%s/d/n%02d" % (mp, i), "wb") as f:
+        f.write(b"n" * i)
 EOF
 t_umount "$MP"
 fsck_clean
@@ -137,6 +144,8 @@ mp = sys.argv[1]
 for i in range(200):
     data = open("%s/s/f%03d" % (mp, i), "rb").read()
     assert data == bytes([i % 251 + 1]) * (65536 - i), "f%03d" % i
+for i in range(50):
+    assert open("%s/d/n%02d" % (mp, i), "rb").read() == b"n" * i, "n%02d" % i
 EOF
 t_umount "$MP"
 fsck_clean

@@ -208,12 +208,17 @@ static void fill_file_blocks(uint64_t k)
 	vol_forget(vol, ino, 1);
 }
 
-/* Use every small block, with files of up to 16 small blocks. */
-static void fill_small_blocks(void)
+/*
+ * Fill the small-block area with regular files of up to 16 small blocks
+ * while they go there (the engine keeps the last 1/16 of it for
+ * directories and symlinks); returns how many files that made.
+ */
+static int fill_small_files(void)
 {
 	uint64_t avail;
+	int i;
 
-	for (int i = 0; (avail = res_avail(vol, VMFS_RES_SMALL)) > 0; i++) {
+	for (i = 0; (avail = res_avail(vol, VMFS_RES_SMALL)) > 0; i++) {
 		char name[32];
 		uint64_t ino, n = avail < 16 ? avail : 16;
 
@@ -221,6 +226,27 @@ static void fill_small_blocks(void)
 		ino = mkfile(name);
 		put(ino, 0, n * 64 * KIB, (unsigned)i);
 		vol_forget(vol, ino, 1);
+		if (res_avail(vol, VMFS_RES_SMALL) == avail)
+			break;  /* went to file blocks: the reserve is reached */
+	}
+	return i;
+}
+
+/* Use every small block: regular files, then long symlinks (one each). */
+static void fill_small_blocks(void)
+{
+	static char target[3000];
+
+	fill_small_files();
+	memset(target, 't', sizeof(target) - 1);
+	for (int i = 0; res_avail(vol, VMFS_RES_SMALL) > 0; i++) {
+		char name[32];
+		struct vol_attr a;
+
+		snprintf(name, sizeof(name), "link%d", i);
+		CU_ASSERT_EQUAL_FATAL(vol_symlink(vol, VMFS_ROOT_INO, name, target,
+						  0, 0, &a), 0);
+		vol_forget(vol, a.ino, 1);
 	}
 }
 
@@ -523,6 +549,34 @@ static void test_small_area_full(void)
 }
 
 /*
+ * Small files fill the small-block area only up to the part kept for
+ * directories: after many of them, a new directory still takes names.
+ */
+static void test_small_reserve_dirs(void)
+{
+	struct vol_attr d, a;
+	uint8_t buf[100];
+
+	fresh();
+	CU_ASSERT(fill_small_files() > 4);
+	CU_ASSERT(res_avail(vol, VMFS_RES_SMALL) > 0);
+	CU_ASSERT_EQUAL_FATAL(vol_mkdir(vol, VMFS_ROOT_INO, "d", 0755, 0, 0, &d), 0);
+	for (int i = 0; i < 100; i++) {
+		char name[32];
+
+		snprintf(name, sizeof(name), "name-%d", i);
+		CU_ASSERT_EQUAL_FATAL(vol_create(vol, d.ino, name, S_IFREG | 0644,
+						 0, 0, 0, &a), 0);
+		pattern(buf, sizeof(buf), (unsigned)i);
+		CU_ASSERT_EQUAL(vol_write(vol, a.ino, buf, sizeof(buf), 0),
+				(ssize_t)sizeof(buf));
+		vol_forget(vol, a.ino, 1);
+	}
+	vol_forget(vol, d.ino, 1);
+	fsck_clean("small-block reserve for directories");
+}
+
+/*
  * statfs: the free space it reports is what a large file can really get
  * (no more, no less), and a volume whose file blocks are gone shows no
  * free space even though small blocks are left.
@@ -586,6 +640,7 @@ static CU_TestInfo tests[] = {
 	{ "eio_every_write_small", test_eio_every_write_small },
 	{ "eio_every_write_file", test_eio_every_write_file },
 	{ "small_area_full", test_small_area_full },
+	{ "small_reserve_dirs", test_small_reserve_dirs },
 	{ "statfs_honest", test_statfs_honest },
 	CU_TEST_INFO_NULL
 };
