@@ -288,6 +288,20 @@ static void res_busy_release(struct vol *v, struct rarea *ra)
 		ra->freed_head = ra->freed_n = 0;
 }
 
+uint64_t res_avail(struct vol *v, enum vmfs_res_type t)
+{
+	struct rarea *ra = &v->res[t];
+	uint64_t n;
+
+	pthread_mutex_lock(&v->alloc_lock);
+	if (res_delays_reuse(v, t))
+		res_busy_release(v, ra);
+	/* Clear bits, less those still waiting in the freed FIFO. */
+	n = ra->g.count - ra->used - (ra->freed_n - ra->freed_head);
+	pthread_mutex_unlock(&v->alloc_lock);
+	return n;
+}
+
 /*
  * Allocate up to n objects of type t, preferring the cluster of hint
  * (an object index, or UINT64_MAX for none) and objects right after it so

@@ -112,7 +112,7 @@ static struct pblk *pb_insert(struct vinode *vi, uint64_t addr, uint8_t *blk)
 		if (!vi->pbtab)
 			return NULL;
 	}
-	pb = malloc(sizeof(*pb));
+	pb = calloc(1, sizeof(*pb));
 	if (!pb)
 		return NULL;
 	pb->addr = addr;
@@ -251,6 +251,12 @@ static int pb_new(struct vol *v, struct vinode *vi, int level,
 	pb = pb_insert(vi, addr, blk);
 	pthread_mutex_unlock(&vi->lk);
 	ret = pb ? pb_write(v, pb) : -ENOMEM;
+	/* Owned by the running operation from here: it frees them if it fails. */
+	if (!ret) {
+		ret = undo_note_pb(vi, pb, true);
+		if (!ret)
+			ret = undo_note_alloc(vi, VMFS_RES_PTRBLK, &idx, 1);
+	}
 	if (ret) {
 		if (pb)
 			pb_forget(vi, addr);
@@ -332,6 +338,8 @@ int bmap_set(struct vol *v, struct vinode *vi, uint64_t lbn, uint64_t ptr,
 			}
 		} else {
 			ret = pb_get(v, vi, ptr_addr(p), d, &pb);
+			if (!ret)
+				ret = undo_note_pb(vi, pb, false);
 			if (ret)
 				return ret;
 		}
@@ -353,6 +361,24 @@ int bmap_set(struct vol *v, struct vinode *vi, uint64_t lbn, uint64_t ptr,
 		return 0;
 	}
 	return pb_write(v, parent);
+}
+
+int bmap_pb_release(struct vol *v, struct vinode *vi, uint64_t addr,
+		    const uint8_t *img, bool rollback)
+{
+	struct pblk *pb = pb_find(vi, addr);
+
+	if (!pb)
+		return 0;
+	pb->in_undo = false;
+	if (!rollback)
+		return 0;
+	if (!img) {
+		pb_forget(vi, addr);
+		return 0;
+	}
+	memcpy(pb->blk, img, VMFS_MD_BLOCK_SIZE);
+	return pb_write(v, pb);
 }
 
 struct freelist {

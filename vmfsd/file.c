@@ -233,12 +233,40 @@ int file_read_locked(struct vol *v, struct vinode *vi, void *buf,
 	return (int)len;
 }
 
+/* Zero [off, off+len) of the file in place (no allocation). */
+static int zero_in_file(struct vol *v, struct vinode *vi, uint64_t off,
+			uint64_t len)
+{
+	uint64_t bs = bmap_bsize(v, vi);
+
+	while (len) {
+		uint64_t boff = off % bs, n = bs - boff, p;
+		int ret;
+
+		if (n > len)
+			n = len;
+		ret = bmap_get(v, vi, off / bs, &p);
+		if (ret)
+			return ret;
+		if (p && !(p & VMFS_PTR_TBZ)) {
+			ret = dev_zero(v, ptr_addr(p) + boff, n);
+			if (ret)
+				return ret;
+		}
+		off += n;
+		len -= n;
+	}
+	return 0;
+}
+
 /*
  * Give block lbn a written (non-TBZ) block, zeroing it on the LUN unless
- * the caller is about to overwrite all of it.  Returns the pointer.
+ * the caller is about to overwrite all of it, and map it.  A block
+ * allocated here belongs to the running operation (undo.c), which frees
+ * it if the operation fails.
  */
 static int block_prepare(struct vol *v, struct vinode *vi, uint64_t lbn,
-			 bool whole, uint64_t *pout)
+			 bool whole)
 {
 	enum vmfs_res_type t = bmap_res(vi);
 	uint64_t bs = bmap_bsize(v, vi), p, hint = UINT64_MAX, idx, addr;
@@ -246,12 +274,8 @@ static int block_prepare(struct vol *v, struct vinode *vi, uint64_t lbn,
 	int ret;
 
 	ret = bmap_get(v, vi, lbn, &p);
-	if (ret)
+	if (ret || (p && !(p & VMFS_PTR_TBZ)))
 		return ret;
-	if (p && !(p & VMFS_PTR_TBZ)) {
-		*pout = p;
-		return 0;
-	}
 	if (!p) {
 		uint64_t prev = 0;
 
@@ -264,6 +288,11 @@ static int block_prepare(struct vol *v, struct vinode *vi, uint64_t lbn,
 		ret = res_alloc(v, t, hint, &idx, 1, &got);
 		if (ret)
 			return ret;
+		ret = undo_note_alloc(vi, t, &idx, 1);
+		if (ret) {
+			res_free(v, t, &idx, 1);
+			return ret;
+		}
 		addr = res_addr(v, t, idx);
 	} else {
 		addr = ptr_addr(p);
@@ -271,99 +300,123 @@ static int block_prepare(struct vol *v, struct vinode *vi, uint64_t lbn,
 	if (!whole) {
 		ret = lun_zero_range(v->lun, addr, bs);
 		if (ret)
-			goto fail;
+			return ret;
 	}
-	*pout = addr >> VMFS_MD_BLOCK_SHIFT;
-	return 0;
-fail:
-	if (!p)
-		res_free(v, t, &idx, 1);
-	return ret;
+	return bmap_set(v, vi, lbn, addr >> VMFS_MD_BLOCK_SHIFT, true);
 }
 
 /*
- * Write under the inode's write lock: allocates, zeroes, extends, converts
- * the map type as needed, and writes the inode when its metadata changed.
+ * Write into the file's current map.  Every block of the range is
+ * allocated and mapped before any byte is written, so running out of
+ * space changes no data; the caller's undo takes the mapping back.
  */
-int file_write_locked(struct vol *v, struct vinode *vi, const void *buf,
-		      size_t len, uint64_t off)
+static int write_in_map(struct vol *v, struct vinode *vi, const void *buf,
+			size_t len, uint64_t off)
 {
 	const uint8_t *in = buf;
 	uint64_t end = off + len, bs;
 	size_t done = 0;
-	bool meta = false;
-	int ret = 0;
+	int ret;
+
+	if (vi->map_type == VMFS_MAP_INLINE) {
+		memcpy(inline_data(vi) + off, buf, len);
+	} else {
+		bs = bmap_bsize(v, vi);
+		for (uint64_t lbn = off / bs; lbn <= (end - 1) / bs; lbn++) {
+			ret = block_prepare(v, vi, lbn, off <= lbn * bs &&
+					    end >= (lbn + 1) * bs);
+			if (ret)
+				return ret;
+		}
+		ret = bmap_flush(v, vi);
+		while (!ret && done < len) {
+			uint64_t boff = (off + done) % bs, n = bs - boff, p;
+
+			if (n > len - done)
+				n = len - done;
+			ret = bmap_get(v, vi, (off + done) / bs, &p);
+			if (!ret)
+				ret = dev_write(v, ptr_addr(p) + boff, in + done, n);
+			done += n;
+		}
+		if (ret)
+			return ret;
+	}
+	if (end > vi->size)
+		vi->size = end;
+	inode_touch(vi, true, true);
+	ret = inode_write(v, vi);
+	return ret ? ret : (int)len;
+}
+
+/*
+ * Whether the small-block area can take a regular file growing to end
+ * bytes.  Its last 1/16 is kept for directories and long symlinks, which
+ * cannot live anywhere else: regular files, which can, go to file blocks
+ * first, so many small files do not stop every directory from growing.
+ */
+static bool small_room(struct vol *v, struct vinode *vi, uint64_t end)
+{
+	uint64_t sbs = v->g.small_block_size, need = (end + sbs - 1) / sbs;
+	uint64_t have = vi->map_type == VMFS_MAP_SMALL ? vi->alloc_bytes / sbs : 0;
+	uint64_t reserve = v->g.res[VMFS_RES_SMALL].count / 16;
+
+	return need <= have ||
+	       res_avail(v, VMFS_RES_SMALL) >= need - have + reserve;
+}
+
+static int file_set_map(struct vol *v, struct vinode *vi, uint16_t map_type);
+
+/*
+ * Give the file the map type a size of end bytes needs: inline while it
+ * fits, then small blocks up to small_max(), then file blocks.  A
+ * regular file goes to file blocks early when the small-block area
+ * cannot hold it: it works the same there, and fsck accepts any map type
+ * for a regular file, so a full small-block area never stops small files
+ * while file blocks are free.
+ */
+static int file_map_fit(struct vol *v, struct vinode *vi, uint64_t end)
+{
+	uint16_t want = vi->map_type;
+
+	if (want == VMFS_MAP_INLINE && end > VMFS_INLINE_MAX)
+		want = VMFS_MAP_SMALL;
+	if (want == VMFS_MAP_SMALL && S_ISREG(vi->mode) &&
+	    (end > small_max(v) || !small_room(v, vi, end)))
+		want = VMFS_MAP_FILE;
+	return file_set_map(v, vi, want);
+}
+
+/*
+ * Write under the inode's write lock: allocates, zeroes, extends, converts
+ * the map type as needed, and writes the inode.  All or nothing: on any
+ * error the file is as before (undo.c), except bytes of blocks it already
+ * had that the LUN failed to take.  Those past the old EOF (in its last
+ * block, or in blocks reserved past it) are zeroed again, so the file
+ * reads as before and a later extension shows zeros; ENOSPC comes before
+ * any data is written and needs none of that.
+ */
+int file_write_locked(struct vol *v, struct vinode *vi, const void *buf,
+		      size_t len, uint64_t off)
+{
+	uint64_t end = off + len, old_size = vi->size;
+	struct vundo u;
+	int ret;
 
 	if (end < off || end / v->g.file_block_size >= bmap_max_blocks())
 		return -EFBIG;
-	if (vi->map_type == VMFS_MAP_INLINE && end > VMFS_INLINE_MAX) {
-		ret = file_set_map(v, vi, end > small_max(v) ? VMFS_MAP_FILE
-							      : VMFS_MAP_SMALL);
-		if (ret)
-			return ret;
-	} else if (vi->map_type == VMFS_MAP_SMALL && S_ISREG(vi->mode) &&
-		   end > small_max(v)) {
-		ret = file_set_map(v, vi, VMFS_MAP_FILE);
-		if (ret)
-			return ret;
-	}
-	if (vi->map_type == VMFS_MAP_INLINE) {
-		memcpy(inline_data(vi) + off, buf, len);
-		if (end > vi->size)
-			vi->size = end;
-		inode_touch(vi, true, true);
-		ret = inode_write(v, vi);
-		return ret ? ret : (int)len;
-	}
-	bs = bmap_bsize(v, vi);
-	while (done < len) {
-		uint64_t lbn = (off + done) / bs, boff = (off + done) % bs;
-		uint64_t n = bs - boff, p, old;
+	undo_begin(vi, &u);
+	ret = file_map_fit(v, vi, end);
+	if (!ret)
+		ret = write_in_map(v, vi, buf, len, off);
+	ret = undo_end(v, vi, &u, ret);
+	if (ret < 0 && ret != -ENOSPC && u.owner && end > old_size &&
+	    vi->map_type != VMFS_MAP_INLINE) {
+		uint64_t from = off > old_size ? off : old_size;
 
-		if (n > len - done)
-			n = len - done;
-		ret = bmap_get(v, vi, lbn, &old);
-		if (ret)
-			break;
-		ret = block_prepare(v, vi, lbn, n == bs, &p);
-		if (ret)
-			break;
-		ret = dev_write(v, ptr_addr(p) + boff, in + done, n);
-		if (ret) {
-			/* A block allocated just now and never mapped goes back. */
-			int64_t idx = res_index(v, bmap_res(vi), ptr_addr(p));
-
-			if (!old && idx >= 0) {
-				uint64_t i = (uint64_t)idx;
-
-				res_free(v, bmap_res(vi), &i, 1);
-			}
-			break;
-		}
-		if (p != old) {
-			/* Data first, then the pointer to it. */
-			meta = true;
-			ret = bmap_set(v, vi, lbn, p, false);
-			if (ret)
-				break;
-		}
-		done += n;
+		zero_in_file(v, vi, from, end - from);
 	}
-	if (off + done > vi->size) {
-		vi->size = off + done;
-		meta = true;
-	}
-	if (done)
-		inode_touch(vi, true, true);
-	if (meta) {
-		int err = inode_write(v, vi);
-
-		if (!ret)
-			ret = err;
-	}
-	if (done && (ret == -ENOSPC || ret == -EDQUOT))
-		return (int)done;
-	return ret ? ret : (int)done;
+	return ret;
 }
 
 /*
@@ -371,14 +424,15 @@ int file_write_locked(struct vol *v, struct vinode *vi, const void *buf,
  * file blocks, small -> file blocks.  A small-block file is never larger
  * than small_max(), so its blocks are all direct pointers: those are
  * remembered, the data is written through the new map (inode written
- * with it), and only then are the old blocks freed.
+ * with it), and the old blocks are freed when the running operation
+ * succeeds (undo.c): if it fails, the old map comes back whole.
  */
-int file_set_map(struct vol *v, struct vinode *vi, uint16_t map_type)
+static int file_set_map(struct vol *v, struct vinode *vi, uint16_t map_type)
 {
 	struct vmfs_inode *di = (struct vmfs_inode *)(vi->blk + VMFS_OBJ_OFFSET);
-	uint64_t size = vi->size, old[VMFS_NDIRECT], nold = 0;
+	uint64_t size = vi->size, old[VMFS_NDIRECT];
+	uint32_t nold = 0, old_bs = bmap_bsize(v, vi);
 	uint16_t old_type = vi->map_type;
-	uint32_t old_bs = bmap_bsize(v, vi);
 	uint8_t *data = NULL;
 	int ret = 0;
 
@@ -406,19 +460,28 @@ int file_set_map(struct vol *v, struct vinode *vi, uint16_t map_type)
 	memset(di->di_map, 0, sizeof(di->di_map));
 	vi->map_type = map_type;
 	vi->size = 0;
-	ret = size ? file_write_locked(v, vi, data, size, 0) : inode_write(v, vi);
-	if (ret >= 0 && vi->size != size)
-		ret = -ENOSPC;
-	if (ret < 0) {
-		VLOG(LOG_ERR, "inode %llu: moving %llu bytes to a new block map failed: %s",
-		     (unsigned long long)vi->ino, (unsigned long long)size,
-		     vmfs_strerror(ret));
-		goto out;
-	}
-	ret = res_free(v, VMFS_RES_SMALL, old, (uint32_t)nold);
+	ret = size ? write_in_map(v, vi, data, size, 0) : inode_write(v, vi);
+	if (ret >= 0)
+		ret = undo_free_later(v, vi, VMFS_RES_SMALL, old, nold);
 out:
 	lun_buf_free(data);
 	return ret < 0 ? ret : 0;
+}
+
+/* A bigger size: only the map type may change, no data block is added. */
+static int truncate_up(struct vol *v, struct vinode *vi, uint64_t size)
+{
+	struct vundo u;
+	int ret;
+
+	undo_begin(vi, &u);
+	ret = file_map_fit(v, vi, size);
+	if (!ret) {
+		vi->size = size;
+		inode_touch(vi, true, true);
+		ret = inode_write(v, vi);
+	}
+	return undo_end(v, vi, &u, ret);
 }
 
 int file_truncate(struct vol *v, struct vinode *vi, uint64_t size)
@@ -428,26 +491,15 @@ int file_truncate(struct vol *v, struct vinode *vi, uint64_t size)
 
 	if (size / v->g.file_block_size >= bmap_max_blocks())
 		return -EFBIG;
+	if (size > vi->size)
+		return truncate_up(v, vi, size);
 	if (vi->map_type == VMFS_MAP_INLINE) {
-		if (size <= VMFS_INLINE_MAX) {
-			if (size < vi->size)
-				memset(inline_data(vi) + size, 0,
-				       VMFS_INLINE_MAX - size);
-			vi->size = size;
-			inode_touch(vi, true, true);
-			return inode_write(v, vi);
-		}
-		ret = file_set_map(v, vi, size > small_max(v) ? VMFS_MAP_FILE
-							       : VMFS_MAP_SMALL);
-	} else if (vi->map_type == VMFS_MAP_SMALL && size > small_max(v)) {
-		ret = file_set_map(v, vi, VMFS_MAP_FILE);
-	}
-	if (ret)
-		return ret;
-	bs = bmap_bsize(v, vi);
-	if (size < vi->size) {
-		uint64_t first_gone = (size + bs - 1) / bs;
+		memset(inline_data(vi) + size, 0, VMFS_INLINE_MAX - size);
+	} else if (size < vi->size) {
+		uint64_t first_gone;
 
+		bs = bmap_bsize(v, vi);
+		first_gone = (size + bs - 1) / bs;
 		ret = bmap_free_range(v, vi, first_gone, UINT64_MAX);
 		if (!ret && size % bs) {
 			uint64_t p;
@@ -463,32 +515,6 @@ int file_truncate(struct vol *v, struct vinode *vi, uint64_t size)
 	vi->size = size;
 	inode_touch(vi, true, true);
 	return inode_write(v, vi);
-}
-
-/* Zero [off, off+len) of the file in place (no allocation). */
-static int zero_in_file(struct vol *v, struct vinode *vi, uint64_t off,
-			uint64_t len)
-{
-	uint64_t bs = bmap_bsize(v, vi);
-
-	while (len) {
-		uint64_t boff = off % bs, n = bs - boff, p;
-		int ret;
-
-		if (n > len)
-			n = len;
-		ret = bmap_get(v, vi, off / bs, &p);
-		if (ret)
-			return ret;
-		if (p && !(p & VMFS_PTR_TBZ)) {
-			ret = dev_zero(v, ptr_addr(p) + boff, n);
-			if (ret)
-				return ret;
-		}
-		off += n;
-		len -= n;
-	}
-	return 0;
 }
 
 /* Allocate every hole of blocks [first, last] as TBZ, in batches. */
@@ -521,19 +547,19 @@ static int alloc_range(struct vol *v, struct vinode *vi, uint64_t first,
 		if (ret || !nh)
 			break;
 		ret = res_alloc(v, t, hint, idx, nh, &got);
-		for (uint32_t i = 0; i < got; i++) {
-			int err = bmap_set(v, vi, holes[i],
-					   (res_addr(v, t, idx[i]) >> VMFS_MD_BLOCK_SHIFT) |
-					   VMFS_PTR_TBZ, true);
+		if (got) {
+			/* The operation's from here: its undo frees them. */
+			int err = undo_note_alloc(vi, t, idx, got);
 
 			if (err) {
-				/* Not mapped: give back this and the rest. */
-				res_free(v, t, idx + i, got - i);
-				if (!ret)
-					ret = err;
-				break;
+				res_free(v, t, idx, got);
+				return err;
 			}
 		}
+		for (uint32_t i = 0; i < got && !ret; i++)
+			ret = bmap_set(v, vi, holes[i],
+				       (res_addr(v, t, idx[i]) >> VMFS_MD_BLOCK_SHIFT) |
+				       VMFS_PTR_TBZ, true);
 		if (got)
 			hint = idx[got - 1] + 1;
 		if (!ret && got < nh)
@@ -589,6 +615,7 @@ static int fallocate_once(struct vol *v, uint64_t ino, int mode,
 			  FALLOC_FL_ZERO_RANGE;
 	uint64_t end = off + len, bs, first, last;
 	struct vinode *vi;
+	struct vundo u;
 	int ret;
 
 	if (mode & ~known)
@@ -645,23 +672,17 @@ static int fallocate_once(struct vol *v, uint64_t ino, int mode,
 		goto out;
 	}
 
-	/* Allocation (plain or zeroing): pick the map the new size needs. */
-	{
-		uint64_t need = end > vi->size ? end : vi->size;
-
-		if (vi->map_type == VMFS_MAP_INLINE && need > VMFS_INLINE_MAX)
-			ret = file_set_map(v, vi, need > small_max(v) ? VMFS_MAP_FILE
-								       : VMFS_MAP_SMALL);
-		else if (vi->map_type == VMFS_MAP_SMALL && need > small_max(v))
-			ret = file_set_map(v, vi, VMFS_MAP_FILE);
-		if (ret)
-			goto out;
-	}
-	if (vi->map_type == VMFS_MAP_INLINE) {
+	/*
+	 * Allocation (plain or zeroing), all or nothing (undo.c): pick the
+	 * map the new size needs, then fill the holes.
+	 */
+	undo_begin(vi, &u);
+	ret = file_map_fit(v, vi, end > vi->size ? end : vi->size);
+	if (!ret && vi->map_type == VMFS_MAP_INLINE) {
 		/* Inline data is always allocated; zero what was asked. */
 		if (mode & FALLOC_FL_ZERO_RANGE)
 			memset(inline_data(vi) + off, 0, len);
-	} else {
+	} else if (!ret) {
 		bs = bmap_bsize(v, vi);
 		ret = alloc_range(v, vi, off / bs, (end - 1) / bs);
 		if (!ret && (mode & FALLOC_FL_ZERO_RANGE)) {
@@ -676,12 +697,13 @@ static int fallocate_once(struct vol *v, uint64_t ino, int mode,
 				ret = zero_in_file(v, vi, last * bs, end - last * bs);
 		}
 	}
-	if (ret)
-		goto out;
-	if (!(mode & FALLOC_FL_KEEP_SIZE) && end > vi->size)
-		vi->size = end;
-	inode_touch(vi, false, true);
-	ret = inode_write(v, vi);
+	if (!ret) {
+		if (!(mode & FALLOC_FL_KEEP_SIZE) && end > vi->size)
+			vi->size = end;
+		inode_touch(vi, false, true);
+		ret = inode_write(v, vi);
+	}
+	ret = undo_end(v, vi, &u, ret);
 out:
 	pthread_rwlock_unlock(&vi->rw);
 	inode_put(v, vi);

@@ -271,21 +271,23 @@ int vol_statfs(struct vol *v, struct statvfs *st)
 {
 	struct vol_usage u;
 	uint64_t fbs = v->g.file_block_size, sbs = v->g.small_block_size;
-	uint64_t free_bytes;
 
 	vol_usage_get(v, &u);
 	memset(st, 0, sizeof(*st));
 	/*
-	 * Report in small-block units: file blocks count as fbs/sbs each,
-	 * so df shows bytes that can really be allocated.
+	 * Only the file-block area counts: free space is what a new large
+	 * file can get.  The small-block area (directories, symlinks, files
+	 * up to small_max) is no space a large file can use, so counting it
+	 * made df promise bytes a write then refused.  Small files fall back
+	 * to file blocks when it is full, which this count covers.  Blocks
+	 * freed by a transaction that can still replay count as free: a
+	 * write that needs them drains the journal and gets them.  Units
+	 * stay small blocks, as before.
 	 */
-	free_bytes = (u.total[VMFS_RES_FILE] - u.used[VMFS_RES_FILE]) * fbs +
-		     (u.total[VMFS_RES_SMALL] - u.used[VMFS_RES_SMALL]) * sbs;
 	st->f_bsize = (unsigned long)fbs;
 	st->f_frsize = (unsigned long)sbs;
-	st->f_blocks = (u.total[VMFS_RES_FILE] * fbs +
-			u.total[VMFS_RES_SMALL] * sbs) / sbs;
-	st->f_bfree = free_bytes / sbs;
+	st->f_blocks = u.total[VMFS_RES_FILE] * (fbs / sbs);
+	st->f_bfree = (u.total[VMFS_RES_FILE] - u.used[VMFS_RES_FILE]) * (fbs / sbs);
 	st->f_bavail = st->f_bfree;
 	st->f_files = u.total[VMFS_RES_INODE];
 	st->f_ffree = u.total[VMFS_RES_INODE] - u.used[VMFS_RES_INODE];
@@ -311,8 +313,9 @@ int vol_getattr(struct vol *v, uint64_t ino, struct vol_attr *a)
 	return 0;
 }
 
-int vol_setattr(struct vol *v, uint64_t ino, const struct vol_setattr *sa,
-		unsigned mask, struct vol_attr *a)
+static int setattr_once(struct vol *v, uint64_t ino,
+			const struct vol_setattr *sa, unsigned mask,
+			struct vol_attr *a)
 {
 	struct vinode *vi;
 	int64_t now = vol_now_ns();
@@ -357,4 +360,11 @@ out:
 	pthread_rwlock_unlock(&vi->rw);
 	inode_put(v, vi);
 	return ret;
+}
+
+/* A truncate up that changes the map type allocates: retried like a write. */
+int vol_setattr(struct vol *v, uint64_t ino, const struct vol_setattr *sa,
+		unsigned mask, struct vol_attr *a)
+{
+	return VOL_RETRY_NOSPC(v, setattr_once(v, ino, sa, mask, a));
 }

@@ -83,6 +83,8 @@ struct pblk {
 	uint64_t addr;
 	uint8_t *blk;
 	bool dirty;          /* changed in memory, bmap_flush writes it */
+	bool in_undo;        /* the running operation (vi->undo) has its
+			      * old image: no need to look it up again */
 	struct pblk *next;
 };
 
@@ -108,6 +110,40 @@ struct vinode {
 
 	struct vdir *dir;    /* loaded directory index */
 	struct pblk **pbtab; /* pointer-block cache, 64 buckets */
+	struct vundo *undo;  /* the running growth operation (under rw) */
+};
+
+/* An object of an allocator area. */
+struct vobj {
+	enum vmfs_res_type t;
+	uint64_t idx;
+};
+
+/* A pointer block as it was before the operation (img NULL: new in it). */
+struct vpbsave {
+	uint64_t addr;
+	uint8_t *img;
+};
+
+/*
+ * What one operation that grows a file (write, fallocate, truncate up)
+ * changed, so a failure can put the inode back exactly as it was: the
+ * inode block and its host fields, every pointer block it touched, and
+ * the objects it allocated (freed again).  Objects the operation stops
+ * using (the old blocks of a map-type change) are freed only when it
+ * succeeds.  All of it happens inside one journal handle, so the
+ * transaction holds the old images again and nothing half-done commits.
+ */
+struct vundo {
+	bool owner;          /* false: nested in a running operation */
+	uint8_t img[VMFS_MD_BLOCK_SIZE];
+	uint64_t size, alloc_bytes;
+	int64_t mtime_ns, ctime_ns;
+	uint16_t map_type;
+	struct vobj *allocs, *frees;
+	uint32_t nallocs, nfrees, cap_allocs, cap_frees;
+	struct vpbsave *pbs;
+	uint32_t npbs, cap_pbs;
 };
 
 struct vol {
@@ -186,6 +222,8 @@ int res_alloc(struct vol *v, enum vmfs_res_type t, uint64_t hint,
 	      uint64_t *out, uint32_t n, uint32_t *got);
 int res_free(struct vol *v, enum vmfs_res_type t, const uint64_t *idx,
 	     uint32_t n);
+/* Objects of type t that an allocation can get now. */
+uint64_t res_avail(struct vol *v, enum vmfs_res_type t);
 int res_cluster_format(struct lun *lun, const struct vol_geom *g,
 		       enum vmfs_res_type t, const uint64_t *used, uint32_t nused);
 static inline uint64_t res_addr(const struct vol *v, enum vmfs_res_type t,
@@ -230,6 +268,10 @@ int bmap_flush(struct vol *v, struct vinode *vi);
 int bmap_free_range(struct vol *v, struct vinode *vi, uint64_t first,
 		    uint64_t last);
 void bmap_cache_drop(struct vinode *vi);
+/* The operation that kept the pointer block at addr is over: on rollback
+ * put it back to img (written) or drop it (img NULL: it was new). */
+int bmap_pb_release(struct vol *v, struct vinode *vi, uint64_t addr,
+		    const uint8_t *img, bool rollback);
 uint64_t bmap_max_blocks(void);
 
 /* file.c */
@@ -238,7 +280,15 @@ int file_read_locked(struct vol *v, struct vinode *vi, void *buf,
 		     size_t len, uint64_t off);
 int file_write_locked(struct vol *v, struct vinode *vi, const void *buf,
 		      size_t len, uint64_t off);
-int file_set_map(struct vol *v, struct vinode *vi, uint16_t map_type);
+
+/* undo.c: make a growth operation all or nothing (struct vundo) */
+void undo_begin(struct vinode *vi, struct vundo *u);
+int undo_end(struct vol *v, struct vinode *vi, struct vundo *u, int ret);
+int undo_note_alloc(struct vinode *vi, enum vmfs_res_type t,
+		    const uint64_t *idx, uint32_t n);
+int undo_note_pb(struct vinode *vi, struct pblk *pb, bool is_new);
+int undo_free_later(struct vol *v, struct vinode *vi, enum vmfs_res_type t,
+		    const uint64_t *idx, uint32_t n);
 
 /* dir.c */
 int dir_load(struct vol *v, struct vinode *dir);
