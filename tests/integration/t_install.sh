@@ -161,6 +161,13 @@ echo "written through mount -t vmfs" >"$mp/hello"
 # Gone, or a zombie nobody has reaped yet.
 stat=$(cat "/proc/$pid/stat" 2>/dev/null) || stat=") Z"
 [[ ${stat##*) } == Z* ]] || { echo "vmfsd $pid still runs after vmfs umount"; exit 1; }
+# An fstab line, as docs/OPERATIONS.md shows it, mounted by its mount point.
+printf '%s  %s  vmfs  _netdev,nofail,commit=500,state-dir=%s,log-file=%s  0  0\n' \
+	"$lun" "$mp" "$state" "$log" >"$mp.fstab"
+mount --fstab "$mp.fstab" "$mp"
+mountpoint -q "$mp" || { echo "mount by an fstab line: $mp is not mounted"; exit 1; }
+grep -q "^$lun $mp fuse" /proc/self/mounts || { echo "fstab mount: $(grep " $mp " /proc/self/mounts)"; exit 1; }
+/usr/sbin/vmfs umount --state-dir "$state" "$mp"
 rc=0; mount -t vmfs -o bogus "$lun" "$mp" 2>"$mp.err" || rc=$?
 [[ $rc == 32 ]] || { echo "mount -o bogus exited $rc, expected 32"; exit 1; }
 grep -q "unknown mount option 'bogus'" "$mp.err" || { echo "-o bogus: $(cat "$mp.err")"; exit 1; }
