@@ -32,21 +32,22 @@
 /* fsck(8) bit for a usage error (`vmfs fsck` uses the same). */
 #define HELPER_FSCK_EXIT_USAGE  16
 
-/* Enough for every option a helper can translate, twice over. */
-#define HELPER_ARGV_MAX 32
+/* Room for every option a helper translates, several times over. */
+#define HELPER_ARGV_MAX 64
 
 struct helper_argv {
 	char *v[HELPER_ARGV_MAX + 1];
 	int n;
 };
 
-/* The array is sized for the longest translation, so this cannot fill. */
-static void helper_argv_add(struct helper_argv *a, const char *s)
+/* False when the array is full: the caller must not run a partial argv. */
+static bool helper_argv_add(struct helper_argv *a, const char *s)
 {
-	if (a->n < HELPER_ARGV_MAX) {
-		a->v[a->n++] = (char *)s;
-		a->v[a->n] = NULL;
-	}
+	if (a->n == HELPER_ARGV_MAX)
+		return false;
+	a->v[a->n++] = (char *)s;
+	a->v[a->n] = NULL;
+	return true;
 }
 
 /* The command line a helper runs, for -v and for the -f (fake) mount. */
@@ -148,7 +149,7 @@ static void helper_mount_known_list(void)
 
 /*
  * Translate one -o option into out.  Returns 0, or the exit status of an
- * error already reported.  opt points into a buffer that outlives out.
+ * error already reported.  opt points into argv, which outlives out.
  */
 static int helper_mount_opt(char *opt, bool sloppy, struct helper_argv *out)
 {
@@ -178,6 +179,11 @@ static int helper_mount_opt(char *opt, bool sloppy, struct helper_argv *out)
 				"needs a value (NAME=VALUE)" : "takes no value");
 			return HELPER_MOUNT_EXIT_FAIL;
 		}
+		/* Two left for LUN and DIR. */
+		if (out->n + 4 > HELPER_ARGV_MAX) {
+			cli_err("too many mount options; give each one once");
+			return HELPER_MOUNT_EXIT_FAIL;
+		}
 		helper_argv_add(out, m->vmfs_opt);
 		if (eq)
 			helper_argv_add(out, eq + 1);
@@ -201,7 +207,7 @@ static int helper_mount(int argc, char **argv)
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 }
 	};
-	/* -o strings, kept for the argv pointers into them. */
+	/* The -o arguments; split in place, they are argv's strings. */
 	char *opts[HELPER_ARGV_MAX];
 	struct helper_argv out = { .n = 0 };
 	bool sloppy = false, fake = false, verbose = false;
@@ -248,31 +254,24 @@ static int helper_mount(int argc, char **argv)
 		cli_usage_err("unexpected argument '%s'", argv[optind + 2]);
 		return HELPER_MOUNT_EXIT_USAGE;
 	}
-	/* Options first, each checked, before anything is run. */
+	/* Every option is checked before anything is run. */
 	for (i = 0; i < nopts && !rc; i++) {
 		char *save = NULL, *opt;
 
-		opts[i] = strdup(opts[i]);
-		if (!opts[i]) {
-			cli_err("out of memory");
-			return HELPER_MOUNT_EXIT_FAIL;
-		}
 		for (opt = strtok_r(opts[i], ",", &save); opt && !rc;
 		     opt = strtok_r(NULL, ",", &save))
 			rc = helper_mount_opt(opt, sloppy, &out);
 	}
-	if (!rc) {
-		helper_argv_add(&out, argv[optind]);
-		helper_argv_add(&out, argv[optind + 1]);
-		if (verbose || fake)
-			helper_argv_print(&out);
-		if (!fake)
-			rc = helper_run(cmd_mount, out.n, out.v) == CLI_EXIT_OK ? 0 :
-			     HELPER_MOUNT_EXIT_FAIL;
-	}
-	for (int j = 0; j < i; j++)
-		free(opts[j]);
-	return rc;
+	if (rc)
+		return rc;
+	helper_argv_add(&out, argv[optind]);
+	helper_argv_add(&out, argv[optind + 1]);
+	if (verbose || fake)
+		helper_argv_print(&out);
+	if (fake)
+		return 0;
+	return helper_run(cmd_mount, out.n, out.v) == CLI_EXIT_OK ? 0 :
+	       HELPER_MOUNT_EXIT_FAIL;
 }
 
 /* ---- fsck.vmfs ---------------------------------------------------------- */
