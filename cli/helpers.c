@@ -214,7 +214,7 @@ static int helper_mount(int argc, char **argv)
 	int c, i, nopts = 0, rc = 0;
 
 	helper_argv_add(&out, "mount");
-	while ((c = getopt_long(argc, argv, ":sfnvo:t:N:hV", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":sfnvo:t:hV", longopts, NULL)) != -1) {
 		switch (c) {
 		case 's':
 			sloppy = true;
@@ -224,7 +224,6 @@ static int helper_mount(int argc, char **argv)
 			break;
 		case 'n':
 		case 't':
-		case 'N':
 			break;
 		case 'v':
 			verbose = true;
