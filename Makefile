@@ -8,7 +8,8 @@ PKG_CONFIG ?= pkg-config
 
 # Debian packages the build, the tests and the demo need.
 DEB_PKGS := build-essential pkg-config libfuse3-dev fuse3 libaio-dev \
-	libqb-dev libtokyocabinet-dev libcunit1-dev fio attr
+	libqb-dev libtokyocabinet-dev libcunit1-dev fio attr \
+	groff-base man-db
 
 PKGS := fuse3 libqb tokyocabinet
 
@@ -93,12 +94,31 @@ bench: deps
 	VMFS_BIN=$(abspath $(BIN)) bench/datapath.sh
 	VMFS_BIN=$(abspath $(BIN)) bench/meta.sh
 
-install: $(PROGS)
-	install -d $(DESTDIR)$(PREFIX)/sbin
-	install -m 0755 $(PROGS) $(DESTDIR)$(PREFIX)/sbin/
+# `make install PREFIX=/usr` is what makes `mount -t vmfs` work: mount(8)
+# runs helpers only from /sbin, /sbin/fs.d and /sbin/fs (/usr/sbin through
+# Debian's merged /usr).  fsck(8) and mkfs(8) also search PATH.
+HELPERS   := mount.vmfs fsck.vmfs mkfs.vmfs
+MAN8      := $(wildcard docs/man/*.8)
+DOCS      := README.md $(wildcard docs/*.md)
+SBINDIR   := $(DESTDIR)$(PREFIX)/sbin
+MAN8DIR   := $(DESTDIR)$(PREFIX)/share/man/man8
+COMPDIR   := $(DESTDIR)$(PREFIX)/share/bash-completion/completions
+DOCDIR    := $(DESTDIR)$(PREFIX)/share/doc/vmfs
 
+install: $(PROGS)
+	install -d $(SBINDIR) $(MAN8DIR) $(COMPDIR) $(DOCDIR)
+	install -m 0755 $(PROGS) $(SBINDIR)/
+	for h in $(HELPERS); do ln -sf vmfs $(SBINDIR)/$$h; done
+	install -m 0644 $(MAN8) $(MAN8DIR)/
+	install -m 0644 contrib/bash-completion/vmfs $(COMPDIR)/vmfs
+	install -m 0644 $(DOCS) $(DOCDIR)/
+
+# Exactly what install put there; directories are left to their owners.
 uninstall:
-	rm -f $(DESTDIR)$(PREFIX)/sbin/vmfs $(DESTDIR)$(PREFIX)/sbin/vmfsd
+	rm -f $(addprefix $(SBINDIR)/,$(notdir $(PROGS)) $(HELPERS)) \
+		$(addprefix $(MAN8DIR)/,$(notdir $(MAN8))) $(COMPDIR)/vmfs \
+		$(addprefix $(DOCDIR)/,$(notdir $(DOCS)))
+	rmdir $(DOCDIR) 2>/dev/null || true
 
 clean:
 	rm -rf build build-san $(BIN)

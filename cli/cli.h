@@ -22,10 +22,7 @@
 #include "vmfs/journal.h"
 #include "vmfs/vmfsd.h"
 
-/* The software version; the on-disk format version is format.h's. */
-#ifndef VMFS_VERSION
-#define VMFS_VERSION "0.1.0"
-#endif
+#include "vmfs/version.h"
 
 #define CLI_EXIT_OK    0
 #define CLI_EXIT_FAIL  1
@@ -55,6 +52,13 @@ int cmd_debug(int argc, char **argv);
 void help_debug(void);
 int cmd_journal(int argc, char **argv);
 void help_journal(void);
+
+/*
+ * mount.vmfs, fsck.vmfs, mkfs.vmfs (helpers.c): the helper a vmfs binary
+ * run under that name (argv[0]'s basename) is, or NULL.  Its fn gets the
+ * whole argv.
+ */
+const struct cli_cmd *cli_helper_find(const char *argv0);
 
 /* ---- messages (vmfs_main.c) ------------------------------------------- */
 

@@ -181,12 +181,36 @@ void cli_log_quiet(bool quiet)
 			  "*", quiet ? LOG_ERR : LOG_WARNING);
 }
 
+/*
+ * Run a command (or a helper) as prog: process-wide setup, then fn with
+ * getopt re-initialised (optind = 0 makes glibc start afresh).
+ */
+static int cli_run(const char *prog, int (*fn)(int, char **), int argc,
+		   char **argv)
+{
+	const char *env;
+	int rc;
+
+	env = getenv("VMFS_STATE_DIR");
+	if (env && *env)
+		cli_state_dir_default = env;
+	cli_set_prog(prog);
+	cli_log_init();
+	optind = 0;
+	rc = fn(argc, argv);
+	qb_log_fini();
+	return rc;
+}
+
 int main(int argc, char **argv)
 {
 	const struct cli_cmd *cmd;
-	const char *env;
 	char prog[64];
-	int rc;
+
+	/* Run as mount.vmfs, fsck.vmfs or mkfs.vmfs (links to vmfs)? */
+	cmd = cli_helper_find(argv[0] ? argv[0] : "");
+	if (cmd)
+		return cli_run(cmd->name, cmd->fn, argc, argv);
 
 	if (argc < 2) {
 		cli_help_all();
@@ -197,8 +221,7 @@ int main(int argc, char **argv)
 		return CLI_EXIT_OK;
 	}
 	if (!strcmp(argv[1], "--version") || !strcmp(argv[1], "-V")) {
-		printf("vmfs %s (on-disk format %d.%d)\n", VMFS_VERSION,
-		       VMFS_FORMAT_MAJOR, VMFS_FORMAT_MINOR);
+		printf("vmfs %s\n", VMFS_VERSION_LINE);
 		return CLI_EXIT_OK;
 	}
 	if (argv[1][0] == '-') {
@@ -212,17 +235,6 @@ int main(int argc, char **argv)
 			argv[1]);
 		return CLI_EXIT_USAGE;
 	}
-
-	env = getenv("VMFS_STATE_DIR");
-	if (env && *env)
-		cli_state_dir_default = env;
 	snprintf(prog, sizeof(prog), "vmfs %s", cmd->name);
-	cli_set_prog(prog);
-	cli_log_init();
-
-	/* optind = 0 makes glibc re-initialise getopt for the command. */
-	optind = 0;
-	rc = cmd->fn(argc - 1, argv + 1);
-	qb_log_fini();
-	return rc;
+	return cli_run(prog, cmd->fn, argc - 1, argv + 1);
 }

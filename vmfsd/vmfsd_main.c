@@ -56,6 +56,7 @@
 #include "vmfs/fuse.h"
 #include "vmfs/lockmgr.h"
 #include "vmfs/lun.h"
+#include "vmfs/version.h"
 #include "vmfs/vmfsd.h"
 
 #define VMFSD_EXIT_OK    0
@@ -100,7 +101,8 @@ static void vmfsd_help(void)
 	       "  --threads N         FUSE worker threads, 1 to %d (default %d)\n"
 	       "  --commit-ms MS      commit the metadata journal at least every MS\n"
 	       "                      milliseconds, 10 to 60000 (default 1000)\n"
-	       "  --help              show this help\n\n"
+	       "  --help              show this help\n"
+	       "  --version           show the version (alone on the command line)\n\n"
 	       "Errors also go to syslog.  SIGUSR1 writes the in-memory debug log to\n"
 	       "STATE_DIR/vmfsd-PID.blackbox; read it with qb-blackbox.\n",
 	       VOL_DEFAULT_STATE_DIR, VFUSE_MAX_THREADS, VFUSE_DEFAULT_THREADS);
@@ -1030,6 +1032,10 @@ int main(int argc, char **argv)
 	pthread_t bb;
 	int ret;
 
+	if (argc == 2 && (!strcmp(argv[1], "--version") || !strcmp(argv[1], "-V"))) {
+		printf("vmfsd %s\n", VMFS_VERSION_LINE);
+		return VMFSD_EXIT_OK;
+	}
 	ret = vmfsd_parse_args(argc, argv, &a);
 	if (ret >= 0)
 		return ret;

@@ -1,0 +1,202 @@
+#!/usr/bin/env bash
+#
+# t_install: `make install DESTDIR=... PREFIX=/usr` installs exactly the
+# binaries, the mount.vmfs/fsck.vmfs/mkfs.vmfs links, the man pages, the
+# bash completion and the docs, and `make uninstall` removes them all.
+# From the installed tree, `mkfs -t vmfs`, `fsck -t vmfs` and (in a private
+# mount namespace where the installed sbin is overlaid on /usr/sbin, so
+# the host's /sbin is never changed) `mount -t vmfs -o ...` work: -o
+# options reach vmfsd, unknown ones fail with mount(8)'s 32, `ro` is
+# refused.  Also: vmfsd --version matches vmfs --version, every man page
+# renders without groff warnings and names every option of its command,
+# and the bash completion completes commands and options.
+#
+# shellcheck source=tests/integration/lib.sh
+source "$(dirname "$0")/lib.sh"
+
+DEST=$T_DIR/dest
+SBIN=$DEST/usr/sbin
+LUN=$T_DIR/lun
+MP=$T_DIR/mnt
+
+# make TARGET with the binaries under test: -o keeps make from rebuilding
+# them (from build/, when they came from build-san/, say).
+t_make() {
+	make -s -C "$T_ROOT" -o "$VMFS_BIN/vmfs" -o "$VMFS_BIN/vmfsd" "$1" \
+		DESTDIR="$DEST" PREFIX=/usr BIN="$VMFS_BIN" >"$T_DIR/make.out" 2>&1 ||
+		fail "make $1 failed: $(cat "$T_DIR/make.out")"
+}
+
+step "make install DESTDIR=$DEST PREFIX=/usr"
+t_make install
+
+expected() {
+	local f
+	printf '%s\n' usr/sbin/vmfs usr/sbin/vmfsd usr/sbin/mount.vmfs \
+		usr/sbin/fsck.vmfs usr/sbin/mkfs.vmfs \
+		usr/share/bash-completion/completions/vmfs
+	for f in vmfs.8 vmfsd.8 mount.vmfs.8 fsck.vmfs.8 mkfs.vmfs.8; do
+		echo "usr/share/man/man8/$f"
+	done
+	for f in "$T_ROOT"/README.md "$T_ROOT"/docs/*.md; do
+		echo "usr/share/doc/vmfs/$(basename "$f")"
+	done
+}
+installed() {
+	(cd "$DEST" && find . -type f -o -type l) | sed 's|^\./||' | sort
+}
+diff -u <(expected | sort) <(installed) >"$T_DIR/list.diff" ||
+	fail "installed files differ from the expected list: $(cat "$T_DIR/list.diff")"
+for h in mount.vmfs fsck.vmfs mkfs.vmfs; do
+	expect_eq "$h link" "$(readlink "$SBIN/$h")" vmfs
+done
+
+step "vmfsd --version is vmfs --version"
+v=$("$SBIN/vmfs" --version)
+expect_eq "vmfsd --version" "$("$SBIN/vmfsd" --version)" "vmfsd ${v#vmfs }"
+[[ $v =~ ^vmfs\ [0-9]+\.[0-9]+\.[0-9]+\ \(on-disk\ format\ [0-9]+\.[0-9]+\)$ ]] ||
+	fail "vmfs --version printed '$v'"
+[[ $("$SBIN/mkfs.vmfs" -V) == "mkfs.vmfs from $v" ]] ||
+	fail "mkfs.vmfs -V printed '$("$SBIN/mkfs.vmfs" -V)'"
+
+step "man pages render without warnings"
+command -v groff >/dev/null || fail "no groff: run 'make deps' (groff-base)"
+for page in "$T_ROOT"/docs/man/*.8; do
+	groff -man -Tutf8 -ww -z "$page" 2>"$T_DIR/groff.err" ||
+		fail "groff failed on $page: $(cat "$T_DIR/groff.err")"
+	[[ ! -s $T_DIR/groff.err ]] ||
+		fail "groff warns about $page: $(cat "$T_DIR/groff.err")"
+	if command -v man >/dev/null; then
+		MANWIDTH=80 man --warnings -l "$page" >/dev/null 2>"$T_DIR/man.err" ||
+			fail "man -l $page failed: $(cat "$T_DIR/man.err")"
+		[[ ! -s $T_DIR/man.err ]] ||
+			fail "man --warnings -l $page: $(cat "$T_DIR/man.err")"
+	fi
+done
+
+# The long options CMD... --help shows, and --help, one a line.
+help_opts() {
+	{
+		"$@" --help | grep -oE -- '--[a-z][a-z-]+' || true
+		echo --help
+	} | sort -u
+}
+
+# Every long option a command's --help shows is in its page: the pages
+# follow the code.
+page_has_options() {
+	local page=$1 o text opts
+	shift
+	text=$(MANWIDTH=200 man -l "$T_ROOT/docs/man/$page" 2>/dev/null | col -b)
+	opts=$(help_opts "$@")
+	for o in $opts; do
+		grep -qF -- "$o" <<<"$text" || fail "$page lacks $o of '$*'"
+	done
+}
+for c in mkfs info mount umount fsck "disk create" "disk info" \
+	"journal dump" "journal replay" "debug corrupt"; do
+	# shellcheck disable=SC2086
+	page_has_options vmfs.8 "$VMFS" $c
+	grep -qE "^\.SS .*${c%% *}" "$T_ROOT/docs/man/vmfs.8" ||
+		fail "vmfs.8 has no section for '$c'"
+done
+page_has_options vmfsd.8 "$VMFSD"
+page_has_options mount.vmfs.8 "$SBIN/mount.vmfs"
+page_has_options fsck.vmfs.8 "$SBIN/fsck.vmfs"
+page_has_options mkfs.vmfs.8 "$SBIN/mkfs.vmfs"
+
+step "bash completion"
+comp=$DEST/usr/share/bash-completion/completions/vmfs
+# shellcheck disable=SC2016
+got=$(bash -c 'source "$1"
+	complete -p vmfs | grep -q -- "-F _vmfs" || exit 1
+	COMP_WORDS=(vmfs mk); COMP_CWORD=1; _vmfs; echo "${COMPREPLY[*]}"
+	COMP_WORDS=(vmfs mount --co); COMP_CWORD=2; _vmfs; echo "${COMPREPLY[*]}"
+	COMP_WORDS=(vmfs journal re); COMP_CWORD=2; _vmfs; echo "${COMPREPLY[*]}"' \
+	_ "$comp") || fail "the completion does not register _vmfs for vmfs"
+expect_eq "completions of 'vmfs mk', 'vmfs mount --co', 'vmfs journal re'" \
+	"$got" $'mkfs\n--commit-ms\nreplay'
+# The option lists follow each command's --help.
+for c in mkfs info mount umount fsck "disk create" "disk info" \
+	"journal dump" "journal replay" "debug corrupt"; do
+	# shellcheck disable=SC2016,SC2086
+	expect_eq "completion options of '$c'" \
+		"$(bash -c 'source "$1"; _vmfs_opts "$2"' _ "$comp" "$c" | tr ' ' '\n' | sort)" \
+		"$(help_opts "$VMFS" $c)"
+done
+
+step "mkfs -t vmfs and fsck -t vmfs find the installed helpers in PATH"
+make_lun "$LUN" 2G
+PATH=$SBIN:$PATH mkfs -t vmfs -L installed --max-hosts 4 "$LUN" >"$T_DIR/mkfs.out" ||
+	fail "mkfs -t vmfs failed: $(cat "$T_DIR/mkfs.out")"
+[[ $("$VMFS" info "$LUN") == *installed* ]] || fail "mkfs -t vmfs made no volume labelled 'installed'"
+rc=0
+PATH=$SBIN:$PATH fsck -t vmfs -a "$LUN" >"$T_DIR/fsck.out" 2>&1 || rc=$?
+expect_eq "fsck -t vmfs -a exit status ($(cat "$T_DIR/fsck.out"))" "$rc" 0
+grep -qE "0 problems found.* [1-9][0-9]* inodes" "$T_DIR/fsck.out" ||
+	fail "fsck -t vmfs -a did not check: $(cat "$T_DIR/fsck.out")"
+head -c 1M /dev/urandom >"$T_DIR/notvmfs"
+PATH=$SBIN:$PATH expect_fail 8 "not a vmfs volume" fsck -t vmfs -n "$T_DIR/notvmfs"
+# No mode and no terminal: e2fsck's refusal, not a silent read-only pass.
+PATH=$SBIN:$PATH expect_fail 8 "need a terminal.*-p.*-n.*-y" fsck -t vmfs "$LUN" </dev/null
+
+step "mount -t vmfs from the installed tree (private mount namespace)"
+mkdir -p "$MP"
+MP=$(cd "$MP" && pwd -P)
+T_MOUNTS+=("$MP")
+cat >"$T_DIR/inner.sh" <<'EOF'
+# Runs in a private mount namespace: the installed sbin overlaid on
+# /usr/sbin (/sbin on merged /usr) is where mount(8) looks for helpers.
+set -euo pipefail
+sbin=$1 lun=$2 mp=$3 state=$4 log=$5 pidfile=$6
+mount -t overlay overlay -o "lowerdir=$sbin:/usr/sbin" /usr/sbin
+[[ -L /sbin/mount.vmfs ]] || { echo "no /sbin/mount.vmfs in the overlay"; exit 1; }
+mount -t vmfs -o "commit=200,state-dir=$state,log-file=$log,_netdev,nofail,x-test=1" "$lun" "$mp"
+mountpoint -q "$mp" || { echo "mount -t vmfs returned 0 but $mp is not mounted"; exit 1; }
+for d in /proc/[0-9]*; do
+	[[ $(readlink "$d/exe" 2>/dev/null) == /usr/sbin/vmfsd ]] || continue
+	tr '\0' '\n' <"$d/cmdline" | grep -qxF -- "$mp" && echo "${d#/proc/}" >"$pidfile"
+done
+[[ -s $pidfile ]] || { echo "no installed vmfsd serves $mp"; exit 1; }
+pid=$(cat "$pidfile")
+tr '\0' ' ' <"/proc/$pid/cmdline" | grep -qF -- "--commit-ms 200 " ||
+	{ echo "vmfsd did not get --commit-ms 200: $(tr '\0' ' ' <"/proc/$pid/cmdline")"; exit 1; }
+echo "written through mount -t vmfs" >"$mp/hello"
+[[ $(cat "$mp/hello") == "written through mount -t vmfs" ]]
+/usr/sbin/vmfs umount --state-dir "$state" "$mp"
+! mountpoint -q "$mp" || { echo "$mp still mounted after vmfs umount"; exit 1; }
+# Gone, or a zombie nobody has reaped yet.
+stat=$(cat "/proc/$pid/stat" 2>/dev/null) || stat=") Z"
+[[ ${stat##*) } == Z* ]] || { echo "vmfsd $pid still runs after vmfs umount"; exit 1; }
+# An fstab line, as docs/OPERATIONS.md shows it, mounted by its mount point.
+printf '%s  %s  vmfs  _netdev,nofail,commit=500,state-dir=%s,log-file=%s  0  0\n' \
+	"$lun" "$mp" "$state" "$log" >"$mp.fstab"
+mount --fstab "$mp.fstab" "$mp"
+mountpoint -q "$mp" || { echo "mount by an fstab line: $mp is not mounted"; exit 1; }
+grep -q "^$lun $mp fuse" /proc/self/mounts || { echo "fstab mount: $(grep " $mp " /proc/self/mounts)"; exit 1; }
+/usr/sbin/vmfs umount --state-dir "$state" "$mp"
+rc=0; mount -t vmfs -o bogus "$lun" "$mp" 2>"$mp.err" || rc=$?
+[[ $rc == 32 ]] || { echo "mount -o bogus exited $rc, expected 32"; exit 1; }
+grep -q "unknown mount option 'bogus'" "$mp.err" || { echo "-o bogus: $(cat "$mp.err")"; exit 1; }
+grep -q "known options: commit=" "$mp.err" || { echo "-o bogus lists no options: $(cat "$mp.err")"; exit 1; }
+rc=0; mount -t vmfs -o ro,state-dir="$state" "$lun" "$mp" 2>"$mp.err" || rc=$?
+[[ $rc == 32 ]] || { echo "mount -o ro exited $rc, expected 32"; exit 1; }
+grep -q "read-only mounts are not supported yet" "$mp.err" || { echo "-o ro: $(cat "$mp.err")"; exit 1; }
+! mountpoint -q "$mp" || { echo "mount -o ro mounted $mp"; exit 1; }
+echo "inner ok"
+EOF
+rc=0
+unshare --mount --propagation private bash "$T_DIR/inner.sh" "$SBIN" "$LUN" "$MP" \
+	"$T_STATE" "$T_DIR/vmfsd-mnt.log" "$T_DIR/vmfsd.pid" >"$T_DIR/inner.out" 2>&1 || rc=$?
+# A vmfsd left by a failure is stopped by PID in the cleanup.
+[[ -s $T_DIR/vmfsd.pid ]] && T_PIDS+=("$(cat "$T_DIR/vmfsd.pid")")
+expect_eq "the namespace part ($(cat "$T_DIR/inner.out"))" "$rc" 0
+PATH=$SBIN:$PATH fsck -t vmfs -n "$LUN" >"$T_DIR/fsck.out" 2>&1 ||
+	fail "fsck -t vmfs -n after the mount: $(cat "$T_DIR/fsck.out")"
+
+step "make uninstall removes every installed file"
+t_make uninstall
+left=$(installed)
+[[ -z $left ]] || fail "make uninstall left: $left"
+
+t_log "ok"
