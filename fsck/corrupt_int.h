@@ -273,6 +273,7 @@ int corrupt_pr5_orphan(struct corrupt *c);
 int corrupt_pr6_leaked(struct corrupt *c);
 int corrupt_pr6_unmarked(struct corrupt *c);
 int corrupt_pr6_nfree(struct corrupt *c);
+int corrupt_pr3_cluster_uninit(struct corrupt *c);
 int corrupt_pr6_bits_beyond(struct corrupt *c);
 
 /* corrupt_dir.c helpers shared with pass-3/5 damage */

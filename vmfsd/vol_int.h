@@ -54,6 +54,7 @@ struct rfreed {
 struct rarea {
 	struct vol_res_geom g;
 	struct rcluster *cl;
+	uint8_t *blks;      /* every cl[c].blk, one allocation */
 	uint32_t rotor;     /* cluster to try first */
 	uint64_t used;
 	struct rfreed *freed;  /* FIFO, sequences ascending */

@@ -66,6 +66,8 @@ enum fsck_problem {
 	PR_3_XATTR_BAD = 0x030d,        /* xattr area inconsistent: keep the valid prefix */
 	PR_3_SMALL_TOO_BIG = 0x030e,    /* small-block file needs indirection: truncate map */
 	PR_3_PTRBLK_OWNER = 0x030f,     /* pointer block names another owner or level: drop */
+	PR_3_CLUSTER_UNINIT = 0x0310,   /* cluster flagged never initialised has objects
+					 * in use: trust the bits, drop the flag */
 
 	/* pass 4: directories and connectivity */
 	PR_4_CHUNK_BAD = 0x0401,        /* directory chunk damaged: clear it */
