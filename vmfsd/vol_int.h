@@ -175,9 +175,6 @@ bool vol_reclaim(struct vol *v);
 })
 
 /* geom.c */
-int vol_layout(uint64_t lun_bytes, uint32_t sector_size,
-	       const struct vol_mkfs_opts *o, struct vol_geom *g,
-	       uint64_t *need_bytes);
 int vol_header_write(struct lun *lun, const struct vol_geom *g, uint64_t off);
 
 /* alloc.c */

@@ -16,6 +16,7 @@
 #define VMFS_FSCK_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 struct lun;
@@ -163,6 +164,12 @@ struct fsck_result {
  */
 int fsck_hosts_watch(struct lun *lun, const struct vol_geom *g,
 		     struct hb_slot_info *out, uint32_t *n);
+
+/*
+ * "slot 3 (host esx1, uuid ...)": how fsck and the commands that refuse
+ * to write under a live host name it.
+ */
+void fsck_host_describe(const struct hb_slot_info *si, char *out, size_t len);
 
 void fsck_opts_init(struct fsck_opts *o);
 /* Check (and repair, per mode) the volume on lun. */
