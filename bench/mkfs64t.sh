@@ -6,7 +6,10 @@
 #   mkfs_s        wall time of `vmfs mkfs`
 #   mkfs_bytes    what mkfs left allocated in the sparse file (du)
 #   mount_s       `vmfs mount` until the mount is ready (it loads every
-#                 resource-cluster header), and vmfsd's resident memory
+#                 resource-cluster header), and vmfsd's resident memory;
+#                 the first mount also creates the host state DB (fsync on
+#                 BENCH_DIR's disk), so the volume is mounted a second time
+#                 at the end
 #   fsck_s        `vmfs fsck -n` of the fresh volume, then again after
 #                 BENCH_FILES files were made (several inode clusters
 #                 initialised at first use)
@@ -37,7 +40,7 @@ source "$root/bench/lib.sh"
 bench_setup mkfs64t
 lun=$dir/lun
 if ! truncate -s "$size" "$lun" 2>/dev/null; then
-	echo "$(findmnt -n -o FSTYPE -T "$dir") under $dir takes no $size file; using /dev/shm"
+	echo "$(findmnt -n -o FSTYPE -T "$dir" | head -n 1) under $dir takes no $size file; using /dev/shm"
 	rm -f "$lun"
 	shm=$(mktemp -d /dev/shm/vmfs-bench-mkfs64t.XXXXXX)
 	bench_extra_cleanup+=("$shm")
@@ -54,7 +57,7 @@ secs() {
 }
 
 echo "machine: $(nproc) CPUs, $(awk '/MemTotal/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo) RAM, $(. /etc/os-release && echo "$PRETTY_NAME"), kernel $(uname -r)"
-echo "LUN: $lun, $size sparse, on $(findmnt -n -o FSTYPE,SOURCE -T "$lun")"
+echo "LUN: $lun, $size sparse, on $(findmnt -n -o FSTYPE,SOURCE -T "$lun" | head -n 1)"
 df -h "$(dirname "$lun")" | sed 's/^/  /'
 echo
 
@@ -102,3 +105,8 @@ t0=$(now)
 t1=$(now)
 printf 'fsck -n (%s files): %6s s  %s\n' "$nfiles" "$(secs "$t0" "$t1")" "$(tail -n 1 "$dir/fsck.out")"
 printf 'LUN allocated after the files: %s MiB\n' $((bytes >> 20))
+t0=$(now)
+bench_mount "$lun"
+t1=$(now)
+rss=$(awk '/VmRSS/ { print $2 }' "/proc/$vmfsd_pid/status")
+printf 'mount (again): %6s s, vmfsd RSS %s MiB\n' "$(secs "$t0" "$t1")" $((rss >> 10))
