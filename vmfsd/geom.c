@@ -139,7 +139,7 @@ static uint64_t clamp64(uint64_t x, uint64_t lo, uint64_t hi)
  * as a cluster's first use zeroes all its objects).  Every header is
  * written by mkfs and loaded by every mount and fsck, so their number,
  * not the LUN size, is what those cost: 64 TiB with the defaults has
- * about 19k headers (74 MiB) instead of 118k.  4096 clusters per area
+ * about 19k headers (74 MiB) instead of 119k.  4096 clusters per area
  * still leave many more clusters than hosts to allocate in parallel.
  */
 #define MAX_CLUSTERS 4096u
