@@ -42,10 +42,14 @@ static int probe_copy(struct lun *lun, int fd, uint64_t off, uint64_t len)
 	for (uint64_t done = 0; done < len && !ret; done += PROBE_CHUNK) {
 		size_t n = len - done < PROBE_CHUNK ? (size_t)(len - done)
 						     : PROBE_CHUNK;
+		ssize_t w;
 
 		ret = lun_read(lun, buf, n, off + done);
-		if (!ret && pwrite(fd, buf, n, (off_t)(off + done)) != (ssize_t)n)
-			ret = errno ? -errno : -EIO;
+		if (ret)
+			break;
+		w = pwrite(fd, buf, n, (off_t)(off + done));
+		if (w != (ssize_t)n)
+			ret = w < 0 ? -errno : -EIO;
 	}
 	lun_buf_free(buf);
 	return ret;
