@@ -174,6 +174,8 @@ static uint64_t place_area(struct vol_res_geom *r, uint64_t pos,
 
 /* Minimum objects of each kind for a usable volume. */
 #define MIN_INODES 1024u
+#define MIN_SMALL 64u
+#define MIN_FILE 16u
 
 /*
  * Default inode count: a datastore holds VM directories of a dozen or so
@@ -195,8 +197,6 @@ static uint64_t default_inodes(uint64_t lun_bytes)
 		n = small < 8192 ? small : 8192;
 	return clamp64(n, MIN_INODES, 4ull << 20);
 }
-#define MIN_SMALL 64u
-#define MIN_FILE 16u
 
 int vol_layout(uint64_t lun_bytes, uint32_t sector_size,
 	       const struct vol_mkfs_opts *o, struct vol_geom *g,

@@ -10,7 +10,7 @@
  * What mkfs writes does not grow with the inode or pointer-block count:
  * their clusters are left uninitialised (VMFS_RC_UNINIT) and zeroed at
  * first use (vmfsd/alloc.c), except inode cluster 0, which holds the root
- * and lost+found and is zeroed here.  The rest is the headers (one per
+ * and lost+found and which res_cluster_format zeroes.  The rest is the headers (one per
  * cluster) and one 4 KiB block per journal and heartbeat slot.
  */
 #include <dirent.h>
