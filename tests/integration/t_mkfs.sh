@@ -122,11 +122,12 @@ BIG_DIR=$T_DIR
 if ! truncate -s 64T "$BIG_DIR/probe" 2>/dev/null; then
 	BIG_DIR=
 	if [[ -d /dev/shm ]] && SHM_DIR=$(mktemp -d /dev/shm/vmfs-t_mkfs.XXXXXX); then
-		trap 'rc=$?; rm -rf "$SHM_DIR"; (exit $rc); t_cleanup' EXIT
+		T_EXTRA_DIRS+=("$SHM_DIR")
 		truncate -s 64T "$SHM_DIR/probe" 2>/dev/null && BIG_DIR=$SHM_DIR
 	fi
 fi
-rm -f "$T_DIR/probe" "${SHM_DIR:-/nonexistent}/probe"
+rm -f "$T_DIR/probe"
+[[ -z ${SHM_DIR:-} ]] || rm -f "$SHM_DIR/probe"
 sizes=(2G 1T)
 if [[ -n $BIG_DIR ]]; then
 	sizes+=(64T)
