@@ -8,10 +8,10 @@ PKG_CONFIG ?= pkg-config
 
 # Debian packages the build, the tests and the demo need.
 DEB_PKGS := build-essential pkg-config libfuse3-dev fuse3 libaio-dev \
-	libqb-dev libtokyocabinet-dev libcunit1-dev fio attr \
-	groff-base man-db
+	libqb-dev libtokyocabinet-dev libcunit1-dev libblkid-dev fio attr \
+	e2fsprogs fdisk groff-base man-db
 
-PKGS := fuse3 libqb tokyocabinet
+PKGS := fuse3 libqb tokyocabinet blkid
 
 ifneq ($(SANITIZE),)
 BUILD    ?= build-san

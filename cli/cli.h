@@ -158,6 +158,35 @@ void cli_time_str(int64_t ns, char *buf, size_t len);
 /* Why a walk stopped, as a JSON-friendly word ("end", "torn", ...). */
 const char *cli_jnl_stop_key(enum jnl_stop s);
 
+/* ---- live hosts (live.c) ----------------------------------------------- */
+
+/*
+ * Watch the volume's heartbeat slots as fsck does before it writes; when
+ * a host is live, name it ("heartbeat slot 3 (host h, uuid u) is live"),
+ * print refusal and return CLI_EXIT_FAIL.  -1 when no host is live.
+ */
+int cli_refuse_if_live(struct lun *lun, const struct vol_geom *g,
+		       const char *spec, const char *refusal);
+
+/* ---- other content on a LUN (probe.c) --------------------------------- */
+
+/* A signature libblkid found: "ext4 filesystem (label 'x', uuid ...)". */
+struct cli_probe_sig {
+	char desc[256];
+	uint64_t magic_off;    /* byte offset of its magic on the LUN */
+	size_t magic_len;
+};
+
+/*
+ * Every filesystem, partition table, LVM, RAID or crypto signature
+ * libblkid finds on the LUN (read through the lun layer, so any backend).
+ * *out is malloc'ed (free it); 0 or a negative errno.
+ */
+int cli_probe_signatures(struct lun *lun, struct cli_probe_sig **out,
+			 size_t *n);
+/* Zero the sectors holding one signature's magic (wipefs(8)'s way). */
+int cli_probe_wipe(struct lun *lun, const struct cli_probe_sig *s);
+
 /* mount.c: absolute form of a LUN spec ("file:" prefix and iscsi:// kept) in buf. */
 const char *cli_lun_abspath(const char *spec, char *buf, size_t len);
 /*

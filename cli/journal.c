@@ -13,7 +13,7 @@
  *           images over its newer blocks and mark its journal clean under
  *           it, so it is refused while another host's heartbeat is live;
  *           liveness is judged exactly as fsck judges it
- *           (fsck_hosts_watch), and --force overrides it as fsck's does.
+ *           (cli_refuse_if_live), and --force overrides it as fsck's does.
  *
  * Also home of cli_jnl_stop_key(), shared with `vmfs info`.
  */
@@ -437,65 +437,6 @@ static int journal_dump(int argc, char **argv)
 
 /* ---- replay ---------------------------------------------------------------- */
 
-/*
- * Refuse while a host's heartbeat is live.  Returns -1 to go on, or the
- * exit status after the message.
- */
-static int replay_check_live(struct lun *lun, const struct vol_geom *g,
-			     const char *spec)
-{
-	struct hb_slot_info *si = calloc(g->max_hosts, sizeof(*si));
-	uint32_t n = 0, wait_ms = 0, nlive = 0;
-	int rc;
-
-	if (!si) {
-		cli_err("out of memory");
-		return CLI_EXIT_FAIL;
-	}
-	/* Only to say why we wait; fsck_hosts_watch decides. */
-	if (!hb_survey(lun, g->hb_offset, false, si, g->max_hosts, &n)) {
-		for (uint32_t i = 0; i < n; i++) {
-			struct hb_timeouts t;
-
-			hb_timeouts_from_lease(si[i].lease_ms, &t);
-			if (t.dead_ms > wait_ms)
-				wait_ms = t.dead_ms;
-		}
-		if (n)
-			fprintf(stderr, "%s: %u heartbeat slot%s held; watching for "
-				"%.1f s whether %s live\n", cli_prog(), n, plural(n),
-				wait_ms / 1000.0, n == 1 ? "its host is" : "their hosts are");
-	}
-	rc = fsck_hosts_watch(lun, g, si, &n);
-	if (rc) {
-		cli_err("cannot read the heartbeat slots of %s to see which hosts "
-			"are live: %s; run 'vmfs fsck %s', or pass --force if you "
-			"are sure no host has it mounted", spec, vmfs_strerror(rc),
-			spec);
-		free(si);
-		return CLI_EXIT_FAIL;
-	}
-	for (uint32_t i = 0; i < n; i++) {
-		char uuid[37];
-
-		if (!si[i].live)
-			continue;
-		vol_uuid_format(si[i].host_uuid, uuid);
-		cli_err("heartbeat slot %u is live: host %s (uuid %s) has %s "
-			"mounted", si[i].slot, si[i].hostname[0] ? si[i].hostname : "?",
-			uuid, spec);
-		nlive++;
-	}
-	free(si);
-	if (!nlive)
-		return -1;
-	cli_err("refusing to replay while a host is live: it would write older "
-		"block images over that host's newer ones; unmount the volume "
-		"there (a mount replays its own journal), or pass --force if you "
-		"are sure that host is gone");
-	return CLI_EXIT_FAIL;
-}
-
 static int replay_slot(struct lun *lun, const struct vol_geom *g,
 		       const char *spec, uint32_t s)
 {
@@ -538,7 +479,12 @@ static int journal_replay(int argc, char **argv)
 	if (rc >= 0)
 		return rc;
 	if (!a.force) {
-		rc = replay_check_live(lun, &g, a.spec);
+		rc = cli_refuse_if_live(lun, &g, a.spec,
+					"refusing to replay while a host is live: it "
+					"would write older block images over that "
+					"host's newer ones; unmount the volume there "
+					"(a mount replays its own journal), or pass "
+					"--force if you are sure that host is gone");
 		if (rc >= 0) {
 			lun_close(lun);
 			return rc;

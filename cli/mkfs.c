@@ -2,10 +2,18 @@
  * vmfs mkfs: lay out a new volume on a LUN.
  *
  * The options are checked here against the limits vmfsd.h documents so
- * that a mistake is named by its option, before the LUN is touched.  An
- * existing volume (or anything that carries our header magic) is only
- * overwritten with --force, and the refusal names it so the administrator
- * can tell which datastore would have been lost.
+ * that a mistake is named by its option, before the LUN is touched, and
+ * the layout is computed (vol_layout) before anything is written.  Then
+ * what the LUN holds:
+ *   - a vmfs volume (or anything that carries our header magic) is only
+ *     overwritten with --force, and the refusal names it (label, uuid) so
+ *     the administrator can tell which datastore would have been lost;
+ *   - a volume that a live host has mounted is never overwritten, --force
+ *     or not: that host would fence itself seconds later.  Liveness is
+ *     judged as fsck -y judges it (cli_refuse_if_live);
+ *   - anything libblkid knows (filesystem, partition table, LVM physical
+ *     volume, RAID member, ...) is only overwritten with --force, and its
+ *     signatures are then wiped so that nothing probes as the old content.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -30,7 +38,8 @@ void help_mkfs(void)
 {
 	printf("usage: vmfs mkfs [options] LUN\n\n"
 	       "Create a vmfs volume on the whole of LUN (a block device, a file,\n"
-	       "or file:PATH).  Never run it on a volume that any host has mounted.\n\n"
+	       "or file:PATH).  Refuses to overwrite anything it recognises unless\n"
+	       "--force, and a volume that a live host has mounted even then.\n\n"
 	       "Options:\n"
 	       "  -L, --label LABEL          volume label (up to %d bytes)\n"
 	       "  -b, --block-size SIZE      file block size for VM disks and large\n"
@@ -42,8 +51,12 @@ void help_mkfs(void)
 	       "                             1..%d (default 64); each gets a heartbeat\n"
 	       "                             slot and a journal\n"
 	       "  -j, --journal-size SIZE    journal per host, >= 1M (default 16M)\n"
-	       "  -i, --inodes N             number of inodes (default: from the size)\n"
-	       "  -f, --force                overwrite an existing vmfs volume\n"
+	       "  -i, --inodes N             number of inodes (default: one per MiB of\n"
+	       "                             LUN, at least 8192 up to 8G, at most 4M)\n"
+	       "  -f, --force                overwrite an existing vmfs volume,\n"
+	       "                             filesystem, partition table, LVM or\n"
+	       "                             RAID member (never a volume that a live\n"
+	       "                             host has mounted)\n"
 	       "  -h, --help                 show this help\n",
 	       VMFS_LABEL_SIZE, MKFS_MAX_HOSTS_MAX);
 }
@@ -161,12 +174,19 @@ static int mkfs_parse(int argc, char **argv, struct mkfs_args *a)
 	return 0;
 }
 
+#define MKFS_LIVE_REFUSAL \
+	"refusing to create a volume over one that a live host has mounted: " \
+	"that host would fence itself within seconds; unmount it there first " \
+	"(--force does not override this)"
+
 /*
  * Refuse to overwrite something that is, or was, a volume.  A volume whose
  * header fails verification still holds somebody's data: fsck may be able
- * to save it, so it too needs --force.
+ * to save it, so it too needs --force.  Returns 0 to go on, 1 when the LUN
+ * holds no vmfs volume at all (look for other content), or -errno after
+ * the message.
  */
-static int mkfs_check_existing(struct lun *lun, const struct mkfs_args *a)
+static int mkfs_check_vmfs(struct lun *lun, const struct mkfs_args *a)
 {
 	struct vol_geom g;
 	char uuid[37];
@@ -178,7 +198,7 @@ static int mkfs_check_existing(struct lun *lun, const struct mkfs_args *a)
 	rc = vol_geom_read(lun, &g, &which, &magic);
 	cli_log_quiet(false);
 	if (rc == -VMFS_E_NOT_VOLUME)
-		return 0;
+		return 1;
 	if (rc == 0) {
 		vol_uuid_format(g.uuid, uuid);
 		if (!a->force) {
@@ -188,6 +208,8 @@ static int mkfs_check_existing(struct lun *lun, const struct mkfs_args *a)
 				which ? ", found by its backup header" : "");
 			return -EEXIST;
 		}
+		if (cli_refuse_if_live(lun, &g, a->lun_spec, MKFS_LIVE_REFUSAL) >= 0)
+			return -EBUSY;
 		fprintf(stderr, "%s: overwriting vmfs volume '%s' (uuid %s) on %s\n",
 			cli_prog(), g.label, uuid, a->lun_spec);
 		return 0;
@@ -205,6 +227,40 @@ static int mkfs_check_existing(struct lun *lun, const struct mkfs_args *a)
 	fprintf(stderr, "%s: overwriting an unreadable vmfs volume on %s (%s)\n",
 		cli_prog(), a->lun_spec, vmfs_strerror(rc));
 	return 0;
+}
+
+/*
+ * Anything else libblkid recognises: refused without --force, naming
+ * each signature; with --force, each is named and wiped.
+ */
+static int mkfs_check_other(struct lun *lun, const struct mkfs_args *a)
+{
+	struct cli_probe_sig *sigs;
+	size_t n;
+	int rc = cli_probe_signatures(lun, &sigs, &n);
+
+	if (rc) {
+		cli_err("cannot probe %s for existing content: %s", a->lun_spec,
+			vmfs_strerror(rc));
+		return rc;
+	}
+	for (size_t i = 0; i < n && !rc; i++) {
+		if (!a->force) {
+			cli_err("%s holds an existing %s; use --force to overwrite it and "
+				"lose everything on it", a->lun_spec, sigs[i].desc);
+			continue;
+		}
+		fprintf(stderr, "%s: overwriting %s on %s\n", cli_prog(),
+			sigs[i].desc, a->lun_spec);
+		rc = cli_probe_wipe(lun, &sigs[i]);
+		if (rc)
+			cli_err("cannot wipe the %s on %s: %s", sigs[i].desc,
+				a->lun_spec, vmfs_strerror(rc));
+	}
+	if (!rc && n && !a->force)
+		rc = -EEXIST;
+	free(sigs);
+	return rc;
 }
 
 static void mkfs_print_summary(struct lun *lun, const char *spec)
@@ -241,6 +297,7 @@ int cmd_mkfs(int argc, char **argv)
 {
 	char s1[CLI_SIZE_STR_LEN], s2[CLI_SIZE_STR_LEN];
 	struct mkfs_args a = { 0 };
+	struct vol_geom g;
 	struct lun *lun;
 	uint64_t need = 0;
 	int rc;
@@ -254,11 +311,8 @@ int cmd_mkfs(int argc, char **argv)
 		cli_err("cannot open LUN %s: %s", a.lun_spec, vmfs_strerror(rc));
 		return CLI_EXIT_FAIL;
 	}
-	rc = mkfs_check_existing(lun, &a);
-	if (rc)
-		goto out;
-
-	rc = vol_mkfs(lun, &a.o, &need);
+	/* Nothing is destroyed for options that cannot make a volume. */
+	rc = vol_layout(lun_size(lun), lun_sector_size(lun), &a.o, &g, &need);
 	if (rc == -VMFS_E_TOO_SMALL) {
 		cli_err("LUN %s is %" PRIu64 " bytes (%s); a volume with these "
 			"options needs at least %" PRIu64 " bytes (%s); grow the LUN "
@@ -268,11 +322,18 @@ int cmd_mkfs(int argc, char **argv)
 			cli_size_str(need, s2, sizeof(s2)));
 		goto out;
 	}
-	if (rc == -EINVAL) {
+	if (rc) {
 		cli_err("the engine rejected these options for %s (%s); see 'vmfs mkfs --help' for the limits",
 			a.lun_spec, vmfs_strerror(rc));
 		goto out;
 	}
+	rc = mkfs_check_vmfs(lun, &a);
+	if (rc == 1)
+		rc = mkfs_check_other(lun, &a);
+	if (rc)
+		goto out;
+
+	rc = vol_mkfs(lun, &a.o, &need);
 	if (rc) {
 		cli_err("creating the volume on %s failed: %s; the LUN does not "
 			"hold a usable volume, run mkfs again once the problem is fixed",

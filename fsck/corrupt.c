@@ -66,6 +66,7 @@ static const struct {
 	{ PR_3_XATTR_BAD, corrupt_pr3_xattr_bad },
 	{ PR_3_SMALL_TOO_BIG, corrupt_pr3_small_too_big },
 	{ PR_3_PTRBLK_OWNER, corrupt_pr3_ptrblk_owner },
+	{ PR_3_CLUSTER_UNINIT, corrupt_pr3_cluster_uninit },
 	{ PR_4_CHUNK_BAD, corrupt_pr4_chunk_bad },
 	{ PR_4_DIRENT_BAD_INODE, corrupt_pr4_dirent_bad_inode },
 	{ PR_4_DIRENT_BAD_NAME, corrupt_pr4_dirent_bad_name },

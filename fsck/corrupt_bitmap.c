@@ -214,3 +214,38 @@ out:
 	corrupt_vec_free(&all);
 	return ret;
 }
+
+/*
+ * PR_3_CLUSTER_UNINIT: an inode or pointer-block cluster with objects in
+ * use marked never initialised (VMFS_RC_UNINIT), resealed.  The engine
+ * refuses to mount it; the repair keeps the objects and drops the mark.
+ */
+int corrupt_pr3_cluster_uninit(struct corrupt *c)
+{
+	struct corrupt_vec all = { 0 }, v = { 0 };
+	struct vmfs_rc *rc;
+	uint64_t pick;
+	int ret = corrupt_clusters(c, true, &all);
+
+	for (size_t i = 0; i < all.n && !ret; i++)
+		if ((all.v[i] >> 32) == VMFS_RES_INODE ||
+		    (all.v[i] >> 32) == VMFS_RES_PTRBLK)
+			ret = corrupt_vec_push(&v, all.v[i]);
+	if (!ret && !v.n)
+		ret = -ENOENT;
+	if (ret)
+		goto out;
+	pick = v.v[corrupt_pick(c, v.n)];
+	ret = rc_get(c, pick >> 32, (uint32_t)pick, &rc);
+	if (ret)
+		goto out;
+	rc->rc_flags = htole32(le32toh(rc->rc_flags) | VMFS_RC_UNINIT);
+	ret = rc_put(c, pick >> 32, (uint32_t)pick);
+	corrupt_say(c, "%s cluster %u header at %llu: marked never initialised",
+		    vol_res_name(pick >> 32), (uint32_t)pick,
+		    (unsigned long long)c->target);
+out:
+	corrupt_vec_free(&all);
+	corrupt_vec_free(&v);
+	return ret;
+}

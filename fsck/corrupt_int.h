@@ -251,6 +251,7 @@ int corrupt_pr3_dir_size(struct corrupt *c);
 int corrupt_pr3_xattr_bad(struct corrupt *c);
 int corrupt_pr3_small_too_big(struct corrupt *c);
 int corrupt_pr3_ptrblk_owner(struct corrupt *c);
+int corrupt_pr3_cluster_uninit(struct corrupt *c);
 
 /* corrupt_dir.c: passes 4-5 */
 int corrupt_pr4_chunk_bad(struct corrupt *c);

@@ -78,6 +78,8 @@ struct fsck_slot {
 #define FSCK_CL_BAD   0x1  /* header failed verification: bits unknown */
 #define FSCK_CL_DIRTY 0x2  /* fsck changed disk_bm: rewrite in pass 6 */
 #define FSCK_CL_REBUILD 0x4 /* rebuild from ownership in pass 6 */
+#define FSCK_CL_UNINIT 0x8  /* VMFS_RC_UNINIT, nothing in use: objects unread */
+#define FSCK_CL_INITED 0x10 /* drop VMFS_RC_UNINIT in pass 6 (PR_3_CLUSTER_UNINIT) */
 
 struct fsck_res {
 	uint64_t count;
@@ -217,6 +219,8 @@ uint64_t fsck_obj_addr(const struct fsck_ctx *c, enum vmfs_res_type t,
 int64_t fsck_obj_index(const struct fsck_ctx *c, enum vmfs_res_type t,
 		       uint64_t addr);
 uint64_t fsck_inode_addr(const struct fsck_ctx *c, uint64_t ino);
+/* Object idx of area t lies in a never-initialised cluster (pass 3 on). */
+bool fsck_uninit(const struct fsck_ctx *c, enum vmfs_res_type t, uint64_t idx);
 uint64_t fsck_cluster_addr(const struct fsck_ctx *c, enum vmfs_res_type t,
 			   uint32_t cl);
 

@@ -105,10 +105,19 @@ int fsck_hosts_watch(struct lun *lun, const struct vol_geom *g,
 			       g->max_hosts, true, out, g->max_hosts, n);
 }
 
+void fsck_host_describe(const struct hb_slot_info *si, char *out, size_t len)
+{
+	char uuid[37];
+
+	vol_uuid_format(si->host_uuid, uuid);
+	snprintf(out, len, "slot %u (host %.64s, uuid %s)", si->slot,
+		 si->hostname[0] ? si->hostname : "?", uuid);
+}
+
 int fsck_hosts_survey(struct fsck_ctx *c)
 {
 	struct hb_slot_info *info;
-	char uuid[37], who[200];
+	char who[200];
 	char hosts[sizeof(c->r->error)] = "";
 	uint32_t n = 0;
 	int ret;
@@ -132,9 +141,7 @@ int fsck_hosts_survey(struct fsck_ctx *c)
 		memcpy(s->hostname, info[k].hostname, sizeof(s->hostname));
 		s->hostname[64] = 0;
 		c->nlive++;
-		vol_uuid_format(s->uuid, uuid);
-		snprintf(who, sizeof(who), "slot %u (host %s, uuid %s)",
-			 info[k].slot, s->hostname[0] ? s->hostname : "?", uuid);
+		fsck_host_describe(&info[k], who, sizeof(who));
 		fsck_info(c, "heartbeat %s is live: that host has the volume mounted",
 			  who);
 		if (strlen(hosts) + strlen(who) + 3 < sizeof(hosts) - 100) {

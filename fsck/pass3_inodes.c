@@ -4,7 +4,11 @@
  * Checks:
  *   - every resource-cluster header: envelope, type, index, object count,
  *     first object (PR_3_CLUSTER_BAD: its bits are unknown; pass 6
- *     rebuilds it from the ownership this pass computes);
+ *     rebuilds it from the ownership this pass computes); one marked
+ *     never initialised (VMFS_RC_UNINIT) has no bit set in its bitmap or
+ *     orphan map (PR_3_CLUSTER_UNINIT: the bits are kept and the mark
+ *     dropped in pass 6), and its objects are never read: its inodes are
+ *     not scanned and a pointer into it is a damaged pointer block;
  *   - every inode slot whose bitmap bit is set, or whose block verifies
  *     as an inode with mode != 0 (the engine writes mode 0 before it
  *     clears the bit, so a verified mode != 0 is an inode in use):
@@ -76,6 +80,14 @@ static uint64_t small_max(const struct fsck_ctx *c)
 
 /* ---- cluster headers ---------------------------------------------------- */
 
+static bool cluster_in_use(const struct vmfs_rc *rc)
+{
+	for (size_t i = 0; i < sizeof(rc->rc_bitmap); i++)
+		if (rc->rc_bitmap[i] || rc->rc_orphan[i])
+			return true;
+	return false;
+}
+
 static int load_clusters(struct fsck_ctx *c, enum vmfs_res_type t, uint8_t *buf)
 {
 	const struct vol_res_geom *r = &c->g.res[t];
@@ -110,6 +122,18 @@ static int load_clusters(struct fsck_ctx *c, enum vmfs_res_type t, uint8_t *buf)
 					     fsck_err(vr)))
 					c->res[t].clflags[cl + k] |= FSCK_CL_REBUILD;
 				continue;
+			}
+			if (le32toh(rc->rc_flags) & VMFS_RC_UNINIT) {
+				if (!cluster_in_use(rc)) {
+					c->res[t].clflags[cl + k] |= FSCK_CL_UNINIT;
+					continue;
+				}
+				/* Not a state the engine makes: rather keep
+				 * the objects than lose them with the bits. */
+				if (fsck_fix(c, PR_3_CLUSTER_UNINIT, addr,
+					     "%s cluster %u at %llu", vol_res_name(t),
+					     cl + k, (unsigned long long)addr))
+					c->res[t].clflags[cl + k] |= FSCK_CL_INITED;
 			}
 			for (uint32_t j = 0; j < nobjs; j++) {
 				if (bm_test(rc->rc_bitmap, j))
@@ -234,9 +258,15 @@ static uint64_t check_pb_ptr(struct iscan *s, uint64_t p, int d, uint64_t base,
 		goto keep;
 	}
 	pb = (struct vmfs_ptrblk *)s->pbbuf[d];
-	if (fsck_read(c, pb, VMFS_MD_BLOCK_SIZE, addr))
-		return p;
-	vr = lun_md_verify(&pb->pb_hdr, VMFS_MAGIC_PTRBLK, addr, VMFS_MD_BLOCK_SIZE);
+	if (fsck_uninit(c, VMFS_RES_PTRBLK, (uint64_t)idx)) {
+		/* Never initialised: whatever it holds is not ours. */
+		vr = -VMFS_E_BAD_MAGIC;
+	} else {
+		if (fsck_read(c, pb, VMFS_MD_BLOCK_SIZE, addr))
+			return p;
+		vr = lun_md_verify(&pb->pb_hdr, VMFS_MAGIC_PTRBLK, addr,
+				   VMFS_MD_BLOCK_SIZE);
+	}
 	if (vr) {
 		if (fsck_fix(c, PR_3_PTRBLK_BAD, addr,
 			     "inode %llu level-%d pointer block at %llu: %s",
@@ -545,10 +575,18 @@ int fsck_pass3(struct fsck_ctx *c)
 	for (int t = 0; !ret && t < VMFS_RES_NTYPES; t++)
 		ret = load_clusters(c, t, buf);
 
-	for (uint64_t i = 0; !ret && !c->abort && i < ri->count; i += FSCK_BATCH) {
-		uint32_t n = ri->count - i < FSCK_BATCH ? (uint32_t)(ri->count - i)
-							: FSCK_BATCH;
+	for (uint64_t i = 0, n; !ret && !c->abort && i < ri->count; i += n) {
+		/* A batch stays in one cluster; never-initialised ones are
+		 * skipped whole (a 64 TiB volume is mostly those). */
+		uint64_t cl_end = (i / ri->per_cluster + 1) * ri->per_cluster;
 
+		if (cl_end > ri->count)
+			cl_end = ri->count;
+		if (fsck_uninit(c, VMFS_RES_INODE, i)) {
+			n = cl_end - i;
+			continue;
+		}
+		n = cl_end - i < FSCK_BATCH ? cl_end - i : FSCK_BATCH;
 		fsck_progress(c, 3, "inodes and block maps", i, ri->count);
 		ret = fsck_read(c, buf, (size_t)n * VMFS_MD_BLOCK_SIZE,
 				fsck_inode_addr(c, i));

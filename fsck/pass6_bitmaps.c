@@ -14,7 +14,9 @@
  *     (PR_3_CLUSTER_BAD) are written anew from the ownership with a free
  *     lock record (generation moved on);
  *   - clusters whose bits fsck itself changed (clones, lost+found chunks,
- *     orphans) are written without a report.
+ *     orphans) are written without a report;
+ *   - a cluster written with objects in use loses VMFS_RC_UNINIT (the
+ *     repair of PR_3_CLUSTER_UNINIT).
  * Each header is written once, keeping its lock record (pass 1's).
  *
  * Hands on: nothing; this is the last pass.
@@ -49,6 +51,10 @@ static void rc_fill(struct fsck_ctx *c, enum vmfs_res_type t, uint32_t cl,
 		}
 	}
 	rc->rc_nfree = htole32(nobjs - used);
+	/* A cluster with objects in use is initialised (PR_3_CLUSTER_UNINIT,
+	 * or objects fsck itself placed): never leave the mark on it. */
+	if (used)
+		rc->rc_flags = htole32(le32toh(rc->rc_flags) & ~VMFS_RC_UNINIT);
 	fsck_seal(&rc->rc_hdr, VMFS_MAGIC_RCLUSTER, fsck_cluster_addr(c, t, cl),
 		  FSCK_OBJ_LEN);
 }
@@ -65,7 +71,7 @@ static int check_cluster(struct fsck_ctx *c, enum vmfs_res_type t, uint32_t cl,
 				    r->count - first : r->per_cluster);
 	uint32_t leaked = 0, unmarked = 0, beyond = 0, used = 0;
 	uint64_t first_leak = 0, first_unmarked = 0;
-	bool write = rs->clflags[cl] & FSCK_CL_DIRTY;
+	bool write = rs->clflags[cl] & (FSCK_CL_DIRTY | FSCK_CL_INITED);
 
 	if (rs->clflags[cl] & FSCK_CL_BAD) {
 		uint64_t lgen = le64toh(((struct vmfs_lock *)blk)->lk_hdr.bh_gen);

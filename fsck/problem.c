@@ -83,6 +83,8 @@ static const struct fsck_problem_info fsck_problems[] = {
 	  "drop the indirect trees and cut the size", false),
 	P(PR_3_PTRBLK_OWNER, "pointer block names another owner or level",
 	  "drop the reference (make it a hole)", false),
+	P(PR_3_CLUSTER_UNINIT, "cluster marked never initialised has objects in use",
+	  "keep its objects and drop the mark", false),
 
 	P(PR_4_CHUNK_BAD, "directory chunk is damaged",
 	  "clear the chunk (its entries are lost; their inodes go to lost+found)",

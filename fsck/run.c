@@ -254,6 +254,11 @@ void fsck_unclaim(struct fsck_ctx *c, enum vmfs_res_type t, uint64_t idx)
 	fsck_map_del(c, c->own, fsck_own_key(t, idx));
 }
 
+bool fsck_uninit(const struct fsck_ctx *c, enum vmfs_res_type t, uint64_t idx)
+{
+	return c->res[t].clflags[idx / c->g.res[t].per_cluster] & FSCK_CL_UNINIT;
+}
+
 static void mark_dirty(struct fsck_ctx *c, enum vmfs_res_type t, uint64_t idx)
 {
 	c->res[t].clflags[idx / c->g.res[t].per_cluster] |= FSCK_CL_DIRTY;
@@ -267,7 +272,9 @@ int fsck_obj_alloc(struct fsck_ctx *c, enum vmfs_res_type t, uint64_t ino,
 	for (uint64_t i = 0; i < rs->count; i++) {
 		uint64_t j = (rs->rotor + i) % rs->count;
 
-		if (bm_test(rs->owned, j) || bm_test(rs->disk_bm, j))
+		/* Never-initialised clusters are for the engine to zero. */
+		if (bm_test(rs->owned, j) || bm_test(rs->disk_bm, j) ||
+		    fsck_uninit(c, t, j))
 			continue;
 		if (t == VMFS_RES_INODE && j <= VMFS_LOSTFOUND_INO)
 			continue;

@@ -10,6 +10,13 @@
  * exactly when its bit is set.  Allocation writes the header before the
  * caller points at the object; freeing writes it after the caller dropped
  * its pointer, so a crash can leak but never double-allocate.
+ *
+ * Inode and pointer-block clusters start uninitialised (VMFS_RC_UNINIT,
+ * format.h): mkfs writes their headers but not their objects, so it
+ * writes a bounded amount on any LUN.  The first allocation from such a
+ * cluster zeroes its objects and flushes before the header that drops the
+ * flag is written (rc_first_use), all under the allocation lock that
+ * stands for the cluster lock.
  */
 #include <endian.h>
 #include <errno.h>
@@ -61,9 +68,26 @@ static void rc_seal(uint8_t *blk, uint64_t addr)
 	lun_md_seal(&rc->rc_hdr, VMFS_MAGIC_RCLUSTER, addr, RC_LEN);
 }
 
+/* Types whose clusters mkfs leaves for initialisation at first use. */
+static bool res_lazy(enum vmfs_res_type t)
+{
+	return t == VMFS_RES_INODE || t == VMFS_RES_PTRBLK;
+}
+
+static int rc_objs_zero(struct lun *lun, const struct vol_res_geom *r,
+			uint32_t c, uint32_t nobjs)
+{
+	return lun_zero_range(lun, r->obj_offset + (uint64_t)c * r->per_cluster *
+					    r->obj_size,
+			      (uint64_t)nobjs * r->obj_size);
+}
+
 /*
  * mkfs: write every cluster header of area t, with the objects listed in
  * used[] (sorted, ascending) marked in use.  Batched 256 headers a write.
+ * Clusters of a lazy type with no object in use are left uninitialised;
+ * one that has objects in use gets its objects zeroed first (the caller
+ * flushes before the volume header makes any of this reachable).
  */
 int res_cluster_format(struct lun *lun, const struct vol_geom *g,
 		       enum vmfs_res_type t, const uint64_t *used,
@@ -93,10 +117,15 @@ int res_cluster_format(struct lun *lun, const struct vol_geom *g,
 				rc->rc_nfree = htole32(le32toh(rc->rc_nfree) - 1);
 				u++;
 			}
+			if (res_lazy(t) && le32toh(rc->rc_nfree) == le32toh(rc->rc_nobjs))
+				rc->rc_flags = htole32(VMFS_RC_UNINIT);
+			else if (res_lazy(t) && !ret)
+				ret = rc_objs_zero(lun, r, c + i, le32toh(rc->rc_nobjs));
 			rc->rc_hdr.bh_gen = 0;
 			rc_seal(blk, rc_addr(r, c + i));
 		}
-		ret = lun_write(lun, buf, (size_t)n * VMFS_MD_BLOCK_SIZE,
+		if (!ret)
+			ret = lun_write(lun, buf, (size_t)n * VMFS_MD_BLOCK_SIZE,
 				rc_addr(r, c));
 		c += n;
 	}
@@ -104,11 +133,22 @@ int res_cluster_format(struct lun *lun, const struct vol_geom *g,
 	return ret;
 }
 
-static int count_bits(const uint8_t *map, uint32_t n)
+static bool map_empty(const uint8_t *map, size_t len)
 {
-	int used = 0;
+	for (size_t i = 0; i < len; i++)
+		if (map[i])
+			return false;
+	return true;
+}
 
-	for (uint32_t i = 0; i < n; i++)
+/* Bits set among the first n; a byte at a time, as mount counts them all. */
+static uint32_t count_bits(const uint8_t *map, uint32_t n)
+{
+	uint32_t used = 0, i;
+
+	for (i = 0; i + 8 <= n; i += 8)
+		used += (uint32_t)__builtin_popcount(map[i >> 3]);
+	for (; i < n; i++)
 		used += bit_test(map, i);
 	return used;
 }
@@ -128,7 +168,9 @@ int res_load(struct vol *v)
 
 		ra->g = *r;
 		ra->cl = calloc(r->nclusters, sizeof(*ra->cl));
-		if (!ra->cl) {
+		/* One allocation: a 64 TiB volume has ~19k headers. */
+		ra->blks = lun_buf_alloc((size_t)r->nclusters * VMFS_MD_BLOCK_SIZE);
+		if (!ra->cl || !ra->blks) {
 			ret = -ENOMEM;
 			break;
 		}
@@ -154,6 +196,11 @@ int res_load(struct vol *v)
 					     le32toh(rc->rc_nobjs) != want ||
 					     le64toh(rc->rc_first_obj) != first))
 					ret = -VMFS_E_CORRUPT;
+				/* Never initialised, yet something in use. */
+				if (!ret && (le32toh(rc->rc_flags) & VMFS_RC_UNINIT) &&
+				    (!map_empty(rc->rc_bitmap, sizeof(rc->rc_bitmap)) ||
+				     !map_empty(rc->rc_orphan, sizeof(rc->rc_orphan))))
+					ret = -VMFS_E_CORRUPT;
 				if (ret) {
 					VLOG(LOG_ERR, "%s cluster %u at offset %llu: %s; run 'vmfs fsck'",
 					     vol_res_name(t), c + i,
@@ -166,11 +213,7 @@ int res_load(struct vol *v)
 				/* The bitmap is the truth; nfree is a hint. */
 				cl->nfree = cl->nobjs - used;
 				ra->used += used;
-				cl->blk = lun_buf_alloc(VMFS_MD_BLOCK_SIZE);
-				if (!cl->blk) {
-					ret = -ENOMEM;
-					break;
-				}
+				cl->blk = ra->blks + (size_t)(c + i) * VMFS_MD_BLOCK_SIZE;
 				memcpy(cl->blk, blk, VMFS_MD_BLOCK_SIZE);
 			}
 		}
@@ -186,12 +229,12 @@ void res_unload(struct vol *v)
 	for (int t = 0; t < VMFS_RES_NTYPES; t++) {
 		struct rarea *ra = &v->res[t];
 
+		lun_buf_free(ra->blks);
+		ra->blks = NULL;
 		if (!ra->cl)
 			continue;
-		for (uint32_t c = 0; c < ra->g.nclusters; c++) {
-			lun_buf_free(ra->cl[c].blk);
+		for (uint32_t c = 0; c < ra->g.nclusters; c++)
 			free(ra->cl[c].busy);
-		}
 		free(ra->cl);
 		ra->cl = NULL;
 		free(ra->freed);
@@ -303,6 +346,35 @@ uint64_t res_avail(struct vol *v, enum vmfs_res_type t)
 }
 
 /*
+ * First use of a cluster mkfs left uninitialised: zero its objects (a
+ * free inode must have a valid or all-zero lock record, and fsck tells
+ * never-used slots from damaged ones by their zeros) and make that
+ * durable before the header without VMFS_RC_UNINIT can reach the journal.
+ * A crash before that header commits leaves the flag set on disk, and the
+ * next first use zeroes again: a torn init is never mistaken for a done
+ * one.  Clears the flag in the cached header only.
+ */
+static int rc_first_use(struct vol *v, struct rarea *ra, uint32_t c)
+{
+	struct vmfs_rc *rc = rc_of(ra->cl[c].blk);
+	uint32_t flags = le32toh(rc->rc_flags);
+	int ret;
+
+	if (!(flags & VMFS_RC_UNINIT))
+		return 0;
+	ret = rc_objs_zero(v->lun, &ra->g, c, ra->cl[c].nobjs);
+	if (!ret)
+		ret = lun_flush(v->lun);
+	if (ret) {
+		VLOG(LOG_ERR, "initialising %s cluster %u: %s",
+		     vol_res_name(le32toh(rc->rc_type)), c, vmfs_strerror(ret));
+		return ret;
+	}
+	rc->rc_flags = htole32(flags & ~VMFS_RC_UNINIT);
+	return 0;
+}
+
+/*
  * Allocate up to n objects of type t, preferring the cluster of hint
  * (an object index, or UINT64_MAX for none) and objects right after it so
  * files stay contiguous.  *got says how many were allocated (all written
@@ -331,6 +403,9 @@ int res_alloc(struct vol *v, enum vmfs_res_type t, uint64_t hint,
 
 		if (cl->nfree <= cl->nbusy)
 			continue;
+		ret = rc_first_use(v, ra, c);
+		if (ret)
+			break;
 		rc = rc_of(cl->blk);
 		if (i == 0 && hint < ra->g.count)
 			b = (uint32_t)(hint % ra->g.per_cluster);

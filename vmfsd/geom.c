@@ -132,13 +132,37 @@ static uint64_t clamp64(uint64_t x, uint64_t lo, uint64_t hi)
 	return x < lo ? lo : x > hi ? hi : x;
 }
 
+/*
+ * Objects per cluster for an area of count objects: the type's default,
+ * doubled while the area would need more than MAX_CLUSTERS headers (up to
+ * what one bitmap holds; inodes and pointer blocks stop at INIT_MAX_OBJS,
+ * as a cluster's first use zeroes all its objects).  Every header is
+ * written by mkfs and loaded by every mount and fsck, so their number,
+ * not the LUN size, is what those cost: 64 TiB with the defaults has
+ * about 19k headers (74 MiB) instead of 119k.  4096 clusters per area
+ * still leave many more clusters than hosts to allocate in parallel.
+ */
+#define MAX_CLUSTERS 4096u
+#define INIT_MAX_OBJS 2048u
+
+static uint32_t cluster_objs(enum vmfs_res_type t, uint64_t count)
+{
+	uint32_t n = per_cluster[t];
+	uint32_t max = t == VMFS_RES_INODE || t == VMFS_RES_PTRBLK ?
+		       INIT_MAX_OBJS : VMFS_RC_MAX_OBJS;
+
+	while (n < max && count > (uint64_t)n * MAX_CLUSTERS)
+		n *= 2;
+	return n;
+}
+
 /* Place one area at *pos; returns its end. */
 static uint64_t place_area(struct vol_res_geom *r, uint64_t pos,
 			   enum vmfs_res_type t, uint32_t obj_size,
 			   uint64_t count)
 {
 	r->obj_size = obj_size;
-	r->per_cluster = per_cluster[t];
+	r->per_cluster = cluster_objs(t, count);
 	r->count = count;
 	r->nclusters = (uint32_t)((count + r->per_cluster - 1) / r->per_cluster);
 	r->hdr_offset = align_up(pos, VMFS_MD_BLOCK_SIZE);
@@ -152,6 +176,27 @@ static uint64_t place_area(struct vol_res_geom *r, uint64_t pos,
 #define MIN_INODES 1024u
 #define MIN_SMALL 64u
 #define MIN_FILE 16u
+
+/*
+ * Default inode count: a datastore holds VM directories of a dozen or so
+ * files each, most of them multi-GiB disks, so files are few and large;
+ * VMFS itself stays near 130k files per volume whatever its size.  One
+ * inode per MiB of LUN (0.4% of it reserved for 4 KiB inodes) is ten
+ * times what a datastore of 10 GiB disks needs; LUNs up to 8 GiB keep at
+ * least 8192 (one per 128 KiB below 1 GiB) for small test and ISO
+ * volumes; the count stops at 4M (30 times VMFS's limit, 16 GiB of
+ * inode area).  Inode clusters are initialised at first use, so the count
+ * costs mkfs and mount only their headers.
+ */
+static uint64_t default_inodes(uint64_t lun_bytes)
+{
+	uint64_t small = lun_bytes / (128 * 1024);
+	uint64_t n = lun_bytes / MIB;
+
+	if (n < 8192)
+		n = small < 8192 ? small : 8192;
+	return clamp64(n, MIN_INODES, 4ull << 20);
+}
 
 int vol_layout(uint64_t lun_bytes, uint32_t sector_size,
 	       const struct vol_mkfs_opts *o, struct vol_geom *g,
@@ -185,9 +230,7 @@ int vol_layout(uint64_t lun_bytes, uint32_t sector_size,
 	pos = g->journal_offset + (uint64_t)o->max_hosts * o->journal_size;
 
 	/* Size the metadata areas from the LUN; they are small beside it. */
-	ninodes = o->inode_count ? o->inode_count
-				 : clamp64(lun_bytes / (128 * 1024), MIN_INODES,
-					   16ull << 20);
+	ninodes = o->inode_count ? o->inode_count : default_inodes(lun_bytes);
 	nsmall = clamp64(lun_bytes / 32 / sbs, MIN_SMALL, 16ull << 20);
 	nfile = lun_bytes / fbs;
 	/* Room for a leaf pointer block per 16 data blocks: scattered

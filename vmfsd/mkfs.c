@@ -4,9 +4,14 @@
  * Order: first destroy any old header (both copies) so an interrupted
  * mkfs never leaves something that looks like a volume; then the
  * heartbeat region, the journal regions, every resource-cluster header,
- * zeroed inode and pointer-block areas (so fsck can tell never-used slots
- * from damaged ones), the root and lost+found inodes; flush; then the
- * backup header, flush, and the primary header last.
+ * the root and lost+found inodes; flush; then the backup header, flush,
+ * and the primary header last.
+ *
+ * What mkfs writes does not grow with the inode or pointer-block count:
+ * their clusters are left uninitialised (VMFS_RC_UNINIT) and zeroed at
+ * first use (vmfsd/alloc.c), except inode cluster 0, which holds the root
+ * and lost+found and which res_cluster_format zeroes.  The rest is the headers (one per
+ * cluster) and one 4 KiB block per journal and heartbeat slot.
  */
 #include <dirent.h>
 #include <endian.h>
@@ -144,12 +149,6 @@ int vol_mkfs(struct lun *lun, const struct vol_mkfs_opts *o,
 	if (!ret)
 		ret = jnl_regions_format(lun, g.journal_offset,
 					 g.journal_size_bytes, g.max_hosts);
-	if (!ret)
-		ret = lun_zero_range(lun, g.res[VMFS_RES_INODE].obj_offset,
-				     g.res[VMFS_RES_INODE].count * VMFS_MD_BLOCK_SIZE);
-	if (!ret)
-		ret = lun_zero_range(lun, g.res[VMFS_RES_PTRBLK].obj_offset,
-				     g.res[VMFS_RES_PTRBLK].count * VMFS_MD_BLOCK_SIZE);
 	for (int t = 0; t < VMFS_RES_NTYPES && !ret; t++)
 		ret = res_cluster_format(lun, &g, t,
 					 t == VMFS_RES_INODE ? used_inodes :

@@ -54,6 +54,7 @@ struct rfreed {
 struct rarea {
 	struct vol_res_geom g;
 	struct rcluster *cl;
+	uint8_t *blks;      /* every cl[c].blk, one allocation */
 	uint32_t rotor;     /* cluster to try first */
 	uint64_t used;
 	struct rfreed *freed;  /* FIFO, sequences ascending */
@@ -210,9 +211,6 @@ bool vol_reclaim(struct vol *v);
 })
 
 /* geom.c */
-int vol_layout(uint64_t lun_bytes, uint32_t sector_size,
-	       const struct vol_mkfs_opts *o, struct vol_geom *g,
-	       uint64_t *need_bytes);
 int vol_header_write(struct lun *lun, const struct vol_geom *g, uint64_t off);
 
 /* alloc.c */

@@ -35,7 +35,7 @@ typedef uint64_t le64;
 
 /* The format version is not the software version. */
 #define VMFS_FORMAT_MAJOR 1
-#define VMFS_FORMAT_MINOR 1
+#define VMFS_FORMAT_MINOR 2
 
 #define VMFS_MD_BLOCK_SIZE 4096u      /* every metadata block */
 #define VMFS_MD_BLOCK_SHIFT 12
@@ -282,6 +282,18 @@ _Static_assert(sizeof(struct vmfs_jnl_commit) == VMFS_MD_BLOCK_SIZE,
 
 #define VMFS_RC_MAX_OBJS 8192  /* bitmap bits in one header */
 
+/*
+ * rc_flags (1.2).  VMFS_RC_UNINIT: the objects of this cluster were never
+ * initialised; their blocks hold whatever the LUN held before mkfs, and
+ * nobody reads them.  Such a cluster has no bit set in rc_bitmap or
+ * rc_orphan.  The first allocation zeroes the cluster's whole object range,
+ * flushes, and only then writes the header without the flag (the same
+ * header write that marks the allocation), so an init cut half-way leaves
+ * the flag set and is simply done again.  mkfs sets it on inode and
+ * pointer-block clusters so that it writes a bounded amount on any LUN.
+ */
+#define VMFS_RC_UNINIT 0x1
+
 struct vmfs_rc {
 /*0x000*/ struct vmfs_blk_hdr rc_hdr;   /* at VMFS_OBJ_OFFSET, bh_len = 3584 */
 /*0x020*/ le32 rc_type;                 /* enum vmfs_res_type */
@@ -289,7 +301,8 @@ struct vmfs_rc {
 /*0x028*/ le32 rc_nobjs;                /* objects this cluster owns */
 /*0x02c*/ le32 rc_nfree;
 /*0x030*/ le64 rc_first_obj;            /* index of its first object */
-/*0x038*/ le64 rc_reserved0;
+/*0x038*/ le32 rc_flags;                /* VMFS_RC_* (1.2) */
+/*0x03c*/ le32 rc_pad0;
 /*0x040*/ uint8_t rc_bitmap[VMFS_RC_MAX_OBJS / 8]; /* bit set = in use */
 /*
  * Inode clusters only: bit set = the inode has no links left but was

@@ -16,6 +16,7 @@
 #define VMFS_FSCK_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 struct lun;
@@ -66,6 +67,8 @@ enum fsck_problem {
 	PR_3_XATTR_BAD = 0x030d,        /* xattr area inconsistent: keep the valid prefix */
 	PR_3_SMALL_TOO_BIG = 0x030e,    /* small-block file needs indirection: truncate map */
 	PR_3_PTRBLK_OWNER = 0x030f,     /* pointer block names another owner or level: drop */
+	PR_3_CLUSTER_UNINIT = 0x0310,   /* cluster flagged never initialised has objects
+					 * in use: trust the bits, drop the flag */
 
 	/* pass 4: directories and connectivity */
 	PR_4_CHUNK_BAD = 0x0401,        /* directory chunk damaged: clear it */
@@ -169,6 +172,12 @@ struct fsck_result {
  */
 int fsck_hosts_watch(struct lun *lun, const struct vol_geom *g,
 		     struct hb_slot_info *out, uint32_t *n);
+
+/*
+ * "slot 3 (host esx1, uuid ...)": how fsck and the commands that refuse
+ * to write under a live host name it.
+ */
+void fsck_host_describe(const struct hb_slot_info *si, char *out, size_t len);
 
 void fsck_opts_init(struct fsck_opts *o);
 /* Check (and repair, per mode) the volume on lun. */

@@ -119,6 +119,14 @@ void vol_mkfs_opts_init(struct vol_mkfs_opts *o);
  */
 int vol_mkfs(struct lun *lun, const struct vol_mkfs_opts *o,
 	     uint64_t *need_bytes_out);
+/*
+ * The layout vol_mkfs would write on a LUN of lun_bytes, without writing:
+ * -EINVAL for impossible options, -VMFS_E_TOO_SMALL with *need_bytes.
+ * (So a command can refuse before it destroys anything.)
+ */
+int vol_layout(uint64_t lun_bytes, uint32_t sector_size,
+	       const struct vol_mkfs_opts *o, struct vol_geom *g,
+	       uint64_t *need_bytes);
 
 /* The journal region of heartbeat slot s. */
 uint64_t vol_jnl_offset(const struct vol_geom *g, uint32_t slot);

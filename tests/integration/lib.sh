@@ -26,6 +26,7 @@ T_DIR=$(mktemp -d "/tmp/vmfs-$T_NAME.XXXXXX")
 T_STATE=$T_DIR/state
 T_MOUNTS=()
 T_PIDS=()
+T_EXTRA_DIRS=()   # scratch outside T_DIR (e.g. on /dev/shm), removed with it
 T_STEP="setup"
 
 t_log() {
@@ -113,9 +114,9 @@ t_cleanup() {
 	done
 	t_shm_cleanup "${T_PIDS[@]}"
 	if [[ ${VMFS_KEEP:-0} == 1 ]]; then
-		t_log "kept $T_DIR"
+		t_log "kept $T_DIR ${T_EXTRA_DIRS[*]}"
 	else
-		rm -rf "$T_DIR"
+		rm -rf "$T_DIR" "${T_EXTRA_DIRS[@]}"
 	fi
 	exit "$rc"
 }

@@ -104,7 +104,7 @@ sync "$MP/d/data.bin" "$MP/d/e/small.txt" "$MP/d/e" "$MP/d" "$MP"
 read -r ntxn nblk < <(slot0 pending_transactions pending_blocks)
 ((ntxn >= 1 && nblk >= 4)) ||
 	fail "after fsync, slot 0 has $ntxn transactions ($nblk blocks) pending; want at least 1 (4)"
-expect_fail 1 "heartbeat slot 0 is live: host .* has .* mounted" \
+expect_fail 1 "heartbeat slot 0 \\(host [^,]+, uuid [0-9a-f-]+\\) is live: that host has .* mounted" \
 	"$VMFS" journal replay "$LUN"
 grep -q -- "--force" "$T_DIR/err" || fail "the refusal does not mention --force: $(cat "$T_DIR/err")"
 # fsck -n reads the live host's journal too (nothing else writes now).
