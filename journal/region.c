@@ -95,6 +95,7 @@ int jnl_header_read(struct lun *lun, uint64_t off, struct jnl_info *out)
 		out->tail = le64toh(jh->jh_tail);
 		out->seq = le64toh(jh->jh_seq);
 		out->jid = le64toh(jh->jh_jid);
+		out->major = le16toh(jh->jh_hdr.bh_major);
 		out->minor = le16toh(jh->jh_hdr.bh_minor);
 		if (out->state > VMFS_JNL_DIRTY ||
 		    !jnl_region_size_ok(out->size_bytes) ||

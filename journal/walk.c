@@ -205,8 +205,11 @@ int jnl_walk(struct lun *lun, uint64_t off, const struct jnl_bounds *b,
 		res->stop = JNL_STOP_CLEAN;
 		return 0;
 	}
-	/* Records of a newer minor may mean more than this host knows. */
-	if (res->hdr.state == VMFS_JNL_DIRTY && res->hdr.minor > VMFS_FORMAT_MINOR)
+	/* Records of a newer minor may mean more than this host knows
+	 * (a newer major never verifies; the records of major 1 are those
+	 * of major 2, SPEC §14). */
+	if (res->hdr.state == VMFS_JNL_DIRTY &&
+	    res->hdr.major == VMFS_FORMAT_MAJOR && res->hdr.minor > VMFS_FORMAT_MINOR)
 		return -VMFS_E_BAD_VERSION;
 	blk = lun_buf_alloc(VMFS_MD_BLOCK_SIZE);
 	if (!blk)

@@ -39,6 +39,13 @@ static uint32_t md_crc(const void *hdr, uint32_t len)
  */
 void lun_md_seal(void *hdr, uint32_t magic, uint64_t self, uint32_t len)
 {
+	lun_md_seal_version(hdr, magic, self, len, VMFS_FORMAT_MAJOR,
+			    VMFS_FORMAT_MINOR);
+}
+
+void lun_md_seal_version(void *hdr, uint32_t magic, uint64_t self,
+			 uint32_t len, uint16_t major, uint16_t minor)
+{
 	struct vmfs_blk_hdr h;
 	uint32_t crc_len = len;
 
@@ -46,8 +53,8 @@ void lun_md_seal(void *hdr, uint32_t magic, uint64_t self, uint32_t len)
 		crc_len = sizeof(h);
 	memcpy(&h, hdr, sizeof(h));
 	h.bh_magic = htole32(magic);
-	h.bh_major = htole16(VMFS_FORMAT_MAJOR);
-	h.bh_minor = htole16(VMFS_FORMAT_MINOR);
+	h.bh_major = htole16(major);
+	h.bh_minor = htole16(minor);
 	h.bh_self = htole64(self);
 	h.bh_len = htole32(len);
 	h.bh_crc = 0;

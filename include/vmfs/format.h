@@ -34,8 +34,8 @@ typedef uint32_t le32;
 typedef uint64_t le64;
 
 /* The format version is not the software version. */
-#define VMFS_FORMAT_MAJOR 1
-#define VMFS_FORMAT_MINOR 2
+#define VMFS_FORMAT_MAJOR 2
+#define VMFS_FORMAT_MINOR 0
 
 #define VMFS_MD_BLOCK_SIZE 4096u      /* every metadata block */
 #define VMFS_MD_BLOCK_SHIFT 12
@@ -283,7 +283,7 @@ _Static_assert(sizeof(struct vmfs_jnl_commit) == VMFS_MD_BLOCK_SIZE,
 #define VMFS_RC_MAX_OBJS 8192  /* bitmap bits in one header */
 
 /*
- * rc_flags (1.2).  VMFS_RC_UNINIT: the objects of this cluster were never
+ * rc_flags (2.0).  VMFS_RC_UNINIT: the objects of this cluster were never
  * initialised; their blocks hold whatever the LUN held before mkfs, and
  * nobody reads them.  Such a cluster has no bit set in rc_bitmap or
  * rc_orphan.  The first allocation zeroes the cluster's whole object range,
@@ -301,7 +301,7 @@ struct vmfs_rc {
 /*0x028*/ le32 rc_nobjs;                /* objects this cluster owns */
 /*0x02c*/ le32 rc_nfree;
 /*0x030*/ le64 rc_first_obj;            /* index of its first object */
-/*0x038*/ le32 rc_flags;                /* VMFS_RC_* (1.2) */
+/*0x038*/ le32 rc_flags;                /* VMFS_RC_* (2.0) */
 /*0x03c*/ le32 rc_pad0;
 /*0x040*/ uint8_t rc_bitmap[VMFS_RC_MAX_OBJS / 8]; /* bit set = in use */
 /*

@@ -30,7 +30,7 @@ struct jnl_info {
 	uint64_t size_bytes;
 	uint64_t head, tail, seq;   /* byte offsets in the region; seq at tail */
 	uint64_t jid;
-	uint16_t minor;             /* format minor that wrote the header */
+	uint16_t major, minor;      /* format version that wrote the header */
 };
 
 /* Write clean headers for nslots journal regions of size bytes each,

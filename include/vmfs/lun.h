@@ -65,6 +65,9 @@ uint32_t lun_crc32c(uint32_t crc, const void *buf, size_t len);
  * set here.
  */
 void lun_md_seal(void *hdr, uint32_t magic, uint64_t self, uint32_t len);
+/* The same as written by format version major.minor (tests, tools). */
+void lun_md_seal_version(void *hdr, uint32_t magic, uint64_t self,
+			 uint32_t len, uint16_t major, uint16_t minor);
 
 /*
  * Verify a block header, in this order: magic, major version (newer major

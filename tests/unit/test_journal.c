@@ -478,6 +478,58 @@ static void test_idle_commit(void)
 }
 
 /*
+ * Rewrite the journal header at off as format major.minor wrote it
+ * (the same fields, sealed with that version).
+ */
+static void jnl_header_as(struct lun *lun, uint64_t off, uint16_t major,
+			  uint16_t minor)
+{
+	uint8_t *blk = lun_buf_alloc(VMFS_MD_BLOCK_SIZE);
+
+	CU_ASSERT_FATAL(blk != NULL);
+	CU_ASSERT_FATAL(lun_read(lun, blk, VMFS_MD_BLOCK_SIZE, off) == 0);
+	lun_md_seal_version(blk + VMFS_OBJ_OFFSET, VMFS_MAGIC_JOURNAL, off,
+			    VMFS_MD_BLOCK_SIZE - VMFS_OBJ_OFFSET, major, minor);
+	CU_ASSERT_FATAL(lun_write(lun, blk, VMFS_MD_BLOCK_SIZE, off) == 0);
+	lun_buf_free(blk);
+}
+
+/*
+ * Versions (SPEC §14): a dirty journal a newer minor of this major
+ * wrote is refused (its records may mean more than this host knows); one
+ * that format 1.1 wrote replays, its records being those of today; one
+ * of a newer major never verifies.
+ */
+static void test_versions(void)
+{
+	struct crashed c = { .path = unit_tmp_path("versions.img") };
+	struct jnl_walk_result w;
+	struct jnl_bounds b;
+	struct vol_geom g;
+	struct lun *lun;
+
+	make_crashed(&c);
+	CU_ASSERT_FATAL(lun_open(c.path, 0, &lun) == 0);
+	CU_ASSERT_FATAL(vol_geom_read(lun, &g, NULL, NULL) == 0);
+	b = vol_jnl_bounds(&g);
+
+	jnl_header_as(lun, g.journal_offset, VMFS_FORMAT_MAJOR, VMFS_FORMAT_MINOR + 1);
+	CU_ASSERT_EQUAL(jnl_walk(lun, g.journal_offset, &b, false, NULL, NULL, &w),
+			-VMFS_E_BAD_VERSION);
+	CU_ASSERT_EQUAL(jnl_replay(lun, g.journal_offset, &b, &w),
+			-VMFS_E_BAD_VERSION);
+	jnl_header_as(lun, g.journal_offset, VMFS_FORMAT_MAJOR + 1, 0);
+	CU_ASSERT_EQUAL(jnl_walk(lun, g.journal_offset, &b, false, NULL, NULL, &w),
+			-VMFS_E_BAD_VERSION);
+	jnl_header_as(lun, g.journal_offset, 1, 1);
+	CU_ASSERT_EQUAL(jnl_walk(lun, g.journal_offset, &b, false, NULL, NULL, &w), 0);
+	CU_ASSERT_EQUAL(w.hdr.state, VMFS_JNL_DIRTY);
+	CU_ASSERT(w.ntxn >= 1);
+	lun_close(lun);
+	check_files(&c);
+}
+
+/*
  * A journal whose last committed transaction names a block outside the
  * metadata areas (the corruption tool, with a sound transaction before
  * it whose inode is broken at home): preen declines PR_2_JOURNAL_RECORD_BAD,
@@ -545,6 +597,7 @@ static CU_TestInfo journal_tests[] = {
 	{ "fsck_replays", test_fsck_replays },
 	{ "dirty_idle", test_dirty_idle },
 	{ "idle_commit", test_idle_commit },
+	{ "versions", test_versions },
 	{ "record_bad", test_record_bad },
 	CU_TEST_INFO_NULL
 };
