@@ -48,8 +48,6 @@ int cmd_disk(int argc, char **argv);
 void help_disk(void);
 int cmd_fsck(int argc, char **argv);
 void help_fsck(void);
-int cmd_debug(int argc, char **argv);
-void help_debug(void);
 int cmd_journal(int argc, char **argv);
 void help_journal(void);
 

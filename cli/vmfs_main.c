@@ -32,7 +32,6 @@ static const struct cli_cmd cli_cmds[] = {
 	{ "disk",   cmd_disk,   help_disk,   "create and inspect VM disk files" },
 	{ "fsck",   cmd_fsck,   help_fsck,   "check and repair a volume" },
 	{ "journal", cmd_journal, help_journal, "show or replay the per-host metadata journals" },
-	{ "debug",  cmd_debug,  help_debug,  "damage a scratch volume to test fsck" },
 	{ "help",   cmd_help,   help_help,   "show help for a command" },
 };
 #define CLI_NCMDS (sizeof(cli_cmds) / sizeof(cli_cmds[0]))
