@@ -51,6 +51,24 @@ void help_fsck(void);
 int cmd_journal(int argc, char **argv);
 void help_journal(void);
 
+/* ---- command tables (dispatch.c) --------------------------------------- */
+
+#define CLI_NELEMS(a) (sizeof(a) / sizeof((a)[0]))
+
+/* The entry of table named name, or NULL. */
+const struct cli_cmd *cli_cmd_lookup(const struct cli_cmd *table, size_t n,
+				     const char *name);
+
+/*
+ * Run the subcommand argv[1] of a command with subcommands (argv[0] is
+ * the command): "--help"/"-h" prints help; otherwise the entry of table
+ * named argv[1] runs with argv + 1, as prog "<prog> <name>" and with
+ * getopt re-initialised.  A missing or unknown subcommand is a usage
+ * error that lists the table's names.  Returns the exit status.
+ */
+int cli_dispatch(const struct cli_cmd *table, size_t n, void (*help)(void),
+		 int argc, char **argv);
+
 /*
  * mount.vmfs, fsck.vmfs, mkfs.vmfs (helpers.c): the helper a vmfs binary
  * run under that name (argv[0]'s basename) is, or NULL.  Its fn gets the
