@@ -19,6 +19,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include "vmfs/error.h"
 
 struct lun;
 struct vol_geom;

@@ -1,7 +1,7 @@
 /*
  * The lun component: the file backend (open, geometry, O_DIRECT I/O
  * through libaio, zero_range, RESERVE/RELEASE and COMPARE AND WRITE on OFD
- * locks) and vmfs_strerror().  The fault wrapper is test_lun_fault.c.
+ * locks).  The fault wrapper is test_lun_fault.c.
  *
  * Every test works on its own sparse scratch file (unit_tmp_path) and
  * checks what reached the file, not only what the lun API says: reads go
@@ -841,35 +841,6 @@ static void test_reserve_vs_busy_caw(void)
 	lun_close(busy);
 }
 
-/* ---- error messages ----------------------------------------------------- */
-
-static void test_strerror(void)
-{
-	static const int codes[] = {
-		VMFS_E_BAD_MAGIC, VMFS_E_BAD_VERSION, VMFS_E_BAD_SELF,
-		VMFS_E_BAD_CRC, VMFS_E_BAD_LEN, VMFS_E_MISCOMPARE,
-		VMFS_E_RESERVED, VMFS_E_BAD_SPEC, VMFS_E_UNALIGNED,
-		VMFS_E_FAULT, VMFS_E_NOT_VOLUME, VMFS_E_TOO_SMALL,
-		VMFS_E_GEOMETRY, VMFS_E_CORRUPT, VMFS_E_HEADER_MISMATCH,
-	};
-	size_t i, j;
-
-	for (i = 0; i < sizeof(codes) / sizeof(codes[0]); i++) {
-		const char *m = vmfs_strerror(-codes[i]);
-
-		CU_ASSERT_PTR_NULL(strstr(m, "unknown"));
-		for (j = 0; j < i; j++)
-			CU_ASSERT_STRING_NOT_EQUAL(m, vmfs_strerror(-codes[j]));
-	}
-	CU_ASSERT_STRING_EQUAL(vmfs_strerror(-ENOENT),
-			       "No such file or directory");
-	CU_ASSERT_STRING_EQUAL(vmfs_strerror(-ETIMEDOUT),
-			       "Connection timed out");
-	CU_ASSERT_STRING_EQUAL(vmfs_strerror(0), "success");
-	CU_ASSERT_STRING_EQUAL(vmfs_strerror(-1099), "unknown vmfs error -1099");
-	CU_ASSERT_STRING_EQUAL(vmfs_strerror(-900), "unknown error -900");
-}
-
 static CU_TestInfo lun_tests[] = {
 	{ "open_sparse", test_open_sparse },
 	{ "open_partial_sector", test_open_partial_sector },
@@ -890,7 +861,6 @@ static CU_TestInfo lun_tests[] = {
 	{ "caw_race", test_caw_race },
 	{ "caw_counter", test_caw_counter },
 	{ "reserve_vs_busy_caw", test_reserve_vs_busy_caw },
-	{ "strerror", test_strerror },
 	CU_TEST_INFO_NULL
 };
 UNIT_SUITE("lun", NULL, NULL, lun_tests);
