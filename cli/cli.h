@@ -203,8 +203,6 @@ int cli_probe_signatures(struct lun *lun, struct cli_probe_sig **out,
 /* Zero the sectors holding one signature's magic (wipefs(8)'s way). */
 int cli_probe_wipe(struct lun *lun, const struct cli_probe_sig *s);
 
-/* mount.c: absolute form of a LUN spec ("file:" prefix and iscsi:// kept) in buf. */
-const char *cli_lun_abspath(const char *spec, char *buf, size_t len);
 /*
  * Is path (which must exist) on a mounted vmfs volume?  fstype gets the
  * type of the file system it is on ("?" when unknown), for the message.

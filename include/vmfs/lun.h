@@ -49,9 +49,45 @@ struct lun;
 #define LUN_RDONLY 0x1   /* open read-only */
 
 /*
- * spec: a path (regular file or block device) or "file:PATH".  An
- * "iscsi://" backend plugs in behind the same operations later.  The lun
- * discovers its logical sector size (512 or 4096) and size in bytes.
+ * A LUN spec, the one grammar every command and the daemon take:
+ *   PATH          a regular file or a block device (file backend)
+ *   file:PATH     the same, explicitly
+ *   SCHEME://...  a URL: the backend of a scheme (iscsi://, to come);
+ *                 never taken for a relative path, so that a typo in
+ *                 "iscsi://" cannot create or open a file
+ */
+enum lun_spec_kind {
+	LUN_SPEC_PATH,   /* PATH or file:PATH */
+	LUN_SPEC_URL     /* SCHEME://... */
+};
+
+struct lun_spec {
+	enum lun_spec_kind kind;
+	const char *path;      /* LUN_SPEC_PATH: PATH, inside the spec */
+	bool file_prefix;      /* it was written "file:PATH" */
+};
+
+/*
+ * Parse spec (which *out points into).  0, -EINVAL for NULL, or
+ * -VMFS_E_BAD_SPEC for an empty PATH ("" or "file:").
+ */
+int lun_spec_parse(const char *spec, struct lun_spec *out);
+
+/*
+ * The spec in a form that means the same from any working directory: its
+ * PATH made absolute (symlinks resolved when it exists; a path that does
+ * not exist yet keeps its meaning), the "file:" prefix kept, a URL copied
+ * as it is.  For whoever hands the spec to a process that changes
+ * directory (vmfs mount to vmfsd, vmfsd before chdir("/")).  0,
+ * -VMFS_E_BAD_SPEC, -ENAMETOOLONG when it does not fit len, or the
+ * -errno of getcwd().
+ */
+int lun_spec_abspath(const char *spec, char *buf, size_t len);
+
+/*
+ * spec: a LUN spec (above); URLs are refused with -VMFS_E_BAD_SPEC until
+ * their backend exists.  The lun discovers its logical sector size (512
+ * or 4096) and size in bytes.
  */
 int lun_open(const char *spec, int flags, struct lun **out);
 void lun_close(struct lun *lun);

@@ -80,6 +80,11 @@ for grp in "disk create info" "journal dump replay"; do
 	"$VMFS" "$cmd" -h | grep -q "usage: vmfs $cmd" || fail "vmfs $cmd -h prints no usage"
 done
 expect_fail 2 "bogus" "$VMFSD" --bogus
+# vmfs mount and vmfsd read a LUN spec as lun_open does (lun_spec_parse):
+# an empty path is not the working directory.
+expect_fail 2 "LUN '': LUN name not understood" "$VMFS" mount "" "$MP"
+expect_fail 2 "LUN 'file:': LUN name not understood" "$VMFS" mount file: "$MP"
+expect_fail 2 "--lun 'file:': not a usable LUN name" "$VMFSD" --lun file: --mountpoint "$MP"
 for cmd in mkfs info mount umount disk help; do
 	"$VMFS" "$cmd" --help >"$T_DIR/out" || fail "vmfs $cmd --help failed"
 	grep -q "usage: vmfs $cmd" "$T_DIR/out" || fail "vmfs $cmd --help prints no usage"
