@@ -31,13 +31,17 @@ LIBS := $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null) -laio -lpthread
 ALL_LDFLAGS := $(SANFLAGS) $(LDFLAGS)
 
 # Library code: every component except the files holding main().
-LIB_DIRS := lun lockmgr journal vmfsd fuse fsck hypervisor
+LIB_DIRS := error lun lockmgr journal vmfsd fuse fsck hypervisor
 LIB_SRCS := $(filter-out %_main.c,$(foreach d,$(LIB_DIRS),$(wildcard $(d)/*.c)))
 LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/%.o)
 CLI_SRCS := $(wildcard cli/*.c)
 CLI_OBJS := $(CLI_SRCS:%.c=$(BUILD)/%.o)
 UNIT_SRCS := $(wildcard tests/unit/*.c)
 UNIT_OBJS := $(UNIT_SRCS:%.c=$(BUILD)/%.o)
+# The corruption tool (tools/corrupt/): a test program, never installed;
+# the unit tests link its damage functions too.
+CORRUPT_SRCS := $(filter-out %_main.c,$(wildcard tools/corrupt/*.c))
+CORRUPT_OBJS := $(CORRUPT_SRCS:%.c=$(BUILD)/%.o)
 
 PROGS := $(BIN)/vmfs $(BIN)/vmfsd
 
@@ -60,7 +64,10 @@ $(BIN)/vmfs: $(CLI_OBJS) $(BUILD)/libvmfs.a
 	@mkdir -p $(BIN)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
 
-$(BUILD)/test_unit: $(UNIT_OBJS) $(BUILD)/libvmfs.a
+$(BUILD)/vmfs-corrupt: $(BUILD)/tools/corrupt/corrupt_main.o $(CORRUPT_OBJS) $(BUILD)/libvmfs.a
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
+
+$(BUILD)/test_unit: $(UNIT_OBJS) $(CORRUPT_OBJS) $(BUILD)/libvmfs.a
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS) -lcunit
 
 # Install what is missing from Debian's archive (needs root or sudo).
@@ -78,11 +85,12 @@ deps:
 unit: $(BUILD)/test_unit
 	$(BUILD)/test_unit
 
-integration: $(PROGS) $(BUILD)/crashsim
+integration: $(PROGS) $(BUILD)/crashsim $(BUILD)/vmfs-corrupt
 	VMFS_BIN=$(abspath $(BIN)) VMFS_BUILD=$(abspath $(BUILD)) tests/run.sh
 
 check: deps
-	@$(MAKE) --no-print-directory all $(BUILD)/test_unit $(BUILD)/crashsim
+	@$(MAKE) --no-print-directory all $(BUILD)/test_unit $(BUILD)/crashsim \
+		$(BUILD)/vmfs-corrupt
 	VMFS_BIN=$(abspath $(BIN)) VMFS_BUILD=$(abspath $(BUILD)) tests/run.sh $(BUILD)/test_unit
 
 demo: deps
@@ -123,7 +131,8 @@ uninstall:
 clean:
 	rm -rf build build-san $(BIN)
 
--include $(LIB_OBJS:.o=.d) $(CLI_OBJS:.o=.d) $(UNIT_OBJS:.o=.d) $(BUILD)/vmfsd/vmfsd_main.d
+-include $(LIB_OBJS:.o=.d) $(CLI_OBJS:.o=.d) $(UNIT_OBJS:.o=.d) $(BUILD)/vmfsd/vmfsd_main.d \
+	$(CORRUPT_OBJS:.o=.d) $(BUILD)/tools/corrupt/corrupt_main.d
 
 # ---- fuzzing: libFuzzer harnesses in tests/fuzz/ ------------------------
 # `make fuzz [FUZZ_SECONDS=60]` compiles the library with clang, ASan, UBSan

@@ -48,10 +48,26 @@ int cmd_disk(int argc, char **argv);
 void help_disk(void);
 int cmd_fsck(int argc, char **argv);
 void help_fsck(void);
-int cmd_debug(int argc, char **argv);
-void help_debug(void);
 int cmd_journal(int argc, char **argv);
 void help_journal(void);
+
+/* ---- command tables (dispatch.c) --------------------------------------- */
+
+#define CLI_NELEMS(a) (sizeof(a) / sizeof((a)[0]))
+
+/* The entry of table named name, or NULL. */
+const struct cli_cmd *cli_cmd_lookup(const struct cli_cmd *table, size_t n,
+				     const char *name);
+
+/*
+ * Run the subcommand argv[1] of a command with subcommands (argv[0] is
+ * the command): "--help"/"-h" prints help; otherwise the entry of table
+ * named argv[1] runs with argv + 1, as prog "<prog> <name>" and with
+ * getopt re-initialised.  A missing or unknown subcommand is a usage
+ * error that lists the table's names.  Returns the exit status.
+ */
+int cli_dispatch(const struct cli_cmd *table, size_t n, void (*help)(void),
+		 int argc, char **argv);
 
 /*
  * mount.vmfs, fsck.vmfs, mkfs.vmfs (helpers.c): the helper a vmfs binary
@@ -187,8 +203,6 @@ int cli_probe_signatures(struct lun *lun, struct cli_probe_sig **out,
 /* Zero the sectors holding one signature's magic (wipefs(8)'s way). */
 int cli_probe_wipe(struct lun *lun, const struct cli_probe_sig *s);
 
-/* mount.c: absolute form of a LUN spec ("file:" prefix and iscsi:// kept) in buf. */
-const char *cli_lun_abspath(const char *spec, char *buf, size_t len);
 /*
  * Is path (which must exist) on a mounted vmfs volume?  fstype gets the
  * type of the file system it is on ("?" when unknown), for the message.

@@ -355,24 +355,6 @@ int cmd_disk(int argc, char **argv)
 		{ "create", disk_create, help_disk_create, "create a disk file" },
 		{ "info",   disk_info,   help_disk_info,   "show a disk file" },
 	};
-	char prog[64];
-	unsigned i;
 
-	if (argc < 2)
-		return cli_usage_err("missing subcommand (create or info)");
-	if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
-		help_disk();
-		return CLI_EXIT_OK;
-	}
-	for (i = 0; i < sizeof(subcmds) / sizeof(subcmds[0]); i++) {
-		if (strcmp(argv[1], subcmds[i].name))
-			continue;
-		snprintf(prog, sizeof(prog), "vmfs disk %s", subcmds[i].name);
-		cli_set_prog(prog);
-		optind = 0;
-		return subcmds[i].fn(argc - 1, argv + 1);
-	}
-	if (argv[1][0] == '-')
-		return cli_usage_err("unknown option '%s'", argv[1]);
-	return cli_usage_err("unknown subcommand '%s' (create or info)", argv[1]);
+	return cli_dispatch(subcmds, CLI_NELEMS(subcmds), help_disk, argc, argv);
 }

@@ -105,7 +105,6 @@ static const struct helper_mount_opt {
 	{ "debug",     "--debug",     false },
 };
 
-#define HELPER_NELEM(a) (sizeof(a) / sizeof((a)[0]))
 
 static void help_mount_helper(void)
 {
@@ -139,10 +138,10 @@ static void helper_mount_known_list(void)
 	size_t i;
 
 	fprintf(stderr, "known options: ");
-	for (i = 0; i < HELPER_NELEM(helper_mount_opts); i++)
+	for (i = 0; i < CLI_NELEMS(helper_mount_opts); i++)
 		fprintf(stderr, "%s%s, ", helper_mount_opts[i].name,
 			helper_mount_opts[i].has_value ? "=" : "");
-	for (i = 0; i < HELPER_NELEM(helper_mount_ignored); i++)
+	for (i = 0; i < CLI_NELEMS(helper_mount_ignored); i++)
 		fprintf(stderr, "%s, ", helper_mount_ignored[i]);
 	fprintf(stderr, "x-*, comment=*\n");
 }
@@ -166,10 +165,10 @@ static int helper_mount_opt(char *opt, bool sloppy, struct helper_argv *out)
 	}
 	if (!strncmp(opt, "x-", 2) || !strncmp(opt, "comment=", 8))
 		return 0;
-	for (i = 0; i < HELPER_NELEM(helper_mount_ignored); i++)
+	for (i = 0; i < CLI_NELEMS(helper_mount_ignored); i++)
 		if (!strcmp(opt, helper_mount_ignored[i]))
 			return 0;
-	for (i = 0; i < HELPER_NELEM(helper_mount_opts); i++) {
+	for (i = 0; i < CLI_NELEMS(helper_mount_opts); i++) {
 		const struct helper_mount_opt *m = &helper_mount_opts[i];
 
 		if (strlen(m->name) != len || strncmp(opt, m->name, len))
@@ -384,11 +383,7 @@ static const struct cli_cmd helper_cmds[] = {
 const struct cli_cmd *cli_helper_find(const char *argv0)
 {
 	const char *base = strrchr(argv0, '/');
-	size_t i;
 
 	base = base ? base + 1 : argv0;
-	for (i = 0; i < HELPER_NELEM(helper_cmds); i++)
-		if (!strcmp(base, helper_cmds[i].name))
-			return &helper_cmds[i];
-	return NULL;
+	return cli_cmd_lookup(helper_cmds, CLI_NELEMS(helper_cmds), base);
 }

@@ -506,24 +506,6 @@ int cmd_journal(int argc, char **argv)
 		{ "replay", journal_replay, help_journal_replay,
 		  "replay the journals" },
 	};
-	char prog[64];
-	unsigned i;
 
-	if (argc < 2)
-		return cli_usage_err("missing subcommand (dump or replay)");
-	if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
-		help_journal();
-		return CLI_EXIT_OK;
-	}
-	for (i = 0; i < sizeof(subcmds) / sizeof(subcmds[0]); i++) {
-		if (strcmp(argv[1], subcmds[i].name))
-			continue;
-		snprintf(prog, sizeof(prog), "vmfs journal %s", subcmds[i].name);
-		cli_set_prog(prog);
-		optind = 0;
-		return subcmds[i].fn(argc - 1, argv + 1);
-	}
-	if (argv[1][0] == '-')
-		return cli_usage_err("unknown option '%s'", argv[1]);
-	return cli_usage_err("unknown subcommand '%s' (dump or replay)", argv[1]);
+	return cli_dispatch(subcmds, CLI_NELEMS(subcmds), help_journal, argc, argv);
 }

@@ -97,24 +97,6 @@ static const char *mount_abspath(const char *path, char *buf, size_t len)
 	return n < 0 || (size_t)n >= len ? NULL : buf;
 }
 
-const char *cli_lun_abspath(const char *spec, char *buf, size_t len)
-{
-	char tmp[PATH_MAX];
-	const char *abs;
-	int n;
-
-	if (strstr(spec, "://"))
-		n = snprintf(buf, len, "%s", spec);
-	else if (!strncmp(spec, "file:", 5) &&
-		 (abs = mount_abspath(spec + 5, tmp, sizeof(tmp))))
-		n = snprintf(buf, len, "file:%s", abs);
-	else if ((abs = mount_abspath(spec, tmp, sizeof(tmp))))
-		n = snprintf(buf, len, "%s", abs);
-	else
-		return NULL;
-	return n < 0 || (size_t)n >= len ? NULL : buf;
-}
-
 /* Undo the octal escapes (\040 for a space) of /proc/self/mountinfo. */
 static void mount_unescape(char *s)
 {
@@ -502,7 +484,7 @@ int cmd_mount(int argc, char **argv)
 	struct stat st;
 	char *end;
 	long v;
-	int c;
+	int c, ret;
 
 	a.state_dir = cli_default_state_dir();
 	while ((c = getopt_long(argc, argv, ":S:ft:c:l:dh", longopts, NULL)) != -1) {
@@ -547,7 +529,12 @@ int cmd_mount(int argc, char **argv)
 		return cli_usage_err("unexpected argument '%s'", argv[optind + 2]);
 
 	/* vmfsd detaches and changes directory: give it absolute paths. */
-	if (!cli_lun_abspath(argv[optind], a.lun, sizeof(a.lun)) ||
+	ret = lun_spec_abspath(argv[optind], a.lun, sizeof(a.lun));
+	if (ret == -VMFS_E_BAD_SPEC) {
+		cli_err("LUN '%s': %s", argv[optind], vmfs_strerror(ret));
+		return CLI_EXIT_USAGE;
+	}
+	if (ret ||
 	    !mount_abspath(argv[optind + 1], a.mountpoint, sizeof(a.mountpoint)) ||
 	    !(a.state_dir = mount_abspath(a.state_dir, state_abs, sizeof(state_abs))) ||
 	    (a.log_file && !mount_abspath(a.log_file, a.log_abs, sizeof(a.log_abs)))) {

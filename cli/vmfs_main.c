@@ -32,10 +32,9 @@ static const struct cli_cmd cli_cmds[] = {
 	{ "disk",   cmd_disk,   help_disk,   "create and inspect VM disk files" },
 	{ "fsck",   cmd_fsck,   help_fsck,   "check and repair a volume" },
 	{ "journal", cmd_journal, help_journal, "show or replay the per-host metadata journals" },
-	{ "debug",  cmd_debug,  help_debug,  "damage a scratch volume to test fsck" },
 	{ "help",   cmd_help,   help_help,   "show help for a command" },
 };
-#define CLI_NCMDS (sizeof(cli_cmds) / sizeof(cli_cmds[0]))
+#define CLI_NCMDS CLI_NELEMS(cli_cmds)
 
 static char cli_prog_buf[64] = "vmfs";
 static const char *cli_state_dir_default = VOL_DEFAULT_STATE_DIR;
@@ -103,12 +102,7 @@ const char *cli_default_state_dir(void)
 
 static const struct cli_cmd *cli_cmd_find(const char *name)
 {
-	size_t i;
-
-	for (i = 0; i < CLI_NCMDS; i++)
-		if (!strcmp(cli_cmds[i].name, name))
-			return &cli_cmds[i];
-	return NULL;
+	return cli_cmd_lookup(cli_cmds, CLI_NCMDS, name);
 }
 
 static void cli_help_all(void)

@@ -9,9 +9,12 @@
  * lun.
  */
 #include <errno.h>
+#include <limits.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "lun_int.h"
 
@@ -34,11 +37,7 @@ void lun_fini_common(struct lun *lun)
 	lun->name = NULL;
 }
 
-/*
- * "file:PATH" and a bare PATH name the file backend.  Anything that looks
- * like a URL ("scheme://...") is refused rather than treated as a relative
- * path, so a typo in "iscsi://" cannot silently create or open a file.
- */
+/* "scheme://": a scheme is lower-case letters, digits, '+', '-', '.'. */
 static bool lun_spec_is_url(const char *spec)
 {
 	const char *p;
@@ -52,23 +51,65 @@ static bool lun_spec_is_url(const char *spec)
 	return false;
 }
 
+int lun_spec_parse(const char *spec, struct lun_spec *out)
+{
+	if (!spec || !out)
+		return -EINVAL;
+	memset(out, 0, sizeof(*out));
+	if (strncmp(spec, "file:", 5) == 0) {
+		out->file_prefix = true;
+		out->path = spec + 5;
+	} else if (lun_spec_is_url(spec)) {
+		out->kind = LUN_SPEC_URL;
+		return 0;
+	} else {
+		out->path = spec;
+	}
+	return *out->path ? 0 : -VMFS_E_BAD_SPEC;
+}
+
+int lun_spec_abspath(const char *spec, char *buf, size_t len)
+{
+	char tmp[PATH_MAX], cwd[PATH_MAX];
+	struct lun_spec ls;
+	const char *abs = tmp;
+	int ret, n;
+
+	ret = lun_spec_parse(spec, &ls);
+	if (ret)
+		return ret;
+	if (ls.kind == LUN_SPEC_URL)
+		abs = spec;
+	else if (realpath(ls.path, tmp))
+		;
+	else if (ls.path[0] == '/')
+		abs = ls.path;
+	else if (!getcwd(cwd, sizeof(cwd)))
+		return -errno;
+	else if ((size_t)snprintf(tmp, sizeof(tmp), "%s/%s", cwd, ls.path) >=
+		 sizeof(tmp))
+		return -ENAMETOOLONG;
+	n = snprintf(buf, len, "%s%s", ls.file_prefix ? "file:" : "", abs);
+	return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
+}
+
 int lun_open(const char *spec, int flags, struct lun **out)
 {
-	const char *path = spec;
+	struct lun_spec ls;
+	int ret;
 
 	if (!out)
 		return -EINVAL;
 	*out = NULL;
-	if (!spec || (flags & ~LUN_RDONLY))
+	if (flags & ~LUN_RDONLY)
 		return -EINVAL;
-	if (strncmp(spec, "file:", 5) == 0)
-		path = spec + 5;
-	else if (lun_spec_is_url(spec))
+	ret = lun_spec_parse(spec, &ls);
+	if (ret)
+		return ret;
+	if (ls.kind == LUN_SPEC_URL)
 		/* iscsi:// included: that backend is not built yet. */
 		return -VMFS_E_BAD_SPEC;
-	if (!*path)
-		return -VMFS_E_BAD_SPEC;
-	return file_lun_open(path, flags, out);
+	return file_lun_open(ls.path, flags, out);
 }
 
 void lun_close(struct lun *lun)

@@ -161,28 +161,6 @@ static bool vmfsd_abspath(const char *path, char *out, size_t len)
 	return n >= 0 && (size_t)n < len;
 }
 
-/* LUN specs: paths become absolute, file:PATH too, URLs stay as they are. */
-static bool vmfsd_lun_abspath(const char *spec, char *out, size_t len)
-{
-	char tmp[PATH_MAX];
-	int n;
-
-	if (strstr(spec, "://")) {
-		n = snprintf(out, len, "%s", spec);
-		return n >= 0 && (size_t)n < len;
-	}
-	if (!strncmp(spec, "file:", 5)) {
-		if (!realpath(spec + 5, tmp) &&
-		    !vmfsd_abspath(spec + 5, tmp, sizeof(tmp)))
-			return false;
-		n = snprintf(out, len, "file:%s", tmp);
-		return n >= 0 && (size_t)n < len;
-	}
-	if (realpath(spec, out))
-		return true;
-	return vmfsd_abspath(spec, out, len);
-}
-
 static bool vmfsd_parse_uint(const char *s, long min, long max, long *out)
 {
 	char *end;
@@ -226,8 +204,7 @@ static int vmfsd_parse_args(int argc, char **argv, struct vmfsd_args *a)
 	while ((c = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
 		switch (c) {
 		case O_LUN:
-			if (!*optarg || !vmfsd_lun_abspath(optarg, a->lun,
-							   sizeof(a->lun)))
+			if (lun_spec_abspath(optarg, a->lun, sizeof(a->lun)))
 				return vmfsd_usage_err(a, "--lun '%s': not a usable LUN name",
 						       optarg);
 			a->have_lun = true;

@@ -6,8 +6,9 @@
  * Every repair goes through fsck_fix() with a problem code from the table
  * below; the table (fsck/problem.c) holds the message and what answering
  * "yes" does, and docs/fsck.md lists every code.  The corruption tool
- * (fsck_corrupt) damages a fresh volume exactly as a code describes, so
- * each code has a test image (tests/fsck/).
+ * (tools/corrupt/, a test program apart from the product) damages a
+ * fresh volume exactly as a code describes, so each code has a test
+ * image (tests/fsck/).
  *
  * Library rules: no printing, no exit; messages, questions and progress
  * go through the callbacks in struct fsck_opts.
@@ -18,6 +19,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include "vmfs/error.h"
 
 struct lun;
 struct vol_geom;
@@ -182,14 +184,5 @@ void fsck_host_describe(const struct hb_slot_info *si, char *out, size_t len);
 void fsck_opts_init(struct fsck_opts *o);
 /* Check (and repair, per mode) the volume on lun. */
 int fsck_run(struct lun *lun, const struct fsck_opts *o, struct fsck_result *r);
-
-/*
- * Corruption tool: damage the volume on lun the way code describes,
- * choosing a target (seeded by seed) that exists on the volume; *target
- * gets the address damaged and *path_hint (optional, may be NULL) a
- * description.  -ENOENT when the volume has no suitable target.
- */
-int fsck_corrupt(struct lun *lun, enum fsck_problem code, uint64_t seed,
-		 uint64_t *target, char *hint, size_t hint_len);
 
 #endif /* VMFS_FSCK_H */

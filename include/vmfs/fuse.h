@@ -22,6 +22,7 @@
 #define VMFS_FUSE_H
 
 #include <stdbool.h>
+#include "vmfs/error.h"
 
 struct vol;
 struct vfuse;

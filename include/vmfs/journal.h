@@ -21,6 +21,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include "vmfs/format.h"
+#include "vmfs/error.h"
 
 struct lun;
 

@@ -14,6 +14,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include "vmfs/format.h"
+#include "vmfs/error.h"
 
 struct lun;
 

@@ -1,13 +1,8 @@
 /*
  * lun: the shared LUN every host attaches.
  *
- * Conventions (all of vmfs): functions return 0 (or a byte count) on
- * success and a negative number on failure: either -errno (-EIO, -EBUSY,
- * -ENOSPC, ...) or -VMFS_E_* for failures errno cannot name.  The VMFS_E_*
- * codes live in one table (vmfs_strerror()), one range per component:
- *   1000-1099 lun and metadata-block envelope
- *   1100-1199 lockmgr      1200-1299 journal     1300-1399 volume engine
- *   1400-1499 fsck         1500-1599 hypervisor
+ * Functions return 0 (or a byte count) or a negative -errno or -VMFS_E_*
+ * (vmfs/error.h: the codes of every component and vmfs_strerror()).
  *
  * I/O rules: every buffer handed to lun_read/lun_write/lun_submit is aligned
  * to lun_sector_size() (lun_buf_alloc() gives such buffers), and every
@@ -24,35 +19,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdbool.h>
-
-/* ---- error codes ------------------------------------------------------ */
-enum vmfs_error {
-	VMFS_E_BASE = 1000,
-	VMFS_E_BAD_MAGIC = 1000,     /* metadata block has the wrong magic */
-	VMFS_E_BAD_VERSION = 1001,   /* written by a newer format major version */
-	VMFS_E_BAD_SELF = 1002,      /* block claims another address (misdirected write) */
-	VMFS_E_BAD_CRC = 1003,       /* checksum mismatch */
-	VMFS_E_BAD_LEN = 1004,       /* header covers an impossible length */
-	VMFS_E_MISCOMPARE = 1005,    /* compare-and-write found other bytes */
-	VMFS_E_RESERVED = 1006,      /* LUN reserved by another initiator */
-	VMFS_E_BAD_SPEC = 1007,      /* LUN name not understood */
-	VMFS_E_UNALIGNED = 1008,     /* buffer/offset/length not sector aligned */
-	VMFS_E_FAULT = 1009,         /* injected by the fault wrapper */
-
-	VMFS_E_JNL_FULL = 1200,      /* one transaction larger than the journal */
-	VMFS_E_JNL_DIRTY = 1201,     /* journal holds transactions to replay */
-	VMFS_E_JNL_ABORTED = 1202,   /* journal stopped after a write failure */
-
-	VMFS_E_NOT_VOLUME = 1300,    /* no vmfs volume header on this LUN */
-	VMFS_E_TOO_SMALL = 1301,     /* LUN too small for the requested layout */
-	VMFS_E_GEOMETRY = 1302,      /* volume header describes an impossible layout */
-	VMFS_E_CORRUPT = 1303,       /* metadata failed verification */
-	VMFS_E_HEADER_MISMATCH = 1304, /* primary and backup headers disagree */
-	VMFS_E_LAST = 1400
-};
-
-/* Message for a negative return value (-errno or -VMFS_E_*). */
-const char *vmfs_strerror(int err);
+#include "vmfs/error.h"
 
 /* ---- checksums and the metadata-block envelope ------------------------ */
 
@@ -82,9 +49,45 @@ struct lun;
 #define LUN_RDONLY 0x1   /* open read-only */
 
 /*
- * spec: a path (regular file or block device) or "file:PATH".  An
- * "iscsi://" backend plugs in behind the same operations later.  The lun
- * discovers its logical sector size (512 or 4096) and size in bytes.
+ * A LUN spec, the one grammar every command and the daemon take:
+ *   PATH          a regular file or a block device (file backend)
+ *   file:PATH     the same, explicitly
+ *   SCHEME://...  a URL: the backend of a scheme (iscsi://, to come);
+ *                 never taken for a relative path, so that a typo in
+ *                 "iscsi://" cannot create or open a file
+ */
+enum lun_spec_kind {
+	LUN_SPEC_PATH,   /* PATH or file:PATH */
+	LUN_SPEC_URL     /* SCHEME://... */
+};
+
+struct lun_spec {
+	enum lun_spec_kind kind;
+	const char *path;      /* LUN_SPEC_PATH: PATH, inside the spec */
+	bool file_prefix;      /* it was written "file:PATH" */
+};
+
+/*
+ * Parse spec (which *out points into).  0, -EINVAL for NULL, or
+ * -VMFS_E_BAD_SPEC for an empty PATH ("" or "file:").
+ */
+int lun_spec_parse(const char *spec, struct lun_spec *out);
+
+/*
+ * The spec in a form that means the same from any working directory: its
+ * PATH made absolute (symlinks resolved when it exists; a path that does
+ * not exist yet keeps its meaning), the "file:" prefix kept, a URL copied
+ * as it is.  For whoever hands the spec to a process that changes
+ * directory (vmfs mount to vmfsd, vmfsd before chdir("/")).  0,
+ * -VMFS_E_BAD_SPEC, -ENAMETOOLONG when it does not fit len, or the
+ * -errno of getcwd().
+ */
+int lun_spec_abspath(const char *spec, char *buf, size_t len);
+
+/*
+ * spec: a LUN spec (above); URLs are refused with -VMFS_E_BAD_SPEC until
+ * their backend exists.  The lun discovers its logical sector size (512
+ * or 4096) and size in bytes.
  */
 int lun_open(const char *spec, int flags, struct lun **out);
 void lun_close(struct lun *lun);

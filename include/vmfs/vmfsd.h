@@ -24,6 +24,7 @@
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <time.h>
+#include "vmfs/error.h"
 #include "vmfs/format.h"
 #include "vmfs/journal.h"
 

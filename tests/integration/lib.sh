@@ -3,6 +3,8 @@
 # Helpers for the integration scripts: source it first thing.
 #
 #   VMFS_BIN     directory holding vmfs and vmfsd (default: <repo>/bin)
+#   VMFS_BUILD   directory holding the test programs, crashsim and
+#                vmfs-corrupt (default: <repo>/build)
 #   VMFS_KEEP=1  keep the scratch directory (LUNs, logs) after the script
 #
 # Every script gets a scratch directory under /tmp (T_DIR), a private
@@ -20,6 +22,10 @@ case $VMFS_BIN in /*) ;; *) VMFS_BIN=$PWD/$VMFS_BIN ;; esac
 VMFS=$VMFS_BIN/vmfs
 VMFSD=$VMFS_BIN/vmfsd
 VMFSD_REAL=$(readlink -f "$VMFSD" 2>/dev/null || echo "$VMFSD")
+VMFS_BUILD=${VMFS_BUILD:-$T_ROOT/build}
+case $VMFS_BUILD in /*) ;; *) VMFS_BUILD=$PWD/$VMFS_BUILD ;; esac
+# The corruption tool (tools/corrupt/): a test program, not in VMFS_BIN.
+VMFS_CORRUPT=$VMFS_BUILD/vmfs-corrupt
 T_NAME=$(basename "$0" .sh)
 T_SCRIPT=$(cd "$(dirname "$0")" && pwd)/$(basename "$0")
 T_DIR=$(mktemp -d "/tmp/vmfs-$T_NAME.XXXXXX")

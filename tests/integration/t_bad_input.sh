@@ -67,7 +67,24 @@ expect_fail 2 "--block-size 3M: must be a power of two" "$VMFS" mkfs --block-siz
 expect_fail 2 "--journal-size 12Q: not a size" "$VMFS" mkfs --journal-size 12Q "$LUN"
 expect_fail 2 "missing LUN" "$VMFS" info
 expect_fail 2 "unknown subcommand 'frob'" "$VMFS" disk frob
+# Commands with subcommands share one dispatcher (cli/dispatch.c): the
+# same answers, naming the group's subcommands and the running command.
+for grp in "disk create info" "journal dump replay"; do
+	read -r cmd s1 s2 <<<"$grp"
+	expect_fail 2 "^vmfs $cmd: missing subcommand \($s1 or $s2\)" "$VMFS" "$cmd"
+	expect_fail 2 "^vmfs $cmd: unknown subcommand 'frob' \($s1 or $s2\)" "$VMFS" "$cmd" frob
+	expect_fail 2 "^vmfs $cmd: unknown option '--frob'" "$VMFS" "$cmd" --frob
+	expect_fail 2 "^vmfs $cmd $s1: unknown option '--frob'" "$VMFS" "$cmd" "$s1" --frob
+	grep -q "see 'vmfs $cmd $s1 --help'" "$T_DIR/err" ||
+		fail "no hint at vmfs $cmd $s1 --help: $(cat "$T_DIR/err")"
+	"$VMFS" "$cmd" -h | grep -q "usage: vmfs $cmd" || fail "vmfs $cmd -h prints no usage"
+done
 expect_fail 2 "bogus" "$VMFSD" --bogus
+# vmfs mount and vmfsd read a LUN spec as lun_open does (lun_spec_parse):
+# an empty path is not the working directory.
+expect_fail 2 "LUN '': LUN name not understood" "$VMFS" mount "" "$MP"
+expect_fail 2 "LUN 'file:': LUN name not understood" "$VMFS" mount file: "$MP"
+expect_fail 2 "--lun 'file:': not a usable LUN name" "$VMFSD" --lun file: --mountpoint "$MP"
 for cmd in mkfs info mount umount disk help; do
 	"$VMFS" "$cmd" --help >"$T_DIR/out" || fail "vmfs $cmd --help failed"
 	grep -q "usage: vmfs $cmd" "$T_DIR/out" || fail "vmfs $cmd --help prints no usage"

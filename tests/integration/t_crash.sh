@@ -24,8 +24,6 @@ source "$(dirname "$0")/lib.sh"
 SEED=${1:-1}
 STATES=${VMFS_CRASH_STATES:-1000}
 MIN_STATES=1000
-VMFS_BUILD=${VMFS_BUILD:-$T_ROOT/build}
-case $VMFS_BUILD in /*) ;; *) VMFS_BUILD=$PWD/$VMFS_BUILD ;; esac
 CRASHSIM=$VMFS_BUILD/crashsim
 OUT=$T_DIR/crashsim.out
 

@@ -3,7 +3,8 @@
 # t_fsck_corpus: the fsck test corpus.  One reference volume with
 # content of every kind (tests/fsck/reference.sh) is made through a real
 # mount; then, for each case of tests/fsck/cases.txt, a copy of it is
-# damaged with `vmfs debug corrupt --problem CODE --seed SEED` and
+# damaged with `vmfs-corrupt --problem CODE --seed SEED` (the test
+# program of tools/corrupt/, in VMFS_BUILD) and
 #
 #   vmfs fsck -y   must name CODE among its problems and exit 1 (fixed;
 #                  PR_0_NOT_VOLUME: 8, PR_0_GEOMETRY: 4 or 8, no more),
@@ -31,6 +32,8 @@ FSCK_TIMEOUT=120
 
 "$VMFS" fsck --help >/dev/null 2>&1 ||
 	skip "this vmfs has no 'fsck' command yet"
+[[ -x $VMFS_CORRUPT ]] ||
+	fail "no $VMFS_CORRUPT: build it with 'make build/vmfs-corrupt' or set VMFS_BUILD"
 
 step "reference volume"
 REF=$T_DIR/ref.img
@@ -59,12 +62,12 @@ case_fail() {
 	shift 2
 	echo "FAIL case $code seed $seed: $*" >&2
 	{
-		show "vmfs debug corrupt" "$T_DIR/corrupt.out"
+		show "vmfs-corrupt" "$T_DIR/corrupt.out"
 		[[ -s $T_DIR/fsck1.out ]] && show "vmfs fsck -y" "$T_DIR/fsck1.out"
 		[[ -s $T_DIR/fsck2.out ]] && show "vmfs fsck -n" "$T_DIR/fsck2.out"
 		[[ -s $T_DIR/check.out ]] && show "files" "$T_DIR/check.out"
 		[[ -s $T_DIR/case-mount.err ]] && show "mount" "$T_DIR/case-mount.err"
-		echo "  rerun: VMFS_BIN=$VMFS_BIN VMFS_KEEP=1 $T_SCRIPT $code $seed"
+		echo "  rerun: VMFS_BIN=$VMFS_BIN VMFS_BUILD=$VMFS_BUILD VMFS_KEEP=1 $T_SCRIPT $code $seed"
 	} >&2
 	failed+=("$code $seed: $*")
 }
@@ -92,7 +95,7 @@ run_case() {
 
 	rm -f "$T_DIR"/{corrupt,fsck1,fsck2,check}.out "$T_DIR/case-mount.err"
 	cp --sparse=always "$REF" "$CASE_IMG"
-	if ! "$VMFS" debug corrupt --problem "$code" --seed "$seed" "$CASE_IMG" \
+	if ! "$VMFS_CORRUPT" --problem "$code" --seed "$seed" "$CASE_IMG" \
 		>"$T_DIR/corrupt.out" 2>&1; then
 		case_fail "$code" "$seed" "the corruption tool failed"
 		return

@@ -9,7 +9,8 @@
 # options reach vmfsd, unknown ones fail with mount(8)'s 32, `ro` is
 # refused.  Also: vmfsd --version matches vmfs --version, every man page
 # renders without groff warnings and names every option of its command,
-# and the bash completion completes commands and options.
+# the bash completion completes commands and options, and the corruption
+# tool (build/vmfs-corrupt) is neither installed nor a vmfs command.
 #
 # shellcheck source=tests/integration/lib.sh
 source "$(dirname "$0")/lib.sh"
@@ -94,7 +95,7 @@ page_has_options() {
 	done
 }
 for c in mkfs info mount umount fsck "disk create" "disk info" \
-	"journal dump" "journal replay" "debug corrupt"; do
+	"journal dump" "journal replay"; do
 	# shellcheck disable=SC2086
 	page_has_options vmfs.8 "$VMFS" $c
 	grep -qE "^\.SS .*${c%% *}" "$T_ROOT/docs/man/vmfs.8" ||
@@ -118,12 +119,30 @@ expect_eq "completions of 'vmfs mk', 'vmfs mount --co', 'vmfs journal re'" \
 	"$got" $'mkfs\n--commit-ms\nreplay'
 # The option lists follow each command's --help.
 for c in mkfs info mount umount fsck "disk create" "disk info" \
-	"journal dump" "journal replay" "debug corrupt"; do
+	"journal dump" "journal replay"; do
 	# shellcheck disable=SC2016,SC2086
 	expect_eq "completion options of '$c'" \
 		"$(bash -c 'source "$1"; _vmfs_opts "$2"' _ "$comp" "$c" | tr ' ' '\n' | sort)" \
 		"$(help_opts "$VMFS" $c)"
 done
+
+# The commands `vmfs --help` lists are the ones the completion offers.
+# shellcheck disable=SC2016
+expect_eq "commands of the completion" \
+	"$(bash -c 'source "$1"
+		COMP_WORDS=(vmfs ""); COMP_CWORD=1; _vmfs; printf "%s\n" "${COMPREPLY[@]}"' \
+		_ "$comp" | grep -v '^-' | sort)" \
+	"$("$VMFS" --help | sed -n 's/^  \([a-z]\+\) .*/\1/p' | sort)"
+
+step "the corruption tool is a test program, not part of vmfs"
+# tools/corrupt/ builds build/vmfs-corrupt; the installed list above has
+# no such file, and vmfs has no command that damages a volume.
+expect_fail 2 "unknown command 'debug'" "$SBIN/vmfs" debug corrupt --list
+"$SBIN/vmfs" --help | grep -qiE "corrupt|damage" &&
+	fail "vmfs --help offers a command that damages volumes"
+[[ -x $VMFS_CORRUPT ]] || fail "no $VMFS_CORRUPT: build it with 'make build/vmfs-corrupt'"
+"$VMFS_CORRUPT" --list | grep -q "^0x0305  PR_3_PTR_RANGE" ||
+	fail "vmfs-corrupt --list does not list PR_3_PTR_RANGE"
 
 step "mkfs -t vmfs and fsck -t vmfs find the installed helpers in PATH"
 make_lun "$LUN" 2G

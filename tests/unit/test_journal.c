@@ -24,6 +24,7 @@
 #include "vmfs/journal.h"
 #include "vmfs/lun.h"
 #include "vmfs/vmfsd.h"
+#include "../../tools/corrupt/corrupt.h"
 #include "../../vmfsd/vol_int.h"
 
 #define MIB (1024ull * 1024)
@@ -557,8 +558,8 @@ static void test_record_bad(void)
 	CU_ASSERT_FATAL(vol_geom_read(lun, &g, NULL, NULL) == 0);
 	/* A seed that puts a sound transaction first; others are fixed away. */
 	for (seed = 1; seed < 64; seed++) {
-		if (fsck_corrupt(lun, PR_2_JOURNAL_RECORD_BAD, seed, &target,
-				 hint, sizeof(hint)) == 0 &&
+		if (corrupt_damage(lun, PR_2_JOURNAL_RECORD_BAD, seed, &target,
+				   hint, sizeof(hint)) == 0 &&
 		    strstr(hint, "sound transaction first"))
 			break;
 		lun_close(lun);

@@ -2,10 +2,10 @@
  * vmfs_strerror(): the one message table for every vmfs error code.
  *
  * Every component returns 0 or a negative number: -errno, or -VMFS_E_*
- * (lun.h, one range per component) for failures errno cannot name.  The
- * messages below say what happened and, where there is one, what to do
- * next; callers prefix the object ("vmfs: /dev/sdb: ...").  Add a row
- * here for every code added to enum vmfs_error.
+ * (vmfs/error.h, one range per component) for failures errno cannot name.
+ * The messages below say what happened and, where there is one, what to
+ * do next; callers prefix the object ("vmfs: /dev/sdb: ...").  Add a row
+ * here, in code order, for every code added to enum vmfs_error.
  *
  * The result is always a usable string and the function is thread-safe:
  * table entries and glibc's strerrordesc_np() strings are static, and
@@ -15,12 +15,9 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "lun_int.h"
+#include "vmfs/error.h"
 
-static const struct {
-	int code;
-	const char *msg;
-} vmfs_errtab[] = {
+static const struct vmfs_error_info vmfs_errtab[] = {
 	/* 1000-1099: lun and the metadata-block envelope */
 	{ VMFS_E_BAD_MAGIC, "metadata block has the wrong magic number "
 	  "(never written, not a vmfs structure, or overwritten)" },
@@ -66,7 +63,15 @@ static const struct {
 	  "disagree; run 'vmfs fsck' to repair them" },
 };
 
+#define VMFS_NERRS (sizeof(vmfs_errtab) / sizeof(vmfs_errtab[0]))
+
 static __thread char vmfs_errbuf[64];
+
+const struct vmfs_error_info *vmfs_error_table(size_t *n)
+{
+	*n = VMFS_NERRS;
+	return vmfs_errtab;
+}
 
 const char *vmfs_strerror(int err)
 {
@@ -81,8 +86,8 @@ const char *vmfs_strerror(int err)
 	if (err < 0)
 		err = -err;
 	if (err >= VMFS_E_BASE) {
-		for (i = 0; i < sizeof(vmfs_errtab) / sizeof(vmfs_errtab[0]); i++)
-			if (vmfs_errtab[i].code == err)
+		for (i = 0; i < VMFS_NERRS; i++)
+			if ((int)vmfs_errtab[i].code == err)
 				return vmfs_errtab[i].msg;
 		snprintf(vmfs_errbuf, sizeof(vmfs_errbuf),
 			 "unknown vmfs error %d", -err);

@@ -1,6 +1,6 @@
 /*
- * Private interfaces of the corruption tool (fsck_corrupt, ocfs2's
- * fswreck).  fsck/corrupt.c holds the entry point, the code table and
+ * Private interfaces of the corruption tool (corrupt_damage, ocfs2's
+ * fswreck).  corrupt.c holds the entry point, the code table and
  * the block, bitmap and report helpers below; corrupt_scan.c reads the
  * picture of the volume (inodes, block maps, directory entries);
  * corrupt_hdr.c, corrupt_jnl.c, corrupt_inode.c, corrupt_dir.c and
@@ -21,8 +21,8 @@
  * change with corrupt_target_ino()/corrupt_target_path(); those become
  * the "target-path: PATH" lines of the hint.
  */
-#ifndef VMFS_FSCK_CORRUPT_INT_H
-#define VMFS_FSCK_CORRUPT_INT_H
+#ifndef VMFS_TOOLS_CORRUPT_INT_H
+#define VMFS_TOOLS_CORRUPT_INT_H
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -31,6 +31,7 @@
 #include "vmfs/fsck.h"
 #include "vmfs/lun.h"
 #include "vmfs/vmfsd.h"
+#include "corrupt.h"
 
 /* Kinds of metadata block: where the header sits, its magic and length. */
 enum corrupt_kind {
@@ -281,4 +282,4 @@ int corrupt_pr6_bits_beyond(struct corrupt *c);
  * (di_nentries, and di_nlink when it named a directory). */
 int corrupt_ent_remove(struct corrupt *c, const struct corrupt_ent *e);
 
-#endif /* VMFS_FSCK_CORRUPT_INT_H */
+#endif /* VMFS_TOOLS_CORRUPT_INT_H */

@@ -1,10 +1,11 @@
 /*
- * vmfs debug: tools for developers and tests, not for production volumes.
+ * vmfs-corrupt: the corruption tool's command, a test program that is
+ * not installed (tools/corrupt/corrupt.h says why it stands apart).
  *
- *   corrupt --problem CODE|NAME [--seed N] LUN
+ *   vmfs-corrupt --problem CODE|NAME [--seed N] LUN
  *       damage an unmounted volume the way one fsck problem code
- *       describes (fsck_corrupt, ocfs2's fswreck), on a target chosen by
- *       the seed, and print what was damaged:
+ *       describes, on a target chosen by the seed, and print what was
+ *       damaged:
  *
  *         problem: PR_3_PTR_RANGE (0x0305)
  *         seed: 7
@@ -16,12 +17,15 @@
  *       attributes the damage (or its repair) may change; every other
  *       file must read back unchanged after fsck.  tests/fsck/ builds its
  *       corpus with it.
- *   corrupt --list
+ *   vmfs-corrupt --list
  *       the problem codes, their names and messages.
+ *
+ * Exit status as vmfs's: 0 done, 1 failed, 2 bad command line.
  */
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,12 +33,16 @@
 
 #include "vmfs/fsck.h"
 #include "vmfs/lun.h"
-#include "cli.h"
+#include "corrupt.h"
 
-static void help_debug_corrupt(void)
+#define PROG "vmfs-corrupt"
+
+enum { EXIT_OK = 0, EXIT_FAIL = 1, EXIT_USAGE = 2 };
+
+static void help(void)
 {
-	printf("usage: vmfs debug corrupt --problem CODE|NAME [--seed N] LUN\n"
-	       "       vmfs debug corrupt --list\n\n"
+	printf("usage: " PROG " --problem CODE|NAME [--seed N] LUN\n"
+	       "       " PROG " --list\n\n"
 	       "Damage the volume on LUN the way fsck problem CODE describes, for\n"
 	       "testing fsck.  CODE is a number (0x0305) or a name (PR_3_PTR_RANGE,\n"
 	       "3_PTR_RANGE); the seed chooses the target among the objects that\n"
@@ -46,23 +54,33 @@ static void help_debug_corrupt(void)
 	       "  -s, --seed N         seed of the choices (default 0)\n"
 	       "  -l, --list           list the problem codes\n"
 	       "  -h, --help           show this help\n\n"
-	       "This destroys data: use it only on scratch volumes.\n");
+	       "This destroys data: use it only on scratch volumes.  It is a test\n"
+	       "program, built by 'make check' and never installed.\n");
 }
 
-void help_debug(void)
+/*
+ * "vmfs-corrupt: <message>" on stderr, then for EXIT_USAGE the --help
+ * hint; returns status.
+ */
+static int fail(int status, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+static int fail(int status, const char *fmt, ...)
 {
-	printf("usage: vmfs debug <subcommand> [options]\n\n"
-	       "  corrupt --problem CODE|NAME [--seed N] LUN\n"
-	       "         damage a scratch volume as an fsck problem code describes\n"
-	       "  corrupt --list\n"
-	       "         list the problem codes\n\n"
-	       "Run 'vmfs debug corrupt --help' for details.\n");
+	va_list ap;
+
+	fputs(PROG ": ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	if (status == EXIT_USAGE)
+		fputs("see '" PROG " --help'\n", stderr);
+	return status;
 }
 
 /* "0x0305", "773", "PR_3_PTR_RANGE", "pr_3_ptr_range", "3_PTR_RANGE". */
-static const struct fsck_problem_info *debug_problem_parse(const char *s)
+static const struct fsck_problem_info *problem_parse(const char *s)
 {
-	const struct fsck_problem_info *p;
 	char name[64], *end;
 	unsigned long v;
 	size_t i;
@@ -76,11 +94,10 @@ static const struct fsck_problem_info *debug_problem_parse(const char *s)
 	for (i = 0; name[i]; i++)
 		if (name[i] >= 'a' && name[i] <= 'z')
 			name[i] = (char)(name[i] - 'a' + 'A');
-	p = fsck_problem_by_name(name);
-	return p;
+	return fsck_problem_by_name(name);
 }
 
-static void debug_list(void)
+static void list(void)
 {
 	const struct fsck_problem_info *t;
 	unsigned n;
@@ -91,7 +108,7 @@ static void debug_list(void)
 		       t[i].message);
 }
 
-static int debug_corrupt(int argc, char **argv)
+int main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
 		{ "problem", required_argument, NULL, 'p' },
@@ -110,56 +127,57 @@ static int debug_corrupt(int argc, char **argv)
 	while ((c = getopt_long(argc, argv, ":p:s:lh", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'p':
-			p = debug_problem_parse(optarg);
+			p = problem_parse(optarg);
 			if (!p)
-				return cli_usage_err("--problem %s: no such problem code "
-						     "(see 'vmfs debug corrupt --list')",
-						     optarg);
+				return fail(EXIT_USAGE, "--problem %s: no such problem "
+					    "code (see '" PROG " --list')", optarg);
 			break;
 		case 's':
 			errno = 0;
 			seed = strtoull(optarg, &end, 0);
 			if (errno || !*optarg || *end)
-				return cli_usage_err("--seed %s: must be a number", optarg);
+				return fail(EXIT_USAGE, "--seed %s: must be a number",
+					    optarg);
 			break;
 		case 'l':
-			debug_list();
-			return CLI_EXIT_OK;
+			list();
+			return EXIT_OK;
 		case 'h':
-			help_debug_corrupt();
-			return CLI_EXIT_OK;
+			help();
+			return EXIT_OK;
+		case ':':
+			return fail(EXIT_USAGE, "option '%s' needs a value",
+				    argv[optind - 1]);
 		default:
-			return cli_getopt_err(c, argv);
+			return fail(EXIT_USAGE, "unknown option '%s'",
+				    argv[optind - 1]);
 		}
 	}
 	if (!p)
-		return cli_usage_err("missing --problem");
+		return fail(EXIT_USAGE, "missing --problem");
 	if (optind == argc)
-		return cli_usage_err("missing LUN");
+		return fail(EXIT_USAGE, "missing LUN");
 	if (argc - optind > 1)
-		return cli_usage_err("unexpected argument '%s'", argv[optind + 1]);
+		return fail(EXIT_USAGE, "unexpected argument '%s'",
+			    argv[optind + 1]);
 	spec = argv[optind];
 
 	ret = lun_open(spec, 0, &lun);
-	if (ret) {
-		cli_err("cannot open %s: %s", spec, vmfs_strerror(ret));
-		return CLI_EXIT_FAIL;
-	}
-	ret = fsck_corrupt(lun, p->code, seed, &target, hint, sizeof(hint));
+	if (ret)
+		return fail(EXIT_FAIL, "cannot open %s: %s", spec,
+			    vmfs_strerror(ret));
+	ret = corrupt_damage(lun, p->code, seed, &target, hint, sizeof(hint));
 	lun_close(lun);
-	if (ret == -ENOENT) {
-		cli_err("%s: the volume has nothing %s can damage (seed %" PRIu64
-			"); put more on it", spec, p->name, seed);
-		return CLI_EXIT_FAIL;
-	}
-	if (ret == -EINVAL) {
-		cli_err("the corruption tool has no damage for %s", p->name);
-		return CLI_EXIT_FAIL;
-	}
-	if (ret) {
-		cli_err("%s: %s failed: %s", spec, p->name, vmfs_strerror(ret));
-		return CLI_EXIT_FAIL;
-	}
+	if (ret == -ENOENT)
+		return fail(EXIT_FAIL, "%s: the volume has nothing %s can damage "
+			    "(seed %" PRIu64 "); put more on it", spec, p->name,
+			    seed);
+	if (ret == -EINVAL)
+		return fail(EXIT_FAIL, "the corruption tool has no damage for %s",
+			    p->name);
+	if (ret)
+		return fail(EXIT_FAIL, "%s: %s failed: %s", spec, p->name,
+			    vmfs_strerror(ret));
 	/* The hint: a description, then "target-path:" lines. */
 	nl = strchr(hint, '\n');
 	printf("problem: %s (0x%04x)\nseed: %" PRIu64 "\n"
@@ -168,33 +186,5 @@ static int debug_corrupt(int argc, char **argv)
 	       nl ? (int)(nl - hint) : (int)strlen(hint), hint);
 	if (nl)
 		printf("%s\n", nl + 1);
-	return CLI_EXIT_OK;
-}
-
-int cmd_debug(int argc, char **argv)
-{
-	static const struct cli_cmd subcmds[] = {
-		{ "corrupt", debug_corrupt, help_debug_corrupt,
-		  "damage a volume as an fsck problem code describes" },
-	};
-	char prog[64];
-	unsigned i;
-
-	if (argc < 2)
-		return cli_usage_err("missing subcommand (corrupt)");
-	if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
-		help_debug();
-		return CLI_EXIT_OK;
-	}
-	for (i = 0; i < sizeof(subcmds) / sizeof(subcmds[0]); i++) {
-		if (strcmp(argv[1], subcmds[i].name))
-			continue;
-		snprintf(prog, sizeof(prog), "vmfs debug %s", subcmds[i].name);
-		cli_set_prog(prog);
-		optind = 0;
-		return subcmds[i].fn(argc - 1, argv + 1);
-	}
-	if (argv[1][0] == '-')
-		return cli_usage_err("unknown option '%s'", argv[1]);
-	return cli_usage_err("unknown subcommand '%s' (corrupt)", argv[1]);
+	return EXIT_OK;
 }

@@ -1,5 +1,5 @@
 /*
- * fsck_corrupt: the corruption tool keyed to the problem codes (ocfs2's
+ * corrupt_damage: the corruption tool keyed to the problem codes (ocfs2's
  * fswreck).  Each code of vmfs/fsck.h has one damage function that breaks
  * a volume exactly the way the code describes, on a target that exists,
  * so that every repair of the checker has a test image (tests/fsck/).
@@ -393,8 +393,8 @@ static void corrupt_free(struct corrupt *c)
 	lun_buf_free(c->blk);
 }
 
-int fsck_corrupt(struct lun *lun, enum fsck_problem code, uint64_t seed,
-		 uint64_t *target, char *hint, size_t hint_len)
+int corrupt_damage(struct lun *lun, enum fsck_problem code, uint64_t seed,
+		   uint64_t *target, char *hint, size_t hint_len)
 {
 	struct corrupt c;
 	corrupt_fn fn = NULL;

@@ -1,0 +1,78 @@
+/*
+ * The error component (include/vmfs/error.h, error/error.c): one table
+ * holds a message for every VMFS_E_* code, each code once, in its
+ * component's range, and vmfs_strerror() finds them, falls back to
+ * glibc for errno values and formats what it does not know.
+ */
+#include <errno.h>
+#include <string.h>
+
+#include "unit.h"
+#include "vmfs/error.h"
+
+/* Every code of enum vmfs_error: add new ones here too. */
+static const enum vmfs_error all_codes[] = {
+	VMFS_E_BAD_MAGIC, VMFS_E_BAD_VERSION, VMFS_E_BAD_SELF,
+	VMFS_E_BAD_CRC, VMFS_E_BAD_LEN, VMFS_E_MISCOMPARE,
+	VMFS_E_RESERVED, VMFS_E_BAD_SPEC, VMFS_E_UNALIGNED, VMFS_E_FAULT,
+	VMFS_E_JNL_FULL, VMFS_E_JNL_DIRTY, VMFS_E_JNL_ABORTED,
+	VMFS_E_NOT_VOLUME, VMFS_E_TOO_SMALL, VMFS_E_GEOMETRY,
+	VMFS_E_CORRUPT, VMFS_E_HEADER_MISMATCH,
+};
+#define NCODES (sizeof(all_codes) / sizeof(all_codes[0]))
+
+/* Each code has exactly one row, rows are in code order, in range. */
+static void test_table(void)
+{
+	const struct vmfs_error_info *t;
+	size_t n, i, j, rows;
+
+	t = vmfs_error_table(&n);
+	CU_ASSERT_FATAL(t != NULL);
+	CU_ASSERT_EQUAL(n, NCODES);
+	for (i = 0; i < n; i++) {
+		CU_ASSERT(t[i].code >= VMFS_E_BASE && t[i].code < VMFS_E_LAST);
+		CU_ASSERT(t[i].msg && strlen(t[i].msg) > 10);
+		if (i)
+			CU_ASSERT(t[i].code > t[i - 1].code);
+		for (j = 0; j < i; j++) {
+			CU_ASSERT_NOT_EQUAL(t[i].code, t[j].code);
+			CU_ASSERT_STRING_NOT_EQUAL(t[i].msg, t[j].msg);
+		}
+	}
+	for (i = 0; i < NCODES; i++) {
+		for (rows = 0, j = 0; j < n; j++)
+			rows += t[j].code == all_codes[i];
+		if (rows != 1)
+			CU_FAIL("a VMFS_E_* code has no row or more than one");
+		CU_ASSERT_EQUAL(rows, 1);
+	}
+}
+
+static void test_strerror(void)
+{
+	const struct vmfs_error_info *t;
+	size_t n, i;
+
+	t = vmfs_error_table(&n);
+	for (i = 0; i < n; i++) {
+		CU_ASSERT_PTR_EQUAL(vmfs_strerror(-(int)t[i].code), t[i].msg);
+		/* A bare (positive) code is accepted too. */
+		CU_ASSERT_PTR_EQUAL(vmfs_strerror((int)t[i].code), t[i].msg);
+		CU_ASSERT_PTR_NULL(strstr(t[i].msg, "unknown"));
+	}
+	CU_ASSERT_STRING_EQUAL(vmfs_strerror(-ENOENT),
+			       "No such file or directory");
+	CU_ASSERT_STRING_EQUAL(vmfs_strerror(-ETIMEDOUT),
+			       "Connection timed out");
+	CU_ASSERT_STRING_EQUAL(vmfs_strerror(0), "success");
+	CU_ASSERT_STRING_EQUAL(vmfs_strerror(-1099), "unknown vmfs error -1099");
+	CU_ASSERT_STRING_EQUAL(vmfs_strerror(-900), "unknown error -900");
+}
+
+static CU_TestInfo error_tests[] = {
+	{ "table", test_table },
+	{ "strerror", test_strerror },
+	CU_TEST_INFO_NULL
+};
+UNIT_SUITE("error", NULL, NULL, error_tests);
