@@ -183,18 +183,24 @@ t_umount() {
 	fi
 }
 
-# t_kill_vmfsd PID MOUNTPOINT: a host crash: SIGKILL the vmfsd, wait for
-# it to go (fail after 5 s), drop the dead FUSE mount and its /dev/shm ring.
-t_kill_vmfsd() {
-	local pid=$1 mp=$2 w
+# t_kill_vmfsd_only PID: SIGKILL the vmfsd, wait for it to go (fail after
+# 5 s), remove its /dev/shm ring; its FUSE mount stays, dead.
+t_kill_vmfsd_only() {
+	local pid=$1 w
 	kill -KILL "$pid"
 	for ((w = 0; w < 100; w++)); do
 		t_pid_alive "$pid" || break
 		sleep 0.05
 	done
 	t_pid_alive "$pid" && fail "vmfsd $pid survived SIGKILL for 5 s"
-	fusermount3 -u -z "$mp" 2>/dev/null || umount -l "$mp" 2>/dev/null || true
 	t_shm_cleanup "$pid"
+}
+
+# t_kill_vmfsd PID MOUNTPOINT: a host crash: t_kill_vmfsd_only, then drop
+# the dead FUSE mount.
+t_kill_vmfsd() {
+	t_kill_vmfsd_only "$1"
+	fusermount3 -u -z "$2" 2>/dev/null || umount -l "$2" 2>/dev/null || true
 }
 
 # t_mkfs LUN [options...]

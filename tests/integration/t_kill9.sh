@@ -385,6 +385,18 @@ def state(o):
 def files():
     return [k for k, o in objs.items() if not o["dir"] and o["p"]]
 
+def on_fd(p, fn):
+    fd = os.open(p, os.O_WRONLY)
+    try:
+        fn(fd)
+    finally:
+        os.close(fd)
+
+def punch(fd, off, ln):      # FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE
+    if libc.fallocate(fd, 0x03, off, ln):
+        e = ctypes.get_errno()
+        raise OSError(e, os.strerror(e))
+
 def change(ids, fn):
     log("S", time.monotonic(), *ids)
     try:
@@ -485,35 +497,21 @@ def op():
     if x < 0.86:
         off, ln = r.randrange(0, 200000), r.randrange(1, 200000)
         def fn():
-            fd = os.open(p, os.O_WRONLY)
-            try:
-                os.posix_fallocate(fd, off, ln)
-            finally:
-                os.close(fd)
+            on_fd(p, lambda fd: os.posix_fallocate(fd, off, ln))
             if off + ln > len(o["data"]):
                 o["data"].extend(bytes(off + ln - len(o["data"])))
         return change([i], fn)
     if x < 0.92:
         off, ln = r.randrange(0, 200000), r.randrange(1, 100000)
         def fn():
-            fd = os.open(p, os.O_WRONLY)
-            try:
-                if libc.fallocate(fd, 0x03, off, ln):   # PUNCH_HOLE | KEEP_SIZE
-                    e = ctypes.get_errno()
-                    raise OSError(e, os.strerror(e))
-            finally:
-                os.close(fd)
+            on_fd(p, lambda fd: punch(fd, off, ln))
             end = min(off + ln, len(o["data"]))
             if off < end:
                 o["data"][off:end] = bytes(end - off)
         return change([i], fn)
     off, d = r.randrange(0, 100000), r.randbytes(r.randrange(1, 70000))
     def fn():
-        fd = os.open(p, os.O_WRONLY)
-        try:
-            os.pwrite(fd, d, off)
-        finally:
-            os.close(fd)
+        on_fd(p, lambda fd: os.pwrite(fd, d, off))
         if off > len(o["data"]):
             o["data"].extend(bytes(off - len(o["data"])))
         o["data"][off:off + len(d)] = d
