@@ -450,7 +450,6 @@ static int commit_home(struct jnl *j, const struct jcommit *c)
 	return 0;
 }
 
-/* Called with mu held and a non-empty running transaction. */
 /*
  * The commit interval bounds what a crash loses only while commits keep
  * up: say so when a transaction became durable more than two intervals
@@ -470,6 +469,7 @@ static void commit_lateness(struct jnl *j, const struct jcommit *c)
 	     (long long)(j->commit_ns / 1000000));
 }
 
+/* Called with mu held and a non-empty running transaction. */
 static void commit_locked(struct jnl *j)
 {
 	struct jcommit c;
