@@ -9,6 +9,8 @@
 #include <unistd.h>
 #include <CUnit/Basic.h>
 #include "unit.h"
+#include "vmfs/fsck.h"
+#include "vmfs/lun.h"
 
 #define MAX_SUITES 64
 
@@ -36,6 +38,34 @@ void unit_suite_add(const char *name, CU_InitializeFunc init,
 
 static char *tmp_paths[256];
 static int ntmp;
+
+static void unit_fsck_report(void *ctx, const struct fsck_problem_info *p,
+			     uint64_t addr, const char *detail, bool fixed)
+{
+	(void)fixed;
+	fprintf(stderr, "\n  %s: %s at %llu: %s", (const char *)ctx, p->name,
+		(unsigned long long)addr, detail);
+}
+
+bool unit_fsck_clean(const char *path, const char *what)
+{
+	struct fsck_result r;
+	struct fsck_opts o;
+	struct lun *lun;
+	int rc;
+
+	fsck_opts_init(&o);
+	o.mode = FSCK_MODE_NO;
+	o.report = unit_fsck_report;
+	o.ctx = (void *)what;
+	CU_ASSERT_FATAL(lun_open(path, LUN_RDONLY, &lun) == 0);
+	rc = fsck_run(lun, &o, &r);
+	lun_close(lun);
+	if (rc)
+		fprintf(stderr, "\n  %s: fsck -n of %s exited %d with %llu problems: %s\n",
+			what, path, rc, (unsigned long long)r.problems_found, r.error);
+	return rc == 0;
+}
 
 const char *unit_tmp_path(const char *stem)
 {

@@ -98,21 +98,8 @@ static void fresh(void)
 /* fsck -n of the closed volume must be clean; then open it again. */
 static void fsck_clean(const char *what)
 {
-	struct fsck_result r;
-	struct fsck_opts o;
-	struct lun *l;
-	int rc;
-
 	CU_ASSERT_EQUAL(vol_down(), 0);
-	fsck_opts_init(&o);
-	o.mode = FSCK_MODE_NO;
-	CU_ASSERT_FATAL(lun_open(path, LUN_RDONLY, &l) == 0);
-	rc = fsck_run(l, &o, &r);
-	lun_close(l);
-	if (rc != 0)
-		fprintf(stderr, "\n  %s: fsck -n exited %d with %llu problems: %s\n",
-			what, rc, (unsigned long long)r.problems_found, r.error);
-	CU_ASSERT_EQUAL(rc, 0);
+	CU_ASSERT(unit_fsck_clean(path, what));
 	vol_up();
 }
 

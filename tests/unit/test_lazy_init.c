@@ -122,33 +122,6 @@ static uint64_t inode_addr(uint64_t ino)
 	return geo.res[VMFS_RES_INODE].obj_offset + ino * VMFS_MD_BLOCK_SIZE;
 }
 
-static void report(void *ctx, const struct fsck_problem_info *p,
-		   uint64_t addr, const char *detail, bool fixed)
-{
-	(void)ctx;
-	(void)fixed;
-	fprintf(stderr, "\n  %s at %llu: %s", p->name, (unsigned long long)addr,
-		detail);
-}
-
-static bool fsck_clean(const char *path)
-{
-	struct fsck_opts o;
-	struct fsck_result r;
-	struct lun *lun;
-	int rc;
-
-	fsck_opts_init(&o);
-	o.mode = FSCK_MODE_NO;
-	o.report = report;
-	CU_ASSERT_FATAL(lun_open(path, LUN_RDONLY, &lun) == 0);
-	rc = fsck_run(lun, &o, &r);
-	lun_close(lun);
-	if (rc)
-		fprintf(stderr, "\n  fsck -n of %s exited %d (%llu problems) %s\n",
-			path, rc, (unsigned long long)r.problems_found, r.error);
-	return rc == 0;
-}
 
 static void create_files(struct vol *v, const char *prefix, int n)
 {
@@ -214,7 +187,7 @@ static void make_base(void)
 	close(fd);
 	lun_buf_free(blk);
 	lun_close(lun);
-	CU_ASSERT_FATAL(fsck_clean(base_path));
+	CU_ASSERT_FATAL(unit_fsck_clean(base_path, "lazy_init"));
 }
 
 /* Apply record r to fd, or only its first half. */
@@ -284,7 +257,7 @@ static void check_state(const struct lun_rec_entry *r, size_t k, bool half)
 		vol_forget(v, a.ino, 1);
 	CU_ASSERT_FATAL(vol_close(v) == 0);
 	lun_close(lun);
-	if (!fsck_clean(img_path))
+	if (!unit_fsck_clean(img_path, "lazy_init: a cut first-use init"))
 		CU_FAIL("crash state does not check clean");
 
 	/* The next first use: the slots it hands out are zeroed. */
@@ -294,7 +267,7 @@ static void check_state(const struct lun_rec_entry *r, size_t k, bool half)
 	CU_ASSERT_FATAL(vol_close(v) == 0);
 	lun_close(lun);
 	check_cluster1_clean();
-	if (!fsck_clean(img_path))
+	if (!unit_fsck_clean(img_path, "lazy_init: a cut first-use init"))
 		CU_FAIL("volume after the crash state and more files does not check clean");
 }
 

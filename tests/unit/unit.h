@@ -9,6 +9,7 @@
 #ifndef VMFS_TESTS_UNIT_H
 #define VMFS_TESTS_UNIT_H
 
+#include <stdbool.h>
 #include <CUnit/CUnit.h>
 
 void unit_suite_add(const char *name, CU_InitializeFunc init,
@@ -16,6 +17,11 @@ void unit_suite_add(const char *name, CU_InitializeFunc init,
 
 /* A scratch file path under the test directory (unique per call). */
 const char *unit_tmp_path(const char *stem);
+
+/* fsck -n of the volume in the file at path (not in use): true when it
+ * exits 0; otherwise each problem and the summary go to stderr, headed
+ * by what. */
+bool unit_fsck_clean(const char *path, const char *what);
 
 #define UNIT_SUITE(name, init, cleanup, tests)                        \
 	static void __attribute__((constructor)) unit_reg_##tests(void) \
