@@ -30,7 +30,7 @@
 #include <qb/qblog.h>
 
 #include "vmfs/lun.h"
-#include "vmfs/vmfsd.h"
+#include "vmfs/vol.h"
 
 #define SMALL_DATA_BYTES 8192u
 

@@ -21,6 +21,7 @@
 
 #include "vmfs/journal.h"
 #include "vmfs/vmfsd.h"
+#include "vmfs/vol.h"
 
 #include "vmfs/version.h"
 
@@ -107,7 +108,7 @@ void cli_log_quiet(bool quiet);
 /*
  * The state directory a command uses when it gets no --state-dir:
  * VMFS_STATE_DIR from the environment (read once, in main) or
- * VOL_DEFAULT_STATE_DIR.
+ * VMFSD_DEFAULT_STATE_DIR.
  */
 const char *cli_default_state_dir(void);
 

@@ -24,6 +24,7 @@
 #include "vmfs/lockmgr.h"
 #include "vmfs/lun.h"
 #include "vmfs/vmfsd.h"
+#include "vmfs/vol.h"
 #include "cli.h"
 
 void help_info(void)
@@ -39,7 +40,7 @@ void help_info(void)
 	       "  -S, --state-dir DIR    host state directory (default $VMFS_STATE_DIR\n"
 	       "                         or %s)\n"
 	       "  -h, --help             show this help\n",
-	       VOL_DEFAULT_STATE_DIR);
+	       VMFSD_DEFAULT_STATE_DIR);
 }
 
 /* Read the first metadata block of the LUN (the primary header's place). */
@@ -126,7 +127,7 @@ int cli_volume_read(struct lun *lun, const char *lun_name,
 struct info_ctx {
 	const char *lun;
 	const char *mountpoint;     /* NULL for a LUN argument */
-	const struct vol_mount_rec *rec;
+	const struct vmfsd_mount_rec *rec;
 	struct vol_geom g;
 	struct vol_usage u;
 	bool have_usage;
@@ -453,13 +454,13 @@ static void info_print_json(const struct info_ctx *c)
  * makes absolute; try the canonical path first, then the word as typed.
  */
 static int info_find_mount(const char *state_dir, const char *dir,
-			   struct vol_mount_rec *rec)
+			   struct vmfsd_mount_rec *rec)
 {
 	char real[PATH_MAX];
-	struct vol_host *h;
+	struct vmfsd_host *h;
 	int rc;
 
-	rc = vol_host_open(state_dir, &h);
+	rc = vmfsd_host_open(state_dir, &h);
 	if (rc) {
 		cli_err("cannot open the host state in %s: %s; pass the LUN instead "
 			"of the mount point, or the --state-dir the volume was "
@@ -468,10 +469,10 @@ static int info_find_mount(const char *state_dir, const char *dir,
 	}
 	rc = -ENOENT;
 	if (realpath(dir, real))
-		rc = vol_host_find(h, NULL, real, rec);
+		rc = vmfsd_host_find(h, NULL, real, rec);
 	if (rc == -ENOENT)
-		rc = vol_host_find(h, NULL, dir, rec);
-	vol_host_close(h);
+		rc = vmfsd_host_find(h, NULL, dir, rec);
+	vmfsd_host_close(h);
 	if (rc == -ENOENT)
 		cli_err("%s is not a vmfs mount point of the host with state "
 			"directory %s; pass the LUN, or the --state-dir it was "
@@ -492,7 +493,7 @@ int cmd_info(int argc, char **argv)
 	};
 	const char *state_dir = cli_default_state_dir();
 	struct info_ctx c = { 0 };
-	struct vol_mount_rec rec;
+	struct vmfsd_mount_rec rec;
 	struct lun *lun;
 	bool json = false;
 	struct stat st;

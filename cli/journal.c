@@ -30,7 +30,7 @@
 #include "vmfs/journal.h"
 #include "vmfs/lockmgr.h"
 #include "vmfs/lun.h"
-#include "vmfs/vmfsd.h"
+#include "vmfs/vol.h"
 #include "cli.h"
 
 static void help_journal_dump(void)

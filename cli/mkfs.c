@@ -24,7 +24,7 @@
 
 #include "vmfs/format.h"
 #include "vmfs/lun.h"
-#include "vmfs/vmfsd.h"
+#include "vmfs/vol.h"
 #include "cli.h"
 
 #define MKFS_FILE_BLOCK_MIN   (64ULL << 10)

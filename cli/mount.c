@@ -13,7 +13,7 @@
  * its heartbeat slot on the way out, and a caller that reuses the LUN
  * right after `vmfs umount` returns (fsck, another mount) must find the
  * volume clean.  Whether it did, the daemon records in the same DB
- * (vol_host_close_status_put) and umount reports: exit 1 when the close
+ * (vmfsd_host_close_status_put) and umount reports: exit 1 when the close
  * failed, or when the daemon had died before the unmount (its dead FUSE
  * mount, ENOTCONN, is detached all the same).
  */
@@ -37,6 +37,7 @@
 #include "vmfs/fuse.h"
 #include "vmfs/lun.h"
 #include "vmfs/vmfsd.h"
+#include "vmfs/vol.h"
 #include "cli.h"
 
 #define MOUNT_READY_TIMEOUT_MS  60000
@@ -60,7 +61,7 @@ void help_mount(void)
 	       "  -l, --log-file PATH    vmfsd's log file\n"
 	       "  -d, --debug            vmfsd logs debug messages\n"
 	       "  -h, --help             show this help\n",
-	       MOUNT_READY_TIMEOUT_MS / 1000, VOL_DEFAULT_STATE_DIR,
+	       MOUNT_READY_TIMEOUT_MS / 1000, VMFSD_DEFAULT_STATE_DIR,
 	       VFUSE_DEFAULT_THREADS);
 }
 
@@ -73,7 +74,7 @@ void help_umount(void)
 	       "  -S, --state-dir DIR    host state directory the volume was mounted\n"
 	       "                         with (default $VMFS_STATE_DIR or %s)\n"
 	       "  -h, --help             show this help\n",
-	       UMOUNT_EXIT_TIMEOUT_MS / 1000, VOL_DEFAULT_STATE_DIR);
+	       UMOUNT_EXIT_TIMEOUT_MS / 1000, VMFSD_DEFAULT_STATE_DIR);
 }
 
 /* ---- paths ------------------------------------------------------------- */
@@ -241,7 +242,7 @@ static bool mount_pid_alive(pid_t pid)
 
 /*
  * The daemon refuses a second mount of one volume by the same host
- * (vol_host_claim), but by then it has been started for nothing and its
+ * (vmfsd_host_claim), but by then it has been started for nothing and its
  * message comes through a pipe; check first so the common mistake gets an
  * immediate answer that names the existing mount.  The state dir is only
  * read if it exists: a first mount must not fail here.
@@ -249,17 +250,17 @@ static bool mount_pid_alive(pid_t pid)
 static int mount_check_twice(const char *state_dir, const char *uuid,
 			     const char *lun)
 {
-	struct vol_mount_rec rec;
-	struct vol_host *h;
+	struct vmfsd_mount_rec rec;
+	struct vmfsd_host *h;
 	struct stat st;
 	int rc;
 
 	if (stat(state_dir, &st) || !S_ISDIR(st.st_mode))
 		return 0;
-	if (vol_host_open(state_dir, &h))
+	if (vmfsd_host_open(state_dir, &h))
 		return 0;
-	rc = vol_host_find(h, uuid, NULL, &rec);
-	vol_host_close(h);
+	rc = vmfsd_host_find(h, uuid, NULL, &rec);
+	vmfsd_host_close(h);
 	if (rc || !mount_pid_alive(rec.pid))
 		return 0;
 	cli_err("volume %s on %s is already mounted at %s by this host (vmfsd "
@@ -651,20 +652,20 @@ static int umount_fuse(const char *mp)
 
 /*
  * How the daemon closed the volume: it records that in the host state DB
- * just before it exits (vol_host_close_status_put; there is no control
+ * just before it exits (vmfsd_host_close_status_put; there is no control
  * channel yet), and we have waited for that exit.
  */
 static int umount_close_status(const char *state_dir,
-			       const struct vol_mount_rec *rec)
+			       const struct vmfsd_mount_rec *rec)
 {
-	struct vol_close_status st;
-	struct vol_host *h;
+	struct vmfsd_close_status st;
+	struct vmfsd_host *h;
 	int rc;
 
-	rc = vol_host_open(state_dir, &h);
+	rc = vmfsd_host_open(state_dir, &h);
 	if (!rc) {
-		rc = vol_host_close_status_take(h, rec->vol_uuid, rec->pid, &st);
-		vol_host_close(h);
+		rc = vmfsd_host_close_status_take(h, rec->vol_uuid, rec->pid, &st);
+		vmfsd_host_close(h);
 	}
 	if (rc == -ENOENT) {
 		cli_err("unmounted %s, but vmfsd (pid %d) exited without saying "
@@ -696,8 +697,8 @@ int cmd_umount(int argc, char **argv)
 	};
 	const char *state_dir = cli_default_state_dir();
 	char mp[PATH_MAX], fstype[64];
-	struct vol_mount_rec rec;
-	struct vol_host *h;
+	struct vmfsd_mount_rec rec;
+	struct vmfsd_host *h;
 	bool have_rec = false, dead;
 	struct stat st;
 	int c, rc, pidfd = -1;
@@ -724,10 +725,10 @@ int cmd_umount(int argc, char **argv)
 	}
 
 	if (!stat(state_dir, &st) && S_ISDIR(st.st_mode) &&
-	    !vol_host_open(state_dir, &h)) {
-		have_rec = vol_host_find(h, NULL, mp, &rec) == 0 &&
+	    !vmfsd_host_open(state_dir, &h)) {
+		have_rec = vmfsd_host_find(h, NULL, mp, &rec) == 0 &&
 			   mount_pid_alive(rec.pid);
-		vol_host_close(h);
+		vmfsd_host_close(h);
 	}
 
 	/* A FUSE mount whose daemon died answers every call so. */

@@ -37,7 +37,7 @@ static const struct cli_cmd cli_cmds[] = {
 #define CLI_NCMDS CLI_NELEMS(cli_cmds)
 
 static char cli_prog_buf[64] = "vmfs";
-static const char *cli_state_dir_default = VOL_DEFAULT_STATE_DIR;
+static const char *cli_state_dir_default = VMFSD_DEFAULT_STATE_DIR;
 
 void cli_set_prog(const char *prog)
 {
@@ -119,7 +119,7 @@ static void cli_help_all(void)
 	       "Sizes take K, M, G, T suffixes (binary: 1M = 1048576 bytes).\n"
 	       "Commands that use the host's state directory take --state-dir;\n"
 	       "its default is $VMFS_STATE_DIR, else %s.\n",
-	       VOL_DEFAULT_STATE_DIR);
+	       VMFSD_DEFAULT_STATE_DIR);
 }
 
 static void help_help(void)

@@ -32,7 +32,7 @@
 #include "vmfs/journal.h"
 #include "vmfs/lockmgr.h"
 #include "vmfs/lun.h"
-#include "vmfs/vmfsd.h"
+#include "vmfs/vol.h"
 
 #define FSCK_OBJ_LEN (VMFS_MD_BLOCK_SIZE - VMFS_OBJ_OFFSET) /* bh_len of lockable objects */
 #define FSCK_BATCH 256u          /* metadata blocks per read */

@@ -20,7 +20,7 @@
 #include <sys/statvfs.h>
 #include "vmfs/fuse.h"
 #include "vmfs/lun.h"
-#include "vmfs/vmfsd.h"
+#include "vmfs/vol.h"
 
 /*
  * Timeouts (seconds) the kernel may trust an entry or attributes for.

@@ -151,7 +151,7 @@ static int file_read(struct lun *lun, void *buf, size_t len, uint64_t off)
 	struct lun_io io = { .op = LUN_OP_READ, .buf = buf, .len = len,
 			     .off = off };
 
-	return file_aio_rw(file_lun_of(lun), &io, 1);
+	return lun_file_aio_rw(file_lun_of(lun), &io, 1);
 }
 
 static int file_write(struct lun *lun, const void *buf, size_t len,
@@ -161,12 +161,12 @@ static int file_write(struct lun *lun, const void *buf, size_t len,
 	struct lun_io io = { .op = LUN_OP_WRITE, .buf = (void *)buf,
 			     .len = len, .off = off };
 
-	return file_aio_rw(file_lun_of(lun), &io, 1);
+	return lun_file_aio_rw(file_lun_of(lun), &io, 1);
 }
 
 static int file_submit(struct lun *lun, struct lun_io *ios, unsigned n)
 {
-	return file_aio_rw(file_lun_of(lun), ios, n);
+	return lun_file_aio_rw(file_lun_of(lun), ios, n);
 }
 
 /*
@@ -195,7 +195,7 @@ static int file_zero_write(struct file_lun *fl, uint64_t off, uint64_t len)
 				     .len = len < chunk ? (size_t)len : chunk,
 				     .off = off };
 
-		rc = file_aio_rw(fl, &io, 1);
+		rc = lun_file_aio_rw(fl, &io, 1);
 		off += io.len;
 		len -= io.len;
 	}
@@ -253,10 +253,10 @@ static void file_close(struct lun *lun)
 	struct file_lun *fl = file_lun_of(lun);
 
 	/* Reaps (waits for) every I/O still in flight, even timed-out ones. */
-	file_aio_lun_fini(fl);
+	lun_file_aio_fini(fl);
 	/* Closing the fd drops this handle's OFD locks: the reservation. */
 	close(fl->fd);
-	file_locks_fini(fl);
+	lun_file_locks_fini(fl);
 	lun_fini_common(lun);
 	free(fl);
 }
@@ -268,13 +268,13 @@ static const struct lun_ops file_ops = {
 	.submit = file_submit,
 	.flush = file_flush,
 	.zero_range = file_zero_range,
-	.reserve = file_reserve,
-	.release = file_release,
-	.compare_and_write = file_compare_and_write,
+	.reserve = lun_file_reserve,
+	.release = lun_file_release,
+	.compare_and_write = lun_file_compare_and_write,
 	.close = file_close,
 };
 
-int file_lun_open(const char *path, int flags, struct lun **out)
+int lun_file_open(const char *path, int flags, struct lun **out)
 {
 	struct file_lun *fl;
 	struct stat st;
@@ -286,7 +286,7 @@ int file_lun_open(const char *path, int flags, struct lun **out)
 	rc = lun_init_common(&fl->lun, &file_ops, path, flags);
 	if (rc)
 		goto err_free;
-	rc = file_locks_init(fl);
+	rc = lun_file_locks_init(fl);
 	if (rc)
 		goto err_common;
 	fl->fd = file_open_fd(path, flags, &fl->is_blkdev, &st);
@@ -304,7 +304,7 @@ int file_lun_open(const char *path, int flags, struct lun **out)
 err_fd:
 	close(fl->fd);
 err_locks:
-	file_locks_fini(fl);
+	lun_file_locks_fini(fl);
 err_common:
 	lun_fini_common(&fl->lun);
 err_free:

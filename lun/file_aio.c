@@ -202,7 +202,7 @@ static int file_ctx_get(struct file_lun *fl, struct file_ctx **out)
  * threads that once did may still be alive, or exiting right now: the
  * global lock orders us against their exit handler).
  */
-void file_aio_lun_fini(struct file_lun *fl)
+void lun_file_aio_fini(struct file_lun *fl)
 {
 	struct file_ctx *ctx;
 
@@ -389,7 +389,7 @@ static void file_aio_batch(struct file_lun *fl, struct file_ctx *ctx,
 	}
 }
 
-int file_aio_rw(struct file_lun *fl, struct lun_io *ios, unsigned n)
+int lun_file_aio_rw(struct file_lun *fl, struct lun_io *ios, unsigned n)
 {
 	unsigned timeout_ms = atomic_load(&fl->lun.io_timeout_ms);
 	int64_t deadline_ms = file_now_ms() + timeout_ms;

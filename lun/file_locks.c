@@ -74,7 +74,7 @@
 #define FILE_RES_POLL_MIN_US 100
 #define FILE_RES_POLL_MAX_US 5000
 
-int file_locks_init(struct file_lun *fl)
+int lun_file_locks_init(struct file_lun *fl)
 {
 	int rc;
 	int i;
@@ -94,7 +94,7 @@ int file_locks_init(struct file_lun *fl)
 	return 0;
 }
 
-void file_locks_fini(struct file_lun *fl)
+void lun_file_locks_fini(struct file_lun *fl)
 {
 	int i;
 
@@ -185,7 +185,7 @@ static int file_reserve_try(struct file_lun *fl)
 	return rc;
 }
 
-int file_reserve(struct lun *lun, unsigned wait_ms)
+int lun_file_reserve(struct lun *lun, unsigned wait_ms)
 {
 	struct file_lun *fl = file_lun_of(lun);
 	int64_t deadline_us = file_now_us() + (int64_t)wait_ms * 1000;
@@ -215,7 +215,7 @@ int file_reserve(struct lun *lun, unsigned wait_ms)
 }
 
 /* Releasing a reservation one does not hold is a no-op, as in SCSI-2. */
-int file_release(struct lun *lun)
+int lun_file_release(struct lun *lun)
 {
 	struct file_lun *fl = file_lun_of(lun);
 	int rc = 0;
@@ -324,7 +324,7 @@ static int file_caw_locked(struct file_lun *fl, const void *expect,
 	io.buf = malloc(len);
 	if (!io.buf)
 		return -ENOMEM;
-	rc = file_aio_rw(fl, &io, 1);
+	rc = lun_file_aio_rw(fl, &io, 1);
 	if (rc)
 		goto out;
 	if (memcmp(io.buf, expect, len) != 0) {
@@ -336,13 +336,13 @@ static int file_caw_locked(struct file_lun *fl, const void *expect,
 	free(io.buf);
 	io.op = LUN_OP_WRITE;
 	io.buf = (void *)data;	/* only copied from */
-	return file_aio_rw(fl, &io, 1);
+	return lun_file_aio_rw(fl, &io, 1);
 out:
 	free(io.buf);
 	return rc;
 }
 
-int file_compare_and_write(struct lun *lun, const void *expect,
+int lun_file_compare_and_write(struct lun *lun, const void *expect,
 			   const void *data, size_t len, uint64_t off,
 			   void *current)
 {

@@ -109,7 +109,7 @@ int lun_open(const char *spec, int flags, struct lun **out)
 	if (ls.kind == LUN_SPEC_URL)
 		/* iscsi:// included: that backend is not built yet. */
 		return -VMFS_E_BAD_SPEC;
-	return file_lun_open(ls.path, flags, out);
+	return lun_file_open(ls.path, flags, out);
 }
 
 void lun_close(struct lun *lun)

@@ -101,18 +101,18 @@ static inline struct file_lun *file_lun_of(struct lun *lun)
 }
 
 /* file.c: open PATH (a regular file or a block device). */
-int file_lun_open(const char *path, int flags, struct lun **out);
+int lun_file_open(const char *path, int flags, struct lun **out);
 
 /* file_aio.c: O_DIRECT I/O through libaio with bounce buffers. */
-int file_aio_rw(struct file_lun *fl, struct lun_io *ios, unsigned n);
-void file_aio_lun_fini(struct file_lun *fl);
+int lun_file_aio_rw(struct file_lun *fl, struct lun_io *ios, unsigned n);
+void lun_file_aio_fini(struct file_lun *fl);
 
 /* file_locks.c: SCSI-2 RESERVE/RELEASE and SBC-3 COMPARE AND WRITE. */
-int file_locks_init(struct file_lun *fl);
-void file_locks_fini(struct file_lun *fl);
-int file_reserve(struct lun *lun, unsigned wait_ms);
-int file_release(struct lun *lun);
-int file_compare_and_write(struct lun *lun, const void *expect,
+int lun_file_locks_init(struct file_lun *fl);
+void lun_file_locks_fini(struct file_lun *fl);
+int lun_file_reserve(struct lun *lun, unsigned wait_ms);
+int lun_file_release(struct lun *lun);
+int lun_file_compare_and_write(struct lun *lun, const void *expect,
 			   const void *data, size_t len, uint64_t off,
 			   void *current);
 

@@ -3,7 +3,7 @@
  *
  * A Tokyo Cabinet hash DB, STATE_DIR/host.tch, holds
  *   "host_uuid"          16 random bytes (an RFC 4122 version 4 UUID),
- *                        made at the first vol_host_open() and kept for
+ *                        made at the first vmfsd_host_open() and kept for
  *                        good: it is the host's identity in heartbeat
  *                        slots and lock records on every volume;
  *   "mount:<vol uuid>"   one record per volume vmfsd serves (text, below);
@@ -19,7 +19,7 @@
  *
  * "Mounted by this host" is enforced by a lock, not by the DB: the
  * claimant holds flock(LOCK_EX) on STATE_DIR/vol-<uuid>.lock until
- * vol_host_release() or its exit, so a crash can never leave a volume
+ * vmfsd_host_release() or its exit, so a crash can never leave a volume
  * claimed.  A record whose daemon is gone is stale; listing and finding
  * delete such records.  Lock files are never unlinked: removing a lock
  * file someone may be about to flock would let two claimants hold "the"
@@ -46,6 +46,7 @@
 #include <tchdb.h>
 
 #include "vmfs/vmfsd.h"
+#include "vmfs/vol.h"
 
 #define HOST_DB_NAME        "host.tch"
 #define HOST_KEY_UUID       "host_uuid"
@@ -64,7 +65,7 @@ struct host_claim {
 	int fd;                   /* holds flock(LOCK_EX) on the lock file */
 };
 
-struct vol_host {
+struct vmfsd_host {
 	char *dir;
 	char *db_path;
 	uint8_t uuid[VMFS_UUID_SIZE];
@@ -158,7 +159,7 @@ static int host_tc_errno(int ecode)
  * not write it.  Another process's call takes milliseconds, so a busy
  * lock is retried for HOST_LOCK_WAIT_MS.
  */
-static int host_db_open(const struct vol_host *h, bool write, TCHDB **out)
+static int host_db_open(const struct vmfsd_host *h, bool write, TCHDB **out)
 {
 	int omode = HDBOLCKNB | (write ? HDBOWRITER | HDBOCREAT | HDBOTSYNC
 				       : HDBOREADER);
@@ -187,7 +188,7 @@ static int host_db_open(const struct vol_host *h, bool write, TCHDB **out)
 }
 
 /* Writer if possible, else reader; *writable says which. */
-static int host_db_open_any(const struct vol_host *h, TCHDB **out,
+static int host_db_open_any(const struct vmfsd_host *h, TCHDB **out,
 			    bool *writable)
 {
 	int ret = host_db_open(h, true, out);
@@ -249,7 +250,7 @@ static int host_put_escaped(char *out, size_t cap, size_t *pos,
 	return 0;
 }
 
-static int host_rec_encode(const struct vol_mount_rec *r, char *out,
+static int host_rec_encode(const struct vmfsd_mount_rec *r, char *out,
 			   size_t cap, size_t *len)
 {
 	char num[32];
@@ -315,7 +316,7 @@ static bool host_parse_i64(const char *s, int64_t min, int64_t *out)
 }
 
 /* Parse a record; buf is NUL-terminated and is modified. */
-static int host_rec_decode(char *buf, struct vol_mount_rec *r)
+static int host_rec_decode(char *buf, struct vmfsd_mount_rec *r)
 {
 	enum { F_VER = 1, F_UUID = 2, F_LUN = 4, F_MP = 8, F_PID = 16 };
 	unsigned seen = 0;
@@ -369,7 +370,7 @@ static void host_mount_key(const char *vol_uuid, char key[64])
 }
 
 static int host_rec_get(TCHDB *db, const char *vol_uuid,
-			struct vol_mount_rec *r)
+			struct vmfsd_mount_rec *r)
 {
 	char key[64];
 	char *val;
@@ -390,7 +391,7 @@ static int host_rec_get(TCHDB *db, const char *vol_uuid,
 	return ret;
 }
 
-static int host_rec_put(TCHDB *db, const struct vol_mount_rec *r)
+static int host_rec_put(TCHDB *db, const struct vmfsd_mount_rec *r)
 {
 	char key[64];
 	char *val;
@@ -427,7 +428,7 @@ static int host_rec_del(TCHDB *db, const char *vol_uuid)
  * vmfsd (so a recycled pid does not keep a record alive), or be this very
  * process (a program that claims a volume itself, such as a test).
  */
-static bool host_rec_live(const struct vol_mount_rec *r)
+static bool host_rec_live(const struct vmfsd_mount_rec *r)
 {
 	char path[64], comm[32];
 	ssize_t n;
@@ -483,9 +484,9 @@ static int host_uuid_load(TCHDB *db, bool writable, uint8_t uuid[16])
 	return 0;
 }
 
-int vol_host_open(const char *state_dir, struct vol_host **out)
+int vmfsd_host_open(const char *state_dir, struct vmfsd_host **out)
 {
-	struct vol_host *h;
+	struct vmfsd_host *h;
 	bool writable;
 	TCHDB *db;
 	int ret, cret;
@@ -530,31 +531,31 @@ err:
 	return ret;
 }
 
-void vol_host_close(struct vol_host *h)
+void vmfsd_host_close(struct vmfsd_host *h)
 {
 	if (!h)
 		return;
 	while (h->claims)
-		vol_host_release(h, h->claims->vol_uuid);
+		vmfsd_host_release(h, h->claims->vol_uuid);
 	pthread_mutex_destroy(&h->lock);
 	free(h->db_path);
 	free(h->dir);
 	free(h);
 }
 
-void vol_host_uuid(struct vol_host *h, uint8_t uuid[VMFS_UUID_SIZE])
+void vmfsd_host_uuid(struct vmfsd_host *h, uint8_t uuid[VMFS_UUID_SIZE])
 {
 	memcpy(uuid, h->uuid, VMFS_UUID_SIZE);
 }
 
-const char *vol_host_dir(struct vol_host *h)
+const char *vmfsd_host_dir(struct vmfsd_host *h)
 {
 	return h->dir;
 }
 
 /* What we can say about the holder of a claim we could not get. */
-static void host_fill_existing(struct vol_host *h, const char *vol_uuid,
-			       struct vol_mount_rec *existing)
+static void host_fill_existing(struct vmfsd_host *h, const char *vol_uuid,
+			       struct vmfsd_mount_rec *existing)
 {
 	bool writable;
 	TCHDB *db;
@@ -575,10 +576,10 @@ static void host_fill_existing(struct vol_host *h, const char *vol_uuid,
 	}
 }
 
-int vol_host_claim(struct vol_host *h, const struct vol_mount_rec *rec,
-		   struct vol_mount_rec *existing)
+int vmfsd_host_claim(struct vmfsd_host *h, const struct vmfsd_mount_rec *rec,
+		   struct vmfsd_mount_rec *existing)
 {
-	struct vol_mount_rec r;
+	struct vmfsd_mount_rec r;
 	struct host_claim *c;
 	char path[PATH_MAX];
 	TCHDB *db;
@@ -639,7 +640,7 @@ int vol_host_claim(struct vol_host *h, const struct vol_mount_rec *rec,
 	return 0;
 }
 
-int vol_host_release(struct vol_host *h, const char *vol_uuid)
+int vmfsd_host_release(struct vmfsd_host *h, const char *vol_uuid)
 {
 	struct host_claim **pp, *c = NULL;
 	TCHDB *db;
@@ -677,10 +678,10 @@ int vol_host_release(struct vol_host *h, const char *vol_uuid)
  * writable.  *recs is malloc'd.  Corrupt records are skipped, and kept:
  * a newer vmfs may have written them.
  */
-static int host_rec_scan(struct vol_host *h, struct vol_mount_rec **recs,
+static int host_rec_scan(struct vmfsd_host *h, struct vmfsd_mount_rec **recs,
 			 size_t *nrecs)
 {
-	struct vol_mount_rec *out = NULL, *grown, r;
+	struct vmfsd_mount_rec *out = NULL, *grown, r;
 	char **stale = NULL, **sgrown;
 	size_t n = 0, cap = 0, nstale = 0, scap = 0, i;
 	size_t plen = strlen(HOST_KEY_MOUNT);
@@ -758,10 +759,10 @@ out_unlock:
 	return 0;
 }
 
-int vol_host_find(struct vol_host *h, const char *vol_uuid,
-		  const char *mountpoint, struct vol_mount_rec *out)
+int vmfsd_host_find(struct vmfsd_host *h, const char *vol_uuid,
+		  const char *mountpoint, struct vmfsd_mount_rec *out)
 {
-	struct vol_mount_rec *recs;
+	struct vmfsd_mount_rec *recs;
 	size_t n, i;
 	int ret;
 
@@ -784,11 +785,11 @@ int vol_host_find(struct vol_host *h, const char *vol_uuid,
 	return ret;
 }
 
-int vol_host_list(struct vol_host *h,
-		  int (*cb)(void *ctx, const struct vol_mount_rec *r),
+int vmfsd_host_list(struct vmfsd_host *h,
+		  int (*cb)(void *ctx, const struct vmfsd_mount_rec *r),
 		  void *ctx)
 {
-	struct vol_mount_rec *recs;
+	struct vmfsd_mount_rec *recs;
 	size_t n, i;
 	int ret;
 
@@ -804,8 +805,8 @@ int vol_host_list(struct vol_host *h,
 
 /* ---- close status ------------------------------------------------------- */
 
-int vol_host_close_status_put(struct vol_host *h, const char *vol_uuid,
-			      const struct vol_close_status *st)
+int vmfsd_host_close_status_put(struct vmfsd_host *h, const char *vol_uuid,
+			      const struct vmfsd_close_status *st)
 {
 	char key[64], val[sizeof(st->msg) + 64];
 	TCHDB *db;
@@ -833,8 +834,8 @@ int vol_host_close_status_put(struct vol_host *h, const char *vol_uuid,
 	return ret;
 }
 
-int vol_host_close_status_take(struct vol_host *h, const char *vol_uuid,
-			       pid_t pid, struct vol_close_status *out)
+int vmfsd_host_close_status_take(struct vmfsd_host *h, const char *vol_uuid,
+			       pid_t pid, struct vmfsd_close_status *out)
 {
 	char key[64], *val;
 	bool writable;

@@ -58,6 +58,7 @@
 #include "vmfs/lun.h"
 #include "vmfs/version.h"
 #include "vmfs/vmfsd.h"
+#include "vmfs/vol.h"
 
 #define VMFSD_EXIT_OK    0
 #define VMFSD_EXIT_FAIL  1
@@ -67,7 +68,7 @@
 #define VMFSD_MSG_MAX 4096
 
 struct vmfsd_args {
-	char lun[PATH_MAX];        /* fits vol_mount_rec.lun */
+	char lun[PATH_MAX];        /* fits vmfsd_mount_rec.lun */
 	char mountpoint[PATH_MAX];
 	char state_dir[PATH_MAX];
 	char log_file[PATH_MAX];
@@ -105,7 +106,7 @@ static void vmfsd_help(void)
 	       "  --version           show the version (alone on the command line)\n\n"
 	       "Errors also go to syslog.  SIGUSR1 writes the in-memory debug log to\n"
 	       "STATE_DIR/vmfsd-PID.blackbox; read it with qb-blackbox.\n",
-	       VOL_DEFAULT_STATE_DIR, VFUSE_MAX_THREADS, VFUSE_DEFAULT_THREADS);
+	       VMFSD_DEFAULT_STATE_DIR, VFUSE_MAX_THREADS, VFUSE_DEFAULT_THREADS);
 }
 
 /* ---- argument parsing ---------------------------------------------------- */
@@ -192,7 +193,7 @@ static int vmfsd_parse_args(int argc, char **argv, struct vmfsd_args *a)
 		{ "help",       no_argument,       NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
-	const char *state_dir = VOL_DEFAULT_STATE_DIR;
+	const char *state_dir = VMFSD_DEFAULT_STATE_DIR;
 	const char *bad;
 	long v;
 	int c;
@@ -583,7 +584,7 @@ struct vmfsd {
 	struct lun *lun;
 	struct lun *hb_lun;	/* own handle: heartbeat I/O has a short timeout */
 	struct hb *hb;
-	struct vol_host *host;
+	struct vmfsd_host *host;
 	struct vol *vol;
 	struct vfuse *fuse;
 	bool claimed;
@@ -662,18 +663,18 @@ static int vmfsd_read_header(struct vmfsd *d, struct vol_geom *g)
 
 static int vmfsd_claim(struct vmfsd *d)
 {
-	struct vol_mount_rec rec, existing;
+	struct vmfsd_mount_rec rec, existing;
 	uint8_t hu[VMFS_UUID_SIZE];
 	struct timespec now;
 	int ret;
 
-	ret = vol_host_open(d->a->state_dir, &d->host);
+	ret = vmfsd_host_open(d->a->state_dir, &d->host);
 	if (ret) {
 		vmfsd_fail(d, "cannot open the host state in %s: %s",
 			   d->a->state_dir, vmfs_strerror(ret));
 		return ret;
 	}
-	vol_host_uuid(d->host, hu);
+	vmfsd_host_uuid(d->host, hu);
 	vol_uuid_format(hu, d->host_uuid);
 
 	memset(&rec, 0, sizeof(rec));
@@ -684,7 +685,7 @@ static int vmfsd_claim(struct vmfsd *d)
 	clock_gettime(CLOCK_REALTIME, &now);
 	rec.since_ns = (int64_t)now.tv_sec * 1000000000LL + now.tv_nsec;
 
-	ret = vol_host_claim(d->host, &rec, &existing);
+	ret = vmfsd_host_claim(d->host, &rec, &existing);
 	if (ret == -EBUSY) {
 		char pid[24] = "unknown";
 
@@ -802,7 +803,7 @@ static int vmfsd_join(struct vmfsd *d, const struct vol_geom *g)
 			   vmfs_strerror(ret));
 		return ret;
 	}
-	vol_host_uuid(d->host, hu);
+	vmfsd_host_uuid(d->host, hu);
 	ret = vmfsd_single_host(d, g, hu);
 	if (ret)
 		return ret;
@@ -913,7 +914,7 @@ static int vmfsd_start(struct vmfsd *d)
 }
 
 /* The first failure of the unmount: logged, and kept for `vmfs umount`. */
-static void vmfsd_close_failed(struct vmfsd *d, struct vol_close_status *st,
+static void vmfsd_close_failed(struct vmfsd *d, struct vmfsd_close_status *st,
 			       int err, const char *what)
 {
 	if (st->err)
@@ -929,7 +930,7 @@ static void vmfsd_close_failed(struct vmfsd *d, struct vol_close_status *st,
  * cleanly. */
 static bool vmfsd_finish(struct vmfsd *d)
 {
-	struct vol_close_status st = { .pid = getpid() };
+	struct vmfsd_close_status st = { .pid = getpid() };
 	int ret;
 
 	vfuse_unmount_destroy(d->fuse);
@@ -956,18 +957,18 @@ static bool vmfsd_finish(struct vmfsd *d)
 	if (d->claimed) {
 		/* For `vmfs umount`, which waits for us to exit: before the
 		 * release, so it is there whenever the mount record is gone. */
-		ret = vol_host_close_status_put(d->host, d->uuid, &st);
+		ret = vmfsd_host_close_status_put(d->host, d->uuid, &st);
 		if (ret)
 			qb_log(LOG_WARNING, "cannot record how volume %s closed "
 			       "in %s: %s", d->uuid, d->a->state_dir,
 			       vmfs_strerror(ret));
-		ret = vol_host_release(d->host, d->uuid);
+		ret = vmfsd_host_release(d->host, d->uuid);
 		if (ret)
 			qb_log(LOG_WARNING, "cannot remove the mount record of "
 			       "volume %s from %s: %s", d->uuid,
 			       d->a->state_dir, vmfs_strerror(ret));
 	}
-	vol_host_close(d->host);
+	vmfsd_host_close(d->host);
 	d->host = NULL;
 	return !st.err;
 }

@@ -32,7 +32,7 @@
 
 #include "vmfs/fsck.h"
 #include "vmfs/lun.h"
-#include "vmfs/vmfsd.h"
+#include "vmfs/vol.h"
 #include "crashsim.h"
 
 #define READ_CHUNK (1u << 20)

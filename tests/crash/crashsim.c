@@ -31,7 +31,7 @@
 #include <qb/qblog.h>
 
 #include "vmfs/lun.h"
-#include "vmfs/vmfsd.h"
+#include "vmfs/vol.h"
 #include "crashsim.h"
 
 /* The volume: small, with small blocks so files change map type early. */

@@ -32,7 +32,7 @@
 #include <time.h>
 
 #include "vmfs/lun.h"
-#include "vmfs/vmfsd.h"
+#include "vmfs/vol.h"
 #include "crashsim.h"
 
 #define WL_BUF_MAX (2u << 20)

@@ -31,7 +31,7 @@
 
 #include "vmfs/format.h"
 #include "vmfs/lun.h"
-#include "vmfs/vmfsd.h"
+#include "vmfs/vol.h"
 #include "fuzz.h"
 
 #define BLK VMFS_MD_BLOCK_SIZE

@@ -162,7 +162,7 @@ rm "$MP/$n255"
 step "a second mount of the same volume by the same host"
 expect_fail 1 "already mounted at $MP" "$VMFS" mount --state-dir "$T_STATE" "$LUN" "$MP2"
 mountpoint -q "$MP2" && fail "the volume got mounted twice"
-# The daemon's own check (vol_host_claim), without the CLI's.
+# The daemon's own check (vmfsd_host_claim), without the CLI's.
 T_MOUNTS+=("$MP2")
 rc=0
 timeout 60 "$VMFSD" --lun "$LUN" --mountpoint "$MP2" --state-dir "$T_STATE" \

@@ -19,7 +19,7 @@
 #include "vmfs/format.h"
 #include "vmfs/fsck.h"
 #include "vmfs/lun.h"
-#include "vmfs/vmfsd.h"
+#include "vmfs/vol.h"
 
 #define MIB (1024ull * 1024)
 

@@ -29,8 +29,8 @@
 #include "unit.h"
 #include "vmfs/fsck.h"
 #include "vmfs/lun.h"
-#include "vmfs/vmfsd.h"
-#include "../../vmfsd/vol_int.h"
+#include "vmfs/vol.h"
+#include "../../vol/vol_int.h"
 
 #define KIB 1024ull
 #define MIB (1024ull * 1024)
@@ -147,9 +147,9 @@ static void state_get(uint64_t ino, struct fstate *s)
 	s->size = a.size;
 	s->alloc_bytes = a.alloc_bytes;
 	s->mtime_ns = ts_to_ns(&a.mtime);
-	CU_ASSERT_FATAL(inode_get(vol, ino, &vi) == 0);
+	CU_ASSERT_FATAL(vol_inode_get(vol, ino, &vi) == 0);
 	s->map_type = vi->map_type;
-	inode_put(vol, vi);
+	vol_inode_put(vol, vi);
 	for (uint64_t off = 0; off < s->size; off += sizeof(buf)) {
 		size_t n = s->size - off < sizeof(buf) ? s->size - off : sizeof(buf);
 
@@ -186,12 +186,12 @@ static void state_same(const char *what, const struct fstate *a,
 /* Leave exactly k free file blocks, with a file holding the rest. */
 static void fill_file_blocks(uint64_t k)
 {
-	uint64_t avail = res_avail(vol, VMFS_RES_FILE), ino;
+	uint64_t avail = vol_res_avail(vol, VMFS_RES_FILE), ino;
 
 	CU_ASSERT_FATAL(avail > k);
 	ino = mkfile("fill");
 	CU_ASSERT_EQUAL_FATAL(vol_fallocate(vol, ino, 0, 0, (avail - k) * MIB), 0);
-	CU_ASSERT_EQUAL_FATAL(res_avail(vol, VMFS_RES_FILE), k);
+	CU_ASSERT_EQUAL_FATAL(vol_res_avail(vol, VMFS_RES_FILE), k);
 	vol_forget(vol, ino, 1);
 }
 
@@ -205,7 +205,7 @@ static int fill_small_files(void)
 	uint64_t avail;
 	int i;
 
-	for (i = 0; (avail = res_avail(vol, VMFS_RES_SMALL)) > 0; i++) {
+	for (i = 0; (avail = vol_res_avail(vol, VMFS_RES_SMALL)) > 0; i++) {
 		char name[32];
 		uint64_t ino, n = avail < 16 ? avail : 16;
 
@@ -213,7 +213,7 @@ static int fill_small_files(void)
 		ino = mkfile(name);
 		put(ino, 0, n * 64 * KIB, (unsigned)i);
 		vol_forget(vol, ino, 1);
-		if (res_avail(vol, VMFS_RES_SMALL) == avail)
+		if (vol_res_avail(vol, VMFS_RES_SMALL) == avail)
 			break;  /* went to file blocks: the reserve is reached */
 	}
 	return i;
@@ -226,7 +226,7 @@ static void fill_small_blocks(void)
 
 	fill_small_files();
 	memset(target, 't', sizeof(target) - 1);
-	for (int i = 0; res_avail(vol, VMFS_RES_SMALL) > 0; i++) {
+	for (int i = 0; vol_res_avail(vol, VMFS_RES_SMALL) > 0; i++) {
 		char name[32];
 		struct vol_attr a;
 
@@ -505,7 +505,7 @@ static void test_small_area_full(void)
 	grower = mkfile("grower");
 	put(grower, 0, 64 * KIB, 50);
 	fill_small_blocks();
-	CU_ASSERT_EQUAL(res_avail(vol, VMFS_RES_SMALL), 0);
+	CU_ASSERT_EQUAL(vol_res_avail(vol, VMFS_RES_SMALL), 0);
 	for (int i = 0; i < NFILES; i++) {
 		char name[32];
 		uint64_t sz = sizes[i % 6];
@@ -546,7 +546,7 @@ static void test_small_reserve_dirs(void)
 
 	fresh();
 	CU_ASSERT(fill_small_files() > 4);
-	CU_ASSERT(res_avail(vol, VMFS_RES_SMALL) > 0);
+	CU_ASSERT(vol_res_avail(vol, VMFS_RES_SMALL) > 0);
 	CU_ASSERT_EQUAL_FATAL(vol_mkdir(vol, VMFS_ROOT_INO, "d", 0755, 0, 0, &d), 0);
 	for (int i = 0; i < 100; i++) {
 		char name[32];
@@ -587,7 +587,7 @@ static void test_statfs_honest(void)
 	CU_ASSERT_EQUAL(vol_statfs(vol, &st), 0);
 	CU_ASSERT_EQUAL(st.f_bavail, 0);
 	CU_ASSERT_EQUAL(st.f_bfree, 0);
-	CU_ASSERT(res_avail(vol, VMFS_RES_SMALL) > 0);
+	CU_ASSERT(vol_res_avail(vol, VMFS_RES_SMALL) > 0);
 	lun_buf_free(chunk);
 }
 

@@ -12,6 +12,7 @@
 
 #include "unit.h"
 #include "vmfs/vmfsd.h"
+#include "vmfs/vol.h"
 
 #define VOL_UUID "0ba2bbfb-e6ee-47c7-a64a-d695df4b4e07"
 
@@ -36,44 +37,44 @@ static void state_dir_remove(const char *dir)
 static void test_close_status(void)
 {
 	const char *dir = unit_tmp_path("state");
-	struct vol_close_status st = { .pid = 4242, .err = -EIO }, got;
-	struct vol_mount_rec rec;
-	struct vol_host *h;
+	struct vmfsd_close_status st = { .pid = 4242, .err = -EIO }, got;
+	struct vmfsd_mount_rec rec;
+	struct vmfsd_host *h;
 
-	CU_ASSERT_FATAL(vol_host_open(dir, &h) == 0);
-	CU_ASSERT_EQUAL(vol_host_close_status_take(h, VOL_UUID, 4242, &got),
+	CU_ASSERT_FATAL(vmfsd_host_open(dir, &h) == 0);
+	CU_ASSERT_EQUAL(vmfsd_host_close_status_take(h, VOL_UUID, 4242, &got),
 			-ENOENT);
 	snprintf(st.msg, sizeof(st.msg), "closing volume %s failed:\nsecond line",
 		 VOL_UUID);
-	CU_ASSERT_EQUAL(vol_host_close_status_put(h, VOL_UUID, &st), 0);
+	CU_ASSERT_EQUAL(vmfsd_host_close_status_put(h, VOL_UUID, &st), 0);
 	/* A record is not a mount. */
-	CU_ASSERT_EQUAL(vol_host_find(h, VOL_UUID, NULL, &rec), -ENOENT);
+	CU_ASSERT_EQUAL(vmfsd_host_find(h, VOL_UUID, NULL, &rec), -ENOENT);
 	/* Another daemon's status is not this unmount's. */
-	CU_ASSERT_EQUAL(vol_host_close_status_take(h, VOL_UUID, 4243, &got),
+	CU_ASSERT_EQUAL(vmfsd_host_close_status_take(h, VOL_UUID, 4243, &got),
 			-ENOENT);
 	memset(&got, 0, sizeof(got));
-	CU_ASSERT_EQUAL(vol_host_close_status_take(h, VOL_UUID, 4242, &got), 0);
+	CU_ASSERT_EQUAL(vmfsd_host_close_status_take(h, VOL_UUID, 4242, &got), 0);
 	CU_ASSERT_EQUAL(got.pid, 4242);
 	CU_ASSERT_EQUAL(got.err, -EIO);
 	CU_ASSERT_STRING_EQUAL(got.msg, "closing volume " VOL_UUID
 			       " failed: second line");
 	/* Taken: gone. */
-	CU_ASSERT_EQUAL(vol_host_close_status_take(h, VOL_UUID, 4242, &got),
+	CU_ASSERT_EQUAL(vmfsd_host_close_status_take(h, VOL_UUID, 4242, &got),
 			-ENOENT);
 
 	/* A clean close, over an older record. */
-	CU_ASSERT_EQUAL(vol_host_close_status_put(h, VOL_UUID, &st), 0);
+	CU_ASSERT_EQUAL(vmfsd_host_close_status_put(h, VOL_UUID, &st), 0);
 	st.pid = 4300;
 	st.err = 0;
 	st.msg[0] = '\0';
-	CU_ASSERT_EQUAL(vol_host_close_status_put(h, VOL_UUID, &st), 0);
+	CU_ASSERT_EQUAL(vmfsd_host_close_status_put(h, VOL_UUID, &st), 0);
 	memset(&got, 0x55, sizeof(got));
-	CU_ASSERT_EQUAL(vol_host_close_status_take(h, VOL_UUID, 4300, &got), 0);
+	CU_ASSERT_EQUAL(vmfsd_host_close_status_take(h, VOL_UUID, 4300, &got), 0);
 	CU_ASSERT_EQUAL(got.err, 0);
 	CU_ASSERT_STRING_EQUAL(got.msg, "");
 
-	CU_ASSERT_EQUAL(vol_host_close_status_put(h, "not-a-uuid", &st), -EINVAL);
-	vol_host_close(h);
+	CU_ASSERT_EQUAL(vmfsd_host_close_status_put(h, "not-a-uuid", &st), -EINVAL);
+	vmfsd_host_close(h);
 	state_dir_remove(dir);
 }
 

@@ -22,7 +22,7 @@
 #include "vmfs/fsck.h"
 #include "vmfs/lockmgr.h"
 #include "vmfs/lun.h"
-#include "vmfs/vmfsd.h"
+#include "vmfs/vol.h"
 
 #define MIB (1024ull * 1024)
 

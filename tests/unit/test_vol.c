@@ -14,8 +14,8 @@
 #include <unistd.h>
 #include "unit.h"
 #include "vmfs/lun.h"
-#include "vmfs/vmfsd.h"
-#include "../../vmfsd/vol_int.h"
+#include "vmfs/vol.h"
+#include "../../vol/vol_int.h"
 
 #define MIB (1024ull * 1024)
 
@@ -181,7 +181,7 @@ static void test_allocator(void)
 
 	fresh(1024 * MIB);
 	vol_usage_get(vol, &u0);
-	CU_ASSERT_EQUAL(res_alloc(vol, VMFS_RES_FILE, UINT64_MAX, idx, 600, &got), 0);
+	CU_ASSERT_EQUAL(vol_res_alloc(vol, VMFS_RES_FILE, UINT64_MAX, idx, 600, &got), 0);
 	CU_ASSERT_EQUAL(got, 600);
 	/* Contiguous from an empty area, each exactly once. */
 	for (int i = 1; i < 600; i++)
@@ -189,7 +189,7 @@ static void test_allocator(void)
 	reopen();
 	vol_usage_get(vol, &u1);
 	CU_ASSERT_EQUAL(u1.used[VMFS_RES_FILE], u0.used[VMFS_RES_FILE] + 600);
-	CU_ASSERT_EQUAL(res_free(vol, VMFS_RES_FILE, idx, 600), 0);
+	CU_ASSERT_EQUAL(vol_res_free(vol, VMFS_RES_FILE, idx, 600), 0);
 	reopen();
 	vol_usage_get(vol, &u1);
 	CU_ASSERT_EQUAL(u1.used[VMFS_RES_FILE], u0.used[VMFS_RES_FILE]);
@@ -199,12 +199,12 @@ static void test_allocator(void)
 	{
 		uint64_t *all = calloc(nsmall + 10, sizeof(*all));
 
-		CU_ASSERT_EQUAL(res_alloc(vol, VMFS_RES_SMALL, UINT64_MAX, all,
+		CU_ASSERT_EQUAL(vol_res_alloc(vol, VMFS_RES_SMALL, UINT64_MAX, all,
 					  (uint32_t)nsmall + 10, &got), 0);
 		CU_ASSERT_EQUAL(got, nsmall);
-		CU_ASSERT_EQUAL(res_alloc(vol, VMFS_RES_SMALL, UINT64_MAX, idx, 1,
+		CU_ASSERT_EQUAL(vol_res_alloc(vol, VMFS_RES_SMALL, UINT64_MAX, idx, 1,
 					  &got), -ENOSPC);
-		CU_ASSERT_EQUAL(res_free(vol, VMFS_RES_SMALL, all, (uint32_t)nsmall), 0);
+		CU_ASSERT_EQUAL(vol_res_free(vol, VMFS_RES_SMALL, all, (uint32_t)nsmall), 0);
 		free(all);
 	}
 }
@@ -216,7 +216,7 @@ static void test_bmap(void)
 	const uint64_t lbns[] = {
 		0, 250, 251, 251 + 505, 251 + 506, 251 + 506 + 506 * 506 - 1,
 		251 + 506 + 506 * 506, 251 + 506 + 506 * 506 + 506ull * 506 * 506,
-		bmap_max_blocks() - 1
+		vol_bmap_max_blocks() - 1
 	};
 	const int n = sizeof(lbns) / sizeof(lbns[0]);
 	struct vol_usage u0, u1;
@@ -224,36 +224,36 @@ static void test_bmap(void)
 	fresh(1024 * MIB);
 	ino = mkfile(VMFS_ROOT_INO, "map");
 	vol_usage_get(vol, &u0);
-	CU_ASSERT_FATAL(inode_get(vol, ino, &vi) == 0);
+	CU_ASSERT_FATAL(vol_inode_get(vol, ino, &vi) == 0);
 	pthread_rwlock_wrlock(&vi->rw);
 	vi->map_type = VMFS_MAP_FILE;
 	for (int i = 0; i < n; i++)
-		CU_ASSERT_EQUAL(bmap_set(vol, vi, lbns[i], 0x1000 + i, false), 0);
-	CU_ASSERT_EQUAL(bmap_set(vol, vi, bmap_max_blocks(), 1, false), -EFBIG);
-	CU_ASSERT_EQUAL(inode_write(vol, vi), 0);
+		CU_ASSERT_EQUAL(vol_bmap_set(vol, vi, lbns[i], 0x1000 + i, false), 0);
+	CU_ASSERT_EQUAL(vol_bmap_set(vol, vi, vol_bmap_max_blocks(), 1, false), -EFBIG);
+	CU_ASSERT_EQUAL(vol_inode_write(vol, vi), 0);
 	pthread_rwlock_unlock(&vi->rw);
-	inode_put(vol, vi);
+	vol_inode_put(vol, vi);
 	vol_usage_get(vol, &u1);
 	/* 1 + 2 + 3 + 4 pointer blocks for the four indirect trees used,
 	 * and one more in each of two double-indirect subtrees. */
 	CU_ASSERT(u1.used[VMFS_RES_PTRBLK] > u0.used[VMFS_RES_PTRBLK] + 9);
 
 	reopen();
-	CU_ASSERT_FATAL(inode_get(vol, ino, &vi) == 0);
+	CU_ASSERT_FATAL(vol_inode_get(vol, ino, &vi) == 0);
 	pthread_rwlock_wrlock(&vi->rw);
 	for (int i = 0; i < n; i++) {
-		CU_ASSERT_EQUAL(bmap_get(vol, vi, lbns[i], &p), 0);
+		CU_ASSERT_EQUAL(vol_bmap_get(vol, vi, lbns[i], &p), 0);
 		CU_ASSERT_EQUAL(p, 0x1000u + i);
 	}
-	CU_ASSERT_EQUAL(bmap_get(vol, vi, 252, &p), 0);
+	CU_ASSERT_EQUAL(vol_bmap_get(vol, vi, 252, &p), 0);
 	CU_ASSERT_EQUAL(p, 0);
 	/* Clear the fake pointers by hand (they are not real blocks), then
 	 * free the range: every pointer block goes back. */
 	for (int i = 0; i < n; i++)
-		CU_ASSERT_EQUAL(bmap_set(vol, vi, lbns[i], 0, false), 0);
-	CU_ASSERT_EQUAL(bmap_free_range(vol, vi, 0, UINT64_MAX), 0);
+		CU_ASSERT_EQUAL(vol_bmap_set(vol, vi, lbns[i], 0, false), 0);
+	CU_ASSERT_EQUAL(vol_bmap_free_range(vol, vi, 0, UINT64_MAX), 0);
 	pthread_rwlock_unlock(&vi->rw);
-	inode_put(vol, vi);
+	vol_inode_put(vol, vi);
 	vol_usage_get(vol, &u1);
 	CU_ASSERT_EQUAL(u1.used[VMFS_RES_PTRBLK], u0.used[VMFS_RES_PTRBLK]);
 }
@@ -485,12 +485,12 @@ static void test_eager_zero(void)
 		struct vinode *vi;
 		uint64_t p;
 
-		CU_ASSERT_FATAL(inode_get(vol, ino, &vi) == 0);
+		CU_ASSERT_FATAL(vol_inode_get(vol, ino, &vi) == 0);
 		for (uint64_t l = 0; l < LEN / MIB; l++) {
-			CU_ASSERT_EQUAL(bmap_get(vol, vi, l, &p), 0);
+			CU_ASSERT_EQUAL(vol_bmap_get(vol, vi, l, &p), 0);
 			CU_ASSERT(p && !(p & VMFS_PTR_TBZ));
 		}
-		inode_put(vol, vi);
+		vol_inode_put(vol, vi);
 	}
 	CU_ASSERT_EQUAL(vol_fallocate(vol, ino, 0x80, 0, 1), -EOPNOTSUPP);
 	free(buf);

@@ -658,7 +658,7 @@ int corrupt_pr4_unreachable(struct corrupt *c)
 }
 
 /*
- * Free an inode the way the engine does (inode_free): its data and
+ * Free an inode the way the engine does (vol_inode_free): its data and
  * pointer blocks back to their bitmaps, the block kept with mode 0 and an
  * empty map, then its own bitmap bit.  Entries naming it are left alone.
  */

@@ -30,7 +30,7 @@
 #include "vmfs/format.h"
 #include "vmfs/fsck.h"
 #include "vmfs/lun.h"
-#include "vmfs/vmfsd.h"
+#include "vmfs/vol.h"
 #include "corrupt.h"
 
 /* Kinds of metadata block: where the header sits, its magic and length. */

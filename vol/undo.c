@@ -26,7 +26,7 @@
 #include <string.h>
 #include "vol_int.h"
 
-void undo_begin(struct vinode *vi, struct vundo *u)
+void vol_undo_begin(struct vinode *vi, struct vundo *u)
 {
 	u->owner = !vi->undo;
 	if (!u->owner)
@@ -81,7 +81,7 @@ static int note_objs(struct vobj **arr, uint32_t *n, uint32_t *cap,
  * Objects just allocated for vi; a failure of the operation frees them.
  * On -ENOMEM the caller still owns them (and must free them itself).
  */
-int undo_note_alloc(struct vinode *vi, enum vmfs_res_type t,
+int vol_undo_note_alloc(struct vinode *vi, enum vmfs_res_type t,
 		    const uint64_t *idx, uint32_t n)
 {
 	struct vundo *u = vi->undo;
@@ -95,7 +95,7 @@ int undo_note_alloc(struct vinode *vi, enum vmfs_res_type t,
  * The pointer block pb is about to change: keep its image the first time
  * (pb->in_undo says it is kept), or mark it as new in this operation.
  */
-int undo_note_pb(struct vinode *vi, struct pblk *pb, bool is_new)
+int vol_undo_note_pb(struct vinode *vi, struct pblk *pb, bool is_new)
 {
 	struct vundo *u = vi->undo;
 	uint8_t *img = NULL;
@@ -119,17 +119,17 @@ int undo_note_pb(struct vinode *vi, struct pblk *pb, bool is_new)
 }
 
 /* Objects vi stops using: freed when the operation succeeds (now if none runs). */
-int undo_free_later(struct vol *v, struct vinode *vi, enum vmfs_res_type t,
+int vol_undo_free_later(struct vol *v, struct vinode *vi, enum vmfs_res_type t,
 		    const uint64_t *idx, uint32_t n)
 {
 	struct vundo *u = vi->undo;
 
 	if (!u)
-		return res_free(v, t, idx, n);
+		return vol_res_free(v, t, idx, n);
 	return note_objs(&u->frees, &u->nfrees, &u->cap_frees, t, idx, n);
 }
 
-/* Free the listed objects, one res_free per area. */
+/* Free the listed objects, one vol_res_free per area. */
 static int free_objs(struct vol *v, const struct vobj *o, uint32_t n)
 {
 	uint64_t *idx;
@@ -147,7 +147,7 @@ static int free_objs(struct vol *v, const struct vobj *o, uint32_t n)
 			if (o[i].t == (enum vmfs_res_type)t)
 				idx[k++] = o[i].idx;
 		if (k) {
-			int err = res_free(v, (enum vmfs_res_type)t, idx, k);
+			int err = vol_res_free(v, (enum vmfs_res_type)t, idx, k);
 
 			if (!ret)
 				ret = err;
@@ -157,14 +157,14 @@ static int free_objs(struct vol *v, const struct vobj *o, uint32_t n)
 	return ret;
 }
 
-/* Put vi back as undo_begin saw it and free what the operation allocated. */
+/* Put vi back as vol_undo_begin saw it and free what the operation allocated. */
 static int undo_rollback(struct vol *v, struct vinode *vi, struct vundo *u)
 {
 	int ret = 0, err;
 
 	/* Old pointers first, then the objects they no longer reach. */
 	for (uint32_t i = 0; i < u->npbs; i++) {
-		err = bmap_pb_release(v, vi, u->pbs[i].addr, u->pbs[i].img, true);
+		err = vol_bmap_pb_release(v, vi, u->pbs[i].addr, u->pbs[i].img, true);
 		if (err && !ret)
 			ret = err;
 	}
@@ -175,7 +175,7 @@ static int undo_rollback(struct vol *v, struct vinode *vi, struct vundo *u)
 	vi->mtime_ns = u->mtime_ns;
 	vi->ctime_ns = u->ctime_ns;
 	vi->map_type = u->map_type;
-	err = inode_write(v, vi);
+	err = vol_inode_write(v, vi);
 	if (err && !ret)
 		ret = err;
 	err = free_objs(v, u->allocs, u->nallocs);
@@ -188,7 +188,7 @@ static int undo_rollback(struct vol *v, struct vinode *vi, struct vundo *u)
  * End the operation with result ret: on success free what it stopped
  * using; on failure (ret < 0) undo it.  Returns ret.
  */
-int undo_end(struct vol *v, struct vinode *vi, struct vundo *u, int ret)
+int vol_undo_end(struct vol *v, struct vinode *vi, struct vundo *u, int ret)
 {
 	int err;
 
@@ -210,7 +210,7 @@ int undo_end(struct vol *v, struct vinode *vi, struct vundo *u, int ret)
 	}
 	for (uint32_t i = 0; i < u->npbs; i++) {
 		if (ret >= 0)
-			bmap_pb_release(v, vi, u->pbs[i].addr, NULL, false);
+			vol_bmap_pb_release(v, vi, u->pbs[i].addr, NULL, false);
 		free(u->pbs[i].img);
 	}
 	free(u->pbs);

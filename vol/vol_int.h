@@ -14,9 +14,9 @@
  * may change metadata opens one (VOL_HANDLE) before its first lock and
  * closes it after its last unlock, and never waits for a commit inside.
  *
- * Metadata goes through the host's journal: md_write() hands the whole
+ * Metadata goes through the host's journal: vol_md_write() hands the whole
  * 4 KiB block image to the running transaction, which the commit thread
- * makes durable and then writes home; md_read() sees images not yet home.
+ * makes durable and then writes home; vol_md_read() sees images not yet home.
  * An operation's blocks always commit together, so a crash leaves every
  * operation done or not done.  New data blocks are written before the
  * transaction pointing at them commits (the commit flushes first), and a
@@ -35,7 +35,7 @@
 #include "vmfs/format.h"
 #include "vmfs/journal.h"
 #include "vmfs/lun.h"
-#include "vmfs/vmfsd.h"
+#include "vmfs/vol.h"
 
 /* One resource cluster's in-memory state. */
 struct rcluster {
@@ -83,7 +83,7 @@ struct vdir {
 struct pblk {
 	uint64_t addr;
 	uint8_t *blk;
-	bool dirty;          /* changed in memory, bmap_flush writes it */
+	bool dirty;          /* changed in memory, vol_bmap_flush writes it */
 	bool in_undo;        /* the running operation (vi->undo) has its
 			      * old image: no need to look it up again */
 	struct pblk *next;
@@ -173,8 +173,8 @@ bool vol_is_rdonly(const struct vol *v);
 
 /* Read / write one whole metadata block (lockable: its first 512 bytes
  * are a lock record the write must leave alone). */
-int md_read(struct vol *v, void *blk, uint64_t addr);
-int md_write(struct vol *v, const void *blk, uint64_t addr, bool lockable);
+int vol_md_read(struct vol *v, void *blk, uint64_t addr);
+int vol_md_write(struct vol *v, const void *blk, uint64_t addr, bool lockable);
 
 static inline struct vol *vol_handle_begin(struct vol *v)
 {
@@ -214,15 +214,15 @@ bool vol_reclaim(struct vol *v);
 int vol_header_write(struct lun *lun, const struct vol_geom *g, uint64_t off);
 
 /* alloc.c */
-int res_load(struct vol *v);
-void res_unload(struct vol *v);
-int res_alloc(struct vol *v, enum vmfs_res_type t, uint64_t hint,
+int vol_res_load(struct vol *v);
+void vol_res_unload(struct vol *v);
+int vol_res_alloc(struct vol *v, enum vmfs_res_type t, uint64_t hint,
 	      uint64_t *out, uint32_t n, uint32_t *got);
-int res_free(struct vol *v, enum vmfs_res_type t, const uint64_t *idx,
+int vol_res_free(struct vol *v, enum vmfs_res_type t, const uint64_t *idx,
 	     uint32_t n);
 /* Objects of type t that an allocation can get now. */
-uint64_t res_avail(struct vol *v, enum vmfs_res_type t);
-int res_cluster_format(struct lun *lun, const struct vol_geom *g,
+uint64_t vol_res_avail(struct vol *v, enum vmfs_res_type t);
+int vol_res_cluster_format(struct lun *lun, const struct vol_geom *g,
 		       enum vmfs_res_type t, const uint64_t *used, uint32_t nused);
 static inline uint64_t res_addr(const struct vol *v, enum vmfs_res_type t,
 				uint64_t idx)
@@ -230,24 +230,24 @@ static inline uint64_t res_addr(const struct vol *v, enum vmfs_res_type t,
 	return v->g.res[t].obj_offset + idx * v->g.res[t].obj_size;
 }
 /* Set or clear inode ino's orphan bit (format.h rc_orphan). */
-int res_orphan_mark(struct vol *v, uint64_t ino, bool on);
+int vol_res_orphan_mark(struct vol *v, uint64_t ino, bool on);
 /* Every inode whose orphan bit is set (malloc'ed list). */
-int res_orphans_list(struct vol *v, uint64_t **out, size_t *n);
+int vol_res_orphans_list(struct vol *v, uint64_t **out, size_t *n);
 /* Index of the object at byte address addr, or -1 if not one. */
-int64_t res_index(const struct vol *v, enum vmfs_res_type t, uint64_t addr);
+int64_t vol_res_index(const struct vol *v, enum vmfs_res_type t, uint64_t addr);
 
 /* inode.c */
-int inode_get(struct vol *v, uint64_t ino, struct vinode **out);
-void inode_put(struct vol *v, struct vinode *vi);
-int inode_write(struct vol *v, struct vinode *vi);
-int inode_alloc(struct vol *v, uint64_t hint, uint32_t mode, uint32_t uid,
+int vol_inode_get(struct vol *v, uint64_t ino, struct vinode **out);
+void vol_inode_put(struct vol *v, struct vinode *vi);
+int vol_inode_write(struct vol *v, struct vinode *vi);
+int vol_inode_alloc(struct vol *v, uint64_t hint, uint32_t mode, uint32_t uid,
 		uint32_t gid, struct vinode **out);
-int inode_free(struct vol *v, struct vinode *vi);
-void inode_to_attr(const struct vol *v, const struct vinode *vi,
+int vol_inode_free(struct vol *v, struct vinode *vi);
+void vol_inode_to_attr(const struct vol *v, const struct vinode *vi,
 		   struct vol_attr *a);
-void inode_touch(struct vinode *vi, bool m, bool c);
-int inode_flush_times(struct vol *v, struct vinode *vi);
-void icache_evict_all(struct vol *v);
+void vol_inode_touch(struct vinode *vi, bool m, bool c);
+int vol_inode_flush_times(struct vol *v, struct vinode *vi);
+void vol_icache_evict_all(struct vol *v);
 
 /* bmap.c: block maps of regular files, directories and symlinks */
 static inline uint32_t bmap_bsize(const struct vol *v, const struct vinode *vi)
@@ -259,46 +259,46 @@ static inline enum vmfs_res_type bmap_res(const struct vinode *vi)
 {
 	return vi->map_type == VMFS_MAP_FILE ? VMFS_RES_FILE : VMFS_RES_SMALL;
 }
-int bmap_get(struct vol *v, struct vinode *vi, uint64_t lbn, uint64_t *ptr);
-int bmap_set(struct vol *v, struct vinode *vi, uint64_t lbn, uint64_t ptr,
+int vol_bmap_get(struct vol *v, struct vinode *vi, uint64_t lbn, uint64_t *ptr);
+int vol_bmap_set(struct vol *v, struct vinode *vi, uint64_t lbn, uint64_t ptr,
 	     bool defer);
-int bmap_flush(struct vol *v, struct vinode *vi);
-int bmap_free_range(struct vol *v, struct vinode *vi, uint64_t first,
+int vol_bmap_flush(struct vol *v, struct vinode *vi);
+int vol_bmap_free_range(struct vol *v, struct vinode *vi, uint64_t first,
 		    uint64_t last);
-void bmap_cache_drop(struct vinode *vi);
+void vol_bmap_cache_drop(struct vinode *vi);
 /* The operation that kept the pointer block at addr is over: on rollback
  * put it back to img (written) or drop it (img NULL: it was new). */
-int bmap_pb_release(struct vol *v, struct vinode *vi, uint64_t addr,
+int vol_bmap_pb_release(struct vol *v, struct vinode *vi, uint64_t addr,
 		    const uint8_t *img, bool rollback);
-uint64_t bmap_max_blocks(void);
+uint64_t vol_bmap_max_blocks(void);
 
 /* file.c */
-int file_truncate(struct vol *v, struct vinode *vi, uint64_t size);
-int file_read_locked(struct vol *v, struct vinode *vi, void *buf,
+int vol_file_truncate(struct vol *v, struct vinode *vi, uint64_t size);
+int vol_file_read_locked(struct vol *v, struct vinode *vi, void *buf,
 		     size_t len, uint64_t off);
-int file_write_locked(struct vol *v, struct vinode *vi, const void *buf,
+int vol_file_write_locked(struct vol *v, struct vinode *vi, const void *buf,
 		      size_t len, uint64_t off);
 
 /* undo.c: make a growth operation all or nothing (struct vundo) */
-void undo_begin(struct vinode *vi, struct vundo *u);
-int undo_end(struct vol *v, struct vinode *vi, struct vundo *u, int ret);
-int undo_note_alloc(struct vinode *vi, enum vmfs_res_type t,
+void vol_undo_begin(struct vinode *vi, struct vundo *u);
+int vol_undo_end(struct vol *v, struct vinode *vi, struct vundo *u, int ret);
+int vol_undo_note_alloc(struct vinode *vi, enum vmfs_res_type t,
 		    const uint64_t *idx, uint32_t n);
-int undo_note_pb(struct vinode *vi, struct pblk *pb, bool is_new);
-int undo_free_later(struct vol *v, struct vinode *vi, enum vmfs_res_type t,
+int vol_undo_note_pb(struct vinode *vi, struct pblk *pb, bool is_new);
+int vol_undo_free_later(struct vol *v, struct vinode *vi, enum vmfs_res_type t,
 		    const uint64_t *idx, uint32_t n);
 
 /* dir.c */
-int dir_load(struct vol *v, struct vinode *dir);
-void dir_unload(struct vinode *dir);
-int dir_find(struct vol *v, struct vinode *dir, const char *name,
+int vol_dir_load(struct vol *v, struct vinode *dir);
+void vol_dir_unload(struct vinode *dir);
+int vol_dir_find(struct vol *v, struct vinode *dir, const char *name,
 	     uint64_t *ino, uint8_t *type, uint32_t *pos);
-int dir_add(struct vol *v, struct vinode *dir, const char *name,
+int vol_dir_add(struct vol *v, struct vinode *dir, const char *name,
 	    uint64_t ino, uint8_t type);
-int dir_remove_pos(struct vol *v, struct vinode *dir, uint32_t pos);
-int dir_replace_pos(struct vol *v, struct vinode *dir, uint32_t pos,
+int vol_dir_remove_pos(struct vol *v, struct vinode *dir, uint32_t pos);
+int vol_dir_replace_pos(struct vol *v, struct vinode *dir, uint32_t pos,
 		    uint64_t ino, uint8_t type);
-int dir_iterate(struct vol *v, struct vinode *dir, uint64_t cookie,
+int vol_dir_iterate(struct vol *v, struct vinode *dir, uint64_t cookie,
 		int (*cb)(void *ctx, const char *name, uint64_t ino,
 			  uint8_t type, uint64_t next),
 		void *ctx);

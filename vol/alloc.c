@@ -89,7 +89,7 @@ static int rc_objs_zero(struct lun *lun, const struct vol_res_geom *r,
  * one that has objects in use gets its objects zeroed first (the caller
  * flushes before the volume header makes any of this reachable).
  */
-int res_cluster_format(struct lun *lun, const struct vol_geom *g,
+int vol_res_cluster_format(struct lun *lun, const struct vol_geom *g,
 		       enum vmfs_res_type t, const uint64_t *used,
 		       uint32_t nused)
 {
@@ -154,7 +154,7 @@ static uint32_t count_bits(const uint8_t *map, uint32_t n)
 }
 
 /* Load and verify every cluster header of every area. */
-int res_load(struct vol *v)
+int vol_res_load(struct vol *v)
 {
 	enum { BATCH = 256 };
 	uint8_t *buf = lun_buf_alloc((size_t)BATCH * VMFS_MD_BLOCK_SIZE);
@@ -220,11 +220,11 @@ int res_load(struct vol *v)
 	}
 	lun_buf_free(buf);
 	if (ret)
-		res_unload(v);
+		vol_res_unload(v);
 	return ret;
 }
 
-void res_unload(struct vol *v)
+void vol_res_unload(struct vol *v)
 {
 	for (int t = 0; t < VMFS_RES_NTYPES; t++) {
 		struct rarea *ra = &v->res[t];
@@ -243,7 +243,7 @@ void res_unload(struct vol *v)
 	}
 }
 
-int64_t res_index(const struct vol *v, enum vmfs_res_type t, uint64_t addr)
+int64_t vol_res_index(const struct vol *v, enum vmfs_res_type t, uint64_t addr)
 {
 	const struct vol_res_geom *r = &v->g.res[t];
 
@@ -261,7 +261,7 @@ static int rc_write(struct vol *v, struct rarea *ra, uint32_t c)
 
 	rc_of(cl->blk)->rc_nfree = htole32(cl->nfree);
 	rc_seal(cl->blk, addr);
-	return md_write(v, cl->blk, addr, true);
+	return vol_md_write(v, cl->blk, addr, true);
 }
 
 /*
@@ -331,7 +331,7 @@ static void res_busy_release(struct vol *v, struct rarea *ra)
 		ra->freed_head = ra->freed_n = 0;
 }
 
-uint64_t res_avail(struct vol *v, enum vmfs_res_type t)
+uint64_t vol_res_avail(struct vol *v, enum vmfs_res_type t)
 {
 	struct rarea *ra = &v->res[t];
 	uint64_t n;
@@ -380,7 +380,7 @@ static int rc_first_use(struct vol *v, struct rarea *ra, uint32_t c)
  * files stay contiguous.  *got says how many were allocated (all written
  * to disk); -ENOSPC only when none could be.
  */
-int res_alloc(struct vol *v, enum vmfs_res_type t, uint64_t hint,
+int vol_res_alloc(struct vol *v, enum vmfs_res_type t, uint64_t hint,
 	      uint64_t *out, uint32_t n, uint32_t *got)
 {
 	struct rarea *ra = &v->res[t];
@@ -444,7 +444,7 @@ int res_alloc(struct vol *v, enum vmfs_res_type t, uint64_t hint,
 	return k ? 0 : -ENOSPC;
 }
 
-int res_orphan_mark(struct vol *v, uint64_t ino, bool on)
+int vol_res_orphan_mark(struct vol *v, uint64_t ino, bool on)
 {
 	struct rarea *ra = &v->res[VMFS_RES_INODE];
 	uint32_t c = (uint32_t)(ino / ra->g.per_cluster);
@@ -464,7 +464,7 @@ int res_orphan_mark(struct vol *v, uint64_t ino, bool on)
 	return ret;
 }
 
-int res_orphans_list(struct vol *v, uint64_t **out, size_t *n)
+int vol_res_orphans_list(struct vol *v, uint64_t **out, size_t *n)
 {
 	struct rarea *ra = &v->res[VMFS_RES_INODE];
 	uint64_t *list = NULL;
@@ -506,7 +506,7 @@ static int cmp_u64(const void *a, const void *b)
 }
 
 /* Free objects (any order); each touched cluster header is written once. */
-int res_free(struct vol *v, enum vmfs_res_type t, const uint64_t *idx,
+int vol_res_free(struct vol *v, enum vmfs_res_type t, const uint64_t *idx,
 	     uint32_t n)
 {
 	struct rarea *ra = &v->res[t];

@@ -26,7 +26,7 @@ static const uint64_t spans[5] = {
 	1, P, (uint64_t)P * P, (uint64_t)P * P * P, (uint64_t)P * P * P * P
 };
 
-uint64_t bmap_max_blocks(void)
+uint64_t vol_bmap_max_blocks(void)
 {
 	return VMFS_NDIRECT + spans[1] + spans[2] + spans[3] + spans[4];
 }
@@ -68,7 +68,7 @@ static inline uint64_t ptr_addr(uint64_t p)
 	return (p & VMFS_PTR_ADDR_MASK) << VMFS_MD_BLOCK_SHIFT;
 }
 
-void bmap_cache_drop(struct vinode *vi)
+void vol_bmap_cache_drop(struct vinode *vi)
 {
 	if (!vi->pbtab)
 		return;
@@ -152,7 +152,7 @@ static int pb_get(struct vol *v, struct vinode *vi, uint64_t addr, int level,
 		*out = pb;
 		return 0;
 	}
-	if (res_index(v, VMFS_RES_PTRBLK, addr) < 0) {
+	if (vol_res_index(v, VMFS_RES_PTRBLK, addr) < 0) {
 		VLOG(LOG_ERR, "inode %llu points at %llu, outside the pointer-block area; run 'vmfs fsck'",
 		     (unsigned long long)vi->ino, (unsigned long long)addr);
 		return -VMFS_E_CORRUPT;
@@ -160,7 +160,7 @@ static int pb_get(struct vol *v, struct vinode *vi, uint64_t addr, int level,
 	blk = lun_buf_alloc(VMFS_MD_BLOCK_SIZE);
 	if (!blk)
 		return -ENOMEM;
-	ret = md_read(v, blk, addr);
+	ret = vol_md_read(v, blk, addr);
 	d = (struct vmfs_ptrblk *)blk;
 	if (!ret)
 		ret = lun_md_verify(&d->pb_hdr, VMFS_MAGIC_PTRBLK, addr,
@@ -202,11 +202,11 @@ static int pb_write(struct vol *v, struct pblk *pb)
 	lun_md_seal(&d->pb_hdr, VMFS_MAGIC_PTRBLK, pb->addr,
 		    VMFS_MD_BLOCK_SIZE);
 	pb->dirty = false;
-	return md_write(v, pb->blk, pb->addr, false);
+	return vol_md_write(v, pb->blk, pb->addr, false);
 }
 
-/* Write every pointer block bmap_set(..., defer) left dirty. */
-int bmap_flush(struct vol *v, struct vinode *vi)
+/* Write every pointer block vol_bmap_set(..., defer) left dirty. */
+int vol_bmap_flush(struct vol *v, struct vinode *vi)
 {
 	int ret = 0;
 
@@ -234,13 +234,13 @@ static int pb_new(struct vol *v, struct vinode *vi, int level,
 	struct pblk *pb;
 	int ret;
 
-	ret = res_alloc(v, VMFS_RES_PTRBLK, UINT64_MAX, &idx, 1, &got);
+	ret = vol_res_alloc(v, VMFS_RES_PTRBLK, UINT64_MAX, &idx, 1, &got);
 	if (ret)
 		return ret;
 	addr = res_addr(v, VMFS_RES_PTRBLK, idx);
 	blk = lun_buf_alloc(VMFS_MD_BLOCK_SIZE);
 	if (!blk) {
-		res_free(v, VMFS_RES_PTRBLK, &idx, 1);
+		vol_res_free(v, VMFS_RES_PTRBLK, &idx, 1);
 		return -ENOMEM;
 	}
 	memset(blk, 0, VMFS_MD_BLOCK_SIZE);
@@ -253,16 +253,16 @@ static int pb_new(struct vol *v, struct vinode *vi, int level,
 	ret = pb ? pb_write(v, pb) : -ENOMEM;
 	/* Owned by the running operation from here: it frees them if it fails. */
 	if (!ret) {
-		ret = undo_note_pb(vi, pb, true);
+		ret = vol_undo_note_pb(vi, pb, true);
 		if (!ret)
-			ret = undo_note_alloc(vi, VMFS_RES_PTRBLK, &idx, 1);
+			ret = vol_undo_note_alloc(vi, VMFS_RES_PTRBLK, &idx, 1);
 	}
 	if (ret) {
 		if (pb)
 			pb_forget(vi, addr);
 		else
 			lun_buf_free(blk);
-		res_free(v, VMFS_RES_PTRBLK, &idx, 1);
+		vol_res_free(v, VMFS_RES_PTRBLK, &idx, 1);
 		return ret;
 	}
 	vi->alloc_bytes += VMFS_MD_BLOCK_SIZE;
@@ -270,7 +270,7 @@ static int pb_new(struct vol *v, struct vinode *vi, int level,
 	return 0;
 }
 
-int bmap_get(struct vol *v, struct vinode *vi, uint64_t lbn, uint64_t *ptr)
+int vol_bmap_get(struct vol *v, struct vinode *vi, uint64_t lbn, uint64_t *ptr)
 {
 	int root, depth, ret;
 	uint64_t rel, p;
@@ -305,10 +305,10 @@ static void account(struct vol *v, struct vinode *vi, uint64_t old,
 /*
  * Set the pointer for lbn, making pointer blocks on the way.  Changes to
  * the inode block itself (direct pointers, tree roots, alloc_bytes) are
- * left for the caller's inode_write; with defer, so is the leaf pointer
- * block (bmap_flush), which lets fallocate write each one once.
+ * left for the caller's vol_inode_write; with defer, so is the leaf pointer
+ * block (vol_bmap_flush), which lets fallocate write each one once.
  */
-int bmap_set(struct vol *v, struct vinode *vi, uint64_t lbn, uint64_t ptr,
+int vol_bmap_set(struct vol *v, struct vinode *vi, uint64_t lbn, uint64_t ptr,
 	     bool defer)
 {
 	int root, depth, ret;
@@ -339,7 +339,7 @@ int bmap_set(struct vol *v, struct vinode *vi, uint64_t lbn, uint64_t ptr,
 		} else {
 			ret = pb_get(v, vi, ptr_addr(p), d, &pb);
 			if (!ret)
-				ret = undo_note_pb(vi, pb, false);
+				ret = vol_undo_note_pb(vi, pb, false);
 			if (ret)
 				return ret;
 		}
@@ -363,7 +363,7 @@ int bmap_set(struct vol *v, struct vinode *vi, uint64_t lbn, uint64_t ptr,
 	return pb_write(v, parent);
 }
 
-int bmap_pb_release(struct vol *v, struct vinode *vi, uint64_t addr,
+int vol_bmap_pb_release(struct vol *v, struct vinode *vi, uint64_t addr,
 		    const uint8_t *img, bool rollback)
 {
 	struct pblk *pb = pb_find(vi, addr);
@@ -405,7 +405,7 @@ static int free_data_ptr(struct vol *v, struct vinode *vi, uint64_t p,
 			 struct freelist *fl)
 {
 	enum vmfs_res_type t = bmap_res(vi);
-	int64_t idx = res_index(v, t, ptr_addr(p));
+	int64_t idx = vol_res_index(v, t, ptr_addr(p));
 
 	account(v, vi, p, 0);
 	if (idx < 0) {
@@ -475,7 +475,7 @@ static int free_sub(struct vol *v, struct vinode *vi, uint64_t addr, int d,
  * Free every mapped block with first <= lbn <= last, and pointer blocks
  * left empty.  Writes the inode (unpointing) before freeing anything.
  */
-int bmap_free_range(struct vol *v, struct vinode *vi, uint64_t first,
+int vol_bmap_free_range(struct vol *v, struct vinode *vi, uint64_t first,
 		    uint64_t last)
 {
 	struct freelist fl = { 0 };
@@ -509,20 +509,20 @@ int bmap_free_range(struct vol *v, struct vinode *vi, uint64_t first,
 		base += spans[d];
 	}
 	/* Unpoint on disk first, even after a partial failure. */
-	ret2 = inode_write(v, vi);
+	ret2 = vol_inode_write(v, vi);
 	if (!ret)
 		ret = ret2;
 	if (!ret2) {
-		ret2 = res_free(v, bmap_res(vi), fl.data, fl.ndata);
+		ret2 = vol_res_free(v, bmap_res(vi), fl.data, fl.ndata);
 		if (!ret)
 			ret = ret2;
 		for (uint32_t i = 0; i < fl.npbs; i++) {
-			int64_t idx = res_index(v, VMFS_RES_PTRBLK, fl.pbs[i]);
+			int64_t idx = vol_res_index(v, VMFS_RES_PTRBLK, fl.pbs[i]);
 
 			pb_forget(vi, fl.pbs[i]);
 			fl.pbs[i] = (uint64_t)idx;
 		}
-		ret2 = res_free(v, VMFS_RES_PTRBLK, fl.pbs, fl.npbs);
+		ret2 = vol_res_free(v, VMFS_RES_PTRBLK, fl.pbs, fl.npbs);
 		if (!ret)
 			ret = ret2;
 	}

@@ -27,14 +27,14 @@ bool vol_is_rdonly(const struct vol *v)
 	return v->flags & VOL_RDONLY;
 }
 
-int md_read(struct vol *v, void *blk, uint64_t addr)
+int vol_md_read(struct vol *v, void *blk, uint64_t addr)
 {
 	if (v->j && jnl_lookup(v->j, addr, blk))
 		return 0;
 	return lun_read(v->lun, blk, VMFS_MD_BLOCK_SIZE, addr);
 }
 
-int md_write(struct vol *v, const void *blk, uint64_t addr, bool lockable)
+int vol_md_write(struct vol *v, const void *blk, uint64_t addr, bool lockable)
 {
 	/* Keep the lock record out of the write where the sector allows. */
 	uint32_t skip = lockable && v->ss <= VMFS_OBJ_OFFSET ? VMFS_OBJ_OFFSET : 0;
@@ -96,21 +96,21 @@ static void vol_orphans_free(struct vol *v)
 	uint64_t *list = NULL, freed = 0;
 	size_t n = 0;
 
-	if (res_orphans_list(v, &list, &n))
+	if (vol_res_orphans_list(v, &list, &n))
 		return;
 	for (size_t i = 0; i < n; i++) {
 		VOL_HANDLE(v);
 		struct vinode *vi;
 
-		if (inode_get(v, list[i], &vi)) {
-			res_orphan_mark(v, list[i], false);
+		if (vol_inode_get(v, list[i], &vi)) {
+			vol_res_orphan_mark(v, list[i], false);
 			continue;
 		}
 		if (vi->nlink)
-			res_orphan_mark(v, list[i], false);
+			vol_res_orphan_mark(v, list[i], false);
 		else
 			freed++;
-		inode_put(v, vi);   /* the last reference frees it */
+		vol_inode_put(v, vi);   /* the last reference frees it */
 	}
 	if (freed)
 		VLOG(LOG_NOTICE, "%s: freed %llu inodes that were unlinked while open",
@@ -164,7 +164,7 @@ int vol_open_ex(struct lun *lun, const struct vol_open_opts *o,
 		ret = -ENOMEM;
 		goto err;
 	}
-	ret = res_load(v);
+	ret = vol_res_load(v);
 	if (ret)
 		goto err;
 	if (!vol_is_rdonly(v)) {
@@ -176,27 +176,27 @@ int vol_open_ex(struct lun *lun, const struct vol_open_opts *o,
 		if (ret)
 			goto err_res;
 	}
-	ret = inode_get(v, v->g.root_ino, &root);
+	ret = vol_inode_get(v, v->g.root_ino, &root);
 	if (ret)
 		goto err_jnl;
 	if (!S_ISDIR(root->mode)) {
 		VLOG(LOG_ERR, "%s: root inode %llu is not a directory; run 'vmfs fsck'",
 		     lun_name(lun), (unsigned long long)v->g.root_ino);
-		inode_put(v, root);
+		vol_inode_put(v, root);
 		ret = -VMFS_E_CORRUPT;
 		goto err_cache;
 	}
-	inode_put(v, root);
+	vol_inode_put(v, root);
 	if (!vol_is_rdonly(v))
 		vol_orphans_free(v);
 	*out = v;
 	return 0;
 err_cache:
-	icache_evict_all(v);
+	vol_icache_evict_all(v);
 err_jnl:
 	jnl_stop(v->j);
 err_res:
-	res_unload(v);
+	vol_res_unload(v);
 err:
 	free(v->itab);
 	free(v);
@@ -209,14 +209,14 @@ int vol_close(struct vol *v)
 
 	if (!v)
 		return 0;
-	icache_evict_all(v);
+	vol_icache_evict_all(v);
 	if (v->j) {
 		ret = jnl_stop(v->j);
 		v->j = NULL;
 	} else if (!vol_is_rdonly(v)) {
 		ret = lun_flush(v->lun);
 	}
-	res_unload(v);
+	vol_res_unload(v);
 	free(v->itab);
 	pthread_mutex_destroy(&v->ns_lock);
 	pthread_mutex_destroy(&v->alloc_lock);
@@ -300,16 +300,16 @@ int vol_statfs(struct vol *v, struct statvfs *st)
 int vol_getattr(struct vol *v, uint64_t ino, struct vol_attr *a)
 {
 	struct vinode *vi;
-	int ret = inode_get(v, ino, &vi);
+	int ret = vol_inode_get(v, ino, &vi);
 
 	if (ret)
 		return ret;
 	pthread_rwlock_rdlock(&vi->rw);
 	pthread_mutex_lock(&vi->lk);
-	inode_to_attr(v, vi, a);
+	vol_inode_to_attr(v, vi, a);
 	pthread_mutex_unlock(&vi->lk);
 	pthread_rwlock_unlock(&vi->rw);
-	inode_put(v, vi);
+	vol_inode_put(v, vi);
 	return 0;
 }
 
@@ -324,7 +324,7 @@ static int setattr_once(struct vol *v, uint64_t ino,
 	if (vol_is_rdonly(v))
 		return -EROFS;
 	VOL_HANDLE(v);
-	ret = inode_get(v, ino, &vi);
+	ret = vol_inode_get(v, ino, &vi);
 	if (ret)
 		return ret;
 	pthread_rwlock_wrlock(&vi->rw);
@@ -334,7 +334,7 @@ static int setattr_once(struct vol *v, uint64_t ino,
 		else if (!S_ISREG(vi->mode))
 			ret = -EINVAL;
 		else
-			ret = file_truncate(v, vi, sa->size);
+			ret = vol_file_truncate(v, vi, sa->size);
 		if (ret)
 			goto out;
 	}
@@ -353,12 +353,12 @@ static int setattr_once(struct vol *v, uint64_t ino,
 	else if (mask & VOL_SET_MTIME)
 		vi->mtime_ns = ts_to_ns(&sa->mtime);
 	vi->ctime_ns = mask & VOL_SET_CTIME ? ts_to_ns(&sa->ctime) : now;
-	ret = inode_write(v, vi);
+	ret = vol_inode_write(v, vi);
 out:
 	if (!ret && a)
-		inode_to_attr(v, vi, a);
+		vol_inode_to_attr(v, vi, a);
 	pthread_rwlock_unlock(&vi->rw);
-	inode_put(v, vi);
+	vol_inode_put(v, vi);
 	return ret;
 }
 

@@ -33,7 +33,7 @@ static uint32_t name_hash(const char *name, size_t len)
 	return lun_crc32c(0, name, len);
 }
 
-void dir_unload(struct vinode *dir)
+void vol_dir_unload(struct vinode *dir)
 {
 	struct vdir *d = dir->dir;
 
@@ -154,7 +154,7 @@ static int chunk_verify(struct vinode *dir, uint32_t c, uint64_t addr,
 	return ret;
 }
 
-int dir_load(struct vol *v, struct vinode *dir)
+int vol_dir_load(struct vol *v, struct vinode *dir)
 {
 	uint32_t sbs = v->g.small_block_size;
 	uint32_t per_blk = sbs / VMFS_MD_BLOCK_SIZE;
@@ -182,7 +182,7 @@ int dir_load(struct vol *v, struct vinode *dir)
 
 		if (d->nchunks == d->cap && (ret = chunks_grow(d)))
 			break;
-		ret = bmap_get(v, dir, c / per_blk, &p);
+		ret = vol_bmap_get(v, dir, c / per_blk, &p);
 		if (ret)
 			break;
 		if (!p || (p & VMFS_PTR_TBZ)) {
@@ -199,7 +199,7 @@ int dir_load(struct vol *v, struct vinode *dir)
 		d->chunks[c] = blk;
 		d->caddr[c] = ptr_addr(p) + (uint64_t)(c % per_blk) * VMFS_MD_BLOCK_SIZE;
 		d->nchunks++;
-		ret = md_read(v, blk, d->caddr[c]);
+		ret = vol_md_read(v, blk, d->caddr[c]);
 		if (!ret)
 			ret = chunk_verify(dir, c, d->caddr[c], blk);
 		if (!ret)
@@ -217,7 +217,7 @@ int dir_load(struct vol *v, struct vinode *dir)
 				tab_insert(d, le32toh(de->de_hash), c * NPER + i);
 		}
 	if (ret)
-		dir_unload(dir);
+		vol_dir_unload(dir);
 	return ret;
 }
 
@@ -226,7 +226,7 @@ static struct vmfs_dirent *ent(struct vdir *d, uint32_t pos)
 	return &chunk(d, pos / NPER)->db_ents[pos % NPER];
 }
 
-int dir_find(struct vol *v, struct vinode *dir, const char *name,
+int vol_dir_find(struct vol *v, struct vinode *dir, const char *name,
 	     uint64_t *ino, uint8_t *type, uint32_t *pos)
 {
 	size_t len = strlen(name);
@@ -236,7 +236,7 @@ int dir_find(struct vol *v, struct vinode *dir, const char *name,
 
 	if (len > VMFS_NAME_MAX)
 		return -ENAMETOOLONG;
-	ret = dir_load(v, dir);
+	ret = vol_dir_load(v, dir);
 	if (ret)
 		return ret;
 	d = dir->dir;
@@ -278,7 +278,7 @@ static int chunk_write(struct vol *v, struct vdir *d, uint32_t c)
 	db->db_hdr.bh_gen = htole64(le64toh(db->db_hdr.bh_gen) + 1);
 	lun_md_seal(&db->db_hdr, VMFS_MAGIC_DIRBLK, d->caddr[c],
 		    VMFS_MD_BLOCK_SIZE);
-	return md_write(v, d->chunks[c], d->caddr[c], false);
+	return vol_md_write(v, d->chunks[c], d->caddr[c], false);
 }
 
 /* Append an empty chunk, mapping a new small block when needed. */
@@ -295,7 +295,7 @@ static int chunk_new(struct vol *v, struct vinode *dir, uint32_t *out)
 		return -EMLINK;
 	if (d->nchunks == d->cap && (ret = chunks_grow(d)))
 		return ret;
-	ret = bmap_get(v, dir, c / per_blk, &p);
+	ret = vol_bmap_get(v, dir, c / per_blk, &p);
 	if (ret)
 		return ret;
 	if (!p) {
@@ -303,15 +303,15 @@ static int chunk_new(struct vol *v, struct vinode *dir, uint32_t *out)
 		uint32_t got;
 
 		if (c)
-			hint = (uint64_t)res_index(v, VMFS_RES_SMALL,
+			hint = (uint64_t)vol_res_index(v, VMFS_RES_SMALL,
 						   d->caddr[c - 1] & ~(uint64_t)(v->g.small_block_size - 1)) + 1;
-		ret = res_alloc(v, VMFS_RES_SMALL, hint, &idx, 1, &got);
+		ret = vol_res_alloc(v, VMFS_RES_SMALL, hint, &idx, 1, &got);
 		if (ret)
 			return ret;
 		p = res_addr(v, VMFS_RES_SMALL, idx) >> VMFS_MD_BLOCK_SHIFT;
-		ret = bmap_set(v, dir, c / per_blk, p, false);
+		ret = vol_bmap_set(v, dir, c / per_blk, p, false);
 		if (ret) {
-			res_free(v, VMFS_RES_SMALL, &idx, 1);
+			vol_res_free(v, VMFS_RES_SMALL, &idx, 1);
 			return ret;
 		}
 	}
@@ -333,7 +333,7 @@ static int chunk_new(struct vol *v, struct vinode *dir, uint32_t *out)
  * Add a name.  The caller checked it is not there, holds dir->rw for
  * writing, and writes the directory inode afterwards (size, times).
  */
-int dir_add(struct vol *v, struct vinode *dir, const char *name,
+int vol_dir_add(struct vol *v, struct vinode *dir, const char *name,
 	    uint64_t ino, uint8_t type)
 {
 	size_t len = strlen(name);
@@ -344,7 +344,7 @@ int dir_add(struct vol *v, struct vinode *dir, const char *name,
 
 	if (len > VMFS_NAME_MAX)
 		return -ENAMETOOLONG;
-	ret = dir_load(v, dir);
+	ret = vol_dir_load(v, dir);
 	if (ret)
 		return ret;
 	d = dir->dir;
@@ -385,7 +385,7 @@ int dir_add(struct vol *v, struct vinode *dir, const char *name,
 	return 0;
 }
 
-int dir_remove_pos(struct vol *v, struct vinode *dir, uint32_t pos)
+int vol_dir_remove_pos(struct vol *v, struct vinode *dir, uint32_t pos)
 {
 	struct vdir *d = dir->dir;
 	struct vmfs_dirent *de = ent(d, pos), saved = *de;
@@ -409,7 +409,7 @@ int dir_remove_pos(struct vol *v, struct vinode *dir, uint32_t pos)
 }
 
 /* Point an existing entry at another inode: one chunk write, atomic. */
-int dir_replace_pos(struct vol *v, struct vinode *dir, uint32_t pos,
+int vol_dir_replace_pos(struct vol *v, struct vinode *dir, uint32_t pos,
 		    uint64_t ino, uint8_t type)
 {
 	struct vdir *d = dir->dir;
@@ -428,14 +428,14 @@ int dir_replace_pos(struct vol *v, struct vinode *dir, uint32_t pos,
  * Walk entries from cookie (0 = start; 1 and 2 are "." and "..",
  * emitted by the caller; entry at pos has cookie pos + 3).
  */
-int dir_iterate(struct vol *v, struct vinode *dir, uint64_t cookie,
+int vol_dir_iterate(struct vol *v, struct vinode *dir, uint64_t cookie,
 		int (*cb)(void *ctx, const char *name, uint64_t ino,
 			  uint8_t type, uint64_t next),
 		void *ctx)
 {
 	struct vdir *d;
 	uint64_t pos = cookie > 2 ? cookie - 2 : 0;
-	int ret = dir_load(v, dir);
+	int ret = vol_dir_load(v, dir);
 
 	if (ret)
 		return ret;

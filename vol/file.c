@@ -177,7 +177,7 @@ static uint64_t small_max(const struct vol *v)
 	return direct < v->g.file_block_size ? direct : v->g.file_block_size;
 }
 
-int file_read_locked(struct vol *v, struct vinode *vi, void *buf,
+int vol_file_read_locked(struct vol *v, struct vinode *vi, void *buf,
 		     size_t len, uint64_t off)
 {
 	uint8_t *out = buf;
@@ -198,7 +198,7 @@ int file_read_locked(struct vol *v, struct vinode *vi, void *buf,
 		uint64_t p, run = bs - boff, dev;
 		int ret;
 
-		ret = bmap_get(v, vi, lbn, &p);
+		ret = vol_bmap_get(v, vi, lbn, &p);
 		if (ret)
 			return ret;
 		if (!p || (p & VMFS_PTR_TBZ)) {
@@ -213,7 +213,7 @@ int file_read_locked(struct vol *v, struct vinode *vi, void *buf,
 		while (done + run < len) {
 			uint64_t q;
 
-			ret = bmap_get(v, vi, lbn + 1, &q);
+			ret = vol_bmap_get(v, vi, lbn + 1, &q);
 			if (ret)
 				return ret;
 			if (!q || (q & VMFS_PTR_TBZ) ||
@@ -245,7 +245,7 @@ static int zero_in_file(struct vol *v, struct vinode *vi, uint64_t off,
 
 		if (n > len)
 			n = len;
-		ret = bmap_get(v, vi, off / bs, &p);
+		ret = vol_bmap_get(v, vi, off / bs, &p);
 		if (ret)
 			return ret;
 		if (p && !(p & VMFS_PTR_TBZ)) {
@@ -273,24 +273,24 @@ static int block_prepare(struct vol *v, struct vinode *vi, uint64_t lbn,
 	uint32_t got;
 	int ret;
 
-	ret = bmap_get(v, vi, lbn, &p);
+	ret = vol_bmap_get(v, vi, lbn, &p);
 	if (ret || (p && !(p & VMFS_PTR_TBZ)))
 		return ret;
 	if (!p) {
 		uint64_t prev = 0;
 
-		if (lbn && !bmap_get(v, vi, lbn - 1, &prev) && prev) {
-			int64_t pi = res_index(v, t, ptr_addr(prev));
+		if (lbn && !vol_bmap_get(v, vi, lbn - 1, &prev) && prev) {
+			int64_t pi = vol_res_index(v, t, ptr_addr(prev));
 
 			if (pi >= 0)
 				hint = (uint64_t)pi + 1;
 		}
-		ret = res_alloc(v, t, hint, &idx, 1, &got);
+		ret = vol_res_alloc(v, t, hint, &idx, 1, &got);
 		if (ret)
 			return ret;
-		ret = undo_note_alloc(vi, t, &idx, 1);
+		ret = vol_undo_note_alloc(vi, t, &idx, 1);
 		if (ret) {
-			res_free(v, t, &idx, 1);
+			vol_res_free(v, t, &idx, 1);
 			return ret;
 		}
 		addr = res_addr(v, t, idx);
@@ -302,7 +302,7 @@ static int block_prepare(struct vol *v, struct vinode *vi, uint64_t lbn,
 		if (ret)
 			return ret;
 	}
-	return bmap_set(v, vi, lbn, addr >> VMFS_MD_BLOCK_SHIFT, true);
+	return vol_bmap_set(v, vi, lbn, addr >> VMFS_MD_BLOCK_SHIFT, true);
 }
 
 /*
@@ -328,13 +328,13 @@ static int write_in_map(struct vol *v, struct vinode *vi, const void *buf,
 			if (ret)
 				return ret;
 		}
-		ret = bmap_flush(v, vi);
+		ret = vol_bmap_flush(v, vi);
 		while (!ret && done < len) {
 			uint64_t boff = (off + done) % bs, n = bs - boff, p;
 
 			if (n > len - done)
 				n = len - done;
-			ret = bmap_get(v, vi, (off + done) / bs, &p);
+			ret = vol_bmap_get(v, vi, (off + done) / bs, &p);
 			if (!ret)
 				ret = dev_write(v, ptr_addr(p) + boff, in + done, n);
 			done += n;
@@ -344,8 +344,8 @@ static int write_in_map(struct vol *v, struct vinode *vi, const void *buf,
 	}
 	if (end > vi->size)
 		vi->size = end;
-	inode_touch(vi, true, true);
-	ret = inode_write(v, vi);
+	vol_inode_touch(vi, true, true);
+	ret = vol_inode_write(v, vi);
 	return ret ? ret : (int)len;
 }
 
@@ -362,7 +362,7 @@ static bool small_room(struct vol *v, struct vinode *vi, uint64_t end)
 	uint64_t reserve = v->g.res[VMFS_RES_SMALL].count / 16;
 
 	return need <= have ||
-	       res_avail(v, VMFS_RES_SMALL) >= need - have + reserve;
+	       vol_res_avail(v, VMFS_RES_SMALL) >= need - have + reserve;
 }
 
 static int file_set_map(struct vol *v, struct vinode *vi, uint16_t map_type);
@@ -396,20 +396,20 @@ static int file_map_fit(struct vol *v, struct vinode *vi, uint64_t end)
  * reads as before and a later extension shows zeros; ENOSPC comes before
  * any data is written and needs none of that.
  */
-int file_write_locked(struct vol *v, struct vinode *vi, const void *buf,
+int vol_file_write_locked(struct vol *v, struct vinode *vi, const void *buf,
 		      size_t len, uint64_t off)
 {
 	uint64_t end = off + len, old_size = vi->size;
 	struct vundo u;
 	int ret;
 
-	if (end < off || end / v->g.file_block_size >= bmap_max_blocks())
+	if (end < off || end / v->g.file_block_size >= vol_bmap_max_blocks())
 		return -EFBIG;
-	undo_begin(vi, &u);
+	vol_undo_begin(vi, &u);
 	ret = file_map_fit(v, vi, end);
 	if (!ret)
 		ret = write_in_map(v, vi, buf, len, off);
-	ret = undo_end(v, vi, &u, ret);
+	ret = vol_undo_end(v, vi, &u, ret);
 	if (ret < 0 && ret != -ENOSPC && u.owner && end > old_size &&
 	    vi->map_type != VMFS_MAP_INLINE) {
 		uint64_t from = off > old_size ? off : old_size;
@@ -442,14 +442,14 @@ static int file_set_map(struct vol *v, struct vinode *vi, uint16_t map_type)
 		data = lun_buf_alloc(size);
 		if (!data)
 			return -ENOMEM;
-		ret = file_read_locked(v, vi, data, size, 0);
+		ret = vol_file_read_locked(v, vi, data, size, 0);
 		if (ret < 0)
 			goto out;
 	}
 	if (old_type == VMFS_MAP_SMALL) {
 		for (uint32_t i = 0; i < VMFS_NDIRECT; i++) {
 			uint64_t p = le64toh(di->di_map[i]);
-			int64_t idx = p ? res_index(v, VMFS_RES_SMALL, ptr_addr(p)) : -1;
+			int64_t idx = p ? vol_res_index(v, VMFS_RES_SMALL, ptr_addr(p)) : -1;
 
 			if (idx >= 0) {
 				old[nold++] = (uint64_t)idx;
@@ -460,9 +460,9 @@ static int file_set_map(struct vol *v, struct vinode *vi, uint16_t map_type)
 	memset(di->di_map, 0, sizeof(di->di_map));
 	vi->map_type = map_type;
 	vi->size = 0;
-	ret = size ? write_in_map(v, vi, data, size, 0) : inode_write(v, vi);
+	ret = size ? write_in_map(v, vi, data, size, 0) : vol_inode_write(v, vi);
 	if (ret >= 0)
-		ret = undo_free_later(v, vi, VMFS_RES_SMALL, old, nold);
+		ret = vol_undo_free_later(v, vi, VMFS_RES_SMALL, old, nold);
 out:
 	lun_buf_free(data);
 	return ret < 0 ? ret : 0;
@@ -474,22 +474,22 @@ static int truncate_up(struct vol *v, struct vinode *vi, uint64_t size)
 	struct vundo u;
 	int ret;
 
-	undo_begin(vi, &u);
+	vol_undo_begin(vi, &u);
 	ret = file_map_fit(v, vi, size);
 	if (!ret) {
 		vi->size = size;
-		inode_touch(vi, true, true);
-		ret = inode_write(v, vi);
+		vol_inode_touch(vi, true, true);
+		ret = vol_inode_write(v, vi);
 	}
-	return undo_end(v, vi, &u, ret);
+	return vol_undo_end(v, vi, &u, ret);
 }
 
-int file_truncate(struct vol *v, struct vinode *vi, uint64_t size)
+int vol_file_truncate(struct vol *v, struct vinode *vi, uint64_t size)
 {
 	uint64_t bs;
 	int ret = 0;
 
-	if (size / v->g.file_block_size >= bmap_max_blocks())
+	if (size / v->g.file_block_size >= vol_bmap_max_blocks())
 		return -EFBIG;
 	if (size > vi->size)
 		return truncate_up(v, vi, size);
@@ -500,11 +500,11 @@ int file_truncate(struct vol *v, struct vinode *vi, uint64_t size)
 
 		bs = bmap_bsize(v, vi);
 		first_gone = (size + bs - 1) / bs;
-		ret = bmap_free_range(v, vi, first_gone, UINT64_MAX);
+		ret = vol_bmap_free_range(v, vi, first_gone, UINT64_MAX);
 		if (!ret && size % bs) {
 			uint64_t p;
 
-			ret = bmap_get(v, vi, size / bs, &p);
+			ret = vol_bmap_get(v, vi, size / bs, &p);
 			if (!ret && p && !(p & VMFS_PTR_TBZ))
 				ret = dev_zero(v, ptr_addr(p) + size % bs,
 					       bs - size % bs);
@@ -513,8 +513,8 @@ int file_truncate(struct vol *v, struct vinode *vi, uint64_t size)
 			return ret;
 	}
 	vi->size = size;
-	inode_touch(vi, true, true);
-	return inode_write(v, vi);
+	vol_inode_touch(vi, true, true);
+	return vol_inode_write(v, vi);
 }
 
 /* Allocate every hole of blocks [first, last] as TBZ, in batches. */
@@ -533,31 +533,31 @@ static int alloc_range(struct vol *v, struct vinode *vi, uint64_t first,
 		for (; lbn <= last && nh < BATCH; lbn++) {
 			uint64_t p;
 
-			ret = bmap_get(v, vi, lbn, &p);
+			ret = vol_bmap_get(v, vi, lbn, &p);
 			if (ret)
 				break;
 			if (!p)
 				holes[nh++] = lbn;
 			else if (hint == UINT64_MAX) {
-				int64_t pi = res_index(v, t, ptr_addr(p));
+				int64_t pi = vol_res_index(v, t, ptr_addr(p));
 
 				hint = pi >= 0 ? (uint64_t)pi + 1 : UINT64_MAX;
 			}
 		}
 		if (ret || !nh)
 			break;
-		ret = res_alloc(v, t, hint, idx, nh, &got);
+		ret = vol_res_alloc(v, t, hint, idx, nh, &got);
 		if (got) {
 			/* The operation's from here: its undo frees them. */
-			int err = undo_note_alloc(vi, t, idx, got);
+			int err = vol_undo_note_alloc(vi, t, idx, got);
 
 			if (err) {
-				res_free(v, t, idx, got);
+				vol_res_free(v, t, idx, got);
 				return err;
 			}
 		}
 		for (uint32_t i = 0; i < got && !ret; i++)
-			ret = bmap_set(v, vi, holes[i],
+			ret = vol_bmap_set(v, vi, holes[i],
 				       (res_addr(v, t, idx[i]) >> VMFS_MD_BLOCK_SHIFT) |
 				       VMFS_PTR_TBZ, true);
 		if (got)
@@ -565,10 +565,10 @@ static int alloc_range(struct vol *v, struct vinode *vi, uint64_t first,
 		if (!ret && got < nh)
 			ret = -ENOSPC;
 		if (got) {
-			int err = bmap_flush(v, vi);
+			int err = vol_bmap_flush(v, vi);
 
 			if (!err)
-				err = inode_write(v, vi);
+				err = vol_inode_write(v, vi);
 			if (err && !ret)
 				ret = err;
 		}
@@ -587,20 +587,20 @@ static int eager_zero(struct vol *v, struct vinode *vi, uint64_t first,
 	for (uint64_t lbn = first; lbn <= last && !ret; lbn++) {
 		uint64_t p;
 
-		ret = bmap_get(v, vi, lbn, &p);
+		ret = vol_bmap_get(v, vi, lbn, &p);
 		if (ret || !p)
 			break;
 		ret = lun_zero_range(v->lun, ptr_addr(p), bs);
 		if (!ret && (p & VMFS_PTR_TBZ)) {
-			ret = bmap_set(v, vi, lbn, p & ~VMFS_PTR_TBZ, true);
+			ret = vol_bmap_set(v, vi, lbn, p & ~VMFS_PTR_TBZ, true);
 			changed = true;
 		}
 	}
 	if (changed) {
-		int err = bmap_flush(v, vi);
+		int err = vol_bmap_flush(v, vi);
 
 		if (!err)
-			err = inode_write(v, vi);
+			err = vol_inode_write(v, vi);
 		if (!ret)
 			ret = err;
 	}
@@ -625,11 +625,11 @@ static int fallocate_once(struct vol *v, uint64_t ino, int mode,
 		return -EINVAL;
 	if (!len || end < off)
 		return -EINVAL;
-	if (end / v->g.file_block_size >= bmap_max_blocks())
+	if (end / v->g.file_block_size >= vol_bmap_max_blocks())
 		return -EFBIG;
 	if (vol_is_rdonly(v))
 		return -EROFS;
-	ret = inode_get(v, ino, &vi);
+	ret = vol_inode_get(v, ino, &vi);
 	if (ret)
 		return ret;
 	pthread_rwlock_wrlock(&vi->rw);
@@ -649,15 +649,15 @@ static int fallocate_once(struct vol *v, uint64_t ino, int mode,
 			end = vi->size;
 		if (vi->map_type == VMFS_MAP_INLINE) {
 			memset(inline_data(vi) + off, 0, end - off);
-			inode_touch(vi, true, true);
-			ret = inode_write(v, vi);
+			vol_inode_touch(vi, true, true);
+			ret = vol_inode_write(v, vi);
 			goto out;
 		}
 		bs = bmap_bsize(v, vi);
 		first = (off + bs - 1) / bs;
 		last = end / bs; /* exclusive */
 		if (first < last) {
-			ret = bmap_free_range(v, vi, first, last - 1);
+			ret = vol_bmap_free_range(v, vi, first, last - 1);
 			if (!ret && off < first * bs)
 				ret = zero_in_file(v, vi, off, first * bs - off);
 			if (!ret && end > last * bs)
@@ -666,8 +666,8 @@ static int fallocate_once(struct vol *v, uint64_t ino, int mode,
 			ret = zero_in_file(v, vi, off, end - off);
 		}
 		if (!ret) {
-			inode_touch(vi, true, true);
-			ret = inode_write(v, vi);
+			vol_inode_touch(vi, true, true);
+			ret = vol_inode_write(v, vi);
 		}
 		goto out;
 	}
@@ -676,7 +676,7 @@ static int fallocate_once(struct vol *v, uint64_t ino, int mode,
 	 * Allocation (plain or zeroing), all or nothing (undo.c): pick the
 	 * map the new size needs, then fill the holes.
 	 */
-	undo_begin(vi, &u);
+	vol_undo_begin(vi, &u);
 	ret = file_map_fit(v, vi, end > vi->size ? end : vi->size);
 	if (!ret && vi->map_type == VMFS_MAP_INLINE) {
 		/* Inline data is always allocated; zero what was asked. */
@@ -700,13 +700,13 @@ static int fallocate_once(struct vol *v, uint64_t ino, int mode,
 	if (!ret) {
 		if (!(mode & FALLOC_FL_KEEP_SIZE) && end > vi->size)
 			vi->size = end;
-		inode_touch(vi, false, true);
-		ret = inode_write(v, vi);
+		vol_inode_touch(vi, false, true);
+		ret = vol_inode_write(v, vi);
 	}
-	ret = undo_end(v, vi, &u, ret);
+	ret = vol_undo_end(v, vi, &u, ret);
 out:
 	pthread_rwlock_unlock(&vi->rw);
-	inode_put(v, vi);
+	vol_inode_put(v, vi);
 	return ret;
 }
 
@@ -722,16 +722,16 @@ ssize_t vol_read(struct vol *v, uint64_t ino, void *buf, size_t len,
 	struct vinode *vi;
 	int ret;
 
-	ret = inode_get(v, ino, &vi);
+	ret = vol_inode_get(v, ino, &vi);
 	if (ret)
 		return ret;
 	pthread_rwlock_rdlock(&vi->rw);
 	if (S_ISDIR(vi->mode))
 		ret = -EISDIR;
 	else
-		ret = file_read_locked(v, vi, buf, len, off);
+		ret = vol_file_read_locked(v, vi, buf, len, off);
 	pthread_rwlock_unlock(&vi->rw);
-	inode_put(v, vi);
+	vol_inode_put(v, vi);
 	return ret;
 }
 
@@ -758,7 +758,7 @@ static int write_fast(struct vol *v, struct vinode *vi, const void *buf,
 
 		if (n > len - done)
 			n = len - done;
-		ret = bmap_get(v, vi, lbn, &p);
+		ret = vol_bmap_get(v, vi, lbn, &p);
 		if (ret)
 			return ret;
 		if (!p || (p & VMFS_PTR_TBZ))
@@ -769,7 +769,7 @@ static int write_fast(struct vol *v, struct vinode *vi, const void *buf,
 		done += n;
 	}
 	pthread_mutex_lock(&vi->lk);
-	inode_touch(vi, true, true);
+	vol_inode_touch(vi, true, true);
 	pthread_mutex_unlock(&vi->lk);
 	return 0;
 }
@@ -782,7 +782,7 @@ static int write_slow(struct vol *v, struct vinode *vi, const void *buf,
 	int ret;
 
 	pthread_rwlock_wrlock(&vi->rw);
-	ret = file_write_locked(v, vi, buf, len, off);
+	ret = vol_file_write_locked(v, vi, buf, len, off);
 	pthread_rwlock_unlock(&vi->rw);
 	return ret;
 }
@@ -797,7 +797,7 @@ ssize_t vol_write(struct vol *v, uint64_t ino, const void *buf, size_t len,
 		return -EROFS;
 	if (!len)
 		return 0;
-	ret = inode_get(v, ino, &vi);
+	ret = vol_inode_get(v, ino, &vi);
 	if (ret)
 		return ret;
 	if (!S_ISREG(vi->mode)) {
@@ -816,7 +816,7 @@ ssize_t vol_write(struct vol *v, uint64_t ino, const void *buf, size_t len,
 	/* Blocks to allocate or zero, EOF to move, or a partial sector. */
 	ret = VOL_RETRY_NOSPC(v, write_slow(v, vi, buf, len, off));
 out:
-	inode_put(v, vi);
+	vol_inode_put(v, vi);
 	return ret;
 }
 
@@ -834,13 +834,13 @@ int vol_fsync(struct vol *v, uint64_t ino, bool datasync)
 	{
 		VOL_HANDLE(v);
 
-		ret = inode_get(v, ino, &vi);
+		ret = vol_inode_get(v, ino, &vi);
 		if (ret)
 			return ret;
 		pthread_rwlock_wrlock(&vi->rw);
-		ret = datasync ? 0 : inode_flush_times(v, vi);
+		ret = datasync ? 0 : vol_inode_flush_times(v, vi);
 		pthread_rwlock_unlock(&vi->rw);
-		inode_put(v, vi);
+		vol_inode_put(v, vi);
 	}
 	if (!ret)
 		ret = vol_sync(v);

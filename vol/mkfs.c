@@ -10,7 +10,7 @@
  * What mkfs writes does not grow with the inode or pointer-block count:
  * their clusters are left uninitialised (VMFS_RC_UNINIT) and zeroed at
  * first use (vmfsd/alloc.c), except inode cluster 0, which holds the root
- * and lost+found and which res_cluster_format zeroes.  The rest is the headers (one per
+ * and lost+found and which vol_res_cluster_format zeroes.  The rest is the headers (one per
  * cluster) and one 4 KiB block per journal and heartbeat slot.
  */
 #include <dirent.h>
@@ -150,7 +150,7 @@ int vol_mkfs(struct lun *lun, const struct vol_mkfs_opts *o,
 		ret = jnl_regions_format(lun, g.journal_offset,
 					 g.journal_size_bytes, g.max_hosts);
 	for (int t = 0; t < VMFS_RES_NTYPES && !ret; t++)
-		ret = res_cluster_format(lun, &g, t,
+		ret = vol_res_cluster_format(lun, &g, t,
 					 t == VMFS_RES_INODE ? used_inodes :
 					 t == VMFS_RES_SMALL ? used_small : NULL,
 					 t == VMFS_RES_INODE ? 3 :
@@ -185,10 +185,10 @@ int vol_usage_read(struct lun *lun, const struct vol_geom *g,
 	v.flags = VOL_RDONLY;
 	v.g = *g;
 	pthread_mutex_init(&v.alloc_lock, NULL);
-	ret = res_load(&v);
+	ret = vol_res_load(&v);
 	if (!ret) {
 		vol_usage_get(&v, u);
-		res_unload(&v);
+		vol_res_unload(&v);
 	}
 	pthread_mutex_destroy(&v.alloc_lock);
 	return ret;

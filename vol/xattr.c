@@ -88,7 +88,7 @@ int vol_setxattr(struct vol *v, uint64_t ino, const char *name,
 		return -ERANGE;
 	if (size > VMFS_XATTR_AREA)
 		return -E2BIG;
-	ret = inode_get(v, ino, &vi);
+	ret = vol_inode_get(v, ino, &vi);
 	if (ret)
 		return ret;
 	pthread_rwlock_wrlock(&vi->rw);
@@ -115,8 +115,8 @@ int vol_setxattr(struct vol *v, uint64_t ino, const char *name,
 	memcpy(di->di_xattr + used + REC_HDR, name, nlen);
 	memcpy(di->di_xattr + used + REC_HDR + nlen, value, size);
 	di->di_xattr_len = htole16((uint16_t)(used + REC_HDR + nlen + size));
-	inode_touch(vi, false, true);
-	ret = inode_write(v, vi);
+	vol_inode_touch(vi, false, true);
+	ret = vol_inode_write(v, vi);
 	if (!ret)
 		goto out;
 restore:
@@ -124,7 +124,7 @@ restore:
 	di->di_xattr_len = saved_len;
 out:
 	pthread_rwlock_unlock(&vi->rw);
-	inode_put(v, vi);
+	vol_inode_put(v, vi);
 	return ret;
 }
 
@@ -135,7 +135,7 @@ ssize_t vol_getxattr(struct vol *v, uint64_t ino, const char *name,
 	size_t rlen, nlen = strlen(name);
 	int off, ret;
 
-	ret = inode_get(v, ino, &vi);
+	ret = vol_inode_get(v, ino, &vi);
 	if (ret)
 		return ret;
 	pthread_rwlock_rdlock(&vi->rw);
@@ -155,7 +155,7 @@ ssize_t vol_getxattr(struct vol *v, uint64_t ino, const char *name,
 		}
 	}
 	pthread_rwlock_unlock(&vi->rw);
-	inode_put(v, vi);
+	vol_inode_put(v, vi);
 	return ret;
 }
 
@@ -166,7 +166,7 @@ ssize_t vol_listxattr(struct vol *v, uint64_t ino, char *buf, size_t size)
 	size_t used, off = 0, total = 0;
 	int ret;
 
-	ret = inode_get(v, ino, &vi);
+	ret = vol_inode_get(v, ino, &vi);
 	if (ret)
 		return ret;
 	pthread_rwlock_rdlock(&vi->rw);
@@ -191,7 +191,7 @@ ssize_t vol_listxattr(struct vol *v, uint64_t ino, char *buf, size_t size)
 		off += len;
 	}
 	pthread_rwlock_unlock(&vi->rw);
-	inode_put(v, vi);
+	vol_inode_put(v, vi);
 	return ret ? ret : (ssize_t)total;
 }
 
@@ -204,7 +204,7 @@ int vol_removexattr(struct vol *v, uint64_t ino, const char *name)
 
 	if (vol_is_rdonly(v))
 		return -EROFS;
-	ret = inode_get(v, ino, &vi);
+	ret = vol_inode_get(v, ino, &vi);
 	if (ret)
 		return ret;
 	pthread_rwlock_wrlock(&vi->rw);
@@ -213,10 +213,10 @@ int vol_removexattr(struct vol *v, uint64_t ino, const char *name)
 		ret = -ENODATA;
 	} else {
 		cut(vi, (size_t)off, rlen);
-		inode_touch(vi, false, true);
-		ret = inode_write(v, vi);
+		vol_inode_touch(vi, false, true);
+		ret = vol_inode_write(v, vi);
 	}
 	pthread_rwlock_unlock(&vi->rw);
-	inode_put(v, vi);
+	vol_inode_put(v, vi);
 	return ret;
 }

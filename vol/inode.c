@@ -72,22 +72,22 @@ static void inode_encode(struct vinode *vi)
 	lun_md_seal(&di->di_hdr, VMFS_MAGIC_INODE, vi->addr, INODE_LEN);
 }
 
-int inode_write(struct vol *v, struct vinode *vi)
+int vol_inode_write(struct vol *v, struct vinode *vi)
 {
 	if (vol_is_rdonly(v))
 		return -EROFS;
 	inode_encode(vi);
 	vi->times_dirty = false;
-	return md_write(v, vi->blk, vi->addr, true);
+	return vol_md_write(v, vi->blk, vi->addr, true);
 }
 
-int inode_flush_times(struct vol *v, struct vinode *vi)
+int vol_inode_flush_times(struct vol *v, struct vinode *vi)
 {
 	return vi->times_dirty && !vi->deleted && !vol_is_rdonly(v) ?
-	       inode_write(v, vi) : 0;
+	       vol_inode_write(v, vi) : 0;
 }
 
-void inode_touch(struct vinode *vi, bool m, bool c)
+void vol_inode_touch(struct vinode *vi, bool m, bool c)
 {
 	int64_t now = vol_now_ns();
 
@@ -118,8 +118,8 @@ static struct vinode *vinode_new(struct vol *v, uint64_t ino)
 
 static void vinode_destroy(struct vinode *vi)
 {
-	dir_unload(vi);
-	bmap_cache_drop(vi);
+	vol_dir_unload(vi);
+	vol_bmap_cache_drop(vi);
 	pthread_rwlock_destroy(&vi->rw);
 	pthread_mutex_destroy(&vi->lk);
 	lun_buf_free(vi->blk);
@@ -189,7 +189,7 @@ static bool inode_in_use(struct vol *v, uint64_t ino)
 	return used;
 }
 
-int inode_get(struct vol *v, uint64_t ino, struct vinode **out)
+int vol_inode_get(struct vol *v, uint64_t ino, struct vinode **out)
 {
 	struct vinode *vi, *other;
 	int ret;
@@ -213,7 +213,7 @@ int inode_get(struct vol *v, uint64_t ino, struct vinode **out)
 	vi = vinode_new(v, ino);
 	if (!vi)
 		return -ENOMEM;
-	ret = md_read(v, vi->blk, vi->addr);
+	ret = vol_md_read(v, vi->blk, vi->addr);
 	if (!ret)
 		ret = inode_verify(vi);
 	if (ret) {
@@ -249,7 +249,7 @@ int inode_get(struct vol *v, uint64_t ino, struct vinode **out)
  * Drop a pin.  The last user of an inode nobody references any more
  * writes its lazy timestamps, or frees it when it has no links left.
  */
-void inode_put(struct vol *v, struct vinode *vi)
+void vol_inode_put(struct vol *v, struct vinode *vi)
 {
 	bool last;
 
@@ -264,9 +264,9 @@ void inode_put(struct vol *v, struct vinode *vi)
 
 	pthread_rwlock_wrlock(&vi->rw);
 	if (vi->nlink == 0 && !vi->deleted && !vol_is_rdonly(v))
-		inode_free(v, vi);
+		vol_inode_free(v, vi);
 	else
-		inode_flush_times(v, vi);
+		vol_inode_flush_times(v, vi);
 	pthread_rwlock_unlock(&vi->rw);
 
 	pthread_mutex_lock(&v->icache_lock);
@@ -279,7 +279,7 @@ void inode_put(struct vol *v, struct vinode *vi)
 	pthread_mutex_unlock(&v->icache_lock);
 }
 
-void icache_evict_all(struct vol *v)
+void vol_icache_evict_all(struct vol *v)
 {
 	for (uint32_t i = 0; i < v->itab_size; i++) {
 		struct vinode *vi = v->itab[i], *next;
@@ -290,9 +290,9 @@ void icache_evict_all(struct vol *v)
 
 			next = vi->hnext;
 			if (vi->nlink == 0 && !vi->deleted && !vol_is_rdonly(v))
-				inode_free(v, vi);
+				vol_inode_free(v, vi);
 			else
-				inode_flush_times(v, vi);
+				vol_inode_flush_times(v, vi);
 			vinode_destroy(vi);
 		}
 		v->itab[i] = NULL;
@@ -303,7 +303,7 @@ void icache_evict_all(struct vol *v)
  * Allocate and write a fresh inode.  The slot's incarnation moves past
  * whatever the slot held before, so a handle to the old file is stale.
  */
-int inode_alloc(struct vol *v, uint64_t hint, uint32_t mode, uint32_t uid,
+int vol_inode_alloc(struct vol *v, uint64_t hint, uint32_t mode, uint32_t uid,
 		uint32_t gid, struct vinode **out)
 {
 	struct vinode *vi;
@@ -312,16 +312,16 @@ int inode_alloc(struct vol *v, uint64_t hint, uint32_t mode, uint32_t uid,
 	int64_t now = vol_now_ns();
 	int ret;
 
-	ret = res_alloc(v, VMFS_RES_INODE, hint, &ino, 1, &got);
+	ret = vol_res_alloc(v, VMFS_RES_INODE, hint, &ino, 1, &got);
 	if (ret)
 		return ret;
 	vi = vinode_new(v, ino);
 	if (!vi) {
-		res_free(v, VMFS_RES_INODE, &ino, 1);
+		vol_res_free(v, VMFS_RES_INODE, &ino, 1);
 		return -ENOMEM;
 	}
 	/* The slot's previous life, if it had one. */
-	if (!md_read(v, vi->blk, vi->addr)) {
+	if (!vol_md_read(v, vi->blk, vi->addr)) {
 		const struct vmfs_inode *di = di_of(vi);
 		struct lock_record lr;
 
@@ -341,9 +341,9 @@ int inode_alloc(struct vol *v, uint64_t hint, uint32_t mode, uint32_t uid,
 	vi->atime_ns = vi->mtime_ns = vi->ctime_ns = vi->btime_ns = now;
 	vi->map_type = S_ISDIR(mode) ? VMFS_MAP_SMALL : VMFS_MAP_INLINE;
 	inode_encode(vi);
-	ret = md_write(v, vi->blk, vi->addr, false);
+	ret = vol_md_write(v, vi->blk, vi->addr, false);
 	if (ret) {
-		res_free(v, VMFS_RES_INODE, &ino, 1);
+		vol_res_free(v, VMFS_RES_INODE, &ino, 1);
 		vinode_destroy(vi);
 		return ret;
 	}
@@ -362,8 +362,8 @@ static int inode_release_blocks(struct vol *v, struct vinode *vi)
 	int ret = 0;
 
 	if (vi->map_type != VMFS_MAP_INLINE)
-		ret = bmap_free_range(v, vi, 0, UINT64_MAX);
-	dir_unload(vi);
+		ret = vol_bmap_free_range(v, vi, 0, UINT64_MAX);
+	vol_dir_unload(vi);
 	return ret;
 }
 
@@ -372,7 +372,7 @@ static int inode_release_blocks(struct vol *v, struct vinode *vi)
  * (mode 0, incarnation kept), then clear its bitmap bit.  The caller holds
  * vi->rw for writing.
  */
-int inode_free(struct vol *v, struct vinode *vi)
+int vol_inode_free(struct vol *v, struct vinode *vi)
 {
 	uint64_t ino = vi->ino;
 	int ret;
@@ -386,11 +386,11 @@ int inode_free(struct vol *v, struct vinode *vi)
 	vi->map_type = VMFS_MAP_INLINE;
 	memset(di_of(vi)->di_map, 0, sizeof(di_of(vi)->di_map));
 	di_of(vi)->di_xattr_len = 0;
-	ret = inode_write(v, vi);
+	ret = vol_inode_write(v, vi);
 	if (ret)
 		return ret;
 	vi->deleted = true;
-	return res_free(v, VMFS_RES_INODE, &ino, 1);
+	return vol_res_free(v, VMFS_RES_INODE, &ino, 1);
 }
 
 /* Negative times (before 1970) keep a non-negative nanosecond part. */
@@ -404,7 +404,7 @@ static void ns_to_ts(int64_t ns, struct timespec *t)
 	}
 }
 
-void inode_to_attr(const struct vol *v, const struct vinode *vi,
+void vol_inode_to_attr(const struct vol *v, const struct vinode *vi,
 		   struct vol_attr *a)
 {
 	memset(a, 0, sizeof(*a));

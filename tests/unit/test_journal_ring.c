@@ -289,4 +289,4 @@ static CU_TestInfo tests[] = {
 	CU_TEST_INFO_NULL
 };
 
-UNIT_SUITE("jnl", NULL, NULL, tests);
+UNIT_SUITE("journal_ring", NULL, NULL, tests);

@@ -37,10 +37,10 @@ static int check_name(const char *name)
 /* Get a directory inode, or -ENOTDIR. */
 static int dir_get(struct vol *v, uint64_t ino, struct vinode **out)
 {
-	int ret = inode_get(v, ino, out);
+	int ret = vol_inode_get(v, ino, out);
 
 	if (!ret && !S_ISDIR((*out)->mode)) {
-		inode_put(v, *out);
+		vol_inode_put(v, *out);
 		ret = -ENOTDIR;
 	}
 	return ret;
@@ -78,13 +78,13 @@ int vol_lookup(struct vol *v, uint64_t parent, const char *name,
 			pthread_rwlock_unlock(&dir->rw);
 			pthread_rwlock_wrlock(&dir->rw);
 		}
-		ret = dir_find(v, dir, name, &ino, NULL, NULL);
+		ret = vol_dir_find(v, dir, name, &ino, NULL, NULL);
 		pthread_rwlock_unlock(&dir->rw);
 	}
-	inode_put(v, dir);
+	vol_inode_put(v, dir);
 	if (ret)
 		return ret;
-	ret = inode_get(v, ino, &vi);
+	ret = vol_inode_get(v, ino, &vi);
 	if (ret) {
 		if (ret == -ESTALE) {
 			VLOG(LOG_ERR, "entry '%s' in directory %llu names free inode %llu; run 'vmfs fsck'",
@@ -95,10 +95,10 @@ int vol_lookup(struct vol *v, uint64_t parent, const char *name,
 		return ret;
 	}
 	pthread_rwlock_rdlock(&vi->rw);
-	inode_to_attr(v, vi, a);
+	vol_inode_to_attr(v, vi, a);
 	pthread_rwlock_unlock(&vi->rw);
 	take_ref(v, vi);
-	inode_put(v, vi);
+	vol_inode_put(v, vi);
 	return 0;
 }
 
@@ -106,10 +106,10 @@ void vol_ref(struct vol *v, uint64_t ino)
 {
 	struct vinode *vi;
 
-	if (inode_get(v, ino, &vi))
+	if (vol_inode_get(v, ino, &vi))
 		return;
 	take_ref(v, vi);
-	inode_put(v, vi);
+	vol_inode_put(v, vi);
 }
 
 void vol_forget(struct vol *v, uint64_t ino, uint64_t n)
@@ -117,12 +117,12 @@ void vol_forget(struct vol *v, uint64_t ino, uint64_t n)
 	VOL_HANDLE(v);
 	struct vinode *vi;
 
-	if (inode_get(v, ino, &vi))
+	if (vol_inode_get(v, ino, &vi))
 		return;
 	pthread_mutex_lock(&v->icache_lock);
 	vi->nlookup = vi->nlookup > n ? vi->nlookup - n : 0;
 	pthread_mutex_unlock(&v->icache_lock);
-	inode_put(v, vi);
+	vol_inode_put(v, vi);
 }
 
 /*
@@ -153,7 +153,7 @@ static int make_node_once(struct vol *v, uint64_t parent, const char *name,
 		ret = -ENOENT;
 		goto out_dir;
 	}
-	ret = dir_find(v, dir, name, &existing, NULL, NULL);
+	ret = vol_dir_find(v, dir, name, &existing, NULL, NULL);
 	if (ret != -ENOENT) {
 		ret = ret ? ret : -EEXIST;
 		goto out_dir;
@@ -162,7 +162,7 @@ static int make_node_once(struct vol *v, uint64_t parent, const char *name,
 		ret = -EMLINK;
 		goto out_dir;
 	}
-	ret = inode_alloc(v, dir->ino, mode, uid, gid, &vi);
+	ret = vol_inode_alloc(v, dir->ino, mode, uid, gid, &vi);
 	if (ret)
 		goto out_dir;
 	pthread_rwlock_wrlock(&vi->rw);
@@ -172,31 +172,31 @@ static int make_node_once(struct vol *v, uint64_t parent, const char *name,
 	if (target) {
 		size_t tlen = strlen(target);
 
-		ret = file_write_locked(v, vi, target, tlen, 0);
+		ret = vol_file_write_locked(v, vi, target, tlen, 0);
 		ret = ret == (int)tlen ? 0 : ret < 0 ? ret : -ENOSPC;
 	} else if (rdev || S_ISDIR(mode)) {
-		ret = inode_write(v, vi);
+		ret = vol_inode_write(v, vi);
 	}
 	if (!ret)
-		ret = dir_add(v, dir, name, vi->ino, vol_mode_to_dtype(mode));
+		ret = vol_dir_add(v, dir, name, vi->ino, vol_mode_to_dtype(mode));
 	if (ret) {
-		vi->nlink = 0;  /* freed by the inode_put below */
+		vi->nlink = 0;  /* freed by the vol_inode_put below */
 		pthread_rwlock_unlock(&vi->rw);
 		goto out_dir;
 	}
-	inode_to_attr(v, vi, a);
+	vol_inode_to_attr(v, vi, a);
 	pthread_rwlock_unlock(&vi->rw);
 	if (S_ISDIR(mode))
 		dir->nlink++;
-	inode_touch(dir, true, true);
-	ret = inode_write(v, dir);
+	vol_inode_touch(dir, true, true);
+	ret = vol_inode_write(v, dir);
 	if (!ret)
 		take_ref(v, vi);
 out_dir:
 	pthread_rwlock_unlock(&dir->rw);
-	inode_put(v, dir);
+	vol_inode_put(v, dir);
 	if (vi)
-		inode_put(v, vi);
+		vol_inode_put(v, vi);
 out_unlock:
 	pthread_mutex_unlock(&v->ns_lock);
 	return ret;
@@ -258,7 +258,7 @@ ssize_t vol_readlink(struct vol *v, uint64_t ino, char *buf, size_t size)
 	char tmp[4096];
 	int ret;
 
-	ret = inode_get(v, ino, &vi);
+	ret = vol_inode_get(v, ino, &vi);
 	if (ret)
 		return ret;
 	pthread_rwlock_rdlock(&vi->rw);
@@ -267,9 +267,9 @@ ssize_t vol_readlink(struct vol *v, uint64_t ino, char *buf, size_t size)
 	else if (vi->size > sizeof(tmp))
 		ret = -EIO;
 	else
-		ret = file_read_locked(v, vi, tmp, (size_t)vi->size, 0);
+		ret = vol_file_read_locked(v, vi, tmp, (size_t)vi->size, 0);
 	pthread_rwlock_unlock(&vi->rw);
-	inode_put(v, vi);
+	vol_inode_put(v, vi);
 	if (ret >= 0)
 		memcpy(buf, tmp, (size_t)ret < size ? (size_t)ret : size);
 	return ret;
@@ -289,7 +289,7 @@ static int link_once(struct vol *v, uint64_t ino, uint64_t newparent,
 	if (ret)
 		return ret;
 	pthread_mutex_lock(&v->ns_lock);
-	ret = inode_get(v, ino, &vi);
+	ret = vol_inode_get(v, ino, &vi);
 	if (ret)
 		goto out_unlock;
 	if (S_ISDIR(vi->mode)) {
@@ -308,40 +308,40 @@ static int link_once(struct vol *v, uint64_t ino, uint64_t newparent,
 	if (vi->nlink >= UINT32_MAX - 1)
 		ret = -EMLINK;
 	else
-		ret = dir_find(v, dir, newname, &existing, NULL, NULL);
+		ret = vol_dir_find(v, dir, newname, &existing, NULL, NULL);
 	if (ret != -ENOENT) {
 		ret = ret ? ret : -EEXIST;
 		goto out_locked;
 	}
 	/* Count the link first: a crash then leaves a count too high. */
 	vi->nlink++;
-	inode_touch(vi, false, true);
-	ret = inode_write(v, vi);
+	vol_inode_touch(vi, false, true);
+	ret = vol_inode_write(v, vi);
 	if (!ret)
-		ret = dir_add(v, dir, newname, vi->ino, vol_mode_to_dtype(vi->mode));
+		ret = vol_dir_add(v, dir, newname, vi->ino, vol_mode_to_dtype(vi->mode));
 	if (ret) {
 		vi->nlink--;
-		inode_write(v, vi);
+		vol_inode_write(v, vi);
 		goto out_locked;
 	}
-	inode_touch(dir, true, true);
-	ret = inode_write(v, dir);
-	inode_to_attr(v, vi, a);
+	vol_inode_touch(dir, true, true);
+	ret = vol_inode_write(v, dir);
+	vol_inode_to_attr(v, vi, a);
 	if (!ret)
 		take_ref(v, vi);
 out_locked:
 	pthread_rwlock_unlock(&vi->rw);
 	pthread_rwlock_unlock(&dir->rw);
-	inode_put(v, dir);
+	vol_inode_put(v, dir);
 out_vi:
-	inode_put(v, vi);
+	vol_inode_put(v, vi);
 out_unlock:
 	pthread_mutex_unlock(&v->ns_lock);
 	return ret;
 }
 
 /*
- * Drop one link of vi (write-locked); freeing waits for inode_put.  The
+ * Drop one link of vi (write-locked); freeing waits for vol_inode_put.  The
  * last link marks it an orphan in the same transaction, so if the host
  * stops before the last reference goes, the next mount frees it.
  */
@@ -353,10 +353,10 @@ static int drop_link(struct vol *v, struct vinode *vi)
 		vi->nlink = 0;
 	else if (vi->nlink)
 		vi->nlink--;
-	inode_touch(vi, false, true);
-	ret = inode_write(v, vi);
+	vol_inode_touch(vi, false, true);
+	ret = vol_inode_write(v, vi);
 	if (!ret && !vi->nlink)
-		ret = res_orphan_mark(v, vi->ino, true);
+		ret = vol_res_orphan_mark(v, vi->ino, true);
 	return ret;
 }
 
@@ -380,10 +380,10 @@ static int remove_entry(struct vol *v, uint64_t parent, const char *name,
 	if (ret)
 		goto out_unlock;
 	pthread_rwlock_wrlock(&dir->rw);
-	ret = dir_find(v, dir, name, &ino, NULL, &pos);
+	ret = vol_dir_find(v, dir, name, &ino, NULL, &pos);
 	if (ret)
 		goto out_dir;
-	ret = inode_get(v, ino, &vi);
+	ret = vol_inode_get(v, ino, &vi);
 	if (ret)
 		goto out_dir;
 	pthread_rwlock_wrlock(&vi->rw);
@@ -394,20 +394,20 @@ static int remove_entry(struct vol *v, uint64_t parent, const char *name,
 	else if (want_dir && vi->nentries)
 		ret = -ENOTEMPTY;
 	if (!ret)
-		ret = dir_remove_pos(v, dir, pos);
+		ret = vol_dir_remove_pos(v, dir, pos);
 	if (!ret) {
 		ret = drop_link(v, vi);
 		if (want_dir)
 			dir->nlink--;
-		inode_touch(dir, true, true);
+		vol_inode_touch(dir, true, true);
 		if (!ret)
-			ret = inode_write(v, dir);
+			ret = vol_inode_write(v, dir);
 	}
 	pthread_rwlock_unlock(&vi->rw);
-	inode_put(v, vi);
+	vol_inode_put(v, vi);
 out_dir:
 	pthread_rwlock_unlock(&dir->rw);
-	inode_put(v, dir);
+	vol_inode_put(v, dir);
 out_unlock:
 	pthread_mutex_unlock(&v->ns_lock);
 	return ret;
@@ -442,10 +442,10 @@ static int is_ancestor(struct vol *v, uint64_t ino, uint64_t start)
 			return 1;
 		if (cur == v->g.root_ino)
 			return 0;
-		if (inode_get(v, cur, &vi))
+		if (vol_inode_get(v, cur, &vi))
 			return 0;
 		up = vi->parent;
-		inode_put(v, vi);
+		vol_inode_put(v, vi);
 		cur = up;
 	}
 	return -ELOOP;
@@ -480,9 +480,9 @@ static int reparent(struct vol *v, struct vinode *vi, struct vinode *olddir,
 		return 0;
 	pthread_rwlock_wrlock(&vi->rw);
 	vi->parent = newdir->ino;
-	inode_touch(vi, false, true);
+	vol_inode_touch(vi, false, true);
 	{
-		int ret = inode_write(v, vi);
+		int ret = vol_inode_write(v, vi);
 
 		pthread_rwlock_unlock(&vi->rw);
 		if (ret)
@@ -520,10 +520,10 @@ static int rename_once(struct vol *v, uint64_t parent, const char *name,
 	if (ret)
 		goto out;
 	lock2(od, nd);
-	ret = dir_find(v, od, name, &sino, NULL, &spos);
+	ret = vol_dir_find(v, od, name, &sino, NULL, &spos);
 	if (ret)
 		goto out_locked;
-	dret = dir_find(v, nd, newname, &dino, NULL, &dpos);
+	dret = vol_dir_find(v, nd, newname, &dino, NULL, &dpos);
 	if (dret && dret != -ENOENT) {
 		ret = dret;
 		goto out_locked;
@@ -540,9 +540,9 @@ static int rename_once(struct vol *v, uint64_t parent, const char *name,
 		ret = -EEXIST;
 		goto out_locked;
 	}
-	ret = inode_get(v, sino, &src);
+	ret = vol_inode_get(v, sino, &src);
 	if (!ret && !dret)
-		ret = inode_get(v, dino, &dst);
+		ret = vol_inode_get(v, dino, &dst);
 	if (ret)
 		goto out_locked;
 	/* A directory may not move below itself. */
@@ -565,10 +565,10 @@ static int rename_once(struct vol *v, uint64_t parent, const char *name,
 	}
 
 	if (flags & VOL_RENAME_EXCHANGE) {
-		ret = dir_replace_pos(v, nd, dpos, src->ino,
+		ret = vol_dir_replace_pos(v, nd, dpos, src->ino,
 				      vol_mode_to_dtype(src->mode));
 		if (!ret)
-			ret = dir_replace_pos(v, od, spos, dst->ino,
+			ret = vol_dir_replace_pos(v, od, spos, dst->ino,
 					      vol_mode_to_dtype(dst->mode));
 		if (!ret)
 			ret = reparent(v, src, od, nd);
@@ -586,7 +586,7 @@ static int rename_once(struct vol *v, uint64_t parent, const char *name,
 		else if (S_ISDIR(dst->mode) && dst->nentries)
 			ret = -ENOTEMPTY;
 		if (!ret)
-			ret = dir_replace_pos(v, nd, dpos, src->ino,
+			ret = vol_dir_replace_pos(v, nd, dpos, src->ino,
 					      vol_mode_to_dtype(src->mode));
 		if (!ret) {
 			if (S_ISDIR(dst->mode))
@@ -595,38 +595,38 @@ static int rename_once(struct vol *v, uint64_t parent, const char *name,
 		}
 		pthread_rwlock_unlock(&dst->rw);
 	} else {
-		ret = dir_add(v, nd, newname, src->ino,
+		ret = vol_dir_add(v, nd, newname, src->ino,
 			      vol_mode_to_dtype(src->mode));
 	}
 	if (ret)
 		goto out_locked;
 	/* Entries never move, so spos still names the source. */
-	ret = dir_remove_pos(v, od, spos);
+	ret = vol_dir_remove_pos(v, od, spos);
 	if (!ret)
 		ret = reparent(v, src, od, nd);
 out_times:
 	if (!ret) {
 		pthread_rwlock_wrlock(&src->rw);
-		inode_touch(src, false, true);
+		vol_inode_touch(src, false, true);
 		pthread_rwlock_unlock(&src->rw);
-		inode_touch(od, true, true);
-		ret = inode_write(v, od);
+		vol_inode_touch(od, true, true);
+		ret = vol_inode_write(v, od);
 		if (!ret && nd != od) {
-			inode_touch(nd, true, true);
-			ret = inode_write(v, nd);
+			vol_inode_touch(nd, true, true);
+			ret = vol_inode_write(v, nd);
 		}
 	}
 out_locked:
 	unlock2(od, nd);
 out:
 	if (dst)
-		inode_put(v, dst);
+		vol_inode_put(v, dst);
 	if (src)
-		inode_put(v, src);
+		vol_inode_put(v, src);
 	if (nd)
-		inode_put(v, nd);
+		vol_inode_put(v, nd);
 	if (od)
-		inode_put(v, od);
+		vol_inode_put(v, od);
 	pthread_mutex_unlock(&v->ns_lock);
 	return ret;
 }
@@ -650,11 +650,11 @@ static int rd_one(void *c, const char *name, uint64_t ino, uint8_t type,
 	if (rc->plus) {
 		struct vinode *vi;
 
-		if (inode_get(rc->v, ino, &vi) == 0) {
+		if (vol_inode_get(rc->v, ino, &vi) == 0) {
 			pthread_rwlock_rdlock(&vi->rw);
-			inode_to_attr(rc->v, vi, &a);
+			vol_inode_to_attr(rc->v, vi, &a);
 			pthread_rwlock_unlock(&vi->rw);
-			inode_put(rc->v, vi);
+			vol_inode_put(rc->v, vi);
 		}
 	}
 	return rc->cb(rc->ctx, name, &a, next);
@@ -680,7 +680,7 @@ int vol_readdir(struct vol *v, uint64_t ino, uint64_t cookie, bool plus,
 		return ret;
 	pthread_rwlock_wrlock(&dir->rw);
 	if (cookie == 0) {
-		inode_to_attr(v, dir, &a);
+		vol_inode_to_attr(v, dir, &a);
 		if (cb(ctx, ".", &a, 1))
 			goto out;
 		cookie = 1;
@@ -692,19 +692,19 @@ int vol_readdir(struct vol *v, uint64_t ino, uint64_t cookie, bool plus,
 		a.ino = dir->parent;
 		a.mode = S_IFDIR;
 		if (plus && dir->parent != dir->ino &&
-		    inode_get(v, dir->parent, &up) == 0) {
-			inode_to_attr(v, up, &a);
-			inode_put(v, up);
+		    vol_inode_get(v, dir->parent, &up) == 0) {
+			vol_inode_to_attr(v, up, &a);
+			vol_inode_put(v, up);
 		} else if (dir->parent == dir->ino) {
-			inode_to_attr(v, dir, &a);
+			vol_inode_to_attr(v, dir, &a);
 		}
 		if (cb(ctx, "..", &a, 2))
 			goto out;
 		cookie = 2;
 	}
-	ret = dir_iterate(v, dir, cookie, rd_one, &rc);
+	ret = vol_dir_iterate(v, dir, cookie, rd_one, &rc);
 out:
 	pthread_rwlock_unlock(&dir->rw);
-	inode_put(v, dir);
+	vol_inode_put(v, dir);
 	return ret;
 }

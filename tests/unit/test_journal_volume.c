@@ -25,9 +25,9 @@
 #include "vmfs/fsck.h"
 #include "vmfs/journal.h"
 #include "vmfs/lun.h"
-#include "vmfs/vmfsd.h"
+#include "vmfs/vol.h"
 #include "../../tools/corrupt/corrupt.h"
-#include "../../vmfsd/vol_int.h"
+#include "../../vol/vol_int.h"
 
 #define MIB (1024ull * 1024)
 #define DATA_LEN (200 * 1024)
@@ -671,4 +671,4 @@ static CU_TestInfo journal_tests[] = {
 	CU_TEST_INFO_NULL
 };
 
-UNIT_SUITE("journal", NULL, NULL, journal_tests);
+UNIT_SUITE("journal_volume", NULL, NULL, journal_tests);

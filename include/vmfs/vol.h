@@ -1,0 +1,283 @@
+/*
+ * vol: the volume engine (mkfs, superblock, allocator, inodes,
+ * directories, block maps, VM disk files), a library under the daemon,
+ * fsck, the CLI and the tests.
+ *
+ * The engine speaks in inode numbers, like the FUSE low-level API, so the
+ * FUSE adapter is a thin translation.  All functions return 0 (or a byte
+ * count) or a negative error (-errno, or -VMFS_E_* from vmfs/lun.h), and are
+ * safe to call from many threads at once.
+ *
+ * Lookup references: every call that hands back a struct vol_attr for a
+ * directory entry (vol_lookup, vol_create, vol_mkdir, vol_symlink,
+ * vol_link) takes one reference on that inode; vol_ref() takes one more
+ * (readdirplus); vol_forget() drops n.  An inode whose link count reaches 0
+ * is freed once its references are gone, as POSIX requires for a file that
+ * is still open after unlink.
+ */
+#ifndef VMFS_VOL_H
+#define VMFS_VOL_H
+
+#include <stdint.h>
+#include <stdbool.h>
+#include <sys/types.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <time.h>
+#include "vmfs/error.h"
+#include "vmfs/format.h"
+#include "vmfs/journal.h"
+
+struct lun;
+struct vol;
+struct jnl_stats;
+
+/* ---- geometry and usage ------------------------------------------------ */
+
+struct vol_res_geom {
+	uint64_t hdr_offset;
+	uint64_t obj_offset;
+	uint64_t count;
+	uint32_t obj_size;
+	uint32_t per_cluster;
+	uint32_t nclusters;
+};
+
+/* Host-order copy of the volume header. */
+struct vol_geom {
+	uint8_t uuid[VMFS_UUID_SIZE];
+	char label[VMFS_LABEL_SIZE + 1];
+	uint16_t major, minor;
+	uint64_t generation;
+	uint64_t size_bytes;
+	int64_t ctime_ns;
+	uint32_t sector_size;
+	uint32_t md_block_size;
+	uint32_t file_block_size;
+	uint32_t small_block_size;
+	uint32_t max_hosts;
+	uint32_t flags;
+	uint64_t journal_size_bytes;
+	uint64_t hb_offset;
+	uint64_t journal_offset;
+	uint64_t root_ino;
+	uint64_t lostfound_ino;
+	uint64_t backup_offset;
+	struct vol_res_geom res[VMFS_RES_NTYPES];
+};
+
+/* In-use and total objects of each resource type. */
+struct vol_usage {
+	uint64_t used[VMFS_RES_NTYPES];
+	uint64_t total[VMFS_RES_NTYPES];
+};
+
+const char *vol_res_name(enum vmfs_res_type t);
+void vol_uuid_format(const uint8_t uuid[VMFS_UUID_SIZE], char out[37]);
+
+/* Header conversions at the disk boundary (no I/O). */
+void vol_geom_from_disk(const struct vmfs_volume *d, struct vol_geom *g);
+void vol_geom_to_disk(const struct vol_geom *g, struct vmfs_volume *d);
+
+/* 0 when the geometry is possible on a LUN of lun_bytes, else
+ * -VMFS_E_GEOMETRY (overlapping, misaligned or out-of-range areas). */
+int vol_geom_check(const struct vol_geom *g, uint64_t lun_bytes);
+
+/*
+ * Read and verify the volume header of lun.  Tries the primary copy at
+ * offset 0, then the backup in the last 4 KiB; *which_out (optional) says
+ * which copy was good (0 primary, 1 backup).  Fails with
+ * -VMFS_E_NOT_VOLUME (no magic at offset 0 nor at the backup),
+ * -VMFS_E_BAD_VERSION (newer format major), -VMFS_E_GEOMETRY, or the
+ * verification error.  *bad_magic_out (optional) gets the magic found at
+ * offset 0 so the caller can name it.
+ */
+int vol_geom_read(struct lun *lun, struct vol_geom *g, int *which_out,
+		  uint32_t *bad_magic_out);
+/* Read the bitmaps of every resource cluster and count objects in use. */
+int vol_usage_read(struct lun *lun, const struct vol_geom *g,
+		   struct vol_usage *u);
+
+/* ---- mkfs ------------------------------------------------------------- */
+
+struct vol_mkfs_opts {
+	const char *label;          /* NULL: empty */
+	uint32_t file_block_size;   /* default 1 MiB; power of two, 64 KiB..256 MiB */
+	uint32_t small_block_size;  /* default 64 KiB; power of two, 4 KiB..file block */
+	uint32_t max_hosts;         /* default 64; 1..1024 */
+	uint64_t journal_size;      /* per host, default 16 MiB; >= 1 MiB */
+	uint64_t inode_count;       /* 0: derived from the size */
+	const uint8_t *uuid;        /* NULL: random */
+};
+void vol_mkfs_opts_init(struct vol_mkfs_opts *o);
+
+/*
+ * Lay out a new volume on the whole lun.  Computes the layout first and
+ * fails with -VMFS_E_TOO_SMALL (and writes nothing) when it does not fit;
+ * *need_bytes_out (optional) then says the minimum size.  Writes the
+ * backup header last and the primary header after it, so an interrupted
+ * mkfs never leaves something that looks like a volume.
+ */
+int vol_mkfs(struct lun *lun, const struct vol_mkfs_opts *o,
+	     uint64_t *need_bytes_out);
+/*
+ * The layout vol_mkfs would write on a LUN of lun_bytes, without writing:
+ * -EINVAL for impossible options, -VMFS_E_TOO_SMALL with *need_bytes.
+ * (So a command can refuse before it destroys anything.)
+ */
+int vol_layout(uint64_t lun_bytes, uint32_t sector_size,
+	       const struct vol_mkfs_opts *o, struct vol_geom *g,
+	       uint64_t *need_bytes);
+
+/* The journal region of heartbeat slot s. */
+uint64_t vol_jnl_offset(const struct vol_geom *g, uint32_t slot);
+/* Home addresses a journal may write: the metadata areas after the
+ * journal regions, up to the backup header. */
+struct jnl_bounds vol_jnl_bounds(const struct vol_geom *g);
+
+/* ---- open / close ----------------------------------------------------- */
+
+#define VOL_RDONLY 0x1
+
+struct vol_open_opts {
+	unsigned flags;          /* VOL_RDONLY */
+	uint32_t journal_slot;   /* the heartbeat slot this host holds */
+	uint32_t commit_ms;      /* journal commit interval (0: 1000 ms) */
+};
+
+/*
+ * Open a volume.  Read-write: replay every dirty journal (the caller has
+ * made sure no other host is live), then journal into journal_slot.  A
+ * read-only open writes nothing and fails with -VMFS_E_JNL_DIRTY when a
+ * journal holds transactions to replay.
+ */
+int vol_open_ex(struct lun *lun, const struct vol_open_opts *o,
+		struct vol **out);
+/* vol_open_ex with slot 0 and the defaults. */
+int vol_open(struct lun *lun, unsigned flags, struct vol **out);
+/* Commit, write everything home, mark the journal clean, free; the lun
+ * stays open (the caller owns it). */
+int vol_close(struct vol *v);
+/* Make every completed change durable (what fsync does for a file). */
+int vol_sync(struct vol *v);
+/* Journal counters (all zero on a read-only volume). */
+void vol_journal_stats(struct vol *v, struct jnl_stats *s);
+void vol_geom_get(struct vol *v, struct vol_geom *g);
+void vol_usage_get(struct vol *v, struct vol_usage *u);
+
+/* ---- attributes ------------------------------------------------------- */
+
+struct vol_attr {
+	uint64_t ino;
+	uint64_t generation;   /* incarnation of the inode slot */
+	uint32_t mode;
+	uint32_t nlink;
+	uint32_t uid, gid;
+	uint64_t rdev;
+	uint64_t size;
+	uint64_t alloc_bytes;
+	uint32_t blksize;      /* preferred I/O size */
+	uint32_t flags;        /* VMFS_DI_* */
+	struct timespec atime, mtime, ctime, btime;
+};
+
+/* vol_setattr mask */
+#define VOL_SET_MODE   0x01
+#define VOL_SET_UID    0x02
+#define VOL_SET_GID    0x04
+#define VOL_SET_SIZE   0x08
+#define VOL_SET_ATIME  0x10
+#define VOL_SET_MTIME  0x20
+#define VOL_SET_ATIME_NOW 0x40
+#define VOL_SET_MTIME_NOW 0x80
+#define VOL_SET_CTIME  0x100
+
+struct vol_setattr {
+	uint32_t mode, uid, gid;
+	uint64_t size;
+	struct timespec atime, mtime, ctime;
+};
+
+int vol_getattr(struct vol *v, uint64_t ino, struct vol_attr *a);
+int vol_setattr(struct vol *v, uint64_t ino, const struct vol_setattr *sa,
+		unsigned mask, struct vol_attr *a);
+int vol_statfs(struct vol *v, struct statvfs *st);
+
+/* ---- namespace -------------------------------------------------------- */
+
+int vol_lookup(struct vol *v, uint64_t parent, const char *name,
+	       struct vol_attr *a);
+void vol_ref(struct vol *v, uint64_t ino);
+void vol_forget(struct vol *v, uint64_t ino, uint64_t n);
+
+/* mode carries the file type: S_IFREG (also FIFO, socket, devices). */
+int vol_create(struct vol *v, uint64_t parent, const char *name,
+	       uint32_t mode, uint32_t uid, uint32_t gid, uint64_t rdev,
+	       struct vol_attr *a);
+int vol_mkdir(struct vol *v, uint64_t parent, const char *name,
+	      uint32_t mode, uint32_t uid, uint32_t gid, struct vol_attr *a);
+int vol_symlink(struct vol *v, uint64_t parent, const char *name,
+		const char *target, uint32_t uid, uint32_t gid,
+		struct vol_attr *a);
+int vol_link(struct vol *v, uint64_t ino, uint64_t newparent,
+	     const char *newname, struct vol_attr *a);
+int vol_unlink(struct vol *v, uint64_t parent, const char *name);
+int vol_rmdir(struct vol *v, uint64_t parent, const char *name);
+
+#define VOL_RENAME_NOREPLACE 0x1  /* == RENAME_NOREPLACE */
+#define VOL_RENAME_EXCHANGE  0x2  /* == RENAME_EXCHANGE */
+int vol_rename(struct vol *v, uint64_t parent, const char *name,
+	       uint64_t newparent, const char *newname, unsigned flags);
+
+/* Returns the target length (may exceed size; copies at most size bytes,
+ * no NUL added). */
+ssize_t vol_readlink(struct vol *v, uint64_t ino, char *buf, size_t size);
+
+/*
+ * Directory listing.  cookie 0 starts; "." and ".." come first.  cb gets
+ * each entry with the cookie that resumes after it and returns non-zero to
+ * stop (the entry it was handed is then not consumed).  Cookies stay
+ * valid while entries are added and removed (entries never move).  With
+ * plus, attr is filled in; otherwise only ino and mode's type bits are.
+ */
+typedef int (*vol_readdir_cb)(void *ctx, const char *name,
+			      const struct vol_attr *attr, uint64_t next_cookie);
+int vol_readdir(struct vol *v, uint64_t ino, uint64_t cookie, bool plus,
+		vol_readdir_cb cb, void *ctx);
+
+/* ---- data ------------------------------------------------------------- */
+
+/*
+ * Read/write any byte range (no alignment needed; aligned requests on
+ * sector boundaries go straight to the LUN with no copy of the data
+ * when buf is sector aligned).  Reads past EOF are short; holes and
+ * to-be-zeroed blocks read as zeros.  A write to a never-written part of
+ * a block zeroes the rest of the block first, so no file ever shows bytes
+ * another file left on the LUN.
+ */
+ssize_t vol_read(struct vol *v, uint64_t ino, void *buf, size_t len,
+		 uint64_t off);
+ssize_t vol_write(struct vol *v, uint64_t ino, const void *buf, size_t len,
+		  uint64_t off);
+/* Make the file's data and the metadata that reaches it durable. */
+int vol_fsync(struct vol *v, uint64_t ino, bool datasync);
+
+/*
+ * mode is fallocate(2)'s: 0 and FALLOC_FL_KEEP_SIZE allocate (new blocks
+ * are to-be-zeroed), FALLOC_FL_PUNCH_HOLE|KEEP_SIZE frees, and
+ * FALLOC_FL_ZERO_RANGE allocates and zeroes on the LUN (eager zeroing).
+ * Others give -EOPNOTSUPP.
+ */
+int vol_fallocate(struct vol *v, uint64_t ino, int mode, uint64_t off,
+		  uint64_t len);
+
+/* ---- extended attributes ---------------------------------------------- */
+int vol_setxattr(struct vol *v, uint64_t ino, const char *name,
+		 const void *value, size_t size, int flags);
+/* size 0: return the value's length. -ERANGE when size is too small. */
+ssize_t vol_getxattr(struct vol *v, uint64_t ino, const char *name,
+		     void *buf, size_t size);
+ssize_t vol_listxattr(struct vol *v, uint64_t ino, char *buf, size_t size);
+int vol_removexattr(struct vol *v, uint64_t ino, const char *name);
+
+#endif /* VMFS_VOL_H */
