@@ -29,6 +29,7 @@
 #include <time.h>
 #include <qb/qblog.h>
 
+#include "vmfs/clock.h"
 #include "vmfs/lun.h"
 #include "vmfs/vol.h"
 
@@ -36,10 +37,7 @@
 
 static double now_s(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+	return (double)vmfs_mono_ns() / 1e9;
 }
 
 static void usage(void)

@@ -37,6 +37,7 @@
 #include <string.h>
 #include <time.h>
 #include <qb/qblog.h>
+#include "vmfs/clock.h"
 #include "vmfs/journal.h"
 #include "vmfs/lun.h"
 #include "jnl_int.h"
@@ -113,29 +114,10 @@ struct jnl {
 
 static __thread unsigned handle_depth;
 
-static int64_t mono_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
-}
-
-static int64_t wall_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
-}
-
 static void cond_wait_until(pthread_cond_t *c, pthread_mutex_t *m,
 			    int64_t mono_deadline)
 {
-	struct timespec ts = {
-		.tv_sec = mono_deadline / 1000000000LL,
-		.tv_nsec = mono_deadline % 1000000000LL,
-	};
+	struct timespec ts = vmfs_mono_timespec(mono_deadline);
 
 	pthread_cond_timedwait(c, m, &ts);
 }
@@ -261,7 +243,7 @@ int jnl_dirty(struct jnl *j, uint64_t addr, const void *img, uint32_t flags)
 		 * due, so that it commits commit_ns from now even if no one
 		 * syncs.  At the trigger it commits at once. */
 		if (!j->run_n++) {
-			j->run_since = mono_ns();
+			j->run_since = vmfs_mono_ns();
 			pthread_cond_signal(&j->kick);
 		}
 		if (j->run_n == j->trigger)
@@ -392,7 +374,7 @@ static void commit_seal(struct jnl *j, struct jcommit *c, uint64_t pos)
 	cm->jc_nblocks = htole32(c->len - 1);
 	cm->jc_nimages = htole32(c->nimages);
 	cm->jc_crc = htole32(crc);
-	cm->jc_time_ns = htole64((uint64_t)wall_ns());
+	cm->jc_time_ns = htole64((uint64_t)vmfs_wall_ns());
 	cm->jc_hdr.bh_gen = htole64(1);
 	lun_md_seal(&cm->jc_hdr, VMFS_MAGIC_JCOMMIT,
 		    jnl_ring_addr(&j->r, (pos + c->len - 1) % j->r.nblocks),
@@ -458,7 +440,7 @@ static int commit_home(struct jnl *j, const struct jcommit *c)
  */
 static void commit_lateness(struct jnl *j, const struct jcommit *c)
 {
-	int64_t now = mono_ns(), age = now - c->since;
+	int64_t now = vmfs_mono_ns(), age = now - c->since;
 
 	if (age <= 2 * j->commit_ns ||
 	    (j->late_warned && now - j->late_warned < 60000000000LL))
@@ -489,7 +471,7 @@ static void commit_locked(struct jnl *j)
 	advance = j->home > j->tail &&
 		  (c.data || pos + c.len - j->tail > j->r.nblocks ||
 		   j->drain_seq > j->tail_seq ||
-		   mono_ns() - j->lag_since >= j->commit_ns);
+		   vmfs_mono_ns() - j->lag_since >= j->commit_ns);
 	pthread_mutex_unlock(&j->mu);
 
 	commit_seal(j, &c, pos);
@@ -536,7 +518,7 @@ static void commit_locked(struct jnl *j)
 	} else {
 		j->home = j->head;
 		j->home_seq = c.seq + 1;
-		j->home_since = mono_ns();
+		j->home_since = vmfs_mono_ns();
 		if (!j->lag_since)
 			j->lag_since = j->home_since;
 		j->st.checkpoints++;
@@ -576,7 +558,7 @@ static void *jnl_thread(void *arg)
 
 	pthread_mutex_lock(&j->mu);
 	while (!j->err) {
-		int64_t now = mono_ns(), deadline = INT64_MAX;
+		int64_t now = vmfs_mono_ns(), deadline = INT64_MAX;
 
 		if (j->run_n &&
 		    (j->stopping || j->sync_want >= j->run_seq ||

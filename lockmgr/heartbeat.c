@@ -16,6 +16,7 @@
 #include <string.h>
 #include <time.h>
 #include <qb/qblog.h>
+#include "vmfs/clock.h"
 #include "vmfs/lockmgr.h"
 #include "vmfs/lun.h"
 
@@ -37,14 +38,6 @@ struct hb {
 	void (*on_fence)(void *ctx, const char *why);
 	void *ctx;
 };
-
-static int64_t mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static struct vmfs_hb_slot *slot_of(uint8_t *sector)
 {
@@ -183,10 +176,8 @@ static void *renew_thread(void *arg)
 	while (!hb->stop && !hb->fenced) {
 		int ret;
 
-		clock_gettime(CLOCK_MONOTONIC, &until);
-		until.tv_nsec += (long)(hb->t.renew_ms % 1000) * 1000000L;
-		until.tv_sec += hb->t.renew_ms / 1000 + until.tv_nsec / 1000000000L;
-		until.tv_nsec %= 1000000000L;
+		until = vmfs_mono_timespec(vmfs_mono_ns() +
+					   (int64_t)hb->t.renew_ms * 1000000LL);
 		while (!hb->stop &&
 		       pthread_cond_timedwait(&hb->cv, &hb->lk, &until) != ETIMEDOUT)
 			;
@@ -197,13 +188,13 @@ static void *renew_thread(void *arg)
 		if (ret == -EAGAIN)
 			ret = renew(hb);
 		if (!ret) {
-			hb->last_ok_ms = mono_ms();
+			hb->last_ok_ms = vmfs_mono_ms();
 		} else if (ret == -VMFS_E_MISCOMPARE) {
 			fence(hb, "another host changed our heartbeat slot (it declared us dead)");
 		} else {
 			qb_log(LOG_WARNING, "hb: slot %u: renewal failed: %s",
 			       hb->slot, vmfs_strerror(ret));
-			if (mono_ms() - hb->last_ok_ms >= hb->t.fence_ms)
+			if (vmfs_mono_ms() - hb->last_ok_ms >= hb->t.fence_ms)
 				fence(hb, "no heartbeat renewal within the fence time");
 		}
 		pthread_mutex_lock(&hb->lk);
@@ -328,7 +319,7 @@ int hb_join(struct lun *lun, uint64_t hb_offset, const struct hb_opts *o,
 	}
 	if (ret)
 		goto err;
-	hb->last_ok_ms = mono_ms();
+	hb->last_ok_ms = vmfs_mono_ms();
 	ret = -pthread_create(&hb->thr, NULL, renew_thread, hb);
 	if (ret)
 		goto err;

@@ -28,6 +28,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "vmfs/clock.h"
 #include "lun_int.h"
 
 enum fault_action { FAULT_PASS, FAULT_FAIL, FAULT_TEAR };
@@ -72,14 +73,6 @@ static struct fault_lun *fault_of(struct lun *lun)
 }
 
 /* Latency is a delay before the I/O, like a slow path to the target. */
-static int64_t mono_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
-}
-
 static void fault_sleep_us(unsigned us)
 {
 	struct timespec ts = { .tv_sec = us / 1000000,
@@ -142,7 +135,7 @@ static void fault_record_locked(struct fault_lun *fl, int kind, uint64_t off,
 	e->kind = kind;
 	e->off = off;
 	e->len = len;
-	e->t_ns = mono_ns();
+	e->t_ns = vmfs_mono_ns();
 	e->data = NULL;
 	if (data) {
 		e->data = malloc(len ? len : 1);

@@ -39,6 +39,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "vmfs/clock.h"
 #include "lun_int.h"
 
 /*
@@ -273,14 +274,6 @@ static bool file_aio_complete(struct file_ctx *ctx, const struct io_event *ev)
 	return true;
 }
 
-static int64_t file_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /*
  * Reap whatever completes before deadline_ms (at least one event, unless
  * the deadline passes).  Returns how many of the caller's I/Os finished,
@@ -295,7 +288,7 @@ static int file_aio_reap(struct file_ctx *ctx, int64_t deadline_ms)
 	int i;
 
 	for (;;) {
-		int64_t left = deadline_ms - file_now_ms();
+		int64_t left = deadline_ms - vmfs_mono_ms();
 		struct timespec ts;
 
 		if (left < 0)
@@ -392,7 +385,7 @@ static void file_aio_batch(struct file_lun *fl, struct file_ctx *ctx,
 int lun_file_aio_rw(struct file_lun *fl, struct lun_io *ios, unsigned n)
 {
 	unsigned timeout_ms = atomic_load(&fl->lun.io_timeout_ms);
-	int64_t deadline_ms = file_now_ms() + timeout_ms;
+	int64_t deadline_ms = vmfs_mono_ms() + timeout_ms;
 	struct file_ctx *ctx;
 	unsigned done = 0;
 	unsigned i;

@@ -62,6 +62,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "vmfs/clock.h"
 #include "lun_int.h"
 
 #define FILE_RES_OFFSET (1LL << 62)
@@ -137,14 +138,6 @@ static int file_ofd_held_elsewhere(int fd, off_t start)
 	return lk.l_type != F_UNLCK;
 }
 
-static int64_t file_now_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
 /*
  * Sleep before the next poll: the current interval, doubled for next time
  * up to max_us, never past the deadline.  Returns false once the deadline
@@ -154,7 +147,7 @@ static int64_t file_now_us(void)
 static bool file_backoff(int64_t deadline_us, unsigned *delay_us,
 			 unsigned max_us)
 {
-	int64_t left = deadline_us - file_now_us();
+	int64_t left = deadline_us - vmfs_mono_us();
 	struct timespec ts;
 	unsigned us;
 
@@ -188,7 +181,7 @@ static int file_reserve_try(struct file_lun *fl)
 int lun_file_reserve(struct lun *lun, unsigned wait_ms)
 {
 	struct file_lun *fl = file_lun_of(lun);
-	int64_t deadline_us = file_now_us() + (int64_t)wait_ms * 1000;
+	int64_t deadline_us = vmfs_mono_us() + (int64_t)wait_ms * 1000;
 	unsigned delay_us = FILE_RES_POLL_MIN_US;
 	int rc;
 
@@ -299,7 +292,7 @@ static void file_caw_stripes_unlock(struct file_lun *fl, unsigned mask)
 static int file_caw_range_lock(struct file_lun *fl, uint64_t off, size_t len)
 {
 	unsigned timeout_ms = atomic_load(&fl->lun.io_timeout_ms);
-	int64_t deadline_us = file_now_us() + (int64_t)timeout_ms * 1000;
+	int64_t deadline_us = vmfs_mono_us() + (int64_t)timeout_ms * 1000;
 	unsigned delay_us = FILE_CAW_POLL_MIN_US;
 	int rc;
 

@@ -30,6 +30,7 @@
 #include <unistd.h>
 #include <qb/qblog.h>
 
+#include "vmfs/clock.h"
 #include "vmfs/lun.h"
 #include "vmfs/vol.h"
 #include "crashsim.h"
@@ -95,10 +96,7 @@ struct run {
 
 static double now_s(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+	return (double)vmfs_mono_ns() / 1e9;
 }
 
 static void usage(FILE *f)

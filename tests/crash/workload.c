@@ -31,6 +31,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "vmfs/clock.h"
 #include "vmfs/lun.h"
 #include "vmfs/vol.h"
 #include "crashsim.h"
@@ -61,14 +62,6 @@ struct wl {
 	unsigned unsynced;     /* ops to come that must not be fsyncs */
 	int64_t due_after_ns;  /* commit interval + allowance */
 };
-
-static int64_t mono_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
-}
 
 /* ---- bookkeeping ---------------------------------------------------------- */
 
@@ -105,7 +98,7 @@ static int op_begin(struct wl *w, const char *fmt, ...)
 /* Files the op made or changed: their commit-interval promises. */
 static int interval_promises(struct wl *w, uint32_t end)
 {
-	int64_t due = mono_ns() + w->due_after_ns;
+	int64_t due = vmfs_mono_ns() + w->due_after_ns;
 
 	for (size_t i = 2; i < w->m->nnodes; i++) {
 		struct cs_node *n = &w->m->nodes[i];
