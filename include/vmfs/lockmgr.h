@@ -4,9 +4,9 @@
  * A mounted host holds one heartbeat slot and renews it with a
  * compare-and-write; liveness of other hosts is judged only by seeing
  * their counters move on our own monotonic clock.  Lock records live in
- * the first sector of every lockable block.  Acquiring, breaking and
- * handing over locks between hosts and corosync membership build on
- * these.
+ * the first sector of every lockable block; the lock manager (second
+ * half of this header) acquires, releases and breaks them.  Handing locks
+ * over between hosts and corosync membership will build on these.
  */
 #ifndef VMFS_LOCKMGR_H
 #define VMFS_LOCKMGR_H
