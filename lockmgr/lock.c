@@ -275,7 +275,7 @@ int lock_break(struct lock_ctx *ctx, const struct lock_state *expected,
 	ret = lock_change(ctx, &op, &written);
 	if (broken) {
 		if (ret)
-			broken->nholders = 0;
+			memset(broken, 0, sizeof(*broken));
 		broken->addr = written.addr;
 		broken->mode = written.mode;
 		broken->gen = written.gen;

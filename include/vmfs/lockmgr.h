@@ -164,7 +164,8 @@ struct lock_host {
 	void *live_arg;
 };
 
-/* self from a joined heartbeat (uuid as given to hb_join). */
+/* self from a joined heartbeat (uuid as given to hb_join); the oracle
+ * fields are cleared for the caller to set. */
 void lock_host_from_hb(struct lock_host *host, const struct hb *hb,
 		       const uint8_t *uuid);
 
@@ -246,9 +247,10 @@ int lock_read(struct lock_ctx *ctx, uint64_t addr, struct lock_state *out);
 /*
  * Break the dead holders out of the record *expected (as read by
  * lock_read or returned in an -EBUSY): every holder the oracle calls dead
- * is removed, and the lock becomes FREE when none is left.  broken (may be
- * NULL) gets the removed holders, in its holders[] (mode and gen: the
- * record written).  -EBUSY when the owner of an exclusive lock, or every
+ * is removed, and the lock becomes FREE when none is left (a FREE
+ * *expected: 0, nothing to do).  broken (may be NULL) gets the removed
+ * holders in its holders[], and the record now on disk in its other
+ * fields.  -EBUSY when the owner of an exclusive lock, or every
  * holder of a shared one, is live; -VMFS_E_MISCOMPARE when the record is
  * no longer *expected (someone else changed or broke it: re-read and
  * decide again).  Two hosts breaking the same record: exactly one wins.

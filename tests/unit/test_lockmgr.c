@@ -687,7 +687,7 @@ static void test_primitive_choice(void)
 /* ---- the real liveness oracle over heartbeats ------------------------- */
 
 #define HBW_OFF (128 * 4096u)
-#define HBW_LEASE_MS 500u
+#define HBW_LEASE_MS 1000u
 
 static void hb_opts_for(struct hb_opts *o, uint8_t *uuid, int id)
 {
@@ -760,7 +760,7 @@ static void hbwatch(unsigned prim)
 	CU_ASSERT_EQUAL(lock_hbwatch_is_live(w, &ida.self), 1);
 	CU_ASSERT_EQUAL(lock_break(cb, &st, NULL), -EBUSY);
 	/* A renews: still live well past its lease. */
-	usleep(2 * HBW_LEASE_MS * 1000);
+	usleep(3 * HBW_LEASE_MS * 1000 / 2);
 	CU_ASSERT_EQUAL(lock_hbwatch_is_live(w, &ida.self), 1);
 	CU_ASSERT_EQUAL(lock_break(cb, &st, NULL), -EBUSY);
 
