@@ -652,6 +652,42 @@ static void corrupt_record(unsigned prim)
 }
 BOTH(corrupt_record)
 
+/* ---- an I/O error in the middle of a change ---------------------------- */
+
+/*
+ * The write of a lock change fails: the error comes back, nothing is
+ * retried over it, the record is unchanged, and on the reserve path the
+ * reservation was released anyway (another host gets the lock at once
+ * instead of a reservation conflict).
+ */
+static void io_error(unsigned prim)
+{
+	const char *path = lun_file("lk-eio");
+	struct lun *inner = open_lun(path), *f;
+	struct host b;
+	struct lock_host ida;
+	struct lock_ctx *ca;
+	struct lock_state st;
+
+	CU_ASSERT_FATAL(lun_fault_wrap(inner, &f) == 0);
+	host_id(&ida, 1);
+	CU_ASSERT_FATAL(lock_ctx_open(f, &ida, prim, &ca) == 0);
+	host_open(&b, path, 2, prim);
+
+	lun_fault_fail_nth_write(f, 1, -EIO);
+	CU_ASSERT_EQUAL(lock_acquire(ca, LK_ADDR, VMFS_LOCK_EXCLUSIVE, 0, NULL), -EIO);
+	CU_ASSERT_EQUAL(lun_fault_writes(f), 1);	/* one try, no more */
+	CU_ASSERT_EQUAL(lock_read(b.ctx, LK_ADDR, &st), 0);
+	CU_ASSERT_EQUAL(st.mode, VMFS_LOCK_FREE);
+	CU_ASSERT_EQUAL(st.gen, 0);
+	CU_ASSERT_EQUAL(lock_acquire(b.ctx, LK_ADDR, VMFS_LOCK_EXCLUSIVE, 0, &st), 0);
+	CU_ASSERT_EQUAL(st.gen, 1);
+	lock_ctx_close(ca);
+	lun_close(f);
+	host_close(&b);
+}
+BOTH(io_error)
+
 /* ---- which primitive ------------------------------------------------- */
 
 static void test_primitive_choice(void)
@@ -802,6 +838,7 @@ static CU_TestInfo lockmgr_tests[] = {
 	{ "contention_mixed", test_contention_mixed },
 	BOTH_INFO("reserve_holder_dies", reserve_holder_dies),
 	BOTH_INFO("corrupt_record", corrupt_record),
+	BOTH_INFO("io_error", io_error),
 	{ "primitive_choice", test_primitive_choice },
 	BOTH_INFO("hbwatch", hbwatch),
 	CU_TEST_INFO_NULL
