@@ -131,11 +131,11 @@ static inline uint64_t hb_region_bytes(uint32_t nslots)
 /*
  * The lock of a lockable block (SPEC §1.3, §5) is changed only by a
  * compare-and-write of its whole record against the bytes last read, with
- * the generation + 1, through one of two primitives (SPEC §5
- * "Primitives"): COMPARE AND WRITE where the LUN has it, else RESERVE,
- * read, compare in memory, write, RELEASE.  Nothing is cached: every call
- * reads the record, so the LUN is the only truth and a host never needs
- * another host's cooperation to make progress against a dead one.
+ * the generation + 1, through one of two primitives (SPEC §5.2): COMPARE
+ * AND WRITE where the LUN has it, else RESERVE, read, compare in memory,
+ * write, RELEASE.  Nothing is cached: every call reads the record, so the
+ * LUN is the only truth and a host never needs another host's cooperation
+ * to make progress against a dead one.
  *
  * Nothing in the engine uses this yet; it is the core that the volume,
  * recovery and `vmfs locks` build on.
@@ -150,10 +150,10 @@ struct lock_holder {
 };
 
 /*
- * The liveness oracle: 1 if holder h is live (its slot is ACTIVE with its
- * uuid and hb_gen and its counter moves), 0 if it is dead or its slot has
- * moved on, or a negative error when it cannot tell.  lock_hbwatch_is_live
- * is the real one; tests pass their own.
+ * The liveness oracle: 1 if holder h still holds the lock, 0 if lock_break
+ * may remove it, or a negative error when it cannot tell.
+ * lock_hbwatch_holds and lock_hbwatch_is_live are the real ones (below);
+ * tests pass their own.
  */
 typedef int (*lock_live_fn)(void *arg, const struct lock_holder *h);
 
@@ -246,38 +246,61 @@ int lock_read(struct lock_ctx *ctx, uint64_t addr, struct lock_state *out);
 
 /*
  * Break the dead holders out of the record *expected (as read by
- * lock_read or returned in an -EBUSY): every holder the oracle calls dead
- * is removed, and the lock becomes FREE when none is left (a FREE
+ * lock_read or returned in an -EBUSY): every holder for which the oracle
+ * (lock_host.is_live) returns 0 is removed, and the lock becomes FREE when none is left (a FREE
  * *expected: 0, nothing to do).  broken (may be NULL) gets the removed
  * holders in its holders[], and the record now on disk in its other
- * fields.  -EBUSY when the owner of an exclusive lock, or every
- * holder of a shared one, is live; -VMFS_E_MISCOMPARE when the record is
+ * fields.  -EBUSY when the owner of an exclusive lock, or every holder
+ * of a shared one, still holds it; -VMFS_E_MISCOMPARE when the record is
  * no longer *expected (someone else changed or broke it: re-read and
  * decide again).  Two hosts breaking the same record: exactly one wins.
  *
- * The caller's ordering: before breaking, a survivor marks each dead
- * holder's heartbeat slot REPLAYING and replays its journal (SPEC §5,
- * §6.3, §7), so nothing the dead host committed can be lost or
- * overwrite the next holder's writes.  lock_break does not replay.
+ * The caller's ordering: a holder is broken only after its journal was
+ * replayed (SPEC §5, §6.3, §7), so that nothing the dead host committed
+ * is lost or lands over the next holder's writes.  The survivor that wins
+ * the dead host's slot (compare-and-write to REPLAYING) replays its
+ * journal and then breaks with lock_hbwatch_is_live; every other host
+ * breaks with lock_hbwatch_holds, which lets it remove only holders whose
+ * slot has moved on.  lock_break itself does not replay.
  */
 int lock_break(struct lock_ctx *ctx, const struct lock_state *expected,
 	       struct lock_state *broken);
 
 /*
  * The real liveness oracle, over reads of the heartbeat region at
- * hb_offset: a holder is dead at once when its slot is free, damaged,
- * REPLAYING or taken by another host or generation; otherwise live until
- * this watcher has seen its (hb_gen, counter) unchanged for the holder's
- * advertised lease plus one renewal (hb_timeouts_from_lease), measured on
- * our CLOCK_MONOTONIC from the first time it saw that value.  So a dead
- * holder is only reported dead by a watcher that looked at least that
- * long ago; callers poll.  Thread-safe; lun must outlive it.
+ * hb_offset (lockmgr/hbwatch.c).  What has become of a holder:
  */
+enum lock_holder_fate {
+	/* Its slot shows it ACTIVE with its uuid and hb_gen, and this
+	 * watcher has not seen its (hb_gen, counter) stand still for its
+	 * advertised lease plus one renewal on our CLOCK_MONOTONIC, counted
+	 * from the first read that showed that pair.  So a holder only turns
+	 * DEAD for a watcher that looked at least that long ago: poll. */
+	LOCK_HOLDER_LIVE = 1,
+	/* Its slot still names it but its counter stopped, or the slot is
+	 * REPLAYING or damaged: its journal may need replaying first. */
+	LOCK_HOLDER_DEAD = 0,
+	/* Its slot is free or names another host or a later generation: the
+	 * slot moved on only after its journal was replayed, so its locks
+	 * may be broken now. */
+	LOCK_HOLDER_GONE = 2
+};
 struct lock_hbwatch;
+/* Thread-safe; lun must outlive the watcher. */
 int lock_hbwatch_open(struct lun *lun, uint64_t hb_offset,
 		      struct lock_hbwatch **out);
 void lock_hbwatch_close(struct lock_hbwatch *w);
-/* A lock_live_fn: pass the watcher as live_arg. */
+/* One LOCK_HOLDER_* (one sector read), or a negative error. */
+int lock_hbwatch_judge(struct lock_hbwatch *w, const struct lock_holder *h);
+/*
+ * Two lock_live_fn over a watcher (pass it as live_arg):
+ * lock_hbwatch_holds counts DEAD holders as still holding: what every
+ * host uses, so that nobody breaks a lock before the dead holder's
+ * journal is replayed.  lock_hbwatch_is_live counts only LIVE ones
+ * (SPEC §5): for the survivor that marked the dead holder's slot
+ * REPLAYING and replayed its journal.
+ */
+int lock_hbwatch_holds(void *watcher, const struct lock_holder *h);
 int lock_hbwatch_is_live(void *watcher, const struct lock_holder *h);
 
 #endif

@@ -8,6 +8,7 @@
  * the test controls, except in the hbwatch tests, which use real
  * heartbeats.
  */
+#include <endian.h>
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
@@ -736,36 +737,43 @@ static void hb_opts_for(struct hb_opts *o, uint8_t *uuid, int id)
 	o->journal_size = 4096;
 }
 
-/* Poll is_live until it says dead; the ms it took, or -1 after limit_ms. */
+/* Poll until the watcher judges h DEAD; the ms it took, or -1 after
+ * limit_ms. */
 static int64_t wait_dead(struct lock_hbwatch *w, const struct lock_holder *h,
 			 unsigned limit_ms)
 {
 	int64_t t0 = now_ms();
 
 	while (now_ms() - t0 < limit_ms) {
-		int live = lock_hbwatch_is_live(w, h);
+		int fate = lock_hbwatch_judge(w, h);
 
-		CU_ASSERT(live >= 0);
-		if (live == 0)
-			return now_ms() - t0;
+		CU_ASSERT(fate >= 0);
+		if (fate != LOCK_HOLDER_LIVE)
+			return fate == LOCK_HOLDER_DEAD ? now_ms() - t0 : -1;
 		usleep(20 * 1000);
 	}
 	return -1;
 }
 
+/*
+ * Real heartbeats: a holds the lock; b's watcher sees a LIVE while it
+ * renews, DEAD once it stops (not sooner than its lease allows), and GONE
+ * once a's slot moves on.  A host that did not replay a (oracle "holds")
+ * may break it only when GONE; the replayer (oracle "is_live") once DEAD.
+ */
 static void hbwatch(unsigned prim)
 {
 	const char *path = lun_file("lk-hbw");
-	struct lun *la = open_lun(path), *lb = open_lun(path);
+	struct lun *la = open_lun(path), *lb = open_lun(path), *la2;
 	struct lock_hbwatch *w;
-	struct lock_host ida, idb;
-	struct lock_ctx *ca, *cb;
+	struct lock_host ida, idb, idr;
+	struct lock_ctx *ca, *cb, *cr;
 	struct lock_state st, br;
 	struct lock_holder other;
 	struct hb_timeouts t;
 	struct hb_opts o;
 	uint8_t ua[VMFS_UUID_SIZE], ub[VMFS_UUID_SIZE];
-	struct hb *ha, *hb;
+	struct hb *ha, *hb, *ha2;
 	int64_t ms;
 
 	CU_ASSERT_FATAL(hb_region_format(la, HBW_OFF, 4) == 0);
@@ -778,52 +786,143 @@ static void hbwatch(unsigned prim)
 	lock_host_from_hb(&idb, hb, ub);
 	CU_ASSERT_EQUAL(ida.self.slot, hb_slot_index(ha));
 	CU_ASSERT_EQUAL(ida.self.hb_gen, hb_generation(ha));
-	idb.is_live = lock_hbwatch_is_live;
+	CU_ASSERT_PTR_NULL(ida.is_live);
+	idb.is_live = lock_hbwatch_holds;
 	idb.live_arg = w;
+	idr = idb;	/* b again, as the replayer of a */
+	idr.is_live = lock_hbwatch_is_live;
 	CU_ASSERT_FATAL(lock_ctx_open(la, &ida, prim, &ca) == 0);
 	CU_ASSERT_FATAL(lock_ctx_open(lb, &idb, prim, &cb) == 0);
+	CU_ASSERT_FATAL(lock_ctx_open(lb, &idr, prim, &cr) == 0);
 
-	/* A holder whose slot shows another generation, or nobody: dead. */
+	/* Slots that show another generation, or nobody: gone. */
 	other = ida.self;
 	other.hb_gen++;
-	CU_ASSERT_EQUAL(lock_hbwatch_is_live(w, &other), 0);
+	CU_ASSERT_EQUAL(lock_hbwatch_judge(w, &other), LOCK_HOLDER_GONE);
 	other = ida.self;
 	other.slot = 3;
-	CU_ASSERT_EQUAL(lock_hbwatch_is_live(w, &other), 0);
+	CU_ASSERT_EQUAL(lock_hbwatch_judge(w, &other), LOCK_HOLDER_GONE);
 
 	CU_ASSERT_EQUAL(lock_acquire(ca, LK_ADDR, VMFS_LOCK_EXCLUSIVE, 0, NULL), 0);
 	CU_ASSERT_EQUAL(lock_acquire(cb, LK_ADDR, VMFS_LOCK_EXCLUSIVE, 0, &st), -EBUSY);
-	CU_ASSERT_EQUAL(lock_hbwatch_is_live(w, &ida.self), 1);
-	CU_ASSERT_EQUAL(lock_break(cb, &st, NULL), -EBUSY);
-	/* A renews: still live well past its lease. */
+	CU_ASSERT_EQUAL(lock_hbwatch_judge(w, &ida.self), LOCK_HOLDER_LIVE);
+	CU_ASSERT_EQUAL(lock_break(cr, &st, NULL), -EBUSY);
+	/* a renews: still live well past its lease. */
 	usleep(3 * HBW_LEASE_MS * 1000 / 2);
-	CU_ASSERT_EQUAL(lock_hbwatch_is_live(w, &ida.self), 1);
-	CU_ASSERT_EQUAL(lock_break(cb, &st, NULL), -EBUSY);
+	CU_ASSERT_EQUAL(lock_hbwatch_judge(w, &ida.self), LOCK_HOLDER_LIVE);
+	CU_ASSERT_EQUAL(lock_break(cr, &st, NULL), -EBUSY);
 
-	/* A stops renewing (its I/O fails, as a host cut off from the LUN). */
+	/* a stops renewing (its I/O fails, as a host cut off from the LUN). */
 	lun_fence(la);
-	CU_ASSERT_EQUAL(lock_hbwatch_is_live(w, &ida.self), 1);
+	CU_ASSERT_EQUAL(lock_hbwatch_judge(w, &ida.self), LOCK_HOLDER_LIVE);
 	hb_timeouts_from_lease(HBW_LEASE_MS, &t);
 	ms = wait_dead(w, &ida.self, 20 * t.dead_ms);
 	/* Never sooner than its lease + one renewal of our own clock. */
 	CU_ASSERT(ms >= (int64_t)t.dead_ms - t.renew_ms);
 	CU_ASSERT(ms >= 0);
+	/* Dead, journal not replayed: only the replayer may break. */
+	CU_ASSERT_EQUAL(lock_break(cb, &st, NULL), -EBUSY);
+	CU_ASSERT_EQUAL(lock_hbwatch_is_live(w, &ida.self), 0);
+	CU_ASSERT_EQUAL(lock_hbwatch_holds(w, &ida.self), 1);
+
+	/* a mounts again (new generation): its old locks are gone. */
+	la2 = open_lun(path);
+	hb_opts_for(&o, ua, 1);
+	CU_ASSERT_FATAL(hb_join(la2, HBW_OFF, &o, &ha2) == 0);
+	CU_ASSERT_EQUAL(hb_slot_index(ha2), ida.self.slot);
+	CU_ASSERT_EQUAL(lock_hbwatch_judge(w, &ida.self), LOCK_HOLDER_GONE);
 	CU_ASSERT_EQUAL(lock_break(cb, &st, &br), 0);
 	CU_ASSERT_EQUAL(br.nholders, 1);
 	CU_ASSERT_EQUAL(br.holders[0].slot, ida.self.slot);
+	CU_ASSERT_EQUAL(br.mode, VMFS_LOCK_FREE);
 	CU_ASSERT_EQUAL(lock_acquire(cb, LK_ADDR, VMFS_LOCK_EXCLUSIVE, 0, NULL), 0);
 
-	/* Leaving frees the slot: dead at once. */
-	CU_ASSERT_EQUAL(lock_hbwatch_is_live(w, &idb.self), 1);
+	/* Leaving frees the slot: gone at once. */
+	CU_ASSERT_EQUAL(lock_hbwatch_judge(w, &idb.self), LOCK_HOLDER_LIVE);
 	lock_ctx_close(ca);
 	lock_ctx_close(cb);
+	lock_ctx_close(cr);
 	hb_leave(ha);
+	hb_leave(ha2);
 	hb_leave(hb);
-	CU_ASSERT_EQUAL(lock_hbwatch_is_live(w, &idb.self), 0);
+	CU_ASSERT_EQUAL(lock_hbwatch_judge(w, &idb.self), LOCK_HOLDER_GONE);
+	lock_hbwatch_close(w);
+	lun_close(la);
+	lun_close(la2);
+	lun_close(lb);
+}
+
+/* Rewrite slot i's state as a survivor would (sealed), or damage it. */
+static void slot_set_state(struct lun *l, uint64_t hb_off, uint32_t i,
+			   enum vmfs_hb_state state, bool damage)
+{
+	uint64_t addr = hb_off + (1 + (uint64_t)i) * 4096;
+	uint8_t *buf = lun_buf_alloc(512);
+	struct vmfs_hb_slot *hs = (struct vmfs_hb_slot *)buf;
+
+	CU_ASSERT_FATAL(lun_read(l, buf, 512, addr) == 0);
+	hs->hs_state = htole32(state);
+	hs->hs_hdr.bh_gen = htole64(le64toh(hs->hs_hdr.bh_gen) + 1);
+	lun_md_seal(&hs->hs_hdr, VMFS_MAGIC_HBSLOT, addr, sizeof(*hs));
+	if (damage)
+		buf[0x40] ^= 1;
+	CU_ASSERT_FATAL(lun_write(l, buf, 512, addr) == 0);
+	lun_buf_free(buf);
+}
+
+/* The replayer's view: a dead holder may be broken once the survivor
+ * replayed it (here: is_live over a holder whose counter stopped). */
+static void hbwatch_replayer(unsigned prim)
+{
+	const char *path = lun_file("lk-hbwr");
+	struct lun *la = open_lun(path), *lb = open_lun(path);
+	struct lock_hbwatch *w;
+	struct lock_host ida, idr;
+	struct lock_ctx *ca, *cr;
+	struct lock_state st, br;
+	struct hb_timeouts t;
+	struct hb_opts o;
+	uint8_t ua[VMFS_UUID_SIZE];
+	struct hb *ha;
+
+	CU_ASSERT_FATAL(hb_region_format(la, HBW_OFF, 4) == 0);
+	hb_opts_for(&o, ua, 1);
+	CU_ASSERT_FATAL(hb_join(la, HBW_OFF, &o, &ha) == 0);
+	CU_ASSERT_FATAL(lock_hbwatch_open(lb, HBW_OFF, &w) == 0);
+	lock_host_from_hb(&ida, ha, ua);
+	host_id(&idr, 2);
+	idr.is_live = lock_hbwatch_is_live;
+	idr.live_arg = w;
+	CU_ASSERT_FATAL(lock_ctx_open(la, &ida, prim, &ca) == 0);
+	CU_ASSERT_FATAL(lock_ctx_open(lb, &idr, prim, &cr) == 0);
+	CU_ASSERT_EQUAL(lock_acquire(ca, LK_ADDR, VMFS_LOCK_EXCLUSIVE, 0, NULL), 0);
+	CU_ASSERT_EQUAL(lock_read(cr, LK_ADDR, &st), 0);
+	CU_ASSERT_EQUAL(lock_break(cr, &st, NULL), -EBUSY);
+	lun_fence(la);
+	hb_timeouts_from_lease(HBW_LEASE_MS, &t);
+	CU_ASSERT(wait_dead(w, &ida.self, 20 * t.dead_ms) >= 0);
+
+	/* The replayer's steps on a's slot: REPLAYING is still DEAD (not
+	 * yet breakable for others), so is a damaged slot; FREE is GONE. */
+	slot_set_state(lb, HBW_OFF, ida.self.slot, VMFS_HB_REPLAYING, false);
+	CU_ASSERT_EQUAL(lock_hbwatch_judge(w, &ida.self), LOCK_HOLDER_DEAD);
+	CU_ASSERT_EQUAL(lock_hbwatch_holds(w, &ida.self), 1);
+	CU_ASSERT_EQUAL(lock_break(cr, &st, &br), 0);
+	CU_ASSERT_EQUAL(br.nholders, 1);
+	CU_ASSERT_EQUAL(br.mode, VMFS_LOCK_FREE);
+	slot_set_state(lb, HBW_OFF, ida.self.slot, VMFS_HB_REPLAYING, true);
+	CU_ASSERT_EQUAL(lock_hbwatch_judge(w, &ida.self), LOCK_HOLDER_DEAD);
+	slot_set_state(lb, HBW_OFF, ida.self.slot, VMFS_HB_FREE, false);
+	CU_ASSERT_EQUAL(lock_hbwatch_judge(w, &ida.self), LOCK_HOLDER_GONE);
+	CU_ASSERT_EQUAL(lock_hbwatch_holds(w, &ida.self), 0);
+	lock_ctx_close(ca);
+	lock_ctx_close(cr);
+	hb_leave(ha);
 	lock_hbwatch_close(w);
 	lun_close(la);
 	lun_close(lb);
 }
+BOTH(hbwatch_replayer)
 BOTH(hbwatch)
 
 static CU_TestInfo lockmgr_tests[] = {
@@ -841,6 +940,7 @@ static CU_TestInfo lockmgr_tests[] = {
 	BOTH_INFO("io_error", io_error),
 	{ "primitive_choice", test_primitive_choice },
 	BOTH_INFO("hbwatch", hbwatch),
+	BOTH_INFO("hbwatch_replayer", hbwatch_replayer),
 	CU_TEST_INFO_NULL
 };
 UNIT_SUITE("lockmgr", NULL, NULL, lockmgr_tests);
