@@ -30,7 +30,7 @@
 
 #include "vmfs/clock.h"
 #include "vmfs/lun.h"
-#include "lock_int.h"
+#include "vmfs/lockmgr.h"
 
 /* The most slots a region has (heartbeat.c refuses more). */
 #define HBW_MAX_SLOTS 1024

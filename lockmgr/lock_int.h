@@ -1,8 +1,7 @@
 /*
- * lockmgr internals of the lock manager (lockstate.c, lockprim.c,
- * lock.c): the context, the record codec, and the one retry loop every
- * lock change goes through.  Only lockmgr/ and its unit tests include
- * this header.
+ * Internals of the lock manager (lockstate.c, lockprim.c, lock.c): the
+ * context, the record codec, and the one retry loop every lock change
+ * goes through.  Only lockmgr/ includes this header.
  */
 #ifndef VMFS_LOCK_INT_H
 #define VMFS_LOCK_INT_H
