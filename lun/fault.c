@@ -413,6 +413,7 @@ int lun_fault_wrap(struct lun *inner, struct lun **out)
 	fl->lun.size_bytes = inner->size_bytes;
 	fl->lun.sector_size = inner->sector_size;
 	atomic_store(&fl->lun.io_timeout_ms, atomic_load(&inner->io_timeout_ms));
+	atomic_store(&fl->lun.caps, atomic_load(&inner->caps));
 	free(name);
 	*out = &fl->lun;
 	return 0;
@@ -449,6 +450,15 @@ void lun_fault_fail_writes_from(struct lun *lun, uint64_t limit, int err)
 	fl->fail_from = limit;
 	fl->fail_from_err = err;
 	pthread_mutex_unlock(&fl->mu);
+}
+
+/* Only ever narrows: the wrapper cannot add a primitive the inner lacks. */
+void lun_fault_set_caps(struct lun *lun, unsigned caps)
+{
+	struct fault_lun *fl = fault_of(lun);
+
+	if (fl)
+		atomic_store(&fl->lun.caps, caps & lun_caps(fl->inner));
 }
 
 void lun_fault_set_latency(struct lun *lun, unsigned read_us, unsigned write_us)

@@ -298,6 +298,8 @@ int lun_file_open(const char *path, int flags, struct lun **out)
 	if (rc)
 		goto err_fd;
 	fl->id = atomic_fetch_add(&file_next_id, 1);
+	/* Both emulated with OFD locks (file_locks.c). */
+	atomic_store(&fl->lun.caps, LUN_CAP_ATS | LUN_CAP_RESERVE);
 	*out = &fl->lun;
 	return 0;
 

@@ -28,6 +28,7 @@ int lun_init_common(struct lun *lun, const struct lun_ops *ops,
 	lun->flags = flags;
 	atomic_init(&lun->io_timeout_ms, LUN_DEFAULT_IO_TIMEOUT_MS);
 	atomic_init(&lun->fenced, false);
+	atomic_init(&lun->caps, 0);
 	return 0;
 }
 
@@ -284,13 +285,22 @@ int lun_zero_range(struct lun *lun, uint64_t off, uint64_t len)
 	return lun->ops->zero_range(lun, off, len);
 }
 
+unsigned lun_caps(const struct lun *lun)
+{
+	return atomic_load(&lun->caps);
+}
+
 int lun_reserve(struct lun *lun, unsigned wait_ms)
 {
+	if (!(atomic_load(&lun->caps) & LUN_CAP_RESERVE))
+		return -EOPNOTSUPP;
 	return lun->ops->reserve(lun, wait_ms);
 }
 
 int lun_release(struct lun *lun)
 {
+	if (!(atomic_load(&lun->caps) & LUN_CAP_RESERVE))
+		return -EOPNOTSUPP;
 	return lun->ops->release(lun);
 }
 
@@ -303,6 +313,8 @@ int lun_compare_and_write(struct lun *lun, const void *expect,
 	/* expect/data/current are only memcmp'd and copied: any alignment. */
 	if (!expect || !data)
 		return -EINVAL;
+	if (!(atomic_load(&lun->caps) & LUN_CAP_ATS))
+		return -EOPNOTSUPP;
 	if (atomic_load(&lun->fenced))
 		return -EIO;
 	if (lun->flags & LUN_RDONLY)

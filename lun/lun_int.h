@@ -57,6 +57,7 @@ struct lun {
 	int flags;		/* LUN_RDONLY */
 	_Atomic unsigned io_timeout_ms;
 	_Atomic bool fenced;	/* lun_fence(): every I/O fails with -EIO */
+	_Atomic unsigned caps;	/* LUN_CAP_*: set by the backend at open */
 };
 
 /* lun.c: fill in the common part of a backend handle. */

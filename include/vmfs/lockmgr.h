@@ -4,9 +4,9 @@
  * A mounted host holds one heartbeat slot and renews it with a
  * compare-and-write; liveness of other hosts is judged only by seeing
  * their counters move on our own monotonic clock.  Lock records live in
- * the first sector of every lockable block.  Acquiring, breaking and
- * handing over locks between hosts and corosync membership build on
- * these.
+ * the first sector of every lockable block; the lock manager (second
+ * half of this header) acquires, releases and breaks them.  Handing locks
+ * over between hosts and corosync membership will build on these.
  */
 #ifndef VMFS_LOCKMGR_H
 #define VMFS_LOCKMGR_H
@@ -125,5 +125,182 @@ static inline uint64_t hb_region_bytes(uint32_t nslots)
 {
 	return (uint64_t)(nslots + 1) * VMFS_MD_BLOCK_SIZE;
 }
+
+/* ==== lock manager: acquire, release, upgrade, downgrade, break ======== */
+
+/*
+ * The lock of a lockable block (SPEC §1.3, §5) is changed only by a
+ * compare-and-write of its whole record against the bytes last read, with
+ * the generation + 1, through one of two primitives (SPEC §5.2): COMPARE
+ * AND WRITE where the LUN has it, else RESERVE, read, compare in memory,
+ * write, RELEASE.  Nothing is cached: every call reads the record, so the
+ * LUN is the only truth and a host never needs another host's cooperation
+ * to make progress against a dead one.
+ *
+ * Nothing in the engine uses this yet; it is the core that the volume,
+ * recovery and `vmfs locks` build on.
+ */
+
+/* A holder of a lock: the owner of an exclusive lock or one host sharing
+ * it, identified as SPEC §5 "Validity of a holder" says. */
+struct lock_holder {
+	uint8_t uuid[VMFS_UUID_SIZE];
+	uint32_t slot;      /* its heartbeat slot */
+	uint64_t hb_gen;    /* its heartbeat generation when it took the lock */
+};
+
+/*
+ * The liveness oracle: 1 if holder h still holds the lock, 0 if lock_break
+ * may remove it, or a negative error when it cannot tell.
+ * lock_hbwatch_holds and lock_hbwatch_is_live are the real ones (below);
+ * tests pass their own.
+ */
+typedef int (*lock_live_fn)(void *arg, const struct lock_holder *h);
+
+/* Who we are. */
+struct lock_host {
+	struct lock_holder self;
+	lock_live_fn is_live;   /* used by lock_break only */
+	void *live_arg;
+};
+
+/* self from a joined heartbeat (uuid as given to hb_join); the oracle
+ * fields are cleared for the caller to set. */
+void lock_host_from_hb(struct lock_host *host, const struct hb *hb,
+		       const uint8_t *uuid);
+
+/*
+ * A lock record as read from disk.  The owner of an EXCLUSIVE lock is
+ * holders[0] (nholders = 1), so "who holds it" is always holders[0 ..
+ * nholders); FREE has none.  raw is the record exactly as read: what the
+ * next compare-and-write of it expects (lock_break).
+ */
+struct lock_state {
+	uint64_t addr;
+	enum vmfs_lock_mode mode;
+	uint64_t gen;
+	uint32_t nholders;
+	struct lock_holder holders[VMFS_LOCK_MAX_HOLDERS];
+	uint8_t raw[VMFS_LOCK_SIZE];
+};
+
+/* Primitive choice (lock_ctx_open flags); neither: the LUN decides. */
+#define LOCK_PRIM_ATS     0x1u  /* force COMPARE AND WRITE */
+#define LOCK_PRIM_RESERVE 0x2u  /* force reserve/read/compare/write/release */
+
+struct lock_ctx;
+
+/*
+ * A lock context over lun for host (copied).  Without a LOCK_PRIM_* flag
+ * the LUN's capabilities pick: ATS if it has it, else RESERVE.
+ * -EOPNOTSUPP when the forced (or every) primitive is missing, -EINVAL
+ * for both flags at once.  A context may be used by many threads.
+ */
+int lock_ctx_open(struct lun *lun, const struct lock_host *host,
+		  unsigned flags, struct lock_ctx **out);
+void lock_ctx_close(struct lock_ctx *ctx);
+/* LOCK_PRIM_ATS or LOCK_PRIM_RESERVE: what the context uses. */
+unsigned lock_ctx_primitive(const struct lock_ctx *ctx);
+
+/*
+ * Every call below reads the record of the lockable block at addr (a
+ * multiple of VMFS_MD_BLOCK_SIZE), decides, and writes the changed record
+ * with one compare-and-write; out (may be NULL) gets the record as it is
+ * afterwards, or, on -EBUSY and -EPERM, as found (holders name who is in
+ * the way).  Returns 0, or:
+ *   -EBUSY          the lock is held in a way that conflicts (after
+ *                   retrying until timeout_ms), or 13 hosts share it;
+ *   -EPERM          release/upgrade/downgrade of a lock we do not hold;
+ *   -EINVAL         a mode change acquire cannot make (use upgrade/
+ *                   downgrade), or bad arguments;
+ *   -VMFS_E_RESERVED the LUN stayed reserved by another host;
+ *   -VMFS_E_CORRUPT / -VMFS_E_BAD_* the record does not verify (run fsck);
+ *   -ETIMEDOUT, -EIO  the write's outcome is unknown: lock_read and look
+ *                   for ourselves before trusting either answer.
+ * timeout_ms bounds the wait for conflicting holders: 0 tries once.
+ * Whatever the timeout, a miscompare (the record changed under us) is
+ * re-read and decided again, and a reservation held by another host's
+ * lock change is waited for, for at most LOCK_PRIM_WAIT_MS: both are
+ * transient, not a holder in the way.  Waits back off exponentially with
+ * jitter; nothing spins.
+ */
+#define LOCK_PRIM_WAIT_MS 2000u
+
+/*
+ * Take the lock in mode (EXCLUSIVE, READONLY or MULTIWRITER).  A free
+ * lock becomes ours; a shared lock in the same mode adds us to its
+ * holders.  Already ours in that mode: 0 without a write.
+ */
+int lock_acquire(struct lock_ctx *ctx, uint64_t addr, enum vmfs_lock_mode mode,
+		 unsigned timeout_ms, struct lock_state *out);
+/* Leave the lock: FREE (sealed, generation + 1) once nobody holds it. */
+int lock_release(struct lock_ctx *ctx, uint64_t addr, struct lock_state *out);
+/* READONLY held by us alone -> EXCLUSIVE; waits up to timeout_ms for the
+ * other readers to leave. */
+int lock_upgrade(struct lock_ctx *ctx, uint64_t addr, unsigned timeout_ms,
+		 struct lock_state *out);
+/* EXCLUSIVE held by us -> READONLY held by us. */
+int lock_downgrade(struct lock_ctx *ctx, uint64_t addr, struct lock_state *out);
+/* Decode the current record (for `vmfs locks`). */
+int lock_read(struct lock_ctx *ctx, uint64_t addr, struct lock_state *out);
+
+/*
+ * Break the dead holders out of the record *expected (as read by
+ * lock_read or returned in an -EBUSY): every holder for which the oracle
+ * (lock_host.is_live) returns 0 is removed, and the lock becomes FREE when none is left (a FREE
+ * *expected: 0, nothing to do).  broken (may be NULL) gets the removed
+ * holders in its holders[], and the record now on disk in its other
+ * fields.  -EBUSY when the owner of an exclusive lock, or every holder
+ * of a shared one, still holds it; -VMFS_E_MISCOMPARE when the record is
+ * no longer *expected (someone else changed or broke it: re-read and
+ * decide again).  Two hosts breaking the same record: exactly one wins.
+ *
+ * The caller's ordering: a holder is broken only after its journal was
+ * replayed (SPEC §5, §6.3, §7), so that nothing the dead host committed
+ * is lost or lands over the next holder's writes.  The survivor that wins
+ * the dead host's slot (compare-and-write to REPLAYING) replays its
+ * journal and then breaks with lock_hbwatch_is_live; every other host
+ * breaks with lock_hbwatch_holds, which lets it remove only holders whose
+ * slot has moved on.  lock_break itself does not replay.
+ */
+int lock_break(struct lock_ctx *ctx, const struct lock_state *expected,
+	       struct lock_state *broken);
+
+/*
+ * The real liveness oracle, over reads of the heartbeat region at
+ * hb_offset (lockmgr/hbwatch.c).  What has become of a holder:
+ */
+enum lock_holder_fate {
+	/* Its slot shows it ACTIVE with its uuid and hb_gen, and this
+	 * watcher has not seen its (hb_gen, counter) stand still for its
+	 * advertised lease plus one renewal on our CLOCK_MONOTONIC, counted
+	 * from the first read that showed that pair.  So a holder only turns
+	 * DEAD for a watcher that looked at least that long ago: poll. */
+	LOCK_HOLDER_LIVE = 1,
+	/* Its slot still names it but its counter stopped, or the slot is
+	 * REPLAYING or damaged: its journal may need replaying first. */
+	LOCK_HOLDER_DEAD = 0,
+	/* Its slot is free or names another host or a later generation: the
+	 * slot moved on only after its journal was replayed, so its locks
+	 * may be broken now. */
+	LOCK_HOLDER_GONE = 2
+};
+struct lock_hbwatch;
+/* Thread-safe; lun must outlive the watcher. */
+int lock_hbwatch_open(struct lun *lun, uint64_t hb_offset,
+		      struct lock_hbwatch **out);
+void lock_hbwatch_close(struct lock_hbwatch *w);
+/* One LOCK_HOLDER_* (one sector read), or a negative error. */
+int lock_hbwatch_judge(struct lock_hbwatch *w, const struct lock_holder *h);
+/*
+ * Two lock_live_fn over a watcher (pass it as live_arg):
+ * lock_hbwatch_holds counts DEAD holders as still holding: what every
+ * host uses, so that nobody breaks a lock before the dead holder's
+ * journal is replayed.  lock_hbwatch_is_live counts only LIVE ones
+ * (SPEC §5): for the survivor that marked the dead holder's slot
+ * REPLAYING and replayed its journal.
+ */
+int lock_hbwatch_holds(void *watcher, const struct lock_holder *h);
+int lock_hbwatch_is_live(void *watcher, const struct lock_holder *h);
 
 #endif

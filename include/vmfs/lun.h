@@ -134,6 +134,18 @@ int lun_flush(struct lun *lun);
 int lun_zero_range(struct lun *lun, uint64_t off, uint64_t len);
 
 /*
+ * Which locking primitives the LUN's target implements: the lock manager
+ * uses COMPARE AND WRITE where it can and falls back to reserve/read/
+ * compare/write/release.  A primitive the LUN lacks fails with
+ * -EOPNOTSUPP (a SCSI target answers ILLEGAL REQUEST; tgt 1.0.85 lacks
+ * COMPARE AND WRITE, and must be probed by trying it).  The file backend
+ * has both.
+ */
+#define LUN_CAP_ATS     0x1u  /* SBC-3 COMPARE AND WRITE */
+#define LUN_CAP_RESERVE 0x2u  /* SCSI-2 RESERVE(6)/RELEASE(6) */
+unsigned lun_caps(const struct lun *lun);
+
+/*
  * SCSI-2 style RESERVE/RELEASE of the whole LUN: while one lun handle holds
  * the reservation, reserve() from any other handle (any process) fails with
  * -VMFS_E_RESERVED after waiting at most wait_ms.
@@ -162,6 +174,9 @@ int lun_fault_wrap(struct lun *inner, struct lun **out);
 void lun_fault_fail_nth_write(struct lun *lun, uint64_t nth, int err);
 /* Fail every write at or after byte offset limit with err (0 clears). */
 void lun_fault_fail_writes_from(struct lun *lun, uint64_t limit, int err);
+/* Make the wrapper claim only the primitives in caps (LUN_CAP_*, a
+ * subset of the inner lun's): a LUN without ATS, as on tgt. */
+void lun_fault_set_caps(struct lun *lun, unsigned caps);
 /* Add latency before every read / write. */
 void lun_fault_set_latency(struct lun *lun, unsigned read_us, unsigned write_us);
 /* Tear the nth write from now: only its first keep_bytes reach the LUN,

@@ -250,6 +250,33 @@ static void test_fault_plain_and_forward(void)
 	lun_close(plain);
 }
 
+/* The file backend has both primitives; the wrapper can hide one (a LUN
+ * without ATS, as on tgt), and a hidden primitive is refused. */
+static void test_fault_caps(void)
+{
+	const char *path = mkfile("fcaps", MiB);
+	struct lun *f = open_fault(path, NULL);
+	uint8_t *a = lun_buf_alloc(512), *b = lun_buf_alloc(512);
+
+	CU_ASSERT_EQUAL(lun_caps(f), LUN_CAP_ATS | LUN_CAP_RESERVE);
+	memset(a, 0, 512);
+	memset(b, 7, 512);
+	lun_fault_set_caps(f, LUN_CAP_RESERVE);
+	CU_ASSERT_EQUAL(lun_caps(f), LUN_CAP_RESERVE);
+	CU_ASSERT_EQUAL(lun_compare_and_write(f, a, b, 512, 0, NULL), -EOPNOTSUPP);
+	CU_ASSERT_EQUAL(lun_reserve(f, 0), 0);
+	CU_ASSERT_EQUAL(lun_release(f), 0);
+	lun_fault_set_caps(f, LUN_CAP_ATS);
+	CU_ASSERT_EQUAL(lun_reserve(f, 0), -EOPNOTSUPP);
+	CU_ASSERT_EQUAL(lun_release(f), -EOPNOTSUPP);
+	CU_ASSERT_EQUAL(lun_compare_and_write(f, a, b, 512, 0, NULL), 0);
+	lun_fault_set_caps(f, ~0u);	/* never more than the inner lun */
+	CU_ASSERT_EQUAL(lun_caps(f), LUN_CAP_ATS | LUN_CAP_RESERVE);
+	lun_buf_free(a);
+	lun_buf_free(b);
+	lun_close(f);
+}
+
 static CU_TestInfo fault_tests[] = {
 	{ "fail_nth_write", test_fault_nth },
 	{ "fail_writes_from", test_fault_from },
@@ -257,6 +284,7 @@ static CU_TestInfo fault_tests[] = {
 	{ "record", test_fault_record },
 	{ "latency", test_fault_latency },
 	{ "plain_and_forward", test_fault_plain_and_forward },
+	{ "caps", test_fault_caps },
 	CU_TEST_INFO_NULL
 };
 UNIT_SUITE("lun_fault", NULL, NULL, fault_tests);

@@ -1,0 +1,66 @@
+/*
+ * Internals of the lock manager (lockstate.c, lockprim.c, lock.c): the
+ * context, the record codec, and the one retry loop every lock change
+ * goes through.  Only lockmgr/ includes this header.
+ */
+#ifndef VMFS_LOCK_INT_H
+#define VMFS_LOCK_INT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "vmfs/lockmgr.h"
+
+struct lock_ctx {
+	struct lun *lun;
+	struct lock_host host;
+	unsigned prim;      /* LOCK_PRIM_ATS or LOCK_PRIM_RESERVE */
+	uint32_t unit;      /* bytes of one compare-and-write: the sector */
+};
+
+/* ---- lockstate.c: the record <-> struct lock_state -------------------- */
+
+/* Decode and check buf (VMFS_LOCK_SIZE bytes) as the record of the block
+ * at addr: lock_record_decode's checks, plus the SPEC §5 field rules of
+ * each mode.  0 or -VMFS_E_CORRUPT / -VMFS_E_BAD_*. */
+int lock_state_decode(const void *buf, uint64_t addr, struct lock_state *out);
+/* Write st as a sealed record for addr into buf (VMFS_LOCK_SIZE bytes). */
+void lock_state_encode(const struct lock_state *st, uint64_t addr, void *buf);
+bool lock_holder_eq(const struct lock_holder *a, const struct lock_holder *b);
+/* Index of h among st's holders, or -1. */
+int lock_state_find(const struct lock_state *st, const struct lock_holder *h);
+
+/* ---- lockprim.c: one lock change, both primitives, with retries ------- */
+
+/* decide's answer when the record already is what the caller wants. */
+#define LOCK_NOCHANGE 1
+
+/*
+ * Given the current record, fill next (its gen and raw are set by the
+ * caller of decide) and return 0 to write it, LOCK_NOCHANGE to write
+ * nothing, -EBUSY to wait and decide again on a fresh read, or another
+ * negative error to stop.
+ */
+typedef int (*lock_decide_fn)(const struct lock_ctx *ctx, void *arg,
+			      const struct lock_state *cur,
+			      struct lock_state *next);
+
+struct lock_op {
+	uint64_t addr;
+	/* NULL, or the VMFS_LOCK_SIZE bytes the record must still hold: a
+	 * difference is -VMFS_E_MISCOMPARE at once, with no retry. */
+	const uint8_t *expect;
+	lock_decide_fn decide;
+	void *arg;
+	unsigned timeout_ms;   /* how long -EBUSY is retried */
+};
+
+/*
+ * Read, decide, compare-and-write (generation + 1) through ctx's
+ * primitive, retrying as lockmgr.h describes.  out gets the record
+ * written, or the one found (LOCK_NOCHANGE, -EBUSY, -EPERM, ...).
+ */
+int lock_change(struct lock_ctx *ctx, const struct lock_op *op,
+		struct lock_state *out);
+
+#endif /* VMFS_LOCK_INT_H */
