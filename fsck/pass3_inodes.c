@@ -108,7 +108,7 @@ static int load_clusters(struct fsck_ctx *c, enum vmfs_res_type t, uint8_t *buf)
 						    r->count - first : r->per_cluster);
 			int vr = lun_md_verify(&rc->rc_hdr, VMFS_MAGIC_RCLUSTER, addr,
 					       FSCK_OBJ_LEN);
-
+			/* A grow cut before its last step (SPEC.md §8.1). */
 			bool cut = !vr && vol_rc_grow_cut(t, le32toh(rc->rc_nobjs),
 							  nobjs);
 

@@ -157,10 +157,10 @@ bool vol_rc_grow_cut(enum vmfs_res_type t, uint32_t rc_nobjs, uint32_t want)
  * all in the block's second sector (the first 0x30 bytes of the object),
  * and the write leaves the lock record alone: a write torn at any sector
  * leaves the old header or the new one, never a mix that fails its crc.
- * *changed says whether anything was written.
+ * A header that already counts them is not written.
  */
 int vol_res_cluster_resize(struct lun *lun, const struct vol_geom *g,
-			   enum vmfs_res_type t, uint32_t c, bool *changed)
+			   enum vmfs_res_type t, uint32_t c)
 {
 	const struct vol_res_geom *r = &g->res[t];
 	uint8_t *blk = lun_buf_alloc(VMFS_MD_BLOCK_SIZE);
@@ -172,7 +172,6 @@ int vol_res_cluster_resize(struct lun *lun, const struct vol_geom *g,
 	uint32_t skip = lun_sector_size(lun) <= VMFS_OBJ_OFFSET ? VMFS_OBJ_OFFSET : 0;
 	int ret;
 
-	*changed = false;
 	if (!blk)
 		return -ENOMEM;
 	ret = lun_read(lun, blk, VMFS_MD_BLOCK_SIZE, addr);
@@ -186,7 +185,6 @@ int vol_res_cluster_resize(struct lun *lun, const struct vol_geom *g,
 		rc_seal(blk, addr);
 		ret = lun_write(lun, blk + skip, VMFS_MD_BLOCK_SIZE - skip,
 				addr + skip);
-		*changed = !ret;
 	}
 	lun_buf_free(blk);
 	return ret;
@@ -235,7 +233,6 @@ int vol_res_load(struct vol *v)
 				uint64_t want = r->count - first < r->per_cluster ?
 						r->count - first : r->per_cluster;
 				uint32_t used;
-
 				bool cut;
 
 				ret = lun_md_verify(&rc->rc_hdr, VMFS_MAGIC_RCLUSTER,

@@ -113,15 +113,13 @@ static int grow_finish(struct lun *lun, const struct vol_geom *old,
 		       const struct vol_geom *g, uint32_t cut_cl)
 {
 	const struct vol_res_geom *of = &old->res[VMFS_RES_FILE];
-	bool changed;
 	int ret = 0;
 
 	if (of->count % of->per_cluster)
 		ret = vol_res_cluster_resize(lun, g, VMFS_RES_FILE,
-					     of->nclusters - 1, &changed);
+					     of->nclusters - 1);
 	if (!ret && cut_cl && cut_cl != of->nclusters)
-		ret = vol_res_cluster_resize(lun, g, VMFS_RES_FILE, cut_cl - 1,
-					     &changed);
+		ret = vol_res_cluster_resize(lun, g, VMFS_RES_FILE, cut_cl - 1);
 	if (!ret && old->backup_offset != g->backup_offset)
 		ret = lun_zero_range(lun, old->backup_offset, VMFS_MD_BLOCK_SIZE);
 	return grow_step(lun, ret, "completing the last old cluster");

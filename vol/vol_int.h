@@ -231,8 +231,9 @@ uint64_t vol_res_avail(struct vol *v, enum vmfs_res_type t);
 int vol_res_cluster_format(struct lun *lun, const struct vol_geom *g,
 		       enum vmfs_res_type t, uint32_t from,
 		       const uint64_t *used, uint32_t nused);
+/* grow: rewrite header c so it counts the objects g gives its cluster. */
 int vol_res_cluster_resize(struct lun *lun, const struct vol_geom *g,
-			   enum vmfs_res_type t, uint32_t c, bool *changed);
+			   enum vmfs_res_type t, uint32_t c);
 static inline uint64_t res_addr(const struct vol *v, enum vmfs_res_type t,
 				uint64_t idx)
 {
