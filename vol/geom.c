@@ -337,7 +337,19 @@ int vol_geom_check(const struct vol_geom *g, uint64_t lun_bytes)
 	return 0;
 }
 
-int vol_header_write(struct lun *lun, const struct vol_geom *g, uint64_t off)
+/* Keep the reserved bytes of old (SPEC §14: fields of a newer minor). */
+static void header_keep_reserved(struct vmfs_volume *d,
+				 const struct vmfs_volume *old)
+{
+	memcpy(d->vh_reserved, old->vh_reserved, sizeof(d->vh_reserved));
+	for (int t = 0; t < VMFS_RES_NTYPES; t++) {
+		d->vh_res[t].ra_pad = old->vh_res[t].ra_pad;
+		d->vh_res[t].ra_reserved = old->vh_res[t].ra_reserved;
+	}
+}
+
+int vol_header_write(struct lun *lun, const struct vol_geom *g, uint64_t off,
+		     const struct vmfs_volume *keep)
 {
 	struct vmfs_volume *d = lun_buf_alloc(VMFS_MD_BLOCK_SIZE);
 	int ret;
@@ -345,6 +357,8 @@ int vol_header_write(struct lun *lun, const struct vol_geom *g, uint64_t off)
 	if (!d)
 		return -ENOMEM;
 	vol_geom_to_disk(g, d);
+	if (keep)
+		header_keep_reserved(d, keep);
 	/* The header carries the volume's format version, which only mkfs
 	 * and an explicit upgrade set (a grow keeps it). */
 	lun_md_seal_version(&d->vh_hdr, VMFS_MAGIC_VOLUME, off,

@@ -15,9 +15,9 @@
  *      the old geometry reaches them;
  *   2. the backup header of the new geometry at the LUN's new end, where
  *      nothing of the old geometry lies either;
- *   3. the primary header: the commit point.  All of its non-zero bytes
- *      are in its first sector, so a write torn anywhere leaves the old
- *      header or the new one;
+ *   3. the primary header: the commit point.  Every byte it changes is
+ *      in its first sector (the rest is vh_reserved, kept as read), so a
+ *      write torn anywhere leaves the old header or the new one;
  *   4. the old last cluster's header, if it was partial, now counting the
  *      objects the new geometry gives it (vol_res_cluster_resize: one
  *      sector changes).  Until then the engine and fsck read it as the
@@ -128,6 +128,7 @@ static int grow_finish(struct lun *lun, const struct vol_geom *old,
 int vol_grow(struct lun *lun, const struct vol_grow_opts *o,
 	     struct vol_grow_result *r)
 {
+	struct vmfs_volume *primary;
 	struct vol_geom old, g;
 	struct vol *v;
 	uint32_t cut_cl;
@@ -159,16 +160,23 @@ int vol_grow(struct lun *lun, const struct vol_grow_opts *o,
 	if (ret || o->dry_run)
 		return ret;
 
-	ret = grow_step(lun, vol_res_cluster_format(lun, &g, VMFS_RES_FILE,
-						    old.res[VMFS_RES_FILE].nclusters,
-						    NULL, 0),
-			"writing the new cluster headers");
+	primary = lun_buf_alloc(VMFS_MD_BLOCK_SIZE);
+	if (!primary)
+		return -ENOMEM;
+	ret = lun_read(lun, primary, VMFS_MD_BLOCK_SIZE, 0);
 	if (!ret)
-		ret = grow_step(lun, vol_header_write(lun, &g, g.backup_offset),
+		ret = grow_step(lun, vol_res_cluster_format(lun, &g, VMFS_RES_FILE,
+							    old.res[VMFS_RES_FILE].nclusters,
+							    NULL, 0),
+				"writing the new cluster headers");
+	if (!ret)
+		ret = grow_step(lun, vol_header_write(lun, &g, g.backup_offset,
+						      primary),
 				"writing the backup header at the new end");
 	if (!ret)
-		ret = grow_step(lun, vol_header_write(lun, &g, 0),
+		ret = grow_step(lun, vol_header_write(lun, &g, 0, primary),
 				"writing the primary header");
+	lun_buf_free(primary);
 	if (!ret) {
 		VLOG(LOG_NOTICE, "%s: grown from %llu to %llu bytes (%llu to %llu file blocks)",
 		     lun_name(lun), (unsigned long long)old.size_bytes,

@@ -164,11 +164,11 @@ int vol_mkfs(struct lun *lun, const struct vol_mkfs_opts *o,
 	if (!ret)
 		ret = lun_flush(lun);
 	if (!ret)
-		ret = vol_header_write(lun, &g, g.backup_offset);
+		ret = vol_header_write(lun, &g, g.backup_offset, NULL);
 	if (!ret)
 		ret = lun_flush(lun);
 	if (!ret)
-		ret = vol_header_write(lun, &g, 0);
+		ret = vol_header_write(lun, &g, 0, NULL);
 	if (!ret)
 		ret = lun_flush(lun);
 	return ret;

@@ -213,7 +213,10 @@ bool vol_reclaim(struct vol *v);
 })
 
 /* geom.c */
-int vol_header_write(struct lun *lun, const struct vol_geom *g, uint64_t off);
+/* Write a header copy of g at off; keep (optional): the copy it replaces,
+ * whose reserved bytes it keeps. */
+int vol_header_write(struct lun *lun, const struct vol_geom *g, uint64_t off,
+		     const struct vmfs_volume *keep);
 /* One header copy at off, its geometry checked against a LUN of
  * lun_bytes; *magic gets the magic found there. */
 int vol_header_read_at(struct lun *lun, uint64_t off, uint64_t lun_bytes,

@@ -319,6 +319,44 @@ static void test_grow_capped(void)
 	CU_ASSERT(unit_fsck_clean(path, "after a refused grow past the table"));
 }
 
+/* Set (or read) byte 0x200 of the header copy at off: in vh_reserved,
+ * where a newer minor would put its fields. */
+static uint8_t header_reserved_byte(const char *path, uint64_t off, int set)
+{
+	struct vmfs_volume *d;
+	struct lun *lun;
+	uint8_t b;
+
+	CU_ASSERT_FATAL(lun_open(path, 0, &lun) == 0);
+	d = lun_buf_alloc(VMFS_MD_BLOCK_SIZE);
+	CU_ASSERT_FATAL(d && lun_read(lun, d, VMFS_MD_BLOCK_SIZE, off) == 0);
+	if (set >= 0) {
+		d->vh_reserved[0x200 - 0x188] = (uint8_t)set;
+		lun_md_seal(&d->vh_hdr, VMFS_MAGIC_VOLUME, off, VMFS_MD_BLOCK_SIZE);
+		CU_ASSERT_FATAL(lun_write(lun, d, VMFS_MD_BLOCK_SIZE, off) == 0);
+	}
+	b = d->vh_reserved[0x200 - 0x188];
+	lun_buf_free(d);
+	lun_close(lun);
+	return b;
+}
+
+/* Reserved header bytes (a newer minor's fields) survive a grow (§14). */
+static void test_grow_keeps_reserved(void)
+{
+	const char *path = make_volume("grow-keep.img", 32 * MIB);
+	struct vol_grow_result r;
+
+	header_reserved_byte(path, 0, 0xa5);
+	header_reserved_byte(path, 32 * MIB - VMFS_MD_BLOCK_SIZE, 0xa5);
+	file_resize(path, 48 * MIB);
+	CU_ASSERT_EQUAL_FATAL(grow(path, &r), 0);
+	CU_ASSERT_EQUAL(header_reserved_byte(path, 0, -1), 0xa5);
+	CU_ASSERT_EQUAL(header_reserved_byte(path, 48 * MIB - VMFS_MD_BLOCK_SIZE, -1),
+			0xa5);
+	CU_ASSERT(unit_fsck_clean(path, "after growing a header with reserved bytes"));
+}
+
 /* ---- power lost at every write ------------------------------------------ */
 
 struct crash_ctx {
@@ -582,6 +620,7 @@ static CU_TestInfo tests[] = {
 	{ "grow_twice", test_grow_twice },
 	{ "grow_refusals", test_grow_refusals },
 	{ "grow_capped", test_grow_capped },
+	{ "grow_keeps_reserved", test_grow_keeps_reserved },
 	{ "grow_crash", test_grow_crash },
 	CU_TEST_INFO_NULL
 };
