@@ -114,3 +114,5 @@ expect_fail 1 "is 157286400 bytes \\(150 MiB\\) but the volume on it is 20132659
 	"$VMFS" grow "$T_DIR/copy"
 expect_eq "shrunk LUN after the refused grow" "$(sum "$T_DIR/copy")" "$before"
 rm -f "$T_DIR/copy"
+
+t_log "PASS"
