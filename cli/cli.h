@@ -51,6 +51,8 @@ int cmd_fsck(int argc, char **argv);
 void help_fsck(void);
 int cmd_journal(int argc, char **argv);
 void help_journal(void);
+int cmd_grow(int argc, char **argv);
+void help_grow(void);
 
 /* ---- command tables (dispatch.c) --------------------------------------- */
 

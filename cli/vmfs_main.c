@@ -26,6 +26,7 @@ static void help_help(void);
 
 static const struct cli_cmd cli_cmds[] = {
 	{ "mkfs",   cmd_mkfs,   help_mkfs,   "create a vmfs volume on a LUN" },
+	{ "grow",   cmd_grow,   help_grow,   "grow an unmounted volume into its enlarged LUN" },
 	{ "info",   cmd_info,   help_info,   "show a volume's layout and usage" },
 	{ "mount",  cmd_mount,  help_mount,  "mount a volume (starts vmfsd)" },
 	{ "umount", cmd_umount, help_umount, "unmount a volume and wait for vmfsd" },

@@ -61,6 +61,12 @@ static const struct vmfs_error_info vmfs_errtab[] = {
 	  "run 'vmfs fsck'" },
 	{ VMFS_E_HEADER_MISMATCH, "primary and backup volume headers "
 	  "disagree; run 'vmfs fsck' to repair them" },
+	{ VMFS_E_NOT_GROWN, "the volume already uses the whole LUN; enlarge "
+	  "the LUN first (truncate -s, lvextend or the array's tool)" },
+	{ VMFS_E_LUN_SHRUNK, "the LUN is smaller than the volume on it; "
+	  "give the LUN back its old size before using the volume" },
+	{ VMFS_E_GROW_FULL, "the volume already has as many file blocks as "
+	  "its cluster table (sized by mkfs) can hold" },
 };
 
 #define VMFS_NERRS (sizeof(vmfs_errtab) / sizeof(vmfs_errtab[0]))

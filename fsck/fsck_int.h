@@ -80,6 +80,8 @@ struct fsck_slot {
 #define FSCK_CL_REBUILD 0x4 /* rebuild from ownership in pass 6 */
 #define FSCK_CL_UNINIT 0x8  /* VMFS_RC_UNINIT, nothing in use: objects unread */
 #define FSCK_CL_INITED 0x10 /* drop VMFS_RC_UNINIT in pass 6 (PR_3_CLUSTER_UNINIT) */
+#define FSCK_CL_GROWCUT 0x20 /* counts fewer objects than the geometry: a
+			     * grow cut before its step 4 (vol_rc_grow_cut) */
 
 struct fsck_res {
 	uint64_t count;

@@ -108,12 +108,17 @@ static int load_clusters(struct fsck_ctx *c, enum vmfs_res_type t, uint8_t *buf)
 						    r->count - first : r->per_cluster);
 			int vr = lun_md_verify(&rc->rc_hdr, VMFS_MAGIC_RCLUSTER, addr,
 					       FSCK_OBJ_LEN);
+			/* A grow cut before its last step (SPEC.md §8.1). */
+			bool cut = !vr && vol_rc_grow_cut(t, le32toh(rc->rc_nobjs),
+							  nobjs);
 
 			if (!vr && (le32toh(rc->rc_type) != (uint32_t)t ||
 				    le32toh(rc->rc_index) != cl + k ||
-				    le32toh(rc->rc_nobjs) != nobjs ||
+				    (le32toh(rc->rc_nobjs) != nobjs && !cut) ||
 				    le64toh(rc->rc_first_obj) != first))
 				vr = -VMFS_E_CORRUPT;
+			if (cut)
+				c->res[t].clflags[cl + k] |= FSCK_CL_GROWCUT;
 			if (vr) {
 				c->res[t].clflags[cl + k] |= FSCK_CL_BAD;
 				if (fsck_fix(c, PR_3_CLUSTER_BAD, addr,

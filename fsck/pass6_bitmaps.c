@@ -10,6 +10,11 @@
  *   - owned objects whose bit is clear (PR_6_UNMARKED: set);
  *   - bits at or past rc_nobjs (PR_6_BITS_BEYOND: cleared);
  *   - rc_nfree != clear bits among rc_nobjs (PR_6_NFREE);
+ *   - a file-block header that counts fewer objects than the geometry, as
+ *     a grow cut between its commit and its rewrite of the old last
+ *     cluster leaves it (FSCK_CL_GROWCUT from pass 3): a note with -n
+ *     (the volume is sound, a mount reads it as the geometry says),
+ *     PR_6_NFREE repaired otherwise, rc_nobjs set with the free count;
  *   - headers pass 3 found damaged and was allowed to rebuild
  *     (PR_3_CLUSTER_BAD) are written anew from the ownership with a free
  *     lock record (generation moved on);
@@ -129,10 +134,24 @@ static int check_cluster(struct fsck_ctx *c, enum vmfs_res_type t, uint32_t cl,
 			       "%s cluster %u: %u bits set past its %u objects",
 			       vol_res_name(t), cl, beyond, nobjs))
 		write = true;
-	if (le32toh(rc->rc_nfree) != nobjs - used &&
-	    fsck_fix(c, PR_6_NFREE, addr, "%s cluster %u: %u free recorded, %u clear bits",
-		     vol_res_name(t), cl, le32toh(rc->rc_nfree), nobjs - used))
+	if (rs->clflags[cl] & FSCK_CL_GROWCUT) {
+		if (!c->writable)
+			fsck_note(c, PR_6_NFREE, addr, "%s cluster %u counts %u objects "
+				  "where the volume header gives it %u: a grow was cut "
+				  "before it rewrote this header; a mount, 'vmfs grow' or "
+				  "'vmfs fsck -y' completes it", vol_res_name(t), cl,
+				  le32toh(rc->rc_nobjs), nobjs);
+		else if (fsck_fix(c, PR_6_NFREE, addr, "%s cluster %u: counts %u objects "
+				  "of %u (a grow was cut)", vol_res_name(t), cl,
+				  le32toh(rc->rc_nobjs), nobjs)) {
+			rc->rc_nobjs = htole32(nobjs);
+			write = true;
+		}
+	} else if (le32toh(rc->rc_nfree) != nobjs - used &&
+		   fsck_fix(c, PR_6_NFREE, addr, "%s cluster %u: %u free recorded, %u clear bits",
+			    vol_res_name(t), cl, le32toh(rc->rc_nfree), nobjs - used)) {
 		write = true;
+	}
 	if (!write)
 		return 0;
 	rc_fill(c, t, cl, blk);

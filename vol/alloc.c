@@ -83,20 +83,21 @@ static int rc_objs_zero(struct lun *lun, const struct vol_res_geom *r,
 }
 
 /*
- * mkfs: write every cluster header of area t, with the objects listed in
- * used[] (sorted, ascending) marked in use.  Batched 256 headers a write.
- * Clusters of a lazy type with no object in use are left uninitialised;
- * one that has objects in use gets its objects zeroed first (the caller
- * flushes before the volume header makes any of this reachable).
+ * mkfs and grow: write the cluster headers of area t from cluster from
+ * on, with the objects listed in used[] (sorted, ascending) marked in
+ * use.  Batched 256 headers a write.  Clusters of a lazy type with no
+ * object in use are left uninitialised; one that has objects in use gets
+ * its objects zeroed first (the caller flushes before the volume header
+ * makes any of this reachable).
  */
 int vol_res_cluster_format(struct lun *lun, const struct vol_geom *g,
-		       enum vmfs_res_type t, const uint64_t *used,
-		       uint32_t nused)
+		       enum vmfs_res_type t, uint32_t from,
+		       const uint64_t *used, uint32_t nused)
 {
 	const struct vol_res_geom *r = &g->res[t];
 	enum { BATCH = 256 };
 	uint8_t *buf = lun_buf_alloc((size_t)BATCH * VMFS_MD_BLOCK_SIZE);
-	uint32_t c = 0, u = 0;
+	uint32_t c = from, u = 0;
 	int ret = 0;
 
 	if (!buf)
@@ -133,14 +134,6 @@ int vol_res_cluster_format(struct lun *lun, const struct vol_geom *g,
 	return ret;
 }
 
-static bool map_empty(const uint8_t *map, size_t len)
-{
-	for (size_t i = 0; i < len; i++)
-		if (map[i])
-			return false;
-	return true;
-}
-
 /* Bits set among the first n; a byte at a time, as mount counts them all. */
 static uint32_t count_bits(const uint8_t *map, uint32_t n)
 {
@@ -151,6 +144,58 @@ static uint32_t count_bits(const uint8_t *map, uint32_t n)
 	for (; i < n; i++)
 		used += bit_test(map, i);
 	return used;
+}
+
+bool vol_rc_grow_cut(enum vmfs_res_type t, uint32_t rc_nobjs, uint32_t want)
+{
+	return t == VMFS_RES_FILE && rc_nobjs && rc_nobjs < want;
+}
+
+/*
+ * grow: make header c of area t count the objects geometry g gives it.
+ * Only rc_nobjs, rc_nfree and the header's generation and crc change,
+ * all in the block's second sector (the first 0x30 bytes of the object),
+ * and the write leaves the lock record alone: a write torn at any sector
+ * leaves the old header or the new one, never a mix that fails its crc.
+ * A header that already counts them is not written.
+ */
+int vol_res_cluster_resize(struct lun *lun, const struct vol_geom *g,
+			   enum vmfs_res_type t, uint32_t c)
+{
+	const struct vol_res_geom *r = &g->res[t];
+	uint8_t *blk = lun_buf_alloc(VMFS_MD_BLOCK_SIZE);
+	struct vmfs_rc *rc = rc_of(blk);
+	uint64_t first = (uint64_t)c * r->per_cluster, addr = rc_addr(r, c);
+	uint32_t want = (uint32_t)(r->count - first < r->per_cluster ?
+				   r->count - first : r->per_cluster);
+	/* Keep the lock record out of the write where the sector allows. */
+	uint32_t skip = lun_sector_size(lun) <= VMFS_OBJ_OFFSET ? VMFS_OBJ_OFFSET : 0;
+	int ret;
+
+	if (!blk)
+		return -ENOMEM;
+	ret = lun_read(lun, blk, VMFS_MD_BLOCK_SIZE, addr);
+	if (!ret)
+		ret = lun_md_verify(&rc->rc_hdr, VMFS_MAGIC_RCLUSTER, addr, RC_LEN);
+	if (!ret && (le32toh(rc->rc_index) != c || le32toh(rc->rc_type) != (uint32_t)t))
+		ret = -VMFS_E_CORRUPT;
+	if (!ret && le32toh(rc->rc_nobjs) != want) {
+		rc->rc_nobjs = htole32(want);
+		rc->rc_nfree = htole32(want - count_bits(rc->rc_bitmap, want));
+		rc_seal(blk, addr);
+		ret = lun_write(lun, blk + skip, VMFS_MD_BLOCK_SIZE - skip,
+				addr + skip);
+	}
+	lun_buf_free(blk);
+	return ret;
+}
+
+static bool map_empty(const uint8_t *map, size_t len)
+{
+	for (size_t i = 0; i < len; i++)
+		if (map[i])
+			return false;
+	return true;
 }
 
 /* Load and verify every cluster header of every area. */
@@ -188,12 +233,15 @@ int vol_res_load(struct vol *v)
 				uint64_t want = r->count - first < r->per_cluster ?
 						r->count - first : r->per_cluster;
 				uint32_t used;
+				bool cut;
 
 				ret = lun_md_verify(&rc->rc_hdr, VMFS_MAGIC_RCLUSTER,
 						    rc_addr(r, c + i), RC_LEN);
+				cut = !ret && vol_rc_grow_cut(t, le32toh(rc->rc_nobjs),
+							      (uint32_t)want);
 				if (!ret && (le32toh(rc->rc_type) != (uint32_t)t ||
 					     le32toh(rc->rc_index) != c + i ||
-					     le32toh(rc->rc_nobjs) != want ||
+					     (le32toh(rc->rc_nobjs) != want && !cut) ||
 					     le64toh(rc->rc_first_obj) != first))
 					ret = -VMFS_E_CORRUPT;
 				/* Never initialised, yet something in use. */
@@ -215,6 +263,16 @@ int vol_res_load(struct vol *v)
 				ra->used += used;
 				cl->blk = ra->blks + (size_t)(c + i) * VMFS_MD_BLOCK_SIZE;
 				memcpy(cl->blk, blk, VMFS_MD_BLOCK_SIZE);
+				if (cut) {
+					/* The cached header says what the
+					 * geometry says: its next write, or
+					 * vmfs grow, completes the grow. */
+					rc_of(cl->blk)->rc_nobjs = htole32(cl->nobjs);
+					ra->cut_cl = c + i + 1;
+					VLOG(LOG_NOTICE, "%s cluster %u counts %u objects, the volume header %u: a grow was cut before it rewrote this header; the next allocation from it or 'vmfs grow' completes it",
+					     vol_res_name(t), c + i,
+					     le32toh(rc->rc_nobjs), cl->nobjs);
+				}
 			}
 		}
 	}

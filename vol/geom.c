@@ -337,7 +337,19 @@ int vol_geom_check(const struct vol_geom *g, uint64_t lun_bytes)
 	return 0;
 }
 
-int vol_header_write(struct lun *lun, const struct vol_geom *g, uint64_t off)
+/* Keep the reserved bytes of old (SPEC §14: fields of a newer minor). */
+static void header_keep_reserved(struct vmfs_volume *d,
+				 const struct vmfs_volume *old)
+{
+	memcpy(d->vh_reserved, old->vh_reserved, sizeof(d->vh_reserved));
+	for (int t = 0; t < VMFS_RES_NTYPES; t++) {
+		d->vh_res[t].ra_pad = old->vh_res[t].ra_pad;
+		d->vh_res[t].ra_reserved = old->vh_res[t].ra_reserved;
+	}
+}
+
+int vol_header_write(struct lun *lun, const struct vol_geom *g, uint64_t off,
+		     const struct vmfs_volume *keep)
 {
 	struct vmfs_volume *d = lun_buf_alloc(VMFS_MD_BLOCK_SIZE);
 	int ret;
@@ -345,7 +357,12 @@ int vol_header_write(struct lun *lun, const struct vol_geom *g, uint64_t off)
 	if (!d)
 		return -ENOMEM;
 	vol_geom_to_disk(g, d);
-	lun_md_seal(&d->vh_hdr, VMFS_MAGIC_VOLUME, off, VMFS_MD_BLOCK_SIZE);
+	if (keep)
+		header_keep_reserved(d, keep);
+	/* The header carries the volume's format version, which only mkfs
+	 * and an explicit upgrade set (a grow keeps it). */
+	lun_md_seal_version(&d->vh_hdr, VMFS_MAGIC_VOLUME, off,
+			    VMFS_MD_BLOCK_SIZE, g->major, g->minor);
 	ret = lun_write(lun, d, VMFS_MD_BLOCK_SIZE, off);
 	lun_buf_free(d);
 	return ret;
@@ -354,6 +371,12 @@ int vol_header_write(struct lun *lun, const struct vol_geom *g, uint64_t off)
 /* Read one header copy; *magic gets what was found there. */
 static int header_read_at(struct lun *lun, uint64_t off, struct vol_geom *g,
 			  uint32_t *magic)
+{
+	return vol_header_read_at(lun, off, lun_size(lun), g, magic);
+}
+
+int vol_header_read_at(struct lun *lun, uint64_t off, uint64_t lun_bytes,
+		       struct vol_geom *g, uint32_t *magic)
 {
 	struct vmfs_volume *d = lun_buf_alloc(VMFS_MD_BLOCK_SIZE);
 	int ret;
@@ -376,7 +399,7 @@ static int header_read_at(struct lun *lun, uint64_t off, struct vol_geom *g,
 	}
 	if (!ret) {
 		vol_geom_from_disk(d, g);
-		ret = vol_geom_check(g, lun_size(lun));
+		ret = vol_geom_check(g, lun_bytes);
 		if (ret)
 			VLOG(LOG_ERR, "%s: volume header at offset %llu describes an impossible layout",
 			     lun_name(lun), (unsigned long long)off);

@@ -150,7 +150,7 @@ int vol_mkfs(struct lun *lun, const struct vol_mkfs_opts *o,
 		ret = jnl_regions_format(lun, g.journal_offset,
 					 g.journal_size_bytes, g.max_hosts);
 	for (int t = 0; t < VMFS_RES_NTYPES && !ret; t++)
-		ret = vol_res_cluster_format(lun, &g, t,
+		ret = vol_res_cluster_format(lun, &g, t, 0,
 					 t == VMFS_RES_INODE ? used_inodes :
 					 t == VMFS_RES_SMALL ? used_small : NULL,
 					 t == VMFS_RES_INODE ? 3 :
@@ -164,11 +164,11 @@ int vol_mkfs(struct lun *lun, const struct vol_mkfs_opts *o,
 	if (!ret)
 		ret = lun_flush(lun);
 	if (!ret)
-		ret = vol_header_write(lun, &g, g.backup_offset);
+		ret = vol_header_write(lun, &g, g.backup_offset, NULL);
 	if (!ret)
 		ret = lun_flush(lun);
 	if (!ret)
-		ret = vol_header_write(lun, &g, 0);
+		ret = vol_header_write(lun, &g, 0, NULL);
 	if (!ret)
 		ret = lun_flush(lun);
 	return ret;

@@ -57,6 +57,8 @@ struct rarea {
 	uint8_t *blks;      /* every cl[c].blk, one allocation */
 	uint32_t rotor;     /* cluster to try first */
 	uint64_t used;
+	uint32_t cut_cl;    /* 1 + a cluster whose header a cut grow left
+			     * counting fewer objects (vol_rc_grow_cut), or 0 */
 	struct rfreed *freed;  /* FIFO, sequences ascending */
 	size_t freed_head, freed_n, freed_cap;
 };
@@ -211,7 +213,14 @@ bool vol_reclaim(struct vol *v);
 })
 
 /* geom.c */
-int vol_header_write(struct lun *lun, const struct vol_geom *g, uint64_t off);
+/* Write a header copy of g at off; keep (optional): the copy it replaces,
+ * whose reserved bytes it keeps. */
+int vol_header_write(struct lun *lun, const struct vol_geom *g, uint64_t off,
+		     const struct vmfs_volume *keep);
+/* One header copy at off, its geometry checked against a LUN of
+ * lun_bytes; *magic gets the magic found there. */
+int vol_header_read_at(struct lun *lun, uint64_t off, uint64_t lun_bytes,
+		       struct vol_geom *g, uint32_t *magic);
 
 /* alloc.c */
 int vol_res_load(struct vol *v);
@@ -223,7 +232,11 @@ int vol_res_free(struct vol *v, enum vmfs_res_type t, const uint64_t *idx,
 /* Objects of type t that an allocation can get now. */
 uint64_t vol_res_avail(struct vol *v, enum vmfs_res_type t);
 int vol_res_cluster_format(struct lun *lun, const struct vol_geom *g,
-		       enum vmfs_res_type t, const uint64_t *used, uint32_t nused);
+		       enum vmfs_res_type t, uint32_t from,
+		       const uint64_t *used, uint32_t nused);
+/* grow: rewrite header c so it counts the objects g gives its cluster. */
+int vol_res_cluster_resize(struct lun *lun, const struct vol_geom *g,
+			   enum vmfs_res_type t, uint32_t c);
 static inline uint64_t res_addr(const struct vol *v, enum vmfs_res_type t,
 				uint64_t idx)
 {

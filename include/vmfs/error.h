@@ -40,6 +40,9 @@ enum vmfs_error {
 	VMFS_E_GEOMETRY = 1302,      /* volume header describes an impossible layout */
 	VMFS_E_CORRUPT = 1303,       /* metadata failed verification */
 	VMFS_E_HEADER_MISMATCH = 1304, /* primary and backup headers disagree */
+	VMFS_E_NOT_GROWN = 1305,     /* grow: the LUN has no room the volume does not use */
+	VMFS_E_LUN_SHRUNK = 1306,    /* the LUN is smaller than the volume on it */
+	VMFS_E_GROW_FULL = 1307,     /* grow: the file-block cluster table is full */
 	VMFS_E_LAST = 1400
 };
 

@@ -142,10 +142,11 @@ struct fsck_opts {
 	/* Informational lines (which hosts are live, summary). */
 	void (*info)(void *ctx, const char *line);
 	/* A problem reported as information only: not repaired, counted in
-	 * fsck_result.notes, not in problems_found, no exit bit.  Today: a
-	 * dead host's stale heartbeat slot in a read-only run, when that
-	 * host's journal is clean or replayable (what a mount or fsck -y
-	 * does with it is routine). */
+	 * fsck_result.notes, not in problems_found, no exit bit.  Today, in
+	 * a read-only run: a dead host's stale heartbeat slot, when that
+	 * host's journal is clean or replayable, and a file-block cluster
+	 * header a cut grow left counting fewer objects (what a mount or
+	 * fsck -y does with either is routine). */
 	void (*note)(void *ctx, const struct fsck_problem_info *p,
 		     uint64_t addr, const char *detail);
 	void *ctx;

@@ -94,6 +94,13 @@ int vol_geom_check(const struct vol_geom *g, uint64_t lun_bytes);
  */
 int vol_geom_read(struct lun *lun, struct vol_geom *g, int *which_out,
 		  uint32_t *bad_magic_out);
+/*
+ * A file-block cluster header that counts rc_nobjs objects where the
+ * geometry gives it want: true for the one state a grow cut between its
+ * commit and the rewrite of the old last cluster leaves (fewer, never
+ * none).  The engine and fsck accept it; the geometry decides.
+ */
+bool vol_rc_grow_cut(enum vmfs_res_type t, uint32_t rc_nobjs, uint32_t want);
 /* Read the bitmaps of every resource cluster and count objects in use. */
 int vol_usage_read(struct lun *lun, const struct vol_geom *g,
 		   struct vol_usage *u);
@@ -128,6 +135,48 @@ int vol_mkfs(struct lun *lun, const struct vol_mkfs_opts *o,
 int vol_layout(uint64_t lun_bytes, uint32_t sector_size,
 	       const struct vol_mkfs_opts *o, struct vol_geom *g,
 	       uint64_t *need_bytes);
+
+/* ---- grow (offline) ----------------------------------------------------- */
+
+struct vol_grow_opts {
+	bool dry_run;               /* compute and check, write nothing */
+};
+
+struct vol_grow_result {
+	uint64_t lun_bytes;         /* the LUN's size now */
+	uint64_t old_size_bytes;    /* vh_size_bytes before */
+	uint64_t new_size_bytes;    /* after (= old when nothing grew) */
+	uint64_t old_file_blocks;
+	uint64_t new_file_blocks;
+	uint32_t file_block_size;
+	/* The most file blocks the file-block cluster table mkfs laid out
+	 * can hold, and the volume size at which that is reached. */
+	uint64_t max_file_blocks;
+	uint64_t max_size_bytes;
+	bool capped;                /* the LUN has more room than the table */
+	bool finished;              /* an interrupted grow was completed */
+};
+
+/*
+ * Grow the volume on lun, which nobody may have mounted (the caller
+ * checks the heartbeats), into the space between its end and the LUN's
+ * end: more file blocks (new clusters laid out as mkfs would, the last
+ * old cluster extended), the backup header moved to the new end.  The
+ * inode, pointer-block and small-block areas keep their mkfs size.  The
+ * primary header write is the commit point; a crash before it leaves the
+ * old volume, after it the new one (docs/SPEC.md, "Growing a volume").
+ * Also completes a grow that a crash cut after its commit (r->finished).
+ * Fails with -VMFS_E_NOT_GROWN (no room a file block could use),
+ * -VMFS_E_GROW_FULL (the cluster table is full; r->max_* say where),
+ * -VMFS_E_LUN_SHRUNK (r->old_size_bytes, r->lun_bytes), -VMFS_E_JNL_DIRTY
+ * (replay first) or what opening the volume read-only fails with.  r is
+ * filled as far as known, on failure too.
+ */
+int vol_grow(struct lun *lun, const struct vol_grow_opts *o,
+	     struct vol_grow_result *r);
+/* The geometry vol_grow would write for a LUN of lun_bytes (no I/O). */
+int vol_grow_layout(const struct vol_geom *old, uint64_t lun_bytes,
+		    struct vol_geom *g, struct vol_grow_result *r);
 
 /* The journal region of heartbeat slot s. */
 uint64_t vol_jnl_offset(const struct vol_geom *g, uint32_t slot);
