@@ -75,6 +75,11 @@ $(BIN)/vmfs: $(CLI_OBJS) $(BUILD)/libvmfs.a
 $(BUILD)/vmfs-corrupt: $(BUILD)/tools/corrupt/corrupt_main.o $(CORRUPT_OBJS) $(BUILD)/libvmfs.a
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
 
+# A raw control-socket client for tests/integration/t_ctl.sh: requests the
+# CLI never sends.  A test program, never installed.
+$(BUILD)/vmfsd-ctl-raw: $(BUILD)/tests/ctl/ctl_raw.o $(BUILD)/libvmfs.a
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
+
 $(BUILD)/test_unit: $(UNIT_OBJS) $(CORRUPT_OBJS) $(BUILD)/libvmfs.a
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS) -lcunit
 
@@ -93,12 +98,12 @@ deps:
 unit: $(BUILD)/test_unit
 	$(BUILD)/test_unit
 
-integration: $(PROGS) $(BUILD)/crashsim $(BUILD)/vmfs-corrupt
+integration: $(PROGS) $(BUILD)/crashsim $(BUILD)/vmfs-corrupt $(BUILD)/vmfsd-ctl-raw
 	VMFS_BIN=$(abspath $(BIN)) VMFS_BUILD=$(abspath $(BUILD)) tests/run.sh
 
 check: deps
 	@$(MAKE) --no-print-directory all $(BUILD)/test_unit $(BUILD)/crashsim \
-		$(BUILD)/vmfs-corrupt
+		$(BUILD)/vmfs-corrupt $(BUILD)/vmfsd-ctl-raw
 	VMFS_BIN=$(abspath $(BIN)) VMFS_BUILD=$(abspath $(BUILD)) tests/run.sh $(BUILD)/test_unit
 
 demo: deps
@@ -140,7 +145,7 @@ clean:
 	rm -rf build build-san $(BIN)
 
 -include $(LIB_OBJS:.o=.d) $(CLI_OBJS:.o=.d) $(UNIT_OBJS:.o=.d) $(VMFSD_OBJS:.o=.d) \
-	$(CORRUPT_OBJS:.o=.d) $(BUILD)/tools/corrupt/corrupt_main.d
+	$(CORRUPT_OBJS:.o=.d) $(BUILD)/tools/corrupt/corrupt_main.d $(BUILD)/tests/ctl/ctl_raw.d
 
 # ---- fuzzing: libFuzzer harnesses in tests/fuzz/ ------------------------
 # `make fuzz [FUZZ_SECONDS=60]` compiles the library with clang, ASan, UBSan

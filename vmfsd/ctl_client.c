@@ -15,6 +15,7 @@
 
 struct vmfsd_ctl {
 	qb_ipcc_connection_t *qb;
+	char req[VMFSD_CTL_MSG_MAX];
 	char buf[VMFSD_CTL_MSG_MAX];
 };
 
@@ -53,21 +54,16 @@ void vmfsd_ctl_disconnect(struct vmfsd_ctl *c)
 	free(c);
 }
 
-int vmfsd_ctl_call(struct vmfsd_ctl *c, uint32_t type, const char *body,
-		   int timeout_ms, int *err, char **reply)
+int vmfsd_ctl_call_raw(struct vmfsd_ctl *c, const void *msg, size_t len,
+		       uint32_t type, int timeout_ms, int *err, char **reply)
 {
-	struct iovec iov;
+	struct iovec iov = { .iov_base = (void *)msg, .iov_len = len };
 	const char *rbody;
 	uint32_t rtype;
 	ssize_t n;
 	int ret;
 
 	*reply = NULL;
-	n = vmfsd_ctl_req_frame(type, body, c->buf, sizeof(c->buf));
-	if (n < 0)
-		return (int)n;
-	iov.iov_base = c->buf;
-	iov.iov_len = (size_t)n;
 	n = qb_ipcc_sendv_recv(c->qb, &iov, 1, c->buf, sizeof(c->buf), timeout_ms);
 	if (n < 0)
 		return n == -EAGAIN ? -ETIMEDOUT : (int)n;
@@ -78,6 +74,19 @@ int vmfsd_ctl_call(struct vmfsd_ctl *c, uint32_t type, const char *body,
 		return -EBADMSG;
 	*reply = strdup(rbody);
 	return *reply ? 0 : -ENOMEM;
+}
+
+int vmfsd_ctl_call(struct vmfsd_ctl *c, uint32_t type, const char *body,
+		   int timeout_ms, int *err, char **reply)
+{
+	ssize_t n;
+
+	/* The request is framed in its own buffer: the reply lands in c->buf. */
+	n = vmfsd_ctl_req_frame(type, body, c->req, sizeof(c->req));
+	if (n < 0)
+		return (int)n;
+	return vmfsd_ctl_call_raw(c, c->req, (size_t)n, type, timeout_ms, err,
+				  reply);
 }
 
 int vmfsd_ctl_info(struct vmfsd_ctl *c, struct vmfsd_info *out, char *msg,

@@ -3,11 +3,8 @@
  * and its clients (vmfsd/ctl_client.c): the frame around a message and
  * the JSON bodies (json-c).
  *
- * A frame is struct vmfsd_ctl_frame followed by body_len bytes of JSON
- * text whose last byte is its NUL.  The libqb header comes first because
- * libqb reads it: its id is the request type (a reply repeats it), its
- * size the whole message; a reply's error is 0 or -errno.  Everything in
- * a frame is host order: both ends are on one machine.
+ * A frame is struct vmfsd_ctl_frame (include/vmfs/vmfsd.h) followed by
+ * body_len bytes of JSON text whose last byte is its NUL.
  *
  * Decoding is lenient about what may grow and strict about what cannot:
  * unknown fields are ignored and missing ones stay zero (so an older CLI
@@ -21,18 +18,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <json-c/json.h>
-#include <qb/qbipc_common.h>
 
 #include "vmfs/vmfsd.h"
-
-struct vmfsd_ctl_frame {
-	union {
-		struct qb_ipc_request_header req;
-		struct qb_ipc_response_header res;
-	} qb;
-	uint32_t version;
-	uint32_t body_len;     /* with the NUL */
-};
 
 int vmfsd_ctl_name(const char *mountpoint, char *out, size_t len)
 {
@@ -91,6 +78,8 @@ static int ctl_parse(const void *buf, size_t len, int32_t qb_size,
 		     struct vmfsd_ctl_frame *f, const char **body)
 {
 	const char *b = (const char *)buf + sizeof(*f);
+	json_object *o;
+	bool ok;
 
 	if (qb_size < 0 || (size_t)qb_size != len)
 		return -EBADMSG;
@@ -98,6 +87,13 @@ static int ctl_parse(const void *buf, size_t len, int32_t qb_size,
 		return -EPROTONOSUPPORT;
 	if (f->body_len == 0 || f->body_len != len - sizeof(*f) ||
 	    memchr(b, '\0', f->body_len) != b + f->body_len - 1)
+		return -EBADMSG;
+	/* Every body is a JSON object, whatever the type: checked here once,
+	 * so no handler meets text it cannot read. */
+	o = json_tokener_parse(b);
+	ok = o && json_object_is_type(o, json_type_object);
+	json_object_put(o);
+	if (!ok)
 		return -EBADMSG;
 	*body = b;
 	return 0;
@@ -219,7 +215,8 @@ static char *ctl_encode(const struct ctl_field *fl, size_t n, const void *in)
 			goto out;
 		}
 	}
-	out = strdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
+	out = strdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
+							  JSON_C_TO_STRING_NOSLASHESCAPE));
 out:
 	json_object_put(o);
 	return out;

@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include <qb/qbipc_common.h>
 #include "vmfs/error.h"
 #include "vmfs/format.h"
 
@@ -126,6 +127,22 @@ struct vmfsd_close_status {
 /* ---- wire format (both ends) ---- */
 
 /*
+ * The header of every message, followed by body_len bytes of JSON text
+ * whose last byte is its NUL.  The libqb header comes first because libqb
+ * reads it: its id is the request type (a reply repeats it), its size the
+ * whole message; a reply's error is 0 or -errno.  Host byte order: both
+ * ends are on one machine.
+ */
+struct vmfsd_ctl_frame {
+	union {
+		struct qb_ipc_request_header req;
+		struct qb_ipc_response_header res;
+	} qb;
+	uint32_t version;      /* VMFSD_CTL_VERSION of the sender */
+	uint32_t body_len;     /* with the NUL */
+};
+
+/*
  * Frame type and body (NUL-terminated JSON) into buf as a request; returns
  * the message size or -E2BIG.  vmfsd_ctl_reply_frame does the same for a
  * reply carrying err (0 or -errno).
@@ -136,7 +153,8 @@ ssize_t vmfsd_ctl_reply_frame(uint32_t type, int err, const char *body,
 			      void *buf, size_t len);
 /*
  * Check a received message of len bytes and point *body into it.
- * -EBADMSG: truncated, sizes that disagree, body not NUL-terminated text;
+ * -EBADMSG: truncated, sizes that disagree, a body that is not one
+ * NUL-terminated JSON object;
  * -EPROTONOSUPPORT: another protocol version (*version says which).
  */
 int vmfsd_ctl_req_parse(const void *buf, size_t len, uint32_t *type,
@@ -176,6 +194,11 @@ void vmfsd_ctl_disconnect(struct vmfsd_ctl *c);
  */
 int vmfsd_ctl_call(struct vmfsd_ctl *c, uint32_t type, const char *body,
 		   int timeout_ms, int *err, char **reply);
+/* The same with a message framed by the caller (len bytes at msg), for
+ * tests that send what vmfsd_ctl_req_frame never makes; type is what the
+ * reply must carry. */
+int vmfsd_ctl_call_raw(struct vmfsd_ctl *c, const void *msg, size_t len,
+		       uint32_t type, int timeout_ms, int *err, char **reply);
 
 /* VMFSD_CTL_INFO: 0, the transport's -errno, or the daemon's error with
  * its message in msg. */
