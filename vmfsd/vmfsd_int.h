@@ -26,7 +26,6 @@
 #include <qb/qbloop.h>
 
 #include "vmfs/vmfsd.h"
-#include "vmfs/vol.h"
 
 #define VMFSD_EXIT_OK    0
 #define VMFSD_EXIT_FAIL  1
