@@ -9,6 +9,8 @@
 #   - a user other than root and the daemon's is refused, by info and by
 #     umount, with "permission denied: only root may talk to vmfsd for MNT",
 #     and the mount stays;
+#   - umount of a busy mount (a process's working directory inside) fails,
+#     says so, and leaves the mount and its daemon serving;
 #   - requests the CLI never sends (unknown type, another protocol
 #     version, a frame whose sizes disagree) get an error reply, and a
 #     client that connects and says nothing does not hold the daemon up;
@@ -59,7 +61,8 @@ journal_clean() {
 step "info MOUNTPOINT is the live daemon's view"
 make_lun "$LUN1" 256M
 t_mkfs "$LUN1" --max-hosts 4 --journal-size 1M
-t_mount "$LUN1" "$MP1"
+# No timed commit in the test's lifetime: the fsync below is what commits.
+t_mount "$LUN1" "$MP1" --commit-ms 60000
 mp1=$(cd "$MP1" && pwd -P)
 pid1=$(vmfsd_pid_of "$mp1")
 expect_eq "pid in info" "$(info_field "$mp1" vmfsd.pid)" "$pid1"
@@ -140,6 +143,20 @@ expect_eq "pid while a client is silent" "$(info_field "$mp1" vmfsd.pid)" "$pid1
 kill -0 "$holder" 2>/dev/null || fail "the silent client ended before the check"
 kill "$holder"
 wait "$holder" 2>/dev/null || true
+
+step "umount of a busy mount fails, names the cause and keeps the mount"
+(cd "$mp1/d" && exec sleep 60) &
+busy=$!
+for ((w = 0; w < 100; w++)); do
+	[[ $(readlink "/proc/$busy/cwd" 2>/dev/null) == "$mp1/d" ]] && break
+	sleep 0.1
+done
+expect_fail 1 "$mp1 is busy: .*fuser -vm $mp1" "$VMFS" umount "$mp1"
+mountpoint -q "$mp1" || fail "a busy umount unmounted $mp1"
+t_pid_alive "$pid1" || fail "vmfsd $pid1 exited after a busy umount"
+expect_eq "pid after a busy umount" "$(info_field "$mp1" vmfsd.pid)" "$pid1"
+kill "$busy"
+wait "$busy" 2>/dev/null || true
 
 step "SIGUSR1 writes the blackbox"
 rm -f "$T_STATE/vmfsd-$pid1.blackbox"
