@@ -16,6 +16,7 @@
  * version gets an error reply with a message.
  */
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -189,7 +190,7 @@ static void ctl_umount(qb_ipcs_connection_t *c, uint32_t type, const char *body)
 			      CTL_WAITERS_MAX);
 		return;
 	}
-	qb_log(LOG_INFO, "unmount of %s asked by pid %ld", mp,
+	qb_log(LOG_NOTICE, "unmount of %s asked by pid %ld", mp,
 	       (long)ctl_peer_pid(c));
 	vmfsd_stop(s->d);
 }

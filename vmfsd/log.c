@@ -3,14 +3,21 @@
  * library code it runs.  The policy:
  *   LOG_ERR      should never happen (corrupt metadata, failed I/O, a
  *                broken lock protocol): syslog, and the daemon log;
- *   LOG_WARNING  the operator should know (a mount refused, a peer gone):
- *                the daemon log (--log-file; stderr with --foreground);
- *   LOG_INFO     lifecycle (mounted, parameters, unmounted): daemon log;
+ *   LOG_WARNING  the operator should know (a mount refused, a peer gone,
+ *                a control client refused): syslog and the daemon log
+ *                (--log-file; stderr with --foreground);
+ *   LOG_NOTICE   what an admin looks for in the system log: mounted,
+ *                journal replayed, unmounted and why; syslog and the
+ *                daemon log;
+ *   LOG_INFO     the rest of the lifecycle (parameters, threads): daemon
+ *                log;
  *   LOG_DEBUG    everything else: only the in-memory blackbox ring, unless
  *                --debug; SIGUSR1 writes the ring to
  *                STATE_DIR/vmfsd-PID.blackbox (read it with qb-blackbox).
  * The blackbox receives every message, so a dump shows the context of an
- * error, not just the debug lines.
+ * error, not just the debug lines.  Once the volume is known, syslog and
+ * log file lines carry its uuid (vmfsd_log_volume): one machine runs a
+ * vmfsd per volume, all under the name "vmfsd".
  */
 #include <dirent.h>
 #include <errno.h>
@@ -25,6 +32,14 @@
 #include "vmfsd_int.h"
 
 #define VMFSD_BLACKBOX_BYTES (4u << 20)
+#define VMFSD_FILE_FORMAT    "%t %N[%P] %p: "
+/* __FILE__ of the components linked into vmfsd, as the Makefile compiles
+ * them (from the top of the tree).  libqb compiles it as a POSIX basic
+ * regular expression: \( \| \) are glibc's grouping and alternation. */
+#define VMFSD_OWN_SOURCES \
+	"^\\(error\\|lun\\|lockmgr\\|journal\\|vol\\|vmfsd\\|fuse\\)/"
+
+static int32_t vmfsd_log_file_target = -1;
 
 
 /* Gone, or a zombie nobody has reaped yet (daemons are reparented). */
@@ -81,8 +96,14 @@ int vmfsd_log_setup(const struct vmfsd_args *a)
 	qb_log_init("vmfsd", LOG_DAEMON, LOG_INFO);
 	qb_log_filter_ctl(QB_LOG_SYSLOG, QB_LOG_FILTER_CLEAR_ALL,
 			  QB_LOG_FILTER_FILE, "*", LOG_TRACE);
+	/*
+	 * Only our own messages: libqb logs a client refused on its
+	 * credentials as an error of its own ("Invalid IPC credentials"),
+	 * where ctl.c has already said what happened, as a warning.  libqb's
+	 * messages still reach the daemon log and the blackbox.
+	 */
 	qb_log_filter_ctl(QB_LOG_SYSLOG, QB_LOG_FILTER_ADD,
-			  QB_LOG_FILTER_FILE, "*", LOG_ERR);
+			  QB_LOG_FILTER_FILE_REGEX, VMFSD_OWN_SOURCES, LOG_NOTICE);
 	qb_log_ctl(QB_LOG_SYSLOG, QB_LOG_CONF_ENABLED, QB_TRUE);
 
 	vmfsd_blackbox_sweep();
@@ -103,10 +124,26 @@ int vmfsd_log_setup(const struct vmfsd_args *a)
 			return t;
 		qb_log_filter_ctl(t, QB_LOG_FILTER_ADD, QB_LOG_FILTER_FILE,
 				  "*", level);
-		qb_log_format_set(t, "%t %N[%P] %p: %b");
+		qb_log_format_set(t, VMFSD_FILE_FORMAT "%b");
 		qb_log_ctl(t, QB_LOG_CONF_ENABLED, QB_TRUE);
+		vmfsd_log_file_target = t;
 	}
 	return 0;
+}
+
+void vmfsd_log_volume(const char *vol_uuid)
+{
+	char fmt[128];
+
+	/* A uuid is hex digits and dashes: nothing libqb would take for a
+	 * format directive. */
+	snprintf(fmt, sizeof(fmt), "[volume %s] %%b", vol_uuid);
+	qb_log_format_set(QB_LOG_SYSLOG, fmt);
+	if (vmfsd_log_file_target >= 0) {
+		snprintf(fmt, sizeof(fmt), "%s[volume %s] %%b",
+			 VMFSD_FILE_FORMAT, vol_uuid);
+		qb_log_format_set(vmfsd_log_file_target, fmt);
+	}
 }
 
 /* SIGUSR1, from the loop (outside the signal handler): write the

@@ -142,7 +142,7 @@ static int32_t vmfsd_on_fuse_done(int32_t fd, int32_t revents, void *data)
 			 strerror(-d->fuse_ret));
 	}
 	vmfsd_ctl_stop(d, &st);
-	qb_log(LOG_INFO, "unmounted %s (volume %s)%s", d->a->mountpoint,
+	qb_log(LOG_NOTICE, "unmounted %s (volume %s)%s", d->a->mountpoint,
 	       d->uuid, st.err ? " after an error" : "");
 	d->exit_status = st.err ? VMFSD_EXIT_FAIL : VMFSD_EXIT_OK;
 	qb_loop_stop(d->loop);
@@ -158,7 +158,7 @@ static int32_t vmfsd_on_signal(int32_t sig, void *data)
 		return 0;
 	}
 	if (!d->stopping)
-		qb_log(LOG_INFO, "%s: unmounting %s", strsignal(sig),
+		qb_log(LOG_NOTICE, "%s: unmounting %s", strsignal(sig),
 		       d->a->mountpoint);
 	vmfsd_stop(d);
 	return 0;

@@ -67,8 +67,9 @@ static void vmfsd_help(void)
 	       "                      milliseconds, 10 to 60000 (default 1000)\n"
 	       "  --help              show this help\n"
 	       "  --version           show the version (alone on the command line)\n\n"
-	       "Errors also go to syslog.  SIGUSR1 writes the in-memory debug log to\n"
-	       "STATE_DIR/vmfsd-PID.blackbox; read it with qb-blackbox.\n",
+	       "Notices (mounted, journal replayed, unmounted), warnings and errors also\n"
+	       "go to syslog, each naming the volume.  SIGUSR1 writes the in-memory debug\n"
+	       "log to STATE_DIR/vmfsd-PID.blackbox; read it with qb-blackbox.\n",
 	       VMFSD_DEFAULT_STATE_DIR, VFUSE_MAX_THREADS, VFUSE_DEFAULT_THREADS);
 }
 

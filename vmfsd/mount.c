@@ -304,6 +304,7 @@ int vmfsd_start(struct vmfsd *d)
 	if (ret)
 		return ret;
 	vol_uuid_format(g.uuid, d->uuid);
+	vmfsd_log_volume(d->uuid);
 	ret = vmfsd_claim(d);
 	if (ret)
 		return ret;
@@ -344,7 +345,7 @@ int vmfsd_start(struct vmfsd *d)
 		return ret;
 	}
 
-	qb_log(LOG_INFO, "mounted volume %s%s%s%s from %s on %s: host %s, "
+	qb_log(LOG_NOTICE, "mounted volume %s%s%s%s from %s on %s: host %s, "
 	       "state %s, %u FUSE threads, pid %ld", d->uuid,
 	       g.label[0] ? " (" : "", g.label, g.label[0] ? ")" : "",
 	       d->a->lun, d->a->mountpoint, d->host_uuid, d->a->state_dir,

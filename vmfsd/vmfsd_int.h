@@ -81,6 +81,8 @@ void vmfsd_write_all(int fd, const char *s, size_t len);
 /* log.c */
 int vmfsd_log_setup(const struct vmfsd_args *a);
 void vmfsd_blackbox_dump(const struct vmfsd_args *a);
+/* From now on, syslog and log file lines name the volume. */
+void vmfsd_log_volume(const char *vol_uuid);
 
 /* mount.c */
 __attribute__((format(printf, 2, 3)))
