@@ -23,6 +23,7 @@
 source "$(dirname "$0")/lib.sh"
 
 RAW=$VMFS_BUILD/vmfsd-ctl-raw
+command -v setpriv >/dev/null || skip "no setpriv (util-linux) to run a command as nobody"
 [[ -x $RAW ]] || fail "no $RAW: build it with 'make $VMFS_BUILD/vmfsd-ctl-raw'"
 
 LUN1=$T_DIR/lun1
@@ -101,7 +102,6 @@ expect_eq "pid of mount 1" "$(info_field "$mp1" vmfsd.pid)" "$pid1"
 expect_eq "state dir of mount 1" "$(info_field "$mp1" vmfsd.state_dir)" "$T_STATE"
 
 step "a user other than root is refused, and the mount stays"
-command -v setpriv >/dev/null || skip "no setpriv"
 chmod 711 "$T_DIR"       # so that nobody can reach the mount point
 as_nobody() {
 	setpriv --reuid=nobody --regid=nogroup --clear-groups -- "$@"

@@ -15,6 +15,7 @@
 source "$(dirname "$0")/lib.sh"
 
 command -v unshare >/dev/null || skip "no unshare"
+command -v setpriv >/dev/null || skip "no setpriv"
 LUN=$T_DIR/lun
 MP=$T_DIR/mnt
 SYSLOG=$T_DIR/syslog
