@@ -8,10 +8,11 @@ PKG_CONFIG ?= pkg-config
 
 # Debian packages the build, the tests and the demo need.
 DEB_PKGS := build-essential pkg-config libfuse3-dev fuse3 libaio-dev \
-	libqb-dev libtokyocabinet-dev libcunit1-dev libblkid-dev fio attr \
+	libqb-dev libtokyocabinet-dev libcunit1-dev libblkid-dev libjson-c-dev \
+	fio attr \
 	e2fsprogs fdisk groff-base man-db
 
-PKGS := fuse3 libqb tokyocabinet blkid
+PKGS := fuse3 libqb tokyocabinet blkid json-c
 
 ifneq ($(SANITIZE),)
 BUILD    ?= build-san
@@ -30,10 +31,17 @@ ALL_CFLAGS := -std=gnu11 $(WARN) -D_GNU_SOURCE -D_FILE_OFFSET_BITS=64 \
 LIBS := $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null) -laio -lpthread
 ALL_LDFLAGS := $(SANFLAGS) $(LDFLAGS)
 
-# Library code: every component except the files holding main().
-LIB_DIRS := error lun lockmgr journal vol vmfsd fuse fsck hypervisor
-LIB_SRCS := $(filter-out %_main.c,$(foreach d,$(LIB_DIRS),$(wildcard $(d)/*.c)))
+# Library code: every component except the files holding main().  Of
+# vmfsd/, only what the CLI needs is library code (the host state DB and
+# the control socket's client and wire format); the daemon proper links
+# into bin/vmfsd alone.
+LIB_DIRS := error lun lockmgr journal vol fuse fsck hypervisor
+VMFSD_LIB_SRCS := vmfsd/hoststate.c vmfsd/ctl_proto.c vmfsd/ctl_client.c
+LIB_SRCS := $(filter-out %_main.c,$(foreach d,$(LIB_DIRS),$(wildcard $(d)/*.c))) \
+	$(VMFSD_LIB_SRCS)
 LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/%.o)
+VMFSD_SRCS := $(filter-out $(VMFSD_LIB_SRCS),$(wildcard vmfsd/*.c))
+VMFSD_OBJS := $(VMFSD_SRCS:%.c=$(BUILD)/%.o)
 CLI_SRCS := $(wildcard cli/*.c)
 CLI_OBJS := $(CLI_SRCS:%.c=$(BUILD)/%.o)
 UNIT_SRCS := $(wildcard tests/unit/*.c)
@@ -56,7 +64,7 @@ $(BUILD)/libvmfs.a: $(LIB_OBJS)
 	@mkdir -p $(dir $@)
 	rm -f $@ && ar rcs $@ $^
 
-$(BIN)/vmfsd: $(BUILD)/vmfsd/vmfsd_main.o $(BUILD)/libvmfs.a
+$(BIN)/vmfsd: $(VMFSD_OBJS) $(BUILD)/libvmfs.a
 	@mkdir -p $(BIN)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
 
@@ -65,6 +73,11 @@ $(BIN)/vmfs: $(CLI_OBJS) $(BUILD)/libvmfs.a
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
 
 $(BUILD)/vmfs-corrupt: $(BUILD)/tools/corrupt/corrupt_main.o $(CORRUPT_OBJS) $(BUILD)/libvmfs.a
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
+
+# A raw control-socket client for tests/integration/t_ctl.sh: requests the
+# CLI never sends.  A test program, never installed.
+$(BUILD)/vmfsd-ctl-raw: $(BUILD)/tests/ctl/ctl_raw.o $(BUILD)/libvmfs.a
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
 
 $(BUILD)/test_unit: $(UNIT_OBJS) $(CORRUPT_OBJS) $(BUILD)/libvmfs.a
@@ -85,12 +98,12 @@ deps:
 unit: $(BUILD)/test_unit
 	$(BUILD)/test_unit
 
-integration: $(PROGS) $(BUILD)/crashsim $(BUILD)/vmfs-corrupt
+integration: $(PROGS) $(BUILD)/crashsim $(BUILD)/vmfs-corrupt $(BUILD)/vmfsd-ctl-raw
 	VMFS_BIN=$(abspath $(BIN)) VMFS_BUILD=$(abspath $(BUILD)) tests/run.sh
 
 check: deps
 	@$(MAKE) --no-print-directory all $(BUILD)/test_unit $(BUILD)/crashsim \
-		$(BUILD)/vmfs-corrupt
+		$(BUILD)/vmfs-corrupt $(BUILD)/vmfsd-ctl-raw
 	VMFS_BIN=$(abspath $(BIN)) VMFS_BUILD=$(abspath $(BUILD)) tests/run.sh $(BUILD)/test_unit
 
 demo: deps
@@ -131,8 +144,8 @@ uninstall:
 clean:
 	rm -rf build build-san $(BIN)
 
--include $(LIB_OBJS:.o=.d) $(CLI_OBJS:.o=.d) $(UNIT_OBJS:.o=.d) $(BUILD)/vmfsd/vmfsd_main.d \
-	$(CORRUPT_OBJS:.o=.d) $(BUILD)/tools/corrupt/corrupt_main.d
+-include $(LIB_OBJS:.o=.d) $(CLI_OBJS:.o=.d) $(UNIT_OBJS:.o=.d) $(VMFSD_OBJS:.o=.d) \
+	$(CORRUPT_OBJS:.o=.d) $(BUILD)/tools/corrupt/corrupt_main.d $(BUILD)/tests/ctl/ctl_raw.d
 
 # ---- fuzzing: libFuzzer harnesses in tests/fuzz/ ------------------------
 # `make fuzz [FUZZ_SECONDS=60]` compiles the library with clang, ASan, UBSan

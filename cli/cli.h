@@ -187,6 +187,17 @@ const char *cli_jnl_stop_key(enum jnl_stop s);
 int cli_refuse_if_live(struct lun *lun, const struct vol_geom *g,
 		       const char *spec, const char *refusal);
 
+/* ---- the daemon of a mount point (daemon.c) ---------------------------- */
+
+/*
+ * Connect to the vmfsd serving mp and fetch its info (which also checks
+ * that the daemon that answered serves mp).  Prints why not, except for
+ * -ENOENT from a mount point that is not dead (no daemon answers: the
+ * caller says what that means for it).
+ */
+int cli_daemon_open(const char *mp, struct vmfsd_ctl **out,
+		    struct vmfsd_info *info);
+
 /* ---- other content on a LUN (probe.c) --------------------------------- */
 
 /* A signature libblkid found: "ext4 filesystem (label 'x', uuid ...)". */

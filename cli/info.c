@@ -29,18 +29,18 @@
 
 void help_info(void)
 {
-	printf("usage: vmfs info [--json] [--state-dir DIR] LUN|MOUNTPOINT\n\n"
+	printf("usage: vmfs info [--json] LUN|MOUNTPOINT\n\n"
 	       "Show a volume's identity, geometry, usage per resource type, the\n"
 	       "hosts holding heartbeat slots, each slot's journal (clean or dirty,\n"
 	       "and the committed transactions a dirty one would replay) and the\n"
-	       "offsets of its on-disk areas.  Given a directory, find the LUN\n"
-	       "mounted there in this host's state directory.\n\n"
+	       "offsets of its on-disk areas.  Given a mount point, ask the vmfsd\n"
+	       "serving it (over its control socket: root, or the user vmfsd runs\n"
+	       "as) for the LUN and for what only it knows: its pid, since when it\n"
+	       "serves the mount, its heartbeat slot and its journal's counters.\n\n"
 	       "Options:\n"
 	       "  -j, --json             print one JSON object\n"
-	       "  -S, --state-dir DIR    host state directory (default $VMFS_STATE_DIR\n"
-	       "                         or %s)\n"
-	       "  -h, --help             show this help\n",
-	       VMFSD_DEFAULT_STATE_DIR);
+	       "  -S, --state-dir DIR    ignored (accepted for older scripts)\n"
+	       "  -h, --help             show this help\n");
 }
 
 /* Read the first metadata block of the LUN (the primary header's place). */
@@ -127,7 +127,7 @@ int cli_volume_read(struct lun *lun, const char *lun_name,
 struct info_ctx {
 	const char *lun;
 	const char *mountpoint;     /* NULL for a LUN argument */
-	const struct vmfsd_mount_rec *rec;
+	const struct vmfsd_info *live; /* the daemon's view, for a mount point */
 	struct vol_geom g;
 	struct vol_usage u;
 	bool have_usage;
@@ -225,6 +225,57 @@ static void info_print_journals(const struct info_ctx *c)
 		       nclean == 1 ? "" : "s");
 }
 
+/* What the daemon of a mount point told us. */
+static void info_print_live_text(const struct vmfsd_info *d)
+{
+	char since[64];
+
+	cli_time_str(d->since_ns, since, sizeof(since));
+	printf("mounted at          %s (vmfsd pid %d, since %s)\n"
+	       "vmfsd               version %s, host %s, state directory %s, "
+	       "%u FUSE threads\n"
+	       "heartbeat           slot %u generation %" PRIu64 ", lease %u ms, "
+	       "renew every %u ms, self-fence after %u ms%s\n"
+	       "journal (live)      %" PRIu64 " commits (%" PRIu64 " forced), %"
+	       PRIu64 " blocks logged, %" PRIu64 " ring blocks, %" PRIu64
+	       " flushes, %" PRIu64 " checkpoints\n",
+	       d->mountpoint, (int)d->pid, since, d->version, d->host_uuid,
+	       d->state_dir, d->fuse_threads, d->hb_slot, d->hb_generation,
+	       d->lease_ms, d->renew_ms, d->fence_ms,
+	       d->fenced ? "; FENCED: all I/O fails, unmount and mount again" : "",
+	       d->jnl_commits, d->jnl_forced, d->jnl_images, d->jnl_ring_blocks,
+	       d->jnl_flushes, d->jnl_checkpoints);
+}
+
+static void info_print_live_json(const struct vmfsd_info *d)
+{
+	char since[64];
+
+	cli_time_str(d->since_ns, since, sizeof(since));
+	printf(",\n  \"mountpoint\": ");
+	cli_json_str(d->mountpoint);
+	printf(",\n  \"vmfsd_pid\": %d,\n  \"vmfsd\": {\n    \"pid\": %d, "
+	       "\"since_ns\": %" PRId64 ", \"since\": ", (int)d->pid, (int)d->pid,
+	       d->since_ns);
+	cli_json_str(since);
+	printf(", \"version\": ");
+	cli_json_str(d->version);
+	printf(", \"host_uuid\": ");
+	cli_json_str(d->host_uuid);
+	printf(", \"state_dir\": ");
+	cli_json_str(d->state_dir);
+	printf(", \"fuse_threads\": %u,\n    \"heartbeat\": { \"slot\": %u, "
+	       "\"generation\": %" PRIu64 ", \"lease_ms\": %u, \"renew_ms\": %u, "
+	       "\"fence_ms\": %u, \"fenced\": %s },\n    \"journal\": { "
+	       "\"commits\": %" PRIu64 ", \"forced\": %" PRIu64 ", \"images\": %"
+	       PRIu64 ", \"ring_blocks\": %" PRIu64 ", \"flushes\": %" PRIu64
+	       ", \"checkpoints\": %" PRIu64 " }\n  }",
+	       d->fuse_threads, d->hb_slot, d->hb_generation, d->lease_ms,
+	       d->renew_ms, d->fence_ms, d->fenced ? "true" : "false",
+	       d->jnl_commits, d->jnl_forced, d->jnl_images, d->jnl_ring_blocks,
+	       d->jnl_flushes, d->jnl_checkpoints);
+}
+
 static void info_print_text(const struct info_ctx *c)
 {
 	const struct vol_geom *g = &c->g;
@@ -235,9 +286,8 @@ static void info_print_text(const struct info_ctx *c)
 	vol_uuid_format(g->uuid, uuid);
 	cli_time_str(g->ctime_ns, when, sizeof(when));
 	printf("LUN                 %s\n", c->lun);
-	if (c->mountpoint)
-		printf("mounted at          %s (vmfsd pid %d)\n", c->mountpoint,
-		       (int)c->rec->pid);
+	if (c->live)
+		info_print_live_text(c->live);
 	printf("uuid                %s\n"
 	       "label               %s\n"
 	       "format version      %u.%u\n"
@@ -353,11 +403,8 @@ static void info_print_json(const struct info_ctx *c)
 	cli_time_str(g->ctime_ns, when, sizeof(when));
 	printf("{\n  \"lun\": ");
 	cli_json_str(c->lun);
-	if (c->mountpoint) {
-		printf(",\n  \"mountpoint\": ");
-		cli_json_str(c->mountpoint);
-		printf(",\n  \"vmfsd_pid\": %d", (int)c->rec->pid);
-	}
+	if (c->live)
+		info_print_live_json(c->live);
 	printf(",\n  \"uuid\": \"%s\",\n  \"label\": ", uuid);
 	cli_json_str(g->label);
 	printf(",\n  \"format_version\": \"%u.%u\",\n"
@@ -449,37 +496,23 @@ static void info_print_json(const struct info_ctx *c)
 /* ---- the command --------------------------------------------------------- */
 
 /*
- * Map a mount point to the LUN behind it through the host state DB.  The
- * daemon records the mount point as it was given to it, which `vmfs mount`
- * makes absolute; try the canonical path first, then the word as typed.
+ * A mount point: its daemon says which LUN it serves and what only it
+ * knows (its pid, the heartbeat it holds, its journal's counters); the
+ * rest is read from the LUN as for a LUN argument.
  */
-static int info_find_mount(const char *state_dir, const char *dir,
-			   struct vmfsd_mount_rec *rec)
+static int info_ask_daemon(const char *dir, struct vmfsd_info *di)
 {
-	char real[PATH_MAX];
-	struct vmfsd_host *h;
+	struct vmfsd_ctl *c;
 	int rc;
 
-	rc = vmfsd_host_open(state_dir, &h);
-	if (rc) {
-		cli_err("cannot open the host state in %s: %s; pass the LUN instead "
-			"of the mount point, or the --state-dir the volume was "
-			"mounted with", state_dir, vmfs_strerror(rc));
-		return rc;
-	}
-	rc = -ENOENT;
-	if (realpath(dir, real))
-		rc = vmfsd_host_find(h, NULL, real, rec);
-	if (rc == -ENOENT)
-		rc = vmfsd_host_find(h, NULL, dir, rec);
-	vmfsd_host_close(h);
-	if (rc == -ENOENT)
-		cli_err("%s is not a vmfs mount point of the host with state "
-			"directory %s; pass the LUN, or the --state-dir it was "
-			"mounted with", dir, state_dir);
-	else if (rc)
-		cli_err("cannot look up %s in %s: %s", dir, state_dir,
-			vmfs_strerror(rc));
+	rc = cli_daemon_open(dir, &c, di);
+	if (!rc)
+		vmfsd_ctl_disconnect(c);
+	else if (rc == -ENOENT)
+		cli_err("no vmfsd answers for %s: it is not a vmfs mount point, or "
+			"its vmfsd runs in another network namespace (run vmfs "
+			"there); to read a volume that is not mounted here, pass "
+			"its LUN", dir);
 	return rc;
 }
 
@@ -491,9 +524,8 @@ int cmd_info(int argc, char **argv)
 		{ "help",      no_argument,       NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
-	const char *state_dir = cli_default_state_dir();
 	struct info_ctx c = { 0 };
-	struct vmfsd_mount_rec rec;
+	struct vmfsd_info di;
 	struct lun *lun;
 	bool json = false;
 	struct stat st;
@@ -506,8 +538,7 @@ int cmd_info(int argc, char **argv)
 			json = true;
 			break;
 		case 'S':
-			state_dir = optarg;
-			break;
+			break;      /* the daemon is asked directly now */
 		case 'h':
 			help_info();
 			return CLI_EXIT_OK;
@@ -522,12 +553,17 @@ int cmd_info(int argc, char **argv)
 	arg = argv[optind];
 
 	c.lun = arg;
-	if (stat(arg, &st) == 0 && S_ISDIR(st.st_mode)) {
-		if (info_find_mount(state_dir, arg, &rec))
+	if (stat(arg, &st) && errno == ENOTCONN) {
+		cli_err("the vmfsd serving %s has died (killed or crashed); run "
+			"'vmfs umount %s' to detach the dead mount, or pass the LUN",
+			arg, arg);
+		return CLI_EXIT_FAIL;
+	} else if (!stat(arg, &st) && S_ISDIR(st.st_mode)) {
+		if (info_ask_daemon(arg, &di))
 			return CLI_EXIT_FAIL;
-		c.lun = rec.lun;
-		c.mountpoint = rec.mountpoint;
-		c.rec = &rec;
+		c.lun = di.lun;
+		c.mountpoint = di.mountpoint;
+		c.live = &di;
 	}
 
 	rc = lun_open(c.lun, LUN_RDONLY, &lun);

@@ -8,14 +8,14 @@
  * pipe is the only way to learn whether it succeeded, so the write end is
  * the one fd we let through exec.
  *
- * umount unmounts, then waits for the daemon recorded for that mount point
- * in the host state DB to exit: the daemon flushes its journal and frees
- * its heartbeat slot on the way out, and a caller that reuses the LUN
- * right after `vmfs umount` returns (fsck, another mount) must find the
- * volume clean.  Whether it did, the daemon records in the same DB
- * (vmfsd_host_close_status_put) and umount reports: exit 1 when the close
- * failed, or when the daemon had died before the unmount (its dead FUSE
- * mount, ENOTCONN, is detached all the same).
+ * umount asks the daemon of the mount point, over its control socket, to
+ * unmount and close the volume; the daemon replies once the volume is
+ * closed (journal flushed, heartbeat slot freed, claim released), saying
+ * whether that went cleanly, and we wait for it to exit too: a caller that
+ * reuses the LUN right after `vmfs umount` returns (fsck, another mount)
+ * must find the volume clean.  Exit 1 when the close failed, or when the
+ * daemon had died before the unmount (its dead FUSE mount, ENOTCONN, is
+ * detached all the same).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -67,14 +67,16 @@ void help_mount(void)
 
 void help_umount(void)
 {
-	printf("usage: vmfs umount [--state-dir DIR] MOUNTPOINT\n\n"
-	       "Unmount the vmfs volume at MOUNTPOINT and wait (up to %d s) for its\n"
-	       "vmfsd to finish, so that the volume is clean when this returns.\n\n"
+	printf("usage: vmfs umount MOUNTPOINT\n\n"
+	       "Ask the vmfsd serving MOUNTPOINT, over its control socket (root, or\n"
+	       "the user vmfsd runs as), to unmount the volume, close it and exit,\n"
+	       "and wait (up to %d s) for that, so that the volume is clean when this\n"
+	       "returns.  Exits 1 when the volume did not close cleanly.  A mount\n"
+	       "whose vmfsd has died is detached (exit 1: the volume was not closed).\n\n"
 	       "Options:\n"
-	       "  -S, --state-dir DIR    host state directory the volume was mounted\n"
-	       "                         with (default $VMFS_STATE_DIR or %s)\n"
+	       "  -S, --state-dir DIR    ignored (accepted for older scripts)\n"
 	       "  -h, --help             show this help\n",
-	       UMOUNT_EXIT_TIMEOUT_MS / 1000, VMFSD_DEFAULT_STATE_DIR);
+	       UMOUNT_EXIT_TIMEOUT_MS / 1000);
 }
 
 /* ---- paths ------------------------------------------------------------- */
@@ -244,8 +246,11 @@ static bool mount_pid_alive(pid_t pid)
  * The daemon refuses a second mount of one volume by the same host
  * (vmfsd_host_claim), but by then it has been started for nothing and its
  * message comes through a pipe; check first so the common mistake gets an
- * immediate answer that names the existing mount.  The state dir is only
- * read if it exists: a first mount must not fail here.
+ * immediate answer that names the existing mount.  This reads the host
+ * state DB, not a control socket: what is asked is "which daemon of this
+ * host identity has volume U", and only the state directory knows that
+ * (sockets are found by mount point).  The state dir is only read if it
+ * exists: a first mount must not fail here.
  */
 static int mount_check_twice(const char *state_dir, const char *uuid,
 			     const char *lun)
@@ -623,69 +628,68 @@ static int umount_wait_exit(pid_t pid, int pidfd, int timeout_ms)
 	}
 }
 
-static int umount_fuse(const char *mp)
+/* The unmount failed and the mount stays: say why and what to do. */
+static void umount_failed(const char *mp, int rc)
 {
-	int status;
-	pid_t pid;
-
-	if (geteuid() == 0) {
-		if (umount2(mp, 0) == 0)
-			return 0;
-		return -errno;
-	}
-	/* Unprivileged FUSE mounts are undone by the setuid helper. */
-	pid = fork();
-	if (pid < 0)
-		return -errno;
-	if (pid == 0) {
-		execlp("fusermount3", "fusermount3", "-u", mp, (char *)NULL);
-		_exit(127);
-	}
-	if (waitpid(pid, &status, 0) != pid)
-		return -errno;
-	if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
-		return 0;
-	if (WIFEXITED(status) && WEXITSTATUS(status) == 127)
-		return -ENOENT;
-	return -EPERM;
+	if (rc == -EBUSY)
+		cli_err("%s is busy: a process has a file open there or its "
+			"working directory inside; close them ('fuser -vm %s' "
+			"lists them) and retry", mp, mp);
+	else if (rc == -ENOENT)
+		cli_err("cannot unmount %s: fusermount3 not found; install "
+			"fuse3 or run as root", mp);
+	else
+		cli_err("cannot unmount %s: %s", mp, strerror(-rc));
 }
 
 /*
- * How the daemon closed the volume: it records that in the host state DB
- * just before it exits (vmfsd_host_close_status_put; there is no control
- * channel yet), and we have waited for that exit.
+ * The daemon answers: ask it to unmount and close, then wait for it to
+ * exit.  Its pid comes from the info it gave before the request, so the
+ * pidfd names the daemon itself.
  */
-static int umount_close_status(const char *state_dir,
-			       const struct vmfsd_mount_rec *rec)
+static int umount_by_daemon(const char *mp, struct vmfsd_ctl *c,
+			    const struct vmfsd_info *info)
 {
 	struct vmfsd_close_status st;
-	struct vmfsd_host *h;
-	int rc;
+	int rc, pidfd;
 
-	rc = vmfsd_host_open(state_dir, &h);
-	if (!rc) {
-		rc = vmfsd_host_close_status_take(h, rec->vol_uuid, rec->pid, &st);
-		vmfsd_host_close(h);
-	}
-	if (rc == -ENOENT) {
-		cli_err("unmounted %s, but vmfsd (pid %d) exited without saying "
-			"whether volume %s closed cleanly (did it crash?); see its "
-			"log and run 'vmfs fsck -n %s'", rec->mountpoint,
-			(int)rec->pid, rec->vol_uuid, rec->lun);
-		return CLI_EXIT_FAIL;
+	pidfd = umount_pidfd_open(info->pid);
+	rc = vmfsd_ctl_umount(c, UMOUNT_EXIT_TIMEOUT_MS, &st);
+	vmfsd_ctl_disconnect(c);
+	if (rc == -ETIMEDOUT) {
+		cli_err("asked vmfsd (pid %d) to unmount %s, but it has not "
+			"answered in %d s, so the volume may not be clean yet; see "
+			"its log", (int)info->pid, mp, UMOUNT_EXIT_TIMEOUT_MS / 1000);
+		goto fail;
 	}
 	if (rc) {
-		cli_err("unmounted %s, but cannot read how vmfsd closed volume %s "
-			"from %s: %s; see vmfsd's log", rec->mountpoint,
-			rec->vol_uuid, state_dir, vmfs_strerror(rc));
-		return CLI_EXIT_FAIL;
+		cli_err("vmfsd (pid %d) went away without saying whether volume "
+			"%s closed cleanly (did it crash?); see its log and run "
+			"'vmfs fsck -n %s'", (int)info->pid, info->vol_uuid, info->lun);
+		goto fail;
 	}
+	if (st.err && !st.unmounted) {
+		cli_err("%s", st.msg[0] ? st.msg : strerror(-st.err));
+		goto fail;
+	}
+	if (umount_wait_exit(info->pid, pidfd, UMOUNT_EXIT_TIMEOUT_MS)) {
+		cli_err("unmounted %s, but vmfsd (pid %d) is still running after "
+			"%d s; see its log", mp, (int)info->pid,
+			UMOUNT_EXIT_TIMEOUT_MS / 1000);
+		goto fail;
+	}
+	if (pidfd >= 0)
+		close(pidfd);
 	if (st.err) {
 		cli_err("unmounted %s, but the volume did not close cleanly: %s",
-			rec->mountpoint, st.msg);
+			mp, st.msg);
 		return CLI_EXIT_FAIL;
 	}
 	return CLI_EXIT_OK;
+fail:
+	if (pidfd >= 0)
+		close(pidfd);
+	return CLI_EXIT_FAIL;
 }
 
 int cmd_umount(int argc, char **argv)
@@ -695,19 +699,17 @@ int cmd_umount(int argc, char **argv)
 		{ "help",      no_argument,       NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
-	const char *state_dir = cli_default_state_dir();
 	char mp[PATH_MAX], fstype[64];
-	struct vmfsd_mount_rec rec;
-	struct vmfsd_host *h;
-	bool have_rec = false, dead;
+	struct vmfsd_info info;
+	struct vmfsd_ctl *ctl;
+	bool dead;
 	struct stat st;
-	int c, rc, pidfd = -1;
+	int c, rc;
 
 	while ((c = getopt_long(argc, argv, ":S:h", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'S':
-			state_dir = optarg;
-			break;
+			break;      /* the daemon is found by its mount point now */
 		case 'h':
 			help_umount();
 			return CLI_EXIT_OK;
@@ -724,40 +726,22 @@ int cmd_umount(int argc, char **argv)
 		return CLI_EXIT_FAIL;
 	}
 
-	if (!stat(state_dir, &st) && S_ISDIR(st.st_mode) &&
-	    !vmfsd_host_open(state_dir, &h)) {
-		have_rec = vmfsd_host_find(h, NULL, mp, &rec) == 0 &&
-			   mount_pid_alive(rec.pid);
-		vmfsd_host_close(h);
-	}
+	rc = cli_daemon_open(mp, &ctl, &info);
+	if (!rc)
+		return umount_by_daemon(mp, ctl, &info);
+	if (rc != -ENOENT)
+		return CLI_EXIT_FAIL;
 
-	/* A FUSE mount whose daemon died answers every call so. */
-	dead = !have_rec && stat(mp, &st) && errno == ENOTCONN;
+	/* No daemon answers: undo what is left of the mount ourselves.  A
+	 * FUSE mount whose daemon died answers every call with ENOTCONN. */
+	dead = stat(mp, &st) && errno == ENOTCONN;
 	if (!mount_is_mounted(mp, fstype, sizeof(fstype))) {
-		if (have_rec)
-			cli_err("%s is not mounted, but vmfsd pid %d still serves it "
-				"(state directory %s); stop it with 'kill %d'",
-				mp, (int)rec.pid, state_dir, (int)rec.pid);
-		else
-			cli_err("%s is not mounted", mp);
+		cli_err("%s is not mounted", mp);
 		return CLI_EXIT_FAIL;
 	}
-	if (have_rec)
-		pidfd = umount_pidfd_open(rec.pid);
-
-	rc = umount_fuse(mp);
+	rc = vfuse_umount_path(mp);
 	if (rc) {
-		if (rc == -EBUSY)
-			cli_err("%s is busy: a process has a file open there or its "
-				"working directory inside; close them ('fuser -vm %s' "
-				"lists them) and retry", mp, mp);
-		else if (rc == -ENOENT)
-			cli_err("cannot unmount %s: fusermount3 not found; install "
-				"fuse3 or run as root", mp);
-		else
-			cli_err("cannot unmount %s: %s", mp, strerror(-rc));
-		if (pidfd >= 0)
-			close(pidfd);
+		umount_failed(mp, rc);
 		return CLI_EXIT_FAIL;
 	}
 	if (dead) {
@@ -767,21 +751,9 @@ int cmd_umount(int argc, char **argv)
 			"-n LUN' checks it before then", mp);
 		return CLI_EXIT_FAIL;
 	}
-	if (!have_rec) {
-		fprintf(stderr, "%s: warning: unmounted %s (%s), but no running "
-			"vmfsd is recorded for it in %s, so did not wait for the "
-			"volume to be released; pass the --state-dir it was mounted "
-			"with\n", cli_prog(), mp, fstype, state_dir);
-		return CLI_EXIT_OK;
-	}
-	rc = umount_wait_exit(rec.pid, pidfd, UMOUNT_EXIT_TIMEOUT_MS);
-	if (pidfd >= 0)
-		close(pidfd);
-	if (rc) {
-		cli_err("unmounted %s, but vmfsd (pid %d) is still running after "
-			"%d s, so the volume may not be clean yet; see its log",
-			mp, (int)rec.pid, UMOUNT_EXIT_TIMEOUT_MS / 1000);
-		return CLI_EXIT_FAIL;
-	}
-	return umount_close_status(state_dir, &rec);
+	fprintf(stderr, "%s: warning: unmounted %s (%s), but no vmfsd answered "
+		"on its control socket (one in another network namespace is out "
+		"of reach), so did not wait for the volume to be released\n",
+		cli_prog(), mp, fstype);
+	return CLI_EXIT_OK;
 }

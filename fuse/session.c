@@ -23,6 +23,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/mount.h>
+#include <sys/wait.h>
 #include <fuse_opt.h>
 #include <qb/qblog.h>
 
@@ -317,6 +319,32 @@ void vfuse_stop(struct vfuse *f)
 	/* Only sets a flag: async-signal-safe. */
 	fuse_session_exit(f->se);
 	errno = saved_errno;
+}
+
+int vfuse_umount_path(const char *mountpoint)
+{
+	int status;
+	pid_t pid;
+
+	if (geteuid() == 0)
+		return umount2(mountpoint, 0) ? -errno : 0;
+	/* Unprivileged FUSE mounts are undone by the setuid helper. */
+	pid = fork();
+	if (pid < 0)
+		return -errno;
+	if (pid == 0) {
+		execlp("fusermount3", "fusermount3", "-u", mountpoint,
+		       (char *)NULL);
+		_exit(127);
+	}
+	while (waitpid(pid, &status, 0) < 0)
+		if (errno != EINTR)
+			return -errno;
+	if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
+		return 0;
+	if (WIFEXITED(status) && WEXITSTATUS(status) == 127)
+		return -ENOENT;
+	return -EPERM;
 }
 
 void vfuse_unmount_destroy(struct vfuse *f)

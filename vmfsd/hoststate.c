@@ -6,10 +6,10 @@
  *                        made at the first vmfsd_host_open() and kept for
  *                        good: it is the host's identity in heartbeat
  *                        slots and lock records on every volume;
- *   "mount:<vol uuid>"   one record per volume vmfsd serves (text, below);
- *   "closed:<vol uuid>"  how the last vmfsd of that volume closed it,
- *                        "<pid> <0 or -errno> <message>", for `vmfs
- *                        umount`, which deletes it after reading.
+ *   "mount:<vol uuid>"   one record per volume vmfsd serves (text, below).
+ * (Older versions also kept "closed:<vol uuid>" records, how a daemon's
+ * close ended, for `vmfs umount`; the control socket's reply carries that
+ * now, and the lookups below skip keys that are not theirs.)
  *
  * Several processes use the DB (vmfsd, the vmfs CLI), so every call opens
  * it, does its work and closes it again; Tokyo Cabinet's file lock keeps
@@ -51,7 +51,6 @@
 #define HOST_DB_NAME        "host.tch"
 #define HOST_KEY_UUID       "host_uuid"
 #define HOST_KEY_MOUNT      "mount:"
-#define HOST_KEY_CLOSED     "closed:"
 #define HOST_REC_VERSION    1
 #define HOST_REC_MAX        (16 * 1024)   /* larger values are not ours */
 #define HOST_LOCK_WAIT_MS   2000          /* another process's DB call */
@@ -800,77 +799,5 @@ int vmfsd_host_list(struct vmfsd_host *h,
 	for (i = 0; i < n && !ret; i++)
 		ret = cb(ctx, &recs[i]);
 	free(recs);
-	return ret;
-}
-
-/* ---- close status ------------------------------------------------------- */
-
-int vmfsd_host_close_status_put(struct vmfsd_host *h, const char *vol_uuid,
-			      const struct vmfsd_close_status *st)
-{
-	char key[64], val[sizeof(st->msg) + 64];
-	TCHDB *db;
-	int ret, cret, n;
-
-	if (!host_uuid_valid(vol_uuid))
-		return -EINVAL;
-	snprintf(key, sizeof(key), "%s%s", HOST_KEY_CLOSED, vol_uuid);
-	/* One line: the message's own newlines would not survive parsing. */
-	n = snprintf(val, sizeof(val), "%ld %d %s", (long)st->pid, st->err,
-		     st->msg);
-	for (int i = 0; i < n && i < (int)sizeof(val); i++)
-		if (val[i] == '\n')
-			val[i] = ' ';
-	pthread_mutex_lock(&host_db_mutex);
-	ret = host_db_open(h, true, &db);
-	if (!ret) {
-		if (!tchdbput2(db, key, val))
-			ret = host_tc_errno(tchdbecode(db));
-		cret = host_db_close(db);
-		if (!ret)
-			ret = cret;
-	}
-	pthread_mutex_unlock(&host_db_mutex);
-	return ret;
-}
-
-int vmfsd_host_close_status_take(struct vmfsd_host *h, const char *vol_uuid,
-			       pid_t pid, struct vmfsd_close_status *out)
-{
-	char key[64], *val;
-	bool writable;
-	long p;
-	int ret, cret, err, off = 0;
-	TCHDB *db;
-
-	if (!host_uuid_valid(vol_uuid))
-		return -EINVAL;
-	snprintf(key, sizeof(key), "%s%s", HOST_KEY_CLOSED, vol_uuid);
-	pthread_mutex_lock(&host_db_mutex);
-	/* A reader that may not write the state dir still learns the status;
-	 * the daemon's next close overwrites the record. */
-	ret = host_db_open_any(h, &db, &writable);
-	if (ret)
-		goto out_unlock;
-	val = tchdbget2(db, key);
-	if (!val) {
-		ret = host_tc_errno(tchdbecode(db));
-	} else if (sscanf(val, "%ld %d %n", &p, &err, &off) < 2 || !off) {
-		ret = -EBADMSG;
-	} else if (p != (long)pid) {
-		ret = -ENOENT;      /* an earlier daemon's: not this unmount */
-	} else {
-		out->pid = (pid_t)p;
-		out->err = err;
-		snprintf(out->msg, sizeof(out->msg), "%s", val + off);
-		if (writable && !tchdbout2(db, key))
-			ret = host_tc_errno(tchdbecode(db));
-	}
-	free(val);
-	cret = host_db_close(db);
-	if (!ret)
-		ret = cret;
-out_unlock:
-	pthread_mutex_unlock(&host_db_mutex);
 	return ret;
 }

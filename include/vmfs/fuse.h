@@ -67,6 +67,17 @@ int vfuse_run(struct vfuse *f);
  */
 void vfuse_stop(struct vfuse *f);
 
+/*
+ * Unmount the FUSE file system at mountpoint as umount(8) does, not
+ * lazily: root unmounts with umount2(), other users through the setuid
+ * fusermount3 -u.  The serving session then ends by itself.  Returns 0,
+ * -EBUSY while a process has a file or its working directory there,
+ * -EINVAL when nothing is mounted there, -ENOENT when fusermount3 is
+ * missing, -EPERM, or another -errno.  Works on a mount whose daemon has
+ * died too (its calls fail with ENOTCONN).
+ */
+int vfuse_umount_path(const char *mountpoint);
+
 /* Unmount (lazily if still busy) and free.  f may be NULL. */
 void vfuse_unmount_destroy(struct vfuse *f);
 

@@ -1,12 +1,16 @@
 /*
  * vmfsd: what the per-host daemon keeps on this machine, its host state
- * (a Tokyo Cabinet DB in the state directory).
+ * (a Tokyo Cabinet DB in the state directory), and its control socket:
+ * the protocol and the client `vmfs` talks to a running daemon with.
  */
 #ifndef VMFS_VMFSD_H
 #define VMFS_VMFSD_H
 
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include <qb/qbipc_common.h>
 #include "vmfs/error.h"
 #include "vmfs/format.h"
 
@@ -50,22 +54,163 @@ int vmfsd_host_list(struct vmfsd_host *h,
 		  int (*cb)(void *ctx, const struct vmfsd_mount_rec *r),
 		  void *ctx);
 
-/*
- * How a vmfsd's unmount ended, handed to `vmfs umount` through the DB
- * (there is no control channel to the daemon yet): the daemon puts it
- * just before it releases the volume, umount takes it (reads and
- * deletes it) once that pid has exited.  One per volume, the latest.
+/* ---- the control socket ------------------------------------------------
+ *
+ * Every vmfsd serves a libqb IPC service on this machine, named after the
+ * canonical path of its mount point (vmfsd_ctl_name), so that `vmfs` finds
+ * the daemon of a mount point without knowing its state directory, and
+ * several daemons (several state directories, even the same volume at
+ * different mount points) each have their own.  libqb's sockets are
+ * abstract unix sockets on Linux: they belong to the network namespace the
+ * daemon runs in, and a client must run in the same one.
+ *
+ * Only root and the daemon's own user may connect: the daemon checks the
+ * peer's credentials when it accepts the connection and refuses the rest
+ * (vmfsd_ctl_connect gives -EACCES).
+ *
+ * A message is a fixed header (the libqb header with the request type or
+ * the reply's error, then the protocol version and the body length) and a
+ * body of NUL-terminated JSON text.  Fields are added to a body without
+ * changing the version, and a reader ignores the fields it does not know
+ * and takes a default for those that are missing; the version changes
+ * only when an existing field changes meaning.  Requests the daemon does
+ * not know get an error reply (-EOPNOTSUPP), never silence.
+ *
+ * These objects (the wire format and the client) are in libvmfs, for the
+ * CLI; the server is part of bin/vmfsd alone.  The client lives here,
+ * next to the server that defines the protocol, rather than in cli/: the
+ * hypervisor tools and the tests speak the same protocol, and a change of
+ * the format then touches one component.
  */
-struct vmfsd_close_status {
-	pid_t pid;          /* the vmfsd that closed the volume */
-	int err;            /* 0: closed cleanly, else -errno */
-	char msg[4096];     /* what failed and what to do ("" when clean) */
+#define VMFSD_CTL_VERSION   1
+#define VMFSD_CTL_MSG_MAX   (64 * 1024)   /* whole message, header included */
+#define VMFSD_CTL_NAME_MAX  64
+
+enum vmfsd_ctl_type {
+	VMFSD_CTL_INFO = 1,     /* {} -> struct vmfsd_info */
+	VMFSD_CTL_UMOUNT = 2,   /* {} -> struct vmfsd_close_status, once closed */
 };
 
-int vmfsd_host_close_status_put(struct vmfsd_host *h, const char *vol_uuid,
-			      const struct vmfsd_close_status *st);
-/* -ENOENT when none was recorded by that pid. */
-int vmfsd_host_close_status_take(struct vmfsd_host *h, const char *vol_uuid,
-			       pid_t pid, struct vmfsd_close_status *out);
+/* The libqb service name of the daemon serving mountpoint (canonical,
+ * absolute path).  -ENAMETOOLONG if len is too small. */
+int vmfsd_ctl_name(const char *mountpoint, char *out, size_t len);
+
+/* What `vmfs info MOUNTPOINT` shows that only the running daemon knows. */
+struct vmfsd_info {
+	pid_t pid;
+	int64_t since_ns;           /* mounted at, wall clock, display only */
+	char version[64];           /* the daemon's VMFS_VERSION */
+	char vol_uuid[37];
+	char host_uuid[37];
+	char lun[4096];
+	char mountpoint[4096];
+	char state_dir[4096];
+	uint32_t fuse_threads;
+	/* heartbeat */
+	uint32_t hb_slot;
+	uint64_t hb_generation;
+	uint32_t lease_ms, renew_ms, fence_ms;
+	bool fenced;                /* I/O stopped: the lease could not be renewed */
+	/* the metadata journal since the mount (jnl_stats) */
+	uint64_t jnl_commits, jnl_images, jnl_ring_blocks, jnl_flushes;
+	uint64_t jnl_checkpoints, jnl_forced;
+};
+
+/* How the daemon's unmount ended: the reply to VMFSD_CTL_UMOUNT. */
+struct vmfsd_close_status {
+	pid_t pid;                  /* the vmfsd that closed the volume */
+	int err;                    /* 0: unmounted and closed cleanly, else -errno */
+	bool unmounted;             /* the mount is gone (err: the close failed) */
+	char msg[4096];             /* what failed and what to do ("" when clean) */
+};
+
+/* ---- wire format (both ends) ---- */
+
+/*
+ * The header of every message, followed by body_len bytes of JSON text
+ * whose last byte is its NUL.  The libqb header comes first because libqb
+ * reads it: its id is the request type (a reply repeats it), its size the
+ * whole message; a reply's error is 0 or -errno.  Host byte order: both
+ * ends are on one machine.
+ */
+struct vmfsd_ctl_frame {
+	union {
+		struct qb_ipc_request_header req;
+		struct qb_ipc_response_header res;
+	} qb;
+	uint32_t version;      /* VMFSD_CTL_VERSION of the sender */
+	uint32_t body_len;     /* with the NUL */
+};
+
+/*
+ * Frame type and body (NUL-terminated JSON) into buf as a request; returns
+ * the message size or -E2BIG.  vmfsd_ctl_reply_frame does the same for a
+ * reply carrying err (0 or -errno).
+ */
+ssize_t vmfsd_ctl_req_frame(uint32_t type, const char *body, void *buf,
+			    size_t len);
+ssize_t vmfsd_ctl_reply_frame(uint32_t type, int err, const char *body,
+			      void *buf, size_t len);
+/*
+ * Check a received message of len bytes and point *body into it.
+ * -EBADMSG: truncated, sizes that disagree, a body that is not one
+ * NUL-terminated JSON object;
+ * -EPROTONOSUPPORT: another protocol version (*version says which).
+ */
+int vmfsd_ctl_req_parse(const void *buf, size_t len, uint32_t *type,
+			uint32_t *version, const char **body);
+int vmfsd_ctl_reply_parse(const void *buf, size_t len, uint32_t *type,
+			  int *err, const char **body);
+
+/* Bodies: malloc'd JSON text, or NULL when out of memory. */
+char *vmfsd_info_encode(const struct vmfsd_info *in);
+char *vmfsd_close_status_encode(const struct vmfsd_close_status *in);
+char *vmfsd_ctl_error_encode(const char *msg);
+/* 0, or -EBADMSG when body is not a JSON object or a field has the wrong
+ * type; missing fields are left zero. */
+int vmfsd_info_decode(const char *body, struct vmfsd_info *out);
+int vmfsd_close_status_decode(const char *body, struct vmfsd_close_status *out);
+/* The "message" of an error reply ("" if none), into msg. */
+void vmfsd_ctl_error_decode(const char *body, char *msg, size_t len);
+
+/* ---- client ---- */
+
+struct vmfsd_ctl;
+
+/*
+ * Connect to the daemon serving mountpoint (canonicalised here when it
+ * can be; a dead FUSE mount cannot, and the path is taken as given).
+ * -ENOENT: no daemon serves it in this network namespace; -EACCES: the
+ * daemon refused us (not root, not its user); else -errno.
+ */
+int vmfsd_ctl_connect(const char *mountpoint, struct vmfsd_ctl **out);
+void vmfsd_ctl_disconnect(struct vmfsd_ctl *c);
+
+/*
+ * Send a request and wait up to timeout_ms (-1: forever) for its reply.
+ * Returns 0 when a reply came, with its error in *err and its body
+ * (malloc'd, free() it) in *reply; or -errno when none did (-ETIMEDOUT,
+ * -ENOTCONN: the daemon went away, -EBADMSG: not a reply we understand).
+ */
+int vmfsd_ctl_call(struct vmfsd_ctl *c, uint32_t type, const char *body,
+		   int timeout_ms, int *err, char **reply);
+/* The same with a message framed by the caller (len bytes at msg), for
+ * tests that send what vmfsd_ctl_req_frame never makes; type is what the
+ * reply must carry. */
+int vmfsd_ctl_call_raw(struct vmfsd_ctl *c, const void *msg, size_t len,
+		       uint32_t type, int timeout_ms, int *err, char **reply);
+
+/* VMFSD_CTL_INFO: 0, the transport's -errno, or the daemon's error with
+ * its message in msg. */
+int vmfsd_ctl_info(struct vmfsd_ctl *c, struct vmfsd_info *out, char *msg,
+		   size_t msglen);
+/*
+ * VMFSD_CTL_UMOUNT: the daemon unmounts (not lazily: -EBUSY while files
+ * are open there), closes the volume and releases it, then replies and
+ * exits.  0 when the reply came (its outcome in *out), else the
+ * transport's -errno.
+ */
+int vmfsd_ctl_umount(struct vmfsd_ctl *c, int timeout_ms,
+		     struct vmfsd_close_status *out);
 
 #endif /* VMFS_VMFSD_H */

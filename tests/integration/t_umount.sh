@@ -13,7 +13,7 @@
 #     punched out and the tmpfs filled, so every write vmfsd makes while
 #     closing fails (ENOSPC).  `vmfs umount` unmounts, exits 1 and prints
 #     vmfsd's "closing volume ... failed ... run 'vmfs fsck ...'" (which
-#     the daemon hands over through the host state DB);
+#     the daemon hands over in its reply on the control socket);
 #   - a clean umount exits 0 and prints nothing.
 #
 # shellcheck source=tests/integration/lib.sh

@@ -1,0 +1,211 @@
+/*
+ * The control socket's wire format (vmfsd/ctl_proto.c): frames survive a
+ * round trip and every inconsistent one is refused with its own error;
+ * bodies survive a round trip, unknown fields are ignored and missing ones
+ * stay zero (so old and new CLIs and daemons can talk), and a field of the
+ * wrong type is refused; service names are stable and tell mount points
+ * apart.
+ */
+#include <errno.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "unit.h"
+#include "vmfs/vmfsd.h"
+
+static char buf[VMFSD_CTL_MSG_MAX + 64];
+
+static void test_frame_roundtrip(void)
+{
+	const char *body;
+	uint32_t type, version;
+	char *big;
+	ssize_t n;
+	int err;
+
+	n = vmfsd_ctl_req_frame(VMFSD_CTL_UMOUNT, "{\"a\":1}", buf, sizeof(buf));
+	CU_ASSERT_FATAL(n == (ssize_t)(sizeof(struct vmfsd_ctl_frame) + 8));
+	CU_ASSERT_EQUAL(vmfsd_ctl_req_parse(buf, (size_t)n, &type, &version,
+					    &body), 0);
+	CU_ASSERT_EQUAL(type, VMFSD_CTL_UMOUNT);
+	CU_ASSERT_EQUAL(version, VMFSD_CTL_VERSION);
+	CU_ASSERT_STRING_EQUAL(body, "{\"a\":1}");
+
+	n = vmfsd_ctl_reply_frame(VMFSD_CTL_INFO, -EBUSY, "{}", buf, sizeof(buf));
+	CU_ASSERT_FATAL(n > 0);
+	CU_ASSERT_EQUAL(vmfsd_ctl_reply_parse(buf, (size_t)n, &type, &err,
+					      &body), 0);
+	CU_ASSERT_EQUAL(type, VMFSD_CTL_INFO);
+	CU_ASSERT_EQUAL(err, -EBUSY);
+	CU_ASSERT_STRING_EQUAL(body, "{}");
+
+	/* Too big for the buffer, or for any message. */
+	CU_ASSERT_EQUAL(vmfsd_ctl_req_frame(1, "{}", buf, 8), -E2BIG);
+	big = malloc(VMFSD_CTL_MSG_MAX + 1);
+	CU_ASSERT_FATAL(big != NULL);
+	memset(big, ' ', VMFSD_CTL_MSG_MAX);
+	big[VMFSD_CTL_MSG_MAX] = '\0';
+	CU_ASSERT_EQUAL(vmfsd_ctl_req_frame(1, big, buf, sizeof(buf)), -E2BIG);
+	free(big);
+}
+
+static void test_frame_bad(void)
+{
+	struct vmfsd_ctl_frame f;
+	const char *body;
+	uint32_t type, version, v;
+	ssize_t n;
+
+	n = vmfsd_ctl_req_frame(VMFSD_CTL_INFO, "{}", buf, sizeof(buf));
+	CU_ASSERT_FATAL(n > 0);
+	/* Shorter than a header; shorter than it says. */
+	CU_ASSERT_EQUAL(vmfsd_ctl_req_parse(buf, 4, &type, &version, &body),
+			-EBADMSG);
+	CU_ASSERT_EQUAL(vmfsd_ctl_req_parse(buf, (size_t)n - 1, &type, &version,
+					    &body), -EBADMSG);
+	/* Another protocol version: named, not just refused. */
+	memcpy(&f, buf, sizeof(f));
+	f.version = VMFSD_CTL_VERSION + 1;
+	memcpy(buf, &f, sizeof(f));
+	CU_ASSERT_EQUAL(vmfsd_ctl_req_parse(buf, (size_t)n, &type, &version,
+					    &body), -EPROTONOSUPPORT);
+	CU_ASSERT_EQUAL(version, VMFSD_CTL_VERSION + 1);
+	f.version = VMFSD_CTL_VERSION;
+	/* body_len that disagrees with the size. */
+	v = f.body_len;
+	f.body_len = v + 1;
+	memcpy(buf, &f, sizeof(f));
+	CU_ASSERT_EQUAL(vmfsd_ctl_req_parse(buf, (size_t)n, &type, &version,
+					    &body), -EBADMSG);
+	f.body_len = v;
+	memcpy(buf, &f, sizeof(f));
+	/* A body without its NUL, or with one inside. */
+	buf[n - 1] = '}';
+	CU_ASSERT_EQUAL(vmfsd_ctl_req_parse(buf, (size_t)n, &type, &version,
+					    &body), -EBADMSG);
+	buf[n - 1] = '\0';
+	buf[n - 2] = '\0';
+	CU_ASSERT_EQUAL(vmfsd_ctl_req_parse(buf, (size_t)n, &type, &version,
+					    &body), -EBADMSG);
+	/* Text that is not a JSON object. */
+	n = vmfsd_ctl_req_frame(VMFSD_CTL_INFO, "[1]", buf, sizeof(buf));
+	CU_ASSERT_EQUAL(vmfsd_ctl_req_parse(buf, (size_t)n, &type, &version,
+					    &body), -EBADMSG);
+	n = vmfsd_ctl_req_frame(VMFSD_CTL_INFO, "{\"a\":", buf, sizeof(buf));
+	CU_ASSERT_EQUAL(vmfsd_ctl_req_parse(buf, (size_t)n, &type, &version,
+					    &body), -EBADMSG);
+}
+
+static void test_info_roundtrip(void)
+{
+	struct vmfsd_info in, out;
+	char *json;
+
+	memset(&in, 0, sizeof(in));
+	in.pid = 4242;
+	in.since_ns = 1796205306138119127LL;
+	snprintf(in.version, sizeof(in.version), "0.1.0");
+	snprintf(in.vol_uuid, sizeof(in.vol_uuid),
+		 "2ec3044c-a58b-46e8-bc60-24791e09decc");
+	snprintf(in.lun, sizeof(in.lun), "/tmp/a \"quoted\"\\lun\n");
+	snprintf(in.mountpoint, sizeof(in.mountpoint), "/mnt/é");
+	in.fuse_threads = 16;
+	in.hb_slot = 3;
+	in.hb_generation = 0xfedcba9876543210ULL;   /* above INT64_MAX */
+	in.lease_ms = 10000;
+	in.fenced = true;
+	in.jnl_commits = 7;
+	in.jnl_forced = 2;
+	json = vmfsd_info_encode(&in);
+	CU_ASSERT_FATAL(json != NULL);
+	memset(&out, 0x5a, sizeof(out));
+	CU_ASSERT_EQUAL(vmfsd_info_decode(json, &out), 0);
+	CU_ASSERT_EQUAL(out.pid, 4242);
+	CU_ASSERT_EQUAL(out.since_ns, in.since_ns);
+	CU_ASSERT_STRING_EQUAL(out.lun, in.lun);
+	CU_ASSERT_STRING_EQUAL(out.mountpoint, in.mountpoint);
+	CU_ASSERT_STRING_EQUAL(out.vol_uuid, in.vol_uuid);
+	CU_ASSERT_STRING_EQUAL(out.host_uuid, "");
+	CU_ASSERT_EQUAL(out.hb_slot, 3);
+	CU_ASSERT_EQUAL(out.hb_generation, in.hb_generation);
+	CU_ASSERT_EQUAL(out.fenced, true);
+	CU_ASSERT_EQUAL(out.jnl_commits, 7);
+	CU_ASSERT_EQUAL(out.jnl_forced, 2);
+	CU_ASSERT_EQUAL(out.jnl_flushes, 0);
+	free(json);
+}
+
+static void test_body_compat(void)
+{
+	struct vmfsd_info info;
+	struct vmfsd_close_status st;
+	char msg[64];
+	char *json;
+
+	/* A newer daemon's fields are ignored, missing ones stay zero. */
+	CU_ASSERT_EQUAL(vmfsd_info_decode("{\"pid\": 7, \"locks_held\": [1,2], "
+					  "\"future\": {\"x\": true}}", &info), 0);
+	CU_ASSERT_EQUAL(info.pid, 7);
+	CU_ASSERT_EQUAL(info.lease_ms, 0);
+	CU_ASSERT_STRING_EQUAL(info.lun, "");
+	/* Wrong types and ranges are refused, not guessed at. */
+	CU_ASSERT_EQUAL(vmfsd_info_decode("{\"pid\": \"7\"}", &info), -EBADMSG);
+	CU_ASSERT_EQUAL(vmfsd_info_decode("{\"pid\": -1}", &info), -EBADMSG);
+	CU_ASSERT_EQUAL(vmfsd_info_decode("{\"lease_ms\": 4294967296}", &info),
+			-EBADMSG);
+	CU_ASSERT_EQUAL(vmfsd_info_decode("{\"fenced\": 1}", &info), -EBADMSG);
+	CU_ASSERT_EQUAL(vmfsd_info_decode("{\"lun\": 5}", &info), -EBADMSG);
+	CU_ASSERT_EQUAL(vmfsd_info_decode("[]", &info), -EBADMSG);
+	CU_ASSERT_EQUAL(vmfsd_info_decode("", &info), -EBADMSG);
+
+	memset(&st, 0, sizeof(st));
+	st.pid = 9;
+	st.err = -EIO;
+	st.unmounted = true;
+	snprintf(st.msg, sizeof(st.msg), "closing volume x failed: I/O error");
+	json = vmfsd_close_status_encode(&st);
+	CU_ASSERT_FATAL(json != NULL);
+	memset(&st, 0, sizeof(st));
+	CU_ASSERT_EQUAL(vmfsd_close_status_decode(json, &st), 0);
+	CU_ASSERT_EQUAL(st.pid, 9);
+	CU_ASSERT_EQUAL(st.err, -EIO);
+	CU_ASSERT_EQUAL(st.unmounted, true);
+	CU_ASSERT_STRING_EQUAL(st.msg, "closing volume x failed: I/O error");
+	free(json);
+
+	/* An error reply's message, cut to the caller's buffer. */
+	json = vmfsd_ctl_error_encode("unknown request type 99; this vmfsd "
+				      "knows info and umount");
+	CU_ASSERT_FATAL(json != NULL);
+	vmfsd_ctl_error_decode(json, msg, 20);
+	CU_ASSERT_STRING_EQUAL(msg, "unknown request typ");
+	vmfsd_ctl_error_decode("{\"message\": 3}", msg, sizeof(msg));
+	CU_ASSERT_STRING_EQUAL(msg, "");
+	free(json);
+}
+
+static void test_name(void)
+{
+	char a[VMFSD_CTL_NAME_MAX], b[VMFSD_CTL_NAME_MAX];
+
+	CU_ASSERT_EQUAL(vmfsd_ctl_name("/mnt/a", a, sizeof(a)), 0);
+	CU_ASSERT_EQUAL(vmfsd_ctl_name("/mnt/b", b, sizeof(b)), 0);
+	CU_ASSERT_STRING_NOT_EQUAL(a, b);
+	/* Stable across versions: an older CLI must find a newer daemon.
+	 * FNV-1a 64 of "/mnt/a". */
+	CU_ASSERT_STRING_EQUAL(a, "vmfsd-5af2babcdc20279f");
+	CU_ASSERT_EQUAL(vmfsd_ctl_name("/mnt/a", a, 10), -ENAMETOOLONG);
+}
+
+static CU_TestInfo tests[] = {
+	{ "frame_roundtrip", test_frame_roundtrip },
+	{ "frame_bad", test_frame_bad },
+	{ "info_roundtrip", test_info_roundtrip },
+	{ "body_compat", test_body_compat },
+	{ "name", test_name },
+	CU_TEST_INFO_NULL
+};
+
+UNIT_SUITE("vmfsd_ctl", NULL, NULL, tests);

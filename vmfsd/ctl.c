@@ -1,0 +1,330 @@
+/*
+ * vmfsd's control socket: a libqb IPC service on the main loop, named
+ * after the mount point (vmfsd_ctl_name), that answers `vmfs info
+ * MOUNTPOINT` and `vmfs umount` (the protocol: include/vmfs/vmfsd.h).
+ *
+ * Who may talk to us: root and the user the daemon runs as, checked on
+ * the peer credentials libqb takes from the socket (SO_PEERCRED) when it
+ * accepts the connection; everyone else is refused before sending a byte
+ * and logged.
+ *
+ * Requests are served on the loop thread and answered at once, except a
+ * umount, whose reply waits until the volume is closed (vmfsd_ctl_stop).
+ * Nothing here waits on a client: libqb reads a request only when it has
+ * arrived whole, and a reply to a client that stopped reading fails
+ * instead of blocking.  A bad frame, an unknown type or another protocol
+ * version gets an error reply with a message.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <qb/qbipcs.h>
+#include <qb/qbloop.h>
+#include <qb/qblog.h>
+
+#include "vmfs/fuse.h"
+#include "vmfs/version.h"
+#include "vmfsd_int.h"
+
+/* Concurrent `vmfs umount` of one mount point: more is a runaway script. */
+#define CTL_WAITERS_MAX 8
+
+struct vmfsd_ctl_server {
+	struct vmfsd *d;
+	qb_ipcs_service_t *svc;
+	char name[VMFSD_CTL_NAME_MAX];
+	qb_ipcs_connection_t *waiters[CTL_WAITERS_MAX];
+	char buf[VMFSD_CTL_MSG_MAX];
+};
+
+/* libqb's poll callbacks carry no context of ours; one daemon, one loop. */
+static qb_loop_t *ctl_loop;
+
+static int32_t ctl_poll_add(enum qb_loop_priority p, int32_t fd, int32_t events,
+			    void *data, qb_ipcs_dispatch_fn_t fn)
+{
+	return qb_loop_poll_add(ctl_loop, p, fd, events, data, fn);
+}
+
+static int32_t ctl_poll_mod(enum qb_loop_priority p, int32_t fd, int32_t events,
+			    void *data, qb_ipcs_dispatch_fn_t fn)
+{
+	return qb_loop_poll_mod(ctl_loop, p, fd, events, data, fn);
+}
+
+static int32_t ctl_poll_del(int32_t fd)
+{
+	return qb_loop_poll_del(ctl_loop, fd);
+}
+
+static int32_t ctl_job_add(enum qb_loop_priority p, void *data,
+			   qb_loop_job_dispatch_fn fn)
+{
+	return qb_loop_job_add(ctl_loop, p, data, fn);
+}
+
+static struct vmfsd_ctl_server *ctl_of(qb_ipcs_connection_t *c)
+{
+	return qb_ipcs_connection_service_context_get(c);
+}
+
+static pid_t ctl_peer_pid(qb_ipcs_connection_t *c)
+{
+	struct qb_ipcs_connection_stats st;
+
+	if (qb_ipcs_connection_stats_get(c, &st, QB_FALSE))
+		return 0;
+	return st.client_pid;
+}
+
+static int32_t ctl_accept(qb_ipcs_connection_t *c, uid_t uid, gid_t gid)
+{
+	struct vmfsd_ctl_server *s = ctl_of(c);
+
+	if (uid == 0 || uid == geteuid())
+		return 0;
+	qb_log(LOG_WARNING, "control socket %s: refused pid %ld (uid %ld, gid "
+	       "%ld): only root and uid %ld may control the mount of %s",
+	       s->name, (long)ctl_peer_pid(c), (long)uid, (long)gid,
+	       (long)geteuid(), s->d->a->mountpoint);
+	return -EACCES;
+}
+
+/* Send a reply; a client that has gone or stopped reading loses it. */
+static void ctl_reply(qb_ipcs_connection_t *c, uint32_t type, int err,
+		      const char *body)
+{
+	struct vmfsd_ctl_server *s = ctl_of(c);
+	ssize_t n;
+
+	n = vmfsd_ctl_reply_frame(type, err, body ? body : "{}", s->buf,
+				  sizeof(s->buf));
+	if (n < 0) {
+		qb_log(LOG_ERR, "control socket %s: reply to request %u does not "
+		       "fit a message", s->name, type);
+		return;
+	}
+	n = qb_ipcs_response_send(c, s->buf, (size_t)n);
+	if (n < 0)
+		qb_log(LOG_DEBUG, "control socket %s: cannot reply to pid %ld: %s",
+		       s->name, (long)ctl_peer_pid(c), strerror((int)-n));
+}
+
+__attribute__((format(printf, 4, 5)))
+static void ctl_reply_err(qb_ipcs_connection_t *c, uint32_t type, int err,
+			  const char *fmt, ...)
+{
+	char msg[VMFSD_MSG_MAX], *body;
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	body = vmfsd_ctl_error_encode(msg);
+	ctl_reply(c, type, err, body);
+	free(body);
+}
+
+static void ctl_info(qb_ipcs_connection_t *c, uint32_t type, const char *body)
+{
+	struct vmfsd_info info;
+	char *reply;
+
+	(void)body;
+	vmfsd_info_get(ctl_of(c)->d, &info);
+	reply = vmfsd_info_encode(&info);
+	if (!reply)
+		ctl_reply_err(c, type, -ENOMEM, "vmfsd is out of memory");
+	else
+		ctl_reply(c, type, 0, reply);
+	free(reply);
+}
+
+static bool ctl_wait_add(struct vmfsd_ctl_server *s, qb_ipcs_connection_t *c)
+{
+	for (int i = 0; i < CTL_WAITERS_MAX; i++)
+		if (!s->waiters[i]) {
+			qb_ipcs_connection_ref(c);
+			s->waiters[i] = c;
+			return true;
+		}
+	return false;
+}
+
+/*
+ * Unmount the way umount(8) does, not lazily, so a busy mount stays and
+ * the caller hears why; the FUSE session then ends on its own and the
+ * loop closes the volume (vmfsd_ctl_stop replies).
+ */
+static void ctl_umount(qb_ipcs_connection_t *c, uint32_t type, const char *body)
+{
+	struct vmfsd_ctl_server *s = ctl_of(c);
+	const char *mp = s->d->a->mountpoint;
+	int ret = 0;
+
+	(void)body;
+	if (!s->d->stopping) {
+		ret = vfuse_umount_path(mp);
+		/* -EINVAL: unmounted already; the session is ending anyway. */
+		if (ret == -EINVAL)
+			ret = 0;
+	}
+	if (ret == -EBUSY) {
+		ctl_reply_err(c, type, ret, "%s is busy: a process has a file open "
+			      "there or its working directory inside; close them "
+			      "('fuser -vm %s' lists them) and retry", mp, mp);
+		return;
+	}
+	if (ret) {
+		ctl_reply_err(c, type, ret, "cannot unmount %s: %s%s", mp,
+			      strerror(-ret), ret == -ENOENT ?
+			      " (fusermount3 not found: install fuse3)" : "");
+		return;
+	}
+	if (!ctl_wait_add(s, c)) {
+		ctl_reply_err(c, type, -EBUSY, "%s is being unmounted already "
+			      "by %d other requests; wait for them", mp,
+			      CTL_WAITERS_MAX);
+		return;
+	}
+	qb_log(LOG_NOTICE, "unmount of %s asked by pid %ld", mp,
+	       (long)ctl_peer_pid(c));
+	vmfsd_stop(s->d);
+}
+
+static const struct {
+	uint32_t type;
+	const char *name;
+	void (*fn)(qb_ipcs_connection_t *c, uint32_t type, const char *body);
+} ctl_requests[] = {
+	{ VMFSD_CTL_INFO,   "info",   ctl_info },
+	{ VMFSD_CTL_UMOUNT, "umount", ctl_umount },
+};
+
+static int32_t ctl_msg(qb_ipcs_connection_t *c, void *data, size_t size)
+{
+	uint32_t type = 0, version = 0;
+	const char *body;
+	int ret;
+
+	ret = vmfsd_ctl_req_parse(data, size, &type, &version, &body);
+	if (ret == -EPROTONOSUPPORT) {
+		ctl_reply_err(c, type, ret, "control protocol version %u is not "
+			      "spoken by this vmfsd (%s, version %d); use the vmfs "
+			      "of the same release", version, VMFS_VERSION,
+			      VMFSD_CTL_VERSION);
+		return 0;
+	}
+	if (ret) {
+		ctl_reply_err(c, type, ret, "malformed request (%zu bytes) on "
+			      "the control socket", size);
+		return 0;
+	}
+	for (size_t i = 0; i < sizeof(ctl_requests) / sizeof(ctl_requests[0]); i++)
+		if (ctl_requests[i].type == type) {
+			qb_log(LOG_DEBUG, "control request %s from pid %ld",
+			       ctl_requests[i].name, (long)ctl_peer_pid(c));
+			ctl_requests[i].fn(c, type, body);
+			return 0;
+		}
+	ctl_reply_err(c, type, -EOPNOTSUPP, "unknown request type %u; this vmfsd "
+		      "(%s) knows info (%d) and umount (%d)", type, VMFS_VERSION,
+		      VMFSD_CTL_INFO, VMFSD_CTL_UMOUNT);
+	return 0;
+}
+
+static int32_t ctl_closed(qb_ipcs_connection_t *c)
+{
+	(void)c;
+	return 0;
+}
+
+/* A client gone while it waited for the close: forget it. */
+static void ctl_destroyed(qb_ipcs_connection_t *c)
+{
+	struct vmfsd_ctl_server *s = ctl_of(c);
+
+	for (int i = 0; s && i < CTL_WAITERS_MAX; i++)
+		if (s->waiters[i] == c) {
+			s->waiters[i] = NULL;
+			qb_ipcs_connection_unref(c);
+		}
+}
+
+int vmfsd_ctl_start(struct vmfsd *d)
+{
+	static struct qb_ipcs_service_handlers h = {
+		.connection_accept = ctl_accept,
+		.msg_process = ctl_msg,
+		.connection_closed = ctl_closed,
+		.connection_destroyed = ctl_destroyed,
+	};
+	static struct qb_ipcs_poll_handlers ph = {
+		.job_add = ctl_job_add,
+		.dispatch_add = ctl_poll_add,
+		.dispatch_mod = ctl_poll_mod,
+		.dispatch_del = ctl_poll_del,
+	};
+	struct vmfsd_ctl_server *s;
+	int ret;
+
+	s = calloc(1, sizeof(*s));
+	if (!s) {
+		vmfsd_fail(d, "out of memory");
+		return -ENOMEM;
+	}
+	s->d = d;
+	ret = vmfsd_ctl_name(d->a->mountpoint, s->name, sizeof(s->name));
+	if (!ret) {
+		s->svc = qb_ipcs_create(s->name, 0, QB_IPC_SOCKET, &h);
+		ret = s->svc ? 0 : -ENOMEM;
+	}
+	if (!ret) {
+		ctl_loop = d->loop;
+		qb_ipcs_service_context_set(s->svc, s);
+		qb_ipcs_poll_handlers_set(s->svc, &ph);
+		ret = qb_ipcs_run(s->svc);
+	}
+	if (ret) {
+		vmfsd_fail(d, "cannot open the control socket %s for %s: %s%s",
+			   s->name, d->a->mountpoint, strerror(-ret),
+			   ret == -EADDRINUSE ? " (another vmfsd serves this "
+			   "mount point in this network namespace)" : "");
+		if (s->svc)
+			qb_ipcs_destroy(s->svc);
+		free(s);
+		return ret;
+	}
+	d->ctl = s;
+	qb_log(LOG_INFO, "control socket %s (abstract, this network namespace)",
+	       s->name);
+	return 0;
+}
+
+void vmfsd_ctl_stop(struct vmfsd *d, const struct vmfsd_close_status *st)
+{
+	struct vmfsd_ctl_server *s = d->ctl;
+	char *body = NULL;
+
+	if (!s)
+		return;
+	if (st)
+		body = vmfsd_close_status_encode(st);
+	for (int i = 0; i < CTL_WAITERS_MAX; i++) {
+		qb_ipcs_connection_t *c = s->waiters[i];
+
+		if (!c)
+			continue;
+		if (body)
+			ctl_reply(c, VMFSD_CTL_UMOUNT, st->err, body);
+		s->waiters[i] = NULL;
+		qb_ipcs_connection_unref(c);
+	}
+	free(body);
+	qb_ipcs_destroy(s->svc);
+	free(s);
+	d->ctl = NULL;
+}

@@ -1,0 +1,124 @@
+/*
+ * The control socket's client: connect to the vmfsd of a mount point,
+ * send a request, wait for its reply.  Library code for the CLI (and the
+ * tests): it neither prints nor exits; what went wrong comes back as
+ * -errno or as the daemon's own message.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <qb/qbipcc.h>
+
+#include "vmfs/vmfsd.h"
+
+struct vmfsd_ctl {
+	qb_ipcc_connection_t *qb;
+	char req[VMFSD_CTL_MSG_MAX];
+	char buf[VMFSD_CTL_MSG_MAX];
+};
+
+int vmfsd_ctl_connect(const char *mountpoint, struct vmfsd_ctl **out)
+{
+	char real[PATH_MAX], name[VMFSD_CTL_NAME_MAX];
+	struct vmfsd_ctl *c;
+	int ret;
+
+	/* The daemon named its service after realpath() of its mount point;
+	 * a dead or hung mount cannot be resolved, so fall back to the path
+	 * as given (`vmfs` makes it absolute). */
+	ret = vmfsd_ctl_name(realpath(mountpoint, real) ? real : mountpoint,
+			     name, sizeof(name));
+	if (ret)
+		return ret;
+	c = calloc(1, sizeof(*c));
+	if (!c)
+		return -ENOMEM;
+	c->qb = qb_ipcc_connect(name, VMFSD_CTL_MSG_MAX);
+	if (!c->qb) {
+		ret = errno ? -errno : -ENOENT;
+		free(c);
+		/* No listener: libqb says ECONNREFUSED or ENOENT. */
+		return ret == -ECONNREFUSED ? -ENOENT : ret;
+	}
+	*out = c;
+	return 0;
+}
+
+void vmfsd_ctl_disconnect(struct vmfsd_ctl *c)
+{
+	if (!c)
+		return;
+	qb_ipcc_disconnect(c->qb);
+	free(c);
+}
+
+int vmfsd_ctl_call_raw(struct vmfsd_ctl *c, const void *msg, size_t len,
+		       uint32_t type, int timeout_ms, int *err, char **reply)
+{
+	struct iovec iov = { .iov_base = (void *)msg, .iov_len = len };
+	const char *rbody;
+	uint32_t rtype;
+	ssize_t n;
+	int ret;
+
+	*reply = NULL;
+	n = qb_ipcc_sendv_recv(c->qb, &iov, 1, c->buf, sizeof(c->buf), timeout_ms);
+	if (n < 0)
+		return n == -EAGAIN ? -ETIMEDOUT : (int)n;
+	ret = vmfsd_ctl_reply_parse(c->buf, (size_t)n, &rtype, err, &rbody);
+	if (ret)
+		return ret;
+	if (rtype != type)
+		return -EBADMSG;
+	*reply = strdup(rbody);
+	return *reply ? 0 : -ENOMEM;
+}
+
+int vmfsd_ctl_call(struct vmfsd_ctl *c, uint32_t type, const char *body,
+		   int timeout_ms, int *err, char **reply)
+{
+	ssize_t n;
+
+	/* The request is framed in its own buffer: the reply lands in c->buf. */
+	n = vmfsd_ctl_req_frame(type, body, c->req, sizeof(c->req));
+	if (n < 0)
+		return (int)n;
+	return vmfsd_ctl_call_raw(c, c->req, (size_t)n, type, timeout_ms, err,
+				  reply);
+}
+
+int vmfsd_ctl_info(struct vmfsd_ctl *c, struct vmfsd_info *out, char *msg,
+		   size_t msglen)
+{
+	char *reply;
+	int err, ret;
+
+	msg[0] = '\0';
+	ret = vmfsd_ctl_call(c, VMFSD_CTL_INFO, "{}", 10000, &err, &reply);
+	if (ret)
+		return ret;
+	if (err)
+		vmfsd_ctl_error_decode(reply, msg, msglen);
+	else
+		err = vmfsd_info_decode(reply, out);
+	free(reply);
+	return err;
+}
+
+int vmfsd_ctl_umount(struct vmfsd_ctl *c, int timeout_ms,
+		     struct vmfsd_close_status *out)
+{
+	char *reply;
+	int err, ret;
+
+	ret = vmfsd_ctl_call(c, VMFSD_CTL_UMOUNT, "{}", timeout_ms, &err, &reply);
+	if (ret)
+		return ret;
+	ret = vmfsd_close_status_decode(reply, out);
+	free(reply);
+	/* The frame's error is the outcome; the body says what it means. */
+	out->err = err;
+	return ret;
+}

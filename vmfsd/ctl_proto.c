@@ -1,0 +1,339 @@
+/*
+ * The control socket's wire format, shared by the daemon (vmfsd/ctl.c)
+ * and its clients (vmfsd/ctl_client.c): the frame around a message and
+ * the JSON bodies (json-c).
+ *
+ * A frame is struct vmfsd_ctl_frame (include/vmfs/vmfsd.h) followed by
+ * body_len bytes of JSON text whose last byte is its NUL.
+ *
+ * Decoding is lenient about what may grow and strict about what cannot:
+ * unknown fields are ignored and missing ones stay zero (so an older CLI
+ * reads a newer daemon's reply, and the reverse), but a field of the
+ * wrong JSON type, or a frame whose sizes disagree, is -EBADMSG.
+ */
+#include <errno.h>
+#include <stddef.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <json-c/json.h>
+
+#include "vmfs/vmfsd.h"
+
+int vmfsd_ctl_name(const char *mountpoint, char *out, size_t len)
+{
+	/* FNV-1a: stable across versions and machines, unlike a seeded hash.
+	 * A collision is caught by the client, which checks the mount point
+	 * the daemon reports. */
+	uint64_t h = 0xcbf29ce484222325ULL;
+	int n;
+
+	for (const unsigned char *p = (const unsigned char *)mountpoint; *p; p++) {
+		h ^= *p;
+		h *= 0x100000001b3ULL;
+	}
+	n = snprintf(out, len, "vmfsd-%016" PRIx64, h);
+	return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
+}
+
+static ssize_t ctl_frame(uint32_t type, bool reply, int err, const char *body,
+			 void *buf, size_t len)
+{
+	struct vmfsd_ctl_frame f;
+	size_t blen = strlen(body) + 1, total = sizeof(f) + blen;
+
+	if (total > len || total > VMFSD_CTL_MSG_MAX)
+		return -E2BIG;
+	memset(&f, 0, sizeof(f));
+	if (reply) {
+		f.qb.res.id = (int32_t)type;
+		f.qb.res.size = (int32_t)total;
+		f.qb.res.error = err;
+	} else {
+		f.qb.req.id = (int32_t)type;
+		f.qb.req.size = (int32_t)total;
+	}
+	f.version = VMFSD_CTL_VERSION;
+	f.body_len = (uint32_t)blen;
+	memcpy(buf, &f, sizeof(f));
+	memcpy((char *)buf + sizeof(f), body, blen);
+	return (ssize_t)total;
+}
+
+ssize_t vmfsd_ctl_req_frame(uint32_t type, const char *body, void *buf,
+			    size_t len)
+{
+	return ctl_frame(type, false, 0, body, buf, len);
+}
+
+ssize_t vmfsd_ctl_reply_frame(uint32_t type, int err, const char *body,
+			      void *buf, size_t len)
+{
+	return ctl_frame(type, true, err, body, buf, len);
+}
+
+/* The checks both directions share; *f is a copy (buf may be unaligned). */
+static int ctl_parse(const void *buf, size_t len, int32_t qb_size,
+		     struct vmfsd_ctl_frame *f, const char **body)
+{
+	const char *b = (const char *)buf + sizeof(*f);
+	json_object *o;
+	bool ok;
+
+	if (qb_size < 0 || (size_t)qb_size != len)
+		return -EBADMSG;
+	if (f->version != VMFSD_CTL_VERSION)
+		return -EPROTONOSUPPORT;
+	if (f->body_len == 0 || f->body_len != len - sizeof(*f) ||
+	    memchr(b, '\0', f->body_len) != b + f->body_len - 1)
+		return -EBADMSG;
+	/* Every body is a JSON object, whatever the type: checked here once,
+	 * so no handler meets text it cannot read. */
+	o = json_tokener_parse(b);
+	ok = o && json_object_is_type(o, json_type_object);
+	json_object_put(o);
+	if (!ok)
+		return -EBADMSG;
+	*body = b;
+	return 0;
+}
+
+int vmfsd_ctl_req_parse(const void *buf, size_t len, uint32_t *type,
+			uint32_t *version, const char **body)
+{
+	struct vmfsd_ctl_frame f;
+
+	if (len < sizeof(f))
+		return -EBADMSG;
+	memcpy(&f, buf, sizeof(f));
+	*type = (uint32_t)f.qb.req.id;
+	*version = f.version;
+	return ctl_parse(buf, len, f.qb.req.size, &f, body);
+}
+
+int vmfsd_ctl_reply_parse(const void *buf, size_t len, uint32_t *type,
+			  int *err, const char **body)
+{
+	struct vmfsd_ctl_frame f;
+
+	if (len < sizeof(f))
+		return -EBADMSG;
+	memcpy(&f, buf, sizeof(f));
+	*type = (uint32_t)f.qb.res.id;
+	*err = f.qb.res.error;
+	return ctl_parse(buf, len, f.qb.res.size, &f, body);
+}
+
+/* ---- bodies -------------------------------------------------------------- */
+
+/* The fields of a body, for both directions: one table per body keeps
+ * the encoder and the decoder from drifting apart. */
+enum ctl_ftype { F_STR, F_I64, F_U64, F_U32, F_PID, F_INT, F_BOOL };
+
+struct ctl_field {
+	const char *key;
+	enum ctl_ftype type;
+	size_t off, size;
+};
+
+#define FLD(st, key, type, member) \
+	{ key, type, offsetof(struct st, member), sizeof(((struct st *)0)->member) }
+
+static const struct ctl_field info_fields[] = {
+	FLD(vmfsd_info, "pid", F_PID, pid),
+	FLD(vmfsd_info, "since_ns", F_I64, since_ns),
+	FLD(vmfsd_info, "version", F_STR, version),
+	FLD(vmfsd_info, "vol_uuid", F_STR, vol_uuid),
+	FLD(vmfsd_info, "host_uuid", F_STR, host_uuid),
+	FLD(vmfsd_info, "lun", F_STR, lun),
+	FLD(vmfsd_info, "mountpoint", F_STR, mountpoint),
+	FLD(vmfsd_info, "state_dir", F_STR, state_dir),
+	FLD(vmfsd_info, "fuse_threads", F_U32, fuse_threads),
+	FLD(vmfsd_info, "hb_slot", F_U32, hb_slot),
+	FLD(vmfsd_info, "hb_generation", F_U64, hb_generation),
+	FLD(vmfsd_info, "lease_ms", F_U32, lease_ms),
+	FLD(vmfsd_info, "renew_ms", F_U32, renew_ms),
+	FLD(vmfsd_info, "fence_ms", F_U32, fence_ms),
+	FLD(vmfsd_info, "fenced", F_BOOL, fenced),
+	FLD(vmfsd_info, "journal_commits", F_U64, jnl_commits),
+	FLD(vmfsd_info, "journal_images", F_U64, jnl_images),
+	FLD(vmfsd_info, "journal_ring_blocks", F_U64, jnl_ring_blocks),
+	FLD(vmfsd_info, "journal_flushes", F_U64, jnl_flushes),
+	FLD(vmfsd_info, "journal_checkpoints", F_U64, jnl_checkpoints),
+	FLD(vmfsd_info, "journal_forced", F_U64, jnl_forced),
+};
+
+static const struct ctl_field close_fields[] = {
+	FLD(vmfsd_close_status, "pid", F_PID, pid),
+	FLD(vmfsd_close_status, "error", F_INT, err),
+	FLD(vmfsd_close_status, "unmounted", F_BOOL, unmounted),
+	FLD(vmfsd_close_status, "message", F_STR, msg),
+};
+
+/* An error reply: {"message": "..."}, the close status's own key. */
+static const struct ctl_field error_fields[] = {
+	FLD(vmfsd_close_status, "message", F_STR, msg),
+};
+
+static char *ctl_encode(const struct ctl_field *fl, size_t n, const void *in)
+{
+	const char *base = in;
+	json_object *o = json_object_new_object(), *v;
+	char *out = NULL;
+
+	if (!o)
+		return NULL;
+	for (size_t i = 0; i < n; i++) {
+		const void *p = base + fl[i].off;
+
+		switch (fl[i].type) {
+		case F_STR:
+			v = json_object_new_string_len(p, (int)strnlen(p, fl[i].size));
+			break;
+		case F_I64:
+			v = json_object_new_int64(*(const int64_t *)p);
+			break;
+		case F_U64:
+			v = json_object_new_uint64(*(const uint64_t *)p);
+			break;
+		case F_U32:
+			v = json_object_new_int64(*(const uint32_t *)p);
+			break;
+		case F_PID:
+			v = json_object_new_int64(*(const pid_t *)p);
+			break;
+		case F_INT:
+			v = json_object_new_int64(*(const int *)p);
+			break;
+		default:
+			v = json_object_new_boolean(*(const bool *)p);
+			break;
+		}
+		if (!v || json_object_object_add(o, fl[i].key, v)) {
+			json_object_put(v);
+			goto out;
+		}
+	}
+	out = strdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
+							  JSON_C_TO_STRING_NOSLASHESCAPE));
+out:
+	json_object_put(o);
+	return out;
+}
+
+/* Integers must be JSON integers within the field's range. */
+static int ctl_get_int(json_object *v, int64_t min, int64_t max, int64_t *out)
+{
+	if (!json_object_is_type(v, json_type_int))
+		return -EBADMSG;
+	errno = 0;
+	*out = json_object_get_int64(v);
+	if (errno || *out < min || *out > max)
+		return -EBADMSG;
+	return 0;
+}
+
+static int ctl_decode(const struct ctl_field *fl, size_t n, const char *body,
+		      void *outp)
+{
+	char *base = outp;
+	json_object *o = json_tokener_parse(body), *v;
+	int64_t x;
+	int ret = 0;
+
+	if (!o || !json_object_is_type(o, json_type_object)) {
+		json_object_put(o);
+		return -EBADMSG;
+	}
+	for (size_t i = 0; i < n && !ret; i++) {
+		void *p = base + fl[i].off;
+
+		if (!json_object_object_get_ex(o, fl[i].key, &v))
+			continue;
+		switch (fl[i].type) {
+		case F_STR:
+			if (!json_object_is_type(v, json_type_string))
+				ret = -EBADMSG;
+			else
+				snprintf(p, fl[i].size, "%s", json_object_get_string(v));
+			break;
+		case F_U64:
+			/* json-c keeps values above INT64_MAX as unsigned. */
+			if (!json_object_is_type(v, json_type_int))
+				ret = -EBADMSG;
+			else
+				*(uint64_t *)p = json_object_get_uint64(v);
+			break;
+		case F_BOOL:
+			if (!json_object_is_type(v, json_type_boolean))
+				ret = -EBADMSG;
+			else
+				*(bool *)p = json_object_get_boolean(v);
+			break;
+		case F_I64:
+			ret = ctl_get_int(v, INT64_MIN, INT64_MAX, &x);
+			if (!ret)
+				*(int64_t *)p = x;
+			break;
+		case F_U32:
+			ret = ctl_get_int(v, 0, UINT32_MAX, &x);
+			if (!ret)
+				*(uint32_t *)p = (uint32_t)x;
+			break;
+		case F_PID:
+			ret = ctl_get_int(v, 0, INT32_MAX, &x);
+			if (!ret)
+				*(pid_t *)p = (pid_t)x;
+			break;
+		default:
+			ret = ctl_get_int(v, INT32_MIN, INT32_MAX, &x);
+			if (!ret)
+				*(int *)p = (int)x;
+			break;
+		}
+	}
+	json_object_put(o);
+	return ret;
+}
+
+#define NELEMS(a) (sizeof(a) / sizeof((a)[0]))
+
+char *vmfsd_info_encode(const struct vmfsd_info *in)
+{
+	return ctl_encode(info_fields, NELEMS(info_fields), in);
+}
+
+int vmfsd_info_decode(const char *body, struct vmfsd_info *out)
+{
+	memset(out, 0, sizeof(*out));
+	return ctl_decode(info_fields, NELEMS(info_fields), body, out);
+}
+
+char *vmfsd_close_status_encode(const struct vmfsd_close_status *in)
+{
+	return ctl_encode(close_fields, NELEMS(close_fields), in);
+}
+
+int vmfsd_close_status_decode(const char *body, struct vmfsd_close_status *out)
+{
+	memset(out, 0, sizeof(*out));
+	return ctl_decode(close_fields, NELEMS(close_fields), body, out);
+}
+
+char *vmfsd_ctl_error_encode(const char *msg)
+{
+	struct vmfsd_close_status st = { 0 };
+
+	snprintf(st.msg, sizeof(st.msg), "%s", msg);
+	return ctl_encode(error_fields, NELEMS(error_fields), &st);
+}
+
+void vmfsd_ctl_error_decode(const char *body, char *msg, size_t len)
+{
+	struct vmfsd_close_status st = { 0 };
+
+	if (ctl_decode(error_fields, NELEMS(error_fields), body, &st))
+		st.msg[0] = '\0';
+	snprintf(msg, len, "%s", st.msg);
+}

@@ -1,0 +1,443 @@
+/*
+ * vmfsd's mount sequence and its undoing: check the mount point, open the
+ * LUN, read the volume header, claim the volume in the host state DB,
+ * make sure no other host serves it, take a heartbeat slot, open the
+ * volume (replaying journals) and mount it through FUSE; at the end,
+ * unmount, close, leave the heartbeat and release the claim, in that
+ * order, keeping the first failure for whoever asked for the unmount.
+ */
+#include <endian.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <sys/stat.h>
+#include <qb/qblog.h>
+
+#include "vmfs/format.h"
+#include "vmfs/fuse.h"
+#include "vmfs/journal.h"
+#include "vmfs/lockmgr.h"
+#include "vmfs/lun.h"
+#include "vmfs/version.h"
+#include "vmfs/vmfsd.h"
+#include "vmfs/vol.h"
+#include "vmfsd_int.h"
+
+
+/* Say why we cannot serve, to the log and to whoever waits for us. */
+void vmfsd_fail(struct vmfsd *d, const char *fmt, ...)
+{
+	char msg[VMFSD_MSG_MAX], line[VMFSD_MSG_MAX + 16];
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	qb_log(LOG_WARNING, "%s", msg);
+	if (d->a->ready_fd >= 0) {
+		n = snprintf(line, sizeof(line), "error: %s\n", msg);
+		vmfsd_write_all(d->a->ready_fd, line,
+				(size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1);
+		close(d->a->ready_fd);
+		d->a->ready_fd = -1;
+	}
+}
+
+void vmfsd_ready(struct vmfsd *d)
+{
+	if (d->a->ready_fd < 0)
+		return;
+	vmfsd_write_all(d->a->ready_fd, "ok\n", 3);
+	close(d->a->ready_fd);
+	d->a->ready_fd = -1;
+}
+
+/* Major format version in the primary header, for the upgrade message. */
+static unsigned vmfsd_disk_major(struct lun *lun)
+{
+	struct vmfs_volume vh;
+	unsigned major = 0;
+	void *buf;
+
+	buf = lun_buf_alloc(VMFS_MD_BLOCK_SIZE);
+	if (!buf)
+		return 0;
+	if (lun_read(lun, buf, VMFS_MD_BLOCK_SIZE, 0) == 0) {
+		memcpy(&vh, buf, sizeof(vh));
+		major = le16toh(vh.vh_hdr.bh_major);
+	}
+	lun_buf_free(buf);
+	return major;
+}
+
+static int vmfsd_read_header(struct vmfsd *d, struct vol_geom *g)
+{
+	const char *lun = d->a->lun;
+	uint32_t magic = 0;
+	int ret;
+
+	ret = vol_geom_read(d->lun, g, NULL, &magic);
+	if (ret == -VMFS_E_NOT_VOLUME)
+		vmfsd_fail(d, "%s is not a vmfs volume (bad magic 0x%08x at "
+			   "offset 0); run 'vmfs mkfs %s' to create one",
+			   lun, magic, lun);
+	else if (ret == -VMFS_E_BAD_VERSION)
+		vmfsd_fail(d, "volume format is newer than this vmfsd "
+			   "understands (major %u); upgrade vmfs",
+			   vmfsd_disk_major(d->lun));
+	else if (ret)
+		vmfsd_fail(d, "cannot read the volume header of %s: %s; run "
+			   "'vmfs fsck %s'", lun, vmfs_strerror(ret), lun);
+	return ret;
+}
+
+static int vmfsd_claim(struct vmfsd *d)
+{
+	struct vmfsd_mount_rec rec, existing;
+	uint8_t hu[VMFS_UUID_SIZE];
+	struct timespec now;
+	int ret;
+
+	ret = vmfsd_host_open(d->a->state_dir, &d->host);
+	if (ret) {
+		vmfsd_fail(d, "cannot open the host state in %s: %s",
+			   d->a->state_dir, vmfs_strerror(ret));
+		return ret;
+	}
+	vmfsd_host_uuid(d->host, hu);
+	vol_uuid_format(hu, d->host_uuid);
+
+	memset(&rec, 0, sizeof(rec));
+	snprintf(rec.vol_uuid, sizeof(rec.vol_uuid), "%s", d->uuid);
+	snprintf(rec.lun, sizeof(rec.lun), "%s", d->a->lun);
+	snprintf(rec.mountpoint, sizeof(rec.mountpoint), "%s", d->a->mountpoint);
+	rec.pid = getpid();
+	clock_gettime(CLOCK_REALTIME, &now);
+	rec.since_ns = (int64_t)now.tv_sec * 1000000000LL + now.tv_nsec;
+	d->since_ns = rec.since_ns;
+
+	ret = vmfsd_host_claim(d->host, &rec, &existing);
+	if (ret == -EBUSY) {
+		char pid[24] = "unknown";
+
+		if (existing.pid > 0)
+			snprintf(pid, sizeof(pid), "%ld", (long)existing.pid);
+		vmfsd_fail(d, "volume %s (%s) is already mounted by this host "
+			   "on %s (vmfsd pid %s)", d->uuid, d->a->lun,
+			   existing.mountpoint[0] ? existing.mountpoint : "?",
+			   pid);
+	} else if (ret) {
+		vmfsd_fail(d, "cannot record the mount of volume %s in %s: %s",
+			   d->uuid, d->a->state_dir, vmfs_strerror(ret));
+	} else {
+		d->claimed = true;
+	}
+	return ret;
+}
+
+static int vmfsd_check_mountpoint(struct vmfsd *d)
+{
+	const char *mp = d->a->mountpoint;
+	char real[PATH_MAX];
+	struct stat st;
+
+	if (stat(mp, &st)) {
+		if (errno == ENOENT)
+			vmfsd_fail(d, "mount point %s does not exist; create it "
+				   "with mkdir -p %s", mp, mp);
+		else
+			vmfsd_fail(d, "mount point %s: %s", mp, strerror(errno));
+		return -1;
+	}
+	if (!S_ISDIR(st.st_mode)) {
+		vmfsd_fail(d, "mount point %s is not a directory", mp);
+		return -1;
+	}
+	/* The host state records the canonical path; `vmfs umount` finds it. */
+	if (realpath(mp, real))
+		snprintf(d->a->mountpoint, sizeof(d->a->mountpoint), "%s", real);
+	return 0;
+}
+
+/*
+ * The heartbeat fenced its handle: fence the data handle too, so nothing
+ * this host still has queued reaches the volume.  Every FUSE call fails
+ * with EIO from here on; the admin unmounts and mounts again.
+ */
+static void vmfsd_on_fence(void *ctx, const char *why)
+{
+	struct vmfsd *d = ctx;
+
+	lun_fence(d->lun);
+	d->fenced = true;
+	qb_log(LOG_CRIT, "volume %s fenced: %s; all I/O now fails, unmount "
+	       "and mount again once the LUN is reachable", d->uuid, why);
+}
+
+/*
+ * Until on-disk locks arbitrate between hosts, a volume is served by one
+ * host at a time: refuse while another host's heartbeat is live.  Slots of
+ * other hosts are watched only when one is active (a lease and a renewal,
+ * about 6 s); a crashed host's slot stops moving and does not block.
+ */
+static int vmfsd_single_host(struct vmfsd *d, const struct vol_geom *g,
+			     const uint8_t *hu)
+{
+	struct hb_slot_info *si = calloc(g->max_hosts, sizeof(*si));
+	bool others = false;
+	uint32_t n, i;
+	int ret;
+
+	if (!si)
+		return -ENOMEM;
+	ret = hb_survey(d->hb_lun, g->hb_offset, false, si, g->max_hosts, &n);
+	for (i = 0; !ret && i < n; i++)
+		others |= memcmp(si[i].host_uuid, hu, VMFS_UUID_SIZE) != 0;
+	if (!ret && others) {
+		qb_log(LOG_INFO, "another host holds a heartbeat slot of volume "
+		       "%s; checking whether it is alive", d->uuid);
+		ret = hb_survey(d->hb_lun, g->hb_offset, true, si,
+				g->max_hosts, &n);
+	}
+	for (i = 0; !ret && i < n; i++) {
+		char u[37];
+
+		if (!si[i].live || !memcmp(si[i].host_uuid, hu, VMFS_UUID_SIZE))
+			continue;
+		vol_uuid_format(si[i].host_uuid, u);
+		vmfsd_fail(d, "volume %s is mounted by host %s (%s, heartbeat "
+			   "slot %u, live); this version serves a volume from "
+			   "one host at a time: unmount it there first",
+			   d->uuid, u, si[i].hostname[0] ? si[i].hostname : "?",
+			   si[i].slot);
+		ret = -EBUSY;
+	}
+	if (ret && ret != -EBUSY)
+		vmfsd_fail(d, "cannot read the heartbeat region of volume %s: "
+			   "%s; run 'vmfs fsck %s'", d->uuid, vmfs_strerror(ret),
+			   d->a->lun);
+	free(si);
+	return ret;
+}
+
+/* Take a heartbeat slot on its own LUN handle. */
+static int vmfsd_join(struct vmfsd *d, const struct vol_geom *g)
+{
+	struct hb_timeouts t;
+	struct hb_opts o;
+	uint8_t hu[VMFS_UUID_SIZE];
+	char host[65] = "";
+	int ret;
+
+	ret = lun_open(d->a->lun, 0, &d->hb_lun);
+	if (ret) {
+		vmfsd_fail(d, "cannot open LUN %s: %s", d->a->lun,
+			   vmfs_strerror(ret));
+		return ret;
+	}
+	vmfsd_host_uuid(d->host, hu);
+	ret = vmfsd_single_host(d, g, hu);
+	if (ret)
+		return ret;
+	gethostname(host, sizeof(host) - 1);
+	memset(&o, 0, sizeof(o));
+	o.host_uuid = hu;
+	o.hostname = host;
+	o.journal_offset = g->journal_offset;
+	o.journal_size = g->journal_size_bytes;
+	o.on_fence = vmfsd_on_fence;
+	o.ctx = d;
+	ret = hb_join(d->hb_lun, g->hb_offset, &o, &d->hb);
+	if (ret == -EUSERS) {
+		vmfsd_fail(d, "all %u host slots of volume %s are in use by "
+			   "live or crashed hosts; unmount it elsewhere, or run "
+			   "'vmfs fsck' to free the slots of hosts that are gone",
+			   g->max_hosts, d->uuid);
+		return ret;
+	}
+	if (ret) {
+		vmfsd_fail(d, "cannot join the heartbeat of volume %s: %s",
+			   d->uuid, vmfs_strerror(ret));
+		return ret;
+	}
+	hb_timeouts_get(d->hb, &t);
+	lun_set_io_timeout(d->hb_lun, t.io_timeout_ms);
+	qb_log(LOG_INFO, "heartbeat slot %u generation %llu: lease %u ms, "
+	       "renew %u ms, I/O timeout %u ms, self-fence after %u ms",
+	       hb_slot_index(d->hb), (unsigned long long)hb_generation(d->hb),
+	       t.lease_ms, t.renew_ms, t.io_timeout_ms, t.fence_ms);
+	return 0;
+}
+
+static bool vmfsd_stopped_early(struct vmfsd *d)
+{
+	if (!vmfsd_stop_pending())
+		return false;
+	vmfsd_fail(d, "stopped by a signal before %s was mounted",
+		   d->a->mountpoint);
+	return true;
+}
+
+int vmfsd_start(struct vmfsd *d)
+{
+	struct vfuse_opts fo;
+	struct vol_geom g;
+	struct vol_open_opts oo = { 0 };
+	int ret;
+
+	if (vmfsd_check_mountpoint(d))
+		return -1;
+	ret = lun_open(d->a->lun, 0, &d->lun);
+	if (ret) {
+		vmfsd_fail(d, "cannot open LUN %s: %s", d->a->lun,
+			   vmfs_strerror(ret));
+		return ret;
+	}
+	ret = vmfsd_read_header(d, &g);
+	if (ret)
+		return ret;
+	vol_uuid_format(g.uuid, d->uuid);
+	vmfsd_log_volume(d->uuid);
+	ret = vmfsd_claim(d);
+	if (ret)
+		return ret;
+	if (vmfsd_stopped_early(d))
+		return -1;
+	ret = vmfsd_join(d, &g);
+	if (ret)
+		return ret;
+
+	/*
+	 * No other host is live (vmfsd_join checked), so every dirty journal
+	 * is ours to replay; then this host journals into its own slot.
+	 */
+	oo.journal_slot = hb_slot_index(d->hb);
+	oo.commit_ms = d->a->commit_ms;
+	ret = vol_open_ex(d->lun, &oo, &d->vol);
+	if (ret) {
+		vmfsd_fail(d, "cannot open volume %s on %s: %s; run 'vmfs fsck "
+			   "%s'", d->uuid, d->a->lun, vmfs_strerror(ret),
+			   d->a->lun);
+		return ret;
+	}
+	if (vmfsd_stopped_early(d))
+		return -1;
+
+	vfuse_opts_init(&fo);
+	fo.mountpoint = d->a->mountpoint;
+	fo.fsname = d->a->lun;
+	fo.max_threads = d->a->threads;
+	fo.debug = d->a->debug;
+	/* Root's mount serves every user, as a disk file system does; the
+	 * kernel enforces modes (default_permissions). */
+	fo.allow_other = geteuid() == 0;
+	ret = vfuse_mount(d->vol, &fo, &d->fuse);
+	if (ret) {
+		vmfsd_fail(d, "cannot mount volume %s on %s: %s", d->uuid,
+			   d->a->mountpoint, vmfs_strerror(ret));
+		return ret;
+	}
+
+	qb_log(LOG_NOTICE, "mounted volume %s%s%s%s from %s on %s: host %s, "
+	       "state %s, %u FUSE threads, pid %ld", d->uuid,
+	       g.label[0] ? " (" : "", g.label, g.label[0] ? ")" : "",
+	       d->a->lun, d->a->mountpoint, d->host_uuid, d->a->state_dir,
+	       d->a->threads, (long)getpid());
+	return 0;
+}
+
+/* The first failure of the unmount: logged, and kept for `vmfs umount`. */
+static void vmfsd_close_failed(struct vmfsd *d, struct vmfsd_close_status *st,
+			       int err, const char *what)
+{
+	if (st->err)
+		return;
+	st->err = err;
+	snprintf(st->msg, sizeof(st->msg), "%s volume %s failed: %s; run "
+		 "'vmfs fsck %.3500s'", what, d->uuid, vmfs_strerror(err),
+		 d->a->lun);
+	qb_log(LOG_ERR, "%s", st->msg);
+}
+
+void vmfsd_finish(struct vmfsd *d, struct vmfsd_close_status *st)
+{
+	int ret;
+
+	memset(st, 0, sizeof(*st));
+	st->pid = getpid();
+	vfuse_unmount_destroy(d->fuse);
+	d->fuse = NULL;
+	st->unmounted = true;
+	if (d->vol) {
+		ret = vol_close(d->vol);
+		if (ret)
+			vmfsd_close_failed(d, st, ret, "closing");
+		d->vol = NULL;
+	}
+	/* Give the slot back only after the volume is flushed. */
+	if (d->hb) {
+		ret = hb_leave(d->hb);
+		if (ret)
+			vmfsd_close_failed(d, st, ret, "freeing the heartbeat slot of");
+	}
+	d->hb = NULL;
+	if (d->hb_lun)
+		lun_close(d->hb_lun);
+	d->hb_lun = NULL;
+	if (d->lun)
+		lun_close(d->lun);
+	d->lun = NULL;
+	if (d->claimed) {
+		ret = vmfsd_host_release(d->host, d->uuid);
+		if (ret)
+			qb_log(LOG_WARNING, "cannot remove the mount record of "
+			       "volume %s from %s: %s", d->uuid,
+			       d->a->state_dir, vmfs_strerror(ret));
+		d->claimed = false;
+	}
+	vmfsd_host_close(d->host);
+	d->host = NULL;
+}
+
+/* The live view for `vmfs info MOUNTPOINT`; runs on the loop thread while
+ * the volume is open (FUSE threads may be changing the counters). */
+void vmfsd_info_get(struct vmfsd *d, struct vmfsd_info *out)
+{
+	struct hb_timeouts t;
+	struct jnl_stats js = { 0 };
+
+	memset(out, 0, sizeof(*out));
+	out->pid = getpid();
+	out->since_ns = d->since_ns;
+	snprintf(out->version, sizeof(out->version), "%s", VMFS_VERSION);
+	snprintf(out->vol_uuid, sizeof(out->vol_uuid), "%s", d->uuid);
+	snprintf(out->host_uuid, sizeof(out->host_uuid), "%s", d->host_uuid);
+	snprintf(out->lun, sizeof(out->lun), "%s", d->a->lun);
+	snprintf(out->mountpoint, sizeof(out->mountpoint), "%s", d->a->mountpoint);
+	snprintf(out->state_dir, sizeof(out->state_dir), "%s", d->a->state_dir);
+	out->fuse_threads = d->a->threads;
+	if (d->hb) {
+		hb_timeouts_get(d->hb, &t);
+		out->hb_slot = hb_slot_index(d->hb);
+		out->hb_generation = hb_generation(d->hb);
+		out->lease_ms = t.lease_ms;
+		out->renew_ms = t.renew_ms;
+		out->fence_ms = t.fence_ms;
+	}
+	out->fenced = d->fenced;
+	if (d->vol)
+		vol_journal_stats(d->vol, &js);
+	out->jnl_commits = js.commits;
+	out->jnl_images = js.images;
+	out->jnl_ring_blocks = js.ring_blocks;
+	out->jnl_flushes = js.flushes;
+	out->jnl_checkpoints = js.checkpoints;
+	out->jnl_forced = js.forced;
+}

@@ -1,0 +1,109 @@
+/*
+ * vmfsd: the daemon's private header, shared by its files and linked only
+ * into bin/vmfsd:
+ *
+ *   main.c      arguments, detaching, the launcher that reports start-up
+ *   log.c       libqb logging policy and the blackbox
+ *   mount.c     the mount sequence (claim, heartbeat, open, FUSE) and its
+ *               undoing
+ *   loop.c      the main loop: signals, the FUSE thread, the stop sequence
+ *   ctl.c       the control socket server
+ *
+ * Threads: the main thread runs the qb_loop and does everything that is
+ * not a FUSE request: signals, control requests, timers, start-up and
+ * shutdown.  FUSE requests are served by libfuse's worker threads, under
+ * one thread of ours that sits in vfuse_run() and tells the loop (a pipe)
+ * when the session has ended.  The heartbeat and the journal run their own
+ * threads inside the library.
+ */
+#ifndef VMFSD_INT_H
+#define VMFSD_INT_H
+
+#include <limits.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <qb/qbloop.h>
+
+#include "vmfs/vmfsd.h"
+
+#define VMFSD_EXIT_OK    0
+#define VMFSD_EXIT_FAIL  1
+#define VMFSD_EXIT_USAGE 2
+
+#define VMFSD_MSG_MAX 4096
+
+struct vmfsd_args {
+	char lun[PATH_MAX];        /* fits vmfsd_mount_rec.lun */
+	char mountpoint[PATH_MAX];
+	char state_dir[PATH_MAX];
+	char log_file[PATH_MAX];
+	bool have_lun, have_mountpoint, have_log_file;
+	bool foreground;
+	bool debug;
+	int ready_fd;             /* -1: none */
+	unsigned threads;
+	unsigned commit_ms;
+};
+
+struct vmfsd_ctl_server;
+
+struct vmfsd {
+	struct vmfsd_args *a;
+	/* mount.c */
+	struct lun *lun;
+	struct lun *hb_lun;	/* own handle: heartbeat I/O has a short timeout */
+	struct hb *hb;
+	struct vmfsd_host *host;
+	struct vol *vol;
+	struct vfuse *fuse;
+	bool claimed;
+	volatile bool fenced;   /* set by the heartbeat thread */
+	char uuid[37];
+	char host_uuid[37];
+	int64_t since_ns;       /* mounted at, wall clock */
+	/* loop.c */
+	qb_loop_t *loop;
+	pthread_t fuse_thread;
+	bool fuse_running;
+	int fuse_done[2];       /* pipe: the FUSE thread's "I returned" */
+	int fuse_ret;
+	bool stopping;
+	qb_loop_timer_handle wake_timer;
+	int exit_status;
+	/* ctl.c */
+	struct vmfsd_ctl_server *ctl;
+};
+
+/* main.c */
+void vmfsd_write_all(int fd, const char *s, size_t len);
+
+/* log.c */
+int vmfsd_log_setup(const struct vmfsd_args *a);
+void vmfsd_blackbox_dump(const struct vmfsd_args *a);
+/* From now on, syslog and log file lines name the volume. */
+void vmfsd_log_volume(const char *vol_uuid);
+
+/* mount.c */
+__attribute__((format(printf, 2, 3)))
+void vmfsd_fail(struct vmfsd *d, const char *fmt, ...);
+void vmfsd_ready(struct vmfsd *d);
+int vmfsd_start(struct vmfsd *d);
+/* Undo whatever vmfsd_start() did; st gets how the close went. */
+void vmfsd_finish(struct vmfsd *d, struct vmfsd_close_status *st);
+void vmfsd_info_get(struct vmfsd *d, struct vmfsd_info *out);
+
+/* loop.c */
+void vmfsd_signals_setup(void);
+bool vmfsd_stop_pending(void);
+int vmfsd_serve(struct vmfsd_args *a);
+/* Begin the shutdown: end the FUSE session (the mount is undone lazily
+ * unless someone unmounted it already).  Idempotent. */
+void vmfsd_stop(struct vmfsd *d);
+
+/* ctl.c */
+int vmfsd_ctl_start(struct vmfsd *d);
+/* Reply to every pending umount request with st, then close the socket. */
+void vmfsd_ctl_stop(struct vmfsd *d, const struct vmfsd_close_status *st);
+
+#endif /* VMFSD_INT_H */
