@@ -34,6 +34,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "vmfs/clock.h"
 #include "vmfs/fuse.h"
 #include "vmfs/lun.h"
 #include "vmfs/vmfsd.h"
@@ -322,21 +323,13 @@ static void mount_build_argv(const struct mount_args *a, char **args,
 	args[n] = NULL;
 }
 
-static long long mount_now_ms(void)
-{
-	struct timespec t;
-
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (long long)t.tv_sec * 1000 + t.tv_nsec / 1000000;
-}
-
 /*
  * Read the readiness line.  Returns 1 with the line in buf, 0 on EOF
  * before a full line (the daemon died), -ETIMEDOUT.
  */
 static int mount_read_ready(int fd, char *buf, size_t len, int timeout_ms)
 {
-	long long deadline = mount_now_ms() + timeout_ms;
+	long long deadline = vmfs_mono_ms() + timeout_ms;
 	struct pollfd pfd = { .fd = fd, .events = POLLIN };
 	size_t used = 0;
 	ssize_t n;
@@ -344,7 +337,7 @@ static int mount_read_ready(int fd, char *buf, size_t len, int timeout_ms)
 	int left;
 
 	for (;;) {
-		left = (int)(deadline - mount_now_ms());
+		left = (int)(deadline - vmfs_mono_ms());
 		if (left <= 0)
 			return -ETIMEDOUT;
 		if (poll(&pfd, 1, left) < 0) {
@@ -607,12 +600,12 @@ static int umount_pidfd_open(pid_t pid)
 /* Returns 0 once pid has exited, -ETIMEDOUT. */
 static int umount_wait_exit(pid_t pid, int pidfd, int timeout_ms)
 {
-	long long deadline = mount_now_ms() + timeout_ms;
+	long long deadline = vmfs_mono_ms() + timeout_ms;
 	struct pollfd pfd = { .fd = pidfd, .events = POLLIN };
 	int left;
 
 	for (;;) {
-		left = (int)(deadline - mount_now_ms());
+		left = (int)(deadline - vmfs_mono_ms());
 		if (pidfd >= 0) {
 			if (left <= 0)
 				return -ETIMEDOUT;

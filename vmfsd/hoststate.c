@@ -45,6 +45,7 @@
 #include <tcutil.h>
 #include <tchdb.h>
 
+#include "vmfs/clock.h"
 #include "vmfs/vmfsd.h"
 #include "vmfs/vol.h"
 
@@ -76,14 +77,6 @@ struct vmfsd_host {
 static pthread_mutex_t host_db_mutex = PTHREAD_MUTEX_INITIALIZER;
 
 /* ---- small helpers ----------------------------------------------------- */
-
-static int64_t host_mono_ms(void)
-{
-	struct timespec t;
-
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
-}
 
 /* "xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx": it becomes part of a path. */
 static bool host_uuid_valid(const char *s)
@@ -162,7 +155,7 @@ static int host_db_open(const struct vmfsd_host *h, bool write, TCHDB **out)
 {
 	int omode = HDBOLCKNB | (write ? HDBOWRITER | HDBOCREAT | HDBOTSYNC
 				       : HDBOREADER);
-	int64_t deadline = host_mono_ms() + HOST_LOCK_WAIT_MS;
+	int64_t deadline = vmfs_mono_ms() + HOST_LOCK_WAIT_MS;
 	struct timespec pause = { 0, HOST_LOCK_POLL_MS * 1000000L };
 	TCHDB *db;
 	int ecode;
@@ -178,7 +171,7 @@ static int host_db_open(const struct vmfsd_host *h, bool write, TCHDB **out)
 			return 0;
 		}
 		ecode = tchdbecode(db);
-		if (ecode != TCELOCK || host_mono_ms() >= deadline)
+		if (ecode != TCELOCK || vmfs_mono_ms() >= deadline)
 			break;
 		nanosleep(&pause, NULL);
 	}
