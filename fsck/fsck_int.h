@@ -1,9 +1,12 @@
 /*
  * Private interfaces of the checker.
  *
- * fsck reads raw blocks itself (lun_read + lun_md_verify) and writes its
- * repairs with lun_md_seal + lun_write, like e2fsck on top of its own
- * readers: it must work on volumes the engine refuses to open.
+ * fsck reads raw blocks itself (lun_read + lun_md_verify): it must work
+ * on volumes the engine refuses to open.  Its repairs of inodes and
+ * directory entries, and its walks of block maps after pass 3, go through
+ * the engine's writers for a volume that is not open (vol_raw_*,
+ * vmfs/vol.h), the way e2fsck repairs through lib/ext2fs; repair.c gives
+ * them fsck's reader, checked writer and allocator.
  *
  * State handed from pass to pass lives in struct fsck_ctx:
  *   - per-object bitmaps, one bit per object, always in memory: what the
@@ -137,8 +140,11 @@ struct fsck_ctx {
 	/* overlay.c: committed journal images a read-only run reads through */
 	struct fsck_overlay *ovl;
 
-	/* dirops.c: where the last fsck_dir_add found room */
-	uint64_t add_dir, add_hint;
+	/* repair.c: the engine's writers' view of this run, and where
+	 * the last fsck_dir_add found room */
+	struct vol_raw raw;
+	uint64_t add_dir;
+	uint32_t add_hint;
 
 	/* map.c */
 	char tmpdir[4096];
@@ -267,35 +273,21 @@ void fsck_unfixed(struct fsck_ctx *c, enum fsck_problem code, uint64_t addr,
 void fsck_note(struct fsck_ctx *c, enum fsck_problem code, uint64_t addr,
 	       const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 
-/* ---- bmap.c: reading block maps of inodes that pass 3 accepted --------- */
+/* ---- repair.c: fsck's side of the engine's writers (vol_raw_*) ---------- */
 
-/* Pointer for logical block lbn of the inode image iblk (0 = hole). */
-int fsck_bmap_get(struct fsck_ctx *c, uint8_t *iblk, uint64_t lbn,
-		  uint64_t *ptr);
+/* The vol_raw the engine's writers use for this run: fsck_read,
+ * fsck_write_md and fsck_obj_alloc. */
+const struct vol_raw *fsck_raw(struct fsck_ctx *c);
 /*
  * Drop ownership of everything the inode owns (orphans, replaced inodes);
  * with release, also mark it free in the bitmaps pass 6 writes.
  */
 int fsck_inode_unown(struct fsck_ctx *c, uint8_t *iblk, bool release);
-/* Read / write an inode block (write bumps the generation and seals). */
-int fsck_inode_read(struct fsck_ctx *c, uint64_t ino, uint8_t *blk);
-int fsck_inode_write(struct fsck_ctx *c, uint64_t ino, uint8_t *blk);
-/* Write a fresh empty directory inode at ino (root, lost+found). */
-int fsck_dir_create(struct fsck_ctx *c, uint64_t ino, uint64_t parent,
-		    uint32_t perm);
-/* Write ino as a free inode (mode 0), keeping its incarnation. */
-int fsck_inode_clear(struct fsck_ctx *c, uint64_t ino, const uint8_t *old);
-
-/* ---- dirops.c: directory entries ---------------------------------------- */
-
-uint8_t fsck_mode_dtype(uint32_t mode);
-/* Add name -> ino to directory dir (chunk format of vmfsd/dir.c). */
+/* Add name -> ino to directory dir (vol_raw_dir_add), with fsck's maps. */
 int fsck_dir_add(struct fsck_ctx *c, uint64_t dir, const char *name,
 		 uint64_t ino, uint8_t dtype);
 /* Remove the entry at loc (chunk address | slot) of directory dir. */
 int fsck_dir_remove(struct fsck_ctx *c, uint64_t dir, uint64_t loc);
-/* Is name in dir?  (linear scan) */
-bool fsck_dir_has(struct fsck_ctx *c, uint64_t dir, const char *name);
 /* Add delta to an inode's nlink and nentries on disk. */
 int fsck_inode_adjust(struct fsck_ctx *c, uint64_t ino, int nlink_delta,
 		      int nentries_delta);

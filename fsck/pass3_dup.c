@@ -54,7 +54,7 @@ static int repoint(struct fsck_ctx *c, const struct fsck_dup *d, uint64_t old_ad
 		return -ESTALE;  /* the pointer moved: leave the block alone */
 	*slot = htole64((new_addr >> VMFS_MD_BLOCK_SHIFT) | (p & VMFS_PTR_TBZ));
 	if (d->in_inode)
-		return fsck_inode_write(c, d->ino, blk);
+		return vol_raw_inode_write(fsck_raw(c), d->ino, blk);
 	fsck_seal(blk, VMFS_MAGIC_PTRBLK, d->holder, VMFS_MD_BLOCK_SIZE);
 	return fsck_write_md(c, blk, VMFS_MD_BLOCK_SIZE, d->holder);
 }

@@ -421,7 +421,7 @@ static void check_xattrs(struct iscan *s)
 
 static void inode_clear(struct fsck_ctx *c, uint64_t ino, uint8_t *blk)
 {
-	if (fsck_inode_clear(c, ino, blk))
+	if (vol_raw_inode_clear(fsck_raw(c), ino, blk))
 		return;
 	if (ino > VMFS_LOSTFOUND_INO)
 		fsck_obj_release(c, VMFS_RES_INODE, ino);
@@ -557,7 +557,7 @@ xattrs:
 	}
 	c->r->inodes_checked++;
 	if (s->dirty)
-		fsck_inode_write(c, s->ino, s->blk);
+		vol_raw_inode_write(fsck_raw(c), s->ino, s->blk);
 }
 
 /* ---- the pass ----------------------------------------------------------- */

@@ -74,10 +74,10 @@ static int set_parent(struct fsck_ctx *c, uint64_t ino, uint64_t parent)
 
 	if (!blk)
 		return -ENOMEM;
-	ret = fsck_inode_read(c, ino, blk);
+	ret = vol_raw_inode_read(fsck_raw(c), ino, blk);
 	if (!ret) {
 		fsck_di(blk)->di_parent = htole64(parent);
-		ret = fsck_inode_write(c, ino, blk);
+		ret = vol_raw_inode_write(fsck_raw(c), ino, blk);
 	}
 	if (!ret)
 		fsck_map_set(c, c->dparent, ino, parent);
@@ -114,10 +114,10 @@ static void ensure_dir(struct fsck_ctx *c, uint64_t ino, uint64_t parent,
 		return;
 	}
 	/* Whatever the slot held gives its blocks back (pass 6 frees them). */
-	if (valid && !fsck_inode_read(c, ino, blk))
+	if (valid && !vol_raw_inode_read(fsck_raw(c), ino, blk))
 		fsck_inode_unown(c, blk, true);
 	lun_buf_free(blk);
-	if (fsck_dir_create(c, ino, parent, perm))
+	if (vol_raw_dir_create(fsck_raw(c), ino, parent, perm))
 		return;
 	bm_set(c->res[VMFS_RES_INODE].owned, ino);
 	if (!bm_test(c->res[VMFS_RES_INODE].disk_bm, ino)) {
@@ -179,7 +179,7 @@ static bool rename_dup(struct dscan *s, struct vmfs_dirent *de)
 			taken = db->db_ents[i].de_ino &&
 				db->db_ents[i].de_name_len == strlen(cand) &&
 				!memcmp(db->db_ents[i].de_name, cand, strlen(cand));
-		if (taken || fsck_dir_has(s->c, s->dir, cand))
+		if (taken || !vol_raw_dir_find(fsck_raw(s->c), s->dir, cand))
 			continue;
 		memset(de->de_name, 0, sizeof(de->de_name));
 		memcpy(de->de_name, cand, strlen(cand));
@@ -252,12 +252,12 @@ static void check_entry(struct dscan *s, struct vmfs_dirent *de, uint32_t slot)
 		fsck_map_set(c, c->names, name_key(hash, len), loc);
 	}
 	mode = mode_of(c, t);
-	if (de->de_type != fsck_mode_dtype(mode) &&
+	if (de->de_type != vol_mode_to_dtype(mode) &&
 	    fsck_fix(c, PR_4_DIRENT_TYPE, s->caddr,
 		     "directory %llu entry '%s': type %u, inode %llu has mode 0%o",
 		     (unsigned long long)s->dir, show(de, name), de->de_type,
 		     (unsigned long long)t, mode)) {
-		de->de_type = fsck_mode_dtype(mode);
+		de->de_type = vol_mode_to_dtype(mode);
 		s->changed = true;
 	}
 	if (bm_test(c->isdir, t)) {
@@ -305,7 +305,7 @@ static int scan_dir(struct dscan *s)
 	uint64_t nchunks, p = 0, lbn = UINT64_MAX;
 	int ret;
 
-	ret = fsck_inode_read(c, s->dir, s->iblk);
+	ret = vol_raw_inode_read(fsck_raw(c), s->dir, s->iblk);
 	if (ret)
 		return ret;
 	nchunks = le64toh(fsck_di(s->iblk)->di_size) / VMFS_MD_BLOCK_SIZE;
@@ -321,7 +321,7 @@ static int scan_dir(struct dscan *s)
 		/* One map lookup per small block, not per chunk. */
 		if (k / per_blk != lbn) {
 			lbn = k / per_blk;
-			ret = fsck_bmap_get(c, s->iblk, lbn, &p);
+			ret = vol_raw_bmap_get(fsck_raw(c), s->iblk, lbn, &p);
 			if (ret)
 				return ret;
 		}
@@ -406,11 +406,11 @@ static int reconnect(struct fsck_ctx *c, uint64_t ino, bool isdir)
 			fsck_map_del(c, c->dloc, ino);
 		}
 	}
-	if (ino == lf && !fsck_dir_has(c, root, "lost+found"))
+	if (ino == lf && vol_raw_dir_find(fsck_raw(c), root, "lost+found"))
 		snprintf(name, sizeof(name), "lost+found");
 	else
 		snprintf(name, sizeof(name), "#%llu", (unsigned long long)ino);
-	ret = fsck_dir_add(c, to, name, ino, fsck_mode_dtype(mode_of(c, ino)));
+	ret = fsck_dir_add(c, to, name, ino, vol_mode_to_dtype(mode_of(c, ino)));
 	if (!ret && isdir)
 		ret = set_parent(c, ino, to);
 	return ret;

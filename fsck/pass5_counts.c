@@ -28,7 +28,7 @@
 
 static void free_orphan(struct fsck_ctx *c, uint64_t ino, uint8_t *blk)
 {
-	if (fsck_inode_unown(c, blk, true) || fsck_inode_clear(c, ino, blk))
+	if (fsck_inode_unown(c, blk, true) || vol_raw_inode_clear(fsck_raw(c), ino, blk))
 		return;
 	fsck_obj_release(c, VMFS_RES_INODE, ino);
 	bm_clr(c->isdir, ino);
@@ -87,7 +87,7 @@ static void check_counts(struct fsck_ctx *c, uint64_t ino, uint8_t *blk)
 		dirty = true;
 	}
 	if (dirty)
-		fsck_inode_write(c, ino, blk);
+		vol_raw_inode_write(fsck_raw(c), ino, blk);
 }
 
 int fsck_pass5(struct fsck_ctx *c)

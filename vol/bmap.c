@@ -63,6 +63,12 @@ static int locate(uint64_t lbn, int *root, int *depth, uint64_t *rel)
 	return -EFBIG;
 }
 
+/* Which pointer of a level-d block on the way to rel (from locate). */
+static uint32_t pb_slot(uint64_t rel, int d)
+{
+	return (uint32_t)((rel / spans[d - 1]) % P);
+}
+
 static inline uint64_t ptr_addr(uint64_t p)
 {
 	return (p & VMFS_PTR_ADDR_MASK) << VMFS_MD_BLOCK_SHIFT;
@@ -133,6 +139,19 @@ static struct pblk *pb_find(struct vinode *vi, uint64_t addr)
 	return NULL;
 }
 
+/* Is blk, read at addr, a sound pointer block of ino at level? */
+static int pb_check(const uint8_t *blk, uint64_t addr, uint64_t ino, int level)
+{
+	const struct vmfs_ptrblk *d = (const struct vmfs_ptrblk *)blk;
+	int ret = lun_md_verify(&d->pb_hdr, VMFS_MAGIC_PTRBLK, addr,
+				VMFS_MD_BLOCK_SIZE);
+
+	if (!ret && (le64toh(d->pb_owner_ino) != ino ||
+		     le32toh(d->pb_level) != (uint32_t)level))
+		ret = -VMFS_E_CORRUPT;
+	return ret;
+}
+
 /*
  * Read (or find cached) the pointer block at addr, at tree level.  Safe
  * under a read-held vi->rw: the cache itself is guarded by vi->lk.
@@ -163,11 +182,7 @@ static int pb_get(struct vol *v, struct vinode *vi, uint64_t addr, int level,
 	ret = vol_md_read(v, blk, addr);
 	d = (struct vmfs_ptrblk *)blk;
 	if (!ret)
-		ret = lun_md_verify(&d->pb_hdr, VMFS_MAGIC_PTRBLK, addr,
-				    VMFS_MD_BLOCK_SIZE);
-	if (!ret && (le64toh(d->pb_owner_ino) != vi->ino ||
-		     le32toh(d->pb_level) != (uint32_t)level))
-		ret = -VMFS_E_CORRUPT;
+		ret = pb_check(blk, addr, vi->ino, level);
 	if (ret) {
 		VLOG(LOG_ERR, "pointer block at %llu of inode %llu: %s (owner %llu, level %u); run 'vmfs fsck'",
 		     (unsigned long long)addr, (unsigned long long)vi->ino,
@@ -196,11 +211,7 @@ static int pb_get(struct vol *v, struct vinode *vi, uint64_t addr, int level,
 
 static int pb_write(struct vol *v, struct pblk *pb)
 {
-	struct vmfs_ptrblk *d = (struct vmfs_ptrblk *)pb->blk;
-
-	d->pb_hdr.bh_gen = htole64(le64toh(d->pb_hdr.bh_gen) + 1);
-	lun_md_seal(&d->pb_hdr, VMFS_MAGIC_PTRBLK, pb->addr,
-		    VMFS_MD_BLOCK_SIZE);
+	md_reseal(pb->blk, VMFS_MAGIC_PTRBLK, pb->addr, VMFS_MD_BLOCK_SIZE);
 	pb->dirty = false;
 	return vol_md_write(v, pb->blk, pb->addr, false);
 }
@@ -285,7 +296,7 @@ int vol_bmap_get(struct vol *v, struct vinode *vi, uint64_t lbn, uint64_t *ptr)
 		ret = pb_get(v, vi, ptr_addr(p), d, &pb);
 		if (ret)
 			return ret;
-		p = le64toh(pb_ptrs(pb->blk)[(rel / spans[d - 1]) % P]);
+		p = le64toh(pb_ptrs(pb->blk)[pb_slot(rel, d)]);
 	}
 	*ptr = p;
 	return 0;
@@ -344,7 +355,7 @@ int vol_bmap_set(struct vol *v, struct vinode *vi, uint64_t lbn, uint64_t ptr,
 				return ret;
 		}
 		parent = pb;
-		slot = &pb_ptrs(pb->blk)[(rel / spans[d - 1]) % P];
+		slot = &pb_ptrs(pb->blk)[pb_slot(rel, d)];
 	}
 	old = le64toh(*slot);
 	*slot = htole64(ptr);
@@ -528,5 +539,119 @@ int vol_bmap_free_range(struct vol *v, struct vinode *vi, uint64_t first,
 	}
 	free(fl.data);
 	free(fl.pbs);
+	return ret;
+}
+
+/* ---- vol_raw_*: the same maps on a volume that is not open -------------- */
+
+static enum vmfs_res_type raw_data_res(const struct vmfs_inode *di)
+{
+	return le16toh(di->di_map_type) == VMFS_MAP_FILE ? VMFS_RES_FILE
+							 : VMFS_RES_SMALL;
+}
+
+/* Does the inode have a block map fit to walk? */
+static bool raw_has_map(const struct vmfs_inode *di)
+{
+	uint16_t mt = le16toh(di->di_map_type);
+
+	return mt != VMFS_MAP_INLINE && mt <= VMFS_MAP_FILE;
+}
+
+/*
+ * Index of the object p points at in area t, or -1: unknown flag bits,
+ * or not an object of the area.  TBZ is allowed on pointer-block pointers
+ * too, as vol_bmap_get follows them (fsck reports it, PR_3_TBZ_BAD).
+ */
+static int64_t raw_ptr_index(const struct vol_raw *r, enum vmfs_res_type t,
+			     uint64_t p)
+{
+	if (!p || (p & ~(VMFS_PTR_ADDR_MASK | VMFS_PTR_TBZ)))
+		return -1;
+	return res_geom_index(&r->g->res[t], ptr_addr(p));
+}
+
+/* Read the level-d pointer block p of ino into blk; *ok false when p or
+ * the block is not one (a hole). */
+static int raw_pb_read(const struct vol_raw *r, uint64_t p, uint64_t ino,
+		       int d, uint8_t *blk, bool *ok)
+{
+	int ret;
+
+	*ok = false;
+	if (raw_ptr_index(r, VMFS_RES_PTRBLK, p) < 0)
+		return 0;
+	ret = r->md_read(r->ctx, blk, ptr_addr(p));
+	if (!ret)
+		*ok = !pb_check(blk, ptr_addr(p), ino, d);
+	return ret;
+}
+
+int vol_raw_bmap_get(const struct vol_raw *r, const uint8_t *iblk,
+		     uint64_t lbn, uint64_t *ptr)
+{
+	const struct vmfs_inode *di = (const struct vmfs_inode *)(iblk + VMFS_OBJ_OFFSET);
+	uint64_t ino = le64toh(di->di_ino), rel, p;
+	int root, depth, ret = 0;
+	uint8_t *pb = NULL;
+	bool ok = true;
+
+	*ptr = 0;
+	if (!raw_has_map(di) || locate(lbn, &root, &depth, &rel))
+		return 0;
+	p = le64toh(di->di_map[root]);
+	if (depth && !(pb = lun_buf_alloc(VMFS_MD_BLOCK_SIZE)))
+		return -ENOMEM;
+	for (int d = depth; d >= 1 && p && ok && !ret; d--) {
+		ret = raw_pb_read(r, p, ino, d, pb, &ok);
+		p = ok && !ret ? le64toh(pb_ptrs(pb)[pb_slot(rel, d)]) : 0;
+	}
+	lun_buf_free(pb);
+	if (raw_ptr_index(r, raw_data_res(di), p) >= 0)
+		*ptr = p;
+	return ret;
+}
+
+/* Visit pointer p at level d and, when cb says so, what it points at. */
+static int raw_walk(const struct vol_raw *r, uint64_t ino,
+		    enum vmfs_res_type dt, uint64_t p, int d,
+		    vol_raw_ptr_cb cb, void *ctx)
+{
+	enum vmfs_res_type t = d ? VMFS_RES_PTRBLK : dt;
+	int64_t idx = raw_ptr_index(r, t, p);
+	uint8_t *blk;
+	bool ok;
+	int ret;
+
+	if (idx < 0)
+		return 0;
+	ret = cb(ctx, t, (uint64_t)idx, d);
+	if (ret <= 0 || !d)
+		return ret < 0 ? ret : 0;
+	blk = lun_buf_alloc(VMFS_MD_BLOCK_SIZE);
+	if (!blk)
+		return -ENOMEM;
+	ret = raw_pb_read(r, p, ino, d, blk, &ok);
+	for (uint32_t i = 0; i < P && ok && !ret; i++)
+		ret = raw_walk(r, ino, dt, le64toh(pb_ptrs(blk)[i]), d - 1, cb, ctx);
+	lun_buf_free(blk);
+	return ret;
+}
+
+int vol_raw_bmap_walk(const struct vol_raw *r, const uint8_t *iblk,
+		      vol_raw_ptr_cb cb, void *ctx)
+{
+	const struct vmfs_inode *di = (const struct vmfs_inode *)(iblk + VMFS_OBJ_OFFSET);
+	uint64_t ino = le64toh(di->di_ino);
+	enum vmfs_res_type dt = raw_data_res(di);
+	int ret = 0;
+
+	if (!raw_has_map(di))
+		return 0;
+	for (int i = 0; i < VMFS_NDIRECT && !ret; i++)
+		ret = raw_walk(r, ino, dt, le64toh(di->di_map[i]), 0, cb, ctx);
+	for (int d = 1; d <= 4 && !ret; d++)
+		ret = raw_walk(r, ino, dt, le64toh(di->di_map[VMFS_MAP_IND1 + d - 1]),
+			       d, cb, ctx);
 	return ret;
 }

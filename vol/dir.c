@@ -9,6 +9,7 @@
  * While a directory is in use its chunks are cached with a hash index of
  * the names (crc32c, as stored in de_hash); directories never shrink.
  */
+#include <dirent.h>
 #include <endian.h>
 #include <errno.h>
 #include <stdlib.h>
@@ -31,6 +32,88 @@ static struct vmfs_dirblk *chunk(struct vdir *d, uint32_t c)
 static uint32_t name_hash(const char *name, size_t len)
 {
 	return lun_crc32c(0, name, len);
+}
+
+/* ---- one chunk image: what the engine and vol_raw_* both write ---------- */
+
+#define ANY_CHUNK UINT32_MAX
+
+/* Byte address of chunk k, in the small block p maps. */
+static uint64_t chunk_addr(const struct vol_geom *g, uint64_t p, uint32_t k)
+{
+	uint32_t per_blk = g->small_block_size / VMFS_MD_BLOCK_SIZE;
+
+	return ptr_addr(p) + (uint64_t)(k % per_blk) * VMFS_MD_BLOCK_SIZE;
+}
+
+/* Is blk, read at addr, sound and chunk k (or ANY_CHUNK) of directory dir? */
+static int chunk_check(const uint8_t *blk, uint64_t addr, uint64_t dir,
+		       uint32_t k)
+{
+	const struct vmfs_dirblk *db = (const struct vmfs_dirblk *)blk;
+	int ret = lun_md_verify(&db->db_hdr, VMFS_MAGIC_DIRBLK, addr,
+				VMFS_MD_BLOCK_SIZE);
+
+	if (!ret && (le64toh(db->db_dir_ino) != dir ||
+		     (k != ANY_CHUNK && le32toh(db->db_chunk) != k)))
+		ret = -VMFS_E_CORRUPT;
+	return ret;
+}
+
+/* An empty chunk k of directory dir ("." and ".." are never stored). */
+static void chunk_init(uint8_t *blk, uint64_t dir, uint32_t k)
+{
+	struct vmfs_dirblk *db = (struct vmfs_dirblk *)blk;
+
+	memset(blk, 0, VMFS_MD_BLOCK_SIZE);
+	db->db_dir_ino = htole64(dir);
+	db->db_chunk = htole32(k);
+}
+
+/* A free slot of the chunk, or NPER when its count says it is full. */
+static uint32_t chunk_free_slot(const uint8_t *blk)
+{
+	const struct vmfs_dirblk *db = (const struct vmfs_dirblk *)blk;
+	uint32_t i = 0;
+
+	if (le16toh(db->db_count) >= NPER)
+		return NPER;
+	while (i < NPER && db->db_ents[i].de_ino)
+		i++;
+	return i;
+}
+
+/* Name an entry in free slot i: hash crc32c, the name NUL-padded. */
+static struct vmfs_dirent *chunk_put(uint8_t *blk, uint32_t i, const char *name,
+				     size_t len, uint64_t ino, uint8_t type)
+{
+	struct vmfs_dirblk *db = (struct vmfs_dirblk *)blk;
+	struct vmfs_dirent *de = &db->db_ents[i];
+
+	memset(de, 0, sizeof(*de));
+	de->de_ino = htole64(ino);
+	de->de_hash = htole32(name_hash(name, len));
+	de->de_name_len = (uint8_t)len;
+	de->de_type = type;
+	memcpy(de->de_name, name, len);
+	db->db_count = htole16(le16toh(db->db_count) + 1);
+	return de;
+}
+
+static void chunk_take(uint8_t *blk, uint32_t i)
+{
+	struct vmfs_dirblk *db = (struct vmfs_dirblk *)blk;
+
+	memset(&db->db_ents[i], 0, sizeof(db->db_ents[i]));
+	if (db->db_count)
+		db->db_count = htole16(le16toh(db->db_count) - 1);
+}
+
+static bool dirent_is(const struct vmfs_dirent *de, const char *name,
+		      size_t len)
+{
+	return de->de_ino && de->de_name_len == len &&
+	       !memcmp(de->de_name, name, len);
 }
 
 void vol_dir_unload(struct vinode *dir)
@@ -125,13 +208,9 @@ static int chunk_verify(struct vinode *dir, uint32_t c, uint64_t addr,
 			const uint8_t *blk)
 {
 	const struct vmfs_dirblk *db = (const struct vmfs_dirblk *)blk;
-	int ret = lun_md_verify(&db->db_hdr, VMFS_MAGIC_DIRBLK, addr,
-				VMFS_MD_BLOCK_SIZE);
+	int ret = chunk_check(blk, addr, dir->ino, c);
 	uint32_t live = 0;
 
-	if (!ret && (le64toh(db->db_dir_ino) != dir->ino ||
-		     le32toh(db->db_chunk) != c))
-		ret = -VMFS_E_CORRUPT;
 	for (int i = 0; !ret && i < NPER; i++) {
 		const struct vmfs_dirent *de = &db->db_ents[i];
 
@@ -197,7 +276,7 @@ int vol_dir_load(struct vol *v, struct vinode *dir)
 			break;
 		}
 		d->chunks[c] = blk;
-		d->caddr[c] = ptr_addr(p) + (uint64_t)(c % per_blk) * VMFS_MD_BLOCK_SIZE;
+		d->caddr[c] = chunk_addr(&v->g, p, c);
 		d->nchunks++;
 		ret = vol_md_read(v, blk, d->caddr[c]);
 		if (!ret)
@@ -248,7 +327,7 @@ int vol_dir_find(struct vol *v, struct vinode *dir, const char *name,
 		if (d->tab[i].pos == TOMB || d->tab[i].hash != hash)
 			continue;
 		de = ent(d, d->tab[i].pos - 1);
-		if (de->de_name_len == len && !memcmp(de->de_name, name, len)) {
+		if (dirent_is(de, name, len)) {
 			*ino = le64toh(de->de_ino);
 			if (type)
 				*type = de->de_type;
@@ -273,11 +352,8 @@ static void tab_remove(struct vdir *d, uint32_t hash, uint32_t pos)
 
 static int chunk_write(struct vol *v, struct vdir *d, uint32_t c)
 {
-	struct vmfs_dirblk *db = chunk(d, c);
-
-	db->db_hdr.bh_gen = htole64(le64toh(db->db_hdr.bh_gen) + 1);
-	lun_md_seal(&db->db_hdr, VMFS_MAGIC_DIRBLK, d->caddr[c],
-		    VMFS_MD_BLOCK_SIZE);
+	md_reseal(d->chunks[c], VMFS_MAGIC_DIRBLK, d->caddr[c],
+		  VMFS_MD_BLOCK_SIZE);
 	return vol_md_write(v, d->chunks[c], d->caddr[c], false);
 }
 
@@ -288,7 +364,6 @@ static int chunk_new(struct vol *v, struct vinode *dir, uint32_t *out)
 	uint32_t per_blk = v->g.small_block_size / VMFS_MD_BLOCK_SIZE;
 	uint32_t c = d->nchunks;
 	uint64_t p;
-	struct vmfs_dirblk *db;
 	int ret;
 
 	if ((uint64_t)c + 1 > UINT32_MAX / NPER)
@@ -318,11 +393,8 @@ static int chunk_new(struct vol *v, struct vinode *dir, uint32_t *out)
 	d->chunks[c] = lun_buf_alloc(VMFS_MD_BLOCK_SIZE);
 	if (!d->chunks[c])
 		return -ENOMEM;
-	memset(d->chunks[c], 0, VMFS_MD_BLOCK_SIZE);
-	d->caddr[c] = ptr_addr(p) + (uint64_t)(c % per_blk) * VMFS_MD_BLOCK_SIZE;
-	db = chunk(d, c);
-	db->db_dir_ino = htole64(dir->ino);
-	db->db_chunk = htole32(c);
+	chunk_init(d->chunks[c], dir->ino, c);
+	d->caddr[c] = chunk_addr(&v->g, p, c);
 	d->nchunks++;
 	dir->size += VMFS_MD_BLOCK_SIZE;
 	*out = c;
@@ -363,21 +435,11 @@ int vol_dir_add(struct vol *v, struct vinode *dir, const char *name,
 		if (ret)
 			return ret;
 	}
-	for (i = 0; i < NPER; i++)
-		if (!chunk(d, c)->db_ents[i].de_ino)
-			break;
-	de = &chunk(d, c)->db_ents[i];
-	memset(de, 0, sizeof(*de));
-	de->de_ino = htole64(ino);
-	de->de_hash = htole32(name_hash(name, len));
-	de->de_name_len = (uint8_t)len;
-	de->de_type = type;
-	memcpy(de->de_name, name, len);
-	chunk(d, c)->db_count = htole16(le16toh(chunk(d, c)->db_count) + 1);
+	i = chunk_free_slot(d->chunks[c]);
+	de = chunk_put(d->chunks[c], i, name, len, ino, type);
 	ret = chunk_write(v, d, c);
 	if (ret) {
-		memset(de, 0, sizeof(*de));
-		chunk(d, c)->db_count = htole16(le16toh(chunk(d, c)->db_count) - 1);
+		chunk_take(d->chunks[c], i);
 		return ret;
 	}
 	tab_insert(d, le32toh(de->de_hash), c * NPER + i);
@@ -392,8 +454,7 @@ int vol_dir_remove_pos(struct vol *v, struct vinode *dir, uint32_t pos)
 	struct vmfs_dirblk *db = chunk(d, pos / NPER);
 	int ret;
 
-	memset(de, 0, sizeof(*de));
-	db->db_count = htole16(le16toh(db->db_count) - 1);
+	chunk_take(d->chunks[pos / NPER], pos % NPER);
 	ret = chunk_write(v, d, pos / NPER);
 	if (ret) {
 		*de = saved;
@@ -452,4 +513,183 @@ int vol_dir_iterate(struct vol *v, struct vinode *dir, uint64_t cookie,
 			break;
 	}
 	return 0;
+}
+
+/* ---- vol_raw_*: the same chunks on a volume that is not open ------------ */
+
+static struct vmfs_inode *raw_di(uint8_t *iblk)
+{
+	return (struct vmfs_inode *)(iblk + VMFS_OBJ_OFFSET);
+}
+
+/* Read chunk k of directory dir (inode image iblk) into cb at *addr;
+ * -ENOENT when it is unmapped or not a sound chunk k of dir. */
+static int raw_chunk_read(const struct vol_raw *r, uint64_t dir,
+			  const uint8_t *iblk, uint32_t k, uint8_t *cb,
+			  uint64_t *addr)
+{
+	uint32_t per_blk = r->g->small_block_size / VMFS_MD_BLOCK_SIZE;
+	uint64_t p;
+	int ret;
+
+	ret = vol_raw_bmap_get(r, iblk, k / per_blk, &p);
+	if (ret)
+		return ret;
+	if (!p || (p & VMFS_PTR_TBZ))
+		return -ENOENT;
+	*addr = chunk_addr(r->g, p, k);
+	ret = r->md_read(r->ctx, cb, *addr);
+	if (ret)
+		return ret;
+	return chunk_check(cb, *addr, dir, k) ? -ENOENT : 0;
+}
+
+/*
+ * The scan for room is linear, which is why the caller keeps *hint; a
+ * new chunk only ever gets a direct pointer (251 small blocks of chunks
+ * are plenty for lost+found, and leave pointer blocks alone).
+ */
+int vol_raw_dir_add(const struct vol_raw *r, uint64_t dir, const char *name,
+		    uint64_t ino, uint8_t type, uint8_t *iblk, uint32_t *hint,
+		    uint64_t *loc)
+{
+	uint32_t sbs = r->g->small_block_size, per_blk = sbs / VMFS_MD_BLOCK_SIZE;
+	uint8_t *cb = lun_buf_alloc(VMFS_MD_BLOCK_SIZE);
+	struct vmfs_inode *di = raw_di(iblk);
+	size_t len = strlen(name);
+	uint64_t nchunks, caddr = 0, p, idx;
+	uint32_t k, slot = NPER;
+	int ret;
+
+	if (!cb)
+		return -ENOMEM;
+	if (len > VMFS_NAME_MAX) {
+		ret = -ENAMETOOLONG;
+		goto out;
+	}
+	ret = vol_raw_inode_read(r, dir, iblk);
+	if (ret)
+		goto out;
+	nchunks = le64toh(di->di_size) / VMFS_MD_BLOCK_SIZE;
+	if (nchunks > UINT32_MAX / NPER) {
+		ret = -ENOSPC;
+		goto out;
+	}
+	for (k = *hint < nchunks ? *hint : 0; k < nchunks; k++) {
+		ret = raw_chunk_read(r, dir, iblk, k, cb, &caddr);
+		if (ret == -ENOENT)
+			continue;
+		if (ret)
+			goto out;
+		slot = chunk_free_slot(cb);
+		if (slot < NPER)
+			break;
+	}
+	if (k == nchunks) {
+		/* Append chunk k, in a new small block when it starts one. */
+		ret = vol_raw_bmap_get(r, iblk, k / per_blk, &p);
+		if (ret)
+			goto out;
+		if (!p) {
+			if (k / per_blk >= VMFS_NDIRECT) {
+				ret = -ENOSPC;
+				goto out;
+			}
+			ret = r->res_alloc(r->ctx, VMFS_RES_SMALL, dir, &idx);
+			if (ret)
+				goto out;
+			p = res_geom_addr(&r->g->res[VMFS_RES_SMALL], idx) >>
+			    VMFS_MD_BLOCK_SHIFT;
+			di->di_map[k / per_blk] = htole64(p);
+			di->di_alloc_bytes = htole64(le64toh(di->di_alloc_bytes) + sbs);
+		}
+		caddr = chunk_addr(r->g, p, k);
+		chunk_init(cb, dir, k);
+		di->di_size = htole64((uint64_t)(k + 1) * VMFS_MD_BLOCK_SIZE);
+		slot = 0;
+	}
+	chunk_put(cb, slot, name, len, ino, type);
+	md_reseal(cb, VMFS_MAGIC_DIRBLK, caddr, VMFS_MD_BLOCK_SIZE);
+	ret = r->md_write(r->ctx, cb, caddr);
+	if (ret)
+		goto out;
+	*hint = k;
+	*loc = caddr | slot;
+	/* The chunk first: the inode then names what is on disk. */
+	di->di_nentries = htole64(le64toh(di->di_nentries) + 1);
+	if (type == DT_DIR)
+		di->di_nlink = htole32(le32toh(di->di_nlink) + 1);
+	ret = vol_raw_inode_write(r, dir, iblk);
+out:
+	lun_buf_free(cb);
+	return ret;
+}
+
+int vol_raw_dir_remove(const struct vol_raw *r, uint64_t dir, uint64_t loc,
+		       uint8_t *iblk, uint64_t *ino, uint8_t *type)
+{
+	const struct vol_res_geom *sg = &r->g->res[VMFS_RES_SMALL];
+	uint64_t caddr = loc & ~(uint64_t)(VMFS_MD_BLOCK_SIZE - 1);
+	uint32_t slot = (uint32_t)(loc & (VMFS_MD_BLOCK_SIZE - 1));
+	uint8_t *cb = lun_buf_alloc(VMFS_MD_BLOCK_SIZE);
+	const struct vmfs_dirent *de;
+	int ret;
+
+	if (!cb)
+		return -ENOMEM;
+	/* A chunk lives in the small-block area. */
+	if (slot >= NPER || caddr < sg->obj_offset ||
+	    caddr - sg->obj_offset >= sg->count * sg->obj_size) {
+		ret = -EINVAL;
+		goto out;
+	}
+	ret = r->md_read(r->ctx, cb, caddr);
+	if (ret)
+		goto out;
+	de = &((const struct vmfs_dirblk *)cb)->db_ents[slot];
+	if (chunk_check(cb, caddr, dir, ANY_CHUNK) || !de->de_ino) {
+		ret = -ESTALE;
+		goto out;
+	}
+	*ino = le64toh(de->de_ino);
+	*type = de->de_type;
+	chunk_take(cb, slot);
+	md_reseal(cb, VMFS_MAGIC_DIRBLK, caddr, VMFS_MD_BLOCK_SIZE);
+	ret = r->md_write(r->ctx, cb, caddr);
+	if (!ret)
+		ret = vol_raw_inode_adjust(r, dir, iblk, *type == DT_DIR ? -1 : 0, -1);
+out:
+	lun_buf_free(cb);
+	return ret;
+}
+
+int vol_raw_dir_find(const struct vol_raw *r, uint64_t dir, const char *name)
+{
+	uint8_t *iblk = lun_buf_alloc(VMFS_MD_BLOCK_SIZE);
+	uint8_t *cb = lun_buf_alloc(VMFS_MD_BLOCK_SIZE);
+	const struct vmfs_dirblk *db = (const struct vmfs_dirblk *)cb;
+	size_t len = strlen(name);
+	uint64_t nchunks, caddr;
+	int ret = -ENOMEM;
+
+	if (!iblk || !cb)
+		goto out;
+	ret = vol_raw_inode_read(r, dir, iblk);
+	if (ret)
+		goto out;
+	nchunks = le64toh(raw_di(iblk)->di_size) / VMFS_MD_BLOCK_SIZE;
+	ret = -ENOENT;
+	for (uint64_t k = 0; k < nchunks && k <= UINT32_MAX && ret == -ENOENT; k++) {
+		ret = raw_chunk_read(r, dir, iblk, (uint32_t)k, cb, &caddr);
+		if (ret)
+			continue;
+		ret = -ENOENT;
+		for (int i = 0; i < NPER && ret; i++)
+			if (dirent_is(&db->db_ents[i], name, len))
+				ret = 0;
+	}
+out:
+	lun_buf_free(iblk);
+	lun_buf_free(cb);
+	return ret;
 }

@@ -300,16 +300,54 @@ void vol_icache_evict_all(struct vol *v)
 }
 
 /*
- * Allocate and write a fresh inode.  The slot's incarnation moves past
- * whatever the slot held before, so a handle to the old file is stale.
+ * Start a new life of slot ino in blk (at addr), which holds whatever the
+ * slot held: all zero, a free lock record one generation past the old
+ * one (a host's cached copy of the old lock is stale), and the old
+ * incarnation -- when the old inode verifies -- moved on by inc_step
+ * (1 for a new inode, so a handle to the old file is stale; 0 for a slot
+ * that only becomes free).
  */
+static struct vmfs_inode *inode_reset(uint8_t *blk, uint64_t addr,
+				      uint64_t ino, uint64_t inc_step)
+{
+	struct vmfs_inode *di = (struct vmfs_inode *)(blk + VMFS_OBJ_OFFSET);
+	uint64_t inc = 0, lock_gen = 0;
+	struct lock_record lr;
+
+	if (!lun_md_verify(&di->di_hdr, VMFS_MAGIC_INODE, addr, INODE_LEN))
+		inc = le64toh(di->di_incarnation);
+	if (!lock_record_decode(blk, addr, &lr))
+		lock_gen = lr.gen;
+	memset(blk, 0, VMFS_MD_BLOCK_SIZE);
+	lock_record_init_free(blk, addr, lock_gen + 1);
+	di->di_ino = htole64(ino);
+	di->di_incarnation = htole64(inc + inc_step);
+	return di;
+}
+
+/* A new inode of mode in blk (see inode_reset); a directory is empty,
+ * with two links and a small-block map. */
+static struct vmfs_inode *inode_fresh(uint8_t *blk, uint64_t addr,
+				      uint64_t ino, uint32_t mode, int64_t now)
+{
+	struct vmfs_inode *di = inode_reset(blk, addr, ino, 1);
+
+	di->di_mode = htole32(mode);
+	di->di_nlink = htole32(S_ISDIR(mode) ? 2 : 1);
+	di->di_map_type = htole16(S_ISDIR(mode) ? VMFS_MAP_SMALL
+						: VMFS_MAP_INLINE);
+	di->di_atime_ns = di->di_mtime_ns = di->di_ctime_ns =
+		di->di_btime_ns = htole64((uint64_t)now);
+	return di;
+}
+
+/* Allocate and write a fresh inode (inode_fresh). */
 int vol_inode_alloc(struct vol *v, uint64_t hint, uint32_t mode, uint32_t uid,
 		uint32_t gid, struct vinode **out)
 {
 	struct vinode *vi;
-	uint64_t ino, old_inc = 0, old_lock_gen = 0;
+	uint64_t ino;
 	uint32_t got;
-	int64_t now = vol_now_ns();
 	int ret;
 
 	ret = vol_res_alloc(v, VMFS_RES_INODE, hint, &ino, 1, &got);
@@ -320,26 +358,13 @@ int vol_inode_alloc(struct vol *v, uint64_t hint, uint32_t mode, uint32_t uid,
 		vol_res_free(v, VMFS_RES_INODE, &ino, 1);
 		return -ENOMEM;
 	}
-	/* The slot's previous life, if it had one. */
-	if (!vol_md_read(v, vi->blk, vi->addr)) {
-		const struct vmfs_inode *di = di_of(vi);
-		struct lock_record lr;
-
-		if (!lun_md_verify(&di->di_hdr, VMFS_MAGIC_INODE, vi->addr,
-				   INODE_LEN))
-			old_inc = le64toh(di->di_incarnation);
-		if (!lock_record_decode(vi->blk, vi->addr, &lr))
-			old_lock_gen = lr.gen;
-	}
-	memset(vi->blk, 0, VMFS_MD_BLOCK_SIZE);
-	lock_record_init_free(vi->blk, vi->addr, old_lock_gen + 1);
-	vi->incarnation = old_inc + 1;
-	vi->mode = mode;
-	vi->nlink = S_ISDIR(mode) ? 2 : 1;
+	/* The slot's previous life, if it had one (unreadable: none). */
+	if (vol_md_read(v, vi->blk, vi->addr))
+		memset(vi->blk, 0, VMFS_MD_BLOCK_SIZE);
+	inode_fresh(vi->blk, vi->addr, ino, mode, vol_now_ns());
+	inode_decode(vi);
 	vi->uid = uid;
 	vi->gid = gid;
-	vi->atime_ns = vi->mtime_ns = vi->ctime_ns = vi->btime_ns = now;
-	vi->map_type = S_ISDIR(mode) ? VMFS_MAP_SMALL : VMFS_MAP_INLINE;
 	inode_encode(vi);
 	ret = vol_md_write(v, vi->blk, vi->addr, false);
 	if (ret) {
@@ -424,4 +449,78 @@ void vol_inode_to_attr(const struct vol *v, const struct vinode *vi,
 	ns_to_ts(vi->mtime_ns, &a->mtime);
 	ns_to_ts(vi->ctime_ns, &a->ctime);
 	ns_to_ts(vi->btime_ns, &a->btime);
+}
+
+/* ---- vol_raw_*: the same inodes on a volume that is not open ------------ */
+
+static uint64_t raw_inode_addr(const struct vol_raw *r, uint64_t ino)
+{
+	return res_geom_addr(&r->g->res[VMFS_RES_INODE], ino);
+}
+
+int vol_raw_inode_read(const struct vol_raw *r, uint64_t ino, uint8_t *blk)
+{
+	if (ino >= r->g->res[VMFS_RES_INODE].count)
+		return -EINVAL;
+	return r->md_read(r->ctx, blk, raw_inode_addr(r, ino));
+}
+
+int vol_raw_inode_write(const struct vol_raw *r, uint64_t ino, uint8_t *blk)
+{
+	uint64_t addr = raw_inode_addr(r, ino);
+
+	if (ino >= r->g->res[VMFS_RES_INODE].count)
+		return -EINVAL;
+	md_reseal(blk + VMFS_OBJ_OFFSET, VMFS_MAGIC_INODE, addr, INODE_LEN);
+	return r->md_write(r->ctx, blk, addr);
+}
+
+int vol_raw_inode_clear(const struct vol_raw *r, uint64_t ino,
+			const uint8_t *old)
+{
+	uint8_t *blk = lun_buf_alloc(VMFS_MD_BLOCK_SIZE);
+	le64 gen;
+	int ret;
+
+	if (!blk)
+		return -ENOMEM;
+	memcpy(blk, old, VMFS_MD_BLOCK_SIZE);
+	/* The block's generation goes on from the old one, verified or not. */
+	gen = ((const struct vmfs_inode *)(old + VMFS_OBJ_OFFSET))->di_hdr.bh_gen;
+	inode_reset(blk, raw_inode_addr(r, ino), ino, 0)->di_hdr.bh_gen = gen;
+	ret = vol_raw_inode_write(r, ino, blk);
+	lun_buf_free(blk);
+	return ret;
+}
+
+int vol_raw_dir_create(const struct vol_raw *r, uint64_t ino,
+		       uint64_t parent, uint32_t perm)
+{
+	uint8_t *blk = lun_buf_alloc(VMFS_MD_BLOCK_SIZE);
+	int ret;
+
+	if (!blk)
+		return -ENOMEM;
+	ret = vol_raw_inode_read(r, ino, blk);
+	if (!ret) {
+		inode_fresh(blk, raw_inode_addr(r, ino), ino, S_IFDIR | perm,
+			    vol_now_ns())->di_parent = htole64(parent);
+		ret = vol_raw_inode_write(r, ino, blk);
+	}
+	lun_buf_free(blk);
+	return ret;
+}
+
+int vol_raw_inode_adjust(const struct vol_raw *r, uint64_t ino, uint8_t *blk,
+			 int nlink_delta, int nentries_delta)
+{
+	struct vmfs_inode *di = (struct vmfs_inode *)(blk + VMFS_OBJ_OFFSET);
+	int ret = vol_raw_inode_read(r, ino, blk);
+
+	if (ret)
+		return ret;
+	di->di_nlink = htole32(le32toh(di->di_nlink) + (uint32_t)nlink_delta);
+	di->di_nentries = htole64(le64toh(di->di_nentries) +
+				  (uint64_t)(int64_t)nentries_delta);
+	return vol_raw_inode_write(r, ino, blk);
 }

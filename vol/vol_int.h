@@ -28,6 +28,7 @@
 #ifndef VMFS_VOL_INT_H
 #define VMFS_VOL_INT_H
 
+#include <endian.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -178,6 +179,17 @@ bool vol_is_rdonly(const struct vol *v);
 int vol_md_read(struct vol *v, void *blk, uint64_t addr);
 int vol_md_write(struct vol *v, const void *blk, uint64_t addr, bool lockable);
 
+/* Bump a block header's generation and seal it: every rewrite of a
+ * pointer block, chunk or inode, the engine's and vol_raw_*'s alike. */
+static inline void md_reseal(void *hdr, uint32_t magic, uint64_t self,
+			     uint32_t len)
+{
+	struct vmfs_blk_hdr *h = hdr;
+
+	h->bh_gen = htole64(le64toh(h->bh_gen) + 1);
+	lun_md_seal(hdr, magic, self, len);
+}
+
 static inline struct vol *vol_handle_begin(struct vol *v)
 {
 	if (v->j)
@@ -237,10 +249,14 @@ int vol_res_cluster_format(struct lun *lun, const struct vol_geom *g,
 /* grow: rewrite header c so it counts the objects g gives its cluster. */
 int vol_res_cluster_resize(struct lun *lun, const struct vol_geom *g,
 			   enum vmfs_res_type t, uint32_t c);
+static inline uint64_t res_geom_addr(const struct vol_res_geom *r, uint64_t idx)
+{
+	return r->obj_offset + idx * r->obj_size;
+}
 static inline uint64_t res_addr(const struct vol *v, enum vmfs_res_type t,
 				uint64_t idx)
 {
-	return v->g.res[t].obj_offset + idx * v->g.res[t].obj_size;
+	return res_geom_addr(&v->g.res[t], idx);
 }
 /* Set or clear inode ino's orphan bit (format.h rc_orphan). */
 int vol_res_orphan_mark(struct vol *v, uint64_t ino, bool on);
@@ -248,6 +264,13 @@ int vol_res_orphan_mark(struct vol *v, uint64_t ino, bool on);
 int vol_res_orphans_list(struct vol *v, uint64_t **out, size_t *n);
 /* Index of the object at byte address addr, or -1 if not one. */
 int64_t vol_res_index(const struct vol *v, enum vmfs_res_type t, uint64_t addr);
+static inline int64_t res_geom_index(const struct vol_res_geom *r, uint64_t addr)
+{
+	if (addr < r->obj_offset || (addr - r->obj_offset) % r->obj_size ||
+	    (addr - r->obj_offset) / r->obj_size >= r->count)
+		return -1;
+	return (int64_t)((addr - r->obj_offset) / r->obj_size);
+}
 
 /* inode.c */
 int vol_inode_get(struct vol *v, uint64_t ino, struct vinode **out);
@@ -315,7 +338,5 @@ int vol_dir_iterate(struct vol *v, struct vinode *dir, uint64_t cookie,
 		int (*cb)(void *ctx, const char *name, uint64_t ino,
 			  uint8_t type, uint64_t next),
 		void *ctx);
-
-uint8_t vol_mode_to_dtype(uint32_t mode);
 
 #endif

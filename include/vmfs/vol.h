@@ -329,4 +329,83 @@ ssize_t vol_getxattr(struct vol *v, uint64_t ino, const char *name,
 ssize_t vol_listxattr(struct vol *v, uint64_t ino, char *buf, size_t size);
 int vol_removexattr(struct vol *v, uint64_t ino, const char *name);
 
+/* ---- for fsck and tools: writers that work on a volume that is not open -- */
+
+/*
+ * fsck repairs volumes vol_open refuses: it reads through its journal
+ * overlay, writes without a journal, and allocates from the bitmaps it
+ * rebuilt rather than from the damaged ones on disk.  These writers build
+ * the same bytes as the engine's (vol/inode.c, vol/bmap.c, vol/dir.c; the
+ * image-level code is shared) but take what they need explicitly: the
+ * geometry and the caller's block reader, writer and allocator.
+ *
+ * Blocks are whole 4 KiB metadata blocks, lock record included; a write
+ * bumps the block's generation and seals it.  Nothing read is trusted: a
+ * pointer outside its area or with unknown flag bits, and a pointer block
+ * or directory chunk that fails its envelope, owner, level or index
+ * check, is a hole.  Errors of the callbacks are returned as they are.
+ */
+struct vol_raw {
+	const struct vol_geom *g;
+	/* Read / write the metadata block at addr. */
+	int (*md_read)(void *ctx, void *blk, uint64_t addr);
+	int (*md_write)(void *ctx, const void *blk, uint64_t addr);
+	/* Take a free object of area t for owner (-ENOSPC: none left). */
+	int (*res_alloc)(void *ctx, enum vmfs_res_type t, uint64_t owner,
+			 uint64_t *idx);
+	void *ctx;
+};
+
+/* Directory entry type (DT_*) of an inode mode. */
+uint8_t vol_mode_to_dtype(uint32_t mode);
+
+/* Read / write inode ino's block (-EINVAL: ino is past the inode area). */
+int vol_raw_inode_read(const struct vol_raw *r, uint64_t ino, uint8_t *blk);
+int vol_raw_inode_write(const struct vol_raw *r, uint64_t ino, uint8_t *blk);
+/* Rewrite slot ino, which held old, as a free inode (mode 0), keeping
+ * its incarnation: what a handle to the old file sees stays stale. */
+int vol_raw_inode_clear(const struct vol_raw *r, uint64_t ino,
+			const uint8_t *old);
+/* Write a new, empty directory at slot ino (next incarnation, nlink 2). */
+int vol_raw_dir_create(const struct vol_raw *r, uint64_t ino,
+		       uint64_t parent, uint32_t perm);
+/* Add the deltas to ino's di_nlink and di_nentries; blk gets the inode
+ * as written. */
+int vol_raw_inode_adjust(const struct vol_raw *r, uint64_t ino, uint8_t *blk,
+			 int nlink_delta, int nentries_delta);
+
+/* Pointer of logical block lbn of the inode image iblk (0: a hole). */
+int vol_raw_bmap_get(const struct vol_raw *r, const uint8_t *iblk,
+		     uint64_t lbn, uint64_t *ptr);
+/*
+ * Visit every valid pointer of iblk's map, depth first: cb gets the
+ * object (area t, index idx) and its level (0: data, 1..4: a pointer
+ * block of that level) and returns 1 to descend into a pointer block,
+ * 0 not to, or a negative error to stop with.
+ */
+typedef int (*vol_raw_ptr_cb)(void *ctx, enum vmfs_res_type t, uint64_t idx,
+			      int level);
+int vol_raw_bmap_walk(const struct vol_raw *r, const uint8_t *iblk,
+		      vol_raw_ptr_cb cb, void *ctx);
+
+/*
+ * Add name -> ino (type DT_*) to directory dir: the first free slot from
+ * chunk *hint on (0 when past the end), else a new chunk, mapped in a new
+ * small block (direct pointers only: -ENOSPC beyond them).  The directory
+ * inode is written with the entry (size, map, di_nentries, and di_nlink
+ * for a subdirectory); iblk gets it as written, *hint the chunk used and
+ * *loc the entry's place (chunk address | slot).  The caller made sure
+ * the name is not there.
+ */
+int vol_raw_dir_add(const struct vol_raw *r, uint64_t dir, const char *name,
+		    uint64_t ino, uint8_t type, uint8_t *iblk, uint32_t *hint,
+		    uint64_t *loc);
+/* Remove the entry at loc from directory dir and write dir's counts
+ * (iblk gets its inode as written); *ino and *type say what it named.
+ * -ESTALE when loc holds no entry of dir. */
+int vol_raw_dir_remove(const struct vol_raw *r, uint64_t dir, uint64_t loc,
+		       uint8_t *iblk, uint64_t *ino, uint8_t *type);
+/* 0 when dir has an entry name (a linear scan), else -ENOENT. */
+int vol_raw_dir_find(const struct vol_raw *r, uint64_t dir, const char *name);
+
 #endif /* VMFS_VOL_H */
