@@ -52,10 +52,6 @@
 
 #define P VMFS_PTRS_PER_BLK
 
-static const uint64_t spans[5] = {
-	1, P, (uint64_t)P * P, (uint64_t)P * P * P, (uint64_t)P * P * P * P
-};
-
 struct iscan {
 	struct fsck_ctx *c;
 	uint64_t ino;
@@ -158,8 +154,8 @@ static uint64_t check_data_ptr(struct iscan *s, uint64_t p, uint64_t lbn,
 
 	if (!p)
 		return 0;
-	idx = p & ~(VMFS_PTR_ADDR_MASK | VMFS_PTR_TBZ) ? -1 :
-	      fsck_obj_index(c, s->dt, fsck_ptr_addr(p));
+	idx = vmfs_ptr_bad_bits(p) ? -1 :
+	      fsck_obj_index(c, s->dt, vmfs_ptr_addr(p));
 	if (idx < 0) {
 		if (fsck_fix(c, PR_3_PTR_RANGE, holder,
 			     "inode %llu block %llu: pointer 0x%llx is not a %s",
@@ -189,7 +185,7 @@ static uint64_t check_data_ptr(struct iscan *s, uint64_t p, uint64_t lbn,
 				realloc(c->dups, cap * sizeof(*n)) : NULL;
 
 			if (!n) {
-				fsck_unfixed(c, PR_3_BLOCK_DUP, fsck_ptr_addr(p),
+				fsck_unfixed(c, PR_3_BLOCK_DUP, vmfs_ptr_addr(p),
 					     "inode %llu block %llu shares %s %lld with inode %llu (too many duplicates to clone)",
 					     (unsigned long long)s->ino,
 					     (unsigned long long)lbn, vol_res_name(s->dt),
@@ -236,8 +232,8 @@ static uint64_t check_pb_ptr(struct iscan *s, uint64_t p, int d, uint64_t base,
 			*changed = true;
 		}
 	}
-	addr = fsck_ptr_addr(p);
-	idx = p & ~(VMFS_PTR_ADDR_MASK | VMFS_PTR_TBZ) ? -1 :
+	addr = vmfs_ptr_addr(p);
+	idx = vmfs_ptr_bad_bits(p) ? -1 :
 	      fsck_obj_index(c, VMFS_RES_PTRBLK, addr);
 	if (idx < 0) {
 		code = PR_3_PTR_RANGE;
@@ -289,7 +285,7 @@ static uint64_t check_pb_ptr(struct iscan *s, uint64_t p, int d, uint64_t base,
 	c->r->blocks_checked++;
 	for (uint32_t i = 0; i < P && !c->abort; i++) {
 		uint64_t e = le64toh(pb->pb_ptr[i]), ne;
-		uint64_t lbn = base + i * spans[d - 1];
+		uint64_t lbn = base + i * vmfs_map_span(d - 1);
 
 		if (!e)
 			continue;
@@ -325,7 +321,7 @@ static void check_map(struct iscan *s)
 
 		*root = htole64(check_pb_ptr(s, le64toh(*root), d, base,
 					     fsck_inode_addr(s->c, s->ino), &s->dirty));
-		base += spans[d];
+		base += vmfs_map_span(d);
 	}
 	if (di->di_map[VMFS_MAP_SPARE]) {
 		if (fsck_fix(s->c, PR_3_PTR_RANGE, fsck_inode_addr(s->c, s->ino),

@@ -252,12 +252,12 @@ static void check_entry(struct dscan *s, struct vmfs_dirent *de, uint32_t slot)
 		fsck_map_set(c, c->names, name_key(hash, len), loc);
 	}
 	mode = mode_of(c, t);
-	if (de->de_type != fsck_mode_dtype(mode) &&
+	if (de->de_type != vmfs_dirent_type(mode) &&
 	    fsck_fix(c, PR_4_DIRENT_TYPE, s->caddr,
 		     "directory %llu entry '%s': type %u, inode %llu has mode 0%o",
 		     (unsigned long long)s->dir, show(de, name), de->de_type,
 		     (unsigned long long)t, mode)) {
-		de->de_type = fsck_mode_dtype(mode);
+		de->de_type = vmfs_dirent_type(mode);
 		s->changed = true;
 	}
 	if (bm_test(c->isdir, t)) {
@@ -327,7 +327,7 @@ static int scan_dir(struct dscan *s)
 		}
 		if (!p || (p & VMFS_PTR_TBZ))
 			continue;  /* reported by pass 3 (PR_3_DIR_SIZE) */
-		s->caddr = fsck_ptr_addr(p) + (uint64_t)(k % per_blk) * VMFS_MD_BLOCK_SIZE;
+		s->caddr = vmfs_ptr_addr(p) + (uint64_t)(k % per_blk) * VMFS_MD_BLOCK_SIZE;
 		s->changed = false;
 		ret = fsck_read(c, s->cb, VMFS_MD_BLOCK_SIZE, s->caddr);
 		if (ret)
@@ -410,7 +410,7 @@ static int reconnect(struct fsck_ctx *c, uint64_t ino, bool isdir)
 		snprintf(name, sizeof(name), "lost+found");
 	else
 		snprintf(name, sizeof(name), "#%llu", (unsigned long long)ino);
-	ret = fsck_dir_add(c, to, name, ino, fsck_mode_dtype(mode_of(c, ino)));
+	ret = fsck_dir_add(c, to, name, ino, vmfs_dirent_type(mode_of(c, ino)));
 	if (!ret && isdir)
 		ret = set_parent(c, ino, to);
 	return ret;

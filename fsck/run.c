@@ -216,10 +216,7 @@ int64_t fsck_obj_index(const struct fsck_ctx *c, enum vmfs_res_type t,
 {
 	const struct vol_res_geom *r = &c->g.res[t];
 
-	if (addr < r->obj_offset || (addr - r->obj_offset) % r->obj_size ||
-	    (addr - r->obj_offset) / r->obj_size >= r->count)
-		return -1;
-	return (int64_t)((addr - r->obj_offset) / r->obj_size);
+	return vmfs_res_index(r->obj_offset, r->obj_size, r->count, addr);
 }
 
 uint64_t fsck_inode_addr(const struct fsck_ctx *c, uint64_t ino)

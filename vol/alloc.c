@@ -247,11 +247,7 @@ int64_t vol_res_index(const struct vol *v, enum vmfs_res_type t, uint64_t addr)
 {
 	const struct vol_res_geom *r = &v->g.res[t];
 
-	if (addr < r->obj_offset || (addr - r->obj_offset) % r->obj_size)
-		return -1;
-	if ((addr - r->obj_offset) / r->obj_size >= r->count)
-		return -1;
-	return (int64_t)((addr - r->obj_offset) / r->obj_size);
+	return vmfs_res_index(r->obj_offset, r->obj_size, r->count, addr);
 }
 
 static int rc_write(struct vol *v, struct rarea *ra, uint32_t c)

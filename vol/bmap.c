@@ -22,13 +22,10 @@
 #define P VMFS_PTRS_PER_BLK
 #define PB_BUCKETS 64
 
-static const uint64_t spans[5] = {
-	1, P, (uint64_t)P * P, (uint64_t)P * P * P, (uint64_t)P * P * P * P
-};
-
 uint64_t vol_bmap_max_blocks(void)
 {
-	return VMFS_NDIRECT + spans[1] + spans[2] + spans[3] + spans[4];
+	return VMFS_NDIRECT + vmfs_map_span(1) + vmfs_map_span(2) +
+	       vmfs_map_span(3) + vmfs_map_span(4);
 }
 
 static le64 *root_slots(struct vinode *vi)
@@ -52,20 +49,15 @@ static int locate(uint64_t lbn, int *root, int *depth, uint64_t *rel)
 	}
 	lbn -= VMFS_NDIRECT;
 	for (int d = 1; d <= 4; d++) {
-		if (lbn < spans[d]) {
+		if (lbn < vmfs_map_span(d)) {
 			*root = VMFS_MAP_IND1 + d - 1;
 			*depth = d;
 			*rel = lbn;
 			return 0;
 		}
-		lbn -= spans[d];
+		lbn -= vmfs_map_span(d);
 	}
 	return -EFBIG;
-}
-
-static inline uint64_t ptr_addr(uint64_t p)
-{
-	return (p & VMFS_PTR_ADDR_MASK) << VMFS_MD_BLOCK_SHIFT;
 }
 
 void vol_bmap_cache_drop(struct vinode *vi)
@@ -282,10 +274,10 @@ int vol_bmap_get(struct vol *v, struct vinode *vi, uint64_t lbn, uint64_t *ptr)
 	for (int d = depth; d >= 1 && p; d--) {
 		struct pblk *pb;
 
-		ret = pb_get(v, vi, ptr_addr(p), d, &pb);
+		ret = pb_get(v, vi, vmfs_ptr_addr(p), d, &pb);
 		if (ret)
 			return ret;
-		p = le64toh(pb_ptrs(pb->blk)[(rel / spans[d - 1]) % P]);
+		p = le64toh(pb_ptrs(pb->blk)[(rel / vmfs_map_span(d - 1)) % P]);
 	}
 	*ptr = p;
 	return 0;
@@ -337,14 +329,14 @@ int vol_bmap_set(struct vol *v, struct vinode *vi, uint64_t lbn, uint64_t ptr,
 					return ret;
 			}
 		} else {
-			ret = pb_get(v, vi, ptr_addr(p), d, &pb);
+			ret = pb_get(v, vi, vmfs_ptr_addr(p), d, &pb);
 			if (!ret)
 				ret = vol_undo_note_pb(vi, pb, false);
 			if (ret)
 				return ret;
 		}
 		parent = pb;
-		slot = &pb_ptrs(pb->blk)[(rel / spans[d - 1]) % P];
+		slot = &pb_ptrs(pb->blk)[(rel / vmfs_map_span(d - 1)) % P];
 	}
 	old = le64toh(*slot);
 	*slot = htole64(ptr);
@@ -405,13 +397,13 @@ static int free_data_ptr(struct vol *v, struct vinode *vi, uint64_t p,
 			 struct freelist *fl)
 {
 	enum vmfs_res_type t = bmap_res(vi);
-	int64_t idx = vol_res_index(v, t, ptr_addr(p));
+	int64_t idx = vol_res_index(v, t, vmfs_ptr_addr(p));
 
 	account(v, vi, p, 0);
 	if (idx < 0) {
 		VLOG(LOG_ERR, "inode %llu maps a block at %llu outside the %s area; not freed, run 'vmfs fsck'",
 		     (unsigned long long)vi->ino,
-		     (unsigned long long)ptr_addr(p), vol_res_name(t));
+		     (unsigned long long)vmfs_ptr_addr(p), vol_res_name(t));
 		return 0;
 	}
 	return push(&fl->data, &fl->ndata, &fl->capdata, (uint64_t)idx);
@@ -433,8 +425,8 @@ static int free_sub(struct vol *v, struct vinode *vi, uint64_t addr, int d,
 		return ret;
 	pp = pb_ptrs(pb->blk);
 	for (uint32_t i = 0; i < P; i++) {
-		uint64_t lo = base + i * spans[d - 1];
-		uint64_t hi = lo + spans[d - 1] - 1;
+		uint64_t lo = base + i * vmfs_map_span(d - 1);
+		uint64_t hi = lo + vmfs_map_span(d - 1) - 1;
 		uint64_t e = le64toh(pp[i]);
 
 		if (!e)
@@ -448,7 +440,7 @@ static int free_sub(struct vol *v, struct vinode *vi, uint64_t addr, int d,
 		} else {
 			bool sub_empty;
 
-			ret = free_sub(v, vi, ptr_addr(e), d - 1, lo, first,
+			ret = free_sub(v, vi, vmfs_ptr_addr(e), d - 1, lo, first,
 				       last, fl, &sub_empty);
 			if (!ret && !sub_empty) {
 				all_empty = false;
@@ -456,7 +448,7 @@ static int free_sub(struct vol *v, struct vinode *vi, uint64_t addr, int d,
 			}
 			if (!ret)
 				ret = push(&fl->pbs, &fl->npbs, &fl->cappbs,
-					   ptr_addr(e));
+					   vmfs_ptr_addr(e));
 			if (!ret)
 				vi->alloc_bytes -= VMFS_MD_BLOCK_SIZE;
 		}
@@ -493,20 +485,20 @@ int vol_bmap_free_range(struct vol *v, struct vinode *vi, uint64_t first,
 	}
 	for (int d = 1; d <= 4 && !ret; d++) {
 		uint64_t e = le64toh(roots[VMFS_MAP_IND1 + d - 1]);
-		uint64_t hi = base + spans[d] - 1;
+		uint64_t hi = base + vmfs_map_span(d) - 1;
 		bool empty;
 
 		if (e && !(hi < first || base > last)) {
-			ret = free_sub(v, vi, ptr_addr(e), d, base, first, last,
+			ret = free_sub(v, vi, vmfs_ptr_addr(e), d, base, first, last,
 				       &fl, &empty);
 			if (!ret && empty) {
 				ret = push(&fl.pbs, &fl.npbs, &fl.cappbs,
-					   ptr_addr(e));
+					   vmfs_ptr_addr(e));
 				roots[VMFS_MAP_IND1 + d - 1] = 0;
 				vi->alloc_bytes -= VMFS_MD_BLOCK_SIZE;
 			}
 		}
-		base += spans[d];
+		base += vmfs_map_span(d);
 	}
 	/* Unpoint on disk first, even after a partial failure. */
 	ret2 = vol_inode_write(v, vi);

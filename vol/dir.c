@@ -18,11 +18,6 @@
 #define NPER VMFS_DIRENTS_PER_CHUNK
 #define TOMB UINT32_MAX
 
-static inline uint64_t ptr_addr(uint64_t p)
-{
-	return (p & VMFS_PTR_ADDR_MASK) << VMFS_MD_BLOCK_SHIFT;
-}
-
 static struct vmfs_dirblk *chunk(struct vdir *d, uint32_t c)
 {
 	return (struct vmfs_dirblk *)d->chunks[c];
@@ -197,7 +192,7 @@ int vol_dir_load(struct vol *v, struct vinode *dir)
 			break;
 		}
 		d->chunks[c] = blk;
-		d->caddr[c] = ptr_addr(p) + (uint64_t)(c % per_blk) * VMFS_MD_BLOCK_SIZE;
+		d->caddr[c] = vmfs_ptr_addr(p) + (uint64_t)(c % per_blk) * VMFS_MD_BLOCK_SIZE;
 		d->nchunks++;
 		ret = vol_md_read(v, blk, d->caddr[c]);
 		if (!ret)
@@ -319,7 +314,7 @@ static int chunk_new(struct vol *v, struct vinode *dir, uint32_t *out)
 	if (!d->chunks[c])
 		return -ENOMEM;
 	memset(d->chunks[c], 0, VMFS_MD_BLOCK_SIZE);
-	d->caddr[c] = ptr_addr(p) + (uint64_t)(c % per_blk) * VMFS_MD_BLOCK_SIZE;
+	d->caddr[c] = vmfs_ptr_addr(p) + (uint64_t)(c % per_blk) * VMFS_MD_BLOCK_SIZE;
 	db = chunk(d, c);
 	db->db_dir_ino = htole64(dir->ino);
 	db->db_chunk = htole32(c);

@@ -54,11 +54,6 @@ static uint8_t *vol_tls_buf(size_t len)
 	return tls_buf;
 }
 
-static inline uint64_t ptr_addr(uint64_t p)
-{
-	return (p & VMFS_PTR_ADDR_MASK) << VMFS_MD_BLOCK_SHIFT;
-}
-
 static inline bool aligned(const struct vol *v, const void *buf,
 			   uint64_t off, size_t len)
 {
@@ -209,7 +204,7 @@ int vol_file_read_locked(struct vol *v, struct vinode *vi, void *buf,
 			continue;
 		}
 		/* Extend over physically contiguous written blocks. */
-		dev = ptr_addr(p) + boff;
+		dev = vmfs_ptr_addr(p) + boff;
 		while (done + run < len) {
 			uint64_t q;
 
@@ -217,7 +212,7 @@ int vol_file_read_locked(struct vol *v, struct vinode *vi, void *buf,
 			if (ret)
 				return ret;
 			if (!q || (q & VMFS_PTR_TBZ) ||
-			    ptr_addr(q) != ptr_addr(p) + bs)
+			    vmfs_ptr_addr(q) != vmfs_ptr_addr(p) + bs)
 				break;
 			p = q;
 			lbn++;
@@ -249,7 +244,7 @@ static int zero_in_file(struct vol *v, struct vinode *vi, uint64_t off,
 		if (ret)
 			return ret;
 		if (p && !(p & VMFS_PTR_TBZ)) {
-			ret = dev_zero(v, ptr_addr(p) + boff, n);
+			ret = dev_zero(v, vmfs_ptr_addr(p) + boff, n);
 			if (ret)
 				return ret;
 		}
@@ -280,7 +275,7 @@ static int block_prepare(struct vol *v, struct vinode *vi, uint64_t lbn,
 		uint64_t prev = 0;
 
 		if (lbn && !vol_bmap_get(v, vi, lbn - 1, &prev) && prev) {
-			int64_t pi = vol_res_index(v, t, ptr_addr(prev));
+			int64_t pi = vol_res_index(v, t, vmfs_ptr_addr(prev));
 
 			if (pi >= 0)
 				hint = (uint64_t)pi + 1;
@@ -295,7 +290,7 @@ static int block_prepare(struct vol *v, struct vinode *vi, uint64_t lbn,
 		}
 		addr = res_addr(v, t, idx);
 	} else {
-		addr = ptr_addr(p);
+		addr = vmfs_ptr_addr(p);
 	}
 	if (!whole) {
 		ret = lun_zero_range(v->lun, addr, bs);
@@ -336,7 +331,7 @@ static int write_in_map(struct vol *v, struct vinode *vi, const void *buf,
 				n = len - done;
 			ret = vol_bmap_get(v, vi, (off + done) / bs, &p);
 			if (!ret)
-				ret = dev_write(v, ptr_addr(p) + boff, in + done, n);
+				ret = dev_write(v, vmfs_ptr_addr(p) + boff, in + done, n);
 			done += n;
 		}
 		if (ret)
@@ -449,7 +444,7 @@ static int file_set_map(struct vol *v, struct vinode *vi, uint16_t map_type)
 	if (old_type == VMFS_MAP_SMALL) {
 		for (uint32_t i = 0; i < VMFS_NDIRECT; i++) {
 			uint64_t p = le64toh(di->di_map[i]);
-			int64_t idx = p ? vol_res_index(v, VMFS_RES_SMALL, ptr_addr(p)) : -1;
+			int64_t idx = p ? vol_res_index(v, VMFS_RES_SMALL, vmfs_ptr_addr(p)) : -1;
 
 			if (idx >= 0) {
 				old[nold++] = (uint64_t)idx;
@@ -506,7 +501,7 @@ int vol_file_truncate(struct vol *v, struct vinode *vi, uint64_t size)
 
 			ret = vol_bmap_get(v, vi, size / bs, &p);
 			if (!ret && p && !(p & VMFS_PTR_TBZ))
-				ret = dev_zero(v, ptr_addr(p) + size % bs,
+				ret = dev_zero(v, vmfs_ptr_addr(p) + size % bs,
 					       bs - size % bs);
 		}
 		if (ret)
@@ -539,7 +534,7 @@ static int alloc_range(struct vol *v, struct vinode *vi, uint64_t first,
 			if (!p)
 				holes[nh++] = lbn;
 			else if (hint == UINT64_MAX) {
-				int64_t pi = vol_res_index(v, t, ptr_addr(p));
+				int64_t pi = vol_res_index(v, t, vmfs_ptr_addr(p));
 
 				hint = pi >= 0 ? (uint64_t)pi + 1 : UINT64_MAX;
 			}
@@ -590,7 +585,7 @@ static int eager_zero(struct vol *v, struct vinode *vi, uint64_t first,
 		ret = vol_bmap_get(v, vi, lbn, &p);
 		if (ret || !p)
 			break;
-		ret = lun_zero_range(v->lun, ptr_addr(p), bs);
+		ret = lun_zero_range(v->lun, vmfs_ptr_addr(p), bs);
 		if (!ret && (p & VMFS_PTR_TBZ)) {
 			ret = vol_bmap_set(v, vi, lbn, p & ~VMFS_PTR_TBZ, true);
 			changed = true;
@@ -763,7 +758,7 @@ static int write_fast(struct vol *v, struct vinode *vi, const void *buf,
 			return ret;
 		if (!p || (p & VMFS_PTR_TBZ))
 			return 1;
-		ret = dev_write(v, ptr_addr(p) + boff, in + done, n);
+		ret = dev_write(v, vmfs_ptr_addr(p) + boff, in + done, n);
 		if (ret)
 			return ret;
 		done += n;

@@ -303,6 +303,4 @@ int vol_dir_iterate(struct vol *v, struct vinode *dir, uint64_t cookie,
 			  uint8_t type, uint64_t next),
 		void *ctx);
 
-uint8_t vol_mode_to_dtype(uint32_t mode);
-
 #endif

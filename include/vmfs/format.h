@@ -432,4 +432,63 @@ struct vmfs_dirblk {
 };
 _Static_assert(sizeof(struct vmfs_dirblk) == VMFS_MD_BLOCK_SIZE, "vmfs_dirblk");
 
+/* ------------------------------------------------------------------ */
+/*
+ * Small computations on the format, as inline helpers so that every
+ * reader and writer (engine, fsck, journal walker, corruption tool, fuzz
+ * harnesses) computes them one way.  They take and return host-order
+ * values: byte order is the codec's business (format/, fmt_* below).
+ */
+
+/* Byte address of a block pointer's target (0 for a hole), flags dropped. */
+static inline uint64_t vmfs_ptr_addr(uint64_t p)
+{
+	return (p & VMFS_PTR_ADDR_MASK) << VMFS_MD_BLOCK_SHIFT;
+}
+
+/* The bits of a block pointer that no valid pointer has set. */
+static inline uint64_t vmfs_ptr_bad_bits(uint64_t p)
+{
+	return p & ~(VMFS_PTR_ADDR_MASK | VMFS_PTR_TBZ);
+}
+
+/*
+ * Blocks one pointer covers at depth d below it: 1 for a data pointer
+ * (d = 0), VMFS_PTRS_PER_BLK^d for a pointer to a level-d pointer block.
+ * Root slot VMFS_MAP_IND1 + d - 1 maps vmfs_map_span(d) blocks.
+ */
+static inline uint64_t vmfs_map_span(int d)
+{
+	uint64_t span = 1;
+
+	while (d-- > 0)
+		span *= VMFS_PTRS_PER_BLK;
+	return span;
+}
+
+/*
+ * de_type of an entry naming an inode of this mode: the S_IFMT bits
+ * (0170000, the same on every POSIX system we know) shifted down, which
+ * is Linux's DT_* value.  Spelled out so the on-disk meaning does not hang
+ * on the host's headers.
+ */
+static inline uint8_t vmfs_dirent_type(uint32_t mode)
+{
+	return (uint8_t)((mode & 0170000u) >> 12);
+}
+
+/*
+ * Index of the object at byte address addr in a resource area whose
+ * objects are obj_size bytes from obj_offset, count of them; -1 when addr
+ * is not the start of one (before the area, not aligned, past the end).
+ */
+static inline int64_t vmfs_res_index(uint64_t obj_offset, uint32_t obj_size,
+				     uint64_t count, uint64_t addr)
+{
+	if (addr < obj_offset || !obj_size || (addr - obj_offset) % obj_size ||
+	    (addr - obj_offset) / obj_size >= count)
+		return -1;
+	return (int64_t)((addr - obj_offset) / obj_size);
+}
+
 #endif /* VMFS_FORMAT_H */

@@ -316,7 +316,7 @@ static void test_repairs(void)
 
 			for (uint64_t k = 0; k < n && !done; k++) {
 				uint64_t p = le64toh(di->di_map[k / per]);
-				uint64_t ca = ((p & VMFS_PTR_ADDR_MASK) << 12) + (k % per) * 4096;
+				uint64_t ca = vmfs_ptr_addr(p) + (k % per) * 4096;
 				struct vmfs_dirblk *db = (struct vmfs_dirblk *)b2;
 
 				raw(false, b2, ca);

@@ -222,10 +222,7 @@ int64_t corrupt_res_index(const struct corrupt *c, enum vmfs_res_type t,
 {
 	const struct vol_res_geom *r = &c->g.res[t];
 
-	if (addr < r->obj_offset || (addr - r->obj_offset) % r->obj_size ||
-	    (addr - r->obj_offset) / r->obj_size >= r->count)
-		return -1;
-	return (int64_t)((addr - r->obj_offset) / r->obj_size);
+	return vmfs_res_index(r->obj_offset, r->obj_size, r->count, addr);
 }
 
 /* Read the cluster header of idx into buf and verify it. */

@@ -11,11 +11,6 @@
 #include <stdlib.h>
 #include "corrupt_int.h"
 
-static inline uint64_t ptr_addr(uint64_t p)
-{
-	return (p & VMFS_PTR_ADDR_MASK) << VMFS_MD_BLOCK_SHIFT;
-}
-
 /* Read cluster cl of area t into c->blk; fails unless it verifies. */
 static int rc_get(struct corrupt *c, enum vmfs_res_type t, uint32_t cl,
 		  struct vmfs_rc **rc)
@@ -111,7 +106,7 @@ int corrupt_pr6_unmarked(struct corrupt *c)
 
 		t = pv[i].level ? VMFS_RES_PTRBLK :
 		    n->map_type == VMFS_MAP_FILE ? VMFS_RES_FILE : VMFS_RES_SMALL;
-		if (corrupt_res_index(c, t, ptr_addr(pv[i].val)) >= 0)
+		if (corrupt_res_index(c, t, vmfs_ptr_addr(pv[i].val)) >= 0)
 			ret = corrupt_vec_push(&ok, i);
 	}
 	if (!ret && !ok.n)
@@ -122,7 +117,7 @@ int corrupt_pr6_unmarked(struct corrupt *c)
 	t = p->level ? VMFS_RES_PTRBLK :
 	    corrupt_node(c, p->ino)->map_type == VMFS_MAP_FILE ? VMFS_RES_FILE :
 	    VMFS_RES_SMALL;
-	idx = corrupt_res_index(c, t, ptr_addr(p->val));
+	idx = corrupt_res_index(c, t, vmfs_ptr_addr(p->val));
 	ret = corrupt_bit_put(c, t, (uint64_t)idx, false);
 	c->target = corrupt_rc_addr(c, t, (uint32_t)((uint64_t)idx /
 						      c->g.res[t].per_cluster));

@@ -18,17 +18,6 @@
 #include "corrupt_int.h"
 #include "vmfs/lockmgr.h"
 
-static inline uint64_t ptr_addr(uint64_t p)
-{
-	return (p & VMFS_PTR_ADDR_MASK) << VMFS_MD_BLOCK_SHIFT;
-}
-
-/* DT_* of a mode: the Linux values are the S_IFMT bits shifted down. */
-static uint8_t dtype(uint32_t mode)
-{
-	return (uint8_t)((mode & S_IFMT) >> 12);
-}
-
 static uint32_t name_hash(const char *name, size_t len)
 {
 	return lun_crc32c(0, name, len);
@@ -501,7 +490,7 @@ int corrupt_pr4_dirent_type(struct corrupt *c)
 		return ret;
 	do
 		t = types[corrupt_pick(c, sizeof(types))];
-	while (t == dtype(corrupt_node(c, e->ino)->mode));
+	while (t == vmfs_dirent_type(corrupt_node(c, e->ino)->mode));
 	db->db_ents[e->slot].de_type = t;
 	corrupt_say(c, "entry %s (chunk at %llu slot %u): type %u -> %u",
 		    e->path, (unsigned long long)e->caddr, e->slot, e->type, t);
@@ -691,7 +680,7 @@ static int inode_drop(struct corrupt *c, uint64_t ino, size_t *nblocks)
 	ret = corrupt_inode_write(c, ino);
 	for (size_t i = 0; i < np && !ret; i++) {
 		enum vmfs_res_type t = pv[i].level ? VMFS_RES_PTRBLK : dt;
-		int64_t idx = corrupt_res_index(c, t, ptr_addr(pv[i].val));
+		int64_t idx = corrupt_res_index(c, t, vmfs_ptr_addr(pv[i].val));
 
 		if (idx >= 0)
 			ret = corrupt_bit_put(c, t, (uint64_t)idx, false);

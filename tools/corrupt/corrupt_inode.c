@@ -16,11 +16,6 @@
 #include <sys/stat.h>
 #include "corrupt_int.h"
 
-static inline uint64_t ptr_addr(uint64_t p)
-{
-	return (p & VMFS_PTR_ADDR_MASK) << VMFS_MD_BLOCK_SHIFT;
-}
-
 static bool is_user(const struct corrupt *c, const struct corrupt_node *n)
 {
 	return corrupt_is_user(c, n->ino);
@@ -243,10 +238,10 @@ int corrupt_pr3_ptrblk_bad(struct corrupt *c)
 
 	if (ret)
 		return ret;
-	ret = corrupt_break(c, ptr_addr(p.val), CK_PTRBLK, &how);
+	ret = corrupt_break(c, vmfs_ptr_addr(p.val), CK_PTRBLK, &how);
 	corrupt_say(c, "inode %llu (%s) level-%d pointer block at %llu (from block %llu): %s",
 		    (unsigned long long)p.ino, corrupt_path(c, p.ino), p.level,
-		    (unsigned long long)ptr_addr(p.val),
+		    (unsigned long long)vmfs_ptr_addr(p.val),
 		    (unsigned long long)p.lbn, how);
 	corrupt_target_ino(c, p.ino);
 	return ret;
@@ -265,7 +260,7 @@ int corrupt_pr3_ptrblk_owner(struct corrupt *c)
 
 	if (ret)
 		return ret;
-	addr = ptr_addr(p.val);
+	addr = vmfs_ptr_addr(p.val);
 	ret = corrupt_read(c, c->blk, addr);
 	if (ret)
 		return ret;
@@ -303,7 +298,7 @@ static bool dup_usable(struct corrupt *c, const struct corrupt_ptr *p)
 	return p->level == 0 && !(p->val & VMFS_PTR_TBZ) &&
 	       corrupt_res_index(c, n->map_type == VMFS_MAP_FILE ?
 				 VMFS_RES_FILE : VMFS_RES_SMALL,
-				 ptr_addr(p->val)) >= 0;
+				 vmfs_ptr_addr(p->val)) >= 0;
 }
 
 /*

@@ -154,18 +154,6 @@ out:
 
 /* ---- block maps ------------------------------------------------------------ */
 
-static const uint64_t corrupt_spans[5] = {
-	1, VMFS_PTRS_PER_BLK, (uint64_t)VMFS_PTRS_PER_BLK * VMFS_PTRS_PER_BLK,
-	(uint64_t)VMFS_PTRS_PER_BLK * VMFS_PTRS_PER_BLK * VMFS_PTRS_PER_BLK,
-	(uint64_t)VMFS_PTRS_PER_BLK * VMFS_PTRS_PER_BLK * VMFS_PTRS_PER_BLK *
-		VMFS_PTRS_PER_BLK
-};
-
-static inline uint64_t ptr_addr(uint64_t p)
-{
-	return (p & VMFS_PTR_ADDR_MASK) << VMFS_MD_BLOCK_SHIFT;
-}
-
 struct walk {
 	struct corrupt *c;
 	uint64_t ino;
@@ -197,7 +185,7 @@ static int walk_ptrblk(struct walk *w, uint64_t addr, int d, uint64_t base)
 		uint64_t e = le64toh(pb->pb_ptr[i]);
 		struct corrupt_ptr p = {
 			.ino = w->ino,
-			.lbn = base + i * corrupt_spans[d - 1],
+			.lbn = base + i * vmfs_map_span(d - 1),
 			.val = e,
 			.holder = addr,
 			.off = (uint32_t)offsetof(struct vmfs_ptrblk, pb_ptr[i]),
@@ -209,7 +197,7 @@ static int walk_ptrblk(struct walk *w, uint64_t addr, int d, uint64_t base)
 			continue;
 		ret = w->cb(w->ctx, &p);
 		if (!ret && d > 1)
-			ret = walk_ptrblk(w, ptr_addr(e), d - 1, p.lbn);
+			ret = walk_ptrblk(w, vmfs_ptr_addr(e), d - 1, p.lbn);
 	}
 out:
 	lun_buf_free(b);
@@ -247,12 +235,12 @@ int corrupt_map_walk(struct corrupt *c, uint64_t ino,
 		};
 
 		if (d)
-			base += corrupt_spans[d];
+			base += vmfs_map_span(d);
 		if (!e)
 			continue;
 		ret = cb(ctx, &p);
 		if (!ret && d)
-			ret = walk_ptrblk(&w, ptr_addr(e), d, p.lbn);
+			ret = walk_ptrblk(&w, vmfs_ptr_addr(e), d, p.lbn);
 	}
 out:
 	lun_buf_free(b);
@@ -428,9 +416,9 @@ static int load_dir(struct corrupt *c, struct corrupt_node *dir,
 
 		if (!p || (p & VMFS_PTR_TBZ) ||
 		    corrupt_res_index(c, VMFS_RES_SMALL,
-				      ptr_addr(p)) < 0)
+				      vmfs_ptr_addr(p)) < 0)
 			continue;
-		ck.addr = ptr_addr(p) + (uint64_t)(k % per_blk) * VMFS_MD_BLOCK_SIZE;
+		ck.addr = vmfs_ptr_addr(p) + (uint64_t)(k % per_blk) * VMFS_MD_BLOCK_SIZE;
 		ret = corrupt_read(c, b, ck.addr);
 		if (ret)
 			break;
