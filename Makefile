@@ -31,7 +31,7 @@ LIBS := $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null) -laio -lpthread
 ALL_LDFLAGS := $(SANFLAGS) $(LDFLAGS)
 
 # Library code: every component except the files holding main().
-LIB_DIRS := error lun lockmgr journal vol vmfsd fuse fsck hypervisor
+LIB_DIRS := error lun format lockmgr journal vol vmfsd fuse fsck hypervisor
 LIB_SRCS := $(filter-out %_main.c,$(foreach d,$(LIB_DIRS),$(wildcard $(d)/*.c)))
 LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/%.o)
 CLI_SRCS := $(wildcard cli/*.c)

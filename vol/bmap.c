@@ -13,7 +13,6 @@
  * at it; when freeing, pointers are cleared on disk before the objects go
  * back to their bitmaps.
  */
-#include <endian.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -133,6 +132,7 @@ static int pb_get(struct vol *v, struct vinode *vi, uint64_t addr, int level,
 		  struct pblk **out)
 {
 	struct vmfs_ptrblk *d;
+	struct fmt_ptrblk h;
 	struct pblk *pb;
 	uint8_t *blk;
 	int ret;
@@ -157,15 +157,15 @@ static int pb_get(struct vol *v, struct vinode *vi, uint64_t addr, int level,
 	if (!ret)
 		ret = lun_md_verify(&d->pb_hdr, VMFS_MAGIC_PTRBLK, addr,
 				    VMFS_MD_BLOCK_SIZE);
-	if (!ret && (le64toh(d->pb_owner_ino) != vi->ino ||
-		     le32toh(d->pb_level) != (uint32_t)level))
+	/* A level out of range fails the comparison with level too. */
+	(void)fmt_ptrblk_decode(d, &h);
+	if (!ret && (h.owner_ino != vi->ino || h.level != (uint32_t)level))
 		ret = -VMFS_E_CORRUPT;
 	if (ret) {
 		VLOG(LOG_ERR, "pointer block at %llu of inode %llu: %s (owner %llu, level %u); run 'vmfs fsck'",
 		     (unsigned long long)addr, (unsigned long long)vi->ino,
-		     vmfs_strerror(ret),
-		     (unsigned long long)le64toh(d->pb_owner_ino),
-		     le32toh(d->pb_level));
+		     vmfs_strerror(ret), (unsigned long long)h.owner_ino,
+		     h.level);
 		lun_buf_free(blk);
 		return ret;
 	}
@@ -190,7 +190,7 @@ static int pb_write(struct vol *v, struct pblk *pb)
 {
 	struct vmfs_ptrblk *d = (struct vmfs_ptrblk *)pb->blk;
 
-	d->pb_hdr.bh_gen = htole64(le64toh(d->pb_hdr.bh_gen) + 1);
+	fmt_hdr_set_gen(&d->pb_hdr, fmt_hdr_gen(&d->pb_hdr) + 1);
 	lun_md_seal(&d->pb_hdr, VMFS_MAGIC_PTRBLK, pb->addr,
 		    VMFS_MD_BLOCK_SIZE);
 	pb->dirty = false;
@@ -237,8 +237,8 @@ static int pb_new(struct vol *v, struct vinode *vi, int level,
 	}
 	memset(blk, 0, VMFS_MD_BLOCK_SIZE);
 	d = (struct vmfs_ptrblk *)blk;
-	d->pb_owner_ino = htole64(vi->ino);
-	d->pb_level = htole32(level);
+	fmt_ptrblk_encode(&(struct fmt_ptrblk){ .owner_ino = vi->ino,
+						.level = (uint32_t)level }, d);
 	pthread_mutex_lock(&vi->lk);
 	pb = pb_insert(vi, addr, blk);
 	pthread_mutex_unlock(&vi->lk);
@@ -270,14 +270,14 @@ int vol_bmap_get(struct vol *v, struct vinode *vi, uint64_t lbn, uint64_t *ptr)
 	*ptr = 0;
 	if (locate(lbn, &root, &depth, &rel))
 		return 0;
-	p = le64toh(root_slots(vi)[root]);
+	p = fmt_ptr_load(&root_slots(vi)[root]);
 	for (int d = depth; d >= 1 && p; d--) {
 		struct pblk *pb;
 
 		ret = pb_get(v, vi, vmfs_ptr_addr(p), d, &pb);
 		if (ret)
 			return ret;
-		p = le64toh(pb_ptrs(pb->blk)[(rel / vmfs_map_span(d - 1)) % P]);
+		p = fmt_ptr_load(&pb_ptrs(pb->blk)[(rel / vmfs_map_span(d - 1)) % P]);
 	}
 	*ptr = p;
 	return 0;
@@ -313,7 +313,7 @@ int vol_bmap_set(struct vol *v, struct vinode *vi, uint64_t lbn, uint64_t ptr,
 		return ret;
 	slot = &root_slots(vi)[root];
 	for (int d = depth; d >= 1; d--) {
-		uint64_t p = le64toh(*slot);
+		uint64_t p = fmt_ptr_load(slot);
 		struct pblk *pb;
 
 		if (!p) {
@@ -322,7 +322,7 @@ int vol_bmap_set(struct vol *v, struct vinode *vi, uint64_t lbn, uint64_t ptr,
 			ret = pb_new(v, vi, d, &pb);
 			if (ret)
 				return ret;
-			*slot = htole64(pb->addr >> VMFS_MD_BLOCK_SHIFT);
+			fmt_ptr_store(slot, pb->addr >> VMFS_MD_BLOCK_SHIFT);
 			if (parent) {
 				ret = pb_write(v, parent);
 				if (ret)
@@ -338,8 +338,8 @@ int vol_bmap_set(struct vol *v, struct vinode *vi, uint64_t lbn, uint64_t ptr,
 		parent = pb;
 		slot = &pb_ptrs(pb->blk)[(rel / vmfs_map_span(d - 1)) % P];
 	}
-	old = le64toh(*slot);
-	*slot = htole64(ptr);
+	old = fmt_ptr_load(slot);
+	fmt_ptr_store(slot, ptr);
 	account(v, vi, old, ptr);
 	/* A live pointer to data written in place (a new block, a cleared
 	 * to-be-zeroed flag): that data must be durable before the commit. */
@@ -427,7 +427,7 @@ static int free_sub(struct vol *v, struct vinode *vi, uint64_t addr, int d,
 	for (uint32_t i = 0; i < P; i++) {
 		uint64_t lo = base + i * vmfs_map_span(d - 1);
 		uint64_t hi = lo + vmfs_map_span(d - 1) - 1;
-		uint64_t e = le64toh(pp[i]);
+		uint64_t e = fmt_ptr_load(&pp[i]);
 
 		if (!e)
 			continue;
@@ -476,7 +476,7 @@ int vol_bmap_free_range(struct vol *v, struct vinode *vi, uint64_t first,
 	int ret = 0, ret2;
 
 	for (uint64_t i = first; i < VMFS_NDIRECT && i <= last && !ret; i++) {
-		uint64_t e = le64toh(roots[i]);
+		uint64_t e = fmt_ptr_load(&roots[i]);
 
 		if (e) {
 			ret = free_data_ptr(v, vi, e, &fl);
@@ -484,7 +484,7 @@ int vol_bmap_free_range(struct vol *v, struct vinode *vi, uint64_t first,
 		}
 	}
 	for (int d = 1; d <= 4 && !ret; d++) {
-		uint64_t e = le64toh(roots[VMFS_MAP_IND1 + d - 1]);
+		uint64_t e = fmt_ptr_load(&roots[VMFS_MAP_IND1 + d - 1]);
 		uint64_t hi = base + vmfs_map_span(d) - 1;
 		bool empty;
 

@@ -9,7 +9,6 @@
  * While a directory is in use its chunks are cached with a hash index of
  * the names (crc32c, as stored in de_hash); directories never shrink.
  */
-#include <endian.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,11 +20,6 @@
 static struct vmfs_dirblk *chunk(struct vdir *d, uint32_t c)
 {
 	return (struct vmfs_dirblk *)d->chunks[c];
-}
-
-static uint32_t name_hash(const char *name, size_t len)
-{
-	return lun_crc32c(0, name, len);
 }
 
 void vol_dir_unload(struct vinode *dir)
@@ -122,30 +116,26 @@ static int chunk_verify(struct vinode *dir, uint32_t c, uint64_t addr,
 	const struct vmfs_dirblk *db = (const struct vmfs_dirblk *)blk;
 	int ret = lun_md_verify(&db->db_hdr, VMFS_MAGIC_DIRBLK, addr,
 				VMFS_MD_BLOCK_SIZE);
+	struct fmt_dirblk h;
+	struct fmt_dirent de;
 	uint32_t live = 0;
 
-	if (!ret && (le64toh(db->db_dir_ino) != dir->ino ||
-		     le32toh(db->db_chunk) != c))
+	/* A db_count out of range cannot equal live below: checked there. */
+	(void)fmt_dirblk_decode(db, &h);
+	if (!ret && (h.dir_ino != dir->ino || h.chunk != c))
 		ret = -VMFS_E_CORRUPT;
 	for (int i = 0; !ret && i < NPER; i++) {
-		const struct vmfs_dirent *de = &db->db_ents[i];
-
-		if (!de->de_ino)
-			continue;
-		live++;
-		if (!de->de_name_len ||
-		    memchr(de->de_name, 0, de->de_name_len) ||
-		    de->de_hash != htole32(name_hash(de->de_name, de->de_name_len)))
-			ret = -VMFS_E_CORRUPT;
+		ret = fmt_dirent_decode(&db->db_ents[i], &de);
+		if (de.ino)
+			live++;
 	}
-	if (!ret && live != le16toh(db->db_count))
+	if (!ret && live != h.count)
 		ret = -VMFS_E_CORRUPT;
 	if (ret)
 		VLOG(LOG_ERR, "directory %llu chunk %u at %llu: %s (owner %llu, chunk %u); run 'vmfs fsck'",
 		     (unsigned long long)dir->ino, c, (unsigned long long)addr,
-		     vmfs_strerror(ret),
-		     (unsigned long long)le64toh(db->db_dir_ino),
-		     le32toh(db->db_chunk));
+		     vmfs_strerror(ret), (unsigned long long)h.dir_ino,
+		     h.chunk);
 	return ret;
 }
 
@@ -198,8 +188,8 @@ int vol_dir_load(struct vol *v, struct vinode *dir)
 		if (!ret)
 			ret = chunk_verify(dir, c, d->caddr[c], blk);
 		if (!ret)
-			live += le16toh(chunk(d, c)->db_count);
-		if (!ret && le16toh(chunk(d, c)->db_count) < NPER)
+			live += fmt_dirblk_count(chunk(d, c));
+		if (!ret && fmt_dirblk_count(chunk(d, c)) < NPER)
 			ret = roomy_push(d, c);
 	}
 	if (!ret)
@@ -209,7 +199,7 @@ int vol_dir_load(struct vol *v, struct vinode *dir)
 			const struct vmfs_dirent *de = &chunk(d, c)->db_ents[i];
 
 			if (de->de_ino)
-				tab_insert(d, le32toh(de->de_hash), c * NPER + i);
+				tab_insert(d, fmt_dirent_hash(de), c * NPER + i);
 		}
 	if (ret)
 		vol_dir_unload(dir);
@@ -235,7 +225,7 @@ int vol_dir_find(struct vol *v, struct vinode *dir, const char *name,
 	if (ret)
 		return ret;
 	d = dir->dir;
-	hash = name_hash(name, len);
+	hash = fmt_name_hash(name, len);
 	mask = d->tabsize - 1;
 	for (i = hash & mask; d->tab[i].pos; i = (i + 1) & mask) {
 		struct vmfs_dirent *de;
@@ -244,7 +234,7 @@ int vol_dir_find(struct vol *v, struct vinode *dir, const char *name,
 			continue;
 		de = ent(d, d->tab[i].pos - 1);
 		if (de->de_name_len == len && !memcmp(de->de_name, name, len)) {
-			*ino = le64toh(de->de_ino);
+			*ino = fmt_dirent_ino(de);
 			if (type)
 				*type = de->de_type;
 			if (pos)
@@ -270,7 +260,7 @@ static int chunk_write(struct vol *v, struct vdir *d, uint32_t c)
 {
 	struct vmfs_dirblk *db = chunk(d, c);
 
-	db->db_hdr.bh_gen = htole64(le64toh(db->db_hdr.bh_gen) + 1);
+	fmt_hdr_set_gen(&db->db_hdr, fmt_hdr_gen(&db->db_hdr) + 1);
 	lun_md_seal(&db->db_hdr, VMFS_MAGIC_DIRBLK, d->caddr[c],
 		    VMFS_MD_BLOCK_SIZE);
 	return vol_md_write(v, d->chunks[c], d->caddr[c], false);
@@ -316,8 +306,8 @@ static int chunk_new(struct vol *v, struct vinode *dir, uint32_t *out)
 	memset(d->chunks[c], 0, VMFS_MD_BLOCK_SIZE);
 	d->caddr[c] = vmfs_ptr_addr(p) + (uint64_t)(c % per_blk) * VMFS_MD_BLOCK_SIZE;
 	db = chunk(d, c);
-	db->db_dir_ino = htole64(dir->ino);
-	db->db_chunk = htole32(c);
+	fmt_dirblk_encode(&(struct fmt_dirblk){ .dir_ino = dir->ino, .chunk = c },
+			  db);
 	d->nchunks++;
 	dir->size += VMFS_MD_BLOCK_SIZE;
 	*out = c;
@@ -349,7 +339,7 @@ int vol_dir_add(struct vol *v, struct vinode *dir, const char *name,
 			return ret;
 	}
 	while (d->nroomy &&
-	       le16toh(chunk(d, d->roomy[d->nroomy - 1])->db_count) >= NPER)
+	       fmt_dirblk_count(chunk(d, d->roomy[d->nroomy - 1])) >= NPER)
 		d->nroomy--;
 	if (d->nroomy) {
 		c = d->roomy[d->nroomy - 1];
@@ -362,20 +352,15 @@ int vol_dir_add(struct vol *v, struct vinode *dir, const char *name,
 		if (!chunk(d, c)->db_ents[i].de_ino)
 			break;
 	de = &chunk(d, c)->db_ents[i];
-	memset(de, 0, sizeof(*de));
-	de->de_ino = htole64(ino);
-	de->de_hash = htole32(name_hash(name, len));
-	de->de_name_len = (uint8_t)len;
-	de->de_type = type;
-	memcpy(de->de_name, name, len);
-	chunk(d, c)->db_count = htole16(le16toh(chunk(d, c)->db_count) + 1);
+	fmt_dirent_encode(de, ino, name, len, type);
+	fmt_dirblk_set_count(chunk(d, c), fmt_dirblk_count(chunk(d, c)) + 1);
 	ret = chunk_write(v, d, c);
 	if (ret) {
 		memset(de, 0, sizeof(*de));
-		chunk(d, c)->db_count = htole16(le16toh(chunk(d, c)->db_count) - 1);
+		fmt_dirblk_set_count(chunk(d, c), fmt_dirblk_count(chunk(d, c)) - 1);
 		return ret;
 	}
-	tab_insert(d, le32toh(de->de_hash), c * NPER + i);
+	tab_insert(d, fmt_dirent_hash(de), c * NPER + i);
 	dir->nentries++;
 	return 0;
 }
@@ -388,17 +373,17 @@ int vol_dir_remove_pos(struct vol *v, struct vinode *dir, uint32_t pos)
 	int ret;
 
 	memset(de, 0, sizeof(*de));
-	db->db_count = htole16(le16toh(db->db_count) - 1);
+	fmt_dirblk_set_count(db, fmt_dirblk_count(db) - 1);
 	ret = chunk_write(v, d, pos / NPER);
 	if (ret) {
 		*de = saved;
-		db->db_count = htole16(le16toh(db->db_count) + 1);
+		fmt_dirblk_set_count(db, fmt_dirblk_count(db) + 1);
 		return ret;
 	}
-	tab_remove(d, le32toh(saved.de_hash), pos);
+	tab_remove(d, fmt_dirent_hash(&saved), pos);
 	dir->nentries--;
 	/* Full -> room: findable again (a failed push only costs space). */
-	if (le16toh(db->db_count) == NPER - 1)
+	if (fmt_dirblk_count(db) == NPER - 1)
 		roomy_push(d, pos / NPER);
 	return 0;
 }
@@ -411,7 +396,7 @@ int vol_dir_replace_pos(struct vol *v, struct vinode *dir, uint32_t pos,
 	struct vmfs_dirent *de = ent(d, pos), saved = *de;
 	int ret;
 
-	de->de_ino = htole64(ino);
+	fmt_dirent_set_ino(de, ino);
 	de->de_type = type;
 	ret = chunk_write(v, d, pos / NPER);
 	if (ret)
@@ -443,7 +428,7 @@ int vol_dir_iterate(struct vol *v, struct vinode *dir, uint64_t cookie,
 			continue;
 		memcpy(name, de->de_name, de->de_name_len);
 		name[de->de_name_len] = 0;
-		if (cb(ctx, name, le64toh(de->de_ino), de->de_type, pos + 3))
+		if (cb(ctx, name, fmt_dirent_ino(de), de->de_type, pos + 3))
 			break;
 	}
 	return 0;

@@ -15,7 +15,6 @@
  * through a per-thread bounce buffer, read-modify-write for partial
  * sectors, under the inode's write lock so two such writes cannot race.
  */
-#include <endian.h>
 #include <errno.h>
 #include <linux/falloc.h>
 #include <stdlib.h>
@@ -443,7 +442,7 @@ static int file_set_map(struct vol *v, struct vinode *vi, uint16_t map_type)
 	}
 	if (old_type == VMFS_MAP_SMALL) {
 		for (uint32_t i = 0; i < VMFS_NDIRECT; i++) {
-			uint64_t p = le64toh(di->di_map[i]);
+			uint64_t p = fmt_ptr_load(&di->di_map[i]);
 			int64_t idx = p ? vol_res_index(v, VMFS_RES_SMALL, vmfs_ptr_addr(p)) : -1;
 
 			if (idx >= 0) {

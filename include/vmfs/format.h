@@ -491,4 +491,128 @@ static inline int64_t vmfs_res_index(uint64_t obj_offset, uint32_t obj_size,
 	return (int64_t)((addr - obj_offset) / obj_size);
 }
 
+/* ------------------------------------------------------------------ */
+/*
+ * The codec (format/, prefix fmt_): the one place where the bytes of the
+ * structures above are read and written.  Every component (vol/, lockmgr/,
+ * journal/, fsck/, cli/, the corruption tool, the fuzz harnesses) goes
+ * through it instead of converting fields itself.
+ *
+ * fmt_X_decode(disk, host) fills a host-order struct fmt_X from the disk
+ * bytes and checks what the bytes alone can tell (ranges, a name against
+ * its hash); it returns 0 or -VMFS_E_CORRUPT, and fills host in full even
+ * then, so fsck can see what is wrong and repair it.  fmt_X_encode(host,
+ * disk) writes the fields of fmt_X into the disk bytes and nothing else:
+ * the block's envelope (magic, version, self, crc) is lun_md_seal()'s and
+ * lun_md_verify()'s (lun/mdblock.c), checksums being lun's crc32c; bytes
+ * the host struct does not carry (the map, inline data, xattrs, bitmaps)
+ * are left as they are, reached through the accessors below.
+ */
+
+/* The header every metadata block carries (struct vmfs_blk_hdr). */
+struct fmt_hdr {
+	uint32_t magic;
+	uint16_t major, minor;
+	uint64_t self;
+	uint64_t gen;
+	uint32_t crc;
+	uint32_t len;
+};
+void fmt_hdr_decode(const struct vmfs_blk_hdr *d, struct fmt_hdr *h);
+/* bh_gen alone: the field every writer bumps before sealing. */
+uint64_t fmt_hdr_gen(const struct vmfs_blk_hdr *d);
+void fmt_hdr_set_gen(struct vmfs_blk_hdr *d, uint64_t gen);
+
+/* A block pointer slot (di_map[i], pb_ptr[i]) in host order. */
+uint64_t fmt_ptr_load(const le64 *slot);
+void fmt_ptr_store(le64 *slot, uint64_t p);
+
+/* Inode (struct vmfs_inode, the object part of its block). */
+struct fmt_inode {
+	uint64_t gen;          /* di_hdr.bh_gen */
+	uint64_t ino, incarnation;
+	uint32_t mode, nlink, uid, gid, flags;
+	uint64_t size, alloc_bytes, parent, rdev, nentries;
+	int64_t atime_ns, mtime_ns, ctime_ns, btime_ns;
+	uint16_t map_type;     /* enum vmfs_map_type */
+	uint16_t xattr_len;
+};
+/* -VMFS_E_CORRUPT: map type unknown or xattr length past the area. */
+int fmt_inode_decode(const struct vmfs_inode *d, struct fmt_inode *fi);
+void fmt_inode_encode(const struct fmt_inode *fi, struct vmfs_inode *d);
+
+/*
+ * The xattr area: di_xattr_len alone (vol/xattr.c edits the area in
+ * place), and one packed record header at p (no alignment: copied).
+ */
+uint16_t fmt_xattr_len(const struct vmfs_inode *d);
+void fmt_xattr_set_len(struct vmfs_inode *d, uint16_t len);
+void fmt_xattr_rec_decode(const uint8_t *p, size_t *name_len,
+			  size_t *value_len);
+void fmt_xattr_rec_encode(uint8_t *p, size_t name_len, size_t value_len);
+
+/* Pointer block (struct vmfs_ptrblk) header fields; slots by fmt_ptr_*. */
+struct fmt_ptrblk {
+	uint64_t gen;
+	uint64_t owner_ino;
+	uint32_t level;
+};
+/* -VMFS_E_CORRUPT: level outside 1..4. */
+int fmt_ptrblk_decode(const struct vmfs_ptrblk *d, struct fmt_ptrblk *pb);
+void fmt_ptrblk_encode(const struct fmt_ptrblk *pb, struct vmfs_ptrblk *d);
+
+/* Directory entry (struct vmfs_dirent); name NUL-terminated in host form. */
+struct fmt_dirent {
+	uint64_t ino;          /* 0: empty slot */
+	uint32_t hash;
+	uint8_t name_len;
+	uint8_t type;          /* DT_* */
+	char name[VMFS_NAME_MAX + 1];
+};
+/* de_hash of a name: crc32c of its bytes, no NUL. */
+uint32_t fmt_name_hash(const char *name, size_t len);
+/*
+ * -VMFS_E_CORRUPT for a live entry whose name is empty, holds a NUL or
+ * does not match its hash; an empty slot (ino 0) always decodes.
+ */
+int fmt_dirent_decode(const struct vmfs_dirent *d, struct fmt_dirent *de);
+/*
+ * Write a live entry ino -> name (len <= VMFS_NAME_MAX bytes, no NUL
+ * needed; may be d's own de_name) with its hash, the rest of de_name and
+ * de_pad zeroed, as every writer of entries must.
+ */
+void fmt_dirent_encode(struct vmfs_dirent *d, uint64_t ino, const char *name,
+		       size_t len, uint8_t type);
+/* Entry fields read often on their own. */
+uint64_t fmt_dirent_ino(const struct vmfs_dirent *d);
+uint32_t fmt_dirent_hash(const struct vmfs_dirent *d);
+void fmt_dirent_set_ino(struct vmfs_dirent *d, uint64_t ino);
+
+/* Directory chunk (struct vmfs_dirblk) header fields. */
+struct fmt_dirblk {
+	uint64_t gen;
+	uint64_t dir_ino;
+	uint32_t chunk;
+	uint16_t count;
+};
+/* -VMFS_E_CORRUPT: db_count above VMFS_DIRENTS_PER_CHUNK. */
+int fmt_dirblk_decode(const struct vmfs_dirblk *d, struct fmt_dirblk *db);
+void fmt_dirblk_encode(const struct fmt_dirblk *db, struct vmfs_dirblk *d);
+/* db_count alone: every add and remove of an entry moves it. */
+uint16_t fmt_dirblk_count(const struct vmfs_dirblk *d);
+void fmt_dirblk_set_count(struct vmfs_dirblk *d, uint16_t count);
+
+/* Resource-cluster header (struct vmfs_rc); bitmaps by bit index. */
+struct fmt_rc {
+	uint64_t gen;
+	uint32_t type;         /* enum vmfs_res_type */
+	uint32_t index;
+	uint32_t nobjs, nfree;
+	uint64_t first_obj;
+	uint32_t flags;        /* VMFS_RC_* */
+};
+/* -VMFS_E_CORRUPT: unknown type or nobjs past the bitmap. */
+int fmt_rc_decode(const struct vmfs_rc *d, struct fmt_rc *rc);
+void fmt_rc_encode(const struct fmt_rc *rc, struct vmfs_rc *d);
+
 #endif /* VMFS_FORMAT_H */
