@@ -63,6 +63,11 @@ void fmt_dirent_set_ino(struct vmfs_dirent *d, uint64_t ino)
 	d->de_ino = htole64(ino);
 }
 
+void fmt_dirent_set_hash(struct vmfs_dirent *d, uint32_t hash)
+{
+	d->de_hash = htole32(hash);
+}
+
 int fmt_dirblk_decode(const struct vmfs_dirblk *d, struct fmt_dirblk *db)
 {
 	db->gen = le64toh(d->db_hdr.bh_gen);

@@ -587,6 +587,8 @@ void fmt_dirent_encode(struct vmfs_dirent *d, uint64_t ino, const char *name,
 uint64_t fmt_dirent_ino(const struct vmfs_dirent *d);
 uint32_t fmt_dirent_hash(const struct vmfs_dirent *d);
 void fmt_dirent_set_ino(struct vmfs_dirent *d, uint64_t ino);
+/* A stored hash as given, right or wrong (the corruption tool). */
+void fmt_dirent_set_hash(struct vmfs_dirent *d, uint32_t hash);
 
 /* Directory chunk (struct vmfs_dirblk) header fields. */
 struct fmt_dirblk {

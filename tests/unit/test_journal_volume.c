@@ -151,7 +151,7 @@ static bool raw_dir_has(struct lun *lun, const struct vol_geom *g,
 	CU_ASSERT_FATAL(blk != NULL);
 	CU_ASSERT_FATAL(lun_read(lun, blk, VMFS_MD_BLOCK_SIZE,
 				 r->obj_offset + ino * r->obj_size) == 0);
-	chunk = vmfs_ptr_addr(le64toh(di->di_map[0]));
+	chunk = vmfs_ptr_addr(fmt_ptr_load(&di->di_map[0]));
 	CU_ASSERT_FATAL(chunk != 0);
 	CU_ASSERT_FATAL(lun_read(lun, blk, VMFS_MD_BLOCK_SIZE, chunk) == 0);
 	for (int i = 0; i < VMFS_DIRENTS_PER_CHUNK; i++)
