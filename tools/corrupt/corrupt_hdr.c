@@ -61,8 +61,11 @@ int corrupt_pr0_headers_differ(struct corrupt *c)
 		return ret;
 	if (corrupt_pick(c, 2)) {
 		uint64_t delta = 1 + corrupt_pick(c, 1000000000ull);
+		struct vol_geom g;
 
-		vh->vh_ctime_ns = htole64(le64toh(vh->vh_ctime_ns) + delta);
+		vol_geom_from_disk(vh, &g);
+		g.ctime_ns += (int64_t)delta;
+		vol_geom_to_disk(&g, vh);
 		corrupt_say(c, "backup volume header at %llu: creation time +%llu ns",
 			    (unsigned long long)off, (unsigned long long)delta);
 	} else {
@@ -111,30 +114,34 @@ int corrupt_pr0_geometry(struct corrupt *c)
 	int ret = 0;
 
 	for (int i = 0; i < 2 && !ret; i++) {
+		struct vol_geom g;
+
 		ret = corrupt_read(c, c->blk, offs[i]);
 		if (ret)
 			break;
+		vol_geom_from_disk(vh, &g);
 		switch (how) {
 		case 0: {
-			uint32_t bs = le32toh(vh->vh_file_block_size) * 3 / 2;
+			uint32_t bs = g.file_block_size * 3 / 2;
 
-			vh->vh_file_block_size = htole32(bs);
-			vh->vh_res[VMFS_RES_FILE].ra_obj_size = htole32(bs);
+			g.file_block_size = bs;
+			g.res[VMFS_RES_FILE].obj_size = bs;
 			corrupt_say(c, "both volume headers: file block size %u (not a power of two)",
 				    bs);
 			break;
 		}
 		case 1:
-			vh->vh_max_hosts = 0;
+			g.max_hosts = 0;
 			corrupt_say(c, "both volume headers: max hosts 0");
 			break;
 		default:
-			vh->vh_res[VMFS_RES_SMALL].ra_obj_offset =
-				vh->vh_res[VMFS_RES_INODE].ra_obj_offset;
+			g.res[VMFS_RES_SMALL].obj_offset =
+				g.res[VMFS_RES_INODE].obj_offset;
 			corrupt_say(c, "both volume headers: small-block area overlaps the inode area at %llu",
 				    (unsigned long long)c->g.res[VMFS_RES_INODE].obj_offset);
 			break;
 		}
+		vol_geom_to_disk(&g, vh);
 		ret = header_put(c, offs[i]);
 	}
 	c->target = 0;
