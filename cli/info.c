@@ -9,7 +9,6 @@
  * O_DIRECT, so they are as fresh as the LUN, though a bitmap may change
  * right after it was read).
  */
-#include <endian.h>
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>

@@ -17,7 +17,6 @@
  *
  * Also home of cli_jnl_stop_key(), shared with `vmfs info`.
  */
-#include <endian.h>
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>

@@ -32,7 +32,6 @@
  * error, not just the debug lines.
  */
 #include <dirent.h>
-#include <endian.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -633,8 +632,11 @@ static unsigned vmfsd_disk_major(struct lun *lun)
 	if (!buf)
 		return 0;
 	if (lun_read(lun, buf, VMFS_MD_BLOCK_SIZE, 0) == 0) {
+		struct fmt_hdr h;
+
 		memcpy(&vh, buf, sizeof(vh));
-		major = le16toh(vh.vh_hdr.bh_major);
+		fmt_hdr_decode(&vh.vh_hdr, &h);
+		major = h.major;
 	}
 	lun_buf_free(buf);
 	return major;

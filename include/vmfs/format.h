@@ -9,7 +9,9 @@
  *
  * Rules:
  *  - every multi-byte integer is little-endian (le16/le32/le64 below are
- *    storage types only; convert with le*toh/htole* at the boundary);
+ *    storage types only; the codec at the end of this header, format/,
+ *    converts them, and the vmfs_* inline helpers before it hold the
+ *    small computations every reader and writer shares);
  *  - every metadata block is VMFS_MD_BLOCK_SIZE (4 KiB) and starts with, or
  *    (lockable blocks) carries at VMFS_OBJ_OFFSET, a struct vmfs_blk_hdr:
  *    magic, format version, its own byte address, a generation bumped at

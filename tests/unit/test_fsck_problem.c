@@ -6,7 +6,6 @@
  * run 1 repairs and run 2 finds clean.
  */
 #include <ctype.h>
-#include <endian.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/falloc.h>

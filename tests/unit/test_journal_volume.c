@@ -9,7 +9,6 @@
  * home blocks are stale until jnl_replay, a second replay is a no-op,
  * fsck -y replays and counts it as a fix, and vol_open shows the files.
  */
-#include <endian.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>

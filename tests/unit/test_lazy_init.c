@@ -10,7 +10,6 @@
  *     something else, with a stale inode that verifies), and none of it
  *     may ever be seen.
  */
-#include <endian.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
