@@ -619,4 +619,34 @@ struct fmt_rc {
 int fmt_rc_decode(const struct vmfs_rc *d, struct fmt_rc *rc);
 void fmt_rc_encode(const struct fmt_rc *rc, struct vmfs_rc *d);
 
+/* Heartbeat region header (struct vmfs_hb_region). */
+struct fmt_hb_region {
+	uint64_t gen;
+	uint32_t nslots;
+	uint32_t lease_ms, renew_ms;
+	uint64_t slot0_offset;
+};
+/* -VMFS_E_CORRUPT: no slots, or a zero lease or renewal interval. */
+int fmt_hb_region_decode(const struct vmfs_hb_region *d,
+			 struct fmt_hb_region *hr);
+void fmt_hb_region_encode(const struct fmt_hb_region *hr,
+			  struct vmfs_hb_region *d);
+
+/* Heartbeat slot (struct vmfs_hb_slot); strings NUL-terminated here. */
+struct fmt_hb_slot {
+	uint64_t gen;
+	uint32_t state;        /* enum vmfs_hb_state */
+	uint32_t slot;
+	uint64_t hb_gen, counter;
+	uint32_t lease_ms, renew_ms;
+	uint8_t host_uuid[VMFS_UUID_SIZE];
+	uint64_t journal_offset, journal_size;
+	char addr[sizeof(((struct vmfs_hb_slot *)0)->hs_addr) + 1];
+	char hostname[sizeof(((struct vmfs_hb_slot *)0)->hs_hostname) + 1];
+};
+/* -VMFS_E_CORRUPT: state unknown. */
+int fmt_hb_slot_decode(const struct vmfs_hb_slot *d, struct fmt_hb_slot *hs);
+/* Strings longer than their field are cut; the rest is NUL-padded. */
+void fmt_hb_slot_encode(const struct fmt_hb_slot *hs, struct vmfs_hb_slot *d);
+
 #endif /* VMFS_FORMAT_H */

@@ -8,6 +8,7 @@
  * a big-endian machine shows up as a wrong byte.
  */
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 #include "vmfs/error.h"
 #include "vmfs/format.h"
@@ -257,6 +258,74 @@ static void test_rc(void)
 	CU_ASSERT_EQUAL(out.nobjs, VMFS_RC_MAX_OBJS + 1);
 }
 
+static void test_hb(void)
+{
+	static struct vmfs_hb_region r;
+	static struct vmfs_hb_slot d, d2;
+	struct fmt_hb_region rin = { .gen = 2, .nslots = 0x01020304,
+				     .lease_ms = 0x05060708,
+				     .renew_ms = 0x090a0b0c,
+				     .slot0_offset = 0x1112131415161718ull }, rout;
+	struct fmt_hb_slot in = {
+		.gen = 4, .state = VMFS_HB_REPLAYING, .slot = 0x01020304,
+		.hb_gen = 0x1112131415161718ull, .counter = 0x2122232425262728ull,
+		.lease_ms = 0x31323334, .renew_ms = 0x41424344,
+		.journal_offset = 0x5152535455565758ull,
+		.journal_size = 0x6162636465666768ull,
+	}, out;
+
+	fmt_hb_region_encode(&rin, &r);
+	CU_ASSERT_EQUAL(le_at(&r, 0x10, 8), 2);
+	CU_ASSERT_EQUAL(le_at(&r, 0x20, 4), rin.nslots);
+	CU_ASSERT_EQUAL(le_at(&r, 0x24, 4), rin.lease_ms);
+	CU_ASSERT_EQUAL(le_at(&r, 0x28, 4), rin.renew_ms);
+	CU_ASSERT_EQUAL(le_at(&r, 0x30, 8), rin.slot0_offset);
+	CU_ASSERT_EQUAL(fmt_hb_region_decode(&r, &rout), 0);
+	CU_ASSERT(rout.gen == 2 && rout.nslots == rin.nslots &&
+		  rout.lease_ms == rin.lease_ms &&
+		  rout.renew_ms == rin.renew_ms &&
+		  rout.slot0_offset == rin.slot0_offset);
+	rin.renew_ms = 0;
+	fmt_hb_region_encode(&rin, &r);
+	CU_ASSERT_EQUAL(fmt_hb_region_decode(&r, &rout), -VMFS_E_CORRUPT);
+
+	for (int i = 0; i < VMFS_UUID_SIZE; i++)
+		in.host_uuid[i] = (uint8_t)(0x80 + i);
+	/* A name may fill its field with no NUL; the other is short. */
+	memset(in.addr, 'a', sizeof(in.addr) - 1);
+	in.addr[sizeof(in.addr) - 1] = 0;
+	snprintf(in.hostname, sizeof(in.hostname), "host-1");
+	memset(&d, 0xee, sizeof(d));
+	fmt_hb_slot_encode(&in, &d);
+	CU_ASSERT_EQUAL(le_at(&d, 0x10, 8), 4);
+	CU_ASSERT_EQUAL(le_at(&d, 0x20, 4), VMFS_HB_REPLAYING);
+	CU_ASSERT_EQUAL(le_at(&d, 0x24, 4), in.slot);
+	CU_ASSERT_EQUAL(le_at(&d, 0x28, 8), in.hb_gen);
+	CU_ASSERT_EQUAL(le_at(&d, 0x30, 8), in.counter);
+	CU_ASSERT_EQUAL(le_at(&d, 0x38, 4), in.lease_ms);
+	CU_ASSERT_EQUAL(le_at(&d, 0x3c, 4), in.renew_ms);
+	CU_ASSERT(memcmp((uint8_t *)&d + 0x40, in.host_uuid, 16) == 0);
+	CU_ASSERT_EQUAL(le_at(&d, 0x50, 8), in.journal_offset);
+	CU_ASSERT_EQUAL(le_at(&d, 0x58, 8), in.journal_size);
+	CU_ASSERT(memcmp(d.hs_addr, in.addr, sizeof(d.hs_addr)) == 0);
+	CU_ASSERT(memcmp(d.hs_hostname, "host-1\0\0", 8) == 0);
+	CU_ASSERT_EQUAL(d.hs_hostname[63], 0);
+	CU_ASSERT_EQUAL(d.hs_reserved[0], 0xee);
+	/* Renewal is a compare-and-write of these bytes: exact round trip. */
+	CU_ASSERT_EQUAL(fmt_hb_slot_decode(&d, &out), 0);
+	CU_ASSERT_STRING_EQUAL(out.addr, in.addr);
+	CU_ASSERT_STRING_EQUAL(out.hostname, "host-1");
+	memset(&d2, 0xee, sizeof(d2));
+	memset(&d2, 0, 0x0e0);
+	memcpy(&d2, &d, 0x10);
+	memcpy((uint8_t *)&d2 + 0x18, (uint8_t *)&d + 0x18, 8);
+	fmt_hb_slot_encode(&out, &d2);
+	CU_ASSERT(memcmp(&d2, &d, sizeof(d)) == 0);
+	in.state = VMFS_HB_REPLAYING + 1;
+	fmt_hb_slot_encode(&in, &d);
+	CU_ASSERT_EQUAL(fmt_hb_slot_decode(&d, &out), -VMFS_E_CORRUPT);
+}
+
 static CU_TestInfo tests[] = {
 	{ "hdr", test_hdr },
 	{ "ptr", test_ptr },
@@ -265,6 +334,7 @@ static CU_TestInfo tests[] = {
 	{ "ptrblk", test_ptrblk },
 	{ "dirent", test_dirent },
 	{ "rc", test_rc },
+	{ "hb", test_hb },
 	CU_TEST_INFO_NULL,
 };
 

@@ -159,11 +159,14 @@ static uint64_t slot_addr(struct corrupt *c, uint32_t i)
 	if (b && !corrupt_read(c, b, c->g.hb_offset)) {
 		const struct vmfs_hb_region *hr = (const struct vmfs_hb_region *)
 			(b + VMFS_OBJ_OFFSET);
+		struct fmt_hb_region h;
 
 		if (!lun_md_verify(&hr->hr_hdr, VMFS_MAGIC_HBREGION,
 				   c->g.hb_offset,
-				   VMFS_MD_BLOCK_SIZE - VMFS_OBJ_OFFSET))
-			slot0 = le64toh(hr->hr_slot0_offset);
+				   VMFS_MD_BLOCK_SIZE - VMFS_OBJ_OFFSET)) {
+			(void)fmt_hb_region_decode(hr, &h);
+			slot0 = h.slot0_offset;
+		}
 	}
 	lun_buf_free(b);
 	return slot0 + (uint64_t)i * VMFS_MD_BLOCK_SIZE;
@@ -181,14 +184,15 @@ static int free_slots(struct corrupt *c, struct corrupt_vec *out)
 	for (uint32_t i = 0; i < c->g.max_hosts && !ret; i++) {
 		uint64_t addr = slot_addr(c, i);
 		static const uint8_t zero[sizeof(struct vmfs_hb_slot)];
+		struct fmt_hb_slot h;
 
 		ret = corrupt_read(c, b, addr);
 		if (ret)
 			break;
+		(void)fmt_hb_slot_decode(hs, &h);
 		if (!memcmp(b, zero, sizeof(zero)) ||
 		    (!lun_md_verify(&hs->hs_hdr, VMFS_MAGIC_HBSLOT, addr,
-				    sizeof(*hs)) &&
-		     le32toh(hs->hs_state) == VMFS_HB_FREE))
+				    sizeof(*hs)) && h.state == VMFS_HB_FREE))
 			ret = corrupt_vec_push(out, i);
 	}
 	lun_buf_free(b);
@@ -236,6 +240,7 @@ int corrupt_pr1_hb_slot_stale(struct corrupt *c)
 {
 	struct vmfs_hb_slot *hs = (struct vmfs_hb_slot *)c->blk;
 	struct corrupt_vec fs = { 0 };
+	struct fmt_hb_slot h;
 	uint64_t addr, gen = 0;
 	uint32_t i;
 	char uuid[37];
@@ -250,21 +255,21 @@ int corrupt_pr1_hb_slot_stale(struct corrupt *c)
 	ret = corrupt_read(c, c->blk, addr);
 	if (ret)
 		goto out;
+	(void)fmt_hb_slot_decode(hs, &h);
 	if (!lun_md_verify(&hs->hs_hdr, VMFS_MAGIC_HBSLOT, addr, sizeof(*hs)))
-		gen = le64toh(hs->hs_hb_gen);
+		gen = h.hb_gen;
+	h = (struct fmt_hb_slot){
+		.gen = gen + 1, .state = VMFS_HB_ACTIVE, .slot = i,
+		.hb_gen = gen + 1, .counter = 1 + corrupt_pick(c, 100000),
+		.lease_ms = 1000, .renew_ms = 200,
+		.journal_offset = c->g.journal_offset +
+				  (uint64_t)i * c->g.journal_size_bytes,
+		.journal_size = c->g.journal_size_bytes,
+	};
+	random_uuid(c, h.host_uuid);
+	snprintf(h.hostname, sizeof(h.hostname) - 1, "crashed-host-%u", i);
 	memset(hs, 0, sizeof(*hs));
-	hs->hs_hdr.bh_gen = htole64(gen + 1);
-	hs->hs_state = htole32(VMFS_HB_ACTIVE);
-	hs->hs_slot = htole32(i);
-	hs->hs_hb_gen = htole64(gen + 1);
-	hs->hs_counter = htole64(1 + corrupt_pick(c, 100000));
-	hs->hs_lease_ms = htole32(1000);
-	hs->hs_renew_ms = htole32(200);
-	random_uuid(c, hs->hs_host_uuid);
-	hs->hs_journal_offset = htole64(c->g.journal_offset +
-					(uint64_t)i * c->g.journal_size_bytes);
-	hs->hs_journal_size = htole64(c->g.journal_size_bytes);
-	snprintf(hs->hs_hostname, sizeof(hs->hs_hostname), "crashed-host-%u", i);
+	fmt_hb_slot_encode(&h, hs);
 	corrupt_seal(c->blk, CK_HBSLOT, addr);
 	ret = corrupt_write(c, c->blk, addr);
 	c->target = addr;
