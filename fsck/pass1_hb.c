@@ -191,18 +191,19 @@ static bool holder_live(const struct fsck_ctx *c, uint32_t slot,
 bool fsck_lock_check(struct fsck_ctx *c, uint8_t *blk, uint64_t addr,
 		     const char *what)
 {
-	const struct vmfs_lock *lk = (const struct vmfs_lock *)blk;
-	uint64_t gen = le64toh(lk->lk_hdr.bh_gen);
 	struct lock_record lr;
+	struct fmt_lock lk;
 	char uuid[37];
 	int ret;
 	bool fix;
 
+	/* lock_record_decode verifies; the raw fields are for messages. */
+	(void)fmt_lock_decode((const struct vmfs_lock *)blk, &lk);
 	ret = lock_record_decode(blk, addr, &lr);
 	if (ret == -VMFS_E_CORRUPT) {
 		fix = fsck_fix(c, PR_1_LOCK_BAD_MODE, addr,
-			       "%s: mode %u, %u holders", what,
-			       le32toh(lk->lk_mode), le32toh(lk->lk_nholders));
+			       "%s: mode %u, %u holders", what, lk.mode,
+			       lk.nholders);
 	} else if (ret) {
 		fix = fsck_fix(c, PR_1_LOCK_BAD, addr, "%s: %s", what,
 			       fsck_err(ret));
@@ -219,12 +220,10 @@ bool fsck_lock_check(struct fsck_ctx *c, uint8_t *blk, uint64_t addr,
 			live = holder_live(c, lr.owner_slot, lr.owner_hb_gen,
 					   lr.owner_uuid);
 		} else {
-			for (uint32_t i = 0; i < lr.nholders && !live; i++) {
-				const struct vmfs_lock_holder *h = &lk->lk_holders[i];
-
-				live = holder_live(c, le32toh(h->lh_slot),
-						   le64toh(h->lh_hb_gen), h->lh_uuid);
-			}
+			for (uint32_t i = 0; i < lr.nholders && !live; i++)
+				live = holder_live(c, lk.holders[i].slot,
+						   lk.holders[i].hb_gen,
+						   lk.holders[i].uuid);
 		}
 		if (live)
 			return false;
@@ -243,7 +242,7 @@ bool fsck_lock_check(struct fsck_ctx *c, uint8_t *blk, uint64_t addr,
 	}
 	if (!fix)
 		return false;
-	lock_record_init_free(blk, addr, gen + 1);
+	lock_record_init_free(blk, addr, lk.gen + 1);
 	return true;
 }
 

@@ -619,6 +619,28 @@ struct fmt_rc {
 int fmt_rc_decode(const struct vmfs_rc *d, struct fmt_rc *rc);
 void fmt_rc_encode(const struct fmt_rc *rc, struct vmfs_rc *d);
 
+/* Lock record (struct vmfs_lock), the first 512 bytes of a lockable block. */
+struct fmt_lock_holder {
+	uint8_t uuid[VMFS_UUID_SIZE];
+	uint32_t slot;
+	uint64_t hb_gen;
+};
+struct fmt_lock {
+	uint64_t gen;          /* lk_hdr.bh_gen: the lock generation */
+	uint32_t mode;         /* enum vmfs_lock_mode */
+	uint32_t nholders;     /* shared modes */
+	uint8_t owner_uuid[VMFS_UUID_SIZE];
+	uint32_t owner_slot;
+	uint64_t owner_hb_gen;
+	struct fmt_lock_holder holders[VMFS_LOCK_MAX_HOLDERS];
+};
+/*
+ * -VMFS_E_CORRUPT: mode unknown or more holders than the record has room
+ * for (holders beyond VMFS_LOCK_MAX_HOLDERS are not read).
+ */
+int fmt_lock_decode(const struct vmfs_lock *d, struct fmt_lock *lk);
+void fmt_lock_encode(const struct fmt_lock *lk, struct vmfs_lock *d);
+
 /* Heartbeat region header (struct vmfs_hb_region). */
 struct fmt_hb_region {
 	uint64_t gen;

@@ -326,6 +326,55 @@ static void test_hb(void)
 	CU_ASSERT_EQUAL(fmt_hb_slot_decode(&d, &out), -VMFS_E_CORRUPT);
 }
 
+static void test_lock(void)
+{
+	static struct vmfs_lock d, d2;
+	struct fmt_lock in = { .gen = 0x0102030405060708ull,
+			       .mode = VMFS_LOCK_MULTIWRITER, .nholders = 2,
+			       .owner_slot = 0x11121314,
+			       .owner_hb_gen = 0x2122232425262728ull }, out;
+
+	for (int i = 0; i < VMFS_UUID_SIZE; i++)
+		in.owner_uuid[i] = (uint8_t)(0x40 + i);
+	for (int h = 0; h < VMFS_LOCK_MAX_HOLDERS; h++) {
+		in.holders[h].uuid[0] = (uint8_t)h;
+		in.holders[h].slot = 0x31323300u + (uint32_t)h;
+		in.holders[h].hb_gen = 0x4142434445464700ull + (uint64_t)h;
+	}
+	memset(&d, 0xee, sizeof(d));
+	fmt_lock_encode(&in, &d);
+	CU_ASSERT_EQUAL(le_at(&d, 0x10, 8), in.gen);
+	CU_ASSERT_EQUAL(le_at(&d, 0x20, 4), VMFS_LOCK_MULTIWRITER);
+	CU_ASSERT_EQUAL(le_at(&d, 0x24, 4), 2);
+	CU_ASSERT_EQUAL(le_at(&d, 0x28, 8), in.owner_hb_gen);
+	CU_ASSERT(memcmp((uint8_t *)&d + 0x30, in.owner_uuid, 16) == 0);
+	CU_ASSERT_EQUAL(le_at(&d, 0x40, 4), in.owner_slot);
+	/* Holder 12, the last: at 0x48 + 12 * 0x20. */
+	CU_ASSERT_EQUAL(((uint8_t *)&d)[0x1c8], 12);
+	CU_ASSERT_EQUAL(le_at(&d, 0x1d8, 4), 0x3132330cu);
+	CU_ASSERT_EQUAL(le_at(&d, 0x1e0, 8), 0x414243444546470cull);
+	CU_ASSERT_EQUAL(le_at(&d, 0x44, 4), 0xeeeeeeeeu);  /* lk_pad kept */
+	CU_ASSERT_EQUAL(fmt_lock_decode(&d, &out), 0);
+	/* A record changes by compare-and-write: exact round trip. */
+	memcpy(&d2, &d, sizeof(d2));
+	memset((uint8_t *)&d2 + 0x10, 0, 8);
+	memset((uint8_t *)&d2 + 0x20, 0, 0x24);
+	for (int h = 0; h < VMFS_LOCK_MAX_HOLDERS; h++) {
+		memset(&d2.lk_holders[h].lh_uuid, 0, 0x14);
+		d2.lk_holders[h].lh_hb_gen = 0;
+	}
+	fmt_lock_encode(&out, &d2);
+	CU_ASSERT(memcmp(&d2, &d, sizeof(d)) == 0);
+	in.mode = VMFS_LOCK_MULTIWRITER + 1;
+	fmt_lock_encode(&in, &d);
+	CU_ASSERT_EQUAL(fmt_lock_decode(&d, &out), -VMFS_E_CORRUPT);
+	in.mode = VMFS_LOCK_READONLY;
+	in.nholders = VMFS_LOCK_MAX_HOLDERS + 1;
+	fmt_lock_encode(&in, &d);
+	CU_ASSERT_EQUAL(fmt_lock_decode(&d, &out), -VMFS_E_CORRUPT);
+	CU_ASSERT_EQUAL(out.nholders, VMFS_LOCK_MAX_HOLDERS + 1);
+}
+
 static CU_TestInfo tests[] = {
 	{ "hdr", test_hdr },
 	{ "ptr", test_ptr },
@@ -335,6 +384,7 @@ static CU_TestInfo tests[] = {
 	{ "dirent", test_dirent },
 	{ "rc", test_rc },
 	{ "hb", test_hb },
+	{ "lock", test_lock },
 	CU_TEST_INFO_NULL,
 };
 

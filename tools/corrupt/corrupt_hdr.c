@@ -383,7 +383,7 @@ static int lock_put(struct corrupt *c, uint64_t addr, uint64_t gen)
 {
 	struct vmfs_lock *lk = (struct vmfs_lock *)c->blk;
 
-	lk->lk_hdr.bh_gen = htole64(gen);
+	fmt_hdr_set_gen(&lk->lk_hdr, gen);
 	lun_md_seal(&lk->lk_hdr, VMFS_MAGIC_LOCK, addr, VMFS_LOCK_SIZE);
 	c->target = addr;
 	return corrupt_write(c, c->blk, addr);
@@ -397,6 +397,7 @@ static int lock_put(struct corrupt *c, uint64_t addr, uint64_t gen)
 int corrupt_pr1_lock_stale(struct corrupt *c)
 {
 	struct vmfs_lock *lk = (struct vmfs_lock *)c->blk;
+	struct fmt_lock f = { 0 };
 	struct corrupt_vec fs = { 0 };
 	char what[300];
 	uint64_t addr, gen;
@@ -415,29 +416,29 @@ int corrupt_pr1_lock_stale(struct corrupt *c)
 	if (corrupt_pick(c, 3)) {
 		uint32_t slot = (uint32_t)fs.v[corrupt_pick(c, fs.n)];
 
-		lk->lk_mode = htole32(VMFS_LOCK_EXCLUSIVE);
-		random_uuid(c, lk->lk_owner_uuid);
-		lk->lk_owner_slot = htole32(slot);
-		lk->lk_owner_hb_gen = htole64(1 + corrupt_pick(c, 5));
+		f.mode = VMFS_LOCK_EXCLUSIVE;
+		random_uuid(c, f.owner_uuid);
+		f.owner_slot = slot;
+		f.owner_hb_gen = 1 + corrupt_pick(c, 5);
 		corrupt_say(c, "lock record of %s at %llu: exclusive, owner in free slot %u",
 			    what, (unsigned long long)addr, slot);
 	} else {
 		uint32_t n = 1 + (uint32_t)corrupt_pick(c, 3);
 
-		lk->lk_mode = htole32(corrupt_pick(c, 2) ? VMFS_LOCK_READONLY :
-					  VMFS_LOCK_MULTIWRITER);
-		lk->lk_nholders = htole32(n);
+		f.mode = corrupt_pick(c, 2) ? VMFS_LOCK_READONLY :
+					      VMFS_LOCK_MULTIWRITER;
+		f.nholders = n;
 		for (uint32_t i = 0; i < n; i++) {
-			random_uuid(c, lk->lk_holders[i].lh_uuid);
-			lk->lk_holders[i].lh_slot =
-				htole32((uint32_t)fs.v[corrupt_pick(c, fs.n)]);
-			lk->lk_holders[i].lh_hb_gen = htole64(1);
+			random_uuid(c, f.holders[i].uuid);
+			f.holders[i].slot = (uint32_t)fs.v[corrupt_pick(c, fs.n)];
+			f.holders[i].hb_gen = 1;
 		}
 		corrupt_say(c, "lock record of %s at %llu: %s, %u holders in free slots",
 			    what, (unsigned long long)addr,
-			    le32toh(lk->lk_mode) == VMFS_LOCK_READONLY ?
+			    f.mode == VMFS_LOCK_READONLY ?
 			    "read-only" : "multi-writer", n);
 	}
+	fmt_lock_encode(&f, lk);
 	ret = lock_put(c, addr, gen + 1);
 out:
 	corrupt_vec_free(&fs);
@@ -450,6 +451,7 @@ out:
 int corrupt_pr1_lock_bad_mode(struct corrupt *c)
 {
 	struct vmfs_lock *lk = (struct vmfs_lock *)c->blk;
+	struct fmt_lock f = { 0 };
 	char what[300];
 	uint64_t addr, gen;
 	int ret = pick_lockable(c, &addr);
@@ -464,18 +466,19 @@ int corrupt_pr1_lock_bad_mode(struct corrupt *c)
 		uint32_t mode = VMFS_LOCK_MULTIWRITER + 1 +
 				(uint32_t)corrupt_pick(c, 60);
 
-		lk->lk_mode = htole32(mode);
+		f.mode = mode;
 		corrupt_say(c, "lock record of %s at %llu: mode %u", what,
 			    (unsigned long long)addr, mode);
 	} else {
 		uint32_t n = VMFS_LOCK_MAX_HOLDERS + 1 +
 			     (uint32_t)corrupt_pick(c, 20);
 
-		lk->lk_mode = htole32(VMFS_LOCK_READONLY);
-		lk->lk_nholders = htole32(n);
+		f.mode = VMFS_LOCK_READONLY;
+		f.nholders = n;
 		corrupt_say(c, "lock record of %s at %llu: read-only with %u holders",
 			    what, (unsigned long long)addr, n);
 	}
+	fmt_lock_encode(&f, lk);
 	return lock_put(c, addr, gen + 1);
 }
 
