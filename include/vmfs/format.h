@@ -671,4 +671,51 @@ int fmt_hb_slot_decode(const struct vmfs_hb_slot *d, struct fmt_hb_slot *hs);
 /* Strings longer than their field are cut; the rest is NUL-padded. */
 void fmt_hb_slot_encode(const struct fmt_hb_slot *hs, struct vmfs_hb_slot *d);
 
+/* Journal region header (struct vmfs_jnl_hdr). */
+struct fmt_jnl_hdr {
+	uint64_t gen;
+	uint32_t slot;
+	uint32_t state;        /* enum vmfs_jnl_state */
+	uint64_t size_bytes;
+	uint64_t tail, head;
+	uint64_t seq;
+	uint64_t jid;
+};
+/* -VMFS_E_CORRUPT: state unknown (positions are checked by journal/). */
+int fmt_jnl_hdr_decode(const struct vmfs_jnl_hdr *d, struct fmt_jnl_hdr *jh);
+void fmt_jnl_hdr_encode(const struct fmt_jnl_hdr *jh, struct vmfs_jnl_hdr *d);
+
+/* Journal descriptor (struct vmfs_jnl_desc); tags one at a time. */
+struct fmt_jnl_desc {
+	uint64_t gen;
+	uint64_t seq;
+	uint64_t jid;
+	uint32_t ntags;
+	uint32_t index;
+};
+/* -VMFS_E_CORRUPT: no tags, or more than a descriptor holds. */
+int fmt_jnl_desc_decode(const struct vmfs_jnl_desc *d,
+			struct fmt_jnl_desc *jd);
+void fmt_jnl_desc_encode(const struct fmt_jnl_desc *jd,
+			 struct vmfs_jnl_desc *d);
+void fmt_jnl_tag_get(const struct vmfs_jnl_desc *d, uint32_t i,
+		     uint64_t *addr, uint32_t *flags);
+void fmt_jnl_tag_set(struct vmfs_jnl_desc *d, uint32_t i, uint64_t addr,
+		     uint32_t flags);
+
+/* Journal commit record (struct vmfs_jnl_commit). */
+struct fmt_jnl_commit {
+	uint64_t gen;
+	uint64_t seq;
+	uint64_t jid;
+	uint32_t nblocks;
+	uint32_t crc;
+	int64_t time_ns;
+	uint32_t nimages;
+};
+void fmt_jnl_commit_decode(const struct vmfs_jnl_commit *d,
+			   struct fmt_jnl_commit *jc);
+void fmt_jnl_commit_encode(const struct fmt_jnl_commit *jc,
+			   struct vmfs_jnl_commit *d);
+
 #endif /* VMFS_FORMAT_H */

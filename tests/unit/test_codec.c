@@ -375,6 +375,84 @@ static void test_lock(void)
 	CU_ASSERT_EQUAL(out.nholders, VMFS_LOCK_MAX_HOLDERS + 1);
 }
 
+static void test_jnl(void)
+{
+	static struct vmfs_jnl_hdr h;
+	static struct vmfs_jnl_desc d;
+	static struct vmfs_jnl_commit c;
+	struct fmt_jnl_hdr hin = { .gen = 1, .slot = 0x01020304,
+				   .state = VMFS_JNL_DIRTY,
+				   .size_bytes = 0x1112131415161718ull,
+				   .tail = 0x2122232425262728ull,
+				   .head = 0x3132333435363738ull,
+				   .seq = 0x4142434445464748ull,
+				   .jid = 0x5152535455565758ull }, hout;
+	struct fmt_jnl_desc din = { .gen = 2, .seq = 0x0102030405060708ull,
+				    .jid = 0x1112131415161718ull,
+				    .ntags = VMFS_JNL_TAGS_PER_DESC,
+				    .index = 0x21222324 }, dout;
+	struct fmt_jnl_commit cin = { .gen = 3, .seq = 0x0102030405060708ull,
+				      .jid = 0x1112131415161718ull,
+				      .nblocks = 0x21222324, .crc = 0x31323334,
+				      .time_ns = -5, .nimages = 0x41424344 },
+			      cout;
+	uint64_t addr;
+	uint32_t flags;
+
+	fmt_jnl_hdr_encode(&hin, &h);
+	CU_ASSERT_EQUAL(le_at(&h, 0x10, 8), 1);
+	CU_ASSERT_EQUAL(le_at(&h, 0x20, 4), hin.slot);
+	CU_ASSERT_EQUAL(le_at(&h, 0x24, 4), VMFS_JNL_DIRTY);
+	CU_ASSERT_EQUAL(le_at(&h, 0x28, 8), hin.size_bytes);
+	CU_ASSERT_EQUAL(le_at(&h, 0x30, 8), hin.tail);
+	CU_ASSERT_EQUAL(le_at(&h, 0x38, 8), hin.head);
+	CU_ASSERT_EQUAL(le_at(&h, 0x40, 8), hin.seq);
+	CU_ASSERT_EQUAL(le_at(&h, 0x48, 8), hin.jid);
+	CU_ASSERT_EQUAL(fmt_jnl_hdr_decode(&h, &hout), 0);
+	CU_ASSERT(hout.gen == 1 && hout.slot == hin.slot &&
+		  hout.state == hin.state && hout.size_bytes == hin.size_bytes &&
+		  hout.tail == hin.tail && hout.head == hin.head &&
+		  hout.seq == hin.seq && hout.jid == hin.jid);
+	hin.state = VMFS_JNL_DIRTY + 1;
+	fmt_jnl_hdr_encode(&hin, &h);
+	CU_ASSERT_EQUAL(fmt_jnl_hdr_decode(&h, &hout), -VMFS_E_CORRUPT);
+
+	fmt_jnl_desc_encode(&din, &d);
+	fmt_jnl_tag_set(&d, VMFS_JNL_TAGS_PER_DESC - 1, 0x6162636465666768ull,
+			VMFS_JNL_TAG_LOCKABLE);
+	CU_ASSERT_EQUAL(le_at(&d, 0x10, 8), 2);
+	CU_ASSERT_EQUAL(le_at(&d, 0x20, 8), din.seq);
+	CU_ASSERT_EQUAL(le_at(&d, 0x28, 8), din.jid);
+	CU_ASSERT_EQUAL(le_at(&d, 0x30, 4), VMFS_JNL_TAGS_PER_DESC);
+	CU_ASSERT_EQUAL(le_at(&d, 0x34, 4), din.index);
+	CU_ASSERT_EQUAL(le_at(&d, 0x40 + 251 * 16, 8), 0x6162636465666768ull);
+	CU_ASSERT_EQUAL(le_at(&d, 0x48 + 251 * 16, 4), VMFS_JNL_TAG_LOCKABLE);
+	fmt_jnl_tag_get(&d, VMFS_JNL_TAGS_PER_DESC - 1, &addr, &flags);
+	CU_ASSERT(addr == 0x6162636465666768ull && flags == VMFS_JNL_TAG_LOCKABLE);
+	CU_ASSERT_EQUAL(fmt_jnl_desc_decode(&d, &dout), 0);
+	CU_ASSERT(dout.gen == 2 && dout.seq == din.seq && dout.jid == din.jid &&
+		  dout.ntags == din.ntags && dout.index == din.index);
+	for (uint32_t bad = 0; bad <= VMFS_JNL_TAGS_PER_DESC + 1;
+	     bad += VMFS_JNL_TAGS_PER_DESC + 1) {  /* 0 and 253 */
+		din.ntags = bad;
+		fmt_jnl_desc_encode(&din, &d);
+		CU_ASSERT_EQUAL(fmt_jnl_desc_decode(&d, &dout), -VMFS_E_CORRUPT);
+	}
+
+	fmt_jnl_commit_encode(&cin, &c);
+	CU_ASSERT_EQUAL(le_at(&c, 0x10, 8), 3);
+	CU_ASSERT_EQUAL(le_at(&c, 0x20, 8), cin.seq);
+	CU_ASSERT_EQUAL(le_at(&c, 0x28, 8), cin.jid);
+	CU_ASSERT_EQUAL(le_at(&c, 0x30, 4), cin.nblocks);
+	CU_ASSERT_EQUAL(le_at(&c, 0x34, 4), cin.crc);
+	CU_ASSERT_EQUAL(le_at(&c, 0x38, 8), UINT64_MAX - 4);
+	CU_ASSERT_EQUAL(le_at(&c, 0x40, 4), cin.nimages);
+	fmt_jnl_commit_decode(&c, &cout);
+	CU_ASSERT(cout.gen == 3 && cout.seq == cin.seq && cout.jid == cin.jid &&
+		  cout.nblocks == cin.nblocks && cout.crc == cin.crc &&
+		  cout.time_ns == -5 && cout.nimages == cin.nimages);
+}
+
 static CU_TestInfo tests[] = {
 	{ "hdr", test_hdr },
 	{ "ptr", test_ptr },
@@ -385,6 +463,7 @@ static CU_TestInfo tests[] = {
 	{ "rc", test_rc },
 	{ "hb", test_hb },
 	{ "lock", test_lock },
+	{ "jnl", test_jnl },
 	CU_TEST_INFO_NULL,
 };
 

@@ -6,7 +6,6 @@
  * functions names a target path: a repair must leave every file as it
  * was (PR_0_NOT_VOLUME and PR_0_GEOMETRY excepted: the volume is gone).
  */
-#include <endian.h>
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
@@ -508,27 +507,30 @@ int corrupt_pr2_journal_slot(struct corrupt *c)
 	struct vmfs_jnl_hdr *jh = (struct vmfs_jnl_hdr *)(c->blk + VMFS_OBJ_OFFSET);
 	uint32_t s = (uint32_t)corrupt_pick(c, c->g.max_hosts);
 	uint64_t addr = jnl_addr(c, s);
+	struct fmt_jnl_hdr h;
 	int ret = corrupt_read(c, c->blk, addr);
 
 	if (ret)
 		return ret;
+	(void)fmt_jnl_hdr_decode(jh, &h);
 	if (corrupt_pick(c, 2)) {
 		uint32_t other = c->g.max_hosts > 1 ?
 			(s + 1 + (uint32_t)corrupt_pick(c, c->g.max_hosts - 1)) %
 			c->g.max_hosts : s + 1;
 
-		jh->jh_slot = htole32(other);
+		h.slot = other;
 		corrupt_say(c, "journal header of slot %u at %llu: names slot %u",
 			    s, (unsigned long long)addr, other);
 	} else {
 		uint64_t size = c->g.journal_size_bytes +
 				VMFS_MD_BLOCK_SIZE * (1 + corrupt_pick(c, 64));
 
-		jh->jh_size_bytes = htole64(size);
+		h.size_bytes = size;
 		corrupt_say(c, "journal header of slot %u at %llu: size %llu, region is %llu",
 			    s, (unsigned long long)addr, (unsigned long long)size,
 			    (unsigned long long)c->g.journal_size_bytes);
 	}
+	fmt_jnl_hdr_encode(&h, jh);
 	corrupt_seal(c->blk, CK_JOURNAL, addr);
 	c->target = addr;
 	return corrupt_write(c, c->blk, addr);
