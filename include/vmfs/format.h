@@ -509,6 +509,11 @@ static inline int64_t vmfs_res_index(uint64_t obj_offset, uint32_t obj_size,
  * lun_md_verify()'s (lun/mdblock.c), checksums being lun's crc32c; bytes
  * the host struct does not carry (the map, inline data, xattrs, bitmaps)
  * are left as they are, reached through the accessors below.
+ *
+ * format/ sits on lun/ (its crc32c, for fmt_name_hash) and under every
+ * other component.  The one structure not here is the volume header: its
+ * host form is the engine's struct vol_geom, so its codec is
+ * vol_geom_from_disk()/vol_geom_to_disk() in vol/geom.c.
  */
 
 /* The header every metadata block carries (struct vmfs_blk_hdr). */
