@@ -35,7 +35,7 @@ ALL_LDFLAGS := $(SANFLAGS) $(LDFLAGS)
 # vmfsd/, only what the CLI needs is library code (the host state DB and
 # the control socket's client and wire format); the daemon proper links
 # into bin/vmfsd alone.
-LIB_DIRS := error lun lockmgr journal vol fuse fsck hypervisor
+LIB_DIRS := error lun format lockmgr journal vol fuse fsck hypervisor
 VMFSD_LIB_SRCS := vmfsd/hoststate.c vmfsd/ctl_proto.c vmfsd/ctl_client.c
 LIB_SRCS := $(filter-out %_main.c,$(foreach d,$(LIB_DIRS),$(wildcard $(d)/*.c))) \
 	$(VMFSD_LIB_SRCS)

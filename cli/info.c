@@ -9,7 +9,6 @@
  * O_DIRECT, so they are as fresh as the LUN, though a bitmap may change
  * right after it was read).
  */
-#include <endian.h>
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
@@ -62,6 +61,7 @@ int cli_volume_read(struct lun *lun, const char *lun_name,
 		    struct vol_geom *g, int *which_out)
 {
 	struct vmfs_volume primary;
+	struct fmt_hdr h = { 0 };
 	uint32_t magic = 0;
 	int which = 0;
 	int rc, vrc;
@@ -97,13 +97,13 @@ int cli_volume_read(struct lun *lun, const char *lun_name,
 			"run 'vmfs mkfs %s' to create one", lun_name, magic, lun_name);
 		break;
 	case -VMFS_E_BAD_VERSION:
-		if (!info_read_primary(lun, &primary) &&
-		    le32toh(primary.vh_hdr.bh_magic) == VMFS_MAGIC_VOLUME)
+		if (!info_read_primary(lun, &primary))
+			fmt_hdr_decode(&primary.vh_hdr, &h);
+		if (h.magic == VMFS_MAGIC_VOLUME)
 			cli_err("%s holds a vmfs volume of on-disk format %u.%u, newer "
 				"than this vmfs understands (format %d.x); use a newer "
-				"vmfs to access it", lun_name,
-				le16toh(primary.vh_hdr.bh_major),
-				le16toh(primary.vh_hdr.bh_minor), VMFS_FORMAT_MAJOR);
+				"vmfs to access it", lun_name, h.major, h.minor,
+				VMFS_FORMAT_MAJOR);
 		else
 			cli_err("%s holds a vmfs volume of a newer on-disk format than "
 				"this vmfs understands (format %d.x); use a newer vmfs to "

@@ -356,9 +356,6 @@ struct vol_raw {
 	void *ctx;
 };
 
-/* Directory entry type (DT_*) of an inode mode. */
-uint8_t vol_mode_to_dtype(uint32_t mode);
-
 /* Read / write inode ino's block (-EINVAL: ino is past the inode area). */
 int vol_raw_inode_read(const struct vol_raw *r, uint64_t ino, uint8_t *blk);
 int vol_raw_inode_write(const struct vol_raw *r, uint64_t ino, uint8_t *blk);

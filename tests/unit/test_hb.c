@@ -3,7 +3,6 @@
  * watcher, leaving, running out of slots, and self-fencing when another
  * host takes our slot over.
  */
-#include <endian.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdatomic.h>
@@ -111,10 +110,13 @@ static void test_join_survey_leave(void)
 		uint8_t *buf = lun_buf_alloc(4096);
 		struct vmfs_hb_slot *hs = (struct vmfs_hb_slot *)buf;
 		uint64_t addr = HB_OFF + 4096 * 3;
+		struct fmt_hb_slot f;
 
 		CU_ASSERT_FATAL(lun_read(w, buf, 512, addr) == 0);
-		hs->hs_state = htole32(VMFS_HB_ACTIVE);
-		hs->hs_lease_ms = htole32(0x7fffffff);
+		CU_ASSERT_FATAL(fmt_hb_slot_decode(hs, &f) == 0);
+		f.state = VMFS_HB_ACTIVE;
+		f.lease_ms = 0x7fffffff;
+		fmt_hb_slot_encode(&f, hs);
 		lun_md_seal(&hs->hs_hdr, VMFS_MAGIC_HBSLOT, addr, 512);
 		CU_ASSERT_FATAL(lun_write(w, buf, 512, addr) == 0);
 		CU_ASSERT_EQUAL(hb_survey(w, HB_OFF, false, si, NSLOTS, &n), 0);
@@ -192,9 +194,12 @@ static void test_takeover_fences(void)
 	CU_ASSERT_FATAL(lun_read(s, buf, 512, HB_OFF + 4096) == 0);
 	{
 		struct vmfs_hb_slot *hs = (struct vmfs_hb_slot *)buf;
+		struct fmt_hb_slot f;
 
-		hs->hs_state = htole32(VMFS_HB_REPLAYING);
-		hs->hs_hdr.bh_gen = htole64(le64toh(hs->hs_hdr.bh_gen) + 1000);
+		CU_ASSERT_FATAL(fmt_hb_slot_decode(hs, &f) == 0);
+		f.state = VMFS_HB_REPLAYING;
+		f.gen += 1000;
+		fmt_hb_slot_encode(&f, hs);
 		lun_md_seal(&hs->hs_hdr, VMFS_MAGIC_HBSLOT, HB_OFF + 4096, 512);
 	}
 	CU_ASSERT_FATAL(lun_write(s, buf, 512, HB_OFF + 4096) == 0);
@@ -207,8 +212,12 @@ static void test_takeover_fences(void)
 	/* Leaving a fenced slot writes nothing: the survivor owns it. */
 	CU_ASSERT_EQUAL(hb_leave(h), 0);
 	CU_ASSERT_FATAL(lun_read(s, buf, 512, HB_OFF + 4096) == 0);
-	CU_ASSERT_EQUAL(le32toh(((struct vmfs_hb_slot *)buf)->hs_state),
-			VMFS_HB_REPLAYING);
+	{
+		struct fmt_hb_slot f;
+
+		fmt_hb_slot_decode((struct vmfs_hb_slot *)buf, &f);
+		CU_ASSERT_EQUAL(f.state, VMFS_HB_REPLAYING);
+	}
 	lun_buf_free(buf);
 	lun_close(a);
 	lun_close(s);
@@ -232,10 +241,13 @@ static void test_late_renewal_not_takeover(void)
 	CU_ASSERT_FATAL(lun_read(s, buf, 512, HB_OFF + 4096) == 0);
 	{
 		struct vmfs_hb_slot *hs = (struct vmfs_hb_slot *)buf;
+		struct fmt_hb_slot f;
 
-		landed = le64toh(hs->hs_counter) + 3;
-		hs->hs_counter = htole64(landed);
-		hs->hs_hdr.bh_gen = htole64(le64toh(hs->hs_hdr.bh_gen) + 3);
+		CU_ASSERT_FATAL(fmt_hb_slot_decode(hs, &f) == 0);
+		landed = f.counter + 3;
+		f.counter = landed;
+		f.gen += 3;
+		fmt_hb_slot_encode(&f, hs);
 		lun_md_seal(&hs->hs_hdr, VMFS_MAGIC_HBSLOT, HB_OFF + 4096, 512);
 	}
 	CU_ASSERT_FATAL(lun_write(s, buf, 512, HB_OFF + 4096) == 0);

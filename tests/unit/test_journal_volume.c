@@ -9,7 +9,6 @@
  * home blocks are stale until jnl_replay, a second replay is a no-op,
  * fsck -y replays and counts it as a fix, and vol_open shows the files.
  */
-#include <endian.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -151,7 +150,7 @@ static bool raw_dir_has(struct lun *lun, const struct vol_geom *g,
 	CU_ASSERT_FATAL(blk != NULL);
 	CU_ASSERT_FATAL(lun_read(lun, blk, VMFS_MD_BLOCK_SIZE,
 				 r->obj_offset + ino * r->obj_size) == 0);
-	chunk = (le64toh(di->di_map[0]) & VMFS_PTR_ADDR_MASK) << VMFS_MD_BLOCK_SHIFT;
+	chunk = vmfs_ptr_addr(fmt_ptr_load(&di->di_map[0]));
 	CU_ASSERT_FATAL(chunk != 0);
 	CU_ASSERT_FATAL(lun_read(lun, blk, VMFS_MD_BLOCK_SIZE, chunk) == 0);
 	for (int i = 0; i < VMFS_DIRENTS_PER_CHUNK; i++)
