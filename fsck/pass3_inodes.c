@@ -561,8 +561,10 @@ xattrs:
 		c->r->dirs_checked++;
 	}
 	c->r->inodes_checked++;
-	if (s->dirty)
+	if (s->dirty) {
+		fmt_inode_encode(fi, di);
 		vol_raw_inode_write(fsck_raw(c), s->ino, s->blk);
+	}
 }
 
 /* ---- the pass ----------------------------------------------------------- */

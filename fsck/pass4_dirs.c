@@ -76,7 +76,11 @@ static int set_parent(struct fsck_ctx *c, uint64_t ino, uint64_t parent)
 		return -ENOMEM;
 	ret = vol_raw_inode_read(fsck_raw(c), ino, blk);
 	if (!ret) {
-		fsck_di(blk)->di_parent = htole64(parent);
+		struct fmt_inode fi;
+
+		(void)fmt_inode_decode(fsck_di(blk), &fi);
+		fi.parent = parent;
+		fmt_inode_encode(&fi, fsck_di(blk));
 		ret = vol_raw_inode_write(fsck_raw(c), ino, blk);
 	}
 	if (!ret)

@@ -92,8 +92,10 @@ static void check_counts(struct fsck_ctx *c, uint64_t ino, uint8_t *blk)
 		fi.nentries = nent;
 		dirty = true;
 	}
-	if (dirty)
+	if (dirty) {
+		fmt_inode_encode(&fi, di);
 		vol_raw_inode_write(fsck_raw(c), ino, blk);
+	}
 }
 
 int fsck_pass5(struct fsck_ctx *c)

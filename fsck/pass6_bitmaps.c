@@ -146,16 +146,17 @@ static int check_cluster(struct fsck_ctx *c, enum vmfs_res_type t, uint32_t cl,
 				  "where the volume header gives it %u: a grow was cut "
 				  "before it rewrote this header; a mount, 'vmfs grow' or "
 				  "'vmfs fsck -y' completes it", vol_res_name(t), cl,
-				  le32toh(rc->rc_nobjs), nobjs);
+				  h.nobjs, nobjs);
 		else if (fsck_fix(c, PR_6_NFREE, addr, "%s cluster %u: counts %u objects "
 				  "of %u (a grow was cut)", vol_res_name(t), cl,
-				  le32toh(rc->rc_nobjs), nobjs)) {
-			rc->rc_nobjs = htole32(nobjs);
+				  h.nobjs, nobjs)) {
+			h.nobjs = nobjs;
+			fmt_rc_encode(&h, rc);
 			write = true;
 		}
-	} else if (le32toh(rc->rc_nfree) != nobjs - used &&
+	} else if (h.nfree != nobjs - used &&
 		   fsck_fix(c, PR_6_NFREE, addr, "%s cluster %u: %u free recorded, %u clear bits",
-			    vol_res_name(t), cl, le32toh(rc->rc_nfree), nobjs - used)) {
+			    vol_res_name(t), cl, h.nfree, nobjs - used)) {
 		write = true;
 	}
 	if (!write)

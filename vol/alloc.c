@@ -169,6 +169,7 @@ int vol_res_cluster_resize(struct lun *lun, const struct vol_geom *g,
 				   r->count - first : r->per_cluster);
 	/* Keep the lock record out of the write where the sector allows. */
 	uint32_t skip = lun_sector_size(lun) <= VMFS_OBJ_OFFSET ? VMFS_OBJ_OFFSET : 0;
+	struct fmt_rc h;
 	int ret;
 
 	if (!blk)
@@ -176,11 +177,15 @@ int vol_res_cluster_resize(struct lun *lun, const struct vol_geom *g,
 	ret = lun_read(lun, blk, VMFS_MD_BLOCK_SIZE, addr);
 	if (!ret)
 		ret = lun_md_verify(&rc->rc_hdr, VMFS_MAGIC_RCLUSTER, addr, RC_LEN);
-	if (!ret && (le32toh(rc->rc_index) != c || le32toh(rc->rc_type) != (uint32_t)t))
+	/* A bad type fails the comparison too. */
+	if (!ret)
+		(void)fmt_rc_decode(rc, &h);
+	if (!ret && (h.index != c || h.type != (uint32_t)t))
 		ret = -VMFS_E_CORRUPT;
-	if (!ret && le32toh(rc->rc_nobjs) != want) {
-		rc->rc_nobjs = htole32(want);
-		rc->rc_nfree = htole32(want - count_bits(rc->rc_bitmap, want));
+	if (!ret && h.nobjs != want) {
+		h.nobjs = want;
+		h.nfree = want - count_bits(rc->rc_bitmap, want);
+		fmt_rc_encode(&h, rc);
 		rc_seal(blk, addr);
 		ret = lun_write(lun, blk + skip, VMFS_MD_BLOCK_SIZE - skip,
 				addr + skip);
@@ -267,11 +272,14 @@ int vol_res_load(struct vol *v)
 					/* The cached header says what the
 					 * geometry says: its next write, or
 					 * vmfs grow, completes the grow. */
-					rc_of(cl->blk)->rc_nobjs = htole32(cl->nobjs);
+					struct fmt_rc hc = h;
+
+					hc.nobjs = cl->nobjs;
+					fmt_rc_encode(&hc, rc_of(cl->blk));
 					ra->cut_cl = c + i + 1;
 					VLOG(LOG_NOTICE, "%s cluster %u counts %u objects, the volume header %u: a grow was cut before it rewrote this header; the next allocation from it or 'vmfs grow' completes it",
 					     vol_res_name(t), c + i,
-					     le32toh(rc->rc_nobjs), cl->nobjs);
+					     h.nobjs, cl->nobjs);
 				}
 			}
 		}

@@ -542,6 +542,7 @@ int vol_raw_dir_add(const struct vol_raw *r, uint64_t dir, const char *name,
 	size_t len = strlen(name);
 	uint64_t nchunks, caddr = 0, p, idx;
 	uint32_t k, slot = NPER;
+	struct fmt_inode fi;
 	int ret;
 
 	if (!cb)
@@ -553,7 +554,9 @@ int vol_raw_dir_add(const struct vol_raw *r, uint64_t dir, const char *name,
 	ret = vol_raw_inode_read(r, dir, iblk);
 	if (ret)
 		goto out;
-	nchunks = le64toh(di->di_size) / VMFS_MD_BLOCK_SIZE;
+	/* Fields out of range are fsck's to judge; the sizes are used as is. */
+	(void)fmt_inode_decode(di, &fi);
+	nchunks = fi.size / VMFS_MD_BLOCK_SIZE;
 	if (nchunks > UINT32_MAX / NPER) {
 		ret = -ENOSPC;
 		goto out;
@@ -583,12 +586,12 @@ int vol_raw_dir_add(const struct vol_raw *r, uint64_t dir, const char *name,
 				goto out;
 			p = res_geom_addr(&r->g->res[VMFS_RES_SMALL], idx) >>
 			    VMFS_MD_BLOCK_SHIFT;
-			di->di_map[k / per_blk] = htole64(p);
-			di->di_alloc_bytes = htole64(le64toh(di->di_alloc_bytes) + sbs);
+			fmt_ptr_store(&di->di_map[k / per_blk], p);
+			fi.alloc_bytes += sbs;
 		}
 		caddr = chunk_addr(r->g, p, k);
 		chunk_init(cb, dir, k);
-		di->di_size = htole64((uint64_t)(k + 1) * VMFS_MD_BLOCK_SIZE);
+		fi.size = (uint64_t)(k + 1) * VMFS_MD_BLOCK_SIZE;
 		slot = 0;
 	}
 	chunk_put(cb, slot, name, len, ino, type);
@@ -599,9 +602,10 @@ int vol_raw_dir_add(const struct vol_raw *r, uint64_t dir, const char *name,
 	*hint = k;
 	*loc = caddr | slot;
 	/* The chunk first: the inode then names what is on disk. */
-	di->di_nentries = htole64(le64toh(di->di_nentries) + 1);
+	fi.nentries++;
 	if (type == DT_DIR)
-		di->di_nlink = htole32(le32toh(di->di_nlink) + 1);
+		fi.nlink++;
+	fmt_inode_encode(&fi, di);
 	ret = vol_raw_inode_write(r, dir, iblk);
 out:
 	lun_buf_free(cb);
@@ -634,7 +638,7 @@ int vol_raw_dir_remove(const struct vol_raw *r, uint64_t dir, uint64_t loc,
 		ret = -ESTALE;
 		goto out;
 	}
-	*ino = le64toh(de->de_ino);
+	*ino = fmt_dirent_ino(de);
 	*type = de->de_type;
 	chunk_take(cb, slot);
 	md_reseal(cb, VMFS_MAGIC_DIRBLK, caddr, VMFS_MD_BLOCK_SIZE);
@@ -653,6 +657,7 @@ int vol_raw_dir_find(const struct vol_raw *r, uint64_t dir, const char *name)
 	const struct vmfs_dirblk *db = (const struct vmfs_dirblk *)cb;
 	size_t len = strlen(name);
 	uint64_t nchunks, caddr;
+	struct fmt_inode fi;
 	int ret = -ENOMEM;
 
 	if (!iblk || !cb)
@@ -660,7 +665,8 @@ int vol_raw_dir_find(const struct vol_raw *r, uint64_t dir, const char *name)
 	ret = vol_raw_inode_read(r, dir, iblk);
 	if (ret)
 		goto out;
-	nchunks = le64toh(raw_di(iblk)->di_size) / VMFS_MD_BLOCK_SIZE;
+	(void)fmt_inode_decode(raw_di(iblk), &fi);
+	nchunks = fi.size / VMFS_MD_BLOCK_SIZE;
 	ret = -ENOENT;
 	for (uint64_t k = 0; k < nchunks && k <= UINT32_MAX && ret == -ENOENT; k++) {
 		ret = raw_chunk_read(r, dir, iblk, (uint32_t)k, cb, &caddr);
