@@ -70,6 +70,10 @@ $(BUILD)/vmfs-corrupt: $(BUILD)/tools/corrupt/corrupt_main.o $(CORRUPT_OBJS) $(B
 $(BUILD)/test_unit: $(UNIT_OBJS) $(CORRUPT_OBJS) $(BUILD)/libvmfs.a
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS) -lcunit
 
+# Test programs (tests/tools/): never installed.
+$(BUILD)/lockhold: $(BUILD)/tests/tools/lockhold.o $(BUILD)/libvmfs.a
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
+
 # Install what is missing from Debian's archive (needs root or sudo).
 deps:
 	@missing=""; for p in $(DEB_PKGS); do \
@@ -85,12 +89,12 @@ deps:
 unit: $(BUILD)/test_unit
 	$(BUILD)/test_unit
 
-integration: $(PROGS) $(BUILD)/crashsim $(BUILD)/vmfs-corrupt
+integration: $(PROGS) $(BUILD)/crashsim $(BUILD)/vmfs-corrupt $(BUILD)/lockhold
 	VMFS_BIN=$(abspath $(BIN)) VMFS_BUILD=$(abspath $(BUILD)) tests/run.sh
 
 check: deps
 	@$(MAKE) --no-print-directory all $(BUILD)/test_unit $(BUILD)/crashsim \
-		$(BUILD)/vmfs-corrupt
+		$(BUILD)/vmfs-corrupt $(BUILD)/lockhold
 	VMFS_BIN=$(abspath $(BIN)) VMFS_BUILD=$(abspath $(BUILD)) tests/run.sh $(BUILD)/test_unit
 
 demo: deps
@@ -132,7 +136,8 @@ clean:
 	rm -rf build build-san $(BIN)
 
 -include $(LIB_OBJS:.o=.d) $(CLI_OBJS:.o=.d) $(UNIT_OBJS:.o=.d) $(BUILD)/vmfsd/vmfsd_main.d \
-	$(CORRUPT_OBJS:.o=.d) $(BUILD)/tools/corrupt/corrupt_main.d
+	$(CORRUPT_OBJS:.o=.d) $(BUILD)/tools/corrupt/corrupt_main.d \
+	$(BUILD)/tests/tools/lockhold.d
 
 # ---- fuzzing: libFuzzer harnesses in tests/fuzz/ ------------------------
 # `make fuzz [FUZZ_SECONDS=60]` compiles the library with clang, ASan, UBSan

@@ -51,6 +51,10 @@ int cmd_fsck(int argc, char **argv);
 void help_fsck(void);
 int cmd_journal(int argc, char **argv);
 void help_journal(void);
+int cmd_hosts(int argc, char **argv);
+void help_hosts(void);
+int cmd_locks(int argc, char **argv);
+void help_locks(void);
 
 /* ---- command tables (dispatch.c) --------------------------------------- */
 
@@ -184,6 +188,12 @@ const char *cli_jnl_stop_key(enum jnl_stop s);
  */
 int cli_refuse_if_live(struct lun *lun, const struct vol_geom *g,
 		       const char *spec, const char *refusal);
+
+/*
+ * hosts and locks take a LUN only for now: when arg is a directory (a
+ * mount point), print what to pass instead and return true.  (hosts.c)
+ */
+bool cli_refuse_mountpoint(const char *arg);
 
 /* ---- other content on a LUN (probe.c) --------------------------------- */
 

@@ -243,6 +243,12 @@ int lock_upgrade(struct lock_ctx *ctx, uint64_t addr, unsigned timeout_ms,
 int lock_downgrade(struct lock_ctx *ctx, uint64_t addr, struct lock_state *out);
 /* Decode the current record (for `vmfs locks`). */
 int lock_read(struct lock_ctx *ctx, uint64_t addr, struct lock_state *out);
+/*
+ * The same decode of a record already read (VMFS_LOCK_SIZE bytes at buf,
+ * the record of the lockable block at addr), for a scan that reads many
+ * records in one batch: 0, or -VMFS_E_CORRUPT / -VMFS_E_BAD_*.
+ */
+int lock_state_from_disk(const void *buf, uint64_t addr, struct lock_state *out);
 
 /*
  * Break the dead holders out of the record *expected (as read by
