@@ -227,9 +227,9 @@ static void hosts_since_str(const struct hosts_ctx *c,
 	if (!c->watch)
 		snprintf(buf, len, "-");
 	else if (r->moved)
-		snprintf(buf, len, "%.1f s", (double)(end_ms - r->moved_ms) / 1000);
+		snprintf(buf, len, "%.1f s ago", (double)(end_ms - r->moved_ms) / 1000);
 	else
-		snprintf(buf, len, ">= %.1f s", (double)c->watched_ms / 1000);
+		snprintf(buf, len, ">= %.1f s ago", (double)c->watched_ms / 1000);
 }
 
 static void hosts_print_text(const struct hosts_ctx *c, int64_t end_ms)
@@ -248,8 +248,8 @@ static void hosts_print_text(const struct hosts_ctx *c, int64_t end_ms)
 		printf(", watched %.1f s\n", (double)c->watched_ms / 1000);
 	else
 		printf(", not watched (liveness unknown)\n");
-	printf("%-4s  %-14s  %-16s  %-36s  %-6s  %-10s  %-6s  %s\n", "slot",
-	       "state", "host", "uuid", "hb-gen", "moved", "lease", "journal");
+	printf("%-4s  %-14s  %-16s  %-36s  %-6s  %-14s  %-6s  %s\n", "slot",
+	       "state", "host", "uuid", "hb-gen", "last moved", "lease", "journal");
 	for (uint32_t k = 0; k < c->n; k++) {
 		const struct hosts_row *r = &c->rows[k];
 		char since[32], jnl[96], lease[16];
@@ -259,7 +259,7 @@ static void hosts_print_text(const struct hosts_ctx *c, int64_t end_ms)
 		hosts_jnl_str(r, jnl, sizeof(jnl));
 		snprintf(lease, sizeof(lease), "%.1f s",
 			 (double)r->si.lease_ms / 1000);
-		printf("%-4u  %-14s  %-16s  %-36s  %-6" PRIu64 "  %-10s  %-6s  %s\n",
+		printf("%-4u  %-14s  %-16s  %-36s  %-6" PRIu64 "  %-14s  %-6s  %s\n",
 		       r->si.slot, hosts_state(c, r),
 		       r->si.hostname[0] ? r->si.hostname : "?", uuid,
 		       r->si.hb_gen, since, lease, jnl);
