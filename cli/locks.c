@@ -593,6 +593,10 @@ static const struct hb_slot_info *locks_holder_slot(const struct locks_ctx *c,
 		snprintf(why, len, "slot %u does not exist", h->slot);
 		return NULL;
 	}
+	if (!c->slots) {
+		snprintf(why, len, "the heartbeat slots could not be read");
+		return NULL;
+	}
 	s = &c->slots[h->slot];
 	if (s->state == VMFS_HB_FREE) {
 		snprintf(why, len, "slot %u is free", h->slot);

@@ -84,12 +84,15 @@ struct hb_opts {
 
 /*
  * Claim a heartbeat slot (a free one, or this host's own left over from a
- * crash) with compare-and-write and start renewing it.  -EUSERS when every
- * slot is held by another host.
+ * crash) with compare-and-write and start renewing it.  On a LUN without
+ * COMPARE AND WRITE every write of the slot goes through RESERVE, read,
+ * compare, write, RELEASE instead (the lock manager's primitive).
+ * -EUSERS when every slot is held by another host, -EOPNOTSUPP when the
+ * LUN has neither primitive.
  */
 int hb_join(struct lun *lun, uint64_t hb_offset, const struct hb_opts *o,
 	    struct hb **out);
-/* Stop renewing and free the slot (compare-and-write). */
+/* Stop renewing and free the slot (compare-and-write, either primitive). */
 int hb_leave(struct hb *hb);
 uint32_t hb_slot_index(const struct hb *hb);
 uint64_t hb_generation(const struct hb *hb);
