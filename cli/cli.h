@@ -53,6 +53,10 @@ int cmd_journal(int argc, char **argv);
 void help_journal(void);
 int cmd_grow(int argc, char **argv);
 void help_grow(void);
+int cmd_hosts(int argc, char **argv);
+void help_hosts(void);
+int cmd_locks(int argc, char **argv);
+void help_locks(void);
 
 /* ---- command tables (dispatch.c) --------------------------------------- */
 
@@ -197,6 +201,19 @@ int cli_refuse_if_live(struct lun *lun, const struct vol_geom *g,
  */
 int cli_daemon_open(const char *mp, struct vmfsd_ctl **out,
 		    struct vmfsd_info *info);
+
+/*
+ * Ask the vmfsd serving mount point dir for its info (info.c); prints why
+ * not (also when no vmfsd answers: -ENOENT).
+ */
+int cli_daemon_info(const char *dir, struct vmfsd_info *di);
+
+/*
+ * The LUN to read for arg: arg itself, or, when arg is a directory, the
+ * LUN the vmfsd mounted there serves (asked over its control socket).
+ * NULL after printing why there is none.  (hosts.c)
+ */
+const char *cli_lun_of(const char *arg, struct vmfsd_info *di);
 
 /* ---- other content on a LUN (probe.c) --------------------------------- */
 

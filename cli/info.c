@@ -500,7 +500,7 @@ static void info_print_json(const struct info_ctx *c)
  * knows (its pid, the heartbeat it holds, its journal's counters); the
  * rest is read from the LUN as for a LUN argument.
  */
-static int info_ask_daemon(const char *dir, struct vmfsd_info *di)
+int cli_daemon_info(const char *dir, struct vmfsd_info *di)
 {
 	struct vmfsd_ctl *c;
 	int rc;
@@ -559,7 +559,7 @@ int cmd_info(int argc, char **argv)
 			arg, arg);
 		return CLI_EXIT_FAIL;
 	} else if (!stat(arg, &st) && S_ISDIR(st.st_mode)) {
-		if (info_ask_daemon(arg, &di))
+		if (cli_daemon_info(arg, &di))
 			return CLI_EXIT_FAIL;
 		c.lun = di.lun;
 		c.mountpoint = di.mountpoint;

@@ -33,6 +33,8 @@ static const struct cli_cmd cli_cmds[] = {
 	{ "disk",   cmd_disk,   help_disk,   "create and inspect VM disk files" },
 	{ "fsck",   cmd_fsck,   help_fsck,   "check and repair a volume" },
 	{ "journal", cmd_journal, help_journal, "show or replay the per-host metadata journals" },
+	{ "hosts",  cmd_hosts,  help_hosts,  "list the hosts in the heartbeat slots, live or dead" },
+	{ "locks",  cmd_locks,  help_locks,  "list every lock held on a volume and its holders" },
 	{ "help",   cmd_help,   help_help,   "show help for a command" },
 };
 #define CLI_NCMDS CLI_NELEMS(cli_cmds)

@@ -2,7 +2,9 @@
  * Heartbeats: one slot per mounted host in the heartbeat region.
  *
  * Claiming and renewing a slot are compare-and-writes of the slot's first
- * sector (SBC-3 COMPARE AND WRITE; the file backend emulates it), so two
+ * sector (SBC-3 COMPARE AND WRITE; the file backend emulates it; on a LUN
+ * without it, the lock manager's RESERVE, read, compare, write, RELEASE,
+ * lock_prim_caw), so two
  * hosts can never both believe they own a slot, and a host notices at its
  * next renewal when a survivor has taken its slot over (the compare
  * fails): it then fences itself.  The counter moves at every renewal;
@@ -18,12 +20,14 @@
 #include "vmfs/clock.h"
 #include "vmfs/lockmgr.h"
 #include "vmfs/lun.h"
+#include "lock_int.h"
 
 struct hb {
 	struct lun *lun;
 	uint64_t slot_addr;
 	uint32_t slot;
 	uint32_t ss;               /* compare-and-write unit */
+	unsigned prim;             /* LOCK_PRIM_ATS or LOCK_PRIM_RESERVE */
 	struct hb_timeouts t;
 	uint8_t *cur;              /* the sector as we last wrote it */
 	uint8_t *next;
@@ -147,6 +151,19 @@ static bool slot_still_ours(const struct hb *hb, const uint8_t *sector)
 	       seen.counter >= me.counter;
 }
 
+/*
+ * Every change of our slot: a compare-and-write through the LUN's
+ * primitive.  A reservation held by another host's lock change is waited
+ * for at most one heartbeat I/O timeout, so that a renewal stuck behind
+ * it still counts against the fence time like a slow write.
+ */
+static int hb_caw(struct hb *hb, const void *expect, const void *data,
+		  void *current)
+{
+	return lock_prim_caw(hb->lun, hb->prim, hb->t.io_timeout_ms, expect,
+			     data, hb->ss, hb->slot_addr, current);
+}
+
 /* One renewal: counter + 1, compare-and-write against what we wrote last. */
 static int renew(struct hb *hb)
 {
@@ -159,8 +176,7 @@ static int renew(struct hb *hb)
 	h.counter++;
 	fmt_hb_slot_encode(&h, hs);
 	slot_seal(hb->next, hb->slot_addr);
-	ret = lun_compare_and_write(hb->lun, hb->cur, hb->next, hb->ss,
-				    hb->slot_addr, hb->seen);
+	ret = hb_caw(hb, hb->cur, hb->next, hb->seen);
 	if (ret == -VMFS_E_MISCOMPARE && slot_still_ours(hb, hb->seen)) {
 		/* An earlier renewal landed late: continue from it. */
 		memcpy(hb->cur, hb->seen, hb->ss);
@@ -281,6 +297,13 @@ int hb_join(struct lun *lun, uint64_t hb_offset, const struct hb_opts *o,
 	hb->on_fence = o->on_fence;
 	hb->ctx = o->ctx;
 	hb_timeouts_from_lease(o->lease_ms ? o->lease_ms : r.lease_ms, &hb->t);
+	hb->prim = lock_prim_pick(lun);
+	if (!hb->prim) {
+		qb_log(LOG_ERR, "hb: LUN %s has neither COMPARE AND WRITE nor "
+		       "RESERVE; no host can lock anything on it", lun_name(lun));
+		ret = -EOPNOTSUPP;
+		goto err;
+	}
 	if (!hb->cur || !hb->next || !hb->seen) {
 		ret = -ENOMEM;
 		goto err;
@@ -318,8 +341,7 @@ int hb_join(struct lun *lun, uint64_t hb_offset, const struct hb_opts *o,
 			hb->slot_addr = r.slot0 + (uint64_t)i * VMFS_MD_BLOCK_SIZE;
 			memcpy(hb->next, s, hb->ss);
 			slot_claim_image(hb, o, hb->next, i);
-			err = lun_compare_and_write(lun, s, hb->next, hb->ss,
-						    hb->slot_addr, NULL);
+			err = hb_caw(hb, s, hb->next, NULL);
 			if (!err) {
 				memcpy(hb->cur, hb->next, hb->ss);
 				ret = 0;
@@ -369,12 +391,10 @@ int hb_leave(struct hb *hb)
 		memset(h.host_uuid, 0, VMFS_UUID_SIZE);
 		fmt_hb_slot_encode(&h, hs);
 		slot_seal(hb->next, hb->slot_addr);
-		ret = lun_compare_and_write(hb->lun, hb->cur, hb->next, hb->ss,
-					    hb->slot_addr, hb->seen);
+		ret = hb_caw(hb, hb->cur, hb->next, hb->seen);
 		if (ret == -VMFS_E_MISCOMPARE && slot_still_ours(hb, hb->seen))
 			/* A renewal landed late; free over it. */
-			ret = lun_compare_and_write(hb->lun, hb->seen, hb->next,
-						    hb->ss, hb->slot_addr, NULL);
+			ret = hb_caw(hb, hb->seen, hb->next, NULL);
 		if (ret)
 			qb_log(LOG_ERR, "hb: freeing slot %u: %s", hb->slot,
 			       vmfs_strerror(ret));

@@ -104,3 +104,8 @@ int lock_state_find(const struct lock_state *st, const struct lock_holder *h)
 			return (int)i;
 	return -1;
 }
+
+int lock_state_from_disk(const void *buf, uint64_t addr, struct lock_state *out)
+{
+	return lock_state_decode(buf, addr, out);
+}

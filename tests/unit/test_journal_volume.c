@@ -659,6 +659,42 @@ static void test_record_bad(void)
 	check_files(&c);
 }
 
+/*
+ * A read-only open refuses a journal with transactions to replay; with
+ * VOL_STALE_OK (listings such as `vmfs locks`) it opens, sees only what
+ * is home (the directory chunk holding "d" never got there), and writes
+ * nothing: the journal still holds every transaction.
+ */
+static void test_stale_ok_open(void)
+{
+	struct crashed c = { .path = unit_tmp_path("crash-stale.img") };
+	struct vol_open_opts o = { .flags = VOL_RDONLY | VOL_STALE_OK };
+	struct jnl_walk_result w, w2;
+	struct jnl_bounds b;
+	struct vol_geom g;
+	struct vol_attr a;
+	struct lun *lun;
+	struct vol *v;
+
+	make_crashed(&c);
+	CU_ASSERT_FATAL(lun_open(c.path, LUN_RDONLY, &lun) == 0);
+	CU_ASSERT_FATAL(vol_geom_read(lun, &g, NULL, NULL) == 0);
+	b = vol_jnl_bounds(&g);
+	CU_ASSERT_EQUAL(jnl_walk(lun, g.journal_offset, &b, false, NULL, NULL,
+				 &w), 0);
+	CU_ASSERT(w.ntxn >= 1);
+	CU_ASSERT_EQUAL(vol_open(lun, VOL_RDONLY, &v), -VMFS_E_JNL_DIRTY);
+	CU_ASSERT_FATAL(vol_open_ex(lun, &o, &v) == 0);
+	CU_ASSERT_EQUAL(vol_getattr(v, VMFS_ROOT_INO, &a), 0);
+	CU_ASSERT_EQUAL(vol_lookup(v, VMFS_ROOT_INO, "d", &a), -ENOENT);
+	CU_ASSERT_EQUAL(vol_close(v), 0);
+	CU_ASSERT_EQUAL(jnl_walk(lun, g.journal_offset, &b, false, NULL, NULL,
+				 &w2), 0);
+	CU_ASSERT_EQUAL(w2.ntxn, w.ntxn);
+	CU_ASSERT_EQUAL(w2.hdr.state, VMFS_JNL_DIRTY);
+	lun_close(lun);
+}
+
 static CU_TestInfo journal_tests[] = {
 	{ "crash_replay", test_crash_replay },
 	{ "fsck_replays", test_fsck_replays },
@@ -667,6 +703,7 @@ static CU_TestInfo journal_tests[] = {
 	{ "versions", test_versions },
 	{ "late_warning", test_late_warning },
 	{ "record_bad", test_record_bad },
+	{ "stale_ok_open", test_stale_ok_open },
 	CU_TEST_INFO_NULL
 };
 
