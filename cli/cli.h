@@ -96,6 +96,9 @@ const char *cli_prog(void);
 void cli_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Same, then "see 'vmfs <cmd> --help'"; returns CLI_EXIT_USAGE. */
 int cli_usage_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* The one operand after a command's options (getopt's optind): *out, or
+ * the usage error "missing WHAT" or "unexpected argument". */
+int cli_one_operand(int argc, char **argv, const char *what, const char **out);
 
 /*
  * Report the getopt_long result `c` that was not an option of the

@@ -349,11 +349,8 @@ int cmd_hosts(int argc, char **argv)
 			return cli_getopt_err(ch, argv);
 		}
 	}
-	if (optind == argc)
-		return cli_usage_err("missing LUN");
-	if (argc - optind > 1)
-		return cli_usage_err("unexpected argument '%s'", argv[optind + 1]);
-	c.spec = argv[optind];
+	if (cli_one_operand(argc, argv, "LUN", &c.spec))
+		return CLI_EXIT_USAGE;
 	c.spec = cli_lun_of(c.spec, &di);
 	if (!c.spec)
 		return CLI_EXIT_FAIL;

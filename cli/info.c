@@ -546,11 +546,8 @@ int cmd_info(int argc, char **argv)
 			return cli_getopt_err(ch, argv);
 		}
 	}
-	if (optind == argc)
-		return cli_usage_err("missing LUN or mount point");
-	if (argc - optind > 1)
-		return cli_usage_err("unexpected argument '%s'", argv[optind + 1]);
-	arg = argv[optind];
+	if (cli_one_operand(argc, argv, "LUN or mount point", &arg))
+		return CLI_EXIT_USAGE;
 
 	c.lun = arg;
 	if (stat(arg, &st) && errno == ENOTCONN) {

@@ -172,11 +172,8 @@ static int jargs_parse(int argc, char **argv, unsigned which,
 	}
 	if (a->all && a->slot_given)
 		return cli_usage_err("--slot and --all exclude each other");
-	if (optind == argc)
-		return cli_usage_err("missing LUN");
-	if (argc - optind > 1)
-		return cli_usage_err("unexpected argument '%s'", argv[optind + 1]);
-	a->spec = argv[optind];
+	if (cli_one_operand(argc, argv, "LUN", &a->spec))
+		return CLI_EXIT_USAGE;
 	return -1;
 }
 

@@ -817,11 +817,8 @@ static int locks_parse(int argc, char **argv, struct locks_ctx *c, bool *json)
 			return cli_getopt_err(ch, argv);
 		}
 	}
-	if (optind == argc)
-		return cli_usage_err("missing LUN");
-	if (argc - optind > 1)
-		return cli_usage_err("unexpected argument '%s'", argv[optind + 1]);
-	c->spec = argv[optind];
+	if (cli_one_operand(argc, argv, "LUN", &c->spec))
+		return CLI_EXIT_USAGE;
 	return -1;
 }
 

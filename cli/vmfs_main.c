@@ -79,6 +79,16 @@ int cli_usage_err(const char *fmt, ...)
 	return CLI_EXIT_USAGE;
 }
 
+int cli_one_operand(int argc, char **argv, const char *what, const char **out)
+{
+	if (optind == argc)
+		return cli_usage_err("missing %s", what);
+	if (argc - optind > 1)
+		return cli_usage_err("unexpected argument '%s'", argv[optind + 1]);
+	*out = argv[optind];
+	return 0;
+}
+
 /*
  * getopt_long is told to stay quiet (optstring starting with ':') so that
  * every message has our prefix and the --help hint.  For an unknown long
