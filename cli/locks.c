@@ -26,7 +26,6 @@
  * that is not possible.
  */
 #include <ctype.h>
-#include <endian.h>
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
@@ -209,7 +208,7 @@ static int locks_jnl_txn(void *arg, const struct jnl_txn *t)
 		if (a < r->hdr_offset || a >= end ||
 		    !(t->flags[k] & VMFS_JNL_TAG_LOCKABLE) || !locks_rc_ok(rc, a))
 			continue;
-		gen = le64toh(rc->rc_hdr.bh_gen);
+		gen = fmt_hdr_gen(&rc->rc_hdr);
 		for (i = 0; i < c->njimg && c->jimg[i].addr != a; i++)
 			;
 		if (i == c->njimg) {
@@ -262,13 +261,14 @@ static int locks_inodes_of(struct locks_ctx *c, const uint8_t *blk,
 {
 	const struct vmfs_rc *rc = (const void *)(blk + VMFS_OBJ_OFFSET);
 	const struct vol_res_geom *r = &c->g.res[VMFS_RES_INODE];
+	struct fmt_rc h;
 	uint32_t nobjs;
 	uint64_t first;
 
 	for (size_t i = 0; i < c->njimg; i++)
 		if (c->jimg[i].addr == addr &&
 		    (!locks_rc_ok(rc, addr) ||
-		     c->jimg[i].gen > le64toh(rc->rc_hdr.bh_gen)))
+		     c->jimg[i].gen > fmt_hdr_gen(&rc->rc_hdr)))
 			rc = &c->jimg[i].rc;
 	if (!locks_rc_ok(rc, addr)) {
 		cli_err("warning: inode cluster %u does not verify: its inodes' "
@@ -276,10 +276,12 @@ static int locks_inodes_of(struct locks_ctx *c, const uint8_t *blk,
 		c->nbad++;
 		return 0;
 	}
-	if (le32toh(rc->rc_flags) & VMFS_RC_UNINIT)
+	/* locks_rc_ok verified the envelope; nobjs is clamped below. */
+	(void)fmt_rc_decode(rc, &h);
+	if (h.flags & VMFS_RC_UNINIT)
 		return 0;
-	nobjs = le32toh(rc->rc_nobjs);
-	first = le64toh(rc->rc_first_obj);
+	nobjs = h.nobjs;
+	first = h.first_obj;
 	if (nobjs > VMFS_RC_MAX_OBJS)
 		nobjs = VMFS_RC_MAX_OBJS;
 	for (uint32_t j = 0; j < nobjs; j++) {
