@@ -274,6 +274,9 @@ int hb_join(struct lun *lun, uint64_t hb_offset, const struct hb_opts *o,
 	uint8_t *all = NULL;
 	int ret, pass;
 
+	if (o->prim != 0 && o->prim != LOCK_PRIM_ATS &&
+	    o->prim != LOCK_PRIM_RESERVE)
+		return -EINVAL;
 	ret = region_read(lun, hb_offset, &r);
 	if (ret)
 		return ret;
@@ -297,10 +300,17 @@ int hb_join(struct lun *lun, uint64_t hb_offset, const struct hb_opts *o,
 	hb->on_fence = o->on_fence;
 	hb->ctx = o->ctx;
 	hb_timeouts_from_lease(o->lease_ms ? o->lease_ms : r.lease_ms, &hb->t);
-	hb->prim = lock_prim_pick(lun);
+	hb->prim = lock_prim_pick(lun, o->prim);
 	if (!hb->prim) {
-		qb_log(LOG_ERR, "hb: LUN %s has neither COMPARE AND WRITE nor "
-		       "RESERVE; no host can lock anything on it", lun_name(lun));
+		if (o->prim)
+			qb_log(LOG_ERR, "hb: LUN %s lacks %s, the forced locking "
+			       "primitive", lun_name(lun),
+			       o->prim == LOCK_PRIM_ATS ? "COMPARE AND WRITE" :
+			       "RESERVE");
+		else
+			qb_log(LOG_ERR, "hb: LUN %s has neither COMPARE AND WRITE "
+			       "nor RESERVE; no host can lock anything on it",
+			       lun_name(lun));
 		ret = -EOPNOTSUPP;
 		goto err;
 	}
@@ -406,6 +416,11 @@ int hb_leave(struct hb *hb)
 uint32_t hb_slot_index(const struct hb *hb)
 {
 	return hb->slot;
+}
+
+unsigned hb_primitive(const struct hb *hb)
+{
+	return hb->prim;
 }
 
 uint64_t hb_generation(const struct hb *hb)
