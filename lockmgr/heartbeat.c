@@ -258,9 +258,11 @@ static void slot_claim_image(struct hb *hb, const struct hb_opts *o,
 	memcpy(h.host_uuid, o->host_uuid, VMFS_UUID_SIZE);
 	h.journal_offset = o->journal_offset + (uint64_t)slot * o->journal_size;
 	h.journal_size = o->journal_size;
-	/* Names keep a terminating NUL in the field, as they always have. */
+	/* The address keeps a terminating NUL in the field, as it always
+	 * has; a host name may fill all 64 bytes (SPEC: character fields),
+	 * which `vmfs mount --host-name` allows. */
 	snprintf(h.addr, sizeof(h.addr) - 1, "%s", o->addr ? o->addr : "");
-	snprintf(h.hostname, sizeof(h.hostname) - 1, "%s",
+	snprintf(h.hostname, sizeof(h.hostname), "%s",
 		 o->hostname ? o->hostname : "");
 	fmt_hb_slot_encode(&h, hs);
 	slot_seal(sector, hb->slot_addr);
