@@ -43,6 +43,9 @@ const char *vmfsd_host_dir(struct vmfsd_host *h);
  * (the heartbeat slot's field), printable ASCII without spaces or '/'.
  */
 #define VMFSD_HOST_NAME_MAX 64
+/* The rule, for the messages that refuse a name. */
+#define VMFSD_HOST_NAME_RULE "a host name is 1 to 64 printable ASCII " \
+	"characters, without spaces or '/'"
 bool vmfsd_host_name_valid(const char *name);
 /* The name stored in the DB, "" when none was ever given. */
 const char *vmfsd_host_name(struct vmfsd_host *h);
