@@ -273,8 +273,9 @@ static void info_print_live_json(const struct vmfsd_info *d)
 	       d->fuse_threads, d->hb_slot, d->hb_generation);
 	cli_json_str(d->lock_primitive);
 	printf(", \"lease_ms\": %u, \"renew_ms\": %u, \"fence_ms\": %u, "
-	       "\"fenced\": %s },\n    \"journal\": { \"commits\": %" PRIu64 ", \"forced\": %" PRIu64 ", \"images\": %"
-	       PRIu64 ", \"ring_blocks\": %" PRIu64 ", \"flushes\": %" PRIu64
+	       "\"fenced\": %s },\n    \"journal\": { \"commits\": %" PRIu64
+	       ", \"forced\": %" PRIu64 ", \"images\": %" PRIu64
+	       ", \"ring_blocks\": %" PRIu64 ", \"flushes\": %" PRIu64
 	       ", \"checkpoints\": %" PRIu64 " }\n  }",
 	       d->lease_ms, d->renew_ms, d->fence_ms,
 	       d->fenced ? "true" : "false",
