@@ -104,7 +104,7 @@ sleep 4.5
 r2=$(t_info_rows "$LUN2" hosts renewals)
 ((r2 >= r1 + 2)) || fail "renewals went from $r1 to $r2 in 4.5 s (renewal every 2 s)"
 expect_eq "volume 2 after renewals" "$(hosts_of "$LUN2")" "0 live $NAME64"
-echo data >"$MP2/f" && sync -f "$MP2/f" || fail "writing on the reserve mount"
+{ echo data >"$MP2/f" && sync -f "$MP2/f"; } || fail "writing on the reserve mount"
 
 step "the name persists across a remount without the option"
 t_umount "$MP1"
