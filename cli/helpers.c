@@ -103,6 +103,8 @@ static const struct helper_mount_opt {
 	{ "threads",   "--threads",   true },
 	{ "log-file",  "--log-file",  true },
 	{ "debug",     "--debug",     false },
+	{ "host-name", "--host-name", true },
+	{ "lock-primitive", "--lock-primitive", true },
 };
 
 
@@ -119,6 +121,9 @@ static void help_mount_helper(void)
 	       "                threads=N      --threads N\n"
 	       "                log-file=PATH  --log-file PATH\n"
 	       "                debug          --debug\n"
+	       "                host-name=NAME --host-name NAME\n"
+	       "                lock-primitive=ats|reserve|auto\n"
+	       "                               --lock-primitive P\n"
 	       "              accepted and ignored (mount(8)'s): rw, defaults, _netdev,\n"
 	       "              nofail, auto, noauto, user, nouser, users, owner, group,\n"
 	       "              x-*, comment=*; 'ro' is refused: read-only mounts are\n"

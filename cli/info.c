@@ -232,15 +232,17 @@ static void info_print_live_text(const struct vmfsd_info *d)
 
 	cli_time_str(d->since_ns, since, sizeof(since));
 	printf("mounted at          %s (vmfsd pid %d, since %s)\n"
-	       "vmfsd               version %s, host %s, state directory %s, "
+	       "vmfsd               version %s, host %s (%s), state directory %s, "
 	       "%u FUSE threads\n"
-	       "heartbeat           slot %u generation %" PRIu64 ", lease %u ms, "
-	       "renew every %u ms, self-fence after %u ms%s\n"
+	       "heartbeat           slot %u generation %" PRIu64 ", lock primitive "
+	       "%s, lease %u ms, renew every %u ms, self-fence after %u ms%s\n"
 	       "journal (live)      %" PRIu64 " commits (%" PRIu64 " forced), %"
 	       PRIu64 " blocks logged, %" PRIu64 " ring blocks, %" PRIu64
 	       " flushes, %" PRIu64 " checkpoints\n",
-	       d->mountpoint, (int)d->pid, since, d->version, d->host_uuid,
+	       d->mountpoint, (int)d->pid, since, d->version,
+	       d->host_name[0] ? d->host_name : "?", d->host_uuid,
 	       d->state_dir, d->fuse_threads, d->hb_slot, d->hb_generation,
+	       d->lock_primitive[0] ? d->lock_primitive : "?",
 	       d->lease_ms, d->renew_ms, d->fence_ms,
 	       d->fenced ? "; FENCED: all I/O fails, unmount and mount again" : "",
 	       d->jnl_commits, d->jnl_forced, d->jnl_images, d->jnl_ring_blocks,
@@ -262,16 +264,21 @@ static void info_print_live_json(const struct vmfsd_info *d)
 	cli_json_str(d->version);
 	printf(", \"host_uuid\": ");
 	cli_json_str(d->host_uuid);
+	printf(", \"host_name\": ");
+	cli_json_str(d->host_name);
 	printf(", \"state_dir\": ");
 	cli_json_str(d->state_dir);
 	printf(", \"fuse_threads\": %u,\n    \"heartbeat\": { \"slot\": %u, "
-	       "\"generation\": %" PRIu64 ", \"lease_ms\": %u, \"renew_ms\": %u, "
-	       "\"fence_ms\": %u, \"fenced\": %s },\n    \"journal\": { "
-	       "\"commits\": %" PRIu64 ", \"forced\": %" PRIu64 ", \"images\": %"
-	       PRIu64 ", \"ring_blocks\": %" PRIu64 ", \"flushes\": %" PRIu64
+	       "\"generation\": %" PRIu64 ", \"lock_primitive\": ",
+	       d->fuse_threads, d->hb_slot, d->hb_generation);
+	cli_json_str(d->lock_primitive);
+	printf(", \"lease_ms\": %u, \"renew_ms\": %u, \"fence_ms\": %u, "
+	       "\"fenced\": %s },\n    \"journal\": { \"commits\": %" PRIu64
+	       ", \"forced\": %" PRIu64 ", \"images\": %" PRIu64
+	       ", \"ring_blocks\": %" PRIu64 ", \"flushes\": %" PRIu64
 	       ", \"checkpoints\": %" PRIu64 " }\n  }",
-	       d->fuse_threads, d->hb_slot, d->hb_generation, d->lease_ms,
-	       d->renew_ms, d->fence_ms, d->fenced ? "true" : "false",
+	       d->lease_ms, d->renew_ms, d->fence_ms,
+	       d->fenced ? "true" : "false",
 	       d->jnl_commits, d->jnl_forced, d->jnl_images, d->jnl_ring_blocks,
 	       d->jnl_flushes, d->jnl_checkpoints);
 }

@@ -36,6 +36,7 @@
 
 #include "vmfs/clock.h"
 #include "vmfs/fuse.h"
+#include "vmfs/lockmgr.h"
 #include "vmfs/lun.h"
 #include "vmfs/vmfsd.h"
 #include "vmfs/vol.h"
@@ -61,6 +62,13 @@ void help_mount(void)
 	       "                         always commits at once\n"
 	       "  -l, --log-file PATH    vmfsd's log file\n"
 	       "  -d, --debug            vmfsd logs debug messages\n"
+	       "      --host-name NAME   name this host in heartbeats, logs, 'vmfs hosts'\n"
+	       "                         and 'vmfs locks'; kept in the state directory\n"
+	       "                         for later mounts (default: the stored name, else\n"
+	       "                         the machine's hostname)\n"
+	       "      --lock-primitive P ats, reserve or auto (default): how this host\n"
+	       "                         writes heartbeats and locks; auto takes ATS when\n"
+	       "                         the LUN has it, else SCSI-2 reservations\n"
 	       "  -h, --help             show this help\n",
 	       MOUNT_READY_TIMEOUT_MS / 1000, VMFSD_DEFAULT_STATE_DIR,
 	       VFUSE_DEFAULT_THREADS);
@@ -281,6 +289,8 @@ struct mount_args {
 	const char *threads;
 	const char *commit_ms;
 	const char *log_file;
+	const char *host_name;
+	const char *lock_prim;
 	bool foreground;
 	bool debug;
 	char lun[PATH_MAX + 8];
@@ -319,6 +329,14 @@ static void mount_build_argv(const struct mount_args *a, char **args,
 	if (a->commit_ms) {
 		args[n++] = "--commit-ms";
 		args[n++] = (char *)a->commit_ms;
+	}
+	if (a->host_name) {
+		args[n++] = "--host-name";
+		args[n++] = (char *)a->host_name;
+	}
+	if (a->lock_prim) {
+		args[n++] = "--lock-primitive";
+		args[n++] = (char *)a->lock_prim;
 	}
 	args[n] = NULL;
 }
@@ -467,9 +485,12 @@ static int mount_check_lun(const char *lun_spec, char uuid[37])
 
 int cmd_mount(int argc, char **argv)
 {
+	enum { O_HOST_NAME = 256, O_LOCK_PRIM };
 	static const struct option longopts[] = {
 		{ "state-dir",  required_argument, NULL, 'S' },
 		{ "foreground", no_argument,       NULL, 'f' },
+		{ "host-name",  required_argument, NULL, O_HOST_NAME },
+		{ "lock-primitive", required_argument, NULL, O_LOCK_PRIM },
 		{ "threads",    required_argument, NULL, 't' },
 		{ "commit-ms",  required_argument, NULL, 'c' },
 		{ "log-file",   required_argument, NULL, 'l' },
@@ -479,8 +500,9 @@ int cmd_mount(int argc, char **argv)
 	};
 	static struct mount_args a;
 	char fstype[64], uuid[37], state_abs[PATH_MAX];
-	char *args[20];
+	char *args[24];
 	struct stat st;
+	unsigned prim;
 	char *end;
 	long v;
 	int c, ret;
@@ -513,6 +535,18 @@ int cmd_mount(int argc, char **argv)
 			break;
 		case 'd':
 			a.debug = true;
+			break;
+		case O_HOST_NAME:
+			if (!vmfsd_host_name_valid(optarg))
+				return cli_usage_err("--host-name '%s': "
+						     VMFSD_HOST_NAME_RULE, optarg);
+			a.host_name = optarg;
+			break;
+		case O_LOCK_PRIM:
+			if (lock_prim_parse(optarg, &prim))
+				return cli_usage_err("--lock-primitive '%s': must be "
+						     "ats, reserve or auto", optarg);
+			a.lock_prim = optarg;
 			break;
 		case 'h':
 			help_mount();

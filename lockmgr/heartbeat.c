@@ -258,9 +258,11 @@ static void slot_claim_image(struct hb *hb, const struct hb_opts *o,
 	memcpy(h.host_uuid, o->host_uuid, VMFS_UUID_SIZE);
 	h.journal_offset = o->journal_offset + (uint64_t)slot * o->journal_size;
 	h.journal_size = o->journal_size;
-	/* Names keep a terminating NUL in the field, as they always have. */
+	/* The address keeps a terminating NUL in the field, as it always
+	 * has; a host name may fill all 64 bytes (SPEC: character fields),
+	 * which `vmfs mount --host-name` allows. */
 	snprintf(h.addr, sizeof(h.addr) - 1, "%s", o->addr ? o->addr : "");
-	snprintf(h.hostname, sizeof(h.hostname) - 1, "%s",
+	snprintf(h.hostname, sizeof(h.hostname), "%s",
 		 o->hostname ? o->hostname : "");
 	fmt_hb_slot_encode(&h, hs);
 	slot_seal(sector, hb->slot_addr);
@@ -274,6 +276,9 @@ int hb_join(struct lun *lun, uint64_t hb_offset, const struct hb_opts *o,
 	uint8_t *all = NULL;
 	int ret, pass;
 
+	if (o->prim != 0 && o->prim != LOCK_PRIM_ATS &&
+	    o->prim != LOCK_PRIM_RESERVE)
+		return -EINVAL;
 	ret = region_read(lun, hb_offset, &r);
 	if (ret)
 		return ret;
@@ -297,10 +302,17 @@ int hb_join(struct lun *lun, uint64_t hb_offset, const struct hb_opts *o,
 	hb->on_fence = o->on_fence;
 	hb->ctx = o->ctx;
 	hb_timeouts_from_lease(o->lease_ms ? o->lease_ms : r.lease_ms, &hb->t);
-	hb->prim = lock_prim_pick(lun);
+	hb->prim = lock_prim_pick(lun, o->prim);
 	if (!hb->prim) {
-		qb_log(LOG_ERR, "hb: LUN %s has neither COMPARE AND WRITE nor "
-		       "RESERVE; no host can lock anything on it", lun_name(lun));
+		if (o->prim)
+			qb_log(LOG_ERR, "hb: LUN %s lacks %s, the forced locking "
+			       "primitive", lun_name(lun),
+			       o->prim == LOCK_PRIM_ATS ? "COMPARE AND WRITE" :
+			       "RESERVE");
+		else
+			qb_log(LOG_ERR, "hb: LUN %s has neither COMPARE AND WRITE "
+			       "nor RESERVE; no host can lock anything on it",
+			       lun_name(lun));
 		ret = -EOPNOTSUPP;
 		goto err;
 	}
@@ -406,6 +418,11 @@ int hb_leave(struct hb *hb)
 uint32_t hb_slot_index(const struct hb *hb)
 {
 	return hb->slot;
+}
+
+unsigned hb_primitive(const struct hb *hb)
+{
+	return hb->prim;
 }
 
 uint64_t hb_generation(const struct hb *hb)

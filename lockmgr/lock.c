@@ -33,7 +33,7 @@ void lock_host_from_hb(struct lock_host *host, const struct hb *hb,
 int lock_ctx_open(struct lun *lun, const struct lock_host *host,
 		  unsigned flags, struct lock_ctx **out)
 {
-	unsigned caps, prim;
+	unsigned prim;
 	struct lock_ctx *ctx;
 
 	if (!lun || !host || !out ||
@@ -41,13 +41,8 @@ int lock_ctx_open(struct lun *lun, const struct lock_host *host,
 	    flags == (LOCK_PRIM_ATS | LOCK_PRIM_RESERVE))
 		return -EINVAL;
 	*out = NULL;
-	caps = lun_caps(lun);
-	if (flags)
-		prim = flags;
-	else
-		prim = (caps & LUN_CAP_ATS) ? LOCK_PRIM_ATS : LOCK_PRIM_RESERVE;
-	if ((prim == LOCK_PRIM_ATS && !(caps & LUN_CAP_ATS)) ||
-	    (prim == LOCK_PRIM_RESERVE && !(caps & LUN_CAP_RESERVE)))
+	prim = lock_prim_pick(lun, flags);
+	if (!prim)
 		return -EOPNOTSUPP;
 	ctx = calloc(1, sizeof(*ctx));
 	if (!ctx)

@@ -74,8 +74,9 @@ int lock_change(struct lock_ctx *ctx, const struct lock_op *op,
 int lock_prim_caw(struct lun *lun, unsigned prim, unsigned wait_ms,
 		  const void *expect, const void *data, size_t len,
 		  uint64_t off, void *current);
-/* The primitive a LUN's capabilities give: ATS when it has it, else
- * RESERVE, else 0 (neither: nothing can be locked). */
-unsigned lock_prim_pick(const struct lun *lun);
+/* The primitive to use: the forced one (flags, a LOCK_PRIM_* or 0) if the
+ * LUN has it; without one, ATS when the LUN has it, else RESERVE; 0 when
+ * the LUN lacks what is asked for (nothing can be locked that way). */
+unsigned lock_prim_pick(const struct lun *lun, unsigned flags);
 
 #endif /* VMFS_LOCK_INT_H */

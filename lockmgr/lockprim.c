@@ -265,13 +265,42 @@ int lock_prim_caw(struct lun *lun, unsigned prim, unsigned wait_ms,
 	return ret;
 }
 
-unsigned lock_prim_pick(const struct lun *lun)
+unsigned lock_prim_pick(const struct lun *lun, unsigned flags)
 {
 	unsigned caps = lun_caps(lun);
 
+	if (flags == LOCK_PRIM_ATS)
+		return caps & LUN_CAP_ATS ? LOCK_PRIM_ATS : 0;
+	if (flags == LOCK_PRIM_RESERVE)
+		return caps & LUN_CAP_RESERVE ? LOCK_PRIM_RESERVE : 0;
 	if (caps & LUN_CAP_ATS)
 		return LOCK_PRIM_ATS;
 	return caps & LUN_CAP_RESERVE ? LOCK_PRIM_RESERVE : 0;
+}
+
+int lock_prim_parse(const char *s, unsigned *flags)
+{
+	if (!strcmp(s, "auto"))
+		*flags = 0;
+	else if (!strcmp(s, "ats"))
+		*flags = LOCK_PRIM_ATS;
+	else if (!strcmp(s, "reserve"))
+		*flags = LOCK_PRIM_RESERVE;
+	else
+		return -EINVAL;
+	return 0;
+}
+
+const char *lock_prim_name(unsigned prim)
+{
+	switch (prim) {
+	case LOCK_PRIM_ATS:
+		return "ats";
+	case LOCK_PRIM_RESERVE:
+		return "reserve";
+	default:
+		return "auto";
+	}
 }
 
 int lock_change(struct lock_ctx *ctx, const struct lock_op *op,

@@ -146,6 +146,8 @@ static const struct ctl_field info_fields[] = {
 	FLD(vmfsd_info, "version", F_STR, version),
 	FLD(vmfsd_info, "vol_uuid", F_STR, vol_uuid),
 	FLD(vmfsd_info, "host_uuid", F_STR, host_uuid),
+	FLD(vmfsd_info, "host_name", F_STR, host_name),
+	FLD(vmfsd_info, "lock_primitive", F_STR, lock_primitive),
 	FLD(vmfsd_info, "lun", F_STR, lun),
 	FLD(vmfsd_info, "mountpoint", F_STR, mountpoint),
 	FLD(vmfsd_info, "state_dir", F_STR, state_dir),

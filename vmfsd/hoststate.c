@@ -6,6 +6,8 @@
  *                        made at the first vmfsd_host_open() and kept for
  *                        good: it is the host's identity in heartbeat
  *                        slots and lock records on every volume;
+ *   "host_name"          the name given with --host-name (text, no NUL),
+ *                        absent until one is given;
  *   "mount:<vol uuid>"   one record per volume vmfsd serves (text, below).
  * (Older versions also kept "closed:<vol uuid>" records, how a daemon's
  * close ended, for `vmfs umount`; the control socket's reply carries that
@@ -51,6 +53,7 @@
 
 #define HOST_DB_NAME        "host.tch"
 #define HOST_KEY_UUID       "host_uuid"
+#define HOST_KEY_NAME       "host_name"
 #define HOST_KEY_MOUNT      "mount:"
 #define HOST_REC_VERSION    1
 #define HOST_REC_MAX        (16 * 1024)   /* larger values are not ours */
@@ -69,6 +72,7 @@ struct vmfsd_host {
 	char *dir;
 	char *db_path;
 	uint8_t uuid[VMFS_UUID_SIZE];
+	char name[VMFSD_HOST_NAME_MAX + 1];   /* "" when none is stored */
 	pthread_mutex_t lock;     /* claims */
 	struct host_claim *claims;
 };
@@ -476,6 +480,40 @@ static int host_uuid_load(TCHDB *db, bool writable, uint8_t uuid[16])
 	return 0;
 }
 
+bool vmfsd_host_name_valid(const char *name)
+{
+	size_t i, len = name ? strlen(name) : 0;
+
+	if (len == 0 || len > VMFSD_HOST_NAME_MAX)
+		return false;
+	/* Printable and unquoted in logs, one word in `vmfs hosts` columns;
+	 * no '/' so that a later `vm migrate --to NAME` can name it in paths. */
+	for (i = 0; i < len; i++)
+		if (!isgraph((unsigned char)name[i]) || name[i] == '/')
+			return false;
+	return true;
+}
+
+/* The stored name into name[VMFSD_HOST_NAME_MAX + 1]; "" when there is
+ * none.  One that is not a valid name (written by hand, or by a newer
+ * vmfs) is ignored rather than shown. */
+static int host_name_load(TCHDB *db, char *name)
+{
+	char *val;
+	int len;
+
+	name[0] = '\0';
+	val = tchdbget(db, HOST_KEY_NAME, (int)strlen(HOST_KEY_NAME), &len);
+	if (!val)
+		return tchdbecode(db) == TCENOREC ? 0 :
+		       host_tc_errno(tchdbecode(db));
+	if (len > 0 && len <= VMFSD_HOST_NAME_MAX &&
+	    strlen(val) == (size_t)len && vmfsd_host_name_valid(val))
+		memcpy(name, val, (size_t)len + 1);
+	free(val);
+	return 0;
+}
+
 int vmfsd_host_open(const char *state_dir, struct vmfsd_host **out)
 {
 	struct vmfsd_host *h;
@@ -505,6 +543,8 @@ int vmfsd_host_open(const char *state_dir, struct vmfsd_host **out)
 	ret = host_db_open_any(h, &db, &writable);
 	if (!ret) {
 		ret = host_uuid_load(db, writable, h->uuid);
+		if (!ret)
+			ret = host_name_load(db, h->name);
 		cret = host_db_close(db);
 		if (!ret)
 			ret = cret;
@@ -543,6 +583,34 @@ void vmfsd_host_uuid(struct vmfsd_host *h, uint8_t uuid[VMFS_UUID_SIZE])
 const char *vmfsd_host_dir(struct vmfsd_host *h)
 {
 	return h->dir;
+}
+
+const char *vmfsd_host_name(struct vmfsd_host *h)
+{
+	return h->name;
+}
+
+int vmfsd_host_set_name(struct vmfsd_host *h, const char *name)
+{
+	TCHDB *db;
+	int ret, cret;
+
+	if (!vmfsd_host_name_valid(name))
+		return -EINVAL;
+	pthread_mutex_lock(&host_db_mutex);
+	ret = host_db_open(h, true, &db);
+	if (!ret) {
+		if (!tchdbput(db, HOST_KEY_NAME, (int)strlen(HOST_KEY_NAME),
+			      name, (int)strlen(name)))
+			ret = host_tc_errno(tchdbecode(db));
+		cret = host_db_close(db);
+		if (!ret)
+			ret = cret;
+	}
+	if (!ret)
+		snprintf(h->name, sizeof(h->name), "%s", name);
+	pthread_mutex_unlock(&host_db_mutex);
+	return ret;
 }
 
 /* What we can say about the holder of a claim we could not get. */

@@ -3,7 +3,7 @@
  *
  *   vmfsd --lun LUN --mountpoint DIR [--state-dir DIR] [--foreground]
  *         [--ready-fd N] [--log-file PATH] [--debug] [--threads N]
- *         [--commit-ms MS]
+ *         [--commit-ms MS] [--host-name NAME] [--lock-primitive P]
  *
  * This file: the command line, detaching, and the launcher that reports
  * how start-up went.  Start-up: detach (unless --foreground), open the
@@ -38,6 +38,7 @@
 #include <qb/qblog.h>
 
 #include "vmfs/fuse.h"
+#include "vmfs/lockmgr.h"
 #include "vmfs/lun.h"
 #include "vmfs/version.h"
 #include "vmfs/vmfsd.h"
@@ -65,6 +66,12 @@ static void vmfsd_help(void)
 	       "  --threads N         FUSE worker threads, 1 to %d (default %d)\n"
 	       "  --commit-ms MS      commit the metadata journal at least every MS\n"
 	       "                      milliseconds, 10 to 60000 (default 1000)\n"
+	       "  --host-name NAME    name this host in heartbeats, logs, 'vmfs hosts' and\n"
+	       "                      'vmfs locks'; kept in the state directory for later\n"
+	       "                      mounts (default: the stored name, else the machine's\n"
+	       "                      hostname)\n"
+	       "  --lock-primitive P  ats, reserve or auto (default auto: ATS when the LUN\n"
+	       "                      has COMPARE AND WRITE, else SCSI-2 reservations)\n"
 	       "  --help              show this help\n"
 	       "  --version           show the version (alone on the command line)\n\n"
 	       "Notices (mounted, journal replayed, unmounted), warnings and errors also\n"
@@ -143,7 +150,7 @@ static bool vmfsd_parse_uint(const char *s, long min, long max, long *out)
 static int vmfsd_parse_args(int argc, char **argv, struct vmfsd_args *a)
 {
 	enum { O_LUN = 256, O_MP, O_STATE, O_FG, O_READY, O_LOG, O_DEBUG,
-	       O_THREADS, O_COMMIT };
+	       O_THREADS, O_COMMIT, O_HOST_NAME, O_LOCK_PRIM };
 	static const struct option longopts[] = {
 		{ "lun",        required_argument, NULL, O_LUN },
 		{ "mountpoint", required_argument, NULL, O_MP },
@@ -154,6 +161,8 @@ static int vmfsd_parse_args(int argc, char **argv, struct vmfsd_args *a)
 		{ "debug",      no_argument,       NULL, O_DEBUG },
 		{ "threads",    required_argument, NULL, O_THREADS },
 		{ "commit-ms",  required_argument, NULL, O_COMMIT },
+		{ "host-name",  required_argument, NULL, O_HOST_NAME },
+		{ "lock-primitive", required_argument, NULL, O_LOCK_PRIM },
 		{ "help",       no_argument,       NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
@@ -215,6 +224,18 @@ static int vmfsd_parse_args(int argc, char **argv, struct vmfsd_args *a)
 				return vmfsd_usage_err(a, "--commit-ms %s: must be a number of milliseconds from 10 to 60000",
 						       optarg);
 			a->commit_ms = (unsigned)v;
+			break;
+		case O_HOST_NAME:
+			if (!vmfsd_host_name_valid(optarg))
+				return vmfsd_usage_err(a, "--host-name '%.100s': "
+						       VMFSD_HOST_NAME_RULE, optarg);
+			snprintf(a->host_name, sizeof(a->host_name), "%s", optarg);
+			break;
+		case O_LOCK_PRIM:
+			if (lock_prim_parse(optarg, &a->lock_prim))
+				return vmfsd_usage_err(a, "--lock-primitive '%.100s': "
+						       "must be ats, reserve or auto",
+						       optarg);
 			break;
 		case 'h':
 			vmfsd_help();

@@ -144,6 +144,44 @@ static int vmfsd_claim(struct vmfsd *d)
 	return ret;
 }
 
+/*
+ * Who this host says it is: --host-name (stored for later mounts, a
+ * different one renaming the host), else the stored name, else the
+ * machine's hostname, which is not stored so that it follows the machine.
+ * Runs after the claim, so that a refused mount renames nothing.
+ */
+static int vmfsd_name_host(struct vmfsd *d)
+{
+	const char *stored = vmfsd_host_name(d->host);
+	char old[VMFSD_HOST_NAME_MAX + 1];
+	int ret;
+
+	if (!d->a->host_name[0]) {
+		if (stored[0])
+			snprintf(d->host_name, sizeof(d->host_name), "%s", stored);
+		else if (gethostname(d->host_name, sizeof(d->host_name) - 1))
+			d->host_name[0] = '\0';
+		return 0;
+	}
+	snprintf(d->host_name, sizeof(d->host_name), "%s", d->a->host_name);
+	if (!strcmp(stored, d->a->host_name))
+		return 0;
+	snprintf(old, sizeof(old), "%s", stored);
+	ret = vmfsd_host_set_name(d->host, d->a->host_name);
+	if (ret) {
+		vmfsd_fail(d, "cannot store host name %s in %s: %s",
+			   d->a->host_name, d->a->state_dir, vmfs_strerror(ret));
+		return ret;
+	}
+	if (old[0])
+		qb_log(LOG_NOTICE, "host %s renamed from %s to %s (--host-name); "
+		       "volumes it has mounted show the new name from their "
+		       "next mount", d->host_uuid, old, d->host_name);
+	else
+		qb_log(LOG_INFO, "host %s named %s", d->host_uuid, d->host_name);
+	return 0;
+}
+
 static int vmfsd_check_mountpoint(struct vmfsd *d)
 {
 	const char *mp = d->a->mountpoint;
@@ -235,7 +273,6 @@ static int vmfsd_join(struct vmfsd *d, const struct vol_geom *g)
 	struct hb_timeouts t;
 	struct hb_opts o;
 	uint8_t hu[VMFS_UUID_SIZE];
-	char host[65] = "";
 	int ret;
 
 	ret = lun_open(d->a->lun, 0, &d->hb_lun);
@@ -248,10 +285,10 @@ static int vmfsd_join(struct vmfsd *d, const struct vol_geom *g)
 	ret = vmfsd_single_host(d, g, hu);
 	if (ret)
 		return ret;
-	gethostname(host, sizeof(host) - 1);
 	memset(&o, 0, sizeof(o));
 	o.host_uuid = hu;
-	o.hostname = host;
+	o.hostname = d->host_name;
+	o.prim = d->a->lock_prim;
 	o.journal_offset = g->journal_offset;
 	o.journal_size = g->journal_size_bytes;
 	o.on_fence = vmfsd_on_fence;
@@ -264,17 +301,34 @@ static int vmfsd_join(struct vmfsd *d, const struct vol_geom *g)
 			   g->max_hosts, d->uuid);
 		return ret;
 	}
+	if (ret == -EOPNOTSUPP && o.prim) {
+		vmfsd_fail(d, "LUN %s does not support %s, which --lock-primitive "
+			   "%s forces; mount with --lock-primitive auto to use "
+			   "what the LUN has", d->a->lun,
+			   o.prim == LOCK_PRIM_ATS ? "COMPARE AND WRITE (ATS)" :
+			   "SCSI-2 RESERVE/RELEASE", lock_prim_name(o.prim));
+		return ret;
+	}
+	if (ret == -EOPNOTSUPP) {
+		vmfsd_fail(d, "LUN %s supports neither COMPARE AND WRITE nor "
+			   "RESERVE/RELEASE, so no host can lock anything on it; "
+			   "serve it from a target that has one of them",
+			   d->a->lun);
+		return ret;
+	}
 	if (ret) {
 		vmfsd_fail(d, "cannot join the heartbeat of volume %s: %s",
 			   d->uuid, vmfs_strerror(ret));
 		return ret;
 	}
+	d->lock_prim = hb_primitive(d->hb);
 	hb_timeouts_get(d->hb, &t);
 	lun_set_io_timeout(d->hb_lun, t.io_timeout_ms);
-	qb_log(LOG_INFO, "heartbeat slot %u generation %llu: lease %u ms, "
-	       "renew %u ms, I/O timeout %u ms, self-fence after %u ms",
+	qb_log(LOG_INFO, "heartbeat slot %u generation %llu through %s: lease "
+	       "%u ms, renew %u ms, I/O timeout %u ms, self-fence after %u ms",
 	       hb_slot_index(d->hb), (unsigned long long)hb_generation(d->hb),
-	       t.lease_ms, t.renew_ms, t.io_timeout_ms, t.fence_ms);
+	       lock_prim_name(d->lock_prim), t.lease_ms, t.renew_ms,
+	       t.io_timeout_ms, t.fence_ms);
 	return 0;
 }
 
@@ -308,6 +362,8 @@ int vmfsd_start(struct vmfsd *d)
 	vol_uuid_format(g.uuid, d->uuid);
 	vmfsd_log_volume(d->uuid);
 	ret = vmfsd_claim(d);
+	if (!ret)
+		ret = vmfsd_name_host(d);
 	if (ret)
 		return ret;
 	if (vmfsd_stopped_early(d))
@@ -347,11 +403,12 @@ int vmfsd_start(struct vmfsd *d)
 		return ret;
 	}
 
-	qb_log(LOG_NOTICE, "mounted volume %s%s%s%s from %s on %s: host %s, "
-	       "state %s, %u FUSE threads, pid %ld", d->uuid,
-	       g.label[0] ? " (" : "", g.label, g.label[0] ? ")" : "",
-	       d->a->lun, d->a->mountpoint, d->host_uuid, d->a->state_dir,
-	       d->a->threads, (long)getpid());
+	qb_log(LOG_NOTICE, "mounted volume %s%s%s%s from %s on %s: host %s "
+	       "(%s), lock primitive %s, state %s, %u FUSE threads, pid %ld",
+	       d->uuid, g.label[0] ? " (" : "", g.label, g.label[0] ? ")" : "",
+	       d->a->lun, d->a->mountpoint, d->host_name, d->host_uuid,
+	       lock_prim_name(d->lock_prim), d->a->state_dir, d->a->threads,
+	       (long)getpid());
 	return 0;
 }
 
@@ -421,6 +478,10 @@ void vmfsd_info_get(struct vmfsd *d, struct vmfsd_info *out)
 	snprintf(out->version, sizeof(out->version), "%s", VMFS_VERSION);
 	snprintf(out->vol_uuid, sizeof(out->vol_uuid), "%s", d->uuid);
 	snprintf(out->host_uuid, sizeof(out->host_uuid), "%s", d->host_uuid);
+	snprintf(out->host_name, sizeof(out->host_name), "%s", d->host_name);
+	if (d->lock_prim)
+		snprintf(out->lock_primitive, sizeof(out->lock_primitive), "%s",
+			 lock_prim_name(d->lock_prim));
 	snprintf(out->lun, sizeof(out->lun), "%s", d->a->lun);
 	snprintf(out->mountpoint, sizeof(out->mountpoint), "%s", d->a->mountpoint);
 	snprintf(out->state_dir, sizeof(out->state_dir), "%s", d->a->state_dir);

@@ -44,6 +44,8 @@ struct vmfsd_args {
 	int ready_fd;             /* -1: none */
 	unsigned threads;
 	unsigned commit_ms;
+	char host_name[VMFSD_HOST_NAME_MAX + 1];   /* --host-name; "": not given */
+	unsigned lock_prim;       /* --lock-primitive: LOCK_PRIM_*, 0 auto */
 };
 
 struct vmfsd_ctl_server;
@@ -61,6 +63,10 @@ struct vmfsd {
 	volatile bool fenced;   /* set by the heartbeat thread */
 	char uuid[37];
 	char host_uuid[37];
+	char host_name[VMFSD_HOST_NAME_MAX + 1];
+	/* What the heartbeat writes through; the lock context is to be opened
+	 * with it too, so that one host never mixes primitives on a LUN. */
+	unsigned lock_prim;
 	int64_t since_ns;       /* mounted at, wall clock */
 	/* loop.c */
 	qb_loop_t *loop;

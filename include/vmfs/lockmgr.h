@@ -77,6 +77,7 @@ struct hb_opts {
 	uint32_t lease_ms;            /* 0: the region's default */
 	uint64_t journal_offset;      /* journal of slot 0 ... */
 	uint64_t journal_size;        /* ... and the size of each */
+	unsigned prim;                /* LOCK_PRIM_*; 0: the LUN's best */
 	/* Called once, from the renewal thread, when we fenced ourselves. */
 	void (*on_fence)(void *ctx, const char *why);
 	void *ctx;
@@ -87,14 +88,17 @@ struct hb_opts {
  * crash) with compare-and-write and start renewing it.  On a LUN without
  * COMPARE AND WRITE every write of the slot goes through RESERVE, read,
  * compare, write, RELEASE instead (the lock manager's primitive).
- * -EUSERS when every slot is held by another host, -EOPNOTSUPP when the
- * LUN has neither primitive.
+ * o->prim forces one of the two.  -EUSERS when every slot is held by
+ * another host, -EOPNOTSUPP when the LUN lacks the forced primitive (or
+ * has neither), writing nothing.
  */
 int hb_join(struct lun *lun, uint64_t hb_offset, const struct hb_opts *o,
 	    struct hb **out);
 /* Stop renewing and free the slot (compare-and-write, either primitive). */
 int hb_leave(struct hb *hb);
 uint32_t hb_slot_index(const struct hb *hb);
+/* LOCK_PRIM_ATS or LOCK_PRIM_RESERVE: what the slot's writes go through. */
+unsigned hb_primitive(const struct hb *hb);
 uint64_t hb_generation(const struct hb *hb);
 void hb_timeouts_get(const struct hb *hb, struct hb_timeouts *t);
 
@@ -190,6 +194,12 @@ struct lock_state {
 /* Primitive choice (lock_ctx_open flags); neither: the LUN decides. */
 #define LOCK_PRIM_ATS     0x1u  /* force COMPARE AND WRITE */
 #define LOCK_PRIM_RESERVE 0x2u  /* force reserve/read/compare/write/release */
+
+/* "ats", "reserve" or "auto" (0: the LUN decides) into *flags, for
+ * --lock-primitive; -EINVAL for anything else. */
+int lock_prim_parse(const char *s, unsigned *flags);
+/* "ats", "reserve", or "auto" for 0. */
+const char *lock_prim_name(unsigned prim);
 
 struct lock_ctx;
 

@@ -38,6 +38,21 @@ void vmfsd_host_uuid(struct vmfsd_host *h, uint8_t uuid[VMFS_UUID_SIZE]);
 const char *vmfsd_host_dir(struct vmfsd_host *h);
 
 /*
+ * The host's name (vmfs mount --host-name): shown in heartbeat slots,
+ * logs, `vmfs hosts` and `vmfs locks`.  1 to VMFSD_HOST_NAME_MAX bytes
+ * (the heartbeat slot's field), printable ASCII without spaces or '/'.
+ */
+#define VMFSD_HOST_NAME_MAX 64
+/* The rule, for the messages that refuse a name. */
+#define VMFSD_HOST_NAME_RULE "a host name is 1 to 64 printable ASCII " \
+	"characters, without spaces or '/'"
+bool vmfsd_host_name_valid(const char *name);
+/* The name stored in the DB, "" when none was ever given. */
+const char *vmfsd_host_name(struct vmfsd_host *h);
+/* Store name (valid, else -EINVAL) for this and later mounts. */
+int vmfsd_host_set_name(struct vmfsd_host *h, const char *name);
+
+/*
  * Claim a volume for this host: takes an exclusive lock (held until
  * vmfsd_host_release or process exit) so the same host identity can never
  * mount one volume twice, and records the mount.  Fails with -EBUSY and
@@ -102,10 +117,12 @@ struct vmfsd_info {
 	char version[64];           /* the daemon's VMFS_VERSION */
 	char vol_uuid[37];
 	char host_uuid[37];
+	char host_name[VMFSD_HOST_NAME_MAX + 1];
 	char lun[4096];
 	char mountpoint[4096];
 	char state_dir[4096];
 	uint32_t fuse_threads;
+	char lock_primitive[16];    /* "ats" or "reserve" ("" from an older vmfsd) */
 	/* heartbeat */
 	uint32_t hb_slot;
 	uint64_t hb_generation;

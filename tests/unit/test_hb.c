@@ -360,6 +360,63 @@ static void test_no_primitive(void)
 	lun_close(a);
 }
 
+/*
+ * --lock-primitive: a forced primitive is used even where the LUN has
+ * both, and one the LUN lacks is refused before anything is written.
+ */
+static void test_forced_primitive(void)
+{
+	struct lun *a, *w;
+	struct hb *h = NULL;
+	struct hb_opts o;
+	struct hb_slot_info si[NSLOTS];
+	uint8_t u[16];
+	uint32_t n;
+
+	fresh();
+	w = open_lun();
+	CU_ASSERT_FATAL(lun_caps(w) == (LUN_CAP_ATS | LUN_CAP_RESERVE));
+	opts(&o, u, 0xa5);
+	o.prim = LOCK_PRIM_RESERVE;
+	CU_ASSERT_FATAL(hb_join(w, HB_OFF, &o, &h) == 0);
+	CU_ASSERT_EQUAL(hb_primitive(h), LOCK_PRIM_RESERVE);
+	/* Renewals through RESERVE move the counter. */
+	CU_ASSERT_EQUAL(hb_survey(w, HB_OFF, true, si, NSLOTS, &n), 0);
+	CU_ASSERT(n == 1 && si[0].live);
+	CU_ASSERT_EQUAL(hb_leave(h), 0);
+	o.prim = 0;
+	CU_ASSERT_FATAL(hb_join(w, HB_OFF, &o, &h) == 0);
+	CU_ASSERT_EQUAL(hb_primitive(h), LOCK_PRIM_ATS);
+	CU_ASSERT_EQUAL(hb_leave(h), 0);
+	o.prim = LOCK_PRIM_ATS | LOCK_PRIM_RESERVE;
+	CU_ASSERT_EQUAL(hb_join(w, HB_OFF, &o, &h), -EINVAL);
+	lun_close(w);
+
+	/* ATS forced on a LUN that has RESERVE only: refused, nothing written. */
+	a = open_no_ats(path);
+	o.prim = LOCK_PRIM_ATS;
+	CU_ASSERT_EQUAL(hb_join(a, HB_OFF, &o, &h), -EOPNOTSUPP);
+	CU_ASSERT_EQUAL(lun_fault_writes(a), 0);
+	o.prim = LOCK_PRIM_RESERVE;
+	CU_ASSERT_FATAL(hb_join(a, HB_OFF, &o, &h) == 0);
+	CU_ASSERT_EQUAL(hb_primitive(h), LOCK_PRIM_RESERVE);
+	CU_ASSERT_EQUAL(hb_leave(h), 0);
+	lun_close(a);
+}
+
+static void test_prim_parse(void)
+{
+	unsigned f = 99;
+
+	CU_ASSERT(lock_prim_parse("ats", &f) == 0 && f == LOCK_PRIM_ATS);
+	CU_ASSERT(lock_prim_parse("reserve", &f) == 0 && f == LOCK_PRIM_RESERVE);
+	CU_ASSERT(lock_prim_parse("auto", &f) == 0 && f == 0);
+	CU_ASSERT_EQUAL(lock_prim_parse("ATS", &f), -EINVAL);
+	CU_ASSERT_EQUAL(lock_prim_parse("", &f), -EINVAL);
+	CU_ASSERT_STRING_EQUAL(lock_prim_name(LOCK_PRIM_RESERVE), "reserve");
+	CU_ASSERT_STRING_EQUAL(lock_prim_name(LOCK_PRIM_ATS), "ats");
+}
+
 /* The mount sequence (heartbeat, then the volume in its journal slot)
  * over a LUN without ATS, and a change that survives a remount. */
 static void test_no_ats_mount(void)
@@ -414,6 +471,8 @@ static CU_TestInfo tests[] = {
 	{ "late_renewal_not_takeover", test_late_renewal_not_takeover },
 	{ "no_ats", test_no_ats },
 	{ "no_primitive", test_no_primitive },
+	{ "forced_primitive", test_forced_primitive },
+	{ "prim_parse", test_prim_parse },
 	{ "no_ats_mount", test_no_ats_mount },
 	CU_TEST_INFO_NULL
 };

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "unit.h"
 #include "vmfs/vmfsd.h"
@@ -111,6 +112,8 @@ static void test_info_roundtrip(void)
 		 "2ec3044c-a58b-46e8-bc60-24791e09decc");
 	snprintf(in.lun, sizeof(in.lun), "/tmp/a \"quoted\"\\lun\n");
 	snprintf(in.mountpoint, sizeof(in.mountpoint), "/mnt/é");
+	snprintf(in.host_name, sizeof(in.host_name), "esx-02");
+	snprintf(in.lock_primitive, sizeof(in.lock_primitive), "reserve");
 	in.fuse_threads = 16;
 	in.hb_slot = 3;
 	in.hb_generation = 0xfedcba9876543210ULL;   /* above INT64_MAX */
@@ -128,6 +131,8 @@ static void test_info_roundtrip(void)
 	CU_ASSERT_STRING_EQUAL(out.mountpoint, in.mountpoint);
 	CU_ASSERT_STRING_EQUAL(out.vol_uuid, in.vol_uuid);
 	CU_ASSERT_STRING_EQUAL(out.host_uuid, "");
+	CU_ASSERT_STRING_EQUAL(out.host_name, "esx-02");
+	CU_ASSERT_STRING_EQUAL(out.lock_primitive, "reserve");
 	CU_ASSERT_EQUAL(out.hb_slot, 3);
 	CU_ASSERT_EQUAL(out.hb_generation, in.hb_generation);
 	CU_ASSERT_EQUAL(out.fenced, true);
@@ -199,12 +204,70 @@ static void test_name(void)
 	CU_ASSERT_EQUAL(vmfsd_ctl_name("/mnt/a", a, 10), -ENAMETOOLONG);
 }
 
+static void test_host_name_valid(void)
+{
+	char max[VMFSD_HOST_NAME_MAX + 2];
+
+	CU_ASSERT(vmfsd_host_name_valid("esx-01"));
+	CU_ASSERT(vmfsd_host_name_valid("a"));
+	CU_ASSERT(vmfsd_host_name_valid("host_1.lab:2"));
+	CU_ASSERT(!vmfsd_host_name_valid(""));
+	CU_ASSERT(!vmfsd_host_name_valid(NULL));
+	CU_ASSERT(!vmfsd_host_name_valid("two words"));
+	CU_ASSERT(!vmfsd_host_name_valid("a/b"));
+	CU_ASSERT(!vmfsd_host_name_valid("tab\there"));
+	CU_ASSERT(!vmfsd_host_name_valid("nl\n"));
+	CU_ASSERT(!vmfsd_host_name_valid("\x7f"));
+	CU_ASSERT(!vmfsd_host_name_valid("h\xc3\xa9"));
+	memset(max, 'x', VMFSD_HOST_NAME_MAX);
+	max[VMFSD_HOST_NAME_MAX] = '\0';
+	CU_ASSERT(vmfsd_host_name_valid(max));
+	max[VMFSD_HOST_NAME_MAX] = 'x';
+	max[VMFSD_HOST_NAME_MAX + 1] = '\0';
+	CU_ASSERT(!vmfsd_host_name_valid(max));
+}
+
+/* The name is kept with the host UUID: a later open sees it, a new one
+ * replaces it, and an invalid one changes nothing. */
+static void test_host_name_stored(void)
+{
+	const char *dir = unit_tmp_path("hostname-state");
+	struct vmfsd_host *h;
+	uint8_t u1[VMFS_UUID_SIZE], u2[VMFS_UUID_SIZE];
+	char db[4200];
+
+	CU_ASSERT_FATAL(vmfsd_host_open(dir, &h) == 0);
+	CU_ASSERT_STRING_EQUAL(vmfsd_host_name(h), "");
+	vmfsd_host_uuid(h, u1);
+	CU_ASSERT_EQUAL(vmfsd_host_set_name(h, "esx-01"), 0);
+	CU_ASSERT_STRING_EQUAL(vmfsd_host_name(h), "esx-01");
+	vmfsd_host_close(h);
+
+	CU_ASSERT_FATAL(vmfsd_host_open(dir, &h) == 0);
+	CU_ASSERT_STRING_EQUAL(vmfsd_host_name(h), "esx-01");
+	vmfsd_host_uuid(h, u2);
+	CU_ASSERT(memcmp(u1, u2, sizeof(u1)) == 0);
+	CU_ASSERT_EQUAL(vmfsd_host_set_name(h, "bad name"), -EINVAL);
+	CU_ASSERT_STRING_EQUAL(vmfsd_host_name(h), "esx-01");
+	CU_ASSERT_EQUAL(vmfsd_host_set_name(h, "esx-02"), 0);
+	vmfsd_host_close(h);
+
+	CU_ASSERT_FATAL(vmfsd_host_open(dir, &h) == 0);
+	CU_ASSERT_STRING_EQUAL(vmfsd_host_name(h), "esx-02");
+	vmfsd_host_close(h);
+	snprintf(db, sizeof(db), "%s/host.tch", dir);
+	unlink(db);
+	rmdir(dir);
+}
+
 static CU_TestInfo tests[] = {
 	{ "frame_roundtrip", test_frame_roundtrip },
 	{ "frame_bad", test_frame_bad },
 	{ "info_roundtrip", test_info_roundtrip },
 	{ "body_compat", test_body_compat },
 	{ "name", test_name },
+	{ "host_name_valid", test_host_name_valid },
+	{ "host_name_stored", test_host_name_stored },
 	CU_TEST_INFO_NULL
 };
 
