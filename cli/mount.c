@@ -61,6 +61,9 @@ void help_mount(void)
 	       "                         always commits at once\n"
 	       "  -l, --log-file PATH    vmfsd's log file\n"
 	       "  -d, --debug            vmfsd logs debug messages\n"
+	       "  -r, --ro               mount read-only: nothing is written to the\n"
+	       "                         volume but this host's heartbeat slot; a\n"
+	       "                         volume whose journal needs replaying is refused\n"
 	       "  -h, --help             show this help\n",
 	       MOUNT_READY_TIMEOUT_MS / 1000, VMFSD_DEFAULT_STATE_DIR,
 	       VFUSE_DEFAULT_THREADS);
@@ -283,6 +286,7 @@ struct mount_args {
 	const char *log_file;
 	bool foreground;
 	bool debug;
+	bool ro;
 	char lun[PATH_MAX + 8];
 	char mountpoint[PATH_MAX];
 	char log_abs[PATH_MAX];
@@ -312,6 +316,8 @@ static void mount_build_argv(const struct mount_args *a, char **args,
 	}
 	if (a->debug)
 		args[n++] = "--debug";
+	if (a->ro)
+		args[n++] = "--ro";
 	if (a->threads) {
 		args[n++] = "--threads";
 		args[n++] = (char *)a->threads;
@@ -474,6 +480,7 @@ int cmd_mount(int argc, char **argv)
 		{ "commit-ms",  required_argument, NULL, 'c' },
 		{ "log-file",   required_argument, NULL, 'l' },
 		{ "debug",      no_argument,       NULL, 'd' },
+		{ "ro",         no_argument,       NULL, 'r' },
 		{ "help",       no_argument,       NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
@@ -486,7 +493,7 @@ int cmd_mount(int argc, char **argv)
 	int c, ret;
 
 	a.state_dir = cli_default_state_dir();
-	while ((c = getopt_long(argc, argv, ":S:ft:c:l:dh", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":S:ft:c:l:drh", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'S':
 			a.state_dir = optarg;
@@ -513,6 +520,9 @@ int cmd_mount(int argc, char **argv)
 			break;
 		case 'd':
 			a.debug = true;
+			break;
+		case 'r':
+			a.ro = true;
 			break;
 		case 'h':
 			help_mount();

@@ -3,7 +3,7 @@
  *
  *   vmfsd --lun LUN --mountpoint DIR [--state-dir DIR] [--foreground]
  *         [--ready-fd N] [--log-file PATH] [--debug] [--threads N]
- *         [--commit-ms MS]
+ *         [--commit-ms MS] [--ro]
  *
  * This file: the command line, detaching, and the launcher that reports
  * how start-up went.  Start-up: detach (unless --foreground), open the
@@ -65,6 +65,9 @@ static void vmfsd_help(void)
 	       "  --threads N         FUSE worker threads, 1 to %d (default %d)\n"
 	       "  --commit-ms MS      commit the metadata journal at least every MS\n"
 	       "                      milliseconds, 10 to 60000 (default 1000)\n"
+	       "  --ro                mount read-only: write nothing to the volume but this\n"
+	       "                      host's heartbeat slot; refused while a journal holds\n"
+	       "                      transactions to replay\n"
 	       "  --help              show this help\n"
 	       "  --version           show the version (alone on the command line)\n\n"
 	       "Notices (mounted, journal replayed, unmounted), warnings and errors also\n"
@@ -143,7 +146,7 @@ static bool vmfsd_parse_uint(const char *s, long min, long max, long *out)
 static int vmfsd_parse_args(int argc, char **argv, struct vmfsd_args *a)
 {
 	enum { O_LUN = 256, O_MP, O_STATE, O_FG, O_READY, O_LOG, O_DEBUG,
-	       O_THREADS, O_COMMIT };
+	       O_THREADS, O_COMMIT, O_RO };
 	static const struct option longopts[] = {
 		{ "lun",        required_argument, NULL, O_LUN },
 		{ "mountpoint", required_argument, NULL, O_MP },
@@ -154,6 +157,7 @@ static int vmfsd_parse_args(int argc, char **argv, struct vmfsd_args *a)
 		{ "debug",      no_argument,       NULL, O_DEBUG },
 		{ "threads",    required_argument, NULL, O_THREADS },
 		{ "commit-ms",  required_argument, NULL, O_COMMIT },
+		{ "ro",         no_argument,       NULL, O_RO },
 		{ "help",       no_argument,       NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
@@ -215,6 +219,9 @@ static int vmfsd_parse_args(int argc, char **argv, struct vmfsd_args *a)
 				return vmfsd_usage_err(a, "--commit-ms %s: must be a number of milliseconds from 10 to 60000",
 						       optarg);
 			a->commit_ms = (unsigned)v;
+			break;
+		case O_RO:
+			a->ro = true;
 			break;
 		case 'h':
 			vmfsd_help();

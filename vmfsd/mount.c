@@ -294,7 +294,9 @@ int vmfsd_start(struct vmfsd *d)
 
 	if (vmfsd_check_mountpoint(d))
 		return -1;
-	ret = lun_open(d->a->lun, 0, &d->lun);
+	/* Read-only: the data handle cannot write at all, whatever the
+	 * engine does; only the heartbeat's own handle (vmfsd_join) can. */
+	ret = lun_open(d->a->lun, d->a->ro ? LUN_RDONLY : 0, &d->lun);
 	if (ret) {
 		vmfsd_fail(d, "cannot open LUN %s: %s", d->a->lun,
 			   vmfs_strerror(ret));
@@ -316,11 +318,23 @@ int vmfsd_start(struct vmfsd *d)
 
 	/*
 	 * No other host is live (vmfsd_join checked), so every dirty journal
-	 * is ours to replay; then this host journals into its own slot.
+	 * is ours to replay; then this host journals into its own slot.  A
+	 * read-only host replays nothing and has no journal: it refuses a
+	 * volume with transactions to replay.
 	 */
+	oo.flags = d->a->ro ? VOL_RDONLY : 0;
 	oo.journal_slot = hb_slot_index(d->hb);
 	oo.commit_ms = d->a->commit_ms;
 	ret = vol_open_ex(d->lun, &oo, &d->vol);
+	if (ret == -VMFS_E_JNL_DIRTY && d->a->ro) {
+		vmfsd_fail(d, "volume %s on %s has journal transactions to "
+			   "replay, which a read-only mount cannot write: mount "
+			   "it read-write once (and unmount it), or run 'vmfs "
+			   "journal replay %s' or 'vmfs fsck -y %s', then mount "
+			   "it read-only again", d->uuid, d->a->lun, d->a->lun,
+			   d->a->lun);
+		return ret;
+	}
 	if (ret) {
 		vmfsd_fail(d, "cannot open volume %s on %s: %s; run 'vmfs fsck "
 			   "%s'", d->uuid, d->a->lun, vmfs_strerror(ret),
@@ -335,6 +349,7 @@ int vmfsd_start(struct vmfsd *d)
 	fo.fsname = d->a->lun;
 	fo.max_threads = d->a->threads;
 	fo.debug = d->a->debug;
+	fo.rdonly = d->a->ro;
 	/* Root's mount serves every user, as a disk file system does; the
 	 * kernel enforces modes (default_permissions). */
 	fo.allow_other = geteuid() == 0;
@@ -345,10 +360,10 @@ int vmfsd_start(struct vmfsd *d)
 		return ret;
 	}
 
-	qb_log(LOG_NOTICE, "mounted volume %s%s%s%s from %s on %s: host %s, "
+	qb_log(LOG_NOTICE, "mounted volume %s%s%s%s from %s on %s%s: host %s, "
 	       "state %s, %u FUSE threads, pid %ld", d->uuid,
 	       g.label[0] ? " (" : "", g.label, g.label[0] ? ")" : "",
-	       d->a->lun, d->a->mountpoint, d->host_uuid, d->a->state_dir,
+	       d->a->lun, d->a->mountpoint, d->a->ro ? " read-only" : "", d->host_uuid, d->a->state_dir,
 	       d->a->threads, (long)getpid());
 	return 0;
 }
@@ -423,6 +438,7 @@ void vmfsd_info_get(struct vmfsd *d, struct vmfsd_info *out)
 	snprintf(out->mountpoint, sizeof(out->mountpoint), "%s", d->a->mountpoint);
 	snprintf(out->state_dir, sizeof(out->state_dir), "%s", d->a->state_dir);
 	out->fuse_threads = d->a->threads;
+	out->read_only = d->a->ro;
 	if (d->hb) {
 		hb_timeouts_get(d->hb, &t);
 		out->hb_slot = hb_slot_index(d->hb);

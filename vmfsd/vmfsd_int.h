@@ -41,6 +41,7 @@ struct vmfsd_args {
 	bool have_lun, have_mountpoint, have_log_file;
 	bool foreground;
 	bool debug;
+	bool ro;                  /* --ro: VOL_RDONLY, FUSE "ro" */
 	int ready_fd;             /* -1: none */
 	unsigned threads;
 	unsigned commit_ms;

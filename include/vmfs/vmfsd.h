@@ -106,6 +106,7 @@ struct vmfsd_info {
 	char mountpoint[4096];
 	char state_dir[4096];
 	uint32_t fuse_threads;
+	bool read_only;             /* mounted --ro */
 	/* heartbeat */
 	uint32_t hb_slot;
 	uint64_t hb_generation;

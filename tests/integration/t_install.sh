@@ -6,8 +6,9 @@
 # From the installed tree, `mkfs -t vmfs`, `fsck -t vmfs` and (in a private
 # mount namespace where the installed sbin is overlaid on /usr/sbin, so
 # the host's /sbin is never changed) `mount -t vmfs -o ...` work: -o
-# options reach vmfsd, unknown ones fail with mount(8)'s 32, `ro` is
-# refused.  Also: vmfsd --version matches vmfs --version, every man page
+# options reach vmfsd, unknown ones fail with mount(8)'s 32, `ro` (on
+# the command line or an fstab line, with _netdev,nofail) mounts
+# read-only.  Also: vmfsd --version matches vmfs --version, every man page
 # renders without groff warnings and names every option of its command,
 # the bash completion completes commands and options, and the corruption
 # tool (build/vmfs-corrupt) is neither installed nor a vmfs command.
@@ -202,10 +203,17 @@ rc=0; mount -t vmfs -o bogus "$lun" "$mp" 2>"$mp.err" || rc=$?
 [[ $rc == 32 ]] || { echo "mount -o bogus exited $rc, expected 32"; exit 1; }
 grep -q "unknown mount option 'bogus'" "$mp.err" || { echo "-o bogus: $(cat "$mp.err")"; exit 1; }
 grep -q "known options: commit=" "$mp.err" || { echo "-o bogus lists no options: $(cat "$mp.err")"; exit 1; }
-rc=0; mount -t vmfs -o ro,state-dir="$state" "$lun" "$mp" 2>"$mp.err" || rc=$?
-[[ $rc == 32 ]] || { echo "mount -o ro exited $rc, expected 32"; exit 1; }
-grep -q "read-only mounts are not supported yet" "$mp.err" || { echo "-o ro: $(cat "$mp.err")"; exit 1; }
-! mountpoint -q "$mp" || { echo "mount -o ro mounted $mp"; exit 1; }
+# Read-only: -o ro on the command line, and ro on an fstab line.
+mount -t vmfs -o ro,state-dir="$state" "$lun" "$mp"
+grep -q "^$lun $mp fuse.vmfs ro," /proc/self/mounts || { echo "mount -o ro: $(grep " $mp " /proc/self/mounts)"; exit 1; }
+[[ $(cat "$mp/hello") == "written through mount -t vmfs" ]]
+if echo x 2>"$mp.err" >"$mp/hello"; then echo "mount -o ro: a write succeeded"; exit 1; fi
+grep -q "Read-only file system" "$mp.err" || { echo "mount -o ro: write: $(cat "$mp.err")"; exit 1; }
+/usr/sbin/vmfs umount --state-dir "$state" "$mp"
+printf '%s  %s  vmfs  ro,_netdev,nofail,state-dir=%s  0  0\n' "$lun" "$mp" "$state" >"$mp.fstab"
+mount --fstab "$mp.fstab" "$mp"
+grep -q "^$lun $mp fuse.vmfs ro," /proc/self/mounts || { echo "fstab ro: $(grep " $mp " /proc/self/mounts)"; exit 1; }
+/usr/sbin/vmfs umount --state-dir "$state" "$mp"
 echo "inner ok"
 EOF
 rc=0

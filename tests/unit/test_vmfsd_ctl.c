@@ -112,6 +112,7 @@ static void test_info_roundtrip(void)
 	snprintf(in.lun, sizeof(in.lun), "/tmp/a \"quoted\"\\lun\n");
 	snprintf(in.mountpoint, sizeof(in.mountpoint), "/mnt/é");
 	in.fuse_threads = 16;
+	in.read_only = true;
 	in.hb_slot = 3;
 	in.hb_generation = 0xfedcba9876543210ULL;   /* above INT64_MAX */
 	in.lease_ms = 10000;
@@ -131,6 +132,7 @@ static void test_info_roundtrip(void)
 	CU_ASSERT_EQUAL(out.hb_slot, 3);
 	CU_ASSERT_EQUAL(out.hb_generation, in.hb_generation);
 	CU_ASSERT_EQUAL(out.fenced, true);
+	CU_ASSERT_EQUAL(out.read_only, true);
 	CU_ASSERT_EQUAL(out.jnl_commits, 7);
 	CU_ASSERT_EQUAL(out.jnl_forced, 2);
 	CU_ASSERT_EQUAL(out.jnl_flushes, 0);
