@@ -41,6 +41,7 @@ void vmfsd_fail(struct vmfsd *d, const char *fmt, ...)
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
 	qb_log(LOG_WARNING, "%s", msg);
+	vmfsd_notify_status("cannot mount: %s", msg);
 	if (d->a->ready_fd >= 0) {
 		n = snprintf(line, sizeof(line), "error: %s\n", msg);
 		vmfsd_write_all(d->a->ready_fd, line,
@@ -52,6 +53,7 @@ void vmfsd_fail(struct vmfsd *d, const char *fmt, ...)
 
 void vmfsd_ready(struct vmfsd *d)
 {
+	vmfsd_notify_ready(d->a->mountpoint, d->uuid, d->a->ro);
 	if (d->a->ready_fd < 0)
 		return;
 	vmfsd_write_all(d->a->ready_fd, "ok\n", 3);
@@ -177,6 +179,8 @@ static void vmfsd_on_fence(void *ctx, const char *why)
 
 	lun_fence(d->lun);
 	d->fenced = true;
+	vmfsd_notify_status("FENCED: %s; all I/O fails, unmount and mount "
+			    "again", why);
 	qb_log(LOG_CRIT, "volume %s fenced: %s; all I/O now fails, unmount "
 	       "and mount again once the LUN is reachable", d->uuid, why);
 }
@@ -307,14 +311,18 @@ int vmfsd_start(struct vmfsd *d)
 		return ret;
 	vol_uuid_format(g.uuid, d->uuid);
 	vmfsd_log_volume(d->uuid);
+	vmfsd_notify_status("claiming volume %s", d->uuid);
 	ret = vmfsd_claim(d);
 	if (ret)
 		return ret;
 	if (vmfsd_stopped_early(d))
 		return -1;
+	vmfsd_notify_status("joining the heartbeat of volume %s", d->uuid);
 	ret = vmfsd_join(d, &g);
 	if (ret)
 		return ret;
+	vmfsd_notify_status("opening volume %s%s", d->uuid, d->a->ro ? "" :
+			    " (replaying journals a crash left)");
 
 	/*
 	 * No other host is live (vmfsd_join checked), so every dirty journal

@@ -2,7 +2,8 @@
 #
 # t_install: `make install DESTDIR=... PREFIX=/usr` installs exactly the
 # binaries, the mount.vmfs/fsck.vmfs/mkfs.vmfs links, the man pages, the
-# bash completion and the docs, and `make uninstall` removes them all.
+# bash completion, the systemd unit (checked by systemd-analyze verify)
+# and the docs, and `make uninstall` removes them all.
 # From the installed tree, `mkfs -t vmfs`, `fsck -t vmfs` and (in a private
 # mount namespace where the installed sbin is overlaid on /usr/sbin, so
 # the host's /sbin is never changed) `mount -t vmfs -o ...` work: -o
@@ -36,7 +37,8 @@ expected() {
 	local f
 	printf '%s\n' usr/sbin/vmfs usr/sbin/vmfsd usr/sbin/mount.vmfs \
 		usr/sbin/fsck.vmfs usr/sbin/mkfs.vmfs \
-		usr/share/bash-completion/completions/vmfs
+		usr/share/bash-completion/completions/vmfs \
+		usr/lib/systemd/system/vmfs@.service
 	for f in vmfs.8 vmfsd.8 mount.vmfs.8 fsck.vmfs.8 mkfs.vmfs.8; do
 		echo "usr/share/man/man8/$f"
 	done
@@ -52,6 +54,23 @@ diff -u <(expected | sort) <(installed) >"$T_DIR/list.diff" ||
 for h in mount.vmfs fsck.vmfs mkfs.vmfs; do
 	expect_eq "$h link" "$(readlink "$SBIN/$h")" vmfs
 done
+
+step "the systemd unit runs the installed vmfsd and passes systemd-analyze verify"
+unit=$DEST/usr/lib/systemd/system/vmfs@.service
+grep -qx 'ExecStart=/usr/sbin/vmfsd --foreground --lun ${LUN} --mountpoint %f $VMFSD_OPTS' "$unit" ||
+	fail "vmfs@.service ExecStart: $(grep ExecStart "$unit")"
+grep -qx 'Type=notify' "$unit" || fail "vmfs@.service is not Type=notify"
+if command -v systemd-analyze >/dev/null; then
+	# An instance of the template, its vmfsd the one in DESTDIR (verify
+	# checks that the command exists); no man pages in the system yet.
+	mkdir -p "$T_DIR/units"
+	sed "s#/usr/sbin/vmfsd#$SBIN/vmfsd#" "$unit" >"$T_DIR/units/vmfs@vmfs-volumes-ds1.service"
+	systemd-analyze verify --man=no "$T_DIR/units/vmfs@vmfs-volumes-ds1.service" \
+		>"$T_DIR/verify.out" 2>&1 || fail "systemd-analyze verify: $(cat "$T_DIR/verify.out")"
+	[[ ! -s $T_DIR/verify.out ]] || fail "systemd-analyze verify warns: $(cat "$T_DIR/verify.out")"
+else
+	t_log "no systemd-analyze: vmfs@.service not verified"
+fi
 
 step "vmfsd --version is vmfs --version"
 v=$("$SBIN/vmfs" --version)
