@@ -8,8 +8,8 @@ PKG_CONFIG ?= pkg-config
 
 # Debian packages the build, the tests and the demo need.
 DEB_PKGS := build-essential pkg-config libfuse3-dev fuse3 libaio-dev \
-	libqb-dev libqb-tools libsystemd-dev libtokyocabinet-dev libcunit1-dev libblkid-dev libjson-c-dev \
-	fio attr \
+	libqb-dev libtokyocabinet-dev libcunit1-dev libblkid-dev libjson-c-dev \
+	libsystemd-dev libqb-tools fio attr \
 	e2fsprogs fdisk groff-base man-db
 
 PKGS := fuse3 libqb tokyocabinet blkid json-c

@@ -231,13 +231,10 @@ static int vmfsd_single_host(struct vmfsd *d, const struct vol_geom *g,
 	return ret;
 }
 
-/* Take a heartbeat slot on its own LUN handle. */
-static int vmfsd_join(struct vmfsd *d, const struct vol_geom *g)
+/* Open the heartbeat's own LUN handle; refuse while another host is live. */
+static int vmfsd_hb_check(struct vmfsd *d, const struct vol_geom *g)
 {
-	struct hb_timeouts t;
-	struct hb_opts o;
 	uint8_t hu[VMFS_UUID_SIZE];
-	char host[65] = "";
 	int ret;
 
 	ret = lun_open(d->a->lun, 0, &d->hb_lun);
@@ -247,9 +244,20 @@ static int vmfsd_join(struct vmfsd *d, const struct vol_geom *g)
 		return ret;
 	}
 	vmfsd_host_uuid(d->host, hu);
-	ret = vmfsd_single_host(d, g, hu);
-	if (ret)
-		return ret;
+	return vmfsd_single_host(d, g, hu);
+}
+
+/* Take a heartbeat slot (vmfsd_hb_check first). */
+static int vmfsd_join(struct vmfsd *d, const struct vol_geom *g)
+{
+	struct hb_timeouts t;
+	struct hb_opts o;
+	uint8_t hu[VMFS_UUID_SIZE];
+	char host[65] = "";
+	int ret;
+
+	vmfsd_notify_status("joining the heartbeat of volume %s", d->uuid);
+	vmfsd_host_uuid(d->host, hu);
 	gethostname(host, sizeof(host) - 1);
 	memset(&o, 0, sizeof(o));
 	o.host_uuid = hu;
@@ -280,6 +288,37 @@ static int vmfsd_join(struct vmfsd *d, const struct vol_geom *g)
 	return 0;
 }
 
+/*
+ * No other host is live (vmfsd_hb_check), so every dirty journal is ours
+ * to replay; then this host journals into its own slot.  A read-only host
+ * replays nothing and has no journal: it refuses a volume with
+ * transactions to replay.
+ */
+static int vmfsd_open_vol(struct vmfsd *d)
+{
+	struct vol_open_opts oo = { 0 };
+	int ret;
+
+	vmfsd_notify_status("opening volume %s%s", d->uuid, d->a->ro ? "" :
+			    " (replaying any journal a crash left)");
+	oo.flags = d->a->ro ? VOL_RDONLY : 0;
+	oo.journal_slot = d->a->ro ? 0 : hb_slot_index(d->hb);
+	oo.commit_ms = d->a->commit_ms;
+	ret = vol_open_ex(d->lun, &oo, &d->vol);
+	if (ret == -VMFS_E_JNL_DIRTY && d->a->ro)
+		vmfsd_fail(d, "volume %s on %s has journal transactions to "
+			   "replay, which a read-only mount cannot write: mount "
+			   "it read-write once (and unmount it), or run 'vmfs "
+			   "journal replay %s' or 'vmfs fsck -y %s', then mount "
+			   "it read-only again", d->uuid, d->a->lun, d->a->lun,
+			   d->a->lun);
+	else if (ret)
+		vmfsd_fail(d, "cannot open volume %s on %s: %s; run 'vmfs fsck "
+			   "%s'", d->uuid, d->a->lun, vmfs_strerror(ret),
+			   d->a->lun);
+	return ret;
+}
+
 static bool vmfsd_stopped_early(struct vmfsd *d)
 {
 	if (!vmfsd_stop_pending())
@@ -293,13 +332,12 @@ int vmfsd_start(struct vmfsd *d)
 {
 	struct vfuse_opts fo;
 	struct vol_geom g;
-	struct vol_open_opts oo = { 0 };
 	int ret;
 
 	if (vmfsd_check_mountpoint(d))
 		return -1;
 	/* Read-only: the data handle cannot write at all, whatever the
-	 * engine does; only the heartbeat's own handle (vmfsd_join) can. */
+	 * engine does; only the heartbeat's own handle (vmfsd_hb_check) can. */
 	ret = lun_open(d->a->lun, d->a->ro ? LUN_RDONLY : 0, &d->lun);
 	if (ret) {
 		vmfsd_fail(d, "cannot open LUN %s: %s", d->a->lun,
@@ -317,38 +355,23 @@ int vmfsd_start(struct vmfsd *d)
 		return ret;
 	if (vmfsd_stopped_early(d))
 		return -1;
-	vmfsd_notify_status("joining the heartbeat of volume %s", d->uuid);
-	ret = vmfsd_join(d, &g);
+	ret = vmfsd_hb_check(d, &g);
 	if (ret)
 		return ret;
-	vmfsd_notify_status("opening volume %s%s", d->uuid, d->a->ro ? "" :
-			    " (replaying journals a crash left)");
-
 	/*
-	 * No other host is live (vmfsd_join checked), so every dirty journal
-	 * is ours to replay; then this host journals into its own slot.  A
-	 * read-only host replays nothing and has no journal: it refuses a
-	 * volume with transactions to replay.
+	 * A read-only host opens the volume before it takes a slot: a
+	 * volume it refuses (a journal to replay) is then left exactly as
+	 * it was, its slots included.  A read-write host opens it once it
+	 * holds its slot, the one it journals into.
 	 */
-	oo.flags = d->a->ro ? VOL_RDONLY : 0;
-	oo.journal_slot = hb_slot_index(d->hb);
-	oo.commit_ms = d->a->commit_ms;
-	ret = vol_open_ex(d->lun, &oo, &d->vol);
-	if (ret == -VMFS_E_JNL_DIRTY && d->a->ro) {
-		vmfsd_fail(d, "volume %s on %s has journal transactions to "
-			   "replay, which a read-only mount cannot write: mount "
-			   "it read-write once (and unmount it), or run 'vmfs "
-			   "journal replay %s' or 'vmfs fsck -y %s', then mount "
-			   "it read-only again", d->uuid, d->a->lun, d->a->lun,
-			   d->a->lun);
+	if (d->a->ro)
+		ret = vmfsd_open_vol(d);
+	if (!ret)
+		ret = vmfsd_join(d, &g);
+	if (!ret && !d->a->ro)
+		ret = vmfsd_open_vol(d);
+	if (ret)
 		return ret;
-	}
-	if (ret) {
-		vmfsd_fail(d, "cannot open volume %s on %s: %s; run 'vmfs fsck "
-			   "%s'", d->uuid, d->a->lun, vmfs_strerror(ret),
-			   d->a->lun);
-		return ret;
-	}
 	if (vmfsd_stopped_early(d))
 		return -1;
 
