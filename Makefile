@@ -37,7 +37,7 @@ ALL_LDFLAGS := $(SANFLAGS) $(LDFLAGS)
 # vmfsd/, only what the CLI needs is library code (the host state DB and
 # the control socket's client and wire format); the daemon proper links
 # into bin/vmfsd alone.
-LIB_DIRS := error lun lockmgr journal vol fuse fsck hypervisor
+LIB_DIRS := error lun format lockmgr journal vol fuse fsck hypervisor
 VMFSD_LIB_SRCS := vmfsd/hoststate.c vmfsd/ctl_proto.c vmfsd/ctl_client.c
 LIB_SRCS := $(filter-out %_main.c,$(foreach d,$(LIB_DIRS),$(wildcard $(d)/*.c))) \
 	$(VMFSD_LIB_SRCS)
@@ -54,6 +54,9 @@ CORRUPT_SRCS := $(filter-out %_main.c,$(wildcard tools/corrupt/*.c))
 CORRUPT_OBJS := $(CORRUPT_SRCS:%.c=$(BUILD)/%.o)
 
 PROGS := $(BIN)/vmfs $(BIN)/vmfsd
+# Programs only the tests run (tests/README.md), never installed.
+TEST_PROGS := $(BUILD)/crashsim $(BUILD)/vmfs-corrupt $(BUILD)/vmfsd-ctl-raw \
+	$(BUILD)/lockhold
 
 .PHONY: all check unit integration demo deps install uninstall clean bench crashtest
 all: $(PROGS)
@@ -86,6 +89,10 @@ $(BUILD)/vmfsd-ctl-raw: $(BUILD)/tests/ctl/ctl_raw.o $(BUILD)/libvmfs.a
 $(BUILD)/test_unit: $(UNIT_OBJS) $(CORRUPT_OBJS) $(BUILD)/libvmfs.a
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS) -lcunit
 
+# Test programs (tests/tools/): never installed.
+$(BUILD)/lockhold: $(BUILD)/tests/tools/lockhold.o $(BUILD)/libvmfs.a
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
+
 # Install what is missing from Debian's archive (needs root or sudo).
 deps:
 	@missing=""; for p in $(DEB_PKGS); do \
@@ -101,12 +108,11 @@ deps:
 unit: $(BUILD)/test_unit
 	$(BUILD)/test_unit
 
-integration: $(PROGS) $(BUILD)/crashsim $(BUILD)/vmfs-corrupt $(BUILD)/vmfsd-ctl-raw
+integration: $(PROGS) $(TEST_PROGS)
 	VMFS_BIN=$(abspath $(BIN)) VMFS_BUILD=$(abspath $(BUILD)) tests/run.sh
 
 check: deps
-	@$(MAKE) --no-print-directory all $(BUILD)/test_unit $(BUILD)/crashsim \
-		$(BUILD)/vmfs-corrupt $(BUILD)/vmfsd-ctl-raw
+	@$(MAKE) --no-print-directory all $(BUILD)/test_unit $(TEST_PROGS)
 	VMFS_BIN=$(abspath $(BIN)) VMFS_BUILD=$(abspath $(BUILD)) tests/run.sh $(BUILD)/test_unit
 
 demo: deps
@@ -152,7 +158,8 @@ clean:
 	rm -rf build build-san $(BIN)
 
 -include $(LIB_OBJS:.o=.d) $(CLI_OBJS:.o=.d) $(UNIT_OBJS:.o=.d) $(VMFSD_OBJS:.o=.d) \
-	$(CORRUPT_OBJS:.o=.d) $(BUILD)/tools/corrupt/corrupt_main.d $(BUILD)/tests/ctl/ctl_raw.d
+	$(CORRUPT_OBJS:.o=.d) $(BUILD)/tools/corrupt/corrupt_main.d $(BUILD)/tests/ctl/ctl_raw.d \
+	$(BUILD)/tests/tools/lockhold.d
 
 # ---- fuzzing: libFuzzer harnesses in tests/fuzz/ ------------------------
 # `make fuzz [FUZZ_SECONDS=60]` compiles the library with clang, ASan, UBSan

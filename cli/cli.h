@@ -53,6 +53,10 @@ int cmd_journal(int argc, char **argv);
 void help_journal(void);
 int cmd_grow(int argc, char **argv);
 void help_grow(void);
+int cmd_hosts(int argc, char **argv);
+void help_hosts(void);
+int cmd_locks(int argc, char **argv);
+void help_locks(void);
 
 /* ---- command tables (dispatch.c) --------------------------------------- */
 
@@ -92,6 +96,9 @@ const char *cli_prog(void);
 void cli_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Same, then "see 'vmfs <cmd> --help'"; returns CLI_EXIT_USAGE. */
 int cli_usage_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* The one operand after a command's options (getopt's optind): *out, or
+ * the usage error "missing WHAT" or "unexpected argument". */
+int cli_one_operand(int argc, char **argv, const char *what, const char **out);
 
 /*
  * Report the getopt_long result `c` that was not an option of the
@@ -197,6 +204,19 @@ int cli_refuse_if_live(struct lun *lun, const struct vol_geom *g,
  */
 int cli_daemon_open(const char *mp, struct vmfsd_ctl **out,
 		    struct vmfsd_info *info);
+
+/*
+ * Ask the vmfsd serving mount point dir for its info (info.c); prints why
+ * not (also when no vmfsd answers: -ENOENT).
+ */
+int cli_daemon_info(const char *dir, struct vmfsd_info *di);
+
+/*
+ * The LUN to read for arg: arg itself, or, when arg is a directory, the
+ * LUN the vmfsd mounted there serves (asked over its control socket).
+ * NULL after printing why there is none.  (hosts.c)
+ */
+const char *cli_lun_of(const char *arg, struct vmfsd_info *di);
 
 /* ---- other content on a LUN (probe.c) --------------------------------- */
 

@@ -222,11 +222,8 @@ static int disk_create(int argc, char **argv)
 	}
 	if (!have_size)
 		return cli_usage_err("missing --size");
-	if (optind == argc)
-		return cli_usage_err("missing PATH");
-	if (argc - optind > 1)
-		return cli_usage_err("unexpected argument '%s'", argv[optind + 1]);
-	path = argv[optind];
+	if (cli_one_operand(argc, argv, "PATH", &path))
+		return CLI_EXIT_USAGE;
 
 	snprintf(dir, sizeof(dir), "%s", path);
 	if (!disk_on_vmfs(dirname(dir), path))
@@ -313,11 +310,8 @@ static int disk_info(int argc, char **argv)
 			return cli_getopt_err(c, argv);
 		}
 	}
-	if (optind == argc)
-		return cli_usage_err("missing PATH");
-	if (argc - optind > 1)
-		return cli_usage_err("unexpected argument '%s'", argv[optind + 1]);
-	path = argv[optind];
+	if (cli_one_operand(argc, argv, "PATH", &path))
+		return CLI_EXIT_USAGE;
 
 	if (stat(path, &st)) {
 		cli_err("%s: %s", path, strerror(errno));

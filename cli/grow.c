@@ -72,11 +72,8 @@ static int grow_parse(int argc, char **argv, struct grow_args *a)
 			return cli_getopt_err(c, argv);
 		}
 	}
-	if (optind == argc)
-		return cli_usage_err("missing LUN");
-	if (argc - optind > 1)
-		return cli_usage_err("unexpected argument '%s'", argv[optind + 1]);
-	a->spec = argv[optind];
+	if (cli_one_operand(argc, argv, "LUN", &a->spec))
+		return CLI_EXIT_USAGE;
 	return 0;
 }
 

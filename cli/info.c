@@ -9,7 +9,6 @@
  * O_DIRECT, so they are as fresh as the LUN, though a bitmap may change
  * right after it was read).
  */
-#include <endian.h>
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
@@ -62,6 +61,7 @@ int cli_volume_read(struct lun *lun, const char *lun_name,
 		    struct vol_geom *g, int *which_out)
 {
 	struct vmfs_volume primary;
+	struct fmt_hdr h = { 0 };
 	uint32_t magic = 0;
 	int which = 0;
 	int rc, vrc;
@@ -97,13 +97,13 @@ int cli_volume_read(struct lun *lun, const char *lun_name,
 			"run 'vmfs mkfs %s' to create one", lun_name, magic, lun_name);
 		break;
 	case -VMFS_E_BAD_VERSION:
-		if (!info_read_primary(lun, &primary) &&
-		    le32toh(primary.vh_hdr.bh_magic) == VMFS_MAGIC_VOLUME)
+		if (!info_read_primary(lun, &primary))
+			fmt_hdr_decode(&primary.vh_hdr, &h);
+		if (h.magic == VMFS_MAGIC_VOLUME)
 			cli_err("%s holds a vmfs volume of on-disk format %u.%u, newer "
 				"than this vmfs understands (format %d.x); use a newer "
-				"vmfs to access it", lun_name,
-				le16toh(primary.vh_hdr.bh_major),
-				le16toh(primary.vh_hdr.bh_minor), VMFS_FORMAT_MAJOR);
+				"vmfs to access it", lun_name, h.major, h.minor,
+				VMFS_FORMAT_MAJOR);
 		else
 			cli_err("%s holds a vmfs volume of a newer on-disk format than "
 				"this vmfs understands (format %d.x); use a newer vmfs to "
@@ -503,7 +503,7 @@ static void info_print_json(const struct info_ctx *c)
  * knows (its pid, the heartbeat it holds, its journal's counters); the
  * rest is read from the LUN as for a LUN argument.
  */
-static int info_ask_daemon(const char *dir, struct vmfsd_info *di)
+int cli_daemon_info(const char *dir, struct vmfsd_info *di)
 {
 	struct vmfsd_ctl *c;
 	int rc;
@@ -549,11 +549,8 @@ int cmd_info(int argc, char **argv)
 			return cli_getopt_err(ch, argv);
 		}
 	}
-	if (optind == argc)
-		return cli_usage_err("missing LUN or mount point");
-	if (argc - optind > 1)
-		return cli_usage_err("unexpected argument '%s'", argv[optind + 1]);
-	arg = argv[optind];
+	if (cli_one_operand(argc, argv, "LUN or mount point", &arg))
+		return CLI_EXIT_USAGE;
 
 	c.lun = arg;
 	if (stat(arg, &st) && errno == ENOTCONN) {
@@ -562,7 +559,7 @@ int cmd_info(int argc, char **argv)
 			arg, arg);
 		return CLI_EXIT_FAIL;
 	} else if (!stat(arg, &st) && S_ISDIR(st.st_mode)) {
-		if (info_ask_daemon(arg, &di))
+		if (cli_daemon_info(arg, &di))
 			return CLI_EXIT_FAIL;
 		c.lun = di.lun;
 		c.mountpoint = di.mountpoint;

@@ -17,7 +17,6 @@
  *
  * Also home of cli_jnl_stop_key(), shared with `vmfs info`.
  */
-#include <endian.h>
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
@@ -173,11 +172,8 @@ static int jargs_parse(int argc, char **argv, unsigned which,
 	}
 	if (a->all && a->slot_given)
 		return cli_usage_err("--slot and --all exclude each other");
-	if (optind == argc)
-		return cli_usage_err("missing LUN");
-	if (argc - optind > 1)
-		return cli_usage_err("unexpected argument '%s'", argv[optind + 1]);
-	a->spec = argv[optind];
+	if (cli_one_operand(argc, argv, "LUN", &a->spec))
+		return CLI_EXIT_USAGE;
 	return -1;
 }
 
@@ -222,48 +218,50 @@ static void blk_decode(const uint8_t *img, uint64_t addr, uint32_t flags,
 	uint32_t off = flags & VMFS_JNL_TAG_LOCKABLE ? VMFS_OBJ_OFFSET : 0;
 	const struct vmfs_blk_hdr *h = (const struct vmfs_blk_hdr *)(img + off);
 	uint32_t len = VMFS_MD_BLOCK_SIZE - off;
+	struct fmt_hdr hh;
 
-	w->magic = le32toh(h->bh_magic);
+	fmt_hdr_decode(h, &hh);
+	w->magic = hh.magic;
 	w->sound = !lun_md_verify(h, w->magic, addr, len);
 	switch (w->magic) {
 	case VMFS_MAGIC_INODE: {
-		const struct vmfs_inode *di = (const void *)h;
+		struct fmt_inode fi;
 
+		(void)fmt_inode_decode((const void *)h, &fi);
 		w->kind = "inode";
-		snprintf(w->text, sizeof(w->text), "inode %" PRIu64,
-			 (uint64_t)le64toh(di->di_ino));
+		snprintf(w->text, sizeof(w->text), "inode %" PRIu64, fi.ino);
 		break;
 	}
 	case VMFS_MAGIC_PTRBLK: {
-		const struct vmfs_ptrblk *pb = (const void *)h;
+		struct fmt_ptrblk pb;
 
+		(void)fmt_ptrblk_decode((const void *)h, &pb);
 		w->kind = "pointer_block";
 		snprintf(w->text, sizeof(w->text),
 			 "pointer block of inode %" PRIu64 ", level %u",
-			 (uint64_t)le64toh(pb->pb_owner_ino), le32toh(pb->pb_level));
+			 pb.owner_ino, pb.level);
 		break;
 	}
 	case VMFS_MAGIC_DIRBLK: {
-		const struct vmfs_dirblk *db = (const void *)h;
+		struct fmt_dirblk db;
 
+		(void)fmt_dirblk_decode((const void *)h, &db);
 		w->kind = "directory_chunk";
 		snprintf(w->text, sizeof(w->text),
 			 "directory chunk %u of inode %" PRIu64 " (%u entr%s)",
-			 le32toh(db->db_chunk), (uint64_t)le64toh(db->db_dir_ino),
-			 le16toh(db->db_count),
-			 le16toh(db->db_count) == 1 ? "y" : "ies");
+			 db.chunk, db.dir_ino, db.count,
+			 db.count == 1 ? "y" : "ies");
 		break;
 	}
 	case VMFS_MAGIC_RCLUSTER: {
-		const struct vmfs_rc *rc = (const void *)h;
-		uint32_t t = le32toh(rc->rc_type);
+		struct fmt_rc rc;
 
+		(void)fmt_rc_decode((const void *)h, &rc);
 		w->kind = "cluster_header";
 		snprintf(w->text, sizeof(w->text),
 			 "%s cluster header %u (%u of %u free)",
-			 t < VMFS_RES_NTYPES ? vol_res_name(t) : "unknown-type",
-			 le32toh(rc->rc_index), le32toh(rc->rc_nfree),
-			 le32toh(rc->rc_nobjs));
+			 rc.type < VMFS_RES_NTYPES ? vol_res_name(rc.type) :
+			 "unknown-type", rc.index, rc.nfree, rc.nobjs);
 		break;
 	}
 	default:

@@ -155,11 +155,8 @@ static int mkfs_parse(int argc, char **argv, struct mkfs_args *a)
 			return cli_getopt_err(c, argv);
 		}
 	}
-	if (optind == argc)
-		return cli_usage_err("missing LUN");
-	if (argc - optind > 1)
-		return cli_usage_err("unexpected argument '%s'", argv[optind + 1]);
-	a->lun_spec = argv[optind];
+	if (cli_one_operand(argc, argv, "LUN", &a->lun_spec))
+		return CLI_EXIT_USAGE;
 
 	if (a->o.small_block_size > a->o.file_block_size) {
 		char s1[CLI_SIZE_STR_LEN], s2[CLI_SIZE_STR_LEN];

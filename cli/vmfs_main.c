@@ -33,6 +33,8 @@ static const struct cli_cmd cli_cmds[] = {
 	{ "disk",   cmd_disk,   help_disk,   "create and inspect VM disk files" },
 	{ "fsck",   cmd_fsck,   help_fsck,   "check and repair a volume" },
 	{ "journal", cmd_journal, help_journal, "show or replay the per-host metadata journals" },
+	{ "hosts",  cmd_hosts,  help_hosts,  "list the hosts in the heartbeat slots, live or dead" },
+	{ "locks",  cmd_locks,  help_locks,  "list every lock held on a volume and its holders" },
 	{ "help",   cmd_help,   help_help,   "show help for a command" },
 };
 #define CLI_NCMDS CLI_NELEMS(cli_cmds)
@@ -75,6 +77,16 @@ int cli_usage_err(const char *fmt, ...)
 	va_end(ap);
 	fprintf(stderr, "see '%s --help'\n", cli_prog_buf);
 	return CLI_EXIT_USAGE;
+}
+
+int cli_one_operand(int argc, char **argv, const char *what, const char **out)
+{
+	if (optind == argc)
+		return cli_usage_err("missing %s", what);
+	if (argc - optind > 1)
+		return cli_usage_err("unexpected argument '%s'", argv[optind + 1]);
+	*out = argv[optind];
+	return 0;
 }
 
 /*

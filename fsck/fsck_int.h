@@ -166,10 +166,8 @@ static inline void bm_clr(uint8_t *bm, uint64_t i)
 	bm[i >> 3] &= (uint8_t)~(1u << (i & 7));
 }
 
-static inline uint64_t fsck_ptr_addr(uint64_t p)
-{
-	return (p & VMFS_PTR_ADDR_MASK) << VMFS_MD_BLOCK_SHIFT;
-}
+/* The old name, for fsck/bmap.c until it goes; new code says vmfs_ptr_addr. */
+#define fsck_ptr_addr vmfs_ptr_addr
 
 static inline uint64_t fsck_own_key(enum vmfs_res_type t, uint64_t idx)
 {

@@ -32,13 +32,15 @@ static int hdr_load(struct fsck_ctx *c, uint64_t off, uint8_t *blk,
 		    struct vol_geom *g, uint32_t *magic)
 {
 	const struct vmfs_volume *d = (const struct vmfs_volume *)blk;
+	struct fmt_hdr h;
 	int ret;
 
 	*magic = 0;
 	ret = fsck_read(c, blk, VMFS_MD_BLOCK_SIZE, off);
 	if (ret)
 		return ret;
-	*magic = le32toh(d->vh_hdr.bh_magic);
+	fmt_hdr_decode(&d->vh_hdr, &h);
+	*magic = h.magic;
 	ret = lun_md_verify(&d->vh_hdr, VMFS_MAGIC_VOLUME, off,
 			    VMFS_MD_BLOCK_SIZE);
 	if (ret)

@@ -67,11 +67,11 @@ static int slots_read(struct fsck_ctx *c, uint8_t **out)
 static bool slot_ok(const struct fsck_ctx *c, const uint8_t *blk, uint32_t i)
 {
 	const struct vmfs_hb_slot *hs = (const struct vmfs_hb_slot *)blk;
+	struct fmt_hb_slot h;
 
 	return !lun_md_verify(&hs->hs_hdr, VMFS_MAGIC_HBSLOT, slot_addr(c, i),
 			      sizeof(*hs)) &&
-	       le32toh(hs->hs_slot) == i &&
-	       le32toh(hs->hs_state) <= VMFS_HB_REPLAYING;
+	       !fmt_hb_slot_decode(hs, &h) && h.slot == i;
 }
 
 /* Would hb_survey accept the region header?  (It logs when it does not.) */
@@ -80,15 +80,20 @@ static bool region_ok(struct lun *lun, const struct vol_geom *g)
 	uint8_t *blk = lun_buf_alloc(VMFS_MD_BLOCK_SIZE);
 	const struct vmfs_hb_region *hr =
 		(const struct vmfs_hb_region *)(blk + VMFS_OBJ_OFFSET);
+	struct fmt_hb_region h;
 	bool ok;
 
 	if (!blk)
 		return false;
 	ok = !lun_read(lun, blk, VMFS_MD_BLOCK_SIZE, g->hb_offset) &&
 	     !lun_md_verify(&hr->hr_hdr, VMFS_MAGIC_HBREGION, g->hb_offset,
-			    FSCK_OBJ_LEN) &&
-	     le32toh(hr->hr_nslots) == g->max_hosts &&
-	     le64toh(hr->hr_slot0_offset) == g->hb_offset + VMFS_MD_BLOCK_SIZE;
+			    FSCK_OBJ_LEN);
+	if (ok) {
+		/* Only the two fields hb_survey compares, as it does. */
+		(void)fmt_hb_region_decode(hr, &h);
+		ok = h.nslots == g->max_hosts &&
+		     h.slot0_offset == g->hb_offset + VMFS_MD_BLOCK_SIZE;
+	}
 	lun_buf_free(blk);
 	return ok;
 }
@@ -186,18 +191,19 @@ static bool holder_live(const struct fsck_ctx *c, uint32_t slot,
 bool fsck_lock_check(struct fsck_ctx *c, uint8_t *blk, uint64_t addr,
 		     const char *what)
 {
-	const struct vmfs_lock *lk = (const struct vmfs_lock *)blk;
-	uint64_t gen = le64toh(lk->lk_hdr.bh_gen);
 	struct lock_record lr;
+	struct fmt_lock lk;
 	char uuid[37];
 	int ret;
 	bool fix;
 
+	/* lock_record_decode verifies; the raw fields are for messages. */
+	(void)fmt_lock_decode((const struct vmfs_lock *)blk, &lk);
 	ret = lock_record_decode(blk, addr, &lr);
 	if (ret == -VMFS_E_CORRUPT) {
 		fix = fsck_fix(c, PR_1_LOCK_BAD_MODE, addr,
-			       "%s: mode %u, %u holders", what,
-			       le32toh(lk->lk_mode), le32toh(lk->lk_nholders));
+			       "%s: mode %u, %u holders", what, lk.mode,
+			       lk.nholders);
 	} else if (ret) {
 		fix = fsck_fix(c, PR_1_LOCK_BAD, addr, "%s: %s", what,
 			       fsck_err(ret));
@@ -214,12 +220,10 @@ bool fsck_lock_check(struct fsck_ctx *c, uint8_t *blk, uint64_t addr,
 			live = holder_live(c, lr.owner_slot, lr.owner_hb_gen,
 					   lr.owner_uuid);
 		} else {
-			for (uint32_t i = 0; i < lr.nholders && !live; i++) {
-				const struct vmfs_lock_holder *h = &lk->lk_holders[i];
-
-				live = holder_live(c, le32toh(h->lh_slot),
-						   le64toh(h->lh_hb_gen), h->lh_uuid);
-			}
+			for (uint32_t i = 0; i < lr.nholders && !live; i++)
+				live = holder_live(c, lk.holders[i].slot,
+						   lk.holders[i].hb_gen,
+						   lk.holders[i].uuid);
 		}
 		if (live)
 			return false;
@@ -238,7 +242,7 @@ bool fsck_lock_check(struct fsck_ctx *c, uint8_t *blk, uint64_t addr,
 	}
 	if (!fix)
 		return false;
-	lock_record_init_free(blk, addr, gen + 1);
+	lock_record_init_free(blk, addr, lk.gen + 1);
 	return true;
 }
 
@@ -247,6 +251,7 @@ static int check_region(struct fsck_ctx *c, uint8_t *blk)
 {
 	struct vmfs_hb_region *hr = (struct vmfs_hb_region *)(blk + VMFS_OBJ_OFFSET);
 	uint64_t off = c->g.hb_offset;
+	struct fmt_hb_region h;
 	bool dirty;
 	int ret;
 
@@ -254,28 +259,25 @@ static int check_region(struct fsck_ctx *c, uint8_t *blk)
 	if (ret)
 		return ret;
 	ret = lun_md_verify(&hr->hr_hdr, VMFS_MAGIC_HBREGION, off, FSCK_OBJ_LEN);
-	if (!ret && (le32toh(hr->hr_nslots) != c->g.max_hosts ||
-		     le64toh(hr->hr_slot0_offset) != off + VMFS_MD_BLOCK_SIZE ||
-		     !le32toh(hr->hr_lease_ms) || !le32toh(hr->hr_renew_ms)))
+	/* Decoded even when the envelope fails: the message shows it. */
+	if (fmt_hb_region_decode(hr, &h) && !ret)
+		ret = -VMFS_E_CORRUPT;
+	if (!ret && (h.nslots != c->g.max_hosts ||
+		     h.slot0_offset != off + VMFS_MD_BLOCK_SIZE))
 		ret = -VMFS_E_CORRUPT;
 	dirty = fsck_lock_check(c, blk, off, "heartbeat region header");
 	if (ret && fsck_fix(c, PR_1_HB_REGION_BAD, off, "at %llu: %s (%u slots, slot 0 at %llu)",
 			    (unsigned long long)off, fsck_err(ret),
-			    le32toh(hr->hr_nslots),
-			    (unsigned long long)le64toh(hr->hr_slot0_offset))) {
-		uint32_t lease = le32toh(hr->hr_lease_ms), renew = le32toh(hr->hr_renew_ms);
-		uint64_t gen = le64toh(hr->hr_hdr.bh_gen);
-
-		if (lease < 500 || lease > 600000 || renew == 0 || renew >= lease) {
-			lease = HB_DEFAULT_LEASE_MS;
-			renew = HB_DEFAULT_RENEW_MS;
+			    h.nslots, (unsigned long long)h.slot0_offset)) {
+		if (h.lease_ms < 500 || h.lease_ms > 600000 || h.renew_ms == 0 ||
+		    h.renew_ms >= h.lease_ms) {
+			h.lease_ms = HB_DEFAULT_LEASE_MS;
+			h.renew_ms = HB_DEFAULT_RENEW_MS;
 		}
+		h.nslots = c->g.max_hosts;
+		h.slot0_offset = off + VMFS_MD_BLOCK_SIZE;
 		memset(hr, 0, FSCK_OBJ_LEN);
-		hr->hr_nslots = htole32(c->g.max_hosts);
-		hr->hr_lease_ms = htole32(lease);
-		hr->hr_renew_ms = htole32(renew);
-		hr->hr_slot0_offset = htole64(off + VMFS_MD_BLOCK_SIZE);
-		hr->hr_hdr.bh_gen = htole64(gen);
+		fmt_hb_region_encode(&h, hr);
 		fsck_seal(&hr->hr_hdr, VMFS_MAGIC_HBREGION, off, FSCK_OBJ_LEN);
 		dirty = true;
 	}
@@ -298,24 +300,30 @@ static int check_slots(struct fsck_ctx *c)
 		if (!slot_ok(c, blk, i)) {
 			if (fsck_fix(c, PR_1_HB_SLOT_BAD, addr, "slot %u at %llu", i,
 				     (unsigned long long)addr)) {
-				uint64_t gen = le64toh(hs->hs_hdr.bh_gen);
-				uint64_t hb_gen = le64toh(hs->hs_hb_gen);
+				struct fmt_hb_slot h;
+				uint64_t hb_gen;
 
+				(void)fmt_hb_slot_decode(hs, &h);
+				hb_gen = h.hb_gen;
 				memset(hs, 0, sizeof(*hs));
-				hs->hs_state = htole32(VMFS_HB_FREE);
-				hs->hs_slot = htole32(i);
-				hs->hs_hb_gen = htole64(hb_gen + 1);
-				hs->hs_hdr.bh_gen = htole64(gen);
+				fmt_hb_slot_encode(&(struct fmt_hb_slot){
+							   .gen = h.gen,
+							   .state = VMFS_HB_FREE,
+							   .slot = i,
+							   .hb_gen = hb_gen + 1 }, hs);
 				fsck_seal(&hs->hs_hdr, VMFS_MAGIC_HBSLOT, addr, sizeof(*hs));
 				dirty = true;
 				s->valid = true;
 				s->hb_gen = hb_gen + 1;
 			}
 		} else {
+			struct fmt_hb_slot h;
+
+			(void)fmt_hb_slot_decode(hs, &h);  /* slot_ok checked it */
 			s->valid = true;
-			s->state = le32toh(hs->hs_state);
-			s->hb_gen = le64toh(hs->hs_hb_gen);
-			memcpy(s->uuid, hs->hs_host_uuid, VMFS_UUID_SIZE);
+			s->state = h.state;
+			s->hb_gen = h.hb_gen;
+			memcpy(s->uuid, h.host_uuid, VMFS_UUID_SIZE);
 			if (s->state != VMFS_HB_FREE && !s->live &&
 			    !c->writable) {
 				/* Judged with its journal, after pass 2. */
@@ -328,8 +336,9 @@ static int check_slots(struct fsck_ctx *c)
 					     "slot %u: host %.64s (%s), generation %llu",
 					     i, hs->hs_hostname, uuid,
 					     (unsigned long long)s->hb_gen)) {
-					hs->hs_state = htole32(VMFS_HB_FREE);
-					memset(hs->hs_host_uuid, 0, VMFS_UUID_SIZE);
+					h.state = VMFS_HB_FREE;
+					memset(h.host_uuid, 0, VMFS_UUID_SIZE);
+					fmt_hb_slot_encode(&h, hs);
 					fsck_seal(&hs->hs_hdr, VMFS_MAGIC_HBSLOT, addr,
 						  sizeof(*hs));
 					s->state = VMFS_HB_FREE;

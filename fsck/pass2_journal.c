@@ -54,20 +54,20 @@ static int jnl_rewrite(struct fsck_ctx *c, uint8_t *blk, uint64_t addr,
 		       uint32_t slot, uint64_t seq)
 {
 	struct vmfs_jnl_hdr *jh = (struct vmfs_jnl_hdr *)(blk + VMFS_OBJ_OFFSET);
-	uint64_t gen = le64toh(jh->jh_hdr.bh_gen);
+	struct fmt_jnl_hdr h;
 	uint64_t jid;
 
+	(void)fmt_jnl_hdr_decode(jh, &h);
 	if (getrandom(&jid, sizeof(jid), 0) != sizeof(jid))
-		jid = le64toh(jh->jh_jid) ^ (gen * 0x9e3779b97f4a7c15ull) ^ addr;
+		jid = h.jid ^ (h.gen * 0x9e3779b97f4a7c15ull) ^ addr;
 	memset(jh, 0, FSCK_OBJ_LEN);
-	jh->jh_jid = htole64(jid);
-	jh->jh_slot = htole32(slot);
-	jh->jh_state = htole32(VMFS_JNL_CLEAN);
-	jh->jh_size_bytes = htole64(c->g.journal_size_bytes);
-	jh->jh_tail = htole64(VMFS_MD_BLOCK_SIZE);
-	jh->jh_head = htole64(VMFS_MD_BLOCK_SIZE);
-	jh->jh_seq = htole64(seq ? seq : 1);
-	jh->jh_hdr.bh_gen = htole64(gen);
+	fmt_jnl_hdr_encode(&(struct fmt_jnl_hdr){
+				   .gen = h.gen, .slot = slot,
+				   .state = VMFS_JNL_CLEAN,
+				   .size_bytes = c->g.journal_size_bytes,
+				   .tail = VMFS_MD_BLOCK_SIZE,
+				   .head = VMFS_MD_BLOCK_SIZE,
+				   .seq = seq ? seq : 1, .jid = jid }, jh);
 	fsck_seal(&jh->jh_hdr, VMFS_MAGIC_JOURNAL, addr, FSCK_OBJ_LEN);
 	return fsck_write_md(c, blk, VMFS_MD_BLOCK_SIZE, addr);
 }
@@ -174,6 +174,7 @@ static int jnl_region_check(struct fsck_ctx *c, uint8_t *blk, uint32_t i)
 	uint64_t size = c->g.journal_size_bytes;
 	uint64_t addr = vol_jnl_offset(&c->g, i);
 	struct vmfs_jnl_hdr *jh = (struct vmfs_jnl_hdr *)(blk + VMFS_OBJ_OFFSET);
+	struct fmt_jnl_hdr h;
 	struct jnl_info ji;
 	int vr, ret;
 
@@ -185,6 +186,8 @@ static int jnl_region_check(struct fsck_ctx *c, uint8_t *blk, uint32_t i)
 	ret = fsck_read(c, blk, VMFS_MD_BLOCK_SIZE, addr);
 	if (ret)
 		return ret;
+	/* jnl_header_read judged it; the raw fields serve the repairs. */
+	(void)fmt_jnl_hdr_decode(jh, &h);
 	if (!vr && (ji.tail < VMFS_MD_BLOCK_SIZE || ji.tail >= size ||
 		    ji.head < VMFS_MD_BLOCK_SIZE || ji.head >= size ||
 		    (ji.state == VMFS_JNL_CLEAN && ji.tail != ji.head)))
@@ -193,8 +196,7 @@ static int jnl_region_check(struct fsck_ctx *c, uint8_t *blk, uint32_t i)
 		if (fsck_fix(c, PR_2_JOURNAL_BAD, addr,
 			     "slot %u at %llu: %s", i,
 			     (unsigned long long)addr, fsck_err(vr)))
-			ret = jnl_rewrite(c, blk, addr, i,
-					  le64toh(jh->jh_seq) + 1);
+			ret = jnl_rewrite(c, blk, addr, i, h.seq + 1);
 		return ret;
 	}
 	if (ji.slot != i || ji.size_bytes != size) {
@@ -202,8 +204,9 @@ static int jnl_region_check(struct fsck_ctx *c, uint8_t *blk, uint32_t i)
 			     "slot %u: header says slot %u, %llu bytes (want %llu)",
 			     i, ji.slot, (unsigned long long)ji.size_bytes,
 			     (unsigned long long)size)) {
-			jh->jh_slot = htole32(i);
-			jh->jh_size_bytes = htole64(size);
+			h.slot = i;
+			h.size_bytes = size;
+			fmt_jnl_hdr_encode(&h, jh);
 			fsck_seal(&jh->jh_hdr, VMFS_MAGIC_JOURNAL, addr,
 				  FSCK_OBJ_LEN);
 			ret = fsck_write_md(c, blk, VMFS_MD_BLOCK_SIZE, addr);

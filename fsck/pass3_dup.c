@@ -49,10 +49,10 @@ static int repoint(struct fsck_ctx *c, const struct fsck_dup *d, uint64_t old_ad
 		return ret;
 	slot = d->in_inode ? &fsck_di(blk)->di_map[d->slot]
 			   : &((struct vmfs_ptrblk *)blk)->pb_ptr[d->slot];
-	p = le64toh(*slot);
-	if (fsck_ptr_addr(p) != old_addr)
+	p = fmt_ptr_load(slot);
+	if (vmfs_ptr_addr(p) != old_addr)
 		return -ESTALE;  /* the pointer moved: leave the block alone */
-	*slot = htole64((new_addr >> VMFS_MD_BLOCK_SHIFT) | (p & VMFS_PTR_TBZ));
+	fmt_ptr_store(slot, (new_addr >> VMFS_MD_BLOCK_SHIFT) | (p & VMFS_PTR_TBZ));
 	if (d->in_inode)
 		return vol_raw_inode_write(fsck_raw(c), d->ino, blk);
 	fsck_seal(blk, VMFS_MAGIC_PTRBLK, d->holder, VMFS_MD_BLOCK_SIZE);

@@ -52,15 +52,12 @@
 
 #define P VMFS_PTRS_PER_BLK
 
-static const uint64_t spans[5] = {
-	1, P, (uint64_t)P * P, (uint64_t)P * P * P, (uint64_t)P * P * P * P
-};
-
 struct iscan {
 	struct fsck_ctx *c;
 	uint64_t ino;
 	uint8_t *blk;
 	struct vmfs_inode *di;
+	struct fmt_inode fi; /* di's fields, encoded back before a write */
 	uint32_t mode;
 	enum vmfs_res_type dt;
 	uint32_t bs;
@@ -108,14 +105,16 @@ static int load_clusters(struct fsck_ctx *c, enum vmfs_res_type t, uint8_t *buf)
 						    r->count - first : r->per_cluster);
 			int vr = lun_md_verify(&rc->rc_hdr, VMFS_MAGIC_RCLUSTER, addr,
 					       FSCK_OBJ_LEN);
-			/* A grow cut before its last step (SPEC.md §8.1). */
-			bool cut = !vr && vol_rc_grow_cut(t, le32toh(rc->rc_nobjs),
-							  nobjs);
+			struct fmt_rc h;
+			bool cut;
 
-			if (!vr && (le32toh(rc->rc_type) != (uint32_t)t ||
-				    le32toh(rc->rc_index) != cl + k ||
-				    (le32toh(rc->rc_nobjs) != nobjs && !cut) ||
-				    le64toh(rc->rc_first_obj) != first))
+			/* A bad type or nobjs fails the comparisons too. */
+			(void)fmt_rc_decode(rc, &h);
+			/* A grow cut before its last step (SPEC.md §8.1). */
+			cut = !vr && vol_rc_grow_cut(t, h.nobjs, nobjs);
+			if (!vr && (h.type != (uint32_t)t || h.index != cl + k ||
+				    (h.nobjs != nobjs && !cut) ||
+				    h.first_obj != first))
 				vr = -VMFS_E_CORRUPT;
 			if (cut)
 				c->res[t].clflags[cl + k] |= FSCK_CL_GROWCUT;
@@ -128,7 +127,7 @@ static int load_clusters(struct fsck_ctx *c, enum vmfs_res_type t, uint8_t *buf)
 					c->res[t].clflags[cl + k] |= FSCK_CL_REBUILD;
 				continue;
 			}
-			if (le32toh(rc->rc_flags) & VMFS_RC_UNINIT) {
+			if (h.flags & VMFS_RC_UNINIT) {
 				if (!cluster_in_use(rc)) {
 					c->res[t].clflags[cl + k] |= FSCK_CL_UNINIT;
 					continue;
@@ -163,8 +162,8 @@ static uint64_t check_data_ptr(struct iscan *s, uint64_t p, uint64_t lbn,
 
 	if (!p)
 		return 0;
-	idx = p & ~(VMFS_PTR_ADDR_MASK | VMFS_PTR_TBZ) ? -1 :
-	      fsck_obj_index(c, s->dt, fsck_ptr_addr(p));
+	idx = vmfs_ptr_bad_bits(p) ? -1 :
+	      fsck_obj_index(c, s->dt, vmfs_ptr_addr(p));
 	if (idx < 0) {
 		if (fsck_fix(c, PR_3_PTR_RANGE, holder,
 			     "inode %llu block %llu: pointer 0x%llx is not a %s",
@@ -194,7 +193,7 @@ static uint64_t check_data_ptr(struct iscan *s, uint64_t p, uint64_t lbn,
 				realloc(c->dups, cap * sizeof(*n)) : NULL;
 
 			if (!n) {
-				fsck_unfixed(c, PR_3_BLOCK_DUP, fsck_ptr_addr(p),
+				fsck_unfixed(c, PR_3_BLOCK_DUP, vmfs_ptr_addr(p),
 					     "inode %llu block %llu shares %s %lld with inode %llu (too many duplicates to clone)",
 					     (unsigned long long)s->ino,
 					     (unsigned long long)lbn, vol_res_name(s->dt),
@@ -225,6 +224,7 @@ static uint64_t check_pb_ptr(struct iscan *s, uint64_t p, int d, uint64_t base,
 {
 	struct fsck_ctx *c = s->c;
 	struct vmfs_ptrblk *pb;
+	struct fmt_ptrblk h;
 	uint64_t addr, prev = 0;
 	enum fsck_problem code;
 	bool pb_changed = false;
@@ -241,8 +241,8 @@ static uint64_t check_pb_ptr(struct iscan *s, uint64_t p, int d, uint64_t base,
 			*changed = true;
 		}
 	}
-	addr = fsck_ptr_addr(p);
-	idx = p & ~(VMFS_PTR_ADDR_MASK | VMFS_PTR_TBZ) ? -1 :
+	addr = vmfs_ptr_addr(p);
+	idx = vmfs_ptr_bad_bits(p) ? -1 :
 	      fsck_obj_index(c, VMFS_RES_PTRBLK, addr);
 	if (idx < 0) {
 		code = PR_3_PTR_RANGE;
@@ -280,12 +280,12 @@ static uint64_t check_pb_ptr(struct iscan *s, uint64_t p, int d, uint64_t base,
 			goto drop;
 		goto keep;
 	}
-	if (le64toh(pb->pb_owner_ino) != s->ino || le32toh(pb->pb_level) != (uint32_t)d) {
+	(void)fmt_ptrblk_decode(pb, &h);
+	if (h.owner_ino != s->ino || h.level != (uint32_t)d) {
 		if (fsck_fix(c, PR_3_PTRBLK_OWNER, addr,
 			     "inode %llu level-%d pointer block at %llu names inode %llu level %u",
 			     (unsigned long long)s->ino, d, (unsigned long long)addr,
-			     (unsigned long long)le64toh(pb->pb_owner_ino),
-			     le32toh(pb->pb_level)))
+			     (unsigned long long)h.owner_ino, h.level))
 			goto drop;
 		goto keep;
 	}
@@ -293,15 +293,15 @@ static uint64_t check_pb_ptr(struct iscan *s, uint64_t p, int d, uint64_t base,
 	s->alloc += VMFS_MD_BLOCK_SIZE;
 	c->r->blocks_checked++;
 	for (uint32_t i = 0; i < P && !c->abort; i++) {
-		uint64_t e = le64toh(pb->pb_ptr[i]), ne;
-		uint64_t lbn = base + i * spans[d - 1];
+		uint64_t e = fmt_ptr_load(&pb->pb_ptr[i]), ne;
+		uint64_t lbn = base + i * vmfs_map_span(d - 1);
 
 		if (!e)
 			continue;
 		ne = d == 1 ? check_data_ptr(s, e, lbn, addr, i, false, &pb_changed)
 			    : check_pb_ptr(s, e, d - 1, lbn, addr, &pb_changed);
 		/* The buffer of this level is ours again after the recursion. */
-		pb->pb_ptr[i] = htole64(ne);
+		fmt_ptr_store(&pb->pb_ptr[i], ne);
 	}
 	if (pb_changed) {
 		fsck_seal(&pb->pb_hdr, VMFS_MAGIC_PTRBLK, addr, VMFS_MD_BLOCK_SIZE);
@@ -322,21 +322,23 @@ static void check_map(struct iscan *s)
 	uint64_t base = VMFS_NDIRECT;
 
 	for (uint32_t i = 0; i < VMFS_NDIRECT && !s->c->abort; i++)
-		di->di_map[i] = htole64(check_data_ptr(s, le64toh(di->di_map[i]), i,
-						       fsck_inode_addr(s->c, s->ino),
-						       i, true, &s->dirty));
+		fmt_ptr_store(&di->di_map[i],
+			      check_data_ptr(s, fmt_ptr_load(&di->di_map[i]), i,
+					     fsck_inode_addr(s->c, s->ino), i, true,
+					     &s->dirty));
 	for (int d = 1; d <= 4 && !s->c->abort; d++) {
 		le64 *root = &di->di_map[VMFS_MAP_IND1 + d - 1];
 
-		*root = htole64(check_pb_ptr(s, le64toh(*root), d, base,
-					     fsck_inode_addr(s->c, s->ino), &s->dirty));
-		base += spans[d];
+		fmt_ptr_store(root, check_pb_ptr(s, fmt_ptr_load(root), d, base,
+						 fsck_inode_addr(s->c, s->ino),
+						 &s->dirty));
+		base += vmfs_map_span(d);
 	}
 	if (di->di_map[VMFS_MAP_SPARE]) {
 		if (fsck_fix(s->c, PR_3_PTR_RANGE, fsck_inode_addr(s->c, s->ino),
 			     "inode %llu: reserved map slot holds 0x%llx",
 			     (unsigned long long)s->ino,
-			     (unsigned long long)le64toh(di->di_map[VMFS_MAP_SPARE]))) {
+			     (unsigned long long)fmt_ptr_load(&di->di_map[VMFS_MAP_SPARE]))) {
 			di->di_map[VMFS_MAP_SPARE] = 0;
 			s->dirty = true;
 		}
@@ -380,7 +382,7 @@ static void check_xattrs(struct iscan *s)
 {
 	struct vmfs_inode *di = s->di;
 	const uint8_t *x = di->di_xattr;
-	size_t len = le16toh(di->di_xattr_len), off = 0, good;
+	size_t len = s->fi.xattr_len, off = 0, good;
 	bool bad = false;
 
 	if (len > VMFS_XATTR_AREA) {
@@ -388,16 +390,18 @@ static void check_xattrs(struct iscan *s)
 		bad = true;
 	}
 	while (off + sizeof(struct vmfs_xattr_rec) <= len) {
-		size_t nlen = x[off], vlen = (size_t)x[off + 2] | (size_t)x[off + 3] << 8;
-		size_t rec = sizeof(struct vmfs_xattr_rec) + nlen + vlen;
+		size_t nlen, vlen, rec;
 		bool dup = false;
 
+		fmt_xattr_rec_decode(x + off, &nlen, &vlen);
+		rec = sizeof(struct vmfs_xattr_rec) + nlen + vlen;
 		if (!nlen || off + rec > len)
 			break;
 		/* Names are unique: compare with every earlier record. */
 		for (size_t o = 0; o < off && !dup;) {
-			size_t n2 = x[o], v2 = (size_t)x[o + 2] | (size_t)x[o + 3] << 8;
+			size_t n2, v2;
 
+			fmt_xattr_rec_decode(x + o, &n2, &v2);
 			dup = n2 == nlen && !memcmp(x + o + 4, x + off + 4, nlen);
 			o += 4 + n2 + v2;
 		}
@@ -412,9 +416,9 @@ static void check_xattrs(struct iscan *s)
 		bad = x[i] != 0;
 	if (bad && fsck_fix(s->c, PR_3_XATTR_BAD, fsck_inode_addr(s->c, s->ino),
 			    "inode %llu: %u bytes recorded, %zu valid",
-			    (unsigned long long)s->ino, le16toh(di->di_xattr_len), good)) {
+			    (unsigned long long)s->ino, s->fi.xattr_len, good)) {
 		memset(di->di_xattr + good, 0, VMFS_XATTR_AREA - good);
-		di->di_xattr_len = htole16((uint16_t)good);
+		s->fi.xattr_len = (uint16_t)good;
 		s->dirty = true;
 	}
 }
@@ -432,11 +436,12 @@ static void check_inode(struct iscan *s)
 	struct fsck_ctx *c = s->c;
 	struct vmfs_inode *di = s->di;
 	uint64_t addr = fsck_inode_addr(c, s->ino);
-	uint64_t size = le64toh(di->di_size);
-	uint16_t mt = le16toh(di->di_map_type), want;
+	struct fmt_inode *fi = &s->fi;
+	uint64_t size = fi->size;
+	uint16_t mt = fi->map_type, want;
 	char what[48];
 
-	s->mode = le32toh(di->di_mode);
+	s->mode = fi->mode;
 	s->dirty = s->unfixed = false;
 	s->alloc = s->prefix = 0;
 	if (!type_known(s->mode)) {
@@ -467,9 +472,9 @@ static void check_inode(struct iscan *s)
 				if (size > VMFS_INLINE_MAX)
 					size = VMFS_INLINE_MAX;
 			}
-			di->di_size = htole64(size);
+			fi->size = size;
 			mt = want;
-			di->di_map_type = htole16(mt);
+			fi->map_type = mt;
 			s->dirty = true;
 		} else {
 			s->unfixed = true;
@@ -482,7 +487,7 @@ static void check_inode(struct iscan *s)
 			if (fsck_fix(c, PR_3_INLINE_SIZE, addr, "inode %llu: %llu bytes inline",
 				     (unsigned long long)s->ino, (unsigned long long)size)) {
 				size = VMFS_INLINE_MAX;
-				di->di_size = htole64(size);
+				fi->size = size;
 				s->dirty = true;
 			} else {
 				size = VMFS_INLINE_MAX;
@@ -515,7 +520,7 @@ static void check_inode(struct iscan *s)
 				memset(&di->di_map[VMFS_MAP_IND1], 0, 4 * sizeof(le64));
 				if (size > small_max(c))
 					size = small_max(c);
-				di->di_size = htole64(size);
+				fi->size = size;
 				s->dirty = true;
 			}
 		}
@@ -531,17 +536,17 @@ static void check_inode(struct iscan *s)
 				     "directory %llu: size %llu, chunks mapped up to %llu",
 				     (unsigned long long)s->ino, (unsigned long long)size,
 				     (unsigned long long)mapped)) {
-				di->di_size = htole64(ok);
+				fi->size = ok;
 				s->dirty = true;
 			}
 		}
 	}
-	if (!s->unfixed && s->alloc != le64toh(di->di_alloc_bytes) &&
+	if (!s->unfixed && s->alloc != fi->alloc_bytes &&
 	    fsck_fix(c, PR_3_ALLOC_BYTES, addr, "inode %llu: %llu recorded, %llu found",
 		     (unsigned long long)s->ino,
-		     (unsigned long long)le64toh(di->di_alloc_bytes),
+		     (unsigned long long)fi->alloc_bytes,
 		     (unsigned long long)s->alloc)) {
-		di->di_alloc_bytes = htole64(s->alloc);
+		fi->alloc_bytes = s->alloc;
 		s->dirty = true;
 	}
 xattrs:
@@ -549,15 +554,17 @@ xattrs:
 
 	bm_set(c->res[VMFS_RES_INODE].owned, s->ino);
 	fsck_map_set(c, c->imode, s->ino,
-		     (uint64_t)s->mode | (uint64_t)le32toh(di->di_nlink) << 32);
+		     (uint64_t)s->mode | (uint64_t)fi->nlink << 32);
 	if (S_ISDIR(s->mode)) {
 		bm_set(c->isdir, s->ino);
-		fsck_map_set(c, c->dparent, s->ino, le64toh(di->di_parent));
+		fsck_map_set(c, c->dparent, s->ino, fi->parent);
 		c->r->dirs_checked++;
 	}
 	c->r->inodes_checked++;
-	if (s->dirty)
+	if (s->dirty) {
+		fmt_inode_encode(fi, di);
 		vol_raw_inode_write(fsck_raw(c), s->ino, s->blk);
+	}
 }
 
 /* ---- the pass ----------------------------------------------------------- */
@@ -606,19 +613,23 @@ int fsck_pass3(struct fsck_ctx *c)
 				continue;
 			vr = lun_md_verify(&di->di_hdr, VMFS_MAGIC_INODE, addr,
 					   FSCK_OBJ_LEN);
-			if (!vr && le64toh(di->di_ino) != ino)
+			/* Field ranges are check_inode's, each with its code. */
+			(void)fmt_inode_decode(di, &s.fi);
+			if (!vr && s.fi.ino != ino)
 				vr = -VMFS_E_CORRUPT;
 			if (vr) {
+				struct fmt_hdr h;
+
+				fmt_hdr_decode(&di->di_hdr, &h);
 				if (bit && fsck_fix(c, PR_3_INODE_BAD, addr,
 						    "inode %llu at %llu: %s (magic 0x%08x, ino %llu)",
 						    (unsigned long long)ino,
 						    (unsigned long long)addr, fsck_err(vr),
-						    le32toh(di->di_hdr.bh_magic),
-						    (unsigned long long)le64toh(di->di_ino)))
+						    h.magic, (unsigned long long)s.fi.ino))
 					inode_clear(c, ino, blk);
 				continue;
 			}
-			if (!le32toh(di->di_mode))
+			if (!s.fi.mode)
 				continue;  /* a freed inode; a set bit leaks (pass 6) */
 			s.ino = ino;
 			s.blk = blk;

@@ -14,7 +14,7 @@
  *     that is not "." or ".." (PR_4_DIRENT_BAD_NAME) -- both removed; the
  *     root named by an entry, or a directory named a second time
  *     (PR_4_DIR_MULTILINK: the later entry removed); de_hash =
- *     lun_crc32c(0, name, len) (PR_4_DIRENT_HASH); a name twice in one
+ *     fmt_name_hash(name, len) (PR_4_DIRENT_HASH); a name twice in one
  *     directory (PR_4_DIRENT_DUP: the later one renamed NAME.dupN);
  *     de_type from the inode's mode (PR_4_DIRENT_TYPE);
  *   - connectivity: lost+found is named (in the root); every directory's
@@ -76,7 +76,11 @@ static int set_parent(struct fsck_ctx *c, uint64_t ino, uint64_t parent)
 		return -ENOMEM;
 	ret = vol_raw_inode_read(fsck_raw(c), ino, blk);
 	if (!ret) {
-		fsck_di(blk)->di_parent = htole64(parent);
+		struct fmt_inode fi;
+
+		(void)fmt_inode_decode(fsck_di(blk), &fi);
+		fi.parent = parent;
+		fmt_inode_encode(&fi, fsck_di(blk));
 		ret = vol_raw_inode_write(fsck_raw(c), ino, blk);
 	}
 	if (!ret)
@@ -181,10 +185,8 @@ static bool rename_dup(struct dscan *s, struct vmfs_dirent *de)
 				!memcmp(db->db_ents[i].de_name, cand, strlen(cand));
 		if (taken || !vol_raw_dir_find(fsck_raw(s->c), s->dir, cand))
 			continue;
-		memset(de->de_name, 0, sizeof(de->de_name));
-		memcpy(de->de_name, cand, strlen(cand));
-		de->de_name_len = (uint8_t)strlen(cand);
-		de->de_hash = htole32(lun_crc32c(0, cand, strlen(cand)));
+		fmt_dirent_encode(de, fmt_dirent_ino(de), cand, strlen(cand),
+				  de->de_type);
 		return true;
 	}
 	return false;
@@ -197,8 +199,8 @@ static void remove_entry(struct dscan *s, struct vmfs_dirent *de)
 	if (de->de_type == DT_DIR)
 		s->removed_dirs++;
 	memset(de, 0, sizeof(*de));
-	if (db->db_count)
-		db->db_count = htole16(le16toh(db->db_count) - 1);
+	if (fmt_dirblk_count(db))
+		fmt_dirblk_set_count(db, fmt_dirblk_count(db) - 1);
 	s->removed++;
 	s->changed = true;
 }
@@ -206,7 +208,7 @@ static void remove_entry(struct dscan *s, struct vmfs_dirent *de)
 static void check_entry(struct dscan *s, struct vmfs_dirent *de, uint32_t slot)
 {
 	struct fsck_ctx *c = s->c;
-	uint64_t t = le64toh(de->de_ino), loc = s->caddr | slot, other;
+	uint64_t t = fmt_dirent_ino(de), loc = s->caddr | slot, other;
 	uint8_t len = de->de_name_len;
 	char name[VMFS_NAME_MAX + 1];
 	enum fsck_problem code = 0;
@@ -230,12 +232,12 @@ static void check_entry(struct dscan *s, struct vmfs_dirent *de, uint32_t slot)
 			remove_entry(s, de);
 		return;
 	}
-	hash = lun_crc32c(0, de->de_name, len);
-	if (le32toh(de->de_hash) != hash &&
+	hash = fmt_name_hash(de->de_name, len);
+	if (fmt_dirent_hash(de) != hash &&
 	    fsck_fix(c, PR_4_DIRENT_HASH, s->caddr,
 		     "directory %llu entry '%s': hash 0x%08x, want 0x%08x",
-		     (unsigned long long)s->dir, name, le32toh(de->de_hash), hash)) {
-		de->de_hash = htole32(hash);
+		     (unsigned long long)s->dir, name, fmt_dirent_hash(de), hash)) {
+		fmt_dirent_encode(de, t, de->de_name, len, de->de_type);
 		s->changed = true;
 	}
 	other = fsck_map_get(c, c->names, name_key(hash, len), &found);
@@ -245,19 +247,19 @@ static void check_entry(struct dscan *s, struct vmfs_dirent *de, uint32_t slot)
 			     (unsigned long long)s->dir, name, (unsigned long long)t,
 			     name) && rename_dup(s, de)) {
 			s->changed = true;
-			hash = le32toh(de->de_hash);
+			hash = fmt_dirent_hash(de);
 			fsck_map_set(c, c->names, name_key(hash, de->de_name_len), loc);
 		}
 	} else if (!found) {
 		fsck_map_set(c, c->names, name_key(hash, len), loc);
 	}
 	mode = mode_of(c, t);
-	if (de->de_type != vol_mode_to_dtype(mode) &&
+	if (de->de_type != vmfs_dirent_type(mode) &&
 	    fsck_fix(c, PR_4_DIRENT_TYPE, s->caddr,
 		     "directory %llu entry '%s': type %u, inode %llu has mode 0%o",
 		     (unsigned long long)s->dir, show(de, name), de->de_type,
 		     (unsigned long long)t, mode)) {
-		de->de_type = vol_mode_to_dtype(mode);
+		de->de_type = vmfs_dirent_type(mode);
 		s->changed = true;
 	}
 	if (bm_test(c->isdir, t)) {
@@ -303,12 +305,14 @@ static int scan_dir(struct dscan *s)
 	uint32_t per_blk = c->g.small_block_size / VMFS_MD_BLOCK_SIZE;
 	struct vmfs_dirblk *db = (struct vmfs_dirblk *)s->cb;
 	uint64_t nchunks, p = 0, lbn = UINT64_MAX;
+	struct fmt_inode fi;
 	int ret;
 
 	ret = vol_raw_inode_read(fsck_raw(c), s->dir, s->iblk);
 	if (ret)
 		return ret;
-	nchunks = le64toh(fsck_di(s->iblk)->di_size) / VMFS_MD_BLOCK_SIZE;
+	(void)fmt_inode_decode(fsck_di(s->iblk), &fi);
+	nchunks = fi.size / VMFS_MD_BLOCK_SIZE;
 	if (nchunks > UINT32_MAX / NPER)
 		nchunks = UINT32_MAX / NPER;
 	fsck_map_clear(c, c->names);
@@ -316,6 +320,7 @@ static int scan_dir(struct dscan *s)
 	s->removed = s->removed_dirs = 0;
 	for (uint32_t k = 0; k < nchunks && !c->abort; k++) {
 		uint32_t live = 0;
+		struct fmt_dirblk h;
 		int vr;
 
 		/* One map lookup per small block, not per chunk. */
@@ -327,28 +332,28 @@ static int scan_dir(struct dscan *s)
 		}
 		if (!p || (p & VMFS_PTR_TBZ))
 			continue;  /* reported by pass 3 (PR_3_DIR_SIZE) */
-		s->caddr = fsck_ptr_addr(p) + (uint64_t)(k % per_blk) * VMFS_MD_BLOCK_SIZE;
+		s->caddr = vmfs_ptr_addr(p) + (uint64_t)(k % per_blk) * VMFS_MD_BLOCK_SIZE;
 		s->changed = false;
 		ret = fsck_read(c, s->cb, VMFS_MD_BLOCK_SIZE, s->caddr);
 		if (ret)
 			return ret;
 		vr = lun_md_verify(&db->db_hdr, VMFS_MAGIC_DIRBLK, s->caddr,
 				   VMFS_MD_BLOCK_SIZE);
-		if (!vr && (le64toh(db->db_dir_ino) != s->dir || le32toh(db->db_chunk) != k))
+		/* A count out of range is PR_4_CHUNK_COUNT's, below. */
+		(void)fmt_dirblk_decode(db, &h);
+		if (!vr && (h.dir_ino != s->dir || h.chunk != k))
 			vr = -VMFS_E_CORRUPT;
 		if (vr) {
 			if (fsck_fix(c, PR_4_CHUNK_BAD, s->caddr,
 				     "directory %llu chunk %u at %llu: %s (names directory %llu chunk %u)",
 				     (unsigned long long)s->dir, k,
 				     (unsigned long long)s->caddr, fsck_err(vr),
-				     (unsigned long long)le64toh(db->db_dir_ino),
-				     le32toh(db->db_chunk))) {
-				uint64_t gen = le64toh(db->db_hdr.bh_gen);
-
+				     (unsigned long long)h.dir_ino, h.chunk)) {
 				memset(s->cb, 0, VMFS_MD_BLOCK_SIZE);
-				db->db_dir_ino = htole64(s->dir);
-				db->db_chunk = htole32(k);
-				db->db_hdr.bh_gen = htole64(gen);
+				fmt_dirblk_encode(&(struct fmt_dirblk){
+							  .gen = h.gen,
+							  .dir_ino = s->dir,
+							  .chunk = k }, db);
 				fsck_seal(&db->db_hdr, VMFS_MAGIC_DIRBLK, s->caddr,
 					  VMFS_MD_BLOCK_SIZE);
 				ret = fsck_write_md(c, s->cb, VMFS_MD_BLOCK_SIZE, s->caddr);
@@ -359,11 +364,11 @@ static int scan_dir(struct dscan *s)
 		}
 		for (int i = 0; i < NPER; i++)
 			live += db->db_ents[i].de_ino != 0;
-		if (live != le16toh(db->db_count) &&
+		if (live != h.count &&
 		    fsck_fix(c, PR_4_CHUNK_COUNT, s->caddr,
 			     "directory %llu chunk %u: count %u, %u live entries",
-			     (unsigned long long)s->dir, k, le16toh(db->db_count), live)) {
-			db->db_count = htole16((uint16_t)live);
+			     (unsigned long long)s->dir, k, h.count, live)) {
+			fmt_dirblk_set_count(db, (uint16_t)live);
 			s->changed = true;
 		}
 		for (uint32_t i = 0; i < NPER && !c->abort; i++)
@@ -410,7 +415,7 @@ static int reconnect(struct fsck_ctx *c, uint64_t ino, bool isdir)
 		snprintf(name, sizeof(name), "lost+found");
 	else
 		snprintf(name, sizeof(name), "#%llu", (unsigned long long)ino);
-	ret = fsck_dir_add(c, to, name, ino, vol_mode_to_dtype(mode_of(c, ino)));
+	ret = fsck_dir_add(c, to, name, ino, vmfs_dirent_type(mode_of(c, ino)));
 	if (!ret && isdir)
 		ret = set_parent(c, ino, to);
 	return ret;

@@ -37,9 +37,15 @@ static void free_orphan(struct fsck_ctx *c, uint64_t ino, uint8_t *blk)
 static void check_counts(struct fsck_ctx *c, uint64_t ino, uint8_t *blk)
 {
 	struct vmfs_inode *di = fsck_di(blk);
-	uint32_t mode = le32toh(di->di_mode), nlink = le32toh(di->di_nlink);
+	struct fmt_inode fi;
+	uint32_t mode, nlink;
 	uint64_t addr = fsck_inode_addr(c, ino), want, nent = 0;
 	bool dir = bm_test(c->isdir, ino), named, dirty = false;
+
+	/* Pass 3 checked the fields; only the counts matter here. */
+	(void)fmt_inode_decode(di, &fi);
+	mode = fi.mode;
+	nlink = fi.nlink;
 
 	if (dir) {
 		if (ino != c->g.root_ino)
@@ -65,7 +71,7 @@ static void check_counts(struct fsck_ctx *c, uint64_t ino, uint8_t *blk)
 		if (fsck_fix(c, PR_5_ORPHAN, addr,
 			     "inode %llu (mode 0%o, %llu bytes) has no links",
 			     (unsigned long long)ino, mode,
-			     (unsigned long long)le64toh(di->di_size)))
+			     (unsigned long long)fi.size))
 			free_orphan(c, ino, blk);
 		return;
 	}
@@ -74,20 +80,22 @@ static void check_counts(struct fsck_ctx *c, uint64_t ino, uint8_t *blk)
 	if (nlink != want &&
 	    fsck_fix(c, PR_5_NLINK, addr, "inode %llu: link count %u, want %llu",
 		     (unsigned long long)ino, nlink, (unsigned long long)want)) {
-		di->di_nlink = htole32((uint32_t)want);
+		fi.nlink = (uint32_t)want;
 		dirty = true;
 	}
-	if (dir && le64toh(di->di_nentries) != nent &&
+	if (dir && fi.nentries != nent &&
 	    fsck_fix(c, PR_5_NENTRIES, addr,
 		     "directory %llu: %llu entries recorded, %llu found",
 		     (unsigned long long)ino,
-		     (unsigned long long)le64toh(di->di_nentries),
+		     (unsigned long long)fi.nentries,
 		     (unsigned long long)nent)) {
-		di->di_nentries = htole64(nent);
+		fi.nentries = nent;
 		dirty = true;
 	}
-	if (dirty)
+	if (dirty) {
+		fmt_inode_encode(&fi, di);
 		vol_raw_inode_write(fsck_raw(c), ino, blk);
+	}
 }
 
 int fsck_pass5(struct fsck_ctx *c)

@@ -43,7 +43,12 @@ static void rc_fill(struct fsck_ctx *c, enum vmfs_res_type t, uint32_t cl,
 {
 	struct vmfs_rc *rc = (struct vmfs_rc *)(blk + VMFS_OBJ_OFFSET);
 	uint64_t first = (uint64_t)cl * c->g.res[t].per_cluster;
-	uint32_t nobjs = le32toh(rc->rc_nobjs), used = 0;
+	uint32_t nobjs, used = 0;
+	struct fmt_rc h;
+
+	/* Pass 3 rebuilt or refused a cluster whose fields are wrong. */
+	(void)fmt_rc_decode(rc, &h);
+	nobjs = h.nobjs;
 
 	memset(rc->rc_bitmap, 0, sizeof(rc->rc_bitmap));
 	for (uint32_t j = 0; j < nobjs; j++) {
@@ -55,11 +60,12 @@ static void rc_fill(struct fsck_ctx *c, enum vmfs_res_type t, uint32_t cl,
 			rc->rc_orphan[j >> 3] &= (uint8_t)~(1u << (j & 7));
 		}
 	}
-	rc->rc_nfree = htole32(nobjs - used);
+	h.nfree = nobjs - used;
 	/* A cluster with objects in use is initialised (PR_3_CLUSTER_UNINIT,
 	 * or objects fsck itself placed): never leave the mark on it. */
 	if (used)
-		rc->rc_flags = htole32(le32toh(rc->rc_flags) & ~VMFS_RC_UNINIT);
+		h.flags &= ~VMFS_RC_UNINIT;
+	fmt_rc_encode(&h, rc);
 	fsck_seal(&rc->rc_hdr, VMFS_MAGIC_RCLUSTER, fsck_cluster_addr(c, t, cl),
 		  FSCK_OBJ_LEN);
 }
@@ -77,10 +83,12 @@ static int check_cluster(struct fsck_ctx *c, enum vmfs_res_type t, uint32_t cl,
 	uint32_t leaked = 0, unmarked = 0, beyond = 0, used = 0;
 	uint64_t first_leak = 0, first_unmarked = 0;
 	bool write = rs->clflags[cl] & (FSCK_CL_DIRTY | FSCK_CL_INITED);
+	struct fmt_rc h;
+
+	(void)fmt_rc_decode(rc, &h);
 
 	if (rs->clflags[cl] & FSCK_CL_BAD) {
-		uint64_t lgen = le64toh(((struct vmfs_lock *)blk)->lk_hdr.bh_gen);
-		uint64_t gen = le64toh(rc->rc_hdr.bh_gen);
+		uint64_t lgen = fmt_hdr_gen(&((struct vmfs_lock *)blk)->lk_hdr);
 
 		if (!(rs->clflags[cl] & FSCK_CL_REBUILD))
 			return 0;
@@ -92,11 +100,9 @@ static int check_cluster(struct fsck_ctx *c, enum vmfs_res_type t, uint32_t cl,
 		}
 		memset(blk, 0, VMFS_MD_BLOCK_SIZE);
 		lock_record_init_free(blk, addr, lgen + 1);
-		rc->rc_hdr.bh_gen = htole64(gen);
-		rc->rc_type = htole32(t);
-		rc->rc_index = htole32(cl);
-		rc->rc_nobjs = htole32(nobjs);
-		rc->rc_first_obj = htole64(first);
+		fmt_rc_encode(&(struct fmt_rc){ .gen = h.gen, .type = t,
+						 .index = cl, .nobjs = nobjs,
+						 .first_obj = first }, rc);
 		rc_fill(c, t, cl, blk);
 		return fsck_write_md(c, blk, VMFS_MD_BLOCK_SIZE, addr);
 	}
@@ -140,16 +146,17 @@ static int check_cluster(struct fsck_ctx *c, enum vmfs_res_type t, uint32_t cl,
 				  "where the volume header gives it %u: a grow was cut "
 				  "before it rewrote this header; a mount, 'vmfs grow' or "
 				  "'vmfs fsck -y' completes it", vol_res_name(t), cl,
-				  le32toh(rc->rc_nobjs), nobjs);
+				  h.nobjs, nobjs);
 		else if (fsck_fix(c, PR_6_NFREE, addr, "%s cluster %u: counts %u objects "
 				  "of %u (a grow was cut)", vol_res_name(t), cl,
-				  le32toh(rc->rc_nobjs), nobjs)) {
-			rc->rc_nobjs = htole32(nobjs);
+				  h.nobjs, nobjs)) {
+			h.nobjs = nobjs;
+			fmt_rc_encode(&h, rc);
 			write = true;
 		}
-	} else if (le32toh(rc->rc_nfree) != nobjs - used &&
+	} else if (h.nfree != nobjs - used &&
 		   fsck_fix(c, PR_6_NFREE, addr, "%s cluster %u: %u free recorded, %u clear bits",
-			    vol_res_name(t), cl, le32toh(rc->rc_nfree), nobjs - used)) {
+			    vol_res_name(t), cl, h.nfree, nobjs - used)) {
 		write = true;
 	}
 	if (!write)

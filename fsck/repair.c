@@ -68,8 +68,13 @@ static int unown_one(void *ctx, enum vmfs_res_type t, uint64_t idx, int level)
 
 int fsck_inode_unown(struct fsck_ctx *c, uint8_t *iblk, bool release)
 {
-	struct unown u = { c, le64toh(fsck_di(iblk)->di_ino), release };
-	int ret = vol_raw_bmap_walk(fsck_raw(c), iblk, unown_one, &u);
+	struct fmt_inode fi;
+	struct unown u;
+	int ret;
+
+	(void)fmt_inode_decode(fsck_di(iblk), &fi);
+	u = (struct unown){ c, fi.ino, release };
+	ret = vol_raw_bmap_walk(fsck_raw(c), iblk, unown_one, &u);
 
 	if (ret && !c->abort)
 		fsck_fail(c, ret, "walking the block map of inode %llu",
@@ -80,10 +85,11 @@ int fsck_inode_unown(struct fsck_ctx *c, uint8_t *iblk, bool release)
 /* The mode and link count pass 4 and 5 judge ino by, as now on disk. */
 static void note_inode(struct fsck_ctx *c, uint64_t ino, uint8_t *iblk)
 {
-	const struct vmfs_inode *di = fsck_di(iblk);
+	struct fmt_inode fi;
 
-	fsck_map_set(c, c->imode, ino, (uint64_t)le32toh(di->di_mode) |
-		     (uint64_t)le32toh(di->di_nlink) << 32);
+	(void)fmt_inode_decode(fsck_di(iblk), &fi);
+	fsck_map_set(c, c->imode, ino, (uint64_t)fi.mode |
+		     (uint64_t)fi.nlink << 32);
 }
 
 int fsck_inode_adjust(struct fsck_ctx *c, uint64_t ino, int nlink_delta,

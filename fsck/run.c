@@ -201,7 +201,7 @@ void fsck_seal(void *hdr, uint32_t magic, uint64_t self, uint32_t len)
 {
 	struct vmfs_blk_hdr *h = hdr;
 
-	h->bh_gen = htole64(le64toh(h->bh_gen) + 1);
+	fmt_hdr_set_gen(h, fmt_hdr_gen(h) + 1);
 	lun_md_seal(hdr, magic, self, len);
 }
 
@@ -216,10 +216,7 @@ int64_t fsck_obj_index(const struct fsck_ctx *c, enum vmfs_res_type t,
 {
 	const struct vol_res_geom *r = &c->g.res[t];
 
-	if (addr < r->obj_offset || (addr - r->obj_offset) % r->obj_size ||
-	    (addr - r->obj_offset) / r->obj_size >= r->count)
-		return -1;
-	return (int64_t)((addr - r->obj_offset) / r->obj_size);
+	return vmfs_res_index(r->obj_offset, r->obj_size, r->count, addr);
 }
 
 uint64_t fsck_inode_addr(const struct fsck_ctx *c, uint64_t ino)

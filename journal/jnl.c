@@ -30,7 +30,6 @@
  * the tail is past every record of it, so no replay can write an old
  * image over the block's new contents.
  */
-#include <endian.h>
 #include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -323,13 +322,13 @@ static int commit_build(struct jnl *j, struct jcommit *c)
 		for (struct jent *e = j->run_list; e; e = e->rnext, i++) {
 			uint32_t t = i % VMFS_JNL_TAGS_PER_DESC;
 
-			if (!t) {
+			if (!t)
 				d = (void *)(c->ring + (size_t)k++ * VMFS_MD_BLOCK_SIZE);
-				d->jd_index = htole32(i / VMFS_JNL_TAGS_PER_DESC);
-			}
-			d->jd_tags[t].jt_addr = htole64(e->addr);
-			d->jd_tags[t].jt_flags = htole32(e->flags);
-			d->jd_ntags = htole32(t + 1);
+			fmt_jnl_tag_set(d, t, e->addr, e->flags);
+			/* seq, jid and gen are commit_seal's. */
+			fmt_jnl_desc_encode(&(struct fmt_jnl_desc){
+						    .index = i / VMFS_JNL_TAGS_PER_DESC,
+						    .ntags = t + 1 }, d);
 			memcpy(c->ring + (size_t)k * VMFS_MD_BLOCK_SIZE, e->img,
 			       VMFS_MD_BLOCK_SIZE);
 			c->addr[i] = e->addr;
@@ -360,22 +359,24 @@ static void commit_seal(struct jnl *j, struct jcommit *c, uint64_t pos)
 
 		/* Descriptors sit at 0, then after every full set of tags. */
 		if (k % (VMFS_JNL_TAGS_PER_DESC + 1) == 0) {
-			d->jd_seq = htole64(c->seq);
-			d->jd_jid = htole64(j->r.jid);
-			d->jd_hdr.bh_gen = htole64(1);
+			struct fmt_jnl_desc jd;
+
+			(void)fmt_jnl_desc_decode(d, &jd);
+			jd.seq = c->seq;
+			jd.jid = j->r.jid;
+			jd.gen = 1;
+			fmt_jnl_desc_encode(&jd, d);
 			lun_md_seal(&d->jd_hdr, VMFS_MAGIC_JDESC,
 				    jnl_ring_addr(&j->r, (pos + k) % j->r.nblocks),
 				    VMFS_MD_BLOCK_SIZE);
 		}
 		crc = lun_crc32c(crc, d, VMFS_MD_BLOCK_SIZE);
 	}
-	cm->jc_seq = htole64(c->seq);
-	cm->jc_jid = htole64(j->r.jid);
-	cm->jc_nblocks = htole32(c->len - 1);
-	cm->jc_nimages = htole32(c->nimages);
-	cm->jc_crc = htole32(crc);
-	cm->jc_time_ns = htole64((uint64_t)vmfs_wall_ns());
-	cm->jc_hdr.bh_gen = htole64(1);
+	fmt_jnl_commit_encode(&(struct fmt_jnl_commit){
+				      .gen = 1, .seq = c->seq, .jid = j->r.jid,
+				      .nblocks = c->len - 1, .crc = crc,
+				      .time_ns = vmfs_wall_ns(),
+				      .nimages = c->nimages }, cm);
 	lun_md_seal(&cm->jc_hdr, VMFS_MAGIC_JCOMMIT,
 		    jnl_ring_addr(&j->r, (pos + c->len - 1) % j->r.nblocks),
 		    VMFS_MD_BLOCK_SIZE);

@@ -4,7 +4,6 @@
  * replay; mkfs writes every region clean, each with its own random jid
  * so records left by an earlier volume on the same LUN never replay.
  */
-#include <endian.h>
 #include <errno.h>
 #include <stdbool.h>
 #include <string.h>
@@ -31,17 +30,14 @@ static void jnl_header_fill(uint8_t *buf, uint64_t addr, uint32_t slot,
 			    uint64_t pos, uint64_t seq, uint64_t jid)
 {
 	struct vmfs_jnl_hdr *jh = (struct vmfs_jnl_hdr *)(buf + VMFS_OBJ_OFFSET);
-	uint64_t gen = le64toh(jh->jh_hdr.bh_gen);
+	struct fmt_jnl_hdr h = {
+		.gen = fmt_hdr_gen(&jh->jh_hdr) + 1, .slot = slot,
+		.state = state, .size_bytes = size, .tail = pos, .head = pos,
+		.seq = seq, .jid = jid,
+	};
 
 	memset(jh, 0, JNL_HDR_LEN);
-	jh->jh_slot = htole32(slot);
-	jh->jh_state = htole32(state);
-	jh->jh_size_bytes = htole64(size);
-	jh->jh_tail = htole64(pos);
-	jh->jh_head = htole64(pos);
-	jh->jh_seq = htole64(seq);
-	jh->jh_jid = htole64(jid);
-	jh->jh_hdr.bh_gen = htole64(gen + 1);
+	fmt_jnl_hdr_encode(&h, jh);
 	lun_md_seal(&jh->jh_hdr, VMFS_MAGIC_JOURNAL, addr, JNL_HDR_LEN);
 }
 
@@ -88,16 +84,21 @@ int jnl_header_read(struct lun *lun, uint64_t off, struct jnl_info *out)
 		ret = lun_md_verify(&jh->jh_hdr, VMFS_MAGIC_JOURNAL, off,
 				    JNL_HDR_LEN);
 	if (!ret) {
-		out->slot = le32toh(jh->jh_slot);
-		out->state = le32toh(jh->jh_state);
-		out->size_bytes = le64toh(jh->jh_size_bytes);
-		out->head = le64toh(jh->jh_head);
-		out->tail = le64toh(jh->jh_tail);
-		out->seq = le64toh(jh->jh_seq);
-		out->jid = le64toh(jh->jh_jid);
-		out->major = le16toh(jh->jh_hdr.bh_major);
-		out->minor = le16toh(jh->jh_hdr.bh_minor);
-		if (out->state > VMFS_JNL_DIRTY ||
+		struct fmt_jnl_hdr h;
+		struct fmt_hdr bh;
+		int bad = fmt_jnl_hdr_decode(jh, &h);
+
+		fmt_hdr_decode(&jh->jh_hdr, &bh);
+		out->slot = h.slot;
+		out->state = h.state;
+		out->size_bytes = h.size_bytes;
+		out->head = h.head;
+		out->tail = h.tail;
+		out->seq = h.seq;
+		out->jid = h.jid;
+		out->major = bh.major;
+		out->minor = bh.minor;
+		if (bad ||
 		    !jnl_region_size_ok(out->size_bytes) ||
 		    out->tail < VMFS_MD_BLOCK_SIZE ||
 		    out->tail >= out->size_bytes ||

@@ -9,7 +9,6 @@
  * descriptor and image blocks.  The first transaction that fails any of
  * that ends the walk; what follows it was never acknowledged.
  */
-#include <endian.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -110,6 +109,9 @@ static int txn_read(struct lun *lun, const struct jnl_ring *r,
 		const struct vmfs_jnl_desc *d = (const void *)blk;
 		const struct vmfs_jnl_commit *c = (const void *)blk;
 		uint64_t at = (i + k) % r->nblocks;
+		struct fmt_jnl_commit jc;
+		struct fmt_jnl_desc jd;
+		struct fmt_hdr bh;
 		uint32_t ntags;
 
 		if (k + 1 > r->nblocks) {
@@ -119,17 +121,16 @@ static int txn_read(struct lun *lun, const struct jnl_ring *r,
 		ret = ring_read(lun, r, i + k, blk, 1);
 		if (ret)
 			return ret;
-		if (index > 0 && le32toh(c->jc_hdr.bh_magic) == VMFS_MAGIC_JCOMMIT) {
+		fmt_hdr_decode(&c->jc_hdr, &bh);
+		fmt_jnl_commit_decode(c, &jc);
+		if (index > 0 && bh.magic == VMFS_MAGIC_JCOMMIT) {
 			if (lun_md_verify(&c->jc_hdr, VMFS_MAGIC_JCOMMIT,
 					  jnl_ring_addr(r, at), VMFS_MD_BLOCK_SIZE) ||
-			    le64toh(c->jc_seq) != seq ||
-			    le64toh(c->jc_jid) != r->jid) {
+			    jc.seq != seq || jc.jid != r->jid) {
 				*stop = JNL_STOP_TORN;
 				return 1;
 			}
-			if (le32toh(c->jc_nblocks) != k ||
-			    le32toh(c->jc_nimages) != nimg ||
-			    le32toh(c->jc_crc) != crc) {
+			if (jc.nblocks != k || jc.nimages != nimg || jc.crc != crc) {
 				*stop = JNL_STOP_BAD_COMMIT;
 				return 1;
 			}
@@ -137,20 +138,21 @@ static int txn_read(struct lun *lun, const struct jnl_ring *r,
 			t->pos = jnl_ring_addr(r, i % r->nblocks) - r->off;
 			t->len = (uint32_t)(k + 1);
 			t->nimages = (uint32_t)nimg;
-			t->time_ns = (int64_t)le64toh(c->jc_time_ns);
+			t->time_ns = jc.time_ns;
 			t->addr = w->addr;
 			t->flags = w->flags;
 			t->img = w->img;
 			return 0;
 		}
+		/* An out-of-range tag count is refused just below. */
+		(void)fmt_jnl_desc_decode(d, &jd);
 		if (lun_md_verify(&d->jd_hdr, VMFS_MAGIC_JDESC,
 				  jnl_ring_addr(r, at), VMFS_MD_BLOCK_SIZE) ||
-		    le64toh(d->jd_seq) != seq || le64toh(d->jd_jid) != r->jid ||
-		    le32toh(d->jd_index) != index) {
+		    jd.seq != seq || jd.jid != r->jid || jd.index != index) {
 			*stop = index ? JNL_STOP_TORN : JNL_STOP_END;
 			return 1;
 		}
-		ntags = le32toh(d->jd_ntags);
+		ntags = jd.ntags;
 		if (!ntags || ntags > VMFS_JNL_TAGS_PER_DESC) {
 			*stop = JNL_STOP_TORN;
 			return 1;
@@ -163,10 +165,9 @@ static int txn_read(struct lun *lun, const struct jnl_ring *r,
 		ret = walk_buf_grow(w, nimg + ntags);
 		if (ret)
 			return ret;
-		for (uint32_t n = 0; n < ntags; n++) {
-			w->addr[nimg + n] = le64toh(d->jd_tags[n].jt_addr);
-			w->flags[nimg + n] = le32toh(d->jd_tags[n].jt_flags);
-		}
+		for (uint32_t n = 0; n < ntags; n++)
+			fmt_jnl_tag_get(d, n, &w->addr[nimg + n],
+					&w->flags[nimg + n]);
 		ret = ring_read(lun, r, i + k + 1,
 				w->img + nimg * VMFS_MD_BLOCK_SIZE, ntags);
 		if (ret)

@@ -3,7 +3,6 @@
  * slot count and default timing, then one 4 KiB block per host slot.
  * mkfs writes every slot free; a mounting host claims one and renews it.
  */
-#include <endian.h>
 #include <errno.h>
 #include <string.h>
 #include "vmfs/lockmgr.h"
@@ -25,11 +24,11 @@ int hb_region_format(struct lun *lun, uint64_t off, uint32_t nslots)
 	memset(buf, 0, VMFS_MD_BLOCK_SIZE);
 	lock_record_init_free(buf, off, 1);
 	hr = (struct vmfs_hb_region *)(buf + VMFS_OBJ_OFFSET);
-	hr->hr_nslots = htole32(nslots);
-	hr->hr_lease_ms = htole32(HB_DEFAULT_LEASE_MS);
-	hr->hr_renew_ms = htole32(HB_DEFAULT_RENEW_MS);
-	hr->hr_slot0_offset = htole64(slot0);
-	hr->hr_hdr.bh_gen = htole64(1);
+	fmt_hb_region_encode(&(struct fmt_hb_region){
+				     .gen = 1, .nslots = nslots,
+				     .lease_ms = HB_DEFAULT_LEASE_MS,
+				     .renew_ms = HB_DEFAULT_RENEW_MS,
+				     .slot0_offset = slot0 }, hr);
 	lun_md_seal(&hr->hr_hdr, VMFS_MAGIC_HBREGION, off,
 		    VMFS_MD_BLOCK_SIZE - VMFS_OBJ_OFFSET);
 	ret = lun_write(lun, buf, VMFS_MD_BLOCK_SIZE, off);
@@ -42,9 +41,9 @@ int hb_region_format(struct lun *lun, uint64_t off, uint32_t nslots)
 			struct vmfs_hb_slot *hs = (struct vmfs_hb_slot *)
 				(buf + (size_t)j * VMFS_MD_BLOCK_SIZE);
 
-			hs->hs_state = htole32(VMFS_HB_FREE);
-			hs->hs_slot = htole32(i + j);
-			hs->hs_hdr.bh_gen = htole64(1);
+			fmt_hb_slot_encode(&(struct fmt_hb_slot){
+						   .gen = 1, .state = VMFS_HB_FREE,
+						   .slot = i + j }, hs);
 			lun_md_seal(&hs->hs_hdr, VMFS_MAGIC_HBSLOT, addr,
 				    sizeof(*hs));
 		}

@@ -22,7 +22,6 @@
  *
  * Each judgement reads the holder's slot sector (one 512-byte read).
  */
-#include <endian.h>
 #include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -80,25 +79,26 @@ static int hbw_judge_slot(struct lock_hbwatch *w, const struct lock_holder *h,
 	static const uint8_t zero[sizeof(struct vmfs_hb_slot)];
 	struct hbw_seen *s = &w->seen[h->slot];
 	int64_t now = vmfs_mono_ms();
+	struct fmt_hb_slot f;
 	struct hb_timeouts t;
 	uint32_t lease_ms;
 	uint64_t counter;
 
 	if (!memcmp(hs, zero, sizeof(zero)))
 		return LOCK_HOLDER_GONE;	/* never used: free (SPEC §6.3) */
+	/* Out-of-range fields still decode; the checks below judge them. */
+	(void)fmt_hb_slot_decode(hs, &f);
 	if (lun_md_verify(&hs->hs_hdr, VMFS_MAGIC_HBSLOT, addr, sizeof(*hs)) ||
-	    le32toh(hs->hs_slot) != h->slot ||
-	    le32toh(hs->hs_state) > VMFS_HB_REPLAYING)
+	    f.slot != h->slot || f.state > VMFS_HB_REPLAYING)
 		return LOCK_HOLDER_DEAD;	/* damaged */
-	if (le32toh(hs->hs_state) == VMFS_HB_FREE ||
-	    le64toh(hs->hs_hb_gen) != h->hb_gen ||
-	    memcmp(hs->hs_host_uuid, h->uuid, VMFS_UUID_SIZE))
+	if (f.state == VMFS_HB_FREE || f.hb_gen != h->hb_gen ||
+	    memcmp(f.host_uuid, h->uuid, VMFS_UUID_SIZE))
 		return LOCK_HOLDER_GONE;
-	lease_ms = le32toh(hs->hs_lease_ms);
-	if (le32toh(hs->hs_state) == VMFS_HB_REPLAYING ||
+	lease_ms = f.lease_ms;
+	if (f.state == VMFS_HB_REPLAYING ||
 	    lease_ms < HB_MIN_LEASE_MS || lease_ms > HB_MAX_LEASE_MS)
 		return LOCK_HOLDER_DEAD;	/* being replayed, or damaged */
-	counter = le64toh(hs->hs_counter);
+	counter = f.counter;
 	if (!s->valid || s->hb_gen != h->hb_gen || s->counter != counter) {
 		s->valid = true;
 		s->hb_gen = h->hb_gen;

@@ -2,14 +2,15 @@
  * Heartbeats: one slot per mounted host in the heartbeat region.
  *
  * Claiming and renewing a slot are compare-and-writes of the slot's first
- * sector (SBC-3 COMPARE AND WRITE; the file backend emulates it), so two
+ * sector (SBC-3 COMPARE AND WRITE; the file backend emulates it; on a LUN
+ * without it, the lock manager's RESERVE, read, compare, write, RELEASE,
+ * lock_prim_caw), so two
  * hosts can never both believe they own a slot, and a host notices at its
  * next renewal when a survivor has taken its slot over (the compare
  * fails): it then fences itself.  The counter moves at every renewal;
  * nobody ever reads another host's clock, only whether the counter moved
  * during an interval of the reader's own CLOCK_MONOTONIC.
  */
-#include <endian.h>
 #include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -19,12 +20,14 @@
 #include "vmfs/clock.h"
 #include "vmfs/lockmgr.h"
 #include "vmfs/lun.h"
+#include "lock_int.h"
 
 struct hb {
 	struct lun *lun;
 	uint64_t slot_addr;
 	uint32_t slot;
 	uint32_t ss;               /* compare-and-write unit */
+	unsigned prim;             /* LOCK_PRIM_ATS or LOCK_PRIM_RESERVE */
 	struct hb_timeouts t;
 	uint8_t *cur;              /* the sector as we last wrote it */
 	uint8_t *next;
@@ -48,7 +51,7 @@ static void slot_seal(uint8_t *sector, uint64_t addr)
 {
 	struct vmfs_hb_slot *hs = slot_of(sector);
 
-	hs->hs_hdr.bh_gen = htole64(le64toh(hs->hs_hdr.bh_gen) + 1);
+	fmt_hdr_set_gen(&hs->hs_hdr, fmt_hdr_gen(&hs->hs_hdr) + 1);
 	lun_md_seal(&hs->hs_hdr, VMFS_MAGIC_HBSLOT, addr, sizeof(*hs));
 }
 
@@ -72,9 +75,13 @@ static int region_read(struct lun *lun, uint64_t off, struct region *r)
 		ret = lun_md_verify(&hr->hr_hdr, VMFS_MAGIC_HBREGION, off,
 				    VMFS_MD_BLOCK_SIZE - VMFS_OBJ_OFFSET);
 	if (!ret) {
-		r->nslots = le32toh(hr->hr_nslots);
-		r->lease_ms = le32toh(hr->hr_lease_ms);
-		r->slot0 = le64toh(hr->hr_slot0_offset);
+		struct fmt_hb_region h;
+
+		/* The checks below cover what decode refuses that matters here. */
+		(void)fmt_hb_region_decode(hr, &h);
+		r->nslots = h.nslots;
+		r->lease_ms = h.lease_ms;
+		r->slot0 = h.slot0_offset;
 		if (!r->nslots || r->nslots > 1024 ||
 		    r->slot0 != off + VMFS_MD_BLOCK_SIZE)
 			ret = -VMFS_E_CORRUPT;
@@ -132,27 +139,44 @@ static void fence(struct hb *hb, const char *why)
 static bool slot_still_ours(const struct hb *hb, const uint8_t *sector)
 {
 	const struct vmfs_hb_slot *hs = (const struct vmfs_hb_slot *)sector;
-	const struct vmfs_hb_slot *me = (const struct vmfs_hb_slot *)hb->cur;
+	struct fmt_hb_slot seen, me;
 
-	return !lun_md_verify(&hs->hs_hdr, VMFS_MAGIC_HBSLOT, hb->slot_addr,
-			      sizeof(*hs)) &&
-	       le32toh(hs->hs_state) == VMFS_HB_ACTIVE &&
-	       hs->hs_hb_gen == me->hs_hb_gen &&
-	       !memcmp(hs->hs_host_uuid, me->hs_host_uuid, VMFS_UUID_SIZE) &&
-	       le64toh(hs->hs_counter) >= le64toh(me->hs_counter);
+	if (lun_md_verify(&hs->hs_hdr, VMFS_MAGIC_HBSLOT, hb->slot_addr,
+			  sizeof(*hs)))
+		return false;
+	(void)fmt_hb_slot_decode(hs, &seen);
+	(void)fmt_hb_slot_decode(slot_of(hb->cur), &me);
+	return seen.state == VMFS_HB_ACTIVE && seen.hb_gen == me.hb_gen &&
+	       !memcmp(seen.host_uuid, me.host_uuid, VMFS_UUID_SIZE) &&
+	       seen.counter >= me.counter;
+}
+
+/*
+ * Every change of our slot: a compare-and-write through the LUN's
+ * primitive.  A reservation held by another host's lock change is waited
+ * for at most one heartbeat I/O timeout, so that a renewal stuck behind
+ * it still counts against the fence time like a slow write.
+ */
+static int hb_caw(struct hb *hb, const void *expect, const void *data,
+		  void *current)
+{
+	return lock_prim_caw(hb->lun, hb->prim, hb->t.io_timeout_ms, expect,
+			     data, hb->ss, hb->slot_addr, current);
 }
 
 /* One renewal: counter + 1, compare-and-write against what we wrote last. */
 static int renew(struct hb *hb)
 {
 	struct vmfs_hb_slot *hs = slot_of(hb->next);
+	struct fmt_hb_slot h;
 	int ret;
 
 	memcpy(hb->next, hb->cur, hb->ss);
-	hs->hs_counter = htole64(le64toh(hs->hs_counter) + 1);
+	(void)fmt_hb_slot_decode(hs, &h);
+	h.counter++;
+	fmt_hb_slot_encode(&h, hs);
 	slot_seal(hb->next, hb->slot_addr);
-	ret = lun_compare_and_write(hb->lun, hb->cur, hb->next, hb->ss,
-				    hb->slot_addr, hb->seen);
+	ret = hb_caw(hb, hb->cur, hb->next, hb->seen);
 	if (ret == -VMFS_E_MISCOMPARE && slot_still_ours(hb, hb->seen)) {
 		/* An earlier renewal landed late: continue from it. */
 		memcpy(hb->cur, hb->seen, hb->ss);
@@ -218,27 +242,27 @@ static void slot_claim_image(struct hb *hb, const struct hb_opts *o,
 			     uint8_t *sector, uint32_t slot)
 {
 	struct vmfs_hb_slot *hs = slot_of(sector);
+	struct fmt_hb_slot h;
 	uint64_t old_gen = 0;
 
+	(void)fmt_hb_slot_decode(hs, &h);
 	if (!lun_md_verify(&hs->hs_hdr, VMFS_MAGIC_HBSLOT, hb->slot_addr,
 			   sizeof(*hs)))
-		old_gen = le64toh(hs->hs_hb_gen);
-	hs->hs_state = htole32(VMFS_HB_ACTIVE);
-	hs->hs_slot = htole32(slot);
-	hs->hs_hb_gen = htole64(old_gen + 1);
-	hs->hs_counter = 0;
-	hs->hs_lease_ms = htole32(hb->t.lease_ms);
-	hs->hs_renew_ms = htole32(hb->t.renew_ms);
-	memcpy(hs->hs_host_uuid, o->host_uuid, VMFS_UUID_SIZE);
-	hs->hs_journal_offset = htole64(o->journal_offset +
-					(uint64_t)slot * o->journal_size);
-	hs->hs_journal_size = htole64(o->journal_size);
-	memset(hs->hs_addr, 0, sizeof(hs->hs_addr));
-	if (o->addr)
-		strncpy(hs->hs_addr, o->addr, sizeof(hs->hs_addr) - 1);
-	memset(hs->hs_hostname, 0, sizeof(hs->hs_hostname));
-	if (o->hostname)
-		strncpy(hs->hs_hostname, o->hostname, sizeof(hs->hs_hostname) - 1);
+		old_gen = h.hb_gen;
+	h.state = VMFS_HB_ACTIVE;
+	h.slot = slot;
+	h.hb_gen = old_gen + 1;
+	h.counter = 0;
+	h.lease_ms = hb->t.lease_ms;
+	h.renew_ms = hb->t.renew_ms;
+	memcpy(h.host_uuid, o->host_uuid, VMFS_UUID_SIZE);
+	h.journal_offset = o->journal_offset + (uint64_t)slot * o->journal_size;
+	h.journal_size = o->journal_size;
+	/* Names keep a terminating NUL in the field, as they always have. */
+	snprintf(h.addr, sizeof(h.addr) - 1, "%s", o->addr ? o->addr : "");
+	snprintf(h.hostname, sizeof(h.hostname) - 1, "%s",
+		 o->hostname ? o->hostname : "");
+	fmt_hb_slot_encode(&h, hs);
 	slot_seal(sector, hb->slot_addr);
 }
 
@@ -273,6 +297,13 @@ int hb_join(struct lun *lun, uint64_t hb_offset, const struct hb_opts *o,
 	hb->on_fence = o->on_fence;
 	hb->ctx = o->ctx;
 	hb_timeouts_from_lease(o->lease_ms ? o->lease_ms : r.lease_ms, &hb->t);
+	hb->prim = lock_prim_pick(lun);
+	if (!hb->prim) {
+		qb_log(LOG_ERR, "hb: LUN %s has neither COMPARE AND WRITE nor "
+		       "RESERVE; no host can lock anything on it", lun_name(lun));
+		ret = -EOPNOTSUPP;
+		goto err;
+	}
 	if (!hb->cur || !hb->next || !hb->seen) {
 		ret = -ENOMEM;
 		goto err;
@@ -293,11 +324,15 @@ int hb_join(struct lun *lun, uint64_t hb_offset, const struct hb_opts *o,
 			bool valid = !lun_md_verify(&hs->hs_hdr, VMFS_MAGIC_HBSLOT,
 						    r.slot0 + (uint64_t)i * VMFS_MD_BLOCK_SIZE,
 						    sizeof(*hs));
-			uint32_t state = le32toh(hs->hs_state);
-			bool mine = valid && state != VMFS_HB_FREE &&
-				    !memcmp(hs->hs_host_uuid, o->host_uuid,
-					    VMFS_UUID_SIZE);
+			struct fmt_hb_slot h;
+			uint32_t state;
+			bool mine;
 			int err;
+
+			(void)fmt_hb_slot_decode(hs, &h);
+			state = h.state;
+			mine = valid && state != VMFS_HB_FREE &&
+			       !memcmp(h.host_uuid, o->host_uuid, VMFS_UUID_SIZE);
 
 			if (!valid || (pass == 0 && !(mine && state == VMFS_HB_ACTIVE)) ||
 			    (pass == 1 && state != VMFS_HB_FREE))
@@ -306,8 +341,7 @@ int hb_join(struct lun *lun, uint64_t hb_offset, const struct hb_opts *o,
 			hb->slot_addr = r.slot0 + (uint64_t)i * VMFS_MD_BLOCK_SIZE;
 			memcpy(hb->next, s, hb->ss);
 			slot_claim_image(hb, o, hb->next, i);
-			err = lun_compare_and_write(lun, s, hb->next, hb->ss,
-						    hb->slot_addr, NULL);
+			err = hb_caw(hb, s, hb->next, NULL);
 			if (!err) {
 				memcpy(hb->cur, hb->next, hb->ss);
 				ret = 0;
@@ -324,7 +358,7 @@ int hb_join(struct lun *lun, uint64_t hb_offset, const struct hb_opts *o,
 	if (ret)
 		goto err;
 	qb_log(LOG_DEBUG, "hb: joined slot %u (generation %llu), lease %u ms, renew %u ms, fence after %u ms",
-	       hb->slot, (unsigned long long)le64toh(slot_of(hb->cur)->hs_hb_gen),
+	       hb->slot, (unsigned long long)hb_generation(hb),
 	       hb->t.lease_ms, hb->t.renew_ms, hb->t.fence_ms);
 	lun_buf_free(all);
 	*out = hb;
@@ -338,6 +372,7 @@ err:
 int hb_leave(struct hb *hb)
 {
 	struct vmfs_hb_slot *hs;
+	struct fmt_hb_slot h;
 	int ret = 0;
 
 	if (!hb)
@@ -351,15 +386,15 @@ int hb_leave(struct hb *hb)
 		/* Keep the generation so the next mount moves past it. */
 		memcpy(hb->next, hb->cur, hb->ss);
 		hs = slot_of(hb->next);
-		hs->hs_state = htole32(VMFS_HB_FREE);
-		memset(hs->hs_host_uuid, 0, VMFS_UUID_SIZE);
+		(void)fmt_hb_slot_decode(hs, &h);
+		h.state = VMFS_HB_FREE;
+		memset(h.host_uuid, 0, VMFS_UUID_SIZE);
+		fmt_hb_slot_encode(&h, hs);
 		slot_seal(hb->next, hb->slot_addr);
-		ret = lun_compare_and_write(hb->lun, hb->cur, hb->next, hb->ss,
-					    hb->slot_addr, hb->seen);
+		ret = hb_caw(hb, hb->cur, hb->next, hb->seen);
 		if (ret == -VMFS_E_MISCOMPARE && slot_still_ours(hb, hb->seen))
 			/* A renewal landed late; free over it. */
-			ret = lun_compare_and_write(hb->lun, hb->seen, hb->next,
-						    hb->ss, hb->slot_addr, NULL);
+			ret = hb_caw(hb, hb->seen, hb->next, NULL);
 		if (ret)
 			qb_log(LOG_ERR, "hb: freeing slot %u: %s", hb->slot,
 			       vmfs_strerror(ret));
@@ -375,7 +410,10 @@ uint32_t hb_slot_index(const struct hb *hb)
 
 uint64_t hb_generation(const struct hb *hb)
 {
-	return le64toh(((const struct vmfs_hb_slot *)hb->cur)->hs_hb_gen);
+	struct fmt_hb_slot h;
+
+	(void)fmt_hb_slot_decode(slot_of(hb->cur), &h);
+	return h.hb_gen;
 }
 
 void hb_timeouts_get(const struct hb *hb, struct hb_timeouts *t)
@@ -388,23 +426,23 @@ static bool slot_decode(const uint8_t *sector, uint64_t addr, uint32_t i,
 			struct hb_slot_info *si)
 {
 	const struct vmfs_hb_slot *hs = (const struct vmfs_hb_slot *)sector;
+	struct fmt_hb_slot h;
 
 	if (lun_md_verify(&hs->hs_hdr, VMFS_MAGIC_HBSLOT, addr, sizeof(*hs)) ||
-	    le32toh(hs->hs_slot) != i ||
-	    le32toh(hs->hs_state) == VMFS_HB_FREE ||
-	    le32toh(hs->hs_state) > VMFS_HB_REPLAYING ||
-	    le32toh(hs->hs_lease_ms) < HB_MIN_LEASE_MS ||
-	    le32toh(hs->hs_lease_ms) > HB_MAX_LEASE_MS)
+	    fmt_hb_slot_decode(hs, &h) || h.slot != i ||
+	    h.state == VMFS_HB_FREE || h.lease_ms < HB_MIN_LEASE_MS ||
+	    h.lease_ms > HB_MAX_LEASE_MS)
 		return false;
 	memset(si, 0, sizeof(*si));
 	si->slot = i;
-	si->state = le32toh(hs->hs_state);
-	memcpy(si->host_uuid, hs->hs_host_uuid, VMFS_UUID_SIZE);
-	si->hb_gen = le64toh(hs->hs_hb_gen);
-	si->counter = le64toh(hs->hs_counter);
-	si->lease_ms = le32toh(hs->hs_lease_ms);
-	memcpy(si->hostname, hs->hs_hostname, sizeof(hs->hs_hostname));
-	si->hostname[64] = 0;
+	si->state = h.state;
+	memcpy(si->host_uuid, h.host_uuid, VMFS_UUID_SIZE);
+	si->hb_gen = h.hb_gen;
+	si->counter = h.counter;
+	si->lease_ms = h.lease_ms;
+	_Static_assert(sizeof(si->hostname) == sizeof(h.hostname),
+		       "hb_slot_info hostname");
+	memcpy(si->hostname, h.hostname, sizeof(si->hostname));
 	return true;
 }
 
@@ -444,9 +482,11 @@ int hb_survey_slots(struct lun *lun, uint64_t slot0, uint32_t nslots,
 		for (uint32_t k = 0; !ret && k < *n; k++) {
 			struct vmfs_hb_slot *hs = slot_of(again +
 				(size_t)out[k].slot * VMFS_MD_BLOCK_SIZE);
+			struct fmt_hb_slot h;
 
-			out[k].live = le64toh(hs->hs_counter) != out[k].counter ||
-				      le64toh(hs->hs_hb_gen) != out[k].hb_gen;
+			(void)fmt_hb_slot_decode(hs, &h);
+			out[k].live = h.counter != out[k].counter ||
+				      h.hb_gen != out[k].hb_gen;
 		}
 	}
 	lun_buf_free(all);

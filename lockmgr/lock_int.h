@@ -63,4 +63,19 @@ struct lock_op {
 int lock_change(struct lock_ctx *ctx, const struct lock_op *op,
 		struct lock_state *out);
 
+/*
+ * One compare-and-write of len bytes at off (the lun_compare_and_write
+ * contract: 0, or -VMFS_E_MISCOMPARE with the bytes found in current when
+ * it is not NULL) through primitive prim: COMPARE AND WRITE itself, or
+ * RESERVE, read, compare, write, RELEASE with the reservation waited for
+ * at most wait_ms (-VMFS_E_RESERVED).  No retries: for heartbeats, whose
+ * renewal timer is the retry.
+ */
+int lock_prim_caw(struct lun *lun, unsigned prim, unsigned wait_ms,
+		  const void *expect, const void *data, size_t len,
+		  uint64_t off, void *current);
+/* The primitive a LUN's capabilities give: ATS when it has it, else
+ * RESERVE, else 0 (neither: nothing can be locked). */
+unsigned lock_prim_pick(const struct lun *lun);
+
 #endif /* VMFS_LOCK_INT_H */

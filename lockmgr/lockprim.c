@@ -176,29 +176,102 @@ static int lock_try_ats(struct lock_try *t)
 	return ret;
 }
 
-static int lock_try_reserve(struct lock_try *t, unsigned wait_ms)
+/*
+ * Run body under the LUN's reservation: the one place that takes the
+ * per-handle mutex, reserves, and releases whatever body returned (see
+ * the failure modes above).  -VMFS_E_RESERVED when another host kept the
+ * reservation for wait_ms.
+ */
+static int lock_reserved(struct lun *lun, unsigned wait_ms,
+			 int (*body)(void *arg), void *arg)
 {
-	struct lock_ctx *ctx = t->ctx;
-	pthread_mutex_t *mu = lock_reserve_mutex(ctx->lun);
+	pthread_mutex_t *mu = lock_reserve_mutex(lun);
 	int ret, rel;
 
 	pthread_mutex_lock(mu);
-	ret = lun_reserve(ctx->lun, wait_ms);
+	ret = lun_reserve(lun, wait_ms);
 	if (ret)
 		goto out;
+	ret = body(arg);
+	rel = lun_release(lun);
+	if (!ret)
+		ret = rel;
+out:
+	pthread_mutex_unlock(mu);
+	return ret;
+}
+
+static int lock_try_reserve_body(void *arg)
+{
+	struct lock_try *t = arg;
+	struct lock_ctx *ctx = t->ctx;
+	int ret;
+
 	ret = lun_read(ctx->lun, t->cur, ctx->unit, t->op->addr);
 	t->have_cur = !ret;
 	if (!ret)
 		ret = lock_try_build(t);
 	if (!ret)
 		ret = lun_write(ctx->lun, t->next, ctx->unit, t->op->addr);
-	/* Released whatever happened: see the failure modes above. */
-	rel = lun_release(ctx->lun);
-	if (!ret)
-		ret = rel;
-out:
-	pthread_mutex_unlock(mu);
 	return ret;
+}
+
+static int lock_try_reserve(struct lock_try *t, unsigned wait_ms)
+{
+	return lock_reserved(t->ctx->lun, wait_ms, lock_try_reserve_body, t);
+}
+
+/* lock_prim_caw's compare-and-write, emulated inside the reservation. */
+struct lock_caw {
+	struct lun *lun;
+	const void *expect, *data;
+	size_t len;
+	uint64_t off;
+	uint8_t *seen;          /* sector-aligned bounce buffer */
+};
+
+static int lock_caw_body(void *arg)
+{
+	struct lock_caw *c = arg;
+	int ret = lun_read(c->lun, c->seen, c->len, c->off);
+
+	if (ret)
+		return ret;
+	if (memcmp(c->seen, c->expect, c->len))
+		return -VMFS_E_MISCOMPARE;
+	return lun_write(c->lun, c->data, c->len, c->off);
+}
+
+int lock_prim_caw(struct lun *lun, unsigned prim, unsigned wait_ms,
+		  const void *expect, const void *data, size_t len,
+		  uint64_t off, void *current)
+{
+	struct lock_caw c = { .lun = lun, .expect = expect, .data = data,
+			      .len = len, .off = off };
+	int ret;
+
+	if (prim == LOCK_PRIM_ATS)
+		return lun_compare_and_write(lun, expect, data, len, off,
+					     current);
+	if (prim != LOCK_PRIM_RESERVE)
+		return -EINVAL;
+	c.seen = lun_buf_alloc(len);
+	if (!c.seen)
+		return -ENOMEM;
+	ret = lock_reserved(lun, wait_ms, lock_caw_body, &c);
+	if (ret == -VMFS_E_MISCOMPARE && current)
+		memcpy(current, c.seen, len);
+	lun_buf_free(c.seen);
+	return ret;
+}
+
+unsigned lock_prim_pick(const struct lun *lun)
+{
+	unsigned caps = lun_caps(lun);
+
+	if (caps & LUN_CAP_ATS)
+		return LOCK_PRIM_ATS;
+	return caps & LUN_CAP_RESERVE ? LOCK_PRIM_RESERVE : 0;
 }
 
 int lock_change(struct lock_ctx *ctx, const struct lock_op *op,

@@ -6,7 +6,6 @@
  * this file adds the per-mode rules of SPEC §5 (a record that breaks them
  * is corrupt, and acting on it could grant a lock twice) and the holders.
  */
-#include <endian.h>
 #include <string.h>
 
 #include "vmfs/lun.h"
@@ -14,26 +13,26 @@
 
 static const uint8_t zero_uuid[VMFS_UUID_SIZE];
 
-static void holder_from_disk(const struct vmfs_lock_holder *d,
-			     struct lock_holder *h)
+static void holder_from_fmt(const struct fmt_lock_holder *f,
+			    struct lock_holder *h)
 {
-	memcpy(h->uuid, d->lh_uuid, VMFS_UUID_SIZE);
-	h->slot = le32toh(d->lh_slot);
-	h->hb_gen = le64toh(d->lh_hb_gen);
+	memcpy(h->uuid, f->uuid, VMFS_UUID_SIZE);
+	h->slot = f->slot;
+	h->hb_gen = f->hb_gen;
 }
 
-static void holder_to_disk(const struct lock_holder *h,
-			   struct vmfs_lock_holder *d)
+static void holder_to_fmt(const struct lock_holder *h,
+			  struct fmt_lock_holder *f)
 {
-	memcpy(d->lh_uuid, h->uuid, VMFS_UUID_SIZE);
-	d->lh_slot = htole32(h->slot);
-	d->lh_hb_gen = htole64(h->hb_gen);
+	memcpy(f->uuid, h->uuid, VMFS_UUID_SIZE);
+	f->slot = h->slot;
+	f->hb_gen = h->hb_gen;
 }
 
 int lock_state_decode(const void *buf, uint64_t addr, struct lock_state *out)
 {
-	const struct vmfs_lock *lk = buf;
 	struct lock_record r;
+	struct fmt_lock f;
 	int ret;
 
 	memset(out, 0, sizeof(*out));
@@ -59,10 +58,11 @@ int lock_state_decode(const void *buf, uint64_t addr, struct lock_state *out)
 		out->nholders = 1;
 		break;
 	default:	/* the shared modes; lockrec.c refused the others */
-		if (r.nholders == 0)
+		if (r.nholders == 0 ||
+		    fmt_lock_decode((const struct vmfs_lock *)buf, &f))
 			return -VMFS_E_CORRUPT;
 		for (uint32_t i = 0; i < r.nholders; i++)
-			holder_from_disk(&lk->lk_holders[i], &out->holders[i]);
+			holder_from_fmt(&f.holders[i], &out->holders[i]);
 		out->nholders = r.nholders;
 		break;
 	}
@@ -72,21 +72,22 @@ int lock_state_decode(const void *buf, uint64_t addr, struct lock_state *out)
 void lock_state_encode(const struct lock_state *st, uint64_t addr, void *buf)
 {
 	struct vmfs_lock *lk = buf;
-
 	/* Unused fields and holder entries are zero (SPEC §5). */
+	struct fmt_lock f = { .gen = st->gen, .mode = st->mode };
+
 	lock_record_init_free(buf, addr, st->gen);
 	if (st->mode == VMFS_LOCK_FREE)
 		return;
-	lk->lk_mode = htole32(st->mode);
 	if (st->mode == VMFS_LOCK_EXCLUSIVE) {
-		memcpy(lk->lk_owner_uuid, st->holders[0].uuid, VMFS_UUID_SIZE);
-		lk->lk_owner_slot = htole32(st->holders[0].slot);
-		lk->lk_owner_hb_gen = htole64(st->holders[0].hb_gen);
+		memcpy(f.owner_uuid, st->holders[0].uuid, VMFS_UUID_SIZE);
+		f.owner_slot = st->holders[0].slot;
+		f.owner_hb_gen = st->holders[0].hb_gen;
 	} else {
-		lk->lk_nholders = htole32(st->nholders);
+		f.nholders = st->nholders;
 		for (uint32_t i = 0; i < st->nholders; i++)
-			holder_to_disk(&st->holders[i], &lk->lk_holders[i]);
+			holder_to_fmt(&st->holders[i], &f.holders[i]);
 	}
+	fmt_lock_encode(&f, lk);
 	lun_md_seal(&lk->lk_hdr, VMFS_MAGIC_LOCK, addr, VMFS_LOCK_SIZE);
 }
 
@@ -102,4 +103,9 @@ int lock_state_find(const struct lock_state *st, const struct lock_holder *h)
 		if (lock_holder_eq(&st->holders[i], h))
 			return (int)i;
 	return -1;
+}
+
+int lock_state_from_disk(const void *buf, uint64_t addr, struct lock_state *out)
+{
+	return lock_state_decode(buf, addr, out);
 }

@@ -16,7 +16,7 @@ cd "$root" || exit 2
 common="format clock version error"
 declare -A allow=(
 	[error]=""
-	[format]=""
+	[format]="lun"
 	[lun]="lun"
 	[lockmgr]="lun lockmgr"
 	[journal]="lun lockmgr journal"

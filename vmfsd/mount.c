@@ -6,7 +6,6 @@
  * unmount, close, leave the heartbeat and release the claim, in that
  * order, keeping the first failure for whoever asked for the unmount.
  */
-#include <endian.h>
 #include <errno.h>
 #include <limits.h>
 #include <stdarg.h>
@@ -72,8 +71,11 @@ static unsigned vmfsd_disk_major(struct lun *lun)
 	if (!buf)
 		return 0;
 	if (lun_read(lun, buf, VMFS_MD_BLOCK_SIZE, 0) == 0) {
+		struct fmt_hdr h;
+
 		memcpy(&vh, buf, sizeof(vh));
-		major = le16toh(vh.vh_hdr.bh_major);
+		fmt_hdr_decode(&vh.vh_hdr, &h);
+		major = h.major;
 	}
 	lun_buf_free(buf);
 	return major;

@@ -18,7 +18,6 @@
  * flag is written (rc_first_use), all under the allocation lock that
  * stands for the cluster lock.
  */
-#include <endian.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,29 +41,28 @@ static inline bool bit_test(const uint8_t *map, uint32_t i)
 	return map[i >> 3] & (1u << (i & 7));
 }
 
-/* Build one cluster header image with the given bits set. */
+/*
+ * Start one cluster header image (a free lock record, no bits set): blk
+ * zeroed and locked, h the fields for the caller to adjust and encode.
+ */
 static void rc_init(uint8_t *blk, const struct vol_res_geom *r,
-		    enum vmfs_res_type t, uint32_t c)
+		    enum vmfs_res_type t, uint32_t c, struct fmt_rc *h)
 {
-	struct vmfs_rc *rc = rc_of(blk);
 	uint64_t first = (uint64_t)c * r->per_cluster;
 	uint32_t n = (uint32_t)(r->count - first < r->per_cluster ?
 				r->count - first : r->per_cluster);
 
 	memset(blk, 0, VMFS_MD_BLOCK_SIZE);
 	lock_record_init_free(blk, rc_addr(r, c), 1);
-	rc->rc_type = htole32(t);
-	rc->rc_index = htole32(c);
-	rc->rc_nobjs = htole32(n);
-	rc->rc_nfree = htole32(n);
-	rc->rc_first_obj = htole64(first);
+	*h = (struct fmt_rc){ .type = t, .index = c, .nobjs = n, .nfree = n,
+			      .first_obj = first };
 }
 
 static void rc_seal(uint8_t *blk, uint64_t addr)
 {
 	struct vmfs_rc *rc = rc_of(blk);
 
-	rc->rc_hdr.bh_gen = htole64(le64toh(rc->rc_hdr.bh_gen) + 1);
+	fmt_hdr_set_gen(&rc->rc_hdr, fmt_hdr_gen(&rc->rc_hdr) + 1);
 	lun_md_seal(&rc->rc_hdr, VMFS_MAGIC_RCLUSTER, addr, RC_LEN);
 }
 
@@ -109,20 +107,21 @@ int vol_res_cluster_format(struct lun *lun, const struct vol_geom *g,
 			uint8_t *blk = buf + (size_t)i * VMFS_MD_BLOCK_SIZE;
 			struct vmfs_rc *rc = rc_of(blk);
 			uint64_t first = (uint64_t)(c + i) * r->per_cluster;
+			struct fmt_rc h;
 
-			rc_init(blk, r, t, c + i);
-			while (u < nused && used[u] < first + le32toh(rc->rc_nobjs)) {
+			rc_init(blk, r, t, c + i, &h);
+			while (u < nused && used[u] < first + h.nobjs) {
 				uint32_t bit = (uint32_t)(used[u] - first);
 
 				rc->rc_bitmap[bit >> 3] |= 1u << (bit & 7);
-				rc->rc_nfree = htole32(le32toh(rc->rc_nfree) - 1);
+				h.nfree--;
 				u++;
 			}
-			if (res_lazy(t) && le32toh(rc->rc_nfree) == le32toh(rc->rc_nobjs))
-				rc->rc_flags = htole32(VMFS_RC_UNINIT);
+			if (res_lazy(t) && h.nfree == h.nobjs)
+				h.flags = VMFS_RC_UNINIT;
 			else if (res_lazy(t) && !ret)
-				ret = rc_objs_zero(lun, r, c + i, le32toh(rc->rc_nobjs));
-			rc->rc_hdr.bh_gen = 0;
+				ret = rc_objs_zero(lun, r, c + i, h.nobjs);
+			fmt_rc_encode(&h, rc);
 			rc_seal(blk, rc_addr(r, c + i));
 		}
 		if (!ret)
@@ -170,6 +169,7 @@ int vol_res_cluster_resize(struct lun *lun, const struct vol_geom *g,
 				   r->count - first : r->per_cluster);
 	/* Keep the lock record out of the write where the sector allows. */
 	uint32_t skip = lun_sector_size(lun) <= VMFS_OBJ_OFFSET ? VMFS_OBJ_OFFSET : 0;
+	struct fmt_rc h;
 	int ret;
 
 	if (!blk)
@@ -177,11 +177,15 @@ int vol_res_cluster_resize(struct lun *lun, const struct vol_geom *g,
 	ret = lun_read(lun, blk, VMFS_MD_BLOCK_SIZE, addr);
 	if (!ret)
 		ret = lun_md_verify(&rc->rc_hdr, VMFS_MAGIC_RCLUSTER, addr, RC_LEN);
-	if (!ret && (le32toh(rc->rc_index) != c || le32toh(rc->rc_type) != (uint32_t)t))
+	/* A bad type fails the comparison too. */
+	if (!ret)
+		(void)fmt_rc_decode(rc, &h);
+	if (!ret && (h.index != c || h.type != (uint32_t)t))
 		ret = -VMFS_E_CORRUPT;
-	if (!ret && le32toh(rc->rc_nobjs) != want) {
-		rc->rc_nobjs = htole32(want);
-		rc->rc_nfree = htole32(want - count_bits(rc->rc_bitmap, want));
+	if (!ret && h.nobjs != want) {
+		h.nobjs = want;
+		h.nfree = want - count_bits(rc->rc_bitmap, want);
+		fmt_rc_encode(&h, rc);
 		rc_seal(blk, addr);
 		ret = lun_write(lun, blk + skip, VMFS_MD_BLOCK_SIZE - skip,
 				addr + skip);
@@ -233,19 +237,20 @@ int vol_res_load(struct vol *v)
 				uint64_t want = r->count - first < r->per_cluster ?
 						r->count - first : r->per_cluster;
 				uint32_t used;
+				struct fmt_rc h;
 				bool cut;
 
 				ret = lun_md_verify(&rc->rc_hdr, VMFS_MAGIC_RCLUSTER,
 						    rc_addr(r, c + i), RC_LEN);
-				cut = !ret && vol_rc_grow_cut(t, le32toh(rc->rc_nobjs),
-							      (uint32_t)want);
-				if (!ret && (le32toh(rc->rc_type) != (uint32_t)t ||
-					     le32toh(rc->rc_index) != c + i ||
-					     (le32toh(rc->rc_nobjs) != want && !cut) ||
-					     le64toh(rc->rc_first_obj) != first))
+				/* A bad type or nobjs fails the checks below too. */
+				(void)fmt_rc_decode(rc, &h);
+				cut = !ret && vol_rc_grow_cut(t, h.nobjs, (uint32_t)want);
+				if (!ret && (h.type != (uint32_t)t || h.index != c + i ||
+					     (h.nobjs != want && !cut) ||
+					     h.first_obj != first))
 					ret = -VMFS_E_CORRUPT;
 				/* Never initialised, yet something in use. */
-				if (!ret && (le32toh(rc->rc_flags) & VMFS_RC_UNINIT) &&
+				if (!ret && (h.flags & VMFS_RC_UNINIT) &&
 				    (!map_empty(rc->rc_bitmap, sizeof(rc->rc_bitmap)) ||
 				     !map_empty(rc->rc_orphan, sizeof(rc->rc_orphan))))
 					ret = -VMFS_E_CORRUPT;
@@ -267,11 +272,14 @@ int vol_res_load(struct vol *v)
 					/* The cached header says what the
 					 * geometry says: its next write, or
 					 * vmfs grow, completes the grow. */
-					rc_of(cl->blk)->rc_nobjs = htole32(cl->nobjs);
+					struct fmt_rc hc = h;
+
+					hc.nobjs = cl->nobjs;
+					fmt_rc_encode(&hc, rc_of(cl->blk));
 					ra->cut_cl = c + i + 1;
 					VLOG(LOG_NOTICE, "%s cluster %u counts %u objects, the volume header %u: a grow was cut before it rewrote this header; the next allocation from it or 'vmfs grow' completes it",
 					     vol_res_name(t), c + i,
-					     le32toh(rc->rc_nobjs), cl->nobjs);
+					     h.nobjs, cl->nobjs);
 				}
 			}
 		}
@@ -310,8 +318,11 @@ static int rc_write(struct vol *v, struct rarea *ra, uint32_t c)
 {
 	struct rcluster *cl = &ra->cl[c];
 	uint64_t addr = rc_addr(&ra->g, c);
+	struct fmt_rc h;
 
-	rc_of(cl->blk)->rc_nfree = htole32(cl->nfree);
+	(void)fmt_rc_decode(rc_of(cl->blk), &h);
+	h.nfree = cl->nfree;
+	fmt_rc_encode(&h, rc_of(cl->blk));
 	rc_seal(cl->blk, addr);
 	return vol_md_write(v, cl->blk, addr, true);
 }
@@ -409,20 +420,22 @@ uint64_t vol_res_avail(struct vol *v, enum vmfs_res_type t)
 static int rc_first_use(struct vol *v, struct rarea *ra, uint32_t c)
 {
 	struct vmfs_rc *rc = rc_of(ra->cl[c].blk);
-	uint32_t flags = le32toh(rc->rc_flags);
+	struct fmt_rc h;
 	int ret;
 
-	if (!(flags & VMFS_RC_UNINIT))
+	(void)fmt_rc_decode(rc, &h);
+	if (!(h.flags & VMFS_RC_UNINIT))
 		return 0;
 	ret = rc_objs_zero(v->lun, &ra->g, c, ra->cl[c].nobjs);
 	if (!ret)
 		ret = lun_flush(v->lun);
 	if (ret) {
 		VLOG(LOG_ERR, "initialising %s cluster %u: %s",
-		     vol_res_name(le32toh(rc->rc_type)), c, vmfs_strerror(ret));
+		     vol_res_name(h.type), c, vmfs_strerror(ret));
 		return ret;
 	}
-	rc->rc_flags = htole32(flags & ~VMFS_RC_UNINIT);
+	h.flags &= ~VMFS_RC_UNINIT;
+	fmt_rc_encode(&h, rc);
 	return 0;
 }
 

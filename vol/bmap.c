@@ -13,7 +13,6 @@
  * at it; when freeing, pointers are cleared on disk before the objects go
  * back to their bitmaps.
  */
-#include <endian.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,13 +21,10 @@
 #define P VMFS_PTRS_PER_BLK
 #define PB_BUCKETS 64
 
-static const uint64_t spans[5] = {
-	1, P, (uint64_t)P * P, (uint64_t)P * P * P, (uint64_t)P * P * P * P
-};
-
 uint64_t vol_bmap_max_blocks(void)
 {
-	return VMFS_NDIRECT + spans[1] + spans[2] + spans[3] + spans[4];
+	return VMFS_NDIRECT + vmfs_map_span(1) + vmfs_map_span(2) +
+	       vmfs_map_span(3) + vmfs_map_span(4);
 }
 
 static le64 *root_slots(struct vinode *vi)
@@ -52,13 +48,13 @@ static int locate(uint64_t lbn, int *root, int *depth, uint64_t *rel)
 	}
 	lbn -= VMFS_NDIRECT;
 	for (int d = 1; d <= 4; d++) {
-		if (lbn < spans[d]) {
+		if (lbn < vmfs_map_span(d)) {
 			*root = VMFS_MAP_IND1 + d - 1;
 			*depth = d;
 			*rel = lbn;
 			return 0;
 		}
-		lbn -= spans[d];
+		lbn -= vmfs_map_span(d);
 	}
 	return -EFBIG;
 }
@@ -66,12 +62,7 @@ static int locate(uint64_t lbn, int *root, int *depth, uint64_t *rel)
 /* Which pointer of a level-d block on the way to rel (from locate). */
 static uint32_t pb_slot(uint64_t rel, int d)
 {
-	return (uint32_t)((rel / spans[d - 1]) % P);
-}
-
-static inline uint64_t ptr_addr(uint64_t p)
-{
-	return (p & VMFS_PTR_ADDR_MASK) << VMFS_MD_BLOCK_SHIFT;
+	return (uint32_t)((rel / vmfs_map_span(d - 1)) % P);
 }
 
 void vol_bmap_cache_drop(struct vinode *vi)
@@ -145,9 +136,11 @@ static int pb_check(const uint8_t *blk, uint64_t addr, uint64_t ino, int level)
 	const struct vmfs_ptrblk *d = (const struct vmfs_ptrblk *)blk;
 	int ret = lun_md_verify(&d->pb_hdr, VMFS_MAGIC_PTRBLK, addr,
 				VMFS_MD_BLOCK_SIZE);
+	struct fmt_ptrblk h;
 
-	if (!ret && (le64toh(d->pb_owner_ino) != ino ||
-		     le32toh(d->pb_level) != (uint32_t)level))
+	/* A level out of range fails the comparison with level too. */
+	(void)fmt_ptrblk_decode(d, &h);
+	if (!ret && (h.owner_ino != ino || h.level != (uint32_t)level))
 		ret = -VMFS_E_CORRUPT;
 	return ret;
 }
@@ -160,6 +153,7 @@ static int pb_get(struct vol *v, struct vinode *vi, uint64_t addr, int level,
 		  struct pblk **out)
 {
 	struct vmfs_ptrblk *d;
+	struct fmt_ptrblk h;
 	struct pblk *pb;
 	uint8_t *blk;
 	int ret;
@@ -184,11 +178,11 @@ static int pb_get(struct vol *v, struct vinode *vi, uint64_t addr, int level,
 	if (!ret)
 		ret = pb_check(blk, addr, vi->ino, level);
 	if (ret) {
+		(void)fmt_ptrblk_decode(d, &h);
 		VLOG(LOG_ERR, "pointer block at %llu of inode %llu: %s (owner %llu, level %u); run 'vmfs fsck'",
 		     (unsigned long long)addr, (unsigned long long)vi->ino,
-		     vmfs_strerror(ret),
-		     (unsigned long long)le64toh(d->pb_owner_ino),
-		     le32toh(d->pb_level));
+		     vmfs_strerror(ret), (unsigned long long)h.owner_ino,
+		     h.level);
 		lun_buf_free(blk);
 		return ret;
 	}
@@ -256,8 +250,8 @@ static int pb_new(struct vol *v, struct vinode *vi, int level,
 	}
 	memset(blk, 0, VMFS_MD_BLOCK_SIZE);
 	d = (struct vmfs_ptrblk *)blk;
-	d->pb_owner_ino = htole64(vi->ino);
-	d->pb_level = htole32(level);
+	fmt_ptrblk_encode(&(struct fmt_ptrblk){ .owner_ino = vi->ino,
+						.level = (uint32_t)level }, d);
 	pthread_mutex_lock(&vi->lk);
 	pb = pb_insert(vi, addr, blk);
 	pthread_mutex_unlock(&vi->lk);
@@ -289,14 +283,14 @@ int vol_bmap_get(struct vol *v, struct vinode *vi, uint64_t lbn, uint64_t *ptr)
 	*ptr = 0;
 	if (locate(lbn, &root, &depth, &rel))
 		return 0;
-	p = le64toh(root_slots(vi)[root]);
+	p = fmt_ptr_load(&root_slots(vi)[root]);
 	for (int d = depth; d >= 1 && p; d--) {
 		struct pblk *pb;
 
-		ret = pb_get(v, vi, ptr_addr(p), d, &pb);
+		ret = pb_get(v, vi, vmfs_ptr_addr(p), d, &pb);
 		if (ret)
 			return ret;
-		p = le64toh(pb_ptrs(pb->blk)[pb_slot(rel, d)]);
+		p = fmt_ptr_load(&pb_ptrs(pb->blk)[pb_slot(rel, d)]);
 	}
 	*ptr = p;
 	return 0;
@@ -332,7 +326,7 @@ int vol_bmap_set(struct vol *v, struct vinode *vi, uint64_t lbn, uint64_t ptr,
 		return ret;
 	slot = &root_slots(vi)[root];
 	for (int d = depth; d >= 1; d--) {
-		uint64_t p = le64toh(*slot);
+		uint64_t p = fmt_ptr_load(slot);
 		struct pblk *pb;
 
 		if (!p) {
@@ -341,14 +335,14 @@ int vol_bmap_set(struct vol *v, struct vinode *vi, uint64_t lbn, uint64_t ptr,
 			ret = pb_new(v, vi, d, &pb);
 			if (ret)
 				return ret;
-			*slot = htole64(pb->addr >> VMFS_MD_BLOCK_SHIFT);
+			fmt_ptr_store(slot, pb->addr >> VMFS_MD_BLOCK_SHIFT);
 			if (parent) {
 				ret = pb_write(v, parent);
 				if (ret)
 					return ret;
 			}
 		} else {
-			ret = pb_get(v, vi, ptr_addr(p), d, &pb);
+			ret = pb_get(v, vi, vmfs_ptr_addr(p), d, &pb);
 			if (!ret)
 				ret = vol_undo_note_pb(vi, pb, false);
 			if (ret)
@@ -357,8 +351,8 @@ int vol_bmap_set(struct vol *v, struct vinode *vi, uint64_t lbn, uint64_t ptr,
 		parent = pb;
 		slot = &pb_ptrs(pb->blk)[pb_slot(rel, d)];
 	}
-	old = le64toh(*slot);
-	*slot = htole64(ptr);
+	old = fmt_ptr_load(slot);
+	fmt_ptr_store(slot, ptr);
 	account(v, vi, old, ptr);
 	/* A live pointer to data written in place (a new block, a cleared
 	 * to-be-zeroed flag): that data must be durable before the commit. */
@@ -416,13 +410,13 @@ static int free_data_ptr(struct vol *v, struct vinode *vi, uint64_t p,
 			 struct freelist *fl)
 {
 	enum vmfs_res_type t = bmap_res(vi);
-	int64_t idx = vol_res_index(v, t, ptr_addr(p));
+	int64_t idx = vol_res_index(v, t, vmfs_ptr_addr(p));
 
 	account(v, vi, p, 0);
 	if (idx < 0) {
 		VLOG(LOG_ERR, "inode %llu maps a block at %llu outside the %s area; not freed, run 'vmfs fsck'",
 		     (unsigned long long)vi->ino,
-		     (unsigned long long)ptr_addr(p), vol_res_name(t));
+		     (unsigned long long)vmfs_ptr_addr(p), vol_res_name(t));
 		return 0;
 	}
 	return push(&fl->data, &fl->ndata, &fl->capdata, (uint64_t)idx);
@@ -444,9 +438,9 @@ static int free_sub(struct vol *v, struct vinode *vi, uint64_t addr, int d,
 		return ret;
 	pp = pb_ptrs(pb->blk);
 	for (uint32_t i = 0; i < P; i++) {
-		uint64_t lo = base + i * spans[d - 1];
-		uint64_t hi = lo + spans[d - 1] - 1;
-		uint64_t e = le64toh(pp[i]);
+		uint64_t lo = base + i * vmfs_map_span(d - 1);
+		uint64_t hi = lo + vmfs_map_span(d - 1) - 1;
+		uint64_t e = fmt_ptr_load(&pp[i]);
 
 		if (!e)
 			continue;
@@ -459,7 +453,7 @@ static int free_sub(struct vol *v, struct vinode *vi, uint64_t addr, int d,
 		} else {
 			bool sub_empty;
 
-			ret = free_sub(v, vi, ptr_addr(e), d - 1, lo, first,
+			ret = free_sub(v, vi, vmfs_ptr_addr(e), d - 1, lo, first,
 				       last, fl, &sub_empty);
 			if (!ret && !sub_empty) {
 				all_empty = false;
@@ -467,7 +461,7 @@ static int free_sub(struct vol *v, struct vinode *vi, uint64_t addr, int d,
 			}
 			if (!ret)
 				ret = push(&fl->pbs, &fl->npbs, &fl->cappbs,
-					   ptr_addr(e));
+					   vmfs_ptr_addr(e));
 			if (!ret)
 				vi->alloc_bytes -= VMFS_MD_BLOCK_SIZE;
 		}
@@ -495,7 +489,7 @@ int vol_bmap_free_range(struct vol *v, struct vinode *vi, uint64_t first,
 	int ret = 0, ret2;
 
 	for (uint64_t i = first; i < VMFS_NDIRECT && i <= last && !ret; i++) {
-		uint64_t e = le64toh(roots[i]);
+		uint64_t e = fmt_ptr_load(&roots[i]);
 
 		if (e) {
 			ret = free_data_ptr(v, vi, e, &fl);
@@ -503,21 +497,21 @@ int vol_bmap_free_range(struct vol *v, struct vinode *vi, uint64_t first,
 		}
 	}
 	for (int d = 1; d <= 4 && !ret; d++) {
-		uint64_t e = le64toh(roots[VMFS_MAP_IND1 + d - 1]);
-		uint64_t hi = base + spans[d] - 1;
+		uint64_t e = fmt_ptr_load(&roots[VMFS_MAP_IND1 + d - 1]);
+		uint64_t hi = base + vmfs_map_span(d) - 1;
 		bool empty;
 
 		if (e && !(hi < first || base > last)) {
-			ret = free_sub(v, vi, ptr_addr(e), d, base, first, last,
+			ret = free_sub(v, vi, vmfs_ptr_addr(e), d, base, first, last,
 				       &fl, &empty);
 			if (!ret && empty) {
 				ret = push(&fl.pbs, &fl.npbs, &fl.cappbs,
-					   ptr_addr(e));
+					   vmfs_ptr_addr(e));
 				roots[VMFS_MAP_IND1 + d - 1] = 0;
 				vi->alloc_bytes -= VMFS_MD_BLOCK_SIZE;
 			}
 		}
-		base += spans[d];
+		base += vmfs_map_span(d);
 	}
 	/* Unpoint on disk first, even after a partial failure. */
 	ret2 = vol_inode_write(v, vi);
@@ -544,18 +538,15 @@ int vol_bmap_free_range(struct vol *v, struct vinode *vi, uint64_t first,
 
 /* ---- vol_raw_*: the same maps on a volume that is not open -------------- */
 
-static enum vmfs_res_type raw_data_res(const struct vmfs_inode *di)
+static enum vmfs_res_type raw_data_res(const struct fmt_inode *fi)
 {
-	return le16toh(di->di_map_type) == VMFS_MAP_FILE ? VMFS_RES_FILE
-							 : VMFS_RES_SMALL;
+	return fi->map_type == VMFS_MAP_FILE ? VMFS_RES_FILE : VMFS_RES_SMALL;
 }
 
 /* Does the inode have a block map fit to walk? */
-static bool raw_has_map(const struct vmfs_inode *di)
+static bool raw_has_map(const struct fmt_inode *fi)
 {
-	uint16_t mt = le16toh(di->di_map_type);
-
-	return mt != VMFS_MAP_INLINE && mt <= VMFS_MAP_FILE;
+	return fi->map_type != VMFS_MAP_INLINE && fi->map_type <= VMFS_MAP_FILE;
 }
 
 /*
@@ -568,7 +559,7 @@ static int64_t raw_ptr_index(const struct vol_raw *r, enum vmfs_res_type t,
 {
 	if (!p || (p & ~(VMFS_PTR_ADDR_MASK | VMFS_PTR_TBZ)))
 		return -1;
-	return res_geom_index(&r->g->res[t], ptr_addr(p));
+	return res_geom_index(&r->g->res[t], vmfs_ptr_addr(p));
 }
 
 /* Read the level-d pointer block p of ino into blk; *ok false when p or
@@ -581,9 +572,9 @@ static int raw_pb_read(const struct vol_raw *r, uint64_t p, uint64_t ino,
 	*ok = false;
 	if (raw_ptr_index(r, VMFS_RES_PTRBLK, p) < 0)
 		return 0;
-	ret = r->md_read(r->ctx, blk, ptr_addr(p));
+	ret = r->md_read(r->ctx, blk, vmfs_ptr_addr(p));
 	if (!ret)
-		*ok = !pb_check(blk, ptr_addr(p), ino, d);
+		*ok = !pb_check(blk, vmfs_ptr_addr(p), ino, d);
 	return ret;
 }
 
@@ -591,23 +582,27 @@ int vol_raw_bmap_get(const struct vol_raw *r, const uint8_t *iblk,
 		     uint64_t lbn, uint64_t *ptr)
 {
 	const struct vmfs_inode *di = (const struct vmfs_inode *)(iblk + VMFS_OBJ_OFFSET);
-	uint64_t ino = le64toh(di->di_ino), rel, p;
+	struct fmt_inode fi;
+	uint64_t ino, rel, p;
 	int root, depth, ret = 0;
 	uint8_t *pb = NULL;
 	bool ok = true;
 
 	*ptr = 0;
-	if (!raw_has_map(di) || locate(lbn, &root, &depth, &rel))
+	/* Out-of-range fields still decode; raw_has_map judges the map. */
+	(void)fmt_inode_decode(di, &fi);
+	ino = fi.ino;
+	if (!raw_has_map(&fi) || locate(lbn, &root, &depth, &rel))
 		return 0;
-	p = le64toh(di->di_map[root]);
+	p = fmt_ptr_load(&di->di_map[root]);
 	if (depth && !(pb = lun_buf_alloc(VMFS_MD_BLOCK_SIZE)))
 		return -ENOMEM;
 	for (int d = depth; d >= 1 && p && ok && !ret; d--) {
 		ret = raw_pb_read(r, p, ino, d, pb, &ok);
-		p = ok && !ret ? le64toh(pb_ptrs(pb)[pb_slot(rel, d)]) : 0;
+		p = ok && !ret ? fmt_ptr_load(&pb_ptrs(pb)[pb_slot(rel, d)]) : 0;
 	}
 	lun_buf_free(pb);
-	if (raw_ptr_index(r, raw_data_res(di), p) >= 0)
+	if (raw_ptr_index(r, raw_data_res(&fi), p) >= 0)
 		*ptr = p;
 	return ret;
 }
@@ -633,7 +628,7 @@ static int raw_walk(const struct vol_raw *r, uint64_t ino,
 		return -ENOMEM;
 	ret = raw_pb_read(r, p, ino, d, blk, &ok);
 	for (uint32_t i = 0; i < P && ok && !ret; i++)
-		ret = raw_walk(r, ino, dt, le64toh(pb_ptrs(blk)[i]), d - 1, cb, ctx);
+		ret = raw_walk(r, ino, dt, fmt_ptr_load(&pb_ptrs(blk)[i]), d - 1, cb, ctx);
 	lun_buf_free(blk);
 	return ret;
 }
@@ -642,16 +637,20 @@ int vol_raw_bmap_walk(const struct vol_raw *r, const uint8_t *iblk,
 		      vol_raw_ptr_cb cb, void *ctx)
 {
 	const struct vmfs_inode *di = (const struct vmfs_inode *)(iblk + VMFS_OBJ_OFFSET);
-	uint64_t ino = le64toh(di->di_ino);
-	enum vmfs_res_type dt = raw_data_res(di);
+	struct fmt_inode fi;
+	enum vmfs_res_type dt;
+	uint64_t ino;
 	int ret = 0;
 
-	if (!raw_has_map(di))
+	(void)fmt_inode_decode(di, &fi);
+	ino = fi.ino;
+	dt = raw_data_res(&fi);
+	if (!raw_has_map(&fi))
 		return 0;
 	for (int i = 0; i < VMFS_NDIRECT && !ret; i++)
-		ret = raw_walk(r, ino, dt, le64toh(di->di_map[i]), 0, cb, ctx);
+		ret = raw_walk(r, ino, dt, fmt_ptr_load(&di->di_map[i]), 0, cb, ctx);
 	for (int d = 1; d <= 4 && !ret; d++)
-		ret = raw_walk(r, ino, dt, le64toh(di->di_map[VMFS_MAP_IND1 + d - 1]),
+		ret = raw_walk(r, ino, dt, fmt_ptr_load(&di->di_map[VMFS_MAP_IND1 + d - 1]),
 			       d, cb, ctx);
 	return ret;
 }

@@ -19,19 +19,9 @@
 #define NPER VMFS_DIRENTS_PER_CHUNK
 #define TOMB UINT32_MAX
 
-static inline uint64_t ptr_addr(uint64_t p)
-{
-	return (p & VMFS_PTR_ADDR_MASK) << VMFS_MD_BLOCK_SHIFT;
-}
-
 static struct vmfs_dirblk *chunk(struct vdir *d, uint32_t c)
 {
 	return (struct vmfs_dirblk *)d->chunks[c];
-}
-
-static uint32_t name_hash(const char *name, size_t len)
-{
-	return lun_crc32c(0, name, len);
 }
 
 /* ---- one chunk image: what the engine and vol_raw_* both write ---------- */
@@ -43,7 +33,7 @@ static uint64_t chunk_addr(const struct vol_geom *g, uint64_t p, uint32_t k)
 {
 	uint32_t per_blk = g->small_block_size / VMFS_MD_BLOCK_SIZE;
 
-	return ptr_addr(p) + (uint64_t)(k % per_blk) * VMFS_MD_BLOCK_SIZE;
+	return vmfs_ptr_addr(p) + (uint64_t)(k % per_blk) * VMFS_MD_BLOCK_SIZE;
 }
 
 /* Is blk, read at addr, sound and chunk k (or ANY_CHUNK) of directory dir? */
@@ -53,9 +43,11 @@ static int chunk_check(const uint8_t *blk, uint64_t addr, uint64_t dir,
 	const struct vmfs_dirblk *db = (const struct vmfs_dirblk *)blk;
 	int ret = lun_md_verify(&db->db_hdr, VMFS_MAGIC_DIRBLK, addr,
 				VMFS_MD_BLOCK_SIZE);
+	struct fmt_dirblk h;
 
-	if (!ret && (le64toh(db->db_dir_ino) != dir ||
-		     (k != ANY_CHUNK && le32toh(db->db_chunk) != k)))
+	/* A db_count out of range is the caller's to judge (chunk_verify). */
+	(void)fmt_dirblk_decode(db, &h);
+	if (!ret && (h.dir_ino != dir || (k != ANY_CHUNK && h.chunk != k)))
 		ret = -VMFS_E_CORRUPT;
 	return ret;
 }
@@ -66,8 +58,7 @@ static void chunk_init(uint8_t *blk, uint64_t dir, uint32_t k)
 	struct vmfs_dirblk *db = (struct vmfs_dirblk *)blk;
 
 	memset(blk, 0, VMFS_MD_BLOCK_SIZE);
-	db->db_dir_ino = htole64(dir);
-	db->db_chunk = htole32(k);
+	fmt_dirblk_encode(&(struct fmt_dirblk){ .dir_ino = dir, .chunk = k }, db);
 }
 
 /* A free slot of the chunk, or NPER when its count says it is full. */
@@ -76,7 +67,7 @@ static uint32_t chunk_free_slot(const uint8_t *blk)
 	const struct vmfs_dirblk *db = (const struct vmfs_dirblk *)blk;
 	uint32_t i = 0;
 
-	if (le16toh(db->db_count) >= NPER)
+	if (fmt_dirblk_count(db) >= NPER)
 		return NPER;
 	while (i < NPER && db->db_ents[i].de_ino)
 		i++;
@@ -90,13 +81,8 @@ static struct vmfs_dirent *chunk_put(uint8_t *blk, uint32_t i, const char *name,
 	struct vmfs_dirblk *db = (struct vmfs_dirblk *)blk;
 	struct vmfs_dirent *de = &db->db_ents[i];
 
-	memset(de, 0, sizeof(*de));
-	de->de_ino = htole64(ino);
-	de->de_hash = htole32(name_hash(name, len));
-	de->de_name_len = (uint8_t)len;
-	de->de_type = type;
-	memcpy(de->de_name, name, len);
-	db->db_count = htole16(le16toh(db->db_count) + 1);
+	fmt_dirent_encode(de, ino, name, len, type);
+	fmt_dirblk_set_count(db, fmt_dirblk_count(db) + 1);
 	return de;
 }
 
@@ -105,8 +91,8 @@ static void chunk_take(uint8_t *blk, uint32_t i)
 	struct vmfs_dirblk *db = (struct vmfs_dirblk *)blk;
 
 	memset(&db->db_ents[i], 0, sizeof(db->db_ents[i]));
-	if (db->db_count)
-		db->db_count = htole16(le16toh(db->db_count) - 1);
+	if (fmt_dirblk_count(db))
+		fmt_dirblk_set_count(db, fmt_dirblk_count(db) - 1);
 }
 
 static bool dirent_is(const struct vmfs_dirent *de, const char *name,
@@ -209,27 +195,24 @@ static int chunk_verify(struct vinode *dir, uint32_t c, uint64_t addr,
 {
 	const struct vmfs_dirblk *db = (const struct vmfs_dirblk *)blk;
 	int ret = chunk_check(blk, addr, dir->ino, c);
+	struct fmt_dirblk h;
+	struct fmt_dirent de;
 	uint32_t live = 0;
 
+	/* A db_count out of range cannot equal live below: checked there. */
+	(void)fmt_dirblk_decode(db, &h);
 	for (int i = 0; !ret && i < NPER; i++) {
-		const struct vmfs_dirent *de = &db->db_ents[i];
-
-		if (!de->de_ino)
-			continue;
-		live++;
-		if (!de->de_name_len ||
-		    memchr(de->de_name, 0, de->de_name_len) ||
-		    de->de_hash != htole32(name_hash(de->de_name, de->de_name_len)))
-			ret = -VMFS_E_CORRUPT;
+		ret = fmt_dirent_decode(&db->db_ents[i], &de);
+		if (de.ino)
+			live++;
 	}
-	if (!ret && live != le16toh(db->db_count))
+	if (!ret && live != h.count)
 		ret = -VMFS_E_CORRUPT;
 	if (ret)
 		VLOG(LOG_ERR, "directory %llu chunk %u at %llu: %s (owner %llu, chunk %u); run 'vmfs fsck'",
 		     (unsigned long long)dir->ino, c, (unsigned long long)addr,
-		     vmfs_strerror(ret),
-		     (unsigned long long)le64toh(db->db_dir_ino),
-		     le32toh(db->db_chunk));
+		     vmfs_strerror(ret), (unsigned long long)h.dir_ino,
+		     h.chunk);
 	return ret;
 }
 
@@ -282,8 +265,8 @@ int vol_dir_load(struct vol *v, struct vinode *dir)
 		if (!ret)
 			ret = chunk_verify(dir, c, d->caddr[c], blk);
 		if (!ret)
-			live += le16toh(chunk(d, c)->db_count);
-		if (!ret && le16toh(chunk(d, c)->db_count) < NPER)
+			live += fmt_dirblk_count(chunk(d, c));
+		if (!ret && fmt_dirblk_count(chunk(d, c)) < NPER)
 			ret = roomy_push(d, c);
 	}
 	if (!ret)
@@ -293,7 +276,7 @@ int vol_dir_load(struct vol *v, struct vinode *dir)
 			const struct vmfs_dirent *de = &chunk(d, c)->db_ents[i];
 
 			if (de->de_ino)
-				tab_insert(d, le32toh(de->de_hash), c * NPER + i);
+				tab_insert(d, fmt_dirent_hash(de), c * NPER + i);
 		}
 	if (ret)
 		vol_dir_unload(dir);
@@ -319,7 +302,7 @@ int vol_dir_find(struct vol *v, struct vinode *dir, const char *name,
 	if (ret)
 		return ret;
 	d = dir->dir;
-	hash = name_hash(name, len);
+	hash = fmt_name_hash(name, len);
 	mask = d->tabsize - 1;
 	for (i = hash & mask; d->tab[i].pos; i = (i + 1) & mask) {
 		struct vmfs_dirent *de;
@@ -328,7 +311,7 @@ int vol_dir_find(struct vol *v, struct vinode *dir, const char *name,
 			continue;
 		de = ent(d, d->tab[i].pos - 1);
 		if (dirent_is(de, name, len)) {
-			*ino = le64toh(de->de_ino);
+			*ino = fmt_dirent_ino(de);
 			if (type)
 				*type = de->de_type;
 			if (pos)
@@ -426,7 +409,7 @@ int vol_dir_add(struct vol *v, struct vinode *dir, const char *name,
 			return ret;
 	}
 	while (d->nroomy &&
-	       le16toh(chunk(d, d->roomy[d->nroomy - 1])->db_count) >= NPER)
+	       fmt_dirblk_count(chunk(d, d->roomy[d->nroomy - 1])) >= NPER)
 		d->nroomy--;
 	if (d->nroomy) {
 		c = d->roomy[d->nroomy - 1];
@@ -442,7 +425,7 @@ int vol_dir_add(struct vol *v, struct vinode *dir, const char *name,
 		chunk_take(d->chunks[c], i);
 		return ret;
 	}
-	tab_insert(d, le32toh(de->de_hash), c * NPER + i);
+	tab_insert(d, fmt_dirent_hash(de), c * NPER + i);
 	dir->nentries++;
 	return 0;
 }
@@ -458,13 +441,13 @@ int vol_dir_remove_pos(struct vol *v, struct vinode *dir, uint32_t pos)
 	ret = chunk_write(v, d, pos / NPER);
 	if (ret) {
 		*de = saved;
-		db->db_count = htole16(le16toh(db->db_count) + 1);
+		fmt_dirblk_set_count(db, fmt_dirblk_count(db) + 1);
 		return ret;
 	}
-	tab_remove(d, le32toh(saved.de_hash), pos);
+	tab_remove(d, fmt_dirent_hash(&saved), pos);
 	dir->nentries--;
 	/* Full -> room: findable again (a failed push only costs space). */
-	if (le16toh(db->db_count) == NPER - 1)
+	if (fmt_dirblk_count(db) == NPER - 1)
 		roomy_push(d, pos / NPER);
 	return 0;
 }
@@ -477,7 +460,7 @@ int vol_dir_replace_pos(struct vol *v, struct vinode *dir, uint32_t pos,
 	struct vmfs_dirent *de = ent(d, pos), saved = *de;
 	int ret;
 
-	de->de_ino = htole64(ino);
+	fmt_dirent_set_ino(de, ino);
 	de->de_type = type;
 	ret = chunk_write(v, d, pos / NPER);
 	if (ret)
@@ -509,7 +492,7 @@ int vol_dir_iterate(struct vol *v, struct vinode *dir, uint64_t cookie,
 			continue;
 		memcpy(name, de->de_name, de->de_name_len);
 		name[de->de_name_len] = 0;
-		if (cb(ctx, name, le64toh(de->de_ino), de->de_type, pos + 3))
+		if (cb(ctx, name, fmt_dirent_ino(de), de->de_type, pos + 3))
 			break;
 	}
 	return 0;
@@ -559,6 +542,7 @@ int vol_raw_dir_add(const struct vol_raw *r, uint64_t dir, const char *name,
 	size_t len = strlen(name);
 	uint64_t nchunks, caddr = 0, p, idx;
 	uint32_t k, slot = NPER;
+	struct fmt_inode fi;
 	int ret;
 
 	if (!cb)
@@ -570,7 +554,9 @@ int vol_raw_dir_add(const struct vol_raw *r, uint64_t dir, const char *name,
 	ret = vol_raw_inode_read(r, dir, iblk);
 	if (ret)
 		goto out;
-	nchunks = le64toh(di->di_size) / VMFS_MD_BLOCK_SIZE;
+	/* Fields out of range are fsck's to judge; the sizes are used as is. */
+	(void)fmt_inode_decode(di, &fi);
+	nchunks = fi.size / VMFS_MD_BLOCK_SIZE;
 	if (nchunks > UINT32_MAX / NPER) {
 		ret = -ENOSPC;
 		goto out;
@@ -600,12 +586,12 @@ int vol_raw_dir_add(const struct vol_raw *r, uint64_t dir, const char *name,
 				goto out;
 			p = res_geom_addr(&r->g->res[VMFS_RES_SMALL], idx) >>
 			    VMFS_MD_BLOCK_SHIFT;
-			di->di_map[k / per_blk] = htole64(p);
-			di->di_alloc_bytes = htole64(le64toh(di->di_alloc_bytes) + sbs);
+			fmt_ptr_store(&di->di_map[k / per_blk], p);
+			fi.alloc_bytes += sbs;
 		}
 		caddr = chunk_addr(r->g, p, k);
 		chunk_init(cb, dir, k);
-		di->di_size = htole64((uint64_t)(k + 1) * VMFS_MD_BLOCK_SIZE);
+		fi.size = (uint64_t)(k + 1) * VMFS_MD_BLOCK_SIZE;
 		slot = 0;
 	}
 	chunk_put(cb, slot, name, len, ino, type);
@@ -616,9 +602,10 @@ int vol_raw_dir_add(const struct vol_raw *r, uint64_t dir, const char *name,
 	*hint = k;
 	*loc = caddr | slot;
 	/* The chunk first: the inode then names what is on disk. */
-	di->di_nentries = htole64(le64toh(di->di_nentries) + 1);
+	fi.nentries++;
 	if (type == DT_DIR)
-		di->di_nlink = htole32(le32toh(di->di_nlink) + 1);
+		fi.nlink++;
+	fmt_inode_encode(&fi, di);
 	ret = vol_raw_inode_write(r, dir, iblk);
 out:
 	lun_buf_free(cb);
@@ -651,7 +638,7 @@ int vol_raw_dir_remove(const struct vol_raw *r, uint64_t dir, uint64_t loc,
 		ret = -ESTALE;
 		goto out;
 	}
-	*ino = le64toh(de->de_ino);
+	*ino = fmt_dirent_ino(de);
 	*type = de->de_type;
 	chunk_take(cb, slot);
 	md_reseal(cb, VMFS_MAGIC_DIRBLK, caddr, VMFS_MD_BLOCK_SIZE);
@@ -670,6 +657,7 @@ int vol_raw_dir_find(const struct vol_raw *r, uint64_t dir, const char *name)
 	const struct vmfs_dirblk *db = (const struct vmfs_dirblk *)cb;
 	size_t len = strlen(name);
 	uint64_t nchunks, caddr;
+	struct fmt_inode fi;
 	int ret = -ENOMEM;
 
 	if (!iblk || !cb)
@@ -677,7 +665,8 @@ int vol_raw_dir_find(const struct vol_raw *r, uint64_t dir, const char *name)
 	ret = vol_raw_inode_read(r, dir, iblk);
 	if (ret)
 		goto out;
-	nchunks = le64toh(raw_di(iblk)->di_size) / VMFS_MD_BLOCK_SIZE;
+	(void)fmt_inode_decode(raw_di(iblk), &fi);
+	nchunks = fi.size / VMFS_MD_BLOCK_SIZE;
 	ret = -ENOENT;
 	for (uint64_t k = 0; k < nchunks && k <= UINT32_MAX && ret == -ENOENT; k++) {
 		ret = raw_chunk_read(r, dir, iblk, (uint32_t)k, cb, &caddr);

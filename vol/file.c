@@ -15,7 +15,6 @@
  * through a per-thread bounce buffer, read-modify-write for partial
  * sectors, under the inode's write lock so two such writes cannot race.
  */
-#include <endian.h>
 #include <errno.h>
 #include <linux/falloc.h>
 #include <stdlib.h>
@@ -52,11 +51,6 @@ static uint8_t *vol_tls_buf(size_t len)
 		pthread_setspecific(tls_key, tls_buf);
 	}
 	return tls_buf;
-}
-
-static inline uint64_t ptr_addr(uint64_t p)
-{
-	return (p & VMFS_PTR_ADDR_MASK) << VMFS_MD_BLOCK_SHIFT;
 }
 
 static inline bool aligned(const struct vol *v, const void *buf,
@@ -209,7 +203,7 @@ int vol_file_read_locked(struct vol *v, struct vinode *vi, void *buf,
 			continue;
 		}
 		/* Extend over physically contiguous written blocks. */
-		dev = ptr_addr(p) + boff;
+		dev = vmfs_ptr_addr(p) + boff;
 		while (done + run < len) {
 			uint64_t q;
 
@@ -217,7 +211,7 @@ int vol_file_read_locked(struct vol *v, struct vinode *vi, void *buf,
 			if (ret)
 				return ret;
 			if (!q || (q & VMFS_PTR_TBZ) ||
-			    ptr_addr(q) != ptr_addr(p) + bs)
+			    vmfs_ptr_addr(q) != vmfs_ptr_addr(p) + bs)
 				break;
 			p = q;
 			lbn++;
@@ -249,7 +243,7 @@ static int zero_in_file(struct vol *v, struct vinode *vi, uint64_t off,
 		if (ret)
 			return ret;
 		if (p && !(p & VMFS_PTR_TBZ)) {
-			ret = dev_zero(v, ptr_addr(p) + boff, n);
+			ret = dev_zero(v, vmfs_ptr_addr(p) + boff, n);
 			if (ret)
 				return ret;
 		}
@@ -280,7 +274,7 @@ static int block_prepare(struct vol *v, struct vinode *vi, uint64_t lbn,
 		uint64_t prev = 0;
 
 		if (lbn && !vol_bmap_get(v, vi, lbn - 1, &prev) && prev) {
-			int64_t pi = vol_res_index(v, t, ptr_addr(prev));
+			int64_t pi = vol_res_index(v, t, vmfs_ptr_addr(prev));
 
 			if (pi >= 0)
 				hint = (uint64_t)pi + 1;
@@ -295,7 +289,7 @@ static int block_prepare(struct vol *v, struct vinode *vi, uint64_t lbn,
 		}
 		addr = res_addr(v, t, idx);
 	} else {
-		addr = ptr_addr(p);
+		addr = vmfs_ptr_addr(p);
 	}
 	if (!whole) {
 		ret = lun_zero_range(v->lun, addr, bs);
@@ -336,7 +330,7 @@ static int write_in_map(struct vol *v, struct vinode *vi, const void *buf,
 				n = len - done;
 			ret = vol_bmap_get(v, vi, (off + done) / bs, &p);
 			if (!ret)
-				ret = dev_write(v, ptr_addr(p) + boff, in + done, n);
+				ret = dev_write(v, vmfs_ptr_addr(p) + boff, in + done, n);
 			done += n;
 		}
 		if (ret)
@@ -448,8 +442,8 @@ static int file_set_map(struct vol *v, struct vinode *vi, uint16_t map_type)
 	}
 	if (old_type == VMFS_MAP_SMALL) {
 		for (uint32_t i = 0; i < VMFS_NDIRECT; i++) {
-			uint64_t p = le64toh(di->di_map[i]);
-			int64_t idx = p ? vol_res_index(v, VMFS_RES_SMALL, ptr_addr(p)) : -1;
+			uint64_t p = fmt_ptr_load(&di->di_map[i]);
+			int64_t idx = p ? vol_res_index(v, VMFS_RES_SMALL, vmfs_ptr_addr(p)) : -1;
 
 			if (idx >= 0) {
 				old[nold++] = (uint64_t)idx;
@@ -506,7 +500,7 @@ int vol_file_truncate(struct vol *v, struct vinode *vi, uint64_t size)
 
 			ret = vol_bmap_get(v, vi, size / bs, &p);
 			if (!ret && p && !(p & VMFS_PTR_TBZ))
-				ret = dev_zero(v, ptr_addr(p) + size % bs,
+				ret = dev_zero(v, vmfs_ptr_addr(p) + size % bs,
 					       bs - size % bs);
 		}
 		if (ret)
@@ -539,7 +533,7 @@ static int alloc_range(struct vol *v, struct vinode *vi, uint64_t first,
 			if (!p)
 				holes[nh++] = lbn;
 			else if (hint == UINT64_MAX) {
-				int64_t pi = vol_res_index(v, t, ptr_addr(p));
+				int64_t pi = vol_res_index(v, t, vmfs_ptr_addr(p));
 
 				hint = pi >= 0 ? (uint64_t)pi + 1 : UINT64_MAX;
 			}
@@ -590,7 +584,7 @@ static int eager_zero(struct vol *v, struct vinode *vi, uint64_t first,
 		ret = vol_bmap_get(v, vi, lbn, &p);
 		if (ret || !p)
 			break;
-		ret = lun_zero_range(v->lun, ptr_addr(p), bs);
+		ret = lun_zero_range(v->lun, vmfs_ptr_addr(p), bs);
 		if (!ret && (p & VMFS_PTR_TBZ)) {
 			ret = vol_bmap_set(v, vi, lbn, p & ~VMFS_PTR_TBZ, true);
 			changed = true;
@@ -763,7 +757,7 @@ static int write_fast(struct vol *v, struct vinode *vi, const void *buf,
 			return ret;
 		if (!p || (p & VMFS_PTR_TBZ))
 			return 1;
-		ret = dev_write(v, ptr_addr(p) + boff, in + done, n);
+		ret = dev_write(v, vmfs_ptr_addr(p) + boff, in + done, n);
 		if (ret)
 			return ret;
 		done += n;

@@ -385,17 +385,19 @@ int vol_header_read_at(struct lun *lun, uint64_t off, uint64_t lun_bytes,
 		return -ENOMEM;
 	ret = lun_read(lun, d, VMFS_MD_BLOCK_SIZE, off);
 	if (!ret) {
-		*magic = le32toh(d->vh_hdr.bh_magic);
+		struct fmt_hdr h;
+
+		fmt_hdr_decode(&d->vh_hdr, &h);
+		*magic = h.magic;
 		ret = lun_md_verify(&d->vh_hdr, VMFS_MAGIC_VOLUME, off,
 				    VMFS_MD_BLOCK_SIZE);
 		if (ret)
 			VLOG(LOG_WARNING,
 			     "%s: volume header at offset %llu: %s (magic 0x%08x, major %u, self %llu, gen %llu)",
 			     lun_name(lun), (unsigned long long)off,
-			     vmfs_strerror(ret), *magic,
-			     le16toh(d->vh_hdr.bh_major),
-			     (unsigned long long)le64toh(d->vh_hdr.bh_self),
-			     (unsigned long long)le64toh(d->vh_hdr.bh_gen));
+			     vmfs_strerror(ret), *magic, h.major,
+			     (unsigned long long)h.self,
+			     (unsigned long long)h.gen);
 	}
 	if (!ret) {
 		vol_geom_from_disk(d, g);

@@ -7,7 +7,6 @@
  * an inode whose link count reached zero is freed on disk at that moment,
  * which is how an unlinked file stays readable while it is still open.
  */
-#include <endian.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,53 +21,57 @@ static struct vmfs_inode *di_of(const struct vinode *vi)
 	return (struct vmfs_inode *)(vi->blk + VMFS_OBJ_OFFSET);
 }
 
-static void inode_decode(struct vinode *vi)
+/* The codec's host copy into the cached inode's fields. */
+static void inode_decode(struct vinode *vi, const struct fmt_inode *fi)
 {
-	const struct vmfs_inode *di = di_of(vi);
-
-	vi->gen = le64toh(di->di_hdr.bh_gen);
-	vi->incarnation = le64toh(di->di_incarnation);
-	vi->mode = le32toh(di->di_mode);
-	vi->nlink = le32toh(di->di_nlink);
-	vi->uid = le32toh(di->di_uid);
-	vi->gid = le32toh(di->di_gid);
-	vi->size = le64toh(di->di_size);
-	vi->alloc_bytes = le64toh(di->di_alloc_bytes);
-	vi->atime_ns = (int64_t)le64toh(di->di_atime_ns);
-	vi->mtime_ns = (int64_t)le64toh(di->di_mtime_ns);
-	vi->ctime_ns = (int64_t)le64toh(di->di_ctime_ns);
-	vi->btime_ns = (int64_t)le64toh(di->di_btime_ns);
-	vi->parent = le64toh(di->di_parent);
-	vi->flags = le32toh(di->di_flags);
-	vi->map_type = le16toh(di->di_map_type);
-	vi->rdev = le64toh(di->di_rdev);
-	vi->nentries = le64toh(di->di_nentries);
+	vi->gen = fi->gen;
+	vi->incarnation = fi->incarnation;
+	vi->mode = fi->mode;
+	vi->nlink = fi->nlink;
+	vi->uid = fi->uid;
+	vi->gid = fi->gid;
+	vi->size = fi->size;
+	vi->alloc_bytes = fi->alloc_bytes;
+	vi->atime_ns = fi->atime_ns;
+	vi->mtime_ns = fi->mtime_ns;
+	vi->ctime_ns = fi->ctime_ns;
+	vi->btime_ns = fi->btime_ns;
+	vi->parent = fi->parent;
+	vi->flags = fi->flags;
+	vi->map_type = fi->map_type;
+	vi->rdev = fi->rdev;
+	vi->nentries = fi->nentries;
 }
 
-/* Host fields into the block image (map, inline data, xattrs live there). */
+/*
+ * Host fields into the block image (map, inline data, xattrs live there;
+ * di_xattr_len is vol/xattr.c's and kept as the image has it).
+ */
 static void inode_encode(struct vinode *vi)
 {
 	struct vmfs_inode *di = di_of(vi);
+	struct fmt_inode fi;
 
-	vi->gen++;
-	di->di_hdr.bh_gen = htole64(vi->gen);
-	di->di_ino = htole64(vi->ino);
-	di->di_incarnation = htole64(vi->incarnation);
-	di->di_mode = htole32(vi->mode);
-	di->di_nlink = htole32(vi->nlink);
-	di->di_uid = htole32(vi->uid);
-	di->di_gid = htole32(vi->gid);
-	di->di_size = htole64(vi->size);
-	di->di_alloc_bytes = htole64(vi->alloc_bytes);
-	di->di_atime_ns = htole64((uint64_t)vi->atime_ns);
-	di->di_mtime_ns = htole64((uint64_t)vi->mtime_ns);
-	di->di_ctime_ns = htole64((uint64_t)vi->ctime_ns);
-	di->di_btime_ns = htole64((uint64_t)vi->btime_ns);
-	di->di_parent = htole64(vi->parent);
-	di->di_flags = htole32(vi->flags);
-	di->di_map_type = htole16(vi->map_type);
-	di->di_rdev = htole64(vi->rdev);
-	di->di_nentries = htole64(vi->nentries);
+	(void)fmt_inode_decode(di, &fi);
+	fi.gen = ++vi->gen;
+	fi.ino = vi->ino;
+	fi.incarnation = vi->incarnation;
+	fi.mode = vi->mode;
+	fi.nlink = vi->nlink;
+	fi.uid = vi->uid;
+	fi.gid = vi->gid;
+	fi.size = vi->size;
+	fi.alloc_bytes = vi->alloc_bytes;
+	fi.atime_ns = vi->atime_ns;
+	fi.mtime_ns = vi->mtime_ns;
+	fi.ctime_ns = vi->ctime_ns;
+	fi.btime_ns = vi->btime_ns;
+	fi.parent = vi->parent;
+	fi.flags = vi->flags;
+	fi.map_type = vi->map_type;
+	fi.rdev = vi->rdev;
+	fi.nentries = vi->nentries;
+	fmt_inode_encode(&fi, di);
 	lun_md_seal(&di->di_hdr, VMFS_MAGIC_INODE, vi->addr, INODE_LEN);
 }
 
@@ -151,25 +154,27 @@ static void icache_unlink(struct vol *v, struct vinode *vi)
 		*pp = vi->hnext;
 }
 
-/* Verify an inode block just read. */
+/* Verify an inode block just read; on success, take its fields. */
 static int inode_verify(struct vinode *vi)
 {
 	const struct vmfs_inode *di = di_of(vi);
 	int ret = lun_md_verify(&di->di_hdr, VMFS_MAGIC_INODE, vi->addr,
 				INODE_LEN);
+	struct fmt_inode fi;
+	struct fmt_hdr h;
+	int bad = fmt_inode_decode(di, &fi);
 
-	if (!ret && (le64toh(di->di_ino) != vi->ino ||
-		     le16toh(di->di_map_type) > VMFS_MAP_FILE ||
-		     le16toh(di->di_xattr_len) > VMFS_XATTR_AREA ||
-		     le32toh(di->di_mode) == 0))
+	if (!ret && (bad || fi.ino != vi->ino || fi.mode == 0))
 		ret = -VMFS_E_CORRUPT;
-	if (ret)
+	if (ret) {
+		fmt_hdr_decode(&di->di_hdr, &h);
 		VLOG(LOG_ERR, "inode %llu at offset %llu: %s (magic 0x%08x, ino %llu, gen %llu, mode 0%o); run 'vmfs fsck'",
 		     (unsigned long long)vi->ino, (unsigned long long)vi->addr,
-		     vmfs_strerror(ret), le32toh(di->di_hdr.bh_magic),
-		     (unsigned long long)le64toh(di->di_ino),
-		     (unsigned long long)le64toh(di->di_hdr.bh_gen),
-		     le32toh(di->di_mode));
+		     vmfs_strerror(ret), h.magic, (unsigned long long)fi.ino,
+		     (unsigned long long)fi.gen, fi.mode);
+	} else {
+		inode_decode(vi, &fi);
+	}
 	return ret;
 }
 
@@ -220,7 +225,6 @@ int vol_inode_get(struct vol *v, uint64_t ino, struct vinode **out)
 		vinode_destroy(vi);
 		return ret;
 	}
-	inode_decode(vi);
 
 	pthread_mutex_lock(&v->icache_lock);
 	other = icache_find(v, ino);
@@ -313,15 +317,21 @@ static struct vmfs_inode *inode_reset(uint8_t *blk, uint64_t addr,
 	struct vmfs_inode *di = (struct vmfs_inode *)(blk + VMFS_OBJ_OFFSET);
 	uint64_t inc = 0, lock_gen = 0;
 	struct lock_record lr;
+	struct fmt_inode fi;
 
-	if (!lun_md_verify(&di->di_hdr, VMFS_MAGIC_INODE, addr, INODE_LEN))
-		inc = le64toh(di->di_incarnation);
+	/* Field ranges do not matter here: only the incarnation. */
+	if (!lun_md_verify(&di->di_hdr, VMFS_MAGIC_INODE, addr, INODE_LEN)) {
+		(void)fmt_inode_decode(di, &fi);
+		inc = fi.incarnation;
+	}
 	if (!lock_record_decode(blk, addr, &lr))
 		lock_gen = lr.gen;
 	memset(blk, 0, VMFS_MD_BLOCK_SIZE);
 	lock_record_init_free(blk, addr, lock_gen + 1);
-	di->di_ino = htole64(ino);
-	di->di_incarnation = htole64(inc + inc_step);
+	memset(&fi, 0, sizeof(fi));
+	fi.ino = ino;
+	fi.incarnation = inc + inc_step;
+	fmt_inode_encode(&fi, di);
 	return di;
 }
 
@@ -331,13 +341,14 @@ static struct vmfs_inode *inode_fresh(uint8_t *blk, uint64_t addr,
 				      uint64_t ino, uint32_t mode, int64_t now)
 {
 	struct vmfs_inode *di = inode_reset(blk, addr, ino, 1);
+	struct fmt_inode fi;
 
-	di->di_mode = htole32(mode);
-	di->di_nlink = htole32(S_ISDIR(mode) ? 2 : 1);
-	di->di_map_type = htole16(S_ISDIR(mode) ? VMFS_MAP_SMALL
-						: VMFS_MAP_INLINE);
-	di->di_atime_ns = di->di_mtime_ns = di->di_ctime_ns =
-		di->di_btime_ns = htole64((uint64_t)now);
+	(void)fmt_inode_decode(di, &fi);
+	fi.mode = mode;
+	fi.nlink = S_ISDIR(mode) ? 2 : 1;
+	fi.map_type = S_ISDIR(mode) ? VMFS_MAP_SMALL : VMFS_MAP_INLINE;
+	fi.atime_ns = fi.mtime_ns = fi.ctime_ns = fi.btime_ns = now;
+	fmt_inode_encode(&fi, di);
 	return di;
 }
 
@@ -345,6 +356,7 @@ static struct vmfs_inode *inode_fresh(uint8_t *blk, uint64_t addr,
 int vol_inode_alloc(struct vol *v, uint64_t hint, uint32_t mode, uint32_t uid,
 		uint32_t gid, struct vinode **out)
 {
+	struct fmt_inode fi;
 	struct vinode *vi;
 	uint64_t ino;
 	uint32_t got;
@@ -361,8 +373,9 @@ int vol_inode_alloc(struct vol *v, uint64_t hint, uint32_t mode, uint32_t uid,
 	/* The slot's previous life, if it had one (unreadable: none). */
 	if (vol_md_read(v, vi->blk, vi->addr))
 		memset(vi->blk, 0, VMFS_MD_BLOCK_SIZE);
-	inode_fresh(vi->blk, vi->addr, ino, mode, vol_now_ns());
-	inode_decode(vi);
+	(void)fmt_inode_decode(inode_fresh(vi->blk, vi->addr, ino, mode,
+					   vol_now_ns()), &fi);
+	inode_decode(vi, &fi);
 	vi->uid = uid;
 	vi->gid = gid;
 	inode_encode(vi);
@@ -479,15 +492,16 @@ int vol_raw_inode_clear(const struct vol_raw *r, uint64_t ino,
 			const uint8_t *old)
 {
 	uint8_t *blk = lun_buf_alloc(VMFS_MD_BLOCK_SIZE);
-	le64 gen;
+	uint64_t gen;
 	int ret;
 
 	if (!blk)
 		return -ENOMEM;
 	memcpy(blk, old, VMFS_MD_BLOCK_SIZE);
 	/* The block's generation goes on from the old one, verified or not. */
-	gen = ((const struct vmfs_inode *)(old + VMFS_OBJ_OFFSET))->di_hdr.bh_gen;
-	inode_reset(blk, raw_inode_addr(r, ino), ino, 0)->di_hdr.bh_gen = gen;
+	gen = fmt_hdr_gen(&((const struct vmfs_inode *)(old + VMFS_OBJ_OFFSET))->di_hdr);
+	fmt_hdr_set_gen(&inode_reset(blk, raw_inode_addr(r, ino), ino, 0)->di_hdr,
+			gen);
 	ret = vol_raw_inode_write(r, ino, blk);
 	lun_buf_free(blk);
 	return ret;
@@ -503,8 +517,14 @@ int vol_raw_dir_create(const struct vol_raw *r, uint64_t ino,
 		return -ENOMEM;
 	ret = vol_raw_inode_read(r, ino, blk);
 	if (!ret) {
-		inode_fresh(blk, raw_inode_addr(r, ino), ino, S_IFDIR | perm,
-			    vol_now_ns())->di_parent = htole64(parent);
+		struct vmfs_inode *di = inode_fresh(blk, raw_inode_addr(r, ino),
+						    ino, S_IFDIR | perm,
+						    vol_now_ns());
+		struct fmt_inode fi;
+
+		(void)fmt_inode_decode(di, &fi);
+		fi.parent = parent;
+		fmt_inode_encode(&fi, di);
 		ret = vol_raw_inode_write(r, ino, blk);
 	}
 	lun_buf_free(blk);
@@ -516,11 +536,14 @@ int vol_raw_inode_adjust(const struct vol_raw *r, uint64_t ino, uint8_t *blk,
 {
 	struct vmfs_inode *di = (struct vmfs_inode *)(blk + VMFS_OBJ_OFFSET);
 	int ret = vol_raw_inode_read(r, ino, blk);
+	struct fmt_inode fi;
 
 	if (ret)
 		return ret;
-	di->di_nlink = htole32(le32toh(di->di_nlink) + (uint32_t)nlink_delta);
-	di->di_nentries = htole64(le64toh(di->di_nentries) +
-				  (uint64_t)(int64_t)nentries_delta);
+	/* A damaged field is fsck's to judge; the counts move regardless. */
+	(void)fmt_inode_decode(di, &fi);
+	fi.nlink += (uint32_t)nlink_delta;
+	fi.nentries += (uint64_t)(int64_t)nentries_delta;
+	fmt_inode_encode(&fi, di);
 	return vol_raw_inode_write(r, ino, blk);
 }

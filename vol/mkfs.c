@@ -14,7 +14,6 @@
  * cluster) and one 4 KiB block per journal and heartbeat slot.
  */
 #include <dirent.h>
-#include <endian.h>
 #include <errno.h>
 #include <string.h>
 #include <sys/random.h>
@@ -37,21 +36,14 @@ static int mkfs_dir_chunk(struct lun *lun, uint64_t addr, uint64_t dir_ino,
 {
 	uint8_t *blk = lun_buf_alloc(VMFS_MD_BLOCK_SIZE);
 	struct vmfs_dirblk *db = (struct vmfs_dirblk *)blk;
-	size_t len = strlen(name);
 	int ret;
 
 	if (!blk)
 		return -ENOMEM;
 	memset(blk, 0, VMFS_MD_BLOCK_SIZE);
-	db->db_dir_ino = htole64(dir_ino);
-	db->db_chunk = 0;
-	db->db_count = htole16(1);
-	db->db_ents[0].de_ino = htole64(ino);
-	db->db_ents[0].de_hash = htole32(lun_crc32c(0, name, len));
-	db->db_ents[0].de_name_len = (uint8_t)len;
-	db->db_ents[0].de_type = DT_DIR;
-	memcpy(db->db_ents[0].de_name, name, len);
-	db->db_hdr.bh_gen = htole64(1);
+	fmt_dirblk_encode(&(struct fmt_dirblk){ .gen = 1, .dir_ino = dir_ino,
+						.chunk = 0, .count = 1 }, db);
+	fmt_dirent_encode(&db->db_ents[0], ino, name, strlen(name), DT_DIR);
 	lun_md_seal(&db->db_hdr, VMFS_MAGIC_DIRBLK, addr, VMFS_MD_BLOCK_SIZE);
 	ret = lun_write(lun, blk, VMFS_MD_BLOCK_SIZE, addr);
 	lun_buf_free(blk);
@@ -71,33 +63,31 @@ static int mkfs_dir_inode(struct lun *lun, const struct vol_geom *g,
 			ino * VMFS_MD_BLOCK_SIZE;
 	uint8_t *blk = lun_buf_alloc(VMFS_MD_BLOCK_SIZE);
 	struct vmfs_inode *di = (struct vmfs_inode *)(blk + VMFS_OBJ_OFFSET);
+	struct fmt_inode fi = {
+		.gen = 1, .ino = ino, .incarnation = 1,
+		.mode = S_IFDIR | perm, .nlink = 2, .parent = parent,
+		.atime_ns = now, .mtime_ns = now, .ctime_ns = now,
+		.btime_ns = now, .map_type = VMFS_MAP_SMALL,
+	};
 	int ret;
 
 	if (!blk)
 		return -ENOMEM;
 	memset(blk, 0, VMFS_MD_BLOCK_SIZE);
 	lock_record_init_free(blk, addr, 1);
-	di->di_hdr.bh_gen = htole64(1);
-	di->di_ino = htole64(ino);
-	di->di_incarnation = htole64(1);
-	di->di_mode = htole32(S_IFDIR | perm);
-	di->di_nlink = htole32(2);
-	di->di_atime_ns = di->di_mtime_ns = di->di_ctime_ns =
-		di->di_btime_ns = htole64((uint64_t)now);
-	di->di_parent = htole64(parent);
-	di->di_map_type = htole16(VMFS_MAP_SMALL);
 	if (child) {
 		uint64_t caddr = g->res[VMFS_RES_SMALL].obj_offset;
 
-		di->di_nlink = htole32(le32toh(di->di_nlink) + 1);
-		di->di_size = htole64(VMFS_MD_BLOCK_SIZE);
-		di->di_alloc_bytes = htole64(g->small_block_size);
-		di->di_nentries = htole64(1);
-		di->di_map[0] = htole64(caddr >> VMFS_MD_BLOCK_SHIFT);
+		fi.nlink++;
+		fi.size = VMFS_MD_BLOCK_SIZE;
+		fi.alloc_bytes = g->small_block_size;
+		fi.nentries = 1;
+		fmt_ptr_store(&di->di_map[0], caddr >> VMFS_MD_BLOCK_SHIFT);
 		ret = mkfs_dir_chunk(lun, caddr, ino, child, child_ino);
 		if (ret)
 			goto out;
 	}
+	fmt_inode_encode(&fi, di);
 	lun_md_seal(&di->di_hdr, VMFS_MAGIC_INODE, addr,
 		    VMFS_MD_BLOCK_SIZE - VMFS_OBJ_OFFSET);
 	ret = lun_write(lun, blk, VMFS_MD_BLOCK_SIZE, addr);

@@ -16,11 +16,6 @@
 #include <sys/stat.h>
 #include "vol_int.h"
 
-uint8_t vol_mode_to_dtype(uint32_t mode)
-{
-	return (uint8_t)((mode & S_IFMT) >> 12);
-}
-
 static int check_name(const char *name)
 {
 	size_t len = strlen(name);
@@ -178,7 +173,7 @@ static int make_node_once(struct vol *v, uint64_t parent, const char *name,
 		ret = vol_inode_write(v, vi);
 	}
 	if (!ret)
-		ret = vol_dir_add(v, dir, name, vi->ino, vol_mode_to_dtype(mode));
+		ret = vol_dir_add(v, dir, name, vi->ino, vmfs_dirent_type(mode));
 	if (ret) {
 		vi->nlink = 0;  /* freed by the vol_inode_put below */
 		pthread_rwlock_unlock(&vi->rw);
@@ -318,7 +313,7 @@ static int link_once(struct vol *v, uint64_t ino, uint64_t newparent,
 	vol_inode_touch(vi, false, true);
 	ret = vol_inode_write(v, vi);
 	if (!ret)
-		ret = vol_dir_add(v, dir, newname, vi->ino, vol_mode_to_dtype(vi->mode));
+		ret = vol_dir_add(v, dir, newname, vi->ino, vmfs_dirent_type(vi->mode));
 	if (ret) {
 		vi->nlink--;
 		vol_inode_write(v, vi);
@@ -566,10 +561,10 @@ static int rename_once(struct vol *v, uint64_t parent, const char *name,
 
 	if (flags & VOL_RENAME_EXCHANGE) {
 		ret = vol_dir_replace_pos(v, nd, dpos, src->ino,
-				      vol_mode_to_dtype(src->mode));
+				      vmfs_dirent_type(src->mode));
 		if (!ret)
 			ret = vol_dir_replace_pos(v, od, spos, dst->ino,
-					      vol_mode_to_dtype(dst->mode));
+					      vmfs_dirent_type(dst->mode));
 		if (!ret)
 			ret = reparent(v, src, od, nd);
 		if (!ret)
@@ -587,7 +582,7 @@ static int rename_once(struct vol *v, uint64_t parent, const char *name,
 			ret = -ENOTEMPTY;
 		if (!ret)
 			ret = vol_dir_replace_pos(v, nd, dpos, src->ino,
-					      vol_mode_to_dtype(src->mode));
+					      vmfs_dirent_type(src->mode));
 		if (!ret) {
 			if (S_ISDIR(dst->mode))
 				nd->nlink--;
@@ -596,7 +591,7 @@ static int rename_once(struct vol *v, uint64_t parent, const char *name,
 		pthread_rwlock_unlock(&dst->rw);
 	} else {
 		ret = vol_dir_add(v, nd, newname, src->ino,
-			      vol_mode_to_dtype(src->mode));
+			      vmfs_dirent_type(src->mode));
 	}
 	if (ret)
 		goto out_locked;

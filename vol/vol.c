@@ -73,7 +73,7 @@ static int vol_journals_replay(struct lun *lun, const struct vol_geom *g,
 		if (r.stop == JNL_STOP_BAD_TAG || r.stop == JNL_STOP_TOO_LONG)
 			VLOG(LOG_WARNING, "%s: journal of slot %u ends with %s; run 'vmfs fsck'",
 			     lun_name(lun), s, jnl_stop_str(r.stop));
-		if (ro && r.ntxn) {
+		if (ro && r.ntxn && !(o->flags & VOL_STALE_OK)) {
 			VLOG(LOG_ERR, "%s: journal of slot %u holds %llu transactions to replay",
 			     lun_name(lun), s, (unsigned long long)r.ntxn);
 			return -VMFS_E_JNL_DIRTY;

@@ -186,7 +186,7 @@ static inline void md_reseal(void *hdr, uint32_t magic, uint64_t self,
 {
 	struct vmfs_blk_hdr *h = hdr;
 
-	h->bh_gen = htole64(le64toh(h->bh_gen) + 1);
+	fmt_hdr_set_gen(h, fmt_hdr_gen(h) + 1);
 	lun_md_seal(hdr, magic, self, len);
 }
 

@@ -4,33 +4,12 @@
  * is no overflow block: a set that does not fit fails with ENOSPC, as on
  * ext4 without an xattr block.
  */
-#include <endian.h>
 #include <errno.h>
 #include <string.h>
 #include <sys/xattr.h>
 #include "vol_int.h"
 
 #define REC_HDR sizeof(struct vmfs_xattr_rec)
-
-/* Records are packed with no alignment: copy headers in and out. */
-static void rec_get(const uint8_t *p, size_t *nlen, size_t *vlen)
-{
-	struct vmfs_xattr_rec r;
-
-	memcpy(&r, p, sizeof(r));
-	*nlen = r.xr_name_len;
-	*vlen = le16toh(r.xr_value_len);
-}
-
-static void rec_put(uint8_t *p, size_t nlen, size_t vlen)
-{
-	struct vmfs_xattr_rec r = {
-		.xr_name_len = (uint8_t)nlen,
-		.xr_value_len = htole16((uint16_t)vlen),
-	};
-
-	memcpy(p, &r, sizeof(r));
-}
 
 static struct vmfs_inode *di_of(struct vinode *vi)
 {
@@ -42,12 +21,12 @@ static int find(struct vinode *vi, const char *name, size_t nlen,
 		size_t *rec_len)
 {
 	struct vmfs_inode *di = di_of(vi);
-	size_t used = le16toh(di->di_xattr_len), off = 0;
+	size_t used = fmt_xattr_len(di), off = 0;
 
 	while (off + REC_HDR <= used) {
 		size_t rn, rv, len;
 
-		rec_get(di->di_xattr + off, &rn, &rv);
+		fmt_xattr_rec_decode(di->di_xattr + off, &rn, &rv);
 		len = REC_HDR + rn + rv;
 		if (off + len > used)
 			break;
@@ -64,11 +43,11 @@ static int find(struct vinode *vi, const char *name, size_t nlen,
 static void cut(struct vinode *vi, size_t off, size_t len)
 {
 	struct vmfs_inode *di = di_of(vi);
-	size_t used = le16toh(di->di_xattr_len);
+	size_t used = fmt_xattr_len(di);
 
 	memmove(di->di_xattr + off, di->di_xattr + off + len, used - off - len);
 	memset(di->di_xattr + used - len, 0, len);
-	di->di_xattr_len = htole16((uint16_t)(used - len));
+	fmt_xattr_set_len(di, (uint16_t)(used - len));
 }
 
 int vol_setxattr(struct vol *v, uint64_t ino, const char *name,
@@ -106,15 +85,15 @@ int vol_setxattr(struct vol *v, uint64_t ino, const char *name,
 	}
 	if (off >= 0)
 		cut(vi, (size_t)off, rlen);
-	used = le16toh(di->di_xattr_len);
+	used = fmt_xattr_len(di);
 	if (used + REC_HDR + nlen + size > VMFS_XATTR_AREA) {
 		ret = -ENOSPC;
 		goto restore;
 	}
-	rec_put(di->di_xattr + used, nlen, size);
+	fmt_xattr_rec_encode(di->di_xattr + used, nlen, size);
 	memcpy(di->di_xattr + used + REC_HDR, name, nlen);
 	memcpy(di->di_xattr + used + REC_HDR + nlen, value, size);
-	di->di_xattr_len = htole16((uint16_t)(used + REC_HDR + nlen + size));
+	fmt_xattr_set_len(di, (uint16_t)(used + REC_HDR + nlen + size));
 	vol_inode_touch(vi, false, true);
 	ret = vol_inode_write(v, vi);
 	if (!ret)
@@ -171,11 +150,11 @@ ssize_t vol_listxattr(struct vol *v, uint64_t ino, char *buf, size_t size)
 		return ret;
 	pthread_rwlock_rdlock(&vi->rw);
 	di = di_of(vi);
-	used = le16toh(di->di_xattr_len);
+	used = fmt_xattr_len(di);
 	while (off + REC_HDR <= used) {
 		size_t rn, rv, len;
 
-		rec_get(di->di_xattr + off, &rn, &rv);
+		fmt_xattr_rec_decode(di->di_xattr + off, &rn, &rv);
 		len = REC_HDR + rn + rv;
 		if (off + len > used)
 			break;

@@ -9,7 +9,9 @@
  *
  * Rules:
  *  - every multi-byte integer is little-endian (le16/le32/le64 below are
- *    storage types only; convert with le*toh/htole* at the boundary);
+ *    storage types only; the codec at the end of this header, format/,
+ *    converts them, and the vmfs_* inline helpers before it hold the
+ *    small computations every reader and writer shares);
  *  - every metadata block is VMFS_MD_BLOCK_SIZE (4 KiB) and starts with, or
  *    (lockable blocks) carries at VMFS_OBJ_OFFSET, a struct vmfs_blk_hdr:
  *    magic, format version, its own byte address, a generation bumped at
@@ -431,5 +433,294 @@ struct vmfs_dirblk {
 /*0xf10*/ uint8_t db_reserved[0x1000 - 0xf10];
 };
 _Static_assert(sizeof(struct vmfs_dirblk) == VMFS_MD_BLOCK_SIZE, "vmfs_dirblk");
+
+/* ------------------------------------------------------------------ */
+/*
+ * Small computations on the format, as inline helpers so that every
+ * reader and writer (engine, fsck, journal walker, corruption tool, fuzz
+ * harnesses) computes them one way.  They take and return host-order
+ * values: byte order is the codec's business (format/, fmt_* below).
+ */
+
+/* Byte address of a block pointer's target (0 for a hole), flags dropped. */
+static inline uint64_t vmfs_ptr_addr(uint64_t p)
+{
+	return (p & VMFS_PTR_ADDR_MASK) << VMFS_MD_BLOCK_SHIFT;
+}
+
+/* The bits of a block pointer that no valid pointer has set. */
+static inline uint64_t vmfs_ptr_bad_bits(uint64_t p)
+{
+	return p & ~(VMFS_PTR_ADDR_MASK | VMFS_PTR_TBZ);
+}
+
+/*
+ * Blocks one pointer covers at depth d below it: 1 for a data pointer
+ * (d = 0), VMFS_PTRS_PER_BLK^d for a pointer to a level-d pointer block.
+ * Root slot VMFS_MAP_IND1 + d - 1 maps vmfs_map_span(d) blocks.
+ */
+static inline uint64_t vmfs_map_span(int d)
+{
+	uint64_t span = 1;
+
+	while (d-- > 0)
+		span *= VMFS_PTRS_PER_BLK;
+	return span;
+}
+
+/*
+ * de_type of an entry naming an inode of this mode: the S_IFMT bits
+ * (0170000, the same on every POSIX system we know) shifted down, which
+ * is Linux's DT_* value.  Spelled out so the on-disk meaning does not hang
+ * on the host's headers.
+ */
+static inline uint8_t vmfs_dirent_type(uint32_t mode)
+{
+	return (uint8_t)((mode & 0170000u) >> 12);
+}
+
+/*
+ * Index of the object at byte address addr in a resource area whose
+ * objects are obj_size bytes from obj_offset, count of them; -1 when addr
+ * is not the start of one (before the area, not aligned, past the end).
+ */
+static inline int64_t vmfs_res_index(uint64_t obj_offset, uint32_t obj_size,
+				     uint64_t count, uint64_t addr)
+{
+	if (addr < obj_offset || !obj_size || (addr - obj_offset) % obj_size ||
+	    (addr - obj_offset) / obj_size >= count)
+		return -1;
+	return (int64_t)((addr - obj_offset) / obj_size);
+}
+
+/* ------------------------------------------------------------------ */
+/*
+ * The codec (format/, prefix fmt_): the one place where the bytes of the
+ * structures above are read and written.  Every component (vol/, lockmgr/,
+ * journal/, fsck/, cli/, the corruption tool, the fuzz harnesses) goes
+ * through it instead of converting fields itself.
+ *
+ * fmt_X_decode(disk, host) fills a host-order struct fmt_X from the disk
+ * bytes and checks what the bytes alone can tell (ranges, a name against
+ * its hash); it returns 0 or -VMFS_E_CORRUPT, and fills host in full even
+ * then, so fsck can see what is wrong and repair it.  fmt_X_encode(host,
+ * disk) writes the fields of fmt_X into the disk bytes and nothing else:
+ * the block's envelope (magic, version, self, crc) is lun_md_seal()'s and
+ * lun_md_verify()'s (lun/mdblock.c), checksums being lun's crc32c; bytes
+ * the host struct does not carry (the map, inline data, xattrs, bitmaps)
+ * are left as they are, reached through the accessors below.
+ *
+ * format/ sits on lun/ (its crc32c, for fmt_name_hash) and under every
+ * other component.  The one structure not here is the volume header: its
+ * host form is the engine's struct vol_geom, so its codec is
+ * vol_geom_from_disk()/vol_geom_to_disk() in vol/geom.c.
+ */
+
+/* The header every metadata block carries (struct vmfs_blk_hdr). */
+struct fmt_hdr {
+	uint32_t magic;
+	uint16_t major, minor;
+	uint64_t self;
+	uint64_t gen;
+	uint32_t crc;
+	uint32_t len;
+};
+void fmt_hdr_decode(const struct vmfs_blk_hdr *d, struct fmt_hdr *h);
+/* bh_gen alone: the field every writer bumps before sealing. */
+uint64_t fmt_hdr_gen(const struct vmfs_blk_hdr *d);
+void fmt_hdr_set_gen(struct vmfs_blk_hdr *d, uint64_t gen);
+
+/* A block pointer slot (di_map[i], pb_ptr[i]) in host order. */
+uint64_t fmt_ptr_load(const le64 *slot);
+void fmt_ptr_store(le64 *slot, uint64_t p);
+
+/* Inode (struct vmfs_inode, the object part of its block). */
+struct fmt_inode {
+	uint64_t gen;          /* di_hdr.bh_gen */
+	uint64_t ino, incarnation;
+	uint32_t mode, nlink, uid, gid, flags;
+	uint64_t size, alloc_bytes, parent, rdev, nentries;
+	int64_t atime_ns, mtime_ns, ctime_ns, btime_ns;
+	uint16_t map_type;     /* enum vmfs_map_type */
+	uint16_t xattr_len;
+};
+/* -VMFS_E_CORRUPT: map type unknown or xattr length past the area. */
+int fmt_inode_decode(const struct vmfs_inode *d, struct fmt_inode *fi);
+void fmt_inode_encode(const struct fmt_inode *fi, struct vmfs_inode *d);
+
+/*
+ * The xattr area: di_xattr_len alone (vol/xattr.c edits the area in
+ * place), and one packed record header at p (no alignment: copied).
+ */
+uint16_t fmt_xattr_len(const struct vmfs_inode *d);
+void fmt_xattr_set_len(struct vmfs_inode *d, uint16_t len);
+void fmt_xattr_rec_decode(const uint8_t *p, size_t *name_len,
+			  size_t *value_len);
+void fmt_xattr_rec_encode(uint8_t *p, size_t name_len, size_t value_len);
+
+/* Pointer block (struct vmfs_ptrblk) header fields; slots by fmt_ptr_*. */
+struct fmt_ptrblk {
+	uint64_t gen;
+	uint64_t owner_ino;
+	uint32_t level;
+};
+/* -VMFS_E_CORRUPT: level outside 1..4. */
+int fmt_ptrblk_decode(const struct vmfs_ptrblk *d, struct fmt_ptrblk *pb);
+void fmt_ptrblk_encode(const struct fmt_ptrblk *pb, struct vmfs_ptrblk *d);
+
+/* Directory entry (struct vmfs_dirent); name NUL-terminated in host form. */
+struct fmt_dirent {
+	uint64_t ino;          /* 0: empty slot */
+	uint32_t hash;
+	uint8_t name_len;
+	uint8_t type;          /* DT_* */
+	char name[VMFS_NAME_MAX + 1];
+};
+/* de_hash of a name: crc32c of its bytes, no NUL. */
+uint32_t fmt_name_hash(const char *name, size_t len);
+/*
+ * -VMFS_E_CORRUPT for a live entry whose name is empty, holds a NUL or
+ * does not match its hash; an empty slot (ino 0) always decodes.
+ */
+int fmt_dirent_decode(const struct vmfs_dirent *d, struct fmt_dirent *de);
+/*
+ * Write a live entry ino -> name (len <= VMFS_NAME_MAX bytes, no NUL
+ * needed; may be d's own de_name) with its hash, the rest of de_name and
+ * de_pad zeroed, as every writer of entries must.
+ */
+void fmt_dirent_encode(struct vmfs_dirent *d, uint64_t ino, const char *name,
+		       size_t len, uint8_t type);
+/* Entry fields read often on their own. */
+uint64_t fmt_dirent_ino(const struct vmfs_dirent *d);
+uint32_t fmt_dirent_hash(const struct vmfs_dirent *d);
+void fmt_dirent_set_ino(struct vmfs_dirent *d, uint64_t ino);
+/* A stored hash as given, right or wrong (the corruption tool). */
+void fmt_dirent_set_hash(struct vmfs_dirent *d, uint32_t hash);
+
+/* Directory chunk (struct vmfs_dirblk) header fields. */
+struct fmt_dirblk {
+	uint64_t gen;
+	uint64_t dir_ino;
+	uint32_t chunk;
+	uint16_t count;
+};
+/* -VMFS_E_CORRUPT: db_count above VMFS_DIRENTS_PER_CHUNK. */
+int fmt_dirblk_decode(const struct vmfs_dirblk *d, struct fmt_dirblk *db);
+void fmt_dirblk_encode(const struct fmt_dirblk *db, struct vmfs_dirblk *d);
+/* db_count alone: every add and remove of an entry moves it. */
+uint16_t fmt_dirblk_count(const struct vmfs_dirblk *d);
+void fmt_dirblk_set_count(struct vmfs_dirblk *d, uint16_t count);
+
+/* Resource-cluster header (struct vmfs_rc); bitmaps by bit index. */
+struct fmt_rc {
+	uint64_t gen;
+	uint32_t type;         /* enum vmfs_res_type */
+	uint32_t index;
+	uint32_t nobjs, nfree;
+	uint64_t first_obj;
+	uint32_t flags;        /* VMFS_RC_* */
+};
+/* -VMFS_E_CORRUPT: unknown type or nobjs past the bitmap. */
+int fmt_rc_decode(const struct vmfs_rc *d, struct fmt_rc *rc);
+void fmt_rc_encode(const struct fmt_rc *rc, struct vmfs_rc *d);
+
+/* Lock record (struct vmfs_lock), the first 512 bytes of a lockable block. */
+struct fmt_lock_holder {
+	uint8_t uuid[VMFS_UUID_SIZE];
+	uint32_t slot;
+	uint64_t hb_gen;
+};
+struct fmt_lock {
+	uint64_t gen;          /* lk_hdr.bh_gen: the lock generation */
+	uint32_t mode;         /* enum vmfs_lock_mode */
+	uint32_t nholders;     /* shared modes */
+	uint8_t owner_uuid[VMFS_UUID_SIZE];
+	uint32_t owner_slot;
+	uint64_t owner_hb_gen;
+	struct fmt_lock_holder holders[VMFS_LOCK_MAX_HOLDERS];
+};
+/*
+ * -VMFS_E_CORRUPT: mode unknown or more holders than the record has room
+ * for (holders beyond VMFS_LOCK_MAX_HOLDERS are not read).
+ */
+int fmt_lock_decode(const struct vmfs_lock *d, struct fmt_lock *lk);
+void fmt_lock_encode(const struct fmt_lock *lk, struct vmfs_lock *d);
+
+/* Heartbeat region header (struct vmfs_hb_region). */
+struct fmt_hb_region {
+	uint64_t gen;
+	uint32_t nslots;
+	uint32_t lease_ms, renew_ms;
+	uint64_t slot0_offset;
+};
+/* -VMFS_E_CORRUPT: no slots, or a zero lease or renewal interval. */
+int fmt_hb_region_decode(const struct vmfs_hb_region *d,
+			 struct fmt_hb_region *hr);
+void fmt_hb_region_encode(const struct fmt_hb_region *hr,
+			  struct vmfs_hb_region *d);
+
+/* Heartbeat slot (struct vmfs_hb_slot); strings NUL-terminated here. */
+struct fmt_hb_slot {
+	uint64_t gen;
+	uint32_t state;        /* enum vmfs_hb_state */
+	uint32_t slot;
+	uint64_t hb_gen, counter;
+	uint32_t lease_ms, renew_ms;
+	uint8_t host_uuid[VMFS_UUID_SIZE];
+	uint64_t journal_offset, journal_size;
+	char addr[sizeof(((struct vmfs_hb_slot *)0)->hs_addr) + 1];
+	char hostname[sizeof(((struct vmfs_hb_slot *)0)->hs_hostname) + 1];
+};
+/* -VMFS_E_CORRUPT: state unknown. */
+int fmt_hb_slot_decode(const struct vmfs_hb_slot *d, struct fmt_hb_slot *hs);
+/* Strings longer than their field are cut; the rest is NUL-padded. */
+void fmt_hb_slot_encode(const struct fmt_hb_slot *hs, struct vmfs_hb_slot *d);
+
+/* Journal region header (struct vmfs_jnl_hdr). */
+struct fmt_jnl_hdr {
+	uint64_t gen;
+	uint32_t slot;
+	uint32_t state;        /* enum vmfs_jnl_state */
+	uint64_t size_bytes;
+	uint64_t tail, head;
+	uint64_t seq;
+	uint64_t jid;
+};
+/* -VMFS_E_CORRUPT: state unknown (positions are checked by journal/). */
+int fmt_jnl_hdr_decode(const struct vmfs_jnl_hdr *d, struct fmt_jnl_hdr *jh);
+void fmt_jnl_hdr_encode(const struct fmt_jnl_hdr *jh, struct vmfs_jnl_hdr *d);
+
+/* Journal descriptor (struct vmfs_jnl_desc); tags one at a time. */
+struct fmt_jnl_desc {
+	uint64_t gen;
+	uint64_t seq;
+	uint64_t jid;
+	uint32_t ntags;
+	uint32_t index;
+};
+/* -VMFS_E_CORRUPT: no tags, or more than a descriptor holds. */
+int fmt_jnl_desc_decode(const struct vmfs_jnl_desc *d,
+			struct fmt_jnl_desc *jd);
+void fmt_jnl_desc_encode(const struct fmt_jnl_desc *jd,
+			 struct vmfs_jnl_desc *d);
+void fmt_jnl_tag_get(const struct vmfs_jnl_desc *d, uint32_t i,
+		     uint64_t *addr, uint32_t *flags);
+void fmt_jnl_tag_set(struct vmfs_jnl_desc *d, uint32_t i, uint64_t addr,
+		     uint32_t flags);
+
+/* Journal commit record (struct vmfs_jnl_commit). */
+struct fmt_jnl_commit {
+	uint64_t gen;
+	uint64_t seq;
+	uint64_t jid;
+	uint32_t nblocks;
+	uint32_t crc;
+	int64_t time_ns;
+	uint32_t nimages;
+};
+void fmt_jnl_commit_decode(const struct vmfs_jnl_commit *d,
+			   struct fmt_jnl_commit *jc);
+void fmt_jnl_commit_encode(const struct fmt_jnl_commit *jc,
+			   struct vmfs_jnl_commit *d);
 
 #endif /* VMFS_FORMAT_H */

@@ -84,12 +84,15 @@ struct hb_opts {
 
 /*
  * Claim a heartbeat slot (a free one, or this host's own left over from a
- * crash) with compare-and-write and start renewing it.  -EUSERS when every
- * slot is held by another host.
+ * crash) with compare-and-write and start renewing it.  On a LUN without
+ * COMPARE AND WRITE every write of the slot goes through RESERVE, read,
+ * compare, write, RELEASE instead (the lock manager's primitive).
+ * -EUSERS when every slot is held by another host, -EOPNOTSUPP when the
+ * LUN has neither primitive.
  */
 int hb_join(struct lun *lun, uint64_t hb_offset, const struct hb_opts *o,
 	    struct hb **out);
-/* Stop renewing and free the slot (compare-and-write). */
+/* Stop renewing and free the slot (compare-and-write, either primitive). */
 int hb_leave(struct hb *hb);
 uint32_t hb_slot_index(const struct hb *hb);
 uint64_t hb_generation(const struct hb *hb);
@@ -243,6 +246,12 @@ int lock_upgrade(struct lock_ctx *ctx, uint64_t addr, unsigned timeout_ms,
 int lock_downgrade(struct lock_ctx *ctx, uint64_t addr, struct lock_state *out);
 /* Decode the current record (for `vmfs locks`). */
 int lock_read(struct lock_ctx *ctx, uint64_t addr, struct lock_state *out);
+/*
+ * The same decode of a record already read (VMFS_LOCK_SIZE bytes at buf,
+ * the record of the lockable block at addr), for a scan that reads many
+ * records in one batch: 0, or -VMFS_E_CORRUPT / -VMFS_E_BAD_*.
+ */
+int lock_state_from_disk(const void *buf, uint64_t addr, struct lock_state *out);
 
 /*
  * Break the dead holders out of the record *expected (as read by

@@ -187,9 +187,16 @@ struct jnl_bounds vol_jnl_bounds(const struct vol_geom *g);
 /* ---- open / close ----------------------------------------------------- */
 
 #define VOL_RDONLY 0x1
+/*
+ * With VOL_RDONLY: open even when journals hold transactions (a host has
+ * the volume mounted, or crashed), and see only what is written home.
+ * For listings that name things (`vmfs locks` resolving inode numbers to
+ * paths), never for anything that decides or repairs.
+ */
+#define VOL_STALE_OK 0x2
 
 struct vol_open_opts {
-	unsigned flags;          /* VOL_RDONLY */
+	unsigned flags;          /* VOL_RDONLY, VOL_STALE_OK */
 	uint32_t journal_slot;   /* the heartbeat slot this host holds */
 	uint32_t commit_ms;      /* journal commit interval (0: 1000 ms) */
 };
@@ -355,9 +362,6 @@ struct vol_raw {
 			 uint64_t *idx);
 	void *ctx;
 };
-
-/* Directory entry type (DT_*) of an inode mode. */
-uint8_t vol_mode_to_dtype(uint32_t mode);
 
 /* Read / write inode ino's block (-EINVAL: ino is past the inode area). */
 int vol_raw_inode_read(const struct vol_raw *r, uint64_t ino, uint8_t *blk);

@@ -176,12 +176,16 @@ static void populate(struct vol *v)
 static bool classify(const uint8_t *blk, uint64_t addr, bool inode_area,
 		     struct target *t)
 {
+	struct vmfs_blk_hdr h;
+	struct fmt_hdr h0, h1;
 	uint32_t m0, m1;
 
-	memcpy(&m0, blk, sizeof(m0));
-	memcpy(&m1, blk + VMFS_OBJ_OFFSET, sizeof(m1));
-	m0 = le32toh(m0);
-	m1 = le32toh(m1);
+	memcpy(&h, blk, sizeof(h));
+	fmt_hdr_decode(&h, &h0);
+	memcpy(&h, blk + VMFS_OBJ_OFFSET, sizeof(h));
+	fmt_hdr_decode(&h, &h1);
+	m0 = h0.magic;
+	m1 = h1.magic;
 	t->addr = addr;
 	t->lock = false;
 	t->hdr_off = 0;

@@ -65,9 +65,11 @@ static void crc_refresh(uint8_t *hdr, uint32_t len)
 static uint64_t hdr_self(const uint8_t *hdr)
 {
 	struct vmfs_blk_hdr h;
+	struct fmt_hdr fh;
 
 	memcpy(&h, hdr, sizeof(h));
-	return le64toh(h.bh_self);
+	fmt_hdr_decode(&h, &fh);
+	return fh.self;
 }
 
 static bool all_zero(const uint8_t *p, size_t n)

@@ -134,6 +134,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	uint32_t len = k->len;
 	uint8_t *blk = malloc(BLK), *copy = malloc(BLK), *hdr;
 	struct vmfs_blk_hdr h;
+	struct fmt_hdr fh;
 	int r;
 
 	if (!blk || !copy)
@@ -146,7 +147,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		len = len_in % (room + 1);
 	if (sel & 0x40) {
 		memcpy(&h, hdr, sizeof(h));
-		self = le64toh(h.bh_self);
+		fmt_hdr_decode(&h, &fh);
+		self = fh.self;
 	}
 
 	r = lun_md_verify(hdr, k->magic, self, len);
@@ -156,13 +158,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		FUZZ_DIE("all-zero header verified as %d, not BAD_MAGIC", r);
 	if (r == 0) {
 		memcpy(&h, hdr, sizeof(h));
-		if (le32toh(h.bh_magic) != k->magic ||
-		    le16toh(h.bh_major) == 0 ||
-		    le16toh(h.bh_major) > VMFS_FORMAT_MAJOR ||
-		    le32toh(h.bh_len) != len || le64toh(h.bh_self) != self)
+		fmt_hdr_decode(&h, &fh);
+		if (fh.magic != k->magic || fh.major == 0 ||
+		    fh.major > VMFS_FORMAT_MAJOR || fh.len != len ||
+		    fh.self != self)
 			FUZZ_DIE("lun_md_verify accepted a header that does not match (magic 0x%08x len %u self %llu)",
-				 le32toh(h.bh_magic), le32toh(h.bh_len),
-				 (unsigned long long)le64toh(h.bh_self));
+				 fh.magic, fh.len, (unsigned long long)fh.self);
 	}
 
 	/* Seal must produce a block that verifies, touching only its range. */

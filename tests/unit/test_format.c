@@ -487,6 +487,59 @@ static void test_counts_fit_blocks(void)
 	      VMFS_NAME_MAX);
 }
 
+/*
+ * The inline helpers against values worked out by hand from the rules
+ * they replace (docs/SPEC.md): a pointer's 4 KiB-unit address in bits
+ * 0..55, spans of 506^d, DT_* = S_IFMT >> 12, object index within an area.
+ */
+static void test_helpers(void)
+{
+	const uint64_t tbz = VMFS_PTR_TBZ;
+
+	CHECK(vmfs_ptr_addr(0) == 0, "a hole has an address");
+	CHECK(vmfs_ptr_addr(0x1234) == 0x1234000ull, "ptr 0x1234 -> 0x%llx",
+	      (unsigned long long)vmfs_ptr_addr(0x1234));
+	CHECK(vmfs_ptr_addr(tbz | 5) == 5 * 4096ull,
+	      "the to-be-zeroed flag leaks into the address");
+	CHECK(vmfs_ptr_addr(0x0000ffffffffffffull) == 0x0ffffffffffff000ull,
+	      "high address bits lost");
+	CHECK(vmfs_ptr_addr(0x0100000000000001ull) == 4096,
+	      "bits 56..62 leak into the address");
+	CHECK(vmfs_ptr_bad_bits(tbz | 7) == 0 && vmfs_ptr_bad_bits(7) == 0,
+	      "a valid pointer has bad bits");
+	CHECK(vmfs_ptr_bad_bits(0x4000000000000007ull) == 0x4000000000000000ull,
+	      "bit 62 is not a bad bit");
+
+	CHECK(vmfs_map_span(0) == 1 && vmfs_map_span(1) == 506 &&
+	      vmfs_map_span(2) == 256036ull &&
+	      vmfs_map_span(3) == 129554216ull &&
+	      vmfs_map_span(4) == 65554433296ull,
+	      "map spans %llu %llu %llu %llu",
+	      (unsigned long long)vmfs_map_span(1),
+	      (unsigned long long)vmfs_map_span(2),
+	      (unsigned long long)vmfs_map_span(3),
+	      (unsigned long long)vmfs_map_span(4));
+
+	/* Linux DT_* values, spelled out: the header must not depend on them. */
+	CHECK(vmfs_dirent_type(0100644) == 8 && vmfs_dirent_type(040755) == 4 &&
+	      vmfs_dirent_type(0120777) == 10 && vmfs_dirent_type(010600) == 1 &&
+	      vmfs_dirent_type(020600) == 2 && vmfs_dirent_type(060600) == 6 &&
+	      vmfs_dirent_type(0140755) == 12 && vmfs_dirent_type(0) == 0,
+	      "dirent types: reg %u dir %u lnk %u", vmfs_dirent_type(0100644),
+	      vmfs_dirent_type(040755), vmfs_dirent_type(0120777));
+
+	CHECK(vmfs_res_index(1 << 20, 4096, 10, 1 << 20) == 0 &&
+	      vmfs_res_index(1 << 20, 4096, 10, (1 << 20) + 9 * 4096) == 9,
+	      "first/last object index");
+	CHECK(vmfs_res_index(1 << 20, 4096, 10, (1 << 20) + 10 * 4096) == -1,
+	      "address past the area has an index");
+	CHECK(vmfs_res_index(1 << 20, 4096, 10, (1 << 20) - 4096) == -1,
+	      "address before the area has an index");
+	CHECK(vmfs_res_index(1 << 20, 4096, 10, (1 << 20) + 100) == -1,
+	      "unaligned address has an index");
+	CHECK(vmfs_res_index(0, 0, 10, 0) == -1, "empty area has an index");
+}
+
 static CU_TestInfo tests[] = {
 	{ "field_offsets", test_field_offsets },
 	{ "struct_sizes", test_struct_sizes },
@@ -497,6 +550,7 @@ static CU_TestInfo tests[] = {
 	{ "enum_values", test_enum_values },
 	{ "block_map", test_block_map },
 	{ "counts_fit_blocks", test_counts_fit_blocks },
+	{ "helpers", test_helpers },
 	CU_TEST_INFO_NULL,
 };
 

@@ -6,7 +6,6 @@
  * run 1 repairs and run 2 finds clean.
  */
 #include <ctype.h>
-#include <endian.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/falloc.h>
@@ -253,22 +252,27 @@ static void test_repairs(void)
 	struct vmfs_inode *d2 = (struct vmfs_inode *)(b2 + VMFS_OBJ_OFFSET);
 	uint64_t rc_addr = geom.res[VMFS_RES_FILE].hdr_offset;
 	struct vmfs_rc *rc = (struct vmfs_rc *)(blk + VMFS_OBJ_OFFSET);
+	struct fmt_inode fi, f2;
+	struct fmt_rc h;
 
 	CU_ASSERT_FATAL(blk && b2 && lun_path);
 
 	/* A leaked file block: the last bit of file cluster 0. */
 	raw(false, blk, rc_addr);
-	rc->rc_bitmap[(le32toh(rc->rc_nobjs) - 1) / 8] |=
-		(uint8_t)(1u << ((le32toh(rc->rc_nobjs) - 1) % 8));
-	rc->rc_nfree = htole32(le32toh(rc->rc_nfree) - 1);
+	CU_ASSERT_FATAL(fmt_rc_decode(rc, &h) == 0);
+	rc->rc_bitmap[(h.nobjs - 1) / 8] |= (uint8_t)(1u << ((h.nobjs - 1) % 8));
+	h.nfree--;
+	fmt_rc_encode(&h, rc);
 	lun_md_seal(&rc->rc_hdr, VMFS_MAGIC_RCLUSTER, rc_addr, 4096 - VMFS_OBJ_OFFSET);
 	raw(true, blk, rc_addr);
 	expect_repair("leaked block");
 
 	/* Wrong link count and alloc bytes. */
 	raw(false, blk, inode_addr(ino_big));
-	di->di_nlink = htole32(7);
-	di->di_alloc_bytes = htole64(12345);
+	CU_ASSERT_FATAL(fmt_inode_decode(di, &fi) == 0);
+	fi.nlink = 7;
+	fi.alloc_bytes = 12345;
+	fmt_inode_encode(&fi, di);
 	inode_reseal(blk, ino_big);
 	raw(true, blk, inode_addr(ino_big));
 	expect_repair("nlink");
@@ -277,9 +281,11 @@ static void test_repairs(void)
 	raw(false, blk, inode_addr(ino_big));
 	raw(false, b2, inode_addr(ino_sparse));
 	d2->di_map[0] = di->di_map[0];
-	d2->di_alloc_bytes = htole64(le64toh(d2->di_alloc_bytes) + geom.file_block_size);
-	if (le64toh(d2->di_size) < geom.file_block_size)
-		d2->di_size = htole64(geom.file_block_size);
+	CU_ASSERT_FATAL(fmt_inode_decode(d2, &f2) == 0);
+	f2.alloc_bytes += geom.file_block_size;
+	if (f2.size < geom.file_block_size)
+		f2.size = geom.file_block_size;
+	fmt_inode_encode(&f2, d2);
 	inode_reseal(b2, ino_sparse);
 	raw(true, b2, inode_addr(ino_sparse));
 	expect_repair("duplicate block");
@@ -310,28 +316,31 @@ static void test_repairs(void)
 		/* Drop the root's entry for it, keeping its nlink of 1. */
 		raw(false, blk, inode_addr(VMFS_ROOT_INO));
 		{
-			uint64_t n = le64toh(di->di_size) / 4096;
 			uint32_t per = geom.small_block_size / 4096;
 			bool done = false;
+			uint64_t n;
 
+			CU_ASSERT_FATAL(fmt_inode_decode(di, &fi) == 0);
+			n = fi.size / 4096;
 			for (uint64_t k = 0; k < n && !done; k++) {
-				uint64_t p = le64toh(di->di_map[k / per]);
-				uint64_t ca = ((p & VMFS_PTR_ADDR_MASK) << 12) + (k % per) * 4096;
+				uint64_t p = fmt_ptr_load(&di->di_map[k / per]);
+				uint64_t ca = vmfs_ptr_addr(p) + (k % per) * 4096;
 				struct vmfs_dirblk *db = (struct vmfs_dirblk *)b2;
 
 				raw(false, b2, ca);
 				for (int i = 0; i < VMFS_DIRENTS_PER_CHUNK && !done; i++) {
-					if (le64toh(db->db_ents[i].de_ino) != a.ino)
+					if (fmt_dirent_ino(&db->db_ents[i]) != a.ino)
 						continue;
 					memset(&db->db_ents[i], 0, sizeof(db->db_ents[i]));
-					db->db_count = htole16(le16toh(db->db_count) - 1);
+					fmt_dirblk_set_count(db, fmt_dirblk_count(db) - 1);
 					lun_md_seal(&db->db_hdr, VMFS_MAGIC_DIRBLK, ca, 4096);
 					raw(true, b2, ca);
 					done = true;
 				}
 			}
 			CU_ASSERT(done);
-			di->di_nentries = htole64(le64toh(di->di_nentries) - 1);
+			fi.nentries--;
+			fmt_inode_encode(&fi, di);
 			inode_reseal(blk, VMFS_ROOT_INO);
 			raw(true, blk, inode_addr(VMFS_ROOT_INO));
 		}

@@ -1,9 +1,9 @@
 /*
  * Heartbeats: claiming slots with compare-and-write, renewal seen by a
  * watcher, leaving, running out of slots, and self-fencing when another
- * host takes our slot over.
+ * host takes our slot over; the same on a LUN without COMPARE AND WRITE
+ * (the reserve path), and a volume mounted over such a LUN.
  */
-#include <endian.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdatomic.h>
@@ -12,6 +12,7 @@
 #include "unit.h"
 #include "vmfs/lockmgr.h"
 #include "vmfs/lun.h"
+#include "vmfs/vol.h"
 
 #define NSLOTS 4
 #define HB_OFF (64 * 1024)
@@ -111,10 +112,13 @@ static void test_join_survey_leave(void)
 		uint8_t *buf = lun_buf_alloc(4096);
 		struct vmfs_hb_slot *hs = (struct vmfs_hb_slot *)buf;
 		uint64_t addr = HB_OFF + 4096 * 3;
+		struct fmt_hb_slot f;
 
 		CU_ASSERT_FATAL(lun_read(w, buf, 512, addr) == 0);
-		hs->hs_state = htole32(VMFS_HB_ACTIVE);
-		hs->hs_lease_ms = htole32(0x7fffffff);
+		CU_ASSERT_FATAL(fmt_hb_slot_decode(hs, &f) == 0);
+		f.state = VMFS_HB_ACTIVE;
+		f.lease_ms = 0x7fffffff;
+		fmt_hb_slot_encode(&f, hs);
 		lun_md_seal(&hs->hs_hdr, VMFS_MAGIC_HBSLOT, addr, 512);
 		CU_ASSERT_FATAL(lun_write(w, buf, 512, addr) == 0);
 		CU_ASSERT_EQUAL(hb_survey(w, HB_OFF, false, si, NSLOTS, &n), 0);
@@ -192,9 +196,12 @@ static void test_takeover_fences(void)
 	CU_ASSERT_FATAL(lun_read(s, buf, 512, HB_OFF + 4096) == 0);
 	{
 		struct vmfs_hb_slot *hs = (struct vmfs_hb_slot *)buf;
+		struct fmt_hb_slot f;
 
-		hs->hs_state = htole32(VMFS_HB_REPLAYING);
-		hs->hs_hdr.bh_gen = htole64(le64toh(hs->hs_hdr.bh_gen) + 1000);
+		CU_ASSERT_FATAL(fmt_hb_slot_decode(hs, &f) == 0);
+		f.state = VMFS_HB_REPLAYING;
+		f.gen += 1000;
+		fmt_hb_slot_encode(&f, hs);
 		lun_md_seal(&hs->hs_hdr, VMFS_MAGIC_HBSLOT, HB_OFF + 4096, 512);
 	}
 	CU_ASSERT_FATAL(lun_write(s, buf, 512, HB_OFF + 4096) == 0);
@@ -207,8 +214,12 @@ static void test_takeover_fences(void)
 	/* Leaving a fenced slot writes nothing: the survivor owns it. */
 	CU_ASSERT_EQUAL(hb_leave(h), 0);
 	CU_ASSERT_FATAL(lun_read(s, buf, 512, HB_OFF + 4096) == 0);
-	CU_ASSERT_EQUAL(le32toh(((struct vmfs_hb_slot *)buf)->hs_state),
-			VMFS_HB_REPLAYING);
+	{
+		struct fmt_hb_slot f;
+
+		fmt_hb_slot_decode((struct vmfs_hb_slot *)buf, &f);
+		CU_ASSERT_EQUAL(f.state, VMFS_HB_REPLAYING);
+	}
 	lun_buf_free(buf);
 	lun_close(a);
 	lun_close(s);
@@ -232,10 +243,13 @@ static void test_late_renewal_not_takeover(void)
 	CU_ASSERT_FATAL(lun_read(s, buf, 512, HB_OFF + 4096) == 0);
 	{
 		struct vmfs_hb_slot *hs = (struct vmfs_hb_slot *)buf;
+		struct fmt_hb_slot f;
 
-		landed = le64toh(hs->hs_counter) + 3;
-		hs->hs_counter = htole64(landed);
-		hs->hs_hdr.bh_gen = htole64(le64toh(hs->hs_hdr.bh_gen) + 3);
+		CU_ASSERT_FATAL(fmt_hb_slot_decode(hs, &f) == 0);
+		landed = f.counter + 3;
+		f.counter = landed;
+		f.gen += 3;
+		fmt_hb_slot_encode(&f, hs);
 		lun_md_seal(&hs->hs_hdr, VMFS_MAGIC_HBSLOT, HB_OFF + 4096, 512);
 	}
 	CU_ASSERT_FATAL(lun_write(s, buf, 512, HB_OFF + 4096) == 0);
@@ -253,12 +267,154 @@ static void test_late_renewal_not_takeover(void)
 	lun_close(s);
 }
 
+/* A handle on path that claims RESERVE only, as a tgt LUN does. */
+static struct lun *open_no_ats(const char *p)
+{
+	struct lun *in, *l;
+
+	CU_ASSERT_FATAL(lun_open(p, 0, &in) == 0);
+	CU_ASSERT_FATAL(lun_fault_wrap(in, &l) == 0);
+	lun_fault_set_caps(l, LUN_CAP_RESERVE);
+	CU_ASSERT_FATAL(lun_caps(l) == LUN_CAP_RESERVE);
+	/* What the heartbeat used before: no COMPARE AND WRITE here. */
+	CU_ASSERT_FATAL(lun_compare_and_write(l, "", "", 0, 0, NULL) ==
+			-EOPNOTSUPP);
+	return l;
+}
+
+/*
+ * Without ATS: join, renewals a watcher sees, a second host in the next
+ * slot, fencing when a survivor takes the slot over, leaving.  Every
+ * change goes through RESERVE/read/compare/write/RELEASE.
+ */
+static void test_no_ats(void)
+{
+	struct lun *a, *b, *w;
+	struct hb *ha, *hb2;
+	struct hb_opts o;
+	uint8_t ua[16], ub[16], *buf;
+	struct hb_slot_info si[NSLOTS];
+	uint32_t n;
+
+	fresh();
+	a = open_no_ats(path);
+	b = open_no_ats(path);
+	w = open_lun();
+	opts(&o, ua, 0xc1);
+	o.on_fence = on_fence;
+	atomic_store(&fenced, 0);
+	CU_ASSERT_FATAL(hb_join(a, HB_OFF, &o, &ha) == 0);
+	opts(&o, ub, 0xd2);
+	CU_ASSERT_FATAL(hb_join(b, HB_OFF, &o, &hb2) == 0);
+	CU_ASSERT_EQUAL(hb_slot_index(ha), 0);
+	CU_ASSERT_EQUAL(hb_slot_index(hb2), 1);
+	/* Both renew: a watcher sees both counters move. */
+	CU_ASSERT_EQUAL(hb_survey(w, HB_OFF, true, si, NSLOTS, &n), 0);
+	CU_ASSERT_EQUAL(n, 2);
+	CU_ASSERT(n == 2 && si[0].live && si[1].live);
+	CU_ASSERT_EQUAL(atomic_load(&fenced), 0);
+	/* Leaving frees the slot. */
+	CU_ASSERT_EQUAL(hb_leave(hb2), 0);
+	CU_ASSERT_EQUAL(hb_survey(w, HB_OFF, false, si, NSLOTS, &n), 0);
+	CU_ASSERT_EQUAL(n, 1);
+	CU_ASSERT_EQUAL(si[0].slot, 0);
+	/* A survivor marks slot 0 being-replayed: a fences itself. */
+	buf = lun_buf_alloc(4096);
+	CU_ASSERT_FATAL(lun_read(w, buf, 512, HB_OFF + 4096) == 0);
+	{
+		struct vmfs_hb_slot *hs = (struct vmfs_hb_slot *)buf;
+
+		hs->hs_state = htole32(VMFS_HB_REPLAYING);
+		hs->hs_hdr.bh_gen = htole64(le64toh(hs->hs_hdr.bh_gen) + 1000);
+		lun_md_seal(&hs->hs_hdr, VMFS_MAGIC_HBSLOT, HB_OFF + 4096, 512);
+	}
+	CU_ASSERT_FATAL(lun_write(w, buf, 512, HB_OFF + 4096) == 0);
+	for (int i = 0; i < 50 && !atomic_load(&fenced); i++)
+		usleep(20000);
+	CU_ASSERT_EQUAL(atomic_load(&fenced), 1);
+	CU_ASSERT(lun_is_fenced(a));
+	CU_ASSERT_EQUAL(hb_leave(ha), 0);
+	CU_ASSERT_FATAL(lun_read(w, buf, 512, HB_OFF + 4096) == 0);
+	CU_ASSERT_EQUAL(le32toh(((struct vmfs_hb_slot *)buf)->hs_state),
+			VMFS_HB_REPLAYING);
+	lun_buf_free(buf);
+	lun_close(a);
+	lun_close(b);
+	lun_close(w);
+}
+
+/* A LUN with neither primitive: joining fails, writing nothing. */
+static void test_no_primitive(void)
+{
+	struct lun *a = NULL;
+	struct hb *h = NULL;
+	struct hb_opts o;
+	uint8_t u[16];
+
+	fresh();
+	a = open_no_ats(path);
+	lun_fault_set_caps(a, 0);
+	opts(&o, u, 0xe3);
+	CU_ASSERT_EQUAL(hb_join(a, HB_OFF, &o, &h), -EOPNOTSUPP);
+	CU_ASSERT_EQUAL(lun_fault_writes(a), 0);
+	lun_close(a);
+}
+
+/* The mount sequence (heartbeat, then the volume in its journal slot)
+ * over a LUN without ATS, and a change that survives a remount. */
+static void test_no_ats_mount(void)
+{
+	const char *img = unit_tmp_path("hbvol.img");
+	struct vol_mkfs_opts mo;
+	struct vol_open_opts vo = { 0 };
+	struct vol_geom g;
+	struct vol_attr at;
+	struct lun *l;
+	struct hb *h;
+	struct hb_opts o;
+	struct vol *v;
+	uint8_t u[16];
+	int fd;
+
+	fd = open(img, O_CREAT | O_TRUNC | O_RDWR, 0600);
+	CU_ASSERT_FATAL(fd >= 0);
+	CU_ASSERT_FATAL(ftruncate(fd, 64 * 1024 * 1024) == 0);
+	close(fd);
+	l = open_no_ats(img);
+	vol_mkfs_opts_init(&mo);
+	mo.max_hosts = 4;
+	mo.journal_size = 1024 * 1024;
+	CU_ASSERT_FATAL(vol_mkfs(l, &mo, NULL) == 0);
+	CU_ASSERT_FATAL(vol_geom_read(l, &g, NULL, NULL) == 0);
+	for (int round = 0; round < 2; round++) {
+		opts(&o, u, 0xf4);
+		o.journal_offset = g.journal_offset;
+		o.journal_size = g.journal_size_bytes;
+		CU_ASSERT_FATAL(hb_join(l, g.hb_offset, &o, &h) == 0);
+		vo.journal_slot = hb_slot_index(h);
+		CU_ASSERT_FATAL(vol_open_ex(l, &vo, &v) == 0);
+		if (!round) {
+			CU_ASSERT_EQUAL(vol_create(v, VMFS_ROOT_INO, "f", 0100644,
+						   0, 0, 0, &at), 0);
+		} else {
+			CU_ASSERT_EQUAL(vol_lookup(v, VMFS_ROOT_INO, "f", &at), 0);
+		}
+		CU_ASSERT_EQUAL(vol_close(v), 0);
+		CU_ASSERT_EQUAL(hb_leave(h), 0);
+	}
+	lun_close(l);
+	CU_ASSERT(unit_fsck_clean(img, "no_ats_mount"));
+}
+
 static CU_TestInfo tests[] = {
 	{ "timeouts", test_timeouts },
 	{ "join_survey_leave", test_join_survey_leave },
 	{ "slots_full", test_slots_full },
 	{ "takeover_fences", test_takeover_fences },
 	{ "late_renewal_not_takeover", test_late_renewal_not_takeover },
+	{ "no_ats", test_no_ats },
+	{ "no_primitive", test_no_primitive },
+	{ "no_ats_mount", test_no_ats_mount },
 	CU_TEST_INFO_NULL
 };
 

@@ -9,7 +9,6 @@
  * home blocks are stale until jnl_replay, a second replay is a no-op,
  * fsck -y replays and counts it as a fix, and vol_open shows the files.
  */
-#include <endian.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -151,7 +150,7 @@ static bool raw_dir_has(struct lun *lun, const struct vol_geom *g,
 	CU_ASSERT_FATAL(blk != NULL);
 	CU_ASSERT_FATAL(lun_read(lun, blk, VMFS_MD_BLOCK_SIZE,
 				 r->obj_offset + ino * r->obj_size) == 0);
-	chunk = (le64toh(di->di_map[0]) & VMFS_PTR_ADDR_MASK) << VMFS_MD_BLOCK_SHIFT;
+	chunk = vmfs_ptr_addr(fmt_ptr_load(&di->di_map[0]));
 	CU_ASSERT_FATAL(chunk != 0);
 	CU_ASSERT_FATAL(lun_read(lun, blk, VMFS_MD_BLOCK_SIZE, chunk) == 0);
 	for (int i = 0; i < VMFS_DIRENTS_PER_CHUNK; i++)
@@ -660,6 +659,42 @@ static void test_record_bad(void)
 	check_files(&c);
 }
 
+/*
+ * A read-only open refuses a journal with transactions to replay; with
+ * VOL_STALE_OK (listings such as `vmfs locks`) it opens, sees only what
+ * is home (the directory chunk holding "d" never got there), and writes
+ * nothing: the journal still holds every transaction.
+ */
+static void test_stale_ok_open(void)
+{
+	struct crashed c = { .path = unit_tmp_path("crash-stale.img") };
+	struct vol_open_opts o = { .flags = VOL_RDONLY | VOL_STALE_OK };
+	struct jnl_walk_result w, w2;
+	struct jnl_bounds b;
+	struct vol_geom g;
+	struct vol_attr a;
+	struct lun *lun;
+	struct vol *v;
+
+	make_crashed(&c);
+	CU_ASSERT_FATAL(lun_open(c.path, LUN_RDONLY, &lun) == 0);
+	CU_ASSERT_FATAL(vol_geom_read(lun, &g, NULL, NULL) == 0);
+	b = vol_jnl_bounds(&g);
+	CU_ASSERT_EQUAL(jnl_walk(lun, g.journal_offset, &b, false, NULL, NULL,
+				 &w), 0);
+	CU_ASSERT(w.ntxn >= 1);
+	CU_ASSERT_EQUAL(vol_open(lun, VOL_RDONLY, &v), -VMFS_E_JNL_DIRTY);
+	CU_ASSERT_FATAL(vol_open_ex(lun, &o, &v) == 0);
+	CU_ASSERT_EQUAL(vol_getattr(v, VMFS_ROOT_INO, &a), 0);
+	CU_ASSERT_EQUAL(vol_lookup(v, VMFS_ROOT_INO, "d", &a), -ENOENT);
+	CU_ASSERT_EQUAL(vol_close(v), 0);
+	CU_ASSERT_EQUAL(jnl_walk(lun, g.journal_offset, &b, false, NULL, NULL,
+				 &w2), 0);
+	CU_ASSERT_EQUAL(w2.ntxn, w.ntxn);
+	CU_ASSERT_EQUAL(w2.hdr.state, VMFS_JNL_DIRTY);
+	lun_close(lun);
+}
+
 static CU_TestInfo journal_tests[] = {
 	{ "crash_replay", test_crash_replay },
 	{ "fsck_replays", test_fsck_replays },
@@ -668,6 +703,7 @@ static CU_TestInfo journal_tests[] = {
 	{ "versions", test_versions },
 	{ "late_warning", test_late_warning },
 	{ "record_bad", test_record_bad },
+	{ "stale_ok_open", test_stale_ok_open },
 	CU_TEST_INFO_NULL
 };
 

@@ -10,7 +10,6 @@
  *     something else, with a stale inode that verifies), and none of it
  *     may ever be seen.
  */
-#include <endian.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -175,9 +174,9 @@ static void make_base(void)
 		if (ino == 600) {
 			memset(blk, 0, VMFS_MD_BLOCK_SIZE);
 			di = (struct vmfs_inode *)(blk + VMFS_OBJ_OFFSET);
-			di->di_ino = htole64(ino);
-			di->di_mode = htole32(S_IFREG | 0644);
-			di->di_nlink = htole32(1);
+			fmt_inode_encode(&(struct fmt_inode){
+						 .ino = ino, .mode = S_IFREG | 0644,
+						 .nlink = 1 }, di);
 			lun_md_seal(&di->di_hdr, VMFS_MAGIC_INODE, inode_addr(ino),
 				    VMFS_MD_BLOCK_SIZE - VMFS_OBJ_OFFSET);
 		}

@@ -23,7 +23,6 @@
  * damage function uses (seeded choice, block I/O and sealing, bitmaps,
  * the report); corrupt_scan.c reads the picture of the volume.
  */
-#include <endian.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -171,7 +170,7 @@ void corrupt_seal(void *blk, enum corrupt_kind k, uint64_t addr)
 {
 	struct vmfs_blk_hdr *h = corrupt_hdr(blk, k);
 
-	h->bh_gen = htole64(le64toh(h->bh_gen) + 1);
+	fmt_hdr_set_gen(h, fmt_hdr_gen(h) + 1);
 	lun_md_seal(h, corrupt_kinds[k].magic, addr, corrupt_kinds[k].len);
 }
 
@@ -195,7 +194,8 @@ int corrupt_break(struct corrupt *c, uint64_t addr, enum corrupt_kind k,
 		break;
 	case 1:
 		/* "NODE" -> "node": recognisable in a hex dump. */
-		h->bh_magic ^= htole32(0x20202020u);
+		for (size_t i = 0; i < sizeof(h->bh_magic); i++)
+			((uint8_t *)&h->bh_magic)[i] ^= 0x20;
 		*how = "bad magic";
 		break;
 	default:
@@ -222,10 +222,7 @@ int64_t corrupt_res_index(const struct corrupt *c, enum vmfs_res_type t,
 {
 	const struct vol_res_geom *r = &c->g.res[t];
 
-	if (addr < r->obj_offset || (addr - r->obj_offset) % r->obj_size ||
-	    (addr - r->obj_offset) / r->obj_size >= r->count)
-		return -1;
-	return (int64_t)((addr - r->obj_offset) / r->obj_size);
+	return vmfs_res_index(r->obj_offset, r->obj_size, r->count, addr);
 }
 
 /* Read the cluster header of idx into buf and verify it. */
@@ -284,8 +281,12 @@ int corrupt_bit_put(struct corrupt *c, enum vmfs_res_type t, uint64_t idx,
 		goto out;
 	was = rc->rc_bitmap[bit >> 3] & (1u << (bit & 7));
 	if (was != set) {
+		struct fmt_rc h;
+
 		rc->rc_bitmap[bit >> 3] ^= (uint8_t)(1u << (bit & 7));
-		rc->rc_nfree = htole32(le32toh(rc->rc_nfree) + (set ? -1 : 1));
+		(void)fmt_rc_decode(rc, &h);
+		h.nfree += set ? -1u : 1u;
+		fmt_rc_encode(&h, rc);
 	}
 	corrupt_seal(buf, CK_RC, addr);
 	ret = corrupt_write(c, buf, addr);

@@ -6,15 +6,9 @@
  * verifies and only what the code names is wrong.  None of this changes
  * a file: a repair must leave every file as it was.
  */
-#include <endian.h>
 #include <errno.h>
 #include <stdlib.h>
 #include "corrupt_int.h"
-
-static inline uint64_t ptr_addr(uint64_t p)
-{
-	return (p & VMFS_PTR_ADDR_MASK) << VMFS_MD_BLOCK_SHIFT;
-}
 
 /* Read cluster cl of area t into c->blk; fails unless it verifies. */
 static int rc_get(struct corrupt *c, enum vmfs_res_type t, uint32_t cl,
@@ -28,6 +22,14 @@ static int rc_get(struct corrupt *c, enum vmfs_res_type t, uint32_t cl,
 		ret = lun_md_verify(&(*rc)->rc_hdr, VMFS_MAGIC_RCLUSTER, addr,
 				    VMFS_MD_BLOCK_SIZE - VMFS_OBJ_OFFSET);
 	return ret;
+}
+
+static uint32_t rc_nobjs(const struct vmfs_rc *rc)
+{
+	struct fmt_rc h;
+
+	(void)fmt_rc_decode(rc, &h);
+	return h.nobjs;
 }
 
 static int rc_put(struct corrupt *c, enum vmfs_res_type t, uint32_t cl)
@@ -65,9 +67,12 @@ int corrupt_pr6_leaked(struct corrupt *c)
 
 		for (uint32_t cl = 0; cl < c->g.res[t].nclusters && !ret &&
 		     got < 4096; cl++) {
+			struct fmt_rc h;
+
 			if (rc_get(c, t, cl, &rc))
 				continue;
-			for (uint32_t i = 0; i < le32toh(rc->rc_nobjs) &&
+			(void)fmt_rc_decode(rc, &h);
+			for (uint32_t i = 0; i < h.nobjs &&
 			     i < VMFS_RC_MAX_OBJS && !ret && got < 4096; i++) {
 				if (bit_of(rc, i))
 					continue;
@@ -111,7 +116,7 @@ int corrupt_pr6_unmarked(struct corrupt *c)
 
 		t = pv[i].level ? VMFS_RES_PTRBLK :
 		    n->map_type == VMFS_MAP_FILE ? VMFS_RES_FILE : VMFS_RES_SMALL;
-		if (corrupt_res_index(c, t, ptr_addr(pv[i].val)) >= 0)
+		if (corrupt_res_index(c, t, vmfs_ptr_addr(pv[i].val)) >= 0)
 			ret = corrupt_vec_push(&ok, i);
 	}
 	if (!ret && !ok.n)
@@ -122,7 +127,7 @@ int corrupt_pr6_unmarked(struct corrupt *c)
 	t = p->level ? VMFS_RES_PTRBLK :
 	    corrupt_node(c, p->ino)->map_type == VMFS_MAP_FILE ? VMFS_RES_FILE :
 	    VMFS_RES_SMALL;
-	idx = corrupt_res_index(c, t, ptr_addr(p->val));
+	idx = corrupt_res_index(c, t, vmfs_ptr_addr(p->val));
 	ret = corrupt_bit_put(c, t, (uint64_t)idx, false);
 	c->target = corrupt_rc_addr(c, t, (uint32_t)((uint64_t)idx /
 						      c->g.res[t].per_cluster));
@@ -140,6 +145,7 @@ int corrupt_pr6_nfree(struct corrupt *c)
 {
 	struct corrupt_vec v = { 0 };
 	struct vmfs_rc *rc;
+	struct fmt_rc h;
 	uint32_t nobjs, used = 0, nf, cl;
 	enum vmfs_res_type t;
 	int ret = corrupt_clusters(c, false, &v);
@@ -157,14 +163,16 @@ int corrupt_pr6_nfree(struct corrupt *c)
 	ret = rc_get(c, t, cl, &rc);
 	if (ret)
 		goto out;
-	nobjs = le32toh(rc->rc_nobjs);
+	(void)fmt_rc_decode(rc, &h);
+	nobjs = h.nobjs;
 	for (uint32_t i = 0; i < nobjs && i < VMFS_RC_MAX_OBJS; i++)
 		used += bit_of(rc, i);
 	if (nobjs - used > 0 && corrupt_pick(c, 2))
 		nf = nobjs - used - 1 - (uint32_t)corrupt_pick(c, nobjs - used);
 	else
 		nf = nobjs - used + 1 + (uint32_t)corrupt_pick(c, 5);
-	rc->rc_nfree = htole32(nf);
+	h.nfree = nf;
+	fmt_rc_encode(&h, rc);
 	ret = rc_put(c, t, cl);
 	corrupt_say(c, "%s cluster %u: free count %u -> %u", vol_res_name(t), cl,
 		    nobjs - used, nf);
@@ -186,8 +194,7 @@ int corrupt_pr6_bits_beyond(struct corrupt *c)
 	for (size_t i = 0; i < all.n && !ret; i++) {
 		t = all.v[i] >> 32;
 		cl = (uint32_t)all.v[i];
-		if (!rc_get(c, t, cl, &rc) &&
-		    le32toh(rc->rc_nobjs) < VMFS_RC_MAX_OBJS)
+		if (!rc_get(c, t, cl, &rc) && rc_nobjs(rc) < VMFS_RC_MAX_OBJS)
 			ret = corrupt_vec_push(&v, all.v[i]);
 	}
 	if (!ret && !v.n)
@@ -203,7 +210,7 @@ int corrupt_pr6_bits_beyond(struct corrupt *c)
 	ret = rc_get(c, t, cl, &rc);
 	if (ret)
 		goto out;
-	nobjs = le32toh(rc->rc_nobjs);
+	nobjs = rc_nobjs(rc);
 	bit = nobjs + (uint32_t)corrupt_pick(c, VMFS_RC_MAX_OBJS - nobjs);
 	rc->rc_bitmap[bit >> 3] |= (uint8_t)(1u << (bit & 7));
 	ret = rc_put(c, t, cl);
@@ -224,6 +231,7 @@ int corrupt_pr3_cluster_uninit(struct corrupt *c)
 {
 	struct corrupt_vec all = { 0 }, v = { 0 };
 	struct vmfs_rc *rc;
+	struct fmt_rc h;
 	uint64_t pick;
 	int ret = corrupt_clusters(c, true, &all);
 
@@ -239,7 +247,9 @@ int corrupt_pr3_cluster_uninit(struct corrupt *c)
 	ret = rc_get(c, pick >> 32, (uint32_t)pick, &rc);
 	if (ret)
 		goto out;
-	rc->rc_flags = htole32(le32toh(rc->rc_flags) | VMFS_RC_UNINIT);
+	(void)fmt_rc_decode(rc, &h);
+	h.flags |= VMFS_RC_UNINIT;
+	fmt_rc_encode(&h, rc);
 	ret = rc_put(c, pick >> 32, (uint32_t)pick);
 	corrupt_say(c, "%s cluster %u header at %llu: marked never initialised",
 		    vol_res_name(pick >> 32), (uint32_t)pick,

@@ -9,7 +9,6 @@
  * problem the code names is left on the volume.
  */
 #include <dirent.h>
-#include <endian.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,22 +16,6 @@
 #include <sys/stat.h>
 #include "corrupt_int.h"
 #include "vmfs/lockmgr.h"
-
-static inline uint64_t ptr_addr(uint64_t p)
-{
-	return (p & VMFS_PTR_ADDR_MASK) << VMFS_MD_BLOCK_SHIFT;
-}
-
-/* DT_* of a mode: the Linux values are the S_IFMT bits shifted down. */
-static uint8_t dtype(uint32_t mode)
-{
-	return (uint8_t)((mode & S_IFMT) >> 12);
-}
-
-static uint32_t name_hash(const char *name, size_t len)
-{
-	return lun_crc32c(0, name, len);
-}
 
 /* Read the chunk at addr into c->blk. */
 static int chunk_get(struct corrupt *c, uint64_t addr)
@@ -50,13 +33,12 @@ static int chunk_put(struct corrupt *c, uint64_t addr)
 /* Move a directory's di_nentries and di_nlink by the given amounts. */
 static int dir_counts(struct corrupt *c, uint64_t dir, int dentries, int dlink)
 {
-	struct vmfs_inode *di = corrupt_di(c);
 	int ret = corrupt_inode_read(c, dir);
 
 	if (ret)
 		return ret;
-	di->di_nentries = htole64(le64toh(di->di_nentries) + (int64_t)dentries);
-	di->di_nlink = htole32(le32toh(di->di_nlink) + dlink);
+	c->fi.nentries += (uint64_t)(int64_t)dentries;
+	c->fi.nlink += (uint32_t)dlink;
 	return corrupt_inode_write(c, dir);
 }
 
@@ -68,7 +50,7 @@ int corrupt_ent_remove(struct corrupt *c, const struct corrupt_ent *e)
 	if (ret)
 		return ret;
 	memset(&db->db_ents[e->slot], 0, sizeof(db->db_ents[0]));
-	db->db_count = htole16(le16toh(db->db_count) - 1);
+	fmt_dirblk_set_count(db, fmt_dirblk_count(db) - 1);
 	ret = chunk_put(c, e->caddr);
 	if (!ret)
 		ret = dir_counts(c, e->dir, -1, e->type == DT_DIR ? -1 : 0);
@@ -120,22 +102,15 @@ static int free_slot(struct corrupt *c, uint64_t dir, uint32_t after_chunk,
 /* Write a new entry at (caddr, slot) and count it in dir. */
 static int ent_write(struct corrupt *c, uint64_t dir, uint64_t caddr,
 		     uint32_t slot, const char *name, uint64_t ino,
-		     uint8_t type, uint32_t hash)
+		     uint8_t type)
 {
 	struct vmfs_dirblk *db = corrupt_db(c);
-	struct vmfs_dirent *de = &db->db_ents[slot];
-	size_t len = strlen(name);
 	int ret = chunk_get(c, caddr);
 
 	if (ret)
 		return ret;
-	memset(de, 0, sizeof(*de));
-	de->de_ino = htole64(ino);
-	de->de_hash = htole32(hash);
-	de->de_name_len = (uint8_t)len;
-	de->de_type = type;
-	memcpy(de->de_name, name, len);
-	db->db_count = htole16(le16toh(db->db_count) + 1);
+	fmt_dirent_encode(&db->db_ents[slot], ino, name, strlen(name), type);
+	fmt_dirblk_set_count(db, fmt_dirblk_count(db) + 1);
 	ret = chunk_put(c, caddr);
 	if (!ret)
 		ret = dir_counts(c, dir, 1, type == DT_DIR ? 1 : 0);
@@ -157,14 +132,14 @@ static int free_inode(struct corrupt *c, uint64_t *ino)
 	/* The first few thousand free inodes are plenty to choose from. */
 	for (uint32_t cl = 0; cl < r->nclusters && !ret && v.n < 4096; cl++) {
 		uint64_t addr = corrupt_rc_addr(c, VMFS_RES_INODE, cl);
-		uint32_t nobjs;
+		struct fmt_rc h;
 
 		ret = corrupt_read(c, b, addr);
 		if (ret || lun_md_verify(&rc->rc_hdr, VMFS_MAGIC_RCLUSTER, addr,
 					 VMFS_MD_BLOCK_SIZE - VMFS_OBJ_OFFSET))
 			continue;
-		nobjs = le32toh(rc->rc_nobjs);
-		for (uint32_t i = 0; i < nobjs && i < VMFS_RC_MAX_OBJS && !ret; i++) {
+		(void)fmt_rc_decode(rc, &h);
+		for (uint32_t i = 0; i < h.nobjs && i < VMFS_RC_MAX_OBJS && !ret; i++) {
 			uint64_t n = (uint64_t)cl * r->per_cluster + i;
 
 			if (n && !(rc->rc_bitmap[i >> 3] & (1u << (i & 7))))
@@ -326,8 +301,7 @@ int corrupt_pr4_dirent_bad_inode(struct corrupt *c)
 			snprintf(name, sizeof(name), "ghost-%04u",
 				 (unsigned)corrupt_pick(c, 10000));
 		while (name_taken(c, dir, name));
-		ret = ent_write(c, dir, caddr, slot, name, fino, DT_REG,
-				name_hash(name, strlen(name)));
+		ret = ent_write(c, dir, caddr, slot, name, fino, DT_REG);
 		corrupt_say(c, "directory %llu (%s) chunk at %llu slot %u: new entry '%s' names free inode %llu",
 			    (unsigned long long)dir, corrupt_path(c, dir),
 			    (unsigned long long)caddr, slot, name,
@@ -339,7 +313,7 @@ int corrupt_pr4_dirent_bad_inode(struct corrupt *c)
 		ret = chunk_get(c, e->caddr);
 	if (ret)
 		return ret;
-	db->db_ents[e->slot].de_ino = htole64(fino);
+	fmt_dirent_set_ino(&db->db_ents[e->slot], fino);
 	ret = chunk_put(c, e->caddr);
 	corrupt_say(c, "entry %s (chunk at %llu slot %u): inode %llu -> free inode %llu",
 		    e->path, (unsigned long long)e->caddr, e->slot,
@@ -401,10 +375,7 @@ int corrupt_pr4_dirent_bad_name(struct corrupt *c)
 		}
 		break;
 	}
-	memset(de->de_name, 0, sizeof(de->de_name));
-	memcpy(de->de_name, name, len);
-	de->de_name_len = (uint8_t)len;
-	de->de_hash = htole32(name_hash(name, len));
+	fmt_dirent_encode(de, fmt_dirent_ino(de), name, len, de->de_type);
 	ret = chunk_put(c, e->caddr);
 	for (size_t i = 0; i < len; i++)
 		shown[i] = name[i] ? name[i] : '@';
@@ -428,7 +399,8 @@ int corrupt_pr4_dirent_hash(struct corrupt *c)
 	if (ret)
 		return ret;
 	bit = 1u << corrupt_pick(c, 32);
-	db->db_ents[e->slot].de_hash ^= htole32(bit);
+	fmt_dirent_set_hash(&db->db_ents[e->slot],
+			    fmt_dirent_hash(&db->db_ents[e->slot]) ^ bit);
 	corrupt_say(c, "entry %s (chunk at %llu slot %u): hash ^ 0x%08x",
 		    e->path, (unsigned long long)e->caddr, e->slot, bit);
 	return chunk_put(c, e->caddr);
@@ -460,14 +432,11 @@ int corrupt_pr4_dirent_dup(struct corrupt *c)
 	if (!ret)
 		ret = free_slot(c, e->dir, e->chunk, e->slot, &caddr, &slot);
 	if (!ret)
-		ret = ent_write(c, e->dir, caddr, slot, e->name, e->ino, e->type,
-				name_hash(e->name, strlen(e->name)));
+		ret = ent_write(c, e->dir, caddr, slot, e->name, e->ino, e->type);
 	if (!ret) {
-		struct vmfs_inode *di = corrupt_di(c);
-
 		ret = corrupt_inode_read(c, e->ino);
 		if (!ret) {
-			di->di_nlink = htole32(le32toh(di->di_nlink) + 1);
+			c->fi.nlink++;
 			ret = corrupt_inode_write(c, e->ino);
 		}
 		c->target = caddr;
@@ -501,7 +470,7 @@ int corrupt_pr4_dirent_type(struct corrupt *c)
 		return ret;
 	do
 		t = types[corrupt_pick(c, sizeof(types))];
-	while (t == dtype(corrupt_node(c, e->ino)->mode));
+	while (t == vmfs_dirent_type(corrupt_node(c, e->ino)->mode));
 	db->db_ents[e->slot].de_type = t;
 	corrupt_say(c, "entry %s (chunk at %llu slot %u): type %u -> %u",
 		    e->path, (unsigned long long)e->caddr, e->slot, e->type, t);
@@ -526,7 +495,7 @@ int corrupt_pr4_chunk_count(struct corrupt *c)
 		return ret;
 	count = k->live == VMFS_DIRENTS_PER_CHUNK ||
 		(k->live && corrupt_pick(c, 2)) ? k->live - 1 : k->live + 1;
-	corrupt_db(c)->db_count = htole16(count);
+	fmt_dirblk_set_count(corrupt_db(c), (uint16_t)count);
 	corrupt_say(c, "directory %llu (%s) chunk %u at %llu: count %u -> %u",
 		    (unsigned long long)k->dir, corrupt_path(c, k->dir), k->chunk,
 		    (unsigned long long)k->addr, k->live, count);
@@ -558,7 +527,7 @@ int corrupt_pr4_dir_parent(struct corrupt *c)
 	if (ret)
 		goto out;
 	np = v.v[corrupt_pick(c, v.n)];
-	corrupt_di(c)->di_parent = htole64(np);
+	c->fi.parent = np;
 	corrupt_say(c, "directory %llu (%s): parent %llu -> %llu",
 		    (unsigned long long)n->ino, corrupt_path(c, n->ino),
 		    (unsigned long long)n->parent, (unsigned long long)np);
@@ -627,8 +596,7 @@ int corrupt_pr4_dir_multilink(struct corrupt *c)
 			 (unsigned)corrupt_pick(c, 1000));
 	ret = free_slot(c, dir, UINT32_MAX, 0, &caddr, &slot);
 	if (!ret)
-		ret = ent_write(c, dir, caddr, slot, name, s->ino, DT_DIR,
-				name_hash(name, strlen(name)));
+		ret = ent_write(c, dir, caddr, slot, name, s->ino, DT_DIR);
 	corrupt_say(c, "directory %s (inode %llu) named again as '%s' in %s (chunk at %llu slot %u)",
 		    s->path, (unsigned long long)s->ino, name,
 		    corrupt_path(c, dir), (unsigned long long)caddr, slot);
@@ -672,26 +640,25 @@ static int inode_drop(struct corrupt *c, uint64_t ino, size_t *nblocks)
 
 	if (ret)
 		return ret;
-	dt = le16toh(di->di_map_type) == VMFS_MAP_FILE ? VMFS_RES_FILE :
-	     VMFS_RES_SMALL;
+	dt = c->fi.map_type == VMFS_MAP_FILE ? VMFS_RES_FILE : VMFS_RES_SMALL;
 	ret = corrupt_ptrs(c, ino, 0, 4, &pv, &np);
 	if (!ret)
 		ret = corrupt_inode_read(c, ino);
 	if (ret)
 		goto out;
-	di->di_mode = 0;
-	di->di_nlink = 0;
-	di->di_size = 0;
-	di->di_alloc_bytes = 0;
-	di->di_nentries = 0;
-	di->di_map_type = htole16(VMFS_MAP_INLINE);
-	di->di_xattr_len = 0;
+	c->fi.mode = 0;
+	c->fi.nlink = 0;
+	c->fi.size = 0;
+	c->fi.alloc_bytes = 0;
+	c->fi.nentries = 0;
+	c->fi.map_type = VMFS_MAP_INLINE;
+	c->fi.xattr_len = 0;
 	memset(di->di_map, 0, sizeof(di->di_map));
 	memset(di->di_xattr, 0, sizeof(di->di_xattr));
 	ret = corrupt_inode_write(c, ino);
 	for (size_t i = 0; i < np && !ret; i++) {
 		enum vmfs_res_type t = pv[i].level ? VMFS_RES_PTRBLK : dt;
-		int64_t idx = corrupt_res_index(c, t, ptr_addr(pv[i].val));
+		int64_t idx = corrupt_res_index(c, t, vmfs_ptr_addr(pv[i].val));
 
 		if (idx >= 0)
 			ret = corrupt_bit_put(c, t, (uint64_t)idx, false);
@@ -727,7 +694,7 @@ int corrupt_pr4_no_root(struct corrupt *c)
 	ret = corrupt_inode_read(c, root);
 	if (ret)
 		return ret;
-	corrupt_di(c)->di_mode = htole32(S_IFREG | 0644);
+	c->fi.mode = S_IFREG | 0644;
 	corrupt_say(c, "root inode %llu: mode -> 0%o", (unsigned long long)root,
 		    S_IFREG | 0644);
 	return corrupt_inode_write(c, root);
@@ -789,7 +756,7 @@ int corrupt_pr5_nlink(struct corrupt *c)
 	floor = S_ISDIR(n->mode) ? 2 : 1;
 	nl = n->nlink > floor && corrupt_pick(c, 2) ? n->nlink - 1 :
 	     n->nlink + 1 + (uint32_t)corrupt_pick(c, 3);
-	corrupt_di(c)->di_nlink = htole32(nl);
+	c->fi.nlink = nl;
 	corrupt_say(c, "inode %llu (%s): links %u -> %u", (unsigned long long)n->ino,
 		    corrupt_path(c, n->ino), n->nlink, nl);
 	return corrupt_inode_write(c, n->ino);
@@ -808,7 +775,7 @@ int corrupt_pr5_nentries(struct corrupt *c)
 		return ret;
 	ne = n->nentries && corrupt_pick(c, 2) ? n->nentries - 1 :
 	     n->nentries + 1 + corrupt_pick(c, 5);
-	corrupt_di(c)->di_nentries = htole64(ne);
+	c->fi.nentries = ne;
 	corrupt_say(c, "directory %llu (%s): entries %llu -> %llu",
 		    (unsigned long long)n->ino, corrupt_path(c, n->ino),
 		    (unsigned long long)n->nentries, (unsigned long long)ne);
@@ -843,17 +810,19 @@ int corrupt_pr5_orphan(struct corrupt *c)
 		addr = corrupt_inode_addr(c, ino);
 		if (!lun_md_verify(&di->di_hdr, VMFS_MAGIC_INODE, addr,
 				   VMFS_MD_BLOCK_SIZE - VMFS_OBJ_OFFSET))
-			inc = le64toh(di->di_incarnation);
+			inc = c->fi.incarnation;
 		if (!lock_record_decode(c->blk, addr, &lr))
 			lgen = lr.gen;
 		memset(c->blk, 0, VMFS_MD_BLOCK_SIZE);
 		lock_record_init_free(c->blk, addr, lgen + 1);
-		di->di_ino = htole64(ino);
-		di->di_incarnation = htole64(inc + 1);
-		di->di_mode = htole32(S_IFREG | 0644);
-		di->di_map_type = htole16(VMFS_MAP_INLINE);
-		di->di_mtime_ns = di->di_ctime_ns = di->di_atime_ns =
-			di->di_btime_ns = htole64(1700000000ull * 1000000000ull);
+		c->fi = (struct fmt_inode){
+			.ino = ino, .incarnation = inc + 1,
+			.mode = S_IFREG | 0644, .map_type = VMFS_MAP_INLINE,
+			.atime_ns = 1700000000ll * 1000000000ll,
+			.mtime_ns = 1700000000ll * 1000000000ll,
+			.ctime_ns = 1700000000ll * 1000000000ll,
+			.btime_ns = 1700000000ll * 1000000000ll,
+		};
 		ret = corrupt_bit_put(c, VMFS_RES_INODE, ino, true);
 		if (!ret)
 			ret = corrupt_inode_write(c, ino);
@@ -868,7 +837,7 @@ int corrupt_pr5_orphan(struct corrupt *c)
 		ret = corrupt_inode_read(c, e->ino);
 	if (ret)
 		return ret;
-	di->di_nlink = 0;
+	c->fi.nlink = 0;
 	ret = corrupt_inode_write(c, e->ino);
 	corrupt_say(c, "inode %llu (%s): entry removed, links 0, blocks kept",
 		    (unsigned long long)e->ino, e->path);

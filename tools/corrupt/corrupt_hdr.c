@@ -6,7 +6,6 @@
  * functions names a target path: a repair must leave every file as it
  * was (PR_0_NOT_VOLUME and PR_0_GEOMETRY excepted: the volume is gone).
  */
-#include <endian.h>
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
@@ -61,8 +60,11 @@ int corrupt_pr0_headers_differ(struct corrupt *c)
 		return ret;
 	if (corrupt_pick(c, 2)) {
 		uint64_t delta = 1 + corrupt_pick(c, 1000000000ull);
+		struct vol_geom g;
 
-		vh->vh_ctime_ns = htole64(le64toh(vh->vh_ctime_ns) + delta);
+		vol_geom_from_disk(vh, &g);
+		g.ctime_ns += (int64_t)delta;
+		vol_geom_to_disk(&g, vh);
 		corrupt_say(c, "backup volume header at %llu: creation time +%llu ns",
 			    (unsigned long long)off, (unsigned long long)delta);
 	} else {
@@ -111,30 +113,34 @@ int corrupt_pr0_geometry(struct corrupt *c)
 	int ret = 0;
 
 	for (int i = 0; i < 2 && !ret; i++) {
+		struct vol_geom g;
+
 		ret = corrupt_read(c, c->blk, offs[i]);
 		if (ret)
 			break;
+		vol_geom_from_disk(vh, &g);
 		switch (how) {
 		case 0: {
-			uint32_t bs = le32toh(vh->vh_file_block_size) * 3 / 2;
+			uint32_t bs = g.file_block_size * 3 / 2;
 
-			vh->vh_file_block_size = htole32(bs);
-			vh->vh_res[VMFS_RES_FILE].ra_obj_size = htole32(bs);
+			g.file_block_size = bs;
+			g.res[VMFS_RES_FILE].obj_size = bs;
 			corrupt_say(c, "both volume headers: file block size %u (not a power of two)",
 				    bs);
 			break;
 		}
 		case 1:
-			vh->vh_max_hosts = 0;
+			g.max_hosts = 0;
 			corrupt_say(c, "both volume headers: max hosts 0");
 			break;
 		default:
-			vh->vh_res[VMFS_RES_SMALL].ra_obj_offset =
-				vh->vh_res[VMFS_RES_INODE].ra_obj_offset;
+			g.res[VMFS_RES_SMALL].obj_offset =
+				g.res[VMFS_RES_INODE].obj_offset;
 			corrupt_say(c, "both volume headers: small-block area overlaps the inode area at %llu",
 				    (unsigned long long)c->g.res[VMFS_RES_INODE].obj_offset);
 			break;
 		}
+		vol_geom_to_disk(&g, vh);
 		ret = header_put(c, offs[i]);
 	}
 	c->target = 0;
@@ -152,11 +158,14 @@ static uint64_t slot_addr(struct corrupt *c, uint32_t i)
 	if (b && !corrupt_read(c, b, c->g.hb_offset)) {
 		const struct vmfs_hb_region *hr = (const struct vmfs_hb_region *)
 			(b + VMFS_OBJ_OFFSET);
+		struct fmt_hb_region h;
 
 		if (!lun_md_verify(&hr->hr_hdr, VMFS_MAGIC_HBREGION,
 				   c->g.hb_offset,
-				   VMFS_MD_BLOCK_SIZE - VMFS_OBJ_OFFSET))
-			slot0 = le64toh(hr->hr_slot0_offset);
+				   VMFS_MD_BLOCK_SIZE - VMFS_OBJ_OFFSET)) {
+			(void)fmt_hb_region_decode(hr, &h);
+			slot0 = h.slot0_offset;
+		}
 	}
 	lun_buf_free(b);
 	return slot0 + (uint64_t)i * VMFS_MD_BLOCK_SIZE;
@@ -174,14 +183,15 @@ static int free_slots(struct corrupt *c, struct corrupt_vec *out)
 	for (uint32_t i = 0; i < c->g.max_hosts && !ret; i++) {
 		uint64_t addr = slot_addr(c, i);
 		static const uint8_t zero[sizeof(struct vmfs_hb_slot)];
+		struct fmt_hb_slot h;
 
 		ret = corrupt_read(c, b, addr);
 		if (ret)
 			break;
+		(void)fmt_hb_slot_decode(hs, &h);
 		if (!memcmp(b, zero, sizeof(zero)) ||
 		    (!lun_md_verify(&hs->hs_hdr, VMFS_MAGIC_HBSLOT, addr,
-				    sizeof(*hs)) &&
-		     le32toh(hs->hs_state) == VMFS_HB_FREE))
+				    sizeof(*hs)) && h.state == VMFS_HB_FREE))
 			ret = corrupt_vec_push(out, i);
 	}
 	lun_buf_free(b);
@@ -229,6 +239,7 @@ int corrupt_pr1_hb_slot_stale(struct corrupt *c)
 {
 	struct vmfs_hb_slot *hs = (struct vmfs_hb_slot *)c->blk;
 	struct corrupt_vec fs = { 0 };
+	struct fmt_hb_slot h;
 	uint64_t addr, gen = 0;
 	uint32_t i;
 	char uuid[37];
@@ -243,21 +254,21 @@ int corrupt_pr1_hb_slot_stale(struct corrupt *c)
 	ret = corrupt_read(c, c->blk, addr);
 	if (ret)
 		goto out;
+	(void)fmt_hb_slot_decode(hs, &h);
 	if (!lun_md_verify(&hs->hs_hdr, VMFS_MAGIC_HBSLOT, addr, sizeof(*hs)))
-		gen = le64toh(hs->hs_hb_gen);
+		gen = h.hb_gen;
+	h = (struct fmt_hb_slot){
+		.gen = gen + 1, .state = VMFS_HB_ACTIVE, .slot = i,
+		.hb_gen = gen + 1, .counter = 1 + corrupt_pick(c, 100000),
+		.lease_ms = 1000, .renew_ms = 200,
+		.journal_offset = c->g.journal_offset +
+				  (uint64_t)i * c->g.journal_size_bytes,
+		.journal_size = c->g.journal_size_bytes,
+	};
+	random_uuid(c, h.host_uuid);
+	snprintf(h.hostname, sizeof(h.hostname) - 1, "crashed-host-%u", i);
 	memset(hs, 0, sizeof(*hs));
-	hs->hs_hdr.bh_gen = htole64(gen + 1);
-	hs->hs_state = htole32(VMFS_HB_ACTIVE);
-	hs->hs_slot = htole32(i);
-	hs->hs_hb_gen = htole64(gen + 1);
-	hs->hs_counter = htole64(1 + corrupt_pick(c, 100000));
-	hs->hs_lease_ms = htole32(1000);
-	hs->hs_renew_ms = htole32(200);
-	random_uuid(c, hs->hs_host_uuid);
-	hs->hs_journal_offset = htole64(c->g.journal_offset +
-					(uint64_t)i * c->g.journal_size_bytes);
-	hs->hs_journal_size = htole64(c->g.journal_size_bytes);
-	snprintf(hs->hs_hostname, sizeof(hs->hs_hostname), "crashed-host-%u", i);
+	fmt_hb_slot_encode(&h, hs);
 	corrupt_seal(c->blk, CK_HBSLOT, addr);
 	ret = corrupt_write(c, c->blk, addr);
 	c->target = addr;
@@ -371,7 +382,7 @@ static int lock_put(struct corrupt *c, uint64_t addr, uint64_t gen)
 {
 	struct vmfs_lock *lk = (struct vmfs_lock *)c->blk;
 
-	lk->lk_hdr.bh_gen = htole64(gen);
+	fmt_hdr_set_gen(&lk->lk_hdr, gen);
 	lun_md_seal(&lk->lk_hdr, VMFS_MAGIC_LOCK, addr, VMFS_LOCK_SIZE);
 	c->target = addr;
 	return corrupt_write(c, c->blk, addr);
@@ -385,6 +396,7 @@ static int lock_put(struct corrupt *c, uint64_t addr, uint64_t gen)
 int corrupt_pr1_lock_stale(struct corrupt *c)
 {
 	struct vmfs_lock *lk = (struct vmfs_lock *)c->blk;
+	struct fmt_lock f = { 0 };
 	struct corrupt_vec fs = { 0 };
 	char what[300];
 	uint64_t addr, gen;
@@ -403,29 +415,29 @@ int corrupt_pr1_lock_stale(struct corrupt *c)
 	if (corrupt_pick(c, 3)) {
 		uint32_t slot = (uint32_t)fs.v[corrupt_pick(c, fs.n)];
 
-		lk->lk_mode = htole32(VMFS_LOCK_EXCLUSIVE);
-		random_uuid(c, lk->lk_owner_uuid);
-		lk->lk_owner_slot = htole32(slot);
-		lk->lk_owner_hb_gen = htole64(1 + corrupt_pick(c, 5));
+		f.mode = VMFS_LOCK_EXCLUSIVE;
+		random_uuid(c, f.owner_uuid);
+		f.owner_slot = slot;
+		f.owner_hb_gen = 1 + corrupt_pick(c, 5);
 		corrupt_say(c, "lock record of %s at %llu: exclusive, owner in free slot %u",
 			    what, (unsigned long long)addr, slot);
 	} else {
 		uint32_t n = 1 + (uint32_t)corrupt_pick(c, 3);
 
-		lk->lk_mode = htole32(corrupt_pick(c, 2) ? VMFS_LOCK_READONLY :
-					  VMFS_LOCK_MULTIWRITER);
-		lk->lk_nholders = htole32(n);
+		f.mode = corrupt_pick(c, 2) ? VMFS_LOCK_READONLY :
+					      VMFS_LOCK_MULTIWRITER;
+		f.nholders = n;
 		for (uint32_t i = 0; i < n; i++) {
-			random_uuid(c, lk->lk_holders[i].lh_uuid);
-			lk->lk_holders[i].lh_slot =
-				htole32((uint32_t)fs.v[corrupt_pick(c, fs.n)]);
-			lk->lk_holders[i].lh_hb_gen = htole64(1);
+			random_uuid(c, f.holders[i].uuid);
+			f.holders[i].slot = (uint32_t)fs.v[corrupt_pick(c, fs.n)];
+			f.holders[i].hb_gen = 1;
 		}
 		corrupt_say(c, "lock record of %s at %llu: %s, %u holders in free slots",
 			    what, (unsigned long long)addr,
-			    le32toh(lk->lk_mode) == VMFS_LOCK_READONLY ?
+			    f.mode == VMFS_LOCK_READONLY ?
 			    "read-only" : "multi-writer", n);
 	}
+	fmt_lock_encode(&f, lk);
 	ret = lock_put(c, addr, gen + 1);
 out:
 	corrupt_vec_free(&fs);
@@ -438,6 +450,7 @@ out:
 int corrupt_pr1_lock_bad_mode(struct corrupt *c)
 {
 	struct vmfs_lock *lk = (struct vmfs_lock *)c->blk;
+	struct fmt_lock f = { 0 };
 	char what[300];
 	uint64_t addr, gen;
 	int ret = pick_lockable(c, &addr);
@@ -452,18 +465,19 @@ int corrupt_pr1_lock_bad_mode(struct corrupt *c)
 		uint32_t mode = VMFS_LOCK_MULTIWRITER + 1 +
 				(uint32_t)corrupt_pick(c, 60);
 
-		lk->lk_mode = htole32(mode);
+		f.mode = mode;
 		corrupt_say(c, "lock record of %s at %llu: mode %u", what,
 			    (unsigned long long)addr, mode);
 	} else {
 		uint32_t n = VMFS_LOCK_MAX_HOLDERS + 1 +
 			     (uint32_t)corrupt_pick(c, 20);
 
-		lk->lk_mode = htole32(VMFS_LOCK_READONLY);
-		lk->lk_nholders = htole32(n);
+		f.mode = VMFS_LOCK_READONLY;
+		f.nholders = n;
 		corrupt_say(c, "lock record of %s at %llu: read-only with %u holders",
 			    what, (unsigned long long)addr, n);
 	}
+	fmt_lock_encode(&f, lk);
 	return lock_put(c, addr, gen + 1);
 }
 
@@ -493,27 +507,30 @@ int corrupt_pr2_journal_slot(struct corrupt *c)
 	struct vmfs_jnl_hdr *jh = (struct vmfs_jnl_hdr *)(c->blk + VMFS_OBJ_OFFSET);
 	uint32_t s = (uint32_t)corrupt_pick(c, c->g.max_hosts);
 	uint64_t addr = jnl_addr(c, s);
+	struct fmt_jnl_hdr h;
 	int ret = corrupt_read(c, c->blk, addr);
 
 	if (ret)
 		return ret;
+	(void)fmt_jnl_hdr_decode(jh, &h);
 	if (corrupt_pick(c, 2)) {
 		uint32_t other = c->g.max_hosts > 1 ?
 			(s + 1 + (uint32_t)corrupt_pick(c, c->g.max_hosts - 1)) %
 			c->g.max_hosts : s + 1;
 
-		jh->jh_slot = htole32(other);
+		h.slot = other;
 		corrupt_say(c, "journal header of slot %u at %llu: names slot %u",
 			    s, (unsigned long long)addr, other);
 	} else {
 		uint64_t size = c->g.journal_size_bytes +
 				VMFS_MD_BLOCK_SIZE * (1 + corrupt_pick(c, 64));
 
-		jh->jh_size_bytes = htole64(size);
+		h.size_bytes = size;
 		corrupt_say(c, "journal header of slot %u at %llu: size %llu, region is %llu",
 			    s, (unsigned long long)addr, (unsigned long long)size,
 			    (unsigned long long)c->g.journal_size_bytes);
 	}
+	fmt_jnl_hdr_encode(&h, jh);
 	corrupt_seal(c->blk, CK_JOURNAL, addr);
 	c->target = addr;
 	return corrupt_write(c, c->blk, addr);

@@ -9,17 +9,11 @@
  * directories, symlinks and special files other than the root and
  * lost+found, always ones reachable from the root.
  */
-#include <endian.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include "corrupt_int.h"
-
-static inline uint64_t ptr_addr(uint64_t p)
-{
-	return (p & VMFS_PTR_ADDR_MASK) << VMFS_MD_BLOCK_SHIFT;
-}
 
 static bool is_user(const struct corrupt *c, const struct corrupt_node *n)
 {
@@ -127,7 +121,7 @@ int corrupt_pr3_inode_mode(struct corrupt *c)
 		return ret;
 	mode = bad_types[corrupt_pick(c, sizeof(bad_types) / sizeof(bad_types[0]))] |
 	       (n->mode & 07777);
-	corrupt_di(c)->di_mode = htole32(mode);
+	c->fi.mode = mode;
 	corrupt_say(c, "inode %llu (%s): mode 0%o -> 0%o", (unsigned long long)n->ino,
 		    corrupt_path(c, n->ino), n->mode, mode);
 	corrupt_target_ino(c, n->ino);
@@ -159,7 +153,7 @@ int corrupt_pr3_inode_map_type(struct corrupt *c)
 		return ret;
 	mt = S_ISDIR(n->mode) ? VMFS_MAP_FILE :
 	     corrupt_pick(c, 2) ? VMFS_MAP_SMALL : VMFS_MAP_FILE;
-	corrupt_di(c)->di_map_type = htole16(mt);
+	c->fi.map_type = mt;
 	corrupt_say(c, "inode %llu (%s, mode 0%o): map type %u -> %u",
 		    (unsigned long long)n->ino, corrupt_path(c, n->ino), n->mode,
 		    n->map_type, mt);
@@ -243,10 +237,10 @@ int corrupt_pr3_ptrblk_bad(struct corrupt *c)
 
 	if (ret)
 		return ret;
-	ret = corrupt_break(c, ptr_addr(p.val), CK_PTRBLK, &how);
+	ret = corrupt_break(c, vmfs_ptr_addr(p.val), CK_PTRBLK, &how);
 	corrupt_say(c, "inode %llu (%s) level-%d pointer block at %llu (from block %llu): %s",
 		    (unsigned long long)p.ino, corrupt_path(c, p.ino), p.level,
-		    (unsigned long long)ptr_addr(p.val),
+		    (unsigned long long)vmfs_ptr_addr(p.val),
 		    (unsigned long long)p.lbn, how);
 	corrupt_target_ino(c, p.ino);
 	return ret;
@@ -259,23 +253,25 @@ int corrupt_pr3_ptrblk_bad(struct corrupt *c)
 int corrupt_pr3_ptrblk_owner(struct corrupt *c)
 {
 	struct vmfs_ptrblk *pb = (struct vmfs_ptrblk *)c->blk;
+	struct fmt_ptrblk h;
 	struct corrupt_ptr p;
 	uint64_t addr;
 	int ret = pick_ptrblk(c, &p);
 
 	if (ret)
 		return ret;
-	addr = ptr_addr(p.val);
+	addr = vmfs_ptr_addr(p.val);
 	ret = corrupt_read(c, c->blk, addr);
 	if (ret)
 		return ret;
+	(void)fmt_ptrblk_decode(pb, &h);
 	if (corrupt_pick(c, 2)) {
 		uint64_t other = c->nodes[corrupt_pick(c, c->nnodes)].ino;
 
 		if (other == p.ino)
 			other = p.ino == c->g.root_ino ? c->g.lostfound_ino :
 				c->g.root_ino;
-		pb->pb_owner_ino = htole64(other);
+		h.owner_ino = other;
 		corrupt_say(c, "inode %llu (%s) level-%d pointer block at %llu: owner %llu",
 			    (unsigned long long)p.ino, corrupt_path(c, p.ino),
 			    p.level, (unsigned long long)addr,
@@ -284,11 +280,12 @@ int corrupt_pr3_ptrblk_owner(struct corrupt *c)
 		uint32_t lvl = p.level > 1 ? (uint32_t)p.level - 1 :
 			       (uint32_t)p.level + 1;
 
-		pb->pb_level = htole32(lvl);
+		h.level = lvl;
 		corrupt_say(c, "inode %llu (%s) level-%d pointer block at %llu: level %u",
 			    (unsigned long long)p.ino, corrupt_path(c, p.ino),
 			    p.level, (unsigned long long)addr, lvl);
 	}
+	fmt_ptrblk_encode(&h, pb);
 	corrupt_seal(c->blk, CK_PTRBLK, addr);
 	c->target = addr;
 	corrupt_target_ino(c, p.ino);
@@ -303,7 +300,7 @@ static bool dup_usable(struct corrupt *c, const struct corrupt_ptr *p)
 	return p->level == 0 && !(p->val & VMFS_PTR_TBZ) &&
 	       corrupt_res_index(c, n->map_type == VMFS_MAP_FILE ?
 				 VMFS_RES_FILE : VMFS_RES_SMALL,
-				 ptr_addr(p->val)) >= 0;
+				 vmfs_ptr_addr(p->val)) >= 0;
 }
 
 /*
@@ -400,7 +397,7 @@ int corrupt_pr3_alloc_bytes(struct corrupt *c)
 		nv = n->alloc_bytes + VMFS_MD_BLOCK_SIZE;
 		break;
 	}
-	corrupt_di(c)->di_alloc_bytes = htole64(nv);
+	c->fi.alloc_bytes = nv;
 	corrupt_say(c, "inode %llu (%s): alloc bytes %llu -> %llu",
 		    (unsigned long long)n->ino, corrupt_path(c, n->ino),
 		    (unsigned long long)n->alloc_bytes, (unsigned long long)nv);
@@ -483,7 +480,7 @@ int corrupt_pr3_inline_size(struct corrupt *c)
 	if (ret)
 		return ret;
 	size = VMFS_INLINE_MAX + 1 + corrupt_pick(c, 8192);
-	corrupt_di(c)->di_size = htole64(size);
+	c->fi.size = size;
 	corrupt_say(c, "inode %llu (%s): inline size %llu -> %llu",
 		    (unsigned long long)n->ino, corrupt_path(c, n->ino),
 		    (unsigned long long)n->size, (unsigned long long)size);
@@ -510,7 +507,7 @@ int corrupt_pr3_dir_size(struct corrupt *c)
 	if (ret)
 		return ret;
 	size = n->size + 1 + corrupt_pick(c, VMFS_MD_BLOCK_SIZE - 1);
-	corrupt_di(c)->di_size = htole64(size);
+	c->fi.size = size;
 	corrupt_say(c, "directory %llu (%s): size %llu -> %llu",
 		    (unsigned long long)n->ino, corrupt_path(c, n->ino),
 		    (unsigned long long)n->size, (unsigned long long)size);
@@ -533,10 +530,13 @@ int corrupt_pr3_xattr_bad(struct corrupt *c)
 		ret = corrupt_inode_read(c, n->ino);
 	if (ret)
 		return ret;
-	len = le16toh(di->di_xattr_len);
+	len = c->fi.xattr_len;
 	while (off + sizeof(struct vmfs_xattr_rec) <= len) {
-		const struct vmfs_xattr_rec *r = (const void *)(di->di_xattr + off);
-		uint32_t rl = sizeof(*r) + r->xr_name_len + le16toh(r->xr_value_len);
+		size_t nl, vl;
+		uint32_t rl;
+
+		fmt_xattr_rec_decode(di->di_xattr + off, &nl, &vl);
+		rl = (uint32_t)(sizeof(struct vmfs_xattr_rec) + nl + vl);
 
 		last = off;
 		if (off + rl > len)
@@ -550,18 +550,19 @@ int corrupt_pr3_xattr_bad(struct corrupt *c)
 
 		for (uint32_t i = 0; i < k; i++)
 			di->di_xattr[len + i] = (uint8_t)(1 + corrupt_pick(c, 255));
-		di->di_xattr_len = htole16(len + k);
+		c->fi.xattr_len = (uint16_t)(len + k);
 		corrupt_say(c, "inode %llu (%s): xattr area %u -> %u bytes, a truncated record at the end",
 			    (unsigned long long)n->ino, corrupt_path(c, n->ino),
 			    len, len + k);
 		break;
 	}
 	case 1: {
-		struct vmfs_xattr_rec *r = (void *)(di->di_xattr + last);
-		uint32_t vl = le16toh(r->xr_value_len) + 1 +
-			      (uint32_t)corrupt_pick(c, 200);
+		size_t nl, ovl;
+		uint32_t vl;
 
-		r->xr_value_len = htole16(vl);
+		fmt_xattr_rec_decode(di->di_xattr + last, &nl, &ovl);
+		vl = (uint32_t)ovl + 1 + (uint32_t)corrupt_pick(c, 200);
+		fmt_xattr_rec_encode(di->di_xattr + last, nl, vl);
 		corrupt_say(c, "inode %llu (%s): last xattr record at %u: value length %u runs past %u",
 			    (unsigned long long)n->ino, corrupt_path(c, n->ino),
 			    last, vl, len);
@@ -598,7 +599,7 @@ int corrupt_pr3_small_too_big(struct corrupt *c)
 		return ret;
 	size = (uint64_t)VMFS_NDIRECT * c->g.small_block_size + 1 +
 	       corrupt_pick(c, c->g.small_block_size);
-	corrupt_di(c)->di_size = htole64(size);
+	c->fi.size = size;
 	corrupt_say(c, "inode %llu (%s, small blocks): size %llu -> %llu",
 		    (unsigned long long)n->ino, corrupt_path(c, n->ino),
 		    (unsigned long long)n->size, (unsigned long long)size);

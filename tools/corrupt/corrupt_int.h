@@ -97,6 +97,9 @@ struct corrupt {
 	struct vol_geom g;
 	uint64_t rng;
 	uint8_t *blk;            /* scratch 4 KiB, aligned */
+	/* The fields of the inode in blk: decoded by corrupt_inode_read,
+	 * encoded into blk by corrupt_inode_write. */
+	struct fmt_inode fi;
 	bool loaded;
 	struct corrupt_node *nodes;  /* ascending ino */
 	size_t nnodes;
@@ -145,7 +148,7 @@ struct corrupt_node *corrupt_node(struct corrupt *c, uint64_t ino);
 /* First path naming ino ("/" for the root, "?" when unreachable). */
 const char *corrupt_path(struct corrupt *c, uint64_t ino);
 uint64_t corrupt_inode_addr(const struct corrupt *c, uint64_t ino);
-/* Inode block of ino into c->blk / sealed back from c->blk. */
+/* Inode block of ino into c->blk and c->fi / c->fi into c->blk, sealed. */
 int corrupt_inode_read(struct corrupt *c, uint64_t ino);
 int corrupt_inode_write(struct corrupt *c, uint64_t ino);
 static inline struct vmfs_inode *corrupt_di(struct corrupt *c)

@@ -12,7 +12,6 @@
  * the journal would report damaged inodes and lose files.  The repair
  * must therefore leave every file as it was: no target paths.
  */
-#include <endian.h>
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
@@ -45,6 +44,7 @@ static void jring_free(struct jring *r)
 static int jring_open(struct corrupt *c, struct jring *r)
 {
 	const struct vmfs_jnl_hdr *jh;
+	struct fmt_jnl_hdr h;
 	int ret;
 
 	memset(r, 0, sizeof(*r));
@@ -62,12 +62,12 @@ static int jring_open(struct corrupt *c, struct jring *r)
 			  r->off, VMFS_MD_BLOCK_SIZE - VMFS_OBJ_OFFSET))
 		return -ENOENT;
 	jh = (const struct vmfs_jnl_hdr *)(r->hdr + VMFS_OBJ_OFFSET);
-	if (le64toh(jh->jh_tail) < VMFS_MD_BLOCK_SIZE ||
-	    le64toh(jh->jh_tail) >= c->g.journal_size_bytes)
+	(void)fmt_jnl_hdr_decode(jh, &h);
+	if (h.tail < VMFS_MD_BLOCK_SIZE || h.tail >= c->g.journal_size_bytes)
 		return -ENOENT;
-	r->jid = le64toh(jh->jh_jid);
-	r->seq = le64toh(jh->jh_seq);
-	r->pos = (le64toh(jh->jh_tail) - VMFS_MD_BLOCK_SIZE) / VMFS_MD_BLOCK_SIZE;
+	r->jid = h.jid;
+	r->seq = h.seq;
+	r->pos = (h.tail - VMFS_MD_BLOCK_SIZE) / VMFS_MD_BLOCK_SIZE;
 	return 0;
 }
 
@@ -88,15 +88,11 @@ static int jring_txn(struct corrupt *c, struct jring *r, uint32_t n,
 	if (!n || n > VMFS_JNL_TAGS_PER_DESC || used + n + 2 > r->nblocks)
 		return -ENOENT;
 	memset(r->b, 0, VMFS_MD_BLOCK_SIZE);
-	d->jd_seq = htole64(r->seq);
-	d->jd_jid = htole64(r->jid);
-	d->jd_ntags = htole32(n);
-	d->jd_index = htole32(0);
-	for (uint32_t k = 0; k < n; k++) {
-		d->jd_tags[k].jt_addr = htole64(addr[k]);
-		d->jd_tags[k].jt_flags = htole32(flags[k]);
-	}
-	d->jd_hdr.bh_gen = htole64(1);
+	fmt_jnl_desc_encode(&(struct fmt_jnl_desc){ .gen = 1, .seq = r->seq,
+						    .jid = r->jid, .ntags = n,
+						    .index = 0 }, d);
+	for (uint32_t k = 0; k < n; k++)
+		fmt_jnl_tag_set(d, k, addr[k], flags[k]);
 	lun_md_seal(&d->jd_hdr, VMFS_MAGIC_JDESC, jring_addr(r, r->pos),
 		    VMFS_MD_BLOCK_SIZE);
 	crc = lun_crc32c(0, r->b, VMFS_MD_BLOCK_SIZE);
@@ -110,14 +106,13 @@ static int jring_txn(struct corrupt *c, struct jring *r, uint32_t n,
 	if (ret)
 		return ret;
 	memset(r->b, 0, VMFS_MD_BLOCK_SIZE);
-	cm->jc_seq = htole64(r->seq);
-	cm->jc_jid = htole64(r->jid);
-	cm->jc_nblocks = htole32(n + 1);
-	cm->jc_nimages = htole32(n);
-	cm->jc_crc = htole32(crc);
-	/* Display only; derived from the volume so a seed is repeatable. */
-	cm->jc_time_ns = htole64((uint64_t)c->g.ctime_ns + r->seq);
-	cm->jc_hdr.bh_gen = htole64(1);
+	/* jc_time_ns is display only; derived from the volume so a seed is
+	 * repeatable. */
+	fmt_jnl_commit_encode(&(struct fmt_jnl_commit){
+				      .gen = 1, .seq = r->seq, .jid = r->jid,
+				      .nblocks = n + 1, .nimages = n, .crc = crc,
+				      .time_ns = c->g.ctime_ns + (int64_t)r->seq },
+			      cm);
 	lun_md_seal(&cm->jc_hdr, VMFS_MAGIC_JCOMMIT,
 		    jring_addr(r, r->pos + n + 1), VMFS_MD_BLOCK_SIZE);
 	ret = corrupt_write(c, r->b, jring_addr(r, r->pos + n + 1));
@@ -132,10 +127,12 @@ static int jring_txn(struct corrupt *c, struct jring *r, uint32_t n,
 static int jring_close(struct corrupt *c, struct jring *r)
 {
 	struct vmfs_jnl_hdr *jh = (struct vmfs_jnl_hdr *)(r->hdr + VMFS_OBJ_OFFSET);
+	struct fmt_jnl_hdr h;
 
-	jh->jh_state = htole32(VMFS_JNL_DIRTY);
-	jh->jh_head = htole64(VMFS_MD_BLOCK_SIZE +
-			      (r->pos % r->nblocks) * VMFS_MD_BLOCK_SIZE);
+	(void)fmt_jnl_hdr_decode(jh, &h);
+	h.state = VMFS_JNL_DIRTY;
+	h.head = VMFS_MD_BLOCK_SIZE + (r->pos % r->nblocks) * VMFS_MD_BLOCK_SIZE;
+	fmt_jnl_hdr_encode(&h, jh);
 	corrupt_seal(r->hdr, CK_JOURNAL, r->off);
 	c->target = r->off;
 	return corrupt_write(c, r->hdr, r->off);

@@ -14,7 +14,6 @@
  *
  * Nothing here writes except corrupt_inode_write and corrupt_ptr_set.
  */
-#include <endian.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,13 +30,19 @@ uint64_t corrupt_inode_addr(const struct corrupt *c, uint64_t ino)
 
 int corrupt_inode_read(struct corrupt *c, uint64_t ino)
 {
-	return corrupt_read(c, c->blk, corrupt_inode_addr(c, ino));
+	int ret = corrupt_read(c, c->blk, corrupt_inode_addr(c, ino));
+
+	/* Fields out of range are kept as they are: damage is our trade. */
+	if (!ret)
+		(void)fmt_inode_decode(corrupt_di(c), &c->fi);
+	return ret;
 }
 
 int corrupt_inode_write(struct corrupt *c, uint64_t ino)
 {
 	uint64_t addr = corrupt_inode_addr(c, ino);
 
+	fmt_inode_encode(&c->fi, corrupt_di(c));
 	corrupt_seal(c->blk, CK_INODE, addr);
 	c->target = addr;
 	return corrupt_write(c, c->blk, addr);
@@ -93,6 +98,7 @@ static int load_nodes(struct corrupt *c)
 		const struct vmfs_rc *rc = (const struct vmfs_rc *)
 			(hdr + VMFS_OBJ_OFFSET);
 		uint32_t nobjs;
+		struct fmt_rc h;
 
 		ret = corrupt_read(c, hdr, addr);
 		if (ret)
@@ -100,7 +106,8 @@ static int load_nodes(struct corrupt *c)
 		if (lun_md_verify(&rc->rc_hdr, VMFS_MAGIC_RCLUSTER, addr,
 				  VMFS_MD_BLOCK_SIZE - VMFS_OBJ_OFFSET))
 			continue;   /* damaged: its inodes are out of reach */
-		nobjs = le32toh(rc->rc_nobjs);
+		(void)fmt_rc_decode(rc, &h);
+		nobjs = h.nobjs;
 		if (nobjs > VMFS_RC_MAX_OBJS)
 			nobjs = VMFS_RC_MAX_OBJS;
 		for (uint32_t b = 0; b < nobjs && !ret; b++) {
@@ -108,6 +115,7 @@ static int load_nodes(struct corrupt *c)
 			const struct vmfs_inode *di = (const struct vmfs_inode *)
 				(ib + VMFS_OBJ_OFFSET);
 			struct corrupt_node *n;
+			struct fmt_inode fi;
 
 			if (!(rc->rc_bitmap[b >> 3] & (1u << (b & 7))) || !ino ||
 			    ino >= r->count)
@@ -115,10 +123,12 @@ static int load_nodes(struct corrupt *c)
 			ret = corrupt_read(c, ib, corrupt_inode_addr(c, ino));
 			if (ret)
 				break;
+			/* Out-of-range fields are damage to aim at, not skip. */
+			(void)fmt_inode_decode(di, &fi);
 			if (lun_md_verify(&di->di_hdr, VMFS_MAGIC_INODE,
 					  corrupt_inode_addr(c, ino),
 					  VMFS_MD_BLOCK_SIZE - VMFS_OBJ_OFFSET) ||
-			    le64toh(di->di_ino) != ino || !le32toh(di->di_mode))
+			    fi.ino != ino || !fi.mode)
 				continue;
 			if (c->nnodes == cap) {
 				size_t nc = cap ? cap * 2 : 256;
@@ -135,15 +145,15 @@ static int load_nodes(struct corrupt *c)
 			n = &c->nodes[c->nnodes++];
 			memset(n, 0, sizeof(*n));
 			n->ino = ino;
-			n->mode = le32toh(di->di_mode);
-			n->nlink = le32toh(di->di_nlink);
-			n->flags = le32toh(di->di_flags);
-			n->size = le64toh(di->di_size);
-			n->alloc_bytes = le64toh(di->di_alloc_bytes);
-			n->parent = le64toh(di->di_parent);
-			n->nentries = le64toh(di->di_nentries);
-			n->map_type = le16toh(di->di_map_type);
-			n->xattr_len = le16toh(di->di_xattr_len);
+			n->mode = fi.mode;
+			n->nlink = fi.nlink;
+			n->flags = fi.flags;
+			n->size = fi.size;
+			n->alloc_bytes = fi.alloc_bytes;
+			n->parent = fi.parent;
+			n->nentries = fi.nentries;
+			n->map_type = fi.map_type;
+			n->xattr_len = fi.xattr_len;
 		}
 	}
 out:
@@ -153,18 +163,6 @@ out:
 }
 
 /* ---- block maps ------------------------------------------------------------ */
-
-static const uint64_t corrupt_spans[5] = {
-	1, VMFS_PTRS_PER_BLK, (uint64_t)VMFS_PTRS_PER_BLK * VMFS_PTRS_PER_BLK,
-	(uint64_t)VMFS_PTRS_PER_BLK * VMFS_PTRS_PER_BLK * VMFS_PTRS_PER_BLK,
-	(uint64_t)VMFS_PTRS_PER_BLK * VMFS_PTRS_PER_BLK * VMFS_PTRS_PER_BLK *
-		VMFS_PTRS_PER_BLK
-};
-
-static inline uint64_t ptr_addr(uint64_t p)
-{
-	return (p & VMFS_PTR_ADDR_MASK) << VMFS_MD_BLOCK_SHIFT;
-}
 
 struct walk {
 	struct corrupt *c;
@@ -178,6 +176,7 @@ static int walk_ptrblk(struct walk *w, uint64_t addr, int d, uint64_t base)
 {
 	uint8_t *b;
 	const struct vmfs_ptrblk *pb;
+	struct fmt_ptrblk h;
 	int ret = 0;
 
 	if (d < 1 || d > 4 ||
@@ -189,15 +188,16 @@ static int walk_ptrblk(struct walk *w, uint64_t addr, int d, uint64_t base)
 	pb = (const struct vmfs_ptrblk *)b;
 	ret = corrupt_read(w->c, b, addr);
 	if (ret || lun_md_verify(&pb->pb_hdr, VMFS_MAGIC_PTRBLK, addr,
-				 VMFS_MD_BLOCK_SIZE) ||
-	    le64toh(pb->pb_owner_ino) != w->ino ||
-	    le32toh(pb->pb_level) != (uint32_t)d)
+				 VMFS_MD_BLOCK_SIZE))
+		goto out;
+	(void)fmt_ptrblk_decode(pb, &h);
+	if (h.owner_ino != w->ino || h.level != (uint32_t)d)
 		goto out;
 	for (uint32_t i = 0; i < VMFS_PTRS_PER_BLK && !ret; i++) {
-		uint64_t e = le64toh(pb->pb_ptr[i]);
+		uint64_t e = fmt_ptr_load(&pb->pb_ptr[i]);
 		struct corrupt_ptr p = {
 			.ino = w->ino,
-			.lbn = base + i * corrupt_spans[d - 1],
+			.lbn = base + i * vmfs_map_span(d - 1),
 			.val = e,
 			.holder = addr,
 			.off = (uint32_t)offsetof(struct vmfs_ptrblk, pb_ptr[i]),
@@ -209,7 +209,7 @@ static int walk_ptrblk(struct walk *w, uint64_t addr, int d, uint64_t base)
 			continue;
 		ret = w->cb(w->ctx, &p);
 		if (!ret && d > 1)
-			ret = walk_ptrblk(w, ptr_addr(e), d - 1, p.lbn);
+			ret = walk_ptrblk(w, vmfs_ptr_addr(e), d - 1, p.lbn);
 	}
 out:
 	lun_buf_free(b);
@@ -224,16 +224,19 @@ int corrupt_map_walk(struct corrupt *c, uint64_t ino,
 	const struct vmfs_inode *di = (const struct vmfs_inode *)
 		(b + VMFS_OBJ_OFFSET);
 	struct walk w = { c, ino, cb, ctx };
+	struct fmt_inode fi;
 	uint64_t addr = corrupt_inode_addr(c, ino), base = VMFS_NDIRECT;
 	int ret;
 
 	if (!b)
 		return -ENOMEM;
 	ret = corrupt_read(c, b, addr);
-	if (ret || le16toh(di->di_map_type) == VMFS_MAP_INLINE)
+	if (!ret)
+		(void)fmt_inode_decode(di, &fi);
+	if (ret || fi.map_type == VMFS_MAP_INLINE)
 		goto out;
 	for (uint32_t i = 0; i < VMFS_NMAP - 1 && !ret; i++) {
-		uint64_t e = le64toh(di->di_map[i]);
+		uint64_t e = fmt_ptr_load(&di->di_map[i]);
 		int d = i < VMFS_NDIRECT ? 0 : (int)(i - VMFS_NDIRECT + 1);
 		struct corrupt_ptr p = {
 			.ino = ino,
@@ -247,12 +250,12 @@ int corrupt_map_walk(struct corrupt *c, uint64_t ino,
 		};
 
 		if (d)
-			base += corrupt_spans[d];
+			base += vmfs_map_span(d);
 		if (!e)
 			continue;
 		ret = cb(ctx, &p);
 		if (!ret && d)
-			ret = walk_ptrblk(&w, ptr_addr(e), d, p.lbn);
+			ret = walk_ptrblk(&w, vmfs_ptr_addr(e), d, p.lbn);
 	}
 out:
 	lun_buf_free(b);
@@ -303,11 +306,13 @@ int corrupt_ptr_set(struct corrupt *c, const struct corrupt_ptr *p,
 		    uint64_t val)
 {
 	uint8_t *b = lun_buf_alloc(VMFS_MD_BLOCK_SIZE);
-	le64 v = htole64(val);
+	le64 v;
 	int ret;
 
 	if (!b)
 		return -ENOMEM;
+	/* p->off is that of a le64 slot (di_map[i] or pb_ptr[i]). */
+	fmt_ptr_store(&v, val);
 	ret = corrupt_read(c, b, p->holder);
 	if (!ret) {
 		memcpy(b + p->off, &v, sizeof(v));
@@ -415,6 +420,7 @@ static int load_dir(struct corrupt *c, struct corrupt_node *dir,
 	struct corrupt_ptr *ptrs = NULL;
 	uint8_t *b = lun_buf_alloc(VMFS_MD_BLOCK_SIZE);
 	const struct vmfs_dirblk *db = (const struct vmfs_dirblk *)b;
+	struct fmt_dirblk h;
 	size_t nptrs = 0;
 	int ret;
 
@@ -428,22 +434,23 @@ static int load_dir(struct corrupt *c, struct corrupt_node *dir,
 
 		if (!p || (p & VMFS_PTR_TBZ) ||
 		    corrupt_res_index(c, VMFS_RES_SMALL,
-				      ptr_addr(p)) < 0)
+				      vmfs_ptr_addr(p)) < 0)
 			continue;
-		ck.addr = ptr_addr(p) + (uint64_t)(k % per_blk) * VMFS_MD_BLOCK_SIZE;
+		ck.addr = vmfs_ptr_addr(p) + (uint64_t)(k % per_blk) * VMFS_MD_BLOCK_SIZE;
 		ret = corrupt_read(c, b, ck.addr);
 		if (ret)
 			break;
 		if (lun_md_verify(&db->db_hdr, VMFS_MAGIC_DIRBLK, ck.addr,
-				  VMFS_MD_BLOCK_SIZE) ||
-		    le64toh(db->db_dir_ino) != dir->ino ||
-		    le32toh(db->db_chunk) != k)
+				  VMFS_MD_BLOCK_SIZE))
+			continue;
+		(void)fmt_dirblk_decode(db, &h);
+		if (h.dir_ino != dir->ino || h.chunk != k)
 			continue;
 		for (uint32_t s = 0; s < VMFS_DIRENTS_PER_CHUNK && !ret; s++) {
 			const struct vmfs_dirent *de = &db->db_ents[s];
 			struct corrupt_ent e = {
 				.dir = dir->ino, .chunk = k, .caddr = ck.addr,
-				.slot = s, .ino = le64toh(de->de_ino),
+				.slot = s, .ino = fmt_dirent_ino(de),
 				.type = de->de_type,
 			};
 			struct corrupt_node *n;

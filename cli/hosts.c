@@ -1,0 +1,382 @@
+/*
+ * vmfs hosts LUN: the heartbeat slots that are not free, read from the
+ * LUN (read-only, so safe while hosts have the volume mounted).
+ *
+ * Liveness follows SPEC §6.3 and nothing else: a host is live when we saw
+ * its (hb_gen, counter) pair move on our own CLOCK_MONOTONIC, dead when it
+ * stood still for its advertised lease plus one renewal.  So a full answer
+ * takes up to that long (about 12 s with the default lease); the watch
+ * stops early once every slot has moved.  --no-watch reads once and says
+ * "unknown".  Each slot's journal is walked as 'vmfs journal dump' walks
+ * it, to say whether a replay is pending.
+ *
+ * A mount point argument would ask that host's vmfsd over its control
+ * socket; until the daemon has one, it is refused with what to pass
+ * instead.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "vmfs/clock.h"
+#include "vmfs/journal.h"
+#include "vmfs/lockmgr.h"
+#include "vmfs/lun.h"
+#include "vmfs/vol.h"
+#include "cli.h"
+
+/*
+ * How often the watch re-reads the slots: well under the shortest
+ * renewal interval a valid lease gives (HB_MIN_LEASE_MS / 5), so that
+ * "last moved" is accurate to a fraction of a renewal.  One read of the
+ * whole slot array each time.
+ */
+#define HOSTS_POLL_MS 100u
+
+void help_hosts(void)
+{
+	printf("usage: vmfs hosts [--json] [--no-watch] LUN|MOUNTPOINT\n\n"
+	       "List the hosts that hold a heartbeat slot of the volume: slot,\n"
+	       "host name, host UUID, state, heartbeat generation, how long ago\n"
+	       "its heartbeat counter last moved, its lease, and whether its\n"
+	       "journal has transactions to replay.  Only reads the LUN; a mount\n"
+	       "point stands for the LUN its vmfsd serves.\n\n"
+	       "State: 'live' (the counter moved while we watched), 'dead' (it\n"
+	       "stood still for the host's lease plus one renewal: the host\n"
+	       "crashed or hangs), 'being-replayed' (a survivor is replaying its\n"
+	       "journal), 'left' (it freed its slot while we watched).  Telling\n"
+	       "live from dead takes up to one lease plus one renewal (about 12 s\n"
+	       "with the default lease); the watch ends early once every host's\n"
+	       "counter has moved.\n\n"
+	       "Options:\n"
+	       "  -j, --json       print one JSON object\n"
+	       "  -n, --no-watch   read the slots once: state as on disk,\n"
+	       "                   liveness 'unknown'\n"
+	       "  -h, --help       show this help\n\n"
+	       "A mount point is not accepted yet: asking a mounted host comes\n"
+	       "with the daemon's control socket.  Pass the LUN ('vmfs info\n"
+	       "MOUNTPOINT' names it).\n");
+}
+
+/* One slot and what the watch saw of it. */
+struct hosts_row {
+	struct hb_slot_info si;     /* as first read */
+	uint64_t last_gen, last_counter;
+	int64_t moved_ms;           /* when we last saw it move (mono) */
+	bool moved, left;
+	uint32_t dead_ms;           /* its lease plus one renewal */
+	int jerr;                   /* journal walk error */
+	struct jnl_walk_result jw;
+};
+
+struct hosts_ctx {
+	const char *spec;
+	struct lun *lun;
+	struct vol_geom g;
+	struct hosts_row *rows;
+	uint32_t n;
+	bool watch;
+	int64_t watched_ms;
+};
+
+/* The first read: every slot that is not free. */
+static int hosts_read(struct hosts_ctx *c)
+{
+	struct hb_slot_info *si = calloc(c->g.max_hosts, sizeof(*si));
+	int rc;
+
+	c->rows = calloc(c->g.max_hosts, sizeof(*c->rows));
+	if (!si || !c->rows) {
+		free(si);
+		return -ENOMEM;
+	}
+	rc = hb_survey(c->lun, c->g.hb_offset, false, si, c->g.max_hosts, &c->n);
+	for (uint32_t k = 0; !rc && k < c->n; k++) {
+		struct hosts_row *r = &c->rows[k];
+		struct hb_timeouts t;
+
+		r->si = si[k];
+		r->last_gen = si[k].hb_gen;
+		r->last_counter = si[k].counter;
+		hb_timeouts_from_lease(si[k].lease_ms, &t);
+		r->dead_ms = t.dead_ms;
+	}
+	free(si);
+	return rc;
+}
+
+/*
+ * Re-read the slots every HOSTS_POLL_MS until each has moved or the
+ * longest dead time of them has passed; the time of each one's last
+ * move is ours.  A slot re-read as free (or as another host) left.
+ */
+static int hosts_watch(struct hosts_ctx *c)
+{
+	struct hb_slot_info *si = calloc(c->g.max_hosts, sizeof(*si));
+	int64_t start = vmfs_mono_ms(), now = start;
+	uint32_t wait_ms = 0, pending = c->n;
+	int rc = 0;
+
+	if (!si)
+		return -ENOMEM;
+	for (uint32_t k = 0; k < c->n; k++)
+		if (c->rows[k].dead_ms > wait_ms)
+			wait_ms = c->rows[k].dead_ms;
+	if (isatty(STDERR_FILENO))
+		fprintf(stderr, "%s: watching heartbeats for up to %u s\n",
+			cli_prog(), (wait_ms + 999) / 1000);
+	while (pending && now - start < wait_ms) {
+		struct timespec ts = { 0, HOSTS_POLL_MS * 1000000L };
+		uint32_t n;
+
+		while (nanosleep(&ts, &ts) && errno == EINTR)
+			;
+		rc = hb_survey(c->lun, c->g.hb_offset, false, si,
+			       c->g.max_hosts, &n);
+		if (rc)
+			break;
+		now = vmfs_mono_ms();
+		for (uint32_t k = 0; k < c->n; k++) {
+			struct hosts_row *r = &c->rows[k];
+			const struct hb_slot_info *cur = NULL;
+
+			for (uint32_t i = 0; i < n && !cur; i++)
+				if (si[i].slot == r->si.slot)
+					cur = &si[i];
+			if (r->left)
+				continue;
+			if (!cur || memcmp(cur->host_uuid, r->si.host_uuid,
+					   VMFS_UUID_SIZE)) {
+				r->left = true;
+				pending -= !r->moved;
+				continue;
+			}
+			if (cur->hb_gen == r->last_gen &&
+			    cur->counter == r->last_counter)
+				continue;
+			pending -= !r->moved;
+			r->moved = true;
+			r->moved_ms = now;
+			r->last_gen = cur->hb_gen;
+			r->last_counter = cur->counter;
+		}
+	}
+	c->watched_ms = vmfs_mono_ms() - start;
+	free(si);
+	return rc;
+}
+
+static void hosts_journals(struct hosts_ctx *c)
+{
+	struct jnl_bounds b = vol_jnl_bounds(&c->g);
+
+	for (uint32_t k = 0; k < c->n; k++) {
+		struct hosts_row *r = &c->rows[k];
+
+		r->jerr = jnl_walk(c->lun, vol_jnl_offset(&c->g, r->si.slot), &b,
+				   false, NULL, NULL, &r->jw);
+	}
+}
+
+/* live / dead / being-replayed / left, or the on-disk state unwatched. */
+static const char *hosts_state(const struct hosts_ctx *c,
+			       const struct hosts_row *r)
+{
+	if (r->si.state == VMFS_HB_REPLAYING)
+		return "being-replayed";
+	if (!c->watch)
+		return "active";
+	if (r->left)
+		return "left";
+	return r->moved ? "live" : "dead";
+}
+
+static const char *hosts_liveness(const struct hosts_ctx *c,
+				  const struct hosts_row *r)
+{
+	if (!c->watch)
+		return "unknown";
+	if (r->left)
+		return "left";
+	return r->moved ? "live" : "dead";
+}
+
+/* "clean", "dirty: 3 transactions to replay", "damaged (...)". */
+static void hosts_jnl_str(const struct hosts_row *r, char *buf, size_t len)
+{
+	if (r->jerr)
+		snprintf(buf, len, "damaged (%s)", vmfs_strerror(r->jerr));
+	else if (r->jw.stop == JNL_STOP_CLEAN || !r->jw.ntxn)
+		snprintf(buf, len, "%s", r->jw.hdr.state == VMFS_JNL_DIRTY ?
+			 "dirty: nothing to replay" : "clean");
+	else
+		snprintf(buf, len, "dirty: %" PRIu64 " transaction%s to replay",
+			 r->jw.ntxn, r->jw.ntxn == 1 ? "" : "s");
+}
+
+/* How long ago the counter last moved, as far as we watched. */
+static void hosts_since_str(const struct hosts_ctx *c,
+			    const struct hosts_row *r, int64_t end_ms,
+			    char *buf, size_t len)
+{
+	if (!c->watch)
+		snprintf(buf, len, "-");
+	else if (r->moved)
+		snprintf(buf, len, "%.1f s ago", (double)(end_ms - r->moved_ms) / 1000);
+	else
+		snprintf(buf, len, ">= %.1f s ago", (double)c->watched_ms / 1000);
+}
+
+static void hosts_print_text(const struct hosts_ctx *c, int64_t end_ms)
+{
+	char uuid[37];
+
+	vol_uuid_format(c->g.uuid, uuid);
+	if (!c->n) {
+		printf("no host holds a heartbeat slot of volume %s on %s: "
+		       "every slot is free\n", uuid, c->spec);
+		return;
+	}
+	printf("volume %s on %s: %u of %u heartbeat slots in use", uuid,
+	       c->spec, c->n, c->g.max_hosts);
+	if (c->watch)
+		printf(", watched %.1f s\n", (double)c->watched_ms / 1000);
+	else
+		printf(", not watched (liveness unknown)\n");
+	printf("%-4s  %-14s  %-16s  %-36s  %-6s  %-14s  %-6s  %s\n", "slot",
+	       "state", "host", "uuid", "hb-gen", "last moved", "lease", "journal");
+	for (uint32_t k = 0; k < c->n; k++) {
+		const struct hosts_row *r = &c->rows[k];
+		char since[32], jnl[96], lease[16];
+
+		vol_uuid_format(r->si.host_uuid, uuid);
+		hosts_since_str(c, r, end_ms, since, sizeof(since));
+		hosts_jnl_str(r, jnl, sizeof(jnl));
+		snprintf(lease, sizeof(lease), "%.1f s",
+			 (double)r->si.lease_ms / 1000);
+		printf("%-4u  %-14s  %-16s  %-36s  %-6" PRIu64 "  %-14s  %-6s  %s\n",
+		       r->si.slot, hosts_state(c, r),
+		       r->si.hostname[0] ? r->si.hostname : "?", uuid,
+		       r->si.hb_gen, since, lease, jnl);
+	}
+}
+
+static void hosts_print_json(const struct hosts_ctx *c, int64_t end_ms)
+{
+	char uuid[37];
+
+	vol_uuid_format(c->g.uuid, uuid);
+	printf("{\n  \"lun\": ");
+	cli_json_str(c->spec);
+	printf(",\n  \"volume_uuid\": \"%s\",\n  \"max_hosts\": %u,\n"
+	       "  \"watched\": %s,\n  \"watched_ms\": %" PRId64 ",\n  \"hosts\": [",
+	       uuid, c->g.max_hosts, c->watch ? "true" : "false", c->watched_ms);
+	for (uint32_t k = 0; k < c->n; k++) {
+		const struct hosts_row *r = &c->rows[k];
+
+		vol_uuid_format(r->si.host_uuid, uuid);
+		printf("%s\n    { \"slot\": %u, \"state\": \"%s\", \"liveness\": "
+		       "\"%s\", \"disk_state\": \"%s\", \"hostname\": ",
+		       k ? "," : "", r->si.slot, hosts_state(c, r),
+		       hosts_liveness(c, r),
+		       r->si.state == VMFS_HB_REPLAYING ? "replaying" : "active");
+		cli_json_str(r->si.hostname);
+		printf(", \"host_uuid\": \"%s\", \"hb_gen\": %" PRIu64 ", \"counter\": %"
+		       PRIu64 ", \"lease_ms\": %u, ", uuid, r->si.hb_gen,
+		       r->si.counter, r->si.lease_ms);
+		if (c->watch && r->moved)
+			printf("\"moved_ms_ago\": %" PRId64 ", ", end_ms - r->moved_ms);
+		else if (c->watch)
+			printf("\"still_for_at_least_ms\": %" PRId64 ", ", c->watched_ms);
+		if (r->jerr) {
+			printf("\"journal\": { \"state\": \"damaged\", \"error\": ");
+			cli_json_str(vmfs_strerror(r->jerr));
+			printf(" } }");
+		} else {
+			printf("\"journal\": { \"state\": \"%s\", \"to_replay\": %"
+			       PRIu64 ", \"stop\": \"%s\" } }",
+			       r->jw.hdr.state == VMFS_JNL_DIRTY ? "dirty" : "clean",
+			       r->jw.ntxn, cli_jnl_stop_key(r->jw.stop));
+		}
+	}
+	printf("%s]\n}\n", c->n ? "\n  " : "");
+}
+
+/*
+ * hosts and locks read the LUN itself, which shows every host alike; a
+ * mount point stands for the LUN its vmfsd serves.
+ */
+const char *cli_lun_of(const char *arg, struct vmfsd_info *di)
+{
+	struct stat st;
+
+	if (stat(arg, &st) || !S_ISDIR(st.st_mode))
+		return arg;
+	return cli_daemon_info(arg, di) ? NULL : di->lun;
+}
+
+int cmd_hosts(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "json",     no_argument, NULL, 'j' },
+		{ "no-watch", no_argument, NULL, 'n' },
+		{ "help",     no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 }
+	};
+	struct hosts_ctx c = { .watch = true };
+	struct vmfsd_info di;
+	bool json = false;
+	int ch, rc;
+
+	while ((ch = getopt_long(argc, argv, ":jnh", longopts, NULL)) != -1) {
+		switch (ch) {
+		case 'j':
+			json = true;
+			break;
+		case 'n':
+			c.watch = false;
+			break;
+		case 'h':
+			help_hosts();
+			return CLI_EXIT_OK;
+		default:
+			return cli_getopt_err(ch, argv);
+		}
+	}
+	if (cli_one_operand(argc, argv, "LUN", &c.spec))
+		return CLI_EXIT_USAGE;
+	c.spec = cli_lun_of(c.spec, &di);
+	if (!c.spec)
+		return CLI_EXIT_FAIL;
+	rc = lun_open(c.spec, LUN_RDONLY, &c.lun);
+	if (rc) {
+		cli_err("cannot open LUN %s: %s", c.spec, vmfs_strerror(rc));
+		return CLI_EXIT_FAIL;
+	}
+	rc = cli_volume_read(c.lun, c.spec, &c.g, NULL);
+	if (rc)
+		goto out;
+	rc = hosts_read(&c);
+	if (!rc && c.watch && c.n)
+		rc = hosts_watch(&c);
+	if (rc) {
+		cli_err("cannot read the heartbeat region of %s: %s; run 'vmfs "
+			"fsck -n %s'", c.spec, vmfs_strerror(rc), c.spec);
+		goto out;
+	}
+	hosts_journals(&c);
+	if (json)
+		hosts_print_json(&c, vmfs_mono_ms());
+	else
+		hosts_print_text(&c, vmfs_mono_ms());
+out:
+	free(c.rows);
+	lun_close(c.lun);
+	return rc ? CLI_EXIT_FAIL : CLI_EXIT_OK;
+}
