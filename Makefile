@@ -9,10 +9,12 @@ PKG_CONFIG ?= pkg-config
 # Debian packages the build, the tests and the demo need.
 DEB_PKGS := build-essential pkg-config libfuse3-dev fuse3 libaio-dev \
 	libqb-dev libtokyocabinet-dev libcunit1-dev libblkid-dev libjson-c-dev \
-	fio attr \
+	libsystemd-dev libqb-tools fio attr \
 	e2fsprogs fdisk groff-base man-db
 
 PKGS := fuse3 libqb tokyocabinet blkid json-c
+# Only bin/vmfsd talks to systemd (sd_notify).
+VMFSD_PKGS := libsystemd
 
 ifneq ($(SANITIZE),)
 BUILD    ?= build-san
@@ -26,7 +28,7 @@ BIN ?= bin
 WARN   := -Wall -Wextra -Wshadow -Wmissing-prototypes -Werror
 CFLAGS ?= -O2 -g
 ALL_CFLAGS := -std=gnu11 $(WARN) -D_GNU_SOURCE -D_FILE_OFFSET_BITS=64 \
-	-Iinclude $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null) \
+	-Iinclude $(shell $(PKG_CONFIG) --cflags $(PKGS) $(VMFSD_PKGS) 2>/dev/null) \
 	$(SANFLAGS) $(CFLAGS) -MMD -MP
 LIBS := $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null) -laio -lpthread
 ALL_LDFLAGS := $(SANFLAGS) $(LDFLAGS)
@@ -69,7 +71,8 @@ $(BUILD)/libvmfs.a: $(LIB_OBJS)
 
 $(BIN)/vmfsd: $(VMFSD_OBJS) $(BUILD)/libvmfs.a
 	@mkdir -p $(BIN)
-	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS) \
+		$(shell $(PKG_CONFIG) --libs $(VMFSD_PKGS) 2>/dev/null)
 
 $(BIN)/vmfs: $(CLI_OBJS) $(BUILD)/libvmfs.a
 	@mkdir -p $(BIN)
@@ -131,20 +134,24 @@ SBINDIR   := $(DESTDIR)$(PREFIX)/sbin
 MAN8DIR   := $(DESTDIR)$(PREFIX)/share/man/man8
 COMPDIR   := $(DESTDIR)$(PREFIX)/share/bash-completion/completions
 DOCDIR    := $(DESTDIR)$(PREFIX)/share/doc/vmfs
+UNITDIR   := $(DESTDIR)$(PREFIX)/lib/systemd/system
+UNIT      := contrib/systemd/vmfs@.service
 
 install: $(PROGS)
-	install -d $(SBINDIR) $(MAN8DIR) $(COMPDIR) $(DOCDIR)
+	install -d $(SBINDIR) $(MAN8DIR) $(COMPDIR) $(DOCDIR) $(UNITDIR)
 	install -m 0755 $(PROGS) $(SBINDIR)/
 	for h in $(HELPERS); do ln -sf vmfs $(SBINDIR)/$$h; done
 	install -m 0644 $(MAN8) $(MAN8DIR)/
 	install -m 0644 contrib/bash-completion/vmfs $(COMPDIR)/vmfs
 	install -m 0644 $(DOCS) $(DOCDIR)/
+	sed 's#/usr/sbin/vmfsd#$(PREFIX)/sbin/vmfsd#' $(UNIT) >$(UNITDIR)/vmfs@.service
+	chmod 0644 $(UNITDIR)/vmfs@.service
 
 # Exactly what install put there; directories are left to their owners.
 uninstall:
 	rm -f $(addprefix $(SBINDIR)/,$(notdir $(PROGS)) $(HELPERS)) \
 		$(addprefix $(MAN8DIR)/,$(notdir $(MAN8))) $(COMPDIR)/vmfs \
-		$(addprefix $(DOCDIR)/,$(notdir $(DOCS)))
+		$(addprefix $(DOCDIR)/,$(notdir $(DOCS))) $(UNITDIR)/vmfs@.service
 	rmdir $(DOCDIR) 2>/dev/null || true
 
 clean:

@@ -105,6 +105,9 @@ static const struct helper_mount_opt {
 	{ "debug",     "--debug",     false },
 	{ "host-name", "--host-name", true },
 	{ "lock-primitive", "--lock-primitive", true },
+	/* ro wins over rw wherever each comes: a volume asked for read-only
+	 * is never mounted read-write. */
+	{ "ro",        "--ro",        false },
 };
 
 
@@ -124,10 +127,10 @@ static void help_mount_helper(void)
 	       "                host-name=NAME --host-name NAME\n"
 	       "                lock-primitive=ats|reserve|auto\n"
 	       "                               --lock-primitive P\n"
+	       "                ro             --ro (read-only; wins over rw)\n"
 	       "              accepted and ignored (mount(8)'s): rw, defaults, _netdev,\n"
 	       "              nofail, auto, noauto, user, nouser, users, owner, group,\n"
-	       "              x-*, comment=*; 'ro' is refused: read-only mounts are\n"
-	       "              not supported yet\n"
+	       "              x-*, comment=*\n"
 	       "  -s          sloppy: warn about unknown options instead of failing\n"
 	       "  -f          fake: check the options, mount nothing\n"
 	       "  -n          accepted (there is no /etc/mtab to skip)\n"
@@ -162,12 +165,6 @@ static int helper_mount_opt(char *opt, bool sloppy, struct helper_argv *out)
 
 	if (!*opt)
 		return 0;
-	if (!strcmp(opt, "ro")) {
-		cli_err("read-only mounts are not supported yet: vmfs mounts "
-			"read-write only; remove 'ro' from the options (or from "
-			"the /etc/fstab line) to mount read-write");
-		return HELPER_MOUNT_EXIT_FAIL;
-	}
 	if (!strncmp(opt, "x-", 2) || !strncmp(opt, "comment=", 8))
 		return 0;
 	for (i = 0; i < CLI_NELEMS(helper_mount_ignored); i++)

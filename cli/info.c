@@ -231,7 +231,7 @@ static void info_print_live_text(const struct vmfsd_info *d)
 	char since[64];
 
 	cli_time_str(d->since_ns, since, sizeof(since));
-	printf("mounted at          %s (vmfsd pid %d, since %s)\n"
+	printf("mounted at          %s%s (vmfsd pid %d, since %s)\n"
 	       "vmfsd               version %s, host %s (%s), state directory %s, "
 	       "%u FUSE threads\n"
 	       "heartbeat           slot %u generation %" PRIu64 ", lock primitive "
@@ -239,8 +239,9 @@ static void info_print_live_text(const struct vmfsd_info *d)
 	       "journal (live)      %" PRIu64 " commits (%" PRIu64 " forced), %"
 	       PRIu64 " blocks logged, %" PRIu64 " ring blocks, %" PRIu64
 	       " flushes, %" PRIu64 " checkpoints\n",
-	       d->mountpoint, (int)d->pid, since, d->version,
-	       d->host_name[0] ? d->host_name : "?", d->host_uuid,
+	       d->mountpoint, d->read_only ? " read-only" : "", (int)d->pid,
+	       since, d->version, d->host_name[0] ? d->host_name : "?",
+	       d->host_uuid,
 	       d->state_dir, d->fuse_threads, d->hb_slot, d->hb_generation,
 	       d->lock_primitive[0] ? d->lock_primitive : "?",
 	       d->lease_ms, d->renew_ms, d->fence_ms,
@@ -268,9 +269,11 @@ static void info_print_live_json(const struct vmfsd_info *d)
 	cli_json_str(d->host_name);
 	printf(", \"state_dir\": ");
 	cli_json_str(d->state_dir);
-	printf(", \"fuse_threads\": %u,\n    \"heartbeat\": { \"slot\": %u, "
-	       "\"generation\": %" PRIu64 ", \"lock_primitive\": ",
-	       d->fuse_threads, d->hb_slot, d->hb_generation);
+	printf(", \"fuse_threads\": %u, \"read_only\": %s,\n    "
+	       "\"heartbeat\": { \"slot\": %u, \"generation\": %" PRIu64
+	       ", \"lock_primitive\": ",
+	       d->fuse_threads, d->read_only ? "true" : "false", d->hb_slot,
+	       d->hb_generation);
 	cli_json_str(d->lock_primitive);
 	printf(", \"lease_ms\": %u, \"renew_ms\": %u, \"fence_ms\": %u, "
 	       "\"fenced\": %s },\n    \"journal\": { \"commits\": %" PRIu64

@@ -17,6 +17,7 @@
  * daemon had died before the unmount (its dead FUSE mount, ENOTCONN, is
  * detached all the same).
  */
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -69,6 +70,9 @@ void help_mount(void)
 	       "      --lock-primitive P ats, reserve or auto (default): how this host\n"
 	       "                         writes heartbeats and locks; auto takes ATS when\n"
 	       "                         the LUN has it, else SCSI-2 reservations\n"
+	       "  -r, --ro               mount read-only: nothing is written to the\n"
+	       "                         volume but this host's heartbeat slot; a\n"
+	       "                         volume whose journal needs replaying is refused\n"
 	       "  -h, --help             show this help\n",
 	       MOUNT_READY_TIMEOUT_MS / 1000, VMFSD_DEFAULT_STATE_DIR,
 	       VFUSE_DEFAULT_THREADS);
@@ -293,10 +297,14 @@ struct mount_args {
 	const char *lock_prim;
 	bool foreground;
 	bool debug;
+	bool ro;
 	char lun[PATH_MAX + 8];
 	char mountpoint[PATH_MAX];
 	char log_abs[PATH_MAX];
 };
+
+/* vmfsd's argv: every option mount passes on, once, and the NULL. */
+#define MOUNT_MAX_ARGS 32
 
 static void mount_build_argv(const struct mount_args *a, char **args,
 			     char *fdbuf)
@@ -322,6 +330,8 @@ static void mount_build_argv(const struct mount_args *a, char **args,
 	}
 	if (a->debug)
 		args[n++] = "--debug";
+	if (a->ro)
+		args[n++] = "--ro";
 	if (a->threads) {
 		args[n++] = "--threads";
 		args[n++] = (char *)a->threads;
@@ -339,6 +349,7 @@ static void mount_build_argv(const struct mount_args *a, char **args,
 		args[n++] = (char *)a->lock_prim;
 	}
 	args[n] = NULL;
+	assert(n < MOUNT_MAX_ARGS);
 }
 
 /*
@@ -406,7 +417,7 @@ static void mount_report_child(pid_t child, const struct mount_args *a)
 
 static int mount_spawn(const struct mount_args *a)
 {
-	char *args[20];
+	char *args[MOUNT_MAX_ARGS];
 	char fdbuf[16], line[MOUNT_LINE_MAX];
 	int pfd[2], status, rc;
 	pid_t child;
@@ -495,12 +506,13 @@ int cmd_mount(int argc, char **argv)
 		{ "commit-ms",  required_argument, NULL, 'c' },
 		{ "log-file",   required_argument, NULL, 'l' },
 		{ "debug",      no_argument,       NULL, 'd' },
+		{ "ro",         no_argument,       NULL, 'r' },
 		{ "help",       no_argument,       NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
 	static struct mount_args a;
 	char fstype[64], uuid[37], state_abs[PATH_MAX];
-	char *args[24];
+	char *args[MOUNT_MAX_ARGS];
 	struct stat st;
 	unsigned prim;
 	char *end;
@@ -508,7 +520,7 @@ int cmd_mount(int argc, char **argv)
 	int c, ret;
 
 	a.state_dir = cli_default_state_dir();
-	while ((c = getopt_long(argc, argv, ":S:ft:c:l:dh", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":S:ft:c:l:drh", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'S':
 			a.state_dir = optarg;
@@ -547,6 +559,9 @@ int cmd_mount(int argc, char **argv)
 				return cli_usage_err("--lock-primitive '%s': must be "
 						     "ats, reserve or auto", optarg);
 			a.lock_prim = optarg;
+			break;
+		case 'r':
+			a.ro = true;
 			break;
 		case 'h':
 			help_mount();

@@ -220,7 +220,8 @@ static int vfuse_mount_args(const struct vfuse_opts *o,
 	 */
 	if (fuse_opt_add_opt(&opts, "subtype=vmfs,default_permissions") ||
 	    fuse_opt_add_opt_escaped(&opts, fsname) ||
-	    (o->allow_other && fuse_opt_add_opt(&opts, "allow_other")))
+	    (o->allow_other && fuse_opt_add_opt(&opts, "allow_other")) ||
+	    (o->rdonly && fuse_opt_add_opt(&opts, "ro")))
 		goto out;
 	if (fuse_opt_add_arg(args, "-o") || fuse_opt_add_arg(args, opts))
 		goto out;

@@ -146,20 +146,35 @@ void vmfsd_log_volume(const char *vol_uuid)
 	}
 }
 
-/* SIGUSR1, from the loop (outside the signal handler): write the
- * blackbox ring out. */
+/*
+ * SIGUSR1, from the loop (outside the signal handler): write the
+ * blackbox ring out.  libqb writes the file in place, header first and
+ * then the ring (4 MiB); qb-blackbox run on it before the last byte is
+ * there fails with "Invalid word size read from blackbox header", and
+ * "the file exists and is not empty" is what a person or a script waits
+ * for.  So the ring goes to a temporary name in the same directory and
+ * is renamed into place: the file under its own name is always whole.
+ */
 void vmfsd_blackbox_dump(const struct vmfsd_args *a)
 {
-	char path[PATH_MAX + 64];
+	char path[PATH_MAX + 64], tmp[PATH_MAX + 80];
 	ssize_t n;
+	int err = 0;
 
 	snprintf(path, sizeof(path), "%s/vmfsd-%ld.blackbox", a->state_dir,
 		 (long)getpid());
-	n = qb_log_blackbox_write_to_file(path);
+	snprintf(tmp, sizeof(tmp), "%s.partial", path);
+	n = qb_log_blackbox_write_to_file(tmp);
 	if (n < 0)
+		err = (int)-n;
+	else if (rename(tmp, path))
+		err = errno;
+	if (err) {
+		unlink(tmp);
 		qb_log(LOG_WARNING, "cannot write the debug log to %s: %s",
-		       path, strerror((int)-n));
-	else
+		       path, strerror(err));
+	} else {
 		qb_log(LOG_INFO, "wrote the debug log to %s (%zd bytes); "
-		       "read it with qb-blackbox", path, n);
+		       "read it with qb-blackbox %s", path, n, path);
+	}
 }

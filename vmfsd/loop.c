@@ -109,10 +109,20 @@ static void vmfsd_wake_fuse(void *data)
 			  vmfsd_wake_fuse, &d->wake_timer);
 }
 
+/* Once, whichever way the unmount began. */
+static void vmfsd_say_stopping(struct vmfsd *d)
+{
+	if (d->said_stopping)
+		return;
+	d->said_stopping = true;
+	vmfsd_notify_stopping(d->a->mountpoint);
+}
+
 void vmfsd_stop(struct vmfsd *d)
 {
 	if (d->stopping || !d->fuse_running)
 		return;
+	vmfsd_say_stopping(d);
 	d->stopping = true;
 	vfuse_stop(d->fuse);
 	vmfsd_wake_fuse(d);
@@ -134,6 +144,7 @@ static int32_t vmfsd_on_fuse_done(int32_t fd, int32_t revents, void *data)
 	qb_loop_timer_del(d->loop, d->wake_timer);
 	qb_loop_poll_del(d->loop, fd);
 
+	vmfsd_say_stopping(d);
 	vmfsd_finish(d, &st);
 	if (d->fuse_ret && !st.err) {
 		st.err = d->fuse_ret;

@@ -3,7 +3,7 @@
  *
  *   vmfsd --lun LUN --mountpoint DIR [--state-dir DIR] [--foreground]
  *         [--ready-fd N] [--log-file PATH] [--debug] [--threads N]
- *         [--commit-ms MS] [--host-name NAME] [--lock-primitive P]
+ *         [--commit-ms MS] [--host-name NAME] [--lock-primitive P] [--ro]
  *
  * This file: the command line, detaching, and the launcher that reports
  * how start-up went.  Start-up: detach (unless --foreground), open the
@@ -72,6 +72,9 @@ static void vmfsd_help(void)
 	       "                      hostname)\n"
 	       "  --lock-primitive P  ats, reserve or auto (default auto: ATS when the LUN\n"
 	       "                      has COMPARE AND WRITE, else SCSI-2 reservations)\n"
+	       "  --ro                mount read-only: write nothing to the volume but this\n"
+	       "                      host's heartbeat slot; refused while a journal holds\n"
+	       "                      transactions to replay\n"
 	       "  --help              show this help\n"
 	       "  --version           show the version (alone on the command line)\n\n"
 	       "Notices (mounted, journal replayed, unmounted), warnings and errors also\n"
@@ -150,7 +153,7 @@ static bool vmfsd_parse_uint(const char *s, long min, long max, long *out)
 static int vmfsd_parse_args(int argc, char **argv, struct vmfsd_args *a)
 {
 	enum { O_LUN = 256, O_MP, O_STATE, O_FG, O_READY, O_LOG, O_DEBUG,
-	       O_THREADS, O_COMMIT, O_HOST_NAME, O_LOCK_PRIM };
+	       O_THREADS, O_COMMIT, O_HOST_NAME, O_LOCK_PRIM, O_RO };
 	static const struct option longopts[] = {
 		{ "lun",        required_argument, NULL, O_LUN },
 		{ "mountpoint", required_argument, NULL, O_MP },
@@ -163,6 +166,7 @@ static int vmfsd_parse_args(int argc, char **argv, struct vmfsd_args *a)
 		{ "commit-ms",  required_argument, NULL, O_COMMIT },
 		{ "host-name",  required_argument, NULL, O_HOST_NAME },
 		{ "lock-primitive", required_argument, NULL, O_LOCK_PRIM },
+		{ "ro",         no_argument,       NULL, O_RO },
 		{ "help",       no_argument,       NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
@@ -236,6 +240,9 @@ static int vmfsd_parse_args(int argc, char **argv, struct vmfsd_args *a)
 				return vmfsd_usage_err(a, "--lock-primitive '%.100s': "
 						       "must be ats, reserve or auto",
 						       optarg);
+			break;
+		case O_RO:
+			a->ro = true;
 			break;
 		case 'h':
 			vmfsd_help();

@@ -40,6 +40,7 @@ void vmfsd_fail(struct vmfsd *d, const char *fmt, ...)
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
 	qb_log(LOG_WARNING, "%s", msg);
+	vmfsd_notify_status("cannot mount: %s", msg);
 	if (d->a->ready_fd >= 0) {
 		n = snprintf(line, sizeof(line), "error: %s\n", msg);
 		vmfsd_write_all(d->a->ready_fd, line,
@@ -51,6 +52,7 @@ void vmfsd_fail(struct vmfsd *d, const char *fmt, ...)
 
 void vmfsd_ready(struct vmfsd *d)
 {
+	vmfsd_notify_ready(d->a->mountpoint, d->uuid, d->a->ro);
 	if (d->a->ready_fd < 0)
 		return;
 	vmfsd_write_all(d->a->ready_fd, "ok\n", 3);
@@ -217,6 +219,8 @@ static void vmfsd_on_fence(void *ctx, const char *why)
 
 	lun_fence(d->lun);
 	d->fenced = true;
+	vmfsd_notify_status("FENCED: %s; all I/O fails, unmount and mount "
+			    "again", why);
 	qb_log(LOG_CRIT, "volume %s fenced: %s; all I/O now fails, unmount "
 	       "and mount again once the LUN is reachable", d->uuid, why);
 }
@@ -267,11 +271,9 @@ static int vmfsd_single_host(struct vmfsd *d, const struct vol_geom *g,
 	return ret;
 }
 
-/* Take a heartbeat slot on its own LUN handle. */
-static int vmfsd_join(struct vmfsd *d, const struct vol_geom *g)
+/* Open the heartbeat's own LUN handle; refuse while another host is live. */
+static int vmfsd_hb_check(struct vmfsd *d, const struct vol_geom *g)
 {
-	struct hb_timeouts t;
-	struct hb_opts o;
 	uint8_t hu[VMFS_UUID_SIZE];
 	int ret;
 
@@ -282,9 +284,19 @@ static int vmfsd_join(struct vmfsd *d, const struct vol_geom *g)
 		return ret;
 	}
 	vmfsd_host_uuid(d->host, hu);
-	ret = vmfsd_single_host(d, g, hu);
-	if (ret)
-		return ret;
+	return vmfsd_single_host(d, g, hu);
+}
+
+/* Take a heartbeat slot (vmfsd_hb_check first). */
+static int vmfsd_join(struct vmfsd *d, const struct vol_geom *g)
+{
+	struct hb_timeouts t;
+	struct hb_opts o;
+	uint8_t hu[VMFS_UUID_SIZE];
+	int ret;
+
+	vmfsd_notify_status("joining the heartbeat of volume %s", d->uuid);
+	vmfsd_host_uuid(d->host, hu);
 	memset(&o, 0, sizeof(o));
 	o.host_uuid = hu;
 	o.hostname = d->host_name;
@@ -332,6 +344,37 @@ static int vmfsd_join(struct vmfsd *d, const struct vol_geom *g)
 	return 0;
 }
 
+/*
+ * No other host is live (vmfsd_hb_check), so every dirty journal is ours
+ * to replay; then this host journals into its own slot.  A read-only host
+ * replays nothing and has no journal: it refuses a volume with
+ * transactions to replay.
+ */
+static int vmfsd_open_vol(struct vmfsd *d)
+{
+	struct vol_open_opts oo = { 0 };
+	int ret;
+
+	vmfsd_notify_status("opening volume %s%s", d->uuid, d->a->ro ? "" :
+			    " (replaying any journal a crash left)");
+	oo.flags = d->a->ro ? VOL_RDONLY : 0;
+	oo.journal_slot = d->a->ro ? 0 : hb_slot_index(d->hb);
+	oo.commit_ms = d->a->commit_ms;
+	ret = vol_open_ex(d->lun, &oo, &d->vol);
+	if (ret == -VMFS_E_JNL_DIRTY && d->a->ro)
+		vmfsd_fail(d, "volume %s on %s has journal transactions to "
+			   "replay, which a read-only mount cannot write: mount "
+			   "it read-write once (and unmount it), or run 'vmfs "
+			   "journal replay %s' or 'vmfs fsck -y %s', then mount "
+			   "it read-only again", d->uuid, d->a->lun, d->a->lun,
+			   d->a->lun);
+	else if (ret)
+		vmfsd_fail(d, "cannot open volume %s on %s: %s; run 'vmfs fsck "
+			   "%s'", d->uuid, d->a->lun, vmfs_strerror(ret),
+			   d->a->lun);
+	return ret;
+}
+
 static bool vmfsd_stopped_early(struct vmfsd *d)
 {
 	if (!vmfsd_stop_pending())
@@ -345,12 +388,13 @@ int vmfsd_start(struct vmfsd *d)
 {
 	struct vfuse_opts fo;
 	struct vol_geom g;
-	struct vol_open_opts oo = { 0 };
 	int ret;
 
 	if (vmfsd_check_mountpoint(d))
 		return -1;
-	ret = lun_open(d->a->lun, 0, &d->lun);
+	/* Read-only: the data handle cannot write at all, whatever the
+	 * engine does; only the heartbeat's own handle (vmfsd_hb_check) can. */
+	ret = lun_open(d->a->lun, d->a->ro ? LUN_RDONLY : 0, &d->lun);
 	if (ret) {
 		vmfsd_fail(d, "cannot open LUN %s: %s", d->a->lun,
 			   vmfs_strerror(ret));
@@ -361,6 +405,7 @@ int vmfsd_start(struct vmfsd *d)
 		return ret;
 	vol_uuid_format(g.uuid, d->uuid);
 	vmfsd_log_volume(d->uuid);
+	vmfsd_notify_status("claiming volume %s", d->uuid);
 	ret = vmfsd_claim(d);
 	if (!ret)
 		ret = vmfsd_name_host(d);
@@ -368,23 +413,23 @@ int vmfsd_start(struct vmfsd *d)
 		return ret;
 	if (vmfsd_stopped_early(d))
 		return -1;
-	ret = vmfsd_join(d, &g);
+	ret = vmfsd_hb_check(d, &g);
 	if (ret)
 		return ret;
-
 	/*
-	 * No other host is live (vmfsd_join checked), so every dirty journal
-	 * is ours to replay; then this host journals into its own slot.
+	 * A read-only host opens the volume before it takes a slot: a
+	 * volume it refuses (a journal to replay) is then left exactly as
+	 * it was, its slots included.  A read-write host opens it once it
+	 * holds its slot, the one it journals into.
 	 */
-	oo.journal_slot = hb_slot_index(d->hb);
-	oo.commit_ms = d->a->commit_ms;
-	ret = vol_open_ex(d->lun, &oo, &d->vol);
-	if (ret) {
-		vmfsd_fail(d, "cannot open volume %s on %s: %s; run 'vmfs fsck "
-			   "%s'", d->uuid, d->a->lun, vmfs_strerror(ret),
-			   d->a->lun);
+	if (d->a->ro)
+		ret = vmfsd_open_vol(d);
+	if (!ret)
+		ret = vmfsd_join(d, &g);
+	if (!ret && !d->a->ro)
+		ret = vmfsd_open_vol(d);
+	if (ret)
 		return ret;
-	}
 	if (vmfsd_stopped_early(d))
 		return -1;
 
@@ -393,6 +438,7 @@ int vmfsd_start(struct vmfsd *d)
 	fo.fsname = d->a->lun;
 	fo.max_threads = d->a->threads;
 	fo.debug = d->a->debug;
+	fo.rdonly = d->a->ro;
 	/* Root's mount serves every user, as a disk file system does; the
 	 * kernel enforces modes (default_permissions). */
 	fo.allow_other = geteuid() == 0;
@@ -403,12 +449,12 @@ int vmfsd_start(struct vmfsd *d)
 		return ret;
 	}
 
-	qb_log(LOG_NOTICE, "mounted volume %s%s%s%s from %s on %s: host %s "
+	qb_log(LOG_NOTICE, "mounted volume %s%s%s%s from %s on %s%s: host %s "
 	       "(%s), lock primitive %s, state %s, %u FUSE threads, pid %ld",
 	       d->uuid, g.label[0] ? " (" : "", g.label, g.label[0] ? ")" : "",
-	       d->a->lun, d->a->mountpoint, d->host_name, d->host_uuid,
-	       lock_prim_name(d->lock_prim), d->a->state_dir, d->a->threads,
-	       (long)getpid());
+	       d->a->lun, d->a->mountpoint, d->a->ro ? " read-only" : "",
+	       d->host_name, d->host_uuid, lock_prim_name(d->lock_prim),
+	       d->a->state_dir, d->a->threads, (long)getpid());
 	return 0;
 }
 
@@ -486,6 +532,7 @@ void vmfsd_info_get(struct vmfsd *d, struct vmfsd_info *out)
 	snprintf(out->mountpoint, sizeof(out->mountpoint), "%s", d->a->mountpoint);
 	snprintf(out->state_dir, sizeof(out->state_dir), "%s", d->a->state_dir);
 	out->fuse_threads = d->a->threads;
+	out->read_only = d->a->ro;
 	if (d->hb) {
 		hb_timeouts_get(d->hb, &t);
 		out->hb_slot = hb_slot_index(d->hb);

@@ -8,6 +8,7 @@
  *               undoing
  *   loop.c      the main loop: signals, the FUSE thread, the stop sequence
  *   ctl.c       the control socket server
+ *   notify.c    sd_notify: READY, STOPPING, STATUS for systemd
  *
  * Threads: the main thread runs the qb_loop and does everything that is
  * not a FUSE request: signals, control requests, timers, start-up and
@@ -41,6 +42,7 @@ struct vmfsd_args {
 	bool have_lun, have_mountpoint, have_log_file;
 	bool foreground;
 	bool debug;
+	bool ro;                  /* --ro: VOL_RDONLY, FUSE "ro" */
 	int ready_fd;             /* -1: none */
 	unsigned threads;
 	unsigned commit_ms;
@@ -75,6 +77,7 @@ struct vmfsd {
 	int fuse_done[2];       /* pipe: the FUSE thread's "I returned" */
 	int fuse_ret;
 	bool stopping;
+	bool said_stopping;     /* STOPPING=1 sent */
 	qb_loop_timer_handle wake_timer;
 	int exit_status;
 	/* ctl.c */
@@ -106,6 +109,12 @@ int vmfsd_serve(struct vmfsd_args *a);
 /* Begin the shutdown: end the FUSE session (the mount is undone lazily
  * unless someone unmounted it already).  Idempotent. */
 void vmfsd_stop(struct vmfsd *d);
+
+/* notify.c: no-ops unless systemd (NOTIFY_SOCKET) started us */
+__attribute__((format(printf, 1, 2)))
+void vmfsd_notify_status(const char *fmt, ...);
+void vmfsd_notify_ready(const char *mountpoint, const char *vol_uuid, bool ro);
+void vmfsd_notify_stopping(const char *mountpoint);
 
 /* ctl.c */
 int vmfsd_ctl_start(struct vmfsd *d);

@@ -36,6 +36,8 @@ struct vfuse_opts {
 	unsigned max_threads;    /* worker threads; 0: VFUSE_DEFAULT_THREADS */
 	bool debug;              /* trace every request (libfuse -d) at DEBUG */
 	bool allow_other;        /* let other users than the mounter in */
+	bool rdonly;             /* mount "ro": the kernel refuses writes with
+	                          * EROFS (open the volume VOL_RDONLY too) */
 };
 
 void vfuse_opts_init(struct vfuse_opts *o);

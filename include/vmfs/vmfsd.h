@@ -123,6 +123,7 @@ struct vmfsd_info {
 	char state_dir[4096];
 	uint32_t fuse_threads;
 	char lock_primitive[16];    /* "ats" or "reserve" ("" from an older vmfsd) */
+	bool read_only;             /* mounted --ro */
 	/* heartbeat */
 	uint32_t hb_slot;
 	uint64_t hb_generation;

@@ -14,7 +14,8 @@
 #   - requests the CLI never sends (unknown type, another protocol
 #     version, a frame whose sizes disagree) get an error reply, and a
 #     client that connects and says nothing does not hold the daemon up;
-#   - SIGUSR1 writes the blackbox; SIGTERM and umount(8) end the daemon
+#   - SIGUSR1 writes the blackbox, never seen half-written, and
+#     qb-blackbox prints its records; SIGTERM and umount(8) end the daemon
 #     with the volume closed cleanly;
 #   - a killed daemon: info says it died;
 #   - `vmfs umount` gets a failed close in the daemon's reply (exit 1).
@@ -158,14 +159,39 @@ expect_eq "pid after a busy umount" "$(info_field "$mp1" vmfsd.pid)" "$pid1"
 kill "$busy"
 wait "$busy" 2>/dev/null || true
 
-step "SIGUSR1 writes the blackbox"
-rm -f "$T_STATE/vmfsd-$pid1.blackbox"
-kill -USR1 "$pid1"
-for ((w = 0; w < 100; w++)); do
-	[[ -s $T_STATE/vmfsd-$pid1.blackbox ]] && break
-	sleep 0.1
-done
-[[ -s $T_STATE/vmfsd-$pid1.blackbox ]] || fail "no blackbox after SIGUSR1"
+step "SIGUSR1 writes the blackbox, whole, and qb-blackbox reads it"
+bb=$T_STATE/vmfsd-$pid1.blackbox
+rm -f "$bb"
+# Watch the file from the signal on: every size it is seen with must be
+# its final one (a file that grows in place is read half-written by
+# whoever waits for it, and qb-blackbox then says "Invalid word size").
+python3 - "$bb" "$pid1" >"$T_DIR/bb.sizes" 2>&1 <<'EOF' || fail "blackbox: $(cat "$T_DIR/bb.sizes")"
+import os, signal, sys, time
+path, pid = sys.argv[1], int(sys.argv[2])
+seen = []
+os.kill(pid, signal.SIGUSR1)
+deadline = time.monotonic() + 10
+while time.monotonic() < deadline:
+    try:
+        size = os.stat(path).st_size
+    except FileNotFoundError:
+        continue
+    if not seen:
+        deadline = time.monotonic() + 0.5   # watch it a while longer
+    if not seen or seen[-1] != size:
+        seen.append(size)
+if not seen:
+    sys.exit("no blackbox file after SIGUSR1")
+if len(seen) > 1 or seen[0] == 0:
+    sys.exit("the blackbox file was seen with sizes %s before it was whole" % seen)
+EOF
+ls "$T_STATE" | grep -q 'partial$' && fail "a temporary blackbox file was left: $(ls "$T_STATE")"
+command -v qb-blackbox >/dev/null ||
+	fail "no qb-blackbox: install libqb-tools ('make deps' does)"
+qb-blackbox "$bb" >"$T_DIR/bb.txt" 2>&1 || fail "qb-blackbox $bb failed: $(tail -n 5 "$T_DIR/bb.txt")"
+! grep -q "Invalid word size" "$T_DIR/bb.txt" || fail "qb-blackbox: $(grep "Invalid word size" "$T_DIR/bb.txt")"
+grep -q "mounted volume .* on $mp1" "$T_DIR/bb.txt" ||
+	fail "qb-blackbox $bb does not show the mount message: $(tail -n 5 "$T_DIR/bb.txt")"
 
 step "SIGTERM and umount(8) end the daemons with the volumes closed"
 kill -TERM "$pid1"

@@ -2,12 +2,14 @@
 #
 # t_install: `make install DESTDIR=... PREFIX=/usr` installs exactly the
 # binaries, the mount.vmfs/fsck.vmfs/mkfs.vmfs links, the man pages, the
-# bash completion and the docs, and `make uninstall` removes them all.
+# bash completion, the systemd unit (checked by systemd-analyze verify)
+# and the docs, and `make uninstall` removes them all.
 # From the installed tree, `mkfs -t vmfs`, `fsck -t vmfs` and (in a private
 # mount namespace where the installed sbin is overlaid on /usr/sbin, so
 # the host's /sbin is never changed) `mount -t vmfs -o ...` work: -o
-# options reach vmfsd, unknown ones fail with mount(8)'s 32, `ro` is
-# refused.  Also: vmfsd --version matches vmfs --version, every man page
+# options reach vmfsd, unknown ones fail with mount(8)'s 32, `ro` (on
+# the command line or an fstab line, with _netdev,nofail) mounts
+# read-only.  Also: vmfsd --version matches vmfs --version, every man page
 # renders without groff warnings and names every option of its command,
 # the bash completion completes commands and options, and the corruption
 # tool (build/vmfs-corrupt) is neither installed nor a vmfs command.
@@ -35,7 +37,8 @@ expected() {
 	local f
 	printf '%s\n' usr/sbin/vmfs usr/sbin/vmfsd usr/sbin/mount.vmfs \
 		usr/sbin/fsck.vmfs usr/sbin/mkfs.vmfs \
-		usr/share/bash-completion/completions/vmfs
+		usr/share/bash-completion/completions/vmfs \
+		usr/lib/systemd/system/vmfs@.service
 	for f in vmfs.8 vmfsd.8 mount.vmfs.8 fsck.vmfs.8 mkfs.vmfs.8; do
 		echo "usr/share/man/man8/$f"
 	done
@@ -51,6 +54,23 @@ diff -u <(expected | sort) <(installed) >"$T_DIR/list.diff" ||
 for h in mount.vmfs fsck.vmfs mkfs.vmfs; do
 	expect_eq "$h link" "$(readlink "$SBIN/$h")" vmfs
 done
+
+step "the systemd unit runs the installed vmfsd and passes systemd-analyze verify"
+unit=$DEST/usr/lib/systemd/system/vmfs@.service
+grep -qx 'ExecStart=/usr/sbin/vmfsd --foreground --lun ${LUN} --mountpoint %f $VMFSD_OPTS' "$unit" ||
+	fail "vmfs@.service ExecStart: $(grep ExecStart "$unit")"
+grep -qx 'Type=notify' "$unit" || fail "vmfs@.service is not Type=notify"
+if command -v systemd-analyze >/dev/null; then
+	# An instance of the template, its vmfsd the one in DESTDIR (verify
+	# checks that the command exists); no man pages in the system yet.
+	mkdir -p "$T_DIR/units"
+	sed "s#/usr/sbin/vmfsd#$SBIN/vmfsd#" "$unit" >"$T_DIR/units/vmfs@vmfs-volumes-ds1.service"
+	systemd-analyze verify --man=no "$T_DIR/units/vmfs@vmfs-volumes-ds1.service" \
+		>"$T_DIR/verify.out" 2>&1 || fail "systemd-analyze verify: $(cat "$T_DIR/verify.out")"
+	[[ ! -s $T_DIR/verify.out ]] || fail "systemd-analyze verify warns: $(cat "$T_DIR/verify.out")"
+else
+	t_log "no systemd-analyze: vmfs@.service not verified"
+fi
 
 step "vmfsd --version is vmfs --version"
 v=$("$SBIN/vmfs" --version)
@@ -202,10 +222,17 @@ rc=0; mount -t vmfs -o bogus "$lun" "$mp" 2>"$mp.err" || rc=$?
 [[ $rc == 32 ]] || { echo "mount -o bogus exited $rc, expected 32"; exit 1; }
 grep -q "unknown mount option 'bogus'" "$mp.err" || { echo "-o bogus: $(cat "$mp.err")"; exit 1; }
 grep -q "known options: commit=" "$mp.err" || { echo "-o bogus lists no options: $(cat "$mp.err")"; exit 1; }
-rc=0; mount -t vmfs -o ro,state-dir="$state" "$lun" "$mp" 2>"$mp.err" || rc=$?
-[[ $rc == 32 ]] || { echo "mount -o ro exited $rc, expected 32"; exit 1; }
-grep -q "read-only mounts are not supported yet" "$mp.err" || { echo "-o ro: $(cat "$mp.err")"; exit 1; }
-! mountpoint -q "$mp" || { echo "mount -o ro mounted $mp"; exit 1; }
+# Read-only: -o ro on the command line, and ro on an fstab line.
+mount -t vmfs -o ro,state-dir="$state" "$lun" "$mp"
+grep -q "^$lun $mp fuse.vmfs ro," /proc/self/mounts || { echo "mount -o ro: $(grep " $mp " /proc/self/mounts)"; exit 1; }
+[[ $(cat "$mp/hello") == "written through mount -t vmfs" ]]
+if echo x 2>"$mp.err" >"$mp/hello"; then echo "mount -o ro: a write succeeded"; exit 1; fi
+grep -q "Read-only file system" "$mp.err" || { echo "mount -o ro: write: $(cat "$mp.err")"; exit 1; }
+/usr/sbin/vmfs umount --state-dir "$state" "$mp"
+printf '%s  %s  vmfs  ro,_netdev,nofail,state-dir=%s  0  0\n' "$lun" "$mp" "$state" >"$mp.fstab"
+mount --fstab "$mp.fstab" "$mp"
+grep -q "^$lun $mp fuse.vmfs ro," /proc/self/mounts || { echo "fstab ro: $(grep " $mp " /proc/self/mounts)"; exit 1; }
+/usr/sbin/vmfs umount --state-dir "$state" "$mp"
 echo "inner ok"
 EOF
 rc=0

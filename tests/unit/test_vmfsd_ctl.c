@@ -115,6 +115,7 @@ static void test_info_roundtrip(void)
 	snprintf(in.host_name, sizeof(in.host_name), "esx-02");
 	snprintf(in.lock_primitive, sizeof(in.lock_primitive), "reserve");
 	in.fuse_threads = 16;
+	in.read_only = true;
 	in.hb_slot = 3;
 	in.hb_generation = 0xfedcba9876543210ULL;   /* above INT64_MAX */
 	in.lease_ms = 10000;
@@ -136,6 +137,7 @@ static void test_info_roundtrip(void)
 	CU_ASSERT_EQUAL(out.hb_slot, 3);
 	CU_ASSERT_EQUAL(out.hb_generation, in.hb_generation);
 	CU_ASSERT_EQUAL(out.fenced, true);
+	CU_ASSERT_EQUAL(out.read_only, true);
 	CU_ASSERT_EQUAL(out.jnl_commits, 7);
 	CU_ASSERT_EQUAL(out.jnl_forced, 2);
 	CU_ASSERT_EQUAL(out.jnl_flushes, 0);
