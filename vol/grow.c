@@ -40,9 +40,11 @@ void vol_grow_max(const struct vol_geom *g, uint64_t *max_file_blocks,
 	if (nc > UINT32_MAX)
 		nc = UINT32_MAX;
 	n = nc * f->per_cluster;
-	/* No volume goes past what the LUN can be addressed with. */
-	lim = (VOL_MAX_SIZE_BYTES - VMFS_MD_BLOCK_SIZE - f->obj_offset) /
-	      g->file_block_size;
+	/* No volume goes past what the LUN can be addressed with (a header
+	 * read without a LUN size to check against may say anything). */
+	lim = f->obj_offset < VOL_MAX_SIZE_BYTES - VMFS_MD_BLOCK_SIZE ?
+	      (VOL_MAX_SIZE_BYTES - VMFS_MD_BLOCK_SIZE - f->obj_offset) /
+	      g->file_block_size : 0;
 	if (n > lim)
 		n = lim;
 	*max_file_blocks = n;
