@@ -114,10 +114,11 @@ static void grow_explain(const struct grow_args *a, int rc,
 			"most its file-block cluster table (laid out by mkfs) holds: "
 			"it cannot use more than %s of a LUN (the LUN is %s); to use "
 			"the whole LUN, copy the data to a volume made on it with "
-			"'vmfs mkfs' (a larger --block-size raises the limit)",
+			"'vmfs mkfs' (which leaves room to grow %u times the LUN; "
+			"--max-grow-size sets more)",
 			a->spec, r->old_file_blocks,
 			cli_size_str(r->max_size_bytes, s1, sizeof(s1)),
-			cli_size_str(r->lun_bytes, s2, sizeof(s2)));
+			cli_size_str(r->lun_bytes, s2, sizeof(s2)), VOL_GROW_FACTOR);
 		break;
 	case -VMFS_E_JNL_DIRTY:
 		cli_err("a journal on %s holds transactions that were never "

@@ -289,12 +289,14 @@ static void info_print_live_json(const struct vmfsd_info *d)
 static void info_print_text(const struct info_ctx *c)
 {
 	const struct vol_geom *g = &c->g;
-	char s[5][CLI_SIZE_STR_LEN];
+	char s[6][CLI_SIZE_STR_LEN];
+	uint64_t max_blocks, max_size;
 	char uuid[37], when[64];
 	unsigned t;
 
 	vol_uuid_format(g->uuid, uuid);
 	cli_time_str(g->ctime_ns, when, sizeof(when));
+	vol_grow_max(g, &max_blocks, &max_size);
 	printf("LUN                 %s\n", c->lun);
 	if (c->live)
 		info_print_live_text(c->live);
@@ -309,6 +311,7 @@ static void info_print_text(const struct info_ctx *c)
 	       "small block size    %s\n"
 	       "max hosts           %u\n"
 	       "journal size        %s per host\n"
+	       "grows to at most    %s (vmfs grow; %" PRIu64 " file blocks)\n"
 	       "header in use       %s\n",
 	       uuid, g->label[0] ? g->label : "(none)", g->major, g->minor, when,
 	       cli_size_str(g->size_bytes, s[0], sizeof(s[0])), g->size_bytes,
@@ -318,6 +321,7 @@ static void info_print_text(const struct info_ctx *c)
 	       cli_size_str(g->small_block_size, s[3], sizeof(s[3])),
 	       g->max_hosts,
 	       cli_size_str(g->journal_size_bytes, s[4], sizeof(s[4])),
+	       cli_size_str(max_size, s[5], sizeof(s[5])), max_blocks,
 	       c->which ? "backup (primary damaged; run fsck)" : "primary");
 
 	if (c->have_usage) {
@@ -407,7 +411,10 @@ static void info_print_json(const struct info_ctx *c)
 {
 	const struct vol_geom *g = &c->g;
 	char uuid[37], when[64], key[32];
+	uint64_t max_blocks, max_size;
 	unsigned t;
+
+	vol_grow_max(g, &max_blocks, &max_size);
 
 	vol_uuid_format(g->uuid, uuid);
 	cli_time_str(g->ctime_ns, when, sizeof(when));
@@ -429,11 +436,13 @@ static void info_print_json(const struct info_ctx *c)
 	       "  \"file_block_size\": %u,\n  \"small_block_size\": %u,\n"
 	       "  \"max_hosts\": %u,\n  \"journal_size_bytes\": %" PRIu64 ",\n"
 	       "  \"flags\": %u,\n  \"root_ino\": %" PRIu64 ",\n"
-	       "  \"lostfound_ino\": %" PRIu64 ",\n  \"header\": \"%s\"",
+	       "  \"lostfound_ino\": %" PRIu64 ",\n  \"header\": \"%s\",\n"
+	       "  \"max_size_bytes\": %" PRIu64 ",\n"
+	       "  \"max_file_blocks\": %" PRIu64,
 	       g->size_bytes, g->sector_size, g->md_block_size,
 	       g->file_block_size, g->small_block_size, g->max_hosts,
 	       g->journal_size_bytes, g->flags, g->root_ino, g->lostfound_ino,
-	       c->which ? "backup" : "primary");
+	       c->which ? "backup" : "primary", max_size, max_blocks);
 
 	if (c->have_usage) {
 		printf(",\n  \"usage\": {");

@@ -53,12 +53,15 @@ void help_mkfs(void)
 	       "  -j, --journal-size SIZE    journal per host, >= 1M (default 16M)\n"
 	       "  -i, --inodes N             number of inodes (default: one per MiB of\n"
 	       "                             LUN, at least 8192 up to 8G, at most 4M)\n"
+	       "  -g, --max-grow-size SIZE   the size 'vmfs grow' may take the volume\n"
+	       "                             to (default: %u times the LUN); 0 or the\n"
+	       "                             LUN's size: no room reserved to grow\n"
 	       "  -f, --force                overwrite an existing vmfs volume,\n"
 	       "                             filesystem, partition table, LVM or\n"
 	       "                             RAID member (never a volume that a live\n"
 	       "                             host has mounted)\n"
 	       "  -h, --help                 show this help\n",
-	       VMFS_LABEL_SIZE, MKFS_MAX_HOSTS_MAX);
+	       VMFS_LABEL_SIZE, MKFS_MAX_HOSTS_MAX, VOL_GROW_FACTOR);
 }
 
 static bool mkfs_pow2(uint64_t v)
@@ -82,6 +85,7 @@ static int mkfs_parse(int argc, char **argv, struct mkfs_args *a)
 		{ "max-hosts",        required_argument, NULL, 'H' },
 		{ "journal-size",     required_argument, NULL, 'j' },
 		{ "inodes",           required_argument, NULL, 'i' },
+		{ "max-grow-size",    required_argument, NULL, 'g' },
 		{ "force",            no_argument,       NULL, 'f' },
 		{ "help",             no_argument,       NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
@@ -92,7 +96,7 @@ static int mkfs_parse(int argc, char **argv, struct mkfs_args *a)
 	int c;
 
 	vol_mkfs_opts_init(&a->o);
-	while ((c = getopt_long(argc, argv, ":L:b:s:H:j:i:fh", longopts,
+	while ((c = getopt_long(argc, argv, ":L:b:s:H:j:i:g:fh", longopts,
 				NULL)) != -1) {
 		switch (c) {
 		case 'L':
@@ -144,6 +148,11 @@ static int mkfs_parse(int argc, char **argv, struct mkfs_args *a)
 				return cli_usage_err("--inodes %s: must be a number >= 16",
 						     optarg);
 			a->o.inode_count = v;
+			break;
+		case 'g':
+			if (cli_size_opt("--max-grow-size", optarg, 0,
+					 VOL_MAX_SIZE_BYTES, &a->o.max_grow_size))
+				return CLI_EXIT_USAGE;
 			break;
 		case 'f':
 			a->force = true;
@@ -263,6 +272,7 @@ static int mkfs_check_other(struct lun *lun, const struct mkfs_args *a)
 static void mkfs_print_summary(struct lun *lun, const char *spec)
 {
 	char s[4][CLI_SIZE_STR_LEN];
+	uint64_t max_blocks, max_size;
 	struct vol_geom g;
 	char uuid[37];
 
@@ -288,6 +298,9 @@ static void mkfs_print_summary(struct lun *lun, const char *spec)
 	       cli_size_str(g.small_block_size, s[2], sizeof(s[2])),
 	       g.res[VMFS_RES_INODE].count, g.max_hosts,
 	       cli_size_str(g.journal_size_bytes, s[3], sizeof(s[3])));
+	vol_grow_max(&g, &max_blocks, &max_size);
+	printf("  grows to at most  %s (%" PRIu64 " bytes, vmfs grow)\n",
+	       cli_size_str(max_size, s[0], sizeof(s[0])), max_size);
 }
 
 int cmd_mkfs(int argc, char **argv)
@@ -313,7 +326,7 @@ int cmd_mkfs(int argc, char **argv)
 	if (rc == -VMFS_E_TOO_SMALL) {
 		cli_err("LUN %s is %" PRIu64 " bytes (%s); a volume with these "
 			"options needs at least %" PRIu64 " bytes (%s); grow the LUN "
-			"or lower --max-hosts/--journal-size",
+			"or lower --max-hosts/--journal-size/--max-grow-size",
 			a.lun_spec, lun_size(lun),
 			cli_size_str(lun_size(lun), s1, sizeof(s1)), need,
 			cli_size_str(need, s2, sizeof(s2)));

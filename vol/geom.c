@@ -156,20 +156,45 @@ static uint32_t cluster_objs(enum vmfs_res_type t, uint64_t count)
 	return n;
 }
 
-/* Place one area at *pos; returns its end. */
+/*
+ * Place one area at *pos; returns its end.  The cluster-header table gets
+ * a slot for every cluster of max_count objects (at least count): the
+ * slots past nclusters are never read, a grow writes them (vol/grow.c).
+ */
 static uint64_t place_area(struct vol_res_geom *r, uint64_t pos,
 			   enum vmfs_res_type t, uint32_t obj_size,
-			   uint64_t count)
+			   uint64_t count, uint64_t max_count)
 {
+	uint64_t slots;
+
 	r->obj_size = obj_size;
 	r->per_cluster = cluster_objs(t, count);
 	r->count = count;
 	r->nclusters = (uint32_t)((count + r->per_cluster - 1) / r->per_cluster);
+	slots = (max_count + r->per_cluster - 1) / r->per_cluster;
+	if (slots > UINT32_MAX)
+		slots = UINT32_MAX;
+	if (slots < r->nclusters)
+		slots = r->nclusters;
 	r->hdr_offset = align_up(pos, VMFS_MD_BLOCK_SIZE);
-	r->obj_offset = align_up(r->hdr_offset +
-				 (uint64_t)r->nclusters * VMFS_MD_BLOCK_SIZE,
+	r->obj_offset = align_up(r->hdr_offset + slots * VMFS_MD_BLOCK_SIZE,
 				 obj_size);
 	return r->obj_offset + count * obj_size;
+}
+
+/*
+ * The volume size the file-block table leaves room for (vol_mkfs_opts
+ * .max_grow_size): VOL_GROW_FACTOR times the LUN by default, since
+ * datastores outgrow their first LUN many times over and each slot costs
+ * only 4 KiB per cluster of file blocks (docs/SPEC.md §8.1).
+ */
+static uint64_t grow_target(uint64_t lun_bytes, uint64_t max_grow_size)
+{
+	if (max_grow_size != VOL_GROW_DEFAULT)
+		return max_grow_size < VOL_MAX_SIZE_BYTES ? max_grow_size :
+		       VOL_MAX_SIZE_BYTES;
+	return lun_bytes < VOL_MAX_SIZE_BYTES / VOL_GROW_FACTOR ?
+	       lun_bytes * VOL_GROW_FACTOR : VOL_MAX_SIZE_BYTES;
 }
 
 /* Minimum objects of each kind for a usable volume. */
@@ -203,6 +228,7 @@ int vol_layout(uint64_t lun_bytes, uint32_t sector_size,
 	       uint64_t *need_bytes)
 {
 	uint64_t pos, end, fb_bytes, ninodes, nsmall, nptr, nfile, backup;
+	uint64_t target, max_file, slots_min;
 	uint32_t fbs = o->file_block_size, sbs = o->small_block_size;
 
 	if (!pow2(fbs) || fbs < 64 * 1024 || fbs > 256 * MIB ||
@@ -233,16 +259,26 @@ int vol_layout(uint64_t lun_bytes, uint32_t sector_size,
 	ninodes = o->inode_count ? o->inode_count : default_inodes(lun_bytes);
 	nsmall = clamp64(lun_bytes / 32 / sbs, MIN_SMALL, 16ull << 20);
 	nfile = lun_bytes / fbs;
-	/* Room for a leaf pointer block per 16 data blocks: scattered
-	 * writes to thin disks need many more than a dense map would. */
-	nptr = clamp64((nfile + nsmall) / 16 + 1024, 1024, 1ull << 30);
+	target = grow_target(lun_bytes, o->max_grow_size);
+	max_file = target > lun_bytes ? target / fbs : 0;
+	/*
+	 * Room for a leaf pointer block per 16 data blocks: scattered
+	 * writes to thin disks need many more than a dense map would.  The
+	 * area does not grow, so it also gets one per 256 file blocks of
+	 * the grow target: twice the one per 506 a fully-mapped file needs.
+	 * With the default 16x target the first rule already gives that.
+	 */
+	nptr = (nfile + nsmall) / 16;
+	if (nptr < max_file / 256)
+		nptr = max_file / 256;
+	nptr = clamp64(nptr + 1024, 1024, 1ull << 30);
 
 	pos = place_area(&g->res[VMFS_RES_INODE], pos, VMFS_RES_INODE,
-			 VMFS_MD_BLOCK_SIZE, ninodes);
+			 VMFS_MD_BLOCK_SIZE, ninodes, 0);
 	pos = place_area(&g->res[VMFS_RES_PTRBLK], pos, VMFS_RES_PTRBLK,
-			 VMFS_MD_BLOCK_SIZE, nptr);
+			 VMFS_MD_BLOCK_SIZE, nptr, 0);
 	pos = place_area(&g->res[VMFS_RES_SMALL], pos, VMFS_RES_SMALL, sbs,
-			 nsmall);
+			 nsmall, 0);
 
 	/*
 	 * File blocks take the rest.  Their cluster headers come first, so
@@ -252,11 +288,19 @@ int vol_layout(uint64_t lun_bytes, uint32_t sector_size,
 	backup = (lun_bytes & ~(uint64_t)(VMFS_MD_BLOCK_SIZE - 1)) -
 		 VMFS_MD_BLOCK_SIZE;
 	fb_bytes = backup > pos ? backup - pos : 0;
+	/* Start below the table's slots for the grow target, which no
+	 * cluster size makes fewer than one per VMFS_RC_MAX_OBJS blocks:
+	 * counting down one block at a time from the top would take long. */
+	slots_min = (max_file + VMFS_RC_MAX_OBJS - 1) / VMFS_RC_MAX_OBJS;
+	if (slots_min > UINT32_MAX)
+		slots_min = UINT32_MAX;
+	slots_min *= VMFS_MD_BLOCK_SIZE;
+	fb_bytes = fb_bytes > slots_min ? fb_bytes - slots_min : 0;
 	nfile = fb_bytes / fbs;
 	for (;;) {
 		struct vol_res_geom r;
 
-		end = place_area(&r, pos, VMFS_RES_FILE, fbs, nfile);
+		end = place_area(&r, pos, VMFS_RES_FILE, fbs, nfile, max_file);
 		if (end <= backup || nfile == 0)
 			break;
 		nfile--;
@@ -266,11 +310,13 @@ int vol_layout(uint64_t lun_bytes, uint32_t sector_size,
 			struct vol_res_geom r;
 
 			*need_bytes = place_area(&r, pos, VMFS_RES_FILE, fbs,
-						 MIN_FILE) + VMFS_MD_BLOCK_SIZE;
+						 MIN_FILE, max_file) +
+				      VMFS_MD_BLOCK_SIZE;
 		}
 		return -VMFS_E_TOO_SMALL;
 	}
-	place_area(&g->res[VMFS_RES_FILE], pos, VMFS_RES_FILE, fbs, nfile);
+	place_area(&g->res[VMFS_RES_FILE], pos, VMFS_RES_FILE, fbs, nfile,
+		   max_file);
 	g->backup_offset = backup;
 	g->size_bytes = backup + VMFS_MD_BLOCK_SIZE;
 	return 0;

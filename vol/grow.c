@@ -30,24 +30,41 @@
 #include <string.h>
 #include "vol_int.h"
 
+void vol_grow_max(const struct vol_geom *g, uint64_t *max_file_blocks,
+		  uint64_t *max_size_bytes)
+{
+	const struct vol_res_geom *f = &g->res[VMFS_RES_FILE];
+	uint64_t nc = (f->obj_offset - f->hdr_offset) / VMFS_MD_BLOCK_SIZE;
+	uint64_t n, lim;
+
+	if (nc > UINT32_MAX)
+		nc = UINT32_MAX;
+	n = nc * f->per_cluster;
+	/* No volume goes past what the LUN can be addressed with (a header
+	 * read without a LUN size to check against may say anything). */
+	lim = f->obj_offset < VOL_MAX_SIZE_BYTES - VMFS_MD_BLOCK_SIZE ?
+	      (VOL_MAX_SIZE_BYTES - VMFS_MD_BLOCK_SIZE - f->obj_offset) /
+	      g->file_block_size : 0;
+	if (n > lim)
+		n = lim;
+	*max_file_blocks = n;
+	*max_size_bytes = f->obj_offset + n * g->file_block_size +
+			  VMFS_MD_BLOCK_SIZE;
+}
+
 int vol_grow_layout(const struct vol_geom *old, uint64_t lun_bytes,
 		    struct vol_geom *g, struct vol_grow_result *r)
 {
 	const struct vol_res_geom *of = &old->res[VMFS_RES_FILE];
 	uint64_t fbs = old->file_block_size;
 	uint64_t end = lun_bytes & ~(uint64_t)(VMFS_MD_BLOCK_SIZE - 1);
-	uint64_t max_nc, room, count;
+	uint64_t room, count;
 
 	r->lun_bytes = lun_bytes;
 	r->old_size_bytes = r->new_size_bytes = old->size_bytes;
 	r->old_file_blocks = r->new_file_blocks = of->count;
 	r->file_block_size = old->file_block_size;
-	max_nc = (of->obj_offset - of->hdr_offset) / VMFS_MD_BLOCK_SIZE;
-	if (max_nc > UINT32_MAX)
-		max_nc = UINT32_MAX;
-	r->max_file_blocks = max_nc * of->per_cluster;
-	r->max_size_bytes = of->obj_offset + r->max_file_blocks * fbs +
-			    VMFS_MD_BLOCK_SIZE;
+	vol_grow_max(old, &r->max_file_blocks, &r->max_size_bytes);
 	if (end < old->size_bytes)
 		return -VMFS_E_LUN_SHRUNK;
 	room = end - VMFS_MD_BLOCK_SIZE > of->obj_offset ?

@@ -29,6 +29,7 @@ void vol_mkfs_opts_init(struct vol_mkfs_opts *o)
 	o->small_block_size = 64 * 1024;
 	o->max_hosts = 64;
 	o->journal_size = 16ull * 1024 * 1024;
+	o->max_grow_size = VOL_GROW_DEFAULT;
 }
 
 static int mkfs_dir_chunk(struct lun *lun, uint64_t addr, uint64_t dir_ino,

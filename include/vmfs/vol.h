@@ -115,7 +115,24 @@ struct vol_mkfs_opts {
 	uint64_t journal_size;      /* per host, default 16 MiB; >= 1 MiB */
 	uint64_t inode_count;       /* 0: derived from the size */
 	const uint8_t *uuid;        /* NULL: random */
+	/*
+	 * The volume size vmfs grow may reach: mkfs lays out the file-block
+	 * cluster-header table with a slot for every cluster of a volume
+	 * that large.  VOL_GROW_DEFAULT (what vol_mkfs_opts_init sets):
+	 * VOL_GROW_FACTOR times the LUN.  At most the LUN's size (0 too):
+	 * no slot beyond the table's alignment padding.  Capped at
+	 * VOL_MAX_SIZE_BYTES.
+	 */
+	uint64_t max_grow_size;
 };
+#define VOL_GROW_DEFAULT UINT64_MAX
+#define VOL_GROW_FACTOR 16u
+/*
+ * The largest volume: the LUN is read and written at off_t offsets
+ * (signed 64-bit), so 2^63 bytes less the last 4 KiB.  The format itself
+ * reaches further (block pointers address 2^68 bytes).
+ */
+#define VOL_MAX_SIZE_BYTES ((UINT64_C(1) << 63) - 4096)
 void vol_mkfs_opts_init(struct vol_mkfs_opts *o);
 
 /*
@@ -174,6 +191,13 @@ struct vol_grow_result {
  */
 int vol_grow(struct lun *lun, const struct vol_grow_opts *o,
 	     struct vol_grow_result *r);
+/*
+ * The most file blocks the volume's file-block cluster-header table can
+ * hold (the slots mkfs laid out), and the volume size that reaching it
+ * gives (the size vmfs grow can go to at most).
+ */
+void vol_grow_max(const struct vol_geom *g, uint64_t *max_file_blocks,
+		  uint64_t *max_size_bytes);
 /* The geometry vol_grow would write for a LUN of lun_bytes (no I/O). */
 int vol_grow_layout(const struct vol_geom *old, uint64_t lun_bytes,
 		    struct vol_geom *g, struct vol_grow_result *r);

@@ -11,7 +11,9 @@
 #   - --dry-run and --json say what would change and write nothing;
 #   - grown: before/after sizes printed, fsck -n clean, every file reads
 #     back with its checksum, df shows exactly the new file blocks, and a
-#     file larger than the whole old volume fits and survives a remount.
+#     file larger than the whole old volume fits and survives a remount;
+#   - mkfs leaves room to grow 16x (info and mkfs say how far), a grow
+#     past it is capped and then refused, --max-grow-size 0 leaves none.
 #
 # shellcheck source=tests/integration/lib.sh
 source "$(dirname "$0")/lib.sh"
@@ -114,5 +116,43 @@ expect_fail 1 "is 157286400 bytes \\(150 MiB\\) but the volume on it is 20132659
 	"$VMFS" grow "$T_DIR/copy"
 expect_eq "shrunk LUN after the refused grow" "$(sum "$T_DIR/copy")" "$before"
 rm -f "$T_DIR/copy"
+
+step "room to grow 16x: 64 KiB blocks, where the table's padding alone holds 1 GiB"
+# 96 MiB x 16 = 1.5 GiB: past the padding, so only mkfs's reservation
+# lets it grow that far.  vmfs info and the mkfs summary say the limit.
+make_lun "$LUN" 96M
+t_mkfs "$LUN" "${SMALL[@]}" --block-size 64K
+max=$("$VMFS" info --json "$LUN" | json_field max_size_bytes)
+((max >= 1610612736)) || fail "info max_size_bytes $max, below 16 x 96 MiB"
+grep -qE "grows to at most +[0-9.]+ GiB \($max bytes" "$T_DIR/mkfs.out" ||
+	fail "mkfs does not say how far the volume grows: $(cat "$T_DIR/mkfs.out")"
+"$VMFS" info "$LUN" | grep -qE "^grows to at most +[0-9.]+ GiB" ||
+	fail "vmfs info does not show the grow limit"
+truncate -s 1536M "$LUN"
+"$VMFS" grow "$LUN" >"$T_DIR/out" 2>"$T_DIR/err" ||
+	fail "growing 96 MiB to 1.5 GiB failed: $(cat "$T_DIR/err")"
+grep -qF "96 MiB -> 1.5 GiB" "$T_DIR/out" || fail "grow output: $(cat "$T_DIR/out")"
+[[ ! -s $T_DIR/err ]] || fail "a 16x grow was capped: $(cat "$T_DIR/err")"
+"$VMFS" fsck -n "$LUN" >"$T_DIR/fsck" 2>&1 || fail "fsck -n after a 16x grow: $(cat "$T_DIR/fsck")"
+truncate -s $((max * 2)) "$LUN"
+"$VMFS" grow "$LUN" >"$T_DIR/out" 2>"$T_DIR/err" || fail "grow to the limit failed: $(cat "$T_DIR/err")"
+grep -qF "holds at most" "$T_DIR/err" || fail "a grow past the limit is not reported: $(cat "$T_DIR/err")"
+expect_fail 1 "most its file-block cluster table .* holds: .*--max-grow-size sets more" \
+	"$VMFS" grow "$LUN"
+
+step "--max-grow-size 0: no room beyond the padding; bad sizes refused"
+make_lun "$LUN" 96M
+t_mkfs "$LUN" "${SMALL[@]}" --block-size 64K --max-grow-size 0
+max0=$("$VMFS" info --json "$LUN" | json_field max_size_bytes)
+((max0 < max && max0 <= 1073741824 + 100663296)) ||
+	fail "--max-grow-size 0: grows to $max0 bytes, default $max"
+truncate -s 1536M "$LUN"
+"$VMFS" grow "$LUN" >"$T_DIR/out" 2>"$T_DIR/err" || fail "grow failed: $(cat "$T_DIR/err")"
+grep -qF "holds at most" "$T_DIR/err" || fail "the capped grow is not reported: $(cat "$T_DIR/err")"
+expect_eq "size after a capped grow" "$("$VMFS" info --json "$LUN" | json_field size_bytes)" 1610612736
+"$VMFS" fsck -n "$LUN" >"$T_DIR/fsck" 2>&1 || fail "fsck -n after a capped grow: $(cat "$T_DIR/fsck")"
+expect_fail 2 "--max-grow-size 9E: too large|--max-grow-size 9E: must be between" \
+	"$VMFS" mkfs --force --max-grow-size 9E "$LUN"
+expect_fail 2 "--max-grow-size lots: not a size" "$VMFS" mkfs --force --max-grow-size lots "$LUN"
 
 t_log "PASS"

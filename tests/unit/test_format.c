@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <string.h>
 #include "vmfs/format.h"
+#include "vmfs/vol.h"
 #include "unit.h"
 
 /* Report a failure that names what failed, then keep going. */
@@ -540,6 +541,94 @@ static void test_helpers(void)
 	CHECK(vmfs_res_index(0, 0, 10, 0) == -1, "empty area has an index");
 }
 
+/* ---- golden layouts (docs/SPEC.md §15 and §8.1) ------------------- */
+
+struct golden_area {
+	uint64_t hdr, obj, count;
+	uint32_t per_cluster, nclusters;
+};
+
+static void check_area(const char *what, const struct vol_res_geom *r,
+		       const struct golden_area *w, int line)
+{
+	check(r->hdr_offset == w->hdr && r->obj_offset == w->obj &&
+	      r->count == w->count && r->per_cluster == w->per_cluster &&
+	      r->nclusters == w->nclusters, __func__, line,
+	      "%s: hdr 0x%llx obj 0x%llx count %llu per %u n %u, golden "
+	      "hdr 0x%llx obj 0x%llx count %llu per %u n %u", what,
+	      (unsigned long long)r->hdr_offset, (unsigned long long)r->obj_offset,
+	      (unsigned long long)r->count, r->per_cluster, r->nclusters,
+	      (unsigned long long)w->hdr, (unsigned long long)w->obj,
+	      (unsigned long long)w->count, w->per_cluster, w->nclusters);
+}
+
+/*
+ * What mkfs lays out with the defaults.  8 GiB: SPEC §15, where the
+ * alignment padding of the file-block table already holds the 128 slots
+ * of a 16x grow, so the layout is the one mkfs always made.  1 TiB: the
+ * table gets its 16,384 slots for 16 TiB (the objects start 60 MiB
+ * later); --max-grow-size 0 gives the earlier layout (SPEC §8.1).
+ */
+static void test_mkfs_layout_golden(void)
+{
+	static const struct golden_area g8[VMFS_RES_NTYPES] = {
+		{ 0x40100000, 0x40110000, 8192, 512, 16 },
+		{ 0x42110000, 0x42112000, 1792, 1024, 2 },
+		{ 0x42812000, 0x42820000, 4096, 1024, 4 },
+		{ 0x52820000, 0x52900000, 6870, 1024, 7 },
+	};
+	static const struct golden_area f1t = {
+		0x958f70000, 0x95d000000, 1010223, 1024, 987 };
+	static const struct golden_area f1t_old = {
+		0x958f70000, 0x959400000, 1010283, 1024, 987 };
+	struct vol_mkfs_opts o;
+	struct vol_geom g;
+	uint64_t max_blocks, max_size;
+
+	vol_mkfs_opts_init(&o);
+	CU_ASSERT_FATAL(vol_layout(8ull << 30, 512, &o, &g, NULL) == 0);
+	for (int t = 0; t < VMFS_RES_NTYPES; t++)
+		check_area(vol_res_name(t), &g.res[t], &g8[t], __LINE__);
+	check(g.size_bytes == 0x200000000 && g.backup_offset == 0x1fffff000,
+	      __func__, __LINE__, "8 GiB: size/backup");
+	vol_grow_max(&g, &max_blocks, &max_size);
+	check(max_blocks == 229376, __func__, __LINE__,
+	      "8 GiB: grows to %llu file blocks, golden 229376",
+	      (unsigned long long)max_blocks);
+
+	CU_ASSERT_FATAL(vol_layout(1ull << 40, 512, &o, &g, NULL) == 0);
+	check_area("1 TiB file blocks", &g.res[VMFS_RES_FILE], &f1t, __LINE__);
+	vol_grow_max(&g, &max_blocks, &max_size);
+	check(max_size >= 16ull << 40, __func__, __LINE__,
+	      "1 TiB: grows to %llu bytes, less than 16 TiB",
+	      (unsigned long long)max_size);
+	o.max_grow_size = 0;
+	CU_ASSERT_FATAL(vol_layout(1ull << 40, 512, &o, &g, NULL) == 0);
+	check_area("1 TiB --max-grow-size 0", &g.res[VMFS_RES_FILE], &f1t_old,
+		   __LINE__);
+}
+
+/*
+ * The pointer-block area does not grow: mkfs gives it one pointer block
+ * per 256 file blocks of the grow target (a fully-mapped file needs one
+ * per 506) when that is more than its one per 16 data blocks of the LUN.
+ */
+static void test_mkfs_ptrblk_for_target(void)
+{
+	struct vol_mkfs_opts o;
+	struct vol_geom g;
+	uint64_t nptr16, target = 64ull << 40;
+
+	vol_mkfs_opts_init(&o);
+	CU_ASSERT_FATAL(vol_layout(1ull << 40, 512, &o, &g, NULL) == 0);
+	nptr16 = g.res[VMFS_RES_PTRBLK].count;
+	CU_ASSERT(nptr16 >= (16ull << 40) / (1 << 20) / 256);
+	o.max_grow_size = target;
+	CU_ASSERT_FATAL(vol_layout(1ull << 40, 512, &o, &g, NULL) == 0);
+	CU_ASSERT(g.res[VMFS_RES_PTRBLK].count >= target / (1 << 20) / 256);
+	CU_ASSERT(g.res[VMFS_RES_PTRBLK].count > nptr16);
+}
+
 static CU_TestInfo tests[] = {
 	{ "field_offsets", test_field_offsets },
 	{ "struct_sizes", test_struct_sizes },
@@ -551,6 +640,8 @@ static CU_TestInfo tests[] = {
 	{ "block_map", test_block_map },
 	{ "counts_fit_blocks", test_counts_fit_blocks },
 	{ "helpers", test_helpers },
+	{ "mkfs_layout_golden", test_mkfs_layout_golden },
+	{ "mkfs_ptrblk_for_target", test_mkfs_ptrblk_for_target },
 	CU_TEST_INFO_NULL,
 };
 

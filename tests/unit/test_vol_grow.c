@@ -60,8 +60,12 @@ static void file_resize(const char *path, uint64_t size)
 	close(fd);
 }
 
-/* mkfs on a fresh sparse file of size bytes, then write the files. */
-static const char *make_volume(const char *stem, uint64_t size)
+/*
+ * mkfs on a fresh sparse file of size bytes, with room to grow to
+ * max_grow (vol_mkfs_opts.max_grow_size), then write the files.
+ */
+static const char *make_volume_max(const char *stem, uint64_t size,
+				   uint64_t max_grow)
 {
 	const char *path = unit_tmp_path(stem);
 	struct vol_mkfs_opts o;
@@ -71,6 +75,7 @@ static const char *make_volume(const char *stem, uint64_t size)
 	file_resize(path, size);
 	CU_ASSERT_FATAL(lun_open(path, 0, &lun) == 0);
 	vol_mkfs_opts_init(&o);
+	o.max_grow_size = max_grow;
 	o.file_block_size = FBS;
 	o.small_block_size = 4 * KIB;
 	o.max_hosts = 2;
@@ -92,6 +97,11 @@ static const char *make_volume(const char *stem, uint64_t size)
 	CU_ASSERT_FATAL(vol_close(v) == 0);
 	lun_close(lun);
 	return path;
+}
+
+static const char *make_volume(const char *stem, uint64_t size)
+{
+	return make_volume_max(stem, size, VOL_GROW_DEFAULT);
 }
 
 /* Every file reads back as written; false (and why) otherwise. */
@@ -210,6 +220,145 @@ static void test_grow_fill(void)
 	grow_and_check(path, 96 * MIB);
 	fill(path);
 	CU_ASSERT(unit_fsck_clean(path, "after filling the grown volume"));
+}
+
+static uint64_t grow_recorded(const char *path, bool dry_run, int *ret,
+			      struct vol_grow_result *r);
+
+/*
+ * Allocate the whole free space in one file without writing it (to-be-
+ * zeroed blocks, so a GiB costs no data writes): it must all fit, one
+ * more file block must not, and the last block reads back as written.
+ */
+static void reserve_all(const char *path)
+{
+	uint8_t in[64], out[64];
+	struct statvfs st;
+	struct vol_attr a;
+	struct lun *lun;
+	struct vol *v;
+	uint64_t free_bytes;
+
+	memset(in, 0xc3, sizeof(in));
+	CU_ASSERT_FATAL(lun_open(path, 0, &lun) == 0);
+	CU_ASSERT_FATAL(vol_open(lun, 0, &v) == 0);
+	vol_statfs(v, &st);
+	free_bytes = (uint64_t)st.f_bfree * st.f_frsize;
+	CU_ASSERT_FATAL(vol_create(v, VMFS_ROOT_INO, "reserved", S_IFREG | 0644,
+				   0, 0, 0, &a) == 0);
+	CU_ASSERT_EQUAL(vol_fallocate(v, a.ino, 0, 0, free_bytes), 0);
+	CU_ASSERT_EQUAL(vol_fallocate(v, a.ino, 0, free_bytes, FBS), -ENOSPC);
+	CU_ASSERT_EQUAL(vol_write(v, a.ino, in, sizeof(in), free_bytes - FBS),
+			(ssize_t)sizeof(in));
+	CU_ASSERT_EQUAL(vol_read(v, a.ino, out, sizeof(out), free_bytes - FBS),
+			(ssize_t)sizeof(out));
+	CU_ASSERT(!memcmp(in, out, sizeof(in)));
+	vol_statfs(v, &st);
+	CU_ASSERT_EQUAL(st.f_bfree, 0);
+	CU_ASSERT_EQUAL(vol_close(v), 0);
+	lun_close(lun);
+}
+
+/*
+ * The grow limit a volume was made with (vol_grow_max on its header).
+ * mkfs's table for the default target is the only room: with 64 KiB
+ * blocks the alignment padding alone holds 16 headers (1 GiB of blocks).
+ */
+static void grow_limit(const char *path, uint64_t *max_blocks,
+		       uint64_t *max_size)
+{
+	struct vol_geom g;
+	struct lun *lun;
+
+	CU_ASSERT_FATAL(lun_open(path, LUN_RDONLY, &lun) == 0);
+	CU_ASSERT_FATAL(vol_geom_read(lun, &g, NULL, NULL) == 0);
+	lun_close(lun);
+	vol_grow_max(&g, max_blocks, max_size);
+}
+
+#define BASE_16X (80 * MIB)  /* 16x = 1.25 GiB, past the padding's 1 GiB */
+
+/* Made at A, grown to 16A in one step: the default reservation. */
+static void test_grow_16x(void)
+{
+	const char *path = make_volume("grow-16x.img", BASE_16X);
+	uint64_t max_blocks, max_size;
+	struct vol_grow_result r;
+	int ret;
+
+	grow_limit(path, &max_blocks, &max_size);
+	CU_ASSERT(max_size >= 16 * BASE_16X);
+	CU_ASSERT(max_blocks > 1024 * 16);
+	grow_and_check(path, 16 * BASE_16X);
+	reserve_all(path);
+	CU_ASSERT(unit_fsck_clean(path, "after a 16x grow and filling it"));
+	/* Beyond the table: capped at the limit mkfs reported, then refused. */
+	file_resize(path, 2 * max_size);
+	CU_ASSERT_EQUAL_FATAL(grow(path, &r), 0);
+	CU_ASSERT(r.capped);
+	CU_ASSERT_EQUAL(r.max_file_blocks, max_blocks);
+	CU_ASSERT_EQUAL(r.max_size_bytes, max_size);
+	CU_ASSERT_EQUAL(r.new_file_blocks, max_blocks);
+	file_resize(path, 3 * max_size);
+	CU_ASSERT_EQUAL(grow_recorded(path, false, &ret, &r), 0);
+	CU_ASSERT_EQUAL(ret, -VMFS_E_GROW_FULL);
+	CU_ASSERT(unit_fsck_clean(path, "after growing to the limit"));
+}
+
+/* Made at A, grown to 16A in several steps (one not block-aligned). */
+static void test_grow_16x_steps(void)
+{
+	const char *path = make_volume("grow-16x-steps.img", BASE_16X);
+
+	grow_and_check(path, 2 * BASE_16X);
+	grow_and_check(path, 5 * BASE_16X + 20 * KIB);
+	grow_and_check(path, 11 * BASE_16X);
+	grow_and_check(path, 16 * BASE_16X);
+	reserve_all(path);
+	CU_ASSERT(unit_fsck_clean(path, "after four grows to 16x and filling it"));
+}
+
+/*
+ * --max-grow-size: a larger target gets a larger table, and 0 gives the
+ * layout mkfs made before the reservation (the table padded to a file
+ * block only), which still grows to that padding's limit.
+ */
+static void test_grow_max_option(void)
+{
+	const char *big = make_volume_max("grow-max-big.img", BASE_16X, 4ull << 30);
+	const char *old = make_volume_max("grow-max-old.img", BASE_16X, 0);
+	uint64_t max_blocks, max_size;
+	struct vol_grow_result r;
+	struct vol_geom g;
+	struct lun *lun;
+	int ret;
+
+	grow_limit(big, &max_blocks, &max_size);
+	/* 64 headers' room, plus at most 15 for the table's alignment. */
+	CU_ASSERT(max_size >= 4ull << 30);
+	CU_ASSERT(max_blocks >= 64 * 1024 && max_blocks <= 79 * 1024);
+
+	CU_ASSERT_FATAL(lun_open(old, LUN_RDONLY, &lun) == 0);
+	CU_ASSERT_FATAL(vol_geom_read(lun, &g, NULL, NULL) == 0);
+	lun_close(lun);
+	CU_ASSERT_EQUAL(g.res[VMFS_RES_FILE].obj_offset,
+			(g.res[VMFS_RES_FILE].hdr_offset +
+			 g.res[VMFS_RES_FILE].nclusters * VMFS_MD_BLOCK_SIZE +
+			 FBS - 1) / FBS * FBS);
+	grow_limit(old, &max_blocks, &max_size);
+	CU_ASSERT_EQUAL(max_blocks, (g.res[VMFS_RES_FILE].obj_offset -
+				     g.res[VMFS_RES_FILE].hdr_offset) /
+				    VMFS_MD_BLOCK_SIZE * 1024);
+	CU_ASSERT(max_blocks <= (FBS / VMFS_MD_BLOCK_SIZE) * 1024);
+	file_resize(old, 16 * BASE_16X);
+	CU_ASSERT_EQUAL_FATAL(grow(old, &r), 0);
+	CU_ASSERT(r.capped);
+	CU_ASSERT_EQUAL(r.new_file_blocks, max_blocks);
+	CU_ASSERT(r.max_size_bytes < 16 * BASE_16X);
+	CU_ASSERT(unit_fsck_clean(old, "after growing an unreserved volume"));
+	file_resize(old, 32 * BASE_16X);
+	CU_ASSERT_EQUAL(grow_recorded(old, false, &ret, &r), 0);
+	CU_ASSERT_EQUAL(ret, -VMFS_E_GROW_FULL);
 }
 
 static void test_grow_twice(void)
@@ -618,6 +767,9 @@ static void test_grow_crash(void)
 static CU_TestInfo tests[] = {
 	{ "grow_fill", test_grow_fill },
 	{ "grow_twice", test_grow_twice },
+	{ "grow_16x", test_grow_16x },
+	{ "grow_16x_steps", test_grow_16x_steps },
+	{ "grow_max_option", test_grow_max_option },
 	{ "grow_refusals", test_grow_refusals },
 	{ "grow_capped", test_grow_capped },
 	{ "grow_keeps_reserved", test_grow_keeps_reserved },
