@@ -212,11 +212,11 @@ int cli_daemon_open(const char *mp, struct vmfsd_ctl **out,
 int cli_daemon_info(const char *dir, struct vmfsd_info *di);
 
 /*
- * The LUN to read for arg: arg itself, or, when arg is a directory, the
- * LUN the vmfsd mounted there serves (asked over its control socket).
- * NULL after printing why there is none.  (hosts.c)
+ * Open *spec read-only; when *spec is a directory, the LUN the vmfsd
+ * mounted there serves (asked over its control socket; *spec then points
+ * into di).  CLI_EXIT_FAIL after printing why not.  (hosts.c)
  */
-const char *cli_lun_of(const char *arg, struct vmfsd_info *di);
+int cli_lun_open_ro(const char **spec, struct vmfsd_info *di, struct lun **lun);
 
 /* ---- other content on a LUN (probe.c) --------------------------------- */
 

@@ -312,13 +312,22 @@ static void hosts_print_json(const struct hosts_ctx *c, int64_t end_ms)
  * hosts and locks read the LUN itself, which shows every host alike; a
  * mount point stands for the LUN its vmfsd serves.
  */
-const char *cli_lun_of(const char *arg, struct vmfsd_info *di)
+int cli_lun_open_ro(const char **spec, struct vmfsd_info *di, struct lun **lun)
 {
 	struct stat st;
+	int rc;
 
-	if (stat(arg, &st) || !S_ISDIR(st.st_mode))
-		return arg;
-	return cli_daemon_info(arg, di) ? NULL : di->lun;
+	if (!stat(*spec, &st) && S_ISDIR(st.st_mode)) {
+		if (cli_daemon_info(*spec, di))
+			return CLI_EXIT_FAIL;
+		*spec = di->lun;
+	}
+	rc = lun_open(*spec, LUN_RDONLY, lun);
+	if (rc) {
+		cli_err("cannot open LUN %s: %s", *spec, vmfs_strerror(rc));
+		return CLI_EXIT_FAIL;
+	}
+	return 0;
 }
 
 int cmd_hosts(int argc, char **argv)
@@ -351,14 +360,8 @@ int cmd_hosts(int argc, char **argv)
 	}
 	if (cli_one_operand(argc, argv, "LUN", &c.spec))
 		return CLI_EXIT_USAGE;
-	c.spec = cli_lun_of(c.spec, &di);
-	if (!c.spec)
+	if (cli_lun_open_ro(&c.spec, &di, &c.lun))
 		return CLI_EXIT_FAIL;
-	rc = lun_open(c.spec, LUN_RDONLY, &c.lun);
-	if (rc) {
-		cli_err("cannot open LUN %s: %s", c.spec, vmfs_strerror(rc));
-		return CLI_EXIT_FAIL;
-	}
 	rc = cli_volume_read(c.lun, c.spec, &c.g, NULL);
 	if (rc)
 		goto out;

@@ -835,14 +835,8 @@ int cmd_locks(int argc, char **argv)
 	rc = locks_parse(argc, argv, &c, &json);
 	if (rc >= 0)
 		return rc;
-	c.spec = cli_lun_of(c.spec, &di);
-	if (!c.spec)
+	if (cli_lun_open_ro(&c.spec, &di, &c.lun))
 		return CLI_EXIT_FAIL;
-	rc = lun_open(c.spec, LUN_RDONLY, &c.lun);
-	if (rc) {
-		cli_err("cannot open LUN %s: %s", c.spec, vmfs_strerror(rc));
-		return CLI_EXIT_FAIL;
-	}
 	c.ss = lun_sector_size(c.lun);
 	rc = CLI_EXIT_FAIL;
 	if (cli_volume_read(c.lun, c.spec, &c.g, NULL))
