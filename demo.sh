@@ -15,7 +15,7 @@ STATE=$DEMO/state
 mkdir -p "$MNT" "$STATE"
 if mountpoint -q "$MNT"; then
 	echo "demo: unmounting the previous demo volume"
-	"$BIN/vmfs" umount --state-dir "$STATE" "$MNT"
+	"$BIN/vmfs" umount "$MNT"
 fi
 rm -f "$LUN"
 truncate -s 8G "$LUN"
@@ -41,4 +41,4 @@ echo
 df -h "$MNT"
 echo
 echo "The volume stays mounted on $MNT; unmount it with:"
-echo "  $BIN/vmfs umount --state-dir $STATE $MNT"
+echo "  $BIN/vmfs umount $MNT"
