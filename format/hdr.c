@@ -31,12 +31,3 @@ void fmt_hdr_set_gen(struct vmfs_blk_hdr *d, uint64_t gen)
 	d->bh_gen = htole64(gen);
 }
 
-uint64_t fmt_ptr_load(const le64 *slot)
-{
-	return le64toh(*slot);
-}
-
-void fmt_ptr_store(le64 *slot, uint64_t p)
-{
-	*slot = htole64(p);
-}

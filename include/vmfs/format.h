@@ -28,6 +28,7 @@
 #ifndef VMFS_FORMAT_H
 #define VMFS_FORMAT_H
 
+#include <endian.h>
 #include <stdint.h>
 #include <stddef.h>
 
@@ -531,8 +532,16 @@ uint64_t fmt_hdr_gen(const struct vmfs_blk_hdr *d);
 void fmt_hdr_set_gen(struct vmfs_blk_hdr *d, uint64_t gen);
 
 /* A block pointer slot (di_map[i], pb_ptr[i]) in host order. */
-uint64_t fmt_ptr_load(const le64 *slot);
-void fmt_ptr_store(le64 *slot, uint64_t p);
+/* Inline: every block-map lookup of every 4 KiB I/O takes one per level. */
+static inline uint64_t fmt_ptr_load(const le64 *slot)
+{
+	return le64toh(*slot);
+}
+
+static inline void fmt_ptr_store(le64 *slot, uint64_t p)
+{
+	*slot = htole64(p);
+}
 
 /* Inode (struct vmfs_inode, the object part of its block). */
 struct fmt_inode {
