@@ -226,10 +226,10 @@ static void vmfsd_on_fence(void *ctx, const char *why)
 }
 
 /*
- * Until on-disk locks arbitrate between hosts, a volume is served by one
- * host at a time: refuse while another host's heartbeat is live.  Slots of
- * other hosts are watched only when one is active (a lease and a renewal,
- * about 6 s); a crashed host's slot stops moving and does not block.
+ * A read-only host takes no locks, so it may not look at a volume that
+ * other hosts change: refuse while another host's heartbeat is live.
+ * Slots of other hosts are watched only when one is active (a lease and a
+ * renewal); a crashed host's slot stops moving and does not block.
  */
 static int vmfsd_single_host(struct vmfsd *d, const struct vol_geom *g,
 			     const uint8_t *hu)
@@ -257,8 +257,9 @@ static int vmfsd_single_host(struct vmfsd *d, const struct vol_geom *g,
 			continue;
 		vol_uuid_format(si[i].host_uuid, u);
 		vmfsd_fail(d, "volume %s is mounted by host %s (%s, heartbeat "
-			   "slot %u, live); this version serves a volume from "
-			   "one host at a time: unmount it there first",
+			   "slot %u, live); a read-only mount cannot share a "
+			   "volume with read-write hosts yet: mount it "
+			   "read-write, or unmount it there first",
 			   d->uuid, u, si[i].hostname[0] ? si[i].hostname : "?",
 			   si[i].slot);
 		ret = -EBUSY;
@@ -271,7 +272,55 @@ static int vmfsd_single_host(struct vmfsd *d, const struct vol_geom *g,
 	return ret;
 }
 
-/* Open the heartbeat's own LUN handle; refuse while another host is live. */
+/*
+ * This host's own slot left ACTIVE (or half-recovered) by a crash: the
+ * host state lock guarantees no other process of ours runs, so recover
+ * it at once, like any survivor would (mark it being-replayed, replay its
+ * journal, free it) before joining again.  Its old locks then name a slot
+ * that moved on and are broken by whoever needs them.
+ */
+static int vmfsd_recover_self(struct vmfsd *d, const struct vol_geom *g,
+			      const uint8_t *hu)
+{
+	struct hb_slot_info *si = calloc(g->max_hosts, sizeof(*si));
+	struct hb_timeouts t;
+	unsigned prim = lock_prim_pick(d->hb_lun, d->a->lock_prim);
+	uint32_t n, i;
+	int ret;
+
+	if (!si)
+		return -ENOMEM;
+	ret = hb_survey(d->hb_lun, g->hb_offset, false, si, g->max_hosts, &n);
+	for (i = 0; !ret && i < n; i++) {
+		if (memcmp(si[i].host_uuid, hu, VMFS_UUID_SIZE) ||
+		    si[i].state == VMFS_HB_FREE)
+			continue;
+		if (!prim) {
+			ret = -EOPNOTSUPP;
+			break;
+		}
+		hb_timeouts_from_lease(si[i].lease_ms, &t);
+		qb_log(LOG_NOTICE, "heartbeat slot %u of volume %s is this "
+		       "host's, left by a crash: recovering it before joining",
+		       si[i].slot, d->uuid);
+		ret = vol_recover_slot(d->lun, d->hb_lun, g, prim, &t, &si[i]);
+		if (ret == -VMFS_E_MISCOMPARE)
+			ret = 0;   /* another host recovered it meanwhile */
+	}
+	if (ret)
+		vmfsd_fail(d, "cannot recover this host's crashed heartbeat slot "
+			   "of volume %s: %s; run 'vmfs fsck %s'", d->uuid,
+			   vmfs_strerror(ret), d->a->lun);
+	free(si);
+	return ret;
+}
+
+/*
+ * Open the heartbeat's own LUN handle.  A read-write host shares the
+ * volume with every other read-write host (the volume lock and the
+ * per-object locks, vol/cluster.c); a read-only host still refuses while
+ * another host is live, since it takes no locks (docs/OPERATIONS.md).
+ */
 static int vmfsd_hb_check(struct vmfsd *d, const struct vol_geom *g)
 {
 	uint8_t hu[VMFS_UUID_SIZE];
@@ -284,7 +333,39 @@ static int vmfsd_hb_check(struct vmfsd *d, const struct vol_geom *g)
 		return ret;
 	}
 	vmfsd_host_uuid(d->host, hu);
+	if (!d->a->ro)
+		return vmfsd_recover_self(d, g, hu);
 	return vmfsd_single_host(d, g, hu);
+}
+
+/* Share the volume: the volume lock, and the watcher of other hosts. */
+static int vmfsd_cluster(struct vmfsd *d, const struct vol_geom *g)
+{
+	struct vol_cluster_opts co;
+	uint8_t hu[VMFS_UUID_SIZE];
+	int ret;
+
+	vmfsd_notify_status("taking the volume lock of %s", d->uuid);
+	vmfsd_host_uuid(d->host, hu);
+	memset(&co, 0, sizeof(co));
+	co.hb_lun = d->hb_lun;
+	co.hb_offset = g->hb_offset;
+	co.host_uuid = hu;
+	co.my_slot = hb_slot_index(d->hb);
+	co.my_hb_gen = hb_generation(d->hb);
+	co.prim = d->lock_prim;
+	hb_timeouts_get(d->hb, &co.t);
+	ret = vol_cluster_start(d->vol, &co);
+	if (ret == -EBUSY)
+		vmfsd_fail(d, "cannot take the volume lock of %s: other hosts "
+			   "hold it and did not let go within %u s; see 'vmfs "
+			   "hosts %s' and the other hosts' logs", d->uuid,
+			   (2 * co.t.dead_ms + co.t.lease_ms) / 1000, d->a->lun);
+	else if (ret)
+		vmfsd_fail(d, "cannot take the volume lock of %s: %s; run "
+			   "'vmfs fsck %s'", d->uuid, vmfs_strerror(ret),
+			   d->a->lun);
+	return ret;
 }
 
 /* Take a heartbeat slot (vmfsd_hb_check first). */
@@ -345,10 +426,10 @@ static int vmfsd_join(struct vmfsd *d, const struct vol_geom *g)
 }
 
 /*
- * No other host is live (vmfsd_hb_check), so every dirty journal is ours
- * to replay; then this host journals into its own slot.  A read-only host
- * replays nothing and has no journal: it refuses a volume with
- * transactions to replay.
+ * A read-write host replays its own slot's journal (clean after
+ * vmfsd_recover_self) and journals into it.  A read-only host replays
+ * nothing and has no journal: it refuses a volume with transactions to
+ * replay.
  */
 static int vmfsd_open_vol(struct vmfsd *d)
 {
@@ -357,7 +438,9 @@ static int vmfsd_open_vol(struct vmfsd *d)
 
 	vmfsd_notify_status("opening volume %s%s", d->uuid, d->a->ro ? "" :
 			    " (replaying any journal a crash left)");
-	oo.flags = d->a->ro ? VOL_RDONLY : 0;
+	/* Read-write: our own journal only; other hosts' are recovered
+	 * through their slots. */
+	oo.flags = d->a->ro ? VOL_RDONLY : VOL_OWN_JOURNAL;
 	oo.journal_slot = d->a->ro ? 0 : hb_slot_index(d->hb);
 	oo.commit_ms = d->a->commit_ms;
 	ret = vol_open_ex(d->lun, &oo, &d->vol);
@@ -428,6 +511,8 @@ int vmfsd_start(struct vmfsd *d)
 		ret = vmfsd_join(d, &g);
 	if (!ret && !d->a->ro)
 		ret = vmfsd_open_vol(d);
+	if (!ret && !d->a->ro)
+		ret = vmfsd_cluster(d, &g);
 	if (ret)
 		return ret;
 	if (vmfsd_stopped_early(d))

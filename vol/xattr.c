@@ -50,7 +50,7 @@ static void cut(struct vinode *vi, size_t off, size_t len)
 	fmt_xattr_set_len(di, (uint16_t)(used - len));
 }
 
-int vol_setxattr(struct vol *v, uint64_t ino, const char *name,
+static int setxattr_body(struct vol *v, uint64_t ino, const char *name,
 		 const void *value, size_t size, int flags)
 {
 	VOL_HANDLE(v);
@@ -107,7 +107,7 @@ out:
 	return ret;
 }
 
-ssize_t vol_getxattr(struct vol *v, uint64_t ino, const char *name,
+static ssize_t getxattr_body(struct vol *v, uint64_t ino, const char *name,
 		     void *buf, size_t size)
 {
 	struct vinode *vi;
@@ -138,7 +138,7 @@ ssize_t vol_getxattr(struct vol *v, uint64_t ino, const char *name,
 	return ret;
 }
 
-ssize_t vol_listxattr(struct vol *v, uint64_t ino, char *buf, size_t size)
+static ssize_t listxattr_body(struct vol *v, uint64_t ino, char *buf, size_t size)
 {
 	struct vinode *vi;
 	struct vmfs_inode *di;
@@ -174,7 +174,7 @@ ssize_t vol_listxattr(struct vol *v, uint64_t ino, char *buf, size_t size)
 	return ret ? ret : (ssize_t)total;
 }
 
-int vol_removexattr(struct vol *v, uint64_t ino, const char *name)
+static int removexattr_body(struct vol *v, uint64_t ino, const char *name)
 {
 	VOL_HANDLE(v);
 	struct vinode *vi;
@@ -198,4 +198,47 @@ int vol_removexattr(struct vol *v, uint64_t ino, const char *name)
 	pthread_rwlock_unlock(&vi->rw);
 	vol_inode_put(v, vi);
 	return ret;
+}
+
+/* Each under the inode's lock while the volume is shared (cluster.c). */
+int vol_setxattr(struct vol *v, uint64_t ino, const char *name,
+		 const void *value, size_t size, int flags)
+{
+	VCL_OP(v);
+	int ret = vcl_lock_ino(v, ino, VMFS_LOCK_EXCLUSIVE);
+
+	if (!ret)
+		ret = setxattr_body(v, ino, name, value, size, flags);
+	return VCL_END(v, ret);
+}
+
+ssize_t vol_getxattr(struct vol *v, uint64_t ino, const char *name,
+		     void *buf, size_t size)
+{
+	VCL_OP(v);
+	ssize_t ret = vcl_lock_ino(v, ino, VMFS_LOCK_READONLY);
+
+	if (!ret)
+		ret = getxattr_body(v, ino, name, buf, size);
+	return VCL_END(v, (int)ret);
+}
+
+ssize_t vol_listxattr(struct vol *v, uint64_t ino, char *buf, size_t size)
+{
+	VCL_OP(v);
+	ssize_t ret = vcl_lock_ino(v, ino, VMFS_LOCK_READONLY);
+
+	if (!ret)
+		ret = listxattr_body(v, ino, buf, size);
+	return VCL_END(v, (int)ret);
+}
+
+int vol_removexattr(struct vol *v, uint64_t ino, const char *name)
+{
+	VCL_OP(v);
+	int ret = vcl_lock_ino(v, ino, VMFS_LOCK_EXCLUSIVE);
+
+	if (!ret)
+		ret = removexattr_body(v, ino, name);
+	return VCL_END(v, ret);
 }
