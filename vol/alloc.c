@@ -392,6 +392,15 @@ int vol_res_refresh_inodes(struct vol *v)
 	return ret;
 }
 
+void vol_res_spread(struct vol *v, uint32_t part, uint32_t parts)
+{
+	pthread_mutex_lock(&v->alloc_lock);
+	for (int t = 0; t < VMFS_RES_NTYPES; t++)
+		v->res[t].rotor = (uint32_t)((uint64_t)v->res[t].g.nclusters *
+					     part / parts);
+	pthread_mutex_unlock(&v->alloc_lock);
+}
+
 int vol_res_reload_all(struct vol *v)
 {
 	int ret = 0;
@@ -527,6 +536,7 @@ int vol_res_alloc(struct vol *v, enum vmfs_res_type t, uint64_t hint,
 {
 	struct rarea *ra = &v->res[t];
 	uint32_t nc = ra->g.nclusters, start, k = 0, tries = 0;
+	bool busy = false;
 	int ret = 0;
 
 	*got = 0;
@@ -535,8 +545,14 @@ int vol_res_alloc(struct vol *v, enum vmfs_res_type t, uint64_t hint,
 	pthread_mutex_lock(&v->alloc_lock);
 	if (res_delays_reuse(v, t))
 		res_busy_release(v, ra);
-	start = hint < ra->g.count ? (uint32_t)(hint / ra->g.per_cluster)
-				   : ra->rotor;
+	/* Shared: each host starts in its own part of the area (the rotor
+	 * vol_cluster_start set from its slot), so hosts allocate side by
+	 * side instead of queueing for the cluster of a shared parent. */
+	start = hint < ra->g.count && !vcl_shared(v) ?
+		(uint32_t)(hint / ra->g.per_cluster) : ra->rotor % nc;
+	/* Shared: the first pass skips clusters another host holds right
+	 * now; if that found nothing, the second waits for them. */
+	for (int pass = 0; pass < 2 && !k && !ret; pass++)
 	for (uint32_t i = 0; i < nc && k < n && !ret; i++) {
 		uint32_t c = (start + i) % nc;
 		struct rcluster *cl = &ra->cl[c];
@@ -546,24 +562,26 @@ int vol_res_alloc(struct vol *v, enum vmfs_res_type t, uint64_t hint,
 		if (cl->nfree <= cl->nbusy)
 			continue;
 		if (vcl_shared(v)) {
-			/* Another host's cluster: try the next one. */
 			if (++tries > 32)
 				break;
-			ret = rc_lock(v, ra, t, c, true);
+			ret = rc_lock(v, ra, t, c, pass == 0);
 			if (ret == -EBUSY) {
 				ret = 0;
+				busy = true;
 				continue;
 			}
 			if (ret)
 				break;
 			if (cl->nfree <= cl->nbusy)
 				continue;
+		} else if (pass) {
+			break;
 		}
 		ret = rc_first_use(v, ra, c);
 		if (ret)
 			break;
 		rc = rc_of(cl->blk);
-		if (i == 0 && hint < ra->g.count)
+		if (i == 0 && hint < ra->g.count && !vcl_shared(v))
 			b = (uint32_t)(hint % ra->g.per_cluster);
 		for (uint32_t j = 0; j < cl->nobjs && k < n; j++) {
 			uint32_t bit = (b + j) % cl->nobjs;
@@ -597,6 +615,8 @@ int vol_res_alloc(struct vol *v, enum vmfs_res_type t, uint64_t hint,
 	*got = k;
 	if (ret)
 		return ret;
+	if (!k && busy)
+		return -EBUSY;  /* other hosts held every cluster with room */
 	return k ? 0 : -ENOSPC;
 }
 

@@ -1064,6 +1064,7 @@ int vol_cluster_start(struct vol *v, const struct vol_cluster_opts *o)
 	if (ret)
 		goto err;
 	v->cl = c;
+	vol_res_spread(v, o->my_slot, c->nslots);
 	ret = vcl_take_volume_lock(v);
 	if (ret) {
 		v->cl = NULL;

@@ -264,6 +264,8 @@ static inline uint64_t res_addr(const struct vol *v, enum vmfs_res_type t,
 int vol_res_orphan_mark(struct vol *v, uint64_t ino, bool on);
 /* Reread every inode-cluster header (orphan bits) from disk. */
 int vol_res_refresh_inodes(struct vol *v);
+/* Start allocating at part/parts of every area (a host's share). */
+void vol_res_spread(struct vol *v, uint32_t part, uint32_t parts);
 /* Reread every cluster header of every area (vol_caches_reload). */
 int vol_res_reload_all(struct vol *v);
 /* Every inode whose orphan bit is set (malloc'ed list). */
