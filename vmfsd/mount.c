@@ -256,12 +256,21 @@ static int vmfsd_single_host(struct vmfsd *d, const struct vol_geom *g,
 		if (!si[i].live || !memcmp(si[i].host_uuid, hu, VMFS_UUID_SIZE))
 			continue;
 		vol_uuid_format(si[i].host_uuid, u);
-		vmfsd_fail(d, "volume %s is mounted by host %s (%s, heartbeat "
-			   "slot %u, live); a read-only mount cannot share a "
-			   "volume with read-write hosts yet: mount it "
-			   "read-write, or unmount it there first",
-			   d->uuid, u, si[i].hostname[0] ? si[i].hostname : "?",
-			   si[i].slot);
+		if (d->a->ro)
+			vmfsd_fail(d, "volume %s is mounted by host %s (%s, "
+				   "heartbeat slot %u, live); a read-only mount "
+				   "cannot share a volume with read-write hosts "
+				   "yet: mount it read-write, or unmount it there "
+				   "first", d->uuid, u,
+				   si[i].hostname[0] ? si[i].hostname : "?",
+				   si[i].slot);
+		else
+			vmfsd_fail(d, "volume %s is mounted read-only by host %s "
+				   "(%s, heartbeat slot %u, live); read-write "
+				   "hosts cannot share it with read-only ones yet: "
+				   "unmount it there first", d->uuid,
+				   si[i].hostname[0] ? si[i].hostname : "?", u,
+				   si[i].slot);
 		ret = -EBUSY;
 	}
 	if (ret && ret != -EBUSY)
@@ -315,11 +324,29 @@ static int vmfsd_recover_self(struct vmfsd *d, const struct vol_geom *g,
 	return ret;
 }
 
+/* The volume lock's mode as on disk now (FREE when it cannot be read:
+ * taking it says why later). */
+static enum vmfs_lock_mode vmfsd_volume_lock_mode(struct vmfsd *d,
+						  const struct vol_geom *g)
+{
+	uint8_t *buf = lun_buf_alloc(VMFS_MD_BLOCK_SIZE);
+	struct lock_state st;
+	enum vmfs_lock_mode m = VMFS_LOCK_FREE;
+
+	if (buf && !lun_read(d->hb_lun, buf, VMFS_MD_BLOCK_SIZE, g->hb_offset) &&
+	    !lock_state_from_disk(buf, g->hb_offset, &st))
+		m = st.mode;
+	lun_buf_free(buf);
+	return m;
+}
+
 /*
  * Open the heartbeat's own LUN handle.  A read-write host shares the
  * volume with every other read-write host (the volume lock and the
  * per-object locks, vol/cluster.c); a read-only host still refuses while
- * another host is live, since it takes no locks (docs/OPERATIONS.md).
+ * another host is live, since it takes no per-object locks, and a
+ * read-write host refuses while a read-only one holds the volume lock,
+ * before it writes anything (docs/OPERATIONS.md).
  */
 static int vmfsd_hb_check(struct vmfsd *d, const struct vol_geom *g)
 {
@@ -333,9 +360,59 @@ static int vmfsd_hb_check(struct vmfsd *d, const struct vol_geom *g)
 		return ret;
 	}
 	vmfsd_host_uuid(d->host, hu);
-	if (!d->a->ro)
-		return vmfsd_recover_self(d, g, hu);
-	return vmfsd_single_host(d, g, hu);
+	if (d->a->ro || vmfsd_volume_lock_mode(d, g) == VMFS_LOCK_READONLY)
+		ret = vmfsd_single_host(d, g, hu);
+	if (!ret && !d->a->ro)
+		ret = vmfsd_recover_self(d, g, hu);
+	return ret;
+}
+
+/*
+ * A read-only host holds the volume lock READONLY for as long as it is
+ * mounted, so that no read-write host starts changing what it reads
+ * (vol_cluster_start refuses then); it is the one thing besides its
+ * heartbeat slot that it writes (docs/OPERATIONS.md).
+ */
+/* The liveness oracle of a read-only host's volume lock: vmfsd_single_host
+ * has just watched every other slot and found none live, and every
+ * journal is clean (vol_open refuses otherwise), so what still holds the
+ * lock is a crashed host with nothing left to write. */
+static int vmfsd_none_live(void *arg, const struct lock_holder *h)
+{
+	(void)arg;
+	(void)h;
+	return 0;
+}
+
+static int vmfsd_ro_lock(struct vmfsd *d, const struct vol_geom *g)
+{
+	struct lock_host host;
+	struct lock_state st;
+	int ret;
+
+	memset(&host, 0, sizeof(host));
+	vmfsd_host_uuid(d->host, host.self.uuid);
+	host.self.slot = hb_slot_index(d->hb);
+	host.self.hb_gen = hb_generation(d->hb);
+	host.is_live = vmfsd_none_live;
+	ret = lock_ctx_open(d->hb_lun, &host, d->lock_prim, &d->ro_lk);
+	if (!ret)
+		ret = lock_acquire(d->ro_lk, g->hb_offset, VMFS_LOCK_READONLY,
+				   0, &st);
+	/* A record changed since (a host mounting now) miscompares: refused. */
+	if (ret == -EBUSY && !lock_break(d->ro_lk, &st, NULL))
+		ret = lock_acquire(d->ro_lk, g->hb_offset, VMFS_LOCK_READONLY,
+				   0, &st);
+	if (ret == -EBUSY)
+		vmfsd_fail(d, "volume %s is mounted read-write by another host "
+			   "(it holds the volume lock); unmount it there first, "
+			   "or mount read-write", d->uuid);
+	else if (ret)
+		vmfsd_fail(d, "cannot take the volume lock of %s read-only: %s",
+			   d->uuid, vmfs_strerror(ret));
+	if (!ret)
+		d->ro_locked = g->hb_offset + 1;
+	return ret;
 }
 
 /* Share the volume: the volume lock, and the watcher of other hosts. */
@@ -343,6 +420,7 @@ static int vmfsd_cluster(struct vmfsd *d, const struct vol_geom *g)
 {
 	struct vol_cluster_opts co;
 	uint8_t hu[VMFS_UUID_SIZE];
+	char why[600] = "";
 	int ret;
 
 	vmfsd_notify_status("taking the volume lock of %s", d->uuid);
@@ -355,8 +433,14 @@ static int vmfsd_cluster(struct vmfsd *d, const struct vol_geom *g)
 	co.my_hb_gen = hb_generation(d->hb);
 	co.prim = d->lock_prim;
 	hb_timeouts_get(d->hb, &co.t);
+	co.why = why;
+	co.why_len = sizeof(why);
 	ret = vol_cluster_start(d->vol, &co);
-	if (ret == -EBUSY)
+	if (ret == -EROFS)
+		vmfsd_fail(d, "volume %s is mounted read-only by %s; read-write "
+			   "hosts cannot share it with read-only ones yet: "
+			   "unmount it there first", d->uuid, why);
+	else if (ret == -EBUSY)
 		vmfsd_fail(d, "cannot take the volume lock of %s: other hosts "
 			   "hold it and did not let go within %u s; see 'vmfs "
 			   "hosts %s' and the other hosts' logs", d->uuid,
@@ -511,8 +595,8 @@ int vmfsd_start(struct vmfsd *d)
 		ret = vmfsd_join(d, &g);
 	if (!ret && !d->a->ro)
 		ret = vmfsd_open_vol(d);
-	if (!ret && !d->a->ro)
-		ret = vmfsd_cluster(d, &g);
+	if (!ret)
+		ret = d->a->ro ? vmfsd_ro_lock(d, &g) : vmfsd_cluster(d, &g);
 	if (ret)
 		return ret;
 	if (vmfsd_stopped_early(d))
@@ -571,6 +655,11 @@ void vmfsd_finish(struct vmfsd *d, struct vmfsd_close_status *st)
 			vmfsd_close_failed(d, st, ret, "closing");
 		d->vol = NULL;
 	}
+	if (d->ro_locked && !d->fenced)
+		lock_release(d->ro_lk, d->ro_locked - 1, NULL);
+	d->ro_locked = 0;
+	lock_ctx_close(d->ro_lk);
+	d->ro_lk = NULL;
 	/* Give the slot back only after the volume is flushed. */
 	if (d->hb) {
 		ret = hb_leave(d->hb);

@@ -80,6 +80,7 @@ struct vcl {
 	pthread_mutex_t thr_mu;
 	pthread_cond_t thr_cv;
 	uint64_t recovered, broken;
+	char why[600];               /* who refused us the volume lock */
 };
 
 /* The running operation of this thread (shared mode). */
@@ -1008,6 +1009,16 @@ static int vcl_take_volume_lock(struct vol *v)
 		}
 		if (ret != -EBUSY)
 			return ret;
+		/* Read-only hosts take no per-object locks: a writer cannot
+		 * join them (vmfsd says who they are). */
+		if (st.mode == VMFS_LOCK_READONLY)
+			for (uint32_t i = 0; i < st.nholders; i++)
+				if (lock_hbwatch_judge(c->watch, &st.holders[i]) ==
+				    LOCK_HOLDER_LIVE) {
+					vol_lock_owner_text(v, &st, c->why,
+							    sizeof(c->why));
+					return -EROFS;
+				}
 		ret = vcl_acquire(c, vcl_region_addr(c), VMFS_LOCK_MULTIWRITER,
 				  c->o.t.renew_ms * 2, false, &st);
 		if (!ret) {
@@ -1067,6 +1078,8 @@ int vol_cluster_start(struct vol *v, const struct vol_cluster_opts *o)
 	vol_res_spread(v, o->my_slot, c->nslots);
 	ret = vcl_take_volume_lock(v);
 	if (ret) {
+		if (o->why && o->why_len)
+			snprintf(o->why, o->why_len, "%s", c->why);
 		v->cl = NULL;
 		goto err;
 	}

@@ -253,7 +253,11 @@ struct vol_cluster_opts {
 	uint64_t my_hb_gen;
 	unsigned prim;             /* LOCK_PRIM_* of the heartbeat */
 	struct hb_timeouts t;
+	char *why;                 /* -EROFS: the read-only hosts in the way */
+	size_t why_len;
 };
+/* -EROFS: read-only hosts hold the volume (o->why names them); -EBUSY:
+ * other hosts did not let go of the volume lock in time. */
 int vol_cluster_start(struct vol *v, const struct vol_cluster_opts *o);
 void vol_cluster_stop(struct vol *v);
 bool vol_cluster_is_shared(struct vol *v);
