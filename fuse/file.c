@@ -60,6 +60,8 @@ void vfuse_op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		return;
 	}
 	vfuse_open_policy(fi);
+	if (ret == VOL_OPEN_DIRECT)
+		fi->direct_io = 1;  /* multi-writer: no host caches its data */
 	if (fuse_reply_open(req, fi) == -ENOENT)
 		vol_release_file(f->v, ino, (fi->flags & O_ACCMODE) != O_RDONLY);
 }

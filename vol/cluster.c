@@ -596,12 +596,22 @@ int vol_open_file(struct vol *v, uint64_t ino, bool write)
 
 	if (!c)
 		return 0;
-	ret = vol_inode_get(v, ino, &vi);
-	if (ret)
-		return ret;
-	mw = vi->flags & VMFS_DI_MULTIWRITER;
-	vol_inode_put(v, vi);
 	vcl_begin(v, &op);
+	/* The flag as on disk now: another host may have set it. */
+	if (c->shared && !vcl_holds_ino(v, ino)) {
+		struct vol_attr a;
+
+		ret = vol_inode_peek(v, ino, &a);
+		mw = a.flags & VMFS_DI_MULTIWRITER;
+	} else {
+		ret = vol_inode_get(v, ino, &vi);
+		if (!ret) {
+			mw = vi->flags & VMFS_DI_MULTIWRITER;
+			vol_inode_put(v, vi);
+		}
+	}
+	if (ret)
+		return vcl_end(v, &op, ret);
 	pthread_mutex_lock(&c->held_mu);
 	h = held_find(c, res_addr(v, VMFS_RES_INODE, ino), true);
 	if (!h) {
@@ -640,14 +650,22 @@ int vol_open_file(struct vol *v, uint64_t ino, bool write)
 		}
 		moved = was == VMFS_LOCK_FREE && (!before || h->gen != before + 1);
 		pthread_mutex_unlock(&c->held_mu);
+		if (mw)
+			ret = VOL_OPEN_DIRECT;
 		if (moved && !vol_inode_cached(v, ino, &vi)) {
+			int err;
+
 			pthread_rwlock_wrlock(&vi->rw);
-			ret = vol_inode_reload(v, vi);
+			err = vol_inode_reload(v, vi);
 			pthread_rwlock_unlock(&vi->rw);
 			vol_inode_put(v, vi);
+			if (err)
+				ret = err;
 		}
 	} else {
 		pthread_mutex_unlock(&c->held_mu);
+		if (mw)
+			ret = VOL_OPEN_DIRECT;
 	}
 	return vcl_end(v, &op, ret);
 }
@@ -663,12 +681,16 @@ void vol_release_file(struct vol *v, uint64_t ino, bool write)
 	if (!c)
 		return;
 	vcl_begin(v, &op);
-	/* What the file changed goes home before anyone else may take it. */
+	/* What the file changed goes home before anyone else may take it.
+	 * A multi-writer file's holders never write its inode: their
+	 * timestamps are dropped rather than written over each other. */
 	if (c->shared && !vol_inode_cached(v, ino, &vi)) {
 		{
 			VOL_HANDLE(v);
 
 			pthread_rwlock_wrlock(&vi->rw);
+			if (vi->flags & VMFS_DI_MULTIWRITER)
+				vi->times_dirty = false;
 			vol_inode_flush_times(v, vi);
 			pthread_rwlock_unlock(&vi->rw);
 		}

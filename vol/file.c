@@ -812,6 +812,12 @@ ssize_t vol_write(struct vol *v, uint64_t ino, const void *buf, size_t len,
 	}
 	if (ret < 0)
 		goto out;
+	/* Hosts share a multi-writer file's lock: a write that would change
+	 * its metadata (allocate, zero, move EOF) cannot be made safely. */
+	if (vcl_shared(v) && (vi->flags & VMFS_DI_MULTIWRITER)) {
+		ret = -EPERM;
+		goto out;
+	}
 	/* Blocks to allocate or zero, EOF to move, or a partial sector. */
 	{
 		VCL_OP(v);

@@ -269,6 +269,12 @@ bool vol_cluster_is_shared(struct vol *v);
  * holder's name, UUID and slot).
  */
 int vol_open_file(struct vol *v, uint64_t ino, bool write);
+/* vol_open_file's positive answer: a multi-writer file, which must be
+ * opened for direct I/O (no host may cache its data). */
+#define VOL_OPEN_DIRECT 1
+/* The extended attribute that reads and sets a file's multi-writer flag
+ * ("on"/"off"; on needs an eagerzeroedthick disk nobody has open). */
+#define VOL_XATTR_MULTIWRITER "trusted.vmfs.multi_writer"
 void vol_release_file(struct vol *v, uint64_t ino, bool write);
 /* "host NAME (UUID, slot N), ..." for the holders in st. */
 void vol_lock_owner_text(struct vol *v, const struct lock_state *st,

@@ -11,6 +11,10 @@
 #    writing AND reading fail with EBUSY, and B's log and `vmfs locks`
 #    name A (host name, UUID, slot); read-only opens share; after A closes,
 #    B opens it for writing;
+#  - multi-writer: `vmfs disk set --multi-writer on` is refused on a thin
+#    disk and while the disk is open; on an eagerzeroedthick disk, A and B
+#    both open it for writing and write, C reads both, a write past its
+#    end fails (EPERM);
 #  - `vmfs hosts` and `vmfs locks` given a LUN read the disk: three live
 #    slots, the volume lock held multi-writer by all three;
 #  - a host dies (kill -9 of its vmfsd) holding a file open for writing and
@@ -137,6 +141,43 @@ EOF
 	exec 7<&- 8<&-
 	echo "B writes" >>"$b/shared/disk" || fail "B cannot write after A closed"
 	[[ $(tail -n 1 "$a/shared/disk") == "B writes" ]] || fail "A does not see B's write"
+
+	step "[$prim] multi-writer: refused on a thin disk and while open; then A and B write at once"
+	"$VMFS" disk create --size 1M --type thin "$a/shared/thin.vmdk" >/dev/null
+	expect_fail 1 "only an eagerzeroedthick disk" \
+		"$VMFS" disk set --multi-writer on "$a/shared/thin.vmdk"
+	"$VMFS" disk create --size 1M --type eagerzeroedthick "$a/shared/mw.vmdk" >/dev/null
+	exec 7>>"$b/shared/mw.vmdk"
+	expect_fail 1 "is open on a host" \
+		"$VMFS" disk set --multi-writer on "$a/shared/mw.vmdk"
+	exec 7>&-
+	"$VMFS" disk set --multi-writer on "$a/shared/mw.vmdk" >/dev/null ||
+		fail "disk set --multi-writer on failed"
+	"$VMFS" disk info "$c/shared/mw.vmdk" | grep -q "^multi-writer on" ||
+		fail "disk info on C does not say multi-writer on"
+	python3 - "$a/shared/mw.vmdk" "$b/shared/mw.vmdk" "$c/shared/mw.vmdk" <<'EOF' ||
+import mmap, os, sys
+fa = os.open(sys.argv[1], os.O_RDWR | os.O_DIRECT)
+fb = os.open(sys.argv[2], os.O_RDWR | os.O_DIRECT)   # both open for writing
+for fd, byte, off in ((fa, b"A", 0), (fb, b"B", 65536)):
+    buf = mmap.mmap(-1, 4096)
+    buf.write(byte * 4096)
+    assert os.pwrite(fd, buf, off) == 4096
+    os.fsync(fd)
+fc = os.open(sys.argv[3], os.O_RDONLY | os.O_DIRECT)
+buf = mmap.mmap(-1, 4096)
+for byte, off in ((b"A", 0), (b"B", 65536)):
+    assert os.preadv(fc, [buf], off) == 4096 and buf[:] == byte * 4096, (byte, off)
+# Growing it would change metadata the hosts share: refused.
+try:
+    os.pwrite(fa, buf, 1 << 20)
+    sys.exit("a write past the end of a shared multi-writer disk went through")
+except OSError as e:
+    assert e.errno == 1, e
+for fd in (fa, fb, fc):
+    os.close(fd)
+EOF
+		fail "multi-writer writes from A and B did not both land"
 
 	step "[$prim] kill -9 of C while it holds a file open for writing"
 	holder_pid=$(vmfsd_pid_of "$(cd "$c" && pwd -P)")
