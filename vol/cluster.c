@@ -5,8 +5,8 @@
  * The lock record of the heartbeat-region header is the volume lock.  A
  * host alone on the volume holds it EXCLUSIVE and works exactly as a
  * single host always has: no per-object lock, every cache trusted.  Hosts
- * that share the volume hold it MULTIWRITER, and then every operation
- * takes the on-disk locks of the objects it reads or changes (inodes
+ * that share the volume leave it free, and every operation takes the
+ * on-disk locks of the objects it reads or changes (inodes
  * EXCLUSIVE or READONLY, resource clusters EXCLUSIVE), in one global
  * order, and at its end writes its journal home (jnl_drain: committed,
  * checkpointed, tail moved) before it releases them, so the next holder
@@ -18,9 +18,9 @@
  *
  * A lone host learns that another host joined at its next tick (a
  * renewal interval), when it sees a new ACTIVE slot: it writes everything
- * home, takes the open locks of its open files on disk, and trades
- * EXCLUSIVE for MULTIWRITER; the newcomer waits for that.  A shared host
- * that finds itself alone again trades back and rereads its caches.
+ * home, takes the open locks of its open files on disk, and releases the
+ * volume lock; the newcomer waits for that.  A shared host that finds
+ * itself alone again takes it back (vcl_try_alone) and rereads its caches.
  *
  * The same tick watches the other slots: a slot whose counter stood still
  * for its lease is recovered by the host whose compare-and-write marks it
@@ -800,6 +800,42 @@ static void vcl_watch_slots(struct vol *v, bool *others)
 
 /* ---- mode switches ---------------------------------------------------- */
 
+/* Does any other slot show a host (ACTIVE or being replayed) right now?
+ * One read of the slots; on a read error, assume so (stay shared). */
+static bool vcl_others_now(struct vcl *c)
+{
+	uint32_t n = 0;
+
+	if (hb_survey(c->o.hb_lun, c->o.hb_offset, false, c->si, c->nslots, &n))
+		return true;
+	for (uint32_t i = 0; i < n; i++)
+		if (c->si[i].slot != c->o.my_slot)
+			return true;
+	return false;
+}
+
+/*
+ * Take the volume lock EXCLUSIVE to work alone, then look at the slots
+ * once more: a host whose slot was ACTIVE before our compare-and-write
+ * may have read the lock free and started sharing, so another slot now
+ * means give it back.  (A host that joins later reads the lock after
+ * claiming its slot and waits for us, docs/PROTOCOL.md §2.)
+ * 0: alone; -EBUSY: not.
+ */
+static int vcl_try_alone(struct vcl *c)
+{
+	struct lock_state st;
+	int ret = vcl_acquire(c, vcl_region_addr(c), VMFS_LOCK_EXCLUSIVE, 0,
+			      false, &st);
+
+	if (ret)
+		return ret;
+	if (!vcl_others_now(c))
+		return 0;
+	lock_release(c->lk, vcl_region_addr(c), &st);
+	return -EBUSY;
+}
+
 /* Every lock of every held entry as the opens need it (going shared). */
 static int vcl_open_locks_take(struct vol *v)
 {
@@ -843,9 +879,6 @@ static int vcl_go_shared(struct vol *v)
 		ret = vcl_open_locks_take(v);
 	if (!ret)
 		ret = lock_release(c->lk, vcl_region_addr(c), &st);
-	if (!ret)
-		ret = vcl_acquire(c, vcl_region_addr(c), VMFS_LOCK_MULTIWRITER,
-				  c->o.t.dead_ms, true, &st);
 	if (!ret) {
 		c->shared = true;
 		vcl_forget_gens(c);
@@ -860,21 +893,12 @@ static int vcl_go_shared(struct vol *v)
 static void vcl_go_alone(struct vol *v)
 {
 	struct vcl *c = v->cl;
-	struct lock_state st;
 	int ret;
 
 	pthread_rwlock_wrlock(&c->mode_rw);
-	ret = lock_release(c->lk, vcl_region_addr(c), &st);
-	if (!ret)
-		ret = vcl_acquire(c, vcl_region_addr(c), VMFS_LOCK_EXCLUSIVE, 0,
-				  false, &st);
+	ret = vcl_try_alone(c);
 	if (ret) {
 		/* Someone else shares it after all (or joins now). */
-		ret = vcl_acquire(c, vcl_region_addr(c), VMFS_LOCK_MULTIWRITER,
-				  c->o.t.dead_ms, true, &st);
-		if (ret)
-			VLOG(LOG_ERR, "taking the volume lock back: %s",
-			     vmfs_strerror(ret));
 		pthread_rwlock_unlock(&c->mode_rw);
 		return;
 	}
@@ -1010,9 +1034,12 @@ static void *vcl_thread(void *arg)
 }
 
 /*
- * Take the volume lock: EXCLUSIVE when nobody else holds it, else
- * MULTIWRITER once a lone holder has switched; holders that turn out dead
- * are recovered on the way.  Bounded by two dead times and a lease.
+ * Join the volume.  Our slot is ACTIVE already.  The volume lock FREE:
+ * take it EXCLUSIVE and check the slots (vcl_try_alone); failing that,
+ * or with it FREE and other hosts about, share without holding it.  Held
+ * EXCLUSIVE by a live host: wait for it to notice our slot and let go;
+ * by a dead one: recover it on the way.  READONLY by live hosts: -EROFS.
+ * Bounded by two dead times and a lease.
  */
 static int vcl_take_volume_lock(struct vol *v)
 {
@@ -1023,14 +1050,21 @@ static int vcl_take_volume_lock(struct vol *v)
 	int ret;
 
 	for (;;) {
-		ret = vcl_acquire(c, vcl_region_addr(c), VMFS_LOCK_EXCLUSIVE,
-				  0, false, &st);
+		ret = vcl_try_alone(c);
 		if (!ret) {
 			c->shared = false;
 			return 0;
 		}
 		if (ret != -EBUSY)
 			return ret;
+		ret = lock_read(c->lk, vcl_region_addr(c), &st);
+		if (ret)
+			return ret;
+		if (st.mode == VMFS_LOCK_FREE) {
+			/* Other hosts, none alone: share. */
+			c->shared = true;
+			return 0;
+		}
 		/* Read-only hosts take no per-object locks: a writer cannot
 		 * join them (vmfsd says who they are). */
 		if (st.mode == VMFS_LOCK_READONLY)
@@ -1041,18 +1075,12 @@ static int vcl_take_volume_lock(struct vol *v)
 							    sizeof(c->why));
 					return -EROFS;
 				}
-		ret = vcl_acquire(c, vcl_region_addr(c), VMFS_LOCK_MULTIWRITER,
-				  c->o.t.renew_ms * 2, false, &st);
-		if (!ret) {
-			c->shared = true;
-			return 0;
-		}
-		if (ret != -EBUSY)
-			return ret;
-		/* A dead holder: recover what stood still long enough. */
+		/* A lone holder switches within a renewal interval; a dead
+		 * one is recovered once it stood still long enough. */
 		vcl_watch_slots(v, &others);
 		if (vmfs_mono_ms() >= end)
 			return -EBUSY;
+		sleep_ms(c->o.t.renew_ms / 8 + (unsigned)(random() % 50));
 	}
 }
 
@@ -1105,9 +1133,9 @@ int vol_cluster_start(struct vol *v, const struct vol_cluster_opts *o)
 		v->cl = NULL;
 		goto err;
 	}
-	VLOG(LOG_NOTICE, "%s: volume lock taken %s", lun_name(v->lun),
-	     c->shared ? "shared (other hosts have the volume mounted)" :
-			 "exclusive (this host is alone on the volume)");
+	VLOG(LOG_NOTICE, "%s: %s", lun_name(v->lun),
+	     c->shared ? "sharing the volume with other hosts: operations take their on-disk locks" :
+			 "alone on the volume: volume lock taken exclusive");
 	vol_orphans_sweep(v, false);
 	ret = -pthread_create(&c->thr, NULL, vcl_thread, v);
 	if (ret) {
@@ -1150,7 +1178,8 @@ void vol_cluster_stop(struct vol *v)
 			for (struct vheld *h = c->held[b]; h; h = h->next)
 				if (h->mode != VMFS_LOCK_FREE)
 					vcl_release_addr(c, h);
-		lock_release(c->lk, vcl_region_addr(c), &st);
+		if (!c->shared)
+			lock_release(c->lk, vcl_region_addr(c), &st);
 	}
 	c->shared = false;   /* the close runs alone from here */
 	v->keep_orphans = true;  /* the next mount's sweep frees them */
