@@ -69,6 +69,8 @@ struct vmfsd {
 	/* What the heartbeat writes through; the lock context is to be opened
 	 * with it too, so that one host never mixes primitives on a LUN. */
 	unsigned lock_prim;
+	struct lock_ctx *ro_lk; /* read-only mount: its volume lock */
+	uint64_t ro_locked;     /* the lock's address + 1 while held */
 	int64_t since_ns;       /* mounted at, wall clock */
 	/* loop.c */
 	qb_loop_t *loop;

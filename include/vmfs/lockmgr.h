@@ -127,6 +127,27 @@ int hb_survey_slots(struct lun *lun, uint64_t slot0, uint32_t nslots,
 		    bool watch, struct hb_slot_info *out, uint32_t max,
 		    uint32_t *n);
 
+/*
+ * Recovery of a dead host's slot (lockmgr/hbrecover.c, SPEC §6.3).
+ * hb_recover_claim compare-and-writes slot seen->slot from exactly the
+ * state seen describes (ACTIVE whose counter stood still for its lease,
+ * or REPLAYING whose recoverer stopped moving it) to REPLAYING with the
+ * counter + 1: -VMFS_E_MISCOMPARE when the slot changed since (another
+ * survivor won, or the host is alive after all).  The winner replays the
+ * journal at hb_recover_journal(), calls hb_recover_renew at least once a
+ * renewal interval meanwhile, and ends with hb_recover_done(free_slot =
+ * true) once the journal is clean: the slot becomes FREE and the dead
+ * host's lock records breakable.  free_slot = false abandons (the slot
+ * stays REPLAYING and stops moving: the next survivor takes over).
+ */
+struct hb_recovery;
+int hb_recover_claim(struct lun *lun, unsigned prim, uint64_t hb_offset,
+		     const struct hb_slot_info *seen, uint32_t io_timeout_ms,
+		     struct hb_recovery **out);
+int hb_recover_renew(struct hb_recovery *r);
+uint64_t hb_recover_journal(const struct hb_recovery *r);
+int hb_recover_done(struct hb_recovery *r, bool free_slot);
+
 /* Size in bytes of a heartbeat region with nslots slots. */
 static inline uint64_t hb_region_bytes(uint32_t nslots)
 {
@@ -200,6 +221,11 @@ struct lock_state {
 int lock_prim_parse(const char *s, unsigned *flags);
 /* "ats", "reserve", or "auto" for 0. */
 const char *lock_prim_name(unsigned prim);
+
+/* The primitive flags (a LOCK_PRIM_* or 0) choose on lun: the forced one
+ * if the LUN has it, else ATS where it has it, else RESERVE; 0 when it
+ * lacks what is asked for. */
+unsigned lock_prim_pick(const struct lun *lun, unsigned flags);
 
 struct lock_ctx;
 
