@@ -212,8 +212,9 @@ static int vmfsd_check_mountpoint(struct vmfsd *d)
  * The heartbeat fenced both handles (its own and the data handle, its
  * gate_lun), so nothing this host still has queued reaches the volume:
  * its renewal failed or lost the slot, or the lease ran out before a
- * renewal or a write (the host was stopped).  Every FUSE call fails with
- * EIO from here on; the admin unmounts and mounts again.  Runs on the
+ * renewal or a write (the host was stopped).  Every FUSE call that
+ * reaches the volume fails with EIO from here on (answers from caches are
+ * at worst stale); the admin unmounts and mounts again.  Runs on the
  * heartbeat's thread or on the FUSE or journal thread whose write found
  * the lease run out.
  */

@@ -4,8 +4,9 @@
 # for longer than its lease, then wakes up, fences itself and writes
 # nothing more to the volume.
 #
-#   1. mkfs; mount with a 3 s lease (--lease-ms: renew 0.6 s, writes stop
-#      1.8 s after the start of the last renewal) and a 100 ms commit
+#   1. mkfs; mount with a 4 s lease (--lease-ms: renew 0.8 s, writes stop
+#      2.4 s after the start of the last renewal; long enough not to fence
+#      a healthy host on a loaded machine) and a 100 ms commit
 #      interval; a writer appends to a file through the mount.
 #   2. The writer is paused and its file fsync'ed, vmfsd is given a few
 #      commit intervals to go idle, then it is SIGSTOPped and the writer
@@ -15,8 +16,9 @@
 #      a thread stopped between the gate's check and its write system
 #      call would still issue that one write on SIGCONT (docs/PROTOCOL.md
 #      "Timing"; storage fencing closes that window).
-#   3. After twice the lease the LUN is copied (sparse), and vmfsd is
-#      continued.  Then:
+#   3. After the lease and one more second (well past the 2.4 s after
+#      which the host may write nothing) the LUN is copied (sparse) and
+#      vmfsd is continued.  Then:
 #      (a) appends, reads that need the LUN (O_DIRECT of a file's
 #          data blocks), creates and mkdirs through the mount fail with
 #          EIO, and the writer ended on an error;
@@ -37,7 +39,7 @@ source "$(dirname "$0")/lib.sh"
 
 LUN=$T_DIR/lun
 MP=$T_DIR/mnt
-LEASE_MS=3000
+LEASE_MS=4000
 
 # The first 4 KiB block (as an offset) that differs between two files,
 # outside [skip_off, skip_off + skip_len); nothing when they agree.
@@ -70,7 +72,7 @@ t_mount "$LUN" "$MP" --lease-ms "$LEASE_MS" --commit-ms 100
 MPR=$(cd "$MP" && pwd -P)
 VPID=$(vmfsd_pid_of "$MPR")
 LOG=$T_DIR/vmfsd-mnt.log
-grep -q "lease $LEASE_MS ms, renew 600 ms, I/O timeout 600 ms (data 1200 ms), writes stop 1800 ms" "$LOG" ||
+grep -q "lease $LEASE_MS ms, renew 800 ms, I/O timeout 800 ms (data 1600 ms), writes stop 2400 ms" "$LOG" ||
 	fail "vmfsd did not log the timers derived from a $LEASE_MS ms lease: $(grep heartbeat "$LOG")"
 read -r HB_OFF HB_LEN < <("$VMFS" info --json "$LUN" | python3 -c '
 import json, sys
@@ -103,9 +105,9 @@ sleep 0.5
 kill -STOP "$VPID"
 kill -CONT "$WPID"
 
-step "vmfsd stays stopped for twice the lease; copy the LUN"
+step "vmfsd stays stopped for the lease and a second; copy the LUN"
 # A failure here continues vmfsd first, so that the cleanup can unmount.
-sleep $((2 * LEASE_MS / 1000))
+sleep $((LEASE_MS / 1000 + 1))
 t_pid_alive "$WPID" || { kill -CONT "$VPID"; fail "the writer ended while vmfsd was stopped: $(cat "$T_DIR/writer.err")"; }
 cp --sparse=always "$LUN" "$T_DIR/lun.frozen" || { kill -CONT "$VPID"; fail "cannot copy $LUN"; }
 
