@@ -209,15 +209,20 @@ static int vmfsd_check_mountpoint(struct vmfsd *d)
 }
 
 /*
- * The heartbeat fenced its handle: fence the data handle too, so nothing
- * this host still has queued reaches the volume.  Every FUSE call fails
- * with EIO from here on; the admin unmounts and mounts again.
+ * The heartbeat fenced both handles (its own and the data handle, its
+ * gate_lun), so nothing this host still has queued reaches the volume:
+ * its renewal failed or lost the slot, or the lease ran out before a
+ * renewal or a write (the host was stopped).  Every FUSE call that
+ * reaches the volume fails with EIO from here on (answers from caches are
+ * at worst stale); the admin unmounts and mounts again.  Runs on the
+ * heartbeat's thread or on the FUSE or journal thread whose write found
+ * the lease run out.
  */
 static void vmfsd_on_fence(void *ctx, const char *why)
 {
 	struct vmfsd *d = ctx;
 
-	lun_fence(d->lun);
+	snprintf(d->fence_why, sizeof(d->fence_why), "%s", why);
 	d->fenced = true;
 	vmfsd_notify_status("FENCED: %s; all I/O fails, unmount and mount "
 			    "again", why);
@@ -468,6 +473,8 @@ static int vmfsd_join(struct vmfsd *d, const struct vol_geom *g)
 	o.prim = d->a->lock_prim;
 	o.journal_offset = g->journal_offset;
 	o.journal_size = g->journal_size_bytes;
+	o.lease_ms = d->a->lease_ms;
+	o.gate_lun = d->lun;
 	o.on_fence = vmfsd_on_fence;
 	o.ctx = d;
 	ret = hb_join(d->hb_lun, g->hb_offset, &o, &d->hb);
@@ -501,11 +508,13 @@ static int vmfsd_join(struct vmfsd *d, const struct vol_geom *g)
 	d->lock_prim = hb_primitive(d->hb);
 	hb_timeouts_get(d->hb, &t);
 	lun_set_io_timeout(d->hb_lun, t.io_timeout_ms);
+	lun_set_io_timeout(d->lun, t.data_io_timeout_ms);
 	qb_log(LOG_INFO, "heartbeat slot %u generation %llu through %s: lease "
-	       "%u ms, renew %u ms, I/O timeout %u ms, self-fence after %u ms",
+	       "%u ms, renew %u ms, I/O timeout %u ms (data %u ms), writes "
+	       "stop %u ms after the start of the last renewal",
 	       hb_slot_index(d->hb), (unsigned long long)hb_generation(d->hb),
 	       lock_prim_name(d->lock_prim), t.lease_ms, t.renew_ms,
-	       t.io_timeout_ms, t.fence_ms);
+	       t.io_timeout_ms, t.data_io_timeout_ms, t.fence_ms);
 	return 0;
 }
 
@@ -634,9 +643,17 @@ static void vmfsd_close_failed(struct vmfsd *d, struct vmfsd_close_status *st,
 	if (st->err)
 		return;
 	st->err = err;
-	snprintf(st->msg, sizeof(st->msg), "%s volume %s failed: %s; run "
-		 "'vmfs fsck %.3500s'", what, d->uuid, vmfs_strerror(err),
-		 d->a->lun);
+	/* A fenced host's I/O fails by design: the cure is a new mount (it
+	 * replays the journal), not fsck. */
+	if (d->fenced)
+		snprintf(st->msg, sizeof(st->msg), "%s volume %s failed: this "
+			 "host fenced itself (%.300s) and stopped writing to "
+			 "it; mount it again, which replays its journal",
+			 what, d->uuid, d->fence_why);
+	else
+		snprintf(st->msg, sizeof(st->msg), "%s volume %s failed: %s; "
+			 "run 'vmfs fsck %.3500s'", what, d->uuid,
+			 vmfs_strerror(err), d->a->lun);
 	qb_log(LOG_ERR, "%s", st->msg);
 }
 

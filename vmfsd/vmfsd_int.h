@@ -46,6 +46,7 @@ struct vmfsd_args {
 	int ready_fd;             /* -1: none */
 	unsigned threads;
 	unsigned commit_ms;
+	unsigned lease_ms;        /* --lease-ms; 0: the volume's default */
 	char host_name[VMFSD_HOST_NAME_MAX + 1];   /* --host-name; "": not given */
 	unsigned lock_prim;       /* --lock-primitive: LOCK_PRIM_*, 0 auto */
 };
@@ -62,7 +63,10 @@ struct vmfsd {
 	struct vol *vol;
 	struct vfuse *fuse;
 	bool claimed;
-	volatile bool fenced;   /* set by the heartbeat thread */
+	/* Set once, by whichever thread the heartbeat fenced from; the why
+	 * is written before the flag. */
+	volatile bool fenced;
+	char fence_why[256];
 	char uuid[37];
 	char host_uuid[37];
 	char host_name[VMFSD_HOST_NAME_MAX + 1];

@@ -37,7 +37,9 @@ struct hb_timeouts {
 	uint32_t lease_ms;     /* advertised: dead after this long unchanged */
 	uint32_t renew_ms;     /* renewal interval */
 	uint32_t io_timeout_ms;/* one heartbeat I/O may take this long */
-	uint32_t fence_ms;     /* no renewal for this long: fence ourselves */
+	uint32_t data_io_timeout_ms; /* any other I/O of the volume */
+	/* Writes stop at the start of the last successful renewal + this. */
+	uint32_t fence_ms;
 	uint32_t dead_ms;      /* observer: no change for this long = dead */
 };
 void hb_timeouts_from_lease(uint32_t lease_ms, struct hb_timeouts *t);
@@ -78,7 +80,18 @@ struct hb_opts {
 	uint64_t journal_offset;      /* journal of slot 0 ... */
 	uint64_t journal_size;        /* ... and the size of each */
 	unsigned prim;                /* LOCK_PRIM_*; 0: the LUN's best */
-	/* Called once, from the renewal thread, when we fenced ourselves. */
+	/*
+	 * Another handle of the same LUN (the volume's data handle) whose
+	 * writes must stop with our lease, or NULL.  hb_join arms the write
+	 * gate (lun_gate_arm) of it and of the heartbeat's own handle, whose
+	 * slot sector alone is exempt; every renewal moves the deadline on.
+	 */
+	struct lun *gate_lun;
+	/*
+	 * Called once when we fenced ourselves: from the renewal thread, or
+	 * from whichever thread's write found the lease run out.  Both luns
+	 * are fenced by then.
+	 */
 	void (*on_fence)(void *ctx, const char *why);
 	void *ctx;
 };
@@ -94,7 +107,13 @@ struct hb_opts {
  */
 int hb_join(struct lun *lun, uint64_t hb_offset, const struct hb_opts *o,
 	    struct hb **out);
-/* Stop renewing and free the slot (compare-and-write, either primitive). */
+/*
+ * Stop renewing and free the slot (compare-and-write, either primitive),
+ * then disarm the write gates: call it after the last write through
+ * either handle.  A host whose lease ran out (it fences then, if it had
+ * not) leaves its slot as it is, for the next mount or a survivor to
+ * take over.
+ */
 int hb_leave(struct hb *hb);
 uint32_t hb_slot_index(const struct hb *hb);
 /* LOCK_PRIM_ATS or LOCK_PRIM_RESERVE: what the slot's writes go through. */
