@@ -58,7 +58,7 @@ PROGS := $(BIN)/vmfs $(BIN)/vmfsd
 TEST_PROGS := $(BUILD)/crashsim $(BUILD)/vmfs-corrupt $(BUILD)/vmfsd-ctl-raw \
 	$(BUILD)/lockhold
 
-.PHONY: all check unit integration demo deps install uninstall clean bench crashtest
+.PHONY: all check unit integration demo deps install uninstall clean bench crashtest clustertest
 all: $(PROGS)
 
 $(BUILD)/%.o: %.c
@@ -226,6 +226,15 @@ CRASH_ARGS ?=
 
 $(BUILD)/crashsim: $(CRASH_OBJS) $(BUILD)/libvmfs.a
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
+
+# The multi-host scenarios at full length: the storm with 20 kills of a
+# host in the middle of it (make check runs one).
+clustertest: deps
+	@$(MAKE) --no-print-directory all
+	VMFS_BIN=$(abspath $(BIN)) VMFS_BUILD=$(abspath $(BUILD)) STORM_SECS=60 KILLS=20 \
+		tests/integration/t_multihost_storm.sh
+	VMFS_BIN=$(abspath $(BIN)) VMFS_BUILD=$(abspath $(BUILD)) \
+		tests/integration/t_multihost.sh
 
 crashtest: deps
 	@$(MAKE) --no-print-directory $(BUILD)/crashsim

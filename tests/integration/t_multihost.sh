@@ -23,6 +23,10 @@
 #    logs the recovery), the file opens for writing on a survivor within
 #    the lease plus a few seconds (the time is printed), the fsync'ed data
 #    is there;
+#  - zombie (ATS round): B is stopped (SIGSTOP) past its lease while it
+#    holds a file open for writing; A recovers it and writes the file; B
+#    continues: nothing it writes reaches the file, its writer and its
+#    mount get EIO, its log says it fenced, umount and a new mount work;
 #  - the dead host's state directory mounts again (it recovers nothing:
 #    its slot is free) and the last two hosts unmount; fsck -n is clean.
 #
@@ -67,6 +71,65 @@ except OSError as e:
     sys.exit(0 if e.errno == errno.EBUSY else 1)
 sys.exit(1)
 EOF
+}
+
+# zombie_round: B stops (SIGSTOP) while it holds a file open for
+# writing, past its lease; A recovers B, opens the file and writes it;
+# B continues: nothing it writes reaches the LUN, its mount fails with EIO
+# and says why, `vmfs umount` ends it and B mounts again.
+zombie_round() {
+	local a b bpid t0 sum_a w
+	a=$(mp_of A)
+	b=$(mp_of B)
+	step "zombie: B stops past its lease holding a file open for writing"
+	python3 - "$b/shared/zombie" "$T_DIR/zombie.out" <<'EOF' &
+import os, sys, time
+fd = os.open(sys.argv[1], os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+n = 0
+with open(sys.argv[2], "w") as log:
+    while True:
+        try:
+            os.write(fd, b"B %08d\n" % n)
+            os.fsync(fd)
+        except OSError as e:
+            log.write("error %d after %d writes\n" % (e.errno, n))
+            break
+        n += 1
+        log.write("ok %d\n" % n)
+        log.flush()
+        time.sleep(0.05)
+EOF
+	w=$!
+	sleep 1
+	bpid=$(vmfsd_pid_of "$(cd "$b" && pwd -P)")
+	kill -STOP "$bpid"
+	t0=$(date +%s%N)
+	until (exec 9>>"$a/shared/zombie") 2>/dev/null; do
+		(( ($(date +%s%N) - t0) / 1000000000 < 60 )) ||
+			fail "A could not take the stopped host's file within 60 s"
+		sleep 0.2
+	done
+	t_log "zombie: A opened B's file for writing $(( ($(date +%s%N) - t0) / 1000000 )) ms after B stopped"
+	echo "A owns it now" >>"$a/shared/zombie"
+	sync "$a/shared/zombie"
+	sum_a=$(sha256sum <"$a/shared/zombie")
+	step "zombie: B continues: it writes nothing, its calls fail with EIO"
+	kill -CONT "$bpid"
+	wait "$w" 2>/dev/null || true
+	grep -q "^error 5 " "$T_DIR/zombie.out" ||
+		fail "B's writer did not end with EIO: $(tail -n 2 "$T_DIR/zombie.out")"
+	sleep 2
+	expect_eq "the file after B woke, as A sees it" "$(sha256sum <"$a/shared/zombie")" "$sum_a"
+	[[ $(tail -n 1 "$a/shared/zombie") == "A owns it now" ]] ||
+		fail "B wrote after A took the file: $(tail -n 2 "$a/shared/zombie")"
+	grep -q "fenced" "$(log_of B)" || fail "B's log does not say it fenced itself"
+	(echo x >"$b/shared/after-wake") 2>&1 | grep -q "Input/output error" ||
+		fail "a create on the fenced host B did not fail with EIO"
+	"$VMFS" umount --state-dir "$(state_of B)" "$b" >/dev/null 2>&1 || true
+	mountpoint -q "$b" && fail "B still mounted after vmfs umount"
+	hmount B --lock-primitive ats
+	[[ $(tail -n 1 "$b/shared/zombie") == "A owns it now" ]] ||
+		fail "B does not see A's write after mounting again"
 }
 
 round() {
@@ -214,6 +277,10 @@ EOF
 	n=$(cat "$(log_of A)" "$(log_of B)" | grep -c "recovered host C" || true)
 	n=$((n - before))
 	[[ $n == 1 ]] || fail "$n survivors logged recovering C, not exactly one"
+
+	if [[ $prim == ats ]]; then
+		zombie_round
+	fi
 
 	step "[$prim] C mounts again; everyone unmounts; fsck -n is clean"
 	hmount C --lock-primitive "$prim"
