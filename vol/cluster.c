@@ -923,8 +923,14 @@ void vol_orphans_sweep(struct vol *v, bool quiet)
 
 	if (vol_is_rdonly(v))
 		return;
-	if (vcl_shared(v) && vol_res_refresh_inodes(v))
-		return;
+	/* Shared: the orphan bits as on disk now, read between operations
+	 * (an operation's cached cluster changes may not be home yet). */
+	if (vcl_shared(v)) {
+		VCL_OP(v);
+
+		if (VCL_END(v, vol_res_refresh_inodes(v)))
+			return;
+	}
 	if (vol_res_orphans_list(v, &list, &n))
 		return;
 	for (size_t i = 0; i < n; i++) {
