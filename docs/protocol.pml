@@ -65,10 +65,12 @@
  * Time, in ticks of the Clock process.  lockmgr/timeouts.c, default
  * 10 s lease: renew every 2 s, fence after 6 s without a renewal, dead
  * after 12 s unchanged.  Only the order matters to safety: a host's write
- * gate must close (FENCE ticks after its last renewal started) no later
+ * gate must close (FENCE ticks after its last renewal landed) no later
  * than any observer may call it dead (DEAD ticks after the observer first
- * saw its last counter, which is after that renewal started).  The
- * smallest values with FENCE < DEAD keep the state space small.
+ * saw its last counter, which is after that renewal landed).  The C code
+ * keeps a margin between the two for I/O in flight; here the gate check
+ * and the write are one step, so FENCE = DEAD checks the protocol with no
+ * margin at all, and the smallest such values keep the state space small.
  *
  * Time is kept only as durations that the clock advances and that stop
  * counting once they reach their limit (how long ago a host's gate was
@@ -117,7 +119,7 @@
  * Heartbeat slots (struct vmfs_hb_slot).  Slot h is host h's: each host
  * mounts once (hb_join claims the slot), so hs_hb_gen is left out;
  * hs_host_uuid is swho: the host itself while ACTIVE, the survivor
- * replaying it while REPLAYING (the brief's "REPLAYING(itself)"), NONE
+ * replaying it while REPLAYING (REPLAYING(survivor)), NONE
  * when FREE.  The counter hs_counter is kept as what each observer can
  * tell of it: fresh[o * NHOSTS + h] is set by every renewal of h and
  * cleared when o looks (o saw it move), so "unchanged since o looked" is
@@ -149,9 +151,9 @@ byte latest;            /* ghost: highest version made so far */
 
 /* ---- each host's own memory, and ghosts for the properties -------------- */
 
-/* Ticks left before host h's write gate closes: FENCE at a renewal that
- * started this tick (the brief's "now < last successful renewal start +
- * fence_ms"), counted down by the clock. */
+/* Ticks left before host h's write gate closes ("now < last successful
+ * renewal + fence_ms"): FENCE when a renewal lands, counted down by the
+ * clock. */
 byte gate_left[NHOSTS];
 bit fenced[NHOSTS];     /* it fenced itself: no I/O ever again */
 byte bvol[NHOSTS];      /* the volume lock mode it believes it holds */
@@ -208,8 +210,8 @@ byte age[NHOSTS * NHOSTS];
  * does not look at the disk again.  A host that does not hold the
  * reservation while another does gets RESERVATION CONFLICT.  A survivor
  * that judged a host dead may clear that host's reservation (a LUN reset,
- * or the end of its iSCSI session; the brief's "a dead host's reservation
- * is dropped"): the holder may be a zombie that wakes up and writes what
+ * or the end of its iSCSI session: a dead host's reservation is
+ * dropped): the holder may be a zombie that wakes up and writes what
  * it decided from its old read, so the write checks "nobody else holds
  * it", not "I hold it", and only the gate stops it.
  */
@@ -323,7 +325,7 @@ inline slot_caw(s)
  *
  * The renewal is I/O like any other, so it passes the write gate too: a
  * host that has not renewed within FENCE has fenced itself and stops
- * renewing (the brief's self-fencing).  A miscompare means the slot is
+ * renewing (self-fencing).  A miscompare means the slot is
  * REPLAYING or FREE (a survivor declared us dead): fence as well.  Under
  * RESERVE the compare is made in memory against the sector read under
  * the reservation; a reservation cleared by a survivor in between is
