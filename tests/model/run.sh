@@ -78,7 +78,7 @@ check_one() {
 		rm -rf "$dir"
 		return 1
 	fi
-	if ! (cd "$dir" && gcc $opt -w -DSAFETY -DNOBOUNDCHECK -o pan pan.c \
+	if ! (cd "$dir" && gcc "$opt" -w -DSAFETY -DNOBOUNDCHECK -o pan pan.c \
 		>gcc.out 2>&1); then
 		echo "FAIL $name: gcc could not compile spin's verifier:"
 		sed 's/^/    /' "$dir/gcc.out" | tail -n 20
