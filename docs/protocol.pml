@@ -3,17 +3,20 @@
  * checked by spin (`make model`; docs/protocol-model.md says what it
  * covers, what it leaves out and how to read spin's output).
  *
- * The model is the protocol of docs/SPEC.md §5 (lock records), §6
- * (heartbeat) and §7 (journals) with two hosts by default (three with
- * -DNHOSTS=3), one volume lock and one object:
+ * The model is the protocol of docs/PROTOCOL.md (§1 heartbeats, §2 the
+ * volume lock, §3 operations while shared, §5 recovery, §7 fencing) and
+ * docs/SPEC.md §5 (lock records), §6 (heartbeat) and §7 (journals), with
+ * two hosts by default (three with -DNHOSTS=3), one volume lock and one
+ * object:
  *
  *   Renewer(h)  the heartbeat thread of host h (lockmgr/heartbeat.c,
  *               renew_thread): compare-and-write of its slot, counter+1;
  *               a miscompare means someone declared it dead: fence.
  *   Host(h)     everything else host h does (the engine through
- *               lockmgr/lock.c and journal/): take the volume lock
- *               EXCLUSIVE when alone or MULTIWRITER when shared, take the
- *               object's lock EXCLUSIVE when shared, change the object
+ *               lockmgr/lock.c and journal/): go alone (volume lock
+ *               EXCLUSIVE, then no other slot seen) or share (volume lock
+ *               left FREE), take the object's lock EXCLUSIVE around a
+ *               change when shared, change the object
  *               through its journal (commit, write home, move the tail),
  *               checkpoint before every release, watch the other hosts'
  *               slots (lockmgr/hbwatch.c), and recover a dead host: take
@@ -103,10 +106,16 @@
 #define HB_ACTIVE 1
 #define HB_REPLAYING 2
 
-/* enum vmfs_lock_mode (SPEC §5); READONLY is not modelled. */
+/* enum vmfs_lock_mode (SPEC §5); READONLY and MULTIWRITER are not
+ * modelled (sharing hosts leave the volume lock FREE, PROTOCOL.md §2). */
 #define LK_FREE 0
 #define LK_EXCL 1
-#define LK_MW 3
+
+/* Where a host stands with the volume (docs/PROTOCOL.md §2). */
+#define M_WAIT 0        /* mounted, not working yet: waits for the lock */
+#define M_TRYING 1      /* took the volume lock EXCLUSIVE, slots not read */
+#define M_ALONE 2       /* holds it EXCLUSIVE and saw no other slot */
+#define M_SHARED 3      /* shares the volume: per-object locks */
 
 /* The two lock records: the heartbeat-region header's (the volume lock)
  * and the object's (an inode's, say). */
@@ -130,7 +139,7 @@ byte swho[NHOSTS];
 bit fresh[NHOSTS * NHOSTS];
 
 /* Lock records (struct vmfs_lock): mode, lk_hdr.bh_gen, and the holders
- * as a bit mask (the owner of EXCLUSIVE, or the MULTIWRITER holders). */
+ * as a bit mask (the owner of EXCLUSIVE). */
 byte lmode[2];
 byte lgen[2];
 byte lhold[2];
@@ -156,7 +165,7 @@ byte latest;            /* ghost: highest version made so far */
  * clock. */
 byte gate_left[NHOSTS];
 bit fenced[NHOSTS];     /* it fenced itself: no I/O ever again */
-byte bvol[NHOSTS];      /* the volume lock mode it believes it holds */
+byte hmode[NHOSTS];     /* M_*: what it believes of the volume lock */
 bit bobj[NHOSTS];       /* it believes it holds the object's lock */
 bit taken[NHOSTS];      /* ghost: a survivor took its slot for replay */
 
@@ -186,11 +195,11 @@ byte age[NHOSTS * NHOSTS];
  * asserted in exactly those steps, which checks it in every reachable
  * state without a monitor process doubling the state space.
  */
-#define MAYW(h) (GATE(h) && (bvol[h] == LK_EXCL || (bvol[h] == LK_MW && bobj[h])))
+#define MAYW(h) (GATE(h) && (hmode[h] == M_ALONE || (hmode[h] == M_SHARED && bobj[h])))
 #define EXCL_PAIR(a, b) \
 	(!(MAYW(a) && MAYW(b)) && \
-	 !(GATE(a) && GATE(b) && bvol[a] == LK_EXCL && bvol[b] != LK_FREE) && \
-	 !(GATE(a) && GATE(b) && bvol[b] == LK_EXCL && bvol[a] != LK_FREE))
+	 !(GATE(a) && GATE(b) && hmode[a] == M_ALONE && hmode[b] >= M_TRYING) && \
+	 !(GATE(a) && GATE(b) && hmode[b] == M_ALONE && hmode[a] >= M_TRYING))
 #if NHOSTS == 2
 #define MUTEX EXCL_PAIR(0, 1)
 #else
@@ -233,11 +242,11 @@ inline scratch_clear()
 {
 	em = 0; eg = 0; eh = 0; nm = 0; nh = 0;
 	es = 0; ew = 0; ec = 0; ns = 0; nw = 0;
-	op = 0; o = 0
+	op = 0; o = 0; nx = 0
 }
 
 /* What a successful compare-and-write means to the host that made it. */
-#define OP_VOL 1        /* volume lock: now held in mode nm (or not) */
+#define OP_VOL 1        /* volume lock taken or released: mode nx */
 #define OP_OBJ 2        /* object lock: held iff nm is EXCLUSIVE */
 #define OP_TAKE 3       /* slot o taken for replay: we replay it */
 #define OP_FREED 4      /* slot rep freed: replay done */
@@ -245,7 +254,7 @@ inline scratch_clear()
 inline apply()
 {
 	if
-	:: op == OP_VOL -> bvol[me] = nm
+	:: op == OP_VOL -> hmode[me] = nx
 	:: op == OP_OBJ -> bobj[me] = (nm == LK_EXCL)
 	:: op == OP_TAKE -> taken[o] = 1; rep = o
 	:: op == OP_FREED -> rep = NONE
@@ -323,17 +332,21 @@ inline slot_caw(s)
  * measures from the return, which may come long after the landing: that
  * is not safe.)
  *
- * The renewal is I/O like any other, so it passes the write gate too: a
- * host that has not renewed within FENCE has fenced itself and stops
- * renewing (self-fencing).  A miscompare means the slot is
- * REPLAYING or FREE (a survivor declared us dead): fence as well.  Under
- * RESERVE the compare is made in memory against the sector read under
- * the reservation; a reservation cleared by a survivor in between is
- * caught only by the gate (the survivor cleared it after the gate had
- * closed): BUG_RENEW_UNGATED shows what happens without it.
+ * The renewal is I/O like any other: it never starts once the gate has
+ * closed (lockmgr/heartbeat.c renew_thread), and its write passes the
+ * gate too; a host that has not renewed within FENCE has fenced itself
+ * (self-fencing).  A miscompare means the slot is REPLAYING or FREE (a
+ * survivor declared us dead): fence as well.  Under RESERVE the compare
+ * is made in memory against the sector read under the reservation; a
+ * reservation cleared by a survivor in between is caught only by the
+ * gate at the write (the survivor cleared it after the gate had closed).
+ * BUG_RENEW_UNGATED checks the gate only when the renewal starts, as
+ * lockmgr/heartbeat.c does today (its slot sector is exempt from the gate
+ * so that a renewal issued in time finishes): spin finds the zombie that
+ * then writes its renewal over REPLAYING.
  */
 #ifdef BUG_RENEW_UNGATED
-/* Seeded bug: the renewal ignores the fence time. */
+/* Seeded bug: the renewal's write ignores the fence time. */
 #define RENEW_GATE(h) (!fenced[h])
 #else
 #define RENEW_GATE(h) GATE(h)
@@ -355,7 +368,7 @@ proctype Renewer(byte me)
 
 	do
 	:: d_step {
-		!fenced[me] && PRIM_RESERVE;
+		GATE(me) && PRIM_RESERVE;
 		mine = (sstate[me] == HB_ACTIVE && swho[me] == me)
 	   };
 		d_step {
@@ -379,9 +392,9 @@ proctype Renewer(byte me)
 
 	do
 	:: d_step {
-		!fenced[me] ->
+		GATE(me) ->
 		if
-		:: RENEW_GATE(me) && sstate[me] == HB_ACTIVE && swho[me] == me ->
+		:: sstate[me] == HB_ACTIVE && swho[me] == me ->
 			assert(!taken[me]);
 			renewed();
 #ifdef BUG_LAST_OK_AT_END
@@ -441,12 +454,12 @@ inline look(t, dead, gone)
 #define ANY_BREAKABLE(l) (BREAKABLE(l, 0) || BREAKABLE(l, 1) || BREAKABLE(l, 2))
 #endif
 
-/* Is another slot ACTIVE (the lone host's check at each renewal)? */
+/* Is another slot ACTIVE or being replayed (PROTOCOL.md §2)? */
 #if NHOSTS == 2
-#define OTHER_ACTIVE (sstate[1 - me] == HB_ACTIVE)
+#define OTHER_SLOT (sstate[1 - me] != HB_FREE)
 #else
-#define OTHER_ACTIVE (sstate[(me + 1) % 3] == HB_ACTIVE || \
-		      sstate[(me + 2) % 3] == HB_ACTIVE)
+#define OTHER_SLOT (sstate[(me + 1) % 3] != HB_FREE || \
+		    sstate[(me + 2) % 3] != HB_FREE)
 #endif
 
 /*
@@ -518,7 +531,7 @@ proctype Host(byte me)
 	bit homed;              /* jnl[me] written home, tail not moved yet */
 	byte rep = NONE;        /* the slot whose journal we replay */
 	bit replayed;           /* ... and its blocks are home */
-	byte op, o, l;
+	byte op, o, l, nx;
 	bit dead, gone;
 	byte es, ew, ec, ns, nw;        /* slot compare-and-write */
 	byte em, eg, eh, nm, nh;        /* lock compare-and-write */
@@ -542,41 +555,57 @@ proctype Host(byte me)
 
 	do
 	/*
-	 * Take the volume lock (the heartbeat-region header's record).
-	 * Alone (no other ACTIVE slot): EXCLUSIVE, and then change metadata
-	 * without per-object locks.  Otherwise, or if it is MULTIWRITER
-	 * already: join MULTIWRITER.  EXCLUSIVE held by another: wait (a
-	 * newcomer waits for the lone host to switch).
+	 * Going alone, first step (vol/ the watcher, PROTOCOL.md §2): take
+	 * the volume lock (the heartbeat-region header's record) EXCLUSIVE.
+	 * A host that has just mounted always tries (and waits while a live
+	 * host holds it); a sharing host tries when it finds no other slot.
+	 * Holders that are gone are broken first (break_gone(VOL) below).
 	 */
 	:: d_step {
-		RSV bvol[me] == LK_FREE && lmode[VOL] != LK_EXCL ->
+		RSV lmode[VOL] == LK_FREE && !bobj[me] &&
+		(hmode[me] == M_WAIT || (hmode[me] == M_SHARED && !OTHER_SLOT)) ->
 		GOT_RSV
 		em = lmode[VOL]; eg = lgen[VOL]; eh = lhold[VOL];
-		if
-		:: em == LK_FREE && !OTHER_ACTIVE -> nm = LK_EXCL; nh = 1 << me
-		:: em == LK_FREE && OTHER_ACTIVE -> nm = LK_MW; nh = 1 << me
-		:: em == LK_MW -> nm = LK_MW; nh = eh | (1 << me)
-		fi;
-		op = OP_VOL
+		nm = LK_EXCL; nh = 1 << me; nx = M_TRYING; op = OP_VOL
 	   };
 		lock_caw(VOL)
 
 	/*
-	 * The lone host sees another ACTIVE slot (at a renewal): it writes
-	 * its journal home and moves the tail (the guard jnl[me] == 0), then
-	 * releases EXCLUSIVE; the first option then joins MULTIWRITER.
+	 * Going alone, second step: read the slots again.  None but ours:
+	 * alone, changes metadata without per-object locks.  Another one
+	 * ACTIVE or REPLAYING: give the lock back and share.
 	 */
 	:: d_step {
-		RSV bvol[me] == LK_EXCL && jnl[me] == 0 && OTHER_ACTIVE ->
+		RSV hmode[me] == M_TRYING ->
+		if
+		:: !OTHER_SLOT -> hmode[me] = M_ALONE; assert(MUTEX)
+		:: else ->
+			GOT_RSV
+			em = lmode[VOL]; eg = lgen[VOL]; eh = lhold[VOL];
+			nm = LK_FREE; nh = 0; nx = M_SHARED; op = OP_VOL
+		fi
+	   };
+		if
+		:: op == OP_VOL -> lock_caw(VOL)
+		:: else -> skip
+		fi
+
+	/*
+	 * The lone host sees another slot: its journal is written home and
+	 * its tail moved (the guard jnl[me] == 0), then it releases the
+	 * volume lock and shares.
+	 */
+	:: d_step {
+		RSV hmode[me] == M_ALONE && jnl[me] == 0 && OTHER_SLOT ->
 		GOT_RSV
 		em = lmode[VOL]; eg = lgen[VOL]; eh = lhold[VOL];
-		nm = LK_FREE; nh = 0; op = OP_VOL
+		nm = LK_FREE; nh = 0; nx = M_SHARED; op = OP_VOL
 	   };
 		lock_caw(VOL)
 
 	/* Shared volume: the object's lock EXCLUSIVE before changing it. */
 	:: d_step {
-		RSV bvol[me] == LK_MW && !bobj[me] && mods > 0 &&
+		RSV hmode[me] == M_SHARED && !bobj[me] && mods > 0 &&
 		lmode[OBJ] == LK_FREE ->
 		GOT_RSV
 		em = lmode[OBJ]; eg = lgen[OBJ]; eh = lhold[OBJ];
@@ -586,7 +615,7 @@ proctype Host(byte me)
 
 	/* Change the object: a transaction committed to our journal. */
 	:: d_step {
-		mods > 0 && jnl[me] == 0 && (bvol[me] == LK_EXCL || bobj[me]) &&
+		mods > 0 && jnl[me] == 0 && (hmode[me] == M_ALONE || bobj[me]) &&
 		GATE(me) ->
 		assert(!taken[me]);
 		latest++; jnl[me] = latest; mods--
