@@ -148,12 +148,12 @@ import os, sys, time
 end = time.time() + float(sys.argv[2])
 n = 0
 while time.time() < end:
-    p = "%s/light-%d" % (sys.argv[1], n)
+    p = "%s/light-%s-%d" % (sys.argv[1], sys.argv[3], n)
     with open(p, "w") as f:
         f.write("x")
     os.unlink(p)
     n += 1
-    time.sleep(1)' "$dir/mnt-h$i" "$HOLD" &
+    time.sleep(1)' "$dir/mnt-h$i" "$HOLD" "h$i" &
 done
 wait
 fenced=$(grep -l "fenced" "$dir"/vmfsd-h*.log 2>/dev/null | wc -l)

@@ -7,6 +7,8 @@
 #  - visibility: a file created on A is seen on B and C, a rename on B is
 #    seen on A, data written on C reads back on A, an unlink on A is gone
 #    on B; a cross-directory rename from each host lands once;
+#  - open(O_CREAT) without O_EXCL of names other hosts create at the same
+#    moment opens the file that is there (never EEXIST);
 #  - the VM-disk lock: a file open for writing on A makes B's open for
 #    writing AND reading fail with EBUSY, and B's log and `vmfs locks`
 #    name A (host name, UUID, slot); read-only opens share; after A closes,
@@ -135,7 +137,7 @@ EOF
 }
 
 round() {
-	local prim=$1 h a b c t0 t1 holder_pid before n i
+	local prim=$1 h a b c t0 t1 holder_pid before n i pids=()
 	step "[$prim] mkfs; hosts A, B and C mount the volume"
 	for h in "${HOSTS[@]}"; do
 		rm -rf "$(state_of "$h")"
@@ -186,6 +188,22 @@ EOF
 	mv "$c/da/C" "$c/db/C"
 	n=$(find "$b/da" "$b/db" -type f | wc -l)
 	[[ $n == 3 ]] || fail "after crossing renames $n files, not 3: $(find "$b/da" "$b/db")"
+
+	step "[$prim] open(O_CREAT) of the same names from three hosts at once never fails"
+	for h in A B C; do
+		python3 - "$(mp_of "$h")/shared" <<'EOF' &
+import os, sys
+for n in range(150):
+    fd = os.open("%s/race-%d" % (sys.argv[1], n), os.O_CREAT | os.O_WRONLY, 0o644)
+    os.close(fd)
+EOF
+		pids+=($!)
+	done
+	for i in "${pids[@]}"; do
+		wait "$i" || fail "an open(O_CREAT) of a name another host created failed"
+	done
+	pids=()
+	rm -f "$a"/shared/race-*
 
 	step "[$prim] a file open for writing on A is locked against B"
 	echo "disk" >"$a/shared/disk"
