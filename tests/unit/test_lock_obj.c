@@ -13,6 +13,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -409,6 +410,82 @@ static void test_no_record_write_512(void)
 	lun_close(lun);
 }
 
+/* ---- lock changes and object writes racing on one 4 KiB sector ------- */
+
+#define CHURN_ROUNDS 200
+
+static void *churn_locks(void *arg)
+{
+	struct other *o = arg;
+
+	for (int i = 0; i < CHURN_ROUNDS && !o->ret; i++) {
+		o->ret = lock_acquire(o->ctx, o->addr, VMFS_LOCK_EXCLUSIVE, 1000,
+				      NULL);
+		if (!o->ret)
+			o->ret = lock_release(o->ctx, o->addr, &o->st);
+	}
+	return NULL;
+}
+
+/*
+ * Another host acquires and releases the block's lock CHURN_ROUNDS times
+ * while we write its object as often: every lock change and every object
+ * write succeeds, none undoes another (the record ends free, two
+ * generations per round on), and the object is the last one written.
+ */
+static void churn(unsigned caps)
+{
+	const char *path = unit_tmp_path("lockobj_churn");
+	uint8_t *img = lun_buf_alloc(VMFS_MD_BLOCK_SIZE);
+	uint8_t *blk = lun_buf_alloc(VMFS_MD_BLOCK_SIZE);
+	uint64_t addr = 3 * VMFS_MD_BLOCK_SIZE;
+	struct lock_state end;
+	struct other o;
+	struct lun *lun;
+	pthread_t th;
+	int fd = open(path, O_CREAT | O_TRUNC | O_RDWR, 0600);
+
+	CU_ASSERT_FATAL(fd >= 0 && img && blk);
+	CU_ASSERT_FATAL(ftruncate(fd, (off_t)MIB) == 0);
+	close(fd);
+	lun = open_ss(path, 4096);
+	lun_fault_set_caps(lun, caps);
+	/* A slow read widens the window between our read and our write. */
+	lun_fault_set_latency(lun, 300, 0);
+	other_open(&o, path, 4096, addr);
+	CU_ASSERT_FATAL(pthread_create(&th, NULL, churn_locks, &o) == 0);
+	for (int i = 0; i < CHURN_ROUNDS; i++) {
+		memset(img, 0xee, VMFS_LOCK_SIZE);   /* never written */
+		memset(img + VMFS_OBJ_OFFSET, i, VMFS_MD_BLOCK_SIZE - VMFS_OBJ_OFFSET);
+		CU_ASSERT_EQUAL_FATAL(lock_obj_write(lun, img, addr), 0);
+	}
+	pthread_join(th, NULL);
+	CU_ASSERT_EQUAL(o.ret, 0);
+	CU_ASSERT_EQUAL(lock_read(o.ctx, addr, &end), 0);
+	CU_ASSERT_EQUAL(end.mode, VMFS_LOCK_FREE);
+	CU_ASSERT_EQUAL(end.gen, 2 * CHURN_ROUNDS);
+	CU_ASSERT_EQUAL(lun_read(lun, blk, VMFS_MD_BLOCK_SIZE, addr), 0);
+	CU_ASSERT(memcmp(blk + VMFS_OBJ_OFFSET, img + VMFS_OBJ_OFFSET,
+			 VMFS_MD_BLOCK_SIZE - VMFS_OBJ_OFFSET) == 0);
+	lock_ctx_close(o.ctx);
+	lun_close(o.lun);
+	lun_close(lun);
+	lun_buf_free(img);
+	lun_buf_free(blk);
+}
+
+static void test_churn_4k_ats(void)
+{
+	churn(LUN_CAP_ATS | LUN_CAP_RESERVE);
+}
+
+/* Object writes through RESERVE, the other host on ATS: each primitive
+ * excludes the other (SPEC §5.2). */
+static void test_churn_4k_reserve(void)
+{
+	churn(LUN_CAP_RESERVE);
+}
+
 static CU_TestInfo lock_obj_tests[] = {
 	{ "engine_home_512", test_engine_home_512 },
 	{ "engine_home_4k", test_engine_home_4k },
@@ -417,6 +494,8 @@ static CU_TestInfo lock_obj_tests[] = {
 	{ "replay_4k", test_replay_4k },
 	{ "jnl_header_4k", test_jnl_header_4k },
 	{ "no_record_write_512", test_no_record_write_512 },
+	{ "churn_4k_ats", test_churn_4k_ats },
+	{ "churn_4k_reserve", test_churn_4k_reserve },
 	CU_TEST_INFO_NULL
 };
 
