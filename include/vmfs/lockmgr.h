@@ -74,10 +74,12 @@ int lock_record_decode(const void *buf, uint64_t self, struct lock_record *out);
  *  - on a LUN of 512-byte sectors: bytes [VMFS_OBJ_OFFSET, 4096) only;
  *  - on a LUN of 4096-byte sectors, where no write can leave the record
  *    out: a compare-and-write of the whole block (through the primitive
- *    the LUN offers, as lock_ctx_open picks it) whose new bytes are the
- *    lock record as read and the new object.  When the block changed in
- *    between (someone's lock change), it is written again over what is
- *    there now, at once the first time and then with backoff, for at most
+ *    the LUN offers, as lock_ctx_open picks it without flags: a handle
+ *    whose lock context was forced to the other one must not carry
+ *    object writes, SPEC §5.2) whose new bytes are the lock record as
+ *    read and the new object.  When the block changed in between
+ *    (someone's lock change), it is written again over what is there
+ *    now, at once the first time and then with backoff, for at most
  *    LOCK_PRIM_WAIT_MS (-EBUSY after that).  A LUN with neither primitive
  *    can hold no lock at all: the block is read and written back with the
  *    record as found.
