@@ -99,6 +99,7 @@ static const struct helper_mount_opt {
 } helper_mount_opts[] = {
 	{ "commit",    "--commit-ms", true },
 	{ "commit-ms", "--commit-ms", true },
+	{ "lease-ms",  "--lease-ms",  true },
 	{ "state-dir", "--state-dir", true },
 	{ "threads",   "--threads",   true },
 	{ "log-file",  "--log-file",  true },

@@ -61,6 +61,10 @@ void help_mount(void)
 	       "  -c, --commit-ms MS     commit the metadata journal at least every MS\n"
 	       "                         milliseconds, 10 to 60000 (default 1000); fsync\n"
 	       "                         always commits at once\n"
+	       "      --lease-ms MS      the heartbeat lease this host advertises, %u\n"
+	       "                         to %u (default: the volume's, 10000); a host\n"
+	       "                         that could not renew in time stops writing\n"
+	       "                         and fails every call with EIO\n"
 	       "  -l, --log-file PATH    vmfsd's log file\n"
 	       "  -d, --debug            vmfsd logs debug messages\n"
 	       "      --host-name NAME   name this host in heartbeats, logs, 'vmfs hosts'\n"
@@ -75,7 +79,7 @@ void help_mount(void)
 	       "                         volume whose journal needs replaying is refused\n"
 	       "  -h, --help             show this help\n",
 	       MOUNT_READY_TIMEOUT_MS / 1000, VMFSD_DEFAULT_STATE_DIR,
-	       VFUSE_DEFAULT_THREADS);
+	       VFUSE_DEFAULT_THREADS, HB_MIN_LEASE_MS, HB_MAX_LEASE_MS);
 }
 
 void help_umount(void)
@@ -292,6 +296,7 @@ struct mount_args {
 	const char *state_dir;
 	const char *threads;
 	const char *commit_ms;
+	const char *lease_ms;
 	const char *log_file;
 	const char *host_name;
 	const char *lock_prim;
@@ -339,6 +344,10 @@ static void mount_build_argv(const struct mount_args *a, char **args,
 	if (a->commit_ms) {
 		args[n++] = "--commit-ms";
 		args[n++] = (char *)a->commit_ms;
+	}
+	if (a->lease_ms) {
+		args[n++] = "--lease-ms";
+		args[n++] = (char *)a->lease_ms;
 	}
 	if (a->host_name) {
 		args[n++] = "--host-name";
@@ -496,7 +505,7 @@ static int mount_check_lun(const char *lun_spec, char uuid[37])
 
 int cmd_mount(int argc, char **argv)
 {
-	enum { O_HOST_NAME = 256, O_LOCK_PRIM };
+	enum { O_HOST_NAME = 256, O_LOCK_PRIM, O_LEASE };
 	static const struct option longopts[] = {
 		{ "state-dir",  required_argument, NULL, 'S' },
 		{ "foreground", no_argument,       NULL, 'f' },
@@ -504,6 +513,7 @@ int cmd_mount(int argc, char **argv)
 		{ "lock-primitive", required_argument, NULL, O_LOCK_PRIM },
 		{ "threads",    required_argument, NULL, 't' },
 		{ "commit-ms",  required_argument, NULL, 'c' },
+		{ "lease-ms",   required_argument, NULL, O_LEASE },
 		{ "log-file",   required_argument, NULL, 'l' },
 		{ "debug",      no_argument,       NULL, 'd' },
 		{ "ro",         no_argument,       NULL, 'r' },
@@ -541,6 +551,15 @@ int cmd_mount(int argc, char **argv)
 				return cli_usage_err("--commit-ms %s: must be a number of milliseconds from 10 to 60000",
 						     optarg);
 			a.commit_ms = optarg;
+			break;
+		case O_LEASE:
+			v = strtol(optarg, &end, 10);
+			if (!*optarg || *end || v < HB_MIN_LEASE_MS ||
+			    v > HB_MAX_LEASE_MS)
+				return cli_usage_err("--lease-ms %s: must be a number of milliseconds from %u to %u",
+						     optarg, HB_MIN_LEASE_MS,
+						     HB_MAX_LEASE_MS);
+			a.lease_ms = optarg;
 			break;
 		case 'l':
 			a.log_file = optarg;

@@ -54,8 +54,16 @@ void vfuse_op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 			return;
 		}
 	}
+	ret = vol_open_file(f->v, ino, (fi->flags & O_ACCMODE) != O_RDONLY);
+	if (ret < 0) {
+		vfuse_reply_fail(req, "open", ino, ret);
+		return;
+	}
 	vfuse_open_policy(fi);
-	fuse_reply_open(req, fi);
+	if (ret == VOL_OPEN_DIRECT)
+		fi->direct_io = 1;  /* multi-writer: no host caches its data */
+	if (fuse_reply_open(req, fi) == -ENOENT)
+		vol_release_file(f->v, ino, (fi->flags & O_ACCMODE) != O_RDONLY);
 }
 
 void vfuse_op_create(fuse_req_t req, fuse_ino_t parent, const char *name,
@@ -74,10 +82,19 @@ void vfuse_op_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 		vfuse_reply_fail(req, "create", parent, ret);
 		return;
 	}
+	/* A new file: nobody else can hold its lock yet. */
+	ret = vol_open_file(f->v, a.ino, (fi->flags & O_ACCMODE) != O_RDONLY);
+	if (ret < 0) {
+		vol_forget(f->v, a.ino, 1);
+		vfuse_reply_fail(req, "create (open)", parent, ret);
+		return;
+	}
 	vfuse_open_policy(fi);
 	vfuse_entry_fill(&a, &e);
-	if (fuse_reply_create(req, &e, fi) == -ENOENT)
+	if (fuse_reply_create(req, &e, fi) == -ENOENT) {
+		vol_release_file(f->v, a.ino, (fi->flags & O_ACCMODE) != O_RDONLY);
 		vol_forget(f->v, a.ino, 1);
+	}
 }
 
 void vfuse_op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
@@ -167,8 +184,8 @@ void vfuse_op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 void vfuse_op_release(fuse_req_t req, fuse_ino_t ino,
 		      struct fuse_file_info *fi)
 {
-	(void)ino;
-	(void)fi;
+	vol_release_file(vfuse_of(req)->v, ino,
+			 (fi->flags & O_ACCMODE) != O_RDONLY);
 	fuse_reply_err(req, 0);
 }
 

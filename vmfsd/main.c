@@ -3,7 +3,8 @@
  *
  *   vmfsd --lun LUN --mountpoint DIR [--state-dir DIR] [--foreground]
  *         [--ready-fd N] [--log-file PATH] [--debug] [--threads N]
- *         [--commit-ms MS] [--host-name NAME] [--lock-primitive P] [--ro]
+ *         [--commit-ms MS] [--lease-ms MS] [--host-name NAME]
+ *         [--lock-primitive P] [--ro]
  *
  * This file: the command line, detaching, and the launcher that reports
  * how start-up went.  Start-up: detach (unless --foreground), open the
@@ -66,6 +67,9 @@ static void vmfsd_help(void)
 	       "  --threads N         FUSE worker threads, 1 to %d (default %d)\n"
 	       "  --commit-ms MS      commit the metadata journal at least every MS\n"
 	       "                      milliseconds, 10 to 60000 (default 1000)\n"
+	       "  --lease-ms MS       the heartbeat lease this host advertises, %u to\n"
+	       "                      %u (default: the volume's, 10000); every timer,\n"
+	       "                      the self-fence included, follows from it\n"
 	       "  --host-name NAME    name this host in heartbeats, logs, 'vmfs hosts' and\n"
 	       "                      'vmfs locks'; kept in the state directory for later\n"
 	       "                      mounts (default: the stored name, else the machine's\n"
@@ -80,7 +84,8 @@ static void vmfsd_help(void)
 	       "Notices (mounted, journal replayed, unmounted), warnings and errors also\n"
 	       "go to syslog, each naming the volume.  SIGUSR1 writes the in-memory debug\n"
 	       "log to STATE_DIR/vmfsd-PID.blackbox; read it with qb-blackbox.\n",
-	       VMFSD_DEFAULT_STATE_DIR, VFUSE_MAX_THREADS, VFUSE_DEFAULT_THREADS);
+	       VMFSD_DEFAULT_STATE_DIR, VFUSE_MAX_THREADS, VFUSE_DEFAULT_THREADS,
+	       HB_MIN_LEASE_MS, HB_MAX_LEASE_MS);
 }
 
 void vmfsd_write_all(int fd, const char *s, size_t len)
@@ -153,7 +158,7 @@ static bool vmfsd_parse_uint(const char *s, long min, long max, long *out)
 static int vmfsd_parse_args(int argc, char **argv, struct vmfsd_args *a)
 {
 	enum { O_LUN = 256, O_MP, O_STATE, O_FG, O_READY, O_LOG, O_DEBUG,
-	       O_THREADS, O_COMMIT, O_HOST_NAME, O_LOCK_PRIM, O_RO };
+	       O_THREADS, O_COMMIT, O_LEASE, O_HOST_NAME, O_LOCK_PRIM, O_RO };
 	static const struct option longopts[] = {
 		{ "lun",        required_argument, NULL, O_LUN },
 		{ "mountpoint", required_argument, NULL, O_MP },
@@ -164,6 +169,7 @@ static int vmfsd_parse_args(int argc, char **argv, struct vmfsd_args *a)
 		{ "debug",      no_argument,       NULL, O_DEBUG },
 		{ "threads",    required_argument, NULL, O_THREADS },
 		{ "commit-ms",  required_argument, NULL, O_COMMIT },
+		{ "lease-ms",   required_argument, NULL, O_LEASE },
 		{ "host-name",  required_argument, NULL, O_HOST_NAME },
 		{ "lock-primitive", required_argument, NULL, O_LOCK_PRIM },
 		{ "ro",         no_argument,       NULL, O_RO },
@@ -228,6 +234,14 @@ static int vmfsd_parse_args(int argc, char **argv, struct vmfsd_args *a)
 				return vmfsd_usage_err(a, "--commit-ms %s: must be a number of milliseconds from 10 to 60000",
 						       optarg);
 			a->commit_ms = (unsigned)v;
+			break;
+		case O_LEASE:
+			if (!vmfsd_parse_uint(optarg, HB_MIN_LEASE_MS,
+					      HB_MAX_LEASE_MS, &v))
+				return vmfsd_usage_err(a, "--lease-ms %s: must be a number of milliseconds from %u to %u",
+						       optarg, HB_MIN_LEASE_MS,
+						       HB_MAX_LEASE_MS);
+			a->lease_ms = (unsigned)v;
 			break;
 		case O_HOST_NAME:
 			if (!vmfsd_host_name_valid(optarg))

@@ -123,6 +123,44 @@ int lun_submit(struct lun *lun, struct lun_io *ios, unsigned n);
 void lun_fence(struct lun *lun);
 bool lun_is_fenced(const struct lun *lun);
 
+/*
+ * The write gate: a handle that may write only while its host's heartbeat
+ * lease is valid.  Once armed, every write, flush, zero-range, compare-
+ * and-write and lun_submit batch holding a write checks, right before it
+ * is issued, that CLOCK_MONOTONIC (vmfs_mono_ms(), vmfs/clock.h) is still
+ * before the deadline.  Past it, the handle fences itself (lun_fence:
+ * from then on every I/O, reads included, fails with -EIO), the call
+ * fails with -EIO, and expired(ctx, overdue_ms) runs once, on the thread
+ * that tripped the gate, with how far past the deadline that call was.
+ *
+ * Reads are not gated: a read changes nothing another host can see, and
+ * whatever a host past its lease reads can reach the volume only through
+ * a write, which is.  The owner fences the whole handle as soon as it
+ * learns the lease ran out (the heartbeat does, at its next wake-up).
+ *
+ * A write lying wholly inside [exempt_off, exempt_off + exempt_len) is
+ * not gated (exempt_len 0: none): the heartbeat's own slot, which only
+ * compare-and-writes change and whose renewal decides for itself
+ * (lockmgr/heartbeat.c).  A check cannot cover a thread that stops
+ * between it and the system call that issues the write; docs/PROTOCOL.md
+ * "Timing" says what closes that window.
+ */
+struct lun_gate {
+	int64_t valid_until_ms;     /* CLOCK_MONOTONIC ms */
+	uint64_t exempt_off, exempt_len;
+	void (*expired)(void *ctx, int64_t overdue_ms);   /* may be NULL */
+	void *ctx;
+};
+/*
+ * Arm the gate (g NULL: disarm).  Not while other threads write through
+ * the handle: arm before the handle is shared, disarm after the last
+ * write.
+ */
+void lun_gate_arm(struct lun *lun, const struct lun_gate *g);
+/* Move the deadline forward to valid_until_ms (never back); any thread.
+ * A handle the gate already fenced stays fenced. */
+void lun_gate_extend(struct lun *lun, int64_t valid_until_ms);
+
 /* Make every completed write durable (SYNCHRONIZE CACHE / fdatasync). */
 int lun_flush(struct lun *lun);
 
