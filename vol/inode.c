@@ -438,9 +438,7 @@ void vol_icache_evict_all(struct vol *v)
  * one (a host's cached copy of the old lock is stale), and the old
  * incarnation -- when the old inode verifies -- moved on by inc_step
  * (1 for a new inode, so a handle to the old file is stale; 0 for a slot
- * that only becomes free).  Only fsck's offline writers (vol_raw_*) put
- * that record on disk; the engine writes the object alone, and the record
- * stays whatever the lock manager last made it.
+ * that only becomes free).
  */
 static struct vmfs_inode *inode_reset(uint8_t *blk, uint64_t addr,
 				      uint64_t ino, uint64_t inc_step)
@@ -510,8 +508,7 @@ int vol_inode_alloc(struct vol *v, uint64_t hint, uint32_t mode, uint32_t uid,
 	vi->uid = uid;
 	vi->gid = gid;
 	inode_encode(vi);
-	/* The object only: the record is the lock manager's (SPEC §1.3). */
-	ret = vol_md_write(v, vi->blk, vi->addr, true);
+	ret = vol_md_write(v, vi->blk, vi->addr, false);
 	if (ret) {
 		vol_res_free(v, VMFS_RES_INODE, &ino, 1);
 		vinode_destroy(vi);
