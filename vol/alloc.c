@@ -167,8 +167,6 @@ int vol_res_cluster_resize(struct lun *lun, const struct vol_geom *g,
 	uint64_t first = (uint64_t)c * r->per_cluster, addr = rc_addr(r, c);
 	uint32_t want = (uint32_t)(r->count - first < r->per_cluster ?
 				   r->count - first : r->per_cluster);
-	/* Keep the lock record out of the write where the sector allows. */
-	uint32_t skip = lun_sector_size(lun) <= VMFS_OBJ_OFFSET ? VMFS_OBJ_OFFSET : 0;
 	struct fmt_rc h;
 	int ret;
 
@@ -187,8 +185,7 @@ int vol_res_cluster_resize(struct lun *lun, const struct vol_geom *g,
 		h.nfree = want - count_bits(rc->rc_bitmap, want);
 		fmt_rc_encode(&h, rc);
 		rc_seal(blk, addr);
-		ret = lun_write(lun, blk + skip, VMFS_MD_BLOCK_SIZE - skip,
-				addr + skip);
+		ret = lock_obj_write(lun, blk, addr);
 	}
 	lun_buf_free(blk);
 	return ret;

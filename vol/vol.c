@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <time.h>
+#include "vmfs/lockmgr.h"
 #include "vol_int.h"
 
 int64_t vol_now_ns(void)
@@ -36,16 +37,12 @@ int vol_md_read(struct vol *v, void *blk, uint64_t addr)
 
 int vol_md_write(struct vol *v, const void *blk, uint64_t addr, bool lockable)
 {
-	/* Keep the lock record out of the write where the sector allows. */
-	uint32_t skip = lockable && v->ss <= VMFS_OBJ_OFFSET ? VMFS_OBJ_OFFSET : 0;
-
 	if (vol_is_rdonly(v))
 		return -EROFS;
 	if (v->j)
 		return jnl_dirty(v->j, addr, blk,
 				 lockable ? VMFS_JNL_TAG_LOCKABLE : 0);
-	return lun_write(v->lun, (const uint8_t *)blk + skip,
-			 VMFS_MD_BLOCK_SIZE - skip, addr + skip);
+	return lock_md_write(v->lun, blk, addr, lockable);
 }
 
 /*

@@ -64,6 +64,52 @@ struct lock_record {
 int lock_record_decode(const void *buf, uint64_t self, struct lock_record *out);
 
 /*
+ * Writing metadata blocks home around their lock records (SPEC §1.3).
+ * The lock record of a lockable block changes only by compare-and-write
+ * (this lock manager, on any host); a write of the object must never
+ * carry a cached copy of the record along, or it could undo another
+ * host's change (a holder joining a shared lock).
+ *
+ * lock_obj_write writes the object part of the lockable block whose
+ * VMFS_MD_BLOCK_SIZE-byte image is img, home at addr (img's first
+ * VMFS_LOCK_SIZE bytes are ignored):
+ *  - on a LUN of 512-byte sectors: bytes [VMFS_OBJ_OFFSET, 4096) only;
+ *  - on a LUN of 4096-byte sectors, where no write can leave the record
+ *    out: a compare-and-write of the whole block (through the primitive
+ *    the LUN offers, as lock_ctx_open picks it without flags: a handle
+ *    whose lock context was forced to the other one must not carry
+ *    object writes, SPEC §5.2) whose new bytes are the lock record as
+ *    read and the new object.  When the block changed in between
+ *    (someone's lock change), it is written again over what is there
+ *    now, at once the first time and then with backoff, for at most
+ *    LOCK_PRIM_WAIT_MS (-EBUSY after that).  A LUN with neither primitive
+ *    can hold no lock at all: the block is read and written back with the
+ *    record as found.
+ * Returns 0 or a negative error; -ETIMEDOUT / -EIO leave the outcome
+ * unknown, as for any write.
+ */
+int lock_obj_write(struct lun *lun, const void *img, uint64_t addr);
+
+/* One metadata block image to write home (lock_md_writev). */
+struct lock_md_blk {
+	const void *img;       /* VMFS_MD_BLOCK_SIZE bytes, lun_buf_alloc'd */
+	uint64_t addr;
+	bool lockable;         /* write the object part only (lock_obj_write) */
+};
+
+/*
+ * Write n block images home: a plain block whole, a lockable one as
+ * lock_obj_write does.  Where no compare-and-write is needed (every block
+ * on a 512-byte-sector LUN) the writes go to the LUN together, in
+ * lun_submit batches.  0 or the first error.
+ */
+int lock_md_writev(struct lun *lun, const struct lock_md_blk *blks,
+		   unsigned n);
+/* lock_md_writev of one block. */
+int lock_md_write(struct lun *lun, const void *img, uint64_t addr,
+		  bool lockable);
+
+/*
  * Write the heartbeat region at offset off: a lockable header block with
  * nslots and the default timing, then nslots free slot blocks.  Batched;
  * returns 0 or a negative error.

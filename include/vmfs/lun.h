@@ -215,11 +215,22 @@ void lun_fault_fail_writes_from(struct lun *lun, uint64_t limit, int err);
 /* Make the wrapper claim only the primitives in caps (LUN_CAP_*, a
  * subset of the inner lun's): a LUN without ATS, as on tgt. */
 void lun_fault_set_caps(struct lun *lun, unsigned caps);
+/* Claim a logical sector of sector_size (512 or 4096, a multiple of the
+ * inner lun's): a 4Kn LUN made of a 512-byte file.  Call before any I/O
+ * through the wrapper.  0 or -EINVAL. */
+int lun_fault_set_sector_size(struct lun *lun, uint32_t sector_size);
 /* Add latency before every read / write. */
 void lun_fault_set_latency(struct lun *lun, unsigned read_us, unsigned write_us);
 /* Tear the nth write from now: only its first keep_bytes reach the LUN,
  * then the write fails with -EIO. */
 void lun_fault_tear_nth_write(struct lun *lun, uint64_t nth, size_t keep_bytes);
+
+/* Call fn(arg) once, in the writer's thread, just before the first write
+ * (lun_write, a write of lun_submit, or lun_compare_and_write) covering
+ * byte off is forwarded; fn may do I/O through other luns.  NULL
+ * disarms. */
+void lun_fault_before_write_at(struct lun *lun, uint64_t off,
+			       void (*fn)(void *arg), void *arg);
 
 /* Write recording: every write (offset, length, data) and every flush,
  * in the order they completed, each with the CLOCK_MONOTONIC time it was
