@@ -432,6 +432,7 @@ static int vmfsd_cluster(struct vmfsd *d, const struct vol_geom *g)
 	vmfsd_host_uuid(d->host, hu);
 	memset(&co, 0, sizeof(co));
 	co.hb_lun = d->hb_lun;
+	co.lock_lun = d->lun;      /* gated like every write of the volume */
 	co.hb_offset = g->hb_offset;
 	co.host_uuid = hu;
 	co.my_slot = hb_slot_index(d->hb);

@@ -1127,7 +1127,8 @@ int vol_cluster_start(struct vol *v, const struct vol_cluster_opts *o)
 	host.self.hb_gen = o->my_hb_gen;
 	host.is_live = lock_hbwatch_holds;
 	host.live_arg = c->watch;
-	ret = lock_ctx_open(o->hb_lun, &host, o->prim, &c->lk);
+	ret = lock_ctx_open(o->lock_lun ? o->lock_lun : o->hb_lun, &host,
+			    o->prim, &c->lk);
 	if (ret)
 		goto err;
 	v->cl = c;

@@ -246,7 +246,11 @@ int vol_open_ex(struct lun *lun, const struct vol_open_opts *o,
  * that watches other hosts every renewal interval.  vol_close stops it.
  */
 struct vol_cluster_opts {
-	struct lun *hb_lun;        /* the heartbeat's handle: slots and locks */
+	struct lun *hb_lun;        /* the heartbeat's handle: slots */
+	/* The handle lock records are changed through: not the heartbeat's,
+	 * so that on a LUN without ATS the renewals never queue behind this
+	 * host's own lock changes for the reservation (NULL: hb_lun). */
+	struct lun *lock_lun;
 	uint64_t hb_offset;
 	const uint8_t *host_uuid;  /* VMFS_UUID_SIZE */
 	uint32_t my_slot;
