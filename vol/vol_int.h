@@ -8,7 +8,8 @@
  *                     metadata, write-held by anything that changes the
  *                     inode, its block map or its directory chunks
  *   vol->alloc_lock   resource-cluster bitmaps
- *   vol->icache_lock  the inode cache table and pin counts (leaf)
+ *   vol->icache_lock  the inode cache table, pin counts and the cache
+ *                     budget's counts and LRU list (cache.c) (leaf)
  *
  * Journal handles (journal.h) come before all of these: an operation that
  * may change metadata opens one (VOL_HANDLE) before its first lock and
