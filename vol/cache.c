@@ -211,7 +211,6 @@ void vol_cache_trim(struct vol *v)
 	if (!due || pthread_mutex_trylock(&c->trim_lock))
 		return;
 	malloc_trim(0);
-	__atomic_fetch_add(&c->trims, 1, __ATOMIC_RELAXED);
 	pthread_mutex_unlock(&c->trim_lock);
 }
 
@@ -228,5 +227,4 @@ void vol_cache_stats_get(struct vol *v, struct vol_cache_stats *s)
 	s->inodes = c->ninodes;
 	s->evictions = c->evictions;
 	pthread_mutex_unlock(&v->icache_lock);
-	s->trims = __atomic_load_n(&c->trims, __ATOMIC_RELAXED);
 }

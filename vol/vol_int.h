@@ -166,7 +166,6 @@ struct vcache {
 	uint64_t ninodes;       /* inodes counted (each CACHE_INODE_BYTES) */
 	uint64_t evictions;     /* indexes and pointer-block caches dropped */
 	uint64_t freed_bytes;   /* since the last malloc_trim (atomic) */
-	uint64_t trims;         /* malloc_trim calls (atomic) */
 	struct vinode *lru_head, *lru_tail;  /* least recently used first */
 	pthread_mutex_t trim_lock;
 };

@@ -244,7 +244,6 @@ struct vol_cache_stats {
 	uint64_t inode_bytes;    /* the cached inodes themselves */
 	uint64_t inodes;         /* how many */
 	uint64_t evictions;      /* indexes and pointer-block caches dropped */
-	uint64_t trims;          /* times freed memory went back to the system */
 };
 void vol_cache_stats_get(struct vol *v, struct vol_cache_stats *s);
 
