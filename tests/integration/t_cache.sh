@@ -4,6 +4,7 @@
 # --cache-size`) once the kernel lets go of its inodes.
 #
 #   - a budget below 1M, or not a size, is refused with a usage error;
+#     mount.vmfs turns -o cache_size=16M into --cache-size 16M;
 #   - `vmfs info MOUNTPOINT` shows the budget (text and --json);
 #   - 30,000 empty files in 6 directories through a mount with
 #     --cache-size 16M; the kernel drops its caches (echo 2, then echo 3 >
@@ -40,7 +41,7 @@ import json, sys
 print(json.load(sys.stdin)["vmfsd"]["cache"][sys.argv[1]])' "$1"
 }
 
-step "a budget under 1M or not a size is refused"
+step "a budget under 1M or not a size is refused; mount.vmfs passes cache_size="
 make_lun "$LUN" 8G
 t_mkfs "$LUN" --max-hosts 2 --journal-size ${JOURNAL_MIB}M --inodes 40000
 mkdir -p "$MP"
@@ -49,6 +50,11 @@ expect_fail 2 "--cache-size 100K: must be a size of at least 1M" \
 expect_fail 2 "--cache-size lots: must be a size" \
 	"$VMFS" mount --state-dir "$T_STATE" --cache-size lots "$LUN" "$MP"
 mountpoint -q "$MP" && fail "a refused mount left $MP mounted"
+ln -s "$VMFS" "$T_DIR/mount.vmfs"
+"$T_DIR/mount.vmfs" "$LUN" "$MP" -f -v -o cache_size=${BUDGET_MIB}M,state-dir="$T_STATE" \
+	2>"$T_DIR/helper.err" || fail "mount.vmfs -f -o cache_size=: $(cat "$T_DIR/helper.err")"
+grep -q -- "--cache-size ${BUDGET_MIB}M" "$T_DIR/helper.err" ||
+	fail "mount.vmfs -o cache_size=${BUDGET_MIB}M does not pass --cache-size: $(cat "$T_DIR/helper.err")"
 
 step "vmfs info shows the budget"
 t_mount "$LUN" "$MP" --cache-size ${BUDGET_MIB}M --threads $THREADS
