@@ -165,9 +165,10 @@ static void cache_evict_one(struct vcache *c, struct vinode *vi)
 	cache_recount(c, vi);
 }
 
-void vol_cache_idle(struct vol *v, struct vinode *vi)
+bool vol_cache_idle(struct vol *v, struct vinode *vi)
 {
 	struct vcache *c = &v->cache;
+	uint64_t evictions = c->evictions;
 
 	cache_recount(c, vi);
 	lru_unlink(c, vi);
@@ -175,6 +176,7 @@ void vol_cache_idle(struct vol *v, struct vinode *vi)
 		lru_append(c, vi);
 	while (cache_over(c) && c->lru_head && c->lru_head != vi)
 		cache_evict_one(c, c->lru_head);
+	return c->evictions != evictions;
 }
 
 void vol_cache_remove(struct vol *v, struct vinode *vi)

@@ -256,7 +256,7 @@ int vol_inode_get(struct vol *v, uint64_t ino, struct vinode **out)
  */
 void vol_inode_put(struct vol *v, struct vinode *vi)
 {
-	bool last;
+	bool last, evicted = false;
 
 	pthread_mutex_lock(&v->icache_lock);
 	last = --vi->pins == 0 && vi->nlookup == 0 &&
@@ -264,10 +264,11 @@ void vol_inode_put(struct vol *v, struct vinode *vi)
 	if (last)
 		vi->pins = 1; /* keep it while we finish it off */
 	else if (!vi->pins)
-		vol_cache_idle(v, vi);
+		evicted = vol_cache_idle(v, vi);
 	pthread_mutex_unlock(&v->icache_lock);
 	if (!last) {
-		vol_cache_trim(v);
+		if (evicted)
+			vol_cache_trim(v);
 		return;
 	}
 

@@ -314,8 +314,8 @@ void vol_cache_fini(struct vol *v);
 /* Count the resource-cluster state (after vol_res_load). */
 void vol_cache_count_fixed(struct vol *v);
 /* vi's last pin is gone and it stays cached: count it, mark it recently
- * used, evict while over the budget. */
-void vol_cache_idle(struct vol *v, struct vinode *vi);
+ * used, evict while over the budget; true when something was dropped. */
+bool vol_cache_idle(struct vol *v, struct vinode *vi);
 /* vi leaves the inode cache. */
 void vol_cache_remove(struct vol *v, struct vinode *vi);
 /* Give freed memory back to the system once enough has been freed. */
