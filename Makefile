@@ -10,7 +10,7 @@ PKG_CONFIG ?= pkg-config
 DEB_PKGS := build-essential pkg-config libfuse3-dev fuse3 libaio-dev \
 	libqb-dev libtokyocabinet-dev libcunit1-dev libblkid-dev libjson-c-dev \
 	libsystemd-dev libqb-tools fio attr \
-	e2fsprogs fdisk groff-base man-db
+	e2fsprogs fdisk groff-base man-db spin
 
 PKGS := fuse3 libqb tokyocabinet blkid json-c
 # Only bin/vmfsd talks to systemd (sd_notify).
@@ -58,7 +58,7 @@ PROGS := $(BIN)/vmfs $(BIN)/vmfsd
 TEST_PROGS := $(BUILD)/crashsim $(BUILD)/vmfs-corrupt $(BUILD)/vmfsd-ctl-raw \
 	$(BUILD)/lockhold
 
-.PHONY: all check unit integration demo deps install uninstall clean bench crashtest
+.PHONY: all check unit integration demo deps install uninstall clean bench crashtest clustertest model
 all: $(PROGS)
 
 $(BUILD)/%.o: %.c
@@ -227,6 +227,15 @@ CRASH_ARGS ?=
 $(BUILD)/crashsim: $(CRASH_OBJS) $(BUILD)/libvmfs.a
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
 
+# The multi-host scenarios at full length: the storm with 20 kills of a
+# host in the middle of it (make check runs one).
+clustertest: deps
+	@$(MAKE) --no-print-directory all
+	VMFS_BIN=$(abspath $(BIN)) VMFS_BUILD=$(abspath $(BUILD)) STORM_SECS=60 KILLS=20 \
+		tests/integration/t_multihost_storm.sh
+	VMFS_BIN=$(abspath $(BIN)) VMFS_BUILD=$(abspath $(BUILD)) \
+		tests/integration/t_multihost.sh
+
 crashtest: deps
 	@$(MAKE) --no-print-directory $(BUILD)/crashsim
 	@d=$$(mktemp -d /tmp/vmfs-crashtest.XXXXXX) || exit 2; \
@@ -234,3 +243,11 @@ crashtest: deps
 	rm -rf "$$d"; exit $$rc
 
 -include $(CRASH_OBJS:.o=.d)
+
+# ---- the protocol model: docs/protocol.pml checked by spin --------------
+# `make model` checks both lock primitives exhaustively (0 errors) and
+# each seeded bug (spin must find it), in temp directories under
+# $(BUILD)/model; docs/protocol-model.md.  `make check` runs it through
+# tests/integration/t_model.sh.
+model: deps
+	tests/model/run.sh docs/protocol.pml $(BUILD)/model

@@ -65,12 +65,14 @@ static void help_disk_info(void)
 
 void help_disk(void)
 {
-	printf("usage: vmfs disk <create|info> [options] PATH\n\n"
+	printf("usage: vmfs disk <create|info|set> [options] PATH\n\n"
 	       "  create --size SIZE --type thin|zeroedthick|eagerzeroedthick PATH\n"
 	       "         create a VM disk file on a mounted volume\n"
 	       "  info PATH\n"
-	       "         show its size, allocated bytes and type\n\n"
-	       "Run 'vmfs disk <create|info> --help' for details.\n");
+	       "         show its size, allocated bytes, type and multi-writer flag\n"
+	       "  set --multi-writer on|off PATH\n"
+	       "         let every host open it for writing at once\n\n"
+	       "Run 'vmfs disk <create|info|set> --help' for details.\n");
 }
 
 /* Set by SIGINT/SIGTERM so eager zeroing can stop and remove the disk. */
@@ -295,7 +297,7 @@ static int disk_info(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
-	char s1[CLI_SIZE_STR_LEN], s2[CLI_SIZE_STR_LEN], type[64];
+	char s1[CLI_SIZE_STR_LEN], s2[CLI_SIZE_STR_LEN], type[64], mwbuf[8];
 	const char *path;
 	struct stat st;
 	ssize_t n;
@@ -331,15 +333,83 @@ static int disk_info(int argc, char **argv)
 	else
 		snprintf(type, sizeof(type), "(unreadable: %s)", strerror(errno));
 
+	n = getxattr(path, VOL_XATTR_MULTIWRITER, mwbuf, sizeof(mwbuf) - 1);
+	mwbuf[n > 0 ? n : 0] = '\0';
 	printf("path       %s\n"
 	       "type       %s\n"
 	       "size       %s (%" PRIu64 " bytes)\n"
-	       "allocated  %s (%" PRIu64 " bytes)\n",
+	       "allocated  %s (%" PRIu64 " bytes)\n"
+	       "multi-writer %s\n",
 	       path, type,
 	       cli_size_str((uint64_t)st.st_size, s1, sizeof(s1)),
 	       (uint64_t)st.st_size,
 	       cli_size_str((uint64_t)st.st_blocks * 512, s2, sizeof(s2)),
-	       (uint64_t)st.st_blocks * 512);
+	       (uint64_t)st.st_blocks * 512, n > 0 ? mwbuf : "?");
+	return CLI_EXIT_OK;
+}
+
+static void help_disk_set(void)
+{
+	printf("usage: vmfs disk set --multi-writer on|off PATH\n\n"
+	       "Change a VM disk file on a mounted vmfs volume.\n\n"
+	       "Options:\n"
+	       "  -m, --multi-writer on|off  on: every host may open the disk for\n"
+	       "                    writing at the same time (for cluster-aware\n"
+	       "                    guests; they must coordinate their own writes).\n"
+	       "                    Only an eagerzeroedthick disk that no host has\n"
+	       "                    open can be switched; its opens then use direct\n"
+	       "                    I/O, and writes that would grow it fail (EPERM)\n"
+	       "                    while several hosts share the volume.\n"
+	       "  -h, --help        show this help\n");
+}
+
+static int disk_set(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "multi-writer", required_argument, NULL, 'm' },
+		{ "help",         no_argument,       NULL, 'h' },
+		{ NULL, 0, NULL, 0 }
+	};
+	const char *path, *mw = NULL;
+	int c;
+
+	while ((c = getopt_long(argc, argv, ":m:h", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'm':
+			mw = optarg;
+			break;
+		case 'h':
+			help_disk_set();
+			return CLI_EXIT_OK;
+		default:
+			return cli_getopt_err(c, argv);
+		}
+	}
+	if (cli_one_operand(argc, argv, "PATH", &path))
+		return CLI_EXIT_USAGE;
+	if (!mw) {
+		cli_err("nothing to set: give --multi-writer on|off");
+		return CLI_EXIT_USAGE;
+	}
+	if (strcmp(mw, "on") && strcmp(mw, "off")) {
+		cli_err("--multi-writer takes on or off, not '%s'", mw);
+		return CLI_EXIT_USAGE;
+	}
+	if (!disk_on_vmfs(path, path))
+		return CLI_EXIT_FAIL;
+	if (setxattr(path, VOL_XATTR_MULTIWRITER, mw, strlen(mw), 0)) {
+		if (errno == EINVAL)
+			cli_err("%s: only an eagerzeroedthick disk (vmfs disk "
+				"create --type eagerzeroedthick) can be "
+				"multi-writer", path);
+		else if (errno == EBUSY)
+			cli_err("%s is open on a host (see 'vmfs locks --path'); "
+				"close it everywhere first", path);
+		else
+			cli_err("%s: %s", path, strerror(errno));
+		return CLI_EXIT_FAIL;
+	}
+	printf("%s: multi-writer %s\n", path, mw);
 	return CLI_EXIT_OK;
 }
 
@@ -348,6 +418,7 @@ int cmd_disk(int argc, char **argv)
 	static const struct cli_cmd subcmds[] = {
 		{ "create", disk_create, help_disk_create, "create a disk file" },
 		{ "info",   disk_info,   help_disk_info,   "show a disk file" },
+		{ "set",    disk_set,    help_disk_set,    "change a disk file" },
 	};
 
 	return cli_dispatch(subcmds, CLI_NELEMS(subcmds), help_disk, argc, argv);

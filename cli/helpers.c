@@ -101,6 +101,7 @@ static const struct helper_mount_opt {
 	{ "commit-ms", "--commit-ms", true },
 	{ "cache_size", "--cache-size", true },
 	{ "cache-size", "--cache-size", true },
+	{ "lease-ms",  "--lease-ms",  true },
 	{ "state-dir", "--state-dir", true },
 	{ "threads",   "--threads",   true },
 	{ "log-file",  "--log-file",  true },

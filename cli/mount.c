@@ -66,6 +66,10 @@ void help_mount(void)
 	       "                         pointer blocks (inodes the kernel holds come on\n"
 	       "                         top), K/M/G/T suffixes, at least 1M (default\n"
 	       "                         256M); see 'Memory' in docs/OPERATIONS.md\n"
+	       "      --lease-ms MS      the heartbeat lease this host advertises, %u\n"
+	       "                         to %u (default: the volume's, 10000); a host\n"
+	       "                         that could not renew in time stops writing\n"
+	       "                         and fails every call with EIO\n"
 	       "  -l, --log-file PATH    vmfsd's log file\n"
 	       "  -d, --debug            vmfsd logs debug messages\n"
 	       "      --host-name NAME   name this host in heartbeats, logs, 'vmfs hosts'\n"
@@ -80,7 +84,7 @@ void help_mount(void)
 	       "                         volume whose journal needs replaying is refused\n"
 	       "  -h, --help             show this help\n",
 	       MOUNT_READY_TIMEOUT_MS / 1000, VMFSD_DEFAULT_STATE_DIR,
-	       VFUSE_DEFAULT_THREADS);
+	       VFUSE_DEFAULT_THREADS, HB_MIN_LEASE_MS, HB_MAX_LEASE_MS);
 }
 
 void help_umount(void)
@@ -298,6 +302,7 @@ struct mount_args {
 	const char *threads;
 	const char *commit_ms;
 	char cache_bytes[24];       /* decimal; "" when not given */
+	const char *lease_ms;
 	const char *log_file;
 	const char *host_name;
 	const char *lock_prim;
@@ -349,6 +354,10 @@ static void mount_build_argv(const struct mount_args *a, char **args,
 	if (a->cache_bytes[0]) {
 		args[n++] = "--cache-size";
 		args[n++] = (char *)a->cache_bytes;
+	}
+	if (a->lease_ms) {
+		args[n++] = "--lease-ms";
+		args[n++] = (char *)a->lease_ms;
 	}
 	if (a->host_name) {
 		args[n++] = "--host-name";
@@ -506,7 +515,7 @@ static int mount_check_lun(const char *lun_spec, char uuid[37])
 
 int cmd_mount(int argc, char **argv)
 {
-	enum { O_HOST_NAME = 256, O_LOCK_PRIM, O_CACHE };
+	enum { O_HOST_NAME = 256, O_LOCK_PRIM, O_LEASE, O_CACHE };
 	static const struct option longopts[] = {
 		{ "state-dir",  required_argument, NULL, 'S' },
 		{ "foreground", no_argument,       NULL, 'f' },
@@ -515,6 +524,7 @@ int cmd_mount(int argc, char **argv)
 		{ "threads",    required_argument, NULL, 't' },
 		{ "commit-ms",  required_argument, NULL, 'c' },
 		{ "cache-size", required_argument, NULL, O_CACHE },
+		{ "lease-ms",   required_argument, NULL, O_LEASE },
 		{ "log-file",   required_argument, NULL, 'l' },
 		{ "debug",      no_argument,       NULL, 'd' },
 		{ "ro",         no_argument,       NULL, 'r' },
@@ -561,6 +571,15 @@ int cmd_mount(int argc, char **argv)
 						     optarg);
 			snprintf(a.cache_bytes, sizeof(a.cache_bytes), "%" PRIu64,
 				 bytes);
+			break;
+		case O_LEASE:
+			v = strtol(optarg, &end, 10);
+			if (!*optarg || *end || v < HB_MIN_LEASE_MS ||
+			    v > HB_MAX_LEASE_MS)
+				return cli_usage_err("--lease-ms %s: must be a number of milliseconds from %u to %u",
+						     optarg, HB_MIN_LEASE_MS,
+						     HB_MAX_LEASE_MS);
+			a.lease_ms = optarg;
 			break;
 		case 'l':
 			a.log_file = optarg;

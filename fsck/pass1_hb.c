@@ -30,7 +30,9 @@
  *     (PR_1_LOCK_BAD_MODE), held by a slot that is free, not live, or of
  *     another heartbeat generation or host (PR_1_LOCK_STALE).  All are
  *     reset free with lock_record_init_free(), lock generation + 1, so a
- *     host's compare-and-write against the old record fails.
+ *     host's compare-and-write against the old record fails.  A stale
+ *     lock is a note in a read-only run: hosts break a dead host's locks
+ *     only when they need them, so a healthy volume has some.
  *
  * Hands on: c->slots[] (valid, state, generation, uuid, live) for the
  * lock checks of pass 3.
@@ -228,6 +230,20 @@ bool fsck_lock_check(struct fsck_ctx *c, uint8_t *blk, uint64_t addr,
 		if (live)
 			return false;
 		vol_uuid_format(lr.owner_uuid, uuid);
+		/*
+		 * A crashed or recovered host's locks stay on disk until a
+		 * host that needs one breaks it (docs/PROTOCOL.md): routine,
+		 * not damage.  A read-only run says so; a repair frees them.
+		 */
+		if (!c->writable) {
+			fsck_note(c, PR_1_LOCK_STALE, addr,
+				  "%s: held %s by a host that is not live; the "
+				  "next host that needs it breaks it", what,
+				  lr.mode == VMFS_LOCK_EXCLUSIVE ? "exclusive" :
+				  lr.mode == VMFS_LOCK_READONLY ? "read-only" :
+				  "multi-writer");
+			return false;
+		}
 		if (lr.mode == VMFS_LOCK_EXCLUSIVE)
 			fix = fsck_fix(c, PR_1_LOCK_STALE, addr,
 				       "%s: held exclusive by slot %u generation %llu host %s",

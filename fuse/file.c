@@ -54,8 +54,16 @@ void vfuse_op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 			return;
 		}
 	}
+	ret = vol_open_file(f->v, ino, (fi->flags & O_ACCMODE) != O_RDONLY);
+	if (ret < 0) {
+		vfuse_reply_fail(req, "open", ino, ret);
+		return;
+	}
 	vfuse_open_policy(fi);
-	fuse_reply_open(req, fi);
+	if (ret == VOL_OPEN_DIRECT)
+		fi->direct_io = 1;  /* multi-writer: no host caches its data */
+	if (fuse_reply_open(req, fi) == -ENOENT)
+		vol_release_file(f->v, ino, (fi->flags & O_ACCMODE) != O_RDONLY);
 }
 
 void vfuse_op_create(fuse_req_t req, fuse_ino_t parent, const char *name,
@@ -70,14 +78,45 @@ void vfuse_op_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 	ret = vfuse_new_owner(req, parent, &m, &uid, &gid);
 	if (ret == 0)
 		ret = vol_create(f->v, parent, name, m, uid, gid, 0, &a);
+	/*
+	 * Another host created the name between the kernel's lookup and this
+	 * create: without O_EXCL, open what is there, as a local file system
+	 * does (the kernel has checked nothing about that file, so it must
+	 * be a regular file we may open; O_TRUNC truncates it).
+	 */
+	if (ret == -EEXIST && !(fi->flags & O_EXCL)) {
+		ret = vol_lookup(f->v, parent, name, &a);
+		if (ret == 0 && !S_ISREG(a.mode)) {
+			vol_forget(f->v, a.ino, 1);
+			ret = S_ISDIR(a.mode) ? -EISDIR : -EEXIST;
+		}
+		if (ret == 0 && (fi->flags & O_TRUNC)) {
+			struct vol_setattr sa;
+
+			memset(&sa, 0, sizeof(sa));
+			ret = vol_setattr(f->v, a.ino, &sa, VOL_SET_SIZE, &a);
+			if (ret < 0)
+				vol_forget(f->v, a.ino, 1);
+		}
+	}
 	if (ret < 0) {
 		vfuse_reply_fail(req, "create", parent, ret);
 		return;
 	}
-	vfuse_open_policy(fi);
-	vfuse_entry_fill(&a, &e);
-	if (fuse_reply_create(req, &e, fi) == -ENOENT)
+	ret = vol_open_file(f->v, a.ino, (fi->flags & O_ACCMODE) != O_RDONLY);
+	if (ret < 0) {
 		vol_forget(f->v, a.ino, 1);
+		vfuse_reply_fail(req, "create (open)", parent, ret);
+		return;
+	}
+	vfuse_open_policy(fi);
+	if (ret == VOL_OPEN_DIRECT)
+		fi->direct_io = 1;
+	vfuse_entry_fill(&a, &e);
+	if (fuse_reply_create(req, &e, fi) == -ENOENT) {
+		vol_release_file(f->v, a.ino, (fi->flags & O_ACCMODE) != O_RDONLY);
+		vol_forget(f->v, a.ino, 1);
+	}
 }
 
 void vfuse_op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
@@ -167,8 +206,8 @@ void vfuse_op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 void vfuse_op_release(fuse_req_t req, fuse_ino_t ino,
 		      struct fuse_file_info *fi)
 {
-	(void)ino;
-	(void)fi;
+	vol_release_file(vfuse_of(req)->v, ino,
+			 (fi->flags & O_ACCMODE) != O_RDONLY);
 	fuse_reply_err(req, 0);
 }
 

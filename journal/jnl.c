@@ -38,6 +38,7 @@
 #include <qb/qblog.h>
 #include "vmfs/clock.h"
 #include "vmfs/journal.h"
+#include "vmfs/lockmgr.h"
 #include "vmfs/lun.h"
 #include "jnl_int.h"
 
@@ -74,7 +75,6 @@ struct jnl {
 	int64_t commit_ns;
 	uint32_t trigger;      /* commit early at this many blocks */
 	uint32_t full;         /* new handles wait at this many */
-	bool small_sectors;    /* lock records can be left out of writes */
 
 	pthread_mutex_t mu;
 	pthread_cond_t cv;     /* handles and waiters */
@@ -408,25 +408,26 @@ static int lun_flush_counted(struct jnl *j)
 	return lun_flush(j->lun);
 }
 
-/* Step 4: every image of c to its home address, in batches. */
+/*
+ * Step 4: every image of c to its home address, in batches; a lockable
+ * block's lock record is never written (lock_md_writev), whatever the
+ * logged image holds there.
+ */
 static int commit_home(struct jnl *j, const struct jcommit *c)
 {
-	struct lun_io io[HOME_BATCH];
-	uint32_t skip = j->small_sectors ? VMFS_OBJ_OFFSET : 0;
+	struct lock_md_blk b[HOME_BATCH];
 
 	for (uint32_t i = 0; i < c->nimages;) {
 		unsigned n = 0;
 		int ret;
 
-		for (; i < c->nimages && n < HOME_BATCH; i++, n++) {
-			uint32_t s = c->flags[i] & VMFS_JNL_TAG_LOCKABLE ? skip : 0;
-
-			io[n].op = LUN_OP_WRITE;
-			io[n].buf = c->ring + (size_t)c->at[i] * VMFS_MD_BLOCK_SIZE + s;
-			io[n].len = VMFS_MD_BLOCK_SIZE - s;
-			io[n].off = c->addr[i] + s;
-		}
-		ret = lun_submit(j->lun, io, n);
+		for (; i < c->nimages && n < HOME_BATCH; i++, n++)
+			b[n] = (struct lock_md_blk){
+				.img = c->ring + (size_t)c->at[i] * VMFS_MD_BLOCK_SIZE,
+				.addr = c->addr[i],
+				.lockable = c->flags[i] & VMFS_JNL_TAG_LOCKABLE,
+			};
+		ret = lock_md_writev(j->lun, b, n);
 		if (ret)
 			return ret;
 	}
@@ -706,7 +707,6 @@ int jnl_start(struct lun *lun, uint64_t off, const struct jnl_bounds *b,
 	j->commit_ns = (int64_t)(p && p->commit_ms ? p->commit_ms : 1000) * 1000000LL;
 	j->trigger = (uint32_t)(j->r.nblocks / 4 ? j->r.nblocks / 4 : 1);
 	j->full = (uint32_t)(j->r.nblocks / 2 ? j->r.nblocks / 2 : 1);
-	j->small_sectors = lun_sector_size(lun) <= VMFS_OBJ_OFFSET;
 	for (slots = 64; slots < j->r.nblocks * 2; slots *= 2)
 		;
 	j->tab = calloc(slots, sizeof(*j->tab));

@@ -35,9 +35,4 @@ static inline uint64_t jnl_ring_addr(const struct jnl_ring *r, uint64_t i)
 	return r->off + VMFS_MD_BLOCK_SIZE + i * VMFS_MD_BLOCK_SIZE;
 }
 
-/* Write one image to its home address; a lockable block keeps the lock
- * record on disk (tmp: a 4 KiB lun buffer for 4 KiB-sector LUNs). */
-int jnl_write_home(struct lun *lun, uint64_t addr, uint32_t flags,
-		   const uint8_t *img, uint8_t *tmp);
-
 #endif

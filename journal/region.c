@@ -117,19 +117,17 @@ int jnl_header_write(struct lun *lun, uint64_t off,
 		     uint64_t pos, uint64_t seq)
 {
 	uint8_t *buf = lun_buf_alloc(VMFS_MD_BLOCK_SIZE);
-	/* Keep the lock record out of the write where the sector allows. */
-	uint32_t skip = lun_sector_size(lun) <= VMFS_OBJ_OFFSET ?
-			VMFS_OBJ_OFFSET : 0;
 	int ret;
 
 	if (!buf)
 		return -ENOMEM;
+	/* Read for the generation; the lock record read here is not written
+	 * back (lock_obj_write keeps the one on disk). */
 	ret = lun_read(lun, buf, VMFS_MD_BLOCK_SIZE, off);
 	if (!ret) {
 		jnl_header_fill(buf, off, info->slot, info->size_bytes, state,
 				pos, seq, info->jid);
-		ret = lun_write(lun, buf + skip, VMFS_MD_BLOCK_SIZE - skip,
-				off + skip);
+		ret = lock_obj_write(lun, buf, off);
 	}
 	lun_buf_free(buf);
 	return ret;

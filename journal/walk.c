@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "vmfs/journal.h"
+#include "vmfs/lockmgr.h"
 #include "vmfs/lun.h"
 #include "jnl_int.h"
 
@@ -255,58 +256,43 @@ int jnl_walk(struct lun *lun, uint64_t off, const struct jnl_bounds *b,
 	return ret;
 }
 
-struct replay_ctx {
-	struct lun *lun;
-	uint8_t *tmp;
-};
+/* Replay writes of one lock_md_writev (the home batch of jnl.c). */
+#define REPLAY_BATCH 64
 
-/* Write one transaction's images home, lock records as they are on disk. */
+/*
+ * Write one transaction's images home.  A lockable block's lock record is
+ * the one on disk, never the logged one: the log holds the record as it
+ * was when the block was changed, and another host may have changed it
+ * since (lock_md_writev leaves it out of the write).
+ */
 static int replay_txn(void *arg, const struct jnl_txn *t)
 {
-	struct replay_ctx *rc = arg;
+	struct lun *lun = arg;
+	struct lock_md_blk b[REPLAY_BATCH];
 
-	for (uint32_t n = 0; n < t->nimages; n++) {
-		int ret = jnl_write_home(rc->lun, t->addr[n], t->flags[n],
-					 t->img + (size_t)n * VMFS_MD_BLOCK_SIZE,
-					 rc->tmp);
+	for (uint32_t i = 0; i < t->nimages;) {
+		unsigned n = 0;
+		int ret;
 
+		for (; i < t->nimages && n < REPLAY_BATCH; i++, n++)
+			b[n] = (struct lock_md_blk){
+				.img = t->img + (size_t)i * VMFS_MD_BLOCK_SIZE,
+				.addr = t->addr[i],
+				.lockable = t->flags[i] & VMFS_JNL_TAG_LOCKABLE,
+			};
+		ret = lock_md_writev(lun, b, n);
 		if (ret)
 			return ret;
 	}
 	return 0;
 }
 
-int jnl_write_home(struct lun *lun, uint64_t addr, uint32_t flags,
-		   const uint8_t *img, uint8_t *tmp)
-{
-	int ret;
-
-	if (!(flags & VMFS_JNL_TAG_LOCKABLE))
-		return lun_write(lun, img, VMFS_MD_BLOCK_SIZE, addr);
-	if (lun_sector_size(lun) <= VMFS_OBJ_OFFSET)
-		return lun_write(lun, img + VMFS_OBJ_OFFSET,
-				 VMFS_MD_BLOCK_SIZE - VMFS_OBJ_OFFSET,
-				 addr + VMFS_OBJ_OFFSET);
-	/* 4 KiB sectors: splice the object under the lock record on disk. */
-	ret = lun_read(lun, tmp, VMFS_MD_BLOCK_SIZE, addr);
-	if (ret)
-		return ret;
-	memcpy(tmp + VMFS_OBJ_OFFSET, img + VMFS_OBJ_OFFSET,
-	       VMFS_MD_BLOCK_SIZE - VMFS_OBJ_OFFSET);
-	return lun_write(lun, tmp, VMFS_MD_BLOCK_SIZE, addr);
-}
-
 int jnl_replay(struct lun *lun, uint64_t off, const struct jnl_bounds *b,
 	       struct jnl_walk_result *res)
 {
-	struct replay_ctx rc = { .lun = lun };
 	int ret;
 
-	rc.tmp = lun_buf_alloc(VMFS_MD_BLOCK_SIZE);
-	if (!rc.tmp)
-		return -ENOMEM;
-	ret = jnl_walk(lun, off, b, false, replay_txn, &rc, res);
-	lun_buf_free(rc.tmp);
+	ret = jnl_walk(lun, off, b, false, replay_txn, lun, res);
 	if (ret || res->stop == JNL_STOP_CLEAN)
 		return ret;
 	/* Everything home and durable before the records may go. */

@@ -10,9 +10,23 @@
  * fails): it then fences itself.  The counter moves at every renewal;
  * nobody ever reads another host's clock, only whether the counter moved
  * during an interval of the reader's own CLOCK_MONOTONIC.
+ *
+ * The write gate: after every successful renewal the deadline of both
+ * handles (ours and o->gate_lun) moves to the time that renewal's
+ * compare-and-write was issued plus fence_ms; a write past it fences
+ * the host (docs/PROTOCOL.md "Timing" has the argument).  The issue
+ * time, not the completion time, because the write may have landed, and
+ * an observer may have seen it, at any moment after it was issued.
+ * Our slot sector is exempt from the gate on our handle, so that a
+ * renewal issued in time finishes even when the RESERVE path writes
+ * after the deadline; the renewal thread itself never starts a renewal
+ * past the deadline: a host that finds its lease ran out (it was stopped
+ * or starved) only reads its slot, to say whether a survivor has taken
+ * it, and fences.
  */
 #include <errno.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -32,7 +46,10 @@ struct hb {
 	uint8_t *cur;              /* the sector as we last wrote it */
 	uint8_t *next;
 	uint8_t *seen;             /* what a failed compare found */
-	int64_t last_ok_ms;
+	struct lun *gate_lun;      /* hb_opts.gate_lun, or NULL */
+	/* Writes allowed before this CLOCK_MONOTONIC ms; the renewal thread's
+	 * (and hb_join's) to change. */
+	int64_t valid_until_ms;
 	bool fenced;
 	bool stop;
 	pthread_t thr;
@@ -124,6 +141,8 @@ static void fence(struct hb *hb, const char *why)
 	qb_log(LOG_CRIT, "hb: slot %u: %s; fencing this host off the volume",
 	       hb->slot, why);
 	lun_fence(hb->lun);
+	if (hb->gate_lun)
+		lun_fence(hb->gate_lun);
 	if (hb->on_fence)
 		hb->on_fence(hb->ctx, why);
 }
@@ -191,6 +210,68 @@ static int renew(struct hb *hb)
 	return ret;
 }
 
+/* A write through a gated handle found the lease run out (any thread). */
+static void hb_gate_expired(void *ctx, int64_t overdue_ms)
+{
+	char why[200];
+
+	snprintf(why, sizeof(why), "a write came %lld ms after the heartbeat "
+		 "lease ran out (this host was stopped or starved), when other "
+		 "hosts may already count it dead", (long long)overdue_ms);
+	fence(ctx, why);
+}
+
+/*
+ * The lease ran out before the renewal thread could start a renewal: fence
+ * without writing, after one read of the slot to tell the admin whether a
+ * survivor has taken it over already.
+ */
+static void hb_lapsed(struct hb *hb, int64_t now_ms)
+{
+	long long late = (long long)(now_ms - hb->valid_until_ms);
+	char why[240];
+	int ret;
+
+	ret = lun_read(hb->lun, hb->seen, hb->ss, hb->slot_addr);
+	if (!ret && !slot_still_ours(hb, hb->seen))
+		snprintf(why, sizeof(why), "the heartbeat lease ran out %lld ms "
+			 "ago (this host was stopped or starved) and another "
+			 "host has changed our heartbeat slot (it declared us "
+			 "dead)", late);
+	else
+		snprintf(why, sizeof(why), "the heartbeat lease ran out %lld ms "
+			 "ago (this host was stopped or starved), so other "
+			 "hosts may already count it dead", late);
+	fence(hb, why);
+}
+
+/* Arm the write gates of both handles at hb->valid_until_ms. */
+static void hb_gate_arm(struct hb *hb)
+{
+	struct lun_gate g = { .valid_until_ms = hb->valid_until_ms,
+			      .expired = hb_gate_expired, .ctx = hb };
+
+	if (hb->gate_lun)
+		lun_gate_arm(hb->gate_lun, &g);
+	g.exempt_off = hb->slot_addr;
+	g.exempt_len = hb->ss;
+	lun_gate_arm(hb->lun, &g);
+}
+
+static void hb_gate_extend(struct hb *hb)
+{
+	lun_gate_extend(hb->lun, hb->valid_until_ms);
+	if (hb->gate_lun)
+		lun_gate_extend(hb->gate_lun, hb->valid_until_ms);
+}
+
+static void hb_gate_disarm(struct hb *hb)
+{
+	lun_gate_arm(hb->lun, NULL);
+	if (hb->gate_lun)
+		lun_gate_arm(hb->gate_lun, NULL);
+}
+
 static void *renew_thread(void *arg)
 {
 	struct hb *hb = arg;
@@ -198,6 +279,7 @@ static void *renew_thread(void *arg)
 
 	pthread_mutex_lock(&hb->lk);
 	while (!hb->stop && !hb->fenced) {
+		int64_t start_ms;
 		int ret;
 
 		until = vmfs_mono_timespec(vmfs_mono_ns() +
@@ -208,17 +290,24 @@ static void *renew_thread(void *arg)
 		if (hb->stop)
 			break;
 		pthread_mutex_unlock(&hb->lk);
+		start_ms = vmfs_mono_ms();
+		if (start_ms >= hb->valid_until_ms) {
+			hb_lapsed(hb, start_ms);
+			pthread_mutex_lock(&hb->lk);
+			break;
+		}
 		ret = renew(hb);
 		if (ret == -EAGAIN)
 			ret = renew(hb);
 		if (!ret) {
-			hb->last_ok_ms = vmfs_mono_ms();
+			hb->valid_until_ms = start_ms + hb->t.fence_ms;
+			hb_gate_extend(hb);
 		} else if (ret == -VMFS_E_MISCOMPARE) {
 			fence(hb, "another host changed our heartbeat slot (it declared us dead)");
 		} else {
 			qb_log(LOG_WARNING, "hb: slot %u: renewal failed: %s",
 			       hb->slot, vmfs_strerror(ret));
-			if (vmfs_mono_ms() - hb->last_ok_ms >= hb->t.fence_ms)
+			if (vmfs_mono_ms() >= hb->valid_until_ms)
 				fence(hb, "no heartbeat renewal within the fence time");
 		}
 		pthread_mutex_lock(&hb->lk);
@@ -274,6 +363,7 @@ int hb_join(struct lun *lun, uint64_t hb_offset, const struct hb_opts *o,
 	struct region r;
 	struct hb *hb;
 	uint8_t *all = NULL;
+	int64_t claim_ms = 0;
 	int ret, pass;
 
 	if (o->prim != 0 && o->prim != LOCK_PRIM_ATS &&
@@ -301,6 +391,7 @@ int hb_join(struct lun *lun, uint64_t hb_offset, const struct hb_opts *o,
 	}
 	hb->on_fence = o->on_fence;
 	hb->ctx = o->ctx;
+	hb->gate_lun = o->gate_lun;
 	hb_timeouts_from_lease(o->lease_ms ? o->lease_ms : r.lease_ms, &hb->t);
 	hb->prim = lock_prim_pick(lun, o->prim);
 	if (!hb->prim) {
@@ -353,6 +444,7 @@ int hb_join(struct lun *lun, uint64_t hb_offset, const struct hb_opts *o,
 			hb->slot_addr = r.slot0 + (uint64_t)i * VMFS_MD_BLOCK_SIZE;
 			memcpy(hb->next, s, hb->ss);
 			slot_claim_image(hb, o, hb->next, i);
+			claim_ms = vmfs_mono_ms();
 			err = hb_caw(hb, s, hb->next, NULL);
 			if (!err) {
 				memcpy(hb->cur, hb->next, hb->ss);
@@ -365,10 +457,14 @@ int hb_join(struct lun *lun, uint64_t hb_offset, const struct hb_opts *o,
 	}
 	if (ret)
 		goto err;
-	hb->last_ok_ms = vmfs_mono_ms();
+	/* The claim counts as the first renewal. */
+	hb->valid_until_ms = claim_ms + hb->t.fence_ms;
+	hb_gate_arm(hb);
 	ret = -pthread_create(&hb->thr, NULL, renew_thread, hb);
-	if (ret)
+	if (ret) {
+		hb_gate_disarm(hb);
 		goto err;
+	}
 	qb_log(LOG_DEBUG, "hb: joined slot %u (generation %llu), lease %u ms, renew %u ms, fence after %u ms",
 	       hb->slot, (unsigned long long)hb_generation(hb),
 	       hb->t.lease_ms, hb->t.renew_ms, hb->t.fence_ms);
@@ -394,6 +490,10 @@ int hb_leave(struct hb *hb)
 	pthread_cond_signal(&hb->cv);
 	pthread_mutex_unlock(&hb->lk);
 	pthread_join(hb->thr, NULL);
+	/* Freeing the slot is a write like any other: not after the lease
+	 * (the gate exempts our slot; this is where it is checked). */
+	if (!hb->fenced && vmfs_mono_ms() >= hb->valid_until_ms)
+		hb_lapsed(hb, vmfs_mono_ms());
 	if (!hb->fenced) {
 		/* Keep the generation so the next mount moves past it. */
 		memcpy(hb->next, hb->cur, hb->ss);
@@ -411,6 +511,7 @@ int hb_leave(struct hb *hb)
 			qb_log(LOG_ERR, "hb: freeing slot %u: %s", hb->slot,
 			       vmfs_strerror(ret));
 	}
+	hb_gate_disarm(hb);
 	hb_free(hb);
 	return ret;
 }

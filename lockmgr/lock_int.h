@@ -74,6 +74,19 @@ int lock_change(struct lock_ctx *ctx, const struct lock_op *op,
 int lock_prim_caw(struct lun *lun, unsigned prim, unsigned wait_ms,
 		  const void *expect, const void *data, size_t len,
 		  uint64_t off, void *current);
+/*
+ * Backoff between attempts (SPEC §5.3): start with delay_us =
+ * LOCK_BACKOFF_MIN_US and rng seeded per call.  lock_backoff_sleep sleeps
+ * the next backoff, never past end_us (CLOCK_MONOTONIC), and returns false
+ * once end_us has passed.
+ */
+struct lock_backoff {
+	unsigned delay_us;
+	uint64_t rng;
+};
+#define LOCK_BACKOFF_MIN_US 100
+bool lock_backoff_sleep(struct lock_backoff *b, int64_t end_us);
+
 /* The primitive to use: the forced one (flags, a LOCK_PRIM_* or 0) if the
  * LUN has it; without one, ATS when the LUN has it, else RESERVE; 0 when
  * the LUN lacks what is asked for (nothing can be locked that way). */

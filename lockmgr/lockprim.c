@@ -55,13 +55,13 @@
 #include "lock_int.h"
 
 /*
- * Backoff between attempts: doubled from MIN up to MAX, each sleep drawn
- * uniformly from [d/2, d] so that two hosts that collided once do not
- * retry in lockstep.  MIN is about one lock change on a local disk; MAX
- * keeps a waiter's added latency after the lock frees small next to the
- * heartbeat renewal interval (hundreds of ms or more).
+ * Backoff between attempts: doubled from MIN (LOCK_BACKOFF_MIN_US,
+ * lock_int.h) up to MAX, each sleep drawn uniformly from [d/2, d] so that
+ * two hosts that collided once do not retry in lockstep.  MIN is about
+ * one lock change on a local disk; MAX keeps a waiter's added latency
+ * after the lock frees small next to the heartbeat renewal interval
+ * (hundreds of ms or more).
  */
-#define LOCK_BACKOFF_MIN_US 100
 #define LOCK_BACKOFF_MAX_US 50000
 
 #define LOCK_RESERVE_STRIPES 64
@@ -76,11 +76,6 @@ static pthread_mutex_t *lock_reserve_mutex(const struct lun *lun)
 	return &lock_reserve_mu[(p >> 6 ^ p >> 12) % LOCK_RESERVE_STRIPES];
 }
 
-struct lock_backoff {
-	unsigned delay_us;
-	uint64_t rng;
-};
-
 /* splitmix64: cheap, and a per-call state needs no locking. */
 static uint64_t lock_rand(uint64_t *s)
 {
@@ -91,8 +86,7 @@ static uint64_t lock_rand(uint64_t *s)
 	return z ^ (z >> 31);
 }
 
-/* Sleep the next backoff, never past end_us; false once end_us passed. */
-static bool lock_backoff_sleep(struct lock_backoff *b, int64_t end_us)
+bool lock_backoff_sleep(struct lock_backoff *b, int64_t end_us)
 {
 	int64_t left = end_us - vmfs_mono_us();
 	struct timespec ts;

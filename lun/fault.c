@@ -6,6 +6,10 @@
  *  - tear the nth write: its first keep_bytes (rounded down to a sector,
  *    the unit a disk writes atomically) reach the lun, then -EIO;
  *  - delay reads and writes;
+ *  - claim 4096-byte sectors over a 512-byte lun (a 4Kn LUN for tests);
+ *  - call a function once, just before the first write that covers a
+ *    given byte goes to the lun: another host's write landing in the
+ *    middle of a read-modify-write, at a chosen point, every time;
  *  - record every write that reached the lun (with a copy of its data),
  *    every zero_range and every flush, in completion order, so a test can
  *    replay any prefix of the history to simulate power loss at every
@@ -58,6 +62,9 @@ struct fault_lun {
 	uint64_t tear_nth_left;		/* countdown; 0 = off */
 	size_t tear_keep;
 	bool recording;
+	void (*hook_fn)(void *arg);	/* lun_fault_before_write_at */
+	void *hook_arg;
+	uint64_t hook_off;
 	struct lun_rec_entry *recs;
 	size_t nrecs, cap;
 	struct fault_snap *snaps;
@@ -109,6 +116,20 @@ static struct fault_plan fault_decide_locked(struct fault_lun *fl,
 		plan.keep = keep & ~(size_t)(fl->lun.sector_size - 1);
 	}
 	return plan;
+}
+
+/*
+ * Disarm and hand out the before-write hook if [off, off + len) covers its
+ * byte; the caller runs it after dropping mu.  Called with mu held.
+ */
+static void fault_hook_take_locked(struct fault_lun *fl, uint64_t off,
+				   size_t len, void (**fn)(void *), void **arg)
+{
+	if (!fl->hook_fn || fl->hook_off < off || fl->hook_off - off >= len)
+		return;
+	*fn = fl->hook_fn;
+	*arg = fl->hook_arg;
+	fl->hook_fn = NULL;
 }
 
 /*
@@ -180,6 +201,8 @@ static int fault_submit(struct lun *lun, struct lun_io *ios, unsigned n)
 	struct lun_io *fwd;
 	unsigned sleep_us = 0;
 	unsigned i, m = 0;
+	void (*hook)(void *) = NULL;
+	void *hook_arg = NULL;
 	int rc;
 
 	plan = calloc(n, sizeof(*plan));
@@ -197,6 +220,8 @@ static int fault_submit(struct lun *lun, struct lun_io *ios, unsigned n)
 		if (ios[i].op == LUN_OP_WRITE) {
 			plan[i] = fault_decide_locked(fl, ios[i].off,
 						      ios[i].len);
+			fault_hook_take_locked(fl, ios[i].off, ios[i].len,
+					       &hook, &hook_arg);
 			if (fl->write_us > sleep_us)
 				sleep_us = fl->write_us;
 		} else if (fl->read_us > sleep_us) {
@@ -206,6 +231,8 @@ static int fault_submit(struct lun *lun, struct lun_io *ios, unsigned n)
 	pthread_mutex_unlock(&fl->mu);
 	/* The I/Os of a batch run in parallel: one delay, the longest. */
 	fault_sleep_us(sleep_us);
+	if (hook)
+		hook(hook_arg);
 
 	/* fwd holds copies of the passing I/Os; results go back by order. */
 	for (i = 0; i < n; i++)
@@ -314,14 +341,19 @@ static int fault_compare_and_write(struct lun *lun, const void *expect,
 {
 	struct fault_lun *fl = fault_of(lun);
 	struct fault_plan plan;
+	void (*hook)(void *) = NULL;
+	void *hook_arg = NULL;
 	unsigned us;
 	int rc;
 
 	pthread_mutex_lock(&fl->mu);
 	plan = fault_decide_locked(fl, off, len);
+	fault_hook_take_locked(fl, off, len, &hook, &hook_arg);
 	us = fl->read_us + fl->write_us;	/* a read, then a write */
 	pthread_mutex_unlock(&fl->mu);
 	fault_sleep_us(us);
+	if (hook)
+		hook(hook_arg);
 
 	if (plan.action == FAULT_FAIL)
 		return plan.err;
@@ -461,6 +493,24 @@ void lun_fault_set_caps(struct lun *lun, unsigned caps)
 		atomic_store(&fl->lun.caps, caps & lun_caps(fl->inner));
 }
 
+/*
+ * Only 512 -> 4096, and before any I/O: the inner lun takes any I/O
+ * aligned to the larger sector, and the checks of lun.c (alignment of
+ * buffers, offsets and lengths) then hold callers to it, as a 4Kn disk
+ * would.
+ */
+int lun_fault_set_sector_size(struct lun *lun, uint32_t sector_size)
+{
+	struct fault_lun *fl = fault_of(lun);
+
+	if (!fl || sector_size % fl->inner->sector_size ||
+	    (sector_size != 512 && sector_size != 4096))
+		return -EINVAL;
+	fl->lun.sector_size = sector_size;
+	fl->lun.size_bytes = fl->inner->size_bytes & ~(uint64_t)(sector_size - 1);
+	return 0;
+}
+
 void lun_fault_set_latency(struct lun *lun, unsigned read_us, unsigned write_us)
 {
 	struct fault_lun *fl = fault_of(lun);
@@ -482,6 +532,20 @@ void lun_fault_tear_nth_write(struct lun *lun, uint64_t nth, size_t keep_bytes)
 	pthread_mutex_lock(&fl->mu);
 	fl->tear_nth_left = nth;
 	fl->tear_keep = keep_bytes;
+	pthread_mutex_unlock(&fl->mu);
+}
+
+void lun_fault_before_write_at(struct lun *lun, uint64_t off,
+			       void (*fn)(void *arg), void *arg)
+{
+	struct fault_lun *fl = fault_of(lun);
+
+	if (!fl)
+		return;
+	pthread_mutex_lock(&fl->mu);
+	fl->hook_fn = fn;
+	fl->hook_arg = arg;
+	fl->hook_off = off;
 	pthread_mutex_unlock(&fl->mu);
 }
 

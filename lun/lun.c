@@ -16,6 +16,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "vmfs/clock.h"
 #include "lun_int.h"
 
 int lun_init_common(struct lun *lun, const struct lun_ops *ops,
@@ -29,6 +30,8 @@ int lun_init_common(struct lun *lun, const struct lun_ops *ops,
 	atomic_init(&lun->io_timeout_ms, LUN_DEFAULT_IO_TIMEOUT_MS);
 	atomic_init(&lun->fenced, false);
 	atomic_init(&lun->caps, 0);
+	atomic_init(&lun->gate_until_ms, INT64_MAX);
+	atomic_init(&lun->gate_tripped, false);
 	return 0;
 }
 
@@ -193,6 +196,59 @@ static int lun_check_io(const struct lun *lun, const void *buf, size_t len,
 	return lun_check_range(lun, off, len);
 }
 
+/* ---- the write gate ------------------------------------------------------ */
+
+void lun_gate_arm(struct lun *lun, const struct lun_gate *g)
+{
+	if (!g) {
+		atomic_store(&lun->gate_until_ms, INT64_MAX);
+		lun->gate_expired = NULL;
+		lun->gate_ctx = NULL;
+		return;
+	}
+	lun->gate_exempt_off = g->exempt_off;
+	lun->gate_exempt_len = g->exempt_len;
+	lun->gate_expired = g->expired;
+	lun->gate_ctx = g->ctx;
+	atomic_store(&lun->gate_until_ms, g->valid_until_ms);
+}
+
+void lun_gate_extend(struct lun *lun, int64_t valid_until_ms)
+{
+	int64_t cur = atomic_load(&lun->gate_until_ms);
+
+	while (cur < valid_until_ms &&
+	       !atomic_compare_exchange_weak(&lun->gate_until_ms, &cur,
+					     valid_until_ms))
+		;
+}
+
+/*
+ * Called right before a write of [off, off+len) (len 0: a flush, never
+ * exempt) is handed to the backend.  The clock is read here and not
+ * earlier so that the window between the check and the issue is as short
+ * as this process can make it.  Fencing comes before the callback: by the
+ * time the owner hears of it, no other thread can start a write.
+ */
+static int lun_gate_check(struct lun *lun, uint64_t off, uint64_t len)
+{
+	int64_t until = atomic_load(&lun->gate_until_ms);
+	int64_t now;
+
+	if (until == INT64_MAX)
+		return 0;
+	if (len && off >= lun->gate_exempt_off &&
+	    off - lun->gate_exempt_off + len <= lun->gate_exempt_len)
+		return 0;
+	now = vmfs_mono_ms();
+	if (now < until)
+		return 0;
+	lun_fence(lun);
+	if (!atomic_exchange(&lun->gate_tripped, true) && lun->gate_expired)
+		lun->gate_expired(lun->gate_ctx, now - until);
+	return -EIO;
+}
+
 int lun_read(struct lun *lun, void *buf, size_t len, uint64_t off)
 {
 	int rc = lun_check_io(lun, buf, len, off, false);
@@ -207,6 +263,9 @@ int lun_write(struct lun *lun, const void *buf, size_t len, uint64_t off)
 	int rc = lun_check_io(lun, buf, len, off, true);
 
 	if (rc || len == 0)
+		return rc;
+	rc = lun_gate_check(lun, off, len);
+	if (rc)
 		return rc;
 	return lun->ops->write(lun, buf, len, off);
 }
@@ -244,6 +303,15 @@ int lun_submit(struct lun *lun, struct lun_io *ios, unsigned n)
 				ios[i].result = -ECANCELED;
 		return first;
 	}
+	/* Past the gate, the handle is fenced: every I/O of the batch fails. */
+	for (i = 0; i < n && !first; i++)
+		if (ios[i].op == LUN_OP_WRITE && ios[i].len)
+			first = lun_gate_check(lun, ios[i].off, ios[i].len);
+	if (first) {
+		for (i = 0; i < n; i++)
+			ios[i].result = first;
+		return first;
+	}
 	return lun->ops->submit(lun, ios, n);
 }
 
@@ -266,7 +334,7 @@ bool lun_is_fenced(const struct lun *lun)
 
 int lun_flush(struct lun *lun)
 {
-	if (atomic_load(&lun->fenced))
+	if (atomic_load(&lun->fenced) || lun_gate_check(lun, 0, 0))
 		return -EIO;
 	return lun->ops->flush(lun);
 }
@@ -280,6 +348,8 @@ int lun_zero_range(struct lun *lun, uint64_t off, uint64_t len)
 	if (lun->flags & LUN_RDONLY)
 		return -EROFS;
 	rc = lun_check_range(lun, off, len);
+	if (!rc && len)
+		rc = lun_gate_check(lun, off, len);
 	if (rc || len == 0)
 		return rc;
 	return lun->ops->zero_range(lun, off, len);
@@ -324,6 +394,9 @@ int lun_compare_and_write(struct lun *lun, const void *expect,
 		return rc;
 	if (len == 0)
 		return -EINVAL;
+	rc = lun_gate_check(lun, off, len);
+	if (rc)
+		return rc;
 	return lun->ops->compare_and_write(lun, expect, data, len, off,
 					   current);
 }

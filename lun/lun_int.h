@@ -58,6 +58,17 @@ struct lun {
 	_Atomic unsigned io_timeout_ms;
 	_Atomic bool fenced;	/* lun_fence(): every I/O fails with -EIO */
 	_Atomic unsigned caps;	/* LUN_CAP_*: set by the backend at open */
+	/*
+	 * The write gate (lun_gate_arm): writes are issued only while
+	 * vmfs_mono_ms() < gate_until_ms (INT64_MAX: no gate).  The other
+	 * fields are set before gate_until_ms is stored and are read only
+	 * after it is loaded, so arming needs no lock.
+	 */
+	_Atomic int64_t gate_until_ms;
+	_Atomic bool gate_tripped;	/* the callback ran (once) */
+	uint64_t gate_exempt_off, gate_exempt_len;
+	void (*gate_expired)(void *ctx, int64_t overdue_ms);
+	void *gate_ctx;
 };
 
 /* lun.c: fill in the common part of a backend handle. */

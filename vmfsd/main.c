@@ -3,7 +3,8 @@
  *
  *   vmfsd --lun LUN --mountpoint DIR [--state-dir DIR] [--foreground]
  *         [--ready-fd N] [--log-file PATH] [--debug] [--threads N]
- *         [--commit-ms MS] [--cache-size SIZE] [--host-name NAME]
+ *         [--commit-ms MS] [--lease-ms MS] [--cache-size SIZE]
+ *         [--host-name NAME]
  *         [--lock-primitive P] [--ro]
  *
  * This file: the command line, detaching, and the launcher that reports
@@ -72,6 +73,9 @@ static void vmfsd_help(void)
 	       "                      blocks (inodes the kernel holds come on top): bytes\n"
 	       "                      or with a K, M, G or T suffix, at least 1M\n"
 	       "                      (default 256M)\n"
+	       "  --lease-ms MS       the heartbeat lease this host advertises, %u to\n"
+	       "                      %u (default: the volume's, 10000); every timer,\n"
+	       "                      the self-fence included, follows from it\n"
 	       "  --host-name NAME    name this host in heartbeats, logs, 'vmfs hosts' and\n"
 	       "                      'vmfs locks'; kept in the state directory for later\n"
 	       "                      mounts (default: the stored name, else the machine's\n"
@@ -86,7 +90,8 @@ static void vmfsd_help(void)
 	       "Notices (mounted, journal replayed, unmounted), warnings and errors also\n"
 	       "go to syslog, each naming the volume.  SIGUSR1 writes the in-memory debug\n"
 	       "log to STATE_DIR/vmfsd-PID.blackbox; read it with qb-blackbox.\n",
-	       VMFSD_DEFAULT_STATE_DIR, VFUSE_MAX_THREADS, VFUSE_DEFAULT_THREADS);
+	       VMFSD_DEFAULT_STATE_DIR, VFUSE_MAX_THREADS, VFUSE_DEFAULT_THREADS,
+	       HB_MIN_LEASE_MS, HB_MAX_LEASE_MS);
 }
 
 void vmfsd_write_all(int fd, const char *s, size_t len)
@@ -187,7 +192,7 @@ static bool vmfsd_parse_uint(const char *s, long min, long max, long *out)
 static int vmfsd_parse_args(int argc, char **argv, struct vmfsd_args *a)
 {
 	enum { O_LUN = 256, O_MP, O_STATE, O_FG, O_READY, O_LOG, O_DEBUG,
-	       O_THREADS, O_COMMIT, O_CACHE, O_HOST_NAME, O_LOCK_PRIM, O_RO };
+	       O_THREADS, O_COMMIT, O_LEASE, O_CACHE, O_HOST_NAME, O_LOCK_PRIM, O_RO };
 	static const struct option longopts[] = {
 		{ "lun",        required_argument, NULL, O_LUN },
 		{ "mountpoint", required_argument, NULL, O_MP },
@@ -199,6 +204,7 @@ static int vmfsd_parse_args(int argc, char **argv, struct vmfsd_args *a)
 		{ "threads",    required_argument, NULL, O_THREADS },
 		{ "commit-ms",  required_argument, NULL, O_COMMIT },
 		{ "cache-size", required_argument, NULL, O_CACHE },
+		{ "lease-ms",   required_argument, NULL, O_LEASE },
 		{ "host-name",  required_argument, NULL, O_HOST_NAME },
 		{ "lock-primitive", required_argument, NULL, O_LOCK_PRIM },
 		{ "ro",         no_argument,       NULL, O_RO },
@@ -269,6 +275,14 @@ static int vmfsd_parse_args(int argc, char **argv, struct vmfsd_args *a)
 					      &a->cache_bytes))
 				return vmfsd_usage_err(a, "--cache-size %s: must be a size of at least 1M (bytes, or with a K, M, G or T suffix)",
 						       optarg);
+			break;
+		case O_LEASE:
+			if (!vmfsd_parse_uint(optarg, HB_MIN_LEASE_MS,
+					      HB_MAX_LEASE_MS, &v))
+				return vmfsd_usage_err(a, "--lease-ms %s: must be a number of milliseconds from %u to %u",
+						       optarg, HB_MIN_LEASE_MS,
+						       HB_MAX_LEASE_MS);
+			a->lease_ms = (unsigned)v;
 			break;
 		case O_HOST_NAME:
 			if (!vmfsd_host_name_valid(optarg))

@@ -209,15 +209,20 @@ static int vmfsd_check_mountpoint(struct vmfsd *d)
 }
 
 /*
- * The heartbeat fenced its handle: fence the data handle too, so nothing
- * this host still has queued reaches the volume.  Every FUSE call fails
- * with EIO from here on; the admin unmounts and mounts again.
+ * The heartbeat fenced both handles (its own and the data handle, its
+ * gate_lun), so nothing this host still has queued reaches the volume:
+ * its renewal failed or lost the slot, or the lease ran out before a
+ * renewal or a write (the host was stopped).  Every FUSE call that
+ * reaches the volume fails with EIO from here on (answers from caches are
+ * at worst stale); the admin unmounts and mounts again.  Runs on the
+ * heartbeat's thread or on the FUSE or journal thread whose write found
+ * the lease run out.
  */
 static void vmfsd_on_fence(void *ctx, const char *why)
 {
 	struct vmfsd *d = ctx;
 
-	lun_fence(d->lun);
+	snprintf(d->fence_why, sizeof(d->fence_why), "%s", why);
 	d->fenced = true;
 	vmfsd_notify_status("FENCED: %s; all I/O fails, unmount and mount "
 			    "again", why);
@@ -226,10 +231,10 @@ static void vmfsd_on_fence(void *ctx, const char *why)
 }
 
 /*
- * Until on-disk locks arbitrate between hosts, a volume is served by one
- * host at a time: refuse while another host's heartbeat is live.  Slots of
- * other hosts are watched only when one is active (a lease and a renewal,
- * about 6 s); a crashed host's slot stops moving and does not block.
+ * A read-only host takes no locks, so it may not look at a volume that
+ * other hosts change: refuse while another host's heartbeat is live.
+ * Slots of other hosts are watched only when one is active (a lease and a
+ * renewal); a crashed host's slot stops moving and does not block.
  */
 static int vmfsd_single_host(struct vmfsd *d, const struct vol_geom *g,
 			     const uint8_t *hu)
@@ -256,11 +261,21 @@ static int vmfsd_single_host(struct vmfsd *d, const struct vol_geom *g,
 		if (!si[i].live || !memcmp(si[i].host_uuid, hu, VMFS_UUID_SIZE))
 			continue;
 		vol_uuid_format(si[i].host_uuid, u);
-		vmfsd_fail(d, "volume %s is mounted by host %s (%s, heartbeat "
-			   "slot %u, live); this version serves a volume from "
-			   "one host at a time: unmount it there first",
-			   d->uuid, u, si[i].hostname[0] ? si[i].hostname : "?",
-			   si[i].slot);
+		if (d->a->ro)
+			vmfsd_fail(d, "volume %s is mounted by host %s (%s, "
+				   "heartbeat slot %u, live); a read-only mount "
+				   "cannot share a volume with read-write hosts "
+				   "yet: mount it read-write, or unmount it there "
+				   "first", d->uuid, u,
+				   si[i].hostname[0] ? si[i].hostname : "?",
+				   si[i].slot);
+		else
+			vmfsd_fail(d, "volume %s is mounted read-only by host %s "
+				   "(%s, heartbeat slot %u, live); read-write "
+				   "hosts cannot share it with read-only ones yet: "
+				   "unmount it there first", d->uuid,
+				   si[i].hostname[0] ? si[i].hostname : "?", u,
+				   si[i].slot);
 		ret = -EBUSY;
 	}
 	if (ret && ret != -EBUSY)
@@ -271,7 +286,73 @@ static int vmfsd_single_host(struct vmfsd *d, const struct vol_geom *g,
 	return ret;
 }
 
-/* Open the heartbeat's own LUN handle; refuse while another host is live. */
+/*
+ * This host's own slot left ACTIVE (or half-recovered) by a crash: the
+ * host state lock guarantees no other process of ours runs, so recover
+ * it at once, like any survivor would (mark it being-replayed, replay its
+ * journal, free it) before joining again.  Its old locks then name a slot
+ * that moved on and are broken by whoever needs them.
+ */
+static int vmfsd_recover_self(struct vmfsd *d, const struct vol_geom *g,
+			      const uint8_t *hu)
+{
+	struct hb_slot_info *si = calloc(g->max_hosts, sizeof(*si));
+	struct hb_timeouts t;
+	unsigned prim = lock_prim_pick(d->hb_lun, d->a->lock_prim);
+	uint32_t n, i;
+	int ret;
+
+	if (!si)
+		return -ENOMEM;
+	ret = hb_survey(d->hb_lun, g->hb_offset, false, si, g->max_hosts, &n);
+	for (i = 0; !ret && i < n; i++) {
+		if (memcmp(si[i].host_uuid, hu, VMFS_UUID_SIZE) ||
+		    si[i].state == VMFS_HB_FREE)
+			continue;
+		if (!prim) {
+			ret = -EOPNOTSUPP;
+			break;
+		}
+		hb_timeouts_from_lease(si[i].lease_ms, &t);
+		qb_log(LOG_NOTICE, "heartbeat slot %u of volume %s is this "
+		       "host's, left by a crash: recovering it before joining",
+		       si[i].slot, d->uuid);
+		ret = vol_recover_slot(d->lun, d->hb_lun, g, prim, &t, &si[i]);
+		if (ret == -VMFS_E_MISCOMPARE)
+			ret = 0;   /* another host recovered it meanwhile */
+	}
+	if (ret)
+		vmfsd_fail(d, "cannot recover this host's crashed heartbeat slot "
+			   "of volume %s: %s; run 'vmfs fsck %s'", d->uuid,
+			   vmfs_strerror(ret), d->a->lun);
+	free(si);
+	return ret;
+}
+
+/* The volume lock's mode as on disk now (FREE when it cannot be read:
+ * taking it says why later). */
+static enum vmfs_lock_mode vmfsd_volume_lock_mode(struct vmfsd *d,
+						  const struct vol_geom *g)
+{
+	uint8_t *buf = lun_buf_alloc(VMFS_MD_BLOCK_SIZE);
+	struct lock_state st;
+	enum vmfs_lock_mode m = VMFS_LOCK_FREE;
+
+	if (buf && !lun_read(d->hb_lun, buf, VMFS_MD_BLOCK_SIZE, g->hb_offset) &&
+	    !lock_state_from_disk(buf, g->hb_offset, &st))
+		m = st.mode;
+	lun_buf_free(buf);
+	return m;
+}
+
+/*
+ * Open the heartbeat's own LUN handle.  A read-write host shares the
+ * volume with every other read-write host (the volume lock and the
+ * per-object locks, vol/cluster.c); a read-only host still refuses while
+ * another host is live, since it takes no per-object locks, and a
+ * read-write host refuses while a read-only one holds the volume lock,
+ * before it writes anything (docs/OPERATIONS.md).
+ */
 static int vmfsd_hb_check(struct vmfsd *d, const struct vol_geom *g)
 {
 	uint8_t hu[VMFS_UUID_SIZE];
@@ -284,7 +365,96 @@ static int vmfsd_hb_check(struct vmfsd *d, const struct vol_geom *g)
 		return ret;
 	}
 	vmfsd_host_uuid(d->host, hu);
-	return vmfsd_single_host(d, g, hu);
+	if (d->a->ro || vmfsd_volume_lock_mode(d, g) == VMFS_LOCK_READONLY)
+		ret = vmfsd_single_host(d, g, hu);
+	if (!ret && !d->a->ro)
+		ret = vmfsd_recover_self(d, g, hu);
+	return ret;
+}
+
+/*
+ * A read-only host holds the volume lock READONLY for as long as it is
+ * mounted, so that no read-write host starts changing what it reads
+ * (vol_cluster_start refuses then); it is the one thing besides its
+ * heartbeat slot that it writes (docs/OPERATIONS.md).
+ */
+/* The liveness oracle of a read-only host's volume lock: vmfsd_single_host
+ * has just watched every other slot and found none live, and every
+ * journal is clean (vol_open refuses otherwise), so what still holds the
+ * lock is a crashed host with nothing left to write. */
+static int vmfsd_none_live(void *arg, const struct lock_holder *h)
+{
+	(void)arg;
+	(void)h;
+	return 0;
+}
+
+static int vmfsd_ro_lock(struct vmfsd *d, const struct vol_geom *g)
+{
+	struct lock_host host;
+	struct lock_state st;
+	int ret;
+
+	memset(&host, 0, sizeof(host));
+	vmfsd_host_uuid(d->host, host.self.uuid);
+	host.self.slot = hb_slot_index(d->hb);
+	host.self.hb_gen = hb_generation(d->hb);
+	host.is_live = vmfsd_none_live;
+	ret = lock_ctx_open(d->hb_lun, &host, d->lock_prim, &d->ro_lk);
+	if (!ret)
+		ret = lock_acquire(d->ro_lk, g->hb_offset, VMFS_LOCK_READONLY,
+				   0, &st);
+	/* A record changed since (a host mounting now) miscompares: refused. */
+	if (ret == -EBUSY && !lock_break(d->ro_lk, &st, NULL))
+		ret = lock_acquire(d->ro_lk, g->hb_offset, VMFS_LOCK_READONLY,
+				   0, &st);
+	if (ret == -EBUSY)
+		vmfsd_fail(d, "volume %s is mounted read-write by another host "
+			   "(it holds the volume lock); unmount it there first, "
+			   "or mount read-write", d->uuid);
+	else if (ret)
+		vmfsd_fail(d, "cannot take the volume lock of %s read-only: %s",
+			   d->uuid, vmfs_strerror(ret));
+	if (!ret)
+		d->ro_locked = g->hb_offset + 1;
+	return ret;
+}
+
+/* Share the volume: the volume lock, and the watcher of other hosts. */
+static int vmfsd_cluster(struct vmfsd *d, const struct vol_geom *g)
+{
+	struct vol_cluster_opts co;
+	uint8_t hu[VMFS_UUID_SIZE];
+	char why[600] = "";
+	int ret;
+
+	vmfsd_notify_status("taking the volume lock of %s", d->uuid);
+	vmfsd_host_uuid(d->host, hu);
+	memset(&co, 0, sizeof(co));
+	co.hb_lun = d->hb_lun;
+	co.hb_offset = g->hb_offset;
+	co.host_uuid = hu;
+	co.my_slot = hb_slot_index(d->hb);
+	co.my_hb_gen = hb_generation(d->hb);
+	co.prim = d->lock_prim;
+	hb_timeouts_get(d->hb, &co.t);
+	co.why = why;
+	co.why_len = sizeof(why);
+	ret = vol_cluster_start(d->vol, &co);
+	if (ret == -EROFS)
+		vmfsd_fail(d, "volume %s is mounted read-only by %s; read-write "
+			   "hosts cannot share it with read-only ones yet: "
+			   "unmount it there first", d->uuid, why);
+	else if (ret == -EBUSY)
+		vmfsd_fail(d, "cannot take the volume lock of %s: other hosts "
+			   "hold it and did not let go within %u s; see 'vmfs "
+			   "hosts %s' and the other hosts' logs", d->uuid,
+			   (2 * co.t.dead_ms + co.t.lease_ms) / 1000, d->a->lun);
+	else if (ret)
+		vmfsd_fail(d, "cannot take the volume lock of %s: %s; run "
+			   "'vmfs fsck %s'", d->uuid, vmfs_strerror(ret),
+			   d->a->lun);
+	return ret;
 }
 
 /* Take a heartbeat slot (vmfsd_hb_check first). */
@@ -303,6 +473,8 @@ static int vmfsd_join(struct vmfsd *d, const struct vol_geom *g)
 	o.prim = d->a->lock_prim;
 	o.journal_offset = g->journal_offset;
 	o.journal_size = g->journal_size_bytes;
+	o.lease_ms = d->a->lease_ms;
+	o.gate_lun = d->lun;
 	o.on_fence = vmfsd_on_fence;
 	o.ctx = d;
 	ret = hb_join(d->hb_lun, g->hb_offset, &o, &d->hb);
@@ -336,19 +508,21 @@ static int vmfsd_join(struct vmfsd *d, const struct vol_geom *g)
 	d->lock_prim = hb_primitive(d->hb);
 	hb_timeouts_get(d->hb, &t);
 	lun_set_io_timeout(d->hb_lun, t.io_timeout_ms);
+	lun_set_io_timeout(d->lun, t.data_io_timeout_ms);
 	qb_log(LOG_INFO, "heartbeat slot %u generation %llu through %s: lease "
-	       "%u ms, renew %u ms, I/O timeout %u ms, self-fence after %u ms",
+	       "%u ms, renew %u ms, I/O timeout %u ms (data %u ms), writes "
+	       "stop %u ms after the start of the last renewal",
 	       hb_slot_index(d->hb), (unsigned long long)hb_generation(d->hb),
 	       lock_prim_name(d->lock_prim), t.lease_ms, t.renew_ms,
-	       t.io_timeout_ms, t.fence_ms);
+	       t.io_timeout_ms, t.data_io_timeout_ms, t.fence_ms);
 	return 0;
 }
 
 /*
- * No other host is live (vmfsd_hb_check), so every dirty journal is ours
- * to replay; then this host journals into its own slot.  A read-only host
- * replays nothing and has no journal: it refuses a volume with
- * transactions to replay.
+ * A read-write host replays its own slot's journal (clean after
+ * vmfsd_recover_self) and journals into it.  A read-only host replays
+ * nothing and has no journal: it refuses a volume with transactions to
+ * replay.
  */
 static int vmfsd_open_vol(struct vmfsd *d)
 {
@@ -357,7 +531,9 @@ static int vmfsd_open_vol(struct vmfsd *d)
 
 	vmfsd_notify_status("opening volume %s%s", d->uuid, d->a->ro ? "" :
 			    " (replaying any journal a crash left)");
-	oo.flags = d->a->ro ? VOL_RDONLY : 0;
+	/* Read-write: our own journal only; other hosts' are recovered
+	 * through their slots. */
+	oo.flags = d->a->ro ? VOL_RDONLY : VOL_OWN_JOURNAL;
 	oo.journal_slot = d->a->ro ? 0 : hb_slot_index(d->hb);
 	oo.commit_ms = d->a->commit_ms;
 	oo.cache_bytes = d->a->cache_bytes;
@@ -429,6 +605,8 @@ int vmfsd_start(struct vmfsd *d)
 		ret = vmfsd_join(d, &g);
 	if (!ret && !d->a->ro)
 		ret = vmfsd_open_vol(d);
+	if (!ret)
+		ret = d->a->ro ? vmfsd_ro_lock(d, &g) : vmfsd_cluster(d, &g);
 	if (ret)
 		return ret;
 	if (vmfsd_stopped_early(d))
@@ -466,9 +644,17 @@ static void vmfsd_close_failed(struct vmfsd *d, struct vmfsd_close_status *st,
 	if (st->err)
 		return;
 	st->err = err;
-	snprintf(st->msg, sizeof(st->msg), "%s volume %s failed: %s; run "
-		 "'vmfs fsck %.3500s'", what, d->uuid, vmfs_strerror(err),
-		 d->a->lun);
+	/* A fenced host's I/O fails by design: the cure is a new mount (it
+	 * replays the journal), not fsck. */
+	if (d->fenced)
+		snprintf(st->msg, sizeof(st->msg), "%s volume %s failed: this "
+			 "host fenced itself (%.300s) and stopped writing to "
+			 "it; mount it again, which replays its journal",
+			 what, d->uuid, d->fence_why);
+	else
+		snprintf(st->msg, sizeof(st->msg), "%s volume %s failed: %s; "
+			 "run 'vmfs fsck %.3500s'", what, d->uuid,
+			 vmfs_strerror(err), d->a->lun);
 	qb_log(LOG_ERR, "%s", st->msg);
 }
 
@@ -487,6 +673,11 @@ void vmfsd_finish(struct vmfsd *d, struct vmfsd_close_status *st)
 			vmfsd_close_failed(d, st, ret, "closing");
 		d->vol = NULL;
 	}
+	if (d->ro_locked && !d->fenced)
+		lock_release(d->ro_lk, d->ro_locked - 1, NULL);
+	d->ro_locked = 0;
+	lock_ctx_close(d->ro_lk);
+	d->ro_lk = NULL;
 	/* Give the slot back only after the volume is flushed. */
 	if (d->hb) {
 		ret = hb_leave(d->hb);

@@ -47,6 +47,7 @@ struct vmfsd_args {
 	unsigned threads;
 	unsigned commit_ms;
 	uint64_t cache_bytes;     /* --cache-size; 0: the engine's default */
+	unsigned lease_ms;        /* --lease-ms; 0: the volume's default */
 	char host_name[VMFSD_HOST_NAME_MAX + 1];   /* --host-name; "": not given */
 	unsigned lock_prim;       /* --lock-primitive: LOCK_PRIM_*, 0 auto */
 };
@@ -63,13 +64,18 @@ struct vmfsd {
 	struct vol *vol;
 	struct vfuse *fuse;
 	bool claimed;
-	volatile bool fenced;   /* set by the heartbeat thread */
+	/* Set once, by whichever thread the heartbeat fenced from; the why
+	 * is written before the flag. */
+	volatile bool fenced;
+	char fence_why[256];
 	char uuid[37];
 	char host_uuid[37];
 	char host_name[VMFSD_HOST_NAME_MAX + 1];
 	/* What the heartbeat writes through; the lock context is to be opened
 	 * with it too, so that one host never mixes primitives on a LUN. */
 	unsigned lock_prim;
+	struct lock_ctx *ro_lk; /* read-only mount: its volume lock */
+	uint64_t ro_locked;     /* the lock's address + 1 while held */
 	int64_t since_ns;       /* mounted at, wall clock */
 	/* loop.c */
 	qb_loop_t *loop;

@@ -167,8 +167,6 @@ int vol_res_cluster_resize(struct lun *lun, const struct vol_geom *g,
 	uint64_t first = (uint64_t)c * r->per_cluster, addr = rc_addr(r, c);
 	uint32_t want = (uint32_t)(r->count - first < r->per_cluster ?
 				   r->count - first : r->per_cluster);
-	/* Keep the lock record out of the write where the sector allows. */
-	uint32_t skip = lun_sector_size(lun) <= VMFS_OBJ_OFFSET ? VMFS_OBJ_OFFSET : 0;
 	struct fmt_rc h;
 	int ret;
 
@@ -187,8 +185,7 @@ int vol_res_cluster_resize(struct lun *lun, const struct vol_geom *g,
 		h.nfree = want - count_bits(rc->rc_bitmap, want);
 		fmt_rc_encode(&h, rc);
 		rc_seal(blk, addr);
-		ret = lun_write(lun, blk + skip, VMFS_MD_BLOCK_SIZE - skip,
-				addr + skip);
+		ret = lock_obj_write(lun, blk, addr);
 	}
 	lun_buf_free(blk);
 	return ret;
@@ -328,6 +325,92 @@ static int rc_write(struct vol *v, struct rarea *ra, uint32_t c)
 }
 
 /*
+ * Reread cluster c's header from disk: another host changed it (its lock
+ * moved) or may have (vol_caches_reload).  Called with alloc_lock.
+ */
+static int rc_reload(struct vol *v, struct rarea *ra, enum vmfs_res_type t,
+		     uint32_t c)
+{
+	struct rcluster *cl = &ra->cl[c];
+	uint64_t addr = rc_addr(&ra->g, c);
+	uint8_t *blk = lun_buf_alloc(VMFS_MD_BLOCK_SIZE);
+	struct fmt_rc h;
+	uint32_t used_old, used_new;
+	int ret;
+
+	if (!blk)
+		return -ENOMEM;
+	ret = lun_read(v->lun, blk, VMFS_MD_BLOCK_SIZE, addr);
+	if (!ret)
+		ret = lun_md_verify(&rc_of(blk)->rc_hdr, VMFS_MAGIC_RCLUSTER,
+				    addr, RC_LEN);
+	if (!ret && (fmt_rc_decode(rc_of(blk), &h) || h.type != (uint32_t)t ||
+		     h.index != c))
+		ret = -VMFS_E_CORRUPT;
+	if (ret) {
+		VLOG(LOG_ERR, "rereading %s cluster %u at offset %llu: %s; run 'vmfs fsck'",
+		     vol_res_name(t), c, (unsigned long long)addr,
+		     vmfs_strerror(ret));
+		lun_buf_free(blk);
+		return ret;
+	}
+	used_old = count_bits(rc_of(cl->blk)->rc_bitmap, cl->nobjs);
+	used_new = count_bits(rc_of(blk)->rc_bitmap, cl->nobjs);
+	memcpy(cl->blk, blk, VMFS_MD_BLOCK_SIZE);
+	cl->nfree = cl->nobjs - used_new;
+	ra->used = ra->used + used_new - used_old;
+	lun_buf_free(blk);
+	return 0;
+}
+
+/* Lock cluster c for the running operation (shared mode) and reread it
+ * if another host changed it.  try: a cluster another host holds is
+ * -EBUSY at once. */
+static int rc_lock(struct vol *v, struct rarea *ra, enum vmfs_res_type t,
+		   uint32_t c, bool try)
+{
+	bool moved;
+	int ret = vcl_lock_cluster(v, t, c, try, &moved);
+
+	if (!ret && moved)
+		ret = rc_reload(v, ra, t, c);
+	return ret;
+}
+
+int vol_res_refresh_inodes(struct vol *v)
+{
+	struct rarea *ra = &v->res[VMFS_RES_INODE];
+	int ret = 0;
+
+	pthread_mutex_lock(&v->alloc_lock);
+	for (uint32_t c = 0; c < ra->g.nclusters && !ret; c++)
+		ret = rc_reload(v, ra, VMFS_RES_INODE, c);
+	pthread_mutex_unlock(&v->alloc_lock);
+	return ret;
+}
+
+void vol_res_spread(struct vol *v, uint32_t part, uint32_t parts)
+{
+	pthread_mutex_lock(&v->alloc_lock);
+	for (int t = 0; t < VMFS_RES_NTYPES; t++)
+		v->res[t].rotor = (uint32_t)((uint64_t)v->res[t].g.nclusters *
+					     part / parts);
+	pthread_mutex_unlock(&v->alloc_lock);
+}
+
+int vol_res_reload_all(struct vol *v)
+{
+	int ret = 0;
+
+	pthread_mutex_lock(&v->alloc_lock);
+	for (int t = 0; t < VMFS_RES_NTYPES && !ret; t++)
+		for (uint32_t c = 0; c < v->res[t].g.nclusters && !ret; c++)
+			ret = rc_reload(v, &v->res[t], t, c);
+	pthread_mutex_unlock(&v->alloc_lock);
+	return ret;
+}
+
+/*
  * File and small blocks hold data that is written in place, outside the
  * journal.  One freed by transaction T must not be handed out again until
  * T can never replay (jnl_reusable_seq() > T): otherwise a crash could
@@ -449,7 +532,8 @@ int vol_res_alloc(struct vol *v, enum vmfs_res_type t, uint64_t hint,
 	      uint64_t *out, uint32_t n, uint32_t *got)
 {
 	struct rarea *ra = &v->res[t];
-	uint32_t nc = ra->g.nclusters, start, k = 0;
+	uint32_t nc = ra->g.nclusters, start, k = 0, tries = 0;
+	bool busy = false;
 	int ret = 0;
 
 	*got = 0;
@@ -458,8 +542,14 @@ int vol_res_alloc(struct vol *v, enum vmfs_res_type t, uint64_t hint,
 	pthread_mutex_lock(&v->alloc_lock);
 	if (res_delays_reuse(v, t))
 		res_busy_release(v, ra);
-	start = hint < ra->g.count ? (uint32_t)(hint / ra->g.per_cluster)
-				   : ra->rotor;
+	/* Shared: each host starts in its own part of the area (the rotor
+	 * vol_cluster_start set from its slot), so hosts allocate side by
+	 * side instead of queueing for the cluster of a shared parent. */
+	start = hint < ra->g.count && !vcl_shared(v) ?
+		(uint32_t)(hint / ra->g.per_cluster) : ra->rotor % nc;
+	/* Shared: the first pass skips clusters another host holds right
+	 * now; if that found nothing, the second waits for them. */
+	for (int pass = 0; pass < 2 && !k && !ret; pass++)
 	for (uint32_t i = 0; i < nc && k < n && !ret; i++) {
 		uint32_t c = (start + i) % nc;
 		struct rcluster *cl = &ra->cl[c];
@@ -468,11 +558,27 @@ int vol_res_alloc(struct vol *v, enum vmfs_res_type t, uint64_t hint,
 
 		if (cl->nfree <= cl->nbusy)
 			continue;
+		if (vcl_shared(v)) {
+			if (++tries > 32)
+				break;
+			ret = rc_lock(v, ra, t, c, pass == 0);
+			if (ret == -EBUSY) {
+				ret = 0;
+				busy = true;
+				continue;
+			}
+			if (ret)
+				break;
+			if (cl->nfree <= cl->nbusy)
+				continue;
+		} else if (pass) {
+			break;
+		}
 		ret = rc_first_use(v, ra, c);
 		if (ret)
 			break;
 		rc = rc_of(cl->blk);
-		if (i == 0 && hint < ra->g.count)
+		if (i == 0 && hint < ra->g.count && !vcl_shared(v))
 			b = (uint32_t)(hint % ra->g.per_cluster);
 		for (uint32_t j = 0; j < cl->nobjs && k < n; j++) {
 			uint32_t bit = (b + j) % cl->nobjs;
@@ -506,6 +612,8 @@ int vol_res_alloc(struct vol *v, enum vmfs_res_type t, uint64_t hint,
 	*got = k;
 	if (ret)
 		return ret;
+	if (!k && busy)
+		return -EBUSY;  /* other hosts held every cluster with room */
 	return k ? 0 : -ENOSPC;
 }
 
@@ -520,6 +628,11 @@ int vol_res_orphan_mark(struct vol *v, uint64_t ino, bool on)
 	if (ino >= ra->g.count)
 		return -EINVAL;
 	pthread_mutex_lock(&v->alloc_lock);
+	ret = rc_lock(v, ra, VMFS_RES_INODE, c, false);
+	if (ret) {
+		pthread_mutex_unlock(&v->alloc_lock);
+		return ret;
+	}
 	rc = rc_of(ra->cl[c].blk);
 	if (bit_test(rc->rc_orphan, bit) != on) {
 		rc->rc_orphan[bit >> 3] ^= 1u << (bit & 7);
@@ -604,6 +717,18 @@ int vol_res_free(struct vol *v, enum vmfs_res_type t, const uint64_t *idx,
 			continue;
 		}
 		cl = &ra->cl[c];
+		err = rc_lock(v, ra, t, c, false);
+		if (err) {
+			/* Left allocated: a leak fsck reclaims, never a
+			 * bitmap written without its lock. */
+			VLOG(LOG_WARNING, "cannot lock %s cluster %u to free objects in it: %s; 'vmfs fsck' reclaims them",
+			     vol_res_name(t), c, vmfs_strerror(err));
+			while (i < n && sorted[i] / ra->g.per_cluster == c)
+				i++;
+			if (!ret)
+				ret = err;
+			continue;
+		}
 		rc = rc_of(cl->blk);
 		for (; i < n && sorted[i] / ra->g.per_cluster == c; i++) {
 			uint32_t bit = (uint32_t)(sorted[i] % ra->g.per_cluster);

@@ -707,7 +707,12 @@ out:
 int vol_fallocate(struct vol *v, uint64_t ino, int mode, uint64_t off,
 		  uint64_t len)
 {
-	return VOL_RETRY_NOSPC(v, fallocate_once(v, ino, mode, off, len));
+	VCL_OP(v);
+	int ret = vcl_lock_ino(v, ino, VMFS_LOCK_EXCLUSIVE);
+
+	if (!ret)
+		ret = VOL_RETRY_NOSPC(v, fallocate_once(v, ino, mode, off, len));
+	return VCL_END(v, ret);
 }
 
 ssize_t vol_read(struct vol *v, uint64_t ino, void *buf, size_t len,
@@ -807,8 +812,22 @@ ssize_t vol_write(struct vol *v, uint64_t ino, const void *buf, size_t len,
 	}
 	if (ret < 0)
 		goto out;
+	/* Hosts share a multi-writer file's lock: a write that would change
+	 * its metadata (allocate, zero, move EOF) cannot be made safely. */
+	if (vcl_shared(v) && (vi->flags & VMFS_DI_MULTIWRITER)) {
+		ret = -EPERM;
+		goto out;
+	}
 	/* Blocks to allocate or zero, EOF to move, or a partial sector. */
-	ret = VOL_RETRY_NOSPC(v, write_slow(v, vi, buf, len, off));
+	{
+		VCL_OP(v);
+
+		ret = vcl_lock_ino(v, ino, VMFS_LOCK_EXCLUSIVE);
+		if (!ret)
+			ret = VOL_RETRY_NOSPC(v, write_slow(v, vi, buf, len,
+							     off));
+		ret = VCL_END(v, ret);
+	}
 out:
 	vol_inode_put(v, vi);
 	return ret;
@@ -825,6 +844,10 @@ int vol_fsync(struct vol *v, uint64_t ino, bool datasync)
 	struct vinode *vi;
 	int ret;
 
+	/* Shared: every operation is home when it ends, and the open lock
+	 * covers the timestamps (vol_release_file writes them). */
+	if (vcl_shared(v) && !vcl_holds_ino(v, ino))
+		return vol_sync(v);
 	{
 		VOL_HANDLE(v);
 

@@ -21,6 +21,15 @@ static struct vmfs_inode *di_of(const struct vinode *vi)
 	return (struct vmfs_inode *)(vi->blk + VMFS_OBJ_OFFSET);
 }
 
+/* The mode in vi's block image (0: a free inode). */
+static uint32_t blk_mode(const struct vinode *vi)
+{
+	struct fmt_inode fi;
+
+	(void)fmt_inode_decode(di_of(vi), &fi);
+	return fi.mode;
+}
+
 /* The codec's host copy into the cached inode's fields. */
 static void inode_decode(struct vinode *vi, const struct fmt_inode *fi)
 {
@@ -213,7 +222,9 @@ int vol_inode_get(struct vol *v, uint64_t ino, struct vinode **out)
 	pthread_mutex_unlock(&v->icache_lock);
 	if (vi)
 		return -ESTALE;
-	if (!inode_in_use(v, ino))
+	/* Shared: the cached bitmap may be older than the entry that led
+	 * here; the block itself tells (a freed inode has mode 0). */
+	if (!vcl_shared(v) && !inode_in_use(v, ino))
 		return -ESTALE;
 
 	vi = vinode_new(v, ino);
@@ -273,9 +284,10 @@ void vol_inode_put(struct vol *v, struct vinode *vi)
 	}
 
 	pthread_rwlock_wrlock(&vi->rw);
-	if (vi->nlink == 0 && !vi->deleted && !vol_is_rdonly(v))
+	if (vi->nlink == 0 && !vi->deleted && !vol_is_rdonly(v) &&
+	    !v->keep_orphans && vcl_may_free(v, vi))
 		vol_inode_free(v, vi);
-	else
+	else if (vcl_holds_ino(v, vi->ino))
 		vol_inode_flush_times(v, vi);
 	pthread_rwlock_unlock(&vi->rw);
 
@@ -292,6 +304,122 @@ void vol_inode_put(struct vol *v, struct vinode *vi)
 	pthread_mutex_unlock(&v->icache_lock);
 }
 
+int vol_inode_cached(struct vol *v, uint64_t ino, struct vinode **out)
+{
+	struct vinode *vi;
+
+	pthread_mutex_lock(&v->icache_lock);
+	vi = icache_find(v, ino);
+	if (vi && !vi->deleted)
+		vi->pins++;
+	else
+		vi = NULL;
+	pthread_mutex_unlock(&v->icache_lock);
+	*out = vi;
+	return vi ? 0 : -ENOENT;
+}
+
+int vol_inode_reload(struct vol *v, struct vinode *vi)
+{
+	int ret;
+
+	vol_dir_unload(vi);
+	vol_bmap_cache_drop(vi);
+	vi->times_dirty = false;
+	ret = vol_md_read(v, vi->blk, vi->addr);
+	if (ret)
+		return ret;
+	if (!blk_mode(vi)) {
+		/* Freed by another host: this cache entry is dead. */
+		vi->deleted = true;
+		vi->nlink = 0;
+		return -ESTALE;
+	}
+	return inode_verify(vi);
+}
+
+int vol_inode_peek(struct vol *v, uint64_t ino, struct vol_attr *a)
+{
+	struct vinode *vi;
+	int ret = -EIO;
+
+	if (ino == 0 || ino >= v->g.res[VMFS_RES_INODE].count)
+		return -ESTALE;
+	vi = vinode_new(v, ino);
+	if (!vi)
+		return -ENOMEM;
+	/* A write of the object by its holder may be under way: a torn
+	 * image fails its CRC, and a second read sees it whole. */
+	for (int tries = 0; tries < 3 && ret; tries++) {
+		ret = lun_read(v->lun, vi->blk, VMFS_MD_BLOCK_SIZE, vi->addr);
+		if (ret)
+			break;
+		if (!blk_mode(vi)) {
+			ret = -ESTALE;
+			break;
+		}
+		if (lun_md_verify(&di_of(vi)->di_hdr, VMFS_MAGIC_INODE, vi->addr,
+				  INODE_LEN))
+			ret = -EIO;
+		else
+			ret = inode_verify(vi);
+	}
+	if (!ret)
+		vol_inode_to_attr(v, vi, a);
+	vinode_destroy(vi);
+	return ret;
+}
+
+void vol_icache_flush_times(struct vol *v)
+{
+	for (uint32_t i = 0; i < v->itab_size; i++) {
+		struct vinode *vi;
+
+		pthread_mutex_lock(&v->icache_lock);
+		for (vi = v->itab[i]; vi; vi = vi->hnext) {
+			if (!vi->times_dirty || vi->deleted)
+				continue;
+			vi->pins++;
+			pthread_mutex_unlock(&v->icache_lock);
+			{
+				VOL_HANDLE(v);
+
+				pthread_rwlock_wrlock(&vi->rw);
+				vol_inode_flush_times(v, vi);
+				pthread_rwlock_unlock(&vi->rw);
+			}
+			pthread_mutex_lock(&v->icache_lock);
+			vi->pins--;
+		}
+		pthread_mutex_unlock(&v->icache_lock);
+	}
+}
+
+int vol_caches_reload(struct vol *v)
+{
+	int ret = vol_res_reload_all(v);
+
+	for (uint32_t i = 0; i < v->itab_size; i++) {
+		struct vinode *vi;
+
+		pthread_mutex_lock(&v->icache_lock);
+		for (vi = v->itab[i]; vi; vi = vi->hnext) {
+			if (vi->deleted)
+				continue;
+			vi->pins++;
+			pthread_mutex_unlock(&v->icache_lock);
+			pthread_rwlock_wrlock(&vi->rw);
+			if (!vcl_holds_ino(v, vi->ino))
+				vol_inode_reload(v, vi);
+			pthread_rwlock_unlock(&vi->rw);
+			pthread_mutex_lock(&v->icache_lock);
+			vi->pins--;
+		}
+		pthread_mutex_unlock(&v->icache_lock);
+	}
+	return ret;
+}
+
 void vol_icache_evict_all(struct vol *v)
 {
 	for (uint32_t i = 0; i < v->itab_size; i++) {
@@ -302,7 +430,8 @@ void vol_icache_evict_all(struct vol *v)
 			VOL_HANDLE(v);
 
 			next = vi->hnext;
-			if (vi->nlink == 0 && !vi->deleted && !vol_is_rdonly(v))
+			if (vi->nlink == 0 && !vi->deleted && !vol_is_rdonly(v) &&
+			    !v->keep_orphans)
 				vol_inode_free(v, vi);
 			else
 				vol_inode_flush_times(v, vi);

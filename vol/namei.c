@@ -48,8 +48,8 @@ static void take_ref(struct vol *v, struct vinode *vi)
 	pthread_mutex_unlock(&v->icache_lock);
 }
 
-int vol_lookup(struct vol *v, uint64_t parent, const char *name,
-	       struct vol_attr *a)
+static int lookup_body(struct vol *v, uint64_t parent, const char *name,
+		       struct vol_attr *a)
 {
 	struct vinode *dir, *vi;
 	uint64_t ino;
@@ -95,6 +95,33 @@ int vol_lookup(struct vol *v, uint64_t parent, const char *name,
 	take_ref(v, vi);
 	vol_inode_put(v, vi);
 	return 0;
+}
+
+/* Shared: attributes of an inode this host does not hold come from disk. */
+static int fresh_attr(struct vol *v, struct vol_attr *a)
+{
+	if (!vcl_shared(v) || vcl_holds_ino(v, a->ino))
+		return 0;
+	return vol_inode_peek(v, a->ino, a);
+}
+
+int vol_lookup(struct vol *v, uint64_t parent, const char *name,
+	       struct vol_attr *a)
+{
+	VCL_OP(v);
+	int ret = vcl_lock_ino(v, parent, VMFS_LOCK_READONLY);
+
+	if (!ret)
+		ret = lookup_body(v, parent, name, a);
+	if (!ret) {
+		int err = fresh_attr(v, a);
+
+		if (err) {
+			vol_forget(v, a->ino, 1);
+			ret = err == -ESTALE ? -ENOENT : err;
+		}
+	}
+	return VCL_END(v, ret);
 }
 
 void vol_ref(struct vol *v, uint64_t ino)
@@ -201,8 +228,14 @@ static int make_node(struct vol *v, uint64_t parent, const char *name,
 		     uint32_t mode, uint32_t uid, uint32_t gid, uint64_t rdev,
 		     const char *target, struct vol_attr *a)
 {
-	return VOL_RETRY_NOSPC(v, make_node_once(v, parent, name, mode, uid,
-						  gid, rdev, target, a));
+	VCL_OP(v);
+	int ret = vcl_lock_ino(v, parent, VMFS_LOCK_EXCLUSIVE);
+
+	if (!ret)
+		ret = VOL_RETRY_NOSPC(v, make_node_once(v, parent, name, mode,
+							 uid, gid, rdev, target,
+							 a));
+	return VCL_END(v, ret);
 }
 
 int vol_create(struct vol *v, uint64_t parent, const char *name,
@@ -249,13 +282,16 @@ int vol_symlink(struct vol *v, uint64_t parent, const char *name,
 
 ssize_t vol_readlink(struct vol *v, uint64_t ino, char *buf, size_t size)
 {
+	VCL_OP(v);
 	struct vinode *vi;
 	char tmp[4096];
 	int ret;
 
-	ret = vol_inode_get(v, ino, &vi);
+	ret = vcl_lock_ino(v, ino, VMFS_LOCK_READONLY);
+	if (!ret)
+		ret = vol_inode_get(v, ino, &vi);
 	if (ret)
-		return ret;
+		return VCL_END(v, ret);
 	pthread_rwlock_rdlock(&vi->rw);
 	if (!S_ISLNK(vi->mode))
 		ret = -EINVAL;
@@ -267,7 +303,7 @@ ssize_t vol_readlink(struct vol *v, uint64_t ino, char *buf, size_t size)
 	vol_inode_put(v, vi);
 	if (ret >= 0)
 		memcpy(buf, tmp, (size_t)ret < size ? (size_t)ret : size);
-	return ret;
+	return VCL_END(v, ret);
 }
 
 static int link_once(struct vol *v, uint64_t ino, uint64_t newparent,
@@ -411,17 +447,38 @@ out_unlock:
 int vol_link(struct vol *v, uint64_t ino, uint64_t newparent,
 	     const char *newname, struct vol_attr *a)
 {
-	return VOL_RETRY_NOSPC(v, link_once(v, ino, newparent, newname, a));
+	VCL_OP(v);
+	int ret = vcl_lock_ino2(v, newparent, ino, VMFS_LOCK_EXCLUSIVE);
+
+	if (!ret)
+		ret = VOL_RETRY_NOSPC(v, link_once(v, ino, newparent, newname,
+						    a));
+	return VCL_END(v, ret);
+}
+
+/* The parent, then the inode the name names. */
+static int remove_locked(struct vol *v, uint64_t parent, const char *name,
+			 bool want_dir)
+{
+	VCL_OP(v);
+	uint64_t ino;
+	int ret = vcl_lock_ino(v, parent, VMFS_LOCK_EXCLUSIVE);
+
+	if (!ret)
+		ret = vcl_lock_child(v, parent, name, VMFS_LOCK_EXCLUSIVE, &ino);
+	if (!ret)
+		ret = remove_entry(v, parent, name, want_dir);
+	return VCL_END(v, ret);
 }
 
 int vol_unlink(struct vol *v, uint64_t parent, const char *name)
 {
-	return remove_entry(v, parent, name, false);
+	return remove_locked(v, parent, name, false);
 }
 
 int vol_rmdir(struct vol *v, uint64_t parent, const char *name)
 {
-	return remove_entry(v, parent, name, true);
+	return remove_locked(v, parent, name, true);
 }
 
 /* Is dir ino an ancestor of (or equal to) start?  Walks ".." to the root. */
@@ -645,7 +702,10 @@ static int rd_one(void *c, const char *name, uint64_t ino, uint8_t type,
 	if (rc->plus) {
 		struct vinode *vi;
 
-		if (vol_inode_get(rc->v, ino, &vi) == 0) {
+		if (vcl_shared(rc->v) && !vcl_holds_ino(rc->v, ino)) {
+			if (vol_inode_peek(rc->v, ino, &a))
+				a.mode = (uint32_t)type << 12;
+		} else if (vol_inode_get(rc->v, ino, &vi) == 0) {
 			pthread_rwlock_rdlock(&vi->rw);
 			vol_inode_to_attr(rc->v, vi, &a);
 			pthread_rwlock_unlock(&vi->rw);
@@ -658,21 +718,49 @@ static int rd_one(void *c, const char *name, uint64_t ino, uint8_t type,
 int vol_rename(struct vol *v, uint64_t parent, const char *name,
 	       uint64_t newparent, const char *newname, unsigned flags)
 {
-	return VOL_RETRY_NOSPC(v, rename_once(v, parent, name, newparent,
-					      newname, flags));
+	VCL_OP(v);
+	uint64_t a = 0, b = 0;
+	int ret = 0;
+
+	/*
+	 * Global order (docs/PROTOCOL.md): a rename between directories
+	 * takes the root's lock first (it serialises them across hosts, so
+	 * the check that a directory does not move below itself sees a
+	 * stable tree), then both parents, then both children, each pair
+	 * lower inode number first.
+	 */
+	if (parent != newparent)
+		ret = vcl_lock_ino(v, v->g.root_ino, VMFS_LOCK_EXCLUSIVE);
+	if (!ret)
+		ret = vcl_lock_ino2(v, parent, newparent, VMFS_LOCK_EXCLUSIVE);
+	if (!ret)
+		ret = vcl_find_child(v, parent, name, &a);
+	if (!ret)
+		ret = vcl_find_child(v, newparent, newname, &b);
+	if (!ret && a && b)
+		ret = vcl_lock_ino2(v, a, b, VMFS_LOCK_EXCLUSIVE);
+	else if (!ret && (a || b))
+		ret = vcl_lock_ino(v, a ? a : b, VMFS_LOCK_EXCLUSIVE);
+	if (!ret)
+		ret = VOL_RETRY_NOSPC(v, rename_once(v, parent, name, newparent,
+						      newname, flags));
+	return VCL_END(v, ret);
 }
 
 int vol_readdir(struct vol *v, uint64_t ino, uint64_t cookie, bool plus,
 		vol_readdir_cb cb, void *ctx)
 {
+	VCL_OP(v);
 	struct rd_ctx rc = { v, plus, cb, ctx };
 	struct vinode *dir;
 	struct vol_attr a;
 	int ret;
 
-	ret = dir_get(v, ino, &dir);
+	ret = vcl_lock_ino(v, ino, VMFS_LOCK_READONLY);
+	if (!ret)
+		ret = dir_get(v, ino, &dir);
 	if (ret)
-		return ret;
+		return VCL_END(v, ret);
 	pthread_rwlock_wrlock(&dir->rw);
 	if (cookie == 0) {
 		vol_inode_to_attr(v, dir, &a);
@@ -701,5 +789,5 @@ int vol_readdir(struct vol *v, uint64_t ino, uint64_t cookie, bool plus,
 out:
 	pthread_rwlock_unlock(&dir->rw);
 	vol_inode_put(v, dir);
-	return ret;
+	return VCL_END(v, ret);
 }

@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <time.h>
+#include "vmfs/lockmgr.h"
 #include "vol_int.h"
 
 int64_t vol_now_ns(void)
@@ -36,16 +37,12 @@ int vol_md_read(struct vol *v, void *blk, uint64_t addr)
 
 int vol_md_write(struct vol *v, const void *blk, uint64_t addr, bool lockable)
 {
-	/* Keep the lock record out of the write where the sector allows. */
-	uint32_t skip = lockable && v->ss <= VMFS_OBJ_OFFSET ? VMFS_OBJ_OFFSET : 0;
-
 	if (vol_is_rdonly(v))
 		return -EROFS;
 	if (v->j)
 		return jnl_dirty(v->j, addr, blk,
 				 lockable ? VMFS_JNL_TAG_LOCKABLE : 0);
-	return lun_write(v->lun, (const uint8_t *)blk + skip,
-			 VMFS_MD_BLOCK_SIZE - skip, addr + skip);
+	return lock_md_write(v->lun, blk, addr, lockable);
 }
 
 /*
@@ -62,6 +59,9 @@ static int vol_journals_replay(struct lun *lun, const struct vol_geom *g,
 		uint64_t off = vol_jnl_offset(g, s);
 		struct jnl_walk_result r;
 		int ret;
+
+		if ((o->flags & VOL_OWN_JOURNAL) && s != o->journal_slot)
+			continue;
 
 		ret = ro ? jnl_walk(lun, off, &b, false, NULL, NULL, &r)
 			 : jnl_replay(lun, off, &b, &r);
@@ -84,38 +84,6 @@ static int vol_journals_replay(struct lun *lun, const struct vol_geom *g,
 			     (unsigned long long)r.nimages, s);
 	}
 	return 0;
-}
-
-/*
- * Free the inodes that lost their last link while still open when the
- * volume was last in use (their orphan bit is set); an inode that has
- * links again only loses the bit.
- */
-static void vol_orphans_free(struct vol *v)
-{
-	uint64_t *list = NULL, freed = 0;
-	size_t n = 0;
-
-	if (vol_res_orphans_list(v, &list, &n))
-		return;
-	for (size_t i = 0; i < n; i++) {
-		VOL_HANDLE(v);
-		struct vinode *vi;
-
-		if (vol_inode_get(v, list[i], &vi)) {
-			vol_res_orphan_mark(v, list[i], false);
-			continue;
-		}
-		if (vi->nlink)
-			vol_res_orphan_mark(v, list[i], false);
-		else
-			freed++;
-		vol_inode_put(v, vi);   /* the last reference frees it */
-	}
-	if (freed)
-		VLOG(LOG_NOTICE, "%s: freed %llu inodes that were unlinked while open",
-		     lun_name(v->lun), (unsigned long long)freed);
-	free(list);
 }
 
 int vol_open(struct lun *lun, unsigned flags, struct vol **out)
@@ -189,8 +157,10 @@ int vol_open_ex(struct lun *lun, const struct vol_open_opts *o,
 		goto err_cache;
 	}
 	vol_inode_put(v, root);
-	if (!vol_is_rdonly(v))
-		vol_orphans_free(v);
+	/* Clustered: after the volume lock decides who may free them
+	 * (vol_cluster_start). */
+	if (!vol_is_rdonly(v) && !(o->flags & VOL_OWN_JOURNAL))
+		vol_orphans_sweep(v, false);
 	*out = v;
 	return 0;
 err_cache:
@@ -212,6 +182,7 @@ int vol_close(struct vol *v)
 
 	if (!v)
 		return 0;
+	vol_cluster_stop(v);
 	vol_icache_evict_all(v);
 	if (v->j) {
 		ret = jnl_stop(v->j);
@@ -276,6 +247,13 @@ int vol_statfs(struct vol *v, struct statvfs *st)
 	struct vol_usage u;
 	uint64_t fbs = v->g.file_block_size, sbs = v->g.small_block_size;
 
+	/* Shared: other hosts allocate too; count from the headers on disk,
+	 * between operations (nothing of ours is waiting to go home). */
+	if (vcl_shared(v)) {
+		VCL_OP(v);
+
+		VCL_END(v, vol_res_reload_all(v));
+	}
 	vol_usage_get(v, &u);
 	memset(st, 0, sizeof(*st));
 	/*
@@ -304,8 +282,12 @@ int vol_statfs(struct vol *v, struct statvfs *st)
 int vol_getattr(struct vol *v, uint64_t ino, struct vol_attr *a)
 {
 	struct vinode *vi;
-	int ret = vol_inode_get(v, ino, &vi);
+	int ret;
 
+	/* Shared: an inode another host may change is read from disk. */
+	if (vcl_shared(v) && !vcl_holds_ino(v, ino))
+		return vol_inode_peek(v, ino, a);
+	ret = vol_inode_get(v, ino, &vi);
 	if (ret)
 		return ret;
 	pthread_rwlock_rdlock(&vi->rw);
@@ -370,5 +352,10 @@ out:
 int vol_setattr(struct vol *v, uint64_t ino, const struct vol_setattr *sa,
 		unsigned mask, struct vol_attr *a)
 {
-	return VOL_RETRY_NOSPC(v, setattr_once(v, ino, sa, mask, a));
+	VCL_OP(v);
+	int ret = vcl_lock_ino(v, ino, VMFS_LOCK_EXCLUSIVE);
+
+	if (!ret)
+		ret = VOL_RETRY_NOSPC(v, setattr_once(v, ino, sa, mask, a));
+	return VCL_END(v, ret);
 }

@@ -183,6 +183,8 @@ struct vol {
 	struct vinode **itab;
 	uint32_t itab_size;
 	struct vcache cache;
+	struct vcl *cl;              /* sharing with other hosts (cluster.c) */
+	bool keep_orphans;           /* close: leave orphans to the next sweep */
 };
 
 #define VLOG(lvl, fmt, ...) qb_log(lvl, "vol: " fmt, ##__VA_ARGS__)
@@ -281,6 +283,12 @@ static inline uint64_t res_addr(const struct vol *v, enum vmfs_res_type t,
 }
 /* Set or clear inode ino's orphan bit (format.h rc_orphan). */
 int vol_res_orphan_mark(struct vol *v, uint64_t ino, bool on);
+/* Reread every inode-cluster header (orphan bits) from disk. */
+int vol_res_refresh_inodes(struct vol *v);
+/* Start allocating at part/parts of every area (a host's share). */
+void vol_res_spread(struct vol *v, uint32_t part, uint32_t parts);
+/* Reread every cluster header of every area (vol_caches_reload). */
+int vol_res_reload_all(struct vol *v);
 /* Every inode whose orphan bit is set (malloc'ed list). */
 int vol_res_orphans_list(struct vol *v, uint64_t **out, size_t *n);
 /* Index of the object at byte address addr, or -1 if not one. */
@@ -293,7 +301,46 @@ static inline int64_t res_geom_index(const struct vol_res_geom *r, uint64_t addr
 	return (int64_t)((addr - r->obj_offset) / r->obj_size);
 }
 
+/* cluster.c: on-disk locks of the running operation (no-ops while this
+ * host is alone on the volume or the volume is not clustered) */
+struct vcl_optab;
+struct vcl_op_buf {
+	uint64_t space[70];
+};
+int vcl_begin(struct vol *v, struct vcl_optab *op);
+int vcl_end(struct vol *v, struct vcl_optab *op, int ret);
+/* One operation's scope: VCL_OP(v); ... return VCL_END(v, ret); */
+#define VCL_OP(v) \
+	struct vcl_op_buf vcl_buf_; \
+	vcl_begin((v), (struct vcl_optab *)&vcl_buf_)
+#define VCL_END(v, ret) vcl_end((v), (struct vcl_optab *)&vcl_buf_, (ret))
+bool vcl_shared(const struct vol *v);
+int vcl_lock_ino(struct vol *v, uint64_t ino, enum vmfs_lock_mode mode);
+int vcl_lock_ino2(struct vol *v, uint64_t a, uint64_t b,
+		  enum vmfs_lock_mode mode);
+int vcl_find_child(struct vol *v, uint64_t parent, const char *name,
+		   uint64_t *ino);
+int vcl_lock_child(struct vol *v, uint64_t parent, const char *name,
+		   enum vmfs_lock_mode mode, uint64_t *ino);
+int vcl_lock_cluster(struct vol *v, enum vmfs_res_type t, uint32_t cl,
+		     bool try, bool *moved);
+bool vcl_may_free(struct vol *v, const struct vinode *vi);
+bool vcl_holds_ino(struct vol *v, uint64_t ino);
+void vol_orphans_sweep(struct vol *v, bool quiet);
+
 /* inode.c */
+/* The cached inode ino, pinned (0), or -ENOENT when not cached. */
+int vol_inode_cached(struct vol *v, uint64_t ino, struct vinode **out);
+/* Read vi again from disk (its lock moved): fields, block, and drop its
+ * directory index and pointer-block cache.  Caller holds vi->rw. */
+int vol_inode_reload(struct vol *v, struct vinode *vi);
+/* Attributes of ino read from disk now, cache untouched (shared mode,
+ * an inode this host does not hold). */
+int vol_inode_peek(struct vol *v, uint64_t ino, struct vol_attr *a);
+/* Write every cached inode's lazy timestamps (each in its own handle). */
+void vol_icache_flush_times(struct vol *v);
+/* Alone again: reread every cached inode and cluster header. */
+int vol_caches_reload(struct vol *v);
 int vol_inode_get(struct vol *v, uint64_t ino, struct vinode **out);
 void vol_inode_put(struct vol *v, struct vinode *vi);
 int vol_inode_write(struct vol *v, struct vinode *vi);

@@ -6,6 +6,7 @@
  */
 #include <errno.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/xattr.h>
 #include "vol_int.h"
 
@@ -50,7 +51,7 @@ static void cut(struct vinode *vi, size_t off, size_t len)
 	fmt_xattr_set_len(di, (uint16_t)(used - len));
 }
 
-int vol_setxattr(struct vol *v, uint64_t ino, const char *name,
+static int setxattr_body(struct vol *v, uint64_t ino, const char *name,
 		 const void *value, size_t size, int flags)
 {
 	VOL_HANDLE(v);
@@ -107,7 +108,7 @@ out:
 	return ret;
 }
 
-ssize_t vol_getxattr(struct vol *v, uint64_t ino, const char *name,
+static ssize_t getxattr_body(struct vol *v, uint64_t ino, const char *name,
 		     void *buf, size_t size)
 {
 	struct vinode *vi;
@@ -138,7 +139,7 @@ ssize_t vol_getxattr(struct vol *v, uint64_t ino, const char *name,
 	return ret;
 }
 
-ssize_t vol_listxattr(struct vol *v, uint64_t ino, char *buf, size_t size)
+static ssize_t listxattr_body(struct vol *v, uint64_t ino, char *buf, size_t size)
 {
 	struct vinode *vi;
 	struct vmfs_inode *di;
@@ -174,7 +175,7 @@ ssize_t vol_listxattr(struct vol *v, uint64_t ino, char *buf, size_t size)
 	return ret ? ret : (ssize_t)total;
 }
 
-int vol_removexattr(struct vol *v, uint64_t ino, const char *name)
+static int removexattr_body(struct vol *v, uint64_t ino, const char *name)
 {
 	VOL_HANDLE(v);
 	struct vinode *vi;
@@ -198,4 +199,115 @@ int vol_removexattr(struct vol *v, uint64_t ino, const char *name)
 	pthread_rwlock_unlock(&vi->rw);
 	vol_inode_put(v, vi);
 	return ret;
+}
+
+/*
+ * The multi-writer flag of a VM disk (VMFS_DI_MULTIWRITER, SPEC §12) is
+ * the attribute VOL_XATTR_MULTIWRITER, "on" or "off": set, it lets every
+ * host open the file for writing at once (a shared MULTIWRITER lock),
+ * which only an eagerzeroedthick disk can take (writes never change its
+ * metadata: every block allocated and zeroed, no to-be-zeroed flag).
+ * Setting it takes the inode's lock exclusive, so no host may have the
+ * file open.
+ */
+static int multiwriter_set(struct vol *v, uint64_t ino, const void *value,
+			   size_t size)
+{
+	VOL_HANDLE(v);
+	char type[32];
+	struct vinode *vi;
+	bool on;
+	ssize_t n;
+	int ret;
+
+	if (size == 2 && !memcmp(value, "on", 2))
+		on = true;
+	else if (size == 3 && !memcmp(value, "off", 3))
+		on = false;
+	else
+		return -EINVAL;
+	n = getxattr_body(v, ino, "trusted.vmfs.disk_type", type,
+			  sizeof(type) - 1);
+	if (on && (n != 16 || memcmp(type, "eagerzeroedthick", 16)))
+		return -EINVAL;
+	ret = vol_inode_get(v, ino, &vi);
+	if (ret)
+		return ret;
+	pthread_rwlock_wrlock(&vi->rw);
+	if (!S_ISREG(vi->mode)) {
+		ret = -EINVAL;
+	} else if (!!(vi->flags & VMFS_DI_MULTIWRITER) != on) {
+		vi->flags ^= VMFS_DI_MULTIWRITER;
+		vol_inode_touch(vi, false, true);
+		ret = vol_inode_write(v, vi);
+	}
+	pthread_rwlock_unlock(&vi->rw);
+	vol_inode_put(v, vi);
+	return ret;
+}
+
+static ssize_t multiwriter_get(struct vol *v, uint64_t ino, void *buf,
+			       size_t size)
+{
+	struct vinode *vi;
+	const char *val;
+	int ret = vol_inode_get(v, ino, &vi);
+
+	if (ret)
+		return ret;
+	val = vi->flags & VMFS_DI_MULTIWRITER ? "on" : "off";
+	vol_inode_put(v, vi);
+	if (size && size < strlen(val))
+		return -ERANGE;
+	if (size)
+		memcpy(buf, val, strlen(val));
+	return (ssize_t)strlen(val);
+}
+
+/* Each under the inode's lock while the volume is shared (cluster.c). */
+int vol_setxattr(struct vol *v, uint64_t ino, const char *name,
+		 const void *value, size_t size, int flags)
+{
+	VCL_OP(v);
+	int ret = vcl_lock_ino(v, ino, VMFS_LOCK_EXCLUSIVE);
+
+	if (!ret && !strcmp(name, VOL_XATTR_MULTIWRITER))
+		ret = vol_is_rdonly(v) ? -EROFS :
+		      multiwriter_set(v, ino, value, size);
+	else if (!ret)
+		ret = setxattr_body(v, ino, name, value, size, flags);
+	return VCL_END(v, ret);
+}
+
+ssize_t vol_getxattr(struct vol *v, uint64_t ino, const char *name,
+		     void *buf, size_t size)
+{
+	VCL_OP(v);
+	ssize_t ret = vcl_lock_ino(v, ino, VMFS_LOCK_READONLY);
+
+	if (!ret && !strcmp(name, VOL_XATTR_MULTIWRITER))
+		ret = multiwriter_get(v, ino, buf, size);
+	else if (!ret)
+		ret = getxattr_body(v, ino, name, buf, size);
+	return VCL_END(v, (int)ret);
+}
+
+ssize_t vol_listxattr(struct vol *v, uint64_t ino, char *buf, size_t size)
+{
+	VCL_OP(v);
+	ssize_t ret = vcl_lock_ino(v, ino, VMFS_LOCK_READONLY);
+
+	if (!ret)
+		ret = listxattr_body(v, ino, buf, size);
+	return VCL_END(v, (int)ret);
+}
+
+int vol_removexattr(struct vol *v, uint64_t ino, const char *name)
+{
+	VCL_OP(v);
+	int ret = vcl_lock_ino(v, ino, VMFS_LOCK_EXCLUSIVE);
+
+	if (!ret)
+		ret = removexattr_body(v, ino, name);
+	return VCL_END(v, ret);
 }

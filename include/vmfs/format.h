@@ -354,6 +354,7 @@ enum vmfs_map_type {
 #define VMFS_DI_DISK_THIN      0x1   /* informational: how the disk was made */
 #define VMFS_DI_DISK_ZEROED    0x2
 #define VMFS_DI_DISK_EAGER     0x4
+#define VMFS_DI_MULTIWRITER    0x8   /* every host may open it for writing (§12) */
 
 struct vmfs_inode {
 /*0x000*/ struct vmfs_blk_hdr di_hdr;   /* at VMFS_OBJ_OFFSET, bh_len = 3584 */

@@ -43,8 +43,9 @@ int jnl_regions_format(struct lun *lun, uint64_t off, uint64_t size,
 /* Read and verify the header of the journal region at off. */
 int jnl_header_read(struct lun *lun, uint64_t off, struct jnl_info *out);
 /*
- * Rewrite the header of the region at off (lock record kept): state,
- * tail == head == pos, seq; the rest from info.  Not flushed.
+ * Rewrite the header of the region at off (never its lock record:
+ * lock_obj_write): state, tail == head == pos, seq; the rest from info.
+ * Not flushed.
  */
 int jnl_header_write(struct lun *lun, uint64_t off,
 		     const struct jnl_info *info, enum vmfs_jnl_state state,

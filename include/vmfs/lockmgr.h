@@ -37,7 +37,9 @@ struct hb_timeouts {
 	uint32_t lease_ms;     /* advertised: dead after this long unchanged */
 	uint32_t renew_ms;     /* renewal interval */
 	uint32_t io_timeout_ms;/* one heartbeat I/O may take this long */
-	uint32_t fence_ms;     /* no renewal for this long: fence ourselves */
+	uint32_t data_io_timeout_ms; /* any other I/O of the volume */
+	/* Writes stop at the start of the last successful renewal + this. */
+	uint32_t fence_ms;
 	uint32_t dead_ms;      /* observer: no change for this long = dead */
 };
 void hb_timeouts_from_lease(uint32_t lease_ms, struct hb_timeouts *t);
@@ -62,6 +64,52 @@ struct lock_record {
 int lock_record_decode(const void *buf, uint64_t self, struct lock_record *out);
 
 /*
+ * Writing metadata blocks home around their lock records (SPEC §1.3).
+ * The lock record of a lockable block changes only by compare-and-write
+ * (this lock manager, on any host); a write of the object must never
+ * carry a cached copy of the record along, or it could undo another
+ * host's change (a holder joining a shared lock).
+ *
+ * lock_obj_write writes the object part of the lockable block whose
+ * VMFS_MD_BLOCK_SIZE-byte image is img, home at addr (img's first
+ * VMFS_LOCK_SIZE bytes are ignored):
+ *  - on a LUN of 512-byte sectors: bytes [VMFS_OBJ_OFFSET, 4096) only;
+ *  - on a LUN of 4096-byte sectors, where no write can leave the record
+ *    out: a compare-and-write of the whole block (through the primitive
+ *    the LUN offers, as lock_ctx_open picks it without flags: a handle
+ *    whose lock context was forced to the other one must not carry
+ *    object writes, SPEC §5.2) whose new bytes are the lock record as
+ *    read and the new object.  When the block changed in between
+ *    (someone's lock change), it is written again over what is there
+ *    now, at once the first time and then with backoff, for at most
+ *    LOCK_PRIM_WAIT_MS (-EBUSY after that).  A LUN with neither primitive
+ *    can hold no lock at all: the block is read and written back with the
+ *    record as found.
+ * Returns 0 or a negative error; -ETIMEDOUT / -EIO leave the outcome
+ * unknown, as for any write.
+ */
+int lock_obj_write(struct lun *lun, const void *img, uint64_t addr);
+
+/* One metadata block image to write home (lock_md_writev). */
+struct lock_md_blk {
+	const void *img;       /* VMFS_MD_BLOCK_SIZE bytes, lun_buf_alloc'd */
+	uint64_t addr;
+	bool lockable;         /* write the object part only (lock_obj_write) */
+};
+
+/*
+ * Write n block images home: a plain block whole, a lockable one as
+ * lock_obj_write does.  Where no compare-and-write is needed (every block
+ * on a 512-byte-sector LUN) the writes go to the LUN together, in
+ * lun_submit batches.  0 or the first error.
+ */
+int lock_md_writev(struct lun *lun, const struct lock_md_blk *blks,
+		   unsigned n);
+/* lock_md_writev of one block. */
+int lock_md_write(struct lun *lun, const void *img, uint64_t addr,
+		  bool lockable);
+
+/*
  * Write the heartbeat region at offset off: a lockable header block with
  * nslots and the default timing, then nslots free slot blocks.  Batched;
  * returns 0 or a negative error.
@@ -78,7 +126,18 @@ struct hb_opts {
 	uint64_t journal_offset;      /* journal of slot 0 ... */
 	uint64_t journal_size;        /* ... and the size of each */
 	unsigned prim;                /* LOCK_PRIM_*; 0: the LUN's best */
-	/* Called once, from the renewal thread, when we fenced ourselves. */
+	/*
+	 * Another handle of the same LUN (the volume's data handle) whose
+	 * writes must stop with our lease, or NULL.  hb_join arms the write
+	 * gate (lun_gate_arm) of it and of the heartbeat's own handle, whose
+	 * slot sector alone is exempt; every renewal moves the deadline on.
+	 */
+	struct lun *gate_lun;
+	/*
+	 * Called once when we fenced ourselves: from the renewal thread, or
+	 * from whichever thread's write found the lease run out.  Both luns
+	 * are fenced by then.
+	 */
 	void (*on_fence)(void *ctx, const char *why);
 	void *ctx;
 };
@@ -94,7 +153,13 @@ struct hb_opts {
  */
 int hb_join(struct lun *lun, uint64_t hb_offset, const struct hb_opts *o,
 	    struct hb **out);
-/* Stop renewing and free the slot (compare-and-write, either primitive). */
+/*
+ * Stop renewing and free the slot (compare-and-write, either primitive),
+ * then disarm the write gates: call it after the last write through
+ * either handle.  A host whose lease ran out (it fences then, if it had
+ * not) leaves its slot as it is, for the next mount or a survivor to
+ * take over.
+ */
 int hb_leave(struct hb *hb);
 uint32_t hb_slot_index(const struct hb *hb);
 /* LOCK_PRIM_ATS or LOCK_PRIM_RESERVE: what the slot's writes go through. */
@@ -126,6 +191,27 @@ int hb_survey(struct lun *lun, uint64_t hb_offset, bool watch,
 int hb_survey_slots(struct lun *lun, uint64_t slot0, uint32_t nslots,
 		    bool watch, struct hb_slot_info *out, uint32_t max,
 		    uint32_t *n);
+
+/*
+ * Recovery of a dead host's slot (lockmgr/hbrecover.c, SPEC §6.3).
+ * hb_recover_claim compare-and-writes slot seen->slot from exactly the
+ * state seen describes (ACTIVE whose counter stood still for its lease,
+ * or REPLAYING whose recoverer stopped moving it) to REPLAYING with the
+ * counter + 1: -VMFS_E_MISCOMPARE when the slot changed since (another
+ * survivor won, or the host is alive after all).  The winner replays the
+ * journal at hb_recover_journal(), calls hb_recover_renew at least once a
+ * renewal interval meanwhile, and ends with hb_recover_done(free_slot =
+ * true) once the journal is clean: the slot becomes FREE and the dead
+ * host's lock records breakable.  free_slot = false abandons (the slot
+ * stays REPLAYING and stops moving: the next survivor takes over).
+ */
+struct hb_recovery;
+int hb_recover_claim(struct lun *lun, unsigned prim, uint64_t hb_offset,
+		     const struct hb_slot_info *seen, uint32_t io_timeout_ms,
+		     struct hb_recovery **out);
+int hb_recover_renew(struct hb_recovery *r);
+uint64_t hb_recover_journal(const struct hb_recovery *r);
+int hb_recover_done(struct hb_recovery *r, bool free_slot);
 
 /* Size in bytes of a heartbeat region with nslots slots. */
 static inline uint64_t hb_region_bytes(uint32_t nslots)
@@ -200,6 +286,11 @@ struct lock_state {
 int lock_prim_parse(const char *s, unsigned *flags);
 /* "ats", "reserve", or "auto" for 0. */
 const char *lock_prim_name(unsigned prim);
+
+/* The primitive flags (a LOCK_PRIM_* or 0) choose on lun: the forced one
+ * if the LUN has it, else ATS where it has it, else RESERVE; 0 when it
+ * lacks what is asked for. */
+unsigned lock_prim_pick(const struct lun *lun, unsigned flags);
 
 struct lock_ctx;
 

@@ -123,6 +123,44 @@ int lun_submit(struct lun *lun, struct lun_io *ios, unsigned n);
 void lun_fence(struct lun *lun);
 bool lun_is_fenced(const struct lun *lun);
 
+/*
+ * The write gate: a handle that may write only while its host's heartbeat
+ * lease is valid.  Once armed, every write, flush, zero-range, compare-
+ * and-write and lun_submit batch holding a write checks, right before it
+ * is issued, that CLOCK_MONOTONIC (vmfs_mono_ms(), vmfs/clock.h) is still
+ * before the deadline.  Past it, the handle fences itself (lun_fence:
+ * from then on every I/O, reads included, fails with -EIO), the call
+ * fails with -EIO, and expired(ctx, overdue_ms) runs once, on the thread
+ * that tripped the gate, with how far past the deadline that call was.
+ *
+ * Reads are not gated: a read changes nothing another host can see, and
+ * whatever a host past its lease reads can reach the volume only through
+ * a write, which is.  The owner fences the whole handle as soon as it
+ * learns the lease ran out (the heartbeat does, at its next wake-up).
+ *
+ * A write lying wholly inside [exempt_off, exempt_off + exempt_len) is
+ * not gated (exempt_len 0: none): the heartbeat's own slot, which only
+ * compare-and-writes change and whose renewal decides for itself
+ * (lockmgr/heartbeat.c).  A check cannot cover a thread that stops
+ * between it and the system call that issues the write; docs/PROTOCOL.md
+ * "Timing" says what closes that window.
+ */
+struct lun_gate {
+	int64_t valid_until_ms;     /* CLOCK_MONOTONIC ms */
+	uint64_t exempt_off, exempt_len;
+	void (*expired)(void *ctx, int64_t overdue_ms);   /* may be NULL */
+	void *ctx;
+};
+/*
+ * Arm the gate (g NULL: disarm).  Not while other threads write through
+ * the handle: arm before the handle is shared, disarm after the last
+ * write.
+ */
+void lun_gate_arm(struct lun *lun, const struct lun_gate *g);
+/* Move the deadline forward to valid_until_ms (never back); any thread.
+ * A handle the gate already fenced stays fenced. */
+void lun_gate_extend(struct lun *lun, int64_t valid_until_ms);
+
 /* Make every completed write durable (SYNCHRONIZE CACHE / fdatasync). */
 int lun_flush(struct lun *lun);
 
@@ -177,11 +215,22 @@ void lun_fault_fail_writes_from(struct lun *lun, uint64_t limit, int err);
 /* Make the wrapper claim only the primitives in caps (LUN_CAP_*, a
  * subset of the inner lun's): a LUN without ATS, as on tgt. */
 void lun_fault_set_caps(struct lun *lun, unsigned caps);
+/* Claim a logical sector of sector_size (512 or 4096, a multiple of the
+ * inner lun's): a 4Kn LUN made of a 512-byte file.  Call before any I/O
+ * through the wrapper.  0 or -EINVAL. */
+int lun_fault_set_sector_size(struct lun *lun, uint32_t sector_size);
 /* Add latency before every read / write. */
 void lun_fault_set_latency(struct lun *lun, unsigned read_us, unsigned write_us);
 /* Tear the nth write from now: only its first keep_bytes reach the LUN,
  * then the write fails with -EIO. */
 void lun_fault_tear_nth_write(struct lun *lun, uint64_t nth, size_t keep_bytes);
+
+/* Call fn(arg) once, in the writer's thread, just before the first write
+ * (lun_write, a write of lun_submit, or lun_compare_and_write) covering
+ * byte off is forwarded; fn may do I/O through other luns.  NULL
+ * disarms. */
+void lun_fault_before_write_at(struct lun *lun, uint64_t off,
+			       void (*fn)(void *arg), void *arg);
 
 /* Write recording: every write (offset, length, data) and every flush,
  * in the order they completed, each with the CLOCK_MONOTONIC time it was

@@ -27,6 +27,7 @@
 #include "vmfs/error.h"
 #include "vmfs/format.h"
 #include "vmfs/journal.h"
+#include "vmfs/lockmgr.h"
 
 struct lun;
 struct vol;
@@ -218,6 +219,9 @@ struct jnl_bounds vol_jnl_bounds(const struct vol_geom *g);
  * paths), never for anything that decides or repairs.
  */
 #define VOL_STALE_OK 0x2
+/* Replay only journal_slot's journal (the others are recovered through
+ * their heartbeat slots, vol_recover_slot). */
+#define VOL_OWN_JOURNAL 0x4
 
 struct vol_open_opts {
 	unsigned flags;          /* VOL_RDONLY, VOL_STALE_OK */
@@ -255,6 +259,59 @@ void vol_cache_stats_get(struct vol *v, struct vol_cache_stats *s);
  */
 int vol_open_ex(struct lun *lun, const struct vol_open_opts *o,
 		struct vol **out);
+/*
+ * Sharing the volume with other hosts (vol/cluster.c, docs/PROTOCOL.md).
+ * Without vol_cluster_start a volume is a single host's, as in tools and
+ * tests.  vmfsd starts it once the volume is open: it takes the volume
+ * lock (EXCLUSIVE alone, MULTIWRITER shared, waiting for a lone holder to
+ * switch and recovering dead holders on the way) and starts the thread
+ * that watches other hosts every renewal interval.  vol_close stops it.
+ */
+struct vol_cluster_opts {
+	struct lun *hb_lun;        /* the heartbeat's handle: slots and locks */
+	uint64_t hb_offset;
+	const uint8_t *host_uuid;  /* VMFS_UUID_SIZE */
+	uint32_t my_slot;
+	uint64_t my_hb_gen;
+	unsigned prim;             /* LOCK_PRIM_* of the heartbeat */
+	struct hb_timeouts t;
+	char *why;                 /* -EROFS: the read-only hosts in the way */
+	size_t why_len;
+};
+/* -EROFS: read-only hosts hold the volume (o->why names them); -EBUSY:
+ * other hosts did not let go of the volume lock in time. */
+int vol_cluster_start(struct vol *v, const struct vol_cluster_opts *o);
+void vol_cluster_stop(struct vol *v);
+bool vol_cluster_is_shared(struct vol *v);
+/*
+ * The open lock of a file (FUSE open/create and release): held on disk
+ * for as long as the file is open on this host while the volume is
+ * shared (taken on disk at the switch when it becomes shared).  -EBUSY
+ * when another host holds it in a conflicting mode (logged with the
+ * holder's name, UUID and slot).
+ */
+int vol_open_file(struct vol *v, uint64_t ino, bool write);
+/* vol_open_file's positive answer: a multi-writer file, which must be
+ * opened for direct I/O (no host may cache its data). */
+#define VOL_OPEN_DIRECT 1
+/* The extended attribute that reads and sets a file's multi-writer flag
+ * ("on"/"off"; on needs an eagerzeroedthick disk nobody has open). */
+#define VOL_XATTR_MULTIWRITER "trusted.vmfs.multi_writer"
+void vol_release_file(struct vol *v, uint64_t ino, bool write);
+/* "host NAME (UUID, slot N), ..." for the holders in st. */
+void vol_lock_owner_text(struct vol *v, const struct lock_state *st,
+			 char *out, size_t len);
+/*
+ * Recover a dead host's slot si: mark it being-replayed (only one host
+ * wins: -VMFS_E_MISCOMPARE for the others), replay its journal into lun,
+ * free the slot.  For vmfsd before it joins (its own crashed slot) and
+ * for the watcher thread.
+ */
+int vol_recover_slot(struct lun *lun, struct lun *hb_lun,
+		     const struct vol_geom *g, unsigned prim,
+		     const struct hb_timeouts *t,
+		     const struct hb_slot_info *si);
+
 /* vol_open_ex with slot 0 and the defaults. */
 int vol_open(struct lun *lun, unsigned flags, struct vol **out);
 /* Commit, write everything home, mark the journal clean, free; the lun

@@ -72,9 +72,10 @@ expect_eq "hosts of the mount point" \
 expect_eq "hosts --no-watch while mounted" \
 	"$(json_rows hosts slot state liveness -- "$VMFS" hosts --no-watch --json "$LUN")" \
 	"0 active unknown"
-# What the mount itself holds: nothing yet (the engine takes no lock).
+# What the mount itself holds alone: the volume lock, exclusive.
 expect_eq "locks of the mount alone" \
-	"$(json_rows locks addr -- "$VMFS" locks --json "$LUN")" ""
+	"$(json_rows locks kind mode -- "$VMFS" locks --json "$LUN")" \
+	"heartbeat_region exclusive"
 
 step "locks of a host that left: listed with paths, stale"
 # Files written home by an unmount, so that the read-only walk of the
@@ -91,10 +92,10 @@ ino_b=$(stat -c %i "$MP/vms/b.vmdk")
 gone_uuid=$(awk '{print $5}' "$T_DIR/gone.out")
 expect_eq "locks of a host that left" \
 	"$(json_rows locks kind mode -- "$VMFS" locks --json "$LUN" | tr '\n' ' ')" \
-	"journal exclusive cluster exclusive inode exclusive "
+	"heartbeat_region exclusive journal exclusive cluster exclusive inode exclusive "
 expect_eq "locks of the mount point" \
 	"$(json_rows locks kind mode -- "$VMFS" locks --json "$MP" | tr '\n' ' ')" \
-	"journal exclusive cluster exclusive inode exclusive "
+	"heartbeat_region exclusive journal exclusive cluster exclusive inode exclusive "
 "$VMFS" locks --json "$LUN" | python3 -c '
 import json, sys
 ino, uuid = int(sys.argv[1]), sys.argv[2]
@@ -103,6 +104,8 @@ inode = [l for l in d["locks"] if l["kind"] == "inode"]
 assert len(inode) == 1 and inode[0]["ino"] == ino, inode
 assert inode[0]["path"] == "/vms/a.vmdk", inode[0]["path"]
 for l in d["locks"]:
+    if l["kind"] == "heartbeat_region":
+        continue      # the volume lock of the mounted host
     (h,) = l["holders"]
     assert h["host_uuid"] == uuid and h["stale"] and h["hostname"] is None, h
     assert "is free" in h["stale_reason"], h
@@ -113,7 +116,7 @@ grep -q "stale (slot 1 is free); a survivor may break it" <<<"$out" ||
 	fail "locks text lacks the stale holder: $out"
 
 step "locks of a live host; --path and --host filter"
-coproc HOLD { exec "$LOCKHOLD" --name live-host "$LUN" "ino:$ino_b=ro" hb=ro; }
+coproc HOLD { exec "$LOCKHOLD" --name live-host "$LUN" "ino:$ino_b=ro"; }
 T_PIDS+=("$HOLD_PID")
 read -r -t 20 ready <&"${HOLD[0]}" || fail "lockhold did not get ready"
 live_slot=$(awk '{print $3}' <<<"$ready")
@@ -129,7 +132,7 @@ expect_eq "--path of a file nobody locks" \
 for h in live-host "$live_uuid" "$live_slot"; do
 	expect_eq "--host $h" \
 		"$(json_rows locks kind -- "$VMFS" locks --json --host "$h" "$LUN" | sort | tr '\n' ' ')" \
-		"heartbeat_region inode "
+		"inode "
 done
 expect_eq "--host of the host that left, by UUID" \
 	"$(json_rows locks kind -- "$VMFS" locks --json --host "$gone_uuid" "$LUN" | sort | tr '\n' ' ')" \

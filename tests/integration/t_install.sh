@@ -114,7 +114,7 @@ page_has_options() {
 		grep -qF -- "$o" <<<"$text" || fail "$page lacks $o of '$*'"
 	done
 }
-for c in mkfs grow info mount umount fsck "disk create" "disk info" \
+for c in mkfs grow info mount umount fsck "disk create" "disk info" "disk set" \
 	"journal dump" "journal replay"; do
 	# shellcheck disable=SC2086
 	page_has_options vmfs.8 "$VMFS" $c
@@ -138,7 +138,7 @@ got=$(bash -c 'source "$1"
 expect_eq "completions of 'vmfs mk', 'vmfs mount --co', 'vmfs journal re'" \
 	"$got" $'mkfs\n--commit-ms\nreplay'
 # The option lists follow each command's --help.
-for c in mkfs grow info mount umount fsck "disk create" "disk info" \
+for c in mkfs grow info mount umount fsck "disk create" "disk info" "disk set" \
 	"journal dump" "journal replay"; do
 	# shellcheck disable=SC2016,SC2086
 	expect_eq "completion options of '$c'" \

@@ -158,17 +158,20 @@ j = json.load(open(sys.argv[1]))
 rc = int(sys.argv[2])
 codes = {p["code"] for p in j["problems"]}
 # The dead host's heartbeat slot stays active until it mounts again: with
-# its journal replayable, that is a note, not a problem left (exit 0).
+# its journal replayable, that is a note, not a problem left (exit 0); so
+# is the volume lock it held (alone), which the next host breaks.
 assert not codes and rc == 0, (rc, codes)
-notes = [(n["code"], n["detail"]) for n in j["notes"]]
-assert len(notes) == 1 and notes[0][0] == "PR_1_HB_SLOT_STALE", notes
-assert "slot 0:" in notes[0][1] and "replayable" in notes[0][1], notes
-assert j["counts"]["notes"] == 1 and j["counts"]["found"] == 0, j["counts"]
+notes = dict((n["code"], n["detail"]) for n in j["notes"])
+assert sorted(notes) == ["PR_1_HB_SLOT_STALE", "PR_1_LOCK_STALE"], notes
+assert "slot 0:" in notes["PR_1_HB_SLOT_STALE"], notes
+assert "replayable" in notes["PR_1_HB_SLOT_STALE"], notes
+assert "heartbeat region header" in notes["PR_1_LOCK_STALE"], notes
+assert j["counts"]["notes"] == 2 and j["counts"]["found"] == 0, j["counts"]
 EOF
 wait "$txt_pid" || fail "fsck -n (text) of the crashed volume: $(cat "$T_DIR/fsck.out")"
 grep -qE "^PR_1_HB_SLOT_STALE: .*slot 0: .* note \(information, not an error\)$" "$T_DIR/fsck.out" ||
 	fail "fsck -n does not print the stale slot as a note: $(cat "$T_DIR/fsck.out")"
-grep -qE ": 0 problems found, 0 fixed, 0 left, 1 note; " "$T_DIR/fsck.out" ||
+grep -qE ": 0 problems found, 0 fixed, 0 left, 2 notes; " "$T_DIR/fsck.out" ||
 	fail "fsck -n summary: $(cat "$T_DIR/fsck.out")"
 rc=0
 wait "$bad_pid" || rc=$?

@@ -7,11 +7,11 @@
 #     rename, unlink, chmod/chown/utimes, xattr, fallocate) fails with
 #     EROFS; `vmfs info MOUNTPOINT` says read-only;
 #   - the promise: a read-only mount writes nothing to the LUN but its
-#     heartbeat slot's block (the LUN hashed without that block is the
-#     same before the mount and after the unmount);
+#     heartbeat slot's block and the volume lock's sector (the LUN hashed
+#     without them is the same before the mount and after the unmount);
 #   - a second mount of the volume while the read-only one stands, by the
-#     same host or by another (another state directory), is refused, as
-#     every second mount is until multi-host (issue #10);
+#     same host or by a read-write host (another state directory), is
+#     refused: read-only hosts take no per-object locks;
 #   - a journal with transactions to replay: the read-only mount is
 #     refused, says how to replay, and leaves the LUN byte for byte as it
 #     was (it checks before it takes a slot); after `vmfs journal replay`
@@ -25,8 +25,9 @@ MP=$T_DIR/mnt
 MP2=$T_DIR/mnt2
 STATE2=$T_DIR/state2
 
-# lun_hash LUN SLOT: sha256 of the LUN with heartbeat slot SLOT's block
-# zeroed (the one block a read-only host writes).
+# lun_hash LUN SLOT: sha256 of the LUN without heartbeat slot SLOT's
+# block and the volume lock record (the first sector of the heartbeat
+# region): what a read-only host writes.
 lun_hash() {
 	"$VMFS" info --json "$1" | python3 -c '
 import hashlib, json, sys
@@ -34,7 +35,9 @@ hb = json.load(sys.stdin)["areas"]["heartbeat"]["offset"]
 slot = hb + 4096 + int(sys.argv[2]) * 4096
 h = hashlib.sha256()
 with open(sys.argv[1], "rb") as f:
-    h.update(f.read(slot))
+    h.update(f.read(hb))
+    f.seek(hb + 512)
+    h.update(f.read(slot - hb - 512))
     f.seek(slot + 4096)
     while True:
         b = f.read(1 << 20)
@@ -139,11 +142,11 @@ expect_fail 1 "already mounted at .* by this host" \
 expect_fail 1 "already mounted at .* by this host" \
 	"$VMFS" mount --ro --state-dir "$T_STATE" "$LUN" "$MP2"
 mkdir -p "$STATE2"
-expect_fail 1 "is mounted by host .*live.*one host at a time" \
+expect_fail 1 "is mounted read-only by host .*read-write hosts cannot share it" \
 	"$VMFS" mount --state-dir "$STATE2" "$LUN" "$MP2"
 ! mountpoint -q "$MP2" || fail "the second mount mounted $MP2"
 
-step "the read-only mount wrote nothing but its heartbeat slot"
+step "the read-only mount wrote nothing but its heartbeat slot and volume lock"
 sleep 1         # a few renewals of the slot
 t_umount "$MP"
 expect_eq "LUN hash outside slot $slot" "$(lun_hash "$LUN" "$slot")" "$before"

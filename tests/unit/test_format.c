@@ -430,6 +430,7 @@ static void test_enum_values(void)
 	      "reserved inode numbers moved");
 	CHECK(VMFS_DI_DISK_THIN == 0x1 && VMFS_DI_DISK_ZEROED == 0x2 &&
 	      VMFS_DI_DISK_EAGER == 0x4, "VMFS_DI_DISK_* flags moved");
+	CHECK(VMFS_DI_MULTIWRITER == 0x8, "VMFS_DI_MULTIWRITER moved");
 }
 
 static void test_block_map(void)

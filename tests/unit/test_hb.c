@@ -7,9 +7,11 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 #include "unit.h"
+#include "vmfs/clock.h"
 #include "vmfs/lockmgr.h"
 #include "vmfs/lun.h"
 #include "vmfs/vol.h"
@@ -66,10 +68,15 @@ static void test_timeouts(void)
 	hb_timeouts_from_lease(0x7fffffff, &t);
 	CU_ASSERT_EQUAL(t.lease_ms, HB_MAX_LEASE_MS);
 	CU_ASSERT(t.dead_ms > t.lease_ms);
-	/* Fencing always comes before anyone may call us dead. */
+	CU_ASSERT_EQUAL(t.data_io_timeout_ms, 2 * t.renew_ms);
+	/* Fencing always comes before anyone may call us dead: the last
+	 * write issued before the gate closes ends before an observer that
+	 * saw the renewal opening it can count us dead (timeouts.c). */
 	for (uint32_t l = 100; l < 100000; l += 777) {
 		hb_timeouts_from_lease(l, &t);
 		CU_ASSERT(t.fence_ms + t.io_timeout_ms < t.lease_ms);
+		CU_ASSERT(t.fence_ms + t.data_io_timeout_ms < t.dead_ms);
+		CU_ASSERT(t.data_io_timeout_ms >= t.io_timeout_ms);
 		CU_ASSERT(t.dead_ms > t.lease_ms);
 	}
 }
@@ -159,11 +166,12 @@ static void test_slots_full(void)
 }
 
 static atomic_int fenced;
+static char fence_why[256];
 
 static void on_fence(void *ctx, const char *why)
 {
 	(void)ctx;
-	(void)why;
+	snprintf(fence_why, sizeof(fence_why), "%s", why);
 	atomic_store(&fenced, 1);
 }
 
@@ -463,6 +471,150 @@ static void test_no_ats_mount(void)
 	CU_ASSERT(unit_fsck_clean(img, "no_ats_mount"));
 }
 
+/* ---- the write gate: renewals move it, a stalled host is fenced -------- */
+
+/*
+ * Join through hb_lun (a fault wrapper: its latency stalls renewals) with
+ * data as the gate_lun, at the given lease.
+ */
+static struct hb *join_gated(int id, uint32_t lease_ms, struct lun **hb_lun,
+			     struct lun *data)
+{
+	static uint8_t u[16];
+	struct lun *in;
+	struct hb_opts o;
+	struct hb *h = NULL;
+
+	CU_ASSERT_FATAL(lun_open(path, 0, &in) == 0);
+	CU_ASSERT_FATAL(lun_fault_wrap(in, hb_lun) == 0);
+	opts(&o, u, id);
+	o.lease_ms = lease_ms;
+	o.gate_lun = data;
+	o.on_fence = on_fence;
+	atomic_store(&fenced, 0);
+	fence_why[0] = '\0';
+	CU_ASSERT_FATAL(hb_join(*hb_lun, HB_OFF, &o, &h) == 0);
+	return h;
+}
+
+/* The offset the gated writes of these tests aim at: past the region. */
+#define DATA_OFF (1024 * 1024)
+
+/*
+ * Renewals keep moving the deadline: writes through the data handle go
+ * on working for several fence times, and after hb_leave (gate disarmed).
+ */
+static void test_gate_follows_renewals(void)
+{
+	struct lun *a, *d;
+	struct hb_timeouts t;
+	struct hb *h;
+	uint8_t *buf = lun_buf_alloc(4096);
+	int64_t end;
+
+	fresh();
+	d = open_lun();
+	h = join_gated(0x51, 2000, &a, d);
+	hb_timeouts_get(h, &t);
+	memset(buf, 0x5a, 4096);
+	end = vmfs_mono_ms() + 3 * (int64_t)t.fence_ms;
+	while (vmfs_mono_ms() < end) {
+		CU_ASSERT_EQUAL(lun_write(d, buf, 4096, DATA_OFF), 0);
+		usleep(100000);
+	}
+	CU_ASSERT_EQUAL(atomic_load(&fenced), 0);
+	CU_ASSERT(!lun_is_fenced(d));
+	CU_ASSERT_EQUAL(hb_leave(h), 0);
+	CU_ASSERT_EQUAL(lun_write(d, buf, 4096, DATA_OFF), 0);
+	lun_buf_free(buf);
+	lun_close(a);
+	lun_close(d);
+}
+
+/* Stall the renewal in flight (it was issued in time) for stall_ms. */
+static void stall_renewals(struct lun *hb_lun, unsigned stall_ms)
+{
+	lun_fault_set_latency(hb_lun, 0, stall_ms * 1000);
+}
+
+/*
+ * A host whose renewal thread is stuck (as in a SIGSTOP; here a renewal
+ * that hangs) past fence_ms: a write through the data handle finds the
+ * lease run out, fails with -EIO, reaches nothing, and fences both
+ * handles; the owner is told why.  Without the gate the write lands.
+ */
+static void test_gate_stalled_host_writes_nothing(void)
+{
+	struct lun *a, *d, *s;
+	struct hb_timeouts t;
+	struct hb *h;
+	uint8_t *buf = lun_buf_alloc(4096);
+
+	fresh();
+	d = open_lun();
+	s = open_lun();
+	h = join_gated(0x52, LEASE_MS, &a, d);
+	hb_timeouts_get(h, &t);
+	memset(buf, 0x11, 4096);
+	CU_ASSERT_EQUAL(lun_write(d, buf, 4096, DATA_OFF), 0);
+	stall_renewals(a, 4 * t.fence_ms);
+	/* Past any deadline a renewal issued before the stall could set. */
+	usleep((t.renew_ms + t.io_timeout_ms + t.fence_ms + 100) * 1000);
+	memset(buf, 0x22, 4096);
+	CU_ASSERT_EQUAL(lun_write(d, buf, 4096, DATA_OFF), -EIO);
+	CU_ASSERT_EQUAL(atomic_load(&fenced), 1);
+	CU_ASSERT(strstr(fence_why, "lease ran out") != NULL);
+	CU_ASSERT(lun_is_fenced(d));
+	CU_ASSERT(lun_is_fenced(a));
+	CU_ASSERT_EQUAL(lun_read(s, buf, 4096, DATA_OFF), 0);
+	CU_ASSERT_EQUAL(buf[0], 0x11);
+	CU_ASSERT_EQUAL(buf[4095], 0x11);
+	stall_renewals(a, 0);
+	CU_ASSERT_EQUAL(hb_leave(h), 0);
+	lun_buf_free(buf);
+	lun_close(a);
+	lun_close(d);
+	lun_close(s);
+}
+
+/*
+ * The same stall with no write in between: when the renewal thread runs
+ * again after the deadline it fences without renewing, and leaving
+ * writes nothing (the slot stays ACTIVE for a survivor or the next
+ * mount).  Before the gate, the stalled renewal succeeded, renewing went
+ * on and leaving freed the slot.
+ */
+static void test_gate_lapsed_renewal_fences(void)
+{
+	struct lun *a, *d, *s;
+	struct hb_slot_info si[NSLOTS];
+	struct hb_timeouts t;
+	struct hb *h;
+	uint32_t n;
+
+	fresh();
+	d = open_lun();
+	s = open_lun();
+	h = join_gated(0x53, LEASE_MS, &a, d);
+	hb_timeouts_get(h, &t);
+	/* Long enough for one renewal to start stalled, then no more. */
+	stall_renewals(a, 2 * t.fence_ms);
+	usleep((t.renew_ms + 50) * 1000);
+	stall_renewals(a, 0);
+	for (int i = 0; i < 100 && !atomic_load(&fenced); i++)
+		usleep(20000);
+	CU_ASSERT_EQUAL(atomic_load(&fenced), 1);
+	CU_ASSERT(strstr(fence_why, "lease ran out") != NULL);
+	CU_ASSERT(lun_is_fenced(d));
+	CU_ASSERT_EQUAL(hb_leave(h), 0);
+	CU_ASSERT_EQUAL(hb_survey(s, HB_OFF, false, si, NSLOTS, &n), 0);
+	CU_ASSERT_EQUAL(n, 1);
+	CU_ASSERT(n == 1 && si[0].state == VMFS_HB_ACTIVE);
+	lun_close(a);
+	lun_close(d);
+	lun_close(s);
+}
+
 static CU_TestInfo tests[] = {
 	{ "timeouts", test_timeouts },
 	{ "join_survey_leave", test_join_survey_leave },
@@ -474,6 +626,9 @@ static CU_TestInfo tests[] = {
 	{ "forced_primitive", test_forced_primitive },
 	{ "prim_parse", test_prim_parse },
 	{ "no_ats_mount", test_no_ats_mount },
+	{ "gate_follows_renewals", test_gate_follows_renewals },
+	{ "gate_stalled_host_writes_nothing", test_gate_stalled_host_writes_nothing },
+	{ "gate_lapsed_renewal_fences", test_gate_lapsed_renewal_fences },
 	CU_TEST_INFO_NULL
 };
 

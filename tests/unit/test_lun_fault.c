@@ -277,6 +277,66 @@ static void test_fault_caps(void)
 	lun_close(f);
 }
 
+/* A 4Kn LUN over a 512-byte file: 512-byte I/O is refused as on a disk. */
+static void test_fault_sector_size(void)
+{
+	const char *path = mkfile("fsect", MiB);
+	struct lun *f = open_fault(path, NULL);
+	unsigned char *buf = lun_buf_alloc(4096);
+
+	if (lun_sector_size(f) != 512) {
+		/* The scratch disk is 4Kn already: nothing to emulate. */
+		lun_buf_free(buf);
+		lun_close(f);
+		return;
+	}
+	CU_ASSERT_EQUAL(lun_fault_set_sector_size(f, 1024), -EINVAL);
+	CU_ASSERT_EQUAL(lun_fault_set_sector_size(f, 4096), 0);
+	CU_ASSERT_EQUAL(lun_sector_size(f), 4096);
+	fill(buf, 4096, 7);
+	CU_ASSERT_EQUAL(lun_write(f, buf, 512, 4096), -VMFS_E_UNALIGNED);
+	CU_ASSERT_EQUAL(lun_write(f, buf, 4096, 512), -VMFS_E_UNALIGNED);
+	CU_ASSERT_EQUAL(lun_write(f, buf, 4096, 4096), 0);
+	memset(buf, 0, 4096);
+	CU_ASSERT_EQUAL(lun_read(f, buf, 4096, 4096), 0);
+	CU_ASSERT(is_filled(buf, 4096, 7));
+	lun_buf_free(buf);
+	lun_close(f);
+}
+
+static void count_hook(void *arg)
+{
+	(*(unsigned *)arg)++;
+}
+
+/* The hook runs once, before the first write that covers its byte. */
+static void test_fault_before_write(void)
+{
+	const char *path = mkfile("fhook", MiB);
+	struct lun *f = open_fault(path, NULL);
+	uint32_t ss = lun_sector_size(f);
+	unsigned char *buf = lun_buf_alloc(2 * ss);
+	unsigned calls = 0;
+
+	memset(buf, 0, 2 * ss);
+	lun_fault_before_write_at(f, 3 * (uint64_t)ss + 5, count_hook, &calls);
+	CU_ASSERT_EQUAL(lun_write(f, buf, 2 * ss, 0), 0);
+	CU_ASSERT_EQUAL(calls, 0);
+	CU_ASSERT_EQUAL(lun_write(f, buf, 2 * ss, 2 * (uint64_t)ss), 0);
+	CU_ASSERT_EQUAL(calls, 1);
+	CU_ASSERT_EQUAL(lun_write(f, buf, 2 * ss, 2 * (uint64_t)ss), 0);
+	CU_ASSERT_EQUAL(lun_compare_and_write(f, buf, buf, ss, 3 * (uint64_t)ss,
+					      NULL), 0);
+	CU_ASSERT_EQUAL(calls, 1);
+	/* A compare-and-write counts as a write. */
+	lun_fault_before_write_at(f, 3 * (uint64_t)ss, count_hook, &calls);
+	CU_ASSERT_EQUAL(lun_compare_and_write(f, buf, buf, ss, 3 * (uint64_t)ss,
+					      NULL), 0);
+	CU_ASSERT_EQUAL(calls, 2);
+	lun_buf_free(buf);
+	lun_close(f);
+}
+
 static CU_TestInfo fault_tests[] = {
 	{ "fail_nth_write", test_fault_nth },
 	{ "fail_writes_from", test_fault_from },
@@ -285,6 +345,8 @@ static CU_TestInfo fault_tests[] = {
 	{ "latency", test_fault_latency },
 	{ "plain_and_forward", test_fault_plain_and_forward },
 	{ "caps", test_fault_caps },
+	{ "sector_size", test_fault_sector_size },
+	{ "before_write_at", test_fault_before_write },
 	CU_TEST_INFO_NULL
 };
 UNIT_SUITE("lun_fault", NULL, NULL, fault_tests);

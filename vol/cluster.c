@@ -1,0 +1,1211 @@
+/*
+ * Many hosts on one volume: the engine's side of the lock protocol
+ * (docs/PROTOCOL.md).
+ *
+ * The lock record of the heartbeat-region header is the volume lock.  A
+ * host alone on the volume holds it EXCLUSIVE and works exactly as a
+ * single host always has: no per-object lock, every cache trusted.  Hosts
+ * that share the volume leave it free, and every operation takes the
+ * on-disk locks of the objects it reads or changes (inodes
+ * EXCLUSIVE or READONLY, resource clusters EXCLUSIVE), in one global
+ * order, and at its end writes its journal home (jnl_drain: committed,
+ * checkpointed, tail moved) before it releases them, so the next holder
+ * reads current metadata from disk and no later replay of this host's
+ * journal can land over a newer block.  A lock whose generation moved
+ * since this host last released it means another host changed what it
+ * covers: the cached copy is read again.  Open files keep their inode
+ * lock (the open lock) for as long as they are open.
+ *
+ * A lone host learns that another host joined at its next tick (a
+ * renewal interval), when it sees a new ACTIVE slot: it writes everything
+ * home, takes the open locks of its open files on disk, and releases the
+ * volume lock; the newcomer waits for that.  A shared host that finds
+ * itself alone again takes it back (vcl_try_alone) and rereads its caches.
+ *
+ * The same tick watches the other slots: a slot whose counter stood still
+ * for its lease is recovered by the host whose compare-and-write marks it
+ * REPLAYING (exactly one), which replays its journal and frees the slot;
+ * the dead host's lock records become breakable (lock_hbwatch_holds says
+ * GONE) and are broken by whoever needs one, and its orphans are freed by
+ * the orphan sweep.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include "vmfs/clock.h"
+#include "vmfs/lockmgr.h"
+#include "vol_int.h"
+
+/* One object this host holds, or held and remembers the generation of. */
+struct vheld {
+	uint64_t addr;
+	enum vmfs_lock_mode mode;  /* on disk now; FREE: not held */
+	uint64_t gen;              /* the record's generation as we left it */
+	uint32_t open_ro, open_rw; /* open files (FUSE opens) */
+	bool multiwriter;          /* opens share a MULTIWRITER lock */
+	bool in_op;                /* taken by the running operation */
+	struct vheld *next;
+};
+
+/* What the tick saw of another host's slot. */
+struct vslot_seen {
+	bool valid;
+	uint32_t state;
+	uint64_t hb_gen, counter;
+	int64_t since_ms;
+};
+
+#define VHELD_BUCKETS 4096
+#define VCL_MAX_OP_LOCKS 64
+
+struct vcl {
+	struct vol_cluster_opts o;
+	struct lock_ctx *lk;
+	struct lock_hbwatch *watch;
+	uint8_t uuid[VMFS_UUID_SIZE];
+	pthread_rwlock_t mode_rw;    /* operations read, a mode switch writes */
+	pthread_mutex_t op_mu;       /* shared mode: one operation at a time */
+	pthread_mutex_t held_mu;     /* the table below */
+	bool shared;
+	bool stopping;
+	struct vheld *held[VHELD_BUCKETS];
+	struct vslot_seen *seen;     /* per slot */
+	uint32_t nslots;
+	struct hb_slot_info *si;
+	pthread_t thr;
+	bool thr_started;
+	pthread_mutex_t thr_mu;
+	pthread_cond_t thr_cv;
+	uint64_t recovered, broken;
+	char why[600];               /* who refused us the volume lock */
+};
+
+/* The running operation of this thread (shared mode). */
+struct vcl_optab {
+	struct vol *v;
+	uint64_t addr[VCL_MAX_OP_LOCKS];
+	uint32_t n;
+};
+static __thread struct vcl_optab *cur_op;
+_Static_assert(sizeof(struct vcl_optab) <= sizeof(struct vcl_op_buf),
+	       "VCL_OP's buffer holds an operation");
+
+static uint32_t held_hash(uint64_t addr)
+{
+	return (uint32_t)((addr >> 12) * 0x9e3779b97f4a7c15ull >> 40) %
+	       VHELD_BUCKETS;
+}
+
+/* The entry of addr, created when want (held_mu held). */
+static struct vheld *held_find(struct vcl *c, uint64_t addr, bool want)
+{
+	struct vheld **pp = &c->held[held_hash(addr)], *h;
+
+	for (h = *pp; h; h = h->next)
+		if (h->addr == addr)
+			return h;
+	if (!want)
+		return NULL;
+	h = calloc(1, sizeof(*h));
+	if (!h)
+		return NULL;
+	h->addr = addr;
+	h->next = *pp;
+	*pp = h;
+	return h;
+}
+
+bool vcl_shared(const struct vol *v)
+{
+	return v->cl && v->cl->shared;
+}
+
+static uint64_t vcl_region_addr(const struct vcl *c)
+{
+	return c->o.hb_offset;
+}
+
+/* ---- naming holders in messages -------------------------------------- */
+
+/* "host NAME (UUID, slot N)" of holder h, from its heartbeat slot. */
+static void holder_name(struct vcl *c, const struct lock_holder *h,
+			char *out, size_t len)
+{
+	char u[37] = "?";
+	const char *name = "?";
+	uint32_t n = 0;
+
+	vol_uuid_format(h->uuid, u);
+	if (!hb_survey(c->o.hb_lun, c->o.hb_offset, false, c->si, c->nslots,
+		       &n))
+		for (uint32_t i = 0; i < n; i++)
+			if (c->si[i].slot == h->slot &&
+			    !memcmp(c->si[i].host_uuid, h->uuid, VMFS_UUID_SIZE))
+				name = c->si[i].hostname[0] ? c->si[i].hostname
+							     : "?";
+	snprintf(out, len, "host %s (%s, slot %u)", name, u, h->slot);
+}
+
+void vol_lock_owner_text(struct vol *v, const struct lock_state *st,
+			 char *out, size_t len)
+{
+	size_t off = 0;
+
+	out[0] = 0;
+	for (uint32_t i = 0; i < st->nholders && off + 1 < len; i++) {
+		char one[200];
+
+		holder_name(v->cl, &st->holders[i], one, sizeof(one));
+		off += (size_t)snprintf(out + off, len - off, "%s%s",
+					i ? ", " : "", one);
+	}
+}
+
+/* ---- taking a lock against live, dead and gone holders ---------------- */
+
+static void sleep_ms(unsigned ms)
+{
+	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
+
+	while (nanosleep(&ts, &ts) && errno == EINTR)
+		;
+}
+
+/*
+ * Acquire addr in mode.  Holders that are live make us wait up to
+ * live_ms; holders that are dead (their host not yet recovered) up to
+ * dead_ms more, while the tick recovers them; holders whose slot moved on
+ * are broken at once.  -EBUSY with *st naming who is in the way.
+ */
+static int vcl_acquire(struct vcl *c, uint64_t addr, enum vmfs_lock_mode mode,
+		       unsigned live_ms, bool wait_dead, struct lock_state *st)
+{
+	int64_t start = vmfs_mono_ms();
+	int64_t live_end = start + live_ms;
+	int64_t dead_end = wait_dead ? start + live_ms + c->o.t.dead_ms +
+				       c->o.t.lease_ms : live_end;
+	unsigned backoff = 5;
+
+	for (;;) {
+		bool dead = false, gone = false;
+		int ret = lock_acquire(c->lk, addr, mode, 0, st);
+
+		if (ret != -EBUSY)
+			return ret;
+		for (uint32_t i = 0; i < st->nholders; i++) {
+			int f = lock_hbwatch_judge(c->watch, &st->holders[i]);
+
+			if (f == LOCK_HOLDER_GONE)
+				gone = true;
+			else if (f == LOCK_HOLDER_DEAD || f < 0)
+				dead = true;
+		}
+		if (gone) {
+			struct lock_state b;
+
+			ret = lock_break(c->lk, st, &b);
+			if (!ret) {
+				c->broken++;
+				VLOG(LOG_NOTICE, "broke the lock at %llu of a host whose heartbeat slot moved on",
+				     (unsigned long long)addr);
+				continue;
+			}
+			if (ret != -VMFS_E_MISCOMPARE && ret != -EBUSY)
+				return ret;
+		}
+		if (vmfs_mono_ms() >= (dead ? dead_end : live_end) || c->stopping)
+			return -EBUSY;
+		sleep_ms(backoff + (unsigned)(random() % (backoff + 1)));
+		if (backoff < 200)
+			backoff *= 2;
+	}
+}
+
+/* ---- the running operation -------------------------------------------- */
+
+int vcl_begin(struct vol *v, struct vcl_optab *op)
+{
+	struct vcl *c = v->cl;
+
+	memset(op, 0, sizeof(*op));
+	op->v = v;
+	if (!c)
+		return 0;
+	pthread_rwlock_rdlock(&c->mode_rw);
+	if (c->shared) {
+		pthread_mutex_lock(&c->op_mu);
+		cur_op = op;
+	}
+	return 0;
+}
+
+/* Is the running operation shared-mode? */
+static bool op_shared(const struct vol *v)
+{
+	return cur_op && cur_op->v == v;
+}
+
+/* Record addr's new generation and drop it from the held table. */
+static int vcl_release_addr(struct vcl *c, struct vheld *h)
+{
+	struct lock_state st;
+	int ret = lock_release(c->lk, h->addr, &st);
+
+	if (!ret || ret == -EPERM) {
+		/* -EPERM: not ours any more (broken by a survivor). */
+		h->mode = VMFS_LOCK_FREE;
+		h->gen = ret ? 0 : st.gen;
+		return 0;
+	}
+	VLOG(LOG_WARNING, "releasing the lock at %llu: %s",
+	     (unsigned long long)h->addr, vmfs_strerror(ret));
+	return ret;
+}
+
+static int open_lock_sync(struct vol *v, struct vheld *h, unsigned wait_ms,
+			  struct lock_state *st);
+
+int vcl_end(struct vol *v, struct vcl_optab *op, int ret)
+{
+	struct vcl *c = v->cl;
+	int err;
+
+	if (!c)
+		return ret;
+	if (op_shared(v)) {
+		/* Lazy timestamps of what we hold go with this operation. */
+		for (uint32_t i = 0; i < op->n; i++) {
+			int64_t ino = vol_res_index(v, VMFS_RES_INODE,
+						    op->addr[i]);
+			struct vinode *vi;
+
+			if (ino < 0 || vol_inode_cached(v, (uint64_t)ino, &vi))
+				continue;
+			{
+				VOL_HANDLE(v);
+
+				pthread_rwlock_wrlock(&vi->rw);
+				vol_inode_flush_times(v, vi);
+				pthread_rwlock_unlock(&vi->rw);
+			}
+			vol_inode_put(v, vi);
+		}
+		err = v->j ? jnl_drain(v->j) : 0;
+		if (err) {
+			/* Not home: keep the locks; fencing or a survivor's
+			 * replay sorts it out. */
+			VLOG(LOG_ERR, "writing an operation's metadata home: %s; its locks stay held",
+			     vmfs_strerror(err));
+			if (!ret)
+				ret = err;
+		} else {
+			pthread_mutex_lock(&c->held_mu);
+			for (uint32_t i = 0; i < op->n; i++) {
+				struct vheld *h = held_find(c, op->addr[i], false);
+
+				if (!h)
+					continue;
+				struct lock_state st;
+
+				h->in_op = false;
+				/* Released, or back to what the opens need. */
+				if (h->mode != VMFS_LOCK_FREE)
+					open_lock_sync(v, h, 0, &st);
+			}
+			pthread_mutex_unlock(&c->held_mu);
+		}
+		cur_op = NULL;
+		pthread_mutex_unlock(&c->op_mu);
+	}
+	pthread_rwlock_unlock(&c->mode_rw);
+	return ret;
+}
+
+static bool mode_covers(enum vmfs_lock_mode held, enum vmfs_lock_mode want)
+{
+	if (held == VMFS_LOCK_EXCLUSIVE)
+		return true;
+	if (held == VMFS_LOCK_MULTIWRITER)
+		return true;   /* multi-writer files: writes are direct I/O */
+	return held == want;
+}
+
+/*
+ * Lock the object at addr for the running operation (shared mode only;
+ * a no-op otherwise).  *moved (may be NULL) says whether another host
+ * changed the lock since we last held it: the caller rereads what it
+ * caches under it.
+ */
+static int vcl_lock_addr(struct vol *v, uint64_t addr, enum vmfs_lock_mode mode,
+			 unsigned live_ms, bool *moved, struct lock_state *out)
+{
+	struct vcl *c = v->cl;
+	struct lock_state st;
+	struct vheld *h;
+	uint64_t before;
+	int ret;
+
+	if (moved)
+		*moved = false;
+	if (!op_shared(v)) {
+		if (!vcl_shared(v))
+			return 0;
+		/* A change outside an operation while shared: a bug that
+		 * must not write unlocked. */
+		VLOG(LOG_ERR, "lock of %llu wanted outside an operation; refused",
+		     (unsigned long long)addr);
+		return -EDEADLK;
+	}
+	pthread_mutex_lock(&c->held_mu);
+	h = held_find(c, addr, true);
+	if (!h) {
+		pthread_mutex_unlock(&c->held_mu);
+		return -ENOMEM;
+	}
+	if (h->mode != VMFS_LOCK_FREE && mode_covers(h->mode, mode)) {
+		pthread_mutex_unlock(&c->held_mu);
+		return 0;
+	}
+	before = h->gen;
+	pthread_mutex_unlock(&c->held_mu);
+	if (h->mode == VMFS_LOCK_READONLY && mode == VMFS_LOCK_EXCLUSIVE)
+		ret = lock_upgrade(c->lk, addr, live_ms, &st);
+	else
+		ret = vcl_acquire(c, addr, mode, live_ms, live_ms > 0, &st);
+	if (out)
+		*out = st;
+	if (ret)
+		return ret;
+	if (cur_op->n == VCL_MAX_OP_LOCKS) {
+		lock_release(c->lk, addr, NULL);
+		return -ENOMEM;
+	}
+	pthread_mutex_lock(&c->held_mu);
+	if (!h->in_op) {
+		h->in_op = true;
+		cur_op->addr[cur_op->n++] = addr;
+	}
+	h->mode = st.mode;
+	/* Our acquire moved the generation by one. */
+	if (moved)
+		*moved = !before || st.gen != before + 1;
+	h->gen = st.gen;
+	pthread_mutex_unlock(&c->held_mu);
+	return 0;
+}
+
+/* The per-operation wait for a live holder. */
+static unsigned vcl_live_ms(const struct vol *v)
+{
+	return v->cl->o.t.lease_ms;
+}
+
+int vcl_lock_ino(struct vol *v, uint64_t ino, enum vmfs_lock_mode mode)
+{
+	struct lock_state st;
+	struct vinode *vi;
+	bool moved;
+	int ret;
+
+	if (!op_shared(v))
+		return 0;
+	if (ino == 0 || ino >= v->g.res[VMFS_RES_INODE].count)
+		return -ESTALE;
+	ret = vcl_lock_addr(v, res_addr(v, VMFS_RES_INODE, ino), mode,
+			    vcl_live_ms(v), &moved, &st);
+	if (ret == -EBUSY) {
+		char who[600];
+
+		vol_lock_owner_text(v, &st, who, sizeof(who));
+		VLOG(LOG_WARNING, "inode %llu is locked by %s; the operation fails with EBUSY",
+		     (unsigned long long)ino, who);
+	}
+	if (ret || !moved)
+		return ret;
+	if (!vol_inode_cached(v, ino, &vi)) {
+		pthread_rwlock_wrlock(&vi->rw);
+		ret = vol_inode_reload(v, vi);
+		pthread_rwlock_unlock(&vi->rw);
+		vol_inode_put(v, vi);
+	}
+	return ret;
+}
+
+/* Lock two inodes in the global order (lower number first). */
+int vcl_lock_ino2(struct vol *v, uint64_t a, uint64_t b,
+		  enum vmfs_lock_mode mode)
+{
+	int ret;
+
+	if (a > b) {
+		uint64_t t = a;
+
+		a = b;
+		b = t;
+	}
+	ret = vcl_lock_ino(v, a, mode);
+	if (!ret && b != a)
+		ret = vcl_lock_ino(v, b, mode);
+	return ret;
+}
+
+/* The inode name names in dir parent (locked by the operation); 0 with
+ * *ino = 0 when there is none (the operation itself reports it). */
+int vcl_find_child(struct vol *v, uint64_t parent, const char *name,
+		   uint64_t *ino)
+{
+	struct vinode *dir;
+	int ret;
+
+	*ino = 0;
+	if (!op_shared(v))
+		return 0;
+	ret = vol_inode_get(v, parent, &dir);
+	if (ret)
+		return ret;
+	pthread_rwlock_wrlock(&dir->rw);
+	ret = S_ISDIR(dir->mode) ? vol_dir_find(v, dir, name, ino, NULL, NULL)
+				 : -ENOTDIR;
+	pthread_rwlock_unlock(&dir->rw);
+	vol_inode_put(v, dir);
+	if (ret == -ENOENT || ret == -ENOTDIR || ret == -ENAMETOOLONG) {
+		*ino = 0;
+		return 0;
+	}
+	return ret;
+}
+
+/* Lock the inode that name in dir parent (already locked) names. */
+int vcl_lock_child(struct vol *v, uint64_t parent, const char *name,
+		   enum vmfs_lock_mode mode, uint64_t *ino)
+{
+	int ret = vcl_find_child(v, parent, name, ino);
+
+	if (ret || !*ino)
+		return ret;
+	return vcl_lock_ino(v, *ino, mode);
+}
+
+/*
+ * Lock resource cluster cl of area t for the running operation.  A
+ * cluster another host holds is skipped by allocation (try) and waited
+ * for by frees.  On a moved generation the cached header is reread
+ * (alloc.c).
+ */
+int vcl_lock_cluster(struct vol *v, enum vmfs_res_type t, uint32_t cl,
+		     bool try, bool *moved)
+{
+	*moved = false;
+	if (!op_shared(v))
+		return 0;
+	return vcl_lock_addr(v, v->g.res[t].hdr_offset +
+				(uint64_t)cl * VMFS_MD_BLOCK_SIZE,
+			     VMFS_LOCK_EXCLUSIVE, try ? 0 : vcl_live_ms(v),
+			     moved, NULL);
+}
+
+/* May this thread free inode vi (nlink 0) now?  Alone: yes.  Shared:
+ * only inside an operation that holds its lock; otherwise the orphan
+ * sweep frees it once nobody has it open. */
+bool vcl_may_free(struct vol *v, const struct vinode *vi)
+{
+	struct vheld *h;
+	bool ok;
+
+	if (!v->cl)
+		return true;
+	if (!v->cl->shared)
+		return true;
+	if (!op_shared(v))
+		return false;
+	pthread_mutex_lock(&v->cl->held_mu);
+	h = held_find(v->cl, vi->addr, false);
+	ok = h && h->in_op && h->mode == VMFS_LOCK_EXCLUSIVE;
+	pthread_mutex_unlock(&v->cl->held_mu);
+	return ok;
+}
+
+/* Does this host hold ino's lock (open or operation)?  Then its cached
+ * inode is current. */
+bool vcl_holds_ino(struct vol *v, uint64_t ino)
+{
+	struct vheld *h;
+	bool held;
+
+	if (!v->cl || !v->cl->shared)
+		return true;
+	pthread_mutex_lock(&v->cl->held_mu);
+	h = held_find(v->cl, res_addr(v, VMFS_RES_INODE, ino), false);
+	held = h && h->mode != VMFS_LOCK_FREE;
+	pthread_mutex_unlock(&v->cl->held_mu);
+	return held;
+}
+
+/* ---- open locks ------------------------------------------------------- */
+
+static enum vmfs_lock_mode open_mode(const struct vheld *h)
+{
+	if (h->multiwriter)
+		return VMFS_LOCK_MULTIWRITER;
+	return h->open_rw ? VMFS_LOCK_EXCLUSIVE : VMFS_LOCK_READONLY;
+}
+
+/* Bring the lock on disk to what the opens of h need (shared mode). */
+static int open_lock_sync(struct vol *v, struct vheld *h, unsigned wait_ms,
+			  struct lock_state *st)
+{
+	struct vcl *c = v->cl;
+	enum vmfs_lock_mode want = open_mode(h);
+	int ret = 0;
+
+	if (!h->open_ro && !h->open_rw) {
+		if (h->mode != VMFS_LOCK_FREE && !h->in_op)
+			vcl_release_addr(c, h);
+		return 0;
+	}
+	if (h->mode == want)
+		return 0;
+	if (h->mode == VMFS_LOCK_READONLY && want == VMFS_LOCK_EXCLUSIVE)
+		ret = lock_upgrade(c->lk, h->addr, wait_ms, st);
+	else if (h->mode == VMFS_LOCK_EXCLUSIVE && want == VMFS_LOCK_READONLY)
+		ret = lock_downgrade(c->lk, h->addr, st);
+	else if (h->mode == VMFS_LOCK_FREE)
+		ret = vcl_acquire(c, h->addr, want, wait_ms, true, st);
+	else
+		ret = 0;   /* MULTIWRITER covers both */
+	if (!ret) {
+		h->mode = st->mode;
+		h->gen = st->gen;
+	}
+	return ret;
+}
+
+int vol_open_file(struct vol *v, uint64_t ino, bool write)
+{
+	struct vcl *c = v->cl;
+	struct vcl_optab op;
+	struct lock_state st;
+	struct vinode *vi;
+	struct vheld *h;
+	bool mw, moved;
+	uint64_t before;
+	int ret;
+
+	if (!c)
+		return 0;
+	vcl_begin(v, &op);
+	/* The flag as on disk now: another host may have set it. */
+	if (c->shared && !vcl_holds_ino(v, ino)) {
+		struct vol_attr a;
+
+		ret = vol_inode_peek(v, ino, &a);
+		mw = a.flags & VMFS_DI_MULTIWRITER;
+	} else {
+		ret = vol_inode_get(v, ino, &vi);
+		if (!ret) {
+			mw = vi->flags & VMFS_DI_MULTIWRITER;
+			vol_inode_put(v, vi);
+		}
+	}
+	if (ret)
+		return vcl_end(v, &op, ret);
+	pthread_mutex_lock(&c->held_mu);
+	h = held_find(c, res_addr(v, VMFS_RES_INODE, ino), true);
+	if (!h) {
+		pthread_mutex_unlock(&c->held_mu);
+		return vcl_end(v, &op, -ENOMEM);
+	}
+	before = h->gen;
+	if (write)
+		h->open_rw++;
+	else
+		h->open_ro++;
+	h->multiwriter = mw;
+	ret = 0;
+	if (c->shared) {
+		enum vmfs_lock_mode was = h->mode;
+
+		ret = open_lock_sync(v, h, 2000, &st);
+		if (ret) {
+			char who[600];
+
+			if (write)
+				h->open_rw--;
+			else
+				h->open_ro--;
+			pthread_mutex_unlock(&c->held_mu);
+			if (ret == -EBUSY) {
+				vol_lock_owner_text(v, &st, who, sizeof(who));
+				VLOG(LOG_WARNING, "open of inode %llu for %s refused: it is locked %s by %s",
+				     (unsigned long long)ino,
+				     write ? "writing" : "reading",
+				     st.mode == VMFS_LOCK_EXCLUSIVE ? "exclusive" :
+				     st.mode == VMFS_LOCK_READONLY ? "read-only" :
+				     "multi-writer", who);
+			}
+			return vcl_end(v, &op, ret);
+		}
+		moved = was == VMFS_LOCK_FREE && (!before || h->gen != before + 1);
+		pthread_mutex_unlock(&c->held_mu);
+		if (mw)
+			ret = VOL_OPEN_DIRECT;
+		if (moved && !vol_inode_cached(v, ino, &vi)) {
+			int err;
+
+			pthread_rwlock_wrlock(&vi->rw);
+			err = vol_inode_reload(v, vi);
+			pthread_rwlock_unlock(&vi->rw);
+			vol_inode_put(v, vi);
+			if (err)
+				ret = err;
+		}
+	} else {
+		pthread_mutex_unlock(&c->held_mu);
+		if (mw)
+			ret = VOL_OPEN_DIRECT;
+	}
+	return vcl_end(v, &op, ret);
+}
+
+void vol_release_file(struct vol *v, uint64_t ino, bool write)
+{
+	struct vcl *c = v->cl;
+	struct vcl_optab op;
+	struct lock_state st;
+	struct vinode *vi;
+	struct vheld *h;
+
+	if (!c)
+		return;
+	vcl_begin(v, &op);
+	/* What the file changed goes home before anyone else may take it.
+	 * A multi-writer file's holders never write its inode: their
+	 * timestamps are dropped rather than written over each other. */
+	if (c->shared && !vol_inode_cached(v, ino, &vi)) {
+		{
+			VOL_HANDLE(v);
+
+			pthread_rwlock_wrlock(&vi->rw);
+			if (vi->flags & VMFS_DI_MULTIWRITER)
+				vi->times_dirty = false;
+			vol_inode_flush_times(v, vi);
+			pthread_rwlock_unlock(&vi->rw);
+		}
+		vol_inode_put(v, vi);
+		if (v->j)
+			jnl_drain(v->j);
+	}
+	pthread_mutex_lock(&c->held_mu);
+	h = held_find(c, res_addr(v, VMFS_RES_INODE, ino), false);
+	if (h) {
+		if (write && h->open_rw)
+			h->open_rw--;
+		else if (!write && h->open_ro)
+			h->open_ro--;
+		if (c->shared)
+			open_lock_sync(v, h, 2000, &st);
+	}
+	pthread_mutex_unlock(&c->held_mu);
+	vcl_end(v, &op, 0);
+}
+
+/* ---- recovery of dead hosts ------------------------------------------- */
+
+/*
+ * Recover slot si (seen dead): claim it, replay its journal, free it.
+ * 0 when done by us, -VMFS_E_MISCOMPARE when another host won.
+ */
+int vol_recover_slot(struct lun *lun, struct lun *hb_lun,
+		     const struct vol_geom *g, unsigned prim,
+		     const struct hb_timeouts *t, const struct hb_slot_info *si)
+{
+	struct jnl_bounds b = vol_jnl_bounds(g);
+	struct jnl_walk_result r;
+	struct hb_recovery *rec;
+	int64_t t0 = vmfs_mono_ms();
+	uint64_t joff;
+	char u[37];
+	int ret;
+
+	vol_uuid_format(si->host_uuid, u);
+	ret = hb_recover_claim(hb_lun, prim, g->hb_offset, si, t->io_timeout_ms,
+			       &rec);
+	if (ret)
+		return ret;
+	joff = hb_recover_journal(rec);
+	if (joff != vol_jnl_offset(g, si->slot)) {
+		VLOG(LOG_WARNING, "slot %u names journal %llu, the geometry %llu; replaying the geometry's",
+		     si->slot, (unsigned long long)joff,
+		     (unsigned long long)vol_jnl_offset(g, si->slot));
+		joff = vol_jnl_offset(g, si->slot);
+	}
+	ret = jnl_replay(lun, joff, &b, &r);
+	if (!ret)
+		ret = hb_recover_renew(rec);
+	if (ret) {
+		VLOG(LOG_ERR, "recovering host %s (%s, slot %u): replaying its journal: %s; the slot stays being-replayed for another host to retry",
+		     si->hostname[0] ? si->hostname : "?", u, si->slot,
+		     vmfs_strerror(ret));
+		hb_recover_done(rec, false);
+		return ret;
+	}
+	ret = hb_recover_done(rec, true);
+	VLOG(LOG_NOTICE, "recovered host %s (%s, slot %u, generation %llu): replayed %llu transactions (%llu blocks) of its journal and freed its slot in %lld ms; its locks are breakable now",
+	     si->hostname[0] ? si->hostname : "?", u, si->slot,
+	     (unsigned long long)si->hb_gen, (unsigned long long)r.ntxn,
+	     (unsigned long long)r.nimages, (long long)(vmfs_mono_ms() - t0));
+	return ret;
+}
+
+/* Watch the other slots; recover those that stood still for their lease. */
+static void vcl_watch_slots(struct vol *v, bool *others)
+{
+	struct vcl *c = v->cl;
+	int64_t now = vmfs_mono_ms();
+	uint32_t n = 0;
+
+	*others = false;
+	if (hb_survey(c->o.hb_lun, c->o.hb_offset, false, c->si, c->nslots, &n))
+		return;
+	for (uint32_t i = 0; i < n; i++) {
+		struct hb_slot_info *si = &c->si[i];
+		struct vslot_seen *s;
+		struct hb_timeouts t;
+
+		if (si->slot == c->o.my_slot || si->slot >= c->nslots)
+			continue;
+		*others = true;
+		s = &c->seen[si->slot];
+		if (!s->valid || s->state != si->state ||
+		    s->hb_gen != si->hb_gen || s->counter != si->counter) {
+			s->valid = true;
+			s->state = si->state;
+			s->hb_gen = si->hb_gen;
+			s->counter = si->counter;
+			s->since_ms = now;
+			continue;
+		}
+		hb_timeouts_from_lease(si->lease_ms, &t);
+		if (now - s->since_ms < (int64_t)t.dead_ms)
+			continue;
+		if (!vol_recover_slot(v->lun, c->o.hb_lun, &v->g, c->o.prim,
+				      &c->o.t, si))
+			c->recovered++;
+		s->valid = false;
+	}
+}
+
+/* ---- mode switches ---------------------------------------------------- */
+
+/* Does any other slot show a host (ACTIVE or being replayed) right now?
+ * One read of the slots; on a read error, assume so (stay shared). */
+static bool vcl_others_now(struct vcl *c)
+{
+	uint32_t n = 0;
+
+	if (hb_survey(c->o.hb_lun, c->o.hb_offset, false, c->si, c->nslots, &n))
+		return true;
+	for (uint32_t i = 0; i < n; i++)
+		if (c->si[i].slot != c->o.my_slot)
+			return true;
+	return false;
+}
+
+/*
+ * Take the volume lock EXCLUSIVE to work alone, then look at the slots
+ * once more: a host whose slot was ACTIVE before our compare-and-write
+ * may have read the lock free and started sharing, so another slot now
+ * means give it back.  (A host that joins later reads the lock after
+ * claiming its slot and waits for us, docs/PROTOCOL.md §2.)
+ * 0: alone; -EBUSY: not.
+ */
+static int vcl_try_alone(struct vcl *c)
+{
+	struct lock_state st;
+	int ret = vcl_acquire(c, vcl_region_addr(c), VMFS_LOCK_EXCLUSIVE, 0,
+			      false, &st);
+
+	if (ret)
+		return ret;
+	if (!vcl_others_now(c))
+		return 0;
+	lock_release(c->lk, vcl_region_addr(c), &st);
+	return -EBUSY;
+}
+
+/* Every lock of every held entry as the opens need it (going shared). */
+static int vcl_open_locks_take(struct vol *v)
+{
+	struct vcl *c = v->cl;
+	int ret = 0;
+
+	pthread_mutex_lock(&c->held_mu);
+	for (uint32_t b = 0; b < VHELD_BUCKETS && !ret; b++)
+		for (struct vheld *h = c->held[b]; h && !ret; h = h->next) {
+			struct lock_state st;
+
+			h->gen = 0;
+			if (h->open_ro || h->open_rw)
+				ret = open_lock_sync(v, h, c->o.t.lease_ms, &st);
+		}
+	pthread_mutex_unlock(&c->held_mu);
+	return ret;
+}
+
+/* Forget every remembered generation: everything cached is suspect. */
+static void vcl_forget_gens(struct vcl *c)
+{
+	pthread_mutex_lock(&c->held_mu);
+	for (uint32_t b = 0; b < VHELD_BUCKETS; b++)
+		for (struct vheld *h = c->held[b]; h; h = h->next)
+			if (h->mode == VMFS_LOCK_FREE)
+				h->gen = 0;
+	pthread_mutex_unlock(&c->held_mu);
+}
+
+static int vcl_go_shared(struct vol *v)
+{
+	struct vcl *c = v->cl;
+	struct lock_state st;
+	int ret;
+
+	pthread_rwlock_wrlock(&c->mode_rw);
+	vol_icache_flush_times(v);
+	ret = v->j ? jnl_drain(v->j) : 0;
+	if (!ret)
+		ret = vcl_open_locks_take(v);
+	if (!ret)
+		ret = lock_release(c->lk, vcl_region_addr(c), &st);
+	if (!ret) {
+		c->shared = true;
+		vcl_forget_gens(c);
+		VLOG(LOG_NOTICE, "another host mounted the volume: sharing it, every operation now takes its on-disk locks");
+	} else {
+		VLOG(LOG_ERR, "switching to shared mode: %s", vmfs_strerror(ret));
+	}
+	pthread_rwlock_unlock(&c->mode_rw);
+	return ret;
+}
+
+static void vcl_go_alone(struct vol *v)
+{
+	struct vcl *c = v->cl;
+	int ret;
+
+	pthread_rwlock_wrlock(&c->mode_rw);
+	ret = vcl_try_alone(c);
+	if (ret) {
+		/* Someone else shares it after all (or joins now). */
+		pthread_rwlock_unlock(&c->mode_rw);
+		return;
+	}
+	/* Alone: nothing changes behind us any more; reread what other hosts
+	 * may have changed while we shared. */
+	ret = vol_caches_reload(v);
+	if (ret)
+		VLOG(LOG_ERR, "rereading caches after the other hosts left: %s",
+		     vmfs_strerror(ret));
+	c->shared = false;
+	VLOG(LOG_NOTICE, "alone on the volume again: operations no longer take per-object locks");
+	pthread_rwlock_unlock(&c->mode_rw);
+}
+
+/* ---- the orphan sweep ------------------------------------------------- */
+
+/* Free orphans (no links, not open anywhere) whose lock we can take. */
+void vol_orphans_sweep(struct vol *v, bool quiet)
+{
+	uint64_t *list = NULL, freed = 0;
+	size_t n = 0;
+
+	if (vol_is_rdonly(v))
+		return;
+	/* Shared: the orphan bits as on disk now, read between operations
+	 * (an operation's cached cluster changes may not be home yet). */
+	if (vcl_shared(v)) {
+		VCL_OP(v);
+
+		if (VCL_END(v, vol_res_refresh_inodes(v)))
+			return;
+	}
+	if (vol_res_orphans_list(v, &list, &n))
+		return;
+	for (size_t i = 0; i < n; i++) {
+		struct vcl_optab op;
+		struct vinode *vi;
+		int ret;
+
+		/* Open here: not ours to free yet. */
+		if (v->cl) {
+			struct vheld *h;
+			bool open;
+
+			pthread_mutex_lock(&v->cl->held_mu);
+			h = held_find(v->cl, res_addr(v, VMFS_RES_INODE, list[i]),
+				      false);
+			open = h && (h->open_ro || h->open_rw);
+			pthread_mutex_unlock(&v->cl->held_mu);
+			if (open)
+				continue;
+		}
+		vcl_begin(v, &op);
+		ret = op_shared(v) ? vcl_lock_addr(v, res_addr(v, VMFS_RES_INODE,
+							 list[i]),
+						   VMFS_LOCK_EXCLUSIVE, 0, NULL, NULL)
+				   : 0;
+		if (!ret) {
+			VOL_HANDLE(v);
+
+			if (op_shared(v) && !vol_inode_cached(v, list[i], &vi)) {
+				pthread_rwlock_wrlock(&vi->rw);
+				vol_inode_reload(v, vi);
+				pthread_rwlock_unlock(&vi->rw);
+				vol_inode_put(v, vi);
+			}
+			if (vol_inode_get(v, list[i], &vi)) {
+				vol_res_orphan_mark(v, list[i], false);
+			} else {
+				bool busy;
+
+				pthread_mutex_lock(&v->icache_lock);
+				busy = vi->nlookup > 0;
+				pthread_mutex_unlock(&v->icache_lock);
+				if (vi->nlink)
+					vol_res_orphan_mark(v, list[i], false);
+				else if (busy) {
+					pthread_rwlock_wrlock(&vi->rw);
+					if (!vi->deleted &&
+					    !vol_inode_free(v, vi))
+						freed++;
+					pthread_rwlock_unlock(&vi->rw);
+				} else {
+					freed++;
+				}
+				vol_inode_put(v, vi);  /* the last one frees it */
+			}
+		}
+		vcl_end(v, &op, 0);
+	}
+	if (freed && !quiet)
+		VLOG(LOG_NOTICE, "%s: freed %llu inodes that were unlinked while open",
+		     lun_name(v->lun), (unsigned long long)freed);
+	free(list);
+}
+
+/* ---- start, tick, stop ------------------------------------------------ */
+
+static void vcl_tick(struct vol *v)
+{
+	struct vcl *c = v->cl;
+	bool others;
+
+	vcl_watch_slots(v, &others);
+	if (!c->shared && others) {
+		vcl_go_shared(v);
+	} else if (c->shared && !others) {
+		vcl_go_alone(v);
+	}
+	if (c->recovered) {
+		c->recovered = 0;
+		vol_orphans_sweep(v, false);
+	}
+}
+
+static void *vcl_thread(void *arg)
+{
+	struct vol *v = arg;
+	struct vcl *c = v->cl;
+
+	pthread_mutex_lock(&c->thr_mu);
+	while (!c->stopping) {
+		struct timespec until = vmfs_mono_timespec(vmfs_mono_ns() +
+			(int64_t)c->o.t.renew_ms * 1000000LL);
+
+		while (!c->stopping &&
+		       pthread_cond_timedwait(&c->thr_cv, &c->thr_mu, &until) !=
+		       ETIMEDOUT)
+			;
+		if (c->stopping)
+			break;
+		pthread_mutex_unlock(&c->thr_mu);
+		if (!lun_is_fenced(v->lun))
+			vcl_tick(v);
+		pthread_mutex_lock(&c->thr_mu);
+	}
+	pthread_mutex_unlock(&c->thr_mu);
+	return NULL;
+}
+
+/*
+ * Join the volume.  Our slot is ACTIVE already.  The volume lock FREE:
+ * take it EXCLUSIVE and check the slots (vcl_try_alone); failing that,
+ * or with it FREE and other hosts about, share without holding it.  Held
+ * EXCLUSIVE by a live host: wait for it to notice our slot and let go;
+ * by a dead one: recover it on the way.  READONLY by live hosts: -EROFS.
+ * Bounded by two dead times and a lease.
+ */
+static int vcl_take_volume_lock(struct vol *v)
+{
+	struct vcl *c = v->cl;
+	int64_t end = vmfs_mono_ms() + 2 * c->o.t.dead_ms + c->o.t.lease_ms;
+	struct lock_state st;
+	bool others;
+	int ret;
+
+	for (;;) {
+		ret = vcl_try_alone(c);
+		if (!ret) {
+			c->shared = false;
+			return 0;
+		}
+		if (ret != -EBUSY)
+			return ret;
+		ret = lock_read(c->lk, vcl_region_addr(c), &st);
+		if (ret)
+			return ret;
+		if (st.mode == VMFS_LOCK_FREE) {
+			/* Other hosts, none alone: share. */
+			c->shared = true;
+			return 0;
+		}
+		/* Read-only hosts take no per-object locks: a writer cannot
+		 * join them (vmfsd says who they are). */
+		if (st.mode == VMFS_LOCK_READONLY)
+			for (uint32_t i = 0; i < st.nholders; i++)
+				if (lock_hbwatch_judge(c->watch, &st.holders[i]) ==
+				    LOCK_HOLDER_LIVE) {
+					vol_lock_owner_text(v, &st, c->why,
+							    sizeof(c->why));
+					return -EROFS;
+				}
+		/* A lone holder switches within a renewal interval; a dead
+		 * one is recovered once it stood still long enough. */
+		vcl_watch_slots(v, &others);
+		if (vmfs_mono_ms() >= end)
+			return -EBUSY;
+		sleep_ms(c->o.t.renew_ms / 8 + (unsigned)(random() % 50));
+	}
+}
+
+int vol_cluster_start(struct vol *v, const struct vol_cluster_opts *o)
+{
+	struct vcl *c = calloc(1, sizeof(*c));
+	struct lock_host host;
+	int ret;
+
+	if (!c)
+		return -ENOMEM;
+	c->o = *o;
+	c->nslots = v->g.max_hosts;
+	c->seen = calloc(c->nslots, sizeof(*c->seen));
+	c->si = calloc(c->nslots, sizeof(*c->si));
+	pthread_rwlock_init(&c->mode_rw, NULL);
+	pthread_mutex_init(&c->op_mu, NULL);
+	pthread_mutex_init(&c->held_mu, NULL);
+	pthread_mutex_init(&c->thr_mu, NULL);
+	{
+		pthread_condattr_t ca;
+
+		pthread_condattr_init(&ca);
+		pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+		pthread_cond_init(&c->thr_cv, &ca);
+		pthread_condattr_destroy(&ca);
+	}
+	if (!c->seen || !c->si) {
+		ret = -ENOMEM;
+		goto err;
+	}
+	ret = lock_hbwatch_open(o->hb_lun, o->hb_offset, &c->watch);
+	if (ret)
+		goto err;
+	memset(&host, 0, sizeof(host));
+	memcpy(host.self.uuid, o->host_uuid, VMFS_UUID_SIZE);
+	host.self.slot = o->my_slot;
+	host.self.hb_gen = o->my_hb_gen;
+	host.is_live = lock_hbwatch_holds;
+	host.live_arg = c->watch;
+	ret = lock_ctx_open(o->hb_lun, &host, o->prim, &c->lk);
+	if (ret)
+		goto err;
+	v->cl = c;
+	vol_res_spread(v, o->my_slot, c->nslots);
+	ret = vcl_take_volume_lock(v);
+	if (ret) {
+		if (o->why && o->why_len)
+			snprintf(o->why, o->why_len, "%s", c->why);
+		v->cl = NULL;
+		goto err;
+	}
+	VLOG(LOG_NOTICE, "%s: %s", lun_name(v->lun),
+	     c->shared ? "sharing the volume with other hosts: operations take their on-disk locks" :
+			 "alone on the volume: volume lock taken exclusive");
+	vol_orphans_sweep(v, false);
+	ret = -pthread_create(&c->thr, NULL, vcl_thread, v);
+	if (ret) {
+		vol_cluster_stop(v);
+		return ret;
+	}
+	c->thr_started = true;
+	return 0;
+err:
+	lock_ctx_close(c->lk);
+	lock_hbwatch_close(c->watch);
+	free(c->seen);
+	free(c->si);
+	free(c);
+	return ret;
+}
+
+bool vol_cluster_is_shared(struct vol *v)
+{
+	return vcl_shared(v);
+}
+
+void vol_cluster_stop(struct vol *v)
+{
+	struct vcl *c = v->cl;
+	struct lock_state st;
+
+	if (!c)
+		return;
+	pthread_mutex_lock(&c->thr_mu);
+	c->stopping = true;
+	pthread_cond_signal(&c->thr_cv);
+	pthread_mutex_unlock(&c->thr_mu);
+	if (c->thr_started)
+		pthread_join(c->thr, NULL);
+	pthread_rwlock_wrlock(&c->mode_rw);
+	vol_icache_flush_times(v);
+	if (!lun_is_fenced(v->lun) && (!v->j || !jnl_drain(v->j))) {
+		for (uint32_t b = 0; b < VHELD_BUCKETS; b++)
+			for (struct vheld *h = c->held[b]; h; h = h->next)
+				if (h->mode != VMFS_LOCK_FREE)
+					vcl_release_addr(c, h);
+		if (!c->shared)
+			lock_release(c->lk, vcl_region_addr(c), &st);
+	}
+	c->shared = false;   /* the close runs alone from here */
+	v->keep_orphans = true;  /* the next mount's sweep frees them */
+	pthread_rwlock_unlock(&c->mode_rw);
+	for (uint32_t b = 0; b < VHELD_BUCKETS; b++)
+		while (c->held[b]) {
+			struct vheld *h = c->held[b];
+
+			c->held[b] = h->next;
+			free(h);
+		}
+	lock_ctx_close(c->lk);
+	lock_hbwatch_close(c->watch);
+	pthread_rwlock_destroy(&c->mode_rw);
+	pthread_mutex_destroy(&c->op_mu);
+	pthread_mutex_destroy(&c->held_mu);
+	pthread_mutex_destroy(&c->thr_mu);
+	pthread_cond_destroy(&c->thr_cv);
+	free(c->seen);
+	free(c->si);
+	free(c);
+	v->cl = NULL;
+}
