@@ -99,6 +99,8 @@ static const struct helper_mount_opt {
 } helper_mount_opts[] = {
 	{ "commit",    "--commit-ms", true },
 	{ "commit-ms", "--commit-ms", true },
+	{ "cache_size", "--cache-size", true },
+	{ "cache-size", "--cache-size", true },
 	{ "lease-ms",  "--lease-ms",  true },
 	{ "state-dir", "--state-dir", true },
 	{ "threads",   "--threads",   true },
@@ -121,6 +123,8 @@ static void help_mount_helper(void)
 	       "Options:\n"
 	       "  -o OPTIONS  comma-separated; vmfs's own:\n"
 	       "                commit=MS      --commit-ms MS (also commit-ms=MS)\n"
+	       "                cache_size=SIZE\n"
+	       "                               --cache-size SIZE (also cache-size=)\n"
 	       "                state-dir=DIR  --state-dir DIR\n"
 	       "                threads=N      --threads N\n"
 	       "                log-file=PATH  --log-file PATH\n"

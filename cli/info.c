@@ -248,6 +248,21 @@ static void info_print_live_text(const struct vmfsd_info *d)
 	       d->fenced ? "; FENCED: all I/O fails, unmount and mount again" : "",
 	       d->jnl_commits, d->jnl_forced, d->jnl_images, d->jnl_ring_blocks,
 	       d->jnl_flushes, d->jnl_checkpoints);
+	if (d->cache_budget_bytes) {
+		char s[5][CLI_SIZE_STR_LEN];
+
+		printf("cache               budget %s: %s fixed + %s directory "
+		       "indexes and pointer blocks; %s in %" PRIu64 " inodes the "
+		       "kernel holds (outside the budget); %s in all, %" PRIu64
+		       " evictions\n",
+		       cli_size_str(d->cache_budget_bytes, s[0], sizeof(s[0])),
+		       cli_size_str(d->cache_fixed_bytes, s[1], sizeof(s[1])),
+		       cli_size_str(d->cache_index_bytes, s[2], sizeof(s[2])),
+		       cli_size_str(d->cache_inode_bytes, s[3], sizeof(s[3])),
+		       d->cache_inodes,
+		       cli_size_str(d->cache_used_bytes, s[4], sizeof(s[4])),
+		       d->cache_evictions);
+	}
 }
 
 static void info_print_live_json(const struct vmfsd_info *d)
@@ -279,11 +294,17 @@ static void info_print_live_json(const struct vmfsd_info *d)
 	       "\"fenced\": %s },\n    \"journal\": { \"commits\": %" PRIu64
 	       ", \"forced\": %" PRIu64 ", \"images\": %" PRIu64
 	       ", \"ring_blocks\": %" PRIu64 ", \"flushes\": %" PRIu64
-	       ", \"checkpoints\": %" PRIu64 " }\n  }",
+	       ", \"checkpoints\": %" PRIu64 " },\n    \"cache\": { "
+	       "\"budget_bytes\": %" PRIu64 ", \"used_bytes\": %" PRIu64
+	       ", \"fixed_bytes\": %" PRIu64 ", \"index_bytes\": %" PRIu64
+	       ", \"inode_bytes\": %" PRIu64 ", \"inodes\": %" PRIu64
+	       ", \"evictions\": %" PRIu64 " }\n  }",
 	       d->lease_ms, d->renew_ms, d->fence_ms,
 	       d->fenced ? "true" : "false",
 	       d->jnl_commits, d->jnl_forced, d->jnl_images, d->jnl_ring_blocks,
-	       d->jnl_flushes, d->jnl_checkpoints);
+	       d->jnl_flushes, d->jnl_checkpoints, d->cache_budget_bytes,
+	       d->cache_used_bytes, d->cache_fixed_bytes, d->cache_index_bytes,
+	       d->cache_inode_bytes, d->cache_inodes, d->cache_evictions);
 }
 
 static void info_print_text(const struct info_ctx *c)

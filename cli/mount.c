@@ -21,6 +21,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <inttypes.h>
 #include <limits.h>
 #include <poll.h>
 #include <signal.h>
@@ -61,6 +62,10 @@ void help_mount(void)
 	       "  -c, --commit-ms MS     commit the metadata journal at least every MS\n"
 	       "                         milliseconds, 10 to 60000 (default 1000); fsync\n"
 	       "                         always commits at once\n"
+	       "      --cache-size SIZE  memory budget of vmfsd's directory indexes and\n"
+	       "                         pointer blocks (inodes the kernel holds come on\n"
+	       "                         top), K/M/G/T suffixes, at least 1M (default\n"
+	       "                         256M); see 'Memory' in docs/OPERATIONS.md\n"
 	       "      --lease-ms MS      the heartbeat lease this host advertises, %u\n"
 	       "                         to %u (default: the volume's, 10000); a host\n"
 	       "                         that could not renew in time stops writing\n"
@@ -296,6 +301,7 @@ struct mount_args {
 	const char *state_dir;
 	const char *threads;
 	const char *commit_ms;
+	char cache_bytes[24];       /* decimal; "" when not given */
 	const char *lease_ms;
 	const char *log_file;
 	const char *host_name;
@@ -344,6 +350,10 @@ static void mount_build_argv(const struct mount_args *a, char **args,
 	if (a->commit_ms) {
 		args[n++] = "--commit-ms";
 		args[n++] = (char *)a->commit_ms;
+	}
+	if (a->cache_bytes[0]) {
+		args[n++] = "--cache-size";
+		args[n++] = (char *)a->cache_bytes;
 	}
 	if (a->lease_ms) {
 		args[n++] = "--lease-ms";
@@ -505,7 +515,7 @@ static int mount_check_lun(const char *lun_spec, char uuid[37])
 
 int cmd_mount(int argc, char **argv)
 {
-	enum { O_HOST_NAME = 256, O_LOCK_PRIM, O_LEASE };
+	enum { O_HOST_NAME = 256, O_LOCK_PRIM, O_LEASE, O_CACHE };
 	static const struct option longopts[] = {
 		{ "state-dir",  required_argument, NULL, 'S' },
 		{ "foreground", no_argument,       NULL, 'f' },
@@ -513,6 +523,7 @@ int cmd_mount(int argc, char **argv)
 		{ "lock-primitive", required_argument, NULL, O_LOCK_PRIM },
 		{ "threads",    required_argument, NULL, 't' },
 		{ "commit-ms",  required_argument, NULL, 'c' },
+		{ "cache-size", required_argument, NULL, O_CACHE },
 		{ "lease-ms",   required_argument, NULL, O_LEASE },
 		{ "log-file",   required_argument, NULL, 'l' },
 		{ "debug",      no_argument,       NULL, 'd' },
@@ -525,6 +536,7 @@ int cmd_mount(int argc, char **argv)
 	char *args[MOUNT_MAX_ARGS];
 	struct stat st;
 	unsigned prim;
+	uint64_t bytes;
 	char *end;
 	long v;
 	int c, ret;
@@ -551,6 +563,14 @@ int cmd_mount(int argc, char **argv)
 				return cli_usage_err("--commit-ms %s: must be a number of milliseconds from 10 to 60000",
 						     optarg);
 			a.commit_ms = optarg;
+			break;
+		case O_CACHE:
+			if (cli_size_parse(optarg, &bytes) ||
+			    bytes < VMFSD_CACHE_MIN_BYTES)
+				return cli_usage_err("--cache-size %s: must be a size of at least 1M, e.g. 64M or 2G",
+						     optarg);
+			snprintf(a.cache_bytes, sizeof(a.cache_bytes), "%" PRIu64,
+				 bytes);
 			break;
 		case O_LEASE:
 			v = strtol(optarg, &end, 10);

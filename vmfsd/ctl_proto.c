@@ -165,6 +165,13 @@ static const struct ctl_field info_fields[] = {
 	FLD(vmfsd_info, "journal_flushes", F_U64, jnl_flushes),
 	FLD(vmfsd_info, "journal_checkpoints", F_U64, jnl_checkpoints),
 	FLD(vmfsd_info, "journal_forced", F_U64, jnl_forced),
+	FLD(vmfsd_info, "cache_budget_bytes", F_U64, cache_budget_bytes),
+	FLD(vmfsd_info, "cache_used_bytes", F_U64, cache_used_bytes),
+	FLD(vmfsd_info, "cache_fixed_bytes", F_U64, cache_fixed_bytes),
+	FLD(vmfsd_info, "cache_index_bytes", F_U64, cache_index_bytes),
+	FLD(vmfsd_info, "cache_inode_bytes", F_U64, cache_inode_bytes),
+	FLD(vmfsd_info, "cache_inodes", F_U64, cache_inodes),
+	FLD(vmfsd_info, "cache_evictions", F_U64, cache_evictions),
 };
 
 static const struct ctl_field close_fields[] = {

@@ -3,7 +3,8 @@
  *
  *   vmfsd --lun LUN --mountpoint DIR [--state-dir DIR] [--foreground]
  *         [--ready-fd N] [--log-file PATH] [--debug] [--threads N]
- *         [--commit-ms MS] [--lease-ms MS] [--host-name NAME]
+ *         [--commit-ms MS] [--lease-ms MS] [--cache-size SIZE]
+ *         [--host-name NAME]
  *         [--lock-primitive P] [--ro]
  *
  * This file: the command line, detaching, and the launcher that reports
@@ -22,6 +23,7 @@
  * metadata flushed), the claim released, and the exit status is 0 when
  * all of that went cleanly.
  */
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -67,6 +69,10 @@ static void vmfsd_help(void)
 	       "  --threads N         FUSE worker threads, 1 to %d (default %d)\n"
 	       "  --commit-ms MS      commit the metadata journal at least every MS\n"
 	       "                      milliseconds, 10 to 60000 (default 1000)\n"
+	       "  --cache-size SIZE   memory budget of the directory indexes and pointer\n"
+	       "                      blocks (inodes the kernel holds come on top): bytes\n"
+	       "                      or with a K, M, G or T suffix, at least 1M\n"
+	       "                      (default 256M)\n"
 	       "  --lease-ms MS       the heartbeat lease this host advertises, %u to\n"
 	       "                      %u (default: the volume's, 10000); every timer,\n"
 	       "                      the self-fence included, follows from it\n"
@@ -141,6 +147,34 @@ static bool vmfsd_abspath(const char *path, char *out, size_t len)
 	return n >= 0 && (size_t)n < len;
 }
 
+/*
+ * A size: digits and an optional binary K, M, G or T (1K = 1024, as
+ * `vmfs mount`, which hands us the byte count, reads it), at least min.
+ */
+static bool vmfsd_parse_size(const char *s, uint64_t min, uint64_t *out)
+{
+	static const char units[] = "KMGT";
+	unsigned long long v;
+	unsigned shift = 0;
+	const char *u;
+	char *end;
+
+	if (!isdigit((unsigned char)s[0]))
+		return false;
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno)
+		return false;
+	if (*end && (u = strchr(units, toupper((unsigned char)*end)))) {
+		shift = 10 * (unsigned)(u - units + 1);
+		end++;
+	}
+	if (*end || v > (UINT64_MAX >> shift) || (v << shift) < min)
+		return false;
+	*out = (uint64_t)v << shift;
+	return true;
+}
+
 static bool vmfsd_parse_uint(const char *s, long min, long max, long *out)
 {
 	char *end;
@@ -158,7 +192,7 @@ static bool vmfsd_parse_uint(const char *s, long min, long max, long *out)
 static int vmfsd_parse_args(int argc, char **argv, struct vmfsd_args *a)
 {
 	enum { O_LUN = 256, O_MP, O_STATE, O_FG, O_READY, O_LOG, O_DEBUG,
-	       O_THREADS, O_COMMIT, O_LEASE, O_HOST_NAME, O_LOCK_PRIM, O_RO };
+	       O_THREADS, O_COMMIT, O_LEASE, O_CACHE, O_HOST_NAME, O_LOCK_PRIM, O_RO };
 	static const struct option longopts[] = {
 		{ "lun",        required_argument, NULL, O_LUN },
 		{ "mountpoint", required_argument, NULL, O_MP },
@@ -169,6 +203,7 @@ static int vmfsd_parse_args(int argc, char **argv, struct vmfsd_args *a)
 		{ "debug",      no_argument,       NULL, O_DEBUG },
 		{ "threads",    required_argument, NULL, O_THREADS },
 		{ "commit-ms",  required_argument, NULL, O_COMMIT },
+		{ "cache-size", required_argument, NULL, O_CACHE },
 		{ "lease-ms",   required_argument, NULL, O_LEASE },
 		{ "host-name",  required_argument, NULL, O_HOST_NAME },
 		{ "lock-primitive", required_argument, NULL, O_LOCK_PRIM },
@@ -234,6 +269,12 @@ static int vmfsd_parse_args(int argc, char **argv, struct vmfsd_args *a)
 				return vmfsd_usage_err(a, "--commit-ms %s: must be a number of milliseconds from 10 to 60000",
 						       optarg);
 			a->commit_ms = (unsigned)v;
+			break;
+		case O_CACHE:
+			if (!vmfsd_parse_size(optarg, VMFSD_CACHE_MIN_BYTES,
+					      &a->cache_bytes))
+				return vmfsd_usage_err(a, "--cache-size %s: must be a size of at least 1M (bytes, or with a K, M, G or T suffix)",
+						       optarg);
 			break;
 		case O_LEASE:
 			if (!vmfsd_parse_uint(optarg, HB_MIN_LEASE_MS,

@@ -537,6 +537,7 @@ static int vmfsd_open_vol(struct vmfsd *d)
 	oo.flags = d->a->ro ? VOL_RDONLY : VOL_OWN_JOURNAL;
 	oo.journal_slot = d->a->ro ? 0 : hb_slot_index(d->hb);
 	oo.commit_ms = d->a->commit_ms;
+	oo.cache_bytes = d->a->cache_bytes;
 	ret = vol_open_ex(d->lun, &oo, &d->vol);
 	if (ret == -VMFS_E_JNL_DIRTY && d->a->ro)
 		vmfsd_fail(d, "volume %s on %s has journal transactions to "
@@ -709,6 +710,7 @@ void vmfsd_info_get(struct vmfsd *d, struct vmfsd_info *out)
 {
 	struct hb_timeouts t;
 	struct jnl_stats js = { 0 };
+	struct vol_cache_stats cs;
 
 	memset(out, 0, sizeof(*out));
 	out->pid = getpid();
@@ -742,4 +744,14 @@ void vmfsd_info_get(struct vmfsd *d, struct vmfsd_info *out)
 	out->jnl_flushes = js.flushes;
 	out->jnl_checkpoints = js.checkpoints;
 	out->jnl_forced = js.forced;
+	if (d->vol) {
+		vol_cache_stats_get(d->vol, &cs);
+		out->cache_budget_bytes = cs.budget_bytes;
+		out->cache_used_bytes = cs.used_bytes;
+		out->cache_fixed_bytes = cs.fixed_bytes;
+		out->cache_index_bytes = cs.index_bytes;
+		out->cache_inode_bytes = cs.inode_bytes;
+		out->cache_inodes = cs.inodes;
+		out->cache_evictions = cs.evictions;
+	}
 }

@@ -46,6 +46,7 @@ struct vmfsd_args {
 	int ready_fd;             /* -1: none */
 	unsigned threads;
 	unsigned commit_ms;
+	uint64_t cache_bytes;     /* --cache-size; 0: the engine's default */
 	unsigned lease_ms;        /* --lease-ms; 0: the volume's default */
 	char host_name[VMFSD_HOST_NAME_MAX + 1];   /* --host-name; "": not given */
 	unsigned lock_prim;       /* --lock-primitive: LOCK_PRIM_*, 0 auto */

@@ -80,6 +80,24 @@ void vol_bmap_cache_drop(struct vinode *vi)
 	}
 	free(vi->pbtab);
 	vi->pbtab = NULL;
+	vi->npb = 0;
+}
+
+uint64_t vol_bmap_cache_bytes(const struct vinode *vi)
+{
+	if (!vi->pbtab)
+		return 0;
+	return PB_BUCKETS * sizeof(*vi->pbtab) +
+	       vi->npb * (sizeof(struct pblk) + VMFS_MD_BLOCK_SIZE);
+}
+
+bool vol_bmap_cache_clean(const struct vinode *vi)
+{
+	for (int i = 0; vi->pbtab && i < PB_BUCKETS; i++)
+		for (const struct pblk *pb = vi->pbtab[i]; pb; pb = pb->next)
+			if (pb->dirty || pb->in_undo)
+				return false;
+	return true;
 }
 
 static void pb_forget(struct vinode *vi, uint64_t addr)
@@ -95,6 +113,7 @@ static void pb_forget(struct vinode *vi, uint64_t addr)
 			*pp = pb->next;
 			lun_buf_free(pb->blk);
 			free(pb);
+			vi->npb--;
 			return;
 		}
 	}
@@ -116,6 +135,7 @@ static struct pblk *pb_insert(struct vinode *vi, uint64_t addr, uint8_t *blk)
 	pb->blk = blk;
 	pb->next = vi->pbtab[(addr >> 12) % PB_BUCKETS];
 	vi->pbtab[(addr >> 12) % PB_BUCKETS] = pb;
+	vi->npb++;
 	return pb;
 }
 

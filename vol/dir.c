@@ -118,6 +118,18 @@ void vol_dir_unload(struct vinode *dir)
 	dir->dir = NULL;
 }
 
+uint64_t vol_dir_cache_bytes(const struct vinode *dir)
+{
+	const struct vdir *d = dir->dir;
+
+	if (!d)
+		return 0;
+	return sizeof(*d) + (uint64_t)d->nchunks * VMFS_MD_BLOCK_SIZE +
+	       (uint64_t)d->cap * (sizeof(*d->chunks) + sizeof(*d->caddr)) +
+	       (uint64_t)d->tabsize * sizeof(*d->tab) +
+	       (uint64_t)d->roomy_cap * sizeof(*d->roomy);
+}
+
 /* Index slot for (hash, pos); value stored is pos + 1, 0 = empty. */
 static void tab_insert(struct vdir *d, uint32_t hash, uint32_t pos)
 {

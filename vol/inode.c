@@ -161,6 +161,7 @@ static void icache_unlink(struct vol *v, struct vinode *vi)
 		pp = &(*pp)->hnext;
 	if (*pp)
 		*pp = vi->hnext;
+	vol_cache_remove(v, vi);
 }
 
 /* Verify an inode block just read; on success, take its fields. */
@@ -266,16 +267,21 @@ int vol_inode_get(struct vol *v, uint64_t ino, struct vinode **out)
  */
 void vol_inode_put(struct vol *v, struct vinode *vi)
 {
-	bool last;
+	bool last, evicted = false;
 
 	pthread_mutex_lock(&v->icache_lock);
 	last = --vi->pins == 0 && vi->nlookup == 0 &&
 	       vi->ino != v->g.root_ino;
 	if (last)
 		vi->pins = 1; /* keep it while we finish it off */
+	else if (!vi->pins)
+		evicted = vol_cache_idle(v, vi);
 	pthread_mutex_unlock(&v->icache_lock);
-	if (!last)
+	if (!last) {
+		if (evicted)
+			vol_cache_trim(v);
 		return;
+	}
 
 	pthread_rwlock_wrlock(&vi->rw);
 	if (vi->nlink == 0 && !vi->deleted && !vol_is_rdonly(v) &&
@@ -290,8 +296,11 @@ void vol_inode_put(struct vol *v, struct vinode *vi)
 		icache_unlink(v, vi);
 		pthread_mutex_unlock(&v->icache_lock);
 		vinode_destroy(vi);
+		vol_cache_trim(v);
 		return;
 	}
+	if (!vi->pins)  /* looked up again meanwhile: it stays */
+		vol_cache_idle(v, vi);
 	pthread_mutex_unlock(&v->icache_lock);
 }
 
@@ -426,6 +435,7 @@ void vol_icache_evict_all(struct vol *v)
 				vol_inode_free(v, vi);
 			else
 				vol_inode_flush_times(v, vi);
+			vol_cache_remove(v, vi);
 			vinode_destroy(vi);
 		}
 		v->itab[i] = NULL;

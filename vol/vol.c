@@ -109,6 +109,7 @@ int vol_open_ex(struct lun *lun, const struct vol_open_opts *o,
 	pthread_mutex_init(&v->ns_lock, NULL);
 	pthread_mutex_init(&v->alloc_lock, NULL);
 	pthread_mutex_init(&v->icache_lock, NULL);
+	vol_cache_init(v, o->cache_bytes);
 	ret = vol_geom_read(lun, &v->g, &which, NULL);
 	if (ret)
 		goto err;
@@ -135,6 +136,7 @@ int vol_open_ex(struct lun *lun, const struct vol_open_opts *o,
 	ret = vol_res_load(v);
 	if (ret)
 		goto err;
+	vol_cache_count_fixed(v);
 	if (!vol_is_rdonly(v)) {
 		struct jnl_params jp = { .commit_ms = o->commit_ms };
 		struct jnl_bounds b = vol_jnl_bounds(&v->g);
@@ -169,6 +171,7 @@ err_res:
 	vol_res_unload(v);
 err:
 	free(v->itab);
+	vol_cache_fini(v);
 	free(v);
 	return ret;
 }
@@ -192,6 +195,7 @@ int vol_close(struct vol *v)
 	pthread_mutex_destroy(&v->ns_lock);
 	pthread_mutex_destroy(&v->alloc_lock);
 	pthread_mutex_destroy(&v->icache_lock);
+	vol_cache_fini(v);
 	free(v);
 	return ret;
 }

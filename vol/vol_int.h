@@ -8,7 +8,8 @@
  *                     metadata, write-held by anything that changes the
  *                     inode, its block map or its directory chunks
  *   vol->alloc_lock   resource-cluster bitmaps
- *   vol->icache_lock  the inode cache table and pin counts (leaf)
+ *   vol->icache_lock  the inode cache table, pin counts and the cache
+ *                     budget's counts and LRU list (cache.c) (leaf)
  *
  * Journal handles (journal.h) come before all of these: an operation that
  * may change metadata opens one (VOL_HANDLE) before its first lock and
@@ -114,7 +115,14 @@ struct vinode {
 
 	struct vdir *dir;    /* loaded directory index */
 	struct pblk **pbtab; /* pointer-block cache, 64 buckets */
+	uint32_t npb;        /* pointer blocks in it */
 	struct vundo *undo;  /* the running growth operation (under rw) */
+
+	/* cache.c, under icache_lock */
+	struct vinode *lru_prev, *lru_next;
+	bool on_lru;
+	bool cache_counted;   /* in vcache.ninodes */
+	uint64_t cache_extra; /* what vcache.extra_bytes counts for it */
 };
 
 /* An object of an allocator area. */
@@ -150,6 +158,18 @@ struct vundo {
 	uint32_t npbs, cap_pbs;
 };
 
+/* The cache budget (cache.c); fields under icache_lock unless noted. */
+struct vcache {
+	uint64_t budget_bytes;  /* holds fixed_bytes + extra_bytes */
+	uint64_t fixed_bytes;   /* resource-cluster state, loaded at mount */
+	uint64_t extra_bytes;   /* directory indexes and pointer blocks */
+	uint64_t ninodes;       /* inodes counted (each CACHE_INODE_BYTES) */
+	uint64_t evictions;     /* indexes and pointer-block caches dropped */
+	uint64_t freed_bytes;   /* since the last malloc_trim (atomic) */
+	struct vinode *lru_head, *lru_tail;  /* least recently used first */
+	pthread_mutex_t trim_lock;
+};
+
 struct vol {
 	struct lun *lun;
 	struct jnl *j;               /* NULL when read-only */
@@ -162,6 +182,7 @@ struct vol {
 	struct rarea res[VMFS_RES_NTYPES];
 	struct vinode **itab;
 	uint32_t itab_size;
+	struct vcache cache;
 	struct vcl *cl;              /* sharing with other hosts (cluster.c) */
 	bool keep_orphans;           /* close: leave orphans to the next sweep */
 };
@@ -332,6 +353,21 @@ void vol_inode_touch(struct vinode *vi, bool m, bool c);
 int vol_inode_flush_times(struct vol *v, struct vinode *vi);
 void vol_icache_evict_all(struct vol *v);
 
+/* cache.c: one memory budget for inodes, directory indexes and pointer
+ * blocks.  idle, remove and the eviction they do run under icache_lock;
+ * trim outside every lock. */
+void vol_cache_init(struct vol *v, uint64_t budget_bytes);
+void vol_cache_fini(struct vol *v);
+/* Count the resource-cluster state (after vol_res_load). */
+void vol_cache_count_fixed(struct vol *v);
+/* vi's last pin is gone and it stays cached: count it, mark it recently
+ * used, evict while over the budget; true when something was dropped. */
+bool vol_cache_idle(struct vol *v, struct vinode *vi);
+/* vi leaves the inode cache. */
+void vol_cache_remove(struct vol *v, struct vinode *vi);
+/* Give freed memory back to the system once enough has been freed. */
+void vol_cache_trim(struct vol *v);
+
 /* bmap.c: block maps of regular files, directories and symlinks */
 static inline uint32_t bmap_bsize(const struct vol *v, const struct vinode *vi)
 {
@@ -349,6 +385,10 @@ int vol_bmap_flush(struct vol *v, struct vinode *vi);
 int vol_bmap_free_range(struct vol *v, struct vinode *vi, uint64_t first,
 		    uint64_t last);
 void vol_bmap_cache_drop(struct vinode *vi);
+/* Bytes of vi's pointer-block cache; whether none of it is dirty or
+ * saved for an undo (so that vol_bmap_cache_drop loses nothing). */
+uint64_t vol_bmap_cache_bytes(const struct vinode *vi);
+bool vol_bmap_cache_clean(const struct vinode *vi);
 /* The operation that kept the pointer block at addr is over: on rollback
  * put it back to img (written) or drop it (img NULL: it was new). */
 int vol_bmap_pb_release(struct vol *v, struct vinode *vi, uint64_t addr,
@@ -374,6 +414,8 @@ int vol_undo_free_later(struct vol *v, struct vinode *vi, enum vmfs_res_type t,
 /* dir.c */
 int vol_dir_load(struct vol *v, struct vinode *dir);
 void vol_dir_unload(struct vinode *dir);
+/* Bytes of dir's loaded index (0: none). */
+uint64_t vol_dir_cache_bytes(const struct vinode *dir);
 int vol_dir_find(struct vol *v, struct vinode *dir, const char *name,
 	     uint64_t *ino, uint8_t *type, uint32_t *pos);
 int vol_dir_add(struct vol *v, struct vinode *dir, const char *name,

@@ -110,6 +110,10 @@ enum vmfsd_ctl_type {
  * absolute path).  -ENAMETOOLONG if len is too small. */
 int vmfsd_ctl_name(const char *mountpoint, char *out, size_t len);
 
+/* The smallest --cache-size (vmfsd's and `vmfs mount`'s): below it the
+ * budget would drop directory indexes at nearly every operation. */
+#define VMFSD_CACHE_MIN_BYTES (1ull << 20)
+
 /* What `vmfs info MOUNTPOINT` shows that only the running daemon knows. */
 struct vmfsd_info {
 	pid_t pid;
@@ -132,6 +136,10 @@ struct vmfsd_info {
 	/* the metadata journal since the mount (jnl_stats) */
 	uint64_t jnl_commits, jnl_images, jnl_ring_blocks, jnl_flushes;
 	uint64_t jnl_checkpoints, jnl_forced;
+	/* the engine's caches (vol_cache_stats; all 0 from an older vmfsd) */
+	uint64_t cache_budget_bytes, cache_used_bytes, cache_fixed_bytes;
+	uint64_t cache_index_bytes, cache_inode_bytes, cache_inodes;
+	uint64_t cache_evictions;
 };
 
 /* How the daemon's unmount ended: the reply to VMFSD_CTL_UMOUNT. */

@@ -227,7 +227,29 @@ struct vol_open_opts {
 	unsigned flags;          /* VOL_RDONLY, VOL_STALE_OK */
 	uint32_t journal_slot;   /* the heartbeat slot this host holds */
 	uint32_t commit_ms;      /* journal commit interval (0: 1000 ms) */
+	uint64_t cache_bytes;    /* cache budget (0: VOL_CACHE_DEFAULT_BYTES) */
 };
+
+/*
+ * The engine's caches share one budget: the resource-cluster state loaded
+ * at mount plus the directory indexes and pointer-block caches.  Over it,
+ * the least recently used indexes and pointer-block caches that no
+ * operation is using are dropped (they reload from disk).  An inode the
+ * kernel has forgotten is freed when its last user is done; the inodes
+ * the kernel still references are counted but stay, outside the budget.
+ */
+#define VOL_CACHE_DEFAULT_BYTES (256ull << 20)
+
+struct vol_cache_stats {
+	uint64_t budget_bytes;
+	uint64_t used_bytes;     /* the three below */
+	uint64_t fixed_bytes;    /* resource-cluster state (never evicted) */
+	uint64_t index_bytes;    /* directory indexes and pointer blocks */
+	uint64_t inode_bytes;    /* the cached inodes themselves */
+	uint64_t inodes;         /* how many */
+	uint64_t evictions;      /* indexes and pointer-block caches dropped */
+};
+void vol_cache_stats_get(struct vol *v, struct vol_cache_stats *s);
 
 /*
  * Open a volume.  Read-write: replay every dirty journal (the caller has
