@@ -403,10 +403,24 @@ static unsigned vcl_live_ms(const struct vol *v)
 	return v->cl->o.t.lease_ms;
 }
 
+/* Another host changed inode ino: reread it if it is cached here. */
+static int vcl_reload_ino(struct vol *v, uint64_t ino)
+{
+	struct vinode *vi;
+	int ret;
+
+	if (vol_inode_cached(v, ino, &vi))
+		return 0;
+	pthread_rwlock_wrlock(&vi->rw);
+	ret = vol_inode_reload(v, vi);
+	pthread_rwlock_unlock(&vi->rw);
+	vol_inode_put(v, vi);
+	return ret;
+}
+
 int vcl_lock_ino(struct vol *v, uint64_t ino, enum vmfs_lock_mode mode)
 {
 	struct lock_state st;
-	struct vinode *vi;
 	bool moved;
 	int ret;
 
@@ -425,13 +439,7 @@ int vcl_lock_ino(struct vol *v, uint64_t ino, enum vmfs_lock_mode mode)
 	}
 	if (ret || !moved)
 		return ret;
-	if (!vol_inode_cached(v, ino, &vi)) {
-		pthread_rwlock_wrlock(&vi->rw);
-		ret = vol_inode_reload(v, vi);
-		pthread_rwlock_unlock(&vi->rw);
-		vol_inode_put(v, vi);
-	}
-	return ret;
+	return vcl_reload_ino(v, ino);
 }
 
 /* Lock two inodes in the global order (lower number first). */
@@ -652,13 +660,9 @@ int vol_open_file(struct vol *v, uint64_t ino, bool write)
 		pthread_mutex_unlock(&c->held_mu);
 		if (mw)
 			ret = VOL_OPEN_DIRECT;
-		if (moved && !vol_inode_cached(v, ino, &vi)) {
-			int err;
+		if (moved) {
+			int err = vcl_reload_ino(v, ino);
 
-			pthread_rwlock_wrlock(&vi->rw);
-			err = vol_inode_reload(v, vi);
-			pthread_rwlock_unlock(&vi->rw);
-			vol_inode_put(v, vi);
 			if (err)
 				ret = err;
 		}
@@ -959,12 +963,8 @@ void vol_orphans_sweep(struct vol *v, bool quiet)
 		if (!ret) {
 			VOL_HANDLE(v);
 
-			if (op_shared(v) && !vol_inode_cached(v, list[i], &vi)) {
-				pthread_rwlock_wrlock(&vi->rw);
-				vol_inode_reload(v, vi);
-				pthread_rwlock_unlock(&vi->rw);
-				vol_inode_put(v, vi);
-			}
+			if (op_shared(v))
+				vcl_reload_ino(v, list[i]);
 			if (vol_inode_get(v, list[i], &vi)) {
 				vol_res_orphan_mark(v, list[i], false);
 			} else {

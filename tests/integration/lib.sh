@@ -245,3 +245,25 @@ expect_eq() {
 alloc_bytes() {
 	echo $(($(stat -c %b "$1") * 512))
 }
+
+# ---- several hosts on one LUN (t_multihost*.sh) ----------------------
+# Host H has its own state directory, mount point and vmfsd log under
+# $T_DIR; the LUN is $LUN.
+mp_of() { echo "$T_DIR/mnt-$1"; }
+state_of() { echo "$T_DIR/state-$1"; }
+log_of() { echo "$T_DIR/vmfsd-mnt-$1.log"; }
+
+# hmount H [options...]: host H mounts $LUN under the name H.
+hmount() {
+	local h=$1 mp pid
+	shift
+	mp=$(mp_of "$h")
+	mkdir -p "$mp" "$(state_of "$h")"
+	mp=$(cd "$mp" && pwd -P)
+	T_MOUNTS+=("$mp")
+	"$VMFS" mount --state-dir "$(state_of "$h")" --host-name "$h" \
+		--log-file "$(log_of "$h")" "$@" "$LUN" "$mp" ||
+		fail "host $h: vmfs mount failed: $(tail -n 3 "$(log_of "$h")")"
+	pid=$(vmfsd_pid_of "$mp") || fail "no vmfsd serves $mp"
+	T_PIDS+=("$pid")
+}

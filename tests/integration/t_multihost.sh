@@ -38,24 +38,6 @@ source "$(dirname "$0")/lib.sh"
 LUN=$T_DIR/lun
 HOSTS=(A B C)
 
-mp_of() { echo "$T_DIR/mnt-$1"; }
-state_of() { echo "$T_DIR/state-$1"; }
-log_of() { echo "$T_DIR/vmfsd-mnt-$1.log"; }
-
-# hmount H [options...]: host H mounts LUN with its own state directory.
-hmount() {
-	local h=$1 mp pid
-	shift
-	mp=$(mp_of "$h")
-	mkdir -p "$mp" "$(state_of "$h")"
-	mp=$(cd "$mp" && pwd -P)
-	T_MOUNTS+=("$mp")
-	"$VMFS" mount --state-dir "$(state_of "$h")" --host-name "$h" \
-		--log-file "$(log_of "$h")" "$@" "$LUN" "$mp" ||
-		fail "host $h: vmfs mount failed: $(tail -n 3 "$(log_of "$h")")"
-	pid=$(vmfsd_pid_of "$mp") || fail "no vmfsd serves $mp"
-	T_PIDS+=("$pid")
-}
 
 humount() {
 	"$VMFS" umount --state-dir "$(state_of "$1")" "$(mp_of "$1")" ||

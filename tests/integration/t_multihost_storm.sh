@@ -23,23 +23,6 @@ SECS=${STORM_SECS:-30}
 KILLS=${KILLS:-1}
 WORKLOAD=$(dirname "$0")/../tools/mh_workload.py
 
-mp_of() { echo "$T_DIR/mnt-$1"; }
-state_of() { echo "$T_DIR/state-$1"; }
-log_of() { echo "$T_DIR/vmfsd-mnt-$1.log"; }
-
-hmount() {
-	local h=$1 mp pid
-	shift
-	mp=$(mp_of "$h")
-	mkdir -p "$mp" "$(state_of "$h")"
-	mp=$(cd "$mp" && pwd -P)
-	T_MOUNTS+=("$mp")
-	"$VMFS" mount --state-dir "$(state_of "$h")" --host-name "$h" \
-		--log-file "$(log_of "$h")" "$@" "$LUN" "$mp" ||
-		fail "host $h: vmfs mount failed: $(tail -n 3 "$(log_of "$h")")"
-	pid=$(vmfsd_pid_of "$mp") || fail "no vmfsd serves $mp"
-	T_PIDS+=("$pid")
-}
 
 # tree H: what host H sees (names, sizes, link counts), sorted.
 tree() {
