@@ -69,10 +69,11 @@ expect_fail 2 "missing LUN" "$VMFS" info
 expect_fail 2 "unknown subcommand 'frob'" "$VMFS" disk frob
 # Commands with subcommands share one dispatcher (cli/dispatch.c): the
 # same answers, naming the group's subcommands and the running command.
-for grp in "disk create info" "journal dump replay"; do
-	read -r cmd s1 s2 <<<"$grp"
-	expect_fail 2 "^vmfs $cmd: missing subcommand \($s1 or $s2\)" "$VMFS" "$cmd"
-	expect_fail 2 "^vmfs $cmd: unknown subcommand 'frob' \($s1 or $s2\)" "$VMFS" "$cmd" frob
+for grp in "disk create|create, info or set" "journal dump|dump or replay"; do
+	IFS='|' read -r cmd_s1 list <<<"$grp"
+	read -r cmd s1 <<<"$cmd_s1"
+	expect_fail 2 "^vmfs $cmd: missing subcommand \($list\)" "$VMFS" "$cmd"
+	expect_fail 2 "^vmfs $cmd: unknown subcommand 'frob' \($list\)" "$VMFS" "$cmd" frob
 	expect_fail 2 "^vmfs $cmd: unknown option '--frob'" "$VMFS" "$cmd" --frob
 	expect_fail 2 "^vmfs $cmd $s1: unknown option '--frob'" "$VMFS" "$cmd" "$s1" --frob
 	grep -q "see 'vmfs $cmd $s1 --help'" "$T_DIR/err" ||
