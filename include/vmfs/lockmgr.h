@@ -230,8 +230,8 @@ static inline uint64_t hb_region_bytes(uint32_t nslots)
  * LUN is the only truth and a host never needs another host's cooperation
  * to make progress against a dead one.
  *
- * Nothing in the engine uses this yet; it is the core that the volume,
- * recovery and `vmfs locks` build on.
+ * The engine's cluster layer (vol/cluster.c) takes every lock through
+ * it, and `vmfs locks` reads records with it.
  */
 
 /* A holder of a lock: the owner of an exclusive lock or one host sharing
