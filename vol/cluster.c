@@ -328,8 +328,10 @@ static bool mode_covers(enum vmfs_lock_mode held, enum vmfs_lock_mode want)
 {
 	if (held == VMFS_LOCK_EXCLUSIVE)
 		return true;
+	/* A multi-writer file's shared lock covers reading its metadata,
+	 * never changing it (vcl_lock_addr refuses that). */
 	if (held == VMFS_LOCK_MULTIWRITER)
-		return true;   /* multi-writer files: writes are direct I/O */
+		return want != VMFS_LOCK_EXCLUSIVE;
 	return held == want;
 }
 
@@ -368,6 +370,12 @@ static int vcl_lock_addr(struct vol *v, uint64_t addr, enum vmfs_lock_mode mode,
 	if (h->mode != VMFS_LOCK_FREE && mode_covers(h->mode, mode)) {
 		pthread_mutex_unlock(&c->held_mu);
 		return 0;
+	}
+	/* Other hosts may be writing a multi-writer file we have open: its
+	 * metadata stays as it is until every host closed it. */
+	if (h->mode == VMFS_LOCK_MULTIWRITER) {
+		pthread_mutex_unlock(&c->held_mu);
+		return -EPERM;
 	}
 	before = h->gen;
 	pthread_mutex_unlock(&c->held_mu);
