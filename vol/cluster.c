@@ -80,6 +80,7 @@ struct vcl {
 	pthread_mutex_t thr_mu;
 	pthread_cond_t thr_cv;
 	uint64_t recovered, broken;
+	bool sweep_wanted;           /* an unlinked inode waits for the sweep */
 	char why[600];               /* who refused us the volume lock */
 };
 
@@ -535,11 +536,12 @@ bool vcl_may_free(struct vol *v, const struct vinode *vi)
 		return true;
 	if (!v->cl->shared)
 		return true;
-	if (!op_shared(v))
-		return false;
 	pthread_mutex_lock(&v->cl->held_mu);
-	h = held_find(v->cl, vi->addr, false);
+	h = op_shared(v) ? held_find(v->cl, vi->addr, false) : NULL;
 	ok = h && h->in_op && h->mode == VMFS_LOCK_EXCLUSIVE;
+	/* Not now: the watcher's next tick sweeps it (vcl_tick). */
+	if (!ok)
+		v->cl->sweep_wanted = true;
 	pthread_mutex_unlock(&v->cl->held_mu);
 	return ok;
 }
@@ -1008,7 +1010,7 @@ void vol_orphans_sweep(struct vol *v, bool quiet)
 static void vcl_tick(struct vol *v)
 {
 	struct vcl *c = v->cl;
-	bool others;
+	bool others, sweep;
 
 	vcl_watch_slots(v, &others);
 	if (!c->shared && others) {
@@ -1016,9 +1018,13 @@ static void vcl_tick(struct vol *v)
 	} else if (c->shared && !others) {
 		vcl_go_alone(v);
 	}
-	if (c->recovered) {
+	pthread_mutex_lock(&c->held_mu);
+	sweep = c->sweep_wanted;
+	c->sweep_wanted = false;
+	pthread_mutex_unlock(&c->held_mu);
+	if (c->recovered || sweep) {
+		vol_orphans_sweep(v, !c->recovered);
 		c->recovered = 0;
-		vol_orphans_sweep(v, false);
 	}
 }
 

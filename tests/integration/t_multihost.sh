@@ -187,6 +187,16 @@ EOF
 	pids=()
 	rm -f "$a"/shared/race-*
 
+	step "[$prim] files unlinked while shared are freed by the next sweep, not left to the next mount"
+	for i in $(seq 1 20); do
+		echo x >"$b/shared/tmp$i"
+		rm "$b/shared/tmp$i"
+	done
+	sleep 5   # two renewal intervals: the watcher's sweep
+	"$VMFS" fsck -n "$LUN" >"$T_DIR/fsck-live.out" 2>&1 || true
+	! grep -q "unlinked while open" "$T_DIR/fsck-live.out" ||
+		fail "unlinked files wait for the next mount: $(grep "unlinked while open" "$T_DIR/fsck-live.out")"
+
 	step "[$prim] a file open for writing on A is locked against B"
 	echo "disk" >"$a/shared/disk"
 	exec 7>>"$a/shared/disk"
