@@ -451,6 +451,27 @@ int vcl_lock_ino(struct vol *v, uint64_t ino, enum vmfs_lock_mode mode)
 	return vcl_reload_ino(v, ino);
 }
 
+/*
+ * The parent of directory ino.  While shared, from the disk: the caller
+ * (a rename between directories) holds the root's lock, which every such
+ * rename takes, so the parents on disk are current and stable, while this
+ * host's cached copy of a directory it does not hold may be older.
+ */
+int vcl_parent_of(struct vol *v, uint64_t ino, uint64_t *parent)
+{
+	struct vinode *vi;
+	int ret;
+
+	if (op_shared(v))
+		return vol_inode_peek_parent(v, ino, parent);
+	ret = vol_inode_get(v, ino, &vi);
+	if (ret)
+		return ret;
+	*parent = vi->parent;
+	vol_inode_put(v, vi);
+	return 0;
+}
+
 /* Lock two inodes in the global order (lower number first). */
 int vcl_lock_ino2(struct vol *v, uint64_t a, uint64_t b,
 		  enum vmfs_lock_mode mode)

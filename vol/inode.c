@@ -338,7 +338,12 @@ int vol_inode_reload(struct vol *v, struct vinode *vi)
 	return inode_verify(vi);
 }
 
-int vol_inode_peek(struct vol *v, uint64_t ino, struct vol_attr *a)
+/*
+ * Read inode ino from the LUN into a fresh, uncached vinode (the caller
+ * destroys it): for objects this host does not hold, whose cached copy
+ * may be older than the disk.
+ */
+static int inode_peek(struct vol *v, uint64_t ino, struct vinode **out)
 {
 	struct vinode *vi;
 	int ret = -EIO;
@@ -364,9 +369,34 @@ int vol_inode_peek(struct vol *v, uint64_t ino, struct vol_attr *a)
 		else
 			ret = inode_verify(vi);
 	}
-	if (!ret)
+	if (ret)
+		vinode_destroy(vi);
+	else
+		*out = vi;
+	return ret;
+}
+
+int vol_inode_peek(struct vol *v, uint64_t ino, struct vol_attr *a)
+{
+	struct vinode *vi;
+	int ret = inode_peek(v, ino, &vi);
+
+	if (!ret) {
 		vol_inode_to_attr(v, vi, a);
-	vinode_destroy(vi);
+		vinode_destroy(vi);
+	}
+	return ret;
+}
+
+int vol_inode_peek_parent(struct vol *v, uint64_t ino, uint64_t *parent)
+{
+	struct vinode *vi;
+	int ret = inode_peek(v, ino, &vi);
+
+	if (!ret) {
+		*parent = vi->parent;
+		vinode_destroy(vi);
+	}
 	return ret;
 }
 

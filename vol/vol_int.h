@@ -315,6 +315,7 @@ int vcl_end(struct vol *v, struct vcl_optab *op, int ret);
 	vcl_begin((v), (struct vcl_optab *)&vcl_buf_)
 #define VCL_END(v, ret) vcl_end((v), (struct vcl_optab *)&vcl_buf_, (ret))
 bool vcl_shared(const struct vol *v);
+int vcl_parent_of(struct vol *v, uint64_t ino, uint64_t *parent);
 int vcl_lock_ino(struct vol *v, uint64_t ino, enum vmfs_lock_mode mode);
 int vcl_lock_ino2(struct vol *v, uint64_t a, uint64_t b,
 		  enum vmfs_lock_mode mode);
@@ -337,6 +338,7 @@ int vol_inode_reload(struct vol *v, struct vinode *vi);
 /* Attributes of ino read from disk now, cache untouched (shared mode,
  * an inode this host does not hold). */
 int vol_inode_peek(struct vol *v, uint64_t ino, struct vol_attr *a);
+int vol_inode_peek_parent(struct vol *v, uint64_t ino, uint64_t *parent);
 /* Write every cached inode's lazy timestamps (each in its own handle). */
 void vol_icache_flush_times(struct vol *v);
 /* Alone again: reread every cached inode and cluster header. */
