@@ -214,7 +214,16 @@ bench-fsck: deps
 	@$(MAKE) --no-print-directory all $(BUILD)/bench/populate
 	VMFS_BIN=$(abspath $(BIN)) VMFS_POPULATE=$(abspath $(BUILD)/bench/populate) bench/fsck.sh
 
--include $(FUZZ_LIB_OBJS:.o=.d) $(FUZZ_OBJS:.o=.d) $(BUILD)/bench/populate.d
+# ---- bench/lockcost: I/Os and time of lock changes (bench/RESULTS.md)
+$(BUILD)/bench/lockcost: $(BUILD)/bench/lockcost.o $(BUILD)/libvmfs.a
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
+
+.PHONY: bench-locks
+bench-locks: deps
+	@$(MAKE) --no-print-directory $(BUILD)/bench/lockcost
+	$(BUILD)/bench/lockcost
+
+-include $(FUZZ_LIB_OBJS:.o=.d) $(FUZZ_OBJS:.o=.d) $(BUILD)/bench/populate.d $(BUILD)/bench/lockcost.d
 
 # ---- tests/crash: the crash-consistency harness (tests/crash/README.md)
 # `make check` runs a fast subset through tests/integration/t_crash.sh;
