@@ -137,14 +137,8 @@ void vol_ref(struct vol *v, uint64_t ino)
 void vol_forget(struct vol *v, uint64_t ino, uint64_t n)
 {
 	VOL_HANDLE(v);
-	struct vinode *vi;
 
-	if (vol_inode_get(v, ino, &vi))
-		return;
-	pthread_mutex_lock(&v->icache_lock);
-	vi->nlookup = vi->nlookup > n ? vi->nlookup - n : 0;
-	pthread_mutex_unlock(&v->icache_lock);
-	vol_inode_put(v, vi);
+	vol_inode_forget(v, ino, n);
 }
 
 /*

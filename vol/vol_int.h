@@ -112,6 +112,7 @@ struct vinode {
 	uint16_t map_type;
 	bool times_dirty;
 	bool deleted;        /* freed on disk; cache entry dying */
+	bool unhashed;       /* out of the inode table (icache_lock) */
 
 	struct vdir *dir;    /* loaded directory index */
 	struct pblk **pbtab; /* pointer-block cache, 64 buckets */
@@ -339,6 +340,9 @@ int vol_inode_reload(struct vol *v, struct vinode *vi);
  * an inode this host does not hold). */
 int vol_inode_peek(struct vol *v, uint64_t ino, struct vol_attr *a);
 int vol_inode_peek_parent(struct vol *v, uint64_t ino, uint64_t *parent);
+/* The kernel forgets n references to ino (whatever incarnation it
+ * meant: node ids are inode numbers). */
+void vol_inode_forget(struct vol *v, uint64_t ino, uint64_t n);
 /* Write every cached inode's lazy timestamps (each in its own handle). */
 void vol_icache_flush_times(struct vol *v);
 /* Alone again: reread every cached inode and cluster header. */

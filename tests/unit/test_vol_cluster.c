@@ -161,8 +161,73 @@ static void test_no_cycle_across_hosts(void)
 	CU_ASSERT(unit_fsck_clean(lun_path, "after the crossing moves"));
 }
 
+
+static uint64_t create_at(struct vol *v, uint64_t parent, const char *name,
+			  struct vol_attr *a)
+{
+	CU_ASSERT_EQUAL_FATAL(vol_create(v, parent, name, S_IFREG | 0644, 0, 0,
+					 0, a), 0);
+	vol_forget(v, a->ino, 1);   /* as the kernel would, in time */
+	return a->ino;
+}
+
+/*
+ * An inode number another host freed and used again: B's kernel still
+ * holds the old file (B looked it up), B found it freed, and A creates a
+ * file that gets the same inode number.  B must look the new file up (a
+ * new incarnation, not "an entry naming a free inode"), and the kernel's
+ * forgets of both (FUSE forgets by node id, which is the inode number)
+ * must leave B's cache as it was.
+ */
+static void test_inode_reused_by_another_host(void)
+{
+	struct vol_cache_stats s0, s;
+	struct vol_attr fa, ga, la;
+	struct vol *a, *b;
+	uint64_t ino = 0;
+	char name[32];
+
+	two_hosts();
+	a = hosts[0].v;
+	b = hosts[1].v;
+	vol_cache_stats_get(b, &s0);
+	create_at(a, VMFS_ROOT_INO, "f", &fa);
+	CU_ASSERT_EQUAL_FATAL(vol_lookup(b, VMFS_ROOT_INO, "f", &la), 0);
+	CU_ASSERT_EQUAL(la.ino, fa.ino);
+	CU_ASSERT_EQUAL_FATAL(vol_unlink(a, VMFS_ROOT_INO, "f"), 0);
+	/* B takes the inode's lock (a chmod through its kernel's old
+	 * entry) and finds it freed. */
+	{
+		struct vol_setattr sa = { .mode = 0600 };
+
+		CU_ASSERT_EQUAL(vol_setattr(b, fa.ino, &sa, VOL_SET_MODE, &la),
+				-ESTALE);
+	}
+	/* A creates until its allocator hands out that number again. */
+	for (int i = 0; i < 64 && ino != fa.ino; i++) {
+		snprintf(name, sizeof(name), "g%d", i);
+		ino = create_at(a, VMFS_ROOT_INO, name, &ga);
+	}
+	CU_ASSERT_EQUAL_FATAL(ino, fa.ino);
+	CU_ASSERT_EQUAL_FATAL(vol_lookup(b, VMFS_ROOT_INO, name, &la), 0);
+	CU_ASSERT_EQUAL(la.ino, ga.ino);
+	CU_ASSERT_EQUAL(la.generation, ga.generation);
+	CU_ASSERT_NOT_EQUAL(la.generation, fa.generation);
+	CU_ASSERT_EQUAL(vol_open_file(b, ga.ino, false), 0);
+	vol_release_file(b, ga.ino, false);
+	/* The kernel forgets the old file and the new one. */
+	vol_forget(b, fa.ino, 1);
+	vol_forget(b, ga.ino, 1);
+	vol_cache_stats_get(b, &s);
+	CU_ASSERT_EQUAL(s.inodes, s0.inodes);
+
+	CU_ASSERT_EQUAL(cleanup(), 0);
+	CU_ASSERT(unit_fsck_clean(lun_path, "after the reuse"));
+}
+
 static CU_TestInfo tests[] = {
 	{ "no_cycle_across_hosts", test_no_cycle_across_hosts },
+	{ "inode_reused_by_another_host", test_inode_reused_by_another_host },
 	CU_TEST_INFO_NULL
 };
 
