@@ -274,6 +274,10 @@ int vcl_end(struct vol *v, struct vcl_optab *op, int ret)
 	struct vcl *c = v->cl;
 	int err;
 
+	/* Fenced: whatever the operation found in the cache is not to be
+	 * trusted any more (vol_fenced). */
+	if (vol_fenced(v))
+		ret = -EIO;
 	if (!c)
 		return ret;
 	if (op_shared(v)) {
@@ -996,9 +1000,11 @@ void vol_orphans_sweep(struct vol *v, bool quiet)
 
 			if (op_shared(v))
 				vcl_reload_ino(v, list[i]);
-			if (vol_inode_get(v, list[i], &vi)) {
+			ret = vol_inode_get(v, list[i], &vi);
+			if (ret == -ESTALE) {
+				/* Free on disk: the bit is stale. */
 				vol_res_orphan_mark(v, list[i], false);
-			} else {
+			} else if (!ret) {
 				bool busy;
 
 				pthread_mutex_lock(&v->icache_lock);

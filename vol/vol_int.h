@@ -302,6 +302,17 @@ static inline int64_t res_geom_index(const struct vol_res_geom *r, uint64_t addr
 	return (int64_t)((addr - r->obj_offset) / r->obj_size);
 }
 
+/*
+ * -EIO once the heartbeat fenced this host (its LUN handles refuse all
+ * I/O then), else 0.  Every entry point checks it, not only those that
+ * reach the LUN: an answer from the cache after the fence may be one
+ * that another host, which broke our locks, has made wrong.
+ */
+static inline int vol_fenced(const struct vol *v)
+{
+	return lun_is_fenced(v->lun) ? -EIO : 0;
+}
+
 /* cluster.c: on-disk locks of the running operation (no-ops while this
  * host is alone on the volume or the volume is not clustered) */
 struct vcl_optab;
