@@ -20,6 +20,13 @@
  * and length is a multiple of 512, so each sector comes whole from one
  * write (pattern.c).  Live data stays under a budget so the volume never
  * fills and each crash state reads back quickly.
+ *
+ * Two hosts (README §5): host A runs this workload in /a and the shared
+ * /s, host B a smaller mix of file ops in /b and /s, one op of B after
+ * about every other op of A, each through its own volume; each picks
+ * only its own files (and its own or shared directories), so neither
+ * changes what the other's model says.  B's ops promise their files
+ * from their end on (cs_live_add) instead of after a commit interval.
  */
 #include <errno.h>
 #include <inttypes.h>
