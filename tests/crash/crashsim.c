@@ -3,7 +3,8 @@
  * (tests/crash/README.md).
  *
  *   crashsim --dir DIR [--seed S] [--max-states N | --full] [--ops N]
- *            [--hosts 2 [--lease-ms MS]] [--jobs J] [--state I [--save-image PATH]] [--list]
+ *            [--hosts 2 [--lease-ms MS]] [--jobs J]
+ *            [--state I [--save-image PATH]] [--list]
  *            [--save-recording | --from-recording] [--save-failed DIR2]
  *            [--report N] [--timeout SEC] [--keep] [--paranoid] [-v]
  *
@@ -506,11 +507,20 @@ static void print_workload(const struct run *R, double secs)
 	fflush(stdout);
 }
 
+/* Record r of the log; with two hosts, whose handle wrote it. */
+static void print_rec(const struct run *R, size_t r)
+{
+	static const char *kind[] = { "?", "write", "flush", "zero" };
+	const struct cs_rec *c = &R->log.recs[r];
+
+	printf("    rec %6zu  %s%-5s 0x%09" PRIx64 " +%" PRIu64 "\n", r,
+	       R->o.hosts > 1 ? (c->host == CS_HOST_A ? "A " : "B ") : "",
+	       kind[c->kind & 3], c->off, c->len);
+}
+
 static void print_list(const struct run *R)
 {
 	char d[1024];
-
-	static const char *kind[] = { "?", "write", "flush", "zero" };
 	size_t r = 0;
 
 	/* Ops, each followed by the records written during it. */
@@ -518,16 +528,12 @@ static void print_list(const struct run *R)
 		const struct cs_op *op = &R->model.ops[i];
 
 		for (; r < op->start && r < R->log.n; r++)
-			printf("    rec %6zu  %-5s 0x%09" PRIx64 " +%" PRIu64 "\n", r,
-			       kind[R->log.recs[r].kind & 3], R->log.recs[r].off,
-			       R->log.recs[r].len);
+			print_rec(R, r);
 		printf("op %5zu  log [%6u, %6u)  %s\n", i, op->start, op->end,
 		       op->text);
 	}
 	for (; r < R->log.n; r++)
-		printf("    rec %6zu  %-5s 0x%09" PRIx64 " +%" PRIu64 "\n", r,
-		       kind[R->log.recs[r].kind & 3], R->log.recs[r].off,
-		       R->log.recs[r].len);
+		print_rec(R, r);
 	for (size_t i = 0; i < R->nstates; i++) {
 		cs_state_describe(&R->log, &R->states[i], d, sizeof(d));
 		printf("state %5zu  %s\n", i, d);
