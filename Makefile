@@ -228,7 +228,8 @@ bench-locks: deps
 # ---- tests/crash: the crash-consistency harness (tests/crash/README.md)
 # `make check` runs a fast subset through tests/integration/t_crash.sh;
 # `make crashtest [CRASH_ARGS="--seed 7"]` checks every prefix of the
-# recorded log and at least 10,000 crash states.
+# recorded log and at least 10,000 crash states, of one host and then of
+# two (--hosts 2; t_crash2.sh is its make check subset).
 CRASH_SRCS := $(wildcard tests/crash/*.c)
 CRASH_OBJS := $(CRASH_SRCS:%.c=$(BUILD)/%.o)
 CRASH_ARGS ?=
@@ -249,6 +250,9 @@ crashtest: deps
 	@$(MAKE) --no-print-directory $(BUILD)/crashsim
 	@d=$$(mktemp -d /tmp/vmfs-crashtest.XXXXXX) || exit 2; \
 	$(BUILD)/crashsim --dir "$$d" --full $(CRASH_ARGS); rc=$$?; \
+	rm -rf "$$d"; [ $$rc -eq 0 ] || exit $$rc; \
+	d=$$(mktemp -d /tmp/vmfs-crashtest.XXXXXX) || exit 2; \
+	$(BUILD)/crashsim --dir "$$d" --full --hosts 2 $(CRASH_ARGS); rc=$$?; \
 	rm -rf "$$d"; exit $$rc
 
 -include $(CRASH_OBJS:.o=.d)
