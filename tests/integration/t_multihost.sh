@@ -212,6 +212,15 @@ EOF
 	"$VMFS" locks --path /shared/disk "$LUN" >"$T_DIR/locks.txt"
 	grep -q "owner A, uuid" "$T_DIR/locks.txt" ||
 		fail "vmfs locks --path does not name A: $(cat "$T_DIR/locks.txt")"
+	# A metadata change waits for a live holder for one lease, then
+	# fails with EBUSY and B's log names the holder (PROTOCOL.md §3).
+	if chmod 600 "$b/shared/disk" 2>"$T_DIR/chmod.err"; then
+		fail "B changed the mode of a file A holds open for writing"
+	fi
+	grep -q "Device or resource busy" "$T_DIR/chmod.err" ||
+		fail "chmod on B: not EBUSY: $(cat "$T_DIR/chmod.err")"
+	grep -q "inode [0-9]* is locked by host A (.*); the operation fails with EBUSY" "$(log_of B)" ||
+		fail "B's log does not name A as the holder that made the chmod fail"
 	exec 7>&-
 	step "[$prim] read-only opens share; a writer then waits for them"
 	exec 7<"$a/shared/disk"
