@@ -286,10 +286,12 @@ int vol_getattr(struct vol *v, uint64_t ino, struct vol_attr *a)
 	struct vinode *vi;
 	int ret = vol_fenced(v);
 
-	if (ret)
+	/* Fenced: the root still answers, from the cache, so that tools find
+	 * the mount point (vmfs info, umount) and can say it is fenced. */
+	if (ret && ino != v->g.root_ino)
 		return ret;
 	/* Shared: an inode another host may change is read from disk. */
-	if (vcl_shared(v) && !vcl_holds_ino(v, ino))
+	if (!ret && vcl_shared(v) && !vcl_holds_ino(v, ino))
 		return vol_inode_peek(v, ino, a);
 	ret = vol_inode_get(v, ino, &vi);
 	if (ret)
