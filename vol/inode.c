@@ -219,6 +219,29 @@ int vol_inode_get(struct vol *v, uint64_t ino, struct vinode **out)
 		*out = vi;
 		return 0;
 	}
+	if (vi && vcl_shared(v)) {
+		/*
+		 * A dying entry (freed while this host's kernel still had it
+		 * looked up) whose number another host may have given to a
+		 * new inode since.  The kernel tells the two apart by the
+		 * generation (di_incarnation) and sends forgets for both, so
+		 * one entry counting the lookups of both stays right: reread
+		 * the block and bring the entry back if it is in use again.
+		 */
+		vi->pins++;
+		pthread_mutex_unlock(&v->icache_lock);
+		pthread_rwlock_wrlock(&vi->rw);
+		ret = vi->deleted ? vol_inode_reload(v, vi) : 0;
+		if (!ret)
+			vi->deleted = false;
+		pthread_rwlock_unlock(&vi->rw);
+		if (ret) {
+			vol_inode_put(v, vi);
+			return ret;
+		}
+		*out = vi;
+		return 0;
+	}
 	pthread_mutex_unlock(&v->icache_lock);
 	if (vi)
 		return -ESTALE;
