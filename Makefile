@@ -214,12 +214,22 @@ bench-fsck: deps
 	@$(MAKE) --no-print-directory all $(BUILD)/bench/populate
 	VMFS_BIN=$(abspath $(BIN)) VMFS_POPULATE=$(abspath $(BUILD)/bench/populate) bench/fsck.sh
 
--include $(FUZZ_LIB_OBJS:.o=.d) $(FUZZ_OBJS:.o=.d) $(BUILD)/bench/populate.d
+# ---- bench/lockcost: I/Os and time of lock changes (bench/RESULTS.md)
+$(BUILD)/bench/lockcost: $(BUILD)/bench/lockcost.o $(BUILD)/libvmfs.a
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
+
+.PHONY: bench-locks
+bench-locks: deps
+	@$(MAKE) --no-print-directory $(BUILD)/bench/lockcost
+	$(BUILD)/bench/lockcost
+
+-include $(FUZZ_LIB_OBJS:.o=.d) $(FUZZ_OBJS:.o=.d) $(BUILD)/bench/populate.d $(BUILD)/bench/lockcost.d
 
 # ---- tests/crash: the crash-consistency harness (tests/crash/README.md)
 # `make check` runs a fast subset through tests/integration/t_crash.sh;
 # `make crashtest [CRASH_ARGS="--seed 7"]` checks every prefix of the
-# recorded log and at least 10,000 crash states.
+# recorded log and at least 10,000 crash states, of one host and then of
+# two (--hosts 2; t_crash2.sh is its make check subset).
 CRASH_SRCS := $(wildcard tests/crash/*.c)
 CRASH_OBJS := $(CRASH_SRCS:%.c=$(BUILD)/%.o)
 CRASH_ARGS ?=
@@ -240,6 +250,9 @@ crashtest: deps
 	@$(MAKE) --no-print-directory $(BUILD)/crashsim
 	@d=$$(mktemp -d /tmp/vmfs-crashtest.XXXXXX) || exit 2; \
 	$(BUILD)/crashsim --dir "$$d" --full $(CRASH_ARGS); rc=$$?; \
+	rm -rf "$$d"; [ $$rc -eq 0 ] || exit $$rc; \
+	d=$$(mktemp -d /tmp/vmfs-crashtest.XXXXXX) || exit 2; \
+	$(BUILD)/crashsim --dir "$$d" --full --hosts 2 $(CRASH_ARGS); rc=$$?; \
 	rm -rf "$$d"; exit $$rc
 
 -include $(CRASH_OBJS:.o=.d)

@@ -52,12 +52,20 @@ int lock_ctx_open(struct lun *lun, const struct lock_host *host,
 	ctx->prim = prim;
 	/* The smallest compare-and-write: the record's sector (SPEC §1.3). */
 	ctx->unit = lun_sector_size(lun);
+	pthread_mutex_init(&ctx->guess_mu, NULL);
+	/* Without it every change reads first: slower, never wrong. */
+	if (prim == LOCK_PRIM_ATS && ctx->unit == VMFS_LOCK_SIZE)
+		ctx->guess = calloc(LOCK_GUESS_SLOTS, sizeof(*ctx->guess));
 	*out = ctx;
 	return 0;
 }
 
 void lock_ctx_close(struct lock_ctx *ctx)
 {
+	if (!ctx)
+		return;
+	pthread_mutex_destroy(&ctx->guess_mu);
+	free(ctx->guess);
 	free(ctx);
 }
 

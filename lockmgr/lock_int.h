@@ -6,16 +6,32 @@
 #ifndef VMFS_LOCK_INT_H
 #define VMFS_LOCK_INT_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 
 #include "vmfs/lockmgr.h"
+
+/*
+ * What a record held when this context last read or wrote it (ATS on a
+ * 512-byte-sector LUN only): an acquire or release starts from it instead
+ * of reading the record, so an uncontended change is one COMPARE AND
+ * WRITE.  Only a compare-and-write that succeeds confirms a guess
+ * (lockprim.c).  Direct-mapped by block address.
+ */
+#define LOCK_GUESS_SLOTS 512
+struct lock_guess {
+	uint64_t addr;      /* 0: empty (block 0 holds no lock record) */
+	uint8_t rec[VMFS_LOCK_SIZE];
+};
 
 struct lock_ctx {
 	struct lun *lun;
 	struct lock_host host;
 	unsigned prim;      /* LOCK_PRIM_ATS or LOCK_PRIM_RESERVE */
 	uint32_t unit;      /* bytes of one compare-and-write: the sector */
+	pthread_mutex_t guess_mu;
+	struct lock_guess *guess;   /* LOCK_GUESS_SLOTS, or NULL: none */
 };
 
 /* ---- lockstate.c: the record <-> struct lock_state -------------------- */

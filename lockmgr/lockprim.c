@@ -7,9 +7,15 @@
  * the verify data and writes the new data only if they are equal, "as an
  * uninterrupted series of actions".  We read the record, decide, and
  * compare-and-write the whole sector against the bytes we read; a
- * MISCOMPARE hands back what is there now, which is our re-read.  An
- * uncontended change costs one read and one COMPARE AND WRITE (only the
- * COMPARE AND WRITE for a break, whose expected bytes the caller holds).
+ * MISCOMPARE hands back what is there now, which is our re-read.  The
+ * context remembers what each record held when it last read or wrote it
+ * (struct lock_guess): a change starts from that instead of a read, so an
+ * uncontended change of a record this host changed last is one COMPARE
+ * AND WRITE; a wrong guess costs a miscompare, which is the read.  A
+ * decision that writes nothing (already held, a holder in the way) is
+ * never taken on a guess: the record is read first.  The first change of
+ * a record costs one read and one COMPARE AND WRITE (a break only the
+ * COMPARE AND WRITE: the caller holds its expected bytes).
  *
  * RESERVE: the SCSI-2 path of VMFS before ATS: RESERVE(6) the whole LUN,
  * read the record, compare and decide in memory, write it, RELEASE(6).
@@ -114,6 +120,7 @@ struct lock_try {
 	uint8_t *next;          /* the sector we write */
 	uint8_t *seen;          /* what a miscompare found */
 	bool have_cur;
+	bool guessed;           /* cur is the context's guess, not a read */
 	struct lock_state now;  /* cur decoded */
 	struct lock_state nx;   /* next decoded */
 };
@@ -144,29 +151,88 @@ static int lock_try_build(struct lock_try *t)
 	return 0;
 }
 
+/* The remembered record of addr into buf (VMFS_LOCK_SIZE): true if any. */
+static bool lock_guess_get(struct lock_ctx *ctx, uint64_t addr, void *buf)
+{
+	struct lock_guess *g;
+	bool hit;
+
+	if (!ctx->guess)
+		return false;
+	g = &ctx->guess[(addr / VMFS_MD_BLOCK_SIZE) % LOCK_GUESS_SLOTS];
+	pthread_mutex_lock(&ctx->guess_mu);
+	hit = g->addr == addr;
+	if (hit)
+		memcpy(buf, g->rec, VMFS_LOCK_SIZE);
+	pthread_mutex_unlock(&ctx->guess_mu);
+	return hit;
+}
+
+/* Remember rec as addr's record (NULL: forget it). */
+static void lock_guess_put(struct lock_ctx *ctx, uint64_t addr, const void *rec)
+{
+	struct lock_guess *g;
+
+	if (!ctx->guess)
+		return;
+	g = &ctx->guess[(addr / VMFS_MD_BLOCK_SIZE) % LOCK_GUESS_SLOTS];
+	pthread_mutex_lock(&ctx->guess_mu);
+	if (rec) {
+		g->addr = addr;
+		memcpy(g->rec, rec, VMFS_LOCK_SIZE);
+	} else if (g->addr == addr) {
+		g->addr = 0;
+	}
+	pthread_mutex_unlock(&ctx->guess_mu);
+}
+
 static int lock_try_ats(struct lock_try *t)
 {
 	struct lock_ctx *ctx = t->ctx;
+	uint64_t addr = t->op->addr;
 	int ret;
 
 	if (!t->have_cur) {
+		t->guessed = false;
 		if (t->op->expect && ctx->unit == VMFS_LOCK_SIZE)
 			/* The compare of the write is the read. */
 			memcpy(t->cur, t->op->expect, VMFS_LOCK_SIZE);
-		else if ((ret = lun_read(ctx->lun, t->cur, ctx->unit,
-					 t->op->addr)))
+		else if (lock_guess_get(ctx, addr, t->cur))
+			t->guessed = true;
+		else if ((ret = lun_read(ctx->lun, t->cur, ctx->unit, addr)))
 			return ret;
+		else
+			lock_guess_put(ctx, addr, t->cur);
 		t->have_cur = true;
 	}
 	ret = lock_try_build(t);
+	if (ret && t->guessed) {
+		/* Nothing to write, or no way forward, on a guess: only a
+		 * compare-and-write would have checked it.  Read. */
+		t->guessed = false;
+		ret = lun_read(ctx->lun, t->cur, ctx->unit, addr);
+		if (ret) {
+			t->have_cur = false;
+			lock_guess_put(ctx, addr, NULL);
+			return ret;
+		}
+		lock_guess_put(ctx, addr, t->cur);
+		ret = lock_try_build(t);
+	}
 	if (ret)
 		return ret;
 	ret = lun_compare_and_write(ctx->lun, t->cur, t->next, ctx->unit,
-				    t->op->addr, t->seen);
-	if (ret == -VMFS_E_MISCOMPARE)
+				    addr, t->seen);
+	t->guessed = false;
+	if (!ret) {
+		lock_guess_put(ctx, addr, t->next);
+	} else if (ret == -VMFS_E_MISCOMPARE) {
 		memcpy(t->cur, t->seen, ctx->unit);
-	else if (ret)
+		lock_guess_put(ctx, addr, t->seen);
+	} else {
 		t->have_cur = false;
+		lock_guess_put(ctx, addr, NULL);
+	}
 	return ret;
 }
 

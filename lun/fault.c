@@ -54,6 +54,7 @@ struct fault_lun {
 	struct lun *inner;
 	pthread_mutex_t mu;
 	uint64_t writes;
+	struct lun_fault_counts n;	/* lun_fault_counts() */
 	uint64_t fail_nth_left;		/* countdown; 0 = off */
 	int fail_nth_err;
 	uint64_t fail_from;
@@ -87,6 +88,13 @@ static void fault_sleep_us(unsigned us)
 
 	while (us && nanosleep(&ts, &ts) < 0 && errno == EINTR)
 		;
+}
+
+static void fault_count(struct fault_lun *fl, uint64_t *counter)
+{
+	pthread_mutex_lock(&fl->mu);
+	(*counter)++;
+	pthread_mutex_unlock(&fl->mu);
 }
 
 /* Decide the fate of one write; counts it.  Called with mu held. */
@@ -184,6 +192,7 @@ static int fault_read(struct lun *lun, void *buf, size_t len, uint64_t off)
 
 	pthread_mutex_lock(&fl->mu);
 	us = fl->read_us;
+	fl->n.reads++;
 	pthread_mutex_unlock(&fl->mu);
 	fault_sleep_us(us);
 	return lun_read(fl->inner, buf, len, off);
@@ -218,14 +227,17 @@ static int fault_submit(struct lun *lun, struct lun_io *ios, unsigned n)
 	pthread_mutex_lock(&fl->mu);
 	for (i = 0; i < n; i++) {
 		if (ios[i].op == LUN_OP_WRITE) {
+			fl->n.writes++;
 			plan[i] = fault_decide_locked(fl, ios[i].off,
 						      ios[i].len);
 			fault_hook_take_locked(fl, ios[i].off, ios[i].len,
 					       &hook, &hook_arg);
 			if (fl->write_us > sleep_us)
 				sleep_us = fl->write_us;
-		} else if (fl->read_us > sleep_us) {
-			sleep_us = fl->read_us;
+		} else {
+			fl->n.reads++;
+			if (fl->read_us > sleep_us)
+				sleep_us = fl->read_us;
 		}
 	}
 	pthread_mutex_unlock(&fl->mu);
@@ -299,7 +311,10 @@ static int fault_write(struct lun *lun, const void *buf, size_t len,
 static int fault_flush(struct lun *lun)
 {
 	struct fault_lun *fl = fault_of(lun);
-	int rc = lun_flush(fl->inner);
+	int rc;
+
+	fault_count(fl, &fl->n.flushes);
+	rc = lun_flush(fl->inner);
 
 	/* A replay must not assume durability that was never reached. */
 	if (!rc)
@@ -327,12 +342,18 @@ static int fault_zero_range(struct lun *lun, uint64_t off, uint64_t len)
 
 static int fault_reserve(struct lun *lun, unsigned wait_ms)
 {
-	return lun_reserve(fault_of(lun)->inner, wait_ms);
+	struct fault_lun *fl = fault_of(lun);
+
+	fault_count(fl, &fl->n.reserves);
+	return lun_reserve(fl->inner, wait_ms);
 }
 
 static int fault_release(struct lun *lun)
 {
-	return lun_release(fault_of(lun)->inner);
+	struct fault_lun *fl = fault_of(lun);
+
+	fault_count(fl, &fl->n.releases);
+	return lun_release(fl->inner);
 }
 
 static int fault_compare_and_write(struct lun *lun, const void *expect,
@@ -347,6 +368,7 @@ static int fault_compare_and_write(struct lun *lun, const void *expect,
 	int rc;
 
 	pthread_mutex_lock(&fl->mu);
+	fl->n.caws++;
 	plan = fault_decide_locked(fl, off, len);
 	fault_hook_take_locked(fl, off, len, &hook, &hook_arg);
 	us = fl->read_us + fl->write_us;	/* a read, then a write */
@@ -611,4 +633,16 @@ uint64_t lun_fault_writes(struct lun *lun)
 	n = fl->writes;
 	pthread_mutex_unlock(&fl->mu);
 	return n;
+}
+
+void lun_fault_counts(struct lun *lun, struct lun_fault_counts *out)
+{
+	struct fault_lun *fl = fault_of(lun);
+
+	memset(out, 0, sizeof(*out));
+	if (!fl)
+		return;
+	pthread_mutex_lock(&fl->mu);
+	*out = fl->n;
+	pthread_mutex_unlock(&fl->mu);
 }

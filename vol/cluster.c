@@ -274,6 +274,10 @@ int vcl_end(struct vol *v, struct vcl_optab *op, int ret)
 	struct vcl *c = v->cl;
 	int err;
 
+	/* Fenced: whatever the operation found in the cache is not to be
+	 * trusted any more (vol_fenced). */
+	if (vol_fenced(v))
+		ret = -EIO;
 	if (!c)
 		return ret;
 	if (op_shared(v)) {
@@ -471,6 +475,27 @@ void vcl_sweep_want(struct vol *v)
 	pthread_mutex_lock(&v->cl->held_mu);
 	v->cl->sweep_wanted = true;
 	pthread_mutex_unlock(&v->cl->held_mu);
+}
+
+/*
+ * The parent of directory ino.  While shared, from the disk: the caller
+ * (a rename between directories) holds the root's lock, which every such
+ * rename takes, so the parents on disk are current and stable, while this
+ * host's cached copy of a directory it does not hold may be older.
+ */
+int vcl_parent_of(struct vol *v, uint64_t ino, uint64_t *parent)
+{
+	struct vinode *vi;
+	int ret;
+
+	if (op_shared(v))
+		return vol_inode_peek_parent(v, ino, parent);
+	ret = vol_inode_get(v, ino, &vi);
+	if (ret)
+		return ret;
+	*parent = vi->parent;
+	vol_inode_put(v, vi);
+	return 0;
 }
 
 /* Lock two inodes in the global order (lower number first). */
@@ -1002,14 +1027,18 @@ static bool sweep_one(struct vol *v, uint64_t ino, uint64_t *freed)
 		return false;
 	if (op_shared(v))
 		ret = vcl_reload_ino(v, ino);
-	if (ret && ret != -ESTALE)
-		return true;
-	if (ret || vol_inode_get(v, ino, &vi)) {
-		/* Freed (or unreadable, for fsck): nobody's. */
+	if (!ret)
+		ret = vol_inode_get(v, ino, &vi);
+	if (ret == -ESTALE) {
+		/* Free on disk: the bits are stale. */
 		vol_res_inode_mark(v, ino, VOL_RC_ORPHAN, false);
 		vol_res_inode_mark(v, ino, VOL_RC_UNLINKED, false);
 		return false;
 	}
+	/* Not read: the bits stay (a transient failure must not leak the
+	 * inode); a pending drop is tried again at the next sweep. */
+	if (ret)
+		return pending;
 	if (pending && apply_pending_drop(v, vi))
 		retry = true;
 	pthread_mutex_lock(&v->icache_lock);

@@ -719,8 +719,10 @@ ssize_t vol_read(struct vol *v, uint64_t ino, void *buf, size_t len,
 		 uint64_t off)
 {
 	struct vinode *vi;
-	int ret;
+	int ret = vol_fenced(v);
 
+	if (ret)
+		return ret;
 	ret = vol_inode_get(v, ino, &vi);
 	if (ret)
 		return ret;
@@ -790,8 +792,10 @@ ssize_t vol_write(struct vol *v, uint64_t ino, const void *buf, size_t len,
 		  uint64_t off)
 {
 	struct vinode *vi;
-	int ret;
+	int ret = vol_fenced(v);
 
+	if (ret)
+		return ret;
 	if (vol_is_rdonly(v))
 		return -EROFS;
 	if (!len)
@@ -842,8 +846,10 @@ out:
 int vol_fsync(struct vol *v, uint64_t ino, bool datasync)
 {
 	struct vinode *vi;
-	int ret;
+	int ret = vol_fenced(v);
 
+	if (ret)
+		return ret;
 	/* Shared: every operation is home when it ends, and the open lock
 	 * covers the timestamps (vol_release_file writes them). */
 	if (vcl_shared(v) && !vcl_holds_ino(v, ino))

@@ -157,10 +157,13 @@ static void icache_unlink(struct vol *v, struct vinode *vi)
 {
 	struct vinode **pp = &v->itab[ihash(v, vi->ino)];
 
+	if (vi->unhashed)
+		return;
 	while (*pp && *pp != vi)
 		pp = &(*pp)->hnext;
 	if (*pp)
 		*pp = vi->hnext;
+	vi->unhashed = true;
 	vol_cache_remove(v, vi);
 }
 
@@ -206,7 +209,7 @@ static bool inode_in_use(struct vol *v, uint64_t ino)
 
 int vol_inode_get(struct vol *v, uint64_t ino, struct vinode **out)
 {
-	struct vinode *vi, *other;
+	struct vinode *vi, *other, *dead = NULL;
 	int ret;
 
 	if (ino == 0 || ino >= v->g.res[VMFS_RES_INODE].count)
@@ -219,31 +222,10 @@ int vol_inode_get(struct vol *v, uint64_t ino, struct vinode **out)
 		*out = vi;
 		return 0;
 	}
-	if (vi && vcl_shared(v)) {
-		/*
-		 * A dying entry (freed while this host's kernel still had it
-		 * looked up) whose number another host may have given to a
-		 * new inode since.  The kernel tells the two apart by the
-		 * generation (di_incarnation) and sends forgets for both, so
-		 * one entry counting the lookups of both stays right: reread
-		 * the block and bring the entry back if it is in use again.
-		 */
-		vi->pins++;
-		pthread_mutex_unlock(&v->icache_lock);
-		pthread_rwlock_wrlock(&vi->rw);
-		ret = vi->deleted ? vol_inode_reload(v, vi) : 0;
-		if (!ret)
-			vi->deleted = false;
-		pthread_rwlock_unlock(&vi->rw);
-		if (ret) {
-			vol_inode_put(v, vi);
-			return ret;
-		}
-		*out = vi;
-		return 0;
-	}
 	pthread_mutex_unlock(&v->icache_lock);
-	if (vi)
+	/* A dead incarnation: only another host can have freed the number
+	 * and used it again (below). */
+	if (vi && !vcl_shared(v))
 		return -ESTALE;
 	/* Shared: the cached bitmap may be older than the entry that led
 	 * here; the block itself tells (a freed inode has mode 0). */
@@ -254,6 +236,10 @@ int vol_inode_get(struct vol *v, uint64_t ino, struct vinode **out)
 	if (!vi)
 		return -ENOMEM;
 	ret = vol_md_read(v, vi->blk, vi->addr);
+	/* Shared: freed by another host since whatever named it here (an
+	 * orphan bit another host's sweep cleared): not damage. */
+	if (!ret && vcl_shared(v) && !blk_mode(vi))
+		ret = -ESTALE;
 	if (!ret)
 		ret = inode_verify(vi);
 	if (ret) {
@@ -263,6 +249,20 @@ int vol_inode_get(struct vol *v, uint64_t ino, struct vinode **out)
 
 	pthread_mutex_lock(&v->icache_lock);
 	other = icache_find(v, ino);
+	if (other && other->deleted) {
+		/*
+		 * Another host freed ino and used it again.  The new
+		 * incarnation takes the dead one's place, with the kernel's
+		 * references to it: FUSE forgets by node id, which is the
+		 * inode number, so the counts add up across incarnations.
+		 * Whoever still pins the dead one frees it (unhashed).
+		 */
+		vi->nlookup = other->nlookup;
+		other->nlookup = 0;
+		icache_unlink(v, other);
+		dead = other->pins ? NULL : other;
+		other = NULL;
+	}
 	if (other) {
 		/* Lost a race with another loader: use theirs. */
 		if (other->deleted) {
@@ -280,8 +280,25 @@ int vol_inode_get(struct vol *v, uint64_t ino, struct vinode **out)
 	vi->hnext = v->itab[ihash(v, ino)];
 	v->itab[ihash(v, ino)] = vi;
 	pthread_mutex_unlock(&v->icache_lock);
+	if (dead)
+		vinode_destroy(dead);
 	*out = vi;
 	return 0;
+}
+
+void vol_inode_forget(struct vol *v, uint64_t ino, uint64_t n)
+{
+	struct vinode *vi;
+
+	pthread_mutex_lock(&v->icache_lock);
+	vi = icache_find(v, ino);
+	if (vi) {
+		vi->nlookup = vi->nlookup > n ? vi->nlookup - n : 0;
+		vi->pins++;
+	}
+	pthread_mutex_unlock(&v->icache_lock);
+	if (vi)
+		vol_inode_put(v, vi);   /* the last one frees it */
 }
 
 /*
@@ -310,7 +327,7 @@ void vol_inode_put(struct vol *v, struct vinode *vi)
 	if (vi->nlink == 0 && !vi->deleted && !vol_is_rdonly(v) &&
 	    !v->keep_orphans && vcl_may_free(v, vi))
 		vol_inode_free(v, vi);
-	else if (vcl_holds_ino(v, vi->ino))
+	else if (!vi->deleted && vcl_holds_ino(v, vi->ino))
 		vol_inode_flush_times(v, vi);
 	pthread_rwlock_unlock(&vi->rw);
 
@@ -361,7 +378,12 @@ int vol_inode_reload(struct vol *v, struct vinode *vi)
 	return inode_verify(vi);
 }
 
-int vol_inode_peek(struct vol *v, uint64_t ino, struct vol_attr *a)
+/*
+ * Read inode ino from the LUN into a fresh, uncached vinode (the caller
+ * destroys it): for objects this host does not hold, whose cached copy
+ * may be older than the disk.
+ */
+static int inode_peek(struct vol *v, uint64_t ino, struct vinode **out)
 {
 	struct vinode *vi;
 	int ret = -EIO;
@@ -387,9 +409,34 @@ int vol_inode_peek(struct vol *v, uint64_t ino, struct vol_attr *a)
 		else
 			ret = inode_verify(vi);
 	}
-	if (!ret)
+	if (ret)
+		vinode_destroy(vi);
+	else
+		*out = vi;
+	return ret;
+}
+
+int vol_inode_peek(struct vol *v, uint64_t ino, struct vol_attr *a)
+{
+	struct vinode *vi;
+	int ret = inode_peek(v, ino, &vi);
+
+	if (!ret) {
 		vol_inode_to_attr(v, vi, a);
-	vinode_destroy(vi);
+		vinode_destroy(vi);
+	}
+	return ret;
+}
+
+int vol_inode_peek_parent(struct vol *v, uint64_t ino, uint64_t *parent)
+{
+	struct vinode *vi;
+	int ret = inode_peek(v, ino, &vi);
+
+	if (!ret) {
+		*parent = vi->parent;
+		vinode_destroy(vi);
+	}
 	return ret;
 }
 

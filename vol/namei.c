@@ -137,14 +137,8 @@ void vol_ref(struct vol *v, uint64_t ino)
 void vol_forget(struct vol *v, uint64_t ino, uint64_t n)
 {
 	VOL_HANDLE(v);
-	struct vinode *vi;
 
-	if (vol_inode_get(v, ino, &vi))
-		return;
-	pthread_mutex_lock(&v->icache_lock);
-	vi->nlookup = vi->nlookup > n ? vi->nlookup - n : 0;
-	pthread_mutex_unlock(&v->icache_lock);
-	vol_inode_put(v, vi);
+	vol_inode_forget(v, ino, n);
 }
 
 /*
@@ -570,23 +564,23 @@ int vol_rmdir(struct vol *v, uint64_t parent, const char *name)
 	return remove_locked(v, parent, name, true);
 }
 
-/* Is dir ino an ancestor of (or equal to) start?  Walks ".." to the root. */
+/* Is dir ino an ancestor of (or equal to) start?  Walks ".." to the root
+ * (vcl_parent_of: from disk while shared). */
 static int is_ancestor(struct vol *v, uint64_t ino, uint64_t start)
 {
 	uint64_t cur = start;
 
 	for (int depth = 0; depth < 65536; depth++) {
-		struct vinode *vi;
 		uint64_t up;
+		int ret;
 
 		if (cur == ino)
 			return 1;
 		if (cur == v->g.root_ino)
 			return 0;
-		if (vol_inode_get(v, cur, &vi))
-			return 0;
-		up = vi->parent;
-		vol_inode_put(v, vi);
+		ret = vcl_parent_of(v, cur, &up);
+		if (ret)
+			return ret;
 		cur = up;
 	}
 	return -ELOOP;

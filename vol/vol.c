@@ -247,6 +247,8 @@ int vol_statfs(struct vol *v, struct statvfs *st)
 	struct vol_usage u;
 	uint64_t fbs = v->g.file_block_size, sbs = v->g.small_block_size;
 
+	if (vol_fenced(v))
+		return vol_fenced(v);
 	/* Shared: other hosts allocate too; count from the headers on disk,
 	 * between operations (nothing of ours is waiting to go home). */
 	if (vcl_shared(v)) {
@@ -282,8 +284,10 @@ int vol_statfs(struct vol *v, struct statvfs *st)
 int vol_getattr(struct vol *v, uint64_t ino, struct vol_attr *a)
 {
 	struct vinode *vi;
-	int ret;
+	int ret = vol_fenced(v);
 
+	if (ret)
+		return ret;
 	/* Shared: an inode another host may change is read from disk. */
 	if (vcl_shared(v) && !vcl_holds_ino(v, ino))
 		return vol_inode_peek(v, ino, a);

@@ -112,6 +112,7 @@ struct vinode {
 	uint16_t map_type;
 	bool times_dirty;
 	bool deleted;        /* freed on disk; cache entry dying */
+	bool unhashed;       /* out of the inode table (icache_lock) */
 
 	struct vdir *dir;    /* loaded directory index */
 	struct pblk **pbtab; /* pointer-block cache, 64 buckets */
@@ -318,6 +319,17 @@ static inline int64_t res_geom_index(const struct vol_res_geom *r, uint64_t addr
 	return (int64_t)((addr - r->obj_offset) / r->obj_size);
 }
 
+/*
+ * -EIO once the heartbeat fenced this host (its LUN handles refuse all
+ * I/O then), else 0.  Every entry point checks it, not only those that
+ * reach the LUN: an answer from the cache after the fence may be one
+ * that another host, which broke our locks, has made wrong.
+ */
+static inline int vol_fenced(const struct vol *v)
+{
+	return lun_is_fenced(v->lun) ? -EIO : 0;
+}
+
 /* cluster.c: on-disk locks of the running operation (no-ops while this
  * host is alone on the volume or the volume is not clustered) */
 struct vcl_optab;
@@ -332,6 +344,7 @@ int vcl_end(struct vol *v, struct vcl_optab *op, int ret);
 	vcl_begin((v), (struct vcl_optab *)&vcl_buf_)
 #define VCL_END(v, ret) vcl_end((v), (struct vcl_optab *)&vcl_buf_, (ret))
 bool vcl_shared(const struct vol *v);
+int vcl_parent_of(struct vol *v, uint64_t ino, uint64_t *parent);
 int vcl_lock_ino(struct vol *v, uint64_t ino, enum vmfs_lock_mode mode);
 /* The same without waiting for a live holder: -EBUSY at once. */
 int vcl_lock_ino_try(struct vol *v, uint64_t ino, enum vmfs_lock_mode mode);
@@ -358,6 +371,10 @@ int vol_inode_reload(struct vol *v, struct vinode *vi);
 /* Attributes of ino read from disk now, cache untouched (shared mode,
  * an inode this host does not hold). */
 int vol_inode_peek(struct vol *v, uint64_t ino, struct vol_attr *a);
+int vol_inode_peek_parent(struct vol *v, uint64_t ino, uint64_t *parent);
+/* The kernel forgets n references to ino (whatever incarnation it
+ * meant: node ids are inode numbers). */
+void vol_inode_forget(struct vol *v, uint64_t ino, uint64_t n);
 /* Write every cached inode's lazy timestamps (each in its own handle). */
 void vol_icache_flush_times(struct vol *v);
 /* Alone again: reread every cached inode and cluster header. */

@@ -248,5 +248,11 @@ const struct lun_rec_entry *lun_fault_records(struct lun *lun, size_t *count);
 void lun_fault_record_clear(struct lun *lun);
 /* Counters (writes seen by the wrapper, including failed ones). */
 uint64_t lun_fault_writes(struct lun *lun);
+/* Every request the wrapper forwarded (or failed), by kind: what one
+ * operation costs in I/Os (a COMPARE AND WRITE counts as a caw only). */
+struct lun_fault_counts {
+	uint64_t reads, writes, caws, flushes, reserves, releases;
+};
+void lun_fault_counts(struct lun *lun, struct lun_fault_counts *out);
 
 #endif /* VMFS_LUN_H */

@@ -19,6 +19,15 @@
  *       at its promised path with exactly its promised size and content,
  *       and, unless only an fdatasync promised it, exactly its xattrs;
  *     - no file that such a promise says was unlinked is still there.
+ *
+ * Two hosts (README §5): step 1 is a restarted host B instead, which
+ * recovers its own slot and then A's (vol_recover_slot), opens the
+ * volume on its own journal and works on: it renames one of A's
+ * promised files, unlinks another and creates a file in A's directory
+ * and one in the shared one, then closes.  Step 3 expects the renamed
+ * file's promise at its new name, the unlinked one gone and the new
+ * files exact; host B's own promises (every op of B that ended before
+ * the crash) are checked like the others.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -72,6 +81,8 @@ const char *cs_fail_name(unsigned bit)
 		return "timeout";
 	case CS_FAIL_HARNESS:
 		return "harness";
+	case CS_FAIL_POST:
+		return "post-recovery-op";
 	}
 	return "?";
 }
@@ -126,8 +137,21 @@ const char *cs_log_capture_text(void)
 
 /* ---- reporting ---------------------------------------------------------------- */
 
+/* Host B's ops after it recovered A (two hosts). */
+#define POST_FID 0xb0570000u   /* file id of the files B makes then */
+#define POST_SECTORS 3
+struct post {
+	uint32_t moved;        /* node of A's file B renamed (0: none) */
+	char moved_to[512];
+	uint32_t dropped;      /* node of A's file B unlinked (0: none) */
+	char dropped_path[512];
+	char made[2][512];     /* the files B created */
+	bool made_seen[2];
+};
+
 struct chk {
 	const struct cs_model *m;
+	struct post *post;     /* two hosts, else NULL */
 	struct vol *v;
 	char *msg;
 	size_t len;
@@ -209,6 +233,9 @@ static const char *promised(const struct chk *k, const struct cs_fsync *f,
 	if (f->due_ns)
 		snprintf(buf, len, "changed by the op that ended at log index %u (no fsync; its commit interval and allowance ran out %.0f ms before the crash)",
 			 f->ret, (double)(k->cut_ns - f->due_ns) / 1e6);
+	else if (f->live)
+		snprintf(buf, len, "changed by host B's op that ended at log index %u, before the crash",
+			 f->ret);
 	else
 		snprintf(buf, len, "fsync'ed at log index %u", f->ret);
 	return buf;
@@ -311,9 +338,12 @@ static void check_gone(struct chk *k, const char *path, uint64_t ino,
 	}
 }
 
-static void check_file(struct chk *k, const char *path, uint64_t ino)
+/* The regular file at path, which the model knows as path as (the
+ * same unless host B renamed it after the crash). */
+static void check_file(struct chk *k, const char *path, const char *as,
+		       uint64_t ino)
 {
-	const struct cs_path *hist = cs_path_find(k->m, path);
+	const struct cs_path *hist = cs_path_find(k->m, as);
 	const struct cs_fsync *pd, *px = NULL;
 	uint32_t pid = 0, fid = 0, first_bad_fid = 0;
 	uint64_t bad_off = 0, mix_off = 0, max = 0;
@@ -335,7 +365,7 @@ static void check_file(struct chk *k, const char *path, uint64_t ino)
 		return;
 	}
 	k->st->files++;
-	pd = promise_at(k, path, &pid);
+	pd = promise_at(k, as, &pid);
 	if (pd) {
 		char why[160];
 
@@ -343,8 +373,10 @@ static void check_file(struct chk *k, const char *path, uint64_t ino)
 		k->st->promises++;
 		if (pd->due_ns)
 			k->st->interval++;
+		if (pd->live)
+			k->st->live++;
 		px = k->pxattr[pid];
-		if (px && (px->gone || strcmp(px->path, path)))
+		if (px && (px->gone || strcmp(px->path, as)))
 			px = NULL;
 		if (a.size != pd->size) {
 			fail(k, CS_FAIL_LOST, "%s: size %" PRIu64 ", %s with %" PRIu64,
@@ -439,6 +471,165 @@ static void check_file(struct chk *k, const char *path, uint64_t ino)
 	check_xattrs(k, path, ino, fid, hist, px);
 }
 
+/* ---- host B after the crash (two hosts) ------------------------------------------ */
+
+static void post_fill(uint8_t *buf)
+{
+	for (unsigned s = 0; s < POST_SECTORS; s++)
+		cs_sector_fill(buf + s * CS_SECTOR, POST_FID, 1, s * CS_SECTOR);
+}
+
+/* A file of B's post-recovery ops (checked here: true), or not. */
+static bool post_file(struct chk *k, const char *path, uint64_t ino)
+{
+	struct post *p = k->post;
+	struct vol_attr a = { 0 };
+
+	if (p->moved && !strcmp(path, p->moved_to)) {
+		check_file(k, path, k->pdata[p->moved]->path, ino);
+		k->st->post++;
+		return true;
+	}
+	if (p->moved && !strcmp(path, k->pdata[p->moved]->path)) {
+		fail(k, CS_FAIL_POST, "%s: still here after host B renamed it to %s",
+		     path, p->moved_to);
+		return true;
+	}
+	if (p->dropped && !strcmp(path, p->dropped_path)) {
+		fail(k, CS_FAIL_POST, "%s: still here after host B unlinked it", path);
+		return true;
+	}
+	for (unsigned i = 0; i < 2; i++) {
+		uint8_t want[POST_SECTORS * CS_SECTOR];
+		ssize_t got;
+
+		if (!p->made[i][0] || strcmp(path, p->made[i]))
+			continue;
+		p->made_seen[i] = true;
+		k->st->post++;
+		post_fill(want);
+		got = vol_getattr(k->v, ino, &a) ? -EIO
+		      : vol_read(k->v, ino, k->buf, sizeof(want), 0);
+		if (a.size != sizeof(want) || got != (ssize_t)sizeof(want) ||
+		    memcmp(k->buf, want, sizeof(want)))
+			fail(k, CS_FAIL_POST, "%s: host B wrote %zu bytes after recovering A; found %" PRIu64 " bytes%s",
+			     path, sizeof(want), a.size,
+			     got == (ssize_t)sizeof(want) ? " that differ" : "");
+		return true;
+	}
+	return false;
+}
+
+/* The inode of the directory holding path and the last name in it. */
+static int post_resolve(struct vol *v, const char *path, uint64_t *dir,
+			const char **name)
+{
+	char comp[VMFS_NAME_MAX + 1];
+	const char *p = path + 1, *slash;
+	struct vol_attr a;
+	int ret;
+
+	*dir = VMFS_ROOT_INO;
+	while ((slash = strchr(p, '/'))) {
+		snprintf(comp, sizeof(comp), "%.*s", (int)(slash - p), p);
+		ret = vol_lookup(v, *dir, comp, &a);
+		if (ret)
+			return ret;
+		vol_forget(v, a.ino, 1);
+		*dir = a.ino;
+		p = slash + 1;
+	}
+	*name = p;
+	ret = vol_lookup(v, *dir, p, &a);
+	if (!ret)
+		vol_forget(v, a.ino, 1);
+	return ret;
+}
+
+/* A promised file of host A, the n-th found from a random start. */
+static uint32_t post_pick(const struct chk *k, struct cs_rng *r, uint32_t not)
+{
+	size_t n = k->m->nnodes, at = (size_t)cs_below(r, n);
+
+	for (size_t i = 0; i < n; i++) {
+		uint32_t id = (uint32_t)((at + i) % n);
+		const struct cs_fsync *f = k->pdata[id];
+
+		if (id != not && k->m->nodes[id].host == CS_HOST_A && f &&
+		    !f->gone)
+			return id;
+	}
+	return 0;
+}
+
+/*
+ * Host B's ops on the recovered volume: rename one of A's promised
+ * files in its directory, unlink another, create a file in A's top
+ * directory and one in the shared directory.  A promised file that is
+ * not there is left alone (the walk reports it).
+ */
+static void post_ops(struct chk *k, uint64_t seed)
+{
+	static const char *const top[2] = { "/a", "/s" };
+	struct post *p = k->post;
+	struct cs_rng r = { seed };
+	uint8_t *buf = k->buf;
+	uint64_t dir;
+	const char *name;
+	int ret;
+
+	p->moved = post_pick(k, &r, 0);
+	p->dropped = post_pick(k, &r, p->moved);
+	if (p->moved && !post_resolve(k->v, k->pdata[p->moved]->path, &dir, &name)) {
+		snprintf(p->moved_to, sizeof(p->moved_to), "%.*sp%u",
+			 (int)(name - k->pdata[p->moved]->path),
+			 k->pdata[p->moved]->path, p->moved);
+		ret = vol_rename(k->v, dir, name, dir, p->moved_to +
+				 (name - k->pdata[p->moved]->path), 0);
+		if (ret)
+			fail(k, CS_FAIL_POST, "host B renaming %s: %s",
+			     k->pdata[p->moved]->path, vmfs_strerror(ret));
+	} else {
+		p->moved = 0;
+	}
+	if (p->dropped && !post_resolve(k->v, k->pdata[p->dropped]->path, &dir,
+					&name)) {
+		snprintf(p->dropped_path, sizeof(p->dropped_path), "%s",
+			 k->pdata[p->dropped]->path);
+		ret = vol_unlink(k->v, dir, name);
+		if (ret)
+			fail(k, CS_FAIL_POST, "host B unlinking %s: %s",
+			     p->dropped_path, vmfs_strerror(ret));
+		/* Nothing of it is promised any more. */
+		k->pdata[p->dropped] = k->pxattr[p->dropped] = NULL;
+	} else {
+		p->dropped = 0;
+	}
+	post_fill(buf);
+	for (unsigned i = 0; i < 2; i++) {
+		struct vol_attr a;
+		ssize_t w;
+
+		ret = vol_lookup(k->v, VMFS_ROOT_INO, top[i] + 1, &a);
+		if (ret)
+			continue;	/* made after the crash: the walk says */
+		vol_forget(k->v, a.ino, 1);
+		dir = a.ino;
+		snprintf(p->made[i], sizeof(p->made[i]), "%s/post-b", top[i]);
+		ret = vol_create(k->v, dir, "post-b", S_IFREG | 0644, 0, 0, 0, &a);
+		if (!ret) {
+			w = vol_write(k->v, a.ino, buf, POST_SECTORS * CS_SECTOR, 0);
+			ret = w == POST_SECTORS * CS_SECTOR ? 0 : w < 0 ? (int)w : -EIO;
+			vol_forget(k->v, a.ino, 1);
+		}
+		if (ret) {
+			fail(k, CS_FAIL_POST, "host B creating %s: %s", p->made[i],
+			     vmfs_strerror(ret));
+			p->made[i][0] = 0;
+		}
+	}
+}
+
 /* ---- the tree ------------------------------------------------------------------- */
 
 struct dent {
@@ -522,11 +713,13 @@ static void walk(struct chk *k, uint64_t ino, const char *path, unsigned depth)
 			else if (depth < MAX_DEPTH)
 				walk(k, d.v[i].ino, child, depth + 1);
 		} else if (S_ISREG(d.v[i].mode)) {
+			if (k->post && post_file(k, child, d.v[i].ino))
+				continue;
 			if (!hist)
 				fail(k, CS_FAIL_GARBAGE, "%s: a name the workload never used",
 				     child);
 			else
-				check_file(k, child, d.v[i].ino);
+				check_file(k, child, child, d.v[i].ino);
 		} else {
 			fail(k, CS_FAIL_GARBAGE, "%s: unexpected type 0%o", child,
 			     d.v[i].mode & S_IFMT);
@@ -604,8 +797,10 @@ unsigned cs_check_state(const struct cs_check_ctx *c, uint32_t durable,
 	const struct cs_model *m = c->m;
 	struct chk k = { .m = m, .msg = msg, .len = len, .st = st,
 			 .cut_ns = cut_ns };
+	struct post post;
 	int ret;
 
+	memset(&post, 0, sizeof(post));
 	msg[0] = 0;
 	k.pdata = calloc(m->nnodes, sizeof(*k.pdata));
 	k.pxattr = calloc(m->nnodes, sizeof(*k.pxattr));
@@ -616,9 +811,33 @@ unsigned cs_check_state(const struct cs_check_ctx *c, uint32_t durable,
 		goto out;
 	}
 
-	ret = vol_open(c->lun, 0, &k.v);
+	for (size_t i = 2; i < m->nnodes; i++) {
+		if (m->nodes[i].dir)
+			continue;
+		k.pdata[i] = cs_promise(&m->nodes[i], durable, crash, cut_ns,
+					CS_TOUCH_DATA);
+		k.pxattr[i] = cs_promise(&m->nodes[i], durable, crash, cut_ns,
+					 CS_TOUCH_DATA | CS_TOUCH_XATTR);
+		if (k.pdata[i] && k.pdata[i]->gone)
+			st->gone++;
+	}
+
+	if (c->hosts > 1) {
+		char why[512] = "";
+
+		k.post = &post;
+		ret = cs_host_recover_b(c->lun, c->seed, &k.v, why, sizeof(why));
+		if (!ret)
+			post_ops(&k, c->state_seed);
+		else
+			fail(&k, CS_FAIL_OPEN, "host B recovering A: %s", why);
+	} else {
+		ret = vol_open(c->lun, 0, &k.v);
+		if (ret)
+			fail(&k, CS_FAIL_OPEN, "vol_open (replay): %s",
+			     vmfs_strerror(ret));
+	}
 	if (ret) {
-		fail(&k, CS_FAIL_OPEN, "vol_open (replay): %s", vmfs_strerror(ret));
 		run_fsck(&k, c);	/* what is wrong, for the report */
 		goto out;
 	}
@@ -634,17 +853,11 @@ unsigned cs_check_state(const struct cs_check_ctx *c, uint32_t durable,
 		fail(&k, CS_FAIL_REOPEN, "read-only vol_open: %s", vmfs_strerror(ret));
 		goto out;
 	}
-	for (size_t i = 2; i < m->nnodes; i++) {
-		if (m->nodes[i].dir)
-			continue;
-		k.pdata[i] = cs_promise(&m->nodes[i], durable, crash, cut_ns,
-					CS_TOUCH_DATA);
-		k.pxattr[i] = cs_promise(&m->nodes[i], durable, crash, cut_ns,
-					 CS_TOUCH_DATA | CS_TOUCH_XATTR);
-		if (k.pdata[i] && k.pdata[i]->gone)
-			st->gone++;
-	}
 	walk(&k, VMFS_ROOT_INO, "/", 0);
+	for (unsigned i = 0; i < 2 && k.post; i++)
+		if (post.made[i][0] && !post.made_seen[i])
+			fail(&k, CS_FAIL_POST, "%s: host B created it after recovering A, but it is missing",
+			     post.made[i]);
 	for (size_t i = 2; i < m->nnodes; i++) {
 		char why[160];
 

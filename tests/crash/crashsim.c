@@ -3,7 +3,8 @@
  * (tests/crash/README.md).
  *
  *   crashsim --dir DIR [--seed S] [--max-states N | --full] [--ops N]
- *            [--jobs J] [--state I [--save-image PATH]] [--list]
+ *            [--hosts 2 [--lease-ms MS]] [--jobs J]
+ *            [--state I [--save-image PATH]] [--list]
  *            [--save-recording | --from-recording] [--save-failed DIR2]
  *            [--report N] [--timeout SEC] [--keep] [--paranoid] [-v]
  *
@@ -50,6 +51,9 @@
 #define DEFAULT_COMMIT_MS 100
 #define DEFAULT_SLACK_MS 250
 #define DEFAULT_PAUSE_EVERY 60
+/* Two hosts: a lease no stall of a loaded machine outlasts (a host whose
+ * renewals stop that long is recovered by the other mid-recording). */
+#define DEFAULT_LEASE_MS 10000
 #define MAX_JOBS 64
 #define MSG_LEN 3072
 
@@ -77,6 +81,7 @@ struct opts {
 	bool save_rec, from_rec;
 	unsigned ops, jobs, report, timeout_s;
 	unsigned commit_ms, slack_ms, pause_every;
+	unsigned hosts, lease_ms;
 	int64_t only;          /* --state */
 	const char *save_image;
 	const char *save_failed;
@@ -114,6 +119,9 @@ static void usage(FILE *f)
 		"                     (default %d)\n"
 		"  --pause-every N    idle 2 x (interval + allowance) every N ops\n"
 		"                     (default %d, 0: never)\n"
+		"  --hosts N          1, or 2: host A crashes while host B shares the\n"
+		"                     volume, then B recovers A and works on (default 1)\n"
+		"  --lease-ms MS      two hosts: the heartbeat lease (default %d)\n"
 		"  --jobs J           checker processes (default: twice the CPUs)\n"
 		"  --state I          check only state I (same recording and sizes)\n"
 		"  --save-recording   keep the volume, the log and the model in DIR\n"
@@ -129,7 +137,7 @@ static void usage(FILE *f)
 		"                     image with its shadow (harness self-check)\n"
 		"  -v, --verbose      ops as they run, engine messages, every state\n",
 		DEFAULT_STATES, FULL_STATES, DEFAULT_OPS, DEFAULT_COMMIT_MS,
-		DEFAULT_SLACK_MS, DEFAULT_PAUSE_EVERY);
+		DEFAULT_SLACK_MS, DEFAULT_PAUSE_EVERY, DEFAULT_LEASE_MS);
 }
 
 static int parse_u64(const char *s, uint64_t *out)
@@ -152,6 +160,8 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 		{ "commit-ms", required_argument, NULL, 'c' },
 		{ "commit-slack-ms", required_argument, NULL, 'C' },
 		{ "pause-every", required_argument, NULL, 'p' },
+		{ "hosts", required_argument, NULL, 'H' },
+		{ "lease-ms", required_argument, NULL, 'E' },
 		{ "jobs", required_argument, NULL, 'j' },
 		{ "state", required_argument, NULL, 'S' },
 		{ "save-image", required_argument, NULL, 'I' },
@@ -178,6 +188,8 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 	o->commit_ms = DEFAULT_COMMIT_MS;
 	o->slack_ms = DEFAULT_SLACK_MS;
 	o->pause_every = DEFAULT_PAUSE_EVERY;
+	o->hosts = 1;
+	o->lease_ms = DEFAULT_LEASE_MS;
 	/* The checks wait on the disk as much as on the CPU. */
 	o->jobs = ncpu > 0 ? (unsigned)(2 * ncpu < MAX_JOBS ? 2 * ncpu : MAX_JOBS) : 2;
 	o->report = 10;
@@ -186,7 +198,7 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 	while ((c = getopt_long(argc, argv, "vh", lo, NULL)) != -1) {
 		uint64_t x = 0;
 
-		if (strchr("snojSrtcCp", c) && parse_u64(optarg, &x)) {
+		if (strchr("snojSrtcCpHE", c) && parse_u64(optarg, &x)) {
 			fprintf(stderr, "crashsim: %s: not a number\n", optarg);
 			return -1;
 		}
@@ -199,6 +211,8 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 		case 'c': o->commit_ms = x < 1 ? 1 : x > 60000 ? 60000 : (unsigned)x; break;
 		case 'C': o->slack_ms = x > 60000 ? 60000 : (unsigned)x; break;
 		case 'p': o->pause_every = (unsigned)x; break;
+		case 'H': o->hosts = (unsigned)x; break;
+		case 'E': o->lease_ms = (unsigned)x; break;
 		case 'j': o->jobs = x < 1 ? 1 : x > MAX_JOBS ? MAX_JOBS : (unsigned)x; break;
 		case 'S': o->only = (int64_t)x; break;
 		case 'I': o->save_image = optarg; break;
@@ -221,6 +235,10 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 	}
 	if (o->full && !states_set)
 		o->max_states = FULL_STATES;
+	if (o->hosts < 1 || o->hosts > CS_MAX_HOSTS) {
+		fprintf(stderr, "crashsim: --hosts %u: give 1 or 2\n", o->hosts);
+		return -1;
+	}
 	if (o->save_rec && o->from_rec) {
 		fprintf(stderr, "crashsim: --save-recording and --from-recording exclude each other\n");
 		return -1;
@@ -361,24 +379,30 @@ static int record(struct run *R)
 				 .verbose = R->o.verbose,
 				 .commit_ms = R->o.commit_ms,
 				 .slack_ms = R->o.slack_ms,
-				 .pause_every = R->o.pause_every };
+				 .pause_every = R->o.pause_every,
+				 .hosts = R->o.hosts,
+				 .lease_ms = R->o.lease_ms };
 	char path[4096], err[MSG_LEN] = "";
-	struct lun *inner = NULL, *flun = NULL;
+	struct lun *flun[CS_MAX_HOSTS] = { NULL };
 	struct vol *v = NULL;
 	int ret;
 
 	snprintf(path, sizeof(path), "%s/recorded.img", R->o.dir);
 	ret = cs_file_copy(R->base, path);
-	if (!ret)
+	/* One handle per host, each recorded by its own wrapper. */
+	for (unsigned h = 0; h < R->o.hosts && !ret; h++) {
+		struct lun *inner = NULL;
+
 		ret = lun_open(path, 0, &inner);
+		if (!ret) {
+			ret = lun_fault_wrap(inner, &flun[h]);
+			if (ret)
+				lun_close(inner);
+		}
+	}
 	if (ret) {
 		fprintf(stderr, "crashsim: %s: %s\n", path, vmfs_strerror(ret));
-		return ret;
-	}
-	ret = lun_fault_wrap(inner, &flun);
-	if (ret) {
-		lun_close(inner);
-		return ret;
+		goto out;
 	}
 	snprintf(path, sizeof(path), "%s/log.data", R->o.dir);
 	ret = cs_log_init(&R->log, path);
@@ -393,7 +417,7 @@ static int record(struct run *R)
 	}
 	/* The model must be exactly what the volume holds, or no check means
 	 * anything. */
-	ret = vol_open(flun, VOL_RDONLY, &v);
+	ret = vol_open(flun[0], VOL_RDONLY, &v);
 	if (ret) {
 		fprintf(stderr, "crashsim: reopening the recorded volume: %s\n",
 			vmfs_strerror(ret));
@@ -405,18 +429,19 @@ static int record(struct run *R)
 		fprintf(stderr, "crashsim: the recorded volume differs from the model (a harness bug):\n%s",
 			err);
 	/* Not a crash state: if this fails, every state will. */
-	if (!ret && !cs_fsck_clean(flun, R->o.dir, err, sizeof(err)))
+	if (!ret && !cs_fsck_clean(flun[0], R->o.dir, err, sizeof(err)))
 		fprintf(stderr, "crashsim: warning: the volume is not clean after the workload, before any crash: %s",
 			err);
 	if (!ret && R->o.save_rec) {
 		snprintf(path, sizeof(path), "%s/recording.bin", R->o.dir);
-		ret = cs_recording_save(path, R->o.seed, R->o.ops, &R->log,
-					&R->model);
+		ret = cs_recording_save(path, R->o.seed, R->o.ops, R->o.hosts,
+					&R->log, &R->model);
 		if (ret)
 			fprintf(stderr, "crashsim: %s: %s\n", path, vmfs_strerror(ret));
 	}
 out:
-	lun_close(flun);
+	for (unsigned h = 0; h < CS_MAX_HOSTS; h++)
+		lun_close(flun[h]);
 	if (!R->o.keep) {
 		snprintf(path, sizeof(path), "%s/recorded.img", R->o.dir);
 		unlink(path);
@@ -433,7 +458,8 @@ static int load(struct run *R)
 
 	snprintf(R->base, sizeof(R->base), "%s/base.img", R->o.dir);
 	snprintf(path, sizeof(path), "%s/recording.bin", R->o.dir);
-	ret = cs_recording_load(path, &R->o.seed, &R->o.ops, &R->log, &R->model);
+	ret = cs_recording_load(path, &R->o.seed, &R->o.ops, &R->o.hosts,
+				&R->log, &R->model);
 	if (!ret) {
 		snprintf(path, sizeof(path), "%s/log.data", R->o.dir);
 		R->log.data_fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -471,8 +497,9 @@ static void print_workload(const struct run *R, double secs)
 	}
 	for (size_t i = 0; i < R->nstates; i++)
 		kinds[R->states[i].kind]++;
-	printf("crashsim: seed %" PRIu64 ": %zu ops, %zu records (%zu writes, %zu zero ranges, %zu flushes), %.1f MiB written, ready in %.1f s; log fingerprint %016" PRIx64 "\n",
-	       R->o.seed, R->model.nops, R->log.n, nw, nz, nf,
+	printf("crashsim: seed %" PRIu64 "%s: %zu ops, %zu records (%zu writes, %zu zero ranges, %zu flushes), %.1f MiB written, ready in %.1f s; log fingerprint %016" PRIx64 "\n",
+	       R->o.seed, R->o.hosts > 1 ? ", two hosts" : "", R->model.nops,
+	       R->log.n, nw, nz, nf,
 	       (double)R->log.data_len / (1 << 20), secs, log_fingerprint(&R->log));
 	printf("crashsim: %zu states: %zu prefix, %zu subset, %zu torn\n",
 	       R->nstates, kinds[CS_ST_PREFIX], kinds[CS_ST_SUBSET],
@@ -480,11 +507,20 @@ static void print_workload(const struct run *R, double secs)
 	fflush(stdout);
 }
 
+/* Record r of the log; with two hosts, whose handle wrote it. */
+static void print_rec(const struct run *R, size_t r)
+{
+	static const char *kind[] = { "?", "write", "flush", "zero" };
+	const struct cs_rec *c = &R->log.recs[r];
+
+	printf("    rec %6zu  %s%-5s 0x%09" PRIx64 " +%" PRIu64 "\n", r,
+	       R->o.hosts > 1 ? (c->host == CS_HOST_A ? "A " : "B ") : "",
+	       kind[c->kind & 3], c->off, c->len);
+}
+
 static void print_list(const struct run *R)
 {
 	char d[1024];
-
-	static const char *kind[] = { "?", "write", "flush", "zero" };
 	size_t r = 0;
 
 	/* Ops, each followed by the records written during it. */
@@ -492,16 +528,12 @@ static void print_list(const struct run *R)
 		const struct cs_op *op = &R->model.ops[i];
 
 		for (; r < op->start && r < R->log.n; r++)
-			printf("    rec %6zu  %-5s 0x%09" PRIx64 " +%" PRIu64 "\n", r,
-			       kind[R->log.recs[r].kind & 3], R->log.recs[r].off,
-			       R->log.recs[r].len);
+			print_rec(R, r);
 		printf("op %5zu  log [%6u, %6u)  %s\n", i, op->start, op->end,
 		       op->text);
 	}
 	for (; r < R->log.n; r++)
-		printf("    rec %6zu  %-5s 0x%09" PRIx64 " +%" PRIu64 "\n", r,
-		       kind[R->log.recs[r].kind & 3], R->log.recs[r].off,
-		       R->log.recs[r].len);
+		print_rec(R, r);
 	for (size_t i = 0; i < R->nstates; i++) {
 		cs_state_describe(&R->log, &R->states[i], d, sizeof(d));
 		printf("state %5zu  %s\n", i, d);
@@ -592,7 +624,9 @@ static int run_state(struct run *R, struct worker *wk, size_t i,
 {
 	const struct cs_state *s = &R->states[i];
 	struct cs_check_ctx cc = { .m = &R->model, .lun = wk->flun,
-				   .tmp_dir = R->o.dir };
+				   .tmp_dir = R->o.dir, .hosts = R->o.hosts,
+				   .seed = R->o.seed,
+				   .state_seed = cs_mix(R->o.seed ^ (uint64_t)i) };
 	const struct lun_rec_entry *e;
 	struct cs_extra *ex = NULL;
 	size_t nex = 0, ne = 0;
@@ -780,8 +814,9 @@ static void rerun_line(const struct run *R, size_t i)
 	if (R->o.save_rec || R->o.from_rec)
 		printf("    rerun: %s --dir %s --from-recording", R->argv0, R->o.dir);
 	else
-		printf("    rerun: %s --dir DIR --seed %" PRIu64 " --ops %u",
-		       R->argv0, R->o.seed, R->o.ops);
+		printf("    rerun: %s --dir DIR --seed %" PRIu64 " --ops %u%s",
+		       R->argv0, R->o.seed, R->o.ops,
+		       R->o.hosts > 1 ? " --hosts 2" : "");
 	if (R->o.full)
 		printf(" --full");
 	if (R->o.max_states != (R->o.full ? FULL_STATES : DEFAULT_STATES))
@@ -822,6 +857,8 @@ static size_t report(const struct run *R)
 		st.promises += res->st.promises;
 		st.interval += res->st.interval;
 		st.gone += res->st.gone;
+		st.live += res->st.live;
+		st.post += res->st.post;
 		if (res->status != ST_FAIL)
 			continue;
 		failed++;
@@ -848,8 +885,11 @@ static size_t report(const struct run *R)
 	printf("crashsim: read %" PRIu64 " files (%" PRIu64 " sectors), %" PRIu64
 	       " of them promised and compared exactly (%" PRIu64 " by fsync, %" PRIu64
 	       " by the commit interval); %" PRIu64 " unlinked files promised gone\n",
-	       st.files, st.sectors, st.promises, st.promises - st.interval,
-	       st.interval, st.gone);
+	       st.files, st.sectors, st.promises,
+	       st.promises - st.interval - st.live, st.interval, st.gone);
+	if (R->o.hosts > 1)
+		printf("crashsim: two hosts: %" PRIu64 " more promised by host B's ops that ended before the crash; %" PRIu64
+		       " results of B's post-recovery ops checked\n", st.live, st.post);
 	printf("crash states: checked %zu, failed %zu\n", checked, failed);
 	return failed;
 }

@@ -26,6 +26,10 @@ struct vol;
 #define CS_SECTOR 512u
 #define CS_NXATTR 4          /* xattr names a file may carry: user.cs0..3 */
 #define CS_NAME_LEN 24
+/* --hosts 2: host A (heartbeat slot 0) crashes, host B (slot 1) lives
+ * on and recovers it (README §5). */
+#define CS_MAX_HOSTS 2
+enum { CS_HOST_A = 0, CS_HOST_B = 1 };
 
 /* ---- seeded randomness: splitmix64 -------------------------------------- */
 
@@ -68,6 +72,7 @@ struct cs_rec {
 	uint64_t off, len;     /* LUN bytes (writes and zeros) */
 	uint64_t data_off;     /* writes: where the bytes are in the data file */
 	int64_t t_ns;          /* recorder's CLOCK_MONOTONIC when it completed */
+	uint8_t host;          /* CS_HOST_*: whose handle wrote it */
 };
 
 /*
@@ -81,21 +86,27 @@ struct cs_log {
 	int data_fd;
 	uint64_t data_len;
 	const uint8_t *data;   /* mapping of the data file, after cs_log_seal */
-	size_t taken;          /* wrapper entries already copied */
+	size_t taken[CS_MAX_HOSTS]; /* wrapper entries already copied */
 };
 
 int cs_log_init(struct cs_log *l, const char *path);
 int cs_log_append(struct cs_log *l, int kind, uint64_t off, uint64_t len,
-		  int64_t t_ns, const void *data);
+		  int64_t t_ns, const void *data, uint8_t host);
 /* The recorder's time of the crash of a state whose records below
  * durable are all on disk: when the last of them completed (0: none). */
 int64_t cs_log_cut_ns(const struct cs_log *l, uint32_t durable);
 int cs_log_seal(struct cs_log *l);
 void cs_log_free(struct cs_log *l);
-/* Copy what the fault wrapper recorded since the last drain into l. */
-int cs_log_drain(struct cs_log *l, struct lun *fault_lun);
-/* The same, then clear the wrapper (only when no engine thread runs). */
-int cs_log_drain_final(struct cs_log *l, struct lun *fault_lun);
+/*
+ * Copy what the fault wrappers (one per host, fault_lun[h] recording
+ * host h's writes) recorded since the last drain into l, merged in the
+ * order they completed.
+ */
+int cs_log_drain(struct cs_log *l, struct lun *const *fault_lun,
+		 unsigned nhosts);
+/* The same, then clear the wrappers (only when no engine thread runs). */
+int cs_log_drain_final(struct cs_log *l, struct lun *const *fault_lun,
+		       unsigned nhosts);
 
 static inline bool cs_rec_is_write(const struct cs_rec *r)
 {
@@ -150,6 +161,10 @@ struct cs_fsync {
 	uint32_t xattr[CS_NXATTR];
 	bool datasync;         /* fdatasync: promises nothing about xattrs */
 	bool gone;
+	/* Host B's op ended (B writes everything home before an op
+	 * returns): due once every record below ret is applied, which a
+	 * state whose crash index is ret or later does for B's records. */
+	bool live;
 	int64_t due_ns;
 };
 
@@ -169,6 +184,9 @@ struct cs_node {
 	bool live;
 	uint64_t ino;
 	uint32_t parent;       /* node id of the directory holding it */
+	uint8_t host;          /* CS_HOST_* that made it and alone changes it */
+	bool shared;           /* a directory both hosts create files in */
+	bool pinned;           /* a host's top directory: never moved */
 	char name[CS_NAME_LEN];
 	uint64_t size, max_size;
 	uint32_t *sect;        /* version per sector below size */
@@ -241,6 +259,8 @@ int cs_fsync_add(struct cs_model *m, struct cs_node *n, uint32_t ret,
 /* The commit-interval promise of an op that changed n (struct cs_fsync). */
 int cs_interval_add(struct cs_model *m, struct cs_node *n, uint32_t ret,
 		    int64_t due_ns);
+/* The promise of host B's op that changed n and ended at ret. */
+int cs_live_add(struct cs_model *m, struct cs_node *n, uint32_t ret);
 int cs_op_begin(struct cs_model *m, uint32_t start, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 /* The op during which record idx was written (or NULL). */
@@ -267,21 +287,52 @@ struct cs_wl_opts {
 	unsigned commit_ms;    /* the volume's commit interval */
 	unsigned slack_ms;     /* allowance for one commit's own I/O */
 	unsigned pause_every;  /* ops between idle pauses (0: none) */
+	unsigned hosts;        /* 1, or 2: A and B interleaved (README §5) */
+	unsigned lease_ms;     /* two hosts: the heartbeat lease */
 };
 
-/* Run the workload on the volume in lun (a fault wrapper, recording),
- * filling log and model; closes the volume at the end. */
-int cs_workload_run(struct lun *flun, const struct cs_wl_opts *o,
+/* Run the workload on the volume in flun[h] (per host, each a recording
+ * fault wrapper of its own handle of one image), filling log and model;
+ * closes the volume at the end. */
+int cs_workload_run(struct lun *const *flun, const struct cs_wl_opts *o,
 		    struct cs_log *log, struct cs_model *m, char *err,
 		    size_t errlen);
+
+/* ---- hosts of a two-host run (hosts.c) ----------------------------------- */
+
+/* Host h's UUID in a run of seed (the check knows B by it). */
+void cs_host_uuid(uint64_t seed, unsigned h, uint8_t uuid[16]);
+
+struct cs_host {
+	struct hb *hb;
+	struct vol *v;
+	uint8_t uuid[16];
+};
+
+/* Join the heartbeat of the volume on flun as host h (lease_ms), in
+ * slot h (-EUSERS otherwise). */
+int cs_host_join(struct lun *flun, uint64_t seed, unsigned h,
+		 unsigned lease_ms, struct cs_host *ch);
+/* Open the volume as vmfsd does (its own journal) and share it. */
+int cs_host_open(struct lun *flun, unsigned commit_ms, struct cs_host *ch);
+/* Close the volume, then leave the heartbeat. */
+int cs_host_close(struct cs_host *ch);
+/*
+ * A restarted host B on a crash image: recover B's own slot (a restart),
+ * then every other host's (the survivor, vol_recover_slot), then open
+ * the volume journaling into B's slot.  What failed goes to msg.
+ */
+int cs_host_recover_b(struct lun *lun, uint64_t seed, struct vol **out,
+		      char *msg, size_t len);
 
 /* ---- a recording on disk (recording.c) ------------------------------------ */
 
 int cs_recording_save(const char *path, uint64_t seed, unsigned nops,
-		      const struct cs_log *l, const struct cs_model *m);
+		      unsigned hosts, const struct cs_log *l,
+		      const struct cs_model *m);
 /* Fills l's records (not its data) and m. */
 int cs_recording_load(const char *path, uint64_t *seed, unsigned *nops,
-		      struct cs_log *l, struct cs_model *m);
+		      unsigned *hosts, struct cs_log *l, struct cs_model *m);
 
 /* ---- crash states (states.c) -------------------------------------------- */
 
@@ -354,13 +405,17 @@ enum {
 	CS_FAIL_GARBAGE = 0x20, /* bytes a file never had, unknown names */
 	CS_FAIL_CRASH = 0x40,   /* the checker died (signal) */
 	CS_FAIL_TIMEOUT = 0x80, /* the checker hung */
-	CS_FAIL_HARNESS = 0x100 /* the harness itself failed */
+	CS_FAIL_HARNESS = 0x100, /* the harness itself failed */
+	CS_FAIL_POST = 0x200    /* host B's ops after recovering A failed */
 };
 
 struct cs_check_ctx {
 	const struct cs_model *m;
 	struct lun *lun;       /* the work image, in a recording fault wrapper */
 	const char *tmp_dir;
+	unsigned hosts;        /* 2: host B recovers A and works on (§5) */
+	uint64_t seed;         /* the run's (host UUIDs) */
+	uint64_t state_seed;   /* which files B's post-recovery ops take */
 };
 
 /* How much a check looked at (a check that looks at nothing cannot fail). */
@@ -370,6 +425,8 @@ struct cs_check_stats {
 	uint64_t promises;     /* promised files compared exactly */
 	uint64_t interval;     /* of those, promised by the commit interval */
 	uint64_t gone;         /* unlinked files promised to be gone */
+	uint64_t live;         /* of the promises, host B's (two hosts) */
+	uint64_t post;         /* host B's post-recovery ops checked */
 };
 
 /* 0 if the state passes, else CS_FAIL_* bits with what failed in msg;

@@ -5,12 +5,14 @@
  * and is mapped read-only once the recording is over.
  */
 #include <errno.h>
+#include <stdint.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "vmfs/clock.h"
 #include "vmfs/lun.h"
 #include "crashsim.h"
 
@@ -22,7 +24,7 @@ int cs_log_init(struct cs_log *l, const char *path)
 }
 
 int cs_log_append(struct cs_log *l, int kind, uint64_t off, uint64_t len,
-		  int64_t t_ns, const void *data)
+		  int64_t t_ns, const void *data, uint8_t host)
 {
 	struct cs_rec *r;
 
@@ -43,6 +45,7 @@ int cs_log_append(struct cs_log *l, int kind, uint64_t off, uint64_t len,
 	r->off = off;
 	r->len = len;
 	r->t_ns = t_ns;
+	r->host = host;
 	if (kind == CS_REC_WRITE) {
 		const uint8_t *p = data;
 		uint64_t done = 0;
@@ -65,30 +68,56 @@ int cs_log_append(struct cs_log *l, int kind, uint64_t off, uint64_t len,
 }
 
 /*
- * The wrapper is never cleared while the volume is open: the journal's
+ * The wrappers are never cleared while the volume is open: the journal's
  * commit thread may record between our snapshot and a clear, and that
  * record would be lost.  So each drain takes the entries past the ones
  * already taken; cs_log_drain_final clears once nothing runs any more.
+ *
+ * Several wrappers (one per host) are merged by completion time.  A
+ * wrapper stamps each entry when it appends it, under its lock, so once
+ * the clock read below has passed, no wrapper can still append an entry
+ * stamped earlier: taking only the entries stamped up to it from every
+ * wrapper keeps the merged log in completion order across drains.
  */
-int cs_log_drain(struct cs_log *l, struct lun *fault_lun)
+int cs_log_drain(struct cs_log *l, struct lun *const *fault_lun,
+		 unsigned nhosts)
 {
-	const struct lun_rec_entry *e;
-	size_t n = 0;
+	const struct lun_rec_entry *e[CS_MAX_HOSTS];
+	size_t n[CS_MAX_HOSTS], at[CS_MAX_HOSTS];
+	int64_t upto = nhosts > 1 ? vmfs_mono_ns() : INT64_MAX;
 	int ret = 0;
 
-	e = lun_fault_records(fault_lun, &n);
-	if (!e && n)
-		return -ENOMEM;
-	for (size_t i = l->taken; i < n && !ret; i++) {
-		if (e[i].kind == LUN_REC_WRITE && !e[i].data)
+	for (unsigned h = 0; h < nhosts; h++) {
+		n[h] = 0;
+		e[h] = lun_fault_records(fault_lun[h], &n[h]);
+		if (!e[h] && n[h])
+			return -ENOMEM;
+		at[h] = l->taken[h];
+	}
+	for (;;) {
+		const struct lun_rec_entry *r = NULL;
+		unsigned from = 0;
+
+		for (unsigned h = 0; h < nhosts; h++)
+			if (at[h] < n[h] && e[h][at[h]].t_ns <= upto &&
+			    (!r || e[h][at[h]].t_ns < r->t_ns)) {
+				r = &e[h][at[h]];
+				from = h;
+			}
+		if (!r)
+			break;
+		if (r->kind == LUN_REC_WRITE && !r->data)
 			ret = -ENOMEM;	/* the wrapper lost the copy */
 		else
-			ret = cs_log_append(l, e[i].kind, e[i].off, e[i].len,
-					    e[i].t_ns, e[i].data);
+			ret = cs_log_append(l, r->kind, r->off, r->len, r->t_ns,
+					    r->data, (uint8_t)from);
+		if (ret)
+			return ret;
+		at[from]++;
 	}
-	if (!ret)
-		l->taken = n;
-	return ret;
+	for (unsigned h = 0; h < nhosts; h++)
+		l->taken[h] = at[h];
+	return 0;
 }
 
 int64_t cs_log_cut_ns(const struct cs_log *l, uint32_t durable)
@@ -96,12 +125,15 @@ int64_t cs_log_cut_ns(const struct cs_log *l, uint32_t durable)
 	return durable && durable <= l->n ? l->recs[durable - 1].t_ns : 0;
 }
 
-int cs_log_drain_final(struct cs_log *l, struct lun *fault_lun)
+int cs_log_drain_final(struct cs_log *l, struct lun *const *fault_lun,
+		       unsigned nhosts)
 {
-	int ret = cs_log_drain(l, fault_lun);
+	int ret = cs_log_drain(l, fault_lun, nhosts);
 
-	lun_fault_record_clear(fault_lun);
-	l->taken = 0;
+	for (unsigned h = 0; h < nhosts; h++) {
+		lun_fault_record_clear(fault_lun[h]);
+		l->taken[h] = 0;
+	}
 	return ret;
 }
 

@@ -257,23 +257,28 @@ int cs_touch_tree(struct cs_model *m, uint32_t id, uint32_t start,
 }
 
 static int snap_add(struct cs_model *m, struct cs_node *n, uint32_t ret,
-		    bool datasync, int64_t due_ns);
+		    bool datasync, int64_t due_ns, bool live);
 
 int cs_fsync_add(struct cs_model *m, struct cs_node *n, uint32_t ret,
 		 bool datasync)
 {
-	return snap_add(m, n, ret, datasync, 0);
+	return snap_add(m, n, ret, datasync, 0, false);
 }
 
 int cs_interval_add(struct cs_model *m, struct cs_node *n, uint32_t ret,
 		    int64_t due_ns)
 {
-	return snap_add(m, n, ret, false, due_ns);
+	return snap_add(m, n, ret, false, due_ns, false);
+}
+
+int cs_live_add(struct cs_model *m, struct cs_node *n, uint32_t ret)
+{
+	return snap_add(m, n, ret, false, 0, true);
 }
 
 /* A copy of what n is now: an fsync's (due_ns 0) or an op's promise. */
 static int snap_add(struct cs_model *m, struct cs_node *n, uint32_t ret,
-		    bool datasync, int64_t due_ns)
+		    bool datasync, int64_t due_ns, bool live)
 {
 	struct cs_fsync *f;
 	uint64_t ns = (n->size + CS_SECTOR - 1) / CS_SECTOR;
@@ -287,6 +292,7 @@ static int snap_add(struct cs_model *m, struct cs_node *n, uint32_t ret,
 	f->ret = ret;
 	f->datasync = datasync;
 	f->gone = !n->live;
+	f->live = live;
 	f->due_ns = due_ns;
 	f->size = n->size;
 	f->path = strdup(path);
@@ -345,7 +351,8 @@ const struct cs_fsync *cs_promise(const struct cs_node *n, uint32_t durable,
 	/* In log order; an op's promise may come due after a later fsync's. */
 	for (size_t i = 0; i < n->nfsync; i++) {
 		const struct cs_fsync *c = &n->fsyncs[i];
-		bool due = c->due_ns ? c->due_ns <= cut_ns : c->ret <= durable;
+		bool due = c->due_ns ? c->due_ns <= cut_ns :
+			   c->live ? c->ret <= crash : c->ret <= durable;
 
 		if (due && (!(what & CS_TOUCH_XATTR) || !c->datasync))
 			f = c;

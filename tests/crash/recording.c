@@ -6,7 +6,7 @@
  * one seed differ).  Host byte order: a debugging artifact of one
  * machine, not a format.
  *
- * File: magic, version, seed, ops; then the records; the versions; the
+ * File: magic, seed, ops, hosts; then the records; the versions; the
  * ops; the nodes, each with its sectors, fsyncs and touches; the paths.
  */
 #include <errno.h>
@@ -18,7 +18,7 @@
 
 #include "crashsim.h"
 
-#define REC_MAGIC 0x32434552534d4943ull   /* "CIMSREC2": records carry times */
+#define REC_MAGIC 0x33434552534d4943ull   /* "CIMSREC3": and hosts */
 
 static int put(FILE *f, const void *p, size_t len)
 {
@@ -76,7 +76,8 @@ static uint64_t nsect(uint64_t size)
 }
 
 int cs_recording_save(const char *path, uint64_t seed, unsigned nops,
-		      const struct cs_log *l, const struct cs_model *m)
+		      unsigned hosts, const struct cs_log *l,
+		      const struct cs_model *m)
 {
 	FILE *f = fopen(path, "wb");
 	uint64_t magic = REC_MAGIC, n;
@@ -84,7 +85,7 @@ int cs_recording_save(const char *path, uint64_t seed, unsigned nops,
 
 	if (!f)
 		return -errno;
-	ret |= PUT(f, magic) | PUT(f, seed) | PUT(f, nops);
+	ret |= PUT(f, magic) | PUT(f, seed) | PUT(f, nops) | PUT(f, hosts);
 	n = l->n;
 	ret |= PUT(f, n) | put(f, l->recs, l->n * sizeof(*l->recs));
 	n = m->nvers;
@@ -169,7 +170,7 @@ static int load_node(FILE *f, struct cs_node *nd)
 }
 
 int cs_recording_load(const char *path, uint64_t *seed, unsigned *nops,
-		      struct cs_log *l, struct cs_model *m)
+		      unsigned *hosts, struct cs_log *l, struct cs_model *m)
 {
 	FILE *f = fopen(path, "rb");
 	uint64_t magic = 0, n = 0;
@@ -182,7 +183,7 @@ int cs_recording_load(const char *path, uint64_t *seed, unsigned *nops,
 	if (!ret && magic != REC_MAGIC)
 		ret = -EINVAL;
 	if (!ret)
-		ret = GET(f, *seed) | GET(f, *nops) | GET(f, n);
+		ret = GET(f, *seed) | GET(f, *nops) | GET(f, *hosts) | GET(f, n);
 	if (!ret) {
 		ret = get_array(f, (void **)&l->recs, n, sizeof(*l->recs));
 		l->n = l->cap = n;

@@ -14,6 +14,11 @@
  * the budget; states are sorted by prefix so one pass over the log
  * builds them all.
  *
+ * Two hosts (README §5): the crash is host A's.  Epochs are A's (between
+ * two of A's flushes), subsets and tears are of A's writes; host B's
+ * records below the crash index are all applied, in log order, and none
+ * from it on (B lives: what it wrote has landed).
+ *
  * Images: the shadow file holds base + the current prefix, the work file
  * the same plus whatever the state under test wrote, which is undone
  * afterwards by copying those ranges back from the shadow.  No state
@@ -105,22 +110,27 @@ int cs_plan(const struct cs_log *l, const struct cs_plan_opts *o,
 	if (!pos || !torn || !small || !ep || !wsum)
 		goto out;
 	pos[npos++] = 0;
-	for (uint32_t i = 0; i <= l->n; i++) {
-		bool flush = i == l->n || l->recs[i].kind == CS_REC_FLUSH;
+	for (uint32_t i = 0, nw = 0; i <= l->n; i++) {
+		bool flush = i == l->n || (l->recs[i].kind == CS_REC_FLUSH &&
+					   l->recs[i].host == CS_HOST_A);
 
 		if (flush) {
 			/* Only epochs of two writes or more have new subsets. */
-			if (i - start >= 2) {
+			if (nw >= 2) {
 				ep[nep].start = start;
 				ep[nep].end = i;
 				wsum[nep] = (nep ? wsum[nep - 1] : 0) +
-					    (i - start < 32 ? i - start : 32);
+					    (nw < 32 ? nw : 32);
 				nep++;
 			}
 			start = i + 1;
+			nw = 0;
 			continue;
 		}
 		pos[npos++] = i + 1;
+		if (l->recs[i].host != CS_HOST_A || !cs_rec_is_write(&l->recs[i]))
+			continue;
+		nw++;
 		if (l->recs[i].len >= 2 * CS_SECTOR) {
 			torn[ntorn++] = i;
 			if (l->recs[i].len <= TORN_SMALL_BYTES)
@@ -215,26 +225,41 @@ static int extra_push(struct cs_extra **v, size_t *n, size_t *cap,
 	return 0;
 }
 
+/* Do records a and b write some byte in common? */
+static bool overlap(const struct cs_rec *a, const struct cs_rec *b)
+{
+	return a->off < b->off + b->len && b->off < a->off + a->len;
+}
+
 /*
- * The epoch's writes in the subset, shuffled.  A subset that is a prefix
- * of the epoch (nothing, or its first j writes) is a prefix state: it is
- * changed into one that is not, deterministically.
+ * The epoch's writes (host A's) in the subset, shuffled.  A subset that
+ * is a prefix of the epoch (nothing, or its first j writes) is a prefix
+ * state: it is changed into one that is not, deterministically.
+ *
+ * Then host B's writes of the epoch below the crash index, in log order:
+ * B lives, so they landed.  One that a later applied write of A covers
+ * is left out: A wrote over it after B (A took the lock B gave up), and
+ * a B write applied last would undo that.
  */
 static int subset_extras(const struct cs_state *s, struct cs_extra **out,
 			 size_t *n, uint32_t *crash, const struct cs_log *l)
 {
 	struct cs_rng r = { s->seed };
-	uint32_t m = s->end - s->at, j = 0, max = 0;
+	uint32_t span = s->end - s->at, m = 0, j = 0, max = 0;
 	double p = 0.15 + 0.7 * (double)cs_below(&r, 1000) / 1000.0;
-	uint8_t *in = calloc(m, 1);
-	uint32_t *order = malloc(m * sizeof(*order));
-	size_t cap = 0, k = 0;
+	uint8_t *in = calloc(span, 1);
+	uint32_t *order = malloc(span * sizeof(*order));
+	uint32_t *aw = malloc(span * sizeof(*aw));
+	size_t cap = 0, k = 0, na;
 	int ret = 0;
 
-	if (!in || !order) {
+	if (!in || !order || !aw) {
 		ret = -ENOMEM;
 		goto out;
 	}
+	for (uint32_t i = s->at; i < s->end; i++)
+		if (l->recs[i].host == CS_HOST_A && cs_rec_is_write(&l->recs[i]))
+			aw[m++] = i;
 	for (uint32_t i = 0; i < m; i++)
 		in[i] = (double)cs_below(&r, 1000000) / 1000000.0 < p;
 	while (j < m && in[j])
@@ -254,7 +279,8 @@ static int subset_extras(const struct cs_state *s, struct cs_extra **out,
 ok:
 	for (uint32_t i = 0; i < m; i++)
 		if (in[i])
-			order[k++] = s->at + i;
+			order[k++] = aw[i];
+	na = k;
 	for (size_t i = k; i > 1; i--) {
 		size_t x = cs_below(&r, i);
 		uint32_t t = order[i - 1];
@@ -269,10 +295,22 @@ ok:
 		if (order[i] + 1 > max)
 			max = order[i] + 1;
 	}
+	for (uint32_t i = s->at; i < max && !ret; i++) {
+		const struct cs_rec *rec = &l->recs[i];
+		bool covered = false;
+
+		if (rec->host == CS_HOST_A || !cs_rec_is_write(rec))
+			continue;
+		for (size_t x = 0; x < na && !covered; x++)
+			covered = order[x] > i && overlap(&l->recs[order[x]], rec);
+		if (!covered)
+			ret = extra_push(out, n, &cap, i, rec->off, rec->len);
+	}
 	*crash = max;
 out:
 	free(in);
 	free(order);
+	free(aw);
 	return ret;
 }
 
@@ -362,8 +400,8 @@ void cs_state_describe(const struct cs_log *l, const struct cs_state *s,
 	}
 	if (s->kind == CS_ST_SUBSET) {
 		o += (size_t)snprintf(out + o, len - o,
-				      " + %zu of the %u writes of epoch [%u, %u):",
-				      n, s->end - s->at, s->at, s->end);
+				      " + %zu writes of epoch [%u, %u):",
+				      n, s->at, s->end);
 		for (size_t i = 0; i < n && o < len; i++)
 			o += (size_t)snprintf(out + o, len - o, " %u", e[i].rec);
 	} else {

@@ -20,6 +20,13 @@
  * and length is a multiple of 512, so each sector comes whole from one
  * write (pattern.c).  Live data stays under a budget so the volume never
  * fills and each crash state reads back quickly.
+ *
+ * Two hosts (README §5): host A runs this workload in /a and the shared
+ * /s, host B a smaller mix of file ops in /b and /s, one op of B after
+ * about every other op of A, each through its own volume; each picks
+ * only its own files (and its own or shared directories), so neither
+ * changes what the other's model says.  B's ops promise their files
+ * from their end on (cs_live_add) instead of after a commit interval.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -45,7 +52,11 @@
 #define WL_MIN_FREE_FILE 64
 
 struct wl {
-	struct lun *flun;
+	struct lun *const *fluns; /* per host: the log merges them */
+	unsigned nhosts;
+	uint8_t host;          /* CS_HOST_*: whose ops these are */
+	uint32_t root;         /* its top directory (node 0 with one host) */
+	bool simple;           /* host B's smaller op mix */
 	struct vol *v;
 	struct cs_log *log;
 	struct cs_model *m;
@@ -92,10 +103,16 @@ static int op_begin(struct wl *w, const char *fmt, ...)
 	va_end(ap);
 	w->start = (uint32_t)w->log->n;
 	w->nodes_before = w->m->nnodes;
+	if (w->nhosts > 1)
+		return cs_op_begin(w->m, w->start, "%c %s", 'A' + w->host, text);
 	return cs_op_begin(w->m, w->start, "%s", text);
 }
 
-/* Files the op made or changed: their commit-interval promises. */
+/*
+ * Files the op made or changed: their commit-interval promises, or for
+ * host B (which writes everything home before an op returns) the
+ * promise that a crash after the op's end finds them so.
+ */
 static int interval_promises(struct wl *w, uint32_t end)
 {
 	int64_t due = vmfs_mono_ns() + w->due_after_ns;
@@ -106,9 +123,10 @@ static int interval_promises(struct wl *w, uint32_t end)
 			       (n->ntouch && n->touches[n->ntouch - 1].start == w->start);
 		int ret;
 
-		if (n->dir || !changed)
+		if (n->dir || !changed || n->host != w->host)
 			continue;
-		ret = cs_interval_add(w->m, n, end, due);
+		ret = w->host == CS_HOST_B ? cs_live_add(w->m, n, end)
+					   : cs_interval_add(w->m, n, end, due);
 		if (ret)
 			return ret;
 	}
@@ -118,7 +136,7 @@ static int interval_promises(struct wl *w, uint32_t end)
 static int op_end(struct wl *w)
 {
 	struct cs_op *op = &w->m->ops[w->m->nops - 1];
-	int ret = cs_log_drain(w->log, w->flun);
+	int ret = cs_log_drain(w->log, w->fluns, w->nhosts);
 
 	if (!ret)
 		ret = interval_promises(w, (uint32_t)w->log->n);
@@ -184,8 +202,15 @@ static bool has_children(const struct cs_model *m, uint32_t id)
 	return false;
 }
 
-/* A random live node of the kind; dirs include the root, never
- * lost+found.  NULL when there is none.  Filter pred may be NULL. */
+/* The host's own nodes, and the directories both create files in. */
+static bool usable(const struct wl *w, const struct cs_node *n)
+{
+	return n->host == w->host || (n->dir && n->shared);
+}
+
+/* A random live node of the kind the host may use; dirs include the
+ * root, never lost+found.  NULL when there is none.  Filter pred may be
+ * NULL. */
 static struct cs_node *pick(struct wl *w, bool dir,
 			    bool (*pred)(struct wl *, const struct cs_node *))
 {
@@ -194,7 +219,8 @@ static struct cs_node *pick(struct wl *w, bool dir,
 	for (size_t i = 0; i < w->m->nnodes; i++) {
 		const struct cs_node *n = &w->m->nodes[i];
 
-		if (i != 1 && n->live && n->dir == dir && (!pred || pred(w, n)))
+		if (i != 1 && n->live && n->dir == dir && usable(w, n) &&
+		    (!pred || pred(w, n)))
 			count++;
 	}
 	if (!count)
@@ -203,8 +229,8 @@ static struct cs_node *pick(struct wl *w, bool dir,
 	for (size_t i = 0; i < w->m->nnodes; i++) {
 		struct cs_node *n = &w->m->nodes[i];
 
-		if (i != 1 && n->live && n->dir == dir && (!pred || pred(w, n)) &&
-		    k-- == 0)
+		if (i != 1 && n->live && n->dir == dir && usable(w, n) &&
+		    (!pred || pred(w, n)) && k-- == 0)
 			return n;
 	}
 	return NULL;
@@ -274,7 +300,7 @@ static int do_create(struct wl *w, bool dir)
 	int ret;
 
 	if (dir && depth(w->m, p->id) >= WL_MAX_DEPTH)
-		p = node(w, 0);
+		p = node(w, w->root);
 	snprintf(name, sizeof(name), "%c%u", dir ? 'd' : 'f', id);
 	path_of(w, p->id, path);
 	ret = op_begin(w, "%s %s/%s", dir ? "mkdir" : "create",
@@ -289,11 +315,20 @@ static int do_create(struct wl *w, bool dir)
 	n = cs_node_new(w->m, dir, p->id, name, a.ino);
 	if (!n)
 		return -ENOMEM;
+	n->host = w->host;
 	path_of(w, n->id, path);
 	ret = cs_path_note(w->m, path, n->id);
 	if (!ret && !dir)
 		w->last_file = n->id;
 	return ret ? ret : op_end(w);
+}
+
+/* A name for a rename: "r7", or "rb7" for host B (each counts its own,
+ * and neither may rename over the other's files). */
+static void fresh_name(struct wl *w, char name[CS_NAME_LEN])
+{
+	snprintf(name, CS_NAME_LEN, "r%s%u", w->host == CS_HOST_B ? "b" : "",
+		 ++w->names);
 }
 
 /* Note the paths of id and everything below it. */
@@ -318,7 +353,8 @@ static struct cs_node *file_in(struct wl *w, uint32_t dir, uint32_t not)
 	for (size_t i = 2; i < w->m->nnodes; i++) {
 		const struct cs_node *n = &w->m->nodes[i];
 
-		if (n->live && !n->dir && n->parent == dir && i != not)
+		if (n->live && !n->dir && n->parent == dir && i != not &&
+		    n->host == w->host)
 			count++;
 	}
 	if (!count)
@@ -328,7 +364,7 @@ static struct cs_node *file_in(struct wl *w, uint32_t dir, uint32_t not)
 		struct cs_node *n = &w->m->nodes[i];
 
 		if (n->live && !n->dir && n->parent == dir && i != not &&
-		    k-- == 0)
+		    n->host == w->host && k-- == 0)
 			return n;
 	}
 	return NULL;
@@ -347,7 +383,7 @@ static int do_rename_file(struct wl *w)
 	int ret;
 
 	if (kind < 5 || !(victim = file_in(w, d->id, s->id))) {
-		snprintf(name, sizeof(name), "r%u", ++w->names);
+		fresh_name(w, name);
 		victim = NULL;
 	} else {
 		snprintf(name, sizeof(name), "%s", victim->name);
@@ -396,7 +432,7 @@ static int do_rename_file(struct wl *w)
 static bool movable_dir(struct wl *w, const struct cs_node *n)
 {
 	(void)w;
-	return n->id > 1;
+	return n->id > 1 && !n->pinned;
 }
 
 static int do_rename_dir(struct wl *w)
@@ -410,10 +446,10 @@ static int do_rename_dir(struct wl *w)
 	d = pick(w, true, NULL);
 	if (under(w->m, d->id, s->id) ||
 	    depth(w->m, d->id) + 1 + height(w->m, s->id) > WL_MAX_DEPTH + 1)
-		d = node(w, 0);
+		d = node(w, w->root);
 	if (under(w->m, d->id, s->id))
 		return 1;
-	snprintf(name, sizeof(name), "r%u", ++w->names);
+	fresh_name(w, name);
 	path_of(w, s->id, from);
 	path_of(w, d->id, to);
 	ret = op_begin(w, "rename dir %s -> %s/%s", from, d->id ? to : "", name);
@@ -451,7 +487,7 @@ static int do_unlink(struct wl *w, struct cs_node *n)
 
 static bool empty_dir(struct wl *w, const struct cs_node *n)
 {
-	return n->id > 1 && !has_children(w->m, n->id);
+	return n->id > 1 && !n->pinned && !has_children(w->m, n->id);
 }
 
 static int do_rmdir(struct wl *w)
@@ -698,6 +734,28 @@ static int do_fsync(struct wl *w, struct cs_node *n, bool datasync)
 
 /* ---- the op mix -------------------------------------------------------------- */
 
+/*
+ * Host B's ops: files only, in its own directory and the shared one,
+ * never host A's files (pick and file_in see only B's own).
+ */
+static int simple_op(struct wl *w, size_t nfiles)
+{
+	struct cs_node *f = pick(w, false, NULL);
+	unsigned c = (unsigned)cs_below(&w->r, 100);
+
+	if (nfiles < 3 || c < 18)
+		return do_create(w, false);
+	if (tight(w) || (c < 30 && nfiles > 5))
+		return do_unlink(w, f);
+	if (c < 62)
+		return do_write(w, f);
+	if (c < 72)
+		return do_rename_file(w);
+	if (c < 82)
+		return do_xattr(w, f, has_xattr(w, f) && cs_below(&w->r, 3) == 0);
+	return do_fsync(w, f, cs_below(&w->r, 5) == 0);
+}
+
 static int one_op(struct wl *w)
 {
 	size_t nfiles = 0;
@@ -705,8 +763,11 @@ static int one_op(struct wl *w)
 	unsigned c;
 
 	for (size_t i = 2; i < w->m->nnodes; i++)
-		if (w->m->nodes[i].live && !w->m->nodes[i].dir)
+		if (w->m->nodes[i].live && !w->m->nodes[i].dir &&
+		    w->m->nodes[i].host == w->host)
 			nfiles++;
+	if (w->simple)
+		return simple_op(w, nfiles);
 	if (nfiles < 4)
 		return do_create(w, false);
 	if (tight(w)) {
@@ -753,30 +814,121 @@ static int one_op(struct wl *w)
 	return do_fsync(w, f, cs_below(&w->r, 5) == 0);
 }
 
-int cs_workload_run(struct lun *flun, const struct cs_wl_opts *o,
+/* A host's top directory: pinned (never moved or removed). */
+static int top_dir(struct wl *w, const char *name, bool shared)
+{
+	struct vol_attr a;
+	struct cs_node *n;
+	char path[512];
+	int ret = op_begin(w, "mkdir /%s", name);
+
+	if (ret)
+		return ret;
+	ret = vol_mkdir(w->v, VMFS_ROOT_INO, name, 0755, 0, 0, &a);
+	if (ret)
+		return wl_fail(w, ret, "vol_mkdir");
+	vol_forget(w->v, a.ino, 1);
+	n = cs_node_new(w->m, true, 0, name, a.ino);
+	if (!n)
+		return -ENOMEM;
+	n->host = w->host;
+	n->shared = shared;
+	n->pinned = true;
+	w->root = n->id;
+	snprintf(path, sizeof(path), "/%s", name);
+	ret = cs_path_note(w->m, path, n->id);
+	return ret ? ret : op_end(w);
+}
+
+/*
+ * Two hosts, as vmfsd mounts them: both join the heartbeat, then both
+ * open the volume (each its own journal) and share it, so that neither
+ * ever holds the volume lock alone and both take per-operation locks
+ * from their first op on.  Host A makes /a and the shared /s, host B /b.
+ */
+static int hosts_start(struct wl *w, struct wl *b, const struct cs_wl_opts *o,
+		       struct cs_host *h)
+{
+	int ret = op_begin(w, "join the heartbeat, open, share");
+
+	for (unsigned i = 0; !ret && i < CS_MAX_HOSTS; i++)
+		ret = cs_host_join(w->fluns[i], o->seed, i, o->lease_ms, &h[i]);
+	for (unsigned i = 0; !ret && i < CS_MAX_HOSTS; i++)
+		ret = cs_host_open(w->fluns[i], o->commit_ms, &h[i]);
+	if (ret)
+		return wl_fail(w, ret, "starting the hosts");
+	w->v = h[CS_HOST_A].v;
+	b->v = h[CS_HOST_B].v;
+	ret = op_end(w);
+	if (!ret)
+		ret = top_dir(w, "s", true);
+	if (!ret)
+		ret = top_dir(w, "a", false);
+	if (!ret)
+		ret = top_dir(b, "b", false);
+	return ret;
+}
+
+static int hosts_stop(struct wl *w, struct wl *b, struct cs_host *h)
+{
+	int ret = 0, cret;
+
+	for (unsigned i = 0; i < CS_MAX_HOSTS; i++) {
+		struct wl *x = i == CS_HOST_A ? w : b;
+
+		if (!h[i].hb && !h[i].v)
+			continue;
+		if (!ret)
+			ret = op_begin(x, "vol_close, leave the heartbeat");
+		cret = cs_host_close(&h[i]);
+		if (!ret && cret)
+			ret = wl_fail(x, cret, "closing");
+		if (!ret)
+			ret = op_end(x);
+	}
+	return ret;
+}
+
+int cs_workload_run(struct lun *const *flun, const struct cs_wl_opts *o,
 		    struct cs_log *log, struct cs_model *m, char *err,
 		    size_t errlen)
 {
-	struct wl w = { .flun = flun, .log = log, .m = m, .r = { o->seed },
-			.verbose = o->verbose, .err = err, .errlen = errlen,
+	unsigned nhosts = o->hosts > 1 ? 2 : 1;
+	struct wl w = { .fluns = flun, .nhosts = nhosts, .log = log, .m = m,
+			.r = { o->seed }, .verbose = o->verbose, .err = err,
+			.errlen = errlen,
 			.due_after_ns = (int64_t)(o->commit_ms + o->slack_ms) * 1000000 };
+	struct wl b = w;
+	struct cs_host h[CS_MAX_HOSTS];
 	struct vol_open_opts vo = { .commit_ms = o->commit_ms };
 	/* Idle long enough that the interval has come due with room to spare. */
 	struct timespec pause = { .tv_sec = 2 * (o->commit_ms + o->slack_ms) / 1000,
 				  .tv_nsec = 2 * (o->commit_ms + o->slack_ms) % 1000 * 1000000L };
 	int ret, cret;
 
+	memset(h, 0, sizeof(h));
+	b.host = CS_HOST_B;
+	b.simple = true;
+	b.r.s = cs_mix(o->seed ^ 0xb0b);
 	w.buf = lun_buf_alloc(WL_BUF_MAX + 4096);
 	if (!w.buf)
 		return -ENOMEM;
-	lun_fault_record(flun, true);
-	ret = op_begin(&w, "vol_open");
-	if (!ret) {
-		ret = vol_open_ex(flun, &vo, &w.v);
-		if (ret)
-			ret = wl_fail(&w, ret, "vol_open");
-		else
-			ret = op_end(&w);
+	b.buf = w.buf;
+	for (unsigned i = 0; i < nhosts; i++)
+		lun_fault_record(flun[i], true);
+	if (nhosts > 1) {
+		/* The root is nobody's: the hosts work in their top dirs. */
+		m->nodes[0].host = 0xff;
+		ret = hosts_start(&w, &b, o, h);
+	} else {
+		ret = op_begin(&w, "vol_open");
+		if (!ret) {
+			ret = vol_open_ex(flun[0], &vo, &w.v);
+			if (ret)
+				ret = wl_fail(&w, ret, "vol_open");
+			else
+				ret = op_end(&w);
+		}
 	}
 	for (unsigned i = 0; !ret && i < o->nops; i++) {
 		if (o->pause_every && i >= 3 &&
@@ -785,6 +937,9 @@ int cs_workload_run(struct lun *flun, const struct cs_wl_opts *o,
 			w.unsynced = i % o->pause_every == 0 ? 3 : 0;
 		}
 		ret = one_op(&w);
+		/* B: about one op for every two of A's, in between. */
+		if (ret >= 0 && nhosts > 1 && cs_below(&b.r, 2) == 0)
+			ret = one_op(&b);
 		if (ret > 0)
 			ret = 0;	/* nothing to do for that op: skipped */
 	}
@@ -792,13 +947,17 @@ int cs_workload_run(struct lun *flun, const struct cs_wl_opts *o,
 	for (size_t i = 2; !ret && i < m->nnodes; i++) {
 		struct cs_node *n = &m->nodes[i];
 
-		if (n->live && !n->dir && n->ntouch &&
+		if (n->live && !n->dir && n->host == CS_HOST_A && n->ntouch &&
 		    (!n->nfsync || n->touches[n->ntouch - 1].start >
 				   n->fsyncs[n->nfsync - 1].ret) &&
 		    cs_below(&w.r, 2))
 			ret = do_fsync(&w, n, false);
 	}
-	if (w.v) {
+	if (nhosts > 1) {
+		cret = hosts_stop(&w, &b, h);
+		if (!ret)
+			ret = cret;
+	} else if (w.v) {
 		if (!ret)
 			ret = op_begin(&w, "vol_close");
 		cret = vol_close(w.v);
@@ -808,8 +967,9 @@ int cs_workload_run(struct lun *flun, const struct cs_wl_opts *o,
 			ret = op_end(&w);
 	}
 	if (!ret)
-		ret = cs_log_drain_final(log, flun);
-	lun_fault_record(flun, false);
+		ret = cs_log_drain_final(log, flun, nhosts);
+	for (unsigned i = 0; i < nhosts; i++)
+		lun_fault_record(flun[i], false);
 	lun_buf_free(w.buf);
 	return ret;
 }

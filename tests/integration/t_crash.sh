@@ -7,11 +7,15 @@
 # vol_open replays the journal, fsck -n is clean, every fsync'ed file that
 # was not touched afterwards is intact, and no file holds bytes it never
 # had.  Any failing state fails the script.  `make crashtest` runs the
-# full enumeration (every prefix, >= 10,000 states).
+# full enumeration (every prefix, >= 10,000 states).  t_crash2.sh runs it
+# with two hosts (crashsim --hosts 2: host A crashes, host B recovers it
+# and works on; tests/crash/README.md §5).
 #
 #   t_crash.sh [SEED]          default seed 1
 #   VMFS_BUILD                 directory holding crashsim (default <repo>/build)
 #   VMFS_CRASH_STATES=N        states to check (default 1000)
+#   VMFS_CRASH_HOSTS=N         1 (default) or 2
+#   VMFS_CRASH_OPS=N           workload ops (default: crashsim's)
 #
 # A failing state prints the line that reruns it alone; with VMFS_KEEP=1
 # the scratch directory keeps the recording (work/, for crashsim
@@ -23,6 +27,9 @@ source "$(dirname "$0")/lib.sh"
 
 SEED=${1:-1}
 STATES=${VMFS_CRASH_STATES:-1000}
+HOSTS=${VMFS_CRASH_HOSTS:-1}
+OPS=()
+[[ -n ${VMFS_CRASH_OPS:-} ]] && OPS=(--ops "$VMFS_CRASH_OPS")
 MIN_STATES=1000
 CRASHSIM=$VMFS_BUILD/crashsim
 OUT=$T_DIR/crashsim.out
@@ -30,9 +37,10 @@ OUT=$T_DIR/crashsim.out
 [[ -x $CRASHSIM ]] ||
 	fail "no $CRASHSIM: build it with 'make $VMFS_BUILD/crashsim' or set VMFS_BUILD"
 
-step "record the workload and check $STATES crash states (seed $SEED)"
+step "record the workload and check $STATES crash states (seed $SEED, $HOSTS host(s))"
 rc=0
 "$CRASHSIM" --dir "$T_DIR/work" --seed "$SEED" --max-states "$STATES" \
+	--hosts "$HOSTS" "${OPS[@]}" \
 	--save-recording --save-failed "$T_DIR" >"$OUT" 2>&1 </dev/null || rc=$?
 cat "$OUT"
 

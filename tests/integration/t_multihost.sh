@@ -116,6 +116,11 @@ EOF
 		fail "a create on the fenced host B succeeded"
 	fi
 	t_log "zombie: a create on B after it woke: $(cat "$T_DIR/wake.err")"
+	# Not only what reaches the LUN: answers B's cache could give fail too.
+	stat "$b/shared/zombie" >/dev/null 2>&1 && fail "stat on the fenced host B succeeded"
+	ls "$b/shared" >/dev/null 2>&1 && fail "ls on the fenced host B succeeded"
+	df "$b" >/dev/null 2>&1 && fail "df on the fenced host B succeeded"
+	cat "$b/shared/zombie" >/dev/null 2>&1 && fail "a read on the fenced host B succeeded"
 	"$VMFS" umount --state-dir "$(state_of B)" "$b" >/dev/null 2>&1 || true
 	mountpoint -q "$b" && fail "B still mounted after vmfs umount"
 	hmount B --lock-primitive ats
@@ -295,8 +300,8 @@ EOF
 	done
 	sleep 5   # two renewal intervals: the watcher's sweep
 	"$VMFS" fsck -n "$LUN" >"$T_DIR/fsck-live.out" 2>&1 || true
-	! grep -q "unlinked while open" "$T_DIR/fsck-live.out" ||
-		fail "unlinked files wait for the next mount: $(grep "unlinked while open" "$T_DIR/fsck-live.out")"
+	! grep -qE "unlinked while open|has no links" "$T_DIR/fsck-live.out" ||
+		fail "unlinked files wait for the next mount: $(grep -E "unlinked while open|has no links" "$T_DIR/fsck-live.out")"
 
 	step "[$prim] unlink on C of a file open for reading on A; A keeps reading; freed at A's close"
 	unlink_open_round r
@@ -313,6 +318,15 @@ EOF
 	"$VMFS" locks --path /shared/disk "$LUN" >"$T_DIR/locks.txt"
 	grep -q "owner A, uuid" "$T_DIR/locks.txt" ||
 		fail "vmfs locks --path does not name A: $(cat "$T_DIR/locks.txt")"
+	# A metadata change waits for a live holder for one lease, then
+	# fails with EBUSY and B's log names the holder (PROTOCOL.md §3).
+	if chmod 600 "$b/shared/disk" 2>"$T_DIR/chmod.err"; then
+		fail "B changed the mode of a file A holds open for writing"
+	fi
+	grep -q "Device or resource busy" "$T_DIR/chmod.err" ||
+		fail "chmod on B: not EBUSY: $(cat "$T_DIR/chmod.err")"
+	grep -q "inode [0-9]* is locked by host A (.*); the operation fails with EBUSY" "$(log_of B)" ||
+		fail "B's log does not name A as the holder that made the chmod fail"
 	exec 7>&-
 	step "[$prim] read-only opens share; a writer then waits for them"
 	exec 7<"$a/shared/disk"

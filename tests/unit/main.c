@@ -4,6 +4,7 @@
  * Scratch files go to $VMFS_TEST_DIR (default /tmp) and are removed.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -98,6 +99,26 @@ bool unit_fsck_clean(const char *path, const char *what)
 		fprintf(stderr, "\n  %s: fsck -n of %s exited %d with %llu problems: %s\n",
 			what, path, rc, (unsigned long long)r.problems_found, r.error);
 	return rc == 0;
+}
+
+const char *unit_scratch_volume(const char *stem, uint64_t size,
+				struct lun **lun)
+{
+	const char *path = unit_tmp_path(stem);
+	struct vol_mkfs_opts o;
+	int fd;
+
+	fd = open(path, O_CREAT | O_TRUNC | O_RDWR, 0600);
+	CU_ASSERT_FATAL(fd >= 0);
+	CU_ASSERT_FATAL(ftruncate(fd, (off_t)size) == 0);
+	close(fd);
+	CU_ASSERT_FATAL(lun_open(path, 0, lun) == 0);
+	vol_mkfs_opts_init(&o);
+	o.max_hosts = 4;
+	o.journal_size = 1024 * 1024;
+	o.label = "unit";
+	CU_ASSERT_FATAL(vol_mkfs(*lun, &o, NULL) == 0);
+	return path;
 }
 
 const char *unit_tmp_path(const char *stem)

@@ -689,6 +689,94 @@ static void io_error(unsigned prim)
 }
 BOTH(io_error)
 
+/* ---- what an uncontended change costs -------------------------------- */
+
+/* The I/Os of f since c0, by kind, as "reads writes caws reserves releases". */
+static void cost(struct lun *f, struct lun_fault_counts *c0, uint64_t want[5],
+		 const char *what)
+{
+	struct lun_fault_counts c;
+	uint64_t got[5];
+
+	lun_fault_counts(f, &c);
+	got[0] = c.reads - c0->reads;
+	got[1] = c.writes - c0->writes;
+	got[2] = c.caws - c0->caws;
+	got[3] = c.reserves - c0->reserves;
+	got[4] = c.releases - c0->releases;
+	if (memcmp(got, want, sizeof(got)))
+		fprintf(stderr, "\n  %s: reads %llu writes %llu caws %llu reserves %llu releases %llu\n",
+			what, (unsigned long long)got[0], (unsigned long long)got[1],
+			(unsigned long long)got[2], (unsigned long long)got[3],
+			(unsigned long long)got[4]);
+	CU_ASSERT_EQUAL(memcmp(got, want, sizeof(got)), 0);
+	*c0 = c;
+}
+
+/*
+ * The I/Os of uncontended changes (SPEC §5, lockmgr/lockprim.c): with
+ * ATS the first change of a record reads it and compare-and-writes it;
+ * later changes of a record this host changed last are one COMPARE AND
+ * WRITE; a record another host changed since costs a miscompare more.
+ * With RESERVE every change is reserve, read, write, release.  And a
+ * remembered record that says "already yours" is never believed without
+ * a read: a lock broken by another host is not taken for held.
+ */
+static void uncontended_cost(unsigned prim)
+{
+	const char *path = lun_file("lk-cost");
+	struct lun *inner = open_lun(path), *f;
+	struct lun_fault_counts c0;
+	struct lock_state st, br;
+	struct lock_host ida;
+	struct lock_ctx *ca;
+	struct host b;
+	bool ats = prim == LOCK_PRIM_ATS;
+	uint64_t first[5] = { 1, ats ? 0 : 1, ats ? 1 : 0, !ats, !ats };
+	uint64_t again[5] = { ats ? 0 : 1, ats ? 0 : 1, ats ? 1 : 0, !ats, !ats };
+	uint64_t moved[5] = { ats ? 0 : 1, ats ? 0 : 1, ats ? 2 : 0, !ats, !ats };
+
+	CU_ASSERT_FATAL(lun_fault_wrap(inner, &f) == 0);
+	host_id(&ida, 1);
+	CU_ASSERT_FATAL(lock_ctx_open(f, &ida, prim, &ca) == 0);
+	host_open(&b, path, 2, prim);
+	lun_fault_counts(f, &c0);
+
+	CU_ASSERT_EQUAL(lock_acquire(ca, LK_ADDR, VMFS_LOCK_EXCLUSIVE, 0, NULL), 0);
+	cost(f, &c0, first, "first acquire");
+	CU_ASSERT_EQUAL(lock_release(ca, LK_ADDR, NULL), 0);
+	cost(f, &c0, again, "release");
+	for (int i = 0; i < 3; i++) {
+		CU_ASSERT_EQUAL(lock_acquire(ca, LK_ADDR, VMFS_LOCK_READONLY, 0, NULL), 0);
+		cost(f, &c0, again, "acquire again");
+		CU_ASSERT_EQUAL(lock_release(ca, LK_ADDR, NULL), 0);
+		cost(f, &c0, again, "release again");
+	}
+	/* B changed it meanwhile: one miscompare more, and it is right. */
+	CU_ASSERT_EQUAL(lock_acquire(b.ctx, LK_ADDR, VMFS_LOCK_READONLY, 0, NULL), 0);
+	CU_ASSERT_EQUAL(lock_acquire(ca, LK_ADDR, VMFS_LOCK_READONLY, 0, &st), 0);
+	cost(f, &c0, moved, "acquire after another host's change");
+	CU_ASSERT_EQUAL(st.nholders, 2);
+	CU_ASSERT_EQUAL(lock_release(b.ctx, LK_ADDR, NULL), 0);
+	CU_ASSERT_EQUAL(lock_release(ca, LK_ADDR, NULL), 0);
+
+	/* A holds it; A is judged dead and B breaks and takes it; A asks
+	 * again: what A remembers says "yours", the disk says B's. */
+	CU_ASSERT_EQUAL(lock_acquire(ca, LK_ADDR, VMFS_LOCK_EXCLUSIVE, 0, NULL), 0);
+	atomic_store(&dead[1], true);
+	CU_ASSERT_EQUAL(lock_acquire(b.ctx, LK_ADDR, VMFS_LOCK_EXCLUSIVE, 0, &st), -EBUSY);
+	CU_ASSERT_EQUAL(lock_break(b.ctx, &st, &br), 0);
+	CU_ASSERT_EQUAL(lock_acquire(b.ctx, LK_ADDR, VMFS_LOCK_EXCLUSIVE, 0, NULL), 0);
+	atomic_store(&dead[1], false);
+	CU_ASSERT_EQUAL(lock_acquire(ca, LK_ADDR, VMFS_LOCK_EXCLUSIVE, 0, &st), -EBUSY);
+	CU_ASSERT(names(&st, 0, &b));
+
+	lock_ctx_close(ca);
+	lun_close(f);
+	host_close(&b);
+}
+BOTH(uncontended_cost)
+
 /* ---- which primitive ------------------------------------------------- */
 
 static void test_primitive_choice(void)
@@ -938,6 +1026,7 @@ static CU_TestInfo lockmgr_tests[] = {
 	BOTH_INFO("reserve_holder_dies", reserve_holder_dies),
 	BOTH_INFO("corrupt_record", corrupt_record),
 	BOTH_INFO("io_error", io_error),
+	BOTH_INFO("uncontended_cost", uncontended_cost),
 	{ "primitive_choice", test_primitive_choice },
 	BOTH_INFO("hbwatch", hbwatch),
 	BOTH_INFO("hbwatch_replayer", hbwatch_replayer),

@@ -26,8 +26,6 @@ static struct vol *vol;
 /* Fresh volume of size bytes with small options, opened. */
 static void fresh(uint64_t size)
 {
-	struct vol_mkfs_opts o;
-	int fd;
 
 	if (vol)
 		vol_close(vol);
@@ -35,17 +33,7 @@ static void fresh(uint64_t size)
 		lun_close(lun);
 	vol = NULL;
 	lun = NULL;
-	lun_path = unit_tmp_path("vol.img");
-	fd = open(lun_path, O_CREAT | O_TRUNC | O_RDWR, 0600);
-	CU_ASSERT_FATAL(fd >= 0);
-	CU_ASSERT_FATAL(ftruncate(fd, (off_t)size) == 0);
-	close(fd);
-	CU_ASSERT_FATAL(lun_open(lun_path, 0, &lun) == 0);
-	vol_mkfs_opts_init(&o);
-	o.max_hosts = 4;
-	o.journal_size = MIB;
-	o.label = "unit";
-	CU_ASSERT_FATAL(vol_mkfs(lun, &o, NULL) == 0);
+	lun_path = unit_scratch_volume("vol.img", size, &lun);
 	CU_ASSERT_FATAL(vol_open(lun, 0, &vol) == 0);
 }
 

@@ -10,6 +10,7 @@
 #define VMFS_TESTS_UNIT_H
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <CUnit/CUnit.h>
 
 void unit_suite_add(const char *name, CU_InitializeFunc init,
@@ -17,6 +18,12 @@ void unit_suite_add(const char *name, CU_InitializeFunc init,
 
 /* A scratch file path under the test directory (unique per call). */
 const char *unit_tmp_path(const char *stem);
+
+/* A fresh volume on a sparse scratch file of size bytes (max_hosts 4,
+ * 1 MiB journals, label "unit"), opened read-write into *lun; its path. */
+struct lun;
+const char *unit_scratch_volume(const char *stem, uint64_t size,
+				struct lun **lun);
 
 /* fsck -n of the volume in the file at path (not in use): true when it
  * exits 0; otherwise each problem and the summary go to stderr, headed

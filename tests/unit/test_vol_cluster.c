@@ -1,0 +1,234 @@
+/*
+ * Two hosts in one process sharing a volume (vol/cluster.c): each with its
+ * own LUN handles, heartbeat slot and engine, as two vmfsd would be.  The
+ * cases here are those where one host's cached copy of an object it does
+ * not hold is older than the disk, which a single kernel in front of the
+ * engine cannot show deterministically.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include "unit.h"
+#include "vmfs/lockmgr.h"
+#include "vmfs/lun.h"
+#include "vmfs/vol.h"
+
+#define MIB (1024ull * 1024)
+
+struct uhost {
+	struct lun *lun, *hb_lun;
+	struct hb *hb;
+	struct vol *v;
+};
+
+static const char *lun_path;
+static struct vol_geom geom;
+static struct uhost hosts[2];
+
+/* Join the heartbeat, open the engine on our own journal, share. */
+static void host_up(struct uhost *h, unsigned n)
+{
+	struct vol_cluster_opts co;
+	struct vol_open_opts oo;
+	struct hb_opts o;
+	uint8_t uuid[VMFS_UUID_SIZE];
+	char name[8];
+
+	memset(uuid, 0, sizeof(uuid));
+	uuid[0] = 0xa0 + (uint8_t)n;
+	uuid[15] = 1;
+	snprintf(name, sizeof(name), "u%u", n);
+	CU_ASSERT_FATAL(lun_open(lun_path, 0, &h->lun) == 0);
+	CU_ASSERT_FATAL(lun_open(lun_path, 0, &h->hb_lun) == 0);
+	memset(&o, 0, sizeof(o));
+	o.host_uuid = uuid;
+	o.hostname = name;
+	o.lease_ms = 1000;
+	o.journal_offset = geom.journal_offset;
+	o.journal_size = geom.journal_size_bytes;
+	o.gate_lun = h->lun;
+	CU_ASSERT_FATAL(hb_join(h->hb_lun, geom.hb_offset, &o, &h->hb) == 0);
+	memset(&oo, 0, sizeof(oo));
+	oo.flags = VOL_OWN_JOURNAL;
+	oo.journal_slot = hb_slot_index(h->hb);
+	CU_ASSERT_FATAL(vol_open_ex(h->lun, &oo, &h->v) == 0);
+	memset(&co, 0, sizeof(co));
+	co.hb_lun = h->hb_lun;
+	co.lock_lun = h->lun;
+	co.hb_offset = geom.hb_offset;
+	co.host_uuid = uuid;
+	co.my_slot = hb_slot_index(h->hb);
+	co.my_hb_gen = hb_generation(h->hb);
+	co.prim = hb_primitive(h->hb);
+	hb_timeouts_get(h->hb, &co.t);
+	CU_ASSERT_FATAL(vol_cluster_start(h->v, &co) == 0);
+}
+
+/* 0, or the first error of the clean shutdown (no assertion here: the
+ * suite's cleanup calls it too, outside any test). */
+static int host_down(struct uhost *h)
+{
+	int ret = 0, r;
+
+	if (h->v) {
+		vol_cluster_stop(h->v);
+		ret = vol_close(h->v);
+	}
+	if (h->hb && (r = hb_leave(h->hb)) && !ret)
+		ret = r;
+	if (h->lun)
+		lun_close(h->lun);
+	if (h->hb_lun)
+		lun_close(h->hb_lun);
+	memset(h, 0, sizeof(*h));
+	return ret;
+}
+
+/* A fresh volume and hosts A and B sharing it. */
+static void two_hosts(void)
+{
+	struct lun *lun;
+
+	lun_path = unit_scratch_volume("cluster.img", 256 * MIB, &lun);
+	CU_ASSERT_FATAL(vol_geom_read(lun, &geom, NULL, NULL) == 0);
+	lun_close(lun);
+	host_up(&hosts[0], 0);
+	host_up(&hosts[1], 1);
+	CU_ASSERT_FATAL(vol_cluster_is_shared(hosts[0].v));
+	CU_ASSERT_FATAL(vol_cluster_is_shared(hosts[1].v));
+}
+
+static int cleanup(void)
+{
+	int b = host_down(&hosts[1]);
+
+	return host_down(&hosts[0]) || b;
+}
+
+static uint64_t mkdir_at(struct vol *v, uint64_t parent, const char *name)
+{
+	struct vol_attr a;
+
+	CU_ASSERT_EQUAL_FATAL(vol_mkdir(v, parent, name, 0755, 0, 0, &a), 0);
+	return a.ino;
+}
+
+static uint64_t lookup_at(struct vol *v, uint64_t parent, const char *name)
+{
+	struct vol_attr a;
+
+	CU_ASSERT_EQUAL_FATAL(vol_lookup(v, parent, name, &a), 0);
+	return a.ino;
+}
+
+/*
+ * A directory never moves below itself, even when another host moved the
+ * directories between: B has /d2 cached with the root as its parent; A
+ * moves d2 into d1 (so d1/d2/d3); B's move of d1 into d3 must see d2's
+ * parent as it is on disk and refuse, or d1, d2 and d3 would form a cycle
+ * cut off from the root.
+ */
+static void test_no_cycle_across_hosts(void)
+{
+	struct vol *a, *b;
+	uint64_t d1, d2, d3, bd1, bd2, bd3;
+
+	two_hosts();
+	a = hosts[0].v;
+	b = hosts[1].v;
+	d1 = mkdir_at(a, VMFS_ROOT_INO, "d1");
+	d2 = mkdir_at(a, VMFS_ROOT_INO, "d2");
+	d3 = mkdir_at(a, d2, "d3");
+	/* B looks everything up: its engine caches the three directories. */
+	bd1 = lookup_at(b, VMFS_ROOT_INO, "d1");
+	bd2 = lookup_at(b, VMFS_ROOT_INO, "d2");
+	bd3 = lookup_at(b, bd2, "d3");
+	CU_ASSERT_EQUAL(bd1, d1);
+	CU_ASSERT_EQUAL(bd2, d2);
+	CU_ASSERT_EQUAL(bd3, d3);
+
+	CU_ASSERT_EQUAL_FATAL(vol_rename(a, VMFS_ROOT_INO, "d2", d1, "d2", 0), 0);
+	CU_ASSERT_EQUAL(vol_rename(b, VMFS_ROOT_INO, "d1", d3, "d1", 0), -EINVAL);
+	/* B sees A's move, and the tree is still whole. */
+	CU_ASSERT_EQUAL(lookup_at(b, d1, "d2"), d2);
+	CU_ASSERT_EQUAL(lookup_at(b, VMFS_ROOT_INO, "d1"), d1);
+
+	CU_ASSERT_EQUAL(cleanup(), 0);
+	CU_ASSERT(unit_fsck_clean(lun_path, "after the crossing moves"));
+}
+
+
+static uint64_t create_at(struct vol *v, uint64_t parent, const char *name,
+			  struct vol_attr *a)
+{
+	CU_ASSERT_EQUAL_FATAL(vol_create(v, parent, name, S_IFREG | 0644, 0, 0,
+					 0, a), 0);
+	vol_forget(v, a->ino, 1);   /* as the kernel would, in time */
+	return a->ino;
+}
+
+/*
+ * An inode number another host freed and used again: B's kernel still
+ * holds the old file (B looked it up), B found it freed, and A creates a
+ * file that gets the same inode number.  B must look the new file up (a
+ * new incarnation, not "an entry naming a free inode"), and the kernel's
+ * forgets of both (FUSE forgets by node id, which is the inode number)
+ * must leave B's cache as it was.
+ */
+static void test_inode_reused_by_another_host(void)
+{
+	struct vol_cache_stats s0, s;
+	struct vol_attr fa, ga, la;
+	struct vol *a, *b;
+	uint64_t ino = 0;
+	char name[32];
+
+	two_hosts();
+	a = hosts[0].v;
+	b = hosts[1].v;
+	vol_cache_stats_get(b, &s0);
+	create_at(a, VMFS_ROOT_INO, "f", &fa);
+	CU_ASSERT_EQUAL_FATAL(vol_lookup(b, VMFS_ROOT_INO, "f", &la), 0);
+	CU_ASSERT_EQUAL(la.ino, fa.ino);
+	CU_ASSERT_EQUAL_FATAL(vol_unlink(a, VMFS_ROOT_INO, "f"), 0);
+	/* B takes the inode's lock (a chmod through its kernel's old
+	 * entry) and finds it freed. */
+	{
+		struct vol_setattr sa = { .mode = 0600 };
+
+		CU_ASSERT_EQUAL(vol_setattr(b, fa.ino, &sa, VOL_SET_MODE, &la),
+				-ESTALE);
+	}
+	/* A creates until its allocator hands out that number again. */
+	for (int i = 0; i < 64 && ino != fa.ino; i++) {
+		snprintf(name, sizeof(name), "g%d", i);
+		ino = create_at(a, VMFS_ROOT_INO, name, &ga);
+	}
+	CU_ASSERT_EQUAL_FATAL(ino, fa.ino);
+	CU_ASSERT_EQUAL_FATAL(vol_lookup(b, VMFS_ROOT_INO, name, &la), 0);
+	CU_ASSERT_EQUAL(la.ino, ga.ino);
+	CU_ASSERT_EQUAL(la.generation, ga.generation);
+	CU_ASSERT_NOT_EQUAL(la.generation, fa.generation);
+	CU_ASSERT_EQUAL(vol_open_file(b, ga.ino, false), 0);
+	vol_release_file(b, ga.ino, false);
+	/* The kernel forgets the old file and the new one. */
+	vol_forget(b, fa.ino, 1);
+	vol_forget(b, ga.ino, 1);
+	vol_cache_stats_get(b, &s);
+	CU_ASSERT_EQUAL(s.inodes, s0.inodes);
+
+	CU_ASSERT_EQUAL(cleanup(), 0);
+	CU_ASSERT(unit_fsck_clean(lun_path, "after the reuse"));
+}
+
+static CU_TestInfo tests[] = {
+	{ "no_cycle_across_hosts", test_no_cycle_across_hosts },
+	{ "inode_reused_by_another_host", test_inode_reused_by_another_host },
+	CU_TEST_INFO_NULL
+};
+
+UNIT_SUITE("vol_cluster", NULL, cleanup, tests);
