@@ -7,6 +7,9 @@
  *   - fsck -n finds it clean (the link counts as gone) and notes it;
  *     fsck -y applies the drops without a problem and finds nothing to
  *     do in a second run;
+ *   - a bit whose drop was already made (di_nlink = entries, as a 2.x
+ *     fsck would leave it) is a wrong link count to fsck, repaired to
+ *     the entries, never a second drop;
  *   - a mount (no cluster layer) applies them: the file with another
  *     name keeps one link, the file with none is freed and its space
  *     is free again;
@@ -203,8 +206,39 @@ static void test_mount(void)
 	unlink(p.path);
 }
 
+/*
+ * A bit whose drop was already made (as a 2.x fsck, which lowers
+ * di_nlink to the entries and keeps the bit, would leave it): fsck
+ * counts a link too few and restores the count (PR_5_NLINK) rather than
+ * dropping a link a name still needs; the bit goes.
+ */
+static void test_fsck_stale_bit(void)
+{
+	struct pending p;
+	struct fsck_result r;
+	struct vol_raw raw;
+	struct vol_geom g;
+	struct lun *lun;
+	uint8_t *blk = lun_buf_alloc(VMFS_MD_BLOCK_SIZE);
+
+	make_pending(&p);
+	CU_ASSERT_FATAL(lun_open(p.path, 0, &lun) == 0);
+	CU_ASSERT_FATAL(vol_geom_read(lun, &g, NULL, NULL) == 0);
+	unit_raw_init(&raw, &g, lun);
+	CU_ASSERT_FATAL(vol_raw_inode_adjust(&raw, p.kept, blk, -1, 0) == 0);
+	lun_close(lun);
+	lun_buf_free(blk);
+	CU_ASSERT_EQUAL(fsck_mode(p.path, FSCK_MODE_NO, &r), FSCK_EXIT_UNCORRECTED);
+	CU_ASSERT_EQUAL(r.problems_found, 1);
+	CU_ASSERT_EQUAL(fsck_mode(p.path, FSCK_MODE_YES, &r), FSCK_EXIT_FIXED);
+	/* /gone's drop was pending for real: applied as in test_fsck. */
+	check_applied(&p);
+	unlink(p.path);
+}
+
 static CU_TestInfo unlinked_tests[] = {
 	{ "fsck", test_fsck },
+	{ "fsck_stale_bit", test_fsck_stale_bit },
 	{ "mount", test_mount },
 	CU_TEST_INFO_NULL,
 };
