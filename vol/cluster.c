@@ -431,9 +431,11 @@ static int vcl_reload_ino(struct vol *v, uint64_t ino)
 	return ret;
 }
 
-/* Lock inode ino, waiting live_ms for a live holder (0: not at all). */
+/* Lock inode ino, waiting live_ms for a live holder; quiet: a refusal
+ * is the caller's to report. */
 static int vcl_lock_ino_wait(struct vol *v, uint64_t ino,
-			     enum vmfs_lock_mode mode, unsigned live_ms)
+			     enum vmfs_lock_mode mode, unsigned live_ms,
+			     bool quiet)
 {
 	struct lock_state st;
 	bool moved;
@@ -445,7 +447,7 @@ static int vcl_lock_ino_wait(struct vol *v, uint64_t ino,
 		return -ESTALE;
 	ret = vcl_lock_addr(v, res_addr(v, VMFS_RES_INODE, ino), mode,
 			    live_ms, &moved, &st);
-	if (ret == -EBUSY && live_ms) {
+	if (ret == -EBUSY && !quiet) {
 		char who[600];
 
 		vol_lock_owner_text(v, &st, who, sizeof(who));
@@ -459,13 +461,21 @@ static int vcl_lock_ino_wait(struct vol *v, uint64_t ino,
 
 int vcl_lock_ino(struct vol *v, uint64_t ino, enum vmfs_lock_mode mode)
 {
-	return op_shared(v) ? vcl_lock_ino_wait(v, ino, mode, vcl_live_ms(v))
+	return op_shared(v) ? vcl_lock_ino_wait(v, ino, mode, vcl_live_ms(v),
+						false)
 			    : 0;
 }
 
-int vcl_lock_ino_try(struct vol *v, uint64_t ino, enum vmfs_lock_mode mode)
+/*
+ * A quarter of a renewal interval (500 ms by default): long enough for a
+ * holder that only runs an operation, or whose close is on its way, to
+ * let go, short of what a user waits on for an rm.
+ */
+int vcl_lock_ino_brief(struct vol *v, uint64_t ino, enum vmfs_lock_mode mode)
 {
-	return vcl_lock_ino_wait(v, ino, mode, 0);
+	if (!op_shared(v))
+		return 0;
+	return vcl_lock_ino_wait(v, ino, mode, v->cl->o.t.renew_ms / 4, true);
 }
 
 void vcl_sweep_want(struct vol *v)

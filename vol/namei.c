@@ -418,8 +418,10 @@ static int drop_pending(struct vol *v, uint64_t ino)
 
 /*
  * Lock the inode ino that name in parent (locked) names, to remove that
- * name.  Another host holding a file (open there) makes *pending true
- * at once instead of waiting: the removal leaves its link drop pending.
+ * name.  Another host holding a file past a brief wait (it has it open)
+ * makes *pending true instead of waiting a lease for EBUSY: the removal
+ * leaves its link drop pending.  The brief wait keeps the drop direct
+ * when the holder only runs an operation or is closing the file.
  * A directory is never open on a host: its lock is waited for as before.
  */
 static int lock_victim(struct vol *v, uint64_t parent, const char *name,
@@ -430,7 +432,7 @@ static int lock_victim(struct vol *v, uint64_t parent, const char *name,
 	*pending = false;
 	if (!ino)
 		return 0;
-	ret = vcl_lock_ino_try(v, ino, VMFS_LOCK_EXCLUSIVE);
+	ret = vcl_lock_ino_brief(v, ino, VMFS_LOCK_EXCLUSIVE);
 	if (ret != -EBUSY)
 		return ret;
 	{

@@ -346,8 +346,9 @@ int vcl_end(struct vol *v, struct vcl_optab *op, int ret);
 bool vcl_shared(const struct vol *v);
 int vcl_parent_of(struct vol *v, uint64_t ino, uint64_t *parent);
 int vcl_lock_ino(struct vol *v, uint64_t ino, enum vmfs_lock_mode mode);
-/* The same without waiting for a live holder: -EBUSY at once. */
-int vcl_lock_ino_try(struct vol *v, uint64_t ino, enum vmfs_lock_mode mode);
+/* The same, waiting a moment only (vcl_lock_ino_brief in cluster.c):
+ * -EBUSY when a live host holds it longer, and nothing logged. */
+int vcl_lock_ino_brief(struct vol *v, uint64_t ino, enum vmfs_lock_mode mode);
 /* Ask the watcher's next tick for an orphan sweep (vol_orphans_sweep). */
 void vcl_sweep_want(struct vol *v);
 int vcl_lock_ino2(struct vol *v, uint64_t a, uint64_t b,
