@@ -1,16 +1,19 @@
 /*
  * Two hosts in one process sharing a volume (vol/cluster.c): each with its
- * own LUN handles, heartbeat slot and engine, as two vmfsd would be.  The
- * cases here are those where one host's cached copy of an object it does
- * not hold is older than the disk, which a single kernel in front of the
- * engine cannot show deterministically.
+ * own LUN handles, heartbeat slot and engine, as two vmfsd would be (a
+ * third, when one must die, in a child process).  The cases here are
+ * those a test through FUSE mounts cannot set up deterministically: one
+ * host's cached copy of an object it does not hold being older than the
+ * disk, and a recoverer dying in the middle of a recovery.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 #include "unit.h"
 #include "vmfs/lockmgr.h"
@@ -88,14 +91,20 @@ static int host_down(struct uhost *h)
 	return ret;
 }
 
-/* A fresh volume and hosts A and B sharing it. */
-static void two_hosts(void)
+/* A fresh volume (geom set), no host on it. */
+static void fresh_volume(void)
 {
 	struct lun *lun;
 
 	lun_path = unit_scratch_volume("cluster.img", 256 * MIB, &lun);
 	CU_ASSERT_FATAL(vol_geom_read(lun, &geom, NULL, NULL) == 0);
 	lun_close(lun);
+}
+
+/* A fresh volume and hosts A and B sharing it. */
+static void two_hosts(void)
+{
+	fresh_volume();
 	host_up(&hosts[0], 0);
 	host_up(&hosts[1], 1);
 	CU_ASSERT_FATAL(vol_cluster_is_shared(hosts[0].v));
@@ -225,9 +234,108 @@ static void test_inode_reused_by_another_host(void)
 	CU_ASSERT(unit_fsck_clean(lun_path, "after the reuse"));
 }
 
+/* The slot of host n (host_up's uuid) as on disk, or NULL. */
+static bool slot_of(unsigned n, struct hb_slot_info *out)
+{
+	struct hb_slot_info si[8];
+	struct lun *lun;
+	uint32_t cnt = 0;
+	bool found = false;
+
+	CU_ASSERT_FATAL(lun_open(lun_path, 0, &lun) == 0);
+	if (hb_survey(lun, geom.hb_offset, false, si, 8, &cnt) == 0)
+		for (uint32_t i = 0; i < cnt && !found; i++)
+			if (si[i].host_uuid[0] == 0xa0 + n &&
+			    si[i].host_uuid[15] == 1) {
+				*out = si[i];
+				found = true;
+			}
+	lun_close(lun);
+	return found;
+}
+
+/*
+ * A survivor that dies in the middle of a recovery leaves the dead host's
+ * slot REPLAYING, standing still; another survivor's watcher takes the
+ * recovery over, and then the dead host's open file can be opened for
+ * writing with what it wrote.  Host C runs in a child process killed with
+ * SIGKILL holding its file open for writing; the test itself plays the
+ * first recoverer, which claims the slot and stops (hb_recover_done
+ * without freeing it); A and B's watchers must finish the job.
+ */
+static void test_recoverer_dies(void)
+{
+	int go[2], done[2];
+	struct hb_slot_info si;
+	struct hb_recovery *rec;
+	struct hb_timeouts t;
+	struct vol_attr fa;
+	char buf[16] = "";
+	pid_t pid;
+	int st;
+
+	fresh_volume();
+	CU_ASSERT_FATAL(pipe(go) == 0 && pipe(done) == 0);
+	pid = fork();   /* before any thread: the child starts its own */
+	CU_ASSERT_FATAL(pid >= 0);
+	if (pid == 0) {
+		struct uhost c;
+		struct vol_attr a;
+		char x;
+
+		memset(&c, 0, sizeof(c));
+		if (read(go[0], &x, 1) != 1)
+			_exit(2);
+		host_up(&c, 2);
+		if (vol_create(c.v, VMFS_ROOT_INO, "c-disk", S_IFREG | 0644, 0,
+			       0, 0, &a) || vol_open_file(c.v, a.ino, true) < 0 ||
+		    vol_write(c.v, a.ino, "from C", 6, 0) != 6 ||
+		    vol_fsync(c.v, a.ino, false))
+			_exit(3);
+		if (write(done[1], &a.ino, sizeof(a.ino)) != sizeof(a.ino))
+			_exit(4);
+		pause();   /* killed here, holding the file open */
+		_exit(5);
+	}
+	host_up(&hosts[0], 0);
+	host_up(&hosts[1], 1);
+	CU_ASSERT_FATAL(write(go[1], "g", 1) == 1);
+	CU_ASSERT_FATAL(read(done[0], &fa.ino, sizeof(fa.ino)) == sizeof(fa.ino));
+	kill(pid, SIGKILL);
+	CU_ASSERT_FATAL(waitpid(pid, &st, 0) == pid);
+
+	/* The first recoverer: claims C's slot, then "dies". */
+	CU_ASSERT_FATAL(slot_of(2, &si));
+	hb_timeouts_from_lease(si.lease_ms, &t);
+	CU_ASSERT_EQUAL_FATAL(hb_recover_claim(hosts[0].hb_lun,
+					       hb_primitive(hosts[0].hb),
+					       geom.hb_offset, &si,
+					       t.io_timeout_ms, &rec), 0);
+	CU_ASSERT_EQUAL(hb_recover_done(rec, false), 0);
+	CU_ASSERT_FATAL(slot_of(2, &si));
+	CU_ASSERT_EQUAL(si.state, VMFS_HB_REPLAYING);
+
+	/* The watchers take it over: the slot goes FREE. */
+	for (int i = 0; i < 200 && slot_of(2, &si); i++)
+		usleep(50 * 1000);
+	CU_ASSERT_FALSE(slot_of(2, &si));
+	CU_ASSERT_EQUAL(vol_open_file(hosts[0].v, fa.ino, true), 0);
+	CU_ASSERT_EQUAL(vol_read(hosts[0].v, fa.ino, buf, sizeof(buf), 0), 6);
+	CU_ASSERT_EQUAL(memcmp(buf, "from C", 6), 0);
+	vol_release_file(hosts[0].v, fa.ino, true);
+
+	close(go[0]);
+	close(go[1]);
+	close(done[0]);
+	close(done[1]);
+	CU_ASSERT_EQUAL(cleanup(), 0);
+	CU_ASSERT(unit_fsck_clean(lun_path, "after the recovery taken over"));
+}
+
 static CU_TestInfo tests[] = {
 	{ "no_cycle_across_hosts", test_no_cycle_across_hosts },
 	{ "inode_reused_by_another_host", test_inode_reused_by_another_host },
+	{ "recoverer_dies", test_recoverer_dies },
 	CU_TEST_INFO_NULL
 };
 
