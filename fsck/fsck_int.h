@@ -122,6 +122,8 @@ struct fsck_ctx {
 	uint8_t *isdir;              /* per inode */
 	uint8_t *orphan;             /* per inode: rc_orphan bit (unlinked while open) */
 	uint64_t orphans;            /* of those, found with no links (pass 5) */
+	uint8_t *unlinked;           /* per inode: rc_unlinked bit (a link drop pending) */
+	uint64_t pending;            /* of those, drops counted by pass 5 */
 	uint8_t *reached;            /* per inode, pass 4 connectivity */
 	uint8_t *onpath;             /* per inode, pass 4 walk in progress */
 
@@ -161,6 +163,14 @@ static inline void bm_set(uint8_t *bm, uint64_t i)
 {
 	bm[i >> 3] |= (uint8_t)(1u << (i & 7));
 }
+/* Links of inode ino that di_nlink still counts though their entry is
+ * gone: a drop another host left pending (rc_unlinked, SPEC §8). */
+static inline uint32_t fsck_pending_links(const struct fsck_ctx *c,
+					  uint64_t ino)
+{
+	return bm_test(c->unlinked, ino) ? 1 : 0;
+}
+
 static inline void bm_clr(uint8_t *bm, uint64_t i)
 {
 	bm[i >> 3] &= (uint8_t)~(1u << (i & 7));
@@ -227,6 +237,9 @@ int64_t fsck_obj_index(const struct fsck_ctx *c, enum vmfs_res_type t,
 uint64_t fsck_inode_addr(const struct fsck_ctx *c, uint64_t ino);
 /* Object idx of area t lies in a never-initialised cluster (pass 3 on). */
 bool fsck_uninit(const struct fsck_ctx *c, enum vmfs_res_type t, uint64_t idx);
+/* Have pass 6 rewrite the cluster header of object idx of area t. */
+void fsck_cluster_dirty(struct fsck_ctx *c, enum vmfs_res_type t,
+			uint64_t idx);
 uint64_t fsck_cluster_addr(const struct fsck_ctx *c, enum vmfs_res_type t,
 			   uint32_t cl);
 

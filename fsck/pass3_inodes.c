@@ -5,8 +5,8 @@
  *   - every resource-cluster header: envelope, type, index, object count,
  *     first object (PR_3_CLUSTER_BAD: its bits are unknown; pass 6
  *     rebuilds it from the ownership this pass computes); one marked
- *     never initialised (VMFS_RC_UNINIT) has no bit set in its bitmap or
- *     orphan map (PR_3_CLUSTER_UNINIT: the bits are kept and the mark
+ *     never initialised (VMFS_RC_UNINIT) has no bit set in its bitmap,
+ *     orphan or unlinked map (PR_3_CLUSTER_UNINIT: the bits are kept and the mark
  *     dropped in pass 6), and its objects are never read: its inodes are
  *     not scanned and a pointer into it is a damaged pointer block;
  *   - every inode slot whose bitmap bit is set, or whose block verifies
@@ -80,7 +80,7 @@ static uint64_t small_max(const struct fsck_ctx *c)
 static bool cluster_in_use(const struct vmfs_rc *rc)
 {
 	for (size_t i = 0; i < sizeof(rc->rc_bitmap); i++)
-		if (rc->rc_bitmap[i] || rc->rc_orphan[i])
+		if (rc->rc_bitmap[i] || rc->rc_orphan[i] || rc->rc_unlinked[i])
 			return true;
 	return false;
 }
@@ -144,6 +144,8 @@ static int load_clusters(struct fsck_ctx *c, enum vmfs_res_type t, uint8_t *buf)
 					bm_set(c->res[t].disk_bm, first + j);
 				if (t == VMFS_RES_INODE && bm_test(rc->rc_orphan, j))
 					bm_set(c->orphan, first + j);
+				if (t == VMFS_RES_INODE && bm_test(rc->rc_unlinked, j))
+					bm_set(c->unlinked, first + j);
 			}
 		}
 	}

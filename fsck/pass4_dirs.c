@@ -126,8 +126,7 @@ static void ensure_dir(struct fsck_ctx *c, uint64_t ino, uint64_t parent,
 	bm_set(c->res[VMFS_RES_INODE].owned, ino);
 	if (!bm_test(c->res[VMFS_RES_INODE].disk_bm, ino)) {
 		bm_set(c->res[VMFS_RES_INODE].disk_bm, ino);
-		c->res[VMFS_RES_INODE].clflags[ino / c->g.res[VMFS_RES_INODE].per_cluster] |=
-			FSCK_CL_DIRTY;
+		fsck_cluster_dirty(c, VMFS_RES_INODE, ino);
 	}
 	bm_set(c->isdir, ino);
 	fsck_map_set(c, c->imode, ino, (uint64_t)(S_IFDIR | perm) | 2ull << 32);
@@ -538,7 +537,8 @@ int fsck_pass4(struct fsck_ctx *c)
 	/* Files with links on disk that no entry names. */
 	for (uint64_t ino = 1; ino < count && !ret && !c->abort; ino++) {
 		if (!bm_test(c->res[VMFS_RES_INODE].owned, ino) || bm_test(c->isdir, ino) ||
-		    fsck_map_get(c, c->links, ino, NULL) || disk_nlink(c, ino) == 0)
+		    fsck_map_get(c, c->links, ino, NULL) ||
+		    disk_nlink(c, ino) <= fsck_pending_links(c, ino))
 			continue;
 		if (fsck_fix(c, PR_4_UNREACHABLE, fsck_inode_addr(c, ino),
 			     "inode %llu (mode 0%o) has %u links but no entry",

@@ -16,6 +16,14 @@
  * unlinked while open and its host stopped before the last close) is no
  * problem: the next mount frees it, and a repairing run frees it here
  * without a report; a read-only run only counts it.
+ * A file whose unlinked bit is set (rc_unlinked: a host removed one of
+ * its names while another host had it open, SPEC §8) has one link more
+ * on disk than entries: that is no problem either.  A repairing run
+ * applies the drop as the engine would (di_nlink one less, the bit
+ * cleared, the inode freed at zero links) without a report; a read-only
+ * run counts the link as gone and notes how many drops wait.  The bit
+ * on a directory, or on a file with no link left to drop, means nothing
+ * and a repairing run clears it.
  * A file with links on disk but no entry that pass 4 could not (or was
  * not allowed to) reconnect is left alone: it was already reported.
  *
@@ -34,18 +42,40 @@ static void free_orphan(struct fsck_ctx *c, uint64_t ino, uint8_t *blk)
 	bm_clr(c->isdir, ino);
 }
 
+static void write_counts(struct fsck_ctx *c, uint64_t ino,
+			 uint8_t *blk, const struct fmt_inode *fi)
+{
+	fmt_inode_encode(fi, fsck_di(blk));
+	vol_raw_inode_write(fsck_raw(c), ino, blk);
+}
+
 static void check_counts(struct fsck_ctx *c, uint64_t ino, uint8_t *blk)
 {
 	struct vmfs_inode *di = fsck_di(blk);
 	struct fmt_inode fi;
 	uint32_t mode, nlink;
 	uint64_t addr = fsck_inode_addr(c, ino), want, nent = 0;
-	bool dir = bm_test(c->isdir, ino), named, dirty = false;
+	bool dir = bm_test(c->isdir, ino), named, dirty = false, dropped = false;
 
 	/* Pass 3 checked the fields; only the counts matter here. */
 	(void)fmt_inode_decode(di, &fi);
 	mode = fi.mode;
 	nlink = fi.nlink;
+	if (bm_test(c->unlinked, ino)) {
+		dropped = !dir && nlink > 0;
+		if (dropped) {
+			nlink--;
+			c->pending++;
+		}
+		if (c->writable) {
+			if (dropped) {
+				fi.nlink = nlink;
+				dirty = true;
+			}
+			bm_clr(c->unlinked, ino);
+			fsck_cluster_dirty(c, VMFS_RES_INODE, ino);
+		}
+	}
 
 	if (dir) {
 		if (ino != c->g.root_ino)
@@ -60,9 +90,13 @@ static void check_counts(struct fsck_ctx *c, uint64_t ino, uint8_t *blk)
 	}
 	if (!named) {
 		/* Pass 4 reported what it could not reconnect. */
-		if (nlink || (dir && nent) || ino <= VMFS_LOSTFOUND_INO)
+		if (nlink || (dir && nent) || ino <= VMFS_LOSTFOUND_INO) {
+			if (dirty)
+				write_counts(c, ino, blk, &fi);
 			return;
-		if (bm_test(c->orphan, ino)) {
+		}
+		/* Its last link was the pending drop: an orphan like any. */
+		if (bm_test(c->orphan, ino) || dropped) {
 			c->orphans++;
 			if (c->writable)
 				free_orphan(c, ino, blk);
@@ -92,10 +126,8 @@ static void check_counts(struct fsck_ctx *c, uint64_t ino, uint8_t *blk)
 		fi.nentries = nent;
 		dirty = true;
 	}
-	if (dirty) {
-		fmt_inode_encode(&fi, di);
-		vol_raw_inode_write(fsck_raw(c), ino, blk);
-	}
+	if (dirty)
+		write_counts(c, ino, blk, &fi);
 }
 
 int fsck_pass5(struct fsck_ctx *c)
@@ -135,6 +167,11 @@ int fsck_pass5(struct fsck_ctx *c)
 				check_counts(c, i + k, buf + (size_t)k * VMFS_MD_BLOCK_SIZE);
 	}
 	lun_buf_free(buf);
+	if (c->pending)
+		fsck_info(c, c->writable ?
+			  "applied %llu link removals that waited for another host to close the file" :
+			  "%llu link removals wait for another host to close the file; the next host to lock it, or 'vmfs fsck -y', applies them",
+			  (unsigned long long)c->pending);
 	if (c->orphans)
 		fsck_info(c, c->writable ?
 			  "freed %llu inodes that were unlinked while open" :

@@ -56,9 +56,15 @@ static void rc_fill(struct fsck_ctx *c, enum vmfs_res_type t, uint32_t cl,
 			bm_set(rc->rc_bitmap, j);
 			used++;
 		} else if (t == VMFS_RES_INODE) {
-			/* A free inode is nobody's orphan. */
+			/* A free inode is nobody's orphan, and has no link
+			 * left to drop. */
 			rc->rc_orphan[j >> 3] &= (uint8_t)~(1u << (j & 7));
+			rc->rc_unlinked[j >> 3] &= (uint8_t)~(1u << (j & 7));
 		}
+		/* Pass 5 applied and cleared the pending drops of a
+		 * repairing run. */
+		if (t == VMFS_RES_INODE && !bm_test(c->unlinked, first + j))
+			rc->rc_unlinked[j >> 3] &= (uint8_t)~(1u << (j & 7));
 	}
 	h.nfree = nobjs - used;
 	/* A cluster with objects in use is initialised (PR_3_CLUSTER_UNINIT,

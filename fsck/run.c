@@ -256,7 +256,8 @@ bool fsck_uninit(const struct fsck_ctx *c, enum vmfs_res_type t, uint64_t idx)
 	return c->res[t].clflags[idx / c->g.res[t].per_cluster] & FSCK_CL_UNINIT;
 }
 
-static void mark_dirty(struct fsck_ctx *c, enum vmfs_res_type t, uint64_t idx)
+void fsck_cluster_dirty(struct fsck_ctx *c, enum vmfs_res_type t,
+			uint64_t idx)
 {
 	c->res[t].clflags[idx / c->g.res[t].per_cluster] |= FSCK_CL_DIRTY;
 }
@@ -276,7 +277,7 @@ int fsck_obj_alloc(struct fsck_ctx *c, enum vmfs_res_type t, uint64_t ino,
 		if (t == VMFS_RES_INODE && j <= VMFS_LOSTFOUND_INO)
 			continue;
 		bm_set(rs->disk_bm, j);
-		mark_dirty(c, t, j);
+		fsck_cluster_dirty(c, t, j);
 		if (t == VMFS_RES_INODE)
 			bm_set(rs->owned, j);
 		else
@@ -298,7 +299,7 @@ void fsck_obj_release(struct fsck_ctx *c, enum vmfs_res_type t, uint64_t idx)
 		fsck_unclaim(c, t, idx);
 	if (bm_test(c->res[t].disk_bm, idx)) {
 		bm_clr(c->res[t].disk_bm, idx);
-		mark_dirty(c, t, idx);
+		fsck_cluster_dirty(c, t, idx);
 	}
 }
 
@@ -320,9 +321,11 @@ static int ctx_setup(struct fsck_ctx *c)
 	}
 	c->isdir = calloc(1, (size_t)((ninodes + 7) / 8));
 	c->orphan = calloc(1, (size_t)((ninodes + 7) / 8));
+	c->unlinked = calloc(1, (size_t)((ninodes + 7) / 8));
 	c->reached = calloc(1, (size_t)((ninodes + 7) / 8));
 	c->onpath = calloc(1, (size_t)((ninodes + 7) / 8));
-	if (!c->isdir || !c->orphan || !c->reached || !c->onpath)
+	if (!c->isdir || !c->orphan || !c->unlinked || !c->reached ||
+	    !c->onpath)
 		return -ENOMEM;
 	c->own = fsck_map_open(c, "owners");
 	c->imode = fsck_map_open(c, "modes");
@@ -352,6 +355,7 @@ static void ctx_teardown(struct fsck_ctx *c)
 	}
 	free(c->isdir);
 	free(c->orphan);
+	free(c->unlinked);
 	free(c->reached);
 	free(c->onpath);
 	free(c->slots);

@@ -249,7 +249,8 @@ int vol_res_load(struct vol *v)
 				/* Never initialised, yet something in use. */
 				if (!ret && (h.flags & VMFS_RC_UNINIT) &&
 				    (!map_empty(rc->rc_bitmap, sizeof(rc->rc_bitmap)) ||
-				     !map_empty(rc->rc_orphan, sizeof(rc->rc_orphan))))
+				     !map_empty(rc->rc_orphan, sizeof(rc->rc_orphan)) ||
+				     !map_empty(rc->rc_unlinked, sizeof(rc->rc_unlinked))))
 					ret = -VMFS_E_CORRUPT;
 				if (ret) {
 					VLOG(LOG_ERR, "%s cluster %u at offset %llu: %s; run 'vmfs fsck'",
@@ -617,12 +618,24 @@ int vol_res_alloc(struct vol *v, enum vmfs_res_type t, uint64_t hint,
 	return k ? 0 : -ENOSPC;
 }
 
-int vol_res_orphan_mark(struct vol *v, uint64_t ino, bool on)
+/* The inode map m of a cluster header (format.h rc_orphan, rc_unlinked). */
+static uint8_t *rc_inode_map(struct vmfs_rc *rc, enum vol_rc_map m)
+{
+	return m == VOL_RC_UNLINKED ? rc->rc_unlinked : rc->rc_orphan;
+}
+
+/*
+ * Lock the cluster of inode ino for the running operation and set or
+ * clear its bit in map m (on: true/false), or only read it (on: NULL).
+ * *was (may be NULL) is the bit before.
+ */
+static int rc_inode_bit(struct vol *v, uint64_t ino, enum vol_rc_map m,
+			const bool *on, bool *was)
 {
 	struct rarea *ra = &v->res[VMFS_RES_INODE];
 	uint32_t c = (uint32_t)(ino / ra->g.per_cluster);
 	uint32_t bit = (uint32_t)(ino % ra->g.per_cluster);
-	struct vmfs_rc *rc;
+	uint8_t *map;
 	int ret = 0;
 
 	if (ino >= ra->g.count)
@@ -633,19 +646,49 @@ int vol_res_orphan_mark(struct vol *v, uint64_t ino, bool on)
 		pthread_mutex_unlock(&v->alloc_lock);
 		return ret;
 	}
-	rc = rc_of(ra->cl[c].blk);
-	if (bit_test(rc->rc_orphan, bit) != on) {
-		rc->rc_orphan[bit >> 3] ^= 1u << (bit & 7);
+	map = rc_inode_map(rc_of(ra->cl[c].blk), m);
+	if (was)
+		*was = bit_test(map, bit);
+	if (on && bit_test(map, bit) != *on) {
+		map[bit >> 3] ^= 1u << (bit & 7);
 		ret = rc_write(v, ra, c);
 	}
 	pthread_mutex_unlock(&v->alloc_lock);
 	return ret;
 }
 
-int vol_res_orphans_list(struct vol *v, uint64_t **out, size_t *n)
+int vol_res_inode_mark(struct vol *v, uint64_t ino, enum vol_rc_map m,
+		       bool on)
+{
+	return rc_inode_bit(v, ino, m, &on, NULL);
+}
+
+int vol_res_inode_test(struct vol *v, uint64_t ino, enum vol_rc_map m,
+		       bool *set)
+{
+	return rc_inode_bit(v, ino, m, NULL, set);
+}
+
+bool vol_res_unlinked_pending(struct vol *v, uint64_t ino, bool reread)
 {
 	struct rarea *ra = &v->res[VMFS_RES_INODE];
-	uint64_t *list = NULL;
+	uint32_t c = (uint32_t)(ino / ra->g.per_cluster);
+	bool set = false;
+
+	if (ino >= ra->g.count)
+		return false;
+	pthread_mutex_lock(&v->alloc_lock);
+	if (!reread || !rc_reload(v, ra, VMFS_RES_INODE, c))
+		set = bit_test(rc_of(ra->cl[c].blk)->rc_unlinked,
+			       (uint32_t)(ino % ra->g.per_cluster));
+	pthread_mutex_unlock(&v->alloc_lock);
+	return set;
+}
+
+int vol_res_orphans_list(struct vol *v, struct vol_orphan **out, size_t *n)
+{
+	struct rarea *ra = &v->res[VMFS_RES_INODE];
+	struct vol_orphan *list = NULL;
 	size_t cnt = 0, cap = 0;
 
 	pthread_mutex_lock(&v->alloc_lock);
@@ -653,10 +696,12 @@ int vol_res_orphans_list(struct vol *v, uint64_t **out, size_t *n)
 		const struct vmfs_rc *rc = rc_of(ra->cl[c].blk);
 
 		for (uint32_t b = 0; b < ra->cl[c].nobjs; b++) {
-			if (!bit_test(rc->rc_orphan, b))
+			bool pending = bit_test(rc->rc_unlinked, b);
+
+			if (!pending && !bit_test(rc->rc_orphan, b))
 				continue;
 			if (cnt == cap) {
-				uint64_t *l = realloc(list, (cap ? cap * 2 : 64) *
+				struct vol_orphan *l = realloc(list, (cap ? cap * 2 : 64) *
 							    sizeof(*l));
 
 				if (!l) {
@@ -667,7 +712,8 @@ int vol_res_orphans_list(struct vol *v, uint64_t **out, size_t *n)
 				list = l;
 				cap = cap ? cap * 2 : 64;
 			}
-			list[cnt++] = (uint64_t)c * ra->g.per_cluster + b;
+			list[cnt].ino = (uint64_t)c * ra->g.per_cluster + b;
+			list[cnt++].pending = pending;
 		}
 	}
 	pthread_mutex_unlock(&v->alloc_lock);
@@ -742,6 +788,7 @@ int vol_res_free(struct vol *v, enum vmfs_res_type t, const uint64_t *idx,
 				continue;
 			rc->rc_bitmap[bit >> 3] &= ~(1u << (bit & 7));
 			rc->rc_orphan[bit >> 3] &= ~(1u << (bit & 7));
+			rc->rc_unlinked[bit >> 3] &= ~(1u << (bit & 7));
 			cl->nfree++;
 			ra->used--;
 		}

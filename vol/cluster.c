@@ -431,7 +431,11 @@ static int vcl_reload_ino(struct vol *v, uint64_t ino)
 	return ret;
 }
 
-int vcl_lock_ino(struct vol *v, uint64_t ino, enum vmfs_lock_mode mode)
+/* Lock inode ino, waiting live_ms for a live holder; quiet: a refusal
+ * is the caller's to report. */
+static int vcl_lock_ino_wait(struct vol *v, uint64_t ino,
+			     enum vmfs_lock_mode mode, unsigned live_ms,
+			     bool quiet)
 {
 	struct lock_state st;
 	bool moved;
@@ -442,8 +446,8 @@ int vcl_lock_ino(struct vol *v, uint64_t ino, enum vmfs_lock_mode mode)
 	if (ino == 0 || ino >= v->g.res[VMFS_RES_INODE].count)
 		return -ESTALE;
 	ret = vcl_lock_addr(v, res_addr(v, VMFS_RES_INODE, ino), mode,
-			    vcl_live_ms(v), &moved, &st);
-	if (ret == -EBUSY) {
+			    live_ms, &moved, &st);
+	if (ret == -EBUSY && !quiet) {
 		char who[600];
 
 		vol_lock_owner_text(v, &st, who, sizeof(who));
@@ -453,6 +457,34 @@ int vcl_lock_ino(struct vol *v, uint64_t ino, enum vmfs_lock_mode mode)
 	if (ret || !moved)
 		return ret;
 	return vcl_reload_ino(v, ino);
+}
+
+int vcl_lock_ino(struct vol *v, uint64_t ino, enum vmfs_lock_mode mode)
+{
+	return op_shared(v) ? vcl_lock_ino_wait(v, ino, mode, vcl_live_ms(v),
+						false)
+			    : 0;
+}
+
+/*
+ * A quarter of a renewal interval (500 ms by default): long enough for a
+ * holder that only runs an operation, or whose close is on its way, to
+ * let go, short of what a user waits on for an rm.
+ */
+int vcl_lock_ino_brief(struct vol *v, uint64_t ino, enum vmfs_lock_mode mode)
+{
+	if (!op_shared(v))
+		return 0;
+	return vcl_lock_ino_wait(v, ino, mode, v->cl->o.t.renew_ms / 4, true);
+}
+
+void vcl_sweep_want(struct vol *v)
+{
+	if (!v->cl)
+		return;
+	pthread_mutex_lock(&v->cl->held_mu);
+	v->cl->sweep_wanted = true;
+	pthread_mutex_unlock(&v->cl->held_mu);
 }
 
 /*
@@ -716,6 +748,7 @@ void vol_release_file(struct vol *v, uint64_t ino, bool write)
 	struct lock_state st;
 	struct vinode *vi;
 	struct vheld *h;
+	bool last = false;
 
 	if (!c)
 		return;
@@ -746,8 +779,15 @@ void vol_release_file(struct vol *v, uint64_t ino, bool write)
 			h->open_ro--;
 		if (c->shared)
 			open_lock_sync(v, h, 2000, &st);
+		last = !h->open_ro && !h->open_rw;
 	}
 	pthread_mutex_unlock(&c->held_mu);
+	/* Our last close may be what a pending link drop of another host
+	 * waits for (rc_unlinked): one header read tells (alone, the cached
+	 * header is the truth), and the watcher's next sweep applies it and
+	 * frees the file. */
+	if (last && vol_res_unlinked_pending(v, ino, c->shared))
+		vcl_sweep_want(v);
 	vcl_end(v, &op, 0);
 }
 
@@ -954,16 +994,97 @@ static void vcl_go_alone(struct vol *v)
 
 /* ---- the orphan sweep ------------------------------------------------- */
 
-/* Free orphans (no links, not open anywhere) whose lock we can take. */
+/*
+ * Apply the link drop another host left pending on vi (rc_unlinked),
+ * whose lock this operation holds EXCLUSIVE: di_nlink goes down by one
+ * (an orphan at zero) and the bit is cleared in the same transaction.
+ */
+static int apply_pending_drop(struct vol *v, struct vinode *vi)
+{
+	int ret = 0;
+
+	pthread_rwlock_wrlock(&vi->rw);
+	/* A directory is never left pending, and the link the drop counts
+	 * is always still there (fsck, docs/SPEC.md §8): never below 0. */
+	if (!S_ISDIR(vi->mode) && vi->nlink && !vi->deleted)
+		ret = vol_link_drop(v, vi);
+	pthread_rwlock_unlock(&vi->rw);
+	if (!ret)
+		ret = vol_res_inode_mark(v, vi->ino, VOL_RC_UNLINKED, false);
+	return ret;
+}
+
+/*
+ * One inode of the sweep's list, whose lock the running operation holds
+ * (or alone): apply its pending drop, free it if that leaves it an
+ * orphan, or free the orphan it was.  True: try again at the next sweep.
+ */
+static bool sweep_one(struct vol *v, uint64_t ino, uint64_t *freed)
+{
+	VOL_HANDLE(v);
+	bool pending = false, orphan = false, retry = false, busy;
+	struct vinode *vi;
+	int ret;
+
+	/* Under the cluster's lock: another host's sweep may have dealt
+	 * with it since the list was read. */
+	ret = vol_res_inode_test(v, ino, VOL_RC_UNLINKED, &pending);
+	if (!ret)
+		ret = vol_res_inode_test(v, ino, VOL_RC_ORPHAN, &orphan);
+	if (ret)
+		return true;
+	if (!pending && !orphan)
+		return false;
+	if (op_shared(v))
+		ret = vcl_reload_ino(v, ino);
+	if (!ret)
+		ret = vol_inode_get(v, ino, &vi);
+	if (ret == -ESTALE) {
+		/* Free on disk: the bits are stale. */
+		vol_res_inode_mark(v, ino, VOL_RC_ORPHAN, false);
+		vol_res_inode_mark(v, ino, VOL_RC_UNLINKED, false);
+		return false;
+	}
+	/* Not read: the bits stay (a transient failure must not leak the
+	 * inode); a pending drop is tried again at the next sweep. */
+	if (ret)
+		return pending;
+	if (pending && apply_pending_drop(v, vi))
+		retry = true;
+	pthread_mutex_lock(&v->icache_lock);
+	busy = vi->nlookup > 0;
+	pthread_mutex_unlock(&v->icache_lock);
+	if (vi->nlink) {
+		vol_res_inode_mark(v, ino, VOL_RC_ORPHAN, false);
+	} else if (busy) {
+		pthread_rwlock_wrlock(&vi->rw);
+		if (!vi->deleted && !vol_inode_free(v, vi))
+			(*freed)++;
+		pthread_rwlock_unlock(&vi->rw);
+	} else {
+		(*freed)++;
+	}
+	vol_inode_put(v, vi);  /* the last one frees it */
+	return retry;
+}
+
+/*
+ * Free orphans (no links, not open anywhere) and apply pending link drops
+ * (rc_unlinked) whose lock we can take.  A drop whose inode another host
+ * still has open stays pending: the sweep is wanted again at the next
+ * tick, and the holder's last close asks for one too.
+ */
 void vol_orphans_sweep(struct vol *v, bool quiet)
 {
-	uint64_t *list = NULL, freed = 0;
+	struct vol_orphan *list = NULL;
+	uint64_t freed = 0;
 	size_t n = 0;
+	bool retry = false;
 
 	if (vol_is_rdonly(v))
 		return;
-	/* Shared: the orphan bits as on disk now, read between operations
-	 * (an operation's cached cluster changes may not be home yet). */
+	/* Shared: the bits as on disk now, read between operations (an
+	 * operation's cached cluster changes may not be home yet). */
 	if (vcl_shared(v)) {
 		VCL_OP(v);
 
@@ -974,7 +1095,7 @@ void vol_orphans_sweep(struct vol *v, bool quiet)
 		return;
 	for (size_t i = 0; i < n; i++) {
 		struct vcl_optab op;
-		struct vinode *vi;
+		uint64_t addr = res_addr(v, VMFS_RES_INODE, list[i].ino);
 		int ret;
 
 		/* Open here: not ours to free yet. */
@@ -983,49 +1104,27 @@ void vol_orphans_sweep(struct vol *v, bool quiet)
 			bool open;
 
 			pthread_mutex_lock(&v->cl->held_mu);
-			h = held_find(v->cl, res_addr(v, VMFS_RES_INODE, list[i]),
-				      false);
+			h = held_find(v->cl, addr, false);
 			open = h && (h->open_ro || h->open_rw);
 			pthread_mutex_unlock(&v->cl->held_mu);
-			if (open)
+			if (open) {
+				retry |= list[i].pending;
 				continue;
-		}
-		vcl_begin(v, &op);
-		ret = op_shared(v) ? vcl_lock_addr(v, res_addr(v, VMFS_RES_INODE,
-							 list[i]),
-						   VMFS_LOCK_EXCLUSIVE, 0, NULL, NULL)
-				   : 0;
-		if (!ret) {
-			VOL_HANDLE(v);
-
-			if (op_shared(v))
-				vcl_reload_ino(v, list[i]);
-			ret = vol_inode_get(v, list[i], &vi);
-			if (ret == -ESTALE) {
-				/* Free on disk: the bit is stale. */
-				vol_res_orphan_mark(v, list[i], false);
-			} else if (!ret) {
-				bool busy;
-
-				pthread_mutex_lock(&v->icache_lock);
-				busy = vi->nlookup > 0;
-				pthread_mutex_unlock(&v->icache_lock);
-				if (vi->nlink)
-					vol_res_orphan_mark(v, list[i], false);
-				else if (busy) {
-					pthread_rwlock_wrlock(&vi->rw);
-					if (!vi->deleted &&
-					    !vol_inode_free(v, vi))
-						freed++;
-					pthread_rwlock_unlock(&vi->rw);
-				} else {
-					freed++;
-				}
-				vol_inode_put(v, vi);  /* the last one frees it */
 			}
 		}
+		vcl_begin(v, &op);
+		ret = op_shared(v) ? vcl_lock_addr(v, addr, VMFS_LOCK_EXCLUSIVE, 0,
+						   NULL, NULL)
+				   : 0;
+		/* Locked elsewhere: an orphan is open there and freed by
+		 * its holder, a pending drop waits for us to come back. */
+		retry |= ret && list[i].pending;
+		if (!ret)
+			retry |= sweep_one(v, list[i].ino, &freed);
 		vcl_end(v, &op, 0);
 	}
+	if (retry)
+		vcl_sweep_want(v);
 	if (freed && !quiet)
 		VLOG(LOG_NOTICE, "%s: freed %llu inodes that were unlinked while open",
 		     lun_name(v->lun), (unsigned long long)freed);

@@ -561,11 +561,29 @@ static struct vmfs_inode *inode_fresh(uint8_t *blk, uint64_t addr,
 	return di;
 }
 
+/* Make vi (write-locked, or not yet visible) the fresh inode of its slot
+ * (inode_fresh) and write it. */
+static int inode_make_fresh(struct vol *v, struct vinode *vi, uint32_t mode,
+			    uint32_t uid, uint32_t gid)
+{
+	struct fmt_inode fi;
+
+	/* The slot's previous life, if it had one (unreadable: none). */
+	if (vol_md_read(v, vi->blk, vi->addr))
+		memset(vi->blk, 0, VMFS_MD_BLOCK_SIZE);
+	(void)fmt_inode_decode(inode_fresh(vi->blk, vi->addr, vi->ino, mode,
+					   vol_now_ns()), &fi);
+	inode_decode(vi, &fi);
+	vi->uid = uid;
+	vi->gid = gid;
+	inode_encode(vi);
+	return vol_md_write(v, vi->blk, vi->addr, false);
+}
+
 /* Allocate and write a fresh inode (inode_fresh). */
 int vol_inode_alloc(struct vol *v, uint64_t hint, uint32_t mode, uint32_t uid,
 		uint32_t gid, struct vinode **out)
 {
-	struct fmt_inode fi;
 	struct vinode *vi;
 	uint64_t ino;
 	uint32_t got;
@@ -574,21 +592,40 @@ int vol_inode_alloc(struct vol *v, uint64_t hint, uint32_t mode, uint32_t uid,
 	ret = vol_res_alloc(v, VMFS_RES_INODE, hint, &ino, 1, &got);
 	if (ret)
 		return ret;
+	/*
+	 * An entry may still stand for the slot's previous inode: dying
+	 * (freed while the kernel had it looked up) or stale (freed by
+	 * another host).  One entry per number: it becomes the new inode
+	 * and keeps the kernel's lookups of the old one, which the kernel
+	 * tells apart by the generation and forgets in time.
+	 */
+	pthread_mutex_lock(&v->icache_lock);
+	vi = icache_find(v, ino);
+	if (vi)
+		vi->pins++;
+	pthread_mutex_unlock(&v->icache_lock);
+	if (vi) {
+		pthread_rwlock_wrlock(&vi->rw);
+		vol_dir_unload(vi);
+		vol_bmap_cache_drop(vi);
+		vi->times_dirty = false;
+		ret = inode_make_fresh(v, vi, mode, uid, gid);
+		vi->deleted = ret != 0;
+		pthread_rwlock_unlock(&vi->rw);
+		if (ret) {
+			vol_res_free(v, VMFS_RES_INODE, &ino, 1);
+			vol_inode_put(v, vi);
+			return ret;
+		}
+		*out = vi;
+		return 0;
+	}
 	vi = vinode_new(v, ino);
 	if (!vi) {
 		vol_res_free(v, VMFS_RES_INODE, &ino, 1);
 		return -ENOMEM;
 	}
-	/* The slot's previous life, if it had one (unreadable: none). */
-	if (vol_md_read(v, vi->blk, vi->addr))
-		memset(vi->blk, 0, VMFS_MD_BLOCK_SIZE);
-	(void)fmt_inode_decode(inode_fresh(vi->blk, vi->addr, ino, mode,
-					   vol_now_ns()), &fi);
-	inode_decode(vi, &fi);
-	vi->uid = uid;
-	vi->gid = gid;
-	inode_encode(vi);
-	ret = vol_md_write(v, vi->blk, vi->addr, false);
+	ret = inode_make_fresh(v, vi, mode, uid, gid);
 	if (ret) {
 		vol_res_free(v, VMFS_RES_INODE, &ino, 1);
 		vinode_destroy(vi);

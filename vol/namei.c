@@ -370,7 +370,7 @@ out_unlock:
  * last link marks it an orphan in the same transaction, so if the host
  * stops before the last reference goes, the next mount frees it.
  */
-static int drop_link(struct vol *v, struct vinode *vi)
+int vol_link_drop(struct vol *v, struct vinode *vi)
 {
 	int ret;
 
@@ -381,17 +381,89 @@ static int drop_link(struct vol *v, struct vinode *vi)
 	vol_inode_touch(vi, false, true);
 	ret = vol_inode_write(v, vi);
 	if (!ret && !vi->nlink)
-		ret = vol_res_orphan_mark(v, vi->ino, true);
+		ret = vol_res_inode_mark(v, vi->ino, VOL_RC_ORPHAN, true);
 	return ret;
 }
 
+/*
+ * Removing a name whose inode another host holds (it has the file open)
+ * cannot change the inode: the drop of its link waits in the inode's
+ * rc_unlinked bit, written in the same transaction as the directory
+ * change, for the next host that holds the inode EXCLUSIVE
+ * (vol_orphans_sweep).  One drop may wait per inode: a second one is
+ * -EBUSY until the first is applied.  Call drop_pending_check before
+ * changing the directory, drop_pending after.
+ */
+static int drop_pending_check(struct vol *v, uint64_t ino)
+{
+	bool pending;
+	int ret = vol_res_inode_test(v, ino, VOL_RC_UNLINKED, &pending);
+
+	if (!ret && pending) {
+		VLOG(LOG_WARNING, "inode %llu: another of its names was removed while another host has it open, and that removal is not applied yet; remove this name once the file is closed there",
+		     (unsigned long long)ino);
+		ret = -EBUSY;
+	}
+	return ret;
+}
+
+static int drop_pending(struct vol *v, uint64_t ino)
+{
+	int ret = vol_res_inode_mark(v, ino, VOL_RC_UNLINKED, true);
+
+	if (!ret)
+		vcl_sweep_want(v);
+	return ret;
+}
+
+/*
+ * Lock the inode ino that name in parent (locked) names, to remove that
+ * name.  Another host holding a file past a brief wait (it has it open)
+ * makes *pending true instead of waiting a lease for EBUSY: the removal
+ * leaves its link drop pending.  The brief wait keeps the drop direct
+ * when the holder only runs an operation or is closing the file.
+ * A directory is never open on a host: its lock is waited for as before.
+ */
+static int lock_victim(struct vol *v, uint64_t parent, const char *name,
+		       uint64_t ino, bool *pending)
+{
+	int ret;
+
+	*pending = false;
+	if (!ino)
+		return 0;
+	ret = vcl_lock_ino_brief(v, ino, VMFS_LOCK_EXCLUSIVE);
+	if (ret != -EBUSY)
+		return ret;
+	{
+		struct vinode *dir;
+		uint64_t found;
+		uint8_t type = 0;
+
+		ret = dir_get(v, parent, &dir);
+		if (ret)
+			return ret;
+		pthread_rwlock_wrlock(&dir->rw);
+		if (vol_dir_find(v, dir, name, &found, &type, NULL) ||
+		    found != ino)
+			type = 0;
+		pthread_rwlock_unlock(&dir->rw);
+		vol_inode_put(v, dir);
+		if (!type || type == vmfs_dirent_type(S_IFDIR))
+			return vcl_lock_ino(v, ino, VMFS_LOCK_EXCLUSIVE);
+	}
+	*pending = true;
+	return 0;
+}
+
 static int remove_entry(struct vol *v, uint64_t parent, const char *name,
-			bool want_dir)
+			bool want_dir, bool pending)
 {
 	VOL_HANDLE(v);
 	struct vinode *dir, *vi;
 	uint64_t ino;
 	uint32_t pos;
+	uint8_t type;
 	int ret;
 
 	if (vol_is_rdonly(v))
@@ -405,9 +477,23 @@ static int remove_entry(struct vol *v, uint64_t parent, const char *name,
 	if (ret)
 		goto out_unlock;
 	pthread_rwlock_wrlock(&dir->rw);
-	ret = vol_dir_find(v, dir, name, &ino, NULL, &pos);
+	ret = vol_dir_find(v, dir, name, &ino, &type, &pos);
 	if (ret)
 		goto out_dir;
+	if (pending) {
+		/* lock_victim only leaves files pending. */
+		ret = type == vmfs_dirent_type(S_IFDIR) ? -EISDIR :
+		      drop_pending_check(v, ino);
+		if (!ret)
+			ret = vol_dir_remove_pos(v, dir, pos);
+		if (!ret)
+			ret = drop_pending(v, ino);
+		if (!ret) {
+			vol_inode_touch(dir, true, true);
+			ret = vol_inode_write(v, dir);
+		}
+		goto out_dir;
+	}
 	ret = vol_inode_get(v, ino, &vi);
 	if (ret)
 		goto out_dir;
@@ -421,7 +507,7 @@ static int remove_entry(struct vol *v, uint64_t parent, const char *name,
 	if (!ret)
 		ret = vol_dir_remove_pos(v, dir, pos);
 	if (!ret) {
-		ret = drop_link(v, vi);
+		ret = vol_link_drop(v, vi);
 		if (want_dir)
 			dir->nlink--;
 		vol_inode_touch(dir, true, true);
@@ -456,12 +542,17 @@ static int remove_locked(struct vol *v, uint64_t parent, const char *name,
 {
 	VCL_OP(v);
 	uint64_t ino;
+	bool pending = false;
 	int ret = vcl_lock_ino(v, parent, VMFS_LOCK_EXCLUSIVE);
 
-	if (!ret)
+	if (!ret && want_dir)
 		ret = vcl_lock_child(v, parent, name, VMFS_LOCK_EXCLUSIVE, &ino);
+	else if (!ret)
+		ret = vcl_find_child(v, parent, name, &ino);
+	if (!ret && !want_dir)
+		ret = lock_victim(v, parent, name, ino, &pending);
 	if (!ret)
-		ret = remove_entry(v, parent, name, want_dir);
+		ret = remove_entry(v, parent, name, want_dir, pending);
 	return VCL_END(v, ret);
 }
 
@@ -539,13 +630,16 @@ static int reparent(struct vol *v, struct vinode *vi, struct vinode *olddir,
 	return 0;
 }
 
+/* dst_pending: the target's inode is another host's (lock_victim). */
 static int rename_once(struct vol *v, uint64_t parent, const char *name,
-		       uint64_t newparent, const char *newname, unsigned flags)
+		       uint64_t newparent, const char *newname, unsigned flags,
+		       bool dst_pending)
 {
 	VOL_HANDLE(v);
 	struct vinode *od = NULL, *nd = NULL, *src = NULL, *dst = NULL;
 	uint64_t sino, dino;
 	uint32_t spos, dpos;
+	uint8_t dtype = 0;
 	int ret, dret;
 
 	if (vol_is_rdonly(v))
@@ -569,7 +663,7 @@ static int rename_once(struct vol *v, uint64_t parent, const char *name,
 	ret = vol_dir_find(v, od, name, &sino, NULL, &spos);
 	if (ret)
 		goto out_locked;
-	dret = vol_dir_find(v, nd, newname, &dino, NULL, &dpos);
+	dret = vol_dir_find(v, nd, newname, &dino, &dtype, &dpos);
 	if (dret && dret != -ENOENT) {
 		ret = dret;
 		goto out_locked;
@@ -587,7 +681,7 @@ static int rename_once(struct vol *v, uint64_t parent, const char *name,
 		goto out_locked;
 	}
 	ret = vol_inode_get(v, sino, &src);
-	if (!ret && !dret)
+	if (!ret && !dret && !dst_pending)
 		ret = vol_inode_get(v, dino, &dst);
 	if (ret)
 		goto out_locked;
@@ -637,9 +731,20 @@ static int rename_once(struct vol *v, uint64_t parent, const char *name,
 		if (!ret) {
 			if (S_ISDIR(dst->mode))
 				nd->nlink--;
-			ret = drop_link(v, dst);
+			ret = vol_link_drop(v, dst);
 		}
 		pthread_rwlock_unlock(&dst->rw);
+	} else if (!dret) {
+		/* dst_pending: a file (lock_victim), its inode not ours. */
+		if (S_ISDIR(src->mode) || dtype == vmfs_dirent_type(S_IFDIR))
+			ret = S_ISDIR(src->mode) ? -ENOTDIR : -EISDIR;
+		else
+			ret = drop_pending_check(v, dino);
+		if (!ret)
+			ret = vol_dir_replace_pos(v, nd, dpos, src->ino,
+					      vmfs_dirent_type(src->mode));
+		if (!ret)
+			ret = drop_pending(v, dino);
 	} else {
 		ret = vol_dir_add(v, nd, newname, src->ino,
 			      vmfs_dirent_type(src->mode));
@@ -714,6 +819,7 @@ int vol_rename(struct vol *v, uint64_t parent, const char *name,
 {
 	VCL_OP(v);
 	uint64_t a = 0, b = 0;
+	bool pending = false;
 	int ret = 0;
 
 	/*
@@ -731,13 +837,24 @@ int vol_rename(struct vol *v, uint64_t parent, const char *name,
 		ret = vcl_find_child(v, parent, name, &a);
 	if (!ret)
 		ret = vcl_find_child(v, newparent, newname, &b);
-	if (!ret && a && b)
+	/* A target another host has open is replaced at once, its link
+	 * drop left pending (lock_victim); an exchange changes both inodes
+	 * and waits for both. */
+	if (!ret && a && b && a != b && !(flags & VOL_RENAME_EXCHANGE)) {
+		if (b < a)
+			ret = lock_victim(v, newparent, newname, b, &pending);
+		if (!ret)
+			ret = vcl_lock_ino(v, a, VMFS_LOCK_EXCLUSIVE);
+		if (!ret && b > a)
+			ret = lock_victim(v, newparent, newname, b, &pending);
+	} else if (!ret && a && b) {
 		ret = vcl_lock_ino2(v, a, b, VMFS_LOCK_EXCLUSIVE);
-	else if (!ret && (a || b))
+	} else if (!ret && (a || b)) {
 		ret = vcl_lock_ino(v, a ? a : b, VMFS_LOCK_EXCLUSIVE);
+	}
 	if (!ret)
 		ret = VOL_RETRY_NOSPC(v, rename_once(v, parent, name, newparent,
-						      newname, flags));
+						      newname, flags, pending));
 	return VCL_END(v, ret);
 }
 

@@ -282,16 +282,33 @@ static inline uint64_t res_addr(const struct vol *v, enum vmfs_res_type t,
 {
 	return res_geom_addr(&v->g.res[t], idx);
 }
-/* Set or clear inode ino's orphan bit (format.h rc_orphan). */
-int vol_res_orphan_mark(struct vol *v, uint64_t ino, bool on);
+/* The per-inode maps of an inode-cluster header (format.h). */
+enum vol_rc_map {
+	VOL_RC_ORPHAN,    /* rc_orphan: no links left, was open */
+	VOL_RC_UNLINKED,  /* rc_unlinked: a link drop waits for the inode's lock */
+};
+/* Set or clear inode ino's bit in map m (locks its cluster). */
+int vol_res_inode_mark(struct vol *v, uint64_t ino, enum vol_rc_map m,
+		       bool on);
+/* Read inode ino's bit in map m under its cluster's lock. */
+int vol_res_inode_test(struct vol *v, uint64_t ino, enum vol_rc_map m,
+		       bool *set);
+/* Is inode ino's rc_unlinked bit set?  reread (shared, between
+ * operations): as on disk now, its cluster header read again without
+ * its lock, a hint for an operation that then locks it. */
+bool vol_res_unlinked_pending(struct vol *v, uint64_t ino, bool reread);
 /* Reread every inode-cluster header (orphan bits) from disk. */
 int vol_res_refresh_inodes(struct vol *v);
 /* Start allocating at part/parts of every area (a host's share). */
 void vol_res_spread(struct vol *v, uint32_t part, uint32_t parts);
 /* Reread every cluster header of every area (vol_caches_reload). */
 int vol_res_reload_all(struct vol *v);
-/* Every inode whose orphan bit is set (malloc'ed list). */
-int vol_res_orphans_list(struct vol *v, uint64_t **out, size_t *n);
+/* Every inode whose orphan or unlinked bit is set (malloc'ed list). */
+struct vol_orphan {
+	uint64_t ino;
+	bool pending;     /* its rc_unlinked bit */
+};
+int vol_res_orphans_list(struct vol *v, struct vol_orphan **out, size_t *n);
 /* Index of the object at byte address addr, or -1 if not one. */
 int64_t vol_res_index(const struct vol *v, enum vmfs_res_type t, uint64_t addr);
 static inline int64_t res_geom_index(const struct vol_res_geom *r, uint64_t addr)
@@ -329,6 +346,11 @@ int vcl_end(struct vol *v, struct vcl_optab *op, int ret);
 bool vcl_shared(const struct vol *v);
 int vcl_parent_of(struct vol *v, uint64_t ino, uint64_t *parent);
 int vcl_lock_ino(struct vol *v, uint64_t ino, enum vmfs_lock_mode mode);
+/* The same, waiting a moment only (vcl_lock_ino_brief in cluster.c):
+ * -EBUSY when a live host holds it longer, and nothing logged. */
+int vcl_lock_ino_brief(struct vol *v, uint64_t ino, enum vmfs_lock_mode mode);
+/* Ask the watcher's next tick for an orphan sweep (vol_orphans_sweep). */
+void vcl_sweep_want(struct vol *v);
 int vcl_lock_ino2(struct vol *v, uint64_t a, uint64_t b,
 		  enum vmfs_lock_mode mode);
 int vcl_find_child(struct vol *v, uint64_t parent, const char *name,
@@ -427,6 +449,10 @@ int vol_undo_note_alloc(struct vinode *vi, enum vmfs_res_type t,
 int vol_undo_note_pb(struct vinode *vi, struct pblk *pb, bool is_new);
 int vol_undo_free_later(struct vol *v, struct vinode *vi, enum vmfs_res_type t,
 		    const uint64_t *idx, uint32_t n);
+
+/* namei.c */
+/* Drop one link of vi (write-locked), marking it an orphan at zero. */
+int vol_link_drop(struct vol *v, struct vinode *vi);
 
 /* dir.c */
 int vol_dir_load(struct vol *v, struct vinode *dir);

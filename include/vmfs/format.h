@@ -37,7 +37,7 @@ typedef uint32_t le32;
 typedef uint64_t le64;
 
 /* The format version is not the software version. */
-#define VMFS_FORMAT_MAJOR 2
+#define VMFS_FORMAT_MAJOR 3
 #define VMFS_FORMAT_MINOR 0
 
 #define VMFS_MD_BLOCK_SIZE 4096u      /* every metadata block */
@@ -314,7 +314,15 @@ struct vmfs_rc {
  * transaction that takes the last link, cleared by the one that frees.
  */
 /*0x440*/ uint8_t rc_orphan[VMFS_RC_MAX_OBJS / 8];
-/*0x840*/ uint8_t rc_reserved[0xe00 - 0x840];
+/*
+ * Inode clusters only (3.0): bit set = one link of the inode was removed
+ * by a host that could not lock the inode (another host had it open).
+ * Its di_nlink still counts that link: the next host that holds the
+ * inode EXCLUSIVE decrements di_nlink (marking it an orphan at zero) and
+ * clears the bit in one transaction.  At most one pending drop per inode.
+ */
+/*0x840*/ uint8_t rc_unlinked[VMFS_RC_MAX_OBJS / 8];
+/*0xc40*/ uint8_t rc_reserved[0xe00 - 0xc40];
 };
 _Static_assert(sizeof(struct vmfs_rc) == 0xe00, "vmfs_rc");
 

@@ -9,6 +9,10 @@
 #    on B; a cross-directory rename from each host lands once;
 #  - open(O_CREAT) without O_EXCL of names other hosts create at the same
 #    moment opens the file that is there (never EEXIST);
+#  - unlink on C of a file open on A (for reading, then for writing):
+#    it succeeds at once, the name is gone on A, B and C, A reads the
+#    whole old content (and writes), the space stays in use while A has
+#    it open and is free again on every host soon after A closes it;
 #  - the VM-disk lock: a file open for writing on A makes B's open for
 #    writing AND reading fail with EBUSY, and B's log and `vmfs locks`
 #    name A (host name, UUID, slot); read-only opens share; after A closes,
@@ -24,7 +28,8 @@
 #    with fsync'ed data in it: a survivor recovers its slot (exactly one
 #    logs the recovery), the file opens for writing on a survivor within
 #    the lease plus a few seconds (the time is printed), the fsync'ed data
-#    is there;
+#    is there; a file it had open that A unlinked is freed after the
+#    recovery;
 #  - zombie (ATS round): B is stopped (SIGSTOP) past its lease while it
 #    holds a file open for writing; A recovers it and writes the file; B
 #    continues: nothing it writes reaches the file, its writer and its
@@ -123,8 +128,104 @@ EOF
 		fail "B does not see A's write after mounting again"
 }
 
+# free_bytes H: the free space host H's statfs reports.
+free_bytes() {
+	python3 -c 'import os, sys; s = os.statvfs(sys.argv[1]); print(s.f_bfree * s.f_frsize)' "$(mp_of "$1")"
+}
+
+# unlink_open_round MODE: A holds a file open ("r" reading, "w" writing)
+# while C unlinks it: the unlink succeeds at once, the name is gone on
+# every host, A still reads the whole old content (and writes it, "w"),
+# the space stays in use while A has it open and comes back on every
+# host once A closes it.  "w" gives the file a second name first: its
+# removal on C while the first one waits fails with EBUSY, and once A
+# closed the file that name has one link and goes normally.
+unlink_open_round() {
+	local mode=$1 a c h free0 held holder t0 i
+	a=$(mp_of A)
+	c=$(mp_of C)
+	rm -f "$T_DIR"/uo.*
+	dd if=/dev/urandom of="$T_DIR/uo.blob" bs=1M count=8 status=none
+	free0=$(free_bytes A)
+	cp "$T_DIR/uo.blob" "$a/shared/uo"
+	[[ $mode == w ]] && ln "$a/shared/uo" "$a/shared/uo.link"
+	python3 - "$a/shared/uo" "$mode" "$T_DIR/uo" <<'PYEOF' &
+import hashlib, os, sys, time
+path, mode, base = sys.argv[1:4]
+fd = os.open(path, os.O_RDONLY if mode == "r" else os.O_RDWR)
+open(base + ".ready", "w").close()
+while not os.path.exists(base + ".go"):
+    time.sleep(0.05)
+want = open(base + ".blob", "rb").read()
+got = os.pread(fd, len(want) + 1, 0)
+res = "ok" if got == want else "read %d bytes, other than written" % len(got)
+if res == "ok" and mode == "w":
+    os.pwrite(fd, b"A writes", 0)
+    os.fsync(fd)
+    if os.pread(fd, 8, 0) != b"A writes":
+        res = "A's write to the unlinked file does not read back"
+with open(base + ".res", "w") as f:
+    f.write(res)
+while not os.path.exists(base + ".close"):
+    time.sleep(0.05)
+os.close(fd)
+PYEOF
+	holder=$!
+	for ((i = 0; i < 100; i++)); do
+		[[ -e $T_DIR/uo.ready ]] && break
+		sleep 0.1
+	done
+	[[ -e $T_DIR/uo.ready ]] || fail "A's holder of the file did not start"
+	held=$(free_bytes A)
+	(( held < free0 )) || fail "the 8 MiB file took no space ($free0 free before, $held after)"
+	rm "$c/shared/uo" || fail "C could not unlink a file open ($mode) on A"
+	for h in A B C; do
+		[[ ! -e $(mp_of "$h")/shared/uo ]] ||
+			fail "host $h still sees the name C unlinked"
+	done
+	if [[ $mode == w ]]; then
+		if rm "$c/shared/uo.link" 2>"$T_DIR/uo.err"; then
+			fail "C removed a second name of a file whose first removal waits for A"
+		fi
+		grep -q "busy" "$T_DIR/uo.err" ||
+			fail "the second removal did not fail with EBUSY: $(cat "$T_DIR/uo.err")"
+		grep -q "remove this name once the file is closed there" "$(log_of C)" ||
+			fail "C's log does not say why the second removal failed"
+	fi
+	touch "$T_DIR/uo.go"
+	for ((i = 0; i < 300; i++)); do
+		[[ -e $T_DIR/uo.res ]] && break
+		sleep 0.1
+	done
+	expect_eq "A's reads of the file C unlinked ($mode)" "$(cat "$T_DIR/uo.res" 2>/dev/null)" ok
+	for h in A B C; do
+		expect_eq "free space on $h while A has the unlinked file open" \
+			"$(free_bytes "$h")" "$held"
+	done
+	touch "$T_DIR/uo.close"
+	wait "$holder" || fail "A's holder of the unlinked file failed"
+	t0=$(date +%s%N)
+	if [[ $mode == w ]]; then
+		until [[ $(stat -c %h "$c/shared/uo.link") == 1 ]]; do
+			(( ($(date +%s%N) - t0) / 1000000000 < 30 )) ||
+				fail "the second name has $(stat -c %h "$c/shared/uo.link") links 30 s after A closed the file"
+			sleep 0.2
+		done
+		rm "$c/shared/uo.link" || fail "C cannot remove the second name after A closed the file"
+	fi
+	for h in A B C; do
+		until [[ $(free_bytes "$h") == "$free0" ]]; do
+			(( ($(date +%s%N) - t0) / 1000000000 < 30 )) ||
+				fail "host $h: $(free_bytes "$h") bytes free 30 s after A closed the unlinked file, $free0 before it existed"
+			sleep 0.2
+		done
+	done
+	t_log "unlink on C of a file open ($mode) on A: space back on every host $(( ($(date +%s%N) - t0) / 1000000 )) ms after A closed it"
+}
+
+
 round() {
-	local prim=$1 h a b c t0 t1 holder_pid before n i pids=()
+	local prim=$1 h a b c t0 t1 holder_pid before n i free0 pids=()
 	step "[$prim] mkfs; hosts A, B and C mount the volume"
 	for h in "${HOSTS[@]}"; do
 		rm -rf "$(state_of "$h")"
@@ -202,6 +303,11 @@ EOF
 	! grep -qE "unlinked while open|has no links" "$T_DIR/fsck-live.out" ||
 		fail "unlinked files wait for the next mount: $(grep -E "unlinked while open|has no links" "$T_DIR/fsck-live.out")"
 
+	step "[$prim] unlink on C of a file open for reading on A; A keeps reading; freed at A's close"
+	unlink_open_round r
+	step "[$prim] the same with the file open for writing on A"
+	unlink_open_round w
+
 	step "[$prim] a file open for writing on A is locked against B"
 	echo "disk" >"$a/shared/disk"
 	exec 7>>"$a/shared/disk"
@@ -267,11 +373,14 @@ for fd in (fa, fb, fc):
 EOF
 		fail "multi-writer writes from A and B did not both land"
 
-	step "[$prim] kill -9 of C while it holds a file open for writing"
+	step "[$prim] kill -9 of C while it holds a file open for writing (and one A unlinked)"
 	holder_pid=$(vmfsd_pid_of "$(cd "$c" && pwd -P)")
-	python3 - "$c/shared/vmdisk" <<'EOF' &
+	free0=$(free_bytes A)
+	dd if=/dev/urandom of="$c/shared/doomed" bs=1M count=4 status=none
+	python3 - "$c/shared/vmdisk" "$c/shared/doomed" <<'EOF' &
 import os, sys, time
 fd = os.open(sys.argv[1], os.O_WRONLY | os.O_CREAT, 0o644)
+doomed = os.open(sys.argv[2], os.O_RDONLY)
 os.write(fd, b"fsynced by C\n")
 os.fsync(fd)
 open(sys.argv[1] + ".ready", "w").close()
@@ -284,6 +393,7 @@ EOF
 	done
 	[[ -e $c/shared/vmdisk.ready ]] || fail "C's writer did not start"
 	open_busy "$a/shared/vmdisk" w
+	rm "$a/shared/doomed" || fail "A could not unlink a file open on C"
 	before=$(cat "$(log_of A)" "$(log_of B)" | grep -c "recovered host C" || true)
 	t0=$(date +%s%N)
 	t_kill_vmfsd_only "$holder_pid"
@@ -303,6 +413,11 @@ EOF
 	n=$(cat "$(log_of A)" "$(log_of B)" | grep -c "recovered host C" || true)
 	n=$((n - before))
 	[[ $n == 1 ]] || fail "$n survivors logged recovering C, not exactly one"
+	until [[ $(free_bytes A) == "$free0" ]]; do
+		(( ($(date +%s%N) - t1) / 1000000000 < 30 )) ||
+			fail "the file A unlinked while the dead host had it open still holds its space 30 s after the recovery"
+		sleep 0.2
+	done
 
 	if [[ $prim == ats ]]; then
 		zombie_round

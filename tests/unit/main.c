@@ -3,6 +3,7 @@
  * runs everything, one suite, or one test (the names a failure prints).
  * Scratch files go to $VMFS_TEST_DIR (default /tmp) and are removed.
  */
+#include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,6 +37,37 @@ void unit_suite_add(const char *name, CU_InitializeFunc init,
 	suites[nsuites].cleanup = cleanup;
 	suites[nsuites].tests = tests;
 	nsuites++;
+}
+
+static int raw_read(void *ctx, void *blk, uint64_t addr)
+{
+	return lun_read(ctx, blk, VMFS_MD_BLOCK_SIZE, addr);
+}
+
+static int raw_write(void *ctx, const void *blk, uint64_t addr)
+{
+	return lun_write(ctx, blk, VMFS_MD_BLOCK_SIZE, addr);
+}
+
+/* No test may allocate through them: a fresh object would be unmarked. */
+static int raw_alloc(void *ctx, enum vmfs_res_type t, uint64_t owner,
+		     uint64_t *idx)
+{
+	(void)ctx;
+	(void)t;
+	(void)owner;
+	(void)idx;
+	CU_FAIL("vol_raw allocated");
+	return -ENOSPC;
+}
+
+void unit_raw_init(struct vol_raw *r, const struct vol_geom *g,
+		   struct lun *lun)
+{
+	*r = (struct vol_raw){
+		.g = g, .md_read = raw_read, .md_write = raw_write,
+		.res_alloc = raw_alloc, .ctx = lun,
+	};
 }
 
 static char *tmp_paths[256];

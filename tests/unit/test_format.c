@@ -171,7 +171,8 @@ static const struct field_row fields[] = {
 	F(vmfs_rc, rc_pad0,                      0x03c,    4),
 	F(vmfs_rc, rc_bitmap,                    0x040, 1024),
 	F(vmfs_rc, rc_orphan,                   0x440, 1024),
-	F(vmfs_rc, rc_reserved,                 0x840, 1472),
+	F(vmfs_rc, rc_unlinked,                 0x840, 1024),
+	F(vmfs_rc, rc_reserved,                 0xc40,  448),
 
 	F(vmfs_inode, di_hdr,                    0x000,   32),
 	F(vmfs_inode, di_ino,                    0x020,    8),

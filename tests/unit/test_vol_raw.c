@@ -32,32 +32,7 @@ static const char *path;
 static struct lun *lun;
 static struct vol_geom geom;
 
-static int raw_read(void *ctx, void *blk, uint64_t addr)
-{
-	return lun_read(ctx, blk, VMFS_MD_BLOCK_SIZE, addr);
-}
-
-static int raw_write(void *ctx, const void *blk, uint64_t addr)
-{
-	return lun_write(ctx, blk, VMFS_MD_BLOCK_SIZE, addr);
-}
-
-/* No test here may allocate: a fresh small block would be unmarked. */
-static int raw_alloc(void *ctx, enum vmfs_res_type t, uint64_t owner,
-		     uint64_t *idx)
-{
-	(void)ctx;
-	(void)t;
-	(void)owner;
-	(void)idx;
-	CU_FAIL("vol_raw allocated");
-	return -ENOSPC;
-}
-
-static struct vol_raw raw = {
-	.g = &geom, .md_read = raw_read, .md_write = raw_write,
-	.res_alloc = raw_alloc,
-};
+static struct vol_raw raw;
 
 /* A fresh volume; fill runs on it opened, then it is closed and the lun
  * stays open for the raw writers. */
@@ -83,7 +58,7 @@ static void setup(void (*fill)(struct vol *v))
 	fill(v);
 	CU_ASSERT_FATAL(vol_close(v) == 0);
 	CU_ASSERT_FATAL(vol_geom_read(lun, &geom, NULL, NULL) == 0);
-	raw.ctx = lun;
+	unit_raw_init(&raw, &geom, lun);
 }
 
 static int cleanup(void)

@@ -30,6 +30,14 @@ const char *unit_scratch_volume(const char *stem, uint64_t size,
  * by what. */
 bool unit_fsck_clean(const char *path, const char *what);
 
+struct vol_raw;
+struct vol_geom;
+struct lun;
+/* Raw writers (vol_raw_*) over lun with geometry g; any allocation they
+ * try fails the running test. */
+void unit_raw_init(struct vol_raw *r, const struct vol_geom *g,
+		   struct lun *lun);
+
 #define UNIT_SUITE(name, init, cleanup, tests)                        \
 	static void __attribute__((constructor)) unit_reg_##tests(void) \
 	{                                                               \
