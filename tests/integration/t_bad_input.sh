@@ -129,8 +129,8 @@ t_mkfs "$LUN" --force --label bad-input --max-hosts 4 --journal-size 1M
 step "a header from a newer format major version"
 backup=$(json_field areas.backup_header.offset)
 cp "$LUN" "$T_DIR/lun.orig"
-poke "$LUN" 4 3
-poke "$LUN" $((backup + 4)) 3
+poke "$LUN" 4 4   # major 4: newer than this software (3)
+poke "$LUN" $((backup + 4)) 4
 expect_fail 1 "newer" "$VMFS" info "$LUN"
 expect_fail 1 "newer" "$VMFS" mount --state-dir "$T_STATE" "$LUN" "$MP"
 mountpoint -q "$MP" && fail "a volume of a newer format got mounted"
