@@ -341,10 +341,17 @@ static int rc_reload(struct vol *v, struct rarea *ra, enum vmfs_res_type t,
 
 	if (!blk)
 		return -ENOMEM;
-	ret = lun_read(v->lun, blk, VMFS_MD_BLOCK_SIZE, addr);
-	if (!ret)
-		ret = lun_md_verify(&rc_of(blk)->rc_hdr, VMFS_MAGIC_RCLUSTER,
-				    addr, RC_LEN);
+	/* Read outside the cluster's lock (vol_res_refresh_inodes), the
+	 * header may be caught half written by its holder: read it again
+	 * before calling it damaged. */
+	for (int tries = 0; tries < 3; tries++) {
+		ret = lun_read(v->lun, blk, VMFS_MD_BLOCK_SIZE, addr);
+		if (!ret)
+			ret = lun_md_verify(&rc_of(blk)->rc_hdr,
+					    VMFS_MAGIC_RCLUSTER, addr, RC_LEN);
+		if (ret != -VMFS_E_BAD_CRC)
+			break;
+	}
 	if (!ret && (fmt_rc_decode(rc_of(blk), &h) || h.type != (uint32_t)t ||
 		     h.index != c))
 		ret = -VMFS_E_CORRUPT;

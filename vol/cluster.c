@@ -1088,11 +1088,17 @@ void vol_orphans_sweep(struct vol *v, bool quiet)
 	if (vcl_shared(v)) {
 		VCL_OP(v);
 
-		if (VCL_END(v, vol_res_refresh_inodes(v)))
+		if (VCL_END(v, vol_res_refresh_inodes(v))) {
+			/* A header read while another host wrote it, say:
+			 * never drop the sweep, try at the next tick. */
+			vcl_sweep_want(v);
 			return;
+		}
 	}
-	if (vol_res_orphans_list(v, &list, &n))
+	if (vol_res_orphans_list(v, &list, &n)) {
+		vcl_sweep_want(v);
 		return;
+	}
 	for (size_t i = 0; i < n; i++) {
 		struct vcl_optab op;
 		uint64_t addr = res_addr(v, VMFS_RES_INODE, list[i].ino);

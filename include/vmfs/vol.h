@@ -287,6 +287,57 @@ struct vol_cluster_opts {
 int vol_cluster_start(struct vol *v, const struct vol_cluster_opts *o);
 void vol_cluster_stop(struct vol *v);
 bool vol_cluster_is_shared(struct vol *v);
+
+/*
+ * The cluster fast path (corosync CPG, lockmgr/clusternet.c) as the
+ * engine sees it; vmfsd plugs it in once it has joined the volume's
+ * group (vol_cluster_set_net) and takes it out before it leaves (NULL).
+ * The disk stays the only authority: nothing the fast path says can make
+ * the engine write without its on-disk lock or break a live host's lock.
+ * It only makes waiting shorter and lets a host keep its locks between
+ * operations (docs/PROTOCOL.md §9).
+ */
+struct vol_net_ops {
+	/* Ask holder h to let go of the lock at addr, which we want in
+	 * mode.  0: it answered (released, or it no longer holds it): look
+	 * at the disk again now; -ETIMEDOUT: no answer in timeout_ms;
+	 * -ENOTCONN: h is not in our group, or the fast path is down. */
+	int (*ask_release)(void *arg, const struct lock_holder *h,
+			   uint64_t addr, enum vmfs_lock_mode mode,
+			   unsigned timeout_ms);
+	/* Is host h in our group now (same UUID, slot and generation)? */
+	bool (*is_member)(void *arg, const struct lock_holder *h);
+	/* The lock at addr, which a member asked for, is released now. */
+	void (*released)(void *arg, uint64_t addr);
+};
+void vol_cluster_set_net(struct vol *v, const struct vol_net_ops *ops,
+			 void *arg);
+/*
+ * A member asks us to let go of the lock at addr (any thread; never
+ * blocks on an operation).  0: released now, or not held here (answer
+ * at once); -EINPROGRESS: an operation of ours uses it, ops->released
+ * says when it is let go; -EBUSY: files open here need it (the asker
+ * falls back to the disk and hears EBUSY as without the fast path).
+ */
+int vol_cluster_release_request(struct vol *v, uint64_t addr,
+				enum vmfs_lock_mode want);
+/*
+ * Membership changed (any thread).  left: the host in heartbeat slot
+ * `slot` left our group: the watcher reads its heartbeat closely from
+ * now on and recovers it the moment the disk says it is dead (leaving
+ * the group alone never breaks a lock).  Either way the engine checks
+ * whether it may keep caching locks (only while every other live host
+ * is a member and can ask).
+ */
+void vol_cluster_membership(struct vol *v, bool left, uint32_t slot);
+/* What the engine does with the fast path, for vmfs info and hosts. */
+struct vol_net_stats {
+	bool caching;             /* keeps its locks between operations */
+	uint64_t cached;          /* locks held as a cache now */
+	uint64_t asked, answered, ask_timeouts;  /* our requests */
+	uint64_t requests, handed;               /* members' requests */
+};
+void vol_cluster_net_stats(struct vol *v, struct vol_net_stats *s);
 /*
  * The open lock of a file (FUSE open/create and release): held on disk
  * for as long as the file is open on this host while the volume is
