@@ -48,6 +48,8 @@ struct vheld {
 	bool multiwriter;          /* opens share a MULTIWRITER lock */
 	bool in_op;                /* taken by the running operation */
 	bool wanted;               /* a member asked for it during an op */
+	bool dirty;                /* cached with changes not home yet: */
+	uint64_t seq;              /* ... in this sealed transaction */
 	struct vheld *next;
 };
 
@@ -387,6 +389,59 @@ static void vcl_net_released(struct vcl *c, const uint64_t *addr, uint32_t n)
 	pthread_rwlock_unlock(&c->net_rw);
 }
 
+/*
+ * What an ending operation changed goes home before any of its locks is
+ * let go.  Not caching: all of it now (jnl_drain).  Caching: its
+ * transaction is only sealed, and each lock it kept remembers which one
+ * (the handover drains that far first); only a lock let go right now
+ * (asked for, or caching just ended) waits for it.  0 with held_mu held.
+ */
+static int vcl_end_home(struct vol *v, struct vcl_optab *op)
+{
+	struct vcl *c = v->cl;
+	uint64_t seq = 0;
+	bool cache, drained = false;
+	int err;
+
+	if (!v->j) {
+		pthread_mutex_lock(&c->held_mu);
+		return 0;
+	}
+	pthread_mutex_lock(&c->held_mu);
+	cache = c->caching;
+	pthread_mutex_unlock(&c->held_mu);
+	err = cache ? jnl_seal(v->j, &seq) : jnl_drain(v->j);
+	if (err)
+		return err;
+	drained = !cache;
+	for (;;) {
+		bool need = false;
+
+		pthread_mutex_lock(&c->held_mu);
+		for (uint32_t i = 0; i < op->n; i++) {
+			struct vheld *h = held_find(c, op->addr[i], false);
+
+			if (!h || h->mode == VMFS_LOCK_FREE)
+				continue;
+			if (drained) {
+				if (h->dirty && h->seq <= seq)
+					h->dirty = false;
+				continue;
+			}
+			h->dirty = true;
+			h->seq = seq;
+			need |= h->wanted || !c->caching;
+		}
+		if (!need)
+			return 0;
+		pthread_mutex_unlock(&c->held_mu);
+		err = jnl_drain_to(v->j, seq);
+		if (err)
+			return err;
+		drained = true;
+	}
+}
+
 int vcl_end(struct vol *v, struct vcl_optab *op, int ret)
 {
 	struct vcl *c = v->cl;
@@ -416,7 +471,7 @@ int vcl_end(struct vol *v, struct vcl_optab *op, int ret)
 			}
 			vol_inode_put(v, vi);
 		}
-		err = v->j ? jnl_drain(v->j) : 0;
+		err = vcl_end_home(v, op);
 		if (err) {
 			/* Not home: keep the locks; fencing or a survivor's
 			 * replay sorts it out. */
@@ -428,7 +483,7 @@ int vcl_end(struct vol *v, struct vcl_optab *op, int ret)
 			uint64_t asked[VCL_MAX_OP_LOCKS];
 			uint32_t nasked = 0;
 
-			pthread_mutex_lock(&c->held_mu);
+			/* held_mu is held (vcl_end_home). */
 			for (uint32_t i = 0; i < op->n; i++) {
 				struct vheld *h = held_find(c, op->addr[i], false);
 
@@ -736,6 +791,23 @@ bool vcl_may_free(struct vol *v, const struct vinode *vi)
 	return ok;
 }
 
+void vcl_adopt_ino(struct vol *v, uint64_t ino)
+{
+	struct vcl *c = v->cl;
+	struct vheld *h;
+
+	if (!op_shared(v) || ino >= v->g.res[VMFS_RES_INODE].count)
+		return;
+	pthread_mutex_lock(&c->held_mu);
+	h = held_find(c, res_addr(v, VMFS_RES_INODE, ino), false);
+	if (h && h->mode != VMFS_LOCK_FREE && !h->in_op &&
+	    cur_op->n < VCL_MAX_OP_LOCKS) {
+		h->in_op = true;
+		cur_op->addr[cur_op->n++] = h->addr;
+	}
+	pthread_mutex_unlock(&c->held_mu);
+}
+
 /* Does this host hold ino's lock (open or operation)?  Then its cached
  * inode is current. */
 bool vcl_holds_ino(struct vol *v, uint64_t ino)
@@ -899,7 +971,7 @@ void vol_release_file(struct vol *v, uint64_t ino, bool write)
 	struct lock_state st;
 	struct vinode *vi;
 	struct vheld *h;
-	bool last = false;
+	bool last = false, cache = false;
 
 	if (!c)
 		return;
@@ -918,9 +990,16 @@ void vol_release_file(struct vol *v, uint64_t ino, bool write)
 			pthread_rwlock_unlock(&vi->rw);
 		}
 		vol_inode_put(v, vi);
-		if (v->j)
+		pthread_mutex_lock(&c->held_mu);
+		cache = c->caching;
+		pthread_mutex_unlock(&c->held_mu);
+		/* Caching: the operation's end seals it under the lock,
+		 * which stays (vcl_end_home); otherwise home now. */
+		if (v->j && !cache)
 			jnl_drain(v->j);
 	}
+	if (cache)
+		vcl_adopt_ino(v, ino);
 	pthread_mutex_lock(&c->held_mu);
 	h = held_find(c, res_addr(v, VMFS_RES_INODE, ino), false);
 	if (h) {
@@ -1181,14 +1260,44 @@ static void vcl_go_alone(struct vol *v)
  * compare-and-write, never a wait for an operation or the journal.
  */
 
-/* Let go of every lock held only as a cache (held_mu held). */
-static void vcl_uncache_all(struct vcl *c)
+/*
+ * Make what the cached lock h covers home (held_mu held, dropped while
+ * waiting): its sealed transaction, which never waits for an operation.
+ * False: h changed meanwhile (an operation took it: look again) or the
+ * journal failed (keep it).
+ */
+static bool vcl_cached_home(struct vol *v, struct vheld *h)
 {
+	struct vcl *c = v->cl;
+	uint64_t seq;
+	int err;
+
+	if (!h->dirty || !v->j)
+		return true;
+	seq = h->seq;
+	pthread_mutex_unlock(&c->held_mu);
+	err = jnl_drain_to(v->j, seq);
+	pthread_mutex_lock(&c->held_mu);
+	if (err)
+		return false;
+	if (h->seq == seq && !h->in_op) {
+		h->dirty = false;
+		return true;
+	}
+	return false;
+}
+
+/* Let go of every lock held only as a cache (held_mu held). */
+static void vcl_uncache_all(struct vol *v)
+{
+	struct vcl *c = v->cl;
+
 	for (uint32_t b = 0; b < VHELD_BUCKETS; b++)
 		for (struct vheld *h = c->held[b]; h; h = h->next) {
 			struct lock_state st;
 
-			if (h->mode == VMFS_LOCK_FREE || h->in_op)
+			if (h->mode == VMFS_LOCK_FREE || h->in_op ||
+			    !vcl_cached_home(v, h))
 				continue;
 			if (h->open_ro || h->open_rw) {
 				/* Back to what the opens need. */
@@ -1214,16 +1323,24 @@ static void vcl_hand_over(struct vol *v, uint64_t addr)
 
 	pthread_mutex_lock(&c->held_mu);
 	h = held_find(c, addr, false);
-	if (h && h->mode != VMFS_LOCK_FREE) {
+	while (h && h->mode != VMFS_LOCK_FREE) {
 		if (h->in_op) {
 			/* The operation's end lets go of it, and answers. */
 			h->wanted = true;
 			answer = false;
-		} else {
-			h->wanted = true;
-			open_lock_sync(v, h, 0, &st);
-			h->wanted = false;
+			break;
 		}
+		/* Its changes home first: the sealed transaction of the
+		 * operation that last used it. */
+		if (!vcl_cached_home(v, h)) {
+			if (jnl_error(v->j))
+				break;  /* keep it; the asker falls back */
+			continue;
+		}
+		h->wanted = true;
+		open_lock_sync(v, h, 0, &st);
+		h->wanted = false;
+		break;
 	}
 	pthread_mutex_unlock(&c->held_mu);
 	if (answer)
@@ -1242,7 +1359,7 @@ static void *vcl_hw_thread(void *arg)
 			pthread_mutex_unlock(&c->hw_mu);
 			pthread_mutex_lock(&c->held_mu);
 			if (!c->caching)
-				vcl_uncache_all(c);
+				vcl_uncache_all(v);
 			pthread_mutex_unlock(&c->held_mu);
 			pthread_mutex_lock(&c->hw_mu);
 			continue;
