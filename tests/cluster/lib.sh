@@ -176,6 +176,8 @@ cl_corosync_start() {
 			mount --bind "$1/log" /var/log/corosync &&
 			exec corosync -f' sh "$d" >>"$d/corosync.out" 2>&1 &
 	pid=$!
+	# No "Killed" job notices from bash when a test kills it.
+	disown "$pid"
 	CL_CS_PID[$i]=$pid
 	CL_ALL_PIDS+=("$pid")
 	# Until it has exec'ed, /proc/PID/exe is sh's.
