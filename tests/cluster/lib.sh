@@ -37,8 +37,9 @@
 # so their mounts stay visible in this (the main) mount namespace.
 #
 # Functions (I is a host number, 1..CL_N):
-#   cl_up N                 namespaces, bridge, N corosyncs; waits until
+#   cl_up N                 cl_net N, then N corosyncs; waits until
 #                           every host sees all N members (fails after 30 s)
+#   cl_net N                the namespaces, the bridge and the links only
 #   cl_ns I / cl_addr I     host I's namespace name / its address
 #   cl_name I               host I's node (and vmfs host) name: hI
 #   cl_dir I                host I's directory ($CL_DIR/hI)
@@ -161,6 +162,7 @@ cl__host_net() {
 	ip -n "$ns" addr add "$(cl_addr "$i")/24" dev eth0
 	ip -n "$ns" link set eth0 up
 	ip -n "$ns" link set lo up
+	mkdir -p "$(cl_dir "$i")"/{etc,run,lib,log,state}
 }
 
 cl_corosync_start() {
@@ -251,10 +253,10 @@ cl_wait_members() {
 	done
 }
 
-cl_up() {
-	local n=$1 i nodes=() d
-	[[ $n =~ ^[0-9]+$ ]] && ((n >= 1 && n <= 32)) || fail "cl_up: host count '$n' is not 1..32"
-	[[ -z $CL_PREFIX ]] || fail "cl_up: a cluster ($CL_PREFIX) is already up"
+cl_net() {
+	local n=$1 i
+	[[ $n =~ ^[0-9]+$ ]] && ((n >= 1 && n <= 32)) || fail "cl_net: host count '$n' is not 1..32"
+	[[ -z $CL_PREFIX ]] || fail "cl_net: a cluster ($CL_PREFIX) is already up"
 	cl__check
 	cl__claim_prefix
 	CL_N=$n
@@ -264,6 +266,13 @@ cl_up() {
 	ip -n "$(cl__br)" link set br0 up
 	for ((i = 1; i <= n; i++)); do
 		cl__host_net "$i"
+	done
+}
+
+cl_up() {
+	local n=$1 i nodes=() d
+	cl_net "$n"
+	for ((i = 1; i <= n; i++)); do
 		nodes+=(--node "$(cl_name "$i")=$(cl_addr "$i")")
 	done
 	mkdir -p "$CL_DIR/conf"
@@ -273,7 +282,6 @@ cl_up() {
 		fail "vmfs cluster config failed: $(cat "$CL_DIR/config.out")"
 	for ((i = 1; i <= n; i++)); do
 		d=$(cl_dir "$i")
-		mkdir -p "$d"/{etc,run,lib,log,state}
 		cp -p "$CL_DIR/conf/corosync.conf" "$CL_DIR/conf/authkey" "$d/etc/"
 		cl_corosync_start "$i"
 	done
