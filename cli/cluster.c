@@ -17,7 +17,7 @@
  *    leaves the membership after token + consensus (consensus defaults to
  *    1.2 * token) = 2.2 s, at any node count (with the default
  *    coefficient, 650 ms per node beyond two is added to the token);
- *    measured 2.1-2.3 s here with corosync 3.1 (tests/integration/
+ *    measured 2.0-2.4 s here with corosync 3.1.7 (tests/integration/
  *    t_cluster_net.sh prints it);
  *  - crypto_cipher aes256, crypto_hash sha256 (the authkey authenticates
  *    and encrypts every packet), or none/none with --crypto off;
@@ -50,9 +50,9 @@
 #include "cli.h"
 
 /*
- * Corosync itself goes further (libcpg: 128 members per group); 32 is the
- * cluster size corosync 3 is tested and supported at by the distributions
- * that ship it, and far more hosts than a shared LUN serves well.
+ * Corosync itself goes further (libcpg: CPG_MEMBERS_MAX 128 members per
+ * group); 32 is the largest cluster Red Hat supports with corosync 3, and
+ * more hosts than one shared LUN serves well.
  */
 #define CLUSTER_NODES_MAX    32
 #define CLUSTER_NAME_MAX     64

@@ -1,4 +1,4 @@
-# shellcheck shell=bash
+# shellcheck shell=bash disable=SC2034  # CL_* are for the scripts
 #
 # tests/cluster/lib.sh: a real N-host cluster on one machine, for the
 # integration scripts.  Source it instead of (or after) tests/integration/
@@ -75,6 +75,10 @@
 #   cl_leftovers            print what of ours is still there (namespaces,
 #                           live processes, /dev/shm files); nothing after
 #                           cl_down
+#
+# The EXIT trap is the lib's (cl_down, then tests/integration/lib.sh's
+# t_cleanup, keeping the exit status): a script must not replace it; a
+# script that needs more cleanup defines cl_on_exit, which runs first.
 #
 # Example:
 #   source "$(dirname "$0")/../cluster/lib.sh"
@@ -170,6 +174,7 @@ cl_corosync_start() {
 	d=$(cl_dir "$i")
 	[[ -z ${CL_CS_PID[$i]:-} ]] || fail "host $i's corosync already runs (pid ${CL_CS_PID[$i]})"
 	# nsenter, unshare (no --fork) and sh all exec: $! is corosync's PID.
+	# shellcheck disable=SC2016  # expanded by that sh
 	nsenter --net="/run/netns/$(cl_ns "$i")" -- \
 		unshare --mount --propagation private -- sh -c '
 			mount --bind "$1/etc" /etc/corosync &&
@@ -255,7 +260,9 @@ cl_wait_members() {
 
 cl_net() {
 	local n=$1 i
-	[[ $n =~ ^[0-9]+$ ]] && ((n >= 1 && n <= 32)) || fail "cl_net: host count '$n' is not 1..32"
+	if ! [[ $n =~ ^[0-9]+$ ]] || ((n < 1 || n > 32)); then
+		fail "cl_net: host count '$n' is not 1..32"
+	fi
 	[[ -z $CL_PREFIX ]] || fail "cl_net: a cluster ($CL_PREFIX) is already up"
 	cl__check
 	cl__claim_prefix
@@ -402,6 +409,7 @@ cl__on_exit() {
 	local rc=$?
 	set +e
 	trap - ERR
+	declare -F cl_on_exit >/dev/null && cl_on_exit
 	cl_down
 	(exit "$rc")
 	t_cleanup

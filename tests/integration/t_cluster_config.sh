@@ -25,7 +25,7 @@
 #  - `vmfs cluster --help`, `vmfs help cluster`, a missing or unknown
 #    subcommand.
 #
-# shellcheck source=tests/cluster/lib.sh
+# shellcheck source=tests/cluster/lib.sh disable=SC2016  # sh -c '...' "$1"
 source "$(dirname "$0")/../cluster/lib.sh"
 
 D=$T_DIR/conf
