@@ -16,8 +16,8 @@
 #    host 2 sees only itself (a partition); link up: all three merge;
 #  - a corosync stopped cleanly leaves the membership, started again
 #    rejoins;
-#  - cl_down leaves no namespace, no process, no mount and no /dev/shm
-#    file of ours.
+#  - host 1 unmounts (cl_umount); cl_down unmounts host 2 and leaves no
+#    namespace, no process, no mount and no /dev/shm file of ours.
 #
 # shellcheck source=tests/cluster/lib.sh
 source "$(dirname "$0")/../cluster/lib.sh"
@@ -130,10 +130,14 @@ for i in 1 2 3; do
 	wait_members "$i" "1 2 3" 30
 done
 
+step "host 1 unmounts; cl_down takes care of host 2's mount"
+cl_umount 1 "$T_DIR/mnt-1"
+expect_eq "host 2 still reads" "$(cat "$T_DIR/mnt-2/f")" "from host 1"
+
 step "cl_down leaves nothing of ours"
 pids=("${CL_ALL_PIDS[@]}")
 prefix=$CL_PREFIX
-((${#pids[@]} >= 6)) || fail "expected 4 corosync and 3 vmfsd PIDs, have ${pids[*]}"
+((${#pids[@]} == 8)) || fail "expected 5 corosync and 3 vmfsd PIDs, have ${pids[*]}"
 cl_down
 left=$(cl_leftovers)
 [[ -z $left ]] || fail "cl_down left: $left"
