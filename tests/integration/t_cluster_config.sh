@@ -8,6 +8,7 @@
 #    token_coefficient 0, aes256/sha256, node ids 1 and 2 in order,
 #    two_node: 1, syslog; an authkey of 256 bytes, mode 0400;
 #  - three nodes, --crypto off: none/none, no two_node, no authkey;
+#    IPv6 addresses, written in canonical form;
 #    --syslog off --log-file: logging to that file only;
 #  - corosync's own check: `corosync -t` of the written file, run on
 #    "host 1" (a network namespace holding node 1's address, the files
@@ -135,6 +136,14 @@ check_on_host() {
 check_on_host 1 "$D"
 check_on_host 2 "$D"
 check_on_host 3 "$D3"
+# IPv6, written in canonical form.
+D6=$T_DIR/conf6
+mkdir -p "$D6"
+ip -n "$(cl_ns 2)" addr add fd00:99::12/64 dev eth0 nodad
+"${CFG[@]}" --name v6 --node a=fd00:99::11 --node b=fd00:99:0:0::12 --dir "$D6" >/dev/null ||
+	fail "vmfs cluster config with IPv6 addresses failed"
+conf_has "$D6/corosync.conf" "ring0_addr: fd00:99::11" "ring0_addr: fd00:99::12"
+check_on_host 2 "$D6"
 # Run on a node, the command's own check covers the local entry.
 D4=$T_DIR/conf4
 mkdir -p "$D4"
