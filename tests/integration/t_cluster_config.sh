@@ -8,8 +8,8 @@
 #    token_coefficient 0, aes256/sha256, node ids 1 and 2 in order,
 #    two_node: 1, syslog; an authkey of 256 bytes, mode 0400;
 #  - three nodes, --crypto off: none/none, no two_node, no authkey;
-#    IPv6 addresses, written in canonical form;
 #    --syslog off --log-file: logging to that file only;
+#  - IPv6 addresses, written in canonical form;
 #  - corosync's own check: `corosync -t` of the written file, run on
 #    "host 1" (a network namespace holding node 1's address, the files
 #    bound on /etc/corosync as on a real host) accepts it, and refuses it
