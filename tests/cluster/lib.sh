@@ -404,6 +404,20 @@ cl_down() {
 	return 0
 }
 
+# A failure shows the end of every corosync log too, after lib.sh's vmfsd
+# logs.
+eval "$(declare -f t_dump_logs | sed '1s/^t_dump_logs/cl__dump_vmfsd_logs/')"
+t_dump_logs() {
+	local i f
+	cl__dump_vmfsd_logs
+	for ((i = 1; i <= CL_N; i++)); do
+		f=$(cl_corosync_log "$i")
+		[[ -s $f ]] || continue
+		echo "----- last lines of $f -----" >&2
+		tail -n 15 "$f" >&2 || true
+	done
+}
+
 # cl_down before lib.sh's cleanup, keeping the script's exit status.
 cl__on_exit() {
 	local rc=$?
