@@ -10,7 +10,8 @@ PKG_CONFIG ?= pkg-config
 DEB_PKGS := build-essential pkg-config libfuse3-dev fuse3 libaio-dev \
 	libqb-dev libtokyocabinet-dev libcunit1-dev libblkid-dev libjson-c-dev \
 	libsystemd-dev libqb-tools fio attr \
-	e2fsprogs fdisk groff-base man-db spin
+	e2fsprogs fdisk groff-base man-db spin \
+	corosync iproute2 util-linux
 
 PKGS := fuse3 libqb tokyocabinet blkid json-c
 # Only bin/vmfsd talks to systemd (sd_notify).
