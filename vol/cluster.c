@@ -861,8 +861,9 @@ static int open_lock_sync(struct vol *v, struct vheld *h, unsigned wait_ms,
 		if (wait_ms)
 			pthread_mutex_lock(&c->held_mu);
 	} else if (h->mode == VMFS_LOCK_EXCLUSIVE && want == VMFS_LOCK_READONLY) {
-		/* Kept as a cache: EXCLUSIVE covers the readers. */
-		if (c->caching && !h->wanted)
+		/* Kept as a cache: EXCLUSIVE covers the readers.  Used by
+		 * the operation: its end, once the changes are home. */
+		if (h->in_op || (c->caching && !h->wanted))
 			return 0;
 		ret = lock_downgrade(c->lk, h->addr, st);
 	} else if (h->mode == VMFS_LOCK_FREE) {
