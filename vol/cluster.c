@@ -114,8 +114,12 @@ struct vcl_optab {
 	struct vol *v;
 	uint64_t addr[VCL_MAX_OP_LOCKS];
 	uint32_t n;
+	bool nested;               /* inside another operation of this thread */
 };
 static __thread struct vcl_optab *cur_op;
+/* The operation this thread runs, shared or not (nesting). */
+static __thread const struct vol *op_vol;
+static __thread unsigned op_depth;
 _Static_assert(sizeof(struct vcl_optab) <= sizeof(struct vcl_op_buf),
 	       "VCL_OP's buffer holds an operation");
 
@@ -341,6 +345,15 @@ int vcl_begin(struct vol *v, struct vcl_optab *op)
 	op->v = v;
 	if (!c)
 		return 0;
+	/* An operation inside another one of this thread (a lookup that
+	 * drops a reference, vol_forget) is part of it. */
+	if (op_depth && op_vol == v) {
+		op->nested = true;
+		op_depth++;
+		return 0;
+	}
+	op_vol = v;
+	op_depth = 1;
 	pthread_rwlock_rdlock(&c->mode_rw);
 	if (c->shared) {
 		pthread_mutex_lock(&c->op_mu);
@@ -453,6 +466,12 @@ int vcl_end(struct vol *v, struct vcl_optab *op, int ret)
 		ret = -EIO;
 	if (!c)
 		return ret;
+	if (op->nested) {
+		op_depth--;
+		return ret;
+	}
+	op_depth = 0;
+	op_vol = NULL;
 	if (op_shared(v)) {
 		/* Lazy timestamps of what we hold go with this operation. */
 		for (uint32_t i = 0; i < op->n; i++) {
