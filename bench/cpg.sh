@@ -131,7 +131,9 @@ mkdir -p "$(mnt 1)/pp-cpg"
 read -r cmed cp99 <<<"$(pingpong "$(mnt 1)/pp-cpg" "$(mnt 2)/pp-cpg" "$ROUNDS")"
 echo "over CPG:   one create taking the directory from the other host: median $cmed ms, p99 $cp99 ms"
 echo "== 3. kill -9 of a host holding a file open -> host 1 opens it for writing"
-kcpg=$(kill_to_open)
+# Not in $(...): cl_kill_host's bookkeeping must stay in this shell.
+kill_to_open >"$T_DIR/kill.ms"
+kcpg=$(cat "$T_DIR/kill.ms")
 umount_all
 cl_corosync_start 3
 cl_wait_members 1 3 30 >/dev/null
@@ -139,7 +141,8 @@ mount_all --no-cluster
 sleep 5
 mkdir -p "$(mnt 1)/pp-disk"
 read -r dmed dp99 <<<"$(pingpong "$(mnt 1)/pp-disk" "$(mnt 2)/pp-disk" "$ROUNDS")"
-kdisk=$(kill_to_open)
+kill_to_open >"$T_DIR/kill.ms"
+kdisk=$(cat "$T_DIR/kill.ms")
 umount_all
 echo "disk-only:  one create taking the directory from the other host: median $dmed ms, p99 $dp99 ms"
 echo "kill -9 -> open for writing elsewhere: fast path $kcpg ms, disk-only $kdisk ms (lease $LEASE_MS ms)"
