@@ -10,11 +10,15 @@ PKG_CONFIG ?= pkg-config
 DEB_PKGS := build-essential pkg-config libfuse3-dev fuse3 libaio-dev \
 	libqb-dev libtokyocabinet-dev libcunit1-dev libblkid-dev libjson-c-dev \
 	libsystemd-dev libqb-tools fio attr \
-	e2fsprogs fdisk groff-base man-db spin
+	e2fsprogs fdisk groff-base man-db spin \
+	corosync libcpg-dev libquorum-dev libcmap-dev libcorosync-common-dev
 
 PKGS := fuse3 libqb tokyocabinet blkid json-c
 # Only bin/vmfsd talks to systemd (sd_notify).
 VMFSD_PKGS := libsystemd
+# corosync (lockmgr/clusternet.c): linked into what runs the fast path.
+CN_PKGS := libcpg libquorum libcmap libcorosync_common
+CN_LIBS = $(shell $(PKG_CONFIG) --libs $(CN_PKGS) 2>/dev/null)
 
 ifneq ($(SANITIZE),)
 BUILD    ?= build-san
@@ -28,7 +32,7 @@ BIN ?= bin
 WARN   := -Wall -Wextra -Wshadow -Wmissing-prototypes -Werror
 CFLAGS ?= -O2 -g
 ALL_CFLAGS := -std=gnu11 $(WARN) -D_GNU_SOURCE -D_FILE_OFFSET_BITS=64 \
-	-Iinclude $(shell $(PKG_CONFIG) --cflags $(PKGS) $(VMFSD_PKGS) 2>/dev/null) \
+	-Iinclude $(shell $(PKG_CONFIG) --cflags $(PKGS) $(VMFSD_PKGS) $(CN_PKGS) 2>/dev/null) \
 	$(SANFLAGS) $(CFLAGS) -MMD -MP
 LIBS := $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null) -laio -lpthread
 ALL_LDFLAGS := $(SANFLAGS) $(LDFLAGS)
@@ -71,7 +75,7 @@ $(BUILD)/libvmfs.a: $(LIB_OBJS)
 
 $(BIN)/vmfsd: $(VMFSD_OBJS) $(BUILD)/libvmfs.a
 	@mkdir -p $(BIN)
-	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS) \
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS) $(CN_LIBS) \
 		$(shell $(PKG_CONFIG) --libs $(VMFSD_PKGS) 2>/dev/null)
 
 $(BIN)/vmfs: $(CLI_OBJS) $(BUILD)/libvmfs.a
