@@ -82,6 +82,10 @@ void help_mount(void)
 	       "  -r, --ro               mount read-only: nothing is written to the\n"
 	       "                         volume but this host's heartbeat slot; a\n"
 	       "                         volume whose journal needs replaying is refused\n"
+	       "      --no-cluster       do not join the volume's corosync group: share\n"
+	       "                         the volume through the disk alone (slower lock\n"
+	       "                         handovers; 'vmfs hosts' on other hosts shows\n"
+	       "                         this one as not in the group)\n"
 	       "  -h, --help             show this help\n",
 	       MOUNT_READY_TIMEOUT_MS / 1000, VMFSD_DEFAULT_STATE_DIR,
 	       VFUSE_DEFAULT_THREADS, HB_MIN_LEASE_MS, HB_MAX_LEASE_MS);
@@ -309,6 +313,7 @@ struct mount_args {
 	bool foreground;
 	bool debug;
 	bool ro;
+	bool no_cluster;
 	char lun[PATH_MAX + 8];
 	char mountpoint[PATH_MAX];
 	char log_abs[PATH_MAX];
@@ -343,6 +348,8 @@ static void mount_build_argv(const struct mount_args *a, char **args,
 		args[n++] = "--debug";
 	if (a->ro)
 		args[n++] = "--ro";
+	if (a->no_cluster)
+		args[n++] = "--no-cluster";
 	if (a->threads) {
 		args[n++] = "--threads";
 		args[n++] = (char *)a->threads;
@@ -515,7 +522,7 @@ static int mount_check_lun(const char *lun_spec, char uuid[37])
 
 int cmd_mount(int argc, char **argv)
 {
-	enum { O_HOST_NAME = 256, O_LOCK_PRIM, O_LEASE, O_CACHE };
+	enum { O_HOST_NAME = 256, O_LOCK_PRIM, O_LEASE, O_CACHE, O_NO_CLUSTER };
 	static const struct option longopts[] = {
 		{ "state-dir",  required_argument, NULL, 'S' },
 		{ "foreground", no_argument,       NULL, 'f' },
@@ -528,6 +535,7 @@ int cmd_mount(int argc, char **argv)
 		{ "log-file",   required_argument, NULL, 'l' },
 		{ "debug",      no_argument,       NULL, 'd' },
 		{ "ro",         no_argument,       NULL, 'r' },
+		{ "no-cluster", no_argument,       NULL, O_NO_CLUSTER },
 		{ "help",       no_argument,       NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
@@ -601,6 +609,9 @@ int cmd_mount(int argc, char **argv)
 			break;
 		case 'r':
 			a.ro = true;
+			break;
+		case O_NO_CLUSTER:
+			a.no_cluster = true;
 			break;
 		case 'h':
 			help_mount();
