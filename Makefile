@@ -11,7 +11,8 @@ DEB_PKGS := build-essential pkg-config libfuse3-dev fuse3 libaio-dev \
 	libqb-dev libtokyocabinet-dev libcunit1-dev libblkid-dev libjson-c-dev \
 	libsystemd-dev libqb-tools fio attr \
 	e2fsprogs fdisk groff-base man-db spin \
-	corosync libcpg-dev libquorum-dev libcmap-dev libcorosync-common-dev
+	corosync iproute2 util-linux libcpg-dev libquorum-dev libcmap-dev \
+	libcorosync-common-dev
 
 PKGS := fuse3 libqb tokyocabinet blkid json-c
 # Only bin/vmfsd talks to systemd (sd_notify).

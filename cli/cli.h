@@ -57,6 +57,8 @@ int cmd_hosts(int argc, char **argv);
 void help_hosts(void);
 int cmd_locks(int argc, char **argv);
 void help_locks(void);
+int cmd_cluster(int argc, char **argv);
+void help_cluster(void);
 
 /* ---- command tables (dispatch.c) --------------------------------------- */
 
