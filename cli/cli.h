@@ -220,6 +220,17 @@ int cli_daemon_info(const char *dir, struct vmfsd_info *di);
  */
 int cli_lun_open_ro(const char **spec, struct vmfsd_info *di, struct lun **lun);
 
+/* ---- the cluster fast path of a mount (netview.c) ---------------------- */
+
+/* The "cluster" and "lock fast path" lines of vmfs info. */
+void cli_net_print_text(const struct vmfsd_info *d);
+/* The same as one JSON object (no newline). */
+void cli_net_print_json(const struct vmfsd_info *d);
+/* The group member that is host uuid (text) in slot, or NULL. */
+const struct vmfsd_cluster_member *cli_net_member(const struct vmfsd_info *d,
+						  const char *uuid,
+						  uint32_t slot);
+
 /* ---- other content on a LUN (probe.c) --------------------------------- */
 
 /* A signature libblkid found: "ext4 filesystem (label 'x', uuid ...)". */
