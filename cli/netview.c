@@ -3,24 +3,63 @@
  * reply): the lines and JSON `vmfs info MOUNTPOINT` and `vmfs hosts`
  * print.
  */
+#include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "cli.h"
 
-/* The member of the group that is host uuid/slot, or NULL. */
 const struct vmfsd_cluster_member *cli_net_member(const struct vmfsd_info *d,
 						  const char *uuid,
-						  uint32_t slot)
+						  uint32_t slot,
+						  uint64_t hb_gen)
 {
 	for (uint32_t i = 0; i < d->cluster_nmembers; i++) {
 		const struct vmfsd_cluster_member *m = &d->cluster_members[i];
 
-		if (m->known && m->slot == slot && !strcmp(m->host_uuid, uuid))
+		if (m->known && m->slot == slot && m->hb_gen == hb_gen &&
+		    !strcmp(m->host_uuid, uuid))
 			return m;
 	}
 	return NULL;
+}
+
+struct net_local_ctx {
+	const char *vol_uuid;
+	struct vmfsd_info *di;
+};
+
+int cli_net_info_at(const char *mp, const char *vol_uuid,
+		    struct vmfsd_info *di)
+{
+	struct vmfsd_ctl *ctl;
+	char msg[256];
+	int ret;
+
+	/* Only vmfsds of this network namespace answer (abstract sockets). */
+	ret = vmfsd_ctl_connect(mp, &ctl);
+	if (ret)
+		return ret;
+	ret = vmfsd_ctl_info(ctl, di, msg, sizeof(msg));
+	vmfsd_ctl_disconnect(ctl);
+	if (!ret && strcmp(di->vol_uuid, vol_uuid))
+		ret = -ENOENT;
+	return ret;
+}
+
+static int net_local_one(void *ctx, const char *mp)
+{
+	struct net_local_ctx *c = ctx;
+
+	return !cli_net_info_at(mp, c->vol_uuid, c->di);
+}
+
+int cli_net_local_info(const char *vol_uuid, struct vmfsd_info *di)
+{
+	struct net_local_ctx c = { vol_uuid, di };
+
+	return cli_vmfs_mounts_each(net_local_one, &c) == 1 ? 0 : -ENOENT;
 }
 
 void cli_net_print_text(const struct vmfsd_info *d)
