@@ -61,7 +61,7 @@ CORRUPT_OBJS := $(CORRUPT_SRCS:%.c=$(BUILD)/%.o)
 PROGS := $(BIN)/vmfs $(BIN)/vmfsd
 # Programs only the tests run (tests/README.md), never installed.
 TEST_PROGS := $(BUILD)/crashsim $(BUILD)/vmfs-corrupt $(BUILD)/vmfsd-ctl-raw \
-	$(BUILD)/lockhold $(BUILD)/cpgforge
+	$(BUILD)/lockhold $(BUILD)/cpgforge $(BUILD)/cnpeer
 
 .PHONY: all check unit integration demo deps install uninstall clean bench crashtest clustertest model
 all: $(PROGS)
@@ -100,6 +100,10 @@ $(BUILD)/lockhold: $(BUILD)/tests/tools/lockhold.o $(BUILD)/libvmfs.a
 
 # Joins a volume's CPG group and sends forged messages (t_cluster_hosts.sh).
 $(BUILD)/cpgforge: $(BUILD)/tests/tools/cpgforge.o $(BUILD)/libvmfs.a
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS) $(CN_LIBS)
+
+# The fast path of a made-up host, serving or asking (t_cluster_ask.sh).
+$(BUILD)/cnpeer: $(BUILD)/tests/tools/cnpeer.o $(BUILD)/libvmfs.a
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS) $(CN_LIBS)
 
 # Install what is missing from Debian's archive (needs root or sudo).
@@ -168,7 +172,8 @@ clean:
 
 -include $(LIB_OBJS:.o=.d) $(CLI_OBJS:.o=.d) $(UNIT_OBJS:.o=.d) $(VMFSD_OBJS:.o=.d) \
 	$(CORRUPT_OBJS:.o=.d) $(BUILD)/tools/corrupt/corrupt_main.d $(BUILD)/tests/ctl/ctl_raw.d \
-	$(BUILD)/tests/tools/lockhold.d $(BUILD)/tests/tools/cpgforge.d
+	$(BUILD)/tests/tools/lockhold.d $(BUILD)/tests/tools/cpgforge.d \
+	$(BUILD)/tests/tools/cnpeer.d
 
 # ---- fuzzing: libFuzzer harnesses in tests/fuzz/ ------------------------
 # `make fuzz [FUZZ_SECONDS=60]` compiles the library with clang, ASan, UBSan

@@ -33,6 +33,7 @@
 #include <inttypes.h>
 #include <poll.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -639,6 +640,7 @@ static void cn_handle_msg(struct cn *cn, const struct cn_event *e)
 		cn_reject(cn, e->nodeid, e->pid, text);
 		return;
 	}
+	why = NULL;      /* from here: why we drop a well-formed message */
 
 	pthread_mutex_lock(&cn->mu);
 	me = e->nodeid == cn->view.my_nodeid && e->pid == (uint32_t)getpid();
@@ -832,7 +834,7 @@ static void *cn_main(void *arg)
 		if (cn->quorum_fd >= 0)
 			p[np++] = (struct pollfd){ .fd = cn->quorum_fd,
 						   .events = POLLIN };
-		if (poll(p, np, CN_RETRY_MS) < 0 && errno != EINTR)
+		if (poll(p, np, CN_RETRY_MS) < 0)
 			continue;
 		if (p[0].revents)
 			cn_drain_wake(cn);
@@ -868,6 +870,7 @@ int cn_start(const struct cn_self *self, const struct cn_ops *ops, void *arg,
 	     struct cn **out)
 {
 	pthread_condattr_t ca;
+	sigset_t all, old;
 	char uuid[37];
 	struct cn *cn;
 	int ret;
@@ -901,7 +904,11 @@ int cn_start(const struct cn_self *self, const struct cn_ops *ops, void *arg,
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	pthread_cond_init(&cn->cond, &ca);
 	pthread_condattr_destroy(&ca);
+	/* The thread takes no signal: they are the process's business. */
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
 	ret = -pthread_create(&cn->thread, NULL, cn_main, cn);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (ret) {
 		pthread_cond_destroy(&cn->cond);
 		pthread_mutex_destroy(&cn->mu);
