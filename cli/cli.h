@@ -231,8 +231,9 @@ int cli_vmfs_mounts_each(int (*cb)(void *ctx, const char *mp), void *ctx);
  * namespace: 0, or -ENOENT when there is none.
  */
 int cli_net_local_info(const char *vol_uuid, struct vmfsd_info *di);
-/* The same from the vmfsd of mount point mp, quietly: 0, -ENOENT when it
- * serves another volume, else the control socket's -errno. */
+/* The same from the vmfsd of mount point mp (canonical: not resolved
+ * again), quietly: 0, -ENOENT when it serves another volume, else the
+ * control socket's -errno. */
 int cli_net_info_at(const char *mp, const char *vol_uuid,
 		    struct vmfsd_info *di);
 

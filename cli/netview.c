@@ -37,8 +37,10 @@ int cli_net_info_at(const char *mp, const char *vol_uuid,
 	char msg[256];
 	int ret;
 
-	/* Only vmfsds of this network namespace answer (abstract sockets). */
-	ret = vmfsd_ctl_connect(mp, &ctl);
+	/* Only vmfsds of this network namespace answer (abstract sockets).
+	 * mp is canonical (the mount table's, or what a vmfsd reported):
+	 * resolving it again could block on a hung mount. */
+	ret = vmfsd_ctl_connect_canonical(mp, &ctl);
 	if (ret)
 		return ret;
 	ret = vmfsd_ctl_info(ctl, di, msg, sizeof(msg));

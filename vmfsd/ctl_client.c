@@ -21,15 +21,22 @@ struct vmfsd_ctl {
 
 int vmfsd_ctl_connect(const char *mountpoint, struct vmfsd_ctl **out)
 {
-	char real[PATH_MAX], name[VMFSD_CTL_NAME_MAX];
-	struct vmfsd_ctl *c;
-	int ret;
+	char real[PATH_MAX];
 
 	/* The daemon named its service after realpath() of its mount point;
 	 * a dead or hung mount cannot be resolved, so fall back to the path
 	 * as given (`vmfs` makes it absolute). */
-	ret = vmfsd_ctl_name(realpath(mountpoint, real) ? real : mountpoint,
-			     name, sizeof(name));
+	return vmfsd_ctl_connect_canonical(realpath(mountpoint, real) ? real :
+					   mountpoint, out);
+}
+
+int vmfsd_ctl_connect_canonical(const char *mountpoint, struct vmfsd_ctl **out)
+{
+	char name[VMFSD_CTL_NAME_MAX];
+	struct vmfsd_ctl *c;
+	int ret;
+
+	ret = vmfsd_ctl_name(mountpoint, name, sizeof(name));
 	if (ret)
 		return ret;
 	c = calloc(1, sizeof(*c));

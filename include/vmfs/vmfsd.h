@@ -237,6 +237,9 @@ struct vmfsd_ctl;
  * daemon refused us (not root, not its user); else -errno.
  */
 int vmfsd_ctl_connect(const char *mountpoint, struct vmfsd_ctl **out);
+/* The same for a mount point known to be canonical (the kernel's mount
+ * table): never touches the path, so a hung mount cannot block it. */
+int vmfsd_ctl_connect_canonical(const char *mountpoint, struct vmfsd_ctl **out);
 void vmfsd_ctl_disconnect(struct vmfsd_ctl *c);
 
 /*
