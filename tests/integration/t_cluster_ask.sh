@@ -48,10 +48,13 @@ serve() {
 
 stop_serve() {
 	[[ -n $SERVE_PID ]] || return 0
+	local rc=0
 	kill -TERM "$SERVE_PID" 2>/dev/null || true
-	wait "$SERVE_PID" 2>/dev/null || true
+	wait "$SERVE_PID" 2>/dev/null || rc=$?
 	t_pid_alive "$SERVE_PID" && fail "cnpeer serve $SERVE_PID survived SIGTERM"
 	SERVE_PID=
+	# It leaves the group and ends cleanly (a sanitizer build: no leak).
+	((rc == 0)) || fail "cnpeer serve exited with status $rc: $(tail -n 20 "$T_DIR/serve.err")"
 }
 
 # ask TARGET_GEN TIMEOUT_MS [cnpeer options]: "RESULT MS" of one ask from

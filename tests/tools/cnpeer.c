@@ -262,6 +262,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "cnpeer: %s after 10 s\n", view->up ?
 			"the target is not a known member" : view->why);
 		cn_stop(peer_cn);
+		free(view);
 		return 1;
 	}
 	if (serve) {
@@ -271,6 +272,7 @@ int main(int argc, char **argv)
 		while (!peer_stop && vmfs_mono_ms() < end)
 			usleep(100 * 1000);
 		cn_stop(peer_cn);
+		free(view);
 		return 0;
 	}
 	{
