@@ -347,10 +347,11 @@ static void cn_events_free(struct cn *cn)
 }
 
 /*
- * Lost corosync (or stopping): finalize, tell the engine that every host
- * it knew through us is gone from our view, fail the waiting asks.
+ * Lost corosync (or stopping): finalize, fail the waiting asks and, when
+ * we lost it (not when we leave), tell the engine that every host it
+ * knew through us is gone from our view.
  */
-static void cn_disconnect(struct cn *cn, const char *why)
+static void cn_disconnect(struct cn *cn, const char *why, bool report)
 {
 	struct cn_member gone[CN_MAX_MEMBERS];
 	uint32_t ngone = 0;
@@ -380,7 +381,7 @@ static void cn_disconnect(struct cn *cn, const char *why)
 	cn_fail_asks_locked(cn, NULL);
 	pthread_mutex_unlock(&cn->mu);
 
-	for (uint32_t i = 0; i < ngone; i++)
+	for (uint32_t i = 0; report && i < ngone; i++)
 		if (cn->ops.membership)
 			cn->ops.membership(cn->arg, true, &gone[i]);
 }
@@ -451,7 +452,7 @@ static int cn_connect(struct cn *cn)
 	if (err == CS_OK)
 		err = cpg_fd_get(cn->cpg, &cn->cpg_fd);
 	if (err != CS_OK) {
-		cn_disconnect(cn, "");
+		cn_disconnect(cn, "", false);
 		cn_down_why(cn, "cannot join the CPG group: %s", err);
 		return -1;
 	}
@@ -572,8 +573,12 @@ static const char *cn_hello_check(struct cn *cn, struct cn_member *m,
 	}
 	if (!memcmp(h.uuid, cn->self.host_uuid, VMFS_UUID_SIZE))
 		return "hello claims to be this host";
+	/* One heartbeat slot generation is one mount of one host: two
+	 * processes cannot both be it.  (A host that mounted again has a new
+	 * generation, and may say so before its old process is seen gone.) */
 	for (uint32_t k = 0; k < cn->view.n; k++)
 		if (&cn->view.m[k] != m && cn->view.m[k].known &&
+		    cn->view.m[k].hb_gen == h.hb_gen &&
 		    (!memcmp(cn->view.m[k].host_uuid, h.uuid, VMFS_UUID_SIZE) ||
 		     cn->view.m[k].slot == h.slot))
 			return "hello claims a host or heartbeat slot another "
@@ -715,7 +720,7 @@ static void cn_handle_events(struct cn *cn)
 	/* A lost record may be a lost membership change: start over. */
 	if (cn->ev_lost)
 		cn_disconnect(cn, "out of memory while following the group; "
-			      "rejoining");
+			      "rejoining", true);
 }
 
 /* Multicast what the callers queued; false when corosync went away. */
@@ -812,7 +817,7 @@ static void cn_lost(struct cn *cn, const char *what, cs_error_t err)
 		 cs_strerror(err));
 	qb_log(LOG_NOTICE, "cluster: %s; the fast path is down and the volume "
 	       "goes on disk-only; rejoining when it comes back", why);
-	cn_disconnect(cn, why);
+	cn_disconnect(cn, why, true);
 	cn->said_absent = true;    /* said just now */
 }
 
@@ -860,7 +865,7 @@ static void *cn_main(void *arg)
 		cn_send_queued(cn);
 		cpg_leave(cn->cpg, &cn->group);
 	}
-	cn_disconnect(cn, "stopped");
+	cn_disconnect(cn, "stopped", false);
 	return NULL;
 }
 
