@@ -65,10 +65,11 @@ void help_hosts(void)
 	       "                   liveness 'unknown'\n"
 	       "  -h, --help       show this help\n\n"
 	       "Cluster view, side by side: whether the host is a member of the\n"
-	       "volume's corosync CPG group (cpg), its corosync node id and whether\n"
-	       "the group is quorate, as this host's vmfsd sees them (the vmfsd\n"
-	       "serving MOUNTPOINT, or for a LUN the one serving it on this host,\n"
-	       "if any: 'no local mount' otherwise).  Disagreements are flagged:\n"
+	       "volume's corosync CPG group (cpg), its corosync node id, whether\n"
+	       "the group is quorate, and its corosync address, as this host's\n"
+	       "vmfsd sees them (the vmfsd serving MOUNTPOINT, or for a LUN the one\n"
+	       "serving it on this host, if any: 'no local mount' otherwise).\n"
+	       "Disagreements are flagged:\n"
 	       "'in CPG but heartbeat dead', 'heartbeat live but not in CPG:\n"
 	       "network partition (or --no-cluster / corosync down there)',\n"
 	       "'member unknown to the disk'.  The disk decides: no lock is ever\n"
@@ -303,15 +304,18 @@ static const char *hosts_member_flag(const struct hosts_ctx *c,
 	return HOSTS_FLAG_UNKNOWN;
 }
 
-/* The cpg, node and quorate columns of row r. */
+/* The cpg, node, quorate and address columns of row r (len bytes each;
+ * addr gets alen). */
 static void hosts_cluster_cols(const struct hosts_ctx *c,
 			       const struct hosts_row *r, char *cpg,
-			       char *node, char *quorate, size_t len)
+			       char *node, char *quorate, size_t len,
+			       char *addr, size_t alen)
 {
 	const struct vmfsd_cluster_member *m = hosts_member(c, r);
 
 	snprintf(node, len, "-");
 	snprintf(quorate, len, "-");
+	snprintf(addr, alen, "%s", m && m->node_addr[0] ? m->node_addr : "-");
 	if (!c->have_di)
 		snprintf(cpg, len, "no local mount");
 	else if (!c->joined)
@@ -396,23 +400,26 @@ static void hosts_print_text(const struct hosts_ctx *c, int64_t end_ms)
 		printf(", not watched (liveness unknown)\n");
 	hosts_print_view_text(c);
 	printf("%-4s  %-14s  %-16s  %-36s  %-6s  %-14s  %-6s  %-14s  %-5s  "
-	       "%-7s  %s\n", "slot", "state", "host", "uuid", "hb-gen",
-	       "last moved", "lease", "cpg", "node", "quorate", "journal");
+	       "%-7s  %-15s  %s\n", "slot", "state", "host", "uuid", "hb-gen",
+	       "last moved", "lease", "cpg", "node", "quorate", "address",
+	       "journal");
 	for (uint32_t k = 0; k < c->n; k++) {
 		const struct hosts_row *r = &c->rows[k];
 		char since[32], jnl[96], lease[16], cpg[16], node[16], q[16];
+		char addr[64];
 
 		vol_uuid_format(r->si.host_uuid, uuid);
 		hosts_since_str(c, r, end_ms, since, sizeof(since));
 		hosts_jnl_str(r, jnl, sizeof(jnl));
 		snprintf(lease, sizeof(lease), "%.1f s",
 			 (double)r->si.lease_ms / 1000);
-		hosts_cluster_cols(c, r, cpg, node, q, sizeof(cpg));
+		hosts_cluster_cols(c, r, cpg, node, q, sizeof(cpg), addr,
+				   sizeof(addr));
 		printf("%-4u  %-14s  %-16s  %-36s  %-6" PRIu64 "  %-14s  %-6s  "
-		       "%-14s  %-5s  %-7s  %s\n",
+		       "%-14s  %-5s  %-7s  %-15s  %s\n",
 		       r->si.slot, hosts_state(c, r),
 		       r->si.hostname[0] ? r->si.hostname : "?", uuid,
-		       r->si.hb_gen, since, lease, cpg, node, q, jnl);
+		       r->si.hb_gen, since, lease, cpg, node, q, addr, jnl);
 	}
 	hosts_print_flags_text(c);
 }

@@ -83,8 +83,8 @@ done
 expect_eq "hosts seen from host 1" "$(hosts_rows 1 | sort)" \
 	"$(printf 'h%s live yes -\n' 1 2 3)"
 cl_vmfs 2 hosts "$LUN" >"$T_DIR/hosts.txt"
-grep -qE "^1 +live +h2 .* yes +2 +yes " "$T_DIR/hosts.txt" ||
-	fail "vmfs hosts text on host 2 lacks h2 as member node 2: $(cat "$T_DIR/hosts.txt")"
+grep -qE "^1 +live +h2 .* yes +2 +yes +$(cl_addr 2) " "$T_DIR/hosts.txt" ||
+	fail "vmfs hosts text on host 2 lacks h2 as member node 2 at $(cl_addr 2): $(cat "$T_DIR/hosts.txt")"
 cl_vmfs 3 info "$(mnt 3)" >"$T_DIR/info.txt"
 grep -q "joined CPG group vmfs-$uuid as node 3, quorate yes, 3 members" "$T_DIR/info.txt" ||
 	fail "vmfs info on host 3: $(grep -A1 ^cluster "$T_DIR/info.txt")"
