@@ -8,7 +8,7 @@
  * caller.  It polls their fds and an eventfd the callers write to, runs
  * cpg_dispatch(CS_DISPATCH_ALL), whose callbacks only record what arrived
  * (in order), and handles the records once the dispatch has returned
- * (ocfs2_controld's way).  Callers never touch a handle: cn_ask_release
+ * (ocfs2_controld's way; cnrecv.c).  Callers never touch a handle: cn_ask_release
  * and cn_released queue their message for the thread and wake it.
  * cn->mu guards what callers read (the view, the waiting asks, the
  * queue); the engine's callbacks run without it.
@@ -52,65 +52,6 @@
 #define CN_RETRY_MS        1000   /* corosync absent: try again after */
 #define CN_TRY_AGAIN_MAX   50     /* CS_ERR_TRY_AGAIN: retries, ... */
 #define CN_TRY_AGAIN_MS    20     /* ... this far apart */
-/* Dropped messages: at most this many log lines per window. */
-#define CN_REJECT_LOG_MAX  10
-#define CN_REJECT_WINDOW_MS 60000
-
-/* What a callback saw, handled after the dispatch returns. */
-struct cn_event {
-	struct cn_event *next;
-	bool confchg;
-	uint32_t nodeid, pid;     /* deliver: the sender */
-	size_t len;               /* deliver: bytes; confchg: members */
-	size_t njoined;
-	uint8_t data[];           /* the message, or len cpg_addresses */
-};
-
-/* A message queued for the thread to multicast. */
-struct cn_out {
-	struct cn_out *next;
-	size_t len;
-	uint8_t buf[CN_MSG_MAX];
-};
-
-/* A cn_ask_release waiting for its answer. */
-struct cn_ask {
-	struct cn_ask *next;
-	uint64_t req_id, addr;
-	struct lock_holder target;
-	bool done;
-	int result;
-};
-
-struct cn {
-	struct cn_self self;
-	struct cn_ops ops;
-	void *arg;
-	struct cpg_name group;
-	char group_text[64];
-	pthread_t thread;
-	int wake_fd;              /* eventfd: queue, stop */
-
-	pthread_mutex_t mu;
-	pthread_cond_t cond;      /* an ask answered or failed */
-	bool stopping;
-	struct cn_view view;
-	struct cn_ask *asks;
-	uint64_t next_req_id;
-	struct cn_out *outq, **outq_tail;
-
-	/* The thread's own. */
-	cpg_handle_t cpg;
-	quorum_handle_t quorum;
-	cmap_handle_t cmap;
-	bool connected, have_quorum, have_cmap, ever_up, said_absent;
-	int cpg_fd, quorum_fd;
-	struct cn_event *ev_head, **ev_tail;
-	bool ev_lost;             /* out of memory while recording */
-	int64_t reject_window_ms;
-	unsigned reject_logged;
-	uint64_t reject_quiet;
-};
 
 /* ---- small helpers ------------------------------------------------------ */
 
@@ -128,13 +69,13 @@ static void cn_uuid_text(const uint8_t *u, char out[37])
 	out[k] = '\0';
 }
 
-static bool cn_holder_is(const struct cn_member *m, const struct lock_holder *h)
+bool cn_holder_is(const struct cn_member *m, const struct lock_holder *h)
 {
 	return m->known && m->slot == h->slot && m->hb_gen == h->hb_gen &&
 	       !memcmp(m->host_uuid, h->uuid, VMFS_UUID_SIZE);
 }
 
-static bool cn_is_self(const struct cn *cn, const struct lock_holder *h)
+bool cn_is_self(const struct cn *cn, const struct lock_holder *h)
 {
 	return h->slot == cn->self.slot && h->hb_gen == cn->self.hb_gen &&
 	       !memcmp(h->uuid, cn->self.host_uuid, VMFS_UUID_SIZE);
@@ -168,7 +109,7 @@ static void cn_queue_locked(struct cn *cn, const struct cn_msg *m)
 	cn->outq_tail = &o->next;
 }
 
-static void cn_queue(struct cn *cn, const struct cn_msg *m)
+void cn_queue(struct cn *cn, const struct cn_msg *m)
 {
 	pthread_mutex_lock(&cn->mu);
 	cn_queue_locked(cn, m);
@@ -176,7 +117,7 @@ static void cn_queue(struct cn *cn, const struct cn_msg *m)
 	cn_wake(cn);
 }
 
-static void cn_queue_hello(struct cn *cn)
+void cn_queue_hello(struct cn *cn)
 {
 	struct cn_msg m = { .type = CN_MSG_HELLO };
 
@@ -189,7 +130,7 @@ static void cn_queue_hello(struct cn *cn)
 }
 
 /* Under mu: finish every ask (target NULL) or those waiting on target. */
-static void cn_fail_asks_locked(struct cn *cn, const struct cn_member *target)
+void cn_fail_asks_locked(struct cn *cn, const struct cn_member *target)
 {
 	for (struct cn_ask *a = cn->asks; a; a = a->next)
 		if (!a->done && (!target || cn_holder_is(target, &a->target))) {
@@ -197,36 +138,6 @@ static void cn_fail_asks_locked(struct cn *cn, const struct cn_member *target)
 			a->result = -ENOTCONN;
 		}
 	pthread_cond_broadcast(&cn->cond);
-}
-
-/*
- * Log a dropped message, at most CN_REJECT_LOG_MAX lines a minute: a
- * misbehaving member must not flood the log.
- */
-static void cn_reject(struct cn *cn, uint32_t nodeid, uint32_t pid,
-		      const char *why)
-{
-	int64_t now = vmfs_mono_ms();
-
-	pthread_mutex_lock(&cn->mu);
-	cn->view.rejected++;
-	pthread_mutex_unlock(&cn->mu);
-	if (now - cn->reject_window_ms >= CN_REJECT_WINDOW_MS) {
-		if (cn->reject_quiet)
-			qb_log(LOG_WARNING, "cluster: %" PRIu64 " more messages "
-			       "ignored in the last minute (not logged)",
-			       cn->reject_quiet);
-		cn->reject_window_ms = now;
-		cn->reject_logged = 0;
-		cn->reject_quiet = 0;
-	}
-	if (cn->reject_logged >= CN_REJECT_LOG_MAX) {
-		cn->reject_quiet++;
-		return;
-	}
-	cn->reject_logged++;
-	qb_log(LOG_WARNING, "cluster: ignored a message from node %u pid %u "
-	       "in group %s: %s", nodeid, pid, cn->group_text, why);
 }
 
 /* ---- corosync callbacks: record only ------------------------------------ */
@@ -306,34 +217,6 @@ static void cn_on_quorum(quorum_handle_t h, uint32_t quorate,
 
 /* ---- connecting and losing corosync ------------------------------------- */
 
-/* corosync's nodelist entry for nodeid, from cmap, into m. */
-static void cn_node_lookup(struct cn *cn, struct cn_member *m)
-{
-	char key[64], *s;
-	uint32_t id;
-
-	if (!cn->have_cmap)
-		return;
-	for (unsigned i = 0; i < 1024; i++) {
-		snprintf(key, sizeof(key), "nodelist.node.%u.nodeid", i);
-		if (cmap_get_uint32(cn->cmap, key, &id) != CS_OK)
-			return;
-		if (id != m->nodeid)
-			continue;
-		snprintf(key, sizeof(key), "nodelist.node.%u.name", i);
-		if (cmap_get_string(cn->cmap, key, &s) == CS_OK) {
-			snprintf(m->node_name, sizeof(m->node_name), "%s", s);
-			free(s);
-		}
-		snprintf(key, sizeof(key), "nodelist.node.%u.ring0_addr", i);
-		if (cmap_get_string(cn->cmap, key, &s) == CS_OK) {
-			snprintf(m->node_addr, sizeof(m->node_addr), "%s", s);
-			free(s);
-		}
-		return;
-	}
-}
-
 static void cn_events_free(struct cn *cn)
 {
 	while (cn->ev_head) {
@@ -351,7 +234,7 @@ static void cn_events_free(struct cn *cn)
  * we lost it (not when we leave), tell the engine that every host it
  * knew through us is gone from our view.
  */
-static void cn_disconnect(struct cn *cn, const char *why, bool report)
+void cn_disconnect(struct cn *cn, const char *why, bool report)
 {
 	struct cn_member gone[CN_MAX_MEMBERS];
 	uint32_t ngone = 0;
@@ -477,250 +360,6 @@ static int cn_connect(struct cn *cn)
 	cn->ever_up = true;
 	cn->said_absent = false;
 	return 0;
-}
-
-/* ---- handling what arrived ---------------------------------------------- */
-
-static void cn_member_text(const struct cn_member *m, char *buf, size_t len)
-{
-	snprintf(buf, len, "host %s (slot %u, node %u%s%s)",
-		 m->host_name[0] ? m->host_name : "?", m->slot, m->nodeid,
-		 m->node_addr[0] ? " at " : "", m->node_addr);
-}
-
-/* A new membership: keep what members said, report those that left. */
-static void cn_handle_confchg(struct cn *cn, const struct cn_event *e)
-{
-	const struct cpg_address *a = (const struct cpg_address *)e->data;
-	struct cn_member *next, gone[CN_MAX_MEMBERS];
-	uint32_t n = 0, ngone = 0, me = (uint32_t)getpid();
-	bool still_in = false;
-	char text[160];
-
-	next = calloc(CN_MAX_MEMBERS, sizeof(*next));
-	if (!next)
-		return;
-	pthread_mutex_lock(&cn->mu);
-	for (size_t i = 0; i < e->len && n < CN_MAX_MEMBERS; i++) {
-		struct cn_member *m = &next[n++], *old = NULL;
-
-		for (uint32_t k = 0; k < cn->view.n && !old; k++)
-			if (cn->view.m[k].nodeid == a[i].nodeid &&
-			    cn->view.m[k].pid == a[i].pid)
-				old = &cn->view.m[k];
-		if (old) {
-			*m = *old;
-		} else {
-			memset(m, 0, sizeof(*m));
-			m->nodeid = a[i].nodeid;
-			m->pid = a[i].pid;
-			cn_node_lookup(cn, m);
-		}
-		if (m->nodeid == cn->view.my_nodeid && m->pid == me) {
-			still_in = true;
-			m->known = true;
-			memcpy(m->host_uuid, cn->self.host_uuid, VMFS_UUID_SIZE);
-			m->slot = cn->self.slot;
-			m->hb_gen = cn->self.hb_gen;
-			snprintf(m->host_name, sizeof(m->host_name), "%s",
-				 cn->self.host_name);
-		}
-	}
-	for (uint32_t k = 0; k < cn->view.n; k++) {
-		const struct cn_member *old = &cn->view.m[k];
-		bool stays = false;
-
-		for (uint32_t i = 0; i < n && !stays; i++)
-			stays = next[i].nodeid == old->nodeid &&
-				next[i].pid == old->pid;
-		if (!stays && old->known && !(old->nodeid == cn->view.my_nodeid &&
-					      old->pid == me)) {
-			gone[ngone++] = *old;
-			cn_fail_asks_locked(cn, old);
-		}
-	}
-	memcpy(cn->view.m, next, n * sizeof(*next));
-	cn->view.n = n;
-	pthread_mutex_unlock(&cn->mu);
-	free(next);
-
-	for (uint32_t i = 0; i < ngone; i++) {
-		cn_member_text(&gone[i], text, sizeof(text));
-		qb_log(LOG_NOTICE, "cluster: %s left group %s", text,
-		       cn->group_text);
-		if (cn->ops.membership)
-			cn->ops.membership(cn->arg, true, &gone[i]);
-	}
-	if (e->njoined && still_in)
-		cn_queue_hello(cn);
-}
-
-/* A HELLO from member m (under mu): NULL (*is_new: first one), or why
- * it is dropped. */
-static const char *cn_hello_check(struct cn *cn, struct cn_member *m,
-				  const struct cn_msg *msg, bool *is_new)
-{
-	struct lock_holder h = { .slot = msg->u.hello.slot,
-				 .hb_gen = msg->u.hello.hb_gen };
-
-	memcpy(h.uuid, msg->u.hello.host_uuid, VMFS_UUID_SIZE);
-	*is_new = false;
-	if (m->known) {
-		if (!cn_holder_is(m, &h))
-			return "hello contradicts the one it sent before "
-			       "(another host uuid, slot or generation)";
-		return NULL;
-	}
-	if (!memcmp(h.uuid, cn->self.host_uuid, VMFS_UUID_SIZE))
-		return "hello claims to be this host";
-	/* One heartbeat slot generation is one mount of one host: two
-	 * processes cannot both be it.  (A host that mounted again has a new
-	 * generation, and may say so before its old process is seen gone.) */
-	for (uint32_t k = 0; k < cn->view.n; k++)
-		if (&cn->view.m[k] != m && cn->view.m[k].known &&
-		    cn->view.m[k].hb_gen == h.hb_gen &&
-		    (!memcmp(cn->view.m[k].host_uuid, h.uuid, VMFS_UUID_SIZE) ||
-		     cn->view.m[k].slot == h.slot))
-			return "hello claims a host or heartbeat slot another "
-			       "member already is";
-	m->known = true;
-	memcpy(m->host_uuid, h.uuid, VMFS_UUID_SIZE);
-	m->slot = h.slot;
-	m->hb_gen = h.hb_gen;
-	snprintf(m->host_name, sizeof(m->host_name), "%s", msg->u.hello.name);
-	*is_new = true;
-	return NULL;
-}
-
-/* The engine's answer to an ASK for us, sent on at once. */
-static void cn_answer_ask(struct cn *cn, uint32_t nodeid, uint32_t pid,
-			  const struct cn_msg *msg)
-{
-	struct cn_msg out = { 0 };
-	int ret = -EBUSY;
-
-	if (cn->ops.release_req)
-		ret = cn->ops.release_req(cn->arg, msg->u.ask.addr,
-					  msg->u.ask.mode);
-	if (ret == 0) {
-		out.type = CN_MSG_RELEASED;
-		out.u.released.addr = msg->u.ask.addr;
-	} else if (ret == -EBUSY) {
-		out.type = CN_MSG_BUSY;
-		out.u.busy.nodeid = nodeid;
-		out.u.busy.pid = pid;
-		out.u.busy.req_id = msg->u.ask.req_id;
-		out.u.busy.addr = msg->u.ask.addr;
-	} else {
-		/* -EINPROGRESS: cn_released follows; anything else: the
-		 * asker times out and goes by the disk. */
-		return;
-	}
-	cn_queue(cn, &out);
-}
-
-static void cn_handle_msg(struct cn *cn, const struct cn_event *e)
-{
-	const char *why = NULL;
-	struct cn_member *m = NULL, copy = { 0 };
-	struct cn_msg msg;
-	bool is_new = false, me;
-	int ret;
-
-	if (e->len > CN_MSG_MAX) {
-		cn_reject(cn, e->nodeid, e->pid, "longer than any message");
-		return;
-	}
-	ret = cn_msg_decode(e->data, e->len, &msg, &why);
-	if (ret == -EPROTONOSUPPORT) {
-		cn_reject(cn, e->nodeid, e->pid, "newer protocol version: "
-			  "that host runs a newer vmfs; it must speak version 1 "
-			  "to this one (upgrade this host)");
-		return;
-	}
-	if (ret) {
-		char text[CN_WHY_MAX];
-
-		snprintf(text, sizeof(text), "malformed: %s", why);
-		cn_reject(cn, e->nodeid, e->pid, text);
-		return;
-	}
-	why = NULL;      /* from here: why we drop a well-formed message */
-
-	pthread_mutex_lock(&cn->mu);
-	me = e->nodeid == cn->view.my_nodeid && e->pid == (uint32_t)getpid();
-	for (uint32_t k = 0; k < cn->view.n && !m; k++)
-		if (cn->view.m[k].nodeid == e->nodeid &&
-		    cn->view.m[k].pid == e->pid)
-			m = &cn->view.m[k];
-	if (me) {
-		pthread_mutex_unlock(&cn->mu);
-		return;          /* our own, delivered back to us */
-	}
-	if (!m)
-		why = "sender is not in the group's membership";
-	else if (msg.type == CN_MSG_HELLO)
-		why = cn_hello_check(cn, m, &msg, &is_new);
-	else if (!m->known)
-		why = "sender never said which host it is (no hello)";
-	if (m)
-		copy = *m;
-	if (!why && msg.type == CN_MSG_RELEASED) {
-		for (struct cn_ask *a = cn->asks; a; a = a->next)
-			if (!a->done && a->addr == msg.u.released.addr) {
-				a->done = true;
-				a->result = 0;
-			}
-		pthread_cond_broadcast(&cn->cond);
-	}
-	if (!why && msg.type == CN_MSG_BUSY &&
-	    msg.u.busy.nodeid == cn->view.my_nodeid &&
-	    msg.u.busy.pid == (uint32_t)getpid()) {
-		for (struct cn_ask *a = cn->asks; a; a = a->next)
-			if (!a->done && a->req_id == msg.u.busy.req_id &&
-			    a->addr == msg.u.busy.addr) {
-				a->done = true;
-				a->result = -EBUSY;
-			}
-		pthread_cond_broadcast(&cn->cond);
-	}
-	pthread_mutex_unlock(&cn->mu);
-
-	if (why) {
-		cn_reject(cn, e->nodeid, e->pid, why);
-		return;
-	}
-	if (is_new) {
-		char text[160];
-
-		cn_member_text(&copy, text, sizeof(text));
-		qb_log(LOG_NOTICE, "cluster: %s joined group %s", text,
-		       cn->group_text);
-		if (cn->ops.membership)
-			cn->ops.membership(cn->arg, false, &copy);
-	}
-	if (msg.type == CN_MSG_ASK && cn_is_self(cn, &msg.u.ask.target))
-		cn_answer_ask(cn, e->nodeid, e->pid, &msg);
-}
-
-static void cn_handle_events(struct cn *cn)
-{
-	while (cn->ev_head) {
-		struct cn_event *e = cn->ev_head;
-
-		cn->ev_head = e->next;
-		if (!cn->ev_head)
-			cn->ev_tail = &cn->ev_head;
-		if (e->confchg)
-			cn_handle_confchg(cn, e);
-		else
-			cn_handle_msg(cn, e);
-		free(e);
-	}
-	/* A lost record may be a lost membership change: start over. */
-	if (cn->ev_lost)
-		cn_disconnect(cn, "out of memory while following the group; "
-			      "rejoining", true);
 }
 
 /* Multicast what the callers queued; false when corosync went away. */

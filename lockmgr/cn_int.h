@@ -1,8 +1,9 @@
 /*
- * The wire format of the cluster fast path (cnwire.c), shared by the
- * thread that speaks it (clusternet.c) and, as lock_int.h is, by the unit
- * tests and the test tool that forges messages.  Only lockmgr/ and tests/
- * include this header.
+ * Internals of the cluster fast path: the wire format (cnwire.c), shared
+ * with the unit tests and the test tool that forges messages, and the
+ * state the thread keeps, shared by the thread and the corosync handles
+ * (clusternet.c) and the handling of what arrives (cnrecv.c).  Only
+ * lockmgr/ and tests/ include this header.
  *
  * Every message is a 16-byte header and a body, all little-endian:
  *
@@ -24,7 +25,11 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <pthread.h>
 #include <sys/types.h>
+#include <corosync/cmap.h>
+#include <corosync/cpg.h>
+#include <corosync/quorum.h>
 
 #include "vmfs/lockmgr.h"
 
@@ -128,5 +133,81 @@ int cn_msg_decode(const void *buf, size_t len, struct cn_msg *m,
 const char *cn_msg_type_name(unsigned type);
 /* Seal a message whose bytes were changed (tests): length and crc. */
 void cn_msg_seal(void *buf, size_t len);
+
+
+/* ---- the fast path's state (clusternet.c, cnrecv.c) ---------------------- */
+
+/* What a callback saw, handled after the dispatch returns. */
+struct cn_event {
+	struct cn_event *next;
+	bool confchg;
+	uint32_t nodeid, pid;     /* deliver: the sender */
+	size_t len;               /* deliver: bytes; confchg: members */
+	size_t njoined;
+	uint8_t data[];           /* the message, or len cpg_addresses */
+};
+
+/* A message queued for the thread to multicast. */
+struct cn_out {
+	struct cn_out *next;
+	size_t len;
+	uint8_t buf[CN_MSG_MAX];
+};
+
+/* A cn_ask_release waiting for its answer. */
+struct cn_ask {
+	struct cn_ask *next;
+	uint64_t req_id, addr;
+	struct lock_holder target;
+	bool done;
+	int result;
+};
+
+struct cn {
+	struct cn_self self;
+	struct cn_ops ops;
+	void *arg;
+	struct cpg_name group;
+	char group_text[64];
+	pthread_t thread;
+	int wake_fd;              /* eventfd: queue, stop */
+
+	pthread_mutex_t mu;
+	pthread_cond_t cond;      /* an ask answered or failed */
+	bool stopping;
+	struct cn_view view;
+	struct cn_ask *asks;
+	uint64_t next_req_id;
+	struct cn_out *outq, **outq_tail;
+
+	/* The thread's own. */
+	cpg_handle_t cpg;
+	quorum_handle_t quorum;
+	cmap_handle_t cmap;
+	bool connected, have_quorum, have_cmap, ever_up, said_absent;
+	int cpg_fd, quorum_fd;
+	struct cn_event *ev_head, **ev_tail;
+	bool ev_lost;             /* out of memory while recording */
+	int64_t reject_window_ms;
+	unsigned reject_logged;
+	uint64_t reject_quiet;
+};
+
+/* clusternet.c */
+/* Is member m host h (uuid, slot, generation)?  Is h this host? */
+bool cn_holder_is(const struct cn_member *m, const struct lock_holder *h);
+bool cn_is_self(const struct cn *cn, const struct lock_holder *h);
+/* Queue m for the thread to multicast (any thread). */
+void cn_queue(struct cn *cn, const struct cn_msg *m);
+void cn_queue_hello(struct cn *cn);
+/* Under mu: end every waiting ask (target NULL) or those for target
+ * with -ENOTCONN. */
+void cn_fail_asks_locked(struct cn *cn, const struct cn_member *target);
+/* Finalize the handles (the thread); report: tell the engine that every
+ * known member is gone from our view. */
+void cn_disconnect(struct cn *cn, const char *why, bool report);
+
+/* cnrecv.c: what the callbacks recorded, handled after the dispatch. */
+void cn_handle_events(struct cn *cn);
 
 #endif
