@@ -222,13 +222,19 @@ int cli_lun_open_ro(const char **spec, struct vmfsd_info *di, struct lun **lun);
 
 /* ---- the cluster fast path of a mount (netview.c) ---------------------- */
 
+/* A vmfsd answers its control socket in milliseconds; one that does not
+ * within this is stopped or hung, and only its view is missed. */
+#define CLI_NET_CONNECT_MS 2000
+
 /* cb for every vmfs mount point in this mount namespace, until it
  * returns non-zero (returned); -errno.  (mount.c) */
 int cli_vmfs_mounts_each(int (*cb)(void *ctx, const char *mp), void *ctx);
 /*
  * The info of this host's vmfsd serving volume vol_uuid (text), found
  * among the vmfs mounts here whose vmfsd answers in this network
- * namespace: 0, or -ENOENT when there is none.
+ * namespace: 0, or -ENOENT when there is none, -ETIMEDOUT when none but
+ * some vmfsd here did not answer in time (stopped or hung: it may be the
+ * one).
  */
 int cli_net_local_info(const char *vol_uuid, struct vmfsd_info *di);
 /* The same from the vmfsd of mount point mp (canonical: not resolved

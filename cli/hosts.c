@@ -92,6 +92,7 @@ struct hosts_ctx {
 	/* the cluster view: this host's vmfsd serving the volume, if any */
 	struct vmfsd_info *di;
 	bool have_di, joined;
+	int di_err;               /* !have_di: -ENOENT none, -ETIMEDOUT silent */
 	struct lun *lun;
 	struct vol_geom g;
 	struct hosts_row *rows;
@@ -317,7 +318,8 @@ static void hosts_cluster_cols(const struct hosts_ctx *c,
 	snprintf(quorate, len, "-");
 	snprintf(addr, alen, "%s", m && m->node_addr[0] ? m->node_addr : "-");
 	if (!c->have_di)
-		snprintf(cpg, len, "no local mount");
+		snprintf(cpg, len, "%s", c->di_err == -ETIMEDOUT ?
+			 "no answer" : "no local mount");
 	else if (!c->joined)
 		snprintf(cpg, len, "not joined");
 	else
@@ -333,6 +335,12 @@ static void hosts_print_view_text(const struct hosts_ctx *c)
 {
 	const struct vmfsd_info *d = c->di;
 
+	if (!c->have_di && c->di_err == -ETIMEDOUT) {
+		printf("cluster view: no answer (a vmfsd of this host did not "
+		       "answer its control socket within %u s: stopped or hung; "
+		       "see its log)\n", CLI_NET_CONNECT_MS / 1000);
+		return;
+	}
 	if (!c->have_di) {
 		printf("cluster view: no local mount (no vmfsd serving this "
 		       "volume answers in this network namespace; run vmfs hosts "
@@ -456,7 +464,8 @@ static void hosts_print_view_json(const struct hosts_ctx *c)
 	bool first = true;
 
 	if (!c->have_di) {
-		printf("{ \"local_mount\": false }");
+		printf("{ \"local_mount\": false, \"no_answer\": %s }",
+		       c->di_err == -ETIMEDOUT ? "true" : "false");
 		return;
 	}
 	printf("{ \"local_mount\": true, \"mountpoint\": ");
@@ -605,8 +614,9 @@ int cmd_hosts(int argc, char **argv)
 	 * vmfsd, or for a LUN this host's vmfsd serving the volume. */
 	vol_uuid_format(c.g.uuid, vol_uuid);
 	c.di = &di;
-	c.have_di = mp[0] ? !cli_net_info_at(mp, vol_uuid, &di) :
-		    !cli_net_local_info(vol_uuid, &di);
+	c.di_err = mp[0] ? cli_net_info_at(mp, vol_uuid, &di) :
+		   cli_net_local_info(vol_uuid, &di);
+	c.have_di = !c.di_err;
 	c.joined = c.have_di && !strcmp(di.cluster_state, "joined");
 	if (json)
 		hosts_print_json(&c, vmfs_mono_ms());

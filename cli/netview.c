@@ -28,6 +28,7 @@ const struct vmfsd_cluster_member *cli_net_member(const struct vmfsd_info *d,
 struct net_local_ctx {
 	const char *vol_uuid;
 	struct vmfsd_info *di;
+	unsigned silent;          /* vmfsds that did not answer in time */
 };
 
 int cli_net_info_at(const char *mp, const char *vol_uuid,
@@ -40,7 +41,7 @@ int cli_net_info_at(const char *mp, const char *vol_uuid,
 	/* Only vmfsds of this network namespace answer (abstract sockets).
 	 * mp is canonical (the mount table's, or what a vmfsd reported):
 	 * resolving it again could block on a hung mount. */
-	ret = vmfsd_ctl_connect_canonical(mp, &ctl);
+	ret = vmfsd_ctl_connect_canonical(mp, CLI_NET_CONNECT_MS, &ctl);
 	if (ret)
 		return ret;
 	ret = vmfsd_ctl_info(ctl, di, msg, sizeof(msg));
@@ -53,15 +54,20 @@ int cli_net_info_at(const char *mp, const char *vol_uuid,
 static int net_local_one(void *ctx, const char *mp)
 {
 	struct net_local_ctx *c = ctx;
+	int ret = cli_net_info_at(mp, c->vol_uuid, c->di);
 
-	return !cli_net_info_at(mp, c->vol_uuid, c->di);
+	if (ret == -ETIMEDOUT)
+		c->silent++;
+	return !ret;
 }
 
 int cli_net_local_info(const char *vol_uuid, struct vmfsd_info *di)
 {
-	struct net_local_ctx c = { vol_uuid, di };
+	struct net_local_ctx c = { vol_uuid, di, 0 };
 
-	return cli_vmfs_mounts_each(net_local_one, &c) == 1 ? 0 : -ENOENT;
+	if (cli_vmfs_mounts_each(net_local_one, &c) == 1)
+		return 0;
+	return c.silent ? -ETIMEDOUT : -ENOENT;
 }
 
 void cli_net_print_text(const struct vmfsd_info *d)

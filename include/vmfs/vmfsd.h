@@ -238,8 +238,11 @@ struct vmfsd_ctl;
  */
 int vmfsd_ctl_connect(const char *mountpoint, struct vmfsd_ctl **out);
 /* The same for a mount point known to be canonical (the kernel's mount
- * table): never touches the path, so a hung mount cannot block it. */
-int vmfsd_ctl_connect_canonical(const char *mountpoint, struct vmfsd_ctl **out);
+ * table): never touches the path, so a hung mount cannot block it; and,
+ * with timeout_ms >= 0, -ETIMEDOUT when the daemon does not answer the
+ * connection in that time (it is stopped or hung). */
+int vmfsd_ctl_connect_canonical(const char *mountpoint, int timeout_ms,
+				struct vmfsd_ctl **out);
 void vmfsd_ctl_disconnect(struct vmfsd_ctl *c);
 
 /*

@@ -19,6 +19,8 @@
 #    process that never said which host it is, a HELLO claiming a host
 #    another member is): every vmfsd logs them and ignores them; the
 #    volume is fine and fsck -n is clean at the end
+#  - host 3's vmfsd stopped (SIGSTOP) for a moment: `vmfs hosts` there
+#    says its vmfsd does not answer instead of hanging
 #
 # shellcheck source=tests/cluster/lib.sh
 source "$(dirname "$0")/../cluster/lib.sh"
@@ -206,6 +208,16 @@ expect_eq "hosts after the forgeries" "$(hosts_rows 1 | sort)" \
 for i in 1 2 3; do
 	check_writes "$i" after-forge
 done
+
+step "a stopped vmfsd: vmfs hosts there says so instead of hanging"
+pid3=${CL_VMFSD_PID[3]}
+kill -STOP "$pid3"
+out=$(timeout 20 nsenter --net="/run/netns/$(cl_ns 3)" -- "$VMFS" hosts --no-watch "$LUN") ||
+	{ kill -CONT "$pid3"; fail "vmfs hosts on host 3 with its vmfsd stopped: status $?"; }
+kill -CONT "$pid3"
+grep -q "^cluster view: no answer" <<<"$out" ||
+	fail "vmfs hosts with the local vmfsd stopped: $out"
+check_writes 3 after-stop
 
 step "unmount everything; fsck -n is clean"
 for i in 1 2 3; do
