@@ -232,6 +232,10 @@ bench-fsck: deps
 $(BUILD)/bench/lockcost: $(BUILD)/bench/lockcost.o $(BUILD)/libvmfs.a
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
 
+.PHONY: bench-cpg
+bench-cpg: deps all
+	VMFS_BIN=$(abspath $(BIN)) bench/cpg.sh
+
 .PHONY: bench-locks
 bench-locks: deps
 	@$(MAKE) --no-print-directory $(BUILD)/bench/lockcost

@@ -17,7 +17,7 @@
  *    leaves the membership after token + consensus (consensus defaults to
  *    1.2 * token) = 2.2 s, at any node count (with the default
  *    coefficient, 650 ms per node beyond two is added to the token);
- *    measured 2.1-2.3 s here with corosync 3.1 (tests/integration/
+ *    measured 2.0-2.4 s here with corosync 3.1.7 (tests/integration/
  *    t_cluster_net.sh prints it);
  *  - crypto_cipher aes256, crypto_hash sha256 (the authkey authenticates
  *    and encrypts every packet), or none/none with --crypto off;
@@ -50,9 +50,9 @@
 #include "cli.h"
 
 /*
- * Corosync itself goes further (libcpg: 128 members per group); 32 is the
- * cluster size corosync 3 is tested and supported at by the distributions
- * that ship it, and far more hosts than a shared LUN serves well.
+ * Corosync itself goes further (libcpg: CPG_MEMBERS_MAX 128 members per
+ * group); 32 is the largest cluster Red Hat supports with corosync 3, and
+ * more hosts than one shared LUN serves well.
  */
 #define CLUSTER_NODES_MAX    32
 #define CLUSTER_NAME_MAX     64
@@ -81,6 +81,7 @@ struct cluster_args {
 	bool syslog;
 	const char *log_file;
 	const char *dir;
+	char dir_abs[PATH_MAX];   /* dir as corosync, which chdirs, needs it */
 	bool force;
 };
 
@@ -92,7 +93,7 @@ static void help_cluster_config(void)
 	       "Write DIR/corosync.conf and DIR/authkey for a cluster of the hosts\n"
 	       "named by --node (node ids 1..N in the order given), then check the\n"
 	       "file with 'corosync -t'.  Copy both files to /etc/corosync/ on every\n"
-	       "host and start corosync there ('systemctl enable --now corosync').\n"
+	       "host and start its corosync.service there.\n"
 	       "The volume's on-disk locks and heartbeats stay the authority; corosync\n"
 	       "makes membership changes and lock handover fast.\n\n"
 	       "The configuration uses the knet transport, token 1000 ms and\n"
@@ -171,6 +172,9 @@ static int cluster_addr_parse(const char *arg, struct cluster_node *nd)
 		sin6->sin6_family = AF_INET6;
 	} else {
 		nd->literal = false;
+		if (strspn(nd->addr, "0123456789.") == strlen(nd->addr))
+			return cli_usage_err("--node '%s': '%s' is not a valid "
+					     "IPv4 address", arg, nd->addr);
 		if (!cluster_name_ok(nd->addr, 253))
 			return cli_usage_err("--node '%s': '%s' is not an IPv4 or "
 					     "IPv6 address nor a host name", arg,
@@ -363,6 +367,14 @@ static int cluster_parse(int argc, char **argv, struct cluster_args *a)
 			"another directory", a->dir, strerror(errno));
 		return CLI_EXIT_FAIL;
 	}
+	if (!realpath(a->dir, a->dir_abs)) {
+		cli_err("--dir %s: cannot resolve its absolute path: %s", a->dir,
+			strerror(errno));
+		return CLI_EXIT_FAIL;
+	}
+	if (strlen(a->dir_abs) > CLUSTER_DIR_MAX)
+		return cli_usage_err("--dir %s: its absolute path has more than "
+				     "%d bytes", a->dir, CLUSTER_DIR_MAX);
 	return 0;
 }
 
@@ -639,7 +651,7 @@ static int cluster_config(int argc, char **argv)
 	rc = cluster_refuse_existing(&a);
 	if (rc)
 		goto out;
-	snprintf(tmp, sizeof(tmp), "%s/.vmfs-cluster.XXXXXX", a.dir);
+	snprintf(tmp, sizeof(tmp), "%s/.vmfs-cluster.XXXXXX", a.dir_abs);
 	if (!mkdtemp(tmp)) {
 		cli_err("cannot make a temporary directory in %s: %s", a.dir,
 			strerror(errno));

@@ -67,6 +67,15 @@ struct jcommit {
 	uint32_t *at;          /* ring block of each image */
 };
 
+/* A transaction jnl_seal closed, waiting for the commit thread. */
+struct jsealed {
+	struct jcommit c;
+	struct jsealed *next;
+};
+
+/* The most sealed transactions one commit writes (one flush for all). */
+#define SEALED_BATCH 256
+
 struct jnl {
 	struct lun *lun;
 	struct jnl_ring r;
@@ -89,6 +98,11 @@ struct jnl {
 	bool run_data;         /* jnl_note_data since the last commit */
 	bool locked;           /* commit is waiting for handles to end */
 	int64_t run_since;
+
+	/* sealed transactions (jnl_seal), oldest first: written before the
+	 * running one, whose sequence is above theirs */
+	struct jsealed *sealed, **sealed_tail;
+	uint32_t sealed_blocks;
 
 	/* every image not yet home */
 	struct jent **tab;
@@ -178,8 +192,9 @@ void jnl_handle_begin(struct jnl *j)
 	pthread_mutex_lock(&j->mu);
 	/* Back-pressure: the running transaction must stay well inside the
 	 * ring, whatever the handles already open still add to it. */
-	while (j->locked || (j->run_n >= j->full && !j->err)) {
-		if (j->run_n >= j->full)
+	while (j->locked ||
+	       (j->run_n + j->sealed_blocks >= j->full && !j->err)) {
+		if (j->run_n + j->sealed_blocks >= j->full)
 			pthread_cond_signal(&j->kick);
 		pthread_cond_wait(&j->cv, &j->mu);
 	}
@@ -284,17 +299,40 @@ static void jcommit_free(struct jcommit *c)
 	free(c->at);
 }
 
+/* Does someone wait for a sealed transaction (mu held)? */
+static bool sealed_wanted(const struct jnl *j)
+{
+	return j->sealed && (j->stopping || j->drain_seq > j->tail_seq ||
+			     j->sync_want >= j->sealed->c.seq);
+}
+
+/* Does a drain wait for nothing but the tail to move up to home? */
+static bool tail_wanted(const struct jnl *j)
+{
+	return j->home > j->tail && j->drain_seq > j->tail_seq &&
+	       j->drain_seq <= j->home_seq;
+}
+
 /*
  * Step 1, with mu held: wait for handles, copy the running transaction
- * out.  Returns 0, or an error (the journal is then failed).
+ * out.  Returns 0, or an error (the journal is then failed).  yield: the
+ * commit thread's own build, which gives way (-EAGAIN, nothing done)
+ * when a sealed transaction is wanted meanwhile, because the handles it
+ * waits for may themselves wait for what that sealed one lets go.
  */
-static int commit_build(struct jnl *j, struct jcommit *c)
+static int commit_build(struct jnl *j, struct jcommit *c, bool yield)
 {
 	uint32_t n, k = 0, i = 0;
 
 	j->locked = true;
-	while (j->updates)
+	while (j->updates) {
+		if (yield && (sealed_wanted(j) || tail_wanted(j))) {
+			j->locked = false;
+			pthread_cond_broadcast(&j->cv);
+			return -EAGAIN;
+		}
 		pthread_cond_wait(&j->cv, &j->mu);
+	}
 	n = j->run_n;
 	memset(c, 0, sizeof(*c));
 	c->seq = j->run_seq;
@@ -453,32 +491,37 @@ static void commit_lateness(struct jnl *j, const struct jcommit *c)
 	     (long long)(j->commit_ns / 1000000));
 }
 
-/* Called with mu held and a non-empty running transaction. */
-static void commit_locked(struct jnl *j)
+/*
+ * Steps 2-4 for n built transactions in sequence order, with mu held
+ * (dropped for the I/O, held again on return): one flush before (when
+ * one of them points at data or the tail moves), their descriptors,
+ * images and commit records back to back, one flush, then home.
+ */
+static void commit_batch(struct jnl *j, struct jcommit *cs, uint32_t n)
 {
-	struct jcommit c;
-	uint64_t pos, new_tail, new_tail_seq;
-	bool advance;
+	uint64_t pos, total = 0, new_tail, new_tail_seq;
+	bool advance, data = false;
 	int ret = 0;
 
-	if (commit_build(j, &c)) {
-		jcommit_free(&c);
-		return;
-	}
 	pos = j->head;
+	for (uint32_t i = 0; i < n; i++) {
+		total += cs[i].len;
+		data |= cs[i].data;
+	}
 	new_tail = j->tail;
 	new_tail_seq = j->tail_seq;
 	/* Move the tail when a flush is due anyway, when the ring needs the
 	 * room, when someone waits for it, or once per commit interval. */
 	advance = j->home > j->tail &&
-		  (c.data || pos + c.len - j->tail > j->r.nblocks ||
+		  (data || pos + total - j->tail > j->r.nblocks ||
 		   j->drain_seq > j->tail_seq ||
 		   vmfs_mono_ns() - j->lag_since >= j->commit_ns);
 	pthread_mutex_unlock(&j->mu);
 
-	commit_seal(j, &c, pos);
-	/* Data the transaction points at, and earlier home writes, first. */
-	if (c.data || advance)
+	for (uint32_t i = 0, off = 0; i < n; off += cs[i].len, i++)
+		commit_seal(j, &cs[i], pos + off);
+	/* Data the transactions point at, and earlier home writes, first. */
+	if (data || advance)
 		ret = lun_flush_counted(j);
 	if (!ret && advance) {
 		new_tail = j->home;
@@ -487,47 +530,105 @@ static void commit_locked(struct jnl *j)
 				       ring_rel(j, new_tail), new_tail_seq);
 	}
 	/* Either the ring has room after the old tail, or the tail moved up
-	 * to pos (everything before it is home): c.len <= nblocks fits. */
-	if (!ret)
-		ret = ring_write(j, c.ring, pos, c.len);
+	 * to pos (everything before it is home): total <= nblocks fits. */
+	for (uint32_t i = 0, off = 0; !ret && i < n; off += cs[i].len, i++)
+		ret = ring_write(j, cs[i].ring, pos + off, cs[i].len);
 	if (!ret)
 		ret = lun_flush_counted(j);
 
 	pthread_mutex_lock(&j->mu);
 	if (ret) {
 		fail_locked(j, ret, "writing a transaction");
-		jcommit_free(&c);
 		return;
 	}
 	if (new_tail != j->tail)
 		j->lag_since = 0;
 	j->tail = new_tail;
 	j->tail_seq = new_tail_seq;
-	j->head = pos + c.len;
-	j->durable_seq = c.seq + 1;
-	commit_lateness(j, &c);
-	j->st.commits++;
-	j->st.images += c.nimages;
-	j->st.ring_blocks += c.len;
+	j->head = pos + total;
+	j->durable_seq = cs[n - 1].seq + 1;
+	for (uint32_t i = 0; i < n; i++) {
+		commit_lateness(j, &cs[i]);
+		j->st.commits++;
+		j->st.images += cs[i].nimages;
+		j->st.ring_blocks += cs[i].len;
+	}
 	pthread_cond_broadcast(&j->cv);
 	pthread_mutex_unlock(&j->mu);
 
-	ret = commit_home(j, &c);
+	for (uint32_t i = 0; !ret && i < n; i++)
+		ret = commit_home(j, &cs[i]);
 
 	pthread_mutex_lock(&j->mu);
 	if (ret) {
 		fail_locked(j, ret, "writing metadata home");
-	} else {
-		j->home = j->head;
-		j->home_seq = c.seq + 1;
-		j->home_since = vmfs_mono_ns();
-		if (!j->lag_since)
-			j->lag_since = j->home_since;
-		j->st.checkpoints++;
-		for (uint32_t i = 0; i < c.nimages; i++)
-			tab_drop(j, c.addr[i], c.seq);
+		return;
 	}
+	j->home = j->head;
+	j->home_seq = cs[n - 1].seq + 1;
+	j->home_since = vmfs_mono_ns();
+	if (!j->lag_since)
+		j->lag_since = j->home_since;
+	j->st.checkpoints++;
+	for (uint32_t i = 0; i < n; i++)
+		for (uint32_t k = 0; k < cs[i].nimages; k++)
+			tab_drop(j, cs[i].addr[k], cs[i].seq);
+	pthread_cond_broadcast(&j->cv);
+}
+
+/* Called with mu held and a non-empty running transaction, no sealed
+ * one waiting. */
+static void commit_locked(struct jnl *j)
+{
+	struct jcommit c;
+	int ret = commit_build(j, &c, true);
+
+	if (ret == -EAGAIN)
+		return;   /* sealed ones first */
+	if (!ret)
+		commit_batch(j, &c, 1);
 	jcommit_free(&c);
+}
+
+/* Write the sealed transactions that fit in half the ring, mu held. */
+static void commit_sealed_locked(struct jnl *j)
+{
+	struct jcommit *cs = malloc(SEALED_BATCH * sizeof(*cs));
+	struct jsealed *taken[SEALED_BATCH];
+	uint64_t total = 0;
+	uint32_t n = 0;
+
+	if (!cs) {
+		fail_locked(j, -ENOMEM, "committing");
+		return;
+	}
+	while (j->sealed && n < SEALED_BATCH &&
+	       (!n || total + j->sealed->c.len <= j->r.nblocks / 2)) {
+		struct jsealed *s = j->sealed;
+
+		j->sealed = s->next;
+		if (!j->sealed)
+			j->sealed_tail = &j->sealed;
+		j->sealed_blocks -= s->c.len;
+		total += s->c.len;
+		cs[n] = s->c;
+		taken[n++] = s;
+	}
+	pthread_cond_broadcast(&j->cv);   /* back-pressure eased */
+	commit_batch(j, cs, n);
+	for (uint32_t i = 0; i < n; i++) {
+		jcommit_free(&taken[i]->c);
+		free(taken[i]);
+	}
+	free(cs);
+}
+
+/* Is the oldest sealed transaction due (mu held)? */
+static bool sealed_due(const struct jnl *j, int64_t now)
+{
+	return j->sealed &&
+	       (sealed_wanted(j) || j->sealed_blocks >= j->trigger ||
+		now - j->sealed->c.since >= j->commit_ns);
 }
 
 /* Move the durable tail up to home (everything home is flushed first). */
@@ -562,7 +663,17 @@ static void *jnl_thread(void *arg)
 	while (!j->err) {
 		int64_t now = vmfs_mono_ns(), deadline = INT64_MAX;
 
-		if (j->run_n &&
+		if (sealed_due(j, now)) {
+			commit_sealed_locked(j);
+			continue;
+		}
+		/* A drain that the running transaction has no part in. */
+		if (tail_wanted(j)) {
+			advance_locked(j);
+			continue;
+		}
+		/* (locked: jnl_seal is copying it out) */
+		if (j->run_n && !j->sealed && !j->locked &&
 		    (j->stopping || j->sync_want >= j->run_seq ||
 		     j->drain_seq > j->tail_seq || j->run_n >= j->trigger ||
 		     now - j->run_since >= j->commit_ns)) {
@@ -577,7 +688,9 @@ static void *jnl_thread(void *arg)
 		}
 		if (j->stopping)
 			break;
-		if (j->run_n)
+		if (j->sealed)
+			deadline = j->sealed->c.since + j->commit_ns;
+		else if (j->run_n)
 			deadline = j->run_since + j->commit_ns;
 		else if (j->home > j->tail)
 			deadline = j->home_since + j->commit_ns;
@@ -641,6 +754,64 @@ int jnl_drain(struct jnl *j)
 	while (j->tail_seq < target && !j->err)
 		pthread_cond_wait(&j->cv, &j->mu);
 	ret = j->err;
+	pthread_mutex_unlock(&j->mu);
+	return ret;
+}
+
+int jnl_seal(struct jnl *j, uint64_t *seq)
+{
+	struct jsealed *sl;
+	int ret;
+
+	if (handle_depth) {
+		JLOG(LOG_ERR, "seal inside a handle would wait for itself");
+		return -EDEADLK;
+	}
+	sl = calloc(1, sizeof(*sl));
+	if (!sl)
+		return -ENOMEM;
+	pthread_mutex_lock(&j->mu);
+	/* The commit thread may be copying the running transaction out: it
+	 * is then no longer running, and holds everything so far. */
+	while (j->locked && !j->err)
+		pthread_cond_wait(&j->cv, &j->mu);
+	ret = j->err;
+	if (!ret && !j->run_n) {
+		*seq = j->run_seq - 1;
+	} else if (!ret) {
+		ret = commit_build(j, &sl->c, false);
+		if (!ret) {
+			*seq = sl->c.seq;
+			j->sealed_blocks += sl->c.len;
+			*j->sealed_tail = sl;
+			j->sealed_tail = &sl->next;
+			sl = NULL;
+			pthread_cond_signal(&j->kick);
+		}
+	}
+	pthread_mutex_unlock(&j->mu);
+	if (sl) {
+		jcommit_free(&sl->c);
+		free(sl);
+	}
+	return ret;
+}
+
+int jnl_drain_to(struct jnl *j, uint64_t seq)
+{
+	int ret;
+
+	pthread_mutex_lock(&j->mu);
+	if (j->drain_seq < seq + 1)
+		j->drain_seq = seq + 1;
+	if (j->sync_want < seq)
+		j->sync_want = seq;
+	pthread_cond_signal(&j->kick);
+	/* A commit thread waiting for handles gives way (commit_build). */
+	pthread_cond_broadcast(&j->cv);
+	while (j->tail_seq <= seq && !j->err)
+		pthread_cond_wait(&j->cv, &j->mu);
+	ret = j->tail_seq > seq ? 0 : j->err;
 	pthread_mutex_unlock(&j->mu);
 	return ret;
 }
@@ -719,6 +890,7 @@ int jnl_start(struct lun *lun, uint64_t off, const struct jnl_bounds *b,
 		(j->hdr.head - VMFS_MD_BLOCK_SIZE) / VMFS_MD_BLOCK_SIZE;
 	j->run_seq = j->home_seq = j->tail_seq = j->durable_seq = j->hdr.seq;
 	j->drain_seq = j->hdr.seq;
+	j->sealed_tail = &j->sealed;
 	/* From here on a crash means: replay this region. */
 	ret = jnl_header_write(lun, off, &j->hdr, VMFS_JNL_DIRTY,
 			       j->hdr.head, j->hdr.seq);
@@ -769,6 +941,13 @@ int jnl_stop(struct jnl *j)
 				       ring_rel(j, j->head), j->run_seq);
 	if (!ret)
 		ret = lun_flush(j->lun);
+	while (j->sealed) {   /* left by a failed journal */
+		struct jsealed *sl = j->sealed;
+
+		j->sealed = sl->next;
+		jcommit_free(&sl->c);
+		free(sl);
+	}
 	for (uint64_t i = 0; i <= j->tabmask; i++) {
 		while (j->tab[i]) {
 			struct jent *e = j->tab[i];

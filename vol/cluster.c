@@ -47,13 +47,20 @@ struct vheld {
 	uint32_t open_ro, open_rw; /* open files (FUSE opens) */
 	bool multiwriter;          /* opens share a MULTIWRITER lock */
 	bool in_op;                /* taken by the running operation */
+	bool wanted;               /* a member asked for it during an op */
+	bool dirty;                /* cached with changes not home yet: */
+	uint64_t seq;              /* ... in this sealed transaction */
 	struct vheld *next;
 };
 
 /* What the tick saw of another host's slot. */
 struct vslot_seen {
 	bool valid;
+	bool present;              /* in the last survey */
+	bool suspect;              /* left our group: watched closely */
+	uint32_t moves_since_left;
 	uint32_t state;
+	uint8_t uuid[VMFS_UUID_SIZE];
 	uint64_t hb_gen, counter;
 	int64_t since_ms;
 };
@@ -82,6 +89,24 @@ struct vcl {
 	uint64_t recovered, broken;
 	bool sweep_wanted;           /* an unlinked inode waits for the sweep */
 	char why[600];               /* who refused us the volume lock */
+
+	/* The cluster fast path (vol_cluster_set_net, §9 of PROTOCOL.md). */
+	pthread_rwlock_t net_rw;     /* askers read, vol_cluster_set_net writes */
+	const struct vol_net_ops *net;
+	void *net_arg;
+	bool caching;                /* locks stay held between operations
+				      * (held_mu) */
+	bool net_check;              /* membership changed (thr_mu) */
+	bool any_suspect;            /* a slot is watched closely */
+	/* The handover worker: members' requests, served off their thread. */
+	pthread_t hw_thr;
+	bool hw_started, hw_stopping;
+	pthread_mutex_t hw_mu;
+	pthread_cond_t hw_cv;
+	uint64_t *hw_q;
+	uint32_t hw_n, hw_cap;
+	bool hw_flush;               /* release every cached lock */
+	struct vol_net_stats ns;     /* counters: atomics */
 };
 
 /* The running operation of this thread (shared mode). */
@@ -175,6 +200,50 @@ static void sleep_ms(unsigned ms)
 		;
 }
 
+#define NS_ADD(c, field) __atomic_add_fetch(&(c)->ns.field, 1, __ATOMIC_RELAXED)
+
+/* How long one request over the fast path waits for its answer. */
+#define VCL_ASK_MS 1000u
+/* After an answer, how soon the same lock may be asked for again (the
+ * lock may still be busy: open files, a third host). */
+#define VCL_ASK_AGAIN_MS 250
+
+/*
+ * Ask every holder in st but us, all live, to let go of addr over the
+ * fast path.  True when each one answered: the caller looks at the disk
+ * again at once.  False: no fast path, a holder outside our group, or no
+ * answer in timeout_ms (then the disk-only wait goes on).
+ */
+static bool vcl_ask(struct vcl *c, const struct lock_state *st, uint64_t addr,
+		    enum vmfs_lock_mode mode, unsigned timeout_ms)
+{
+	bool all = false;
+
+	pthread_rwlock_rdlock(&c->net_rw);
+	if (c->net)
+		for (uint32_t i = 0; i < st->nholders; i++) {
+			const struct lock_holder *h = &st->holders[i];
+			int ret;
+
+			if (h->slot == c->o.my_slot &&
+			    !memcmp(h->uuid, c->o.host_uuid, VMFS_UUID_SIZE))
+				continue;
+			NS_ADD(c, asked);
+			ret = c->net->ask_release(c->net_arg, h, addr, mode,
+						  timeout_ms);
+			if (ret == -ETIMEDOUT)
+				NS_ADD(c, ask_timeouts);
+			if (ret) {
+				all = false;
+				break;
+			}
+			NS_ADD(c, answered);
+			all = true;
+		}
+	pthread_rwlock_unlock(&c->net_rw);
+	return all;
+}
+
 /*
  * Acquire addr in mode.  Holders that are live make us wait up to
  * live_ms; holders that are dead (their host not yet recovered) up to
@@ -188,10 +257,12 @@ static int vcl_acquire(struct vcl *c, uint64_t addr, enum vmfs_lock_mode mode,
 	int64_t live_end = start + live_ms;
 	int64_t dead_end = wait_dead ? start + live_ms + c->o.t.dead_ms +
 				       c->o.t.lease_ms : live_end;
+	int64_t next_ask = 0;
 	unsigned backoff = 5;
 
 	for (;;) {
 		bool dead = false, gone = false;
+		int64_t now;
 		int ret = lock_acquire(c->lk, addr, mode, 0, st);
 
 		if (ret != -EBUSY)
@@ -217,11 +288,46 @@ static int vcl_acquire(struct vcl *c, uint64_t addr, enum vmfs_lock_mode mode,
 			if (ret != -VMFS_E_MISCOMPARE && ret != -EBUSY)
 				return ret;
 		}
-		if (vmfs_mono_ms() >= (dead ? dead_end : live_end) || c->stopping)
+		now = vmfs_mono_ms();
+		if (now >= (dead ? dead_end : live_end) || c->stopping)
 			return -EBUSY;
+		/* Live holders in our group: ask them (a cached lock is let
+		 * go at once, one an operation uses when it ends). */
+		if (!dead && !gone && now >= next_ask) {
+			unsigned left = (unsigned)(live_end - now);
+
+			next_ask = now + VCL_ASK_AGAIN_MS;
+			if (vcl_ask(c, st, addr, mode,
+				    left < VCL_ASK_MS ? left : VCL_ASK_MS))
+				continue;
+		}
 		sleep_ms(backoff + (unsigned)(random() % (backoff + 1)));
 		if (backoff < 200)
 			backoff *= 2;
+	}
+}
+
+/* Upgrade our READONLY lock at addr to EXCLUSIVE, asking the other
+ * readers over the fast path to let go, waiting up to live_ms. */
+static int vcl_upgrade(struct vcl *c, uint64_t addr, unsigned live_ms,
+		       struct lock_state *st)
+{
+	int64_t end = vmfs_mono_ms() + live_ms;
+
+	for (;;) {
+		int ret = lock_upgrade(c->lk, addr, 0, st);
+		int64_t now = vmfs_mono_ms();
+		unsigned left = now < end ? (unsigned)(end - now) : 0;
+
+		if (ret != -EBUSY || !left)
+			return ret;
+		if (!vcl_ask(c, st, addr, VMFS_LOCK_EXCLUSIVE,
+			     left < VCL_ASK_MS ? left : VCL_ASK_MS))
+			return lock_upgrade(c->lk, addr, left, st);
+		ret = lock_upgrade(c->lk, addr, 0, st);
+		if (ret != -EBUSY)
+			return ret;
+		sleep_ms(VCL_ASK_AGAIN_MS < left ? VCL_ASK_AGAIN_MS : left);
 	}
 }
 
@@ -269,6 +375,73 @@ static int vcl_release_addr(struct vcl *c, struct vheld *h)
 static int open_lock_sync(struct vol *v, struct vheld *h, unsigned wait_ms,
 			  struct lock_state *st);
 
+/* Tell the members that asked for these locks that they are let go. */
+static void vcl_net_released(struct vcl *c, const uint64_t *addr, uint32_t n)
+{
+	if (!n)
+		return;
+	pthread_rwlock_rdlock(&c->net_rw);
+	for (uint32_t i = 0; i < n; i++) {
+		NS_ADD(c, handed);
+		if (c->net)
+			c->net->released(c->net_arg, addr[i]);
+	}
+	pthread_rwlock_unlock(&c->net_rw);
+}
+
+/*
+ * What an ending operation changed goes home before any of its locks is
+ * let go.  Not caching: all of it now (jnl_drain).  Caching: its
+ * transaction is only sealed, and each lock it kept remembers which one
+ * (the handover drains that far first); only a lock let go right now
+ * (asked for, or caching just ended) waits for it.  0 with held_mu held.
+ */
+static int vcl_end_home(struct vol *v, struct vcl_optab *op)
+{
+	struct vcl *c = v->cl;
+	uint64_t seq = 0;
+	bool cache, drained = false;
+	int err;
+
+	if (!v->j) {
+		pthread_mutex_lock(&c->held_mu);
+		return 0;
+	}
+	pthread_mutex_lock(&c->held_mu);
+	cache = c->caching;
+	pthread_mutex_unlock(&c->held_mu);
+	err = cache ? jnl_seal(v->j, &seq) : jnl_drain(v->j);
+	if (err)
+		return err;
+	drained = !cache;
+	for (;;) {
+		bool need = false;
+
+		pthread_mutex_lock(&c->held_mu);
+		for (uint32_t i = 0; i < op->n; i++) {
+			struct vheld *h = held_find(c, op->addr[i], false);
+
+			if (!h || h->mode == VMFS_LOCK_FREE)
+				continue;
+			if (drained) {
+				if (h->dirty && h->seq <= seq)
+					h->dirty = false;
+				continue;
+			}
+			h->dirty = true;
+			h->seq = seq;
+			need |= h->wanted || !c->caching;
+		}
+		if (!need)
+			return 0;
+		pthread_mutex_unlock(&c->held_mu);
+		err = jnl_drain_to(v->j, seq);
+		if (err)
+			return err;
+		drained = true;
+	}
+}
+
 int vcl_end(struct vol *v, struct vcl_optab *op, int ret)
 {
 	struct vcl *c = v->cl;
@@ -298,7 +471,7 @@ int vcl_end(struct vol *v, struct vcl_optab *op, int ret)
 			}
 			vol_inode_put(v, vi);
 		}
-		err = v->j ? jnl_drain(v->j) : 0;
+		err = vcl_end_home(v, op);
 		if (err) {
 			/* Not home: keep the locks; fencing or a survivor's
 			 * replay sorts it out. */
@@ -307,7 +480,10 @@ int vcl_end(struct vol *v, struct vcl_optab *op, int ret)
 			if (!ret)
 				ret = err;
 		} else {
-			pthread_mutex_lock(&c->held_mu);
+			uint64_t asked[VCL_MAX_OP_LOCKS];
+			uint32_t nasked = 0;
+
+			/* held_mu is held (vcl_end_home). */
 			for (uint32_t i = 0; i < op->n; i++) {
 				struct vheld *h = held_find(c, op->addr[i], false);
 
@@ -316,11 +492,17 @@ int vcl_end(struct vol *v, struct vcl_optab *op, int ret)
 				struct lock_state st;
 
 				h->in_op = false;
-				/* Released, or back to what the opens need. */
+				/* Released, or back to what the opens need,
+				 * or kept as a cache. */
 				if (h->mode != VMFS_LOCK_FREE)
 					open_lock_sync(v, h, 0, &st);
+				if (h->wanted) {
+					h->wanted = false;
+					asked[nasked++] = h->addr;
+				}
 			}
 			pthread_mutex_unlock(&c->held_mu);
+			vcl_net_released(c, asked, nasked);
 		}
 		cur_op = NULL;
 		pthread_mutex_unlock(&c->op_mu);
@@ -373,6 +555,12 @@ static int vcl_lock_addr(struct vol *v, uint64_t addr, enum vmfs_lock_mode mode,
 		return -ENOMEM;
 	}
 	if (h->mode != VMFS_LOCK_FREE && mode_covers(h->mode, mode)) {
+		/* Held already (open, or cached): the operation's from now
+		 * on, so that nobody lets go of it under us. */
+		if (!h->in_op && cur_op->n < VCL_MAX_OP_LOCKS) {
+			h->in_op = true;
+			cur_op->addr[cur_op->n++] = addr;
+		}
 		pthread_mutex_unlock(&c->held_mu);
 		return 0;
 	}
@@ -385,7 +573,7 @@ static int vcl_lock_addr(struct vol *v, uint64_t addr, enum vmfs_lock_mode mode,
 	before = h->gen;
 	pthread_mutex_unlock(&c->held_mu);
 	if (h->mode == VMFS_LOCK_READONLY && mode == VMFS_LOCK_EXCLUSIVE)
-		ret = lock_upgrade(c->lk, addr, live_ms, &st);
+		ret = vcl_upgrade(c, addr, live_ms, &st);
 	else
 		ret = vcl_acquire(c, addr, mode, live_ms, live_ms > 0, &st);
 	if (out)
@@ -603,6 +791,23 @@ bool vcl_may_free(struct vol *v, const struct vinode *vi)
 	return ok;
 }
 
+void vcl_adopt_ino(struct vol *v, uint64_t ino)
+{
+	struct vcl *c = v->cl;
+	struct vheld *h;
+
+	if (!op_shared(v) || ino >= v->g.res[VMFS_RES_INODE].count)
+		return;
+	pthread_mutex_lock(&c->held_mu);
+	h = held_find(c, res_addr(v, VMFS_RES_INODE, ino), false);
+	if (h && h->mode != VMFS_LOCK_FREE && !h->in_op &&
+	    cur_op->n < VCL_MAX_OP_LOCKS) {
+		h->in_op = true;
+		cur_op->addr[cur_op->n++] = h->addr;
+	}
+	pthread_mutex_unlock(&c->held_mu);
+}
+
 /* Does this host hold ino's lock (open or operation)?  Then its cached
  * inode is current. */
 bool vcl_holds_ino(struct vol *v, uint64_t ino)
@@ -637,20 +842,39 @@ static int open_lock_sync(struct vol *v, struct vheld *h, unsigned wait_ms,
 	int ret = 0;
 
 	if (!h->open_ro && !h->open_rw) {
-		if (h->mode != VMFS_LOCK_FREE && !h->in_op)
+		/* Kept as a cache unless a member asked for it. */
+		if (h->mode != VMFS_LOCK_FREE && !h->in_op &&
+		    (!c->caching || h->wanted))
 			vcl_release_addr(c, h);
 		return 0;
 	}
 	if (h->mode == want)
 		return 0;
-	if (h->mode == VMFS_LOCK_READONLY && want == VMFS_LOCK_EXCLUSIVE)
-		ret = lock_upgrade(c->lk, h->addr, wait_ms, st);
-	else if (h->mode == VMFS_LOCK_EXCLUSIVE && want == VMFS_LOCK_READONLY)
+	/* A wait may ask another host over the fast path, whose request
+	 * to us the handover worker serves under held_mu: never wait with
+	 * it held (the callers that wait run inside an operation, which
+	 * keeps h as it is meanwhile). */
+	if (h->mode == VMFS_LOCK_READONLY && want == VMFS_LOCK_EXCLUSIVE) {
+		if (wait_ms)
+			pthread_mutex_unlock(&c->held_mu);
+		ret = vcl_upgrade(c, h->addr, wait_ms, st);
+		if (wait_ms)
+			pthread_mutex_lock(&c->held_mu);
+	} else if (h->mode == VMFS_LOCK_EXCLUSIVE && want == VMFS_LOCK_READONLY) {
+		/* Kept as a cache: EXCLUSIVE covers the readers.  Used by
+		 * the operation: its end, once the changes are home. */
+		if (h->in_op || (c->caching && !h->wanted))
+			return 0;
 		ret = lock_downgrade(c->lk, h->addr, st);
-	else if (h->mode == VMFS_LOCK_FREE)
+	} else if (h->mode == VMFS_LOCK_FREE) {
+		if (wait_ms)
+			pthread_mutex_unlock(&c->held_mu);
 		ret = vcl_acquire(c, h->addr, want, wait_ms, true, st);
-	else
+		if (wait_ms)
+			pthread_mutex_lock(&c->held_mu);
+	} else {
 		ret = 0;   /* MULTIWRITER covers both */
+	}
 	if (!ret) {
 		h->mode = st->mode;
 		h->gen = st->gen;
@@ -748,7 +972,7 @@ void vol_release_file(struct vol *v, uint64_t ino, bool write)
 	struct lock_state st;
 	struct vinode *vi;
 	struct vheld *h;
-	bool last = false;
+	bool last = false, cache = false;
 
 	if (!c)
 		return;
@@ -767,9 +991,16 @@ void vol_release_file(struct vol *v, uint64_t ino, bool write)
 			pthread_rwlock_unlock(&vi->rw);
 		}
 		vol_inode_put(v, vi);
-		if (v->j)
+		pthread_mutex_lock(&c->held_mu);
+		cache = c->caching;
+		pthread_mutex_unlock(&c->held_mu);
+		/* Caching: the operation's end seals it under the lock,
+		 * which stays (vcl_end_home); otherwise home now. */
+		if (v->j && !cache)
 			jnl_drain(v->j);
 	}
+	if (cache)
+		vcl_adopt_ino(v, ino);
 	pthread_mutex_lock(&c->held_mu);
 	h = held_find(c, res_addr(v, VMFS_RES_INODE, ino), false);
 	if (h) {
@@ -849,6 +1080,9 @@ static void vcl_watch_slots(struct vol *v, bool *others)
 	*others = false;
 	if (hb_survey(c->o.hb_lun, c->o.hb_offset, false, c->si, c->nslots, &n))
 		return;
+	pthread_mutex_lock(&c->thr_mu);
+	for (uint32_t i = 0; i < c->nslots; i++)
+		c->seen[i].present = false;
 	for (uint32_t i = 0; i < n; i++) {
 		struct hb_slot_info *si = &c->si[i];
 		struct vslot_seen *s;
@@ -858,10 +1092,21 @@ static void vcl_watch_slots(struct vol *v, bool *others)
 			continue;
 		*others = true;
 		s = &c->seen[si->slot];
+		s->present = true;
 		if (!s->valid || s->state != si->state ||
-		    s->hb_gen != si->hb_gen || s->counter != si->counter) {
+		    s->hb_gen != si->hb_gen || s->counter != si->counter ||
+		    memcmp(s->uuid, si->host_uuid, VMFS_UUID_SIZE)) {
+			/* Still renewing after it left the group (twice: the
+			 * first may have been written before it died): not
+			 * dead, whatever the group says; no close watch. */
+			if (s->valid && s->suspect && ++s->moves_since_left >= 2) {
+				VLOG(LOG_NOTICE, "host %s (slot %u) left our cluster group but still heartbeats on the volume: its locks stay its own (a network partition, or corosync stopped there)",
+				     si->hostname[0] ? si->hostname : "?", si->slot);
+				s->suspect = false;
+			}
 			s->valid = true;
 			s->state = si->state;
+			memcpy(s->uuid, si->host_uuid, VMFS_UUID_SIZE);
 			s->hb_gen = si->hb_gen;
 			s->counter = si->counter;
 			s->since_ms = now;
@@ -870,11 +1115,21 @@ static void vcl_watch_slots(struct vol *v, bool *others)
 		hb_timeouts_from_lease(si->lease_ms, &t);
 		if (now - s->since_ms < (int64_t)t.dead_ms)
 			continue;
+		pthread_mutex_unlock(&c->thr_mu);
 		if (!vol_recover_slot(v->lun, c->o.hb_lun, &v->g, c->o.prim,
 				      &c->o.t, si))
 			c->recovered++;
+		pthread_mutex_lock(&c->thr_mu);
 		s->valid = false;
+		s->suspect = false;
 	}
+	c->any_suspect = false;
+	for (uint32_t i = 0; i < c->nslots; i++) {
+		if (!c->seen[i].present)
+			c->seen[i].suspect = false;
+		c->any_suspect |= c->seen[i].suspect;
+	}
+	pthread_mutex_unlock(&c->thr_mu);
 }
 
 /* ---- mode switches ---------------------------------------------------- */
@@ -990,6 +1245,292 @@ static void vcl_go_alone(struct vol *v)
 	c->shared = false;
 	VLOG(LOG_NOTICE, "alone on the volume again: operations no longer take per-object locks");
 	pthread_rwlock_unlock(&c->mode_rw);
+}
+
+/* ---- the cluster fast path: cached locks handed over on request ------- */
+
+/*
+ * While every other live host is in our corosync group (and so can ask
+ * us), locks stay held after the operation that took them: the next
+ * operation on the same objects needs no compare-and-write.  A member
+ * that wants one asks (vol_cluster_release_request); the handover worker
+ * lets go of it at once when no operation of ours uses it, otherwise the
+ * operation's end does (vcl_end).  Every operation still writes its
+ * metadata home before it ends, so a lock an operation does not use
+ * covers nothing that is not home yet: letting go of it is one
+ * compare-and-write, never a wait for an operation or the journal.
+ */
+
+/*
+ * Make what the cached lock h covers home (held_mu held, dropped while
+ * waiting): its sealed transaction, which never waits for an operation.
+ * False: h changed meanwhile (an operation took it: look again) or the
+ * journal failed (keep it).
+ */
+static bool vcl_cached_home(struct vol *v, struct vheld *h)
+{
+	struct vcl *c = v->cl;
+	uint64_t seq;
+	int err;
+
+	if (!h->dirty || !v->j)
+		return true;
+	seq = h->seq;
+	pthread_mutex_unlock(&c->held_mu);
+	err = jnl_drain_to(v->j, seq);
+	pthread_mutex_lock(&c->held_mu);
+	if (err)
+		return false;
+	if (h->seq == seq && !h->in_op) {
+		h->dirty = false;
+		return true;
+	}
+	return false;
+}
+
+/* Let go of every lock held only as a cache (held_mu held). */
+static void vcl_uncache_all(struct vol *v)
+{
+	struct vcl *c = v->cl;
+
+	for (uint32_t b = 0; b < VHELD_BUCKETS; b++)
+		for (struct vheld *h = c->held[b]; h; h = h->next) {
+			struct lock_state st;
+
+			if (h->mode == VMFS_LOCK_FREE || h->in_op ||
+			    !vcl_cached_home(v, h))
+				continue;
+			if (h->open_ro || h->open_rw) {
+				/* Back to what the opens need. */
+				if (h->mode == VMFS_LOCK_EXCLUSIVE && !h->open_rw &&
+				    !h->multiwriter &&
+				    !lock_downgrade(c->lk, h->addr, &st)) {
+					h->mode = st.mode;
+					h->gen = st.gen;
+				}
+				continue;
+			}
+			vcl_release_addr(c, h);
+		}
+}
+
+/* One member's request for addr (handover worker). */
+static void vcl_hand_over(struct vol *v, uint64_t addr)
+{
+	struct vcl *c = v->cl;
+	struct lock_state st;
+	struct vheld *h;
+	bool answer = true;
+
+	pthread_mutex_lock(&c->held_mu);
+	h = held_find(c, addr, false);
+	while (h && h->mode != VMFS_LOCK_FREE) {
+		if (h->in_op) {
+			/* The operation's end lets go of it, and answers. */
+			h->wanted = true;
+			answer = false;
+			break;
+		}
+		/* Its changes home first: the sealed transaction of the
+		 * operation that last used it. */
+		if (!vcl_cached_home(v, h)) {
+			if (jnl_error(v->j))
+				break;  /* keep it; the asker falls back */
+			continue;
+		}
+		h->wanted = true;
+		open_lock_sync(v, h, 0, &st);
+		h->wanted = false;
+		break;
+	}
+	pthread_mutex_unlock(&c->held_mu);
+	if (answer)
+		vcl_net_released(c, &addr, 1);
+}
+
+static void *vcl_hw_thread(void *arg)
+{
+	struct vol *v = arg;
+	struct vcl *c = v->cl;
+
+	pthread_mutex_lock(&c->hw_mu);
+	while (!c->hw_stopping) {
+		if (c->hw_flush) {
+			c->hw_flush = false;
+			pthread_mutex_unlock(&c->hw_mu);
+			pthread_mutex_lock(&c->held_mu);
+			if (!c->caching)
+				vcl_uncache_all(v);
+			pthread_mutex_unlock(&c->held_mu);
+			pthread_mutex_lock(&c->hw_mu);
+			continue;
+		}
+		if (c->hw_n) {
+			uint64_t addr = c->hw_q[--c->hw_n];
+
+			pthread_mutex_unlock(&c->hw_mu);
+			/* Not while the mode switches: the table is the
+			 * switch's then. */
+			pthread_rwlock_rdlock(&c->mode_rw);
+			if (c->shared)
+				vcl_hand_over(v, addr);
+			else
+				vcl_net_released(c, &addr, 1);
+			pthread_rwlock_unlock(&c->mode_rw);
+			pthread_mutex_lock(&c->hw_mu);
+			continue;
+		}
+		pthread_cond_wait(&c->hw_cv, &c->hw_mu);
+	}
+	pthread_mutex_unlock(&c->hw_mu);
+	return NULL;
+}
+
+int vol_cluster_release_request(struct vol *v, uint64_t addr,
+				enum vmfs_lock_mode want)
+{
+	struct vcl *c = v->cl;
+	int ret = -EINPROGRESS;
+
+	(void)want;   /* whatever they want, we let go of it */
+	if (!c || !c->hw_started)
+		return 0;
+	NS_ADD(c, requests);
+	pthread_mutex_lock(&c->hw_mu);
+	for (uint32_t i = 0; i < c->hw_n; i++)
+		if (c->hw_q[i] == addr)
+			goto out;  /* asked already */
+	if (c->hw_n == c->hw_cap) {
+		uint32_t cap = c->hw_cap ? c->hw_cap * 2 : 64;
+		uint64_t *q = realloc(c->hw_q, cap * sizeof(*q));
+
+		if (!q) {
+			ret = -ENOMEM;
+			goto out;
+		}
+		c->hw_q = q;
+		c->hw_cap = cap;
+	}
+	c->hw_q[c->hw_n++] = addr;
+	pthread_cond_signal(&c->hw_cv);
+out:
+	pthread_mutex_unlock(&c->hw_mu);
+	return ret;
+}
+
+/* Wake the watcher: membership changed. */
+static void vcl_kick(struct vcl *c, bool check)
+{
+	pthread_mutex_lock(&c->thr_mu);
+	if (check)
+		c->net_check = true;
+	pthread_cond_signal(&c->thr_cv);
+	pthread_mutex_unlock(&c->thr_mu);
+}
+
+void vol_cluster_set_net(struct vol *v, const struct vol_net_ops *ops,
+			 void *arg)
+{
+	struct vcl *c = v->cl;
+
+	if (!c)
+		return;
+	pthread_rwlock_wrlock(&c->net_rw);
+	c->net = ops;
+	c->net_arg = arg;
+	pthread_rwlock_unlock(&c->net_rw);
+	if (!ops) {
+		/* Nobody can ask us any more: stop caching now. */
+		pthread_mutex_lock(&c->held_mu);
+		c->caching = false;
+		pthread_mutex_unlock(&c->held_mu);
+		pthread_mutex_lock(&c->hw_mu);
+		c->hw_flush = true;
+		pthread_cond_signal(&c->hw_cv);
+		pthread_mutex_unlock(&c->hw_mu);
+	}
+	vcl_kick(c, true);
+}
+
+void vol_cluster_membership(struct vol *v, bool left, uint32_t slot)
+{
+	struct vcl *c = v->cl;
+
+	if (!c)
+		return;
+	if (left && slot < c->nslots && slot != c->o.my_slot) {
+		pthread_mutex_lock(&c->thr_mu);
+		c->seen[slot].suspect = true;
+		c->seen[slot].moves_since_left = 0;
+		c->any_suspect = true;
+		pthread_mutex_unlock(&c->thr_mu);
+	}
+	vcl_kick(c, true);
+}
+
+void vol_cluster_net_stats(struct vol *v, struct vol_net_stats *s)
+{
+	struct vcl *c = v->cl;
+
+	memset(s, 0, sizeof(*s));
+	if (!c)
+		return;
+	pthread_mutex_lock(&c->held_mu);
+	s->caching = c->caching;
+	for (uint32_t b = 0; b < VHELD_BUCKETS; b++)
+		for (struct vheld *h = c->held[b]; h; h = h->next)
+			s->cached += h->mode != VMFS_LOCK_FREE && !h->in_op &&
+				     !h->open_ro && !h->open_rw;
+	pthread_mutex_unlock(&c->held_mu);
+	s->asked = __atomic_load_n(&c->ns.asked, __ATOMIC_RELAXED);
+	s->answered = __atomic_load_n(&c->ns.answered, __ATOMIC_RELAXED);
+	s->ask_timeouts = __atomic_load_n(&c->ns.ask_timeouts, __ATOMIC_RELAXED);
+	s->requests = __atomic_load_n(&c->ns.requests, __ATOMIC_RELAXED);
+	s->handed = __atomic_load_n(&c->ns.handed, __ATOMIC_RELAXED);
+}
+
+/*
+ * May we keep locks between operations?  Only while sharing, with the
+ * fast path up and every other host on the disk in our group: a host
+ * that cannot ask would wait for our cache on the disk-only path.
+ * (Watcher thread.)
+ */
+static void vcl_net_decide(struct vol *v)
+{
+	struct vcl *c = v->cl;
+	bool want = false, was;
+
+	pthread_rwlock_rdlock(&c->net_rw);
+	if (c->net && c->shared) {
+		want = true;
+		for (uint32_t i = 0; i < c->nslots && want; i++) {
+			const struct vslot_seen *s = &c->seen[i];
+			struct lock_holder h;
+
+			if (i == c->o.my_slot || !s->valid || !s->present ||
+			    s->state != VMFS_HB_ACTIVE)
+				continue;
+			memcpy(h.uuid, s->uuid, VMFS_UUID_SIZE);
+			h.slot = i;
+			h.hb_gen = s->hb_gen;
+			want = c->net->is_member(c->net_arg, &h);
+		}
+	}
+	pthread_rwlock_unlock(&c->net_rw);
+	pthread_mutex_lock(&c->held_mu);
+	was = c->caching;
+	c->caching = want;
+	pthread_mutex_unlock(&c->held_mu);
+	if (was == want)
+		return;
+	VLOG(LOG_NOTICE, "%s", want ? "every host on the volume is in our cluster group: locks stay cached between operations and are handed over on request" :
+	     "a host on the volume is not in our cluster group (or the cluster is down): locks are released after each operation again");
+	if (!want) {
+		pthread_mutex_lock(&c->hw_mu);
+		c->hw_flush = true;
+		pthread_cond_signal(&c->hw_cv);
+		pthread_mutex_unlock(&c->hw_mu);
+	}
 }
 
 /* ---- the orphan sweep ------------------------------------------------- */
@@ -1160,25 +1701,50 @@ static void vcl_tick(struct vol *v)
 	}
 }
 
+/*
+ * How often the watcher reads the slots of hosts that left our group:
+ * so that one is recovered within this much of the moment its lease
+ * runs out, not up to a renewal interval later.
+ */
+#define VCL_CLOSE_WATCH_MS 100
+
 static void *vcl_thread(void *arg)
 {
 	struct vol *v = arg;
 	struct vcl *c = v->cl;
+	int64_t next_tick = vmfs_mono_ms() + c->o.t.renew_ms;
 
 	pthread_mutex_lock(&c->thr_mu);
 	while (!c->stopping) {
-		struct timespec until = vmfs_mono_timespec(vmfs_mono_ns() +
-			(int64_t)c->o.t.renew_ms * 1000000LL);
+		int64_t now = vmfs_mono_ms(), until_ms = next_tick;
+		bool check, full;
 
-		while (!c->stopping &&
-		       pthread_cond_timedwait(&c->thr_cv, &c->thr_mu, &until) !=
-		       ETIMEDOUT)
-			;
-		if (c->stopping)
-			break;
+		if (c->any_suspect && now + VCL_CLOSE_WATCH_MS < until_ms)
+			until_ms = now + VCL_CLOSE_WATCH_MS;
+		if (!c->net_check && now < until_ms) {
+			struct timespec until = vmfs_mono_timespec(until_ms *
+								   1000000LL);
+
+			pthread_cond_timedwait(&c->thr_cv, &c->thr_mu, &until);
+			continue;
+		}
+		check = c->net_check;
+		c->net_check = false;
+		full = now >= next_tick;
+		if (full)
+			next_tick = now + c->o.t.renew_ms;
 		pthread_mutex_unlock(&c->thr_mu);
-		if (!lun_is_fenced(v->lun))
-			vcl_tick(v);
+		if (!lun_is_fenced(v->lun)) {
+			if (full) {
+				vcl_tick(v);
+			} else {
+				bool others;
+
+				vcl_watch_slots(v, &others);
+			}
+			if (full || check)
+				vcl_net_decide(v);
+		}
 		pthread_mutex_lock(&c->thr_mu);
 	}
 	pthread_mutex_unlock(&c->thr_mu);
@@ -1252,6 +1818,9 @@ int vol_cluster_start(struct vol *v, const struct vol_cluster_opts *o)
 	pthread_mutex_init(&c->op_mu, NULL);
 	pthread_mutex_init(&c->held_mu, NULL);
 	pthread_mutex_init(&c->thr_mu, NULL);
+	pthread_rwlock_init(&c->net_rw, NULL);
+	pthread_mutex_init(&c->hw_mu, NULL);
+	pthread_cond_init(&c->hw_cv, NULL);
 	{
 		pthread_condattr_t ca;
 
@@ -1296,6 +1865,12 @@ int vol_cluster_start(struct vol *v, const struct vol_cluster_opts *o)
 		return ret;
 	}
 	c->thr_started = true;
+	ret = -pthread_create(&c->hw_thr, NULL, vcl_hw_thread, v);
+	if (ret) {
+		vol_cluster_stop(v);
+		return ret;
+	}
+	c->hw_started = true;
 	return 0;
 err:
 	lock_ctx_close(c->lk);
@@ -1324,6 +1899,13 @@ void vol_cluster_stop(struct vol *v)
 	pthread_mutex_unlock(&c->thr_mu);
 	if (c->thr_started)
 		pthread_join(c->thr, NULL);
+	pthread_mutex_lock(&c->hw_mu);
+	c->hw_stopping = true;
+	pthread_cond_signal(&c->hw_cv);
+	pthread_mutex_unlock(&c->hw_mu);
+	if (c->hw_started)
+		pthread_join(c->hw_thr, NULL);
+	c->caching = false;
 	pthread_rwlock_wrlock(&c->mode_rw);
 	vol_icache_flush_times(v);
 	if (!lun_is_fenced(v->lun) && (!v->j || !jnl_drain(v->j))) {
@@ -1351,6 +1933,10 @@ void vol_cluster_stop(struct vol *v)
 	pthread_mutex_destroy(&c->held_mu);
 	pthread_mutex_destroy(&c->thr_mu);
 	pthread_cond_destroy(&c->thr_cv);
+	pthread_rwlock_destroy(&c->net_rw);
+	pthread_mutex_destroy(&c->hw_mu);
+	pthread_cond_destroy(&c->hw_cv);
+	free(c->hw_q);
 	free(c->seen);
 	free(c->si);
 	free(c);

@@ -855,15 +855,21 @@ int vol_fsync(struct vol *v, uint64_t ino, bool datasync)
 	if (vcl_shared(v) && !vcl_holds_ino(v, ino))
 		return vol_sync(v);
 	{
-		VOL_HANDLE(v);
+		/* An operation: the timestamps go home with it while the
+		 * lock may be held as a cache (vcl_adopt_ino). */
+		VCL_OP(v);
 
+		vcl_adopt_ino(v, ino);
 		ret = vol_inode_get(v, ino, &vi);
-		if (ret)
-			return ret;
-		pthread_rwlock_wrlock(&vi->rw);
-		ret = datasync ? 0 : vol_inode_flush_times(v, vi);
-		pthread_rwlock_unlock(&vi->rw);
-		vol_inode_put(v, vi);
+		if (!ret) {
+			VOL_HANDLE(v);
+
+			pthread_rwlock_wrlock(&vi->rw);
+			ret = datasync ? 0 : vol_inode_flush_times(v, vi);
+			pthread_rwlock_unlock(&vi->rw);
+			vol_inode_put(v, vi);
+		}
+		ret = VCL_END(v, ret);
 	}
 	if (!ret)
 		ret = vol_sync(v);

@@ -136,9 +136,17 @@ void vol_ref(struct vol *v, uint64_t ino)
 
 void vol_forget(struct vol *v, uint64_t ino, uint64_t n)
 {
-	VOL_HANDLE(v);
+	/* The last reference may write its timestamps under a lock held
+	 * as a cache: an operation, so they go home with it. */
+	VCL_OP(v);
 
-	vol_inode_forget(v, ino, n);
+	vcl_adopt_ino(v, ino);
+	{
+		VOL_HANDLE(v);
+
+		vol_inode_forget(v, ino, n);
+	}
+	VCL_END(v, 0);
 }
 
 /*

@@ -361,6 +361,14 @@ int vcl_lock_cluster(struct vol *v, enum vmfs_res_type t, uint32_t cl,
 		     bool try, bool *moved);
 bool vcl_may_free(struct vol *v, const struct vinode *vi);
 bool vcl_holds_ino(struct vol *v, uint64_t ino);
+/*
+ * The running operation takes over ino's lock if this host holds it
+ * already (open, or cached), without taking it: a change the operation
+ * makes under it (timestamps written when the inode leaves the cache)
+ * is then written home or sealed with the operation, before the lock can
+ * be let go.  Nothing when the lock is not held.
+ */
+void vcl_adopt_ino(struct vol *v, uint64_t ino);
 void vol_orphans_sweep(struct vol *v, bool quiet);
 
 /* inode.c */

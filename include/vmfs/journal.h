@@ -159,6 +159,22 @@ int jnl_sync(struct jnl *j);
  * it: afterwards jnl_reusable_seq() is past every transaction so far.
  */
 int jnl_drain(struct jnl *j);
+/*
+ * Close the running transaction here, without waiting for any I/O: what
+ * the handles did so far becomes a sealed transaction that the commit
+ * thread writes before anything that comes later, and the next handle
+ * starts a new one.  *seq is the sequence that holds everything so far
+ * (for jnl_drain_to).  Waits only for handles open now to end; never
+ * inside a handle (-EDEADLK).
+ */
+int jnl_seal(struct jnl *j, uint64_t *seq);
+/*
+ * Commit, write home and move the tail past transaction seq (from
+ * jnl_seal).  A sealed transaction never waits for a handle: the commit
+ * thread puts off the running transaction (whose handles may be waiting
+ * on another host) while a sealed one is wanted.
+ */
+int jnl_drain_to(struct jnl *j, uint64_t seq);
 /* Sequence of the running transaction (what jnl_dirty joins now). */
 uint64_t jnl_running_seq(struct jnl *j);
 /*

@@ -1,4 +1,4 @@
-# shellcheck shell=bash
+# shellcheck shell=bash disable=SC2034  # CL_* are for the scripts
 #
 # tests/cluster/lib.sh: a real N-host cluster on one machine, for the
 # integration scripts.  Source it instead of (or after) tests/integration/
@@ -37,8 +37,9 @@
 # so their mounts stay visible in this (the main) mount namespace.
 #
 # Functions (I is a host number, 1..CL_N):
-#   cl_up N                 namespaces, bridge, N corosyncs; waits until
+#   cl_up N                 cl_net N, then N corosyncs; waits until
 #                           every host sees all N members (fails after 30 s)
+#   cl_net N                the namespaces, the bridge and the links only
 #   cl_ns I / cl_addr I     host I's namespace name / its address
 #   cl_name I               host I's node (and vmfs host) name: hI
 #   cl_dir I                host I's directory ($CL_DIR/hI)
@@ -74,6 +75,10 @@
 #   cl_leftovers            print what of ours is still there (namespaces,
 #                           live processes, /dev/shm files); nothing after
 #                           cl_down
+#
+# The EXIT trap is the lib's (cl_down, then tests/integration/lib.sh's
+# t_cleanup, keeping the exit status): a script must not replace it; a
+# script that needs more cleanup defines cl_on_exit, which runs first.
 #
 # Example:
 #   source "$(dirname "$0")/../cluster/lib.sh"
@@ -161,6 +166,7 @@ cl__host_net() {
 	ip -n "$ns" addr add "$(cl_addr "$i")/24" dev eth0
 	ip -n "$ns" link set eth0 up
 	ip -n "$ns" link set lo up
+	mkdir -p "$(cl_dir "$i")"/{etc,run,lib,log,state}
 }
 
 cl_corosync_start() {
@@ -168,6 +174,7 @@ cl_corosync_start() {
 	d=$(cl_dir "$i")
 	[[ -z ${CL_CS_PID[$i]:-} ]] || fail "host $i's corosync already runs (pid ${CL_CS_PID[$i]})"
 	# nsenter, unshare (no --fork) and sh all exec: $! is corosync's PID.
+	# shellcheck disable=SC2016  # expanded by that sh
 	nsenter --net="/run/netns/$(cl_ns "$i")" -- \
 		unshare --mount --propagation private -- sh -c '
 			mount --bind "$1/etc" /etc/corosync &&
@@ -176,6 +183,8 @@ cl_corosync_start() {
 			mount --bind "$1/log" /var/log/corosync &&
 			exec corosync -f' sh "$d" >>"$d/corosync.out" 2>&1 &
 	pid=$!
+	# No "Killed" job notices from bash when a test kills it.
+	disown "$pid"
 	CL_CS_PID[$i]=$pid
 	CL_ALL_PIDS+=("$pid")
 	# Until it has exec'ed, /proc/PID/exe is sh's.
@@ -249,10 +258,12 @@ cl_wait_members() {
 	done
 }
 
-cl_up() {
-	local n=$1 i nodes=() d
-	[[ $n =~ ^[0-9]+$ ]] && ((n >= 1 && n <= 32)) || fail "cl_up: host count '$n' is not 1..32"
-	[[ -z $CL_PREFIX ]] || fail "cl_up: a cluster ($CL_PREFIX) is already up"
+cl_net() {
+	local n=$1 i
+	if ! [[ $n =~ ^[0-9]+$ ]] || ((n < 1 || n > 32)); then
+		fail "cl_net: host count '$n' is not 1..32"
+	fi
+	[[ -z $CL_PREFIX ]] || fail "cl_net: a cluster ($CL_PREFIX) is already up"
 	cl__check
 	cl__claim_prefix
 	CL_N=$n
@@ -262,6 +273,13 @@ cl_up() {
 	ip -n "$(cl__br)" link set br0 up
 	for ((i = 1; i <= n; i++)); do
 		cl__host_net "$i"
+	done
+}
+
+cl_up() {
+	local n=$1 i nodes=() d
+	cl_net "$n"
+	for ((i = 1; i <= n; i++)); do
 		nodes+=(--node "$(cl_name "$i")=$(cl_addr "$i")")
 	done
 	mkdir -p "$CL_DIR/conf"
@@ -271,7 +289,6 @@ cl_up() {
 		fail "vmfs cluster config failed: $(cat "$CL_DIR/config.out")"
 	for ((i = 1; i <= n; i++)); do
 		d=$(cl_dir "$i")
-		mkdir -p "$d"/{etc,run,lib,log,state}
 		cp -p "$CL_DIR/conf/corosync.conf" "$CL_DIR/conf/authkey" "$d/etc/"
 		cl_corosync_start "$i"
 	done
@@ -387,11 +404,26 @@ cl_down() {
 	return 0
 }
 
+# A failure shows the end of every corosync log too, after lib.sh's vmfsd
+# logs.
+eval "$(declare -f t_dump_logs | sed '1s/^t_dump_logs/cl__dump_vmfsd_logs/')"
+t_dump_logs() {
+	local i f
+	cl__dump_vmfsd_logs
+	for ((i = 1; i <= CL_N; i++)); do
+		f=$(cl_corosync_log "$i")
+		[[ -s $f ]] || continue
+		echo "----- last lines of $f -----" >&2
+		tail -n 15 "$f" >&2 || true
+	done
+}
+
 # cl_down before lib.sh's cleanup, keeping the script's exit status.
 cl__on_exit() {
 	local rc=$?
 	set +e
 	trap - ERR
+	declare -F cl_on_exit >/dev/null && cl_on_exit
 	cl_down
 	(exit "$rc")
 	t_cleanup

@@ -69,7 +69,8 @@ expect_fail 2 "missing LUN" "$VMFS" info
 expect_fail 2 "unknown subcommand 'frob'" "$VMFS" disk frob
 # Commands with subcommands share one dispatcher (cli/dispatch.c): the
 # same answers, naming the group's subcommands and the running command.
-for grp in "disk create|create, info or set" "journal dump|dump or replay"; do
+for grp in "disk create|create, info or set" "journal dump|dump or replay" \
+	"cluster config|config"; do
 	IFS='|' read -r cmd_s1 list <<<"$grp"
 	read -r cmd s1 <<<"$cmd_s1"
 	expect_fail 2 "^vmfs $cmd: missing subcommand \($list\)" "$VMFS" "$cmd"
@@ -86,7 +87,7 @@ expect_fail 2 "bogus" "$VMFSD" --bogus
 expect_fail 2 "LUN '': LUN name not understood" "$VMFS" mount "" "$MP"
 expect_fail 2 "LUN 'file:': LUN name not understood" "$VMFS" mount file: "$MP"
 expect_fail 2 "--lun 'file:': not a usable LUN name" "$VMFSD" --lun file: --mountpoint "$MP"
-for cmd in mkfs info mount umount disk help; do
+for cmd in mkfs info mount umount disk cluster help; do
 	"$VMFS" "$cmd" --help >"$T_DIR/out" || fail "vmfs $cmd --help failed"
 	grep -q "usage: vmfs $cmd" "$T_DIR/out" || fail "vmfs $cmd --help prints no usage"
 done

@@ -115,7 +115,7 @@ page_has_options() {
 	done
 }
 for c in mkfs grow info mount umount fsck "disk create" "disk info" "disk set" \
-	"journal dump" "journal replay"; do
+	"journal dump" "journal replay" "cluster config"; do
 	# shellcheck disable=SC2086
 	page_has_options vmfs.8 "$VMFS" $c
 	grep -qE "^\.SS .*${c%% *}" "$T_ROOT/docs/man/vmfs.8" ||
@@ -139,7 +139,7 @@ expect_eq "completions of 'vmfs mk', 'vmfs mount --co', 'vmfs journal re'" \
 	"$got" $'mkfs\n--commit-ms\nreplay'
 # The option lists follow each command's --help.
 for c in mkfs grow info mount umount fsck "disk create" "disk info" "disk set" \
-	"journal dump" "journal replay"; do
+	"journal dump" "journal replay" "cluster config"; do
 	# shellcheck disable=SC2016,SC2086
 	expect_eq "completion options of '$c'" \
 		"$(bash -c 'source "$1"; _vmfs_opts "$2"' _ "$comp" "$c" | tr ' ' '\n' | sort)" \

@@ -9,6 +9,8 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 #include "lun_scratch.h"
 #include "vmfs/journal.h"
 
@@ -279,6 +281,153 @@ static void test_format_reader_agree(void)
 	lun_close(lun);
 }
 
+/*
+ * A sealed transaction goes home while a handle of the running one stays
+ * open (as an operation waiting for another host's lock would keep it):
+ * jnl_drain_to never waits for that handle, even with the commit thread
+ * already trying to commit the running transaction.
+ */
+struct held_handle {
+	struct jfix *f;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	bool opened, release;
+};
+
+static void *hold_handle(void *p)
+{
+	struct held_handle *h = p;
+	uint8_t img[4096];
+
+	jnl_handle_begin(h->f->j);
+	img_fill(img, HOME_LO + 10 * 4096, 2);
+	CU_ASSERT_EQUAL(jnl_dirty(h->f->j, HOME_LO + 10 * 4096, img, 0), 0);
+	pthread_mutex_lock(&h->mu);
+	h->opened = true;
+	pthread_cond_broadcast(&h->cv);
+	while (!h->release)
+		pthread_cond_wait(&h->cv, &h->mu);
+	pthread_mutex_unlock(&h->mu);
+	jnl_handle_end(h->f->j);
+	return NULL;
+}
+
+struct drain_arg {
+	struct jfix *f;
+	uint64_t seq;
+	int ret;
+};
+
+static void *drain_to_thread(void *p)
+{
+	struct drain_arg *a = p;
+
+	a->ret = jnl_drain_to(a->f->j, a->seq);
+	return NULL;
+}
+
+static bool block_is(struct jfix *f, uint64_t b, uint64_t seed)
+{
+	uint8_t *got = lun_buf_alloc(4096);
+	uint8_t want[4096];
+	bool same;
+
+	CU_ASSERT_FATAL(lun_read(f->lun, got, 4096, HOME_LO + b * 4096) == 0);
+	img_fill(want, HOME_LO + b * 4096, seed);
+	same = !memcmp(got, want, 4096);
+	lun_buf_free(got);
+	return same;
+}
+
+static struct jfix f_seal;
+
+static void test_seal_drain_with_open_handle(void)
+{
+	struct held_handle h = { .mu = PTHREAD_MUTEX_INITIALIZER,
+				 .cv = PTHREAD_COND_INITIALIZER };
+	struct drain_arg d;
+	struct timespec until;
+	struct jnl_walk_result r;
+	pthread_t th, td;
+	uint64_t seq;
+
+	jfix_start(&f_seal, 1 * MiB);
+	h.f = &f_seal;
+	jfix_txn(&f_seal, 0, 3, 1, 1, false);
+	CU_ASSERT_EQUAL_FATAL(jnl_seal(f_seal.j, &seq), 0);
+	CU_ASSERT_FATAL(pthread_create(&th, NULL, hold_handle, &h) == 0);
+	pthread_mutex_lock(&h.mu);
+	while (!h.opened)
+		pthread_cond_wait(&h.cv, &h.mu);
+	pthread_mutex_unlock(&h.mu);
+	/* Past the commit interval (50 ms): the commit thread now waits for
+	 * the open handle to commit the running transaction. */
+	usleep(200000);
+	d.f = &f_seal;
+	d.seq = seq;
+	d.ret = -1;
+	CU_ASSERT_FATAL(pthread_create(&td, NULL, drain_to_thread, &d) == 0);
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += 10;
+	if (pthread_timedjoin_np(td, NULL, &until)) {
+		CU_FAIL("jnl_drain_to waited for a handle of the running transaction");
+		pthread_mutex_lock(&h.mu);
+		h.release = true;
+		pthread_cond_broadcast(&h.cv);
+		pthread_mutex_unlock(&h.mu);
+		pthread_join(td, NULL);
+	}
+	CU_ASSERT_EQUAL(d.ret, 0);
+	/* The sealed blocks are home; the running one is not. */
+	CU_ASSERT(block_is(&f_seal, 0, 1) && block_is(&f_seal, 2, 1));
+	CU_ASSERT(!block_is(&f_seal, 10, 2));
+	CU_ASSERT(jnl_reusable_seq(f_seal.j) > seq);
+
+	pthread_mutex_lock(&h.mu);
+	h.release = true;
+	pthread_cond_broadcast(&h.cv);
+	pthread_mutex_unlock(&h.mu);
+	pthread_join(th, NULL);
+	f_seal.want[10] = 2;
+	CU_ASSERT_EQUAL(jnl_sync(f_seal.j), 0);
+	jfix_crash(&f_seal);
+	CU_ASSERT_EQUAL(jnl_replay(f_seal.lun, JOFF, &f_seal.b, &r), 0);
+	jfix_check_home(&f_seal);
+	jfix_end(&f_seal);
+}
+
+/*
+ * Many small sealed transactions (more than one commit writes at once,
+ * more than the ring holds) interleaved with plain ones: a sync makes all
+ * durable and a replay after a crash gives every synced image back.
+ */
+static void test_many_sealed(void)
+{
+	struct jfix f;
+	struct jnl_walk_result r;
+	struct jnl_stats st;
+	uint64_t seq, last = 0;
+
+	jfix_start(&f, 256 * 1024);
+	for (uint64_t i = 0; i < 600; i++) {
+		jfix_txn(&f, i * 7, 1 + i % 3, 1, i + 1, false);
+		if (i % 5 != 4) {
+			CU_ASSERT_EQUAL_FATAL(jnl_seal(f.j, &seq), 0);
+			CU_ASSERT(seq >= last);
+			last = seq;
+		}
+		if (i % 97 == 0)
+			CU_ASSERT_EQUAL(jnl_drain_to(f.j, last), 0);
+	}
+	CU_ASSERT_EQUAL(jnl_sync(f.j), 0);
+	jnl_stats_get(f.j, &st);
+	CU_ASSERT(st.commits > 256);
+	jfix_crash(&f);
+	CU_ASSERT_EQUAL(jnl_replay(f.lun, JOFF, &f.b, &r), 0);
+	jfix_check_home(&f);
+	jfix_end(&f);
+}
+
 static CU_TestInfo tests[] = {
 	{ "format_reader_agree", test_format_reader_agree },
 	{ "wrap_and_replay", test_wrap_and_replay },
@@ -286,6 +435,8 @@ static CU_TestInfo tests[] = {
 	{ "bad_commit_stops", test_bad_commit_stops },
 	{ "bounds", test_bounds },
 	{ "group_commit", test_group_commit },
+	{ "seal_drain_with_open_handle", test_seal_drain_with_open_handle },
+	{ "many_sealed", test_many_sealed },
 	CU_TEST_INFO_NULL
 };
 

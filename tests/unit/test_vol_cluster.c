@@ -7,6 +7,9 @@
  * disk, and a recoverer dying in the middle of a recovery.
  */
 #include <errno.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <time.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -332,10 +335,209 @@ static void test_recoverer_dies(void)
 	CU_ASSERT(unit_fsck_clean(lun_path, "after the recovery taken over"));
 }
 
+/*
+ * The engine's side of the cluster fast path between the two hosts: the
+ * request goes straight to the other engine, as vmfsd's glue does when
+ * the CPG message arrives (the CPG itself is tested with real corosync
+ * daemons in tests/integration/t_cluster_*.sh).
+ */
+struct unet {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	uint64_t released[2][64];   /* per host: the addresses it let go */
+	unsigned nreleased[2];
+	bool member[2];             /* is host i in the group */
+};
+static struct unet unet = {
+	.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER,
+};
+
+static unsigned unet_self(void *arg)
+{
+	return (unsigned)(uintptr_t)arg;
+}
+
+static bool unet_seen(unsigned who, uint64_t addr)
+{
+	for (unsigned i = 0; i < unet.nreleased[who]; i++)
+		if (unet.released[who][i] == addr)
+			return true;
+	return false;
+}
+
+static int unet_ask(void *arg, const struct lock_holder *h, uint64_t addr,
+		    enum vmfs_lock_mode mode, unsigned timeout_ms)
+{
+	unsigned other = 1 - unet_self(arg);
+	struct timespec until;
+	int ret;
+
+	(void)h;
+	if (!unet.member[other] || !unet.member[unet_self(arg)])
+		return -ENOTCONN;
+	pthread_mutex_lock(&unet.mu);
+	unet.nreleased[other] = 0;
+	pthread_mutex_unlock(&unet.mu);
+	ret = vol_cluster_release_request(hosts[other].v, addr, mode);
+	if (ret != -EINPROGRESS)
+		return ret;
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += timeout_ms / 1000 + 1;
+	pthread_mutex_lock(&unet.mu);
+	while (!unet_seen(other, addr) &&
+	       pthread_cond_timedwait(&unet.cv, &unet.mu, &until) != ETIMEDOUT)
+		;
+	ret = unet_seen(other, addr) ? 0 : -ETIMEDOUT;
+	pthread_mutex_unlock(&unet.mu);
+	return ret;
+}
+
+static bool unet_is_member(void *arg, const struct lock_holder *h)
+{
+	(void)h;
+	return unet.member[1 - unet_self(arg)];
+}
+
+static void unet_released(void *arg, uint64_t addr)
+{
+	unsigned self = unet_self(arg);
+
+	pthread_mutex_lock(&unet.mu);
+	if (unet.nreleased[self] < 64)
+		unet.released[self][unet.nreleased[self]++] = addr;
+	pthread_cond_broadcast(&unet.cv);
+	pthread_mutex_unlock(&unet.mu);
+}
+
+static const struct vol_net_ops unet_ops = {
+	.ask_release = unet_ask,
+	.is_member = unet_is_member,
+	.released = unet_released,
+};
+
+/* Wait (up to 5 s) for host i's engine to say caching is `on`. */
+static bool caching_becomes(unsigned i, bool on)
+{
+	struct vol_net_stats ns;
+
+	for (int k = 0; k < 100; k++) {
+		vol_cluster_net_stats(hosts[i].v, &ns);
+		if (ns.caching == on)
+			return true;
+		usleep(50000);
+	}
+	return false;
+}
+
+static int count_entry(void *ctx, const char *name,
+		       const struct vol_attr *a, uint64_t next_cookie)
+{
+	(void)name, (void)a, (void)next_cookie;
+	(*(unsigned *)ctx)++;
+	return 0;
+}
+
+static unsigned count_dir(struct vol *v, uint64_t dir)
+{
+	unsigned n = 0;
+
+	CU_ASSERT_EQUAL(vol_readdir(v, dir, 0, false, count_entry, &n), 0);
+	return n;
+}
+
+/*
+ * Locks stay cached between operations while both hosts are members and
+ * are handed over on request: A works in its directory without letting
+ * go, B's create there asks A and gets the lock at once (no timeout),
+ * A's next create asks B back; both see every file.  Out of the group
+ * (or with no fast path), nothing stays cached.
+ */
+static void test_cached_locks_handed_over(void)
+{
+	struct vol_net_stats na, nb;
+	struct jnl_stats j0, j1;
+	struct vol_attr at;
+	struct vol *a, *b;
+	uint64_t d;
+	char name[32];
+
+	two_hosts();
+	a = hosts[0].v;
+	b = hosts[1].v;
+	unet.member[0] = unet.member[1] = true;
+	vol_cluster_set_net(a, &unet_ops, (void *)(uintptr_t)0);
+	vol_cluster_set_net(b, &unet_ops, (void *)(uintptr_t)1);
+	CU_ASSERT_FATAL(caching_becomes(0, true));
+	CU_ASSERT_FATAL(caching_becomes(1, true));
+
+	d = mkdir_at(a, VMFS_ROOT_INO, "shared");
+	create_at(a, d, "a-first", &at);
+	/* With its locks cached, A's operations neither take locks nor
+	 * write their journal home one by one: 20 creates cost fewer LUN
+	 * flushes than creates (without the cache, each one drains: three
+	 * flushes). */
+	vol_journal_stats(a, &j0);
+	for (int i = 0; i < 20; i++) {
+		snprintf(name, sizeof(name), "a%d", i);
+		create_at(a, d, name, &at);
+	}
+	vol_journal_stats(a, &j1);
+	CU_ASSERT(j1.flushes - j0.flushes < 20);
+	vol_cluster_net_stats(a, &na);
+	CU_ASSERT(na.cached >= 2);          /* the directory, a cluster... */
+	CU_ASSERT_EQUAL(na.asked, 0);
+
+	/* Ping-pong: each create on one host takes the directory from the
+	 * other, asking; every request is answered. */
+	for (int i = 0; i < 5; i++) {
+		snprintf(name, sizeof(name), "b%d", i);
+		create_at(b, d, name, &at);
+		snprintf(name, sizeof(name), "a%d", i + 20);
+		create_at(a, d, name, &at);
+	}
+	vol_cluster_net_stats(a, &na);
+	vol_cluster_net_stats(b, &nb);
+	CU_ASSERT(nb.asked >= 5);
+	CU_ASSERT_EQUAL(nb.ask_timeouts, 0);
+	CU_ASSERT_EQUAL(na.ask_timeouts, 0);
+	CU_ASSERT(na.handed >= 5);
+	CU_ASSERT(nb.handed >= 4);
+	CU_ASSERT_EQUAL(count_dir(a, d), 33);   /* with . and .. */
+	CU_ASSERT_EQUAL(count_dir(b, d), 33);
+
+	/* B leaves the group: A may not keep anything B would have to wait
+	 * for on the disk, and B stops caching with no fast path. */
+	unet.member[1] = false;
+	vol_cluster_set_net(b, NULL, NULL);
+	vol_cluster_membership(a, true, 1);
+	CU_ASSERT(caching_becomes(0, false));
+	CU_ASSERT(caching_becomes(1, false));
+	for (int k = 0; k < 100; k++) {
+		vol_cluster_net_stats(a, &na);
+		vol_cluster_net_stats(b, &nb);
+		if (!na.cached && !nb.cached)
+			break;
+		usleep(50000);
+	}
+	CU_ASSERT_EQUAL(na.cached, 0);
+	CU_ASSERT_EQUAL(nb.cached, 0);
+	/* Disk-only again: B creates without asking, A sees it. */
+	vol_cluster_net_stats(b, &nb);
+	create_at(b, d, "b-disk", &at);
+	vol_cluster_net_stats(b, &na);
+	CU_ASSERT_EQUAL(na.asked, nb.asked);
+	CU_ASSERT_EQUAL(count_dir(a, d), 34);
+
+	vol_cluster_set_net(a, NULL, NULL);
+	CU_ASSERT_EQUAL(cleanup(), 0);
+	CU_ASSERT(unit_fsck_clean(lun_path, "after the handovers"));
+}
+
 static CU_TestInfo tests[] = {
 	{ "no_cycle_across_hosts", test_no_cycle_across_hosts },
 	{ "inode_reused_by_another_host", test_inode_reused_by_another_host },
 	{ "recoverer_dies", test_recoverer_dies },
+	{ "cached_locks_handed_over", test_cached_locks_handed_over },
 	CU_TEST_INFO_NULL
 };
 
