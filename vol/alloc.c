@@ -344,8 +344,10 @@ static int rc_reload(struct vol *v, struct rarea *ra, enum vmfs_res_type t,
 	/* Read outside the cluster's lock (vol_res_refresh_inodes), the
 	 * header may be caught half written by its holder: read it again
 	 * before calling it damaged. */
+	/* Our journal's image, when there is one, is the newest (as in
+	 * inode_peek). */
 	for (int tries = 0; tries < 3; tries++) {
-		ret = lun_read(v->lun, blk, VMFS_MD_BLOCK_SIZE, addr);
+		ret = vol_md_read(v, blk, addr);
 		if (!ret)
 			ret = lun_md_verify(&rc_of(blk)->rc_hdr,
 					    VMFS_MAGIC_RCLUSTER, addr, RC_LEN);

@@ -50,6 +50,7 @@ struct vheld {
 	bool wanted;               /* a member asked for it during an op */
 	bool dirty;                /* cached with changes not home yet: */
 	uint64_t seq;              /* ... in this sealed transaction */
+	int64_t used_ms;           /* the last operation that used it ended */
 	struct vheld *next;
 };
 
@@ -106,6 +107,7 @@ struct vcl {
 	uint64_t *hw_q;
 	uint32_t hw_n, hw_cap;
 	bool hw_flush;               /* release every cached lock */
+	bool hw_trim;                /* release the cached locks left idle */
 	struct vol_net_stats ns;     /* counters: atomics */
 };
 
@@ -114,8 +116,12 @@ struct vcl_optab {
 	struct vol *v;
 	uint64_t addr[VCL_MAX_OP_LOCKS];
 	uint32_t n;
+	bool nested;               /* inside another operation of this thread */
 };
 static __thread struct vcl_optab *cur_op;
+/* The operation this thread runs, shared or not (nesting). */
+static __thread const struct vol *op_vol;
+static __thread unsigned op_depth;
 _Static_assert(sizeof(struct vcl_optab) <= sizeof(struct vcl_op_buf),
 	       "VCL_OP's buffer holds an operation");
 
@@ -341,6 +347,15 @@ int vcl_begin(struct vol *v, struct vcl_optab *op)
 	op->v = v;
 	if (!c)
 		return 0;
+	/* An operation inside another one of this thread (a lookup that
+	 * drops a reference, vol_forget) is part of it. */
+	if (op_depth && op_vol == v) {
+		op->nested = true;
+		op_depth++;
+		return 0;
+	}
+	op_vol = v;
+	op_depth = 1;
 	pthread_rwlock_rdlock(&c->mode_rw);
 	if (c->shared) {
 		pthread_mutex_lock(&c->op_mu);
@@ -453,6 +468,12 @@ int vcl_end(struct vol *v, struct vcl_optab *op, int ret)
 		ret = -EIO;
 	if (!c)
 		return ret;
+	if (op->nested) {
+		op_depth--;
+		return ret;
+	}
+	op_depth = 0;
+	op_vol = NULL;
 	if (op_shared(v)) {
 		/* Lazy timestamps of what we hold go with this operation. */
 		for (uint32_t i = 0; i < op->n; i++) {
@@ -482,6 +503,7 @@ int vcl_end(struct vol *v, struct vcl_optab *op, int ret)
 		} else {
 			uint64_t asked[VCL_MAX_OP_LOCKS];
 			uint32_t nasked = 0;
+			int64_t now_ms = vmfs_mono_ms();
 
 			/* held_mu is held (vcl_end_home). */
 			for (uint32_t i = 0; i < op->n; i++) {
@@ -492,6 +514,7 @@ int vcl_end(struct vol *v, struct vcl_optab *op, int ret)
 				struct lock_state st;
 
 				h->in_op = false;
+				h->used_ms = now_ms;
 				/* Released, or back to what the opens need,
 				 * or kept as a cache. */
 				if (h->mode != VMFS_LOCK_FREE)
@@ -1288,16 +1311,27 @@ static bool vcl_cached_home(struct vol *v, struct vheld *h)
 	return false;
 }
 
-/* Let go of every lock held only as a cache (held_mu held). */
-static void vcl_uncache_all(struct vol *v)
+/*
+ * A lock nobody asks for stays cached for this long after the last
+ * operation that used it: a host that worked in many directories does
+ * not keep them all (nor pay for all of them at unmount).
+ */
+#define VCL_CACHE_IDLE_MS 30000
+
+/* Let go of every lock held only as a cache, or (idle_ms) only of those
+ * unused for that long (held_mu held). */
+static void vcl_uncache_all(struct vol *v, int64_t idle_ms)
 {
 	struct vcl *c = v->cl;
+	int64_t now = vmfs_mono_ms();
 
 	for (uint32_t b = 0; b < VHELD_BUCKETS; b++)
 		for (struct vheld *h = c->held[b]; h; h = h->next) {
 			struct lock_state st;
 
 			if (h->mode == VMFS_LOCK_FREE || h->in_op ||
+			    (idle_ms && (h->open_ro || h->open_rw ||
+					 now - h->used_ms < idle_ms)) ||
 			    !vcl_cached_home(v, h))
 				continue;
 			if (h->open_ro || h->open_rw) {
@@ -1355,12 +1389,16 @@ static void *vcl_hw_thread(void *arg)
 
 	pthread_mutex_lock(&c->hw_mu);
 	while (!c->hw_stopping) {
-		if (c->hw_flush) {
-			c->hw_flush = false;
+		if (c->hw_flush || c->hw_trim) {
+			bool all = c->hw_flush;
+
+			c->hw_flush = c->hw_trim = false;
 			pthread_mutex_unlock(&c->hw_mu);
 			pthread_mutex_lock(&c->held_mu);
 			if (!c->caching)
-				vcl_uncache_all(v);
+				vcl_uncache_all(v, 0);
+			else if (!all)
+				vcl_uncache_all(v, VCL_CACHE_IDLE_MS);
 			pthread_mutex_unlock(&c->held_mu);
 			pthread_mutex_lock(&c->hw_mu);
 			continue;
@@ -1744,6 +1782,12 @@ static void *vcl_thread(void *arg)
 			}
 			if (full || check)
 				vcl_net_decide(v);
+			if (full && c->caching) {
+				pthread_mutex_lock(&c->hw_mu);
+				c->hw_trim = true;
+				pthread_cond_signal(&c->hw_cv);
+				pthread_mutex_unlock(&c->hw_mu);
+			}
 		}
 		pthread_mutex_lock(&c->thr_mu);
 	}

@@ -394,9 +394,12 @@ static int inode_peek(struct vol *v, uint64_t ino, struct vinode **out)
 	if (!vi)
 		return -ENOMEM;
 	/* A write of the object by its holder may be under way: a torn
-	 * image fails its CRC, and a second read sees it whole. */
+	 * image fails its CRC, and a second read sees it whole.  An image
+	 * our journal has not written home yet is newer than the disk: only
+	 * this host changed it since it last let go of its lock (letting go
+	 * writes everything home first). */
 	for (int tries = 0; tries < 3 && ret; tries++) {
-		ret = lun_read(v->lun, vi->blk, VMFS_MD_BLOCK_SIZE, vi->addr);
+		ret = vol_md_read(v, vi->blk, vi->addr);
 		if (ret)
 			break;
 		if (!blk_mode(vi)) {

@@ -230,7 +230,7 @@ cl__shm_cleanup() {
 	for pid in "$@"; do
 		t_pid_alive "$pid" && continue
 		for f in /dev/shm/qb-*-"$pid"-*; do
-			[[ -e $f ]] && rm -f "$f"
+			[[ -e $f ]] && rm -rf -- "$f"
 		done
 	done
 	return 0
