@@ -11,11 +11,15 @@ DEB_PKGS := build-essential pkg-config libfuse3-dev fuse3 libaio-dev \
 	libqb-dev libtokyocabinet-dev libcunit1-dev libblkid-dev libjson-c-dev \
 	libsystemd-dev libqb-tools fio attr \
 	e2fsprogs fdisk groff-base man-db spin \
-	corosync iproute2 util-linux
+	corosync iproute2 util-linux libcpg-dev libquorum-dev libcmap-dev \
+	libcorosync-common-dev
 
 PKGS := fuse3 libqb tokyocabinet blkid json-c
 # Only bin/vmfsd talks to systemd (sd_notify).
 VMFSD_PKGS := libsystemd
+# corosync (lockmgr/clusternet.c): linked into what runs the fast path.
+CN_PKGS := libcpg libquorum libcmap libcorosync_common
+CN_LIBS = $(shell $(PKG_CONFIG) --libs $(CN_PKGS) 2>/dev/null)
 
 ifneq ($(SANITIZE),)
 BUILD    ?= build-san
@@ -29,7 +33,7 @@ BIN ?= bin
 WARN   := -Wall -Wextra -Wshadow -Wmissing-prototypes -Werror
 CFLAGS ?= -O2 -g
 ALL_CFLAGS := -std=gnu11 $(WARN) -D_GNU_SOURCE -D_FILE_OFFSET_BITS=64 \
-	-Iinclude $(shell $(PKG_CONFIG) --cflags $(PKGS) $(VMFSD_PKGS) 2>/dev/null) \
+	-Iinclude $(shell $(PKG_CONFIG) --cflags $(PKGS) $(VMFSD_PKGS) $(CN_PKGS) 2>/dev/null) \
 	$(SANFLAGS) $(CFLAGS) -MMD -MP
 LIBS := $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null) -laio -lpthread
 ALL_LDFLAGS := $(SANFLAGS) $(LDFLAGS)
@@ -57,7 +61,7 @@ CORRUPT_OBJS := $(CORRUPT_SRCS:%.c=$(BUILD)/%.o)
 PROGS := $(BIN)/vmfs $(BIN)/vmfsd
 # Programs only the tests run (tests/README.md), never installed.
 TEST_PROGS := $(BUILD)/crashsim $(BUILD)/vmfs-corrupt $(BUILD)/vmfsd-ctl-raw \
-	$(BUILD)/lockhold
+	$(BUILD)/lockhold $(BUILD)/cpgforge $(BUILD)/cnpeer
 
 .PHONY: all check unit integration demo deps install uninstall clean bench crashtest clustertest model
 all: $(PROGS)
@@ -72,7 +76,7 @@ $(BUILD)/libvmfs.a: $(LIB_OBJS)
 
 $(BIN)/vmfsd: $(VMFSD_OBJS) $(BUILD)/libvmfs.a
 	@mkdir -p $(BIN)
-	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS) \
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS) $(CN_LIBS) \
 		$(shell $(PKG_CONFIG) --libs $(VMFSD_PKGS) 2>/dev/null)
 
 $(BIN)/vmfs: $(CLI_OBJS) $(BUILD)/libvmfs.a
@@ -93,6 +97,14 @@ $(BUILD)/test_unit: $(UNIT_OBJS) $(CORRUPT_OBJS) $(BUILD)/libvmfs.a
 # Test programs (tests/tools/): never installed.
 $(BUILD)/lockhold: $(BUILD)/tests/tools/lockhold.o $(BUILD)/libvmfs.a
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
+
+# Joins a volume's CPG group and sends forged messages (t_cluster_hosts.sh).
+$(BUILD)/cpgforge: $(BUILD)/tests/tools/cpgforge.o $(BUILD)/libvmfs.a
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS) $(CN_LIBS)
+
+# The fast path of a made-up host, serving or asking (t_cluster_ask.sh).
+$(BUILD)/cnpeer: $(BUILD)/tests/tools/cnpeer.o $(BUILD)/libvmfs.a
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS) $(CN_LIBS)
 
 # Install what is missing from Debian's archive (needs root or sudo).
 deps:
@@ -160,7 +172,8 @@ clean:
 
 -include $(LIB_OBJS:.o=.d) $(CLI_OBJS:.o=.d) $(UNIT_OBJS:.o=.d) $(VMFSD_OBJS:.o=.d) \
 	$(CORRUPT_OBJS:.o=.d) $(BUILD)/tools/corrupt/corrupt_main.d $(BUILD)/tests/ctl/ctl_raw.d \
-	$(BUILD)/tests/tools/lockhold.d
+	$(BUILD)/tests/tools/lockhold.d $(BUILD)/tests/tools/cpgforge.d \
+	$(BUILD)/tests/tools/cnpeer.d
 
 # ---- fuzzing: libFuzzer harnesses in tests/fuzz/ ------------------------
 # `make fuzz [FUZZ_SECONDS=60]` compiles the library with clang, ASan, UBSan

@@ -220,6 +220,40 @@ int cli_daemon_info(const char *dir, struct vmfsd_info *di);
  */
 int cli_lun_open_ro(const char **spec, struct vmfsd_info *di, struct lun **lun);
 
+/* ---- the cluster fast path of a mount (netview.c) ---------------------- */
+
+/* A vmfsd answers its control socket in milliseconds; one that does not
+ * within this is stopped or hung, and only its view is missed. */
+#define CLI_NET_CONNECT_MS 2000
+
+/* cb for every vmfs mount point in this mount namespace, until it
+ * returns non-zero (returned); -errno.  (mount.c) */
+int cli_vmfs_mounts_each(int (*cb)(void *ctx, const char *mp), void *ctx);
+/*
+ * The info of this host's vmfsd serving volume vol_uuid (text), found
+ * among the vmfs mounts here whose vmfsd answers in this network
+ * namespace: 0, or -ENOENT when there is none, -ETIMEDOUT when none but
+ * some vmfsd here did not answer in time (stopped or hung: it may be the
+ * one).
+ */
+int cli_net_local_info(const char *vol_uuid, struct vmfsd_info *di);
+/* The same from the vmfsd of mount point mp (canonical: not resolved
+ * again), quietly: 0, -ENOENT when it serves another volume, else the
+ * control socket's -errno. */
+int cli_net_info_at(const char *mp, const char *vol_uuid,
+		    struct vmfsd_info *di);
+
+/* The "cluster" and "lock fast path" lines of vmfs info. */
+void cli_net_print_text(const struct vmfsd_info *d);
+/* The same as one JSON object (no newline). */
+void cli_net_print_json(const struct vmfsd_info *d);
+/* The group member that is host uuid (text) in slot with heartbeat
+ * generation hb_gen, or NULL. */
+const struct vmfsd_cluster_member *cli_net_member(const struct vmfsd_info *d,
+						  const char *uuid,
+						  uint32_t slot,
+						  uint64_t hb_gen);
+
 /* ---- other content on a LUN (probe.c) --------------------------------- */
 
 /* A signature libblkid found: "ext4 filesystem (label 'x', uuid ...)". */

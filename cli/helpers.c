@@ -108,6 +108,8 @@ static const struct helper_mount_opt {
 	{ "debug",     "--debug",     false },
 	{ "host-name", "--host-name", true },
 	{ "lock-primitive", "--lock-primitive", true },
+	{ "no_cluster", "--no-cluster", false },
+	{ "no-cluster", "--no-cluster", false },
 	/* ro wins over rw wherever each comes: a volume asked for read-only
 	 * is never mounted read-write. */
 	{ "ro",        "--ro",        false },
@@ -133,6 +135,7 @@ static void help_mount_helper(void)
 	       "                lock-primitive=ats|reserve|auto\n"
 	       "                               --lock-primitive P\n"
 	       "                ro             --ro (read-only; wins over rw)\n"
+	       "                no_cluster     --no-cluster (also no-cluster)\n"
 	       "              accepted and ignored (mount(8)'s): rw, defaults, _netdev,\n"
 	       "              nofail, auto, noauto, user, nouser, users, owner, group,\n"
 	       "              x-*, comment=*\n"

@@ -10,9 +10,14 @@
  * "unknown".  Each slot's journal is walked as 'vmfs journal dump' walks
  * it, to say whether a replay is pending.
  *
- * A mount point argument would ask that host's vmfsd over its control
- * socket; until the daemon has one, it is refused with what to pass
- * instead.
+ * Next to that disk view, the cluster view of this host's vmfsd serving
+ * the volume (the one at the mount point given, or for a LUN the one
+ * found among this machine's vmfs mounts that answers in this network
+ * namespace): whether each host is in the volume's corosync group, its
+ * node id, and whether the group is quorate.  Members of our CPG view are
+ * in our totem ring, so they share our quorum.  Where the two views
+ * disagree, a flag says what it likely means; the disk stays the
+ * authority (a host out of the group but live on disk keeps its locks).
  */
 #include <errno.h>
 #include <getopt.h>
@@ -59,9 +64,16 @@ void help_hosts(void)
 	       "  -n, --no-watch   read the slots once: state as on disk,\n"
 	       "                   liveness 'unknown'\n"
 	       "  -h, --help       show this help\n\n"
-	       "A mount point is not accepted yet: asking a mounted host comes\n"
-	       "with the daemon's control socket.  Pass the LUN ('vmfs info\n"
-	       "MOUNTPOINT' names it).\n");
+	       "Cluster view, side by side: whether the host is a member of the\n"
+	       "volume's corosync CPG group (cpg), its corosync node id, whether\n"
+	       "the group is quorate, and its corosync address, as this host's\n"
+	       "vmfsd sees them (the vmfsd serving MOUNTPOINT, or for a LUN the one\n"
+	       "serving it on this host, if any: 'no local mount' otherwise).\n"
+	       "Disagreements are flagged:\n"
+	       "'in CPG but heartbeat dead', 'heartbeat live but not in CPG:\n"
+	       "network partition (or --no-cluster / corosync down there)',\n"
+	       "'member unknown to the disk'.  The disk decides: no lock is ever\n"
+	       "broken because a host left the group.\n");
 }
 
 /* One slot and what the watch saw of it. */
@@ -77,6 +89,10 @@ struct hosts_row {
 
 struct hosts_ctx {
 	const char *spec;
+	/* the cluster view: this host's vmfsd serving the volume, if any */
+	struct vmfsd_info *di;
+	bool have_di, joined;
+	int di_err;               /* !have_di: -ENOENT none, -ETIMEDOUT silent */
 	struct lun *lun;
 	struct vol_geom g;
 	struct hosts_row *rows;
@@ -233,6 +249,147 @@ static void hosts_since_str(const struct hosts_ctx *c,
 		snprintf(buf, len, ">= %.1f s ago", (double)c->watched_ms / 1000);
 }
 
+/* ---- the cluster view ---------------------------------------------- */
+
+/* The group member that is row r, or NULL (also without a view). */
+static const struct vmfsd_cluster_member *hosts_member(const struct hosts_ctx *c,
+							const struct hosts_row *r)
+{
+	char uuid[37];
+
+	if (!c->joined)
+		return NULL;
+	vol_uuid_format(r->si.host_uuid, uuid);
+	return cli_net_member(c->di, uuid, r->si.slot, r->si.hb_gen);
+}
+
+#define HOSTS_FLAG_DEAD "in CPG but heartbeat dead"
+#define HOSTS_FLAG_PARTITION "heartbeat live but not in CPG: network " \
+	"partition (or --no-cluster / corosync down there)"
+#define HOSTS_FLAG_UNKNOWN "member unknown to the disk"
+#define HOSTS_FLAG_SILENT "in the group but never said which host it is"
+
+/* Where the disk and the group disagree about row r, or NULL.  Only a
+ * watched heartbeat says live or dead. */
+static const char *hosts_flag(const struct hosts_ctx *c,
+			      const struct hosts_row *r)
+{
+	bool member, live;
+
+	if (!c->joined || !c->watch)
+		return NULL;
+	member = hosts_member(c, r) != NULL;
+	live = r->moved && !r->left && r->si.state != VMFS_HB_REPLAYING;
+	if (member && !live)
+		return HOSTS_FLAG_DEAD;
+	if (!member && live)
+		return HOSTS_FLAG_PARTITION;
+	return NULL;
+}
+
+/* A group member no slot of ours is: its flag, or NULL when it is one. */
+static const char *hosts_member_flag(const struct hosts_ctx *c,
+				     const struct vmfsd_cluster_member *m)
+{
+	char uuid[37];
+
+	if (!m->known)
+		return HOSTS_FLAG_SILENT;
+	for (uint32_t k = 0; k < c->n; k++) {
+		vol_uuid_format(c->rows[k].si.host_uuid, uuid);
+		if (c->rows[k].si.slot == m->slot &&
+		    c->rows[k].si.hb_gen == m->hb_gen &&
+		    !strcmp(uuid, m->host_uuid))
+			return NULL;
+	}
+	return HOSTS_FLAG_UNKNOWN;
+}
+
+/* The cpg, node, quorate and address columns of row r (len bytes each;
+ * addr gets alen). */
+static void hosts_cluster_cols(const struct hosts_ctx *c,
+			       const struct hosts_row *r, char *cpg,
+			       char *node, char *quorate, size_t len,
+			       char *addr, size_t alen)
+{
+	const struct vmfsd_cluster_member *m = hosts_member(c, r);
+
+	snprintf(node, len, "-");
+	snprintf(quorate, len, "-");
+	snprintf(addr, alen, "%s", m && m->node_addr[0] ? m->node_addr : "-");
+	if (!c->have_di)
+		snprintf(cpg, len, "%s", c->di_err == -ETIMEDOUT ?
+			 "no answer" : "no local mount");
+	else if (!c->joined)
+		snprintf(cpg, len, "not joined");
+	else
+		snprintf(cpg, len, "%s", m ? "yes" : "no");
+	if (m) {
+		snprintf(node, len, "%u", m->nodeid);
+		snprintf(quorate, len, "%s", c->di->cluster_quorate ? "yes" : "no");
+	}
+}
+
+/* Whose view the cluster columns are, in one line. */
+static void hosts_print_view_text(const struct hosts_ctx *c)
+{
+	const struct vmfsd_info *d = c->di;
+
+	if (!c->have_di && c->di_err == -ETIMEDOUT) {
+		printf("cluster view: no answer (a vmfsd of this host did not "
+		       "answer its control socket within %u s: stopped or hung; "
+		       "see its log)\n", CLI_NET_CONNECT_MS / 1000);
+		return;
+	}
+	if (!c->have_di) {
+		printf("cluster view: no local mount (no vmfsd serving this "
+		       "volume answers in this network namespace; run vmfs hosts "
+		       "on a host that has it mounted)\n");
+		return;
+	}
+	printf("cluster view from host %s (vmfsd pid %d at %s): ",
+	       d->host_name[0] ? d->host_name : "?", (int)d->pid, d->mountpoint);
+	if (c->joined)
+		printf("CPG group %s, node %u, quorate %s, %u member%s\n",
+		       d->cluster_group, d->cluster_nodeid,
+		       d->cluster_quorate ? "yes" : "no", d->cluster_nmembers,
+		       d->cluster_nmembers == 1 ? "" : "s");
+	else if (!strcmp(d->cluster_state, "off"))
+		printf("not in the CPG group (%s)\n", d->cluster_why);
+	else
+		printf("not in the CPG group: %s\n", d->cluster_why[0] ?
+		       d->cluster_why : "this vmfsd has no cluster fast path");
+}
+
+/* The flags under the table. */
+static void hosts_print_flags_text(const struct hosts_ctx *c)
+{
+	const char *flag;
+
+	for (uint32_t k = 0; k < c->n; k++) {
+		const struct hosts_row *r = &c->rows[k];
+
+		flag = hosts_flag(c, r);
+		if (flag)
+			printf("  slot %u (%s): %s\n", r->si.slot,
+			       r->si.hostname[0] ? r->si.hostname : "?", flag);
+	}
+	for (uint32_t i = 0; c->joined && i < c->di->cluster_nmembers; i++) {
+		const struct vmfsd_cluster_member *m = &c->di->cluster_members[i];
+
+		flag = hosts_member_flag(c, m);
+		if (!flag)
+			continue;
+		if (m->known)
+			printf("  node %u pid %u, host %s (%s, slot %u, generation "
+			       "%" PRIu64 "): %s\n", m->nodeid, m->pid,
+			       m->host_name[0] ? m->host_name : "?", m->host_uuid,
+			       m->slot, m->hb_gen, flag);
+		else
+			printf("  node %u pid %u: %s\n", m->nodeid, m->pid, flag);
+	}
+}
+
 static void hosts_print_text(const struct hosts_ctx *c, int64_t end_ms)
 {
 	char uuid[37];
@@ -249,22 +406,94 @@ static void hosts_print_text(const struct hosts_ctx *c, int64_t end_ms)
 		printf(", watched %.1f s\n", (double)c->watched_ms / 1000);
 	else
 		printf(", not watched (liveness unknown)\n");
-	printf("%-4s  %-14s  %-16s  %-36s  %-6s  %-14s  %-6s  %s\n", "slot",
-	       "state", "host", "uuid", "hb-gen", "last moved", "lease", "journal");
+	hosts_print_view_text(c);
+	printf("%-4s  %-14s  %-16s  %-36s  %-6s  %-14s  %-6s  %-14s  %-5s  "
+	       "%-7s  %-15s  %s\n", "slot", "state", "host", "uuid", "hb-gen",
+	       "last moved", "lease", "cpg", "node", "quorate", "address",
+	       "journal");
 	for (uint32_t k = 0; k < c->n; k++) {
 		const struct hosts_row *r = &c->rows[k];
-		char since[32], jnl[96], lease[16];
+		char since[32], jnl[96], lease[16], cpg[16], node[16], q[16];
+		char addr[64];
 
 		vol_uuid_format(r->si.host_uuid, uuid);
 		hosts_since_str(c, r, end_ms, since, sizeof(since));
 		hosts_jnl_str(r, jnl, sizeof(jnl));
 		snprintf(lease, sizeof(lease), "%.1f s",
 			 (double)r->si.lease_ms / 1000);
-		printf("%-4u  %-14s  %-16s  %-36s  %-6" PRIu64 "  %-14s  %-6s  %s\n",
+		hosts_cluster_cols(c, r, cpg, node, q, sizeof(cpg), addr,
+				   sizeof(addr));
+		printf("%-4u  %-14s  %-16s  %-36s  %-6" PRIu64 "  %-14s  %-6s  "
+		       "%-14s  %-5s  %-7s  %-15s  %s\n",
 		       r->si.slot, hosts_state(c, r),
 		       r->si.hostname[0] ? r->si.hostname : "?", uuid,
-		       r->si.hb_gen, since, lease, jnl);
+		       r->si.hb_gen, since, lease, cpg, node, q, addr, jnl);
 	}
+	hosts_print_flags_text(c);
+}
+
+/* Row r's "cluster" and "flag" members (with a trailing ", "). */
+static void hosts_print_cluster_json(const struct hosts_ctx *c,
+				     const struct hosts_row *r)
+{
+	const struct vmfsd_cluster_member *m = hosts_member(c, r);
+	const char *flag = hosts_flag(c, r);
+
+	if (!c->joined)
+		printf("\"cluster\": null, ");
+	else if (!m)
+		printf("\"cluster\": { \"member\": false }, ");
+	else {
+		printf("\"cluster\": { \"member\": true, \"nodeid\": %u, "
+		       "\"quorate\": %s, \"node_addr\": ", m->nodeid,
+		       c->di->cluster_quorate ? "true" : "false");
+		cli_json_str(m->node_addr);
+		printf(" }, ");
+	}
+	printf("\"flag\": ");
+	if (flag)
+		cli_json_str(flag);
+	else
+		printf("null");
+	printf(", ");
+}
+
+/* Whose view, the view itself, and the members no slot is. */
+static void hosts_print_view_json(const struct hosts_ctx *c)
+{
+	bool first = true;
+
+	if (!c->have_di) {
+		printf("{ \"local_mount\": false, \"no_answer\": %s }",
+		       c->di_err == -ETIMEDOUT ? "true" : "false");
+		return;
+	}
+	printf("{ \"local_mount\": true, \"mountpoint\": ");
+	cli_json_str(c->di->mountpoint);
+	printf(", \"vmfsd_pid\": %d, \"host_name\": ", (int)c->di->pid);
+	cli_json_str(c->di->host_name);
+	printf(",\n    \"cluster\": ");
+	cli_net_print_json(c->di);
+	printf(",\n    \"unknown_members\": [");
+	for (uint32_t i = 0; c->joined && i < c->di->cluster_nmembers; i++) {
+		const struct vmfsd_cluster_member *m = &c->di->cluster_members[i];
+		const char *flag = hosts_member_flag(c, m);
+
+		if (!flag)
+			continue;
+		printf("%s { \"nodeid\": %u, \"pid\": %u, \"known\": %s, "
+		       "\"host_uuid\": ", first ? "" : ",", m->nodeid, m->pid,
+		       m->known ? "true" : "false");
+		cli_json_str(m->host_uuid);
+		printf(", \"slot\": %u, \"hb_gen\": %" PRIu64 ", \"host_name\": ",
+		       m->slot, m->hb_gen);
+		cli_json_str(m->host_name);
+		printf(", \"flag\": ");
+		cli_json_str(flag);
+		printf(" }");
+		first = false;
+	}
+	printf("%s] }", first ? "" : " ");
 }
 
 static void hosts_print_json(const struct hosts_ctx *c, int64_t end_ms)
@@ -294,6 +523,7 @@ static void hosts_print_json(const struct hosts_ctx *c, int64_t end_ms)
 			printf("\"moved_ms_ago\": %" PRId64 ", ", end_ms - r->moved_ms);
 		else if (c->watch)
 			printf("\"still_for_at_least_ms\": %" PRId64 ", ", c->watched_ms);
+		hosts_print_cluster_json(c, r);
 		if (r->jerr) {
 			printf("\"journal\": { \"state\": \"damaged\", \"error\": ");
 			cli_json_str(vmfs_strerror(r->jerr));
@@ -305,7 +535,9 @@ static void hosts_print_json(const struct hosts_ctx *c, int64_t end_ms)
 			       r->jw.ntxn, cli_jnl_stop_key(r->jw.stop));
 		}
 	}
-	printf("%s]\n}\n", c->n ? "\n  " : "");
+	printf("%s],\n  \"cluster_view\": ", c->n ? "\n  " : "");
+	hosts_print_view_json(c);
+	printf("\n}\n");
 }
 
 /*
@@ -340,6 +572,7 @@ int cmd_hosts(int argc, char **argv)
 	};
 	struct hosts_ctx c = { .watch = true };
 	struct vmfsd_info di;
+	char vol_uuid[37], mp[4096] = "";
 	bool json = false;
 	int ch, rc;
 
@@ -360,11 +593,14 @@ int cmd_hosts(int argc, char **argv)
 	}
 	if (cli_one_operand(argc, argv, "LUN", &c.spec))
 		return CLI_EXIT_USAGE;
+	memset(&di, 0, sizeof(di));
 	if (cli_lun_open_ro(&c.spec, &di, &c.lun))
 		return CLI_EXIT_FAIL;
 	rc = cli_volume_read(c.lun, c.spec, &c.g, NULL);
 	if (rc)
 		goto out;
+	if (di.pid > 0)
+		snprintf(mp, sizeof(mp), "%s", di.mountpoint);
 	rc = hosts_read(&c);
 	if (!rc && c.watch && c.n)
 		rc = hosts_watch(&c);
@@ -374,6 +610,14 @@ int cmd_hosts(int argc, char **argv)
 		goto out;
 	}
 	hosts_journals(&c);
+	/* The cluster view as it is now, after the watch: the mount point's
+	 * vmfsd, or for a LUN this host's vmfsd serving the volume. */
+	vol_uuid_format(c.g.uuid, vol_uuid);
+	c.di = &di;
+	c.di_err = mp[0] ? cli_net_info_at(mp, vol_uuid, &di) :
+		   cli_net_local_info(vol_uuid, &di);
+	c.have_di = !c.di_err;
+	c.joined = c.have_di && !strcmp(di.cluster_state, "joined");
 	if (json)
 		hosts_print_json(&c, vmfs_mono_ms());
 	else

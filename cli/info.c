@@ -35,7 +35,10 @@ void help_info(void)
 	       "offsets of its on-disk areas.  Given a mount point, ask the vmfsd\n"
 	       "serving it (over its control socket: root, or the user vmfsd runs\n"
 	       "as) for the LUN and for what only it knows: its pid, since when it\n"
-	       "serves the mount, its heartbeat slot and its journal's counters.\n\n"
+	       "serves the mount, its heartbeat slot, its journal's counters, and\n"
+	       "the cluster fast path: whether it joined the volume's corosync\n"
+	       "group (or why not), its node id, the members, and whether it keeps\n"
+	       "locks cached.\n\n"
 	       "Options:\n"
 	       "  -j, --json             print one JSON object\n"
 	       "  -S, --state-dir DIR    ignored (accepted for older scripts)\n"
@@ -263,6 +266,7 @@ static void info_print_live_text(const struct vmfsd_info *d)
 		       cli_size_str(d->cache_used_bytes, s[4], sizeof(s[4])),
 		       d->cache_evictions);
 	}
+	cli_net_print_text(d);
 }
 
 static void info_print_live_json(const struct vmfsd_info *d)
@@ -305,6 +309,8 @@ static void info_print_live_json(const struct vmfsd_info *d)
 	       d->jnl_flushes, d->jnl_checkpoints, d->cache_budget_bytes,
 	       d->cache_used_bytes, d->cache_fixed_bytes, d->cache_index_bytes,
 	       d->cache_inode_bytes, d->cache_inodes, d->cache_evictions);
+	printf(",\n  \"cluster\": ");
+	cli_net_print_json(d);
 }
 
 static void info_print_text(const struct info_ctx *c)

@@ -82,6 +82,10 @@ void help_mount(void)
 	       "  -r, --ro               mount read-only: nothing is written to the\n"
 	       "                         volume but this host's heartbeat slot; a\n"
 	       "                         volume whose journal needs replaying is refused\n"
+	       "      --no-cluster       do not join the volume's corosync group: share\n"
+	       "                         the volume through the disk alone (slower lock\n"
+	       "                         handovers; 'vmfs hosts' on other hosts shows\n"
+	       "                         this one as not in the group)\n"
 	       "  -h, --help             show this help\n",
 	       MOUNT_READY_TIMEOUT_MS / 1000, VMFSD_DEFAULT_STATE_DIR,
 	       VFUSE_DEFAULT_THREADS, HB_MIN_LEASE_MS, HB_MAX_LEASE_MS);
@@ -140,23 +144,23 @@ static void mount_unescape(char *s)
 }
 
 /*
- * The mount whose mount point is path (when path is set) or whose device
- * is dev: true if there is one, with its type in fstype (optional), e.g.
- * "fuse.vmfs".  The last match wins: a later mount covers an earlier one.
+ * Call cb(ctx, mountpoint, "major:minor", type) for every line of
+ * /proc/self/mountinfo, in order, until it returns non-zero (which is
+ * returned); -errno when the table cannot be read.
  */
-static bool mount_find(const char *path, dev_t dev, char *fstype, size_t len)
+static int mount_each(int (*cb)(void *ctx, const char *mp, const char *devno,
+				const char *type), void *ctx)
 {
 	char *line = NULL, *devno, *mp, *sep, *type, *save;
-	unsigned maj, min;
 	size_t cap = 0;
-	bool found = false;
+	int ret = 0;
 	FILE *f;
 
 	f = fopen("/proc/self/mountinfo", "re");
 	if (!f)
-		return false;
+		return -errno;
 	/* id parent major:minor root mountpoint options [optional...] - type ... */
-	while (getline(&line, &cap, f) > 0) {
+	while (!ret && getline(&line, &cap, f) > 0) {
 		strtok_r(line, " \n", &save);
 		strtok_r(NULL, " \n", &save);
 		devno = strtok_r(NULL, " \n", &save);
@@ -166,18 +170,70 @@ static bool mount_find(const char *path, dev_t dev, char *fstype, size_t len)
 		if (!devno || !mp || !sep)
 			continue;
 		mount_unescape(mp);
-		if (path ? strcmp(mp, path) != 0 :
-		    sscanf(devno, "%u:%u", &maj, &min) != 2 ||
-		    makedev(maj, min) != dev)
-			continue;
-		found = true;
 		type = strtok_r(sep + 3, " \n", &save);
-		if (fstype)
-			snprintf(fstype, len, "%s", type ? type : "?");
+		ret = cb(ctx, mp, devno, type ? type : "?");
 	}
 	free(line);
 	fclose(f);
-	return found;
+	return ret;
+}
+
+struct mount_find_ctx {
+	const char *path;
+	dev_t dev;
+	char *fstype;
+	size_t len;
+	bool found;
+};
+
+static int mount_find_one(void *ctx, const char *mp, const char *devno,
+			  const char *type)
+{
+	struct mount_find_ctx *c = ctx;
+	unsigned maj, min;
+
+	if (c->path ? strcmp(mp, c->path) != 0 :
+	    sscanf(devno, "%u:%u", &maj, &min) != 2 ||
+	    makedev(maj, min) != c->dev)
+		return 0;
+	c->found = true;
+	if (c->fstype)
+		snprintf(c->fstype, c->len, "%s", type);
+	return 0;
+}
+
+/*
+ * The mount whose mount point is path (when path is set) or whose device
+ * is dev: true if there is one, with its type in fstype (optional), e.g.
+ * "fuse.vmfs".  The last match wins: a later mount covers an earlier one.
+ */
+static bool mount_find(const char *path, dev_t dev, char *fstype, size_t len)
+{
+	struct mount_find_ctx c = { path, dev, fstype, len, false };
+
+	mount_each(mount_find_one, &c);
+	return c.found;
+}
+
+struct mount_vmfs_ctx {
+	int (*cb)(void *ctx, const char *mp);
+	void *ctx;
+};
+
+static int mount_vmfs_one(void *ctx, const char *mp, const char *devno,
+			  const char *type)
+{
+	struct mount_vmfs_ctx *c = ctx;
+
+	(void)devno;
+	return strcmp(type, "fuse.vmfs") ? 0 : c->cb(c->ctx, mp);
+}
+
+int cli_vmfs_mounts_each(int (*cb)(void *ctx, const char *mp), void *ctx)
+{
+	struct mount_vmfs_ctx c = { cb, ctx };
+
+	return mount_each(mount_vmfs_one, &c);
 }
 
 /* Is path a mount point?  fstype (optional) gets its type. */
@@ -309,6 +365,7 @@ struct mount_args {
 	bool foreground;
 	bool debug;
 	bool ro;
+	bool no_cluster;
 	char lun[PATH_MAX + 8];
 	char mountpoint[PATH_MAX];
 	char log_abs[PATH_MAX];
@@ -343,6 +400,8 @@ static void mount_build_argv(const struct mount_args *a, char **args,
 		args[n++] = "--debug";
 	if (a->ro)
 		args[n++] = "--ro";
+	if (a->no_cluster)
+		args[n++] = "--no-cluster";
 	if (a->threads) {
 		args[n++] = "--threads";
 		args[n++] = (char *)a->threads;
@@ -515,7 +574,7 @@ static int mount_check_lun(const char *lun_spec, char uuid[37])
 
 int cmd_mount(int argc, char **argv)
 {
-	enum { O_HOST_NAME = 256, O_LOCK_PRIM, O_LEASE, O_CACHE };
+	enum { O_HOST_NAME = 256, O_LOCK_PRIM, O_LEASE, O_CACHE, O_NO_CLUSTER };
 	static const struct option longopts[] = {
 		{ "state-dir",  required_argument, NULL, 'S' },
 		{ "foreground", no_argument,       NULL, 'f' },
@@ -528,6 +587,7 @@ int cmd_mount(int argc, char **argv)
 		{ "log-file",   required_argument, NULL, 'l' },
 		{ "debug",      no_argument,       NULL, 'd' },
 		{ "ro",         no_argument,       NULL, 'r' },
+		{ "no-cluster", no_argument,       NULL, O_NO_CLUSTER },
 		{ "help",       no_argument,       NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
@@ -601,6 +661,9 @@ int cmd_mount(int argc, char **argv)
 			break;
 		case 'r':
 			a.ro = true;
+			break;
+		case O_NO_CLUSTER:
+			a.no_cluster = true;
 			break;
 		case 'h':
 			help_mount();

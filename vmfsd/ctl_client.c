@@ -6,6 +6,7 @@
  */
 #include <errno.h>
 #include <limits.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,26 +22,73 @@ struct vmfsd_ctl {
 
 int vmfsd_ctl_connect(const char *mountpoint, struct vmfsd_ctl **out)
 {
-	char real[PATH_MAX], name[VMFSD_CTL_NAME_MAX];
-	struct vmfsd_ctl *c;
-	int ret;
+	char real[PATH_MAX];
 
 	/* The daemon named its service after realpath() of its mount point;
 	 * a dead or hung mount cannot be resolved, so fall back to the path
 	 * as given (`vmfs` makes it absolute). */
-	ret = vmfsd_ctl_name(realpath(mountpoint, real) ? real : mountpoint,
-			     name, sizeof(name));
+	return vmfsd_ctl_connect_canonical(realpath(mountpoint, real) ? real :
+					   mountpoint, -1, out);
+}
+
+/* No listener: libqb says ECONNREFUSED or ENOENT. */
+static int ctl_connect_err(void)
+{
+	int ret = errno ? -errno : -ENOENT;
+
+	return ret == -ECONNREFUSED ? -ENOENT : ret;
+}
+
+int vmfsd_ctl_connect_canonical(const char *mountpoint, int timeout_ms,
+				struct vmfsd_ctl **out)
+{
+	char name[VMFSD_CTL_NAME_MAX];
+	struct pollfd p = { .events = POLLIN };
+	struct vmfsd_ctl *c;
+	int ret;
+
+	ret = vmfsd_ctl_name(mountpoint, name, sizeof(name));
 	if (ret)
 		return ret;
 	c = calloc(1, sizeof(*c));
 	if (!c)
 		return -ENOMEM;
-	c->qb = qb_ipcc_connect(name, VMFSD_CTL_MSG_MAX);
+	if (timeout_ms < 0) {
+		c->qb = qb_ipcc_connect(name, VMFSD_CTL_MSG_MAX);
+		if (!c->qb) {
+			ret = ctl_connect_err();
+			free(c);
+			return ret;
+		}
+		*out = c;
+		return 0;
+	}
+	/*
+	 * A daemon that is stopped (SIGSTOP, a hung host) still has its
+	 * socket, and the kernel queues our connection: only its answer to
+	 * libqb's setup request says it is there.  Wait for that answer no
+	 * longer than timeout_ms.
+	 */
+	c->qb = qb_ipcc_connect_async(name, VMFSD_CTL_MSG_MAX, &p.fd);
 	if (!c->qb) {
-		ret = errno ? -errno : -ENOENT;
+		ret = ctl_connect_err();
 		free(c);
-		/* No listener: libqb says ECONNREFUSED or ENOENT. */
-		return ret == -ECONNREFUSED ? -ENOENT : ret;
+		return ret;
+	}
+	do {
+		ret = poll(&p, 1, timeout_ms);
+	} while (ret < 0 && errno == EINTR);
+	if (ret <= 0) {
+		qb_ipcc_disconnect(c->qb);
+		free(c);
+		return ret ? -errno : -ETIMEDOUT;
+	}
+	errno = 0;
+	if (qb_ipcc_connect_continue(c->qb)) {
+		/* The daemon refused us, or went away: c->qb is freed. */
+		ret = ctl_connect_err();
+		free(c);
+		return ret;
 	}
 	*out = c;
 	return 0;

@@ -172,6 +172,33 @@ static const struct ctl_field info_fields[] = {
 	FLD(vmfsd_info, "cache_inode_bytes", F_U64, cache_inode_bytes),
 	FLD(vmfsd_info, "cache_inodes", F_U64, cache_inodes),
 	FLD(vmfsd_info, "cache_evictions", F_U64, cache_evictions),
+	FLD(vmfsd_info, "cluster_state", F_STR, cluster_state),
+	FLD(vmfsd_info, "cluster_why", F_STR, cluster_why),
+	FLD(vmfsd_info, "cluster_group", F_STR, cluster_group),
+	FLD(vmfsd_info, "cluster_nodeid", F_U32, cluster_nodeid),
+	FLD(vmfsd_info, "cluster_quorate", F_BOOL, cluster_quorate),
+	FLD(vmfsd_info, "cluster_joins", F_U32, cluster_joins),
+	FLD(vmfsd_info, "cluster_rejected", F_U64, cluster_rejected),
+	FLD(vmfsd_info, "cluster_caching", F_BOOL, cluster_caching),
+	FLD(vmfsd_info, "cluster_cached", F_U64, cluster_cached),
+	FLD(vmfsd_info, "cluster_asked", F_U64, cluster_asked),
+	FLD(vmfsd_info, "cluster_answered", F_U64, cluster_answered),
+	FLD(vmfsd_info, "cluster_ask_timeouts", F_U64, cluster_ask_timeouts),
+	FLD(vmfsd_info, "cluster_requests", F_U64, cluster_requests),
+	FLD(vmfsd_info, "cluster_handed", F_U64, cluster_handed),
+};
+
+/* One element of the info's "cluster_members" array. */
+static const struct ctl_field member_fields[] = {
+	FLD(vmfsd_cluster_member, "nodeid", F_U32, nodeid),
+	FLD(vmfsd_cluster_member, "pid", F_U32, pid),
+	FLD(vmfsd_cluster_member, "known", F_BOOL, known),
+	FLD(vmfsd_cluster_member, "host_uuid", F_STR, host_uuid),
+	FLD(vmfsd_cluster_member, "slot", F_U32, slot),
+	FLD(vmfsd_cluster_member, "hb_gen", F_U64, hb_gen),
+	FLD(vmfsd_cluster_member, "host_name", F_STR, host_name),
+	FLD(vmfsd_cluster_member, "node_name", F_STR, node_name),
+	FLD(vmfsd_cluster_member, "node_addr", F_STR, node_addr),
 };
 
 static const struct ctl_field close_fields[] = {
@@ -186,11 +213,11 @@ static const struct ctl_field error_fields[] = {
 	FLD(vmfsd_close_status, "message", F_STR, msg),
 };
 
-static char *ctl_encode(const struct ctl_field *fl, size_t n, const void *in)
+/* The fields of in as a new JSON object, or NULL when out of memory. */
+static json_object *ctl_obj(const struct ctl_field *fl, size_t n, const void *in)
 {
 	const char *base = in;
 	json_object *o = json_object_new_object(), *v;
-	char *out = NULL;
 
 	if (!o)
 		return NULL;
@@ -222,14 +249,29 @@ static char *ctl_encode(const struct ctl_field *fl, size_t n, const void *in)
 		}
 		if (!v || json_object_object_add(o, fl[i].key, v)) {
 			json_object_put(v);
-			goto out;
+			json_object_put(o);
+			return NULL;
 		}
 	}
+	return o;
+}
+
+/* o as text (malloc'd), and o put; NULL when o is. */
+static char *ctl_text(json_object *o)
+{
+	char *out;
+
+	if (!o)
+		return NULL;
 	out = strdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
-							  JSON_C_TO_STRING_NOSLASHESCAPE));
-out:
+						    JSON_C_TO_STRING_NOSLASHESCAPE));
 	json_object_put(o);
 	return out;
+}
+
+static char *ctl_encode(const struct ctl_field *fl, size_t n, const void *in)
+{
+	return ctl_text(ctl_obj(fl, n, in));
 }
 
 /* Integers must be JSON integers within the field's range. */
@@ -244,18 +286,17 @@ static int ctl_get_int(json_object *v, int64_t min, int64_t max, int64_t *out)
 	return 0;
 }
 
-static int ctl_decode(const struct ctl_field *fl, size_t n, const char *body,
-		      void *outp)
+/* The fields of object o into outp. */
+static int ctl_fields_get(const struct ctl_field *fl, size_t n, json_object *o,
+			  void *outp)
 {
 	char *base = outp;
-	json_object *o = json_tokener_parse(body), *v;
+	json_object *v;
 	int64_t x;
 	int ret = 0;
 
-	if (!o || !json_object_is_type(o, json_type_object)) {
-		json_object_put(o);
+	if (!json_object_is_type(o, json_type_object))
 		return -EBADMSG;
-	}
 	for (size_t i = 0; i < n && !ret; i++) {
 		void *p = base + fl[i].off;
 
@@ -303,21 +344,73 @@ static int ctl_decode(const struct ctl_field *fl, size_t n, const char *body,
 			break;
 		}
 	}
+	return ret;
+}
+
+static int ctl_decode(const struct ctl_field *fl, size_t n, const char *body,
+		      void *outp)
+{
+	json_object *o = json_tokener_parse(body);
+	int ret = o ? ctl_fields_get(fl, n, o, outp) : -EBADMSG;
+
 	json_object_put(o);
 	return ret;
 }
 
 #define NELEMS(a) (sizeof(a) / sizeof((a)[0]))
 
+/* The info's fields, and its cluster members as an array of objects. */
 char *vmfsd_info_encode(const struct vmfsd_info *in)
 {
-	return ctl_encode(info_fields, NELEMS(info_fields), in);
+	json_object *o = ctl_obj(info_fields, NELEMS(info_fields), in);
+	json_object *arr = o ? json_object_new_array() : NULL, *m;
+	uint32_t n = in->cluster_nmembers;
+
+	if (!arr || json_object_object_add(o, "cluster_members", arr)) {
+		json_object_put(arr);
+		json_object_put(o);
+		return NULL;
+	}
+	for (uint32_t i = 0; i < n && i < VMFSD_CLUSTER_MAX_MEMBERS; i++) {
+		m = ctl_obj(member_fields, NELEMS(member_fields),
+			    &in->cluster_members[i]);
+		if (!m || json_object_array_add(arr, m)) {
+			json_object_put(m);
+			json_object_put(o);
+			return NULL;
+		}
+	}
+	return ctl_text(o);
 }
 
 int vmfsd_info_decode(const char *body, struct vmfsd_info *out)
 {
+	json_object *o = json_tokener_parse(body), *arr;
+	int ret;
+
 	memset(out, 0, sizeof(*out));
-	return ctl_decode(info_fields, NELEMS(info_fields), body, out);
+	if (!o)
+		return -EBADMSG;
+	ret = ctl_fields_get(info_fields, NELEMS(info_fields), o, out);
+	if (!ret && json_object_object_get_ex(o, "cluster_members", &arr)) {
+		size_t n;
+
+		if (!json_object_is_type(arr, json_type_array))
+			ret = -EBADMSG;
+		n = ret ? 0 : json_object_array_length(arr);
+		for (size_t i = 0; i < n && !ret; i++) {
+			if (i == VMFSD_CLUSTER_MAX_MEMBERS) {
+				ret = -EBADMSG;
+				break;
+			}
+			ret = ctl_fields_get(member_fields, NELEMS(member_fields),
+					     json_object_array_get_idx(arr, i),
+					     &out->cluster_members[i]);
+			out->cluster_nmembers = (uint32_t)i + 1;
+		}
+	}
+	json_object_put(o);
+	return ret;
 }
 
 char *vmfsd_close_status_encode(const struct vmfsd_close_status *in)

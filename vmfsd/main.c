@@ -5,7 +5,7 @@
  *         [--ready-fd N] [--log-file PATH] [--debug] [--threads N]
  *         [--commit-ms MS] [--lease-ms MS] [--cache-size SIZE]
  *         [--host-name NAME]
- *         [--lock-primitive P] [--ro]
+ *         [--lock-primitive P] [--ro] [--no-cluster]
  *
  * This file: the command line, detaching, and the launcher that reports
  * how start-up went.  Start-up: detach (unless --foreground), open the
@@ -85,6 +85,10 @@ static void vmfsd_help(void)
 	       "  --ro                mount read-only: write nothing to the volume but this\n"
 	       "                      host's heartbeat slot; refused while a journal holds\n"
 	       "                      transactions to replay\n"
+	       "  --no-cluster        do not join the volume's corosync CPG group: share\n"
+	       "                      the volume through the disk alone (by default vmfsd\n"
+	       "                      joins it whenever corosync runs on this host, and\n"
+	       "                      follows corosync going away and coming back)\n"
 	       "  --help              show this help\n"
 	       "  --version           show the version (alone on the command line)\n\n"
 	       "Notices (mounted, journal replayed, unmounted), warnings and errors also\n"
@@ -192,7 +196,8 @@ static bool vmfsd_parse_uint(const char *s, long min, long max, long *out)
 static int vmfsd_parse_args(int argc, char **argv, struct vmfsd_args *a)
 {
 	enum { O_LUN = 256, O_MP, O_STATE, O_FG, O_READY, O_LOG, O_DEBUG,
-	       O_THREADS, O_COMMIT, O_LEASE, O_CACHE, O_HOST_NAME, O_LOCK_PRIM, O_RO };
+	       O_THREADS, O_COMMIT, O_LEASE, O_CACHE, O_HOST_NAME, O_LOCK_PRIM, O_RO,
+	       O_NO_CLUSTER };
 	static const struct option longopts[] = {
 		{ "lun",        required_argument, NULL, O_LUN },
 		{ "mountpoint", required_argument, NULL, O_MP },
@@ -208,6 +213,7 @@ static int vmfsd_parse_args(int argc, char **argv, struct vmfsd_args *a)
 		{ "host-name",  required_argument, NULL, O_HOST_NAME },
 		{ "lock-primitive", required_argument, NULL, O_LOCK_PRIM },
 		{ "ro",         no_argument,       NULL, O_RO },
+		{ "no-cluster", no_argument,       NULL, O_NO_CLUSTER },
 		{ "help",       no_argument,       NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
@@ -298,6 +304,9 @@ static int vmfsd_parse_args(int argc, char **argv, struct vmfsd_args *a)
 			break;
 		case O_RO:
 			a->ro = true;
+			break;
+		case O_NO_CLUSTER:
+			a->no_cluster = true;
 			break;
 		case 'h':
 			vmfsd_help();

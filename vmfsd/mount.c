@@ -582,6 +582,7 @@ int vmfsd_start(struct vmfsd *d)
 	if (ret)
 		return ret;
 	vol_uuid_format(g.uuid, d->uuid);
+	memcpy(d->vol_uuid, g.uuid, VMFS_UUID_SIZE);
 	vmfsd_log_volume(d->uuid);
 	vmfsd_notify_status("claiming volume %s", d->uuid);
 	ret = vmfsd_claim(d);
@@ -635,6 +636,7 @@ int vmfsd_start(struct vmfsd *d)
 	       d->a->lun, d->a->mountpoint, d->a->ro ? " read-only" : "",
 	       d->host_name, d->host_uuid, lock_prim_name(d->lock_prim),
 	       d->a->state_dir, d->a->threads, (long)getpid());
+	vmfsd_cluster_net_start(d);
 	return 0;
 }
 
@@ -668,6 +670,9 @@ void vmfsd_finish(struct vmfsd *d, struct vmfsd_close_status *st)
 	vfuse_unmount_destroy(d->fuse);
 	d->fuse = NULL;
 	st->unmounted = true;
+	/* No request reaches the engine now: leave the group before the
+	 * volume lets its locks go. */
+	vmfsd_cluster_net_stop(d);
 	if (d->vol) {
 		ret = vol_close(d->vol);
 		if (ret)
@@ -754,4 +759,5 @@ void vmfsd_info_get(struct vmfsd *d, struct vmfsd_info *out)
 		out->cache_inodes = cs.inodes;
 		out->cache_evictions = cs.evictions;
 	}
+	vmfsd_cluster_net_info(d, out);
 }

@@ -9,13 +9,16 @@
  *   loop.c      the main loop: signals, the FUSE thread, the stop sequence
  *   ctl.c       the control socket server
  *   notify.c    sd_notify: READY, STOPPING, STATUS for systemd
+ *   cluster.c   the cluster fast path (corosync CPG) plugged into the
+ *               engine
  *
  * Threads: the main thread runs the qb_loop and does everything that is
  * not a FUSE request: signals, control requests, timers, start-up and
  * shutdown.  FUSE requests are served by libfuse's worker threads, under
  * one thread of ours that sits in vfuse_run() and tells the loop (a pipe)
- * when the session has ended.  The heartbeat and the journal run their own
- * threads inside the library.
+ * when the session has ended.  The heartbeat, the journal and the cluster
+ * fast path (lockmgr/clusternet.c) run their own threads inside the
+ * library.
  */
 #ifndef VMFSD_INT_H
 #define VMFSD_INT_H
@@ -50,6 +53,7 @@ struct vmfsd_args {
 	unsigned lease_ms;        /* --lease-ms; 0: the volume's default */
 	char host_name[VMFSD_HOST_NAME_MAX + 1];   /* --host-name; "": not given */
 	unsigned lock_prim;       /* --lock-primitive: LOCK_PRIM_*, 0 auto */
+	bool no_cluster;          /* --no-cluster: disk-only */
 };
 
 struct vmfsd_ctl_server;
@@ -77,6 +81,9 @@ struct vmfsd {
 	struct lock_ctx *ro_lk; /* read-only mount: its volume lock */
 	uint64_t ro_locked;     /* the lock's address + 1 while held */
 	int64_t since_ns;       /* mounted at, wall clock */
+	/* cluster.c */
+	struct cn *cn;          /* NULL: not started (--no-cluster, --ro) */
+	uint8_t vol_uuid[VMFS_UUID_SIZE];
 	/* loop.c */
 	qb_loop_t *loop;
 	pthread_t fuse_thread;
@@ -108,6 +115,15 @@ int vmfsd_start(struct vmfsd *d);
 /* Undo whatever vmfsd_start() did; st gets how the close went. */
 void vmfsd_finish(struct vmfsd *d, struct vmfsd_close_status *st);
 void vmfsd_info_get(struct vmfsd *d, struct vmfsd_info *out);
+
+/* cluster.c */
+/* Join the volume's CPG group (unless --no-cluster or --ro) and plug the
+ * fast path into the engine; never fails the mount. */
+void vmfsd_cluster_net_start(struct vmfsd *d);
+/* Unplug and leave, before the volume closes. */
+void vmfsd_cluster_net_stop(struct vmfsd *d);
+/* The cluster part of `vmfs info`. */
+void vmfsd_cluster_net_info(struct vmfsd *d, struct vmfsd_info *out);
 
 /* loop.c */
 void vmfsd_signals_setup(void);

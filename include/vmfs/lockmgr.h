@@ -413,4 +413,93 @@ int lock_hbwatch_judge(struct lock_hbwatch *w, const struct lock_holder *h);
 int lock_hbwatch_holds(void *watcher, const struct lock_holder *h);
 int lock_hbwatch_is_live(void *watcher, const struct lock_holder *h);
 
+/*
+ * The cluster fast path (lockmgr/clusternet.c): one mounted volume's
+ * membership of the corosync CPG group "vmfs-<volume uuid>", through
+ * which hosts ask each other to hand locks over (docs/PROTOCOL.md §9).
+ * The disk stays the only authority: a message can only make this host
+ * release a lock (always safe) or wake a host that waits for one (it
+ * then reads the disk again).  Nothing here ever breaks a lock, and
+ * leaving the group says nothing about a host's heartbeat.
+ *
+ * One thread owns the corosync handles (CPG, quorum, cmap): it polls
+ * their fds, dispatches, and does what the callbacks recorded once the
+ * dispatch has returned.  corosync may be absent when cn_start runs, die
+ * or restart: the thread says why the fast path is down (cn_view.why)
+ * and tries again every second.  Every function is thread-safe.
+ */
+struct cn;
+
+#define CN_HOST_NAME_MAX 64       /* the heartbeat slot's field */
+#define CN_MAX_MEMBERS   64
+#define CN_WHY_MAX       160
+
+/* Who this host is in the volume's heartbeat. */
+struct cn_self {
+	uint8_t vol_uuid[VMFS_UUID_SIZE];
+	uint8_t host_uuid[VMFS_UUID_SIZE];
+	uint32_t slot;
+	uint64_t hb_gen;
+	char host_name[CN_HOST_NAME_MAX + 1];
+};
+
+/* A process in the group.  known: it said who it is (a HELLO). */
+struct cn_member {
+	uint32_t nodeid, pid;
+	bool known;
+	uint8_t host_uuid[VMFS_UUID_SIZE];
+	uint32_t slot;
+	uint64_t hb_gen;
+	char host_name[CN_HOST_NAME_MAX + 1];
+	/* corosync's nodelist entry of nodeid ("" when cmap has none). */
+	char node_name[CN_HOST_NAME_MAX + 1];
+	char node_addr[64];      /* ring0_addr */
+};
+
+struct cn_view {
+	bool up;                  /* in the group now */
+	bool quorate;
+	uint32_t my_nodeid;
+	uint32_t n;               /* members, this process included */
+	struct cn_member m[CN_MAX_MEMBERS];
+	char why[CN_WHY_MAX];     /* !up: why not */
+	/* Messages dropped since cn_start (logged, rate-limited). */
+	uint64_t rejected;
+	/* Times the thread got into the group (1 + rejoins after corosync
+	 * came back). */
+	uint32_t joins;
+};
+
+/* Called on the fast path's thread, never with its lock held. */
+struct cn_ops {
+	/* left: member m left the group (or this host lost corosync or was
+	 * cut off from m); else m said who it is for the first time. */
+	void (*membership)(void *arg, bool left, const struct cn_member *m);
+	/* A member asks us to release the lock at addr (it wants it in
+	 * want_mode): vol_cluster_release_request's answer (0 released,
+	 * -EINPROGRESS cn_released follows, -EBUSY kept). */
+	int (*release_req)(void *arg, uint64_t addr, uint32_t want_mode);
+};
+
+/* Starts the thread; succeeds without corosync (the view says why). */
+int cn_start(const struct cn_self *self, const struct cn_ops *ops, void *arg,
+	     struct cn **out);
+/* Leave the group and join the thread; waiting askers get -ENOTCONN. */
+void cn_stop(struct cn *cn);
+/*
+ * Ask holder h to release the lock at addr, which we want in mode, and
+ * wait up to timeout_ms for a RELEASED of addr (from anyone).
+ * 0: answered, read the disk again; -ETIMEDOUT: no answer; -EBUSY: h
+ * keeps it (files open there: fall back to the disk); -ENOTCONN: the fast
+ * path is down, h is not a known member, or it left while we waited.
+ */
+int cn_ask_release(struct cn *cn, const struct lock_holder *h, uint64_t addr,
+		   uint32_t mode, unsigned timeout_ms);
+/* Tell the group that the lock at addr, which a member asked for, is
+ * released now. */
+void cn_released(struct cn *cn, uint64_t addr);
+/* Is h (uuid, slot and generation) a known member now? */
+bool cn_is_member(struct cn *cn, const struct lock_holder *h);
+void cn_view_get(struct cn *cn, struct cn_view *out);
+
 #endif

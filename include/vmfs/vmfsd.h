@@ -114,6 +114,19 @@ int vmfsd_ctl_name(const char *mountpoint, char *out, size_t len);
  * budget would drop directory indexes at nearly every operation. */
 #define VMFSD_CACHE_MIN_BYTES (1ull << 20)
 
+/* A process in the volume's CPG group, as vmfsd saw it. */
+#define VMFSD_CLUSTER_MAX_MEMBERS 64
+struct vmfsd_cluster_member {
+	uint32_t nodeid, pid;       /* corosync's node id, the vmfsd's pid */
+	bool known;                 /* it said which host it is */
+	char host_uuid[37];
+	uint32_t slot;              /* its heartbeat slot and generation */
+	uint64_t hb_gen;
+	char host_name[VMFSD_HOST_NAME_MAX + 1];
+	char node_name[VMFSD_HOST_NAME_MAX + 1];   /* corosync's nodelist */
+	char node_addr[64];                         /* its ring0_addr */
+};
+
 /* What `vmfs info MOUNTPOINT` shows that only the running daemon knows. */
 struct vmfsd_info {
 	pid_t pid;
@@ -140,6 +153,20 @@ struct vmfsd_info {
 	uint64_t cache_budget_bytes, cache_used_bytes, cache_fixed_bytes;
 	uint64_t cache_index_bytes, cache_inode_bytes, cache_inodes;
 	uint64_t cache_evictions;
+	/* the cluster fast path (corosync CPG); "" from an older vmfsd */
+	char cluster_state[16];     /* "joined", "down" (why says), "off" */
+	char cluster_why[160];
+	char cluster_group[64];     /* "vmfs-<volume uuid>" */
+	uint32_t cluster_nodeid;
+	bool cluster_quorate;
+	uint32_t cluster_joins;     /* 1, plus one per return of corosync */
+	uint64_t cluster_rejected;  /* messages dropped (malformed, ...) */
+	/* the engine's use of it (vol_cluster_net_stats) */
+	bool cluster_caching;
+	uint64_t cluster_cached, cluster_asked, cluster_answered;
+	uint64_t cluster_ask_timeouts, cluster_requests, cluster_handed;
+	uint32_t cluster_nmembers;
+	struct vmfsd_cluster_member cluster_members[VMFSD_CLUSTER_MAX_MEMBERS];
 };
 
 /* How the daemon's unmount ended: the reply to VMFSD_CTL_UMOUNT. */
@@ -210,6 +237,12 @@ struct vmfsd_ctl;
  * daemon refused us (not root, not its user); else -errno.
  */
 int vmfsd_ctl_connect(const char *mountpoint, struct vmfsd_ctl **out);
+/* The same for a mount point known to be canonical (the kernel's mount
+ * table): never touches the path, so a hung mount cannot block it; and,
+ * with timeout_ms >= 0, -ETIMEDOUT when the daemon does not answer the
+ * connection in that time (it is stopped or hung). */
+int vmfsd_ctl_connect_canonical(const char *mountpoint, int timeout_ms,
+				struct vmfsd_ctl **out);
 void vmfsd_ctl_disconnect(struct vmfsd_ctl *c);
 
 /*

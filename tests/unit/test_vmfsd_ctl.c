@@ -262,10 +262,70 @@ static void test_host_name_stored(void)
 	rmdir(dir);
 }
 
+/* The cluster view: its fields and the members array, the largest group
+ * included; a malformed members array is refused. */
+static void test_info_cluster(void)
+{
+	struct vmfsd_info *in = calloc(1, sizeof(*in));
+	struct vmfsd_info *out = calloc(1, sizeof(*out));
+	char *json;
+
+	CU_ASSERT_FATAL(in && out);
+	snprintf(in->cluster_state, sizeof(in->cluster_state), "joined");
+	snprintf(in->cluster_group, sizeof(in->cluster_group), "vmfs-x");
+	in->cluster_nodeid = 3;
+	in->cluster_quorate = true;
+	in->cluster_rejected = 9;
+	in->cluster_handed = 0xfedcba9876543210ULL;
+	in->cluster_nmembers = VMFSD_CLUSTER_MAX_MEMBERS;
+	for (uint32_t i = 0; i < VMFSD_CLUSTER_MAX_MEMBERS; i++) {
+		struct vmfsd_cluster_member *m = &in->cluster_members[i];
+
+		m->nodeid = i + 1;
+		m->pid = 1000 + i;
+		m->known = i % 2;
+		m->slot = i;
+		m->hb_gen = 5;
+		memset(m->host_name, 'h', VMFSD_HOST_NAME_MAX);
+		snprintf(m->host_uuid, sizeof(m->host_uuid),
+			 "2ec3044c-a58b-46e8-bc60-24791e09de%02x", i);
+		snprintf(m->node_addr, sizeof(m->node_addr), "10.99.0.%u", i);
+	}
+	json = vmfsd_info_encode(in);
+	CU_ASSERT_FATAL(json != NULL);
+	CU_ASSERT(strlen(json) < VMFSD_CTL_MSG_MAX - sizeof(struct vmfsd_ctl_frame));
+	CU_ASSERT_EQUAL(vmfsd_info_decode(json, out), 0);
+	CU_ASSERT_STRING_EQUAL(out->cluster_state, "joined");
+	CU_ASSERT_STRING_EQUAL(out->cluster_group, "vmfs-x");
+	CU_ASSERT_EQUAL(out->cluster_nodeid, 3);
+	CU_ASSERT_EQUAL(out->cluster_quorate, true);
+	CU_ASSERT_EQUAL(out->cluster_rejected, 9);
+	CU_ASSERT_EQUAL(out->cluster_handed, in->cluster_handed);
+	CU_ASSERT_EQUAL(out->cluster_nmembers, VMFSD_CLUSTER_MAX_MEMBERS);
+	CU_ASSERT_EQUAL(memcmp(out->cluster_members, in->cluster_members,
+			       sizeof(in->cluster_members)), 0);
+	free(json);
+
+	CU_ASSERT_EQUAL(vmfsd_info_decode("{\"cluster_members\": 5}", out),
+			-EBADMSG);
+	CU_ASSERT_EQUAL(vmfsd_info_decode("{\"cluster_members\": [1]}", out),
+			-EBADMSG);
+	CU_ASSERT_EQUAL(vmfsd_info_decode("{\"cluster_members\": "
+					  "[{\"nodeid\": \"1\"}]}", out),
+			-EBADMSG);
+	/* An older vmfsd: no cluster fields at all. */
+	CU_ASSERT_EQUAL(vmfsd_info_decode("{\"pid\": 7}", out), 0);
+	CU_ASSERT_STRING_EQUAL(out->cluster_state, "");
+	CU_ASSERT_EQUAL(out->cluster_nmembers, 0);
+	free(in);
+	free(out);
+}
+
 static CU_TestInfo tests[] = {
 	{ "frame_roundtrip", test_frame_roundtrip },
 	{ "frame_bad", test_frame_bad },
 	{ "info_roundtrip", test_info_roundtrip },
+	{ "info_cluster", test_info_cluster },
 	{ "body_compat", test_body_compat },
 	{ "name", test_name },
 	{ "host_name_valid", test_host_name_valid },
