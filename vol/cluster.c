@@ -556,6 +556,7 @@ static int vcl_lock_addr(struct vol *v, uint64_t addr, enum vmfs_lock_mode mode,
 {
 	struct vcl *c = v->cl;
 	struct lock_state st;
+	enum vmfs_lock_mode held;
 	struct vheld *h;
 	uint64_t before;
 	int ret;
@@ -593,25 +594,37 @@ static int vcl_lock_addr(struct vol *v, uint64_t addr, enum vmfs_lock_mode mode,
 		pthread_mutex_unlock(&c->held_mu);
 		return -EPERM;
 	}
+	/* The operation's from here on, before held_mu is let go: the
+	 * handover worker must not release a cached READONLY lock that we
+	 * are about to upgrade (it marks it wanted instead). */
+	if (!h->in_op) {
+		if (cur_op->n == VCL_MAX_OP_LOCKS) {
+			pthread_mutex_unlock(&c->held_mu);
+			return -ENOMEM;
+		}
+		h->in_op = true;
+		cur_op->addr[cur_op->n++] = addr;
+		/* A READONLY lock kept from an earlier operation, no file open
+		 * on it: let go of it and take EXCLUSIVE afresh instead of
+		 * upgrading, or two hosts upgrading the same cached lock wait
+		 * for each other.  Nothing was written under it, and nothing
+		 * was read under it in this operation. */
+		if (h->mode == VMFS_LOCK_READONLY && mode == VMFS_LOCK_EXCLUSIVE &&
+		    !h->open_ro && !h->open_rw)
+			vcl_release_addr(c, h);
+	}
 	before = h->gen;
+	held = h->mode;
 	pthread_mutex_unlock(&c->held_mu);
-	if (h->mode == VMFS_LOCK_READONLY && mode == VMFS_LOCK_EXCLUSIVE)
+	if (held == VMFS_LOCK_READONLY && mode == VMFS_LOCK_EXCLUSIVE)
 		ret = vcl_upgrade(c, addr, live_ms, &st);
 	else
 		ret = vcl_acquire(c, addr, mode, live_ms, live_ms > 0, &st);
 	if (out)
 		*out = st;
 	if (ret)
-		return ret;
-	if (cur_op->n == VCL_MAX_OP_LOCKS) {
-		lock_release(c->lk, addr, NULL);
-		return -ENOMEM;
-	}
+		return ret;   /* vcl_end sees h as it is: FREE, or still ours */
 	pthread_mutex_lock(&c->held_mu);
-	if (!h->in_op) {
-		h->in_op = true;
-		cur_op->addr[cur_op->n++] = addr;
-	}
 	h->mode = st.mode;
 	/* Our acquire moved the generation by one. */
 	if (moved)
@@ -946,6 +959,12 @@ int vol_open_file(struct vol *v, uint64_t ino, bool write)
 	else
 		h->open_ro++;
 	h->multiwriter = mw;
+	/* The operation's while it waits (held_mu is let go meanwhile): the
+	 * handover worker leaves it to the operation's end. */
+	if (op_shared(v) && !h->in_op && op.n < VCL_MAX_OP_LOCKS) {
+		h->in_op = true;
+		op.addr[op.n++] = h->addr;
+	}
 	ret = 0;
 	if (c->shared) {
 		enum vmfs_lock_mode was = h->mode;
