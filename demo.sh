@@ -21,6 +21,7 @@ for h in "${HOSTS[@]}" ""; do
 		"$BIN/vmfs" umount "$mp" || fusermount3 -u -z "$mp" 2>/dev/null || true
 	fi
 done
+mkdir -p "$DEMO"
 rm -f "$LUN" "$DEMO"/vmfsd-*.log
 truncate -s 8G "$LUN"
 
