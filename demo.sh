@@ -10,7 +10,8 @@ set -euo pipefail
 cd "$(dirname "$0")"
 
 BIN=${VMFS_BIN:-./bin}
-DEMO=./demo
+# VMFS_DEMO_DIR: where the LUN, the mounts and the logs go (tests/integration/t_demo.sh)
+DEMO=${VMFS_DEMO_DIR:-./demo}
 LUN=$DEMO/lun.img
 HOSTS=(A B C)
 
