@@ -1297,10 +1297,10 @@ static void vcl_go_alone(struct vol *v)
  * operation on the same objects needs no compare-and-write.  A member
  * that wants one asks (vol_cluster_release_request); the handover worker
  * lets go of it at once when no operation of ours uses it, otherwise the
- * operation's end does (vcl_end).  Every operation still writes its
- * metadata home before it ends, so a lock an operation does not use
- * covers nothing that is not home yet: letting go of it is one
- * compare-and-write, never a wait for an operation or the journal.
+ * operation's end does (vcl_end).  An operation that keeps its locks only
+ * seals its transaction (jnl_seal); each lock remembers that sequence,
+ * and letting go of it first drains that far (jnl_drain_to), which waits
+ * for I/O only, never for an operation or a handle (PROTOCOL §9).
  */
 
 /*

@@ -300,8 +300,10 @@ bool vol_cluster_is_shared(struct vol *v);
 struct vol_net_ops {
 	/* Ask holder h to let go of the lock at addr, which we want in
 	 * mode.  0: it answered (released, or it no longer holds it): look
-	 * at the disk again now; -ETIMEDOUT: no answer in timeout_ms;
-	 * -ENOTCONN: h is not in our group, or the fast path is down. */
+	 * at the disk again now; -EBUSY: it keeps it (files open there);
+	 * -ETIMEDOUT: no answer in timeout_ms; -ENOTCONN: h is not in our
+	 * group, or the fast path is down.  Any error: the disk-only wait
+	 * goes on. */
 	int (*ask_release)(void *arg, const struct lock_holder *h,
 			   uint64_t addr, enum vmfs_lock_mode mode,
 			   unsigned timeout_ms);
@@ -314,10 +316,10 @@ void vol_cluster_set_net(struct vol *v, const struct vol_net_ops *ops,
 			 void *arg);
 /*
  * A member asks us to let go of the lock at addr (any thread; never
- * blocks on an operation).  0: released now, or not held here (answer
- * at once); -EINPROGRESS: an operation of ours uses it, ops->released
- * says when it is let go; -EBUSY: files open here need it (the asker
- * falls back to the disk and hears EBUSY as without the fast path).
+ * blocks).  -EINPROGRESS: queued for the handover worker, which lets go
+ * of it once its changes are home and no operation uses it (or brings it
+ * down to what files open here need) and then calls ops->released; 0:
+ * no cluster running here, answer at once; -ENOMEM.
  */
 int vol_cluster_release_request(struct vol *v, uint64_t addr,
 				enum vmfs_lock_mode want);
