@@ -89,6 +89,8 @@ struct vcl {
 	pthread_cond_t thr_cv;
 	uint64_t recovered, broken;
 	bool sweep_wanted;           /* an unlinked inode waits for the sweep */
+	uint32_t orphan_passes;      /* sweeps in a row that found an orphan
+				      * locked elsewhere (held_mu) */
 	char why[600];               /* who refused us the volume lock */
 
 	/* The cluster fast path (vol_cluster_set_net, §9 of PROTOCOL.md). */
@@ -702,12 +704,15 @@ int vcl_lock_ino_brief(struct vol *v, uint64_t ino, enum vmfs_lock_mode mode)
 	return vcl_lock_ino_wait(v, ino, mode, v->cl->o.t.renew_ms / 4, true);
 }
 
+/* A new orphan or pending drop: sweep at the next tick, with a fresh
+ * count of passes for orphans locked elsewhere. */
 void vcl_sweep_want(struct vol *v)
 {
 	if (!v->cl)
 		return;
 	pthread_mutex_lock(&v->cl->held_mu);
 	v->cl->sweep_wanted = true;
+	v->cl->orphan_passes = 0;
 	pthread_mutex_unlock(&v->cl->held_mu);
 }
 
@@ -1615,9 +1620,11 @@ static int apply_pending_drop(struct vol *v, struct vinode *vi)
 /*
  * One inode of the sweep's list, whose lock the running operation holds
  * (or alone): apply its pending drop, free it if that leaves it an
- * orphan, or free the orphan it was.  True: try again at the next sweep.
+ * orphan, or free the orphan it was.  True: try again at the next sweep;
+ * *unread: an orphan that could not be read (tried again a few times).
  */
-static bool sweep_one(struct vol *v, uint64_t ino, uint64_t *freed)
+static bool sweep_one(struct vol *v, uint64_t ino, uint64_t *freed,
+		      bool *unread)
 {
 	VOL_HANDLE(v);
 	bool pending = false, orphan = false, retry = false, busy;
@@ -1644,9 +1651,12 @@ static bool sweep_one(struct vol *v, uint64_t ino, uint64_t *freed)
 		return false;
 	}
 	/* Not read: the bits stay (a transient failure must not leak the
-	 * inode); a pending drop is tried again at the next sweep. */
-	if (ret)
+	 * inode); a pending drop is tried again at the next sweep, an
+	 * orphan a few more times. */
+	if (ret) {
+		*unread |= !pending;
 		return pending;
+	}
 	if (pending && apply_pending_drop(v, vi))
 		retry = true;
 	pthread_mutex_lock(&v->icache_lock);
@@ -1672,12 +1682,22 @@ static bool sweep_one(struct vol *v, uint64_t ino, uint64_t *freed)
  * still has open stays pending: the sweep is wanted again at the next
  * tick, and the holder's last close asks for one too.
  */
+/*
+ * An orphan whose lock another host holds is usually open there, and
+ * its holder frees it at its last close; but the holder may only have
+ * been running an operation on it (a stat, its own sweep), and then
+ * nobody else would come back for it.  So the sweep comes back for such
+ * orphans this many times (a renewal interval apart, ~30 s by default)
+ * before leaving them to their holder or the next event.
+ */
+#define VCL_ORPHAN_PASSES 15
+
 void vol_orphans_sweep(struct vol *v, bool quiet)
 {
 	struct vol_orphan *list = NULL;
 	uint64_t freed = 0;
 	size_t n = 0;
-	bool retry = false;
+	bool retry = false, busy = false;
 
 	if (vol_is_rdonly(v))
 		return;
@@ -1720,15 +1740,25 @@ void vol_orphans_sweep(struct vol *v, bool quiet)
 		ret = op_shared(v) ? vcl_lock_addr(v, addr, VMFS_LOCK_EXCLUSIVE, 0,
 						   NULL, NULL)
 				   : 0;
-		/* Locked elsewhere: an orphan is open there and freed by
-		 * its holder, a pending drop waits for us to come back. */
+		/* Locked elsewhere: a pending drop waits for us to come
+		 * back; an orphan most likely for its holder's last close
+		 * (VCL_ORPHAN_PASSES). */
 		retry |= ret && list[i].pending;
+		busy |= ret && !list[i].pending;
 		if (!ret)
-			retry |= sweep_one(v, list[i].ino, &freed);
+			retry |= sweep_one(v, list[i].ino, &freed, &busy);
 		vcl_end(v, &op, 0);
 	}
-	if (retry)
+	if (retry) {
 		vcl_sweep_want(v);
+	} else if (v->cl) {
+		pthread_mutex_lock(&v->cl->held_mu);
+		if (!busy)
+			v->cl->orphan_passes = 0;
+		else if (++v->cl->orphan_passes <= VCL_ORPHAN_PASSES)
+			v->cl->sweep_wanted = true;
+		pthread_mutex_unlock(&v->cl->held_mu);
+	}
 	if (freed && !quiet)
 		VLOG(LOG_NOTICE, "%s: freed %llu inodes that were unlinked while open",
 		     lun_name(v->lun), (unsigned long long)freed);
