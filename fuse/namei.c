@@ -33,7 +33,7 @@ void vfuse_op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 			vfuse_reply_fail(req, "lookup .", parent, ret);
 			return;
 		}
-		vfuse_reply_entry(req, &a);
+		vfuse_reply_entry(req, parent, name, &a);
 		return;
 	}
 
@@ -42,12 +42,15 @@ void vfuse_op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 		vfuse_reply_fail(req, "lookup", parent, ret);
 		return;
 	}
-	vfuse_reply_entry(req, &a);
+	vfuse_reply_entry(req, parent, name, &a);
 }
 
 void vfuse_op_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
 {
-	vol_forget(vfuse_of(req)->v, ino, nlookup);
+	struct vfuse *f = vfuse_of(req);
+
+	vfuse_kc_forget(f, ino);
+	vol_forget(f->v, ino, nlookup);
 	fuse_reply_none(req);
 }
 
@@ -57,8 +60,10 @@ void vfuse_op_forget_multi(fuse_req_t req, size_t count,
 	struct vfuse *f = vfuse_of(req);
 	size_t i;
 
-	for (i = 0; i < count; i++)
+	for (i = 0; i < count; i++) {
+		vfuse_kc_forget(f, forgets[i].ino);
 		vol_forget(f->v, forgets[i].ino, forgets[i].nlookup);
+	}
 	fuse_reply_none(req);
 }
 
@@ -181,7 +186,7 @@ void vfuse_op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name,
 		vfuse_reply_fail(req, "mknod", parent, ret);
 		return;
 	}
-	vfuse_reply_entry(req, &a);
+	vfuse_reply_entry(req, parent, name, &a);
 }
 
 void vfuse_op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name,
@@ -199,27 +204,31 @@ void vfuse_op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name,
 		vfuse_reply_fail(req, "mkdir", parent, ret);
 		return;
 	}
-	vfuse_reply_entry(req, &a);
+	vfuse_reply_entry(req, parent, name, &a);
+}
+
+/* The kernel drops the entry of a removed name itself. */
+static void reply_removed(fuse_req_t req, const char *op, uint64_t parent,
+			  const char *name, int ret)
+{
+	if (ret < 0) {
+		vfuse_reply_fail(req, op, parent, ret);
+		return;
+	}
+	vfuse_kc_gone(vfuse_of(req), parent, name);
+	fuse_reply_err(req, 0);
 }
 
 void vfuse_op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
-	int ret = vol_unlink(vfuse_of(req)->v, parent, name);
-
-	if (ret < 0)
-		vfuse_reply_fail(req, "unlink", parent, ret);
-	else
-		fuse_reply_err(req, 0);
+	reply_removed(req, "unlink", parent, name,
+		      vol_unlink(vfuse_of(req)->v, parent, name));
 }
 
 void vfuse_op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
-	int ret = vol_rmdir(vfuse_of(req)->v, parent, name);
-
-	if (ret < 0)
-		vfuse_reply_fail(req, "rmdir", parent, ret);
-	else
-		fuse_reply_err(req, 0);
+	reply_removed(req, "rmdir", parent, name,
+		      vol_rmdir(vfuse_of(req)->v, parent, name));
 }
 
 void vfuse_op_symlink(fuse_req_t req, const char *link, fuse_ino_t parent,
@@ -237,13 +246,14 @@ void vfuse_op_symlink(fuse_req_t req, const char *link, fuse_ino_t parent,
 		vfuse_reply_fail(req, "symlink", parent, ret);
 		return;
 	}
-	vfuse_reply_entry(req, &a);
+	vfuse_reply_entry(req, parent, name, &a);
 }
 
 void vfuse_op_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 		     fuse_ino_t newparent, const char *newname,
 		     unsigned int flags)
 {
+	struct vfuse *f = vfuse_of(req);
 	unsigned vflags = 0;
 	int ret;
 
@@ -256,12 +266,19 @@ void vfuse_op_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 		vflags |= VOL_RENAME_NOREPLACE;
 	if (flags & RENAME_EXCHANGE)
 		vflags |= VOL_RENAME_EXCHANGE;
-	ret = vol_rename(vfuse_of(req)->v, parent, name, newparent, newname,
-			 vflags);
-	if (ret < 0)
+	/* Under the lock from the rename on: a drop that starts meanwhile
+	 * sees the new name (vfuse_kc_renamed). */
+	vfuse_kc_lock(f);
+	ret = vol_rename(f->v, parent, name, newparent, newname, vflags);
+	if (ret < 0) {
+		vfuse_kc_unlock(f);
 		vfuse_reply_fail(req, "rename", parent, ret);
-	else
-		fuse_reply_err(req, 0);
+		return;
+	}
+	vfuse_kc_renamed(f, parent, name, newparent, newname,
+			 flags & RENAME_EXCHANGE);
+	fuse_reply_err(req, 0);
+	vfuse_kc_unlock(f);
 }
 
 void vfuse_op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
@@ -276,7 +293,7 @@ void vfuse_op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
 		vfuse_reply_fail(req, "link", ino, ret);
 		return;
 	}
-	vfuse_reply_entry(req, &a);
+	vfuse_reply_entry(req, newparent, newname, &a);
 }
 
 void vfuse_op_statfs(fuse_req_t req, fuse_ino_t ino)

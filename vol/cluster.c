@@ -31,6 +31,7 @@
  */
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -111,6 +112,13 @@ struct vcl {
 	bool hw_flush;               /* release every cached lock */
 	bool hw_trim;                /* release the cached locks left idle */
 	struct vol_net_stats ns;     /* counters: atomics */
+
+	/* The kernel's caches (vol_kcache_set).  kc_mu guards kc and
+	 * kc_arg and is held while a hook runs. */
+	pthread_mutex_t kc_mu;
+	const struct vol_kcache_ops *kc;
+	void *kc_arg;
+	_Atomic bool kc_ok;          /* alone: the kernel may cache */
 };
 
 /* The running operation of this thread (shared mode). */
@@ -1247,12 +1255,66 @@ static void vcl_forget_gens(struct vcl *c)
 	pthread_mutex_unlock(&c->held_mu);
 }
 
+/* ---- the kernel's caches ---------------------------------------------- */
+
+void vol_kcache_set(struct vol *v, const struct vol_kcache_ops *ops,
+		    void *arg)
+{
+	struct vcl *c = v->cl;
+
+	if (!c)
+		return;
+	pthread_mutex_lock(&c->kc_mu);
+	c->kc = ops;
+	c->kc_arg = arg;
+	pthread_mutex_unlock(&c->kc_mu);
+}
+
+/*
+ * Only while alone: then nothing on the volume changes but through us.
+ * Read-only hosts (no cluster state here) share the volume with other
+ * read-only hosts only, but their fencing has no watcher to tell the
+ * kernel: they do without.
+ */
+bool vol_kcache_ok(struct vol *v)
+{
+	struct vcl *c = v->cl;
+
+	return c && atomic_load(&c->kc_ok) && !vol_fenced(v);
+}
+
+/* The kernel may keep nothing from now on, and forgets what it kept
+ * before this returns (watcher thread, no operation running here). */
+static void vcl_kcache_off(struct vcl *c)
+{
+	if (!atomic_exchange(&c->kc_ok, false))
+		return;
+	pthread_mutex_lock(&c->kc_mu);
+	if (c->kc)
+		c->kc->drop_all(c->kc_arg);
+	pthread_mutex_unlock(&c->kc_mu);
+}
+
+static void vcl_kcache_drop_attr(struct vcl *c, uint64_t ino)
+{
+	if (!c)
+		return;
+	pthread_mutex_lock(&c->kc_mu);
+	if (c->kc)
+		c->kc->drop_attr(c->kc_arg, ino);
+	pthread_mutex_unlock(&c->kc_mu);
+}
+
 static int vcl_go_shared(struct vol *v)
 {
 	struct vcl *c = v->cl;
 	struct lock_state st;
 	int ret;
 
+	/* First the kernel: the newcomer may change anything once we let
+	 * go of the volume lock.  Not under mode_rw: the kernel may wait
+	 * for a request of ours to end before it forgets an entry. */
+	vcl_kcache_off(c);
 	pthread_rwlock_wrlock(&c->mode_rw);
 	vol_icache_flush_times(v);
 	ret = v->j ? jnl_drain(v->j) : 0;
@@ -1290,6 +1352,7 @@ static void vcl_go_alone(struct vol *v)
 		VLOG(LOG_ERR, "rereading caches after the other hosts left: %s",
 		     vmfs_strerror(ret));
 	c->shared = false;
+	atomic_store(&c->kc_ok, true);
 	VLOG(LOG_NOTICE, "alone on the volume again: operations no longer take per-object locks");
 	pthread_rwlock_unlock(&c->mode_rw);
 }
@@ -1514,6 +1577,12 @@ void vol_cluster_set_net(struct vol *v, const struct vol_net_ops *ops,
 	vcl_kick(c, true);
 }
 
+void vol_cluster_fenced(struct vol *v)
+{
+	if (v->cl)
+		vcl_kick(v->cl, true);
+}
+
 void vol_cluster_membership(struct vol *v, bool left, uint32_t slot)
 {
 	struct vcl *c = v->cl;
@@ -1614,6 +1683,8 @@ static int apply_pending_drop(struct vol *v, struct vinode *vi)
 	pthread_rwlock_unlock(&vi->rw);
 	if (!ret)
 		ret = vol_res_inode_mark(v, vi->ino, VOL_RC_UNLINKED, false);
+	if (!ret)
+		vcl_kcache_drop_attr(v->cl, vi->ino);
 	return ret;
 }
 
@@ -1821,7 +1892,9 @@ static void *vcl_thread(void *arg)
 		if (full)
 			next_tick = now + c->o.t.renew_ms;
 		pthread_mutex_unlock(&c->thr_mu);
-		if (!lun_is_fenced(v->lun)) {
+		if (lun_is_fenced(v->lun)) {
+			vcl_kcache_off(c);
+		} else {
 			if (full) {
 				vcl_tick(v);
 			} else {
@@ -1864,6 +1937,7 @@ static int vcl_take_volume_lock(struct vol *v)
 		ret = vcl_try_alone(c);
 		if (!ret) {
 			c->shared = false;
+			atomic_store(&c->kc_ok, true);
 			return 0;
 		}
 		if (ret != -EBUSY)
@@ -1914,6 +1988,7 @@ int vol_cluster_start(struct vol *v, const struct vol_cluster_opts *o)
 	pthread_rwlock_init(&c->net_rw, NULL);
 	pthread_mutex_init(&c->hw_mu, NULL);
 	pthread_cond_init(&c->hw_cv, NULL);
+	pthread_mutex_init(&c->kc_mu, NULL);
 	{
 		pthread_condattr_t ca;
 
@@ -1998,6 +2073,7 @@ void vol_cluster_stop(struct vol *v)
 	pthread_mutex_unlock(&c->hw_mu);
 	if (c->hw_started)
 		pthread_join(c->hw_thr, NULL);
+	atomic_store(&c->kc_ok, false);  /* the adapter is gone by now */
 	c->caching = false;
 	pthread_rwlock_wrlock(&c->mode_rw);
 	vol_icache_flush_times(v);
@@ -2028,6 +2104,7 @@ void vol_cluster_stop(struct vol *v)
 	pthread_cond_destroy(&c->thr_cv);
 	pthread_rwlock_destroy(&c->net_rw);
 	pthread_mutex_destroy(&c->hw_mu);
+	pthread_mutex_destroy(&c->kc_mu);
 	pthread_cond_destroy(&c->hw_cv);
 	free(c->hw_q);
 	free(c->seen);

@@ -341,6 +341,33 @@ struct vol_net_stats {
 };
 void vol_cluster_net_stats(struct vol *v, struct vol_net_stats *s);
 /*
+ * The kernel's caches of names and attributes (the FUSE adapter's).  The
+ * kernel may keep what a reply tells it only while nothing can change
+ * behind this host: while it works alone on the volume (it holds the
+ * volume lock EXCLUSIVE) and is not fenced.  vol_kcache_ok() says so
+ * now; the adapter asks it for every reply and remembers what it let the
+ * kernel keep.  Before that stops being true for any reason (another
+ * host mounts, this host is fenced) the engine calls drop_all, and only
+ * once it returned does another host get to change anything: the adapter
+ * makes the kernel forget all of it (fuse_lowlevel_notify_inval_*).
+ * drop_all runs on the engine's watcher thread, never inside an
+ * operation, so the kernel may take its directory locks meanwhile.
+ * drop_attr(ino): the engine changed ino's attributes on its own (a link
+ * drop another host left pending); any thread.
+ */
+struct vol_kcache_ops {
+	void (*drop_all)(void *arg);
+	void (*drop_attr)(void *arg, uint64_t ino);
+};
+/* Plug the adapter in (NULL: take it out; returns once no call of the
+ * old ops runs). */
+void vol_kcache_set(struct vol *v, const struct vol_kcache_ops *ops,
+		    void *arg);
+bool vol_kcache_ok(struct vol *v);
+/* The host was fenced (any thread, never blocks): the watcher makes the
+ * kernel forget what it keeps at once, not at its next tick. */
+void vol_cluster_fenced(struct vol *v);
+/*
  * The open lock of a file (FUSE open/create and release): held on disk
  * for as long as the file is open on this host while the volume is
  * shared (taken on disk at the switch when it becomes shared).  -EBUSY
