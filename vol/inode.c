@@ -564,8 +564,14 @@ static struct vmfs_inode *inode_fresh(uint8_t *blk, uint64_t addr,
 	return di;
 }
 
-/* Make vi (write-locked, or not yet visible) the fresh inode of its slot
- * (inode_fresh) and write it. */
+/*
+ * Make vi (write-locked, or not yet visible) the fresh inode of its slot
+ * (inode_fresh) and write it.  Written as a lockable block, so that its
+ * home write keeps the lock record on disk: with locks kept between
+ * operations that write may come after this host (or another, done with
+ * the slot's previous life) took the inode's lock, and wiping the record
+ * would hand the lock to anyone while its holder still counts on it.
+ */
 static int inode_make_fresh(struct vol *v, struct vinode *vi, uint32_t mode,
 			    uint32_t uid, uint32_t gid)
 {
@@ -580,7 +586,7 @@ static int inode_make_fresh(struct vol *v, struct vinode *vi, uint32_t mode,
 	vi->uid = uid;
 	vi->gid = gid;
 	inode_encode(vi);
-	return vol_md_write(v, vi->blk, vi->addr, false);
+	return vol_md_write(v, vi->blk, vi->addr, true);
 }
 
 /* Allocate and write a fresh inode (inode_fresh). */
