@@ -16,6 +16,7 @@
 void vfuse_op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
 	struct vfuse *f = vfuse_of(req);
+	uint64_t ep = vfuse_kc_epoch(f);
 	struct vol_attr a;
 	int ret;
 
@@ -33,7 +34,7 @@ void vfuse_op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 			vfuse_reply_fail(req, "lookup .", parent, ret);
 			return;
 		}
-		vfuse_reply_entry(req, parent, name, &a);
+		vfuse_reply_entry(req, parent, name, &a, ep);
 		return;
 	}
 
@@ -42,7 +43,7 @@ void vfuse_op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 		vfuse_reply_fail(req, "lookup", parent, ret);
 		return;
 	}
-	vfuse_reply_entry(req, parent, name, &a);
+	vfuse_reply_entry(req, parent, name, &a, ep);
 }
 
 void vfuse_op_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
@@ -71,6 +72,7 @@ void vfuse_op_getattr(fuse_req_t req, fuse_ino_t ino,
 		      struct fuse_file_info *fi)
 {
 	struct vfuse *f = vfuse_of(req);
+	uint64_t ep = vfuse_kc_epoch(f);
 	struct vol_attr a;
 	int ret;
 
@@ -80,7 +82,7 @@ void vfuse_op_getattr(fuse_req_t req, fuse_ino_t ino,
 		vfuse_reply_fail(req, "getattr", ino, ret);
 		return;
 	}
-	vfuse_reply_attr(req, &a);
+	vfuse_reply_attr(req, &a, ep);
 }
 
 /*
@@ -94,6 +96,7 @@ void vfuse_op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 		      int to_set, struct fuse_file_info *fi)
 {
 	struct vfuse *f = vfuse_of(req);
+	uint64_t ep = vfuse_kc_epoch(f);
 	struct vol_setattr sa;
 	struct vol_attr a;
 	unsigned mask = 0;
@@ -143,7 +146,7 @@ void vfuse_op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 		vfuse_reply_fail(req, "setattr", ino, ret);
 		return;
 	}
-	vfuse_reply_attr(req, &a);
+	vfuse_reply_attr(req, &a, ep);
 }
 
 void vfuse_op_readlink(fuse_req_t req, fuse_ino_t ino)
@@ -175,6 +178,7 @@ void vfuse_op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name,
 		    mode_t mode, dev_t rdev)
 {
 	struct vfuse *f = vfuse_of(req);
+	uint64_t ep = vfuse_kc_epoch(f);
 	uint32_t m = mode, uid, gid;
 	struct vol_attr a;
 	int ret;
@@ -186,13 +190,14 @@ void vfuse_op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name,
 		vfuse_reply_fail(req, "mknod", parent, ret);
 		return;
 	}
-	vfuse_reply_entry(req, parent, name, &a);
+	vfuse_reply_entry(req, parent, name, &a, ep);
 }
 
 void vfuse_op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name,
 		    mode_t mode)
 {
 	struct vfuse *f = vfuse_of(req);
+	uint64_t ep = vfuse_kc_epoch(f);
 	uint32_t m = S_IFDIR | (mode & 07777), uid, gid;
 	struct vol_attr a;
 	int ret;
@@ -204,7 +209,7 @@ void vfuse_op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name,
 		vfuse_reply_fail(req, "mkdir", parent, ret);
 		return;
 	}
-	vfuse_reply_entry(req, parent, name, &a);
+	vfuse_reply_entry(req, parent, name, &a, ep);
 }
 
 /* The kernel drops the entry of a removed name itself. */
@@ -235,6 +240,7 @@ void vfuse_op_symlink(fuse_req_t req, const char *link, fuse_ino_t parent,
 		      const char *name)
 {
 	struct vfuse *f = vfuse_of(req);
+	uint64_t ep = vfuse_kc_epoch(f);
 	uint32_t m = S_IFLNK | 0777, uid, gid;
 	struct vol_attr a;
 	int ret;
@@ -246,7 +252,7 @@ void vfuse_op_symlink(fuse_req_t req, const char *link, fuse_ino_t parent,
 		vfuse_reply_fail(req, "symlink", parent, ret);
 		return;
 	}
-	vfuse_reply_entry(req, parent, name, &a);
+	vfuse_reply_entry(req, parent, name, &a, ep);
 }
 
 void vfuse_op_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
@@ -266,25 +272,22 @@ void vfuse_op_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 		vflags |= VOL_RENAME_NOREPLACE;
 	if (flags & RENAME_EXCHANGE)
 		vflags |= VOL_RENAME_EXCHANGE;
-	/* Under the lock from the rename on: a drop that starts meanwhile
-	 * sees the new name (vfuse_kc_renamed). */
-	vfuse_kc_lock(f);
+	vfuse_kc_rename_begin(f, parent, name, newparent, newname,
+			      flags & RENAME_EXCHANGE);
 	ret = vol_rename(f->v, parent, name, newparent, newname, vflags);
 	if (ret < 0) {
-		vfuse_kc_unlock(f);
 		vfuse_reply_fail(req, "rename", parent, ret);
 		return;
 	}
-	vfuse_kc_renamed(f, parent, name, newparent, newname,
-			 flags & RENAME_EXCHANGE);
+	vfuse_kc_rename_done(f, parent, name, flags & RENAME_EXCHANGE);
 	fuse_reply_err(req, 0);
-	vfuse_kc_unlock(f);
 }
 
 void vfuse_op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
 		   const char *newname)
 {
 	struct vfuse *f = vfuse_of(req);
+	uint64_t ep = vfuse_kc_epoch(f);
 	struct vol_attr a;
 	int ret;
 
@@ -293,7 +296,7 @@ void vfuse_op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
 		vfuse_reply_fail(req, "link", ino, ret);
 		return;
 	}
-	vfuse_reply_entry(req, newparent, newname, &a);
+	vfuse_reply_entry(req, newparent, newname, &a, ep);
 }
 
 void vfuse_op_statfs(fuse_req_t req, fuse_ino_t ino)

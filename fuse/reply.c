@@ -66,7 +66,7 @@ void vfuse_reply_fail(fuse_req_t req, const char *op, uint64_t ino, long ret)
  * lookup and will never forget it, so give the reference back.
  */
 void vfuse_reply_entry(fuse_req_t req, uint64_t parent, const char *name,
-		       const struct vol_attr *a)
+		       const struct vol_attr *a, uint64_t epoch)
 {
 	struct vfuse *f = vfuse_of(req);
 	struct fuse_entry_param e;
@@ -74,7 +74,7 @@ void vfuse_reply_entry(fuse_req_t req, uint64_t parent, const char *name,
 
 	vfuse_entry_fill(a, &e);
 	vfuse_kc_lock(f);
-	vfuse_kc_grant(f, parent, name, a->ino, &e.entry_timeout,
+	vfuse_kc_grant(f, parent, name, a->ino, epoch, &e.entry_timeout,
 		       &e.attr_timeout);
 	ret = fuse_reply_entry(req, &e);
 	vfuse_kc_unlock(f);
@@ -82,7 +82,8 @@ void vfuse_reply_entry(fuse_req_t req, uint64_t parent, const char *name,
 		vol_forget(f->v, a->ino, 1);
 }
 
-void vfuse_reply_attr(fuse_req_t req, const struct vol_attr *a)
+void vfuse_reply_attr(fuse_req_t req, const struct vol_attr *a,
+		      uint64_t epoch)
 {
 	struct vfuse *f = vfuse_of(req);
 	double entry_timeout, attr_timeout;
@@ -90,7 +91,8 @@ void vfuse_reply_attr(fuse_req_t req, const struct vol_attr *a)
 
 	vfuse_attr_to_stat(a, &st);
 	vfuse_kc_lock(f);
-	vfuse_kc_grant(f, 0, NULL, a->ino, &entry_timeout, &attr_timeout);
+	vfuse_kc_grant(f, 0, NULL, a->ino, epoch, &entry_timeout,
+		       &attr_timeout);
 	fuse_reply_attr(req, &st, attr_timeout);
 	vfuse_kc_unlock(f);
 }

@@ -771,5 +771,8 @@ void vmfsd_info_get(struct vmfsd *d, struct vmfsd_info *out)
 		out->cache_inodes = cs.inodes;
 		out->cache_evictions = cs.evictions;
 	}
+	if (d->fuse)
+		vfuse_kc_stats(d->fuse, &out->kcache_names,
+			       &out->kcache_inodes, &out->kcache_forgotten);
 	vmfsd_cluster_net_info(d, out);
 }

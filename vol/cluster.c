@@ -52,6 +52,10 @@ struct vheld {
 	bool dirty;                /* cached with changes not home yet: */
 	uint64_t seq;              /* ... in this sealed transaction */
 	int64_t used_ms;           /* the last operation that used it ended */
+	bool kheld;                /* the kernel keeps what it covers
+				    * (vol_kcache_hold) */
+	bool leaving;              /* being let go: the kernel may keep
+				    * nothing more under it */
 	struct vheld *next;
 };
 
@@ -113,12 +117,15 @@ struct vcl {
 	bool hw_trim;                /* release the cached locks left idle */
 	struct vol_net_stats ns;     /* counters: atomics */
 
-	/* The kernel's caches (vol_kcache_set).  kc_mu guards kc and
-	 * kc_arg and is held while a hook runs. */
-	pthread_mutex_t kc_mu;
+	/* The kernel's caches (vol_kcache_set).  kc_rw guards kc and
+	 * kc_arg, read while a hook runs (hooks run side by side: one may
+	 * wait for the kernel while another is called inside an
+	 * operation). */
+	pthread_rwlock_t kc_rw;
 	const struct vol_kcache_ops *kc;
 	void *kc_arg;
 	_Atomic bool kc_ok;          /* alone: the kernel may cache */
+	_Atomic uint64_t kc_epoch;   /* + 1 at every release of a lock */
 };
 
 /* The running operation of this thread (shared mode). */
@@ -230,8 +237,15 @@ static void sleep_ms(unsigned ms)
  * again at once.  False: no fast path, a holder outside our group, or no
  * answer in timeout_ms (then the disk-only wait goes on).
  */
+/*
+ * Set by vcl_lock_ino_fresh around its lock: a holder that answers that
+ * it keeps the lock (files open there) ends the wait at once (-EBUSY),
+ * instead of the wait going on for the lease.
+ */
+static __thread bool busy_ends;
+
 static bool vcl_ask(struct vcl *c, const struct lock_state *st, uint64_t addr,
-		    enum vmfs_lock_mode mode, unsigned timeout_ms)
+		    enum vmfs_lock_mode mode, unsigned timeout_ms, bool *busy)
 {
 	bool all = false;
 
@@ -249,6 +263,8 @@ static bool vcl_ask(struct vcl *c, const struct lock_state *st, uint64_t addr,
 						  timeout_ms);
 			if (ret == -ETIMEDOUT)
 				NS_ADD(c, ask_timeouts);
+			if (ret == -EBUSY)
+				*busy = true;
 			if (ret) {
 				all = false;
 				break;
@@ -312,10 +328,14 @@ static int vcl_acquire(struct vcl *c, uint64_t addr, enum vmfs_lock_mode mode,
 		if (!dead && !gone && now >= next_ask) {
 			unsigned left = (unsigned)(live_end - now);
 
+			bool busy = false;
+
 			next_ask = now + VCL_ASK_AGAIN_MS;
 			if (vcl_ask(c, st, addr, mode,
-				    left < VCL_ASK_MS ? left : VCL_ASK_MS))
+				    left < VCL_ASK_MS ? left : VCL_ASK_MS, &busy))
 				continue;
+			if (busy && busy_ends)
+				return -EBUSY;
 		}
 		sleep_ms(backoff + (unsigned)(random() % (backoff + 1)));
 		if (backoff < 200)
@@ -334,11 +354,12 @@ static int vcl_upgrade(struct vcl *c, uint64_t addr, unsigned live_ms,
 		int ret = lock_upgrade(c->lk, addr, 0, st);
 		int64_t now = vmfs_mono_ms();
 		unsigned left = now < end ? (unsigned)(end - now) : 0;
+		bool busy = false;
 
 		if (ret != -EBUSY || !left)
 			return ret;
 		if (!vcl_ask(c, st, addr, VMFS_LOCK_EXCLUSIVE,
-			     left < VCL_ASK_MS ? left : VCL_ASK_MS))
+			     left < VCL_ASK_MS ? left : VCL_ASK_MS, &busy))
 			return lock_upgrade(c->lk, addr, left, st);
 		ret = lock_upgrade(c->lk, addr, 0, st);
 		if (ret != -EBUSY)
@@ -380,11 +401,25 @@ static bool op_shared(const struct vol *v)
 	return cur_op && cur_op->v == v;
 }
 
-/* Record addr's new generation and drop it from the held table. */
+static int vcl_hw_queue(struct vcl *c, uint64_t addr);
+
+/*
+ * Record addr's new generation and drop it from the held table.  A lock
+ * under which the kernel keeps something is let go only by the handover
+ * worker, once the kernel forgot it (vcl_kc_forget): anywhere else it
+ * stays held, and the worker is asked to let go of it (-EAGAIN).
+ */
 static int vcl_release_addr(struct vcl *c, struct vheld *h)
 {
 	struct lock_state st;
-	int ret = lock_release(c->lk, h->addr, &st);
+	int ret;
+
+	if (h->kheld) {
+		vcl_hw_queue(c, h->addr);
+		return -EAGAIN;
+	}
+	ret = lock_release(c->lk, h->addr, &st);
+	atomic_fetch_add(&c->kc_epoch, 1);
 
 	if (!ret || ret == -EPERM) {
 		/* -EPERM: not ours any more (broken by a survivor). */
@@ -529,7 +564,9 @@ int vcl_end(struct vol *v, struct vcl_optab *op, int ret)
 				 * or kept as a cache. */
 				if (h->mode != VMFS_LOCK_FREE)
 					open_lock_sync(v, h, 0, &st);
-				if (h->wanted) {
+				/* Kept because the kernel keeps something under
+				 * it: the worker lets go of it and answers. */
+				if (h->wanted && !(h->kheld && h->mode != VMFS_LOCK_FREE)) {
 					h->wanted = false;
 					asked[nasked++] = h->addr;
 				}
@@ -691,6 +728,31 @@ static int vcl_lock_ino_wait(struct vol *v, uint64_t ino,
 	if (ret || !moved)
 		return ret;
 	return vcl_reload_ino(v, ino);
+}
+
+int vcl_lock_ino_fresh(struct vol *v, uint64_t ino)
+{
+	int ret;
+
+	if (!op_shared(v))
+		return 0;
+	busy_ends = true;
+	ret = vcl_lock_ino_wait(v, ino, VMFS_LOCK_READONLY, vcl_live_ms(v),
+				true);
+	busy_ends = false;
+	return ret;
+}
+
+bool vcl_caching(struct vol *v)
+{
+	bool ret = false;
+
+	if (v->cl) {
+		pthread_mutex_lock(&v->cl->held_mu);
+		ret = v->cl->shared && v->cl->caching;
+		pthread_mutex_unlock(&v->cl->held_mu);
+	}
+	return ret;
 }
 
 int vcl_lock_ino(struct vol *v, uint64_t ino, enum vmfs_lock_mode mode)
@@ -1257,6 +1319,14 @@ static void vcl_forget_gens(struct vcl *c)
 
 /* ---- the kernel's caches ---------------------------------------------- */
 
+/* Every held entry forgets that the kernel keeps something (held_mu). */
+static void vcl_kc_clear(struct vcl *c)
+{
+	for (uint32_t b = 0; b < VHELD_BUCKETS; b++)
+		for (struct vheld *h = c->held[b]; h; h = h->next)
+			h->kheld = false;
+}
+
 void vol_kcache_set(struct vol *v, const struct vol_kcache_ops *ops,
 		    void *arg)
 {
@@ -1264,45 +1334,154 @@ void vol_kcache_set(struct vol *v, const struct vol_kcache_ops *ops,
 
 	if (!c)
 		return;
-	pthread_mutex_lock(&c->kc_mu);
+	pthread_rwlock_wrlock(&c->kc_rw);
 	c->kc = ops;
 	c->kc_arg = arg;
-	pthread_mutex_unlock(&c->kc_mu);
+	pthread_rwlock_unlock(&c->kc_rw);
+	if (!ops) {
+		/* No kernel any more: nothing to forget before a release. */
+		pthread_mutex_lock(&c->held_mu);
+		vcl_kc_clear(c);
+		pthread_mutex_unlock(&c->held_mu);
+	}
+}
+
+uint64_t vol_kcache_epoch(struct vol *v)
+{
+	return v->cl ? atomic_load(&v->cl->kc_epoch) : 0;
 }
 
 /*
- * Only while alone: then nothing on the volume changes but through us.
- * Read-only hosts (no cluster state here) share the volume with other
- * read-only hosts only, but their fencing has no watcher to tell the
- * kernel: they do without.
+ * Alone, anything: nothing on the volume changes but through us.
+ * Shared, what a lock we keep EXCLUSIVE as a cache covers, while no
+ * member asked for it and no lock was let go since the reply's operation
+ * began (its answer could predate a change made while we did not hold
+ * it).  Read-only hosts (no cluster state here) share the volume with
+ * other read-only hosts only, but their fencing has no watcher to tell
+ * the kernel: they do without.
  */
-bool vol_kcache_ok(struct vol *v)
+bool vol_kcache_hold(struct vol *v, uint64_t ino, uint64_t epoch)
 {
 	struct vcl *c = v->cl;
+	struct vheld *h;
+	bool ok;
 
-	return c && atomic_load(&c->kc_ok) && !vol_fenced(v);
+	if (!c || vol_fenced(v))
+		return false;
+	if (atomic_load(&c->kc_ok))
+		return true;
+	if (ino >= v->g.res[VMFS_RES_INODE].count)
+		return false;
+	pthread_mutex_lock(&c->held_mu);
+	h = held_find(c, res_addr(v, VMFS_RES_INODE, ino), false);
+	ok = c->shared && c->caching && h && h->mode == VMFS_LOCK_EXCLUSIVE &&
+	     !h->leaving && !h->wanted && atomic_load(&c->kc_epoch) == epoch;
+	if (ok)
+		h->kheld = true;
+	pthread_mutex_unlock(&c->held_mu);
+	return ok;
 }
 
-/* The kernel may keep nothing from now on, and forgets what it kept
- * before this returns (watcher thread, no operation running here). */
-static void vcl_kcache_off(struct vcl *c)
+bool vol_kcache_covered(struct vol *v, uint64_t ino)
 {
-	if (!atomic_exchange(&c->kc_ok, false))
+	struct vcl *c = v->cl;
+	struct vheld *h;
+	bool ret;
+
+	if (!c)
+		return false;
+	if (atomic_load(&c->kc_ok))
+		return true;
+	if (ino >= v->g.res[VMFS_RES_INODE].count)
+		return false;
+	pthread_mutex_lock(&c->held_mu);
+	h = held_find(c, res_addr(v, VMFS_RES_INODE, ino), false);
+	ret = h && (h->kheld || h->leaving);
+	pthread_mutex_unlock(&c->held_mu);
+	return ret;
+}
+
+/* The kernel forgets everything (all: even if no lock says it keeps
+ * something; watcher thread, no operation running here). */
+static void vcl_kc_drop(struct vcl *c, bool all)
+{
+	bool any = false;
+
+	pthread_mutex_lock(&c->held_mu);
+	for (uint32_t b = 0; b < VHELD_BUCKETS && !any; b++)
+		for (struct vheld *h = c->held[b]; h && !any; h = h->next)
+			any = h->kheld;
+	pthread_mutex_unlock(&c->held_mu);
+	atomic_fetch_add(&c->kc_epoch, 1);
+	if (!all && !any)
 		return;
-	pthread_mutex_lock(&c->kc_mu);
+	pthread_rwlock_rdlock(&c->kc_rw);
 	if (c->kc)
 		c->kc->drop_all(c->kc_arg);
-	pthread_mutex_unlock(&c->kc_mu);
+	pthread_rwlock_unlock(&c->kc_rw);
+	pthread_mutex_lock(&c->held_mu);
+	vcl_kc_clear(c);
+	pthread_mutex_unlock(&c->held_mu);
+}
+
+/* The kernel forgets everything and may keep nothing from now on, until
+ * the host is alone again. */
+static void vcl_kcache_off(struct vcl *c)
+{
+	vcl_kc_drop(c, atomic_exchange(&c->kc_ok, false));
+}
+
+/*
+ * Before h may be let go: the kernel forgets what it keeps under it
+ * (held_mu held, dropped meanwhile; handover worker only).  No grant
+ * under h from now on (leaving) until the caller clears it.
+ */
+static void vcl_kc_forget(struct vol *v, struct vheld *h)
+{
+	struct vcl *c = v->cl;
+	int64_t ino;
+
+	h->leaving = true;
+	if (!h->kheld)
+		return;
+	h->kheld = false;
+	ino = vol_res_index(v, VMFS_RES_INODE, h->addr);
+	pthread_mutex_unlock(&c->held_mu);
+	pthread_rwlock_rdlock(&c->kc_rw);
+	if (c->kc && ino >= 0)
+		c->kc->drop_ino(c->kc_arg, (uint64_t)ino);
+	pthread_rwlock_unlock(&c->kc_rw);
+	pthread_mutex_lock(&c->held_mu);
+}
+
+void vcl_kc_carry(struct vol *v, uint64_t from, uint64_t to, bool exchange)
+{
+	struct vcl *c = v->cl;
+	struct vheld *hf, *ht;
+
+	if (!op_shared(v))
+		return;
+	pthread_mutex_lock(&c->held_mu);
+	hf = held_find(c, res_addr(v, VMFS_RES_INODE, from), false);
+	ht = held_find(c, res_addr(v, VMFS_RES_INODE, to), false);
+	/* leaving: its drop may run before the kernel moved the entry */
+	if (hf && ht) {
+		if (hf->kheld || hf->leaving)
+			ht->kheld = true;
+		if (exchange && (ht->kheld || ht->leaving))
+			hf->kheld = true;
+	}
+	pthread_mutex_unlock(&c->held_mu);
 }
 
 static void vcl_kcache_drop_attr(struct vcl *c, uint64_t ino)
 {
 	if (!c)
 		return;
-	pthread_mutex_lock(&c->kc_mu);
+	pthread_rwlock_rdlock(&c->kc_rw);
 	if (c->kc)
 		c->kc->drop_attr(c->kc_arg, ino);
-	pthread_mutex_unlock(&c->kc_mu);
+	pthread_rwlock_unlock(&c->kc_rw);
 }
 
 static int vcl_go_shared(struct vol *v)
@@ -1405,34 +1584,50 @@ static bool vcl_cached_home(struct vol *v, struct vheld *h)
  */
 #define VCL_CACHE_IDLE_MS 30000
 
+/* Let go of h if held only as a cache (idle_ms: and unused for that
+ * long), or bring it down to what files open here need (held_mu held,
+ * dropped while waiting). */
+static void vcl_uncache_one(struct vol *v, struct vheld *h, int64_t idle_ms,
+			    int64_t now)
+{
+	struct vcl *c = v->cl;
+	struct lock_state st;
+
+	for (;;) {
+		if (h->mode == VMFS_LOCK_FREE || h->in_op ||
+		    (idle_ms && (h->open_ro || h->open_rw ||
+				 now - h->used_ms < idle_ms)) ||
+		    !vcl_cached_home(v, h))
+			break;
+		if (h->kheld) {
+			vcl_kc_forget(v, h);
+			continue;  /* h may have changed meanwhile */
+		}
+		if (h->open_ro || h->open_rw) {
+			/* Back to what the opens need. */
+			if (h->mode == VMFS_LOCK_EXCLUSIVE && !h->open_rw &&
+			    !h->multiwriter &&
+			    !lock_downgrade(c->lk, h->addr, &st)) {
+				h->mode = st.mode;
+				h->gen = st.gen;
+			}
+			break;
+		}
+		vcl_release_addr(c, h);
+		break;
+	}
+	h->leaving = false;
+}
+
 /* Let go of every lock held only as a cache, or (idle_ms) only of those
  * unused for that long (held_mu held). */
 static void vcl_uncache_all(struct vol *v, int64_t idle_ms)
 {
-	struct vcl *c = v->cl;
 	int64_t now = vmfs_mono_ms();
 
 	for (uint32_t b = 0; b < VHELD_BUCKETS; b++)
-		for (struct vheld *h = c->held[b]; h; h = h->next) {
-			struct lock_state st;
-
-			if (h->mode == VMFS_LOCK_FREE || h->in_op ||
-			    (idle_ms && (h->open_ro || h->open_rw ||
-					 now - h->used_ms < idle_ms)) ||
-			    !vcl_cached_home(v, h))
-				continue;
-			if (h->open_ro || h->open_rw) {
-				/* Back to what the opens need. */
-				if (h->mode == VMFS_LOCK_EXCLUSIVE && !h->open_rw &&
-				    !h->multiwriter &&
-				    !lock_downgrade(c->lk, h->addr, &st)) {
-					h->mode = st.mode;
-					h->gen = st.gen;
-				}
-				continue;
-			}
-			vcl_release_addr(c, h);
-		}
+		for (struct vheld *h = v->cl->held[b]; h; h = h->next)
+			vcl_uncache_one(v, h, idle_ms, now);
 }
 
 /* One member's request for addr (handover worker). */
@@ -1459,11 +1654,19 @@ static void vcl_hand_over(struct vol *v, uint64_t addr)
 				break;  /* keep it; the asker falls back */
 			continue;
 		}
+		/* And the kernel forgets what it keeps under it (an
+		 * operation may take it meanwhile: look again). */
+		if (h->kheld) {
+			vcl_kc_forget(v, h);
+			continue;
+		}
 		h->wanted = true;
 		open_lock_sync(v, h, 0, &st);
 		h->wanted = false;
 		break;
 	}
+	if (h)
+		h->leaving = false;
 	pthread_mutex_unlock(&c->held_mu);
 	if (answer)
 		vcl_net_released(c, &addr, 1);
@@ -1515,12 +1718,20 @@ int vol_cluster_release_request(struct vol *v, uint64_t addr,
 				enum vmfs_lock_mode want)
 {
 	struct vcl *c = v->cl;
-	int ret = -EINPROGRESS;
 
 	(void)want;   /* whatever they want, we let go of it */
 	if (!c || !c->hw_started)
 		return 0;
 	NS_ADD(c, requests);
+	return vcl_hw_queue(c, addr);
+}
+
+/* Queue addr for the handover worker (any thread; never blocks).
+ * -EINPROGRESS, or -ENOMEM. */
+static int vcl_hw_queue(struct vcl *c, uint64_t addr)
+{
+	int ret = -EINPROGRESS;
+
 	pthread_mutex_lock(&c->hw_mu);
 	for (uint32_t i = 0; i < c->hw_n; i++)
 		if (c->hw_q[i] == addr)
@@ -1657,6 +1868,11 @@ static void vcl_net_decide(struct vol *v)
 	VLOG(LOG_NOTICE, "%s", want ? "every host on the volume is in our cluster group: locks stay cached between operations and are handed over on request" :
 	     "a host on the volume is not in our cluster group (or the cluster is down): locks are released after each operation again");
 	if (!want) {
+		/* Nobody may ask us any more: the kernel forgets what it
+		 * keeps under cached locks before they go (a host alone
+		 * keeps its own). */
+		if (c->shared)
+			vcl_kc_drop(c, false);
 		pthread_mutex_lock(&c->hw_mu);
 		c->hw_flush = true;
 		pthread_cond_signal(&c->hw_cv);
@@ -1988,7 +2204,7 @@ int vol_cluster_start(struct vol *v, const struct vol_cluster_opts *o)
 	pthread_rwlock_init(&c->net_rw, NULL);
 	pthread_mutex_init(&c->hw_mu, NULL);
 	pthread_cond_init(&c->hw_cv, NULL);
-	pthread_mutex_init(&c->kc_mu, NULL);
+	pthread_rwlock_init(&c->kc_rw, NULL);
 	{
 		pthread_condattr_t ca;
 
@@ -2074,6 +2290,7 @@ void vol_cluster_stop(struct vol *v)
 	if (c->hw_started)
 		pthread_join(c->hw_thr, NULL);
 	atomic_store(&c->kc_ok, false);  /* the adapter is gone by now */
+	vcl_kc_clear(c);
 	c->caching = false;
 	pthread_rwlock_wrlock(&c->mode_rw);
 	vol_icache_flush_times(v);
@@ -2104,7 +2321,7 @@ void vol_cluster_stop(struct vol *v)
 	pthread_cond_destroy(&c->thr_cv);
 	pthread_rwlock_destroy(&c->net_rw);
 	pthread_mutex_destroy(&c->hw_mu);
-	pthread_mutex_destroy(&c->kc_mu);
+	pthread_rwlock_destroy(&c->kc_rw);
 	pthread_cond_destroy(&c->hw_cv);
 	free(c->hw_q);
 	free(c->seen);

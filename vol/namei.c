@@ -102,7 +102,7 @@ static int fresh_attr(struct vol *v, struct vol_attr *a)
 {
 	if (!vcl_shared(v) || vcl_holds_ino(v, a->ino))
 		return 0;
-	return vol_inode_peek(v, a->ino, a);
+	return vol_attr_unheld(v, a->ino, a);
 }
 
 int vol_lookup(struct vol *v, uint64_t parent, const char *name,
@@ -863,6 +863,10 @@ int vol_rename(struct vol *v, uint64_t parent, const char *name,
 	if (!ret)
 		ret = VOL_RETRY_NOSPC(v, rename_once(v, parent, name, newparent,
 						      newname, flags, pending));
+	/* The kernel moves the entry it may keep with the name. */
+	if (!ret && parent != newparent)
+		vcl_kc_carry(v, parent, newparent,
+			     flags & VOL_RENAME_EXCHANGE);
 	return VCL_END(v, ret);
 }
 

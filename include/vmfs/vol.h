@@ -344,26 +344,35 @@ void vol_cluster_net_stats(struct vol *v, struct vol_net_stats *s);
  * The kernel's caches of names and attributes (the FUSE adapter's).  The
  * kernel may keep what a reply tells it only while nothing can change
  * behind this host: while it works alone on the volume (it holds the
- * volume lock EXCLUSIVE) and is not fenced.  vol_kcache_ok() says so
- * now; the adapter asks it for every reply and remembers what it let the
- * kernel keep.  Before that stops being true for any reason (another
- * host mounts, this host is fenced) the engine calls drop_all, and only
- * once it returned does another host get to change anything: the adapter
- * makes the kernel forget all of it (fuse_lowlevel_notify_inval_*).
- * drop_all runs on the engine's watcher thread, never inside an
- * operation, so the kernel may take its directory locks meanwhile.
+ * volume lock EXCLUSIVE), or, shared, while it keeps the covering lock
+ * EXCLUSIVE as a cache (the fast path: members ask before they take it);
+ * never once fenced.  For each reply the adapter reads the epoch before
+ * the operation and asks vol_kcache_hold(ino, epoch) after it: for ino's
+ * attributes, and for the names in directory ino.  True means the kernel
+ * may keep them; the adapter remembers what it let the kernel keep.
+ *
+ * Before that stops being true the engine makes the adapter forget:
+ * drop_all (another host mounts, the host is fenced, the fast path
+ * ends) or drop_ino (a lock is handed over or let go: ino's attributes
+ * and the names in it).  Only once it returned does another host get to
+ * change anything.  Both run on the engine's own threads, never inside
+ * an operation, so the kernel may take its directory locks meanwhile.
  * drop_attr(ino): the engine changed ino's attributes on its own (a link
  * drop another host left pending); any thread.
  */
 struct vol_kcache_ops {
 	void (*drop_all)(void *arg);
+	void (*drop_ino)(void *arg, uint64_t ino);
 	void (*drop_attr)(void *arg, uint64_t ino);
 };
-/* Plug the adapter in (NULL: take it out; returns once no call of the
- * old ops runs). */
+/* Plug the adapter in (NULL: take it out, once the kernel is gone). */
 void vol_kcache_set(struct vol *v, const struct vol_kcache_ops *ops,
 		    void *arg);
-bool vol_kcache_ok(struct vol *v);
+uint64_t vol_kcache_epoch(struct vol *v);
+bool vol_kcache_hold(struct vol *v, uint64_t ino, uint64_t epoch);
+/* May the kernel keep something under ino now (alone, or its lock keeps
+ * or is forgetting a grant)?  For renames, which move what it keeps. */
+bool vol_kcache_covered(struct vol *v, uint64_t ino);
 /* The host was fenced (any thread, never blocks): the watcher makes the
  * kernel forget what it keeps at once, not at its next tick. */
 void vol_cluster_fenced(struct vol *v);

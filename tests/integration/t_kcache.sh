@@ -18,6 +18,8 @@
 #
 # shellcheck source=tests/integration/lib.sh
 source "$(dirname "$0")/lib.sh"
+# shellcheck source=tests/integration/kcache.sh
+source "$(dirname "$0")/kcache.sh"
 
 LUN=$T_DIR/lun
 
@@ -33,55 +35,20 @@ forgot() {
 		tail -n 1 | grep . || echo 0
 }
 
-# warm DIR: look up and stat every name A will see changed.
-warm() {
-	local d=$1 f
-	for f in gone dir chm src dst grow lnk; do
-		stat "$d/$f" >/dev/null || fail "stat $d/$f on A"
-	done
-	# twice: the second round is what the kernel answers alone
-	for f in gone dir chm src dst grow lnk; do
-		stat "$d/$f" >/dev/null || fail "stat $d/$f on A"
-	done
-}
-
 # changes_seen ROUND: B changes each name; A must see each at once.
 changes_seen() {
-	local r=$1 a b n
-	a=$(mp_of A)/w$r
-	b=$(mp_of B)/w$r
-	rm "$b/gone"
-	[[ -e $a/gone ]] && fail "round $r: A still sees a file B removed"
-	rm "$b/dir"
-	mkdir "$b/dir"
-	[[ -d $a/dir ]] || fail "round $r: A does not see that B replaced a file by a directory"
-	chmod 0600 "$b/chm"
-	expect_eq "round $r: mode of a file B changed, seen on A" "$(stat -c %a "$a/chm")" 600
-	echo moved >"$b/src.new"
-	mv "$b/src.new" "$b/dst"
-	expect_eq "round $r: a name B renamed over, seen on A" "$(cat "$a/dst")" moved
-	mv "$b/src" "$b/src.away"
-	[[ -e $a/src ]] && fail "round $r: A still sees a name B renamed away"
-	dd if=/dev/zero of="$b/grow" bs=4096 count=3 conv=notrunc status=none
-	expect_eq "round $r: size of a file B grew, seen on A" "$(stat -c %s "$a/grow")" 12288
-	ln "$b/lnk" "$b/lnk2"
-	expect_eq "round $r: links of a file B linked again, seen on A" "$(stat -c %h "$a/lnk")" 2
+	local r=$1 n
+	kc_changes "round $r" "$(mp_of A)/w$r" "$(mp_of B)/w$r"
 	n=$(forgot A)
 	(( n > 0 )) || fail "round $r: A's kernel forgot nothing when B mounted (it cached nothing?)"
 	t_log "round $r: A's kernel forgot $n names and attributes as B mounted; every change B made showed on A at once"
 }
 
 round() {
-	local r=$1 a f
+	local r=$1 a
 	a=$(mp_of A)
 	step "round $r: A alone: its kernel caches what it looks up"
-	mkdir "$a/w$r"
-	for f in gone dir chm src dst grow lnk; do
-		echo "$f" >"$a/w$r/$f"
-	done
-	mv "$a/w$r/dst" "$a/w$r/dst.tmp"
-	mv "$a/w$r/dst.tmp" "$a/w$r/dst"
-	warm "$a/w$r"
+	kc_prepare "$a/w$r"
 	step "round $r: B mounts; what B changes shows on A at once"
 	hmount B
 	changes_seen "$r"
