@@ -49,9 +49,10 @@ void vfuse_op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 void vfuse_op_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
 {
 	struct vfuse *f = vfuse_of(req);
+	uint64_t stamp = vfuse_kc_stamp(f);
 
-	vfuse_kc_forget(f, ino);
-	vol_forget(f->v, ino, nlookup);
+	if (vol_forget(f->v, ino, nlookup))
+		vfuse_kc_forget(f, ino, stamp);
 	fuse_reply_none(req);
 }
 
@@ -62,8 +63,10 @@ void vfuse_op_forget_multi(fuse_req_t req, size_t count,
 	size_t i;
 
 	for (i = 0; i < count; i++) {
-		vfuse_kc_forget(f, forgets[i].ino);
-		vol_forget(f->v, forgets[i].ino, forgets[i].nlookup);
+		uint64_t stamp = vfuse_kc_stamp(f);
+
+		if (vol_forget(f->v, forgets[i].ino, forgets[i].nlookup))
+			vfuse_kc_forget(f, forgets[i].ino, stamp);
 	}
 	fuse_reply_none(req);
 }

@@ -77,7 +77,8 @@ void vfuse_kc_grant(struct vfuse *f, uint64_t parent, const char *name,
 		    uint64_t ino, uint64_t epoch, double *entry_timeout,
 		    double *attr_timeout);
 void vfuse_kc_gone(struct vfuse *f, uint64_t parent, const char *name);
-void vfuse_kc_forget(struct vfuse *f, uint64_t ino);
+uint64_t vfuse_kc_stamp(struct vfuse *f);
+void vfuse_kc_forget(struct vfuse *f, uint64_t ino, uint64_t stamp);
 void vfuse_kc_rename_begin(struct vfuse *f, uint64_t parent, const char *name,
 			   uint64_t newparent, const char *newname,
 			   bool exchange);

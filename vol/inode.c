@@ -286,19 +286,22 @@ int vol_inode_get(struct vol *v, uint64_t ino, struct vinode **out)
 	return 0;
 }
 
-void vol_inode_forget(struct vol *v, uint64_t ino, uint64_t n)
+bool vol_inode_forget(struct vol *v, uint64_t ino, uint64_t n)
 {
 	struct vinode *vi;
+	bool gone = true;
 
 	pthread_mutex_lock(&v->icache_lock);
 	vi = icache_find(v, ino);
 	if (vi) {
 		vi->nlookup = vi->nlookup > n ? vi->nlookup - n : 0;
+		gone = vi->nlookup == 0;
 		vi->pins++;
 	}
 	pthread_mutex_unlock(&v->icache_lock);
 	if (vi)
 		vol_inode_put(v, vi);   /* the last one frees it */
+	return gone;
 }
 
 /*

@@ -134,19 +134,21 @@ void vol_ref(struct vol *v, uint64_t ino)
 	vol_inode_put(v, vi);
 }
 
-void vol_forget(struct vol *v, uint64_t ino, uint64_t n)
+bool vol_forget(struct vol *v, uint64_t ino, uint64_t n)
 {
 	/* The last reference may write its timestamps under a lock held
 	 * as a cache: an operation, so they go home with it. */
 	VCL_OP(v);
+	bool gone;
 
 	vcl_adopt_ino(v, ino);
 	{
 		VOL_HANDLE(v);
 
-		vol_inode_forget(v, ino, n);
+		gone = vol_inode_forget(v, ino, n);
 	}
 	VCL_END(v, 0);
+	return gone;
 }
 
 /*

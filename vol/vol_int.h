@@ -396,7 +396,7 @@ int vol_inode_peek(struct vol *v, uint64_t ino, struct vol_attr *a);
 int vol_inode_peek_parent(struct vol *v, uint64_t ino, uint64_t *parent);
 /* The kernel forgets n references to ino (whatever incarnation it
  * meant: node ids are inode numbers). */
-void vol_inode_forget(struct vol *v, uint64_t ino, uint64_t n);
+bool vol_inode_forget(struct vol *v, uint64_t ino, uint64_t n);
 /* Write every cached inode's lazy timestamps (each in its own handle). */
 void vol_icache_flush_times(struct vol *v);
 /* Alone again: reread every cached inode and cluster header. */

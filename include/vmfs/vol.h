@@ -460,7 +460,8 @@ int vol_statfs(struct vol *v, struct statvfs *st);
 int vol_lookup(struct vol *v, uint64_t parent, const char *name,
 	       struct vol_attr *a);
 void vol_ref(struct vol *v, uint64_t ino);
-void vol_forget(struct vol *v, uint64_t ino, uint64_t n);
+/* True when no reference of the kernel's is left. */
+bool vol_forget(struct vol *v, uint64_t ino, uint64_t n);
 
 /* mode carries the file type: S_IFREG (also FIFO, socket, devices). */
 int vol_create(struct vol *v, uint64_t parent, const char *name,
