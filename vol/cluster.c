@@ -1619,15 +1619,35 @@ static void vcl_uncache_one(struct vol *v, struct vheld *h, int64_t idle_ms,
 	h->leaving = false;
 }
 
-/* Let go of every lock held only as a cache, or (idle_ms) only of those
- * unused for that long (held_mu held). */
-static void vcl_uncache_all(struct vol *v, int64_t idle_ms)
+/*
+ * How many locks one slice of a trim lets go of before the worker looks
+ * at its queue again: a host that kept thousands of locks (one per file
+ * it created) must not make a member's request wait for all of their
+ * releases.
+ */
+#define VCL_TRIM_SLICE 16
+
+/* Let go of locks held only as a cache, or (idle_ms) only of those
+ * unused for that long, from bucket *cursor on, up to VCL_TRIM_SLICE of
+ * them (held_mu held).  True when the whole table was gone through. */
+static bool vcl_uncache_some(struct vol *v, int64_t idle_ms, uint32_t *cursor)
 {
 	int64_t now = vmfs_mono_ms();
+	unsigned n = 0;
 
-	for (uint32_t b = 0; b < VHELD_BUCKETS; b++)
-		for (struct vheld *h = v->cl->held[b]; h; h = h->next)
+	for (; *cursor < VHELD_BUCKETS; (*cursor)++) {
+		for (struct vheld *h = v->cl->held[*cursor]; h; h = h->next) {
+			enum vmfs_lock_mode was = h->mode;
+
 			vcl_uncache_one(v, h, idle_ms, now);
+			n += h->mode != was;
+		}
+		if (n >= VCL_TRIM_SLICE) {
+			(*cursor)++;
+			return *cursor == VHELD_BUCKETS;
+		}
+	}
+	return true;
 }
 
 /* One member's request for addr (handover worker). */
@@ -1677,20 +1697,33 @@ static void *vcl_hw_thread(void *arg)
 	struct vol *v = arg;
 	struct vcl *c = v->cl;
 
+	bool trim = false, all = false;  /* a pass runs; for a flush */
+	uint32_t cursor = 0;
+
 	pthread_mutex_lock(&c->hw_mu);
 	while (!c->hw_stopping) {
-		if (c->hw_flush || c->hw_trim) {
-			bool all = c->hw_flush;
-
+		/* Members' requests first; a pass over the table goes on in
+		 * slices between them, and starts again on a new flush. */
+		if (c->hw_flush || (c->hw_trim && !trim)) {
+			all = all || c->hw_flush;
+			trim = true;
+			cursor = 0;
 			c->hw_flush = c->hw_trim = false;
+		}
+		if (trim && !c->hw_n) {
+			bool done = true;
+
 			pthread_mutex_unlock(&c->hw_mu);
 			pthread_mutex_lock(&c->held_mu);
 			if (!c->caching)
-				vcl_uncache_all(v, 0);
+				done = vcl_uncache_some(v, 0, &cursor);
 			else if (!all)
-				vcl_uncache_all(v, VCL_CACHE_IDLE_MS);
+				done = vcl_uncache_some(v, VCL_CACHE_IDLE_MS,
+							&cursor);
 			pthread_mutex_unlock(&c->held_mu);
 			pthread_mutex_lock(&c->hw_mu);
+			if (done)
+				trim = all = false;
 			continue;
 		}
 		if (c->hw_n) {
