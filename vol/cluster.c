@@ -232,18 +232,18 @@ static void sleep_ms(unsigned ms)
 #define VCL_ASK_AGAIN_MS 250
 
 /*
- * Ask every holder in st but us, all live, to let go of addr over the
- * fast path.  True when each one answered: the caller looks at the disk
- * again at once.  False: no fast path, a holder outside our group, or no
- * answer in timeout_ms (then the disk-only wait goes on).
- */
-/*
  * Set by vcl_lock_ino_fresh around its lock: a holder that answers that
  * it keeps the lock (files open there) ends the wait at once (-EBUSY),
  * instead of the wait going on for the lease.
  */
 static __thread bool busy_ends;
 
+/*
+ * Ask every holder in st but us, all live, to let go of addr over the
+ * fast path.  True when each one answered: the caller looks at the disk
+ * again at once.  False: no fast path, a holder outside our group, or no
+ * answer in timeout_ms (then the disk-only wait goes on).
+ */
 static bool vcl_ask(struct vcl *c, const struct lock_state *st, uint64_t addr,
 		    enum vmfs_lock_mode mode, unsigned timeout_ms, bool *busy)
 {
@@ -327,7 +327,6 @@ static int vcl_acquire(struct vcl *c, uint64_t addr, enum vmfs_lock_mode mode,
 		 * go at once, one an operation uses when it ends). */
 		if (!dead && !gone && now >= next_ask) {
 			unsigned left = (unsigned)(live_end - now);
-
 			bool busy = false;
 
 			next_ask = now + VCL_ASK_AGAIN_MS;
@@ -566,7 +565,8 @@ int vcl_end(struct vol *v, struct vcl_optab *op, int ret)
 					open_lock_sync(v, h, 0, &st);
 				/* Kept because the kernel keeps something under
 				 * it: the worker lets go of it and answers. */
-				if (h->wanted && !(h->kheld && h->mode != VMFS_LOCK_FREE)) {
+				if (h->wanted &&
+				    !(h->kheld && h->mode != VMFS_LOCK_FREE)) {
 					h->wanted = false;
 					asked[nasked++] = h->addr;
 				}
