@@ -1524,6 +1524,25 @@ static void vcl_go_alone(struct vol *v)
 		pthread_rwlock_unlock(&c->mode_rw);
 		return;
 	}
+	/*
+	 * Alone, opens are counted in memory only and no operation takes a
+	 * per-object lock: let go of every lock still held on disk (open
+	 * files' and cached ones), their changes home first, or one that a
+	 * close or a free while alone leaves behind would stay held for ever
+	 * (and a later inode in the same slot would inherit it).  Sharing
+	 * again takes the open files' locks afresh (vcl_open_locks_take).
+	 */
+	if (!v->j || !jnl_drain(v->j)) {
+		pthread_mutex_lock(&c->held_mu);
+		vcl_kc_clear(c);
+		for (uint32_t b = 0; b < VHELD_BUCKETS; b++)
+			for (struct vheld *h = c->held[b]; h; h = h->next) {
+				h->dirty = false;
+				if (h->mode != VMFS_LOCK_FREE)
+					vcl_release_addr(c, h);
+			}
+		pthread_mutex_unlock(&c->held_mu);
+	}
 	/* Alone: nothing changes behind us any more; reread what other hosts
 	 * may have changed while we shared. */
 	ret = vol_caches_reload(v);
