@@ -61,19 +61,9 @@ t_mkfs "$LUN" --max-hosts 4 --journal-size 4M
 hmount A
 grep -q "alone on the volume" "$(log_of A)" || fail "A does not say it is alone"
 round 1
-# alone_again N: A says for the Nth time that it works alone again (it
-# takes the volume lock back within a renewal interval or so).
-alone_again() {
-	local i
-	for ((i = 0; i < 100; i++)); do
-		(( $(grep -c "alone on the volume again" "$(log_of A)" || true) >= $1 )) && return
-		sleep 0.2
-	done
-	fail "A did not work alone again after B left"
-}
-alone_again 1
+alone_again A 1
 round 2
-alone_again 2
+alone_again A 2
 
 step "fenced while alone: A's kernel forgets what it kept"
 a=$(mp_of A)
