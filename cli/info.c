@@ -265,6 +265,10 @@ static void info_print_live_text(const struct vmfsd_info *d)
 		       d->cache_inodes,
 		       cli_size_str(d->cache_used_bytes, s[4], sizeof(s[4])),
 		       d->cache_evictions);
+		printf("kernel cache        %" PRIu64 " names and %" PRIu64
+		       " inodes kept by the kernel now, %" PRIu64
+		       " forgotten since the mount\n", d->kcache_names,
+		       d->kcache_inodes, d->kcache_forgotten);
 	}
 	cli_net_print_text(d);
 }
@@ -302,13 +306,16 @@ static void info_print_live_json(const struct vmfsd_info *d)
 	       "\"budget_bytes\": %" PRIu64 ", \"used_bytes\": %" PRIu64
 	       ", \"fixed_bytes\": %" PRIu64 ", \"index_bytes\": %" PRIu64
 	       ", \"inode_bytes\": %" PRIu64 ", \"inodes\": %" PRIu64
-	       ", \"evictions\": %" PRIu64 " }\n  }",
+	       ", \"evictions\": %" PRIu64 " },\n    \"kernel_cache\": { "
+	       "\"kernel_names\": %" PRIu64 ", \"kernel_inodes\": %" PRIu64
+	       ", \"kernel_forgotten\": %" PRIu64 " }\n  }",
 	       d->lease_ms, d->renew_ms, d->fence_ms,
 	       d->fenced ? "true" : "false",
 	       d->jnl_commits, d->jnl_forced, d->jnl_images, d->jnl_ring_blocks,
 	       d->jnl_flushes, d->jnl_checkpoints, d->cache_budget_bytes,
 	       d->cache_used_bytes, d->cache_fixed_bytes, d->cache_index_bytes,
-	       d->cache_inode_bytes, d->cache_inodes, d->cache_evictions);
+	       d->cache_inode_bytes, d->cache_inodes, d->cache_evictions,
+	       d->kcache_names, d->kcache_inodes, d->kcache_forgotten);
 	printf(",\n  \"cluster\": ");
 	cli_net_print_json(d);
 }

@@ -70,6 +70,7 @@ void vfuse_op_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 		     mode_t mode, struct fuse_file_info *fi)
 {
 	struct vfuse *f = vfuse_of(req);
+	uint64_t ep = vfuse_kc_epoch(f);
 	struct fuse_entry_param e;
 	uint32_t m = S_IFREG | (mode & 07777), uid, gid;
 	struct vol_attr a;
@@ -113,7 +114,12 @@ void vfuse_op_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 	if (ret == VOL_OPEN_DIRECT)
 		fi->direct_io = 1;
 	vfuse_entry_fill(&a, &e);
-	if (fuse_reply_create(req, &e, fi) == -ENOENT) {
+	vfuse_kc_lock(f);
+	vfuse_kc_grant(f, parent, name, a.ino, ep, &e.entry_timeout,
+		       &e.attr_timeout);
+	ret = fuse_reply_create(req, &e, fi);
+	vfuse_kc_unlock(f);
+	if (ret == -ENOENT) {
 		vol_release_file(f->v, a.ino, (fi->flags & O_ACCMODE) != O_RDONLY);
 		vol_forget(f->v, a.ino, 1);
 	}

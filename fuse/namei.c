@@ -16,6 +16,7 @@
 void vfuse_op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
 	struct vfuse *f = vfuse_of(req);
+	uint64_t ep = vfuse_kc_epoch(f);
 	struct vol_attr a;
 	int ret;
 
@@ -33,7 +34,7 @@ void vfuse_op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 			vfuse_reply_fail(req, "lookup .", parent, ret);
 			return;
 		}
-		vfuse_reply_entry(req, &a);
+		vfuse_reply_entry(req, parent, name, &a, ep);
 		return;
 	}
 
@@ -42,12 +43,16 @@ void vfuse_op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 		vfuse_reply_fail(req, "lookup", parent, ret);
 		return;
 	}
-	vfuse_reply_entry(req, &a);
+	vfuse_reply_entry(req, parent, name, &a, ep);
 }
 
 void vfuse_op_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
 {
-	vol_forget(vfuse_of(req)->v, ino, nlookup);
+	struct vfuse *f = vfuse_of(req);
+	uint64_t stamp = vfuse_kc_stamp(f);
+
+	if (vol_forget(f->v, ino, nlookup))
+		vfuse_kc_forget(f, ino, stamp);
 	fuse_reply_none(req);
 }
 
@@ -57,8 +62,12 @@ void vfuse_op_forget_multi(fuse_req_t req, size_t count,
 	struct vfuse *f = vfuse_of(req);
 	size_t i;
 
-	for (i = 0; i < count; i++)
-		vol_forget(f->v, forgets[i].ino, forgets[i].nlookup);
+	for (i = 0; i < count; i++) {
+		uint64_t stamp = vfuse_kc_stamp(f);
+
+		if (vol_forget(f->v, forgets[i].ino, forgets[i].nlookup))
+			vfuse_kc_forget(f, forgets[i].ino, stamp);
+	}
 	fuse_reply_none(req);
 }
 
@@ -66,6 +75,7 @@ void vfuse_op_getattr(fuse_req_t req, fuse_ino_t ino,
 		      struct fuse_file_info *fi)
 {
 	struct vfuse *f = vfuse_of(req);
+	uint64_t ep = vfuse_kc_epoch(f);
 	struct vol_attr a;
 	int ret;
 
@@ -75,7 +85,7 @@ void vfuse_op_getattr(fuse_req_t req, fuse_ino_t ino,
 		vfuse_reply_fail(req, "getattr", ino, ret);
 		return;
 	}
-	vfuse_reply_attr(req, &a);
+	vfuse_reply_attr(req, &a, ep);
 }
 
 /*
@@ -89,6 +99,7 @@ void vfuse_op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 		      int to_set, struct fuse_file_info *fi)
 {
 	struct vfuse *f = vfuse_of(req);
+	uint64_t ep = vfuse_kc_epoch(f);
 	struct vol_setattr sa;
 	struct vol_attr a;
 	unsigned mask = 0;
@@ -138,7 +149,7 @@ void vfuse_op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 		vfuse_reply_fail(req, "setattr", ino, ret);
 		return;
 	}
-	vfuse_reply_attr(req, &a);
+	vfuse_reply_attr(req, &a, ep);
 }
 
 void vfuse_op_readlink(fuse_req_t req, fuse_ino_t ino)
@@ -170,6 +181,7 @@ void vfuse_op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name,
 		    mode_t mode, dev_t rdev)
 {
 	struct vfuse *f = vfuse_of(req);
+	uint64_t ep = vfuse_kc_epoch(f);
 	uint32_t m = mode, uid, gid;
 	struct vol_attr a;
 	int ret;
@@ -181,13 +193,14 @@ void vfuse_op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name,
 		vfuse_reply_fail(req, "mknod", parent, ret);
 		return;
 	}
-	vfuse_reply_entry(req, &a);
+	vfuse_reply_entry(req, parent, name, &a, ep);
 }
 
 void vfuse_op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name,
 		    mode_t mode)
 {
 	struct vfuse *f = vfuse_of(req);
+	uint64_t ep = vfuse_kc_epoch(f);
 	uint32_t m = S_IFDIR | (mode & 07777), uid, gid;
 	struct vol_attr a;
 	int ret;
@@ -199,33 +212,38 @@ void vfuse_op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name,
 		vfuse_reply_fail(req, "mkdir", parent, ret);
 		return;
 	}
-	vfuse_reply_entry(req, &a);
+	vfuse_reply_entry(req, parent, name, &a, ep);
+}
+
+/* The kernel drops the entry of a removed name itself. */
+static void reply_removed(fuse_req_t req, const char *op, uint64_t parent,
+			  const char *name, int ret)
+{
+	if (ret < 0) {
+		vfuse_reply_fail(req, op, parent, ret);
+		return;
+	}
+	vfuse_kc_gone(vfuse_of(req), parent, name);
+	fuse_reply_err(req, 0);
 }
 
 void vfuse_op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
-	int ret = vol_unlink(vfuse_of(req)->v, parent, name);
-
-	if (ret < 0)
-		vfuse_reply_fail(req, "unlink", parent, ret);
-	else
-		fuse_reply_err(req, 0);
+	reply_removed(req, "unlink", parent, name,
+		      vol_unlink(vfuse_of(req)->v, parent, name));
 }
 
 void vfuse_op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
-	int ret = vol_rmdir(vfuse_of(req)->v, parent, name);
-
-	if (ret < 0)
-		vfuse_reply_fail(req, "rmdir", parent, ret);
-	else
-		fuse_reply_err(req, 0);
+	reply_removed(req, "rmdir", parent, name,
+		      vol_rmdir(vfuse_of(req)->v, parent, name));
 }
 
 void vfuse_op_symlink(fuse_req_t req, const char *link, fuse_ino_t parent,
 		      const char *name)
 {
 	struct vfuse *f = vfuse_of(req);
+	uint64_t ep = vfuse_kc_epoch(f);
 	uint32_t m = S_IFLNK | 0777, uid, gid;
 	struct vol_attr a;
 	int ret;
@@ -237,13 +255,14 @@ void vfuse_op_symlink(fuse_req_t req, const char *link, fuse_ino_t parent,
 		vfuse_reply_fail(req, "symlink", parent, ret);
 		return;
 	}
-	vfuse_reply_entry(req, &a);
+	vfuse_reply_entry(req, parent, name, &a, ep);
 }
 
 void vfuse_op_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 		     fuse_ino_t newparent, const char *newname,
 		     unsigned int flags)
 {
+	struct vfuse *f = vfuse_of(req);
 	unsigned vflags = 0;
 	int ret;
 
@@ -256,18 +275,22 @@ void vfuse_op_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 		vflags |= VOL_RENAME_NOREPLACE;
 	if (flags & RENAME_EXCHANGE)
 		vflags |= VOL_RENAME_EXCHANGE;
-	ret = vol_rename(vfuse_of(req)->v, parent, name, newparent, newname,
-			 vflags);
-	if (ret < 0)
+	vfuse_kc_rename_begin(f, parent, name, newparent, newname,
+			      flags & RENAME_EXCHANGE);
+	ret = vol_rename(f->v, parent, name, newparent, newname, vflags);
+	if (ret < 0) {
 		vfuse_reply_fail(req, "rename", parent, ret);
-	else
-		fuse_reply_err(req, 0);
+		return;
+	}
+	vfuse_kc_rename_done(f, parent, name, flags & RENAME_EXCHANGE);
+	fuse_reply_err(req, 0);
 }
 
 void vfuse_op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
 		   const char *newname)
 {
 	struct vfuse *f = vfuse_of(req);
+	uint64_t ep = vfuse_kc_epoch(f);
 	struct vol_attr a;
 	int ret;
 
@@ -276,7 +299,7 @@ void vfuse_op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
 		vfuse_reply_fail(req, "link", ino, ret);
 		return;
 	}
-	vfuse_reply_entry(req, &a);
+	vfuse_reply_entry(req, newparent, newname, &a, ep);
 }
 
 void vfuse_op_statfs(fuse_req_t req, fuse_ino_t ino)

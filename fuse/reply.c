@@ -32,8 +32,7 @@ void vfuse_entry_fill(const struct vol_attr *a, struct fuse_entry_param *e)
 	e->ino = a->ino;
 	e->generation = a->generation;
 	vfuse_attr_to_stat(a, &e->attr);
-	e->attr_timeout = VFUSE_ATTR_TIMEOUT;
-	e->entry_timeout = VFUSE_ENTRY_TIMEOUT;
+	/* Timeouts zero: vfuse_reply_entry grants them where it may. */
 }
 
 /*
@@ -66,22 +65,36 @@ void vfuse_reply_fail(fuse_req_t req, const char *op, uint64_t ino, long ret)
  * delivered (the request was interrupted), the kernel never counts the
  * lookup and will never forget it, so give the reference back.
  */
-void vfuse_reply_entry(fuse_req_t req, const struct vol_attr *a)
+void vfuse_reply_entry(fuse_req_t req, uint64_t parent, const char *name,
+		       const struct vol_attr *a, uint64_t epoch)
 {
 	struct vfuse *f = vfuse_of(req);
 	struct fuse_entry_param e;
+	int ret;
 
 	vfuse_entry_fill(a, &e);
-	if (fuse_reply_entry(req, &e) == -ENOENT)
+	vfuse_kc_lock(f);
+	vfuse_kc_grant(f, parent, name, a->ino, epoch, &e.entry_timeout,
+		       &e.attr_timeout);
+	ret = fuse_reply_entry(req, &e);
+	vfuse_kc_unlock(f);
+	if (ret == -ENOENT)
 		vol_forget(f->v, a->ino, 1);
 }
 
-void vfuse_reply_attr(fuse_req_t req, const struct vol_attr *a)
+void vfuse_reply_attr(fuse_req_t req, const struct vol_attr *a,
+		      uint64_t epoch)
 {
+	struct vfuse *f = vfuse_of(req);
+	double entry_timeout, attr_timeout;
 	struct stat st;
 
 	vfuse_attr_to_stat(a, &st);
-	fuse_reply_attr(req, &st, VFUSE_ATTR_TIMEOUT);
+	vfuse_kc_lock(f);
+	vfuse_kc_grant(f, 0, NULL, a->ino, epoch, &entry_timeout,
+		       &attr_timeout);
+	fuse_reply_attr(req, &st, attr_timeout);
+	vfuse_kc_unlock(f);
 }
 
 /*

@@ -253,9 +253,12 @@ int vfuse_mount(struct vol *v, const struct vfuse_opts *o, struct vfuse **out)
 		free(f);
 		return -ENOMEM;
 	}
-	ret = -pthread_key_create(&f->tbuf_key, vfuse_tbuf_free);
+	ret = vfuse_kc_init(f);
 	if (ret)
 		goto err_free;
+	ret = -pthread_key_create(&f->tbuf_key, vfuse_tbuf_free);
+	if (ret)
+		goto err_kc;
 
 	fuse_set_log_func(vfuse_log_bridge);
 	ret = vfuse_mount_args(o, &args);
@@ -272,6 +275,7 @@ int vfuse_mount(struct vol *v, const struct vfuse_opts *o, struct vfuse **out)
 		goto err_session;
 	}
 	fuse_opt_free_args(&args);
+	vfuse_kc_start(f);
 	*out = f;
 	return 0;
 
@@ -281,6 +285,8 @@ err_args:
 	fuse_opt_free_args(&args);
 err_key:
 	pthread_key_delete(f->tbuf_key);
+err_kc:
+	vfuse_kc_fini(f);
 err_free:
 	free(f->mountpoint);
 	free(f);
@@ -356,6 +362,7 @@ void vfuse_unmount_destroy(struct vfuse *f)
 	 * Lazy (MNT_DETACH) if still mounted: processes that still hold
 	 * files open get ENOTCONN once the session is gone.
 	 */
+	vfuse_kc_fini(f);
 	fuse_session_unmount(f->se);
 	fuse_session_destroy(f->se);
 	pthread_key_delete(f->tbuf_key);

@@ -23,15 +23,16 @@
 #include "vmfs/vol.h"
 
 /*
- * Timeouts (seconds) the kernel may trust an entry or attributes for.
- * Zero, because another host may change any name or inode at any moment
- * and nothing tells this kernel yet.  Once the engine caches metadata
- * under on-disk locks, entries and attributes covered by a lock this host
- * holds can get positive timeouts, with fuse_lowlevel_notify_inval_*()
- * called when the lock moves to another host.
+ * How long (seconds) the kernel may trust an entry or attributes while
+ * the engine allows it (vol_kcache_hold: this host works alone on the
+ * volume, or keeps the covering lock); zero otherwise, because another
+ * host may change any name or inode at any moment.  kcache.c makes the kernel forget what it kept
+ * before the engine lets another host in, so the timeout only bounds
+ * what a bug there would cost.  Past VFUSE_KC_MAX tracked names and
+ * inodes, replies get zero.
  */
-#define VFUSE_ENTRY_TIMEOUT 0.0
-#define VFUSE_ATTR_TIMEOUT  0.0
+#define VFUSE_KC_TIMEOUT 30.0
+#define VFUSE_KC_MAX (256u * 1024)
 
 /* Largest request the kernel sends us (max_pages 256 with 4 KiB pages). */
 #define VFUSE_MAX_IO (1u << 20)
@@ -45,6 +46,7 @@ struct vfuse {
 	char *mountpoint;
 	unsigned max_threads;
 	pthread_key_t tbuf_key;        /* struct vfuse_tbuf of each worker */
+	struct vfuse_kc *kc;           /* what the kernel caches (kcache.c) */
 	volatile sig_atomic_t stop;    /* vfuse_stop() was called */
 };
 
@@ -57,10 +59,31 @@ static inline struct vfuse *vfuse_of(fuse_req_t req)
 void vfuse_attr_to_stat(const struct vol_attr *a, struct stat *st);
 void vfuse_entry_fill(const struct vol_attr *a, struct fuse_entry_param *e);
 void vfuse_reply_fail(fuse_req_t req, const char *op, uint64_t ino, long ret);
-void vfuse_reply_entry(fuse_req_t req, const struct vol_attr *a);
-void vfuse_reply_attr(fuse_req_t req, const struct vol_attr *a);
+void vfuse_reply_entry(fuse_req_t req, uint64_t parent, const char *name,
+		       const struct vol_attr *a, uint64_t epoch);
+void vfuse_reply_attr(fuse_req_t req, const struct vol_attr *a,
+		      uint64_t epoch);
 int vfuse_new_owner(fuse_req_t req, uint64_t parent, uint32_t *mode,
 		    uint32_t *uid, uint32_t *gid);
+
+/* kcache.c */
+int vfuse_kc_init(struct vfuse *f);
+void vfuse_kc_start(struct vfuse *f);
+void vfuse_kc_fini(struct vfuse *f);
+void vfuse_kc_lock(struct vfuse *f);
+void vfuse_kc_unlock(struct vfuse *f);
+uint64_t vfuse_kc_epoch(struct vfuse *f);
+void vfuse_kc_grant(struct vfuse *f, uint64_t parent, const char *name,
+		    uint64_t ino, uint64_t epoch, double *entry_timeout,
+		    double *attr_timeout);
+void vfuse_kc_gone(struct vfuse *f, uint64_t parent, const char *name);
+uint64_t vfuse_kc_stamp(struct vfuse *f);
+void vfuse_kc_forget(struct vfuse *f, uint64_t ino, uint64_t stamp);
+void vfuse_kc_rename_begin(struct vfuse *f, uint64_t parent, const char *name,
+			   uint64_t newparent, const char *newname,
+			   bool exchange);
+void vfuse_kc_rename_done(struct vfuse *f, uint64_t parent, const char *name,
+			  bool exchange);
 
 /* session.c */
 void *vfuse_tbuf(struct vfuse *f, size_t len);

@@ -204,6 +204,7 @@ int vmfsd_serve(struct vmfsd_args *a)
 
 	memset(&d, 0, sizeof(d));
 	d.a = a;
+	pthread_mutex_init(&d.fence_mu, NULL);
 	d.fuse_done[0] = d.fuse_done[1] = -1;
 	d.loop = qb_loop_create();
 	if (!d.loop) {

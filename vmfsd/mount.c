@@ -224,6 +224,10 @@ static void vmfsd_on_fence(void *ctx, const char *why)
 
 	snprintf(d->fence_why, sizeof(d->fence_why), "%s", why);
 	d->fenced = true;
+	pthread_mutex_lock(&d->fence_mu);
+	if (d->vol_live)
+		vol_cluster_fenced(d->vol);
+	pthread_mutex_unlock(&d->fence_mu);
 	vmfsd_notify_status("FENCED: %s; all I/O fails, unmount and mount "
 			    "again", why);
 	qb_log(LOG_CRIT, "volume %s fenced: %s; all I/O now fails, unmount "
@@ -455,6 +459,11 @@ static int vmfsd_cluster(struct vmfsd *d, const struct vol_geom *g)
 		vmfsd_fail(d, "cannot take the volume lock of %s: %s; run "
 			   "'vmfs fsck %s'", d->uuid, vmfs_strerror(ret),
 			   d->a->lun);
+	if (!ret) {
+		pthread_mutex_lock(&d->fence_mu);
+		d->vol_live = true;
+		pthread_mutex_unlock(&d->fence_mu);
+	}
 	return ret;
 }
 
@@ -673,6 +682,9 @@ void vmfsd_finish(struct vmfsd *d, struct vmfsd_close_status *st)
 	/* No request reaches the engine now: leave the group before the
 	 * volume lets its locks go. */
 	vmfsd_cluster_net_stop(d);
+	pthread_mutex_lock(&d->fence_mu);
+	d->vol_live = false;
+	pthread_mutex_unlock(&d->fence_mu);
 	if (d->vol) {
 		ret = vol_close(d->vol);
 		if (ret)
@@ -759,5 +771,8 @@ void vmfsd_info_get(struct vmfsd *d, struct vmfsd_info *out)
 		out->cache_inodes = cs.inodes;
 		out->cache_evictions = cs.evictions;
 	}
+	if (d->fuse)
+		vfuse_kc_stats(d->fuse, &out->kcache_names,
+			       &out->kcache_inodes, &out->kcache_forgotten);
 	vmfsd_cluster_net_info(d, out);
 }

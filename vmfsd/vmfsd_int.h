@@ -72,6 +72,10 @@ struct vmfsd {
 	 * is written before the flag. */
 	volatile bool fenced;
 	char fence_why[256];
+	/* The fence tells the engine (vol_cluster_fenced) while vol_live:
+	 * cleared before the volume closes. */
+	pthread_mutex_t fence_mu;
+	bool vol_live;
 	char uuid[37];
 	char host_uuid[37];
 	char host_name[VMFSD_HOST_NAME_MAX + 1];

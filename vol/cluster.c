@@ -31,6 +31,7 @@
  */
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -51,6 +52,10 @@ struct vheld {
 	bool dirty;                /* cached with changes not home yet: */
 	uint64_t seq;              /* ... in this sealed transaction */
 	int64_t used_ms;           /* the last operation that used it ended */
+	bool kheld;                /* the kernel keeps what it covers
+				    * (vol_kcache_hold) */
+	bool leaving;              /* being let go: the kernel may keep
+				    * nothing more under it */
 	struct vheld *next;
 };
 
@@ -89,6 +94,8 @@ struct vcl {
 	pthread_cond_t thr_cv;
 	uint64_t recovered, broken;
 	bool sweep_wanted;           /* an unlinked inode waits for the sweep */
+	uint32_t orphan_passes;      /* sweeps in a row that found an orphan
+				      * locked elsewhere (held_mu) */
 	char why[600];               /* who refused us the volume lock */
 
 	/* The cluster fast path (vol_cluster_set_net, §9 of PROTOCOL.md). */
@@ -109,6 +116,16 @@ struct vcl {
 	bool hw_flush;               /* release every cached lock */
 	bool hw_trim;                /* release the cached locks left idle */
 	struct vol_net_stats ns;     /* counters: atomics */
+
+	/* The kernel's caches (vol_kcache_set).  kc_rw guards kc and
+	 * kc_arg, read while a hook runs (hooks run side by side: one may
+	 * wait for the kernel while another is called inside an
+	 * operation). */
+	pthread_rwlock_t kc_rw;
+	const struct vol_kcache_ops *kc;
+	void *kc_arg;
+	_Atomic bool kc_ok;          /* alone: the kernel may cache */
+	_Atomic uint64_t kc_epoch;   /* + 1 at every release of a lock */
 };
 
 /* The running operation of this thread (shared mode). */
@@ -215,13 +232,20 @@ static void sleep_ms(unsigned ms)
 #define VCL_ASK_AGAIN_MS 250
 
 /*
+ * Set by vcl_lock_ino_fresh around its lock: a holder that answers that
+ * it keeps the lock (files open there) ends the wait at once (-EBUSY),
+ * instead of the wait going on for the lease.
+ */
+static __thread bool busy_ends;
+
+/*
  * Ask every holder in st but us, all live, to let go of addr over the
  * fast path.  True when each one answered: the caller looks at the disk
  * again at once.  False: no fast path, a holder outside our group, or no
  * answer in timeout_ms (then the disk-only wait goes on).
  */
 static bool vcl_ask(struct vcl *c, const struct lock_state *st, uint64_t addr,
-		    enum vmfs_lock_mode mode, unsigned timeout_ms)
+		    enum vmfs_lock_mode mode, unsigned timeout_ms, bool *busy)
 {
 	bool all = false;
 
@@ -239,6 +263,8 @@ static bool vcl_ask(struct vcl *c, const struct lock_state *st, uint64_t addr,
 						  timeout_ms);
 			if (ret == -ETIMEDOUT)
 				NS_ADD(c, ask_timeouts);
+			if (ret == -EBUSY)
+				*busy = true;
 			if (ret) {
 				all = false;
 				break;
@@ -301,11 +327,14 @@ static int vcl_acquire(struct vcl *c, uint64_t addr, enum vmfs_lock_mode mode,
 		 * go at once, one an operation uses when it ends). */
 		if (!dead && !gone && now >= next_ask) {
 			unsigned left = (unsigned)(live_end - now);
+			bool busy = false;
 
 			next_ask = now + VCL_ASK_AGAIN_MS;
 			if (vcl_ask(c, st, addr, mode,
-				    left < VCL_ASK_MS ? left : VCL_ASK_MS))
+				    left < VCL_ASK_MS ? left : VCL_ASK_MS, &busy))
 				continue;
+			if (busy && busy_ends)
+				return -EBUSY;
 		}
 		sleep_ms(backoff + (unsigned)(random() % (backoff + 1)));
 		if (backoff < 200)
@@ -324,11 +353,12 @@ static int vcl_upgrade(struct vcl *c, uint64_t addr, unsigned live_ms,
 		int ret = lock_upgrade(c->lk, addr, 0, st);
 		int64_t now = vmfs_mono_ms();
 		unsigned left = now < end ? (unsigned)(end - now) : 0;
+		bool busy = false;
 
 		if (ret != -EBUSY || !left)
 			return ret;
 		if (!vcl_ask(c, st, addr, VMFS_LOCK_EXCLUSIVE,
-			     left < VCL_ASK_MS ? left : VCL_ASK_MS))
+			     left < VCL_ASK_MS ? left : VCL_ASK_MS, &busy))
 			return lock_upgrade(c->lk, addr, left, st);
 		ret = lock_upgrade(c->lk, addr, 0, st);
 		if (ret != -EBUSY)
@@ -370,11 +400,25 @@ static bool op_shared(const struct vol *v)
 	return cur_op && cur_op->v == v;
 }
 
-/* Record addr's new generation and drop it from the held table. */
+static int vcl_hw_queue(struct vcl *c, uint64_t addr);
+
+/*
+ * Record addr's new generation and drop it from the held table.  A lock
+ * under which the kernel keeps something is let go only by the handover
+ * worker, once the kernel forgot it (vcl_kc_forget): anywhere else it
+ * stays held, and the worker is asked to let go of it (-EAGAIN).
+ */
 static int vcl_release_addr(struct vcl *c, struct vheld *h)
 {
 	struct lock_state st;
-	int ret = lock_release(c->lk, h->addr, &st);
+	int ret;
+
+	if (h->kheld) {
+		vcl_hw_queue(c, h->addr);
+		return -EAGAIN;
+	}
+	ret = lock_release(c->lk, h->addr, &st);
+	atomic_fetch_add(&c->kc_epoch, 1);
 
 	if (!ret || ret == -EPERM) {
 		/* -EPERM: not ours any more (broken by a survivor). */
@@ -519,7 +563,10 @@ int vcl_end(struct vol *v, struct vcl_optab *op, int ret)
 				 * or kept as a cache. */
 				if (h->mode != VMFS_LOCK_FREE)
 					open_lock_sync(v, h, 0, &st);
-				if (h->wanted) {
+				/* Kept because the kernel keeps something under
+				 * it: the worker lets go of it and answers. */
+				if (h->wanted &&
+				    !(h->kheld && h->mode != VMFS_LOCK_FREE)) {
 					h->wanted = false;
 					asked[nasked++] = h->addr;
 				}
@@ -683,6 +730,31 @@ static int vcl_lock_ino_wait(struct vol *v, uint64_t ino,
 	return vcl_reload_ino(v, ino);
 }
 
+int vcl_lock_ino_fresh(struct vol *v, uint64_t ino)
+{
+	int ret;
+
+	if (!op_shared(v))
+		return 0;
+	busy_ends = true;
+	ret = vcl_lock_ino_wait(v, ino, VMFS_LOCK_READONLY, vcl_live_ms(v),
+				true);
+	busy_ends = false;
+	return ret;
+}
+
+bool vcl_caching(struct vol *v)
+{
+	bool ret = false;
+
+	if (v->cl) {
+		pthread_mutex_lock(&v->cl->held_mu);
+		ret = v->cl->shared && v->cl->caching;
+		pthread_mutex_unlock(&v->cl->held_mu);
+	}
+	return ret;
+}
+
 int vcl_lock_ino(struct vol *v, uint64_t ino, enum vmfs_lock_mode mode)
 {
 	return op_shared(v) ? vcl_lock_ino_wait(v, ino, mode, vcl_live_ms(v),
@@ -702,12 +774,15 @@ int vcl_lock_ino_brief(struct vol *v, uint64_t ino, enum vmfs_lock_mode mode)
 	return vcl_lock_ino_wait(v, ino, mode, v->cl->o.t.renew_ms / 4, true);
 }
 
+/* A new orphan or pending drop: sweep at the next tick, with a fresh
+ * count of passes for orphans locked elsewhere. */
 void vcl_sweep_want(struct vol *v)
 {
 	if (!v->cl)
 		return;
 	pthread_mutex_lock(&v->cl->held_mu);
 	v->cl->sweep_wanted = true;
+	v->cl->orphan_passes = 0;
 	pthread_mutex_unlock(&v->cl->held_mu);
 }
 
@@ -1242,12 +1317,183 @@ static void vcl_forget_gens(struct vcl *c)
 	pthread_mutex_unlock(&c->held_mu);
 }
 
+/* ---- the kernel's caches ---------------------------------------------- */
+
+/* Every held entry forgets that the kernel keeps something (held_mu). */
+static void vcl_kc_clear(struct vcl *c)
+{
+	for (uint32_t b = 0; b < VHELD_BUCKETS; b++)
+		for (struct vheld *h = c->held[b]; h; h = h->next)
+			h->kheld = false;
+}
+
+void vol_kcache_set(struct vol *v, const struct vol_kcache_ops *ops,
+		    void *arg)
+{
+	struct vcl *c = v->cl;
+
+	if (!c)
+		return;
+	pthread_rwlock_wrlock(&c->kc_rw);
+	c->kc = ops;
+	c->kc_arg = arg;
+	pthread_rwlock_unlock(&c->kc_rw);
+	if (!ops) {
+		/* No kernel any more: nothing to forget before a release. */
+		pthread_mutex_lock(&c->held_mu);
+		vcl_kc_clear(c);
+		pthread_mutex_unlock(&c->held_mu);
+	}
+}
+
+uint64_t vol_kcache_epoch(struct vol *v)
+{
+	return v->cl ? atomic_load(&v->cl->kc_epoch) : 0;
+}
+
+/*
+ * Alone, anything: nothing on the volume changes but through us.
+ * Shared, what a lock we keep EXCLUSIVE as a cache covers, while no
+ * member asked for it and no lock was let go since the reply's operation
+ * began (its answer could predate a change made while we did not hold
+ * it).  Read-only hosts (no cluster state here) share the volume with
+ * other read-only hosts only, but their fencing has no watcher to tell
+ * the kernel: they do without.
+ */
+bool vol_kcache_hold(struct vol *v, uint64_t ino, uint64_t epoch)
+{
+	struct vcl *c = v->cl;
+	struct vheld *h;
+	bool ok;
+
+	if (!c || vol_fenced(v))
+		return false;
+	if (atomic_load(&c->kc_ok))
+		return true;
+	if (ino >= v->g.res[VMFS_RES_INODE].count)
+		return false;
+	pthread_mutex_lock(&c->held_mu);
+	h = held_find(c, res_addr(v, VMFS_RES_INODE, ino), false);
+	ok = c->shared && c->caching && h && h->mode == VMFS_LOCK_EXCLUSIVE &&
+	     !h->leaving && !h->wanted && atomic_load(&c->kc_epoch) == epoch;
+	if (ok)
+		h->kheld = true;
+	pthread_mutex_unlock(&c->held_mu);
+	return ok;
+}
+
+bool vol_kcache_covered(struct vol *v, uint64_t ino)
+{
+	struct vcl *c = v->cl;
+	struct vheld *h;
+	bool ret;
+
+	if (!c)
+		return false;
+	if (atomic_load(&c->kc_ok))
+		return true;
+	if (ino >= v->g.res[VMFS_RES_INODE].count)
+		return false;
+	pthread_mutex_lock(&c->held_mu);
+	h = held_find(c, res_addr(v, VMFS_RES_INODE, ino), false);
+	ret = h && (h->kheld || h->leaving);
+	pthread_mutex_unlock(&c->held_mu);
+	return ret;
+}
+
+/* The kernel forgets everything (all: even if no lock says it keeps
+ * something; watcher thread, no operation running here). */
+static void vcl_kc_drop(struct vcl *c, bool all)
+{
+	bool any = false;
+
+	pthread_mutex_lock(&c->held_mu);
+	for (uint32_t b = 0; b < VHELD_BUCKETS && !any; b++)
+		for (struct vheld *h = c->held[b]; h && !any; h = h->next)
+			any = h->kheld;
+	pthread_mutex_unlock(&c->held_mu);
+	atomic_fetch_add(&c->kc_epoch, 1);
+	if (!all && !any)
+		return;
+	pthread_rwlock_rdlock(&c->kc_rw);
+	if (c->kc)
+		c->kc->drop_all(c->kc_arg);
+	pthread_rwlock_unlock(&c->kc_rw);
+	pthread_mutex_lock(&c->held_mu);
+	vcl_kc_clear(c);
+	pthread_mutex_unlock(&c->held_mu);
+}
+
+/* The kernel forgets everything and may keep nothing from now on, until
+ * the host is alone again. */
+static void vcl_kcache_off(struct vcl *c)
+{
+	vcl_kc_drop(c, atomic_exchange(&c->kc_ok, false));
+}
+
+/*
+ * Before h may be let go: the kernel forgets what it keeps under it
+ * (held_mu held, dropped meanwhile; handover worker only).  No grant
+ * under h from now on (leaving) until the caller clears it.
+ */
+static void vcl_kc_forget(struct vol *v, struct vheld *h)
+{
+	struct vcl *c = v->cl;
+	int64_t ino;
+
+	h->leaving = true;
+	if (!h->kheld)
+		return;
+	h->kheld = false;
+	ino = vol_res_index(v, VMFS_RES_INODE, h->addr);
+	pthread_mutex_unlock(&c->held_mu);
+	pthread_rwlock_rdlock(&c->kc_rw);
+	if (c->kc && ino >= 0)
+		c->kc->drop_ino(c->kc_arg, (uint64_t)ino);
+	pthread_rwlock_unlock(&c->kc_rw);
+	pthread_mutex_lock(&c->held_mu);
+}
+
+void vcl_kc_carry(struct vol *v, uint64_t from, uint64_t to, bool exchange)
+{
+	struct vcl *c = v->cl;
+	struct vheld *hf, *ht;
+
+	if (!op_shared(v))
+		return;
+	pthread_mutex_lock(&c->held_mu);
+	hf = held_find(c, res_addr(v, VMFS_RES_INODE, from), false);
+	ht = held_find(c, res_addr(v, VMFS_RES_INODE, to), false);
+	/* leaving: its drop may run before the kernel moved the entry */
+	if (hf && ht) {
+		if (hf->kheld || hf->leaving)
+			ht->kheld = true;
+		if (exchange && (ht->kheld || ht->leaving))
+			hf->kheld = true;
+	}
+	pthread_mutex_unlock(&c->held_mu);
+}
+
+static void vcl_kcache_drop_attr(struct vcl *c, uint64_t ino)
+{
+	if (!c)
+		return;
+	pthread_rwlock_rdlock(&c->kc_rw);
+	if (c->kc)
+		c->kc->drop_attr(c->kc_arg, ino);
+	pthread_rwlock_unlock(&c->kc_rw);
+}
+
 static int vcl_go_shared(struct vol *v)
 {
 	struct vcl *c = v->cl;
 	struct lock_state st;
 	int ret;
 
+	/* First the kernel: the newcomer may change anything once we let
+	 * go of the volume lock.  Not under mode_rw: the kernel may wait
+	 * for a request of ours to end before it forgets an entry. */
+	vcl_kcache_off(c);
 	pthread_rwlock_wrlock(&c->mode_rw);
 	vol_icache_flush_times(v);
 	ret = v->j ? jnl_drain(v->j) : 0;
@@ -1278,6 +1524,25 @@ static void vcl_go_alone(struct vol *v)
 		pthread_rwlock_unlock(&c->mode_rw);
 		return;
 	}
+	/*
+	 * Alone, opens are counted in memory only and no operation takes a
+	 * per-object lock: let go of every lock still held on disk (open
+	 * files' and cached ones), their changes home first, or one that a
+	 * close or a free while alone leaves behind would stay held for ever
+	 * (and a later inode in the same slot would inherit it).  Sharing
+	 * again takes the open files' locks afresh (vcl_open_locks_take).
+	 */
+	if (!v->j || !jnl_drain(v->j)) {
+		pthread_mutex_lock(&c->held_mu);
+		vcl_kc_clear(c);
+		for (uint32_t b = 0; b < VHELD_BUCKETS; b++)
+			for (struct vheld *h = c->held[b]; h; h = h->next) {
+				h->dirty = false;
+				if (h->mode != VMFS_LOCK_FREE)
+					vcl_release_addr(c, h);
+			}
+		pthread_mutex_unlock(&c->held_mu);
+	}
 	/* Alone: nothing changes behind us any more; reread what other hosts
 	 * may have changed while we shared. */
 	ret = vol_caches_reload(v);
@@ -1285,6 +1550,7 @@ static void vcl_go_alone(struct vol *v)
 		VLOG(LOG_ERR, "rereading caches after the other hosts left: %s",
 		     vmfs_strerror(ret));
 	c->shared = false;
+	atomic_store(&c->kc_ok, true);
 	VLOG(LOG_NOTICE, "alone on the volume again: operations no longer take per-object locks");
 	pthread_rwlock_unlock(&c->mode_rw);
 }
@@ -1337,34 +1603,70 @@ static bool vcl_cached_home(struct vol *v, struct vheld *h)
  */
 #define VCL_CACHE_IDLE_MS 30000
 
-/* Let go of every lock held only as a cache, or (idle_ms) only of those
- * unused for that long (held_mu held). */
-static void vcl_uncache_all(struct vol *v, int64_t idle_ms)
+/* Let go of h if held only as a cache (idle_ms: and unused for that
+ * long), or bring it down to what files open here need (held_mu held,
+ * dropped while waiting). */
+static void vcl_uncache_one(struct vol *v, struct vheld *h, int64_t idle_ms,
+			    int64_t now)
 {
 	struct vcl *c = v->cl;
-	int64_t now = vmfs_mono_ms();
+	struct lock_state st;
 
-	for (uint32_t b = 0; b < VHELD_BUCKETS; b++)
-		for (struct vheld *h = c->held[b]; h; h = h->next) {
-			struct lock_state st;
-
-			if (h->mode == VMFS_LOCK_FREE || h->in_op ||
-			    (idle_ms && (h->open_ro || h->open_rw ||
-					 now - h->used_ms < idle_ms)) ||
-			    !vcl_cached_home(v, h))
-				continue;
-			if (h->open_ro || h->open_rw) {
-				/* Back to what the opens need. */
-				if (h->mode == VMFS_LOCK_EXCLUSIVE && !h->open_rw &&
-				    !h->multiwriter &&
-				    !lock_downgrade(c->lk, h->addr, &st)) {
-					h->mode = st.mode;
-					h->gen = st.gen;
-				}
-				continue;
-			}
-			vcl_release_addr(c, h);
+	for (;;) {
+		if (h->mode == VMFS_LOCK_FREE || h->in_op ||
+		    (idle_ms && (h->open_ro || h->open_rw ||
+				 now - h->used_ms < idle_ms)) ||
+		    !vcl_cached_home(v, h))
+			break;
+		if (h->kheld) {
+			vcl_kc_forget(v, h);
+			continue;  /* h may have changed meanwhile */
 		}
+		if (h->open_ro || h->open_rw) {
+			/* Back to what the opens need. */
+			if (h->mode == VMFS_LOCK_EXCLUSIVE && !h->open_rw &&
+			    !h->multiwriter &&
+			    !lock_downgrade(c->lk, h->addr, &st)) {
+				h->mode = st.mode;
+				h->gen = st.gen;
+			}
+			break;
+		}
+		vcl_release_addr(c, h);
+		break;
+	}
+	h->leaving = false;
+}
+
+/*
+ * How many locks one slice of a trim lets go of before the worker looks
+ * at its queue again: a host that kept thousands of locks (one per file
+ * it created) must not make a member's request wait for all of their
+ * releases.
+ */
+#define VCL_TRIM_SLICE 16
+
+/* Let go of locks held only as a cache, or (idle_ms) only of those
+ * unused for that long, from bucket *cursor on, up to VCL_TRIM_SLICE of
+ * them (held_mu held).  True when the whole table was gone through. */
+static bool vcl_uncache_some(struct vol *v, int64_t idle_ms, uint32_t *cursor)
+{
+	int64_t now = vmfs_mono_ms();
+	unsigned n = 0;
+
+	for (; *cursor < VHELD_BUCKETS; (*cursor)++) {
+		for (struct vheld *h = v->cl->held[*cursor]; h; h = h->next) {
+			enum vmfs_lock_mode was = h->mode;
+
+			vcl_uncache_one(v, h, idle_ms, now);
+			n += h->mode != was;
+		}
+		if (n >= VCL_TRIM_SLICE) {
+			(*cursor)++;
+			return *cursor == VHELD_BUCKETS;
+		}
+	}
+	return true;
 }
 
 /* One member's request for addr (handover worker). */
@@ -1391,11 +1693,19 @@ static void vcl_hand_over(struct vol *v, uint64_t addr)
 				break;  /* keep it; the asker falls back */
 			continue;
 		}
+		/* And the kernel forgets what it keeps under it (an
+		 * operation may take it meanwhile: look again). */
+		if (h->kheld) {
+			vcl_kc_forget(v, h);
+			continue;
+		}
 		h->wanted = true;
 		open_lock_sync(v, h, 0, &st);
 		h->wanted = false;
 		break;
 	}
+	if (h)
+		h->leaving = false;
 	pthread_mutex_unlock(&c->held_mu);
 	if (answer)
 		vcl_net_released(c, &addr, 1);
@@ -1406,20 +1716,33 @@ static void *vcl_hw_thread(void *arg)
 	struct vol *v = arg;
 	struct vcl *c = v->cl;
 
+	bool trim = false, all = false;  /* a pass runs; for a flush */
+	uint32_t cursor = 0;
+
 	pthread_mutex_lock(&c->hw_mu);
 	while (!c->hw_stopping) {
-		if (c->hw_flush || c->hw_trim) {
-			bool all = c->hw_flush;
-
+		/* Members' requests first; a pass over the table goes on in
+		 * slices between them, and starts again on a new flush. */
+		if (c->hw_flush || (c->hw_trim && !trim)) {
+			all = all || c->hw_flush;
+			trim = true;
+			cursor = 0;
 			c->hw_flush = c->hw_trim = false;
+		}
+		if (trim && !c->hw_n) {
+			bool done = true;
+
 			pthread_mutex_unlock(&c->hw_mu);
 			pthread_mutex_lock(&c->held_mu);
 			if (!c->caching)
-				vcl_uncache_all(v, 0);
+				done = vcl_uncache_some(v, 0, &cursor);
 			else if (!all)
-				vcl_uncache_all(v, VCL_CACHE_IDLE_MS);
+				done = vcl_uncache_some(v, VCL_CACHE_IDLE_MS,
+							&cursor);
 			pthread_mutex_unlock(&c->held_mu);
 			pthread_mutex_lock(&c->hw_mu);
+			if (done)
+				trim = all = false;
 			continue;
 		}
 		if (c->hw_n) {
@@ -1447,12 +1770,20 @@ int vol_cluster_release_request(struct vol *v, uint64_t addr,
 				enum vmfs_lock_mode want)
 {
 	struct vcl *c = v->cl;
-	int ret = -EINPROGRESS;
 
 	(void)want;   /* whatever they want, we let go of it */
 	if (!c || !c->hw_started)
 		return 0;
 	NS_ADD(c, requests);
+	return vcl_hw_queue(c, addr);
+}
+
+/* Queue addr for the handover worker (any thread; never blocks).
+ * -EINPROGRESS, or -ENOMEM. */
+static int vcl_hw_queue(struct vcl *c, uint64_t addr)
+{
+	int ret = -EINPROGRESS;
+
 	pthread_mutex_lock(&c->hw_mu);
 	for (uint32_t i = 0; i < c->hw_n; i++)
 		if (c->hw_q[i] == addr)
@@ -1507,6 +1838,12 @@ void vol_cluster_set_net(struct vol *v, const struct vol_net_ops *ops,
 		pthread_mutex_unlock(&c->hw_mu);
 	}
 	vcl_kick(c, true);
+}
+
+void vol_cluster_fenced(struct vol *v)
+{
+	if (v->cl)
+		vcl_kick(v->cl, true);
 }
 
 void vol_cluster_membership(struct vol *v, bool left, uint32_t slot)
@@ -1583,6 +1920,11 @@ static void vcl_net_decide(struct vol *v)
 	VLOG(LOG_NOTICE, "%s", want ? "every host on the volume is in our cluster group: locks stay cached between operations and are handed over on request" :
 	     "a host on the volume is not in our cluster group (or the cluster is down): locks are released after each operation again");
 	if (!want) {
+		/* Nobody may ask us any more: the kernel forgets what it
+		 * keeps under cached locks before they go (a host alone
+		 * keeps its own). */
+		if (c->shared)
+			vcl_kc_drop(c, false);
 		pthread_mutex_lock(&c->hw_mu);
 		c->hw_flush = true;
 		pthread_cond_signal(&c->hw_cv);
@@ -1609,15 +1951,19 @@ static int apply_pending_drop(struct vol *v, struct vinode *vi)
 	pthread_rwlock_unlock(&vi->rw);
 	if (!ret)
 		ret = vol_res_inode_mark(v, vi->ino, VOL_RC_UNLINKED, false);
+	if (!ret)
+		vcl_kcache_drop_attr(v->cl, vi->ino);
 	return ret;
 }
 
 /*
  * One inode of the sweep's list, whose lock the running operation holds
  * (or alone): apply its pending drop, free it if that leaves it an
- * orphan, or free the orphan it was.  True: try again at the next sweep.
+ * orphan, or free the orphan it was.  True: try again at the next sweep;
+ * *unread: an orphan that could not be read (tried again a few times).
  */
-static bool sweep_one(struct vol *v, uint64_t ino, uint64_t *freed)
+static bool sweep_one(struct vol *v, uint64_t ino, uint64_t *freed,
+		      bool *unread)
 {
 	VOL_HANDLE(v);
 	bool pending = false, orphan = false, retry = false, busy;
@@ -1644,9 +1990,12 @@ static bool sweep_one(struct vol *v, uint64_t ino, uint64_t *freed)
 		return false;
 	}
 	/* Not read: the bits stay (a transient failure must not leak the
-	 * inode); a pending drop is tried again at the next sweep. */
-	if (ret)
+	 * inode); a pending drop is tried again at the next sweep, an
+	 * orphan a few more times. */
+	if (ret) {
+		*unread |= !pending;
 		return pending;
+	}
 	if (pending && apply_pending_drop(v, vi))
 		retry = true;
 	pthread_mutex_lock(&v->icache_lock);
@@ -1672,12 +2021,22 @@ static bool sweep_one(struct vol *v, uint64_t ino, uint64_t *freed)
  * still has open stays pending: the sweep is wanted again at the next
  * tick, and the holder's last close asks for one too.
  */
+/*
+ * An orphan whose lock another host holds is usually open there, and
+ * its holder frees it at its last close; but the holder may only have
+ * been running an operation on it (a stat, its own sweep), and then
+ * nobody else would come back for it.  So the sweep comes back for such
+ * orphans this many times (a renewal interval apart, ~30 s by default)
+ * before leaving them to their holder or the next event.
+ */
+#define VCL_ORPHAN_PASSES 15
+
 void vol_orphans_sweep(struct vol *v, bool quiet)
 {
 	struct vol_orphan *list = NULL;
 	uint64_t freed = 0;
 	size_t n = 0;
-	bool retry = false;
+	bool retry = false, busy = false;
 
 	if (vol_is_rdonly(v))
 		return;
@@ -1720,15 +2079,25 @@ void vol_orphans_sweep(struct vol *v, bool quiet)
 		ret = op_shared(v) ? vcl_lock_addr(v, addr, VMFS_LOCK_EXCLUSIVE, 0,
 						   NULL, NULL)
 				   : 0;
-		/* Locked elsewhere: an orphan is open there and freed by
-		 * its holder, a pending drop waits for us to come back. */
+		/* Locked elsewhere: a pending drop waits for us to come
+		 * back; an orphan most likely for its holder's last close
+		 * (VCL_ORPHAN_PASSES). */
 		retry |= ret && list[i].pending;
+		busy |= ret && !list[i].pending;
 		if (!ret)
-			retry |= sweep_one(v, list[i].ino, &freed);
+			retry |= sweep_one(v, list[i].ino, &freed, &busy);
 		vcl_end(v, &op, 0);
 	}
-	if (retry)
+	if (retry) {
 		vcl_sweep_want(v);
+	} else if (v->cl) {
+		pthread_mutex_lock(&v->cl->held_mu);
+		if (!busy)
+			v->cl->orphan_passes = 0;
+		else if (++v->cl->orphan_passes <= VCL_ORPHAN_PASSES)
+			v->cl->sweep_wanted = true;
+		pthread_mutex_unlock(&v->cl->held_mu);
+	}
 	if (freed && !quiet)
 		VLOG(LOG_NOTICE, "%s: freed %llu inodes that were unlinked while open",
 		     lun_name(v->lun), (unsigned long long)freed);
@@ -1791,7 +2160,9 @@ static void *vcl_thread(void *arg)
 		if (full)
 			next_tick = now + c->o.t.renew_ms;
 		pthread_mutex_unlock(&c->thr_mu);
-		if (!lun_is_fenced(v->lun)) {
+		if (lun_is_fenced(v->lun)) {
+			vcl_kcache_off(c);
+		} else {
 			if (full) {
 				vcl_tick(v);
 			} else {
@@ -1834,6 +2205,7 @@ static int vcl_take_volume_lock(struct vol *v)
 		ret = vcl_try_alone(c);
 		if (!ret) {
 			c->shared = false;
+			atomic_store(&c->kc_ok, true);
 			return 0;
 		}
 		if (ret != -EBUSY)
@@ -1884,6 +2256,7 @@ int vol_cluster_start(struct vol *v, const struct vol_cluster_opts *o)
 	pthread_rwlock_init(&c->net_rw, NULL);
 	pthread_mutex_init(&c->hw_mu, NULL);
 	pthread_cond_init(&c->hw_cv, NULL);
+	pthread_rwlock_init(&c->kc_rw, NULL);
 	{
 		pthread_condattr_t ca;
 
@@ -1968,6 +2341,8 @@ void vol_cluster_stop(struct vol *v)
 	pthread_mutex_unlock(&c->hw_mu);
 	if (c->hw_started)
 		pthread_join(c->hw_thr, NULL);
+	atomic_store(&c->kc_ok, false);  /* the adapter is gone by now */
+	vcl_kc_clear(c);
 	c->caching = false;
 	pthread_rwlock_wrlock(&c->mode_rw);
 	vol_icache_flush_times(v);
@@ -1998,6 +2373,7 @@ void vol_cluster_stop(struct vol *v)
 	pthread_cond_destroy(&c->thr_cv);
 	pthread_rwlock_destroy(&c->net_rw);
 	pthread_mutex_destroy(&c->hw_mu);
+	pthread_rwlock_destroy(&c->kc_rw);
 	pthread_cond_destroy(&c->hw_cv);
 	free(c->hw_q);
 	free(c->seen);

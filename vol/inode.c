@@ -286,19 +286,22 @@ int vol_inode_get(struct vol *v, uint64_t ino, struct vinode **out)
 	return 0;
 }
 
-void vol_inode_forget(struct vol *v, uint64_t ino, uint64_t n)
+bool vol_inode_forget(struct vol *v, uint64_t ino, uint64_t n)
 {
 	struct vinode *vi;
+	bool gone = true;
 
 	pthread_mutex_lock(&v->icache_lock);
 	vi = icache_find(v, ino);
 	if (vi) {
 		vi->nlookup = vi->nlookup > n ? vi->nlookup - n : 0;
+		gone = vi->nlookup == 0;
 		vi->pins++;
 	}
 	pthread_mutex_unlock(&v->icache_lock);
 	if (vi)
 		vol_inode_put(v, vi);   /* the last one frees it */
+	return gone;
 }
 
 /*
@@ -564,8 +567,14 @@ static struct vmfs_inode *inode_fresh(uint8_t *blk, uint64_t addr,
 	return di;
 }
 
-/* Make vi (write-locked, or not yet visible) the fresh inode of its slot
- * (inode_fresh) and write it. */
+/*
+ * Make vi (write-locked, or not yet visible) the fresh inode of its slot
+ * (inode_fresh) and write it.  Written as a lockable block, so that its
+ * home write keeps the lock record on disk: with locks kept between
+ * operations that write may come after this host (or another, done with
+ * the slot's previous life) took the inode's lock, and wiping the record
+ * would hand the lock to anyone while its holder still counts on it.
+ */
 static int inode_make_fresh(struct vol *v, struct vinode *vi, uint32_t mode,
 			    uint32_t uid, uint32_t gid)
 {
@@ -580,7 +589,7 @@ static int inode_make_fresh(struct vol *v, struct vinode *vi, uint32_t mode,
 	vi->uid = uid;
 	vi->gid = gid;
 	inode_encode(vi);
-	return vol_md_write(v, vi->blk, vi->addr, false);
+	return vol_md_write(v, vi->blk, vi->addr, true);
 }
 
 /* Allocate and write a fresh inode (inode_fresh). */

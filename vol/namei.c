@@ -102,7 +102,7 @@ static int fresh_attr(struct vol *v, struct vol_attr *a)
 {
 	if (!vcl_shared(v) || vcl_holds_ino(v, a->ino))
 		return 0;
-	return vol_inode_peek(v, a->ino, a);
+	return vol_attr_unheld(v, a->ino, a);
 }
 
 int vol_lookup(struct vol *v, uint64_t parent, const char *name,
@@ -134,19 +134,21 @@ void vol_ref(struct vol *v, uint64_t ino)
 	vol_inode_put(v, vi);
 }
 
-void vol_forget(struct vol *v, uint64_t ino, uint64_t n)
+bool vol_forget(struct vol *v, uint64_t ino, uint64_t n)
 {
 	/* The last reference may write its timestamps under a lock held
 	 * as a cache: an operation, so they go home with it. */
 	VCL_OP(v);
+	bool gone;
 
 	vcl_adopt_ino(v, ino);
 	{
 		VOL_HANDLE(v);
 
-		vol_inode_forget(v, ino, n);
+		gone = vol_inode_forget(v, ino, n);
 	}
 	VCL_END(v, 0);
+	return gone;
 }
 
 /*
@@ -863,6 +865,10 @@ int vol_rename(struct vol *v, uint64_t parent, const char *name,
 	if (!ret)
 		ret = VOL_RETRY_NOSPC(v, rename_once(v, parent, name, newparent,
 						      newname, flags, pending));
+	/* The kernel moves the entry it may keep with the name. */
+	if (!ret && parent != newparent)
+		vcl_kc_carry(v, parent, newparent,
+			     flags & VOL_RENAME_EXCHANGE);
 	return VCL_END(v, ret);
 }
 

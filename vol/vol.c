@@ -281,19 +281,12 @@ int vol_statfs(struct vol *v, struct statvfs *st)
 	return 0;
 }
 
-int vol_getattr(struct vol *v, uint64_t ino, struct vol_attr *a)
+/* ino's attributes from the cache (read from disk if not cached). */
+static int cached_attr(struct vol *v, uint64_t ino, struct vol_attr *a)
 {
 	struct vinode *vi;
-	int ret = vol_fenced(v);
+	int ret = vol_inode_get(v, ino, &vi);
 
-	/* Fenced: the root still answers, from the cache, so that tools find
-	 * the mount point (vmfs info, umount) and can say it is fenced. */
-	if (ret && ino != v->g.root_ino)
-		return ret;
-	/* Shared: an inode another host may change is read from disk. */
-	if (!ret && vcl_shared(v) && !vcl_holds_ino(v, ino))
-		return vol_inode_peek(v, ino, a);
-	ret = vol_inode_get(v, ino, &vi);
 	if (ret)
 		return ret;
 	pthread_rwlock_rdlock(&vi->rw);
@@ -303,6 +296,46 @@ int vol_getattr(struct vol *v, uint64_t ino, struct vol_attr *a)
 	pthread_rwlock_unlock(&vi->rw);
 	vol_inode_put(v, vi);
 	return 0;
+}
+
+/*
+ * Without the fast path every host writes its changes home as each of
+ * its operations ends, so the disk says what an inode is now.  With it,
+ * a host may keep an inode's lock as a cache with its last changes
+ * sealed in its journal and not home yet: take the lock (the holder
+ * writes them home and lets go) and read under it; a holder that keeps
+ * it for files open there answers at once, and then the disk is the
+ * best there is.
+ */
+int vol_attr_unheld(struct vol *v, uint64_t ino, struct vol_attr *a)
+{
+	int ret;
+
+	if (vcl_caching(v)) {
+		VCL_OP(v);
+
+		ret = vcl_lock_ino_fresh(v, ino);
+		if (!ret)
+			ret = cached_attr(v, ino, a);
+		ret = VCL_END(v, ret);
+		if (ret != -EBUSY)
+			return ret;
+	}
+	return vol_inode_peek(v, ino, a);
+}
+
+int vol_getattr(struct vol *v, uint64_t ino, struct vol_attr *a)
+{
+	int ret = vol_fenced(v);
+
+	/* Fenced: the root still answers, from the cache, so that tools find
+	 * the mount point (vmfs info, umount) and can say it is fenced. */
+	if (ret && ino != v->g.root_ino)
+		return ret;
+	/* Shared: an inode another host may change. */
+	if (!ret && vcl_shared(v) && !vcl_holds_ino(v, ino))
+		return vol_attr_unheld(v, ino, a);
+	return cached_attr(v, ino, a);
 }
 
 static int setattr_once(struct vol *v, uint64_t ino,

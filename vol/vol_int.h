@@ -337,6 +337,10 @@ struct vcl_op_buf {
 	uint64_t space[70];
 };
 int vcl_begin(struct vol *v, struct vcl_optab *op);
+/* A rename moved a name from directory from to directory to (both locked
+ * EXCLUSIVE by the running operation): what the kernel keeps of it moves
+ * too, so to's lock is let go only after the kernel forgot it. */
+void vcl_kc_carry(struct vol *v, uint64_t from, uint64_t to, bool exchange);
 int vcl_end(struct vol *v, struct vcl_optab *op, int ret);
 /* One operation's scope: VCL_OP(v); ... return VCL_END(v, ret); */
 #define VCL_OP(v) \
@@ -349,6 +353,15 @@ int vcl_lock_ino(struct vol *v, uint64_t ino, enum vmfs_lock_mode mode);
 /* The same, waiting a moment only (vcl_lock_ino_brief in cluster.c):
  * -EBUSY when a live host holds it longer, and nothing logged. */
 int vcl_lock_ino_brief(struct vol *v, uint64_t ino, enum vmfs_lock_mode mode);
+/* Locks kept between operations (the fast path runs)? */
+bool vcl_caching(struct vol *v);
+/* Lock inode ino READONLY to read what it is now: its holder lets go and
+ * writes its changes home; -EBUSY at once if the holder keeps it (files
+ * open there).  Nothing logged. */
+int vcl_lock_ino_fresh(struct vol *v, uint64_t ino);
+/* ino's attributes now, for an inode this host does not hold (shared):
+ * vol.c. */
+int vol_attr_unheld(struct vol *v, uint64_t ino, struct vol_attr *a);
 /* Ask the watcher's next tick for an orphan sweep (vol_orphans_sweep). */
 void vcl_sweep_want(struct vol *v);
 int vcl_lock_ino2(struct vol *v, uint64_t a, uint64_t b,
@@ -383,7 +396,7 @@ int vol_inode_peek(struct vol *v, uint64_t ino, struct vol_attr *a);
 int vol_inode_peek_parent(struct vol *v, uint64_t ino, uint64_t *parent);
 /* The kernel forgets n references to ino (whatever incarnation it
  * meant: node ids are inode numbers). */
-void vol_inode_forget(struct vol *v, uint64_t ino, uint64_t n);
+bool vol_inode_forget(struct vol *v, uint64_t ino, uint64_t n);
 /* Write every cached inode's lazy timestamps (each in its own handle). */
 void vol_icache_flush_times(struct vol *v);
 /* Alone again: reread every cached inode and cluster header. */

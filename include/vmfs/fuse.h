@@ -69,6 +69,11 @@ int vfuse_run(struct vfuse *f);
  */
 void vfuse_stop(struct vfuse *f);
 
+/* What the kernel may keep now (names, inodes) and how many names and
+ * inodes it was told to forget since the mount (fuse/kcache.c). */
+void vfuse_kc_stats(struct vfuse *f, uint64_t *names, uint64_t *inodes,
+		    uint64_t *forgotten);
+
 /*
  * Unmount the FUSE file system at mountpoint as umount(8) does, not
  * lazily: root unmounts with umount2(), other users through the setuid

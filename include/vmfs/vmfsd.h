@@ -153,6 +153,9 @@ struct vmfsd_info {
 	uint64_t cache_budget_bytes, cache_used_bytes, cache_fixed_bytes;
 	uint64_t cache_index_bytes, cache_inode_bytes, cache_inodes;
 	uint64_t cache_evictions;
+	/* what the kernel may keep (fuse/kcache.c; 0 from an older vmfsd):
+	 * names and inodes now, and how many it was told to forget */
+	uint64_t kcache_names, kcache_inodes, kcache_forgotten;
 	/* the cluster fast path (corosync CPG); "" from an older vmfsd */
 	char cluster_state[16];     /* "joined", "down" (why says), "off" */
 	char cluster_why[160];

@@ -341,6 +341,42 @@ struct vol_net_stats {
 };
 void vol_cluster_net_stats(struct vol *v, struct vol_net_stats *s);
 /*
+ * The kernel's caches of names and attributes (the FUSE adapter's).  The
+ * kernel may keep what a reply tells it only while nothing can change
+ * behind this host: while it works alone on the volume (it holds the
+ * volume lock EXCLUSIVE), or, shared, while it keeps the covering lock
+ * EXCLUSIVE as a cache (the fast path: members ask before they take it);
+ * never once fenced.  For each reply the adapter reads the epoch before
+ * the operation and asks vol_kcache_hold(ino, epoch) after it: for ino's
+ * attributes, and for the names in directory ino.  True means the kernel
+ * may keep them; the adapter remembers what it let the kernel keep.
+ *
+ * Before that stops being true the engine makes the adapter forget:
+ * drop_all (another host mounts, the host is fenced, the fast path
+ * ends) or drop_ino (a lock is handed over or let go: ino's attributes
+ * and the names in it).  Only once it returned does another host get to
+ * change anything.  Both run on the engine's own threads, never inside
+ * an operation, so the kernel may take its directory locks meanwhile.
+ * drop_attr(ino): the engine changed ino's attributes on its own (a link
+ * drop another host left pending); any thread.
+ */
+struct vol_kcache_ops {
+	void (*drop_all)(void *arg);
+	void (*drop_ino)(void *arg, uint64_t ino);
+	void (*drop_attr)(void *arg, uint64_t ino);
+};
+/* Plug the adapter in (NULL: take it out, once the kernel is gone). */
+void vol_kcache_set(struct vol *v, const struct vol_kcache_ops *ops,
+		    void *arg);
+uint64_t vol_kcache_epoch(struct vol *v);
+bool vol_kcache_hold(struct vol *v, uint64_t ino, uint64_t epoch);
+/* May the kernel keep something under ino now (alone, or its lock keeps
+ * or is forgetting a grant)?  For renames, which move what it keeps. */
+bool vol_kcache_covered(struct vol *v, uint64_t ino);
+/* The host was fenced (any thread, never blocks): the watcher makes the
+ * kernel forget what it keeps at once, not at its next tick. */
+void vol_cluster_fenced(struct vol *v);
+/*
  * The open lock of a file (FUSE open/create and release): held on disk
  * for as long as the file is open on this host while the volume is
  * shared (taken on disk at the switch when it becomes shared).  -EBUSY
@@ -424,7 +460,8 @@ int vol_statfs(struct vol *v, struct statvfs *st);
 int vol_lookup(struct vol *v, uint64_t parent, const char *name,
 	       struct vol_attr *a);
 void vol_ref(struct vol *v, uint64_t ino);
-void vol_forget(struct vol *v, uint64_t ino, uint64_t n);
+/* True when no reference of the kernel's is left. */
+bool vol_forget(struct vol *v, uint64_t ino, uint64_t n);
 
 /* mode carries the file type: S_IFREG (also FIFO, socket, devices). */
 int vol_create(struct vol *v, uint64_t parent, const char *name,

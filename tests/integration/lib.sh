@@ -267,3 +267,14 @@ hmount() {
 	pid=$(vmfsd_pid_of "$mp") || fail "no vmfsd serves $mp"
 	T_PIDS+=("$pid")
 }
+
+# alone_again H N: host H's log says for the Nth time that it works alone
+# on the volume again (within 20 s of the others leaving).
+alone_again() {
+	local h=$1 n=$2 i
+	for ((i = 0; i < 100; i++)); do
+		(( $(grep -c "alone on the volume again" "$(log_of "$h")" || true) >= n )) && return
+		sleep 0.2
+	done
+	fail "host $h did not work alone again after the others left"
+}

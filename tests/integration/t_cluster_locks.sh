@@ -7,6 +7,10 @@
 #  - once every host is in the group, each host keeps the locks it took
 #    between operations (`vmfs info`: "caching on"), and `vmfs locks`
 #    shows a lock held between operations;
+#  - the kernel keeps names and attributes under host 1's cached locks
+#    (`vmfs info`: kernel_names), and forgets them as host 2 takes those
+#    locks: every change host 2 makes shows on host 1 at once
+#    (tests/integration/kcache.sh);
 #  - lock ping-pong: hosts 1 and 2 alternately create files in one shared
 #    directory, each create taking the directory from the other host over
 #    CPG (the asker's requests are answered, none times out); then both
@@ -23,6 +27,8 @@
 #
 # shellcheck source=tests/cluster/lib.sh
 source "$(dirname "$0")/../cluster/lib.sh"
+# shellcheck source=tests/integration/kcache.sh
+source "$(dirname "$0")/kcache.sh"
 
 LUN=$T_DIR/lun
 LEASE_MS=4000
@@ -94,6 +100,16 @@ cached=$(info_field 1 cached)
 grep -q "h1" "$T_DIR/locks.out" ||
 	fail "vmfs locks shows no lock held by h1 between operations: $(cat "$T_DIR/locks.out")"
 t_log "host 1 keeps $cached locks between operations; 40 creates and stats asked nobody"
+
+step "the kernel keeps what host 1's cached locks cover; host 2's changes show on host 1 at once"
+kc_prepare "$(mnt 1)/kc"
+names=$(info_field 1 kernel_names)
+((names > 0)) || fail "host 1's kernel keeps no name under its cached locks (kernel_names: $names)"
+f0=$(info_field 1 kernel_forgotten)
+kc_changes "cached locks" "$(mnt 1)/kc" "$(mnt 2)/kc"
+f1=$(info_field 1 kernel_forgotten)
+((f1 > f0)) || fail "host 1's kernel was told to forget nothing as host 2 took its locks ($f0 -> $f1)"
+t_log "host 1's kernel kept $names names under its cached locks and forgot $((f1 - f0)) names and inodes as host 2 took them; every change showed on host 1 at once"
 
 step "lock ping-pong: hosts 1 and 2 alternately create in one directory"
 mkdir "$(mnt 1)/shared"
