@@ -12,7 +12,8 @@ DEB_PKGS := build-essential pkg-config libfuse3-dev fuse3 libaio-dev \
 	libsystemd-dev libqb-tools fio attr \
 	e2fsprogs fdisk groff-base man-db spin \
 	corosync iproute2 util-linux libcpg-dev libquorum-dev libcmap-dev \
-	libcorosync-common-dev
+	libcorosync-common-dev qemu-system-x86 qemu-utils busybox-static cpio \
+	linux-image-cloud-amd64
 
 PKGS := fuse3 libqb tokyocabinet blkid json-c
 # Only bin/vmfsd talks to systemd (sd_notify).
@@ -63,7 +64,7 @@ PROGS := $(BIN)/vmfs $(BIN)/vmfsd
 TEST_PROGS := $(BUILD)/crashsim $(BUILD)/vmfs-corrupt $(BUILD)/vmfsd-ctl-raw \
 	$(BUILD)/lockhold $(BUILD)/cpgforge $(BUILD)/cnpeer
 
-.PHONY: all check unit integration demo deps install uninstall clean bench crashtest clustertest model
+.PHONY: all check unit integration demo deps install uninstall clean bench crashtest clustertest model guest
 all: $(PROGS)
 
 $(BUILD)/%.o: %.c
@@ -105,6 +106,13 @@ $(BUILD)/cpgforge: $(BUILD)/tests/tools/cpgforge.o $(BUILD)/libvmfs.a
 # The fast path of a made-up host, serving or asking (t_cluster_ask.sh).
 $(BUILD)/cnpeer: $(BUILD)/tests/tools/cnpeer.o $(BUILD)/libvmfs.a
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS) $(CN_LIBS)
+
+# The test guest (guest/build.sh): the cloud kernel and a busybox
+# initramfs whose /init writes a counter to its first disk.
+GUEST := $(BUILD)/guest/vmlinuz $(BUILD)/guest/initrd.img
+guest: $(GUEST)
+$(GUEST) &: guest/build.sh guest/init
+	guest/build.sh $(BUILD)/guest
 
 # Install what is missing from Debian's archive (needs root or sudo).
 deps:
