@@ -44,7 +44,8 @@ ALL_LDFLAGS := $(SANFLAGS) $(LDFLAGS)
 # the control socket's client and wire format); the daemon proper links
 # into bin/vmfsd alone.
 LIB_DIRS := error lun format lockmgr journal vol fuse fsck hypervisor
-VMFSD_LIB_SRCS := vmfsd/hoststate.c vmfsd/ctl_proto.c vmfsd/ctl_client.c
+VMFSD_LIB_SRCS := vmfsd/hoststate.c vmfsd/ctl_proto.c vmfsd/ctl_client.c \
+	vmfsd/ctl_vm.c
 LIB_SRCS := $(filter-out %_main.c,$(foreach d,$(LIB_DIRS),$(wildcard $(d)/*.c))) \
 	$(VMFSD_LIB_SRCS)
 LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/%.o)

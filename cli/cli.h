@@ -220,6 +220,24 @@ int cli_daemon_info(const char *dir, struct vmfsd_info *di);
  */
 int cli_lun_open_ro(const char **spec, struct vmfsd_info *di, struct lun **lun);
 
+/* ---- the lock of one file (locks.c) ------------------------------------ */
+
+/* Who holds the open lock of the file at path inside the volume. */
+struct cli_path_lock {
+	enum vmfs_lock_mode mode;   /* VMFS_LOCK_FREE: nobody */
+	char host[VMFSD_HOST_NAME_MAX + 1];  /* a live holder's name */
+	char host_uuid[37];
+	bool stale;                 /* held by a host whose slot moved on */
+};
+/* Read it from the LUN (a mount point stands for its LUN): 0, or -errno
+ * after printing why not. */
+int cli_lock_of_path(const char *lun, const char *path,
+		     struct cli_path_lock *out);
+
+/* ---- VMs (vm.c) ---- */
+int cmd_vm(int argc, char **argv);
+void help_vm(void);
+
 /* ---- the cluster fast path of a mount (netview.c) ---------------------- */
 
 /* A vmfsd answers its control socket in milliseconds; one that does not

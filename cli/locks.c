@@ -875,3 +875,49 @@ out:
 	lun_close(c.lun);
 	return rc;
 }
+
+int cli_lock_of_path(const char *lun_path, const char *path,
+		     struct cli_path_lock *out)
+{
+	struct locks_ctx c = { .spec = lun_path, .path_arg = path };
+	struct vmfsd_info di;
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	if (cli_lun_open_ro(&c.spec, &di, &c.lun))
+		return -EIO;
+	c.ss = lun_sector_size(c.lun);
+	rc = -EIO;
+	if (cli_volume_read(c.lun, c.spec, &c.g, NULL))
+		goto out;
+	locks_slots_read(&c);
+	if (locks_scan_path(&c) >= 0)
+		goto out;
+	rc = 0;
+	if (!c.n)
+		goto out;
+	out->mode = c.objs[0].st.mode;
+	for (uint32_t h = 0; h < c.objs[0].st.nholders; h++) {
+		const struct lock_holder *lh = &c.objs[0].st.holders[h];
+		const struct hb_slot_info *s;
+		char why[128];
+
+		vol_uuid_format(lh->uuid, out->host_uuid);
+		s = locks_holder_slot(&c, lh, why, sizeof(why));
+		if (s) {
+			snprintf(out->host, sizeof(out->host), "%s",
+				 s->hostname[0] ? s->hostname : out->host_uuid);
+			out->stale = false;
+			break;
+		}
+		out->stale = true;
+	}
+out:
+	for (size_t i = 0; i < c.n; i++)
+		free(c.objs[i].path);
+	free(c.objs);
+	free(c.slots);
+	free(c.jimg);
+	lun_close(c.lun);
+	return rc;
+}

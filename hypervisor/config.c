@@ -160,6 +160,10 @@ int hv_config_check(const struct hv_config *c, const char *file, char *err,
 			return cfg_err(err, errlen, "%s: \"name\" \"%s\": allowed "
 				       "are printable ASCII characters without "
 				       "spaces, '/' or ','", file, c->name);
+	if (c->accel[0] && strcmp(c->accel, "auto") && strcmp(c->accel, "kvm") &&
+	    strcmp(c->accel, "tcg"))
+		return cfg_err(err, errlen, "%s: \"accel\" is \"%s\"; allowed: "
+			       "auto, kvm, tcg", file, c->accel);
 	if (c->memory_mib < HV_MEMORY_MIN_MIB || c->memory_mib > HV_MEMORY_MAX_MIB)
 		return cfg_err(err, errlen, "%s: \"memory_mib\" is %llu; allowed: "
 			       "%d to %d", file, (unsigned long long)c->memory_mib,
@@ -255,12 +259,15 @@ int hv_config_parse(const char *text, const char *file, struct hv_config *c,
 				c->ndisks = (unsigned)n;
 			else
 				c->nnics = (unsigned)n;
+		} else if (!strcmp(k, "accel")) {
+			ret = cfg_str(val, file, k, c->accel, sizeof(c->accel),
+				      false, err, errlen);
 		} else if (!strcmp(k, "boot")) {
 			ret = cfg_boot(val, file, c, err, errlen);
 		} else {
 			ret = cfg_err(err, errlen, "%s: unknown key \"%s\"; allowed: "
 				      "name, memory_mib, cpus, disks, nics, boot, "
-				      "ha", file, k);
+				      "ha, accel", file, k);
 		}
 		if (ret)
 			break;
@@ -387,6 +394,8 @@ char *hv_config_encode(const struct hv_config *c)
 	}
 	json_object_object_add(o, "boot", b);
 	json_object_object_add(o, "ha", json_object_new_boolean(c->ha));
+	json_object_object_add(o, "accel", json_object_new_string(
+		c->accel[0] ? c->accel : "auto"));
 	out = strdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY |
 						    JSON_C_TO_STRING_SPACED));
 	json_object_put(o);

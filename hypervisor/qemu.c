@@ -61,6 +61,8 @@ int hv_qemu_argv(const struct hv_config *c, const char *vmdir,
 	qarg(&a, "-name");
 	qarg(&a, "%s", c->name);
 	qarg(&a, "-machine");
+	if (!strcmp(c->accel, "kvm") || !strcmp(c->accel, "tcg"))
+		kvm = c->accel[0] == 'k';
 	qarg(&a, "q35,accel=%s", kvm ? "kvm" : "tcg");
 	qarg(&a, "-m");
 	qarg(&a, "%llu", (unsigned long long)c->memory_mib);

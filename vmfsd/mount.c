@@ -224,6 +224,9 @@ static void vmfsd_on_fence(void *ctx, const char *why)
 
 	snprintf(d->fence_why, sizeof(d->fence_why), "%s", why);
 	d->fenced = true;
+	/* Before any other host may break their locks (once our lease has
+	 * run out), this host's VMs are gone. */
+	vmfsd_vms_kill_all(d);
 	vmfsd_notify_status("FENCED: %s; all I/O fails, unmount and mount "
 			    "again", why);
 	qb_log(LOG_CRIT, "volume %s fenced: %s; all I/O now fails, unmount "

@@ -52,6 +52,10 @@ struct hv_config {
 	char cmdline[512];
 	char boot_disk[PATH_MAX];
 	bool ha;
+	/* "accel": "auto" (default: KVM when /dev/kvm can be opened, else
+	 * TCG), "kvm" or "tcg".  "tcg" is for hosts whose /dev/kvm accepts
+	 * VMs that then never run (nested virtualisation without support). */
+	char accel[8];
 };
 
 /* Parse the config text of file (named in messages); checks the keys,
@@ -74,7 +78,8 @@ int hv_config_check(const struct hv_config *c, const char *file, char *err,
  * and aio=native (O_DIRECT through the mount: nothing cached on the host
  * that a failover could lose), the serial console appended to
  * vmdir/HV_CONSOLE_NAME, no display, QMP on the unix socket qmp_path.
- * KVM when kvm is true, TCG otherwise.
+ * The config's accel decides KVM or TCG; for "auto", kvm says whether
+ * /dev/kvm is usable here.
  */
 int hv_qemu_argv(const struct hv_config *c, const char *vmdir,
 		 const char *qmp_path, bool kvm, char ***argv_out);

@@ -348,6 +348,10 @@ void vol_cluster_net_stats(struct vol *v, struct vol_net_stats *s);
  * holder's name, UUID and slot).
  */
 int vol_open_file(struct vol *v, uint64_t ino, bool write);
+/* The same, naming the holder ("host NAME (UUID, slot N)") in holder
+ * when it fails with -EBUSY. */
+int vol_open_file_who(struct vol *v, uint64_t ino, bool write, char *holder,
+		      size_t holder_len);
 /* vol_open_file's positive answer: a multi-writer file, which must be
  * opened for direct I/O (no host may cache its data). */
 #define VOL_OPEN_DIRECT 1
