@@ -130,11 +130,11 @@ deps:
 unit: $(BUILD)/test_unit
 	$(BUILD)/test_unit
 
-integration: $(PROGS) $(TEST_PROGS)
+integration: $(PROGS) $(TEST_PROGS) $(GUEST)
 	VMFS_BIN=$(abspath $(BIN)) VMFS_BUILD=$(abspath $(BUILD)) tests/run.sh
 
 check: deps
-	@$(MAKE) --no-print-directory all $(BUILD)/test_unit $(TEST_PROGS)
+	@$(MAKE) --no-print-directory all $(BUILD)/test_unit $(TEST_PROGS) $(GUEST)
 	VMFS_BIN=$(abspath $(BIN)) VMFS_BUILD=$(abspath $(BUILD)) tests/run.sh $(BUILD)/test_unit
 
 demo: deps
