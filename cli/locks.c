@@ -784,6 +784,16 @@ static void locks_print_json(const struct locks_ctx *c)
 	printf("%s]\n}\n", k ? "\n  " : "");
 }
 
+static void locks_ctx_free(struct locks_ctx *c)
+{
+	for (size_t i = 0; i < c->n; i++)
+		free(c->objs[i].path);
+	free(c->objs);
+	free(c->slots);
+	free(c->jimg);
+	lun_close(c->lun);
+}
+
 static int locks_parse(int argc, char **argv, struct locks_ctx *c, bool *json)
 {
 	static const struct option longopts[] = {
@@ -867,12 +877,7 @@ int cmd_locks(int argc, char **argv)
 		locks_print_text(&c, shown);
 	rc = c.nbad ? CLI_EXIT_FAIL : CLI_EXIT_OK;
 out:
-	for (size_t i = 0; i < c.n; i++)
-		free(c.objs[i].path);
-	free(c.objs);
-	free(c.slots);
-	free(c.jimg);
-	lun_close(c.lun);
+	locks_ctx_free(&c);
 	return rc;
 }
 
@@ -913,11 +918,6 @@ int cli_lock_of_path(const char *lun_path, const char *path,
 		out->stale = true;
 	}
 out:
-	for (size_t i = 0; i < c.n; i++)
-		free(c.objs[i].path);
-	free(c.objs);
-	free(c.slots);
-	free(c.jimg);
-	lun_close(c.lun);
+	locks_ctx_free(&c);
 	return rc;
 }

@@ -201,7 +201,7 @@ static int vm_create(int argc, char **argv)
 	};
 	struct hv_config cfg = { .cpus = 1 };
 	const char *disk_spec[HV_DISKS_MAX], *kernel = NULL, *initrd = NULL;
-	const char *boot = NULL, *path, *slash;
+	const char *boot = NULL, *path, *slash, *mem_arg = NULL;
 	char dir[PATH_MAX], parent[PATH_MAX], p[PATH_MAX * 2], err[HV_ERR_MAX];
 	char *text;
 	uint64_t mem = 0;
@@ -214,6 +214,7 @@ static int vm_create(int argc, char **argv)
 		case 'm':
 			if (cli_size_opt("--memory", optarg, 1, UINT64_MAX, &mem))
 				return CLI_EXIT_USAGE;
+			mem_arg = optarg;
 			break;
 		case 'c':
 			cfg.cpus = (unsigned)strtoul(optarg, NULL, 10);
@@ -254,7 +255,7 @@ static int vm_create(int argc, char **argv)
 		return cli_usage_err("missing --memory (e.g. --memory 256M)");
 	if (mem % (1 << 20))
 		return cli_usage_err("--memory %s: a whole number of MiB",
-				     argv[0]);
+				     mem_arg);
 	cfg.memory_mib = mem >> 20;
 	if (!kernel == !boot)
 		return cli_usage_err("give --kernel K --initrd I, or --boot-disk "
@@ -541,25 +542,21 @@ static void vm_print(const struct vm_where *w, const struct vm_state *s,
 	printf(" }");
 }
 
-static int vm_status(int argc, char **argv)
+/* --json and --help, the options of status and list: -1 to go on, or
+ * the exit status. */
+static int vm_json_opt(int argc, char **argv, bool *json)
 {
 	static const struct option longopts[] = {
 		{ "json", no_argument, NULL, 'j' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
-	struct vm_where w;
-	struct vm_state s;
-	struct vmfsd_ctl *c;
-	struct vmfsd_info di;
-	const char *path;
-	bool json = false;
-	int ch, ret;
+	int ch;
 
 	while ((ch = getopt_long(argc, argv, ":jh", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'j':
-			json = true;
+			*json = true;
 			break;
 		case 'h':
 			help_vm_cmds();
@@ -568,6 +565,21 @@ static int vm_status(int argc, char **argv)
 			return cli_getopt_err(ch, argv);
 		}
 	}
+	return -1;
+}
+
+static int vm_status(int argc, char **argv)
+{
+	struct vm_where w;
+	struct vm_state s;
+	struct vmfsd_ctl *c;
+	struct vmfsd_info di;
+	const char *path;
+	bool json = false;
+	int ret;
+
+	if ((ret = vm_json_opt(argc, argv, &json)) >= 0)
+		return ret;
 	if (cli_one_operand(argc, argv, "PATH", &path))
 		return CLI_EXIT_USAGE;
 	if (vm_locate(path, &w) || vm_connect(&w, &c, &di))
@@ -640,26 +652,11 @@ static int vm_list_mp(void *ctx, const char *mp)
 
 static int vm_list(int argc, char **argv)
 {
-	static const struct option longopts[] = {
-		{ "json", no_argument, NULL, 'j' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 }
-	};
 	struct vm_list_ctx lc = { .rc = CLI_EXIT_OK };
 	int ch;
 
-	while ((ch = getopt_long(argc, argv, ":jh", longopts, NULL)) != -1) {
-		switch (ch) {
-		case 'j':
-			lc.json = true;
-			break;
-		case 'h':
-			help_vm_cmds();
-			return CLI_EXIT_OK;
-		default:
-			return cli_getopt_err(ch, argv);
-		}
-	}
+	if ((ch = vm_json_opt(argc, argv, &lc.json)) >= 0)
+		return ch;
 	if (argc - optind > 1)
 		return cli_usage_err("unexpected argument %s", argv[optind + 1]);
 	if (lc.json)
