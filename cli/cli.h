@@ -234,6 +234,19 @@ struct cli_path_lock {
 int cli_lock_of_path(const char *lun, const char *path,
 		     struct cli_path_lock *out);
 
+/* ---- disks (disk.c, disk_qemu.c) ---- */
+
+/* The xattr holding a disk's type (thin, zeroedthick, eagerzeroedthick). */
+#define DISK_XATTR "trusted.vmfs.disk_type"
+/* Is where (the disk's directory, or the disk itself when where == path)
+ * on a mounted vmfs volume?  Prints why not. */
+bool cli_disk_on_vmfs(const char *where, const char *path);
+int cli_disk_import(int argc, char **argv);
+int cli_disk_clone(int argc, char **argv);
+int cli_disk_extend(int argc, char **argv);
+void cli_help_disk_import(void);
+void cli_help_disk_extend(void);
+
 /* ---- VMs (vm.c) ---- */
 int cmd_vm(int argc, char **argv);
 void help_vm(void);
