@@ -229,10 +229,11 @@ struct cli_path_lock {
 	char host_uuid[37];
 	bool stale;                 /* held by a host whose slot moved on */
 };
-/* Read it from the LUN (a mount point stands for its LUN): 0, or -errno
- * after printing why not. */
-int cli_lock_of_path(const char *lun, const char *path,
-		     struct cli_path_lock *out);
+/* Read the lock of inode ino (st_ino through a mount) from the LUN (a
+ * mount point stands for its LUN): 0, or -errno after printing why not.
+ * By inode, not path: a directory entry a host made a moment ago may
+ * still be only in its journal and caches, never its inode's lock. */
+int cli_lock_of_ino(const char *lun, uint64_t ino, struct cli_path_lock *out);
 
 /* ---- disks (disk.c, disk_qemu.c) ---- */
 

@@ -881,10 +881,11 @@ out:
 	return rc;
 }
 
-int cli_lock_of_path(const char *lun_path, const char *path,
-		     struct cli_path_lock *out)
+int cli_lock_of_ino(const char *lun_path, uint64_t ino,
+		    struct cli_path_lock *out)
 {
-	struct locks_ctx c = { .spec = lun_path, .path_arg = path };
+	struct locks_ctx c = { .spec = lun_path };
+	struct locks_want w = { .kind = LK_INODE, .index = ino };
 	struct vmfsd_info di;
 	int rc;
 
@@ -895,10 +896,19 @@ int cli_lock_of_path(const char *lun_path, const char *path,
 	rc = -EIO;
 	if (cli_volume_read(c.lun, c.spec, &c.g, NULL))
 		goto out;
-	locks_slots_read(&c);
-	if (locks_scan_path(&c) >= 0)
+	if (ino >= c.g.res[VMFS_RES_INODE].count) {
+		cli_err("inode %" PRIu64 " is beyond the volume's inodes", ino);
 		goto out;
-	rc = 0;
+	}
+	locks_slots_read(&c);
+	w.addr = c.g.res[VMFS_RES_INODE].obj_offset +
+		ino * c.g.res[VMFS_RES_INODE].obj_size;
+	rc = locks_read_scattered(&c, &w, 1);
+	if (rc) {
+		cli_err("cannot read the lock of inode %" PRIu64 " on %s: %s", ino,
+			c.spec, vmfs_strerror(rc));
+		goto out;
+	}
 	if (!c.n)
 		goto out;
 	out->mode = c.objs[0].st.mode;

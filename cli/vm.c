@@ -488,11 +488,10 @@ static int vm_state_of(const struct vm_where *w, const struct vmfsd_info *di,
 {
 	struct cli_path_lock lk;
 	struct vmfsd_vm_info vi;
-	char cfg[PATH_MAX + 16];
+	uint64_t ino;
 	bool local;
 
 	memset(s, 0, sizeof(*s));
-	snprintf(cfg, sizeof(cfg), "%s/%s", w->path, HV_CONFIG_NAME);
 	local = c && !vm_local(c, w->path, &vi);
 	if (local && (!strcmp(vi.state, "running") ||
 		      !strcmp(vi.state, "stopping"))) {
@@ -502,7 +501,21 @@ static int vm_state_of(const struct vm_where *w, const struct vmfsd_info *di,
 		s->pid = vi.pid;
 		return 0;
 	}
-	if (cli_lock_of_path(di->lun, cfg, &lk)) {
+	{
+		char mcfg[PATH_MAX + 16];
+		struct stat st;
+
+		/* The inode through our mount: the engine gets it even while
+		 * the entry is only in another host's journal. */
+		snprintf(mcfg, sizeof(mcfg), "%s/%s", w->dir, HV_CONFIG_NAME);
+		if (stat(mcfg, &st)) {
+			cli_err("%s: %s", mcfg, strerror(errno));
+			snprintf(s->state, sizeof(s->state), "unknown");
+			return -EIO;
+		}
+		ino = st.st_ino;
+	}
+	if (cli_lock_of_ino(di->lun, ino, &lk)) {
 		snprintf(s->state, sizeof(s->state), "unknown");
 		return -EIO;
 	}

@@ -139,6 +139,9 @@ static void vm_locks_release(struct vmfsd *d, struct vmfsd_vm *vm)
 {
 	for (unsigned i = 0; i < vm->nino; i++) {
 		vol_release_file(d->vol, vm->ino[i], true);
+		/* Kept as a cache, the lock would read as "runs here" to
+		 * every other host's `vmfs vm list`. */
+		vol_file_uncache(d->vol, vm->ino[i]);
 		vol_forget(d->vol, vm->ino[i], 1);
 	}
 	vm->nino = 0;

@@ -1483,6 +1483,14 @@ out:
 	return ret;
 }
 
+int vol_file_uncache(struct vol *v, uint64_t ino)
+{
+	int ret = vol_cluster_release_request(v, res_addr(v, VMFS_RES_INODE, ino),
+					      VMFS_LOCK_FREE);
+
+	return ret == -EINPROGRESS ? 0 : ret;
+}
+
 /* Wake the watcher: membership changed. */
 static void vcl_kick(struct vcl *c, bool check)
 {

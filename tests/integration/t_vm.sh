@@ -19,11 +19,7 @@
 # shellcheck source=tests/integration/lib.sh
 source "$(dirname "$0")/lib.sh"
 
-GUEST=$VMFS_BUILD/guest
-command -v qemu-system-x86_64 >/dev/null || skip "no qemu-system-x86_64 (make deps)"
-[[ -r $GUEST/vmlinuz && -r $GUEST/initrd.img ]] ||
-	skip "no test guest in $GUEST (make guest)"
-
+t_need_guest
 LUN=$T_DIR/lun
 QEMU_PIDS=()
 
