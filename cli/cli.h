@@ -220,6 +220,38 @@ int cli_daemon_info(const char *dir, struct vmfsd_info *di);
  */
 int cli_lun_open_ro(const char **spec, struct vmfsd_info *di, struct lun **lun);
 
+/* ---- the lock of one file (locks.c) ------------------------------------ */
+
+/* Who holds the open lock of the file at path inside the volume. */
+struct cli_path_lock {
+	enum vmfs_lock_mode mode;   /* VMFS_LOCK_FREE: nobody */
+	char host[VMFSD_HOST_NAME_MAX + 1];  /* a live holder's name */
+	char host_uuid[37];
+	bool stale;                 /* held by a host whose slot moved on */
+};
+/* Read the lock of inode ino (st_ino through a mount) from the LUN (a
+ * mount point stands for its LUN): 0, or -errno after printing why not.
+ * By inode, not path: a directory entry a host made a moment ago may
+ * still be only in its journal and caches, never its inode's lock. */
+int cli_lock_of_ino(const char *lun, uint64_t ino, struct cli_path_lock *out);
+
+/* ---- disks (disk.c, disk_qemu.c) ---- */
+
+/* The xattr holding a disk's type (thin, zeroedthick, eagerzeroedthick). */
+#define DISK_XATTR "trusted.vmfs.disk_type"
+/* Is where (the disk's directory, or the disk itself when where == path)
+ * on a mounted vmfs volume?  Prints why not. */
+bool cli_disk_on_vmfs(const char *where, const char *path);
+int cli_disk_import(int argc, char **argv);
+int cli_disk_clone(int argc, char **argv);
+int cli_disk_extend(int argc, char **argv);
+void cli_help_disk_import(void);
+void cli_help_disk_extend(void);
+
+/* ---- VMs (vm.c) ---- */
+int cmd_vm(int argc, char **argv);
+void help_vm(void);
+
 /* ---- the cluster fast path of a mount (netview.c) ---------------------- */
 
 /* A vmfsd answers its control socket in milliseconds; one that does not

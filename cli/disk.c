@@ -32,7 +32,6 @@
 
 #include "cli.h"
 
-#define DISK_XATTR        "trusted.vmfs.disk_type"
 #define DISK_ZERO_CHUNK   (256ULL << 20)
 
 enum disk_type { DISK_THIN, DISK_ZEROEDTHICK, DISK_EAGERZEROEDTHICK };
@@ -65,14 +64,20 @@ static void help_disk_info(void)
 
 void help_disk(void)
 {
-	printf("usage: vmfs disk <create|info|set> [options] PATH\n\n"
+	printf("usage: vmfs disk <create|info|set|import|clone|extend> [options] PATH\n\n"
 	       "  create --size SIZE --type thin|zeroedthick|eagerzeroedthick PATH\n"
 	       "         create a VM disk file on a mounted volume\n"
 	       "  info PATH\n"
 	       "         show its size, allocated bytes, type and multi-writer flag\n"
 	       "  set --multi-writer on|off PATH\n"
-	       "         let every host open it for writing at once\n\n"
-	       "Run 'vmfs disk <create|info|set> --help' for details.\n");
+	       "         let every host open it for writing at once\n"
+	       "  import [--type thin|zeroedthick] SRC PATH\n"
+	       "         bring an image (raw, qcow2, vmdk, vhdx, ...) onto the volume\n"
+	       "  clone [--type thin|zeroedthick] SRC PATH\n"
+	       "         copy a disk of the volume to a new one\n"
+	       "  extend --size SIZE PATH\n"
+	       "         grow a disk (its type kept for the new part)\n\n"
+	       "Run 'vmfs disk <command> --help' for details.\n");
 }
 
 /* Set by SIGINT/SIGTERM so eager zeroing can stop and remove the disk. */
@@ -129,7 +134,7 @@ static bool disk_space_short(const char *path, uint64_t size)
  * attributes) and info would describe one, both "successfully".  where is
  * the directory for create, the file itself for info.
  */
-static bool disk_on_vmfs(const char *where, const char *path)
+bool cli_disk_on_vmfs(const char *where, const char *path)
 {
 	char fstype[64];
 	struct stat st;
@@ -228,7 +233,7 @@ static int disk_create(int argc, char **argv)
 		return CLI_EXIT_USAGE;
 
 	snprintf(dir, sizeof(dir), "%s", path);
-	if (!disk_on_vmfs(dirname(dir), path))
+	if (!cli_disk_on_vmfs(dirname(dir), path))
 		return CLI_EXIT_FAIL;
 	if (type != DISK_THIN && disk_space_short(path, size)) {
 		disk_explain(ENOSPC, path, disk_type_names[type], size, "statvfs");
@@ -323,7 +328,7 @@ static int disk_info(int argc, char **argv)
 		cli_err("%s is not a regular file", path);
 		return CLI_EXIT_FAIL;
 	}
-	if (!disk_on_vmfs(path, path))
+	if (!cli_disk_on_vmfs(path, path))
 		return CLI_EXIT_FAIL;
 	n = getxattr(path, DISK_XATTR, type, sizeof(type) - 1);
 	if (n >= 0)
@@ -395,7 +400,7 @@ static int disk_set(int argc, char **argv)
 		cli_err("--multi-writer takes on or off, not '%s'", mw);
 		return CLI_EXIT_USAGE;
 	}
-	if (!disk_on_vmfs(path, path))
+	if (!cli_disk_on_vmfs(path, path))
 		return CLI_EXIT_FAIL;
 	if (setxattr(path, VOL_XATTR_MULTIWRITER, mw, strlen(mw), 0)) {
 		if (errno == EINVAL)
@@ -419,6 +424,9 @@ int cmd_disk(int argc, char **argv)
 		{ "create", disk_create, help_disk_create, "create a disk file" },
 		{ "info",   disk_info,   help_disk_info,   "show a disk file" },
 		{ "set",    disk_set,    help_disk_set,    "change a disk file" },
+		{ "import", cli_disk_import, cli_help_disk_import, "import an image" },
+		{ "clone",  cli_disk_clone,  cli_help_disk_import, "clone a disk" },
+		{ "extend", cli_disk_extend, cli_help_disk_extend, "grow a disk" },
 	};
 
 	return cli_dispatch(subcmds, CLI_NELEMS(subcmds), help_disk, argc, argv);

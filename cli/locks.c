@@ -784,6 +784,16 @@ static void locks_print_json(const struct locks_ctx *c)
 	printf("%s]\n}\n", k ? "\n  " : "");
 }
 
+static void locks_ctx_free(struct locks_ctx *c)
+{
+	for (size_t i = 0; i < c->n; i++)
+		free(c->objs[i].path);
+	free(c->objs);
+	free(c->slots);
+	free(c->jimg);
+	lun_close(c->lun);
+}
+
 static int locks_parse(int argc, char **argv, struct locks_ctx *c, bool *json)
 {
 	static const struct option longopts[] = {
@@ -867,11 +877,57 @@ int cmd_locks(int argc, char **argv)
 		locks_print_text(&c, shown);
 	rc = c.nbad ? CLI_EXIT_FAIL : CLI_EXIT_OK;
 out:
-	for (size_t i = 0; i < c.n; i++)
-		free(c.objs[i].path);
-	free(c.objs);
-	free(c.slots);
-	free(c.jimg);
-	lun_close(c.lun);
+	locks_ctx_free(&c);
+	return rc;
+}
+
+int cli_lock_of_ino(const char *lun_path, uint64_t ino,
+		    struct cli_path_lock *out)
+{
+	struct locks_ctx c = { .spec = lun_path };
+	struct locks_want w = { .kind = LK_INODE, .index = ino };
+	struct vmfsd_info di;
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	if (cli_lun_open_ro(&c.spec, &di, &c.lun))
+		return -EIO;
+	c.ss = lun_sector_size(c.lun);
+	rc = -EIO;
+	if (cli_volume_read(c.lun, c.spec, &c.g, NULL))
+		goto out;
+	if (ino >= c.g.res[VMFS_RES_INODE].count) {
+		cli_err("inode %" PRIu64 " is beyond the volume's inodes", ino);
+		goto out;
+	}
+	locks_slots_read(&c);
+	w.addr = c.g.res[VMFS_RES_INODE].obj_offset +
+		ino * c.g.res[VMFS_RES_INODE].obj_size;
+	rc = locks_read_scattered(&c, &w, 1);
+	if (rc) {
+		cli_err("cannot read the lock of inode %" PRIu64 " on %s: %s", ino,
+			c.spec, vmfs_strerror(rc));
+		goto out;
+	}
+	if (!c.n)
+		goto out;
+	out->mode = c.objs[0].st.mode;
+	for (uint32_t h = 0; h < c.objs[0].st.nholders; h++) {
+		const struct lock_holder *lh = &c.objs[0].st.holders[h];
+		const struct hb_slot_info *s;
+		char why[128];
+
+		vol_uuid_format(lh->uuid, out->host_uuid);
+		s = locks_holder_slot(&c, lh, why, sizeof(why));
+		if (s) {
+			snprintf(out->host, sizeof(out->host), "%s",
+				 s->hostname[0] ? s->hostname : out->host_uuid);
+			out->stale = false;
+			break;
+		}
+		out->stale = true;
+	}
+out:
+	locks_ctx_free(&c);
 	return rc;
 }

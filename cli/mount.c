@@ -93,13 +93,17 @@ void help_mount(void)
 
 void help_umount(void)
 {
-	printf("usage: vmfs umount MOUNTPOINT\n\n"
+	printf("usage: vmfs umount [--stop-vms] MOUNTPOINT\n\n"
 	       "Ask the vmfsd serving MOUNTPOINT, over its control socket (root, or\n"
 	       "the user vmfsd runs as), to unmount the volume, close it and exit,\n"
 	       "and wait (up to %d s) for that, so that the volume is clean when this\n"
 	       "returns.  Exits 1 when the volume did not close cleanly.  A mount\n"
-	       "whose vmfsd has died is detached (exit 1: the volume was not closed).\n\n"
+	       "whose vmfsd has died is detached (exit 1: the volume was not closed).\n"
+	       "Refused while VMs run on this host from the mount ('vmfs vm list'),\n"
+	       "unless --stop-vms: their QEMU is stopped first (SIGTERM, SIGKILL\n"
+	       "after 10 s) and their locks released.\n\n"
 	       "Options:\n"
+	       "      --stop-vms         stop this host's VMs on the mount first\n"
 	       "  -S, --state-dir DIR    ignored (accepted for older scripts)\n"
 	       "  -h, --help             show this help\n",
 	       UMOUNT_EXIT_TIMEOUT_MS / 1000);
@@ -792,13 +796,13 @@ static void umount_failed(const char *mp, int rc)
  * pidfd names the daemon itself.
  */
 static int umount_by_daemon(const char *mp, struct vmfsd_ctl *c,
-			    const struct vmfsd_info *info)
+			    const struct vmfsd_info *info, bool stop_vms)
 {
 	struct vmfsd_close_status st;
 	int rc, pidfd;
 
 	pidfd = umount_pidfd_open(info->pid);
-	rc = vmfsd_ctl_umount(c, UMOUNT_EXIT_TIMEOUT_MS, &st);
+	rc = vmfsd_ctl_umount_vms(c, UMOUNT_EXIT_TIMEOUT_MS, stop_vms, &st);
 	vmfsd_ctl_disconnect(c);
 	if (rc == -ETIMEDOUT) {
 		cli_err("asked vmfsd (pid %d) to unmount %s, but it has not "
@@ -840,20 +844,24 @@ int cmd_umount(int argc, char **argv)
 {
 	static const struct option longopts[] = {
 		{ "state-dir", required_argument, NULL, 'S' },
+		{ "stop-vms",  no_argument,       NULL, 'V' },
 		{ "help",      no_argument,       NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
 	char mp[PATH_MAX], fstype[64];
 	struct vmfsd_info info;
 	struct vmfsd_ctl *ctl;
-	bool dead;
+	bool dead, stop_vms = false;
 	struct stat st;
 	int c, rc;
 
-	while ((c = getopt_long(argc, argv, ":S:h", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":S:Vh", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'S':
 			break;      /* the daemon is found by its mount point now */
+		case 'V':
+			stop_vms = true;
+			break;
 		case 'h':
 			help_umount();
 			return CLI_EXIT_OK;
@@ -872,7 +880,7 @@ int cmd_umount(int argc, char **argv)
 
 	rc = cli_daemon_open(mp, &ctl, &info);
 	if (!rc)
-		return umount_by_daemon(mp, ctl, &info);
+		return umount_by_daemon(mp, ctl, &info, stop_vms);
 	if (rc != -ENOENT)
 		return CLI_EXIT_FAIL;
 

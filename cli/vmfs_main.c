@@ -35,6 +35,7 @@ static const struct cli_cmd cli_cmds[] = {
 	{ "journal", cmd_journal, help_journal, "show or replay the per-host metadata journals" },
 	{ "hosts",  cmd_hosts,  help_hosts,  "list the hosts in the heartbeat slots, live or dead" },
 	{ "locks",  cmd_locks,  help_locks,  "list every lock held on a volume and its holders" },
+	{ "vm",     cmd_vm,     help_vm,     "create, start, stop and list VMs on a datastore" },
 	{ "cluster", cmd_cluster, help_cluster, "write the corosync configuration of a cluster" },
 	{ "help",   cmd_help,   help_help,   "show help for a command" },
 };

@@ -24,6 +24,7 @@
 #include <qb/qbipcs.h>
 #include <qb/qbloop.h>
 #include <qb/qblog.h>
+#include <json-c/json.h>
 
 #include "vmfs/fuse.h"
 #include "vmfs/version.h"
@@ -165,8 +166,26 @@ static void ctl_umount(qb_ipcs_connection_t *c, uint32_t type, const char *body)
 	const char *mp = s->d->a->mountpoint;
 	int ret = 0;
 
-	(void)body;
 	if (!s->d->stopping) {
+		char names[1024];
+		unsigned n = vmfsd_vms_running(s->d, names, sizeof(names));
+		json_object *o = json_tokener_parse(body), *v;
+		bool stop_vms = o && json_object_object_get_ex(o, "stop_vms", &v) &&
+			json_object_get_boolean(v);
+
+		json_object_put(o);
+		if (n && !stop_vms) {
+			ctl_reply_err(c, type, -EBUSY, "%u VM%s run%s on this host "
+				      "from %s (%s); stop them ('vmfs vm stop') or "
+				      "unmount with --stop-vms", n, n > 1 ? "s" : "",
+				      n > 1 ? "" : "s", mp, names);
+			return;
+		}
+		if (n) {
+			qb_log(LOG_NOTICE, "unmount of %s with --stop-vms: "
+			       "stopping %u VMs", mp, n);
+			vmfsd_vms_stop_all(s->d);
+		}
 		ret = vfuse_umount_path(mp);
 		/* -EINVAL: unmounted already; the session is ending anyway. */
 		if (ret == -EINVAL)
@@ -195,6 +214,19 @@ static void ctl_umount(qb_ipcs_connection_t *c, uint32_t type, const char *body)
 	vmfsd_stop(s->d);
 }
 
+static void ctl_vm(qb_ipcs_connection_t *c, uint32_t type, const char *body)
+{
+	char msg[VMFSD_MSG_MAX], *reply = NULL;
+	int ret = vmfsd_vm_request(ctl_of(c)->d, type, body, &reply, msg,
+				   sizeof(msg));
+
+	if (ret)
+		ctl_reply_err(c, type, ret, "%s", msg[0] ? msg : strerror(-ret));
+	else
+		ctl_reply(c, type, 0, reply);
+	free(reply);
+}
+
 static const struct {
 	uint32_t type;
 	const char *name;
@@ -202,6 +234,9 @@ static const struct {
 } ctl_requests[] = {
 	{ VMFSD_CTL_INFO,   "info",   ctl_info },
 	{ VMFSD_CTL_UMOUNT, "umount", ctl_umount },
+	{ VMFSD_CTL_VM_START, "vm start", ctl_vm },
+	{ VMFSD_CTL_VM_STOP, "vm stop", ctl_vm },
+	{ VMFSD_CTL_VM_LIST, "vm list", ctl_vm },
 };
 
 static int32_t ctl_msg(qb_ipcs_connection_t *c, void *data, size_t size)
@@ -231,8 +266,9 @@ static int32_t ctl_msg(qb_ipcs_connection_t *c, void *data, size_t size)
 			return 0;
 		}
 	ctl_reply_err(c, type, -EOPNOTSUPP, "unknown request type %u; this vmfsd "
-		      "(%s) knows info (%d) and umount (%d)", type, VMFS_VERSION,
-		      VMFSD_CTL_INFO, VMFSD_CTL_UMOUNT);
+		      "(%s) knows info (%d), umount (%d) and vm start, stop, list "
+		      "(%d-%d)", type, VMFS_VERSION, VMFSD_CTL_INFO,
+		      VMFSD_CTL_UMOUNT, VMFSD_CTL_VM_START, VMFSD_CTL_VM_LIST);
 	return 0;
 }
 

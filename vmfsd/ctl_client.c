@@ -158,10 +158,18 @@ int vmfsd_ctl_info(struct vmfsd_ctl *c, struct vmfsd_info *out, char *msg,
 int vmfsd_ctl_umount(struct vmfsd_ctl *c, int timeout_ms,
 		     struct vmfsd_close_status *out)
 {
+	return vmfsd_ctl_umount_vms(c, timeout_ms, false, out);
+}
+
+int vmfsd_ctl_umount_vms(struct vmfsd_ctl *c, int timeout_ms, bool stop_vms,
+			 struct vmfsd_close_status *out)
+{
 	char *reply;
 	int err, ret;
 
-	ret = vmfsd_ctl_call(c, VMFSD_CTL_UMOUNT, "{}", timeout_ms, &err, &reply);
+	ret = vmfsd_ctl_call(c, VMFSD_CTL_UMOUNT, stop_vms ?
+			     "{\"stop_vms\": true}" : "{}", timeout_ms, &err,
+			     &reply);
 	if (ret)
 		return ret;
 	ret = vmfsd_close_status_decode(reply, out);

@@ -122,6 +122,8 @@ void vmfsd_stop(struct vmfsd *d)
 {
 	if (d->stopping || !d->fuse_running)
 		return;
+	/* No VM outlives the locks that guard it (vm.c). */
+	vmfsd_vms_stop_all(d);
 	vmfsd_say_stopping(d);
 	d->stopping = true;
 	vfuse_stop(d->fuse);
@@ -206,6 +208,7 @@ int vmfsd_serve(struct vmfsd_args *a)
 	d.a = a;
 	pthread_mutex_init(&d.fence_mu, NULL);
 	d.fuse_done[0] = d.fuse_done[1] = -1;
+	pthread_mutex_init(&d.vms_mu, NULL);
 	d.loop = qb_loop_create();
 	if (!d.loop) {
 		vmfsd_fail(&d, "cannot create the main loop: out of memory");

@@ -228,6 +228,9 @@ static void vmfsd_on_fence(void *ctx, const char *why)
 	if (d->vol_live)
 		vol_cluster_fenced(d->vol);
 	pthread_mutex_unlock(&d->fence_mu);
+	/* Before any other host may break their locks (once our lease has
+	 * run out), this host's VMs are gone. */
+	vmfsd_vms_kill_all(d);
 	vmfsd_notify_status("FENCED: %s; all I/O fails, unmount and mount "
 			    "again", why);
 	qb_log(LOG_CRIT, "volume %s fenced: %s; all I/O now fails, unmount "

@@ -11,6 +11,7 @@
  *   notify.c    sd_notify: READY, STOPPING, STATUS for systemd
  *   cluster.c   the cluster fast path (corosync CPG) plugged into the
  *               engine
+ *   vm.c        the VM supervisor: QEMU processes and their locks
  *
  * Threads: the main thread runs the qb_loop and does everything that is
  * not a FUSE request: signals, control requests, timers, start-up and
@@ -100,6 +101,10 @@ struct vmfsd {
 	int exit_status;
 	/* ctl.c */
 	struct vmfsd_ctl_server *ctl;
+	/* vm.c: the loop thread changes the list; vms_mu also guards it
+	 * for the fence callback, which kills from another thread. */
+	struct vmfsd_vm *vms;
+	pthread_mutex_t vms_mu;
 };
 
 /* main.c */
@@ -147,5 +152,18 @@ void vmfsd_notify_stopping(const char *mountpoint);
 int vmfsd_ctl_start(struct vmfsd *d);
 /* Reply to every pending umount request with st, then close the socket. */
 void vmfsd_ctl_stop(struct vmfsd *d, const struct vmfsd_close_status *st);
+
+/* vm.c */
+/* A VMFSD_CTL_VM_* request: 0 with *reply (malloc'd JSON or NULL for
+ * "{}"), or -errno with msg. */
+int vmfsd_vm_request(struct vmfsd *d, uint32_t type, const char *body,
+		     char **reply, char *msg, size_t len);
+/* How many VMs run here; their paths, comma-separated, into names. */
+unsigned vmfsd_vms_running(struct vmfsd *d, char *names, size_t len);
+/* Stop every VM (SIGTERM, SIGKILL after a while) and release its locks;
+ * returns when all have exited.  Loop thread. */
+void vmfsd_vms_stop_all(struct vmfsd *d);
+/* SIGKILL to every QEMU; any thread (the fence). */
+void vmfsd_vms_kill_all(struct vmfsd *d);
 
 #endif /* VMFSD_INT_H */

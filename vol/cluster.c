@@ -995,6 +995,12 @@ static int open_lock_sync(struct vol *v, struct vheld *h, unsigned wait_ms,
 
 int vol_open_file(struct vol *v, uint64_t ino, bool write)
 {
+	return vol_open_file_who(v, ino, write, NULL, 0);
+}
+
+int vol_open_file_who(struct vol *v, uint64_t ino, bool write, char *holder,
+		      size_t holder_len)
+{
 	struct vcl *c = v->cl;
 	struct vcl_optab op;
 	struct lock_state st;
@@ -1055,6 +1061,8 @@ int vol_open_file(struct vol *v, uint64_t ino, bool write)
 			pthread_mutex_unlock(&c->held_mu);
 			if (ret == -EBUSY) {
 				vol_lock_owner_text(v, &st, who, sizeof(who));
+				if (holder)
+					snprintf(holder, holder_len, "%s", who);
 				VLOG(LOG_WARNING, "open of inode %llu for %s refused: it is locked %s by %s",
 				     (unsigned long long)ino,
 				     write ? "writing" : "reading",
@@ -1804,6 +1812,14 @@ static int vcl_hw_queue(struct vcl *c, uint64_t addr)
 out:
 	pthread_mutex_unlock(&c->hw_mu);
 	return ret;
+}
+
+int vol_file_uncache(struct vol *v, uint64_t ino)
+{
+	int ret = vol_cluster_release_request(v, res_addr(v, VMFS_RES_INODE, ino),
+					      VMFS_LOCK_FREE);
+
+	return ret == -EINPROGRESS ? 0 : ret;
 }
 
 /* Wake the watcher: membership changed. */

@@ -103,7 +103,10 @@ int vmfsd_host_list(struct vmfsd_host *h,
 
 enum vmfsd_ctl_type {
 	VMFSD_CTL_INFO = 1,     /* {} -> struct vmfsd_info */
-	VMFSD_CTL_UMOUNT = 2,   /* {} -> struct vmfsd_close_status, once closed */
+	VMFSD_CTL_UMOUNT = 2,   /* {"stop_vms"} -> struct vmfsd_close_status, once closed */
+	VMFSD_CTL_VM_START = 3, /* {"path"} -> {} once QEMU answers on QMP */
+	VMFSD_CTL_VM_STOP = 4,  /* {"path", "force", "timeout_ms"} -> {}: begun */
+	VMFSD_CTL_VM_LIST = 5,  /* {} -> {"vms": [struct vmfsd_vm_info]} */
 };
 
 /* The libqb service name of the daemon serving mountpoint (canonical,
@@ -274,5 +277,42 @@ int vmfsd_ctl_info(struct vmfsd_ctl *c, struct vmfsd_info *out, char *msg,
  */
 int vmfsd_ctl_umount(struct vmfsd_ctl *c, int timeout_ms,
 		     struct vmfsd_close_status *out);
+
+/* ---- the VM supervisor (vmfsd/vm.c; client: vmfsd/ctl_vm.c) ----------
+ *
+ * A VM is a directory on the volume (include/vmfs/hypervisor.h); requests
+ * name it by its path inside the volume ("/vms/web1").  While QEMU runs,
+ * the daemon holds the open lock of the VM's config and of each of its
+ * disks for writing (exclusive, for the host): a second host's start
+ * fails with -EBUSY naming the holder, and `vmfs vm list` on any host
+ * reads the state from those locks.  The supervisor's own view (this
+ * host's QEMU processes and how the last ones ended) is VMFSD_CTL_VM_LIST.
+ */
+struct vmfsd_vm_info {
+	char path[4096];            /* inside the volume */
+	char name[65];
+	pid_t pid;                  /* QEMU's; 0 once it has exited */
+	char state[16];             /* running, stopping, stopped, crashed */
+	char why[256];              /* how it ended ("killed by signal 9") */
+	int64_t since_ns;           /* started or ended at, wall clock */
+};
+
+/* Each returns 0, the transport's -errno, or the daemon's error with its
+ * message in msg. */
+int vmfsd_ctl_vm_start(struct vmfsd_ctl *c, const char *path, char *msg,
+		       size_t msglen);
+int vmfsd_ctl_vm_stop(struct vmfsd_ctl *c, const char *path, bool force,
+		      int timeout_ms, char *msg, size_t msglen);
+/* *out: malloc'd array of *n entries (free()). */
+int vmfsd_ctl_vm_list(struct vmfsd_ctl *c, struct vmfsd_vm_info **out,
+		      size_t *n, char *msg, size_t msglen);
+/* VMFSD_CTL_UMOUNT with stop_vms: the daemon stops this host's VMs first
+ * instead of refusing while they run. */
+int vmfsd_ctl_umount_vms(struct vmfsd_ctl *c, int timeout_ms, bool stop_vms,
+			 struct vmfsd_close_status *out);
+/* Bodies of VMFSD_CTL_VM_LIST (both ends). */
+char *vmfsd_vm_list_encode(const struct vmfsd_vm_info *vms, size_t n);
+int vmfsd_vm_list_decode(const char *body, struct vmfsd_vm_info **out,
+			 size_t *n);
 
 #endif /* VMFS_VMFSD_H */

@@ -384,6 +384,10 @@ void vol_cluster_fenced(struct vol *v);
  * holder's name, UUID and slot).
  */
 int vol_open_file(struct vol *v, uint64_t ino, bool write);
+/* The same, naming the holder ("host NAME (UUID, slot N)") in holder
+ * when it fails with -EBUSY. */
+int vol_open_file_who(struct vol *v, uint64_t ino, bool write, char *holder,
+		      size_t holder_len);
 /* vol_open_file's positive answer: a multi-writer file, which must be
  * opened for direct I/O (no host may cache its data). */
 #define VOL_OPEN_DIRECT 1
@@ -391,6 +395,13 @@ int vol_open_file(struct vol *v, uint64_t ino, bool write);
  * ("on"/"off"; on needs an eagerzeroedthick disk nobody has open). */
 #define VOL_XATTR_MULTIWRITER "trusted.vmfs.multi_writer"
 void vol_release_file(struct vol *v, uint64_t ino, bool write);
+/*
+ * Let go of the lock of inode ino if it stays here only as the fast
+ * path's cache (queued for the handover worker, as a member's ask is), so
+ * that the disk soon shows it free: for locks other hosts read as state,
+ * such as a VM's config (vmfsd/vm.c).  0, or -ENOMEM.
+ */
+int vol_file_uncache(struct vol *v, uint64_t ino);
 /* "host NAME (UUID, slot N), ..." for the holders in st. */
 void vol_lock_owner_text(struct vol *v, const struct lock_state *st,
 			 char *out, size_t len);

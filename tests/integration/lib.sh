@@ -133,6 +133,16 @@ trap t_cleanup EXIT
 [[ -c /dev/fuse ]] || skip "no /dev/fuse"
 mkdir -p "$T_STATE"
 
+# t_need_guest: skip without QEMU or the test guest (make guest); GUEST is
+# the directory holding its vmlinuz and initrd.img.
+t_need_guest() {
+	GUEST=$VMFS_BUILD/guest
+	command -v qemu-system-x86_64 >/dev/null ||
+		skip "no qemu-system-x86_64 (make deps)"
+	[[ -r $GUEST/vmlinuz && -r $GUEST/initrd.img ]] ||
+		skip "no test guest in $GUEST (make guest)"
+}
+
 # make_lun PATH SIZE: a sparse LUN file.
 make_lun() {
 	rm -f "$1"

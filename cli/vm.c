@@ -1,0 +1,805 @@
+/*
+ * vmfs vm: VMs on a datastore (include/vmfs/hypervisor.h).  A VM is a
+ * directory on a mounted vmfs volume; start and stop go to the vmfsd of
+ * that mount (its supervisor runs QEMU and holds the VM's locks);
+ * status and list read the state from the on-disk lock of the VM's
+ * config, so every host gives the same answer.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "vmfs/hypervisor.h"
+#include "vmfs/lockmgr.h"
+#include "cli.h"
+
+#define VM_STOP_TIMEOUT_S 30
+
+static void help_vm_cmds(void)
+{
+	printf("usage: vmfs vm COMMAND ...\n\n"
+	       "  create PATH --memory SIZE [--cpus N] --disk SIZE[:TYPE] ...\n"
+	       "         (--kernel K --initrd I [--cmdline C] | --boot-disk FILE) [--ha]\n"
+	       "         [--accel auto|kvm|tcg]  (auto: KVM when /dev/kvm opens)\n"
+	       "  start PATH               run the VM on this host\n"
+	       "  stop PATH [--force] [--timeout S]\n"
+	       "                           ACPI power-down, QMP quit after S seconds\n"
+	       "                           (default %d), then kill; --force kills at once\n"
+	       "  status PATH [--json]     state and host, from the on-disk locks\n"
+	       "  list [DATASTORE] [--json]\n"
+	       "                           every VM (directory with %s) on the\n"
+	       "                           datastore, default all vmfs mounts here\n"
+	       "  console PATH             follow the serial console (read-only);\n"
+	       "                           Ctrl-C detaches, the VM keeps running\n"
+	       "  destroy PATH             remove a stopped VM's directory\n\n"
+	       "PATH is the VM's directory on a mounted vmfs volume.  A running VM\n"
+	       "holds the open lock of its config and disks for its host: another\n"
+	       "host's start fails naming it.  'vmfs umount' refuses while VMs run\n"
+	       "on that mount unless given --stop-vms.\n", VM_STOP_TIMEOUT_S,
+	       HV_CONFIG_NAME);
+}
+
+void help_vm(void)
+{
+	help_vm_cmds();
+}
+
+/* Where a VM is: the mount serving it and its path inside the volume. */
+struct vm_where {
+	char dir[PATH_MAX];         /* canonical, through the mount */
+	char mp[PATH_MAX];
+	char path[PATH_MAX];        /* inside the volume */
+};
+
+struct mp_find {
+	const char *dir;
+	char best[PATH_MAX];
+};
+
+static int vm_mp_cb(void *ctx, const char *mp)
+{
+	struct mp_find *f = ctx;
+	size_t n = strlen(mp);
+
+	if (!strncmp(f->dir, mp, n) && (f->dir[n] == '/' || !f->dir[n]) &&
+	    n > strlen(f->best))
+		snprintf(f->best, sizeof(f->best), "%s", mp);
+	return 0;
+}
+
+static int vm_locate(const char *arg, struct vm_where *w)
+{
+	struct mp_find f = { .dir = w->dir };
+
+	if (!realpath(arg, w->dir)) {
+		cli_err("%s: %s; give the VM's directory on a mounted vmfs volume",
+			arg, strerror(errno));
+		return -1;
+	}
+	cli_vmfs_mounts_each(vm_mp_cb, &f);
+	if (!f.best[0] || !strcmp(f.best, w->dir)) {
+		cli_err("%s is not a directory inside a mounted vmfs volume; "
+			"'vmfs mount' the datastore and give the VM's directory "
+			"there", arg);
+		return -1;
+	}
+	snprintf(w->mp, sizeof(w->mp), "%s", f.best);
+	snprintf(w->path, sizeof(w->path), "%s", w->dir + strlen(f.best));
+	return 0;
+}
+
+static int vm_connect(const struct vm_where *w, struct vmfsd_ctl **c,
+		      struct vmfsd_info *di)
+{
+	int ret = cli_daemon_open(w->mp, c, di);
+
+	if (ret == -ENOENT)
+		cli_err("no vmfsd serves %s here; mount it again", w->mp);
+	return ret;
+}
+
+/* The one PATH of a command without options but --help: -1 with *path
+ * set, or the exit status. */
+static int vm_path_arg(int argc, char **argv, const char **path)
+{
+	static const struct option longopts[] = {
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 }
+	};
+	int ch;
+
+	while ((ch = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
+		if (ch != 'h')
+			return cli_getopt_err(ch, argv);
+		help_vm_cmds();
+		return CLI_EXIT_OK;
+	}
+	if (cli_one_operand(argc, argv, "PATH", path))
+		return CLI_EXIT_USAGE;
+	return -1;
+}
+
+/* ---- create ---- */
+
+static int vm_write_file(const char *p, const char *text)
+{
+	int fd = open(p, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0644);
+	size_t len = strlen(text);
+
+	if (fd < 0 || write(fd, text, len) != (ssize_t)len || fsync(fd)) {
+		cli_err("cannot write %s: %s", p, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	return close(fd);
+}
+
+static int vm_copy_in(const char *src, const char *dst)
+{
+	char buf[1 << 16];
+	ssize_t n;
+	int in = open(src, O_RDONLY | O_CLOEXEC), out;
+	int rc = 0;
+
+	if (in < 0) {
+		cli_err("cannot read %s: %s", src, strerror(errno));
+		return -1;
+	}
+	out = open(dst, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0644);
+	if (out < 0) {
+		cli_err("cannot create %s: %s", dst, strerror(errno));
+		close(in);
+		return -1;
+	}
+	while ((n = read(in, buf, sizeof(buf))) > 0)
+		if (write(out, buf, (size_t)n) != n) {
+			n = -1;
+			break;
+		}
+	if (n < 0 || fsync(out)) {
+		cli_err("cannot copy %s to %s: %s", src, dst, strerror(errno));
+		rc = -1;
+	}
+	close(in);
+	close(out);
+	return rc;
+}
+
+static const char *vm_base(const char *p)
+{
+	const char *s = strrchr(p, '/');
+
+	return s ? s + 1 : p;
+}
+
+static int vm_create(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "memory",    required_argument, NULL, 'm' },
+		{ "cpus",      required_argument, NULL, 'c' },
+		{ "disk",      required_argument, NULL, 'd' },
+		{ "kernel",    required_argument, NULL, 'k' },
+		{ "initrd",    required_argument, NULL, 'i' },
+		{ "cmdline",   required_argument, NULL, 'l' },
+		{ "boot-disk", required_argument, NULL, 'b' },
+		{ "ha",        no_argument,       NULL, 'a' },
+		{ "accel",     required_argument, NULL, 'A' },
+		{ "help",      no_argument,       NULL, 'h' },
+		{ NULL, 0, NULL, 0 }
+	};
+	struct hv_config cfg = { .cpus = 1 };
+	const char *disk_spec[HV_DISKS_MAX], *kernel = NULL, *initrd = NULL;
+	const char *boot = NULL, *path, *slash, *mem_arg = NULL;
+	char dir[PATH_MAX], parent[PATH_MAX], p[PATH_MAX * 2], err[HV_ERR_MAX];
+	char *text;
+	uint64_t mem = 0;
+	unsigned ndisks = 0;
+	int ch;
+
+	while ((ch = getopt_long(argc, argv, ":m:c:d:k:i:l:b:aA:h", longopts,
+				 NULL)) != -1) {
+		switch (ch) {
+		case 'm':
+			if (cli_size_opt("--memory", optarg, 1, UINT64_MAX, &mem))
+				return CLI_EXIT_USAGE;
+			mem_arg = optarg;
+			break;
+		case 'c':
+			cfg.cpus = (unsigned)strtoul(optarg, NULL, 10);
+			break;
+		case 'd':
+			if (ndisks == HV_DISKS_MAX)
+				return cli_usage_err("at most %d --disk", HV_DISKS_MAX);
+			disk_spec[ndisks++] = optarg;
+			break;
+		case 'k':
+			kernel = optarg;
+			break;
+		case 'i':
+			initrd = optarg;
+			break;
+		case 'l':
+			snprintf(cfg.cmdline, sizeof(cfg.cmdline), "%s", optarg);
+			break;
+		case 'b':
+			boot = optarg;
+			break;
+		case 'a':
+			cfg.ha = true;
+			break;
+		case 'A':
+			snprintf(cfg.accel, sizeof(cfg.accel), "%.7s", optarg);
+			break;
+		case 'h':
+			help_vm_cmds();
+			return CLI_EXIT_OK;
+		default:
+			return cli_getopt_err(ch, argv);
+		}
+	}
+	if (cli_one_operand(argc, argv, "PATH", &path))
+		return CLI_EXIT_USAGE;
+	if (!mem)
+		return cli_usage_err("missing --memory (e.g. --memory 256M)");
+	if (mem % (1 << 20))
+		return cli_usage_err("--memory %s: a whole number of MiB",
+				     mem_arg);
+	cfg.memory_mib = mem >> 20;
+	if (!kernel == !boot)
+		return cli_usage_err("give --kernel K --initrd I, or --boot-disk "
+				     "FILE");
+	if (kernel && !initrd)
+		return cli_usage_err("--kernel needs --initrd");
+	snprintf(dir, sizeof(dir), "%s", path);
+	while (strlen(dir) > 1 && dir[strlen(dir) - 1] == '/')
+		dir[strlen(dir) - 1] = 0;
+	slash = strrchr(dir, '/');
+	if (strlen(slash ? slash + 1 : dir) > HV_NAME_MAX)
+		return cli_usage_err("%s: the VM's name (its directory's) is longer "
+				     "than %d characters", path, HV_NAME_MAX);
+	snprintf(cfg.name, sizeof(cfg.name), "%.64s", slash ? slash + 1 : dir);
+	snprintf(parent, sizeof(parent), "%.*s", slash ? (int)(slash - dir) : 1,
+		 slash ? dir : ".");
+	if (!parent[0])
+		snprintf(parent, sizeof(parent), "/");
+	{
+		struct vm_where w;
+
+		if (vm_locate(parent, &w))
+			return CLI_EXIT_FAIL;
+	}
+	for (unsigned i = 0; i < ndisks; i++)
+		snprintf(cfg.disks[i], PATH_MAX, "disk%u.img", i);
+	cfg.ndisks = ndisks;
+	if (kernel) {
+		snprintf(cfg.kernel, sizeof(cfg.kernel), "%s", vm_base(kernel));
+		snprintf(cfg.initrd, sizeof(cfg.initrd), "%s", vm_base(initrd));
+	} else {
+		snprintf(cfg.boot_disk, sizeof(cfg.boot_disk), "%s", vm_base(boot));
+		snprintf(cfg.disks[cfg.ndisks++], PATH_MAX, "%s", cfg.boot_disk);
+	}
+	if (hv_config_check(&cfg, HV_CONFIG_NAME, err, sizeof(err))) {
+		cli_err("%s", err);
+		return CLI_EXIT_USAGE;
+	}
+	if (mkdir(dir, 0755)) {
+		cli_err("cannot create %s: %s%s", dir, strerror(errno),
+			errno == EEXIST ? " (choose another name, or 'vmfs vm "
+			"destroy' it)" : "");
+		return CLI_EXIT_FAIL;
+	}
+	for (unsigned i = 0; i < ndisks; i++) {
+		char size[64], *colon;
+		const char *type = "thin";
+		char *dargv[8];
+
+		snprintf(size, sizeof(size), "%s", disk_spec[i]);
+		colon = strchr(size, ':');
+		if (colon) {
+			*colon = 0;
+			type = disk_spec[i] + (colon - size) + 1;
+		}
+		snprintf(p, sizeof(p), "%s/%s", dir, cfg.disks[i]);
+		dargv[0] = "disk";
+		dargv[1] = "create";
+		dargv[2] = "--size";
+		dargv[3] = size;
+		dargv[4] = "--type";
+		dargv[5] = (char *)type;
+		dargv[6] = p;
+		dargv[7] = NULL;
+		/* The disk is made by `vmfs disk create`, messages and all. */
+		if (cmd_disk(7, dargv) != CLI_EXIT_OK) {
+			cli_set_prog("vmfs vm create");
+			cli_err("the VM's directory %s is left for you to fix or "
+				"remove ('vmfs vm destroy')", dir);
+			return CLI_EXIT_FAIL;
+		}
+		cli_set_prog("vmfs vm create");
+	}
+	if (kernel) {
+		snprintf(p, sizeof(p), "%s/%s", dir, cfg.kernel);
+		if (vm_copy_in(kernel, p))
+			return CLI_EXIT_FAIL;
+		snprintf(p, sizeof(p), "%s/%s", dir, cfg.initrd);
+		if (vm_copy_in(initrd, p))
+			return CLI_EXIT_FAIL;
+	} else {
+		snprintf(p, sizeof(p), "%s/%s", dir, cfg.boot_disk);
+		if (vm_copy_in(boot, p))
+			return CLI_EXIT_FAIL;
+	}
+	text = hv_config_encode(&cfg);
+	if (!text)
+		return CLI_EXIT_FAIL;
+	snprintf(p, sizeof(p), "%s/%s", dir, HV_CONFIG_NAME);
+	ch = vm_write_file(p, text);
+	free(text);
+	if (ch)
+		return CLI_EXIT_FAIL;
+	printf("created VM %s in %s (%" PRIu64 " MiB, %u vCPU, %u disk%s)\n",
+	       cfg.name, dir, cfg.memory_mib, cfg.cpus, cfg.ndisks,
+	       cfg.ndisks == 1 ? "" : "s");
+	return CLI_EXIT_OK;
+}
+
+/* ---- start, stop ---- */
+
+static int vm_start(int argc, char **argv)
+{
+	struct vm_where w;
+	struct vmfsd_ctl *c;
+	struct vmfsd_info di;
+	char msg[4096];
+	const char *path;
+	int ret;
+
+	if ((ret = vm_path_arg(argc, argv, &path)) >= 0)
+		return ret;
+	if (vm_locate(path, &w) || vm_connect(&w, &c, &di))
+		return CLI_EXIT_FAIL;
+	ret = vmfsd_ctl_vm_start(c, w.path, msg, sizeof(msg));
+	vmfsd_ctl_disconnect(c);
+	if (ret) {
+		cli_err("cannot start %s: %s", w.dir, msg[0] ? msg :
+			vmfs_strerror(ret));
+		return CLI_EXIT_FAIL;
+	}
+	printf("started VM %s on host %s\n", w.dir,
+	       di.host_name[0] ? di.host_name : di.host_uuid);
+	return CLI_EXIT_OK;
+}
+
+/* This host's supervisor's view of the VM at path; 0 when it knows it. */
+static int vm_local(struct vmfsd_ctl *c, const char *path,
+		    struct vmfsd_vm_info *out)
+{
+	struct vmfsd_vm_info *vms;
+	char msg[256];
+	size_t n;
+	int ret = -ENOENT;
+
+	if (vmfsd_ctl_vm_list(c, &vms, &n, msg, sizeof(msg)))
+		return -EIO;
+	for (size_t i = 0; i < n; i++)
+		if (!strcmp(vms[i].path, path)) {
+			*out = vms[i];
+			ret = 0;
+		}
+	free(vms);
+	return ret;
+}
+
+static int vm_stop(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "force",   no_argument,       NULL, 'f' },
+		{ "timeout", required_argument, NULL, 't' },
+		{ "help",    no_argument,       NULL, 'h' },
+		{ NULL, 0, NULL, 0 }
+	};
+	struct vmfsd_vm_info vi;
+	struct vm_where w;
+	struct vmfsd_ctl *c;
+	struct vmfsd_info di;
+	char msg[4096];
+	const char *path;
+	bool force = false;
+	int timeout_s = VM_STOP_TIMEOUT_S, ch, ret;
+
+	while ((ch = getopt_long(argc, argv, ":ft:h", longopts, NULL)) != -1) {
+		switch (ch) {
+		case 'f':
+			force = true;
+			break;
+		case 't':
+			timeout_s = atoi(optarg);
+			if (timeout_s < 0 || timeout_s > 3600)
+				return cli_usage_err("--timeout %s: seconds, 0 to 3600",
+						     optarg);
+			break;
+		case 'h':
+			help_vm_cmds();
+			return CLI_EXIT_OK;
+		default:
+			return cli_getopt_err(ch, argv);
+		}
+	}
+	if (cli_one_operand(argc, argv, "PATH", &path))
+		return CLI_EXIT_USAGE;
+	if (vm_locate(path, &w) || vm_connect(&w, &c, &di))
+		return CLI_EXIT_FAIL;
+	ret = vmfsd_ctl_vm_stop(c, w.path, force, timeout_s * 1000, msg,
+				sizeof(msg));
+	if (ret) {
+		vmfsd_ctl_disconnect(c);
+		cli_err("cannot stop %s: %s", w.dir, msg[0] ? msg :
+			vmfs_strerror(ret));
+		return CLI_EXIT_FAIL;
+	}
+	/* Power-down, quit, kill: each step is bounded; wait for the end. */
+	for (int waited = 0; waited < (timeout_s + 20) * 10; waited++) {
+		if (vm_local(c, w.path, &vi) || (strcmp(vi.state, "running") &&
+						 strcmp(vi.state, "stopping")))
+			break;
+		poll(NULL, 0, 100);
+	}
+	vmfsd_ctl_disconnect(c);
+	if (!strcmp(vi.state, "running") || !strcmp(vi.state, "stopping")) {
+		cli_err("%s has not stopped yet (QEMU pid %ld); see 'vmfs vm "
+			"status %s'", w.dir, (long)vi.pid, path);
+		return CLI_EXIT_FAIL;
+	}
+	printf("stopped VM %s (%s)\n", w.dir, vi.why);
+	return CLI_EXIT_OK;
+}
+
+/* ---- status, list ---- */
+
+struct vm_state {
+	char state[16];             /* running, stopped, crashed, unknown */
+	char host[VMFSD_HOST_NAME_MAX + 1];
+	char why[256];
+	pid_t pid;                  /* when it runs here */
+};
+
+/*
+ * The state of the VM in w: from the on-disk lock of its config (held
+ * exclusive by the host running it); this host's supervisor adds the
+ * QEMU pid and how the last run here ended.  While only one host has
+ * the volume mounted the engine keeps locks in memory (they reach the
+ * disk when a second host mounts), so this host's own VMs come from its
+ * supervisor.
+ */
+static int vm_state_of(const struct vm_where *w, const struct vmfsd_info *di,
+		       struct vmfsd_ctl *c, struct vm_state *s)
+{
+	struct cli_path_lock lk;
+	struct vmfsd_vm_info vi;
+	uint64_t ino;
+	bool local;
+
+	memset(s, 0, sizeof(*s));
+	local = c && !vm_local(c, w->path, &vi);
+	if (local && (!strcmp(vi.state, "running") ||
+		      !strcmp(vi.state, "stopping"))) {
+		snprintf(s->state, sizeof(s->state), "%s", vi.state);
+		snprintf(s->host, sizeof(s->host), "%s", di->host_name[0] ?
+			 di->host_name : di->host_uuid);
+		s->pid = vi.pid;
+		return 0;
+	}
+	{
+		char mcfg[PATH_MAX + 16];
+		struct stat st;
+
+		/* The inode through our mount: the engine gets it even while
+		 * the entry is only in another host's journal. */
+		snprintf(mcfg, sizeof(mcfg), "%s/%s", w->dir, HV_CONFIG_NAME);
+		if (stat(mcfg, &st)) {
+			cli_err("%s: %s", mcfg, strerror(errno));
+			snprintf(s->state, sizeof(s->state), "unknown");
+			return -EIO;
+		}
+		ino = st.st_ino;
+	}
+	if (cli_lock_of_ino(di->lun, ino, &lk)) {
+		snprintf(s->state, sizeof(s->state), "unknown");
+		return -EIO;
+	}
+	if (lk.mode == VMFS_LOCK_EXCLUSIVE && !lk.stale) {
+		snprintf(s->state, sizeof(s->state), "running");
+		snprintf(s->host, sizeof(s->host), "%s", lk.host);
+	} else {
+		snprintf(s->state, sizeof(s->state), "%s", local &&
+			 !strcmp(vi.state, "crashed") ? "crashed" : "stopped");
+		if (local)
+			snprintf(s->why, sizeof(s->why), "%s", vi.why);
+		if (lk.stale)
+			snprintf(s->why, sizeof(s->why), "its lock is held by "
+				 "dead host %s (to be broken)", lk.host_uuid);
+	}
+	return 0;
+}
+
+static void vm_print(const struct vm_where *w, const struct vm_state *s,
+		     bool json, bool first)
+{
+	if (!json) {
+		printf("%-40s %-8s %-16s %s\n", w->dir, s->state,
+		       s->host[0] ? s->host : "-", s->why);
+		return;
+	}
+	printf("%s{ \"path\": ", first ? "" : ",\n  ");
+	cli_json_str(w->dir);
+	printf(", \"volume_path\": ");
+	cli_json_str(w->path);
+	printf(", \"state\": ");
+	cli_json_str(s->state);
+	printf(", \"host\": ");
+	cli_json_str(s->host);
+	printf(", \"pid\": %ld, \"why\": ", (long)s->pid);
+	cli_json_str(s->why);
+	printf(" }");
+}
+
+/* --json and --help, the options of status and list: -1 to go on, or
+ * the exit status. */
+static int vm_json_opt(int argc, char **argv, bool *json)
+{
+	static const struct option longopts[] = {
+		{ "json", no_argument, NULL, 'j' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 }
+	};
+	int ch;
+
+	while ((ch = getopt_long(argc, argv, ":jh", longopts, NULL)) != -1) {
+		switch (ch) {
+		case 'j':
+			*json = true;
+			break;
+		case 'h':
+			help_vm_cmds();
+			return CLI_EXIT_OK;
+		default:
+			return cli_getopt_err(ch, argv);
+		}
+	}
+	return -1;
+}
+
+static int vm_status(int argc, char **argv)
+{
+	struct vm_where w;
+	struct vm_state s;
+	struct vmfsd_ctl *c;
+	struct vmfsd_info di;
+	const char *path;
+	bool json = false;
+	int ret;
+
+	if ((ret = vm_json_opt(argc, argv, &json)) >= 0)
+		return ret;
+	if (cli_one_operand(argc, argv, "PATH", &path))
+		return CLI_EXIT_USAGE;
+	if (vm_locate(path, &w) || vm_connect(&w, &c, &di))
+		return CLI_EXIT_FAIL;
+	ret = vm_state_of(&w, &di, c, &s);
+	vmfsd_ctl_disconnect(c);
+	vm_print(&w, &s, json, true);
+	if (json)
+		printf("\n");
+	return ret ? CLI_EXIT_FAIL : CLI_EXIT_OK;
+}
+
+struct vm_list_ctx {
+	bool json;
+	unsigned n;
+	int rc;
+};
+
+/* Every directory of the datastore at mp holding a VM config (one level
+ * below the top, or two: /vms/NAME). */
+static void vm_list_dir(struct vm_list_ctx *lc, const char *mp,
+			const char *dir, int depth, struct vmfsd_ctl *c,
+			const struct vmfsd_info *di)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+
+	if (!d)
+		return;
+	while ((e = readdir(d))) {
+		char sub[PATH_MAX], cfg[PATH_MAX + 16];
+		struct vm_where w;
+		struct vm_state s;
+		struct stat st;
+
+		if (e->d_name[0] == '.')
+			continue;
+		if (snprintf(sub, sizeof(sub), "%s/%s", dir, e->d_name) >=
+		    (int)sizeof(sub) || stat(sub, &st) || !S_ISDIR(st.st_mode))
+			continue;
+		snprintf(cfg, sizeof(cfg), "%s/%s", sub, HV_CONFIG_NAME);
+		if (access(cfg, F_OK)) {
+			if (depth < 2)
+				vm_list_dir(lc, mp, sub, depth + 1, c, di);
+			continue;
+		}
+		snprintf(w.dir, sizeof(w.dir), "%s", sub);
+		snprintf(w.mp, sizeof(w.mp), "%s", mp);
+		snprintf(w.path, sizeof(w.path), "%s", sub + strlen(mp));
+		if (vm_state_of(&w, di, c, &s))
+			lc->rc = CLI_EXIT_FAIL;
+		vm_print(&w, &s, lc->json, lc->n == 0);
+		lc->n++;
+	}
+	closedir(d);
+}
+
+static int vm_list_mp(void *ctx, const char *mp)
+{
+	struct vm_list_ctx *lc = ctx;
+	struct vmfsd_ctl *c;
+	struct vmfsd_info di;
+
+	if (cli_daemon_open(mp, &c, &di))
+		return 0;
+	vm_list_dir(lc, mp, mp, 1, c, &di);
+	vmfsd_ctl_disconnect(c);
+	return 0;
+}
+
+static int vm_list(int argc, char **argv)
+{
+	struct vm_list_ctx lc = { .rc = CLI_EXIT_OK };
+	int ch;
+
+	if ((ch = vm_json_opt(argc, argv, &lc.json)) >= 0)
+		return ch;
+	if (argc - optind > 1)
+		return cli_usage_err("unexpected argument %s", argv[optind + 1]);
+	if (lc.json)
+		printf("{ \"vms\": [");
+	else
+		printf("%-40s %-8s %-16s %s\n", "VM", "STATE", "HOST", "");
+	if (optind < argc) {
+		char real[PATH_MAX];
+
+		if (!realpath(argv[optind], real)) {
+			cli_err("%s: %s", argv[optind], strerror(errno));
+			return CLI_EXIT_FAIL;
+		}
+		vm_list_mp(&lc, real);
+	} else {
+		cli_vmfs_mounts_each(vm_list_mp, &lc);
+	}
+	if (lc.json)
+		printf("] }\n");
+	return lc.rc;
+}
+
+/* ---- console, destroy ---- */
+
+static volatile sig_atomic_t vm_detach;
+
+static void vm_on_int(int sig)
+{
+	(void)sig;
+	vm_detach = 1;
+}
+
+static int vm_console(int argc, char **argv)
+{
+	struct sigaction sa = { .sa_handler = vm_on_int };
+	char p[PATH_MAX + 16], buf[4096];
+	const char *path;
+	ssize_t n;
+	int fd;
+
+	if ((fd = vm_path_arg(argc, argv, &path)) >= 0)
+		return fd;
+	snprintf(p, sizeof(p), "%s/%s", path, HV_CONSOLE_NAME);
+	fd = open(p, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		cli_err("cannot open the console log %s: %s (has the VM ever "
+			"started?)", p, strerror(errno));
+		return CLI_EXIT_FAIL;
+	}
+	sigaction(SIGINT, &sa, NULL);
+	fprintf(stderr, "[console of %s; Ctrl-C detaches, the VM keeps "
+		"running]\n", path);
+	while (!vm_detach) {
+		n = read(fd, buf, sizeof(buf));
+		if (n > 0) {
+			if (write(1, buf, (size_t)n) != n)
+				break;
+		} else {
+			poll(NULL, 0, 200);
+		}
+	}
+	close(fd);
+	return CLI_EXIT_OK;
+}
+
+static int vm_destroy(int argc, char **argv)
+{
+	struct hv_config cfg;
+	struct vm_where w;
+	struct vm_state s;
+	struct vmfsd_ctl *c;
+	struct vmfsd_info di;
+	char err[HV_ERR_MAX], p[PATH_MAX * 2];
+	const char *path;
+	static const char *const extra[] = { HV_CONSOLE_NAME, "qemu.log" };
+	int rc;
+
+	if ((rc = vm_path_arg(argc, argv, &path)) >= 0)
+		return rc;
+	if (vm_locate(path, &w) || vm_connect(&w, &c, &di))
+		return CLI_EXIT_FAIL;
+	vm_state_of(&w, &di, c, &s);
+	vmfsd_ctl_disconnect(c);
+	if (!strcmp(s.state, "running") || !strcmp(s.state, "stopping")) {
+		cli_err("VM %s runs on %s; stop it first ('vmfs vm stop')", w.dir,
+			s.host);
+		return CLI_EXIT_FAIL;
+	}
+	memset(&cfg, 0, sizeof(cfg));
+	/* A missing disk still leaves the rest to remove. */
+	if (hv_config_load(w.dir, &cfg, err, sizeof(err)) && !cfg.name[0]) {
+		cli_err("%s; not removing %s", err, w.dir);
+		return CLI_EXIT_FAIL;
+	}
+	for (unsigned i = 0; i < cfg.ndisks; i++) {
+		snprintf(p, sizeof(p), "%s/%s", w.dir, cfg.disks[i]);
+		unlink(p);
+	}
+	if (cfg.kernel[0]) {
+		snprintf(p, sizeof(p), "%s/%s", w.dir, cfg.kernel);
+		unlink(p);
+		snprintf(p, sizeof(p), "%s/%s", w.dir, cfg.initrd);
+		unlink(p);
+	}
+	for (unsigned i = 0; i < 2; i++) {
+		snprintf(p, sizeof(p), "%s/%s", w.dir, extra[i]);
+		unlink(p);
+	}
+	snprintf(p, sizeof(p), "%s/%s", w.dir, HV_CONFIG_NAME);
+	unlink(p);
+	if (rmdir(w.dir)) {
+		cli_err("removed the VM's files, but not %s: %s (other files are "
+			"left there)", w.dir, strerror(errno));
+		return CLI_EXIT_FAIL;
+	}
+	printf("destroyed VM %s\n", w.dir);
+	return CLI_EXIT_OK;
+}
+
+static const struct cli_cmd vm_cmds[] = {
+	{ "create",  vm_create,  help_vm_cmds, "create a VM directory" },
+	{ "start",   vm_start,   help_vm_cmds, "run a VM on this host" },
+	{ "stop",    vm_stop,    help_vm_cmds, "stop a VM running on this host" },
+	{ "status",  vm_status,  help_vm_cmds, "state and host of a VM" },
+	{ "list",    vm_list,    help_vm_cmds, "every VM on the datastores" },
+	{ "console", vm_console, help_vm_cmds, "follow a VM's serial console" },
+	{ "destroy", vm_destroy, help_vm_cmds, "remove a stopped VM" },
+};
+
+int cmd_vm(int argc, char **argv)
+{
+	return cli_dispatch(vm_cmds, CLI_NELEMS(vm_cmds), help_vm, argc, argv);
+}

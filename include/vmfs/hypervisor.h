@@ -1,0 +1,99 @@
+/*
+ * hypervisor: a VM as the datastore holds it -- a directory with its
+ * config (HV_CONFIG_NAME, JSON read with json-c), its disks and its
+ * serial console log -- and the QEMU command line that runs it.  Library
+ * code: it reads files and builds argv; vmfsd's supervisor (vmfsd/vm.c)
+ * takes the locks, runs QEMU and watches it.
+ *
+ * Functions return 0 or a negative errno; those that can fail on user
+ * input also fill err with a message that names the file, the key and
+ * what is allowed.
+ */
+#ifndef VMFS_HYPERVISOR_H
+#define VMFS_HYPERVISOR_H
+
+#include <limits.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define HV_CONFIG_NAME   "vm.json"
+#define HV_CONSOLE_NAME  "console.log"
+#define HV_NAME_MAX      64
+#define HV_DISKS_MAX     8
+#define HV_NICS_MAX      4
+#define HV_MEMORY_MIN_MIB 16
+#define HV_MEMORY_MAX_MIB (1024 * 1024)
+#define HV_CPUS_MAX      64
+#define HV_ERR_MAX       1024
+
+/*
+ * Paths in a config (disks, kernel, initrd, boot disk) are relative to
+ * the VM's directory and stay on the datastore: no absolute path, no
+ * "..".  So the VM moves with its directory and every host sees the same
+ * files through its own mount.
+ */
+struct hv_nic {
+	char model[32];           /* "virtio-net-pci" (default), "e1000" */
+	char mac[18];             /* "52:54:00:..."; "" = QEMU picks */
+};
+
+struct hv_config {
+	char name[HV_NAME_MAX + 1];
+	uint64_t memory_mib;
+	unsigned cpus;
+	unsigned ndisks;
+	char disks[HV_DISKS_MAX][PATH_MAX];
+	unsigned nnics;
+	struct hv_nic nics[HV_NICS_MAX];
+	/* boot: kernel (+ initrd, cmdline) or boot_disk, exactly one */
+	char kernel[PATH_MAX];
+	char initrd[PATH_MAX];
+	char cmdline[512];
+	char boot_disk[PATH_MAX];
+	bool ha;
+	/* "accel": "auto" (default: KVM when /dev/kvm can be opened, else
+	 * TCG), "kvm" or "tcg".  "tcg" is for hosts whose /dev/kvm accepts
+	 * VMs that then never run (nested virtualisation without support). */
+	char accel[8];
+};
+
+/* Parse the config text of file (named in messages); checks the keys,
+ * types and ranges, not the files. */
+int hv_config_parse(const char *text, const char *file, struct hv_config *c,
+		    char *err, size_t errlen);
+/* Read and parse vmdir/HV_CONFIG_NAME, then check that every file it
+ * names exists in vmdir (-ENOENT naming the key otherwise). */
+int hv_config_load(const char *vmdir, struct hv_config *c, char *err,
+		   size_t errlen);
+/* The config as JSON text (malloc'd), or NULL when out of memory. */
+char *hv_config_encode(const struct hv_config *c);
+/* Check a config built in memory (what hv_config_parse checks). */
+int hv_config_check(const struct hv_config *c, const char *file, char *err,
+		    size_t errlen);
+
+/*
+ * The QEMU command line (NULL-terminated, malloc'd: hv_argv_free) of the
+ * VM in vmdir (a path through this host's mount): disks with cache=none
+ * and aio=native (O_DIRECT through the mount: nothing cached on the host
+ * that a failover could lose), the serial console appended to
+ * vmdir/HV_CONSOLE_NAME, no display, QMP on the unix socket qmp_path.
+ * The config's accel decides KVM or TCG; for "auto", kvm says whether
+ * /dev/kvm is usable here.
+ */
+int hv_qemu_argv(const struct hv_config *c, const char *vmdir,
+		 const char *qmp_path, bool kvm, char ***argv_out);
+void hv_argv_free(char **argv);
+
+/* ---- QMP (hypervisor/qmp.c) ---- */
+
+/*
+ * Connect to QEMU's QMP socket, read its greeting, send
+ * qmp_capabilities, then send command (e.g. "system_powerdown") and wait
+ * for its return; each step waits at most timeout_ms.  0, -ETIMEDOUT,
+ * -EPROTO (an error reply: its "desc" in err), or -errno.
+ */
+int hv_qmp_command(const char *qmp_path, const char *command, int timeout_ms,
+		   char *err, size_t errlen);
+
+#endif /* VMFS_HYPERVISOR_H */

@@ -1,0 +1,101 @@
+/*
+ * The VM config (hypervisor/config.c) and the QEMU command line
+ * (hypervisor/qemu.c): good configs round-trip through encode/parse, bad
+ * ones are refused with a message naming the file and the key, and the
+ * disks go to QEMU with cache=none and aio=native.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "unit.h"
+#include "vmfs/hypervisor.h"
+
+static const char good[] =
+	"{ \"name\": \"g1\", \"memory_mib\": 256, \"cpus\": 2,"
+	"  \"disks\": [\"disk0.img\"], \"nics\": [{\"model\": \"e1000\"}],"
+	"  \"boot\": {\"kernel\": \"vmlinuz\", \"initrd\": \"initrd.img\"},"
+	"  \"ha\": true }";
+
+static void test_good_roundtrip(void)
+{
+	struct hv_config c, c2;
+	char err[HV_ERR_MAX], *text;
+
+	CU_ASSERT_EQUAL_FATAL(hv_config_parse(good, "vm.json", &c, err,
+					      sizeof(err)), 0);
+	CU_ASSERT_STRING_EQUAL(c.name, "g1");
+	CU_ASSERT_EQUAL(c.memory_mib, 256);
+	CU_ASSERT_EQUAL(c.cpus, 2);
+	CU_ASSERT_EQUAL(c.ndisks, 1);
+	CU_ASSERT_STRING_EQUAL(c.nics[0].model, "e1000");
+	CU_ASSERT(c.ha);
+	text = hv_config_encode(&c);
+	CU_ASSERT_FATAL(text != NULL);
+	CU_ASSERT_EQUAL(hv_config_parse(text, "vm.json", &c2, err, sizeof(err)), 0);
+	CU_ASSERT_STRING_EQUAL(c2.disks[0], "disk0.img");
+	CU_ASSERT_STRING_EQUAL(c2.kernel, "vmlinuz");
+	CU_ASSERT_EQUAL(c2.memory_mib, 256);
+	free(text);
+}
+
+static void test_bad(void)
+{
+	static const struct { const char *text, *want; } cases[] = {
+		{ "{ \"name\": ", "not valid JSON" },
+		{ "[1]", "one JSON object" },
+		{ "{\"name\":\"a\",\"memory_mib\":0,\"boot\":{\"kernel\":\"k\",\"initrd\":\"i\"}}",
+		  "\"memory_mib\" is 0" },
+		{ "{\"name\":\"a\",\"memroy\":256}", "unknown key \"memroy\"" },
+		{ "{\"name\":\"a\",\"memory_mib\":256,\"boot\":{\"kernel\":\"../k\",\"initrd\":\"i\"}}",
+		  "\"boot.kernel\"" },
+		{ "{\"name\":\"a\",\"memory_mib\":256,\"disks\":[\"/abs\"],\"boot\":{\"disk\":\"/abs\"}}",
+		  "\"disks[0]\"" },
+		{ "{\"name\":\"a\",\"memory_mib\":256}", "exactly one of" },
+		{ "{\"name\":\"a\",\"memory_mib\":256,\"cpus\":\"2\",\"boot\":{\"kernel\":\"k\",\"initrd\":\"i\"}}",
+		  "\"cpus\" must be a whole number" },
+		{ "{\"name\":\"a b\",\"memory_mib\":256,\"boot\":{\"kernel\":\"k\",\"initrd\":\"i\"}}",
+		  "\"name\"" },
+	};
+	struct hv_config c;
+	char err[HV_ERR_MAX];
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		err[0] = 0;
+		CU_ASSERT_NOT_EQUAL(hv_config_parse(cases[i].text, "x/vm.json",
+						    &c, err, sizeof(err)), 0);
+		CU_ASSERT_PTR_NOT_NULL(strstr(err, "x/vm.json"));
+		if (!strstr(err, cases[i].want))
+			fprintf(stderr, "case %zu: '%s' lacks '%s'\n", i, err,
+				cases[i].want);
+		CU_ASSERT_PTR_NOT_NULL(strstr(err, cases[i].want));
+	}
+}
+
+static void test_argv(void)
+{
+	struct hv_config c;
+	char err[HV_ERR_MAX], **argv;
+	bool drive = false, qmp = false;
+
+	CU_ASSERT_EQUAL_FATAL(hv_config_parse(good, "vm.json", &c, err,
+					      sizeof(err)), 0);
+	CU_ASSERT_EQUAL_FATAL(hv_qemu_argv(&c, "/mnt/ds/g1", "/run/q.sock",
+					   false, &argv), 0);
+	for (unsigned i = 0; argv[i]; i++) {
+		drive |= !strcmp(argv[i], "file=/mnt/ds/g1/disk0.img,format=raw,"
+				 "if=virtio,cache=none,aio=native");
+		qmp |= !strcmp(argv[i], "unix:/run/q.sock,server=on,wait=off");
+	}
+	CU_ASSERT(drive);
+	CU_ASSERT(qmp);
+	hv_argv_free(argv);
+}
+
+static CU_TestInfo tests[] = {
+	{ "good config round-trips", test_good_roundtrip },
+	{ "bad configs name file and key", test_bad },
+	{ "qemu argv", test_argv },
+	CU_TEST_INFO_NULL
+};
+
+UNIT_SUITE("hv_config", NULL, NULL, tests);

@@ -1,0 +1,605 @@
+/*
+ * The VM supervisor: runs QEMU for the VMs this host starts, holds their
+ * locks for as long as QEMU runs, and notices when it exits.
+ *
+ * Start: the VM's directory is read through our own mount
+ * (hv_config_load); then the open lock of the config and of every disk is
+ * taken for writing through the engine (vol_open_file_who: exclusive for
+ * this host; another host's holding fails with -EBUSY naming it), QEMU is
+ * spawned (it opens the disks through the mount on this host, where the
+ * locks are already ours), and its pidfd joins the main loop.  The reply
+ * waits until QEMU answers on its QMP socket, or reports how it died.
+ *
+ * Exit: the pidfd becomes readable when QEMU exits for any reason (stop,
+ * guest power-off, crash, kill -9); the loop reaps it, releases the
+ * locks and keeps how it ended for VMFSD_CTL_VM_LIST.  Nothing is
+ * restarted here.
+ *
+ * Stop: QMP system_powerdown (the guest's ACPI power button), after
+ * timeout_ms QMP quit, 5 s later SIGKILL; --force is SIGKILL at once.
+ *
+ * The daemon's end: `vmfs umount` refuses while VMs run (-EBUSY naming
+ * them) unless asked to stop them (--stop-vms); a stop signal (SIGTERM,
+ * systemd) stops them (SIGTERM to QEMU, SIGKILL after 10 s) before the
+ * volume closes, so no VM outlives the locks that guard it.  A fence
+ * kills every QEMU with SIGKILL at once, from the thread that fenced,
+ * before any other host may break the locks (the lease must run out
+ * first).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+#include <json-c/json.h>
+#include <qb/qblog.h>
+
+#include "vmfs/hypervisor.h"
+#include "vmfs/vol.h"
+#include "vmfsd_int.h"
+
+#define VM_QUIT_AFTER_MS    5000
+#define VM_KILL_AFTER_MS    5000
+#define VM_START_WAIT_MS    15000
+#define VM_TERM_WAIT_MS     10000
+/* The power button is pressed again this often while the guest stays
+ * up: one pressed before its ACPI driver loaded is lost. */
+#define VM_POWERDOWN_EVERY_MS 2000
+/* How many ended VMs the supervisor remembers for `vmfs vm status`. */
+#define VM_ENDED_MAX        32
+
+enum vm_phase { VM_RUNNING, VM_POWERDOWN, VM_QUIT, VM_ENDED };
+
+struct vmfsd_vm {
+	struct vmfsd_vm *next;
+	struct vmfsd *d;
+	char path[PATH_MAX];        /* inside the volume */
+	char name[HV_NAME_MAX + 1];
+	char qmp[108];
+	pid_t pid;
+	int pidfd;
+	enum vm_phase phase;
+	bool crashed;
+	char why[256];
+	int64_t since_ns;
+	unsigned nino;
+	uint64_t ino[1 + HV_DISKS_MAX];
+	qb_loop_timer_handle timer;
+	bool timer_set;
+	int powerdown_left_ms;      /* VM_POWERDOWN: until QMP quit */
+};
+
+static int64_t vm_wall_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static struct vmfsd_vm *vm_find(struct vmfsd *d, const char *path)
+{
+	for (struct vmfsd_vm *vm = d->vms; vm; vm = vm->next)
+		if (!strcmp(vm->path, path))
+			return vm;
+	return NULL;
+}
+
+static void vm_unlink(struct vmfsd *d, struct vmfsd_vm *vm)
+{
+	for (struct vmfsd_vm **p = &d->vms; *p; p = &(*p)->next)
+		if (*p == vm) {
+			*p = vm->next;
+			return;
+		}
+}
+
+/* Walk path (inside the volume) to its inode; a lookup reference stays
+ * on the result (vol_forget when done), none on the directories. */
+static int vm_resolve(struct vol *v, const char *path, uint64_t *ino)
+{
+	char buf[PATH_MAX * 2 + 2], *save = NULL, *c;
+	struct vol_geom g;
+	struct vol_attr a;
+	uint64_t cur;
+	bool ref = false;
+	int ret;
+
+	vol_geom_get(v, &g);
+	cur = g.root_ino;
+	snprintf(buf, sizeof(buf), "%s", path);
+	for (c = strtok_r(buf, "/", &save); c; c = strtok_r(NULL, "/", &save)) {
+		if (!strcmp(c, "."))
+			continue;
+		if (!strcmp(c, ".."))
+			return -EINVAL;
+		ret = vol_lookup(v, cur, c, &a);
+		if (ref)
+			vol_forget(v, cur, 1);
+		if (ret)
+			return ret;
+		cur = a.ino;
+		ref = true;
+	}
+	if (!ref)
+		return -EISDIR;
+	*ino = cur;
+	return 0;
+}
+
+static void vm_locks_release(struct vmfsd *d, struct vmfsd_vm *vm)
+{
+	for (unsigned i = 0; i < vm->nino; i++) {
+		vol_release_file(d->vol, vm->ino[i], true);
+		/* Kept as a cache, the lock would read as "runs here" to
+		 * every other host's `vmfs vm list`. */
+		vol_file_uncache(d->vol, vm->ino[i]);
+		vol_forget(d->vol, vm->ino[i], 1);
+	}
+	vm->nino = 0;
+}
+
+/* Take the open lock of path (in the VM's directory) for writing. */
+static int vm_lock_file(struct vmfsd *d, struct vmfsd_vm *vm, const char *rel,
+			char *msg, size_t len)
+{
+	char p[PATH_MAX * 2], who[600] = "";
+	uint64_t ino;
+	int ret;
+
+	snprintf(p, sizeof(p), "%s/%s", vm->path, rel);
+	ret = vm_resolve(d->vol, p, &ino);
+	if (ret) {
+		snprintf(msg, len, "cannot find %s on the volume: %s", p,
+			 vmfs_strerror(ret));
+		return ret;
+	}
+	ret = vol_open_file_who(d->vol, ino, true, who, sizeof(who));
+	if (ret < 0) {
+		vol_forget(d->vol, ino, 1);
+		if (ret == -EBUSY)
+			snprintf(msg, len, "VM %s runs on %s (it holds the lock of "
+				 "%s); stop it there first ('vmfs vm stop' on that "
+				 "host)", vm->path, who[0] ? who : "another host", p);
+		else
+			snprintf(msg, len, "cannot lock %s: %s", p,
+				 vmfs_strerror(ret));
+		return ret;
+	}
+	vm->ino[vm->nino++] = ino;
+	return 0;
+}
+
+static void vm_timer_cancel(struct vmfsd_vm *vm)
+{
+	if (vm->timer_set)
+		qb_loop_timer_del(vm->d->loop, vm->timer);
+	vm->timer_set = false;
+}
+
+static void vm_ended(struct vmfsd_vm *vm, int status)
+{
+	struct vmfsd *d = vm->d;
+	unsigned ended = 0;
+
+	vm_timer_cancel(vm);
+	if (WIFSIGNALED(status))
+		snprintf(vm->why, sizeof(vm->why), "QEMU killed by signal %d",
+			 WTERMSIG(status));
+	else
+		snprintf(vm->why, sizeof(vm->why), "QEMU exited with status %d",
+			 WEXITSTATUS(status));
+	/* Asked to stop, QEMU ends by quit (0), SIGTERM or our SIGKILL. */
+	vm->crashed = vm->phase == VM_RUNNING &&
+		(WIFSIGNALED(status) || WEXITSTATUS(status));
+	qb_log(vm->crashed ? LOG_WARNING : LOG_NOTICE, "VM %s (%s, pid %ld) "
+	       "ended: %s; releasing its locks", vm->path, vm->name,
+	       (long)vm->pid, vm->why);
+	pthread_mutex_lock(&d->vms_mu);
+	vm->pid = 0;
+	vm->phase = VM_ENDED;
+	pthread_mutex_unlock(&d->vms_mu);
+	if (vm->pidfd >= 0) {
+		qb_loop_poll_del(d->loop, vm->pidfd);
+		close(vm->pidfd);
+		vm->pidfd = -1;
+	}
+	vm_locks_release(d, vm);
+	unlink(vm->qmp);
+	vm->since_ns = vm_wall_ns();
+	/* Forget the oldest ended VMs beyond VM_ENDED_MAX. */
+	pthread_mutex_lock(&d->vms_mu);
+	for (struct vmfsd_vm *p = d->vms, *next; p; p = next) {
+		next = p->next;
+		if (p->phase == VM_ENDED && ++ended > VM_ENDED_MAX && p != vm) {
+			vm_unlink(d, p);
+			free(p);
+		}
+	}
+	pthread_mutex_unlock(&d->vms_mu);
+}
+
+static int32_t vm_on_exit(int32_t fd, int32_t revents, void *data)
+{
+	struct vmfsd_vm *vm = data;
+	int status = 0;
+
+	(void)fd;
+	(void)revents;
+	if (waitpid(vm->pid, &status, WNOHANG) != vm->pid)
+		return 0;
+	vm_ended(vm, status);
+	return 0;
+}
+
+static void vm_on_timer(void *data)
+{
+	struct vmfsd_vm *vm = data;
+	char err[HV_ERR_MAX];
+	int ret;
+
+	vm->timer_set = false;
+	if (vm->phase == VM_POWERDOWN && vm->powerdown_left_ms > 0) {
+		int step = vm->powerdown_left_ms < VM_POWERDOWN_EVERY_MS ?
+			vm->powerdown_left_ms : VM_POWERDOWN_EVERY_MS;
+
+		hv_qmp_command(vm->qmp, "system_powerdown", 1000, err,
+			       sizeof(err));
+		vm->powerdown_left_ms -= step;
+		qb_loop_timer_add(vm->d->loop, QB_LOOP_MED, step * 1000000ull,
+				  vm, vm_on_timer, &vm->timer);
+		vm->timer_set = true;
+	} else if (vm->phase == VM_POWERDOWN) {
+		qb_log(LOG_NOTICE, "VM %s did not power off in time; QMP quit",
+		       vm->path);
+		vm->phase = VM_QUIT;
+		ret = hv_qmp_command(vm->qmp, "quit", 2000, err, sizeof(err));
+		if (ret)
+			kill(vm->pid, SIGKILL);
+		qb_loop_timer_add(vm->d->loop, QB_LOOP_MED,
+				  VM_KILL_AFTER_MS * 1000000ull, vm, vm_on_timer,
+				  &vm->timer);
+		vm->timer_set = true;
+	} else if (vm->phase == VM_QUIT && vm->pid) {
+		qb_log(LOG_WARNING, "VM %s: QEMU (pid %ld) still runs; SIGKILL",
+		       vm->path, (long)vm->pid);
+		kill(vm->pid, SIGKILL);
+	}
+}
+
+/* The tail of QEMU's own log (why it would not start), into msg. */
+static void vm_log_tail(const char *log, char *msg, size_t len)
+{
+	char buf[512];
+	ssize_t n;
+	int fd = open(log, O_RDONLY | O_CLOEXEC);
+	off_t end;
+
+	if (fd < 0)
+		return;
+	end = lseek(fd, 0, SEEK_END);
+	if (end > (off_t)sizeof(buf) - 1)
+		lseek(fd, end - (off_t)sizeof(buf) + 1, SEEK_SET);
+	else
+		lseek(fd, 0, SEEK_SET);
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return;
+	buf[n] = 0;
+	while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
+		buf[--n] = 0;
+	snprintf(msg + strlen(msg), len - strlen(msg), ": %s", buf);
+}
+
+static pid_t vm_spawn(char **argv, const char *log)
+{
+	sigset_t all;
+	pid_t pid = fork();
+
+	if (pid)
+		return pid;
+	/* The child of a threaded process: async-signal-safe calls only. */
+	sigemptyset(&all);
+	sigprocmask(SIG_SETMASK, &all, NULL);
+	setsid();
+	int fd = open("/dev/null", O_RDONLY);
+
+	if (fd >= 0)
+		dup2(fd, 0);
+	fd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0644);
+	if (fd >= 0) {
+		dup2(fd, 1);
+		dup2(fd, 2);
+	}
+	syscall(SYS_close_range, 3, ~0u, 0);
+	execvp(argv[0], argv);
+	_exit(127);
+}
+
+/* Wait for QEMU's QMP socket to answer, or for QEMU to die. */
+static int vm_wait_up(struct vmfsd_vm *vm, int *status)
+{
+	char err[HV_ERR_MAX];
+
+	for (int waited = 0; waited < VM_START_WAIT_MS; waited += 50) {
+		if (waitpid(vm->pid, status, WNOHANG) == vm->pid)
+			return -ECHILD;
+		if (!hv_qmp_command(vm->qmp, "query-status", 1000, err, sizeof(err)))
+			return 0;
+		poll(NULL, 0, 50);
+	}
+	return -ETIMEDOUT;
+}
+
+static int vm_start(struct vmfsd *d, const char *path, char *msg, size_t len)
+{
+	char vmdir[PATH_MAX * 2], dir[PATH_MAX + 8], log[PATH_MAX * 2 + 16];
+	struct hv_config c;
+	struct vmfsd_vm *vm = vm_find(d, path), *old = NULL;
+	char **argv = NULL;
+	int ret, status = 0;
+
+	if (path[0] != '/' || strstr(path, "/../") || strlen(path) >= PATH_MAX) {
+		snprintf(msg, len, "%s: give the VM's path inside the volume, "
+			 "e.g. /vms/web1", path);
+		return -EINVAL;
+	}
+	if (vm && vm->phase != VM_ENDED) {
+		snprintf(msg, len, "VM %s already runs on this host (QEMU pid %ld)",
+			 path, (long)vm->pid);
+		return -EBUSY;
+	}
+	old = vm;
+	if (d->fenced || d->stopping) {
+		snprintf(msg, len, "this host is %s; no VM starts here",
+			 d->fenced ? "fenced" : "unmounting");
+		return -EIO;
+	}
+	snprintf(vmdir, sizeof(vmdir), "%s%s", d->a->mountpoint, path);
+	vm = calloc(1, sizeof(*vm));
+	if (!vm)
+		return -ENOMEM;
+	vm->d = d;
+	vm->pidfd = -1;
+	snprintf(vm->path, sizeof(vm->path), "%s", path);
+	/* The config's lock first: while another host runs the VM, it holds
+	 * the config too (reading it would fail without naming the host). */
+	ret = vm_lock_file(d, vm, HV_CONFIG_NAME, msg, len);
+	if (!ret)
+		ret = hv_config_load(vmdir, &c, msg, len);
+	if (!ret)
+		snprintf(vm->name, sizeof(vm->name), "%s", c.name);
+	for (unsigned i = 0; !ret && i < c.ndisks; i++)
+		ret = vm_lock_file(d, vm, c.disks[i], msg, len);
+	if (ret)
+		goto fail;
+	snprintf(dir, sizeof(dir), "%s/vm", d->a->state_dir);
+	mkdir(dir, 0700);
+	if (snprintf(vm->qmp, sizeof(vm->qmp), "%s/%llu.qmp", dir,
+		     (unsigned long long)vm->ino[0]) >= (int)sizeof(vm->qmp)) {
+		snprintf(msg, len, "the QMP socket path under %s is longer than a "
+			 "unix socket allows; use a shorter --state-dir", dir);
+		ret = -ENAMETOOLONG;
+		goto fail;
+	}
+	unlink(vm->qmp);
+	snprintf(log, sizeof(log), "%s/qemu.log", vmdir);
+	ret = hv_qemu_argv(&c, vmdir, vm->qmp, access("/dev/kvm", R_OK | W_OK) == 0,
+			   &argv);
+	if (ret)
+		goto fail;
+	vm->pid = vm_spawn(argv, log);
+	hv_argv_free(argv);
+	if (vm->pid < 0) {
+		ret = -errno;
+		snprintf(msg, len, "cannot fork QEMU: %s", strerror(-ret));
+		goto fail;
+	}
+	ret = vm_wait_up(vm, &status);
+	if (ret) {
+		if (ret == -ECHILD)
+			snprintf(msg, len, "QEMU for %s exited at once (%s %d); its "
+				 "log %s says", path, WIFSIGNALED(status) ?
+				 "signal" : "status", WIFSIGNALED(status) ?
+				 WTERMSIG(status) : WEXITSTATUS(status), log);
+		else
+			snprintf(msg, len, "QEMU for %s did not answer on QMP in %d "
+				 "s; killed it; see %s", path, VM_START_WAIT_MS / 1000,
+				 log);
+		if (ret != -ECHILD) {
+			kill(vm->pid, SIGKILL);
+			waitpid(vm->pid, NULL, 0);
+		}
+		vm_log_tail(log, msg, len);
+		ret = -EIO;
+		goto fail;
+	}
+	vm->pidfd = (int)syscall(SYS_pidfd_open, vm->pid, 0);
+	if (vm->pidfd < 0 || qb_loop_poll_add(d->loop, QB_LOOP_MED, vm->pidfd,
+					      POLLIN, vm, vm_on_exit)) {
+		/* Without the pidfd nothing would notice the exit: no VM. */
+		snprintf(msg, len, "cannot watch QEMU (pidfd_open: %s); stopped it",
+			 strerror(errno));
+		kill(vm->pid, SIGKILL);
+		waitpid(vm->pid, NULL, 0);
+		if (vm->pidfd >= 0)
+			close(vm->pidfd);
+		ret = -EIO;
+		goto fail;
+	}
+	vm->phase = VM_RUNNING;
+	vm->since_ns = vm_wall_ns();
+	pthread_mutex_lock(&d->vms_mu);
+	if (old) {
+		vm_unlink(d, old);
+		free(old);
+	}
+	vm->next = d->vms;
+	d->vms = vm;
+	pthread_mutex_unlock(&d->vms_mu);
+	qb_log(LOG_NOTICE, "VM %s (%s) started: QEMU pid %ld, %u locks held",
+	       path, c.name, (long)vm->pid, vm->nino);
+	return 0;
+fail:
+	vm_locks_release(d, vm);
+	free(vm);
+	return ret;
+}
+
+static int vm_stop(struct vmfsd *d, const char *path, bool force,
+		   int timeout_ms, char *msg, size_t len)
+{
+	struct vmfsd_vm *vm = vm_find(d, path);
+
+	if (!vm || vm->phase == VM_ENDED) {
+		snprintf(msg, len, "VM %s does not run on this host ('vmfs vm "
+			 "status' says where it runs)", path);
+		return -ENOENT;
+	}
+	if (force) {
+		qb_log(LOG_NOTICE, "VM %s: forced stop, SIGKILL to pid %ld",
+		       path, (long)vm->pid);
+		vm->phase = VM_QUIT;
+		kill(vm->pid, SIGKILL);
+		return 0;
+	}
+	if (vm->phase != VM_RUNNING)
+		return 0;
+	qb_log(LOG_NOTICE, "VM %s: power-down (QMP quit after %d ms)", path,
+	       timeout_ms);
+	vm->phase = VM_POWERDOWN;
+	vm_timer_cancel(vm);
+	vm->powerdown_left_ms = timeout_ms;
+	vm_on_timer(vm);
+	return 0;
+}
+
+/* ---- control requests ---- */
+
+static int vm_req(const char *body, char *path, size_t len, bool *force,
+		  int *timeout_ms)
+{
+	json_object *o = json_tokener_parse(body), *v;
+	int ret = -EINVAL;
+
+	if (o && json_object_object_get_ex(o, "path", &v) &&
+	    json_object_is_type(v, json_type_string)) {
+		snprintf(path, len, "%s", json_object_get_string(v));
+		ret = 0;
+	}
+	if (o && force && json_object_object_get_ex(o, "force", &v))
+		*force = json_object_get_boolean(v);
+	if (o && timeout_ms && json_object_object_get_ex(o, "timeout_ms", &v))
+		*timeout_ms = json_object_get_int(v);
+	json_object_put(o);
+	return ret;
+}
+
+int vmfsd_vm_request(struct vmfsd *d, uint32_t type, const char *body,
+		     char **reply, char *msg, size_t len)
+{
+	char path[PATH_MAX];
+	bool force = false;
+	int timeout_ms = 30000;
+
+	*reply = NULL;
+	msg[0] = 0;
+	if (type == VMFSD_CTL_VM_LIST) {
+		struct vmfsd_vm_info *vi;
+		size_t n = 0;
+
+		for (struct vmfsd_vm *vm = d->vms; vm; vm = vm->next)
+			n++;
+		vi = calloc(n ? n : 1, sizeof(*vi));
+		if (!vi)
+			return -ENOMEM;
+		n = 0;
+		for (struct vmfsd_vm *vm = d->vms; vm; vm = vm->next, n++) {
+			snprintf(vi[n].path, sizeof(vi[n].path), "%s", vm->path);
+			snprintf(vi[n].name, sizeof(vi[n].name), "%s", vm->name);
+			vi[n].pid = vm->pid;
+			snprintf(vi[n].state, sizeof(vi[n].state), "%s",
+				 vm->phase == VM_RUNNING ? "running" :
+				 vm->phase != VM_ENDED ? "stopping" :
+				 vm->crashed ? "crashed" : "stopped");
+			snprintf(vi[n].why, sizeof(vi[n].why), "%s", vm->why);
+			vi[n].since_ns = vm->since_ns;
+		}
+		*reply = vmfsd_vm_list_encode(vi, n);
+		free(vi);
+		return *reply ? 0 : -ENOMEM;
+	}
+	if (vm_req(body, path, sizeof(path), &force, &timeout_ms)) {
+		snprintf(msg, len, "the request names no VM (\"path\")");
+		return -EINVAL;
+	}
+	if (timeout_ms < 0)
+		timeout_ms = 0;
+	if (type == VMFSD_CTL_VM_START)
+		return vm_start(d, path, msg, len);
+	return vm_stop(d, path, force, timeout_ms, msg, len);
+}
+
+unsigned vmfsd_vms_running(struct vmfsd *d, char *names, size_t len)
+{
+	unsigned n = 0;
+
+	if (len)
+		names[0] = 0;
+	for (struct vmfsd_vm *vm = d->vms; vm; vm = vm->next)
+		if (vm->phase != VM_ENDED) {
+			if (len)
+				snprintf(names + strlen(names), len - strlen(names),
+					 "%s%s", n ? ", " : "", vm->path);
+			n++;
+		}
+	return n;
+}
+
+void vmfsd_vms_stop_all(struct vmfsd *d)
+{
+	int64_t deadline;
+	struct timespec ts;
+
+	for (struct vmfsd_vm *vm = d->vms; vm; vm = vm->next)
+		if (vm->phase != VM_ENDED) {
+			qb_log(LOG_NOTICE, "VM %s: stopping QEMU (pid %ld): the "
+			       "daemon is stopping", vm->path, (long)vm->pid);
+			vm->phase = VM_QUIT;
+			kill(vm->pid, SIGTERM);
+		}
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	deadline = ts.tv_sec * 1000 + ts.tv_nsec / 1000000 + VM_TERM_WAIT_MS;
+	for (struct vmfsd_vm *vm = d->vms; vm; vm = vm->next) {
+		int status = 0;
+
+		while (vm->phase != VM_ENDED) {
+			if (waitpid(vm->pid, &status, WNOHANG) == vm->pid) {
+				vm_ended(vm, status);
+				break;
+			}
+			clock_gettime(CLOCK_MONOTONIC, &ts);
+			if (ts.tv_sec * 1000 + ts.tv_nsec / 1000000 > deadline)
+				kill(vm->pid, SIGKILL);
+			poll(NULL, 0, 20);
+		}
+	}
+}
+
+void vmfsd_vms_kill_all(struct vmfsd *d)
+{
+	pthread_mutex_lock(&d->vms_mu);
+	for (struct vmfsd_vm *vm = d->vms; vm; vm = vm->next)
+		if (vm->pid > 0)
+			kill(vm->pid, SIGKILL);
+	pthread_mutex_unlock(&d->vms_mu);
+}
