@@ -273,12 +273,6 @@ clustertest: deps
 	VMFS_BIN=$(abspath $(BIN)) VMFS_BUILD=$(abspath $(BUILD)) \
 		tests/integration/t_multihost.sh
 
-# The VM monitor with the cluster fast path on (three corosync hosts);
-# kept out of make check while it fails (tests/cluster/vm_fastpath.sh).
-.PHONY: vm-fastpath-test
-vm-fastpath-test: all $(GUEST)
-	VMFS_BIN=$(abspath $(BIN)) VMFS_BUILD=$(abspath $(BUILD)) tests/cluster/vm_fastpath.sh
-
 crashtest: deps
 	@$(MAKE) --no-print-directory $(BUILD)/crashsim
 	@d=$$(mktemp -d /tmp/vmfs-crashtest.XXXXXX) || exit 2; \

@@ -1,23 +1,19 @@
 #!/usr/bin/env bash
 #
-# vm_fastpath (make vm-fastpath-test; not in make check, it FAILS today):
-# the VM monitor with the cluster fast path on -- three hosts, each with
-# its corosync in its own network namespace (tests/cluster/lib.sh), every
-# engine caching its locks.
+# t_vm_fastpath: the VM monitor with the cluster fast path on -- three
+# hosts, each with its corosync in its own network namespace
+# (tests/cluster/lib.sh), every engine caching its locks.
 #
 #  - start on host 1; a start on host 2 must fail naming h1;
 #  - stop on host 1; start on host 2 works; host 1's start then fails;
 #  - everyone unmounts; fsck -n is clean.
 #
-# Known failure: with caching on, a second host's open for writing of a
-# file that another host has open for writing succeeds (the same happens
-# through FUSE with two plain opens), so the second start succeeds and
-# the VM runs twice.  Disk-only sharing (--no-cluster, t_vm.sh) guards
-# correctly.  Also known: `vmfs vm status` from another host reads the
-# config's lock from the disk, where it is not while caching.
+# It failed (the VM ran on both hosts) while a fresh inode's home write
+# wiped the lock record its host had taken meanwhile (fixed: the create's
+# sealed transaction now keeps the record on disk, vol/inode.c).
 #
 # shellcheck source=tests/cluster/lib.sh
-source "$(dirname "$0")/lib.sh"
+source "$(dirname "$0")/../cluster/lib.sh"
 
 t_need_guest
 LUN=$T_DIR/lun
