@@ -12,9 +12,9 @@ DEB_PKGS := build-essential pkg-config libfuse3-dev fuse3 libaio-dev \
 	libsystemd-dev libqb-tools fio attr \
 	e2fsprogs fdisk groff-base man-db spin \
 	corosync iproute2 util-linux libcpg-dev libquorum-dev libcmap-dev \
-	libcorosync-common-dev
+	libcorosync-common-dev libiscsi-dev libiscsi-bin tgt
 
-PKGS := fuse3 libqb tokyocabinet blkid json-c
+PKGS := fuse3 libqb tokyocabinet blkid json-c libiscsi
 # Only bin/vmfsd talks to systemd (sd_notify).
 VMFSD_PKGS := libsystemd
 # corosync (lockmgr/clusternet.c): linked into what runs the fast path.

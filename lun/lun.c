@@ -41,6 +41,26 @@ void lun_fini_common(struct lun *lun)
 	lun->name = NULL;
 }
 
+int lun_zero_by_writes(struct lun *lun, uint64_t off, uint64_t len)
+{
+	size_t chunk = len < LUN_ZERO_CHUNK ? (size_t)len : LUN_ZERO_CHUNK;
+	void *zeros = lun_buf_alloc(chunk);
+	int rc = 0;
+
+	if (!zeros)
+		return -ENOMEM;
+	memset(zeros, 0, chunk);
+	while (len && !rc) {
+		size_t n = len < chunk ? (size_t)len : chunk;
+
+		rc = lun->ops->write(lun, zeros, n, off);
+		off += n;
+		len -= n;
+	}
+	lun_buf_free(zeros);
+	return rc;
+}
+
 /* "scheme://": a scheme is lower-case letters, digits, '+', '-', '.'. */
 static bool lun_spec_is_url(const char *spec)
 {
@@ -110,9 +130,11 @@ int lun_open(const char *spec, int flags, struct lun **out)
 	ret = lun_spec_parse(spec, &ls);
 	if (ret)
 		return ret;
-	if (ls.kind == LUN_SPEC_URL)
-		/* iscsi:// included: that backend is not built yet. */
+	if (ls.kind == LUN_SPEC_URL) {
+		if (strncmp(spec, "iscsi://", 8) == 0)
+			return lun_iscsi_open(spec, flags, out);
 		return -VMFS_E_BAD_SPEC;
+	}
 	return lun_file_open(ls.path, flags, out);
 }
 
@@ -353,6 +375,19 @@ int lun_zero_range(struct lun *lun, uint64_t off, uint64_t len)
 	if (rc || len == 0)
 		return rc;
 	return lun->ops->zero_range(lun, off, len);
+}
+
+void lun_describe(struct lun *lun, struct lun_probe *out)
+{
+	unsigned caps = atomic_load(&lun->caps);
+
+	memset(out, 0, sizeof(*out));
+	out->backend = lun->ops->kind;
+	/* The file backend emulates both primitives (file_locks.c). */
+	out->caw = caps & LUN_CAP_ATS ? LUN_PROBE_YES : LUN_PROBE_NO;
+	out->pr = LUN_PROBE_NO;
+	if (lun->ops->describe)
+		lun->ops->describe(lun, out);
 }
 
 unsigned lun_caps(const struct lun *lun)
