@@ -931,6 +931,7 @@ int lun_iscsi_open(const char *spec, int flags, struct lun **out)
 	if (rc)
 		goto err_close;
 	il->probe.backend = "iscsi";
+	il->probe.reserve_how = "SCSI-2 RESERVE(6)";
 	/*
 	 * The lock primitive (docs/PROTOCOL.md "Locks on an iSCSI LUN"):
 	 * COMPARE AND WRITE where the target has it, else SCSI-2 RESERVE.

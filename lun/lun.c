@@ -377,6 +377,12 @@ int lun_zero_range(struct lun *lun, uint64_t off, uint64_t len)
 	return lun->ops->zero_range(lun, off, len);
 }
 
+const char *lun_probe_answer_name(enum lun_probe_answer a)
+{
+	return a == LUN_PROBE_YES ? "yes" : a == LUN_PROBE_NO ? "no" :
+	       "unknown";
+}
+
 void lun_describe(struct lun *lun, struct lun_probe *out)
 {
 	unsigned caps = atomic_load(&lun->caps);
@@ -386,6 +392,8 @@ void lun_describe(struct lun *lun, struct lun_probe *out)
 	/* The file backend emulates both primitives (file_locks.c). */
 	out->caw = caps & LUN_CAP_ATS ? LUN_PROBE_YES : LUN_PROBE_NO;
 	out->pr = LUN_PROBE_NO;
+	if (caps & LUN_CAP_RESERVE)
+		out->reserve_how = "RESERVE emulated with OFD locks";
 	if (lun->ops->describe)
 		lun->ops->describe(lun, out);
 }

@@ -206,7 +206,11 @@ struct lun_probe {
 	enum lun_probe_answer caw;      /* COMPARE AND WRITE (tried) */
 	enum lun_probe_answer pr;       /* PERSISTENT RESERVE IN/OUT */
 	uint16_t pr_types;              /* REPORT CAPABILITIES type mask */
+	const char *reserve_how;        /* what lun_reserve() uses, or NULL */
+	const char *fencing;            /* storage fencing, or NULL: none */
 };
+/* "yes", "no", "unknown". */
+const char *lun_probe_answer_name(enum lun_probe_answer a);
 void lun_describe(struct lun *lun, struct lun_probe *out);
 
 /*
