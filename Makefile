@@ -61,7 +61,7 @@ CORRUPT_OBJS := $(CORRUPT_SRCS:%.c=$(BUILD)/%.o)
 PROGS := $(BIN)/vmfs $(BIN)/vmfsd
 # Programs only the tests run (tests/README.md), never installed.
 TEST_PROGS := $(BUILD)/crashsim $(BUILD)/vmfs-corrupt $(BUILD)/vmfsd-ctl-raw \
-	$(BUILD)/lockhold $(BUILD)/cpgforge $(BUILD)/cnpeer
+	$(BUILD)/lockhold $(BUILD)/cpgforge $(BUILD)/cnpeer $(BUILD)/prfence
 
 .PHONY: all check unit integration demo deps install uninstall clean bench crashtest clustertest model
 all: $(PROGS)
@@ -96,6 +96,10 @@ $(BUILD)/test_unit: $(UNIT_OBJS) $(CORRUPT_OBJS) $(BUILD)/libvmfs.a
 
 # Test programs (tests/tools/): never installed.
 $(BUILD)/lockhold: $(BUILD)/tests/tools/lockhold.o $(BUILD)/libvmfs.a
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
+
+# Storage fencing at an iSCSI target, two handles (t_iscsi_fence.sh).
+$(BUILD)/prfence: $(BUILD)/tests/tools/prfence.o $(BUILD)/libvmfs.a
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
 
 # Joins a volume's CPG group and sends forged messages (t_cluster_hosts.sh).
@@ -173,7 +177,7 @@ clean:
 -include $(LIB_OBJS:.o=.d) $(CLI_OBJS:.o=.d) $(UNIT_OBJS:.o=.d) $(VMFSD_OBJS:.o=.d) \
 	$(CORRUPT_OBJS:.o=.d) $(BUILD)/tools/corrupt/corrupt_main.d $(BUILD)/tests/ctl/ctl_raw.d \
 	$(BUILD)/tests/tools/lockhold.d $(BUILD)/tests/tools/cpgforge.d \
-	$(BUILD)/tests/tools/cnpeer.d
+	$(BUILD)/tests/tools/cnpeer.d $(BUILD)/tests/tools/prfence.d
 
 # ---- fuzzing: libFuzzer harnesses in tests/fuzz/ ------------------------
 # `make fuzz [FUZZ_SECONDS=60]` compiles the library with clang, ASan, UBSan

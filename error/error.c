@@ -55,6 +55,12 @@ static const struct vmfs_error_info vmfs_errtab[] = {
 	  "read or is not 'username=NAME' and 'password=SECRET' lines" },
 	{ VMFS_E_ISCSI_GEOMETRY, "the iSCSI LUN's logical block size is "
 	  "neither 512 nor 4096 bytes; vmfs cannot use it" },
+	{ VMFS_E_FENCED, "this host's persistent-reservation key was "
+	  "preempted by another host (it was judged dead): the target refuses "
+	  "its writes; unmount and mount again" },
+	{ VMFS_E_PR_FOREIGN, "the LUN carries a persistent reservation that "
+	  "is not vmfs's fencing reservation (another initiator's); release "
+	  "it on the target (or with sg_persist) before mounting" },
 
 	/* 1200-1299: journal */
 	{ VMFS_E_JNL_FULL, "one metadata operation needs more blocks than "

@@ -40,6 +40,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -89,6 +90,11 @@ static bool isc_fence_armed(struct lun *lun)
 	pthread_mutex_unlock(&il->mu);
 	return armed;
 }
+
+struct isc_cmd;
+static bool isc_pr_lost(struct lun *lun);
+static struct scsi_task *isc_issue_release6(struct isc_lun *il, void *arg,
+					    struct isc_cmd *c);
 
 /* ---- the CHAP file -------------------------------------------------------- */
 
@@ -445,10 +451,9 @@ static int isc_rw(struct lun *lun, struct lun_io *ios, unsigned n)
 		rc = isc_rw_once(il, ios, n, deadline_ms, &again);
 		if (!rc || !again)
 			return rc;
-		if (rc == -VMFS_E_RESERVED && isc_fence_armed(lun)) {
-			lun_fence(lun);
+		if (rc == -VMFS_E_RESERVED && isc_fence_armed(lun) &&
+		    isc_pr_lost(lun))
 			return -EIO;
-		}
 		if (vmfs_mono_ms() + ISC_RES_POLL_MS >= deadline_ms)
 			return rc == -EAGAIN ? -EIO : rc;
 		usleep(ISC_RES_POLL_MS * 1000);
@@ -511,10 +516,8 @@ static int isc_flush(struct lun *lun)
 	struct isc_lun *il = isc_of(lun);
 	int rc = isc_run(il, isc_issue_sync, NULL, isc_deadline(il));
 
-	if (rc == -VMFS_E_RESERVED && isc_fence_armed(lun)) {
-		lun_fence(lun);
+	if (rc == -VMFS_E_RESERVED && isc_fence_armed(lun) && isc_pr_lost(lun))
 		return -EIO;
-	}
 	/* A target without a write cache may refuse the command. */
 	return rc == -EOPNOTSUPP ? 0 : rc;
 }
@@ -608,10 +611,8 @@ static int isc_compare_and_write(struct lun *lun, const void *expect,
 	int rc;
 
 	rc = isc_caw(il, expect, data, len, off, isc_deadline(il));
-	if (rc == -VMFS_E_RESERVED && isc_fence_armed(lun)) {
-		lun_fence(lun);
+	if (rc == -VMFS_E_RESERVED && isc_fence_armed(lun) && isc_pr_lost(lun))
 		return -EIO;
-	}
 	if (rc != -VMFS_E_MISCOMPARE || !current)
 		return rc;
 	buf = lun_buf_alloc(len);
@@ -675,33 +676,275 @@ static struct scsi_task *isc_issue_prin(struct isc_lun *il, void *arg,
 						a->len, isc_cmd_cb, c);
 }
 
-/* PERSISTENT RESERVE IN, REPORT CAPABILITIES: which PR types exist. */
-static int isc_probe_pr(struct isc_lun *il)
+/*
+ * One PERSISTENT RESERVE IN: take(unmarshalled data, out) reads the
+ * answer while the task is alive.  -EIO when the data cannot be decoded.
+ */
+static int isc_prin(struct isc_lun *il, int sa, uint16_t len,
+		    void (*take)(void *data, void *out), void *out)
 {
-	struct isc_prin_arg a = {
-		.sa = SCSI_PERSISTENT_RESERVE_REPORT_CAPABILITIES, .len = 8 };
-	struct scsi_persistent_reserve_in_report_capabilities *rc_data;
+	struct isc_prin_arg a = { .sa = sa, .len = len };
 	struct isc_cmd c;
+	void *data;
 	int rc;
 
 	pthread_mutex_lock(&il->mu);
 	rc = isc_run_locked(il, isc_issue_prin, &a, &c, isc_deadline(il));
 	if (!rc) {
-		rc_data = scsi_datain_unmarshall(c.task);
-		if (rc_data) {
-			il->probe.pr = LUN_PROBE_YES;
-			il->probe.pr_types =
-				rc_data->persistent_reservation_type_mask;
-		} else {
-			il->probe.pr = LUN_PROBE_UNKNOWN;
-		}
-	} else if (rc == -EOPNOTSUPP || rc == -EINVAL) {
-		il->probe.pr = LUN_PROBE_NO;
-		rc = 0;
+		data = scsi_datain_unmarshall(c.task);
+		if (data)
+			take(data, out);
+		else
+			rc = -EIO;
 	}
 	isc_cmds_free(&c, 1);
 	pthread_mutex_unlock(&il->mu);
 	return rc;
+}
+
+static void isc_take_caps(void *data, void *out)
+{
+	struct scsi_persistent_reserve_in_report_capabilities *r = data;
+	struct lun_probe *p = out;
+
+	p->pr = LUN_PROBE_YES;
+	p->pr_types = r->persistent_reservation_type_mask;
+}
+
+/* PERSISTENT RESERVE IN, REPORT CAPABILITIES: which PR types exist. */
+static int isc_probe_pr(struct isc_lun *il)
+{
+	int rc = isc_prin(il, SCSI_PERSISTENT_RESERVE_REPORT_CAPABILITIES, 8,
+			  isc_take_caps, &il->probe);
+
+	if (rc == -EOPNOTSUPP || rc == -EINVAL) {
+		il->probe.pr = LUN_PROBE_NO;
+		rc = 0;
+	}
+	return rc;
+}
+
+/* ---- persistent reservations: storage fencing ------------------------------ */
+
+struct isc_prout_arg {
+	int sa, type;
+	struct scsi_persistent_reserve_out_basic p;
+};
+
+static struct scsi_task *isc_issue_prout(struct isc_lun *il, void *arg,
+					 struct isc_cmd *c)
+{
+	struct isc_prout_arg *a = arg;
+
+	return iscsi_persistent_reserve_out_task(il->ctx, il->lun_nr, a->sa,
+		SCSI_PERSISTENT_RESERVE_SCOPE_LU, a->type, &a->p, isc_cmd_cb, c);
+}
+
+static int isc_prout(struct isc_lun *il, int sa, int type, uint64_t key,
+		     uint64_t sa_key)
+{
+	struct isc_prout_arg a = { .sa = sa, .type = type };
+
+	a.p.reservation_key = key;
+	a.p.service_action_reservation_key = sa_key;
+	return isc_run(il, isc_issue_prout, &a, isc_deadline(il));
+}
+
+struct isc_resv {
+	uint64_t key;	/* 0: no reservation */
+	int type;
+};
+
+static void isc_take_resv(void *data, void *out)
+{
+	struct scsi_persistent_reserve_in_read_reservation *r = data;
+	struct isc_resv *v = out;
+
+	v->key = r->reserved ? r->reservation_key : 0;
+	v->type = r->reserved ? r->pr_type : 0;
+}
+
+/* READ RESERVATION: the holder's key and type, or key 0 when none. */
+static int isc_read_reservation(struct isc_lun *il, uint64_t *key,
+				int *type)
+{
+	struct isc_resv v = { 0 };
+	int rc = isc_prin(il, SCSI_PERSISTENT_RESERVE_READ_RESERVATION, 32,
+			  isc_take_resv, &v);
+
+	*key = v.key;
+	*type = v.type;
+	return rc;
+}
+
+struct isc_keys {
+	uint64_t *keys;
+	unsigned max, n;
+};
+
+static void isc_take_keys(void *data, void *out)
+{
+	struct scsi_persistent_reserve_in_read_keys *r = data;
+	struct isc_keys *k = out;
+
+	for (int i = 0; i < r->num_keys && k->n < k->max; i++)
+		k->keys[k->n++] = r->keys[i];
+}
+
+int lun_iscsi_read_keys(struct lun *lun, uint64_t *keys, unsigned max,
+			unsigned *n)
+{
+	struct isc_keys k = { .keys = keys, .max = max };
+	int rc = isc_prin(isc_of(lun), SCSI_PERSISTENT_RESERVE_READ_KEYS,
+			  8 + 8 * 64, isc_take_keys, &k);
+
+	*n = k.n;
+	return rc;
+}
+
+/*
+ * A read-write handle registers a key of its own at open, so that it may
+ * write while hosts hold the fencing reservation (Write Exclusive - All
+ * Registrants: only registered nexuses write).  Until a mount replaces it
+ * with its host key (lun_pr_register) it is an "open key": the top bit
+ * set, the rest random, never what a host key looks like, so no survivor
+ * ever preempts it.  Without a reservation on the LUN a registration
+ * changes nothing.
+ */
+static int isc_pr_open(struct isc_lun *il)
+{
+	uint64_t key;
+	int rc;
+
+	if (il->probe.pr != LUN_PROBE_YES || (il->lun.flags & LUN_RDONLY))
+		return 0;
+	if (getrandom(&key, sizeof(key), 0) != sizeof(key))
+		key = (uint64_t)vmfs_mono_us() * 0x9E3779B97F4A7C15ull ^
+		      (uint64_t)getpid();
+	key |= LUN_PR_OPEN_KEY_BIT;
+	rc = isc_prout(il, SCSI_PERSISTENT_RESERVE_REGISTER_AND_IGNORE_EXISTING_KEY,
+		       0, 0, key);
+	if (rc)
+		return rc;
+	pthread_mutex_lock(&il->mu);
+	il->pr_key = key;
+	pthread_mutex_unlock(&il->mu);
+	return 0;
+}
+
+static int isc_pr_register(struct lun *lun, uint64_t key)
+{
+	struct isc_lun *il = isc_of(lun);
+	uint64_t old, holder;
+	int type, rc;
+
+	if (il->probe.pr != LUN_PROBE_YES)
+		return -EOPNOTSUPP;
+	pthread_mutex_lock(&il->mu);
+	old = il->pr_key;
+	pthread_mutex_unlock(&il->mu);
+	/* From our own key to the host key: one command on this nexus. */
+	rc = isc_prout(il, old ? SCSI_PERSISTENT_RESERVE_REGISTER :
+		       SCSI_PERSISTENT_RESERVE_REGISTER_AND_IGNORE_EXISTING_KEY,
+		       0, old, key);
+	if (rc)
+		return rc == -VMFS_E_RESERVED ? -VMFS_E_FENCED : rc;
+	pthread_mutex_lock(&il->mu);
+	il->pr_key = key;
+	pthread_mutex_unlock(&il->mu);
+	/*
+	 * The fencing reservation: Write Exclusive - All Registrants, made by
+	 * the first host; with it in place every registrant is a holder,
+	 * and a nexus without a registration (a preempted host) cannot
+	 * write.  Two hosts making it at once: the loser's RESERVE is a
+	 * conflict unless the types match, so look again.
+	 */
+	rc = isc_read_reservation(il, &holder, &type);
+	if (!rc && holder && type != SCSI_PERSISTENT_RESERVE_TYPE_WRITE_EXCLUSIVE_ALL_REGISTRANTS)
+		return -VMFS_E_PR_FOREIGN;
+	if (!rc && !holder)
+		rc = isc_prout(il, SCSI_PERSISTENT_RESERVE_RESERVE,
+			SCSI_PERSISTENT_RESERVE_TYPE_WRITE_EXCLUSIVE_ALL_REGISTRANTS,
+			key, 0);
+	if (rc == -VMFS_E_RESERVED) {
+		rc = isc_read_reservation(il, &holder, &type);
+		if (!rc && type != SCSI_PERSISTENT_RESERVE_TYPE_WRITE_EXCLUSIVE_ALL_REGISTRANTS)
+			rc = -VMFS_E_PR_FOREIGN;
+	}
+	return rc;
+}
+
+/*
+ * PREEMPT victim's registrations (every nexus registered with that key:
+ * both handles of a mounted host).  A key that is not registered (never
+ * was, or preempted already) is success: the host cannot write either
+ * way.
+ */
+static int isc_pr_preempt(struct lun *lun, uint64_t victim)
+{
+	struct isc_lun *il = isc_of(lun);
+	uint64_t keys[64], mine;
+	unsigned n, i;
+	int rc;
+
+	if (il->probe.pr != LUN_PROBE_YES)
+		return -EOPNOTSUPP;
+	pthread_mutex_lock(&il->mu);
+	mine = il->pr_key;
+	pthread_mutex_unlock(&il->mu);
+	if (!mine)
+		return -VMFS_E_FENCED;
+	if (victim == mine)
+		return -EINVAL;
+	rc = isc_prout(il, SCSI_PERSISTENT_RESERVE_PREEMPT,
+		       SCSI_PERSISTENT_RESERVE_TYPE_WRITE_EXCLUSIVE_ALL_REGISTRANTS,
+		       mine, victim);
+	if (rc != -VMFS_E_RESERVED)
+		return rc;
+	/* Conflict: either the victim is not registered, or we are not. */
+	rc = lun_iscsi_read_keys(lun, keys, 64, &n);
+	if (rc)
+		return rc;
+	for (i = 0; i < n; i++)
+		if (keys[i] == mine)
+			return 0;	/* the victim's key is gone */
+	lun_fence(lun);
+	return -VMFS_E_FENCED;
+}
+
+/*
+ * A write met RESERVATION CONFLICT while we hold a registration: either
+ * another host preempted us (our key is gone: fence, true) or another
+ * initiator holds a SCSI-2 reservation for a moment (false: retry).  A
+ * fenced handle also gives back a SCSI-2 reservation it may hold: tgt
+ * does not check RESERVE(6) against persistent reservations, so a
+ * preempted host's RESERVE succeeds, and it must not keep it.
+ */
+static bool isc_pr_lost(struct lun *lun)
+{
+	struct isc_lun *il = isc_of(lun);
+	uint64_t keys[64], mine;
+	unsigned n, i;
+
+	pthread_mutex_lock(&il->mu);
+	mine = il->pr_key;
+	pthread_mutex_unlock(&il->mu);
+	if (lun_iscsi_read_keys(lun, keys, 64, &n))
+		return false;	/* cannot tell: the deadline decides */
+	for (i = 0; i < n; i++)
+		if (keys[i] == mine)
+			return false;
+	lun_fence(lun);
+	isc_run(il, isc_issue_release6, NULL, isc_deadline(il));
+	return true;
+}
+
+/* A clean close gives the registration back (the last registrant's
+ * going also ends the fencing reservation). */
+static void isc_pr_close(struct isc_lun *il)
+{
+	if (il->pr_key && !il->broken && !atomic_load(&il->lun.fenced))
+		isc_prout(il, SCSI_PERSISTENT_RESERVE_REGISTER, 0, il->pr_key, 0);
 }
 
 /* ---- open and close ------------------------------------------------------- */
@@ -813,6 +1056,8 @@ static void isc_close(struct lun *lun)
 
 	if (il->ctx) {
 		if (!il->broken && iscsi_is_logged_in(il->ctx))
+			isc_pr_close(il);
+		if (!il->broken && iscsi_is_logged_in(il->ctx))
 			iscsi_logout_sync(il->ctx);
 		iscsi_destroy_context(il->ctx);
 	}
@@ -825,7 +1070,12 @@ static void isc_close(struct lun *lun)
 
 static void isc_describe(struct lun *lun, struct lun_probe *out)
 {
-	*out = isc_of(lun)->probe;
+	struct isc_lun *il = isc_of(lun);
+
+	*out = il->probe;
+	if (il->probe.pr == LUN_PROBE_YES)
+		out->fencing = "persistent reservations (Write Exclusive - All "
+			       "Registrants; survivors preempt a dead host's key)";
 }
 
 static const struct lun_ops isc_ops = {
@@ -839,6 +1089,8 @@ static const struct lun_ops isc_ops = {
 	.release = isc_release,
 	.compare_and_write = isc_compare_and_write,
 	.describe = isc_describe,
+	.pr_register = isc_pr_register,
+	.pr_preempt = isc_pr_preempt,
 	.close = isc_close,
 };
 
@@ -928,6 +1180,8 @@ int lun_iscsi_open(const char *spec, int flags, struct lun **out)
 		rc = isc_probe_caw(il);
 	if (!rc)
 		rc = isc_probe_pr(il);
+	if (!rc)
+		rc = isc_pr_open(il);
 	if (rc)
 		goto err_close;
 	il->probe.backend = "iscsi";

@@ -398,6 +398,36 @@ void lun_describe(struct lun *lun, struct lun_probe *out)
 		lun->ops->describe(lun, out);
 }
 
+uint64_t lun_pr_key(const uint8_t host_uuid[16], uint64_t hb_gen)
+{
+	uint64_t key = (uint64_t)(lun_crc32c(0, host_uuid, 16) & 0x7fffffffu)
+		       << 32 | (uint32_t)hb_gen;
+
+	return key ? key : 1;	/* 0 means "no key" in SCSI */
+}
+
+int lun_pr_register(struct lun *lun, uint64_t key)
+{
+	if (!lun->ops->pr_register)
+		return -EOPNOTSUPP;
+	if (atomic_load(&lun->fenced))
+		return -EIO;
+	if (!key || (key & LUN_PR_OPEN_KEY_BIT))
+		return -EINVAL;
+	return lun->ops->pr_register(lun, key);
+}
+
+int lun_pr_preempt(struct lun *lun, uint64_t victim)
+{
+	if (!lun->ops->pr_preempt)
+		return -EOPNOTSUPP;
+	if (atomic_load(&lun->fenced))
+		return -EIO;
+	if (!victim)
+		return -EINVAL;
+	return lun->ops->pr_preempt(lun, victim);
+}
+
 unsigned lun_caps(const struct lun *lun)
 {
 	return atomic_load(&lun->caps);

@@ -44,6 +44,9 @@ struct lun_ops {
 				 void *current);
 	/* Optional: what the backend found out about the LUN (lun_probe). */
 	void (*describe)(struct lun *lun, struct lun_probe *out);
+	/* Optional (-EOPNOTSUPP without): storage fencing, lun_pr_*. */
+	int (*pr_register)(struct lun *lun, uint64_t key);
+	int (*pr_preempt)(struct lun *lun, uint64_t victim);
 	/* Optional: called after lun->io_timeout_ms changed. */
 	void (*set_io_timeout)(struct lun *lun, unsigned timeout_ms);
 	/* Frees the backend, including lun->name and the lun itself. */
@@ -143,6 +146,9 @@ int lun_iscsi_open(const char *spec, int flags, struct lun **out);
  * -VMFS_E_ISCSI_CHAP_FILE, -ENAMETOOLONG. */
 int lun_iscsi_chap_parse(const char *text, char *user, size_t ulen,
 			 char *secret, size_t slen);
+/* PERSISTENT RESERVE IN READ KEYS: up to max registered keys. */
+int lun_iscsi_read_keys(struct lun *lun, uint64_t *keys, unsigned max,
+			unsigned *n);
 /* Which part of an iscsi:// URL a libiscsi login error message blames,
  * as -VMFS_E_ISCSI_{PORTAL,TARGET,LUN,AUTH}. */
 int lun_iscsi_login_error(const char *msg);

@@ -37,6 +37,8 @@ enum vmfs_error {
 	VMFS_E_ISCSI_AUTH = 1014,    /* CHAP login rejected */
 	VMFS_E_ISCSI_CHAP_FILE = 1015, /* CHAP file unreadable or malformed */
 	VMFS_E_ISCSI_GEOMETRY = 1016, /* logical block size not 512/4096 */
+	VMFS_E_FENCED = 1017,        /* our registration was preempted */
+	VMFS_E_PR_FOREIGN = 1018,    /* a reservation not ours on the LUN */
 
 	VMFS_E_JNL_FULL = 1200,      /* one transaction larger than the journal */
 	VMFS_E_JNL_DIRTY = 1201,     /* journal holds transactions to replay */

@@ -214,6 +214,31 @@ const char *lun_probe_answer_name(enum lun_probe_answer a);
 void lun_describe(struct lun *lun, struct lun_probe *out);
 
 /*
+ * Storage fencing with SCSI-3 persistent reservations (docs/PROTOCOL.md
+ * "Storage fencing").  Each host registers one key on each of its lun
+ * handles at mount, lun_pr_key(its uuid, its heartbeat generation), and
+ * the first makes the reservation Write Exclusive - All Registrants: from
+ * then on a nexus without a registration cannot write.  A survivor that
+ * recovers a dead host preempts that host's key first, so the target
+ * refuses whatever the dead host still sends; a handle whose write meets
+ * RESERVATION CONFLICT has been preempted and fences itself (lun_fence).
+ * A handle never registers again: a new mount opens new handles.
+ *
+ * lun_pr_register: -EOPNOTSUPP on a LUN without persistent reservations
+ * (files; iSCSI targets that lack them), -VMFS_E_PR_FOREIGN when someone
+ * else holds another kind of reservation, -VMFS_E_FENCED when this
+ * handle's registration was preempted.  lun_pr_preempt: 0 also when the
+ * victim holds no registration; -VMFS_E_FENCED when we hold none.
+ * Read-write iSCSI handles hold an "open key" (LUN_PR_OPEN_KEY_BIT set)
+ * until lun_pr_register, so that tools may write while no host is
+ * mounted but a crash left the reservation behind.
+ */
+#define LUN_PR_OPEN_KEY_BIT (1ull << 63)
+uint64_t lun_pr_key(const uint8_t host_uuid[16], uint64_t hb_gen);
+int lun_pr_register(struct lun *lun, uint64_t key);
+int lun_pr_preempt(struct lun *lun, uint64_t victim);
+
+/*
  * SCSI-2 style RESERVE/RELEASE of the whole LUN: while one lun handle holds
  * the reservation, reserve() from any other handle (any process) fails with
  * -VMFS_E_RESERVED after waiting at most wait_ms.
