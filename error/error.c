@@ -61,6 +61,9 @@ static const struct vmfs_error_info vmfs_errtab[] = {
 	{ VMFS_E_PR_FOREIGN, "the LUN carries a persistent reservation that "
 	  "is not vmfs's fencing reservation (another initiator's); release "
 	  "it on the target (or with sg_persist) before mounting" },
+	{ VMFS_E_ISCSI_LOCK_LUN, "the lock LUN of the URL (?lock_lun=N) is "
+	  "absent or has no persistent reservations: export a small LUN of "
+	  "its own for it on the same target" },
 
 	/* 1200-1299: journal */
 	{ VMFS_E_JNL_FULL, "one metadata operation needs more blocks than "

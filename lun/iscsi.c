@@ -69,6 +69,16 @@ struct isc_lun {
 	bool broken;			/* the session was lost */
 	struct lun_probe probe;		/* what the target was found to have */
 	uint64_t pr_key;		/* our fencing registration, 0: none */
+	/* The lock-LU mutex (isc_lock_*), when the URL names a lock LU. */
+	int lock_lun;			/* -1: none */
+	uint64_t lock_base;		/* random; a hold's key is base + seq */
+	uint32_t lock_seq;
+	uint64_t lock_key;		/* our current key there, 0: none */
+	bool lock_held;
+	int64_t lock_since_ms;		/* when the RESERVE of the hold was sent */
+	uint64_t seen_key;		/* another holder's key, and since when */
+	int64_t seen_since_ms;
+	char reserve_how[64];
 };
 
 static struct isc_lun *isc_of(struct lun *lun)
@@ -93,6 +103,9 @@ static bool isc_fence_armed(struct lun *lun)
 
 struct isc_cmd;
 static bool isc_pr_lost(struct lun *lun);
+static int isc_lock_reserve(struct isc_lun *il, unsigned wait_ms);
+static int isc_lock_release(struct isc_lun *il);
+static int isc_lock_check(struct isc_lun *il);
 static struct scsi_task *isc_issue_release6(struct isc_lun *il, void *arg,
 					    struct isc_cmd *c);
 
@@ -412,6 +425,9 @@ static int isc_rw_once(struct isc_lun *il, struct lun_io *ios, unsigned n,
 	pthread_mutex_lock(&il->mu);
 	rc = il->broken ? -EIO : 0;
 	for (i = 0; i < n && !rc; i++)
+		if (ios[i].op == LUN_OP_WRITE)
+			rc = isc_lock_check(il);
+	for (i = 0; i < n && !rc; i++)
 		rc = isc_queue_io(il, &ios[i], c, &k);
 	if (rc) {
 		isc_cancel(il, c, k);
@@ -546,6 +562,8 @@ static int isc_reserve(struct lun *lun, unsigned wait_ms)
 
 	if (lun->flags & LUN_RDONLY)
 		return -EROFS;
+	if (il->lock_lun >= 0)
+		return isc_lock_reserve(il, wait_ms);
 	for (;;) {
 		rc = isc_run(il, isc_issue_reserve6, NULL, isc_deadline(il));
 		if (rc != -VMFS_E_RESERVED ||
@@ -559,6 +577,8 @@ static int isc_release(struct lun *lun)
 {
 	struct isc_lun *il = isc_of(lun);
 
+	if (il->lock_lun >= 0)
+		return isc_lock_release(il);
 	return isc_run(il, isc_issue_release6, NULL, isc_deadline(il));
 }
 
@@ -663,6 +683,7 @@ static int isc_probe_caw(struct isc_lun *il)
 }
 
 struct isc_prin_arg {
+	int lun_nr;
 	int sa;
 	uint16_t len;
 };
@@ -672,7 +693,7 @@ static struct scsi_task *isc_issue_prin(struct isc_lun *il, void *arg,
 {
 	struct isc_prin_arg *a = arg;
 
-	return iscsi_persistent_reserve_in_task(il->ctx, il->lun_nr, a->sa,
+	return iscsi_persistent_reserve_in_task(il->ctx, a->lun_nr, a->sa,
 						a->len, isc_cmd_cb, c);
 }
 
@@ -680,10 +701,10 @@ static struct scsi_task *isc_issue_prin(struct isc_lun *il, void *arg,
  * One PERSISTENT RESERVE IN: take(unmarshalled data, out) reads the
  * answer while the task is alive.  -EIO when the data cannot be decoded.
  */
-static int isc_prin(struct isc_lun *il, int sa, uint16_t len,
+static int isc_prin(struct isc_lun *il, int lun_nr, int sa, uint16_t len,
 		    void (*take)(void *data, void *out), void *out)
 {
-	struct isc_prin_arg a = { .sa = sa, .len = len };
+	struct isc_prin_arg a = { .lun_nr = lun_nr, .sa = sa, .len = len };
 	struct isc_cmd c;
 	void *data;
 	int rc;
@@ -714,7 +735,7 @@ static void isc_take_caps(void *data, void *out)
 /* PERSISTENT RESERVE IN, REPORT CAPABILITIES: which PR types exist. */
 static int isc_probe_pr(struct isc_lun *il)
 {
-	int rc = isc_prin(il, SCSI_PERSISTENT_RESERVE_REPORT_CAPABILITIES, 8,
+	int rc = isc_prin(il, il->lun_nr, SCSI_PERSISTENT_RESERVE_REPORT_CAPABILITIES, 8,
 			  isc_take_caps, &il->probe);
 
 	if (rc == -EOPNOTSUPP || rc == -EINVAL) {
@@ -727,7 +748,7 @@ static int isc_probe_pr(struct isc_lun *il)
 /* ---- persistent reservations: storage fencing ------------------------------ */
 
 struct isc_prout_arg {
-	int sa, type;
+	int lun_nr, sa, type;
 	struct scsi_persistent_reserve_out_basic p;
 };
 
@@ -736,18 +757,25 @@ static struct scsi_task *isc_issue_prout(struct isc_lun *il, void *arg,
 {
 	struct isc_prout_arg *a = arg;
 
-	return iscsi_persistent_reserve_out_task(il->ctx, il->lun_nr, a->sa,
+	return iscsi_persistent_reserve_out_task(il->ctx, a->lun_nr, a->sa,
 		SCSI_PERSISTENT_RESERVE_SCOPE_LU, a->type, &a->p, isc_cmd_cb, c);
 }
 
-static int isc_prout(struct isc_lun *il, int sa, int type, uint64_t key,
-		     uint64_t sa_key)
+static int isc_prout_on(struct isc_lun *il, int lun_nr, int sa, int type,
+			uint64_t key, uint64_t sa_key)
 {
-	struct isc_prout_arg a = { .sa = sa, .type = type };
+	struct isc_prout_arg a = { .lun_nr = lun_nr, .sa = sa, .type = type };
 
 	a.p.reservation_key = key;
 	a.p.service_action_reservation_key = sa_key;
 	return isc_run(il, isc_issue_prout, &a, isc_deadline(il));
+}
+
+/* On the data LU. */
+static int isc_prout(struct isc_lun *il, int sa, int type, uint64_t key,
+		     uint64_t sa_key)
+{
+	return isc_prout_on(il, il->lun_nr, sa, type, key, sa_key);
 }
 
 struct isc_resv {
@@ -765,11 +793,11 @@ static void isc_take_resv(void *data, void *out)
 }
 
 /* READ RESERVATION: the holder's key and type, or key 0 when none. */
-static int isc_read_reservation(struct isc_lun *il, uint64_t *key,
-				int *type)
+static int isc_read_reservation(struct isc_lun *il, int lun_nr,
+				uint64_t *key, int *type)
 {
 	struct isc_resv v = { 0 };
-	int rc = isc_prin(il, SCSI_PERSISTENT_RESERVE_READ_RESERVATION, 32,
+	int rc = isc_prin(il, lun_nr, SCSI_PERSISTENT_RESERVE_READ_RESERVATION, 32,
 			  isc_take_resv, &v);
 
 	*key = v.key;
@@ -795,7 +823,8 @@ int lun_iscsi_read_keys(struct lun *lun, uint64_t *keys, unsigned max,
 			unsigned *n)
 {
 	struct isc_keys k = { .keys = keys, .max = max };
-	int rc = isc_prin(isc_of(lun), SCSI_PERSISTENT_RESERVE_READ_KEYS,
+	int rc = isc_prin(isc_of(lun), isc_of(lun)->lun_nr,
+			  SCSI_PERSISTENT_RESERVE_READ_KEYS,
 			  8 + 8 * 64, isc_take_keys, &k);
 
 	*n = k.n;
@@ -859,7 +888,7 @@ static int isc_pr_register(struct lun *lun, uint64_t key)
 	 * write.  Two hosts making it at once: the loser's RESERVE is a
 	 * conflict unless the types match, so look again.
 	 */
-	rc = isc_read_reservation(il, &holder, &type);
+	rc = isc_read_reservation(il, il->lun_nr, &holder, &type);
 	if (!rc && holder && type != SCSI_PERSISTENT_RESERVE_TYPE_WRITE_EXCLUSIVE_ALL_REGISTRANTS)
 		return -VMFS_E_PR_FOREIGN;
 	if (!rc && !holder)
@@ -867,7 +896,7 @@ static int isc_pr_register(struct lun *lun, uint64_t key)
 			SCSI_PERSISTENT_RESERVE_TYPE_WRITE_EXCLUSIVE_ALL_REGISTRANTS,
 			key, 0);
 	if (rc == -VMFS_E_RESERVED) {
-		rc = isc_read_reservation(il, &holder, &type);
+		rc = isc_read_reservation(il, il->lun_nr, &holder, &type);
 		if (!rc && type != SCSI_PERSISTENT_RESERVE_TYPE_WRITE_EXCLUSIVE_ALL_REGISTRANTS)
 			rc = -VMFS_E_PR_FOREIGN;
 	}
@@ -943,8 +972,167 @@ static bool isc_pr_lost(struct lun *lun)
  * going also ends the fencing reservation). */
 static void isc_pr_close(struct isc_lun *il)
 {
+	if (il->lock_lun >= 0 && il->lock_key && !il->broken)
+		isc_prout_on(il, il->lock_lun, SCSI_PERSISTENT_RESERVE_REGISTER,
+			     0, il->lock_key, 0);
 	if (il->pr_key && !il->broken && !atomic_load(&il->lun.fenced))
 		isc_prout(il, SCSI_PERSISTENT_RESERVE_REGISTER, 0, il->pr_key, 0);
+}
+
+/* ---- the lock-LU mutex ------------------------------------------------------ */
+
+/*
+ * On a target with persistent reservations but without COMPARE AND
+ * WRITE (tgt), the reserve/read/compare/write/release path needs a mutex
+ * that neither blocks the other hosts' I/O (SCSI-2 RESERVE(6) does: every
+ * command of another initiator meets RESERVATION CONFLICT while it is
+ * held) nor survives the fencing of its holder (tgt does not check
+ * RESERVE(6) against persistent reservations, and PREEMPT cannot remove
+ * it).  docs/PROTOCOL.md "Locks on an iSCSI LUN" has the argument; in
+ * short:
+ *  - the mutex is a Write Exclusive persistent reservation on a small
+ *    LU of its own (the URL's ?lock_lun=N), whose data nobody uses;
+ *  - each hold registers a fresh key (base + sequence) and then
+ *    RESERVEs: a holder's key names one hold, never two;
+ *  - a holder writes through this handle only within ISC_HOLD_MS of
+ *    sending its RESERVE (isc_lock_check), then fails the write;
+ *  - a waiter that sees the same holder key for ISC_BREAK_MS (twice the
+ *    hold limit) PREEMPTs it: the hold it breaks can no longer write.
+ */
+static unsigned isc_hold_ms(struct isc_lun *il)
+{
+	/* One read, one write and their slack: what lock_reserved does. */
+	return 4 * atomic_load(&il->lun.io_timeout_ms) + 100;
+}
+
+/* Called with il->mu held before a write is queued. */
+static int isc_lock_check(struct isc_lun *il)
+{
+	if (il->lock_lun < 0 || !il->lock_held)
+		return 0;
+	return vmfs_mono_ms() < il->lock_since_ms + isc_hold_ms(il) ?
+	       0 : -ETIMEDOUT;
+}
+
+static int isc_lock_try(struct isc_lun *il)
+{
+	int64_t sent;
+	uint64_t key, holder;
+	int type, rc;
+
+	pthread_mutex_lock(&il->mu);
+	key = il->lock_base + ++il->lock_seq;
+	pthread_mutex_unlock(&il->mu);
+	rc = isc_prout_on(il, il->lock_lun,
+			  SCSI_PERSISTENT_RESERVE_REGISTER_AND_IGNORE_EXISTING_KEY,
+			  0, 0, key);
+	if (rc)
+		return rc;
+	sent = vmfs_mono_ms();
+	rc = isc_prout_on(il, il->lock_lun, SCSI_PERSISTENT_RESERVE_RESERVE,
+			  SCSI_PERSISTENT_RESERVE_TYPE_WRITE_EXCLUSIVE, key, 0);
+	pthread_mutex_lock(&il->mu);
+	il->lock_key = key;
+	if (!rc) {
+		il->lock_held = true;
+		il->lock_since_ms = sent;
+	}
+	pthread_mutex_unlock(&il->mu);
+	if (rc != -VMFS_E_RESERVED)
+		return rc;
+	/* Held by another: break it once it has been held too long. */
+	rc = isc_read_reservation(il, il->lock_lun, &holder, &type);
+	if (rc || !holder)
+		return rc ? rc : -EAGAIN;	/* released meanwhile */
+	pthread_mutex_lock(&il->mu);
+	if (holder != il->seen_key) {
+		il->seen_key = holder;
+		il->seen_since_ms = vmfs_mono_ms();
+		rc = -VMFS_E_RESERVED;
+	} else if (vmfs_mono_ms() - il->seen_since_ms <
+		   2 * (int64_t)isc_hold_ms(il)) {
+		rc = -VMFS_E_RESERVED;
+	} else {
+		il->seen_key = 0;
+	}
+	pthread_mutex_unlock(&il->mu);
+	if (rc)
+		return rc;
+	rc = isc_prout_on(il, il->lock_lun, SCSI_PERSISTENT_RESERVE_PREEMPT,
+			  SCSI_PERSISTENT_RESERVE_TYPE_WRITE_EXCLUSIVE, key,
+			  holder);
+	return rc ? rc : -EAGAIN;
+}
+
+/* The lock LU must answer PERSISTENT RESERVE IN. */
+static int isc_lock_probe(struct isc_lun *il)
+{
+	uint64_t holder;
+	int type, rc;
+
+	rc = isc_read_reservation(il, il->lock_lun, &holder, &type);
+	if (rc == -EINVAL || rc == -EOPNOTSUPP || rc == -EIO)
+		return -VMFS_E_ISCSI_LOCK_LUN;
+	return rc;
+}
+
+static int isc_lock_reserve(struct isc_lun *il, unsigned wait_ms)
+{
+	int64_t until = vmfs_mono_ms() + wait_ms;
+	int rc;
+
+	for (;;) {
+		rc = isc_lock_try(il);
+		if (rc == -EAGAIN)
+			continue;	/* released or broken: at once */
+		if (rc != -VMFS_E_RESERVED ||
+		    vmfs_mono_ms() + ISC_RES_POLL_MS > until)
+			return rc;
+		usleep(ISC_RES_POLL_MS * 1000);
+	}
+}
+
+/* A hold that was broken (our key preempted) releases nothing: fine. */
+static int isc_lock_release(struct isc_lun *il)
+{
+	uint64_t key;
+	int rc;
+
+	pthread_mutex_lock(&il->mu);
+	key = il->lock_held ? il->lock_key : 0;
+	il->lock_held = false;
+	pthread_mutex_unlock(&il->mu);
+	if (!key)
+		return 0;
+	rc = isc_prout_on(il, il->lock_lun, SCSI_PERSISTENT_RESERVE_RELEASE,
+			  SCSI_PERSISTENT_RESERVE_TYPE_WRITE_EXCLUSIVE, key, 0);
+	return rc == -VMFS_E_RESERVED ? 0 : rc;
+}
+
+/* "?lock_lun=N" at the end of the URL: taken off before libiscsi sees it. */
+int lun_iscsi_url_split(const char *spec, char *url, size_t len,
+			int *lock_lun)
+{
+	const char *q = strstr(spec, "?lock_lun=");
+	char *end;
+	long n;
+
+	*lock_lun = -1;
+	if (!q) {
+		if (strlen(spec) >= len)
+			return -ENAMETOOLONG;
+		strcpy(url, spec);
+		return 0;
+	}
+	n = strtol(q + 10, &end, 10);
+	if (end == q + 10 || *end || n < 0 || n > 255)
+		return -VMFS_E_ISCSI_URL;
+	if ((size_t)(q - spec) >= len)
+		return -ENAMETOOLONG;
+	memcpy(url, spec, (size_t)(q - spec));
+	url[q - spec] = 0;
+	*lock_lun = (int)n;
+	return 0;
 }
 
 /* ---- open and close ------------------------------------------------------- */
@@ -1113,11 +1301,16 @@ static int isc_setup(struct isc_lun *il, const char *spec)
 	struct iscsi_url *url;
 	int rc;
 
+	char plain[1024];
+
+	rc = lun_iscsi_url_split(spec, plain, sizeof(plain), &il->lock_lun);
+	if (rc)
+		return rc;
 	isc_initiator_name(iname, sizeof(iname));
 	il->ctx = iscsi_create_context(iname);
 	if (!il->ctx)
 		return -ENOMEM;
-	url = iscsi_parse_full_url(il->ctx, spec);
+	url = iscsi_parse_full_url(il->ctx, plain);
 	if (!url)
 		return -VMFS_E_ISCSI_URL;
 	il->portal = strdup(url->portal);
@@ -1158,6 +1351,7 @@ int lun_iscsi_open(const char *spec, int flags, struct lun **out)
 	il = calloc(1, sizeof(*il));
 	if (!il)
 		return -ENOMEM;
+	il->lock_lun = -1;
 	rc = lun_init_common(&il->lun, &isc_ops, spec, flags);
 	if (rc)
 		goto err_free;
@@ -1185,7 +1379,23 @@ int lun_iscsi_open(const char *spec, int flags, struct lun **out)
 	if (rc)
 		goto err_close;
 	il->probe.backend = "iscsi";
-	il->probe.reserve_how = "SCSI-2 RESERVE(6)";
+	if (il->lock_lun >= 0) {
+		snprintf(il->reserve_how, sizeof(il->reserve_how),
+			 "persistent reservation on lock LUN %d", il->lock_lun);
+		il->probe.reserve_how = il->reserve_how;
+		if (getrandom(&il->lock_base, sizeof(il->lock_base), 0) !=
+		    sizeof(il->lock_base))
+			il->lock_base = (uint64_t)vmfs_mono_us() << 20 ^
+					(uint64_t)getpid();
+		il->lock_base &= ~0xffffffffull;
+		if (!il->lock_base)
+			il->lock_base = 1ull << 32;
+		rc = isc_lock_probe(il);
+		if (rc)
+			goto err_close;
+	} else {
+		il->probe.reserve_how = "SCSI-2 RESERVE(6)";
+	}
 	/*
 	 * The lock primitive (docs/PROTOCOL.md "Locks on an iSCSI LUN"):
 	 * COMPARE AND WRITE where the target has it, else SCSI-2 RESERVE.

@@ -146,6 +146,10 @@ int lun_iscsi_open(const char *spec, int flags, struct lun **out);
  * -VMFS_E_ISCSI_CHAP_FILE, -ENAMETOOLONG. */
 int lun_iscsi_chap_parse(const char *text, char *user, size_t ulen,
 			 char *secret, size_t slen);
+/* Split "URL?lock_lun=N" into the URL libiscsi parses and N (-1 when
+ * absent): 0, -VMFS_E_ISCSI_URL, -ENAMETOOLONG. */
+int lun_iscsi_url_split(const char *spec, char *url, size_t len,
+			int *lock_lun);
 /* PERSISTENT RESERVE IN READ KEYS: up to max registered keys. */
 int lun_iscsi_read_keys(struct lun *lun, uint64_t *keys, unsigned max,
 			unsigned *n);

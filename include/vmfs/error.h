@@ -39,6 +39,7 @@ enum vmfs_error {
 	VMFS_E_ISCSI_GEOMETRY = 1016, /* logical block size not 512/4096 */
 	VMFS_E_FENCED = 1017,        /* our registration was preempted */
 	VMFS_E_PR_FOREIGN = 1018,    /* a reservation not ours on the LUN */
+	VMFS_E_ISCSI_LOCK_LUN = 1019, /* the ?lock_lun= LU is unusable */
 
 	VMFS_E_JNL_FULL = 1200,      /* one transaction larger than the journal */
 	VMFS_E_JNL_DIRTY = 1201,     /* journal holds transactions to replay */

@@ -21,9 +21,11 @@
 # Functions:
 #   is_up N SIZE [CHAP_USER CHAP_SECRET]
 #                     cl_net N, the target namespace, tgtd, a target
-#                     $IS_IQN with LUN 1 = a SIZE file ($IS_DIR/lun.img);
+#                     $IS_IQN with LUN 1 = a SIZE file ($IS_DIR/lun.img)
+#                     and LUN 2 = the 1 MiB lock LU of the mutex;
 #                     with CHAP_*: the target demands that account
-#   is_url [PORTAL]   the LUN's URL through portal A (default) or B
+#   is_url [PORTAL]   the LUN's URL (with ?lock_lun=2) through portal A
+#                     (default) or B
 #   is_tgtadm ARGS    tgtadm in tgtd's namespaces
 #   is_tgtd_stop      delete the target and stop tgtd (idempotent)
 #   is_exec I CMD     = cl_exec (host I's network namespace)
@@ -44,7 +46,7 @@ is_exec() { cl_exec "$@"; }
 
 is_url() {
 	local portal=${1:-$IS_PORTAL_A}
-	echo "iscsi://$portal:3260/$IS_IQN/1"
+	echo "iscsi://$portal:3260/$IS_IQN/1?lock_lun=2"
 }
 
 is_tgtadm() {
@@ -107,6 +109,10 @@ is_target_create() {
 	local user=${1:-} secret=${2:-}
 	is_tgtadm --op new --mode target --tid 1 -T "$IS_IQN"
 	is_tgtadm --op new --mode logicalunit --tid 1 --lun 1 -b "$IS_DIR/lun.img"
+	# The lock LU of the reservation mutex (docs/PROTOCOL.md "Locks on an
+	# iSCSI LUN"): 1 MiB, its data never used.
+	truncate -s 1M "$IS_DIR/lock.img"
+	is_tgtadm --op new --mode logicalunit --tid 1 --lun 2 -b "$IS_DIR/lock.img"
 	is_tgtadm --op bind --mode target --tid 1 -I ALL
 	if [[ -n $user ]]; then
 		is_tgtadm --op new --mode account --user "$user" --password "$secret"

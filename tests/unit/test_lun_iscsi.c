@@ -59,7 +59,50 @@ static void test_login_error(void)
 	CU_ASSERT_EQUAL(lun_iscsi_login_error(NULL), -VMFS_E_ISCSI_PORTAL);
 }
 
+static void test_url_split(void)
+{
+	char url[64];
+	int n;
+
+	CU_ASSERT_EQUAL(lun_iscsi_url_split("iscsi://a/iqn.x/1", url,
+					    sizeof(url), &n), 0);
+	CU_ASSERT_STRING_EQUAL(url, "iscsi://a/iqn.x/1");
+	CU_ASSERT_EQUAL(n, -1);
+	CU_ASSERT_EQUAL(lun_iscsi_url_split("iscsi://a/iqn.x/1?lock_lun=2",
+					    url, sizeof(url), &n), 0);
+	CU_ASSERT_STRING_EQUAL(url, "iscsi://a/iqn.x/1");
+	CU_ASSERT_EQUAL(n, 2);
+	CU_ASSERT_EQUAL(lun_iscsi_url_split("iscsi://a/iqn.x/1?lock_lun=",
+					    url, sizeof(url), &n),
+			-VMFS_E_ISCSI_URL);
+	CU_ASSERT_EQUAL(lun_iscsi_url_split("iscsi://a/iqn.x/1?lock_lun=2x",
+					    url, sizeof(url), &n),
+			-VMFS_E_ISCSI_URL);
+	CU_ASSERT_EQUAL(lun_iscsi_url_split("iscsi://a/iqn.x/1?lock_lun=256",
+					    url, sizeof(url), &n),
+			-VMFS_E_ISCSI_URL);
+	CU_ASSERT_EQUAL(lun_iscsi_url_split("iscsi://a/iqn.x/1", url, 8, &n),
+			-ENAMETOOLONG);
+}
+
+/* Host keys: top bit clear (never an open key), never 0, and two
+ * generations of one host differ. */
+static void test_pr_key(void)
+{
+	uint8_t u[16] = { 1, 2, 3 };
+	uint64_t k1 = lun_pr_key(u, 1), k2 = lun_pr_key(u, 2);
+
+	CU_ASSERT_NOT_EQUAL(k1, 0);
+	CU_ASSERT_NOT_EQUAL(k1, k2);
+	CU_ASSERT_EQUAL(k1 & LUN_PR_OPEN_KEY_BIT, 0);
+	CU_ASSERT_EQUAL(k1 >> 32, k2 >> 32);
+	u[0] = 9;
+	CU_ASSERT_NOT_EQUAL(lun_pr_key(u, 1), k1);
+}
+
 static CU_TestInfo lun_iscsi_tests[] = {
+	{ "url_split", test_url_split },
+	{ "pr_key", test_pr_key },
 	{ "chap_parse", test_chap_parse },
 	{ "login_error", test_login_error },
 	CU_TEST_INFO_NULL
