@@ -469,6 +469,7 @@ static int vmfsd_cluster(struct vmfsd *d, const struct vol_geom *g)
  */
 static int vmfsd_fence_register(struct vmfsd *d)
 {
+	struct lun_probe p;
 	uint8_t hu[VMFS_UUID_SIZE];
 	uint64_t key;
 	int ret;
@@ -492,6 +493,14 @@ static int vmfsd_fence_register(struct vmfsd *d)
 	qb_log(LOG_NOTICE, "storage fencing: key 0x%016llx registered on %s "
 	       "(Write Exclusive - All Registrants); a host that recovers "
 	       "this one preempts it", (unsigned long long)key, d->a->lun);
+	lun_describe(d->hb_lun, &p);
+	if (d->lock_prim == LOCK_PRIM_RESERVE && p.reserve_how &&
+	    !strncmp(p.reserve_how, "SCSI-2", 6))
+		qb_log(LOG_WARNING, "locks on %s go through SCSI-2 RESERVE(6), "
+		       "which stalls every other host's I/O while held and "
+		       "which a fenced host can still take: give the URL a lock "
+		       "LUN (?lock_lun=N, docs/OPERATIONS.md \"An iSCSI LUN\")",
+		       d->a->lun);
 	return 0;
 }
 
