@@ -403,11 +403,11 @@ static unsigned isc_pieces(const struct lun_io *io)
 }
 
 /*
- * A write that meets RESERVATION CONFLICT: with a fencing registration,
- * another host preempted ours (docs/PROTOCOL.md "Storage fencing"), so
- * the handle fences itself; without one, some host holds a SCSI-2
- * reservation for a short metadata update, and the batch is retried until
- * the deadline.
+ * One pass over a batch: every piece queued, then waited for together.
+ * *again when some piece met RESERVATION CONFLICT, UNIT ATTENTION or
+ * BUSY: isc_rw decides (a preempted registration fences the handle,
+ * isc_pr_lost; anything else is retried, the whole batch, until the
+ * deadline: re-writing what already landed writes the same bytes).
  */
 static int isc_rw_once(struct isc_lun *il, struct lun_io *ios, unsigned n,
 		       int64_t deadline_ms, bool *again)
@@ -468,8 +468,11 @@ static int isc_rw(struct lun *lun, struct lun_io *ios, unsigned n)
 		if (!rc || !again)
 			return rc;
 		if (rc == -VMFS_E_RESERVED && isc_fence_armed(lun) &&
-		    isc_pr_lost(lun))
+		    isc_pr_lost(lun)) {
+			for (unsigned i = 0; i < n; i++)
+				ios[i].result = -EIO;
 			return -EIO;
+		}
 		if (vmfs_mono_ms() + ISC_RES_POLL_MS >= deadline_ms)
 			return rc == -EAGAIN ? -EIO : rc;
 		usleep(ISC_RES_POLL_MS * 1000);
