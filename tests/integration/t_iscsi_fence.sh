@@ -14,6 +14,10 @@
 #     reads fail with EIO, and the file holds what host 1 wrote.  Host 2
 #     unmounts (exit 1: it had fenced), mounts again (a fresh mount
 #     registers a fresh key) and sees host 1's data; fsck -n is clean.
+#  3. Host 1 crashes (kill -9) while mounted: its registration and the
+#     reservation stay on the LUN; `vmfs fsck -y` still writes (every
+#     read-write open registers a key of its own) and a read-only mount
+#     on host 2 reads what host 1 fsync'ed.
 #
 # shellcheck source=tests/iscsi/lib.sh
 source "$(dirname "$0")/../iscsi/lib.sh"
@@ -95,4 +99,18 @@ cl_umount 2 "$T_DIR/m2b"
 cl_umount 1 "$T_DIR/m1"
 cl_vmfs 1 fsck -n "$URL_A" >"$T_DIR/fsck.out" 2>&1 ||
 	fail "fsck -n: $(tail -5 "$T_DIR/fsck.out")"
+
+step "a crash leaves the reservation behind: fsck -y and a read-only mount work"
+cl_vmfsd_mount 1 "$URL_A" "$T_DIR/m1c"
+python3 -c '
+import os, sys
+fd = os.open(sys.argv[1], os.O_CREAT | os.O_WRONLY, 0o644)
+os.write(fd, b"crash\n"); os.fsync(fd); os.close(fd)' "$T_DIR/m1c/g"
+cl_kill_host 1
+rc=0
+cl_vmfs 2 fsck -y "$URL_B" >"$T_DIR/fsck-y.out" 2>&1 || rc=$?
+((rc <= 1)) || fail "fsck -y after the crash exited $rc: $(tail -5 "$T_DIR/fsck-y.out")"
+cl_vmfsd_mount 2 "$URL_B" "$T_DIR/m2ro" --ro
+[[ $(cat "$T_DIR/m2ro/g") == crash ]] || fail "the crashed host's fsync'ed file is not there"
+cl_umount 2 "$T_DIR/m2ro"
 t_log "ok"
