@@ -24,7 +24,7 @@ source "$here/../tests/iscsi/lib.sh"
 set +e
 
 is_up 1 2G
-URL=$(is_url)
+URL=$(is_url "$IS_PORTAL_A")
 RAW=${URL%%\?*}
 cl_vmfs 1 mkfs --max-hosts 4 --journal-size 4M "$URL" >/dev/null || fail "mkfs failed"
 cl_vmfsd_mount 1 "$URL" "$T_DIR/m"
@@ -34,7 +34,8 @@ cl_vmfs 1 disk create --size 256M --type eagerzeroedthick "$F" >/dev/null ||
 
 # perf BLOCKS_PER_REQ INFLIGHT [-r]: MB/s and IOPS of iscsi-perf
 perf() {
-	cl_exec 1 timeout $((SECS + 5)) iscsi-perf -b "$1" -m "$2" -t "$SECS" ${3:-} "$RAW" 2>&1 |
+	local opt=("${@:3}")
+	cl_exec 1 timeout $((SECS + 5)) iscsi-perf -b "$1" -m "$2" -t "$SECS" "${opt[@]}" "$RAW" 2>&1 |
 		tr '\r' '\n' | grep -o "iops average [0-9]* ([0-9]* MB/s)" | tail -1 |
 		awk '{ gsub("\\(", "", $4); print $3, $4 }'
 }
