@@ -240,6 +240,11 @@ $(BUILD)/bench/lockcost: $(BUILD)/bench/lockcost.o $(BUILD)/libvmfs.a
 bench-cpg: deps all
 	VMFS_BIN=$(abspath $(BIN)) bench/cpg.sh
 
+# The data path over iSCSI against iscsi-perf (tgtd in a namespace).
+.PHONY: bench-iscsi
+bench-iscsi: deps all
+	VMFS_BIN=$(abspath $(BIN)) bench/iscsi.sh
+
 .PHONY: bench-locks
 bench-locks: deps
 	@$(MAKE) --no-print-directory $(BUILD)/bench/lockcost
