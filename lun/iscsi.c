@@ -6,21 +6,23 @@
  * programs take from VMFS_CHAP_FILE) rather than the URL, which shows in
  * ps(1) and in logs.
  *
- * Threading: a libiscsi context is not thread-safe.  We keep ONE context
- * (one session, one I_T nexus) per lun handle and serialize every use of
- * it with a mutex, driving it with the async API and our own poll loop:
- *  - one nexus per handle is what the reservation model wants: a
- *    persistent-reservation registration, a SCSI-2 reservation and a
- *    preemption all apply to exactly one I_T nexus, so "this handle is
- *    fenced" and "this session is fenced" are the same statement;
+ * Threading: a libiscsi context is not thread-safe.  Each lun handle has
+ * a control session and, where no SCSI-2 reservation is in use, three
+ * data sessions; every session is used by one thread at a time under its
+ * own mutex, driven with the async API and our own poll loop:
+ *  - a thread takes the first free session (trylock from a rotating
+ *    start), so up to four batches are on the wire at once;
  *  - a batch (lun_submit) is queued whole before we wait, so a batch of
- *    n I/Os is n commands in flight on the wire, not n round trips;
+ *    n I/Os is n commands in flight, not n round trips;
  *  - our own loop bounds every wait by lun->io_timeout_ms to the
  *    millisecond (libiscsi's own timeouts are whole seconds and only
- *    advance inside its service call).
- * The price is that two threads' batches do not overlap on the wire;
- * a pool of sessions (each registered with the same key) is the way to
- * more parallelism, and the fencing argument carries over unchanged.
+ *    advance inside its service call);
+ *  - control commands (probes, COMPARE AND WRITE, reservations) go to the
+ *    control session, whose mutex (il->mu) also guards the handle's state.
+ * Every session is a nexus of its own: the fencing registration is made
+ * on each with the same key, so one PREEMPT of that key fences them all.
+ * A SCSI-2 RESERVE(6) belongs to one nexus and would refuse the others,
+ * so a handle that reserves that way has the control session only.
  *
  * Commands: READ(16) and WRITE(16) for data, SYNCHRONIZE CACHE(16) for
  * flush, READ CAPACITY(16) for the geometry, COMPARE AND WRITE when the
@@ -58,11 +60,24 @@
 #define ISC_RES_POLL_MS 5
 /* A command answered with UNIT ATTENTION is re-issued this many times. */
 #define ISC_UA_RETRIES 4
+/* Data sessions besides the control session (see "Threading" above). */
+#define ISC_EXTRA_SESS 3
+
+/* A data session: more I/O in flight than one session's mutex allows. */
+struct isc_sess {
+	pthread_mutex_t mu;		/* guards ctx and broken */
+	struct iscsi_context *ctx;
+	bool broken;
+};
 
 struct isc_lun {
 	struct lun lun;
 	pthread_mutex_t mu;		/* guards ctx and every field below */
-	struct iscsi_context *ctx;
+	struct iscsi_context *ctx;	/* the control session, also data */
+	struct isc_sess extra[ISC_EXTRA_SESS];	/* data sessions */
+	unsigned nextra;
+	_Atomic unsigned next_sess;
+	char user[256], secret[256];	/* CHAP, for the data sessions */
 	int lun_nr;
 	uint32_t block;
 	char *portal, *target;
@@ -106,8 +121,8 @@ static bool isc_pr_lost(struct lun *lun);
 static int isc_lock_reserve(struct isc_lun *il, unsigned wait_ms);
 static int isc_lock_release(struct isc_lun *il);
 static int isc_lock_check(struct isc_lun *il);
-static struct scsi_task *isc_issue_release6(struct isc_lun *il, void *arg,
-					    struct isc_cmd *c);
+static struct scsi_task *isc_issue_release6(struct isc_lun *il,
+		struct iscsi_context *ctx, void *arg, struct isc_cmd *c);
 
 /* ---- the CHAP file -------------------------------------------------------- */
 
@@ -230,13 +245,14 @@ static bool isc_all_done(const struct isc_cmd *c, unsigned n)
 }
 
 /* Every unfinished command's callback runs (CANCELLED) before we return. */
-static void isc_cancel(struct isc_lun *il, struct isc_cmd *c, unsigned n)
+static void isc_cancel(struct iscsi_context *ctx, struct isc_cmd *c,
+		       unsigned n)
 {
 	unsigned i;
 
 	for (i = 0; i < n; i++)
 		if (c[i].task && !c[i].done)
-			iscsi_scsi_cancel_task(il->ctx, c[i].task);
+			iscsi_scsi_cancel_task(ctx, c[i].task);
 }
 
 /*
@@ -244,10 +260,10 @@ static void isc_cancel(struct isc_lun *il, struct isc_cmd *c, unsigned n)
  * deadline passed.  0, -ETIMEDOUT (the unfinished ones are cancelled
  * locally: the target may still execute them, so the outcome of a
  * timed-out write is unknown, as with the file backend) or -EIO when the
- * session broke.  Called with il->mu held.
+ * session broke (*broken set).  Called with the session's mutex held.
  */
-static int isc_wait(struct isc_lun *il, struct isc_cmd *c, unsigned n,
-		    int64_t deadline_ms)
+static int isc_wait(struct iscsi_context *ctx, bool *broken,
+		    struct isc_cmd *c, unsigned n, int64_t deadline_ms)
 {
 	struct pollfd pfd;
 	int64_t left;
@@ -256,21 +272,21 @@ static int isc_wait(struct isc_lun *il, struct isc_cmd *c, unsigned n,
 	while (!isc_all_done(c, n)) {
 		left = deadline_ms - vmfs_mono_ms();
 		if (left <= 0) {
-			isc_cancel(il, c, n);
+			isc_cancel(ctx, c, n);
 			return -ETIMEDOUT;
 		}
-		pfd.fd = iscsi_get_fd(il->ctx);
-		pfd.events = (short)iscsi_which_events(il->ctx);
+		pfd.fd = iscsi_get_fd(ctx);
+		pfd.events = (short)iscsi_which_events(ctx);
 		pfd.revents = 0;
 		rc = poll(&pfd, 1, left > 100 ? 100 : (int)left);
 		if (rc < 0 && errno != EINTR) {
 			rc = -errno;
-			isc_cancel(il, c, n);
+			isc_cancel(ctx, c, n);
 			return rc;
 		}
-		if (iscsi_service(il->ctx, rc > 0 ? pfd.revents : 0) < 0) {
-			il->broken = true;
-			isc_cancel(il, c, n);
+		if (iscsi_service(ctx, rc > 0 ? pfd.revents : 0) < 0) {
+			*broken = true;
+			isc_cancel(ctx, c, n);
 			return -EIO;
 		}
 	}
@@ -326,27 +342,28 @@ static int isc_status(const struct isc_cmd *c)
 }
 
 /* Build one command (returns its task, NULL on failure) for isc_run. */
-typedef struct scsi_task *(*isc_issue_fn)(struct isc_lun *il, void *arg,
-					  struct isc_cmd *c);
+typedef struct scsi_task *(*isc_issue_fn)(struct isc_lun *il,
+		struct iscsi_context *ctx, void *arg, struct isc_cmd *c);
 
 /*
  * One command, re-issued on UNIT ATTENTION (a target reports resets,
  * reservation preemptions and capacity changes that way once per nexus)
  * and BUSY, within one deadline.  With il->mu held.
  */
-static int isc_run_locked(struct isc_lun *il, isc_issue_fn issue, void *arg,
-			  struct isc_cmd *out, int64_t deadline_ms)
+static int isc_run_on(struct isc_lun *il, struct iscsi_context *ctx,
+		      bool *broken, isc_issue_fn issue, void *arg,
+		      struct isc_cmd *out, int64_t deadline_ms)
 {
 	int tries, rc = -EIO;
 
 	for (tries = 0; tries <= ISC_UA_RETRIES; tries++) {
 		memset(out, 0, sizeof(*out));
-		if (il->broken)
+		if (*broken)
 			return -EIO;
-		out->task = issue(il, arg, out);
+		out->task = issue(il, ctx, arg, out);
 		if (!out->task)
 			return -ENOMEM;
-		rc = isc_wait(il, out, 1, deadline_ms);
+		rc = isc_wait(ctx, broken, out, 1, deadline_ms);
 		if (!rc)
 			rc = isc_status(out);
 		if (rc != -EAGAIN)
@@ -356,6 +373,14 @@ static int isc_run_locked(struct isc_lun *il, isc_issue_fn issue, void *arg,
 	return rc;
 }
 
+/* On the control session, with il->mu held. */
+static int isc_run_locked(struct isc_lun *il, isc_issue_fn issue, void *arg,
+			  struct isc_cmd *out, int64_t deadline_ms)
+{
+	return isc_run_on(il, il->ctx, &il->broken, issue, arg, out,
+			  deadline_ms);
+}
+
 static int64_t isc_deadline(struct isc_lun *il)
 {
 	return vmfs_mono_ms() + atomic_load(&il->lun.io_timeout_ms);
@@ -363,12 +388,56 @@ static int64_t isc_deadline(struct isc_lun *il)
 
 /* ---- data path ------------------------------------------------------------ */
 
+/* A session to issue on, locked: the control session or a data one. */
+struct isc_sess_ref {
+	pthread_mutex_t *mu;
+	struct iscsi_context *ctx;
+	bool *broken;
+};
+
+static struct isc_sess_ref isc_sess_ref_of(struct isc_lun *il, unsigned i)
+{
+	struct isc_sess_ref r;
+
+	if (i == 0) {
+		r.mu = &il->mu;
+		r.ctx = il->ctx;
+		r.broken = &il->broken;
+	} else {
+		r.mu = &il->extra[i - 1].mu;
+		r.ctx = il->extra[i - 1].ctx;
+		r.broken = &il->extra[i - 1].broken;
+	}
+	return r;
+}
+
+/*
+ * The first free session from a rotating start, else wait for that one.
+ * Data sessions exist only where no SCSI-2 reservation is in use (it
+ * belongs to the control session's nexus and would refuse the others).
+ */
+static struct isc_sess_ref isc_sess_get(struct isc_lun *il)
+{
+	unsigned n = il->nextra + 1, start, i;
+	struct isc_sess_ref r;
+
+	start = atomic_fetch_add(&il->next_sess, 1) % n;
+	for (i = 0; i < n; i++) {
+		r = isc_sess_ref_of(il, (start + i) % n);
+		if (!pthread_mutex_trylock(r.mu))
+			return r;
+	}
+	r = isc_sess_ref_of(il, start);
+	pthread_mutex_lock(r.mu);
+	return r;
+}
+
 /*
  * Queue io (split into ISC_MAX_XFER pieces) as commands c[*k...].  The
  * iovecs point into the caller's buffer: no copy.
  */
-static int isc_queue_io(struct isc_lun *il, const struct lun_io *io,
-			struct isc_cmd *c, unsigned *k)
+static int isc_queue_io(struct isc_lun *il, struct iscsi_context *ctx,
+			const struct lun_io *io, struct isc_cmd *c, unsigned *k)
 {
 	size_t done = 0, len;
 	uint64_t lba;
@@ -383,11 +452,11 @@ static int isc_queue_io(struct isc_lun *il, const struct lun_io *io,
 		cmd->iov.iov_base = (char *)io->buf + done;
 		cmd->iov.iov_len = len;
 		if (io->op == LUN_OP_READ)
-			cmd->task = iscsi_read16_iov_task(il->ctx, il->lun_nr,
+			cmd->task = iscsi_read16_iov_task(ctx, il->lun_nr,
 				lba, (uint32_t)len, (int)il->block, 0, 0, 0, 0,
 				0, isc_cmd_cb, cmd, &cmd->iov, 1);
 		else
-			cmd->task = iscsi_write16_iov_task(il->ctx, il->lun_nr,
+			cmd->task = iscsi_write16_iov_task(ctx, il->lun_nr,
 				lba, NULL, (uint32_t)len, (int)il->block, 0, 0,
 				0, 0, 0, isc_cmd_cb, cmd, &cmd->iov, 1);
 		if (!cmd->task)
@@ -412,9 +481,10 @@ static unsigned isc_pieces(const struct lun_io *io)
 static int isc_rw_once(struct isc_lun *il, struct lun_io *ios, unsigned n,
 		       int64_t deadline_ms, bool *again)
 {
+	struct isc_sess_ref s;
 	struct isc_cmd *c;
 	unsigned i, total = 0, k = 0, p;
-	int rc, first = 0;
+	int rc = 0, first = 0;
 
 	*again = false;
 	for (i = 0; i < n; i++)
@@ -422,19 +492,19 @@ static int isc_rw_once(struct isc_lun *il, struct lun_io *ios, unsigned n,
 	c = calloc(total, sizeof(*c));
 	if (!c)
 		return -ENOMEM;
-	pthread_mutex_lock(&il->mu);
-	rc = il->broken ? -EIO : 0;
 	for (i = 0; i < n && !rc; i++)
 		if (ios[i].op == LUN_OP_WRITE)
 			rc = isc_lock_check(il);
+	s = isc_sess_get(il);
+	if (!rc && *s.broken)
+		rc = -EIO;
 	for (i = 0; i < n && !rc; i++)
-		rc = isc_queue_io(il, &ios[i], c, &k);
-	if (rc) {
-		isc_cancel(il, c, k);
-	} else {
-		rc = isc_wait(il, c, k, deadline_ms);
-	}
-	pthread_mutex_unlock(&il->mu);
+		rc = isc_queue_io(il, s.ctx, &ios[i], c, &k);
+	if (rc)
+		isc_cancel(s.ctx, c, k);
+	else
+		rc = isc_wait(s.ctx, s.broken, c, k, deadline_ms);
+	pthread_mutex_unlock(s.mu);
 
 	for (i = 0, k = 0; i < n; i++) {
 		ios[i].result = rc;
@@ -449,9 +519,7 @@ static int isc_rw_once(struct isc_lun *il, struct lun_io *ios, unsigned n,
 		if (ios[i].result && !first)
 			first = ios[i].result;
 	}
-	pthread_mutex_lock(&il->mu);
 	isc_cmds_free(c, total);
-	pthread_mutex_unlock(&il->mu);
 	free(c);
 	return first;
 }
@@ -508,11 +576,11 @@ static int isc_zero_range(struct lun *lun, uint64_t off, uint64_t len)
 	return lun_zero_by_writes(lun, off, len);
 }
 
-static struct scsi_task *isc_issue_sync(struct isc_lun *il, void *arg,
-					struct isc_cmd *c)
+static struct scsi_task *isc_issue_sync(struct isc_lun *il,
+		struct iscsi_context *ctx, void *arg, struct isc_cmd *c)
 {
 	(void)arg;
-	return iscsi_synchronizecache16_task(il->ctx, il->lun_nr, 0, 0, 0, 0,
+	return iscsi_synchronizecache16_task(ctx, il->lun_nr, 0, 0, 0, 0,
 					     isc_cmd_cb, c);
 }
 
@@ -543,18 +611,18 @@ static int isc_flush(struct lun *lun)
 
 /* ---- SCSI-2 RESERVE / RELEASE -------------------------------------------- */
 
-static struct scsi_task *isc_issue_reserve6(struct isc_lun *il, void *arg,
-					    struct isc_cmd *c)
+static struct scsi_task *isc_issue_reserve6(struct isc_lun *il,
+		struct iscsi_context *ctx, void *arg, struct isc_cmd *c)
 {
 	(void)arg;
-	return iscsi_reserve6_task(il->ctx, il->lun_nr, isc_cmd_cb, c);
+	return iscsi_reserve6_task(ctx, il->lun_nr, isc_cmd_cb, c);
 }
 
-static struct scsi_task *isc_issue_release6(struct isc_lun *il, void *arg,
-					    struct isc_cmd *c)
+static struct scsi_task *isc_issue_release6(struct isc_lun *il,
+		struct iscsi_context *ctx, void *arg, struct isc_cmd *c)
 {
 	(void)arg;
-	return iscsi_release6_task(il->ctx, il->lun_nr, isc_cmd_cb, c);
+	return iscsi_release6_task(ctx, il->lun_nr, isc_cmd_cb, c);
 }
 
 static int isc_reserve(struct lun *lun, unsigned wait_ms)
@@ -593,12 +661,12 @@ struct isc_caw_arg {
 	uint32_t len;		/* of buf: twice the blocks */
 };
 
-static struct scsi_task *isc_issue_caw(struct isc_lun *il, void *arg,
-				       struct isc_cmd *c)
+static struct scsi_task *isc_issue_caw(struct isc_lun *il,
+		struct iscsi_context *ctx, void *arg, struct isc_cmd *c)
 {
 	struct isc_caw_arg *a = arg;
 
-	return iscsi_compareandwrite_task(il->ctx, il->lun_nr, a->lba, a->buf,
+	return iscsi_compareandwrite_task(ctx, il->lun_nr, a->lba, a->buf,
 					  a->len, (int)il->block, 0, 0, 0, 0,
 					  0, isc_cmd_cb, c);
 }
@@ -691,12 +759,13 @@ struct isc_prin_arg {
 	uint16_t len;
 };
 
-static struct scsi_task *isc_issue_prin(struct isc_lun *il, void *arg,
-					struct isc_cmd *c)
+static struct scsi_task *isc_issue_prin(struct isc_lun *il,
+		struct iscsi_context *ctx, void *arg, struct isc_cmd *c)
 {
 	struct isc_prin_arg *a = arg;
 
-	return iscsi_persistent_reserve_in_task(il->ctx, a->lun_nr, a->sa,
+	(void)il;
+	return iscsi_persistent_reserve_in_task(ctx, a->lun_nr, a->sa,
 						a->len, isc_cmd_cb, c);
 }
 
@@ -755,12 +824,13 @@ struct isc_prout_arg {
 	struct scsi_persistent_reserve_out_basic p;
 };
 
-static struct scsi_task *isc_issue_prout(struct isc_lun *il, void *arg,
-					 struct isc_cmd *c)
+static struct scsi_task *isc_issue_prout(struct isc_lun *il,
+		struct iscsi_context *ctx, void *arg, struct isc_cmd *c)
 {
 	struct isc_prout_arg *a = arg;
 
-	return iscsi_persistent_reserve_out_task(il->ctx, a->lun_nr, a->sa,
+	(void)il;
+	return iscsi_persistent_reserve_out_task(ctx, a->lun_nr, a->sa,
 		SCSI_PERSISTENT_RESERVE_SCOPE_LU, a->type, &a->p, isc_cmd_cb, c);
 }
 
@@ -779,6 +849,33 @@ static int isc_prout(struct isc_lun *il, int sa, int type, uint64_t key,
 		     uint64_t sa_key)
 {
 	return isc_prout_on(il, il->lun_nr, sa, type, key, sa_key);
+}
+
+/*
+ * A registration change on every session of the handle (each is a nexus
+ * of its own): the control session first, then the data sessions.
+ */
+static int isc_prout_all(struct isc_lun *il, int sa, uint64_t key,
+			 uint64_t sa_key)
+{
+	struct isc_prout_arg a = { .lun_nr = il->lun_nr, .sa = sa };
+	struct isc_cmd c;
+	unsigned i;
+	int rc;
+
+	rc = isc_prout(il, sa, 0, key, sa_key);
+	a.p.reservation_key = key;
+	a.p.service_action_reservation_key = sa_key;
+	for (i = 0; !rc && i < il->nextra; i++) {
+		struct isc_sess *x = &il->extra[i];
+
+		pthread_mutex_lock(&x->mu);
+		rc = isc_run_on(il, x->ctx, &x->broken, isc_issue_prout, &a,
+				&c, isc_deadline(il));
+		isc_cmds_free(&c, 1);
+		pthread_mutex_unlock(&x->mu);
+	}
+	return rc;
 }
 
 struct isc_resv {
@@ -854,8 +951,8 @@ static int isc_pr_open(struct isc_lun *il)
 		key = (uint64_t)vmfs_mono_us() * 0x9E3779B97F4A7C15ull ^
 		      (uint64_t)getpid();
 	key |= LUN_PR_OPEN_KEY_BIT;
-	rc = isc_prout(il, SCSI_PERSISTENT_RESERVE_REGISTER_AND_IGNORE_EXISTING_KEY,
-		       0, 0, key);
+	rc = isc_prout_all(il,
+		SCSI_PERSISTENT_RESERVE_REGISTER_AND_IGNORE_EXISTING_KEY, 0, key);
 	if (rc)
 		return rc;
 	pthread_mutex_lock(&il->mu);
@@ -876,9 +973,9 @@ static int isc_pr_register(struct lun *lun, uint64_t key)
 	old = il->pr_key;
 	pthread_mutex_unlock(&il->mu);
 	/* From our own key to the host key: one command on this nexus. */
-	rc = isc_prout(il, old ? SCSI_PERSISTENT_RESERVE_REGISTER :
-		       SCSI_PERSISTENT_RESERVE_REGISTER_AND_IGNORE_EXISTING_KEY,
-		       0, old, key);
+	rc = isc_prout_all(il, old ? SCSI_PERSISTENT_RESERVE_REGISTER :
+			   SCSI_PERSISTENT_RESERVE_REGISTER_AND_IGNORE_EXISTING_KEY,
+			   old, key);
 	if (rc)
 		return rc == -VMFS_E_RESERVED ? -VMFS_E_FENCED : rc;
 	pthread_mutex_lock(&il->mu);
@@ -979,7 +1076,8 @@ static void isc_pr_close(struct isc_lun *il)
 		isc_prout_on(il, il->lock_lun, SCSI_PERSISTENT_RESERVE_REGISTER,
 			     0, il->lock_key, 0);
 	if (il->pr_key && !il->broken && !atomic_load(&il->lun.fenced))
-		isc_prout(il, SCSI_PERSISTENT_RESERVE_REGISTER, 0, il->pr_key, 0);
+		isc_prout_all(il, SCSI_PERSISTENT_RESERVE_REGISTER, il->pr_key,
+			      0);
 }
 
 /* ---- the lock-LU mutex ------------------------------------------------------ */
@@ -1008,13 +1106,19 @@ static unsigned isc_hold_ms(struct isc_lun *il)
 	return 4 * atomic_load(&il->lun.io_timeout_ms) + 100;
 }
 
-/* Called with il->mu held before a write is queued. */
+/* Before a write is queued (il->mu not held). */
 static int isc_lock_check(struct isc_lun *il)
 {
-	if (il->lock_lun < 0 || !il->lock_held)
+	int rc = 0;
+
+	if (il->lock_lun < 0)
 		return 0;
-	return vmfs_mono_ms() < il->lock_since_ms + isc_hold_ms(il) ?
-	       0 : -ETIMEDOUT;
+	pthread_mutex_lock(&il->mu);
+	if (il->lock_held &&
+	    vmfs_mono_ms() >= il->lock_since_ms + isc_hold_ms(il))
+		rc = -ETIMEDOUT;
+	pthread_mutex_unlock(&il->mu);
+	return rc;
 }
 
 static int isc_lock_try(struct isc_lun *il)
@@ -1140,11 +1244,11 @@ int lun_iscsi_url_split(const char *spec, char *url, size_t len,
 
 /* ---- open and close ------------------------------------------------------- */
 
-static struct scsi_task *isc_issue_cap16(struct isc_lun *il, void *arg,
-					 struct isc_cmd *c)
+static struct scsi_task *isc_issue_cap16(struct isc_lun *il,
+		struct iscsi_context *ctx, void *arg, struct isc_cmd *c)
 {
 	(void)arg;
-	return iscsi_readcapacity16_task(il->ctx, il->lun_nr, isc_cmd_cb, c);
+	return iscsi_readcapacity16_task(ctx, il->lun_nr, isc_cmd_cb, c);
 }
 
 static int isc_geometry(struct isc_lun *il)
@@ -1211,33 +1315,101 @@ int lun_iscsi_login_error(const char *msg)
 	return -VMFS_E_ISCSI_PORTAL;
 }
 
-static int isc_connect(struct isc_lun *il, unsigned timeout_ms)
+static int isc_connect(struct isc_lun *il, struct iscsi_context *ctx,
+		       unsigned timeout_ms)
 {
 	struct isc_login l = { 0 };
 	int64_t deadline = vmfs_mono_ms() + timeout_ms;
 	struct pollfd pfd;
 	int rc;
 
-	if (iscsi_full_connect_async(il->ctx, il->portal, il->lun_nr,
+	if (iscsi_full_connect_async(ctx, il->portal, il->lun_nr,
 				     isc_login_cb, &l))
-		return lun_iscsi_login_error(iscsi_get_error(il->ctx));
+		return lun_iscsi_login_error(iscsi_get_error(ctx));
 	while (!l.done) {
 		int64_t left = deadline - vmfs_mono_ms();
 
 		if (left <= 0)
 			return -VMFS_E_ISCSI_PORTAL;
-		pfd.fd = iscsi_get_fd(il->ctx);
-		pfd.events = (short)iscsi_which_events(il->ctx);
+		pfd.fd = iscsi_get_fd(ctx);
+		pfd.events = (short)iscsi_which_events(ctx);
 		pfd.revents = 0;
 		rc = poll(&pfd, 1, left > 100 ? 100 : (int)left);
 		if (rc < 0 && errno != EINTR)
 			return -errno;
-		if (iscsi_service(il->ctx, rc > 0 ? pfd.revents : 0) < 0 &&
+		if (iscsi_service(ctx, rc > 0 ? pfd.revents : 0) < 0 &&
 		    !l.done)
-			return lun_iscsi_login_error(iscsi_get_error(il->ctx));
+			return lun_iscsi_login_error(iscsi_get_error(ctx));
 	}
 	if (l.status != SCSI_STATUS_GOOD)
-		return lun_iscsi_login_error(iscsi_get_error(il->ctx));
+		return lun_iscsi_login_error(iscsi_get_error(ctx));
+	return 0;
+}
+
+/* Our initiator name: one per process, so that every host is its own
+ * initiator in the target's eyes (and in its reservation tables). */
+static void isc_initiator_name(char *buf, size_t len)
+{
+	char host[64];
+
+	if (gethostname(host, sizeof(host)) < 0)
+		strcpy(host, "host");
+	host[sizeof(host) - 1] = 0;
+	snprintf(buf, len, "iqn.2026-01.org.vmfs:%s-%ld", host,
+		 (long)getpid());
+}
+
+/* A context for il's target (not connected yet); NULL: out of memory. */
+static struct iscsi_context *isc_ctx_new(struct isc_lun *il)
+{
+	struct iscsi_context *ctx;
+	char iname[160];
+
+	isc_initiator_name(iname, sizeof(iname));
+	ctx = iscsi_create_context(iname);
+	if (!ctx)
+		return NULL;
+	if (iscsi_set_targetname(ctx, il->target) ||
+	    iscsi_set_session_type(ctx, ISCSI_SESSION_NORMAL) ||
+	    iscsi_set_header_digest(ctx, ISCSI_HEADER_DIGEST_NONE_CRC32C) ||
+	    (il->user[0] && iscsi_set_initiator_username_pwd(ctx, il->user,
+							     il->secret))) {
+		iscsi_destroy_context(ctx);
+		return NULL;
+	}
+	iscsi_set_noautoreconnect(ctx, 1);
+	iscsi_set_reconnect_max_retries(ctx, 0);
+	return ctx;
+}
+
+static void isc_ctx_close(struct iscsi_context *ctx, bool broken)
+{
+	if (!broken && iscsi_is_logged_in(ctx))
+		iscsi_logout_sync(ctx);
+	iscsi_destroy_context(ctx);
+}
+
+/* The data sessions, logged in like the control session. */
+static int isc_extra_open(struct isc_lun *il, unsigned timeout_ms)
+{
+	int rc;
+
+	while (il->nextra < ISC_EXTRA_SESS) {
+		struct isc_sess *x = &il->extra[il->nextra];
+
+		x->ctx = isc_ctx_new(il);
+		if (!x->ctx)
+			return -ENOMEM;
+		rc = pthread_mutex_init(&x->mu, NULL);
+		if (rc) {
+			iscsi_destroy_context(x->ctx);
+			return -rc;
+		}
+		il->nextra++;
+		rc = isc_connect(il, x->ctx, timeout_ms);
+		if (rc)
+			return rc;
+	}
 	return 0;
 }
 
@@ -1245,13 +1417,15 @@ static void isc_close(struct lun *lun)
 {
 	struct isc_lun *il = isc_of(lun);
 
-	if (il->ctx) {
-		if (!il->broken && iscsi_is_logged_in(il->ctx))
-			isc_pr_close(il);
-		if (!il->broken && iscsi_is_logged_in(il->ctx))
-			iscsi_logout_sync(il->ctx);
-		iscsi_destroy_context(il->ctx);
+	if (il->ctx && !il->broken && iscsi_is_logged_in(il->ctx))
+		isc_pr_close(il);
+	for (unsigned i = 0; i < il->nextra; i++) {
+		isc_ctx_close(il->extra[i].ctx, il->extra[i].broken);
+		pthread_mutex_destroy(&il->extra[i].mu);
 	}
+	if (il->ctx)
+		isc_ctx_close(il->ctx, il->broken);
+	explicit_bzero(il->secret, sizeof(il->secret));
 	pthread_mutex_destroy(&il->mu);
 	free(il->portal);
 	free(il->target);
@@ -1285,64 +1459,44 @@ static const struct lun_ops isc_ops = {
 	.close = isc_close,
 };
 
-/* Our initiator name: one per process, so that every host is its own
- * initiator in the target's eyes (and in its reservation tables). */
-static void isc_initiator_name(char *buf, size_t len)
-{
-	char host[64];
-
-	if (gethostname(host, sizeof(host)) < 0)
-		strcpy(host, "host");
-	host[sizeof(host) - 1] = 0;
-	snprintf(buf, len, "iqn.2026-01.org.vmfs:%s-%ld", host,
-		 (long)getpid());
-}
 
 static int isc_setup(struct isc_lun *il, const char *spec)
 {
-	char user[256] = "", secret[256] = "", iname[160];
+	struct iscsi_context *parse;
 	struct iscsi_url *url;
-	int rc;
-
 	char plain[1024];
+	int rc;
 
 	rc = lun_iscsi_url_split(spec, plain, sizeof(plain), &il->lock_lun);
 	if (rc)
 		return rc;
-	isc_initiator_name(iname, sizeof(iname));
-	il->ctx = iscsi_create_context(iname);
-	if (!il->ctx)
+	parse = iscsi_create_context("iqn.2026-01.org.vmfs:parse");
+	if (!parse)
 		return -ENOMEM;
-	url = iscsi_parse_full_url(il->ctx, plain);
+	url = iscsi_parse_full_url(parse, plain);
+	if (url) {
+		il->portal = strdup(url->portal);
+		il->target = strdup(url->target);
+		il->lun_nr = url->lun;
+		if (url->user[0]) {
+			snprintf(il->user, sizeof(il->user), "%s", url->user);
+			snprintf(il->secret, sizeof(il->secret), "%s",
+				 url->passwd);
+		}
+		iscsi_destroy_url(url);
+	}
+	iscsi_destroy_context(parse);
 	if (!url)
 		return -VMFS_E_ISCSI_URL;
-	il->portal = strdup(url->portal);
-	il->target = strdup(url->target);
-	il->lun_nr = url->lun;
-	if (url->user[0]) {
-		snprintf(user, sizeof(user), "%s", url->user);
-		snprintf(secret, sizeof(secret), "%s", url->passwd);
-	}
-	iscsi_destroy_url(url);
 	if (!il->portal || !il->target)
 		return -ENOMEM;
-	rc = isc_chap_load(user, sizeof(user), secret, sizeof(secret));
+	rc = isc_chap_load(il->user, sizeof(il->user), il->secret,
+			   sizeof(il->secret));
 	if (rc < 0)
 		return rc == -ENOENT || rc == -EACCES ?
 		       -VMFS_E_ISCSI_CHAP_FILE : rc;
-	rc = 0;		/* 1: no CHAP file, the URL's account if any */
-	if (iscsi_set_targetname(il->ctx, il->target) ||
-	    iscsi_set_session_type(il->ctx, ISCSI_SESSION_NORMAL) ||
-	    iscsi_set_header_digest(il->ctx, ISCSI_HEADER_DIGEST_NONE_CRC32C))
-		return -EINVAL;
-	if (user[0] && iscsi_set_initiator_username_pwd(il->ctx, user, secret))
-		rc = -EINVAL;
-	explicit_bzero(secret, sizeof(secret));
-	if (rc)
-		return rc;
-	iscsi_set_noautoreconnect(il->ctx, 1);
-	iscsi_set_reconnect_max_retries(il->ctx, 0);
-	return 0;
+	il->ctx = isc_ctx_new(il);
+	return il->ctx ? 0 : -ENOMEM;
 }
 
 int lun_iscsi_open(const char *spec, int flags, struct lun **out)
@@ -1369,7 +1523,7 @@ int lun_iscsi_open(const char *spec, int flags, struct lun **out)
 	login_ms = atomic_load(&il->lun.io_timeout_ms);
 	if (login_ms < ISC_LOGIN_MIN_MS)
 		login_ms = ISC_LOGIN_MIN_MS;
-	rc = isc_connect(il, login_ms);
+	rc = isc_connect(il, il->ctx, login_ms);
 	if (rc)
 		goto err_close;
 	rc = isc_geometry(il);
@@ -1377,8 +1531,6 @@ int lun_iscsi_open(const char *spec, int flags, struct lun **out)
 		rc = isc_probe_caw(il);
 	if (!rc)
 		rc = isc_probe_pr(il);
-	if (!rc)
-		rc = isc_pr_open(il);
 	if (rc)
 		goto err_close;
 	il->probe.backend = "iscsi";
@@ -1399,6 +1551,13 @@ int lun_iscsi_open(const char *spec, int flags, struct lun **out)
 	} else {
 		il->probe.reserve_how = "SCSI-2 RESERVE(6)";
 	}
+	/* Data sessions only where RESERVE(6) (one nexus's) is not used. */
+	if (il->probe.caw == LUN_PROBE_YES || il->lock_lun >= 0)
+		rc = isc_extra_open(il, login_ms);
+	if (!rc)
+		rc = isc_pr_open(il);
+	if (rc)
+		goto err_close;
 	/*
 	 * The lock primitive (docs/PROTOCOL.md "Locks on an iSCSI LUN"):
 	 * COMPARE AND WRITE where the target has it, else SCSI-2 RESERVE.
