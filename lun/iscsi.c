@@ -32,6 +32,9 @@
  * fenced host could still change the LUN through them; zero_range writes
  * zeros with WRITE(16).
  *
+ * Persistent reservations (fencing, the lock-LU mutex) are in
+ * lun/iscsi_pr.c; lun/iscsi_int.h is what the two files share.
+ *
  * Auto-reconnect is off: libiscsi would log in again and re-issue what
  * was in flight, on a new nexus, which a fence must not allow.  A lost
  * session fails its commands with -EIO (-ETIMEDOUT past the deadline).
@@ -46,60 +49,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <iscsi/iscsi.h>
-#include <iscsi/scsi-lowlevel.h>
-
 #include "vmfs/clock.h"
-#include "lun_int.h"
+#include "iscsi_int.h"
 
-/* Largest transfer of one command; bigger I/Os are split. */
-#define ISC_MAX_XFER LUN_ZERO_CHUNK
-/* How long login may take when the I/O timeout is shorter. */
-#define ISC_LOGIN_MIN_MS 5000u
-/* RESERVE(6) retry interval while another initiator holds it. */
-#define ISC_RES_POLL_MS 5
-/* A command answered with UNIT ATTENTION is re-issued this many times. */
-#define ISC_UA_RETRIES 4
-/* Data sessions besides the control session (see "Threading" above). */
-#define ISC_EXTRA_SESS 3
-
-/* A data session: more I/O in flight than one session's mutex allows. */
-struct isc_sess {
-	pthread_mutex_t mu;		/* guards ctx and broken */
-	struct iscsi_context *ctx;
-	bool broken;
-};
-
-struct isc_lun {
-	struct lun lun;
-	pthread_mutex_t mu;		/* guards ctx and every field below */
-	struct iscsi_context *ctx;	/* the control session, also data */
-	struct isc_sess extra[ISC_EXTRA_SESS];	/* data sessions */
-	unsigned nextra;
-	_Atomic unsigned next_sess;
-	char user[256], secret[256];	/* CHAP, for the data sessions */
-	int lun_nr;
-	uint32_t block;
-	char *portal, *target;
-	bool broken;			/* the session was lost */
-	struct lun_probe probe;		/* what the target was found to have */
-	uint64_t pr_key;		/* our fencing registration, 0: none */
-	/* The lock-LU mutex (isc_lock_*), when the URL names a lock LU. */
-	int lock_lun;			/* -1: none */
-	uint64_t lock_base;		/* random; a hold's key is base + seq */
-	uint32_t lock_seq;
-	uint64_t lock_key;		/* our current key there, 0: none */
-	bool lock_held;
-	int64_t lock_since_ms;		/* when the RESERVE of the hold was sent */
-	uint64_t seen_key;		/* another holder's key, and since when */
-	int64_t seen_since_ms;
-	char reserve_how[64];
-};
-
-static struct isc_lun *isc_of(struct lun *lun)
-{
-	return lun_container_of(lun, struct isc_lun, lun);
-}
 
 /*
  * With a fencing registration, RESERVATION CONFLICT on a write means that
@@ -107,7 +59,7 @@ static struct isc_lun *isc_of(struct lun *lun)
  */
 static bool isc_fence_armed(struct lun *lun)
 {
-	struct isc_lun *il = isc_of(lun);
+	struct isc_lun *il = lun_isc_of(lun);
 	bool armed;
 
 	pthread_mutex_lock(&il->mu);
@@ -115,14 +67,6 @@ static bool isc_fence_armed(struct lun *lun)
 	pthread_mutex_unlock(&il->mu);
 	return armed;
 }
-
-struct isc_cmd;
-static bool isc_pr_lost(struct lun *lun);
-static int isc_lock_reserve(struct isc_lun *il, unsigned wait_ms);
-static int isc_lock_release(struct isc_lun *il);
-static int isc_lock_check(struct isc_lun *il);
-static struct scsi_task *isc_issue_release6(struct isc_lun *il,
-		struct iscsi_context *ctx, void *arg, struct isc_cmd *c);
 
 /* ---- the CHAP file -------------------------------------------------------- */
 
@@ -216,14 +160,8 @@ static int isc_chap_load(char *user, size_t ulen, char *secret, size_t slen)
 
 /* ---- running commands ---------------------------------------------------- */
 
-struct isc_cmd {
-	struct scsi_task *task;
-	bool done;
-	int status;			/* SCSI_STATUS_* */
-	struct scsi_iovec iov;
-};
 
-static void isc_cmd_cb(struct iscsi_context *ctx, int status,
+void lun_isc_cmd_cb(struct iscsi_context *ctx, int status,
 		       void *command_data, void *private_data)
 {
 	struct isc_cmd *c = private_data;
@@ -293,7 +231,7 @@ static int isc_wait(struct iscsi_context *ctx, bool *broken,
 	return 0;
 }
 
-static void isc_cmds_free(struct isc_cmd *c, unsigned n)
+void lun_isc_cmds_free(struct isc_cmd *c, unsigned n)
 {
 	unsigned i;
 
@@ -341,16 +279,13 @@ static int isc_status(const struct isc_cmd *c)
 	}
 }
 
-/* Build one command (returns its task, NULL on failure) for isc_run. */
-typedef struct scsi_task *(*isc_issue_fn)(struct isc_lun *il,
-		struct iscsi_context *ctx, void *arg, struct isc_cmd *c);
 
 /*
  * One command, re-issued on UNIT ATTENTION (a target reports resets,
  * reservation preemptions and capacity changes that way once per nexus)
  * and BUSY, within one deadline.  With il->mu held.
  */
-static int isc_run_on(struct isc_lun *il, struct iscsi_context *ctx,
+int lun_isc_run_on(struct isc_lun *il, struct iscsi_context *ctx,
 		      bool *broken, isc_issue_fn issue, void *arg,
 		      struct isc_cmd *out, int64_t deadline_ms)
 {
@@ -368,20 +303,20 @@ static int isc_run_on(struct isc_lun *il, struct iscsi_context *ctx,
 			rc = isc_status(out);
 		if (rc != -EAGAIN)
 			return rc;	/* the caller frees out->task */
-		isc_cmds_free(out, 1);
+		lun_isc_cmds_free(out, 1);
 	}
 	return rc;
 }
 
 /* On the control session, with il->mu held. */
-static int isc_run_locked(struct isc_lun *il, isc_issue_fn issue, void *arg,
+int lun_isc_run_locked(struct isc_lun *il, isc_issue_fn issue, void *arg,
 			  struct isc_cmd *out, int64_t deadline_ms)
 {
-	return isc_run_on(il, il->ctx, &il->broken, issue, arg, out,
+	return lun_isc_run_on(il, il->ctx, &il->broken, issue, arg, out,
 			  deadline_ms);
 }
 
-static int64_t isc_deadline(struct isc_lun *il)
+int64_t lun_isc_deadline(struct isc_lun *il)
 {
 	return vmfs_mono_ms() + atomic_load(&il->lun.io_timeout_ms);
 }
@@ -454,11 +389,11 @@ static int isc_queue_io(struct isc_lun *il, struct iscsi_context *ctx,
 		if (io->op == LUN_OP_READ)
 			cmd->task = iscsi_read16_iov_task(ctx, il->lun_nr,
 				lba, (uint32_t)len, (int)il->block, 0, 0, 0, 0,
-				0, isc_cmd_cb, cmd, &cmd->iov, 1);
+				0, lun_isc_cmd_cb, cmd, &cmd->iov, 1);
 		else
 			cmd->task = iscsi_write16_iov_task(ctx, il->lun_nr,
 				lba, NULL, (uint32_t)len, (int)il->block, 0, 0,
-				0, 0, 0, isc_cmd_cb, cmd, &cmd->iov, 1);
+				0, 0, 0, lun_isc_cmd_cb, cmd, &cmd->iov, 1);
 		if (!cmd->task)
 			return -ENOMEM;
 		done += len;
@@ -475,7 +410,7 @@ static unsigned isc_pieces(const struct lun_io *io)
  * One pass over a batch: every piece queued, then waited for together.
  * *again when some piece met RESERVATION CONFLICT, UNIT ATTENTION or
  * BUSY: isc_rw decides (a preempted registration fences the handle,
- * isc_pr_lost; anything else is retried, the whole batch, until the
+ * lun_isc_pr_lost; anything else is retried, the whole batch, until the
  * deadline: re-writing what already landed writes the same bytes).
  */
 static int isc_rw_once(struct isc_lun *il, struct lun_io *ios, unsigned n,
@@ -494,7 +429,7 @@ static int isc_rw_once(struct isc_lun *il, struct lun_io *ios, unsigned n,
 		return -ENOMEM;
 	for (i = 0; i < n && !rc; i++)
 		if (ios[i].op == LUN_OP_WRITE)
-			rc = isc_lock_check(il);
+			rc = lun_isc_lock_check(il);
 	s = isc_sess_get(il);
 	if (!rc && *s.broken)
 		rc = -EIO;
@@ -519,15 +454,15 @@ static int isc_rw_once(struct isc_lun *il, struct lun_io *ios, unsigned n,
 		if (ios[i].result && !first)
 			first = ios[i].result;
 	}
-	isc_cmds_free(c, total);
+	lun_isc_cmds_free(c, total);
 	free(c);
 	return first;
 }
 
 static int isc_rw(struct lun *lun, struct lun_io *ios, unsigned n)
 {
-	struct isc_lun *il = isc_of(lun);
-	int64_t deadline_ms = isc_deadline(il);
+	struct isc_lun *il = lun_isc_of(lun);
+	int64_t deadline_ms = lun_isc_deadline(il);
 	bool again;
 	int rc;
 
@@ -536,7 +471,7 @@ static int isc_rw(struct lun *lun, struct lun_io *ios, unsigned n)
 		if (!rc || !again)
 			return rc;
 		if (rc == -VMFS_E_RESERVED && isc_fence_armed(lun) &&
-		    isc_pr_lost(lun)) {
+		    lun_isc_pr_lost(lun)) {
 			for (unsigned i = 0; i < n; i++)
 				ios[i].result = -EIO;
 			return -EIO;
@@ -581,29 +516,29 @@ static struct scsi_task *isc_issue_sync(struct isc_lun *il,
 {
 	(void)arg;
 	return iscsi_synchronizecache16_task(ctx, il->lun_nr, 0, 0, 0, 0,
-					     isc_cmd_cb, c);
+					     lun_isc_cmd_cb, c);
 }
 
 /* One command with its own deadline, under the mutex, task freed. */
-static int isc_run(struct isc_lun *il, isc_issue_fn issue, void *arg,
+int lun_isc_run(struct isc_lun *il, isc_issue_fn issue, void *arg,
 		   int64_t deadline_ms)
 {
 	struct isc_cmd c;
 	int rc;
 
 	pthread_mutex_lock(&il->mu);
-	rc = isc_run_locked(il, issue, arg, &c, deadline_ms);
-	isc_cmds_free(&c, 1);
+	rc = lun_isc_run_locked(il, issue, arg, &c, deadline_ms);
+	lun_isc_cmds_free(&c, 1);
 	pthread_mutex_unlock(&il->mu);
 	return rc;
 }
 
 static int isc_flush(struct lun *lun)
 {
-	struct isc_lun *il = isc_of(lun);
-	int rc = isc_run(il, isc_issue_sync, NULL, isc_deadline(il));
+	struct isc_lun *il = lun_isc_of(lun);
+	int rc = lun_isc_run(il, isc_issue_sync, NULL, lun_isc_deadline(il));
 
-	if (rc == -VMFS_E_RESERVED && isc_fence_armed(lun) && isc_pr_lost(lun))
+	if (rc == -VMFS_E_RESERVED && isc_fence_armed(lun) && lun_isc_pr_lost(lun))
 		return -EIO;
 	/* A target without a write cache may refuse the command. */
 	return rc == -EOPNOTSUPP ? 0 : rc;
@@ -615,28 +550,28 @@ static struct scsi_task *isc_issue_reserve6(struct isc_lun *il,
 		struct iscsi_context *ctx, void *arg, struct isc_cmd *c)
 {
 	(void)arg;
-	return iscsi_reserve6_task(ctx, il->lun_nr, isc_cmd_cb, c);
+	return iscsi_reserve6_task(ctx, il->lun_nr, lun_isc_cmd_cb, c);
 }
 
-static struct scsi_task *isc_issue_release6(struct isc_lun *il,
+struct scsi_task *lun_isc_issue_release6(struct isc_lun *il,
 		struct iscsi_context *ctx, void *arg, struct isc_cmd *c)
 {
 	(void)arg;
-	return iscsi_release6_task(ctx, il->lun_nr, isc_cmd_cb, c);
+	return iscsi_release6_task(ctx, il->lun_nr, lun_isc_cmd_cb, c);
 }
 
 static int isc_reserve(struct lun *lun, unsigned wait_ms)
 {
-	struct isc_lun *il = isc_of(lun);
+	struct isc_lun *il = lun_isc_of(lun);
 	int64_t until = vmfs_mono_ms() + wait_ms;
 	int rc;
 
 	if (lun->flags & LUN_RDONLY)
 		return -EROFS;
 	if (il->lock_lun >= 0)
-		return isc_lock_reserve(il, wait_ms);
+		return lun_isc_lock_reserve(il, wait_ms);
 	for (;;) {
-		rc = isc_run(il, isc_issue_reserve6, NULL, isc_deadline(il));
+		rc = lun_isc_run(il, isc_issue_reserve6, NULL, lun_isc_deadline(il));
 		if (rc != -VMFS_E_RESERVED ||
 		    vmfs_mono_ms() + ISC_RES_POLL_MS > until)
 			return rc;
@@ -646,11 +581,11 @@ static int isc_reserve(struct lun *lun, unsigned wait_ms)
 
 static int isc_release(struct lun *lun)
 {
-	struct isc_lun *il = isc_of(lun);
+	struct isc_lun *il = lun_isc_of(lun);
 
 	if (il->lock_lun >= 0)
-		return isc_lock_release(il);
-	return isc_run(il, isc_issue_release6, NULL, isc_deadline(il));
+		return lun_isc_lock_release(il);
+	return lun_isc_run(il, lun_isc_issue_release6, NULL, lun_isc_deadline(il));
 }
 
 /* ---- COMPARE AND WRITE ---------------------------------------------------- */
@@ -668,7 +603,7 @@ static struct scsi_task *isc_issue_caw(struct isc_lun *il,
 
 	return iscsi_compareandwrite_task(ctx, il->lun_nr, a->lba, a->buf,
 					  a->len, (int)il->block, 0, 0, 0, 0,
-					  0, isc_cmd_cb, c);
+					  0, lun_isc_cmd_cb, c);
 }
 
 static int isc_caw(struct isc_lun *il, const void *expect, const void *data,
@@ -683,7 +618,7 @@ static int isc_caw(struct isc_lun *il, const void *expect, const void *data,
 		return -ENOMEM;
 	memcpy(a.buf, expect, len);
 	memcpy(a.buf + len, data, len);
-	rc = isc_run(il, isc_issue_caw, &a, deadline_ms);
+	rc = lun_isc_run(il, isc_issue_caw, &a, deadline_ms);
 	free(a.buf);
 	return rc;
 }
@@ -697,12 +632,12 @@ static int isc_compare_and_write(struct lun *lun, const void *expect,
 				 const void *data, size_t len, uint64_t off,
 				 void *current)
 {
-	struct isc_lun *il = isc_of(lun);
+	struct isc_lun *il = lun_isc_of(lun);
 	void *buf;
 	int rc;
 
-	rc = isc_caw(il, expect, data, len, off, isc_deadline(il));
-	if (rc == -VMFS_E_RESERVED && isc_fence_armed(lun) && isc_pr_lost(lun))
+	rc = isc_caw(il, expect, data, len, off, lun_isc_deadline(il));
+	if (rc == -VMFS_E_RESERVED && isc_fence_armed(lun) && lun_isc_pr_lost(lun))
 		return -EIO;
 	if (rc != -VMFS_E_MISCOMPARE || !current)
 		return rc;
@@ -736,7 +671,7 @@ static int isc_probe_caw(struct isc_lun *il)
 	rc = isc_read(&il->lun, cur, il->block, off);
 	if (!rc) {
 		cur[0] ^= 1;
-		rc = isc_caw(il, cur, cur, il->block, off, isc_deadline(il));
+		rc = isc_caw(il, cur, cur, il->block, off, lun_isc_deadline(il));
 	}
 	lun_buf_free(cur);
 	if (rc == -VMFS_E_MISCOMPARE) {
@@ -753,502 +688,13 @@ static int isc_probe_caw(struct isc_lun *il)
 	return rc == -ETIMEDOUT || rc == -EIO ? rc : 0;
 }
 
-struct isc_prin_arg {
-	int lun_nr;
-	int sa;
-	uint16_t len;
-};
-
-static struct scsi_task *isc_issue_prin(struct isc_lun *il,
-		struct iscsi_context *ctx, void *arg, struct isc_cmd *c)
-{
-	struct isc_prin_arg *a = arg;
-
-	(void)il;
-	return iscsi_persistent_reserve_in_task(ctx, a->lun_nr, a->sa,
-						a->len, isc_cmd_cb, c);
-}
-
-/*
- * One PERSISTENT RESERVE IN: take(unmarshalled data, out) reads the
- * answer while the task is alive.  -EIO when the data cannot be decoded.
- */
-static int isc_prin(struct isc_lun *il, int lun_nr, int sa, uint16_t len,
-		    void (*take)(void *data, void *out), void *out)
-{
-	struct isc_prin_arg a = { .lun_nr = lun_nr, .sa = sa, .len = len };
-	struct isc_cmd c;
-	void *data;
-	int rc;
-
-	pthread_mutex_lock(&il->mu);
-	rc = isc_run_locked(il, isc_issue_prin, &a, &c, isc_deadline(il));
-	if (!rc) {
-		data = scsi_datain_unmarshall(c.task);
-		if (data)
-			take(data, out);
-		else
-			rc = -EIO;
-	}
-	isc_cmds_free(&c, 1);
-	pthread_mutex_unlock(&il->mu);
-	return rc;
-}
-
-static void isc_take_caps(void *data, void *out)
-{
-	struct scsi_persistent_reserve_in_report_capabilities *r = data;
-	struct lun_probe *p = out;
-
-	p->pr = LUN_PROBE_YES;
-	p->pr_types = r->persistent_reservation_type_mask;
-}
-
-/* PERSISTENT RESERVE IN, REPORT CAPABILITIES: which PR types exist. */
-static int isc_probe_pr(struct isc_lun *il)
-{
-	int rc = isc_prin(il, il->lun_nr, SCSI_PERSISTENT_RESERVE_REPORT_CAPABILITIES, 8,
-			  isc_take_caps, &il->probe);
-
-	if (rc == -EOPNOTSUPP || rc == -EINVAL) {
-		il->probe.pr = LUN_PROBE_NO;
-		rc = 0;
-	}
-	return rc;
-}
-
-/* ---- persistent reservations: storage fencing ------------------------------ */
-
-struct isc_prout_arg {
-	int lun_nr, sa, type;
-	struct scsi_persistent_reserve_out_basic p;
-};
-
-static struct scsi_task *isc_issue_prout(struct isc_lun *il,
-		struct iscsi_context *ctx, void *arg, struct isc_cmd *c)
-{
-	struct isc_prout_arg *a = arg;
-
-	(void)il;
-	return iscsi_persistent_reserve_out_task(ctx, a->lun_nr, a->sa,
-		SCSI_PERSISTENT_RESERVE_SCOPE_LU, a->type, &a->p, isc_cmd_cb, c);
-}
-
-static int isc_prout_on(struct isc_lun *il, int lun_nr, int sa, int type,
-			uint64_t key, uint64_t sa_key)
-{
-	struct isc_prout_arg a = { .lun_nr = lun_nr, .sa = sa, .type = type };
-
-	a.p.reservation_key = key;
-	a.p.service_action_reservation_key = sa_key;
-	return isc_run(il, isc_issue_prout, &a, isc_deadline(il));
-}
-
-/* On the data LU. */
-static int isc_prout(struct isc_lun *il, int sa, int type, uint64_t key,
-		     uint64_t sa_key)
-{
-	return isc_prout_on(il, il->lun_nr, sa, type, key, sa_key);
-}
-
-/*
- * A registration change on every session of the handle (each is a nexus
- * of its own): the control session first, then the data sessions.
- */
-static int isc_prout_all(struct isc_lun *il, int sa, uint64_t key,
-			 uint64_t sa_key)
-{
-	struct isc_prout_arg a = { .lun_nr = il->lun_nr, .sa = sa };
-	struct isc_cmd c;
-	unsigned i;
-	int rc;
-
-	rc = isc_prout(il, sa, 0, key, sa_key);
-	a.p.reservation_key = key;
-	a.p.service_action_reservation_key = sa_key;
-	for (i = 0; !rc && i < il->nextra; i++) {
-		struct isc_sess *x = &il->extra[i];
-
-		pthread_mutex_lock(&x->mu);
-		rc = isc_run_on(il, x->ctx, &x->broken, isc_issue_prout, &a,
-				&c, isc_deadline(il));
-		isc_cmds_free(&c, 1);
-		pthread_mutex_unlock(&x->mu);
-	}
-	return rc;
-}
-
-struct isc_resv {
-	uint64_t key;	/* 0: no reservation */
-	int type;
-};
-
-static void isc_take_resv(void *data, void *out)
-{
-	struct scsi_persistent_reserve_in_read_reservation *r = data;
-	struct isc_resv *v = out;
-
-	v->key = r->reserved ? r->reservation_key : 0;
-	v->type = r->reserved ? r->pr_type : 0;
-}
-
-/* READ RESERVATION: the holder's key and type, or key 0 when none. */
-static int isc_read_reservation(struct isc_lun *il, int lun_nr,
-				uint64_t *key, int *type)
-{
-	struct isc_resv v = { 0 };
-	int rc = isc_prin(il, lun_nr, SCSI_PERSISTENT_RESERVE_READ_RESERVATION, 32,
-			  isc_take_resv, &v);
-
-	*key = v.key;
-	*type = v.type;
-	return rc;
-}
-
-struct isc_keys {
-	uint64_t *keys;
-	unsigned max, n;
-};
-
-static void isc_take_keys(void *data, void *out)
-{
-	struct scsi_persistent_reserve_in_read_keys *r = data;
-	struct isc_keys *k = out;
-
-	for (int i = 0; i < r->num_keys && k->n < k->max; i++)
-		k->keys[k->n++] = r->keys[i];
-}
-
-int lun_iscsi_read_keys(struct lun *lun, uint64_t *keys, unsigned max,
-			unsigned *n)
-{
-	struct isc_keys k = { .keys = keys, .max = max };
-	int rc = isc_prin(isc_of(lun), isc_of(lun)->lun_nr,
-			  SCSI_PERSISTENT_RESERVE_READ_KEYS,
-			  8 + 8 * 64, isc_take_keys, &k);
-
-	*n = k.n;
-	return rc;
-}
-
-/*
- * A read-write handle registers a key of its own at open, so that it may
- * write while hosts hold the fencing reservation (Write Exclusive - All
- * Registrants: only registered nexuses write).  Until a mount replaces it
- * with its host key (lun_pr_register) it is an "open key": the top bit
- * set, the rest random, never what a host key looks like, so no survivor
- * ever preempts it.  Without a reservation on the LUN a registration
- * changes nothing.
- */
-static int isc_pr_open(struct isc_lun *il)
-{
-	uint64_t key;
-	int rc;
-
-	if (il->probe.pr != LUN_PROBE_YES || (il->lun.flags & LUN_RDONLY))
-		return 0;
-	if (getrandom(&key, sizeof(key), 0) != sizeof(key))
-		key = (uint64_t)vmfs_mono_us() * 0x9E3779B97F4A7C15ull ^
-		      (uint64_t)getpid();
-	key |= LUN_PR_OPEN_KEY_BIT;
-	rc = isc_prout_all(il,
-		SCSI_PERSISTENT_RESERVE_REGISTER_AND_IGNORE_EXISTING_KEY, 0, key);
-	if (rc)
-		return rc;
-	pthread_mutex_lock(&il->mu);
-	il->pr_key = key;
-	pthread_mutex_unlock(&il->mu);
-	return 0;
-}
-
-static int isc_pr_register(struct lun *lun, uint64_t key)
-{
-	struct isc_lun *il = isc_of(lun);
-	uint64_t old, holder;
-	int type, rc;
-
-	if (il->probe.pr != LUN_PROBE_YES)
-		return -EOPNOTSUPP;
-	pthread_mutex_lock(&il->mu);
-	old = il->pr_key;
-	pthread_mutex_unlock(&il->mu);
-	/* From our own key to the host key: one command on this nexus. */
-	rc = isc_prout_all(il, old ? SCSI_PERSISTENT_RESERVE_REGISTER :
-			   SCSI_PERSISTENT_RESERVE_REGISTER_AND_IGNORE_EXISTING_KEY,
-			   old, key);
-	if (rc)
-		return rc == -VMFS_E_RESERVED ? -VMFS_E_FENCED : rc;
-	pthread_mutex_lock(&il->mu);
-	il->pr_key = key;
-	pthread_mutex_unlock(&il->mu);
-	/*
-	 * The fencing reservation: Write Exclusive - All Registrants, made by
-	 * the first host; with it in place every registrant is a holder,
-	 * and a nexus without a registration (a preempted host) cannot
-	 * write.  Two hosts making it at once: the loser's RESERVE is a
-	 * conflict unless the types match, so look again.
-	 */
-	rc = isc_read_reservation(il, il->lun_nr, &holder, &type);
-	if (!rc && holder && type != SCSI_PERSISTENT_RESERVE_TYPE_WRITE_EXCLUSIVE_ALL_REGISTRANTS)
-		return -VMFS_E_PR_FOREIGN;
-	if (!rc && !holder)
-		rc = isc_prout(il, SCSI_PERSISTENT_RESERVE_RESERVE,
-			SCSI_PERSISTENT_RESERVE_TYPE_WRITE_EXCLUSIVE_ALL_REGISTRANTS,
-			key, 0);
-	if (rc == -VMFS_E_RESERVED) {
-		rc = isc_read_reservation(il, il->lun_nr, &holder, &type);
-		if (!rc && type != SCSI_PERSISTENT_RESERVE_TYPE_WRITE_EXCLUSIVE_ALL_REGISTRANTS)
-			rc = -VMFS_E_PR_FOREIGN;
-	}
-	return rc;
-}
-
-/*
- * PREEMPT victim's registrations (every nexus registered with that key:
- * both handles of a mounted host).  A key that is not registered (never
- * was, or preempted already) is success: the host cannot write either
- * way.
- */
-static int isc_pr_preempt(struct lun *lun, uint64_t victim)
-{
-	struct isc_lun *il = isc_of(lun);
-	uint64_t keys[64], mine;
-	unsigned n, i;
-	int rc;
-
-	if (il->probe.pr != LUN_PROBE_YES)
-		return -EOPNOTSUPP;
-	pthread_mutex_lock(&il->mu);
-	mine = il->pr_key;
-	pthread_mutex_unlock(&il->mu);
-	if (!mine)
-		return -VMFS_E_FENCED;
-	if (victim == mine)
-		return -EINVAL;
-	rc = isc_prout(il, SCSI_PERSISTENT_RESERVE_PREEMPT,
-		       SCSI_PERSISTENT_RESERVE_TYPE_WRITE_EXCLUSIVE_ALL_REGISTRANTS,
-		       mine, victim);
-	if (rc != -VMFS_E_RESERVED)
-		return rc;
-	/* Conflict: either the victim is not registered, or we are not. */
-	rc = lun_iscsi_read_keys(lun, keys, 64, &n);
-	if (rc)
-		return rc;
-	for (i = 0; i < n; i++)
-		if (keys[i] == mine)
-			return 0;	/* the victim's key is gone */
-	lun_fence(lun);
-	return -VMFS_E_FENCED;
-}
-
-/*
- * A write met RESERVATION CONFLICT while we hold a registration: either
- * another host preempted us (our key is gone: fence, true) or another
- * initiator holds a SCSI-2 reservation for a moment (false: retry).  A
- * fenced handle also gives back a SCSI-2 reservation it may hold: tgt
- * does not check RESERVE(6) against persistent reservations, so a
- * preempted host's RESERVE succeeds, and it must not keep it.
- */
-static bool isc_pr_lost(struct lun *lun)
-{
-	struct isc_lun *il = isc_of(lun);
-	uint64_t keys[64], mine;
-	unsigned n, i;
-
-	pthread_mutex_lock(&il->mu);
-	mine = il->pr_key;
-	pthread_mutex_unlock(&il->mu);
-	if (lun_iscsi_read_keys(lun, keys, 64, &n))
-		return false;	/* cannot tell: the deadline decides */
-	for (i = 0; i < n; i++)
-		if (keys[i] == mine)
-			return false;
-	lun_fence(lun);
-	isc_run(il, isc_issue_release6, NULL, isc_deadline(il));
-	return true;
-}
-
-/* A clean close gives the registration back (the last registrant's
- * going also ends the fencing reservation). */
-static void isc_pr_close(struct isc_lun *il)
-{
-	if (il->lock_lun >= 0 && il->lock_key && !il->broken)
-		isc_prout_on(il, il->lock_lun, SCSI_PERSISTENT_RESERVE_REGISTER,
-			     0, il->lock_key, 0);
-	if (il->pr_key && !il->broken && !atomic_load(&il->lun.fenced))
-		isc_prout_all(il, SCSI_PERSISTENT_RESERVE_REGISTER, il->pr_key,
-			      0);
-}
-
-/* ---- the lock-LU mutex ------------------------------------------------------ */
-
-/*
- * On a target with persistent reservations but without COMPARE AND
- * WRITE (tgt), the reserve/read/compare/write/release path needs a mutex
- * that neither blocks the other hosts' I/O (SCSI-2 RESERVE(6) does: every
- * command of another initiator meets RESERVATION CONFLICT while it is
- * held) nor survives the fencing of its holder (tgt does not check
- * RESERVE(6) against persistent reservations, and PREEMPT cannot remove
- * it).  docs/PROTOCOL.md "Locks on an iSCSI LUN" has the argument; in
- * short:
- *  - the mutex is a Write Exclusive persistent reservation on a small
- *    LU of its own (the URL's ?lock_lun=N), whose data nobody uses;
- *  - each hold registers a fresh key (base + sequence) and then
- *    RESERVEs: a holder's key names one hold, never two;
- *  - a holder writes through this handle only within ISC_HOLD_MS of
- *    sending its RESERVE (isc_lock_check), then fails the write;
- *  - a waiter that sees the same holder key for ISC_BREAK_MS (twice the
- *    hold limit) PREEMPTs it: the hold it breaks can no longer write.
- */
-static unsigned isc_hold_ms(struct isc_lun *il)
-{
-	/* One read, one write and their slack: what lock_reserved does. */
-	return 4 * atomic_load(&il->lun.io_timeout_ms) + 100;
-}
-
-/* Before a write is queued (il->mu not held). */
-static int isc_lock_check(struct isc_lun *il)
-{
-	int rc = 0;
-
-	if (il->lock_lun < 0)
-		return 0;
-	pthread_mutex_lock(&il->mu);
-	if (il->lock_held &&
-	    vmfs_mono_ms() >= il->lock_since_ms + isc_hold_ms(il))
-		rc = -ETIMEDOUT;
-	pthread_mutex_unlock(&il->mu);
-	return rc;
-}
-
-static int isc_lock_try(struct isc_lun *il)
-{
-	int64_t sent;
-	uint64_t key, holder;
-	int type, rc;
-
-	pthread_mutex_lock(&il->mu);
-	key = il->lock_base + ++il->lock_seq;
-	pthread_mutex_unlock(&il->mu);
-	rc = isc_prout_on(il, il->lock_lun,
-			  SCSI_PERSISTENT_RESERVE_REGISTER_AND_IGNORE_EXISTING_KEY,
-			  0, 0, key);
-	if (rc)
-		return rc;
-	sent = vmfs_mono_ms();
-	rc = isc_prout_on(il, il->lock_lun, SCSI_PERSISTENT_RESERVE_RESERVE,
-			  SCSI_PERSISTENT_RESERVE_TYPE_WRITE_EXCLUSIVE, key, 0);
-	pthread_mutex_lock(&il->mu);
-	il->lock_key = key;
-	if (!rc) {
-		il->lock_held = true;
-		il->lock_since_ms = sent;
-	}
-	pthread_mutex_unlock(&il->mu);
-	if (rc != -VMFS_E_RESERVED)
-		return rc;
-	/* Held by another: break it once it has been held too long. */
-	rc = isc_read_reservation(il, il->lock_lun, &holder, &type);
-	if (rc || !holder)
-		return rc ? rc : -EAGAIN;	/* released meanwhile */
-	pthread_mutex_lock(&il->mu);
-	if (holder != il->seen_key) {
-		il->seen_key = holder;
-		il->seen_since_ms = vmfs_mono_ms();
-		rc = -VMFS_E_RESERVED;
-	} else if (vmfs_mono_ms() - il->seen_since_ms <
-		   2 * (int64_t)isc_hold_ms(il)) {
-		rc = -VMFS_E_RESERVED;
-	} else {
-		il->seen_key = 0;
-	}
-	pthread_mutex_unlock(&il->mu);
-	if (rc)
-		return rc;
-	rc = isc_prout_on(il, il->lock_lun, SCSI_PERSISTENT_RESERVE_PREEMPT,
-			  SCSI_PERSISTENT_RESERVE_TYPE_WRITE_EXCLUSIVE, key,
-			  holder);
-	return rc ? rc : -EAGAIN;
-}
-
-/* The lock LU must answer PERSISTENT RESERVE IN. */
-static int isc_lock_probe(struct isc_lun *il)
-{
-	uint64_t holder;
-	int type, rc;
-
-	rc = isc_read_reservation(il, il->lock_lun, &holder, &type);
-	if (rc == -EINVAL || rc == -EOPNOTSUPP || rc == -EIO)
-		return -VMFS_E_ISCSI_LOCK_LUN;
-	return rc;
-}
-
-static int isc_lock_reserve(struct isc_lun *il, unsigned wait_ms)
-{
-	int64_t until = vmfs_mono_ms() + wait_ms;
-	int rc;
-
-	for (;;) {
-		rc = isc_lock_try(il);
-		if (rc == -EAGAIN)
-			continue;	/* released or broken: at once */
-		if (rc != -VMFS_E_RESERVED ||
-		    vmfs_mono_ms() + ISC_RES_POLL_MS > until)
-			return rc;
-		usleep(ISC_RES_POLL_MS * 1000);
-	}
-}
-
-/* A hold that was broken (our key preempted) releases nothing: fine. */
-static int isc_lock_release(struct isc_lun *il)
-{
-	uint64_t key;
-	int rc;
-
-	pthread_mutex_lock(&il->mu);
-	key = il->lock_held ? il->lock_key : 0;
-	il->lock_held = false;
-	pthread_mutex_unlock(&il->mu);
-	if (!key)
-		return 0;
-	rc = isc_prout_on(il, il->lock_lun, SCSI_PERSISTENT_RESERVE_RELEASE,
-			  SCSI_PERSISTENT_RESERVE_TYPE_WRITE_EXCLUSIVE, key, 0);
-	return rc == -VMFS_E_RESERVED ? 0 : rc;
-}
-
-/* "?lock_lun=N" at the end of the URL: taken off before libiscsi sees it. */
-int lun_iscsi_url_split(const char *spec, char *url, size_t len,
-			int *lock_lun)
-{
-	const char *q = strstr(spec, "?lock_lun=");
-	char *end;
-	long n;
-
-	*lock_lun = -1;
-	if (!q) {
-		if (strlen(spec) >= len)
-			return -ENAMETOOLONG;
-		strcpy(url, spec);
-		return 0;
-	}
-	n = strtol(q + 10, &end, 10);
-	if (end == q + 10 || *end || n < 0 || n > 255)
-		return -VMFS_E_ISCSI_URL;
-	if ((size_t)(q - spec) >= len)
-		return -ENAMETOOLONG;
-	memcpy(url, spec, (size_t)(q - spec));
-	url[q - spec] = 0;
-	*lock_lun = (int)n;
-	return 0;
-}
-
 /* ---- open and close ------------------------------------------------------- */
 
 static struct scsi_task *isc_issue_cap16(struct isc_lun *il,
 		struct iscsi_context *ctx, void *arg, struct isc_cmd *c)
 {
 	(void)arg;
-	return iscsi_readcapacity16_task(ctx, il->lun_nr, isc_cmd_cb, c);
+	return iscsi_readcapacity16_task(ctx, il->lun_nr, lun_isc_cmd_cb, c);
 }
 
 static int isc_geometry(struct isc_lun *il)
@@ -1258,7 +704,7 @@ static int isc_geometry(struct isc_lun *il)
 	int rc;
 
 	pthread_mutex_lock(&il->mu);
-	rc = isc_run_locked(il, isc_issue_cap16, NULL, &c, isc_deadline(il));
+	rc = lun_isc_run_locked(il, isc_issue_cap16, NULL, &c, lun_isc_deadline(il));
 	if (!rc) {
 		cap = scsi_datain_unmarshall(c.task);
 		if (!cap)
@@ -1272,7 +718,7 @@ static int isc_geometry(struct isc_lun *il)
 					     cap->block_length;
 		}
 	}
-	isc_cmds_free(&c, 1);
+	lun_isc_cmds_free(&c, 1);
 	pthread_mutex_unlock(&il->mu);
 	return rc;
 }
@@ -1415,10 +861,10 @@ static int isc_extra_open(struct isc_lun *il, unsigned timeout_ms)
 
 static void isc_close(struct lun *lun)
 {
-	struct isc_lun *il = isc_of(lun);
+	struct isc_lun *il = lun_isc_of(lun);
 
 	if (il->ctx && !il->broken && iscsi_is_logged_in(il->ctx))
-		isc_pr_close(il);
+		lun_isc_pr_close(il);
 	for (unsigned i = 0; i < il->nextra; i++) {
 		isc_ctx_close(il->extra[i].ctx, il->extra[i].broken);
 		pthread_mutex_destroy(&il->extra[i].mu);
@@ -1435,7 +881,7 @@ static void isc_close(struct lun *lun)
 
 static void isc_describe(struct lun *lun, struct lun_probe *out)
 {
-	struct isc_lun *il = isc_of(lun);
+	struct isc_lun *il = lun_isc_of(lun);
 
 	*out = il->probe;
 	if (il->probe.pr == LUN_PROBE_YES)
@@ -1454,8 +900,8 @@ static const struct lun_ops isc_ops = {
 	.release = isc_release,
 	.compare_and_write = isc_compare_and_write,
 	.describe = isc_describe,
-	.pr_register = isc_pr_register,
-	.pr_preempt = isc_pr_preempt,
+	.pr_register = lun_isc_pr_register,
+	.pr_preempt = lun_isc_pr_preempt,
 	.close = isc_close,
 };
 
@@ -1530,7 +976,7 @@ int lun_iscsi_open(const char *spec, int flags, struct lun **out)
 	if (!rc)
 		rc = isc_probe_caw(il);
 	if (!rc)
-		rc = isc_probe_pr(il);
+		rc = lun_isc_probe_pr(il);
 	if (rc)
 		goto err_close;
 	il->probe.backend = "iscsi";
@@ -1545,7 +991,7 @@ int lun_iscsi_open(const char *spec, int flags, struct lun **out)
 		il->lock_base &= ~0xffffffffull;
 		if (!il->lock_base)
 			il->lock_base = 1ull << 32;
-		rc = isc_lock_probe(il);
+		rc = lun_isc_lock_probe(il);
 		if (rc)
 			goto err_close;
 	} else {
@@ -1555,7 +1001,7 @@ int lun_iscsi_open(const char *spec, int flags, struct lun **out)
 	if (il->probe.caw == LUN_PROBE_YES || il->lock_lun >= 0)
 		rc = isc_extra_open(il, login_ms);
 	if (!rc)
-		rc = isc_pr_open(il);
+		rc = lun_isc_pr_open(il);
 	if (rc)
 		goto err_close;
 	/*
