@@ -12,10 +12,10 @@ DEB_PKGS := build-essential pkg-config libfuse3-dev fuse3 libaio-dev \
 	libsystemd-dev libqb-tools fio attr \
 	e2fsprogs fdisk groff-base man-db spin \
 	corosync iproute2 util-linux libcpg-dev libquorum-dev libcmap-dev \
-	libcorosync-common-dev qemu-system-x86 qemu-utils busybox-static cpio \
-	linux-image-cloud-amd64
+	libcorosync-common-dev libiscsi-dev libiscsi-bin tgt \
+	qemu-system-x86 qemu-utils busybox-static cpio linux-image-cloud-amd64
 
-PKGS := fuse3 libqb tokyocabinet blkid json-c
+PKGS := fuse3 libqb tokyocabinet blkid json-c libiscsi
 # Only bin/vmfsd talks to systemd (sd_notify).
 VMFSD_PKGS := libsystemd
 # corosync (lockmgr/clusternet.c): linked into what runs the fast path.
@@ -63,7 +63,7 @@ CORRUPT_OBJS := $(CORRUPT_SRCS:%.c=$(BUILD)/%.o)
 PROGS := $(BIN)/vmfs $(BIN)/vmfsd
 # Programs only the tests run (tests/README.md), never installed.
 TEST_PROGS := $(BUILD)/crashsim $(BUILD)/vmfs-corrupt $(BUILD)/vmfsd-ctl-raw \
-	$(BUILD)/lockhold $(BUILD)/cpgforge $(BUILD)/cnpeer
+	$(BUILD)/lockhold $(BUILD)/cpgforge $(BUILD)/cnpeer $(BUILD)/prfence
 
 .PHONY: all check unit integration demo deps install uninstall clean bench crashtest clustertest model guest
 all: $(PROGS)
@@ -98,6 +98,10 @@ $(BUILD)/test_unit: $(UNIT_OBJS) $(CORRUPT_OBJS) $(BUILD)/libvmfs.a
 
 # Test programs (tests/tools/): never installed.
 $(BUILD)/lockhold: $(BUILD)/tests/tools/lockhold.o $(BUILD)/libvmfs.a
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
+
+# Storage fencing at an iSCSI target, two handles (t_iscsi_fence.sh).
+$(BUILD)/prfence: $(BUILD)/tests/tools/prfence.o $(BUILD)/libvmfs.a
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
 
 # Joins a volume's CPG group and sends forged messages (t_cluster_hosts.sh).
@@ -182,7 +186,7 @@ clean:
 -include $(LIB_OBJS:.o=.d) $(CLI_OBJS:.o=.d) $(UNIT_OBJS:.o=.d) $(VMFSD_OBJS:.o=.d) \
 	$(CORRUPT_OBJS:.o=.d) $(BUILD)/tools/corrupt/corrupt_main.d $(BUILD)/tests/ctl/ctl_raw.d \
 	$(BUILD)/tests/tools/lockhold.d $(BUILD)/tests/tools/cpgforge.d \
-	$(BUILD)/tests/tools/cnpeer.d
+	$(BUILD)/tests/tools/cnpeer.d $(BUILD)/tests/tools/prfence.d
 
 # ---- fuzzing: libFuzzer harnesses in tests/fuzz/ ------------------------
 # `make fuzz [FUZZ_SECONDS=60]` compiles the library with clang, ASan, UBSan
@@ -244,6 +248,11 @@ $(BUILD)/bench/lockcost: $(BUILD)/bench/lockcost.o $(BUILD)/libvmfs.a
 .PHONY: bench-cpg
 bench-cpg: deps all
 	VMFS_BIN=$(abspath $(BIN)) bench/cpg.sh
+
+# The data path over iSCSI against iscsi-perf (tgtd in a namespace).
+.PHONY: bench-iscsi
+bench-iscsi: deps all
+	VMFS_BIN=$(abspath $(BIN)) bench/iscsi.sh
 
 .PHONY: bench-locks
 bench-locks: deps

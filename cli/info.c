@@ -139,7 +139,64 @@ struct info_ctx {
 	uint32_t nhosts;
 	bool have_hosts;
 	struct info_jnl *jnl;       /* g.max_hosts journals */
+	struct lun_probe probe;     /* what the LUN's target offers */
+	const char *lock_prim;      /* what a mount would lock with */
 };
+
+/* The persistent-reservation types of a REPORT CAPABILITIES mask. */
+static void info_pr_types(uint16_t mask, char *buf, size_t len)
+{
+	static const struct { uint16_t bit; const char *name; } t[] = {
+		{ 1u << 9, "WE" }, { 1u << 11, "EA" }, { 1u << 13, "WE-RO" },
+		{ 1u << 14, "EA-RO" }, { 1u << 15, "WE-AR" }, { 1u << 0, "EA-AR" },
+	};
+	size_t i, n = 0;
+
+	buf[0] = 0;
+	for (i = 0; i < sizeof(t) / sizeof(t[0]); i++)
+		if ((mask & t[i].bit) && n < len)
+			n += (size_t)snprintf(buf + n, len - n, "%s%s",
+					      n ? " " : "", t[i].name);
+}
+
+static void info_print_probe_text(const struct info_ctx *c)
+{
+	const struct lun_probe *p = &c->probe;
+	bool how = p->reserve_how && !strcmp(c->lock_prim, "reserve");
+	char types[64];
+
+	info_pr_types(p->pr_types, types, sizeof(types));
+	printf("LUN backend         %s: COMPARE AND WRITE %s, persistent "
+	       "reservations %s%s%s%s\n"
+	       "lock primitive      %s%s%s%s\n"
+	       "storage fencing     %s\n",
+	       p->backend, lun_probe_answer_name(p->caw),
+	       lun_probe_answer_name(p->pr), types[0] ? " (" : "", types,
+	       types[0] ? ")" : "", c->lock_prim, how ? " (" : "",
+	       how ? p->reserve_how : "", how ? ")" : "",
+	       p->fencing ? p->fencing : "none (hosts fence themselves)");
+}
+
+static void info_print_probe_json(const struct info_ctx *c)
+{
+	const struct lun_probe *p = &c->probe;
+	char types[64];
+
+	info_pr_types(p->pr_types, types, sizeof(types));
+	printf(",\n  \"lun_backend\": { \"kind\": ");
+	cli_json_str(p->backend);
+	printf(", \"compare_and_write\": \"%s\", "
+	       "\"persistent_reservations\": \"%s\", \"pr_types\": ",
+	       lun_probe_answer_name(p->caw), lun_probe_answer_name(p->pr));
+	cli_json_str(types);
+	printf(", \"lock_primitive\": ");
+	cli_json_str(c->lock_prim);
+	printf(", \"reserve\": ");
+	cli_json_str(p->reserve_how ? p->reserve_how : "");
+	printf(", \"fencing\": ");
+	cli_json_str(p->fencing ? p->fencing : "");
+	printf(" }");
+}
 
 /* One slot's journal: header, and what a dirty one would replay. */
 struct info_jnl {
@@ -357,6 +414,7 @@ static void info_print_text(const struct info_ctx *c)
 	       cli_size_str(g->journal_size_bytes, s[4], sizeof(s[4])),
 	       cli_size_str(max_size, s[5], sizeof(s[5])), max_blocks,
 	       c->which ? "backup (primary damaged; run fsck)" : "primary");
+	info_print_probe_text(c);
 
 	if (c->have_usage) {
 		printf("\nusage               used / total objects      object    used bytes of total\n");
@@ -477,6 +535,7 @@ static void info_print_json(const struct info_ctx *c)
 	       g->file_block_size, g->small_block_size, g->max_hosts,
 	       g->journal_size_bytes, g->flags, g->root_ino, g->lostfound_ino,
 	       c->which ? "backup" : "primary", max_size, max_blocks);
+	info_print_probe_json(c);
 
 	if (c->have_usage) {
 		printf(",\n  \"usage\": {");
@@ -624,6 +683,8 @@ int cmd_info(int argc, char **argv)
 	rc = cli_volume_read(lun, c.lun, &c.g, &c.which);
 	if (rc)
 		goto out;
+	lun_describe(lun, &c.probe);
+	c.lock_prim = lock_prim_name(lock_prim_pick(lun, 0));
 	rc = vol_usage_read(lun, &c.g, &c.u);
 	if (rc)
 		cli_err("warning: cannot count the objects in use on %s: %s; "

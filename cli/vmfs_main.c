@@ -18,6 +18,7 @@
 #include <qb/qblog.h>
 
 #include "vmfs/format.h"
+#include "vmfs/lun.h"
 #include "vmfs/vmfsd.h"
 #include "cli.h"
 
@@ -203,6 +204,12 @@ static int cli_run(const char *prog, int (*fn)(int, char **), int argc,
 	env = getenv("VMFS_STATE_DIR");
 	if (env && *env)
 		cli_state_dir_default = env;
+	/* CHAP credentials of iscsi:// LUNs (docs/OPERATIONS.md). */
+	env = getenv("VMFS_CHAP_FILE");
+	if (env && *env && lun_set_chap_file(env)) {
+		fprintf(stderr, "%s: out of memory\n", prog);
+		return CLI_EXIT_FAIL;
+	}
 	cli_set_prog(prog);
 	cli_log_init();
 	optind = 0;

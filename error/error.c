@@ -34,10 +34,36 @@ static const struct vmfs_error_info vmfs_errtab[] = {
 	{ VMFS_E_RESERVED, "LUN is reserved by another host "
 	  "(SCSI reservation conflict); retry later" },
 	{ VMFS_E_BAD_SPEC, "LUN name not understood: give a device or file "
-	  "path, or file:PATH (iscsi:// LUNs are not supported yet)" },
+	  "path, file:PATH, or iscsi://PORTAL[:PORT]/IQN/LUN" },
 	{ VMFS_E_UNALIGNED, "I/O buffer, offset or length is not a multiple "
 	  "of the LUN sector size (a bug in the caller)" },
 	{ VMFS_E_FAULT, "I/O error injected by the fault-injecting test LUN" },
+	{ VMFS_E_ISCSI_URL, "iSCSI URL not understood: write "
+	  "iscsi://PORTAL[:PORT]/IQN/LUN (a ':' in the IQN may be %3A)" },
+	{ VMFS_E_ISCSI_PORTAL, "cannot reach the iSCSI portal (the PORTAL "
+	  "part of the URL): check the address, the port (default 3260) and "
+	  "the network" },
+	{ VMFS_E_ISCSI_TARGET, "the portal has no target of that name (the "
+	  "IQN part of the URL): check it with the target's administrator "
+	  "or iscsi-ls" },
+	{ VMFS_E_ISCSI_LUN, "the target has no LUN of that number (the LUN "
+	  "part of the URL; on tgt the disk is LUN 1, LUN 0 is the "
+	  "controller)" },
+	{ VMFS_E_ISCSI_AUTH, "the target rejected the CHAP login: check the "
+	  "user name and secret in the CHAP file (VMFS_CHAP_FILE)" },
+	{ VMFS_E_ISCSI_CHAP_FILE, "the CHAP file (VMFS_CHAP_FILE) cannot be "
+	  "read or is not 'username=NAME' and 'password=SECRET' lines" },
+	{ VMFS_E_ISCSI_GEOMETRY, "the iSCSI LUN's logical block size is "
+	  "neither 512 nor 4096 bytes; vmfs cannot use it" },
+	{ VMFS_E_FENCED, "this host's persistent-reservation key was "
+	  "preempted by another host (it was judged dead): the target refuses "
+	  "its writes; unmount and mount again" },
+	{ VMFS_E_PR_FOREIGN, "the LUN carries a persistent reservation that "
+	  "is not vmfs's fencing reservation (another initiator's); release "
+	  "it on the target (or with sg_persist) before mounting" },
+	{ VMFS_E_ISCSI_LOCK_LUN, "the lock LUN of the URL (?lock_lun=N) is "
+	  "absent or has no persistent reservations: export a small LUN of "
+	  "its own for it on the same target" },
 
 	/* 1200-1299: journal */
 	{ VMFS_E_JNL_FULL, "one metadata operation needs more blocks than "

@@ -23,9 +23,6 @@
 
 #include "lun_int.h"
 
-/* Chunk of the zero-writing fallback of zero_range. */
-#define FILE_ZERO_CHUNK (1u << 20)
-
 /* Keys the per-thread aio contexts; a closed lun's id is never reused. */
 static _Atomic uint64_t file_next_id = 1;
 
@@ -181,28 +178,6 @@ static int file_flush(struct lun *lun)
 	return 0;
 }
 
-static int file_zero_write(struct file_lun *fl, uint64_t off, uint64_t len)
-{
-	size_t chunk = len < FILE_ZERO_CHUNK ? (size_t)len : FILE_ZERO_CHUNK;
-	void *zeros = lun_buf_alloc(chunk);
-	int rc = 0;
-
-	if (!zeros)
-		return -ENOMEM;
-	memset(zeros, 0, chunk);
-	while (len && !rc) {
-		struct lun_io io = { .op = LUN_OP_WRITE, .buf = zeros,
-				     .len = len < chunk ? (size_t)len : chunk,
-				     .off = off };
-
-		rc = lun_file_aio_rw(fl, &io, 1);
-		off += io.len;
-		len -= io.len;
-	}
-	lun_buf_free(zeros);
-	return rc;
-}
-
 static int file_fallocate(int fd, int mode, uint64_t off, uint64_t len)
 {
 	int rc;
@@ -244,7 +219,7 @@ static int file_zero_range(struct lun *lun, uint64_t off, uint64_t len)
 					    FALLOC_FL_KEEP_SIZE, off, len);
 	}
 	if (file_zero_unsupported(rc))
-		rc = file_zero_write(fl, off, len);
+		rc = lun_zero_by_writes(lun, off, len);
 	return rc;
 }
 

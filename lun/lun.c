@@ -41,6 +41,26 @@ void lun_fini_common(struct lun *lun)
 	lun->name = NULL;
 }
 
+int lun_zero_by_writes(struct lun *lun, uint64_t off, uint64_t len)
+{
+	size_t chunk = len < LUN_ZERO_CHUNK ? (size_t)len : LUN_ZERO_CHUNK;
+	void *zeros = lun_buf_alloc(chunk);
+	int rc = 0;
+
+	if (!zeros)
+		return -ENOMEM;
+	memset(zeros, 0, chunk);
+	while (len && !rc) {
+		size_t n = len < chunk ? (size_t)len : chunk;
+
+		rc = lun->ops->write(lun, zeros, n, off);
+		off += n;
+		len -= n;
+	}
+	lun_buf_free(zeros);
+	return rc;
+}
+
 /* "scheme://": a scheme is lower-case letters, digits, '+', '-', '.'. */
 static bool lun_spec_is_url(const char *spec)
 {
@@ -110,9 +130,11 @@ int lun_open(const char *spec, int flags, struct lun **out)
 	ret = lun_spec_parse(spec, &ls);
 	if (ret)
 		return ret;
-	if (ls.kind == LUN_SPEC_URL)
-		/* iscsi:// included: that backend is not built yet. */
+	if (ls.kind == LUN_SPEC_URL) {
+		if (strncmp(spec, "iscsi://", 8) == 0)
+			return lun_iscsi_open(spec, flags, out);
 		return -VMFS_E_BAD_SPEC;
+	}
 	return lun_file_open(ls.path, flags, out);
 }
 
@@ -353,6 +375,57 @@ int lun_zero_range(struct lun *lun, uint64_t off, uint64_t len)
 	if (rc || len == 0)
 		return rc;
 	return lun->ops->zero_range(lun, off, len);
+}
+
+const char *lun_probe_answer_name(enum lun_probe_answer a)
+{
+	return a == LUN_PROBE_YES ? "yes" : a == LUN_PROBE_NO ? "no" :
+	       "unknown";
+}
+
+void lun_describe(struct lun *lun, struct lun_probe *out)
+{
+	unsigned caps = atomic_load(&lun->caps);
+
+	memset(out, 0, sizeof(*out));
+	out->backend = lun->ops->kind;
+	/* The file backend emulates both primitives (file_locks.c). */
+	out->caw = caps & LUN_CAP_ATS ? LUN_PROBE_YES : LUN_PROBE_NO;
+	out->pr = LUN_PROBE_NO;
+	if (caps & LUN_CAP_RESERVE)
+		out->reserve_how = "RESERVE emulated with OFD locks";
+	if (lun->ops->describe)
+		lun->ops->describe(lun, out);
+}
+
+uint64_t lun_pr_key(const uint8_t host_uuid[16], uint64_t hb_gen)
+{
+	uint64_t key = (uint64_t)(lun_crc32c(0, host_uuid, 16) & 0x7fffffffu)
+		       << 32 | (uint32_t)hb_gen;
+
+	return key ? key : 1;	/* 0 means "no key" in SCSI */
+}
+
+int lun_pr_register(struct lun *lun, uint64_t key)
+{
+	if (!lun->ops->pr_register)
+		return -EOPNOTSUPP;
+	if (atomic_load(&lun->fenced))
+		return -EIO;
+	if (!key || (key & LUN_PR_OPEN_KEY_BIT))
+		return -EINVAL;
+	return lun->ops->pr_register(lun, key);
+}
+
+int lun_pr_preempt(struct lun *lun, uint64_t victim)
+{
+	if (!lun->ops->pr_preempt)
+		return -EOPNOTSUPP;
+	if (atomic_load(&lun->fenced))
+		return -EIO;
+	if (!victim)
+		return -EINVAL;
+	return lun->ops->pr_preempt(lun, victim);
 }
 
 unsigned lun_caps(const struct lun *lun)

@@ -42,6 +42,11 @@ struct lun_ops {
 	int (*compare_and_write)(struct lun *lun, const void *expect,
 				 const void *data, size_t len, uint64_t off,
 				 void *current);
+	/* Optional: what the backend found out about the LUN (lun_probe). */
+	void (*describe)(struct lun *lun, struct lun_probe *out);
+	/* Optional (-EOPNOTSUPP without): storage fencing, lun_pr_*. */
+	int (*pr_register)(struct lun *lun, uint64_t key);
+	int (*pr_preempt)(struct lun *lun, uint64_t victim);
 	/* Optional: called after lun->io_timeout_ms changed. */
 	void (*set_io_timeout)(struct lun *lun, unsigned timeout_ms);
 	/* Frees the backend, including lun->name and the lun itself. */
@@ -75,6 +80,11 @@ struct lun {
 int lun_init_common(struct lun *lun, const struct lun_ops *ops,
 		    const char *name, int flags);
 void lun_fini_common(struct lun *lun);
+
+/* lun.c: zero_range done by writing zeros through lun->ops->write, in
+ * chunks of LUN_ZERO_CHUNK (backends without a cheaper way). */
+#define LUN_ZERO_CHUNK (1u << 20)
+int lun_zero_by_writes(struct lun *lun, uint64_t off, uint64_t len);
 
 /* ---- file backend (file.c, file_aio.c, file_locks.c) ------------------ */
 
@@ -127,6 +137,25 @@ int lun_file_release(struct lun *lun);
 int lun_file_compare_and_write(struct lun *lun, const void *expect,
 			   const void *data, size_t len, uint64_t off,
 			   void *current);
+
+/* ---- iscsi backend (iscsi.c) -------------------------------------------- */
+
+/* Open an iscsi:// spec: log in, read the geometry, probe the target. */
+int lun_iscsi_open(const char *spec, int flags, struct lun **out);
+/* A CHAP file's text ("username=", "password=" lines): 0 or
+ * -VMFS_E_ISCSI_CHAP_FILE, -ENAMETOOLONG. */
+int lun_iscsi_chap_parse(const char *text, char *user, size_t ulen,
+			 char *secret, size_t slen);
+/* Split "URL?lock_lun=N" into the URL libiscsi parses and N (-1 when
+ * absent): 0, -VMFS_E_ISCSI_URL, -ENAMETOOLONG. */
+int lun_iscsi_url_split(const char *spec, char *url, size_t len,
+			int *lock_lun);
+/* PERSISTENT RESERVE IN READ KEYS: up to max registered keys. */
+int lun_iscsi_read_keys(struct lun *lun, uint64_t *keys, unsigned max,
+			unsigned *n);
+/* Which part of an iscsi:// URL a libiscsi login error message blames,
+ * as -VMFS_E_ISCSI_{PORTAL,TARGET,LUN,AUTH}. */
+int lun_iscsi_login_error(const char *msg);
 
 /* ---- crc32c.c: both implementations, for the unit tests --------------- */
 uint32_t lun_crc32c_sw(uint32_t crc, const void *buf, size_t len);

@@ -478,6 +478,12 @@ int main(int argc, char **argv)
 	ret = vmfsd_parse_args(argc, argv, &a);
 	if (ret >= 0)
 		return ret;
+	/* Before daemonizing: a relative path is made absolute here. */
+	if (getenv("VMFS_CHAP_FILE") && *getenv("VMFS_CHAP_FILE") &&
+	    lun_set_chap_file(getenv("VMFS_CHAP_FILE"))) {
+		fprintf(stderr, "vmfsd: out of memory\n");
+		return VMFSD_EXIT_FAIL;
+	}
 	if (!a.foreground)
 		vmfsd_daemonize(&a);
 

@@ -470,6 +470,52 @@ static int vmfsd_cluster(struct vmfsd *d, const struct vol_geom *g)
 	return ret;
 }
 
+/*
+ * Storage fencing (docs/PROTOCOL.md "Storage fencing"): register this
+ * host's key, made of its uuid and the generation of the slot it just
+ * took, on both its handles; a survivor that recovers it preempts that
+ * key.  A LUN without persistent reservations (a file) has none: the
+ * host fences itself, as ever.  The registration is made once per mount,
+ * on handles opened for this mount, right after the slot was claimed as
+ * this host's; a preempted handle never registers again.
+ */
+static int vmfsd_fence_register(struct vmfsd *d)
+{
+	struct lun_probe p;
+	uint8_t hu[VMFS_UUID_SIZE];
+	uint64_t key;
+	int ret;
+
+	vmfsd_host_uuid(d->host, hu);
+	key = lun_pr_key(hu, hb_generation(d->hb));
+	ret = lun_pr_register(d->hb_lun, key);
+	if (!ret && !d->a->ro)
+		ret = lun_pr_register(d->lun, key);
+	if (ret == -EOPNOTSUPP) {
+		qb_log(LOG_INFO, "storage fencing: LUN %s has no persistent "
+		       "reservations; this host fences itself", d->a->lun);
+		return 0;
+	}
+	if (ret) {
+		vmfsd_fail(d, "cannot register this host's persistent-"
+			   "reservation key on %s: %s", d->a->lun,
+			   vmfs_strerror(ret));
+		return ret;
+	}
+	qb_log(LOG_NOTICE, "storage fencing: key 0x%016llx registered on %s "
+	       "(Write Exclusive - All Registrants); a host that recovers "
+	       "this one preempts it", (unsigned long long)key, d->a->lun);
+	lun_describe(d->hb_lun, &p);
+	if (d->lock_prim == LOCK_PRIM_RESERVE && p.reserve_how &&
+	    !strncmp(p.reserve_how, "SCSI-2", 6))
+		qb_log(LOG_WARNING, "locks on %s go through SCSI-2 RESERVE(6), "
+		       "which stalls every other host's I/O while held and "
+		       "which a fenced host can still take: give the URL a lock "
+		       "LUN (?lock_lun=N, docs/OPERATIONS.md \"An iSCSI LUN\")",
+		       d->a->lun);
+	return 0;
+}
+
 /* Take a heartbeat slot (vmfsd_hb_check first). */
 static int vmfsd_join(struct vmfsd *d, const struct vol_geom *g)
 {
@@ -528,7 +574,7 @@ static int vmfsd_join(struct vmfsd *d, const struct vol_geom *g)
 	       hb_slot_index(d->hb), (unsigned long long)hb_generation(d->hb),
 	       lock_prim_name(d->lock_prim), t.lease_ms, t.renew_ms,
 	       t.io_timeout_ms, t.data_io_timeout_ms, t.fence_ms);
-	return 0;
+	return vmfsd_fence_register(d);
 }
 
 /*

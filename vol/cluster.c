@@ -1170,6 +1170,21 @@ int vol_recover_slot(struct lun *lun, struct lun *hb_lun,
 			       &rec);
 	if (ret)
 		return ret;
+	/*
+	 * Storage fencing first (docs/PROTOCOL.md "Storage fencing"): from
+	 * here on the target refuses every write of the dead host, whatever
+	 * it still has in flight or wakes up to send.
+	 */
+	ret = lun_pr_preempt(hb_lun, lun_pr_key(si->host_uuid, si->hb_gen));
+	if (ret && ret != -EOPNOTSUPP)
+		VLOG(LOG_WARNING, "recovering host %s (%s, slot %u): cannot preempt its persistent-reservation key: %s; relying on its self-fencing",
+		     si->hostname[0] ? si->hostname : "?", u, si->slot,
+		     vmfs_strerror(ret));
+	else if (!ret)
+		VLOG(LOG_NOTICE, "recovering host %s (%s, slot %u, generation %llu): its persistent-reservation key 0x%016llx is preempted: the target refuses its writes",
+		     si->hostname[0] ? si->hostname : "?", u, si->slot,
+		     (unsigned long long)si->hb_gen,
+		     (unsigned long long)lun_pr_key(si->host_uuid, si->hb_gen));
 	joff = hb_recover_journal(rec);
 	if (joff != vol_jnl_offset(g, si->slot)) {
 		VLOG(LOG_WARNING, "slot %u names journal %llu, the geometry %llu; replaying the geometry's",

@@ -30,6 +30,16 @@ enum vmfs_error {
 	VMFS_E_BAD_SPEC = 1007,      /* LUN name not understood */
 	VMFS_E_UNALIGNED = 1008,     /* buffer/offset/length not sector aligned */
 	VMFS_E_FAULT = 1009,         /* injected by the fault wrapper */
+	VMFS_E_ISCSI_URL = 1010,     /* iscsi:// URL not understood */
+	VMFS_E_ISCSI_PORTAL = 1011,  /* iSCSI portal unreachable */
+	VMFS_E_ISCSI_TARGET = 1012,  /* no such target (IQN) on the portal */
+	VMFS_E_ISCSI_LUN = 1013,     /* no such LUN number in the target */
+	VMFS_E_ISCSI_AUTH = 1014,    /* CHAP login rejected */
+	VMFS_E_ISCSI_CHAP_FILE = 1015, /* CHAP file unreadable or malformed */
+	VMFS_E_ISCSI_GEOMETRY = 1016, /* logical block size not 512/4096 */
+	VMFS_E_FENCED = 1017,        /* our registration was preempted */
+	VMFS_E_PR_FOREIGN = 1018,    /* a reservation not ours on the LUN */
+	VMFS_E_ISCSI_LOCK_LUN = 1019, /* the ?lock_lun= LU is unusable */
 
 	VMFS_E_JNL_FULL = 1200,      /* one transaction larger than the journal */
 	VMFS_E_JNL_DIRTY = 1201,     /* journal holds transactions to replay */

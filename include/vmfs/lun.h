@@ -52,9 +52,11 @@ struct lun;
  * A LUN spec, the one grammar every command and the daemon take:
  *   PATH          a regular file or a block device (file backend)
  *   file:PATH     the same, explicitly
- *   SCHEME://...  a URL: the backend of a scheme (iscsi://, to come);
- *                 never taken for a relative path, so that a typo in
- *                 "iscsi://" cannot create or open a file
+ *   SCHEME://...  a URL: the backend of a scheme; never taken for a
+ *                 relative path, so that a typo in "iscsi://" cannot
+ *                 create or open a file.  The one scheme is
+ *                 iscsi://[USER[%SECRET]@]PORTAL[:PORT]/IQN/LUN (an
+ *                 iSCSI LUN through libiscsi; CHAP from lun_set_chap_file)
  */
 enum lun_spec_kind {
 	LUN_SPEC_PATH,   /* PATH or file:PATH */
@@ -85,12 +87,22 @@ int lun_spec_parse(const char *spec, struct lun_spec *out);
 int lun_spec_abspath(const char *spec, char *buf, size_t len);
 
 /*
- * spec: a LUN spec (above); URLs are refused with -VMFS_E_BAD_SPEC until
- * their backend exists.  The lun discovers its logical sector size (512
- * or 4096) and size in bytes.
+ * spec: a LUN spec (above); a URL of another scheme than iscsi:// is
+ * refused with -VMFS_E_BAD_SPEC.  The lun discovers its logical sector
+ * size (512 or 4096) and size in bytes.  An iscsi:// LUN that cannot be
+ * opened says which part of the URL is wrong: -VMFS_E_ISCSI_URL,
+ * _PORTAL, _TARGET, _LUN or _AUTH (or _CHAP_FILE).
  */
 int lun_open(const char *spec, int flags, struct lun **out);
 void lun_close(struct lun *lun);
+
+/*
+ * CHAP credentials for iscsi:// LUNs opened from now on in this process:
+ * a file of "username=NAME" and "password=SECRET" lines (NULL: none).
+ * They override a USER%SECRET in the URL.  The programs take the path
+ * from the environment variable VMFS_CHAP_FILE.  0 or -ENOMEM.
+ */
+int lun_set_chap_file(const char *path);
 
 uint64_t lun_size(const struct lun *lun);
 uint32_t lun_sector_size(const struct lun *lun);
@@ -182,6 +194,49 @@ int lun_zero_range(struct lun *lun, uint64_t off, uint64_t len);
 #define LUN_CAP_ATS     0x1u  /* SBC-3 COMPARE AND WRITE */
 #define LUN_CAP_RESERVE 0x2u  /* SCSI-2 RESERVE(6)/RELEASE(6) */
 unsigned lun_caps(const struct lun *lun);
+
+/* What a backend found out about its LUN at open (vmfs info shows it). */
+enum lun_probe_answer {
+	LUN_PROBE_UNKNOWN = 0,   /* not probed, or the probe failed */
+	LUN_PROBE_NO,
+	LUN_PROBE_YES
+};
+struct lun_probe {
+	const char *backend;            /* "file", "iscsi", "fault" */
+	enum lun_probe_answer caw;      /* COMPARE AND WRITE (tried) */
+	enum lun_probe_answer pr;       /* PERSISTENT RESERVE IN/OUT */
+	uint16_t pr_types;              /* REPORT CAPABILITIES type mask */
+	const char *reserve_how;        /* what lun_reserve() uses, or NULL */
+	const char *fencing;            /* storage fencing, or NULL: none */
+};
+/* "yes", "no", "unknown". */
+const char *lun_probe_answer_name(enum lun_probe_answer a);
+void lun_describe(struct lun *lun, struct lun_probe *out);
+
+/*
+ * Storage fencing with SCSI-3 persistent reservations (docs/PROTOCOL.md
+ * "Storage fencing").  Each host registers one key on each of its lun
+ * handles at mount, lun_pr_key(its uuid, its heartbeat generation), and
+ * the first makes the reservation Write Exclusive - All Registrants: from
+ * then on a nexus without a registration cannot write.  A survivor that
+ * recovers a dead host preempts that host's key first, so the target
+ * refuses whatever the dead host still sends; a handle whose write meets
+ * RESERVATION CONFLICT has been preempted and fences itself (lun_fence).
+ * A handle never registers again: a new mount opens new handles.
+ *
+ * lun_pr_register: -EOPNOTSUPP on a LUN without persistent reservations
+ * (files; iSCSI targets that lack them), -VMFS_E_PR_FOREIGN when someone
+ * else holds another kind of reservation, -VMFS_E_FENCED when this
+ * handle's registration was preempted.  lun_pr_preempt: 0 also when the
+ * victim holds no registration; -VMFS_E_FENCED when we hold none.
+ * Read-write iSCSI handles hold an "open key" (LUN_PR_OPEN_KEY_BIT set)
+ * until lun_pr_register, so that tools may write while no host is
+ * mounted but a crash left the reservation behind.
+ */
+#define LUN_PR_OPEN_KEY_BIT (1ull << 63)
+uint64_t lun_pr_key(const uint8_t host_uuid[16], uint64_t hb_gen);
+int lun_pr_register(struct lun *lun, uint64_t key);
+int lun_pr_preempt(struct lun *lun, uint64_t victim);
 
 /*
  * SCSI-2 style RESERVE/RELEASE of the whole LUN: while one lun handle holds

@@ -74,8 +74,12 @@ static void test_open_errors(void)
 	rmdir(dir);
 
 	CU_ASSERT_EQUAL(lun_open("/dev/null", 0, &lun), -ENOTBLK);
-	CU_ASSERT_EQUAL(lun_open("iscsi://10.99.0.1/iqn.2024-01.vmfs:t/1", 0,
-				 &lun), -VMFS_E_BAD_SPEC);
+	/* An iscsi:// URL without IQN or LUN; nothing listens on port 1 of
+	 * the loopback: both fail before any traffic leaves this host. */
+	CU_ASSERT_EQUAL(lun_open("iscsi://10.99.0.1/", 0, &lun),
+			-VMFS_E_ISCSI_URL);
+	CU_ASSERT_EQUAL(lun_open("iscsi://127.0.0.1:1/iqn.2024-01.vmfs:t/1",
+				 0, &lun), -VMFS_E_ISCSI_PORTAL);
 	CU_ASSERT_EQUAL(lun_open("nbd://host/x", 0, &lun), -VMFS_E_BAD_SPEC);
 	CU_ASSERT_EQUAL(lun_open("file:", 0, &lun), -VMFS_E_BAD_SPEC);
 	CU_ASSERT_EQUAL(lun_open("", 0, &lun), -VMFS_E_BAD_SPEC);
@@ -83,7 +87,7 @@ static void test_open_errors(void)
 	CU_ASSERT_EQUAL(lun_open(NULL, 0, &lun), -EINVAL);
 	CU_ASSERT_PTR_NULL(lun);
 	CU_ASSERT_PTR_NOT_NULL(strstr(vmfs_strerror(-VMFS_E_BAD_SPEC),
-				      "iscsi:// LUNs are not supported yet"));
+				      "iscsi://PORTAL"));
 }
 
 /* ---- LUN specs (one grammar: lun_open, vmfs mount, vmfsd --lun) ------- */

@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+#
+# bench/iscsi.sh: the data path over iSCSI (tgtd in a namespace, tests/
+# iscsi/lib.sh) through a vmfs mount, against the same LUN read directly
+# by a reference userspace initiator (libiscsi-bin's iscsi-perf) in the
+# same run.
+#
+#   1. 1 MiB sequential reads: iscsi-perf (8 in flight) on the raw LUN;
+#      fio on a 256 MiB file through the mount (O_DIRECT, iodepth 8).
+#   2. 4 KiB random reads: the same, 32 in flight.
+#   3. 1 MiB sequential and 4 KiB random writes through the mount; the
+#      reference initiator has no write test (iscsi-perf only reads, and
+#      Debian's fio has no libiscsi engine), so writes are printed
+#      without a ratio.
+#
+# Prints figures; asserts nothing.  VMFS_BIN (default <repo>/bin), SECS
+# (10 per figure).
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+export VMFS_BIN=${VMFS_BIN:-$here/../bin}
+SECS=${SECS:-10}
+# shellcheck source=tests/iscsi/lib.sh
+source "$here/../tests/iscsi/lib.sh"
+set +e
+
+is_up 1 2G
+URL=$(is_url "$IS_PORTAL_A")
+RAW=${URL%%\?*}
+cl_vmfs 1 mkfs --max-hosts 4 --journal-size 4M "$URL" >/dev/null || fail "mkfs failed"
+cl_vmfsd_mount 1 "$URL" "$T_DIR/m"
+F=$T_DIR/m/bench.img
+cl_vmfs 1 disk create --size 256M --type eagerzeroedthick "$F" >/dev/null ||
+	fail "disk create failed"
+
+# perf BLOCKS_PER_REQ INFLIGHT [-r]: MB/s and IOPS of iscsi-perf
+perf() {
+	local opt=("${@:3}")
+	cl_exec 1 timeout $((SECS + 5)) iscsi-perf -b "$1" -m "$2" -t "$SECS" "${opt[@]}" "$RAW" 2>&1 |
+		tr '\r' '\n' | grep -o "iops average [0-9]* ([0-9]* MB/s)" | tail -1 |
+		awk '{ gsub("\\(", "", $4); print $3, $4 }'
+}
+
+# fiorun RW BS DEPTH: "IOPS MB/s" of fio on $F through the mount
+fiorun() {
+	fio --name=b --filename="$F" --rw="$1" --bs="$2" --iodepth="$3" \
+		--ioengine=libaio --direct=1 --size=256M --time_based \
+		--runtime="$SECS" --output-format=json 2>/dev/null |
+		python3 -c '
+import json, sys
+j = json.load(sys.stdin)["jobs"][0]
+k = "read" if j["read"]["io_bytes"] else "write"
+print(int(j[k]["iops"]), int(j[k]["bw"] / 1024))'
+}
+
+read -r p_iops p_mbs < <(perf 2048 8)
+read -r f_iops f_mbs < <(fiorun read 1M 8)
+printf '1 MiB sequential read:  iscsi-perf %s MB/s, vmfs mount %s MB/s (%.2fx)\n' \
+	"$p_mbs" "$f_mbs" "$(echo "$f_mbs / $p_mbs" | bc -l)"
+read -r p_iops p_mbs < <(perf 8 32 -r)
+read -r f_iops f_mbs < <(fiorun randread 4k 32)
+printf '4 KiB random read:      iscsi-perf %s IOPS, vmfs mount %s IOPS (%.2fx)\n' \
+	"$p_iops" "$f_iops" "$(echo "$f_iops / $p_iops" | bc -l)"
+read -r f_iops f_mbs < <(fiorun write 1M 8)
+printf '1 MiB sequential write: vmfs mount %s MB/s (no reference)\n' "$f_mbs"
+read -r f_iops f_mbs < <(fiorun randwrite 4k 32)
+printf '4 KiB random write:     vmfs mount %s IOPS (no reference)\n' "$f_iops"
+cl_umount 1 "$T_DIR/m"

@@ -1,0 +1,102 @@
+/*
+ * The iSCSI backend's private parts, shared by lun/iscsi.c (sessions,
+ * the data path, probes, open and close) and lun/iscsi_pr.c (persistent
+ * reservations: storage fencing and the lock-LU mutex).  Nothing outside
+ * these two files includes it.
+ */
+#ifndef VMFS_LUN_ISCSI_INT_H
+#define VMFS_LUN_ISCSI_INT_H
+
+#include <iscsi/iscsi.h>
+#include <iscsi/scsi-lowlevel.h>
+
+#include "lun_int.h"
+
+/* Largest transfer of one command; bigger I/Os are split. */
+#define ISC_MAX_XFER LUN_ZERO_CHUNK
+/* How long login may take when the I/O timeout is shorter. */
+#define ISC_LOGIN_MIN_MS 5000u
+/* RESERVE(6) retry interval while another initiator holds it. */
+#define ISC_RES_POLL_MS 5
+/* A command answered with UNIT ATTENTION is re-issued this many times. */
+#define ISC_UA_RETRIES 4
+/* Data sessions besides the control session (lun/iscsi.c "Threading"). */
+#define ISC_EXTRA_SESS 3
+
+/* A data session: more I/O in flight than one session's mutex allows. */
+struct isc_sess {
+	pthread_mutex_t mu;		/* guards ctx and broken */
+	struct iscsi_context *ctx;
+	bool broken;
+};
+
+struct isc_lun {
+	struct lun lun;
+	pthread_mutex_t mu;		/* guards ctx and every field below */
+	struct iscsi_context *ctx;	/* the control session, also data */
+	struct isc_sess extra[ISC_EXTRA_SESS];	/* data sessions */
+	unsigned nextra;
+	_Atomic unsigned next_sess;
+	char user[256], secret[256];	/* CHAP, for the data sessions */
+	int lun_nr;
+	uint32_t block;
+	char *portal, *target;
+	bool broken;			/* the session was lost */
+	struct lun_probe probe;		/* what the target was found to have */
+	uint64_t pr_key;		/* our fencing registration, 0: none */
+	/* The lock-LU mutex (isc_lock_*), when the URL names a lock LU. */
+	int lock_lun;			/* -1: none */
+	uint64_t lock_base;		/* random; a hold's key is base + seq */
+	uint32_t lock_seq;
+	uint64_t lock_key;		/* our current key there, 0: none */
+	bool lock_held;
+	int64_t lock_since_ms;		/* when the RESERVE of the hold was sent */
+	uint64_t seen_key;		/* another holder's key, and since when */
+	int64_t seen_since_ms;
+	char reserve_how[64];
+};
+
+struct isc_cmd {
+	struct scsi_task *task;
+	bool done;
+	int status;			/* SCSI_STATUS_* */
+	struct scsi_iovec iov;
+};
+
+/* Build one command (returns its task, NULL on failure) for lun_isc_run. */
+typedef struct scsi_task *(*isc_issue_fn)(struct isc_lun *il,
+		struct iscsi_context *ctx, void *arg, struct isc_cmd *c);
+
+static inline struct isc_lun *lun_isc_of(struct lun *lun)
+{
+	return lun_container_of(lun, struct isc_lun, lun);
+}
+
+/* iscsi.c: running commands. */
+void lun_isc_cmd_cb(struct iscsi_context *ctx, int status,
+		    void *command_data, void *private_data);
+void lun_isc_cmds_free(struct isc_cmd *c, unsigned n);
+int lun_isc_run_on(struct isc_lun *il, struct iscsi_context *ctx,
+		   bool *broken, isc_issue_fn issue, void *arg,
+		   struct isc_cmd *out, int64_t deadline_ms);
+int lun_isc_run_locked(struct isc_lun *il, isc_issue_fn issue, void *arg,
+		       struct isc_cmd *out, int64_t deadline_ms);
+int lun_isc_run(struct isc_lun *il, isc_issue_fn issue, void *arg,
+		int64_t deadline_ms);
+int64_t lun_isc_deadline(struct isc_lun *il);
+struct scsi_task *lun_isc_issue_release6(struct isc_lun *il,
+		struct iscsi_context *ctx, void *arg, struct isc_cmd *c);
+
+/* iscsi_pr.c: persistent reservations. */
+int lun_isc_probe_pr(struct isc_lun *il);
+int lun_isc_pr_open(struct isc_lun *il);
+int lun_isc_pr_register(struct lun *lun, uint64_t key);
+int lun_isc_pr_preempt(struct lun *lun, uint64_t victim);
+bool lun_isc_pr_lost(struct lun *lun);
+void lun_isc_pr_close(struct isc_lun *il);
+int lun_isc_lock_probe(struct isc_lun *il);
+int lun_isc_lock_reserve(struct isc_lun *il, unsigned wait_ms);
+int lun_isc_lock_release(struct isc_lun *il);
+int lun_isc_lock_check(struct isc_lun *il);
+
+#endif /* VMFS_LUN_ISCSI_INT_H */

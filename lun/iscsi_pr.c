@@ -1,0 +1,505 @@
+/*
+ * The iSCSI backend's persistent reservations (docs/PROTOCOL.md §12):
+ * the probe (REPORT CAPABILITIES), storage fencing (the open key, the
+ * host key under Write Exclusive - All Registrants, PREEMPT of a dead
+ * host, telling a preemption from a passing SCSI-2 reservation) and the
+ * lock-LU mutex used on targets without COMPARE AND WRITE.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <unistd.h>
+
+#include "vmfs/clock.h"
+#include "iscsi_int.h"
+
+struct isc_prin_arg {
+	int lun_nr;
+	int sa;
+	uint16_t len;
+};
+
+static struct scsi_task *isc_issue_prin(struct isc_lun *il,
+		struct iscsi_context *ctx, void *arg, struct isc_cmd *c)
+{
+	struct isc_prin_arg *a = arg;
+
+	(void)il;
+	return iscsi_persistent_reserve_in_task(ctx, a->lun_nr, a->sa,
+						a->len, lun_isc_cmd_cb, c);
+}
+
+/*
+ * One PERSISTENT RESERVE IN: take(unmarshalled data, out) reads the
+ * answer while the task is alive.  -EIO when the data cannot be decoded.
+ */
+static int isc_prin(struct isc_lun *il, int lun_nr, int sa, uint16_t len,
+		    void (*take)(void *data, void *out), void *out)
+{
+	struct isc_prin_arg a = { .lun_nr = lun_nr, .sa = sa, .len = len };
+	struct isc_cmd c;
+	void *data;
+	int rc;
+
+	pthread_mutex_lock(&il->mu);
+	rc = lun_isc_run_locked(il, isc_issue_prin, &a, &c, lun_isc_deadline(il));
+	if (!rc) {
+		data = scsi_datain_unmarshall(c.task);
+		if (data)
+			take(data, out);
+		else
+			rc = -EIO;
+	}
+	lun_isc_cmds_free(&c, 1);
+	pthread_mutex_unlock(&il->mu);
+	return rc;
+}
+
+static void isc_take_caps(void *data, void *out)
+{
+	struct scsi_persistent_reserve_in_report_capabilities *r = data;
+	struct lun_probe *p = out;
+
+	p->pr = LUN_PROBE_YES;
+	p->pr_types = r->persistent_reservation_type_mask;
+}
+
+/* PERSISTENT RESERVE IN, REPORT CAPABILITIES: which PR types exist. */
+int lun_isc_probe_pr(struct isc_lun *il)
+{
+	int rc = isc_prin(il, il->lun_nr, SCSI_PERSISTENT_RESERVE_REPORT_CAPABILITIES, 8,
+			  isc_take_caps, &il->probe);
+
+	if (rc == -EOPNOTSUPP || rc == -EINVAL) {
+		il->probe.pr = LUN_PROBE_NO;
+		rc = 0;
+	}
+	return rc;
+}
+
+/* ---- persistent reservations: storage fencing ------------------------------ */
+
+struct isc_prout_arg {
+	int lun_nr, sa, type;
+	struct scsi_persistent_reserve_out_basic p;
+};
+
+static struct scsi_task *isc_issue_prout(struct isc_lun *il,
+		struct iscsi_context *ctx, void *arg, struct isc_cmd *c)
+{
+	struct isc_prout_arg *a = arg;
+
+	(void)il;
+	return iscsi_persistent_reserve_out_task(ctx, a->lun_nr, a->sa,
+		SCSI_PERSISTENT_RESERVE_SCOPE_LU, a->type, &a->p, lun_isc_cmd_cb, c);
+}
+
+static int isc_prout_on(struct isc_lun *il, int lun_nr, int sa, int type,
+			uint64_t key, uint64_t sa_key)
+{
+	struct isc_prout_arg a = { .lun_nr = lun_nr, .sa = sa, .type = type };
+
+	a.p.reservation_key = key;
+	a.p.service_action_reservation_key = sa_key;
+	return lun_isc_run(il, isc_issue_prout, &a, lun_isc_deadline(il));
+}
+
+/* On the data LU. */
+static int isc_prout(struct isc_lun *il, int sa, int type, uint64_t key,
+		     uint64_t sa_key)
+{
+	return isc_prout_on(il, il->lun_nr, sa, type, key, sa_key);
+}
+
+/*
+ * A registration change on every session of the handle (each is a nexus
+ * of its own): the control session first, then the data sessions.
+ */
+static int isc_prout_all(struct isc_lun *il, int sa, uint64_t key,
+			 uint64_t sa_key)
+{
+	struct isc_prout_arg a = { .lun_nr = il->lun_nr, .sa = sa };
+	struct isc_cmd c;
+	unsigned i;
+	int rc;
+
+	rc = isc_prout(il, sa, 0, key, sa_key);
+	a.p.reservation_key = key;
+	a.p.service_action_reservation_key = sa_key;
+	for (i = 0; !rc && i < il->nextra; i++) {
+		struct isc_sess *x = &il->extra[i];
+
+		pthread_mutex_lock(&x->mu);
+		rc = lun_isc_run_on(il, x->ctx, &x->broken, isc_issue_prout, &a,
+				&c, lun_isc_deadline(il));
+		lun_isc_cmds_free(&c, 1);
+		pthread_mutex_unlock(&x->mu);
+	}
+	return rc;
+}
+
+struct isc_resv {
+	uint64_t key;	/* 0: no reservation */
+	int type;
+};
+
+static void isc_take_resv(void *data, void *out)
+{
+	struct scsi_persistent_reserve_in_read_reservation *r = data;
+	struct isc_resv *v = out;
+
+	v->key = r->reserved ? r->reservation_key : 0;
+	v->type = r->reserved ? r->pr_type : 0;
+}
+
+/* READ RESERVATION: the holder's key and type, or key 0 when none. */
+static int isc_read_reservation(struct isc_lun *il, int lun_nr,
+				uint64_t *key, int *type)
+{
+	struct isc_resv v = { 0 };
+	int rc = isc_prin(il, lun_nr, SCSI_PERSISTENT_RESERVE_READ_RESERVATION, 32,
+			  isc_take_resv, &v);
+
+	*key = v.key;
+	*type = v.type;
+	return rc;
+}
+
+struct isc_keys {
+	uint64_t *keys;
+	unsigned max, n;
+};
+
+static void isc_take_keys(void *data, void *out)
+{
+	struct scsi_persistent_reserve_in_read_keys *r = data;
+	struct isc_keys *k = out;
+
+	for (int i = 0; i < r->num_keys && k->n < k->max; i++)
+		k->keys[k->n++] = r->keys[i];
+}
+
+int lun_iscsi_read_keys(struct lun *lun, uint64_t *keys, unsigned max,
+			unsigned *n)
+{
+	struct isc_keys k = { .keys = keys, .max = max };
+	int rc = isc_prin(lun_isc_of(lun), lun_isc_of(lun)->lun_nr,
+			  SCSI_PERSISTENT_RESERVE_READ_KEYS,
+			  8 + 8 * 64, isc_take_keys, &k);
+
+	*n = k.n;
+	return rc;
+}
+
+/*
+ * A read-write handle registers a key of its own at open, so that it may
+ * write while hosts hold the fencing reservation (Write Exclusive - All
+ * Registrants: only registered nexuses write).  Until a mount replaces it
+ * with its host key (lun_pr_register) it is an "open key": the top bit
+ * set, the rest random, never what a host key looks like, so no survivor
+ * ever preempts it.  Without a reservation on the LUN a registration
+ * changes nothing.
+ */
+int lun_isc_pr_open(struct isc_lun *il)
+{
+	uint64_t key;
+	int rc;
+
+	if (il->probe.pr != LUN_PROBE_YES || (il->lun.flags & LUN_RDONLY))
+		return 0;
+	if (getrandom(&key, sizeof(key), 0) != sizeof(key))
+		key = (uint64_t)vmfs_mono_us() * 0x9E3779B97F4A7C15ull ^
+		      (uint64_t)getpid();
+	key |= LUN_PR_OPEN_KEY_BIT;
+	rc = isc_prout_all(il,
+		SCSI_PERSISTENT_RESERVE_REGISTER_AND_IGNORE_EXISTING_KEY, 0, key);
+	if (rc)
+		return rc;
+	pthread_mutex_lock(&il->mu);
+	il->pr_key = key;
+	pthread_mutex_unlock(&il->mu);
+	return 0;
+}
+
+int lun_isc_pr_register(struct lun *lun, uint64_t key)
+{
+	struct isc_lun *il = lun_isc_of(lun);
+	uint64_t old, holder;
+	int type, rc;
+
+	if (il->probe.pr != LUN_PROBE_YES)
+		return -EOPNOTSUPP;
+	pthread_mutex_lock(&il->mu);
+	old = il->pr_key;
+	pthread_mutex_unlock(&il->mu);
+	/* From our own key to the host key: one command on this nexus. */
+	rc = isc_prout_all(il, old ? SCSI_PERSISTENT_RESERVE_REGISTER :
+			   SCSI_PERSISTENT_RESERVE_REGISTER_AND_IGNORE_EXISTING_KEY,
+			   old, key);
+	if (rc)
+		return rc == -VMFS_E_RESERVED ? -VMFS_E_FENCED : rc;
+	pthread_mutex_lock(&il->mu);
+	il->pr_key = key;
+	pthread_mutex_unlock(&il->mu);
+	/*
+	 * The fencing reservation: Write Exclusive - All Registrants, made by
+	 * the first host; with it in place every registrant is a holder,
+	 * and a nexus without a registration (a preempted host) cannot
+	 * write.  Two hosts making it at once: the loser's RESERVE is a
+	 * conflict unless the types match, so look again.
+	 */
+	rc = isc_read_reservation(il, il->lun_nr, &holder, &type);
+	if (!rc && holder && type != SCSI_PERSISTENT_RESERVE_TYPE_WRITE_EXCLUSIVE_ALL_REGISTRANTS)
+		return -VMFS_E_PR_FOREIGN;
+	if (!rc && !holder)
+		rc = isc_prout(il, SCSI_PERSISTENT_RESERVE_RESERVE,
+			SCSI_PERSISTENT_RESERVE_TYPE_WRITE_EXCLUSIVE_ALL_REGISTRANTS,
+			key, 0);
+	if (rc == -VMFS_E_RESERVED) {
+		rc = isc_read_reservation(il, il->lun_nr, &holder, &type);
+		if (!rc && type != SCSI_PERSISTENT_RESERVE_TYPE_WRITE_EXCLUSIVE_ALL_REGISTRANTS)
+			rc = -VMFS_E_PR_FOREIGN;
+	}
+	return rc;
+}
+
+/*
+ * PREEMPT victim's registrations (every nexus registered with that key:
+ * both handles of a mounted host).  A key that is not registered (never
+ * was, or preempted already) is success: the host cannot write either
+ * way.
+ */
+int lun_isc_pr_preempt(struct lun *lun, uint64_t victim)
+{
+	struct isc_lun *il = lun_isc_of(lun);
+	uint64_t keys[64], mine;
+	unsigned n, i;
+	int rc;
+
+	if (il->probe.pr != LUN_PROBE_YES)
+		return -EOPNOTSUPP;
+	pthread_mutex_lock(&il->mu);
+	mine = il->pr_key;
+	pthread_mutex_unlock(&il->mu);
+	if (!mine)
+		return -VMFS_E_FENCED;
+	if (victim == mine)
+		return -EINVAL;
+	rc = isc_prout(il, SCSI_PERSISTENT_RESERVE_PREEMPT,
+		       SCSI_PERSISTENT_RESERVE_TYPE_WRITE_EXCLUSIVE_ALL_REGISTRANTS,
+		       mine, victim);
+	if (rc != -VMFS_E_RESERVED)
+		return rc;
+	/* Conflict: either the victim is not registered, or we are not. */
+	rc = lun_iscsi_read_keys(lun, keys, 64, &n);
+	if (rc)
+		return rc;
+	for (i = 0; i < n; i++)
+		if (keys[i] == mine)
+			return 0;	/* the victim's key is gone */
+	lun_fence(lun);
+	return -VMFS_E_FENCED;
+}
+
+/*
+ * A write met RESERVATION CONFLICT while we hold a registration: either
+ * another host preempted us (our key is gone: fence, true) or another
+ * initiator holds a SCSI-2 reservation for a moment (false: retry).  A
+ * fenced handle also gives back a SCSI-2 reservation it may hold: tgt
+ * does not check RESERVE(6) against persistent reservations, so a
+ * preempted host's RESERVE succeeds, and it must not keep it.
+ */
+bool lun_isc_pr_lost(struct lun *lun)
+{
+	struct isc_lun *il = lun_isc_of(lun);
+	uint64_t keys[64], mine;
+	unsigned n, i;
+
+	pthread_mutex_lock(&il->mu);
+	mine = il->pr_key;
+	pthread_mutex_unlock(&il->mu);
+	if (lun_iscsi_read_keys(lun, keys, 64, &n))
+		return false;	/* cannot tell: the deadline decides */
+	for (i = 0; i < n; i++)
+		if (keys[i] == mine)
+			return false;
+	lun_fence(lun);
+	lun_isc_run(il, lun_isc_issue_release6, NULL, lun_isc_deadline(il));
+	return true;
+}
+
+/* A clean close gives the registration back (the last registrant's
+ * going also ends the fencing reservation). */
+void lun_isc_pr_close(struct isc_lun *il)
+{
+	if (il->lock_lun >= 0 && il->lock_key && !il->broken)
+		isc_prout_on(il, il->lock_lun, SCSI_PERSISTENT_RESERVE_REGISTER,
+			     0, il->lock_key, 0);
+	if (il->pr_key && !il->broken && !atomic_load(&il->lun.fenced))
+		isc_prout_all(il, SCSI_PERSISTENT_RESERVE_REGISTER, il->pr_key,
+			      0);
+}
+
+/* ---- the lock-LU mutex ------------------------------------------------------ */
+
+/*
+ * On a target with persistent reservations but without COMPARE AND
+ * WRITE (tgt), the reserve/read/compare/write/release path needs a mutex
+ * that neither blocks the other hosts' I/O (SCSI-2 RESERVE(6) does: every
+ * command of another initiator meets RESERVATION CONFLICT while it is
+ * held) nor survives the fencing of its holder (tgt does not check
+ * RESERVE(6) against persistent reservations, and PREEMPT cannot remove
+ * it).  docs/PROTOCOL.md "Locks on an iSCSI LUN" has the argument; in
+ * short:
+ *  - the mutex is a Write Exclusive persistent reservation on a small
+ *    LU of its own (the URL's ?lock_lun=N), whose data nobody uses;
+ *  - each hold registers a fresh key (base + sequence) and then
+ *    RESERVEs: a holder's key names one hold, never two;
+ *  - a holder writes through this handle only within ISC_HOLD_MS of
+ *    sending its RESERVE (lun_isc_lock_check), then fails the write;
+ *  - a waiter that sees the same holder key for ISC_BREAK_MS (twice the
+ *    hold limit) PREEMPTs it: the hold it breaks can no longer write.
+ */
+static unsigned isc_hold_ms(struct isc_lun *il)
+{
+	/* One read, one write and their slack: what lock_reserved does. */
+	return 4 * atomic_load(&il->lun.io_timeout_ms) + 100;
+}
+
+/* Before a write is queued (il->mu not held). */
+int lun_isc_lock_check(struct isc_lun *il)
+{
+	int rc = 0;
+
+	if (il->lock_lun < 0)
+		return 0;
+	pthread_mutex_lock(&il->mu);
+	if (il->lock_held &&
+	    vmfs_mono_ms() >= il->lock_since_ms + isc_hold_ms(il))
+		rc = -ETIMEDOUT;
+	pthread_mutex_unlock(&il->mu);
+	return rc;
+}
+
+static int isc_lock_try(struct isc_lun *il)
+{
+	int64_t sent;
+	uint64_t key, holder;
+	int type, rc;
+
+	pthread_mutex_lock(&il->mu);
+	key = il->lock_base + ++il->lock_seq;
+	pthread_mutex_unlock(&il->mu);
+	rc = isc_prout_on(il, il->lock_lun,
+			  SCSI_PERSISTENT_RESERVE_REGISTER_AND_IGNORE_EXISTING_KEY,
+			  0, 0, key);
+	if (rc)
+		return rc;
+	sent = vmfs_mono_ms();
+	rc = isc_prout_on(il, il->lock_lun, SCSI_PERSISTENT_RESERVE_RESERVE,
+			  SCSI_PERSISTENT_RESERVE_TYPE_WRITE_EXCLUSIVE, key, 0);
+	pthread_mutex_lock(&il->mu);
+	il->lock_key = key;
+	if (!rc) {
+		il->lock_held = true;
+		il->lock_since_ms = sent;
+	}
+	pthread_mutex_unlock(&il->mu);
+	if (rc != -VMFS_E_RESERVED)
+		return rc;
+	/* Held by another: break it once it has been held too long. */
+	rc = isc_read_reservation(il, il->lock_lun, &holder, &type);
+	if (rc || !holder)
+		return rc ? rc : -EAGAIN;	/* released meanwhile */
+	pthread_mutex_lock(&il->mu);
+	if (holder != il->seen_key) {
+		il->seen_key = holder;
+		il->seen_since_ms = vmfs_mono_ms();
+		rc = -VMFS_E_RESERVED;
+	} else if (vmfs_mono_ms() - il->seen_since_ms <
+		   2 * (int64_t)isc_hold_ms(il)) {
+		rc = -VMFS_E_RESERVED;
+	} else {
+		il->seen_key = 0;
+	}
+	pthread_mutex_unlock(&il->mu);
+	if (rc)
+		return rc;
+	rc = isc_prout_on(il, il->lock_lun, SCSI_PERSISTENT_RESERVE_PREEMPT,
+			  SCSI_PERSISTENT_RESERVE_TYPE_WRITE_EXCLUSIVE, key,
+			  holder);
+	return rc ? rc : -EAGAIN;
+}
+
+/* The lock LU must answer PERSISTENT RESERVE IN. */
+int lun_isc_lock_probe(struct isc_lun *il)
+{
+	uint64_t holder;
+	int type, rc;
+
+	rc = isc_read_reservation(il, il->lock_lun, &holder, &type);
+	if (rc == -EINVAL || rc == -EOPNOTSUPP || rc == -EIO)
+		return -VMFS_E_ISCSI_LOCK_LUN;
+	return rc;
+}
+
+int lun_isc_lock_reserve(struct isc_lun *il, unsigned wait_ms)
+{
+	int64_t until = vmfs_mono_ms() + wait_ms;
+	int rc;
+
+	for (;;) {
+		rc = isc_lock_try(il);
+		if (rc == -EAGAIN)
+			continue;	/* released or broken: at once */
+		if (rc != -VMFS_E_RESERVED ||
+		    vmfs_mono_ms() + ISC_RES_POLL_MS > until)
+			return rc;
+		usleep(ISC_RES_POLL_MS * 1000);
+	}
+}
+
+/* A hold that was broken (our key preempted) releases nothing: fine. */
+int lun_isc_lock_release(struct isc_lun *il)
+{
+	uint64_t key;
+	int rc;
+
+	pthread_mutex_lock(&il->mu);
+	key = il->lock_held ? il->lock_key : 0;
+	il->lock_held = false;
+	pthread_mutex_unlock(&il->mu);
+	if (!key)
+		return 0;
+	rc = isc_prout_on(il, il->lock_lun, SCSI_PERSISTENT_RESERVE_RELEASE,
+			  SCSI_PERSISTENT_RESERVE_TYPE_WRITE_EXCLUSIVE, key, 0);
+	return rc == -VMFS_E_RESERVED ? 0 : rc;
+}
+
+/* "?lock_lun=N" at the end of the URL: taken off before libiscsi sees it. */
+int lun_iscsi_url_split(const char *spec, char *url, size_t len,
+			int *lock_lun)
+{
+	const char *q = strstr(spec, "?lock_lun=");
+	char *end;
+	long n;
+
+	*lock_lun = -1;
+	if (!q) {
+		if (strlen(spec) >= len)
+			return -ENAMETOOLONG;
+		strcpy(url, spec);
+		return 0;
+	}
+	n = strtol(q + 10, &end, 10);
+	if (end == q + 10 || *end || n < 0 || n > 255)
+		return -VMFS_E_ISCSI_URL;
+	if ((size_t)(q - spec) >= len)
+		return -ENAMETOOLONG;
+	memcpy(url, spec, (size_t)(q - spec));
+	url[q - spec] = 0;
+	*lock_lun = (int)n;
+	return 0;
+}
+

@@ -1,0 +1,116 @@
+#!/usr/bin/env bash
+#
+# t_iscsi_fence: storage fencing with persistent reservations on a real
+# iSCSI target (tgtd, tests/iscsi/lib.sh).
+#
+#  1. At the target, without a mount in the way (build/prfence): two
+#     handles register host keys; B preempts A; A's next write is refused
+#     by the target (RESERVATION CONFLICT), A fences itself (EIO), and
+#     what A tried to write after the preempt is not on the LUN.
+#  2. A zombie host: hosts 1 and 2 mount (4 s lease); host 2 writes and
+#     fsyncs a file, then its vmfsd is SIGSTOPped.  Host 1 recovers it and
+#     its log says it preempted host 2's key first; host 1 then writes the
+#     file.  SIGCONT: host 2 fences (its log says so), its writes and
+#     reads fail with EIO, and the file holds what host 1 wrote.  Host 2
+#     unmounts (exit 1: it had fenced), mounts again (a fresh mount
+#     registers a fresh key) and sees host 1's data; fsck -n is clean.
+#  3. Host 1 crashes (kill -9) while mounted: its registration and the
+#     reservation stay on the LUN; `vmfs fsck -y` still writes (every
+#     read-write open registers a key of its own) and a read-only mount
+#     on host 2 reads what host 1 fsync'ed.
+#
+# shellcheck source=tests/iscsi/lib.sh
+source "$(dirname "$0")/../iscsi/lib.sh"
+
+PRFENCE=$VMFS_BUILD/prfence
+[[ -x $PRFENCE ]] || fail "no $PRFENCE: make $PRFENCE"
+
+step "a target; two hosts"
+is_up 2 512M
+URL_A=$(is_url "$IS_PORTAL_A")
+URL_B=$(is_url "$IS_PORTAL_B")
+
+step "at the target: a preempted handle's write is refused and fences it"
+cl_exec 1 "$PRFENCE" "$URL_A" $((400 << 20)) >"$T_DIR/prfence.out" 2>&1 ||
+	fail "prfence: $(cat "$T_DIR/prfence.out")"
+grep -q "A's write refused" "$T_DIR/prfence.out" || fail "prfence: $(cat "$T_DIR/prfence.out")"
+
+step "mkfs; hosts 1 and 2 mount with a 4 s lease"
+cl_vmfs 1 mkfs --max-hosts 4 --journal-size 4M "$URL_A" >"$T_DIR/mkfs.out" ||
+	fail "vmfs mkfs failed: $(cat "$T_DIR/mkfs.out")"
+cl_vmfsd_mount 1 "$URL_A" "$T_DIR/m1" --lease-ms 4000
+cl_vmfsd_mount 2 "$URL_B" "$T_DIR/m2" --lease-ms 4000
+LOG1=$T_DIR/vmfsd-h1-m1.log
+LOG2=$T_DIR/vmfsd-h2-m2.log
+key2=$(grep -o "storage fencing: key 0x[0-9a-f]*" "$LOG2" | awk '{print $4}')
+[[ -n $key2 ]] || fail "host 2 logged no fencing key"
+
+step "host 2 writes and fsyncs a file, then stops"
+python3 -c '
+import os, sys
+fd = os.open(sys.argv[1], os.O_CREAT | os.O_WRONLY, 0o644)
+os.write(fd, b"2" * 65536); os.fsync(fd); os.close(fd)' "$T_DIR/m2/f"
+sleep 1.5   # a few commit intervals: host 2 goes idle
+pid2=${CL_VMFSD_PID[2]}
+kill -STOP "$pid2"
+
+step "host 1 preempts host 2's key, recovers it and writes the file"
+for ((w = 0; w < 300; w++)); do
+	grep -q "recovered host h2" "$LOG1" && break
+	sleep 0.1
+done
+grep -q "recovered host h2" "$LOG1" || { kill -CONT "$pid2"; fail "host 1 did not recover host 2 within 30 s"; }
+grep -q "its persistent-reservation key $key2 is preempted" "$LOG1" ||
+	{ kill -CONT "$pid2"; fail "host 1 did not log preempting host 2's key $key2"; }
+for ((w = 0; w < 100; w++)); do
+	python3 -c '
+import os, sys
+fd = os.open(sys.argv[1], os.O_WRONLY)
+os.write(fd, b"1" * 65536); os.fsync(fd); os.close(fd)' "$T_DIR/m1/f" 2>/dev/null && break
+	sleep 0.2
+done
+cmp -s <(head -c 65536 "$T_DIR/m1/f") <(head -c 65536 /dev/zero | tr '\0' '1') ||
+	{ kill -CONT "$pid2"; fail "host 1 could not write the recovered host's file"; }
+
+step "host 2 continues: it fences, its I/O fails with EIO"
+kill -CONT "$pid2"
+for ((w = 0; w < 100; w++)); do
+	grep -q "fenced" "$LOG2" && break
+	sleep 0.1
+done
+grep -q "fenced" "$LOG2" || fail "host 2 did not fence within 10 s of SIGCONT"
+python3 -c '
+import errno, os, sys
+try:
+    fd = os.open(sys.argv[1], os.O_WRONLY); os.write(fd, b"Z" * 4096); os.fsync(fd)
+except OSError as e:
+    sys.exit(0 if e.errno == errno.EIO else 1)
+sys.exit(1)' "$T_DIR/m2/f" || fail "host 2's write did not fail with EIO"
+cmp -s <(head -c 65536 "$T_DIR/m1/f") <(head -c 65536 /dev/zero | tr '\0' '1') ||
+	fail "the file does not hold what host 1 wrote after the recovery"
+
+step "host 2 unmounts and mounts again; fsck -n is clean"
+cl_vmfs 2 umount --state-dir "$(cl_dir 2)/state" "$T_DIR/m2" >/dev/null 2>&1 || true
+mountpoint -q "$T_DIR/m2" && fail "host 2 still mounted after vmfs umount"
+cl_vmfsd_mount 2 "$URL_B" "$T_DIR/m2b" --lease-ms 4000
+cmp -s <(head -c 65536 "$T_DIR/m2b/f") <(head -c 65536 /dev/zero | tr '\0' '1') ||
+	fail "host 2's new mount does not see host 1's data"
+cl_umount 2 "$T_DIR/m2b"
+cl_umount 1 "$T_DIR/m1"
+cl_vmfs 1 fsck -n "$URL_A" >"$T_DIR/fsck.out" 2>&1 ||
+	fail "fsck -n: $(tail -5 "$T_DIR/fsck.out")"
+
+step "a crash leaves the reservation behind: fsck -y and a read-only mount work"
+cl_vmfsd_mount 1 "$URL_A" "$T_DIR/m1c"
+python3 -c '
+import os, sys
+fd = os.open(sys.argv[1], os.O_CREAT | os.O_WRONLY, 0o644)
+os.write(fd, b"crash\n"); os.fsync(fd); os.close(fd)' "$T_DIR/m1c/g"
+cl_kill_host 1
+rc=0
+cl_vmfs 2 fsck -y "$URL_B" >"$T_DIR/fsck-y.out" 2>&1 || rc=$?
+((rc <= 1)) || fail "fsck -y after the crash exited $rc: $(tail -5 "$T_DIR/fsck-y.out")"
+cl_vmfsd_mount 2 "$URL_B" "$T_DIR/m2ro" --ro
+[[ $(cat "$T_DIR/m2ro/g") == crash ]] || fail "the crashed host's fsync'ed file is not there"
+cl_umount 2 "$T_DIR/m2ro"
+t_log "ok"
