@@ -69,8 +69,9 @@ expect_fail 2 "missing LUN" "$VMFS" info
 expect_fail 2 "unknown subcommand 'frob'" "$VMFS" disk frob
 # Commands with subcommands share one dispatcher (cli/dispatch.c): the
 # same answers, naming the group's subcommands and the running command.
-for grp in "disk create|create, info or set" "journal dump|dump or replay" \
-	"cluster config|config"; do
+for grp in "disk create|create, info, set, import, clone or extend" \
+	"vm start|create, start, stop, status, list, console or destroy" \
+	"journal dump|dump or replay" "cluster config|config"; do
 	IFS='|' read -r cmd_s1 list <<<"$grp"
 	read -r cmd s1 <<<"$cmd_s1"
 	expect_fail 2 "^vmfs $cmd: missing subcommand \($list\)" "$VMFS" "$cmd"
