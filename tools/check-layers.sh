@@ -23,8 +23,8 @@ declare -A allow=(
 	[vol]="lun lockmgr journal vol"
 	[fuse]="lun lockmgr journal vol fuse"
 	[fsck]="lun lockmgr journal vol fsck"
-	[vmfsd]="lun lockmgr journal vol fuse vmfsd"
-	[hypervisor]="lun lockmgr journal vol vmfsd hypervisor"
+	[vmfsd]="lun lockmgr journal vol fuse vmfsd hypervisor"
+	[hypervisor]="hypervisor"
 	[cli]="lun lockmgr journal vol fuse fsck vmfsd hypervisor"
 	[tools]="lun lockmgr journal vol fsck"
 )
