@@ -142,8 +142,8 @@ check: deps
 	VMFS_BIN=$(abspath $(BIN)) VMFS_BUILD=$(abspath $(BUILD)) tests/run.sh $(BUILD)/test_unit
 
 demo: deps
-	@$(MAKE) --no-print-directory all
-	./demo.sh
+	@$(MAKE) --no-print-directory all $(GUEST)
+	VMFS_GUEST=$(abspath $(BUILD))/guest ./demo.sh
 
 bench: deps
 	@$(MAKE) --no-print-directory all
