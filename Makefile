@@ -254,6 +254,11 @@ bench-cpg: deps all
 bench-iscsi: deps all
 	VMFS_BIN=$(abspath $(BIN)) bench/iscsi.sh
 
+.PHONY: bench-vm
+bench-vm: deps
+	@$(MAKE) --no-print-directory all $(GUEST)
+	VMFS_BIN=$(abspath $(BIN)) VMFS_GUEST=$(abspath $(BUILD))/guest bench/vm.sh
+
 .PHONY: bench-locks
 bench-locks: deps
 	@$(MAKE) --no-print-directory $(BUILD)/bench/lockcost
