@@ -142,8 +142,8 @@ check: deps
 	VMFS_BIN=$(abspath $(BIN)) VMFS_BUILD=$(abspath $(BUILD)) tests/run.sh $(BUILD)/test_unit
 
 demo: deps
-	@$(MAKE) --no-print-directory all
-	./demo.sh
+	@$(MAKE) --no-print-directory all $(GUEST)
+	VMFS_GUEST=$(abspath $(BUILD))/guest ./demo.sh
 
 bench: deps
 	@$(MAKE) --no-print-directory all
@@ -253,6 +253,11 @@ bench-cpg: deps all
 .PHONY: bench-iscsi
 bench-iscsi: deps all
 	VMFS_BIN=$(abspath $(BIN)) bench/iscsi.sh
+
+.PHONY: bench-vm
+bench-vm: deps
+	@$(MAKE) --no-print-directory all $(GUEST)
+	VMFS_BIN=$(abspath $(BIN)) VMFS_GUEST=$(abspath $(BUILD))/guest bench/vm.sh
 
 .PHONY: bench-locks
 bench-locks: deps

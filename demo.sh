@@ -4,7 +4,10 @@
 # directories, ./demo/mnt-A, -B, -C).  Each host writes; `vmfs hosts` and
 # `vmfs locks` show the cluster; host C is killed (kill -9 of its vmfsd)
 # while it holds a VM disk open, and the survivors recover it and take the
-# disk over.  Hosts A and B stay mounted so you can look around;
+# disk over.  Then host A runs a VM (QEMU with the test guest of
+# `make guest`) from the datastore: host B lists it running on A, and its
+# counter advances on its disk; it is stopped and removed.  Hosts A and B
+# stay mounted so you can look around;
 # `bin/vmfs umount demo/mnt-A` (and -B) takes them down.
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -102,6 +105,58 @@ head -c 13 "$A/vm2/vm2-flat.vmdk"
 echo
 echo "== vmfs hosts $LUN"
 "$BIN/vmfs" hosts "$LUN"
+
+echo
+echo "== a VM on the datastore: created from host A, run by host A, seen by B"
+# The test guest of `make guest`: its /init writes "vmfs-guest-counter N"
+# to the first block of its disk every 100 ms.  TCG: it boots in seconds
+# and does not depend on a /dev/kvm (nested virtualisation may accept VMs
+# that then never run).
+GUEST=${VMFS_GUEST:-./build/guest}
+VM=$A/vms/demo1
+vm() { local h=$1; shift; VMFS_STATE_DIR=$DEMO/state-$h "$BIN/vmfs" vm "$@"; }
+# counter FILE: the guest's counter on its disk, read with O_DIRECT.
+counter() {
+	dd if="$1" bs=512 count=1 iflag=direct 2>/dev/null | head -c 64 |
+		tr -d '\0' | sed -n 's/^vmfs-guest-counter \([0-9]*\)$/\1/p' | head -n 1
+}
+# wait_counter FILE ABOVE: until the counter exceeds ABOVE (120 s).
+wait_counter() {
+	local i c=
+	for ((i = 0; i < 1200; i++)); do
+		c=$(counter "$1")
+		[[ -n $c && $c -gt $2 ]] && { echo "$c"; return 0; }
+		sleep 0.1
+	done
+	echo "demo: the guest's counter stayed at '${c:-none}'; its console:" >&2
+	tail -n 20 "$(dirname "$1")/console.log" >&2 || true
+	return 1
+}
+# A demo that fails while the VM runs stops it (or the mounts could not
+# be unmounted).
+trap 'vm A stop --force "$VM" >/dev/null 2>&1 || true' EXIT
+mkdir -p "$A/vms"
+vm A create "$VM" --memory 256M --cpus 1 --disk 128M:thin --accel tcg \
+	--kernel "$GUEST/vmlinuz" --initrd "$GUEST/initrd.img"
+ls -ls "$B/vms/demo1"
+t0=$(date +%s%N)
+vm A start "$VM"
+c1=$(wait_counter "$VM/disk0.img" 0)
+echo "the guest wrote counter $c1 to its disk $(( ($(date +%s%N) - t0) / 1000000 )) ms after vmfs vm start"
+c2=$(wait_counter "$VM/disk0.img" $((c1 + 10)))
+echo "its counter advanced on the datastore: $c1 -> $c2"
+echo "-- the end of its serial console ($VM/console.log):"
+# (the last line may be half written: left out)
+tr -d '\r' <"$VM/console.log" | grep -v '^$' | tail -n 5 | head -n 4 | sed 's/^/  /'
+echo "== vmfs vm list, from host B"
+vm B list "$B"
+echo "== host B tries to start it too"
+vm B start "$B/vms/demo1" 2>&1 | sed 's/^/  /' || true
+echo "== vmfs vm stop (ACPI power-down), vmfs vm destroy"
+vm A stop "$VM"
+vm B list "$B"
+vm B destroy "$B/vms/demo1"
+trap - EXIT
 
 echo
 echo "Hosts A and B stay mounted on $A and $B; unmount them with:"

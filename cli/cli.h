@@ -242,9 +242,15 @@ int cli_lock_of_ino(const char *lun, uint64_t ino, struct cli_path_lock *out);
 /* Is where (the disk's directory, or the disk itself when where == path)
  * on a mounted vmfs volume?  Prints why not. */
 bool cli_disk_on_vmfs(const char *where, const char *path);
+/* open(path, flags) of a disk and fstat it; -1 with a message (EBUSY: a
+ * host runs it) on failure. */
+int cli_disk_open(const char *path, int flags, struct stat *st);
 int cli_disk_import(int argc, char **argv);
 int cli_disk_clone(int argc, char **argv);
 int cli_disk_extend(int argc, char **argv);
+/* vmfs disk inflate (disk_inflate.c): thin -> eagerzeroedthick, data kept. */
+int cli_disk_inflate(int argc, char **argv);
+void cli_help_disk_inflate(void);
 void cli_help_disk_import(void);
 void cli_help_disk_extend(void);
 

@@ -64,7 +64,7 @@ static void help_disk_info(void)
 
 void help_disk(void)
 {
-	printf("usage: vmfs disk <create|info|set|import|clone|extend> [options] PATH\n\n"
+	printf("usage: vmfs disk <create|info|set|import|clone|extend|inflate> [options] PATH\n\n"
 	       "  create --size SIZE --type thin|zeroedthick|eagerzeroedthick PATH\n"
 	       "         create a VM disk file on a mounted volume\n"
 	       "  info PATH\n"
@@ -76,7 +76,9 @@ void help_disk(void)
 	       "  clone [--type thin|zeroedthick] SRC PATH\n"
 	       "         copy a disk of the volume to a new one\n"
 	       "  extend --size SIZE PATH\n"
-	       "         grow a disk (its type kept for the new part)\n\n"
+	       "         grow a disk (its type kept for the new part)\n"
+	       "  inflate PATH\n"
+	       "         make a thin disk eagerzeroedthick, its data kept\n\n"
 	       "Run 'vmfs disk <command> --help' for details.\n");
 }
 
@@ -427,6 +429,8 @@ int cmd_disk(int argc, char **argv)
 		{ "import", cli_disk_import, cli_help_disk_import, "import an image" },
 		{ "clone",  cli_disk_clone,  cli_help_disk_import, "clone a disk" },
 		{ "extend", cli_disk_extend, cli_help_disk_extend, "grow a disk" },
+		{ "inflate", cli_disk_inflate, cli_help_disk_inflate,
+		  "make a disk eagerzeroedthick" },
 	};
 
 	return cli_dispatch(subcmds, CLI_NELEMS(subcmds), help_disk, argc, argv);

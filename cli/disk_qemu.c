@@ -68,6 +68,21 @@ static int disk_run(char *const argv[])
 	return WIFEXITED(status) && !WEXITSTATUS(status) ? 0 : -EIO;
 }
 
+int cli_disk_open(const char *path, int flags, struct stat *st)
+{
+	int fd = open(path, flags | O_CLOEXEC);
+
+	if (fd < 0 || fstat(fd, st)) {
+		cli_err("cannot open %s: %s%s", path, strerror(errno),
+			errno == EBUSY ? " (a host runs it: see 'vmfs locks "
+			"--path'; stop its VM first)" : "");
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	return fd;
+}
+
 static void disk_type_read(const char *path, char *type, size_t len)
 {
 	ssize_t n = getxattr(path, DISK_XATTR, type, len - 1);
@@ -222,15 +237,9 @@ int cli_disk_extend(int argc, char **argv)
 		return CLI_EXIT_USAGE;
 	if (!cli_disk_on_vmfs(path, path))
 		return CLI_EXIT_FAIL;
-	fd = open(path, O_WRONLY | O_CLOEXEC);
-	if (fd < 0 || fstat(fd, &st)) {
-		cli_err("cannot open %s: %s%s", path, strerror(errno),
-			errno == EBUSY ? " (a host runs it: see 'vmfs locks "
-			"--path')" : "");
-		if (fd >= 0)
-			close(fd);
+	fd = cli_disk_open(path, O_WRONLY, &st);
+	if (fd < 0)
 		return CLI_EXIT_FAIL;
-	}
 	if (size <= (uint64_t)st.st_size) {
 		close(fd);
 		cli_err("%s is %s already; extend only grows a disk (give a "

@@ -32,6 +32,8 @@ static void help_vm_cmds(void)
 	       "  create PATH --memory SIZE [--cpus N] --disk SIZE[:TYPE] ...\n"
 	       "         (--kernel K --initrd I [--cmdline C] | --boot-disk FILE) [--ha]\n"
 	       "         [--accel auto|kvm|tcg]  (auto: KVM when /dev/kvm opens)\n"
+	       "         [--nic MODEL[:MAC]] ...  (user-mode NAT; MODEL e.g.\n"
+	       "         virtio-net-pci or e1000; MAC 52:54:00:xx:xx:xx)\n"
 	       "  start PATH               run the VM on this host\n"
 	       "  stop PATH [--force] [--timeout S]\n"
 	       "                           ACPI power-down, QMP quit after S seconds\n"
@@ -184,6 +186,26 @@ static const char *vm_base(const char *p)
 	return s ? s + 1 : p;
 }
 
+/* --nic MODEL[:MAC]; hv_config_check judges the model and the MAC. */
+static int vm_nic_opt(struct hv_config *cfg, const char *arg)
+{
+	struct hv_nic *n;
+	const char *colon = strchr(arg, ':');
+	size_t mlen = colon ? (size_t)(colon - arg) : strlen(arg);
+
+	if (cfg->nnics == HV_NICS_MAX)
+		return cli_usage_err("at most %d --nic", HV_NICS_MAX);
+	if (!mlen || mlen >= sizeof(n->model) ||
+	    (colon && strlen(colon + 1) >= sizeof(n->mac)))
+		return cli_usage_err("--nic %s: give MODEL or MODEL:MAC, e.g. "
+				     "virtio-net-pci or e1000:52:54:00:12:34:56",
+				     arg);
+	n = &cfg->nics[cfg->nnics++];
+	snprintf(n->model, sizeof(n->model), "%.*s", (int)mlen, arg);
+	snprintf(n->mac, sizeof(n->mac), "%s", colon ? colon + 1 : "");
+	return 0;
+}
+
 static int vm_create(int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -196,6 +218,7 @@ static int vm_create(int argc, char **argv)
 		{ "boot-disk", required_argument, NULL, 'b' },
 		{ "ha",        no_argument,       NULL, 'a' },
 		{ "accel",     required_argument, NULL, 'A' },
+		{ "nic",       required_argument, NULL, 'n' },
 		{ "help",      no_argument,       NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
@@ -208,7 +231,7 @@ static int vm_create(int argc, char **argv)
 	unsigned ndisks = 0;
 	int ch;
 
-	while ((ch = getopt_long(argc, argv, ":m:c:d:k:i:l:b:aA:h", longopts,
+	while ((ch = getopt_long(argc, argv, ":m:c:d:k:i:l:b:aA:n:h", longopts,
 				 NULL)) != -1) {
 		switch (ch) {
 		case 'm':
@@ -241,6 +264,10 @@ static int vm_create(int argc, char **argv)
 			break;
 		case 'A':
 			snprintf(cfg.accel, sizeof(cfg.accel), "%.7s", optarg);
+			break;
+		case 'n':
+			if (vm_nic_opt(&cfg, optarg))
+				return CLI_EXIT_USAGE;
 			break;
 		case 'h':
 			help_vm_cmds();

@@ -12,6 +12,7 @@
  * default), and every message names the file, the key and what is
  * allowed.
  */
+#include <ctype.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -149,6 +150,40 @@ static int cfg_boot(json_object *o, const char *file, struct hv_config *c,
 	return 0;
 }
 
+/* A MAC as QEMU takes it: six hex pairs with ':', unicast. */
+static bool cfg_mac_ok(const char *m)
+{
+	if (strlen(m) != 17)
+		return false;
+	for (int i = 0; i < 17; i++)
+		if (i % 3 == 2 ? m[i] != ':' : !isxdigit((unsigned char)m[i]))
+			return false;
+	return !(strtoul(m, NULL, 16) & 1);
+}
+
+/*
+ * A NIC's model and MAC go into QEMU's -nic option: a model is a device
+ * name (letters, digits, '-', '_'), never anything that adds options.
+ */
+static int cfg_nic_check(const struct hv_nic *n, unsigned i, const char *file,
+			 char *err, size_t errlen)
+{
+	if (!n->model[0])
+		return cfg_err(err, errlen, "%s: \"nics[%u].model\" is empty; "
+			       "e.g. virtio-net-pci or e1000", file, i);
+	for (const char *s = n->model; *s; s++)
+		if (!isalnum((unsigned char)*s) && *s != '-' && *s != '_')
+			return cfg_err(err, errlen, "%s: \"nics[%u].model\" \"%s\": "
+				       "a QEMU device name (letters, digits, '-', "
+				       "'_'), e.g. virtio-net-pci or e1000", file, i,
+				       n->model);
+	if (n->mac[0] && !cfg_mac_ok(n->mac))
+		return cfg_err(err, errlen, "%s: \"nics[%u].mac\" \"%s\": six "
+			       "hex pairs with ':' and the first even (unicast), "
+			       "e.g. 52:54:00:12:34:56", file, i, n->mac);
+	return 0;
+}
+
 int hv_config_check(const struct hv_config *c, const char *file, char *err,
 		    size_t errlen)
 {
@@ -190,6 +225,12 @@ int hv_config_check(const struct hv_config *c, const char *file, char *err,
 	if (c->boot_disk[0] && (c->initrd[0] || c->cmdline[0]))
 		return cfg_err(err, errlen, "%s: \"boot.disk\" takes no initrd or "
 			       "cmdline (they go with \"boot.kernel\")", file);
+	for (unsigned i = 0; i < c->nnics; i++) {
+		int ret = cfg_nic_check(&c->nics[i], i, file, err, errlen);
+
+		if (ret)
+			return ret;
+	}
 	return 0;
 }
 

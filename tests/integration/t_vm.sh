@@ -4,7 +4,8 @@
 # the test guest of `make guest`, whose /init writes "vmfs-guest-counter
 # N" to the first block of its disk every 100 ms.
 #
-#  - create a VM on the datastore; start it on A: the counter advances on
+#  - create a VM on the datastore (with a NIC; bad --nic values are
+#    refused); start it on A: the counter advances on
 #    its disk; list and status from B say it runs on A;
 #  - start on B fails naming A; a second start on A fails; umount of A
 #    refuses while the VM runs;
@@ -83,14 +84,24 @@ mkdir "$a/vms"
 step "create the VM on A's mount"
 # TCG: a /dev/kvm may exist that accepts VMs but never runs them.
 vm A create "$a/vms/g1" --memory 256M --cpus 1 --disk 64M:thin --accel tcg \
-	--kernel "$GUEST/vmlinuz" --initrd "$GUEST/initrd.img" >/dev/null ||
+	--kernel "$GUEST/vmlinuz" --initrd "$GUEST/initrd.img" \
+	--nic virtio-net-pci:52:54:00:12:34:56 >/dev/null ||
 	fail "vmfs vm create failed"
 [[ -f $b/vms/g1/vm.json ]] || fail "B does not see the VM's config"
+expect_eq "the NIC in vm.json" "$(python3 -c 'import json,sys; n=json.load(open(sys.argv[1]))["nics"]; print(n[0]["model"], n[0]["mac"], len(n))' "$b/vms/g1/vm.json")" \
+	"virtio-net-pci 52:54:00:12:34:56 1"
+expect_fail 2 "nics\[0\].model" vm A create "$a/vms/badnic" --memory 256M --disk 8M \
+	--kernel "$GUEST/vmlinuz" --initrd "$GUEST/initrd.img" --nic "e1000,hostfwd=tcp::2222-:22"
+expect_fail 2 "nics\[0\].mac" vm A create "$a/vms/badnic" --memory 256M --disk 8M \
+	--kernel "$GUEST/vmlinuz" --initrd "$GUEST/initrd.img" --nic "e1000:52:54:00"
+[[ -e $a/vms/badnic ]] && fail "a refused --nic left $a/vms/badnic"
 
 step "start on A: the counter advances on its disk"
 vm A start "$a/vms/g1" >/dev/null || fail "vm start on A failed"
 pid=$(field A "$a/vms/g1" pid)
 QEMU_PIDS+=("$pid")
+tr '\0' '\n' <"/proc/$pid/cmdline" | grep -qx "user,model=virtio-net-pci,mac=52:54:00:12:34:56" ||
+	fail "QEMU runs without the VM's NIC: $(tr '\0' ' ' <"/proc/$pid/cmdline")"
 c1=$(wait_counter "$a/vms/g1/disk0.img" 0)
 c2=$(wait_counter "$a/vms/g1/disk0.img" $((c1 + 5)))
 t_log "A: counter $c1 -> $c2"

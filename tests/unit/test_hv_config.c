@@ -55,6 +55,13 @@ static void test_bad(void)
 		  "\"cpus\" must be a whole number" },
 		{ "{\"name\":\"a b\",\"memory_mib\":256,\"boot\":{\"kernel\":\"k\",\"initrd\":\"i\"}}",
 		  "\"name\"" },
+		/* A NIC's model or MAC must not add QEMU options. */
+		{ "{\"name\":\"a\",\"memory_mib\":256,\"nics\":[{\"model\":\"e1000,hostfwd=tcp::22-:22\"}],"
+		  "\"boot\":{\"kernel\":\"k\",\"initrd\":\"i\"}}", "\"nics[0].model\"" },
+		{ "{\"name\":\"a\",\"memory_mib\":256,\"nics\":[{\"model\":\"e1000\",\"mac\":\"52:54:00:12:34\"}],"
+		  "\"boot\":{\"kernel\":\"k\",\"initrd\":\"i\"}}", "\"nics[0].mac\"" },
+		{ "{\"name\":\"a\",\"memory_mib\":256,\"nics\":[{\"mac\":\"01:00:5e:00:00:01\"}],"
+		  "\"boot\":{\"kernel\":\"k\",\"initrd\":\"i\"}}", "unicast" },
 	};
 	struct hv_config c;
 	char err[HV_ERR_MAX];
@@ -88,6 +95,17 @@ static void test_argv(void)
 	}
 	CU_ASSERT(drive);
 	CU_ASSERT(qmp);
+	hv_argv_free(argv);
+
+	/* A NIC with a MAC: user networking, model and MAC as given. */
+	snprintf(c.nics[0].mac, sizeof(c.nics[0].mac), "52:54:00:12:34:56");
+	CU_ASSERT_EQUAL_FATAL(hv_config_check(&c, "vm.json", err, sizeof(err)), 0);
+	CU_ASSERT_EQUAL_FATAL(hv_qemu_argv(&c, "/mnt/ds/g1", "/run/q.sock",
+					   false, &argv), 0);
+	drive = false;
+	for (unsigned i = 0; argv[i]; i++)
+		drive |= !strcmp(argv[i], "user,model=e1000,mac=52:54:00:12:34:56");
+	CU_ASSERT(drive);
 	hv_argv_free(argv);
 }
 
