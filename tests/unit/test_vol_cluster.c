@@ -35,8 +35,9 @@ static const char *lun_path;
 static struct vol_geom geom;
 static struct uhost hosts[2];
 
-/* Join the heartbeat, open the engine on our own journal, share. */
-static void host_up(struct uhost *h, unsigned n)
+/* Join the heartbeat, open the engine on our own journal, share; faulty:
+ * the engine's LUN (its lock records too) is a fault-injecting wrapper. */
+static void host_up_lun(struct uhost *h, unsigned n, bool faulty)
 {
 	struct vol_cluster_opts co;
 	struct vol_open_opts oo;
@@ -49,6 +50,11 @@ static void host_up(struct uhost *h, unsigned n)
 	uuid[15] = 1;
 	snprintf(name, sizeof(name), "u%u", n);
 	CU_ASSERT_FATAL(lun_open(lun_path, 0, &h->lun) == 0);
+	if (faulty) {
+		struct lun *inner = h->lun;
+
+		CU_ASSERT_FATAL(lun_fault_wrap(inner, &h->lun) == 0);
+	}
 	CU_ASSERT_FATAL(lun_open(lun_path, 0, &h->hb_lun) == 0);
 	memset(&o, 0, sizeof(o));
 	o.host_uuid = uuid;
@@ -72,6 +78,11 @@ static void host_up(struct uhost *h, unsigned n)
 	co.prim = hb_primitive(h->hb);
 	hb_timeouts_get(h->hb, &co.t);
 	CU_ASSERT_FATAL(vol_cluster_start(h->v, &co) == 0);
+}
+
+static void host_up(struct uhost *h, unsigned n)
+{
+	host_up_lun(h, n, false);
 }
 
 /* 0, or the first error of the clean shutdown (no assertion here: the
@@ -429,6 +440,19 @@ static bool caching_becomes(unsigned i, bool on)
 	return false;
 }
 
+/* A fresh volume, hosts A and B sharing it, both in the group (unet)
+ * and caching their locks. */
+static void two_hosts_caching(void)
+{
+	two_hosts();
+	unet.member[0] = unet.member[1] = true;
+	unet.nreleased[0] = unet.nreleased[1] = 0;
+	vol_cluster_set_net(hosts[0].v, &unet_ops, (void *)(uintptr_t)0);
+	vol_cluster_set_net(hosts[1].v, &unet_ops, (void *)(uintptr_t)1);
+	CU_ASSERT_FATAL(caching_becomes(0, true));
+	CU_ASSERT_FATAL(caching_becomes(1, true));
+}
+
 static int count_entry(void *ctx, const char *name,
 		       const struct vol_attr *a, uint64_t next_cookie)
 {
@@ -461,14 +485,9 @@ static void test_cached_locks_handed_over(void)
 	uint64_t d;
 	char name[32];
 
-	two_hosts();
+	two_hosts_caching();
 	a = hosts[0].v;
 	b = hosts[1].v;
-	unet.member[0] = unet.member[1] = true;
-	vol_cluster_set_net(a, &unet_ops, (void *)(uintptr_t)0);
-	vol_cluster_set_net(b, &unet_ops, (void *)(uintptr_t)1);
-	CU_ASSERT_FATAL(caching_becomes(0, true));
-	CU_ASSERT_FATAL(caching_becomes(1, true));
 
 	d = mkdir_at(a, VMFS_ROOT_INO, "shared");
 	create_at(a, d, "a-first", &at);
@@ -533,11 +552,80 @@ static void test_cached_locks_handed_over(void)
 	CU_ASSERT(unit_fsck_clean(lun_path, "after the handovers"));
 }
 
+/* The lock of inode ino as on disk (read through lun). */
+static struct lock_state disk_lock(struct lun *lun, uint64_t ino)
+{
+	const struct vol_res_geom *r = &geom.res[VMFS_RES_INODE];
+	uint64_t addr = r->obj_offset + ino * r->obj_size;
+	struct lock_state st;
+	void *buf = lun_buf_alloc(VMFS_LOCK_SIZE);
+
+	memset(&st, 0, sizeof(st));
+	CU_ASSERT_FATAL(buf != NULL);
+	CU_ASSERT_EQUAL(lun_read(lun, buf, VMFS_LOCK_SIZE, addr), 0);
+	CU_ASSERT_EQUAL(lock_state_from_disk(buf, addr, &st), 0);
+	lun_buf_free(buf);
+	return st;
+}
+
+/* Wait (up to 10 s) for the lock of ino to read FREE on disk. */
+static bool disk_lock_frees(struct lun *lun, uint64_t ino)
+{
+	for (int k = 0; k < 200; k++) {
+		if (disk_lock(lun, ino).mode == VMFS_LOCK_FREE)
+			return true;
+		usleep(50000);
+	}
+	return false;
+}
+
+/*
+ * vol_file_uncache is this host's own wish (vmfsd/vm.c, at a VM's stop),
+ * not a member's request: the cached lock goes free on disk, but it is
+ * neither counted as a request nor answered with a RELEASED nobody asked
+ * for.
+ */
+static void test_uncache_is_not_a_request(void)
+{
+	struct vol_net_stats n0, n1;
+	struct vol_attr fa;
+	struct vol *a, *b;
+	uint64_t d;
+
+	two_hosts_caching();
+	a = hosts[0].v;
+	b = hosts[1].v;
+
+	d = mkdir_at(a, VMFS_ROOT_INO, "vmdir");
+	create_at(a, d, "vm.json", &fa);
+	/* Opened and closed: its lock stays cached EXCLUSIVE. */
+	CU_ASSERT_EQUAL_FATAL(vol_open_file(a, fa.ino, true), 0);
+	vol_release_file(a, fa.ino, true);
+	CU_ASSERT_NOT_EQUAL(disk_lock(hosts[0].lun, fa.ino).mode,
+			    VMFS_LOCK_FREE);
+	vol_cluster_net_stats(a, &n0);
+	CU_ASSERT_EQUAL(vol_file_uncache(a, fa.ino), 0);
+	CU_ASSERT(disk_lock_frees(hosts[1].lun, fa.ino));
+	vol_cluster_net_stats(a, &n1);
+	CU_ASSERT_EQUAL(n1.requests, n0.requests);
+	CU_ASSERT_EQUAL(n1.handed, n0.handed);
+	pthread_mutex_lock(&unet.mu);
+	CU_ASSERT_EQUAL(unet.nreleased[0], 0);
+	pthread_mutex_unlock(&unet.mu);
+
+	vol_cluster_set_net(a, NULL, NULL);
+	vol_cluster_set_net(b, NULL, NULL);
+	unet.member[0] = unet.member[1] = false;
+	CU_ASSERT_EQUAL(cleanup(), 0);
+	CU_ASSERT(unit_fsck_clean(lun_path, "after the uncache"));
+}
+
 static CU_TestInfo tests[] = {
 	{ "no_cycle_across_hosts", test_no_cycle_across_hosts },
 	{ "inode_reused_by_another_host", test_inode_reused_by_another_host },
 	{ "recoverer_dies", test_recoverer_dies },
 	{ "cached_locks_handed_over", test_cached_locks_handed_over },
+	{ "uncache_is_not_a_request", test_uncache_is_not_a_request },
 	CU_TEST_INFO_NULL
 };
 
