@@ -57,6 +57,8 @@ struct vheld {
 				    * (vol_kcache_hold) */
 	bool leaving;              /* being let go: the kernel may keep
 				    * nothing more under it */
+	bool unreleased;           /* its last release failed: the next
+				    * trim tries again (vcl_release_addr) */
 	struct vheld *next;
 };
 
@@ -124,6 +126,8 @@ struct vcl {
 	uint32_t hw_n, hw_cap;
 	bool hw_flush;               /* release every cached lock */
 	bool hw_trim;                /* release the cached locks left idle */
+	bool release_failed;         /* a release failed: trim at the next
+				      * tick (held_mu) */
 	struct vol_net_stats ns;     /* counters: atomics */
 
 	/* The kernel's caches (vol_kcache_set).  kc_rw guards kc and
@@ -416,6 +420,13 @@ static int vcl_hw_queue(struct vcl *c, uint64_t addr, bool asked);
  * under which the kernel keeps something is let go only by the handover
  * worker, once the kernel forgot it (vcl_kc_forget): anywhere else it
  * stays held, and the worker is asked to let go of it (-EAGAIN).
+ *
+ * A release whose write fails (an I/O error, a compare-and-write that
+ * kept failing) leaves the lock held on disk, and h says so; nothing
+ * else would try again while no operation of ours uses h, and another
+ * host would wait for it for ever (or for the space of a file we had
+ * open).  The watcher's next tick has the handover worker go through the
+ * table (vcl_uncache_some), which lets go of it if nothing here uses it.
  */
 static int vcl_release_addr(struct vcl *c, struct vheld *h)
 {
@@ -434,9 +445,12 @@ static int vcl_release_addr(struct vcl *c, struct vheld *h)
 		/* -EPERM: not ours any more (broken by a survivor). */
 		h->mode = VMFS_LOCK_FREE;
 		h->gen = ret ? 0 : st.gen;
+		h->unreleased = false;
 		return 0;
 	}
-	VLOG(LOG_WARNING, "releasing the lock at %llu: %s",
+	h->unreleased = true;
+	c->release_failed = true;
+	VLOG(LOG_WARNING, "releasing the lock at %llu: %s; trying again at the next tick",
 	     (unsigned long long)h->addr, vmfs_strerror(ret));
 	return ret;
 }
@@ -1648,9 +1662,11 @@ static void vcl_uncache_one(struct vol *v, struct vheld *h, int64_t idle_ms,
 	struct lock_state st;
 
 	for (;;) {
+		/* One whose release failed goes whether idle or not. */
 		if (h->mode == VMFS_LOCK_FREE || h->in_op ||
 		    (idle_ms && (h->open_ro || h->open_rw ||
-				 now - h->used_ms < idle_ms)) ||
+				 (now - h->used_ms < idle_ms &&
+				  !h->unreleased))) ||
 		    !vcl_cached_home(v, h))
 			break;
 		if (h->kheld) {
@@ -2197,6 +2213,19 @@ static void vcl_tick(struct vol *v)
  */
 #define VCL_CLOSE_WATCH_MS 100
 
+/* Did a release fail since the last tick?  (Clears it: a retry that
+ * fails again sets it again.) */
+static bool vcl_retry_wanted(struct vcl *c)
+{
+	bool ret;
+
+	pthread_mutex_lock(&c->held_mu);
+	ret = c->release_failed;
+	c->release_failed = false;
+	pthread_mutex_unlock(&c->held_mu);
+	return ret;
+}
+
 static void *vcl_thread(void *arg)
 {
 	struct vol *v = arg;
@@ -2235,7 +2264,7 @@ static void *vcl_thread(void *arg)
 			}
 			if (full || check)
 				vcl_net_decide(v);
-			if (full && c->caching) {
+			if (full && (c->caching || vcl_retry_wanted(c))) {
 				pthread_mutex_lock(&c->hw_mu);
 				c->hw_trim = true;
 				pthread_cond_signal(&c->hw_cv);

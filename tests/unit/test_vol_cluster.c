@@ -620,12 +620,55 @@ static void test_uncache_is_not_a_request(void)
 	CU_ASSERT(unit_fsck_clean(lun_path, "after the uncache"));
 }
 
+/*
+ * A release whose lock write fails (an I/O error here; a miscompare
+ * alike) is tried again at a later tick: the lock must not stay held on
+ * disk for ever while no operation of ours touches it (another host
+ * waiting for it, or for the space of a file unlinked while open here,
+ * would wait for ever).  Disk-only (no fast path): every close lets go.
+ */
+static void test_failed_release_retried(void)
+{
+	struct vol_attr fa;
+	struct lock_state st;
+	struct vol *a, *b;
+
+	fresh_volume();
+	host_up(&hosts[0], 0);
+	host_up_lun(&hosts[1], 1, true);
+	CU_ASSERT_FATAL(vol_cluster_is_shared(hosts[0].v));
+	CU_ASSERT_FATAL(vol_cluster_is_shared(hosts[1].v));
+	a = hosts[0].v;
+	b = hosts[1].v;
+
+	create_at(a, VMFS_ROOT_INO, "f", &fa);
+	CU_ASSERT_EQUAL_FATAL(vol_lookup(b, VMFS_ROOT_INO, "f", &fa), 0);
+	CU_ASSERT_EQUAL_FATAL(vol_open_file(b, fa.ino, false), 0);
+	st = disk_lock(hosts[0].lun, fa.ino);
+	CU_ASSERT_EQUAL_FATAL(st.mode, VMFS_LOCK_READONLY);
+	/* B's close: its release is the next write of B's engine. */
+	lun_fault_fail_nth_write(hosts[1].lun, 1, -EIO);
+	vol_release_file(b, fa.ino, false);
+	lun_fault_fail_nth_write(hosts[1].lun, 0, 0);
+	st = disk_lock(hosts[0].lun, fa.ino);
+	CU_ASSERT_EQUAL(st.mode, VMFS_LOCK_READONLY);  /* the fault hit it */
+	CU_ASSERT(disk_lock_frees(hosts[0].lun, fa.ino));
+	/* And A may change the file now. */
+	CU_ASSERT_EQUAL(vol_open_file(a, fa.ino, true), 0);
+	vol_release_file(a, fa.ino, true);
+	vol_forget(b, fa.ino, 1);
+
+	CU_ASSERT_EQUAL(cleanup(), 0);
+	CU_ASSERT(unit_fsck_clean(lun_path, "after the retried release"));
+}
+
 static CU_TestInfo tests[] = {
 	{ "no_cycle_across_hosts", test_no_cycle_across_hosts },
 	{ "inode_reused_by_another_host", test_inode_reused_by_another_host },
 	{ "recoverer_dies", test_recoverer_dies },
 	{ "cached_locks_handed_over", test_cached_locks_handed_over },
 	{ "uncache_is_not_a_request", test_uncache_is_not_a_request },
+	{ "failed_release_retried", test_failed_release_retried },
 	CU_TEST_INFO_NULL
 };
 
