@@ -227,7 +227,7 @@ static int vm_create(int argc, char **argv)
 	const char *boot = NULL, *path, *slash, *mem_arg = NULL;
 	char dir[PATH_MAX], parent[PATH_MAX], p[PATH_MAX * 2], err[HV_ERR_MAX];
 	char *text;
-	uint64_t mem = 0;
+	uint64_t mem = 0, cpus;
 	unsigned ndisks = 0;
 	int ch;
 
@@ -240,7 +240,10 @@ static int vm_create(int argc, char **argv)
 			mem_arg = optarg;
 			break;
 		case 'c':
-			cfg.cpus = (unsigned)strtoul(optarg, NULL, 10);
+			if (cli_count_opt("--cpus", optarg, 1, HV_CPUS_MAX,
+					  "CPUs", &cpus))
+				return CLI_EXIT_USAGE;
+			cfg.cpus = (unsigned)cpus;
 			break;
 		case 'd':
 			if (ndisks == HV_DISKS_MAX)
@@ -445,6 +448,7 @@ static int vm_stop(int argc, char **argv)
 	const char *path;
 	bool force = false;
 	int timeout_s = VM_STOP_TIMEOUT_S, ch, ret;
+	uint64_t n;
 
 	while ((ch = getopt_long(argc, argv, ":ft:h", longopts, NULL)) != -1) {
 		switch (ch) {
@@ -452,10 +456,10 @@ static int vm_stop(int argc, char **argv)
 			force = true;
 			break;
 		case 't':
-			timeout_s = atoi(optarg);
-			if (timeout_s < 0 || timeout_s > 3600)
-				return cli_usage_err("--timeout %s: seconds, 0 to 3600",
-						     optarg);
+			if (cli_count_opt("--timeout", optarg, 0, 3600,
+					  "seconds", &n))
+				return CLI_EXIT_USAGE;
+			timeout_s = (int)n;
 			break;
 		case 'h':
 			help_vm_cmds();
