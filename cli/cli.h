@@ -262,6 +262,9 @@ void cli_help_disk_extend(void);
 /* ---- VMs (vm.c) ---- */
 int cmd_vm(int argc, char **argv);
 void help_vm(void);
+/* Attach the terminal to the serial console socket sock of VM what
+ * (vm_console.c): raw tty, Ctrl-] detaches.  The exit status. */
+int cli_vm_console_attach(const char *sock, const char *what);
 
 /* ---- the cluster fast path of a mount (netview.c) ---------------------- */
 
