@@ -134,6 +134,11 @@ int cli_size_parse(const char *s, uint64_t *out);
 /* Parse a size option into *out, or print why not and return non-zero. */
 int cli_size_opt(const char *opt, const char *s, uint64_t min, uint64_t max,
 		 uint64_t *out);
+/* Parse a count option (decimal digits only, min..max) into *out, or
+ * print "OPT S: must be a number of WHAT from MIN to MAX" and return
+ * non-zero. */
+int cli_count_opt(const char *opt, const char *s, uint64_t min, uint64_t max,
+		  const char *what, uint64_t *out);
 /* "1 MiB", "1.5 GiB", "512 B": exact when the value is a whole unit. */
 const char *cli_size_str(uint64_t bytes, char *buf, size_t len);
 #define CLI_SIZE_STR_LEN 32
@@ -257,6 +262,9 @@ void cli_help_disk_extend(void);
 /* ---- VMs (vm.c) ---- */
 int cmd_vm(int argc, char **argv);
 void help_vm(void);
+/* Attach the terminal to the serial console socket sock of VM what
+ * (vm_console.c): raw tty, Ctrl-] detaches.  The exit status. */
+int cli_vm_console_attach(const char *sock, const char *what);
 
 /* ---- the cluster fast path of a mount (netview.c) ---------------------- */
 

@@ -1,8 +1,9 @@
 /*
- * Sizes on the command line and in output.  Multiples are binary (1K =
- * 1024), as in vmkfstools and mkfs: block sizes and disk sizes are powers
- * of two far more often than powers of ten, and one convention avoids
- * 1M meaning two things.
+ * Sizes and counts on the command line, sizes in output.  Multiples are
+ * binary (1K = 1024), as in vmkfstools and mkfs: block sizes and disk
+ * sizes are powers of two far more often than powers of ten, and one
+ * convention avoids 1M meaning two things.  A count (seconds, CPUs) has
+ * no suffix at all.
  */
 #include <ctype.h>
 #include <errno.h>
@@ -71,6 +72,25 @@ int cli_size_opt(const char *opt, const char *s, uint64_t min, uint64_t max,
 			      cli_size_str(min, a, sizeof(a)),
 			      cli_size_str(max, b, sizeof(b)));
 		return -ERANGE;
+	}
+	*out = v;
+	return 0;
+}
+
+int cli_count_opt(const char *opt, const char *s, uint64_t min, uint64_t max,
+		  const char *what, uint64_t *out)
+{
+	unsigned long long v;
+	char *end;
+
+	/* strtoull takes "-1", " 5" and "" (as 0); a count is digits only. */
+	errno = 0;
+	v = s && isdigit((unsigned char)s[0]) ? strtoull(s, &end, 10) : 0;
+	if (!s || !isdigit((unsigned char)s[0]) || *end || errno ||
+	    v < min || v > max) {
+		cli_usage_err("%s %s: must be a number of %s from %" PRIu64
+			      " to %" PRIu64, opt, s ? s : "", what, min, max);
+		return -EINVAL;
 	}
 	*out = v;
 	return 0;

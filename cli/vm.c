@@ -42,8 +42,11 @@ static void help_vm_cmds(void)
 	       "  list [DATASTORE] [--json]\n"
 	       "                           every VM (directory with %s) on the\n"
 	       "                           datastore, default all vmfs mounts here\n"
-	       "  console PATH             follow the serial console (read-only);\n"
-	       "                           Ctrl-C detaches, the VM keeps running\n"
+	       "  console PATH [--log]     attach to the serial console of a VM\n"
+	       "                           running on this host; Ctrl-] detaches,\n"
+	       "                           the VM keeps running.  --log: follow its\n"
+	       "                           console.log instead (read-only; on the\n"
+	       "                           VM's host, or any host once it stopped)\n"
 	       "  destroy PATH             remove a stopped VM's directory\n\n"
 	       "PATH is the VM's directory on a mounted vmfs volume.  A running VM\n"
 	       "holds the open lock of its config and disks for its host: another\n"
@@ -227,7 +230,7 @@ static int vm_create(int argc, char **argv)
 	const char *boot = NULL, *path, *slash, *mem_arg = NULL;
 	char dir[PATH_MAX], parent[PATH_MAX], p[PATH_MAX * 2], err[HV_ERR_MAX];
 	char *text;
-	uint64_t mem = 0;
+	uint64_t mem = 0, cpus;
 	unsigned ndisks = 0;
 	int ch;
 
@@ -240,7 +243,10 @@ static int vm_create(int argc, char **argv)
 			mem_arg = optarg;
 			break;
 		case 'c':
-			cfg.cpus = (unsigned)strtoul(optarg, NULL, 10);
+			if (cli_count_opt("--cpus", optarg, 1, HV_CPUS_MAX,
+					  "CPUs", &cpus))
+				return CLI_EXIT_USAGE;
+			cfg.cpus = (unsigned)cpus;
 			break;
 		case 'd':
 			if (ndisks == HV_DISKS_MAX)
@@ -445,6 +451,7 @@ static int vm_stop(int argc, char **argv)
 	const char *path;
 	bool force = false;
 	int timeout_s = VM_STOP_TIMEOUT_S, ch, ret;
+	uint64_t n;
 
 	while ((ch = getopt_long(argc, argv, ":ft:h", longopts, NULL)) != -1) {
 		switch (ch) {
@@ -452,10 +459,10 @@ static int vm_stop(int argc, char **argv)
 			force = true;
 			break;
 		case 't':
-			timeout_s = atoi(optarg);
-			if (timeout_s < 0 || timeout_s > 3600)
-				return cli_usage_err("--timeout %s: seconds, 0 to 3600",
-						     optarg);
+			if (cli_count_opt("--timeout", optarg, 0, 3600,
+					  "seconds", &n))
+				return CLI_EXIT_USAGE;
+			timeout_s = (int)n;
 			break;
 		case 'h':
 			help_vm_cmds();
@@ -729,17 +736,15 @@ static void vm_on_int(int sig)
 	vm_detach = 1;
 }
 
-static int vm_console(int argc, char **argv)
+/* Follow dir's console.log (any host, the VM running or not). */
+static int vm_console_log(const char *dir)
 {
 	struct sigaction sa = { .sa_handler = vm_on_int };
 	char p[PATH_MAX + 16], buf[4096];
-	const char *path;
 	ssize_t n;
 	int fd;
 
-	if ((fd = vm_path_arg(argc, argv, &path)) >= 0)
-		return fd;
-	snprintf(p, sizeof(p), "%s/%s", path, HV_CONSOLE_NAME);
+	snprintf(p, sizeof(p), "%s/%s", dir, HV_CONSOLE_NAME);
 	fd = open(p, O_RDONLY | O_CLOEXEC);
 	if (fd < 0) {
 		cli_err("cannot open the console log %s: %s (has the VM ever "
@@ -747,8 +752,8 @@ static int vm_console(int argc, char **argv)
 		return CLI_EXIT_FAIL;
 	}
 	sigaction(SIGINT, &sa, NULL);
-	fprintf(stderr, "[console of %s; Ctrl-C detaches, the VM keeps "
-		"running]\n", path);
+	fprintf(stderr, "[console log of %s; Ctrl-C stops following, the VM "
+		"keeps running]\n", dir);
 	while (!vm_detach) {
 		n = read(fd, buf, sizeof(buf));
 		if (n > 0) {
@@ -760,6 +765,77 @@ static int vm_console(int argc, char **argv)
 	}
 	close(fd);
 	return CLI_EXIT_OK;
+}
+
+/*
+ * Attach to the serial console of a VM running on this host (through
+ * the socket this host's vmfsd gave its QEMU); elsewhere, say where it
+ * runs.  --log: follow console.log instead, read-only, from any host.
+ */
+static int vm_console(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "log",  no_argument, NULL, 'l' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 }
+	};
+	char cfg[PATH_MAX + 16], sock[VMFSD_VM_SOCK_MAX];
+	struct vmfsd_vm_info vi;
+	struct vmfsd_info di;
+	struct vmfsd_ctl *c;
+	struct vm_where w;
+	struct vm_state s;
+	struct stat st;
+	const char *path;
+	bool log = false, here;
+	int ch;
+
+	while ((ch = getopt_long(argc, argv, ":lh", longopts, NULL)) != -1) {
+		switch (ch) {
+		case 'l':
+			log = true;
+			break;
+		case 'h':
+			help_vm_cmds();
+			return CLI_EXIT_OK;
+		default:
+			return cli_getopt_err(ch, argv);
+		}
+	}
+	if (cli_one_operand(argc, argv, "PATH", &path))
+		return CLI_EXIT_USAGE;
+	if (vm_locate(path, &w))
+		return CLI_EXIT_FAIL;
+	if (log)
+		return vm_console_log(w.dir);
+	if (vm_connect(&w, &c, &di))
+		return CLI_EXIT_FAIL;
+	here = !vm_local(c, w.path, &vi) && !strcmp(vi.state, "running");
+	if (!here)
+		vm_state_of(&w, &di, c, &s);
+	vmfsd_ctl_disconnect(c);
+	if (!here) {
+		if (!strcmp(s.state, "running") || !strcmp(s.state, "stopping"))
+			cli_err("VM %s runs on host %s: attach to its console "
+				"there ('vmfs vm console' on %s; its console.log "
+				"is that host's while it runs)", w.dir, s.host,
+				s.host);
+		else
+			cli_err("VM %s is not running (%s); start it with 'vmfs "
+				"vm start', or read its last output with 'vmfs vm "
+				"console --log %s'", w.dir, s.state, path);
+		return CLI_EXIT_FAIL;
+	}
+	snprintf(cfg, sizeof(cfg), "%s/%s", w.dir, HV_CONFIG_NAME);
+	if (stat(cfg, &st)) {
+		cli_err("%s: %s", cfg, strerror(errno));
+		return CLI_EXIT_FAIL;
+	}
+	if (vmfsd_vm_sock_path(di.state_dir, st.st_ino, "console", sock)) {
+		cli_err("the console socket path under %s is too long", di.state_dir);
+		return CLI_EXIT_FAIL;
+	}
+	return cli_vm_console_attach(sock, w.dir);
 }
 
 static int vm_destroy(int argc, char **argv)
@@ -822,7 +898,7 @@ static const struct cli_cmd vm_cmds[] = {
 	{ "stop",    vm_stop,    help_vm_cmds, "stop a VM running on this host" },
 	{ "status",  vm_status,  help_vm_cmds, "state and host of a VM" },
 	{ "list",    vm_list,    help_vm_cmds, "every VM on the datastores" },
-	{ "console", vm_console, help_vm_cmds, "follow a VM's serial console" },
+	{ "console", vm_console, help_vm_cmds, "attach to a VM's serial console" },
 	{ "destroy", vm_destroy, help_vm_cmds, "remove a stopped VM" },
 };
 

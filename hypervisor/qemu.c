@@ -51,7 +51,8 @@ void hv_argv_free(char **argv)
 }
 
 int hv_qemu_argv(const struct hv_config *c, const char *vmdir,
-		 const char *qmp_path, bool kvm, char ***argv_out)
+		 const char *qmp_path, const char *console_sock, bool kvm,
+		 char ***argv_out)
 {
 	struct qargv a = { .v = calloc(QEMU_ARGS_MAX, sizeof(char *)) };
 
@@ -69,13 +70,24 @@ int hv_qemu_argv(const struct hv_config *c, const char *vmdir,
 	qarg(&a, "-smp");
 	qarg(&a, "%u", c->cpus);
 	/* No display, no monitor on stdio: the serial console goes to the
-	 * VM's log on the datastore, QMP to the supervisor's socket. */
+	 * VM's log on the datastore (and to whoever is attached to its
+	 * socket: vmfs vm console; output nobody reads is dropped, the
+	 * guest never waits for a reader), QMP to the supervisor's
+	 * socket. */
 	qarg(&a, "-display");
 	qarg(&a, "none");
 	qarg(&a, "-nodefaults");
 	qarg(&a, "-no-user-config");
-	qarg(&a, "-serial");
-	qarg(&a, "file:%s/%s", vmdir, HV_CONSOLE_NAME);
+	if (console_sock) {
+		qarg(&a, "-chardev");
+		qarg(&a, "socket,id=con0,path=%s,server=on,wait=off,"
+		     "logfile=%s/%s", console_sock, vmdir, HV_CONSOLE_NAME);
+		qarg(&a, "-serial");
+		qarg(&a, "chardev:con0");
+	} else {
+		qarg(&a, "-serial");
+		qarg(&a, "file:%s/%s", vmdir, HV_CONSOLE_NAME);
+	}
 	qarg(&a, "-qmp");
 	qarg(&a, "unix:%s,server=on,wait=off", qmp_path);
 	/* A guest that reboots or panics exits: the supervisor sees it. */

@@ -12,6 +12,17 @@
 
 #define VM_CALL_MS 30000
 
+int vmfsd_vm_sock_path(const char *state_dir, uint64_t config_ino,
+		       const char *kind, char out[VMFSD_VM_SOCK_MAX])
+{
+	int n = snprintf(out, VMFSD_VM_SOCK_MAX, "%s/vm/%llu.%s", state_dir,
+			 (unsigned long long)config_ino, kind);
+
+	if (n < 0 || n >= VMFSD_VM_SOCK_MAX || strchr(out, ','))
+		return -ENAMETOOLONG;
+	return 0;
+}
+
 /* A request whose reply carries nothing but its error. */
 static int vm_call(struct vmfsd_ctl *c, uint32_t type, json_object *req,
 		   char **reply_out, char *msg, size_t msglen)

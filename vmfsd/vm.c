@@ -63,7 +63,8 @@ struct vmfsd_vm {
 	struct vmfsd *d;
 	char path[PATH_MAX];        /* inside the volume */
 	char name[HV_NAME_MAX + 1];
-	char qmp[108];
+	char qmp[VMFSD_VM_SOCK_MAX];
+	char con[VMFSD_VM_SOCK_MAX];  /* the serial console's socket */
 	pid_t pid;
 	int pidfd;
 	enum vm_phase phase;
@@ -214,6 +215,7 @@ static void vm_ended(struct vmfsd_vm *vm, int status)
 	}
 	vm_locks_release(d, vm);
 	unlink(vm->qmp);
+	unlink(vm->con);
 	vm->since_ns = vm_wall_ns();
 	/* Forget the oldest ended VMs beyond VM_ENDED_MAX. */
 	pthread_mutex_lock(&d->vms_mu);
@@ -384,17 +386,20 @@ static int vm_start(struct vmfsd *d, const char *path, char *msg, size_t len)
 		goto fail;
 	snprintf(dir, sizeof(dir), "%s/vm", d->a->state_dir);
 	mkdir(dir, 0700);
-	if (snprintf(vm->qmp, sizeof(vm->qmp), "%s/%llu.qmp", dir,
-		     (unsigned long long)vm->ino[0]) >= (int)sizeof(vm->qmp)) {
-		snprintf(msg, len, "the QMP socket path under %s is longer than a "
-			 "unix socket allows; use a shorter --state-dir", dir);
+	if (vmfsd_vm_sock_path(d->a->state_dir, vm->ino[0], "qmp", vm->qmp) ||
+	    vmfsd_vm_sock_path(d->a->state_dir, vm->ino[0], "console",
+			       vm->con)) {
+		snprintf(msg, len, "the VM's socket paths under %s are longer "
+			 "than a unix socket allows (or hold a comma); use a "
+			 "shorter --state-dir", dir);
 		ret = -ENAMETOOLONG;
 		goto fail;
 	}
 	unlink(vm->qmp);
+	unlink(vm->con);
 	snprintf(log, sizeof(log), "%s/qemu.log", vmdir);
-	ret = hv_qemu_argv(&c, vmdir, vm->qmp, access("/dev/kvm", R_OK | W_OK) == 0,
-			   &argv);
+	ret = hv_qemu_argv(&c, vmdir, vm->qmp, vm->con,
+			   access("/dev/kvm", R_OK | W_OK) == 0, &argv);
 	if (ret)
 		goto fail;
 	vm->pid = vm_spawn(argv, log);

@@ -48,7 +48,8 @@ struct vheld {
 	uint32_t open_ro, open_rw; /* open files (FUSE opens) */
 	bool multiwriter;          /* opens share a MULTIWRITER lock */
 	bool in_op;                /* taken by the running operation */
-	bool wanted;               /* a member asked for it during an op */
+	bool wanted;               /* to be let go when its op ends */
+	bool asked;                /* ... and a member waits for RELEASED */
 	bool dirty;                /* cached with changes not home yet: */
 	uint64_t seq;              /* ... in this sealed transaction */
 	int64_t used_ms;           /* the last operation that used it ended */
@@ -56,6 +57,8 @@ struct vheld {
 				    * (vol_kcache_hold) */
 	bool leaving;              /* being let go: the kernel may keep
 				    * nothing more under it */
+	bool unreleased;           /* its last release failed: the next
+				    * trim tries again (vcl_release_addr) */
 	struct vheld *next;
 };
 
@@ -69,6 +72,13 @@ struct vslot_seen {
 	uint8_t uuid[VMFS_UUID_SIZE];
 	uint64_t hb_gen, counter;
 	int64_t since_ms;
+};
+
+/* One lock the handover worker is to let go of; asked: a member asked
+ * for it and waits for RELEASED (no answer for our own uncaching). */
+struct vcl_hwreq {
+	uint64_t addr;
+	bool asked;
 };
 
 #define VHELD_BUCKETS 4096
@@ -106,15 +116,18 @@ struct vcl {
 				      * (held_mu) */
 	bool net_check;              /* membership changed (thr_mu) */
 	bool any_suspect;            /* a slot is watched closely */
-	/* The handover worker: members' requests, served off their thread. */
+	/* The handover worker: members' requests, served off their thread,
+	 * and this host's own "let go of it" (vcl_hw_queue). */
 	pthread_t hw_thr;
 	bool hw_started, hw_stopping;
 	pthread_mutex_t hw_mu;
 	pthread_cond_t hw_cv;
-	uint64_t *hw_q;
+	struct vcl_hwreq *hw_q;
 	uint32_t hw_n, hw_cap;
 	bool hw_flush;               /* release every cached lock */
 	bool hw_trim;                /* release the cached locks left idle */
+	bool release_failed;         /* a release failed: trim at the next
+				      * tick (held_mu) */
 	struct vol_net_stats ns;     /* counters: atomics */
 
 	/* The kernel's caches (vol_kcache_set).  kc_rw guards kc and
@@ -400,13 +413,20 @@ static bool op_shared(const struct vol *v)
 	return cur_op && cur_op->v == v;
 }
 
-static int vcl_hw_queue(struct vcl *c, uint64_t addr);
+static int vcl_hw_queue(struct vcl *c, uint64_t addr, bool asked);
 
 /*
  * Record addr's new generation and drop it from the held table.  A lock
  * under which the kernel keeps something is let go only by the handover
  * worker, once the kernel forgot it (vcl_kc_forget): anywhere else it
  * stays held, and the worker is asked to let go of it (-EAGAIN).
+ *
+ * A release whose write fails (an I/O error, a compare-and-write that
+ * kept failing) leaves the lock held on disk, and h says so; nothing
+ * else would try again while no operation of ours uses h, and another
+ * host would wait for it for ever (or for the space of a file we had
+ * open).  The watcher's next tick has the handover worker go through the
+ * table (vcl_uncache_some), which lets go of it if nothing here uses it.
  */
 static int vcl_release_addr(struct vcl *c, struct vheld *h)
 {
@@ -414,7 +434,8 @@ static int vcl_release_addr(struct vcl *c, struct vheld *h)
 	int ret;
 
 	if (h->kheld) {
-		vcl_hw_queue(c, h->addr);
+		/* The worker answers only a member that is waiting. */
+		vcl_hw_queue(c, h->addr, h->asked);
 		return -EAGAIN;
 	}
 	ret = lock_release(c->lk, h->addr, &st);
@@ -424,9 +445,12 @@ static int vcl_release_addr(struct vcl *c, struct vheld *h)
 		/* -EPERM: not ours any more (broken by a survivor). */
 		h->mode = VMFS_LOCK_FREE;
 		h->gen = ret ? 0 : st.gen;
+		h->unreleased = false;
 		return 0;
 	}
-	VLOG(LOG_WARNING, "releasing the lock at %llu: %s",
+	h->unreleased = true;
+	c->release_failed = true;
+	VLOG(LOG_WARNING, "releasing the lock at %llu: %s; trying again at the next tick",
 	     (unsigned long long)h->addr, vmfs_strerror(ret));
 	return ret;
 }
@@ -568,7 +592,9 @@ int vcl_end(struct vol *v, struct vcl_optab *op, int ret)
 				if (h->wanted &&
 				    !(h->kheld && h->mode != VMFS_LOCK_FREE)) {
 					h->wanted = false;
-					asked[nasked++] = h->addr;
+					if (h->asked)
+						asked[nasked++] = h->addr;
+					h->asked = false;
 				}
 			}
 			pthread_mutex_unlock(&c->held_mu);
@@ -1636,9 +1662,11 @@ static void vcl_uncache_one(struct vol *v, struct vheld *h, int64_t idle_ms,
 	struct lock_state st;
 
 	for (;;) {
+		/* One whose release failed goes whether idle or not. */
 		if (h->mode == VMFS_LOCK_FREE || h->in_op ||
 		    (idle_ms && (h->open_ro || h->open_rw ||
-				 now - h->used_ms < idle_ms)) ||
+				 (now - h->used_ms < idle_ms &&
+				  !h->unreleased))) ||
 		    !vcl_cached_home(v, h))
 			break;
 		if (h->kheld) {
@@ -1692,20 +1720,28 @@ static bool vcl_uncache_some(struct vol *v, int64_t idle_ms, uint32_t *cursor)
 	return true;
 }
 
-/* One member's request for addr (handover worker). */
-static void vcl_hand_over(struct vol *v, uint64_t addr)
+/*
+ * Let go of addr (handover worker): a member's request (asked: answered
+ * with RELEASED, also when we do not hold it), or this host's own (a lock
+ * the kernel kept, vol_file_uncache: no answer, nobody waits for one).
+ */
+static void vcl_hand_over(struct vol *v, uint64_t addr, bool asked)
 {
 	struct vcl *c = v->cl;
 	struct lock_state st;
 	struct vheld *h;
-	bool answer = true;
+	bool answer = asked;
 
 	pthread_mutex_lock(&c->held_mu);
 	h = held_find(c, addr, false);
+	if (h && h->asked)
+		answer = true;  /* a member waits since an op kept it */
 	while (h && h->mode != VMFS_LOCK_FREE) {
 		if (h->in_op) {
-			/* The operation's end lets go of it, and answers. */
+			/* The operation's end lets go of it, and answers
+			 * if a member asked. */
 			h->wanted = true;
+			h->asked = h->asked || asked;
 			answer = false;
 			break;
 		}
@@ -1727,8 +1763,11 @@ static void vcl_hand_over(struct vol *v, uint64_t addr)
 		h->wanted = false;
 		break;
 	}
-	if (h)
+	if (h) {
 		h->leaving = false;
+		if (answer)
+			h->asked = false;
+	}
 	pthread_mutex_unlock(&c->held_mu);
 	if (answer)
 		vcl_net_released(c, &addr, 1);
@@ -1769,16 +1808,16 @@ static void *vcl_hw_thread(void *arg)
 			continue;
 		}
 		if (c->hw_n) {
-			uint64_t addr = c->hw_q[--c->hw_n];
+			struct vcl_hwreq r = c->hw_q[--c->hw_n];
 
 			pthread_mutex_unlock(&c->hw_mu);
 			/* Not while the mode switches: the table is the
 			 * switch's then. */
 			pthread_rwlock_rdlock(&c->mode_rw);
 			if (c->shared)
-				vcl_hand_over(v, addr);
-			else
-				vcl_net_released(c, &addr, 1);
+				vcl_hand_over(v, r.addr, r.asked);
+			else if (r.asked)
+				vcl_net_released(c, &r.addr, 1);
 			pthread_rwlock_unlock(&c->mode_rw);
 			pthread_mutex_lock(&c->hw_mu);
 			continue;
@@ -1798,22 +1837,25 @@ int vol_cluster_release_request(struct vol *v, uint64_t addr,
 	if (!c || !c->hw_started)
 		return 0;
 	NS_ADD(c, requests);
-	return vcl_hw_queue(c, addr);
+	return vcl_hw_queue(c, addr, true);
 }
 
-/* Queue addr for the handover worker (any thread; never blocks).
- * -EINPROGRESS, or -ENOMEM. */
-static int vcl_hw_queue(struct vcl *c, uint64_t addr)
+/* Queue addr for the handover worker (any thread; never blocks); asked:
+ * a member waits for its RELEASED.  -EINPROGRESS, or -ENOMEM. */
+static int vcl_hw_queue(struct vcl *c, uint64_t addr, bool asked)
 {
 	int ret = -EINPROGRESS;
 
 	pthread_mutex_lock(&c->hw_mu);
 	for (uint32_t i = 0; i < c->hw_n; i++)
-		if (c->hw_q[i] == addr)
-			goto out;  /* asked already */
+		if (c->hw_q[i].addr == addr) {
+			/* Queued already; a member's ask is answered. */
+			c->hw_q[i].asked = c->hw_q[i].asked || asked;
+			goto out;
+		}
 	if (c->hw_n == c->hw_cap) {
 		uint32_t cap = c->hw_cap ? c->hw_cap * 2 : 64;
-		uint64_t *q = realloc(c->hw_q, cap * sizeof(*q));
+		struct vcl_hwreq *q = realloc(c->hw_q, cap * sizeof(*q));
 
 		if (!q) {
 			ret = -ENOMEM;
@@ -1822,18 +1864,24 @@ static int vcl_hw_queue(struct vcl *c, uint64_t addr)
 		c->hw_q = q;
 		c->hw_cap = cap;
 	}
-	c->hw_q[c->hw_n++] = addr;
+	c->hw_q[c->hw_n].addr = addr;
+	c->hw_q[c->hw_n++].asked = asked;
 	pthread_cond_signal(&c->hw_cv);
 out:
 	pthread_mutex_unlock(&c->hw_mu);
 	return ret;
 }
 
+/* Our own wish, not a member's: neither counted as a request nor
+ * answered with RELEASED. */
 int vol_file_uncache(struct vol *v, uint64_t ino)
 {
-	int ret = vol_cluster_release_request(v, res_addr(v, VMFS_RES_INODE, ino),
-					      VMFS_LOCK_FREE);
+	struct vcl *c = v->cl;
+	int ret;
 
+	if (!c || !c->hw_started)
+		return 0;
+	ret = vcl_hw_queue(c, res_addr(v, VMFS_RES_INODE, ino), false);
 	return ret == -EINPROGRESS ? 0 : ret;
 }
 
@@ -2165,6 +2213,19 @@ static void vcl_tick(struct vol *v)
  */
 #define VCL_CLOSE_WATCH_MS 100
 
+/* Did a release fail since the last tick?  (Clears it: a retry that
+ * fails again sets it again.) */
+static bool vcl_retry_wanted(struct vcl *c)
+{
+	bool ret;
+
+	pthread_mutex_lock(&c->held_mu);
+	ret = c->release_failed;
+	c->release_failed = false;
+	pthread_mutex_unlock(&c->held_mu);
+	return ret;
+}
+
 static void *vcl_thread(void *arg)
 {
 	struct vol *v = arg;
@@ -2203,7 +2264,7 @@ static void *vcl_thread(void *arg)
 			}
 			if (full || check)
 				vcl_net_decide(v);
-			if (full && c->caching) {
+			if (full && (c->caching || vcl_retry_wanted(c))) {
 				pthread_mutex_lock(&c->hw_mu);
 				c->hw_trim = true;
 				pthread_cond_signal(&c->hw_cv);

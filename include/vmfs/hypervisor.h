@@ -78,11 +78,15 @@ int hv_config_check(const struct hv_config *c, const char *file, char *err,
  * and aio=native (O_DIRECT through the mount: nothing cached on the host
  * that a failover could lose), the serial console appended to
  * vmdir/HV_CONSOLE_NAME, no display, QMP on the unix socket qmp_path.
- * The config's accel decides KVM or TCG; for "auto", kvm says whether
- * /dev/kvm is usable here.
+ * console_sock (NULL: none): the serial console is also a unix socket
+ * there, which one client at a time may attach to, reading and typing
+ * (vmfs vm console).  Neither path may hold a comma.  The config's accel
+ * decides KVM or TCG; for "auto", kvm says whether /dev/kvm is usable
+ * here.
  */
 int hv_qemu_argv(const struct hv_config *c, const char *vmdir,
-		 const char *qmp_path, bool kvm, char ***argv_out);
+		 const char *qmp_path, const char *console_sock, bool kvm,
+		 char ***argv_out);
 void hv_argv_free(char **argv);
 
 /* ---- QMP (hypervisor/qmp.c) ---- */

@@ -288,6 +288,17 @@ int vmfsd_ctl_umount(struct vmfsd_ctl *c, int timeout_ms,
  * reads the state from those locks.  The supervisor's own view (this
  * host's QEMU processes and how the last ones ended) is VMFSD_CTL_VM_LIST.
  */
+/*
+ * The unix sockets of a running VM, in the daemon's state dir and named
+ * by the inode of the VM's config: kind "qmp" (the supervisor's) or
+ * "console" (the serial console, vmfs vm console attaches to it).  0, or
+ * -ENAMETOOLONG when the path does not fit a unix socket address (or
+ * holds a comma, which QEMU's option parser would split at).
+ */
+#define VMFSD_VM_SOCK_MAX 108
+int vmfsd_vm_sock_path(const char *state_dir, uint64_t config_ino,
+		       const char *kind, char out[VMFSD_VM_SOCK_MAX]);
+
 struct vmfsd_vm_info {
 	char path[4096];            /* inside the volume */
 	char name[65];

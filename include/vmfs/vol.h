@@ -397,9 +397,10 @@ int vol_open_file_who(struct vol *v, uint64_t ino, bool write, char *holder,
 void vol_release_file(struct vol *v, uint64_t ino, bool write);
 /*
  * Let go of the lock of inode ino if it stays here only as the fast
- * path's cache (queued for the handover worker, as a member's ask is), so
- * that the disk soon shows it free: for locks other hosts read as state,
- * such as a VM's config (vmfsd/vm.c).  0, or -ENOMEM.
+ * path's cache (queued for the handover worker; not a member's request:
+ * not counted as one, and no RELEASED goes out for it), so that the disk
+ * soon shows it free: for locks other hosts read as state, such as a
+ * VM's config (vmfsd/vm.c).  0, or -ENOMEM.
  */
 int vol_file_uncache(struct vol *v, uint64_t ino);
 /* "host NAME (UUID, slot N), ..." for the holders in st. */

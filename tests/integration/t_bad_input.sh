@@ -82,6 +82,16 @@ for grp in "disk create|create, info, set, import, clone, extend or inflate" \
 		fail "no hint at vmfs $cmd $s1 --help: $(cat "$T_DIR/err")"
 	"$VMFS" "$cmd" -h | grep -q "usage: vmfs $cmd" || fail "vmfs $cmd -h prints no usage"
 done
+# Counts are digits only, in range (no atoi: garbage is not 0), checked
+# before anything looks for the VM.
+for t in abc 5x -1 "" 3601 " 5"; do
+	expect_fail 2 "^vmfs vm stop: --timeout $t: must be a number of seconds from 0 to 3600" \
+		"$VMFS" vm stop --timeout "$t" "$T_DIR/novm"
+done
+expect_fail 2 "^vmfs vm create: --cpus x: must be a number of CPUs from 1 to 64" \
+	"$VMFS" vm create --cpus x "$T_DIR/novm"
+expect_fail 2 "^vmfs vm create: --cpus 0: must be a number of CPUs from 1 to 64" \
+	"$VMFS" vm create --cpus 0 "$T_DIR/novm"
 expect_fail 2 "bogus" "$VMFSD" --bogus
 # vmfs mount and vmfsd read a LUN spec as lun_open does (lun_spec_parse):
 # an empty path is not the working directory.

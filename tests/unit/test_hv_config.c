@@ -87,7 +87,7 @@ static void test_argv(void)
 	CU_ASSERT_EQUAL_FATAL(hv_config_parse(good, "vm.json", &c, err,
 					      sizeof(err)), 0);
 	CU_ASSERT_EQUAL_FATAL(hv_qemu_argv(&c, "/mnt/ds/g1", "/run/q.sock",
-					   false, &argv), 0);
+					   NULL, false, &argv), 0);
 	for (unsigned i = 0; argv[i]; i++) {
 		drive |= !strcmp(argv[i], "file=/mnt/ds/g1/disk0.img,format=raw,"
 				 "if=virtio,cache=none,aio=native");
@@ -97,11 +97,24 @@ static void test_argv(void)
 	CU_ASSERT(qmp);
 	hv_argv_free(argv);
 
+	/* An attachable console: a socket, logged to the datastore too. */
+	CU_ASSERT_EQUAL_FATAL(hv_qemu_argv(&c, "/mnt/ds/g1", "/run/q.sock",
+					   "/run/c.sock", false, &argv), 0);
+	drive = qmp = false;
+	for (unsigned i = 0; argv[i]; i++) {
+		drive |= !strcmp(argv[i], "socket,id=con0,path=/run/c.sock,"
+				 "server=on,wait=off,logfile=/mnt/ds/g1/console.log");
+		qmp |= !strcmp(argv[i], "chardev:con0");
+	}
+	CU_ASSERT(drive);
+	CU_ASSERT(qmp);
+	hv_argv_free(argv);
+
 	/* A NIC with a MAC: user networking, model and MAC as given. */
 	snprintf(c.nics[0].mac, sizeof(c.nics[0].mac), "52:54:00:12:34:56");
 	CU_ASSERT_EQUAL_FATAL(hv_config_check(&c, "vm.json", err, sizeof(err)), 0);
 	CU_ASSERT_EQUAL_FATAL(hv_qemu_argv(&c, "/mnt/ds/g1", "/run/q.sock",
-					   false, &argv), 0);
+					   NULL, false, &argv), 0);
 	drive = false;
 	for (unsigned i = 0; argv[i]; i++)
 		drive |= !strcmp(argv[i], "user,model=e1000,mac=52:54:00:12:34:56");

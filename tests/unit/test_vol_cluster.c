@@ -19,106 +19,29 @@
 #include <sys/wait.h>
 #include <unistd.h>
 #include "unit.h"
+#include "uhost.h"
 #include "vmfs/lockmgr.h"
 #include "vmfs/lun.h"
 #include "vmfs/vol.h"
 
-#define MIB (1024ull * 1024)
 
-struct uhost {
-	struct lun *lun, *hb_lun;
-	struct hb *hb;
-	struct vol *v;
-};
-
-static const char *lun_path;
-static struct vol_geom geom;
 static struct uhost hosts[2];
-
-/* Join the heartbeat, open the engine on our own journal, share. */
-static void host_up(struct uhost *h, unsigned n)
-{
-	struct vol_cluster_opts co;
-	struct vol_open_opts oo;
-	struct hb_opts o;
-	uint8_t uuid[VMFS_UUID_SIZE];
-	char name[8];
-
-	memset(uuid, 0, sizeof(uuid));
-	uuid[0] = 0xa0 + (uint8_t)n;
-	uuid[15] = 1;
-	snprintf(name, sizeof(name), "u%u", n);
-	CU_ASSERT_FATAL(lun_open(lun_path, 0, &h->lun) == 0);
-	CU_ASSERT_FATAL(lun_open(lun_path, 0, &h->hb_lun) == 0);
-	memset(&o, 0, sizeof(o));
-	o.host_uuid = uuid;
-	o.hostname = name;
-	o.lease_ms = 1000;
-	o.journal_offset = geom.journal_offset;
-	o.journal_size = geom.journal_size_bytes;
-	o.gate_lun = h->lun;
-	CU_ASSERT_FATAL(hb_join(h->hb_lun, geom.hb_offset, &o, &h->hb) == 0);
-	memset(&oo, 0, sizeof(oo));
-	oo.flags = VOL_OWN_JOURNAL;
-	oo.journal_slot = hb_slot_index(h->hb);
-	CU_ASSERT_FATAL(vol_open_ex(h->lun, &oo, &h->v) == 0);
-	memset(&co, 0, sizeof(co));
-	co.hb_lun = h->hb_lun;
-	co.lock_lun = h->lun;
-	co.hb_offset = geom.hb_offset;
-	co.host_uuid = uuid;
-	co.my_slot = hb_slot_index(h->hb);
-	co.my_hb_gen = hb_generation(h->hb);
-	co.prim = hb_primitive(h->hb);
-	hb_timeouts_get(h->hb, &co.t);
-	CU_ASSERT_FATAL(vol_cluster_start(h->v, &co) == 0);
-}
-
-/* 0, or the first error of the clean shutdown (no assertion here: the
- * suite's cleanup calls it too, outside any test). */
-static int host_down(struct uhost *h)
-{
-	int ret = 0, r;
-
-	if (h->v) {
-		vol_cluster_stop(h->v);
-		ret = vol_close(h->v);
-	}
-	if (h->hb && (r = hb_leave(h->hb)) && !ret)
-		ret = r;
-	if (h->lun)
-		lun_close(h->lun);
-	if (h->hb_lun)
-		lun_close(h->hb_lun);
-	memset(h, 0, sizeof(*h));
-	return ret;
-}
-
-/* A fresh volume (geom set), no host on it. */
-static void fresh_volume(void)
-{
-	struct lun *lun;
-
-	lun_path = unit_scratch_volume("cluster.img", 256 * MIB, &lun);
-	CU_ASSERT_FATAL(vol_geom_read(lun, &geom, NULL, NULL) == 0);
-	lun_close(lun);
-}
 
 /* A fresh volume and hosts A and B sharing it. */
 static void two_hosts(void)
 {
-	fresh_volume();
-	host_up(&hosts[0], 0);
-	host_up(&hosts[1], 1);
+	uhost_volume("cluster.img");
+	uhost_up(&hosts[0], 0, false);
+	uhost_up(&hosts[1], 1, false);
 	CU_ASSERT_FATAL(vol_cluster_is_shared(hosts[0].v));
 	CU_ASSERT_FATAL(vol_cluster_is_shared(hosts[1].v));
 }
 
 static int cleanup(void)
 {
-	int b = host_down(&hosts[1]);
+	int b = uhost_down(&hosts[1]);
 
-	return host_down(&hosts[0]) || b;
+	return uhost_down(&hosts[0]) || b;
 }
 
 static uint64_t mkdir_at(struct vol *v, uint64_t parent, const char *name)
@@ -170,7 +93,7 @@ static void test_no_cycle_across_hosts(void)
 	CU_ASSERT_EQUAL(lookup_at(b, VMFS_ROOT_INO, "d1"), d1);
 
 	CU_ASSERT_EQUAL(cleanup(), 0);
-	CU_ASSERT(unit_fsck_clean(lun_path, "after the crossing moves"));
+	CU_ASSERT(unit_fsck_clean(uhost_lun_path, "after the crossing moves"));
 }
 
 
@@ -234,10 +157,10 @@ static void test_inode_reused_by_another_host(void)
 	CU_ASSERT_EQUAL(s.inodes, s0.inodes);
 
 	CU_ASSERT_EQUAL(cleanup(), 0);
-	CU_ASSERT(unit_fsck_clean(lun_path, "after the reuse"));
+	CU_ASSERT(unit_fsck_clean(uhost_lun_path, "after the reuse"));
 }
 
-/* The slot of host n (host_up's uuid) as on disk, or NULL. */
+/* The slot of host n (uhost_up's uuid) as on disk, or NULL. */
 static bool slot_of(unsigned n, struct hb_slot_info *out)
 {
 	struct hb_slot_info si[8];
@@ -245,8 +168,8 @@ static bool slot_of(unsigned n, struct hb_slot_info *out)
 	uint32_t cnt = 0;
 	bool found = false;
 
-	CU_ASSERT_FATAL(lun_open(lun_path, 0, &lun) == 0);
-	if (hb_survey(lun, geom.hb_offset, false, si, 8, &cnt) == 0)
+	CU_ASSERT_FATAL(lun_open(uhost_lun_path, 0, &lun) == 0);
+	if (hb_survey(lun, uhost_geom.hb_offset, false, si, 8, &cnt) == 0)
 		for (uint32_t i = 0; i < cnt && !found; i++)
 			if (si[i].host_uuid[0] == 0xa0 + n &&
 			    si[i].host_uuid[15] == 1) {
@@ -277,7 +200,7 @@ static void test_recoverer_dies(void)
 	pid_t pid;
 	int st;
 
-	fresh_volume();
+	uhost_volume("cluster.img");
 	CU_ASSERT_FATAL(pipe(go) == 0 && pipe(done) == 0);
 	pid = fork();   /* before any thread: the child starts its own */
 	CU_ASSERT_FATAL(pid >= 0);
@@ -289,7 +212,7 @@ static void test_recoverer_dies(void)
 		memset(&c, 0, sizeof(c));
 		if (read(go[0], &x, 1) != 1)
 			_exit(2);
-		host_up(&c, 2);
+		uhost_up(&c, 2, false);
 		if (vol_create(c.v, VMFS_ROOT_INO, "c-disk", S_IFREG | 0644, 0,
 			       0, 0, &a) || vol_open_file(c.v, a.ino, true) < 0 ||
 		    vol_write(c.v, a.ino, "from C", 6, 0) != 6 ||
@@ -300,8 +223,8 @@ static void test_recoverer_dies(void)
 		pause();   /* killed here, holding the file open */
 		_exit(5);
 	}
-	host_up(&hosts[0], 0);
-	host_up(&hosts[1], 1);
+	uhost_up(&hosts[0], 0, false);
+	uhost_up(&hosts[1], 1, false);
 	CU_ASSERT_FATAL(write(go[1], "g", 1) == 1);
 	CU_ASSERT_FATAL(read(done[0], &fa.ino, sizeof(fa.ino)) == sizeof(fa.ino));
 	kill(pid, SIGKILL);
@@ -312,7 +235,7 @@ static void test_recoverer_dies(void)
 	hb_timeouts_from_lease(si.lease_ms, &t);
 	CU_ASSERT_EQUAL_FATAL(hb_recover_claim(hosts[0].hb_lun,
 					       hb_primitive(hosts[0].hb),
-					       geom.hb_offset, &si,
+					       uhost_geom.hb_offset, &si,
 					       t.io_timeout_ms, &rec), 0);
 	CU_ASSERT_EQUAL(hb_recover_done(rec, false), 0);
 	CU_ASSERT_FATAL(slot_of(2, &si));
@@ -332,7 +255,7 @@ static void test_recoverer_dies(void)
 	close(done[0]);
 	close(done[1]);
 	CU_ASSERT_EQUAL(cleanup(), 0);
-	CU_ASSERT(unit_fsck_clean(lun_path, "after the recovery taken over"));
+	CU_ASSERT(unit_fsck_clean(uhost_lun_path, "after the recovery taken over"));
 }
 
 /*
@@ -429,6 +352,19 @@ static bool caching_becomes(unsigned i, bool on)
 	return false;
 }
 
+/* A fresh volume, hosts A and B sharing it, both in the group (unet)
+ * and caching their locks. */
+static void two_hosts_caching(void)
+{
+	two_hosts();
+	unet.member[0] = unet.member[1] = true;
+	unet.nreleased[0] = unet.nreleased[1] = 0;
+	vol_cluster_set_net(hosts[0].v, &unet_ops, (void *)(uintptr_t)0);
+	vol_cluster_set_net(hosts[1].v, &unet_ops, (void *)(uintptr_t)1);
+	CU_ASSERT_FATAL(caching_becomes(0, true));
+	CU_ASSERT_FATAL(caching_becomes(1, true));
+}
+
 static int count_entry(void *ctx, const char *name,
 		       const struct vol_attr *a, uint64_t next_cookie)
 {
@@ -461,14 +397,9 @@ static void test_cached_locks_handed_over(void)
 	uint64_t d;
 	char name[32];
 
-	two_hosts();
+	two_hosts_caching();
 	a = hosts[0].v;
 	b = hosts[1].v;
-	unet.member[0] = unet.member[1] = true;
-	vol_cluster_set_net(a, &unet_ops, (void *)(uintptr_t)0);
-	vol_cluster_set_net(b, &unet_ops, (void *)(uintptr_t)1);
-	CU_ASSERT_FATAL(caching_becomes(0, true));
-	CU_ASSERT_FATAL(caching_becomes(1, true));
 
 	d = mkdir_at(a, VMFS_ROOT_INO, "shared");
 	create_at(a, d, "a-first", &at);
@@ -530,7 +461,117 @@ static void test_cached_locks_handed_over(void)
 
 	vol_cluster_set_net(a, NULL, NULL);
 	CU_ASSERT_EQUAL(cleanup(), 0);
-	CU_ASSERT(unit_fsck_clean(lun_path, "after the handovers"));
+	CU_ASSERT(unit_fsck_clean(uhost_lun_path, "after the handovers"));
+}
+
+/* The lock of inode ino as on disk (read through lun). */
+static struct lock_state disk_lock(struct lun *lun, uint64_t ino)
+{
+	const struct vol_res_geom *r = &uhost_geom.res[VMFS_RES_INODE];
+	uint64_t addr = r->obj_offset + ino * r->obj_size;
+	struct lock_state st;
+	void *buf = lun_buf_alloc(VMFS_LOCK_SIZE);
+
+	memset(&st, 0, sizeof(st));
+	CU_ASSERT_FATAL(buf != NULL);
+	CU_ASSERT_EQUAL(lun_read(lun, buf, VMFS_LOCK_SIZE, addr), 0);
+	CU_ASSERT_EQUAL(lock_state_from_disk(buf, addr, &st), 0);
+	lun_buf_free(buf);
+	return st;
+}
+
+/* Wait (up to 10 s) for the lock of ino to read FREE on disk. */
+static bool disk_lock_frees(struct lun *lun, uint64_t ino)
+{
+	for (int k = 0; k < 200; k++) {
+		if (disk_lock(lun, ino).mode == VMFS_LOCK_FREE)
+			return true;
+		usleep(50000);
+	}
+	return false;
+}
+
+/*
+ * vol_file_uncache is this host's own wish (vmfsd/vm.c, at a VM's stop),
+ * not a member's request: the cached lock goes free on disk, but it is
+ * neither counted as a request nor answered with a RELEASED nobody asked
+ * for.
+ */
+static void test_uncache_is_not_a_request(void)
+{
+	struct vol_net_stats n0, n1;
+	struct vol_attr fa;
+	struct vol *a, *b;
+	uint64_t d;
+
+	two_hosts_caching();
+	a = hosts[0].v;
+	b = hosts[1].v;
+
+	d = mkdir_at(a, VMFS_ROOT_INO, "vmdir");
+	create_at(a, d, "vm.json", &fa);
+	/* Opened and closed: its lock stays cached EXCLUSIVE. */
+	CU_ASSERT_EQUAL_FATAL(vol_open_file(a, fa.ino, true), 0);
+	vol_release_file(a, fa.ino, true);
+	CU_ASSERT_NOT_EQUAL(disk_lock(hosts[0].lun, fa.ino).mode,
+			    VMFS_LOCK_FREE);
+	vol_cluster_net_stats(a, &n0);
+	CU_ASSERT_EQUAL(vol_file_uncache(a, fa.ino), 0);
+	CU_ASSERT(disk_lock_frees(hosts[1].lun, fa.ino));
+	vol_cluster_net_stats(a, &n1);
+	CU_ASSERT_EQUAL(n1.requests, n0.requests);
+	CU_ASSERT_EQUAL(n1.handed, n0.handed);
+	pthread_mutex_lock(&unet.mu);
+	CU_ASSERT_EQUAL(unet.nreleased[0], 0);
+	pthread_mutex_unlock(&unet.mu);
+
+	vol_cluster_set_net(a, NULL, NULL);
+	vol_cluster_set_net(b, NULL, NULL);
+	unet.member[0] = unet.member[1] = false;
+	CU_ASSERT_EQUAL(cleanup(), 0);
+	CU_ASSERT(unit_fsck_clean(uhost_lun_path, "after the uncache"));
+}
+
+/*
+ * A release whose lock write fails (an I/O error here; a miscompare
+ * alike) is tried again at a later tick: the lock must not stay held on
+ * disk for ever while no operation of ours touches it (another host
+ * waiting for it, or for the space of a file unlinked while open here,
+ * would wait for ever).  Disk-only (no fast path): every close lets go.
+ */
+static void test_failed_release_retried(void)
+{
+	struct vol_attr fa;
+	struct lock_state st;
+	struct vol *a, *b;
+
+	uhost_volume("cluster.img");
+	uhost_up(&hosts[0], 0, false);
+	uhost_up(&hosts[1], 1, true);
+	CU_ASSERT_FATAL(vol_cluster_is_shared(hosts[0].v));
+	CU_ASSERT_FATAL(vol_cluster_is_shared(hosts[1].v));
+	a = hosts[0].v;
+	b = hosts[1].v;
+
+	create_at(a, VMFS_ROOT_INO, "f", &fa);
+	CU_ASSERT_EQUAL_FATAL(vol_lookup(b, VMFS_ROOT_INO, "f", &fa), 0);
+	CU_ASSERT_EQUAL_FATAL(vol_open_file(b, fa.ino, false), 0);
+	st = disk_lock(hosts[0].lun, fa.ino);
+	CU_ASSERT_EQUAL_FATAL(st.mode, VMFS_LOCK_READONLY);
+	/* B's close: its release is the next write of B's engine. */
+	lun_fault_fail_nth_write(hosts[1].lun, 1, -EIO);
+	vol_release_file(b, fa.ino, false);
+	lun_fault_fail_nth_write(hosts[1].lun, 0, 0);
+	st = disk_lock(hosts[0].lun, fa.ino);
+	CU_ASSERT_EQUAL(st.mode, VMFS_LOCK_READONLY);  /* the fault hit it */
+	CU_ASSERT(disk_lock_frees(hosts[0].lun, fa.ino));
+	/* And A may change the file now. */
+	CU_ASSERT_EQUAL(vol_open_file(a, fa.ino, true), 0);
+	vol_release_file(a, fa.ino, true);
+	vol_forget(b, fa.ino, 1);
+
+	CU_ASSERT_EQUAL(cleanup(), 0);
+	CU_ASSERT(unit_fsck_clean(uhost_lun_path, "after the retried release"));
 }
 
 static CU_TestInfo tests[] = {
@@ -538,6 +579,8 @@ static CU_TestInfo tests[] = {
 	{ "inode_reused_by_another_host", test_inode_reused_by_another_host },
 	{ "recoverer_dies", test_recoverer_dies },
 	{ "cached_locks_handed_over", test_cached_locks_handed_over },
+	{ "uncache_is_not_a_request", test_uncache_is_not_a_request },
+	{ "failed_release_retried", test_failed_release_retried },
 	CU_TEST_INFO_NULL
 };
 

@@ -1,0 +1,122 @@
+#!/usr/bin/env bash
+# t_vm_console: `vmfs vm console` attaches to a running VM's serial
+# console through a pty, as a user's terminal would (two vmfsd, A and B,
+# on one LUN file; real QEMU under TCG running the test guest, which has
+# a busybox shell on ttyS0):
+#  - on A, where the VM runs: the guest's output arrives, a command typed
+#    into its shell runs there (its result is something only the guest's
+#    shell computes), Ctrl-] detaches with exit 0 and the VM keeps
+#    running; console.log on the datastore still gets everything,
+#    and a second attach works;
+#  - on B: refused, naming A; --log follows console.log on A while it
+#    runs, and on B once it stopped; on a stopped VM: refused, saying so.
+#
+# shellcheck source=tests/integration/lib.sh
+source "$(dirname "$0")/lib.sh"
+# shellcheck source=tests/integration/vm_lib.sh
+source "$(dirname "$0")/vm_lib.sh"
+LUN=$T_DIR/lun
+
+# attach H VMPATH SCRIPT: run `vmfs vm console VMPATH` on host H in a
+# pty and play SCRIPT against it (python, see below); the transcript is
+# in $T_DIR/console.out.
+attach() {
+	VMFS_STATE_DIR=$(state_of "$1") python3 - "$VMFS" "$2" "$3" \
+		"$T_DIR/console.out" <<'PY'
+import os, pty, select, subprocess, sys, time
+
+vmfs, path, script, out = sys.argv[1:5]
+master, slave = pty.openpty()
+p = subprocess.Popen([vmfs, "vm", "console", path], stdin=slave,
+                     stdout=slave, stderr=slave, close_fds=True)
+os.close(slave)
+seen = b""
+
+def read_until(want, secs):
+    global seen
+    end = time.time() + secs
+    while time.time() < end:
+        if want.encode() in seen:
+            return True
+        r, _, _ = select.select([master], [], [], 0.2)
+        if r:
+            try:
+                seen += os.read(master, 4096)
+            except OSError:
+                break
+    return want.encode() in seen
+
+def fail(why):
+    open(out, "wb").write(seen)
+    p.kill()
+    sys.exit("console: " + why + "; transcript in " + out)
+
+if not read_until("Ctrl-] detaches", 20):
+    fail("no banner")
+# The guest prints its counter on the console every 100 ms.
+if not read_until("vmfs-guest-counter", 60):
+    fail("no guest output arrived")
+if script == "shell":
+    # Only the guest's shell turns this into 42 (the terminal echo
+    # shows the unexpanded text).
+    os.write(master, b"echo vmfs-console-$((6 * 7))-ok\r")
+    if not read_until("vmfs-console-42-ok", 60):
+        fail("the command typed into the guest's shell did not run")
+os.write(master, b"\x1d")
+if not read_until("[detached", 20):
+    fail("Ctrl-] did not detach")
+try:
+    rc = p.wait(timeout=20)
+except subprocess.TimeoutExpired:
+    fail("vmfs vm console still runs after Ctrl-]")
+open(out, "wb").write(seen)
+if rc != 0:
+    sys.exit("console: exit status %d after Ctrl-]" % rc)
+PY
+}
+
+step "mkfs; hosts A and B mount; a VM created and started on A"
+vm_two_hosts
+vm A create "$a/vms/g1" --memory 256M --disk 16M:thin --accel tcg \
+	--kernel "$GUEST/vmlinuz" --initrd "$GUEST/initrd.img" >/dev/null ||
+	fail "vmfs vm create failed"
+expect_fail 1 "is not running \(stopped\).*console --log" vm A console "$a/vms/g1"
+vm_start A "$a/vms/g1"
+pid=${QEMU_PIDS[-1]}
+c1=$(wait_counter "$a/vms/g1/disk0.img" 0)
+
+step "attach on A: output arrives, a typed command runs in the guest, Ctrl-] detaches"
+attach A "$a/vms/g1" shell || fail "$(tail -c 600 "$T_DIR/console.out" | tr -d '\r')"
+t_pid_alive "$pid" || fail "QEMU died when the console detached"
+expect_eq "state after detaching" "$(field A "$a/vms/g1" state)" running
+wait_counter "$a/vms/g1/disk0.img" "$c1" >/dev/null
+# The log on the datastore got the session too.
+tr -d '\r' <"$a/vms/g1/console.log" | grep -q "^vmfs-console-42-ok$" ||
+	fail "console.log lacks the command's output"
+n1=$(wc -c <"$a/vms/g1/console.log")
+sleep 2
+(( $(wc -c <"$a/vms/g1/console.log") > n1 )) ||
+	fail "console.log stopped growing after the console detached"
+
+step "attach again: output and Ctrl-]"
+attach A "$a/vms/g1" plain || fail "$(tail -c 600 "$T_DIR/console.out" | tr -d '\r')"
+
+# follow_log H VMPATH: what `vmfs vm console --log` on H shows in 3 s.
+follow_log() {
+	timeout -s INT 3 env VMFS_STATE_DIR="$(state_of "$1")" "$VMFS" vm \
+		console --log "$2" >"$T_DIR/log.out" 2>"$T_DIR/log.err" || true
+	grep -q "vmfs-guest-counter" "$T_DIR/log.out" ||
+		fail "vm console --log on $1 showed no counter: $(tail -c 300 "$T_DIR/log.out") $(cat "$T_DIR/log.err")"
+}
+
+step "on B: refused naming A; --log follows the log on A"
+expect_fail 1 "runs on host A: attach to its console there" vm B console "$b/vms/g1"
+follow_log A "$a/vms/g1"
+expect_fail 2 "unknown option '--bogus'" vm A console --bogus "$a/vms/g1"
+
+step "stop: the console socket is gone; --log reads the log from B"
+vm A stop --force "$a/vms/g1" >/dev/null || fail "vm stop failed"
+ls "$(state_of A)"/vm/*.console 2>/dev/null && fail "a console socket outlived its VM"
+expect_fail 1 "is not running" vm A console "$a/vms/g1"
+follow_log B "$b/vms/g1"
+t_log "ok"

@@ -1,0 +1,35 @@
+/*
+ * Hosts of a shared volume inside one test process (uhost.c): each with
+ * its own LUN handles, heartbeat slot and engine with its cluster state
+ * started, as a vmfsd would have.  test_vol_cluster.c runs two of them;
+ * test_fuse_kcache.c one, alone on the volume.
+ */
+#ifndef VMFS_TESTS_UHOST_H
+#define VMFS_TESTS_UHOST_H
+
+#include <stdbool.h>
+#include "vmfs/lockmgr.h"
+#include "vmfs/lun.h"
+#include "vmfs/vol.h"
+
+struct uhost {
+	struct lun *lun, *hb_lun;
+	struct hb *hb;
+	struct vol *v;
+};
+
+/* The volume uhost_volume made last, and its geometry. */
+extern const char *uhost_lun_path;
+extern struct vol_geom uhost_geom;
+
+/* A fresh 256 MiB volume (named after stem), no host on it. */
+void uhost_volume(const char *stem);
+/* Host n joins the heartbeat, opens the engine on its own journal and
+ * starts its cluster state (alone, or sharing).  faulty: the engine's
+ * LUN (its lock records too) is a fault-injecting wrapper (lun_fault_*). */
+void uhost_up(struct uhost *h, unsigned n, bool faulty);
+/* 0, or the first error of the clean shutdown (no assertion here: a
+ * suite's cleanup calls it too, outside any test).  h is zeroed. */
+int uhost_down(struct uhost *h);
+
+#endif
