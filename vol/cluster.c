@@ -1969,10 +1969,23 @@ int vol_cluster_release_request(struct vol *v, uint64_t addr,
 {
 	struct vcl *c = v->cl;
 
-	(void)want;   /* whatever they want, we let go of it */
+	struct vheld *h;
+	bool kept = false;
+
 	if (!c || !c->hw_started)
 		return 0;
 	NS_ADD(c, requests);
+	/* Files open here keep the lock in the mode they need: say so at
+	 * once (the asker stops waiting and goes by the disk), rather than
+	 * let the worker answer "released" for a lock it keeps. */
+	pthread_mutex_lock(&c->held_mu);
+	h = held_find(c, addr, false);
+	if (h && c->shared && !h->detached && (h->open_ro || h->open_rw))
+		kept = h->multiwriter ? want != VMFS_LOCK_MULTIWRITER :
+		       h->open_rw || want != VMFS_LOCK_READONLY;
+	pthread_mutex_unlock(&c->held_mu);
+	if (kept)
+		return -EBUSY;
 	return vcl_hw_queue(c, addr);
 }
 

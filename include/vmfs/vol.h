@@ -318,8 +318,10 @@ void vol_cluster_set_net(struct vol *v, const struct vol_net_ops *ops,
  * A member asks us to let go of the lock at addr (any thread; never
  * blocks).  -EINPROGRESS: queued for the handover worker, which lets go
  * of it once its changes are home and no operation uses it (or brings it
- * down to what files open here need) and then calls ops->released; 0:
- * no cluster running here, answer at once; -ENOMEM.
+ * down to what files open here need) and then calls ops->released;
+ * -EBUSY: files open here keep it in a mode that conflicts with want
+ * (the asker goes by the disk); 0: no cluster running here, answer at
+ * once; -ENOMEM.
  */
 int vol_cluster_release_request(struct vol *v, uint64_t addr,
 				enum vmfs_lock_mode want);
