@@ -777,7 +777,8 @@ static int vm_destroy(int argc, char **argv)
 	struct vmfsd_info di;
 	char err[HV_ERR_MAX], p[PATH_MAX * 2];
 	const char *path;
-	static const char *const extra[] = { HV_CONSOLE_NAME, "qemu.log" };
+	struct dirent *e;
+	DIR *dir;
 	int rc;
 
 	if ((rc = vm_path_arg(argc, argv, &path)) >= 0)
@@ -807,10 +808,22 @@ static int vm_destroy(int argc, char **argv)
 		snprintf(p, sizeof(p), "%s/%s", w.dir, cfg.initrd);
 		unlink(p);
 	}
-	for (unsigned i = 0; i < 2; i++) {
-		snprintf(p, sizeof(p), "%s/%s", w.dir, extra[i]);
-		unlink(p);
+	snprintf(p, sizeof(p), "%s/%s", w.dir, HV_CONSOLE_NAME);
+	unlink(p);
+	/* QEMU's logs, one per host that ran it (qemu-HOST.log). */
+	dir = opendir(w.dir);
+	while (dir && (e = readdir(dir))) {
+		size_t n = strlen(e->d_name);
+
+		if (!strncmp(e->d_name, "qemu", 4) && n >= 8 &&
+		    !strcmp(e->d_name + n - 4, ".log") &&
+		    (e->d_name[4] == '-' || e->d_name[4] == '.')) {
+			snprintf(p, sizeof(p), "%s/%s", w.dir, e->d_name);
+			unlink(p);
+		}
 	}
+	if (dir)
+		closedir(dir);
 	snprintf(p, sizeof(p), "%s/%s", w.dir, HV_CONFIG_NAME);
 	unlink(p);
 	if (rmdir(w.dir)) {

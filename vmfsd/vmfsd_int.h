@@ -12,6 +12,8 @@
  *   cluster.c   the cluster fast path (corosync CPG) plugged into the
  *               engine
  *   vm.c        the VM supervisor: QEMU processes and their locks
+ *   migrate.c   live migration: the exchange with the other host, QEMU's
+ *               migration, the locks handed over at its switchover
  *
  * Threads: the main thread runs the qb_loop and does everything that is
  * not a FUSE request: signals, control requests, timers, start-up and

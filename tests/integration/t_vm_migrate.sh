@@ -11,9 +11,14 @@
 #  - the destination dies before the switchover (its incoming QEMU is
 #    killed during a slow copy): the VM keeps running on the source, whose
 #    locks never left it, and its counter goes on;
+#  - the destination is cut off from the cluster network before the
+#    switchover: the same, and the destination discards its QEMU;
+#  - the source host dies (corosync, vmfsd, QEMU killed) during the copy:
+#    the destination discards its incoming QEMU; once the dead host is
+#    recovered the VM starts on h2 as after a crash and counts on;
 #  - bad input: an unknown host, the host it runs on, a VM that does not
 #    run here;
-#  - everyone unmounts; fsck -n is clean.
+#  - the survivors unmount; fsck -n is clean.
 #
 # shellcheck source=tests/cluster/lib.sh
 source "$(dirname "$0")/../cluster/lib.sh"
@@ -119,42 +124,96 @@ hop 1 2
 hop 2 3
 hop 3 1
 
+# slow_migrate FROM TO: start a migration at 4 MiB/s in the background
+# (MIG: its pid; its output and status in $T_DIR/mig.out, mig.rc) and
+# wait for the destination's incoming QEMU (QPID).
+slow_migrate() {
+	local from=$1 to=$2 k
+	rm -f "$T_DIR/mig.rc"
+	(
+		if cl_vmfs "$from" vm migrate "$(mnt "$from")$VM" --to "h$to" \
+			--max-bandwidth 4M >"$T_DIR/mig.out" 2>&1; then
+			echo 0 >"$T_DIR/mig.rc"
+		else
+			echo 1 >"$T_DIR/mig.rc"
+		fi
+	) &
+	MIG=$!
+	QPID=""
+	for ((k = 0; k < 100; k++)); do
+		QPID=$(pgrep -f "qemu-system.*$T_DIR/mnt-$to$VM.*-incoming" | head -n 1 || true)
+		[[ -n $QPID ]] && break
+		sleep 0.2
+	done
+	[[ -n $QPID ]] || fail "no incoming QEMU on h$to: $(cat "$T_DIR/mig.out")"
+	sleep 1
+}
+
+# mig_failed: the background migration ended and said it failed.
+mig_failed() {
+	wait "$MIG" || true
+	[[ $(cat "$T_DIR/mig.rc" 2>/dev/null) == 1 ]] ||
+		fail "the migration did not fail: $(cat "$T_DIR/mig.out")"
+	t_log "$(cat "$T_DIR/mig.out")"
+}
+
+# gone PID: the process ends within 20 s.
+gone() {
+	local k
+	for ((k = 0; k < 100; k++)); do
+		t_pid_alive "$1" || return 0
+		sleep 0.2
+	done
+	fail "pid $1 ($2) still runs"
+}
+
 step "the destination dies before the switchover: the VM stays on h1"
 before=$(counter 1)
-(
-	if cl_vmfs 1 vm migrate "$(mnt 1)$VM" --to h2 --max-bandwidth 4M \
-		>"$T_DIR/mig.out" 2>&1; then
-		echo 0 >"$T_DIR/mig.rc"
-	else
-		echo 1 >"$T_DIR/mig.rc"
-	fi
-) &
-mig=$!
-qpid=""
-for ((k = 0; k < 100; k++)); do
-	qpid=$(pgrep -f "qemu-system.*$T_DIR/mnt-2$VM.*-incoming" | head -n 1 || true)
-	[[ -n $qpid ]] && break
-	sleep 0.2
-done
-[[ -n $qpid ]] || fail "no incoming QEMU on h2: $(cat "$T_DIR/mig.out")"
-sleep 1
-kill -KILL "$qpid"
-wait "$mig"
-[[ $(cat "$T_DIR/mig.rc") == 1 ]] ||
-	fail "the migration succeeded although h2's QEMU was killed: $(cat "$T_DIR/mig.out")"
-grep -q "failed" "$T_DIR/mig.out" || fail "no failure reported: $(cat "$T_DIR/mig.out")"
-t_log "$(cat "$T_DIR/mig.out")"
+slow_migrate 1 2
+kill -KILL "$QPID"
+mig_failed
 runs_on 1
 wait_counter 1 "$before" >/dev/null
 expect_fail 1 "runs on .*h1" cl_vmfs 2 vm start "$(mnt 2)$VM"
 
-step "stop; unmount; fsck -n is clean"
-cl_vmfs 1 vm stop --force "$(mnt 1)$VM" >/dev/null || fail "vm stop failed"
-for ((k = 0; k < 50; k++)); do
-	[[ $(field 1 state) == running ]] || break
+step "the destination is cut off before the switchover: the VM stays on h1"
+before=$(counter 1)
+slow_migrate 1 2
+cl_link_down 2
+mig_failed
+gone "$QPID" "h2's incoming QEMU, cut off from the source"
+wait_counter 1 "$before" >/dev/null
+cl_link_up 2
+for i in 1 2 3; do
+	cl_wait_members "$i" 3 30 || fail "host $i does not see 3 members after the link came back"
+done
+runs_on 1
+
+step "the source dies during the copy: h2 discards its incoming QEMU"
+before=$(counter 1)
+slow_migrate 1 2
+h1_qemu=$(pgrep -f "qemu-system.*$T_DIR/mnt-1$VM" | head -n 1 || true)
+cl_kill_host 1
+[[ -n $h1_qemu ]] && kill -KILL "$h1_qemu" 2>/dev/null
+wait "$MIG" || true
+gone "$QPID" "h2's incoming QEMU, its source dead"
+# A crash, recovered as one: once h1 is recovered its locks are broken
+# and h2 starts the VM, which counts on from the disk.
+for ((k = 0; k < 150; k++)); do
+	cl_vmfs 2 vm start "$(mnt 2)$VM" >/dev/null 2>&1 && break
 	sleep 0.2
 done
-for i in 1 2 3; do
+((k < 150)) || fail "h2 cannot start the VM after h1 died: $(cl_vmfs 2 vm start "$(mnt 2)$VM" 2>&1)"
+wait_counter 2 "$before" >/dev/null
+[[ $(field 2 host) == h2 ]] || fail "h2 says the VM runs on $(field 2 host)"
+
+step "stop; unmount; fsck -n is clean"
+cl_vmfs 2 vm stop --force "$(mnt 2)$VM" >/dev/null || fail "vm stop failed"
+for ((k = 0; k < 50; k++)); do
+	[[ $(field 2 state) == running ]] || break
+	sleep 0.2
+done
+for i in 2 3; do
 	cl_umount "$i" "$(mnt "$i")"
 done
 "$VMFS" fsck -n "$LUN" >"$T_DIR/fsck.out" 2>&1 || fail "fsck -n: $(tail -n 5 "$T_DIR/fsck.out")"
