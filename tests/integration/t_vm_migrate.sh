@@ -18,7 +18,11 @@
 #    recovered the VM starts on h2 as after a crash and counts on;
 #  - bad input: an unknown host, the host it runs on, a VM that does not
 #    run here;
-#  - the survivors unmount; fsck -n is clean.
+#  - the survivors unmount; fsck -n is clean;
+#  - all along, tests/cluster/vmwatch.py reads the guest's counter block
+#    from the LUN file itself (no mount, no lock): the counter never went
+#    back and no boot of the guest wrote again after another took over
+#    (never two copies running).
 #
 # shellcheck source=tests/cluster/lib.sh
 source "$(dirname "$0")/../cluster/lib.sh"
@@ -28,8 +32,10 @@ LUN=$T_DIR/lun
 mnt() { echo "$T_DIR/mnt-$1"; }
 VM=/vms/g
 
+WATCH=
 cl_on_exit() {
 	local i pid
+	[[ -n $WATCH ]] && kill "$WATCH" 2>/dev/null
 	for i in 1 2 3; do
 		for pid in $(pgrep -f "qemu-system.*$T_DIR/mnt-$i" 2>/dev/null); do
 			kill -KILL "$pid" 2>/dev/null
@@ -87,6 +93,8 @@ cl_vmfs 1 vm create "$(mnt 1)$VM" --memory 128M --disk 16M --accel tcg \
 cl_vmfs 1 vm start "$(mnt 1)$VM" >/dev/null || fail "vm start on host 1 failed"
 c=$(wait_counter 1 0)
 runs_on 1
+"$CL_LIB_DIR/vmwatch.py" watch "$LUN" "$T_DIR/watch.jsonl" &
+WATCH=$!
 
 step "bad input is refused, the VM keeps running"
 expect_fail 1 "not in volume .* cluster group" \
@@ -204,7 +212,9 @@ for ((k = 0; k < 150; k++)); do
 	sleep 0.2
 done
 ((k < 150)) || fail "h2 cannot start the VM after h1 died: $(cl_vmfs 2 vm start "$(mnt 2)$VM" 2>&1)"
-wait_counter 2 "$before" >/dev/null
+# The dead copy's last write, then the new boot's.
+last=$(counter 2)
+wait_counter 2 "${last:-$before}" >/dev/null
 [[ $(field 2 host) == h2 ]] || fail "h2 says the VM runs on $(field 2 host)"
 
 step "stop; unmount; fsck -n is clean"
@@ -213,6 +223,19 @@ for ((k = 0; k < 50; k++)); do
 	[[ $(field 2 state) == running ]] || break
 	sleep 0.2
 done
+kill "$WATCH"
+wait "$WATCH" 2>/dev/null || true
+WATCH=
+"$CL_LIB_DIR/vmwatch.py" check "$T_DIR/watch.jsonl" >"$T_DIR/watch.out" ||
+	fail "$(cat "$T_DIR/watch.out")"
+t_log "$(cat "$T_DIR/watch.out")"
+grep -q " 2 boots" "$T_DIR/watch.out" || fail "vmwatch saw no restart: $(cat "$T_DIR/watch.out")"
+# The checker itself catches two copies: a boot that writes again after
+# another took over.
+printf '%s\n' '{"t":1,"off":0,"n":5,"boot":"a"}' '{"t":2,"off":0,"n":6,"boot":"b"}' \
+	'{"t":3,"off":0,"n":7,"boot":"a"}' >"$T_DIR/twice.jsonl"
+"$CL_LIB_DIR/vmwatch.py" check "$T_DIR/twice.jsonl" >/dev/null &&
+	fail "vmwatch check passed two interleaved boots"
 for i in 2 3; do
 	cl_umount "$i" "$(mnt "$i")"
 done
