@@ -259,6 +259,11 @@ bench-vm: deps
 	@$(MAKE) --no-print-directory all $(GUEST)
 	VMFS_BIN=$(abspath $(BIN)) VMFS_GUEST=$(abspath $(BUILD))/guest bench/vm.sh
 
+.PHONY: bench-migrate
+bench-migrate: deps
+	@$(MAKE) --no-print-directory all $(GUEST)
+	VMFS_BIN=$(abspath $(BIN)) VMFS_GUEST=$(abspath $(BUILD))/guest bench/migrate.sh
+
 .PHONY: bench-locks
 bench-locks: deps
 	@$(MAKE) --no-print-directory $(BUILD)/bench/lockcost

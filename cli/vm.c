@@ -20,6 +20,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <json-c/json.h>
+
 #include "vmfs/hypervisor.h"
 #include "vmfs/lockmgr.h"
 #include "cli.h"
@@ -47,6 +49,10 @@ static void help_vm_cmds(void)
 	       "                           the VM keeps running.  --log: follow its\n"
 	       "                           console.log instead (read-only; on the\n"
 	       "                           VM's host, or any host once it stopped)\n"
+	       "  migrate PATH --to HOST [--max-bandwidth BYTES/S] [--json]\n"
+	       "                           live-migrate a VM running on this host\n"
+	       "                           to HOST (as 'vmfs hosts' names it); its\n"
+	       "                           locks move at the switchover\n"
 	       "  destroy PATH             remove a stopped VM's directory\n\n"
 	       "PATH is the VM's directory on a mounted vmfs volume.  A running VM\n"
 	       "holds the open lock of its config and disks for its host: another\n"
@@ -847,7 +853,8 @@ static int vm_destroy(int argc, char **argv)
 	struct vmfsd_info di;
 	char err[HV_ERR_MAX], p[PATH_MAX * 2];
 	const char *path;
-	static const char *const extra[] = { HV_CONSOLE_NAME, "qemu.log" };
+	struct dirent *e;
+	DIR *dir;
 	int rc;
 
 	if ((rc = vm_path_arg(argc, argv, &path)) >= 0)
@@ -877,10 +884,22 @@ static int vm_destroy(int argc, char **argv)
 		snprintf(p, sizeof(p), "%s/%s", w.dir, cfg.initrd);
 		unlink(p);
 	}
-	for (unsigned i = 0; i < 2; i++) {
-		snprintf(p, sizeof(p), "%s/%s", w.dir, extra[i]);
-		unlink(p);
+	snprintf(p, sizeof(p), "%s/%s", w.dir, HV_CONSOLE_NAME);
+	unlink(p);
+	/* QEMU's logs, one per host that ran it (qemu-HOST.log). */
+	dir = opendir(w.dir);
+	while (dir && (e = readdir(dir))) {
+		size_t n = strlen(e->d_name);
+
+		if (!strncmp(e->d_name, "qemu", 4) && n >= 8 &&
+		    !strcmp(e->d_name + n - 4, ".log") &&
+		    (e->d_name[4] == '-' || e->d_name[4] == '.')) {
+			snprintf(p, sizeof(p), "%s/%s", w.dir, e->d_name);
+			unlink(p);
+		}
 	}
+	if (dir)
+		closedir(dir);
 	snprintf(p, sizeof(p), "%s/%s", w.dir, HV_CONFIG_NAME);
 	unlink(p);
 	if (rmdir(w.dir)) {
@@ -892,6 +911,148 @@ static int vm_destroy(int argc, char **argv)
 	return CLI_EXIT_OK;
 }
 
+/* One status of the migration of w's VM; NULL (said why) on failure. */
+static json_object *vm_mig_status(struct vmfsd_ctl *c, const struct vm_where *w)
+{
+	char msg[1024], *text = NULL;
+	json_object *o;
+	int ret = vmfsd_ctl_vm_migrate_status(c, w->path, &text, msg,
+					      sizeof(msg));
+
+	if (ret) {
+		cli_err("cannot follow the migration of %s: %s", w->dir,
+			msg[0] ? msg : vmfs_strerror(ret));
+		return NULL;
+	}
+	o = json_tokener_parse(text);
+	free(text);
+	if (!o)
+		cli_err("vmfsd sent a migration status that is not JSON");
+	return o;
+}
+
+static int64_t vm_j64(json_object *o, const char *k)
+{
+	json_object *v;
+
+	return json_object_object_get_ex(o, k, &v) ? json_object_get_int64(v) : 0;
+}
+
+static const char *vm_jstr(json_object *o, const char *k)
+{
+	json_object *v;
+
+	return json_object_object_get_ex(o, k, &v) ? json_object_get_string(v) : "";
+}
+
+static int vm_migrate(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "to", required_argument, NULL, 't' },
+		{ "max-bandwidth", required_argument, NULL, 'b' },
+		{ "json", no_argument, NULL, 'j' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 }
+	};
+	const char *to = NULL;
+	uint64_t bw = 0;
+	bool json = false, tty = isatty(STDOUT_FILENO);
+	struct vm_where w;
+	struct vmfsd_ctl *c;
+	struct vmfsd_info di;
+	json_object *st = NULL;
+	char msg[4096];
+	int opt, ret;
+
+	optind = 1;
+	while ((opt = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+		switch (opt) {
+		case 't':
+			to = optarg;
+			break;
+		case 'b':
+			if (cli_size_opt("--max-bandwidth", optarg, 1ull << 20,
+					 1ull << 40, &bw))
+				return CLI_EXIT_USAGE;
+			break;
+		case 'j':
+			json = true;
+			break;
+		case 'h':
+			help_vm_cmds();
+			return CLI_EXIT_OK;
+		default:
+			return cli_getopt_err(opt, argv);
+		}
+	}
+	if (optind + 1 != argc || !to || !to[0])
+		return cli_usage_err("give one VM directory and --to HOST, the "
+				     "host to move it to");
+	if (vm_locate(argv[optind], &w) || vm_connect(&w, &c, &di))
+		return CLI_EXIT_FAIL;
+	ret = vmfsd_ctl_vm_migrate(c, w.path, to, bw, msg, sizeof(msg));
+	if (ret) {
+		vmfsd_ctl_disconnect(c);
+		cli_err("cannot migrate %s: %s", w.dir, msg[0] ? msg :
+			vmfs_strerror(ret));
+		return CLI_EXIT_FAIL;
+	}
+	for (;;) {
+		const char *state;
+
+		json_object_put(st);
+		st = vm_mig_status(c, &w);
+		if (!st)
+			break;
+		state = vm_jstr(st, "state");
+		if (!strcmp(state, "done") || !strcmp(state, "failed"))
+			break;
+		if (!json && tty) {
+			int64_t total = vm_j64(st, "ram_total");
+
+			printf("\r%-10s %5.1f s  RAM %" PRId64 "/%" PRId64 " MiB   ",
+			       state, vm_j64(st, "elapsed_ms") / 1000.0,
+			       vm_j64(st, "ram_transferred") >> 20, total >> 20);
+			fflush(stdout);
+		}
+		poll(NULL, 0, 100);
+	}
+	vmfsd_ctl_disconnect(c);
+	if (!st)
+		return CLI_EXIT_FAIL;
+	if (!json && tty)
+		printf("\r%60s\r", "");
+	ret = strcmp(vm_jstr(st, "state"), "done") ? CLI_EXIT_FAIL : CLI_EXIT_OK;
+	if (json) {
+		json_object_object_add(st, "vm", json_object_new_string(w.dir));
+		json_object_object_add(st, "from", json_object_new_string(
+			di.host_name[0] ? di.host_name : di.host_uuid));
+		printf("%s\n", json_object_to_json_string_ext(st,
+			JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE));
+	} else if (ret) {
+		cli_err("migration of %s to %s failed: %s", w.dir, to,
+			vm_jstr(st, "msg"));
+	} else {
+		int64_t gap = vm_j64(st, "counter_gap_ms");
+
+		printf("migrated VM %s from %s to %s in %.1f s: QEMU downtime %"
+		       PRId64 " ms, lock handover %" PRId64 " ms", w.dir,
+		       di.host_name[0] ? di.host_name : di.host_uuid, to,
+		       vm_j64(st, "elapsed_ms") / 1000.0,
+		       vm_j64(st, "downtime_ms"), vm_j64(st, "handover_ms"));
+		if (gap >= 0)
+			printf(", guest counter gap %" PRId64 " ms across the "
+			       "switchover (at most %" PRId64 " ms between its "
+			       "writes before; counter %" PRId64 " -> %" PRId64
+			       ")", gap, vm_j64(st, "counter_interval_ms"),
+			       vm_j64(st, "counter_first"),
+			       vm_j64(st, "counter_last"));
+		printf("\n");
+	}
+	json_object_put(st);
+	return ret;
+}
+
 static const struct cli_cmd vm_cmds[] = {
 	{ "create",  vm_create,  help_vm_cmds, "create a VM directory" },
 	{ "start",   vm_start,   help_vm_cmds, "run a VM on this host" },
@@ -899,6 +1060,7 @@ static const struct cli_cmd vm_cmds[] = {
 	{ "status",  vm_status,  help_vm_cmds, "state and host of a VM" },
 	{ "list",    vm_list,    help_vm_cmds, "every VM on the datastores" },
 	{ "console", vm_console, help_vm_cmds, "attach to a VM's serial console" },
+	{ "migrate", vm_migrate, help_vm_cmds, "live-migrate a VM to another host" },
 	{ "destroy", vm_destroy, help_vm_cmds, "remove a stopped VM" },
 };
 

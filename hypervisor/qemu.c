@@ -50,6 +50,24 @@ void hv_argv_free(char **argv)
 	free(argv);
 }
 
+int hv_argv_append(char ***argv, const char *arg)
+{
+	size_t n = 0;
+	char **v, *s = strdup(arg);
+
+	while ((*argv)[n])
+		n++;
+	v = s ? realloc(*argv, (n + 2) * sizeof(char *)) : NULL;
+	if (!v) {
+		free(s);
+		return -ENOMEM;
+	}
+	v[n] = s;
+	v[n + 1] = NULL;
+	*argv = v;
+	return 0;
+}
+
 int hv_qemu_argv(const struct hv_config *c, const char *vmdir,
 		 const char *qmp_path, const char *console_sock, bool kvm,
 		 char ***argv_out)
@@ -78,16 +96,20 @@ int hv_qemu_argv(const struct hv_config *c, const char *vmdir,
 	qarg(&a, "none");
 	qarg(&a, "-nodefaults");
 	qarg(&a, "-no-user-config");
+	/* The log is appended to, never truncated: a migration's incoming
+	 * QEMU opens it while the source's still writes (vmfsd/migrate.c). */
 	if (console_sock) {
 		qarg(&a, "-chardev");
 		qarg(&a, "socket,id=con0,path=%s,server=on,wait=off,"
-		     "logfile=%s/%s", console_sock, vmdir, HV_CONSOLE_NAME);
-		qarg(&a, "-serial");
-		qarg(&a, "chardev:con0");
+		     "logfile=%s/%s,logappend=on", console_sock, vmdir,
+		     HV_CONSOLE_NAME);
 	} else {
-		qarg(&a, "-serial");
-		qarg(&a, "file:%s/%s", vmdir, HV_CONSOLE_NAME);
+		qarg(&a, "-chardev");
+		qarg(&a, "file,id=con0,path=%s/%s,append=on", vmdir,
+		     HV_CONSOLE_NAME);
 	}
+	qarg(&a, "-serial");
+	qarg(&a, "chardev:con0");
 	qarg(&a, "-qmp");
 	qarg(&a, "unix:%s,server=on,wait=off", qmp_path);
 	/* A guest that reboots or panics exits: the supervisor sees it. */

@@ -1,12 +1,14 @@
 /*
  * A minimal QMP client (QEMU Machine Protocol, docs/interop/qmp-spec):
- * greeting, qmp_capabilities, one command, its return.  Each reply is one
- * JSON object per line; asynchronous events ({"event": ...}) may come
- * between and are skipped.  Parsed with json-c.
+ * greeting, qmp_capabilities, then commands and their returns.  Each
+ * reply is one JSON object per line; asynchronous events ({"event": ...})
+ * may come between: a session hands them to its callback, in order.
+ * Parsed and built with json-c.
  */
 #include <errno.h>
 #include <poll.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -15,16 +17,34 @@
 
 #include "vmfs/hypervisor.h"
 
-#define QMP_LINE_MAX 8192
+#define QMP_LINE_MAX 65536
 
-struct qmp {
+struct hv_qmp {
 	int fd;
-	char buf[QMP_LINE_MAX];
+	hv_qmp_event_fn on_event;
+	void *arg;
 	size_t len;
+	char buf[QMP_LINE_MAX];
 };
 
-/* The next line that is not an event, parsed; NULL with *ret set. */
-static json_object *qmp_read(struct qmp *q, int timeout_ms, int *ret)
+static void qmp_event(struct hv_qmp *q, json_object *o)
+{
+	json_object *ev, *data = NULL;
+
+	if (!q->on_event || !json_object_object_get_ex(o, "event", &ev))
+		return;
+	json_object_object_get_ex(o, "data", &data);
+	q->on_event(q->arg, json_object_get_string(ev),
+		    data ? json_object_to_json_string_ext(data,
+				JSON_C_TO_STRING_PLAIN) : "{}");
+}
+
+/*
+ * The next line that is not an event, parsed (events go to the
+ * callback); NULL with *ret set.  timeout_ms 0: only what has arrived
+ * (-EAGAIN when no reply is complete).
+ */
+static json_object *qmp_read(struct hv_qmp *q, int timeout_ms, int *ret)
 {
 	for (;;) {
 		char *nl = memchr(q->buf, '\n', q->len);
@@ -41,6 +61,7 @@ static json_object *qmp_read(struct qmp *q, int timeout_ms, int *ret)
 				return NULL;
 			}
 			if (json_object_object_get_ex(o, "event", NULL)) {
+				qmp_event(q, o);
 				json_object_put(o);
 				continue;
 			}
@@ -54,7 +75,7 @@ static json_object *qmp_read(struct qmp *q, int timeout_ms, int *ret)
 		int n = poll(&p, 1, timeout_ms);
 
 		if (n <= 0) {
-			*ret = n ? -errno : -ETIMEDOUT;
+			*ret = n ? -errno : timeout_ms ? -ETIMEDOUT : -EAGAIN;
 			return NULL;
 		}
 		ssize_t r = read(q->fd, q->buf + q->len, sizeof(q->buf) - q->len);
@@ -67,16 +88,34 @@ static json_object *qmp_read(struct qmp *q, int timeout_ms, int *ret)
 	}
 }
 
-static int qmp_exec(struct qmp *q, const char *cmd, int timeout_ms, char *err,
-		    size_t errlen)
+int hv_qmp_call(struct hv_qmp *q, const char *cmd, const char *args_json,
+		int timeout_ms, char **result, char *err, size_t errlen)
 {
-	char line[256];
-	json_object *o, *e, *d;
-	int ret = 0, n;
+	json_object *req = json_object_new_object(), *args = NULL, *o, *e, *d;
+	const char *text;
+	size_t n;
+	int ret = 0;
 
-	n = snprintf(line, sizeof(line), "{\"execute\": \"%s\"}\n", cmd);
-	if (write(q->fd, line, (size_t)n) != n)
-		return -errno ? -errno : -EIO;
+	err[0] = 0;
+	if (result)
+		*result = NULL;
+	if (!req)
+		return -ENOMEM;
+	if (args_json && !(args = json_tokener_parse(args_json))) {
+		json_object_put(req);
+		snprintf(err, errlen, "QMP %s: arguments are not JSON", cmd);
+		return -EINVAL;
+	}
+	json_object_object_add(req, "execute", json_object_new_string(cmd));
+	if (args)
+		json_object_object_add(req, "arguments", args);
+	text = json_object_to_json_string_ext(req, JSON_C_TO_STRING_PLAIN);
+	n = strlen(text);
+	if (write(q->fd, text, n) != (ssize_t)n || write(q->fd, "\n", 1) != 1)
+		ret = errno ? -errno : -EIO;
+	json_object_put(req);
+	if (ret)
+		return ret;
 	o = qmp_read(q, timeout_ms, &ret);
 	if (!o)
 		return ret;
@@ -85,16 +124,21 @@ static int qmp_exec(struct qmp *q, const char *cmd, int timeout_ms, char *err,
 			 json_object_object_get_ex(e, "desc", &d) ?
 			 json_object_get_string(d) : "error");
 		ret = -EPROTO;
+	} else if (result && json_object_object_get_ex(o, "return", &d)) {
+		*result = strdup(json_object_to_json_string_ext(d,
+					JSON_C_TO_STRING_PLAIN));
+		if (!*result)
+			ret = -ENOMEM;
 	}
 	json_object_put(o);
 	return ret;
 }
 
-int hv_qmp_command(const char *qmp_path, const char *command, int timeout_ms,
-		   char *err, size_t errlen)
+int hv_qmp_open(const char *qmp_path, int timeout_ms, hv_qmp_event_fn on_event,
+		void *arg, struct hv_qmp **out, char *err, size_t errlen)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	struct qmp q = { .len = 0 };
+	struct hv_qmp *q;
 	json_object *greet;
 	int ret = 0;
 
@@ -102,21 +146,71 @@ int hv_qmp_command(const char *qmp_path, const char *command, int timeout_ms,
 	if (strlen(qmp_path) >= sizeof(sa.sun_path))
 		return -ENAMETOOLONG;
 	strcpy(sa.sun_path, qmp_path);
-	q.fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (q.fd < 0)
-		return -errno;
-	if (connect(q.fd, (struct sockaddr *)&sa, sizeof(sa))) {
+	q = malloc(sizeof(*q));
+	if (!q)
+		return -ENOMEM;
+	q->len = 0;
+	q->on_event = on_event;
+	q->arg = arg;
+	q->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (q->fd < 0) {
 		ret = -errno;
-		goto out;
+		free(q);
+		return ret;
 	}
-	greet = qmp_read(&q, timeout_ms, &ret);
+	if (connect(q->fd, (struct sockaddr *)&sa, sizeof(sa))) {
+		ret = -errno;
+		goto fail;
+	}
+	greet = qmp_read(q, timeout_ms, &ret);
 	if (!greet)
-		goto out;
+		goto fail;
 	json_object_put(greet);
-	ret = qmp_exec(&q, "qmp_capabilities", timeout_ms, err, errlen);
-	if (!ret)
-		ret = qmp_exec(&q, command, timeout_ms, err, errlen);
-out:
-	close(q.fd);
+	ret = hv_qmp_call(q, "qmp_capabilities", NULL, timeout_ms, NULL, err,
+			  errlen);
+	if (ret)
+		goto fail;
+	*out = q;
+	return 0;
+fail:
+	hv_qmp_close(q);
+	return ret;
+}
+
+int hv_qmp_fd(const struct hv_qmp *q)
+{
+	return q->fd;
+}
+
+int hv_qmp_poll_events(struct hv_qmp *q)
+{
+	json_object *o;
+	int ret = 0;
+
+	/* A reply with no command outstanding is not expected: dropped. */
+	while ((o = qmp_read(q, 0, &ret)))
+		json_object_put(o);
+	return ret == -EAGAIN ? 0 : ret;
+}
+
+void hv_qmp_close(struct hv_qmp *q)
+{
+	if (!q)
+		return;
+	if (q->fd >= 0)
+		close(q->fd);
+	free(q);
+}
+
+int hv_qmp_command(const char *qmp_path, const char *command, int timeout_ms,
+		   char *err, size_t errlen)
+{
+	struct hv_qmp *q;
+	int ret = hv_qmp_open(qmp_path, timeout_ms, NULL, NULL, &q, err, errlen);
+
+	if (ret)
+		return ret;
+	ret = hv_qmp_call(q, command, NULL, timeout_ms, NULL, err, errlen);
+	hv_qmp_close(q);
 	return ret;
 }

@@ -81,6 +81,13 @@ bool cn_is_self(const struct cn *cn, const struct lock_holder *h)
 	       !memcmp(h->uuid, cn->self.host_uuid, VMFS_UUID_SIZE);
 }
 
+bool cn_holder_is_nobody(const struct lock_holder *h)
+{
+	static const uint8_t zero[VMFS_UUID_SIZE];
+
+	return !h->slot && !h->hb_gen && !memcmp(h->uuid, zero, sizeof(zero));
+}
+
 static void cn_wake(struct cn *cn)
 {
 	uint64_t one = 1;
@@ -637,6 +644,34 @@ int cn_ask_release(struct cn *cn, const struct lock_holder *h, uint64_t addr,
 			break;
 		}
 	pthread_mutex_unlock(&cn->mu);
+	return ret;
+}
+
+int cn_send_app(struct cn *cn, const struct lock_holder *h, const void *data,
+		size_t len)
+{
+	struct cn_msg *m;
+	int ret = 0;
+
+	if (len > CN_APP_MAX)
+		return -E2BIG;
+	m = calloc(1, sizeof(*m));
+	if (!m)
+		return -ENOMEM;
+	m->type = CN_MSG_APP;
+	if (h)
+		m->u.app.target = *h;
+	m->u.app.len = (uint32_t)len;
+	memcpy(m->u.app.data, data, len);
+	pthread_mutex_lock(&cn->mu);
+	if (!cn->view.up || cn->stopping || (h && !cn_find_locked(cn, h)))
+		ret = -ENOTCONN;
+	else
+		cn_queue_locked(cn, m);
+	pthread_mutex_unlock(&cn->mu);
+	free(m);
+	if (!ret)
+		cn_wake(cn);
 	return ret;
 }
 

@@ -35,7 +35,7 @@
 
 #define CN_MAGIC          0x47504356u    /* "VCPG" */
 #define CN_PROTO_VERSION  1
-#define CN_MSG_MAX        256u           /* the longest: a HELLO */
+#define CN_MSG_MAX        4096u          /* the longest: an APP */
 
 enum cn_msg_type {
 	/* Who I am: sent when I join and whenever members join, so that
@@ -48,6 +48,9 @@ enum cn_msg_type {
 	/* Process (nodeid, pid)'s request req_id for addr is refused: files
 	 * open here need the lock; stop waiting. */
 	CN_MSG_BUSY = 4,
+	/* For host `target` (all zero: every member): data the daemon
+	 * above the fast path exchanges (a VM's migration), opaque here. */
+	CN_MSG_APP = 5,
 };
 
 struct cn_wire_hdr {
@@ -92,6 +95,17 @@ struct cn_wire_busy {
 };
 _Static_assert(sizeof(struct cn_wire_busy) == 24, "cn_wire_busy");
 
+struct cn_wire_app {
+/*0x00*/ le64 pw_target_hb_gen;
+/*0x08*/ le32 pw_target_slot;
+/*0x0c*/ le32 pw_data_len;        /* bytes of data after the body */
+/*0x10*/ uint8_t pw_target_uuid[VMFS_UUID_SIZE];
+	/* then pw_data_len bytes */
+};
+_Static_assert(sizeof(struct cn_wire_app) == 32, "cn_wire_app");
+_Static_assert(CN_APP_MAX + sizeof(struct cn_wire_app) +
+	       sizeof(struct cn_wire_hdr) <= CN_MSG_MAX, "CN_APP_MAX");
+
 /* A message in host order. */
 struct cn_msg {
 	enum cn_msg_type type;
@@ -114,6 +128,11 @@ struct cn_msg {
 			uint32_t nodeid, pid;
 			uint64_t req_id, addr;
 		} busy;
+		struct {
+			struct lock_holder target;   /* zero: everyone */
+			uint32_t len;
+			char data[CN_APP_MAX + 1];   /* NUL after len bytes */
+		} app;
 	} u;
 };
 
@@ -197,6 +216,8 @@ struct cn {
 /* Is member m host h (uuid, slot, generation)?  Is h this host? */
 bool cn_holder_is(const struct cn_member *m, const struct lock_holder *h);
 bool cn_is_self(const struct cn *cn, const struct lock_holder *h);
+/* Is h all zero (a message for every member)? */
+bool cn_holder_is_nobody(const struct lock_holder *h);
 /* Queue m for the thread to multicast (any thread). */
 void cn_queue(struct cn *cn, const struct cn_msg *m);
 void cn_queue_hello(struct cn *cn);

@@ -302,6 +302,10 @@ static void cn_handle_msg(struct cn *cn, const struct cn_event *e)
 	}
 	if (msg.type == CN_MSG_ASK && cn_is_self(cn, &msg.u.ask.target))
 		cn_answer_ask(cn, e->nodeid, e->pid, &msg);
+	if (msg.type == CN_MSG_APP && cn->ops.app &&
+	    (cn_holder_is_nobody(&msg.u.app.target) ||
+	     cn_is_self(cn, &msg.u.app.target)))
+		cn->ops.app(cn->arg, &copy, msg.u.app.data, msg.u.app.len);
 }
 
 void cn_handle_events(struct cn *cn)

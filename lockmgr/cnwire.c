@@ -24,6 +24,8 @@ static size_t cn_body_size(unsigned type)
 		return sizeof(struct cn_wire_released);
 	case CN_MSG_BUSY:
 		return sizeof(struct cn_wire_busy);
+	case CN_MSG_APP:
+		return sizeof(struct cn_wire_app);
 	default:
 		return 0;
 	}
@@ -34,6 +36,7 @@ const char *cn_msg_type_name(unsigned type)
 	static const char *const names[] = {
 		[CN_MSG_HELLO] = "hello", [CN_MSG_ASK] = "ask",
 		[CN_MSG_RELEASED] = "released", [CN_MSG_BUSY] = "busy",
+		[CN_MSG_APP] = "app",
 	};
 
 	if (type < sizeof(names) / sizeof(names[0]) && names[type])
@@ -88,6 +91,11 @@ ssize_t cn_msg_encode(const struct cn_msg *m, void *buf, size_t len)
 		if (!cn_name_ok(m->u.hello.name, name_len))
 			return -EINVAL;
 	}
+	if (m->type == CN_MSG_APP) {
+		if (m->u.app.len > CN_APP_MAX)
+			return -EINVAL;
+		name_len = m->u.app.len;   /* the bytes after the body */
+	}
 	total = sizeof(h) + body + name_len;
 	if (total > len)
 		return -E2BIG;
@@ -138,6 +146,17 @@ ssize_t cn_msg_encode(const struct cn_msg *m, void *buf, size_t len)
 		w.bw_req_id = htole64(m->u.busy.req_id);
 		w.bw_addr = htole64(m->u.busy.addr);
 		memcpy(p, &w, sizeof(w));
+		break;
+	}
+	case CN_MSG_APP: {
+		struct cn_wire_app w = { 0 };
+
+		w.pw_target_hb_gen = htole64(m->u.app.target.hb_gen);
+		w.pw_target_slot = htole32(m->u.app.target.slot);
+		w.pw_data_len = htole32(m->u.app.len);
+		memcpy(w.pw_target_uuid, m->u.app.target.uuid, VMFS_UUID_SIZE);
+		memcpy(p, &w, sizeof(w));
+		memcpy(p + sizeof(w), m->u.app.data, m->u.app.len);
 		break;
 	}
 	}
@@ -215,6 +234,26 @@ static int cn_body_decode(const uint8_t *p, size_t n, struct cn_msg *m,
 		m->u.busy.pid = le32toh(w.bw_pid);
 		m->u.busy.req_id = le64toh(w.bw_req_id);
 		m->u.busy.addr = le64toh(w.bw_addr);
+		return 0;
+	}
+	case CN_MSG_APP: {
+		struct cn_wire_app w;
+		size_t data_len;
+
+		if (n < sizeof(w))
+			return cn_bad(why, "app body too short");
+		memcpy(&w, p, sizeof(w));
+		data_len = le32toh(w.pw_data_len);
+		if (data_len > CN_APP_MAX)
+			return cn_bad(why, "app data too long");
+		if (n != sizeof(w) + data_len)
+			return cn_bad(why, "app length disagrees with its data");
+		m->u.app.target.hb_gen = le64toh(w.pw_target_hb_gen);
+		m->u.app.target.slot = le32toh(w.pw_target_slot);
+		memcpy(m->u.app.target.uuid, w.pw_target_uuid, VMFS_UUID_SIZE);
+		m->u.app.len = (uint32_t)data_len;
+		memcpy(m->u.app.data, p + sizeof(w), data_len);
+		m->u.app.data[data_len] = '\0';
 		return 0;
 	}
 	}

@@ -29,6 +29,14 @@ static void vmfsd_cn_membership(void *arg, bool left, const struct cn_member *m)
 	struct vmfsd *d = arg;
 
 	vol_cluster_membership(d->vol, left, m->slot);
+	if (left)
+		vmfsd_migrate_left(d, m);
+}
+
+static void vmfsd_cn_app(void *arg, const struct cn_member *m,
+			 const char *data, size_t len)
+{
+	vmfsd_migrate_app(arg, m, data, len);
 }
 
 static int vmfsd_cn_release_req(void *arg, uint64_t addr, uint32_t want)
@@ -42,6 +50,7 @@ static int vmfsd_cn_release_req(void *arg, uint64_t addr, uint32_t want)
 static const struct cn_ops vmfsd_cn_ops = {
 	.membership = vmfsd_cn_membership,
 	.release_req = vmfsd_cn_release_req,
+	.app = vmfsd_cn_app,
 };
 
 /* ---- what the engine asks, to the group (any engine thread) ---- */

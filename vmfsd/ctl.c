@@ -237,6 +237,8 @@ static const struct {
 	{ VMFSD_CTL_VM_START, "vm start", ctl_vm },
 	{ VMFSD_CTL_VM_STOP, "vm stop", ctl_vm },
 	{ VMFSD_CTL_VM_LIST, "vm list", ctl_vm },
+	{ VMFSD_CTL_VM_MIGRATE, "vm migrate", ctl_vm },
+	{ VMFSD_CTL_VM_MIGRATE_STATUS, "vm migrate status", ctl_vm },
 };
 
 static int32_t ctl_msg(qb_ipcs_connection_t *c, void *data, size_t size)
@@ -266,9 +268,10 @@ static int32_t ctl_msg(qb_ipcs_connection_t *c, void *data, size_t size)
 			return 0;
 		}
 	ctl_reply_err(c, type, -EOPNOTSUPP, "unknown request type %u; this vmfsd "
-		      "(%s) knows info (%d), umount (%d) and vm start, stop, list "
-		      "(%d-%d)", type, VMFS_VERSION, VMFSD_CTL_INFO,
-		      VMFSD_CTL_UMOUNT, VMFSD_CTL_VM_START, VMFSD_CTL_VM_LIST);
+		      "(%s) knows info (%d), umount (%d) and vm start, stop, list, "
+		      "migrate, migrate status (%d-%d)", type, VMFS_VERSION,
+		      VMFSD_CTL_INFO, VMFSD_CTL_UMOUNT, VMFSD_CTL_VM_START,
+		      VMFSD_CTL_VM_MIGRATE_STATUS);
 	return 0;
 }
 

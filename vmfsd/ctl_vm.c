@@ -69,6 +69,32 @@ int vmfsd_ctl_vm_stop(struct vmfsd_ctl *c, const char *path, bool force,
 	return vm_call(c, VMFSD_CTL_VM_STOP, o, NULL, msg, msglen);
 }
 
+int vmfsd_ctl_vm_migrate(struct vmfsd_ctl *c, const char *path, const char *to,
+			 uint64_t bandwidth, char *msg, size_t msglen)
+{
+	json_object *o = json_object_new_object();
+
+	if (!o)
+		return -ENOMEM;
+	json_object_object_add(o, "path", json_object_new_string(path));
+	json_object_object_add(o, "to", json_object_new_string(to));
+	if (bandwidth)
+		json_object_object_add(o, "bandwidth",
+				       json_object_new_int64((int64_t)bandwidth));
+	return vm_call(c, VMFSD_CTL_VM_MIGRATE, o, NULL, msg, msglen);
+}
+
+int vmfsd_ctl_vm_migrate_status(struct vmfsd_ctl *c, const char *path,
+				char **json, char *msg, size_t msglen)
+{
+	json_object *o = json_object_new_object();
+
+	if (!o)
+		return -ENOMEM;
+	json_object_object_add(o, "path", json_object_new_string(path));
+	return vm_call(c, VMFSD_CTL_VM_MIGRATE_STATUS, o, json, msg, msglen);
+}
+
 int vmfsd_ctl_vm_list(struct vmfsd_ctl *c, struct vmfsd_vm_info **out,
 		      size_t *n, char *msg, size_t msglen)
 {

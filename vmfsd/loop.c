@@ -214,6 +214,12 @@ int vmfsd_serve(struct vmfsd_args *a)
 		vmfsd_fail(&d, "cannot create the main loop: out of memory");
 		return VMFSD_EXIT_FAIL;
 	}
+	ret = vmfsd_migrate_init(&d);
+	if (ret) {
+		vmfsd_fail(&d, "cannot set up migrations: %s", strerror(-ret));
+		qb_loop_destroy(d.loop);
+		return VMFSD_EXIT_FAIL;
+	}
 	ret = vmfsd_start(&d);
 	if (!ret)
 		ret = vmfsd_loop_setup(&d);
@@ -239,6 +245,7 @@ int vmfsd_serve(struct vmfsd_args *a)
 	qb_loop_run(d.loop);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 out:
+	vmfsd_migrate_fini(&d);
 	qb_loop_destroy(d.loop);
 	for (int i = 0; i < 2; i++)
 		if (d.fuse_done[i] >= 0)

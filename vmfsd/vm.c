@@ -56,28 +56,6 @@
 /* How many ended VMs the supervisor remembers for `vmfs vm status`. */
 #define VM_ENDED_MAX        32
 
-enum vm_phase { VM_RUNNING, VM_POWERDOWN, VM_QUIT, VM_ENDED };
-
-struct vmfsd_vm {
-	struct vmfsd_vm *next;
-	struct vmfsd *d;
-	char path[PATH_MAX];        /* inside the volume */
-	char name[HV_NAME_MAX + 1];
-	char qmp[VMFSD_VM_SOCK_MAX];
-	char con[VMFSD_VM_SOCK_MAX];  /* the serial console's socket */
-	pid_t pid;
-	int pidfd;
-	enum vm_phase phase;
-	bool crashed;
-	char why[256];
-	int64_t since_ns;
-	unsigned nino;
-	uint64_t ino[1 + HV_DISKS_MAX];
-	qb_loop_timer_handle timer;
-	bool timer_set;
-	int powerdown_left_ms;      /* VM_POWERDOWN: until QMP quit */
-};
-
 static int64_t vm_wall_ns(void)
 {
 	struct timespec ts;
@@ -86,7 +64,7 @@ static int64_t vm_wall_ns(void)
 	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
-static struct vmfsd_vm *vm_find(struct vmfsd *d, const char *path)
+struct vmfsd_vm *vmfsd_vm_find(struct vmfsd *d, const char *path)
 {
 	for (struct vmfsd_vm *vm = d->vms; vm; vm = vm->next)
 		if (!strcmp(vm->path, path))
@@ -103,9 +81,15 @@ static void vm_unlink(struct vmfsd *d, struct vmfsd_vm *vm)
 		}
 }
 
+static void vm_free(struct vmfsd_vm *vm)
+{
+	vmfsd_migrate_free(vm);
+	free(vm);
+}
+
 /* Walk path (inside the volume) to its inode; a lookup reference stays
  * on the result (vol_forget when done), none on the directories. */
-static int vm_resolve(struct vol *v, const char *path, uint64_t *ino)
+int vmfsd_vm_resolve(struct vol *v, const char *path, uint64_t *ino)
 {
 	char buf[PATH_MAX * 2 + 2], *save = NULL, *c;
 	struct vol_geom g;
@@ -136,9 +120,13 @@ static int vm_resolve(struct vol *v, const char *path, uint64_t *ino)
 	return 0;
 }
 
-static void vm_locks_release(struct vmfsd *d, struct vmfsd_vm *vm)
+void vmfsd_vm_locks_release(struct vmfsd *d, struct vmfsd_vm *vm)
 {
 	for (unsigned i = 0; i < vm->nino; i++) {
+		if (vm->unopened) {
+			vol_forget(d->vol, vm->ino[i], 1);
+			continue;
+		}
 		vol_release_file(d->vol, vm->ino[i], true);
 		/* Kept as a cache, the lock would read as "runs here" to
 		 * every other host's `vmfs vm list`. */
@@ -157,7 +145,7 @@ static int vm_lock_file(struct vmfsd *d, struct vmfsd_vm *vm, const char *rel,
 	int ret;
 
 	snprintf(p, sizeof(p), "%s/%s", vm->path, rel);
-	ret = vm_resolve(d->vol, p, &ino);
+	ret = vmfsd_vm_resolve(d->vol, p, &ino);
 	if (ret) {
 		snprintf(msg, len, "cannot find %s on the volume: %s", p,
 			 vmfs_strerror(ret));
@@ -201,6 +189,14 @@ static void vm_ended(struct vmfsd_vm *vm, int status)
 	/* Asked to stop, QEMU ends by quit (0), SIGTERM or our SIGKILL. */
 	vm->crashed = vm->phase == VM_RUNNING &&
 		(WIFSIGNALED(status) || WEXITSTATUS(status));
+	/* A migration's end: the files it detached, and why. */
+	if (vm->mig)
+		vmfsd_migrate_exited(d, vm);
+	if (vm->migrated_to[0]) {
+		snprintf(vm->why, sizeof(vm->why), "migrated to %s",
+			 vm->migrated_to);
+		vm->crashed = false;
+	}
 	qb_log(vm->crashed ? LOG_WARNING : LOG_NOTICE, "VM %s (%s, pid %ld) "
 	       "ended: %s; releasing its locks", vm->path, vm->name,
 	       (long)vm->pid, vm->why);
@@ -213,7 +209,7 @@ static void vm_ended(struct vmfsd_vm *vm, int status)
 		close(vm->pidfd);
 		vm->pidfd = -1;
 	}
-	vm_locks_release(d, vm);
+	vmfsd_vm_locks_release(d, vm);
 	unlink(vm->qmp);
 	unlink(vm->con);
 	vm->since_ns = vm_wall_ns();
@@ -223,7 +219,7 @@ static void vm_ended(struct vmfsd_vm *vm, int status)
 		next = p->next;
 		if (p->phase == VM_ENDED && ++ended > VM_ENDED_MAX && p != vm) {
 			vm_unlink(d, p);
-			free(p);
+			vm_free(p);
 		}
 	}
 	pthread_mutex_unlock(&d->vms_mu);
@@ -278,7 +274,7 @@ static void vm_on_timer(void *data)
 }
 
 /* The tail of QEMU's own log (why it would not start), into msg. */
-static void vm_log_tail(const char *log, char *msg, size_t len)
+void vmfsd_vm_log_tail(const char *log, char *msg, size_t len)
 {
 	char buf[512];
 	ssize_t n;
@@ -302,7 +298,7 @@ static void vm_log_tail(const char *log, char *msg, size_t len)
 	snprintf(msg + strlen(msg), len - strlen(msg), ": %s", buf);
 }
 
-static pid_t vm_spawn(char **argv, const char *log)
+pid_t vmfsd_vm_spawn(char **argv, const char *log)
 {
 	sigset_t all;
 	pid_t pid = fork();
@@ -328,7 +324,7 @@ static pid_t vm_spawn(char **argv, const char *log)
 }
 
 /* Wait for QEMU's QMP socket to answer, or for QEMU to die. */
-static int vm_wait_up(struct vmfsd_vm *vm, int *status)
+int vmfsd_vm_wait_up(struct vmfsd_vm *vm, int *status)
 {
 	char err[HV_ERR_MAX];
 
@@ -342,11 +338,74 @@ static int vm_wait_up(struct vmfsd_vm *vm, int *status)
 	return -ETIMEDOUT;
 }
 
+void vmfsd_vm_log_path(struct vmfsd *d, const char *vmdir, char *out,
+		       size_t len)
+{
+	/* One per host: an incoming migration's QEMU writes its own while
+	 * the source's still runs. */
+	if (snprintf(out, len, "%s/qemu-%s.log", vmdir, d->host_name) >=
+	    (int)len)
+		snprintf(out, len, "%s/qemu.log", vmdir);
+}
+
+int vmfsd_vm_sock_paths(struct vmfsd *d, struct vmfsd_vm *vm, char *msg,
+			size_t len)
+{
+	char dir[PATH_MAX + 8];
+
+	snprintf(dir, sizeof(dir), "%s/vm", d->a->state_dir);
+	mkdir(dir, 0700);
+	if (vmfsd_vm_sock_path(d->a->state_dir, vm->ino[0], "qmp", vm->qmp) ||
+	    vmfsd_vm_sock_path(d->a->state_dir, vm->ino[0], "console",
+			       vm->con)) {
+		snprintf(msg, len, "the VM's socket paths under %s are longer "
+			 "than a unix socket allows (or hold a comma); use a "
+			 "shorter --state-dir", dir);
+		return -ENAMETOOLONG;
+	}
+	unlink(vm->qmp);
+	unlink(vm->con);
+	return 0;
+}
+
+int vmfsd_vm_watch(struct vmfsd *d, struct vmfsd_vm *vm, char *msg,
+		   size_t len)
+{
+	vm->pidfd = (int)syscall(SYS_pidfd_open, vm->pid, 0);
+	if (vm->pidfd < 0 || qb_loop_poll_add(d->loop, QB_LOOP_MED, vm->pidfd,
+					      POLLIN, vm, vm_on_exit)) {
+		/* Without the pidfd nothing would notice the exit: no VM. */
+		snprintf(msg, len, "cannot watch QEMU (pidfd_open: %s); stopped it",
+			 strerror(errno));
+		kill(vm->pid, SIGKILL);
+		waitpid(vm->pid, NULL, 0);
+		if (vm->pidfd >= 0)
+			close(vm->pidfd);
+		vm->pidfd = -1;
+		return -EIO;
+	}
+	return 0;
+}
+
+void vmfsd_vm_link(struct vmfsd *d, struct vmfsd_vm *vm)
+{
+	struct vmfsd_vm *old = vmfsd_vm_find(d, vm->path);
+
+	pthread_mutex_lock(&d->vms_mu);
+	if (old && old != vm && old->phase == VM_ENDED) {
+		vm_unlink(d, old);
+		vm_free(old);
+	}
+	vm->next = d->vms;
+	d->vms = vm;
+	pthread_mutex_unlock(&d->vms_mu);
+}
+
 static int vm_start(struct vmfsd *d, const char *path, char *msg, size_t len)
 {
-	char vmdir[PATH_MAX * 2], dir[PATH_MAX + 8], log[PATH_MAX * 2 + 16];
+	char vmdir[PATH_MAX * 2], log[PATH_MAX * 2 + 16];
 	struct hv_config c;
-	struct vmfsd_vm *vm = vm_find(d, path), *old = NULL;
+	struct vmfsd_vm *vm = vmfsd_vm_find(d, path);
 	char **argv = NULL;
 	int ret, status = 0;
 
@@ -360,7 +419,6 @@ static int vm_start(struct vmfsd *d, const char *path, char *msg, size_t len)
 			 path, (long)vm->pid);
 		return -EBUSY;
 	}
-	old = vm;
 	if (d->fenced || d->stopping) {
 		snprintf(msg, len, "this host is %s; no VM starts here",
 			 d->fenced ? "fenced" : "unmounting");
@@ -384,32 +442,22 @@ static int vm_start(struct vmfsd *d, const char *path, char *msg, size_t len)
 		ret = vm_lock_file(d, vm, c.disks[i], msg, len);
 	if (ret)
 		goto fail;
-	snprintf(dir, sizeof(dir), "%s/vm", d->a->state_dir);
-	mkdir(dir, 0700);
-	if (vmfsd_vm_sock_path(d->a->state_dir, vm->ino[0], "qmp", vm->qmp) ||
-	    vmfsd_vm_sock_path(d->a->state_dir, vm->ino[0], "console",
-			       vm->con)) {
-		snprintf(msg, len, "the VM's socket paths under %s are longer "
-			 "than a unix socket allows (or hold a comma); use a "
-			 "shorter --state-dir", dir);
-		ret = -ENAMETOOLONG;
+	ret = vmfsd_vm_sock_paths(d, vm, msg, len);
+	if (ret)
 		goto fail;
-	}
-	unlink(vm->qmp);
-	unlink(vm->con);
-	snprintf(log, sizeof(log), "%s/qemu.log", vmdir);
+	vmfsd_vm_log_path(d, vmdir, log, sizeof(log));
 	ret = hv_qemu_argv(&c, vmdir, vm->qmp, vm->con,
 			   access("/dev/kvm", R_OK | W_OK) == 0, &argv);
 	if (ret)
 		goto fail;
-	vm->pid = vm_spawn(argv, log);
+	vm->pid = vmfsd_vm_spawn(argv, log);
 	hv_argv_free(argv);
 	if (vm->pid < 0) {
 		ret = -errno;
 		snprintf(msg, len, "cannot fork QEMU: %s", strerror(-ret));
 		goto fail;
 	}
-	ret = vm_wait_up(vm, &status);
+	ret = vmfsd_vm_wait_up(vm, &status);
 	if (ret) {
 		if (ret == -ECHILD)
 			snprintf(msg, len, "QEMU for %s exited at once (%s %d); its "
@@ -424,51 +472,39 @@ static int vm_start(struct vmfsd *d, const char *path, char *msg, size_t len)
 			kill(vm->pid, SIGKILL);
 			waitpid(vm->pid, NULL, 0);
 		}
-		vm_log_tail(log, msg, len);
+		vmfsd_vm_log_tail(log, msg, len);
 		ret = -EIO;
 		goto fail;
 	}
-	vm->pidfd = (int)syscall(SYS_pidfd_open, vm->pid, 0);
-	if (vm->pidfd < 0 || qb_loop_poll_add(d->loop, QB_LOOP_MED, vm->pidfd,
-					      POLLIN, vm, vm_on_exit)) {
-		/* Without the pidfd nothing would notice the exit: no VM. */
-		snprintf(msg, len, "cannot watch QEMU (pidfd_open: %s); stopped it",
-			 strerror(errno));
-		kill(vm->pid, SIGKILL);
-		waitpid(vm->pid, NULL, 0);
-		if (vm->pidfd >= 0)
-			close(vm->pidfd);
-		ret = -EIO;
+	ret = vmfsd_vm_watch(d, vm, msg, len);
+	if (ret)
 		goto fail;
-	}
 	vm->phase = VM_RUNNING;
 	vm->since_ns = vm_wall_ns();
-	pthread_mutex_lock(&d->vms_mu);
-	if (old) {
-		vm_unlink(d, old);
-		free(old);
-	}
-	vm->next = d->vms;
-	d->vms = vm;
-	pthread_mutex_unlock(&d->vms_mu);
+	vmfsd_vm_link(d, vm);
 	qb_log(LOG_NOTICE, "VM %s (%s) started: QEMU pid %ld, %u locks held",
 	       path, c.name, (long)vm->pid, vm->nino);
 	return 0;
 fail:
-	vm_locks_release(d, vm);
-	free(vm);
+	vmfsd_vm_locks_release(d, vm);
+	vm_free(vm);
 	return ret;
 }
 
 static int vm_stop(struct vmfsd *d, const char *path, bool force,
 		   int timeout_ms, char *msg, size_t len)
 {
-	struct vmfsd_vm *vm = vm_find(d, path);
+	struct vmfsd_vm *vm = vmfsd_vm_find(d, path);
 
 	if (!vm || vm->phase == VM_ENDED) {
 		snprintf(msg, len, "VM %s does not run on this host ('vmfs vm "
 			 "status' says where it runs)", path);
 		return -ENOENT;
+	}
+	if (vmfsd_migrate_busy(vm) && !force) {
+		snprintf(msg, len, "VM %s is being migrated; wait for the "
+			 "migration to end ('vmfs vm status'), or --force", path);
+		return -EBUSY;
 	}
 	if (force) {
 		qb_log(LOG_NOTICE, "VM %s: forced stop, SIGKILL to pid %ld",
@@ -518,6 +554,8 @@ int vmfsd_vm_request(struct vmfsd *d, uint32_t type, const char *body,
 
 	*reply = NULL;
 	msg[0] = 0;
+	if (type == VMFSD_CTL_VM_MIGRATE || type == VMFSD_CTL_VM_MIGRATE_STATUS)
+		return vmfsd_migrate_request(d, type, body, reply, msg, len);
 	if (type == VMFSD_CTL_VM_LIST) {
 		struct vmfsd_vm_info *vi;
 		size_t n = 0;
@@ -533,10 +571,17 @@ int vmfsd_vm_request(struct vmfsd *d, uint32_t type, const char *body,
 			snprintf(vi[n].name, sizeof(vi[n].name), "%s", vm->name);
 			vi[n].pid = vm->pid;
 			snprintf(vi[n].state, sizeof(vi[n].state), "%s",
+				 vm->migrated_to[0] ? "stopped" :
 				 vm->phase == VM_RUNNING ? "running" :
+				 vm->phase == VM_INCOMING ? "incoming" :
 				 vm->phase != VM_ENDED ? "stopping" :
 				 vm->crashed ? "crashed" : "stopped");
-			snprintf(vi[n].why, sizeof(vi[n].why), "%s", vm->why);
+			if (vm->migrated_to[0])
+				snprintf(vi[n].why, sizeof(vi[n].why),
+					 "migrated to %s", vm->migrated_to);
+			else
+				snprintf(vi[n].why, sizeof(vi[n].why), "%s",
+					 vm->why);
 			vi[n].since_ns = vm->since_ns;
 		}
 		*reply = vmfsd_vm_list_encode(vi, n);

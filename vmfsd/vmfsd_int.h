@@ -12,6 +12,8 @@
  *   cluster.c   the cluster fast path (corosync CPG) plugged into the
  *               engine
  *   vm.c        the VM supervisor: QEMU processes and their locks
+ *   migrate.c   live migration: the exchange with the other host, QEMU's
+ *               migration, the locks handed over at its switchover
  *
  * Threads: the main thread runs the qb_loop and does everything that is
  * not a FUSE request: signals, control requests, timers, start-up and
@@ -30,7 +32,10 @@
 #include <stdint.h>
 #include <qb/qbloop.h>
 
+#include "vmfs/hypervisor.h"
 #include "vmfs/vmfsd.h"
+
+struct vol;
 
 #define VMFSD_EXIT_OK    0
 #define VMFSD_EXIT_FAIL  1
@@ -105,6 +110,11 @@ struct vmfsd {
 	 * for the fence callback, which kills from another thread. */
 	struct vmfsd_vm *vms;
 	pthread_mutex_t vms_mu;
+	/* migrate.c: what the fast path's thread hands to the loop */
+	int mig_pipe[2];
+	pthread_mutex_t mig_mu;
+	struct mig_msg *mig_q;
+	uint64_t mig_next_id;
 };
 
 /* main.c */
@@ -153,7 +163,57 @@ int vmfsd_ctl_start(struct vmfsd *d);
 /* Reply to every pending umount request with st, then close the socket. */
 void vmfsd_ctl_stop(struct vmfsd *d, const struct vmfsd_close_status *st);
 
-/* vm.c */
+/* vm.c: the loop thread's, as is the list */
+/* VM_INCOMING: QEMU waits for a migration to this host (migrate.c). */
+enum vm_phase { VM_RUNNING, VM_POWERDOWN, VM_QUIT, VM_ENDED, VM_INCOMING };
+struct vm_mig;
+
+struct vmfsd_vm {
+	struct vmfsd_vm *next;
+	struct vmfsd *d;
+	char path[PATH_MAX];        /* inside the volume */
+	char name[HV_NAME_MAX + 1];
+	char qmp[VMFSD_VM_SOCK_MAX];
+	char con[VMFSD_VM_SOCK_MAX];  /* the serial console's socket */
+	pid_t pid;
+	int pidfd;
+	enum vm_phase phase;
+	bool crashed;
+	char why[256];
+	int64_t since_ns;
+	unsigned nino;
+	uint64_t ino[1 + HV_DISKS_MAX];
+	qb_loop_timer_handle timer;
+	bool timer_set;
+	int powerdown_left_ms;      /* VM_POWERDOWN: until QMP quit */
+	bool unopened;              /* ino[] looked up, not opened (an
+				     * incoming migration before its switch) */
+	char migrated_to[VMFSD_HOST_NAME_MAX + 1];  /* ended by migrating */
+	struct vm_mig *mig;         /* the migration under way or last */
+};
+
+struct vmfsd_vm *vmfsd_vm_find(struct vmfsd *d, const char *path);
+/* Walk path (inside the volume) to its inode; a lookup reference stays
+ * on the result (vol_forget when done). */
+int vmfsd_vm_resolve(struct vol *v, const char *path, uint64_t *ino);
+/* Release the opens of ino[] (unless unopened) and forget them. */
+void vmfsd_vm_locks_release(struct vmfsd *d, struct vmfsd_vm *vm);
+pid_t vmfsd_vm_spawn(char **argv, const char *log);
+int vmfsd_vm_wait_up(struct vmfsd_vm *vm, int *status);
+/* ": <the tail of QEMU's log>" appended to msg. */
+void vmfsd_vm_log_tail(const char *log, char *msg, size_t len);
+/* This host's QEMU log of the VM in vmdir (through the mount). */
+void vmfsd_vm_log_path(struct vmfsd *d, const char *vmdir, char *out,
+		       size_t len);
+/* The QMP and console socket paths into vm->qmp and vm->con (by
+ * vm->ino[0]), nothing left there; -ENAMETOOLONG with msg. */
+int vmfsd_vm_sock_paths(struct vmfsd *d, struct vmfsd_vm *vm, char *msg,
+			size_t len);
+/* Watch QEMU's exit (pidfd in the loop); -EIO with msg, QEMU killed. */
+int vmfsd_vm_watch(struct vmfsd *d, struct vmfsd_vm *vm, char *msg,
+		   size_t len);
+/* Into the list, in place of an ended VM of the same path. */
+void vmfsd_vm_link(struct vmfsd *d, struct vmfsd_vm *vm);
 /* A VMFSD_CTL_VM_* request: 0 with *reply (malloc'd JSON or NULL for
  * "{}"), or -errno with msg. */
 int vmfsd_vm_request(struct vmfsd *d, uint32_t type, const char *body,
@@ -165,5 +225,21 @@ unsigned vmfsd_vms_running(struct vmfsd *d, char *names, size_t len);
 void vmfsd_vms_stop_all(struct vmfsd *d);
 /* SIGKILL to every QEMU; any thread (the fence). */
 void vmfsd_vms_kill_all(struct vmfsd *d);
+
+/* migrate.c: live migration between hosts (loop thread unless said) */
+int vmfsd_migrate_init(struct vmfsd *d);
+void vmfsd_migrate_fini(struct vmfsd *d);
+/* VMFSD_CTL_VM_MIGRATE and _STATUS, as vmfsd_vm_request. */
+int vmfsd_migrate_request(struct vmfsd *d, uint32_t type, const char *body,
+			  char **reply, char *msg, size_t len);
+/* From the fast path's thread: a member's message, a member gone. */
+struct cn_member;
+void vmfsd_migrate_app(struct vmfsd *d, const struct cn_member *m,
+		       const char *data, size_t len);
+void vmfsd_migrate_left(struct vmfsd *d, const struct cn_member *m);
+/* vm's QEMU exited while vm->mig is set (vm_ended, before the locks go). */
+void vmfsd_migrate_exited(struct vmfsd *d, struct vmfsd_vm *vm);
+bool vmfsd_migrate_busy(const struct vmfsd_vm *vm);
+void vmfsd_migrate_free(struct vmfsd_vm *vm);
 
 #endif /* VMFSD_INT_H */

@@ -59,6 +59,9 @@ struct vheld {
 				    * nothing more under it */
 	bool unreleased;           /* its last release failed: the next
 				    * trim tries again (vcl_release_addr) */
+	bool detached;             /* vol_file_detach: the opens here hold
+				    * no lock; writes are refused */
+	bool detach_ending;        /* ... until the last of them closes */
 	struct vheld *next;
 };
 
@@ -139,6 +142,7 @@ struct vcl {
 	void *kc_arg;
 	_Atomic bool kc_ok;          /* alone: the kernel may cache */
 	_Atomic uint64_t kc_epoch;   /* + 1 at every release of a lock */
+	_Atomic unsigned ndetached;  /* entries detached (vol_file_detach) */
 };
 
 /* The running operation of this thread (shared mode). */
@@ -978,7 +982,8 @@ static int open_lock_sync(struct vol *v, struct vheld *h, unsigned wait_ms,
 	enum vmfs_lock_mode want = open_mode(h);
 	int ret = 0;
 
-	if (!h->open_ro && !h->open_rw) {
+	/* Detached: the opens here do without the lock (vol_file_detach). */
+	if (h->detached || (!h->open_ro && !h->open_rw)) {
 		/* Kept as a cache unless a member asked for it. */
 		if (h->mode != VMFS_LOCK_FREE && !h->in_op &&
 		    (!c->caching || h->wanted))
@@ -1024,16 +1029,58 @@ int vol_open_file(struct vol *v, uint64_t ino, bool write)
 	return vol_open_file_who(v, ino, write, NULL, 0);
 }
 
+/*
+ * Bring h's lock to what the opens here need, as part of operation op
+ * (held_mu held, let go meanwhile and held again on return).  -EBUSY
+ * names the holder in holder and the log ("open ... for what");
+ * *moved: another host had it since we last did (reread the inode).
+ */
+static int open_lock_take(struct vol *v, struct vcl_optab *op,
+			  struct vheld *h, uint64_t ino, const char *what,
+			  char *holder, size_t holder_len, bool *moved)
+{
+	struct vcl *c = v->cl;
+	enum vmfs_lock_mode was = h->mode;
+	uint64_t before = h->gen;
+	struct lock_state st;
+	int ret;
+
+	*moved = false;
+	/* The operation's while it waits (held_mu is let go meanwhile): the
+	 * handover worker leaves it to the operation's end. */
+	if (op_shared(v) && !h->in_op && op->n < VCL_MAX_OP_LOCKS) {
+		h->in_op = true;
+		op->addr[op->n++] = h->addr;
+	}
+	if (!c->shared)
+		return 0;
+	ret = open_lock_sync(v, h, 2000, &st);
+	if (ret == -EBUSY) {
+		char who[600];
+
+		vol_lock_owner_text(v, &st, who, sizeof(who));
+		if (holder)
+			snprintf(holder, holder_len, "%s", who);
+		VLOG(LOG_WARNING, "open of inode %llu for %s refused: it is locked %s by %s",
+		     (unsigned long long)ino, what,
+		     st.mode == VMFS_LOCK_EXCLUSIVE ? "exclusive" :
+		     st.mode == VMFS_LOCK_READONLY ? "read-only" :
+		     "multi-writer", who);
+	}
+	if (!ret)
+		*moved = was == VMFS_LOCK_FREE &&
+			 (!before || h->gen != before + 1);
+	return ret;
+}
+
 int vol_open_file_who(struct vol *v, uint64_t ino, bool write, char *holder,
 		      size_t holder_len)
 {
 	struct vcl *c = v->cl;
 	struct vcl_optab op;
-	struct lock_state st;
 	struct vinode *vi;
 	struct vheld *h;
 	bool mw, moved;
-	uint64_t before;
 	int ret;
 
 	if (!c)
@@ -1060,60 +1107,92 @@ int vol_open_file_who(struct vol *v, uint64_t ino, bool write, char *holder,
 		pthread_mutex_unlock(&c->held_mu);
 		return vcl_end(v, &op, -ENOMEM);
 	}
-	before = h->gen;
 	if (write)
 		h->open_rw++;
 	else
 		h->open_ro++;
 	h->multiwriter = mw;
-	/* The operation's while it waits (held_mu is let go meanwhile): the
-	 * handover worker leaves it to the operation's end. */
-	if (op_shared(v) && !h->in_op && op.n < VCL_MAX_OP_LOCKS) {
-		h->in_op = true;
-		op.addr[op.n++] = h->addr;
+	ret = open_lock_take(v, &op, h, ino, write ? "writing" : "reading",
+			     holder, holder_len, &moved);
+	if (ret) {
+		if (write)
+			h->open_rw--;
+		else
+			h->open_ro--;
+		pthread_mutex_unlock(&c->held_mu);
+		return vcl_end(v, &op, ret);
 	}
-	ret = 0;
-	if (c->shared) {
-		enum vmfs_lock_mode was = h->mode;
+	/* A detached file's data is never cached here: it is not ours. */
+	if (mw || h->detached)
+		ret = VOL_OPEN_DIRECT;
+	pthread_mutex_unlock(&c->held_mu);
+	if (moved) {
+		int err = vcl_reload_ino(v, ino);
 
-		ret = open_lock_sync(v, h, 2000, &st);
-		if (ret) {
-			char who[600];
-
-			if (write)
-				h->open_rw--;
-			else
-				h->open_ro--;
-			pthread_mutex_unlock(&c->held_mu);
-			if (ret == -EBUSY) {
-				vol_lock_owner_text(v, &st, who, sizeof(who));
-				if (holder)
-					snprintf(holder, holder_len, "%s", who);
-				VLOG(LOG_WARNING, "open of inode %llu for %s refused: it is locked %s by %s",
-				     (unsigned long long)ino,
-				     write ? "writing" : "reading",
-				     st.mode == VMFS_LOCK_EXCLUSIVE ? "exclusive" :
-				     st.mode == VMFS_LOCK_READONLY ? "read-only" :
-				     "multi-writer", who);
-			}
-			return vcl_end(v, &op, ret);
-		}
-		moved = was == VMFS_LOCK_FREE && (!before || h->gen != before + 1);
-		pthread_mutex_unlock(&c->held_mu);
-		if (mw)
-			ret = VOL_OPEN_DIRECT;
-		if (moved) {
-			int err = vcl_reload_ino(v, ino);
-
-			if (err)
-				ret = err;
-		}
-	} else {
-		pthread_mutex_unlock(&c->held_mu);
-		if (mw)
-			ret = VOL_OPEN_DIRECT;
+		if (err)
+			ret = err;
 	}
 	return vcl_end(v, &op, ret);
+}
+
+/* Is ino detached here (vol_file_detach)?  One atomic load when no
+ * file is. */
+static bool vcl_detached_ino(struct vol *v, uint64_t ino)
+{
+	struct vcl *c = v->cl;
+	struct vheld *h;
+	bool ret;
+
+	if (!c || !atomic_load(&c->ndetached))
+		return false;
+	pthread_mutex_lock(&c->held_mu);
+	h = held_find(c, res_addr(v, VMFS_RES_INODE, ino), false);
+	ret = h && h->detached;
+	pthread_mutex_unlock(&c->held_mu);
+	return ret;
+}
+
+int vcl_may_write(struct vol *v, uint64_t ino)
+{
+	if (!vcl_detached_ino(v, ino))
+		return 0;
+	VLOG(LOG_WARNING, "a write to inode %llu refused: its lock is not on this host (the file is detached for a VM migration; docs/PROTOCOL.md §13)",
+	     (unsigned long long)ino);
+	return -EIO;
+}
+
+/*
+ * What the file changed (its timestamps) goes home before anyone else may
+ * take its lock; true when caching (the operation's end seals it under
+ * the lock, which stays: vcl_end_home), else it is home on return.  A
+ * multi-writer file's holders never write its inode: their timestamps
+ * are dropped rather than written over each other; nor does a detached
+ * file's host, which holds no lock on it.
+ */
+static bool vcl_times_home(struct vol *v, uint64_t ino)
+{
+	struct vcl *c = v->cl;
+	struct vinode *vi;
+	bool cache, detached = vcl_detached_ino(v, ino);
+
+	if (vol_inode_cached(v, ino, &vi))
+		return false;
+	{
+		VOL_HANDLE(v);
+
+		pthread_rwlock_wrlock(&vi->rw);
+		if ((vi->flags & VMFS_DI_MULTIWRITER) || detached)
+			vi->times_dirty = false;
+		vol_inode_flush_times(v, vi);
+		pthread_rwlock_unlock(&vi->rw);
+	}
+	vol_inode_put(v, vi);
+	pthread_mutex_lock(&c->held_mu);
+	cache = c->caching;
+	pthread_mutex_unlock(&c->held_mu);
+	if (v->j && !cache)
+		jnl_drain(v->j);
+	return cache;
 }
 
 void vol_release_file(struct vol *v, uint64_t ino, bool write)
@@ -1121,35 +1200,14 @@ void vol_release_file(struct vol *v, uint64_t ino, bool write)
 	struct vcl *c = v->cl;
 	struct vcl_optab op;
 	struct lock_state st;
-	struct vinode *vi;
 	struct vheld *h;
 	bool last = false, cache = false;
 
 	if (!c)
 		return;
 	vcl_begin(v, &op);
-	/* What the file changed goes home before anyone else may take it.
-	 * A multi-writer file's holders never write its inode: their
-	 * timestamps are dropped rather than written over each other. */
-	if (c->shared && !vol_inode_cached(v, ino, &vi)) {
-		{
-			VOL_HANDLE(v);
-
-			pthread_rwlock_wrlock(&vi->rw);
-			if (vi->flags & VMFS_DI_MULTIWRITER)
-				vi->times_dirty = false;
-			vol_inode_flush_times(v, vi);
-			pthread_rwlock_unlock(&vi->rw);
-		}
-		vol_inode_put(v, vi);
-		pthread_mutex_lock(&c->held_mu);
-		cache = c->caching;
-		pthread_mutex_unlock(&c->held_mu);
-		/* Caching: the operation's end seals it under the lock,
-		 * which stays (vcl_end_home); otherwise home now. */
-		if (v->j && !cache)
-			jnl_drain(v->j);
-	}
+	if (c->shared)
+		cache = vcl_times_home(v, ino);
 	if (cache)
 		vcl_adopt_ino(v, ino);
 	pthread_mutex_lock(&c->held_mu);
@@ -1159,6 +1217,11 @@ void vol_release_file(struct vol *v, uint64_t ino, bool write)
 			h->open_rw--;
 		else if (!write && h->open_ro)
 			h->open_ro--;
+		if (h->detached && h->detach_ending && !h->open_ro &&
+		    !h->open_rw) {
+			h->detached = h->detach_ending = false;
+			atomic_fetch_sub(&c->ndetached, 1);
+		}
 		if (c->shared)
 			open_lock_sync(v, h, 2000, &st);
 		last = !h->open_ro && !h->open_rw;
@@ -1171,6 +1234,118 @@ void vol_release_file(struct vol *v, uint64_t ino, bool write)
 	if (last && vol_res_unlinked_pending(v, ino, c->shared))
 		vcl_sweep_want(v);
 	vcl_end(v, &op, 0);
+}
+
+/* ---- detached files: a VM's lock handover (PROTOCOL.md §13) ----------- */
+
+#define VCL_DETACH_WAIT_MS 10000
+
+int vol_file_detach(struct vol *v, uint64_t ino)
+{
+	struct vcl *c = v->cl;
+	struct vcl_optab op;
+	uint64_t addr;
+	struct vheld *h;
+	int64_t until;
+	bool held;
+
+	if (!c)
+		return -EOPNOTSUPP;
+	if (ino == 0 || ino >= v->g.res[VMFS_RES_INODE].count)
+		return -ESTALE;
+	addr = res_addr(v, VMFS_RES_INODE, ino);
+	/* Its timestamps home while the lock is still ours. */
+	vcl_begin(v, &op);
+	if (c->shared && vcl_times_home(v, ino))
+		vcl_adopt_ino(v, ino);
+	vcl_end(v, &op, 0);
+	pthread_mutex_lock(&c->held_mu);
+	h = held_find(c, addr, true);
+	if (!h) {
+		pthread_mutex_unlock(&c->held_mu);
+		return -ENOMEM;
+	}
+	if (!h->detached)
+		atomic_fetch_add(&c->ndetached, 1);
+	h->detached = true;
+	h->detach_ending = false;
+	held = h->mode != VMFS_LOCK_FREE;
+	pthread_mutex_unlock(&c->held_mu);
+	if (!held)
+		return 0;
+	/* The handover worker lets it go: it writes home what the lock
+	 * covers and makes the kernel forget it first, as for a member's
+	 * request. */
+	if (vcl_hw_queue(c, addr, false) == -ENOMEM)
+		return -ENOMEM;
+	until = vmfs_mono_ms() + VCL_DETACH_WAIT_MS;
+	for (;;) {
+		pthread_mutex_lock(&c->held_mu);
+		held = h->mode != VMFS_LOCK_FREE;
+		pthread_mutex_unlock(&c->held_mu);
+		if (!held)
+			return 0;
+		if (vol_fenced(v))
+			return -EIO;
+		if (vmfs_mono_ms() > until) {
+			VLOG(LOG_WARNING, "detaching inode %llu: its lock is still held here after %d ms",
+			     (unsigned long long)ino, VCL_DETACH_WAIT_MS);
+			return -ETIMEDOUT;
+		}
+		sleep_ms(1);
+	}
+}
+
+int vol_file_attach(struct vol *v, uint64_t ino, char *holder,
+		    size_t holder_len)
+{
+	struct vcl *c = v->cl;
+	struct vcl_optab op;
+	struct vheld *h;
+	bool moved = false;
+	int ret = 0;
+
+	if (!c)
+		return -EOPNOTSUPP;
+	vcl_begin(v, &op);
+	pthread_mutex_lock(&c->held_mu);
+	h = held_find(c, res_addr(v, VMFS_RES_INODE, ino), false);
+	if (h && h->detached) {
+		h->detached = h->detach_ending = false;
+		atomic_fetch_sub(&c->ndetached, 1);
+		if (h->open_ro || h->open_rw)
+			ret = open_lock_take(v, &op, h, ino, h->open_rw ?
+					     "writing" : "reading", holder,
+					     holder_len, &moved);
+		if (ret) {
+			h->detached = true;
+			atomic_fetch_add(&c->ndetached, 1);
+		}
+	}
+	pthread_mutex_unlock(&c->held_mu);
+	if (moved && !ret)
+		ret = vcl_reload_ino(v, ino);
+	return vcl_end(v, &op, ret);
+}
+
+void vol_file_detach_end(struct vol *v, uint64_t ino)
+{
+	struct vcl *c = v->cl;
+	struct vheld *h;
+
+	if (!c)
+		return;
+	pthread_mutex_lock(&c->held_mu);
+	h = held_find(c, res_addr(v, VMFS_RES_INODE, ino), false);
+	if (h && h->detached) {
+		if (h->open_ro || h->open_rw) {
+			h->detach_ending = true;
+		} else {
+			h->detached = h->detach_ending = false;
+			atomic_fetch_sub(&c->ndetached, 1);
+		}
+	}
+	pthread_mutex_unlock(&c->held_mu);
 }
 
 /* ---- recovery of dead hosts ------------------------------------------- */
@@ -1832,11 +2007,23 @@ int vol_cluster_release_request(struct vol *v, uint64_t addr,
 				enum vmfs_lock_mode want)
 {
 	struct vcl *c = v->cl;
+	struct vheld *h;
+	bool kept = false;
 
-	(void)want;   /* whatever they want, we let go of it */
 	if (!c || !c->hw_started)
 		return 0;
 	NS_ADD(c, requests);
+	/* Files open here keep the lock in the mode they need: say so at
+	 * once (the asker stops waiting and goes by the disk), rather than
+	 * let the worker answer "released" for a lock it keeps. */
+	pthread_mutex_lock(&c->held_mu);
+	h = held_find(c, addr, false);
+	if (h && c->shared && !h->detached && (h->open_ro || h->open_rw))
+		kept = h->multiwriter ? want != VMFS_LOCK_MULTIWRITER :
+		       h->open_rw || want != VMFS_LOCK_READONLY;
+	pthread_mutex_unlock(&c->held_mu);
+	if (kept)
+		return -EBUSY;
 	return vcl_hw_queue(c, addr, true);
 }
 

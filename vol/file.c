@@ -708,8 +708,10 @@ int vol_fallocate(struct vol *v, uint64_t ino, int mode, uint64_t off,
 		  uint64_t len)
 {
 	VCL_OP(v);
-	int ret = vcl_lock_ino(v, ino, VMFS_LOCK_EXCLUSIVE);
+	int ret = vcl_may_write(v, ino);
 
+	if (!ret)
+		ret = vcl_lock_ino(v, ino, VMFS_LOCK_EXCLUSIVE);
 	if (!ret)
 		ret = VOL_RETRY_NOSPC(v, fallocate_once(v, ino, mode, off, len));
 	return VCL_END(v, ret);
@@ -800,6 +802,9 @@ ssize_t vol_write(struct vol *v, uint64_t ino, const void *buf, size_t len,
 		return -EROFS;
 	if (!len)
 		return 0;
+	ret = vcl_may_write(v, ino);
+	if (ret)
+		return ret;
 	ret = vol_inode_get(v, ino, &vi);
 	if (ret)
 		return ret;

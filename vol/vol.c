@@ -392,8 +392,10 @@ int vol_setattr(struct vol *v, uint64_t ino, const struct vol_setattr *sa,
 		unsigned mask, struct vol_attr *a)
 {
 	VCL_OP(v);
-	int ret = vcl_lock_ino(v, ino, VMFS_LOCK_EXCLUSIVE);
+	int ret = vcl_may_write(v, ino);
 
+	if (!ret)
+		ret = vcl_lock_ino(v, ino, VMFS_LOCK_EXCLUSIVE);
 	if (!ret)
 		ret = VOL_RETRY_NOSPC(v, setattr_once(v, ino, sa, mask, a));
 	return VCL_END(v, ret);

@@ -374,6 +374,8 @@ int vcl_lock_cluster(struct vol *v, enum vmfs_res_type t, uint32_t cl,
 		     bool try, bool *moved);
 bool vcl_may_free(struct vol *v, const struct vinode *vi);
 bool vcl_holds_ino(struct vol *v, uint64_t ino);
+/* 0, or -EIO (logged) when ino is detached here (vol_file_detach). */
+int vcl_may_write(struct vol *v, uint64_t ino);
 /*
  * The running operation takes over ino's lock if this host holds it
  * already (open, or cached), without taking it: a change the operation

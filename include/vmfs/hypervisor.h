@@ -88,6 +88,9 @@ int hv_qemu_argv(const struct hv_config *c, const char *vmdir,
 		 const char *qmp_path, const char *console_sock, bool kvm,
 		 char ***argv_out);
 void hv_argv_free(char **argv);
+/* Append arg to a NULL-terminated malloc'd argv (hv_qemu_argv's);
+ * -ENOMEM leaves it as it was. */
+int hv_argv_append(char ***argv, const char *arg);
 
 /* ---- QMP (hypervisor/qmp.c) ---- */
 
@@ -99,5 +102,26 @@ void hv_argv_free(char **argv);
  */
 int hv_qmp_command(const char *qmp_path, const char *command, int timeout_ms,
 		   char *err, size_t errlen);
+
+/*
+ * A QMP session kept open (a migration follows QEMU's events on it).
+ * on_event (may be NULL) gets each event's name and its "data" as JSON
+ * text, from inside hv_qmp_call or hv_qmp_poll_events.
+ */
+struct hv_qmp;
+typedef void (*hv_qmp_event_fn)(void *arg, const char *event,
+				const char *data_json);
+int hv_qmp_open(const char *qmp_path, int timeout_ms, hv_qmp_event_fn on_event,
+		void *arg, struct hv_qmp **out, char *err, size_t errlen);
+/* Run cmd with args_json (an object's JSON text, or NULL); *result (if
+ * not NULL): the "return" value as JSON text, malloc'd.  Errors as
+ * hv_qmp_command. */
+int hv_qmp_call(struct hv_qmp *q, const char *cmd, const char *args_json,
+		int timeout_ms, char **result, char *err, size_t errlen);
+/* The socket, to poll; hv_qmp_poll_events hands what arrived to the
+ * callback without waiting: 0, or -ECONNRESET when QEMU went away. */
+int hv_qmp_fd(const struct hv_qmp *q);
+int hv_qmp_poll_events(struct hv_qmp *q);
+void hv_qmp_close(struct hv_qmp *q);
 
 #endif /* VMFS_HYPERVISOR_H */

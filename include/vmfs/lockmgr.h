@@ -479,6 +479,10 @@ struct cn_ops {
 	 * want_mode): vol_cluster_release_request's answer (0 released,
 	 * -EINPROGRESS cn_released follows, -EBUSY kept). */
 	int (*release_req)(void *arg, uint64_t addr, uint32_t want_mode);
+	/* Member m sent us (or everyone) len bytes of data (cn_send_app);
+	 * data[len] is 0.  Nothing in it is trusted for safety. */
+	void (*app)(void *arg, const struct cn_member *m, const char *data,
+		    size_t len);
 };
 
 /* Starts the thread; succeeds without corosync (the view says why). */
@@ -498,6 +502,15 @@ int cn_ask_release(struct cn *cn, const struct lock_holder *h, uint64_t addr,
 /* Tell the group that the lock at addr, which a member asked for, is
  * released now. */
 void cn_released(struct cn *cn, uint64_t addr);
+/* The longest data cn_send_app sends. */
+#define CN_APP_MAX 4000
+/*
+ * Send len bytes of data to member h (NULL: every member), delivered
+ * through its ops.app in the group's order.  0 once queued; -ENOTCONN:
+ * the fast path is down or h is not a known member; -E2BIG.
+ */
+int cn_send_app(struct cn *cn, const struct lock_holder *h, const void *data,
+		size_t len);
 /* Is h (uuid, slot and generation) a known member now? */
 bool cn_is_member(struct cn *cn, const struct lock_holder *h);
 void cn_view_get(struct cn *cn, struct cn_view *out);

@@ -107,6 +107,9 @@ enum vmfsd_ctl_type {
 	VMFSD_CTL_VM_START = 3, /* {"path"} -> {} once QEMU answers on QMP */
 	VMFSD_CTL_VM_STOP = 4,  /* {"path", "force", "timeout_ms"} -> {}: begun */
 	VMFSD_CTL_VM_LIST = 5,  /* {} -> {"vms": [struct vmfsd_vm_info]} */
+	VMFSD_CTL_VM_MIGRATE = 6, /* {"path", "to"} -> {}: begun */
+	VMFSD_CTL_VM_MIGRATE_STATUS = 7, /* {"path"} -> the migration's state
+				  * (vmfsd/migrate.c) */
 };
 
 /* The libqb service name of the daemon serving mountpoint (canonical,
@@ -314,6 +317,14 @@ int vmfsd_ctl_vm_start(struct vmfsd_ctl *c, const char *path, char *msg,
 		       size_t msglen);
 int vmfsd_ctl_vm_stop(struct vmfsd_ctl *c, const char *path, bool force,
 		      int timeout_ms, char *msg, size_t msglen);
+/* Begin migrating the VM at path (running on this vmfsd's host) to host
+ * `to` (name or UUID), at most bandwidth bytes/s (0: vmfsd's default);
+ * _status: the migration's state as JSON text
+ * (malloc'd), see vmfsd/migrate.c mig_status. */
+int vmfsd_ctl_vm_migrate(struct vmfsd_ctl *c, const char *path, const char *to,
+			 uint64_t bandwidth, char *msg, size_t msglen);
+int vmfsd_ctl_vm_migrate_status(struct vmfsd_ctl *c, const char *path,
+				char **json, char *msg, size_t msglen);
 /* *out: malloc'd array of *n entries (free()). */
 int vmfsd_ctl_vm_list(struct vmfsd_ctl *c, struct vmfsd_vm_info **out,
 		      size_t *n, char *msg, size_t msglen);

@@ -318,8 +318,10 @@ void vol_cluster_set_net(struct vol *v, const struct vol_net_ops *ops,
  * A member asks us to let go of the lock at addr (any thread; never
  * blocks).  -EINPROGRESS: queued for the handover worker, which lets go
  * of it once its changes are home and no operation uses it (or brings it
- * down to what files open here need) and then calls ops->released; 0:
- * no cluster running here, answer at once; -ENOMEM.
+ * down to what files open here need) and then calls ops->released;
+ * -EBUSY: files open here keep it in a mode that conflicts with want
+ * (the asker goes by the disk); 0: no cluster running here, answer at
+ * once; -ENOMEM.
  */
 int vol_cluster_release_request(struct vol *v, uint64_t addr,
 				enum vmfs_lock_mode want);
@@ -403,6 +405,23 @@ void vol_release_file(struct vol *v, uint64_t ino, bool write);
  * VM's config (vmfsd/vm.c).  0, or -ENOMEM.
  */
 int vol_file_uncache(struct vol *v, uint64_t ino);
+/*
+ * A VM's lock handover (docs/PROTOCOL.md §13).  vol_file_detach: from
+ * now on the opens of ino on this host hold no lock on it; if this host
+ * holds it, what it covers goes home and the lock is released on disk
+ * (waits up to 10 s for that).  Writes, truncates and fallocates of a
+ * detached file fail with -EIO; opens of it succeed without the lock
+ * (VOL_OPEN_DIRECT: its data is never cached here); reads go to the LUN
+ * and may see another host's writes half-done.  vol_file_attach takes
+ * the lock as the opens here need it (-EBUSY naming the holder, and the
+ * file stays detached); vol_file_detach_end: the file goes back to
+ * normal once the last open of it here is closed (no lock is taken for
+ * the opens left meanwhile).
+ */
+int vol_file_detach(struct vol *v, uint64_t ino);
+int vol_file_attach(struct vol *v, uint64_t ino, char *holder,
+		    size_t holder_len);
+void vol_file_detach_end(struct vol *v, uint64_t ino);
 /* "host NAME (UUID, slot N), ..." for the holders in st. */
 void vol_lock_owner_text(struct vol *v, const struct lock_state *st,
 			 char *out, size_t len);

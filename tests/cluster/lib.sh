@@ -94,6 +94,8 @@
 declare -F t_cleanup >/dev/null ||
 	source "$(dirname "${BASH_SOURCE[0]}")/../integration/lib.sh"
 
+# This directory (vmwatch.py lives here).
+CL_LIB_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 CL_PREFIX=
 CL_NAME=
 CL_N=0

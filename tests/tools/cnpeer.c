@@ -161,7 +161,10 @@ int main(int argc, char **argv)
 		{ "no-wait", no_argument, NULL, 'W' },
 		{ NULL, 0, NULL, 0 }
 	};
-	static const struct cn_ops ops = { peer_membership, peer_release_req };
+	static const struct cn_ops ops = {
+		.membership = peer_membership,
+		.release_req = peer_release_req,
+	};
 	struct cn_self self = { 0 };
 	struct lock_holder target = { 0 };
 	struct cn_view *view;

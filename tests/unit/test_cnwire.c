@@ -75,6 +75,24 @@ static void test_roundtrip(void)
 	m.u.busy.req_id = 1;
 	m.u.busy.addr = 8192;
 	roundtrip(&m);
+
+	memset(&m, 0, sizeof(m));
+	m.type = CN_MSG_APP;
+	m.u.app.target.slot = 2;
+	m.u.app.target.hb_gen = 3;
+	memcpy(m.u.app.target.uuid, uuid_a, VMFS_UUID_SIZE);
+	m.u.app.len = 11;
+	memcpy(m.u.app.data, "{\"op\": \"x\"}", 11);
+	roundtrip(&m);
+	m.u.app.len = CN_APP_MAX;               /* the longest */
+	memset(m.u.app.data, 'y', CN_APP_MAX);
+	roundtrip(&m);
+	m.u.app.len = CN_APP_MAX + 1;           /* longer: refused */
+	{
+		uint8_t buf[CN_MSG_MAX];
+
+		CU_ASSERT_EQUAL(cn_msg_encode(&m, buf, sizeof(buf)), -EINVAL);
+	}
 }
 
 /* The bytes on the wire are little-endian at the documented offsets. */

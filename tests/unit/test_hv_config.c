@@ -97,13 +97,15 @@ static void test_argv(void)
 	CU_ASSERT(qmp);
 	hv_argv_free(argv);
 
-	/* An attachable console: a socket, logged to the datastore too. */
+	/* An attachable console: a socket, logged to the datastore too
+	 * (appended: a migration's two QEMUs both open the log). */
 	CU_ASSERT_EQUAL_FATAL(hv_qemu_argv(&c, "/mnt/ds/g1", "/run/q.sock",
 					   "/run/c.sock", false, &argv), 0);
 	drive = qmp = false;
 	for (unsigned i = 0; argv[i]; i++) {
 		drive |= !strcmp(argv[i], "socket,id=con0,path=/run/c.sock,"
-				 "server=on,wait=off,logfile=/mnt/ds/g1/console.log");
+				 "server=on,wait=off,logfile=/mnt/ds/g1/console.log,"
+				 "logappend=on");
 		qmp |= !strcmp(argv[i], "chardev:con0");
 	}
 	CU_ASSERT(drive);

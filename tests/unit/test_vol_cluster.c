@@ -574,6 +574,83 @@ static void test_failed_release_retried(void)
 	CU_ASSERT(unit_fsck_clean(uhost_lun_path, "after the retried release"));
 }
 
+/*
+ * A VM's lock handover (vol_file_detach / _attach): host A has a disk
+ * open for writing, host B opens it too without its lock (detached),
+ * A lets the lock go while its open stays, B takes it; at no point may
+ * both write, and the lock on disk always names the host that may.
+ */
+static void handover_once(struct vol *a, struct vol *b, uint64_t ino,
+			  const char *a_name)
+{
+	char buf[512], who[600] = "";
+
+	memset(buf, 'a', sizeof(buf));
+	CU_ASSERT_EQUAL_FATAL(vol_open_file(a, ino, true), 0);
+	CU_ASSERT_EQUAL(vol_write(a, ino, buf, sizeof(buf), 0), 512);
+	/* B: detached first, then its open needs no lock... */
+	CU_ASSERT_EQUAL_FATAL(vol_file_detach(b, ino), 0);
+	CU_ASSERT_EQUAL(vol_open_file(b, ino, true), VOL_OPEN_DIRECT);
+	/* ... and it may not write while A holds the lock. */
+	memset(buf, 'b', sizeof(buf));
+	CU_ASSERT_EQUAL(vol_write(b, ino, buf, sizeof(buf), 0), -EIO);
+	{
+		struct vol_setattr sa = { .size = 0 };
+		struct vol_attr at;
+
+		CU_ASSERT_EQUAL(vol_setattr(b, ino, &sa, VOL_SET_SIZE, &at),
+				-EIO);
+	}
+	/* B cannot take it while A's open holds it. */
+	CU_ASSERT_EQUAL(vol_file_attach(b, ino, who, sizeof(who)), -EBUSY);
+	CU_ASSERT(strstr(who, a_name) != NULL);
+	CU_ASSERT_EQUAL(vol_write(b, ino, buf, sizeof(buf), 0), -EIO);
+	/* A lets it go; its open stays, its writes are refused. */
+	CU_ASSERT_EQUAL_FATAL(vol_file_detach(a, ino), 0);
+	memset(buf, 'a', sizeof(buf));
+	CU_ASSERT_EQUAL(vol_write(a, ino, buf, sizeof(buf), 512), -EIO);
+	/* B takes it and writes. */
+	CU_ASSERT_EQUAL_FATAL(vol_file_attach(b, ino, who, sizeof(who)), 0);
+	memset(buf, 'b', sizeof(buf));
+	CU_ASSERT_EQUAL(vol_write(b, ino, buf, sizeof(buf), 0), 512);
+	/* A's open ends; no lock is taken back for it, B keeps writing. */
+	vol_file_detach_end(a, ino);
+	vol_release_file(a, ino, true);
+	CU_ASSERT_EQUAL(vol_write(b, ino, buf, sizeof(buf), 512), 512);
+	/* A, normal again, is refused an open while B holds it. */
+	CU_ASSERT_EQUAL(vol_open_file(a, ino, true), -EBUSY);
+	CU_ASSERT_EQUAL(vol_read(a, ino, buf, sizeof(buf), 0), 512);
+	CU_ASSERT_EQUAL(buf[0], 'b');
+	vol_release_file(b, ino, true);
+}
+
+static void test_detached_handover(void)
+{
+	struct vol_attr at;
+	struct vol *a, *b;
+	uint64_t ino;
+
+	two_hosts();
+	a = hosts[0].v;
+	b = hosts[1].v;
+	ino = create_at(a, VMFS_ROOT_INO, "disk", &at);
+	/* Disk only, then with the fast path's cached locks. */
+	handover_once(a, b, ino, "u0");
+	unet.member[0] = unet.member[1] = true;
+	vol_cluster_set_net(a, &unet_ops, (void *)(uintptr_t)0);
+	vol_cluster_set_net(b, &unet_ops, (void *)(uintptr_t)1);
+	CU_ASSERT_FATAL(caching_becomes(0, true));
+	CU_ASSERT_FATAL(caching_becomes(1, true));
+	handover_once(a, b, ino, "u0");
+	/* And back: B to A. */
+	handover_once(b, a, ino, "u1");
+	vol_cluster_set_net(a, NULL, NULL);
+	vol_cluster_set_net(b, NULL, NULL);
+	unet.member[0] = unet.member[1] = false;
+	CU_ASSERT_EQUAL(cleanup(), 0);
+	CU_ASSERT(unit_fsck_clean(uhost_lun_path, "after the detached handovers"));
+}
+
 static CU_TestInfo tests[] = {
 	{ "no_cycle_across_hosts", test_no_cycle_across_hosts },
 	{ "inode_reused_by_another_host", test_inode_reused_by_another_host },
@@ -581,6 +658,7 @@ static CU_TestInfo tests[] = {
 	{ "cached_locks_handed_over", test_cached_locks_handed_over },
 	{ "uncache_is_not_a_request", test_uncache_is_not_a_request },
 	{ "failed_release_retried", test_failed_release_retried },
+	{ "detached_handover", test_detached_handover },
 	CU_TEST_INFO_NULL
 };
 

@@ -1,0 +1,243 @@
+#!/usr/bin/env bash
+#
+# t_vm_migrate: live migration with lock handover between three hosts,
+# each with its corosync in its own network namespace.
+#
+#  - the guest (writing its counter to its disk every 100 ms) moves
+#    h1 -> h2 -> h3 -> h1; after every hop the VM runs on the new host
+#    only (vmfs vm status from another host names it; a start elsewhere
+#    fails naming it), the counter on disk went on from where it was
+#    (never back), the pause is printed;
+#  - the destination dies before the switchover (its incoming QEMU is
+#    killed during a slow copy): the VM keeps running on the source, whose
+#    locks never left it, and its counter goes on;
+#  - the destination is cut off from the cluster network before the
+#    switchover: the same, and the destination discards its QEMU;
+#  - the source host dies (corosync, vmfsd, QEMU killed) during the copy:
+#    the destination discards its incoming QEMU; once the dead host is
+#    recovered the VM starts on h2 as after a crash and counts on;
+#  - bad input: an unknown host, the host it runs on, a VM that does not
+#    run here;
+#  - the survivors unmount; fsck -n is clean;
+#  - all along, tests/cluster/vmwatch.py reads the guest's counter block
+#    from the LUN file itself (no mount, no lock): the counter never went
+#    back and no boot of the guest wrote again after another took over
+#    (never two copies running).
+#
+# shellcheck source=tests/cluster/lib.sh
+source "$(dirname "$0")/../cluster/lib.sh"
+
+t_need_guest
+LUN=$T_DIR/lun
+mnt() { echo "$T_DIR/mnt-$1"; }
+VM=/vms/g
+
+WATCH=
+cl_on_exit() {
+	local i pid
+	[[ -n $WATCH ]] && kill "$WATCH" 2>/dev/null
+	for i in 1 2 3; do
+		for pid in $(pgrep -f "qemu-system.*$T_DIR/mnt-$i" 2>/dev/null); do
+			kill -KILL "$pid" 2>/dev/null
+		done
+	done
+}
+
+field() {
+	cl_vmfs "$1" vm status --json "$(mnt "$1")$VM" | python3 -c \
+		'import json,sys; print(json.load(sys.stdin)[sys.argv[1]])' "$2"
+}
+
+# counter I: the guest's counter on disk, read through host I's mount
+# (the host that runs the VM: its lock covers the read).
+counter() {
+	dd if="$(mnt "$1")$VM/disk0.img" bs=512 count=1 iflag=direct 2>/dev/null |
+		tr -d '\0' | sed -n 's/^vmfs-guest-counter \([0-9]*\).*/\1/p'
+}
+
+# wait_counter I N: the counter read on host I passes N within 30 s.
+wait_counter() {
+	local k c=""
+	for ((k = 0; k < 150; k++)); do
+		c=$(counter "$1")
+		[[ -n $c ]] && ((c > $2)) && { echo "$c"; return 0; }
+		sleep 0.2
+	done
+	fail "host $1: the guest's counter stays at '${c:-none}' (expected > $2); console: $(tail -c 300 "$(mnt "$1")$VM/console.log" 2>&1)"
+}
+
+# runs_on I: status from every host says h<I>, and I's supervisor has it.
+runs_on() {
+	local j host
+	for j in 1 2 3; do
+		host=$(field "$j" host)
+		[[ $host == "h$1" ]] || fail "host $j says VM runs on '$host', expected h$1"
+	done
+	[[ $(field "$1" state) == running ]] || fail "host $1: VM state $(field "$1" state)"
+}
+
+step "three hosts with corosync mount the LUN"
+make_lun "$LUN" 2G
+t_mkfs "$LUN"
+cl_up 3
+for i in 1 2 3; do
+	cl_vmfsd_mount "$i" "$LUN" "$(mnt "$i")"
+done
+
+step "the guest runs on h1"
+mkdir "$(mnt 1)/vms"
+cl_vmfs 1 vm create "$(mnt 1)$VM" --memory 128M --disk 16M --accel tcg \
+	--kernel "$GUEST/vmlinuz" --initrd "$GUEST/initrd.img" >/dev/null ||
+	fail "vm create failed"
+[[ -e $(mnt 1)$VM/disk0.img ]] || fail "no disk0.img in $(ls "$(mnt 1)$VM")"
+cl_vmfs 1 vm start "$(mnt 1)$VM" >/dev/null || fail "vm start on host 1 failed"
+c=$(wait_counter 1 0)
+runs_on 1
+"$CL_LIB_DIR/vmwatch.py" watch "$LUN" "$T_DIR/watch.jsonl" &
+WATCH=$!
+
+step "bad input is refused, the VM keeps running"
+expect_fail 1 "not in volume .* cluster group" \
+	cl_vmfs 1 vm migrate "$(mnt 1)$VM" --to nosuchhost
+expect_fail 1 "runs on h1 already" cl_vmfs 1 vm migrate "$(mnt 1)$VM" --to h1
+expect_fail 1 "does not run on this host" \
+	cl_vmfs 2 vm migrate "$(mnt 2)$VM" --to h3
+expect_fail 2 "--to" cl_vmfs 1 vm migrate "$(mnt 1)$VM"
+expect_fail 2 "max-bandwidth" cl_vmfs 1 vm migrate "$(mnt 1)$VM" --to h2 \
+	--max-bandwidth lots
+runs_on 1
+
+hop() {
+	local from=$1 to=$2 before out after
+	before=$(counter "$from")
+	out=$(cl_vmfs "$from" vm migrate "$(mnt "$from")$VM" --to "h$to" 2>&1) ||
+		fail "migrate h$from -> h$to: $out"
+	t_log "$out"
+	[[ $out == *"QEMU downtime"*"guest counter gap"* ]] ||
+		fail "no pause figures in: $out"
+	runs_on "$to"
+	after=$(wait_counter "$to" "$before")
+	t_log "counter $before -> $after"
+	# The source's QEMU is gone.
+	for ((k = 0; k < 50; k++)); do
+		pgrep -f "qemu-system.*$T_DIR/mnt-$from$VM" >/dev/null || break
+		sleep 0.2
+	done
+	((k < 50)) || fail "the QEMU on host $from still runs after the migration"
+	expect_fail 1 "runs on .*h$to" cl_vmfs "$from" vm start "$(mnt "$from")$VM"
+}
+
+step "h1 -> h2 -> h3 -> h1 under load"
+hop 1 2
+hop 2 3
+hop 3 1
+
+# slow_migrate FROM TO: start a migration at 4 MiB/s in the background
+# (MIG: its pid; its output and status in $T_DIR/mig.out, mig.rc) and
+# wait for the destination's incoming QEMU (QPID).
+slow_migrate() {
+	local from=$1 to=$2 k
+	rm -f "$T_DIR/mig.rc"
+	(
+		if cl_vmfs "$from" vm migrate "$(mnt "$from")$VM" --to "h$to" \
+			--max-bandwidth 4M >"$T_DIR/mig.out" 2>&1; then
+			echo 0 >"$T_DIR/mig.rc"
+		else
+			echo 1 >"$T_DIR/mig.rc"
+		fi
+	) &
+	MIG=$!
+	QPID=""
+	for ((k = 0; k < 100; k++)); do
+		QPID=$(pgrep -f "qemu-system.*$T_DIR/mnt-$to$VM.*-incoming" | head -n 1 || true)
+		[[ -n $QPID ]] && break
+		sleep 0.2
+	done
+	[[ -n $QPID ]] || fail "no incoming QEMU on h$to: $(cat "$T_DIR/mig.out")"
+	sleep 1
+}
+
+# mig_failed: the background migration ended and said it failed.
+mig_failed() {
+	wait "$MIG" || true
+	[[ $(cat "$T_DIR/mig.rc" 2>/dev/null) == 1 ]] ||
+		fail "the migration did not fail: $(cat "$T_DIR/mig.out")"
+	t_log "$(cat "$T_DIR/mig.out")"
+}
+
+# gone PID: the process ends within 20 s.
+gone() {
+	local k
+	for ((k = 0; k < 100; k++)); do
+		t_pid_alive "$1" || return 0
+		sleep 0.2
+	done
+	fail "pid $1 ($2) still runs"
+}
+
+step "the destination dies before the switchover: the VM stays on h1"
+before=$(counter 1)
+slow_migrate 1 2
+kill -KILL "$QPID"
+mig_failed
+runs_on 1
+wait_counter 1 "$before" >/dev/null
+expect_fail 1 "runs on .*h1" cl_vmfs 2 vm start "$(mnt 2)$VM"
+
+step "the destination is cut off before the switchover: the VM stays on h1"
+before=$(counter 1)
+slow_migrate 1 2
+cl_link_down 2
+mig_failed
+gone "$QPID" "h2's incoming QEMU, cut off from the source"
+wait_counter 1 "$before" >/dev/null
+cl_link_up 2
+for i in 1 2 3; do
+	cl_wait_members "$i" 3 30 || fail "host $i does not see 3 members after the link came back"
+done
+runs_on 1
+
+step "the source dies during the copy: h2 discards its incoming QEMU"
+before=$(counter 1)
+slow_migrate 1 2
+h1_qemu=$(pgrep -f "qemu-system.*$T_DIR/mnt-1$VM" | head -n 1 || true)
+cl_kill_host 1
+[[ -n $h1_qemu ]] && kill -KILL "$h1_qemu" 2>/dev/null
+wait "$MIG" || true
+gone "$QPID" "h2's incoming QEMU, its source dead"
+# A crash, recovered as one: once h1 is recovered its locks are broken
+# and h2 starts the VM, which counts on from the disk.
+for ((k = 0; k < 150; k++)); do
+	cl_vmfs 2 vm start "$(mnt 2)$VM" >/dev/null 2>&1 && break
+	sleep 0.2
+done
+((k < 150)) || fail "h2 cannot start the VM after h1 died: $(cl_vmfs 2 vm start "$(mnt 2)$VM" 2>&1)"
+# The dead copy's last write, then the new boot's.
+last=$(counter 2)
+wait_counter 2 "${last:-$before}" >/dev/null
+[[ $(field 2 host) == h2 ]] || fail "h2 says the VM runs on $(field 2 host)"
+
+step "stop; unmount; fsck -n is clean"
+cl_vmfs 2 vm stop --force "$(mnt 2)$VM" >/dev/null || fail "vm stop failed"
+for ((k = 0; k < 50; k++)); do
+	[[ $(field 2 state) == running ]] || break
+	sleep 0.2
+done
+kill "$WATCH"
+wait "$WATCH" 2>/dev/null || true
+WATCH=
+"$CL_LIB_DIR/vmwatch.py" check "$T_DIR/watch.jsonl" >"$T_DIR/watch.out" ||
+	fail "$(cat "$T_DIR/watch.out")"
+t_log "$(cat "$T_DIR/watch.out")"
+grep -q " 2 boots" "$T_DIR/watch.out" || fail "vmwatch saw no restart: $(cat "$T_DIR/watch.out")"
+# The checker itself catches two copies: a boot that writes again after
+# another took over.
+printf '%s\n' '{"t":1,"off":0,"n":5,"boot":"a"}' '{"t":2,"off":0,"n":6,"boot":"b"}' \
+	'{"t":3,"off":0,"n":7,"boot":"a"}' >"$T_DIR/twice.jsonl"
+"$CL_LIB_DIR/vmwatch.py" check "$T_DIR/twice.jsonl" >/dev/null &&
+	fail "vmwatch check passed two interleaved boots"
+for i in 2 3; do
+	cl_umount "$i" "$(mnt "$i")"
+done
+"$VMFS" fsck -n "$LUN" >"$T_DIR/fsck.out" 2>&1 || fail "fsck -n: $(tail -n 5 "$T_DIR/fsck.out")"
+t_log "ok"
