@@ -423,6 +423,18 @@ static void fault_close(struct lun *lun)
 	free(fl);
 }
 
+/* The inner LUN's size, once it has taken it. */
+static int fault_capacity(struct lun *lun, uint64_t *bytes)
+{
+	struct fault_lun *fl = fault_of(lun);
+	int rc = lun_size_refresh(fl->inner);
+
+	if (rc && rc != -VMFS_E_LUN_SHRUNK)
+		return rc;
+	*bytes = lun_size(fl->inner);
+	return 0;
+}
+
 static const struct lun_ops fault_ops = {
 	.kind = "fault",
 	.read = fault_read,
@@ -434,6 +446,7 @@ static const struct lun_ops fault_ops = {
 	.release = fault_release,
 	.compare_and_write = fault_compare_and_write,
 	.set_io_timeout = fault_set_io_timeout,
+	.capacity = fault_capacity,
 	.close = fault_close,
 };
 

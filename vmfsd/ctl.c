@@ -28,6 +28,7 @@
 
 #include "vmfs/fuse.h"
 #include "vmfs/version.h"
+#include "vmfs/vol.h"
 #include "vmfsd_int.h"
 
 /* Concurrent `vmfs umount` of one mount point: more is a runaway script. */
@@ -227,6 +228,66 @@ static void ctl_vm(qb_ipcs_connection_t *c, uint32_t type, const char *body)
 	free(reply);
 }
 
+/*
+ * vmfs grow MOUNTPOINT: the engine grows the volume online
+ * (vol_grow_online), on the loop's thread: alone it takes a few writes
+ * and flushes; shared it may wait up to a lease for the volume lock.
+ */
+static void ctl_grow(qb_ipcs_connection_t *c, uint32_t type, const char *body)
+{
+	struct vmfsd *d = ctl_of(c)->d;
+	json_object *o = json_tokener_parse(body), *v;
+	struct vol_grow_opts go = { 0 };
+	struct vmfsd_grow_status st = { 0 };
+	struct vol_grow_result r;
+	char *reply;
+	int ret;
+
+	go.dry_run = o && json_object_object_get_ex(o, "dry_run", &v) &&
+		     json_object_get_boolean(v);
+	json_object_put(o);
+	if (d->a->ro) {
+		ctl_reply_err(c, type, -EROFS, "%s is mounted read-only (--ro): "
+			      "a read-only host cannot grow the volume; run "
+			      "'vmfs grow' on a host that has it mounted "
+			      "read-write, or unmount it everywhere and run "
+			      "'vmfs grow LUN'", d->a->mountpoint);
+		return;
+	}
+	if (d->fenced) {
+		ctl_reply_err(c, type, -EIO, "this host is fenced (%s): it "
+			      "writes nothing to the volume any more; unmount "
+			      "%s and mount it again, then grow", d->fence_why,
+			      d->a->mountpoint);
+		return;
+	}
+	qb_log(LOG_NOTICE, "grow%s of %s asked by pid %ld",
+	       go.dry_run ? " --dry-run" : "", d->a->mountpoint,
+	       (long)ctl_peer_pid(c));
+	ret = vol_grow_online(d->vol, &go, &r);
+	st.lun_bytes = r.lun_bytes;
+	st.old_size_bytes = r.old_size_bytes;
+	st.new_size_bytes = r.new_size_bytes;
+	st.old_file_blocks = r.old_file_blocks;
+	st.new_file_blocks = r.new_file_blocks;
+	st.max_file_blocks = r.max_file_blocks;
+	st.max_size_bytes = r.max_size_bytes;
+	st.file_block_size = r.file_block_size;
+	st.capped = r.capped;
+	st.finished = r.finished;
+	if (ret == -EBUSY)
+		snprintf(st.msg, sizeof(st.msg), "another host kept the volume "
+			 "lock for longer than a lease (it is growing the "
+			 "volume too, or mounting it); retry in a moment "
+			 "('vmfs locks' shows the holder)");
+	reply = vmfsd_grow_status_encode(&st);
+	if (!reply)
+		ctl_reply_err(c, type, -ENOMEM, "vmfsd is out of memory");
+	else
+		ctl_reply(c, type, ret, reply);
+	free(reply);
+}
+
 static const struct {
 	uint32_t type;
 	const char *name;
@@ -237,6 +298,7 @@ static const struct {
 	{ VMFSD_CTL_VM_START, "vm start", ctl_vm },
 	{ VMFSD_CTL_VM_STOP, "vm stop", ctl_vm },
 	{ VMFSD_CTL_VM_LIST, "vm list", ctl_vm },
+	{ VMFSD_CTL_GROW, "grow", ctl_grow },
 };
 
 static int32_t ctl_msg(qb_ipcs_connection_t *c, void *data, size_t size)
@@ -266,9 +328,10 @@ static int32_t ctl_msg(qb_ipcs_connection_t *c, void *data, size_t size)
 			return 0;
 		}
 	ctl_reply_err(c, type, -EOPNOTSUPP, "unknown request type %u; this vmfsd "
-		      "(%s) knows info (%d), umount (%d) and vm start, stop, list "
-		      "(%d-%d)", type, VMFS_VERSION, VMFSD_CTL_INFO,
-		      VMFSD_CTL_UMOUNT, VMFSD_CTL_VM_START, VMFSD_CTL_VM_LIST);
+		      "(%s) knows info (%d), umount (%d), vm start, stop, list "
+		      "(%d-%d) and grow (%d)", type, VMFS_VERSION, VMFSD_CTL_INFO,
+		      VMFSD_CTL_UMOUNT, VMFSD_CTL_VM_START, VMFSD_CTL_VM_LIST,
+		      VMFSD_CTL_GROW);
 	return 0;
 }
 
