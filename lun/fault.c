@@ -429,10 +429,8 @@ static int fault_capacity(struct lun *lun, uint64_t *bytes)
 	struct fault_lun *fl = fault_of(lun);
 	int rc = lun_size_refresh(fl->inner);
 
-	if (rc && rc != -VMFS_E_LUN_SHRUNK)
-		return rc;
 	*bytes = lun_size(fl->inner);
-	return 0;
+	return rc;
 }
 
 static const struct lun_ops fault_ops = {

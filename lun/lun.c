@@ -224,7 +224,7 @@ int lun_size_refresh(struct lun *lun)
 		return -EOPNOTSUPP;
 	rc = lun->ops->capacity(lun, &bytes);
 	if (rc)
-		return rc;
+		return rc;      /* -VMFS_E_LUN_SHRUNK from a wrapped LUN too */
 	bytes &= ~(uint64_t)(lun->sector_size - 1);
 	now = atomic_load(&lun->size_bytes);
 	/* Never smaller: what the volume uses stays addressable, and the

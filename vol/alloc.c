@@ -372,14 +372,14 @@ static int rc_write(struct vol *v, struct rarea *ra, uint32_t c);
 static int rc_lock(struct vol *v, struct rarea *ra, enum vmfs_res_type t,
 		   uint32_t c, bool try);
 
-int vol_res_grow_finish(struct vol *v, uint64_t old_backup)
+/* The locked part of vol_res_grow_finish, inside its handle. */
+static int res_grow_finish(struct vol *v, uint64_t old_backup)
 {
+	VOL_HANDLE(v);
 	struct rarea *ra = &v->res[VMFS_RES_FILE];
 	int64_t idx;
 	int ret = 0;
 
-	VOL_HANDLE(v);
-	VCL_OP(v);
 	pthread_mutex_lock(&v->alloc_lock);
 	if (ra->cut_cl) {
 		uint32_t c = ra->cut_cl - 1;
@@ -411,7 +411,14 @@ int vol_res_grow_finish(struct vol *v, uint64_t old_backup)
 			ret = lun_zero_range(v->lun, old_backup, VMFS_MD_BLOCK_SIZE);
 	}
 	pthread_mutex_unlock(&v->alloc_lock);
-	return VCL_END(v, ret);
+	return ret;
+}
+
+int vol_res_grow_finish(struct vol *v, uint64_t old_backup)
+{
+	VCL_OP(v);
+
+	return VCL_END(v, res_grow_finish(v, old_backup));
 }
 
 void vol_res_unload(struct vol *v)
