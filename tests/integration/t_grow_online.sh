@@ -7,10 +7,11 @@
 #     file larger than the whole old volume fits; grow again says the LUN
 #     did not grow;
 #   - three hosts (three vmfsd on one LUN file, no corosync): the volume
-#     nearly full, the LUN enlarged, `vmfs grow` on B; df on A and C shows
-#     the new size within a few seconds (their tick reads the header),
-#     each host then writes a file larger than the free space before the
-#     grow (so each allocates in the new space) and reads the others';
+#     nearly full, the LUN enlarged, `vmfs grow` on B; each host then
+#     writes a file larger than the free space before the grow (so each
+#     allocates in the new space; C at once, maybe before its tick read
+#     the new header), df on A and C shows the new size and their logs say
+#     another host grew it, and every host reads the others' files;
 #   - a read-only mount is refused with what to do;
 #   - after unmounting everywhere: fsck -n clean, every file intact.
 #
@@ -90,18 +91,20 @@ truncate -s 320M "$LUN"
 expect_eq "new size" "$(json_field new_size_bytes <"$T_DIR/json")" 335544320
 size2=$(df_bytes "$(mp_of B)")
 ((size2 > size1)) || fail "B's df did not grow ($size1 -> $size2)"
+
+step "each host writes a file larger than the free space before the grow"
+# C first, at once: it may not have ticked yet, so its allocation takes
+# the new geometry itself before it would say the volume is full.
+each=$((free0 / 1048576 + 8))
+for h in C A B; do
+	head -c "${each}M" /dev/urandom >"$T_DIR/$h.src"
+	cp "$T_DIR/$h.src" "$(mp_of "$h")/new-$h.bin" ||
+		fail "host $h: writing $each MiB (free before the grow: $((free0 >> 20)) MiB) failed"
+done
 for h in A C; do
 	wait_df "$h" "$size2"
 	grep -q "another host grew the volume from 134217728 to 335544320 bytes" \
 		"$(log_of "$h")" || fail "host $h's log does not say another host grew the volume"
-done
-
-step "each host writes a file larger than the free space before the grow"
-each=$((free0 / 1048576 + 8))
-for h in "${HOSTS[@]}"; do
-	head -c "${each}M" /dev/urandom >"$T_DIR/$h.src"
-	cp "$T_DIR/$h.src" "$(mp_of "$h")/new-$h.bin" ||
-		fail "host $h: writing $each MiB (free before the grow: $((free0 >> 20)) MiB) failed"
 done
 for h in "${HOSTS[@]}"; do
 	for r in "${HOSTS[@]}"; do
