@@ -278,7 +278,6 @@ static int geom_read_primary(struct vol *v, struct vol_geom *g)
 
 int vol_geom_refresh(struct vol *v)
 {
-	static bool said;
 	struct vol_geom g, old;
 	int ret;
 
@@ -300,8 +299,8 @@ int vol_geom_refresh(struct vol *v)
 	pthread_mutex_unlock(&v->alloc_lock);
 	if (ret == 1)
 		grow_log(v->lun, &old, &g, "another host grew the volume");
-	else if (ret && !said) {
-		said = true;
+	else if (ret && !v->geom_warned) {
+		v->geom_warned = true;
 		VLOG(LOG_ERR, "%s: the volume header changed (generation %llu to %llu) in a way a grow does not: %s; this host keeps the geometry it mounted, unmount and run 'vmfs fsck -n'",
 		     lun_name(v->lun), (unsigned long long)old.generation,
 		     (unsigned long long)g.generation, vmfs_strerror(ret));
@@ -393,7 +392,16 @@ int vol_grow_online(struct vol *v, const struct vol_grow_opts *o,
 		return ret;
 	ret = grow_online_locked(v, o, r, &old_backup, &finish);
 	vcl_geom_end(v);
-	if (!ret && finish)
-		ret = vol_res_grow_finish(v, old_backup);
+	if (ret || !finish)
+		return ret;
+	ret = vol_res_grow_finish(v, old_backup);
+	/* Grown all the same: the header stays cut until its next write
+	 * (any host's next allocation from it) or the next vmfs grow. */
+	if (ret == -EBUSY) {
+		VLOG(LOG_NOTICE, "%s: grown; the last old file-block cluster is locked by another host, its header counts the new blocks at its next allocation there (or run 'vmfs grow' again)",
+		     lun_name(v->lun));
+		r->finished = false;
+		ret = 0;
+	}
 	return ret;
 }

@@ -186,6 +186,7 @@ struct vol {
 	struct vcache cache;
 	struct vcl *cl;              /* sharing with other hosts (cluster.c) */
 	bool keep_orphans;           /* close: leave orphans to the next sweep */
+	bool geom_warned;            /* vol_geom_refresh said a header is odd */
 };
 
 #define VLOG(lvl, fmt, ...) qb_log(lvl, "vol: " fmt, ##__VA_ARGS__)
