@@ -310,6 +310,42 @@ int vol_res_load(struct vol *v)
 	return ret;
 }
 
+/*
+ * Read cluster header addr into blk and verify it: our journal's image
+ * when there is one (the newest, as in inode_peek), else the LUN's.  Read
+ * outside the cluster's lock, the header may be caught half written by
+ * its holder: read it again before calling it damaged.
+ */
+static int rc_read_verify(struct vol *v, uint8_t *blk, uint64_t addr)
+{
+	int ret = 0;
+
+	for (int tries = 0; tries < 3; tries++) {
+		ret = vol_md_read(v, blk, addr);
+		if (!ret)
+			ret = lun_md_verify(&rc_of(blk)->rc_hdr,
+					    VMFS_MAGIC_RCLUSTER, addr, RC_LEN);
+		if (ret != -VMFS_E_BAD_CRC)
+			break;
+	}
+	return ret;
+}
+
+/* The header at addr as rc_read_verify reads it (h). */
+static int rc_disk_nobjs(struct vol *v, uint64_t addr, struct fmt_rc *h)
+{
+	uint8_t *blk = lun_buf_alloc(VMFS_MD_BLOCK_SIZE);
+	int ret;
+
+	if (!blk)
+		return -ENOMEM;
+	ret = rc_read_verify(v, blk, addr);
+	if (!ret && fmt_rc_decode(rc_of(blk), h))
+		ret = -VMFS_E_CORRUPT;
+	lun_buf_free(blk);
+	return ret;
+}
+
 int vol_res_regeom(struct vol *v, const struct vol_geom *g)
 {
 	struct rarea *ra = &v->res[VMFS_RES_FILE];
@@ -355,8 +391,13 @@ int vol_res_regeom(struct vol *v, const struct vol_geom *g)
 		if (h.nobjs < want) {
 			h.nobjs = want;
 			fmt_rc_encode(&h, rc_of(cl->blk));
-			nra.cut_cl = oc;
 		}
+		/* Still to rewrite on disk (or in our journal)?  Another
+		 * host's grow may have done it already (we reread it when we
+		 * lock it).  Unreadable now (its holder writing it): assume
+		 * so; rewriting it under its lock is harmless. */
+		if (rc_disk_nobjs(v, rc_addr(r, oc - 1), &h) || h.nobjs < want)
+			nra.cut_cl = oc;
 	}
 	free(ra->cl);
 	lun_buf_free(ra->blks);
@@ -477,19 +518,8 @@ static int rc_reload(struct vol *v, struct rarea *ra, enum vmfs_res_type t,
 
 	if (!blk)
 		return -ENOMEM;
-	/* Read outside the cluster's lock (vol_res_refresh_inodes), the
-	 * header may be caught half written by its holder: read it again
-	 * before calling it damaged. */
-	/* Our journal's image, when there is one, is the newest (as in
-	 * inode_peek). */
-	for (int tries = 0; tries < 3; tries++) {
-		ret = vol_md_read(v, blk, addr);
-		if (!ret)
-			ret = lun_md_verify(&rc_of(blk)->rc_hdr,
-					    VMFS_MAGIC_RCLUSTER, addr, RC_LEN);
-		if (ret != -VMFS_E_BAD_CRC)
-			break;
-	}
+	/* Read outside the cluster's lock too (vol_res_refresh_inodes). */
+	ret = rc_read_verify(v, blk, addr);
 	if (!ret && (fmt_rc_decode(rc_of(blk), &h) || h.type != (uint32_t)t ||
 		     h.index != c))
 		ret = -VMFS_E_CORRUPT;
