@@ -427,10 +427,7 @@ static void fault_close(struct lun *lun)
 static int fault_capacity(struct lun *lun, uint64_t *bytes)
 {
 	struct fault_lun *fl = fault_of(lun);
-	int rc = lun_size_refresh(fl->inner);
-
-	*bytes = lun_size(fl->inner);
-	return rc;
+	return lun_size_refresh(fl->inner, bytes);
 }
 
 static const struct lun_ops fault_ops = {

@@ -210,12 +210,12 @@ static int lun_check_range(struct lun *lun, uint64_t off, uint64_t len)
 	if ((off | len) & mask)
 		return -VMFS_E_UNALIGNED;
 	if (!lun_range_in(lun, off, len) &&
-	    (lun_size_refresh(lun) || !lun_range_in(lun, off, len)))
+	    (lun_size_refresh(lun, NULL) || !lun_range_in(lun, off, len)))
 		return -EINVAL;
 	return 0;
 }
 
-int lun_size_refresh(struct lun *lun)
+int lun_size_refresh(struct lun *lun, uint64_t *seen_bytes)
 {
 	uint64_t now, bytes = 0;
 	int rc;
@@ -223,9 +223,11 @@ int lun_size_refresh(struct lun *lun)
 	if (!lun->ops->capacity)
 		return -EOPNOTSUPP;
 	rc = lun->ops->capacity(lun, &bytes);
+	bytes &= ~(uint64_t)(lun->sector_size - 1);
+	if (seen_bytes)
+		*seen_bytes = bytes;
 	if (rc)
 		return rc;      /* -VMFS_E_LUN_SHRUNK from a wrapped LUN too */
-	bytes &= ~(uint64_t)(lun->sector_size - 1);
 	now = atomic_load(&lun->size_bytes);
 	/* Never smaller: what the volume uses stays addressable, and the
 	 * caller (vmfs grow) says what a shrunk LUN means. */

@@ -270,7 +270,7 @@ static int geom_read_primary(struct vol *v, struct vol_geom *g)
 	ret = vol_header_read_at(v->lun, 0, UINT64_MAX, g, &magic);
 	if (ret || g->generation == v->g.generation)
 		return ret;
-	ret = lun_size_refresh(v->lun);
+	ret = lun_size_refresh(v->lun, NULL);
 	if (ret && ret != -EOPNOTSUPP)
 		return ret;
 	return g->size_bytes > lun_size(v->lun) ? -VMFS_E_LUN_SHRUNK : 0;
@@ -383,10 +383,10 @@ int vol_grow_online(struct vol *v, const struct vol_grow_opts *o,
 	ret = vol_fenced(v);
 	if (ret)
 		return ret;
-	ret = lun_size_refresh(v->lun);
-	r->lun_bytes = lun_size(v->lun);
+	ret = lun_size_refresh(v->lun, &r->lun_bytes);
 	if (ret == -VMFS_E_LUN_SHRUNK)
-		return ret;
+		return ret;     /* r->lun_bytes: the size it shrank to */
+	r->lun_bytes = lun_size(v->lun);
 	ret = vcl_geom_begin(v);
 	if (ret)
 		return ret;

@@ -13,6 +13,8 @@
 #     the new header), df on A and C shows the new size and their logs say
 #     another host grew it, and every host reads the others' files;
 #   - a read-only mount is refused with what to do;
+#   - a LUN larger than the cluster table allows: grown online to the
+#     limit (said on stderr, df matches), then refused naming the limit;
 #   - after unmounting everywhere: fsck -n clean, every file intact.
 #
 # shellcheck source=tests/integration/lib.sh
@@ -127,5 +129,21 @@ expect_fail 1 "mounted read-only .*cannot grow the volume; run 'vmfs grow' on a 
 humount A
 expect_eq "volume size after the refused grow" \
 	"$("$VMFS" info --json "$LUN" | json_field size_bytes)" 335544320
+
+step "online up to the cluster table's limit, then refused with the limit"
+make_lun "$LUN" 96M
+t_mkfs "$LUN" "${SMALL[@]}" --block-size 64K --max-grow-size 0
+max=$("$VMFS" info --json "$LUN" | json_field max_size_bytes)
+hmount A
+truncate -s 1536M "$LUN"
+"$VMFS" grow "$a" >"$T_DIR/out" 2>"$T_DIR/err" || fail "capped online grow failed: $(cat "$T_DIR/err")"
+grep -qF "holds at most" "$T_DIR/err" || fail "the capped online grow is not reported: $(cat "$T_DIR/err")"
+expect_eq "df after a capped online grow" "$(df_bytes "$a")" \
+	"$(($(json_field max_file_blocks < <("$VMFS" grow --dry-run --json "$a" 2>/dev/null || true)) * 65536))"
+expect_fail 1 "most its file-block cluster table .* holds: .*--max-grow-size sets more" \
+	"$VMFS" grow "$a"
+humount A
+"$VMFS" fsck -n "$LUN" >"$T_DIR/fsck" 2>&1 || fail "fsck -n after a capped online grow: $(cat "$T_DIR/fsck")"
+((max < 1610612736)) || fail "--max-grow-size 0 left room for $max bytes"
 
 t_log "PASS"

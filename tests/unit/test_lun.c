@@ -59,6 +59,7 @@ static void test_size_refresh(void)
 	const char *path = mkfile("refresh", LUN_BYTES);
 	struct lun *lun = open_lun(path), *fl;
 	void *buf = lun_buf_alloc(4096);
+	uint64_t seen = 0;
 	int fd;
 
 	CU_ASSERT_FATAL(buf != NULL);
@@ -75,9 +76,12 @@ static void test_size_refresh(void)
 	CU_ASSERT_EQUAL(lun_size(fl), 2 * LUN_BYTES);
 	CU_ASSERT_EQUAL(lun_read(lun, buf, 4096, 2 * LUN_BYTES), -EINVAL);
 	CU_ASSERT_FATAL(ftruncate(fd, LUN_BYTES) == 0);
-	CU_ASSERT_EQUAL(lun_size_refresh(lun), -VMFS_E_LUN_SHRUNK);
+	CU_ASSERT_EQUAL(lun_size_refresh(lun, &seen), -VMFS_E_LUN_SHRUNK);
+	CU_ASSERT_EQUAL(seen, LUN_BYTES);
 	CU_ASSERT_EQUAL(lun_size(lun), 2 * LUN_BYTES);
-	CU_ASSERT_EQUAL(lun_size_refresh(fl), -VMFS_E_LUN_SHRUNK);
+	seen = 0;
+	CU_ASSERT_EQUAL(lun_size_refresh(fl, &seen), -VMFS_E_LUN_SHRUNK);
+	CU_ASSERT_EQUAL(seen, LUN_BYTES);
 	close(fd);
 	lun_buf_free(buf);
 	lun_close(fl);
