@@ -223,6 +223,16 @@ int vol_grow(struct lun *lun, const struct vol_grow_opts *o,
 
 /* ---- online ------------------------------------------------------------ */
 
+/* The same area; count_too: of the same size as well. */
+static bool res_geom_same(const struct vol_res_geom *a,
+			  const struct vol_res_geom *b, bool count_too)
+{
+	return a->hdr_offset == b->hdr_offset && a->obj_offset == b->obj_offset &&
+	       a->obj_size == b->obj_size && a->per_cluster == b->per_cluster &&
+	       (!count_too || (a->count == b->count &&
+			       a->nclusters == b->nclusters));
+}
+
 /*
  * Is g what a grow makes of cur (only the size, the backup's place, the
  * generation and the file-block count changed, and grew)?  Anything else
@@ -230,17 +240,25 @@ int vol_grow(struct lun *lun, const struct vol_grow_opts *o,
  */
 static bool geom_is_grown(const struct vol_geom *cur, const struct vol_geom *g)
 {
-	struct vol_geom a = *g;
-
 	if (g->size_bytes < cur->size_bytes ||
-	    g->res[VMFS_RES_FILE].count < cur->res[VMFS_RES_FILE].count)
+	    g->res[VMFS_RES_FILE].count < cur->res[VMFS_RES_FILE].count ||
+	    memcmp(g->uuid, cur->uuid, sizeof(g->uuid)) ||
+	    memcmp(g->label, cur->label, sizeof(g->label)) ||
+	    g->major != cur->major || g->minor != cur->minor ||
+	    g->ctime_ns != cur->ctime_ns || g->sector_size != cur->sector_size ||
+	    g->md_block_size != cur->md_block_size ||
+	    g->file_block_size != cur->file_block_size ||
+	    g->small_block_size != cur->small_block_size ||
+	    g->max_hosts != cur->max_hosts || g->flags != cur->flags ||
+	    g->journal_size_bytes != cur->journal_size_bytes ||
+	    g->hb_offset != cur->hb_offset ||
+	    g->journal_offset != cur->journal_offset ||
+	    g->root_ino != cur->root_ino || g->lostfound_ino != cur->lostfound_ino)
 		return false;
-	a.size_bytes = cur->size_bytes;
-	a.backup_offset = cur->backup_offset;
-	a.generation = cur->generation;
-	a.res[VMFS_RES_FILE].count = cur->res[VMFS_RES_FILE].count;
-	a.res[VMFS_RES_FILE].nclusters = cur->res[VMFS_RES_FILE].nclusters;
-	return !memcmp(&a, cur, sizeof(a));
+	for (int t = 0; t < VMFS_RES_NTYPES; t++)
+		if (!res_geom_same(&g->res[t], &cur->res[t], t != VMFS_RES_FILE))
+			return false;
+	return true;
 }
 
 /* Take g (geom_is_grown) in memory; alloc_lock held.  Only the fields a
@@ -330,10 +348,16 @@ static int grow_online_locked(struct vol *v, const struct vol_grow_opts *o,
 		      -VMFS_E_GEOMETRY;
 		pthread_mutex_unlock(&v->alloc_lock);
 	}
+	if (ret == -VMFS_E_LUN_SHRUNK) {
+		/* Grown by a host whose LUN is larger than ours: this host
+		 * has not seen the LUN grow (rescan it here). */
+		r->old_size_bytes = r->new_size_bytes = g.size_bytes;
+		return ret;
+	}
 	if (ret) {
 		VLOG(LOG_ERR, "%s: grow: reading the primary volume header: %s",
 		     lun_name(v->lun), vmfs_strerror(ret));
-		return ret == -VMFS_E_LUN_SHRUNK ? -VMFS_E_CORRUPT : ret;
+		return ret;
 	}
 	old = v->g;
 	r->old_size_bytes = r->new_size_bytes = old.size_bytes;
