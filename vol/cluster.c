@@ -1315,6 +1315,10 @@ static int vcl_try_alone(struct vcl *c)
  * EXCLUSIVE already; shared, it takes it for the change, as a newcomer
  * going alone would: hosts that share never take it, a host that mounts
  * meanwhile waits for it, and a second grower waits (PROTOCOL.md §2).
+ * mode_rw first, so that the watcher cannot switch modes meanwhile (going
+ * alone would find the lock ours); this host's operations wait, so the
+ * wait for a holder is a lease at most, never a dead host's recovery
+ * (the watcher recovers it meanwhile; the grow is retried).
  */
 int vcl_geom_begin(struct vol *v)
 {
@@ -1328,7 +1332,7 @@ int vcl_geom_begin(struct vol *v)
 	if (!c->shared)
 		return 0;
 	ret = vcl_acquire(c, vcl_region_addr(c), VMFS_LOCK_EXCLUSIVE,
-			  c->o.t.lease_ms, true, &st);
+			  c->o.t.lease_ms, false, &st);
 	if (ret)
 		pthread_rwlock_unlock(&c->mode_rw);
 	return ret;
