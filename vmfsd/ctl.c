@@ -290,8 +290,9 @@ static void ctl_grow_end(struct vmfsd_ctl_server *s)
 	if (j->ret == -EBUSY)
 		snprintf(st.msg, sizeof(st.msg), "another host kept the volume "
 			 "lock for longer than a lease (it is growing the "
-			 "volume too, or mounting it); retry in a moment "
-			 "('vmfs locks' shows the holder)");
+			 "volume too, mounting it, or died holding it and is "
+			 "being recovered); retry in a moment ('vmfs locks' "
+			 "shows the holder)");
 	reply = vmfsd_grow_status_encode(&st);
 	if (!reply)
 		ctl_reply_err(j->c, j->type, -ENOMEM, "vmfsd is out of memory");
