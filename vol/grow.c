@@ -1,5 +1,8 @@
 /*
- * Offline grow: give a volume the space a LUN gained after mkfs.
+ * Grow: give a volume the space a LUN gained after mkfs, offline
+ * (vol_grow: nobody has it mounted) or online (vol_grow_online, at the end
+ * of this file: a mounting host, under the volume lock, with the same
+ * write order; other hosts take the new geometry in vol_geom_refresh).
  *
  * Only the file-block area can grow: it is the last area, and its objects
  * run up to the unused tail before the backup header.  The cluster
