@@ -15,6 +15,8 @@
 #   - a read-only mount is refused with what to do;
 #   - a LUN larger than the cluster table allows: grown online to the
 #     limit (said on stderr, df matches), then refused naming the limit;
+#   - a host that fenced itself (its vmfsd stopped past its lease) is
+#     refused with what to do, and nothing is written;
 #   - after unmounting everywhere: fsck -n clean, every file intact.
 #
 # shellcheck source=tests/integration/lib.sh
@@ -145,5 +147,25 @@ expect_fail 1 "most its file-block cluster table .* holds: .*--max-grow-size set
 humount A
 "$VMFS" fsck -n "$LUN" >"$T_DIR/fsck" 2>&1 || fail "fsck -n after a capped online grow: $(cat "$T_DIR/fsck")"
 ((max < 1610612736)) || fail "--max-grow-size 0 left room for $max bytes"
+
+step "a fenced host is refused with what to do"
+make_lun "$LUN" 64M
+t_mkfs "$LUN" "${SMALL[@]}"
+hmount A --lease-ms 1000
+pid=$(vmfsd_pid_of "$(cd "$a" && pwd -P)") || fail "no vmfsd serves $a"
+echo x >"$a/f"
+kill -STOP "$pid"
+sleep 2.5
+kill -CONT "$pid"
+for ((i = 0; i < 50; i++)); do
+	grep -q "fenced" "$(log_of A)" && break
+	sleep 0.1
+done
+truncate -s 128M "$LUN"
+expect_fail 1 "this host is fenced .*unmount .* and mount it again, then grow" "$VMFS" grow "$a"
+"$VMFS" umount --state-dir "$(state_of A)" "$a" >/dev/null 2>&1 || true
+mountpoint -q "$a" && fail "the fenced mount stayed after vmfs umount"
+expect_eq "volume size after the refused grow" \
+	"$("$VMFS" info --json "$LUN" | json_field size_bytes)" 67108864
 
 t_log "PASS"
