@@ -46,9 +46,10 @@ void help_grow(void)
 }
 
 #define GROW_LIVE_REFUSAL \
-	"refusing to grow a volume that another host has mounted from here; " \
-	"run 'vmfs grow MOUNTPOINT' on a host that has it mounted (it grows " \
-	"online), or unmount it on every host first"
+	"refusing to grow a volume that a live host has mounted, and no vmfsd " \
+	"of this host (in this network namespace) serves it; run 'vmfs grow " \
+	"MOUNTPOINT' on a host that has it mounted (it grows online), or " \
+	"unmount it on every host first"
 
 struct grow_args {
 	bool dry_run;

@@ -17,6 +17,8 @@
 #     limit (said on stderr, df matches), then refused naming the limit;
 #   - a host that fenced itself (its vmfsd stopped past its lease) is
 #     refused with what to do, and nothing is written;
+#   - `vmfs grow LUN` while only a host this command cannot reach has it
+#     mounted (build/lockhold) is refused, naming it and where to grow;
 #   - after unmounting everywhere: fsck -n clean, every file intact.
 #
 # shellcheck source=tests/integration/lib.sh
@@ -167,5 +169,17 @@ expect_fail 1 "this host is fenced .*unmount .* and mount it again, then grow" "
 mountpoint -q "$a" && fail "the fenced mount stayed after vmfs umount"
 expect_eq "volume size after the refused grow" \
 	"$("$VMFS" info --json "$LUN" | json_field size_bytes)" 67108864
+
+step "a LUN only a host out of reach has mounted: refused, grow it there"
+LOCKHOLD=$VMFS_BUILD/lockhold
+[[ -x $LOCKHOLD ]] || fail "$LOCKHOLD missing: make $VMFS_BUILD/lockhold"
+coproc HOLD { exec "$LOCKHOLD" --name far-host "$LUN" "ino:1=ro"; }
+T_PIDS+=("$HOLD_PID")
+read -r -t 20 _ <&"${HOLD[0]}" || fail "lockhold did not get ready"
+expect_fail 1 "heartbeat slot [0-9]+ \\(host far-host" "$VMFS" grow "$LUN"
+grep -qF "no vmfsd of this host (in this network namespace) serves it; run 'vmfs grow MOUNTPOINT' on a host that has it mounted" "$T_DIR/err" ||
+	fail "the refusal does not say where to grow: $(cat "$T_DIR/err")"
+kill -TERM "$HOLD_PID"
+wait "$HOLD_PID" || fail "lockhold did not end cleanly"
 
 t_log "PASS"
