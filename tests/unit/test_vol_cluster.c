@@ -35,6 +35,7 @@ struct uhost {
 static const char *lun_path;
 static struct vol_geom geom;
 static struct uhost hosts[2];
+static unsigned lease_ms = 1000;   /* what host_up advertises */
 
 /* Join the heartbeat, open the engine on our own journal, share. */
 static void host_up(struct uhost *h, unsigned n)
@@ -54,7 +55,7 @@ static void host_up(struct uhost *h, unsigned n)
 	memset(&o, 0, sizeof(o));
 	o.host_uuid = uuid;
 	o.hostname = name;
-	o.lease_ms = 1000;
+	o.lease_ms = lease_ms;
 	o.journal_offset = geom.journal_offset;
 	o.journal_size = geom.journal_size_bytes;
 	o.gate_lun = h->lun;
@@ -240,11 +241,12 @@ static void test_inode_reused_by_another_host(void)
 
 /*
  * Online grow while shared (vol_grow_online): A grows the volume; B, which
- * did not, writes a file larger than all the free space it knew of (its
- * allocation takes the new geometry before it would fail with ENOSPC, if
- * its tick did not already), its statfs counts exactly the new file
- * blocks, A reads B's file and removes it (freeing blocks of the new space
- * that another host allocated), and fsck is clean.
+ * did not, at once writes a file larger than all the free space it knew
+ * of (its allocation takes the new geometry before it would fail with
+ * ENOSPC: its tick is seconds away), its statfs counts exactly the new
+ * file blocks, growing again on B finds nothing to do, A reads B's file
+ * and removes it (freeing blocks of the new space that another host
+ * allocated), and fsck is clean.
  */
 static void test_grow_online_shared(void)
 {
@@ -261,24 +263,15 @@ static void test_grow_online_shared(void)
 	lun_path = unit_scratch_volume("cluster-grow.img", 64 * MIB, &lun);
 	CU_ASSERT_FATAL(vol_geom_read(lun, &geom, NULL, NULL) == 0);
 	lun_close(lun);
+	/* A 10 s lease ticks every 2 s: B writes long before its tick. */
+	lease_ms = 10000;
 	host_up(&hosts[0], 0);
 	host_up(&hosts[1], 1);
+	lease_ms = 1000;
 	a = hosts[0].v;
 	b = hosts[1].v;
 	CU_ASSERT_FATAL(vol_cluster_is_shared(a) && vol_cluster_is_shared(b));
 	CU_ASSERT_EQUAL_FATAL(vol_statfs(b, &st0), 0);
-	CU_ASSERT_FATAL(truncate(lun_path, (off_t)(128 * MIB)) == 0);
-	CU_ASSERT_EQUAL_FATAL(vol_grow_online(a, &go, &r), 0);
-	CU_ASSERT_EQUAL(r.old_size_bytes, 64 * MIB);
-	CU_ASSERT_EQUAL(r.new_size_bytes, 128 * MIB);
-	CU_ASSERT_FATAL(r.new_file_blocks > r.old_file_blocks);
-	/* Growing again: nothing to do. */
-	ret = vol_grow_online(b, &go, &r2);
-	if (ret != -VMFS_E_NOT_GROWN)
-		fprintf(stderr, "\n  grow again on B: %s ", vmfs_strerror(ret));
-	CU_ASSERT_EQUAL(ret, -VMFS_E_NOT_GROWN);
-	CU_ASSERT_EQUAL(r2.new_size_bytes, 128 * MIB);
-
 	len = (size_t)(st0.f_bavail * st0.f_frsize + 8 * MIB);
 	buf = malloc(len);
 	got = malloc(len);
@@ -286,11 +279,23 @@ static void test_grow_online_shared(void)
 	for (size_t i = 0; i < len; i++)
 		buf[i] = (uint8_t)(i * 7 + (i >> 12));
 	create_at(b, VMFS_ROOT_INO, "big", &fa);
+
+	CU_ASSERT_FATAL(truncate(lun_path, (off_t)(128 * MIB)) == 0);
+	CU_ASSERT_EQUAL_FATAL(vol_grow_online(a, &go, &r), 0);
+	CU_ASSERT_EQUAL(r.old_size_bytes, 64 * MIB);
+	CU_ASSERT_EQUAL(r.new_size_bytes, 128 * MIB);
+	CU_ASSERT_FATAL(r.new_file_blocks > r.old_file_blocks);
 	CU_ASSERT_EQUAL(vol_write(b, fa.ino, buf, len, 0), (ssize_t)len);
 	CU_ASSERT_EQUAL_FATAL(vol_statfs(b, &st), 0);
 	CU_ASSERT_EQUAL((uint64_t)st.f_blocks * st.f_frsize -
 			(uint64_t)st0.f_blocks * st0.f_frsize,
 			(r.new_file_blocks - r.old_file_blocks) * r.file_block_size);
+	/* Growing again: nothing to do. */
+	ret = vol_grow_online(b, &go, &r2);
+	if (ret != -VMFS_E_NOT_GROWN)
+		fprintf(stderr, "\n  grow again on B: %s ", vmfs_strerror(ret));
+	CU_ASSERT_EQUAL(ret, -VMFS_E_NOT_GROWN);
+	CU_ASSERT_EQUAL(r2.new_size_bytes, 128 * MIB);
 	CU_ASSERT_EQUAL_FATAL(vol_lookup(a, VMFS_ROOT_INO, "big", &la), 0);
 	CU_ASSERT_EQUAL(vol_read(a, la.ino, got, len, 0), (ssize_t)len);
 	CU_ASSERT(memcmp(buf, got, len) == 0);
