@@ -1,13 +1,16 @@
 /*
- * vmfs grow: give an unmounted volume the space its LUN gained.
+ * vmfs grow: give a volume the space its LUN gained.
  *
- * Offline only: a volume some host has mounted is refused, judged as
- * mkfs and fsck -y judge it (cli_refuse_if_live), and a mount point is
- * refused outright until online grow arrives with multi-host support.
- * The engine (vol_grow) decides everything else and writes nothing when
- * it refuses; this file turns its refusals into what the administrator
- * does next: enlarge the LUN, give a shrunk LUN its size back, replay a
- * journal, or accept the size the file-block cluster table allows.
+ * Online: a mount point, or a LUN that a vmfsd of this host has mounted,
+ * is grown by that vmfsd (VMFSD_CTL_GROW, vol_grow_online): the CLI never
+ * writes a mounted volume behind its daemon's back.  Offline: a LUN
+ * nobody has mounted is grown here (vol_grow); one that only other hosts
+ * have mounted is refused, judged as mkfs and fsck -y judge it
+ * (cli_refuse_if_live).  The engine decides everything else and writes
+ * nothing when it refuses; this file turns its refusals into what the
+ * administrator does next: enlarge the LUN, give a shrunk LUN its size
+ * back, replay a journal, or accept the size the file-block cluster
+ * table allows.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -18,19 +21,24 @@
 #include <sys/stat.h>
 
 #include "vmfs/lun.h"
+#include "vmfs/vmfsd.h"
 #include "vmfs/vol.h"
 #include "cli.h"
 
 void help_grow(void)
 {
-	printf("usage: vmfs grow [--dry-run] [--json] LUN\n\n"
+	printf("usage: vmfs grow [--dry-run] [--json] LUN|MOUNTPOINT\n\n"
 	       "Grow the vmfs volume on LUN (a block device, a file, or file:PATH)\n"
 	       "into the space the LUN gained after mkfs (lvextend, truncate -s, the\n"
 	       "array's tool): more file blocks, and the backup header moved to the\n"
-	       "new end.  The volume must not be mounted on any host; a crash at any\n"
-	       "point leaves it at the old or the new size, and running grow again\n"
-	       "completes it.  Online grow of a mounted volume (MOUNTPOINT) comes\n"
-	       "with multi-host support.\n\n"
+	       "new end.  A crash at any point leaves it at the old or the new size,\n"
+	       "and running grow again completes it.\n\n"
+	       "Online: given the MOUNTPOINT of a read-write mount on this host (or\n"
+	       "a LUN this host has mounted), the host's vmfsd grows the volume while\n"
+	       "it stays mounted; every other host that has it mounted takes the new\n"
+	       "size within a renewal interval (df shows it), without a remount.\n"
+	       "Offline: a LUN no host has mounted is grown by this command; one that\n"
+	       "only other hosts have mounted is refused (grow it there).\n\n"
 	       "Options:\n"
 	       "  -n, --dry-run   say what would change, write nothing\n"
 	       "  -j, --json      print one JSON object\n"
@@ -38,8 +46,10 @@ void help_grow(void)
 }
 
 #define GROW_LIVE_REFUSAL \
-	"refusing to grow a volume that a live host has mounted; unmount it " \
-	"on every host first (online grow comes with multi-host support)"
+	"refusing to grow a volume that a live host has mounted, and no vmfsd " \
+	"of this host (in this network namespace) serves it; run 'vmfs grow " \
+	"MOUNTPOINT' on a host that has it mounted (it grows online), or " \
+	"unmount it on every host first"
 
 struct grow_args {
 	bool dry_run;
@@ -72,14 +82,14 @@ static int grow_parse(int argc, char **argv, struct grow_args *a)
 			return cli_getopt_err(c, argv);
 		}
 	}
-	if (cli_one_operand(argc, argv, "LUN", &a->spec))
+	if (cli_one_operand(argc, argv, "LUN or MOUNTPOINT", &a->spec))
 		return CLI_EXIT_USAGE;
 	return 0;
 }
 
 /* A refusal of vol_grow, as what to do next. */
 static void grow_explain(const struct grow_args *a, int rc,
-			 const struct vol_grow_result *r)
+			 const struct vol_grow_result *r, const char *msg)
 {
 	char s1[CLI_SIZE_STR_LEN], s2[CLI_SIZE_STR_LEN];
 
@@ -120,14 +130,27 @@ static void grow_explain(const struct grow_args *a, int rc,
 			cli_size_str(r->max_size_bytes, s1, sizeof(s1)),
 			cli_size_str(r->lun_bytes, s2, sizeof(s2)), VOL_GROW_FACTOR);
 		break;
+	case -EROFS:
+	case -EIO:
+	case -EBUSY:
+		if (msg && msg[0]) {
+			cli_err("cannot grow the volume on %s: %s", a->spec, msg);
+			break;
+		}
+		cli_err("cannot grow the volume on %s: %s", a->spec,
+			vmfs_strerror(rc));
+		break;
 	case -VMFS_E_JNL_DIRTY:
 		cli_err("a journal on %s holds transactions that were never "
 			"replayed; run 'vmfs fsck -y %s' (or mount and unmount the "
 			"volume) first, then grow it", a->spec, a->spec);
 		break;
 	default:
-		cli_err("cannot grow the volume on %s: %s", a->spec,
-			vmfs_strerror(rc));
+		if (msg && msg[0])
+			cli_err("cannot grow the volume on %s: %s", a->spec, msg);
+		else
+			cli_err("cannot grow the volume on %s: %s", a->spec,
+				vmfs_strerror(rc));
 		break;
 	}
 }
@@ -174,12 +197,76 @@ static void grow_print(const struct grow_args *a, int rc,
 	       r->new_file_blocks, cli_size_str(r->file_block_size, s3, sizeof(s3)));
 }
 
+/* What grow printed as a warning or the result, for either path. */
+static int grow_report(const struct grow_args *a, int rc,
+		       const struct vol_grow_result *r, const char *msg)
+{
+	char s1[CLI_SIZE_STR_LEN];
+
+	if (rc)
+		grow_explain(a, rc, r, msg);
+	else if (r->capped)
+		fprintf(stderr, "%s: the LUN is %s, but the file-block cluster table "
+			"laid out by mkfs holds at most %" PRIu64 " file blocks: the "
+			"volume %s them and the rest of the LUN stays unused\n",
+			cli_prog(), cli_size_str(r->lun_bytes, s1, sizeof(s1)),
+			r->max_file_blocks, a->dry_run ? "would use" : "now uses");
+	grow_print(a, rc, r);
+	return rc ? CLI_EXIT_FAIL : CLI_EXIT_OK;
+}
+
+/* Generous: shared, the daemon may wait a lease for the volume lock. */
+#define GROW_CTL_TIMEOUT_MS 120000
+
+/* Online: the vmfsd serving mp grows its volume. */
+static int grow_online(const struct grow_args *a, const char *mp)
+{
+	struct vmfsd_grow_status st;
+	struct vol_grow_result r = { 0 };
+	struct vmfsd_info info;
+	struct vmfsd_ctl *ctl;
+	char fstype[64];
+	int rc, err = 0;
+
+	rc = cli_daemon_open(mp, &ctl, &info);
+	if (rc == -ENOENT) {
+		if (cli_on_vmfs(mp, fstype, sizeof(fstype)))
+			cli_err("no vmfsd of this network namespace serves %s; run "
+				"'vmfs grow' where its vmfsd runs", mp);
+		else
+			cli_err("%s is a directory but not a vmfs mount point; give "
+				"the mount point of a mounted volume, or the LUN of an "
+				"unmounted one", mp);
+	}
+	if (rc)
+		return CLI_EXIT_FAIL;
+	rc = vmfsd_ctl_grow(ctl, a->dry_run, GROW_CTL_TIMEOUT_MS, &err, &st);
+	vmfsd_ctl_disconnect(ctl);
+	if (rc) {
+		cli_err("the vmfsd of %s did not answer the grow: %s; see its log",
+			mp, strerror(-rc));
+		return CLI_EXIT_FAIL;
+	}
+	r.lun_bytes = st.lun_bytes;
+	r.old_size_bytes = st.old_size_bytes;
+	r.new_size_bytes = st.new_size_bytes;
+	r.old_file_blocks = st.old_file_blocks;
+	r.new_file_blocks = st.new_file_blocks;
+	r.max_file_blocks = st.max_file_blocks;
+	r.max_size_bytes = st.max_size_bytes;
+	r.file_block_size = st.file_block_size;
+	r.capped = st.capped;
+	r.finished = st.finished;
+	return grow_report(a, err, &r, st.msg);
+}
+
 int cmd_grow(int argc, char **argv)
 {
 	struct grow_args a = { 0 };
 	struct vol_grow_opts o = { 0 };
 	struct vol_grow_result r;
-	char s1[CLI_SIZE_STR_LEN], fstype[64];
+	struct vmfsd_info di;
+	char uuid[37];
 	struct vol_geom g;
 	struct stat st;
 	struct lun *lun;
@@ -188,14 +275,8 @@ int cmd_grow(int argc, char **argv)
 	rc = grow_parse(argc, argv, &a);
 	if (rc)
 		return rc;
-	if (!stat(a.spec, &st) && S_ISDIR(st.st_mode)) {
-		cli_err("%s is a directory%s: online grow of a mounted volume comes "
-			"with multi-host support; unmount the volume on every host, "
-			"then run 'vmfs grow LUN'", a.spec,
-			cli_on_vmfs(a.spec, fstype, sizeof(fstype)) ?
-			" (a mounted vmfs volume)" : "");
-		return CLI_EXIT_FAIL;
-	}
+	if (!stat(a.spec, &st) && S_ISDIR(st.st_mode))
+		return grow_online(&a, a.spec);
 	rc = lun_open(a.spec, a.dry_run ? LUN_RDONLY : 0, &lun);
 	if (rc) {
 		cli_err("cannot open LUN %s: %s", a.spec, vmfs_strerror(rc));
@@ -209,22 +290,25 @@ int cmd_grow(int argc, char **argv)
 	cli_log_quiet(true);
 	rc = vol_geom_read(lun, &g, NULL, NULL);
 	cli_log_quiet(!!rc);
-	if (!rc && cli_refuse_if_live(lun, &g, a.spec, GROW_LIVE_REFUSAL) >= 0) {
-		lun_close(lun);
-		return CLI_EXIT_FAIL;
+	if (!rc) {
+		/* Mounted on this host: its vmfsd grows it online. */
+		vol_uuid_format(g.uuid, uuid);
+		if (!cli_net_local_info(uuid, &di)) {
+			lun_close(lun);
+			cli_log_quiet(false);
+			fprintf(stderr, "%s: %s is mounted on this host at %s: its "
+				"vmfsd grows it online\n", cli_prog(), a.spec,
+				di.mountpoint);
+			return grow_online(&a, di.mountpoint);
+		}
+		if (cli_refuse_if_live(lun, &g, a.spec, GROW_LIVE_REFUSAL) >= 0) {
+			lun_close(lun);
+			return CLI_EXIT_FAIL;
+		}
 	}
 	o.dry_run = a.dry_run;
 	rc = vol_grow(lun, &o, &r);
 	cli_log_quiet(false);
 	lun_close(lun);
-	if (rc)
-		grow_explain(&a, rc, &r);
-	else if (r.capped)
-		fprintf(stderr, "%s: the LUN is %s, but the file-block cluster table "
-			"laid out by mkfs holds at most %" PRIu64 " file blocks: the "
-			"volume %s them and the rest of the LUN stays unused\n",
-			cli_prog(), cli_size_str(r.lun_bytes, s1, sizeof(s1)),
-			r.max_file_blocks, a.dry_run ? "would use" : "now uses");
-	grow_print(&a, rc, &r);
-	return rc ? CLI_EXIT_FAIL : CLI_EXIT_OK;
+	return grow_report(&a, rc, &r, NULL);
 }

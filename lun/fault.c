@@ -423,6 +423,13 @@ static void fault_close(struct lun *lun)
 	free(fl);
 }
 
+/* The inner LUN's size, once it has taken it. */
+static int fault_capacity(struct lun *lun, uint64_t *bytes)
+{
+	struct fault_lun *fl = fault_of(lun);
+	return lun_size_refresh(fl->inner, bytes);
+}
+
 static const struct lun_ops fault_ops = {
 	.kind = "fault",
 	.read = fault_read,
@@ -434,6 +441,7 @@ static const struct lun_ops fault_ops = {
 	.release = fault_release,
 	.compare_and_write = fault_compare_and_write,
 	.set_io_timeout = fault_set_io_timeout,
+	.capacity = fault_capacity,
 	.close = fault_close,
 };
 

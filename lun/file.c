@@ -236,6 +236,20 @@ static void file_close(struct lun *lun)
 	free(fl);
 }
 
+/* The size now: a file truncated larger, a block device extended. */
+static int file_capacity(struct lun *lun, uint64_t *bytes)
+{
+	struct file_lun *fl = lun_container_of(lun, struct file_lun, lun);
+	struct stat st;
+
+	if (fl->is_blkdev)
+		return ioctl(fl->fd, BLKGETSIZE64, bytes) < 0 ? -errno : 0;
+	if (fstat(fl->fd, &st) < 0)
+		return -errno;
+	*bytes = (uint64_t)st.st_size;
+	return 0;
+}
+
 static const struct lun_ops file_ops = {
 	.kind = "file",
 	.read = file_read,
@@ -246,6 +260,7 @@ static const struct lun_ops file_ops = {
 	.reserve = lun_file_reserve,
 	.release = lun_file_release,
 	.compare_and_write = lun_file_compare_and_write,
+	.capacity = file_capacity,
 	.close = file_close,
 };
 

@@ -697,7 +697,9 @@ static struct scsi_task *isc_issue_cap16(struct isc_lun *il,
 	return iscsi_readcapacity16_task(ctx, il->lun_nr, lun_isc_cmd_cb, c);
 }
 
-static int isc_geometry(struct isc_lun *il)
+/* READ CAPACITY(16): the logical block size and the LUN's size. */
+static int isc_read_capacity(struct isc_lun *il, uint32_t *block,
+			     uint64_t *bytes)
 {
 	struct scsi_readcapacity16 *cap;
 	struct isc_cmd c;
@@ -712,15 +714,37 @@ static int isc_geometry(struct isc_lun *il)
 		else if (cap->block_length != 512 && cap->block_length != 4096)
 			rc = -VMFS_E_ISCSI_GEOMETRY;
 		else {
-			il->block = cap->block_length;
-			il->lun.sector_size = cap->block_length;
-			il->lun.size_bytes = (cap->returned_lba + 1) *
-					     cap->block_length;
+			*block = cap->block_length;
+			*bytes = (cap->returned_lba + 1) * cap->block_length;
 		}
 	}
 	lun_isc_cmds_free(&c, 1);
 	pthread_mutex_unlock(&il->mu);
 	return rc;
+}
+
+static int isc_geometry(struct isc_lun *il)
+{
+	uint32_t block = 0;
+	uint64_t bytes = 0;
+	int rc = isc_read_capacity(il, &block, &bytes);
+
+	if (!rc) {
+		il->block = block;
+		il->lun.sector_size = block;
+		il->lun.size_bytes = bytes;
+	}
+	return rc;
+}
+
+/* The target enlarged the LUN (tgtadm, the array's tool). */
+static int isc_capacity(struct lun *lun, uint64_t *bytes)
+{
+	struct isc_lun *il = lun_container_of(lun, struct isc_lun, lun);
+	uint32_t block = 0;
+	int rc = isc_read_capacity(il, &block, bytes);
+
+	return !rc && block != il->block ? -VMFS_E_ISCSI_GEOMETRY : rc;
 }
 
 struct isc_login {
@@ -902,6 +926,7 @@ static const struct lun_ops isc_ops = {
 	.describe = isc_describe,
 	.pr_register = lun_isc_pr_register,
 	.pr_preempt = lun_isc_pr_preempt,
+	.capacity = isc_capacity,
 	.close = isc_close,
 };
 

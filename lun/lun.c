@@ -146,7 +146,7 @@ void lun_close(struct lun *lun)
 
 uint64_t lun_size(const struct lun *lun)
 {
-	return lun->size_bytes;
+	return atomic_load(&lun->size_bytes);
 }
 
 uint32_t lun_sector_size(const struct lun *lun)
@@ -192,19 +192,52 @@ void lun_buf_free(void *buf)
  * Misalignment gets its own code because it is always a caller bug that
  * O_DIRECT would report as a bare EINVAL; a range past the end is -EINVAL
  * (SCSI: LOGICAL BLOCK ADDRESS OUT OF RANGE).  Overflow-safe for any off.
+ * A range past the end asks the backend once whether the LUN was enlarged
+ * (another host of the volume grew it into the new space: SPEC "Growing
+ * a volume"), so a host reads and writes there without a remount.
  */
-static int lun_check_range(const struct lun *lun, uint64_t off, uint64_t len)
+static bool lun_range_in(const struct lun *lun, uint64_t off, uint64_t len)
+{
+	uint64_t size = atomic_load(&lun->size_bytes);
+
+	return off <= size && len <= size - off;
+}
+
+static int lun_check_range(struct lun *lun, uint64_t off, uint64_t len)
 {
 	uint64_t mask = lun->sector_size - 1;
 
 	if ((off | len) & mask)
 		return -VMFS_E_UNALIGNED;
-	if (off > lun->size_bytes || len > lun->size_bytes - off)
+	if (!lun_range_in(lun, off, len) &&
+	    (lun_size_refresh(lun, NULL) || !lun_range_in(lun, off, len)))
 		return -EINVAL;
 	return 0;
 }
 
-static int lun_check_io(const struct lun *lun, const void *buf, size_t len,
+int lun_size_refresh(struct lun *lun, uint64_t *seen_bytes)
+{
+	uint64_t now, bytes = 0;
+	int rc;
+
+	if (!lun->ops->capacity)
+		return -EOPNOTSUPP;
+	rc = lun->ops->capacity(lun, &bytes);
+	bytes &= ~(uint64_t)(lun->sector_size - 1);
+	if (seen_bytes)
+		*seen_bytes = bytes;
+	if (rc)
+		return rc;      /* -VMFS_E_LUN_SHRUNK from a wrapped LUN too */
+	now = atomic_load(&lun->size_bytes);
+	/* Never smaller: what the volume uses stays addressable, and the
+	 * caller (vmfs grow) says what a shrunk LUN means. */
+	while (bytes > now &&
+	       !atomic_compare_exchange_weak(&lun->size_bytes, &now, bytes))
+		;
+	return bytes < now ? -VMFS_E_LUN_SHRUNK : 0;
+}
+
+static int lun_check_io(struct lun *lun, const void *buf, size_t len,
 			uint64_t off, bool write)
 {
 	if (atomic_load(&lun->fenced))

@@ -47,6 +47,9 @@ struct lun_ops {
 	/* Optional (-EOPNOTSUPP without): storage fencing, lun_pr_*. */
 	int (*pr_register)(struct lun *lun, uint64_t key);
 	int (*pr_preempt)(struct lun *lun, uint64_t victim);
+	/* Optional (-EOPNOTSUPP without): the LUN's size now, in bytes,
+	 * a multiple of sector_size (lun_size_refresh: it was enlarged). */
+	int (*capacity)(struct lun *lun, uint64_t *bytes);
 	/* Optional: called after lun->io_timeout_ms changed. */
 	void (*set_io_timeout)(struct lun *lun, unsigned timeout_ms);
 	/* Frees the backend, including lun->name and the lun itself. */
@@ -57,7 +60,8 @@ struct lun_ops {
 struct lun {
 	const struct lun_ops *ops;
 	char *name;
-	uint64_t size_bytes;	/* a multiple of sector_size */
+	_Atomic uint64_t size_bytes;	/* a multiple of sector_size; grows
+					 * only (lun_size_refresh) */
 	uint32_t sector_size;	/* 512 or 4096 */
 	int flags;		/* LUN_RDONLY */
 	_Atomic unsigned io_timeout_ms;

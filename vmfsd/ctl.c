@@ -16,6 +16,9 @@
  * version gets an error reply with a message.
  */
 #include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,16 +31,31 @@
 
 #include "vmfs/fuse.h"
 #include "vmfs/version.h"
+#include "vmfs/vol.h"
 #include "vmfsd_int.h"
 
 /* Concurrent `vmfs umount` of one mount point: more is a runaway script. */
 #define CTL_WAITERS_MAX 8
+
+/* A grow runs on its own thread; the loop replies once it is done. */
+struct ctl_grow_job {
+	qb_ipcs_connection_t *c;    /* referenced until the reply */
+	uint32_t type;
+	struct vol *vol;
+	struct vol_grow_opts o;
+	struct vol_grow_result r;
+	int ret;
+	pthread_t thr;
+	bool started;               /* thr runs (join it) */
+	int done[2];                /* pipe: the thread's "I returned" */
+};
 
 struct vmfsd_ctl_server {
 	struct vmfsd *d;
 	qb_ipcs_service_t *svc;
 	char name[VMFSD_CTL_NAME_MAX];
 	qb_ipcs_connection_t *waiters[CTL_WAITERS_MAX];
+	struct ctl_grow_job *grow;  /* the grow running, if any */
 	char buf[VMFSD_CTL_MSG_MAX];
 };
 
@@ -227,6 +245,147 @@ static void ctl_vm(qb_ipcs_connection_t *c, uint32_t type, const char *body)
 	free(reply);
 }
 
+/*
+ * vmfs grow MOUNTPOINT: the engine grows the volume online
+ * (vol_grow_online).  Alone that is a few writes and flushes; shared it
+ * may wait up to a lease for the volume lock, so it runs on a thread of
+ * its own and the loop answers when the thread is done (ctl_grow_end),
+ * or before the volume closes (vmfsd_ctl_quiesce).
+ */
+static void *ctl_grow_main(void *arg)
+{
+	struct ctl_grow_job *j = arg;
+
+	j->ret = vol_grow_online(j->vol, &j->o, &j->r);
+	if (write(j->done[1], "g", 1) != 1)
+		qb_log(LOG_ERR, "grow: cannot wake the loop: %s", strerror(errno));
+	return NULL;
+}
+
+/* Join the grow thread, answer its caller, free it (the loop's thread). */
+static void ctl_grow_end(struct vmfsd_ctl_server *s)
+{
+	struct ctl_grow_job *j = s->grow;
+	struct vmfsd_grow_status st = { 0 };
+	char *reply;
+
+	if (!j)
+		return;
+	if (j->started)
+		pthread_join(j->thr, NULL);
+	qb_loop_poll_del(s->d->loop, j->done[0]);
+	close(j->done[0]);
+	close(j->done[1]);
+	s->grow = NULL;
+	st.lun_bytes = j->r.lun_bytes;
+	st.old_size_bytes = j->r.old_size_bytes;
+	st.new_size_bytes = j->r.new_size_bytes;
+	st.old_file_blocks = j->r.old_file_blocks;
+	st.new_file_blocks = j->r.new_file_blocks;
+	st.max_file_blocks = j->r.max_file_blocks;
+	st.max_size_bytes = j->r.max_size_bytes;
+	st.file_block_size = j->r.file_block_size;
+	st.capped = j->r.capped;
+	st.finished = j->r.finished;
+	if (j->ret == -EBUSY)
+		snprintf(st.msg, sizeof(st.msg), "another host kept the volume "
+			 "lock for longer than a lease (it is growing the "
+			 "volume too, mounting it, or died holding it and is "
+			 "being recovered); retry in a moment ('vmfs locks' "
+			 "shows the holder)");
+	reply = vmfsd_grow_status_encode(&st);
+	if (!reply)
+		ctl_reply_err(j->c, j->type, -ENOMEM, "vmfsd is out of memory");
+	else
+		ctl_reply(j->c, j->type, j->ret, reply);
+	free(reply);
+	qb_ipcs_connection_unref(j->c);
+	free(j);
+}
+
+static int32_t ctl_grow_done(int32_t fd, int32_t revents, void *data)
+{
+	struct vmfsd_ctl_server *s = data;
+	char c;
+
+	(void)revents;
+	if (read(fd, &c, 1) == 1)
+		ctl_grow_end(s);
+	return 0;
+}
+
+static void ctl_grow(qb_ipcs_connection_t *c, uint32_t type, const char *body)
+{
+	struct vmfsd_ctl_server *s = ctl_of(c);
+	struct vmfsd *d = s->d;
+	json_object *o = json_tokener_parse(body), *v;
+	struct ctl_grow_job *j;
+	int ret;
+
+	if (d->a->ro) {
+		json_object_put(o);
+		ctl_reply_err(c, type, -EROFS, "%s is mounted read-only (--ro): "
+			      "a read-only host cannot grow the volume; run "
+			      "'vmfs grow' on a host that has it mounted "
+			      "read-write, or unmount it everywhere and run "
+			      "'vmfs grow LUN'", d->a->mountpoint);
+		return;
+	}
+	if (d->fenced || d->stopping || s->grow) {
+		json_object_put(o);
+		if (d->fenced)
+			ctl_reply_err(c, type, -EIO, "this host is fenced (%s): "
+				      "it writes nothing to the volume any more; "
+				      "unmount %s and mount it again, then grow",
+				      d->fence_why, d->a->mountpoint);
+		else
+			ctl_reply_err(c, type, -EBUSY, "%s is %s; retry once it "
+				      "is done", d->a->mountpoint, d->stopping ?
+				      "being unmounted" : "being grown already");
+		return;
+	}
+	j = calloc(1, sizeof(*j));
+	if (!j) {
+		json_object_put(o);
+		ctl_reply_err(c, type, -ENOMEM, "vmfsd is out of memory");
+		return;
+	}
+	j->o.dry_run = o && json_object_object_get_ex(o, "dry_run", &v) &&
+		       json_object_get_boolean(v);
+	json_object_put(o);
+	j->c = c;
+	j->type = type;
+	j->vol = d->vol;
+	ret = pipe2(j->done, O_CLOEXEC) ? -errno : 0;
+	if (!ret) {
+		ret = qb_loop_poll_add(d->loop, QB_LOOP_MED, j->done[0], POLLIN,
+				       s, ctl_grow_done);
+		if (ret) {
+			close(j->done[0]);
+			close(j->done[1]);
+		}
+	}
+	if (ret) {
+		free(j);
+		ctl_reply_err(c, type, ret, "cannot start the grow: %s",
+			      strerror(-ret));
+		return;
+	}
+	qb_log(LOG_NOTICE, "grow%s of %s asked by pid %ld",
+	       j->o.dry_run ? " --dry-run" : "", d->a->mountpoint,
+	       (long)ctl_peer_pid(c));
+	qb_ipcs_connection_ref(c);
+	s->grow = j;
+	ret = -pthread_create(&j->thr, NULL, ctl_grow_main, j);
+	j->started = !ret;
+	if (ret) {
+		/* Answered as the thread would have: nothing was done. */
+		j->ret = ret;
+		if (write(j->done[1], "g", 1) != 1)
+			qb_log(LOG_ERR, "grow: cannot wake the loop");
+	}
+}
+
 static const struct {
 	uint32_t type;
 	const char *name;
@@ -239,6 +398,7 @@ static const struct {
 	{ VMFSD_CTL_VM_LIST, "vm list", ctl_vm },
 	{ VMFSD_CTL_VM_MIGRATE, "vm migrate", ctl_vm },
 	{ VMFSD_CTL_VM_MIGRATE_STATUS, "vm migrate status", ctl_vm },
+	{ VMFSD_CTL_GROW, "grow", ctl_grow },
 };
 
 static int32_t ctl_msg(qb_ipcs_connection_t *c, void *data, size_t size)
@@ -268,9 +428,11 @@ static int32_t ctl_msg(qb_ipcs_connection_t *c, void *data, size_t size)
 			return 0;
 		}
 	ctl_reply_err(c, type, -EOPNOTSUPP, "unknown request type %u; this vmfsd "
-		      "(%s) knows info (%d), umount (%d) and vm start, stop, list, "
-		      "migrate, migrate status (%d-%d)", type, VMFS_VERSION,
-		      VMFSD_CTL_INFO, VMFSD_CTL_UMOUNT, VMFSD_CTL_VM_START,
+		      "(%s) knows info (%d), umount (%d), vm start, stop, list "
+		      "(%d-%d), grow (%d) and vm migrate, migrate status "
+		      "(%d-%d)", type, VMFS_VERSION, VMFSD_CTL_INFO,
+		      VMFSD_CTL_UMOUNT, VMFSD_CTL_VM_START, VMFSD_CTL_VM_LIST,
+		      VMFSD_CTL_GROW, VMFSD_CTL_VM_MIGRATE,
 		      VMFSD_CTL_VM_MIGRATE_STATUS);
 	return 0;
 }
@@ -341,6 +503,12 @@ int vmfsd_ctl_start(struct vmfsd *d)
 	qb_log(LOG_INFO, "control socket %s (abstract, this network namespace)",
 	       s->name);
 	return 0;
+}
+
+void vmfsd_ctl_quiesce(struct vmfsd *d)
+{
+	if (d->ctl)
+		ctl_grow_end(d->ctl);
 }
 
 void vmfsd_ctl_stop(struct vmfsd *d, const struct vmfsd_close_status *st)

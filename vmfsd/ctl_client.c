@@ -161,6 +161,22 @@ int vmfsd_ctl_umount(struct vmfsd_ctl *c, int timeout_ms,
 	return vmfsd_ctl_umount_vms(c, timeout_ms, false, out);
 }
 
+int vmfsd_ctl_grow(struct vmfsd_ctl *c, bool dry_run, int timeout_ms,
+		   int *err, struct vmfsd_grow_status *out)
+{
+	char *reply;
+	int ret;
+
+	ret = vmfsd_ctl_call(c, VMFSD_CTL_GROW, dry_run ?
+			     "{\"dry_run\": true}" : "{}", timeout_ms, err,
+			     &reply);
+	if (ret)
+		return ret;
+	ret = vmfsd_grow_status_decode(reply, out);
+	free(reply);
+	return ret;
+}
+
 int vmfsd_ctl_umount_vms(struct vmfsd_ctl *c, int timeout_ms, bool stop_vms,
 			 struct vmfsd_close_status *out)
 {

@@ -211,6 +211,20 @@ static const struct ctl_field close_fields[] = {
 	FLD(vmfsd_close_status, "message", F_STR, msg),
 };
 
+static const struct ctl_field grow_fields[] = {
+	FLD(vmfsd_grow_status, "lun_bytes", F_U64, lun_bytes),
+	FLD(vmfsd_grow_status, "old_size_bytes", F_U64, old_size_bytes),
+	FLD(vmfsd_grow_status, "new_size_bytes", F_U64, new_size_bytes),
+	FLD(vmfsd_grow_status, "old_file_blocks", F_U64, old_file_blocks),
+	FLD(vmfsd_grow_status, "new_file_blocks", F_U64, new_file_blocks),
+	FLD(vmfsd_grow_status, "max_file_blocks", F_U64, max_file_blocks),
+	FLD(vmfsd_grow_status, "max_size_bytes", F_U64, max_size_bytes),
+	FLD(vmfsd_grow_status, "file_block_size", F_U32, file_block_size),
+	FLD(vmfsd_grow_status, "capped", F_BOOL, capped),
+	FLD(vmfsd_grow_status, "finished_interrupted", F_BOOL, finished),
+	FLD(vmfsd_grow_status, "message", F_STR, msg),
+};
+
 /* An error reply: {"message": "..."}, the close status's own key. */
 static const struct ctl_field error_fields[] = {
 	FLD(vmfsd_close_status, "message", F_STR, msg),
@@ -419,6 +433,17 @@ int vmfsd_info_decode(const char *body, struct vmfsd_info *out)
 char *vmfsd_close_status_encode(const struct vmfsd_close_status *in)
 {
 	return ctl_encode(close_fields, NELEMS(close_fields), in);
+}
+
+char *vmfsd_grow_status_encode(const struct vmfsd_grow_status *in)
+{
+	return ctl_encode(grow_fields, NELEMS(grow_fields), in);
+}
+
+int vmfsd_grow_status_decode(const char *body, struct vmfsd_grow_status *out)
+{
+	memset(out, 0, sizeof(*out));
+	return ctl_decode(grow_fields, NELEMS(grow_fields), body, out);
 }
 
 int vmfsd_close_status_decode(const char *body, struct vmfsd_close_status *out)

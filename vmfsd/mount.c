@@ -725,6 +725,8 @@ void vmfsd_finish(struct vmfsd *d, struct vmfsd_close_status *st)
 
 	memset(st, 0, sizeof(*st));
 	st->pid = getpid();
+	/* A grow the control socket started ends before the volume closes. */
+	vmfsd_ctl_quiesce(d);
 	vfuse_unmount_destroy(d->fuse);
 	d->fuse = NULL;
 	st->unmounted = true;

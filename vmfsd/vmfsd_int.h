@@ -162,6 +162,9 @@ void vmfsd_notify_stopping(const char *mountpoint);
 int vmfsd_ctl_start(struct vmfsd *d);
 /* Reply to every pending umount request with st, then close the socket. */
 void vmfsd_ctl_stop(struct vmfsd *d, const struct vmfsd_close_status *st);
+/* Wait for a grow the control socket started (and answer it): before the
+ * volume closes. */
+void vmfsd_ctl_quiesce(struct vmfsd *d);
 
 /* vm.c: the loop thread's, as is the list */
 /* VM_INCOMING: QEMU waits for a migration to this host (migrate.c). */

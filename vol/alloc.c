@@ -199,8 +199,69 @@ static bool map_empty(const uint8_t *map, size_t len)
 	return true;
 }
 
-/* Load and verify every cluster header of every area. */
-int vol_res_load(struct vol *v)
+/*
+ * Verify header c of area t as read (blk) against the geometry r and take
+ * it into ra->cl[c], whose blk points at its cache slot already.  A
+ * header a cut grow left counting fewer objects is cached as the
+ * geometry counts them (its next write completes the grow).
+ */
+static int rc_take(struct rarea *ra, const struct vol_res_geom *r,
+		   enum vmfs_res_type t, uint32_t c, const uint8_t *blk,
+		   uint64_t addr)
+{
+	const struct vmfs_rc *rc = (const struct vmfs_rc *)(blk + VMFS_OBJ_OFFSET);
+	struct rcluster *cl = &ra->cl[c];
+	uint64_t first = (uint64_t)c * r->per_cluster;
+	uint64_t want = r->count - first < r->per_cluster ?
+			r->count - first : r->per_cluster;
+	uint32_t used;
+	struct fmt_rc h;
+	bool cut;
+	int ret;
+
+	ret = lun_md_verify(&rc->rc_hdr, VMFS_MAGIC_RCLUSTER, addr, RC_LEN);
+	/* A bad type or nobjs fails the checks below too. */
+	(void)fmt_rc_decode(rc, &h);
+	cut = !ret && vol_rc_grow_cut(t, h.nobjs, (uint32_t)want);
+	if (!ret && (h.type != (uint32_t)t || h.index != c ||
+		     (h.nobjs != want && !cut) || h.first_obj != first))
+		ret = -VMFS_E_CORRUPT;
+	/* Never initialised, yet something in use. */
+	if (!ret && (h.flags & VMFS_RC_UNINIT) &&
+	    (!map_empty(rc->rc_bitmap, sizeof(rc->rc_bitmap)) ||
+	     !map_empty(rc->rc_orphan, sizeof(rc->rc_orphan)) ||
+	     !map_empty(rc->rc_unlinked, sizeof(rc->rc_unlinked))))
+		ret = -VMFS_E_CORRUPT;
+	if (ret) {
+		VLOG(LOG_ERR, "%s cluster %u at offset %llu: %s; run 'vmfs fsck'",
+		     vol_res_name(t), c, (unsigned long long)addr,
+		     vmfs_strerror(ret));
+		return ret;
+	}
+	cl->nobjs = (uint32_t)want;
+	used = count_bits(rc->rc_bitmap, cl->nobjs);
+	/* The bitmap is the truth; nfree is a hint. */
+	cl->nfree = cl->nobjs - used;
+	ra->used += used;
+	memcpy(cl->blk, blk, VMFS_MD_BLOCK_SIZE);
+	if (cut) {
+		/* The cached header says what the geometry says: its next
+		 * write, or vmfs grow, completes the grow. */
+		struct fmt_rc hc = h;
+
+		hc.nobjs = cl->nobjs;
+		fmt_rc_encode(&hc, rc_of(cl->blk));
+		ra->cut_cl = c + 1;
+		VLOG(LOG_NOTICE, "%s cluster %u counts %u objects, the volume header %u: a grow was cut before it rewrote this header; the next allocation from it or 'vmfs grow' completes it",
+		     vol_res_name(t), c, h.nobjs, cl->nobjs);
+	}
+	return 0;
+}
+
+/* Read and take headers [from, r->nclusters) of area t (rc_take). */
+static int rc_load_range(struct lun *lun, struct rarea *ra,
+			 const struct vol_res_geom *r, enum vmfs_res_type t,
+			 uint32_t from)
 {
 	enum { BATCH = 256 };
 	uint8_t *buf = lun_buf_alloc((size_t)BATCH * VMFS_MD_BLOCK_SIZE);
@@ -208,6 +269,28 @@ int vol_res_load(struct vol *v)
 
 	if (!buf)
 		return -ENOMEM;
+	for (uint32_t c = from; c < r->nclusters && !ret; c += BATCH) {
+		uint32_t n = r->nclusters - c < BATCH ? r->nclusters - c : BATCH;
+
+		ret = lun_read(lun, buf, (size_t)n * VMFS_MD_BLOCK_SIZE,
+			       rc_addr(r, c));
+		for (uint32_t i = 0; i < n && !ret; i++) {
+			ra->cl[c + i].blk = ra->blks +
+					    (size_t)(c + i) * VMFS_MD_BLOCK_SIZE;
+			ret = rc_take(ra, r, t, c + i,
+				      buf + (size_t)i * VMFS_MD_BLOCK_SIZE,
+				      rc_addr(r, c + i));
+		}
+	}
+	lun_buf_free(buf);
+	return ret;
+}
+
+/* Load and verify every cluster header of every area. */
+int vol_res_load(struct vol *v)
+{
+	int ret = 0;
+
 	for (int t = 0; t < VMFS_RES_NTYPES && !ret; t++) {
 		struct rarea *ra = &v->res[t];
 		const struct vol_res_geom *r = &v->g.res[t];
@@ -220,72 +303,163 @@ int vol_res_load(struct vol *v)
 			ret = -ENOMEM;
 			break;
 		}
-		for (uint32_t c = 0; c < r->nclusters && !ret; c += BATCH) {
-			uint32_t n = r->nclusters - c < BATCH ? r->nclusters - c
-							      : BATCH;
-
-			ret = lun_read(v->lun, buf, (size_t)n * VMFS_MD_BLOCK_SIZE,
-				       rc_addr(r, c));
-			for (uint32_t i = 0; i < n && !ret; i++) {
-				uint8_t *blk = buf + (size_t)i * VMFS_MD_BLOCK_SIZE;
-				struct vmfs_rc *rc = rc_of(blk);
-				struct rcluster *cl = &ra->cl[c + i];
-				uint64_t first = (uint64_t)(c + i) * r->per_cluster;
-				uint64_t want = r->count - first < r->per_cluster ?
-						r->count - first : r->per_cluster;
-				uint32_t used;
-				struct fmt_rc h;
-				bool cut;
-
-				ret = lun_md_verify(&rc->rc_hdr, VMFS_MAGIC_RCLUSTER,
-						    rc_addr(r, c + i), RC_LEN);
-				/* A bad type or nobjs fails the checks below too. */
-				(void)fmt_rc_decode(rc, &h);
-				cut = !ret && vol_rc_grow_cut(t, h.nobjs, (uint32_t)want);
-				if (!ret && (h.type != (uint32_t)t || h.index != c + i ||
-					     (h.nobjs != want && !cut) ||
-					     h.first_obj != first))
-					ret = -VMFS_E_CORRUPT;
-				/* Never initialised, yet something in use. */
-				if (!ret && (h.flags & VMFS_RC_UNINIT) &&
-				    (!map_empty(rc->rc_bitmap, sizeof(rc->rc_bitmap)) ||
-				     !map_empty(rc->rc_orphan, sizeof(rc->rc_orphan)) ||
-				     !map_empty(rc->rc_unlinked, sizeof(rc->rc_unlinked))))
-					ret = -VMFS_E_CORRUPT;
-				if (ret) {
-					VLOG(LOG_ERR, "%s cluster %u at offset %llu: %s; run 'vmfs fsck'",
-					     vol_res_name(t), c + i,
-					     (unsigned long long)rc_addr(r, c + i),
-					     vmfs_strerror(ret));
-					break;
-				}
-				cl->nobjs = (uint32_t)want;
-				used = count_bits(rc->rc_bitmap, cl->nobjs);
-				/* The bitmap is the truth; nfree is a hint. */
-				cl->nfree = cl->nobjs - used;
-				ra->used += used;
-				cl->blk = ra->blks + (size_t)(c + i) * VMFS_MD_BLOCK_SIZE;
-				memcpy(cl->blk, blk, VMFS_MD_BLOCK_SIZE);
-				if (cut) {
-					/* The cached header says what the
-					 * geometry says: its next write, or
-					 * vmfs grow, completes the grow. */
-					struct fmt_rc hc = h;
-
-					hc.nobjs = cl->nobjs;
-					fmt_rc_encode(&hc, rc_of(cl->blk));
-					ra->cut_cl = c + i + 1;
-					VLOG(LOG_NOTICE, "%s cluster %u counts %u objects, the volume header %u: a grow was cut before it rewrote this header; the next allocation from it or 'vmfs grow' completes it",
-					     vol_res_name(t), c + i,
-					     h.nobjs, cl->nobjs);
-				}
-			}
-		}
+		ret = rc_load_range(v->lun, ra, r, t, 0);
 	}
-	lun_buf_free(buf);
 	if (ret)
 		vol_res_unload(v);
 	return ret;
+}
+
+/*
+ * Read cluster header addr into blk and verify it: our journal's image
+ * when there is one (the newest, as in inode_peek), else the LUN's.  Read
+ * outside the cluster's lock, the header may be caught half written by
+ * its holder: read it again before calling it damaged.
+ */
+static int rc_read_verify(struct vol *v, uint8_t *blk, uint64_t addr)
+{
+	int ret = 0;
+
+	for (int tries = 0; tries < 3; tries++) {
+		ret = vol_md_read(v, blk, addr);
+		if (!ret)
+			ret = lun_md_verify(&rc_of(blk)->rc_hdr,
+					    VMFS_MAGIC_RCLUSTER, addr, RC_LEN);
+		if (ret != -VMFS_E_BAD_CRC)
+			break;
+	}
+	return ret;
+}
+
+/* The header at addr as rc_read_verify reads it (h). */
+static int rc_disk_nobjs(struct vol *v, uint64_t addr, struct fmt_rc *h)
+{
+	uint8_t *blk = lun_buf_alloc(VMFS_MD_BLOCK_SIZE);
+	int ret;
+
+	if (!blk)
+		return -ENOMEM;
+	ret = rc_read_verify(v, blk, addr);
+	if (!ret && fmt_rc_decode(rc_of(blk), h))
+		ret = -VMFS_E_CORRUPT;
+	lun_buf_free(blk);
+	return ret;
+}
+
+int vol_res_regeom(struct vol *v, const struct vol_geom *g)
+{
+	struct rarea *ra = &v->res[VMFS_RES_FILE];
+	struct rarea nra = *ra;
+	const struct vol_res_geom *r = &g->res[VMFS_RES_FILE];
+	uint32_t oc = ra->g.nclusters;
+	int ret;
+
+	if (r->nclusters < oc || r->count < ra->g.count ||
+	    r->per_cluster != ra->g.per_cluster ||
+	    r->hdr_offset != ra->g.hdr_offset || r->obj_offset != ra->g.obj_offset)
+		return -VMFS_E_GEOMETRY;
+	nra.cl = calloc(r->nclusters, sizeof(*nra.cl));
+	nra.blks = lun_buf_alloc((size_t)r->nclusters * VMFS_MD_BLOCK_SIZE);
+	if (!nra.cl || !nra.blks) {
+		ret = -ENOMEM;
+		goto err;
+	}
+	memcpy(nra.cl, ra->cl, oc * sizeof(*nra.cl));
+	memcpy(nra.blks, ra->blks, (size_t)oc * VMFS_MD_BLOCK_SIZE);
+	for (uint32_t c = 0; c < oc; c++)
+		nra.cl[c].blk = nra.blks + (size_t)c * VMFS_MD_BLOCK_SIZE;
+	nra.g = *r;
+	ret = rc_load_range(v->lun, &nra, r, VMFS_RES_FILE, oc);
+	if (ret)
+		goto err;
+	/* The old last cluster, if partial, now has more objects: cached
+	 * as the new geometry counts them (rc_take's cut), written by the
+	 * grower (vol_res_grow_finish) or the next allocation from it. */
+	if (oc && ra->cl[oc - 1].nobjs < ra->g.per_cluster) {
+		struct rcluster *cl = &nra.cl[oc - 1];
+		uint64_t first = (uint64_t)(oc - 1) * r->per_cluster;
+		uint32_t want = (uint32_t)(r->count - first < r->per_cluster ?
+					   r->count - first : r->per_cluster);
+		uint32_t used_old = count_bits(rc_of(cl->blk)->rc_bitmap, cl->nobjs);
+		struct fmt_rc h;
+
+		(void)fmt_rc_decode(rc_of(cl->blk), &h);
+		cl->nobjs = want;
+		nra.used = nra.used - used_old +
+			   count_bits(rc_of(cl->blk)->rc_bitmap, want);
+		cl->nfree = want - count_bits(rc_of(cl->blk)->rc_bitmap, want);
+		if (h.nobjs < want) {
+			h.nobjs = want;
+			fmt_rc_encode(&h, rc_of(cl->blk));
+		}
+		/* Still to rewrite on disk (or in our journal)?  Another
+		 * host's grow may have done it already (we reread it when we
+		 * lock it).  Unreadable now (its holder writing it): assume
+		 * so; rewriting it under its lock is harmless. */
+		if (rc_disk_nobjs(v, rc_addr(r, oc - 1), &h) || h.nobjs < want)
+			nra.cut_cl = oc;
+	}
+	free(ra->cl);
+	lun_buf_free(ra->blks);
+	*ra = nra;
+	return 0;
+err:
+	free(nra.cl);
+	lun_buf_free(nra.blks);
+	return ret;
+}
+
+static int rc_write(struct vol *v, struct rarea *ra, uint32_t c);
+static int rc_lock(struct vol *v, struct rarea *ra, enum vmfs_res_type t,
+		   uint32_t c, bool try);
+
+/* The locked part of vol_res_grow_finish, inside its handle. */
+static int res_grow_finish(struct vol *v, uint64_t old_backup)
+{
+	VOL_HANDLE(v);
+	struct rarea *ra = &v->res[VMFS_RES_FILE];
+	int64_t idx;
+	int ret = 0;
+
+	pthread_mutex_lock(&v->alloc_lock);
+	if (ra->cut_cl) {
+		uint32_t c = ra->cut_cl - 1;
+
+		ret = rc_lock(v, ra, VMFS_RES_FILE, c, false);
+		if (!ret)
+			ret = rc_write(v, ra, c);
+		if (!ret)
+			ra->cut_cl = 0;
+	}
+	/*
+	 * The old backup header lies in the new file-block space: zeroed
+	 * while its block is free, under its cluster's lock, so that no
+	 * host can have allocated it and written data there meanwhile.
+	 */
+	idx = old_backup ? res_geom_index(&ra->g, old_backup -
+					  (old_backup - ra->g.obj_offset) %
+					  ra->g.obj_size) : -1;
+	if (!ret && old_backup && idx < 0) {
+		ret = lun_zero_range(v->lun, old_backup, VMFS_MD_BLOCK_SIZE);
+	} else if (!ret && old_backup) {
+		uint32_t c = (uint32_t)((uint64_t)idx / ra->g.per_cluster);
+		uint32_t bit = (uint32_t)((uint64_t)idx % ra->g.per_cluster);
+		struct rcluster *cl = &ra->cl[c];
+
+		ret = rc_lock(v, ra, VMFS_RES_FILE, c, false);
+		if (!ret && !bit_test(rc_of(cl->blk)->rc_bitmap, bit) &&
+		    !(cl->nbusy && bit_test(cl->busy, bit)))
+			ret = lun_zero_range(v->lun, old_backup, VMFS_MD_BLOCK_SIZE);
+	}
+	pthread_mutex_unlock(&v->alloc_lock);
+	return ret;
+}
+
+int vol_res_grow_finish(struct vol *v, uint64_t old_backup)
+{
+	VCL_OP(v);
+
+	return VCL_END(v, res_grow_finish(v, old_backup));
 }
 
 void vol_res_unload(struct vol *v)
@@ -319,7 +493,10 @@ static int rc_write(struct vol *v, struct rarea *ra, uint32_t c)
 	struct fmt_rc h;
 
 	(void)fmt_rc_decode(rc_of(cl->blk), &h);
-	h.nfree = cl->nfree;
+	/* Another host grew the volume and this one has not read the new
+	 * geometry yet: the header counts more objects than we use. */
+	h.nfree = h.nobjs == cl->nobjs ? cl->nfree :
+		  h.nobjs - count_bits(rc_of(cl->blk)->rc_bitmap, h.nobjs);
 	fmt_rc_encode(&h, rc_of(cl->blk));
 	rc_seal(cl->blk, addr);
 	return vol_md_write(v, cl->blk, addr, true);
@@ -341,19 +518,8 @@ static int rc_reload(struct vol *v, struct rarea *ra, enum vmfs_res_type t,
 
 	if (!blk)
 		return -ENOMEM;
-	/* Read outside the cluster's lock (vol_res_refresh_inodes), the
-	 * header may be caught half written by its holder: read it again
-	 * before calling it damaged. */
-	/* Our journal's image, when there is one, is the newest (as in
-	 * inode_peek). */
-	for (int tries = 0; tries < 3; tries++) {
-		ret = vol_md_read(v, blk, addr);
-		if (!ret)
-			ret = lun_md_verify(&rc_of(blk)->rc_hdr,
-					    VMFS_MAGIC_RCLUSTER, addr, RC_LEN);
-		if (ret != -VMFS_E_BAD_CRC)
-			break;
-	}
+	/* Read outside the cluster's lock too (vol_res_refresh_inodes). */
+	ret = rc_read_verify(v, blk, addr);
 	if (!ret && (fmt_rc_decode(rc_of(blk), &h) || h.type != (uint32_t)t ||
 		     h.index != c))
 		ret = -VMFS_E_CORRUPT;
@@ -366,6 +532,12 @@ static int rc_reload(struct vol *v, struct rarea *ra, enum vmfs_res_type t,
 	}
 	used_old = count_bits(rc_of(cl->blk)->rc_bitmap, cl->nobjs);
 	used_new = count_bits(rc_of(blk)->rc_bitmap, cl->nobjs);
+	/* A grow cut before it rewrote this header (or, on another host,
+	 * not yet done): the geometry counts; the next write completes it. */
+	if (vol_rc_grow_cut(t, h.nobjs, cl->nobjs)) {
+		h.nobjs = cl->nobjs;
+		fmt_rc_encode(&h, rc_of(blk));
+	}
 	memcpy(cl->blk, blk, VMFS_MD_BLOCK_SIZE);
 	cl->nfree = cl->nobjs - used_new;
 	ra->used = ra->used + used_new - used_old;
@@ -538,8 +710,8 @@ static int rc_first_use(struct vol *v, struct rarea *ra, uint32_t c)
  * files stay contiguous.  *got says how many were allocated (all written
  * to disk); -ENOSPC only when none could be.
  */
-int vol_res_alloc(struct vol *v, enum vmfs_res_type t, uint64_t hint,
-	      uint64_t *out, uint32_t n, uint32_t *got)
+static int res_alloc_once(struct vol *v, enum vmfs_res_type t, uint64_t hint,
+			  uint64_t *out, uint32_t n, uint32_t *got)
 {
 	struct rarea *ra = &v->res[t];
 	uint32_t nc = ra->g.nclusters, start, k = 0, tries = 0;
@@ -625,6 +797,19 @@ int vol_res_alloc(struct vol *v, enum vmfs_res_type t, uint64_t hint,
 	if (!k && busy)
 		return -EBUSY;  /* other hosts held every cluster with room */
 	return k ? 0 : -ENOSPC;
+}
+
+int vol_res_alloc(struct vol *v, enum vmfs_res_type t, uint64_t hint,
+		  uint64_t *out, uint32_t n, uint32_t *got)
+{
+	int ret = res_alloc_once(v, t, hint, out, n, got);
+
+	/* Shared: another host may have grown the volume since our last
+	 * tick; take its new geometry before saying the area is full. */
+	if (ret == -ENOSPC && t == VMFS_RES_FILE && vcl_shared(v) &&
+	    vol_geom_refresh(v) > 0)
+		ret = res_alloc_once(v, t, hint, out, n, got);
+	return ret;
 }
 
 /* The inode map m of a cluster header (format.h rc_orphan, rc_unlinked). */

@@ -433,6 +433,10 @@ static int free_data_ptr(struct vol *v, struct vinode *vi, uint64_t p,
 	int64_t idx = vol_res_index(v, t, vmfs_ptr_addr(p));
 
 	account(v, vi, p, 0);
+	/* A block another host allocated in space it grew the volume by,
+	 * before our tick read the new geometry. */
+	if (idx < 0 && t == VMFS_RES_FILE && vol_geom_refresh(v) > 0)
+		idx = vol_res_index(v, t, vmfs_ptr_addr(p));
 	if (idx < 0) {
 		VLOG(LOG_ERR, "inode %llu maps a block at %llu outside the %s area; not freed, run 'vmfs fsck'",
 		     (unsigned long long)vi->ino,

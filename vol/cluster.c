@@ -1511,6 +1511,46 @@ static int vcl_try_alone(struct vcl *c)
 	return -EBUSY;
 }
 
+/*
+ * Online grow (vol/grow.c).  Alone, this host holds the volume lock
+ * EXCLUSIVE already; shared, it takes it for the change, as a newcomer
+ * going alone would: hosts that share never take it, a host that mounts
+ * meanwhile waits for it, and a second grower waits (PROTOCOL.md §2).
+ * mode_rw first, so that the watcher cannot switch modes meanwhile (going
+ * alone would find the lock ours); this host's operations wait, so the
+ * wait for a holder is a lease at most, never a dead host's recovery
+ * (the watcher recovers it meanwhile; the grow is retried).
+ */
+int vcl_geom_begin(struct vol *v)
+{
+	struct vcl *c = v->cl;
+	struct lock_state st;
+	int ret;
+
+	if (!c)
+		return 0;
+	pthread_rwlock_wrlock(&c->mode_rw);
+	if (!c->shared)
+		return 0;
+	ret = vcl_acquire(c, vcl_region_addr(c), VMFS_LOCK_EXCLUSIVE,
+			  c->o.t.lease_ms, false, &st);
+	if (ret)
+		pthread_rwlock_unlock(&c->mode_rw);
+	return ret;
+}
+
+void vcl_geom_end(struct vol *v)
+{
+	struct vcl *c = v->cl;
+	struct lock_state st;
+
+	if (!c)
+		return;
+	if (c->shared && lock_release(c->lk, vcl_region_addr(c), &st))
+		VLOG(LOG_ERR, "releasing the volume lock after a grow failed; hosts that mount wait until this host unmounts");
+	pthread_rwlock_unlock(&c->mode_rw);
+}
+
 /* Every lock of every held entry as the opens need it (going shared). */
 static int vcl_open_locks_take(struct vol *v)
 {
@@ -2383,6 +2423,9 @@ static void vcl_tick(struct vol *v)
 	} else if (c->shared && !others) {
 		vcl_go_alone(v);
 	}
+	/* Shared, another host may grow the volume (vol_grow_online). */
+	if (c->shared)
+		vol_geom_refresh(v);
 	pthread_mutex_lock(&c->held_mu);
 	sweep = c->sweep_wanted;
 	c->sweep_wanted = false;

@@ -254,6 +254,8 @@ int vol_statfs(struct vol *v, struct statvfs *st)
 	if (vcl_shared(v)) {
 		VCL_OP(v);
 
+		/* Another host may have grown the volume since our tick. */
+		vol_geom_refresh(v);
 		VCL_END(v, vol_res_reload_all(v));
 	}
 	vol_usage_get(v, &u);

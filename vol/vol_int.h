@@ -186,6 +186,7 @@ struct vol {
 	struct vcache cache;
 	struct vcl *cl;              /* sharing with other hosts (cluster.c) */
 	bool keep_orphans;           /* close: leave orphans to the next sweep */
+	bool geom_warned;            /* vol_geom_refresh said a header is odd */
 };
 
 #define VLOG(lvl, fmt, ...) qb_log(lvl, "vol: " fmt, ##__VA_ARGS__)
@@ -270,6 +271,25 @@ uint64_t vol_res_avail(struct vol *v, enum vmfs_res_type t);
 int vol_res_cluster_format(struct lun *lun, const struct vol_geom *g,
 		       enum vmfs_res_type t, uint32_t from,
 		       const uint64_t *used, uint32_t nused);
+/*
+ * Online grow: take geometry g, a grown copy of v->g (only the file-block
+ * area's count and nclusters differ), into the allocator: the new
+ * cluster headers read and verified, the old last cluster counting its
+ * new objects in memory (written by vol_res_grow_finish or its next
+ * allocation).  alloc_lock held; on failure nothing changed.
+ */
+int vol_res_regeom(struct vol *v, const struct vol_geom *g);
+/* After an online grow's commit, as an operation: write the old last
+ * cluster's header with its new count, and zero the old backup header
+ * at old_backup (0: none) if the file block over it is still free. */
+int vol_res_grow_finish(struct vol *v, uint64_t old_backup);
+/*
+ * Read the primary volume header; if another host grew the volume, take
+ * the new geometry (the LUN's new size, vol_res_regeom).  1: it changed,
+ * 0: it did not, or -errno (a header caught half written says nothing:
+ * the next call looks again).
+ */
+int vol_geom_refresh(struct vol *v);
 /* grow: rewrite header c so it counts the objects g gives its cluster. */
 int vol_res_cluster_resize(struct lun *lun, const struct vol_geom *g,
 			   enum vmfs_res_type t, uint32_t c);
@@ -348,6 +368,15 @@ int vcl_end(struct vol *v, struct vcl_optab *op, int ret);
 	vcl_begin((v), (struct vcl_optab *)&vcl_buf_)
 #define VCL_END(v, ret) vcl_end((v), (struct vcl_optab *)&vcl_buf_, (ret))
 bool vcl_shared(const struct vol *v);
+/*
+ * The geometry changes (vol_grow_online) between vcl_geom_begin and
+ * vcl_geom_end: every operation of this host waits, and while the volume
+ * is shared this host holds the volume lock EXCLUSIVE, so no two hosts
+ * change it at once and a host that mounts meanwhile waits.  -EBUSY:
+ * another host kept the volume lock.
+ */
+int vcl_geom_begin(struct vol *v);
+void vcl_geom_end(struct vol *v);
 int vcl_parent_of(struct vol *v, uint64_t ino, uint64_t *parent);
 int vcl_lock_ino(struct vol *v, uint64_t ino, enum vmfs_lock_mode mode);
 /* The same, waiting a moment only (vcl_lock_ino_brief in cluster.c):

@@ -105,6 +105,15 @@ void lun_close(struct lun *lun);
 int lun_set_chap_file(const char *path);
 
 uint64_t lun_size(const struct lun *lun);
+/*
+ * Ask the backend for the LUN's size now (lvextend, truncate -s, the
+ * array's tool enlarged it under an open handle) and take a larger one;
+ * *seen_bytes (optional) gets the size the backend said.  0;
+ * -VMFS_E_LUN_SHRUNK when the LUN is smaller than the handle's size
+ * (which stays); -EOPNOTSUPP for a backend that cannot tell.  I/O past
+ * the end calls it once before it fails with -EINVAL.
+ */
+int lun_size_refresh(struct lun *lun, uint64_t *seen_bytes);
 uint32_t lun_sector_size(const struct lun *lun);
 const char *lun_name(const struct lun *lun);
 void lun_set_io_timeout(struct lun *lun, unsigned timeout_ms);

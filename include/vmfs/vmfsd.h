@@ -107,8 +107,9 @@ enum vmfsd_ctl_type {
 	VMFSD_CTL_VM_START = 3, /* {"path"} -> {} once QEMU answers on QMP */
 	VMFSD_CTL_VM_STOP = 4,  /* {"path", "force", "timeout_ms"} -> {}: begun */
 	VMFSD_CTL_VM_LIST = 5,  /* {} -> {"vms": [struct vmfsd_vm_info]} */
-	VMFSD_CTL_VM_MIGRATE = 6, /* {"path", "to"} -> {}: begun */
-	VMFSD_CTL_VM_MIGRATE_STATUS = 7, /* {"path"} -> the migration's state
+	VMFSD_CTL_GROW = 6,     /* {"dry_run"} -> struct vmfsd_grow_status */
+	VMFSD_CTL_VM_MIGRATE = 7, /* {"path", "to", "bandwidth"} -> {}: begun */
+	VMFSD_CTL_VM_MIGRATE_STATUS = 8, /* {"path"} -> the migration's state
 				  * (vmfsd/migrate.c) */
 };
 
@@ -186,6 +187,20 @@ struct vmfsd_close_status {
 	char msg[4096];             /* what failed and what to do ("" when clean) */
 };
 
+/*
+ * The reply to VMFSD_CTL_GROW: vol_grow_online's result (vol.h struct
+ * vol_grow_result), filled as far as known on failure too; the frame's
+ * error is its return (0, -errno or a -VMFS_E_* code).
+ */
+struct vmfsd_grow_status {
+	uint64_t lun_bytes, old_size_bytes, new_size_bytes;
+	uint64_t old_file_blocks, new_file_blocks;
+	uint64_t max_file_blocks, max_size_bytes;
+	uint32_t file_block_size;
+	bool capped, finished;
+	char msg[1024];             /* why, for refusals the codes do not say */
+};
+
 /* ---- wire format (both ends) ---- */
 
 /*
@@ -228,6 +243,8 @@ int vmfsd_ctl_reply_parse(const void *buf, size_t len, uint32_t *type,
 char *vmfsd_info_encode(const struct vmfsd_info *in);
 char *vmfsd_close_status_encode(const struct vmfsd_close_status *in);
 char *vmfsd_ctl_error_encode(const char *msg);
+char *vmfsd_grow_status_encode(const struct vmfsd_grow_status *in);
+int vmfsd_grow_status_decode(const char *body, struct vmfsd_grow_status *out);
 /* 0, or -EBADMSG when body is not a JSON object or a field has the wrong
  * type; missing fields are left zero. */
 int vmfsd_info_decode(const char *body, struct vmfsd_info *out);
@@ -280,6 +297,13 @@ int vmfsd_ctl_info(struct vmfsd_ctl *c, struct vmfsd_info *out, char *msg,
  */
 int vmfsd_ctl_umount(struct vmfsd_ctl *c, int timeout_ms,
 		     struct vmfsd_close_status *out);
+/*
+ * VMFSD_CTL_GROW: the daemon grows its volume online into the space the
+ * LUN gained (dry_run: says what it would do).  0 when the reply came,
+ * with the outcome in *err and *out; else the transport's -errno.
+ */
+int vmfsd_ctl_grow(struct vmfsd_ctl *c, bool dry_run, int timeout_ms,
+		   int *err, struct vmfsd_grow_status *out);
 
 /* ---- the VM supervisor (vmfsd/vm.c; client: vmfsd/ctl_vm.c) ----------
  *

@@ -193,6 +193,18 @@ struct vol_grow_result {
 int vol_grow(struct lun *lun, const struct vol_grow_opts *o,
 	     struct vol_grow_result *r);
 /*
+ * Online grow of a volume this host has open read-write (vmfsd, for
+ * `vmfs grow MOUNTPOINT`), with the same write order and the same results
+ * and errors as vol_grow, plus -EROFS (a read-only mount), -EIO (this
+ * host is fenced) and -EBUSY (another host kept the volume lock for
+ * longer than a lease).  The LUN's new size is read here.  Shared with
+ * other hosts, this host takes the volume lock EXCLUSIVE for the change
+ * and the others take the new geometry at their next tick or before
+ * they call the volume full (docs/PROTOCOL.md §2).
+ */
+int vol_grow_online(struct vol *v, const struct vol_grow_opts *o,
+		    struct vol_grow_result *r);
+/*
  * The most file blocks the volume's file-block cluster-header table can
  * hold (the slots mkfs laid out), and the volume size that reaching it
  * gives (the size vmfs grow can go to at most).

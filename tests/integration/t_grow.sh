@@ -3,8 +3,9 @@
 # t_grow: `vmfs grow LUN` after the LUN was enlarged, through the command
 # and a FUSE mount.
 #
-#   - refused while mounted: the mount point (online grow comes later)
-#     and the LUN (a live heartbeat, named);
+#   - mounted here: the mount point and the LUN go to the mounting vmfsd
+#     (online grow, t_grow_online.sh; here a dry run); a directory that is
+#     no vmfs mount point is refused;
 #   - refused for a LUN that did not grow ("already uses it; enlarge the
 #     LUN first") and for one that shrank under the volume (both sizes,
 #     what to do); the LUN is left byte for byte as it was;
@@ -49,15 +50,18 @@ tree_sums >"$T_DIR/sums"
 bsize=$(stat -f -c %S "$MP")
 blocks0=$(stat -f -c %b "$MP")
 
-step "mounted: the mount point and the LUN are refused"
-expect_fail 1 "is a directory \\(a mounted vmfs volume\\): online grow .*multi-host support; unmount the volume on every host" \
-	"$VMFS" grow "$MP"
+step "mounted: the mount point and the LUN go to the mounting vmfsd"
 truncate -s 192M "$LUN"
-expect_fail 1 "heartbeat slot 0 \\(host [^,]+, uuid [0-9a-f-]+\\) is live" \
-	"$VMFS" grow "$LUN"
-grep -qF "refusing to grow a volume that a live host has mounted" "$T_DIR/err" ||
-	fail "the live-host refusal does not say what to do: $(cat "$T_DIR/err")"
-expect_eq "volume size after the refused grow" \
+"$VMFS" grow --dry-run "$MP" >"$T_DIR/out" 2>"$T_DIR/err" ||
+	fail "grow --dry-run of the mount point failed: $(cat "$T_DIR/err")"
+grep -qE "would grow .*96 MiB -> 192 MiB" <(tr '\n' ' ' <"$T_DIR/out") ||
+	fail "grow --dry-run MOUNTPOINT does not say what it would do: $(cat "$T_DIR/out")"
+"$VMFS" grow --dry-run "$LUN" >"$T_DIR/out" 2>"$T_DIR/err" ||
+	fail "grow --dry-run of the mounted LUN failed: $(cat "$T_DIR/err")"
+grep -qF "is mounted on this host at $(cd "$MP" && pwd -P): its vmfsd grows it online" "$T_DIR/err" ||
+	fail "grow LUN does not say the mounting vmfsd grows it: $(cat "$T_DIR/err")"
+expect_fail 1 "is a directory but not a vmfs mount point" "$VMFS" grow "$T_DIR"
+expect_eq "volume size after the dry runs" \
 	"$("$VMFS" info --json "$LUN" | json_field size_bytes)" 100663296
 t_umount "$MP"
 

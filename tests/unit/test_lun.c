@@ -48,6 +48,46 @@ static void test_open_sparse(void)
 	lun_close(lun);
 }
 
+/*
+ * A LUN enlarged under an open handle (truncate -s, lvextend): I/O past
+ * the old end asks for the new size once and goes through; a LUN that
+ * shrank keeps the handle's size and says so.  The fault wrapper follows
+ * its inner LUN.
+ */
+static void test_size_refresh(void)
+{
+	const char *path = mkfile("refresh", LUN_BYTES);
+	struct lun *lun = open_lun(path), *fl;
+	void *buf = lun_buf_alloc(4096);
+	uint64_t seen = 0;
+	int fd;
+
+	CU_ASSERT_FATAL(buf != NULL);
+	CU_ASSERT_FATAL(lun_fault_wrap(open_lun(path), &fl) == 0);
+	memset(buf, 0xa5, 4096);
+	CU_ASSERT_EQUAL(lun_read(lun, buf, 4096, LUN_BYTES), -EINVAL);
+	fd = open(path, O_RDWR);
+	CU_ASSERT_FATAL(fd >= 0);
+	CU_ASSERT_FATAL(ftruncate(fd, 2 * LUN_BYTES + 100) == 0);
+	CU_ASSERT_EQUAL(lun_size(lun), LUN_BYTES);
+	CU_ASSERT_EQUAL(lun_write(lun, buf, 4096, LUN_BYTES), 0);
+	CU_ASSERT_EQUAL(lun_size(lun), 2 * LUN_BYTES);
+	CU_ASSERT_EQUAL(lun_read(fl, buf, 4096, 2 * LUN_BYTES - 4096), 0);
+	CU_ASSERT_EQUAL(lun_size(fl), 2 * LUN_BYTES);
+	CU_ASSERT_EQUAL(lun_read(lun, buf, 4096, 2 * LUN_BYTES), -EINVAL);
+	CU_ASSERT_FATAL(ftruncate(fd, LUN_BYTES) == 0);
+	CU_ASSERT_EQUAL(lun_size_refresh(lun, &seen), -VMFS_E_LUN_SHRUNK);
+	CU_ASSERT_EQUAL(seen, LUN_BYTES);
+	CU_ASSERT_EQUAL(lun_size(lun), 2 * LUN_BYTES);
+	seen = 0;
+	CU_ASSERT_EQUAL(lun_size_refresh(fl, &seen), -VMFS_E_LUN_SHRUNK);
+	CU_ASSERT_EQUAL(seen, LUN_BYTES);
+	close(fd);
+	lun_buf_free(buf);
+	lun_close(fl);
+	lun_close(lun);
+}
+
 /* O_DIRECT cannot reach a partial last sector: it is not part of the lun. */
 static void test_open_partial_sector(void)
 {
@@ -931,6 +971,7 @@ static void test_reserve_vs_busy_caw(void)
 }
 
 static CU_TestInfo lun_tests[] = {
+	{ "size_refresh", test_size_refresh },
 	{ "open_sparse", test_open_sparse },
 	{ "open_partial_sector", test_open_partial_sector },
 	{ "open_errors", test_open_errors },

@@ -193,6 +193,39 @@ static void test_body_compat(void)
 	free(json);
 }
 
+/* The reply to a grow: every field there and back. */
+static void test_grow_status_roundtrip(void)
+{
+	struct vmfsd_grow_status in, out;
+	char *json;
+
+	/* memset: memcmp below compares the padding too. */
+	memset(&in, 0, sizeof(in));
+	in.lun_bytes = 1ull << 40;
+	in.old_size_bytes = 1ull << 36;
+	in.new_size_bytes = (1ull << 40) - 4096;
+	in.old_file_blocks = 65000;
+	in.new_file_blocks = 1048000;
+	in.max_file_blocks = 1ull << 24;
+	in.max_size_bytes = 1ull << 44;
+	in.file_block_size = 1u << 20;
+	in.capped = true;
+	in.finished = true;
+	snprintf(in.msg, sizeof(in.msg), "another host kept the volume lock");
+	json = vmfsd_grow_status_encode(&in);
+	CU_ASSERT_FATAL(json != NULL);
+	CU_ASSERT_EQUAL(vmfsd_grow_status_decode(json, &out), 0);
+	CU_ASSERT_EQUAL(memcmp(&in, &out, sizeof(in)), 0);
+	free(json);
+	/* An error reply ({"message"}) reads as a status with its message. */
+	json = vmfsd_ctl_error_encode("read-only");
+	CU_ASSERT_FATAL(json != NULL);
+	CU_ASSERT_EQUAL(vmfsd_grow_status_decode(json, &out), 0);
+	CU_ASSERT_STRING_EQUAL(out.msg, "read-only");
+	CU_ASSERT_EQUAL(out.new_size_bytes, 0);
+	free(json);
+}
+
 static void test_name(void)
 {
 	char a[VMFSD_CTL_NAME_MAX], b[VMFSD_CTL_NAME_MAX];
@@ -327,6 +360,7 @@ static CU_TestInfo tests[] = {
 	{ "info_roundtrip", test_info_roundtrip },
 	{ "info_cluster", test_info_cluster },
 	{ "body_compat", test_body_compat },
+	{ "grow_status_roundtrip", test_grow_status_roundtrip },
 	{ "name", test_name },
 	{ "host_name_valid", test_host_name_valid },
 	{ "host_name_stored", test_host_name_stored },

@@ -16,6 +16,7 @@
 #include <string.h>
 #include <signal.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include "unit.h"
@@ -23,6 +24,8 @@
 #include "vmfs/lockmgr.h"
 #include "vmfs/lun.h"
 #include "vmfs/vol.h"
+
+#define MIB (1024ull * 1024)
 
 
 static struct uhost hosts[2];
@@ -158,6 +161,75 @@ static void test_inode_reused_by_another_host(void)
 
 	CU_ASSERT_EQUAL(cleanup(), 0);
 	CU_ASSERT(unit_fsck_clean(uhost_lun_path, "after the reuse"));
+}
+
+/*
+ * Online grow while shared (vol_grow_online): A grows the volume; B, which
+ * did not, at once writes a file larger than all the free space it knew
+ * of (its allocation takes the new geometry before it would fail with
+ * ENOSPC: its tick is seconds away), its statfs counts exactly the new
+ * file blocks, growing again on B finds nothing to do, A reads B's file
+ * and removes it (freeing blocks of the new space that another host
+ * allocated), and fsck is clean.
+ */
+static void test_grow_online_shared(void)
+{
+	struct vol_grow_opts go = { 0 };
+	struct vol_grow_result r, r2;
+	struct statvfs st0, st;
+	struct vol_attr fa, la;
+	int ret;
+	uint8_t *buf, *got;
+	struct lun *lun;
+	struct vol *a, *b;
+	size_t len;
+
+	uhost_lun_path = unit_scratch_volume("cluster-grow.img", 64 * MIB, &lun);
+	CU_ASSERT_FATAL(vol_geom_read(lun, &uhost_geom, NULL, NULL) == 0);
+	lun_close(lun);
+	/* A 10 s lease ticks every 2 s: B writes long before its tick. */
+	uhost_lease_ms = 10000;
+	uhost_up(&hosts[0], 0, false);
+	uhost_up(&hosts[1], 1, false);
+	uhost_lease_ms = 1000;
+	a = hosts[0].v;
+	b = hosts[1].v;
+	CU_ASSERT_FATAL(vol_cluster_is_shared(a) && vol_cluster_is_shared(b));
+	CU_ASSERT_EQUAL_FATAL(vol_statfs(b, &st0), 0);
+	len = (size_t)(st0.f_bavail * st0.f_frsize + 8 * MIB);
+	buf = malloc(len);
+	got = malloc(len);
+	CU_ASSERT_FATAL(buf && got);
+	for (size_t i = 0; i < len; i++)
+		buf[i] = (uint8_t)(i * 7 + (i >> 12));
+	create_at(b, VMFS_ROOT_INO, "big", &fa);
+
+	CU_ASSERT_FATAL(truncate(uhost_lun_path, (off_t)(128 * MIB)) == 0);
+	CU_ASSERT_EQUAL_FATAL(vol_grow_online(a, &go, &r), 0);
+	CU_ASSERT_EQUAL(r.old_size_bytes, 64 * MIB);
+	CU_ASSERT_EQUAL(r.new_size_bytes, 128 * MIB);
+	CU_ASSERT_FATAL(r.new_file_blocks > r.old_file_blocks);
+	CU_ASSERT_EQUAL(vol_write(b, fa.ino, buf, len, 0), (ssize_t)len);
+	CU_ASSERT_EQUAL_FATAL(vol_statfs(b, &st), 0);
+	CU_ASSERT_EQUAL((uint64_t)st.f_blocks * st.f_frsize -
+			(uint64_t)st0.f_blocks * st0.f_frsize,
+			(r.new_file_blocks - r.old_file_blocks) * r.file_block_size);
+	/* Growing again: nothing to do. */
+	ret = vol_grow_online(b, &go, &r2);
+	if (ret != -VMFS_E_NOT_GROWN)
+		fprintf(stderr, "\n  grow again on B: %s ", vmfs_strerror(ret));
+	CU_ASSERT_EQUAL(ret, -VMFS_E_NOT_GROWN);
+	CU_ASSERT_EQUAL(r2.new_size_bytes, 128 * MIB);
+	CU_ASSERT_EQUAL_FATAL(vol_lookup(a, VMFS_ROOT_INO, "big", &la), 0);
+	CU_ASSERT_EQUAL(vol_read(a, la.ino, got, len, 0), (ssize_t)len);
+	CU_ASSERT(memcmp(buf, got, len) == 0);
+	vol_forget(a, la.ino, 1);
+	CU_ASSERT_EQUAL(vol_unlink(a, VMFS_ROOT_INO, "big"), 0);
+	free(buf);
+	free(got);
+
+	CU_ASSERT_EQUAL(cleanup(), 0);
+	CU_ASSERT(unit_fsck_clean(uhost_lun_path, "after an online grow while shared"));
 }
 
 /* The slot of host n (uhost_up's uuid) as on disk, or NULL. */
@@ -652,6 +724,7 @@ static void test_detached_handover(void)
 }
 
 static CU_TestInfo tests[] = {
+	{ "grow_online_shared", test_grow_online_shared },
 	{ "no_cycle_across_hosts", test_no_cycle_across_hosts },
 	{ "inode_reused_by_another_host", test_inode_reused_by_another_host },
 	{ "recoverer_dies", test_recoverer_dies },

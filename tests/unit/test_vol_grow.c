@@ -13,7 +13,11 @@
  *     writes, every subset of a flush epoch, the last write torn at
  *     sector boundaries): the volume opens, fsck -n exits 0, the size is
  *     the old or the new one, the files are intact; fsck -y then leaves it
- *     clean without notes, and grow run again ends at the new size.
+ *     clean without notes, and grow run again ends at the new size;
+ *   - the same for vol_grow_online of a volume open read-write when its
+ *     LUN grows (the mount's and unmount's journal writes recorded too):
+ *     each state is mounted first (its journal replayed), and grown again
+ *     online.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -509,6 +513,7 @@ static void test_grow_keeps_reserved(void)
 /* ---- power lost at every write ------------------------------------------ */
 
 struct crash_ctx {
+	bool online;               /* vol_grow_online on an open volume */
 	int base_fd, work_fd;
 	const char *work;
 	uint64_t old_size, new_size;
@@ -589,6 +594,16 @@ static bool crash_check(struct crash_ctx *x, char *why, size_t len)
 	CU_ASSERT_FATAL(lun_open(x->work, 0, &inner) == 0);
 	CU_ASSERT_FATAL(lun_fault_wrap(inner, &lun) == 0);
 	lun_fault_record(lun, true);
+	/* The host that grew it online was cut too: a mount replays its
+	 * journal (the last old cluster's header may be in it). */
+	if (x->online) {
+		ret = vol_open(lun, 0, &v);
+		if (ret) {
+			snprintf(why, len, "mount: %s", vmfs_strerror(ret));
+			goto out;
+		}
+		CU_ASSERT_EQUAL(vol_close(v), 0);
+	}
 	ret = vol_open(lun, VOL_RDONLY, &v);
 	if (ret) {
 		snprintf(why, len, "read-only open: %s", vmfs_strerror(ret));
@@ -626,7 +641,15 @@ static bool crash_check(struct crash_ctx *x, char *why, size_t len)
 		goto out;
 	}
 	/* Growing again ends at the new size (done already: NOT_GROWN). */
-	ret = vol_grow(lun, &go, &gr);
+	if (x->online) {
+		ret = vol_open(lun, 0, &v);
+		if (!ret) {
+			ret = vol_grow_online(v, &go, &gr);
+			CU_ASSERT_EQUAL(vol_close(v), 0);
+		}
+	} else {
+		ret = vol_grow(lun, &go, &gr);
+	}
 	if ((ret && ret != -VMFS_E_NOT_GROWN) || gr.new_size_bytes != x->new_size) {
 		snprintf(why, len, "grow again: %s, size %llu", vmfs_strerror(ret),
 			 (unsigned long long)gr.new_size_bytes);
@@ -679,14 +702,28 @@ static void crash_state(struct crash_ctx *x, size_t k, uint64_t mask,
 				   x->rec[i].len);
 }
 
-static void test_grow_crash(void)
+/*
+ * Record a grow of a volume whose last file-block cluster is partial, from
+ * a LUN enlarged to 72 MiB, then check every state a power cut can leave.
+ * online: the volume is open (as a mount has it) when the LUN grows, and
+ * vol_grow_online grows it; the records include the mount's and the
+ * unmount's writes (its journal).
+ */
+static void grow_crash_run(bool online)
 {
-	const char *path = make_volume("grow-crash-base.img", 40 * MIB + 20 * KIB);
-	const char *rec_path = unit_tmp_path("grow-crash-rec.img");
-	struct crash_ctx x = { .work = unit_tmp_path("grow-crash-work.img") };
+	const char *path = make_volume(online ? "grow-ocrash-base.img" :
+				       "grow-crash-base.img", 40 * MIB + 20 * KIB);
+	const char *rec_path = unit_tmp_path(online ? "grow-ocrash-rec.img" :
+					     "grow-crash-rec.img");
+	struct crash_ctx x = {
+		.online = online,
+		.work = unit_tmp_path(online ? "grow-ocrash-work.img" :
+				      "grow-crash-work.img"),
+	};
 	struct vol_grow_opts o = { 0 };
 	struct vol_grow_result r;
 	struct lun *inner, *lun;
+	struct vol *v = NULL;
 	int fd;
 
 	/* The LUN grows past a partial last cluster: it gets rewritten. */
@@ -696,11 +733,13 @@ static void test_grow_crash(void)
 	x.base_fd = fd;
 	for (int i = 0; i < 2; i++) {
 		int out = open(i ? x.work : rec_path, O_CREAT | O_TRUNC | O_RDWR, 0600);
+		/* Online, the LUN the volume is mounted from grows later. */
+		uint64_t size = !i && online ? 40 * MIB + 20 * KIB : 72 * MIB;
 
 		CU_ASSERT_FATAL(out >= 0);
-		CU_ASSERT_FATAL(ftruncate(out, 72 * MIB) == 0);
+		CU_ASSERT_FATAL(ftruncate(out, (off_t)size) == 0);
 		/* Only the volume's metadata and the files were written. */
-		range_copy(fd, out, 0, 72 * MIB);
+		range_copy(fd, out, 0, size);
 		if (i)
 			x.work_fd = out;
 		else
@@ -710,8 +749,16 @@ static void test_grow_crash(void)
 	CU_ASSERT_FATAL(lun_open(rec_path, 0, &inner) == 0);
 	CU_ASSERT_FATAL(lun_fault_wrap(inner, &lun) == 0);
 	lun_fault_record(lun, true);
-	CU_ASSERT_EQUAL_FATAL(vol_grow(lun, &o, &r), 0);
+	if (online) {
+		CU_ASSERT_FATAL(vol_open(lun, 0, &v) == 0);
+		file_resize(rec_path, 72 * MIB);
+		CU_ASSERT_EQUAL_FATAL(vol_grow_online(v, &o, &r), 0);
+		CU_ASSERT_EQUAL_FATAL(vol_close(v), 0);
+	} else {
+		CU_ASSERT_EQUAL_FATAL(vol_grow(lun, &o, &r), 0);
+	}
 	CU_ASSERT_FATAL(r.old_file_blocks % 1024 != 0);
+	CU_ASSERT_EQUAL_FATAL(r.new_size_bytes, 72 * MIB);
 	x.old_size = r.old_size_bytes;
 	x.new_size = r.new_size_bytes;
 	x.rec = lun_fault_records(lun, &x.nrec);
@@ -755,13 +802,24 @@ static void test_grow_crash(void)
 		}
 		start = end + 1;
 	}
-	fprintf(stderr, "\n  grow crash states: %u checked, %u failed (%u at the old size, %u at the new, %u with an fsck note) ",
-		x.states, x.failed, x.at_old, x.at_new, x.noted);
+	fprintf(stderr, "\n  %s grow crash states: %u checked, %u failed (%u at the old size, %u at the new, %u with an fsck note) ",
+		online ? "online" : "offline", x.states, x.failed, x.at_old,
+		x.at_new, x.noted);
 	CU_ASSERT_EQUAL(x.failed, 0);
 	CU_ASSERT(x.at_old > 0 && x.at_new > 0 && x.noted > 0);
 	lun_close(lun);
 	close(x.work_fd);
 	close(x.base_fd);
+}
+
+static void test_grow_crash(void)
+{
+	grow_crash_run(false);
+}
+
+static void test_grow_online_crash(void)
+{
+	grow_crash_run(true);
 }
 
 static CU_TestInfo tests[] = {
@@ -774,6 +832,7 @@ static CU_TestInfo tests[] = {
 	{ "grow_capped", test_grow_capped },
 	{ "grow_keeps_reserved", test_grow_keeps_reserved },
 	{ "grow_crash", test_grow_crash },
+	{ "grow_online_crash", test_grow_online_crash },
 	CU_TEST_INFO_NULL
 };
 

@@ -10,6 +10,7 @@
 
 const char *uhost_lun_path;
 struct vol_geom uhost_geom;
+unsigned uhost_lease_ms = 1000;
 
 void uhost_up(struct uhost *h, unsigned n, bool faulty)
 {
@@ -33,7 +34,7 @@ void uhost_up(struct uhost *h, unsigned n, bool faulty)
 	memset(&o, 0, sizeof(o));
 	o.host_uuid = uuid;
 	o.hostname = name;
-	o.lease_ms = 1000;
+	o.lease_ms = uhost_lease_ms;
 	o.journal_offset = uhost_geom.journal_offset;
 	o.journal_size = uhost_geom.journal_size_bytes;
 	o.gate_lun = h->lun;

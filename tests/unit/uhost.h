@@ -21,6 +21,8 @@ struct uhost {
 /* The volume uhost_volume made last, and its geometry. */
 extern const char *uhost_lun_path;
 extern struct vol_geom uhost_geom;
+/* The lease uhost_up advertises (default 1000 ms). */
+extern unsigned uhost_lease_ms;
 
 /* A fresh 256 MiB volume (named after stem), no host on it. */
 void uhost_volume(const char *stem);
