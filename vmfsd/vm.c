@@ -18,6 +18,9 @@
  * Stop: QMP system_powerdown (the guest's ACPI power button), after
  * timeout_ms QMP quit, 5 s later SIGKILL; --force is SIGKILL at once.
  *
+ * QEMU dies with vmfsd (PR_SET_PDEATHSIG, SIGKILL; vm_spawn): a kill -9
+ * of the daemon leaves no VM running on locks nobody renews.
+ *
  * The daemon's end: `vmfs umount` refuses while VMs run (-EBUSY naming
  * them) unless asked to stop them (--stop-vms); a stop signal (SIGTERM,
  * systemd) stops them (SIGTERM to QEMU, SIGKILL after 10 s) before the
@@ -34,6 +37,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -300,10 +304,17 @@ static void vm_log_tail(const char *log, char *msg, size_t len)
 	snprintf(msg + strlen(msg), len - strlen(msg), ": %s", buf);
 }
 
+/*
+ * Fork and exec QEMU.  Loop thread only: PR_SET_PDEATHSIG fires when the
+ * forking *thread* ends, and the loop thread lives as long as vmfsd.  So
+ * QEMU never outlives this vmfsd (a kill -9 of it included): once
+ * survivors break this host's locks (HA, vmfsd/ha.c) nothing here may
+ * still write the VM's disks.
+ */
 static pid_t vm_spawn(char **argv, const char *log)
 {
 	sigset_t all;
-	pid_t pid = fork();
+	pid_t parent = getpid(), pid = fork();
 
 	if (pid)
 		return pid;
@@ -311,6 +322,9 @@ static pid_t vm_spawn(char **argv, const char *log)
 	sigemptyset(&all);
 	sigprocmask(SIG_SETMASK, &all, NULL);
 	setsid();
+	/* Our own session (no terminal's signals), yet bound to vmfsd. */
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL) || getppid() != parent)
+		_exit(126);    /* vmfsd died before the death signal was set */
 	int fd = open("/dev/null", O_RDONLY);
 
 	if (fd >= 0)
