@@ -216,6 +216,15 @@ static void vm_ended(struct vmfsd_vm *vm, int status)
 		close(vm->pidfd);
 		vm->pidfd = -1;
 	}
+	/* A clean end (stop, guest power-off, the daemon's stop) clears
+	 * the run record while the config's lock is still ours; a crash
+	 * keeps it, for HA (ha.c) to restart the VM should this host die. */
+	if (!vm->crashed && !d->fenced) {
+		char vmdir[PATH_MAX * 2];
+
+		snprintf(vmdir, sizeof(vmdir), "%s%s", d->a->mountpoint, vm->path);
+		hv_ha_state_clear(vmdir);
+	}
 	vm_locks_release(d, vm);
 	unlink(vm->qmp);
 	vm->since_ns = vm_wall_ns();
@@ -354,7 +363,32 @@ static int vm_wait_up(struct vmfsd_vm *vm, int *status)
 	return -ETIMEDOUT;
 }
 
-static int vm_start(struct vmfsd *d, const char *path, char *msg, size_t len)
+/* Write the run record (hypervisor/hastate.c) of a VM that just
+ * started here; from: how HA restarted it, or NULL. */
+static void vm_record(struct vmfsd *d, const char *vmdir,
+		      const struct hv_config *c, const struct hv_ha_state *from)
+{
+	struct hv_ha_state s;
+	int ret;
+
+	memset(&s, 0, sizeof(s));
+	if (from)
+		s = *from;
+	s.ha = c->ha;
+	s.priority = c->restart_priority;
+	s.memory_mib = c->memory_mib;
+	snprintf(s.host_uuid, sizeof(s.host_uuid), "%s", d->host_uuid);
+	snprintf(s.host_name, sizeof(s.host_name), "%s", d->host_name);
+	s.started_ns = vm_wall_ns();
+	ret = hv_ha_state_write(vmdir, &s);
+	if (ret)
+		qb_log(LOG_WARNING, "VM %s: cannot write its run record %s/%s: "
+		       "%s; HA could not restart it should this host die",
+		       vmdir, vmdir, HV_HA_STATE_NAME, vmfs_strerror(ret));
+}
+
+static int vm_start(struct vmfsd *d, const char *path,
+		    const struct hv_ha_state *from, char *msg, size_t len)
 {
 	char vmdir[PATH_MAX * 2], dir[PATH_MAX + 8], log[PATH_MAX * 2 + 16];
 	struct hv_config c;
@@ -452,6 +486,7 @@ static int vm_start(struct vmfsd *d, const char *path, char *msg, size_t len)
 	}
 	vm->phase = VM_RUNNING;
 	vm->since_ns = vm_wall_ns();
+	vm_record(d, vmdir, &c, from);
 	pthread_mutex_lock(&d->vms_mu);
 	if (old) {
 		vm_unlink(d, old);
@@ -559,8 +594,20 @@ int vmfsd_vm_request(struct vmfsd *d, uint32_t type, const char *body,
 	if (timeout_ms < 0)
 		timeout_ms = 0;
 	if (type == VMFSD_CTL_VM_START)
-		return vm_start(d, path, msg, len);
+		return vm_start(d, path, NULL, msg, len);
 	return vm_stop(d, path, force, timeout_ms, msg, len);
+}
+
+int vmfsd_vm_start(struct vmfsd *d, const char *path,
+		   const struct hv_ha_state *from, char *msg, size_t len)
+{
+	msg[0] = 0;
+	return vm_start(d, path, from, msg, len);
+}
+
+bool vmfsd_vm_known(struct vmfsd *d, const char *path)
+{
+	return vm_find(d, path) != NULL;
 }
 
 unsigned vmfsd_vms_running(struct vmfsd *d, char *names, size_t len)

@@ -12,6 +12,7 @@
  *   cluster.c   the cluster fast path (corosync CPG) plugged into the
  *               engine
  *   vm.c        the VM supervisor: QEMU processes and their locks
+ *   ha.c        the HA agent: restarts the HA VMs of dead hosts
  *
  * Threads: the main thread runs the qb_loop and does everything that is
  * not a FUSE request: signals, control requests, timers, start-up and
@@ -105,6 +106,8 @@ struct vmfsd {
 	 * for the fence callback, which kills from another thread. */
 	struct vmfsd_vm *vms;
 	pthread_mutex_t vms_mu;
+	/* ha.c */
+	struct vmfsd_ha *ha;
 };
 
 /* main.c */
@@ -158,6 +161,14 @@ void vmfsd_ctl_stop(struct vmfsd *d, const struct vmfsd_close_status *st);
  * "{}"), or -errno with msg. */
 int vmfsd_vm_request(struct vmfsd *d, uint32_t type, const char *body,
 		     char **reply, char *msg, size_t len);
+/* Start the VM at path (inside the volume) here, as `vmfs vm start`
+ * does; from: how the HA agent restarts it (kept in its run record), or
+ * NULL.  -EBUSY when another host holds its lock.  Loop thread. */
+struct hv_ha_state;
+int vmfsd_vm_start(struct vmfsd *d, const char *path,
+		   const struct hv_ha_state *from, char *msg, size_t len);
+/* Has this daemon run (or does it run) the VM at path? */
+bool vmfsd_vm_known(struct vmfsd *d, const char *path);
 /* How many VMs run here; their paths, comma-separated, into names. */
 unsigned vmfsd_vms_running(struct vmfsd *d, char *names, size_t len);
 /* Stop every VM (SIGTERM, SIGKILL after a while) and release its locks;
@@ -165,5 +176,12 @@ unsigned vmfsd_vms_running(struct vmfsd *d, char *names, size_t len);
 void vmfsd_vms_stop_all(struct vmfsd *d);
 /* SIGKILL to every QEMU; any thread (the fence). */
 void vmfsd_vms_kill_all(struct vmfsd *d);
+
+/* ha.c */
+/* Start the HA agent (a timer on the loop); read-write mounts only. */
+void vmfsd_ha_start(struct vmfsd *d);
+void vmfsd_ha_stop(struct vmfsd *d);
+/* Its recent decisions, newest last, one per line, into out. */
+void vmfsd_ha_events(struct vmfsd *d, char *out, size_t len);
 
 #endif /* VMFSD_INT_H */
