@@ -16,10 +16,14 @@
  * leave the VM alone.
  *
  * Placement (a small DRS, without talking): the delay before this host
- * tries is shorter the more memory it has available (MemAvailable), so
- * the host with the most free memory normally gets there first; the
- * slot number breaks ties.  A VM that would not fit in this host's free
- * memory is left to the others.
+ * tries is shorter the more memory it has available (MemAvailable, less
+ * the memory of the VMs it restarted in this round, which QEMU has not
+ * touched yet), so the host with the most free memory normally gets
+ * there first; the slot number breaks ties.  A host restarts one VM per
+ * attempt and then waits its (now longer) delay again, so the VMs of a
+ * dead host spread over the survivors instead of all landing on the
+ * first one.  A VM that would not fit in this host's free memory is left
+ * to the others.
  *
  * No VM twice: a host cut off from the cluster network but still
  * heartbeating keeps its slot, so its VMs are never candidates; its locks
@@ -47,9 +51,9 @@
 
 #define HA_TICK_MS        500
 /* The placement delay: HA_PLACE_MS for 1 GiB available, less for more,
- * plus HA_SLOT_MS per slot number (ties). */
+ * plus HA_SLOT_MS per slot number (ties: one host at a time, mostly). */
 #define HA_PLACE_MS       2000
-#define HA_SLOT_MS        100
+#define HA_SLOT_MS        300
 #define HA_EVENTS         16
 #define HA_CANDIDATES_MAX 256
 
@@ -72,6 +76,7 @@ struct vmfsd_ha {
 	int64_t due_ms;
 	char why[250];
 	bool said_no_quorum;
+	uint64_t placed_mib;       /* restarted here in this round */
 	char events[HA_EVENTS][400];
 	unsigned nevents;
 };
@@ -120,9 +125,18 @@ static uint64_t ha_mem_available_mib(void)
 	return kib / 1024;
 }
 
-static int64_t ha_place_delay_ms(struct vmfsd_ha *ha)
+/* What this host has for another VM: MemAvailable less what the VMs it
+ * restarted in this round will take. */
+static uint64_t ha_avail_mib(struct vmfsd_ha *ha)
 {
 	uint64_t avail = ha_mem_available_mib();
+
+	return avail > ha->placed_mib ? avail - ha->placed_mib : 0;
+}
+
+static int64_t ha_place_delay_ms(struct vmfsd_ha *ha)
+{
+	uint64_t avail = ha_avail_mib(ha);
 	int64_t ms = avail >= 1024 ? (int64_t)(HA_PLACE_MS * 1024 / avail) :
 		HA_PLACE_MS;
 
@@ -180,8 +194,10 @@ static int ha_survey(struct vmfsd_ha *ha)
 			 ha->present[i].name : "?", u);
 		snprintf(ha->why, sizeof(ha->why), "host %s (%s) died",
 			 ha->present[i].name[0] ? ha->present[i].name : "?", u);
-		if (!ha->scan)
+		if (!ha->scan) {
+			ha->placed_mib = 0;
 			ha->due_ms = vmfs_mono_ms() + ha_place_delay_ms(ha);
+		}
 		ha->scan = true;
 	}
 	if (!ha->surveyed) {
@@ -257,7 +273,8 @@ static int ha_cand_cmp(const void *a, const void *b)
 	return strcmp(x->path, y->path);
 }
 
-static void ha_restart(struct vmfsd_ha *ha, struct ha_cand *c)
+/* Try to start c here: true when it now runs here. */
+static bool ha_restart(struct vmfsd_ha *ha, struct ha_cand *c)
 {
 	struct vmfsd *d = ha->d;
 	char vmdir[PATH_MAX * 2], msg[VMFSD_MSG_MAX], err[256];
@@ -274,15 +291,15 @@ static void ha_restart(struct vmfsd_ha *ha, struct ha_cand *c)
 		ha_event(ha, LOG_NOTICE, "VM %s: restarted by host %s already; "
 			 "leaving it", c->path, now.host_name[0] ?
 			 now.host_name : now.host_uuid);
-		return;
+		return false;
 	}
-	avail = ha_mem_available_mib();
-	if (avail && c->s.memory_mib > avail) {
+	avail = ha_avail_mib(ha);
+	if (c->s.memory_mib > avail) {
 		ha_event(ha, LOG_NOTICE, "VM %s needs %llu MiB, this host has "
 			 "%llu MiB available: leaving it to the others", c->path,
 			 (unsigned long long)c->s.memory_mib,
 			 (unsigned long long)avail);
-		return;
+		return false;
 	}
 	memset(&from, 0, sizeof(from));
 	snprintf(from.from_uuid, sizeof(from.from_uuid), "%s", c->s.host_uuid);
@@ -291,18 +308,22 @@ static void ha_restart(struct vmfsd_ha *ha, struct ha_cand *c)
 	clock_gettime(CLOCK_REALTIME, &ts);
 	from.restarted_ns = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 	ret = vmfsd_vm_start(d, c->path, &from, msg, sizeof(msg));
-	if (!ret)
+	if (!ret) {
+		ha->placed_mib += c->s.memory_mib;
 		ha_event(ha, LOG_NOTICE, "restarted VM %s (priority %u) here, in "
 			 "%lld ms: it ran on host %s; %s", c->path,
 			 c->s.priority, (long long)(vmfs_mono_ms() - t0),
 			 c->s.host_name[0] ? c->s.host_name : c->s.host_uuid,
 			 ha->why);
-	else if (ret == -EBUSY)
+		return true;
+	}
+	if (ret == -EBUSY)
 		ha_event(ha, LOG_NOTICE, "VM %s: another host won its lock: %s",
 			 c->path, msg);
 	else
 		ha_event(ha, LOG_WARNING, "cannot restart VM %s here: %s",
 			 c->path, msg[0] ? msg : vmfs_strerror(ret));
+	return false;
 }
 
 static void ha_scan(struct vmfsd_ha *ha)
@@ -321,8 +342,14 @@ static void ha_scan(struct vmfsd_ha *ha)
 		ha_event(ha, LOG_NOTICE, "no HA VM left to restart (%s): none "
 			 "should run on a host that is gone", ha->why);
 	qsort(c, n, sizeof(*c), ha_cand_cmp);
+	/* One restart per attempt; then the next attempt after the delay
+	 * this host's remaining memory gives (placement, above). */
 	for (unsigned i = 0; i < n && !ha->d->fenced && !ha->d->stopping; i++)
-		ha_restart(ha, &c[i]);
+		if (ha_restart(ha, &c[i])) {
+			ha->scan = i + 1 < n;
+			ha->due_ms = vmfs_mono_ms() + ha_place_delay_ms(ha);
+			break;
+		}
 	free(c);
 }
 

@@ -393,7 +393,9 @@ static int vm_start(struct vmfsd *d, const char *path,
 	char vmdir[PATH_MAX * 2], dir[PATH_MAX + 8], log[PATH_MAX * 2 + 16];
 	struct hv_config c;
 	struct vmfsd_vm *vm = vm_find(d, path), *old = NULL;
-	char **argv = NULL;
+	struct hv_ha_state prev;
+	char **argv = NULL, herr[256];
+	bool have_prev = false, recorded = false;
 	int ret, status = 0;
 
 	if (path[0] != '/' || strstr(path, "/../") || strlen(path) >= PATH_MAX) {
@@ -445,6 +447,12 @@ static int vm_start(struct vmfsd *d, const char *path,
 			   &argv);
 	if (ret)
 		goto fail;
+	/* The run record before QEMU: a survivor trying the same VM for HA
+	 * (ha.c) sees at once that it runs here.  A failed start puts back
+	 * what was there. */
+	have_prev = !hv_ha_state_read(vmdir, &prev, herr, sizeof(herr));
+	vm_record(d, vmdir, &c, from);
+	recorded = true;
 	vm->pid = vm_spawn(argv, log);
 	hv_argv_free(argv);
 	if (vm->pid < 0) {
@@ -486,7 +494,6 @@ static int vm_start(struct vmfsd *d, const char *path,
 	}
 	vm->phase = VM_RUNNING;
 	vm->since_ns = vm_wall_ns();
-	vm_record(d, vmdir, &c, from);
 	pthread_mutex_lock(&d->vms_mu);
 	if (old) {
 		vm_unlink(d, old);
@@ -499,6 +506,10 @@ static int vm_start(struct vmfsd *d, const char *path,
 	       path, c.name, (long)vm->pid, vm->nino);
 	return 0;
 fail:
+	if (recorded && have_prev)
+		hv_ha_state_write(vmdir, &prev);
+	else if (recorded)
+		hv_ha_state_clear(vmdir);
 	vm_locks_release(d, vm);
 	free(vm);
 	return ret;

@@ -60,13 +60,14 @@ wait_counter() {
 	fail "the guest's counter in $1 stayed at '${c:-none}' (want > $2); console: $(tail -n 5 "$(dirname "$1")/console.log" 2>/dev/null)"
 }
 
-# host_of VM: the host number running VM (from host 2's or 3's view).
+# host_of VM: the survivor running VM (from host 2's or 3's view; until
+# its recovery, dead host 1 still holds the VM's lock: not an answer).
 host_of() {
 	local i h
 	for i in 2 3; do
 		[[ -n ${CL_CS_PID[$i]:-} ]] || continue
 		h=$(field "$i" "$(mnt "$i")/vms/$1" host 2>/dev/null)
-		[[ $h =~ ^h([0-9])$ && $(field "$i" "$(mnt "$i")/vms/$1" state) == running ]] &&
+		[[ $h =~ ^h([23])$ && $(field "$i" "$(mnt "$i")/vms/$1" state) == running ]] &&
 			{ echo "${BASH_REMATCH[1]}"; return 0; }
 	done
 	return 1
