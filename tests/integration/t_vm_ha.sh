@@ -14,7 +14,10 @@
 #    is not restarted; the time from the kill to the counter advancing is
 #    printed;
 #  - host 2's cluster link is cut (it keeps heartbeating on the LUN): its
-#    VM keeps running there and nobody restarts it.
+#    VM keeps running there and nobody restarts it;
+#  - host 3 is cut off and host 2 killed: host 3 recovers host 2 (the disk
+#    needs no quorum) but restarts nothing without quorum; once host 1's
+#    corosync returns (quorum: 2 of 3) host 3 restarts host 2's HA VMs.
 #
 # shellcheck source=tests/cluster/lib.sh
 source "$(dirname "$0")/../cluster/lib.sh"
@@ -129,7 +132,7 @@ done
 t_log "host 1's QEMUs died with its vmfsd ($(($(now_ms) - t_kill)) ms after the kill)"
 
 step "both HA VMs run again on survivors, each exactly once"
-declare -A HOST T_RUN
+declare -A HOST T_RUN SEEN
 t_end=$(($(now_ms) + 180000))
 pending=2
 while ((pending > 0)); do
@@ -139,6 +142,14 @@ while ((pending > 0)); do
 		[[ -n ${T_RUN[$v]:-} ]] && continue
 		HOST[$v]=$(host_of "$v") || { HOST[$v]=""; continue; }
 		c=$(counter "$(mnt "${HOST[$v]}")/vms/$v/disk0.img")
+		# At first sight the new guest has not booted yet: what the
+		# disk holds is the old guest's last write (it may have written
+		# after C0 was read, before it died).
+		if [[ -z ${SEEN[$v]:-} ]]; then
+			SEEN[$v]=1
+			[[ -n $c && $c -gt ${C0[$v]} ]] && C0[$v]=$c
+			continue
+		fi
 		if [[ -n $c && $c -gt ${C0[$v]} ]]; then
 			T_RUN[$v]=$(($(now_ms) - t_kill))
 			pending=$((pending - 1))
@@ -198,13 +209,52 @@ grep -q "HA: restarted VM /vms/$v2 " "$T_DIR"/vmfsd-h3-*.log &&
 cl_link_up 2
 t_log "host 2 kept $v2 through its link cut"
 
+step "no quorum, no restart: host 3 cut off, then host 2 killed"
+on2=()
+for v in ha1 ha2 noha; do
+	[[ $(host_of "$v") == 2 ]] && on2+=("$v")
+done
+((${#on2[@]})) || fail "no VM runs on host 2 before its kill"
+cl_link_down 3
+cl_wait_members 3 1 60 || fail "host 3 still sees $(cl_members 3) with its link cut"
+cl_kill_host 2
+for ((w = 0; w < 300; w++)); do
+	grep -q "HA: the cluster has no quorum here" "$T_DIR"/vmfsd-h3-*.log && break
+	sleep 0.2
+done
+((w < 300)) || fail "host 3 did not hold back for want of quorum within 60 s: $(grep -h 'HA:\|recovered host' "$T_DIR"/vmfsd-h3-*.log | tail -n 5)"
+grep -q "recovered host h2" "$T_DIR"/vmfsd-h3-*.log ||
+	fail "host 3 has not recovered host 2 (the disk needs no quorum)"
+sleep 2
+for v in "${on2[@]}"; do
+	n=$(qemu_pids "$v/" | wc -l)
+	((n == 0)) || fail "$v runs again ($n QEMUs) on a host without quorum"
+done
+t_log "host 3 recovered host 2 but restarted none of ${on2[*]} without quorum"
+
+step "quorum back (host 1's corosync returns): host 3 restarts them"
+cl_link_up 3
+cl_corosync_start 1
+cl_wait_members 3 2 60 || fail "host 3 sees $(cl_members 3), not hosts 1 and 3"
+for v in "${on2[@]}"; do
+	for ((w = 0; w < 600; w++)); do
+		[[ $(field 3 "$(mnt 3)/vms/$v" host) == h3 &&
+		   $(field 3 "$(mnt 3)/vms/$v" state) == running ]] && break
+		sleep 0.2
+	done
+	((w < 600)) || fail "$v does not run on host 3 120 s after quorum came back: $(grep -h 'HA:' "$T_DIR"/vmfsd-h3-*.log | tail -n 5)"
+	c=$(counter "$(mnt 3)/vms/$v/disk0.img")
+	wait_counter "$(mnt 3)/vms/$v/disk0.img" "${c:-0}" >/dev/null
+	n=$(qemu_pids "$v/" | wc -l)
+	((n == 1)) || fail "$n QEMUs run $v (want 1, on host 3)"
+done
+t_log "host 3 restarted ${on2[*]} once quorum was back"
+
 step "stop the VMs; unmount; fsck -n is clean"
 for v in ha1 ha2 noha; do
-	h=$(host_of "$v") || continue
-	cl_vmfs "$h" vm stop --force "$(mnt "$h")/vms/$v" >/dev/null || fail "vm stop $v failed"
+	[[ $(field 3 "$(mnt 3)/vms/$v" state) == running ]] || continue
+	cl_vmfs 3 vm stop --force "$(mnt 3)/vms/$v" >/dev/null || fail "vm stop $v failed"
 done
-for i in 2 3; do
-	cl_umount "$i" "$(mnt "$i")"
-done
+cl_umount 3 "$(mnt 3)"
 "$VMFS" fsck -n "$LUN" >"$T_DIR/fsck.out" 2>&1 || fail "fsck -n: $(tail -n 5 "$T_DIR/fsck.out")"
 t_log "ok"
