@@ -264,6 +264,12 @@ bench-migrate: deps
 	@$(MAKE) --no-print-directory all $(GUEST)
 	VMFS_BIN=$(abspath $(BIN)) VMFS_GUEST=$(abspath $(BUILD))/guest bench/migrate.sh
 
+# HA: kill -9 of the host running an HA VM to the VM running again.
+.PHONY: bench-ha
+bench-ha: deps
+	@$(MAKE) --no-print-directory all $(GUEST)
+	VMFS_BIN=$(abspath $(BIN)) VMFS_BUILD=$(abspath $(BUILD)) bench/ha.sh
+
 .PHONY: bench-locks
 bench-locks: deps
 	@$(MAKE) --no-print-directory $(BUILD)/bench/lockcost

@@ -430,6 +430,9 @@ static void hosts_print_text(const struct hosts_ctx *c, int64_t end_ms)
 		       r->si.hb_gen, since, lease, cpg, node, q, addr, jnl);
 	}
 	hosts_print_flags_text(c);
+	if (c->have_di && c->di->ha_events[0])
+		printf("HA events on host %s:\n%s", c->di->host_name[0] ?
+		       c->di->host_name : "?", c->di->ha_events);
 }
 
 /* Row r's "cluster" and "flag" members (with a trailing ", "). */

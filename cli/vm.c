@@ -53,7 +53,10 @@ static void help_vm_cmds(void)
 	       "                           live-migrate a VM running on this host\n"
 	       "                           to HOST (as 'vmfs hosts' names it); its\n"
 	       "                           locks move at the switchover\n"
-	       "  destroy PATH             remove a stopped VM's directory\n\n"
+	       "  destroy PATH             remove a stopped VM's directory\n"
+	       "  set PATH [--ha on|off] [--restart-priority N]\n"
+	       "                           HA: restart the VM on a surviving host\n"
+	       "                           when its host dies (higher N first)\n\n"
 	       "PATH is the VM's directory on a mounted vmfs volume.  A running VM\n"
 	       "holds the open lock of its config and disks for its host: another\n"
 	       "host's start fails naming it.  'vmfs umount' refuses while VMs run\n"
@@ -143,9 +146,12 @@ static int vm_path_arg(int argc, char **argv, const char **path)
 
 /* ---- create ---- */
 
-static int vm_write_file(const char *p, const char *text)
+/* Write text to p: a new file, or (replace) over the existing one in
+ * place, keeping its inode and so its lock. */
+static int vm_write_file(const char *p, const char *text, bool replace)
 {
-	int fd = open(p, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0644);
+	int fd = open(p, O_CREAT | (replace ? O_TRUNC : O_EXCL) | O_WRONLY |
+		      O_CLOEXEC, 0644);
 	size_t len = strlen(text);
 
 	if (fd < 0 || write(fd, text, len) != (ssize_t)len || fsync(fd)) {
@@ -384,7 +390,7 @@ static int vm_create(int argc, char **argv)
 	if (!text)
 		return CLI_EXIT_FAIL;
 	snprintf(p, sizeof(p), "%s/%s", dir, HV_CONFIG_NAME);
-	ch = vm_write_file(p, text);
+	ch = vm_write_file(p, text, false);
 	free(text);
 	if (ch)
 		return CLI_EXIT_FAIL;
@@ -513,7 +519,27 @@ struct vm_state {
 	char host[VMFSD_HOST_NAME_MAX + 1];
 	char why[256];
 	pid_t pid;                  /* when it runs here */
+	bool have_rec;              /* its run record (HA) */
+	struct hv_ha_state rec;
 };
+
+/* How HA last restarted the VM, from its run record, into out. */
+static void vm_restart_text(const struct hv_ha_state *r, char *out,
+			    size_t len)
+{
+	char when[32] = "?";
+	time_t t = (time_t)(r->restarted_ns / 1000000000);
+	struct tm tm;
+
+	out[0] = 0;
+	if (!r->restarted_ns)
+		return;
+	if (gmtime_r(&t, &tm))
+		strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	snprintf(out, len, "HA-restarted %s on %s from %s: %s", when,
+		 r->host_name[0] ? r->host_name : r->host_uuid,
+		 r->from_name[0] ? r->from_name : r->from_uuid, r->why);
+}
 
 /*
  * The state of the VM in w: from the on-disk lock of its config (held
@@ -532,6 +558,12 @@ static int vm_state_of(const struct vm_where *w, const struct vmfsd_info *di,
 	bool local;
 
 	memset(s, 0, sizeof(*s));
+	{
+		char err[256];
+
+		s->have_rec = !hv_ha_state_read(w->dir, &s->rec, err,
+						sizeof(err));
+	}
 	local = c && !vm_local(c, w->path, &vi);
 	if (local && (!strcmp(vi.state, "running") ||
 		      !strcmp(vi.state, "stopping"))) {
@@ -577,9 +609,14 @@ static int vm_state_of(const struct vm_where *w, const struct vmfsd_info *di,
 static void vm_print(const struct vm_where *w, const struct vm_state *s,
 		     bool json, bool first)
 {
+	char restart[512] = "";
+
+	if (s->have_rec && !strcmp(s->state, "running"))
+		vm_restart_text(&s->rec, restart, sizeof(restart));
 	if (!json) {
-		printf("%-40s %-8s %-16s %s\n", w->dir, s->state,
-		       s->host[0] ? s->host : "-", s->why);
+		printf("%-40s %-8s %-16s %s%s%s\n", w->dir, s->state,
+		       s->host[0] ? s->host : "-", s->why,
+		       s->why[0] && restart[0] ? "; " : "", restart);
 		return;
 	}
 	printf("%s{ \"path\": ", first ? "" : ",\n  ");
@@ -592,6 +629,22 @@ static void vm_print(const struct vm_where *w, const struct vm_state *s,
 	cli_json_str(s->host);
 	printf(", \"pid\": %ld, \"why\": ", (long)s->pid);
 	cli_json_str(s->why);
+	printf(", \"should_run\": %s, \"ha\": %s, \"restart_priority\": %u",
+	       s->have_rec ? "true" : "false",
+	       s->have_rec && s->rec.ha ? "true" : "false",
+	       s->have_rec ? s->rec.priority : 0);
+	if (s->have_rec && s->rec.restarted_ns) {
+		printf(", \"restarted_ns\": %lld, \"restarted_from\": ",
+		       (long long)s->rec.restarted_ns);
+		cli_json_str(s->rec.from_name[0] ? s->rec.from_name :
+			     s->rec.from_uuid);
+		printf(", \"restarted_from_uuid\": ");
+		cli_json_str(s->rec.from_uuid);
+		printf(", \"restart_why\": ");
+		cli_json_str(s->rec.why);
+		printf(", \"restart\": ");
+		cli_json_str(restart);
+	}
 	printf(" }");
 }
 
@@ -730,6 +783,111 @@ static int vm_list(int argc, char **argv)
 	if (lc.json)
 		printf("] }\n");
 	return lc.rc;
+}
+
+/* ---- set ---- */
+
+static int vm_set(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "ha",               required_argument, NULL, 'a' },
+		{ "restart-priority", required_argument, NULL, 'p' },
+		{ "help",             no_argument,       NULL, 'h' },
+		{ NULL, 0, NULL, 0 }
+	};
+	struct hv_config cfg;
+	struct vm_where w;
+	struct vm_state s;
+	struct vmfsd_ctl *c;
+	struct vmfsd_info di;
+	char err[HV_ERR_MAX], p[PATH_MAX + 16], *text, *end;
+	const char *path, *me;
+	int ha = -1, ch;
+	long prio = -1;
+
+	while ((ch = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
+		switch (ch) {
+		case 'a':
+			if (!strcmp(optarg, "on"))
+				ha = 1;
+			else if (!strcmp(optarg, "off"))
+				ha = 0;
+			else
+				return cli_usage_err("--ha %s: give on or off", optarg);
+			break;
+		case 'p':
+			errno = 0;
+			prio = strtol(optarg, &end, 10);
+			if (errno || *end || end == optarg || prio < 0 ||
+			    prio > HV_PRIORITY_MAX)
+				return cli_usage_err("--restart-priority %s: a whole "
+						     "number from 0 to %d (higher "
+						     "restarts first)", optarg,
+						     HV_PRIORITY_MAX);
+			break;
+		case 'h':
+			help_vm_cmds();
+			return CLI_EXIT_OK;
+		default:
+			return cli_getopt_err(ch, argv);
+		}
+	}
+	if (cli_one_operand(argc, argv, "PATH", &path))
+		return CLI_EXIT_USAGE;
+	if (ha < 0 && prio < 0)
+		return cli_usage_err("nothing to set: give --ha on|off and/or "
+				     "--restart-priority N");
+	if (vm_locate(path, &w) || vm_connect(&w, &c, &di))
+		return CLI_EXIT_FAIL;
+	vm_state_of(&w, &di, c, &s);
+	vmfsd_ctl_disconnect(c);
+	me = di.host_name[0] ? di.host_name : di.host_uuid;
+	if ((!strcmp(s.state, "running") || !strcmp(s.state, "stopping")) &&
+	    strcmp(s.host, me)) {
+		cli_err("VM %s runs on host %s, which holds the lock of its "
+			"config; run 'vmfs vm set' there, or stop the VM first",
+			w.dir, s.host);
+		return CLI_EXIT_FAIL;
+	}
+	memset(&cfg, 0, sizeof(cfg));
+	if (hv_config_load(w.dir, &cfg, err, sizeof(err))) {
+		cli_err("%s", err);
+		return CLI_EXIT_FAIL;
+	}
+	if (ha >= 0)
+		cfg.ha = ha;
+	if (prio >= 0)
+		cfg.restart_priority = (unsigned)prio;
+	snprintf(p, sizeof(p), "%s/%s", w.dir, HV_CONFIG_NAME);
+	if (hv_config_check(&cfg, p, err, sizeof(err))) {
+		cli_err("%s", err);
+		return CLI_EXIT_FAIL;
+	}
+	text = hv_config_encode(&cfg);
+	if (!text) {
+		cli_err("out of memory");
+		return CLI_EXIT_FAIL;
+	}
+	/* In place: the open lock of the config (taken for this host by
+	 * the open, or held already while the VM runs here) guards it. */
+	ch = vm_write_file(p, text, true);
+	free(text);
+	if (ch)
+		return CLI_EXIT_FAIL;
+	/* Running here: its run record takes the change at once. */
+	if (s.have_rec && !strcmp(s.rec.host_name, me)) {
+		s.rec.ha = cfg.ha;
+		s.rec.priority = cfg.restart_priority;
+		if (hv_ha_state_write(w.dir, &s.rec)) {
+			cli_err("set %s, but cannot update its run record %s/%s: "
+				"%s; it takes effect at the VM's next start", p,
+				w.dir, HV_HA_STATE_NAME, strerror(errno));
+			return CLI_EXIT_FAIL;
+		}
+	}
+	printf("VM %s: ha %s, restart priority %u\n", w.dir,
+	       cfg.ha ? "on" : "off", cfg.restart_priority);
+	return CLI_EXIT_OK;
 }
 
 /* ---- console, destroy ---- */
@@ -885,6 +1043,8 @@ static int vm_destroy(int argc, char **argv)
 		unlink(p);
 	}
 	snprintf(p, sizeof(p), "%s/%s", w.dir, HV_CONSOLE_NAME);
+	unlink(p);
+	snprintf(p, sizeof(p), "%s/%s", w.dir, HV_HA_STATE_NAME);
 	unlink(p);
 	/* QEMU's logs, one per host that ran it (qemu-HOST.log). */
 	dir = opendir(w.dir);
@@ -1062,6 +1222,7 @@ static const struct cli_cmd vm_cmds[] = {
 	{ "console", vm_console, help_vm_cmds, "attach to a VM's serial console" },
 	{ "migrate", vm_migrate, help_vm_cmds, "live-migrate a VM to another host" },
 	{ "destroy", vm_destroy, help_vm_cmds, "remove a stopped VM" },
+	{ "set",     vm_set,     help_vm_cmds, "change a VM's HA settings" },
 };
 
 int cmd_vm(int argc, char **argv)

@@ -6,7 +6,7 @@
  *     "nics": [ { "model": "virtio-net-pci", "mac": "52:54:00:12:34:56" } ],
  *     "boot": { "kernel": "vmlinuz", "initrd": "initrd.img",
  *               "cmdline": "console=ttyS0" }   or  { "disk": "disk0.img" },
- *     "ha": false }
+ *     "ha": false, "restart_priority": 0 }
  *
  * Unknown keys are errors (a misspelt "memroy" must not silently give a
  * default), and every message names the file, the key and what is
@@ -300,6 +300,10 @@ int hv_config_parse(const char *text, const char *file, struct hv_config *c,
 				c->ndisks = (unsigned)n;
 			else
 				c->nnics = (unsigned)n;
+		} else if (!strcmp(k, "restart_priority")) {
+			ret = cfg_uint(val, file, k, 0, HV_PRIORITY_MAX, &u, err,
+				       errlen);
+			c->restart_priority = (unsigned)u;
 		} else if (!strcmp(k, "accel")) {
 			ret = cfg_str(val, file, k, c->accel, sizeof(c->accel),
 				      false, err, errlen);
@@ -308,7 +312,7 @@ int hv_config_parse(const char *text, const char *file, struct hv_config *c,
 		} else {
 			ret = cfg_err(err, errlen, "%s: unknown key \"%s\"; allowed: "
 				      "name, memory_mib, cpus, disks, nics, boot, "
-				      "ha, accel", file, k);
+				      "ha, restart_priority, accel", file, k);
 		}
 		if (ret)
 			break;
@@ -435,6 +439,9 @@ char *hv_config_encode(const struct hv_config *c)
 	}
 	json_object_object_add(o, "boot", b);
 	json_object_object_add(o, "ha", json_object_new_boolean(c->ha));
+	if (c->restart_priority)
+		json_object_object_add(o, "restart_priority",
+				       json_object_new_int((int)c->restart_priority));
 	json_object_object_add(o, "accel", json_object_new_string(
 		c->accel[0] ? c->accel : "auto"));
 	out = strdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY |

@@ -189,6 +189,7 @@ static const struct ctl_field info_fields[] = {
 	FLD(vmfsd_info, "cluster_ask_timeouts", F_U64, cluster_ask_timeouts),
 	FLD(vmfsd_info, "cluster_requests", F_U64, cluster_requests),
 	FLD(vmfsd_info, "cluster_handed", F_U64, cluster_handed),
+	FLD(vmfsd_info, "ha_events", F_STR, ha_events),
 };
 
 /* One element of the info's "cluster_members" array. */

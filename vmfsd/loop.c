@@ -239,6 +239,7 @@ int vmfsd_serve(struct vmfsd_args *a)
 	}
 	d.fuse_running = true;
 	vmfsd_ready(&d);
+	vmfsd_ha_start(&d);
 
 	vmfsd_loop_signals(&set);
 	pthread_sigmask(SIG_UNBLOCK, &set, NULL);

@@ -113,6 +113,8 @@ struct vm_mig {
 	int64_t sample_ms, gap_ms, normal_ms;
 	uint64_t counter_first, counter_last;
 	bool counter_seen;
+	/* the destination: the config the source sent (the run record) */
+	struct hv_config *cfg;
 };
 
 static int64_t mig_now_ms(void)
@@ -604,6 +606,18 @@ static void mig_dst_switch(struct vm_mig *g)
 	g->state = MIG_COMPLETING;
 	g->deadline_ms = mig_now_ms() + MIG_COMPLETE_MS;
 	mig_send_op(vm, "switched", NULL);
+	/* The run record names this host now (HA, ha.c): written under the
+	 * config's lock, which is ours, once the source goes on. */
+	if (g->cfg) {
+		char vmdir[PATH_MAX * 2], herr[256];
+		struct hv_ha_state prev;
+		bool have = false;
+
+		snprintf(vmdir, sizeof(vmdir), "%s%s", g->d->a->mountpoint,
+			 vm->path);
+		have = !hv_ha_state_read(vmdir, &prev, herr, sizeof(herr));
+		vmfsd_vm_record(g->d, vmdir, g->cfg, have ? &prev : NULL);
+	}
 }
 
 /* ---- the state machine ---- */
@@ -941,6 +955,9 @@ static int mig_dst_prepare(struct vmfsd *d, const struct mig_msg *m,
 		return -ENOMEM;
 	}
 	g->id = id;
+	g->cfg = malloc(sizeof(*g->cfg));
+	if (g->cfg)
+		*g->cfg = c;
 	/* The files, without their locks: the source holds them. */
 	for (unsigned i = 0; i <= c.ndisks && !ret; i++) {
 		char p[PATH_MAX * 2 + 2];
@@ -1101,6 +1118,7 @@ void vmfsd_migrate_free(struct vmfsd_vm *vm)
 		return;
 	mig_timer_cancel(g);
 	mig_qmp_close(g);
+	free(g->cfg);
 	free(g);
 	vm->mig = NULL;
 }

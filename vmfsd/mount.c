@@ -730,6 +730,7 @@ void vmfsd_finish(struct vmfsd *d, struct vmfsd_close_status *st)
 	vfuse_unmount_destroy(d->fuse);
 	d->fuse = NULL;
 	st->unmounted = true;
+	vmfsd_ha_stop(d);
 	/* No request reaches the engine now: leave the group before the
 	 * volume lets its locks go. */
 	vmfsd_cluster_net_stop(d);
@@ -826,4 +827,5 @@ void vmfsd_info_get(struct vmfsd *d, struct vmfsd_info *out)
 		vfuse_kc_stats(d->fuse, &out->kcache_names,
 			       &out->kcache_inodes, &out->kcache_forgotten);
 	vmfsd_cluster_net_info(d, out);
+	vmfsd_ha_events(d, out->ha_events, sizeof(out->ha_events));
 }

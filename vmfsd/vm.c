@@ -18,6 +18,9 @@
  * Stop: QMP system_powerdown (the guest's ACPI power button), after
  * timeout_ms QMP quit, 5 s later SIGKILL; --force is SIGKILL at once.
  *
+ * QEMU dies with vmfsd (PR_SET_PDEATHSIG, SIGKILL; vm_spawn): a kill -9
+ * of the daemon leaves no VM running on locks nobody renews.
+ *
  * The daemon's end: `vmfs umount` refuses while VMs run (-EBUSY naming
  * them) unless asked to stop them (--stop-vms); a stop signal (SIGTERM,
  * systemd) stops them (SIGTERM to QEMU, SIGKILL after 10 s) before the
@@ -34,6 +37,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -209,6 +213,17 @@ static void vm_ended(struct vmfsd_vm *vm, int status)
 		close(vm->pidfd);
 		vm->pidfd = -1;
 	}
+	/* A clean end (stop, guest power-off, the daemon's stop) clears
+	 * the run record while the config's lock is still ours; a crash
+	 * keeps it, for HA (ha.c) to restart the VM should this host die.
+	 * A VM that migrated away is the destination's: so is its record
+	 * (vmfsd/migrate.c rewrote it there). */
+	if (!vm->crashed && !d->fenced && !vm->migrated_to[0]) {
+		char vmdir[PATH_MAX * 2];
+
+		snprintf(vmdir, sizeof(vmdir), "%s%s", d->a->mountpoint, vm->path);
+		hv_ha_state_clear(vmdir);
+	}
 	vmfsd_vm_locks_release(d, vm);
 	unlink(vm->qmp);
 	unlink(vm->con);
@@ -298,10 +313,17 @@ void vmfsd_vm_log_tail(const char *log, char *msg, size_t len)
 	snprintf(msg + strlen(msg), len - strlen(msg), ": %s", buf);
 }
 
+/*
+ * Fork and exec QEMU.  Loop thread only (migrate.c's incoming QEMU too): PR_SET_PDEATHSIG fires when the
+ * forking *thread* ends, and the loop thread lives as long as vmfsd.  So
+ * QEMU never outlives this vmfsd (a kill -9 of it included): once
+ * survivors break this host's locks (HA, vmfsd/ha.c) nothing here may
+ * still write the VM's disks.
+ */
 pid_t vmfsd_vm_spawn(char **argv, const char *log)
 {
 	sigset_t all;
-	pid_t pid = fork();
+	pid_t parent = getpid(), pid = fork();
 
 	if (pid)
 		return pid;
@@ -309,6 +331,9 @@ pid_t vmfsd_vm_spawn(char **argv, const char *log)
 	sigemptyset(&all);
 	sigprocmask(SIG_SETMASK, &all, NULL);
 	setsid();
+	/* Our own session (no terminal's signals), yet bound to vmfsd. */
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL) || getppid() != parent)
+		_exit(126);    /* vmfsd died before the death signal was set */
 	int fd = open("/dev/null", O_RDONLY);
 
 	if (fd >= 0)
@@ -401,12 +426,39 @@ void vmfsd_vm_link(struct vmfsd *d, struct vmfsd_vm *vm)
 	pthread_mutex_unlock(&d->vms_mu);
 }
 
-static int vm_start(struct vmfsd *d, const char *path, char *msg, size_t len)
+/* Write the run record (hypervisor/hastate.c) of a VM that just
+ * started here; from: how HA restarted it, or NULL. */
+void vmfsd_vm_record(struct vmfsd *d, const char *vmdir,
+		     const struct hv_config *c, const struct hv_ha_state *from)
+{
+	struct hv_ha_state s;
+	int ret;
+
+	memset(&s, 0, sizeof(s));
+	if (from)
+		s = *from;
+	s.ha = c->ha;
+	s.priority = c->restart_priority;
+	s.memory_mib = c->memory_mib;
+	snprintf(s.host_uuid, sizeof(s.host_uuid), "%s", d->host_uuid);
+	snprintf(s.host_name, sizeof(s.host_name), "%s", d->host_name);
+	s.started_ns = vm_wall_ns();
+	ret = hv_ha_state_write(vmdir, &s);
+	if (ret)
+		qb_log(LOG_WARNING, "VM %s: cannot write its run record %s/%s: "
+		       "%s; HA could not restart it should this host die",
+		       vmdir, vmdir, HV_HA_STATE_NAME, vmfs_strerror(ret));
+}
+
+static int vm_start(struct vmfsd *d, const char *path,
+		    const struct hv_ha_state *from, char *msg, size_t len)
 {
 	char vmdir[PATH_MAX * 2], log[PATH_MAX * 2 + 16];
 	struct hv_config c;
 	struct vmfsd_vm *vm = vmfsd_vm_find(d, path);
-	char **argv = NULL;
+	struct hv_ha_state prev;
+	char **argv = NULL, herr[256];
+	bool have_prev = false, recorded = false;
 	int ret, status = 0;
 
 	if (path[0] != '/' || strstr(path, "/../") || strlen(path) >= PATH_MAX) {
@@ -450,6 +502,12 @@ static int vm_start(struct vmfsd *d, const char *path, char *msg, size_t len)
 			   access("/dev/kvm", R_OK | W_OK) == 0, &argv);
 	if (ret)
 		goto fail;
+	/* The run record before QEMU: a survivor trying the same VM for HA
+	 * (ha.c) sees at once that it runs here.  A failed start puts back
+	 * what was there. */
+	have_prev = !hv_ha_state_read(vmdir, &prev, herr, sizeof(herr));
+	vmfsd_vm_record(d, vmdir, &c, from);
+	recorded = true;
 	vm->pid = vmfsd_vm_spawn(argv, log);
 	hv_argv_free(argv);
 	if (vm->pid < 0) {
@@ -486,6 +544,10 @@ static int vm_start(struct vmfsd *d, const char *path, char *msg, size_t len)
 	       path, c.name, (long)vm->pid, vm->nino);
 	return 0;
 fail:
+	if (recorded && have_prev)
+		hv_ha_state_write(vmdir, &prev);
+	else if (recorded)
+		hv_ha_state_clear(vmdir);
 	vmfsd_vm_locks_release(d, vm);
 	vm_free(vm);
 	return ret;
@@ -595,8 +657,20 @@ int vmfsd_vm_request(struct vmfsd *d, uint32_t type, const char *body,
 	if (timeout_ms < 0)
 		timeout_ms = 0;
 	if (type == VMFSD_CTL_VM_START)
-		return vm_start(d, path, msg, len);
+		return vm_start(d, path, NULL, msg, len);
 	return vm_stop(d, path, force, timeout_ms, msg, len);
+}
+
+int vmfsd_vm_start(struct vmfsd *d, const char *path,
+		   const struct hv_ha_state *from, char *msg, size_t len)
+{
+	msg[0] = 0;
+	return vm_start(d, path, from, msg, len);
+}
+
+bool vmfsd_vm_known(struct vmfsd *d, const char *path)
+{
+	return vmfsd_vm_find(d, path) != NULL;
 }
 
 unsigned vmfsd_vms_running(struct vmfsd *d, char *names, size_t len)

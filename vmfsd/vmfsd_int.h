@@ -14,6 +14,7 @@
  *   vm.c        the VM supervisor: QEMU processes and their locks
  *   migrate.c   live migration: the exchange with the other host, QEMU's
  *               migration, the locks handed over at its switchover
+ *   ha.c        the HA agent: restarts the HA VMs of dead hosts
  *
  * Threads: the main thread runs the qb_loop and does everything that is
  * not a FUSE request: signals, control requests, timers, start-up and
@@ -115,6 +116,8 @@ struct vmfsd {
 	pthread_mutex_t mig_mu;
 	struct mig_msg *mig_q;
 	uint64_t mig_next_id;
+	/* ha.c */
+	struct vmfsd_ha *ha;
 };
 
 /* main.c */
@@ -221,6 +224,18 @@ void vmfsd_vm_link(struct vmfsd *d, struct vmfsd_vm *vm);
  * "{}"), or -errno with msg. */
 int vmfsd_vm_request(struct vmfsd *d, uint32_t type, const char *body,
 		     char **reply, char *msg, size_t len);
+/* Start the VM at path (inside the volume) here, as `vmfs vm start`
+ * does; from: how the HA agent restarts it (kept in its run record), or
+ * NULL.  -EBUSY when another host holds its lock.  Loop thread. */
+struct hv_ha_state;
+/* Write the run record (hypervisor/hastate.c, "should be running") of a
+ * VM that runs here from now on; from: how HA restarted it, or NULL. */
+void vmfsd_vm_record(struct vmfsd *d, const char *vmdir,
+		     const struct hv_config *c, const struct hv_ha_state *from);
+int vmfsd_vm_start(struct vmfsd *d, const char *path,
+		   const struct hv_ha_state *from, char *msg, size_t len);
+/* Has this daemon run (or does it run) the VM at path? */
+bool vmfsd_vm_known(struct vmfsd *d, const char *path);
 /* How many VMs run here; their paths, comma-separated, into names. */
 unsigned vmfsd_vms_running(struct vmfsd *d, char *names, size_t len);
 /* Stop every VM (SIGTERM, SIGKILL after a while) and release its locks;
@@ -244,5 +259,11 @@ void vmfsd_migrate_left(struct vmfsd *d, const struct cn_member *m);
 void vmfsd_migrate_exited(struct vmfsd *d, struct vmfsd_vm *vm);
 bool vmfsd_migrate_busy(const struct vmfsd_vm *vm);
 void vmfsd_migrate_free(struct vmfsd_vm *vm);
+/* ha.c */
+/* Start the HA agent (a timer on the loop); read-write mounts only. */
+void vmfsd_ha_start(struct vmfsd *d);
+void vmfsd_ha_stop(struct vmfsd *d);
+/* Its recent decisions, newest last, one per line, into out. */
+void vmfsd_ha_events(struct vmfsd *d, char *out, size_t len);
 
 #endif /* VMFSD_INT_H */

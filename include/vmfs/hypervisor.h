@@ -26,6 +26,9 @@
 #define HV_MEMORY_MAX_MIB (1024 * 1024)
 #define HV_CPUS_MAX      64
 #define HV_ERR_MAX       1024
+#define HV_PRIORITY_MAX  1000
+/* The VM's "should be running" record (hypervisor/hastate.c). */
+#define HV_HA_STATE_NAME "ha-state.json"
 
 /*
  * Paths in a config (disks, kernel, initrd, boot disk) are relative to
@@ -51,7 +54,8 @@ struct hv_config {
 	char initrd[PATH_MAX];
 	char cmdline[512];
 	char boot_disk[PATH_MAX];
-	bool ha;
+	bool ha;                  /* restarted elsewhere when its host dies */
+	unsigned restart_priority; /* 0..HV_PRIORITY_MAX; higher first */
 	/* "accel": "auto" (default: KVM when /dev/kvm can be opened, else
 	 * TCG), "kvm" or "tcg".  "tcg" is for hosts whose /dev/kvm accepts
 	 * VMs that then never run (nested virtualisation without support). */
@@ -91,6 +95,37 @@ void hv_argv_free(char **argv);
 /* Append arg to a NULL-terminated malloc'd argv (hv_qemu_argv's);
  * -ENOMEM leaves it as it was. */
 int hv_argv_append(char ***argv, const char *arg);
+
+/* ---- the run record (hypervisor/hastate.c) ---- */
+
+/*
+ * vmdir/HV_HA_STATE_NAME says "this VM should be running": written by
+ * the host that starts the VM while it holds the config's lock, removed
+ * at a clean stop or guest power-off, kept through a crash of the host.
+ * Survivors read it to know which VMs of a dead host to restart (HA,
+ * vmfsd/ha.c), and `vmfs vm list` shows how the VM last (re)started.
+ */
+struct hv_ha_state {
+	bool ha;                   /* copied from the config at start */
+	unsigned priority;
+	uint64_t memory_mib;
+	char host_uuid[37];        /* the host that runs it */
+	char host_name[65];
+	int64_t started_ns;        /* wall clock */
+	/* Set when an HA agent restarted it: */
+	char from_uuid[37];        /* the dead host it ran on */
+	char from_name[65];
+	char why[256];
+	int64_t restarted_ns;
+};
+
+/* 0, -ENOENT (no record: not meant to run), or -errno / -EINVAL with err. */
+int hv_ha_state_read(const char *vmdir, struct hv_ha_state *s, char *err,
+		     size_t errlen);
+/* Write it whole (a temporary file renamed over the record). */
+int hv_ha_state_write(const char *vmdir, const struct hv_ha_state *s);
+/* Remove it: 0 also when there was none. */
+int hv_ha_state_clear(const char *vmdir);
 
 /* ---- QMP (hypervisor/qmp.c) ---- */
 

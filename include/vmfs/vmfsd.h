@@ -100,6 +100,7 @@ int vmfsd_host_list(struct vmfsd_host *h,
 #define VMFSD_CTL_VERSION   1
 #define VMFSD_CTL_MSG_MAX   (64 * 1024)   /* whole message, header included */
 #define VMFSD_CTL_NAME_MAX  64
+#define VMFSD_HA_EVENTS_MAX 8192
 
 enum vmfsd_ctl_type {
 	VMFSD_CTL_INFO = 1,     /* {} -> struct vmfsd_info */
@@ -177,6 +178,9 @@ struct vmfsd_info {
 	uint64_t cluster_ask_timeouts, cluster_requests, cluster_handed;
 	uint32_t cluster_nmembers;
 	struct vmfsd_cluster_member cluster_members[VMFSD_CLUSTER_MAX_MEMBERS];
+	/* the HA agent's recent decisions, one per line, oldest first ("" from
+	 * an older vmfsd or a read-only mount) */
+	char ha_events[VMFSD_HA_EVENTS_MAX];
 };
 
 /* How the daemon's unmount ended: the reply to VMFSD_CTL_UMOUNT. */

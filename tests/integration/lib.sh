@@ -143,6 +143,15 @@ t_need_guest() {
 		skip "no test guest in $GUEST (make guest)"
 }
 
+# t_guest_counter FILE: the test guest's counter on its disk FILE (the
+# line "vmfs-guest-counter N" at offset 0, read with O_DIRECT); nothing
+# when it cannot be read (e.g. the disk is locked by another host).
+t_guest_counter() {
+	{ dd if="$1" bs=512 count=1 iflag=direct 2>/dev/null | head -c 64 |
+		tr -d '\0' | sed -n 's/^vmfs-guest-counter \([0-9]*\)$/\1/p' |
+		head -1; } || true
+}
+
 # make_lun PATH SIZE: a sparse LUN file.
 make_lun() {
 	rm -f "$1"

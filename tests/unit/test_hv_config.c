@@ -4,8 +4,11 @@
  * ones are refused with a message naming the file and the key, and the
  * disks go to QEMU with cache=none and aio=native.
  */
+#include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "unit.h"
 #include "vmfs/hypervisor.h"
@@ -14,7 +17,7 @@ static const char good[] =
 	"{ \"name\": \"g1\", \"memory_mib\": 256, \"cpus\": 2,"
 	"  \"disks\": [\"disk0.img\"], \"nics\": [{\"model\": \"e1000\"}],"
 	"  \"boot\": {\"kernel\": \"vmlinuz\", \"initrd\": \"initrd.img\"},"
-	"  \"ha\": true }";
+	"  \"ha\": true, \"restart_priority\": 7 }";
 
 static void test_good_roundtrip(void)
 {
@@ -29,13 +32,60 @@ static void test_good_roundtrip(void)
 	CU_ASSERT_EQUAL(c.ndisks, 1);
 	CU_ASSERT_STRING_EQUAL(c.nics[0].model, "e1000");
 	CU_ASSERT(c.ha);
+	CU_ASSERT_EQUAL(c.restart_priority, 7);
 	text = hv_config_encode(&c);
 	CU_ASSERT_FATAL(text != NULL);
 	CU_ASSERT_EQUAL(hv_config_parse(text, "vm.json", &c2, err, sizeof(err)), 0);
 	CU_ASSERT_STRING_EQUAL(c2.disks[0], "disk0.img");
 	CU_ASSERT_STRING_EQUAL(c2.kernel, "vmlinuz");
 	CU_ASSERT_EQUAL(c2.memory_mib, 256);
+	CU_ASSERT_EQUAL(c2.restart_priority, 7);
 	free(text);
+}
+
+/* The run record (hypervisor/hastate.c): written, read back whole,
+ * cleared; a damaged one is refused saying what to do. */
+static void test_ha_state(void)
+{
+	char dir[] = "/tmp/vmfs-unit-hastate-XXXXXX", err[256], p[64];
+	struct hv_ha_state s, r;
+	FILE *f;
+
+	CU_ASSERT_FATAL(mkdtemp(dir) != NULL);
+	CU_ASSERT_EQUAL(hv_ha_state_read(dir, &r, err, sizeof(err)), -ENOENT);
+	memset(&s, 0, sizeof(s));
+	s.ha = true;
+	s.priority = 12;
+	s.memory_mib = 128;
+	snprintf(s.host_uuid, sizeof(s.host_uuid), "%s",
+		 "11111111-2222-4333-8444-555555555555");
+	snprintf(s.host_name, sizeof(s.host_name), "h2");
+	s.started_ns = 1700000000123456789LL;
+	snprintf(s.from_name, sizeof(s.from_name), "h1");
+	snprintf(s.why, sizeof(s.why), "host h1 died");
+	s.restarted_ns = 1700000000000000001LL;
+	CU_ASSERT_EQUAL_FATAL(hv_ha_state_write(dir, &s), 0);
+	CU_ASSERT_EQUAL_FATAL(hv_ha_state_read(dir, &r, err, sizeof(err)), 0);
+	CU_ASSERT(r.ha);
+	CU_ASSERT_EQUAL(r.priority, 12);
+	CU_ASSERT_EQUAL(r.memory_mib, 128);
+	CU_ASSERT_STRING_EQUAL(r.host_uuid, s.host_uuid);
+	CU_ASSERT_STRING_EQUAL(r.host_name, "h2");
+	CU_ASSERT_EQUAL(r.started_ns, s.started_ns);
+	CU_ASSERT_STRING_EQUAL(r.from_name, "h1");
+	CU_ASSERT_STRING_EQUAL(r.why, "host h1 died");
+	CU_ASSERT_EQUAL(r.restarted_ns, s.restarted_ns);
+	snprintf(p, sizeof(p), "%s/%s", dir, HV_HA_STATE_NAME);
+	f = fopen(p, "w");
+	CU_ASSERT_FATAL(f != NULL);
+	fputs("{ not json", f);
+	fclose(f);
+	CU_ASSERT_EQUAL(hv_ha_state_read(dir, &r, err, sizeof(err)), -EINVAL);
+	CU_ASSERT(strstr(err, "remove it") != NULL);
+	CU_ASSERT_EQUAL(hv_ha_state_clear(dir), 0);
+	CU_ASSERT_EQUAL(hv_ha_state_clear(dir), 0);
+	CU_ASSERT_EQUAL(hv_ha_state_read(dir, &r, err, sizeof(err)), -ENOENT);
+	rmdir(dir);
 }
 
 static void test_bad(void)
@@ -128,6 +178,7 @@ static CU_TestInfo tests[] = {
 	{ "good config round-trips", test_good_roundtrip },
 	{ "bad configs name file and key", test_bad },
 	{ "qemu argv", test_argv },
+	{ "run record round-trips", test_ha_state },
 	CU_TEST_INFO_NULL
 };
 

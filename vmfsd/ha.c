@@ -1,0 +1,438 @@
+/*
+ * The HA agent: restarts, on this host, the HA VMs of hosts that died.
+ *
+ * Every HA_TICK_MS the loop thread reads the heartbeat slots (one read
+ * of the region).  A host whose slot was there and is gone has been
+ * recovered by some survivor (vol_recover_slot frees the slot only after
+ * its journal is replayed, so its locks are breakable now) or has
+ * unmounted cleanly (its VMs were stopped then, and their run records
+ * cleared).  Then, after a placement delay, the agent walks the
+ * datastore for run records (hypervisor/hastate.c: VMs that should be
+ * running) of HA VMs whose host is no longer on the volume, and starts
+ * them here, highest restart priority first, through the supervisor
+ * (vmfsd_vm_start).  The config's open lock decides who runs each VM:
+ * taking it is a compare-and-write, so of all the survivors trying at
+ * once exactly one wins; the others get -EBUSY naming the winner and
+ * leave the VM alone.
+ *
+ * Placement (a small DRS, without talking): the delay before this host
+ * tries is shorter the more memory it has available (MemAvailable, less
+ * the memory of the VMs it restarted in this round, which QEMU has not
+ * touched yet), so the host with the most free memory normally gets
+ * there first; the slot number breaks ties.  A host restarts one VM per
+ * attempt and then waits its (now longer) delay again, so the VMs of a
+ * dead host spread over the survivors instead of all landing on the
+ * first one.  A VM that would not fit in this host's free memory is left
+ * to the others.
+ *
+ * No VM twice: a host cut off from the cluster network but still
+ * heartbeating keeps its slot, so its VMs are never candidates; its locks
+ * stay live anyway.  Without quorum (corosync says so) the agent starts
+ * nothing and waits; with --no-cluster there is no quorum to ask and the
+ * on-disk locks alone decide.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+#include <qb/qblog.h>
+
+#include "vmfs/clock.h"
+#include "vmfs/hypervisor.h"
+#include "vmfs/lockmgr.h"
+#include "vmfs/vol.h"
+#include "vmfsd_int.h"
+
+#define HA_TICK_MS        500
+/* The placement delay: HA_PLACE_MS for 1 GiB available, less for more,
+ * plus HA_SLOT_MS per slot number (ties: one host at a time, mostly). */
+#define HA_PLACE_MS       2000
+#define HA_SLOT_MS        300
+#define HA_EVENTS         16
+#define HA_CANDIDATES_MAX 256
+
+struct ha_host {
+	uint8_t uuid[VMFS_UUID_SIZE];
+	char name[65];
+};
+
+struct vmfsd_ha {
+	struct vmfsd *d;
+	qb_loop_timer_handle timer;
+	bool timer_set;
+	uint32_t max;
+	struct hb_slot_info *si;
+	struct ha_host *present;   /* hosts on the volume at the last read */
+	uint32_t npresent;
+	bool surveyed;
+	/* A scan to run at due_ms (monotonic), and why. */
+	bool scan;
+	int64_t due_ms;
+	char why[250];
+	bool said_no_quorum;
+	uint64_t placed_mib;       /* restarted here in this round */
+	char events[HA_EVENTS][400];
+	unsigned nevents;
+};
+
+struct ha_cand {
+	char path[PATH_MAX];
+	struct hv_ha_state s;
+};
+
+__attribute__((format(printf, 3, 4)))
+static void ha_event(struct vmfsd_ha *ha, int level, const char *fmt, ...)
+{
+	char line[sizeof(ha->events[0])], when[32];
+	struct tm tm;
+	time_t now = time(NULL);
+	va_list ap;
+	unsigned i;
+
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	qb_log(level, "HA: %s", line);
+	gmtime_r(&now, &tm);
+	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	if (ha->nevents == HA_EVENTS) {
+		memmove(ha->events[0], ha->events[1],
+			sizeof(ha->events[0]) * (HA_EVENTS - 1));
+		ha->nevents--;
+	}
+	i = ha->nevents++;
+	snprintf(ha->events[i], sizeof(ha->events[i]), "%.24s %.370s", when, line);
+}
+
+static uint64_t ha_mem_available_mib(void)
+{
+	FILE *f = fopen("/proc/meminfo", "re");
+	char line[128];
+	unsigned long long kib = 0;
+
+	if (!f)
+		return 0;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "MemAvailable: %llu kB", &kib) == 1)
+			break;
+	fclose(f);
+	return kib / 1024;
+}
+
+/* What this host has for another VM: MemAvailable less what the VMs it
+ * restarted in this round will take. */
+static uint64_t ha_avail_mib(struct vmfsd_ha *ha)
+{
+	uint64_t avail = ha_mem_available_mib();
+
+	return avail > ha->placed_mib ? avail - ha->placed_mib : 0;
+}
+
+static int64_t ha_place_delay_ms(struct vmfsd_ha *ha)
+{
+	uint64_t avail = ha_avail_mib(ha);
+	int64_t ms = avail >= 1024 ? (int64_t)(HA_PLACE_MS * 1024 / avail) :
+		HA_PLACE_MS;
+
+	return ms + (int64_t)hb_slot_index(ha->d->hb) * HA_SLOT_MS;
+}
+
+static bool ha_is_present(struct vmfsd_ha *ha, const char *uuid_text)
+{
+	char u[37];
+
+	for (uint32_t i = 0; i < ha->npresent; i++) {
+		vol_uuid_format(ha->present[i].uuid, u);
+		if (!strcmp(u, uuid_text))
+			return true;
+	}
+	return false;
+}
+
+/* Read the slots; note hosts that left.  -errno when the read failed. */
+static int ha_survey(struct vmfsd_ha *ha)
+{
+	struct vmfsd *d = ha->d;
+	struct vol_geom g;
+	struct ha_host *now;
+	uint32_t n = 0;
+	int ret;
+
+	vol_geom_get(d->vol, &g);
+	ret = hb_survey(d->hb_lun, g.hb_offset, false, ha->si, ha->max, &n);
+	if (ret)
+		return ret;
+	now = calloc(n ? n : 1, sizeof(*now));
+	if (!now)
+		return -ENOMEM;
+	for (uint32_t i = 0; i < n; i++) {
+		memcpy(now[i].uuid, ha->si[i].host_uuid, VMFS_UUID_SIZE);
+		snprintf(now[i].name, sizeof(now[i].name), "%s",
+			 ha->si[i].hostname);
+	}
+	for (uint32_t i = 0; ha->surveyed && i < ha->npresent; i++) {
+		bool still = false;
+		char u[37];
+
+		for (uint32_t j = 0; j < n && !still; j++)
+			still = !memcmp(now[j].uuid, ha->present[i].uuid,
+					VMFS_UUID_SIZE);
+		if (still)
+			continue;
+		vol_uuid_format(ha->present[i].uuid, u);
+		if (!strcmp(u, d->host_uuid))
+			continue;
+		ha_event(ha, LOG_NOTICE, "host %s (%s) left the volume (its slot "
+			 "is free: recovered after its death, or unmounted); "
+			 "looking for its HA VMs", ha->present[i].name[0] ?
+			 ha->present[i].name : "?", u);
+		snprintf(ha->why, sizeof(ha->why), "host %s (%s) died",
+			 ha->present[i].name[0] ? ha->present[i].name : "?", u);
+		if (!ha->scan) {
+			ha->placed_mib = 0;
+			ha->due_ms = vmfs_mono_ms() + ha_place_delay_ms(ha);
+		}
+		ha->scan = true;
+	}
+	if (!ha->surveyed) {
+		/* At mount: VMs whose host went away while we were not here. */
+		snprintf(ha->why, sizeof(ha->why), "its host was gone when %s "
+			 "mounted the volume", d->host_name[0] ? d->host_name :
+			 d->host_uuid);
+		ha->scan = true;
+		ha->due_ms = vmfs_mono_ms() + ha_place_delay_ms(ha);
+	}
+	free(ha->present);
+	ha->present = now;
+	ha->npresent = n;
+	ha->surveyed = true;
+	return 0;
+}
+
+/* The run records under dir (depth 1 or 2 below the top, like `vmfs vm
+ * list`) that this host should try to restart. */
+static void ha_walk(struct vmfsd_ha *ha, const char *dir, int depth,
+		    struct ha_cand *c, unsigned *n)
+{
+	struct vmfsd *d = ha->d;
+	size_t mplen = strlen(d->a->mountpoint);
+	DIR *dh = opendir(dir);
+	struct dirent *e;
+
+	if (!dh)
+		return;
+	while ((e = readdir(dh)) && *n < HA_CANDIDATES_MAX) {
+		char sub[PATH_MAX], err[256];
+		struct hv_ha_state s;
+		struct stat st;
+		int ret;
+
+		if (e->d_name[0] == '.' ||
+		    snprintf(sub, sizeof(sub), "%s/%s", dir, e->d_name) >=
+		    (int)sizeof(sub) || stat(sub, &st) || !S_ISDIR(st.st_mode))
+			continue;
+		ret = hv_ha_state_read(sub, &s, err, sizeof(err));
+		if (ret == -ENOENT) {
+			char cfg[PATH_MAX + 16];
+
+			snprintf(cfg, sizeof(cfg), "%s/%s", sub, HV_CONFIG_NAME);
+			if (depth < 2 && access(cfg, F_OK))
+				ha_walk(ha, sub, depth + 1, c, n);
+			continue;
+		}
+		if (ret) {
+			qb_log(LOG_WARNING, "HA: %s", err);
+			continue;
+		}
+		if (!s.ha || ha_is_present(ha, s.host_uuid))
+			continue;
+		/* Ours: a VM this daemon ran (and saw end) is not restarted;
+		 * one our previous incarnation ran is. */
+		if (!strcmp(s.host_uuid, d->host_uuid) &&
+		    vmfsd_vm_known(d, sub + mplen))
+			continue;
+		snprintf(c[*n].path, sizeof(c[*n].path), "%s", sub + mplen);
+		c[*n].s = s;
+		(*n)++;
+	}
+	closedir(dh);
+}
+
+static int ha_cand_cmp(const void *a, const void *b)
+{
+	const struct ha_cand *x = a, *y = b;
+
+	if (x->s.priority != y->s.priority)
+		return x->s.priority > y->s.priority ? -1 : 1;
+	return strcmp(x->path, y->path);
+}
+
+/* Try to start c here: true when it now runs here. */
+static bool ha_restart(struct vmfsd_ha *ha, struct ha_cand *c)
+{
+	struct vmfsd *d = ha->d;
+	char vmdir[PATH_MAX * 2], msg[VMFSD_MSG_MAX], err[256];
+	struct hv_ha_state now, from;
+	struct timespec ts;
+	uint64_t avail;
+	int64_t t0 = vmfs_mono_ms();
+	int ret;
+
+	snprintf(vmdir, sizeof(vmdir), "%s%s", d->a->mountpoint, c->path);
+	/* Another survivor may have won meanwhile: it rewrote the record. */
+	if (!hv_ha_state_read(vmdir, &now, err, sizeof(err)) &&
+	    strcmp(now.host_uuid, c->s.host_uuid)) {
+		ha_event(ha, LOG_NOTICE, "VM %s: restarted by host %s already; "
+			 "leaving it", c->path, now.host_name[0] ?
+			 now.host_name : now.host_uuid);
+		return false;
+	}
+	avail = ha_avail_mib(ha);
+	if (c->s.memory_mib > avail) {
+		ha_event(ha, LOG_NOTICE, "VM %s needs %llu MiB, this host has "
+			 "%llu MiB available: leaving it to the others", c->path,
+			 (unsigned long long)c->s.memory_mib,
+			 (unsigned long long)avail);
+		return false;
+	}
+	memset(&from, 0, sizeof(from));
+	snprintf(from.from_uuid, sizeof(from.from_uuid), "%s", c->s.host_uuid);
+	snprintf(from.from_name, sizeof(from.from_name), "%s", c->s.host_name);
+	snprintf(from.why, sizeof(from.why), "%.250s", ha->why);
+	clock_gettime(CLOCK_REALTIME, &ts);
+	from.restarted_ns = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+	ret = vmfsd_vm_start(d, c->path, &from, msg, sizeof(msg));
+	if (!ret) {
+		ha->placed_mib += c->s.memory_mib;
+		ha_event(ha, LOG_NOTICE, "restarted VM %s (priority %u) here, in "
+			 "%lld ms: it ran on host %s; %s", c->path,
+			 c->s.priority, (long long)(vmfs_mono_ms() - t0),
+			 c->s.host_name[0] ? c->s.host_name : c->s.host_uuid,
+			 ha->why);
+		return true;
+	}
+	if (ret == -EBUSY)
+		ha_event(ha, LOG_NOTICE, "VM %s: another host won its lock: %s",
+			 c->path, msg);
+	else
+		ha_event(ha, LOG_WARNING, "cannot restart VM %s here: %s",
+			 c->path, msg[0] ? msg : vmfs_strerror(ret));
+	return false;
+}
+
+static void ha_scan(struct vmfsd_ha *ha)
+{
+	struct ha_cand *c = calloc(HA_CANDIDATES_MAX, sizeof(*c));
+	unsigned n = 0;
+
+	if (!c)
+		return;
+	ha_walk(ha, ha->d->a->mountpoint, 1, c, &n);
+	if (n)
+		ha_event(ha, LOG_NOTICE, "%u HA VM%s to restart (%s); trying, "
+			 "highest restart priority first", n, n == 1 ? "" : "s",
+			 ha->why);
+	else
+		ha_event(ha, LOG_NOTICE, "no HA VM left to restart (%s): none "
+			 "should run on a host that is gone", ha->why);
+	qsort(c, n, sizeof(*c), ha_cand_cmp);
+	/* One restart per attempt; then the next attempt after the delay
+	 * this host's remaining memory gives (placement, above). */
+	for (unsigned i = 0; i < n && !ha->d->fenced && !ha->d->stopping; i++)
+		if (ha_restart(ha, &c[i])) {
+			ha->scan = i + 1 < n;
+			ha->due_ms = vmfs_mono_ms() + ha_place_delay_ms(ha);
+			break;
+		}
+	free(c);
+}
+
+static void ha_tick(void *data)
+{
+	struct vmfsd_ha *ha = data;
+	struct vmfsd *d = ha->d;
+
+	ha->timer_set = false;
+	if (d->fenced || d->stopping)
+		return;
+	ha_survey(ha);
+	if (ha->scan && vmfs_mono_ms() >= ha->due_ms) {
+		struct cn_view v;
+
+		if (d->cn)
+			cn_view_get(d->cn, &v);
+		if (d->cn && !v.quorate) {
+			if (!ha->said_no_quorum)
+				ha_event(ha, LOG_WARNING, "the cluster has no "
+					 "quorum here: restarting no VM until "
+					 "it has (%s)", ha->why);
+			ha->said_no_quorum = true;
+		} else {
+			ha->said_no_quorum = false;
+			ha->scan = false;
+			ha_scan(ha);
+		}
+	}
+	if (!d->fenced && !d->stopping &&
+	    !qb_loop_timer_add(d->loop, QB_LOOP_LOW, HA_TICK_MS * 1000000ull,
+			       ha, ha_tick, &ha->timer))
+		ha->timer_set = true;
+}
+
+void vmfsd_ha_start(struct vmfsd *d)
+{
+	struct vmfsd_ha *ha;
+	struct vol_geom g;
+
+	if (d->a->ro || !d->vol || !d->hb)
+		return;
+	ha = calloc(1, sizeof(*ha));
+	if (!ha)
+		return;
+	vol_geom_get(d->vol, &g);
+	ha->d = d;
+	ha->max = g.max_hosts;
+	ha->si = calloc(ha->max, sizeof(*ha->si));
+	if (!ha->si ||
+	    qb_loop_timer_add(d->loop, QB_LOOP_LOW, HA_TICK_MS * 1000000ull, ha,
+			      ha_tick, &ha->timer)) {
+		qb_log(LOG_ERR, "HA: cannot start the agent: out of memory; this "
+		       "host restarts no VM of another");
+		free(ha->si);
+		free(ha);
+		return;
+	}
+	ha->timer_set = true;
+	d->ha = ha;
+}
+
+void vmfsd_ha_stop(struct vmfsd *d)
+{
+	struct vmfsd_ha *ha = d->ha;
+
+	if (!ha)
+		return;
+	if (ha->timer_set)
+		qb_loop_timer_del(d->loop, ha->timer);
+	free(ha->present);
+	free(ha->si);
+	free(ha);
+	d->ha = NULL;
+}
+
+void vmfsd_ha_events(struct vmfsd *d, char *out, size_t len)
+{
+	struct vmfsd_ha *ha = d->ha;
+
+	if (len)
+		out[0] = 0;
+	for (unsigned i = 0; ha && i < ha->nevents; i++)
+		snprintf(out + strlen(out), len - strlen(out), "%s\n",
+			 ha->events[i]);
+}
