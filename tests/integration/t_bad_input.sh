@@ -70,7 +70,7 @@ expect_fail 2 "unknown subcommand 'frob'" "$VMFS" disk frob
 # Commands with subcommands share one dispatcher (cli/dispatch.c): the
 # same answers, naming the group's subcommands and the running command.
 for grp in "disk create|create, info, set, import, clone, extend or inflate" \
-	"vm start|create, start, stop, status, list, console, migrate or destroy" \
+	"vm start|create, start, stop, status, list, console, migrate, destroy or set" \
 	"journal dump|dump or replay" "cluster config|config"; do
 	IFS='|' read -r cmd_s1 list <<<"$grp"
 	read -r cmd s1 <<<"$cmd_s1"
