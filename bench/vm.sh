@@ -10,7 +10,11 @@
 #    write of the empty image (allocating: a new thin disk's cost), a
 #    rewrite, a read, 1 MiB requests at queue depth 16, and 4 KiB writes
 #    at queue depth 1.  Prints mount/raw ratios.
-# 2. Boot: the time from `vmfs vm start` to the test guest's (make guest)
+# 2. Inside the guest: the test guest's own dd (O_DIRECT, 1 MiB blocks)
+#    to and from its second disk, eagerzeroedthick on the datastore vs a
+#    raw file beside the LUN in a plain QEMU, same run (guest/init's
+#    vmfs_bench=MIB; the times come back on the serial console).
+# 3. Boot: the time from `vmfs vm start` to the test guest's (make guest)
 #    first counter write on its disk, seen on the datastore with O_DIRECT
 #    reads every 20 ms; BENCH_STARTS starts, each after a stop.
 #
@@ -21,6 +25,7 @@
 #   BENCH_DIR       where the LUN and the raw file go (default /tmp)
 #   BENCH_SIZE      size of each image (default 512M)
 #   BENCH_STARTS    VM starts to time (default 3)
+#   BENCH_GUEST_MIB MiB the guest writes and reads with dd (default 256)
 #   BENCH_ACCEL     the VM's accel: tcg (default), kvm or auto
 
 set -euo pipefail
@@ -32,6 +37,7 @@ GUEST=${VMFS_GUEST:-$root/build/guest}
 vmfs=$VMFS_BIN/vmfs
 size=${BENCH_SIZE:-512M}
 starts=${BENCH_STARTS:-3}
+gmib=${BENCH_GUEST_MIB:-256}
 accel=${BENCH_ACCEL:-tcg}
 size_bytes=$(numfmt --from=iec "$size")
 mib=$((size_bytes >> 20))
@@ -95,6 +101,61 @@ row "1 MiB read QD16" MiB/s "$mib" -s 1M -c "$mib" -d 16
 n4k=$((size_bytes < (64 << 20) ? size_bytes / 4096 : 16384))
 row "4 KiB write QD1 (rewrite)" IOPS "$n4k" -w --pattern=90 -s 4k -S 4k -c "$n4k" -d 1
 rm -f "$dir/raw.img" "$mp/vms/disk.img"
+
+echo
+echo "== inside the guest: dd with O_DIRECT, 1 MiB blocks, on its second disk ($gmib MiB)"
+# The test guest's vmfs_bench=MIB (guest/init): dd to and from /dev/vdb
+# before its counter starts; the times come back on its console.  The
+# datastore: a VM whose second disk is eagerzeroedthick on the mount; the
+# baseline: the same guest in a plain QEMU whose second disk is a raw file
+# beside the LUN, written once beforehand (allocated too).
+gbench_line() {
+	local f=$1 k
+	for ((k = 0; k < 3000; k++)); do
+		grep -a -m1 -o 'vmfs-guest-bench write [0-9]* MiB [0-9]* cs read [0-9]* MiB [0-9]* cs' "$f" 2>/dev/null && return 0
+		sleep 0.1
+	done
+	echo "vm.sh: no vmfs-guest-bench line in $f" >&2
+	tail -n 5 "$f" >&2
+	return 1
+}
+vmdir=$mp/vms/g1
+vm create "$vmdir" --memory 256M --cpus 1 --disk 16M:thin \
+	--disk "${gmib}M:eagerzeroedthick" --accel "$accel" \
+	--kernel "$GUEST/vmlinuz" --initrd "$GUEST/initrd.img" \
+	--cmdline "console=ttyS0 quiet panic=-1 vmfs_bench=$gmib" >/dev/null
+vm start "$vmdir" >/dev/null
+gmnt=$(gbench_line "$vmdir/console.log")
+vm stop --force "$vmdir" >/dev/null
+vm destroy "$vmdir" >/dev/null
+vmdir=
+truncate -s 16M "$dir/g0.img"
+dd if=/dev/zero of="$dir/g1.img" bs=1M count="$gmib" status=none
+qemu-system-x86_64 -machine "q35,accel=$accel" -m 256 -smp 1 -display none \
+	-nodefaults -no-user-config -no-reboot \
+	-chardev "file,id=c0,path=$dir/g-console.log" -serial chardev:c0 \
+	-kernel "$GUEST/vmlinuz" -initrd "$GUEST/initrd.img" \
+	-append "console=ttyS0 quiet panic=-1 vmfs_bench=$gmib" \
+	-drive "file=$dir/g0.img,format=raw,if=virtio,cache=none,aio=native" \
+	-drive "file=$dir/g1.img,format=raw,if=virtio,cache=none,aio=native" \
+	-nic none >/dev/null 2>&1 &
+gqemu=$!
+graw=$(gbench_line "$dir/g-console.log")
+kill "$gqemu" 2>/dev/null
+wait "$gqemu" 2>/dev/null || true
+rm -f "$dir/g0.img" "$dir/g1.img"
+python3 - "$gmnt" "$graw" <<'EOF'
+import re, sys
+def rates(line):
+    m = re.search(r"write (\d+) MiB (\d+) cs read (\d+) MiB (\d+) cs", line)
+    n, w, r = int(m.group(1)), max(int(m.group(2)), 1), max(int(m.group(4)), 1)
+    return n * 100.0 / w, n * 100.0 / r
+mw, mr = rates(sys.argv[1])
+rw, rr = rates(sys.argv[2])
+print("%-38s %9s %-5s %9s %-5s %9s" % ("job", "raw", "", "mount", "", "mount/raw"))
+print("%-38s %9.0f %-5s %9.0f %-5s %9.2f" % ("dd write 1 MiB O_DIRECT (guest)", rw, "MiB/s", mw, "MiB/s", mw / rw))
+print("%-38s %9.0f %-5s %9.0f %-5s %9.2f" % ("dd read 1 MiB O_DIRECT (guest)", rr, "MiB/s", mr, "MiB/s", mr / rr))
+EOF
 
 echo
 echo "== boot: vmfs vm start -> the guest's first counter write on its disk ($accel)"

@@ -66,12 +66,20 @@ wait_counter() {
 	fail "host $1: the guest's counter stays at '${c:-none}' (expected > $2); console: $(tail -c 300 "$(mnt "$1")$VM/console.log" 2>&1)"
 }
 
-# runs_on I: status from every host says h<I>, and I's supervisor has it.
+# runs_on I: status and list from every host say h<I>, and I's
+# supervisor has it.
 runs_on() {
 	local j host
 	for j in 1 2 3; do
 		host=$(field "$j" host)
 		[[ $host == "h$1" ]] || fail "host $j says VM runs on '$host', expected h$1"
+		host=$(cl_vmfs "$j" vm list --json "$(mnt "$j")" | python3 -c '
+import json, sys
+for v in json.load(sys.stdin)["vms"]:
+    if v["volume_path"] == sys.argv[1]:
+        print(v["state"], v["host"])' "$VM")
+		[[ $host == "running h$1" ]] ||
+			fail "vmfs vm list on host $j says '$host', expected 'running h$1'"
 	done
 	[[ $(field "$1" state) == running ]] || fail "host $1: VM state $(field "$1" state)"
 }
