@@ -56,6 +56,8 @@
 #define HA_SLOT_MS        300
 #define HA_EVENTS         16
 #define HA_CANDIDATES_MAX 256
+/* Scans again after its lock was taken elsewhere (ha_scan). */
+#define HA_BUSY_RETRIES   20
 
 struct ha_host {
 	uint8_t uuid[VMFS_UUID_SIZE];
@@ -76,6 +78,7 @@ struct vmfsd_ha {
 	int64_t due_ms;
 	char why[250];
 	bool said_no_quorum;
+	unsigned busy_retries;     /* scans again after a lock contention */
 	uint64_t placed_mib;       /* restarted here in this round */
 	char events[HA_EVENTS][400];
 	unsigned nevents;
@@ -199,6 +202,7 @@ static int ha_survey(struct vmfsd_ha *ha)
 			ha->due_ms = vmfs_mono_ms() + ha_place_delay_ms(ha);
 		}
 		ha->scan = true;
+		ha->busy_retries = 0;
 	}
 	if (!ha->surveyed) {
 		/* At mount: VMs whose host went away while we were not here. */
@@ -274,7 +278,10 @@ static int ha_cand_cmp(const void *a, const void *b)
 }
 
 /* Try to start c here: true when it now runs here. */
-static bool ha_restart(struct vmfsd_ha *ha, struct ha_cand *c)
+/* 1: restarted here; 0: left to others; -EBUSY: its lock was taken by
+ * another host (a winner, or only other survivors looking at it at the
+ * same moment: the next scan tells). */
+static int ha_restart(struct vmfsd_ha *ha, struct ha_cand *c)
 {
 	struct vmfsd *d = ha->d;
 	char vmdir[PATH_MAX * 2], msg[VMFSD_MSG_MAX], err[256];
@@ -291,7 +298,7 @@ static bool ha_restart(struct vmfsd_ha *ha, struct ha_cand *c)
 		ha_event(ha, LOG_NOTICE, "VM %s: restarted by host %s already; "
 			 "leaving it", c->path, now.host_name[0] ?
 			 now.host_name : now.host_uuid);
-		return false;
+		return 0;
 	}
 	avail = ha_avail_mib(ha);
 	if (c->s.memory_mib > avail) {
@@ -299,7 +306,7 @@ static bool ha_restart(struct vmfsd_ha *ha, struct ha_cand *c)
 			 "%llu MiB available: leaving it to the others", c->path,
 			 (unsigned long long)c->s.memory_mib,
 			 (unsigned long long)avail);
-		return false;
+		return 0;
 	}
 	memset(&from, 0, sizeof(from));
 	snprintf(from.from_uuid, sizeof(from.from_uuid), "%s", c->s.host_uuid);
@@ -315,21 +322,23 @@ static bool ha_restart(struct vmfsd_ha *ha, struct ha_cand *c)
 			 c->s.priority, (long long)(vmfs_mono_ms() - t0),
 			 c->s.host_name[0] ? c->s.host_name : c->s.host_uuid,
 			 ha->why);
-		return true;
+		return 1;
 	}
-	if (ret == -EBUSY)
-		ha_event(ha, LOG_NOTICE, "VM %s: another host won its lock: %s",
-			 c->path, msg);
-	else
-		ha_event(ha, LOG_WARNING, "cannot restart VM %s here: %s",
-			 c->path, msg[0] ? msg : vmfs_strerror(ret));
-	return false;
+	if (ret == -EBUSY) {
+		ha_event(ha, LOG_NOTICE, "VM %s: its lock is taken elsewhere "
+			 "(%s); looking again shortly", c->path, msg);
+		return -EBUSY;
+	}
+	ha_event(ha, LOG_WARNING, "cannot restart VM %s here: %s",
+		 c->path, msg[0] ? msg : vmfs_strerror(ret));
+	return 0;
 }
 
 static void ha_scan(struct vmfsd_ha *ha)
 {
 	struct ha_cand *c = calloc(HA_CANDIDATES_MAX, sizeof(*c));
 	unsigned n = 0;
+	bool busy = false;
 
 	if (!c)
 		return;
@@ -344,12 +353,28 @@ static void ha_scan(struct vmfsd_ha *ha)
 	qsort(c, n, sizeof(*c), ha_cand_cmp);
 	/* One restart per attempt; then the next attempt after the delay
 	 * this host's remaining memory gives (placement, above). */
-	for (unsigned i = 0; i < n && !ha->d->fenced && !ha->d->stopping; i++)
-		if (ha_restart(ha, &c[i])) {
+	for (unsigned i = 0; i < n && !ha->d->fenced && !ha->d->stopping; i++) {
+		int r = ha_restart(ha, &c[i]);
+
+		if (r == 1) {
 			ha->scan = i + 1 < n;
 			ha->due_ms = vmfs_mono_ms() + ha_place_delay_ms(ha);
 			break;
 		}
+		busy |= r == -EBUSY;
+	}
+	/*
+	 * A lock taken elsewhere is a winner's, or only other survivors'
+	 * looking at the VM at the same moment (reading its config takes
+	 * the lock READONLY): scan again after a random pause, a bounded
+	 * number of times.  Once a winner runs the VM its record names a
+	 * live host and the scan finds nothing more to do.
+	 */
+	if (busy && !ha->scan && ha->busy_retries < HA_BUSY_RETRIES) {
+		ha->busy_retries++;
+		ha->scan = true;
+		ha->due_ms = vmfs_mono_ms() + 500 + random() % 1500;
+	}
 	free(c);
 }
 
