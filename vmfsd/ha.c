@@ -12,8 +12,11 @@
  * them here, highest restart priority first, through the supervisor
  * (vmfsd_vm_start).  The config's open lock decides who runs each VM:
  * taking it is a compare-and-write, so of all the survivors trying at
- * once exactly one wins; the others get -EBUSY naming the winner and
- * leave the VM alone.
+ * once exactly one wins.  The others get -EBUSY and look again after a
+ * random pause, a few times (the lock may have been held only by other
+ * survivors reading the VM's config at that moment, all of whom would
+ * otherwise give up); once the winner runs the VM its run record names
+ * a live host and no scan finds the VM any more.
  *
  * Placement (a small DRS, without talking): the delay before this host
  * tries is shorter the more memory it has available (MemAvailable, less
