@@ -279,8 +279,14 @@ cl_net() {
 }
 
 cl_up() {
+	cl_net "$1"
+	cl_corosync_up "$1"
+}
+
+# cl_corosync_up N: a corosync on each of the N hosts cl_net made, all
+# members seen from every host.
+cl_corosync_up() {
 	local n=$1 i nodes=() d
-	cl_net "$n"
 	for ((i = 1; i <= n; i++)); do
 		nodes+=(--node "$(cl_name "$i")=$(cl_addr "$i")")
 	done
