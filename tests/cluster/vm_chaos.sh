@@ -105,14 +105,19 @@ host_up() {
 	UP[i]=1
 }
 
-pick() { local a=("$@"); echo "${a[RANDOM % ${#a[@]}]}"; }
+# pick WORDS...: one at random into PICKED (in this shell: a $(...)
+# subshell would reseed RANDOM, and SEED would not replay the rounds).
+pick() { local a=("$@"); PICKED=${a[RANDOM % ${#a[@]}]}; }
 
 op_migrate() {
 	local v src dst
-	v=$(pick "${VMS[@]}")
+	pick "${VMS[@]}"
+	v=$PICKED
 	src=$(where "$v")
 	[[ -n $src ]] || { DID[migrate-skipped]=$((${DID[migrate-skipped]:-0} + 1)); return; }
-	dst=$(pick $(live_hosts | grep -vx "$src"))
+	# shellcheck disable=SC2046  # one word per host
+	pick $(live_hosts | grep -vx "$src")
+	dst=$PICKED
 	if cl_vmfs "$src" vm migrate "$(mnt "$src")/vms/$v" --to "h$dst" >"$T_DIR/mig.out" 2>&1; then
 		DID[migrate-ok]=$((${DID[migrate-ok]:-0} + 1))
 		[[ $(where "$v") == "$dst" ]] ||
@@ -190,8 +195,10 @@ every_vm_runs "start"
 step "$ROUNDS rounds"
 RANDOM=$SEED     # the same seed, the same rounds
 for ((r = 1; r <= ROUNDS; r++)); do
-	op=$(pick migrate migrate kill stop link)
-	x=$(pick 1 2 3)
+	pick migrate migrate kill stop link
+	op=$PICKED
+	pick 1 2 3
+	x=$PICKED
 	t_log "round $r: $op$([[ $op != migrate ]] && echo " h$x" || true)"
 	case $op in
 	migrate) op_migrate ;;
