@@ -452,6 +452,16 @@ bool vmfsd_migrate_busy(const struct vmfsd_vm *vm)
 	return mig_active(vm->mig);
 }
 
+bool vmfsd_migrate_keeps_record(const struct vmfsd_vm *vm)
+{
+	const struct vm_mig *g = vm->mig;
+
+	if (vm->migrated_to[0])
+		return true;    /* the destination's now */
+	/* An incoming VM that never ran here: the source's record. */
+	return g && !g->source && g->state != MIG_DONE;
+}
+
 static void mig_fail(struct vm_mig *g, const char *why)
 {
 	if (!mig_active(g))

@@ -216,9 +216,10 @@ static void vm_ended(struct vmfsd_vm *vm, int status)
 	/* A clean end (stop, guest power-off, the daemon's stop) clears
 	 * the run record while the config's lock is still ours; a crash
 	 * keeps it, for HA (ha.c) to restart the VM should this host die.
-	 * A VM that migrated away is the destination's: so is its record
-	 * (vmfsd/migrate.c rewrote it there). */
-	if (!vm->crashed && !d->fenced && !vm->migrated_to[0]) {
+	 * A VM that migrated away is the destination's, and so is its
+	 * record (vmfsd/migrate.c rewrote it there); an incoming migration
+	 * that never completed here leaves the source's record alone. */
+	if (!vm->crashed && !d->fenced && !vmfsd_migrate_keeps_record(vm)) {
 		char vmdir[PATH_MAX * 2];
 
 		snprintf(vmdir, sizeof(vmdir), "%s%s", d->a->mountpoint, vm->path);

@@ -258,6 +258,9 @@ void vmfsd_migrate_left(struct vmfsd *d, const struct cn_member *m);
 /* vm's QEMU exited while vm->mig is set (vm_ended, before the locks go). */
 void vmfsd_migrate_exited(struct vmfsd *d, struct vmfsd_vm *vm);
 bool vmfsd_migrate_busy(const struct vmfsd_vm *vm);
+/* Must vm's end leave its run record (HA) alone?  It migrated away, or
+ * an incoming migration of it never completed here. */
+bool vmfsd_migrate_keeps_record(const struct vmfsd_vm *vm);
 void vmfsd_migrate_free(struct vmfsd_vm *vm);
 /* ha.c */
 /* Start the HA agent (a timer on the loop); read-write mounts only. */
