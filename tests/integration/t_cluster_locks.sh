@@ -79,6 +79,17 @@ done
 for i in 1 2 3; do
 	wait_caching "$i"
 done
+# Each host's HA agent looks once through the datastore after its mount
+# (for VMs whose host went away meanwhile), reading directories and so
+# taking their locks: let that pass before counting asks.
+for i in 1 2 3; do
+	t0=$(now_ms)
+	until grep -q "HA: .*when h$i mounted the volume" "$(vlog "$i")" 2>/dev/null; do
+		(($(now_ms) - t0 < 30000)) ||
+			fail "host $i's HA agent did not look through the datastore after its mount"
+		sleep 0.2
+	done
+done
 
 step "a host keeps the locks it took between operations"
 mkdir "$(mnt 1)/own1"
