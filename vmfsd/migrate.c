@@ -333,6 +333,24 @@ static int mig_qmp(struct vm_mig *g, const char *cmd, const char *args,
 	return ret;
 }
 
+/* The QMP session of a migration, with MIGRATION events and cap
+ * (the source's pause-before-switchover, the destination's
+ * late-block-activate) on. */
+static int mig_qmp_session(struct vm_mig *g, const char *cap, char *msg,
+			   size_t len)
+{
+	char args[200];
+	int ret = mig_qmp_open(g, msg, len);
+
+	snprintf(args, sizeof(args), "{\"capabilities\": [{\"capability\": "
+		 "\"%s\", \"state\": true}, {\"capability\": \"events\", "
+		 "\"state\": true}]}", cap);
+	if (!ret)
+		ret = mig_qmp(g, "migrate-set-capabilities", args, NULL, msg,
+			      len);
+	return ret;
+}
+
 /* query-migrate's figures into g. */
 static void mig_query(struct vm_mig *g)
 {
@@ -581,6 +599,42 @@ static void mig_dst_abort(struct vm_mig *g, const char *why)
 	}
 }
 
+/* Is the VM's config on disk (read once its lock is ours) the one the
+ * source sent?  -EPROTO with msg if not. */
+static int mig_dst_config_same(struct vm_mig *g, char *msg, size_t len)
+{
+	char vmdir[PATH_MAX * 2], *sent, *disk;
+	struct hv_config *c = malloc(sizeof(*c));
+	int ret;
+
+	if (!c || !g->cfg) {
+		free(c);
+		snprintf(msg, len, "out of memory");
+		return -ENOMEM;
+	}
+	snprintf(vmdir, sizeof(vmdir), "%s%s", g->d->a->mountpoint, g->vm->path);
+	ret = hv_config_load(vmdir, c, msg, len);
+	if (ret) {
+		free(c);
+		return ret;
+	}
+	sent = hv_config_encode(g->cfg);
+	disk = hv_config_encode(c);
+	free(c);
+	if (!sent || !disk)
+		ret = -ENOMEM;
+	else if (strcmp(sent, disk))
+		ret = -EPROTO;
+	if (ret)
+		snprintf(msg, len, ret == -ENOMEM ? "out of memory" :
+			 "%s/%s on the datastore is not the config host %s "
+			 "sent: not taking VM %s over", g->vm->path,
+			 HV_CONFIG_NAME, g->peer_name, g->vm->path);
+	free(sent);
+	free(disk);
+	return ret;
+}
+
 static void mig_dst_switch(struct vm_mig *g)
 {
 	struct vmfsd_vm *vm = g->vm;
@@ -591,18 +645,24 @@ static void mig_dst_switch(struct vm_mig *g)
 	ret = mig_files_attach(g, msg, sizeof(msg));
 	/* The supervisor's own opens of the config and disks, as at a
 	 * start: they keep the locks while QEMU runs. */
-	for (; !ret && opened < vm->nino; opened++) {
+	while (!ret && opened < vm->nino) {
 		char who[600] = "";
 
 		ret = vol_open_file_who(g->d->vol, vm->ino[opened], true, who,
 					sizeof(who));
-		if (ret < 0)
+		if (ret < 0) {
 			snprintf(msg, sizeof(msg), "cannot lock a file of VM %.300s: "
 				 "%s%s%.600s", vm->path, strerror(-ret),
 				 who[0] ? ", held by " : "", who);
-		else
-			ret = 0;
+			break;
+		}
+		ret = 0;
+		opened++;
 	}
+	/* The config came over the network: the one on disk, which the
+	 * lock now ours guards, must say the same. */
+	if (!ret)
+		ret = mig_dst_config_same(g, msg, sizeof(msg));
 	if (ret) {
 		while (opened--)
 			vol_release_file(g->d->vol, vm->ino[opened], true);
@@ -780,14 +840,26 @@ static void mig_handle(struct vmfsd *d, const struct mig_msg *m)
 
 		if (!strcmp(op, "prepared") && g->state == MIG_PREPARING &&
 		    json_object_object_get_ex(o, "uri", &v)) {
-			char args[512], msg[512];
+			json_object *a = json_object_new_object();
+			const char *uri = json_object_get_string(v);
+			char msg[512];
 
 			g->state = MIG_COPYING;
 			g->deadline_ms = mig_now_ms() + MIG_COPY_MS;
-			snprintf(args, sizeof(args), "{\"uri\": \"%s\"}",
-				 json_object_get_string(v));
-			if (mig_qmp(g, "migrate", args, NULL, msg, sizeof(msg)))
+			/* From the network: a tcp: URI only, quoted by json-c. */
+			json_object_object_add(a, "uri", json_object_new_string(uri));
+			if (strncmp(uri, "tcp:", 4)) {
+				snprintf(msg, sizeof(msg), "host %s answered with "
+					 "a migration address that is not tcp:",
+					 g->peer_name);
 				mig_src_back(g, msg);
+			} else if (mig_qmp(g, "migrate",
+					   json_object_to_json_string_ext(a,
+						JSON_C_TO_STRING_PLAIN),
+					   NULL, msg, sizeof(msg))) {
+				mig_src_back(g, msg);
+			}
+			json_object_put(a);
 		} else if (!strcmp(op, "switched") &&
 			   g->state == MIG_SWITCHING) {
 			mig_src_switched(g);
@@ -833,6 +905,18 @@ static void mig_peer_left(struct vmfsd *d, const struct mig_msg *m)
 	}
 }
 
+/* What the fast path's thread queued, all of it. */
+static struct mig_msg *mig_take_queue(struct vmfsd *d)
+{
+	struct mig_msg *q;
+
+	pthread_mutex_lock(&d->mig_mu);
+	q = d->mig_q;
+	d->mig_q = NULL;
+	pthread_mutex_unlock(&d->mig_mu);
+	return q;
+}
+
 static int32_t mig_on_pipe(int32_t fd, int32_t revents, void *data)
 {
 	struct vmfsd *d = data;
@@ -842,10 +926,7 @@ static int32_t mig_on_pipe(int32_t fd, int32_t revents, void *data)
 	(void)revents;
 	while (read(fd, buf, sizeof(buf)) > 0)
 		;
-	pthread_mutex_lock(&d->mig_mu);
-	q = d->mig_q;
-	d->mig_q = NULL;
-	pthread_mutex_unlock(&d->mig_mu);
+	q = mig_take_queue(d);
 	while (q) {
 		struct mig_msg *next = q->next;
 
@@ -1032,13 +1113,7 @@ static int mig_dst_prepare(struct vmfsd *d, const struct mig_msg *m,
 	vmfsd_vm_link(d, vm);
 	vm->since_ns = (int64_t)time(NULL) * 1000000000;
 	/* From here on the pidfd ends it if QEMU dies. */
-	ret = mig_qmp_open(g, msg, len);
-	if (!ret)
-		ret = mig_qmp(g, "migrate-set-capabilities",
-			      "{\"capabilities\": [{\"capability\": "
-			      "\"late-block-activate\", \"state\": true}, "
-			      "{\"capability\": \"events\", \"state\": true}]}",
-			      NULL, msg, len);
+	ret = mig_qmp_session(g, "late-block-activate", msg, len);
 	snprintf(args, sizeof(args), "{\"uri\": \"tcp:%s:0\"}", addr);
 	if (!ret)
 		ret = mig_qmp(g, "migrate-incoming", args, NULL, msg, len);
@@ -1237,13 +1312,7 @@ static int mig_start(struct vmfsd *d, const char *path, const char *to,
 		g->con_ino = 0;
 	}
 	if (!ret)
-		ret = mig_qmp_open(g, msg, len);
-	if (!ret)
-		ret = mig_qmp(g, "migrate-set-capabilities",
-			      "{\"capabilities\": [{\"capability\": "
-			      "\"pause-before-switchover\", \"state\": true}, "
-			      "{\"capability\": \"events\", \"state\": true}]}",
-			      NULL, msg, len);
+		ret = mig_qmp_session(g, "pause-before-switchover", msg, len);
 	if (!ret) {
 		char args[160];
 
@@ -1368,10 +1437,7 @@ void vmfsd_migrate_fini(struct vmfsd *d)
 	close(d->mig_pipe[0]);
 	close(d->mig_pipe[1]);
 	d->mig_pipe[0] = d->mig_pipe[1] = -1;
-	pthread_mutex_lock(&d->mig_mu);
-	q = d->mig_q;
-	d->mig_q = NULL;
-	pthread_mutex_unlock(&d->mig_mu);
+	q = mig_take_queue(d);
 	while (q) {
 		struct mig_msg *next = q->next;
 
