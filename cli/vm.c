@@ -800,10 +800,11 @@ static int vm_set(int argc, char **argv)
 	struct vm_state s;
 	struct vmfsd_ctl *c;
 	struct vmfsd_info di;
-	char err[HV_ERR_MAX], p[PATH_MAX + 16], *text, *end;
+	char err[HV_ERR_MAX], p[PATH_MAX + 16], *text;
 	const char *path, *me;
 	int ha = -1, ch;
-	long prio = -1;
+	uint64_t prio = 0;
+	bool have_prio = false;
 
 	while ((ch = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
 		switch (ch) {
@@ -816,14 +817,11 @@ static int vm_set(int argc, char **argv)
 				return cli_usage_err("--ha %s: give on or off", optarg);
 			break;
 		case 'p':
-			errno = 0;
-			prio = strtol(optarg, &end, 10);
-			if (errno || *end || end == optarg || prio < 0 ||
-			    prio > HV_PRIORITY_MAX)
-				return cli_usage_err("--restart-priority %s: a whole "
-						     "number from 0 to %d (higher "
-						     "restarts first)", optarg,
-						     HV_PRIORITY_MAX);
+			if (cli_count_opt("--restart-priority", optarg, 0,
+					  HV_PRIORITY_MAX, "priority (higher "
+					  "restarts first)", &prio))
+				return CLI_EXIT_USAGE;
+			have_prio = true;
 			break;
 		case 'h':
 			help_vm_cmds();
@@ -834,7 +832,7 @@ static int vm_set(int argc, char **argv)
 	}
 	if (cli_one_operand(argc, argv, "PATH", &path))
 		return CLI_EXIT_USAGE;
-	if (ha < 0 && prio < 0)
+	if (ha < 0 && !have_prio)
 		return cli_usage_err("nothing to set: give --ha on|off and/or "
 				     "--restart-priority N");
 	if (vm_locate(path, &w) || vm_connect(&w, &c, &di))
@@ -856,7 +854,7 @@ static int vm_set(int argc, char **argv)
 	}
 	if (ha >= 0)
 		cfg.ha = ha;
-	if (prio >= 0)
+	if (have_prio)
 		cfg.restart_priority = (unsigned)prio;
 	snprintf(p, sizeof(p), "%s/%s", w.dir, HV_CONFIG_NAME);
 	if (hv_config_check(&cfg, p, err, sizeof(err))) {
