@@ -41,17 +41,10 @@ set +e
 
 t_need_guest
 LUN=$T_DIR/lun
-mnt() { echo "$T_DIR/mnt-$1"; }
+mnt() { cl_mnt "$1"; }
 now_ms() { echo $(($(date +%s%N) / 1000000)); }
 
-cl_on_exit() {
-	local pid args
-	while read -r pid args; do
-		[[ $args == qemu-system* && $args == *"$T_DIR/mnt-"* ]] &&
-			kill -KILL "$pid" 2>/dev/null
-	done < <(ps -eo pid=,args=)
-	return 0
-}
+cl_on_exit() { cl_kill_qemus; }
 
 counter() { t_guest_counter "$1"; }
 
@@ -86,9 +79,7 @@ else
 	t_mkfs "$LUN"
 	cl_up 3
 fi
-for i in 1 2 3; do
-	cl_vmfsd_mount "$i" "$LUN" "$(mnt "$i")" --lease-ms "$LEASE_MS"
-done
+cl_mount_all 3 "$LUN" --lease-ms "$LEASE_MS"
 mkdir "$(mnt 1)/vms"
 cl_vmfs 1 vm create "$(mnt 1)/vms/ha" --memory 128M --disk 64M:thin --accel tcg \
 	--kernel "$GUEST/vmlinuz" --initrd "$GUEST/initrd.img" --ha >/dev/null ||

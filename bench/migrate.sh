@@ -29,24 +29,17 @@ source "$here/../tests/cluster/lib.sh"
 set +e
 
 LUN=$T_DIR/lun
-mnt() { echo "$T_DIR/mnt-$1"; }
+mnt() { cl_mnt "$1"; }
 VM=/vms/bench
-BASE_PID_FILE=$T_DIR/base.pids
 
-cl_on_exit() {
-	local pid
-	for pid in $(pgrep -f "qemu-system.*$T_DIR/" 2>/dev/null); do
-		kill -KILL "$pid" 2>/dev/null
-	done
-}
+# The VM's QEMUs and the baseline's (their disks under $T_DIR too).
+cl_on_exit() { cl_kill_qemus "$T_DIR/"; }
 
 echo "migrate: $ROUNDS migrations of a 128 MiB TCG guest, vmfs (3-host cluster) vs plain QEMU over loopback" >&2
 make_lun "$LUN" 2G
 t_mkfs "$LUN"
 cl_up 3
-for i in 1 2 3; do
-	cl_vmfsd_mount "$i" "$LUN" "$(mnt "$i")"
-done
+cl_mount_all 3 "$LUN"
 mkdir "$(mnt 1)/vms"
 cl_vmfs 1 vm create "$(mnt 1)$VM" --memory 128M --disk 16M --accel tcg \
 	--kernel "$GUEST/vmlinuz" --initrd "$GUEST/initrd.img" >/dev/null ||

@@ -332,6 +332,58 @@ cl_vmfsd_mount() {
 	CL_ALL_PIDS+=("$pid")
 }
 
+# cl_mnt I: host I's mount point in the tests' layout ($T_DIR/mnt-I).
+cl_mnt() { echo "$T_DIR/mnt-$1"; }
+
+# cl_mount_all N LUN [ARGS...]: hosts 1..N mount LUN on cl_mnt, with ARGS.
+cl_mount_all() {
+	local n=$1 lun=$2 i
+	shift 2
+	for ((i = 1; i <= n; i++)); do
+		cl_vmfsd_mount "$i" "$lun" "$(cl_mnt "$i")" "$@"
+	done
+}
+
+# cl_vm_field I VMPATH KEY: KEY of `vmfs vm status --json VMPATH` asked
+# of host I ("" when absent).
+cl_vm_field() {
+	cl_vmfs "$1" vm status --json "$2" | python3 -c \
+		'import json,sys; print(json.load(sys.stdin).get(sys.argv[1], ""))' "$3"
+}
+
+# cl_kill_qemus [WHERE]: SIGKILL to every QEMU whose command line names
+# WHERE (default: this test's mounts, $T_DIR/mnt-), for cl_on_exit.
+cl_kill_qemus() {
+	local pid
+	for pid in $(pgrep -f "qemu-system.*${1:-$T_DIR/mnt-}" 2>/dev/null); do
+		kill -KILL "$pid" 2>/dev/null
+	done
+	return 0
+}
+
+# cl_vmwatch_start FILE: tests/cluster/vmwatch.py samples the guests'
+# counter blocks from the LUN file FILE into $T_DIR/watch.jsonl (its PID
+# in CL_WATCH, stopped by the EXIT trap); cl_vmwatch_check MIN_BOOTS
+# stops it, fails on a violation or when no VM was seen booting
+# MIN_BOOTS times, and logs what it saw.
+CL_WATCH=
+cl_vmwatch_start() {
+	"$CL_LIB_DIR/vmwatch.py" watch "$1" "$T_DIR/watch.jsonl" &
+	CL_WATCH=$!
+	CL_ALL_PIDS+=("$CL_WATCH")
+}
+
+cl_vmwatch_check() {
+	kill "$CL_WATCH" 2>/dev/null
+	wait "$CL_WATCH" 2>/dev/null || true
+	CL_WATCH=
+	"$CL_LIB_DIR/vmwatch.py" check "$T_DIR/watch.jsonl" >"$T_DIR/watch.out" ||
+		fail "$(cat "$T_DIR/watch.out")"
+	t_log "$(cat "$T_DIR/watch.out")"
+	grep -qE " ([$1-9]|[1-9][0-9]+) boots" "$T_DIR/watch.out" ||
+		fail "vmwatch saw no VM boot $1 times: $(cat "$T_DIR/watch.out")"
+}
+
 cl_umount() {
 	local i=$1 mp pid
 	mp=$(cd "$2" && pwd -P)

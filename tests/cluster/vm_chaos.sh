@@ -37,20 +37,13 @@ BOUND_S=${BOUND_S:-60}
 LEASE_MS=4000
 LUN=$T_DIR/lun
 VMS=(a b)
-mnt() { echo "$T_DIR/mnt-$1"; }
+mnt() { cl_mnt "$1"; }
 now_s() { date +%s; }
-WATCH=
 UP=(0 1 1 1)          # UP[i]: host i mounted and in the cluster
 VIOLATIONS=0
 declare -A DID=()
 
-cl_on_exit() {
-	local pid
-	[[ -n $WATCH ]] && kill "$WATCH" 2>/dev/null
-	for pid in $(pgrep -f "qemu-system.*$T_DIR/mnt-" 2>/dev/null); do
-		kill -KILL "$pid" 2>/dev/null
-	done
-}
+cl_on_exit() { cl_kill_qemus; }
 
 violation() {
 	VIOLATIONS=$((VIOLATIONS + 1))
@@ -176,9 +169,7 @@ step "three hosts with corosync mount the LUN (lease $LEASE_MS ms); seed $SEED"
 make_lun "$LUN" 2G
 t_mkfs "$LUN"
 cl_up 3
-for i in 1 2 3; do
-	cl_vmfsd_mount "$i" "$LUN" "$(mnt "$i")" --lease-ms "$LEASE_MS"
-done
+cl_mount_all 3 "$LUN" --lease-ms "$LEASE_MS"
 mkdir "$(mnt 1)/vms"
 k=1
 for v in "${VMS[@]}"; do
@@ -188,8 +179,7 @@ for v in "${VMS[@]}"; do
 	cl_vmfs "$k" vm start "$(mnt "$k")/vms/$v" >/dev/null || fail "vm start $v on h$k failed"
 	k=$((k + 1))
 done
-"$CL_LIB_DIR/vmwatch.py" watch "$LUN" "$T_DIR/watch.jsonl" &
-WATCH=$!
+cl_vmwatch_start "$LUN"
 every_vm_runs "start"
 
 step "$ROUNDS rounds"
@@ -210,9 +200,8 @@ for ((r = 1; r <= ROUNDS; r++)); do
 done
 
 step "the guests' disks: never two writers, never back"
-kill "$WATCH"
-wait "$WATCH" 2>/dev/null || true
-WATCH=
+kill "$CL_WATCH"
+wait "$CL_WATCH" 2>/dev/null || true
 if ! "$CL_LIB_DIR/vmwatch.py" check "$T_DIR/watch.jsonl" >"$T_DIR/watch.out"; then
 	VIOLATIONS=$((VIOLATIONS + $(sed -n 's/^vmwatch: \([0-9]*\) violations$/\1/p' "$T_DIR/watch.out")))
 fi

@@ -152,6 +152,19 @@ t_guest_counter() {
 		head -1; } || true
 }
 
+# t_wait_counter FILE ABOVE [SECS]: until the guest's counter on FILE
+# exceeds ABOVE (within SECS, default 120): prints it, or fails with the
+# end of the VM's console.
+t_wait_counter() {
+	local i c="" n=$((${3:-120} * 10))
+	for ((i = 0; i < n; i++)); do
+		c=$(t_guest_counter "$1")
+		[[ -n $c && $c -gt $2 ]] && { echo "$c"; return 0; }
+		sleep 0.1
+	done
+	fail "the guest's counter in $1 stayed at '${c:-none}' (want > $2); console: $(tail -n 5 "$(dirname "$1")/console.log" 2>/dev/null)"
+}
+
 # make_lun PATH SIZE: a sparse LUN file.
 make_lun() {
 	rm -f "$1"

@@ -27,10 +27,7 @@ cl_on_exit() {
 	done
 }
 
-field() {
-	cl_vmfs "$1" vm status --json "$2" | python3 -c \
-		'import json,sys; print(json.load(sys.stdin)[sys.argv[1]])' "$3"
-}
+field() { cl_vm_field "$@"; }
 
 # wait_field I VMPATH KEY VALUE: within 20 s.
 wait_field() {

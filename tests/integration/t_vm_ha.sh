@@ -25,15 +25,10 @@ source "$(dirname "$0")/../cluster/lib.sh"
 t_need_guest
 LUN=$T_DIR/lun
 LEASE_MS=4000
-mnt() { echo "$T_DIR/mnt-$1"; }
+mnt() { cl_mnt "$1"; }
 now_ms() { echo $(($(date +%s%N) / 1000000)); }
 
-cl_on_exit() {
-	local pid
-	for pid in $(qemu_pids ""); do
-		kill -KILL "$pid" 2>/dev/null
-	done
-}
+cl_on_exit() { cl_kill_qemus; }
 
 # qemu_pids VM: the QEMUs of this test running VM (any host; "" all).
 qemu_pids() {
@@ -57,23 +52,9 @@ qemu_of() {
 	return 0
 }
 
-field() {
-	cl_vmfs "$1" vm status --json "$2" | python3 -c \
-		'import json,sys; print(json.load(sys.stdin).get(sys.argv[1], ""))' "$3"
-}
-
+field() { cl_vm_field "$@"; }
 counter() { t_guest_counter "$1"; }
-
-# wait_counter FILE ABOVE: until the counter exceeds ABOVE (120 s).
-wait_counter() {
-	local i c
-	for ((i = 0; i < 1200; i++)); do
-		c=$(counter "$1")
-		[[ -n $c && $c -gt $2 ]] && { echo "$c"; return 0; }
-		sleep 0.1
-	done
-	fail "the guest's counter in $1 stayed at '${c:-none}' (want > $2); console: $(tail -n 5 "$(dirname "$1")/console.log" 2>/dev/null)"
-}
+wait_counter() { t_wait_counter "$1" "$2"; }
 
 # host_of VM: the survivor running VM (from host 2's or 3's view; until
 # its recovery, dead host 1 still holds the VM's lock: not an answer).
@@ -92,9 +73,7 @@ step "three hosts with corosync mount the LUN"
 make_lun "$LUN" 2G
 t_mkfs "$LUN"
 cl_up 3
-for i in 1 2 3; do
-	cl_vmfsd_mount "$i" "$LUN" "$(mnt "$i")" --lease-ms "$LEASE_MS"
-done
+cl_mount_all 3 "$LUN" --lease-ms "$LEASE_MS"
 
 step "create two HA VMs and one without HA; vmfs vm set"
 mkdir "$(mnt 1)/vms"

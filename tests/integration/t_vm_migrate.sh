@@ -29,41 +29,25 @@ source "$(dirname "$0")/../cluster/lib.sh"
 
 t_need_guest
 LUN=$T_DIR/lun
-mnt() { echo "$T_DIR/mnt-$1"; }
+mnt() { cl_mnt "$1"; }
 VM=/vms/g
 
-WATCH=
-cl_on_exit() {
-	local i pid
-	[[ -n $WATCH ]] && kill "$WATCH" 2>/dev/null
-	for i in 1 2 3; do
-		for pid in $(pgrep -f "qemu-system.*$T_DIR/mnt-$i" 2>/dev/null); do
-			kill -KILL "$pid" 2>/dev/null
-		done
-	done
-}
+cl_on_exit() { cl_kill_qemus; }
 
-field() {
-	cl_vmfs "$1" vm status --json "$(mnt "$1")$VM" | python3 -c \
-		'import json,sys; print(json.load(sys.stdin)[sys.argv[1]])' "$2"
-}
+field() { cl_vm_field "$1" "$(mnt "$1")$VM" "$2"; }
 
 # counter I: the guest's counter on disk, read through host I's mount
 # (the host that runs the VM: its lock covers the read).
-counter() {
-	dd if="$(mnt "$1")$VM/disk0.img" bs=512 count=1 iflag=direct 2>/dev/null |
-		tr -d '\0' | sed -n 's/^vmfs-guest-counter \([0-9]*\).*/\1/p'
-}
+counter() { t_guest_counter "$(mnt "$1")$VM/disk0.img"; }
 
 # wait_counter I N: the counter read on host I passes N within 30 s.
-wait_counter() {
-	local k c=""
-	for ((k = 0; k < 150; k++)); do
-		c=$(counter "$1")
-		[[ -n $c ]] && ((c > $2)) && { echo "$c"; return 0; }
-		sleep 0.2
-	done
-	fail "host $1: the guest's counter stays at '${c:-none}' (expected > $2); console: $(tail -c 300 "$(mnt "$1")$VM/console.log" 2>&1)"
+wait_counter() { t_wait_counter "$(mnt "$1")$VM/disk0.img" "$2" 30; }
+
+# record_names I: the VM's run record (HA) names host hI.
+record_names() {
+	python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); sys.exit(d.get("host_name") != sys.argv[2])' \
+		"$(mnt "$1")$VM/ha-state.json" "h$1" ||
+		fail "the run record does not name h$1: $(cat "$(mnt "$1")$VM/ha-state.json" 2>&1)"
 }
 
 # runs_on I: status and list from every host say h<I>, and I's
@@ -88,9 +72,7 @@ step "three hosts with corosync mount the LUN"
 make_lun "$LUN" 2G
 t_mkfs "$LUN"
 cl_up 3
-for i in 1 2 3; do
-	cl_vmfsd_mount "$i" "$LUN" "$(mnt "$i")"
-done
+cl_mount_all 3 "$LUN"
 
 step "the guest runs on h1"
 mkdir "$(mnt 1)/vms"
@@ -101,8 +83,7 @@ cl_vmfs 1 vm create "$(mnt 1)$VM" --memory 128M --disk 16M --accel tcg \
 cl_vmfs 1 vm start "$(mnt 1)$VM" >/dev/null || fail "vm start on host 1 failed"
 c=$(wait_counter 1 0)
 runs_on 1
-"$CL_LIB_DIR/vmwatch.py" watch "$LUN" "$T_DIR/watch.jsonl" &
-WATCH=$!
+cl_vmwatch_start "$LUN"
 
 step "bad input is refused, the VM keeps running"
 expect_fail 1 "not in volume .* cluster group" \
@@ -127,9 +108,7 @@ hop() {
 		fail "no pause figures in: $out"
 	runs_on "$to"
 	# The run record (HA) names the new host.
-	python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); sys.exit(d.get("host_name") != sys.argv[2])' \
-		"$(mnt "$to")$VM/ha-state.json" "h$to" ||
-		fail "the run record does not name h$to: $(cat "$(mnt "$to")$VM/ha-state.json" 2>&1)"
+	record_names "$to"
 	after=$(wait_counter "$to" "$before")
 	t_log "counter $before -> $after"
 	# The source's QEMU is gone.
@@ -199,9 +178,7 @@ wait_counter 1 "$before" >/dev/null
 expect_fail 1 "runs on .*h1" cl_vmfs 2 vm start "$(mnt 2)$VM"
 
 # The run record (HA) still names h1: the destination's end left it.
-python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); sys.exit(d.get("host_name") != "h1")' \
-	"$(mnt 1)$VM/ha-state.json" ||
-	fail "the run record does not name h1 after the failed migration: $(cat "$(mnt 1)$VM/ha-state.json" 2>&1)"
+record_names 1
 
 step "the destination is cut off before the switchover: the VM stays on h1"
 before=$(counter 1)
@@ -215,9 +192,7 @@ for i in 1 2 3; do
 	cl_wait_members "$i" 3 30 || fail "host $i does not see 3 members after the link came back"
 done
 runs_on 1
-python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); sys.exit(d.get("host_name") != "h1")' \
-	"$(mnt 1)$VM/ha-state.json" ||
-	fail "the run record does not name h1 after the failed migration: $(cat "$(mnt 1)$VM/ha-state.json" 2>&1)"
+record_names 1
 
 step "the source dies during the copy: h2 discards its incoming QEMU"
 before=$(counter 1)
@@ -245,13 +220,7 @@ for ((k = 0; k < 50; k++)); do
 	[[ $(field 2 state) == running ]] || break
 	sleep 0.2
 done
-kill "$WATCH"
-wait "$WATCH" 2>/dev/null || true
-WATCH=
-"$CL_LIB_DIR/vmwatch.py" check "$T_DIR/watch.jsonl" >"$T_DIR/watch.out" ||
-	fail "$(cat "$T_DIR/watch.out")"
-t_log "$(cat "$T_DIR/watch.out")"
-grep -q " 2 boots" "$T_DIR/watch.out" || fail "vmwatch saw no restart: $(cat "$T_DIR/watch.out")"
+cl_vmwatch_check 2
 # The checker itself catches two copies: a boot that writes again after
 # another took over.
 printf '%s\n' '{"t":1,"off":0,"n":5,"boot":"a"}' '{"t":2,"off":0,"n":6,"boot":"b"}' \

@@ -23,28 +23,16 @@ source "$(dirname "$0")/../iscsi/lib.sh"
 t_need_guest
 LEASE_MS=4000
 VM=/vms/p
-WATCH=
-mnt() { echo "$T_DIR/mnt-$1"; }
+mnt() { cl_mnt "$1"; }
 now_ms() { echo $(($(date +%s%N) / 1000000)); }
 
 cl_on_exit() {
-	local pid
-	[[ -n $WATCH ]] && kill "$WATCH" 2>/dev/null
-	for pid in $(pgrep -f "qemu-system.*$T_DIR/mnt-" 2>/dev/null); do
-		kill -KILL "$pid" 2>/dev/null
-	done
+	cl_kill_qemus
 	ip -n "$(cl_ns 1)" route del blackhole "$IS_PORTAL_A/32" 2>/dev/null || true
 }
 
-field() {
-	cl_vmfs "$1" vm status --json "$(mnt "$1")$VM" | python3 -c \
-		'import json,sys; print(json.load(sys.stdin).get(sys.argv[1], ""))' "$2"
-}
-
-counter() {
-	dd if="$(mnt "$1")$VM/disk0.img" bs=512 count=1 iflag=direct 2>/dev/null |
-		tr -d '\0' | sed -n 's/^vmfs-guest-counter \([0-9]*\)$/\1/p' | head -n 1
-}
+field() { cl_vm_field "$1" "$(mnt "$1")$VM" "$2"; }
+counter() { t_guest_counter "$(mnt "$1")$VM/disk0.img"; }
 
 step "a target; three hosts with corosync mount its LUN (lease $LEASE_MS ms)"
 is_up 3 1G
@@ -52,9 +40,7 @@ cl_corosync_up 3
 URL=$(is_url "$IS_PORTAL_A")
 cl_vmfs 1 mkfs --max-hosts 4 --journal-size 4M "$URL" >"$T_DIR/mkfs.out" ||
 	fail "vmfs mkfs failed: $(cat "$T_DIR/mkfs.out")"
-for i in 1 2 3; do
-	cl_vmfsd_mount "$i" "$URL" "$(mnt "$i")" --lease-ms "$LEASE_MS"
-done
+cl_mount_all 3 "$URL" --lease-ms "$LEASE_MS"
 grep -q "storage fencing: key" "$T_DIR/vmfsd-h1-mnt-1.log" ||
 	fail "host 1 registered no persistent-reservation key: $(grep -i fenc "$T_DIR/vmfsd-h1-mnt-1.log")"
 
@@ -64,14 +50,8 @@ cl_vmfs 1 vm create "$(mnt 1)$VM" --memory 96M --disk 16M --accel tcg --ha \
 	--kernel "$GUEST/vmlinuz" --initrd "$GUEST/initrd.img" >/dev/null ||
 	fail "vm create failed"
 cl_vmfs 1 vm start "$(mnt 1)$VM" >/dev/null || fail "vm start on host 1 failed"
-for ((k = 0; k < 300; k++)); do
-	c=$(counter 1)
-	[[ -n $c ]] && ((c > 2)) && break
-	sleep 0.2
-done
-((k < 300)) || fail "the guest's counter does not advance on host 1"
-"$CL_LIB_DIR/vmwatch.py" watch "$IS_DIR/lun.img" "$T_DIR/watch.jsonl" &
-WATCH=$!
+t_wait_counter "$(mnt 1)$VM/disk0.img" 2 60 >/dev/null
+cl_vmwatch_start "$IS_DIR/lun.img"
 sleep 1
 
 step "host 1's path to the LUN is cut (its cluster link stays)"
@@ -103,12 +83,7 @@ done
 grep -q "preempted" "$T_DIR"/vmfsd-h[23]-*.log ||
 	fail "no survivor preempted host 1's key: $(grep -h "recover" "$T_DIR"/vmfsd-h[23]-*.log | tail -n 3)"
 last=$(counter "$host")
-for ((k = 0; k < 600; k++)); do
-	c=$(counter "$host")
-	[[ -n $c && -n $last ]] && ((c > last)) && break
-	sleep 0.1
-done
-((k < 600)) || fail "the VM's counter does not advance on h$host"
+c=$(t_wait_counter "$(mnt "$host")$VM/disk0.img" "${last:-0}" 60)
 t_log "the VM runs on h$host: counter $last -> $c, $(($(now_ms) - t0)) ms from the cut to the counter advancing (lease $LEASE_MS ms)"
 
 step "the path comes back; host 1 mounts again; the VM stays on h$host"
@@ -124,13 +99,7 @@ sleep 2
 [[ $(field 1 host) == "h$host" ]] || fail "host 1 says the VM runs on '$(field 1 host)'"
 
 step "the guest's disk: one writer at a time; stop; unmount; fsck -n"
-kill "$WATCH"
-wait "$WATCH" 2>/dev/null || true
-WATCH=
-"$CL_LIB_DIR/vmwatch.py" check "$T_DIR/watch.jsonl" >"$T_DIR/watch.out" ||
-	fail "$(cat "$T_DIR/watch.out")"
-t_log "$(cat "$T_DIR/watch.out")"
-grep -q " 2 boots" "$T_DIR/watch.out" || fail "vmwatch saw no restart: $(cat "$T_DIR/watch.out")"
+cl_vmwatch_check 2
 cl_vmfs "$host" vm stop --force "$(mnt "$host")$VM" >/dev/null || fail "vm stop failed"
 for ((k = 0; k < 50; k++)); do
 	[[ $(field "$host" state) == running ]] || break

@@ -45,22 +45,8 @@ vm_start() {
 	QEMU_PIDS+=("$(field "$1" "$2" pid)")
 }
 
-# counter FILE: the guest's counter on its disk (read with O_DIRECT).
-counter() {
-	dd if="$1" bs=512 count=1 iflag=direct 2>/dev/null | head -c 64 |
-		tr -d '\0' | sed -n 's/^vmfs-guest-counter \([0-9]*\)$/\1/p' | head -1
-}
-
-# wait_counter FILE ABOVE: until the counter exceeds ABOVE (120 s).
-wait_counter() {
-	local i c
-	for ((i = 0; i < 1200; i++)); do
-		c=$(counter "$1")
-		[[ -n $c && $c -gt $2 ]] && { echo "$c"; return 0; }
-		sleep 0.1
-	done
-	fail "the guest's counter in $1 stayed at '${c:-none}' (want > $2); console: $(tail -n 5 "$(dirname "$1")/console.log" 2>/dev/null)"
-}
+counter() { t_guest_counter "$1"; }
+wait_counter() { t_wait_counter "$1" "$2"; }
 
 # wait_state H VMPATH STATE: until status on H matches the regex STATE (60 s).
 wait_state() {
