@@ -363,7 +363,7 @@ int hb_join(struct lun *lun, uint64_t hb_offset, const struct hb_opts *o,
 	struct region r;
 	struct hb *hb;
 	uint8_t *all = NULL;
-	int64_t claim_ms = 0;
+	int64_t claim_ms = 0, first_ms, until;
 	int ret, pass;
 
 	if (o->prim != 0 && o->prim != LOCK_PRIM_ATS &&
@@ -393,6 +393,9 @@ int hb_join(struct lun *lun, uint64_t hb_offset, const struct hb_opts *o,
 	hb->ctx = o->ctx;
 	hb->gate_lun = o->gate_lun;
 	hb_timeouts_from_lease(o->lease_ms ? o->lease_ms : r.lease_ms, &hb->t);
+	/* From the claim on, the heartbeat's I/O has the heartbeat's
+	 * timeout (a reserve's wait for a hold left behind depends on it). */
+	lun_set_io_timeout(lun, hb->t.io_timeout_ms);
 	hb->prim = lock_prim_pick(lun, o->prim);
 	if (!hb->prim) {
 		if (o->prim)
@@ -444,8 +447,27 @@ int hb_join(struct lun *lun, uint64_t hb_offset, const struct hb_opts *o,
 			hb->slot_addr = r.slot0 + (uint64_t)i * VMFS_MD_BLOCK_SIZE;
 			memcpy(hb->next, s, hb->ss);
 			slot_claim_image(hb, o, hb->next, i);
-			claim_ms = vmfs_mono_ms();
-			err = hb_caw(hb, s, hb->next, NULL);
+			/* No lease runs yet: the claim may wait out a hold
+			 * that a host left behind on the LUN (it ended, or
+			 * its RESERVE reached the target after it gave up)
+			 * until it is broken, and try again after a timeout,
+			 * instead of failing the mount.  A try that timed out
+			 * may have landed: the next one then finds our image
+			 * there, and the lease counts from the first try. */
+			first_ms = vmfs_mono_ms();
+			until = first_ms + hb->t.io_timeout_ms +
+				lun_reserve_break_ms(lun);
+			do {
+				claim_ms = vmfs_mono_ms();
+				err = hb_caw(hb, s, hb->next, hb->seen);
+				if (err == -VMFS_E_MISCOMPARE &&
+				    !memcmp(hb->seen, hb->next, hb->ss)) {
+					claim_ms = first_ms;
+					err = 0;
+				}
+			} while ((err == -VMFS_E_RESERVED ||
+				  err == -ETIMEDOUT) &&
+				 vmfs_mono_ms() < until);
 			if (!err) {
 				memcpy(hb->cur, hb->next, hb->ss);
 				ret = 0;

@@ -281,17 +281,21 @@ static int isc_status(const struct isc_cmd *c)
 
 
 /*
- * One command, re-issued on UNIT ATTENTION (a target reports resets,
- * reservation preemptions and capacity changes that way once per nexus)
- * and BUSY, within one deadline.  With il->mu held.
+ * One command, re-issued until its deadline on UNIT ATTENTION (a target
+ * reports resets, reservation preemptions, releases and capacity changes
+ * that way, one per command: a nexus may have a backlog of them, as tgt
+ * reports RESERVATIONS RELEASED to registered nexuses while other hosts'
+ * holds come and go) at once, and on BUSY or TASK SET FULL (the target asks
+ * for a later try) after a pause that doubles.  With il->mu held.
  */
 int lun_isc_run_on(struct isc_lun *il, struct iscsi_context *ctx,
 		      bool *broken, isc_issue_fn issue, void *arg,
 		      struct isc_cmd *out, int64_t deadline_ms)
 {
-	int tries, rc = -EIO;
+	unsigned pause_ms = ISC_BUSY_PAUSE_MS;
+	int rc;
 
-	for (tries = 0; tries <= ISC_UA_RETRIES; tries++) {
+	for (;;) {
 		memset(out, 0, sizeof(*out));
 		if (*broken)
 			return -EIO;
@@ -303,9 +307,22 @@ int lun_isc_run_on(struct isc_lun *il, struct iscsi_context *ctx,
 			rc = isc_status(out);
 		if (rc != -EAGAIN)
 			return rc;	/* the caller frees out->task */
+		if (out->status == SCSI_STATUS_BUSY ||
+		    out->status == SCSI_STATUS_TASK_SET_FULL) {
+			if (vmfs_mono_ms() + pause_ms >= deadline_ms)
+				break;
+			lun_isc_cmds_free(out, 1);
+			usleep(pause_ms * 1000);
+			if (pause_ms < ISC_BUSY_PAUSE_MAX_MS)
+				pause_ms *= 2;
+			continue;
+		}
+		if (vmfs_mono_ms() >= deadline_ms)
+			break;
 		lun_isc_cmds_free(out, 1);
 	}
-	return rc;
+	lun_isc_cmds_free(out, 1);
+	return -EAGAIN;
 }
 
 /* On the control session, with il->mu held. */
@@ -586,6 +603,15 @@ static int isc_release(struct lun *lun)
 	if (il->lock_lun >= 0)
 		return lun_isc_lock_release(il);
 	return lun_isc_run(il, lun_isc_issue_release6, NULL, lun_isc_deadline(il));
+}
+
+static unsigned isc_reserve_break_ms(struct lun *lun)
+{
+	struct isc_lun *il = lun_isc_of(lun);
+
+	/* RESERVE(6) ends with its holder's session; a lock LU's hold
+	 * stays until a waiter breaks it. */
+	return il->lock_lun >= 0 ? lun_isc_lock_break_ms(il) : 0;
 }
 
 /* ---- COMPARE AND WRITE ---------------------------------------------------- */
@@ -922,6 +948,7 @@ static const struct lun_ops isc_ops = {
 	.zero_range = isc_zero_range,
 	.reserve = isc_reserve,
 	.release = isc_release,
+	.reserve_break_ms = isc_reserve_break_ms,
 	.compare_and_write = isc_compare_and_write,
 	.describe = isc_describe,
 	.pr_register = lun_isc_pr_register,

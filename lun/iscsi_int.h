@@ -18,8 +18,13 @@
 #define ISC_LOGIN_MIN_MS 5000u
 /* RESERVE(6) retry interval while another initiator holds it. */
 #define ISC_RES_POLL_MS 5
-/* A command answered with UNIT ATTENTION is re-issued this many times. */
-#define ISC_UA_RETRIES 4
+/* Looks at the fencing reservation before a host's registration gives up
+ * making it (the pause after each conflict doubles from ISC_RES_POLL_MS). */
+#define ISC_PR_RESERVE_TRIES 8
+/* A command answered BUSY is re-issued after this pause, doubled each
+ * time up to the maximum, until its deadline. */
+#define ISC_BUSY_PAUSE_MS 20u
+#define ISC_BUSY_PAUSE_MAX_MS 500u
 /* Data sessions besides the control session (lun/iscsi.c "Threading"). */
 #define ISC_EXTRA_SESS 3
 
@@ -98,5 +103,7 @@ int lun_isc_lock_probe(struct isc_lun *il);
 int lun_isc_lock_reserve(struct isc_lun *il, unsigned wait_ms);
 int lun_isc_lock_release(struct isc_lun *il);
 int lun_isc_lock_check(struct isc_lun *il);
+/* How long a waiter may take to see a stale hold and break it. */
+unsigned lun_isc_lock_break_ms(struct isc_lun *il);
 
 #endif /* VMFS_LUN_ISCSI_INT_H */

@@ -226,7 +226,7 @@ int lun_isc_pr_register(struct lun *lun, uint64_t key)
 {
 	struct isc_lun *il = lun_isc_of(lun);
 	uint64_t old, holder;
-	int type, rc;
+	int type, rc, tries;
 
 	if (il->probe.pr != LUN_PROBE_YES)
 		return -EOPNOTSUPP;
@@ -247,21 +247,26 @@ int lun_isc_pr_register(struct lun *lun, uint64_t key)
 	 * the first host; with it in place every registrant is a holder,
 	 * and a nexus without a registration (a preempted host) cannot
 	 * write.  Two hosts making it at once: the loser's RESERVE is a
-	 * conflict unless the types match, so look again.
+	 * conflict unless the types match, so look again; so is a RESERVE
+	 * that meets the reservation changing hands (a survivor's PREEMPT),
+	 * which a later look finds in place or gone.
 	 */
-	rc = isc_read_reservation(il, il->lun_nr, &holder, &type);
-	if (!rc && holder && type != SCSI_PERSISTENT_RESERVE_TYPE_WRITE_EXCLUSIVE_ALL_REGISTRANTS)
-		return -VMFS_E_PR_FOREIGN;
-	if (!rc && !holder)
+	for (tries = 0; tries < ISC_PR_RESERVE_TRIES; tries++) {
+		rc = isc_read_reservation(il, il->lun_nr, &holder, &type);
+		if (rc)
+			return rc;
+		if (type == SCSI_PERSISTENT_RESERVE_TYPE_WRITE_EXCLUSIVE_ALL_REGISTRANTS)
+			return 0;	/* in place (its key reads 0) */
+		if (holder || type)
+			return -VMFS_E_PR_FOREIGN;
 		rc = isc_prout(il, SCSI_PERSISTENT_RESERVE_RESERVE,
 			SCSI_PERSISTENT_RESERVE_TYPE_WRITE_EXCLUSIVE_ALL_REGISTRANTS,
 			key, 0);
-	if (rc == -VMFS_E_RESERVED) {
-		rc = isc_read_reservation(il, il->lun_nr, &holder, &type);
-		if (!rc && type != SCSI_PERSISTENT_RESERVE_TYPE_WRITE_EXCLUSIVE_ALL_REGISTRANTS)
-			rc = -VMFS_E_PR_FOREIGN;
+		if (rc != -VMFS_E_RESERVED)
+			return rc;
+		usleep(ISC_RES_POLL_MS * 1000 << tries);
 	}
-	return rc;
+	return -EAGAIN;
 }
 
 /*
@@ -367,6 +372,13 @@ static unsigned isc_hold_ms(struct isc_lun *il)
 	return 4 * atomic_load(&il->lun.io_timeout_ms) + 100;
 }
 
+/* A waiter breaks a hold it has seen for twice the hold limit; add
+ * one command's time for the look that starts its clock. */
+unsigned lun_isc_lock_break_ms(struct isc_lun *il)
+{
+	return 2 * isc_hold_ms(il) + atomic_load(&il->lun.io_timeout_ms);
+}
+
 /* Before a write is queued (il->mu not held). */
 int lun_isc_lock_check(struct isc_lun *il)
 {
@@ -380,6 +392,22 @@ int lun_isc_lock_check(struct isc_lun *il)
 		rc = -ETIMEDOUT;
 	pthread_mutex_unlock(&il->mu);
 	return rc;
+}
+
+/*
+ * A RESERVE or RELEASE without an answer (timed out: the target may still
+ * execute it; or the session broke): whether this nexus holds the lock LU
+ * is unknown, and a hold nobody here knows of would stop every host until
+ * a waiter breaks it.  Drop the nexus's registration, which ends a
+ * reservation it holds; queued behind the command on the same connection,
+ * it reaches the target after it.  Best effort: a waiter breaks what
+ * remains.
+ */
+static void isc_lock_give_back(struct isc_lun *il)
+{
+	(void)isc_prout_on(il, il->lock_lun,
+			   SCSI_PERSISTENT_RESERVE_REGISTER_AND_IGNORE_EXISTING_KEY,
+			   0, 0, 0);
 }
 
 static int isc_lock_try(struct isc_lun *il)
@@ -399,6 +427,8 @@ static int isc_lock_try(struct isc_lun *il)
 	sent = vmfs_mono_ms();
 	rc = isc_prout_on(il, il->lock_lun, SCSI_PERSISTENT_RESERVE_RESERVE,
 			  SCSI_PERSISTENT_RESERVE_TYPE_WRITE_EXCLUSIVE, key, 0);
+	if (rc && rc != -VMFS_E_RESERVED)
+		isc_lock_give_back(il);
 	pthread_mutex_lock(&il->mu);
 	il->lock_key = key;
 	if (!rc) {
@@ -474,7 +504,11 @@ int lun_isc_lock_release(struct isc_lun *il)
 		return 0;
 	rc = isc_prout_on(il, il->lock_lun, SCSI_PERSISTENT_RESERVE_RELEASE,
 			  SCSI_PERSISTENT_RESERVE_TYPE_WRITE_EXCLUSIVE, key, 0);
-	return rc == -VMFS_E_RESERVED ? 0 : rc;
+	if (rc == -VMFS_E_RESERVED)
+		return 0;
+	if (rc)
+		isc_lock_give_back(il);
+	return rc;
 }
 
 /* "?lock_lun=N" at the end of the URL: taken off before libiscsi sees it. */

@@ -470,7 +470,16 @@ int lun_reserve(struct lun *lun, unsigned wait_ms)
 {
 	if (!(atomic_load(&lun->caps) & LUN_CAP_RESERVE))
 		return -EOPNOTSUPP;
+	/* A fenced handle writes nothing, so it needs no reservation; one
+	 * it took would only hold the other hosts up. */
+	if (atomic_load(&lun->fenced))
+		return -EIO;
 	return lun->ops->reserve(lun, wait_ms);
+}
+
+unsigned lun_reserve_break_ms(struct lun *lun)
+{
+	return lun->ops->reserve_break_ms ? lun->ops->reserve_break_ms(lun) : 0;
 }
 
 int lun_release(struct lun *lun)

@@ -39,6 +39,8 @@ struct lun_ops {
 	int (*zero_range)(struct lun *lun, uint64_t off, uint64_t len);
 	int (*reserve)(struct lun *lun, unsigned wait_ms);
 	int (*release)(struct lun *lun);
+	/* Optional (0 without): lun_reserve_break_ms. */
+	unsigned (*reserve_break_ms)(struct lun *lun);
 	int (*compare_and_write)(struct lun *lun, const void *expect,
 				 const void *data, size_t len, uint64_t off,
 				 void *current);

@@ -256,6 +256,14 @@ int lun_reserve(struct lun *lun, unsigned wait_ms);
 int lun_release(struct lun *lun);
 
 /*
+ * How long a reserve may have to wait, beyond the holds of live holders,
+ * for a hold whose holder went away without releasing it to be broken
+ * (an iSCSI lock LU: a RESERVE that reached the target after its sender
+ * gave up on it).  0 when a hold cannot outlive its holder (files).
+ */
+unsigned lun_reserve_break_ms(struct lun *lun);
+
+/*
  * COMPARE AND WRITE (SBC-3): atomically, if the len bytes at off equal
  * expect, write data there and return 0; otherwise write nothing and return
  * -VMFS_E_MISCOMPARE, leaving the current bytes in expect when

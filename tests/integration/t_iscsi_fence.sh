@@ -14,7 +14,10 @@
 #     reads fail with EIO, and the file holds what host 1 wrote.  Host 2
 #     unmounts (exit 1: it had fenced), mounts again (a fresh mount
 #     registers a fresh key) and sees host 1's data; fsck -n is clean.
-#  3. Host 1 crashes (kill -9) while mounted: its registration and the
+#  3. A hold on the lock LU whose holder ended without a release
+#     (build/prfence --leave-hold): a mount waits until it breaks it,
+#     instead of failing on the reservation conflict.
+#  4. Host 1 crashes (kill -9) while mounted: its registration and the
 #     reservation stay on the LUN; `vmfs fsck -y` still writes (every
 #     read-write open registers a key of its own) and a read-only mount
 #     on host 2 reads what host 1 fsync'ed.
@@ -99,6 +102,14 @@ cl_umount 2 "$T_DIR/m2b"
 cl_umount 1 "$T_DIR/m1"
 cl_vmfs 1 fsck -n "$URL_A" >"$T_DIR/fsck.out" 2>&1 ||
 	fail "fsck -n: $(tail -5 "$T_DIR/fsck.out")"
+
+step "a lock-LU hold whose holder ended: a mount waits it out"
+cl_exec 1 "$PRFENCE" --leave-hold "$URL_A" >"$T_DIR/hold.out" 2>&1 ||
+	fail "prfence --leave-hold: $(cat "$T_DIR/hold.out")"
+t0=$(date +%s%N)
+cl_vmfsd_mount 1 "$URL_A" "$T_DIR/m1h" --lease-ms 4000
+t_log "mounted $((($(date +%s%N) - t0) / 1000000)) ms after a hold was left on the lock LU"
+cl_umount 1 "$T_DIR/m1h"
 
 step "a crash leaves the reservation behind: fsck -y and a read-only mount work"
 cl_vmfsd_mount 1 "$URL_A" "$T_DIR/m1c"

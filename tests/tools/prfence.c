@@ -15,12 +15,20 @@
  *   5. B preempting A again is success (A holds no registration).
  * Prints one line per step; exit 0 when every expectation held, 1 with
  * the first that did not.
+ *
+ *   prfence --leave-hold LUN
+ *
+ * takes the LUN's reservation (lun_reserve: on a URL with ?lock_lun=N,
+ * the lock LU's hold) and ends without releasing it, as a host does that
+ * dies inside a hold, or whose RESERVE reached the target after it gave
+ * up on it.
  */
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "vmfs/lun.h"
 
@@ -28,6 +36,22 @@ static int fail(const char *what, int err)
 {
 	fprintf(stderr, "prfence: %s: %s\n", what, vmfs_strerror(err));
 	return 1;
+}
+
+static int leave_hold(const char *url)
+{
+	struct lun *l = NULL;
+	int rc;
+
+	if (getenv("VMFS_CHAP_FILE"))
+		lun_set_chap_file(getenv("VMFS_CHAP_FILE"));
+	if ((rc = lun_open(url, 0, &l)))
+		return fail("open", rc);
+	if ((rc = lun_reserve(l, 5000)))
+		return fail("reserve", rc);
+	printf("reserved; ending without a release\n");
+	fflush(stdout);
+	_exit(0);
 }
 
 int main(int argc, char **argv)
@@ -38,8 +62,11 @@ int main(int argc, char **argv)
 	char *buf;
 	int rc;
 
+	if (argc == 3 && !strcmp(argv[1], "--leave-hold"))
+		return leave_hold(argv[2]);
 	if (argc != 3)
-		return fprintf(stderr, "usage: prfence LUN OFFSET\n"), 2;
+		return fprintf(stderr, "usage: prfence LUN OFFSET | "
+			       "prfence --leave-hold LUN\n"), 2;
 	off = strtoull(argv[2], NULL, 0);
 	if (getenv("VMFS_CHAP_FILE"))	/* as the programs take it */
 		lun_set_chap_file(getenv("VMFS_CHAP_FILE"));
