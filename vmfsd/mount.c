@@ -231,10 +231,10 @@ static void vmfsd_on_fence(void *ctx, const char *why)
 	/* Before any other host may break their locks (once our lease has
 	 * run out), this host's VMs are gone. */
 	vmfsd_vms_kill_all(d);
-	vmfsd_notify_status("FENCED: %s; all I/O fails, unmount and mount "
-			    "again", why);
 	qb_log(LOG_CRIT, "volume %s fenced: %s; all I/O now fails, unmount "
 	       "and mount again once the LUN is reachable", d->uuid, why);
+	vmfsd_notify_status("FENCED: %s; all I/O fails, unmount and mount "
+			    "again", why);
 }
 
 /*

@@ -162,7 +162,17 @@ t_wait_counter() {
 		[[ -n $c && $c -gt $2 ]] && { echo "$c"; return 0; }
 		sleep 0.1
 	done
-	fail "the guest's counter in $1 stayed at '${c:-none}' (want > $2); console: $(tail -n 5 "$(dirname "$1")/console.log" 2>/dev/null)"
+	fail "the guest's counter in $1 stayed at '${c:-none}' (want > $2); console: $(tail -n 5 "$(dirname "$1")/console.log" 2>/dev/null); its QEMUs: $(t_qemu_threads "$(dirname "$1")")"
+}
+
+# t_qemu_threads DIR: the QEMUs running the VM in DIR, with what each of
+# their threads waits in (a guest stuck on a FUSE call, or paused).
+t_qemu_threads() {
+	local p
+	for p in $(pgrep -f "qemu-system.*$1" || true); do
+		echo "pid $p: $(grep -H . /proc/"$p"/task/*/wchan 2>/dev/null |
+			sed 's|^/proc/[0-9]*/task/||; s|/wchan:| |' | tr '\n' ' ')"
+	done
 }
 
 # make_lun PATH SIZE: a sparse LUN file.

@@ -157,8 +157,11 @@ expect_fail 1 "input/output error" touch "$MP/new"
 expect_fail 1 "input/output error" mkdir "$MP/dir"
 
 step "(c) vmfsd logged the fence, why and what to do"
-grep -q "crit: .*fenced: .*lease ran out.*unmount and mount again" "$LOG" ||
-	fail "no fence message with its reason and remedy in $LOG"
+for ((w = 0; w < 100; w++)); do
+	grep -q "crit: .*fenced: .*lease ran out.*unmount and mount again" "$LOG" && break
+	sleep 0.1
+done
+((w < 100)) || fail "no fence message with its reason and remedy in $LOG within 10 s; vmfsd's threads: $(grep -H . /proc/"$VPID"/task/*/wchan 2>/dev/null | tr '\n' ' ')"
 "$VMFS" info --json "$MP" | python3 -c '
 import json, sys
 d = json.load(sys.stdin)
