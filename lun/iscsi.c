@@ -935,8 +935,8 @@ static void isc_describe(struct lun *lun, struct lun_probe *out)
 
 	*out = il->probe;
 	if (il->probe.pr == LUN_PROBE_YES)
-		out->fencing = "persistent reservations (Write Exclusive - All "
-			       "Registrants; survivors preempt a dead host's key)";
+		out->fencing = "persistent reservations (Write Exclusive - "
+			       "Registrants Only; survivors preempt a dead host's key)";
 }
 
 static const struct lun_ops isc_ops = {

@@ -1,7 +1,7 @@
 /*
  * The iSCSI backend's persistent reservations (docs/PROTOCOL.md §12):
  * the probe (REPORT CAPABILITIES), storage fencing (the open key, the
- * host key under Write Exclusive - All Registrants, PREEMPT of a dead
+ * host key under Write Exclusive - Registrants Only, PREEMPT of a dead
  * host, telling a preemption from a passing SCSI-2 reservation) and the
  * lock-LU mutex used on targets without COMPARE AND WRITE.
  */
@@ -222,11 +222,56 @@ int lun_isc_pr_open(struct isc_lun *il)
 	return 0;
 }
 
+/*
+ * The fencing reservation's type.  Registrants Only, not All Registrants:
+ * tgt's PREEMPT of the registration that made an All Registrants
+ * reservation frees that registration but keeps pointing at it as the
+ * reservation's holder, so that the target reports a reservation of type
+ * 0 held by whichever registration reuses the memory (the next host to
+ * register: its mount then failed), and checks writes against freed
+ * memory.  Under Registrants Only, PREEMPT of the holder hands the
+ * reservation to the preempting host.  A reservation of the old type is
+ * still taken for vmfs's.
+ */
+static bool isc_fencing_type(int type)
+{
+	return type == SCSI_PERSISTENT_RESERVE_TYPE_WRITE_EXCLUSIVE_REGISTRANTS_ONLY ||
+	       type == SCSI_PERSISTENT_RESERVE_TYPE_WRITE_EXCLUSIVE_ALL_REGISTRANTS;
+}
+
+/*
+ * Make the fencing reservation with key unless one is in place: 0 when
+ * it is, -VMFS_E_PR_FOREIGN when a reservation of another kind is,
+ * -VMFS_E_RESERVED when the RESERVE met a conflict (look again).  *type
+ * gets the type in place.
+ */
+static int isc_reserve_fencing_type(struct isc_lun *il, uint64_t key,
+				    int *type)
+{
+	uint64_t holder;
+	int rc;
+
+	rc = isc_read_reservation(il, il->lun_nr, &holder, type);
+	if (rc || isc_fencing_type(*type))
+		return rc;
+	if (holder || *type)
+		return -VMFS_E_PR_FOREIGN;
+	*type = SCSI_PERSISTENT_RESERVE_TYPE_WRITE_EXCLUSIVE_REGISTRANTS_ONLY;
+	return isc_prout(il, SCSI_PERSISTENT_RESERVE_RESERVE, *type, key, 0);
+}
+
+static int isc_reserve_fencing(struct isc_lun *il, uint64_t key)
+{
+	int type;
+
+	return isc_reserve_fencing_type(il, key, &type);
+}
+
 int lun_isc_pr_register(struct lun *lun, uint64_t key)
 {
 	struct isc_lun *il = lun_isc_of(lun);
-	uint64_t old, holder;
-	int type, rc, tries;
+	uint64_t old;
+	int rc, tries;
 
 	if (il->probe.pr != LUN_PROBE_YES)
 		return -EOPNOTSUPP;
@@ -243,25 +288,16 @@ int lun_isc_pr_register(struct lun *lun, uint64_t key)
 	il->pr_key = key;
 	pthread_mutex_unlock(&il->mu);
 	/*
-	 * The fencing reservation: Write Exclusive - All Registrants, made by
-	 * the first host; with it in place every registrant is a holder,
-	 * and a nexus without a registration (a preempted host) cannot
-	 * write.  Two hosts making it at once: the loser's RESERVE is a
-	 * conflict unless the types match, so look again; so is a RESERVE
-	 * that meets the reservation changing hands (a survivor's PREEMPT),
-	 * which a later look finds in place or gone.
+	 * The fencing reservation: Write Exclusive - Registrants Only, made
+	 * by the first host (it holds it; every registrant writes), and a
+	 * nexus without a registration (a preempted host) cannot write.
+	 * Two hosts making it at once: the loser's RESERVE is a conflict,
+	 * so look again; so is a RESERVE that meets the reservation
+	 * changing hands (a survivor's PREEMPT), which a later look finds
+	 * in place or gone.
 	 */
 	for (tries = 0; tries < ISC_PR_RESERVE_TRIES; tries++) {
-		rc = isc_read_reservation(il, il->lun_nr, &holder, &type);
-		if (rc)
-			return rc;
-		if (type == SCSI_PERSISTENT_RESERVE_TYPE_WRITE_EXCLUSIVE_ALL_REGISTRANTS)
-			return 0;	/* in place (its key reads 0) */
-		if (holder || type)
-			return -VMFS_E_PR_FOREIGN;
-		rc = isc_prout(il, SCSI_PERSISTENT_RESERVE_RESERVE,
-			SCSI_PERSISTENT_RESERVE_TYPE_WRITE_EXCLUSIVE_ALL_REGISTRANTS,
-			key, 0);
+		rc = isc_reserve_fencing(il, key);
 		if (rc != -VMFS_E_RESERVED)
 			return rc;
 		usleep(ISC_RES_POLL_MS * 1000 << tries);
@@ -280,7 +316,7 @@ int lun_isc_pr_preempt(struct lun *lun, uint64_t victim)
 	struct isc_lun *il = lun_isc_of(lun);
 	uint64_t keys[64], mine;
 	unsigned n, i;
-	int rc;
+	int rc, type;
 
 	if (il->probe.pr != LUN_PROBE_YES)
 		return -EOPNOTSUPP;
@@ -291,9 +327,15 @@ int lun_isc_pr_preempt(struct lun *lun, uint64_t victim)
 		return -VMFS_E_FENCED;
 	if (victim == mine)
 		return -EINVAL;
-	rc = isc_prout(il, SCSI_PERSISTENT_RESERVE_PREEMPT,
-		       SCSI_PERSISTENT_RESERVE_TYPE_WRITE_EXCLUSIVE_ALL_REGISTRANTS,
-		       mine, victim);
+	/* Without a reservation in place (its holder unmounted cleanly),
+	 * taking the victim's registration away would not stop its writes:
+	 * make it first.  A conflict means another host just made it. */
+	rc = isc_reserve_fencing_type(il, mine, &type);
+	if (rc == -VMFS_E_RESERVED)
+		rc = isc_reserve_fencing_type(il, mine, &type);
+	if (rc)
+		return rc;
+	rc = isc_prout(il, SCSI_PERSISTENT_RESERVE_PREEMPT, type, mine, victim);
 	if (rc != -VMFS_E_RESERVED)
 		return rc;
 	/* Conflict: either the victim is not registered, or we are not. */

@@ -503,7 +503,7 @@ static int vmfsd_fence_register(struct vmfsd *d)
 		return ret;
 	}
 	qb_log(LOG_NOTICE, "storage fencing: key 0x%016llx registered on %s "
-	       "(Write Exclusive - All Registrants); a host that recovers "
+	       "(Write Exclusive - Registrants Only); a host that recovers "
 	       "this one preempts it", (unsigned long long)key, d->a->lun);
 	lun_describe(d->hb_lun, &p);
 	if (d->lock_prim == LOCK_PRIM_RESERVE && p.reserve_how &&

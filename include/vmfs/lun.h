@@ -226,8 +226,9 @@ void lun_describe(struct lun *lun, struct lun_probe *out);
  * Storage fencing with SCSI-3 persistent reservations (docs/PROTOCOL.md
  * "Storage fencing").  Each host registers one key on each of its lun
  * handles at mount, lun_pr_key(its uuid, its heartbeat generation), and
- * the first makes the reservation Write Exclusive - All Registrants: from
- * then on a nexus without a registration cannot write.  A survivor that
+ * the first makes the reservation Write Exclusive - Registrants Only
+ * (unless one is in place; a survivor makes it again before preempting if
+ * its holder has unmounted): from then on a nexus without a registration cannot write.  A survivor that
  * recovers a dead host preempts that host's key first, so the target
  * refuses whatever the dead host still sends; a handle whose write meets
  * RESERVATION CONFLICT has been preempted and fences itself (lun_fence).

@@ -17,7 +17,10 @@
 #  3. A hold on the lock LU whose holder ended without a release
 #     (build/prfence --leave-hold): a mount waits until it breaks it,
 #     instead of failing on the reservation conflict.
-#  4. Host 1 crashes (kill -9) while mounted: its registration and the
+#  4. A killed host mounts again as soon as a survivor has recovered it
+#     (its preempted key and the reservation's new holder in the way), and
+#     the survivor goes on; three times.
+#  5. Host 1 crashes (kill -9) while mounted: its registration and the
 #     reservation stay on the LUN; `vmfs fsck -y` still writes (every
 #     read-write open registers a key of its own) and a read-only mount
 #     on host 2 reads what host 1 fsync'ed.
@@ -110,6 +113,26 @@ t0=$(date +%s%N)
 cl_vmfsd_mount 1 "$URL_A" "$T_DIR/m1h" --lease-ms 4000
 t_log "mounted $((($(date +%s%N) - t0) / 1000000)) ms after a hold was left on the lock LU"
 cl_umount 1 "$T_DIR/m1h"
+
+step "a killed host mounts again once recovered, three times; the survivor goes on"
+cl_vmfsd_mount 1 "$URL_A" "$T_DIR/mk1" --lease-ms 4000
+cl_vmfsd_mount 2 "$URL_B" "$T_DIR/mk2" --lease-ms 4000
+LOGK=$T_DIR/vmfsd-h2-mk2.log
+for round in 1 2 3; do
+	cl_kill_host 1
+	for ((w = 0; w < 300; w++)); do
+		n=$(grep -c "recovered host h1" "$LOGK" || true)
+		((n >= round)) && break
+		sleep 0.1
+	done
+	((w < 300)) || fail "round $round: host 2 did not recover host 1 within 30 s"
+	cl_vmfsd_mount 1 "$URL_A" "$T_DIR/mk1" --lease-ms 4000
+	echo "$round" >"$T_DIR/mk1/r$round" || fail "round $round: host 1 cannot write after its new mount"
+	echo "$round" >"$T_DIR/mk2/s$round" || fail "round $round: host 2 cannot write"
+done
+! grep -q "fenced" "$LOGK" || fail "host 2 fenced itself: $(grep -E "fenc|renewal" "$LOGK" | tail -n 3)"
+cl_umount 1 "$T_DIR/mk1"
+cl_umount 2 "$T_DIR/mk2"
 
 step "a crash leaves the reservation behind: fsck -y and a read-only mount work"
 cl_vmfsd_mount 1 "$URL_A" "$T_DIR/m1c"
