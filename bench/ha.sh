@@ -126,26 +126,7 @@ for ((r = 1; r <= ROUNDS; r++)); do
 	# The dead host comes back for the next round.
 	cl_corosync_start "$on"
 	cl_wait_members "$new" 3 60 || fail "host $on's corosync did not rejoin"
-	if [[ $BACKEND == iscsi ]]; then
-		# On tgt a killed host's new sessions may be refused for a while
-		# (the old ones are not gone yet: "Resource temporarily
-		# unavailable"); issue 12's reconnect work.  Say how long.
-		tm=$(now_ms)
-		until cl_vmfs "$on" mount --state-dir "$(cl_dir "$on")/state" \
-			--host-name "$(cl_name "$on")" --log-file "$T_DIR/remount.log" \
-			--lease-ms "$LEASE_MS" "$LUN" "$(mnt "$on")" 2>"$T_DIR/remount.err"; do
-			(($(now_ms) - tm < 60000)) && { sleep 2; continue; }
-			echo "round $r: host $on cannot mount the LUN again within 60 s" \
-				"($(cat "$T_DIR/remount.err")); stopping after $r rounds" >&2
-			break 2
-		done
-		echo "round $r: host $on mounted the iSCSI LUN again $(($(now_ms) - tm)) ms after the VM ran elsewhere" >&2
-		CL_MOUNTS+=("$on $(mnt "$on")")
-		CL_VMFSD_PID[$on]=$(vmfsd_pid_of "$(mnt "$on")")
-		CL_ALL_PIDS+=("${CL_VMFSD_PID[$on]}")
-	else
-		cl_vmfsd_mount "$on" "$LUN" "$(mnt "$on")" --lease-ms "$LEASE_MS"
-	fi
+	cl_vmfsd_mount "$on" "$LUN" "$(mnt "$on")" --lease-ms "$LEASE_MS"
 	on=$new
 done
 printf '%s, lease %d ms, %d kills: kill -> QEMU started on a survivor: median %s ms; kill -> guest counter advancing: median %s ms\n' \

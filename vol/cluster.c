@@ -1411,6 +1411,33 @@ int vol_recover_slot(struct lun *lun, struct lun *hb_lun,
 	return ret;
 }
 
+/*
+ * A host whose slot stood still for its fence time F plus half a renewal
+ * has stopped writing by its own rule (its write gate closed at its last
+ * renewal's issue time plus F, before we saw that renewal land); what it
+ * may still have in flight is what the dead time D = L + r waits out.
+ * Where the target fences (persistent reservations), a PREEMPT of its key
+ * refuses all of that at once, so the host may be recovered now instead
+ * of at D (PROTOCOL.md section 10).  True when its key is preempted.
+ */
+static bool vcl_fenced_early(struct vol *v, const struct hb_slot_info *si,
+			     const struct hb_timeouts *t, int64_t still_ms)
+{
+	struct vcl *c = v->cl;
+	int ret;
+
+	if (si->state != VMFS_HB_ACTIVE ||
+	    still_ms < (int64_t)(t->fence_ms + t->renew_ms / 2))
+		return false;
+	ret = lun_pr_preempt(c->o.hb_lun, lun_pr_key(si->host_uuid, si->hb_gen));
+	if (ret)
+		return false;	/* no fencing target, or it failed: wait D */
+	VLOG(LOG_NOTICE, "host %s (slot %u) stood still for %lld ms of its %u ms lease: its persistent-reservation key is preempted, so it is recovered now rather than after %u ms",
+	     si->hostname[0] ? si->hostname : "?", si->slot,
+	     (long long)still_ms, t->lease_ms, t->dead_ms);
+	return true;
+}
+
 /* Watch the other slots; recover those that stood still for their lease. */
 static void vcl_watch_slots(struct vol *v, bool *others)
 {
@@ -1454,8 +1481,15 @@ static void vcl_watch_slots(struct vol *v, bool *others)
 			continue;
 		}
 		hb_timeouts_from_lease(si->lease_ms, &t);
-		if (now - s->since_ms < (int64_t)t.dead_ms)
-			continue;
+		if (now - s->since_ms < (int64_t)t.dead_ms) {
+			bool early;
+
+			pthread_mutex_unlock(&c->thr_mu);
+			early = vcl_fenced_early(v, si, &t, now - s->since_ms);
+			pthread_mutex_lock(&c->thr_mu);
+			if (!early)
+				continue;
+		}
 		pthread_mutex_unlock(&c->thr_mu);
 		if (!vol_recover_slot(v->lun, c->o.hb_lun, &v->g, c->o.prim,
 				      &c->o.t, si))

@@ -17,9 +17,10 @@
 #  3. A hold on the lock LU whose holder ended without a release
 #     (build/prfence --leave-hold): a mount waits until it breaks it,
 #     instead of failing on the reservation conflict.
-#  4. A killed host mounts again as soon as a survivor has recovered it
-#     (its preempted key and the reservation's new holder in the way), and
-#     the survivor goes on; three times.
+#  4. A killed host is recovered once its slot stood still for its fence
+#     time (its key preempted: no need to wait out the dead time), mounts
+#     again at once (its preempted key and the reservation's new holder in
+#     the way), and the survivor goes on; three times.
 #  5. Host 1 crashes (kill -9) while mounted: its registration and the
 #     reservation stay on the LUN; `vmfs fsck -y` still writes (every
 #     read-write open registers a key of its own) and a read-only mount
@@ -131,6 +132,10 @@ for round in 1 2 3; do
 	echo "$round" >"$T_DIR/mk2/s$round" || fail "round $round: host 2 cannot write"
 done
 ! grep -q "fenced" "$LOGK" || fail "host 2 fenced itself: $(grep -E "fenc|renewal" "$LOGK" | tail -n 3)"
+# With the target fencing, host 1 was recovered once its slot stood still
+# for its fence time, not after the whole dead time.
+n=$(grep -c "so it is recovered now rather than after" "$LOGK" || true)
+((n == 3)) || fail "host 2 recovered host 1 early $n times of 3: $(grep -E "recover|preempt" "$LOGK" | tail -n 4)"
 cl_umount 1 "$T_DIR/mk1"
 cl_umount 2 "$T_DIR/mk2"
 
