@@ -1089,7 +1089,8 @@ static int mig_dst_prepare(struct vmfsd *d, const struct mig_msg *m,
 	if (vm->pid < 0) {
 		ret = -errno;
 		vm->pid = 0;
-		snprintf(msg, len, "cannot fork QEMU: %s", strerror(-ret));
+		snprintf(msg, len, "cannot start QEMU (with its log %.400s): %s",
+			 log, strerror(-ret));
 		goto fail;
 	}
 	ret = vmfsd_vm_wait_up(vm, &status);

@@ -306,12 +306,11 @@ void vmfsd_vm_log_tail(const char *log, char *msg, size_t len)
 		lseek(fd, 0, SEEK_SET);
 	n = read(fd, buf, sizeof(buf) - 1);
 	close(fd);
-	if (n <= 0)
-		return;
-	buf[n] = 0;
+	buf[n > 0 ? n : 0] = 0;
 	while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
 		buf[--n] = 0;
-	snprintf(msg + strlen(msg), len - strlen(msg), ": %s", buf);
+	snprintf(msg + strlen(msg), len - strlen(msg), ": %s",
+		 n > 0 ? buf : "nothing (it is empty)");
 }
 
 /*
@@ -324,10 +323,22 @@ void vmfsd_vm_log_tail(const char *log, char *msg, size_t len)
 pid_t vmfsd_vm_spawn(char **argv, const char *log)
 {
 	sigset_t all;
-	pid_t parent = getpid(), pid = fork();
+	pid_t parent = getpid(), pid;
+	/* Opened here, not in the child: a log that cannot be opened is an
+	 * error the caller reports, instead of QEMU's complaints going to
+	 * vmfsd's own stderr (nowhere for a daemon). */
+	int logfd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
 
-	if (pid)
+	if (logfd < 0)
+		return -1;
+	pid = fork();
+	if (pid) {
+		int e = errno;
+
+		close(logfd);
+		errno = e;
 		return pid;
+	}
 	/* The child of a threaded process: async-signal-safe calls only. */
 	sigemptyset(&all);
 	sigprocmask(SIG_SETMASK, &all, NULL);
@@ -339,11 +350,8 @@ pid_t vmfsd_vm_spawn(char **argv, const char *log)
 
 	if (fd >= 0)
 		dup2(fd, 0);
-	fd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0644);
-	if (fd >= 0) {
-		dup2(fd, 1);
-		dup2(fd, 2);
-	}
+	dup2(logfd, 1);
+	dup2(logfd, 2);
 	syscall(SYS_close_range, 3, ~0u, 0);
 	execvp(argv[0], argv);
 	_exit(127);
@@ -513,7 +521,8 @@ static int vm_start(struct vmfsd *d, const char *path,
 	hv_argv_free(argv);
 	if (vm->pid < 0) {
 		ret = -errno;
-		snprintf(msg, len, "cannot fork QEMU: %s", strerror(-ret));
+		snprintf(msg, len, "cannot start QEMU (with its log %s): %s", log,
+			 strerror(-ret));
 		goto fail;
 	}
 	ret = vmfsd_vm_wait_up(vm, &status);

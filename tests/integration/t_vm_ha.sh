@@ -92,7 +92,8 @@ expect_eq "ha1's config" "$(python3 -c 'import json,sys; c=json.load(open(sys.ar
 
 step "host 1 starts the three VMs; a set on host 2 is refused"
 for v in ha1 ha2 noha; do
-	cl_vmfs 1 vm start "$(mnt 1)/vms/$v" >/dev/null || fail "vm start $v on host 1 failed"
+	cl_vmfs 1 vm start "$(mnt 1)/vms/$v" >"$T_DIR/start.out" 2>&1 ||
+		fail "vm start $v on host 1 failed: $(cat "$T_DIR/start.out")"
 done
 expect_fail 1 "runs on host h1" cl_vmfs 2 vm set "$(mnt 2)/vms/ha1" --ha off
 declare -A C0
