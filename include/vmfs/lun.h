@@ -228,11 +228,12 @@ void lun_describe(struct lun *lun, struct lun_probe *out);
  * handles at mount, lun_pr_key(its uuid, its heartbeat generation), and
  * the first makes the reservation Write Exclusive - Registrants Only
  * (unless one is in place; a survivor makes it again before preempting if
- * its holder has unmounted): from then on a nexus without a registration cannot write.  A survivor that
- * recovers a dead host preempts that host's key first, so the target
- * refuses whatever the dead host still sends; a handle whose write meets
- * RESERVATION CONFLICT has been preempted and fences itself (lun_fence).
- * A handle never registers again: a new mount opens new handles.
+ * its holder has unmounted): from then on a nexus without a registration
+ * cannot write.  A survivor that recovers a dead host preempts that
+ * host's key first, so the target refuses whatever the dead host still
+ * sends; a handle whose write meets RESERVATION CONFLICT has been
+ * preempted and fences itself (lun_fence).  A handle never registers
+ * again: a new mount opens new handles.
  *
  * lun_pr_register: -EOPNOTSUPP on a LUN without persistent reservations
  * (files; iSCSI targets that lack them), -VMFS_E_PR_FOREIGN when someone

@@ -43,8 +43,6 @@ static int leave_hold(const char *url)
 	struct lun *l = NULL;
 	int rc;
 
-	if (getenv("VMFS_CHAP_FILE"))
-		lun_set_chap_file(getenv("VMFS_CHAP_FILE"));
 	if ((rc = lun_open(url, 0, &l)))
 		return fail("open", rc);
 	if ((rc = lun_reserve(l, 5000)))
@@ -62,14 +60,14 @@ int main(int argc, char **argv)
 	char *buf;
 	int rc;
 
-	if (argc == 3 && !strcmp(argv[1], "--leave-hold"))
-		return leave_hold(argv[2]);
 	if (argc != 3)
 		return fprintf(stderr, "usage: prfence LUN OFFSET | "
 			       "prfence --leave-hold LUN\n"), 2;
-	off = strtoull(argv[2], NULL, 0);
 	if (getenv("VMFS_CHAP_FILE"))	/* as the programs take it */
 		lun_set_chap_file(getenv("VMFS_CHAP_FILE"));
+	if (!strcmp(argv[1], "--leave-hold"))
+		return leave_hold(argv[2]);
+	off = strtoull(argv[2], NULL, 0);
 	ka = lun_pr_key(ua, 1);
 	kb = lun_pr_key(ub, 1);
 	buf = lun_buf_alloc(4096);
