@@ -124,7 +124,7 @@ static void lru_append(struct vcache *c, struct vinode *vi)
 /* Written under icache_lock, peeked at without it (vol_cache_trim). */
 static void cache_note_freed(struct vcache *c, uint64_t bytes)
 {
-	__atomic_fetch_add(&c->freed_bytes, bytes, __ATOMIC_RELAXED);
+	__atomic_fetch_add(&c->freed_bytes, bytes, __ATOMIC_SEQ_CST);
 }
 
 /* Count vi's bytes as they are now (icache_lock). */
@@ -197,23 +197,26 @@ void vol_cache_trim(struct vol *v)
 {
 	struct vcache *c = &v->cache;
 	uint64_t step = c->budget_bytes / CACHE_TRIM_SHARE;
-	bool due;
 
 	if (step < CACHE_TRIM_MIN)
 		step = CACHE_TRIM_MIN;
-	/* An unlocked peek first: most puts free nothing. */
-	if (__atomic_load_n(&c->freed_bytes, __ATOMIC_RELAXED) < step)
-		return;
-	pthread_mutex_lock(&v->icache_lock);
-	due = c->freed_bytes >= step;
-	if (due)
-		__atomic_store_n(&c->freed_bytes, 0, __ATOMIC_RELAXED);
-	pthread_mutex_unlock(&v->icache_lock);
-	/* One trimmer at a time; the others have nothing to add. */
-	if (!due || pthread_mutex_trylock(&c->trim_lock))
-		return;
-	malloc_trim(0);
-	pthread_mutex_unlock(&c->trim_lock);
+	/*
+	 * One trimmer at a time.  A thread that finds the trimmer busy leaves
+	 * its count for it: the trimmer looks again after each trim and after
+	 * letting go, so what was freed while it trimmed (a burst of forgets
+	 * frees tens of MiB in the time one trim of a large heap takes) is
+	 * handed back too, not left waiting for the next step's worth.
+	 */
+	while (__atomic_load_n(&c->freed_bytes, __ATOMIC_SEQ_CST) >= step) {
+		if (pthread_mutex_trylock(&c->trim_lock))
+			return;
+		while (__atomic_load_n(&c->freed_bytes,
+				       __ATOMIC_SEQ_CST) >= step) {
+			__atomic_store_n(&c->freed_bytes, 0, __ATOMIC_SEQ_CST);
+			malloc_trim(0);
+		}
+		pthread_mutex_unlock(&c->trim_lock);
+	}
 }
 
 void vol_cache_stats_get(struct vol *v, struct vol_cache_stats *s)
