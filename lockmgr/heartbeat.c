@@ -172,22 +172,37 @@ static bool slot_still_ours(const struct hb *hb, const uint8_t *sector)
 
 /*
  * Every change of our slot: a compare-and-write through the LUN's
- * primitive.  A reservation held by another host's lock change is waited
- * for at most one heartbeat I/O timeout, so that a renewal stuck behind
- * it still counts against the fence time like a slow write.
+ * primitive.  On the reserve path, a reservation held by another host's
+ * lock change is waited for at most wait_ms.
  */
+static int hb_caw_wait(struct hb *hb, unsigned wait_ms, const void *expect,
+		       const void *data, void *current)
+{
+	return lock_prim_caw(hb->lun, hb->prim, wait_ms, expect, data, hb->ss,
+			     hb->slot_addr, current);
+}
+
+/* Joining and leaving wait one heartbeat I/O timeout at a time. */
 static int hb_caw(struct hb *hb, const void *expect, const void *data,
 		  void *current)
 {
-	return lock_prim_caw(hb->lun, hb->prim, hb->t.io_timeout_ms, expect,
-			     data, hb->ss, hb->slot_addr, current);
+	return hb_caw_wait(hb, hb->t.io_timeout_ms, expect, data, current);
 }
 
-/* One renewal: counter + 1, compare-and-write against what we wrote last. */
+/*
+ * One renewal: counter + 1, compare-and-write against what we wrote last.
+ * A renewal may wait for the reserve path's mutex until a quarter of an
+ * I/O timeout before its lease runs out (the compare and the write take
+ * milliseconds once it has the mutex): a hold whose holder died is broken
+ * by then (lun/iscsi_pr.c), whereas a wait of one I/O timeout per try
+ * left a single try, and every mounted host fenced behind such a hold.
+ */
 static int renew(struct hb *hb)
 {
 	struct vmfs_hb_slot *hs = slot_of(hb->next);
 	struct fmt_hb_slot h;
+	int64_t left = hb->valid_until_ms - vmfs_mono_ms() -
+		       hb->t.io_timeout_ms / 4;
 	int ret;
 
 	memcpy(hb->next, hb->cur, hb->ss);
@@ -195,7 +210,8 @@ static int renew(struct hb *hb)
 	h.counter++;
 	fmt_hb_slot_encode(&h, hs);
 	slot_seal(hb->next, hb->slot_addr);
-	ret = hb_caw(hb, hb->cur, hb->next, hb->seen);
+	ret = hb_caw_wait(hb, left > 0 ? (unsigned)left : 0, hb->cur, hb->next,
+			  hb->seen);
 	if (ret == -VMFS_E_MISCOMPARE && slot_still_ours(hb, hb->seen)) {
 		/* An earlier renewal landed late: continue from it. */
 		memcpy(hb->cur, hb->seen, hb->ss);
@@ -272,18 +288,26 @@ static void hb_gate_disarm(struct hb *hb)
 		lun_gate_arm(hb->gate_lun, NULL);
 }
 
+/*
+ * Renewals start every renew_ms, counted from the start of the last one
+ * (a slow renewal does not push the next one out).  One that failed is
+ * tried again after a pause of an eighth of that, for as long as the
+ * lease lasts: a renewal that met a stalled I/O or a hold on the
+ * reserve path's mutex gets more than one chance before the fence time.
+ */
 static void *renew_thread(void *arg)
 {
 	struct hb *hb = arg;
 	struct timespec until;
+	int64_t next_ms = vmfs_mono_ms() + hb->t.renew_ms;
+	int64_t retry_ms = hb->t.renew_ms / 8 ? hb->t.renew_ms / 8 : 1;
 
 	pthread_mutex_lock(&hb->lk);
 	while (!hb->stop && !hb->fenced) {
 		int64_t start_ms;
 		int ret;
 
-		until = vmfs_mono_timespec(vmfs_mono_ns() +
-					   (int64_t)hb->t.renew_ms * 1000000LL);
+		until = vmfs_mono_timespec(next_ms * 1000000LL);
 		while (!hb->stop &&
 		       pthread_cond_timedwait(&hb->cv, &hb->lk, &until) != ETIMEDOUT)
 			;
@@ -302,13 +326,17 @@ static void *renew_thread(void *arg)
 		if (!ret) {
 			hb->valid_until_ms = start_ms + hb->t.fence_ms;
 			hb_gate_extend(hb);
+			next_ms = start_ms + hb->t.renew_ms;
 		} else if (ret == -VMFS_E_MISCOMPARE) {
 			fence(hb, "another host changed our heartbeat slot (it declared us dead)");
 		} else {
-			qb_log(LOG_WARNING, "hb: slot %u: renewal failed: %s",
-			       hb->slot, vmfs_strerror(ret));
+			qb_log(LOG_WARNING, "hb: slot %u: renewal failed: %s%s",
+			       hb->slot, vmfs_strerror(ret),
+			       vmfs_mono_ms() < hb->valid_until_ms ?
+			       " (trying again)" : "");
 			if (vmfs_mono_ms() >= hb->valid_until_ms)
 				fence(hb, "no heartbeat renewal within the fence time");
+			next_ms = vmfs_mono_ms() + retry_ms;
 		}
 		pthread_mutex_lock(&hb->lk);
 	}
@@ -455,9 +483,11 @@ int hb_join(struct lun *lun, uint64_t hb_offset, const struct hb_opts *o,
 			 * may have landed: the next one then finds our image
 			 * there, and the lease counts from the first try. */
 			first_ms = vmfs_mono_ms();
-			until = first_ms + hb->t.io_timeout_ms +
-				lun_reserve_break_ms(lun);
 			do {
+				/* The break time of the hold in the way may
+				 * be longer than ours (its holder says). */
+				until = first_ms + hb->t.io_timeout_ms +
+					lun_reserve_break_ms(lun);
 				claim_ms = vmfs_mono_ms();
 				err = hb_caw(hb, s, hb->next, hb->seen);
 				if (err == -VMFS_E_MISCOMPARE &&

@@ -444,11 +444,18 @@ static int isc_rw_once(struct isc_lun *il, struct lun_io *ios, unsigned n,
 	c = calloc(total, sizeof(*c));
 	if (!c)
 		return -ENOMEM;
-	for (i = 0; i < n && !rc; i++)
-		if (ios[i].op == LUN_OP_WRITE)
-			rc = lun_isc_lock_check(il);
 	s = isc_sess_get(il);
-	if (!rc && *s.broken)
+	/* A write inside a lock-LU hold that ran out is not issued (after
+	 * the wait for a session: that wait counts against the hold). */
+	for (i = 0; i < n; i++)
+		if (ios[i].op == LUN_OP_WRITE && lun_isc_lock_check(il)) {
+			pthread_mutex_unlock(s.mu);
+			free(c);
+			for (i = 0; i < n; i++)
+				ios[i].result = -VMFS_E_RESERVED;
+			return -VMFS_E_RESERVED;
+		}
+	if (*s.broken)
 		rc = -EIO;
 	for (i = 0; i < n && !rc; i++)
 		rc = isc_queue_io(il, s.ctx, &ios[i], c, &k);

@@ -51,11 +51,16 @@ struct isc_lun {
 	uint64_t pr_key;		/* our fencing registration, 0: none */
 	/* The lock-LU mutex (isc_lock_*), when the URL names a lock LU. */
 	int lock_lun;			/* -1: none */
-	uint64_t lock_base;		/* random; a hold's key is base + seq */
+	uint64_t lock_base;		/* random bits of a hold's key */
 	uint32_t lock_seq;
 	uint64_t lock_key;		/* our current key there, 0: none */
 	bool lock_held;
-	int64_t lock_since_ms;		/* when the RESERVE of the hold was sent */
+	/* While a hold is ours: when its RESERVE was sent plus the hold
+	 * limit, after which the holding thread's writes are refused; 0
+	 * otherwise.  Read without il->mu (the write path may hold the
+	 * control session).  Other threads' writes are not the hold's. */
+	_Atomic int64_t lock_writes_until_ms;
+	_Atomic pid_t lock_tid;
 	uint64_t seen_key;		/* another holder's key, and since when */
 	int64_t seen_since_ms;
 	char reserve_how[64];

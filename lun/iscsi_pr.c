@@ -6,10 +6,13 @@
  * lock-LU mutex used on targets without COMPARE AND WRITE.
  */
 #include <errno.h>
+#include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
 #include <unistd.h>
+
+#include <qb/qblog.h>
 
 #include "vmfs/clock.h"
 #include "iscsi_int.h"
@@ -397,43 +400,104 @@ void lun_isc_pr_close(struct isc_lun *il)
  * command of another initiator meets RESERVATION CONFLICT while it is
  * held) nor survives the fencing of its holder (tgt does not check
  * RESERVE(6) against persistent reservations, and PREEMPT cannot remove
- * it).  docs/PROTOCOL.md "Locks on an iSCSI LUN" has the argument; in
- * short:
+ * it).  docs/PROTOCOL.md section 12 has the argument; in short:
  *  - the mutex is a Write Exclusive persistent reservation on a small
  *    LU of its own (the URL's ?lock_lun=N), whose data nobody uses;
- *  - each hold registers a fresh key (base + sequence) and then
- *    RESERVEs: a holder's key names one hold, never two;
- *  - a holder writes through this handle only within ISC_HOLD_MS of
- *    sending its RESERVE (lun_isc_lock_check), then fails the write;
- *  - a waiter that sees the same holder key for ISC_BREAK_MS (twice the
- *    hold limit) PREEMPTs it: the hold it breaks can no longer write.
+ *  - each hold registers a fresh key and then RESERVEs: a holder's key
+ *    names one hold, never two, and announces the hold's break time;
+ *  - a holder issues writes through this handle only within the hold
+ *    limit H of sending its RESERVE (lun_isc_lock_check), then refuses
+ *    them (the caller releases and tries again);
+ *  - a waiter that sees the same holder key for the break time
+ *    (H + one I/O timeout + a margin, or what the key announces if that
+ *    is longer) PREEMPTs it: the holder's last write ended before.
+ *
+ * Both fit inside a heartbeat's fence time: the mounted hosts renew
+ * their heartbeats through this mutex, and a hold whose holder died must
+ * be broken before they fence (lockmgr/heartbeat.c renews with a wait
+ * that runs to the end of its lease).
  */
+
+/* A key: the break time in ISC_KEY_BREAK_UNIT_MS units (never 0, so
+ * neither is a key), 28 random bits, a 24-bit sequence number. */
+#define ISC_KEY_BREAK_SHIFT 52
+#define ISC_KEY_BREAK_UNIT_MS 16u
+#define ISC_KEY_BREAK_MAX ((1u << (64 - ISC_KEY_BREAK_SHIFT)) - 1)
+#define ISC_KEY_RANDOM_MASK (((1ull << 28) - 1) << 24)
+#define ISC_KEY_SEQ_MASK ((1ull << 24) - 1)
+
+/* The hold limit H: the body is one read and one write, milliseconds at
+ * their usual latency; a body slower than a quarter of the I/O timeout
+ * gives up its write rather than stretching the hold. */
 static unsigned isc_hold_ms(struct isc_lun *il)
 {
-	/* One read, one write and their slack: what lock_reserved does. */
-	return 4 * atomic_load(&il->lun.io_timeout_ms) + 100;
+	unsigned io = atomic_load(&il->lun.io_timeout_ms);
+
+	return io / 4 ? io / 4 : 1;
 }
 
-/* A waiter breaks a hold it has seen for twice the hold limit; add
- * one command's time for the look that starts its clock. */
+/* H, then one I/O timeout for the last write issued within H to end, and
+ * a quarter of one for clock rates and the holder's own scheduling. */
+static unsigned isc_break_after_ms(struct isc_lun *il)
+{
+	unsigned io = atomic_load(&il->lun.io_timeout_ms);
+
+	return isc_hold_ms(il) + io + io / 4;
+}
+
+static uint64_t isc_hold_key(struct isc_lun *il)
+{
+	uint64_t units = (isc_break_after_ms(il) + ISC_KEY_BREAK_UNIT_MS - 1) /
+			 ISC_KEY_BREAK_UNIT_MS;
+
+	if (units > ISC_KEY_BREAK_MAX)
+		units = ISC_KEY_BREAK_MAX;
+	if (!units)
+		units = 1;
+	return units << ISC_KEY_BREAK_SHIFT |
+	       (il->lock_base & ISC_KEY_RANDOM_MASK) |
+	       (++il->lock_seq & ISC_KEY_SEQ_MASK);
+}
+
+/* How long a waiter must see key before it breaks the hold: ours or what
+ * the key announces (a holder with a longer I/O timeout), the longer. */
+static int64_t isc_key_break_ms(struct isc_lun *il, uint64_t key)
+{
+	int64_t said = (int64_t)(key >> ISC_KEY_BREAK_SHIFT) *
+		       ISC_KEY_BREAK_UNIT_MS;
+	int64_t own = isc_break_after_ms(il);
+
+	return said > own ? said : own;
+}
+
+/* What a mount waits for a hold left behind: its break time (the last
+ * holder key seen announces it), and one command's time for the look
+ * that starts the clock. */
 unsigned lun_isc_lock_break_ms(struct isc_lun *il)
 {
-	return 2 * isc_hold_ms(il) + atomic_load(&il->lun.io_timeout_ms);
+	uint64_t seen;
+
+	pthread_mutex_lock(&il->mu);
+	seen = il->seen_key;
+	pthread_mutex_unlock(&il->mu);
+	return (unsigned)isc_key_break_ms(il, seen) +
+	       atomic_load(&il->lun.io_timeout_ms);
 }
 
-/* Before a write is queued (il->mu not held). */
+/*
+ * Just before a write is queued on a session (whose mutex the caller
+ * holds, il->mu perhaps): past the hold limit the holding thread's write
+ * (the body of the hold: lockmgr/lockprim.c runs it on the thread that
+ * reserved) is not issued,
+ * and the caller hears -VMFS_E_RESERVED, as if the mutex had not been
+ * had (the lock manager releases and tries again; nothing was written).
+ */
 int lun_isc_lock_check(struct isc_lun *il)
 {
-	int rc = 0;
+	int64_t until = atomic_load(&il->lock_writes_until_ms);
 
-	if (il->lock_lun < 0)
-		return 0;
-	pthread_mutex_lock(&il->mu);
-	if (il->lock_held &&
-	    vmfs_mono_ms() >= il->lock_since_ms + isc_hold_ms(il))
-		rc = -ETIMEDOUT;
-	pthread_mutex_unlock(&il->mu);
-	return rc;
+	return until && atomic_load(&il->lock_tid) == gettid() &&
+	       vmfs_mono_ms() >= until ? -VMFS_E_RESERVED : 0;
 }
 
 /*
@@ -454,12 +518,12 @@ static void isc_lock_give_back(struct isc_lun *il)
 
 static int isc_lock_try(struct isc_lun *il)
 {
-	int64_t sent;
+	int64_t sent, seen_ms;
 	uint64_t key, holder;
 	int type, rc;
 
 	pthread_mutex_lock(&il->mu);
-	key = il->lock_base + ++il->lock_seq;
+	key = isc_hold_key(il);
 	pthread_mutex_unlock(&il->mu);
 	rc = isc_prout_on(il, il->lock_lun,
 			  SCSI_PERSISTENT_RESERVE_REGISTER_AND_IGNORE_EXISTING_KEY,
@@ -475,7 +539,9 @@ static int isc_lock_try(struct isc_lun *il)
 	il->lock_key = key;
 	if (!rc) {
 		il->lock_held = true;
-		il->lock_since_ms = sent;
+		atomic_store(&il->lock_tid, gettid());
+		atomic_store(&il->lock_writes_until_ms,
+			     sent + isc_hold_ms(il));
 	}
 	pthread_mutex_unlock(&il->mu);
 	if (rc != -VMFS_E_RESERVED)
@@ -489,8 +555,8 @@ static int isc_lock_try(struct isc_lun *il)
 		il->seen_key = holder;
 		il->seen_since_ms = vmfs_mono_ms();
 		rc = -VMFS_E_RESERVED;
-	} else if (vmfs_mono_ms() - il->seen_since_ms <
-		   2 * (int64_t)isc_hold_ms(il)) {
+	} else if ((seen_ms = vmfs_mono_ms() - il->seen_since_ms) <
+		   isc_key_break_ms(il, holder)) {
 		rc = -VMFS_E_RESERVED;
 	} else {
 		il->seen_key = 0;
@@ -501,6 +567,11 @@ static int isc_lock_try(struct isc_lun *il)
 	rc = isc_prout_on(il, il->lock_lun, SCSI_PERSISTENT_RESERVE_PREEMPT,
 			  SCSI_PERSISTENT_RESERVE_TYPE_WRITE_EXCLUSIVE, key,
 			  holder);
+	qb_log(rc ? LOG_WARNING : LOG_NOTICE, "lun %s: lock LU %d: %s the hold "
+	       "of key 0x%016" PRIx64 ", seen for %lld ms (its holder ended or "
+	       "stalled inside it)%s%s", il->lun.name, il->lock_lun,
+	       rc ? "could not break" : "broke", holder, (long long)seen_ms,
+	       rc ? ": " : "", rc ? vmfs_strerror(rc) : "");
 	return rc ? rc : -EAGAIN;
 }
 
@@ -541,6 +612,7 @@ int lun_isc_lock_release(struct isc_lun *il)
 	pthread_mutex_lock(&il->mu);
 	key = il->lock_held ? il->lock_key : 0;
 	il->lock_held = false;
+	atomic_store(&il->lock_writes_until_ms, 0);
 	pthread_mutex_unlock(&il->mu);
 	if (!key)
 		return 0;

@@ -15,13 +15,17 @@
 #     unmounts (exit 1: it had fenced), mounts again (a fresh mount
 #     registers a fresh key) and sees host 1's data; fsck -n is clean.
 #  3. A hold on the lock LU whose holder ended without a release
-#     (build/prfence --leave-hold): a mount waits until it breaks it,
-#     instead of failing on the reservation conflict.
-#  4. A killed host is recovered once its slot stood still for its fence
+#     (build/prfence --leave-hold, a tool's handle: its key announces a
+#     break time longer than a 4 s-lease host's): a mount waits until it
+#     breaks it, instead of failing on the reservation conflict.
+#  4. A hold left on the lock LU while hosts 1 and 2 are mounted and
+#     working: it is broken before their fence time, neither fences and
+#     every operation succeeds.
+#  5. A killed host is recovered once its slot stood still for its fence
 #     time (its key preempted: no need to wait out the dead time), mounts
 #     again at once (its preempted key and the reservation's new holder in
 #     the way), and the survivor goes on; three times.
-#  5. Host 1 crashes (kill -9) while mounted: its registration and the
+#  6. Host 1 crashes (kill -9) while mounted: its registration and the
 #     reservation stay on the LUN; `vmfs fsck -y` still writes (every
 #     read-write open registers a key of its own) and a read-only mount
 #     on host 2 reads what host 1 fsync'ed.
@@ -115,10 +119,34 @@ cl_vmfsd_mount 1 "$URL_A" "$T_DIR/m1h" --lease-ms 4000
 t_log "mounted $((($(date +%s%N) - t0) / 1000000)) ms after a hold was left on the lock LU"
 cl_umount 1 "$T_DIR/m1h"
 
-step "a killed host mounts again once recovered, three times; the survivor goes on"
+step "a hold left on the lock LU while two hosts are mounted: it is broken, nobody fences"
+# As when a host dies inside a hold (the few milliseconds of a renewal or
+# a lock change): the mounted hosts renew their heartbeats through that
+# mutex, so the hold must be broken within their fence time (2.4 s here).
 cl_vmfsd_mount 1 "$URL_A" "$T_DIR/mk1" --lease-ms 4000
 cl_vmfsd_mount 2 "$URL_B" "$T_DIR/mk2" --lease-ms 4000
+LOGK1=$T_DIR/vmfsd-h1-mk1.log
 LOGK=$T_DIR/vmfsd-h2-mk2.log
+# The hold is left by a handle with a 4 s-lease host's I/O timeout.
+cl_exec 1 "$PRFENCE" --leave-hold "$URL_A" 800 >"$T_DIR/hold2.out" 2>&1 ||
+	fail "prfence --leave-hold: $(cat "$T_DIR/hold2.out")"
+t0=$(date +%s%N)
+# Three leases of metadata work on both hosts; every operation must succeed.
+for ((i = 0; i < 60; i++)); do
+	echo "$i" >"$T_DIR/mk1/h1-$i" || fail "host 1: creating a file failed $((($(date +%s%N) - t0) / 1000000)) ms after the hold was left"
+	echo "$i" >"$T_DIR/mk2/h2-$i" || fail "host 2: creating a file failed $((($(date +%s%N) - t0) / 1000000)) ms after the hold was left"
+	sleep 0.2
+done
+for l in "$LOGK1" "$LOGK"; do
+	! grep -q "fenced" "$l" ||
+		fail "a host fenced behind the hold: $(grep -E "fenc|renewal|lock LU" "$l" | tail -n 4)"
+done
+grep -qh "broke the hold of key" "$LOGK1" "$LOGK" ||
+	fail "neither host logged breaking the hold: $(grep -hE "renewal|lock LU" "$LOGK1" "$LOGK" | tail -n 4)"
+t_log "$(grep -h "broke the hold of key" "$LOGK1" "$LOGK" | head -n 1 | sed 's/.*lock LU/lock LU/')"
+rm -f "$T_DIR"/mk1/h1-* "$T_DIR"/mk2/h2-*
+
+step "a killed host mounts again once recovered, three times; the survivor goes on"
 for round in 1 2 3; do
 	cl_kill_host 1
 	for ((w = 0; w < 300; w++)); do

@@ -16,12 +16,14 @@
  * Prints one line per step; exit 0 when every expectation held, 1 with
  * the first that did not.
  *
- *   prfence --leave-hold LUN
+ *   prfence --leave-hold LUN [IO_TIMEOUT_MS]
  *
  * takes the LUN's reservation (lun_reserve: on a URL with ?lock_lun=N,
  * the lock LU's hold) and ends without releasing it, as a host does that
  * dies inside a hold, or whose RESERVE reached the target after it gave
- * up on it.
+ * up on it.  With IO_TIMEOUT_MS, the handle has that I/O timeout (a
+ * mounted host has its heartbeat's), which sets the hold's break time;
+ * without, a tool's default.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -38,13 +40,15 @@ static int fail(const char *what, int err)
 	return 1;
 }
 
-static int leave_hold(const char *url)
+static int leave_hold(const char *url, const char *io_ms)
 {
 	struct lun *l = NULL;
 	int rc;
 
 	if ((rc = lun_open(url, 0, &l)))
 		return fail("open", rc);
+	if (io_ms)
+		lun_set_io_timeout(l, (unsigned)strtoul(io_ms, NULL, 10));
 	if ((rc = lun_reserve(l, 5000)))
 		return fail("reserve", rc);
 	printf("reserved; ending without a release\n");
@@ -60,13 +64,13 @@ int main(int argc, char **argv)
 	char *buf;
 	int rc;
 
-	if (argc != 3)
+	if (argc != 3 && !(argc == 4 && !strcmp(argv[1], "--leave-hold")))
 		return fprintf(stderr, "usage: prfence LUN OFFSET | "
-			       "prfence --leave-hold LUN\n"), 2;
+			       "prfence --leave-hold LUN [IO_TIMEOUT_MS]\n"), 2;
 	if (getenv("VMFS_CHAP_FILE"))	/* as the programs take it */
 		lun_set_chap_file(getenv("VMFS_CHAP_FILE"));
 	if (!strcmp(argv[1], "--leave-hold"))
-		return leave_hold(argv[2]);
+		return leave_hold(argv[2], argc == 4 ? argv[3] : NULL);
 	off = strtoull(argv[2], NULL, 0);
 	ka = lun_pr_key(ua, 1);
 	kb = lun_pr_key(ub, 1);
