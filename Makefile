@@ -252,7 +252,8 @@ bench-cpg: deps all
 # The data path over iSCSI against iscsi-perf (tgtd in a namespace).
 .PHONY: bench-iscsi
 bench-iscsi: deps all
-	VMFS_BIN=$(abspath $(BIN)) bench/iscsi.sh
+	@$(MAKE) --no-print-directory $(BUILD)/bench/lockcost
+	VMFS_BIN=$(abspath $(BIN)) VMFS_BUILD=$(abspath $(BUILD)) bench/iscsi.sh
 
 .PHONY: bench-vm
 bench-vm: deps

@@ -12,20 +12,38 @@
 #      reference initiator has no write test (iscsi-perf only reads, and
 #      Debian's fio has no libiscsi engine), so writes are printed
 #      without a ratio.
+#   4. Lock cost (build/bench/lockcost): an uncontended change and a
+#      handover on the reserve path through the lock LU, against
+#      compare-and-write on a LUN file in the same run.
+#   5. Recovery of a dead host: kill -9 of host 1 (two hosts mounted, lease
+#      LEASE_MS) to host 2's log saying it recovered it, ROUNDS times, on
+#      the iSCSI LUN (the target fences: the dead host's key is preempted
+#      and it is recovered once its slot stood still for its fence time)
+#      and on a LUN file (no fencing: after the whole dead time).
 #
-# Prints figures; asserts nothing.  VMFS_BIN (default <repo>/bin), SECS
-# (10 per figure).
+# Prints figures; asserts nothing.  VMFS_BIN (default <repo>/bin),
+# VMFS_BUILD (default <repo>/build), SECS (10 per figure), LEASE_MS
+# (10000), ROUNDS (3).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 export VMFS_BIN=${VMFS_BIN:-$here/../bin}
+export VMFS_BUILD=${VMFS_BUILD:-$here/../build}
 SECS=${SECS:-10}
+LEASE_MS=${LEASE_MS:-10000}
+ROUNDS=${ROUNDS:-3}
 # shellcheck source=tests/iscsi/lib.sh
 source "$here/../tests/iscsi/lib.sh"
 set +e
 
-is_up 1 2G
+is_up 2 2G
 URL=$(is_url "$IS_PORTAL_A")
 RAW=${URL%%\?*}
+
+# Before mkfs: lockcost writes lock records in the LUN's first MiB.
+echo "lock cost on the iSCSI LUN (reserve path, lock LU):"
+cl_exec 1 "$VMFS_BUILD/bench/lockcost" --lun "$URL" | sed 's/^/  /'
+echo "lock cost on a LUN file (same run):"
+"$VMFS_BUILD/bench/lockcost" "$T_DIR" | sed 's/^/  /'
 cl_vmfs 1 mkfs --max-hosts 4 --journal-size 4M "$URL" >/dev/null || fail "mkfs failed"
 cl_vmfsd_mount 1 "$URL" "$T_DIR/m"
 F=$T_DIR/m/bench.img
@@ -65,3 +83,36 @@ printf '1 MiB sequential write: vmfs mount %s MB/s (no reference)\n' "$f_mbs"
 read -r f_iops f_mbs < <(fiorun randwrite 4k 32)
 printf '4 KiB random write:     vmfs mount %s IOPS (no reference)\n' "$f_iops"
 cl_umount 1 "$T_DIR/m"
+
+# recovery NAME LUN_H1 LUN_H2: kill -9 of host 1 to host 2 logging that it
+# recovered it, ROUNDS times; the times in REC_TIMES (not a subshell: the
+# mounts must stay known to the cleanup).
+recovery() {
+	local name=$1 l1=$2 l2=$3 round t0 n ms times=()
+	cl_vmfs 1 mkfs --force --max-hosts 4 --journal-size 4M "$l1" >/dev/null 2>&1 || fail "mkfs failed"
+	cl_vmfsd_mount 2 "$l2" "$T_DIR/r2-$name" --lease-ms "$LEASE_MS"
+	for ((round = 1; round <= ROUNDS; round++)); do
+		cl_vmfsd_mount 1 "$l1" "$T_DIR/r1-$name" --lease-ms "$LEASE_MS"
+		echo x >"$T_DIR/r1-$name/f$round"
+		sleep 1
+		t0=$(date +%s%N)
+		cl_kill_host 1
+		while :; do
+			n=$(grep -c "recovered host h1" "$T_DIR/vmfsd-h2-r2-$name.log" || true)
+			((n >= round)) && break
+			(( ($(date +%s%N) - t0) / 1000000 > 4 * LEASE_MS )) && fail "$name: no recovery"
+			sleep 0.05
+		done
+		ms=$((($(date +%s%N) - t0) / 1000000))
+		times+=("$ms")
+	done
+	cl_umount 2 "$T_DIR/r2-$name"
+	REC_TIMES="${times[*]}"
+}
+
+printf 'recovery of a dead host, lease %d ms, %d rounds (kill -9 to recovered):\n' "$LEASE_MS" "$ROUNDS"
+recovery iscsi "$URL" "$(is_url "$IS_PORTAL_B")"
+printf '  iSCSI, the target fences (PR): %s ms\n' "$REC_TIMES"
+truncate -s 2G "$T_DIR/lun"
+recovery file "$T_DIR/lun" "$T_DIR/lun"
+printf '  LUN file, no fencing:          %s ms\n' "$REC_TIMES"

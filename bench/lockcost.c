@@ -8,8 +8,13 @@
  * die: bench/cluster.sh measures it (kill -9 to the lock taken).
  *
  *   lockcost [DIR]        scratch file in DIR (default /tmp)
+ *   lockcost --lun SPEC   a scratch LUN (an iscsi:// URL: the reserve path
+ *                         through its lock LU); its first MiB is written
+ *
+ * On a LUN, only the primitives it has are measured.
  */
 #include <errno.h>
+#include <stdbool.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -164,7 +169,8 @@ static void one_primitive(const char *path, unsigned prim, double io_us)
 
 int main(int argc, char **argv)
 {
-	const char *dir = argc > 1 ? argv[1] : "/tmp";
+	bool on_lun = argc > 2 && !strcmp(argv[1], "--lun");
+	const char *dir = argc > 1 && !on_lun ? argv[1] : "/tmp";
 	char path[4096];
 	struct lun *lun;
 	void *buf;
@@ -172,13 +178,20 @@ int main(int argc, char **argv)
 	double io_us;
 	int fd, ret;
 
-	snprintf(path, sizeof(path), "%s/vmfs-lockcost-%d.img", dir, (int)getpid());
-	fd = open(path, O_CREAT | O_TRUNC | O_RDWR, 0600);
-	if (fd < 0 || ftruncate(fd, 1 << 20)) {
-		perror(path);
-		return 1;
+	if (on_lun) {
+		snprintf(path, sizeof(path), "%s", argv[2]);
+		if (getenv("VMFS_CHAP_FILE"))
+			lun_set_chap_file(getenv("VMFS_CHAP_FILE"));
+	} else {
+		snprintf(path, sizeof(path), "%s/vmfs-lockcost-%d.img", dir,
+			 (int)getpid());
+		fd = open(path, O_CREAT | O_TRUNC | O_RDWR, 0600);
+		if (fd < 0 || ftruncate(fd, 1 << 20)) {
+			perror(path);
+			return 1;
+		}
+		close(fd);
 	}
-	close(fd);
 	if ((ret = lun_open(path, 0, &lun)))
 		die(path, ret);
 	buf = lun_buf_alloc(4096);
@@ -191,10 +204,14 @@ int main(int argc, char **argv)
 	}
 	io_us = (double)(vmfs_mono_us() - t0) / ROUNDS;
 	lun_buf_free(buf);
+	printf("baseline one 512-byte read + one 512-byte write of the %s: %.1f us\n",
+	       on_lun ? "LUN" : "LUN file", io_us);
+	if (lock_prim_pick(lun, LOCK_PRIM_ATS))
+		one_primitive(path, LOCK_PRIM_ATS, io_us);
+	if (lock_prim_pick(lun, LOCK_PRIM_RESERVE))
+		one_primitive(path, LOCK_PRIM_RESERVE, io_us);
 	lun_close(lun);
-	printf("baseline one 512-byte read + one 512-byte write of the LUN file: %.1f us\n", io_us);
-	one_primitive(path, LOCK_PRIM_ATS, io_us);
-	one_primitive(path, LOCK_PRIM_RESERVE, io_us);
-	unlink(path);
+	if (!on_lun)
+		unlink(path);
 	return 0;
 }
