@@ -57,6 +57,9 @@ struct hb {
 	pthread_cond_t cv;
 	void (*on_fence)(void *ctx, const char *why);
 	void *ctx;
+	/* Who we are in the slot, fixed from the claim on (hb_owner_ok). */
+	uint8_t uuid[VMFS_UUID_SIZE];
+	uint64_t gen;
 };
 
 static struct vmfs_hb_slot *slot_of(uint8_t *sector)
@@ -344,8 +347,39 @@ static void *renew_thread(void *arg)
 	return NULL;
 }
 
+/*
+ * The LUN handles' owner check (lun_set_owner_check): after a lost iSCSI
+ * session, a handle registers its fencing key again only while our slot
+ * is still ours, ACTIVE with our UUID and generation.  A survivor that
+ * declared us dead changed it first (and preempts our key after).
+ */
+static bool hb_owner_ok(const void *sector, void *arg)
+{
+	const struct vmfs_hb_slot *hs = sector;
+	struct hb *hb = arg;
+	struct fmt_hb_slot h;
+
+	if (lun_md_verify(&hs->hs_hdr, VMFS_MAGIC_HBSLOT, hb->slot_addr,
+			  sizeof(*hs)))
+		return false;
+	(void)fmt_hb_slot_decode(hs, &h);
+	return h.state == VMFS_HB_ACTIVE && h.hb_gen == hb->gen &&
+	       !memcmp(h.host_uuid, hb->uuid, VMFS_UUID_SIZE);
+}
+
+static void hb_owner_check_set(struct hb *hb, bool on)
+{
+	lun_set_owner_check(hb->lun, hb->slot_addr, hb->ss,
+			    on ? hb_owner_ok : NULL, hb);
+	if (hb->gate_lun)
+		lun_set_owner_check(hb->gate_lun, hb->slot_addr, hb->ss,
+				    on ? hb_owner_ok : NULL, hb);
+}
+
 static void hb_free(struct hb *hb)
 {
+	if (hb->gen)
+		hb_owner_check_set(hb, false);
 	lun_buf_free(hb->cur);
 	lun_buf_free(hb->next);
 	lun_buf_free(hb->seen);
@@ -511,6 +545,9 @@ int hb_join(struct lun *lun, uint64_t hb_offset, const struct hb_opts *o,
 		goto err;
 	/* The claim counts as the first renewal. */
 	hb->valid_until_ms = claim_ms + hb->t.fence_ms;
+	memcpy(hb->uuid, o->host_uuid, VMFS_UUID_SIZE);
+	hb->gen = hb_generation(hb);
+	hb_owner_check_set(hb, true);
 	hb_gate_arm(hb);
 	ret = -pthread_create(&hb->thr, NULL, renew_thread, hb);
 	if (ret) {

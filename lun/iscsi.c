@@ -49,6 +49,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <qb/qblog.h>
+
 #include "vmfs/clock.h"
 #include "iscsi_int.h"
 
@@ -63,7 +65,7 @@ static bool isc_fence_armed(struct lun *lun)
 	bool armed;
 
 	pthread_mutex_lock(&il->mu);
-	armed = il->pr_key != 0;
+	armed = atomic_load(&il->pr_key) != 0;
 	pthread_mutex_unlock(&il->mu);
 	return armed;
 }
@@ -160,6 +162,10 @@ static int isc_chap_load(char *user, size_t ulen, char *secret, size_t slen)
 
 /* ---- running commands ---------------------------------------------------- */
 
+static struct iscsi_context *isc_ctx_new(struct isc_lun *il);
+static int isc_connect(struct isc_lun *il, struct iscsi_context *ctx,
+		       unsigned timeout_ms);
+
 
 void lun_isc_cmd_cb(struct iscsi_context *ctx, int status,
 		       void *command_data, void *private_data)
@@ -208,6 +214,8 @@ static int isc_wait(struct iscsi_context *ctx, bool *broken,
 	int rc;
 
 	while (!isc_all_done(c, n)) {
+		if (iscsi_get_fd(ctx) < 0)
+			break;	/* the session dropped: below */
 		left = deadline_ms - vmfs_mono_ms();
 		if (left <= 0) {
 			isc_cancel(ctx, c, n);
@@ -228,6 +236,19 @@ static int isc_wait(struct iscsi_context *ctx, bool *broken,
 			return -EIO;
 		}
 	}
+	/*
+	 * With auto-reconnect off, libiscsi answers a dropped connection
+	 * (the target restarted, the connection was reset) by completing
+	 * every queued command as CANCELLED, which we do only past the
+	 * deadline (above): the session is gone, whatever they did.
+	 */
+	for (unsigned i = 0; i < n; i++)
+		if (iscsi_get_fd(ctx) < 0 ||
+		    (c[i].task && c[i].status == SCSI_STATUS_CANCELLED)) {
+			*broken = true;
+			isc_cancel(ctx, c, n);
+			return -EIO;
+		}
 	return 0;
 }
 
@@ -286,11 +307,12 @@ static int isc_status(const struct isc_cmd *c)
  * that way, one per command: a nexus may have a backlog of them, as tgt
  * reports RESERVATIONS RELEASED to registered nexuses while other hosts'
  * holds come and go) at once, and on BUSY or TASK SET FULL (the target asks
- * for a later try) after a pause that doubles.  With il->mu held.
+ * for a later try) after a pause that doubles.  With the session's mutex
+ * held.  A broken session fails it with -EIO.
  */
-int lun_isc_run_on(struct isc_lun *il, struct iscsi_context *ctx,
-		      bool *broken, isc_issue_fn issue, void *arg,
-		      struct isc_cmd *out, int64_t deadline_ms)
+int lun_isc_run_raw(struct isc_lun *il, struct iscsi_context *ctx,
+		    bool *broken, isc_issue_fn issue, void *arg,
+		    struct isc_cmd *out, int64_t deadline_ms)
 {
 	unsigned pause_ms = ISC_BUSY_PAUSE_MS;
 	int rc;
@@ -325,11 +347,86 @@ int lun_isc_run_on(struct isc_lun *il, struct iscsi_context *ctx,
 	return -EAGAIN;
 }
 
+/*
+ * A session that broke (the connection was reset, the target restarted)
+ * is logged in again before its next command, until that command's
+ * deadline, and its fencing registration restored (lun_isc_rearm: our
+ * key registered again on the new nexus, after which the owner check
+ * decides).  A command that was in flight when it broke failed with
+ * -EIO; the data path re-issues it (isc_rw), nothing else does.  With the
+ * session's mutex held.
+ */
+int lun_isc_session_restore(struct isc_lun *il, struct iscsi_context **ctx,
+			    bool *broken, int64_t deadline_ms)
+{
+	struct iscsi_context *nc;
+	int64_t left;
+	int rc;
+
+	if (!*broken)
+		return 0;
+	if (atomic_load(&il->lun.fenced))
+		return -EIO;
+	left = deadline_ms - vmfs_mono_ms();
+	if (left <= 0)
+		return -EIO;
+	nc = isc_ctx_new(il);
+	if (!nc)
+		return -ENOMEM;
+	rc = isc_connect(il, nc, (unsigned)left);
+	if (rc) {
+		iscsi_destroy_context(nc);
+		return -EIO;
+	}
+	iscsi_destroy_context(*ctx);	/* broken: no logout to send */
+	*ctx = nc;
+	*broken = false;
+	rc = lun_isc_rearm(il, nc, broken, deadline_ms);
+	if (rc) {
+		/* Registered or not, unknown: do it all again next time. */
+		*broken = true;
+		return rc == -VMFS_E_FENCED ? -EIO : rc;
+	}
+	qb_log(LOG_NOTICE, "lun %s: a session to %s was lost; logged in again%s",
+	       il->lun.name, il->portal, atomic_load(&il->pr_key) ?
+	       " and registered its key again" : "");
+	return 0;
+}
+
+/*
+ * Restore the session if it broke, then run the command on it; one that
+ * failed because the session broke under it is issued again on the
+ * restored one, until the deadline.  (What re-issuing means for the
+ * lock LU's RESERVE: lun/iscsi_pr.c isc_lock_try.)
+ */
+int lun_isc_run_on(struct isc_lun *il, struct iscsi_context **ctx,
+		   bool *broken, isc_issue_fn issue, void *arg,
+		   struct isc_cmd *out, int64_t deadline_ms)
+{
+	int rc;
+
+	for (;;) {
+		memset(out, 0, sizeof(*out));
+		rc = lun_isc_session_restore(il, ctx, broken, deadline_ms);
+		if (!rc) {
+			rc = lun_isc_run_raw(il, *ctx, broken, issue, arg, out,
+					     deadline_ms);
+			if (rc != -EIO || !*broken)
+				return rc;
+			lun_isc_cmds_free(out, 1);
+		}
+		if (rc == -ENOMEM || atomic_load(&il->lun.fenced) ||
+		    vmfs_mono_ms() + ISC_RELOGIN_PAUSE_MS >= deadline_ms)
+			return rc;
+		usleep(ISC_RELOGIN_PAUSE_MS * 1000);
+	}
+}
+
 /* On the control session, with il->mu held. */
 int lun_isc_run_locked(struct isc_lun *il, isc_issue_fn issue, void *arg,
 			  struct isc_cmd *out, int64_t deadline_ms)
 {
-	return lun_isc_run_on(il, il->ctx, &il->broken, issue, arg, out,
+	return lun_isc_run_on(il, &il->ctx, &il->broken, issue, arg, out,
 			  deadline_ms);
 }
 
@@ -343,7 +440,7 @@ int64_t lun_isc_deadline(struct isc_lun *il)
 /* A session to issue on, locked: the control session or a data one. */
 struct isc_sess_ref {
 	pthread_mutex_t *mu;
-	struct iscsi_context *ctx;
+	struct iscsi_context **ctx;
 	bool *broken;
 };
 
@@ -353,11 +450,11 @@ static struct isc_sess_ref isc_sess_ref_of(struct isc_lun *il, unsigned i)
 
 	if (i == 0) {
 		r.mu = &il->mu;
-		r.ctx = il->ctx;
+		r.ctx = &il->ctx;
 		r.broken = &il->broken;
 	} else {
 		r.mu = &il->extra[i - 1].mu;
-		r.ctx = il->extra[i - 1].ctx;
+		r.ctx = &il->extra[i - 1].ctx;
 		r.broken = &il->extra[i - 1].broken;
 	}
 	return r;
@@ -455,14 +552,17 @@ static int isc_rw_once(struct isc_lun *il, struct lun_io *ios, unsigned n,
 				ios[i].result = -VMFS_E_RESERVED;
 			return -VMFS_E_RESERVED;
 		}
-	if (*s.broken)
-		rc = -EIO;
+	rc = lun_isc_session_restore(il, s.ctx, s.broken, deadline_ms);
 	for (i = 0; i < n && !rc; i++)
-		rc = isc_queue_io(il, s.ctx, &ios[i], c, &k);
+		rc = isc_queue_io(il, *s.ctx, &ios[i], c, &k);
 	if (rc)
-		isc_cancel(s.ctx, c, k);
+		isc_cancel(*s.ctx, c, k);
 	else
-		rc = isc_wait(s.ctx, s.broken, c, k, deadline_ms);
+		rc = isc_wait(*s.ctx, s.broken, c, k, deadline_ms);
+	/* The session broke (before or during the batch): restore it and
+	 * issue the batch again, until the deadline. */
+	if (rc == -EIO && *s.broken && !atomic_load(&il->lun.fenced))
+		*again = true;
 	pthread_mutex_unlock(s.mu);
 
 	for (i = 0, k = 0; i < n; i++) {
@@ -487,6 +587,7 @@ static int isc_rw(struct lun *lun, struct lun_io *ios, unsigned n)
 {
 	struct isc_lun *il = lun_isc_of(lun);
 	int64_t deadline_ms = lun_isc_deadline(il);
+	unsigned pause_ms;
 	bool again;
 	int rc;
 
@@ -500,9 +601,12 @@ static int isc_rw(struct lun *lun, struct lun_io *ios, unsigned n)
 				ios[i].result = -EIO;
 			return -EIO;
 		}
-		if (vmfs_mono_ms() + ISC_RES_POLL_MS >= deadline_ms)
+		/* -EIO with again: the session is lost and being restored;
+		 * a login try per ISC_RELOGIN_PAUSE_MS. */
+		pause_ms = rc == -EIO ? ISC_RELOGIN_PAUSE_MS : ISC_RES_POLL_MS;
+		if (vmfs_mono_ms() + pause_ms >= deadline_ms)
 			return rc == -EAGAIN ? -EIO : rc;
-		usleep(ISC_RES_POLL_MS * 1000);
+		usleep(pause_ms * 1000);
 	}
 }
 

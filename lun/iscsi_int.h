@@ -16,6 +16,8 @@
 #define ISC_MAX_XFER LUN_ZERO_CHUNK
 /* How long login may take when the I/O timeout is shorter. */
 #define ISC_LOGIN_MIN_MS 5000u
+/* A lost session: a login try at most this often (the data path). */
+#define ISC_RELOGIN_PAUSE_MS 50
 /* RESERVE(6) retry interval while another initiator holds it. */
 #define ISC_RES_POLL_MS 5
 /* Looks at the fencing reservation before a host's registration gives up
@@ -48,7 +50,7 @@ struct isc_lun {
 	char *portal, *target;
 	bool broken;			/* the session was lost */
 	struct lun_probe probe;		/* what the target was found to have */
-	uint64_t pr_key;		/* our fencing registration, 0: none */
+	_Atomic uint64_t pr_key;	/* our fencing registration, 0: none */
 	/* The lock-LU mutex (isc_lock_*), when the URL names a lock LU. */
 	int lock_lun;			/* -1: none */
 	uint64_t lock_base;		/* random bits of a hold's key */
@@ -86,9 +88,14 @@ static inline struct isc_lun *lun_isc_of(struct lun *lun)
 void lun_isc_cmd_cb(struct iscsi_context *ctx, int status,
 		    void *command_data, void *private_data);
 void lun_isc_cmds_free(struct isc_cmd *c, unsigned n);
-int lun_isc_run_on(struct isc_lun *il, struct iscsi_context *ctx,
+int lun_isc_run_raw(struct isc_lun *il, struct iscsi_context *ctx,
+		    bool *broken, isc_issue_fn issue, void *arg,
+		    struct isc_cmd *out, int64_t deadline_ms);
+int lun_isc_run_on(struct isc_lun *il, struct iscsi_context **ctx,
 		   bool *broken, isc_issue_fn issue, void *arg,
 		   struct isc_cmd *out, int64_t deadline_ms);
+int lun_isc_session_restore(struct isc_lun *il, struct iscsi_context **ctx,
+			    bool *broken, int64_t deadline_ms);
 int lun_isc_run_locked(struct isc_lun *il, isc_issue_fn issue, void *arg,
 		       struct isc_cmd *out, int64_t deadline_ms);
 int lun_isc_run(struct isc_lun *il, isc_issue_fn issue, void *arg,
@@ -103,6 +110,8 @@ int lun_isc_pr_open(struct isc_lun *il);
 int lun_isc_pr_register(struct lun *lun, uint64_t key);
 int lun_isc_pr_preempt(struct lun *lun, uint64_t victim);
 bool lun_isc_pr_lost(struct lun *lun);
+int lun_isc_rearm(struct isc_lun *il, struct iscsi_context *ctx, bool *broken,
+		  int64_t deadline_ms);
 void lun_isc_pr_close(struct isc_lun *il);
 int lun_isc_lock_probe(struct isc_lun *il);
 int lun_isc_lock_reserve(struct isc_lun *il, unsigned wait_ms);

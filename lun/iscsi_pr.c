@@ -134,7 +134,7 @@ static int isc_prout_all(struct isc_lun *il, int sa, uint64_t key,
 		struct isc_sess *x = &il->extra[i];
 
 		pthread_mutex_lock(&x->mu);
-		rc = lun_isc_run_on(il, x->ctx, &x->broken, isc_issue_prout, &a,
+		rc = lun_isc_run_on(il, &x->ctx, &x->broken, isc_issue_prout, &a,
 				&c, lun_isc_deadline(il));
 		lun_isc_cmds_free(&c, 1);
 		pthread_mutex_unlock(&x->mu);
@@ -219,9 +219,7 @@ int lun_isc_pr_open(struct isc_lun *il)
 		SCSI_PERSISTENT_RESERVE_REGISTER_AND_IGNORE_EXISTING_KEY, 0, key);
 	if (rc)
 		return rc;
-	pthread_mutex_lock(&il->mu);
-	il->pr_key = key;
-	pthread_mutex_unlock(&il->mu);
+	atomic_store(&il->pr_key, key);
 	return 0;
 }
 
@@ -278,18 +276,14 @@ int lun_isc_pr_register(struct lun *lun, uint64_t key)
 
 	if (il->probe.pr != LUN_PROBE_YES)
 		return -EOPNOTSUPP;
-	pthread_mutex_lock(&il->mu);
-	old = il->pr_key;
-	pthread_mutex_unlock(&il->mu);
+	old = atomic_load(&il->pr_key);
 	/* From our own key to the host key: one command on this nexus. */
 	rc = isc_prout_all(il, old ? SCSI_PERSISTENT_RESERVE_REGISTER :
 			   SCSI_PERSISTENT_RESERVE_REGISTER_AND_IGNORE_EXISTING_KEY,
 			   old, key);
 	if (rc)
 		return rc == -VMFS_E_RESERVED ? -VMFS_E_FENCED : rc;
-	pthread_mutex_lock(&il->mu);
-	il->pr_key = key;
-	pthread_mutex_unlock(&il->mu);
+	atomic_store(&il->pr_key, key);
 	/*
 	 * The fencing reservation: Write Exclusive - Registrants Only, made
 	 * by the first host (it holds it; every registrant writes), and a
@@ -323,9 +317,7 @@ int lun_isc_pr_preempt(struct lun *lun, uint64_t victim)
 
 	if (il->probe.pr != LUN_PROBE_YES)
 		return -EOPNOTSUPP;
-	pthread_mutex_lock(&il->mu);
-	mine = il->pr_key;
-	pthread_mutex_unlock(&il->mu);
+	mine = atomic_load(&il->pr_key);
 	if (!mine)
 		return -VMFS_E_FENCED;
 	if (victim == mine)
@@ -366,9 +358,7 @@ bool lun_isc_pr_lost(struct lun *lun)
 	uint64_t keys[64], mine;
 	unsigned n, i;
 
-	pthread_mutex_lock(&il->mu);
-	mine = il->pr_key;
-	pthread_mutex_unlock(&il->mu);
+	mine = atomic_load(&il->pr_key);
 	if (lun_iscsi_read_keys(lun, keys, 64, &n))
 		return false;	/* cannot tell: the deadline decides */
 	for (i = 0; i < n; i++)
@@ -377,6 +367,148 @@ bool lun_isc_pr_lost(struct lun *lun)
 	lun_fence(lun);
 	lun_isc_run(il, lun_isc_issue_release6, NULL, lun_isc_deadline(il));
 	return true;
+}
+
+/* ---- a lost session: the registration restored ----------------------------- */
+
+/* PERSISTENT RESERVE OUT on one session, no restore (lun_isc_rearm's). */
+static int isc_prout_raw(struct isc_lun *il, struct iscsi_context *ctx,
+			 bool *broken, int sa, int type, uint64_t key,
+			 uint64_t sa_key, int64_t deadline_ms)
+{
+	struct isc_prout_arg a = { .lun_nr = il->lun_nr, .sa = sa,
+				   .type = type };
+	struct isc_cmd c;
+	int rc;
+
+	a.p.reservation_key = key;
+	a.p.service_action_reservation_key = sa_key;
+	rc = lun_isc_run_raw(il, ctx, broken, isc_issue_prout, &a, &c,
+			     deadline_ms);
+	lun_isc_cmds_free(&c, 1);
+	return rc;
+}
+
+struct isc_read_arg {
+	uint64_t lba;
+	uint32_t len;
+};
+
+static struct scsi_task *isc_issue_read_raw(struct isc_lun *il,
+		struct iscsi_context *ctx, void *arg, struct isc_cmd *c)
+{
+	struct isc_read_arg *a = arg;
+
+	return iscsi_read16_task(ctx, il->lun_nr, a->lba, a->len,
+				 (int)il->block, 0, 0, 0, 0, 0,
+				 lun_isc_cmd_cb, c);
+}
+
+/*
+ * The owner check (lun_set_owner_check): read its range on this session
+ * and ask.  1: still ours (or no check), 0: not ours, < 0: error.
+ */
+static int isc_owner_check(struct isc_lun *il, struct iscsi_context *ctx,
+			   bool *broken, int64_t deadline_ms)
+{
+	struct lun *lun = &il->lun;
+	struct isc_read_arg a;
+	struct isc_cmd c;
+	int rc;
+
+	pthread_mutex_lock(&lun->owner_mu);
+	if (!lun->owner_ok) {
+		pthread_mutex_unlock(&lun->owner_mu);
+		return 1;
+	}
+	a.lba = lun->owner_off / il->block;
+	a.len = (uint32_t)((lun->owner_len + il->block - 1) / il->block *
+			   il->block);
+	rc = lun_isc_run_raw(il, ctx, broken, isc_issue_read_raw, &a, &c,
+			     deadline_ms);
+	if (!rc) {
+		if (c.task->datain.size < (int)lun->owner_len)
+			rc = -EIO;
+		else
+			rc = lun->owner_ok(c.task->datain.data +
+					   lun->owner_off % il->block,
+					   lun->owner_arg) ? 1 : 0;
+	}
+	lun_isc_cmds_free(&c, 1);
+	pthread_mutex_unlock(&lun->owner_mu);
+	return rc;
+}
+
+/*
+ * A session was logged in again (lun_isc_session_restore): its nexus is
+ * new, and the target knows no registration for it (tgt keeps the old
+ * nexus's as an orphan; a target restart drops them all).  Register our
+ * key on it, make the fencing reservation again if the target lost it,
+ * and only then ask the owner whether we may: a survivor that took our
+ * heartbeat slot over preempts our key after it did, so a registration
+ * made before its PREEMPT is removed by it, and one made after is seen
+ * here (the slot is no longer ours), dropped, and the handle fenced.
+ * Nothing was issued on the session before.  -VMFS_E_FENCED then.
+ */
+int lun_isc_rearm(struct isc_lun *il, struct iscsi_context *ctx, bool *broken,
+		  int64_t deadline_ms)
+{
+	uint64_t key = atomic_load(&il->pr_key), holder;
+	struct isc_prin_arg pa = { .lun_nr = il->lun_nr,
+				   .sa = SCSI_PERSISTENT_RESERVE_READ_RESERVATION,
+				   .len = 32 };
+	struct isc_resv v = { 0 };
+	struct isc_cmd c;
+	void *data;
+	int rc;
+
+	if (!key)
+		return 0;
+	rc = isc_prout_raw(il, ctx, broken,
+			   SCSI_PERSISTENT_RESERVE_REGISTER_AND_IGNORE_EXISTING_KEY,
+			   0, 0, key, deadline_ms);
+	if (rc)
+		return rc;
+	rc = lun_isc_run_raw(il, ctx, broken, isc_issue_prin, &pa, &c,
+			     deadline_ms);
+	if (!rc) {
+		data = scsi_datain_unmarshall(c.task);
+		if (data)
+			isc_take_resv(data, &v);
+		else
+			rc = -EIO;
+	}
+	lun_isc_cmds_free(&c, 1);
+	if (rc)
+		return rc;
+	holder = v.key;
+	if (!holder && !v.type) {
+		/* Lost with the target's state (or its holder unmounted):
+		 * a conflict means another host just made it. */
+		rc = isc_prout_raw(il, ctx, broken,
+				   SCSI_PERSISTENT_RESERVE_RESERVE,
+				   SCSI_PERSISTENT_RESERVE_TYPE_WRITE_EXCLUSIVE_REGISTRANTS_ONLY,
+				   key, 0, deadline_ms);
+		if (rc && rc != -VMFS_E_RESERVED)
+			return rc;
+		if (!rc)
+			qb_log(LOG_NOTICE, "lun %s: the fencing reservation "
+			       "was gone (the target restarted?): made it "
+			       "again with key 0x%016" PRIx64, il->lun.name,
+			       key);
+	}
+	rc = isc_owner_check(il, ctx, broken, deadline_ms);
+	if (rc < 0)
+		return rc;
+	if (rc == 1)
+		return 0;
+	(void)isc_prout_raw(il, ctx, broken, SCSI_PERSISTENT_RESERVE_REGISTER,
+			    0, key, 0, deadline_ms);
+	qb_log(LOG_CRIT, "lun %s: a session was lost, and this host no longer "
+	       "owns its heartbeat slot: its key 0x%016" PRIx64 " is not "
+	       "registered again; fencing the handle", il->lun.name, key);
+	lun_fence(&il->lun);
+	return -VMFS_E_FENCED;
 }
 
 /* A clean close gives the registration back (the last registrant's
@@ -516,6 +648,14 @@ static void isc_lock_give_back(struct isc_lun *il)
 			   0, 0, 0);
 }
 
+/*
+ * One try for the mutex.  If the control session drops under it, its
+ * commands are issued again on the restored session (a new nexus, which
+ * has no registration on the lock LU): a RESERVE that had landed through
+ * the old one left a hold with our key that the new nexus cannot use or
+ * release; it is broken like any other after its break time, by us (a
+ * later try registers a fresh key on the new nexus) or by another host.
+ */
 static int isc_lock_try(struct isc_lun *il)
 {
 	int64_t sent, seen_ms;

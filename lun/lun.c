@@ -23,6 +23,7 @@ int lun_init_common(struct lun *lun, const struct lun_ops *ops,
 		    const char *name, int flags)
 {
 	lun->ops = ops;
+	pthread_mutex_init(&lun->owner_mu, NULL);
 	lun->name = strdup(name);
 	if (!lun->name)
 		return -ENOMEM;
@@ -37,6 +38,7 @@ int lun_init_common(struct lun *lun, const struct lun_ops *ops,
 
 void lun_fini_common(struct lun *lun)
 {
+	pthread_mutex_destroy(&lun->owner_mu);
 	free(lun->name);
 	lun->name = NULL;
 }
@@ -377,6 +379,17 @@ int lun_submit(struct lun *lun, struct lun_io *ios, unsigned n)
  * on every I/O through this handle fails with -EIO.  There is no unfence:
  * the volume is mounted again from scratch.
  */
+void lun_set_owner_check(struct lun *lun, uint64_t off, size_t len,
+			 bool (*ok)(const void *buf, void *arg), void *arg)
+{
+	pthread_mutex_lock(&lun->owner_mu);
+	lun->owner_off = off;
+	lun->owner_len = len;
+	lun->owner_ok = ok;
+	lun->owner_arg = arg;
+	pthread_mutex_unlock(&lun->owner_mu);
+}
+
 void lun_fence(struct lun *lun)
 {
 	atomic_store(&lun->fenced, true);

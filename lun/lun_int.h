@@ -80,6 +80,12 @@ struct lun {
 	uint64_t gate_exempt_off, gate_exempt_len;
 	void (*gate_expired)(void *ctx, int64_t overdue_ms);
 	void *gate_ctx;
+	/* lun_set_owner_check(), under owner_mu. */
+	pthread_mutex_t owner_mu;
+	uint64_t owner_off;
+	size_t owner_len;
+	bool (*owner_ok)(const void *buf, void *arg);
+	void *owner_arg;
 };
 
 /* lun.c: fill in the common part of a backend handle. */

@@ -182,6 +182,22 @@ void lun_gate_arm(struct lun *lun, const struct lun_gate *g);
  * A handle the gate already fenced stays fenced. */
 void lun_gate_extend(struct lun *lun, int64_t valid_until_ms);
 
+/*
+ * Who may restore the handle's fencing registration.  A backend whose
+ * registration dies with its session (iSCSI: a connection reset, a target
+ * restart) logs in again and registers its key again on the new session,
+ * then reads [off, off + len) there and asks ok(buf, arg) whether the
+ * host still owns it (the heartbeat: its slot is still its own, not taken
+ * over by a survivor).  If not, it drops the new registration and fences
+ * the handle; nothing was issued on the session before.  Without a check
+ * (ok NULL) the key is registered again unchecked (a tool's own key).
+ * Set and cleared by the owner (the heartbeat) at any time; ok runs under
+ * a lock that lun_set_owner_check also takes, so after a clear returns
+ * it no longer runs.
+ */
+void lun_set_owner_check(struct lun *lun, uint64_t off, size_t len,
+			 bool (*ok)(const void *buf, void *arg), void *arg);
+
 /* Make every completed write durable (SYNCHRONIZE CACHE / fdatasync). */
 int lun_flush(struct lun *lun);
 

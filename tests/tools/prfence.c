@@ -24,6 +24,11 @@
  * up on it.  With IO_TIMEOUT_MS, the handle has that I/O timeout (a
  * mounted host has its heartbeat's), which sets the hold's break time;
  * without, a tool's default.
+ *
+ *   prfence --keys LUN
+ *
+ * prints the keys registered on the LUN, one "key 0x..." line each (a
+ * read-only handle: it registers none of its own).
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -33,6 +38,7 @@
 #include <unistd.h>
 
 #include "vmfs/lun.h"
+#include "../../lun/lun_int.h"
 
 static int fail(const char *what, int err)
 {
@@ -56,6 +62,23 @@ static int leave_hold(const char *url, const char *io_ms)
 	_exit(0);
 }
 
+static int list_keys(const char *url)
+{
+	uint64_t keys[64];
+	struct lun *l = NULL;
+	unsigned n;
+	int rc;
+
+	if ((rc = lun_open(url, LUN_RDONLY, &l)))
+		return fail("open", rc);
+	if ((rc = lun_iscsi_read_keys(l, keys, 64, &n)))
+		return fail("read keys", rc);
+	for (unsigned i = 0; i < n; i++)
+		printf("key 0x%016" PRIx64 "\n", keys[i]);
+	lun_close(l);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	static const uint8_t ua[16] = { 0xa }, ub[16] = { 0xb };
@@ -66,9 +89,12 @@ int main(int argc, char **argv)
 
 	if (argc != 3 && !(argc == 4 && !strcmp(argv[1], "--leave-hold")))
 		return fprintf(stderr, "usage: prfence LUN OFFSET | "
-			       "prfence --leave-hold LUN [IO_TIMEOUT_MS]\n"), 2;
+			       "prfence --leave-hold LUN [IO_TIMEOUT_MS] | "
+			       "prfence --keys LUN\n"), 2;
 	if (getenv("VMFS_CHAP_FILE"))	/* as the programs take it */
 		lun_set_chap_file(getenv("VMFS_CHAP_FILE"));
+	if (!strcmp(argv[1], "--keys"))
+		return list_keys(argv[2]);
 	if (!strcmp(argv[1], "--leave-hold"))
 		return leave_hold(argv[2], argc == 4 ? argv[3] : NULL);
 	off = strtoull(argv[2], NULL, 0);
