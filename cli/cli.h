@@ -55,6 +55,8 @@ int cmd_grow(int argc, char **argv);
 void help_grow(void);
 int cmd_hosts(int argc, char **argv);
 void help_hosts(void);
+int cmd_paths(int argc, char **argv);
+void help_paths(void);
 int cmd_locks(int argc, char **argv);
 void help_locks(void);
 int cmd_cluster(int argc, char **argv);

@@ -36,6 +36,7 @@ static const struct cli_cmd cli_cmds[] = {
 	{ "journal", cmd_journal, help_journal, "show or replay the per-host metadata journals" },
 	{ "hosts",  cmd_hosts,  help_hosts,  "list the hosts in the heartbeat slots, live or dead" },
 	{ "locks",  cmd_locks,  help_locks,  "list every lock held on a volume and its holders" },
+	{ "paths",  cmd_paths,  help_paths,  "list the paths to a LUN (iSCSI portals) and their state" },
 	{ "vm",     cmd_vm,     help_vm,     "create, start, stop and list VMs on a datastore" },
 	{ "cluster", cmd_cluster, help_cluster, "write the corosync configuration of a cluster" },
 	{ "help",   cmd_help,   help_help,   "show help for a command" },

@@ -39,7 +39,8 @@ static const struct vmfs_error_info vmfs_errtab[] = {
 	  "of the LUN sector size (a bug in the caller)" },
 	{ VMFS_E_FAULT, "I/O error injected by the fault-injecting test LUN" },
 	{ VMFS_E_ISCSI_URL, "iSCSI URL not understood: write "
-	  "iscsi://PORTAL[:PORT]/IQN/LUN (a ':' in the IQN may be %3A)" },
+	  "iscsi://PORTAL[:PORT]/IQN/LUN (a ':' in the IQN may be %3A), or "
+	  "iscsi://A[:PORT],B[:PORT]/IQN/LUN for up to 4 paths" },
 	{ VMFS_E_ISCSI_PORTAL, "cannot reach the iSCSI portal (the PORTAL "
 	  "part of the URL): check the address, the port (default 3260) and "
 	  "the network" },

@@ -162,9 +162,59 @@ static int isc_chap_load(char *user, size_t ulen, char *secret, size_t slen)
 
 /* ---- running commands ---------------------------------------------------- */
 
-static struct iscsi_context *isc_ctx_new(struct isc_lun *il);
+static struct iscsi_context *isc_ctx_new(struct isc_lun *il, unsigned idx);
 static int isc_connect(struct isc_lun *il, struct iscsi_context *ctx,
-		       unsigned timeout_ms);
+		       unsigned path, unsigned timeout_ms);
+
+/* ---- paths ----------------------------------------------------------------- */
+
+/*
+ * Paths: a URL may name several portals of one target
+ * (iscsi://A,B[:PORT]/IQN/LUN: docs/OPERATIONS.md "An iSCSI LUN").
+ * Every session logs in on the path il->path names.  A path fails when a
+ * login through it fails, or, with more than one path, when a command on
+ * it gets no answer within half the I/O timeout (a portal whose link is
+ * down answers nothing; the I/O deadline is not over yet, so what was in
+ * flight is issued again through the next path: isc_rw, lun_isc_run_on).
+ * The sessions then move to the next path as they are next used, each
+ * logging in with its own ISID, which makes the target end its old
+ * session (session reinstatement): nothing still queued on the dead path
+ * reaches the LUN after the move.  The first path is the preferred one:
+ * while another is in use, a short login on it is tried every
+ * ISC_FAILBACK_MS, and the sessions move back once it answers.
+ */
+static int64_t isc_path_deadline(struct isc_lun *il, int64_t deadline_ms)
+{
+	int64_t d;
+
+	if (il->npaths < 2)
+		return deadline_ms;
+	d = vmfs_mono_ms() + atomic_load(&il->lun.io_timeout_ms) / 2;
+	return d < deadline_ms ? d : deadline_ms;
+}
+
+/* Path p failed: the sessions move to the next one (once per failure,
+ * however many sessions saw it). */
+static void isc_path_failed(struct isc_lun *il, unsigned p, const char *why)
+{
+	unsigned cur = p, next;
+	int64_t now = vmfs_mono_ms();
+	int64_t before = atomic_exchange(&il->path_failed_ms[p], now);
+
+	if (il->npaths < 2)
+		return;
+	next = (p + 1) % il->npaths;
+	if (!atomic_compare_exchange_strong(&il->path, &cur, next))
+		return;
+	atomic_fetch_add(&il->path_failovers, 1);
+	atomic_store(&il->failback_ms, now + ISC_FAILBACK_MS);
+	/* Once per path and ISC_FAILBACK_MS: with every path gone, the
+	 * sessions go round them many times a second. */
+	if (!before || now - before >= ISC_FAILBACK_MS)
+		qb_log(LOG_WARNING, "lun %s: path %s failed (%s): I/O goes "
+		       "through %s", il->lun.name, il->portals[p], why,
+		       il->portals[next]);
+}
 
 
 void lun_isc_cmd_cb(struct iscsi_context *ctx, int status,
@@ -311,10 +361,11 @@ static int isc_status(const struct isc_cmd *c)
  * held.  A broken session fails it with -EIO.
  */
 int lun_isc_run_raw(struct isc_lun *il, struct iscsi_context *ctx,
-		    bool *broken, isc_issue_fn issue, void *arg,
+		    bool *broken, int path, isc_issue_fn issue, void *arg,
 		    struct isc_cmd *out, int64_t deadline_ms)
 {
 	unsigned pause_ms = ISC_BUSY_PAUSE_MS;
+	int64_t path_deadline;
 	int rc;
 
 	for (;;) {
@@ -324,7 +375,15 @@ int lun_isc_run_raw(struct isc_lun *il, struct iscsi_context *ctx,
 		out->task = issue(il, ctx, arg, out);
 		if (!out->task)
 			return -ENOMEM;
-		rc = isc_wait(ctx, broken, out, 1, deadline_ms);
+		path_deadline = path >= 0 ? isc_path_deadline(il, deadline_ms) :
+					    deadline_ms;
+		rc = isc_wait(ctx, broken, out, 1, path_deadline);
+		if (rc == -ETIMEDOUT && path_deadline < deadline_ms) {
+			isc_path_failed(il, (unsigned)path, "no answer within "
+					"half the I/O timeout");
+			*broken = true;
+			return -EIO;
+		}
 		if (!rc)
 			rc = isc_status(out);
 		if (rc != -EAGAIN)
@@ -348,48 +407,115 @@ int lun_isc_run_raw(struct isc_lun *il, struct iscsi_context *ctx,
 }
 
 /*
- * A session that broke (the connection was reset, the target restarted)
- * is logged in again before its next command, until that command's
- * deadline, and its fencing registration restored (lun_isc_rearm: our
- * key registered again on the new nexus, after which the owner check
- * decides).  A command that was in flight when it broke failed with
- * -EIO; the data path re-issues it (isc_rw), nothing else does.  With the
- * session's mutex held.
+ * Log a fresh context for session s in on the path il->path says, trying
+ * the next path when that one does not answer, until the deadline.
  */
-int lun_isc_session_restore(struct isc_lun *il, struct iscsi_context **ctx,
-			    bool *broken, int64_t deadline_ms)
+static int isc_login_some_path(struct isc_lun *il, const struct isc_sess_ref *s,
+			       int64_t deadline_ms, struct iscsi_context **out,
+			       unsigned *path)
 {
-	struct iscsi_context *nc;
-	int64_t left;
+	unsigned tries;
+	int rc = -EIO;
+
+	for (tries = 0; tries < il->npaths; tries++) {
+		int64_t left = deadline_ms - vmfs_mono_ms();
+		struct iscsi_context *nc;
+		unsigned p = atomic_load(&il->path);
+
+		if (left <= 0)
+			break;
+		nc = isc_ctx_new(il, s->idx);
+		if (!nc)
+			return -ENOMEM;
+		rc = isc_connect(il, nc, p, (unsigned)left);
+		if (!rc) {
+			*out = nc;
+			*path = p;
+			return 0;
+		}
+		iscsi_destroy_context(nc);
+		isc_path_failed(il, p, "cannot log in");
+	}
+	return rc ? -EIO : -ETIMEDOUT;
+}
+
+/* Back to the first path, the preferred one, once it answers again: one
+ * short login try per ISC_FAILBACK_MS while another path is in use. */
+static void isc_failback_try(struct isc_lun *il, const struct isc_sess_ref *s,
+			     int64_t deadline_ms, struct iscsi_context **nc,
+			     unsigned *np)
+{
+	int64_t now = vmfs_mono_ms(), left = deadline_ms - now;
+	struct iscsi_context *c;
+
+	if (il->npaths < 2 || atomic_load(&il->path) == 0 ||
+	    now < atomic_load(&il->failback_ms) || left <= 0)
+		return;
+	atomic_store(&il->failback_ms, now + ISC_FAILBACK_MS);
+	c = isc_ctx_new(il, s->idx);
+	if (!c)
+		return;
+	if (isc_connect(il, c, 0, left < ISC_FAILBACK_LOGIN_MS ?
+			(unsigned)left : ISC_FAILBACK_LOGIN_MS)) {
+		iscsi_destroy_context(c);
+		return;
+	}
+	atomic_store(&il->path, 0);
+	qb_log(LOG_NOTICE, "lun %s: path %s answers again: I/O goes back to it",
+	       il->lun.name, il->portals[0]);
+	*nc = c;
+	*np = 0;
+}
+
+/*
+ * A session that broke (the connection was reset, the target restarted,
+ * its path stopped answering), or that is on another path than the one
+ * in use, is logged in again before its next command, until that
+ * command's deadline, and its fencing registration restored
+ * (lun_isc_rearm: our key registered again on the new nexus, after which
+ * the owner check decides).  The login uses the session's own ISID, so
+ * the target ends the old session if it still has it (session
+ * reinstatement): nothing queued on the old path reaches the LUN after
+ * that.  A command that was in flight when it broke failed with -EIO;
+ * the data path and lun_isc_run_on issue it again, nothing else does.
+ * With the session's mutex held.
+ */
+int lun_isc_session_restore(struct isc_lun *il, const struct isc_sess_ref *s,
+			    int64_t deadline_ms)
+{
+	struct iscsi_context *nc = NULL;
+	unsigned np = 0, old = *s->path;
+	bool was_broken = *s->broken;
 	int rc;
 
-	if (!*broken)
-		return 0;
 	if (atomic_load(&il->lun.fenced))
 		return -EIO;
-	left = deadline_ms - vmfs_mono_ms();
-	if (left <= 0)
-		return -EIO;
-	nc = isc_ctx_new(il);
-	if (!nc)
-		return -ENOMEM;
-	rc = isc_connect(il, nc, (unsigned)left);
-	if (rc) {
-		iscsi_destroy_context(nc);
-		return -EIO;
+	isc_failback_try(il, s, deadline_ms, &nc, &np);
+	if (!nc && !*s->broken && *s->path == atomic_load(&il->path))
+		return 0;
+	if (!nc) {
+		rc = isc_login_some_path(il, s, deadline_ms, &nc, &np);
+		if (rc)
+			return rc == -ENOMEM ? rc : -EIO;
 	}
-	iscsi_destroy_context(*ctx);	/* broken: no logout to send */
-	*ctx = nc;
-	*broken = false;
-	rc = lun_isc_rearm(il, nc, broken, deadline_ms);
+	/* Broken: no logout to send; moved: the login ended it. */
+	iscsi_destroy_context(*s->ctx);
+	*s->ctx = nc;
+	*s->path = np;
+	*s->broken = false;
+	rc = lun_isc_rearm(il, nc, s->broken, (int)np, deadline_ms);
 	if (rc) {
 		/* Registered or not, unknown: do it all again next time. */
-		*broken = true;
+		*s->broken = true;
 		return rc == -VMFS_E_FENCED ? -EIO : rc;
 	}
-	qb_log(LOG_NOTICE, "lun %s: a session to %s was lost; logged in again%s",
-	       il->lun.name, il->portal, atomic_load(&il->pr_key) ?
-	       " and registered its key again" : "");
+	if (was_broken)
+		qb_log(LOG_NOTICE, "lun %s: a session to %s was lost; logged in "
+		       "again%s%s%s", il->lun.name, il->portals[old],
+		       np != old ? " through " : "",
+		       np != old ? il->portals[np] : "",
+		       atomic_load(&il->pr_key) ?
+		       " and registered its key again" : "");
 	return 0;
 }
 
@@ -399,19 +525,20 @@ int lun_isc_session_restore(struct isc_lun *il, struct iscsi_context **ctx,
  * restored one, until the deadline.  (What re-issuing means for the
  * lock LU's RESERVE: lun/iscsi_pr.c isc_lock_try.)
  */
-int lun_isc_run_on(struct isc_lun *il, struct iscsi_context **ctx,
-		   bool *broken, isc_issue_fn issue, void *arg,
-		   struct isc_cmd *out, int64_t deadline_ms)
+int lun_isc_run_on(struct isc_lun *il, const struct isc_sess_ref *s,
+		   isc_issue_fn issue, void *arg, struct isc_cmd *out,
+		   int64_t deadline_ms)
 {
 	int rc;
 
 	for (;;) {
 		memset(out, 0, sizeof(*out));
-		rc = lun_isc_session_restore(il, ctx, broken, deadline_ms);
+		rc = lun_isc_session_restore(il, s, deadline_ms);
 		if (!rc) {
-			rc = lun_isc_run_raw(il, *ctx, broken, issue, arg, out,
+			rc = lun_isc_run_raw(il, *s->ctx, s->broken,
+					     (int)*s->path, issue, arg, out,
 					     deadline_ms);
-			if (rc != -EIO || !*broken)
+			if (rc != -EIO || !*s->broken)
 				return rc;
 			lun_isc_cmds_free(out, 1);
 		}
@@ -426,8 +553,9 @@ int lun_isc_run_on(struct isc_lun *il, struct iscsi_context **ctx,
 int lun_isc_run_locked(struct isc_lun *il, isc_issue_fn issue, void *arg,
 			  struct isc_cmd *out, int64_t deadline_ms)
 {
-	return lun_isc_run_on(il, &il->ctx, &il->broken, issue, arg, out,
-			  deadline_ms);
+	struct isc_sess_ref s = lun_isc_sess_ref(il, 0);
+
+	return lun_isc_run_on(il, &s, issue, arg, out, deadline_ms);
 }
 
 int64_t lun_isc_deadline(struct isc_lun *il)
@@ -437,25 +565,21 @@ int64_t lun_isc_deadline(struct isc_lun *il)
 
 /* ---- data path ------------------------------------------------------------ */
 
-/* A session to issue on, locked: the control session or a data one. */
-struct isc_sess_ref {
-	pthread_mutex_t *mu;
-	struct iscsi_context **ctx;
-	bool *broken;
-};
-
-static struct isc_sess_ref isc_sess_ref_of(struct isc_lun *il, unsigned i)
+/* A session to issue on: the control session (0) or a data one. */
+struct isc_sess_ref lun_isc_sess_ref(struct isc_lun *il, unsigned i)
 {
-	struct isc_sess_ref r;
+	struct isc_sess_ref r = { .idx = i };
 
 	if (i == 0) {
 		r.mu = &il->mu;
 		r.ctx = &il->ctx;
 		r.broken = &il->broken;
+		r.path = &il->ctl_path;
 	} else {
 		r.mu = &il->extra[i - 1].mu;
 		r.ctx = &il->extra[i - 1].ctx;
 		r.broken = &il->extra[i - 1].broken;
+		r.path = &il->extra[i - 1].path;
 	}
 	return r;
 }
@@ -472,11 +596,11 @@ static struct isc_sess_ref isc_sess_get(struct isc_lun *il)
 
 	start = atomic_fetch_add(&il->next_sess, 1) % n;
 	for (i = 0; i < n; i++) {
-		r = isc_sess_ref_of(il, (start + i) % n);
+		r = lun_isc_sess_ref(il, (start + i) % n);
 		if (!pthread_mutex_trylock(r.mu))
 			return r;
 	}
-	r = isc_sess_ref_of(il, start);
+	r = lun_isc_sess_ref(il, start);
 	pthread_mutex_lock(r.mu);
 	return r;
 }
@@ -552,13 +676,22 @@ static int isc_rw_once(struct isc_lun *il, struct lun_io *ios, unsigned n,
 				ios[i].result = -VMFS_E_RESERVED;
 			return -VMFS_E_RESERVED;
 		}
-	rc = lun_isc_session_restore(il, s.ctx, s.broken, deadline_ms);
+	rc = lun_isc_session_restore(il, &s, deadline_ms);
 	for (i = 0; i < n && !rc; i++)
 		rc = isc_queue_io(il, *s.ctx, &ios[i], c, &k);
-	if (rc)
+	if (rc) {
 		isc_cancel(*s.ctx, c, k);
-	else
-		rc = isc_wait(*s.ctx, s.broken, c, k, deadline_ms);
+	} else {
+		int64_t path_deadline = isc_path_deadline(il, deadline_ms);
+
+		rc = isc_wait(*s.ctx, s.broken, c, k, path_deadline);
+		if (rc == -ETIMEDOUT && path_deadline < deadline_ms) {
+			isc_path_failed(il, *s.path, "no answer within half "
+					"the I/O timeout");
+			*s.broken = true;
+			rc = -EIO;
+		}
+	}
 	/* The session broke (before or during the batch): restore it and
 	 * issue the batch again, until the deadline. */
 	if (rc == -EIO && *s.broken && !atomic_load(&il->lun.fenced))
@@ -923,14 +1056,14 @@ int lun_iscsi_login_error(const char *msg)
 }
 
 static int isc_connect(struct isc_lun *il, struct iscsi_context *ctx,
-		       unsigned timeout_ms)
+		       unsigned path, unsigned timeout_ms)
 {
 	struct isc_login l = { 0 };
 	int64_t deadline = vmfs_mono_ms() + timeout_ms;
 	struct pollfd pfd;
 	int rc;
 
-	if (iscsi_full_connect_async(ctx, il->portal, il->lun_nr,
+	if (iscsi_full_connect_async(ctx, il->portals[path], il->lun_nr,
 				     isc_login_cb, &l))
 		return lun_iscsi_login_error(iscsi_get_error(ctx));
 	while (!l.done) {
@@ -966,8 +1099,12 @@ static void isc_initiator_name(char *buf, size_t len)
 		 (long)getpid());
 }
 
-/* A context for il's target (not connected yet); NULL: out of memory. */
-static struct iscsi_context *isc_ctx_new(struct isc_lun *il)
+/*
+ * A context for il's session idx (not connected yet); NULL: out of
+ * memory.  Its ISID is the handle's random part and idx, the same for
+ * every login of that session, on whichever path.
+ */
+static struct iscsi_context *isc_ctx_new(struct isc_lun *il, unsigned idx)
 {
 	struct iscsi_context *ctx;
 	char iname[160];
@@ -976,6 +1113,7 @@ static struct iscsi_context *isc_ctx_new(struct isc_lun *il)
 	ctx = iscsi_create_context(iname);
 	if (!ctx)
 		return NULL;
+	iscsi_set_isid_random(ctx, il->isid_rnd, idx);
 	if (iscsi_set_targetname(ctx, il->target) ||
 	    iscsi_set_session_type(ctx, ISCSI_SESSION_NORMAL) ||
 	    iscsi_set_header_digest(ctx, ISCSI_HEADER_DIGEST_NONE_CRC32C) ||
@@ -1004,7 +1142,8 @@ static int isc_extra_open(struct isc_lun *il, unsigned timeout_ms)
 	while (il->nextra < ISC_EXTRA_SESS) {
 		struct isc_sess *x = &il->extra[il->nextra];
 
-		x->ctx = isc_ctx_new(il);
+		x->ctx = isc_ctx_new(il, il->nextra + 1);
+		x->path = atomic_load(&il->path);
 		if (!x->ctx)
 			return -ENOMEM;
 		rc = pthread_mutex_init(&x->mu, NULL);
@@ -1013,7 +1152,7 @@ static int isc_extra_open(struct isc_lun *il, unsigned timeout_ms)
 			return -rc;
 		}
 		il->nextra++;
-		rc = isc_connect(il, x->ctx, timeout_ms);
+		rc = isc_connect(il, x->ctx, x->path, timeout_ms);
 		if (rc)
 			return rc;
 	}
@@ -1034,7 +1173,8 @@ static void isc_close(struct lun *lun)
 		isc_ctx_close(il->ctx, il->broken);
 	explicit_bzero(il->secret, sizeof(il->secret));
 	pthread_mutex_destroy(&il->mu);
-	free(il->portal);
+	for (unsigned i = 0; i < il->npaths; i++)
+		free(il->portals[i]);
 	free(il->target);
 	lun_fini_common(lun);
 	free(il);
@@ -1050,6 +1190,40 @@ static void isc_describe(struct lun *lun, struct lun_probe *out)
 			       "Registrants Only; survivors preempt a dead host's key)";
 }
 
+static unsigned isc_paths(struct lun *lun, bool probe, struct lun_path *out,
+			  unsigned max, unsigned *failovers)
+{
+	struct isc_lun *il = lun_isc_of(lun);
+	int64_t now = vmfs_mono_ms();
+
+	*failovers = atomic_load(&il->path_failovers);
+	for (unsigned i = 0; i < il->npaths && i < max; i++) {
+		struct lun_path *p = &out[i];
+		int64_t f = atomic_load(&il->path_failed_ms[i]);
+
+		memset(p, 0, sizeof(*p));
+		snprintf(p->portal, sizeof(p->portal), "%s", il->portals[i]);
+		p->in_use = atomic_load(&il->path) == i;
+		p->failed_ago_ms = f ? now - f : -1;
+		p->reachable = -1;
+		if (probe) {
+			struct iscsi_context *c = isc_ctx_new(il, 0x7fff);
+			int rc = c ? isc_connect(il, c, i, ISC_LOGIN_MIN_MS) :
+				     -ENOMEM;
+
+			p->reachable = !rc;
+			if (rc)
+				snprintf(p->why, sizeof(p->why), "%s",
+					 vmfs_strerror(rc));
+			else if (iscsi_is_logged_in(c))
+				iscsi_logout_sync(c);
+			if (c)
+				iscsi_destroy_context(c);
+		}
+	}
+	return il->npaths;
+}
+
 static const struct lun_ops isc_ops = {
 	.kind = "iscsi",
 	.read = isc_read,
@@ -1062,6 +1236,7 @@ static const struct lun_ops isc_ops = {
 	.reserve_break_ms = isc_reserve_break_ms,
 	.compare_and_write = isc_compare_and_write,
 	.describe = isc_describe,
+	.paths = isc_paths,
 	.pr_register = lun_isc_pr_register,
 	.pr_preempt = lun_isc_pr_preempt,
 	.capacity = isc_capacity,
@@ -1069,22 +1244,22 @@ static const struct lun_ops isc_ops = {
 };
 
 
-static int isc_setup(struct isc_lun *il, const char *spec)
+/*
+ * One portal of the URL: libiscsi parses "iscsi://[USERINFO@]PORTAL/REST"
+ * and gives the portal as HOST:PORT; the first also gives the target,
+ * the LUN and the CHAP account.
+ */
+static int isc_parse_one(struct isc_lun *il, struct iscsi_context *parse,
+			 const char *url_s, bool first)
 {
-	struct iscsi_context *parse;
-	struct iscsi_url *url;
-	char plain[1024];
-	int rc;
+	struct iscsi_url *url = iscsi_parse_full_url(parse, url_s);
 
-	rc = lun_iscsi_url_split(spec, plain, sizeof(plain), &il->lock_lun);
-	if (rc)
-		return rc;
-	parse = iscsi_create_context("iqn.2026-01.org.vmfs:parse");
-	if (!parse)
-		return -ENOMEM;
-	url = iscsi_parse_full_url(parse, plain);
-	if (url) {
-		il->portal = strdup(url->portal);
+	if (!url)
+		return -VMFS_E_ISCSI_URL;
+	il->portals[il->npaths] = strdup(url->portal);
+	if (il->portals[il->npaths])
+		il->npaths++;
+	if (first) {
 		il->target = strdup(url->target);
 		il->lun_nr = url->lun;
 		if (url->user[0]) {
@@ -1092,19 +1267,74 @@ static int isc_setup(struct isc_lun *il, const char *spec)
 			snprintf(il->secret, sizeof(il->secret), "%s",
 				 url->passwd);
 		}
-		iscsi_destroy_url(url);
+	}
+	iscsi_destroy_url(url);
+	return il->npaths && il->target ? 0 : -ENOMEM;
+}
+
+/*
+ * The URL, in its list form too: iscsi://[USERINFO@]A[:PORT],B[:PORT]/...
+ * names one path per portal (at most ISC_MAX_PATHS).
+ */
+static int isc_parse_paths(struct isc_lun *il, const char *plain)
+{
+	const char *auth = plain + strlen("iscsi://"), *slash, *at, *h;
+	struct iscsi_context *parse;
+	char one[1280];
+	int rc = 0, ulen;
+
+	if (strncmp(plain, "iscsi://", 8))
+		return -VMFS_E_ISCSI_URL;
+	slash = strchr(auth, '/');
+	if (!slash)
+		return -VMFS_E_ISCSI_URL;
+	at = memrchr(auth, '@', (size_t)(slash - auth));
+	h = at ? at + 1 : auth;
+	ulen = (int)(h - auth);	/* USERINFO@, or nothing */
+	parse = iscsi_create_context("iqn.2026-01.org.vmfs:parse");
+	if (!parse)
+		return -ENOMEM;
+	while (!rc && h < slash) {
+		const char *end = memchr(h, ',', (size_t)(slash - h));
+
+		if (!end)
+			end = slash;
+		if (il->npaths == ISC_MAX_PATHS || end == h ||
+		    (size_t)snprintf(one, sizeof(one), "iscsi://%.*s%.*s%s",
+				     ulen, auth, (int)(end - h), h,
+				     slash) >= sizeof(one))
+			rc = -VMFS_E_ISCSI_URL;
+		else
+			rc = isc_parse_one(il, parse, one, il->npaths == 0);
+		h = end + 1;
 	}
 	iscsi_destroy_context(parse);
-	if (!url)
-		return -VMFS_E_ISCSI_URL;
-	if (!il->portal || !il->target)
-		return -ENOMEM;
+	if (!rc && !il->npaths)
+		rc = -VMFS_E_ISCSI_URL;
+	return rc;
+}
+
+static int isc_setup(struct isc_lun *il, const char *spec)
+{
+	char plain[1024];
+	int rc;
+
+	rc = lun_iscsi_url_split(spec, plain, sizeof(plain), &il->lock_lun);
+	if (rc)
+		return rc;
+	rc = isc_parse_paths(il, plain);
+	if (rc)
+		return rc;
+	il->portal = il->portals[0];
 	rc = isc_chap_load(il->user, sizeof(il->user), il->secret,
 			   sizeof(il->secret));
 	if (rc < 0)
 		return rc == -ENOENT || rc == -EACCES ?
 		       -VMFS_E_ISCSI_CHAP_FILE : rc;
-	il->ctx = isc_ctx_new(il);
+	if (getrandom(&il->isid_rnd, sizeof(il->isid_rnd), 0) !=
+	    sizeof(il->isid_rnd))
+		il->isid_rnd = (uint32_t)(vmfs_mono_us() ^ (uint64_t)getpid());
+	il->ctx = isc_ctx_new(il, 0);
 	return il->ctx ? 0 : -ENOMEM;
 }
 
@@ -1132,9 +1362,28 @@ int lun_iscsi_open(const char *spec, int flags, struct lun **out)
 	login_ms = atomic_load(&il->lun.io_timeout_ms);
 	if (login_ms < ISC_LOGIN_MIN_MS)
 		login_ms = ISC_LOGIN_MIN_MS;
-	rc = isc_connect(il, il->ctx, login_ms);
+	/* The first path that lets us in (the others are tried later). */
+	for (unsigned p = 0; p < il->npaths; p++) {
+		rc = isc_connect(il, il->ctx, p, login_ms);
+		if (!rc) {
+			atomic_store(&il->path, p);
+			il->ctl_path = p;
+			break;
+		}
+		if (p + 1 < il->npaths) {
+			iscsi_destroy_context(il->ctx);
+			il->ctx = isc_ctx_new(il, 0);
+			if (!il->ctx) {
+				rc = -ENOMEM;
+				break;
+			}
+		}
+	}
 	if (rc)
 		goto err_close;
+	if (il->npaths > 1)
+		qb_log(LOG_INFO, "lun %s: %u paths; logged in through %s",
+		       il->lun.name, il->npaths, il->portals[il->ctl_path]);
 	rc = isc_geometry(il);
 	if (!rc)
 		rc = isc_probe_caw(il);

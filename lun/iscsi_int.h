@@ -30,11 +30,20 @@
 /* Data sessions besides the control session (lun/iscsi.c "Threading"). */
 #define ISC_EXTRA_SESS 3
 
+/* Portals to one LUN (the URL's list form: lun/iscsi.c "Paths"). */
+#define ISC_MAX_PATHS 4
+/* How long a path that failed is left alone before the first (the
+ * preferred) is tried again. */
+#define ISC_FAILBACK_MS 3000u
+/* A login try on the preferred path when failing back waits this long. */
+#define ISC_FAILBACK_LOGIN_MS 500u
+
 /* A data session: more I/O in flight than one session's mutex allows. */
 struct isc_sess {
-	pthread_mutex_t mu;		/* guards ctx and broken */
+	pthread_mutex_t mu;		/* guards ctx, broken and path */
 	struct iscsi_context *ctx;
 	bool broken;
+	unsigned path;			/* the portal it is logged in on */
 };
 
 struct isc_lun {
@@ -47,8 +56,16 @@ struct isc_lun {
 	char user[256], secret[256];	/* CHAP, for the data sessions */
 	int lun_nr;
 	uint32_t block;
-	char *portal, *target;
+	char *portal, *target;		/* portal: portals[0] */
+	char *portals[ISC_MAX_PATHS];
+	unsigned npaths;
+	_Atomic unsigned path;		/* where sessions log in now */
+	_Atomic int64_t failback_ms;	/* when to try portals[0] again */
+	_Atomic int64_t path_failed_ms[ISC_MAX_PATHS];	/* last failure */
+	_Atomic unsigned path_failovers;
+	uint32_t isid_rnd;		/* the handle's ISIDs: this + index */
 	bool broken;			/* the session was lost */
+	unsigned ctl_path;		/* the control session's portal */
 	struct lun_probe probe;		/* what the target was found to have */
 	_Atomic uint64_t pr_key;	/* our fencing registration, 0: none */
 	/* The lock-LU mutex (isc_lock_*), when the URL names a lock LU. */
@@ -89,13 +106,22 @@ void lun_isc_cmd_cb(struct iscsi_context *ctx, int status,
 		    void *command_data, void *private_data);
 void lun_isc_cmds_free(struct isc_cmd *c, unsigned n);
 int lun_isc_run_raw(struct isc_lun *il, struct iscsi_context *ctx,
-		    bool *broken, isc_issue_fn issue, void *arg,
+		    bool *broken, int path, isc_issue_fn issue, void *arg,
 		    struct isc_cmd *out, int64_t deadline_ms);
-int lun_isc_run_on(struct isc_lun *il, struct iscsi_context **ctx,
-		   bool *broken, isc_issue_fn issue, void *arg,
-		   struct isc_cmd *out, int64_t deadline_ms);
-int lun_isc_session_restore(struct isc_lun *il, struct iscsi_context **ctx,
-			    bool *broken, int64_t deadline_ms);
+/* A session: its context, its broken flag, its portal, its index. */
+struct isc_sess_ref {
+	pthread_mutex_t *mu;
+	struct iscsi_context **ctx;
+	bool *broken;
+	unsigned *path;
+	unsigned idx;			/* 0: the control session */
+};
+struct isc_sess_ref lun_isc_sess_ref(struct isc_lun *il, unsigned idx);
+int lun_isc_run_on(struct isc_lun *il, const struct isc_sess_ref *s,
+		   isc_issue_fn issue, void *arg, struct isc_cmd *out,
+		   int64_t deadline_ms);
+int lun_isc_session_restore(struct isc_lun *il, const struct isc_sess_ref *s,
+			    int64_t deadline_ms);
 int lun_isc_run_locked(struct isc_lun *il, isc_issue_fn issue, void *arg,
 		       struct isc_cmd *out, int64_t deadline_ms);
 int lun_isc_run(struct isc_lun *il, isc_issue_fn issue, void *arg,
@@ -111,7 +137,7 @@ int lun_isc_pr_register(struct lun *lun, uint64_t key);
 int lun_isc_pr_preempt(struct lun *lun, uint64_t victim);
 bool lun_isc_pr_lost(struct lun *lun);
 int lun_isc_rearm(struct isc_lun *il, struct iscsi_context *ctx, bool *broken,
-		  int64_t deadline_ms);
+		  int path, int64_t deadline_ms);
 void lun_isc_pr_close(struct isc_lun *il);
 int lun_isc_lock_probe(struct isc_lun *il);
 int lun_isc_lock_reserve(struct isc_lun *il, unsigned wait_ms);

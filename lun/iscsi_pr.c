@@ -131,13 +131,13 @@ static int isc_prout_all(struct isc_lun *il, int sa, uint64_t key,
 	a.p.reservation_key = key;
 	a.p.service_action_reservation_key = sa_key;
 	for (i = 0; !rc && i < il->nextra; i++) {
-		struct isc_sess *x = &il->extra[i];
+		struct isc_sess_ref x = lun_isc_sess_ref(il, i + 1);
 
-		pthread_mutex_lock(&x->mu);
-		rc = lun_isc_run_on(il, &x->ctx, &x->broken, isc_issue_prout, &a,
-				&c, lun_isc_deadline(il));
+		pthread_mutex_lock(x.mu);
+		rc = lun_isc_run_on(il, &x, isc_issue_prout, &a, &c,
+				    lun_isc_deadline(il));
 		lun_isc_cmds_free(&c, 1);
-		pthread_mutex_unlock(&x->mu);
+		pthread_mutex_unlock(x.mu);
 	}
 	return rc;
 }
@@ -373,7 +373,7 @@ bool lun_isc_pr_lost(struct lun *lun)
 
 /* PERSISTENT RESERVE OUT on one session, no restore (lun_isc_rearm's). */
 static int isc_prout_raw(struct isc_lun *il, struct iscsi_context *ctx,
-			 bool *broken, int sa, int type, uint64_t key,
+			 bool *broken, int path, int sa, int type, uint64_t key,
 			 uint64_t sa_key, int64_t deadline_ms)
 {
 	struct isc_prout_arg a = { .lun_nr = il->lun_nr, .sa = sa,
@@ -383,7 +383,7 @@ static int isc_prout_raw(struct isc_lun *il, struct iscsi_context *ctx,
 
 	a.p.reservation_key = key;
 	a.p.service_action_reservation_key = sa_key;
-	rc = lun_isc_run_raw(il, ctx, broken, isc_issue_prout, &a, &c,
+	rc = lun_isc_run_raw(il, ctx, broken, path, isc_issue_prout, &a, &c,
 			     deadline_ms);
 	lun_isc_cmds_free(&c, 1);
 	return rc;
@@ -409,7 +409,7 @@ static struct scsi_task *isc_issue_read_raw(struct isc_lun *il,
  * and ask.  1: still ours (or no check), 0: not ours, < 0: error.
  */
 static int isc_owner_check(struct isc_lun *il, struct iscsi_context *ctx,
-			   bool *broken, int64_t deadline_ms)
+			   bool *broken, int path, int64_t deadline_ms)
 {
 	struct lun *lun = &il->lun;
 	struct isc_read_arg a;
@@ -424,7 +424,7 @@ static int isc_owner_check(struct isc_lun *il, struct iscsi_context *ctx,
 	a.lba = lun->owner_off / il->block;
 	a.len = (uint32_t)((lun->owner_len + il->block - 1) / il->block *
 			   il->block);
-	rc = lun_isc_run_raw(il, ctx, broken, isc_issue_read_raw, &a, &c,
+	rc = lun_isc_run_raw(il, ctx, broken, path, isc_issue_read_raw, &a, &c,
 			     deadline_ms);
 	if (!rc) {
 		if (c.task->datain.size < (int)lun->owner_len)
@@ -451,7 +451,7 @@ static int isc_owner_check(struct isc_lun *il, struct iscsi_context *ctx,
  * Nothing was issued on the session before.  -VMFS_E_FENCED then.
  */
 int lun_isc_rearm(struct isc_lun *il, struct iscsi_context *ctx, bool *broken,
-		  int64_t deadline_ms)
+		  int path, int64_t deadline_ms)
 {
 	uint64_t key = atomic_load(&il->pr_key), holder;
 	struct isc_prin_arg pa = { .lun_nr = il->lun_nr,
@@ -464,12 +464,12 @@ int lun_isc_rearm(struct isc_lun *il, struct iscsi_context *ctx, bool *broken,
 
 	if (!key)
 		return 0;
-	rc = isc_prout_raw(il, ctx, broken,
+	rc = isc_prout_raw(il, ctx, broken, path,
 			   SCSI_PERSISTENT_RESERVE_REGISTER_AND_IGNORE_EXISTING_KEY,
 			   0, 0, key, deadline_ms);
 	if (rc)
 		return rc;
-	rc = lun_isc_run_raw(il, ctx, broken, isc_issue_prin, &pa, &c,
+	rc = lun_isc_run_raw(il, ctx, broken, path, isc_issue_prin, &pa, &c,
 			     deadline_ms);
 	if (!rc) {
 		data = scsi_datain_unmarshall(c.task);
@@ -485,7 +485,7 @@ int lun_isc_rearm(struct isc_lun *il, struct iscsi_context *ctx, bool *broken,
 	if (!holder && !v.type) {
 		/* Lost with the target's state (or its holder unmounted):
 		 * a conflict means another host just made it. */
-		rc = isc_prout_raw(il, ctx, broken,
+		rc = isc_prout_raw(il, ctx, broken, path,
 				   SCSI_PERSISTENT_RESERVE_RESERVE,
 				   SCSI_PERSISTENT_RESERVE_TYPE_WRITE_EXCLUSIVE_REGISTRANTS_ONLY,
 				   key, 0, deadline_ms);
@@ -497,13 +497,14 @@ int lun_isc_rearm(struct isc_lun *il, struct iscsi_context *ctx, bool *broken,
 			       "again with key 0x%016" PRIx64, il->lun.name,
 			       key);
 	}
-	rc = isc_owner_check(il, ctx, broken, deadline_ms);
+	rc = isc_owner_check(il, ctx, broken, path, deadline_ms);
 	if (rc < 0)
 		return rc;
 	if (rc == 1)
 		return 0;
-	(void)isc_prout_raw(il, ctx, broken, SCSI_PERSISTENT_RESERVE_REGISTER,
-			    0, key, 0, deadline_ms);
+	(void)isc_prout_raw(il, ctx, broken, path,
+			    SCSI_PERSISTENT_RESERVE_REGISTER, 0, key, 0,
+			    deadline_ms);
 	qb_log(LOG_CRIT, "lun %s: a session was lost, and this host no longer "
 	       "owns its heartbeat slot: its key 0x%016" PRIx64 " is not "
 	       "registered again; fencing the handle", il->lun.name, key);

@@ -429,6 +429,32 @@ const char *lun_probe_answer_name(enum lun_probe_answer a)
 	       "unknown";
 }
 
+unsigned lun_paths(struct lun *lun, bool probe, struct lun_path *out,
+		   unsigned max)
+{
+	unsigned failovers;
+
+	if (lun->ops->paths)
+		return lun->ops->paths(lun, probe, out, max, &failovers);
+	if (max) {
+		memset(out, 0, sizeof(*out));
+		snprintf(out->portal, sizeof(out->portal), "%s", lun->name);
+		out->in_use = true;
+		out->failed_ago_ms = -1;
+		out->reachable = -1;
+	}
+	return 1;
+}
+
+unsigned lun_path_failovers(struct lun *lun)
+{
+	unsigned failovers = 0;
+
+	if (lun->ops->paths)
+		(void)lun->ops->paths(lun, false, NULL, 0, &failovers);
+	return failovers;
+}
+
 void lun_describe(struct lun *lun, struct lun_probe *out)
 {
 	unsigned caps = atomic_load(&lun->caps);

@@ -46,6 +46,9 @@ struct lun_ops {
 				 void *current);
 	/* Optional: what the backend found out about the LUN (lun_probe). */
 	void (*describe)(struct lun *lun, struct lun_probe *out);
+	/* Optional: several paths (lun_paths); without, one: the name. */
+	unsigned (*paths)(struct lun *lun, bool probe, struct lun_path *out,
+			  unsigned max, unsigned *failovers);
 	/* Optional (-EOPNOTSUPP without): storage fencing, lun_pr_*. */
 	int (*pr_register)(struct lun *lun, uint64_t key);
 	int (*pr_preempt)(struct lun *lun, uint64_t victim);

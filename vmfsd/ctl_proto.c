@@ -152,6 +152,8 @@ static const struct ctl_field info_fields[] = {
 	FLD(vmfsd_info, "mountpoint", F_STR, mountpoint),
 	FLD(vmfsd_info, "state_dir", F_STR, state_dir),
 	FLD(vmfsd_info, "fuse_threads", F_U32, fuse_threads),
+	FLD(vmfsd_info, "paths", F_STR, paths),
+	FLD(vmfsd_info, "path_failovers", F_U32, path_failovers),
 	FLD(vmfsd_info, "read_only", F_BOOL, read_only),
 	FLD(vmfsd_info, "hb_slot", F_U32, hb_slot),
 	FLD(vmfsd_info, "hb_generation", F_U64, hb_generation),

@@ -775,6 +775,34 @@ void vmfsd_finish(struct vmfsd *d, struct vmfsd_close_status *st)
 
 /* The live view for `vmfs info MOUNTPOINT`; runs on the loop thread while
  * the volume is open (FUSE threads may be changing the counters). */
+/* The paths of both LUN handles (vmfsd_info.paths). */
+static void vmfsd_paths_info(struct vmfsd *d, struct vmfsd_info *out)
+{
+	struct lun *h[2] = { d->lun, d->hb_lun };
+	static const char *const name[2] = { "data", "heartbeat" };
+	size_t len = 0;
+
+	for (int k = 0; k < 2; k++) {
+		struct lun_path p[8];
+		unsigned n;
+
+		if (!h[k] || (k == 1 && h[1] == h[0]))
+			continue;
+		n = lun_paths(h[k], false, p, 8);
+		out->path_failovers += lun_path_failovers(h[k]);
+		for (unsigned i = 0; i < n && i < 8; i++) {
+			int w = snprintf(out->paths + len, sizeof(out->paths) - len,
+					 "%s %s %s %lld\n", name[k], p[i].portal,
+					 p[i].in_use ? "in-use" : "standby",
+					 (long long)p[i].failed_ago_ms);
+
+			if (w < 0 || (size_t)w >= sizeof(out->paths) - len)
+				return;
+			len += (size_t)w;
+		}
+	}
+}
+
 void vmfsd_info_get(struct vmfsd *d, struct vmfsd_info *out)
 {
 	struct hb_timeouts t;
@@ -792,6 +820,7 @@ void vmfsd_info_get(struct vmfsd *d, struct vmfsd_info *out)
 		snprintf(out->lock_primitive, sizeof(out->lock_primitive), "%s",
 			 lock_prim_name(d->lock_prim));
 	snprintf(out->lun, sizeof(out->lun), "%s", d->a->lun);
+	vmfsd_paths_info(d, out);
 	snprintf(out->mountpoint, sizeof(out->mountpoint), "%s", d->a->mountpoint);
 	snprintf(out->state_dir, sizeof(out->state_dir), "%s", d->a->state_dir);
 	out->fuse_threads = d->a->threads;

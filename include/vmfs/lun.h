@@ -239,6 +239,24 @@ const char *lun_probe_answer_name(enum lun_probe_answer a);
 void lun_describe(struct lun *lun, struct lun_probe *out);
 
 /*
+ * The paths to a LUN: an iSCSI URL may name several portals of one
+ * target (lun/iscsi.c "Paths"); any other LUN has one path, its name.
+ */
+struct lun_path {
+	char portal[128];
+	bool in_use;            /* the path sessions log in on now */
+	int64_t failed_ago_ms;  /* since its last failure; -1: none */
+	int reachable;          /* probed: 1 logs in, 0 does not; -1 not probed */
+	char why[128];          /* reachable 0: why not */
+};
+/* Up to max paths into out; the number of paths.  probe: log in through
+ * each (a tool asking; a mounted host's handles are not probed). */
+unsigned lun_paths(struct lun *lun, bool probe, struct lun_path *out,
+		   unsigned max);
+/* How often the handle moved to another path since it was opened. */
+unsigned lun_path_failovers(struct lun *lun);
+
+/*
  * Storage fencing with SCSI-3 persistent reservations (docs/PROTOCOL.md
  * "Storage fencing").  Each host registers one key on each of its lun
  * handles at mount, lun_pr_key(its uuid, its heartbeat generation), and

@@ -148,6 +148,11 @@ struct vmfsd_info {
 	char state_dir[4096];
 	uint32_t fuse_threads;
 	char lock_primitive[16];    /* "ats" or "reserve" ("" from an older vmfsd) */
+	/* The paths of its LUN handles, a line each: "HANDLE PORTAL STATE
+	 * FAILED_AGO_MS" (data or heartbeat; in-use or standby; -1: never
+	 * failed); "" from an older vmfsd.  And the failovers since mount. */
+	char paths[1024];
+	uint32_t path_failovers;
 	bool read_only;             /* mounted --ro */
 	/* heartbeat */
 	uint32_t hb_slot;

@@ -1,0 +1,134 @@
+#!/usr/bin/env bash
+#
+# t_iscsi_multipath: one LUN through two portals (the URL's list form,
+# iscsi://A,B/IQN/1), on a real target (tgtd, tests/iscsi/lib.sh).
+#
+#  1. Bad input: an empty portal in the list, or more than four, is a
+#     clear error naming the URL.
+#  2. `vmfs paths URL` logs in through both portals: both reachable, the
+#     first in use.
+#  3. Host 1 mounts through both portals, host 2 through portal B only
+#     (default 10 s lease).  fio writes checksummed blocks through host 1's
+#     mount and verifies them as it goes (verify_backlog), O_DIRECT, for
+#     the whole step; meanwhile host 1's route to portal A becomes a
+#     blackhole twice (3 s each, 4 s apart).  fio reports no error and no
+#     bad block, host 1's log shows the failovers to B and the failbacks
+#     to A, `vmfs paths MOUNT` counts them, nobody fences, host 2 works
+#     throughout, and after an unmount and a mount a verify-only pass
+#     finds every block.
+#  4. Both portals cut for longer than the fence time: the host fences
+#     (all paths gone), as a single-path host does.
+#
+# shellcheck source=tests/iscsi/lib.sh
+source "$(dirname "$0")/../iscsi/lib.sh"
+
+command -v fio >/dev/null || fail "fio is not installed (make deps)"
+
+cut_path() { ip -n "$(cl_ns 1)" route add blackhole "$1/32"; }
+mend_path() { ip -n "$(cl_ns 1)" route del blackhole "$1/32" 2>/dev/null || true; }
+
+step "a target with two portals; bad path lists are refused"
+is_up 2 1G
+URL2="iscsi://$IS_PORTAL_A,$IS_PORTAL_B/$IS_IQN/1?lock_lun=2"
+URL_B=$(is_url "$IS_PORTAL_B")
+expect_fail 1 "iSCSI URL not understood.*up to 4 paths" \
+	cl_vmfs 1 info "iscsi://$IS_PORTAL_A,,$IS_PORTAL_B/$IS_IQN/1"
+expect_fail 1 "iSCSI URL not understood.*up to 4 paths" \
+	cl_vmfs 1 info "iscsi://$IS_PORTAL_A,$IS_PORTAL_B,$IS_PORTAL_A,$IS_PORTAL_B,$IS_PORTAL_A/$IS_IQN/1"
+
+step "vmfs paths URL: both portals reachable, the first in use"
+cl_vmfs 1 paths --json "$URL2" >"$T_DIR/paths.json" || fail "vmfs paths $URL2 failed"
+python3 - "$T_DIR/paths.json" "$IS_PORTAL_A" "$IS_PORTAL_B" <<'EOF' || fail "vmfs paths: $(cat "$T_DIR/paths.json")"
+import json, sys
+j = json.load(open(sys.argv[1]))
+p = j["paths"]
+assert [x["path"].split(":")[0] for x in p] == sys.argv[2:4], p
+assert all(x["reachable"] for x in p), p
+assert [x["state"] for x in p] == ["in-use", "standby"], p
+EOF
+
+step "mkfs; host 1 mounts through both portals, host 2 through B"
+cl_vmfs 1 mkfs --max-hosts 4 --journal-size 4M "$URL2" >"$T_DIR/mkfs.out" ||
+	fail "vmfs mkfs failed: $(cat "$T_DIR/mkfs.out")"
+cl_vmfsd_mount 1 "$URL2" "$T_DIR/m1"
+cl_vmfsd_mount 2 "$URL_B" "$T_DIR/m2"
+LOG1=$T_DIR/vmfsd-h1-m1.log
+LOG2=$T_DIR/vmfsd-h2-m2.log
+
+step "fio writes and verifies through host 1 while its path to A is cut twice"
+JOB=$T_DIR/mp.fio
+cat >"$JOB" <<EOF
+[global]
+directory=$T_DIR/m1
+ioengine=libaio
+direct=1
+bs=4k
+size=48M
+iodepth=8
+verify=crc32c
+verify_fatal=1
+[mp]
+rw=randwrite
+time_based=1
+runtime=22
+verify_backlog=512
+EOF
+(cd "$T_DIR" && fio --output="$T_DIR/fio.out" "$JOB") &
+fio_pid=$!
+sleep 4
+for round in 1 2; do
+	cut_path "$IS_PORTAL_A"
+	t_log "round $round: path A cut"
+	for ((i = 0; i < 6; i++)); do
+		echo "$round.$i" >"$T_DIR/m2/r$round-$i" || fail "host 2 cannot write while host 1's path A is cut"
+		sleep 0.5
+	done
+	mend_path "$IS_PORTAL_A"
+	t_log "round $round: path A back"
+	sleep 4
+done
+wait "$fio_pid" || { cat "$T_DIR/fio.out" >&2; fail "fio failed while paths failed over"; }
+if grep -qiE "verify: bad|verify failed|err= *[1-9]" "$T_DIR/fio.out"; then
+	cat "$T_DIR/fio.out" >&2
+	fail "fio found a bad block or an error"
+fi
+for l in "$LOG1" "$LOG2"; do
+	! grep -q "fenced" "$l" || fail "a host fenced: $(grep -E "path|fenc|renewal" "$l" | tail -n 4)"
+done
+n_over=$(grep -c "path $IS_PORTAL_A[^ ]* failed" "$LOG1" || true)
+n_back=$(grep -c "path $IS_PORTAL_A[^ ]* answers again" "$LOG1" || true)
+((n_over >= 2 && n_back >= 2)) ||
+	fail "host 1 logged $n_over failovers from A and $n_back failbacks: $(grep -E "path" "$LOG1" | tail -n 6)"
+cl_vmfs 1 paths --json "$T_DIR/m1" >"$T_DIR/mpaths.json" || fail "vmfs paths MOUNT failed"
+python3 - "$T_DIR/mpaths.json" "$IS_PORTAL_A" <<'EOF' || fail "vmfs paths MOUNT: $(cat "$T_DIR/mpaths.json")"
+import json, sys
+j = json.load(open(sys.argv[1]))
+assert j["failovers"] >= 2, j
+use = [x for x in j["paths"] if x["state"] == "in-use"]
+assert len(use) == 2 and all(x["path"].startswith(sys.argv[2]) for x in use), j
+assert all(x["failed_ago_ms"] >= 0 for x in j["paths"] if x["path"].startswith(sys.argv[2])), j
+EOF
+t_log "$(grep -o 'WRITE: bw=[^,]*' "$T_DIR/fio.out"); $n_over failovers, $n_back failbacks logged"
+
+step "after an unmount and a mount, a verify-only pass finds every block"
+cl_umount 1 "$T_DIR/m1"
+cl_vmfsd_mount 1 "$URL2" "$T_DIR/m1"
+(cd "$T_DIR" && fio --output="$T_DIR/fio-verify.out" --verify_only "$JOB") ||
+	{ cat "$T_DIR/fio-verify.out" >&2; fail "the verify-only pass failed"; }
+! grep -qiE "verify: bad|verify failed|err= *[1-9]" "$T_DIR/fio-verify.out" ||
+	{ cat "$T_DIR/fio-verify.out" >&2; fail "the verify-only pass found a bad block"; }
+
+step "both paths gone for longer than the fence time: host 1 fences"
+cut_path "$IS_PORTAL_A"
+cut_path "$IS_PORTAL_B"
+for ((w = 0; w < 150; w++)); do
+	grep -q "fenced" "$LOG1" 2>/dev/null && break
+	grep -qh "fenced" "$T_DIR"/vmfsd-h1-m1*.log 2>/dev/null && break
+	sleep 0.1
+done
+mend_path "$IS_PORTAL_A"
+mend_path "$IS_PORTAL_B"
+grep -qh "fenced" "$T_DIR"/vmfsd-h1-m1*.log || fail "host 1 did not fence with every path gone for 15 s"
+cl_vmfs 1 umount --state-dir "$(cl_dir 1)/state" "$T_DIR/m1" >/dev/null 2>&1 || true
+cl_umount 2 "$T_DIR/m2"
+t_log "ok"
