@@ -692,10 +692,13 @@ static int isc_rw_once(struct isc_lun *il, struct lun_io *ios, unsigned n,
 			rc = -EIO;
 		}
 	}
-	/* The session broke (before or during the batch): restore it and
-	 * issue the batch again, until the deadline. */
-	if (rc == -EIO && *s.broken && !atomic_load(&il->lun.fenced))
+	/* The session broke (before or during the batch) or could not be
+	 * restored yet: restore it and issue the batch again, until the
+	 * deadline. */
+	if (rc && *s.broken && !atomic_load(&il->lun.fenced)) {
 		*again = true;
+		rc = -EIO;
+	}
 	pthread_mutex_unlock(s.mu);
 
 	for (i = 0, k = 0; i < n; i++) {
@@ -1286,7 +1289,7 @@ static int isc_parse_paths(struct isc_lun *il, const char *plain)
 	if (strncmp(plain, "iscsi://", 8))
 		return -VMFS_E_ISCSI_URL;
 	slash = strchr(auth, '/');
-	if (!slash)
+	if (!slash || slash == auth || slash[-1] == ',')
 		return -VMFS_E_ISCSI_URL;
 	at = memrchr(auth, '@', (size_t)(slash - auth));
 	h = at ? at + 1 : auth;
@@ -1325,7 +1328,6 @@ static int isc_setup(struct isc_lun *il, const char *spec)
 	rc = isc_parse_paths(il, plain);
 	if (rc)
 		return rc;
-	il->portal = il->portals[0];
 	rc = isc_chap_load(il->user, sizeof(il->user), il->secret,
 			   sizeof(il->secret));
 	if (rc < 0)

@@ -56,7 +56,7 @@ struct isc_lun {
 	char user[256], secret[256];	/* CHAP, for the data sessions */
 	int lun_nr;
 	uint32_t block;
-	char *portal, *target;		/* portal: portals[0] */
+	char *target;
 	char *portals[ISC_MAX_PATHS];
 	unsigned npaths;
 	_Atomic unsigned path;		/* where sessions log in now */

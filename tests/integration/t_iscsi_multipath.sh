@@ -3,8 +3,8 @@
 # t_iscsi_multipath: one LUN through two portals (the URL's list form,
 # iscsi://A,B/IQN/1), on a real target (tgtd, tests/iscsi/lib.sh).
 #
-#  1. Bad input: an empty portal in the list, or more than four, is a
-#     clear error naming the URL.
+#  1. Bad input: an empty portal in the list (inside or at its end), or
+#     more than four, is a clear error saying how to write the URL.
 #  2. `vmfs paths URL` logs in through both portals: both reachable, the
 #     first in use.
 #  3. Host 1 mounts through both portals, host 2 through portal B only
@@ -33,6 +33,8 @@ URL2="iscsi://$IS_PORTAL_A,$IS_PORTAL_B/$IS_IQN/1?lock_lun=2"
 URL_B=$(is_url "$IS_PORTAL_B")
 expect_fail 1 "iSCSI URL not understood.*up to 4 paths" \
 	cl_vmfs 1 info "iscsi://$IS_PORTAL_A,,$IS_PORTAL_B/$IS_IQN/1"
+expect_fail 1 "iSCSI URL not understood.*up to 4 paths" \
+	cl_vmfs 1 info "iscsi://$IS_PORTAL_A,$IS_PORTAL_B,/$IS_IQN/1"
 expect_fail 1 "iSCSI URL not understood.*up to 4 paths" \
 	cl_vmfs 1 info "iscsi://$IS_PORTAL_A,$IS_PORTAL_B,$IS_PORTAL_A,$IS_PORTAL_B,$IS_PORTAL_A/$IS_IQN/1"
 
