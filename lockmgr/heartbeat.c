@@ -106,7 +106,11 @@ static int region_read(struct lun *lun, uint64_t off, struct region *r)
 		    r->slot0 != off + VMFS_MD_BLOCK_SIZE)
 			ret = -VMFS_E_CORRUPT;
 	}
-	if (ret)
+	if (ret == -EIO || ret == -ETIMEDOUT)
+		qb_log(LOG_ERR, "hb: cannot read the heartbeat region at %llu: "
+		       "%s (the LUN did not answer)", (unsigned long long)off,
+		       vmfs_strerror(ret));
+	else if (ret)
 		qb_log(LOG_ERR, "hb: heartbeat region at %llu: %s; run 'vmfs fsck'",
 		       (unsigned long long)off, vmfs_strerror(ret));
 	lun_buf_free(buf);

@@ -224,15 +224,16 @@ static void vmfsd_on_fence(void *ctx, const char *why)
 
 	snprintf(d->fence_why, sizeof(d->fence_why), "%s", why);
 	d->fenced = true;
+	/* Before any other host may break their locks (once our lease has
+	 * run out), this host's VMs are gone; then the admin is told, before
+	 * anything that waits for another thread's lock. */
+	vmfsd_vms_kill_all(d);
+	qb_log(LOG_CRIT, "volume %s fenced: %s; all I/O now fails, unmount "
+	       "and mount again once the LUN is reachable", d->uuid, why);
 	pthread_mutex_lock(&d->fence_mu);
 	if (d->vol_live)
 		vol_cluster_fenced(d->vol);
 	pthread_mutex_unlock(&d->fence_mu);
-	/* Before any other host may break their locks (once our lease has
-	 * run out), this host's VMs are gone. */
-	vmfsd_vms_kill_all(d);
-	qb_log(LOG_CRIT, "volume %s fenced: %s; all I/O now fails, unmount "
-	       "and mount again once the LUN is reachable", d->uuid, why);
 	vmfsd_notify_status("FENCED: %s; all I/O fails, unmount and mount "
 			    "again", why);
 }

@@ -75,6 +75,7 @@ struct vslot_seen {
 	uint8_t uuid[VMFS_UUID_SIZE];
 	uint64_t hb_gen, counter;
 	int64_t since_ms;
+	bool preempt_refused;      /* early recovery refused: wait for D */
 };
 
 /* One lock the handover worker is to let go of; asked: a member asked
@@ -1421,17 +1422,23 @@ int vol_recover_slot(struct lun *lun, struct lun *hb_lun,
  * of at D (PROTOCOL.md section 10).  True when its key is preempted.
  */
 static bool vcl_fenced_early(struct vol *v, const struct hb_slot_info *si,
-			     const struct hb_timeouts *t, int64_t still_ms)
+			     const struct hb_timeouts *t, int64_t still_ms,
+			     bool *refused)
 {
 	struct vcl *c = v->cl;
 	int ret;
 
-	if (si->state != VMFS_HB_ACTIVE ||
+	if (*refused || si->state != VMFS_HB_ACTIVE ||
 	    still_ms < (int64_t)(t->fence_ms + t->renew_ms / 2))
 		return false;
 	ret = lun_pr_preempt(c->o.hb_lun, lun_pr_key(si->host_uuid, si->hb_gen));
-	if (ret)
-		return false;	/* no fencing target, or it failed: wait D */
+	if (ret) {
+		/* No fencing target, or it failed or refused (a
+		 * reservation not ours): wait for D, without asking again
+		 * every pass while the slot stands still. */
+		*refused = true;
+		return false;
+	}
 	VLOG(LOG_NOTICE, "host %s (slot %u) stood still for %lld ms of its %u ms lease: its persistent-reservation key is preempted, so it is recovered now rather than after %u ms",
 	     si->hostname[0] ? si->hostname : "?", si->slot,
 	     (long long)still_ms, t->lease_ms, t->dead_ms);
@@ -1478,15 +1485,18 @@ static void vcl_watch_slots(struct vol *v, bool *others)
 			s->hb_gen = si->hb_gen;
 			s->counter = si->counter;
 			s->since_ms = now;
+			s->preempt_refused = false;
 			continue;
 		}
 		hb_timeouts_from_lease(si->lease_ms, &t);
 		if (now - s->since_ms < (int64_t)t.dead_ms) {
-			bool early;
+			bool early, refused = s->preempt_refused;
 
 			pthread_mutex_unlock(&c->thr_mu);
-			early = vcl_fenced_early(v, si, &t, now - s->since_ms);
+			early = vcl_fenced_early(v, si, &t, now - s->since_ms,
+						 &refused);
 			pthread_mutex_lock(&c->thr_mu);
+			s->preempt_refused = refused;
 			if (!early)
 				continue;
 		}

@@ -165,13 +165,22 @@ t_wait_counter() {
 	fail "the guest's counter in $1 stayed at '${c:-none}' (want > $2); console: $(tail -n 5 "$(dirname "$1")/console.log" 2>/dev/null); its QEMUs: $(t_qemu_threads "$(dirname "$1")")"
 }
 
+# t_threads PID: what each thread of PID waits in (its name and kernel
+# wait channel), on one line.
+t_threads() {
+	local t
+	for t in /proc/"$1"/task/*; do
+		printf '%s(%s):%s ' "${t##*/}" "$(cat "$t/comm" 2>/dev/null)" \
+			"$(cat "$t/wchan" 2>/dev/null)"
+	done
+}
+
 # t_qemu_threads DIR: the QEMUs running the VM in DIR, with what each of
 # their threads waits in (a guest stuck on a FUSE call, or paused).
 t_qemu_threads() {
 	local p
 	for p in $(pgrep -f "qemu-system.*$1" || true); do
-		echo "pid $p: $(grep -H . /proc/"$p"/task/*/wchan 2>/dev/null |
-			sed 's|^/proc/[0-9]*/task/||; s|/wchan:| |' | tr '\n' ' ')"
+		echo "pid $p: $(t_threads "$p")"
 	done
 }
 

@@ -117,7 +117,8 @@ EOF
 		grep -q "fenced" "$(log_of B)" && break
 		sleep 0.2
 	done
-	grep -q "fenced" "$(log_of B)" || fail "B's log does not say it fenced itself"
+	grep -q "fenced" "$(log_of B)" ||
+		fail "B's log does not say it fenced itself; B's vmfsd threads: $(t_threads "$bpid")"
 	if (echo x >"$b/shared/after-wake") 2>"$T_DIR/wake.err"; then
 		fail "a create on the fenced host B succeeded"
 	fi

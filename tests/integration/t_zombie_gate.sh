@@ -161,7 +161,7 @@ for ((w = 0; w < 100; w++)); do
 	grep -q "crit: .*fenced: .*lease ran out.*unmount and mount again" "$LOG" && break
 	sleep 0.1
 done
-((w < 100)) || fail "no fence message with its reason and remedy in $LOG within 10 s; vmfsd's threads: $(grep -H . /proc/"$VPID"/task/*/wchan 2>/dev/null | tr '\n' ' ')"
+((w < 100)) || fail "no fence message with its reason and remedy in $LOG within 10 s; vmfsd's threads: $(t_threads "$VPID")"
 "$VMFS" info --json "$MP" | python3 -c '
 import json, sys
 d = json.load(sys.stdin)
