@@ -394,6 +394,11 @@ static void fault_set_io_timeout(struct lun *lun, unsigned timeout_ms)
 	lun_set_io_timeout(fault_of(lun)->inner, timeout_ms);
 }
 
+static void fault_set_lock_io_timeout(struct lun *lun, unsigned timeout_ms)
+{
+	lun_set_lock_io_timeout(fault_of(lun)->inner, timeout_ms);
+}
+
 /* Frees records and snapshots.  Called with mu held, or at close. */
 static void fault_record_clear_locked(struct fault_lun *fl)
 {
@@ -441,6 +446,7 @@ static const struct lun_ops fault_ops = {
 	.release = fault_release,
 	.compare_and_write = fault_compare_and_write,
 	.set_io_timeout = fault_set_io_timeout,
+	.set_lock_io_timeout = fault_set_lock_io_timeout,
 	.capacity = fault_capacity,
 	.close = fault_close,
 };

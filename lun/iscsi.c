@@ -722,7 +722,7 @@ static int isc_rw_once(struct isc_lun *il, struct lun_io *ios, unsigned n,
 static int isc_rw(struct lun *lun, struct lun_io *ios, unsigned n)
 {
 	struct isc_lun *il = lun_isc_of(lun);
-	int64_t deadline_ms = lun_isc_deadline(il);
+	int64_t deadline_ms = lun_isc_io_deadline(il);
 	unsigned pause_ms;
 	bool again;
 	int rc;

@@ -145,5 +145,6 @@ int lun_isc_lock_release(struct isc_lun *il);
 int lun_isc_lock_check(struct isc_lun *il);
 /* How long a waiter may take to see a stale hold and break it. */
 unsigned lun_isc_lock_break_ms(struct isc_lun *il);
+int64_t lun_isc_io_deadline(struct isc_lun *il);
 
 #endif /* VMFS_LUN_ISCSI_INT_H */

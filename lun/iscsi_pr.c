@@ -195,6 +195,17 @@ int lun_iscsi_read_keys(struct lun *lun, uint64_t *keys, unsigned max,
 	return rc;
 }
 
+/* PERSISTENT RESERVE IN READ RESERVATION of the lock LU where the URL
+ * names one, else of the LUN: the holder's key, 0 when none. */
+int lun_iscsi_read_holder(struct lun *lun, uint64_t *key)
+{
+	struct isc_lun *il = lun_isc_of(lun);
+	int type;
+
+	return isc_read_reservation(il, il->lock_lun >= 0 ? il->lock_lun :
+				    il->lun_nr, key, &type);
+}
+
 /*
  * A read-write handle registers a key of its own at open, so that it may
  * write while hosts hold the fencing reservation (Write Exclusive - All
@@ -544,6 +555,10 @@ void lun_isc_pr_close(struct isc_lun *il)
  *  - a waiter that sees the same holder key for the break time
  *    (H + one I/O timeout + a margin, or what the key announces if that
  *    is longer) PREEMPTs it: the holder's last write ended before.
+ * "I/O timeout" is the lock's (lun_lock_io_timeout: a mount's data
+ * handle has the heartbeat's there, shorter than its own), and it bounds
+ * every command the holding thread issues inside a hold
+ * (lun_isc_io_deadline).
  *
  * Both fit inside a heartbeat's fence time: the mounted hosts renew
  * their heartbeats through this mutex, and a hold whose holder died must
@@ -564,7 +579,7 @@ void lun_isc_pr_close(struct isc_lun *il)
  * gives up its write rather than stretching the hold. */
 static unsigned isc_hold_ms(struct isc_lun *il)
 {
-	unsigned io = atomic_load(&il->lun.io_timeout_ms);
+	unsigned io = lun_lock_io_timeout(&il->lun);
 
 	return io / 4 ? io / 4 : 1;
 }
@@ -573,7 +588,7 @@ static unsigned isc_hold_ms(struct isc_lun *il)
  * a quarter of one for clock rates and the holder's own scheduling. */
 static unsigned isc_break_after_ms(struct isc_lun *il)
 {
-	unsigned io = atomic_load(&il->lun.io_timeout_ms);
+	unsigned io = lun_lock_io_timeout(&il->lun);
 
 	return isc_hold_ms(il) + io + io / 4;
 }
@@ -631,6 +646,21 @@ int lun_isc_lock_check(struct isc_lun *il)
 
 	return until && atomic_load(&il->lock_tid) == gettid() &&
 	       vmfs_mono_ms() >= until ? -VMFS_E_RESERVED : 0;
+}
+
+/*
+ * The deadline of an I/O starting now: the handle's I/O timeout, or,
+ * for the thread inside a hold of the lock LU, the lock's (shorter, on a
+ * mount's data handle): a write it issues within the hold limit ends,
+ * one way or the other, within the break time others wait.
+ */
+int64_t lun_isc_io_deadline(struct isc_lun *il)
+{
+	bool holding = atomic_load(&il->lock_writes_until_ms) &&
+		       atomic_load(&il->lock_tid) == gettid();
+
+	return vmfs_mono_ms() + (holding ? lun_lock_io_timeout(&il->lun) :
+				 atomic_load(&il->lun.io_timeout_ms));
 }
 
 /*

@@ -29,6 +29,7 @@ int lun_init_common(struct lun *lun, const struct lun_ops *ops,
 		return -ENOMEM;
 	lun->flags = flags;
 	atomic_init(&lun->io_timeout_ms, LUN_DEFAULT_IO_TIMEOUT_MS);
+	atomic_init(&lun->lock_io_timeout_ms, 0);
 	atomic_init(&lun->fenced, false);
 	atomic_init(&lun->caps, 0);
 	atomic_init(&lun->gate_until_ms, INT64_MAX);
@@ -171,6 +172,21 @@ void lun_set_io_timeout(struct lun *lun, unsigned timeout_ms)
 	atomic_store(&lun->io_timeout_ms, timeout_ms);
 	if (lun->ops->set_io_timeout)
 		lun->ops->set_io_timeout(lun, timeout_ms);
+}
+
+void lun_set_lock_io_timeout(struct lun *lun, unsigned timeout_ms)
+{
+	atomic_store(&lun->lock_io_timeout_ms, timeout_ms);
+	if (lun->ops->set_lock_io_timeout)
+		lun->ops->set_lock_io_timeout(lun, timeout_ms);
+}
+
+unsigned lun_lock_io_timeout(const struct lun *lun)
+{
+	unsigned io = atomic_load(&lun->io_timeout_ms);
+	unsigned lk = atomic_load(&lun->lock_io_timeout_ms);
+
+	return lk && lk < io ? lk : io;
 }
 
 void *lun_buf_alloc(size_t len)

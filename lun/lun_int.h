@@ -57,6 +57,8 @@ struct lun_ops {
 	int (*capacity)(struct lun *lun, uint64_t *bytes);
 	/* Optional: called after lun->io_timeout_ms changed. */
 	void (*set_io_timeout)(struct lun *lun, unsigned timeout_ms);
+	/* Optional: called after lun->lock_io_timeout_ms changed. */
+	void (*set_lock_io_timeout)(struct lun *lun, unsigned timeout_ms);
 	/* Frees the backend, including lun->name and the lun itself. */
 	void (*close)(struct lun *lun);
 };
@@ -70,6 +72,7 @@ struct lun {
 	uint32_t sector_size;	/* 512 or 4096 */
 	int flags;		/* LUN_RDONLY */
 	_Atomic unsigned io_timeout_ms;
+	_Atomic unsigned lock_io_timeout_ms;	/* 0: io_timeout_ms */
 	_Atomic bool fenced;	/* lun_fence(): every I/O fails with -EIO */
 	_Atomic unsigned caps;	/* LUN_CAP_*: set by the backend at open */
 	/*
@@ -168,6 +171,9 @@ int lun_iscsi_url_split(const char *spec, char *url, size_t len,
 /* PERSISTENT RESERVE IN READ KEYS: up to max registered keys. */
 int lun_iscsi_read_keys(struct lun *lun, uint64_t *keys, unsigned max,
 			unsigned *n);
+/* PERSISTENT RESERVE IN READ RESERVATION (of the lock LU where the URL
+ * names one): the holder's key, 0 when nobody holds it. */
+int lun_iscsi_read_holder(struct lun *lun, uint64_t *key);
 /* Which part of an iscsi:// URL a libiscsi login error message blames,
  * as -VMFS_E_ISCSI_{PORTAL,TARGET,LUN,AUTH}. */
 int lun_iscsi_login_error(const char *msg);

@@ -569,6 +569,9 @@ static int vmfsd_join(struct vmfsd *d, const struct vol_geom *g)
 	hb_timeouts_get(d->hb, &t);
 	lun_set_io_timeout(d->hb_lun, t.io_timeout_ms);
 	lun_set_io_timeout(d->lun, t.data_io_timeout_ms);
+	/* Its lock changes hold the mutex the renewals need: heartbeat
+	 * timing for them (a hold it leaves is broken in time). */
+	lun_set_lock_io_timeout(d->lun, t.io_timeout_ms);
 	qb_log(LOG_INFO, "heartbeat slot %u generation %llu through %s: lease "
 	       "%u ms, renew %u ms, I/O timeout %u ms (data %u ms), writes "
 	       "stop %u ms after the start of the last renewal",

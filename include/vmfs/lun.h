@@ -117,6 +117,19 @@ int lun_size_refresh(struct lun *lun, uint64_t *seen_bytes);
 uint32_t lun_sector_size(const struct lun *lun);
 const char *lun_name(const struct lun *lun);
 void lun_set_io_timeout(struct lun *lun, unsigned timeout_ms);
+/*
+ * A shorter bound for the reservation mutex (lun_reserve) where a backend
+ * builds it from commands (an iSCSI lock LU): its hold limit and the time
+ * after which another host breaks a hold derive from it, and the I/O the
+ * holding thread issues inside a hold is bounded by it.  A handle whose
+ * data I/O may take longer than the heartbeat's (a mount's data handle)
+ * sets the heartbeat's I/O timeout here, so that a hold it leaves behind
+ * is broken before the other hosts' renewals, which wait for the same
+ * mutex, run out of lease.  0 (the default): the I/O timeout.
+ */
+void lun_set_lock_io_timeout(struct lun *lun, unsigned timeout_ms);
+/* The bound above, in effect: the smaller of the two. */
+unsigned lun_lock_io_timeout(const struct lun *lun);
 
 /* Aligned buffers (4 KiB alignment, fit for any sector size). */
 void *lun_buf_alloc(size_t len);

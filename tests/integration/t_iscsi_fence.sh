@@ -20,7 +20,9 @@
 #     breaks it, instead of failing on the reservation conflict.
 #  4. A hold left on the lock LU while hosts 1 and 2 are mounted and
 #     working: it is broken before their fence time, neither fences and
-#     every operation succeeds.
+#     every operation succeeds.  Then host 1's vmfsd is stopped inside
+#     a hold of its own lock changes (on its data handle): host 2 breaks
+#     it within its renewal budget, goes on, and recovers host 1.
 #  5. A killed host is recovered once its slot stood still for its fence
 #     time (its key preempted: no need to wait out the dead time), mounts
 #     again at once (its preempted key and the reservation's new holder in
@@ -121,10 +123,9 @@ cl_umount 1 "$T_DIR/m1h"
 
 step "a hold left on the lock LU while two hosts are mounted: it is broken, nobody fences"
 # As when a host dies inside a heartbeat renewal's hold (a hold with the
-# heartbeat handle's I/O timeout; a lock change's hold, on the data
-# handle, is not covered yet: docs/PROTOCOL.md section 12): the mounted
-# hosts renew their heartbeats through that mutex, so the hold must be
-# broken within their fence time (2.4 s here).
+# heartbeat handle's I/O timeout): the mounted hosts renew their
+# heartbeats through that mutex, so the hold must be broken within their
+# fence time (2.4 s here).
 cl_vmfsd_mount 1 "$URL_A" "$T_DIR/mk1" --lease-ms 4000
 cl_vmfsd_mount 2 "$URL_B" "$T_DIR/mk2" --lease-ms 4000
 LOGK1=$T_DIR/vmfsd-h1-mk1.log
@@ -148,12 +149,73 @@ grep -qh "broke the hold of key" "$LOGK1" "$LOGK" ||
 t_log "$(grep -h "broke the hold of key" "$LOGK1" "$LOGK" | head -n 1 | sed 's/.*lock LU/lock LU/')"
 rm -f "$T_DIR"/mk1/h1-* "$T_DIR"/mk2/h2-*
 
+step "host 1 stopped inside a lock change's hold: host 2 breaks it in time, does not fence, recovers host 1"
+# The real thing, not a tool's hold: host 1's vmfsd changes on-disk
+# locks through its data handle (a longer I/O timeout than the
+# heartbeat's) and is SIGSTOPped until a hold of the lock LU stays put.
+# Its key must announce a break within host 2's renewal budget, and
+# host 2 must break it and go on; host 2 then recovers host 1.
+pid1=${CL_VMFSD_PID[1]}
+mkdir "$T_DIR/mk1/storm" || fail "host 1: mkdir failed"
+(
+	i=0
+	while echo x >"$T_DIR/mk1/storm/f$((i % 8))" &&
+		rm -f "$T_DIR/mk1/storm/f$(((i + 4) % 8))"; do
+		i=$((i + 1))
+	done
+) 2>/dev/null &
+storm=$!
+caught=
+for ((try = 0; try < 60; try++)); do
+	sleep "0.$((RANDOM % 3 + 1))"
+	kill -STOP "$pid1"
+	h1=$(cl_exec 1 "$PRFENCE" --holder "$URL_A" 2>&1)
+	sleep 0.2
+	h2=$(cl_exec 1 "$PRFENCE" --holder "$URL_A" 2>&1)
+	if [[ $h1 == "holder 0x"* && $h1 == "$h2" ]]; then
+		caught=$h1
+		break
+	fi
+	kill -CONT "$pid1"
+done
+[[ -n $caught ]] || { kill -CONT "$pid1"; fail "no hold of host 1 caught in $try stops (last: '$h1', '$h2')"; }
+t0=$(date +%s%N)
+t_log "caught after $((try + 1)) stops: $caught"
+brk=${caught##* break }
+brk=${brk% ms}
+# 4 s lease: heartbeat I/O timeout 800 ms, a renewal has 1.75 of them.
+((brk <= 1400)) || fail "host 1's hold announces a break after $brk ms, beyond the other host's renewal budget (1400 ms)"
+base=$(grep -c "recovered host h1" "$LOGK" || true)
+for ((i = 0; i < 15; i++)); do
+	echo "$i" >"$T_DIR/mk2/k-$i" || fail "host 2: creating a file failed $((($(date +%s%N) - t0) / 1000000)) ms after host 1 stopped in its hold"
+	sleep 0.2
+done
+for ((w = 0; w < 300; w++)); do
+	n=$(grep -c "recovered host h1" "$LOGK" || true)
+	((n > base)) && break
+	sleep 0.1
+done
+((w < 300)) || fail "host 2 did not recover the stopped host 1 within 30 s"
+! grep -q "fenced" "$LOGK" ||
+	fail "host 2 fenced behind host 1's hold: $(grep -E "fenc|renewal|lock LU" "$LOGK" | tail -n 4)"
+key=${caught#holder }
+key=${key%% *}
+grep -q "broke the hold of key $key" "$LOGK" ||
+	fail "host 2 did not log breaking host 1's hold $key: $(grep -E "renewal|lock LU" "$LOGK" | tail -n 4)"
+t_log "$(grep "broke the hold of key $key" "$LOGK" | sed 's/.*lock LU/lock LU/')"
+cl_kill_host 1
+wait "$storm" 2>/dev/null || true
+rm -f "$T_DIR"/mk2/k-*
+cl_vmfsd_mount 1 "$URL_A" "$T_DIR/mk1" --lease-ms 4000
+
 step "a killed host mounts again once recovered, three times; the survivor goes on"
+base=$(grep -c "recovered host h1" "$LOGK" || true)
+early0=$(grep -c "so it is recovered now rather than after" "$LOGK" || true)
 for round in 1 2 3; do
 	cl_kill_host 1
 	for ((w = 0; w < 300; w++)); do
 		n=$(grep -c "recovered host h1" "$LOGK" || true)
-		((n >= round)) && break
+		((n >= base + round)) && break
 		sleep 0.1
 	done
 	((w < 300)) || fail "round $round: host 2 did not recover host 1 within 30 s"
@@ -164,7 +226,7 @@ done
 ! grep -q "fenced" "$LOGK" || fail "host 2 fenced itself: $(grep -E "fenc|renewal" "$LOGK" | tail -n 3)"
 # With the target fencing, host 1 was recovered once its slot stood still
 # for its fence time, not after the whole dead time.
-n=$(grep -c "so it is recovered now rather than after" "$LOGK" || true)
+n=$(($(grep -c "so it is recovered now rather than after" "$LOGK" || true) - early0))
 ((n == 3)) || fail "host 2 recovered host 1 early $n times of 3: $(grep -E "recover|preempt" "$LOGK" | tail -n 4)"
 cl_umount 1 "$T_DIR/mk1"
 cl_umount 2 "$T_DIR/mk2"

@@ -16,19 +16,27 @@
  * Prints one line per step; exit 0 when every expectation held, 1 with
  * the first that did not.
  *
- *   prfence --leave-hold LUN [IO_TIMEOUT_MS]
+ *   prfence --leave-hold LUN [IO_TIMEOUT_MS [LOCK_IO_TIMEOUT_MS]]
  *
  * takes the LUN's reservation (lun_reserve: on a URL with ?lock_lun=N,
  * the lock LU's hold) and ends without releasing it, as a host does that
  * dies inside a hold, or whose RESERVE reached the target after it gave
  * up on it.  With IO_TIMEOUT_MS, the handle has that I/O timeout (a
- * mounted host has its heartbeat's), which sets the hold's break time;
- * without, a tool's default.
+ * mounted host's heartbeat handle has its heartbeat's), which sets the
+ * hold's break time; LOCK_IO_TIMEOUT_MS sets lun_set_lock_io_timeout (a
+ * mounted host's data handle: a longer I/O timeout, the heartbeat's for
+ * its holds); without, a tool's default.
  *
  *   prfence --keys LUN
  *
  * prints the keys registered on the LUN, one "key 0x..." line each (a
  * read-only handle: it registers none of its own).
+ *
+ *   prfence --holder LUN
+ *
+ * prints "holder 0x... break N ms" for the key holding the reservation
+ * (the lock LU's on a URL with ?lock_lun=N) and the break time it
+ * announces (lun/iscsi_pr.c), or "holder none".
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -46,7 +54,8 @@ static int fail(const char *what, int err)
 	return 1;
 }
 
-static int leave_hold(const char *url, const char *io_ms)
+static int leave_hold(const char *url, const char *io_ms,
+		      const char *lock_io_ms)
 {
 	struct lun *l = NULL;
 	int rc;
@@ -55,6 +64,9 @@ static int leave_hold(const char *url, const char *io_ms)
 		return fail("open", rc);
 	if (io_ms)
 		lun_set_io_timeout(l, (unsigned)strtoul(io_ms, NULL, 10));
+	if (lock_io_ms)
+		lun_set_lock_io_timeout(l,
+			(unsigned)strtoul(lock_io_ms, NULL, 10));
 	if ((rc = lun_reserve(l, 5000)))
 		return fail("reserve", rc);
 	printf("reserved; ending without a release\n");
@@ -79,6 +91,25 @@ static int list_keys(const char *url)
 	return 0;
 }
 
+static int show_holder(const char *url)
+{
+	struct lun *l = NULL;
+	uint64_t key;
+	int rc;
+
+	if ((rc = lun_open(url, LUN_RDONLY, &l)))
+		return fail("open", rc);
+	if ((rc = lun_iscsi_read_holder(l, &key)))
+		return fail("read reservation", rc);
+	if (key)	/* the top 12 bits: 16 ms units (lun/iscsi_pr.c) */
+		printf("holder 0x%016" PRIx64 " break %u ms\n", key,
+		       (unsigned)(key >> 52) * 16);
+	else
+		printf("holder none\n");
+	lun_close(l);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	static const uint8_t ua[16] = { 0xa }, ub[16] = { 0xb };
@@ -87,16 +118,21 @@ int main(int argc, char **argv)
 	char *buf;
 	int rc;
 
-	if (argc != 3 && !(argc == 4 && !strcmp(argv[1], "--leave-hold")))
+	if (argc != 3 && !(argc >= 4 && argc <= 5 &&
+			   !strcmp(argv[1], "--leave-hold")))
 		return fprintf(stderr, "usage: prfence LUN OFFSET | "
-			       "prfence --leave-hold LUN [IO_TIMEOUT_MS] | "
-			       "prfence --keys LUN\n"), 2;
+			       "prfence --leave-hold LUN [IO_TIMEOUT_MS "
+			       "[LOCK_IO_TIMEOUT_MS]] | prfence --keys LUN | "
+			       "prfence --holder LUN\n"), 2;
 	if (getenv("VMFS_CHAP_FILE"))	/* as the programs take it */
 		lun_set_chap_file(getenv("VMFS_CHAP_FILE"));
 	if (!strcmp(argv[1], "--keys"))
 		return list_keys(argv[2]);
+	if (!strcmp(argv[1], "--holder"))
+		return show_holder(argv[2]);
 	if (!strcmp(argv[1], "--leave-hold"))
-		return leave_hold(argv[2], argc == 4 ? argv[3] : NULL);
+		return leave_hold(argv[2], argc >= 4 ? argv[3] : NULL,
+				  argc == 5 ? argv[4] : NULL);
 	off = strtoull(argv[2], NULL, 0);
 	ka = lun_pr_key(ua, 1);
 	kb = lun_pr_key(ub, 1);

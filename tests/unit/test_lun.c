@@ -463,6 +463,25 @@ static void test_timeout_abandon(void)
 	lun_close(lun);	/* reaps whatever is still in flight */
 }
 
+/* The reservation mutex's bound: the I/O timeout unless a shorter one
+ * is set. */
+static void test_lock_io_timeout(void)
+{
+	const char *path = mkfile("lockio", LUN_BYTES);
+	struct lun *lun = open_lun(path);
+
+	lun_set_io_timeout(lun, 4000);
+	CU_ASSERT_EQUAL(lun_lock_io_timeout(lun), 4000);
+	lun_set_lock_io_timeout(lun, 2000);
+	CU_ASSERT_EQUAL(lun_lock_io_timeout(lun), 2000);
+	lun_set_io_timeout(lun, 1000);	/* never longer than the I/O's */
+	CU_ASSERT_EQUAL(lun_lock_io_timeout(lun), 1000);
+	lun_set_io_timeout(lun, 4000);
+	lun_set_lock_io_timeout(lun, 0);
+	CU_ASSERT_EQUAL(lun_lock_io_timeout(lun), 4000);
+	lun_close(lun);
+}
+
 /* A transfer cut short (the file shrank under the lun) is -EIO. */
 static void test_short_read(void)
 {
@@ -985,6 +1004,7 @@ static CU_TestInfo lun_tests[] = {
 	{ "zero_range", test_zero_range },
 	{ "short_read", test_short_read },
 	{ "timeout_abandon", test_timeout_abandon },
+	{ "lock_io_timeout", test_lock_io_timeout },
 	{ "thread_contexts", test_thread_contexts },
 	{ "reserve_basic", test_reserve_basic },
 	{ "reserve_wait", test_reserve_wait },
