@@ -145,11 +145,13 @@ static void fence(struct hb *hb, const char *why)
 	pthread_mutex_unlock(&hb->lk);
 	if (!first)
 		return;
-	qb_log(LOG_CRIT, "hb: slot %u: %s; fencing this host off the volume",
-	       hb->slot, why);
+	/* The handles first: a log target that blocks (a syslog socket
+	 * whose reader lags) must not delay the fence. */
 	lun_fence(hb->lun);
 	if (hb->gate_lun)
 		lun_fence(hb->gate_lun);
+	qb_log(LOG_CRIT, "hb: slot %u: %s; fencing this host off the volume",
+	       hb->slot, why);
 	if (hb->on_fence)
 		hb->on_fence(hb->ctx, why);
 }

@@ -73,7 +73,11 @@ run_script() {
 		;;
 	*)
 		[[ $rc == 124 ]] && echo "TIMEOUT $name after $timeout_s s"
-		echo "FAIL $name (exit $rc, $((SECONDS - t0)) s); last lines of $log:"
+		echo "FAIL $name (exit $rc, $((SECONDS - t0)) s)"
+		# The test's own verdict first: the log dumps after it would
+		# push it out of the tail below.
+		grep -a -m 2 "^FAIL \[" "$log" | cut -c 1-4000 | sed 's/^/    /'
+		echo "  last lines of $log:"
 		tail -n 40 "$log" | sed 's/^/    /'
 		failed=$((failed + 1))
 		failures+=("$name: rerun with '$s'")

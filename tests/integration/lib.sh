@@ -166,9 +166,15 @@ t_wait_counter() {
 }
 
 # t_threads PID: what each thread of PID waits in (its name and kernel
-# wait channel), on one line.
+# wait channel), on one line; or that it is gone, with what the kernel
+# logged about it (a crash: "segfault at ...").
 t_threads() {
 	local t
+	if [[ ! -d /proc/$1/task ]]; then
+		printf 'pid %s is gone; kernel: %s' "$1" \
+			"$({ dmesg 2>/dev/null | grep -a "\[$1\]" || true; } | tail -n 2 | tr '\n' ' ')"
+		return 0
+	fi
 	for t in /proc/"$1"/task/*; do
 		printf '%s(%s):%s ' "${t##*/}" "$(cat "$t/comm" 2>/dev/null)" \
 			"$(cat "$t/wchan" 2>/dev/null)"

@@ -91,6 +91,9 @@ EOF
 	w=$!
 	sleep 1
 	bpid=$(vmfsd_pid_of "$(cd "$b" && pwd -P)")
+	# The writer must be writing when B stops, not already ended.
+	grep -q "^ok " "$T_DIR/zombie.out" && ! grep -q "^error" "$T_DIR/zombie.out" ||
+		fail "B's writer was not writing before B stopped: $(tail -n 2 "$T_DIR/zombie.out" | tr '\n' ' ')"
 	kill -STOP "$bpid"
 	t0=$(date +%s%N)
 	until (exec 9>>"$a/shared/zombie") 2>/dev/null; do
@@ -106,7 +109,7 @@ EOF
 	kill -CONT "$bpid"
 	wait "$w" 2>/dev/null || true
 	grep -q "^error 5 " "$T_DIR/zombie.out" ||
-		fail "B's writer did not end with EIO: $(tail -n 2 "$T_DIR/zombie.out")"
+		fail "B's writer did not end with EIO: $(tail -n 2 "$T_DIR/zombie.out" | tr '\n' ' '); B's vmfsd: $(t_threads "$bpid")"
 	sleep 2
 	expect_eq "the file after B woke, as A sees it" "$(sha256sum <"$a/shared/zombie")" "$sum_a"
 	[[ $(tail -n 1 "$a/shared/zombie") == "A owns it now" ]] ||
