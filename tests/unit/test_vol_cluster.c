@@ -702,7 +702,12 @@ static void test_detached_handover(void)
 	struct vol *a, *b;
 	uint64_t ino;
 
+	/* Nothing here waits for a lease: a long one, so that a disk stall
+	 * of a second (a loaded machine) fences nobody, which made the
+	 * steps fail with EIO instead of the answers they check. */
+	uhost_lease_ms = 10000;
 	two_hosts();
+	uhost_lease_ms = 1000;
 	a = hosts[0].v;
 	b = hosts[1].v;
 	ino = create_at(a, VMFS_ROOT_INO, "disk", &at);
