@@ -191,7 +191,7 @@ static void test_grow_online_shared(void)
 	uhost_lease_ms = 10000;
 	uhost_up(&hosts[0], 0, false);
 	uhost_up(&hosts[1], 1, false);
-	uhost_lease_ms = 1000;
+	uhost_lease_ms = UHOST_LEASE_MS_DEFAULT;
 	a = hosts[0].v;
 	b = hosts[1].v;
 	CU_ASSERT_FATAL(vol_cluster_is_shared(a) && vol_cluster_is_shared(b));
@@ -273,6 +273,7 @@ static void test_recoverer_dies(void)
 	int st;
 
 	uhost_volume("cluster.img");
+	uhost_lease_ms = 1000;	/* C's death is seen within seconds */
 	CU_ASSERT_FATAL(pipe(go) == 0 && pipe(done) == 0);
 	pid = fork();   /* before any thread: the child starts its own */
 	CU_ASSERT_FATAL(pid >= 0);
@@ -295,10 +296,24 @@ static void test_recoverer_dies(void)
 		pause();   /* killed here, holding the file open */
 		_exit(5);
 	}
+	/* Only the child writes done and reads go: a child that ends early
+	 * gives the read below EOF instead of a wait for ever. */
+	close(go[0]);
+	close(done[1]);
 	uhost_up(&hosts[0], 0, false);
 	uhost_up(&hosts[1], 1, false);
+	uhost_lease_ms = UHOST_LEASE_MS_DEFAULT;	/* C has its own copy */
 	CU_ASSERT_FATAL(write(go[1], "g", 1) == 1);
-	CU_ASSERT_FATAL(read(done[0], &fa.ino, sizeof(fa.ino)) == sizeof(fa.ino));
+	if (read(done[0], &fa.ino, sizeof(fa.ino)) != sizeof(fa.ino)) {
+		kill(pid, SIGKILL);
+		waitpid(pid, &st, 0);
+		printf("[host C ended before it held its file: %s %d] ",
+		       WIFEXITED(st) ? "exit" : "signal",
+		       WIFEXITED(st) ? WEXITSTATUS(st) : WTERMSIG(st));
+		close(go[1]);
+		close(done[0]);
+		CU_FAIL_FATAL("host C's process ended early");
+	}
 	kill(pid, SIGKILL);
 	CU_ASSERT_FATAL(waitpid(pid, &st, 0) == pid);
 
@@ -322,10 +337,8 @@ static void test_recoverer_dies(void)
 	CU_ASSERT_EQUAL(memcmp(buf, "from C", 6), 0);
 	vol_release_file(hosts[0].v, fa.ino, true);
 
-	close(go[0]);
 	close(go[1]);
 	close(done[0]);
-	close(done[1]);
 	CU_ASSERT_EQUAL(cleanup(), 0);
 	CU_ASSERT(unit_fsck_clean(uhost_lun_path, "after the recovery taken over"));
 }
@@ -703,11 +716,11 @@ static void test_detached_handover(void)
 	uint64_t ino;
 
 	/* Nothing here waits for a lease: a long one, so that a disk stall
-	 * of a second (a loaded machine) fences nobody, which made the
-	 * steps fail with EIO instead of the answers they check. */
+	 * of a few seconds fences nobody (at a 1 s lease one did, and the
+	 * steps answered EIO instead of what they check). */
 	uhost_lease_ms = 10000;
 	two_hosts();
-	uhost_lease_ms = 1000;
+	uhost_lease_ms = UHOST_LEASE_MS_DEFAULT;
 	a = hosts[0].v;
 	b = hosts[1].v;
 	ino = create_at(a, VMFS_ROOT_INO, "disk", &at);

@@ -10,7 +10,7 @@
 
 const char *uhost_lun_path;
 struct vol_geom uhost_geom;
-unsigned uhost_lease_ms = 1000;
+unsigned uhost_lease_ms = UHOST_LEASE_MS_DEFAULT;
 
 void uhost_up(struct uhost *h, unsigned n, bool faulty)
 {

@@ -21,7 +21,11 @@ struct uhost {
 /* The volume uhost_volume made last, and its geometry. */
 extern const char *uhost_lun_path;
 extern struct vol_geom uhost_geom;
-/* The lease uhost_up advertises (default 1000 ms). */
+/* The lease uhost_up advertises, for hosts brought up from now on.  The
+ * default is long enough that a disk stall of a second or two on a
+ * loaded machine fences nobody (a test that wants a death seen fast sets
+ * a short one, then restores it). */
+#define UHOST_LEASE_MS_DEFAULT 4000u
 extern unsigned uhost_lease_ms;
 
 /* A fresh 256 MiB volume (named after stem), no host on it. */
