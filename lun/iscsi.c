@@ -61,13 +61,7 @@
  */
 static bool isc_fence_armed(struct lun *lun)
 {
-	struct isc_lun *il = lun_isc_of(lun);
-	bool armed;
-
-	pthread_mutex_lock(&il->mu);
-	armed = atomic_load(&il->pr_key) != 0;
-	pthread_mutex_unlock(&il->mu);
-	return armed;
+	return atomic_load(&lun_isc_of(lun)->pr_key) != 0;
 }
 
 /* ---- the CHAP file -------------------------------------------------------- */

@@ -37,24 +37,33 @@ static struct scsi_task *isc_issue_prin(struct isc_lun *il,
  * One PERSISTENT RESERVE IN: take(unmarshalled data, out) reads the
  * answer while the task is alive.  -EIO when the data cannot be decoded.
  */
-static int isc_prin(struct isc_lun *il, int lun_nr, int sa, uint16_t len,
-		    void (*take)(void *data, void *out), void *out)
+/* A PERSISTENT RESERVE IN that ran (rc): its data to take, c freed. */
+static int isc_prin_take(struct isc_cmd *c, int rc,
+			 void (*take)(void *data, void *out), void *out)
 {
-	struct isc_prin_arg a = { .lun_nr = lun_nr, .sa = sa, .len = len };
-	struct isc_cmd c;
 	void *data;
-	int rc;
 
-	pthread_mutex_lock(&il->mu);
-	rc = lun_isc_run_locked(il, isc_issue_prin, &a, &c, lun_isc_deadline(il));
 	if (!rc) {
-		data = scsi_datain_unmarshall(c.task);
+		data = scsi_datain_unmarshall(c->task);
 		if (data)
 			take(data, out);
 		else
 			rc = -EIO;
 	}
-	lun_isc_cmds_free(&c, 1);
+	lun_isc_cmds_free(c, 1);
+	return rc;
+}
+
+static int isc_prin(struct isc_lun *il, int lun_nr, int sa, uint16_t len,
+		    void (*take)(void *data, void *out), void *out)
+{
+	struct isc_prin_arg a = { .lun_nr = lun_nr, .sa = sa, .len = len };
+	struct isc_cmd c;
+	int rc;
+
+	pthread_mutex_lock(&il->mu);
+	rc = lun_isc_run_locked(il, isc_issue_prin, &a, &c, lun_isc_deadline(il));
+	rc = isc_prin_take(&c, rc, take, out);
 	pthread_mutex_unlock(&il->mu);
 	return rc;
 }
@@ -470,7 +479,6 @@ int lun_isc_rearm(struct isc_lun *il, struct iscsi_context *ctx, bool *broken,
 				   .len = 32 };
 	struct isc_resv v = { 0 };
 	struct isc_cmd c;
-	void *data;
 	int rc;
 
 	if (!key)
@@ -482,14 +490,7 @@ int lun_isc_rearm(struct isc_lun *il, struct iscsi_context *ctx, bool *broken,
 		return rc;
 	rc = lun_isc_run_raw(il, ctx, broken, path, isc_issue_prin, &pa, &c,
 			     deadline_ms);
-	if (!rc) {
-		data = scsi_datain_unmarshall(c.task);
-		if (data)
-			isc_take_resv(data, &v);
-		else
-			rc = -EIO;
-	}
-	lun_isc_cmds_free(&c, 1);
+	rc = isc_prin_take(&c, rc, isc_take_resv, &v);
 	if (rc)
 		return rc;
 	holder = v.key;
