@@ -165,6 +165,18 @@ t_wait_counter() {
 	fail "the guest's counter in $1 stayed at '${c:-none}' (want > $2); console: $(tail -n 5 "$(dirname "$1")/console.log" 2>/dev/null); its QEMUs: $(t_qemu_threads "$(dirname "$1")")"
 }
 
+# t_wait_grep SECONDS PATTERN FILE...: wait until a line of one of the
+# files matches PATTERN (grep's basic syntax); 1 if none did in time.
+t_wait_grep() {
+	local secs=$1 pat=$2 i
+	shift 2
+	for ((i = 0; i < secs * 10; i++)); do
+		grep -qh -- "$pat" "$@" 2>/dev/null && return 0
+		sleep 0.1
+	done
+	grep -qh -- "$pat" "$@" 2>/dev/null
+}
+
 # t_threads PID: what each thread of PID waits in (its name and kernel
 # wait channel), on one line; or that it is gone, with what the kernel
 # logged about it (a crash: "segfault at ...").

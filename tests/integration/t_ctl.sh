@@ -135,11 +135,7 @@ expect_eq "pid after bad requests" "$(info_field "$mp1" vmfsd.pid)" "$pid1"
 step "a silent client does not hold the daemon up"
 "$RAW" "$mp1" --hold 30 >"$T_DIR/hold" &
 holder=$!
-for ((w = 0; w < 100; w++)); do
-	grep -q connected "$T_DIR/hold" && break
-	sleep 0.1
-done
-grep -q connected "$T_DIR/hold" || fail "the silent client did not connect"
+t_wait_grep 10 connected "$T_DIR/hold" || fail "the silent client did not connect"
 expect_eq "pid while a client is silent" "$(info_field "$mp1" vmfsd.pid)" "$pid1"
 kill -0 "$holder" 2>/dev/null || fail "the silent client ended before the check"
 kill "$holder"

@@ -159,10 +159,7 @@ echo x >"$a/f"
 kill -STOP "$pid"
 sleep 2.5
 kill -CONT "$pid"
-for ((i = 0; i < 50; i++)); do
-	grep -q "fenced" "$(log_of A)" && break
-	sleep 0.1
-done
+t_wait_grep 5 "fenced" "$(log_of A)" || true
 truncate -s 128M "$LUN"
 expect_fail 1 "this host is fenced .*unmount .* and mount it again, then grow" "$VMFS" grow "$a"
 "$VMFS" umount --state-dir "$(state_of A)" "$a" >/dev/null 2>&1 || true

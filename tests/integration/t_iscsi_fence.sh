@@ -68,11 +68,7 @@ pid2=${CL_VMFSD_PID[2]}
 kill -STOP "$pid2"
 
 step "host 1 preempts host 2's key, recovers it and writes the file"
-for ((w = 0; w < 300; w++)); do
-	grep -q "recovered host h2" "$LOG1" && break
-	sleep 0.1
-done
-grep -q "recovered host h2" "$LOG1" || { kill -CONT "$pid2"; fail "host 1 did not recover host 2 within 30 s"; }
+t_wait_grep 30 "recovered host h2" "$LOG1" || { kill -CONT "$pid2"; fail "host 1 did not recover host 2 within 30 s"; }
 grep -q "its persistent-reservation key $key2 is preempted" "$LOG1" ||
 	{ kill -CONT "$pid2"; fail "host 1 did not log preempting host 2's key $key2"; }
 for ((w = 0; w < 100; w++)); do
@@ -87,11 +83,7 @@ cmp -s <(head -c 65536 "$T_DIR/m1/f") <(head -c 65536 /dev/zero | tr '\0' '1') |
 
 step "host 2 continues: it fences, its I/O fails with EIO"
 kill -CONT "$pid2"
-for ((w = 0; w < 100; w++)); do
-	grep -q "fenced" "$LOG2" && break
-	sleep 0.1
-done
-grep -q "fenced" "$LOG2" || fail "host 2 did not fence within 10 s of SIGCONT"
+t_wait_grep 10 "fenced" "$LOG2" || fail "host 2 did not fence within 10 s of SIGCONT"
 python3 -c '
 import errno, os, sys
 try:

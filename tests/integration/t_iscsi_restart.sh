@@ -81,10 +81,7 @@ t_log "after the restart: $(grep -ch "logged in again" "$LOG1" "$LOG2" | paste -
 step "fencing still works: host 2 stops, host 1 preempts it and recovers it"
 pid2=${CL_VMFSD_PID[2]}
 kill -STOP "$pid2"
-for ((w = 0; w < 300; w++)); do
-	grep -q "recovered host h2" "$LOG1" && break
-	sleep 0.1
-done
+t_wait_grep 30 "recovered host h2" "$LOG1" || true
 grep -q "its persistent-reservation key $key2 is preempted" "$LOG1" ||
 	{ kill -CONT "$pid2"; fail "host 1 did not preempt host 2's key: $(grep -E "recover|preempt" "$LOG1" | tail -n 3)"; }
 cl_exec 1 "$PRFENCE" --keys "$URL_A" >"$T_DIR/keys2" 2>&1
@@ -95,11 +92,7 @@ step "the target restarts while host 2 is stopped; host 2 wakes up: it must not 
 restart_target
 put "$T_DIR/m1/after3" three || { kill -CONT "$pid2"; fail "host 1: write after the second restart failed"; }
 kill -CONT "$pid2"
-for ((w = 0; w < 100; w++)); do
-	grep -q "fenced" "$LOG2" && break
-	sleep 0.1
-done
-grep -q "fenced" "$LOG2" || fail "host 2 did not fence within 10 s of SIGCONT"
+t_wait_grep 10 "fenced" "$LOG2" || fail "host 2 did not fence within 10 s of SIGCONT"
 put "$T_DIR/m2/after2" zombie 2>/dev/null && fail "host 2's write after its recovery succeeded"
 [[ $(cat "$T_DIR/m1/after2") == one-wins ]] || fail "host 1's data was overwritten by the zombie"
 cl_exec 1 "$PRFENCE" --keys "$URL_A" >"$T_DIR/keys3" 2>&1 || fail "prfence --keys: $(cat "$T_DIR/keys3")"
@@ -115,11 +108,7 @@ cl_vmfsd_mount 1 "$URL_A" "$T_DIR/m1b" --lease-ms 4000
 LOG1B=$T_DIR/vmfsd-h1-m1b.log
 put "$T_DIR/m1b/long" fsynced || fail "host 1: write before the long restart"
 restart_target 5
-for ((w = 0; w < 100; w++)); do
-	grep -q "fenced" "$LOG1B" && break
-	sleep 0.1
-done
-grep -q "fenced" "$LOG1B" || fail "host 1 did not fence while the target was down for longer than its fence time"
+t_wait_grep 10 "fenced" "$LOG1B" || fail "host 1 did not fence while the target was down for longer than its fence time"
 cl_vmfs 1 umount --state-dir "$(cl_dir 1)/state" "$T_DIR/m1b" >/dev/null 2>&1 || true
 mountpoint -q "$T_DIR/m1b" && fail "host 1 still mounted after vmfs umount"
 cl_vmfsd_mount 1 "$URL_A" "$T_DIR/m1c"

@@ -116,11 +116,7 @@ EOF
 		fail "B wrote after A took the file: $(tail -n 2 "$a/shared/zombie")"
 	# The heartbeat's thread logs it as it fences; on a loaded machine
 	# that thread may run a moment after the writer's EIO.
-	for ((i = 0; i < 50; i++)); do
-		grep -q "fenced" "$(log_of B)" && break
-		sleep 0.2
-	done
-	grep -q "fenced" "$(log_of B)" ||
+	t_wait_grep 10 "fenced" "$(log_of B)" ||
 		fail "B's log does not say it fenced itself; B's vmfsd threads: $(t_threads "$bpid")"
 	if (echo x >"$b/shared/after-wake") 2>"$T_DIR/wake.err"; then
 		fail "a create on the fenced host B succeeded"

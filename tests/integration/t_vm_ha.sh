@@ -219,11 +219,7 @@ done
 cl_link_down 3
 cl_wait_members 3 1 60 || fail "host 3 still sees $(cl_members 3) with its link cut"
 cl_kill_host 2
-for ((w = 0; w < 300; w++)); do
-	grep -q "HA: the cluster has no quorum here" "$T_DIR"/vmfsd-h3-*.log && break
-	sleep 0.2
-done
-((w < 300)) || fail "host 3 did not hold back for want of quorum within 60 s: $(grep -h 'HA:\|recovered host' "$T_DIR"/vmfsd-h3-*.log | tail -n 5)"
+t_wait_grep 60 "HA: the cluster has no quorum here" "$T_DIR"/vmfsd-h3-*.log || fail "host 3 did not hold back for want of quorum within 60 s: $(grep -h 'HA:\|recovered host' "$T_DIR"/vmfsd-h3-*.log | tail -n 5)"
 grep -q "recovered host h2" "$T_DIR"/vmfsd-h3-*.log ||
 	fail "host 3 has not recovered host 2 (the disk needs no quorum)"
 sleep 2
