@@ -34,10 +34,10 @@ static struct scsi_task *isc_issue_prin(struct isc_lun *il,
 }
 
 /*
- * One PERSISTENT RESERVE IN: take(unmarshalled data, out) reads the
- * answer while the task is alive.  -EIO when the data cannot be decoded.
+ * A PERSISTENT RESERVE IN that ran (with rc): take(unmarshalled data,
+ * out) reads the answer while the task is alive, then c is freed.  -EIO
+ * when the data cannot be decoded.
  */
-/* A PERSISTENT RESERVE IN that ran (rc): its data to take, c freed. */
 static int isc_prin_take(struct isc_cmd *c, int rc,
 			 void (*take)(void *data, void *out), void *out)
 {
@@ -54,6 +54,7 @@ static int isc_prin_take(struct isc_cmd *c, int rc,
 	return rc;
 }
 
+/* One PERSISTENT RESERVE IN on the control session. */
 static int isc_prin(struct isc_lun *il, int lun_nr, int sa, uint16_t len,
 		    void (*take)(void *data, void *out), void *out)
 {
