@@ -54,8 +54,7 @@ expect_fail 1 "CHAP file .* cannot be read or is not" \
 expect_fail 1 "iSCSI URL not understood" cl_vmfs 1 info "iscsi://$IS_PORTAL_A/"
 
 step "mkfs, info and fsck over iSCSI"
-cl_vmfs 1 mkfs --max-hosts 8 --journal-size 4M "$URL_A" >"$T_DIR/mkfs.out" ||
-	fail "vmfs mkfs $URL_A failed: $(cat "$T_DIR/mkfs.out")"
+is_mkfs "$URL_A" --max-hosts 8 --journal-size 4M
 cl_vmfs 2 info "$URL_B" >"$T_DIR/info.out" || fail "vmfs info $URL_B failed"
 grep -q "^LUN backend *iscsi: COMPARE AND WRITE no, persistent reservations yes" "$T_DIR/info.out" ||
 	fail "info does not show the probe: $(grep -A2 'LUN backend' "$T_DIR/info.out")"

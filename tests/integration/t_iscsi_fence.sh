@@ -49,8 +49,7 @@ cl_exec 1 "$PRFENCE" "$URL_A" $((400 << 20)) >"$T_DIR/prfence.out" 2>&1 ||
 grep -q "A's write refused" "$T_DIR/prfence.out" || fail "prfence: $(cat "$T_DIR/prfence.out")"
 
 step "mkfs; hosts 1 and 2 mount with a 4 s lease"
-cl_vmfs 1 mkfs --max-hosts 4 --journal-size 4M "$URL_A" >"$T_DIR/mkfs.out" ||
-	fail "vmfs mkfs failed: $(cat "$T_DIR/mkfs.out")"
+is_mkfs "$URL_A" --max-hosts 4 --journal-size 4M
 cl_vmfsd_mount 1 "$URL_A" "$T_DIR/m1" --lease-ms 4000
 cl_vmfsd_mount 2 "$URL_B" "$T_DIR/m2" --lease-ms 4000
 LOG1=$T_DIR/vmfsd-h1-m1.log

@@ -50,8 +50,7 @@ assert [x["state"] for x in p] == ["in-use", "standby"], p
 EOF
 
 step "mkfs; host 1 mounts through both portals, host 2 through B"
-cl_vmfs 1 mkfs --max-hosts 4 --journal-size 4M "$URL2" >"$T_DIR/mkfs.out" ||
-	fail "vmfs mkfs failed: $(cat "$T_DIR/mkfs.out")"
+is_mkfs "$URL2" --max-hosts 4 --journal-size 4M
 cl_vmfsd_mount 1 "$URL2" "$T_DIR/m1"
 cl_vmfsd_mount 2 "$URL_B" "$T_DIR/m2"
 LOG1=$T_DIR/vmfsd-h1-m1.log

@@ -49,8 +49,7 @@ step "a target; hosts 1 and 2 mount and fsync a file each"
 is_up 2 512M
 URL_A=$(is_url "$IS_PORTAL_A")
 URL_B=$(is_url "$IS_PORTAL_B")
-cl_vmfs 1 mkfs --max-hosts 4 --journal-size 4M "$URL_A" >"$T_DIR/mkfs.out" ||
-	fail "vmfs mkfs failed: $(cat "$T_DIR/mkfs.out")"
+is_mkfs "$URL_A" --max-hosts 4 --journal-size 4M
 cl_vmfsd_mount 1 "$URL_A" "$T_DIR/m1"
 cl_vmfsd_mount 2 "$URL_B" "$T_DIR/m2"
 LOG1=$T_DIR/vmfsd-h1-m1.log

@@ -40,8 +40,7 @@ step "a target; three hosts with corosync mount its LUN (lease $LEASE_MS ms)"
 is_up 3 1G
 cl_corosync_up 3
 URL=$(is_url "$IS_PORTAL_A")
-cl_vmfs 1 mkfs --max-hosts 4 --journal-size 4M "$URL" >"$T_DIR/mkfs.out" ||
-	fail "vmfs mkfs failed: $(cat "$T_DIR/mkfs.out")"
+is_mkfs "$URL" --max-hosts 4 --journal-size 4M
 cl_mount_all 3 "$URL" --lease-ms "$LEASE_MS"
 grep -q "storage fencing: key" "$T_DIR/vmfsd-h1-mnt-1.log" ||
 	fail "host 1 registered no persistent-reservation key: $(grep -i fenc "$T_DIR/vmfsd-h1-mnt-1.log")"

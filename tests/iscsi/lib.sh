@@ -49,6 +49,15 @@ is_url() {
 	echo "iscsi://$portal:3260/$IS_IQN/1?lock_lun=2"
 }
 
+# is_mkfs URL MKFS-OPTION...: host 1 makes the volume on URL; the test
+# fails with mkfs's output if it cannot.
+is_mkfs() {
+	local url=$1
+	shift
+	cl_vmfs 1 mkfs "$@" "$url" >"$T_DIR/mkfs.out" 2>&1 ||
+		fail "vmfs mkfs $url failed: $(cat "$T_DIR/mkfs.out")"
+}
+
 is_tgtadm() {
 	nsenter --target "$IS_TGTD_PID" --mount --net -- tgtadm --lld iscsi "$@"
 }
