@@ -91,8 +91,9 @@ EOF
 	w=$!
 	sleep 1
 	bpid=$(vmfsd_pid_of "$(cd "$b" && pwd -P)")
-	# The writer must be writing when B stops, not already ended.
-	grep -q "^ok " "$T_DIR/zombie.out" && ! grep -q "^error" "$T_DIR/zombie.out" ||
+	# The writer must be writing when B stops, not already ended (its
+	# first write may take a while on a loaded machine).
+	t_wait_grep 10 "^ok " "$T_DIR/zombie.out" && ! grep -q "^error" "$T_DIR/zombie.out" ||
 		fail "B's writer was not writing before B stopped: $(tail -n 2 "$T_DIR/zombie.out" | tr '\n' ' ')"
 	kill -STOP "$bpid"
 	t0=$(date +%s%N)
