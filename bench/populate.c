@@ -27,7 +27,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
-#include <qb/qblog.h>
+#include "vmfs/log.h"
 
 #include "vmfs/clock.h"
 #include "vmfs/lun.h"

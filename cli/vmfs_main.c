@@ -15,7 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <syslog.h>
-#include <qb/qblog.h>
+#include "vmfs/log.h"
 
 #include "vmfs/format.h"
 #include "vmfs/lun.h"

@@ -35,7 +35,7 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
-#include <qb/qblog.h>
+#include "vmfs/log.h"
 
 #include "vfuse_int.h"
 

@@ -5,7 +5,7 @@
  */
 #include <errno.h>
 #include <string.h>
-#include <qb/qblog.h>
+#include "vmfs/log.h"
 
 #include "vfuse_int.h"
 

@@ -26,7 +26,7 @@
 #include <sys/mount.h>
 #include <sys/wait.h>
 #include <fuse_opt.h>
-#include <qb/qblog.h>
+#include "vmfs/log.h"
 
 #include "vfuse_int.h"
 

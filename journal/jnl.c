@@ -35,7 +35,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <qb/qblog.h>
+#include "vmfs/log.h"
 #include "vmfs/clock.h"
 #include "vmfs/journal.h"
 #include "vmfs/lockmgr.h"

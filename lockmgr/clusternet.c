@@ -44,7 +44,7 @@
 #include <corosync/corotypes.h>
 #include <corosync/cpg.h>
 #include <corosync/quorum.h>
-#include <qb/qblog.h>
+#include "vmfs/log.h"
 
 #include "vmfs/clock.h"
 #include "cn_int.h"

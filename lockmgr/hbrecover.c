@@ -13,7 +13,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <qb/qblog.h>
+#include "vmfs/log.h"
 #include "vmfs/lockmgr.h"
 #include "vmfs/lun.h"
 #include "lock_int.h"

@@ -30,7 +30,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <qb/qblog.h>
+#include "vmfs/log.h"
 #include "vmfs/clock.h"
 #include "vmfs/lockmgr.h"
 #include "vmfs/lun.h"

@@ -49,7 +49,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <qb/qblog.h>
+#include "vmfs/log.h"
 
 #include "vmfs/clock.h"
 #include "iscsi_int.h"

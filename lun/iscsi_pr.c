@@ -12,7 +12,7 @@
 #include <sys/random.h>
 #include <unistd.h>
 
-#include <qb/qblog.h>
+#include "vmfs/log.h"
 
 #include "vmfs/clock.h"
 #include "iscsi_int.h"

@@ -16,7 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <qb/qblog.h>
+#include "vmfs/log.h"
 
 #include "vmfs/lockmgr.h"
 #include "vmfs/vol.h"

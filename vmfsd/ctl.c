@@ -26,7 +26,7 @@
 #include <unistd.h>
 #include <qb/qbipcs.h>
 #include <qb/qbloop.h>
-#include <qb/qblog.h>
+#include "vmfs/log.h"
 #include <json-c/json.h>
 
 #include "vmfs/fuse.h"

@@ -44,7 +44,7 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
-#include <qb/qblog.h>
+#include "vmfs/log.h"
 
 #include "vmfs/clock.h"
 #include "vmfs/hypervisor.h"

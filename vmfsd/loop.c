@@ -29,7 +29,7 @@
 #include <string.h>
 #include <unistd.h>
 #include <qb/qbloop.h>
-#include <qb/qblog.h>
+#include "vmfs/log.h"
 
 #include "vmfs/fuse.h"
 #include "vmfsd_int.h"

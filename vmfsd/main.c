@@ -38,7 +38,7 @@
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/wait.h>
-#include <qb/qblog.h>
+#include "vmfs/log.h"
 
 #include "vmfs/fuse.h"
 #include "vmfs/lockmgr.h"

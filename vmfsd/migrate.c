@@ -46,7 +46,7 @@
 #include <time.h>
 #include <unistd.h>
 #include <json-c/json.h>
-#include <qb/qblog.h>
+#include "vmfs/log.h"
 
 #include "vmfs/hypervisor.h"
 #include "vmfs/lockmgr.h"

@@ -16,7 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 #include <sys/stat.h>
-#include <qb/qblog.h>
+#include "vmfs/log.h"
 
 #include "vmfs/format.h"
 #include "vmfs/fuse.h"

@@ -33,7 +33,7 @@
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
-#include <qb/qblog.h>
+#include "vmfs/log.h"
 #include "vmfs/format.h"
 #include "vmfs/journal.h"
 #include "vmfs/lun.h"

@@ -37,7 +37,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <qb/qblog.h>
+#include "vmfs/log.h"
 
 #include "vmfs/fsck.h"
 #include "vmfs/lun.h"

@@ -27,7 +27,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-#include <qb/qblog.h>
+#include "vmfs/log.h"
 
 #include "vmfs/lun.h"
 

@@ -35,7 +35,7 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
-#include <qb/qblog.h>
+#include "vmfs/log.h"
 
 #include "vmfs/clock.h"
 #include "vmfs/lockmgr.h"

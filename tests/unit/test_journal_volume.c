@@ -18,7 +18,7 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
-#include <qb/qblog.h>
+#include "vmfs/log.h"
 #include "unit.h"
 #include "vmfs/format.h"
 #include "vmfs/fsck.h"
