@@ -4,6 +4,8 @@
  * Scratch files go to $VMFS_TEST_DIR (default /tmp) and are removed.
  */
 #include <errno.h>
+#include <stdbool.h>
+#include <syslog.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,6 +14,7 @@
 #include <CUnit/Basic.h>
 #include "unit.h"
 #include "vmfs/fsck.h"
+#include "vmfs/log.h"
 #include "vmfs/lun.h"
 #include "vmfs/vol.h"
 
@@ -119,6 +122,17 @@ const char *unit_scratch_volume(const char *stem, uint64_t size,
 	o.label = "unit";
 	CU_ASSERT_FATAL(vol_mkfs(*lun, &o, NULL) == 0);
 	return path;
+}
+
+void unit_log_init(void)
+{
+	static bool done;
+
+	if (done)
+		return;
+	done = true;
+	qb_log_init("unit", LOG_USER, LOG_WARNING);
+	qb_log_ctl(QB_LOG_SYSLOG, QB_LOG_CONF_ENABLED, QB_FALSE);
 }
 
 const char *unit_tmp_path(const char *stem)

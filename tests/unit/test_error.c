@@ -5,10 +5,15 @@
  * glibc for errno values and formats what it does not know.
  */
 #include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
 #include <string.h>
+#include <syslog.h>
 
 #include "unit.h"
 #include "vmfs/error.h"
+#include "vmfs/log.h"
 
 /* Every code of enum vmfs_error: add new ones here too. */
 static const enum vmfs_error all_codes[] = {
@@ -75,9 +80,61 @@ static void test_strerror(void)
 	CU_ASSERT_STRING_EQUAL(vmfs_strerror(-900), "unknown error -900");
 }
 
+/*
+ * include/vmfs/log.h: messages logged by many threads at once all reach
+ * the targets (libqb alone drops those logged while another thread is
+ * inside its logger).
+ */
+#define LOG_THREADS 4
+#define LOG_EACH 3000
+
+static atomic_uint log_seen;
+
+static void log_count(int32_t t, struct qb_log_callsite *cs,
+		      struct timespec *ts, const char *msg)
+{
+	(void)t, (void)cs, (void)ts;
+	if (strstr(msg, "unit-log-concurrent"))
+		atomic_fetch_add(&log_seen, 1);
+}
+
+static void *log_thread(void *arg)
+{
+	for (int i = 0; i < LOG_EACH; i++)
+		qb_log(LOG_WARNING, "unit-log-concurrent %u %d",
+		       (unsigned)(uintptr_t)arg, i);
+	return NULL;
+}
+
+static void test_log_concurrent(void)
+{
+	pthread_t th[LOG_THREADS];
+	int32_t t;
+
+	unit_log_init();
+	t = qb_log_custom_open(log_count, NULL, NULL, NULL);
+	CU_ASSERT_FATAL(t >= 0);
+	qb_log_filter_ctl(t, QB_LOG_FILTER_ADD, QB_LOG_FILTER_FILE, "*",
+			  LOG_WARNING);
+	qb_log_ctl(t, QB_LOG_CONF_ENABLED, QB_TRUE);
+	atomic_store(&log_seen, 0);
+	for (int i = 0; i < LOG_THREADS; i++)
+		CU_ASSERT_FATAL(pthread_create(&th[i], NULL, log_thread,
+					       (void *)(uintptr_t)i) == 0);
+	for (int i = 0; i < LOG_THREADS; i++)
+		pthread_join(th[i], NULL);
+	qb_log_ctl(t, QB_LOG_CONF_ENABLED, QB_FALSE);
+	qb_log_custom_close(t);
+	CU_ASSERT_EQUAL(atomic_load(&log_seen), LOG_THREADS * LOG_EACH);
+	if (atomic_load(&log_seen) != LOG_THREADS * LOG_EACH)
+		printf("[%u of %u messages logged] ", atomic_load(&log_seen),
+		       LOG_THREADS * LOG_EACH);
+}
+
 static CU_TestInfo error_tests[] = {
 	{ "table", test_table },
 	{ "strerror", test_strerror },
+	{ "log_concurrent", test_log_concurrent },
 	CU_TEST_INFO_NULL
 };
 UNIT_SUITE("error", NULL, NULL, error_tests);

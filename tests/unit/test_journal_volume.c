@@ -513,8 +513,7 @@ static void test_late_warning(void)
 	int32_t t;
 
 	mkvol(path);
-	qb_log_init("unit", LOG_USER, LOG_WARNING);
-	qb_log_ctl(QB_LOG_SYSLOG, QB_LOG_CONF_ENABLED, QB_FALSE);
+	unit_log_init();
 	t = qb_log_custom_open(warn_collect, NULL, NULL, NULL);
 	CU_ASSERT_FATAL(t >= 0);
 	qb_log_filter_ctl(t, QB_LOG_FILTER_ADD, QB_LOG_FILTER_FILE, "*",

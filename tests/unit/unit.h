@@ -18,6 +18,9 @@ void unit_suite_add(const char *name, CU_InitializeFunc init,
 
 /* A scratch file path under the test directory (unique per call). */
 const char *unit_tmp_path(const char *stem);
+/* libqb's logging, initialised once per process (warnings and up, syslog
+ * off); tests add their own targets. */
+void unit_log_init(void);
 
 /* A fresh volume on a sparse scratch file of size bytes (max_hosts 4,
  * 1 MiB journals, label "unit"), opened read-write into *lun; its path. */
