@@ -135,6 +135,20 @@ void unit_log_init(void)
 	qb_log_ctl(QB_LOG_SYSLOG, QB_LOG_CONF_ENABLED, QB_FALSE);
 }
 
+int32_t unit_log_target(qb_log_logger_fn fn)
+{
+	int32_t t;
+
+	unit_log_init();
+	t = qb_log_custom_open(fn, NULL, NULL, NULL);
+	if (t < 0)
+		return t;
+	qb_log_filter_ctl(t, QB_LOG_FILTER_ADD, QB_LOG_FILTER_FILE, "*",
+			  LOG_WARNING);
+	qb_log_ctl(t, QB_LOG_CONF_ENABLED, QB_TRUE);
+	return t;
+}
+
 const char *unit_tmp_path(const char *stem)
 {
 	const char *dir = getenv("VMFS_TEST_DIR");

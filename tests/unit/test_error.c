@@ -111,12 +111,8 @@ static void test_log_concurrent(void)
 	pthread_t th[LOG_THREADS];
 	int32_t t;
 
-	unit_log_init();
-	t = qb_log_custom_open(log_count, NULL, NULL, NULL);
+	t = unit_log_target(log_count);
 	CU_ASSERT_FATAL(t >= 0);
-	qb_log_filter_ctl(t, QB_LOG_FILTER_ADD, QB_LOG_FILTER_FILE, "*",
-			  LOG_WARNING);
-	qb_log_ctl(t, QB_LOG_CONF_ENABLED, QB_TRUE);
 	atomic_store(&log_seen, 0);
 	for (int i = 0; i < LOG_THREADS; i++)
 		CU_ASSERT_FATAL(pthread_create(&th[i], NULL, log_thread,

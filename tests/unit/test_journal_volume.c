@@ -513,12 +513,8 @@ static void test_late_warning(void)
 	int32_t t;
 
 	mkvol(path);
-	unit_log_init();
-	t = qb_log_custom_open(warn_collect, NULL, NULL, NULL);
+	t = unit_log_target(warn_collect);
 	CU_ASSERT_FATAL(t >= 0);
-	qb_log_filter_ctl(t, QB_LOG_FILTER_ADD, QB_LOG_FILTER_FILE, "*",
-			  LOG_WARNING);
-	qb_log_ctl(t, QB_LOG_CONF_ENABLED, QB_TRUE);
 	warn_text[0] = 0;
 
 	CU_ASSERT_FATAL(lun_open(path, 0, &inner) == 0);

@@ -12,6 +12,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <CUnit/CUnit.h>
+#include "vmfs/log.h"
 
 void unit_suite_add(const char *name, CU_InitializeFunc init,
 		    CU_CleanupFunc cleanup, CU_TestInfo *tests);
@@ -21,6 +22,9 @@ const char *unit_tmp_path(const char *stem);
 /* libqb's logging, initialised once per process (warnings and up, syslog
  * off); tests add their own targets. */
 void unit_log_init(void);
+/* A target of warnings and up that calls fn, enabled (unit_log_init
+ * first): its number, or < 0. */
+int32_t unit_log_target(qb_log_logger_fn fn);
 
 /* A fresh volume on a sparse scratch file of size bytes (max_hosts 4,
  * 1 MiB journals, label "unit"), opened read-write into *lun; its path. */
