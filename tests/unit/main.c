@@ -143,6 +143,11 @@ int32_t unit_log_target(qb_log_logger_fn fn)
 	t = qb_log_custom_open(fn, NULL, NULL, NULL);
 	if (t < 0)
 		return t;
+	/* libqb 2.0 keeps a closed target's filters: a target reopened in
+	 * its slot would refuse the same filter (EEXIST) and stay deaf to
+	 * callsites met while it was closed.  Start from none. */
+	qb_log_filter_ctl(t, QB_LOG_FILTER_CLEAR_ALL, QB_LOG_FILTER_FILE, "*",
+			  0);
 	qb_log_filter_ctl(t, QB_LOG_FILTER_ADD, QB_LOG_FILTER_FILE, "*",
 			  LOG_WARNING);
 	qb_log_ctl(t, QB_LOG_CONF_ENABLED, QB_TRUE);
