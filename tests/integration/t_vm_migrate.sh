@@ -13,6 +13,10 @@
 #    locks never left it, and its counter goes on;
 #  - the destination is cut off from the cluster network before the
 #    switchover: the same, and the destination discards its QEMU;
+#  - the destination refuses to take the VM over at the switchover (its
+#    config changed on the source during the copy): the source takes
+#    its locks back and the guest goes on there; the next migration
+#    goes through;
 #  - the source host dies (corosync, vmfsd, QEMU killed) during the copy:
 #    the destination discards its incoming QEMU; once the dead host is
 #    recovered the VM starts on h2 as after a crash and counts on;
@@ -125,21 +129,28 @@ hop 1 2
 hop 2 3
 hop 3 1
 
-# slow_migrate FROM TO: start a migration at 4 MiB/s in the background
-# (MIG: its pid; its output and status in $T_DIR/mig.out, mig.rc) and
-# wait for the destination's incoming QEMU (QPID).
-slow_migrate() {
-	local from=$1 to=$2 k
+# bg_migrate FROM TO [OPTION...]: a migration in the background (MIG: its
+# pid; its output and status in $T_DIR/mig.out, mig.rc).
+bg_migrate() {
+	local from=$1 to=$2
+	shift 2
 	rm -f "$T_DIR/mig.rc"
 	(
 		if cl_vmfs "$from" vm migrate "$(mnt "$from")$VM" --to "h$to" \
-			--max-bandwidth 4M >"$T_DIR/mig.out" 2>&1; then
+			"$@" >"$T_DIR/mig.out" 2>&1; then
 			echo 0 >"$T_DIR/mig.rc"
 		else
 			echo 1 >"$T_DIR/mig.rc"
 		fi
 	) &
 	MIG=$!
+}
+
+# slow_migrate FROM TO: bg_migrate at 4 MiB/s (a copy this guest never
+# finishes) and wait for the destination's incoming QEMU (QPID).
+slow_migrate() {
+	local from=$1 to=$2 k
+	bg_migrate "$from" "$to" --max-bandwidth 4M
 	QPID=""
 	for ((k = 0; k < 100; k++)); do
 		QPID=$(pgrep -f "qemu-system.*$T_DIR/mnt-$to$VM.*-incoming" | head -n 1 || true)
@@ -193,6 +204,60 @@ for i in 1 2 3; do
 done
 runs_on 1
 record_names 1
+
+step "the destination refuses at the switchover: h1 takes its locks back"
+# The admin changes the VM's settings on h1 while the migration is under
+# way: the config on disk is no longer the one h1 sent, and h2 finds that
+# out only at the switchover, once h1 let go of the locks and h2 took
+# them.  h2 gives them back, h1 takes them again and its guest goes on.
+# (h2's vmfsd is stopped for the moment of the change, so that the change
+# comes after h1 sent the config and before the copy could end; a first
+# change before that makes h1 hold every lock the change needs, so that
+# it asks nothing of the stopped host.)
+h1log() { cat "$T_DIR"/vmfsd-h1-*.log; }
+kept=$(h1log | grep -c "keeps running on this host")
+begun=$(h1log | grep -c "migration to host h2 begins")
+before=$(counter 1)
+cl_vmfs 1 vm set "$(mnt 1)$VM" --restart-priority 6 >/dev/null ||
+	fail "vm set on h1 failed"
+h2pid=$(vmfsd_pid_of "$(mnt 2)") || fail "no vmfsd serves $(mnt 2)"
+t_stop=$(date +%s%N)
+kill -STOP "$h2pid"
+bg_migrate 1 2
+for ((k = 0; k < 100; k++)); do
+	(($(h1log | grep -c "migration to host h2 begins") > begun)) && break
+	sleep 0.1
+done
+if ((k == 100)); then
+	kill -CONT "$h2pid"
+	fail "h1 did not begin the migration: $(cat "$T_DIR/mig.out")"
+fi
+set_ok=1
+cl_vmfs 1 vm set "$(mnt 1)$VM" --restart-priority 7 >"$T_DIR/set.out" 2>&1 || set_ok=0
+kill -CONT "$h2pid"
+t_log "h2's vmfsd stopped for $((($(date +%s%N) - t_stop) / 1000000)) ms"
+((set_ok)) || fail "vm set on h1 during the migration failed: $(cat "$T_DIR/set.out")"
+mig_failed
+grep -q "not the config host h1 sent" "$T_DIR/mig.out" ||
+	fail "the failure does not say why: $(cat "$T_DIR/mig.out")"
+for ((k = 0; k < 100; k++)); do
+	pgrep -f "qemu-system.*$T_DIR/mnt-2$VM.*-incoming" >/dev/null || break
+	sleep 0.2
+done
+((k < 100)) || fail "h2's incoming QEMU still runs after it refused"
+for ((k = 0; k < 50; k++)); do
+	(($(h1log | grep -c "keeps running on this host") > kept)) && break
+	sleep 0.1
+done
+((k < 50)) || fail "h1 does not say it keeps the VM"
+wait_counter 1 "$before" >/dev/null
+runs_on 1
+record_names 1
+[[ $(field 1 restart_priority) == 7 ]] ||
+	fail "restart priority on h1: $(field 1 restart_priority)"
+# With the same config on both sides the next migration goes through.
+hop 1 3
+hop 3 1
 
 step "the source dies during the copy: h2 discards its incoming QEMU"
 before=$(counter 1)
