@@ -245,6 +245,11 @@ bench-fsck: deps
 $(BUILD)/bench/lockcost: $(BUILD)/bench/lockcost.o $(BUILD)/libvmfs.a
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
 
+# ---- bench/iscsiwrite: raw WRITE(16) through libiscsi, the write
+# reference of bench/iscsi.sh
+$(BUILD)/bench/iscsiwrite: $(BUILD)/bench/iscsiwrite.o
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
+
 .PHONY: bench-cpg
 bench-cpg: deps all
 	VMFS_BIN=$(abspath $(BIN)) bench/cpg.sh
@@ -252,7 +257,7 @@ bench-cpg: deps all
 # The data path over iSCSI against iscsi-perf (tgtd in a namespace).
 .PHONY: bench-iscsi
 bench-iscsi: deps all
-	@$(MAKE) --no-print-directory $(BUILD)/bench/lockcost
+	@$(MAKE) --no-print-directory $(BUILD)/bench/lockcost $(BUILD)/bench/iscsiwrite
 	VMFS_BIN=$(abspath $(BIN)) VMFS_BUILD=$(abspath $(BUILD)) bench/iscsi.sh
 
 .PHONY: bench-vm
@@ -276,7 +281,7 @@ bench-locks: deps
 	@$(MAKE) --no-print-directory $(BUILD)/bench/lockcost
 	$(BUILD)/bench/lockcost
 
--include $(FUZZ_LIB_OBJS:.o=.d) $(FUZZ_OBJS:.o=.d) $(BUILD)/bench/populate.d $(BUILD)/bench/lockcost.d
+-include $(FUZZ_LIB_OBJS:.o=.d) $(FUZZ_OBJS:.o=.d) $(BUILD)/bench/populate.d $(BUILD)/bench/lockcost.d $(BUILD)/bench/iscsiwrite.d
 
 # ---- tests/crash: the crash-consistency harness (tests/crash/README.md)
 # `make check` runs a fast subset through tests/integration/t_crash.sh;

@@ -8,10 +8,13 @@
 #   1. 1 MiB sequential reads: iscsi-perf (8 in flight) on the raw LUN;
 #      fio on a 256 MiB file through the mount (O_DIRECT, iodepth 8).
 #   2. 4 KiB random reads: the same, 32 in flight.
-#   3. 1 MiB sequential and 4 KiB random writes through the mount; the
-#      reference initiator has no write test (iscsi-perf only reads, and
-#      Debian's fio has no libiscsi engine), so writes are printed
-#      without a ratio.
+#   3. 1 MiB sequential and 4 KiB random writes through the mount,
+#      against build/bench/iscsiwrite on the raw LUN (before mkfs: it
+#      overwrites it): WRITE(16) through libiscsi, one session, the same
+#      commands in flight, as iscsi-perf reads.  iscsi-perf only reads and
+#      Debian's fio has no libiscsi engine, so the write reference is that
+#      small libiscsi loop: the target and the initiator library with
+#      nothing above them.
 #   4. Lock cost (build/bench/lockcost): an uncontended change and a
 #      handover on the reserve path through the lock LU, against
 #      compare-and-write on a LUN file in the same run.
@@ -44,6 +47,20 @@ echo "lock cost on the iSCSI LUN (reserve path, lock LU):"
 cl_exec 1 "$VMFS_BUILD/bench/lockcost" --lun "$URL" | sed 's/^/  /'
 echo "lock cost on a LUN file (same run):"
 "$VMFS_BUILD/bench/lockcost" "$T_DIR" | sed 's/^/  /'
+
+# figures: "IOPS MB/s" from the last "iops average N (M MB/s)" line read
+figures() {
+	grep -o "iops average [0-9]* ([0-9]* MB/s)" | tail -1 |
+		awk '{ gsub("\\(", "", $4); print $3, $4 }'
+}
+
+# wperf BLOCKS_PER_REQ INFLIGHT [-r]: "IOPS MB/s" of raw WRITE(16)s
+wperf() {
+	cl_exec 1 timeout $((SECS + 10)) "$VMFS_BUILD/bench/iscsiwrite" "$RAW" "$1" "$2" "$SECS" "${@:3}" 2>&1 | figures
+}
+read -r w_seq_iops w_seq_mbs < <(wperf 2048 8)
+read -r w_rand_iops w_rand_mbs < <(wperf 8 32 -r)
+[[ -n $w_seq_mbs && -n $w_rand_iops ]] || fail "iscsiwrite gave no figures"
 cl_vmfs 1 mkfs --max-hosts 4 --journal-size 4M "$URL" >/dev/null || fail "mkfs failed"
 cl_vmfsd_mount 1 "$URL" "$T_DIR/m"
 F=$T_DIR/m/bench.img
@@ -54,8 +71,7 @@ cl_vmfs 1 disk create --size 256M --type eagerzeroedthick "$F" >/dev/null ||
 perf() {
 	local opt=("${@:3}")
 	cl_exec 1 timeout $((SECS + 5)) iscsi-perf -b "$1" -m "$2" -t "$SECS" "${opt[@]}" "$RAW" 2>&1 |
-		tr '\r' '\n' | grep -o "iops average [0-9]* ([0-9]* MB/s)" | tail -1 |
-		awk '{ gsub("\\(", "", $4); print $3, $4 }'
+		tr '\r' '\n' | figures
 }
 
 # fiorun RW BS DEPTH: "IOPS MB/s" of fio on $F through the mount
@@ -79,9 +95,11 @@ read -r f_iops f_mbs < <(fiorun randread 4k 32)
 printf '4 KiB random read:      iscsi-perf %s IOPS, vmfs mount %s IOPS (%.2fx)\n' \
 	"$p_iops" "$f_iops" "$(echo "$f_iops / $p_iops" | bc -l)"
 read -r f_iops f_mbs < <(fiorun write 1M 8)
-printf '1 MiB sequential write: vmfs mount %s MB/s (no reference)\n' "$f_mbs"
+printf '1 MiB sequential write: iscsiwrite %s MB/s, vmfs mount %s MB/s (%.2fx)\n' \
+	"$w_seq_mbs" "$f_mbs" "$(echo "$f_mbs / $w_seq_mbs" | bc -l)"
 read -r f_iops f_mbs < <(fiorun randwrite 4k 32)
-printf '4 KiB random write:     vmfs mount %s IOPS (no reference)\n' "$f_iops"
+printf '4 KiB random write:     iscsiwrite %s IOPS, vmfs mount %s IOPS (%.2fx)\n' \
+	"$w_rand_iops" "$f_iops" "$(echo "$f_iops / $w_rand_iops" | bc -l)"
 cl_umount 1 "$T_DIR/m"
 
 # recovery NAME LUN_H1 LUN_H2: kill -9 of host 1 to host 2 logging that it
