@@ -9,6 +9,9 @@
 #      its own directory: alone on the volume (the baseline); with hosts
 #      2 and 3 mounted and idle, disk-only (--no-cluster); the same with
 #      the fast path (locks cached).  Ratios against the baseline.
+#      Then all three hosts at once, each in its own directory: the total
+#      against host 1 alone (issue #10's aim: at least the one-host
+#      total), disk-only and with the fast path.
 #   2. lock handover latency between two live hosts: hosts 1 and 2
 #      alternately create a file in one shared directory (each create
 #      takes the directory's lock from the other host); median and p99 of
@@ -68,6 +71,18 @@ print("%.2f %.2f" % (lat[len(lat) // 2], lat[int(len(lat) * 0.99)]))
 EOF
 }
 
+# ops3 SECS: hosts 1-3 at once, each in its own directory; prints the
+# total ops/s and each host's, "total (a b c)"
+ops3() {
+	local i
+	for i in 1 2 3; do
+		ops "$(mnt "$i")/own$i" "$1" >"$T_DIR/ops$i" &
+	done
+	wait
+	python3 -c 'import sys; v=[int(open(f).read()) for f in sys.argv[1:]]; print(sum(v), "(%s)" % " ".join(map(str, v)))' \
+		"$T_DIR"/ops1 "$T_DIR"/ops2 "$T_DIR"/ops3
+}
+
 # wait_caching I: host I caches locks (at most 20 s)
 wait_caching() {
 	local t0
@@ -117,14 +132,18 @@ cl_umount 1 "$(mnt 1)"
 mount_all --no-cluster
 sleep 5
 disk=$(ops "$(mnt 1)/own" "$SECS")
+disk3=$(ops3 "$SECS")
 umount_all
 mount_all
 for i in 1 2 3; do wait_caching "$i"; done
 fast=$(ops "$(mnt 1)/own" "$SECS")
+fast3=$(ops3 "$SECS")
 ratio() { python3 -c "print('%.2f' % ($1 / $2))"; }
 echo "alone on the volume:                         $alone ops/s (1.00)"
 echo "two more hosts mounted, disk-only:           $disk ops/s ($(ratio "$disk" "$alone") x alone)"
 echo "two more hosts mounted, fast path (cached):  $fast ops/s ($(ratio "$fast" "$alone") x alone)"
+echo "three hosts busy, own directories, disk-only: $disk3 ops/s in all ($(ratio "${disk3%% *}" "$alone") x one host alone)"
+echo "three hosts busy, own directories, fast path: $fast3 ops/s in all ($(ratio "${fast3%% *}" "$alone") x one host alone)"
 
 echo "== 2. lock handover between hosts 1 and 2 ($ROUNDS alternating creates in one directory)"
 mkdir -p "$(mnt 1)/pp-cpg"
