@@ -106,11 +106,18 @@ struct vcl {
 	bool thr_started;
 	pthread_mutex_t thr_mu;
 	pthread_cond_t thr_cv;
-	uint64_t recovered, broken;
+	uint64_t broken;
+	_Atomic uint64_t recovered;  /* hosts recovered since the last sweep */
 	bool sweep_wanted;           /* an unlinked inode waits for the sweep */
 	uint32_t orphan_passes;      /* sweeps in a row that found an orphan
 				      * locked elsewhere (held_mu) */
 	char why[600];               /* who refused us the volume lock */
+	/* The maintenance worker: the orphan sweep and the geometry check,
+	 * which wait for operations, off the watcher's thread (vcl_tick). */
+	pthread_t mt_thr;
+	bool mt_started, mt_stopping, mt_tick;
+	pthread_mutex_t mt_mu;
+	pthread_cond_t mt_cv;
 
 	/* The cluster fast path (vol_cluster_set_net, §9 of PROTOCOL.md). */
 	pthread_rwlock_t net_rw;     /* askers read, vol_cluster_set_net writes */
@@ -128,6 +135,7 @@ struct vcl {
 	pthread_cond_t hw_cv;
 	struct vcl_hwreq *hw_q;
 	uint32_t hw_n, hw_cap;
+	bool hw_kc_drop;             /* the kernel forgets first (shared) */
 	bool hw_flush;               /* release every cached lock */
 	bool hw_trim;                /* release the cached locks left idle */
 	bool release_failed;         /* a release failed: trim at the next
@@ -1503,7 +1511,7 @@ static void vcl_watch_slots(struct vol *v, bool *others)
 		pthread_mutex_unlock(&c->thr_mu);
 		if (!vol_recover_slot(v->lun, c->o.hb_lun, &v->g, c->o.prim,
 				      &c->o.t, si))
-			c->recovered++;
+			atomic_fetch_add(&c->recovered, 1);
 		pthread_mutex_lock(&c->thr_mu);
 		s->valid = false;
 		s->suspect = false;
@@ -2042,6 +2050,16 @@ static void *vcl_hw_thread(void *arg)
 
 	pthread_mutex_lock(&c->hw_mu);
 	while (!c->hw_stopping) {
+		if (c->hw_kc_drop) {
+			c->hw_kc_drop = false;
+			pthread_mutex_unlock(&c->hw_mu);
+			pthread_rwlock_rdlock(&c->mode_rw);
+			if (c->shared)
+				vcl_kc_drop(c, false);
+			pthread_rwlock_unlock(&c->mode_rw);
+			pthread_mutex_lock(&c->hw_mu);
+			continue;
+		}
 		/* Members' requests first; a pass over the table goes on in
 		 * slices between them, and starts again on a new flush. */
 		if (c->hw_flush || (c->hw_trim && !trim)) {
@@ -2272,10 +2290,12 @@ static void vcl_net_decide(struct vol *v)
 	if (!want) {
 		/* Nobody may ask us any more: the kernel forgets what it
 		 * keeps under cached locks before they go (a host alone
-		 * keeps its own). */
-		if (c->shared)
-			vcl_kc_drop(c, false);
+		 * keeps its own).  On the handover worker: forgetting a
+		 * name waits for the kernel's operations in its directory,
+		 * and one may wait for a dead host's lock that only this
+		 * thread's recovery makes breakable (PROTOCOL.md §5). */
 		pthread_mutex_lock(&c->hw_mu);
+		c->hw_kc_drop = true;
 		c->hw_flush = true;
 		pthread_cond_signal(&c->hw_cv);
 		pthread_mutex_unlock(&c->hw_mu);
@@ -2448,18 +2468,28 @@ void vol_orphans_sweep(struct vol *v, bool quiet)
 			v->cl->sweep_wanted = true;
 		pthread_mutex_unlock(&v->cl->held_mu);
 	}
-	if (freed && !quiet)
-		VLOG(LOG_NOTICE, "%s: freed %llu inodes that were unlinked while open",
+	/* A routine sweep (after a last close) says it at info level. */
+	if (freed)
+		VLOG(quiet ? LOG_INFO : LOG_NOTICE, "%s: freed %llu inodes that were unlinked while open",
 		     lun_name(v->lun), (unsigned long long)freed);
 	free(list);
 }
 
 /* ---- start, tick, stop ------------------------------------------------ */
 
+/*
+ * The watcher's tick: watch the slots (recovering dead hosts), switch
+ * modes, then have the maintenance worker do the rest.  The rest waits
+ * for operations (the sweep is one, the geometry check takes the
+ * allocator's mutex), and an operation may be waiting for a lock of a
+ * dead host, which only the watcher's recovery makes breakable: run here,
+ * the two would wait for each other until the operation gives up, again
+ * and again (docs/PROTOCOL.md §5).
+ */
 static void vcl_tick(struct vol *v)
 {
 	struct vcl *c = v->cl;
-	bool others, sweep;
+	bool others;
 
 	vcl_watch_slots(v, &others);
 	if (!c->shared && others) {
@@ -2467,17 +2497,44 @@ static void vcl_tick(struct vol *v)
 	} else if (c->shared && !others) {
 		vcl_go_alone(v);
 	}
-	/* Shared, another host may grow the volume (vol_grow_online). */
-	if (c->shared)
-		vol_geom_refresh(v);
-	pthread_mutex_lock(&c->held_mu);
-	sweep = c->sweep_wanted;
-	c->sweep_wanted = false;
-	pthread_mutex_unlock(&c->held_mu);
-	if (c->recovered || sweep) {
-		vol_orphans_sweep(v, !c->recovered);
-		c->recovered = 0;
+	pthread_mutex_lock(&c->mt_mu);
+	c->mt_tick = true;
+	pthread_cond_signal(&c->mt_cv);
+	pthread_mutex_unlock(&c->mt_mu);
+}
+
+/* The maintenance worker: after every tick of the watcher, the geometry
+ * another host may have grown, and the orphan sweep when it is wanted. */
+static void *vcl_mt_thread(void *arg)
+{
+	struct vol *v = arg;
+	struct vcl *c = v->cl;
+
+	pthread_mutex_lock(&c->mt_mu);
+	while (!c->mt_stopping) {
+		uint64_t recovered;
+		bool sweep;
+
+		if (!c->mt_tick) {
+			pthread_cond_wait(&c->mt_cv, &c->mt_mu);
+			continue;
+		}
+		c->mt_tick = false;
+		pthread_mutex_unlock(&c->mt_mu);
+		/* Shared, another host may grow the volume (vol_grow_online). */
+		if (vcl_shared(v))
+			vol_geom_refresh(v);
+		pthread_mutex_lock(&c->held_mu);
+		sweep = c->sweep_wanted;
+		c->sweep_wanted = false;
+		pthread_mutex_unlock(&c->held_mu);
+		recovered = atomic_exchange(&c->recovered, 0);
+		if (recovered || sweep)
+			vol_orphans_sweep(v, !recovered);
+		pthread_mutex_lock(&c->mt_mu);
 	}
+	pthread_mutex_unlock(&c->mt_mu);
+	return NULL;
 }
 
 /*
@@ -2622,6 +2679,8 @@ int vol_cluster_start(struct vol *v, const struct vol_cluster_opts *o)
 	pthread_rwlock_init(&c->net_rw, NULL);
 	pthread_mutex_init(&c->hw_mu, NULL);
 	pthread_cond_init(&c->hw_cv, NULL);
+	pthread_mutex_init(&c->mt_mu, NULL);
+	pthread_cond_init(&c->mt_cv, NULL);
 	pthread_rwlock_init(&c->kc_rw, NULL);
 	{
 		pthread_condattr_t ca;
@@ -2667,6 +2726,12 @@ int vol_cluster_start(struct vol *v, const struct vol_cluster_opts *o)
 		return ret;
 	}
 	c->thr_started = true;
+	ret = -pthread_create(&c->mt_thr, NULL, vcl_mt_thread, v);
+	if (ret) {
+		vol_cluster_stop(v);
+		return ret;
+	}
+	c->mt_started = true;
 	ret = -pthread_create(&c->hw_thr, NULL, vcl_hw_thread, v);
 	if (ret) {
 		vol_cluster_stop(v);
@@ -2688,6 +2753,18 @@ bool vol_cluster_is_shared(struct vol *v)
 	return vcl_shared(v);
 }
 
+/* Tell a thread of ours to stop (under its mutex) and wait for it. */
+static void vcl_thread_end(pthread_mutex_t *mu, pthread_cond_t *cv,
+			   bool *stopping, bool started, pthread_t thr)
+{
+	pthread_mutex_lock(mu);
+	*stopping = true;
+	pthread_cond_signal(cv);
+	pthread_mutex_unlock(mu);
+	if (started)
+		pthread_join(thr, NULL);
+}
+
 void vol_cluster_stop(struct vol *v)
 {
 	struct vcl *c = v->cl;
@@ -2695,18 +2772,13 @@ void vol_cluster_stop(struct vol *v)
 
 	if (!c)
 		return;
-	pthread_mutex_lock(&c->thr_mu);
-	c->stopping = true;
-	pthread_cond_signal(&c->thr_cv);
-	pthread_mutex_unlock(&c->thr_mu);
-	if (c->thr_started)
-		pthread_join(c->thr, NULL);
-	pthread_mutex_lock(&c->hw_mu);
-	c->hw_stopping = true;
-	pthread_cond_signal(&c->hw_cv);
-	pthread_mutex_unlock(&c->hw_mu);
-	if (c->hw_started)
-		pthread_join(c->hw_thr, NULL);
+	/* The watcher first: it wakes the other two. */
+	vcl_thread_end(&c->thr_mu, &c->thr_cv, &c->stopping, c->thr_started,
+		       c->thr);
+	vcl_thread_end(&c->mt_mu, &c->mt_cv, &c->mt_stopping, c->mt_started,
+		       c->mt_thr);
+	vcl_thread_end(&c->hw_mu, &c->hw_cv, &c->hw_stopping, c->hw_started,
+		       c->hw_thr);
 	atomic_store(&c->kc_ok, false);  /* the adapter is gone by now */
 	vcl_kc_clear(c);
 	c->caching = false;
@@ -2739,6 +2811,8 @@ void vol_cluster_stop(struct vol *v)
 	pthread_cond_destroy(&c->thr_cv);
 	pthread_rwlock_destroy(&c->net_rw);
 	pthread_mutex_destroy(&c->hw_mu);
+	pthread_mutex_destroy(&c->mt_mu);
+	pthread_cond_destroy(&c->mt_cv);
 	pthread_rwlock_destroy(&c->kc_rw);
 	pthread_cond_destroy(&c->hw_cv);
 	free(c->hw_q);

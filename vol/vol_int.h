@@ -391,7 +391,7 @@ int vcl_lock_ino_fresh(struct vol *v, uint64_t ino);
 /* ino's attributes now, for an inode this host does not hold (shared):
  * vol.c. */
 int vol_attr_unheld(struct vol *v, uint64_t ino, struct vol_attr *a);
-/* Ask the watcher's next tick for an orphan sweep (vol_orphans_sweep). */
+/* Ask for an orphan sweep after the watcher's next tick (vol_orphans_sweep). */
 void vcl_sweep_want(struct vol *v);
 int vcl_lock_ino2(struct vol *v, uint64_t a, uint64_t b,
 		  enum vmfs_lock_mode mode);
