@@ -146,6 +146,13 @@ round() {
 		check_state "A-k$k" "$T_DIR/state-A-k$k.json"
 		check_state "B-k$k" "$T_DIR/state-B-k$k.json"
 		check_fsynced "$T_DIR/fsynced-$k"
+		# Room for the next round (the volume holds a few thousand
+		# small files, and each round leaves about as many): the
+		# round's files go, from a survivor, once checked.
+		rm -rf "$(mp_of A)/A-k$k" "$(mp_of A)/B-k$k" "$(mp_of A)/C-k$k" ||
+			fail "removing round $k's directories"
+		find "$(mp_of A)/shared" -maxdepth 1 -name "[ABC]-k$k-*" -delete ||
+			fail "removing round $k's files in shared/"
 		hmount C --lock-primitive "$prim"
 	done
 
