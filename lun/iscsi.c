@@ -46,6 +46,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -232,6 +233,29 @@ static bool isc_all_done(const struct isc_cmd *c, unsigned n)
 	return true;
 }
 
+/*
+ * End the session's connection so that nothing it still holds ever
+ * reaches the target: an abortive close (SO_LINGER 0: RST, the socket's
+ * send queue dropped) instead of the kernel's usual one, which keeps
+ * sending what was queued after close(2), for minutes if the path is
+ * down.  A command we gave up on (timed out, cancelled here) would
+ * otherwise land when the path came back, after others took over what it
+ * wrote: the stale write of a lock record whose hold was broken, a RESERVE
+ * nobody knows of, data older than what replaced it.  The context then
+ * has no fd: the session is broken, and its next use logs in afresh
+ * (lun_isc_session_restore).
+ */
+static void isc_abort(struct iscsi_context *ctx)
+{
+	struct linger lg = { .l_onoff = 1, .l_linger = 0 };
+	int fd = iscsi_get_fd(ctx);
+
+	if (fd < 0)
+		return;
+	(void)setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+	(void)iscsi_disconnect(ctx);
+}
+
 /* Every unfinished command's callback runs (CANCELLED) before we return. */
 static void isc_cancel(struct iscsi_context *ctx, struct isc_cmd *c,
 		       unsigned n)
@@ -246,9 +270,11 @@ static void isc_cancel(struct iscsi_context *ctx, struct isc_cmd *c,
 /*
  * Drive the session until every queued command of c[] finished or the
  * deadline passed.  0, -ETIMEDOUT (the unfinished ones are cancelled
- * locally: the target may still execute them, so the outcome of a
- * timed-out write is unknown, as with the file backend) or -EIO when the
- * session broke (*broken set).  Called with the session's mutex held.
+ * locally and the connection is aborted, *broken set: what the target
+ * received it may still execute, so the outcome of a timed-out write is
+ * unknown, as with the file backend, but nothing more of it leaves this
+ * host) or -EIO when the session broke (*broken set).  Called with the
+ * session's mutex held.
  */
 static int isc_wait(struct iscsi_context *ctx, bool *broken,
 		    struct isc_cmd *c, unsigned n, int64_t deadline_ms)
@@ -263,6 +289,8 @@ static int isc_wait(struct iscsi_context *ctx, bool *broken,
 		left = deadline_ms - vmfs_mono_ms();
 		if (left <= 0) {
 			isc_cancel(ctx, c, n);
+			isc_abort(ctx);
+			*broken = true;
 			return -ETIMEDOUT;
 		}
 		pfd.fd = iscsi_get_fd(ctx);
@@ -272,11 +300,14 @@ static int isc_wait(struct iscsi_context *ctx, bool *broken,
 		if (rc < 0 && errno != EINTR) {
 			rc = -errno;
 			isc_cancel(ctx, c, n);
+			isc_abort(ctx);
+			*broken = true;
 			return rc;
 		}
 		if (iscsi_service(ctx, rc > 0 ? pfd.revents : 0) < 0) {
 			*broken = true;
 			isc_cancel(ctx, c, n);
+			isc_abort(ctx);
 			return -EIO;
 		}
 	}
@@ -291,6 +322,7 @@ static int isc_wait(struct iscsi_context *ctx, bool *broken,
 		    (c[i].task && c[i].status == SCSI_STATUS_CANCELLED)) {
 			*broken = true;
 			isc_cancel(ctx, c, n);
+			isc_abort(ctx);
 			return -EIO;
 		}
 	return 0;
@@ -492,11 +524,15 @@ int lun_isc_session_restore(struct isc_lun *il, const struct isc_sess_ref *s,
 		if (rc)
 			return rc == -ENOMEM ? rc : -EIO;
 	}
-	/* Broken: no logout to send; moved: the login ended it. */
+	/* Broken: no logout to send; moved: the login ended it.  Either
+	 * way nothing still queued on it may leave later. */
+	isc_abort(*s->ctx);
 	iscsi_destroy_context(*s->ctx);
 	*s->ctx = nc;
 	*s->path = np;
 	*s->broken = false;
+	if (s->idx == 0)
+		il->ctl_nexus++;	/* il->mu is this session's mutex */
 	rc = lun_isc_rearm(il, nc, s->broken, (int)np, deadline_ms);
 	if (rc) {
 		/* Registered or not, unknown: do it all again next time. */
@@ -689,7 +725,8 @@ static int isc_rw_once(struct isc_lun *il, struct lun_io *ios, unsigned n,
 	/* The session broke (before or during the batch) or could not be
 	 * restored yet: restore it and issue the batch again, until the
 	 * deadline. */
-	if (rc && *s.broken && !atomic_load(&il->lun.fenced)) {
+	if (rc && rc != -ETIMEDOUT && *s.broken &&
+	    !atomic_load(&il->lun.fenced)) {
 		*again = true;
 		rc = -EIO;
 	}

@@ -66,6 +66,7 @@ struct isc_lun {
 	uint32_t isid_rnd;		/* the handle's ISIDs: this + index */
 	bool broken;			/* the session was lost */
 	unsigned ctl_path;		/* the control session's portal */
+	uint64_t ctl_nexus;		/* + 1 at each new control session */
 	struct lun_probe probe;		/* what the target was found to have */
 	_Atomic uint64_t pr_key;	/* our fencing registration, 0: none */
 	/* The lock-LU mutex (isc_lock_*), when the URL names a lock LU. */
@@ -73,6 +74,7 @@ struct isc_lun {
 	uint64_t lock_base;		/* random bits of a hold's key */
 	uint32_t lock_seq;
 	uint64_t lock_key;		/* our current key there, 0: none */
+	uint64_t lock_nexus;		/* the ctl_nexus it was registered on */
 	bool lock_held;
 	/* While a hold is ours: when its RESERVE was sent plus the hold
 	 * limit, after which the holding thread's writes are refused; 0

@@ -666,13 +666,14 @@ int64_t lun_isc_io_deadline(struct isc_lun *il)
 }
 
 /*
- * A RESERVE or RELEASE without an answer (timed out: the target may still
- * execute it; or the session broke): whether this nexus holds the lock LU
- * is unknown, and a hold nobody here knows of would stop every host until
- * a waiter breaks it.  Drop the nexus's registration, which ends a
- * reservation it holds; queued behind the command on the same connection,
- * it reaches the target after it.  Best effort: a waiter breaks what
- * remains.
+ * A RESERVE or RELEASE that failed: whether this nexus holds the lock LU
+ * may be unknown, and a hold nobody here knows of would stop every host
+ * until a waiter breaks it.  Drop the nexus's registration, which ends a
+ * reservation it holds.  Where the command got no answer (timed out, or
+ * the session broke) its connection was aborted (lun/iscsi.c isc_abort):
+ * nothing of it reaches the target any more, but what did may have made
+ * a hold on the old nexus, which this new one cannot end; a waiter breaks
+ * it after its break time, as a dead holder's.  Best effort.
  */
 static void isc_lock_give_back(struct isc_lun *il)
 {
@@ -681,18 +682,72 @@ static void isc_lock_give_back(struct isc_lun *il)
 			   0, 0, 0);
 }
 
+static uint64_t isc_ctl_nexus(struct isc_lun *il)
+{
+	uint64_t n;
+
+	pthread_mutex_lock(&il->mu);
+	n = il->ctl_nexus;
+	pthread_mutex_unlock(&il->mu);
+	return n;
+}
+
+/*
+ * Our hold of key old was left on a control session that is gone (its
+ * RESERVE or RELEASE got no answer, or was issued again on a new
+ * session, which has no registration there): end it now from the new
+ * session instead of leaving every host (our own heartbeat among them)
+ * to wait out its break time.  Safe at once: the old session's
+ * connection was aborted (nothing more of it reaches the target), and
+ * the hold's body had ended before its RELEASE was sent, or never ran
+ * if its RESERVE was the one without an answer.  A fresh key is
+ * registered, PREEMPTs old (which ends its hold, making ours), and is
+ * released.  When old is registered nowhere, PREEMPT answers
+ * RESERVATION CONFLICT: nothing was left.  Best effort: what remains is
+ * broken by a waiter after its break time, as a dead holder's.
+ */
+static void isc_lock_end_own(struct isc_lun *il, uint64_t old)
+{
+	uint64_t key;
+	int rc;
+
+	pthread_mutex_lock(&il->mu);
+	key = isc_hold_key(il);
+	pthread_mutex_unlock(&il->mu);
+	rc = isc_prout_on(il, il->lock_lun,
+			  SCSI_PERSISTENT_RESERVE_REGISTER_AND_IGNORE_EXISTING_KEY,
+			  0, 0, key);
+	if (!rc)
+		rc = isc_prout_on(il, il->lock_lun,
+				  SCSI_PERSISTENT_RESERVE_PREEMPT,
+				  SCSI_PERSISTENT_RESERVE_TYPE_WRITE_EXCLUSIVE,
+				  key, old);
+	if (rc == -VMFS_E_RESERVED)
+		return;		/* old is registered nowhere */
+	if (!rc)
+		rc = isc_prout_on(il, il->lock_lun,
+				  SCSI_PERSISTENT_RESERVE_RELEASE,
+				  SCSI_PERSISTENT_RESERVE_TYPE_WRITE_EXCLUSIVE,
+				  key, 0);
+	qb_log(rc ? LOG_WARNING : LOG_NOTICE, "lun %s: lock LU %d: %s our hold "
+	       "of key 0x%016" PRIx64 ", left on a lost session%s%s",
+	       il->lun.name, il->lock_lun, rc ? "could not end" : "ended",
+	       old, rc ? ": " : "", rc ? vmfs_strerror(rc) : "");
+	if (rc)
+		isc_lock_give_back(il);
+}
+
 /*
  * One try for the mutex.  If the control session drops under it, its
  * commands are issued again on the restored session (a new nexus, which
  * has no registration on the lock LU): a RESERVE that had landed through
  * the old one left a hold with our key that the new nexus cannot use or
- * release; it is broken like any other after its break time, by us (a
- * later try registers a fresh key on the new nexus) or by another host.
+ * release, and we end it at once (isc_lock_end_own), then try again.
  */
 static int isc_lock_try(struct isc_lun *il)
 {
 	int64_t sent, seen_ms;
-	uint64_t key, holder;
+	uint64_t key, holder, nexus;
 	int type, rc;
 
 	pthread_mutex_lock(&il->mu);
@@ -703,13 +758,20 @@ static int isc_lock_try(struct isc_lun *il)
 			  0, 0, key);
 	if (rc)
 		return rc;
+	nexus = isc_ctl_nexus(il);
 	sent = vmfs_mono_ms();
 	rc = isc_prout_on(il, il->lock_lun, SCSI_PERSISTENT_RESERVE_RESERVE,
 			  SCSI_PERSISTENT_RESERVE_TYPE_WRITE_EXCLUSIVE, key, 0);
-	if (rc && rc != -VMFS_E_RESERVED)
-		isc_lock_give_back(il);
+	if ((rc && rc != -VMFS_E_RESERVED) || isc_ctl_nexus(il) != nexus) {
+		/* No answer, or the answer of a new session (which has no
+		 * registration there): the old one may hold it.  End that,
+		 * and what this try did, and try again. */
+		isc_lock_end_own(il, key);
+		return rc && rc != -VMFS_E_RESERVED ? rc : -EAGAIN;
+	}
 	pthread_mutex_lock(&il->mu);
 	il->lock_key = key;
+	il->lock_nexus = nexus;
 	if (!rc) {
 		il->lock_held = true;
 		atomic_store(&il->lock_tid, gettid());
@@ -763,12 +825,18 @@ int lun_isc_lock_probe(struct isc_lun *il)
 int lun_isc_lock_reserve(struct isc_lun *il, unsigned wait_ms)
 {
 	int64_t until = vmfs_mono_ms() + wait_ms;
+	unsigned again = 0;
 	int rc;
 
 	for (;;) {
 		rc = isc_lock_try(il);
-		if (rc == -EAGAIN)
-			continue;	/* released or broken: at once */
+		if (rc == -EAGAIN) {
+			/* Released, broken or ended: at once, a few times
+			 * even past the wait. */
+			if (vmfs_mono_ms() < until || again++ < 2)
+				continue;
+			rc = -VMFS_E_RESERVED;
+		}
 		if (rc != -VMFS_E_RESERVED ||
 		    vmfs_mono_ms() + ISC_RES_POLL_MS > until)
 			return rc;
@@ -776,14 +844,19 @@ int lun_isc_lock_reserve(struct isc_lun *il, unsigned wait_ms)
 	}
 }
 
-/* A hold that was broken (our key preempted) releases nothing: fine. */
+/*
+ * A hold that was broken (our key preempted) releases nothing: fine.  A
+ * RELEASE without an answer, or answered by a new control session (which
+ * holds nothing there), leaves the hold on the old one: ended at once.
+ */
 int lun_isc_lock_release(struct isc_lun *il)
 {
-	uint64_t key;
+	uint64_t key, nexus;
 	int rc;
 
 	pthread_mutex_lock(&il->mu);
 	key = il->lock_held ? il->lock_key : 0;
+	nexus = il->lock_nexus;
 	il->lock_held = false;
 	atomic_store(&il->lock_writes_until_ms, 0);
 	pthread_mutex_unlock(&il->mu);
@@ -791,11 +864,9 @@ int lun_isc_lock_release(struct isc_lun *il)
 		return 0;
 	rc = isc_prout_on(il, il->lock_lun, SCSI_PERSISTENT_RESERVE_RELEASE,
 			  SCSI_PERSISTENT_RESERVE_TYPE_WRITE_EXCLUSIVE, key, 0);
-	if (rc == -VMFS_E_RESERVED)
-		return 0;
-	if (rc)
-		isc_lock_give_back(il);
-	return rc;
+	if ((rc && rc != -VMFS_E_RESERVED) || isc_ctl_nexus(il) != nexus)
+		isc_lock_end_own(il, key);
+	return 0;
 }
 
 /* "?lock_lun=N" at the end of the URL: taken off before libiscsi sees it. */
