@@ -80,6 +80,16 @@ int lock_change(struct lock_ctx *ctx, const struct lock_op *op,
 		struct lock_state *out);
 
 /*
+ * How long a change waits for a reservation another host holds: until
+ * end_us (max(timeout, LOCK_PRIM_WAIT_MS) from start_us), or longer when
+ * a hold of the LUN can be left behind and must be waited out before a
+ * waiter may break it (an iSCSI lock LU's, whose holder lost its path
+ * inside the hold: lun_reserve_break_ms).  Asked at the first conflict.
+ */
+int64_t lock_prim_reserved_end(struct lun *lun, int64_t start_us,
+			       int64_t end_us);
+
+/*
  * One compare-and-write of len bytes at off (the lun_compare_and_write
  * contract: 0, or -VMFS_E_MISCOMPARE with the bytes found in current when
  * it is not NULL) through primitive prim: COMPARE AND WRITE itself, or

@@ -42,12 +42,14 @@
 /* The whole-block compare-and-write of a 4096-byte-sector LUN. */
 static int obj_write_whole(struct lun *lun, const uint8_t *img, uint64_t addr)
 {
-	int64_t end_us = vmfs_mono_us() + (int64_t)LOCK_PRIM_WAIT_MS * 1000;
+	int64_t start_us = vmfs_mono_us();
+	int64_t end_us = start_us + (int64_t)LOCK_PRIM_WAIT_MS * 1000;
 	struct lock_backoff bo = { .delay_us = LOCK_BACKOFF_MIN_US };
 	unsigned prim = lock_prim_pick(lun, 0);
 	uint8_t *buf = lun_buf_alloc(3 * BLK);
 	uint8_t *cur = buf, *next = buf + BLK, *seen = buf + 2 * BLK, *t;
 	unsigned races = 0;
+	bool reserved = false;
 	int ret;
 
 	if (!buf)
@@ -76,8 +78,14 @@ static int obj_write_whole(struct lun *lun, const uint8_t *img, uint64_t addr)
 				ret = -EBUSY;
 			else
 				ret = 0;
-		} else if (ret == -VMFS_E_RESERVED &&
-			   lock_backoff_sleep(&bo, end_us)) {
+		} else if (ret == -VMFS_E_RESERVED) {
+			if (!reserved) {
+				reserved = true;
+				end_us = lock_prim_reserved_end(lun, start_us,
+								end_us);
+			}
+			if (!lock_backoff_sleep(&bo, end_us))
+				break;
 			ret = 0;
 		} else {
 			break;

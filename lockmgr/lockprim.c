@@ -25,7 +25,10 @@
  * write are one atomic step.  Failure modes, and why they are safe:
  *  - another host holds the reservation: we wait for it, bounded by
  *    LOCK_PRIM_WAIT_MS, because it is held only for one read and one
- *    write of some other lock change;
+ *    write of some other lock change; where a hold can outlive its
+ *    holder's interest and is broken only after its break time (an
+ *    iSCSI lock LU's, lun/iscsi_pr.c), we wait that long instead, so
+ *    that the wait can end in the break rather than in an error;
  *  - its holder dies holding it: on the file backend the reservation is
  *    an OFD lock that dies with its process.  On a SAN a SCSI-2
  *    reservation outlives the host until RELEASE or a reset (LUN or
@@ -363,6 +366,14 @@ const char *lock_prim_name(unsigned prim)
 	}
 }
 
+int64_t lock_prim_reserved_end(struct lun *lun, int64_t start_us,
+			       int64_t end_us)
+{
+	int64_t brk = start_us + (int64_t)lun_reserve_break_ms(lun) * 1000;
+
+	return brk > end_us ? brk : end_us;
+}
+
 int lock_change(struct lock_ctx *ctx, const struct lock_op *op,
 		struct lock_state *out)
 {
@@ -374,6 +385,7 @@ int lock_change(struct lock_ctx *ctx, const struct lock_op *op,
 	struct lock_backoff bo = { .delay_us = LOCK_BACKOFF_MIN_US };
 	struct lock_try t = { .ctx = ctx, .op = op };
 	unsigned races = 0;
+	bool reserved = false;
 	int ret;
 
 	if (op->addr % VMFS_MD_BLOCK_SIZE)
@@ -411,6 +423,11 @@ int lock_change(struct lock_ctx *ctx, const struct lock_op *op,
 				break;
 			}
 		} else if (ret == -VMFS_E_RESERVED) {
+			if (!reserved) {
+				reserved = true;
+				prim_end = lock_prim_reserved_end(ctx->lun,
+						start_us, prim_end);
+			}
 			if (!lock_backoff_sleep(&bo, prim_end))
 				break;
 		} else {

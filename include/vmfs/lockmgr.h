@@ -324,8 +324,9 @@ unsigned lock_ctx_primitive(const struct lock_ctx *ctx);
  * timeout_ms bounds the wait for conflicting holders: 0 tries once.
  * Whatever the timeout, a miscompare (the record changed under us) is
  * re-read and decided again, and a reservation held by another host's
- * lock change is waited for, for at most LOCK_PRIM_WAIT_MS: both are
- * transient, not a holder in the way.  Waits back off exponentially with
+ * lock change is waited for, for at most LOCK_PRIM_WAIT_MS (or the LUN's
+ * break time of a hold left behind, lun_reserve_break_ms, if longer):
+ * both are transient, not a holder in the way.  Waits back off exponentially with
  * jitter; nothing spins.
  */
 #define LOCK_PRIM_WAIT_MS 2000u
