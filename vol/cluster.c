@@ -90,6 +90,7 @@ struct vcl_hwreq {
 
 struct vcl {
 	struct vol_cluster_opts o;
+	uint8_t host_uuid[VMFS_UUID_SIZE];	/* o.host_uuid points here */
 	struct lock_ctx *lk;
 	struct lock_hbwatch *watch;
 	uint8_t uuid[VMFS_UUID_SIZE];
@@ -264,6 +265,12 @@ static void sleep_ms(unsigned ms)
  */
 static __thread bool busy_ends;
 
+static bool vcl_is_me(const struct vcl *c, const struct lock_holder *h)
+{
+	return h->slot == c->o.my_slot &&
+	       !memcmp(h->uuid, c->o.host_uuid, VMFS_UUID_SIZE);
+}
+
 /*
  * Ask every holder in st but us, all live, to let go of addr over the
  * fast path.  True when each one answered: the caller looks at the disk
@@ -281,8 +288,7 @@ static bool vcl_ask(struct vcl *c, const struct lock_state *st, uint64_t addr,
 			const struct lock_holder *h = &st->holders[i];
 			int ret;
 
-			if (h->slot == c->o.my_slot &&
-			    !memcmp(h->uuid, c->o.host_uuid, VMFS_UUID_SIZE))
+			if (vcl_is_me(c, h))
 				continue;
 			NS_ADD(c, asked);
 			ret = c->net->ask_release(c->net_arg, h, addr, mode,
@@ -300,6 +306,40 @@ static bool vcl_ask(struct vcl *c, const struct lock_state *st, uint64_t addr,
 		}
 	pthread_rwlock_unlock(&c->net_rw);
 	return all;
+}
+
+static bool mode_covers(enum vmfs_lock_mode held, enum vmfs_lock_mode want);
+
+/* Whether we are among st's holders. */
+static bool vcl_holds(const struct vcl *c, const struct lock_state *st)
+{
+	for (uint32_t i = 0; i < st->nholders; i++)
+		if (vcl_is_me(c, &st->holders[i]))
+			return true;
+	return false;
+}
+
+/*
+ * lock_acquire found addr ours in another mode than wanted (-EINVAL)
+ * while this host counted it free: a change of ours whose answer was
+ * lost (it timed out, its path went away) landed after all.  Nothing
+ * here was done under that hold.  Take the lock as it is where its mode
+ * covers the one wanted; otherwise let go of it and acquire again.
+ */
+static int vcl_adopt(struct vcl *c, uint64_t addr, enum vmfs_lock_mode mode,
+		     struct lock_state *st)
+{
+	int ret;
+
+	VLOG(LOG_NOTICE, "the lock at %llu is ours in another mode than this host knew (a change whose answer was lost landed): %s",
+	     (unsigned long long)addr, mode_covers(st->mode, mode) ?
+	     "kept as it is" : "let go and taken again");
+	if (mode_covers(st->mode, mode))
+		return 0;
+	ret = lock_release(c->lk, addr, st);
+	if (ret)
+		return ret;
+	return lock_acquire(c->lk, addr, mode, 0, st);
 }
 
 /*
@@ -323,6 +363,13 @@ static int vcl_acquire(struct vcl *c, uint64_t addr, enum vmfs_lock_mode mode,
 		int64_t now;
 		int ret = lock_acquire(c->lk, addr, mode, 0, st);
 
+		if (ret == -EINVAL && vcl_holds(c, st))
+			ret = vcl_adopt(c, addr, mode, st);
+		/* The change's answer was lost (a path going away): ask
+		 * again, within the wait; what landed is ours already. */
+		if (ret == -ETIMEDOUT && vmfs_mono_ms() < live_end &&
+		    !c->stopping)
+			continue;
 		if (ret != -EBUSY)
 			return ret;
 		for (uint32_t i = 0; i < st->nholders; i++) {
@@ -2669,6 +2716,8 @@ int vol_cluster_start(struct vol *v, const struct vol_cluster_opts *o)
 	if (!c)
 		return -ENOMEM;
 	c->o = *o;
+	memcpy(c->host_uuid, o->host_uuid, VMFS_UUID_SIZE);
+	c->o.host_uuid = c->host_uuid;
 	c->nslots = v->g.max_hosts;
 	c->seen = calloc(c->nslots, sizeof(*c->seen));
 	c->si = calloc(c->nslots, sizeof(*c->si));

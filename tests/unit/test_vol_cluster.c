@@ -660,6 +660,59 @@ static void test_failed_release_retried(void)
 }
 
 /*
+ * A lock change of B's whose answer was lost landed after all (a path
+ * cut mid-command): the record names B as the EXCLUSIVE holder of a
+ * directory while B's engine counts it free.  B's next operation there
+ * wants it READONLY: it must take the lock as it is (EXCLUSIVE covers
+ * reading) instead of failing with EINVAL, as every operation there did,
+ * and let it go at the operation's end so that A can use the directory.
+ */
+static void test_lost_answer_adopted(void)
+{
+	uint8_t uuid[VMFS_UUID_SIZE] = { 0xa1, [15] = 1 };
+	struct lock_host lh;
+	struct lock_ctx *lk;
+	struct lock_state st;
+	struct vol_attr fa;
+	struct lun *raw;
+	uint64_t d;
+	struct vol *a, *b;
+
+	uhost_volume("cluster.img");
+	uhost_up(&hosts[0], 0, false);
+	uhost_up(&hosts[1], 1, false);
+	CU_ASSERT_FATAL(vol_cluster_is_shared(hosts[1].v));
+	a = hosts[0].v;
+	b = hosts[1].v;
+	d = mkdir_at(a, VMFS_ROOT_INO, "d");
+	CU_ASSERT_EQUAL_FATAL(vol_lookup(b, VMFS_ROOT_INO, "d", &fa), 0);
+
+	/* B's lost acquire: its identity, another handle, EXCLUSIVE. */
+	memset(&lh, 0, sizeof(lh));
+	lock_host_from_hb(&lh, hosts[1].hb, uuid);
+	CU_ASSERT_FATAL(lun_open(uhost_lun_path, 0, &raw) == 0);
+	CU_ASSERT_FATAL(lock_ctx_open(raw, &lh, hb_primitive(hosts[1].hb),
+				      &lk) == 0);
+	CU_ASSERT_EQUAL_FATAL(lock_acquire(lk, uhost_geom.res[VMFS_RES_INODE].obj_offset +
+					   d * uhost_geom.res[VMFS_RES_INODE].obj_size,
+					   VMFS_LOCK_EXCLUSIVE, 0, &st), 0);
+	CU_ASSERT_EQUAL(disk_lock(hosts[0].lun, d).mode, VMFS_LOCK_EXCLUSIVE);
+
+	/* B reads the directory (READONLY wanted), then creates in it. */
+	CU_ASSERT_EQUAL(vol_lookup(b, d, "nothing", &fa), -ENOENT);
+	create_at(b, d, "f", &fa);
+	/* Let go at the operation's end: A works there. */
+	CU_ASSERT(disk_lock_frees(hosts[0].lun, d));
+	CU_ASSERT_EQUAL(vol_lookup(a, d, "f", &fa), 0);
+	create_at(a, d, "g", &fa);
+
+	lock_ctx_close(lk);
+	lun_close(raw);
+	CU_ASSERT_EQUAL(cleanup(), 0);
+	CU_ASSERT(unit_fsck_clean(uhost_lun_path, "after the adopted lock"));
+}
+
+/*
  * A VM's lock handover (vol_file_detach / _attach): host A has a disk
  * open for writing, host B opens it too without its lock (detached),
  * A lets the lock go while its open stays, B takes it; at no point may
@@ -749,6 +802,7 @@ static CU_TestInfo tests[] = {
 	{ "cached_locks_handed_over", test_cached_locks_handed_over },
 	{ "uncache_is_not_a_request", test_uncache_is_not_a_request },
 	{ "failed_release_retried", test_failed_release_retried },
+	{ "lost_answer_adopted", test_lost_answer_adopted },
 	{ "detached_handover", test_detached_handover },
 	CU_TEST_INFO_NULL
 };
