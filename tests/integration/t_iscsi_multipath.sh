@@ -16,7 +16,14 @@
 #     to A, `vmfs paths MOUNT` counts them, nobody fences, host 2 works
 #     throughout, and after an unmount and a mount a verify-only pass
 #     finds every block.
-#  4. Both portals cut for longer than the fence time: the host fences
+#  4. Lock changes cut in the middle: host 1 creates files in a directory
+#     of its own as fast as it can (each one holds the lock LU briefly)
+#     while its path to A is cut three times; meanwhile host 2 writes a
+#     file every half second.  None of either fails: a hold that host 1
+#     left on its lost session it ends itself once it logged in through
+#     B, and a host that waits for the lock LU waits out a hold's break
+#     time rather than failing first.  fsck -n is clean.
+#  5. Both portals cut for longer than the fence time: the host fences
 #     (all paths gone), as a single-path host does.
 #
 # shellcheck source=tests/iscsi/lib.sh
@@ -111,6 +118,50 @@ assert all(x["failed_ago_ms"] >= 0 for x in j["paths"] if x["path"].startswith(s
 EOF
 t_log "$(grep -o 'WRITE: bw=[^,]*' "$T_DIR/fio.out"); $n_over failovers, $n_back failbacks logged"
 
+step "lock changes cut in the middle: host 1 creates files while its path A is cut thrice"
+mkdir "$T_DIR/m1/own"
+: >"$T_DIR/creates.err"
+(
+	n=0
+	while [[ ! -e $T_DIR/creates.stop ]]; do
+		touch "$T_DIR/m1/own/f$n" 2>>"$T_DIR/creates.err" ||
+			echo "create f$n failed at $(date +%T.%N)" >>"$T_DIR/creates.err"
+		n=$((n + 1))
+	done
+	echo "$n" >"$T_DIR/creates.n"
+) &
+creates_pid=$!
+T_PIDS+=("$creates_pid")
+sleep 2
+for round in 1 2 3; do
+	cut_path "$IS_PORTAL_A"
+	for ((i = 0; i < 6; i++)); do
+		echo "$round.$i" 2>"$T_DIR/h2.err" >"$T_DIR/m2/c$round-$i" ||
+			fail "host 2 cannot write while host 1's lock changes are cut: $(cat "$T_DIR/h2.err"); host 2: $(grep -E "error|lock LU" "$LOG2" | tail -n 3)"
+		sleep 0.5
+	done
+	# Three seconds into the cut every session has left A: nothing it
+	# had queued for A may still wait to be sent (it would reach the
+	# target when the path comes back, after others took over); a FIN
+	# alone (Send-Q 1) is harmless.
+	ip netns exec "$(cl_ns 1)" ss -tnH state all dst "$IS_PORTAL_A" >"$T_DIR/ss.out"
+	if awk '$1 != "SYN-SENT" && $3 > 1 { bad = 1 } END { exit !bad }' "$T_DIR/ss.out"; then
+		fail "host 1 still holds unsent data for portal A, 3 s into the cut: $(cat "$T_DIR/ss.out")"
+	fi
+	mend_path "$IS_PORTAL_A"
+	sleep 3
+done
+touch "$T_DIR/creates.stop"
+wait "$creates_pid"
+[[ ! -s $T_DIR/creates.err ]] ||
+	fail "host 1's creates failed while its path failed over: $(head -n 4 "$T_DIR/creates.err"); host 1: $(grep -E "error|lock LU" "$LOG1" | tail -n 3)"
+for l in "$LOG1" "$LOG2"; do
+	! grep -q "fenced" "$l" || fail "a host fenced: $(grep -E "path|fenc|renewal" "$l" | tail -n 4)"
+done
+n=$(find "$T_DIR/m2/own" -type f | wc -l)
+[[ $n == "$(cat "$T_DIR/creates.n")" ]] || fail "host 2 sees $n of host 1's $(cat "$T_DIR/creates.n") files"
+t_log "host 1 created $n files through 3 cuts; holds left on a lost session: $(grep -c "ended our hold" "$LOG1" || true) ended by host 1, $(grep -c "broke the hold" "$LOG2" || true) broken by host 2"
+
 step "after an unmount and a mount, a verify-only pass finds every block"
 cl_umount 1 "$T_DIR/m1"
 cl_vmfsd_mount 1 "$URL2" "$T_DIR/m1"
@@ -132,4 +183,5 @@ mend_path "$IS_PORTAL_B"
 grep -qh "fenced" "$T_DIR"/vmfsd-h1-m1*.log || fail "host 1 did not fence with every path gone for 15 s"
 cl_vmfs 1 umount --state-dir "$(cl_dir 1)/state" "$T_DIR/m1" >/dev/null 2>&1 || true
 cl_umount 2 "$T_DIR/m2"
+cl_vmfs 1 fsck -n "$URL_B" >"$T_DIR/fsck.out" 2>&1 || fail "fsck -n: $(tail -n 5 "$T_DIR/fsck.out")"
 t_log "ok"
