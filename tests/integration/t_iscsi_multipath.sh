@@ -103,8 +103,8 @@ fi
 for l in "$LOG1" "$LOG2"; do
 	! grep -q "fenced" "$l" || fail "a host fenced: $(grep -E "path|fenc|renewal" "$l" | tail -n 4)"
 done
-n_over=$(grep -c "path $IS_PORTAL_A[^ ]* failed" "$LOG1" || true)
-n_back=$(grep -c "path $IS_PORTAL_A[^ ]* answers again" "$LOG1" || true)
+n_over=$(grep -c "path ${IS_PORTAL_A}[^ ]* failed" "$LOG1" || true)
+n_back=$(grep -c "path ${IS_PORTAL_A}[^ ]* answers again" "$LOG1" || true)
 ((n_over >= 2 && n_back >= 2)) ||
 	fail "host 1 logged $n_over failovers from A and $n_back failbacks: $(grep -E "path" "$LOG1" | tail -n 6)"
 cl_vmfs 1 paths --json "$T_DIR/m1" >"$T_DIR/mpaths.json" || fail "vmfs paths MOUNT failed"
