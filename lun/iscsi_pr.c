@@ -703,8 +703,9 @@ static uint64_t isc_ctl_nexus(struct isc_lun *il)
  * if its RESERVE was the one without an answer.  A fresh key is
  * registered, PREEMPTs old (which ends its hold, making ours), and is
  * released.  When old is registered nowhere, PREEMPT answers
- * RESERVATION CONFLICT: nothing was left.  Best effort: what remains is
- * broken by a waiter after its break time, as a dead holder's.
+ * RESERVATION CONFLICT: nothing was left.  Best effort (with every path
+ * down nothing here answers either): what remains is broken by a waiter
+ * after its break time, as a dead holder's.
  */
 static void isc_lock_end_own(struct isc_lun *il, uint64_t old)
 {
@@ -717,24 +718,25 @@ static void isc_lock_end_own(struct isc_lun *il, uint64_t old)
 	rc = isc_prout_on(il, il->lock_lun,
 			  SCSI_PERSISTENT_RESERVE_REGISTER_AND_IGNORE_EXISTING_KEY,
 			  0, 0, key);
-	if (!rc)
+	if (!rc) {
 		rc = isc_prout_on(il, il->lock_lun,
 				  SCSI_PERSISTENT_RESERVE_PREEMPT,
 				  SCSI_PERSISTENT_RESERVE_TYPE_WRITE_EXCLUSIVE,
 				  key, old);
-	if (rc == -VMFS_E_RESERVED)
-		return;		/* old is registered nowhere */
-	if (!rc)
-		rc = isc_prout_on(il, il->lock_lun,
-				  SCSI_PERSISTENT_RESERVE_RELEASE,
-				  SCSI_PERSISTENT_RESERVE_TYPE_WRITE_EXCLUSIVE,
-				  key, 0);
+		if (rc == -VMFS_E_RESERVED)
+			return;		/* old is registered nowhere */
+	}
+	/* Ours now, if old held it: let go (or drop the key, which
+	 * does the same, if the RELEASE fails). */
+	if (!rc && (rc = isc_prout_on(il, il->lock_lun,
+				      SCSI_PERSISTENT_RESERVE_RELEASE,
+				      SCSI_PERSISTENT_RESERVE_TYPE_WRITE_EXCLUSIVE,
+				      key, 0)))
+		isc_lock_give_back(il);
 	qb_log(rc ? LOG_WARNING : LOG_NOTICE, "lun %s: lock LU %d: %s our hold "
 	       "of key 0x%016" PRIx64 ", left on a lost session%s%s",
 	       il->lun.name, il->lock_lun, rc ? "could not end" : "ended",
 	       old, rc ? ": " : "", rc ? vmfs_strerror(rc) : "");
-	if (rc)
-		isc_lock_give_back(il);
 }
 
 /*
