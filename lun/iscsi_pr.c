@@ -682,6 +682,20 @@ static void isc_lock_give_back(struct isc_lun *il)
 			   0, 0, 0);
 }
 
+/* key is one of the last few this handle made (its random bits, a
+ * sequence number at most 8 behind). */
+static bool isc_key_own_recent(struct isc_lun *il, uint64_t key)
+{
+	uint32_t behind;
+
+	if ((key & ISC_KEY_RANDOM_MASK) != (il->lock_base & ISC_KEY_RANDOM_MASK))
+		return false;
+	pthread_mutex_lock(&il->mu);
+	behind = (uint32_t)((il->lock_seq - key) & ISC_KEY_SEQ_MASK);
+	pthread_mutex_unlock(&il->mu);
+	return behind < 8;
+}
+
 static uint64_t isc_ctl_nexus(struct isc_lun *il)
 {
 	uint64_t n;
@@ -787,6 +801,16 @@ static int isc_lock_try(struct isc_lun *il)
 	rc = isc_read_reservation(il, il->lock_lun, &holder, &type);
 	if (rc || !holder)
 		return rc ? rc : -EAGAIN;	/* released meanwhile */
+	if (isc_key_own_recent(il, holder)) {
+		/* One of this handle's last holds, and none is running: a
+		 * handle takes the mutex for one body at a time (lockmgr/
+		 * lockprim.c lock_reserved), so every earlier hold of it had
+		 * ended, its I/O answered or aborted, before this try began.
+		 * Left on a lost session without our noticing (its RELEASE
+		 * came too late to end it, say): ended now, not waited out. */
+		isc_lock_end_own(il, holder);
+		return -EAGAIN;
+	}
 	pthread_mutex_lock(&il->mu);
 	if (holder != il->seen_key) {
 		il->seen_key = holder;
