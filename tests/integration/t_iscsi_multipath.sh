@@ -145,22 +145,26 @@ T_PIDS+=("$creates_pid")
 sleep 2
 for round in 1 2 3; do
 	cut_path "$IS_PORTAL_A"
+	sleep 0.2
+	unsent_to_a >"$T_DIR/ss1.out"
+	t_cut=$(date +%s%N)
 	for ((i = 0; i < 6; i++)); do
 		echo "$round.$i" 2>"$T_DIR/h2.err" >"$T_DIR/m2/c$round-$i" ||
 			fail "host 2 cannot write while host 1's lock changes are cut: $(cat "$T_DIR/h2.err"); host 2: $(grep -E "error|lock LU" "$LOG2" | tail -n 3)"
 		sleep 0.5
-		((i == 2)) && unsent_to_a >"$T_DIR/ss1.out"
 	done
-	# A command given up on (no answer within half the I/O timeout, 1 s
-	# here) takes its connection down with it: a connection to A that
-	# still had data to send 1.5 s later would send it when the path
-	# comes back, after others took over.  (A command issued on A a
-	# moment ago is pending legitimately: the same connection twice is
-	# what counts.)
+	# A command given up on (no answer within half its handle's I/O
+	# timeout: 1 s on the heartbeat's handle, 2 s on the data handle)
+	# takes its connection down with it: a connection to A that still
+	# had a write to send 3 s later would send it when the path comes
+	# back, after others took over.  (A command issued on A a moment ago
+	# is pending legitimately: the same connection in both looks is what
+	# counts.)
+	while (($(date +%s%N) - t_cut < 3000000000)); do sleep 0.1; done
 	unsent_to_a >"$T_DIR/ss2.out"
 	stale=$(awk 'NR == FNR { a[$4] = 1; next } $4 in a' "$T_DIR/ss1.out" "$T_DIR/ss2.out")
 	[[ -z $stale ]] ||
-		fail "host 1 kept unsent data for portal A for over 1.5 s of the cut: $stale"
+		fail "host 1 kept a write for portal A unsent for 3 s of the cut: $stale"
 	mend_path "$IS_PORTAL_A"
 	sleep 3
 done
