@@ -682,6 +682,18 @@ static void isc_lock_give_back(struct isc_lun *il)
 			   0, 0, 0);
 }
 
+/* A fresh hold key (*key), registered on the lock LU through the control
+ * session (REGISTER AND IGNORE EXISTING KEY: it replaces the nexus's). */
+static int isc_lock_register_fresh(struct isc_lun *il, uint64_t *key)
+{
+	pthread_mutex_lock(&il->mu);
+	*key = isc_hold_key(il);
+	pthread_mutex_unlock(&il->mu);
+	return isc_prout_on(il, il->lock_lun,
+			    SCSI_PERSISTENT_RESERVE_REGISTER_AND_IGNORE_EXISTING_KEY,
+			    0, 0, *key);
+}
+
 /* key is one of the last few this handle made (its random bits, a
  * sequence number at most 8 behind). */
 static bool isc_key_own_recent(struct isc_lun *il, uint64_t key)
@@ -726,12 +738,7 @@ static void isc_lock_end_own(struct isc_lun *il, uint64_t old)
 	uint64_t key;
 	int rc;
 
-	pthread_mutex_lock(&il->mu);
-	key = isc_hold_key(il);
-	pthread_mutex_unlock(&il->mu);
-	rc = isc_prout_on(il, il->lock_lun,
-			  SCSI_PERSISTENT_RESERVE_REGISTER_AND_IGNORE_EXISTING_KEY,
-			  0, 0, key);
+	rc = isc_lock_register_fresh(il, &key);
 	if (!rc) {
 		rc = isc_prout_on(il, il->lock_lun,
 				  SCSI_PERSISTENT_RESERVE_PREEMPT,
@@ -766,12 +773,7 @@ static int isc_lock_try(struct isc_lun *il)
 	uint64_t key, holder, nexus;
 	int type, rc;
 
-	pthread_mutex_lock(&il->mu);
-	key = isc_hold_key(il);
-	pthread_mutex_unlock(&il->mu);
-	rc = isc_prout_on(il, il->lock_lun,
-			  SCSI_PERSISTENT_RESERVE_REGISTER_AND_IGNORE_EXISTING_KEY,
-			  0, 0, key);
+	rc = isc_lock_register_fresh(il, &key);
 	if (rc)
 		return rc;
 	nexus = isc_ctl_nexus(il);
