@@ -25,6 +25,11 @@
  * transaction reaches a quarter of the ring, or when someone syncs.  When
  * idle, the tail moves up after commit_ms so a crash replays nothing.
  *
+ * jnl_seal closes the running transaction without I/O (a host that keeps
+ * its cluster locks, at the end of each operation); until the commit
+ * thread takes the newest sealed one, later seals join it (seal_join),
+ * so such a host too writes each block once per commit.
+ *
  * Freed data blocks: the engine must not reuse a block freed by
  * transaction T before jnl_reusable_seq() > T; by then T is durable and
  * the tail is past every record of it, so no replay can write an old
@@ -50,6 +55,8 @@ struct jent {
 	uint64_t seq;          /* newest transaction holding this image */
 	uint32_t flags;
 	bool running;          /* on the running transaction's list */
+	uint64_t open_gen;     /* in the open sealed transaction of this */
+	uint32_t open_idx;     /* generation, as its image open_idx */
 	struct jent *hnext;
 	struct jent *rnext;
 	uint8_t img[VMFS_MD_BLOCK_SIZE];
@@ -59,6 +66,7 @@ struct jent {
 struct jcommit {
 	uint64_t seq;
 	uint32_t nimages, ndesc, len;
+	uint32_t cap;          /* images the buffers have room for */
 	bool data;             /* points at data written in place */
 	int64_t since;         /* when its first block changed */
 	uint8_t *ring;         /* len blocks: descriptors, images, commit */
@@ -103,6 +111,10 @@ struct jnl {
 	 * running one, whose sequence is above theirs */
 	struct jsealed *sealed, **sealed_tail;
 	uint32_t sealed_blocks;
+	/* the newest sealed one while the commit thread has not taken it:
+	 * the next seal joins it (jnl_seal); its entries carry open_gen */
+	struct jsealed *open;
+	uint64_t open_gen;
 
 	/* every image not yet home */
 	struct jent **tab;
@@ -242,6 +254,7 @@ int jnl_dirty(struct jnl *j, uint64_t addr, const void *img, uint32_t flags)
 		}
 		e->addr = addr;
 		e->running = false;
+		e->open_gen = 0;
 		e->hnext = *tab_slot(j, addr);
 		*tab_slot(j, addr) = e;
 	}
@@ -255,10 +268,13 @@ int jnl_dirty(struct jnl *j, uint64_t addr, const void *img, uint32_t flags)
 		/* The first block of a transaction starts its commit clock:
 		 * wake the commit thread, which may be asleep with nothing
 		 * due, so that it commits commit_ns from now even if no one
-		 * syncs.  At the trigger it commits at once. */
+		 * syncs.  With a sealed transaction or home writes pending it
+		 * wakes up sooner than that anyway, and looks again.  At the
+		 * trigger it commits at once. */
 		if (!j->run_n++) {
 			j->run_since = vmfs_mono_ns();
-			pthread_cond_signal(&j->kick);
+			if (!j->sealed && j->home <= j->tail)
+				pthread_cond_signal(&j->kick);
 		}
 		if (j->run_n == j->trigger)
 			pthread_cond_signal(&j->kick);
@@ -313,17 +329,88 @@ static bool tail_wanted(const struct jnl *j)
 	       j->drain_seq <= j->home_seq;
 }
 
-/*
- * Step 1, with mu held: wait for handles, copy the running transaction
- * out.  Returns 0, or an error (the journal is then failed).  yield: the
- * commit thread's own build, which gives way (-EAGAIN, nothing done)
- * when a sealed transaction is wanted meanwhile, because the handles it
- * waits for may themselves wait for what that sealed one lets go.
- */
-static int commit_build(struct jnl *j, struct jcommit *c, bool yield)
-{
-	uint32_t n, k = 0, i = 0;
+#define TAGS VMFS_JNL_TAGS_PER_DESC
 
+/* Ring block of image i: a descriptor comes before each TAGS images. */
+static uint32_t img_block(uint32_t i)
+{
+	return i + i / TAGS + 1;
+}
+
+/* Ring blocks of a transaction of n images: descriptors, images, commit. */
+static uint32_t txn_len(uint32_t n)
+{
+	return (n + TAGS - 1) / TAGS + n + 1;
+}
+
+/* Room in c for n images in all; what it holds stays. */
+static int jcommit_room(struct jcommit *c, uint32_t n)
+{
+	uint32_t cap = c->cap ? c->cap : 4;
+	size_t bytes;
+	uint8_t *ring;
+	void *p;
+
+	if (n <= c->cap)
+		return 0;
+	while (cap < n)
+		cap *= 2;
+	bytes = (size_t)txn_len(cap) * VMFS_MD_BLOCK_SIZE;
+	ring = lun_buf_alloc(bytes);
+	if (!ring)
+		return -ENOMEM;
+	memset(ring, 0, bytes);
+	if (c->ring)
+		memcpy(ring, c->ring, (size_t)c->len * VMFS_MD_BLOCK_SIZE);
+	lun_buf_free(c->ring);
+	c->ring = ring;
+	p = realloc(c->addr, cap * sizeof(*c->addr));
+	if (!p)
+		return -ENOMEM;
+	c->addr = p;
+	p = realloc(c->flags, cap * sizeof(*c->flags));
+	if (!p)
+		return -ENOMEM;
+	c->flags = p;
+	p = realloc(c->at, cap * sizeof(*c->at));
+	if (!p)
+		return -ENOMEM;
+	c->at = p;
+	c->cap = cap;
+	return 0;
+}
+
+/* e's image as image i of c (i == c->nimages: one more; room made). */
+static void jcommit_put(struct jcommit *c, uint32_t i, const struct jent *e)
+{
+	uint32_t t = i % TAGS, k = img_block(i);
+	struct vmfs_jnl_desc *d =
+		(void *)(c->ring + (size_t)(k - t - 1) * VMFS_MD_BLOCK_SIZE);
+
+	fmt_jnl_tag_set(d, t, e->addr, e->flags);
+	if (i == c->nimages) {
+		/* seq, jid and gen are commit_seal's. */
+		fmt_jnl_desc_encode(&(struct fmt_jnl_desc){ .index = i / TAGS,
+							    .ntags = t + 1 }, d);
+		c->nimages = i + 1;
+		c->ndesc = i / TAGS + 1;
+		c->len = txn_len(i + 1);
+	}
+	memcpy(c->ring + (size_t)k * VMFS_MD_BLOCK_SIZE, e->img,
+	       VMFS_MD_BLOCK_SIZE);
+	c->addr[i] = e->addr;
+	c->flags[i] = e->flags;
+	c->at[i] = k;
+}
+
+/*
+ * Stop new handles and wait for the open ones to end (mu held).  yield:
+ * the commit thread's own build, which gives way (-EAGAIN) when a sealed
+ * transaction is wanted meanwhile, because the handles it waits for may
+ * themselves wait for what that sealed one lets go.
+ */
+static int run_quiesce(struct jnl *j, bool yield)
+{
 	j->locked = true;
 	while (j->updates) {
 		if (yield && (sealed_wanted(j) || tail_wanted(j))) {
@@ -333,56 +420,88 @@ static int commit_build(struct jnl *j, struct jcommit *c, bool yield)
 		}
 		pthread_cond_wait(&j->cv, &j->mu);
 	}
-	n = j->run_n;
-	memset(c, 0, sizeof(*c));
-	c->seq = j->run_seq;
-	c->since = j->run_since;
-	c->data = j->run_data;
-	c->nimages = n;
-	c->ndesc = (n + VMFS_JNL_TAGS_PER_DESC - 1) / VMFS_JNL_TAGS_PER_DESC;
-	c->len = c->ndesc + n + 1;
-	if (c->len > j->r.nblocks) {
-		JLOG(LOG_CRIT, "%s: one transaction needs %u journal blocks, the journal has %llu",
-		     lun_name(j->lun), c->len, (unsigned long long)j->r.nblocks);
-		fail_locked(j, -VMFS_E_JNL_FULL, "committing");
-	} else {
-		c->ring = lun_buf_alloc((size_t)c->len * VMFS_MD_BLOCK_SIZE);
-		c->addr = malloc(n * sizeof(*c->addr));
-		c->flags = malloc(n * sizeof(*c->flags));
-		c->at = malloc(n * sizeof(*c->at));
-		if (!c->ring || !c->addr || !c->flags || !c->at)
-			fail_locked(j, -ENOMEM, "committing");
-	}
-	if (!j->err) {
-		struct vmfs_jnl_desc *d = NULL;
+	return 0;
+}
 
-		memset(c->ring, 0, (size_t)c->len * VMFS_MD_BLOCK_SIZE);
-		for (struct jent *e = j->run_list; e; e = e->rnext, i++) {
-			uint32_t t = i % VMFS_JNL_TAGS_PER_DESC;
-
-			if (!t)
-				d = (void *)(c->ring + (size_t)k++ * VMFS_MD_BLOCK_SIZE);
-			fmt_jnl_tag_set(d, t, e->addr, e->flags);
-			/* seq, jid and gen are commit_seal's. */
-			fmt_jnl_desc_encode(&(struct fmt_jnl_desc){
-						    .index = i / VMFS_JNL_TAGS_PER_DESC,
-						    .ntags = t + 1 }, d);
-			memcpy(c->ring + (size_t)k * VMFS_MD_BLOCK_SIZE, e->img,
-			       VMFS_MD_BLOCK_SIZE);
-			c->addr[i] = e->addr;
-			c->flags[i] = e->flags;
-			c->at[i] = k++;
-		}
-	}
+/*
+ * The running transaction's entries are copied out (into c, or joined to
+ * the open sealed one): it starts empty, and handles may go on.  next:
+ * it also takes the next sequence (it did not join an earlier one).
+ */
+static int run_reset(struct jnl *j, bool next)
+{
 	for (struct jent *e = j->run_list; e; e = e->rnext)
 		e->running = false;
 	j->run_list = NULL;
 	j->run_n = 0;
 	j->run_data = false;
-	j->run_seq++;
+	if (next)
+		j->run_seq++;
 	j->locked = false;
 	pthread_cond_broadcast(&j->cv);
 	return j->err;
+}
+
+/*
+ * Step 1, with mu held: wait for handles, copy the running transaction
+ * out.  Returns 0, or an error (the journal is then failed), or -EAGAIN
+ * (yield, run_quiesce: nothing done).  gen: nonzero when c is to be the
+ * open sealed transaction, which later seals may join.
+ */
+static int commit_build(struct jnl *j, struct jcommit *c, bool yield,
+			uint64_t gen)
+{
+	uint32_t i = 0;
+	int ret = run_quiesce(j, yield);
+
+	if (ret)
+		return ret;
+	memset(c, 0, sizeof(*c));
+	c->seq = j->run_seq;
+	c->since = j->run_since;
+	c->data = j->run_data;
+	if (txn_len(j->run_n) > j->r.nblocks) {
+		JLOG(LOG_CRIT, "%s: one transaction needs %u journal blocks, the journal has %llu",
+		     lun_name(j->lun), txn_len(j->run_n),
+		     (unsigned long long)j->r.nblocks);
+		fail_locked(j, -VMFS_E_JNL_FULL, "committing");
+	} else if (jcommit_room(c, j->run_n)) {
+		fail_locked(j, -ENOMEM, "committing");
+	}
+	for (struct jent *e = j->run_list; e && !j->err; e = e->rnext, i++) {
+		jcommit_put(c, i, e);
+		e->open_gen = gen;
+		e->open_idx = i;
+	}
+	return run_reset(j, true);
+}
+
+/*
+ * jnl_seal's other way, with mu held and handles quiesced: the running
+ * transaction joins the open sealed one o (same sequence; a block both
+ * changed keeps the newer image).  Nothing in o has been written yet, so
+ * a replay sees both or neither, like one running transaction.
+ */
+static int seal_join(struct jnl *j, struct jsealed *o)
+{
+	uint32_t len = o->c.len;
+
+	if (jcommit_room(&o->c, o->c.nimages + j->run_n)) {
+		fail_locked(j, -ENOMEM, "sealing");
+		return run_reset(j, false);
+	}
+	for (struct jent *e = j->run_list; e; e = e->rnext) {
+		if (e->open_gen != j->open_gen) {
+			e->open_gen = j->open_gen;
+			e->open_idx = o->c.nimages;
+		}
+		jcommit_put(&o->c, e->open_idx, e);
+		/* Home with o now, whatever sequence dirtied it. */
+		e->seq = o->c.seq;
+	}
+	o->c.data |= j->run_data;
+	j->sealed_blocks += o->c.len - len;
+	return run_reset(j, false);
 }
 
 /* Seal descriptors and commit record for ring position pos. */
@@ -581,7 +700,7 @@ static void commit_batch(struct jnl *j, struct jcommit *cs, uint32_t n)
 static void commit_locked(struct jnl *j)
 {
 	struct jcommit c;
-	int ret = commit_build(j, &c, true);
+	int ret = commit_build(j, &c, true, 0);
 
 	if (ret == -EAGAIN)
 		return;   /* sealed ones first */
@@ -609,6 +728,8 @@ static void commit_sealed_locked(struct jnl *j)
 		j->sealed = s->next;
 		if (!j->sealed)
 			j->sealed_tail = &j->sealed;
+		if (s == j->open)
+			j->open = NULL;   /* later seals start a new one */
 		j->sealed_blocks -= s->c.len;
 		total += s->c.len;
 		cs[n] = s->c;
@@ -779,13 +900,29 @@ int jnl_seal(struct jnl *j, uint64_t *seq)
 	if (!ret && !j->run_n) {
 		*seq = j->run_seq - 1;
 	} else if (!ret) {
-		ret = commit_build(j, &sl->c, false);
-		if (!ret) {
-			*seq = sl->c.seq;
-			j->sealed_blocks += sl->c.len;
-			*j->sealed_tail = sl;
-			j->sealed_tail = &sl->next;
-			sl = NULL;
+		ret = run_quiesce(j, false);
+		/* Join the open one while it stays small: a host that keeps
+		 * its locks seals every operation, and one commit (one home
+		 * write per block) then serves them all, as the running
+		 * transaction does for a lone host. */
+		if (!ret && j->open &&
+		    txn_len(j->open->c.nimages + j->run_n) <= j->trigger) {
+			*seq = j->open->c.seq;
+			ret = seal_join(j, j->open);
+			/* Due when o is (the commit thread knows when). */
+			if (j->sealed_blocks >= j->trigger)
+				pthread_cond_signal(&j->kick);
+		} else if (!ret) {
+			/* (run_quiesce again: it returns at once) */
+			ret = commit_build(j, &sl->c, false, ++j->open_gen);
+			if (!ret) {
+				*seq = sl->c.seq;
+				j->sealed_blocks += sl->c.len;
+				*j->sealed_tail = sl;
+				j->sealed_tail = &sl->next;
+				j->open = sl;
+				sl = NULL;
+			}
 			pthread_cond_signal(&j->kick);
 		}
 	}
@@ -945,6 +1082,7 @@ int jnl_stop(struct jnl *j)
 		struct jsealed *sl = j->sealed;
 
 		j->sealed = sl->next;
+		j->open = NULL;
 		jcommit_free(&sl->c);
 		free(sl);
 	}

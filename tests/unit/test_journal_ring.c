@@ -36,10 +36,10 @@ static void img_fill(uint8_t *img, uint64_t addr, uint64_t seed)
 	}
 }
 
-static void jfix_start(struct jfix *f, uint64_t jsize)
+static void jfix_start_ms(struct jfix *f, uint64_t jsize, uint32_t commit_ms)
 {
 	struct lun *raw;
-	struct jnl_params p = { .commit_ms = 50 };
+	struct jnl_params p = { .commit_ms = commit_ms };
 
 	memset(f, 0, sizeof(*f));
 	f->path = mkfile("jnl", HOME_HI);
@@ -51,6 +51,11 @@ static void jfix_start(struct jfix *f, uint64_t jsize)
 	CU_ASSERT_FATAL(jnl_start(f->lun, JOFF, &f->b, &p, &f->j) == 0);
 	f->want = calloc(NHOME, sizeof(*f->want));
 	CU_ASSERT_FATAL(f->want != NULL);
+}
+
+static void jfix_start(struct jfix *f, uint64_t jsize)
+{
+	jfix_start_ms(f, jsize, 50);
 }
 
 /* One handle changing n blocks starting at block first (stride step). */
@@ -397,9 +402,9 @@ static void test_seal_drain_with_open_handle(void)
 }
 
 /*
- * Many small sealed transactions (more than one commit writes at once,
- * more than the ring holds) interleaved with plain ones: a sync makes all
- * durable and a replay after a crash gives every synced image back.
+ * Many small sealed transactions (more than the ring holds) interleaved
+ * with plain ones: a sync makes all durable and a replay after a crash
+ * gives every synced image back.
  */
 static void test_many_sealed(void)
 {
@@ -421,7 +426,70 @@ static void test_many_sealed(void)
 	}
 	CU_ASSERT_EQUAL(jnl_sync(f.j), 0);
 	jnl_stats_get(f.j, &st);
-	CU_ASSERT(st.commits > 256);
+	/* Seals joined open ones, and the ring went round more than once. */
+	CU_ASSERT(st.commits < 600);
+	CU_ASSERT(st.ring_blocks > 2 * 64);
+	jfix_crash(&f);
+	CU_ASSERT_EQUAL(jnl_replay(f.lun, JOFF, &f.b, &r), 0);
+	jfix_check_home(&f);
+	jfix_end(&f);
+}
+
+/*
+ * A seal joins the sealed transaction the commit thread has not taken
+ * yet: one sequence, one image per block (the newest), one commit; once
+ * taken, the next seal starts another; one that would pass a quarter of
+ * the ring starts another too.  A replay after a crash gives back the
+ * newest image of every block.
+ */
+static void test_seal_joins_open(void)
+{
+	struct jfix f;
+	struct jnl_walk_result r;
+	struct jnl_stats st;
+	uint64_t s1, s2, s3, s[8];
+	uint8_t img[4096], want[4096];
+
+	/* No commit on its own: only the drain below takes the open one. */
+	jfix_start_ms(&f, 1 * MiB, 600000);
+	jfix_txn(&f, 0, 3, 1, 1, false);
+	CU_ASSERT_EQUAL_FATAL(jnl_seal(f.j, &s1), 0);
+	jfix_txn(&f, 2, 2, 1, 2, false);
+	CU_ASSERT_EQUAL_FATAL(jnl_seal(f.j, &s2), 0);
+	CU_ASSERT_EQUAL(s2, s1);
+	CU_ASSERT(jnl_running_seq(f.j) > s1);
+	jnl_stats_get(f.j, &st);
+	CU_ASSERT_EQUAL(st.commits, 0);
+	CU_ASSERT_FATAL(jnl_lookup(f.j, HOME_LO + 2 * 4096, img));
+	img_fill(want, HOME_LO + 2 * 4096, 2);
+	CU_ASSERT(memcmp(img, want, 4096) == 0);
+
+	CU_ASSERT_EQUAL_FATAL(jnl_drain_to(f.j, s1), 0);
+	CU_ASSERT(block_is(&f, 0, 1) && block_is(&f, 1, 1));
+	CU_ASSERT(block_is(&f, 2, 2) && block_is(&f, 3, 2));
+	jnl_stats_get(f.j, &st);
+	CU_ASSERT_EQUAL(st.commits, 1);
+	CU_ASSERT_EQUAL(st.images, 4);
+	CU_ASSERT(jnl_reusable_seq(f.j) > s1);
+
+	/* Taken and home: the next seal is a transaction of its own. */
+	jfix_txn(&f, 2, 1, 1, 3, false);
+	CU_ASSERT_EQUAL_FATAL(jnl_seal(f.j, &s3), 0);
+	CU_ASSERT(s3 > s1);
+
+	/* 1 MiB: 255 ring blocks, so a quarter is 63.  The open one holds
+	 * one block; six seals of 10 join it (61 images, 63 blocks with
+	 * descriptor and commit), the seventh would pass the quarter. */
+	for (int i = 0; i < 7; i++) {
+		jfix_txn(&f, 100 + 10 * i, 10, 1, 10 + i, false);
+		CU_ASSERT_EQUAL_FATAL(jnl_seal(f.j, &s[i]), 0);
+	}
+	CU_ASSERT_EQUAL(s[0], s3);
+	CU_ASSERT_EQUAL(s[5], s3);
+	CU_ASSERT(s[6] > s3);
+	/* And a change that stays in the running transaction. */
+	jfix_txn(&f, 2, 1, 1, 4, false);
+	CU_ASSERT_EQUAL(jnl_sync(f.j), 0);
 	jfix_crash(&f);
 	CU_ASSERT_EQUAL(jnl_replay(f.lun, JOFF, &f.b, &r), 0);
 	jfix_check_home(&f);
@@ -437,6 +505,7 @@ static CU_TestInfo tests[] = {
 	{ "group_commit", test_group_commit },
 	{ "seal_drain_with_open_handle", test_seal_drain_with_open_handle },
 	{ "many_sealed", test_many_sealed },
+	{ "seal_joins_open", test_seal_joins_open },
 	CU_TEST_INFO_NULL
 };
 
