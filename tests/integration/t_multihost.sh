@@ -307,7 +307,7 @@ EOF
 	done
 	# The watchers sweep every renewal (2 s); on a loaded machine the
 	# hosts may take a few ticks to work through them (14-15 s seen on a
-	# quiet one, over 30 s once with other suites running), never a
+	# quiet one, over 30 s in one run of this test alone), never a
 	# remount.
 	t0=$(date +%s)
 	while :; do
