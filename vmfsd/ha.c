@@ -240,7 +240,11 @@ static void ha_walk(struct vmfsd_ha *ha, const char *dir, int depth,
 		struct stat st;
 		int ret;
 
+		/* Only directories hold VMs: no stat of every file in a
+		 * busy directory, each of which would take its lock from the
+		 * host working there. */
 		if (e->d_name[0] == '.' ||
+		    (e->d_type != DT_DIR && e->d_type != DT_UNKNOWN) ||
 		    snprintf(sub, sizeof(sub), "%s/%s", dir, e->d_name) >=
 		    (int)sizeof(sub) || stat(sub, &st) || !S_ISDIR(st.st_mode))
 			continue;

@@ -17,6 +17,8 @@
 #    create at once; every host lists the same files;
 #  - a host that works alone in its own directory keeps its locks: its
 #    operations ask nobody;
+#  - host 3 mounts again while host 1 creates and removes files: none fails
+#    (host 3's HA scan at mount stats no files);
 #  - host 3 crashes (kill -9 of its corosync and vmfsd) holding a file
 #    open for writing with fsync'ed data: the group drops it in about 2 s,
 #    but nobody recovers it before its heartbeat says it is dead (leaving
@@ -168,6 +170,33 @@ cmp -s "$T_DIR/ls-1" "$T_DIR/ls-2" && cmp -s "$T_DIR/ls-1" "$T_DIR/ls-3" ||
 	fail "the hosts list different files: $(diff "$T_DIR/ls-1" "$T_DIR/ls-2" | head; diff "$T_DIR/ls-1" "$T_DIR/ls-3" | head)"
 sz=$(stat -c %s "$(mnt 3)/shared/c2-149")
 [[ $sz == 149 ]] || fail "host 3 reads size $sz of a file host 2 wrote 149 bytes to"
+
+step "host 3 mounts again while host 1 creates and removes files as fast as it can: host 3's HA scan takes nothing from host 1"
+# The scan at mount walks the top directories for VMs. It once stat()ed
+# every file there, each stat taking the directory's lock from host 1,
+# which then waited on host 3 and failed creates with EBUSY.
+cl_umount 3 "$(mnt 3)"
+mkdir "$(mnt 1)/busy"
+# For 4 leases (the scan comes about a lease after the mount), keeping
+# 1,500 files in the directory: create one, remove the oldest.
+python3 - "$(mnt 1)/busy" $((4 * LEASE_MS)) >"$T_DIR/busy.out" 2>&1 <<'PY' &
+import os, sys, time
+d, end = sys.argv[1], time.time() + int(sys.argv[2]) / 1000
+n = 0
+while time.time() < end:
+    os.close(os.open("%s/f%d" % (d, n), os.O_CREAT | os.O_WRONLY, 0o644))
+    if n >= 1500:
+        os.unlink("%s/f%d" % (d, n - 1500))
+    n += 1
+print(n)
+PY
+busy=$!
+T_PIDS+=("$busy")
+sleep 0.5
+cl_vmfsd_mount 3 "$LUN" "$(mnt 3)" --lease-ms "$LEASE_MS"
+wait "$busy" || fail "host 1's creates failed while host 3 mounted: $(tail -n 2 "$T_DIR/busy.out"; grep -h "EBUSY" "$(vlog 1)" | tail -n 2)"
+wait_caching 3
+t_log "host 1 created $(cat "$T_DIR/busy.out") files in $((4 * LEASE_MS)) ms while host 3 mounted and scanned for HA VMs; none failed"
 
 step "host 3 dies holding a file open for writing; recovered only once its heartbeat is dead"
 echo "fsynced by h3" >"$(mnt 3)/disk3"
