@@ -343,18 +343,20 @@ static uint32_t txn_len(uint32_t n)
 	return (n + TAGS - 1) / TAGS + n + 1;
 }
 
-/* Room in c for n images in all; what it holds stays. */
+/* Room in c for n images in all; what it holds stays.  A new one gets
+ * exactly n (the commit thread's build of a lone host's transaction); a
+ * growing one (joins) at least doubles. */
 static int jcommit_room(struct jcommit *c, uint32_t n)
 {
-	uint32_t cap = c->cap ? c->cap : 4;
+	uint32_t cap = c->cap * 2;
 	size_t bytes;
 	uint8_t *ring;
 	void *p;
 
 	if (n <= c->cap)
 		return 0;
-	while (cap < n)
-		cap *= 2;
+	if (cap < n)
+		cap = n;
 	bytes = (size_t)txn_len(cap) * VMFS_MD_BLOCK_SIZE;
 	ring = lun_buf_alloc(bytes);
 	if (!ring)
