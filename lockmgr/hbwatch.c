@@ -137,6 +137,20 @@ int lock_hbwatch_judge(struct lock_hbwatch *w, const struct lock_holder *h)
 	return ret;
 }
 
+int64_t lock_hbwatch_seen_ms(struct lock_hbwatch *w,
+			     const struct lock_holder *h)
+{
+	int64_t ret = -1;
+
+	if (!w || !h || h->slot >= HBW_MAX_SLOTS)
+		return -1;
+	pthread_mutex_lock(&w->mu);
+	if (w->seen[h->slot].valid && w->seen[h->slot].hb_gen == h->hb_gen)
+		ret = w->seen[h->slot].since_ms;
+	pthread_mutex_unlock(&w->mu);
+	return ret;
+}
+
 int lock_hbwatch_is_live(void *watcher, const struct lock_holder *h)
 {
 	int ret = lock_hbwatch_judge(watcher, h);

@@ -343,10 +343,37 @@ static int vcl_adopt(struct vcl *c, uint64_t addr, enum vmfs_lock_mode mode,
 }
 
 /*
+ * Whether a holder in st (not us) has not renewed its heartbeat for a
+ * renewal interval and a heartbeat I/O timeout, by the watcher's
+ * judgements: it is due, and it may be dead.  A host killed just after a
+ * renewal turns dead only a lease and a renewal after this host first
+ * saw that renewal (SPEC §5), later than a lease-long wait for a live
+ * holder that began at once ends.
+ */
+static bool vcl_silent(const struct vcl *c, const struct lock_state *st,
+		       int64_t now)
+{
+	int64_t quiet = (int64_t)c->o.t.renew_ms + c->o.t.io_timeout_ms;
+
+	for (uint32_t i = 0; i < st->nholders; i++) {
+		int64_t seen;
+
+		if (vcl_is_me(c, &st->holders[i]))
+			continue;
+		seen = lock_hbwatch_seen_ms(c->watch, &st->holders[i]);
+		if (seen >= 0 && now - seen >= quiet)
+			return true;
+	}
+	return false;
+}
+
+/*
  * Acquire addr in mode.  Holders that are live make us wait up to
  * live_ms; holders that are dead (their host not yet recovered) up to
  * dead_ms more, while the tick recovers them; holders whose slot moved on
- * are broken at once.  -EBUSY with *st naming who is in the way.
+ * are broken at once.  With wait_dead, a holder found silent (vcl_silent)
+ * when the live wait ends is waited for as a dead one.
+ * -EBUSY with *st naming who is in the way.
  */
 static int vcl_acquire(struct vcl *c, uint64_t addr, enum vmfs_lock_mode mode,
 		       unsigned live_ms, bool wait_dead, struct lock_state *st)
@@ -394,11 +421,12 @@ static int vcl_acquire(struct vcl *c, uint64_t addr, enum vmfs_lock_mode mode,
 				return ret;
 		}
 		now = vmfs_mono_ms();
-		if (now >= (dead ? dead_end : live_end) || c->stopping)
+		if (c->stopping || now >= dead_end ||
+		    (now >= live_end && !dead && !vcl_silent(c, st, now)))
 			return -EBUSY;
 		/* Live holders in our group: ask them (a cached lock is let
 		 * go at once, one an operation uses when it ends). */
-		if (!dead && !gone && now >= next_ask) {
+		if (!dead && !gone && now >= next_ask && now < live_end) {
 			unsigned left = (unsigned)(live_end - now);
 			bool busy = false;
 

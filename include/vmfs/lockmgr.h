@@ -404,6 +404,14 @@ void lock_hbwatch_close(struct lock_hbwatch *w);
 /* One LOCK_HOLDER_* (one sector read), or a negative error. */
 int lock_hbwatch_judge(struct lock_hbwatch *w, const struct lock_holder *h);
 /*
+ * When this watcher first saw h's current (hb_gen, counter) pair, on our
+ * CLOCK_MONOTONIC, as of its last judgement of h (no read); -1 if it has
+ * not judged h in this generation.  A holder whose value is not later
+ * than a moment t has not renewed since t, as far as this watcher saw.
+ */
+int64_t lock_hbwatch_seen_ms(struct lock_hbwatch *w,
+			     const struct lock_holder *h);
+/*
  * Two lock_live_fn over a watcher (pass it as live_arg):
  * lock_hbwatch_holds counts DEAD holders as still holding: what every
  * host uses, so that nobody breaks a lock before the dead holder's

@@ -794,11 +794,85 @@ static void test_detached_handover(void)
 	CU_ASSERT(unit_fsck_clean(uhost_lun_path, "after the detached handovers"));
 }
 
+/*
+ * A host that dies just after a renewal holds a lock another host waits
+ * for.  The waiter judges it dead only a lease and a renewal after it
+ * first saw that renewal, later than the wait for a live holder (one
+ * lease) ends: the waiter must not give up with EBUSY then, but wait
+ * until the dead host is recovered and its lock broken.
+ */
+static void test_dead_holder_waited_for(void)
+{
+	int done[2];
+	struct hb_slot_info si;
+	struct vol_setattr sa = { .mode = 0600 };
+	struct vol_attr fa, a2;
+	struct timespec t0, t1;
+	uint64_t counter;
+	pid_t pid;
+	int st, ret, k;
+
+	uhost_volume("cluster.img");
+	uhost_lease_ms = 2000;	/* every host: the waiter's wait is a lease */
+	CU_ASSERT_FATAL(pipe(done) == 0);
+	pid = fork();   /* before any thread: the child starts its own */
+	CU_ASSERT_FATAL(pid >= 0);
+	if (pid == 0) {
+		struct uhost c;
+		struct vol_attr a;
+
+		memset(&c, 0, sizeof(c));
+		uhost_up(&c, 2, false);
+		if (vol_create(c.v, VMFS_ROOT_INO, "c-disk", S_IFREG | 0644, 0,
+			       0, 0, &a) || vol_open_file(c.v, a.ino, true) < 0 ||
+		    vol_write(c.v, a.ino, "from C", 6, 0) != 6 ||
+		    vol_fsync(c.v, a.ino, false))
+			_exit(3);
+		if (write(done[1], &a.ino, sizeof(a.ino)) != sizeof(a.ino))
+			_exit(4);
+		pause();   /* killed here, holding its file's lock */
+		_exit(5);
+	}
+	close(done[1]);
+	uhost_up(&hosts[0], 0, false);
+	uhost_up(&hosts[1], 1, false);
+	uhost_lease_ms = UHOST_LEASE_MS_DEFAULT;
+	if (read(done[0], &fa.ino, sizeof(fa.ino)) != sizeof(fa.ino)) {
+		kill(pid, SIGKILL);
+		waitpid(pid, &st, 0);
+		close(done[0]);
+		CU_FAIL_FATAL("host C's process ended early");
+	}
+	close(done[0]);
+	/* Kill C right after a renewal of its heartbeat. */
+	CU_ASSERT_FATAL(slot_of(2, &si));
+	counter = si.counter;
+	for (k = 0; k < 1000 && slot_of(2, &si) && si.counter == counter; k++)
+		usleep(2000);
+	kill(pid, SIGKILL);
+	CU_ASSERT_FATAL(waitpid(pid, &st, 0) == pid);
+	CU_ASSERT_FATAL(si.counter != counter);
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	ret = vol_setattr(hosts[0].v, fa.ino, &sa, VOL_SET_MODE, &a2);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	printf("[chmod %d after %ld ms] ", ret,
+	       (long)((t1.tv_sec - t0.tv_sec) * 1000 +
+		      (t1.tv_nsec - t0.tv_nsec) / 1000000));
+	CU_ASSERT_EQUAL(ret, 0);
+	CU_ASSERT_EQUAL(a2.mode & 07777, 0600);
+	CU_ASSERT_FALSE(slot_of(2, &si));   /* recovered: its slot is free */
+
+	CU_ASSERT_EQUAL(cleanup(), 0);
+	CU_ASSERT(unit_fsck_clean(uhost_lun_path, "after the dead holder's lock was broken"));
+}
+
 static CU_TestInfo tests[] = {
 	{ "grow_online_shared", test_grow_online_shared },
 	{ "no_cycle_across_hosts", test_no_cycle_across_hosts },
 	{ "inode_reused_by_another_host", test_inode_reused_by_another_host },
 	{ "recoverer_dies", test_recoverer_dies },
+	{ "dead_holder_waited_for", test_dead_holder_waited_for },
 	{ "cached_locks_handed_over", test_cached_locks_handed_over },
 	{ "uncache_is_not_a_request", test_uncache_is_not_a_request },
 	{ "failed_release_retried", test_failed_release_retried },
