@@ -708,6 +708,51 @@ static bool isc_key_own_recent(struct isc_lun *il, uint64_t key)
 	return behind < 8;
 }
 
+/*
+ * Holds of this process left on a lost session: those isc_lock_end_own
+ * was called for and has not yet ended (its commands failed too, with
+ * their path).  Its premise holds for them (their body ended, their
+ * connection was aborted), so any handle of the process that finds one
+ * holding the mutex ends it at once, as its own handle would: the
+ * heartbeat's handle does not wait out the break time of a hold the data
+ * handle left when both lost the same path, which left a renewal too
+ * little of its fence time.  Keys are never reused (a handle's random
+ * bits, a sequence number), so an entry matches that hold only.
+ */
+#define ISC_STRANDED_MAX 16
+static pthread_mutex_t isc_stranded_mu = PTHREAD_MUTEX_INITIALIZER;
+static uint64_t isc_stranded[ISC_STRANDED_MAX];
+static unsigned isc_stranded_next;
+
+static void isc_stranded_mark(uint64_t key, bool stranded)
+{
+	unsigned i;
+
+	pthread_mutex_lock(&isc_stranded_mu);
+	for (i = 0; i < ISC_STRANDED_MAX && isc_stranded[i] != key; i++)
+		;
+	if (stranded && i == ISC_STRANDED_MAX) {
+		isc_stranded[isc_stranded_next] = key;
+		isc_stranded_next = (isc_stranded_next + 1) % ISC_STRANDED_MAX;
+	} else if (!stranded && i < ISC_STRANDED_MAX) {
+		isc_stranded[i] = 0;
+	}
+	pthread_mutex_unlock(&isc_stranded_mu);
+}
+
+static bool isc_stranded_has(uint64_t key)
+{
+	bool found = false;
+
+	if (!key)
+		return false;
+	pthread_mutex_lock(&isc_stranded_mu);
+	for (unsigned i = 0; i < ISC_STRANDED_MAX && !found; i++)
+		found = isc_stranded[i] == key;
+	pthread_mutex_unlock(&isc_stranded_mu);
+	return found;
+}
+
 static uint64_t isc_ctl_nexus(struct isc_lun *il)
 {
 	uint64_t n;
@@ -738,15 +783,21 @@ static void isc_lock_end_own(struct isc_lun *il, uint64_t old)
 	uint64_t key;
 	int rc;
 
+	isc_stranded_mark(old, true);
 	rc = isc_lock_register_fresh(il, &key);
 	if (!rc) {
 		rc = isc_prout_on(il, il->lock_lun,
 				  SCSI_PERSISTENT_RESERVE_PREEMPT,
 				  SCSI_PERSISTENT_RESERVE_TYPE_WRITE_EXCLUSIVE,
 				  key, old);
-		if (rc == -VMFS_E_RESERVED)
-			return;		/* old is registered nowhere */
+		if (rc == -VMFS_E_RESERVED) {
+			/* old is registered nowhere */
+			isc_stranded_mark(old, false);
+			return;
+		}
 	}
+	if (!rc)
+		isc_stranded_mark(old, false);	/* ours now, not old's */
 	/* Ours now, if old held it: let go (or drop the key, which
 	 * does the same, if the RELEASE fails). */
 	if (!rc && (rc = isc_prout_on(il, il->lock_lun,
@@ -803,13 +854,15 @@ static int isc_lock_try(struct isc_lun *il)
 	rc = isc_read_reservation(il, il->lock_lun, &holder, &type);
 	if (rc || !holder)
 		return rc ? rc : -EAGAIN;	/* released meanwhile */
-	if (isc_key_own_recent(il, holder)) {
+	if (isc_key_own_recent(il, holder) || isc_stranded_has(holder)) {
 		/* One of this handle's last holds, and none is running: a
 		 * handle takes the mutex for one body at a time (lockmgr/
 		 * lockprim.c lock_reserved), so every earlier hold of it had
 		 * ended, its I/O answered or aborted, before this try began.
 		 * Left on a lost session without our noticing (its RELEASE
-		 * came too late to end it, say): ended now, not waited out. */
+		 * came too late to end it, say): ended now, not waited out.
+		 * Or a hold another handle of ours left on a lost session
+		 * and could not end (isc_stranded_mark): the same. */
 		isc_lock_end_own(il, holder);
 		return -EAGAIN;
 	}
