@@ -488,6 +488,9 @@ static void mig_fail(struct vm_mig *g, const char *why)
 	g->state = MIG_FAILED;
 	g->done_ms = mig_now_ms();
 	mig_timer_cancel(g);
+	/* QEMU's QMP socket serves one client at a time: the supervisor's
+	 * own commands (a stop's system_powerdown) need it back. */
+	mig_qmp_close(g);
 	qb_log(LOG_WARNING, "migration of VM %s %s host %s failed: %s",
 	       g->vm->path, g->source ? "to" : "from", g->peer_name, why);
 }
@@ -728,6 +731,7 @@ static void mig_step(struct vm_mig *g)
 		g->state = MIG_DONE;
 		g->done_ms = now;
 		mig_timer_cancel(g);
+		mig_qmp_close(g);   /* the supervisor's again (mig_fail) */
 		qb_log(LOG_NOTICE, "VM %s migrated in from host %s and runs here "
 		       "(QEMU pid %ld)", g->vm->path, g->peer_name,
 		       (long)g->vm->pid);

@@ -193,13 +193,49 @@ t_threads() {
 	done
 }
 
+# t_qmp_status PID: QEMU PID's run state and migration status, asked on
+# its QMP socket (the -qmp unix:PATH of its command line).
+t_qmp_status() {
+	local sock
+	sock=$(tr '\0' '\n' <"/proc/$1/cmdline" 2>/dev/null |
+		sed -n 's/^unix:\([^,]*\.qmp\),server.*/\1/p' | head -n 1)
+	[[ -S $sock ]] || { echo "no QMP socket"; return 0; }
+	python3 - "$sock" <<'EOF' 2>&1 || true
+import json, socket, sys
+s = socket.socket(socket.AF_UNIX)
+s.settimeout(3)
+s.connect(sys.argv[1])
+f = s.makefile("rw")
+f.readline()
+out = []
+for c in ("qmp_capabilities", "query-status", "query-migrate"):
+    f.write(json.dumps({"execute": c}) + "\n")
+    f.flush()
+    while True:
+        r = json.loads(f.readline())
+        if "return" in r or "error" in r:
+            break
+    if c != "qmp_capabilities":
+        out.append("%s %s" % (c, json.dumps(r.get("return", r.get("error")))[:300]))
+print("; ".join(out))
+EOF
+}
+
 # t_qemu_threads DIR: the QEMUs running the VM in DIR, with what each of
-# their threads waits in (a guest stuck on a FUSE call, or paused).
+# their threads waits in (a guest stuck on a FUSE call, or paused) and
+# their run state by QMP; then where the threads of the vmfsd serving
+# the mount that holds DIR wait (a FUSE request stuck there).
 t_qemu_threads() {
-	local p
+	local p d=$1
 	for p in $(pgrep -f "qemu-system.*$1" || true); do
-		echo "pid $p: $(t_threads "$p")"
+		echo "pid $p: $(t_threads "$p"); QMP: $(t_qmp_status "$p")"
 	done
+	while [[ $d != / && $d != . ]] && ! mountpoint -q "$d" 2>/dev/null; do
+		d=$(dirname "$d")
+	done
+	p=$(vmfsd_pid_of "$d" 2>/dev/null) &&
+		echo "vmfsd of $d (pid $p): $(t_threads "$p")"
+	return 0
 }
 
 # make_lun PATH SIZE: a sparse LUN file.

@@ -101,7 +101,7 @@ expect_fail 2 "max-bandwidth" cl_vmfs 1 vm migrate "$(mnt 1)$VM" --to h2 \
 runs_on 1
 
 hop() {
-	local from=$1 to=$2 before out after
+	local from=$1 to=$2 before out after qpid
 	before=$(counter "$from")
 	out=$(cl_vmfs "$from" vm migrate "$(mnt "$from")$VM" --to "h$to" 2>&1) ||
 		fail "migrate h$from -> h$to: $out"
@@ -114,7 +114,15 @@ hop() {
 	# The run record (HA) names the new host.
 	record_names "$to"
 	after=$(wait_counter "$to" "$before")
+	# The guest goes on on the destination: past what it wrote by the
+	# time the migration returned (those writes may be the source's).
+	after=$(wait_counter "$to" "$after")
 	t_log "counter $before -> $after"
+	# Its QEMU answers the supervisor's QMP (the socket serves one
+	# client: the migration's session ended with it) and runs.
+	qpid=$(pgrep -f "qemu-system.*$T_DIR/mnt-$to$VM" | head -n 1 || true)
+	[[ $(t_qmp_status "$qpid") == *'"status": "running"'* ]] ||
+		fail "QEMU on h$to (pid $qpid) after the migration: $(t_qmp_status "$qpid")"
 	# The source's QEMU is gone.
 	for ((k = 0; k < 50; k++)); do
 		pgrep -f "qemu-system.*$T_DIR/mnt-$from$VM" >/dev/null || break
