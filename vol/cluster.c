@@ -456,6 +456,11 @@ static int vcl_upgrade(struct vcl *c, uint64_t addr, unsigned live_ms,
 		unsigned left = now < end ? (unsigned)(end - now) : 0;
 		bool busy = false;
 
+		/* The change's answer was lost (a path going away): ask
+		 * again, within the wait; one that landed finds the lock
+		 * EXCLUSIVE ours and changes nothing. */
+		if (ret == -ETIMEDOUT && left && !c->stopping)
+			continue;
 		if (ret != -EBUSY || !left)
 			return ret;
 		if (!vcl_ask(c, st, addr, VMFS_LOCK_EXCLUSIVE,
@@ -1091,7 +1096,11 @@ static int open_lock_sync(struct vol *v, struct vheld *h, unsigned wait_ms,
 		 * the operation: its end, once the changes are home. */
 		if (h->in_op || (c->caching && !h->wanted))
 			return 0;
+		/* A lost answer is asked again once: a downgrade that
+		 * landed finds the lock READONLY ours and changes nothing. */
 		ret = lock_downgrade(c->lk, h->addr, st);
+		if (ret == -ETIMEDOUT)
+			ret = lock_downgrade(c->lk, h->addr, st);
 	} else if (h->mode == VMFS_LOCK_FREE) {
 		if (wait_ms)
 			pthread_mutex_unlock(&c->held_mu);

@@ -660,6 +660,45 @@ static void test_failed_release_retried(void)
 }
 
 /*
+ * B holds a file READONLY (open for reading) and changes its mode, which
+ * upgrades the lock; the upgrade's answer is lost (its compare-and-write
+ * times out, as when a path goes away).  The upgrade is asked again
+ * within the operation's wait instead of the chmod failing.
+ */
+static void test_lost_upgrade_retried(void)
+{
+	struct vol_setattr sa = { .mode = 0600 };
+	struct vol_attr fa, a2;
+	struct vol *a, *b;
+
+	uhost_volume("cluster.img");
+	uhost_up(&hosts[0], 0, false);
+	uhost_up(&hosts[1], 1, true);
+	CU_ASSERT_FATAL(vol_cluster_is_shared(hosts[1].v));
+	a = hosts[0].v;
+	b = hosts[1].v;
+
+	create_at(a, VMFS_ROOT_INO, "f", &fa);
+	CU_ASSERT_EQUAL_FATAL(vol_lookup(b, VMFS_ROOT_INO, "f", &fa), 0);
+	CU_ASSERT_EQUAL_FATAL(vol_open_file(b, fa.ino, false), 0);
+	CU_ASSERT_EQUAL_FATAL(disk_lock(hosts[0].lun, fa.ino).mode,
+			      VMFS_LOCK_READONLY);
+	/* The upgrade is the next write of B's engine. */
+	lun_fault_fail_nth_write(hosts[1].lun, 1, -ETIMEDOUT);
+	CU_ASSERT_EQUAL(vol_setattr(b, fa.ino, &sa, VOL_SET_MODE, &a2), 0);
+	lun_fault_fail_nth_write(hosts[1].lun, 0, 0);
+	CU_ASSERT_EQUAL(a2.mode & 07777, 0600);
+	vol_release_file(b, fa.ino, false);
+	CU_ASSERT(disk_lock_frees(hosts[0].lun, fa.ino));
+	CU_ASSERT_EQUAL(vol_getattr(a, fa.ino, &a2), 0);
+	CU_ASSERT_EQUAL(a2.mode & 07777, 0600);
+	vol_forget(b, fa.ino, 1);
+
+	CU_ASSERT_EQUAL(cleanup(), 0);
+	CU_ASSERT(unit_fsck_clean(uhost_lun_path, "after the retried upgrade"));
+}
+
+/*
  * A lock change of B's whose answer was lost landed after all (a path
  * cut mid-command): the record names B as the EXCLUSIVE holder of a
  * directory while B's engine counts it free.  B's next operation there
@@ -877,6 +916,7 @@ static CU_TestInfo tests[] = {
 	{ "uncache_is_not_a_request", test_uncache_is_not_a_request },
 	{ "failed_release_retried", test_failed_release_retried },
 	{ "lost_answer_adopted", test_lost_answer_adopted },
+	{ "lost_upgrade_retried", test_lost_upgrade_retried },
 	{ "detached_handover", test_detached_handover },
 	CU_TEST_INFO_NULL
 };
