@@ -618,6 +618,24 @@ static void test_uncache_is_not_a_request(void)
 }
 
 /*
+ * Hosts A and B share a fresh volume, B's engine on a fault-injecting
+ * LUN; A creates /f and B opens it for reading (READONLY on disk).
+ */
+static void b_reads_a_file(struct vol_attr *fa)
+{
+	uhost_volume("cluster.img");
+	uhost_up(&hosts[0], 0, false);
+	uhost_up(&hosts[1], 1, true);
+	CU_ASSERT_FATAL(vol_cluster_is_shared(hosts[0].v));
+	CU_ASSERT_FATAL(vol_cluster_is_shared(hosts[1].v));
+	create_at(hosts[0].v, VMFS_ROOT_INO, "f", fa);
+	CU_ASSERT_EQUAL_FATAL(vol_lookup(hosts[1].v, VMFS_ROOT_INO, "f", fa), 0);
+	CU_ASSERT_EQUAL_FATAL(vol_open_file(hosts[1].v, fa->ino, false), 0);
+	CU_ASSERT_EQUAL_FATAL(disk_lock(hosts[0].lun, fa->ino).mode,
+			      VMFS_LOCK_READONLY);
+}
+
+/*
  * A release whose lock write fails (an I/O error here; a miscompare
  * alike) is tried again at a later tick: the lock must not stay held on
  * disk for ever while no operation of ours touches it (another host
@@ -630,19 +648,9 @@ static void test_failed_release_retried(void)
 	struct lock_state st;
 	struct vol *a, *b;
 
-	uhost_volume("cluster.img");
-	uhost_up(&hosts[0], 0, false);
-	uhost_up(&hosts[1], 1, true);
-	CU_ASSERT_FATAL(vol_cluster_is_shared(hosts[0].v));
-	CU_ASSERT_FATAL(vol_cluster_is_shared(hosts[1].v));
+	b_reads_a_file(&fa);
 	a = hosts[0].v;
 	b = hosts[1].v;
-
-	create_at(a, VMFS_ROOT_INO, "f", &fa);
-	CU_ASSERT_EQUAL_FATAL(vol_lookup(b, VMFS_ROOT_INO, "f", &fa), 0);
-	CU_ASSERT_EQUAL_FATAL(vol_open_file(b, fa.ino, false), 0);
-	st = disk_lock(hosts[0].lun, fa.ino);
-	CU_ASSERT_EQUAL_FATAL(st.mode, VMFS_LOCK_READONLY);
 	/* B's close: its release is the next write of B's engine. */
 	lun_fault_fail_nth_write(hosts[1].lun, 1, -EIO);
 	vol_release_file(b, fa.ino, false);
@@ -671,18 +679,9 @@ static void test_lost_upgrade_retried(void)
 	struct vol_attr fa, a2;
 	struct vol *a, *b;
 
-	uhost_volume("cluster.img");
-	uhost_up(&hosts[0], 0, false);
-	uhost_up(&hosts[1], 1, true);
-	CU_ASSERT_FATAL(vol_cluster_is_shared(hosts[1].v));
+	b_reads_a_file(&fa);
 	a = hosts[0].v;
 	b = hosts[1].v;
-
-	create_at(a, VMFS_ROOT_INO, "f", &fa);
-	CU_ASSERT_EQUAL_FATAL(vol_lookup(b, VMFS_ROOT_INO, "f", &fa), 0);
-	CU_ASSERT_EQUAL_FATAL(vol_open_file(b, fa.ino, false), 0);
-	CU_ASSERT_EQUAL_FATAL(disk_lock(hosts[0].lun, fa.ino).mode,
-			      VMFS_LOCK_READONLY);
 	/* The upgrade is the next write of B's engine. */
 	lun_fault_fail_nth_write(hosts[1].lun, 1, -ETIMEDOUT);
 	CU_ASSERT_EQUAL(vol_setattr(b, fa.ino, &sa, VOL_SET_MODE, &a2), 0);
