@@ -253,6 +253,33 @@ static bool slot_of(unsigned n, struct hb_slot_info *out)
 }
 
 /*
+ * Host C in a forked child: once go_fd gives a byte (go_fd -1: at once)
+ * it joins, creates /c-disk, opens it for writing, writes and fsyncs
+ * "from C", sends the inode number on done_fd and waits to be killed,
+ * holding the file open (its lock EXCLUSIVE on disk).
+ */
+static void __attribute__((noreturn)) host_c_holds_file(int go_fd, int done_fd)
+{
+	struct uhost c;
+	struct vol_attr a;
+	char x;
+
+	memset(&c, 0, sizeof(c));
+	if (go_fd >= 0 && read(go_fd, &x, 1) != 1)
+		_exit(2);
+	uhost_up(&c, 2, false);
+	if (vol_create(c.v, VMFS_ROOT_INO, "c-disk", S_IFREG | 0644, 0, 0, 0,
+		       &a) || vol_open_file(c.v, a.ino, true) < 0 ||
+	    vol_write(c.v, a.ino, "from C", 6, 0) != 6 ||
+	    vol_fsync(c.v, a.ino, false))
+		_exit(3);
+	if (write(done_fd, &a.ino, sizeof(a.ino)) != sizeof(a.ino))
+		_exit(4);
+	pause();   /* killed here */
+	_exit(5);
+}
+
+/*
  * A survivor that dies in the middle of a recovery leaves the dead host's
  * slot REPLAYING, standing still; another survivor's watcher takes the
  * recovery over, and then the dead host's open file can be opened for
@@ -277,25 +304,8 @@ static void test_recoverer_dies(void)
 	CU_ASSERT_FATAL(pipe(go) == 0 && pipe(done) == 0);
 	pid = fork();   /* before any thread: the child starts its own */
 	CU_ASSERT_FATAL(pid >= 0);
-	if (pid == 0) {
-		struct uhost c;
-		struct vol_attr a;
-		char x;
-
-		memset(&c, 0, sizeof(c));
-		if (read(go[0], &x, 1) != 1)
-			_exit(2);
-		uhost_up(&c, 2, false);
-		if (vol_create(c.v, VMFS_ROOT_INO, "c-disk", S_IFREG | 0644, 0,
-			       0, 0, &a) || vol_open_file(c.v, a.ino, true) < 0 ||
-		    vol_write(c.v, a.ino, "from C", 6, 0) != 6 ||
-		    vol_fsync(c.v, a.ino, false))
-			_exit(3);
-		if (write(done[1], &a.ino, sizeof(a.ino)) != sizeof(a.ino))
-			_exit(4);
-		pause();   /* killed here, holding the file open */
-		_exit(5);
-	}
+	if (pid == 0)
+		host_c_holds_file(go[0], done[1]);
 	/* Only the child writes done and reads go: a child that ends early
 	 * gives the read below EOF instead of a wait for ever. */
 	close(go[0]);
@@ -855,22 +865,8 @@ static void test_dead_holder_waited_for(void)
 	CU_ASSERT_FATAL(pipe(done) == 0);
 	pid = fork();   /* before any thread: the child starts its own */
 	CU_ASSERT_FATAL(pid >= 0);
-	if (pid == 0) {
-		struct uhost c;
-		struct vol_attr a;
-
-		memset(&c, 0, sizeof(c));
-		uhost_up(&c, 2, false);
-		if (vol_create(c.v, VMFS_ROOT_INO, "c-disk", S_IFREG | 0644, 0,
-			       0, 0, &a) || vol_open_file(c.v, a.ino, true) < 0 ||
-		    vol_write(c.v, a.ino, "from C", 6, 0) != 6 ||
-		    vol_fsync(c.v, a.ino, false))
-			_exit(3);
-		if (write(done[1], &a.ino, sizeof(a.ino)) != sizeof(a.ino))
-			_exit(4);
-		pause();   /* killed here, holding its file's lock */
-		_exit(5);
-	}
+	if (pid == 0)
+		host_c_holds_file(-1, done[1]);
 	close(done[1]);
 	uhost_up(&hosts[0], 0, false);
 	uhost_up(&hosts[1], 1, false);
