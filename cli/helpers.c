@@ -102,6 +102,8 @@ static const struct helper_mount_opt {
 	{ "cache_size", "--cache-size", true },
 	{ "cache-size", "--cache-size", true },
 	{ "lease-ms",  "--lease-ms",  true },
+	{ "vm_memory", "--vm-memory", true },
+	{ "vm-memory", "--vm-memory", true },
 	{ "state-dir", "--state-dir", true },
 	{ "threads",   "--threads",   true },
 	{ "log-file",  "--log-file",  true },
@@ -127,6 +129,7 @@ static void help_mount_helper(void)
 	       "                commit=MS      --commit-ms MS (also commit-ms=MS)\n"
 	       "                cache_size=SIZE\n"
 	       "                               --cache-size SIZE (also cache-size=)\n"
+	       "                vm_memory=SIZE --vm-memory SIZE (also vm-memory=)\n"
 	       "                state-dir=DIR  --state-dir DIR\n"
 	       "                threads=N      --threads N\n"
 	       "                log-file=PATH  --log-file PATH\n"

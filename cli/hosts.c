@@ -390,6 +390,17 @@ static void hosts_print_flags_text(const struct hosts_ctx *c)
 	}
 }
 
+/* The memory a host advertises for more VMs (vmfsd --vm-memory). */
+static void hosts_vm_free_str(uint64_t mib, char *out, size_t len)
+{
+	if (!mib)
+		snprintf(out, len, "none");
+	else if (mib < 10240)
+		snprintf(out, len, "%" PRIu64 " MiB", mib);
+	else
+		snprintf(out, len, "%.1f GiB", (double)mib / 1024);
+}
+
 static void hosts_print_text(const struct hosts_ctx *c, int64_t end_ms)
 {
 	char uuid[37];
@@ -407,27 +418,29 @@ static void hosts_print_text(const struct hosts_ctx *c, int64_t end_ms)
 	else
 		printf(", not watched (liveness unknown)\n");
 	hosts_print_view_text(c);
-	printf("%-4s  %-14s  %-16s  %-36s  %-6s  %-14s  %-6s  %-14s  %-5s  "
-	       "%-7s  %-15s  %s\n", "slot", "state", "host", "uuid", "hb-gen",
-	       "last moved", "lease", "cpg", "node", "quorate", "address",
-	       "journal");
+	printf("%-4s  %-14s  %-16s  %-36s  %-6s  %-14s  %-6s  %-9s  %-14s  "
+	       "%-5s  %-7s  %-15s  %s\n", "slot", "state", "host", "uuid",
+	       "hb-gen", "last moved", "lease", "vm-free", "cpg", "node",
+	       "quorate", "address", "journal");
 	for (uint32_t k = 0; k < c->n; k++) {
 		const struct hosts_row *r = &c->rows[k];
 		char since[32], jnl[96], lease[16], cpg[16], node[16], q[16];
-		char addr[64];
+		char addr[64], vmfree[24];
 
 		vol_uuid_format(r->si.host_uuid, uuid);
 		hosts_since_str(c, r, end_ms, since, sizeof(since));
+		hosts_vm_free_str(r->si.vm_free_mib, vmfree, sizeof(vmfree));
 		hosts_jnl_str(r, jnl, sizeof(jnl));
 		snprintf(lease, sizeof(lease), "%.1f s",
 			 (double)r->si.lease_ms / 1000);
 		hosts_cluster_cols(c, r, cpg, node, q, sizeof(cpg), addr,
 				   sizeof(addr));
 		printf("%-4u  %-14s  %-16s  %-36s  %-6" PRIu64 "  %-14s  %-6s  "
-		       "%-14s  %-5s  %-7s  %-15s  %s\n",
+		       "%-9s  %-14s  %-5s  %-7s  %-15s  %s\n",
 		       r->si.slot, hosts_state(c, r),
 		       r->si.hostname[0] ? r->si.hostname : "?", uuid,
-		       r->si.hb_gen, since, lease, cpg, node, q, addr, jnl);
+		       r->si.hb_gen, since, lease, vmfree, cpg, node, q, addr,
+		       jnl);
 	}
 	hosts_print_flags_text(c);
 	if (c->have_di && c->di->ha_events[0])
@@ -520,8 +533,9 @@ static void hosts_print_json(const struct hosts_ctx *c, int64_t end_ms)
 		       r->si.state == VMFS_HB_REPLAYING ? "replaying" : "active");
 		cli_json_str(r->si.hostname);
 		printf(", \"host_uuid\": \"%s\", \"hb_gen\": %" PRIu64 ", \"counter\": %"
-		       PRIu64 ", \"lease_ms\": %u, ", uuid, r->si.hb_gen,
-		       r->si.counter, r->si.lease_ms);
+		       PRIu64 ", \"lease_ms\": %u, \"vm_free_mib\": %" PRIu64
+		       ", ", uuid, r->si.hb_gen, r->si.counter, r->si.lease_ms,
+		       r->si.vm_free_mib);
 		if (c->watch && r->moved)
 			printf("\"moved_ms_ago\": %" PRId64 ", ", end_ms - r->moved_ms);
 		else if (c->watch)

@@ -82,6 +82,11 @@ void help_mount(void)
 	       "  -r, --ro               mount read-only: nothing is written to the\n"
 	       "                         volume but this host's heartbeat slot; a\n"
 	       "                         volume whose journal needs replaying is refused\n"
+	       "      --vm-memory SIZE   memory this host gives VMs (default: all of\n"
+	       "                         MemTotal); what the VMs it runs do not take\n"
+	       "                         is advertised in its heartbeat, and HA\n"
+	       "                         restarts a dead host's VMs on the hosts with\n"
+	       "                         the most of it first\n"
 	       "      --no-cluster       do not join the volume's corosync group: share\n"
 	       "                         the volume through the disk alone (slower lock\n"
 	       "                         handovers; 'vmfs hosts' on other hosts shows\n"
@@ -362,6 +367,7 @@ struct mount_args {
 	const char *threads;
 	const char *commit_ms;
 	char cache_bytes[24];       /* decimal; "" when not given */
+	char vm_mem_bytes[24];      /* decimal; "" when not given */
 	const char *lease_ms;
 	const char *log_file;
 	const char *host_name;
@@ -417,6 +423,10 @@ static void mount_build_argv(const struct mount_args *a, char **args,
 	if (a->cache_bytes[0]) {
 		args[n++] = "--cache-size";
 		args[n++] = (char *)a->cache_bytes;
+	}
+	if (a->vm_mem_bytes[0]) {
+		args[n++] = "--vm-memory";
+		args[n++] = (char *)a->vm_mem_bytes;
 	}
 	if (a->lease_ms) {
 		args[n++] = "--lease-ms";
@@ -578,7 +588,8 @@ static int mount_check_lun(const char *lun_spec, char uuid[37])
 
 int cmd_mount(int argc, char **argv)
 {
-	enum { O_HOST_NAME = 256, O_LOCK_PRIM, O_LEASE, O_CACHE, O_NO_CLUSTER };
+	enum { O_HOST_NAME = 256, O_LOCK_PRIM, O_LEASE, O_CACHE, O_NO_CLUSTER,
+	       O_VM_MEM };
 	static const struct option longopts[] = {
 		{ "state-dir",  required_argument, NULL, 'S' },
 		{ "foreground", no_argument,       NULL, 'f' },
@@ -592,6 +603,7 @@ int cmd_mount(int argc, char **argv)
 		{ "debug",      no_argument,       NULL, 'd' },
 		{ "ro",         no_argument,       NULL, 'r' },
 		{ "no-cluster", no_argument,       NULL, O_NO_CLUSTER },
+		{ "vm-memory",  required_argument, NULL, O_VM_MEM },
 		{ "help",       no_argument,       NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
@@ -634,6 +646,13 @@ int cmd_mount(int argc, char **argv)
 				return cli_usage_err("--cache-size %s: must be a size of at least 1M, e.g. 64M or 2G",
 						     optarg);
 			snprintf(a.cache_bytes, sizeof(a.cache_bytes), "%" PRIu64,
+				 bytes);
+			break;
+		case O_VM_MEM:
+			if (cli_size_parse(optarg, &bytes) || bytes < (1u << 20))
+				return cli_usage_err("--vm-memory %s: must be a size of at least 1M, e.g. 16G",
+						     optarg);
+			snprintf(a.vm_mem_bytes, sizeof(a.vm_mem_bytes), "%" PRIu64,
 				 bytes);
 			break;
 		case O_LEASE:

@@ -60,6 +60,7 @@ int fmt_hb_slot_decode(const struct vmfs_hb_slot *d, struct fmt_hb_slot *hs)
 	hs->journal_size = le64toh(d->hs_journal_size);
 	str_decode(hs->addr, d->hs_addr, sizeof(d->hs_addr));
 	str_decode(hs->hostname, d->hs_hostname, sizeof(d->hs_hostname));
+	hs->vm_free_mib = le64toh(d->hs_vm_free_mib);
 	return hs->state > VMFS_HB_REPLAYING ? -VMFS_E_CORRUPT : 0;
 }
 
@@ -77,4 +78,5 @@ void fmt_hb_slot_encode(const struct fmt_hb_slot *hs, struct vmfs_hb_slot *d)
 	d->hs_journal_size = htole64(hs->journal_size);
 	str_encode(d->hs_addr, hs->addr, sizeof(d->hs_addr));
 	str_encode(d->hs_hostname, hs->hostname, sizeof(d->hs_hostname));
+	d->hs_vm_free_mib = htole64(hs->vm_free_mib);
 }

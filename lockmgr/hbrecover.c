@@ -46,8 +46,10 @@ static int recov_step(struct hb_recovery *r, enum vmfs_hb_state state)
 	(void)fmt_hb_slot_decode(hs, &h);
 	h.state = state;
 	h.counter++;
-	if (state == VMFS_HB_FREE)
+	if (state == VMFS_HB_FREE) {
 		memset(h.host_uuid, 0, VMFS_UUID_SIZE);
+		h.vm_free_mib = 0;
+	}
 	fmt_hb_slot_encode(&h, hs);
 	recov_seal(r->next, r->addr);
 	ret = lock_prim_caw(r->lun, r->prim, r->io_timeout_ms, r->cur, r->next,

@@ -60,7 +60,19 @@ struct hb {
 	/* Who we are in the slot, fixed from the claim on (hb_owner_ok). */
 	uint8_t uuid[VMFS_UUID_SIZE];
 	uint64_t gen;
+	/* hb_set_vm_free: written into the slot at the next renewal. */
+	uint64_t vm_free_mib;
 };
+
+static uint64_t hb_vm_free_get(struct hb *hb)
+{
+	return __atomic_load_n(&hb->vm_free_mib, __ATOMIC_RELAXED);
+}
+
+void hb_set_vm_free(struct hb *hb, uint64_t mib)
+{
+	__atomic_store_n(&hb->vm_free_mib, mib, __ATOMIC_RELAXED);
+}
 
 static struct vmfs_hb_slot *slot_of(uint8_t *sector)
 {
@@ -217,6 +229,7 @@ static int renew(struct hb *hb)
 	memcpy(hb->next, hb->cur, hb->ss);
 	(void)fmt_hb_slot_decode(hs, &h);
 	h.counter++;
+	h.vm_free_mib = hb_vm_free_get(hb);
 	fmt_hb_slot_encode(&h, hs);
 	slot_seal(hb->next, hb->slot_addr);
 	ret = hb_caw_wait(hb, left > 0 ? (unsigned)left : 0, hb->cur, hb->next,
@@ -415,6 +428,7 @@ static void slot_claim_image(struct hb *hb, const struct hb_opts *o,
 	memcpy(h.host_uuid, o->host_uuid, VMFS_UUID_SIZE);
 	h.journal_offset = o->journal_offset + (uint64_t)slot * o->journal_size;
 	h.journal_size = o->journal_size;
+	h.vm_free_mib = hb_vm_free_get(hb);
 	/* The address keeps a terminating NUL in the field, as it always
 	 * has; a host name may fill all 64 bytes (SPEC: character fields),
 	 * which `vmfs mount --host-name` allows. */
@@ -596,6 +610,7 @@ int hb_leave(struct hb *hb)
 		(void)fmt_hb_slot_decode(hs, &h);
 		h.state = VMFS_HB_FREE;
 		memset(h.host_uuid, 0, VMFS_UUID_SIZE);
+		h.vm_free_mib = 0;
 		fmt_hb_slot_encode(&h, hs);
 		slot_seal(hb->next, hb->slot_addr);
 		ret = hb_caw(hb, hb->cur, hb->next, hb->seen);
@@ -653,6 +668,7 @@ static bool slot_decode(const uint8_t *sector, uint64_t addr, uint32_t i,
 	si->hb_gen = h.hb_gen;
 	si->counter = h.counter;
 	si->lease_ms = h.lease_ms;
+	si->vm_free_mib = h.vm_free_mib;
 	_Static_assert(sizeof(si->hostname) == sizeof(h.hostname),
 		       "hb_slot_info hostname");
 	memcpy(si->hostname, h.hostname, sizeof(si->hostname));

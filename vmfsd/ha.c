@@ -18,15 +18,20 @@
  * otherwise give up); once the winner runs the VM its run record names
  * a live host and no scan finds the VM any more.
  *
- * Placement (a small DRS, without talking): the delay before this host
- * tries is shorter the more memory it has available (MemAvailable, less
- * the memory of the VMs it restarted in this round, which QEMU has not
- * touched yet), so the host with the most free memory normally gets
- * there first; the slot number breaks ties.  A host restarts one VM per
- * attempt and then waits its (now longer) delay again, so the VMs of a
- * dead host spread over the survivors instead of all landing on the
- * first one.  A VM that would not fit in this host's free memory is left
- * to the others.
+ * Placement (a small DRS, through the disk): every host advertises in
+ * its heartbeat slot the memory it has for more VMs (ha_free_mib: what
+ * --vm-memory, by default MemTotal, gives VMs less what the VMs it runs
+ * are configured with, and never more than MemAvailable).  Every survivor
+ * computes the same assignment from the same slots and run records
+ * (ha_assign): VMs in restart-priority order, each to the host with the
+ * most memory left after the VMs assigned before it (ties: the lower
+ * slot), so a dead host's VMs go to the emptiest hosts and spread once
+ * those fill up.  A host restarts at once the VMs assigned to it; the
+ * others only after HA_FALLBACK_MS (plus HA_SLOT_MS per slot number), if
+ * the host they were assigned to has not restarted them by then (it has
+ * no quorum, it died too, its view of the slots differed).  A VM that
+ * would not fit in this host's free memory is left to the others.  The
+ * assignment only decides who tries first; the lock decides who runs.
  *
  * No VM twice: a host cut off from the cluster network but still
  * heartbeating keeps its slot, so its VMs are never candidates; its locks
@@ -53,9 +58,9 @@
 #include "vmfsd_int.h"
 
 #define HA_TICK_MS        500
-/* The placement delay: HA_PLACE_MS for 1 GiB available, less for more,
- * plus HA_SLOT_MS per slot number (ties: one host at a time, mostly). */
-#define HA_PLACE_MS       2000
+/* A VM assigned to another host is tried here this long after the
+ * assignment, plus HA_SLOT_MS per slot number, if still not running. */
+#define HA_FALLBACK_MS    5000
 #define HA_SLOT_MS        300
 #define HA_EVENTS         16
 #define HA_CANDIDATES_MAX 256
@@ -72,12 +77,14 @@ struct vmfsd_ha {
 	qb_loop_timer_handle timer;
 	bool timer_set;
 	uint32_t max;
-	struct hb_slot_info *si;
+	struct hb_slot_info *si;   /* the last read of the slots: nsi */
+	uint32_t nsi;
 	struct ha_host *present;   /* hosts on the volume at the last read */
 	uint32_t npresent;
 	bool surveyed;
 	/* A scan to run at due_ms (monotonic), and why. */
 	bool scan;
+	bool fallback;             /* try VMs assigned to other hosts too */
 	int64_t due_ms;
 	char why[250];
 	bool said_no_quorum;
@@ -90,7 +97,10 @@ struct vmfsd_ha {
 struct ha_cand {
 	char path[PATH_MAX];
 	struct hv_ha_state s;
+	uint32_t to;               /* ha_assign: the host's slot; HA_NOBODY */
 };
+
+#define HA_NOBODY UINT32_MAX
 
 __attribute__((format(printf, 3, 4)))
 static void ha_event(struct vmfsd_ha *ha, int level, const char *fmt, ...)
@@ -116,37 +126,45 @@ static void ha_event(struct vmfsd_ha *ha, int level, const char *fmt, ...)
 	snprintf(ha->events[i], sizeof(ha->events[i]), "%.24s %.370s", when, line);
 }
 
-static uint64_t ha_mem_available_mib(void)
+/* MemTotal and MemAvailable, MiB (0 where /proc/meminfo says nothing). */
+static void ha_meminfo_mib(uint64_t *total, uint64_t *avail)
 {
 	FILE *f = fopen("/proc/meminfo", "re");
 	char line[128];
-	unsigned long long kib = 0;
+	unsigned long long kib;
 
+	*total = *avail = 0;
 	if (!f)
-		return 0;
-	while (fgets(line, sizeof(line), f))
-		if (sscanf(line, "MemAvailable: %llu kB", &kib) == 1)
-			break;
+		return;
+	while (fgets(line, sizeof(line), f)) {
+		if (sscanf(line, "MemTotal: %llu kB", &kib) == 1)
+			*total = kib / 1024;
+		else if (sscanf(line, "MemAvailable: %llu kB", &kib) == 1)
+			*avail = kib / 1024;
+	}
 	fclose(f);
-	return kib / 1024;
 }
 
-/* What this host has for another VM: MemAvailable less what the VMs it
- * restarted in this round will take. */
-static uint64_t ha_avail_mib(struct vmfsd_ha *ha)
+/* What this host has for another VM: what it gives VMs (--vm-memory, by
+ * default MemTotal) less what the VMs it runs are configured with, and
+ * no more than MemAvailable less what the VMs it restarted in this round
+ * will take (QEMU has not touched their memory yet). */
+static uint64_t ha_free_mib(struct vmfsd_ha *ha)
 {
-	uint64_t avail = ha_mem_available_mib();
+	struct vmfsd *d = ha->d;
+	uint64_t total, avail, give, used = vmfsd_vms_memory_mib(d);
 
-	return avail > ha->placed_mib ? avail - ha->placed_mib : 0;
+	ha_meminfo_mib(&total, &avail);
+	give = d->a->vm_mem_bytes ? d->a->vm_mem_bytes >> 20 : total;
+	give = give > used ? give - used : 0;
+	avail = avail > ha->placed_mib ? avail - ha->placed_mib : 0;
+	return give < avail ? give : avail;
 }
 
-static int64_t ha_place_delay_ms(struct vmfsd_ha *ha)
+static int64_t ha_fallback_ms(struct vmfsd_ha *ha)
 {
-	uint64_t avail = ha_avail_mib(ha);
-	int64_t ms = avail >= 1024 ? (int64_t)(HA_PLACE_MS * 1024 / avail) :
-		HA_PLACE_MS;
-
-	return ms + (int64_t)hb_slot_index(ha->d->hb) * HA_SLOT_MS;
+	return HA_FALLBACK_MS +
+	       (int64_t)hb_slot_index(ha->d->hb) * HA_SLOT_MS;
 }
 
 static bool ha_is_present(struct vmfsd_ha *ha, const char *uuid_text)
@@ -172,8 +190,11 @@ static int ha_survey(struct vmfsd_ha *ha)
 
 	vol_geom_get(d->vol, &g);
 	ret = hb_survey(d->hb_lun, g.hb_offset, false, ha->si, ha->max, &n);
-	if (ret)
+	if (ret) {
+		ha->nsi = 0;
 		return ret;
+	}
+	ha->nsi = n;
 	now = calloc(n ? n : 1, sizeof(*now));
 	if (!now)
 		return -ENOMEM;
@@ -202,7 +223,8 @@ static int ha_survey(struct vmfsd_ha *ha)
 			 ha->present[i].name[0] ? ha->present[i].name : "?", u);
 		if (!ha->scan) {
 			ha->placed_mib = 0;
-			ha->due_ms = vmfs_mono_ms() + ha_place_delay_ms(ha);
+			ha->fallback = false;
+			ha->due_ms = vmfs_mono_ms();
 		}
 		ha->scan = true;
 		ha->busy_retries = 0;
@@ -213,7 +235,9 @@ static int ha_survey(struct vmfsd_ha *ha)
 			 "mounted the volume", d->host_name[0] ? d->host_name :
 			 d->host_uuid);
 		ha->scan = true;
-		ha->due_ms = vmfs_mono_ms() + ha_place_delay_ms(ha);
+		ha->fallback = true;   /* the others are not looking */
+		ha->due_ms = vmfs_mono_ms() +
+			     (int64_t)hb_slot_index(d->hb) * HA_SLOT_MS;
 	}
 	free(ha->present);
 	ha->present = now;
@@ -284,7 +308,42 @@ static int ha_cand_cmp(const void *a, const void *b)
 	return strcmp(x->path, y->path);
 }
 
-/* Try to start c here: true when it now runs here. */
+/*
+ * The placement every survivor computes alike: c[] in restart order, each
+ * to the host (a live slot that advertises memory) with the most left
+ * after the VMs before it; ties to the lower slot.  c[i].to is that
+ * host's slot, HA_NOBODY when none has room.
+ */
+static void ha_assign(struct vmfsd_ha *ha, struct ha_cand *c, unsigned n)
+{
+	uint64_t *left = calloc(ha->nsi ? ha->nsi : 1, sizeof(*left));
+
+	for (uint32_t j = 0; left && j < ha->nsi; j++)
+		left[j] = ha->si[j].state == VMFS_HB_ACTIVE ?
+			  ha->si[j].vm_free_mib : 0;
+	for (unsigned i = 0; i < n; i++) {
+		uint32_t best = HA_NOBODY;
+
+		for (uint32_t j = 0; left && j < ha->nsi; j++)
+			if (left[j] && left[j] >= c[i].s.memory_mib &&
+			    (best == HA_NOBODY || left[j] > left[best]))
+				best = j;   /* slots come in order: ties stay */
+		c[i].to = best == HA_NOBODY ? HA_NOBODY : ha->si[best].slot;
+		if (best != HA_NOBODY)
+			left[best] -= c[i].s.memory_mib;
+	}
+	free(left);
+}
+
+/* The name of the host in slot, from the last read of the slots. */
+static const char *ha_slot_name(struct vmfsd_ha *ha, uint32_t slot)
+{
+	for (uint32_t j = 0; j < ha->nsi; j++)
+		if (ha->si[j].slot == slot)
+			return ha->si[j].hostname[0] ? ha->si[j].hostname : "?";
+	return "?";
+}
+
 /* 1: restarted here; 0: left to others; -EBUSY: its lock was taken by
  * another host (a winner, or only other survivors looking at it at the
  * same moment: the next scan tells). */
@@ -307,7 +366,7 @@ static int ha_restart(struct vmfsd_ha *ha, struct ha_cand *c)
 			 now.host_name : now.host_uuid);
 		return 0;
 	}
-	avail = ha_avail_mib(ha);
+	avail = ha_free_mib(ha);
 	if (c->s.memory_mib > avail) {
 		ha_event(ha, LOG_NOTICE, "VM %s needs %llu MiB, this host has "
 			 "%llu MiB available: leaving it to the others", c->path,
@@ -349,26 +408,46 @@ static void ha_scan(struct vmfsd_ha *ha)
 
 	if (!c)
 		return;
+	uint32_t me = hb_slot_index(ha->d->hb);
+	unsigned others = 0;
+
 	ha_walk(ha, ha->d->a->mountpoint, 1, c, &n);
 	if (n)
-		ha_event(ha, LOG_NOTICE, "%u HA VM%s to restart (%s); trying, "
-			 "highest restart priority first", n, n == 1 ? "" : "s",
-			 ha->why);
+		ha_event(ha, LOG_NOTICE, "%u HA VM%s to restart (%s)%s", n,
+			 n == 1 ? "" : "s", ha->why, ha->fallback ?
+			 "; trying every one not restarted yet" : "");
 	else
 		ha_event(ha, LOG_NOTICE, "no HA VM left to restart (%s): none "
 			 "should run on a host that is gone", ha->why);
 	qsort(c, n, sizeof(*c), ha_cand_cmp);
-	/* One restart per attempt; then the next attempt after the delay
-	 * this host's remaining memory gives (placement, above). */
+	ha_assign(ha, c, n);
 	for (unsigned i = 0; i < n && !ha->d->fenced && !ha->d->stopping; i++) {
-		int r = ha_restart(ha, &c[i]);
+		int r;
 
-		if (r == 1) {
-			ha->scan = i + 1 < n;
-			ha->due_ms = vmfs_mono_ms() + ha_place_delay_ms(ha);
-			break;
+		if (!ha->fallback) {
+			if (c[i].to == HA_NOBODY)
+				ha_event(ha, LOG_NOTICE, "placement: VM %s "
+					 "(%llu MiB): no host advertises room "
+					 "for it", c[i].path, (unsigned long long)
+					 c[i].s.memory_mib);
+			else
+				ha_event(ha, LOG_NOTICE, "placement: VM %s "
+					 "(%llu MiB) to host %s", c[i].path,
+					 (unsigned long long)c[i].s.memory_mib,
+					 ha_slot_name(ha, c[i].to));
+			if (c[i].to != me) {
+				others++;
+				continue;
+			}
 		}
+		r = ha_restart(ha, &c[i]);
 		busy |= r == -EBUSY;
+	}
+	/* VMs placed elsewhere: tried here later if still not running. */
+	if (others && !ha->d->fenced && !ha->d->stopping) {
+		ha->scan = true;
+		ha->fallback = true;
+		ha->due_ms = vmfs_mono_ms() + ha_fallback_ms(ha);
 	}
 	/*
 	 * A lock taken elsewhere is a winner's, or only other survivors'
@@ -393,6 +472,7 @@ static void ha_tick(void *data)
 	ha->timer_set = false;
 	if (d->fenced || d->stopping)
 		return;
+	hb_set_vm_free(d->hb, ha_free_mib(ha));
 	ha_survey(ha);
 	if (ha->scan && vmfs_mono_ms() >= ha->due_ms) {
 		struct cn_view v;
@@ -442,6 +522,7 @@ void vmfsd_ha_start(struct vmfsd *d)
 	}
 	ha->timer_set = true;
 	d->ha = ha;
+	hb_set_vm_free(d->hb, ha_free_mib(ha));
 }
 
 void vmfsd_ha_stop(struct vmfsd *d)

@@ -4,6 +4,7 @@
  *   vmfsd --lun LUN --mountpoint DIR [--state-dir DIR] [--foreground]
  *         [--ready-fd N] [--log-file PATH] [--debug] [--threads N]
  *         [--commit-ms MS] [--lease-ms MS] [--cache-size SIZE]
+ *         [--vm-memory SIZE]
  *         [--host-name NAME]
  *         [--lock-primitive P] [--ro] [--no-cluster]
  *
@@ -85,6 +86,12 @@ static void vmfsd_help(void)
 	       "  --ro                mount read-only: write nothing to the volume but this\n"
 	       "                      host's heartbeat slot; refused while a journal holds\n"
 	       "                      transactions to replay\n"
+	       "  --vm-memory SIZE    memory this host gives VMs, less what the VMs it\n"
+	       "                      runs are configured with (and never more than the\n"
+	       "                      kernel's MemAvailable), is advertised in its\n"
+	       "                      heartbeat for the HA placement of other hosts' VMs:\n"
+	       "                      bytes or with a K, M, G or T suffix, at least 1M\n"
+	       "                      (default: the machine's MemTotal)\n"
 	       "  --no-cluster        do not join the volume's corosync CPG group: share\n"
 	       "                      the volume through the disk alone (by default vmfsd\n"
 	       "                      joins it whenever corosync runs on this host, and\n"
@@ -197,7 +204,7 @@ static int vmfsd_parse_args(int argc, char **argv, struct vmfsd_args *a)
 {
 	enum { O_LUN = 256, O_MP, O_STATE, O_FG, O_READY, O_LOG, O_DEBUG,
 	       O_THREADS, O_COMMIT, O_LEASE, O_CACHE, O_HOST_NAME, O_LOCK_PRIM, O_RO,
-	       O_NO_CLUSTER };
+	       O_NO_CLUSTER, O_VM_MEM };
 	static const struct option longopts[] = {
 		{ "lun",        required_argument, NULL, O_LUN },
 		{ "mountpoint", required_argument, NULL, O_MP },
@@ -214,6 +221,7 @@ static int vmfsd_parse_args(int argc, char **argv, struct vmfsd_args *a)
 		{ "lock-primitive", required_argument, NULL, O_LOCK_PRIM },
 		{ "ro",         no_argument,       NULL, O_RO },
 		{ "no-cluster", no_argument,       NULL, O_NO_CLUSTER },
+		{ "vm-memory",  required_argument, NULL, O_VM_MEM },
 		{ "help",       no_argument,       NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
@@ -280,6 +288,11 @@ static int vmfsd_parse_args(int argc, char **argv, struct vmfsd_args *a)
 			if (!vmfsd_parse_size(optarg, VMFSD_CACHE_MIN_BYTES,
 					      &a->cache_bytes))
 				return vmfsd_usage_err(a, "--cache-size %s: must be a size of at least 1M (bytes, or with a K, M, G or T suffix)",
+						       optarg);
+			break;
+		case O_VM_MEM:
+			if (!vmfsd_parse_size(optarg, 1 << 20, &a->vm_mem_bytes))
+				return vmfsd_usage_err(a, "--vm-memory %s: must be a size of at least 1M (bytes, or with a K, M, G or T suffix), e.g. 16G",
 						       optarg);
 			break;
 		case O_LEASE:

@@ -1044,6 +1044,7 @@ static int mig_dst_prepare(struct vmfsd *d, const struct mig_msg *m,
 	vm->phase = VM_INCOMING;
 	snprintf(vm->path, sizeof(vm->path), "%s", path);
 	snprintf(vm->name, sizeof(vm->name), "%s", c.name);
+	vm->memory_mib = c.memory_mib;
 	g = vm->mig = mig_new(d, vm, false, &m->from, m->from_name);
 	if (!g) {
 		free(vm);

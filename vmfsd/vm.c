@@ -497,8 +497,10 @@ static int vm_start(struct vmfsd *d, const char *path,
 	ret = vm_lock_file(d, vm, HV_CONFIG_NAME, msg, len);
 	if (!ret)
 		ret = hv_config_load(vmdir, &c, msg, len);
-	if (!ret)
+	if (!ret) {
 		snprintf(vm->name, sizeof(vm->name), "%s", c.name);
+		vm->memory_mib = c.memory_mib;
+	}
 	for (unsigned i = 0; !ret && i < c.ndisks; i++)
 		ret = vm_lock_file(d, vm, c.disks[i], msg, len);
 	if (ret)
@@ -681,6 +683,16 @@ int vmfsd_vm_start(struct vmfsd *d, const char *path,
 bool vmfsd_vm_known(struct vmfsd *d, const char *path)
 {
 	return vmfsd_vm_find(d, path) != NULL;
+}
+
+uint64_t vmfsd_vms_memory_mib(struct vmfsd *d)
+{
+	uint64_t mib = 0;
+
+	for (struct vmfsd_vm *vm = d->vms; vm; vm = vm->next)
+		if (vm->phase != VM_ENDED)
+			mib += vm->memory_mib;
+	return mib;
 }
 
 unsigned vmfsd_vms_running(struct vmfsd *d, char *names, size_t len)

@@ -61,6 +61,7 @@ struct vmfsd_args {
 	char host_name[VMFSD_HOST_NAME_MAX + 1];   /* --host-name; "": not given */
 	unsigned lock_prim;       /* --lock-primitive: LOCK_PRIM_*, 0 auto */
 	bool no_cluster;          /* --no-cluster: disk-only */
+	uint64_t vm_mem_bytes;    /* --vm-memory; 0: MemTotal */
 };
 
 struct vmfsd_ctl_server;
@@ -179,6 +180,7 @@ struct vmfsd_vm {
 	struct vmfsd *d;
 	char path[PATH_MAX];        /* inside the volume */
 	char name[HV_NAME_MAX + 1];
+	uint64_t memory_mib;        /* its config's, for HA placement */
 	char qmp[VMFSD_VM_SOCK_MAX];
 	char con[VMFSD_VM_SOCK_MAX];  /* the serial console's socket */
 	pid_t pid;
@@ -238,6 +240,8 @@ int vmfsd_vm_start(struct vmfsd *d, const char *path,
 bool vmfsd_vm_known(struct vmfsd *d, const char *path);
 /* How many VMs run here; their paths, comma-separated, into names. */
 unsigned vmfsd_vms_running(struct vmfsd *d, char *names, size_t len);
+/* The memory the VMs this host runs or receives are configured with. */
+uint64_t vmfsd_vms_memory_mib(struct vmfsd *d);
 /* Stop every VM (SIGTERM, SIGKILL after a while) and release its locks;
  * returns when all have exited.  Loop thread. */
 void vmfsd_vms_stop_all(struct vmfsd *d);

@@ -206,7 +206,8 @@ struct vmfs_hb_slot {
 /*0x058*/ le64 hs_journal_size;
 /*0x060*/ char hs_addr[64];             /* cluster address, NUL-padded */
 /*0x0a0*/ char hs_hostname[64];         /* display only */
-/*0x0e0*/ uint8_t hs_reserved[0x200 - 0xe0];
+/*0x0e0*/ le64 hs_vm_free_mib;          /* memory for more VMs; 0: none said */
+/*0x0e8*/ uint8_t hs_reserved[0x200 - 0xe8];
 };
 _Static_assert(sizeof(struct vmfs_hb_slot) == 0x200, "vmfs_hb_slot");
 
@@ -688,6 +689,7 @@ struct fmt_hb_slot {
 	uint64_t journal_offset, journal_size;
 	char addr[sizeof(((struct vmfs_hb_slot *)0)->hs_addr) + 1];
 	char hostname[sizeof(((struct vmfs_hb_slot *)0)->hs_hostname) + 1];
+	uint64_t vm_free_mib;
 };
 /* -VMFS_E_CORRUPT: state unknown. */
 int fmt_hb_slot_decode(const struct vmfs_hb_slot *d, struct fmt_hb_slot *hs);

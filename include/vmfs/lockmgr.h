@@ -162,6 +162,10 @@ int hb_join(struct lun *lun, uint64_t hb_offset, const struct hb_opts *o,
  */
 int hb_leave(struct hb *hb);
 uint32_t hb_slot_index(const struct hb *hb);
+/* The memory (MiB) this host has for more VMs, for other hosts' HA
+ * placement: written into the slot from the next renewal on (0: none
+ * advertised, as before the first call). */
+void hb_set_vm_free(struct hb *hb, uint64_t mib);
 /* LOCK_PRIM_ATS or LOCK_PRIM_RESERVE: what the slot's writes go through. */
 unsigned hb_primitive(const struct hb *hb);
 uint64_t hb_generation(const struct hb *hb);
@@ -175,6 +179,7 @@ struct hb_slot_info {
 	uint64_t hb_gen, counter;
 	uint32_t lease_ms;
 	char hostname[65];
+	uint64_t vm_free_mib;         /* what it advertises (hb_set_vm_free) */
 	bool live;                    /* hb_survey with watch: counter moved */
 };
 

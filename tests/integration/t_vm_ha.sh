@@ -13,6 +13,10 @@
 #    where it stood), the restart shown by `vmfs vm status`; the non-HA VM
 #    is not restarted; the time from the kill to the counter advancing is
 #    printed;
+#  - placement: host 2 gives VMs 400 MiB (--vm-memory), host 3 its whole
+#    memory; each advertises what is left in its heartbeat (`vmfs hosts`
+#    shows it, less what its VMs take), and both HA VMs go to host 3,
+#    although host 2's lower slot would try first without the figures;
 #  - host 2's cluster link is cut (it keeps heartbeating on the LUN): its
 #    VM keeps running there and nobody restarts it;
 #  - host 3 is cut off and host 2 killed: host 3 recovers host 2 (the disk
@@ -73,7 +77,39 @@ step "three hosts with corosync mount the LUN"
 make_lun "$LUN" 2G
 t_mkfs "$LUN"
 cl_up 3
-cl_mount_all 3 "$LUN" --lease-ms "$LEASE_MS"
+expect_fail 2 "--vm-memory 12Q: must be a size of at least 1M" \
+	cl_vmfs 2 mount --vm-memory 12Q "$LUN" "$(mnt 2)"
+cl_vmfsd_mount 1 "$LUN" "$(mnt 1)" --lease-ms "$LEASE_MS"
+cl_vmfsd_mount 2 "$LUN" "$(mnt 2)" --lease-ms "$LEASE_MS" --vm-memory 400M
+cl_vmfsd_mount 3 "$LUN" "$(mnt 3)" --lease-ms "$LEASE_MS"
+
+# vm_free I: the memory host I advertises for more VMs (MiB), as `vmfs
+# hosts --json` reads it from host I's heartbeat slot on the LUN.
+vm_free() {
+	"$VMFS" hosts --no-watch --json "$LUN" | python3 -c '
+import json, sys
+for h in json.load(sys.stdin)["hosts"]:
+    if h["hostname"] == sys.argv[1]:
+        print(h["vm_free_mib"])' "h$1"
+}
+# wait_vm_free I WANT: until host I advertises WANT MiB (a renewal away).
+wait_vm_free() {
+	local w f
+	for ((w = 0; w < 50; w++)); do
+		f=$(vm_free "$1")
+		[[ $f == "$2" ]] && return 0
+		sleep 0.2
+	done
+	fail "host $1 advertises ${f:-nothing} MiB for VMs, not $2"
+}
+wait_vm_free 2 400
+for ((w = 0; w < 50; w++)); do
+	f3=$(vm_free 3)
+	((f3 > 1024)) && break
+	sleep 0.2
+done
+((f3 > 1024)) || fail "host 3 advertises $f3 MiB for VMs (its MemAvailable is more)"
+t_log "advertised for VMs: host 2 400 MiB (--vm-memory 400M), host 3 $f3 MiB"
 
 step "create two HA VMs and one without HA; vmfs vm set"
 mkdir "$(mnt 1)/vms"
@@ -157,6 +193,10 @@ while ((pending > 0)); do
 done
 for v in ha1 ha2; do
 	expect_eq "$v's host in vmfs vm status" "$(host_of "$v")" "${HOST[$v]}"
+	# Placement: host 3 advertises far more memory than host 2.
+	expect_eq "$v restarted on the host with the most memory" "${HOST[$v]}" 3
+	grep -q "HA: placement: VM /vms/$v (128 MiB) to host h3" "$T_DIR"/vmfsd-h3-*.log ||
+		fail "host 3 did not log $v's placement: $(grep -h 'HA:' "$T_DIR"/vmfsd-h3-*.log | tail -n 5)"
 done
 for ((k = 0; k < 10; k++)); do
 	for v in ha1 ha2; do
@@ -189,16 +229,12 @@ expect_eq "noha's state" "$(field 2 "$(mnt 2)/vms/noha" state)" stopped
 grep -q "restarted VM /vms/noha" "$T_DIR"/vmfsd-h[23]-*.log && fail "noha was restarted"
 
 step "cut host 2's cluster link: its VMs keep running, nobody restarts them"
-# The survivors' VMs: at least one runs on host 2, or start one there.
-v2=""
-for v in ha1 ha2; do
-	[[ ${HOST[$v]} == 2 ]] && v2=$v
-done
-if [[ -z $v2 ]]; then
-	cl_vmfs 2 vm start "$(mnt 2)/vms/noha" >/dev/null || fail "start noha on host 2 failed"
-	cl_vmfs 2 vm set "$(mnt 2)/vms/noha" --ha on >/dev/null || fail "set noha HA on host 2 failed"
-	v2=noha
-fi
+# Both HA VMs run on host 3 (placement, above): start one on host 2; what
+# host 2 advertises drops by its memory.
+cl_vmfs 2 vm start "$(mnt 2)/vms/noha" >/dev/null || fail "start noha on host 2 failed"
+cl_vmfs 2 vm set "$(mnt 2)/vms/noha" --ha on >/dev/null || fail "set noha HA on host 2 failed"
+v2=noha
+wait_vm_free 2 $((400 - 128))
 cl_link_down 2
 sleep $((3 * LEASE_MS / 1000))
 c=$(counter "$(mnt 2)/vms/$v2/disk0.img")

@@ -272,6 +272,7 @@ static void test_hb(void)
 		.lease_ms = 0x31323334, .renew_ms = 0x41424344,
 		.journal_offset = 0x5152535455565758ull,
 		.journal_size = 0x6162636465666768ull,
+		.vm_free_mib = 0x7172737475767778ull,
 	}, out;
 
 	fmt_hb_region_encode(&rin, &r);
@@ -310,13 +311,15 @@ static void test_hb(void)
 	CU_ASSERT(memcmp(d.hs_addr, in.addr, sizeof(d.hs_addr)) == 0);
 	CU_ASSERT(memcmp(d.hs_hostname, "host-1\0\0", 8) == 0);
 	CU_ASSERT_EQUAL(d.hs_hostname[63], 0);
+	CU_ASSERT_EQUAL(le_at(&d, 0xe0, 8), in.vm_free_mib);
 	CU_ASSERT_EQUAL(d.hs_reserved[0], 0xee);
 	/* Renewal is a compare-and-write of these bytes: exact round trip. */
 	CU_ASSERT_EQUAL(fmt_hb_slot_decode(&d, &out), 0);
 	CU_ASSERT_STRING_EQUAL(out.addr, in.addr);
 	CU_ASSERT_STRING_EQUAL(out.hostname, "host-1");
+	CU_ASSERT(out.vm_free_mib == in.vm_free_mib);
 	memset(&d2, 0xee, sizeof(d2));
-	memset(&d2, 0, 0x0e0);
+	memset(&d2, 0, 0x0e8);
 	memcpy(&d2, &d, 0x10);
 	memcpy((uint8_t *)&d2 + 0x18, (uint8_t *)&d + 0x18, 8);
 	fmt_hb_slot_encode(&out, &d2);

@@ -131,7 +131,8 @@ static const struct field_row fields[] = {
 	F(vmfs_hb_slot, hs_journal_size,         0x058,    8),
 	F(vmfs_hb_slot, hs_addr,                 0x060,   64),
 	F(vmfs_hb_slot, hs_hostname,             0x0a0,   64),
-	F(vmfs_hb_slot, hs_reserved,             0x0e0,  288),
+	F(vmfs_hb_slot, hs_vm_free_mib,          0x0e0,    8),
+	F(vmfs_hb_slot, hs_reserved,             0x0e8,  280),
 
 	F(vmfs_jnl_hdr, jh_hdr,                  0x000,   32),
 	F(vmfs_jnl_hdr, jh_slot,                 0x020,    4),
