@@ -337,6 +337,7 @@ static int vcl_adopt(struct vcl *c, uint64_t addr, enum vmfs_lock_mode mode,
 	if (mode_covers(st->mode, mode))
 		return 0;
 	ret = lock_release(c->lk, addr, st);
+	atomic_fetch_add(&c->kc_epoch, 1);
 	if (ret)
 		return ret;
 	return lock_acquire(c->lk, addr, mode, 0, st);
@@ -1904,6 +1905,7 @@ static int vcl_go_shared(struct vol *v)
 	if (!ret) {
 		c->shared = true;
 		vcl_forget_gens(c);
+		vol_inode_ira_drop_all(v);
 		VLOG(LOG_NOTICE, "another host mounted the volume: sharing it, every operation now takes its on-disk locks");
 	} else {
 		VLOG(LOG_ERR, "switching to shared mode: %s", vmfs_strerror(ret));

@@ -568,6 +568,98 @@ static struct vmfs_inode *inode_fresh(uint8_t *blk, uint64_t addr,
 }
 
 /*
+ * Read-ahead of inode slots.  A new inode starts from its slot's previous
+ * life (inode_make_fresh: its incarnation moves on), which costs a read
+ * of the slot's block per create.  Slots are mostly allocated in order,
+ * so the read of one also reads the next VOL_IRA_SLOTS - 1 of its
+ * cluster, and the next creates take their block from memory.  A block
+ * read ahead is used (once) only while it is certainly what the slot
+ * holds:
+ *  - the slot is being allocated, so its bit is clear, and a clear slot
+ *    is written by nobody but a host holding its cluster's lock, which
+ *    this host took before it read the block (or is alone);
+ *  - no lock of this host was let go since the read (vol_kcache_epoch:
+ *    another host may have taken the cluster since), and going shared
+ *    drops them all (vol_inode_ira_drop_all);
+ *  - this host's own writes of a slot drop its block (vol_md_write).  The
+ *    range is published before the read and a write checks it after its
+ *    own write: either the write finds the range and waits for the read
+ *    to end before it drops the block, or the write came before, and the
+ *    read's journal lookup finds it.
+ */
+static bool ira_in(struct vol *v, uint64_t addr)
+{
+	return addr >= __atomic_load_n(&v->ira_lo, __ATOMIC_SEQ_CST) &&
+	       addr < __atomic_load_n(&v->ira_hi, __ATOMIC_SEQ_CST);
+}
+
+void vol_inode_ira_drop(struct vol *v, uint64_t addr)
+{
+	uint32_t bs = v->g.res[VMFS_RES_INODE].obj_size;
+
+	if (!ira_in(v, addr))
+		return;
+	pthread_mutex_lock(&v->ira_lock);
+	if (ira_in(v, addr) && bs)
+		v->ira_valid &= ~(1ull << ((addr - v->ira_lo) / bs));
+	pthread_mutex_unlock(&v->ira_lock);
+}
+
+void vol_inode_ira_drop_all(struct vol *v)
+{
+	pthread_mutex_lock(&v->ira_lock);
+	v->ira_valid = 0;
+	pthread_mutex_unlock(&v->ira_lock);
+}
+
+/* Slot ino's block into blk: read ahead, or read with the next ones. */
+static int ira_read(struct vol *v, uint64_t ino, uint8_t *blk)
+{
+	const struct vol_res_geom *r = &v->g.res[VMFS_RES_INODE];
+	uint64_t addr = res_addr(v, VMFS_RES_INODE, ino), end, epoch;
+	uint32_t n, bs = VMFS_MD_BLOCK_SIZE;
+	int ret;
+
+	pthread_mutex_lock(&v->ira_lock);
+	epoch = vol_kcache_epoch(v);
+	if (ino >= v->ira_first && ino - v->ira_first < VOL_IRA_SLOTS &&
+	    (v->ira_valid >> (ino - v->ira_first) & 1) &&
+	    v->ira_epoch == epoch) {
+		memcpy(blk, v->ira_buf + (ino - v->ira_first) * bs, bs);
+		v->ira_valid &= ~(1ull << (ino - v->ira_first));
+		pthread_mutex_unlock(&v->ira_lock);
+		return 0;
+	}
+	end = r->per_cluster ? (ino / r->per_cluster + 1) * r->per_cluster :
+	      ino + 1;
+	if (end > r->count)
+		end = r->count;
+	n = end - ino < VOL_IRA_SLOTS ? (uint32_t)(end - ino) : VOL_IRA_SLOTS;
+	if (!v->ira_buf)
+		v->ira_buf = lun_buf_alloc((size_t)VOL_IRA_SLOTS * bs);
+	if (n < 2 || r->obj_size != bs || !v->ira_buf) {
+		pthread_mutex_unlock(&v->ira_lock);
+		return vol_md_read(v, blk, addr);
+	}
+	v->ira_valid = 0;
+	v->ira_first = ino;
+	__atomic_store_n(&v->ira_hi, 0, __ATOMIC_SEQ_CST);
+	__atomic_store_n(&v->ira_lo, addr, __ATOMIC_SEQ_CST);
+	__atomic_store_n(&v->ira_hi, addr + (uint64_t)n * bs, __ATOMIC_SEQ_CST);
+	ret = lun_read(v->lun, v->ira_buf, (size_t)n * bs, addr);
+	if (!ret) {
+		for (uint32_t i = 0; v->j && i < n; i++)
+			(void)jnl_lookup(v->j, addr + (uint64_t)i * bs,
+					 v->ira_buf + (size_t)i * bs);
+		v->ira_valid = (n == 64 ? ~0ull : (1ull << n) - 1) & ~1ull;
+		v->ira_epoch = epoch;
+		memcpy(blk, v->ira_buf, bs);
+	}
+	pthread_mutex_unlock(&v->ira_lock);
+	return ret ? vol_md_read(v, blk, addr) : 0;
+}
+
+/*
  * Make vi (write-locked, or not yet visible) the fresh inode of its slot
  * (inode_fresh) and write it.  Written as a lockable block, so that its
  * home write keeps the lock record on disk: with locks kept between
@@ -581,7 +673,7 @@ static int inode_make_fresh(struct vol *v, struct vinode *vi, uint32_t mode,
 	struct fmt_inode fi;
 
 	/* The slot's previous life, if it had one (unreadable: none). */
-	if (vol_md_read(v, vi->blk, vi->addr))
+	if (ira_read(v, vi->ino, vi->blk))
 		memset(vi->blk, 0, VMFS_MD_BLOCK_SIZE);
 	(void)fmt_inode_decode(inode_fresh(vi->blk, vi->addr, vi->ino, mode,
 					   vol_now_ns()), &fi);

@@ -37,12 +37,18 @@ int vol_md_read(struct vol *v, void *blk, uint64_t addr)
 
 int vol_md_write(struct vol *v, const void *blk, uint64_t addr, bool lockable)
 {
+	int ret;
+
 	if (vol_is_rdonly(v))
 		return -EROFS;
 	if (v->j)
-		return jnl_dirty(v->j, addr, blk,
-				 lockable ? VMFS_JNL_TAG_LOCKABLE : 0);
-	return lock_md_write(v->lun, blk, addr, lockable);
+		ret = jnl_dirty(v->j, addr, blk,
+				lockable ? VMFS_JNL_TAG_LOCKABLE : 0);
+	else
+		ret = lock_md_write(v->lun, blk, addr, lockable);
+	/* After the write: a read ahead that missed it saw it (inode.c). */
+	vol_inode_ira_drop(v, addr);
+	return ret;
 }
 
 /*
@@ -109,6 +115,7 @@ int vol_open_ex(struct lun *lun, const struct vol_open_opts *o,
 	pthread_mutex_init(&v->ns_lock, NULL);
 	pthread_mutex_init(&v->alloc_lock, NULL);
 	pthread_mutex_init(&v->icache_lock, NULL);
+	pthread_mutex_init(&v->ira_lock, NULL);
 	vol_cache_init(v, o->cache_bytes);
 	ret = vol_geom_read(lun, &v->g, &which, NULL);
 	if (ret)
@@ -195,6 +202,8 @@ int vol_close(struct vol *v)
 	pthread_mutex_destroy(&v->ns_lock);
 	pthread_mutex_destroy(&v->alloc_lock);
 	pthread_mutex_destroy(&v->icache_lock);
+	pthread_mutex_destroy(&v->ira_lock);
+	lun_buf_free(v->ira_buf);
 	vol_cache_fini(v);
 	free(v);
 	return ret;

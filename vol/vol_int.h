@@ -187,7 +187,20 @@ struct vol {
 	struct vcl *cl;              /* sharing with other hosts (cluster.c) */
 	bool keep_orphans;           /* close: leave orphans to the next sweep */
 	bool geom_warned;            /* vol_geom_refresh said a header is odd */
+	/* inode.c: inode slots read ahead by vol_inode_alloc (ira_*). */
+	pthread_mutex_t ira_lock;
+	uint8_t *ira_buf;            /* VOL_IRA_SLOTS blocks */
+	uint64_t ira_lo, ira_hi;     /* their byte range (atomics) */
+	uint64_t ira_first;          /* inode number of the first */
+	uint64_t ira_valid;          /* bit i: block i still usable */
+	uint64_t ira_epoch;          /* vol_kcache_epoch before the read */
 };
+
+#define VOL_IRA_SLOTS 64   /* at most 64: ira_valid */
+/* This host wrote the block at addr: a copy read ahead is stale. */
+void vol_inode_ira_drop(struct vol *v, uint64_t addr);
+/* Every block read ahead is stale (another host may change them). */
+void vol_inode_ira_drop_all(struct vol *v);
 
 #define VLOG(lvl, fmt, ...) qb_log(lvl, "vol: " fmt, ##__VA_ARGS__)
 

@@ -660,6 +660,40 @@ static void test_enospc(void)
 			(ssize_t)sizeof(chunk));
 }
 
+/*
+ * Inode slots are read ahead in batches when one is allocated (vol/inode.c
+ * ira_read).  A slot freed and used again while its last life is only in
+ * the journal (not yet written home) must start from that life: each new
+ * life's generation is past the one before, never equal to it.
+ */
+static void test_inode_slot_reuse(void)
+{
+	struct vol_attr f[3], g;
+	char name[16];
+
+	fresh(256 * MIB);
+	for (int i = 0; i < 3; i++) {
+		snprintf(name, sizeof(name), "f%d", i);
+		CU_ASSERT_EQUAL_FATAL(vol_create(vol, VMFS_ROOT_INO, name,
+						 S_IFREG | 0644, 0, 0, 0, &f[i]), 0);
+	}
+	CU_ASSERT_EQUAL(f[1].ino, f[0].ino + 1);
+	CU_ASSERT_EQUAL(f[2].ino, f[0].ino + 2);
+	for (int round = 0; round < 4; round++) {
+		CU_ASSERT_EQUAL_FATAL(vol_unlink(vol, VMFS_ROOT_INO, "f1"), 0);
+		vol_forget(vol, f[1].ino, 1);
+		CU_ASSERT_EQUAL_FATAL(vol_create(vol, VMFS_ROOT_INO, "f1",
+						 S_IFREG | 0644, 0, 0, 0, &g), 0);
+		CU_ASSERT_EQUAL(g.ino, f[1].ino);
+		CU_ASSERT(g.generation > f[1].generation);
+		f[1] = g;
+	}
+	for (int i = 0; i < 3; i++)
+		vol_forget(vol, f[i].ino, 1);
+	CU_ASSERT_EQUAL(cleanup(), 0);
+	CU_ASSERT(unit_fsck_clean(lun_path, "after slots used again"));
+}
+
 static CU_TestInfo tests[] = {
 	{ "mkfs_layout", test_mkfs_layout },
 	{ "geom_wraps", test_geom_wraps },
@@ -675,6 +709,7 @@ static CU_TestInfo tests[] = {
 	{ "unlink_open", test_unlink_open },
 	{ "xattrs", test_xattrs },
 	{ "enospc", test_enospc },
+	{ "inode_slot_reuse", test_inode_slot_reuse },
 	CU_TEST_INFO_NULL
 };
 

@@ -24,6 +24,7 @@
 #include "vmfs/lockmgr.h"
 #include "vmfs/lun.h"
 #include "vmfs/vol.h"
+#include "../../vol/vol_int.h"
 
 #define MIB (1024ull * 1024)
 
@@ -476,6 +477,48 @@ static unsigned count_dir(struct vol *v, uint64_t dir)
 	return n;
 }
 
+/* v sees room for inodes in the first cluster only (in memory: it
+ * allocates there, and asks for it when another host holds it). */
+static void inodes_in_cluster_0(struct vol *v)
+{
+	struct rarea *ra = &v->res[VMFS_RES_INODE];
+
+	pthread_mutex_lock(&v->alloc_lock);
+	for (uint32_t c = 1; c < ra->g.nclusters; c++)
+		ra->cl[c].nfree = 0;
+	pthread_mutex_unlock(&v->alloc_lock);
+}
+
+/*
+ * A slot read ahead is not used once another host may have changed it
+ * (vol/inode.c ira_read): A creates a file and reads the next slots of
+ * its inode cluster ahead; B (allocating in the same cluster) asks A for
+ * the cluster, takes the next slot and frees it again, and A's next file
+ * gets that slot.  Its generation must be past B's file's, not the one A
+ * read ahead before B used the slot.
+ */
+static void test_readahead_not_past_handover(void)
+{
+	struct vol_attr a0, a1, b0;
+	struct vol *a, *b;
+
+	two_hosts_caching();
+	a = hosts[0].v;
+	b = hosts[1].v;
+	inodes_in_cluster_0(a);
+	inodes_in_cluster_0(b);
+	create_at(a, VMFS_ROOT_INO, "a0", &a0);
+	create_at(b, VMFS_ROOT_INO, "b0", &b0);
+	CU_ASSERT_EQUAL_FATAL(b0.ino, a0.ino + 1);
+	CU_ASSERT_EQUAL_FATAL(vol_unlink(b, VMFS_ROOT_INO, "b0"), 0);
+	create_at(a, VMFS_ROOT_INO, "a1", &a1);
+	CU_ASSERT_EQUAL_FATAL(a1.ino, b0.ino);
+	CU_ASSERT(a1.generation > b0.generation);
+
+	CU_ASSERT_EQUAL(cleanup(), 0);
+	CU_ASSERT(unit_fsck_clean(uhost_lun_path, "after the slot moved"));
+}
+
 /*
  * Locks stay cached between operations while both hosts are members and
  * are handed over on request: A works in its directory without letting
@@ -905,6 +948,7 @@ static CU_TestInfo tests[] = {
 	{ "grow_online_shared", test_grow_online_shared },
 	{ "no_cycle_across_hosts", test_no_cycle_across_hosts },
 	{ "inode_reused_by_another_host", test_inode_reused_by_another_host },
+	{ "readahead_not_past_handover", test_readahead_not_past_handover },
 	{ "recoverer_dies", test_recoverer_dies },
 	{ "dead_holder_waited_for", test_dead_holder_waited_for },
 	{ "cached_locks_handed_over", test_cached_locks_handed_over },
