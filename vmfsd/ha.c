@@ -299,6 +299,19 @@ static void ha_walk(struct vmfsd_ha *ha, const char *dir, int depth,
 	closedir(dh);
 }
 
+/* How many HA VMs a scan would try now (1 when out of memory: say so). */
+static unsigned ha_count(struct vmfsd_ha *ha)
+{
+	struct ha_cand *c = calloc(HA_CANDIDATES_MAX, sizeof(*c));
+	unsigned n = 0;
+
+	if (!c)
+		return 1;
+	ha_walk(ha, ha->d->a->mountpoint, 1, c, &n);
+	free(c);
+	return n;
+}
+
 static int ha_cand_cmp(const void *a, const void *b)
 {
 	const struct ha_cand *x = a, *y = b;
@@ -480,11 +493,18 @@ static void ha_tick(void *data)
 		if (d->cn)
 			cn_view_get(d->cn, &v);
 		if (d->cn && !v.quorate) {
-			if (!ha->said_no_quorum)
+			unsigned n = ha->said_no_quorum ? 1 : ha_count(ha);
+
+			/* Nothing to restart: nothing waits for quorum (a
+			 * lone host without corosync mounting, say). */
+			if (!n)
+				ha->scan = false;
+			else if (!ha->said_no_quorum)
 				ha_event(ha, LOG_WARNING, "the cluster has no "
-					 "quorum here: restarting no VM until "
-					 "it has (%s)", ha->why);
-			ha->said_no_quorum = true;
+					 "quorum here: restarting none of the "
+					 "%u HA VM%s until it has (%s)", n,
+					 n == 1 ? "" : "s", ha->why);
+			ha->said_no_quorum = n != 0;
 		} else {
 			ha->said_no_quorum = false;
 			ha->scan = false;
