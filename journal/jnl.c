@@ -975,6 +975,11 @@ uint64_t jnl_reusable_seq(struct jnl *j)
 	return locked_get(j, &j->tail_seq);
 }
 
+uint64_t jnl_home_seq(struct jnl *j)
+{
+	return locked_get(j, &j->home_seq);
+}
+
 int jnl_error(struct jnl *j)
 {
 	int e;

@@ -2723,8 +2723,10 @@ static int vcl_take_volume_lock(struct vol *v)
 		if (ret)
 			return ret;
 		if (st.mode == VMFS_LOCK_FREE) {
-			/* Other hosts, none alone: share. */
+			/* Other hosts, none alone: share.  Inode slots read
+			 * ahead before (at open) may change under them now. */
 			c->shared = true;
+			vol_inode_ira_drop_all(v);
 			return 0;
 		}
 		/* Read-only hosts take no per-object locks: a writer cannot

@@ -585,7 +585,10 @@ static struct vmfs_inode *inode_fresh(uint8_t *blk, uint64_t addr,
  *    range is published before the read and a write checks it after its
  *    own write: either the write finds the range and waits for the read
  *    to end before it drops the block, or the write came before, and the
- *    read's journal lookup finds it.
+ *    read's journal lookup finds it;
+ *  - a journal image leaves the lookup only after its home write, which
+ *    may have landed after the read took the old block: when anything
+ *    was written home during the read (jnl_home_seq), nothing is kept.
  */
 static bool ira_in(struct vol *v, uint64_t addr)
 {
@@ -616,7 +619,7 @@ void vol_inode_ira_drop_all(struct vol *v)
 static int ira_read(struct vol *v, uint64_t ino, uint8_t *blk)
 {
 	const struct vol_res_geom *r = &v->g.res[VMFS_RES_INODE];
-	uint64_t addr = res_addr(v, VMFS_RES_INODE, ino), end, epoch;
+	uint64_t addr = res_addr(v, VMFS_RES_INODE, ino), end, epoch, home;
 	uint32_t n, bs = VMFS_MD_BLOCK_SIZE;
 	int ret;
 
@@ -646,7 +649,12 @@ static int ira_read(struct vol *v, uint64_t ino, uint8_t *blk)
 	__atomic_store_n(&v->ira_hi, 0, __ATOMIC_SEQ_CST);
 	__atomic_store_n(&v->ira_lo, addr, __ATOMIC_SEQ_CST);
 	__atomic_store_n(&v->ira_hi, addr + (uint64_t)n * bs, __ATOMIC_SEQ_CST);
+	home = v->j ? jnl_home_seq(v->j) : 0;
 	ret = lun_read(v->lun, v->ira_buf, (size_t)n * bs, addr);
+	/* Written home meanwhile: what we read may predate the home write of
+	 * an image the lookup below no longer finds.  Read the one slot. */
+	if (!ret && v->j && jnl_home_seq(v->j) != home)
+		ret = -EAGAIN;
 	if (!ret) {
 		for (uint32_t i = 0; v->j && i < n; i++)
 			(void)jnl_lookup(v->j, addr + (uint64_t)i * bs,

@@ -182,6 +182,12 @@ uint64_t jnl_running_seq(struct jnl *j);
  * for data: that transaction is durable and can never be replayed again.
  */
 uint64_t jnl_reusable_seq(struct jnl *j);
+/*
+ * Moves each time transactions were written home, just before their
+ * images leave jnl_lookup: a read of the LUN that began before a move may
+ * hold a block older than the image that left (see vol/inode.c ira_read).
+ */
+uint64_t jnl_home_seq(struct jnl *j);
 /* Set when a journal write failed: every later commit fails. */
 int jnl_error(struct jnl *j);
 void jnl_stats_get(struct jnl *j, struct jnl_stats *s);
