@@ -148,6 +148,13 @@ for r in range(rounds):
                       "elapsed_ms": int((t1 - t0) * 1000), "counter_gap_ms": gap,
                       "counter_interval_ms": normal}))
     sys.stdout.flush()
+    if m.get("status") != "completed":
+        # The source runs on; the incoming QEMU ends (or is ended) here.
+        print("baseline round %d: migration %s: %s" % (r + 1, m.get("status"),
+              m.get("error-desc", "")), file=sys.stderr)
+        dst.kill()
+        dst.wait()
+        continue
     call(sq, "quit")
     src.wait()
     src, sq = dst, dq
@@ -162,7 +169,8 @@ def load(p):
     return [json.loads(l) for l in open(p) if l.strip()]
 v, b = load(sys.argv[1]), load(sys.argv[2])
 def fig(rows, k):
-    xs = [r[k] for r in rows if r.get(k, -1) >= 0]
+    xs = [r[k] for r in rows if r.get(k, -1) >= 0 and
+          r.get("state") in ("done", "completed")]
     return (statistics.median(xs), max(xs)) if xs else (float("nan"), float("nan"))
 print("%-34s %14s %14s %8s" % ("", "vmfs med/max", "QEMU med/max", "ratio"))
 for k, name in (("downtime_ms", "QEMU downtime (ms)"),
@@ -177,7 +185,9 @@ for k, name in (("downtime_ms", "QEMU downtime (ms)"),
     bm, bx = fig(b, k)
     print("%-34s %6.0f/%-7.0f %6.0f/%-7.0f %8.2f" % (name, vm, vx, bm, bx,
           vm / bm if bm else float("nan")))
-print("runs: vmfs %d done of %d, baseline %d" % (sum(r["state"] == "done" for r in v), len(v), len(b)))
+print("runs: vmfs %d done of %d, baseline %d completed of %d" %
+      (sum(r["state"] == "done" for r in v), len(v),
+       sum(r["state"] == "completed" for r in b), len(b)))
 EOF
 for i in 1 2 3; do
 	cl_umount "$i" "$(mnt "$i")"
