@@ -62,6 +62,8 @@
  * assignment, plus HA_SLOT_MS per slot number, if still not running. */
 #define HA_FALLBACK_MS    5000
 #define HA_SLOT_MS        300
+/* By then a restarted guest shows in MemAvailable as much as it will. */
+#define HA_PLACED_MS      60000
 #define HA_EVENTS         16
 #define HA_CANDIDATES_MAX 256
 /* Scans again after its lock was taken elsewhere (ha_scan). */
@@ -89,7 +91,8 @@ struct vmfsd_ha {
 	char why[250];
 	bool said_no_quorum;
 	unsigned busy_retries;     /* scans again after a lock contention */
-	uint64_t placed_mib;       /* restarted here in this round */
+	uint64_t placed_mib;       /* restarted here lately (HA_PLACED_MS) */
+	int64_t placed_ms;         /* the last of them, monotonic */
 	char events[HA_EVENTS][400];
 	unsigned nevents;
 };
@@ -147,8 +150,8 @@ static void ha_meminfo_mib(uint64_t *total, uint64_t *avail)
 
 /* What this host has for another VM: what it gives VMs (--vm-memory, by
  * default MemTotal) less what the VMs it runs are configured with, and
- * no more than MemAvailable less what the VMs it restarted in this round
- * will take (QEMU has not touched their memory yet). */
+ * no more than MemAvailable less what the VMs it restarted lately will
+ * take (QEMU has not touched their memory yet). */
 static uint64_t ha_free_mib(struct vmfsd_ha *ha)
 {
 	struct vmfsd *d = ha->d;
@@ -157,6 +160,8 @@ static uint64_t ha_free_mib(struct vmfsd_ha *ha)
 	ha_meminfo_mib(&total, &avail);
 	give = d->a->vm_mem_bytes ? d->a->vm_mem_bytes >> 20 : total;
 	give = give > used ? give - used : 0;
+	if (vmfs_mono_ms() - ha->placed_ms > HA_PLACED_MS)
+		ha->placed_mib = 0;
 	avail = avail > ha->placed_mib ? avail - ha->placed_mib : 0;
 	return give < avail ? give : avail;
 }
@@ -222,7 +227,6 @@ static int ha_survey(struct vmfsd_ha *ha)
 		snprintf(ha->why, sizeof(ha->why), "host %s (%s) died",
 			 ha->present[i].name[0] ? ha->present[i].name : "?", u);
 		if (!ha->scan) {
-			ha->placed_mib = 0;
 			ha->fallback = false;
 			ha->due_ms = vmfs_mono_ms();
 		}
@@ -396,6 +400,7 @@ static int ha_restart(struct vmfsd_ha *ha, struct ha_cand *c)
 	ret = vmfsd_vm_start(d, c->path, &from, msg, sizeof(msg));
 	if (!ret) {
 		ha->placed_mib += c->s.memory_mib;
+		ha->placed_ms = vmfs_mono_ms();
 		ha_event(ha, LOG_NOTICE, "restarted VM %s (priority %u) here, in "
 			 "%lld ms: it ran on host %s; %s", c->path,
 			 c->s.priority, (long long)(vmfs_mono_ms() - t0),
@@ -416,14 +421,12 @@ static int ha_restart(struct vmfsd_ha *ha, struct ha_cand *c)
 static void ha_scan(struct vmfsd_ha *ha)
 {
 	struct ha_cand *c = calloc(HA_CANDIDATES_MAX, sizeof(*c));
-	unsigned n = 0;
+	uint32_t me = hb_slot_index(ha->d->hb);
+	unsigned n = 0, others = 0;
 	bool busy = false;
 
 	if (!c)
 		return;
-	uint32_t me = hb_slot_index(ha->d->hb);
-	unsigned others = 0;
-
 	ha_walk(ha, ha->d->a->mountpoint, 1, c, &n);
 	if (n)
 		ha_event(ha, LOG_NOTICE, "%u HA VM%s to restart (%s)%s", n,
