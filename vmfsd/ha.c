@@ -303,19 +303,6 @@ static void ha_walk(struct vmfsd_ha *ha, const char *dir, int depth,
 	closedir(dh);
 }
 
-/* How many HA VMs a scan would try now (1 when out of memory: say so). */
-static unsigned ha_count(struct vmfsd_ha *ha)
-{
-	struct ha_cand *c = calloc(HA_CANDIDATES_MAX, sizeof(*c));
-	unsigned n = 0;
-
-	if (!c)
-		return 1;
-	ha_walk(ha, ha->d->a->mountpoint, 1, c, &n);
-	free(c);
-	return n;
-}
-
 static int ha_cand_cmp(const void *a, const void *b)
 {
 	const struct ha_cand *x = a, *y = b;
@@ -495,19 +482,23 @@ static void ha_tick(void *data)
 
 		if (d->cn)
 			cn_view_get(d->cn, &v);
+		/*
+		 * No walk of the mount here just to say whether anything
+		 * waits: this thread must not be inside a request on its own
+		 * mount when it need not be (a vmfsd killed while its own
+		 * request was read by a worker cannot finish exiting).
+		 */
 		if (d->cn && !v.quorate) {
-			unsigned n = ha->said_no_quorum ? 1 : ha_count(ha);
-
-			/* Nothing to restart: nothing waits for quorum (a
-			 * lone host without corosync mounting, say). */
-			if (!n)
-				ha->scan = false;
-			else if (!ha->said_no_quorum)
+			if (!ha->said_no_quorum && v.up)
 				ha_event(ha, LOG_WARNING, "the cluster has no "
-					 "quorum here: restarting none of the "
-					 "%u HA VM%s until it has (%s)", n,
-					 n == 1 ? "" : "s", ha->why);
-			ha->said_no_quorum = n != 0;
+					 "quorum here: restarting no VM until "
+					 "it has (%s)", ha->why);
+			else if (!ha->said_no_quorum)
+				ha_event(ha, LOG_NOTICE, "this host is not in "
+					 "the cluster group (%s): it restarts "
+					 "no VM of another host until it is "
+					 "(%s)", v.why, ha->why);
+			ha->said_no_quorum = true;
 		} else {
 			ha->said_no_quorum = false;
 			ha->scan = false;
