@@ -250,57 +250,33 @@ static int ha_survey(struct vmfsd_ha *ha)
 	return 0;
 }
 
-/* The run records under dir (depth 1 or 2 below the top, like `vmfs vm
- * list`) that this host should try to restart. */
-static void ha_walk(struct vmfsd_ha *ha, const char *dir, int depth,
-		    struct ha_cand *c, unsigned *n)
+struct ha_walk {
+	struct vmfsd_ha *ha;
+	struct ha_cand *c;
+	unsigned n;
+};
+
+/* A run record the walk found: a candidate when this host should try to
+ * restart its VM. */
+static int ha_walk_one(void *arg, const char *path, int ret,
+		       const struct hv_ha_state *s, const char *err)
 {
-	struct vmfsd *d = ha->d;
-	size_t mplen = strlen(d->a->mountpoint);
-	DIR *dh = opendir(dir);
-	struct dirent *e;
+	struct ha_walk *w = arg;
+	struct vmfsd *d = w->ha->d;
 
-	if (!dh)
-		return;
-	while ((e = readdir(dh)) && *n < HA_CANDIDATES_MAX) {
-		char sub[PATH_MAX], err[256];
-		struct hv_ha_state s;
-		struct stat st;
-		int ret;
-
-		/* Only directories hold VMs: no stat of every file in a
-		 * busy directory, each of which would take its lock from the
-		 * host working there. */
-		if (e->d_name[0] == '.' ||
-		    (e->d_type != DT_DIR && e->d_type != DT_UNKNOWN) ||
-		    snprintf(sub, sizeof(sub), "%s/%s", dir, e->d_name) >=
-		    (int)sizeof(sub) || stat(sub, &st) || !S_ISDIR(st.st_mode))
-			continue;
-		ret = hv_ha_state_read(sub, &s, err, sizeof(err));
-		if (ret == -ENOENT) {
-			char cfg[PATH_MAX + 16];
-
-			snprintf(cfg, sizeof(cfg), "%s/%s", sub, HV_CONFIG_NAME);
-			if (depth < 2 && access(cfg, F_OK))
-				ha_walk(ha, sub, depth + 1, c, n);
-			continue;
-		}
-		if (ret) {
-			qb_log(LOG_WARNING, "HA: %s", err);
-			continue;
-		}
-		if (!s.ha || ha_is_present(ha, s.host_uuid))
-			continue;
-		/* Ours: a VM this daemon ran (and saw end) is not restarted;
-		 * one our previous incarnation ran is. */
-		if (!strcmp(s.host_uuid, d->host_uuid) &&
-		    vmfsd_vm_known(d, sub + mplen))
-			continue;
-		snprintf(c[*n].path, sizeof(c[*n].path), "%s", sub + mplen);
-		c[*n].s = s;
-		(*n)++;
+	if (ret) {
+		qb_log(LOG_WARNING, "HA: %s", err[0] ? err : vmfs_strerror(ret));
+		return 0;
 	}
-	closedir(dh);
+	if (ha_is_present(w->ha, s->host_uuid))
+		return 0;
+	/* Ours: a VM this daemon ran (and saw end) is not restarted; one
+	 * our previous incarnation ran is. */
+	if (!strcmp(s->host_uuid, d->host_uuid) && vmfsd_vm_known(d, path))
+		return 0;
+	snprintf(w->c[w->n].path, sizeof(w->c[w->n].path), "%s", path);
+	w->c[w->n].s = *s;
+	return ++w->n == HA_CANDIDATES_MAX;
 }
 
 static int ha_cand_cmp(const void *a, const void *b)
@@ -363,7 +339,7 @@ static int ha_restart(struct vmfsd_ha *ha, struct ha_cand *c)
 
 	snprintf(vmdir, sizeof(vmdir), "%s%s", d->a->mountpoint, c->path);
 	/* Another survivor may have won meanwhile: it rewrote the record. */
-	if (!hv_ha_state_read(vmdir, &now, err, sizeof(err)) &&
+	if (!vmfsd_mio_ha_read(vmdir, &now, err, sizeof(err)) &&
 	    strcmp(now.host_uuid, c->s.host_uuid)) {
 		ha_event(ha, LOG_NOTICE, "VM %s: restarted by host %s already; "
 			 "leaving it", c->path, now.host_name[0] ?
@@ -414,7 +390,17 @@ static void ha_scan(struct vmfsd_ha *ha)
 
 	if (!c)
 		return;
-	ha_walk(ha, ha->d->a->mountpoint, 1, c, &n);
+	{
+		struct ha_walk w = { .ha = ha, .c = c };
+		int ret = vmfsd_mio_ha_walk(ha->d->a->mountpoint, ha_walk_one,
+					    &w);
+
+		if (ret)
+			qb_log(LOG_WARNING, "HA: cannot walk %s for run "
+			       "records: %s", ha->d->a->mountpoint,
+			       vmfs_strerror(ret));
+		n = w.n;
+	}
 	if (n)
 		ha_event(ha, LOG_NOTICE, "%u HA VM%s to restart (%s)%s", n,
 			 n == 1 ? "" : "s", ha->why, ha->fallback ?

@@ -488,6 +488,8 @@ int main(int argc, char **argv)
 		printf("vmfsd %s\n", VMFS_VERSION_LINE);
 		return VMFSD_EXIT_OK;
 	}
+	if (argc >= 2 && !strcmp(argv[1], "--mount-io"))
+		return vmfsd_mio_main(argc, argv);
 	ret = vmfsd_parse_args(argc, argv, &a);
 	if (ret >= 0)
 		return ret;

@@ -56,6 +56,9 @@
 #define MIG_PREPARE_MS    60000   /* the destination's QEMU up */
 #define MIG_COPY_MS      300000   /* RAM copied */
 #define MIG_SWITCH_MS     10000   /* the destination took the locks */
+/* The largest VM config the destination reads back (the source can send
+ * less: CN_APP_MAX). */
+#define MIG_CONFIG_MAX  (64 * 1024)
 #define MIG_COMPLETE_MS   30000   /* the device state went */
 #define MIG_TICK_MS          10   /* deadlines and the disk sampler */
 #define MIG_TAIL_MS        3000   /* sampling after the switchover, at most */
@@ -603,20 +606,39 @@ static void mig_dst_abort(struct vm_mig *g, const char *why)
 }
 
 /* Is the VM's config on disk (read once its lock is ours) the one the
- * source sent?  -EPROTO with msg if not. */
+ * source sent?  -EPROTO with msg if not.  Read through the engine, by
+ * the inode whose lock we hold (vm->ino[0]): this runs while the guest
+ * is paused, and needs no trip through the kernel and our mount. */
 static int mig_dst_config_same(struct vm_mig *g, char *msg, size_t len)
 {
-	char vmdir[PATH_MAX * 2], *sent, *disk;
+	char file[PATH_MAX + 16], *sent, *disk;
 	struct hv_config *c = malloc(sizeof(*c));
+	char *text = malloc(MIG_CONFIG_MAX + 1);
+	ssize_t n = -ENOMEM, got;
 	int ret;
 
-	if (!c || !g->cfg) {
+	snprintf(file, sizeof(file), "%s/%s", g->vm->path, HV_CONFIG_NAME);
+	if (c && text && g->cfg)
+		for (n = 0; n <= MIG_CONFIG_MAX; n += got) {
+			got = vol_read(g->d->vol, g->vm->ino[0], text + n,
+				       MIG_CONFIG_MAX + 1 - (size_t)n,
+				       (uint64_t)n);
+			if (got <= 0) {
+				n = got < 0 ? got : n;
+				break;
+			}
+		}
+	if (n < 0 || n > MIG_CONFIG_MAX) {
+		ret = n < 0 ? (int)n : -EFBIG;
+		snprintf(msg, len, "cannot read %.400s on host %s: %s", file,
+			 g->d->host_name, strerror(-ret));
 		free(c);
-		snprintf(msg, len, "out of memory");
-		return -ENOMEM;
+		free(text);
+		return ret;
 	}
-	snprintf(vmdir, sizeof(vmdir), "%s%s", g->d->a->mountpoint, g->vm->path);
-	ret = hv_config_load(vmdir, c, msg, len);
+	text[n] = 0;
+	ret = hv_config_parse(text, file, c, msg, len);
+	free(text);
 	if (ret) {
 		free(c);
 		return ret;
@@ -688,7 +710,7 @@ static void mig_dst_switch(struct vm_mig *g)
 
 		snprintf(vmdir, sizeof(vmdir), "%s%s", g->d->a->mountpoint,
 			 vm->path);
-		have = !hv_ha_state_read(vmdir, &prev, herr, sizeof(herr));
+		have = !vmfsd_mio_ha_read(vmdir, &prev, herr, sizeof(herr));
 		vmfsd_vm_record(g->d, vmdir, g->cfg, have ? &prev : NULL);
 	}
 }
@@ -990,12 +1012,9 @@ static int mig_console_ino(struct vmfsd *d, struct vmfsd_vm *vm, uint64_t *ino)
 	snprintf(p, sizeof(p), "%s/%s", vm->path, HV_CONSOLE_NAME);
 	if (vmfsd_vm_resolve(d->vol, p, ino)) {
 		char full[PATH_MAX * 2 + 32];
-		int fd;
 
 		snprintf(full, sizeof(full), "%s%s", d->a->mountpoint, p);
-		fd = open(full, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-		if (fd >= 0)
-			close(fd);
+		vmfsd_mio_touch(full);
 		return vmfsd_vm_resolve(d->vol, p, ino);
 	}
 	return 0;
@@ -1089,7 +1108,7 @@ static int mig_dst_prepare(struct vmfsd *d, const struct mig_msg *m,
 			 strerror(-ret));
 		goto fail;
 	}
-	vm->pid = vmfsd_vm_spawn(argv, log);
+	vm->pid = vmfsd_spawn(NULL, argv, -1, -1, log);
 	hv_argv_free(argv);
 	if (vm->pid < 0) {
 		ret = -errno;
@@ -1107,7 +1126,7 @@ static int mig_dst_prepare(struct vmfsd *d, const struct mig_msg *m,
 			waitpid(vm->pid, NULL, 0);
 		}
 		vm->pid = 0;
-		vmfsd_vm_log_tail(log, msg, len);
+		vmfsd_mio_tail(log, msg, len);
 		ret = -EIO;
 		goto fail;
 	}
@@ -1258,8 +1277,6 @@ static int mig_start(struct vmfsd *d, const char *path, const char *to,
 	struct lock_holder h;
 	struct vm_mig *g;
 	json_object *o;
-	size_t n = 0;
-	FILE *f;
 	int ret;
 
 	if (!vm || vm->phase != VM_RUNNING) {
@@ -1287,16 +1304,13 @@ static int mig_start(struct vmfsd *d, const char *path, const char *to,
 		return ret;
 	snprintf(cfgpath, sizeof(cfgpath), "%s%s/%s", d->a->mountpoint, path,
 		 HV_CONFIG_NAME);
-	f = fopen(cfgpath, "re");
-	if (!f || getdelim(&text, &n, '\0', f) < 0) {
-		ret = -errno;
-		snprintf(msg, len, "cannot read %s: %s", cfgpath, strerror(-ret));
-		if (f)
-			fclose(f);
-		free(text);
-		return ret ? ret : -EIO;
+	ret = vmfsd_mio_read_text(cfgpath, &text, msg, len);
+	if (ret) {
+		if (!msg[0])
+			snprintf(msg, len, "cannot read %s: %s", cfgpath,
+				 vmfs_strerror(ret));
+		return ret;
 	}
-	fclose(f);
 	if (strlen(text) > CN_APP_MAX - 512) {
 		snprintf(msg, len, "%s is too long to send (%zu bytes; at most "
 			 "%d)", cfgpath, strlen(text), CN_APP_MAX - 512);

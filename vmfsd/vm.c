@@ -2,10 +2,11 @@
  * The VM supervisor: runs QEMU for the VMs this host starts, holds their
  * locks for as long as QEMU runs, and notices when it exits.
  *
- * Start: the VM's directory is read through our own mount
- * (hv_config_load); then the open lock of the config and of every disk is
- * taken for writing through the engine (vol_open_file_who: exclusive for
- * this host; another host's holding fails with -EBUSY naming it), QEMU is
+ * Start: the open lock of the config is taken for writing through the
+ * engine (vol_open_file_who: exclusive for this host; another host's
+ * holding fails with -EBUSY naming it), the config is read through our own
+ * mount by a child process (vmfsd_mio_config_load; mntio.c says why not
+ * by vmfsd itself), then every disk's open lock is taken too, QEMU is
  * spawned (it opens the disks through the mount on this host, where the
  * locks are already ours), and its pidfd joins the main loop.  The reply
  * waits until QEMU answers on its QMP socket, or reports how it died.
@@ -18,7 +19,7 @@
  * Stop: QMP system_powerdown (the guest's ACPI power button), after
  * timeout_ms QMP quit, 5 s later SIGKILL; --force is SIGKILL at once.
  *
- * QEMU dies with vmfsd (PR_SET_PDEATHSIG, SIGKILL; vm_spawn): a kill -9
+ * QEMU dies with vmfsd (PR_SET_PDEATHSIG, SIGKILL; vmfsd_spawn): a kill -9
  * of the daemon leaves no VM running on locks nobody renews.
  *
  * The daemon's end: `vmfs umount` refuses while VMs run (-EBUSY naming
@@ -223,7 +224,7 @@ static void vm_ended(struct vmfsd_vm *vm, int status)
 		char vmdir[PATH_MAX * 2];
 
 		snprintf(vmdir, sizeof(vmdir), "%s%s", d->a->mountpoint, vm->path);
-		hv_ha_state_clear(vmdir);
+		vmfsd_mio_ha_clear(vmdir);
 	}
 	vmfsd_vm_locks_release(d, vm);
 	unlink(vm->qmp);
@@ -289,54 +290,48 @@ static void vm_on_timer(void *data)
 	}
 }
 
-/* The tail of QEMU's own log (why it would not start), into msg. */
-void vmfsd_vm_log_tail(const char *log, char *msg, size_t len)
-{
-	char buf[512];
-	ssize_t n;
-	int fd = open(log, O_RDONLY | O_CLOEXEC);
-	off_t end;
-
-	if (fd < 0)
-		return;
-	end = lseek(fd, 0, SEEK_END);
-	if (end > (off_t)sizeof(buf) - 1)
-		lseek(fd, end - (off_t)sizeof(buf) + 1, SEEK_SET);
-	else
-		lseek(fd, 0, SEEK_SET);
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	buf[n > 0 ? n : 0] = 0;
-	while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
-		buf[--n] = 0;
-	snprintf(msg + strlen(msg), len - strlen(msg), ": %s",
-		 n > 0 ? buf : "nothing (it is empty)");
-}
-
 /*
- * Fork and exec QEMU.  Loop thread only (migrate.c's incoming QEMU too): PR_SET_PDEATHSIG fires when the
- * forking *thread* ends, and the loop thread lives as long as vmfsd.  So
- * QEMU never outlives this vmfsd (a kill -9 of it included): once
- * survivors break this host's locks (HA, vmfsd/ha.c) nothing here may
- * still write the VM's disks.
+ * Fork and exec file (argv[0], looked up in PATH, when file is NULL):
+ * stdin in (/dev/null when -1); stdout out, or with log (opened in the
+ * child, for appending) as both stdout and stderr; stderr vmfsd's
+ * otherwise.  The child keeps no other descriptor of ours, /dev/fuse
+ * above all: a log on our own mount is opened by the child, not by us
+ * (mntio.c says why).  -1 with errno when the fork, the log's open or the
+ * exec failed.
+ *
+ * PR_SET_PDEATHSIG fires when the forking *thread* ends.  QEMU is forked
+ * by the loop thread only (migrate.c's incoming QEMU too), which lives as
+ * long as vmfsd; so QEMU never outlives this vmfsd (a kill -9 of it
+ * included): once survivors break this host's locks (HA, vmfsd/ha.c)
+ * nothing here may still write the VM's disks.  Other children are
+ * waited for by the thread that forked them.
  */
-pid_t vmfsd_vm_spawn(char **argv, const char *log)
+pid_t vmfsd_spawn(const char *file, char **argv, int in, int out,
+		  const char *log)
 {
-	sigset_t all;
 	pid_t parent = getpid(), pid;
-	/* Opened here, not in the child: a log that cannot be opened is an
-	 * error the caller reports, instead of QEMU's complaints going to
-	 * vmfsd's own stderr (nowhere for a daemon). */
-	int logfd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+	int ep[2], e = 0, fin, fout, fe, fd;
+	sigset_t all;
+	ssize_t n;
 
-	if (logfd < 0)
+	if (pipe2(ep, O_CLOEXEC))
 		return -1;
 	pid = fork();
 	if (pid) {
-		int e = errno;
-
-		close(logfd);
-		errno = e;
+		e = errno;
+		close(ep[1]);
+		/* Nothing comes when the exec worked (ep closes on exec). */
+		while (pid > 0 && (n = read(ep[0], &e, sizeof(e))) < 0 &&
+		       errno == EINTR)
+			;
+		close(ep[0]);
+		if (pid > 0 && n == (ssize_t)sizeof(e)) {
+			while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+				;
+			pid = -1;
+		}
+		if (pid < 0)
+			errno = e;
 		return pid;
 	}
 	/* The child of a threaded process: async-signal-safe calls only. */
@@ -346,14 +341,30 @@ pid_t vmfsd_vm_spawn(char **argv, const char *log)
 	/* Our own session (no terminal's signals), yet bound to vmfsd. */
 	if (prctl(PR_SET_PDEATHSIG, SIGKILL) || getppid() != parent)
 		_exit(126);    /* vmfsd died before the death signal was set */
-	int fd = open("/dev/null", O_RDONLY);
-
-	if (fd >= 0)
-		dup2(fd, 0);
-	dup2(logfd, 1);
-	dup2(logfd, 2);
-	syscall(SYS_close_range, 3, ~0u, 0);
-	execvp(argv[0], argv);
+	/* Out of the way of 0..3 first, then into place. */
+	fd = in >= 0 ? in : open("/dev/null", O_RDONLY | O_CLOEXEC);
+	fin = fcntl(fd, F_DUPFD_CLOEXEC, 10);
+	fout = out >= 0 ? fcntl(out, F_DUPFD_CLOEXEC, 10) : -1;
+	fe = fcntl(ep[1], F_DUPFD_CLOEXEC, 10);
+	if (fin < 0 || fe < 0 || (out >= 0 && fout < 0) || dup2(fin, 0) < 0 ||
+	    (fout >= 0 && dup2(fout, 1) < 0) || dup2(fe, 3) < 0 ||
+	    fcntl(3, F_SETFD, FD_CLOEXEC))
+		_exit(127);
+	syscall(SYS_close_range, 4, ~0u, 0);
+	if (log) {
+		fd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+		if (fd < 0 || dup2(fd, 1) < 0 || dup2(fd, 2) < 0)
+			goto fail;
+		close(fd);
+	}
+	if (file)
+		execv(file, argv);
+	else
+		execvp(argv[0], argv);
+fail:
+	e = errno;
+	if (write(3, &e, sizeof(e)) < 0)
+		_exit(127);
 	_exit(127);
 }
 
@@ -452,7 +463,7 @@ void vmfsd_vm_record(struct vmfsd *d, const char *vmdir,
 	snprintf(s.host_uuid, sizeof(s.host_uuid), "%s", d->host_uuid);
 	snprintf(s.host_name, sizeof(s.host_name), "%s", d->host_name);
 	s.started_ns = vm_wall_ns();
-	ret = hv_ha_state_write(vmdir, &s);
+	ret = vmfsd_mio_ha_write(vmdir, &s);
 	if (ret)
 		qb_log(LOG_WARNING, "VM %s: cannot write its run record %s/%s: "
 		       "%s; HA could not restart it should this host die",
@@ -496,7 +507,7 @@ static int vm_start(struct vmfsd *d, const char *path,
 	 * the config too (reading it would fail without naming the host). */
 	ret = vm_lock_file(d, vm, HV_CONFIG_NAME, msg, len);
 	if (!ret)
-		ret = hv_config_load(vmdir, &c, msg, len);
+		ret = vmfsd_mio_config_load(vmdir, &c, msg, len);
 	if (!ret) {
 		snprintf(vm->name, sizeof(vm->name), "%s", c.name);
 		vm->memory_mib = c.memory_mib;
@@ -516,10 +527,10 @@ static int vm_start(struct vmfsd *d, const char *path,
 	/* The run record before QEMU: a survivor trying the same VM for HA
 	 * (ha.c) sees at once that it runs here.  A failed start puts back
 	 * what was there. */
-	have_prev = !hv_ha_state_read(vmdir, &prev, herr, sizeof(herr));
+	have_prev = !vmfsd_mio_ha_read(vmdir, &prev, herr, sizeof(herr));
 	vmfsd_vm_record(d, vmdir, &c, from);
 	recorded = true;
-	vm->pid = vmfsd_vm_spawn(argv, log);
+	vm->pid = vmfsd_spawn(NULL, argv, -1, -1, log);
 	hv_argv_free(argv);
 	if (vm->pid < 0) {
 		ret = -errno;
@@ -542,7 +553,7 @@ static int vm_start(struct vmfsd *d, const char *path,
 			kill(vm->pid, SIGKILL);
 			waitpid(vm->pid, NULL, 0);
 		}
-		vmfsd_vm_log_tail(log, msg, len);
+		vmfsd_mio_tail(log, msg, len);
 		ret = -EIO;
 		goto fail;
 	}
@@ -557,9 +568,9 @@ static int vm_start(struct vmfsd *d, const char *path,
 	return 0;
 fail:
 	if (recorded && have_prev)
-		hv_ha_state_write(vmdir, &prev);
+		vmfsd_mio_ha_write(vmdir, &prev);
 	else if (recorded)
-		hv_ha_state_clear(vmdir);
+		vmfsd_mio_ha_clear(vmdir);
 	vmfsd_vm_locks_release(d, vm);
 	vm_free(vm);
 	return ret;

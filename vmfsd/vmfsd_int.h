@@ -206,10 +206,10 @@ struct vmfsd_vm *vmfsd_vm_find(struct vmfsd *d, const char *path);
 int vmfsd_vm_resolve(struct vol *v, const char *path, uint64_t *ino);
 /* Release the opens of ino[] (unless unopened) and forget them. */
 void vmfsd_vm_locks_release(struct vmfsd *d, struct vmfsd_vm *vm);
-pid_t vmfsd_vm_spawn(char **argv, const char *log);
+/* Fork and exec (vm.c says how): -1 with errno, or the child's pid. */
+pid_t vmfsd_spawn(const char *file, char **argv, int in, int out,
+		  const char *log);
 int vmfsd_vm_wait_up(struct vmfsd_vm *vm, int *status);
-/* ": <the tail of QEMU's log>" appended to msg. */
-void vmfsd_vm_log_tail(const char *log, char *msg, size_t len);
 /* This host's QEMU log of the VM in vmdir (through the mount). */
 void vmfsd_vm_log_path(struct vmfsd *d, const char *vmdir, char *out,
 		       size_t len);
@@ -272,5 +272,30 @@ void vmfsd_ha_start(struct vmfsd *d);
 void vmfsd_ha_stop(struct vmfsd *d);
 /* Its recent decisions, newest last, one per line, into out. */
 void vmfsd_ha_events(struct vmfsd *d, char *out, size_t len);
+
+/*
+ * I/O on this daemon's own mount, made by a child process (mntio.c): the
+ * hypervisor library's calls of the same names, and a few more.
+ */
+int vmfsd_mio_main(int argc, char **argv);     /* vmfsd --mount-io */
+int vmfsd_mio_ha_read(const char *vmdir, struct hv_ha_state *s, char *err,
+		      size_t errlen);
+int vmfsd_mio_ha_write(const char *vmdir, const struct hv_ha_state *s);
+int vmfsd_mio_ha_clear(const char *vmdir);
+int vmfsd_mio_config_load(const char *vmdir, struct hv_config *c, char *err,
+			  size_t errlen);
+/* A small file's whole text (malloc'd, NUL-terminated). */
+int vmfsd_mio_read_text(const char *path, char **text, char *err,
+			size_t errlen);
+/* ": <the tail of the file>" (QEMU's log) appended to msg. */
+void vmfsd_mio_tail(const char *path, char *msg, size_t len);
+/* Create the file if it is missing. */
+int vmfsd_mio_touch(const char *path);
+/* fn(arg, path inside the volume, result, record, error) for each run
+ * record under top (a mount point) of an HA VM, and for each that cannot
+ * be read (result < 0, error says why); fn returns nonzero to stop. */
+typedef int (*vmfsd_mio_walk_fn)(void *arg, const char *path, int ret,
+				 const struct hv_ha_state *s, const char *err);
+int vmfsd_mio_ha_walk(const char *top, vmfsd_mio_walk_fn fn, void *arg);
 
 #endif /* VMFSD_INT_H */
