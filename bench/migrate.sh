@@ -6,13 +6,18 @@
 #      counter to its disk every 100 ms) migrates ROUNDS times between
 #      hosts 1 and 2 of a real three-host cluster (tests/cluster/lib.sh:
 #      a corosync and a vmfsd per network namespace, one LUN file) with
-#      `vmfs vm migrate --json`: QEMU's downtime, the lock handover, the
-#      guest's pause as its disk shows it (the counter write interval that
-#      spans the switchover) and the whole migration's time.
+#      `vmfs vm migrate --json`: the guest's whole pause (the source
+#      QEMU's STOP to the destination QEMU's RESUME, as vmfsd measures it
+#      from both hosts' clocks), QEMU's downtime (the source's own figure,
+#      which ends before the destination has loaded the state and runs the
+#      guest), the lock handover, the guest's pause as its disk shows it
+#      (the counter write interval that spans the switchover) and the
+#      whole migration's time.
 #   2. the baseline, same run: the same guest migrated ROUNDS times
 #      between two plain QEMUs on this machine over loopback, its disk a
 #      raw file on the host's file system (no datastore, no locks), the
-#      same migration parameters; the same figures but the handover.
+#      same migration parameters; the same figures but the handover (its
+#      pause from the QMP events' timestamps: one machine, one clock).
 #
 # Prints median and max of each and the vmfs/baseline ratios; asserts
 # nothing.  VMFS_BIN (default <repo>/bin), VMFS_GUEST (<repo>/build/guest),
@@ -90,7 +95,7 @@ def qemu(n, incoming=None):
             s.connect(qmp)
             f = s.makefile("rw")
             f.readline()
-            q = (s, f)
+            q = (s, f, [])
             call(q, "qmp_capabilities")
             return p, q
         except OSError:
@@ -98,13 +103,20 @@ def qemu(n, incoming=None):
     raise SystemExit("QEMU did not come up")
 
 def call(q, cmd, **args):
-    s, f = q
+    s, f, events = q
     f.write(json.dumps({"execute": cmd, "arguments": args} if args else {"execute": cmd}) + "\n")
     f.flush()
     while True:
         r = json.loads(f.readline())
         if "return" in r or "error" in r:
             return r.get("return", r.get("error"))
+        if "event" in r:   # QEMU's wall clock: one machine, one clock
+            t = r["timestamp"]
+            events.append((r["event"], t["seconds"] + t["microseconds"] / 1e6))
+
+def last(q, name):
+    ts = [t for e, t in q[2] if e == name]
+    return ts[-1] if ts else None
 
 samples = []
 stop = False
@@ -137,6 +149,9 @@ for r in range(rounds):
         time.sleep(0.005)
     t1 = time.monotonic()
     time.sleep(3)
+    call(dq, "query-status")   # its events so far: RESUME
+    stop, resume = last(sq, "STOP"), last(dq, "RESUME")
+    pause = int((resume - stop) * 1000) if stop and resume and resume > stop else -1
     before = [t for t in samples if t <= t1 - (m.get("downtime", 0) / 1000.0)]
     after = [t for t in samples if t > t1 - (m.get("downtime", 0) / 1000.0)]
     gap = int((after[0] - before[-1]) * 1000) if before and after else -1
@@ -145,6 +160,7 @@ for r in range(rounds):
     for a, b in zip(prev, prev[1:]):
         normal = max(normal, int((b - a) * 1000))
     print(json.dumps({"state": m.get("status"), "downtime_ms": m.get("downtime", 0),
+                      "pause_ms": pause,
                       "elapsed_ms": int((t1 - t0) * 1000), "counter_gap_ms": gap,
                       "counter_interval_ms": normal}))
     sys.stdout.flush()
@@ -173,7 +189,8 @@ def fig(rows, k):
           r.get("state") in ("done", "completed")]
     return (statistics.median(xs), max(xs)) if xs else (float("nan"), float("nan"))
 print("%-34s %14s %14s %8s" % ("", "vmfs med/max", "QEMU med/max", "ratio"))
-for k, name in (("downtime_ms", "QEMU downtime (ms)"),
+for k, name in (("pause_ms", "guest paused, STOP to RESUME (ms)"),
+                ("downtime_ms", "QEMU downtime (ms)"),
                 ("handover_ms", "lock handover (ms)"),
                 ("counter_gap_ms", "guest counter gap (ms)"),
                 ("counter_interval_ms", "counter interval before (ms)"),

@@ -1192,12 +1192,16 @@ static int vm_migrate(int argc, char **argv)
 			vm_jstr(st, "msg"));
 	} else {
 		int64_t gap = vm_j64(st, "counter_gap_ms");
+		int64_t pause = vm_j64(st, "pause_ms");
 
-		printf("migrated VM %s from %s to %s in %.1f s: QEMU downtime %"
-		       PRId64 " ms, lock handover %" PRId64 " ms", w.dir,
+		printf("migrated VM %s from %s to %s in %.1f s: ", w.dir,
 		       di.host_name[0] ? di.host_name : di.host_uuid, to,
-		       vm_j64(st, "elapsed_ms") / 1000.0,
-		       vm_j64(st, "downtime_ms"), vm_j64(st, "handover_ms"));
+		       vm_j64(st, "elapsed_ms") / 1000.0);
+		if (pause >= 0)
+			printf("guest paused %" PRId64 " ms, ", pause);
+		printf("QEMU downtime %" PRId64 " ms, lock handover %" PRId64
+		       " ms", vm_j64(st, "downtime_ms"),
+		       vm_j64(st, "handover_ms"));
 		if (gap >= 0)
 			printf(", guest counter gap %" PRId64 " ms across the "
 			       "switchover (at most %" PRId64 " ms between its "

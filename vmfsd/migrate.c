@@ -22,6 +22,8 @@
  *   migrate-continue: the device state
  *   goes, the destination activates its
  *   disks and runs the guest
+ *              <------------------------   resumed {run_ms, proc_ms}
+ *   (the guest's whole pause: pause_ms)
  *
  * At no instant may both QEMUs write the disks: a detached file refuses
  * writes (vol_file_detach), and the destination attaches only once the
@@ -111,6 +113,15 @@ struct vm_mig {
 	/* figures */
 	uint64_t ram_total, ram_done, ram_remaining;
 	int64_t switch_t0, handover_ms, downtime_ms, total_ms, done_ms;
+	/*
+	 * The guest's whole pause, source STOP to destination RESUME
+	 * (pause_ms, 0 until known), from both hosts' own clocks: the
+	 * source's STOP to its "switch" going out, the one-way trip of that
+	 * message (half the round trip to "switched", less the
+	 * destination's time between the two), and the destination's
+	 * "switch" arriving to its RESUME, which it sends in "resumed".
+	 */
+	int64_t stop_ms, switch_tx_ms, switch_rx_ms, switched_tx_ms, pause_ms;
 	/* the guest's counter: offset 0 of its first disk, sampled */
 	char sample[64];
 	int64_t sample_ms, gap_ms, normal_ms;
@@ -250,6 +261,10 @@ static void mig_on_event(void *arg, const char *event, const char *data)
 
 	if (!strcmp(event, "RESUME")) {
 		g->ev_resumed = true;
+		return;
+	}
+	if (!strcmp(event, "STOP") && g->source && g->state == MIG_COPYING) {
+		g->stop_ms = mig_now_ms();
 		return;
 	}
 	if (strcmp(event, "MIGRATION"))
@@ -550,6 +565,7 @@ static void mig_src_switch(struct vm_mig *g)
 		return;
 	}
 	mig_send_op(g->vm, "switch", NULL);
+	g->switch_tx_ms = mig_now_ms();
 }
 
 static void mig_src_switched(struct vm_mig *g)
@@ -562,6 +578,25 @@ static void mig_src_switched(struct vm_mig *g)
 	if (mig_qmp(g, "migrate-continue", "{\"state\": \"pre-switchover\"}",
 		    NULL, msg, sizeof(msg)))
 		mig_src_kill(g, msg);
+}
+
+/* The destination's RESUME: the guest's whole pause (see pause_ms). */
+static void mig_src_resumed(struct vm_mig *g, json_object *o)
+{
+	int64_t run = 0, proc = 0, rtt;
+	json_object *v;
+
+	if (json_object_object_get_ex(o, "run_ms", &v))
+		run = json_object_get_int64(v);
+	if (json_object_object_get_ex(o, "proc_ms", &v))
+		proc = json_object_get_int64(v);
+	rtt = g->switch_t0 + g->handover_ms - g->switch_tx_ms - proc;
+	/* Figures from the network: only sane ones count. */
+	if (!g->stop_ms || !g->switch_tx_ms || run < 0 || run > MIG_COMPLETE_MS ||
+	    proc < 0 || proc > run)
+		return;
+	g->pause_ms = g->switch_tx_ms - g->stop_ms + (rtt > 0 ? rtt / 2 : 0) +
+		      run;
 }
 
 static void mig_src_completed(struct vm_mig *g)
@@ -701,6 +736,7 @@ static void mig_dst_switch(struct vm_mig *g)
 	g->state = MIG_COMPLETING;
 	g->deadline_ms = mig_now_ms() + MIG_COMPLETE_MS;
 	mig_send_op(vm, "switched", NULL);
+	g->switched_tx_ms = mig_now_ms();
 	/* The run record names this host now (HA, ha.c): written under the
 	 * config's lock, which is ours, once the source goes on. */
 	if (g->cfg) {
@@ -745,9 +781,18 @@ static void mig_step(struct vm_mig *g)
 		/* Done once the guest wrote its counter again (or writes
 		 * none: not the test guest). */
 		if (g->state == MIG_FINISHING &&
-		    (now >= g->deadline_ms || g->gap_ms || !g->counter_seen))
+		    (now >= g->deadline_ms ||
+		     ((g->gap_ms || !g->counter_seen) && g->pause_ms)))
 			mig_src_finish(g);
 	} else if (g->state == MIG_COMPLETING && g->ev_resumed) {
+		json_object *r = json_object_new_object();
+
+		json_object_object_add(r, "op", json_object_new_string("resumed"));
+		json_object_object_add(r, "run_ms", json_object_new_int64(
+			now - g->switch_rx_ms));
+		json_object_object_add(r, "proc_ms", json_object_new_int64(
+			g->switched_tx_ms - g->switch_rx_ms));
+		mig_send(g->vm, r);
 		g->vm->phase = VM_RUNNING;
 		g->vm->since_ns = (int64_t)time(NULL) * 1000000000;
 		g->state = MIG_DONE;
@@ -889,6 +934,8 @@ static void mig_handle(struct vmfsd *d, const struct mig_msg *m)
 		} else if (!strcmp(op, "switched") &&
 			   g->state == MIG_SWITCHING) {
 			mig_src_switched(g);
+		} else if (!strcmp(op, "resumed") && g->state >= MIG_COMPLETING) {
+			mig_src_resumed(g, o);
 		} else if (!strcmp(op, "failed")) {
 			char why[700];
 
@@ -900,6 +947,7 @@ static void mig_handle(struct vmfsd *d, const struct mig_msg *m)
 				mig_src_back(g, why);
 		}
 	} else if (!strcmp(op, "switch") && vm->mig->state == MIG_COPYING) {
+		vm->mig->switch_rx_ms = mig_now_ms();
 		mig_dst_switch(vm->mig);
 	} else if (!strcmp(op, "abort")) {
 		char why[700];
@@ -1386,6 +1434,8 @@ static char *mig_status(struct vmfsd_vm *vm)
 			       json_object_new_int64(g->downtime_ms));
 	json_object_object_add(o, "handover_ms",
 			       json_object_new_int64(g->handover_ms));
+	json_object_object_add(o, "pause_ms",
+			       json_object_new_int64(g->pause_ms ? g->pause_ms : -1));
 	json_object_object_add(o, "counter_gap_ms",
 			       json_object_new_int64(g->counter_seen &&
 						     g->gap_ms ? g->gap_ms : -1));

@@ -54,20 +54,28 @@ record_names() {
 		fail "the run record does not name h$1: $(cat "$(mnt "$1")$VM/ha-state.json" 2>&1)"
 }
 
+# The VM's config's lock and the heartbeat slots, as the LUN has them
+# now: what a failed check of runs_on saw.
+lock_view() {
+	echo "locks: $("$VMFS" locks --path "$(mnt 1)$VM/vm.json" "$LUN" 2>&1 | tail -n 3)"
+	echo "hosts: $("$VMFS" hosts --no-watch "$LUN" 2>&1 | tail -n 4)"
+}
+
 # runs_on I: status and list from every host say h<I>, and I's
 # supervisor has it.
 runs_on() {
 	local j host
 	for j in 1 2 3; do
 		host=$(field "$j" host)
-		[[ $host == "h$1" ]] || fail "host $j says VM runs on '$host', expected h$1"
+		[[ $host == "h$1" ]] ||
+			fail "host $j says VM runs on '$host', expected h$1; $(lock_view)"
 		host=$(cl_vmfs "$j" vm list --json "$(mnt "$j")" | python3 -c '
 import json, sys
 for v in json.load(sys.stdin)["vms"]:
     if v["volume_path"] == sys.argv[1]:
         print(v["state"], v["host"])' "$VM")
 		[[ $host == "running h$1" ]] ||
-			fail "vmfs vm list on host $j says '$host', expected 'running h$1'"
+			fail "vmfs vm list on host $j says '$host', expected 'running h$1'; $(lock_view)"
 	done
 	[[ $(field "$1" state) == running ]] || fail "host $1: VM state $(field "$1" state)"
 }
@@ -108,8 +116,12 @@ hop() {
 	t_log "$out"
 	# (The guest's counter gap is printed when the source saw the guest
 	# write again within 3 s of the switchover: not on a loaded machine.)
-	[[ $out == *"QEMU downtime"*"lock handover"* ]] ||
+	[[ $out == *"guest paused "*" ms, QEMU downtime"*"lock handover"* ]] ||
 		fail "no pause figures in: $out"
+	# The guest's whole pause holds QEMU's downtime (the source's part).
+	[[ $out =~ guest\ paused\ ([0-9]+)\ ms,\ QEMU\ downtime\ ([0-9]+)\ ms ]] &&
+		((BASH_REMATCH[1] >= BASH_REMATCH[2])) ||
+		fail "the guest's pause is shorter than QEMU's downtime: $out"
 	runs_on "$to"
 	# The run record (HA) names the new host.
 	record_names "$to"
