@@ -25,6 +25,7 @@
  * it, and fences.
  */
 #include <errno.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -675,6 +676,32 @@ static bool slot_decode(const uint8_t *sector, uint64_t addr, uint32_t i,
 	return true;
 }
 
+/*
+ * A slot read while its host rewrote it can come back torn: the file
+ * backend's reads and writes of one block are not atomic with each other
+ * (nor are a disk's beyond a sector), and the block's checksum then
+ * fails.  Such a slot is read again, a few times, before it counts as
+ * unused: taking a live host's slot for free would make `vmfs locks`
+ * call its locks stale and the HA agent think the host left.  A block
+ * that never was a slot (no magic) is not read again.
+ */
+#define HB_TORN_READS 3
+
+static bool slot_decode_again(struct lun *lun, uint8_t *blk, uint64_t addr,
+			      uint32_t i, struct hb_slot_info *si)
+{
+	for (int k = 0;; k++) {
+		int bad = lun_md_verify(blk, VMFS_MAGIC_HBSLOT, addr,
+					sizeof(struct vmfs_hb_slot));
+
+		if (!bad || bad == -VMFS_E_BAD_MAGIC || k == HB_TORN_READS)
+			return slot_decode(blk, addr, i, si);
+		poll(NULL, 0, 1);
+		if (lun_read(lun, blk, VMFS_MD_BLOCK_SIZE, addr))
+			return false;
+	}
+}
+
 int hb_survey_slots(struct lun *lun, uint64_t slot0, uint32_t nslots,
 		    bool watch, struct hb_slot_info *out, uint32_t max,
 		    uint32_t *n)
@@ -691,11 +718,11 @@ int hb_survey_slots(struct lun *lun, uint64_t slot0, uint32_t nslots,
 	if (ret)
 		return ret;
 	for (uint32_t i = 0; i < nslots && *n < max; i++) {
+		uint8_t *blk = all + (size_t)i * VMFS_MD_BLOCK_SIZE;
+		uint64_t addr = slot0 + (uint64_t)i * VMFS_MD_BLOCK_SIZE;
 		struct hb_timeouts t;
 
-		if (!slot_decode(all + (size_t)i * VMFS_MD_BLOCK_SIZE,
-				 slot0 + (uint64_t)i * VMFS_MD_BLOCK_SIZE, i,
-				 &out[*n]))
+		if (!slot_decode_again(lun, blk, addr, i, &out[*n]))
 			continue;
 		hb_timeouts_from_lease(out[*n].lease_ms, &t);
 		if (t.dead_ms > wait_ms)

@@ -54,6 +54,7 @@
  * reservation is not refused.
  */
 #include <errno.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -124,6 +125,7 @@ struct lock_try {
 	uint8_t *seen;          /* what a miscompare found */
 	bool have_cur;
 	bool guessed;           /* cur is the context's guess, not a read */
+	bool undecodable;       /* cur did not verify */
 	struct lock_state now;  /* cur decoded */
 	struct lock_state nx;   /* next decoded */
 };
@@ -141,6 +143,7 @@ static int lock_try_build(struct lock_try *t)
 	if (op->expect && memcmp(t->cur, op->expect, VMFS_LOCK_SIZE))
 		return -VMFS_E_MISCOMPARE;
 	ret = lock_state_decode(t->cur, op->addr, &t->now);
+	t->undecodable = ret != 0;
 	if (ret)
 		return ret;
 	t->nx = t->now;
@@ -374,6 +377,9 @@ int64_t lock_prim_reserved_end(struct lun *lun, int64_t start_us,
 	return brk > end_us ? brk : end_us;
 }
 
+/* Reads of a record that does not verify, before it counts as damaged. */
+#define LOCK_TORN_READS 3
+
 int lock_change(struct lock_ctx *ctx, const struct lock_op *op,
 		struct lock_state *out)
 {
@@ -384,7 +390,7 @@ int lock_change(struct lock_ctx *ctx, const struct lock_op *op,
 	int64_t prim_end = start_us + (int64_t)prim_ms * 1000;
 	struct lock_backoff bo = { .delay_us = LOCK_BACKOFF_MIN_US };
 	struct lock_try t = { .ctx = ctx, .op = op };
-	unsigned races = 0;
+	unsigned races = 0, torn = 0;
 	bool reserved = false;
 	int ret;
 
@@ -422,6 +428,16 @@ int lock_change(struct lock_ctx *ctx, const struct lock_op *op,
 				ret = -EBUSY;
 				break;
 			}
+		} else if (t.undecodable && torn++ < LOCK_TORN_READS) {
+			/*
+			 * A record read while another host rewrote it can
+			 * come back torn (the file backend's plain reads are
+			 * not atomic with another handle's compare-and-write;
+			 * a disk's sector is): read it again before calling
+			 * it damaged.
+			 */
+			t.have_cur = false;
+			poll(NULL, 0, 1);
 		} else if (ret == -VMFS_E_RESERVED) {
 			if (!reserved) {
 				reserved = true;

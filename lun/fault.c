@@ -6,6 +6,9 @@
  *  - tear the nth write: its first keep_bytes (rounded down to a sector,
  *    the unit a disk writes atomically) reach the lun, then -EIO;
  *  - delay reads and writes;
+ *  - tear reads: the next reads (lun_read) covering a given byte come
+ *    back garbled from it to the end of its sector, as a read racing
+ *    another host's write of the block can;
  *  - claim 4096-byte sectors over a 512-byte lun (a 4Kn LUN for tests);
  *  - call a function once, just before the first write that covers a
  *    given byte goes to the lun: another host's write landing in the
@@ -62,6 +65,8 @@ struct fault_lun {
 	unsigned read_us, write_us;
 	uint64_t tear_nth_left;		/* countdown; 0 = off */
 	size_t tear_keep;
+	uint64_t rtear_off;		/* lun_fault_tear_reads_at */
+	unsigned rtear_left;
 	bool recording;
 	void (*hook_fn)(void *arg);	/* lun_fault_before_write_at */
 	void *hook_arg;
@@ -190,12 +195,32 @@ static int fault_read(struct lun *lun, void *buf, size_t len, uint64_t off)
 	struct fault_lun *fl = fault_of(lun);
 	unsigned us;
 
+	uint64_t tear_at = 0;
+	bool tear = false;
+	int rc;
+
 	pthread_mutex_lock(&fl->mu);
 	us = fl->read_us;
 	fl->n.reads++;
+	if (fl->rtear_left && fl->rtear_off >= off &&
+	    fl->rtear_off < off + len) {
+		fl->rtear_left--;
+		tear = true;
+		tear_at = fl->rtear_off;
+	}
 	pthread_mutex_unlock(&fl->mu);
 	fault_sleep_us(us);
-	return lun_read(fl->inner, buf, len, off);
+	rc = lun_read(fl->inner, buf, len, off);
+	if (!rc && tear) {
+		/* From tear_at to the end of its sector, as another version
+		 * had it (a page-cache copy tears anywhere). */
+		uint32_t ss = lun_sector_size(fl->inner);
+		uint64_t end = (tear_at / ss + 1) * ss;
+
+		for (uint64_t b = tear_at; b < end && b < off + len; b++)
+			((uint8_t *)buf)[b - off] ^= 0x5a;
+	}
+	return rc;
 }
 
 /*
@@ -568,6 +593,18 @@ void lun_fault_tear_nth_write(struct lun *lun, uint64_t nth, size_t keep_bytes)
 	pthread_mutex_lock(&fl->mu);
 	fl->tear_nth_left = nth;
 	fl->tear_keep = keep_bytes;
+	pthread_mutex_unlock(&fl->mu);
+}
+
+void lun_fault_tear_reads_at(struct lun *lun, uint64_t off, unsigned count)
+{
+	struct fault_lun *fl = fault_of(lun);
+
+	if (!fl)
+		return;
+	pthread_mutex_lock(&fl->mu);
+	fl->rtear_off = off;
+	fl->rtear_left = count;
 	pthread_mutex_unlock(&fl->mu);
 }
 

@@ -47,7 +47,10 @@
  * with F_OFD_SETLKW: the waits must be bounded (a stopped host process
  * must not hang the others forever) and SETLKW has no timeout.
  *
- * Differences from a real target, acceptable for tests: plain reads and
+ * Differences from a real target, acceptable for tests: a plain read is
+ * not atomic with another handle's write of the same sector (a disk's
+ * sector is), so readers of slots and lock records read again what does
+ * not verify (docs/PROTOCOL.md §1, "Torn reads"); plain reads and
  * writes from other handles are not refused while the LUN is reserved
  * (every vmfs host reserves before the metadata writes the reservation
  * protects); a reservation disappears when its handle closes or its

@@ -345,6 +345,10 @@ void lun_fault_set_latency(struct lun *lun, unsigned read_us, unsigned write_us)
 /* Tear the nth write from now: only its first keep_bytes reach the LUN,
  * then the write fails with -EIO. */
 void lun_fault_tear_nth_write(struct lun *lun, uint64_t nth, size_t keep_bytes);
+/* The next count reads (lun_read) covering byte off come back torn:
+ * garbled from off to the end of its sector, as a read racing a write of
+ * the block. */
+void lun_fault_tear_reads_at(struct lun *lun, uint64_t off, unsigned count);
 
 /* Call fn(arg) once, in the writer's thread, just before the first write
  * (lun_write, a write of lun_submit, or lun_compare_and_write) covering

@@ -134,6 +134,26 @@ static void test_join_survey_leave(void)
 		memset(buf, 0, 4096);
 		lun_buf_free(buf);
 	}
+	/* A slot read while its host rewrites it can come back torn: it is
+	 * read again, not taken for unused (vmfs locks would call the
+	 * host's locks stale, the HA agent think the host left). */
+	{
+		struct lun *t = NULL;
+		/* Slot 0's block follows the region's header block. */
+		uint64_t slot0 = HB_OFF + 4096;
+
+		CU_ASSERT_FATAL(lun_fault_wrap(open_lun(), &t) == 0);
+		lun_fault_tear_reads_at(t, slot0 + 256, 2);
+		CU_ASSERT_EQUAL(hb_survey(t, HB_OFF, false, si, NSLOTS, &n), 0);
+		CU_ASSERT_EQUAL(n, 1);
+		CU_ASSERT_EQUAL(si[0].slot, 0);
+		/* Torn at every read: damaged, then it counts as unused. */
+		lun_fault_tear_reads_at(t, slot0 + 256, 100);
+		CU_ASSERT_EQUAL(hb_survey(t, HB_OFF, false, si, NSLOTS, &n), 0);
+		CU_ASSERT_EQUAL(n, 0);
+		lun_fault_tear_reads_at(t, 0, 0);
+		lun_close(t);
+	}
 	CU_ASSERT_EQUAL(hb_leave(ha), 0);
 	/* Nobody renews any more: a watcher sees no live host. */
 	CU_ASSERT_EQUAL(hb_survey(w, HB_OFF, true, si, NSLOTS, &n), 0);
