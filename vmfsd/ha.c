@@ -7,8 +7,9 @@
  * its journal is replayed, so its locks are breakable now) or has
  * unmounted cleanly (its VMs were stopped then, and their run records
  * cleared).  Then, after a placement delay, the agent walks the
- * datastore for run records (hypervisor/hastate.c: VMs that should be
- * running) of HA VMs whose host is no longer on the volume, and starts
+ * datastore (through a `vmfsd --mount-io` child: mntio.c) for run records
+ * (hypervisor/hastate.c: VMs that should be running) of HA VMs whose host
+ * is no longer on the volume, and starts
  * them here, highest restart priority first, through the supervisor
  * (vmfsd_vm_start).  The config's open lock decides who runs each VM:
  * taking it is a compare-and-write, so of all the survivors trying at
@@ -39,14 +40,12 @@
  * nothing and waits; with --no-cluster there is no quorum to ask and the
  * on-disk locks alone decide.
  */
-#include <dirent.h>
 #include <errno.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 #include "vmfs/log.h"
