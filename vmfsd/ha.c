@@ -31,8 +31,10 @@
  * others only after HA_FALLBACK_MS (plus HA_SLOT_MS per slot number), if
  * the host they were assigned to has not restarted them by then (it has
  * no quorum, it died too, its view of the slots differed).  A VM that
- * would not fit in this host's free memory is left to the others.  The
- * assignment only decides who tries first; the lock decides who runs.
+ * would not fit in this host's free memory is left to the others; a host
+ * that left one looks again once any host advertises more than it did
+ * since, and enough (ha_room_appeared).  The assignment only decides who
+ * tries first; the lock decides who runs.
  *
  * No VM twice: a host cut off from the cluster network but still
  * heartbeating keeps its slot, so its VMs are never candidates; its locks
@@ -92,6 +94,16 @@ struct vmfsd_ha {
 	unsigned busy_retries;     /* scans again after a lock contention */
 	uint64_t placed_mib;       /* restarted here lately (HA_PLACED_MS) */
 	int64_t placed_ms;         /* the last of them, monotonic */
+	/*
+	 * VMs this host left for lack of memory in its last scan: the
+	 * smallest one's need (0: none), and what every host advertised
+	 * then.  A host that advertises more than it did, and enough, makes
+	 * the agent look again (ha_room_appeared).
+	 */
+	uint64_t left_need_mib;
+	uint64_t scan_need_mib;    /* ha_scan: the same, for this scan */
+	struct ha_room { uint32_t slot; uint64_t mib; } *left_room;
+	uint32_t nleft_room;
 	char events[HA_EVENTS][400];
 	unsigned nevents;
 };
@@ -351,6 +363,8 @@ static int ha_restart(struct vmfsd_ha *ha, struct ha_cand *c)
 			 "%llu MiB available: leaving it to the others", c->path,
 			 (unsigned long long)c->s.memory_mib,
 			 (unsigned long long)avail);
+		if (!ha->scan_need_mib || c->s.memory_mib < ha->scan_need_mib)
+			ha->scan_need_mib = c->s.memory_mib;
 		return 0;
 	}
 	memset(&from, 0, sizeof(from));
@@ -380,6 +394,55 @@ static int ha_restart(struct vmfsd_ha *ha, struct ha_cand *c)
 	return 0;
 }
 
+/* After a scan: what it left for lack of memory, and what every host
+ * advertised meanwhile. */
+static void ha_left_note(struct vmfsd_ha *ha)
+{
+	ha->left_need_mib = ha->scan_need_mib;
+	ha->nleft_room = 0;
+	free(ha->left_room);
+	ha->left_room = NULL;
+	if (!ha->left_need_mib || !ha->nsi)
+		return;
+	ha->left_room = calloc(ha->nsi, sizeof(*ha->left_room));
+	if (!ha->left_room) {
+		ha->left_need_mib = 0;
+		return;
+	}
+	for (uint32_t j = 0; j < ha->nsi; j++)
+		ha->left_room[ha->nleft_room++] = (struct ha_room){
+			.slot = ha->si[j].slot, .mib = ha->si[j].vm_free_mib };
+}
+
+/*
+ * Does a host now advertise more memory than it did since VMs were left
+ * for lack of it, and enough for the smallest of them?  Its name into
+ * who.  The figures kept are the lowest seen since (a slot shows a VM
+ * started in the same scan only at its next renewal).
+ */
+static bool ha_room_appeared(struct vmfsd_ha *ha, const char **who)
+{
+	for (uint32_t j = 0; ha->left_need_mib && j < ha->nsi; j++) {
+		const struct hb_slot_info *s = &ha->si[j];
+		struct ha_room *r = NULL;
+
+		if (s->state != VMFS_HB_ACTIVE)
+			continue;
+		for (uint32_t k = 0; k < ha->nleft_room && !r; k++)
+			if (ha->left_room[k].slot == s->slot)
+				r = &ha->left_room[k];
+		if (r && s->vm_free_mib <= r->mib) {
+			r->mib = s->vm_free_mib;
+			continue;
+		}
+		if (s->vm_free_mib >= ha->left_need_mib) {
+			*who = s->hostname[0] ? s->hostname : "?";
+			return true;
+		}
+	}
+	return false;
+}
+
 static void ha_scan(struct vmfsd_ha *ha)
 {
 	struct ha_cand *c = calloc(HA_CANDIDATES_MAX, sizeof(*c));
@@ -389,6 +452,7 @@ static void ha_scan(struct vmfsd_ha *ha)
 
 	if (!c)
 		return;
+	ha->scan_need_mib = 0;
 	{
 		struct ha_walk w = { .ha = ha, .c = c };
 		int ret = vmfsd_mio_ha_walk(ha->d->a->mountpoint, ha_walk_one,
@@ -431,6 +495,7 @@ static void ha_scan(struct vmfsd_ha *ha)
 		r = ha_restart(ha, &c[i]);
 		busy |= r == -EBUSY;
 	}
+	ha_left_note(ha);
 	/* VMs placed elsewhere: tried here later if still not running. */
 	if (others && !ha->d->fenced && !ha->d->stopping) {
 		ha->scan = true;
@@ -462,17 +527,28 @@ static void ha_tick(void *data)
 		return;
 	hb_set_vm_free(d->hb, ha_free_mib(ha));
 	ha_survey(ha);
+	if (!ha->scan && ha->left_need_mib) {
+		const char *who;
+
+		if (ha_room_appeared(ha, &who)) {
+			ha_event(ha, LOG_NOTICE, "host %s has room now for an HA "
+				 "VM left stopped for lack of memory (the "
+				 "smallest needs %llu MiB): looking again", who,
+				 (unsigned long long)ha->left_need_mib);
+			ha->left_need_mib = 0;
+			ha->scan = true;
+			ha->fallback = false;
+			ha->due_ms = vmfs_mono_ms();
+			ha->busy_retries = 0;
+		}
+	}
 	if (ha->scan && vmfs_mono_ms() >= ha->due_ms) {
 		struct cn_view v;
 
 		if (d->cn)
 			cn_view_get(d->cn, &v);
-		/*
-		 * No walk of the mount here just to say whether anything
-		 * waits: this thread must not be inside a request on its own
-		 * mount when it need not be (a vmfsd killed while its own
-		 * request was read by a worker cannot finish exiting).
-		 */
+		/* No walk of the datastore just to say whether anything
+		 * waits: the walk comes once there is quorum. */
 		if (d->cn && !v.quorate) {
 			if (!ha->said_no_quorum && v.up)
 				ha_event(ha, LOG_WARNING, "the cluster has no "
@@ -534,6 +610,7 @@ void vmfsd_ha_stop(struct vmfsd *d)
 		qb_loop_timer_del(d->loop, ha->timer);
 	free(ha->present);
 	free(ha->si);
+	free(ha->left_room);
 	free(ha);
 	d->ha = NULL;
 }

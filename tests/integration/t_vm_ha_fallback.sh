@@ -6,17 +6,20 @@
 # there is no quorum to ask), a 4 s lease.
 #
 #  - B gives VMs 200 MiB (--vm-memory), C 400 MiB; C's vmfsd runs without
-#    QEMU in its PATH (a host set up wrong).  A runs two HA VMs: v1
-#    (128 MiB) and v2 (512 MiB).
+#    QEMU in its PATH (a host set up wrong).  A runs three HA VMs: v1
+#    (128 MiB), v2 (160 MiB) and v3 (512 MiB).
 #  - kill -9 of A's vmfsd.  Every survivor computes the same placement:
-#    v1 to C (the most memory), v2 to nobody (272 and 200 MiB left).  C
-#    tries v1 and fails, saying QEMU cannot be started; B, after the
+#    v1 and v2 to C (the most memory), v3 to nobody (it fits nowhere).  C
+#    tries them and fails, saying QEMU cannot be started; B, after the
 #    fallback delay (5 s and its slot's share), finds v1 still not
 #    running and starts it: v1's counter advances on B, one QEMU runs it,
-#    and `vmfs vm status` tells the restart from A.
-#  - v2 is logged as fitting nowhere by both survivors; in the fallback
-#    each of them leaves it ("needs 512 MiB": more than even C, whose v1
-#    failed, has), and it runs nowhere.
+#    and `vmfs vm status` tells the restart from A.  B has 72 MiB left
+#    then and leaves v2 and v3 ("needs 160 MiB"); C leaves v3 too.
+#  - v3 is logged as fitting nowhere by both survivors and runs nowhere.
+#  - v1 is stopped on B: B advertises 200 MiB again, which is more than
+#    it did and enough for v2; its agent looks again ("has room now") and
+#    v2 runs on B (after the fallback delay: the placement still prefers
+#    C), while v3 stays stopped.
 #
 # shellcheck source=tests/integration/lib.sh
 source "$(dirname "$0")/lib.sh"
@@ -68,16 +71,17 @@ for h in json.load(sys.stdin)["hosts"]:
 	expect_eq "memory host $h advertises for VMs (MiB)" "$got" "$want"
 done
 
-step "A runs v1 (128 MiB) and v2 (512 MiB), both HA"
-for v in v1:128M v2:512M; do
+step "A runs v1 (128 MiB), v2 (160 MiB) and v3 (512 MiB), all HA"
+for v in v1:128M v2:160M v3:512M; do
 	vm A create "$a/vms/${v%%:*}" --memory "${v#*:}" --disk 64M:thin \
 		--accel tcg --kernel "$GUEST/vmlinuz" --initrd "$GUEST/initrd.img" \
 		>/dev/null || fail "vm create ${v%%:*} failed"
 	vm A set "$a/vms/${v%%:*}" --ha on >/dev/null || fail "vm set ${v%%:*} failed"
 	vm_start A "$a/vms/${v%%:*}"
 done
-c0=$(wait_counter "$a/vms/v1/disk0.img" 2)
-wait_counter "$a/vms/v2/disk0.img" 2 >/dev/null
+for v in v1 v2 v3; do
+	wait_counter "$a/vms/$v/disk0.img" 2 >/dev/null
+done
 
 step "kill -9 A's vmfsd: C is chosen for v1 and cannot start it; B takes it"
 c0=$(counter "$a/vms/v1/disk0.img")
@@ -94,8 +98,10 @@ done
 c=$(wait_counter "$b/vms/v1/disk0.img" $((c0 + 1)))
 t_log "v1 runs on B: counter $c0 -> $c, $(($(now_ms) - t_kill)) ms after the kill (lease $LEASE_MS ms)"
 for h in B C; do
-	grep -q "HA: placement: VM /vms/v1 (128 MiB) to host C" "$(log_of "$h")" ||
-		fail "host $h did not place v1 on C: $(grep -h 'HA:' "$(log_of "$h")" | tail -n 6)"
+	for v in v1:128 v2:160; do
+		grep -q "HA: placement: VM /vms/${v%%:*} (${v#*:} MiB) to host C" "$(log_of "$h")" ||
+			fail "host $h did not place ${v%%:*} on C: $(grep -h 'HA:' "$(log_of "$h")" | tail -n 6)"
+	done
 done
 grep -q "HA: cannot restart VM /vms/v1 here: cannot start QEMU .*No such file or directory" "$(log_of C)" ||
 	fail "C does not say why it could not restart v1: $(grep -h 'HA:' "$(log_of C)" | tail -n 6)"
@@ -109,19 +115,39 @@ for ((k = 0; k < 10; k++)); do
 	sleep 0.3
 done
 
-step "v2 fits on no host: both survivors say so and leave it"
+step "v3 fits on no host: both survivors say so and leave it; B leaves v2"
 for h in B C; do
-	grep -q "HA: placement: VM /vms/v2 (512 MiB): no host advertises room for it" "$(log_of "$h")" ||
-		fail "host $h did not log that v2 fits nowhere: $(grep -h 'HA:' "$(log_of "$h")" | tail -n 6)"
-	t_wait_grep 30 "HA: VM /vms/v2 needs 512 MiB, this host has [0-9]* MiB available: leaving it" "$(log_of "$h")" ||
-		fail "host $h did not leave v2 for lack of memory: $(grep -h 'HA:' "$(log_of "$h")" | tail -n 6)"
+	grep -q "HA: placement: VM /vms/v3 (512 MiB): no host advertises room for it" "$(log_of "$h")" ||
+		fail "host $h did not log that v3 fits nowhere: $(grep -h 'HA:' "$(log_of "$h")" | tail -n 6)"
+	t_wait_grep 30 "HA: VM /vms/v3 needs 512 MiB, this host has [0-9]* MiB available: leaving it" "$(log_of "$h")" ||
+		fail "host $h did not leave v3 for lack of memory: $(grep -h 'HA:' "$(log_of "$h")" | tail -n 6)"
 done
+t_wait_grep 30 "HA: VM /vms/v2 needs 160 MiB, this host has [0-9]* MiB available: leaving it" "$(log_of B)" ||
+	fail "B did not leave v2 for lack of memory: $(grep -h 'HA:' "$(log_of B)" | tail -n 6)"
+expect_eq "QEMUs running v3" "$(qemu_count v3)" 0
 expect_eq "QEMUs running v2" "$(qemu_count v2)" 0
-[[ $(field B "$b/vms/v2" state) != running ]] || fail "v2 runs somewhere"
 
-step "stop v1; unmount; fsck -n is clean"
+step "v1 stops on B: B has room again, and its agent starts v2 there"
+c0=$(counter "$b/vms/v2/disk0.img")
 vm B stop "$b/vms/v1" >/dev/null || fail "vm stop v1 on B failed"
 wait_state B "$b/vms/v1" stopped
+t_stop=$(now_ms)
+until [[ $(field B "$b/vms/v2" host 2>/dev/null) == B &&
+	$(field B "$b/vms/v2" state 2>/dev/null) == running ]]; do
+	(($(now_ms) - t_stop < 60000)) ||
+		fail "v2 not running on B 60 s after v1 stopped there: $(grep -h 'HA:' "$(log_of B)" | tail -n 8)"
+	sleep 0.2
+done
+grep -q "HA: host B has room now for an HA VM left stopped for lack of memory (the smallest needs 160 MiB): looking again" "$(log_of B)" ||
+	fail "B does not say why it looked again: $(grep -h 'HA:' "$(log_of B)" | tail -n 6)"
+c=$(wait_counter "$b/vms/v2/disk0.img" $((c0 + 1)))
+t_log "v2 runs on B: counter $c0 -> $c, $(($(now_ms) - t_stop)) ms after v1 stopped"
+expect_eq "QEMUs running v2" "$(qemu_count v2)" 1
+expect_eq "QEMUs running v3" "$(qemu_count v3)" 0
+
+step "stop v2; unmount; fsck -n is clean"
+vm B stop "$b/vms/v2" >/dev/null || fail "vm stop v2 on B failed"
+wait_state B "$b/vms/v2" stopped
 t_umount "$b"
 t_umount "$(mp_of C)"
 "$VMFS" fsck -n "$LUN" >"$T_DIR/fsck.out" 2>&1 ||
