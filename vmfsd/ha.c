@@ -66,6 +66,10 @@
 /* By then a restarted guest shows in MemAvailable as much as it will. */
 #define HA_PLACED_MS      60000
 #define HA_EVENTS         16
+/* A look because room appeared, then no other for this long, doubled
+ * each time up to HA_ROOM_MAX_MS, until one restarts a VM here. */
+#define HA_ROOM_AFTER_MS  30000
+#define HA_ROOM_MAX_MS    (10 * 60000)
 #define HA_CANDIDATES_MAX 256
 /* Scans again after its lock was taken elsewhere (ha_scan). */
 #define HA_BUSY_RETRIES   20
@@ -104,6 +108,11 @@ struct vmfsd_ha {
 	uint64_t scan_need_mib;    /* ha_scan: the same, for this scan */
 	struct ha_room { uint32_t slot; uint64_t mib; } *left_room;
 	uint32_t nleft_room;
+	/* Looks again after HA_ROOM_AFTER_MS, doubled at each look that
+	 * restarted nothing here (a host with room that fails to start VMs
+	 * would otherwise be looked at again at every rise of its figure). */
+	int64_t room_after_ms;     /* monotonic: no look before */
+	unsigned room_looks;
 	char events[HA_EVENTS][400];
 	unsigned nevents;
 };
@@ -377,6 +386,8 @@ static int ha_restart(struct vmfsd_ha *ha, struct ha_cand *c)
 	if (!ret) {
 		ha->placed_mib += c->s.memory_mib;
 		ha->placed_ms = vmfs_mono_ms();
+		ha->room_looks = 0;
+		ha->room_after_ms = 0;
 		ha_event(ha, LOG_NOTICE, "restarted VM %s (priority %u) here, in "
 			 "%lld ms: it ran on host %s; %s", c->path,
 			 c->s.priority, (long long)(vmfs_mono_ms() - t0),
@@ -527,10 +538,17 @@ static void ha_tick(void *data)
 		return;
 	hb_set_vm_free(d->hb, ha_free_mib(ha));
 	ha_survey(ha);
-	if (!ha->scan && ha->left_need_mib) {
+	if (!ha->scan && ha->left_need_mib &&
+	    vmfs_mono_ms() >= ha->room_after_ms) {
 		const char *who;
 
 		if (ha_room_appeared(ha, &who)) {
+			int64_t wait = (int64_t)HA_ROOM_AFTER_MS <<
+				       (ha->room_looks < 5 ? ha->room_looks : 5);
+
+			ha->room_looks++;
+			ha->room_after_ms = vmfs_mono_ms() +
+				(wait < HA_ROOM_MAX_MS ? wait : HA_ROOM_MAX_MS);
 			ha_event(ha, LOG_NOTICE, "host %s has room now for an HA "
 				 "VM left stopped for lack of memory (the "
 				 "smallest needs %llu MiB): looking again", who,
