@@ -29,7 +29,6 @@
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
-#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -162,23 +161,13 @@ struct locks_want {
 	uint64_t index;
 };
 
-/*
- * A record read while a host rewrites it can come back torn (the file
- * backend's reads are not atomic with another handle's writes): one that
- * does not verify is read again a few times before it counts as damaged.
- */
-#define LOCKS_TORN_READS 3
-
-static void locks_reread_torn(struct locks_ctx *c, void *rec, uint64_t addr)
+/* lun_reread_torn's check: the record verifies. */
+static int locks_rec_torn(const void *rec, uint64_t addr, void *arg)
 {
 	struct lock_state st;
 
-	for (int k = 0; k < LOCKS_TORN_READS &&
-	     lock_state_from_disk(rec, addr, &st); k++) {
-		poll(NULL, 0, 1);
-		if (lun_read(c->lun, rec, c->ss, addr))
-			return;
-	}
+	(void)arg;
+	return lock_state_from_disk(rec, addr, &st);
 }
 
 static int locks_read_scattered(struct locks_ctx *c,
@@ -199,7 +188,10 @@ static int locks_read_scattered(struct locks_ctx *c,
 				.off = w[i + k].addr };
 		rc = lun_submit(c->lun, ios, m);
 		for (k = 0; !rc && k < m; k++) {
-			locks_reread_torn(c, ios[k].buf, w[i + k].addr);
+			/* Whatever a failed reread left, locks_take judges. */
+			(void)lun_reread_torn(c->lun, ios[k].buf, c->ss,
+					      w[i + k].addr, locks_rec_torn,
+					      NULL);
 			rc = locks_take(c, ios[k].buf, w[i + k].addr, w[i + k].kind,
 					0, w[i + k].index);
 		}

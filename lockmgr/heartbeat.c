@@ -25,7 +25,6 @@
  * it, and fences.
  */
 #include <errno.h>
-#include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -676,30 +675,17 @@ static bool slot_decode(const uint8_t *sector, uint64_t addr, uint32_t i,
 	return true;
 }
 
-/*
- * A slot read while its host rewrote it can come back torn: the file
- * backend's reads and writes of one block are not atomic with each other
- * (nor are a disk's beyond a sector), and the block's checksum then
- * fails.  Such a slot is read again, a few times, before it counts as
- * unused: taking a live host's slot for free would make `vmfs locks`
- * call its locks stale and the HA agent think the host left.  A block
- * that never was a slot (no magic) is not read again.
- */
-#define HB_TORN_READS 3
-
-static bool slot_decode_again(struct lun *lun, uint8_t *blk, uint64_t addr,
-			      uint32_t i, struct hb_slot_info *si)
+/* Torn, as lun_reread_torn asks: a block that never was a slot (no
+ * magic) is not read again; one that fails otherwise is.  Taking a live
+ * host's torn slot for free would make `vmfs locks` call its locks stale
+ * and the HA agent think the host left. */
+static int slot_torn(const void *blk, uint64_t addr, void *arg)
 {
-	for (int k = 0;; k++) {
-		int bad = lun_md_verify(blk, VMFS_MAGIC_HBSLOT, addr,
-					sizeof(struct vmfs_hb_slot));
+	int bad = lun_md_verify(blk, VMFS_MAGIC_HBSLOT, addr,
+				sizeof(struct vmfs_hb_slot));
 
-		if (!bad || bad == -VMFS_E_BAD_MAGIC || k == HB_TORN_READS)
-			return slot_decode(blk, addr, i, si);
-		poll(NULL, 0, 1);
-		if (lun_read(lun, blk, VMFS_MD_BLOCK_SIZE, addr))
-			return false;
-	}
+	(void)arg;
+	return bad == -VMFS_E_BAD_MAGIC ? 0 : bad;
 }
 
 int hb_survey_slots(struct lun *lun, uint64_t slot0, uint32_t nslots,
@@ -722,7 +708,10 @@ int hb_survey_slots(struct lun *lun, uint64_t slot0, uint32_t nslots,
 		uint64_t addr = slot0 + (uint64_t)i * VMFS_MD_BLOCK_SIZE;
 		struct hb_timeouts t;
 
-		if (!slot_decode_again(lun, blk, addr, i, &out[*n]))
+		/* Whatever a failed reread left, slot_decode judges. */
+		(void)lun_reread_torn(lun, blk, VMFS_MD_BLOCK_SIZE, addr,
+				      slot_torn, NULL);
+		if (!slot_decode(blk, addr, i, &out[*n]))
 			continue;
 		hb_timeouts_from_lease(out[*n].lease_ms, &t);
 		if (t.dead_ms > wait_ms)

@@ -377,9 +377,6 @@ int64_t lock_prim_reserved_end(struct lun *lun, int64_t start_us,
 	return brk > end_us ? brk : end_us;
 }
 
-/* Reads of a record that does not verify, before it counts as damaged. */
-#define LOCK_TORN_READS 3
-
 int lock_change(struct lock_ctx *ctx, const struct lock_op *op,
 		struct lock_state *out)
 {
@@ -406,6 +403,7 @@ int lock_change(struct lock_ctx *ctx, const struct lock_op *op,
 		goto out;
 	}
 	for (;;) {
+		t.undecodable = false;   /* set by this try's decode only */
 		if (ctx->prim == LOCK_PRIM_ATS) {
 			ret = lock_try_ats(&t);
 		} else {
@@ -428,13 +426,11 @@ int lock_change(struct lock_ctx *ctx, const struct lock_op *op,
 				ret = -EBUSY;
 				break;
 			}
-		} else if (t.undecodable && torn++ < LOCK_TORN_READS) {
+		} else if (t.undecodable && torn++ < LUN_TORN_READS) {
 			/*
 			 * A record read while another host rewrote it can
-			 * come back torn (the file backend's plain reads are
-			 * not atomic with another handle's compare-and-write;
-			 * a disk's sector is): read it again before calling
-			 * it damaged.
+			 * come back torn (lun_reread_torn says why): read it
+			 * again, as often, before calling it damaged.
 			 */
 			t.have_cur = false;
 			poll(NULL, 0, 1);

@@ -11,6 +11,7 @@
  * with readers or mapped read-only.
  */
 #include <endian.h>
+#include <poll.h>
 #include <stddef.h>
 #include <string.h>
 
@@ -90,4 +91,22 @@ int lun_md_verify(const void *hdr, uint32_t magic, uint64_t self, uint32_t len)
 	if (le32toh(h.bh_crc) != md_crc(hdr, len))
 		return -VMFS_E_BAD_CRC;
 	return 0;
+}
+
+int lun_reread_torn(struct lun *lun, void *buf, size_t len, uint64_t off,
+		    int (*verify)(const void *buf, uint64_t off, void *arg),
+		    void *arg)
+{
+	int bad = verify(buf, off, arg);
+
+	for (int k = 0; bad && k < LUN_TORN_READS; k++) {
+		int ret;
+
+		poll(NULL, 0, 1);
+		ret = lun_read(lun, buf, len, off);
+		if (ret)
+			return ret;
+		bad = verify(buf, off, arg);
+	}
+	return bad;
 }

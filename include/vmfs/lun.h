@@ -43,6 +43,20 @@ void lun_md_seal_version(void *hdr, uint32_t magic, uint64_t self,
  */
 int lun_md_verify(const void *hdr, uint32_t magic, uint64_t self, uint32_t len);
 
+/*
+ * A record read while another host rewrites it can come back torn: the
+ * file backend's plain reads are not atomic with another handle's writes
+ * (a disk's sector is; docs/PROTOCOL.md §1, "Torn reads").  While
+ * verify(buf, off, arg) fails, read buf (len bytes at off) again, up to
+ * LUN_TORN_READS times 1 ms apart.  Returns verify's last result (0: it
+ * verifies), or the error of a read.
+ */
+#define LUN_TORN_READS 3
+struct lun;
+int lun_reread_torn(struct lun *lun, void *buf, size_t len, uint64_t off,
+		    int (*verify)(const void *buf, uint64_t off, void *arg),
+		    void *arg);
+
 /* ---- the LUN ---------------------------------------------------------- */
 struct lun;
 
