@@ -709,47 +709,67 @@ static bool isc_key_own_recent(struct isc_lun *il, uint64_t key)
 }
 
 /*
- * Holds of this process left on a lost session: those isc_lock_end_own
- * was called for and has not yet ended (its commands failed too, with
- * their path).  Its premise holds for them (their body ended, their
- * connection was aborted), so any handle of the process that finds one
- * holding the mutex ends it at once, as its own handle would: the
- * heartbeat's handle does not wait out the break time of a hold the data
- * handle left when both lost the same path, which left a renewal too
- * little of its fence time.  Keys are never reused (a handle's random
- * bits, a sequence number), so an entry matches that hold only.
+ * Holds of this process whose body has ended but which may still hold
+ * the mutex: one whose RELEASE is under way (lun_isc_lock_release), and
+ * one left on a lost session that isc_lock_end_own was called for and
+ * has not yet ended (its commands failed too, with their path).  Every
+ * write of such a hold's body has answered or had its connection
+ * aborted (lun/iscsi.c isc_wait), so nothing of it can land any more:
+ * any handle of the process that finds one holding the mutex may end it,
+ * as its own handle would.  That is what lets the heartbeat's handle
+ * renew through a path cut: the data handle's hold, its body's write
+ * timed out on the lost path, would otherwise stand until its RELEASE
+ * got no answer there either (half an I/O timeout more) or until a
+ * waiter's break time, which together left a renewal too little of its
+ * fence time.  A RELEASE under way counts only once it had
+ * ISC_RELEASE_STUCK_MS to land (an answered one takes a round trip),
+ * so that a waiter does not race an ordinary RELEASE.  Keys are never
+ * reused (a handle's random bits, a sequence number), so an entry
+ * matches that hold only.
  */
-#define ISC_STRANDED_MAX 16
-static pthread_mutex_t isc_stranded_mu = PTHREAD_MUTEX_INITIALIZER;
-static uint64_t isc_stranded[ISC_STRANDED_MAX];
-static unsigned isc_stranded_next;
+#define ISC_ENDED_MAX 16
+#define ISC_RELEASE_STUCK_MS 100
+static pthread_mutex_t isc_ended_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct {
+	uint64_t key;
+	int64_t from_ms;    /* others may end it from then on */
+} isc_ended[ISC_ENDED_MAX];
+static unsigned isc_ended_next;
 
-static void isc_stranded_mark(uint64_t key, bool stranded)
+/* Note key's body ended (others may end its hold from after_ms on), or,
+ * with after_ms < 0, that its hold ended. */
+static void isc_ended_mark(uint64_t key, int64_t after_ms)
 {
 	unsigned i;
 
-	pthread_mutex_lock(&isc_stranded_mu);
-	for (i = 0; i < ISC_STRANDED_MAX && isc_stranded[i] != key; i++)
+	pthread_mutex_lock(&isc_ended_mu);
+	for (i = 0; i < ISC_ENDED_MAX && isc_ended[i].key != key; i++)
 		;
-	if (stranded && i == ISC_STRANDED_MAX) {
-		isc_stranded[isc_stranded_next] = key;
-		isc_stranded_next = (isc_stranded_next + 1) % ISC_STRANDED_MAX;
-	} else if (!stranded && i < ISC_STRANDED_MAX) {
-		isc_stranded[i] = 0;
+	if (after_ms >= 0 && i == ISC_ENDED_MAX) {
+		i = isc_ended_next;
+		isc_ended_next = (isc_ended_next + 1) % ISC_ENDED_MAX;
 	}
-	pthread_mutex_unlock(&isc_stranded_mu);
+	if (after_ms >= 0) {
+		isc_ended[i].key = key;
+		isc_ended[i].from_ms = vmfs_mono_ms() + after_ms;
+	} else if (i < ISC_ENDED_MAX) {
+		isc_ended[i].key = 0;
+	}
+	pthread_mutex_unlock(&isc_ended_mu);
 }
 
-static bool isc_stranded_has(uint64_t key)
+/* key's body ended long enough ago that its hold may be ended here. */
+static bool isc_ended_has(uint64_t key)
 {
+	int64_t now = vmfs_mono_ms();
 	bool found = false;
 
 	if (!key)
 		return false;
-	pthread_mutex_lock(&isc_stranded_mu);
-	for (unsigned i = 0; i < ISC_STRANDED_MAX && !found; i++)
-		found = isc_stranded[i] == key;
-	pthread_mutex_unlock(&isc_stranded_mu);
+	pthread_mutex_lock(&isc_ended_mu);
+	for (unsigned i = 0; i < ISC_ENDED_MAX && !found; i++)
+		found = isc_ended[i].key == key && now >= isc_ended[i].from_ms;
+	pthread_mutex_unlock(&isc_ended_mu);
 	return found;
 }
 
@@ -778,12 +798,12 @@ static uint64_t isc_ctl_nexus(struct isc_lun *il)
  * down nothing here answers either): what remains is broken by a waiter
  * after its break time, as a dead holder's.
  */
-static void isc_lock_end_own(struct isc_lun *il, uint64_t old)
+static void isc_lock_end_own(struct isc_lun *il, uint64_t old, const char *why)
 {
 	uint64_t key;
 	int rc;
 
-	isc_stranded_mark(old, true);
+	isc_ended_mark(old, 0);
 	rc = isc_lock_register_fresh(il, &key);
 	if (!rc) {
 		rc = isc_prout_on(il, il->lock_lun,
@@ -792,12 +812,12 @@ static void isc_lock_end_own(struct isc_lun *il, uint64_t old)
 				  key, old);
 		if (rc == -VMFS_E_RESERVED) {
 			/* old is registered nowhere */
-			isc_stranded_mark(old, false);
+			isc_ended_mark(old, -1);
 			return;
 		}
 	}
 	if (!rc)
-		isc_stranded_mark(old, false);	/* ours now, not old's */
+		isc_ended_mark(old, -1);	/* ours now, not old's */
 	/* Ours now, if old held it: let go (or drop the key, which
 	 * does the same, if the RELEASE fails). */
 	if (!rc && (rc = isc_prout_on(il, il->lock_lun,
@@ -806,9 +826,9 @@ static void isc_lock_end_own(struct isc_lun *il, uint64_t old)
 				      key, 0)))
 		isc_lock_give_back(il);
 	qb_log(rc ? LOG_WARNING : LOG_NOTICE, "lun %s: lock LU %d: %s our hold "
-	       "of key 0x%016" PRIx64 ", left on a lost session%s%s",
+	       "of key 0x%016" PRIx64 ", %s%s%s",
 	       il->lun.name, il->lock_lun, rc ? "could not end" : "ended",
-	       old, rc ? ": " : "", rc ? vmfs_strerror(rc) : "");
+	       old, why, rc ? ": " : "", rc ? vmfs_strerror(rc) : "");
 }
 
 /*
@@ -835,7 +855,7 @@ static int isc_lock_try(struct isc_lun *il)
 		/* No answer, or the answer of a new session (which has no
 		 * registration there): the old one may hold it.  End that,
 		 * and what this try did, and try again. */
-		isc_lock_end_own(il, key);
+		isc_lock_end_own(il, key, "left on a lost session");
 		return rc && rc != -VMFS_E_RESERVED ? rc : -EAGAIN;
 	}
 	pthread_mutex_lock(&il->mu);
@@ -854,16 +874,22 @@ static int isc_lock_try(struct isc_lun *il)
 	rc = isc_read_reservation(il, il->lock_lun, &holder, &type);
 	if (rc || !holder)
 		return rc ? rc : -EAGAIN;	/* released meanwhile */
-	if (isc_key_own_recent(il, holder) || isc_stranded_has(holder)) {
+	if (isc_key_own_recent(il, holder)) {
 		/* One of this handle's last holds, and none is running: a
 		 * handle takes the mutex for one body at a time (lockmgr/
 		 * lockprim.c lock_reserved), so every earlier hold of it had
 		 * ended, its I/O answered or aborted, before this try began.
 		 * Left on a lost session without our noticing (its RELEASE
-		 * came too late to end it, say): ended now, not waited out.
-		 * Or a hold another handle of ours left on a lost session
-		 * and could not end (isc_stranded_mark): the same. */
-		isc_lock_end_own(il, holder);
+		 * came too late to end it, say): ended now, not waited out. */
+		isc_lock_end_own(il, holder, "left on a lost session");
+		return -EAGAIN;
+	}
+	if (isc_ended_has(holder)) {
+		/* Another handle of ours whose body ended (isc_ended_mark):
+		 * its RELEASE got no answer yet, or it was left on a lost
+		 * session and could not be ended there: the same. */
+		isc_lock_end_own(il, holder, "whose body had ended on another "
+				 "handle of this host");
 		return -EAGAIN;
 	}
 	pthread_mutex_lock(&il->mu);
@@ -929,6 +955,8 @@ int lun_isc_lock_reserve(struct isc_lun *il, unsigned wait_ms)
  * A hold that was broken (our key preempted) releases nothing: fine.  A
  * RELEASE without an answer, or answered by a new control session (which
  * holds nothing there), leaves the hold on the old one: ended at once.
+ * The body has ended: while the RELEASE is under way, another handle of
+ * ours that waits for the mutex may end the hold (isc_ended_mark).
  */
 int lun_isc_lock_release(struct isc_lun *il)
 {
@@ -943,10 +971,13 @@ int lun_isc_lock_release(struct isc_lun *il)
 	pthread_mutex_unlock(&il->mu);
 	if (!key)
 		return 0;
+	isc_ended_mark(key, ISC_RELEASE_STUCK_MS);
 	rc = isc_prout_on(il, il->lock_lun, SCSI_PERSISTENT_RESERVE_RELEASE,
 			  SCSI_PERSISTENT_RESERVE_TYPE_WRITE_EXCLUSIVE, key, 0);
 	if ((rc && rc != -VMFS_E_RESERVED) || isc_ctl_nexus(il) != nexus)
-		isc_lock_end_own(il, key);
+		isc_lock_end_own(il, key, "left on a lost session");
+	else
+		isc_ended_mark(key, -1);
 	return 0;
 }
 

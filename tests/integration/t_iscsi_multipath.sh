@@ -6,7 +6,10 @@
 #  1. Bad input: an empty portal in the list (inside or at its end), or
 #     more than four, is a clear error saying how to write the URL.
 #  2. `vmfs paths URL` logs in through both portals: both reachable, the
-#     first in use.
+#     first in use.  A lock-LU hold cut with its path (build/prfence
+#     --cut-in-hold: a host's data and heartbeat handles): the heartbeat
+#     handle ends the data handle's hold as soon as its body is over,
+#     without waiting for its RELEASE on the lost path or its break time.
 #  3. Host 1 mounts through both portals, host 2 through portal B only
 #     (default 10 s lease).  fio writes checksummed blocks through host 1's
 #     mount and verifies them as it goes (verify_backlog), O_DIRECT, for
@@ -65,6 +68,30 @@ assert [x["path"].split(":")[0] for x in p] == sys.argv[2:4], p
 assert all(x["reachable"] for x in p), p
 assert [x["state"] for x in p] == ["in-use", "standby"], p
 EOF
+
+step "a lock-LU hold cut with its path: the host's other handle ends it once its body is over"
+# A host's data handle holds the lock LU when the path in use is cut;
+# its body's write is lost with the path (it times out: 2 s inside a
+# hold), and its RELEASE would time out there too (2 s more).  The
+# host's heartbeat handle, which fails over to B after 1 s, must not
+# wait for that RELEASE nor for the hold's break time (3 s from when it
+# first saw it): the body had ended, nothing of it can land any more,
+# so the other handle ends the hold at once (lun/iscsi_pr.c,
+# isc_ended_mark).  Waiting for either cost a renewal up to 4 s of the
+# 4-6 s left of its fence time when the cut came, and host 2 then
+# fenced host 1 for having stood still.
+cl_exec 1 "$VMFS_BUILD/prfence" --cut-in-hold "$URL2" $((512 << 20)) \
+	"ip route add blackhole $IS_PORTAL_A/32" >"$T_DIR/cut.out" 2>&1 ||
+	{ mend_path "$IS_PORTAL_A"; fail "prfence --cut-in-hold: $(cat "$T_DIR/cut.out")"; }
+mend_path "$IS_PORTAL_A"
+read -r w_ms h_ms r_ms < <(sed -n 's/^cut: write \([0-9]*\) ms .*held \([0-9]*\) ms, release \([0-9]*\) ms$/\1 \2 \3/p' "$T_DIR/cut.out")
+[[ -n $r_ms ]] || fail "prfence --cut-in-hold: $(cat "$T_DIR/cut.out")"
+# The other handle's wait past the end of the body: one poll of the
+# mutex and ISC_RELEASE_STUCK_MS, never the RELEASE's half I/O timeout
+# on the lost path (2 s).
+((h_ms - w_ms < 1000)) ||
+	fail "the heartbeat handle waited $((h_ms - w_ms)) ms past the end of the data handle's hold body: $(cat "$T_DIR/cut.out")"
+t_log "$(grep '^cut:' "$T_DIR/cut.out")"
 
 step "mkfs; host 1 mounts through both portals, host 2 through B"
 is_mkfs "$URL2" --max-hosts 4 --journal-size 4M

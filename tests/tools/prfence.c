@@ -37,14 +37,29 @@
  * prints "holder 0x... break N ms" for the key holding the reservation
  * (the lock LU's on a URL with ?lock_lun=N) and the break time it
  * announces (lun/iscsi_pr.c), or "holder none".
+ *
+ *   prfence --cut-in-hold LUN OFFSET CMD
+ *
+ * a mounted host's two handles through a path cut in the middle of a
+ * lock change (tests/integration/t_iscsi_multipath.sh): D, a data handle
+ * (I/O timeout 4 s, 2 s inside its holds), and H, a heartbeat handle
+ * (2 s), both logged in on LUN (a list of portals).  D takes the lock
+ * LU's hold; CMD runs (sh -c: it cuts the path in use); H asks for the
+ * hold, as a renewal would; D writes at OFFSET (the body's write, lost
+ * with the path) and releases.  Prints the milliseconds from the cut to
+ * D's write returning, to H holding the hold, and to D's release
+ * returning ("cut: write N ms (RESULT), other handle held M ms, release
+ * K ms"); exit 0 once H held it, 1 if it never did.
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "vmfs/clock.h"
 #include "vmfs/lun.h"
 #include "../../lun/lun_int.h"
 
@@ -110,6 +125,62 @@ static int show_holder(const char *url)
 	return 0;
 }
 
+struct hb_try {
+	struct lun *h;
+	int64_t t0, held_ms;
+	int rc;
+};
+
+static void *hb_reserve(void *arg)
+{
+	struct hb_try *t = arg;
+
+	t->rc = lun_reserve(t->h, 15000);
+	t->held_ms = vmfs_mono_ms() - t->t0;
+	if (!t->rc)
+		lun_release(t->h);
+	return NULL;
+}
+
+static int cut_in_hold(const char *url, const char *off, const char *cmd)
+{
+	struct hb_try t = { 0 };
+	struct lun *d = NULL;
+	int64_t write_ms, release_ms;
+	pthread_t th;
+	char *buf = lun_buf_alloc(4096);
+	int rc, wrc;
+
+	if (!buf)
+		return fail("allocating", -ENOMEM);
+	if ((rc = lun_open(url, 0, &d)) || (rc = lun_open(url, 0, &t.h)))
+		return fail("open", rc);
+	lun_set_io_timeout(d, 4000);
+	lun_set_lock_io_timeout(d, 2000);
+	lun_set_io_timeout(t.h, 2000);
+	memset(buf, 'd', 4096);
+	if ((rc = lun_reserve(d, 5000)))
+		return fail("D's reserve", rc);
+	if (system(cmd) != 0)
+		return fail("the cut command", -EINVAL);
+	t.t0 = vmfs_mono_ms();
+	if ((rc = pthread_create(&th, NULL, hb_reserve, &t)))
+		return fail("starting H", -rc);
+	wrc = lun_write(d, buf, 4096, strtoull(off, NULL, 0));
+	write_ms = vmfs_mono_ms() - t.t0;
+	lun_release(d);
+	release_ms = vmfs_mono_ms() - t.t0;
+	pthread_join(th, NULL);
+	printf("cut: write %lld ms (%s), other handle held %lld ms, release "
+	       "%lld ms\n", (long long)write_ms,
+	       wrc ? vmfs_strerror(wrc) : "written", (long long)t.held_ms,
+	       (long long)release_ms);
+	lun_close(t.h);
+	lun_close(d);
+	lun_buf_free(buf);
+	return t.rc ? fail("H's reserve", t.rc) : 0;
+}
+
 int main(int argc, char **argv)
 {
 	static const uint8_t ua[16] = { 0xa }, ub[16] = { 0xb };
@@ -119,17 +190,21 @@ int main(int argc, char **argv)
 	int rc;
 
 	if (argc != 3 && !(argc >= 4 && argc <= 5 &&
-			   !strcmp(argv[1], "--leave-hold")))
+			   !strcmp(argv[1], "--leave-hold")) &&
+	    !(argc == 5 && !strcmp(argv[1], "--cut-in-hold")))
 		return fprintf(stderr, "usage: prfence LUN OFFSET | "
 			       "prfence --leave-hold LUN [IO_TIMEOUT_MS "
 			       "[LOCK_IO_TIMEOUT_MS]] | prfence --keys LUN | "
-			       "prfence --holder LUN\n"), 2;
+			       "prfence --holder LUN | prfence --cut-in-hold "
+			       "LUN OFFSET CMD\n"), 2;
 	if (getenv("VMFS_CHAP_FILE"))	/* as the programs take it */
 		lun_set_chap_file(getenv("VMFS_CHAP_FILE"));
 	if (!strcmp(argv[1], "--keys"))
 		return list_keys(argv[2]);
 	if (!strcmp(argv[1], "--holder"))
 		return show_holder(argv[2]);
+	if (!strcmp(argv[1], "--cut-in-hold"))
+		return cut_in_hold(argv[2], argv[3], argv[4]);
 	if (!strcmp(argv[1], "--leave-hold"))
 		return leave_hold(argv[2], argc >= 4 ? argv[3] : NULL,
 				  argc == 5 ? argv[4] : NULL);
