@@ -8,7 +8,8 @@
 #      a corosync and a vmfsd per network namespace, one LUN file) with
 #      `vmfs vm migrate --json`: the guest's whole pause (the source
 #      QEMU's STOP to the destination QEMU's RESUME, as vmfsd measures it
-#      from both hosts' clocks), QEMU's downtime (the source's own figure,
+#      from both hosts' clocks and the events' own timestamps), QEMU's
+#      downtime (the source's own figure,
 #      which ends before the destination has loaded the state and runs the
 #      guest), the lock handover, the guest's pause as its disk shows it
 #      (the counter write interval that spans the switchover) and the

@@ -94,6 +94,8 @@ int hv_ha_state_read(const char *vmdir, struct hv_ha_state *s, char *err,
 	hs_str(o, "restarted_from_name", s->from_name, sizeof(s->from_name));
 	hs_str(o, "restarted_why", s->why, sizeof(s->why));
 	s->restarted_ns = hs_int(o, "restarted_ns");
+	hs_str(o, "migrating_to_uuid", s->moving_uuid, sizeof(s->moving_uuid));
+	hs_str(o, "migrating_to_name", s->moving_name, sizeof(s->moving_name));
 	json_object_put(o);
 	return 0;
 }
@@ -146,6 +148,12 @@ int hv_ha_state_write(const char *vmdir, const struct hv_ha_state *s)
 				       json_object_new_string(s->why));
 		json_object_object_add(o, "restarted_ns",
 				       json_object_new_int64(s->restarted_ns));
+	}
+	if (s->moving_uuid[0]) {
+		json_object_object_add(o, "migrating_to_uuid",
+				       json_object_new_string(s->moving_uuid));
+		json_object_object_add(o, "migrating_to_name",
+				       json_object_new_string(s->moving_name));
 	}
 	text = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY |
 					      JSON_C_TO_STRING_SPACED);

@@ -27,6 +27,22 @@ struct hv_qmp {
 	char buf[QMP_LINE_MAX];
 };
 
+/* An event's "timestamp" (QEMU's wall clock when it happened), in ns;
+ * 0 if it has none. */
+static int64_t qmp_event_time_ns(json_object *o)
+{
+	json_object *ts, *v;
+	int64_t ns = 0;
+
+	if (!json_object_object_get_ex(o, "timestamp", &ts))
+		return 0;
+	if (json_object_object_get_ex(ts, "seconds", &v))
+		ns = json_object_get_int64(v) * 1000000000;
+	if (ns && json_object_object_get_ex(ts, "microseconds", &v))
+		ns += json_object_get_int64(v) * 1000;
+	return ns > 0 ? ns : 0;
+}
+
 static void qmp_event(struct hv_qmp *q, json_object *o)
 {
 	json_object *ev, *data = NULL;
@@ -36,7 +52,8 @@ static void qmp_event(struct hv_qmp *q, json_object *o)
 	json_object_object_get_ex(o, "data", &data);
 	q->on_event(q->arg, json_object_get_string(ev),
 		    data ? json_object_to_json_string_ext(data,
-				JSON_C_TO_STRING_PLAIN) : "{}");
+				JSON_C_TO_STRING_PLAIN) : "{}",
+		    qmp_event_time_ns(o));
 }
 
 /*

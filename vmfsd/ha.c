@@ -120,6 +120,7 @@ struct vmfsd_ha {
 struct ha_cand {
 	char path[PATH_MAX];
 	struct hv_ha_state s;
+	bool moved;                /* it went to s.moving_*, which is gone */
 	uint32_t to;               /* ha_assign: the host's slot; HA_NOBODY */
 };
 
@@ -283,19 +284,29 @@ static int ha_walk_one(void *arg, const char *path, int ret,
 {
 	struct ha_walk *w = arg;
 	struct vmfsd *d = w->ha->d;
+	bool moved;
 
 	if (ret) {
 		qb_log(LOG_WARNING, "HA: %s", err[0] ? err : vmfs_strerror(ret));
 		return 0;
 	}
-	if (ha_is_present(w->ha, s->host_uuid))
+	/* A VM whose host migrated it to a host that is gone now: the
+	 * destination died before it rewrote the record, perhaps after the
+	 * guest ran there (migrate.c mig_src_record).  If the migration
+	 * failed instead, the VM still runs on its host, whose lock keeps
+	 * the survivors off. */
+	moved = s->moving_uuid[0] && !ha_is_present(w->ha, s->moving_uuid);
+	if (!moved && ha_is_present(w->ha, s->host_uuid))
 		return 0;
 	/* Ours: a VM this daemon ran (and saw end) is not restarted; one
-	 * our previous incarnation ran is. */
-	if (!strcmp(s->host_uuid, d->host_uuid) && vmfsd_vm_known(d, path))
+	 * our previous incarnation ran is, and so is one we migrated away
+	 * to a host that died. */
+	if (!strcmp(s->host_uuid, d->host_uuid) && vmfsd_vm_known(d, path) &&
+	    (!moved || vmfsd_vm_runs_here(d, path)))
 		return 0;
 	snprintf(w->c[w->n].path, sizeof(w->c[w->n].path), "%s", path);
 	w->c[w->n].s = *s;
+	w->c[w->n].moved = moved;
 	return ++w->n == HA_CANDIDATES_MAX;
 }
 
@@ -366,6 +377,12 @@ static int ha_restart(struct vmfsd_ha *ha, struct ha_cand *c)
 			 now.host_name : now.host_uuid);
 		return 0;
 	}
+	if (c->moved && !now.moving_uuid[0]) {
+		ha_event(ha, LOG_NOTICE, "VM %s: its migration to host %s ended "
+			 "and it runs on host %s; leaving it", c->path,
+			 c->s.moving_name, now.host_name);
+		return 0;
+	}
 	avail = ha_free_mib(ha);
 	if (c->s.memory_mib > avail) {
 		ha_event(ha, LOG_NOTICE, "VM %s needs %llu MiB, this host has "
@@ -377,8 +394,10 @@ static int ha_restart(struct vmfsd_ha *ha, struct ha_cand *c)
 		return 0;
 	}
 	memset(&from, 0, sizeof(from));
-	snprintf(from.from_uuid, sizeof(from.from_uuid), "%s", c->s.host_uuid);
-	snprintf(from.from_name, sizeof(from.from_name), "%s", c->s.host_name);
+	snprintf(from.from_uuid, sizeof(from.from_uuid), "%s",
+		 c->moved ? c->s.moving_uuid : c->s.host_uuid);
+	snprintf(from.from_name, sizeof(from.from_name), "%s",
+		 c->moved ? c->s.moving_name : c->s.host_name);
 	snprintf(from.why, sizeof(from.why), "%.250s", ha->why);
 	clock_gettime(CLOCK_REALTIME, &ts);
 	from.restarted_ns = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
@@ -391,7 +410,7 @@ static int ha_restart(struct vmfsd_ha *ha, struct ha_cand *c)
 		ha_event(ha, LOG_NOTICE, "restarted VM %s (priority %u) here, in "
 			 "%lld ms: it ran on host %s; %s", c->path,
 			 c->s.priority, (long long)(vmfs_mono_ms() - t0),
-			 c->s.host_name[0] ? c->s.host_name : c->s.host_uuid,
+			 from.from_name[0] ? from.from_name : from.from_uuid,
 			 ha->why);
 		return 1;
 	}

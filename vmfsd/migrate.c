@@ -105,6 +105,7 @@ struct vm_mig {
 	/* the console log, handed over with the disks (a lookup ref) */
 	uint64_t con_ino;
 	bool detached;              /* the files are detached here */
+	bool moving_recorded;       /* source: the run record names peer */
 	/* QEMU's QMP session and what its events said */
 	struct hv_qmp *q;
 	bool ev_pre, ev_completed, ev_failed, ev_resumed;
@@ -120,8 +121,12 @@ struct vm_mig {
 	 * message (half the round trip to "switched", less the
 	 * destination's time between the two), and the destination's
 	 * "switch" arriving to its RESUME, which it sends in "resumed".
+	 * STOP and RESUME are when QEMU says they happened (the events'
+	 * timestamps, mig_event_ms), not when the loop read them: the loop
+	 * may be busy (the destination writes the run record then).
 	 */
 	int64_t stop_ms, switch_tx_ms, switch_rx_ms, switched_tx_ms, pause_ms;
+	int64_t resume_ms;
 	/* the guest's counter: offset 0 of its first disk, sampled */
 	char sample[64];
 	int64_t sample_ms, gap_ms, normal_ms;
@@ -254,17 +259,34 @@ static void mig_sample(struct vm_mig *g)
 
 /* ---- QMP ---- */
 
-static void mig_on_event(void *arg, const char *event, const char *data)
+/* When an event QEMU stamped time_ns (CLOCK_REALTIME) happened, on
+ * our monotonic clock: now less how long ago it was, never later than
+ * now (a stamp from the future, or none, counts as now). */
+static int64_t mig_event_ms(int64_t time_ns)
+{
+	struct timespec ts;
+	int64_t ago_ns;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ago_ns = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec - time_ns;
+	if (!time_ns || ago_ns < 0 || ago_ns > (int64_t)MIG_COMPLETE_MS * 1000000)
+		ago_ns = 0;
+	return mig_now_ms() - ago_ns / 1000000;
+}
+
+static void mig_on_event(void *arg, const char *event, const char *data,
+			 int64_t time_ns)
 {
 	struct vm_mig *g = arg;
 	json_object *o, *st;
 
 	if (!strcmp(event, "RESUME")) {
 		g->ev_resumed = true;
+		g->resume_ms = mig_event_ms(time_ns);
 		return;
 	}
 	if (!strcmp(event, "STOP") && g->source && g->state == MIG_COPYING) {
-		g->stop_ms = mig_now_ms();
+		g->stop_ms = mig_event_ms(time_ns);
 		return;
 	}
 	if (strcmp(event, "MIGRATION"))
@@ -515,6 +537,48 @@ static void mig_fail(struct vm_mig *g, const char *why)
 
 /* ---- the source ---- */
 
+/*
+ * The run record (HA, ha.c) names the destination as where the VM is
+ * going (going), or no longer: written before the copy starts, under the
+ * config's lock, which is ours until the switchover.  The destination
+ * rewrites the record once the guest runs there; should it die before
+ * that, the survivors find a record whose destination is gone and
+ * restart the VM (the lock decides, as always: while the VM still runs
+ * here they cannot take it).
+ */
+static void mig_src_record(struct vm_mig *g, bool going)
+{
+	char vmdir[PATH_MAX * 2], err[256];
+	struct hv_ha_state s;
+	int ret;
+
+	if (!going && !g->moving_recorded)
+		return;
+	snprintf(vmdir, sizeof(vmdir), "%s%s", g->d->a->mountpoint,
+		 g->vm->path);
+	ret = vmfsd_mio_ha_read(vmdir, &s, err, sizeof(err));
+	if (ret == -ENOENT)
+		return;
+	if (!ret) {
+		s.moving_uuid[0] = s.moving_name[0] = 0;
+		if (going) {
+			vol_uuid_format(g->peer.uuid, s.moving_uuid);
+			snprintf(s.moving_name, sizeof(s.moving_name), "%s",
+				 g->peer_name);
+		}
+		ret = vmfsd_mio_ha_write(vmdir, &s);
+	}
+	if (ret)
+		qb_log(LOG_WARNING, "VM %s: cannot write its run record %s/%s: "
+		       "%s%s%s%s", g->vm->path, vmdir, HV_HA_STATE_NAME,
+		       vmfs_strerror(ret),
+		       going ? "; HA could not restart it should host " : "",
+		       going ? g->peer_name : "",
+		       going ? " die right after the switchover" : "");
+	else
+		g->moving_recorded = going;
+}
+
 /* The guest cannot go on here: neither its locks nor its QEMU. */
 static void mig_src_kill(struct vm_mig *g, const char *why)
 {
@@ -548,6 +612,7 @@ static void mig_src_back(struct vm_mig *g, const char *why)
 		mig_qmp(g, "migrate_cancel", NULL, NULL, msg, sizeof(msg));
 	mig_send_op(g->vm, "abort", why);
 	mig_fail(g, why);
+	mig_src_record(g, false);
 	qb_log(LOG_NOTICE, "VM %s keeps running on this host", g->vm->path);
 }
 
@@ -737,18 +802,30 @@ static void mig_dst_switch(struct vm_mig *g)
 	g->deadline_ms = mig_now_ms() + MIG_COMPLETE_MS;
 	mig_send_op(vm, "switched", NULL);
 	g->switched_tx_ms = mig_now_ms();
-	/* The run record names this host now (HA, ha.c): written under the
-	 * config's lock, which is ours, once the source goes on. */
-	if (g->cfg) {
-		char vmdir[PATH_MAX * 2], herr[256];
-		struct hv_ha_state prev;
-		bool have = false;
+}
 
-		snprintf(vmdir, sizeof(vmdir), "%s%s", g->d->a->mountpoint,
-			 vm->path);
-		have = !vmfsd_mio_ha_read(vmdir, &prev, herr, sizeof(herr));
-		vmfsd_vm_record(g->d, vmdir, g->cfg, have ? &prev : NULL);
-	}
+/*
+ * The run record names this host now (HA, ha.c): written under the
+ * config's lock, which is ours.  Once the guest runs here, not while it
+ * is paused: the write goes through our mount (a helper process, an
+ * fsync, a rename that may wait for the file's lock to come from the
+ * source), and done before the RESUME it lengthened the guest's pause by
+ * about 30 ms (median, bench/migrate.sh), by all signs by keeping this
+ * host's mount busy while QEMU reopened its disks through it.  The
+ * source's record says where the VM went meanwhile (mig_src_record).
+ */
+static void mig_dst_record(struct vm_mig *g)
+{
+	char vmdir[PATH_MAX * 2], herr[256];
+	struct hv_ha_state prev;
+	bool have;
+
+	if (!g->cfg)
+		return;
+	snprintf(vmdir, sizeof(vmdir), "%s%s", g->d->a->mountpoint,
+		 g->vm->path);
+	have = !vmfsd_mio_ha_read(vmdir, &prev, herr, sizeof(herr));
+	vmfsd_vm_record(g->d, vmdir, g->cfg, have ? &prev : NULL);
 }
 
 /* ---- the state machine ---- */
@@ -789,7 +866,7 @@ static void mig_step(struct vm_mig *g)
 
 		json_object_object_add(r, "op", json_object_new_string("resumed"));
 		json_object_object_add(r, "run_ms", json_object_new_int64(
-			now - g->switch_rx_ms));
+			g->resume_ms - g->switch_rx_ms));
 		json_object_object_add(r, "proc_ms", json_object_new_int64(
 			g->switched_tx_ms - g->switch_rx_ms));
 		mig_send(g->vm, r);
@@ -802,6 +879,7 @@ static void mig_step(struct vm_mig *g)
 		qb_log(LOG_NOTICE, "VM %s migrated in from host %s and runs here "
 		       "(QEMU pid %ld)", g->vm->path, g->peer_name,
 		       (long)g->vm->pid);
+		mig_dst_record(g);
 		return;
 	}
 	if (!mig_active(g) || now < g->deadline_ms ||
@@ -917,6 +995,7 @@ static void mig_handle(struct vmfsd *d, const struct mig_msg *m)
 
 			g->state = MIG_COPYING;
 			g->deadline_ms = mig_now_ms() + MIG_COPY_MS;
+			mig_src_record(g, true);
 			/* From the network: a tcp: URI only, quoted by json-c. */
 			json_object_object_add(a, "uri", json_object_new_string(uri));
 			if (strncmp(uri, "tcp:", 4)) {

@@ -462,6 +462,7 @@ void vmfsd_vm_record(struct vmfsd *d, const char *vmdir,
 	s.memory_mib = c->memory_mib;
 	snprintf(s.host_uuid, sizeof(s.host_uuid), "%s", d->host_uuid);
 	snprintf(s.host_name, sizeof(s.host_name), "%s", d->host_name);
+	s.moving_uuid[0] = s.moving_name[0] = 0;
 	s.started_ns = vm_wall_ns();
 	ret = vmfsd_mio_ha_write(vmdir, &s);
 	if (ret)
@@ -694,6 +695,13 @@ int vmfsd_vm_start(struct vmfsd *d, const char *path,
 bool vmfsd_vm_known(struct vmfsd *d, const char *path)
 {
 	return vmfsd_vm_find(d, path) != NULL;
+}
+
+bool vmfsd_vm_runs_here(struct vmfsd *d, const char *path)
+{
+	struct vmfsd_vm *vm = vmfsd_vm_find(d, path);
+
+	return vm && vm->phase != VM_ENDED && !vm->migrated_to[0];
 }
 
 uint64_t vmfsd_vms_memory_mib(struct vmfsd *d)

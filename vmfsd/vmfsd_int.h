@@ -238,6 +238,8 @@ int vmfsd_vm_start(struct vmfsd *d, const char *path,
 		   const struct hv_ha_state *from, char *msg, size_t len);
 /* Has this daemon run (or does it run) the VM at path? */
 bool vmfsd_vm_known(struct vmfsd *d, const char *path);
+/* It runs here (not ended, not migrated away). */
+bool vmfsd_vm_runs_here(struct vmfsd *d, const char *path);
 /* How many VMs run here; their paths, comma-separated, into names. */
 unsigned vmfsd_vms_running(struct vmfsd *d, char *names, size_t len);
 /* The memory the VMs this host runs or receives are configured with. */

@@ -117,6 +117,11 @@ struct hv_ha_state {
 	char from_name[65];
 	char why[256];
 	int64_t restarted_ns;
+	/* Set by the host that runs it while it migrates it away: a
+	 * destination that dies before it rewrote the record leaves the VM
+	 * to HA, as its host's death would (vmfsd/ha.c). */
+	char moving_uuid[37];
+	char moving_name[65];
 };
 
 /* 0, -ENOENT (no record: not meant to run), or -errno / -EINVAL with err. */
@@ -140,12 +145,13 @@ int hv_qmp_command(const char *qmp_path, const char *command, int timeout_ms,
 
 /*
  * A QMP session kept open (a migration follows QEMU's events on it).
- * on_event (may be NULL) gets each event's name and its "data" as JSON
- * text, from inside hv_qmp_call or hv_qmp_poll_events.
+ * on_event (may be NULL) gets each event's name, its "data" as JSON
+ * text and when QEMU says it happened (CLOCK_REALTIME ns, 0 if it did
+ * not say), from inside hv_qmp_call or hv_qmp_poll_events.
  */
 struct hv_qmp;
 typedef void (*hv_qmp_event_fn)(void *arg, const char *event,
-				const char *data_json);
+				const char *data_json, int64_t time_ns);
 int hv_qmp_open(const char *qmp_path, int timeout_ms, hv_qmp_event_fn on_event,
 		void *arg, struct hv_qmp **out, char *err, size_t errlen);
 /* Run cmd with args_json (an object's JSON text, or NULL); *result (if

@@ -6,7 +6,9 @@
 #
 #  - `vmfs vm set` turns HA on and sets a restart priority; bad values and
 #    a VM running elsewhere are refused with a clear message;
-#  - host 1 runs two HA VMs and a non-HA one; kill -9 of its corosync and
+#  - host 1 runs two HA VMs and a non-HA one; one of them (ha2) as if just
+#    migrated in from host 2, its run record not yet rewritten (it still
+#    names host 2, "migrating to" host 1); kill -9 of its corosync and
 #    vmfsd: its QEMUs die with the vmfsd (PR_SET_PDEATHSIG), the
 #    survivors recover it, and each HA VM runs again on exactly one
 #    survivor (one QEMU per VM across the hosts, its counter rising from
@@ -139,6 +141,35 @@ done
 expect_eq "ha1 should run, HA" "$(field 2 "$(mnt 2)/vms/ha1" should_run) $(field 2 "$(mnt 2)/vms/ha1" ha)" "True True"
 mapfile -t QPIDS < <(qemu_pids "")
 expect_eq "QEMUs running" "${#QPIDS[@]}" 3
+
+step "ha2 as if just migrated in from host 2: its run record still names host 2"
+# A migration's destination rewrites the run record once the guest runs
+# there; the source wrote it naming the destination as where the VM goes
+# (migrating_to) before the copy began.  Host 1 is put in the state of a
+# destination that resumed ha2 and has not rewritten the record yet: the
+# record names host 2 (alive) and "migrating to h1".  When host 1 dies
+# the survivors must restart ha2, although the host the record names is
+# alive (the lock, held by the dead host 1, decides).
+h2_uuid=$(cl_vmfs 1 hosts --json --no-watch "$LUN" | python3 -c '
+import json, sys
+for h in json.load(sys.stdin)["hosts"]:
+    if h["hostname"] == "h2":
+        print(h["host_uuid"])')
+h1_uuid=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["host_uuid"])' \
+	"$(mnt 1)/vms/ha2/ha-state.json")
+[[ -n $h2_uuid && -n $h1_uuid ]] || fail "no host uuids (h1 '$h1_uuid', h2 '$h2_uuid')"
+python3 - "$(mnt 1)/vms/ha2/ha-state.json" "$h2_uuid" "$h1_uuid" <<'PYEOF' ||
+import json, os, sys
+p, h2, h1 = sys.argv[1:4]
+r = json.load(open(p))
+r.update(host_uuid=h2, host_name="h2", migrating_to_uuid=h1, migrating_to_name="h1")
+with open(p + ".new", "w") as f:
+    json.dump(r, f)
+    f.flush()
+    os.fsync(f.fileno())
+os.rename(p + ".new", p)
+PYEOF
+	fail "cannot rewrite ha2's run record"
 
 step "kill -9 host 1 (corosync, vmfsd): its QEMUs die with its vmfsd"
 for v in ha1 ha2; do

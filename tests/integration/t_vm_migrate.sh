@@ -10,7 +10,9 @@
 #    (never back), the pause is printed;
 #  - the destination dies before the switchover (its incoming QEMU is
 #    killed during a slow copy): the VM keeps running on the source, whose
-#    locks never left it, and its counter goes on;
+#    locks never left it, and its counter goes on; during the copy the
+#    run record names the destination as where the VM goes, and after
+#    the failure no longer;
 #  - the destination is cut off from the cluster network before the
 #    switchover: the same, and the destination discards its QEMU;
 #  - the destination refuses to take the VM over at the switchover (its
@@ -47,11 +49,12 @@ counter() { t_guest_counter "$(mnt "$1")$VM/disk0.img"; }
 # wait_counter I N: the counter read on host I passes N within 30 s.
 wait_counter() { t_wait_counter "$(mnt "$1")$VM/disk0.img" "$2" 30; }
 
-# record_names I: the VM's run record (HA) names host hI.
+# record_names I [J]: the VM's run record (HA) names host hI, and a
+# migration under way to hJ (none without J).
 record_names() {
-	python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); sys.exit(d.get("host_name") != sys.argv[2])' \
-		"$(mnt "$1")$VM/ha-state.json" "h$1" ||
-		fail "the run record does not name h$1: $(cat "$(mnt "$1")$VM/ha-state.json" 2>&1)"
+	python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); sys.exit(d.get("host_name") != sys.argv[2] or d.get("migrating_to_name", "") != sys.argv[3])' \
+		"$(mnt "$1")$VM/ha-state.json" "h$1" "${2:+h$2}" ||
+		fail "the run record does not name h$1${2:+, migrating to h$2}: $(cat "$(mnt "$1")$VM/ha-state.json" 2>&1)"
 }
 
 # The VM's config's lock and the heartbeat slots, as the LUN has them
@@ -218,6 +221,10 @@ gone() {
 step "the destination dies before the switchover: the VM stays on h1"
 before=$(counter 1)
 slow_migrate 1 2
+# While the copy runs the record says where the VM goes: a destination
+# that died after the switchover, before it rewrote the record, would
+# leave the VM to HA (t_vm_ha.sh).
+record_names 1 2
 kill -KILL "$QPID"
 mig_failed
 runs_on 1

@@ -64,6 +64,9 @@ static void test_ha_state(void)
 	snprintf(s.from_name, sizeof(s.from_name), "h1");
 	snprintf(s.why, sizeof(s.why), "host h1 died");
 	s.restarted_ns = 1700000000000000001LL;
+	snprintf(s.moving_uuid, sizeof(s.moving_uuid), "%s",
+		 "66666666-7777-4888-8999-aaaaaaaaaaaa");
+	snprintf(s.moving_name, sizeof(s.moving_name), "h3");
 	CU_ASSERT_EQUAL_FATAL(hv_ha_state_write(dir, &s), 0);
 	CU_ASSERT_EQUAL_FATAL(hv_ha_state_read(dir, &r, err, sizeof(err)), 0);
 	CU_ASSERT(r.ha);
@@ -75,6 +78,13 @@ static void test_ha_state(void)
 	CU_ASSERT_STRING_EQUAL(r.from_name, "h1");
 	CU_ASSERT_STRING_EQUAL(r.why, "host h1 died");
 	CU_ASSERT_EQUAL(r.restarted_ns, s.restarted_ns);
+	CU_ASSERT_STRING_EQUAL(r.moving_uuid, s.moving_uuid);
+	CU_ASSERT_STRING_EQUAL(r.moving_name, "h3");
+	/* No migration under way: no such key, and none read back. */
+	s.moving_uuid[0] = s.moving_name[0] = 0;
+	CU_ASSERT_EQUAL_FATAL(hv_ha_state_write(dir, &s), 0);
+	CU_ASSERT_EQUAL_FATAL(hv_ha_state_read(dir, &r, err, sizeof(err)), 0);
+	CU_ASSERT_STRING_EQUAL(r.moving_uuid, "");
 	snprintf(p, sizeof(p), "%s/%s", dir, HV_HA_STATE_NAME);
 	f = fopen(p, "w");
 	CU_ASSERT_FATAL(f != NULL);
