@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include "vmfs/clock.h"
 #include "vol_int.h"
 #include "vmfs/lockmgr.h"
 
@@ -692,6 +693,31 @@ static int inode_make_fresh(struct vol *v, struct vinode *vi, uint32_t mode,
 	return vol_md_write(v, vi->blk, vi->addr, true);
 }
 
+/*
+ * Every inode is in use: a create fails with ENOSPC while df may show
+ * free blocks, which misleads.  Say so in the log, once a minute at most
+ * (every create after it fails too).
+ */
+static void inodes_full_note(struct vol *v)
+{
+	struct rarea *ra = &v->res[VMFS_RES_INODE];
+	int64_t now = vmfs_mono_ms();
+	bool say;
+
+	pthread_mutex_lock(&v->alloc_lock);
+	say = !ra->full_said_ms || now - ra->full_said_ms >= 60000;
+	if (say)
+		ra->full_said_ms = now;
+	pthread_mutex_unlock(&v->alloc_lock);
+	if (say)
+		VLOG(LOG_WARNING, "no free inode: all %llu are in use, so creating "
+		     "a file or directory fails with 'No space left on device' "
+		     "while blocks may be free (df -i shows it); remove files, "
+		     "or move them to a volume made with more inodes (vmfs mkfs "
+		     "--inodes N): their number is set at mkfs",
+		     (unsigned long long)ra->g.count);
+}
+
 /* Allocate and write a fresh inode (inode_fresh). */
 int vol_inode_alloc(struct vol *v, uint64_t hint, uint32_t mode, uint32_t uid,
 		uint32_t gid, struct vinode **out)
@@ -702,6 +728,8 @@ int vol_inode_alloc(struct vol *v, uint64_t hint, uint32_t mode, uint32_t uid,
 	int ret;
 
 	ret = vol_res_alloc(v, VMFS_RES_INODE, hint, &ino, 1, &got);
+	if (ret == -ENOSPC)
+		inodes_full_note(v);
 	if (ret)
 		return ret;
 	/*

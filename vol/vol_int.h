@@ -63,6 +63,7 @@ struct rarea {
 			     * counting fewer objects (vol_rc_grow_cut), or 0 */
 	struct rfreed *freed;  /* FIFO, sequences ascending */
 	size_t freed_head, freed_n, freed_cap;
+	int64_t full_said_ms;  /* when we last logged it full (alloc_lock) */
 };
 
 /* Directory index entry: where a name lives. */

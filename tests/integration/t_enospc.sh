@@ -13,7 +13,11 @@
 #  - the small-block area full but file blocks free: small files are still
 #    created and written, a new directory still takes names (small files
 #    leave the area's reserve for directories), fsck -n is clean and all
-#    of it reads back after a remount.
+#    of it reads back after a remount;
+#  - every inode in use (mkfs --inodes 16): a create and a mkdir fail with
+#    ENOSPC while blocks are free (df -i shows 0, df does not), vmfsd logs
+#    once that the inodes ran out and what to do, and a remove lets the
+#    next create through.
 #
 # shellcheck source=tests/integration/lib.sh
 source "$(dirname "$0")/lib.sh"
@@ -149,4 +153,41 @@ for i in range(50):
 EOF
 t_umount "$MP"
 fsck_clean
-t_log "ok"
+
+step "every inode used: creates fail with ENOSPC, the log says why and what to do"
+LUN2=$T_DIR/lun2
+make_lun "$LUN2" 64M
+t_mkfs "$LUN2" -f -H 8 -j 4M --inodes 16
+t_mount "$LUN2" "$MP"
+python3 - "$MP" >"$T_DIR/inodes.out" <<'EOF' || fail "inodes: $(cat "$T_DIR/inodes.out")"
+import errno, os, sys
+mp = sys.argv[1]
+n = 0
+while True:
+    try:
+        open("%s/i%03d" % (mp, n), "wb").close()
+    except OSError as e:
+        assert e.errno == errno.ENOSPC, e
+        break
+    n += 1
+    assert n < 64, "more files than inodes"
+# Blocks are left: df says so, df -i does not.
+s = os.statvfs(mp)
+assert s.f_bavail > 0 and s.f_favail == 0, (s.f_bavail, s.f_favail)
+try:
+    os.mkdir(mp + "/d")
+    sys.exit("mkdir with no inode left succeeded")
+except OSError as e:
+    assert e.errno == errno.ENOSPC, e
+# One removed, one created.
+os.unlink("%s/i000" % mp)
+open(mp + "/again", "wb").close()
+print(n)
+EOF
+grep -q "no free inode: all 16 are in use.*vmfs mkfs --inodes N" "$T_DIR/vmfsd-mnt.log" ||
+	fail "vmfsd did not log that the inodes ran out: $(tail -n 3 "$T_DIR/vmfsd-mnt.log")"
+expect_eq "'no free inode' lines logged (once a minute at most)" \
+	"$(grep -c "no free inode" "$T_DIR/vmfsd-mnt.log")" 1
+t_umount "$MP"
+"$VMFS" fsck -n "$LUN2" >"$T_DIR/fsck2.out" 2>&1 || fail "vmfs fsck -n: $(cat "$T_DIR/fsck2.out")"
+t_log "$(cat "$T_DIR/inodes.out") files took every inode; ok"
