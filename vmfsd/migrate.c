@@ -539,7 +539,7 @@ static void mig_fail(struct vm_mig *g, const char *why)
 
 /*
  * The run record (HA, ha.c) names the destination as where the VM is
- * going (going), or no longer: written before the copy starts, under the
+ * going (going), or no longer: written before "prepare" goes out, under the
  * config's lock, which is ours until the switchover.  The destination
  * rewrites the record once the guest runs there; should it die before
  * that, the survivors find a record whose destination is gone and
@@ -995,7 +995,6 @@ static void mig_handle(struct vmfsd *d, const struct mig_msg *m)
 
 			g->state = MIG_COPYING;
 			g->deadline_ms = mig_now_ms() + MIG_COPY_MS;
-			mig_src_record(g, true);
 			/* From the network: a tcp: URI only, quoted by json-c. */
 			json_object_object_add(a, "uri", json_object_new_string(uri));
 			if (strncmp(uri, "tcp:", 4)) {
@@ -1481,6 +1480,9 @@ static int mig_start(struct vmfsd *d, const char *path, const char *to,
 	json_object_object_add(o, "op", json_object_new_string("prepare"));
 	json_object_object_add(o, "config", json_object_new_string(text));
 	free(text);
+	/* From before the destination starts its QEMU: the record covers
+	 * the whole migration (mig_src_record). */
+	mig_src_record(g, true);
 	mig_send(vm, o);
 	mig_timer_arm(g);
 	qb_log(LOG_NOTICE, "VM %s: migration to host %s begins", path,

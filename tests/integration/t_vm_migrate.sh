@@ -58,10 +58,15 @@ record_names() {
 }
 
 # The VM's config's lock and the heartbeat slots, as the LUN has them
-# now: what a wrong answer in runs_on saw.
+# now, the supervisors' last word on a QEMU's end and the guest's last
+# console lines: what a wrong answer in runs_on saw.  (A TCG guest was
+# once seen to panic right after a migration between two plain QEMUs,
+# no vmfs involved: a QEMU that ended would show here.)
 lock_view() {
 	echo "locks: $("$VMFS" locks --path "$(mnt 1)$VM/vm.json" "$LUN" 2>&1 | tail -n 3)"
 	echo "hosts: $("$VMFS" hosts --no-watch "$LUN" 2>&1 | tail -n 4)"
+	echo "ends: $(grep -h "VM $VM .*ended:" "$T_DIR"/vmfsd-h*.log 2>/dev/null | tail -n 2)"
+	echo "console: $(tail -n 4 "$(mnt 1)$VM/console.log" 2>&1)"
 }
 
 # seen_on J: "<status's host> | <list's state and host>" on host J.
