@@ -810,7 +810,7 @@ static void mig_dst_switch(struct vm_mig *g)
  * is paused: the write goes through our mount (a helper process, an
  * fsync, a rename that may wait for the file's lock to come from the
  * source), and done before the RESUME it lengthened the guest's pause by
- * about 30 ms (median, bench/migrate.sh), by all signs by keeping this
+ * about 30 ms (median, bench/migrate.sh), presumably by keeping this
  * host's mount busy while QEMU reopened its disks through it.  The
  * source's record says where the VM went meanwhile (mig_src_record).
  */
