@@ -87,13 +87,13 @@ static void vfuse_log_bridge(enum fuse_log_level level, const char *fmt,
 	char msg[512];
 	size_t n;
 
-	vsnprintf(msg, sizeof(msg), fmt, ap);
+	n = (size_t)snprintf(msg, sizeof(msg), "libfuse: ");
+	vsnprintf(msg + n, sizeof(msg) - n, fmt, ap);
 	n = strlen(msg);
 	while (n && msg[n - 1] == '\n')
 		msg[--n] = '\0';
 	/* fuse_log_level uses syslog's numbering. */
-	qb_log_from_external_source(__func__, __FILE__, "libfuse: %s",
-				    (uint8_t)level, __LINE__, 0, msg);
+	vmfs_log_external(__func__, __FILE__, (uint8_t)level, __LINE__, msg);
 }
 
 static void vfuse_op_init(void *userdata, struct fuse_conn_info *conn)

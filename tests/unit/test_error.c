@@ -10,6 +10,9 @@
 #include <stdint.h>
 #include <string.h>
 #include <syslog.h>
+#include <time.h>
+
+#include <qb/qbrb.h>
 
 #include "unit.h"
 #include "vmfs/error.h"
@@ -127,10 +130,75 @@ static void test_log_concurrent(void)
 		       LOG_THREADS * LOG_EACH);
 }
 
+/*
+ * Messages of ours (through qb_log and vmfs_log_external, as libfuse's
+ * are) logged while libqb itself is inside the logger (here: qb_rb_open()
+ * of a ring that does not exist says so) still arrive: the
+ * target below holds libqb's message until the other thread is about to
+ * log, and a while longer.  Without error/log.c's qb_log_real_ bound into
+ * libqb, ours would meet libqb's recursion flag and vanish.
+ */
+static atomic_int lib_inside, ours_about, ours_seen;
+
+static void log_hold_lib(int32_t t, struct qb_log_callsite *cs,
+			 struct timespec *ts, const char *msg)
+{
+	struct timespec pause = { 0, 10 * 1000 * 1000 };
+
+	(void)t, (void)cs, (void)ts;
+	if (strstr(msg, "unit-log-ours"))
+		atomic_fetch_add(&ours_seen, 1);
+	if (!strstr(msg, "unit-log-no-such-ring") ||
+	    atomic_exchange(&lib_inside, 1))
+		return;
+	for (int i = 0; i < 200 && !atomic_load(&ours_about); i++)
+		nanosleep(&pause, NULL);
+	for (int i = 0; i < 10; i++)
+		nanosleep(&pause, NULL);
+}
+
+static void *log_ours_thread(void *arg)
+{
+	struct timespec pause = { 0, 1000 * 1000 };
+
+	(void)arg;
+	for (int i = 0; i < 2000 && !atomic_load(&lib_inside); i++)
+		nanosleep(&pause, NULL);
+	atomic_store(&ours_about, 1);
+	qb_log(LOG_WARNING, "unit-log-ours while libqb logs");
+	vmfs_log_external(__func__, __FILE__, LOG_WARNING, __LINE__,
+			  "unit-log-ours from outside, while libqb logs");
+	return NULL;
+}
+
+static void test_log_with_libqb(void)
+{
+	qb_ringbuffer_t *rb;
+	pthread_t th;
+	int32_t t;
+
+	t = unit_log_target(log_hold_lib);
+	CU_ASSERT_FATAL(t >= 0);
+	qb_log_filter_ctl(t, QB_LOG_FILTER_ADD, QB_LOG_FILTER_FILE, "*",
+			  LOG_TRACE);
+	atomic_store(&lib_inside, 0);
+	atomic_store(&ours_about, 0);
+	atomic_store(&ours_seen, 0);
+	CU_ASSERT_FATAL(pthread_create(&th, NULL, log_ours_thread, NULL) == 0);
+	rb = qb_rb_open("unit-log-no-such-ring", 4096, 0, 0);
+	pthread_join(th, NULL);
+	qb_log_ctl(t, QB_LOG_CONF_ENABLED, QB_FALSE);
+	qb_log_custom_close(t);
+	CU_ASSERT_PTR_NULL(rb);
+	CU_ASSERT_EQUAL(atomic_load(&lib_inside), 1);
+	CU_ASSERT_EQUAL(atomic_load(&ours_seen), 2);
+}
+
 static CU_TestInfo error_tests[] = {
 	{ "table", test_table },
 	{ "strerror", test_strerror },
 	{ "log_concurrent", test_log_concurrent },
+	{ "log_with_libqb", test_log_with_libqb },
 	CU_TEST_INFO_NULL
 };
 UNIT_SUITE("error", NULL, NULL, error_tests);
