@@ -177,6 +177,27 @@ t_wait_grep() {
 	grep -qh -- "$pat" "$@" 2>/dev/null
 }
 
+# t_stop PID: SIGSTOP PID and wait up to 5 s until every one of its
+# threads has stopped.  A stop sent to a process reaches its threads one
+# at a time (the first to take the signal stops the others, and one in
+# the kernel stops only on its way out), so the others run on for a
+# moment after kill returns: long enough to take up a request queued
+# right after it.
+t_stop() {
+	local t w all
+	kill -STOP "$1" || return 1
+	for ((w = 0; w < 100; w++)); do
+		all=1
+		for t in /proc/"$1"/task/*/stat; do
+			[[ $(sed 's/.*) //' "$t" 2>/dev/null | cut -d' ' -f1) == T ]] ||
+				{ all=0; break; }
+		done
+		((all)) && return 0
+		sleep 0.05
+	done
+	return 1
+}
+
 # t_threads PID: what each thread of PID waits in (its name and kernel
 # wait channel), on one line; or that it is gone, with what the kernel
 # logged about it (a crash: "segfault at ...").

@@ -11,9 +11,11 @@
 #      through the mount (each append writes its data to the LUN at once,
 #      from the FUSE thread serving it).
 #   2. The writer is paused and its file fsync'ed, vmfsd is given a few
-#      commit intervals to go idle, then it is SIGSTOPped and the writer
-#      resumed: the writer's next append waits in the kernel for the
-#      stopped daemon, as a FUSE request of a frozen host does.  Stopping
+#      commit intervals to go idle, then it is SIGSTOPped and, once every
+#      thread of it has stopped (t_stop), the writer resumed: the writer's
+#      next append waits in the kernel for the stopped daemon, as a FUSE
+#      request of a frozen host does.  A thread not yet stopped could take
+#      that append up, pass the gate and stop before its write.  Stopping
 #      vmfsd while it is idle keeps the residual window out of the test:
 #      a thread stopped between the gate's check and its write system
 #      call would still issue that one write on SIGCONT (docs/PROTOCOL.md
@@ -118,7 +120,7 @@ kill -STOP "$WPID"
 sync "$MP/log"
 SYNCED=$(($(stat -c %s "$MP/log") / 65536))
 sleep 0.5
-kill -STOP "$VPID"
+t_stop "$VPID" || { kill -CONT "$VPID"; fail "vmfsd's threads did not all stop within 5 s: $(t_threads "$VPID")"; }
 kill -CONT "$WPID"
 
 step "vmfsd stays stopped for the lease and a second; copy the LUN"
