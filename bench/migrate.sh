@@ -83,7 +83,7 @@ def qemu(n, incoming=None):
             "-smp", "1", "-display", "none", "-nodefaults", "-no-user-config",
             "-chardev", "file,id=c0,path=%s/base-console.log,append=on" % tdir,
             "-serial", "chardev:c0", "-qmp", "unix:%s,server=on,wait=off" % qmp,
-            "-no-reboot", "-kernel", guest + "/vmlinuz", "-initrd",
+            "-kernel", guest + "/vmlinuz", "-initrd",
             guest + "/initrd.img", "-append", "console=ttyS0 quiet panic=-1",
             "-drive", "file=%s,format=raw,if=virtio,cache=none,aio=native" % img,
             "-nic", "none"]

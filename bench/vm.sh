@@ -132,7 +132,7 @@ vmdir=
 truncate -s 16M "$dir/g0.img"
 dd if=/dev/zero of="$dir/g1.img" bs=1M count="$gmib" status=none
 qemu-system-x86_64 -machine "q35,accel=$accel" -m 256 -smp 1 -display none \
-	-nodefaults -no-user-config -no-reboot \
+	-nodefaults -no-user-config \
 	-chardev "file,id=c0,path=$dir/g-console.log" -serial chardev:c0 \
 	-kernel "$GUEST/vmlinuz" -initrd "$GUEST/initrd.img" \
 	-append "console=ttyS0 quiet panic=-1 vmfs_bench=$gmib" \

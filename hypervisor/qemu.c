@@ -112,8 +112,10 @@ int hv_qemu_argv(const struct hv_config *c, const char *vmdir,
 	qarg(&a, "chardev:con0");
 	qarg(&a, "-qmp");
 	qarg(&a, "unix:%s,server=on,wait=off", qmp_path);
-	/* A guest that reboots or panics exits: the supervisor sees it. */
-	qarg(&a, "-no-reboot");
+	/* No -no-reboot: a reboot inside the guest, or a guest kernel panic
+	 * (the default command line's panic=-1 reboots at once), resets the
+	 * guest in place, as on a real machine.  QEMU keeps running, and the
+	 * VM its locks; only a power-off ends it. */
 	if (c->kernel[0]) {
 		qarg(&a, "-kernel");
 		qarg(&a, "%s/%s", vmdir, c->kernel);

@@ -188,6 +188,11 @@ static void vm_ended(struct vmfsd_vm *vm, int status)
 	if (WIFSIGNALED(status))
 		snprintf(vm->why, sizeof(vm->why), "QEMU killed by signal %d",
 			 WTERMSIG(status));
+	else if (!WEXITSTATUS(status) && vm->phase == VM_RUNNING)
+		/* Unasked: a reboot or a panic resets the guest in place
+		 * (hypervisor/qemu.c), so this was its power-off. */
+		snprintf(vm->why, sizeof(vm->why), "the guest powered off "
+			 "(QEMU exited with status 0)");
 	else
 		snprintf(vm->why, sizeof(vm->why), "QEMU exited with status %d",
 			 WEXITSTATUS(status));
@@ -205,6 +210,18 @@ static void vm_ended(struct vmfsd_vm *vm, int status)
 	qb_log(vm->crashed ? LOG_WARNING : LOG_NOTICE, "VM %s (%s, pid %ld) "
 	       "ended: %s; releasing its locks", vm->path, vm->name,
 	       (long)vm->pid, vm->why);
+	/* A crash: what QEMU last said, from its log on the datastore (not
+	 * on a fenced host, whose mount fails every call). */
+	if (vm->crashed && !d->fenced) {
+		char dir[PATH_MAX * 2], log[PATH_MAX * 2 + 64], msg[700];
+
+		snprintf(dir, sizeof(dir), "%s%s", d->a->mountpoint, vm->path);
+		vmfsd_vm_log_path(d, dir, log, sizeof(log));
+		snprintf(msg, sizeof(msg), "VM %.200s: QEMU's log %.200s ends",
+			 vm->path, log);
+		vmfsd_mio_tail(log, msg, sizeof(msg));
+		qb_log(LOG_WARNING, "%s", msg);
+	}
 	pthread_mutex_lock(&d->vms_mu);
 	vm->pid = 0;
 	vm->phase = VM_ENDED;

@@ -12,6 +12,7 @@
 #  - stop on A (ACPI power-down), start on B: the counter continues from
 #    what A's run wrote; list from A says B;
 #  - kill -9 of QEMU on B: stopped/crashed on both hosts, locks released,
+#    B's log quotes the end of QEMU's log,
 #    it starts again (on A) and stops with --force;
 #  - config errors (missing disk, memory 0, unknown key, bad JSON): start
 #    fails with the file and key named, nothing runs;
@@ -86,6 +87,8 @@ step "kill -9 QEMU on B: stopped/crashed everywhere, it starts again"
 kill -KILL "$pid"
 wait_state B "$b/vms/g1" crashed
 wait_state A "$a/vms/g1" stopped
+t_wait_grep 10 "VM /vms/g1: QEMU's log .*qemu-B.log ends: " "$(log_of B)" ||
+	fail "B's vmfsd did not log the end of QEMU's log after the crash: $(grep 'VM /vms/g1' "$(log_of B)" | tail -n 3)"
 vm A start "$a/vms/g1" >/dev/null || fail "start on A after the crash failed"
 pid=$(field A "$a/vms/g1" pid)
 QEMU_PIDS+=("$pid")

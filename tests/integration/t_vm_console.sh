@@ -7,7 +7,10 @@
 #    into its shell runs there (its result is something only the guest's
 #    shell computes), Ctrl-] detaches with exit 0 and the VM keeps
 #    running; console.log on the datastore still gets everything,
-#    and a second attach works;
+#    and a second attach works; `reboot -f` and then a kernel panic
+#    (sysrq c) typed into the guest reset it in place: the same QEMU
+#    runs on, the guest boots again and its counter goes on; `poweroff
+#    -f` ends the VM, its status saying the guest powered off;
 #  - on B: refused, naming A; --log follows console.log on A while it
 #    runs, and on B once it stopped; on a stopped VM: refused, saying so.
 #
@@ -46,6 +49,18 @@ def read_until(want, secs):
                 break
     return want.encode() in seen
 
+def read_after(mark, want, secs):
+    global seen
+    end = time.time() + secs
+    while time.time() < end and want.encode() not in seen[mark:]:
+        r, _, _ = select.select([master], [], [], 0.2)
+        if r:
+            try:
+                seen += os.read(master, 4096)
+            except OSError:
+                break
+    return want.encode() in seen[mark:]
+
 def fail(why):
     open(out, "wb").write(seen)
     p.kill()
@@ -62,6 +77,32 @@ if script == "shell":
     os.write(master, b"echo vmfs-console-$((6 * 7))-ok\r")
     if not read_until("vmfs-console-42-ok", 60):
         fail("the command typed into the guest's shell did not run")
+if script == "reboot":
+    # A reboot, then a kernel panic, typed into the guest's shell: each
+    # time the guest must boot again (its init prints "booted") and its
+    # shell take commands again (it starts before the counter runs).
+    for cmd, said in ((b"reboot -f\r", None),
+                      (b"echo c >/proc/sysrq-trigger\r",
+                       b"sysrq triggered crash")):
+        mark = len(seen)
+        os.write(master, cmd)
+        if not read_after(mark, "vmfs-guest: booted", 180):
+            fail("the guest did not boot again after %r" % cmd)
+        if said and said not in seen[mark:]:
+            fail("the guest did not panic after %r" % cmd)
+        if not read_after(seen.rindex(b"vmfs-guest: booted"),
+                          "vmfs-guest-counter", 60):
+            fail("no counter after the guest booted again")
+if script == "poweroff":
+    os.write(master, b"poweroff -f\r")
+    if not read_until("console closed (the VM stopped)", 120):
+        fail("the console did not close when the guest powered off")
+    try:
+        rc = p.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        fail("vmfs vm console still runs after the VM stopped")
+    open(out, "wb").write(seen)
+    sys.exit(0 if rc == 0 else "console: exit status %d" % rc)
 os.write(master, b"\x1d")
 if not read_until("[detached", 20):
     fail("Ctrl-] did not detach")
@@ -101,6 +142,19 @@ sleep 2
 step "attach again: output and Ctrl-]"
 attach A "$a/vms/g1" plain || fail "$(tail -c 600 "$T_DIR/console.out" | tr -d '\r')"
 
+step "a reboot and a kernel panic inside the guest reset it in place: the VM keeps running"
+boot0=$(dd if="$a/vms/g1/disk0.img" bs=512 count=1 iflag=direct status=none | tr -d '\0' | sed -n 's/^vmfs-guest-boot //p')
+c2=$(counter "$a/vms/g1/disk0.img")
+attach A "$a/vms/g1" reboot || fail "$(tail -c 600 "$T_DIR/console.out" | tr -d '\r')"
+t_pid_alive "$pid" || fail "QEMU $pid ended when its guest rebooted or panicked: $(grep "VM .*ended" "$(log_of A)" | tail -n 1)"
+expect_eq "state after a reboot and a panic" "$(field A "$a/vms/g1" state)" running
+expect_eq "QEMU pid after a reboot and a panic" "$(field A "$a/vms/g1" pid)" "$pid"
+# The counter went on from the disk, and the disk names a new boot.
+wait_counter "$a/vms/g1/disk0.img" "$c2" >/dev/null
+boot1=$(dd if="$a/vms/g1/disk0.img" bs=512 count=1 iflag=direct status=none | tr -d '\0' | sed -n 's/^vmfs-guest-boot //p')
+[[ -n $boot1 && $boot1 != "$boot0" ]] ||
+	fail "the disk names the same boot after a reboot and a panic ($boot0)"
+
 # follow_log H VMPATH: what `vmfs vm console --log` on H shows in 3 s.
 follow_log() {
 	timeout -s INT 3 env VMFS_STATE_DIR="$(state_of "$1")" "$VMFS" vm \
@@ -113,6 +167,14 @@ step "on B: refused naming A; --log follows the log on A"
 expect_fail 1 "runs on host A: attach to its console there" vm B console "$b/vms/g1"
 follow_log A "$a/vms/g1"
 expect_fail 2 "unknown option '--bogus'" vm A console --bogus "$a/vms/g1"
+
+step "a power-off inside the guest ends the VM; its status says so"
+attach A "$a/vms/g1" poweroff || fail "$(tail -c 600 "$T_DIR/console.out" | tr -d '\r')"
+wait_state A "$a/vms/g1" stopped
+why=$(field A "$a/vms/g1" why)
+[[ $why == *"guest powered off"* ]] || fail "the status after a guest power-off says: $why"
+[[ -e $a/vms/g1/ha-state.json ]] && fail "a guest power-off left the run record"
+vm_start A "$a/vms/g1"
 
 step "stop: the console socket is gone; --log reads the log from B"
 vm A stop --force "$a/vms/g1" >/dev/null || fail "vm stop failed"
