@@ -14,8 +14,9 @@
  * inside the logger while one of ours arrives.  Before, they could: with
  * corosync down, the cluster thread's try every second has libqb log
  * "qb_ipcc_disconnect()" (debug, for the blackbox), and a host continued
- * after a stop runs that overdue try at the very moment it fences, which
- * lost both fence lines.  Include this instead of <qb/qblog.h>.
+ * after a stop runs that overdue try at the very moment it fences: the
+ * likely way a fenced host lost both its fence lines in a test run.
+ * Include this instead of <qb/qblog.h>.
  */
 #ifndef VMFS_LOG_H
 #define VMFS_LOG_H
