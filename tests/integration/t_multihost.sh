@@ -223,7 +223,7 @@ PYEOF
 	for h in A B C; do
 		until [[ $(free_bytes "$h") == "$free0" ]]; do
 			(( ($(date +%s%N) - t0) / 1000000000 < 30 )) ||
-				fail "host $h: $(free_bytes "$h") bytes free 30 s after A closed the unlinked file, $free0 before it existed; the locks on the volume: $("$VMFS" locks "$LUN" 2>&1 | tail -n 12 | tr '\n' ';')"
+				fail "host $h: $(free_bytes "$h") bytes free 30 s after A closed the unlinked file, $free0 before it existed; the locks on the volume: $("$VMFS" locks "$LUN" 2>&1 | tail -n 12 | tr '\n' ';') fsck -n: $("$VMFS" fsck -n "$LUN" 2>&1 | grep -iE "inode|link|orphan|unlinked" | head -n 8 | tr '\n' ';')"
 			sleep 0.2
 		done
 	done
