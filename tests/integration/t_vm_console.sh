@@ -35,20 +35,6 @@ p = subprocess.Popen([vmfs, "vm", "console", path], stdin=slave,
 os.close(slave)
 seen = b""
 
-def read_until(want, secs):
-    global seen
-    end = time.time() + secs
-    while time.time() < end:
-        if want.encode() in seen:
-            return True
-        r, _, _ = select.select([master], [], [], 0.2)
-        if r:
-            try:
-                seen += os.read(master, 4096)
-            except OSError:
-                break
-    return want.encode() in seen
-
 def read_after(mark, want, secs):
     global seen
     end = time.time() + secs
@@ -60,6 +46,9 @@ def read_after(mark, want, secs):
             except OSError:
                 break
     return want.encode() in seen[mark:]
+
+def read_until(want, secs):
+    return read_after(0, want, secs)
 
 def fail(why):
     open(out, "wb").write(seen)
@@ -93,26 +82,25 @@ if script == "reboot":
         if not read_after(seen.rindex(b"vmfs-guest: booted"),
                           "vmfs-guest-counter", 60):
             fail("no counter after the guest booted again")
-if script == "poweroff":
-    os.write(master, b"poweroff -f\r")
-    if not read_until("console closed (the VM stopped)", 120):
-        fail("the console did not close when the guest powered off")
+
+# Press key, wait for the console to say until, and for vmfs vm console
+# to end with status 0 (what: what happened, for the messages).
+def finish(key, until, what):
+    os.write(master, key)
+    if not read_until(until, 120):
+        fail("no %r after %s" % (until, what))
     try:
         rc = p.wait(timeout=20)
     except subprocess.TimeoutExpired:
-        fail("vmfs vm console still runs after the VM stopped")
+        fail("vmfs vm console still runs after " + what)
     open(out, "wb").write(seen)
-    sys.exit(0 if rc == 0 else "console: exit status %d" % rc)
-os.write(master, b"\x1d")
-if not read_until("[detached", 20):
-    fail("Ctrl-] did not detach")
-try:
-    rc = p.wait(timeout=20)
-except subprocess.TimeoutExpired:
-    fail("vmfs vm console still runs after Ctrl-]")
-open(out, "wb").write(seen)
-if rc != 0:
-    sys.exit("console: exit status %d after Ctrl-]" % rc)
+    sys.exit(0 if rc == 0 else
+             "console: exit status %d after %s" % (rc, what))
+
+if script == "poweroff":
+    finish(b"poweroff -f\r", "console closed (the VM stopped)",
+           "the guest's power-off")
+finish(b"\x1d", "[detached", "Ctrl-]")
 PY
 }
 
