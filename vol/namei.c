@@ -392,6 +392,12 @@ int vol_link_drop(struct vol *v, struct vinode *vi)
 	ret = vol_inode_write(v, vi);
 	if (!ret && !vi->nlink)
 		ret = vol_res_inode_mark(v, vi->ino, VOL_RC_ORPHAN, true);
+	/* Shared, the free waits for the last reference here (the kernel's
+	 * forget), which the kernel may hold back: the next sweep frees the
+	 * orphan then, unless a file is open on it (t_multihost saw one left
+	 * for the next mount). */
+	if (!ret && !vi->nlink && vcl_shared(v))
+		vcl_sweep_want(v);
 	return ret;
 }
 
