@@ -173,18 +173,27 @@ static void ha_meminfo_mib(uint64_t *total, uint64_t *avail)
  * default MemTotal) less what the VMs it runs are configured with, and
  * no more than MemAvailable less what the VMs it restarted lately will
  * take (QEMU has not touched their memory yet). */
-static uint64_t ha_free_mib(struct vmfsd_ha *ha)
+static uint64_t room_mib(struct vmfsd *d, uint64_t placed_mib)
 {
-	struct vmfsd *d = ha->d;
 	uint64_t total, avail, give, used = vmfsd_vms_memory_mib(d);
 
 	ha_meminfo_mib(&total, &avail);
 	give = d->a->vm_mem_bytes ? d->a->vm_mem_bytes >> 20 : total;
 	give = give > used ? give - used : 0;
+	avail = avail > placed_mib ? avail - placed_mib : 0;
+	return give < avail ? give : avail;
+}
+
+static uint64_t ha_free_mib(struct vmfsd_ha *ha)
+{
 	if (vmfs_mono_ms() - ha->placed_ms > HA_PLACED_MS)
 		ha->placed_mib = 0;
-	avail = avail > ha->placed_mib ? avail - ha->placed_mib : 0;
-	return give < avail ? give : avail;
+	return room_mib(ha->d, ha->placed_mib);
+}
+
+uint64_t vmfsd_vm_room_mib(struct vmfsd *d)
+{
+	return d->ha ? ha_free_mib(d->ha) : room_mib(d, 0);
 }
 
 static int64_t ha_fallback_ms(struct vmfsd_ha *ha)

@@ -55,7 +55,12 @@
 #include "vmfs/vol.h"
 #include "vmfsd_int.h"
 
-#define MIG_PREPARE_MS    60000   /* the destination's QEMU up */
+/* The destination's QEMU up: it answers on QMP only once it has
+ * allocated the guest's memory (-mem-prealloc, 0.7-1.5 s per GiB on a
+ * nested test machine), so both deadlines grow with the memory. */
+#define MIG_UP_MS         15000
+#define MIG_UP_MS_PER_GIB  3000
+#define MIG_PREPARE_MS    45000   /* plus mig_up_ms: "prepared" */
 #define MIG_COPY_MS      300000   /* RAM copied */
 #define MIG_SWITCH_MS     10000   /* the destination took the locks */
 /* The largest VM config the destination reads back (the source can send
@@ -135,6 +140,11 @@ struct vm_mig {
 	/* the destination: the config the source sent (the run record) */
 	struct hv_config *cfg;
 };
+
+static int mig_up_ms(uint64_t memory_mib)
+{
+	return MIG_UP_MS + (int)((memory_mib * MIG_UP_MS_PER_GIB) >> 10);
+}
 
 static int64_t mig_now_ms(void)
 {
@@ -1180,6 +1190,19 @@ static int mig_dst_prepare(struct vmfsd *d, const struct mig_msg *m,
 	ret = hv_config_parse(config, file, &c, msg, len);
 	if (ret)
 		return ret;
+	/* The incoming QEMU takes all of the guest's memory at once (see
+	 * -mem-prealloc below): refuse here, before anything moved, a VM
+	 * this host has no room for, rather than meet the OOM killer. */
+	if (c.memory_mib > vmfsd_vm_room_mib(d)) {
+		snprintf(msg, len, "host %s has %llu MiB for more VMs (its "
+			 "--vm-memory, by default all its memory, less what the "
+			 "VMs it runs are configured with, and at most what its "
+			 "kernel has available), and VM %s needs %llu MiB: free "
+			 "memory there or migrate to another host", d->host_name,
+			 (unsigned long long)vmfsd_vm_room_mib(d), path,
+			 (unsigned long long)c.memory_mib);
+		return -ENOMEM;
+	}
 	vm = calloc(1, sizeof(*vm));
 	if (!vm)
 		return -ENOMEM;
@@ -1225,8 +1248,19 @@ static int mig_dst_prepare(struct vmfsd *d, const struct mig_msg *m,
 	vmfsd_vm_log_path(d, vmdir, log, sizeof(log));
 	ret = hv_qemu_argv(&c, vmdir, vm->qmp, vm->con,
 			   access("/dev/kvm", R_OK | W_OK) == 0, &argv);
+	/*
+	 * -mem-prealloc: the guest's memory is allocated (and zeroed by the
+	 * kernel) before the stream starts, not page by page as it arrives.
+	 * Arriving into fresh memory, every page cost the loading QEMU a page
+	 * fault; it fell behind the stream by tens of ms, and all of that
+	 * backlog fell into the guest's pause (bench/migrate.sh: 48-61 ms
+	 * median, alternate migrations at 100-150 ms; preallocated, 21-32 ms
+	 * each; bench/RESULTS.md).  The VM's whole memory is taken on this
+	 * host from here on, as it may be on any host running it.
+	 */
 	if (!ret && (hv_argv_append(&argv, "-incoming") ||
-		     hv_argv_append(&argv, "defer")))
+		     hv_argv_append(&argv, "defer") ||
+		     hv_argv_append(&argv, "-mem-prealloc")))
 		ret = -ENOMEM;
 	if (ret) {
 		hv_argv_free(argv);
@@ -1243,7 +1277,7 @@ static int mig_dst_prepare(struct vmfsd *d, const struct mig_msg *m,
 			 log, strerror(-ret));
 		goto fail;
 	}
-	ret = vmfsd_vm_wait_up(vm, &status);
+	ret = vmfsd_vm_wait_up(vm, mig_up_ms(c.memory_mib), &status);
 	if (ret) {
 		snprintf(msg, len, "the incoming QEMU on host %s did not come up; "
 			 "its log %.400s says", d->host_name, log);
@@ -1475,7 +1509,8 @@ static int mig_start(struct vmfsd *d, const char *path, const char *to,
 		return ret;
 	}
 	g->state = MIG_PREPARING;
-	g->deadline_ms = mig_now_ms() + MIG_PREPARE_MS;
+	g->deadline_ms = mig_now_ms() + MIG_PREPARE_MS +
+			 mig_up_ms(vm->memory_mib);
 	o = json_object_new_object();
 	json_object_object_add(o, "op", json_object_new_string("prepare"));
 	json_object_object_add(o, "config", json_object_new_string(text));

@@ -47,6 +47,7 @@
 #include <json-c/json.h>
 #include "vmfs/log.h"
 
+#include "vmfs/clock.h"
 #include "vmfs/hypervisor.h"
 #include "vmfs/vol.h"
 #include "vmfsd_int.h"
@@ -386,17 +387,18 @@ fail:
 }
 
 /* Wait for QEMU's QMP socket to answer, or for QEMU to die. */
-int vmfsd_vm_wait_up(struct vmfsd_vm *vm, int *status)
+int vmfsd_vm_wait_up(struct vmfsd_vm *vm, int wait_ms, int *status)
 {
 	char err[HV_ERR_MAX];
+	int64_t end = vmfs_mono_ms() + wait_ms;
 
-	for (int waited = 0; waited < VM_START_WAIT_MS; waited += 50) {
+	do {
 		if (waitpid(vm->pid, status, WNOHANG) == vm->pid)
 			return -ECHILD;
 		if (!hv_qmp_command(vm->qmp, "query-status", 1000, err, sizeof(err)))
 			return 0;
 		poll(NULL, 0, 50);
-	}
+	} while (vmfs_mono_ms() < end);
 	return -ETIMEDOUT;
 }
 
@@ -556,7 +558,7 @@ static int vm_start(struct vmfsd *d, const char *path,
 			 strerror(-ret));
 		goto fail;
 	}
-	ret = vmfsd_vm_wait_up(vm, &status);
+	ret = vmfsd_vm_wait_up(vm, VM_START_WAIT_MS, &status);
 	if (ret) {
 		if (ret == -ECHILD)
 			snprintf(msg, len, "QEMU for %s exited at once (%s %d); its "

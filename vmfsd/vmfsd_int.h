@@ -209,7 +209,9 @@ void vmfsd_vm_locks_release(struct vmfsd *d, struct vmfsd_vm *vm);
 /* Fork and exec (vm.c says how): -1 with errno, or the child's pid. */
 pid_t vmfsd_spawn(const char *file, char **argv, int in, int out,
 		  const char *log);
-int vmfsd_vm_wait_up(struct vmfsd_vm *vm, int *status);
+/* Wait up to wait_ms for the VM's QEMU to answer on QMP: 0, -ECHILD
+ * (it exited: *status) or -ETIMEDOUT. */
+int vmfsd_vm_wait_up(struct vmfsd_vm *vm, int wait_ms, int *status);
 /* This host's QEMU log of the VM in vmdir (through the mount). */
 void vmfsd_vm_log_path(struct vmfsd *d, const char *vmdir, char *out,
 		       size_t len);
@@ -274,6 +276,11 @@ void vmfsd_ha_start(struct vmfsd *d);
 void vmfsd_ha_stop(struct vmfsd *d);
 /* Its recent decisions, newest last, one per line, into out. */
 void vmfsd_ha_events(struct vmfsd *d, char *out, size_t len);
+/* The memory this host has for another VM, MiB: what --vm-memory (by
+ * default MemTotal) gives VMs less what those it runs are configured
+ * with, and at most MemAvailable (less what VMs the HA agent restarted
+ * lately will still take).  What it advertises in its heartbeat. */
+uint64_t vmfsd_vm_room_mib(struct vmfsd *d);
 
 /*
  * I/O on this daemon's own mount, made by a child process (mntio.c): the

@@ -53,6 +53,11 @@
 #   cl_wait_members I COUNT TIMEOUT_S
 #                           wait until host I sees exactly COUNT members;
 #                           CL_WAITED_MS gets the time it took; 1 on timeout
+#   cl_wait_in_group I NAME TIMEOUT_S [out]
+#                           wait until host I's vmfsd (on cl_mnt I) counts
+#                           the host named NAME in the volume's CPG group
+#                           (its HELLO arrived: a migration to it can go),
+#                           or with "out" no longer; 1 on timeout
 #   cl_vmfsd_mount I LUN MNT [vmfs mount options...]
 #                           host I mounts LUN on MNT (host name hI, state
 #                           directory $CL_DIR/hI/state, log
@@ -242,6 +247,22 @@ cl_members() {
 	local out
 	out=$(cl_exec "$1" corosync-quorumtool -l 2>/dev/null) || return 1
 	awk '$1 ~ /^[0-9]+$/ { print $1 }' <<<"$out" | sort -n | paste -sd ' '
+}
+
+cl_wait_in_group() {
+	local i=$1 name=$2 timeout_s=$3 want=${4:-in} k
+	for ((k = 0; k < timeout_s * 5; k++)); do
+		cl_vmfs "$i" hosts --json --no-watch "$(cl_mnt "$i")" 2>/dev/null |
+			python3 -c '
+import json, sys
+hosts = json.load(sys.stdin)["hosts"]
+member = any(h["hostname"] == sys.argv[1] and
+             (h.get("cluster") or {}).get("member") for h in hosts)
+sys.exit(member != (sys.argv[2] == "in"))' \
+				"$name" "$want" 2>/dev/null && return 0
+		sleep 0.2
+	done
+	return 1
 }
 
 cl_wait_members() {

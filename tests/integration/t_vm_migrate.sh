@@ -23,7 +23,8 @@
 #    the destination discards its incoming QEMU; once the dead host is
 #    recovered the VM starts on h2 as after a crash and counts on;
 #  - bad input: an unknown host, the host it runs on, a VM that does not
-#    run here;
+#    run here; a destination without room for the guest's memory (its
+#    --vm-memory) refuses it before starting a QEMU;
 #  - the survivors unmount; fsck -n is clean;
 #  - all along, tests/cluster/vmwatch.py reads the guest's counter block
 #    from the LUN file itself (no mount, no lock): the counter never went
@@ -131,6 +132,23 @@ expect_fail 2 "--to" cl_vmfs 1 vm migrate "$(mnt 1)$VM"
 expect_fail 2 "max-bandwidth" cl_vmfs 1 vm migrate "$(mnt 1)$VM" --to h2 \
 	--max-bandwidth lots
 runs_on 1
+
+step "a destination without room for the guest's memory refuses it"
+# The incoming QEMU takes the guest's whole memory at once
+# (-mem-prealloc); h3 gives VMs 64 MiB, the guest has 128.
+cl_umount 3 "$(mnt 3)"
+cl_wait_in_group 1 h3 30 out || fail "h1 still sees h3's old vmfsd in the group"
+cl_vmfsd_mount 3 "$LUN" "$(mnt 3)" --vm-memory 64M
+cl_wait_in_group 1 h3 30 || fail "h1 does not see h3 in the group again"
+expect_fail 1 "host h3 has 64 MiB for more VMs .* VM $VM needs 128 MiB" \
+	cl_vmfs 1 vm migrate "$(mnt 1)$VM" --to h3
+runs_on 1
+[[ -z $(pgrep -f "qemu-system.*$T_DIR/mnt-3$VM" || true) ]] ||
+	fail "h3 started a QEMU for a VM it refused"
+cl_umount 3 "$(mnt 3)"
+cl_wait_in_group 1 h3 30 out || fail "h1 still sees h3's old vmfsd in the group"
+cl_vmfsd_mount 3 "$LUN" "$(mnt 3)"
+cl_wait_in_group 1 h3 30 || fail "h1 does not see h3 in the group again"
 
 hop() {
 	local from=$1 to=$2 before out after qpid
