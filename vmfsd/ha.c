@@ -223,8 +223,13 @@ static int ha_survey(struct vmfsd_ha *ha)
 	uint32_t n = 0;
 	int ret;
 
+	/* The engine's watcher reads the slots every quarter renewal: its
+	 * read, if fresh enough, saves one of ours. */
 	vol_geom_get(d->vol, &g);
-	ret = hb_survey(d->hb_lun, g.hb_offset, false, ha->si, ha->max, &n);
+	ret = vol_cluster_slots(d->vol, HA_TICK_MS, ha->si, ha->max, &n);
+	if (ret)
+		ret = hb_survey(d->hb_lun, g.hb_offset, false, ha->si, ha->max,
+				&n);
 	if (ret) {
 		ha->nsi = 0;
 		return ret;

@@ -103,6 +103,11 @@ struct vcl {
 	struct vslot_seen *seen;     /* per slot */
 	uint32_t nslots;
 	struct hb_slot_info *si;
+	/* The watcher's last read of the slots, for vol_cluster_slots
+	 * (thr_mu): what it found, and when (0: none yet). */
+	struct hb_slot_info *last_si;
+	uint32_t last_n;
+	int64_t last_ms;
 	pthread_t thr;
 	bool thr_started;
 	pthread_mutex_t thr_mu;
@@ -1549,6 +1554,11 @@ static void vcl_watch_slots(struct vol *v, bool *others)
 	if (hb_survey(c->o.hb_lun, c->o.hb_offset, false, c->si, c->nslots, &n))
 		return;
 	pthread_mutex_lock(&c->thr_mu);
+	if (c->last_si) {
+		memcpy(c->last_si, c->si, n * sizeof(*c->si));
+		c->last_n = n;
+		c->last_ms = now;
+	}
 	for (uint32_t i = 0; i < c->nslots; i++)
 		c->seen[i].present = false;
 	for (uint32_t i = 0; i < n; i++) {
@@ -1598,6 +1608,10 @@ static void vcl_watch_slots(struct vol *v, bool *others)
 				      &c->o.t, si))
 			atomic_fetch_add(&c->recovered, 1);
 		pthread_mutex_lock(&c->thr_mu);
+		/* The read no longer says what the slot is (freed, or
+		 * taken by another survivor): vol_cluster_slots's callers
+		 * read for themselves until the next one. */
+		c->last_ms = 0;
 		s->valid = false;
 		s->suspect = false;
 	}
@@ -2316,6 +2330,25 @@ void vol_cluster_membership(struct vol *v, bool left, uint32_t slot)
 	vcl_kick(c, true);
 }
 
+int vol_cluster_slots(struct vol *v, int64_t max_age_ms,
+		      struct hb_slot_info *si, uint32_t max, uint32_t *n)
+{
+	struct vcl *c = v->cl;
+	int ret = -EAGAIN;
+
+	if (!c)
+		return ret;
+	pthread_mutex_lock(&c->thr_mu);
+	if (c->last_si && c->last_ms &&
+	    vmfs_mono_ms() - c->last_ms <= max_age_ms && c->last_n <= max) {
+		memcpy(si, c->last_si, c->last_n * sizeof(*si));
+		*n = c->last_n;
+		ret = 0;
+	}
+	pthread_mutex_unlock(&c->thr_mu);
+	return ret;
+}
+
 void vol_cluster_net_stats(struct vol *v, struct vol_net_stats *s)
 {
 	struct vcl *c = v->cl;
@@ -2630,6 +2663,16 @@ static void *vcl_mt_thread(void *arg)
  */
 #define VCL_CLOSE_WATCH_MS 100
 
+/*
+ * The watcher reads the slots every renewal interval divided by this
+ * (500 ms at the default lease), its other work every renewal interval.
+ * A slot's stillness is counted from the first read that showed its last
+ * change, which comes up to one such interval after the renewal landed;
+ * read only every renewal, that delay was up to 2 s at the default lease,
+ * and it lengthened every recovery by as much (1 s on average).
+ */
+#define VCL_WATCH_DIV 4
+
 /* Did a release fail since the last tick?  (Clears it: a retry that
  * fails again sets it again.) */
 static bool vcl_retry_wanted(struct vcl *c)
@@ -2647,11 +2690,14 @@ static void *vcl_thread(void *arg)
 {
 	struct vol *v = arg;
 	struct vcl *c = v->cl;
+	int64_t watch_ms = c->o.t.renew_ms / VCL_WATCH_DIV;
 	int64_t next_tick = vmfs_mono_ms() + c->o.t.renew_ms;
+	int64_t next_watch = vmfs_mono_ms() + watch_ms;
 
 	pthread_mutex_lock(&c->thr_mu);
 	while (!c->stopping) {
-		int64_t now = vmfs_mono_ms(), until_ms = next_tick;
+		int64_t now = vmfs_mono_ms();
+		int64_t until_ms = next_tick < next_watch ? next_tick : next_watch;
 		bool check, full;
 
 		if (c->any_suspect && now + VCL_CLOSE_WATCH_MS < until_ms)
@@ -2668,6 +2714,7 @@ static void *vcl_thread(void *arg)
 		full = now >= next_tick;
 		if (full)
 			next_tick = now + c->o.t.renew_ms;
+		next_watch = now + watch_ms;
 		pthread_mutex_unlock(&c->thr_mu);
 		if (lun_is_fenced(v->lun)) {
 			vcl_kcache_off(c);
@@ -2762,6 +2809,7 @@ int vol_cluster_start(struct vol *v, const struct vol_cluster_opts *o)
 	c->nslots = v->g.max_hosts;
 	c->seen = calloc(c->nslots, sizeof(*c->seen));
 	c->si = calloc(c->nslots, sizeof(*c->si));
+	c->last_si = calloc(c->nslots, sizeof(*c->last_si));
 	pthread_rwlock_init(&c->mode_rw, NULL);
 	pthread_mutex_init(&c->op_mu, NULL);
 	pthread_mutex_init(&c->held_mu, NULL);
@@ -2834,6 +2882,7 @@ err:
 	lock_hbwatch_close(c->watch);
 	free(c->seen);
 	free(c->si);
+	free(c->last_si);
 	free(c);
 	return ret;
 }
@@ -2908,6 +2957,7 @@ void vol_cluster_stop(struct vol *v)
 	free(c->hw_q);
 	free(c->seen);
 	free(c->si);
+	free(c->last_si);
 	free(c);
 	v->cl = NULL;
 }

@@ -346,6 +346,14 @@ int vol_cluster_release_request(struct vol *v, uint64_t addr,
  * is a member and can ask).
  */
 void vol_cluster_membership(struct vol *v, bool left, uint32_t slot);
+/*
+ * The heartbeat slots as the watcher last read them (it reads them every
+ * quarter renewal), if that read is at most max_age_ms old: the slots in
+ * use, as hb_survey gives them, into si[max] and *n.  -EAGAIN: no such
+ * read (not shared yet, the watcher stalled, fenced): read them yourself.
+ */
+int vol_cluster_slots(struct vol *v, int64_t max_age_ms,
+		      struct hb_slot_info *si, uint32_t max, uint32_t *n);
 /* What the engine does with the fast path, for vmfs info and hosts. */
 struct vol_net_stats {
 	bool caching;             /* keeps its locks between operations */

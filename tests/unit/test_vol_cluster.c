@@ -944,7 +944,54 @@ static void test_dead_holder_waited_for(void)
 	CU_ASSERT(unit_fsck_clean(uhost_lun_path, "after the dead holder's lock was broken"));
 }
 
+/*
+ * The watcher's reads of the slots are handed out (vol_cluster_slots:
+ * the HA agent takes them instead of reading the slots itself): both
+ * hosts are there, the reads keep coming (B's counter moves in them),
+ * and a read older than asked for is refused.
+ */
+static void test_watcher_slots_shared(void)
+{
+	struct hb_slot_info si[8];
+	uint64_t first = 0;
+	uint32_t n = 0;
+	bool moved = false;
+	int found;
+
+	two_hosts();
+	/* Its first read comes a quarter renewal after the start. */
+	for (int k = 0; k < 100 && vol_cluster_slots(hosts[0].v, 1000, si, 8,
+							 &n); k++)
+		usleep(20000);
+	CU_ASSERT_EQUAL_FATAL(vol_cluster_slots(hosts[0].v, 1000, si, 8, &n), 0);
+	CU_ASSERT_EQUAL(n, 2);
+	found = 0;
+	for (uint32_t i = 0; i < n; i++) {
+		found |= si[i].host_uuid[0] == 0xa0 ? 1 : 0;
+		if (si[i].host_uuid[0] == 0xa1) {
+			found |= 2;
+			first = si[i].counter;
+		}
+	}
+	CU_ASSERT_EQUAL(found, 3);
+	/* B renews every lease / 5; A's later reads show it. */
+	for (int k = 0; k < 200 && !moved; k++) {
+		usleep(20000);
+		if (vol_cluster_slots(hosts[0].v, 1000, si, 8, &n))
+			continue;
+		for (uint32_t i = 0; i < n; i++)
+			moved |= si[i].host_uuid[0] == 0xa1 &&
+				 si[i].counter != first;
+	}
+	CU_ASSERT(moved);
+	CU_ASSERT_EQUAL(vol_cluster_slots(hosts[0].v, -1, si, 8, &n), -EAGAIN);
+	/* Room for fewer slots than are in use: refused, not cut short. */
+	CU_ASSERT_EQUAL(vol_cluster_slots(hosts[0].v, 1000, si, 1, &n), -EAGAIN);
+	CU_ASSERT_EQUAL(cleanup(), 0);
+}
+
 static CU_TestInfo tests[] = {
+	{ "watcher_slots_shared", test_watcher_slots_shared },
 	{ "grow_online_shared", test_grow_online_shared },
 	{ "no_cycle_across_hosts", test_no_cycle_across_hosts },
 	{ "inode_reused_by_another_host", test_inode_reused_by_another_host },
