@@ -298,12 +298,15 @@ CRASH_ARGS ?=
 $(BUILD)/crashsim: $(CRASH_OBJS) $(BUILD)/libvmfs.a
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
 
-# The multi-host scenarios at full length: the storm with 20 kills of a
-# host in the middle of it (make check runs one).
+# The multi-host scenarios at full length: 100 random rounds of VM
+# failures on the file backend and on iSCSI (with LUN path cuts), the
+# storm with 20 kills of a host in the middle of it (make check runs one).
 clustertest: deps
 	@$(MAKE) --no-print-directory all $(GUEST)
 	VMFS_BIN=$(abspath $(BIN)) VMFS_BUILD=$(abspath $(BUILD)) ROUNDS=$${ROUNDS:-100} \
 		tests/cluster/vm_chaos.sh
+	VMFS_BIN=$(abspath $(BIN)) VMFS_BUILD=$(abspath $(BUILD)) ROUNDS=$${ROUNDS:-100} \
+		BACKEND=iscsi tests/cluster/vm_chaos.sh
 	VMFS_BIN=$(abspath $(BIN)) VMFS_BUILD=$(abspath $(BUILD)) STORM_SECS=60 KILLS=20 \
 		tests/integration/t_multihost_storm.sh
 	VMFS_BIN=$(abspath $(BIN)) VMFS_BUILD=$(abspath $(BUILD)) \

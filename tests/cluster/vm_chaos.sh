@@ -15,8 +15,16 @@
 #            them; the host is unmounted and mounted again
 #   link     a host's cluster link cut for 6 s (it keeps heartbeating on
 #            the LUN): nobody may restart its VMs
+#   path     (BACKEND=iscsi) a host's path to the LUN cut (a blackhole
+#            route to the target's portal; its cluster link stays): it
+#            must fence itself and kill its VMs, a survivor preempts its
+#            persistent-reservation key and the HA agents restart them;
+#            the path comes back, the host is unmounted and mounted again
 #
-# (A LUN path cut needs a SAN path to cut: the file backend has none.)
+# BACKEND=file (default): the LUN is a file all hosts open.  BACKEND=iscsi:
+# a real iSCSI target (tgtd, tests/iscsi/lib.sh) on the test network; a
+# link cut is then blackhole routes to the other hosts (the target stays
+# reachable), a path cut one to the target.
 #
 # All along tests/cluster/vmwatch.py reads the guests' counter blocks from
 # the LUN file itself and checks that no VM ever had two writers (a boot
@@ -25,10 +33,17 @@
 # Prints the rounds, what each did, and the count of violations (aim: 0);
 # exits 1 if there was any.
 #
-#   ROUNDS (100), SEED (random), BOUND_S (60), VMFS_BIN, VMFS_BUILD
+#   ROUNDS (100), SEED (random), BOUND_S (60), BACKEND (file), VMFS_BIN,
+#   VMFS_BUILD
 #
-# shellcheck source=tests/cluster/lib.sh
-source "$(dirname "$0")/lib.sh"
+BACKEND=${BACKEND:-file}
+case $BACKEND in
+iscsi)	# shellcheck source=tests/iscsi/lib.sh
+	source "$(dirname "$0")/../iscsi/lib.sh" ;;
+file)	# shellcheck source=tests/cluster/lib.sh
+	source "$(dirname "$0")/lib.sh" ;;
+*)	echo "vm_chaos.sh: BACKEND=$BACKEND: give file or iscsi" >&2; exit 2 ;;
+esac
 
 t_need_guest
 ROUNDS=${ROUNDS:-100}
@@ -138,20 +153,29 @@ op_stop() {
 	UP[x]=0
 	# It wakes fenced: its VMs are killed, the survivors restart them.
 	every_vm_runs "stop h$x"
-	# Fenced: its unmount says the volume did not close cleanly (the
-	# next mount replays its journal).
-	cl_vmfs "$x" umount --state-dir "$(cl_dir "$x")/state" "$(mnt "$x")" \
-		>/dev/null 2>&1 || true
-	mountpoint -q "$(mnt "$x")" && violation "h$x: still mounted after its unmount"
-	cl__stop_pid "$pid" 10 || violation "h$x: vmfsd $pid still runs after its unmount"
-	cl__shm_cleanup "$pid"
+	unmount_fenced "$x"
 	host_up "$x"
+}
+
+# cluster_link I down|up: host I's cluster link.  On iSCSI the target is
+# on the same network: blackhole routes to the other hosts instead, so
+# that its path to the LUN stays.
+cluster_link() {
+	local x=$1 i how=add
+	if [[ $BACKEND != iscsi ]]; then
+		"cl_link_$2" "$x"
+		return
+	fi
+	[[ $2 == up ]] && how=del
+	for i in 1 2 3; do
+		((i == x)) || ip -n "$(cl_ns "$x")" route "$how" blackhole "$(cl_addr "$i")/32"
+	done
 }
 
 op_link() {
 	local x=$1 before=() v k i
 	for v in "${VMS[@]}"; do before+=("$(where "$v")"); done
-	cl_link_down "$x"
+	cluster_link "$x" down
 	sleep 6
 	k=0
 	for v in "${VMS[@]}"; do
@@ -159,16 +183,55 @@ op_link() {
 			violation "VM $v moved from h${before[k]} to h$(where "$v") while h$x's link was cut"
 		k=$((k + 1))
 	done
-	cl_link_up "$x"
+	cluster_link "$x" up
 	for i in 1 2 3; do
 		cl_wait_members "$i" 3 30 || violation "h$i does not see 3 members after h$x's link came back"
 	done
 }
 
-step "three hosts with corosync mount the LUN (lease $LEASE_MS ms); seed $SEED"
-make_lun "$LUN" 2G
-t_mkfs "$LUN"
-cl_up 3
+# unmount_fenced I: host I fenced itself; its unmount says the volume did
+# not close cleanly (the next mount replays its journal).
+unmount_fenced() {
+	local x=$1 pid=${CL_VMFSD_PID[$1]}
+	cl_vmfs "$x" umount --state-dir "$(cl_dir "$x")/state" "$(mnt "$x")" \
+		>/dev/null 2>&1 || true
+	mountpoint -q "$(mnt "$x")" && violation "h$x: still mounted after its unmount"
+	cl__stop_pid "$pid" 10 || violation "h$x: vmfsd $pid still runs after its unmount"
+	cl__shm_cleanup "$pid"
+}
+
+op_path() {
+	local x=$1 log fences k
+	log=$T_DIR/vmfsd-h$x-mnt-$x.log
+	fences=$(grep -c "fenced" "$log" || true)
+	ip -n "$(cl_ns "$x")" route add blackhole "$IS_PORTAL_A/32"
+	UP[x]=0
+	every_vm_runs "path h$x"
+	for ((k = 0; k < 300; k++)); do
+		(($(grep -c "fenced" "$log" || true) > fences)) && break
+		sleep 0.1
+	done
+	((k < 300)) || violation "h$x did not fence itself 30 s after its path was cut"
+	ip -n "$(cl_ns "$x")" route del blackhole "$IS_PORTAL_A/32"
+	unmount_fenced "$x"
+	host_up "$x"
+}
+
+step "three hosts with corosync mount the LUN ($BACKEND, lease $LEASE_MS ms); seed $SEED"
+if [[ $BACKEND == iscsi ]]; then
+	is_up 3 1G
+	cl_corosync_up 3
+	LUN=$(is_url "$IS_PORTAL_A")
+	is_mkfs "$LUN" --max-hosts 4 --journal-size 4M
+	WATCHED=$IS_DIR/lun.img
+	OPS=(migrate migrate kill stop link path)
+else
+	make_lun "$LUN" 2G
+	t_mkfs "$LUN"
+	cl_up 3
+	WATCHED=$LUN
+	OPS=(migrate migrate kill stop link)
+fi
 cl_mount_all 3 "$LUN" --lease-ms "$LEASE_MS"
 mkdir "$(mnt 1)/vms"
 k=1
@@ -179,13 +242,13 @@ for v in "${VMS[@]}"; do
 	cl_vmfs "$k" vm start "$(mnt "$k")/vms/$v" >/dev/null || fail "vm start $v on h$k failed"
 	k=$((k + 1))
 done
-cl_vmwatch_start "$LUN"
+cl_vmwatch_start "$WATCHED"
 every_vm_runs "start"
 
 step "$ROUNDS rounds"
 RANDOM=$SEED     # the same seed, the same rounds
 for ((r = 1; r <= ROUNDS; r++)); do
-	pick migrate migrate kill stop link
+	pick "${OPS[@]}"
 	op=$PICKED
 	pick 1 2 3
 	x=$PICKED
@@ -195,6 +258,7 @@ for ((r = 1; r <= ROUNDS; r++)); do
 	kill) op_kill "$x"; DID[kill]=$((${DID[kill]:-0} + 1)) ;;
 	stop) op_stop "$x"; DID[stop]=$((${DID[stop]:-0} + 1)) ;;
 	link) op_link "$x"; DID[link]=$((${DID[link]:-0} + 1)) ;;
+	path) op_path "$x"; DID[path]=$((${DID[path]:-0} + 1)) ;;
 	esac
 	every_vm_runs "$op"
 done
