@@ -821,7 +821,16 @@ static int umount_by_daemon(const char *mp, struct vmfsd_ctl *c,
 	int rc, pidfd;
 
 	pidfd = umount_pidfd_open(info->pid);
-	rc = vmfsd_ctl_umount_vms(c, UMOUNT_EXIT_TIMEOUT_MS, stop_vms, &st);
+	/* -EAGAIN: the host fenced itself and the VMs it killed are still
+	 * ending (vmfsd/ctl.c); they end within moments. */
+	for (int waited = 0;; waited += 100) {
+		rc = vmfsd_ctl_umount_vms(c, UMOUNT_EXIT_TIMEOUT_MS, stop_vms,
+					  &st);
+		if (rc || st.err != -EAGAIN || st.unmounted ||
+		    waited >= UMOUNT_EXIT_TIMEOUT_MS)
+			break;
+		poll(NULL, 0, 100);
+	}
 	vmfsd_ctl_disconnect(c);
 	if (rc == -ETIMEDOUT) {
 		cli_err("asked vmfsd (pid %d) to unmount %s, but it has not "

@@ -192,6 +192,17 @@ static void ctl_umount(qb_ipcs_connection_t *c, uint32_t type, const char *body)
 			json_object_get_boolean(v);
 
 		json_object_put(o);
+		/* A host that fenced itself killed its VMs (mount.c); until
+		 * their QEMUs have ended they hold files open on the mount.
+		 * The client asks again (vmfs umount does for a while). */
+		if (n && s->d->fenced) {
+			vmfsd_vms_kill_all(s->d);
+			ctl_reply_err(c, type, -EAGAIN, "this host fenced itself "
+				      "and killed its VM%s (%s); %s still "
+				      "ending: retry in a moment", n > 1 ? "s" :
+				      "", names, n > 1 ? "they are" : "it is");
+			return;
+		}
 		if (n && !stop_vms) {
 			ctl_reply_err(c, type, -EBUSY, "%u VM%s run%s on this host "
 				      "from %s (%s); stop them ('vmfs vm stop') or "

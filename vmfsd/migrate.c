@@ -1166,6 +1166,7 @@ static int mig_dst_prepare(struct vmfsd *d, const struct mig_msg *m,
 	struct hv_config c;
 	struct vm_mig *g;
 	json_object *o = NULL, *a, *e, *port;
+	uint64_t room;
 	int ret, status = 0;
 
 	if (vm && vm->phase != VM_ENDED) {
@@ -1193,13 +1194,14 @@ static int mig_dst_prepare(struct vmfsd *d, const struct mig_msg *m,
 	/* The incoming QEMU takes all of the guest's memory at once (see
 	 * -mem-prealloc below): refuse here, before anything moved, a VM
 	 * this host has no room for, rather than meet the OOM killer. */
-	if (c.memory_mib > vmfsd_vm_room_mib(d)) {
+	room = vmfsd_vm_room_mib(d);
+	if (c.memory_mib > room) {
 		snprintf(msg, len, "host %s has %llu MiB for more VMs (its "
 			 "--vm-memory, by default all its memory, less what the "
 			 "VMs it runs are configured with, and at most what its "
 			 "kernel has available), and VM %s needs %llu MiB: free "
 			 "memory there or migrate to another host", d->host_name,
-			 (unsigned long long)vmfsd_vm_room_mib(d), path,
+			 (unsigned long long)room, path,
 			 (unsigned long long)c.memory_mib);
 		return -ENOMEM;
 	}

@@ -1550,9 +1550,13 @@ static void vcl_watch_slots(struct vol *v, bool *others)
 	int64_t now = vmfs_mono_ms();
 	uint32_t n = 0;
 
-	*others = false;
+	/* A read that failed says nothing about the others: the mode stays
+	 * (going alone on it would wait for every operation, each of them
+	 * waiting on the same LUN). */
+	*others = c->shared;
 	if (hb_survey(c->o.hb_lun, c->o.hb_offset, false, c->si, c->nslots, &n))
 		return;
+	*others = false;
 	pthread_mutex_lock(&c->thr_mu);
 	if (c->last_si) {
 		memcpy(c->last_si, c->si, n * sizeof(*c->si));

@@ -30,6 +30,7 @@
 # the LUN file itself and checks that no VM ever had two writers (a boot
 # writing again after another took over) and no counter went back.  After
 # every round each VM must be running again within BOUND_S seconds.
+# A host a round does not aim at must not fence itself (a violation too).
 # Prints the rounds, what each did, and the count of violations (aim: 0);
 # exits 1 if there was any.
 #
@@ -55,6 +56,7 @@ VMS=(a b)
 mnt() { cl_mnt "$1"; }
 now_s() { date +%s; }
 UP=(0 1 1 1)          # UP[i]: host i mounted and in the cluster
+FENCES=(0 0 0 0)      # FENCES[i]: fences of host i before this round
 VIOLATIONS=0
 declare -A DID=()
 
@@ -194,21 +196,38 @@ op_link() {
 unmount_fenced() {
 	local x=$1 pid=${CL_VMFSD_PID[$1]}
 	cl_vmfs "$x" umount --state-dir "$(cl_dir "$x")/state" "$(mnt "$x")" \
-		>/dev/null 2>&1 || true
-	mountpoint -q "$(mnt "$x")" && violation "h$x: still mounted after its unmount"
+		>"$T_DIR/umount.out" 2>&1 || true
+	if mountpoint -q "$(mnt "$x")"; then
+		violation "h$x: still mounted after its unmount: $(tail -n 2 "$T_DIR/umount.out")"
+		# What its vmfsd was doing, then the mount out of the way so
+		# that the rounds go on.
+		if command -v gdb >/dev/null; then
+			gdb -p "$pid" -batch -ex "thread apply all bt" 2>/dev/null |
+				grep -E "^Thread|^#[0-9]+ " | head -n 120
+		fi
+		tail -n 20 "$T_DIR/vmfsd-h$x-mnt-$x.log"
+	fi
 	cl__stop_pid "$pid" 10 || violation "h$x: vmfsd $pid still runs after its unmount"
 	cl__shm_cleanup "$pid"
+	if grep -qs " $(mnt "$x") " /proc/self/mounts; then
+		fusermount3 -u -z "$(mnt "$x")" 2>/dev/null || umount -l "$(mnt "$x")"
+	fi
+	return 0
 }
+
+# fences I: how many times host I's vmfsds fenced themselves so far (the
+# "volume ... fenced: why" lines of its log).
+fences() { grep -c "fenced: " "$T_DIR/vmfsd-h$1-mnt-$1.log" 2>/dev/null || true; }
 
 op_path() {
 	local x=$1 log fences k
 	log=$T_DIR/vmfsd-h$x-mnt-$x.log
-	fences=$(grep -c "fenced" "$log" || true)
+	fences=$(fences "$x")
 	ip -n "$(cl_ns "$x")" route add blackhole "$IS_PORTAL_A/32"
 	UP[x]=0
 	every_vm_runs "path h$x"
 	for ((k = 0; k < 300; k++)); do
-		(($(grep -c "fenced" "$log" || true) > fences)) && break
+		(($(fences "$x") > fences)) && break
 		sleep 0.1
 	done
 	((k < 300)) || violation "h$x did not fence itself 30 s after its path was cut"
@@ -253,6 +272,8 @@ for ((r = 1; r <= ROUNDS; r++)); do
 	pick 1 2 3
 	x=$PICKED
 	t_log "round $r: $op$([[ $op != migrate ]] && echo " h$x" || true)"
+	# A host the round does not aim at must not fence itself.
+	for i in 1 2 3; do FENCES[i]=$(fences "$i"); done
 	case $op in
 	migrate) op_migrate ;;
 	kill) op_kill "$x"; DID[kill]=$((${DID[kill]:-0} + 1)) ;;
@@ -261,6 +282,11 @@ for ((r = 1; r <= ROUNDS; r++)); do
 	path) op_path "$x"; DID[path]=$((${DID[path]:-0} + 1)) ;;
 	esac
 	every_vm_runs "$op"
+	for i in 1 2 3; do
+		[[ $op != migrate && $i == "$x" ]] && continue
+		(($(fences "$i") == FENCES[i])) ||
+			violation "h$i fenced itself in round $r ($op), which was not aimed at it: $(grep "fenced: " "$T_DIR/vmfsd-h$i-mnt-$i.log" | tail -n 1)"
+	done
 done
 
 step "the guests' disks: never two writers, never back"
