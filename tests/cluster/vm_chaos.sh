@@ -217,17 +217,20 @@ unmount_fenced() {
 
 # fences I: how many times host I's vmfsds fenced themselves so far (the
 # "volume ... fenced: why" lines of its log).
-fences() { grep -c "fenced: " "$T_DIR/vmfsd-h$1-mnt-$1.log" 2>/dev/null || true; }
+fences() {
+	local n
+	n=$(grep -c "fenced: " "$T_DIR/vmfsd-h$1-mnt-$1.log" 2>/dev/null) || true
+	echo "${n:-0}"
+}
 
 op_path() {
-	local x=$1 log fences k
-	log=$T_DIR/vmfsd-h$x-mnt-$x.log
-	fences=$(fences "$x")
+	local x=$1 f0 k
+	f0=$(fences "$x")
 	ip -n "$(cl_ns "$x")" route add blackhole "$IS_PORTAL_A/32"
 	UP[x]=0
 	every_vm_runs "path h$x"
 	for ((k = 0; k < 300; k++)); do
-		(($(fences "$x") > fences)) && break
+		(($(fences "$x") > f0)) && break
 		sleep 0.1
 	done
 	((k < 300)) || violation "h$x did not fence itself 30 s after its path was cut"
