@@ -2668,14 +2668,19 @@ static void *vcl_mt_thread(void *arg)
 #define VCL_CLOSE_WATCH_MS 100
 
 /*
- * The watcher reads the slots every renewal interval divided by this
- * (500 ms at the default lease), its other work every renewal interval.
+ * The watcher reads the slots every renewal interval divided by this.
  * A slot's stillness is counted from the first read that showed its last
- * change, which comes up to one such interval after the renewal landed;
- * read only every renewal, that delay was up to 2 s at the default lease,
- * and it lengthened every recovery by as much (1 s on average).
+ * change, which comes up to one such interval after the renewal landed,
+ * and every recovery waits as much longer (1 s on average at the default
+ * lease).  4 took that to 0.25 s (bench/RESULTS.md, fifteenth session),
+ * but the reads share the heartbeat handle with the renewals, and in
+ * random iSCSI runs at a 4 s lease (reserve path: a renewal's hold of
+ * the lock LU may last a quarter of an I/O timeout, 200 ms) hosts no
+ * round aimed at fenced themselves, which the same rounds with reads
+ * every renewal did not do.  Until the reads have a session of their
+ * own, they come every renewal.
  */
-#define VCL_WATCH_DIV 4
+#define VCL_WATCH_DIV 1
 
 /* Did a release fail since the last tick?  (Clears it: a retry that
  * fails again sets it again.) */
