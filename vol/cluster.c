@@ -2667,21 +2667,6 @@ static void *vcl_mt_thread(void *arg)
  */
 #define VCL_CLOSE_WATCH_MS 100
 
-/*
- * The watcher reads the slots every renewal interval divided by this.
- * A slot's stillness is counted from the first read that showed its last
- * change, which comes up to one such interval after the renewal landed,
- * and every recovery waits as much longer (1 s on average at the default
- * lease).  4 took that to 0.25 s (bench/RESULTS.md, fifteenth session),
- * but the reads share the heartbeat handle with the renewals, and in
- * random iSCSI runs at a 4 s lease (reserve path: a renewal's hold of
- * the lock LU may last a quarter of an I/O timeout, 200 ms) hosts no
- * round aimed at fenced themselves, which the same rounds with reads
- * every renewal did not do.  Until the reads have a session of their
- * own, they come every renewal.
- */
-#define VCL_WATCH_DIV 1
-
 /* Did a release fail since the last tick?  (Clears it: a retry that
  * fails again sets it again.) */
 static bool vcl_retry_wanted(struct vcl *c)
@@ -2699,14 +2684,11 @@ static void *vcl_thread(void *arg)
 {
 	struct vol *v = arg;
 	struct vcl *c = v->cl;
-	int64_t watch_ms = c->o.t.renew_ms / VCL_WATCH_DIV;
 	int64_t next_tick = vmfs_mono_ms() + c->o.t.renew_ms;
-	int64_t next_watch = vmfs_mono_ms() + watch_ms;
 
 	pthread_mutex_lock(&c->thr_mu);
 	while (!c->stopping) {
-		int64_t now = vmfs_mono_ms();
-		int64_t until_ms = next_tick < next_watch ? next_tick : next_watch;
+		int64_t now = vmfs_mono_ms(), until_ms = next_tick;
 		bool check, full;
 
 		if (c->any_suspect && now + VCL_CLOSE_WATCH_MS < until_ms)
@@ -2723,7 +2705,6 @@ static void *vcl_thread(void *arg)
 		full = now >= next_tick;
 		if (full)
 			next_tick = now + c->o.t.renew_ms;
-		next_watch = now + watch_ms;
 		pthread_mutex_unlock(&c->thr_mu);
 		if (lun_is_fenced(v->lun)) {
 			vcl_kcache_off(c);

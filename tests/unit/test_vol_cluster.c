@@ -959,7 +959,7 @@ static void test_watcher_slots_shared(void)
 	int found;
 
 	two_hosts();
-	/* Its first read comes a quarter renewal after the start. */
+	/* Its first read comes a renewal after the start. */
 	for (int k = 0; k < 100 && vol_cluster_slots(hosts[0].v, 1000, si, 8,
 							 &n); k++)
 		usleep(20000);
