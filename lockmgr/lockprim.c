@@ -48,7 +48,8 @@
  *
  * A reservation belongs to a lun handle (the initiator), not to a thread:
  * a second reserve() through the same handle succeeds at once.  So the
- * threads of one handle take turns on a mutex first (striped by handle).
+ * threads of one handle take turns on the handle's own mutex first
+ * (lun_hold_mutex).
  * For the same reason every context on one lun handle must use the same
  * primitive: a COMPARE AND WRITE through the handle that holds the
  * reservation is not refused.
@@ -73,18 +74,6 @@
  * (hundreds of ms or more).
  */
 #define LOCK_BACKOFF_MAX_US 50000
-
-#define LOCK_RESERVE_STRIPES 64
-static pthread_mutex_t lock_reserve_mu[LOCK_RESERVE_STRIPES] = {
-	[0 ... LOCK_RESERVE_STRIPES - 1] = PTHREAD_MUTEX_INITIALIZER
-};
-
-static pthread_mutex_t *lock_reserve_mutex(const struct lun *lun)
-{
-	uintptr_t p = (uintptr_t)lun;
-
-	return &lock_reserve_mu[(p >> 6 ^ p >> 12) % LOCK_RESERVE_STRIPES];
-}
 
 /* splitmix64: cheap, and a per-call state needs no locking. */
 static uint64_t lock_rand(uint64_t *s)
@@ -251,7 +240,7 @@ static int lock_try_ats(struct lock_try *t)
 static int lock_reserved(struct lun *lun, unsigned wait_ms,
 			 int (*body)(void *arg), void *arg)
 {
-	pthread_mutex_t *mu = lock_reserve_mutex(lun);
+	pthread_mutex_t *mu = lun_hold_mutex(lun);
 	int ret, rel;
 
 	pthread_mutex_lock(mu);

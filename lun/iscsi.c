@@ -10,8 +10,10 @@
  * a control session and, where no SCSI-2 reservation is in use, three
  * data sessions; every session is used by one thread at a time under its
  * own mutex, driven with the async API and our own poll loop:
- *  - a thread takes the first free session (trylock from a rotating
- *    start), so up to four batches are on the wire at once;
+ *  - a thread takes the first free data session (trylock from a
+ *    rotating start), so up to three batches are on the wire at once;
+ *    the control session carries no data where data sessions exist, so
+ *    that a control command never waits behind a batch;
  *  - a batch (lun_submit) is queued whole before we wait, so a batch of
  *    n I/Os is n commands in flight, not n round trips;
  *  - our own loop bounds every wait by lun->io_timeout_ms to the
@@ -615,22 +617,29 @@ struct isc_sess_ref lun_isc_sess_ref(struct isc_lun *il, unsigned i)
 }
 
 /*
- * The first free session from a rotating start, else wait for that one.
- * Data sessions exist only where no SCSI-2 reservation is in use (it
- * belongs to the control session's nexus and would refuse the others).
+ * The first free data session from a rotating start, else wait for that
+ * one.  Data sessions exist only where no SCSI-2 reservation is in use
+ * (it belongs to the control session's nexus and would refuse the
+ * others); without them the control session carries the data too.  With
+ * them it carries none: a read or write there would hold il->mu for as
+ * long as it takes, up to half an I/O timeout on a path that went dark,
+ * and the commands that must not wait behind data (a heartbeat renewal's
+ * RESERVE and RELEASE of the lock LU, a PREEMPT that fences a dead host)
+ * would wait behind it.
  */
 static struct isc_sess_ref isc_sess_get(struct isc_lun *il)
 {
-	unsigned n = il->nextra + 1, start, i;
+	unsigned n = il->nextra ? il->nextra : 1, first = il->nextra ? 1 : 0;
+	unsigned start, i;
 	struct isc_sess_ref r;
 
 	start = atomic_fetch_add(&il->next_sess, 1) % n;
 	for (i = 0; i < n; i++) {
-		r = lun_isc_sess_ref(il, (start + i) % n);
+		r = lun_isc_sess_ref(il, first + (start + i) % n);
 		if (!pthread_mutex_trylock(r.mu))
 			return r;
 	}
-	r = lun_isc_sess_ref(il, start);
+	r = lun_isc_sess_ref(il, first + start);
 	pthread_mutex_lock(r.mu);
 	return r;
 }
@@ -1180,7 +1189,7 @@ static int isc_extra_open(struct isc_lun *il, unsigned timeout_ms)
 		x->path = atomic_load(&il->path);
 		if (!x->ctx)
 			return -ENOMEM;
-		rc = pthread_mutex_init(&x->mu, NULL);
+		rc = lun_mutex_init_pi(&x->mu);
 		if (rc) {
 			iscsi_destroy_context(x->ctx);
 			return -rc;
@@ -1384,7 +1393,7 @@ int lun_iscsi_open(const char *spec, int flags, struct lun **out)
 	rc = lun_init_common(&il->lun, &isc_ops, spec, flags);
 	if (rc)
 		goto err_free;
-	rc = pthread_mutex_init(&il->mu, NULL);
+	rc = lun_mutex_init_pi(&il->mu);
 	if (rc) {
 		rc = -rc;
 		goto err_common;
@@ -1436,6 +1445,7 @@ int lun_iscsi_open(const char *spec, int flags, struct lun **out)
 		il->lock_base &= ~0xffffffffull;
 		if (!il->lock_base)
 			il->lock_base = 1ull << 32;
+		il->probe.lock_key_bits = lun_isc_lock_key_bits(il);
 		rc = lun_isc_lock_probe(il);
 		if (rc)
 			goto err_close;

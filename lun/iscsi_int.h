@@ -20,6 +20,9 @@
 #define ISC_RELOGIN_PAUSE_MS 50
 /* RESERVE(6) retry interval while another initiator holds it. */
 #define ISC_RES_POLL_MS 5
+/* A wait for the lock-LU mutex at least this long that ends without it
+ * is logged with what stood in the way (lun/iscsi_pr.c). */
+#define ISC_WAIT_REPORT_MS 500
 /* Looks at the fencing reservation before a host's registration gives up
  * making it (the pause after each conflict doubles from ISC_RES_POLL_MS). */
 #define ISC_PR_RESERVE_TRIES 8
@@ -82,6 +85,7 @@ struct isc_lun {
 	 * control session).  Other threads' writes are not the hold's. */
 	_Atomic int64_t lock_writes_until_ms;
 	_Atomic pid_t lock_tid;
+	_Atomic int64_t lock_late_logged_ms;	/* lun_isc_lock_check's log */
 	uint64_t seen_key;		/* another holder's key, and since when */
 	int64_t seen_since_ms;
 	char reserve_how[64];
@@ -143,6 +147,7 @@ int lun_isc_rearm(struct isc_lun *il, struct iscsi_context *ctx, bool *broken,
 void lun_isc_pr_close(struct isc_lun *il);
 int lun_isc_lock_probe(struct isc_lun *il);
 int lun_isc_lock_reserve(struct isc_lun *il, unsigned wait_ms);
+uint32_t lun_isc_lock_key_bits(struct isc_lun *il);
 int lun_isc_lock_release(struct isc_lun *il);
 int lun_isc_lock_check(struct isc_lun *il);
 /* How long a waiter may take to see a stale hold and break it. */

@@ -644,10 +644,25 @@ unsigned lun_isc_lock_break_ms(struct isc_lun *il)
  */
 int lun_isc_lock_check(struct isc_lun *il)
 {
-	int64_t until = atomic_load(&il->lock_writes_until_ms);
+	int64_t until = atomic_load(&il->lock_writes_until_ms), now, last;
+	unsigned h = isc_hold_ms(il);
 
-	return until && atomic_load(&il->lock_tid) == gettid() &&
-	       vmfs_mono_ms() >= until ? -VMFS_E_RESERVED : 0;
+	if (!until || atomic_load(&il->lock_tid) != gettid() ||
+	    (now = vmfs_mono_ms()) < until)
+		return 0;
+	/* What a renewal that failed with "reserved by another host" for
+	 * its whole fence time may have met instead of another's hold: its
+	 * own body too slow, try after try (at most one line a second). */
+	last = atomic_load(&il->lock_late_logged_ms);
+	if (now - last >= 1000 &&
+	    atomic_compare_exchange_strong(&il->lock_late_logged_ms, &last, now))
+		qb_log(LOG_WARNING, "lun %s: lock LU %d: a write inside our "
+		       "hold came %lld ms after its RESERVE, past the hold "
+		       "limit of %u ms: not issued, the hold is given up and "
+		       "tried again (the LUN or this host answers slowly)",
+		       il->lun.name, il->lock_lun,
+		       (long long)(now - (until - h)), h);
+	return -VMFS_E_RESERVED;
 }
 
 /*
@@ -838,7 +853,7 @@ static void isc_lock_end_own(struct isc_lun *il, uint64_t old, const char *why)
  * the old one left a hold with our key that the new nexus cannot use or
  * release, and we end it at once (isc_lock_end_own), then try again.
  */
-static int isc_lock_try(struct isc_lun *il)
+static int isc_lock_try(struct isc_lun *il, uint64_t *seen)
 {
 	int64_t sent, seen_ms;
 	uint64_t key, holder, nexus;
@@ -874,6 +889,7 @@ static int isc_lock_try(struct isc_lun *il)
 	rc = isc_read_reservation(il, il->lock_lun, &holder, &type);
 	if (rc || !holder)
 		return rc ? rc : -EAGAIN;	/* released meanwhile */
+	*seen = holder;
 	if (isc_key_own_recent(il, holder)) {
 		/* One of this handle's last holds, and none is running: a
 		 * handle takes the mutex for one body at a time (lockmgr/
@@ -929,14 +945,66 @@ int lun_isc_lock_probe(struct isc_lun *il)
 	return rc;
 }
 
+/*
+ * What a wait for the mutex met: the holds in the way (each new holder
+ * key seen is one), the one seen longest and for how long.  A wait that
+ * ends without the mutex says so in the log, so that a heartbeat renewal
+ * that failed on it can be told apart: one hold that was not broken (its
+ * key, whose random bits name the handle: lun_isc_lock_key_bits), or the
+ * mutex passing from hold to hold without this waiter getting it.
+ */
+struct isc_wait_seen {
+	int64_t start_ms, since_ms, longest_ms;
+	uint64_t cur, longest;
+	unsigned tries, holds;
+};
+
+static void isc_wait_note(struct isc_wait_seen *w, uint64_t holder)
+{
+	int64_t now = vmfs_mono_ms();
+
+	w->tries++;
+	if (!holder)
+		return;
+	if (holder != w->cur) {
+		w->cur = holder;
+		w->since_ms = now;
+		w->holds++;
+	}
+	if (now - w->since_ms >= w->longest_ms) {
+		w->longest_ms = now - w->since_ms;
+		w->longest = holder;
+	}
+}
+
+static void isc_wait_report(struct isc_lun *il, const struct isc_wait_seen *w)
+{
+	int64_t waited = vmfs_mono_ms() - w->start_ms;
+
+	if (waited < ISC_WAIT_REPORT_MS)
+		return;
+	qb_log(LOG_WARNING, "lun %s: lock LU %d: waited %lld ms for the mutex "
+	       "without getting it: %u tries, %u holds in the way; the longest "
+	       "seen, key 0x%016" PRIx64 " (handle bits 0x%07" PRIx64 "), for "
+	       "%lld ms of its %lld ms break time", il->lun.name, il->lock_lun,
+	       (long long)waited, w->tries, w->holds, w->longest,
+	       (uint64_t)((w->longest & ISC_KEY_RANDOM_MASK) >> 24),
+	       (long long)w->longest_ms,
+	       (long long)(w->longest ? isc_key_break_ms(il, w->longest) : 0));
+}
+
 int lun_isc_lock_reserve(struct isc_lun *il, unsigned wait_ms)
 {
-	int64_t until = vmfs_mono_ms() + wait_ms;
+	struct isc_wait_seen w = { .start_ms = vmfs_mono_ms() };
+	int64_t until = w.start_ms + wait_ms;
 	unsigned again = 0;
+	uint64_t seen;
 	int rc;
 
 	for (;;) {
-		rc = isc_lock_try(il);
+		seen = 0;
+		rc = isc_lock_try(il, &seen);
+		isc_wait_note(&w, seen);
 		if (rc == -EAGAIN) {
 			/* Released, broken or ended: at once, a few times
 			 * even past the wait. */
@@ -945,10 +1013,20 @@ int lun_isc_lock_reserve(struct isc_lun *il, unsigned wait_ms)
 			rc = -VMFS_E_RESERVED;
 		}
 		if (rc != -VMFS_E_RESERVED ||
-		    vmfs_mono_ms() + ISC_RES_POLL_MS > until)
+		    vmfs_mono_ms() + ISC_RES_POLL_MS > until) {
+			if (rc == -VMFS_E_RESERVED)
+				isc_wait_report(il, &w);
 			return rc;
+		}
 		usleep(ISC_RES_POLL_MS * 1000);
 	}
+}
+
+/* The random bits every hold key of this handle carries (lun_describe:
+ * a mount logs its handles', so that a key in a log names its handle). */
+uint32_t lun_isc_lock_key_bits(struct isc_lun *il)
+{
+	return (uint32_t)((il->lock_base & ISC_KEY_RANDOM_MASK) >> 24);
 }
 
 /*

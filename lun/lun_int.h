@@ -86,6 +86,8 @@ struct lun {
 	uint64_t gate_exempt_off, gate_exempt_len;
 	void (*gate_expired)(void *ctx, int64_t overdue_ms);
 	void *gate_ctx;
+	/* lun_hold_mutex(): one hold of the reservation at a time. */
+	pthread_mutex_t hold_mu;
 	/* lun_set_owner_check(), under owner_mu. */
 	pthread_mutex_t owner_mu;
 	uint64_t owner_off;

@@ -7,6 +7,7 @@
  * order, keeping the first failure for whoever asked for the unmount.
  */
 #include <errno.h>
+#include <inttypes.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -482,7 +483,7 @@ static int vmfsd_cluster(struct vmfsd *d, const struct vol_geom *g)
  */
 static int vmfsd_fence_register(struct vmfsd *d)
 {
-	struct lun_probe p;
+	struct lun_probe p, dp;
 	uint8_t hu[VMFS_UUID_SIZE];
 	uint64_t key;
 	int ret;
@@ -514,6 +515,13 @@ static int vmfsd_fence_register(struct vmfsd *d)
 		       "which a fenced host can still take: give the URL a lock "
 		       "LUN (?lock_lun=N, docs/OPERATIONS.md \"An iSCSI LUN\")",
 		       d->a->lun);
+	lun_describe(d->lun, &dp);
+	/* Which handle a lock-LU hold key names: a waiter that gave up
+	 * logs the key it saw longest (lun/iscsi_pr.c). */
+	if (p.lock_key_bits || dp.lock_key_bits)
+		qb_log(LOG_INFO, "lock LU hold keys of this host carry handle "
+		       "bits 0x%07" PRIx32 " (heartbeat) and 0x%07" PRIx32
+		       " (data)", p.lock_key_bits, dp.lock_key_bits);
 	return 0;
 }
 
@@ -537,6 +545,7 @@ static int vmfsd_join(struct vmfsd *d, const struct vol_geom *g)
 	o.gate_lun = d->lun;
 	o.on_fence = vmfsd_on_fence;
 	o.ctx = d;
+	o.rt_prio = VMFSD_HB_RT_PRIO;
 	ret = hb_join(d->hb_lun, g->hb_offset, &o, &d->hb);
 	if (ret == -EUSERS) {
 		vmfsd_fail(d, "all %u host slots of volume %s are in use by "

@@ -16,6 +16,7 @@
 #ifndef VMFS_LUN_H
 #define VMFS_LUN_H
 
+#include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdbool.h>
@@ -142,6 +143,23 @@ void lun_set_io_timeout(struct lun *lun, unsigned timeout_ms);
  * mutex, run out of lease.  0 (the default): the I/O timeout.
  */
 void lun_set_lock_io_timeout(struct lun *lun, unsigned timeout_ms);
+
+/*
+ * A mutex on the heartbeat's I/O path: PTHREAD_PRIO_INHERIT, so that an
+ * ordinary thread holding it (a read of the slots, a lock change) runs
+ * at the priority of the real-time renewal thread that waits for it
+ * (hb_opts.rt_prio) instead of waiting for a CPU behind busy VMs.
+ * 0 or a positive errno.
+ */
+int lun_mutex_init_pi(pthread_mutex_t *mu);
+/*
+ * The handle's own mutex for one hold of its reservation at a time
+ * (lockmgr/lockprim.c lock_reserved), priority-inheriting.  Its own: a
+ * mutex shared with another handle (they were striped by address) made
+ * a heartbeat renewal wait behind the data handle's lock change, which
+ * may wait seconds for the lock LU.
+ */
+pthread_mutex_t *lun_hold_mutex(struct lun *lun);
 /* The bound above, in effect: the smaller of the two. */
 unsigned lun_lock_io_timeout(const struct lun *lun);
 
@@ -260,6 +278,8 @@ struct lun_probe {
 	uint16_t pr_types;              /* REPORT CAPABILITIES type mask */
 	const char *reserve_how;        /* what lun_reserve() uses, or NULL */
 	const char *fencing;            /* storage fencing, or NULL: none */
+	uint32_t lock_key_bits;         /* lock-LU hold keys carry these
+					 * (the handle's random bits); 0: none */
 };
 /* "yes", "no", "unknown". */
 const char *lun_probe_answer_name(enum lun_probe_answer a);

@@ -108,6 +108,19 @@ step "a lock-LU hold whose holder ended: a mount waits it out"
 cl_exec 1 "$PRFENCE" --leave-hold "$URL_A" >"$T_DIR/hold.out" 2>&1 ||
 	fail "prfence --leave-hold: $(cat "$T_DIR/hold.out")"
 t0=$(date +%s%N)
+# A wait shorter than the hold's break time (15 s) ends without it and
+# names the hold that stood in the way.
+left=$(cl_exec 1 "$PRFENCE" --holder "$URL_A" 2>&1)
+[[ $left == "holder 0x"* ]] || fail "no hold left on the lock LU: $left"
+left=${left#holder }
+left=${left%% *}
+cl_exec 1 "$PRFENCE" --wait "$URL_A" 1000 >"$T_DIR/wait.out" 2>"$T_DIR/wait.err" ||
+	fail "prfence --wait: $(cat "$T_DIR/wait.out" "$T_DIR/wait.err")"
+grep -q "^not held: " "$T_DIR/wait.out" ||
+	fail "a 1 s wait got the mutex past a hold with a 15 s break time: $(cat "$T_DIR/wait.out")"
+grep -q "waited [0-9]* ms for the mutex without getting it: [0-9]* tries, 1 holds in the way; the longest seen, key $left " "$T_DIR/wait.err" ||
+	fail "the failed wait did not name the hold in its way ($left): $(cat "$T_DIR/wait.err")"
+t_log "$(sed 's/.*lock LU/lock LU/' "$T_DIR/wait.err" | head -n 1)"
 cl_vmfsd_mount 1 "$URL_A" "$T_DIR/m1h" --lease-ms 4000
 t_log "mounted $((($(date +%s%N) - t0) / 1000000)) ms after a hold was left on the lock LU"
 cl_umount 1 "$T_DIR/m1h"
@@ -121,6 +134,15 @@ cl_vmfsd_mount 1 "$URL_A" "$T_DIR/mk1" --lease-ms 4000
 cl_vmfsd_mount 2 "$URL_B" "$T_DIR/mk2" --lease-ms 4000
 LOGK1=$T_DIR/vmfsd-h1-mk1.log
 LOGK=$T_DIR/vmfsd-h2-mk2.log
+# Renewals run ahead of ordinary processes (vmfsd: thread vmfs-hb under
+# SCHED_RR 10), and the log says so.
+for i in 1 2; do
+	pol=$(ps -L -o comm=,cls=,rtprio= -p "${CL_VMFSD_PID[$i]}" | awk '$1 == "vmfs-hb" { print $2, $3 }')
+	[[ $pol == "RR 10" ]] ||
+		fail "host $i's renewal thread runs as '$pol', not SCHED_RR 10: $(grep "hb: slot" "$T_DIR"/vmfsd-h$i-mk$i.log | head -n 2)"
+done
+grep -q "renewals run at real-time priority (SCHED_RR 10)" "$LOGK1" ||
+	fail "host 1 did not log its renewals' priority: $(grep "hb: slot" "$LOGK1" | head -n 2)"
 # The hold is left by a handle with a 4 s-lease host's I/O timeout.
 cl_exec 1 "$PRFENCE" --leave-hold "$URL_A" 800 >"$T_DIR/hold2.out" 2>&1 ||
 	fail "prfence --leave-hold: $(cat "$T_DIR/hold2.out")"
@@ -191,6 +213,10 @@ done
 	fail "host 2 fenced behind host 1's hold: $(grep -E "fenc|renewal|lock LU" "$LOGK" | tail -n 4)"
 key=${caught#holder }
 key=${key%% *}
+# The key names its handle: host 1's data handle, as its mount logged.
+bits=$(printf '0x%07x' $(((key >> 24) & 0xfffffff)))
+grep -q "handle bits 0x[0-9a-f]* (heartbeat) and $bits (data)" "$LOGK1" ||
+	fail "host 1's hold $key (handle bits $bits) is not its data handle's: $(grep "handle bits" "$LOGK1")"
 grep -q "broke the hold of key $key" "$LOGK" ||
 	fail "host 2 did not log breaking host 1's hold $key: $(grep -E "renewal|lock LU" "$LOGK" | tail -n 4)"
 t_log "$(grep "broke the hold of key $key" "$LOGK" | sed 's/.*lock LU/lock LU/')"

@@ -38,6 +38,13 @@
  * (the lock LU's on a URL with ?lock_lun=N) and the break time it
  * announces (lun/iscsi_pr.c), or "holder none".
  *
+ *   prfence --wait LUN MS
+ *
+ * waits up to MS for the reservation (lun_reserve), releases it if it
+ * got it and prints "held" or "not held: ERROR"; exit 0 either way.
+ * The backend's warnings go to stderr (a wait for the lock LU that ends
+ * without it names what stood in the way).
+ *
  *   prfence --cut-in-hold LUN OFFSET CMD
  *
  * a mounted host's two handles through a path cut in the middle of a
@@ -60,6 +67,7 @@
 #include <unistd.h>
 
 #include "vmfs/clock.h"
+#include "vmfs/log.h"
 #include "vmfs/lun.h"
 #include "../../lun/lun_int.h"
 
@@ -87,6 +95,27 @@ static int leave_hold(const char *url, const char *io_ms,
 	printf("reserved; ending without a release\n");
 	fflush(stdout);
 	_exit(0);
+}
+
+static int wait_hold(const char *url, const char *ms)
+{
+	struct lun *l = NULL;
+	int rc;
+
+	qb_log_init("prfence", LOG_USER, LOG_WARNING);
+	qb_log_ctl(QB_LOG_SYSLOG, QB_LOG_CONF_ENABLED, QB_FALSE);
+	qb_log_filter_ctl(QB_LOG_STDERR, QB_LOG_FILTER_ADD, QB_LOG_FILTER_FILE,
+			  "*", LOG_WARNING);
+	qb_log_ctl(QB_LOG_STDERR, QB_LOG_CONF_ENABLED, QB_TRUE);
+	if ((rc = lun_open(url, 0, &l)))
+		return fail("open", rc);
+	rc = lun_reserve(l, (unsigned)strtoul(ms, NULL, 10));
+	if (!rc)
+		lun_release(l);
+	printf("%s%s\n", rc ? "not held: " : "held", rc ? vmfs_strerror(rc) : "");
+	lun_close(l);
+	qb_log_fini();
+	return 0;
 }
 
 static int list_keys(const char *url)
@@ -191,18 +220,21 @@ int main(int argc, char **argv)
 
 	if (argc != 3 && !(argc >= 4 && argc <= 5 &&
 			   !strcmp(argv[1], "--leave-hold")) &&
-	    !(argc == 5 && !strcmp(argv[1], "--cut-in-hold")))
+	    !(argc == 5 && !strcmp(argv[1], "--cut-in-hold")) &&
+	    !(argc == 4 && !strcmp(argv[1], "--wait")))
 		return fprintf(stderr, "usage: prfence LUN OFFSET | "
 			       "prfence --leave-hold LUN [IO_TIMEOUT_MS "
 			       "[LOCK_IO_TIMEOUT_MS]] | prfence --keys LUN | "
-			       "prfence --holder LUN | prfence --cut-in-hold "
-			       "LUN OFFSET CMD\n"), 2;
+			       "prfence --holder LUN | prfence --wait LUN MS | "
+			       "prfence --cut-in-hold LUN OFFSET CMD\n"), 2;
 	if (getenv("VMFS_CHAP_FILE"))	/* as the programs take it */
 		lun_set_chap_file(getenv("VMFS_CHAP_FILE"));
 	if (!strcmp(argv[1], "--keys"))
 		return list_keys(argv[2]);
 	if (!strcmp(argv[1], "--holder"))
 		return show_holder(argv[2]);
+	if (!strcmp(argv[1], "--wait"))
+		return wait_hold(argv[2], argv[3]);
 	if (!strcmp(argv[1], "--cut-in-hold"))
 		return cut_in_hold(argv[2], argv[3], argv[4]);
 	if (!strcmp(argv[1], "--leave-hold"))
