@@ -26,7 +26,6 @@
  */
 #include <errno.h>
 #include <pthread.h>
-#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -63,7 +62,6 @@ struct hb {
 	uint64_t gen;
 	/* hb_set_vm_free: written into the slot at the next renewal. */
 	uint64_t vm_free_mib;
-	int rt_prio;               /* hb_opts.rt_prio */
 };
 
 static uint64_t hb_vm_free_get(struct hb *hb)
@@ -313,40 +311,6 @@ static void hb_gate_disarm(struct hb *hb)
 }
 
 /*
- * The renewal thread's CPU: with hb_opts.rt_prio, SCHED_RR, ahead of
- * every ordinary process.  A renewal is a few commands whose answers it
- * waits for in its own thread (lun/iscsi.c drives the I/O from the
- * caller); on a host whose CPUs are busy, each wakeup of an ordinary
- * thread can wait tens of milliseconds for a CPU, and a renewal through
- * the lock LU, which must write within a quarter of an I/O timeout of
- * its RESERVE, can miss that try after try until the host fences itself
- * (bench/RESULTS.md, sixteenth session).  The thread sleeps between
- * renewals and never spins, so it cannot starve the host.
- */
-static void renew_thread_sched(struct hb *hb)
-{
-	struct sched_param sp = { .sched_priority = hb->rt_prio };
-	int ret;
-
-	pthread_setname_np(pthread_self(), "vmfs-hb");
-	if (hb->rt_prio <= 0)
-		return;
-	/* Nothing it may start (the fence's callback runs here) inherits
-	 * the policy. */
-	ret = pthread_setschedparam(pthread_self(),
-				    SCHED_RR | SCHED_RESET_ON_FORK, &sp);
-	if (ret)
-		qb_log(LOG_WARNING, "hb: slot %u: cannot renew at real-time "
-		       "priority (SCHED_RR %d): %s; renewals wait for the CPU "
-		       "like any process, and a host whose CPUs are busy may "
-		       "fence itself (run vmfsd as root or with CAP_SYS_NICE)",
-		       hb->slot, hb->rt_prio, strerror(ret));
-	else
-		qb_log(LOG_INFO, "hb: slot %u: renewals run at real-time "
-		       "priority (SCHED_RR %d)", hb->slot, hb->rt_prio);
-}
-
-/*
  * Renewals start every renew_ms, counted from the start of the last one
  * (a slow renewal does not push the next one out).  One that failed is
  * tried again after a pause of an eighth of that, for as long as the
@@ -359,7 +323,7 @@ static void *renew_thread(void *arg)
 	struct timespec until;
 	int64_t next_ms, retry_ms = hb->t.renew_ms / 8 ? hb->t.renew_ms / 8 : 1;
 
-	renew_thread_sched(hb);
+	pthread_setname_np(pthread_self(), "vmfs-hb");
 	next_ms = vmfs_mono_ms() + hb->t.renew_ms;
 
 	pthread_mutex_lock(&hb->lk);
@@ -511,7 +475,6 @@ int hb_join(struct lun *lun, uint64_t hb_offset, const struct hb_opts *o,
 	}
 	hb->on_fence = o->on_fence;
 	hb->ctx = o->ctx;
-	hb->rt_prio = o->rt_prio;
 	hb->gate_lun = o->gate_lun;
 	hb_timeouts_from_lease(o->lease_ms ? o->lease_ms : r.lease_ms, &hb->t);
 	/* From the claim on, the heartbeat's I/O has the heartbeat's

@@ -1189,7 +1189,7 @@ static int isc_extra_open(struct isc_lun *il, unsigned timeout_ms)
 		x->path = atomic_load(&il->path);
 		if (!x->ctx)
 			return -ENOMEM;
-		rc = lun_mutex_init_pi(&x->mu);
+		rc = pthread_mutex_init(&x->mu, NULL);
 		if (rc) {
 			iscsi_destroy_context(x->ctx);
 			return -rc;
@@ -1393,7 +1393,7 @@ int lun_iscsi_open(const char *spec, int flags, struct lun **out)
 	rc = lun_init_common(&il->lun, &isc_ops, spec, flags);
 	if (rc)
 		goto err_free;
-	rc = lun_mutex_init_pi(&il->mu);
+	rc = pthread_mutex_init(&il->mu, NULL);
 	if (rc) {
 		rc = -rc;
 		goto err_common;

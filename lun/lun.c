@@ -24,8 +24,7 @@ int lun_init_common(struct lun *lun, const struct lun_ops *ops,
 {
 	lun->ops = ops;
 	pthread_mutex_init(&lun->owner_mu, NULL);
-	if (lun_mutex_init_pi(&lun->hold_mu))
-		pthread_mutex_init(&lun->hold_mu, NULL);
+	pthread_mutex_init(&lun->hold_mu, NULL);
 	lun->name = strdup(name);
 	if (!lun->name)
 		return -ENOMEM;
@@ -180,21 +179,6 @@ void lun_set_io_timeout(struct lun *lun, unsigned timeout_ms)
 pthread_mutex_t *lun_hold_mutex(struct lun *lun)
 {
 	return &lun->hold_mu;
-}
-
-int lun_mutex_init_pi(pthread_mutex_t *mu)
-{
-	pthread_mutexattr_t a;
-	int rc;
-
-	rc = pthread_mutexattr_init(&a);
-	if (rc)
-		return rc;
-	rc = pthread_mutexattr_setprotocol(&a, PTHREAD_PRIO_INHERIT);
-	if (!rc)
-		rc = pthread_mutex_init(mu, &a);
-	pthread_mutexattr_destroy(&a);
-	return rc;
 }
 
 void lun_set_lock_io_timeout(struct lun *lun, unsigned timeout_ms)

@@ -545,7 +545,6 @@ static int vmfsd_join(struct vmfsd *d, const struct vol_geom *g)
 	o.gate_lun = d->lun;
 	o.on_fence = vmfsd_on_fence;
 	o.ctx = d;
-	o.rt_prio = VMFSD_HB_RT_PRIO;
 	ret = hb_join(d->hb_lun, g->hb_offset, &o, &d->hb);
 	if (ret == -EUSERS) {
 		vmfsd_fail(d, "all %u host slots of volume %s are in use by "

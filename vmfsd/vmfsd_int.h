@@ -44,13 +44,6 @@ struct vol;
 
 #define VMFSD_MSG_MAX 4096
 
-/*
- * The heartbeat renewal thread's SCHED_RR priority (hb_opts.rt_prio):
- * above every ordinary process, the VMs' QEMUs among them; below
- * corosync, which takes the highest for its token (its membership must
- * not lag either), and the kernel's own real-time threads.
- */
-#define VMFSD_HB_RT_PRIO 10
 
 struct vmfsd_args {
 	char lun[PATH_MAX];        /* fits vmfsd_mount_rec.lun */

@@ -140,13 +140,6 @@ struct hb_opts {
 	 */
 	void (*on_fence)(void *ctx, const char *why);
 	void *ctx;
-	/*
-	 * > 0: the renewal thread (named "vmfs-hb") runs under SCHED_RR at
-	 * this priority, so that busy CPUs (VMs, a build) do not hold a
-	 * renewal back past the fence time; where the process may not
-	 * (no CAP_SYS_NICE), a warning says so and it runs as before.
-	 */
-	int rt_prio;
 };
 
 /*

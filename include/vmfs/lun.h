@@ -145,16 +145,8 @@ void lun_set_io_timeout(struct lun *lun, unsigned timeout_ms);
 void lun_set_lock_io_timeout(struct lun *lun, unsigned timeout_ms);
 
 /*
- * A mutex on the heartbeat's I/O path: PTHREAD_PRIO_INHERIT, so that an
- * ordinary thread holding it (a read of the slots, a lock change) runs
- * at the priority of the real-time renewal thread that waits for it
- * (hb_opts.rt_prio) instead of waiting for a CPU behind busy VMs.
- * 0 or a positive errno.
- */
-int lun_mutex_init_pi(pthread_mutex_t *mu);
-/*
  * The handle's own mutex for one hold of its reservation at a time
- * (lockmgr/lockprim.c lock_reserved), priority-inheriting.  Its own: a
+ * (lockmgr/lockprim.c lock_reserved).  Its own: a
  * mutex shared with another handle (they were striped by address) made
  * a heartbeat renewal wait behind the data handle's lock change, which
  * may wait seconds for the lock LU.
