@@ -287,8 +287,19 @@ for ((r = 1; r <= ROUNDS; r++)); do
 	every_vm_runs "$op"
 	for i in 1 2 3; do
 		[[ $op != migrate && $i == "$x" ]] && continue
-		(($(fences "$i") == FENCES[i])) ||
-			violation "h$i fenced itself in round $r ($op), which was not aimed at it: $(grep "fenced: " "$T_DIR/vmfsd-h$i-mnt-$i.log" | tail -n 1)"
+		(($(fences "$i") == FENCES[i])) && continue
+		violation "h$i fenced itself in round $r ($op), which was not aimed at it: $(grep "fenced: " "$T_DIR/vmfsd-h$i-mnt-$i.log" | tail -n 1)"
+		# Every vmfsd's debug ring to its state directory
+		# (vmfsd-PID.blackbox, read with qb-blackbox): what the
+		# renewals met, for whoever reads the kept directory.
+		for j in 1 2 3; do kill -USR1 "${CL_VMFSD_PID[$j]}" 2>/dev/null || true; done
+		t_log "blackboxes: $(cl_dir 1)/state ... $(cl_dir 3)/state (kept with VMFS_KEEP=1)"
+		# Back in service, so that the next rounds test what they
+		# name rather than this host's fence again.
+		UP[i]=0
+		every_vm_runs "h$i's fence"
+		unmount_fenced "$i"
+		host_up "$i"
 	done
 done
 
