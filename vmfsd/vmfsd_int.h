@@ -44,7 +44,6 @@ struct vol;
 
 #define VMFSD_MSG_MAX 4096
 
-
 struct vmfsd_args {
 	char lun[PATH_MAX];        /* fits vmfsd_mount_rec.lun */
 	char mountpoint[PATH_MAX];

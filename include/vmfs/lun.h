@@ -143,17 +143,17 @@ void lun_set_io_timeout(struct lun *lun, unsigned timeout_ms);
  * mutex, run out of lease.  0 (the default): the I/O timeout.
  */
 void lun_set_lock_io_timeout(struct lun *lun, unsigned timeout_ms);
+/* The bound above, in effect: the smaller of the two. */
+unsigned lun_lock_io_timeout(const struct lun *lun);
 
 /*
  * The handle's own mutex for one hold of its reservation at a time
- * (lockmgr/lockprim.c lock_reserved).  Its own: a
- * mutex shared with another handle (they were striped by address) made
- * a heartbeat renewal wait behind the data handle's lock change, which
- * may wait seconds for the lock LU.
+ * (lockmgr/lockprim.c lock_reserved).  Its own: a mutex shared with
+ * another handle (they were striped by address) made a heartbeat renewal
+ * wait behind the data handle's lock change, which may wait seconds for
+ * the lock LU.
  */
 pthread_mutex_t *lun_hold_mutex(struct lun *lun);
-/* The bound above, in effect: the smaller of the two. */
-unsigned lun_lock_io_timeout(const struct lun *lun);
 
 /* Aligned buffers (4 KiB alignment, fit for any sector size). */
 void *lun_buf_alloc(size_t len);
