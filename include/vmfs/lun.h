@@ -149,7 +149,7 @@ unsigned lun_lock_io_timeout(const struct lun *lun);
 /*
  * The handle's own mutex for one hold of its reservation at a time
  * (lockmgr/lockprim.c lock_reserved).  Its own: a mutex shared with
- * another handle (they were striped by address) made a heartbeat renewal
+ * another handle (they were striped by address) could make a renewal
  * wait behind the data handle's lock change, which may wait seconds for
  * the lock LU.
  */
