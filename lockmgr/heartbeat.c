@@ -30,8 +30,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 #include "vmfs/log.h"
 #include "vmfs/clock.h"
+#include "vmfs/threadinfo.h"
 #include "vmfs/lockmgr.h"
 #include "vmfs/lun.h"
 #include "lock_int.h"
@@ -62,6 +64,18 @@ struct hb {
 	uint64_t gen;
 	/* hb_set_vm_free: written into the slot at the next renewal. */
 	uint64_t vm_free_mib;
+	/* The renewal watchdog (wd_thread) and, under lk, what the renewal
+	 * thread is at: the start of the renewal it runs (0 between
+	 * renewals), how many it started, the last one the watchdog warned
+	 * of, and the thread's CPU figures when that one began. */
+	pthread_t wd_thr;
+	bool wd_started;
+	pid_t renew_tid;
+	int64_t renew_start_ms;
+	uint64_t renew_seq;
+	uint64_t renew_reported;
+	struct thread_cpu renew_cpu;
+	bool renew_cpu_ok;
 };
 
 static uint64_t hb_vm_free_get(struct hb *hb)
@@ -327,8 +341,10 @@ static void *renew_thread(void *arg)
 	next_ms = vmfs_mono_ms() + hb->t.renew_ms;
 
 	pthread_mutex_lock(&hb->lk);
+	hb->renew_tid = gettid();
 	while (!hb->stop && !hb->fenced) {
 		int64_t start_ms;
+		bool slow;
 		int ret;
 
 		until = vmfs_mono_timespec(next_ms * 1000000LL);
@@ -337,8 +353,11 @@ static void *renew_thread(void *arg)
 			;
 		if (hb->stop)
 			break;
-		pthread_mutex_unlock(&hb->lk);
 		start_ms = vmfs_mono_ms();
+		hb->renew_cpu_ok = !thread_cpu_get(hb->renew_tid, &hb->renew_cpu);
+		hb->renew_start_ms = start_ms;
+		hb->renew_seq++;
+		pthread_mutex_unlock(&hb->lk);
 		if (start_ms >= hb->valid_until_ms) {
 			hb_lapsed(hb, start_ms);
 			pthread_mutex_lock(&hb->lk);
@@ -348,7 +367,10 @@ static void *renew_thread(void *arg)
 		if (ret == -EAGAIN)
 			ret = renew(hb);
 		if (!ret) {
-			hb->valid_until_ms = start_ms + hb->t.fence_ms;
+			/* Read by wd_thread without our ordering. */
+			__atomic_store_n(&hb->valid_until_ms,
+					 start_ms + hb->t.fence_ms,
+					 __ATOMIC_RELAXED);
 			hb_gate_extend(hb);
 			next_ms = start_ms + hb->t.renew_ms;
 		} else if (ret == -VMFS_E_MISCOMPARE) {
@@ -363,6 +385,126 @@ static void *renew_thread(void *arg)
 			next_ms = vmfs_mono_ms() + retry_ms;
 		}
 		pthread_mutex_lock(&hb->lk);
+		hb->renew_start_ms = 0;
+		slow = hb->renew_reported == hb->renew_seq;
+		if (slow) {
+			pthread_mutex_unlock(&hb->lk);
+			qb_log(LOG_WARNING, "hb: slot %u: the slow renewal ended "
+			       "after %lld ms: %s", hb->slot,
+			       (long long)(vmfs_mono_ms() - start_ms),
+			       ret ? vmfs_strerror(ret) : "renewed");
+			pthread_mutex_lock(&hb->lk);
+		}
+	}
+	hb->renew_start_ms = 0;
+	pthread_mutex_unlock(&hb->lk);
+	return NULL;
+}
+
+/* Log a long text in lines libqb keeps whole (it cuts at 512 bytes),
+ * broken after a " < " between stack frames. */
+static void wd_log_stack(const struct hb *hb, const char *stack)
+{
+	const size_t max = 400;
+	size_t len = strlen(stack);
+	int part = 1;
+
+	while (len) {
+		size_t n = len;
+
+		if (n > max) {
+			n = max;
+			while (n > max / 2 && memcmp(stack + n - 3, " < ", 3))
+				n--;
+		}
+		qb_log(LOG_WARNING, "hb: slot %u: renewal thread stack%s %.*s",
+		       hb->slot, part == 1 ? ":" : " (cont.):", (int)n, stack);
+		stack += n;
+		len -= n;
+		part++;
+	}
+}
+
+/* What the renewal thread is at, once a renewal has run for renew_ms. */
+static void wd_report(struct hb *hb, pid_t tid, const struct thread_cpu *c0,
+		      bool c0_ok, int64_t start_ms, int64_t until_ms)
+{
+	char state[192], cpu[160] = "", stack[1600];
+	struct thread_cpu c1;
+	int64_t now_ms = vmfs_mono_ms();
+
+	thread_state_describe(tid, state, sizeof(state));
+	if (c0_ok && !thread_cpu_get(tid, &c1))
+		snprintf(cpu, sizeof(cpu), "; since the renewal began it ran "
+			 "%lld ms and waited %lld ms for a CPU",
+			 (long long)((c1.run_ns - c0->run_ns) / 1000000),
+			 (long long)((c1.wait_ns - c0->wait_ns) / 1000000));
+	thread_stack_describe(hb->thr, 200, stack, sizeof(stack));
+	qb_log(LOG_WARNING, "hb: slot %u: a renewal has run for %lld ms, with "
+	       "%lld ms of the lease left; the renewal thread is %s%s", hb->slot,
+	       (long long)(now_ms - start_ms), (long long)(until_ms - now_ms),
+	       state, cpu);
+	wd_log_stack(hb, stack);
+}
+
+/*
+ * The renewal watchdog.  A host that fences because one renewal took
+ * seconds, with no failure logged before, would leave nothing to go on.
+ * This thread wakes every renew_ms / 8 and, once per renewal, warns when
+ * one has run for renew_ms: the renewal thread's state and kernel wait,
+ * the CPU it had against the time it waited for one, and its stack.  It
+ * also warns when it woke renew_ms / 2 or more later than it asked: then
+ * the whole process was not running (stopped, or the machine had no CPU
+ * for it), which no LUN explains.
+ */
+static void *wd_thread(void *arg)
+{
+	struct hb *hb = arg;
+	int64_t period = hb->t.renew_ms / 8 ? hb->t.renew_ms / 8 : 1;
+	int64_t due = vmfs_mono_ms() + period;
+
+	pthread_setname_np(pthread_self(), "vmfs-hbwd");
+	pthread_mutex_lock(&hb->lk);
+	while (!hb->stop && !hb->fenced) {
+		struct timespec until = vmfs_mono_timespec(due * 1000000LL);
+		struct thread_cpu c0;
+		int64_t now, start, left;
+		bool c0_ok, late;
+		pid_t tid;
+
+		if (pthread_cond_timedwait(&hb->cv, &hb->lk, &until) !=
+		    ETIMEDOUT)
+			continue;
+		now = vmfs_mono_ms();
+		left = __atomic_load_n(&hb->valid_until_ms, __ATOMIC_RELAXED) -
+		       now;
+		late = now - due >= hb->t.renew_ms / 2;
+		if (late) {
+			pthread_mutex_unlock(&hb->lk);
+			qb_log(LOG_WARNING, "hb: slot %u: this process did not "
+			       "run for %lld ms (it was stopped, or the machine "
+			       "had no CPU for it); %lld ms of the lease %s",
+			       hb->slot, (long long)(now - due + period),
+			       (long long)(left < 0 ? -left : left),
+			       left < 0 ? "had run out" : "left");
+			pthread_mutex_lock(&hb->lk);
+		}
+		start = hb->renew_start_ms;
+		if (start && now - start >= hb->t.renew_ms &&
+		    hb->renew_reported != hb->renew_seq && !hb->stop) {
+			/* Told once.  When this thread was late too, the
+			 * lateness said why (the renewal's end is still told). */
+			hb->renew_reported = hb->renew_seq;
+			tid = hb->renew_tid;
+			c0 = hb->renew_cpu;
+			c0_ok = hb->renew_cpu_ok;
+			pthread_mutex_unlock(&hb->lk);
+			if (!late)
+				wd_report(hb, tid, &c0, c0_ok, start,
+					  now + left);
+			pthread_mutex_lock(&hb->lk);
+		}
+		due = vmfs_mono_ms() + period;
 	}
 	pthread_mutex_unlock(&hb->lk);
 	return NULL;
@@ -576,6 +718,11 @@ int hb_join(struct lun *lun, uint64_t hb_offset, const struct hb_opts *o,
 		hb_gate_disarm(hb);
 		goto err;
 	}
+	/* Without its watchdog a host still renews: only warnings are lost. */
+	hb->wd_started = !pthread_create(&hb->wd_thr, NULL, wd_thread, hb);
+	if (!hb->wd_started)
+		qb_log(LOG_WARNING, "hb: slot %u: no renewal watchdog thread; "
+		       "slow renewals will not be reported", hb->slot);
 	qb_log(LOG_DEBUG, "hb: joined slot %u (generation %llu), lease %u ms, renew %u ms, fence after %u ms",
 	       hb->slot, (unsigned long long)hb_generation(hb),
 	       hb->t.lease_ms, hb->t.renew_ms, hb->t.fence_ms);
@@ -598,9 +745,11 @@ int hb_leave(struct hb *hb)
 		return 0;
 	pthread_mutex_lock(&hb->lk);
 	hb->stop = true;
-	pthread_cond_signal(&hb->cv);
+	pthread_cond_broadcast(&hb->cv);
 	pthread_mutex_unlock(&hb->lk);
 	pthread_join(hb->thr, NULL);
+	if (hb->wd_started)
+		pthread_join(hb->wd_thr, NULL);
 	/* Freeing the slot is a write like any other: not after the lease
 	 * (the gate exempts our slot; this is where it is checked). */
 	if (!hb->fenced && vmfs_mono_ms() >= hb->valid_until_ms)

@@ -79,9 +79,10 @@ live_hosts() {
 where() {
 	local i h s
 	for i in $(live_hosts); do
-		read -r s h < <(cl_vmfs "$i" vm status --json "$(mnt "$i")/vms/$1" 2>/dev/null |
+		# A host that died this round answers nothing: not a failure.
+		read -r s h < <({ cl_vmfs "$i" vm status --json "$(mnt "$i")/vms/$1" 2>/dev/null |
 			python3 -c 'import json,sys
-d=json.load(sys.stdin); print(d.get("state",""), d.get("host","") or "-")' 2>/dev/null)
+d=json.load(sys.stdin); print(d.get("state",""), d.get("host","") or "-")' 2>/dev/null; } || true)
 		if [[ $s == running && $h =~ ^h([123])$ ]] && ((UP[BASH_REMATCH[1]])); then
 			echo "${BASH_REMATCH[1]}"
 			return 0
@@ -293,6 +294,10 @@ for ((r = 1; r <= ROUNDS; r++)); do
 		# (vmfsd-PID.blackbox, read with qb-blackbox): what the
 		# renewals met, for whoever reads the kept directory.
 		for j in 1 2 3; do kill -USR1 "${CL_VMFSD_PID[$j]}" 2>/dev/null || true; done
+		for j in 1 2 3; do
+			echo "h$j's heartbeat warnings:"
+			t_hb_warnings "$T_DIR/vmfsd-h$j-mnt-$j.log" 12
+		done
 		t_log "blackboxes: $(cl_dir 1)/state ... $(cl_dir 3)/state (kept with VMFS_KEEP=1)"
 		# Back in service, so that the next rounds test what they
 		# name rather than this host's fence again.

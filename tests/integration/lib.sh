@@ -214,6 +214,25 @@ t_threads() {
 	done
 }
 
+# t_hb_warnings LOG [N]: the last N (20) heartbeat warnings in a vmfsd log
+# (failed or slow renewals, the renewal watchdog), with the vmfsd frames
+# of a renewal thread stack named by addr2line.
+t_hb_warnings() {
+	local line frame off fn
+	grep -E '(warning|crit): .*hb: slot' "$1" | tail -n "${2:-20}" |
+	while IFS= read -r line; do
+		if [[ $line == *"renewal thread stack"* ]]; then
+			for frame in $(grep -oE 'vmfsd\(\+0x[0-9a-f]+\)' <<<"$line"); do
+				off=${frame#vmfsd(+}
+				off=${off%)}
+				fn=$(addr2line -f -e "$VMFSD" "$off" 2>/dev/null | head -n 1)
+				line=${line/"$frame"/"vmfsd:${fn:-?}"}
+			done
+		fi
+		printf '%s\n' "$line"
+	done
+}
+
 # t_qmp_status PID: QEMU PID's run state and migration status, asked on
 # its QMP socket (the -qmp unix:PATH of its command line).
 t_qmp_status() {

@@ -164,6 +164,14 @@ for ((w = 0; w < 100; w++)); do
 	sleep 0.1
 done
 ((w < 100)) || fail "no fence message with its reason and remedy in $LOG within 10 s; vmfsd's threads: $(t_threads "$VPID")"
+# The renewal watchdog woke after the stop and said the process had not
+# run (not a slow LUN), for about as long as it was stopped.
+for ((w = 0; w < 50; w++)); do
+	grep -Eq "warning: .*hb: slot [0-9]+: this process did not run for [0-9]{4,} ms" "$LOG" && break
+	sleep 0.1
+done
+((w < 50)) ||
+	fail "vmfsd did not log that it had not run for seconds: $(grep 'hb:' "$LOG" | tail -5)"
 "$VMFS" info --json "$MP" | python3 -c '
 import json, sys
 d = json.load(sys.stdin)

@@ -4,6 +4,7 @@
  * Scratch files go to $VMFS_TEST_DIR (default /tmp) and are removed.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <syslog.h>
 #include <fcntl.h>
@@ -152,6 +153,57 @@ int32_t unit_log_target(qb_log_logger_fn fn)
 			  LOG_WARNING);
 	qb_log_ctl(t, QB_LOG_CONF_ENABLED, QB_TRUE);
 	return t;
+}
+
+static pthread_mutex_t collect_mu = PTHREAD_MUTEX_INITIALIZER;
+static char collect_text[16384];
+static int32_t collect_t = -1;
+
+static void collect_msg(int32_t t, struct qb_log_callsite *cs,
+			struct timespec *ts, const char *msg)
+{
+	size_t o;
+
+	(void)t;
+	(void)cs;
+	(void)ts;
+	pthread_mutex_lock(&collect_mu);
+	o = strlen(collect_text);
+	snprintf(collect_text + o, sizeof(collect_text) - o, "%s\n", msg);
+	pthread_mutex_unlock(&collect_mu);
+}
+
+void unit_log_collect_begin(void)
+{
+	pthread_mutex_lock(&collect_mu);
+	collect_text[0] = 0;
+	pthread_mutex_unlock(&collect_mu);
+	collect_t = unit_log_target(collect_msg);
+	CU_ASSERT_FATAL(collect_t >= 0);
+}
+
+bool unit_log_wait_for(const char *needle, unsigned ms)
+{
+	for (unsigned waited = 0;; waited += 10) {
+		bool found;
+
+		pthread_mutex_lock(&collect_mu);
+		found = strstr(collect_text, needle) != NULL;
+		pthread_mutex_unlock(&collect_mu);
+		if (found || waited >= ms)
+			return found;
+		usleep(10000);
+	}
+}
+
+const char *unit_log_collect_end(void)
+{
+	if (collect_t >= 0) {
+		qb_log_ctl(collect_t, QB_LOG_CONF_ENABLED, QB_FALSE);
+		qb_log_custom_close(collect_t);
+		collect_t = -1;
+	}
+	return collect_text;
 }
 
 const char *unit_tmp_path(const char *stem)

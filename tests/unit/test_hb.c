@@ -635,6 +635,45 @@ static void test_gate_lapsed_renewal_fences(void)
 	lun_close(s);
 }
 
+/*
+ * A renewal that takes longer than renew_ms (every write of the heartbeat
+ * handle stalls, here for less than the fence time): the watchdog warns
+ * once with where the renewal thread waits (asleep, in the stalled
+ * write's sleep) and how much CPU it had, and the renewal thread says
+ * when the slow renewal ended.  The host does not fence.
+ */
+static void test_slow_renewal_reported(void)
+{
+	struct lun *a, *d;
+	struct hb_timeouts t;
+	struct hb *h;
+	const char *text;
+
+	fresh();
+	d = open_lun();
+	h = join_gated(0x54, 2000, &a, d);
+	hb_timeouts_get(h, &t);
+	unit_log_collect_begin();
+	stall_renewals(a, t.renew_ms + t.renew_ms / 2);
+	CU_ASSERT(unit_log_wait_for("a renewal has run for", 4 * t.renew_ms));
+	CU_ASSERT(unit_log_wait_for("the slow renewal ended after",
+				    4 * t.renew_ms));
+	stall_renewals(a, 0);
+	text = unit_log_collect_end();
+	CU_ASSERT(strstr(text, "the renewal thread is sleeping") != NULL);
+	CU_ASSERT(strstr(text, "waited") != NULL &&
+		  strstr(text, "ms for a CPU") != NULL);
+	CU_ASSERT(strstr(text, "renewal thread stack: ") != NULL);
+	CU_ASSERT(strstr(text, "nanosleep") != NULL);
+	CU_ASSERT(strstr(text, "renewed") != NULL);
+	if (!strstr(text, "nanosleep") || !strstr(text, "renewed"))
+		fprintf(stderr, "\n  warnings logged: %s\n", text);
+	CU_ASSERT_EQUAL(atomic_load(&fenced), 0);
+	CU_ASSERT_EQUAL(hb_leave(h), 0);
+	lun_close(a);
+	lun_close(d);
+}
+
 static CU_TestInfo tests[] = {
 	{ "timeouts", test_timeouts },
 	{ "join_survey_leave", test_join_survey_leave },
@@ -649,6 +688,7 @@ static CU_TestInfo tests[] = {
 	{ "gate_follows_renewals", test_gate_follows_renewals },
 	{ "gate_stalled_host_writes_nothing", test_gate_stalled_host_writes_nothing },
 	{ "gate_lapsed_renewal_fences", test_gate_lapsed_renewal_fences },
+	{ "slow_renewal_reported", test_slow_renewal_reported },
 	CU_TEST_INFO_NULL
 };
 

@@ -479,24 +479,6 @@ static void test_idle_commit(void)
 	CU_ASSERT(fsck_is(path, FSCK_MODE_NO, FSCK_EXIT_OK, &info, &r));
 }
 
-/* Warnings the engine logs while a test listens (qb_log custom target). */
-static pthread_mutex_t warn_mu = PTHREAD_MUTEX_INITIALIZER;
-static char warn_text[4096];
-
-static void warn_collect(int32_t t, struct qb_log_callsite *cs,
-			 struct timespec *ts, const char *msg)
-{
-	size_t o;
-
-	(void)t;
-	(void)cs;
-	(void)ts;
-	pthread_mutex_lock(&warn_mu);
-	o = strlen(warn_text);
-	snprintf(warn_text + o, sizeof(warn_text) - o, "%s\n", msg);
-	pthread_mutex_unlock(&warn_mu);
-}
-
 /*
  * The bound on what a crash loses holds while commits keep up; when they
  * do not, vmfsd says so (docs/OPERATIONS.md).  Every write takes 100 ms
@@ -510,12 +492,10 @@ static void test_late_warning(void)
 	struct lun *inner, *lun;
 	struct vol_attr a;
 	struct vol *v;
-	int32_t t;
+	const char *warn_text;
 
 	mkvol(path);
-	t = unit_log_target(warn_collect);
-	CU_ASSERT_FATAL(t >= 0);
-	warn_text[0] = 0;
+	unit_log_collect_begin();
 
 	CU_ASSERT_FATAL(lun_open(path, 0, &inner) == 0);
 	CU_ASSERT_FATAL(lun_fault_wrap(inner, &lun) == 0);
@@ -529,14 +509,11 @@ static void test_late_warning(void)
 	CU_ASSERT_EQUAL(vol_close(v), 0);
 	lun_close(lun);
 
-	qb_log_ctl(t, QB_LOG_CONF_ENABLED, QB_FALSE);
-	qb_log_custom_close(t);
-	pthread_mutex_lock(&warn_mu);
+	warn_text = unit_log_collect_end();
 	CU_ASSERT(strstr(warn_text, "became durable") != NULL);
 	CU_ASSERT(strstr(warn_text, "commit interval 20 ms") != NULL);
 	if (!strstr(warn_text, "became durable"))
 		fprintf(stderr, "\n  warnings logged: %s\n", warn_text);
-	pthread_mutex_unlock(&warn_mu);
 }
 
 /*

@@ -25,6 +25,12 @@ void unit_log_init(void);
 /* A target of warnings and up that calls fn, enabled (unit_log_init
  * first): its number, or < 0. */
 int32_t unit_log_target(qb_log_logger_fn fn);
+/* Collect the warnings and worse logged from now on (one at a time). */
+void unit_log_collect_begin(void);
+/* Wait at most ms for the collected text to contain needle. */
+bool unit_log_wait_for(const char *needle, unsigned ms);
+/* Stop collecting; what was collected, until the next begin. */
+const char *unit_log_collect_end(void);
 
 /* A fresh volume on a sparse scratch file of size bytes (max_hosts 4,
  * 1 MiB journals, label "unit"), opened read-write into *lun; its path. */
