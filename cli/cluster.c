@@ -23,7 +23,17 @@
  *    and encrypts every packet), or none/none with --crypto off;
  *  - votequorum, two_node when there are exactly two nodes (then one
  *    survivor stays quorate; vmfs never lets quorum decide safety);
- *  - logging to syslog and/or a file.
+ *  - logging to syslog and/or a file;
+ *  - with --realtime off, `system { sched_rr: no; priority: max }`:
+ *    corosync stays a time-shared process (at the highest nice level)
+ *    instead of making itself SCHED_RR 99.  Real time is corosync's
+ *    default and right for a host with CPUs to spare; but a corosync
+ *    that spins at real time starves every ordinary process of its CPU
+ *    (Linux leaves them 5% of it), vmfsd's heartbeat among them.  That
+ *    was measured on a 2-CPU machine running three hosts: at a
+ *    membership merge two corosyncs ran 950 ms of every second for
+ *    about a second, and every vmfsd's renewal watchdog logged that its
+ *    process had not run for that long (docs/OPERATIONS.md "Timers").
  *
  * The text is generated from validated values only (names are
  * [A-Za-z0-9._-], addresses went through inet_pton or getaddrinfo), so it
@@ -79,6 +89,7 @@ struct cluster_args {
 	size_t node_count;
 	bool crypto;
 	bool syslog;
+	bool realtime;
 	const char *log_file;
 	const char *dir;
 	char dir_abs[PATH_MAX];   /* dir as corosync, which chdirs, needs it */
@@ -88,8 +99,9 @@ struct cluster_args {
 static void help_cluster_config(void)
 {
 	printf("usage: vmfs cluster config --name NAME --node NAME=ADDR [--node ...]\n"
-	       "                           [--crypto on|off] [--syslog on|off]\n"
-	       "                           [--log-file PATH] [--dir DIR] [--force]\n\n"
+	       "                           [--crypto on|off] [--realtime on|off]\n"
+	       "                           [--syslog on|off] [--log-file PATH]\n"
+	       "                           [--dir DIR] [--force]\n\n"
 	       "Write DIR/corosync.conf and DIR/authkey for a cluster of the hosts\n"
 	       "named by --node (node ids 1..N in the order given), then check the\n"
 	       "file with 'corosync -t'.  Copy both files to /etc/corosync/ on every\n"
@@ -108,6 +120,11 @@ static void help_cluster_config(void)
 	       "      --crypto on|off    encrypt and authenticate with the authkey\n"
 	       "                         (aes256/sha256; default on); off writes no\n"
 	       "                         authkey\n"
+	       "      --realtime on|off  corosync runs SCHED_RR 99 (default on, corosync's\n"
+	       "                         own default); off keeps it time-shared at\n"
+	       "                         the highest nice level, for hosts with few\n"
+	       "                         CPUs where a busy corosync would starve the\n"
+	       "                         heartbeat of vmfsd\n"
 	       "      --syslog on|off    log to syslog (default on)\n"
 	       "      --log-file PATH    also log to this file (absolute path)\n"
 	       "  -d, --dir DIR          where to write (default %s)\n"
@@ -285,12 +302,13 @@ static bool cluster_path_ok(const char *p)
 
 static int cluster_parse(int argc, char **argv, struct cluster_args *a)
 {
-	enum { O_CRYPTO = 256, O_SYSLOG, O_LOG_FILE };
+	enum { O_CRYPTO = 256, O_SYSLOG, O_LOG_FILE, O_REALTIME };
 	static const struct option longopts[] = {
 		{ "name",     required_argument, NULL, 'n' },
 		{ "node",     required_argument, NULL, 'N' },
 		{ "crypto",   required_argument, NULL, O_CRYPTO },
 		{ "syslog",   required_argument, NULL, O_SYSLOG },
+		{ "realtime", required_argument, NULL, O_REALTIME },
 		{ "log-file", required_argument, NULL, O_LOG_FILE },
 		{ "dir",      required_argument, NULL, 'd' },
 		{ "force",    no_argument,       NULL, 'f' },
@@ -316,6 +334,10 @@ static int cluster_parse(int argc, char **argv, struct cluster_args *a)
 			break;
 		case O_SYSLOG:
 			if (cluster_onoff("--syslog", optarg, &a->syslog))
+				return CLI_EXIT_USAGE;
+			break;
+		case O_REALTIME:
+			if (cluster_onoff("--realtime", optarg, &a->realtime))
 				return CLI_EXIT_USAGE;
 			break;
 		case O_LOG_FILE:
@@ -454,6 +476,11 @@ static int cluster_conf_write(const char *path, const struct cluster_args *a,
 		fprintf(f, "\t# two nodes: the survivor of a failure stays quorate\n"
 			"\ttwo_node: 1\n");
 	fprintf(f, "}\n\n");
+	if (!a->realtime)
+		fprintf(f, "# time-shared, not SCHED_RR 99 (vmfs cluster config "
+			"--realtime off):\n# a busy corosync cannot starve vmfsd's "
+			"heartbeat on a host with few CPUs\nsystem {\n"
+			"\tsched_rr: no\n\tpriority: max\n}\n\n");
 	cluster_conf_logging(f, a, check);
 	err = ferror(f) ? -EIO : 0;
 	if (fflush(f) || fsync(fileno(f)))
@@ -638,7 +665,7 @@ static int cluster_refuse_existing(const struct cluster_args *a)
 static int cluster_config(int argc, char **argv)
 {
 	struct cluster_args a = { .crypto = true, .syslog = true,
-				  .dir = CLUSTER_DEFAULT_DIR };
+				  .realtime = true, .dir = CLUSTER_DEFAULT_DIR };
 	/* Room for "/.vmfs-cluster.XXXXXX" and "/corosync.conf" after it. */
 	char tmp[CLUSTER_DIR_MAX + 32], path[PATH_MAX], key[PATH_MAX];
 	const char *checked = "";

@@ -312,7 +312,12 @@ cl_corosync_up() {
 		nodes+=(--node "$(cl_name "$i")=$(cl_addr "$i")")
 	done
 	mkdir -p "$CL_DIR/conf"
+	# --realtime off: the three hosts share this machine's CPUs, so a
+	# corosync at SCHED_RR 99 that spins at a membership merge starves
+	# the other hosts' vmfsd too, which separate machines never do
+	# (docs/OPERATIONS.md "Timers: how fast a failure is seen").
 	"$VMFS" cluster config --name "$CL_NAME" "${nodes[@]}" --syslog off \
+		--realtime off \
 		--log-file /var/log/corosync/corosync.log --dir "$CL_DIR/conf" \
 		>"$CL_DIR/config.out" 2>&1 ||
 		fail "vmfs cluster config failed: $(cat "$CL_DIR/config.out")"

@@ -8,6 +8,7 @@
 #    token_coefficient 0, aes256/sha256, node ids 1 and 2 in order,
 #    two_node: 1, syslog; an authkey of 256 bytes, mode 0400;
 #  - three nodes, --crypto off: none/none, no two_node, no authkey;
+#    --realtime off: a system section keeping corosync time-shared;
 #    --syslog off --log-file: logging to that file only;
 #  - IPv6 addresses, written in canonical form;
 #  - corosync's own check: `corosync -t` of the written file, run on
@@ -77,7 +78,7 @@ conf_has "$D/corosync.conf" "cluster_name: prod-1" "transport: knet" "token: 100
 	"name: esx1" "nodeid: 1" "ring0_addr: 10.99.0.11" \
 	"name: esx2" "nodeid: 2" "ring0_addr: 10.99.0.12" \
 	"provider: corosync_votequorum" "two_node: 1" "to_syslog: yes" "to_logfile: no"
-conf_lacks "$D/corosync.conf" "keyfile" "to_stderr"
+conf_lacks "$D/corosync.conf" "keyfile" "to_stderr" "sched_rr"
 # Node ids follow the order given.
 expect_eq "node order" "$(grep -oE 'name: esx[12]|nodeid: [0-9]+' "$D/corosync.conf" | paste -sd ' ')" \
 	"name: esx1 nodeid: 1 name: esx2 nodeid: 2"
@@ -114,8 +115,9 @@ D3=$T_DIR/conf3
 mkdir -p "$D3"
 "${CFG[@]}" --name lab --node n1=10.99.0.11 --node n2=10.99.0.12 --node n3=10.99.0.13 \
 	--crypto off --syslog off --log-file /var/log/corosync/corosync.log \
-	--dir "$D3" >"$T_DIR/out" || fail "vmfs cluster config --crypto off failed"
+	--realtime off --dir "$D3" >"$T_DIR/out" || fail "vmfs cluster config --crypto off failed"
 conf_has "$D3/corosync.conf" "crypto_cipher: none" "crypto_hash: none" \
+	"sched_rr: no" "priority: max" \
 	"nodeid: 3" "ring0_addr: 10.99.0.13" "to_syslog: no" "to_logfile: yes" \
 	"logfile: /var/log/corosync/corosync.log"
 conf_lacks "$D3/corosync.conf" "two_node"
@@ -206,6 +208,7 @@ expect_fail 2 "more than 32 --node options; a cluster has at most 32 nodes" \
 conf_has "$E/corosync.conf" "nodeid: 32" "ring0_addr: 10.99.1.32"
 rm -f "$E/corosync.conf"
 expect_fail 2 "--crypto 'yes': expected on or off" "${CFG[@]}" --name c "${node2[@]}" --crypto yes --dir "$E"
+expect_fail 2 "--realtime 'rr': expected on or off" "${CFG[@]}" --name c "${node2[@]}" --realtime rr --dir "$E"
 expect_fail 2 "--syslog 'no': expected on or off" "${CFG[@]}" --name c "${node2[@]}" --syslog no --dir "$E"
 expect_fail 2 "--log-file 'corosync.log': give an absolute path" "${CFG[@]}" --name c \
 	"${node2[@]}" --log-file corosync.log --dir "$E"
@@ -228,6 +231,7 @@ step "help"
 "$VMFS" cluster --help | grep -q "vmfs cluster config" || fail "vmfs cluster --help"
 "$VMFS" help cluster | grep -q "vmfs cluster config" || fail "vmfs help cluster"
 "$VMFS" cluster config --help | grep -q -- "--crypto on|off" || fail "vmfs cluster config --help"
+"$VMFS" cluster config --help | grep -q -- "--realtime on|off" || fail "vmfs cluster config --help: no --realtime"
 "$VMFS" --help | grep -qE "^  cluster +" || fail "vmfs --help does not list cluster"
 expect_fail 2 "missing subcommand \(config\)" "$VMFS" cluster
 expect_fail 2 "unknown subcommand 'bogus'|bogus" "$VMFS" cluster bogus

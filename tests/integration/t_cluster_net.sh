@@ -8,7 +8,8 @@
 #    host's network namespace, the mount visible here) and `vmfs hosts`,
 #    run in a host's namespace, talks to its vmfsd;
 #  - the running corosyncs use the tuned timers of `vmfs cluster config`
-#    (token 1000 ms, token_coefficient 0: read back from their cmap);
+#    (token 1000 ms, token_coefficient 0: read back from their cmap), and
+#    --realtime off keeps them time-shared at nice -20;
 #  - host 3 crashes (kill -9 of its corosync and vmfsd): hosts 1 and 2
 #    drop it from the membership (token 1000 ms + consensus 1200 ms =
 #    2.2 s expected, corosync's defaults ~8 s; the time is printed, not
@@ -70,6 +71,10 @@ for i in 1 2 3; do
 		fail "host $i: corosync-cmapctl: $tok"
 	[[ $tok == *"= 1000" ]] ||
 		fail "host $i runs token '$tok', not the 1000 ms vmfs cluster config writes"
+	# --realtime off (tests/cluster/lib.sh): time-shared, nice -20.
+	read -r cls ni < <(ps -o cls=,ni= -p "${CL_CS_PID[$i]}")
+	[[ $cls == TS && $ni == -20 ]] ||
+		fail "host $i's corosync runs class $cls nice $ni, not TS -20 as --realtime off asks"
 done
 
 step "every host mounts the shared LUN from its namespace"
