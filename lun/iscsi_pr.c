@@ -576,6 +576,12 @@ void lun_isc_pr_close(struct isc_lun *il)
 #define ISC_KEY_RANDOM_MASK (((1ull << 28) - 1) << 24)
 #define ISC_KEY_SEQ_MASK ((1ull << 24) - 1)
 
+/* The handle bits of a hold key (what its mount logs for each handle). */
+static uint32_t isc_key_bits(uint64_t key)
+{
+	return (uint32_t)((key & ISC_KEY_RANDOM_MASK) >> 24);
+}
+
 /* The hold limit H: the body is one read and one write, milliseconds at
  * their usual latency; a body slower than a quarter of the I/O timeout
  * gives up its write rather than stretching the hold. */
@@ -988,7 +994,7 @@ static void isc_wait_report(struct isc_lun *il, const struct isc_wait_seen *w)
 	       "seen, key 0x%016" PRIx64 " (handle bits 0x%07" PRIx64 "), for "
 	       "%lld ms of its %lld ms break time", il->lun.name, il->lock_lun,
 	       (long long)waited, w->tries, w->holds, w->longest,
-	       (uint64_t)((w->longest & ISC_KEY_RANDOM_MASK) >> 24),
+	       (uint64_t)isc_key_bits(w->longest),
 	       (long long)w->longest_ms,
 	       (long long)(w->longest ? isc_key_break_ms(il, w->longest) : 0));
 }
@@ -1026,7 +1032,7 @@ int lun_isc_lock_reserve(struct isc_lun *il, unsigned wait_ms)
  * a mount logs its handles', so that a key in a log names its handle). */
 uint32_t lun_isc_lock_key_bits(struct isc_lun *il)
 {
-	return (uint32_t)((il->lock_base & ISC_KEY_RANDOM_MASK) >> 24);
+	return isc_key_bits(il->lock_base);
 }
 
 /*
