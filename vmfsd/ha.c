@@ -223,8 +223,8 @@ static int ha_survey(struct vmfsd_ha *ha)
 	uint32_t n = 0;
 	int ret;
 
-	/* The engine's watcher reads the slots too: its read, if fresh
-	 * enough, saves one of ours. */
+	/* The engine's watcher reads the slots every quarter renewal: its
+	 * read, if fresh enough, saves one of ours. */
 	vol_geom_get(d->vol, &g);
 	ret = vol_cluster_slots(d->vol, HA_TICK_MS, ha->si, ha->max, &n);
 	if (ret)

@@ -2667,6 +2667,16 @@ static void *vcl_mt_thread(void *arg)
  */
 #define VCL_CLOSE_WATCH_MS 100
 
+/*
+ * The watcher reads the slots every renewal interval divided by this
+ * (500 ms at the default lease), its other work every renewal interval.
+ * A slot's stillness is counted from the first read that showed its last
+ * change, which comes up to one such interval after the renewal landed;
+ * read only every renewal, that delay was up to 2 s at the default lease,
+ * and it lengthened every recovery by as much (1 s on average).
+ */
+#define VCL_WATCH_DIV 4
+
 /* Did a release fail since the last tick?  (Clears it: a retry that
  * fails again sets it again.) */
 static bool vcl_retry_wanted(struct vcl *c)
@@ -2684,11 +2694,14 @@ static void *vcl_thread(void *arg)
 {
 	struct vol *v = arg;
 	struct vcl *c = v->cl;
+	int64_t watch_ms = c->o.t.renew_ms / VCL_WATCH_DIV;
 	int64_t next_tick = vmfs_mono_ms() + c->o.t.renew_ms;
+	int64_t next_watch = vmfs_mono_ms() + watch_ms;
 
 	pthread_mutex_lock(&c->thr_mu);
 	while (!c->stopping) {
-		int64_t now = vmfs_mono_ms(), until_ms = next_tick;
+		int64_t now = vmfs_mono_ms();
+		int64_t until_ms = next_tick < next_watch ? next_tick : next_watch;
 		bool check, full;
 
 		if (c->any_suspect && now + VCL_CLOSE_WATCH_MS < until_ms)
@@ -2705,6 +2718,7 @@ static void *vcl_thread(void *arg)
 		full = now >= next_tick;
 		if (full)
 			next_tick = now + c->o.t.renew_ms;
+		next_watch = now + watch_ms;
 		pthread_mutex_unlock(&c->thr_mu);
 		if (lun_is_fenced(v->lun)) {
 			vcl_kcache_off(c);

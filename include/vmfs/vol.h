@@ -348,7 +348,7 @@ int vol_cluster_release_request(struct vol *v, uint64_t addr,
 void vol_cluster_membership(struct vol *v, bool left, uint32_t slot);
 /*
  * The heartbeat slots as the watcher last read them (it reads them every
- * renewal interval), if that read is at most max_age_ms old: the slots in
+ * quarter renewal), if that read is at most max_age_ms old: the slots in
  * use, as hb_survey gives them, into si[max] and *n.  -EAGAIN: no such
  * read (not shared yet, the watcher stalled, fenced): read them yourself.
  */

@@ -948,7 +948,10 @@ static void test_dead_holder_waited_for(void)
  * The watcher's reads of the slots are handed out (vol_cluster_slots:
  * the HA agent takes them instead of reading the slots itself): both
  * hosts are there, the reads keep coming (B's counter moves in them),
- * and a read older than asked for is refused.
+ * they come every quarter renewal (never older than half a renewal at 16
+ * moments spread over two renewals; with reads a renewal apart, about
+ * half of those moments would find an older one), and a read older than
+ * asked for is refused.
  */
 static void test_watcher_slots_shared(void)
 {
@@ -956,10 +959,11 @@ static void test_watcher_slots_shared(void)
 	uint64_t first = 0;
 	uint32_t n = 0;
 	bool moved = false;
-	int found;
+	int found, fresh = 0;
+	int64_t half = UHOST_LEASE_MS_DEFAULT / 5 / 2;
 
 	two_hosts();
-	/* Its first read comes a renewal after the start. */
+	/* Its first read comes a quarter renewal after the start. */
 	for (int k = 0; k < 100 && vol_cluster_slots(hosts[0].v, 1000, si, 8,
 							 &n); k++)
 		usleep(20000);
@@ -984,6 +988,14 @@ static void test_watcher_slots_shared(void)
 				 si[i].counter != first;
 	}
 	CU_ASSERT(moved);
+	for (int k = 0; k < 16; k++) {
+		usleep(110000);
+		fresh += !vol_cluster_slots(hosts[0].v, half, si, 8, &n);
+	}
+	CU_ASSERT(fresh >= 14);
+	if (fresh < 14)
+		fprintf(stderr, "\n  %d of 16 reads at most %lld ms old\n",
+			fresh, (long long)half);
 	CU_ASSERT_EQUAL(vol_cluster_slots(hosts[0].v, -1, si, 8, &n), -EAGAIN);
 	/* Room for fewer slots than are in use: refused, not cut short. */
 	CU_ASSERT_EQUAL(vol_cluster_slots(hosts[0].v, 1000, si, 1, &n), -EAGAIN);
