@@ -219,7 +219,7 @@ t_threads() {
 # of a renewal thread stack named by addr2line.
 t_hb_warnings() {
 	local line frame off fn
-	grep -E '(warning|crit): .*hb: slot' "$1" | tail -n "${2:-20}" |
+	{ grep -E '(warning|crit): .*hb: slot' "$1" || true; } | tail -n "${2:-20}" |
 	while IFS= read -r line; do
 		if [[ $line == *"renewal thread stack"* ]]; then
 			for frame in $(grep -oE 'vmfsd\(\+0x[0-9a-f]+\)' <<<"$line"); do
