@@ -12,8 +12,8 @@ root=${1:-.}
 cd "$root" || exit 2
 
 # Public headers every component may use: the on-disk contract, the
-# clock, the version, the error codes and logging.
-common="format clock version error log"
+# clock, the version, the error codes, logging and thread diagnostics.
+common="format clock version error log threadinfo"
 declare -A allow=(
 	[error]=""
 	[format]="lun"
@@ -30,7 +30,7 @@ declare -A allow=(
 )
 # Which component owns each public header.
 declare -A owner=(
-	[error]=error [log]=error [format]=format [clock]=format [version]=format
+	[error]=error [log]=error [threadinfo]=error [format]=format [clock]=format [version]=format
 	[lun]=lun [lockmgr]=lockmgr [journal]=journal [vol]=vol
 	[fuse]=fuse [fsck]=fsck [vmfsd]=vmfsd [hypervisor]=hypervisor
 )
