@@ -747,9 +747,11 @@ int hb_leave(struct hb *hb)
 	hb->stop = true;
 	pthread_cond_broadcast(&hb->cv);
 	pthread_mutex_unlock(&hb->lk);
-	pthread_join(hb->thr, NULL);
+	/* The watchdog first: it may signal the renewal thread, which must
+	 * not have been joined by then. */
 	if (hb->wd_started)
 		pthread_join(hb->wd_thr, NULL);
+	pthread_join(hb->thr, NULL);
 	/* Freeing the slot is a write like any other: not after the lease
 	 * (the gate exempts our slot; this is where it is checked). */
 	if (!hb->fenced && vmfs_mono_ms() >= hb->valid_until_ms)
