@@ -75,7 +75,8 @@ struct vslot_seen {
 	uint8_t uuid[VMFS_UUID_SIZE];
 	uint64_t hb_gen, counter;
 	int64_t since_ms;
-	bool preempt_refused;      /* early recovery refused: wait for D */
+	/* Early recovery (vcl_fenced_early) of a still slot: PREEMPT_* */
+	unsigned preempt;
 };
 
 /* One lock the handover worker is to let go of; asked: a member asked
@@ -1510,6 +1511,11 @@ int vol_recover_slot(struct lun *lun, struct lun *hb_lun,
 	return ret;
 }
 
+/* vslot_seen.preempt, for the slot's current stillness: no PREEMPT
+ * failed yet; one failed and was logged (tried again at every read);
+ * refused for good (no fencing target here: wait for D). */
+enum { PREEMPT_TRY, PREEMPT_FAILED, PREEMPT_REFUSED };
+
 /*
  * A host whose slot stood still for its fence time F plus half a renewal
  * has stopped writing by its own rule (its write gate closed at its last
@@ -1518,23 +1524,35 @@ int vol_recover_slot(struct lun *lun, struct lun *hb_lun,
  * Where the target fences (persistent reservations), a PREEMPT of its key
  * refuses all of that at once, so the host may be recovered now instead
  * of at D (PROTOCOL.md section 10).  True when its key is preempted.
+ * A PREEMPT that failed on the way (no answer in time, a lost session,
+ * another survivor's reservation being made at that moment) is tried
+ * again at the next read of the slots, so that one lost command does not
+ * push the recovery out to D.
  */
 static bool vcl_fenced_early(struct vol *v, const struct hb_slot_info *si,
 			     const struct hb_timeouts *t, int64_t still_ms,
-			     bool *refused)
+			     unsigned *state)
 {
 	struct vcl *c = v->cl;
 	int ret;
 
-	if (*refused || si->state != VMFS_HB_ACTIVE ||
+	if (*state == PREEMPT_REFUSED || si->state != VMFS_HB_ACTIVE ||
 	    still_ms < (int64_t)(t->fence_ms + t->renew_ms / 2))
 		return false;
 	ret = lun_pr_preempt(c->o.hb_lun, lun_pr_key(si->host_uuid, si->hb_gen));
+	if (ret == -EOPNOTSUPP || ret == -EINVAL || ret == -VMFS_E_FENCED) {
+		/* No fencing target here, or this host is fenced itself:
+		 * wait for D, without asking again while it stands still. */
+		*state = PREEMPT_REFUSED;
+		return false;
+	}
 	if (ret) {
-		/* No fencing target, or it failed or refused (a
-		 * reservation not ours): wait for D, without asking again
-		 * every pass while the slot stands still. */
-		*refused = true;
+		if (*state == PREEMPT_TRY)
+			VLOG(LOG_WARNING, "host %s (slot %u) stood still for %lld ms: the PREEMPT of its persistent-reservation key failed (%s); trying again at each read of the slots, and recovering it after %u ms at the latest",
+			     si->hostname[0] ? si->hostname : "?", si->slot,
+			     (long long)still_ms, vmfs_strerror(ret),
+			     t->dead_ms);
+		*state = PREEMPT_FAILED;
 		return false;
 	}
 	VLOG(LOG_NOTICE, "host %s (slot %u) stood still for %lld ms of its %u ms lease: its persistent-reservation key is preempted, so it is recovered now rather than after %u ms",
@@ -1592,18 +1610,19 @@ static void vcl_watch_slots(struct vol *v, bool *others)
 			s->hb_gen = si->hb_gen;
 			s->counter = si->counter;
 			s->since_ms = now;
-			s->preempt_refused = false;
+			s->preempt = PREEMPT_TRY;
 			continue;
 		}
 		hb_timeouts_from_lease(si->lease_ms, &t);
 		if (now - s->since_ms < (int64_t)t.dead_ms) {
-			bool early, refused = s->preempt_refused;
+			unsigned state = s->preempt;
+			bool early;
 
 			pthread_mutex_unlock(&c->thr_mu);
 			early = vcl_fenced_early(v, si, &t, now - s->since_ms,
-						 &refused);
+						 &state);
 			pthread_mutex_lock(&c->thr_mu);
-			s->preempt_refused = refused;
+			s->preempt = state;
 			if (!early)
 				continue;
 		}
