@@ -7,7 +7,8 @@
 #      python3 loop for SECS seconds per phase): one host alone; three
 #      hosts each in its own directory (the total); three hosts in one
 #      shared directory (the total and the slowest host, so a livelock
-#      shows);
+#      shows); both again with --disk-asks off (no lock kept between
+#      operations: the protocol of PROTOCOL.md section 3);
 #   2. lock costs: the time of an open + close of a file while shared
 #      (one acquire and one release of its lock, a compare-and-write each)
 #      and the time from kill -9 of a host holding a file open to a
@@ -44,11 +45,13 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-hmount() { # NAME
-	mkdir -p "$dir/mnt-$1" "$dir/state-$1"
-	"$vmfs" mount --state-dir "$dir/state-$1" --host-name "$1" \
-		--log-file "$dir/vmfsd-$1.log" "$lun" "$dir/mnt-$1"
-	mounted+=("$dir/mnt-$1")
+hmount() { # NAME [vmfs mount options...]
+	local h=$1
+	shift
+	mkdir -p "$dir/mnt-$h" "$dir/state-$h"
+	"$vmfs" mount --state-dir "$dir/state-$h" --host-name "$h" \
+		--log-file "$dir/vmfsd-$h.log" "$@" "$lun" "$dir/mnt-$h"
+	mounted+=("$dir/mnt-$h")
 }
 humount() {
 	"$vmfs" umount "$dir/mnt-$1"
@@ -81,16 +84,42 @@ echo "== 1. metadata ops/s (create + stat + unlink), $SECS s per phase"
 hmount A
 alone=$(ops "$dir/mnt-A" alone "$SECS" A | awk '{print $2}')
 echo "one host alone:                     $alone ops/s"
+# settle TAG: after the mounts, each host's directories made, then 8 s:
+# every host's HA agent walks the datastore once after its mount (which
+# asks for what the others keep), and a lock asked for on the disk is let
+# go after each operation for 5 s (PROTOCOL.md section 9a).  The phases
+# measure the steady state after that.
+settle() {
+	for h in A B C; do
+		mkdir -p "$dir/mnt-$h/own-$h$1"
+	done
+	mkdir -p "$dir/mnt-A/shared$1"
+	sleep 8
+}
 hmount B
 hmount C
-sleep 3
-own=$( (for h in A B C; do ops "$dir/mnt-$h" "own-$h" "$SECS" "$h" & done; wait) |
-	awk '{t += $2; s = s " " $1 "=" $2} END {print t, s}')
-echo "three hosts, each in its own dir:   ${own%% *} ops/s total (${own#* }), $(python3 -c "print('%.2f' % (${own%% *} / $alone))") x one host"
-shr=$( (for h in A B C; do ops "$dir/mnt-$h" shared "$SECS" "$h" & done; wait) |
-	awk '{t += $2; s = s " " $1 "=" $2; if (min == "" || $2 < min) min = $2} END {print t, min, s}')
-read -r shr_total shr_min shr_rest <<<"$shr"
-echo "three hosts, one shared dir:        $shr_total ops/s total (slowest host $shr_min;$shr_rest), $(python3 -c "print('%.2f' % ($shr_total / $alone))") x one host"
+settle ""
+# shared_phases WHAT: three hosts in their own directories, then in one.
+shared_phases() {
+	local own shr shr_total shr_min shr_rest
+	for h in A B C; do ops "$dir/mnt-$h" "own-$h$1" "$SECS" "$h" >"$dir/ops-$h" & done
+	wait
+	own=$(cat "$dir"/ops-[ABC] | awk '{t += $2; s = s " " $1 "=" $2} END {print t, s}')
+	echo "three hosts, each in its own dir$2: ${own%% *} ops/s total (${own#* }), $(python3 -c "print('%.2f' % (${own%% *} / $alone))") x one host"
+	for h in A B C; do ops "$dir/mnt-$h" "shared$1" "$SECS" "$h" >"$dir/ops-$h" & done
+	wait
+	shr=$(cat "$dir"/ops-[ABC] | awk '{t += $2; s = s " " $1 "=" $2; if (min == "" || $2 < min) min = $2} END {print t, min, s}')
+	read -r shr_total shr_min shr_rest <<<"$shr"
+	echo "three hosts, one shared dir$2:      $shr_total ops/s total (slowest host $shr_min;$shr_rest), $(python3 -c "print('%.2f' % ($shr_total / $alone))") x one host"
+}
+shared_phases "" ""
+# The disk-only protocol without asks (PROTOCOL.md §3): every operation
+# lets go of its locks at its end.
+for h in A B C; do humount "$h"; done
+mounted=()
+for h in A B C; do hmount "$h" --disk-asks off; done
+settle -off
+shared_phases "-off" ", --disk-asks off"
 
 echo "== 2. lock costs"
 t0=$(date +%s%N)

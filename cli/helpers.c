@@ -112,6 +112,8 @@ static const struct helper_mount_opt {
 	{ "lock-primitive", "--lock-primitive", true },
 	{ "no_cluster", "--no-cluster", false },
 	{ "no-cluster", "--no-cluster", false },
+	{ "disk_asks", "--disk-asks", true },
+	{ "disk-asks", "--disk-asks", true },
 	/* ro wins over rw wherever each comes: a volume asked for read-only
 	 * is never mounted read-write. */
 	{ "ro",        "--ro",        false },
@@ -139,6 +141,8 @@ static void help_mount_helper(void)
 	       "                               --lock-primitive P\n"
 	       "                ro             --ro (read-only; wins over rw)\n"
 	       "                no_cluster     --no-cluster (also no-cluster)\n"
+	       "                disk_asks=on|off\n"
+	       "                               --disk-asks on|off (also disk-asks=)\n"
 	       "              accepted and ignored (mount(8)'s): rw, defaults, _netdev,\n"
 	       "              nofail, auto, noauto, user, nouser, users, owner, group,\n"
 	       "              x-*, comment=*\n"

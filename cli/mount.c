@@ -91,6 +91,11 @@ void help_mount(void)
 	       "                         the volume through the disk alone (slower lock\n"
 	       "                         handovers; 'vmfs hosts' on other hosts shows\n"
 	       "                         this one as not in the group)\n"
+	       "      --disk-asks on|off hosts that cannot ask for a lock over corosync\n"
+	       "                         ask through their heartbeat slots, so locks stay\n"
+	       "                         cached between operations without corosync too\n"
+	       "                         (default on; off: without corosync every\n"
+	       "                         operation lets go of its locks at its end)\n"
 	       "  -h, --help             show this help\n",
 	       MOUNT_READY_TIMEOUT_MS / 1000, VMFSD_DEFAULT_STATE_DIR,
 	       VFUSE_DEFAULT_THREADS, HB_MIN_LEASE_MS, HB_MAX_LEASE_MS);
@@ -376,13 +381,14 @@ struct mount_args {
 	bool debug;
 	bool ro;
 	bool no_cluster;
+	const char *disk_asks;
 	char lun[PATH_MAX + 8];
 	char mountpoint[PATH_MAX];
 	char log_abs[PATH_MAX];
 };
 
 /* vmfsd's argv: every option mount passes on, once, and the NULL. */
-#define MOUNT_MAX_ARGS 32
+#define MOUNT_MAX_ARGS 40
 
 static void mount_build_argv(const struct mount_args *a, char **args,
 			     char *fdbuf)
@@ -412,6 +418,10 @@ static void mount_build_argv(const struct mount_args *a, char **args,
 		args[n++] = "--ro";
 	if (a->no_cluster)
 		args[n++] = "--no-cluster";
+	if (a->disk_asks) {
+		args[n++] = "--disk-asks";
+		args[n++] = (char *)a->disk_asks;
+	}
 	if (a->threads) {
 		args[n++] = "--threads";
 		args[n++] = (char *)a->threads;
@@ -589,7 +599,7 @@ static int mount_check_lun(const char *lun_spec, char uuid[37])
 int cmd_mount(int argc, char **argv)
 {
 	enum { O_HOST_NAME = 256, O_LOCK_PRIM, O_LEASE, O_CACHE, O_NO_CLUSTER,
-	       O_VM_MEM };
+	       O_VM_MEM, O_DISK_ASKS };
 	static const struct option longopts[] = {
 		{ "state-dir",  required_argument, NULL, 'S' },
 		{ "foreground", no_argument,       NULL, 'f' },
@@ -604,6 +614,7 @@ int cmd_mount(int argc, char **argv)
 		{ "ro",         no_argument,       NULL, 'r' },
 		{ "no-cluster", no_argument,       NULL, O_NO_CLUSTER },
 		{ "vm-memory",  required_argument, NULL, O_VM_MEM },
+		{ "disk-asks",  required_argument, NULL, O_DISK_ASKS },
 		{ "help",       no_argument,       NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
@@ -687,6 +698,12 @@ int cmd_mount(int argc, char **argv)
 			break;
 		case O_NO_CLUSTER:
 			a.no_cluster = true;
+			break;
+		case O_DISK_ASKS:
+			if (strcmp(optarg, "on") && strcmp(optarg, "off"))
+				return cli_usage_err("--disk-asks '%s': must be on or off",
+						     optarg);
+			a.disk_asks = optarg;
 			break;
 		case 'h':
 			help_mount();

@@ -70,8 +70,20 @@ int cli_net_local_info(const char *vol_uuid, struct vmfsd_info *di)
 	return c.silent ? -ETIMEDOUT : -ENOENT;
 }
 
+/* The lock cache, with or without the group: asks on the disk. */
+static void net_print_disk(const struct vmfsd_info *d)
+{
+	printf("lock cache          %s (%" PRIu64 " locks kept now); asked on "
+	       "the disk %" PRIu64 " times; asked on the disk by others %" PRIu64
+	       " times (%" PRIu64 " answered \"kept for open files\")\n",
+	       d->cluster_caching ? "on" : "off", d->cluster_cached,
+	       d->disk_asked, d->disk_requests, d->disk_busy);
+}
+
 void cli_net_print_text(const struct vmfsd_info *d)
 {
+	if (d->cluster_state[0])
+		net_print_disk(d);
 	if (!d->cluster_state[0]) {
 		printf("cluster             unknown (this vmfsd predates the "
 		       "cluster fast path)\n");
@@ -121,12 +133,15 @@ void cli_net_print_json(const struct vmfsd_info *d)
 	       "\"rejected\": %" PRIu64 ", \"caching\": %s, \"cached\": %" PRIu64
 	       ", \"asked\": %" PRIu64 ", \"answered\": %" PRIu64
 	       ", \"ask_timeouts\": %" PRIu64 ", \"requests\": %" PRIu64
-	       ", \"handed\": %" PRIu64 ", \"members\": [",
+	       ", \"handed\": %" PRIu64 ", \"disk_asked\": %" PRIu64
+	       ", \"disk_requests\": %" PRIu64 ", \"disk_busy\": %" PRIu64
+	       ", \"members\": [",
 	       d->cluster_nodeid, d->cluster_quorate ? "true" : "false",
 	       d->cluster_joins, d->cluster_rejected,
 	       d->cluster_caching ? "true" : "false", d->cluster_cached,
 	       d->cluster_asked, d->cluster_answered, d->cluster_ask_timeouts,
-	       d->cluster_requests, d->cluster_handed);
+	       d->cluster_requests, d->cluster_handed, d->disk_asked,
+	       d->disk_requests, d->disk_busy);
 	for (uint32_t i = 0; i < d->cluster_nmembers; i++) {
 		const struct vmfsd_cluster_member *m = &d->cluster_members[i];
 

@@ -61,6 +61,12 @@ int fmt_hb_slot_decode(const struct vmfs_hb_slot *d, struct fmt_hb_slot *hs)
 	str_decode(hs->addr, d->hs_addr, sizeof(d->hs_addr));
 	str_decode(hs->hostname, d->hs_hostname, sizeof(d->hs_hostname));
 	hs->vm_free_mib = le64toh(d->hs_vm_free_mib);
+	hs->flags = le32toh(d->hs_flags);
+	hs->want_seq = le32toh(d->hs_want_seq);
+	hs->want_addr = le64toh(d->hs_want_addr);
+	hs->busy_slot = le32toh(d->hs_busy_slot);
+	hs->busy_seq = le32toh(d->hs_busy_seq);
+	hs->busy_addr = le64toh(d->hs_busy_addr);
 	return hs->state > VMFS_HB_REPLAYING ? -VMFS_E_CORRUPT : 0;
 }
 
@@ -79,4 +85,10 @@ void fmt_hb_slot_encode(const struct fmt_hb_slot *hs, struct vmfs_hb_slot *d)
 	str_encode(d->hs_addr, hs->addr, sizeof(d->hs_addr));
 	str_encode(d->hs_hostname, hs->hostname, sizeof(d->hs_hostname));
 	d->hs_vm_free_mib = htole64(hs->vm_free_mib);
+	d->hs_flags = htole32(hs->flags);
+	d->hs_want_seq = htole32(hs->want_seq);
+	d->hs_want_addr = htole64(hs->want_addr);
+	d->hs_busy_slot = htole32(hs->busy_slot);
+	d->hs_busy_seq = htole32(hs->busy_seq);
+	d->hs_busy_addr = htole64(hs->busy_addr);
 }

@@ -29,6 +29,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <time.h>
 #include <unistd.h>
 #include "vmfs/log.h"
@@ -37,6 +38,9 @@
 #include "vmfs/lockmgr.h"
 #include "vmfs/lun.h"
 #include "lock_int.h"
+
+/* The shortest time between two renewals that wants bring forward. */
+#define HB_ASK_GAP_MS 50
 
 struct hb {
 	struct lun *lun;
@@ -64,6 +68,16 @@ struct hb {
 	uint64_t gen;
 	/* hb_set_vm_free: written into the slot at the next renewal. */
 	uint64_t vm_free_mib;
+	/* hb_want, hb_busy (under lk): written at the next renewal, which
+	 * renew_now brings forward. */
+	bool asks;
+	bool want_excl;
+	uint32_t want_seq;
+	uint64_t want_addr;
+	uint32_t busy_slot, busy_seq;
+	uint64_t busy_addr;
+	bool renew_now;
+	int64_t last_start_ms;     /* of the last renewal (renew thread) */
 	/* The renewal watchdog (wd_thread) and, under lk, what the renewal
 	 * thread is at: the start of the renewal it runs (0 between
 	 * renewals), how many it started, the last one the watchdog warned
@@ -86,6 +100,46 @@ static uint64_t hb_vm_free_get(struct hb *hb)
 void hb_set_vm_free(struct hb *hb, uint64_t mib)
 {
 	__atomic_store_n(&hb->vm_free_mib, mib, __ATOMIC_RELAXED);
+}
+
+/* What hb_want and hb_busy put in the slot (lk held). */
+static void hb_asks_fill(struct hb *hb, struct fmt_hb_slot *h)
+{
+	h->flags = (hb->asks ? VMFS_HB_F_ASKS : 0) |
+		   (hb->want_addr && hb->want_excl ? VMFS_HB_F_WANT_EXCL : 0);
+	h->want_seq = hb->want_seq;
+	h->want_addr = hb->want_addr;
+	h->busy_slot = hb->busy_slot;
+	h->busy_seq = hb->busy_seq;
+	h->busy_addr = hb->busy_addr;
+}
+
+uint32_t hb_want(struct hb *hb, uint64_t addr, bool excl)
+{
+	uint32_t seq;
+
+	pthread_mutex_lock(&hb->lk);
+	if (addr) {
+		hb->want_seq++;
+		hb->want_excl = excl;
+		hb->renew_now = true;
+		pthread_cond_broadcast(&hb->cv);  /* the watchdog waits on it too */
+	}
+	hb->want_addr = addr;
+	seq = hb->want_seq;
+	pthread_mutex_unlock(&hb->lk);
+	return seq;
+}
+
+void hb_busy(struct hb *hb, uint32_t slot, uint32_t seq, uint64_t addr)
+{
+	pthread_mutex_lock(&hb->lk);
+	hb->busy_slot = slot;
+	hb->busy_seq = seq;
+	hb->busy_addr = addr;
+	hb->renew_now = true;
+	pthread_cond_broadcast(&hb->cv);  /* the watchdog waits on it too */
+	pthread_mutex_unlock(&hb->lk);
 }
 
 static struct vmfs_hb_slot *slot_of(uint8_t *sector)
@@ -244,6 +298,9 @@ static int renew(struct hb *hb)
 	(void)fmt_hb_slot_decode(hs, &h);
 	h.counter++;
 	h.vm_free_mib = hb_vm_free_get(hb);
+	pthread_mutex_lock(&hb->lk);
+	hb_asks_fill(hb, &h);
+	pthread_mutex_unlock(&hb->lk);
 	fmt_hb_slot_encode(&h, hs);
 	slot_seal(hb->next, hb->slot_addr);
 	ret = hb_caw_wait(hb, left > 0 ? (unsigned)left : 0, hb->cur, hb->next,
@@ -347,13 +404,26 @@ static void *renew_thread(void *arg)
 		bool slow;
 		int ret;
 
-		until = vmfs_mono_timespec(next_ms * 1000000LL);
-		while (!hb->stop &&
-		       pthread_cond_timedwait(&hb->cv, &hb->lk, &until) != ETIMEDOUT)
-			;
+		/* At its time, or sooner for a want or an answer to one
+		 * (hb_want, hb_busy), but never more than one renewal per
+		 * HB_ASK_GAP_MS: a host that waits for lock after lock does
+		 * not turn its heartbeat into a stream of writes. */
+		for (;;) {
+			int64_t due = next_ms;
+
+			if (hb->renew_now &&
+			    hb->last_start_ms + HB_ASK_GAP_MS < due)
+				due = hb->last_start_ms + HB_ASK_GAP_MS;
+			if (hb->stop || vmfs_mono_ms() >= due)
+				break;
+			until = vmfs_mono_timespec(due * 1000000LL);
+			pthread_cond_timedwait(&hb->cv, &hb->lk, &until);
+		}
 		if (hb->stop)
 			break;
+		hb->renew_now = false;
 		start_ms = vmfs_mono_ms();
+		hb->last_start_ms = start_ms;
 		hb->renew_cpu_ok = !thread_cpu_get(hb->renew_tid, &hb->renew_cpu);
 		hb->renew_start_ms = start_ms;
 		hb->renew_seq++;
@@ -573,6 +643,7 @@ static void slot_claim_image(struct hb *hb, const struct hb_opts *o,
 	h.journal_offset = o->journal_offset + (uint64_t)slot * o->journal_size;
 	h.journal_size = o->journal_size;
 	h.vm_free_mib = hb_vm_free_get(hb);
+	hb_asks_fill(hb, &h);
 	/* The address keeps a terminating NUL in the field, as it always
 	 * has; a host name may fill all 64 bytes (SPEC: character fields),
 	 * which `vmfs mount --host-name` allows. */
@@ -618,6 +689,7 @@ int hb_join(struct lun *lun, uint64_t hb_offset, const struct hb_opts *o,
 	hb->on_fence = o->on_fence;
 	hb->ctx = o->ctx;
 	hb->gate_lun = o->gate_lun;
+	hb->asks = o->asks;
 	hb_timeouts_from_lease(o->lease_ms ? o->lease_ms : r.lease_ms, &hb->t);
 	/* From the claim on, the heartbeat's I/O has the heartbeat's
 	 * timeout (a reserve's wait for a hold left behind depends on it). */
@@ -710,6 +782,11 @@ int hb_join(struct lun *lun, uint64_t hb_offset, const struct hb_opts *o,
 	/* The claim counts as the first renewal. */
 	hb->valid_until_ms = claim_ms + hb->t.fence_ms;
 	memcpy(hb->uuid, o->host_uuid, VMFS_UUID_SIZE);
+	/* Wants start anywhere: an answer left in another host's slot for
+	 * this slot's last mount must not match a want of this one. */
+	if (getrandom(&hb->want_seq, sizeof(hb->want_seq), 0) !=
+	    sizeof(hb->want_seq))
+		hb->want_seq = (uint32_t)vmfs_mono_ms();
 	hb->gen = hb_generation(hb);
 	hb_owner_check_set(hb, true);
 	hb_gate_arm(hb);
@@ -764,6 +841,8 @@ int hb_leave(struct hb *hb)
 		h.state = VMFS_HB_FREE;
 		memset(h.host_uuid, 0, VMFS_UUID_SIZE);
 		h.vm_free_mib = 0;
+		h.flags = h.want_seq = h.busy_slot = h.busy_seq = 0;
+		h.want_addr = h.busy_addr = 0;
 		fmt_hb_slot_encode(&h, hs);
 		slot_seal(hb->next, hb->slot_addr);
 		ret = hb_caw(hb, hb->cur, hb->next, hb->seen);
@@ -822,6 +901,12 @@ static bool slot_decode(const uint8_t *sector, uint64_t addr, uint32_t i,
 	si->counter = h.counter;
 	si->lease_ms = h.lease_ms;
 	si->vm_free_mib = h.vm_free_mib;
+	si->flags = h.flags;
+	si->want_seq = h.want_seq;
+	si->want_addr = h.want_addr;
+	si->busy_slot = h.busy_slot;
+	si->busy_seq = h.busy_seq;
+	si->busy_addr = h.busy_addr;
 	_Static_assert(sizeof(si->hostname) == sizeof(h.hostname),
 		       "hb_slot_info hostname");
 	memcpy(si->hostname, h.hostname, sizeof(si->hostname));

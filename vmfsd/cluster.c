@@ -128,6 +128,20 @@ void vmfsd_cluster_net_info(struct vmfsd *d, struct vmfsd_info *out)
 
 	snprintf(out->cluster_group, sizeof(out->cluster_group), "vmfs-%s",
 		 d->uuid);
+	/* The lock cache works without the group too (disk asks). */
+	if (d->vol) {
+		vol_cluster_net_stats(d->vol, &ns);
+		out->cluster_caching = ns.caching;
+		out->cluster_cached = ns.cached;
+		out->cluster_asked = ns.asked;
+		out->cluster_answered = ns.answered;
+		out->cluster_ask_timeouts = ns.ask_timeouts;
+		out->cluster_requests = ns.requests;
+		out->cluster_handed = ns.handed;
+		out->disk_asked = ns.disk_asked;
+		out->disk_requests = ns.disk_requests;
+		out->disk_busy = ns.disk_busy;
+	}
 	if (!d->cn) {
 		snprintf(out->cluster_state, sizeof(out->cluster_state), "off");
 		snprintf(out->cluster_why, sizeof(out->cluster_why), "%s",
@@ -162,14 +176,4 @@ void vmfsd_cluster_net_info(struct vmfsd *d, struct vmfsd_info *out)
 		out->cluster_nmembers = i + 1;
 	}
 	free(v);
-	if (d->vol) {
-		vol_cluster_net_stats(d->vol, &ns);
-		out->cluster_caching = ns.caching;
-		out->cluster_cached = ns.cached;
-		out->cluster_asked = ns.asked;
-		out->cluster_answered = ns.answered;
-		out->cluster_ask_timeouts = ns.ask_timeouts;
-		out->cluster_requests = ns.requests;
-		out->cluster_handed = ns.handed;
-	}
 }

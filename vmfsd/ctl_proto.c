@@ -191,6 +191,9 @@ static const struct ctl_field info_fields[] = {
 	FLD(vmfsd_info, "cluster_ask_timeouts", F_U64, cluster_ask_timeouts),
 	FLD(vmfsd_info, "cluster_requests", F_U64, cluster_requests),
 	FLD(vmfsd_info, "cluster_handed", F_U64, cluster_handed),
+	FLD(vmfsd_info, "disk_asked", F_U64, disk_asked),
+	FLD(vmfsd_info, "disk_requests", F_U64, disk_requests),
+	FLD(vmfsd_info, "disk_busy", F_U64, disk_busy),
 	FLD(vmfsd_info, "ha_events", F_STR, ha_events),
 };
 

@@ -96,6 +96,11 @@ static void vmfsd_help(void)
 	       "                      the volume through the disk alone (by default vmfsd\n"
 	       "                      joins it whenever corosync runs on this host, and\n"
 	       "                      follows corosync going away and coming back)\n"
+	       "  --disk-asks on|off  keep locks between operations also while a host\n"
+	       "                      cannot ask for them over corosync: such hosts\n"
+	       "                      ask through their heartbeat slots (default on;\n"
+	       "                      off: without corosync every operation lets go of\n"
+	       "                      its locks at its end)\n"
 	       "  --help              show this help\n"
 	       "  --version           show the version (alone on the command line)\n\n"
 	       "Notices (mounted, journal replayed, unmounted), warnings and errors also\n"
@@ -204,7 +209,7 @@ static int vmfsd_parse_args(int argc, char **argv, struct vmfsd_args *a)
 {
 	enum { O_LUN = 256, O_MP, O_STATE, O_FG, O_READY, O_LOG, O_DEBUG,
 	       O_THREADS, O_COMMIT, O_LEASE, O_CACHE, O_HOST_NAME, O_LOCK_PRIM, O_RO,
-	       O_NO_CLUSTER, O_VM_MEM };
+	       O_NO_CLUSTER, O_VM_MEM, O_DISK_ASKS };
 	static const struct option longopts[] = {
 		{ "lun",        required_argument, NULL, O_LUN },
 		{ "mountpoint", required_argument, NULL, O_MP },
@@ -222,6 +227,7 @@ static int vmfsd_parse_args(int argc, char **argv, struct vmfsd_args *a)
 		{ "ro",         no_argument,       NULL, O_RO },
 		{ "no-cluster", no_argument,       NULL, O_NO_CLUSTER },
 		{ "vm-memory",  required_argument, NULL, O_VM_MEM },
+		{ "disk-asks",  required_argument, NULL, O_DISK_ASKS },
 		{ "help",       no_argument,       NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
@@ -320,6 +326,12 @@ static int vmfsd_parse_args(int argc, char **argv, struct vmfsd_args *a)
 			break;
 		case O_NO_CLUSTER:
 			a->no_cluster = true;
+			break;
+		case O_DISK_ASKS:
+			if (strcmp(optarg, "on") && strcmp(optarg, "off"))
+				return vmfsd_usage_err(a, "--disk-asks '%.100s': must be on or off",
+						       optarg);
+			a->no_disk_asks = !strcmp(optarg, "off");
 			break;
 		case 'h':
 			vmfsd_help();

@@ -447,6 +447,8 @@ static int vmfsd_cluster(struct vmfsd *d, const struct vol_geom *g)
 	co.my_slot = hb_slot_index(d->hb);
 	co.my_hb_gen = hb_generation(d->hb);
 	co.prim = d->lock_prim;
+	if (!d->a->no_disk_asks && !d->a->ro)
+		co.hb = d->hb;
 	hb_timeouts_get(d->hb, &co.t);
 	co.why = why;
 	co.why_len = sizeof(why);
@@ -543,6 +545,8 @@ static int vmfsd_join(struct vmfsd *d, const struct vol_geom *g)
 	o.journal_size = g->journal_size_bytes;
 	o.lease_ms = d->a->lease_ms;
 	o.gate_lun = d->lun;
+	/* A read-only host takes no locks: nobody asks it for any. */
+	o.asks = !d->a->no_disk_asks && !d->a->ro;
 	o.on_fence = vmfsd_on_fence;
 	o.ctx = d;
 	ret = hb_join(d->hb_lun, g->hb_offset, &o, &d->hb);

@@ -61,6 +61,7 @@ struct vmfsd_args {
 	char host_name[VMFSD_HOST_NAME_MAX + 1];   /* --host-name; "": not given */
 	unsigned lock_prim;       /* --lock-primitive: LOCK_PRIM_*, 0 auto */
 	bool no_cluster;          /* --no-cluster: disk-only */
+	bool no_disk_asks;        /* --disk-asks off */
 	uint64_t vm_mem_bytes;    /* --vm-memory; 0: MemTotal */
 };
 

@@ -53,6 +53,8 @@ struct vheld {
 	bool dirty;                /* cached with changes not home yet: */
 	uint64_t seq;              /* ... in this sealed transaction */
 	int64_t used_ms;           /* the last operation that used it ended */
+	int64_t contended_until;   /* asked for on the disk (§9a): let go
+				    * after each operation until then */
 	bool kheld;                /* the kernel keeps what it covers
 				    * (vol_kcache_hold) */
 	bool leaving;              /* being let go: the kernel may keep
@@ -77,6 +79,11 @@ struct vslot_seen {
 	int64_t since_ms;
 	/* Early recovery (vcl_fenced_early) of a still slot: PREEMPT_* */
 	unsigned preempt;
+	/* Disk asks (§9a): it reads wants; the last want of it we saw. */
+	bool asks;
+	bool want_valid;
+	uint64_t want_gen;
+	uint32_t want_seq;
 };
 
 /* One lock the handover worker is to let go of; asked: a member asked
@@ -132,6 +139,10 @@ struct vcl {
 	void *net_arg;
 	bool caching;                /* locks stay held between operations
 				      * (held_mu) */
+	bool net_all;                /* ... and every other host can ask
+				      * over the fast path: the kernel may
+				      * keep what they cover (held_mu) */
+	uint32_t *wq;                /* the watcher's new wants: indexes of si */
 	bool net_check;              /* membership changed (thr_mu) */
 	bool any_suspect;            /* a slot is watched closely */
 	/* The handover worker: members' requests, served off their thread,
@@ -144,6 +155,7 @@ struct vcl {
 	uint32_t hw_n, hw_cap;
 	bool hw_kc_drop;             /* the kernel forgets first (shared) */
 	bool hw_flush;               /* release every cached lock */
+	bool hw_drop;                /* ... even while caching (§9a) */
 	bool hw_trim;                /* release the cached locks left idle */
 	bool release_failed;         /* a release failed: trim at the next
 				      * tick (held_mu) */
@@ -375,6 +387,92 @@ static bool vcl_silent(const struct vcl *c, const struct lock_state *st,
 }
 
 /*
+ * Disk asks (docs/PROTOCOL.md §9a).  A wait this long for a live holder
+ * that the fast path cannot ask puts a want for the lock in our slot
+ * (hb_want); a wait that goes on posts a new one every half renewal (the
+ * holder may have taken the lock again meanwhile).
+ */
+#define VCL_DISK_ASK_AFTER_MS 20
+/*
+ * A lock asked for on the disk, by us or of us, is not kept between
+ * operations for this long: hosts that take turns at it go the way of
+ * §3 (each operation lets go of it at its end), rather than pay a
+ * quarter renewal for every turn.  Every new ask starts it again.
+ */
+#define VCL_CONTEND_MS 5000
+
+/* Mark the lock at addr asked for on the disk (held_mu held); true if
+ * it was not so already. */
+static bool vcl_contend(struct vcl *c, uint64_t addr, int64_t now)
+{
+	struct vheld *h = held_find(c, addr, false);
+	bool fresh;
+
+	if (!h)
+		return false;
+	fresh = h->contended_until <= now;
+	h->contended_until = now + VCL_CONTEND_MS;
+	return fresh;
+}
+
+/* Does this host keep h between operations (held_mu held)? */
+static bool vcl_keeps(const struct vcl *c, const struct vheld *h)
+{
+	return c->caching && !h->wanted &&
+	       (!h->contended_until || h->contended_until <= vmfs_mono_ms());
+}
+
+/* Can the fast path ask every holder in st but us? */
+static bool vcl_net_reaches(struct vcl *c, const struct lock_state *st)
+{
+	bool all = true;
+
+	pthread_rwlock_rdlock(&c->net_rw);
+	for (uint32_t i = 0; i < st->nholders && all; i++)
+		if (!vcl_is_me(c, &st->holders[i]))
+			all = c->net && c->net->is_member(c->net_arg,
+							  &st->holders[i]);
+	pthread_rwlock_unlock(&c->net_rw);
+	return all;
+}
+
+/* Did a holder in st answer one of our wants first..last for addr "kept
+ * for files open here" (hb_busy)?  By the watcher's last read of the
+ * slots. */
+static bool vcl_disk_busy(struct vcl *c, const struct lock_state *st,
+			  uint64_t addr, uint32_t first, uint32_t last)
+{
+	bool busy = false;
+
+	pthread_mutex_lock(&c->thr_mu);
+	for (uint32_t i = 0; c->last_ms && i < c->last_n && !busy; i++) {
+		const struct hb_slot_info *si = &c->last_si[i];
+
+		if (si->busy_slot != c->o.my_slot || si->busy_addr != addr ||
+		    si->busy_seq - first > last - first)
+			continue;
+		for (uint32_t k = 0; k < st->nholders; k++)
+			busy |= st->holders[k].slot == si->slot &&
+				!vcl_is_me(c, &st->holders[k]);
+	}
+	pthread_mutex_unlock(&c->thr_mu);
+	return busy;
+}
+
+/* Put a want for addr in our slot; its sequence. */
+static uint32_t vcl_disk_ask(struct vcl *c, uint64_t addr,
+			     enum vmfs_lock_mode mode)
+{
+	uint32_t seq = hb_want(c->o.hb, addr, mode != VMFS_LOCK_READONLY);
+
+	NS_ADD(c, disk_asked);
+	pthread_mutex_lock(&c->held_mu);
+	(void)vcl_contend(c, addr, vmfs_mono_ms());
+	pthread_mutex_unlock(&c->held_mu);
+	return seq;
+}
+
+/*
  * Acquire addr in mode.  Holders that are live make us wait up to
  * live_ms; holders that are dead (their host not yet recovered) up to
  * dead_ms more, while the tick recovers them; holders whose slot moved on
@@ -382,10 +480,14 @@ static bool vcl_silent(const struct vcl *c, const struct lock_state *st,
  * when the live wait ends is waited for as a dead one.
  * -EBUSY with *st naming who is in the way.
  */
-static int vcl_acquire(struct vcl *c, uint64_t addr, enum vmfs_lock_mode mode,
-		       unsigned live_ms, bool wait_dead, struct lock_state *st)
+static int vcl_acquire_asking(struct vcl *c, uint64_t addr,
+			      enum vmfs_lock_mode mode, unsigned live_ms,
+			      bool wait_dead, struct lock_state *st,
+			      int64_t *disk_asked)
 {
 	int64_t start = vmfs_mono_ms();
+	uint32_t want_seq = 0, first_seq = 0;
+	bool net_failed = false, turns = false;
 	int64_t live_end = start + live_ms;
 	int64_t dead_end = wait_dead ? start + live_ms + c->o.t.dead_ms +
 				       c->o.t.lease_ms : live_end;
@@ -443,11 +545,52 @@ static int vcl_acquire(struct vcl *c, uint64_t addr, enum vmfs_lock_mode mode,
 				continue;
 			if (busy && busy_ends)
 				return -EBUSY;
+			net_failed = !busy;
+			now = vmfs_mono_ms();
+		}
+		/* A live holder the fast path cannot ask is in the way: this
+		 * lock is taken in turns, so it is not kept between
+		 * operations for a while (it stays so while the turns go
+		 * on, with no ask needed). */
+		if (!dead && !gone && c->o.hb && !turns &&
+		    !vcl_net_reaches(c, st)) {
+			turns = true;
+			pthread_mutex_lock(&c->held_mu);
+			(void)vcl_contend(c, addr, now);
+			pthread_mutex_unlock(&c->held_mu);
+		}
+		/* Holders the fast path cannot ask (or did not answer): ask
+		 * on the disk, once the wait is longer than an operation. */
+		if (!dead && !gone && c->o.hb && now < live_end &&
+		    now - start >= VCL_DISK_ASK_AFTER_MS &&
+		    (net_failed || !vcl_net_reaches(c, st))) {
+			if (!*disk_asked ||
+			    now - *disk_asked >= c->o.t.renew_ms / 2) {
+				want_seq = vcl_disk_ask(c, addr, mode);
+				if (!*disk_asked)
+					first_seq = want_seq;
+				*disk_asked = now;
+			}
+			if (busy_ends &&
+			    vcl_disk_busy(c, st, addr, first_seq, want_seq))
+				return -EBUSY;
 		}
 		sleep_ms(backoff + (unsigned)(random() % (backoff + 1)));
 		if (backoff < 200)
 			backoff *= 2;
 	}
+}
+
+static int vcl_acquire(struct vcl *c, uint64_t addr, enum vmfs_lock_mode mode,
+		       unsigned live_ms, bool wait_dead, struct lock_state *st)
+{
+	int64_t disk_asked = 0;
+	int ret = vcl_acquire_asking(c, addr, mode, live_ms, wait_dead, st,
+				     &disk_asked);
+
+	if (disk_asked)
+		hb_want(c->o.hb, 0, false);
+	return ret;
 }
 
 /* Upgrade our READONLY lock at addr to EXCLUSIVE, asking the other
@@ -471,8 +614,16 @@ static int vcl_upgrade(struct vcl *c, uint64_t addr, unsigned live_ms,
 		if (ret != -EBUSY || !left)
 			return ret;
 		if (!vcl_ask(c, st, addr, VMFS_LOCK_EXCLUSIVE,
-			     left < VCL_ASK_MS ? left : VCL_ASK_MS, &busy))
-			return lock_upgrade(c->lk, addr, left, st);
+			     left < VCL_ASK_MS ? left : VCL_ASK_MS, &busy)) {
+			/* The other readers on the disk, if it comes to that
+			 * (§9a), and the lock manager's own wait. */
+			if (!c->o.hb || busy)
+				return lock_upgrade(c->lk, addr, left, st);
+			vcl_disk_ask(c, addr, VMFS_LOCK_EXCLUSIVE);
+			ret = lock_upgrade(c->lk, addr, left, st);
+			hb_want(c->o.hb, 0, false);
+			return ret;
+		}
 		ret = lock_upgrade(c->lk, addr, 0, st);
 		if (ret != -EBUSY)
 			return ret;
@@ -613,7 +764,7 @@ static int vcl_end_home(struct vol *v, struct vcl_optab *op)
 			}
 			h->dirty = true;
 			h->seq = seq;
-			need |= h->wanted || !c->caching;
+			need |= !vcl_keeps(c, h);
 		}
 		if (!need)
 			return 0;
@@ -1081,8 +1232,7 @@ static int open_lock_sync(struct vol *v, struct vheld *h, unsigned wait_ms,
 	/* Detached: the opens here do without the lock (vol_file_detach). */
 	if (h->detached || (!h->open_ro && !h->open_rw)) {
 		/* Kept as a cache unless a member asked for it. */
-		if (h->mode != VMFS_LOCK_FREE && !h->in_op &&
-		    (!c->caching || h->wanted))
+		if (h->mode != VMFS_LOCK_FREE && !h->in_op && !vcl_keeps(c, h))
 			vcl_release_addr(c, h);
 		return 0;
 	}
@@ -1101,7 +1251,7 @@ static int open_lock_sync(struct vol *v, struct vheld *h, unsigned wait_ms,
 	} else if (h->mode == VMFS_LOCK_EXCLUSIVE && want == VMFS_LOCK_READONLY) {
 		/* Kept as a cache: EXCLUSIVE covers the readers.  Used by
 		 * the operation: its end, once the changes are home. */
-		if (h->in_op || (c->caching && !h->wanted))
+		if (h->in_op || vcl_keeps(c, h))
 			return 0;
 		/* A lost answer is asked again once: a downgrade that
 		 * landed finds the lock READONLY ours and changes nothing. */
@@ -1561,12 +1711,14 @@ static bool vcl_fenced_early(struct vol *v, const struct hb_slot_info *si,
 	return true;
 }
 
+static void vcl_disk_want(struct vol *v, const struct hb_slot_info *si);
+
 /* Watch the other slots; recover those that stood still for their lease. */
 static void vcl_watch_slots(struct vol *v, bool *others)
 {
 	struct vcl *c = v->cl;
 	int64_t now = vmfs_mono_ms();
-	uint32_t n = 0;
+	uint32_t n = 0, nw = 0;
 
 	/* A read that failed says nothing about the others: the mode stays
 	 * (going alone on it would wait for every operation, each of them
@@ -1593,6 +1745,15 @@ static void vcl_watch_slots(struct vol *v, bool *others)
 		*others = true;
 		s = &c->seen[si->slot];
 		s->present = true;
+		s->asks = si->flags & VMFS_HB_F_ASKS;
+		/* A new want on the disk (§9a): looked at below. */
+		if (c->o.hb && si->state == VMFS_HB_ACTIVE && si->want_addr &&
+		    (!s->want_valid || s->want_gen != si->hb_gen ||
+		     s->want_seq != si->want_seq))
+			c->wq[nw++] = i;
+		s->want_valid = si->state == VMFS_HB_ACTIVE;
+		s->want_gen = si->hb_gen;
+		s->want_seq = si->want_seq;
 		if (!s->valid || s->state != si->state ||
 		    s->hb_gen != si->hb_gen || s->counter != si->counter ||
 		    memcmp(s->uuid, si->host_uuid, VMFS_UUID_SIZE)) {
@@ -1645,6 +1806,8 @@ static void vcl_watch_slots(struct vol *v, bool *others)
 		c->any_suspect |= c->seen[i].suspect;
 	}
 	pthread_mutex_unlock(&c->thr_mu);
+	for (uint32_t k = 0; k < nw; k++)
+		vcl_disk_want(v, &c->si[c->wq[k]]);
 }
 
 /* ---- mode switches ---------------------------------------------------- */
@@ -1812,8 +1975,9 @@ bool vol_kcache_hold(struct vol *v, uint64_t ino, uint64_t epoch)
 		return false;
 	pthread_mutex_lock(&c->held_mu);
 	h = held_find(c, res_addr(v, VMFS_RES_INODE, ino), false);
-	ok = c->shared && c->caching && h && h->mode == VMFS_LOCK_EXCLUSIVE &&
-	     !h->leaving && !h->wanted && atomic_load(&c->kc_epoch) == epoch;
+	ok = c->shared && c->net_all && h && vcl_keeps(c, h) &&
+	     h->mode == VMFS_LOCK_EXCLUSIVE && !h->leaving &&
+	     atomic_load(&c->kc_epoch) == epoch;
 	if (ok)
 		h->kheld = true;
 	pthread_mutex_unlock(&c->held_mu);
@@ -2168,7 +2332,8 @@ static void *vcl_hw_thread(void *arg)
 	struct vol *v = arg;
 	struct vcl *c = v->cl;
 
-	bool trim = false, all = false;  /* a pass runs; for a flush */
+	/* A pass runs; for a flush; for a drop (all, even caching). */
+	bool trim = false, all = false, drop = false;
 	uint32_t cursor = 0;
 
 	pthread_mutex_lock(&c->hw_mu);
@@ -2185,18 +2350,19 @@ static void *vcl_hw_thread(void *arg)
 		}
 		/* Members' requests first; a pass over the table goes on in
 		 * slices between them, and starts again on a new flush. */
-		if (c->hw_flush || (c->hw_trim && !trim)) {
+		if (c->hw_flush || c->hw_drop || (c->hw_trim && !trim)) {
 			all = all || c->hw_flush;
+			drop = drop || c->hw_drop;
 			trim = true;
 			cursor = 0;
-			c->hw_flush = c->hw_trim = false;
+			c->hw_flush = c->hw_trim = c->hw_drop = false;
 		}
 		if (trim && !c->hw_n) {
 			bool done = true;
 
 			pthread_mutex_unlock(&c->hw_mu);
 			pthread_mutex_lock(&c->held_mu);
-			if (!c->caching)
+			if (!c->caching || drop)
 				done = vcl_uncache_some(v, 0, &cursor);
 			else if (!all)
 				done = vcl_uncache_some(v, VCL_CACHE_IDLE_MS,
@@ -2204,7 +2370,7 @@ static void *vcl_hw_thread(void *arg)
 			pthread_mutex_unlock(&c->held_mu);
 			pthread_mutex_lock(&c->hw_mu);
 			if (done)
-				trim = all = false;
+				trim = all = drop = false;
 			continue;
 		}
 		if (c->hw_n) {
@@ -2228,6 +2394,18 @@ static void *vcl_hw_thread(void *arg)
 	return NULL;
 }
 
+/* Do files open here keep h in a mode that conflicts with want (held_mu
+ * held)?  Then asking for it is answered "kept": the asker goes by the
+ * disk, as without the fast path. */
+static bool vcl_kept_open(const struct vcl *c, const struct vheld *h,
+			  enum vmfs_lock_mode want)
+{
+	if (!c->shared || h->detached || !(h->open_ro || h->open_rw))
+		return false;
+	return h->multiwriter ? want != VMFS_LOCK_MULTIWRITER :
+	       h->open_rw || want != VMFS_LOCK_READONLY;
+}
+
 int vol_cluster_release_request(struct vol *v, uint64_t addr,
 				enum vmfs_lock_mode want)
 {
@@ -2243,13 +2421,66 @@ int vol_cluster_release_request(struct vol *v, uint64_t addr,
 	 * let the worker answer "released" for a lock it keeps. */
 	pthread_mutex_lock(&c->held_mu);
 	h = held_find(c, addr, false);
-	if (h && c->shared && !h->detached && (h->open_ro || h->open_rw))
-		kept = h->multiwriter ? want != VMFS_LOCK_MULTIWRITER :
-		       h->open_rw || want != VMFS_LOCK_READONLY;
+	kept = h && vcl_kept_open(c, h, want);
 	pthread_mutex_unlock(&c->held_mu);
 	if (kept)
 		return -EBUSY;
 	return vcl_hw_queue(c, addr, true);
+}
+
+/*
+ * Another host's want on the disk (§9a) names addr (watcher thread).  A
+ * lock held here in a mode the want conflicts with: the handover worker
+ * lets go of it, and of every other lock kept as a cache (whoever looks
+ * at one thing of ours is likely to look at the next: an `ls -l` must not
+ * ask for each file's lock a quarter renewal apart), and the lock is let
+ * go after each operation for a while (vcl_contend).  Kept for files
+ * open here: the want is answered so in our slot (hb_busy).
+ */
+static void vcl_disk_want(struct vol *v, const struct hb_slot_info *si)
+{
+	struct vcl *c = v->cl;
+	enum vmfs_lock_mode want = si->flags & VMFS_HB_F_WANT_EXCL ?
+				   VMFS_LOCK_EXCLUSIVE : VMFS_LOCK_READONLY;
+	bool held, kept, fresh = false;
+	struct vheld *h;
+
+	pthread_mutex_lock(&c->held_mu);
+	h = held_find(c, si->want_addr, false);
+	held = c->shared && h && h->mode != VMFS_LOCK_FREE &&
+	       !(h->mode == VMFS_LOCK_READONLY && want == VMFS_LOCK_READONLY);
+	kept = held && vcl_kept_open(c, h, want);
+	/* Kept: the asker reads the disk, so what the lock covers goes
+	 * home first (a file created and opened here may not be yet). */
+	if (kept)
+		(void)vcl_cached_home(v, h);
+	else if (held)
+		fresh = vcl_contend(c, si->want_addr, vmfs_mono_ms());
+	else if (h && c->shared && want == VMFS_LOCK_EXCLUSIVE)
+		/* Not held now, but taken here before: whatever this host
+		 * takes it for next conflicts with the asker, so it is not
+		 * kept either (a directory every host reads and some create
+		 * in would otherwise be asked for again and again, a
+		 * quarter renewal each time). */
+		(void)vcl_contend(c, si->want_addr, vmfs_mono_ms());
+	pthread_mutex_unlock(&c->held_mu);
+	if (!held)
+		return;
+	NS_ADD(c, disk_requests);
+	if (kept) {
+		NS_ADD(c, disk_busy);
+		hb_busy(c->o.hb, si->slot, si->want_seq, si->want_addr);
+		return;
+	}
+	if (fresh)
+		VLOG(LOG_INFO, "host %s (slot %u) asked on the disk for the lock at %llu: letting go of it and of every lock kept as a cache; it is let go after each operation for the next %u ms",
+		     si->hostname[0] ? si->hostname : "?", si->slot,
+		     (unsigned long long)si->want_addr, VCL_CONTEND_MS);
+	(void)vcl_hw_queue(c, si->want_addr, false);
+	pthread_mutex_lock(&c->hw_mu);
+	c->hw_drop = true;
+	pthread_cond_signal(&c->hw_cv);
+	pthread_mutex_unlock(&c->hw_mu);
 }
 
 /* Queue addr for the handover worker (any thread; never blocks); asked:
@@ -2319,11 +2550,15 @@ void vol_cluster_set_net(struct vol *v, const struct vol_net_ops *ops,
 	c->net_arg = arg;
 	pthread_rwlock_unlock(&c->net_rw);
 	if (!ops) {
-		/* Nobody can ask us any more: stop caching now. */
+		/* Nobody can ask us over the fast path any more: stop caching
+		 * now (the watcher's next decision may take it up again with
+		 * asks on the disk, §9a). */
 		pthread_mutex_lock(&c->held_mu);
 		c->caching = false;
+		c->net_all = false;
 		pthread_mutex_unlock(&c->held_mu);
 		pthread_mutex_lock(&c->hw_mu);
+		c->hw_kc_drop = true;
 		c->hw_flush = true;
 		pthread_cond_signal(&c->hw_cv);
 		pthread_mutex_unlock(&c->hw_mu);
@@ -2391,6 +2626,10 @@ void vol_cluster_net_stats(struct vol *v, struct vol_net_stats *s)
 	s->ask_timeouts = __atomic_load_n(&c->ns.ask_timeouts, __ATOMIC_RELAXED);
 	s->requests = __atomic_load_n(&c->ns.requests, __ATOMIC_RELAXED);
 	s->handed = __atomic_load_n(&c->ns.handed, __ATOMIC_RELAXED);
+	s->disk_asked = __atomic_load_n(&c->ns.disk_asked, __ATOMIC_RELAXED);
+	s->disk_requests = __atomic_load_n(&c->ns.disk_requests,
+					   __ATOMIC_RELAXED);
+	s->disk_busy = __atomic_load_n(&c->ns.disk_busy, __ATOMIC_RELAXED);
 }
 
 /*
@@ -2402,14 +2641,16 @@ void vol_cluster_net_stats(struct vol *v, struct vol_net_stats *s)
 static void vcl_net_decide(struct vol *v)
 {
 	struct vcl *c = v->cl;
-	bool want = false, was;
+	bool want = false, was, net_all, net_was;
 
 	pthread_rwlock_rdlock(&c->net_rw);
-	if (c->net && c->shared) {
+	net_all = c->net && c->shared;
+	if ((c->net || c->o.hb) && c->shared) {
 		want = true;
 		for (uint32_t i = 0; i < c->nslots && want; i++) {
 			const struct vslot_seen *s = &c->seen[i];
 			struct lock_holder h;
+			bool member;
 
 			if (i == c->o.my_slot || !s->valid || !s->present ||
 			    s->state != VMFS_HB_ACTIVE)
@@ -2417,18 +2658,39 @@ static void vcl_net_decide(struct vol *v)
 			memcpy(h.uuid, s->uuid, VMFS_UUID_SIZE);
 			h.slot = i;
 			h.hb_gen = s->hb_gen;
-			want = c->net->is_member(c->net_arg, &h);
+			/* It can ask us: over the group, or on the disk. */
+			member = c->net && c->net->is_member(c->net_arg, &h);
+			net_all = net_all && member;
+			want = (c->o.hb && s->asks) || member;
 		}
 	}
+	net_all = net_all && want;
 	pthread_rwlock_unlock(&c->net_rw);
 	pthread_mutex_lock(&c->held_mu);
 	was = c->caching;
+	net_was = c->net_all;
 	c->caching = want;
+	c->net_all = net_all;
 	pthread_mutex_unlock(&c->held_mu);
+	if (net_was && !net_all && want) {
+		/*
+		 * A host can ask us only on the disk: the kernel keeps
+		 * nothing under our locks any more.  An ask on the disk takes
+		 * a quarter renewal to be seen, and letting go of a lock the
+		 * kernel keeps something under waits for the kernel's
+		 * requests in that directory, which may wait for the asker's
+		 * own locks meanwhile; over the fast path the same wait is
+		 * milliseconds.  (The locks themselves stay cached.)
+		 */
+		pthread_mutex_lock(&c->hw_mu);
+		c->hw_kc_drop = true;
+		pthread_cond_signal(&c->hw_cv);
+		pthread_mutex_unlock(&c->hw_mu);
+	}
 	if (was == want)
 		return;
-	VLOG(LOG_NOTICE, "%s", want ? "every host on the volume is in our cluster group: locks stay cached between operations and are handed over on request" :
-	     "a host on the volume is not in our cluster group (or the cluster is down): locks are released after each operation again");
+	VLOG(LOG_NOTICE, "%s", want ? "every host on the volume can ask for our locks (in our cluster group, or on the disk): locks stay cached between operations and are handed over on request" :
+	     "a host on the volume cannot ask for our locks (not in our cluster group, and no asks on the disk): locks are released after each operation again");
 	if (!want) {
 		/* Nobody may ask us any more: the kernel forgets what it
 		 * keeps under cached locks before they go (a host alone
@@ -2833,6 +3095,7 @@ int vol_cluster_start(struct vol *v, const struct vol_cluster_opts *o)
 	c->seen = calloc(c->nslots, sizeof(*c->seen));
 	c->si = calloc(c->nslots, sizeof(*c->si));
 	c->last_si = calloc(c->nslots, sizeof(*c->last_si));
+	c->wq = calloc(c->nslots, sizeof(*c->wq));
 	pthread_rwlock_init(&c->mode_rw, NULL);
 	pthread_mutex_init(&c->op_mu, NULL);
 	pthread_mutex_init(&c->held_mu, NULL);
@@ -2851,7 +3114,7 @@ int vol_cluster_start(struct vol *v, const struct vol_cluster_opts *o)
 		pthread_cond_init(&c->thr_cv, &ca);
 		pthread_condattr_destroy(&ca);
 	}
-	if (!c->seen || !c->si) {
+	if (!c->seen || !c->si || !c->wq) {
 		ret = -ENOMEM;
 		goto err;
 	}
@@ -2906,6 +3169,7 @@ err:
 	free(c->seen);
 	free(c->si);
 	free(c->last_si);
+	free(c->wq);
 	free(c);
 	return ret;
 }
@@ -2944,6 +3208,7 @@ void vol_cluster_stop(struct vol *v)
 	atomic_store(&c->kc_ok, false);  /* the adapter is gone by now */
 	vcl_kc_clear(c);
 	c->caching = false;
+	c->net_all = false;
 	pthread_rwlock_wrlock(&c->mode_rw);
 	vol_icache_flush_times(v);
 	if (!lun_is_fenced(v->lun) && (!v->j || !jnl_drain(v->j))) {
@@ -2981,6 +3246,7 @@ void vol_cluster_stop(struct vol *v)
 	free(c->seen);
 	free(c->si);
 	free(c->last_si);
+	free(c->wq);
 	free(c);
 	v->cl = NULL;
 }

@@ -182,6 +182,12 @@ struct vmfs_hb_region {
 };
 _Static_assert(sizeof(struct vmfs_hb_region) == 0xe00, "vmfs_hb_region");
 
+/* hs_flags */
+#define VMFS_HB_F_ASKS      0x1  /* reads other hosts' wants (hs_want_*) and
+				  * lets go of what they name: it may keep
+				  * locks between operations */
+#define VMFS_HB_F_WANT_EXCL 0x2  /* hs_want_addr is wanted EXCLUSIVE */
+
 enum vmfs_hb_state {
 	VMFS_HB_FREE = 0,
 	VMFS_HB_ACTIVE = 1,
@@ -207,7 +213,13 @@ struct vmfs_hb_slot {
 /*0x060*/ char hs_addr[64];             /* cluster address, NUL-padded */
 /*0x0a0*/ char hs_hostname[64];         /* display only */
 /*0x0e0*/ le64 hs_vm_free_mib;          /* memory for more VMs; 0: none said */
-/*0x0e8*/ uint8_t hs_reserved[0x200 - 0xe8];
+/*0x0e8*/ le32 hs_flags;                /* VMFS_HB_F_* */
+/*0x0ec*/ le32 hs_want_seq;             /* + 1 at every new want */
+/*0x0f0*/ le64 hs_want_addr;            /* lock this host waits for; 0: none */
+/*0x0f8*/ le32 hs_busy_slot;            /* the asker answered "kept": */
+/*0x0fc*/ le32 hs_busy_seq;             /*   its slot and want sequence, */
+/*0x100*/ le64 hs_busy_addr;            /*   and the lock */
+/*0x108*/ uint8_t hs_reserved[0x200 - 0x108];
 };
 _Static_assert(sizeof(struct vmfs_hb_slot) == 0x200, "vmfs_hb_slot");
 
@@ -690,6 +702,11 @@ struct fmt_hb_slot {
 	char addr[sizeof(((struct vmfs_hb_slot *)0)->hs_addr) + 1];
 	char hostname[sizeof(((struct vmfs_hb_slot *)0)->hs_hostname) + 1];
 	uint64_t vm_free_mib;
+	uint32_t flags;        /* VMFS_HB_F_* */
+	uint32_t want_seq;
+	uint64_t want_addr;
+	uint32_t busy_slot, busy_seq;
+	uint64_t busy_addr;
 };
 /* -VMFS_E_CORRUPT: state unknown. */
 int fmt_hb_slot_decode(const struct vmfs_hb_slot *d, struct fmt_hb_slot *hs);

@@ -133,6 +133,9 @@ struct hb_opts {
 	 * slot sector alone is exempt; every renewal moves the deadline on.
 	 */
 	struct lun *gate_lun;
+	/* Advertise VMFS_HB_F_ASKS: the engine reads other hosts' wants
+	 * and lets go of the locks they name (hb_want). */
+	bool asks;
 	/*
 	 * Called once when we fenced ourselves: from the renewal thread, or
 	 * from whichever thread's write found the lease run out.  Both luns
@@ -166,6 +169,16 @@ uint32_t hb_slot_index(const struct hb *hb);
  * placement: written into the slot from the next renewal on (0: none
  * advertised, as before the first call). */
 void hb_set_vm_free(struct hb *hb, uint64_t mib);
+/*
+ * Disk-only asks (docs/PROTOCOL.md §9a).  hb_want puts "this host waits
+ * for the lock at addr" in the slot with a new sequence (returned) and
+ * has the renewal thread write the slot now rather than at its time;
+ * addr 0 takes the want back (written at the next renewal).  hb_busy
+ * answers another host's want "kept for files open here" the same way
+ * (written now).  Neither waits for the write.
+ */
+uint32_t hb_want(struct hb *hb, uint64_t addr, bool excl);
+void hb_busy(struct hb *hb, uint32_t slot, uint32_t seq, uint64_t addr);
 /* LOCK_PRIM_ATS or LOCK_PRIM_RESERVE: what the slot's writes go through. */
 unsigned hb_primitive(const struct hb *hb);
 uint64_t hb_generation(const struct hb *hb);
@@ -180,6 +193,11 @@ struct hb_slot_info {
 	uint32_t lease_ms;
 	char hostname[65];
 	uint64_t vm_free_mib;         /* what it advertises (hb_set_vm_free) */
+	uint32_t flags;               /* VMFS_HB_F_* */
+	uint32_t want_seq;            /* hb_want */
+	uint64_t want_addr;
+	uint32_t busy_slot, busy_seq; /* hb_busy */
+	uint64_t busy_addr;
 	bool live;                    /* hb_survey with watch: counter moved */
 };
 

@@ -181,6 +181,8 @@ struct vmfsd_info {
 	bool cluster_caching;
 	uint64_t cluster_cached, cluster_asked, cluster_answered;
 	uint64_t cluster_ask_timeouts, cluster_requests, cluster_handed;
+	/* Disk asks (PROTOCOL.md §9a): ours, others' for our locks, answered "kept". */
+	uint64_t disk_asked, disk_requests, disk_busy;
 	uint32_t cluster_nmembers;
 	struct vmfsd_cluster_member cluster_members[VMFSD_CLUSTER_MAX_MEMBERS];
 	/* the HA agent's recent decisions, one per line, oldest first ("" from

@@ -290,6 +290,11 @@ struct vol_cluster_opts {
 	uint32_t my_slot;
 	uint64_t my_hb_gen;
 	unsigned prim;             /* LOCK_PRIM_* of the heartbeat */
+	/* This host's heartbeat, joined with hb_opts.asks: hosts that
+	 * cannot ask over the fast path ask on the disk (hb_want), and this
+	 * host reads their wants (docs/PROTOCOL.md §9a).  NULL: no disk
+	 * asks; locks are kept only while the fast path can ask. */
+	struct hb *hb;
 	struct hb_timeouts t;
 	char *why;                 /* -EROFS: the read-only hosts in the way */
 	size_t why_len;
@@ -360,6 +365,9 @@ struct vol_net_stats {
 	uint64_t cached;          /* locks held as a cache now */
 	uint64_t asked, answered, ask_timeouts;  /* our requests */
 	uint64_t requests, handed;               /* members' requests */
+	uint64_t disk_asked;      /* our wants on the disk (§9a) */
+	uint64_t disk_requests;   /* others' wants for a lock held here */
+	uint64_t disk_busy;       /* ... answered "kept" */
 };
 void vol_cluster_net_stats(struct vol *v, struct vol_net_stats *s);
 /*

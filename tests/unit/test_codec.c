@@ -273,6 +273,10 @@ static void test_hb(void)
 		.journal_offset = 0x5152535455565758ull,
 		.journal_size = 0x6162636465666768ull,
 		.vm_free_mib = 0x7172737475767778ull,
+		.flags = 0x81828384, .want_seq = 0x85868788,
+		.want_addr = 0x9192939495969798ull,
+		.busy_slot = 0xa1a2a3a4, .busy_seq = 0xa5a6a7a8,
+		.busy_addr = 0xb1b2b3b4b5b6b7b8ull,
 	}, out;
 
 	fmt_hb_region_encode(&rin, &r);
@@ -312,14 +316,24 @@ static void test_hb(void)
 	CU_ASSERT(memcmp(d.hs_hostname, "host-1\0\0", 8) == 0);
 	CU_ASSERT_EQUAL(d.hs_hostname[63], 0);
 	CU_ASSERT_EQUAL(le_at(&d, 0xe0, 8), in.vm_free_mib);
+	CU_ASSERT_EQUAL(le_at(&d, 0xe8, 4), in.flags);
+	CU_ASSERT_EQUAL(le_at(&d, 0xec, 4), in.want_seq);
+	CU_ASSERT_EQUAL(le_at(&d, 0xf0, 8), in.want_addr);
+	CU_ASSERT_EQUAL(le_at(&d, 0xf8, 4), in.busy_slot);
+	CU_ASSERT_EQUAL(le_at(&d, 0xfc, 4), in.busy_seq);
+	CU_ASSERT_EQUAL(le_at(&d, 0x100, 8), in.busy_addr);
 	CU_ASSERT_EQUAL(d.hs_reserved[0], 0xee);
 	/* Renewal is a compare-and-write of these bytes: exact round trip. */
 	CU_ASSERT_EQUAL(fmt_hb_slot_decode(&d, &out), 0);
 	CU_ASSERT_STRING_EQUAL(out.addr, in.addr);
 	CU_ASSERT_STRING_EQUAL(out.hostname, "host-1");
 	CU_ASSERT(out.vm_free_mib == in.vm_free_mib);
+	CU_ASSERT(out.flags == in.flags && out.want_seq == in.want_seq &&
+		  out.want_addr == in.want_addr &&
+		  out.busy_slot == in.busy_slot &&
+		  out.busy_seq == in.busy_seq && out.busy_addr == in.busy_addr);
 	memset(&d2, 0xee, sizeof(d2));
-	memset(&d2, 0, 0x0e8);
+	memset(&d2, 0, 0x108);
 	memcpy(&d2, &d, 0x10);
 	memcpy((uint8_t *)&d2 + 0x18, (uint8_t *)&d + 0x18, 8);
 	fmt_hb_slot_encode(&out, &d2);

@@ -674,6 +674,111 @@ static void test_slow_renewal_reported(void)
 	lun_close(d);
 }
 
+
+/* The slot of host uuid byte id in a survey (NULL: not there). */
+static const struct hb_slot_info *slot_with(const struct hb_slot_info *si,
+					    uint32_t n, int id)
+{
+	for (uint32_t i = 0; i < n; i++)
+		if (si[i].host_uuid[0] == (uint8_t)id)
+			return &si[i];
+	return NULL;
+}
+
+/* Read the slots through w every 10 ms, for up to 500 ms, until host
+ * id's slot shows a want (busy: an answer) for addr; NULL if it never
+ * did. */
+static const struct hb_slot_info *slot_shows(struct lun *w,
+					     struct hb_slot_info *si, int id,
+					     uint64_t addr, bool busy)
+{
+	for (int k = 0; k < 50; k++) {
+		const struct hb_slot_info *me;
+		uint32_t n;
+
+		usleep(10000);
+		CU_ASSERT_EQUAL(hb_survey(w, HB_OFF, false, si, NSLOTS, &n), 0);
+		me = slot_with(si, n, id);
+		if (me && (busy ? me->busy_addr : me->want_addr) == addr)
+			return me;
+	}
+	return NULL;
+}
+
+/*
+ * A want (hb_want) and an answer (hb_busy) reach the slot at once, not
+ * at the next renewal (a 10 s lease renews every 2 s), with the ASKS
+ * flag the join advertised; wants that come fast are written at most
+ * once per 50 ms; leaving clears them all.
+ */
+static void test_want_written_now(void)
+{
+	struct lun *a, *w;
+	struct hb *h;
+	struct hb_opts o;
+	uint8_t ua[16];
+	struct hb_slot_info si[NSLOTS];
+	const struct hb_slot_info *me;
+	uint64_t c0;
+	uint32_t n, seq;
+	int k;
+
+	fresh();
+	a = open_lun();
+	w = open_lun();
+	opts(&o, ua, 0xa1);
+	o.lease_ms = 10000;
+	o.asks = true;
+	CU_ASSERT_FATAL(hb_join(a, HB_OFF, &o, &h) == 0);
+	CU_ASSERT_EQUAL(hb_survey(w, HB_OFF, false, si, NSLOTS, &n), 0);
+	me = slot_with(si, n, 0xa1);
+	CU_ASSERT_FATAL(me != NULL);
+	CU_ASSERT_EQUAL(me->flags, VMFS_HB_F_ASKS);
+	CU_ASSERT_EQUAL(me->want_addr, 0);
+	c0 = me->counter;
+
+	/* Within 500 ms, a quarter renewal. */
+	seq = hb_want(h, 0x123000, true);
+	me = slot_shows(w, si, 0xa1, 0x123000, false);
+	CU_ASSERT_FATAL(me != NULL);
+	CU_ASSERT_EQUAL(me->want_seq, seq);
+	CU_ASSERT_EQUAL(me->flags, VMFS_HB_F_ASKS | VMFS_HB_F_WANT_EXCL);
+
+	hb_busy(h, 5, 77, 0x456000);
+	me = slot_shows(w, si, 0xa1, 0x456000, true);
+	CU_ASSERT_FATAL(me != NULL);
+	CU_ASSERT(me->busy_slot == 5 && me->busy_seq == 77);
+
+	/* 40 wants in 200 ms: at most one write per 50 ms (a few more
+	 * for the timing of the reads). */
+	CU_ASSERT_EQUAL(hb_survey(w, HB_OFF, false, si, NSLOTS, &n), 0);
+	c0 = slot_with(si, n, 0xa1)->counter;
+	for (k = 0; k < 40; k++) {
+		hb_want(h, 0x200000 + (uint64_t)k * 4096, false);
+		usleep(5000);
+	}
+	CU_ASSERT_EQUAL(hb_survey(w, HB_OFF, false, si, NSLOTS, &n), 0);
+	me = slot_with(si, n, 0xa1);
+	CU_ASSERT_FATAL(me != NULL);
+	CU_ASSERT(me->counter - c0 <= 6);
+	CU_ASSERT(me->counter - c0 >= 2);
+
+	CU_ASSERT_EQUAL(hb_leave(h), 0);
+	{
+		uint8_t *buf = lun_buf_alloc(4096);
+		struct fmt_hb_slot f;
+
+		CU_ASSERT_FATAL(lun_read(w, buf, 512, HB_OFF + 4096) == 0);
+		CU_ASSERT_EQUAL(fmt_hb_slot_decode((struct vmfs_hb_slot *)buf,
+						   &f), 0);
+		CU_ASSERT(f.state == VMFS_HB_FREE && !f.flags &&
+			  !f.want_addr && !f.busy_addr);
+		lun_buf_free(buf);
+	}
+	lun_close(a);
+	lun_close(w);
+}
+
 static CU_TestInfo tests[] = {
 	{ "timeouts", test_timeouts },
 	{ "join_survey_leave", test_join_survey_leave },
@@ -689,6 +794,7 @@ static CU_TestInfo tests[] = {
 	{ "gate_stalled_host_writes_nothing", test_gate_stalled_host_writes_nothing },
 	{ "gate_lapsed_renewal_fences", test_gate_lapsed_renewal_fences },
 	{ "slow_renewal_reported", test_slow_renewal_reported },
+	{ "want_written_now", test_want_written_now },
 	CU_TEST_INFO_NULL
 };
 

@@ -519,6 +519,27 @@ static void test_readahead_not_past_handover(void)
 	CU_ASSERT(unit_fsck_clean(uhost_lun_path, "after the slot moved"));
 }
 
+/* A creates 20 files in d with its locks cached: no lock taken and no
+ * journal drained one by one, so fewer LUN flushes than creates (without
+ * the cache, each one drains: three flushes); it keeps locks. */
+static void creates_cached(struct vol *a, uint64_t d)
+{
+	struct vol_net_stats na;
+	struct jnl_stats j0, j1;
+	struct vol_attr at;
+	char name[32];
+
+	vol_journal_stats(a, &j0);
+	for (int i = 0; i < 20; i++) {
+		snprintf(name, sizeof(name), "a%d", i);
+		create_at(a, d, name, &at);
+	}
+	vol_journal_stats(a, &j1);
+	CU_ASSERT(j1.flushes - j0.flushes < 20);
+	vol_cluster_net_stats(a, &na);
+	CU_ASSERT(na.cached >= 2);          /* the directory, a cluster... */
+}
+
 /*
  * Locks stay cached between operations while both hosts are members and
  * are handed over on request: A works in its directory without letting
@@ -529,7 +550,6 @@ static void test_readahead_not_past_handover(void)
 static void test_cached_locks_handed_over(void)
 {
 	struct vol_net_stats na, nb;
-	struct jnl_stats j0, j1;
 	struct vol_attr at;
 	struct vol *a, *b;
 	uint64_t d;
@@ -541,19 +561,8 @@ static void test_cached_locks_handed_over(void)
 
 	d = mkdir_at(a, VMFS_ROOT_INO, "shared");
 	create_at(a, d, "a-first", &at);
-	/* With its locks cached, A's operations neither take locks nor
-	 * write their journal home one by one: 20 creates cost fewer LUN
-	 * flushes than creates (without the cache, each one drains: three
-	 * flushes). */
-	vol_journal_stats(a, &j0);
-	for (int i = 0; i < 20; i++) {
-		snprintf(name, sizeof(name), "a%d", i);
-		create_at(a, d, name, &at);
-	}
-	vol_journal_stats(a, &j1);
-	CU_ASSERT(j1.flushes - j0.flushes < 20);
+	creates_cached(a, d);
 	vol_cluster_net_stats(a, &na);
-	CU_ASSERT(na.cached >= 2);          /* the directory, a cluster... */
 	CU_ASSERT_EQUAL(na.asked, 0);
 
 	/* Ping-pong: each create on one host takes the directory from the
@@ -1002,6 +1011,102 @@ static void test_watcher_slots_shared(void)
 	CU_ASSERT_EQUAL(cleanup(), 0);
 }
 
+
+static int64_t ms_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/*
+ * Without the fast path, hosts that ask on the disk (PROTOCOL.md §9a)
+ * keep their locks between operations: A's creates in its own directory
+ * take no lock and drain nothing one by one.  B's look into that
+ * directory puts a want in B's slot; A's watcher sees it within a
+ * quarter renewal and lets go, and both stop caching for a while (hosts
+ * taking turns go the disk-only way), then cache again.  A file A keeps
+ * open for writing is answered "kept" in A's slot, and B's stat of it
+ * goes by the disk well before the lease-long wait would end.
+ */
+static void test_disk_asks(void)
+{
+	struct vol_net_stats na, nb;
+	struct vol_attr at;
+	struct vol *a, *b;
+	struct hb_timeouts t;
+	int64_t t0, took, look;
+	int ret;
+	uint64_t d, f;
+
+	uhost_disk_asks = true;
+	two_hosts();
+	uhost_disk_asks = false;
+	a = hosts[0].v;
+	b = hosts[1].v;
+	hb_timeouts_get(hosts[0].hb, &t);
+	CU_ASSERT_FATAL(caching_becomes(0, true));
+	CU_ASSERT_FATAL(caching_becomes(1, true));
+
+	d = mkdir_at(a, VMFS_ROOT_INO, "own");
+	create_at(a, d, "first", &at);
+	creates_cached(a, d);
+	vol_cluster_net_stats(a, &na);
+	CU_ASSERT_EQUAL(na.disk_requests, 0);
+
+	/* B looks in: A's directory lock is asked for on the disk. */
+	t0 = ms_now();
+	CU_ASSERT_EQUAL(count_dir(b, d), 23);   /* with . and .. */
+	look = ms_now() - t0;
+	CU_ASSERT(look < (int64_t)t.lease_ms);
+	vol_cluster_net_stats(a, &na);
+	vol_cluster_net_stats(b, &nb);
+	CU_ASSERT(nb.disk_asked >= 1);
+	CU_ASSERT(na.disk_requests >= 1);
+	/* A let go of everything it kept, and both let go of the directory
+	 * after each operation while they take turns at it; 5 s after the
+	 * last ask, A keeps it again. */
+	for (int k = 0; k < 100; k++) {
+		vol_cluster_net_stats(a, &na);
+		if (!na.cached)
+			break;
+		usleep(50000);
+	}
+	CU_ASSERT_EQUAL(na.cached, 0);
+	create_at(b, d, "b0", &at);
+	CU_ASSERT_EQUAL(disk_lock(hosts[1].lun, d).mode, VMFS_LOCK_FREE);
+	create_at(a, d, "a-turn", &at);
+	CU_ASSERT_EQUAL(disk_lock(hosts[0].lun, d).mode, VMFS_LOCK_FREE);
+	CU_ASSERT_EQUAL(count_dir(a, d), 25);
+	CU_ASSERT(caching_becomes(0, true));
+	sleep(6);
+	create_at(a, d, "a-again", &at);
+	CU_ASSERT_EQUAL(disk_lock(hosts[0].lun, d).mode, VMFS_LOCK_EXCLUSIVE);
+
+	/* A file A keeps open for writing: B's stat is answered "kept". */
+	f = create_at(a, d, "disk.img", &at);
+	CU_ASSERT_EQUAL_FATAL(vol_open_file(a, f, true), 0);
+	create_at(a, d, "after-open", &at);   /* A caches it all again */
+	t0 = ms_now();
+	ret = vol_getattr(b, f, &at);
+	CU_ASSERT_EQUAL(ret, 0);
+	if (ret)
+		fprintf(stderr, "\n  stat: %s ", strerror(-ret));
+	took = ms_now() - t0;
+	CU_ASSERT_EQUAL(at.ino, f);
+	CU_ASSERT(took < (int64_t)t.lease_ms);
+	vol_cluster_net_stats(a, &na);
+	CU_ASSERT(na.disk_busy >= 1);
+	fprintf(stderr, "\n  a look into a cached directory: %lld ms; stat of a file open elsewhere: %lld ms (lease %u ms) ",
+		(long long)look, (long long)took,
+		t.lease_ms);
+	vol_release_file(a, f, true);
+
+	CU_ASSERT_EQUAL(cleanup(), 0);
+	CU_ASSERT(unit_fsck_clean(uhost_lun_path, "after the disk asks"));
+}
+
 static CU_TestInfo tests[] = {
 	{ "watcher_slots_shared", test_watcher_slots_shared },
 	{ "grow_online_shared", test_grow_online_shared },
@@ -1016,6 +1121,7 @@ static CU_TestInfo tests[] = {
 	{ "lost_answer_adopted", test_lost_answer_adopted },
 	{ "lost_upgrade_retried", test_lost_upgrade_retried },
 	{ "detached_handover", test_detached_handover },
+	{ "disk_asks", test_disk_asks },
 	CU_TEST_INFO_NULL
 };
 

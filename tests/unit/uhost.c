@@ -11,6 +11,7 @@
 const char *uhost_lun_path;
 struct vol_geom uhost_geom;
 unsigned uhost_lease_ms = UHOST_LEASE_MS_DEFAULT;
+bool uhost_disk_asks;
 
 void uhost_up(struct uhost *h, unsigned n, bool faulty)
 {
@@ -38,6 +39,7 @@ void uhost_up(struct uhost *h, unsigned n, bool faulty)
 	o.journal_offset = uhost_geom.journal_offset;
 	o.journal_size = uhost_geom.journal_size_bytes;
 	o.gate_lun = h->lun;
+	o.asks = uhost_disk_asks;
 	CU_ASSERT_FATAL(hb_join(h->hb_lun, uhost_geom.hb_offset, &o, &h->hb) == 0);
 	memset(&oo, 0, sizeof(oo));
 	oo.flags = VOL_OWN_JOURNAL;
@@ -52,6 +54,8 @@ void uhost_up(struct uhost *h, unsigned n, bool faulty)
 	co.my_hb_gen = hb_generation(h->hb);
 	co.prim = hb_primitive(h->hb);
 	hb_timeouts_get(h->hb, &co.t);
+	if (uhost_disk_asks)
+		co.hb = h->hb;
 	CU_ASSERT_FATAL(vol_cluster_start(h->v, &co) == 0);
 }
 

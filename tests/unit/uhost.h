@@ -27,6 +27,9 @@ extern struct vol_geom uhost_geom;
  * a short one, then restores it). */
 #define UHOST_LEASE_MS_DEFAULT 4000u
 extern unsigned uhost_lease_ms;
+/* Hosts brought up from now on ask for locks on the disk and read the
+ * others' asks (hb_opts.asks, vol_cluster_opts.hb); false by default. */
+extern bool uhost_disk_asks;
 
 /* A fresh 256 MiB volume (named after stem), no host on it. */
 void uhost_volume(const char *stem);

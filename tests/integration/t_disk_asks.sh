@@ -1,0 +1,137 @@
+#!/usr/bin/env bash
+#
+# t_disk_asks: hosts with no corosync keep their locks between operations
+# and ask each other for them through the heartbeat slots
+# (docs/PROTOCOL.md §9a).  Three hosts mount with --no-cluster.
+#   - A creates files in its own directory: its lock cache is on, and it
+#     keeps the directory's lock after the creates (vmfs locks).
+#   - B lists A's directory: every name is there, within the lease; B
+#     asked on the disk and A was asked.
+#   - C stats a file A keeps open for writing: answered from the disk
+#     well within the lease (A answered "kept"), with the file's size.
+#   - Hosts taking turns in one directory: every host lists the same
+#     names.
+#   - A host mounted with --disk-asks off cannot ask: nobody caches.
+#   - fsck -n is clean; bad --disk-asks values are refused.
+#
+# shellcheck source=tests/integration/lib.sh
+source "$(dirname "$0")/lib.sh"
+
+LUN=$T_DIR/lun
+LEASE_MS=4000
+
+now_ms() { date +%s%3N; }
+
+# info_field H KEY: KEY of host H's `vmfs info --json` cluster object.
+info_field() {
+	"$VMFS" info --json "$(mp_of "$1")" | python3 -c '
+import json, sys
+v = json.load(sys.stdin)["cluster"].get(sys.argv[1])
+print(str(v).lower() if v is not None else "missing")' "$2"
+}
+
+# wait_caching H on|off: host H's lock cache is on (true) or off within 20 s.
+wait_caching() {
+	local want=$2 t0
+	t0=$(now_ms)
+	until [[ $(info_field "$1" caching) == "$want" ]]; do
+		(($(now_ms) - t0 < 20000)) ||
+			fail "host $1: lock cache not $want after 20 s: $("$VMFS" info "$(mp_of "$1")" 2>&1 | grep 'lock cache')"
+		sleep 0.2
+	done
+}
+
+step "bad values are refused"
+make_lun "$LUN" 2G
+t_mkfs "$LUN" --max-hosts 4 --journal-size 4M
+expect_fail 2 "disk-asks 'maybe': must be on or off" \
+	"$VMFS" mount --disk-asks maybe "$LUN" "$T_DIR"
+
+step "three hosts without corosync cache their locks"
+for h in a b c; do
+	hmount "$h" --no-cluster --lease-ms "$LEASE_MS"
+done
+for h in a b c; do
+	wait_caching "$h" true
+done
+# Each host's HA agent walks the datastore once after its mount, which
+# asks for whatever another host keeps: let those walks end first.
+for h in a b c; do
+	t_wait_grep 20 "HA: no HA VM left to restart" "$(log_of "$h")" ||
+		fail "host $h's HA agent did not finish its first scan"
+done
+
+step "A works in its own directory: it keeps its locks"
+mkdir "$(mp_of a)/own"
+for i in $(seq 1 200); do
+	echo "$i" >"$(mp_of a)/own/f$i"
+done
+(($(info_field a cached) >= 2)) ||
+	fail "A keeps $(info_field a cached) locks after 200 creates"
+expect_eq "the lock of A's directory on the disk" \
+	"$("$VMFS" locks --json --path /own --host a "$LUN" | python3 -c '
+import json, sys
+print(" ".join(l["path"] + " " + l["mode"] for l in json.load(sys.stdin)["locks"]))')" \
+	"/own exclusive"
+
+step "B lists A's directory: asked on the disk, everything there"
+t0=$(now_ms)
+n=$(find "$(mp_of b)/own" -type f | wc -l)
+took=$(($(now_ms) - t0))
+expect_eq "names B sees in A's directory" "$n" 200
+expect_eq "f200's content on B" "$(cat "$(mp_of b)/own/f200")" 200
+((took < LEASE_MS)) || fail "B's listing took $took ms (lease $LEASE_MS ms)"
+t_log "B listed A's directory in $took ms"
+(($(info_field b disk_asked) >= 1)) || fail "B did not ask on the disk"
+(($(info_field a disk_requests) >= 1)) || fail "A was not asked on the disk"
+t_wait_grep 10 "host b (slot [0-9]*) asked on the disk for the lock at [0-9]*: letting go of it and of every lock kept as a cache" "$(log_of a)" ||
+	fail "A's log does not say B asked: $(tail -n 5 "$(log_of a)")"
+
+step "C stats a file A keeps open for writing: answered from the disk"
+exec {fd}>"$(mp_of a)/own/disk.img"
+head -c 65536 /dev/zero >&"$fd"
+sync "$(mp_of a)/own/disk.img"
+echo x >"$(mp_of a)/own/after"   # A caches again, the open file's lock too
+t0=$(now_ms)
+size=$(stat -c %s "$(mp_of c)/own/disk.img")
+took=$(($(now_ms) - t0))
+exec {fd}>&-
+expect_eq "size C sees of the file open on A" "$size" 65536
+((took < LEASE_MS)) || fail "C's stat took $took ms (lease $LEASE_MS ms)"
+t_log "C's stat of a file open on A took $took ms"
+(($(info_field a disk_busy) >= 1)) || fail "A did not answer \"kept\""
+
+step "three hosts take turns in one directory"
+mkdir "$(mp_of a)/shared"
+pids=()
+for h in a b c; do
+	(for i in $(seq 1 30); do
+		echo "$h$i" >"$(mp_of "$h")/shared/$h$i" || exit 1
+	done) &
+	pids+=($!)
+done
+for p in "${pids[@]}"; do
+	wait "$p" || fail "a host's creates in the shared directory failed"
+done
+for h in a b c; do
+	expect_eq "names host $h sees in the shared directory" \
+		"$(find "$(mp_of "$h")/shared" -type f | wc -l)" 90
+done
+expect_eq "b17's content on C" "$(cat "$(mp_of c)/shared/b17")" b17
+
+step "a host that cannot ask on the disk turns the others' cache off"
+t_umount "$(mp_of c)"
+hmount c --no-cluster --lease-ms "$LEASE_MS" --disk-asks off
+wait_caching a false
+wait_caching b false
+expect_eq "host c's lock cache" "$(info_field c caching)" false
+echo y >"$(mp_of c)/own/from-c"
+expect_eq "A sees C's file" "$(cat "$(mp_of a)/own/from-c")" y
+
+step "fsck -n is clean after every host left"
+for h in a b c; do
+	t_umount "$(mp_of "$h")"
+done
+"$VMFS" fsck -n "$LUN" >"$T_DIR/fsck.out" 2>&1 ||
+	fail "fsck -n: $(tail -n 5 "$T_DIR/fsck.out")"
+t_log "ok"
