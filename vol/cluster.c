@@ -552,7 +552,7 @@ static int vcl_acquire_asking(struct vcl *c, uint64_t addr,
 		 * lock is taken in turns, so it is not kept between
 		 * operations for a while (it stays so while the turns go
 		 * on, with no ask needed). */
-		if (!dead && !gone && c->o.hb && !turns &&
+		if (!dead && !gone && c->o.hb && !turns && now < live_end &&
 		    !vcl_net_reaches(c, st)) {
 			turns = true;
 			pthread_mutex_lock(&c->held_mu);
