@@ -65,9 +65,10 @@ void help_locks(void)
 	       "                 (its stale locks of earlier mounts: by UUID)\n"
 	       "  -j, --json     print one JSON object\n"
 	       "  -h, --help     show this help\n\n"
-	       "A mount point is not accepted yet: asking a mounted host comes\n"
-	       "with the daemon's control socket.  Pass the LUN ('vmfs info\n"
-	       "MOUNTPOINT' names it).\n");
+	       "Given a mount point, --path is found through the mount: what\n"
+	       "that host sees now, also files a host that keeps its locks\n"
+	       "between operations has not written home yet.  Given a LUN, it\n"
+	       "is found in what is written to the LUN.\n");
 }
 
 enum locks_kind { LK_HBREGION, LK_JOURNAL, LK_CLUSTER, LK_INODE };
@@ -83,6 +84,7 @@ struct locks_obj {
 
 struct locks_ctx {
 	const char *spec, *path_arg, *host_arg;
+	const char *mnt;             /* the mount point given, or NULL */
 	struct lun *lun;
 	uint32_t ss;
 	struct vol_geom g;
@@ -525,8 +527,29 @@ static int locks_scan_path(struct locks_ctx *c)
 	struct locks_want w = { .kind = LK_INODE };
 	const struct vol_res_geom *r = &c->g.res[VMFS_RES_INODE];
 	struct vol *v;
-	int rc = locks_vol_open(c, &v);
+	int rc;
 
+	if (c->mnt) {
+		/* Through the mount: what that host sees now, also what a
+		 * host keeping its locks has not written home yet (the
+		 * inode number is the file's st_ino). */
+		char *p;
+		struct stat st;
+
+		if (asprintf(&p, "%s/%s", c->mnt, c->path_arg) < 0)
+			return CLI_EXIT_FAIL;
+		rc = lstat(p, &st) ? -errno : 0;
+		free(p);
+		if (rc == -ENOENT || rc == -ENOTDIR) {
+			cli_err("no file %s on the volume mounted at %s; give "
+				"the path inside the volume, e.g. /dir/file",
+				c->path_arg, c->mnt);
+			return CLI_EXIT_FAIL;
+		}
+		w.index = st.st_ino;
+		goto found;
+	}
+	rc = locks_vol_open(c, &v);
 	if (rc) {
 		cli_err("cannot read the directory tree of %s to find %s: %s; "
 			"run 'vmfs fsck -n %s'", c->spec, c->path_arg,
@@ -541,9 +564,10 @@ static int locks_scan_path(struct locks_ctx *c)
 			c->path_arg, c->spec);
 		return CLI_EXIT_FAIL;
 	}
+found:
 	if (rc) {
-		cli_err("cannot look up %s on %s: %s", c->path_arg, c->spec,
-			vmfs_strerror(rc));
+		cli_err("cannot look up %s on %s: %s", c->path_arg,
+			c->mnt ? c->mnt : c->spec, vmfs_strerror(rc));
 		return CLI_EXIT_FAIL;
 	}
 	w.addr = r->obj_offset + w.index * r->obj_size;
@@ -859,6 +883,12 @@ int cmd_locks(int argc, char **argv)
 	rc = locks_parse(argc, argv, &c, &json);
 	if (rc >= 0)
 		return rc;
+	{
+		struct stat st;
+
+		if (!stat(c.spec, &st) && S_ISDIR(st.st_mode))
+			c.mnt = c.spec;
+	}
 	if (cli_lun_open_ro(&c.spec, &di, &c.lun))
 		return CLI_EXIT_FAIL;
 	c.ss = lun_sector_size(c.lun);

@@ -32,7 +32,10 @@ b=$(mp_of B)
 mkdir "$a/d"
 echo held >"$a/d/held"
 exec 7>>"$a/d/held"
-"$VMFS" locks --path /d/held "$LUN" >"$T_DIR/locks1.txt"
+# Through A's vmfsd: A keeps its locks between operations (asks on the
+# disk), so the new directory and file may not be home on the LUN yet,
+# and `vmfs locks LUN` resolves paths from the LUN alone.
+"$VMFS" locks --path /d/held "$a" >"$T_DIR/locks1.txt"
 grep -q "owner A" "$T_DIR/locks1.txt" ||
 	fail "A's open lock is not on disk while shared: $(cat "$T_DIR/locks1.txt")"
 
