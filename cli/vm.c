@@ -543,7 +543,8 @@ static void vm_restart_text(const struct hv_ha_state *r, char *out,
 
 /*
  * The state of the VM in w: from the on-disk lock of its config (held
- * exclusive by the host running it); this host's supervisor adds the
+ * exclusive by the host running it) and its run record (naming that
+ * host); this host's supervisor adds the
  * QEMU pid and how the last run here ended.  While only one host has
  * the volume mounted the engine keeps locks in memory (they reach the
  * disk when a second host mounts), so this host's own VMs come from its
@@ -591,7 +592,14 @@ static int vm_state_of(const struct vm_where *w, const struct vmfsd_info *di,
 		snprintf(s->state, sizeof(s->state), "unknown");
 		return -EIO;
 	}
-	if (lk.mode == VMFS_LOCK_EXCLUSIVE && !lk.stale) {
+	/* The lock alone does not say "running": a host keeps the locks
+	 * it took between operations (PROTOCOL.md §9, §9a), so a config it
+	 * just wrote reads the same.  A VM runs where its run record, which
+	 * its host writes before QEMU starts and clears at its stop, says
+	 * (or whither it is migrating). */
+	if (lk.mode == VMFS_LOCK_EXCLUSIVE && !lk.stale && s->have_rec &&
+	    (!strcmp(s->rec.host_uuid, lk.host_uuid) ||
+	     !strcmp(s->rec.moving_uuid, lk.host_uuid))) {
 		snprintf(s->state, sizeof(s->state), "running");
 		snprintf(s->host, sizeof(s->host), "%s", lk.host);
 	} else {
