@@ -521,50 +521,66 @@ static int locks_vol_open(struct locks_ctx *c, struct vol **v)
 	return rc;
 }
 
-/* --path: the one inode whose lock to read; its path is the argument. */
-static int locks_scan_path(struct locks_ctx *c)
+/*
+ * The inode --path names.  Given a mount point, through the mount (the
+ * file's st_ino): what that host sees now, also what a host keeping its
+ * locks has not written home yet; given a LUN, from what is written to
+ * the LUN.  0, -ENOENT (also: not on this volume), -errno, or 1 when
+ * the tree could not be read (said why).
+ */
+static int locks_path_ino(struct locks_ctx *c, uint64_t *ino)
 {
-	struct locks_want w = { .kind = LK_INODE };
-	const struct vol_res_geom *r = &c->g.res[VMFS_RES_INODE];
 	struct vol *v;
 	int rc;
 
 	if (c->mnt) {
-		/* Through the mount: what that host sees now, also what a
-		 * host keeping its locks has not written home yet (the
-		 * inode number is the file's st_ino). */
+		struct stat st, mst;
 		char *p;
-		struct stat st;
 
 		if (asprintf(&p, "%s/%s", c->mnt, c->path_arg) < 0)
-			return CLI_EXIT_FAIL;
-		rc = lstat(p, &st) ? -errno : 0;
+			return -ENOMEM;
+		rc = lstat(p, &st) || stat(c->mnt, &mst) ? -errno : 0;
 		free(p);
-		if (rc == -ENOENT || rc == -ENOTDIR) {
-			cli_err("no file %s on the volume mounted at %s; give "
-				"the path inside the volume, e.g. /dir/file",
-				c->path_arg, c->mnt);
-			return CLI_EXIT_FAIL;
-		}
-		w.index = st.st_ino;
-		goto found;
+		/* A path that leads out of the volume ("/../x") is not on it. */
+		if (!rc && (st.st_dev != mst.st_dev ||
+			    st.st_ino >= c->g.res[VMFS_RES_INODE].count))
+			rc = -ENOENT;
+		if (!rc)
+			*ino = st.st_ino;
+		return rc;
 	}
 	rc = locks_vol_open(c, &v);
 	if (rc) {
 		cli_err("cannot read the directory tree of %s to find %s: %s; "
 			"run 'vmfs fsck -n %s'", c->spec, c->path_arg,
 			vmfs_strerror(rc), c->spec);
-		return CLI_EXIT_FAIL;
+		return 1;
 	}
-	rc = locks_lookup(v, c->g.root_ino, c->path_arg, &w.index);
+	rc = locks_lookup(v, c->g.root_ino, c->path_arg, ino);
 	vol_close(v);
+	return rc;
+}
+
+/* --path: the one inode whose lock to read; its path is the argument. */
+static int locks_scan_path(struct locks_ctx *c)
+{
+	struct locks_want w = { .kind = LK_INODE };
+	const struct vol_res_geom *r = &c->g.res[VMFS_RES_INODE];
+	int rc = locks_path_ino(c, &w.index);
+
+	if (rc > 0)
+		return CLI_EXIT_FAIL;
 	if (rc == -ENOENT || rc == -ENOTDIR) {
-		cli_err("no file %s on the volume in %s (as far as written to the "
-			"LUN); give the path inside the volume, e.g. /dir/file",
-			c->path_arg, c->spec);
+		if (c->mnt)
+			cli_err("no file %s on the volume mounted at %s; give "
+				"the path inside the volume, e.g. /dir/file",
+				c->path_arg, c->mnt);
+		else
+			cli_err("no file %s on the volume in %s (as far as "
+				"written to the LUN); give the path inside the "
+				"volume, e.g. /dir/file", c->path_arg, c->spec);
 		return CLI_EXIT_FAIL;
 	}
-found:
 	if (rc) {
 		cli_err("cannot look up %s on %s: %s", c->path_arg,
 			c->mnt ? c->mnt : c->spec, vmfs_strerror(rc));

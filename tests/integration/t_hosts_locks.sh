@@ -129,6 +129,15 @@ expect_eq "--path of the stale host's file" \
 	"$ino_a exclusive"
 expect_eq "--path of a file nobody locks" \
 	"$(json_rows locks ino -- "$VMFS" locks --json --path /vms "$LUN")" ""
+# Through the mount point: found through the mount; a path that leads
+# out of the volume, or to nothing, is refused.
+expect_eq "--path of the live host's file through the mount" \
+	"$(json_rows locks ino path mode -- "$VMFS" locks --json --path /vms/b.vmdk "$MP")" \
+	"$ino_b /vms/b.vmdk read-only"
+expect_fail 1 "no file /nope on the volume mounted at" \
+	"$VMFS" locks --path /nope "$MP"
+expect_fail 1 "no file /../../../../../../../../etc/passwd on the volume mounted at" \
+	"$VMFS" locks --path /../../../../../../../../etc/passwd "$MP"
 for h in live-host "$live_uuid" "$live_slot"; do
 	expect_eq "--host $h" \
 		"$(json_rows locks kind -- "$VMFS" locks --json --host "$h" "$LUN" | sort | tr '\n' ' ')" \
