@@ -4,7 +4,8 @@
 # and ask each other for them through the heartbeat slots
 # (docs/PROTOCOL.md §9a).  Three hosts mount with --no-cluster.
 #   - A creates files in its own directory: its lock cache is on, and it
-#     keeps the directory's lock after the creates (vmfs locks).
+#     keeps the directory's lock after the creates (vmfs locks); its
+#     kernel keeps no names (that needs corosync).
 #   - B lists A's directory: every name is there, within the lease; B
 #     asked on the disk and A was asked.
 #   - C stats a file A keeps open for writing: answered from the disk
@@ -22,12 +23,23 @@ LEASE_MS=4000
 
 now_ms() { date +%s%3N; }
 
-# info_field H KEY: KEY of host H's `vmfs info --json` cluster object.
+# info_field H KEY [any]: KEY of host H's `vmfs info --json` cluster
+# object (with "any": wherever it is).
 info_field() {
 	"$VMFS" info --json "$(mp_of "$1")" | python3 -c '
 import json, sys
-v = json.load(sys.stdin)["cluster"].get(sys.argv[1])
-print(str(v).lower() if v is not None else "missing")' "$2"
+def find(o, k):
+    if isinstance(o, dict):
+        if k in o:
+            return o[k]
+        for x in o.values():
+            r = find(x, k)
+            if r is not None:
+                return r
+    return None
+d = json.load(sys.stdin)
+v = find(d, sys.argv[1]) if sys.argv[2] == "any" else d["cluster"].get(sys.argv[1])
+print(str(v).lower() if v is not None else "missing")' "$2" "${3:-cluster}"
 }
 
 # wait_caching H on|off: host H's lock cache is on (true) or off within 20 s.
@@ -73,6 +85,9 @@ expect_eq "the lock of A's directory on the disk" \
 import json, sys
 print(" ".join(l["path"] + " " + l["mode"] for l in json.load(sys.stdin)["locks"]))')" \
 	"/own exclusive"
+# The kernel keeps names only under locks every host can ask for over
+# corosync (PROTOCOL.md §9a): here none.
+expect_eq "names A's kernel keeps" "$(info_field a kernel_names any)" 0
 
 step "B lists A's directory: asked on the disk, everything there"
 t0=$(now_ms)
