@@ -459,17 +459,20 @@ static bool vcl_disk_busy(struct vcl *c, const struct lock_state *st,
 	return busy;
 }
 
+/* vcl_contend, held_mu not held. */
+static void vcl_contend_addr(struct vcl *c, uint64_t addr, int64_t now)
+{
+	pthread_mutex_lock(&c->held_mu);
+	(void)vcl_contend(c, addr, now);
+	pthread_mutex_unlock(&c->held_mu);
+}
+
 /* Put a want for addr in our slot; its sequence. */
 static uint32_t vcl_disk_ask(struct vcl *c, uint64_t addr,
 			     enum vmfs_lock_mode mode)
 {
-	uint32_t seq = hb_want(c->o.hb, addr, mode != VMFS_LOCK_READONLY);
-
 	NS_ADD(c, disk_asked);
-	pthread_mutex_lock(&c->held_mu);
-	(void)vcl_contend(c, addr, vmfs_mono_ms());
-	pthread_mutex_unlock(&c->held_mu);
-	return seq;
+	return hb_want(c->o.hb, addr, mode != VMFS_LOCK_READONLY);
 }
 
 /*
@@ -548,30 +551,27 @@ static int vcl_acquire_asking(struct vcl *c, uint64_t addr,
 			net_failed = !busy;
 			now = vmfs_mono_ms();
 		}
-		/* A live holder the fast path cannot ask is in the way: this
-		 * lock is taken in turns, so it is not kept between
-		 * operations for a while (it stays so while the turns go
-		 * on, with no ask needed). */
-		if (!dead && !gone && c->o.hb && !turns && now < live_end &&
-		    !vcl_net_reaches(c, st)) {
-			turns = true;
-			pthread_mutex_lock(&c->held_mu);
-			(void)vcl_contend(c, addr, now);
-			pthread_mutex_unlock(&c->held_mu);
-		}
-		/* Holders the fast path cannot ask (or did not answer): ask
-		 * on the disk, once the wait is longer than an operation. */
+		/* A live holder the fast path cannot ask (or that did not
+		 * answer) is in the way: the lock is taken in turns, so it is
+		 * not kept between operations for a while (the turns keep
+		 * that going with no ask needed), and once the wait is longer
+		 * than an operation, it is asked for on the disk. */
 		if (!dead && !gone && c->o.hb && now < live_end &&
-		    now - start >= VCL_DISK_ASK_AFTER_MS &&
 		    (net_failed || !vcl_net_reaches(c, st))) {
-			if (!*disk_asked ||
-			    now - *disk_asked >= c->o.t.renew_ms / 2) {
+			bool ask = now - start >= VCL_DISK_ASK_AFTER_MS &&
+				   (!*disk_asked ||
+				    now - *disk_asked >= c->o.t.renew_ms / 2);
+
+			if (!turns || ask)
+				vcl_contend_addr(c, addr, now);
+			turns = true;
+			if (ask) {
 				want_seq = vcl_disk_ask(c, addr, mode);
 				if (!*disk_asked)
 					first_seq = want_seq;
 				*disk_asked = now;
 			}
-			if (busy_ends &&
+			if (busy_ends && *disk_asked &&
 			    vcl_disk_busy(c, st, addr, first_seq, want_seq))
 				return -EBUSY;
 		}
@@ -619,6 +619,7 @@ static int vcl_upgrade(struct vcl *c, uint64_t addr, unsigned live_ms,
 			 * (§9a), and the lock manager's own wait. */
 			if (!c->o.hb || busy)
 				return lock_upgrade(c->lk, addr, left, st);
+			vcl_contend_addr(c, addr, vmfs_mono_ms());
 			vcl_disk_ask(c, addr, VMFS_LOCK_EXCLUSIVE);
 			ret = lock_upgrade(c->lk, addr, left, st);
 			hb_want(c->o.hb, 0, false);
