@@ -82,13 +82,12 @@ static void net_print_disk(const struct vmfsd_info *d)
 
 void cli_net_print_text(const struct vmfsd_info *d)
 {
-	if (d->cluster_state[0])
-		net_print_disk(d);
 	if (!d->cluster_state[0]) {
 		printf("cluster             unknown (this vmfsd predates the "
 		       "cluster fast path)\n");
 		return;
 	}
+	net_print_disk(d);
 	if (!strcmp(d->cluster_state, "off")) {
 		printf("cluster             off (%s): the volume is shared through "
 		       "the disk alone\n", d->cluster_why);

@@ -429,6 +429,13 @@ static int vmfsd_ro_lock(struct vmfsd *d, const struct vol_geom *g)
 	return ret;
 }
 
+/* Asks on the disk (PROTOCOL.md §9a): unless --disk-asks off; a
+ * read-only host takes no locks, so it neither asks nor is asked. */
+static bool vmfsd_disk_asks(const struct vmfsd *d)
+{
+	return !d->a->no_disk_asks && !d->a->ro;
+}
+
 /* Share the volume: the volume lock, and the watcher of other hosts. */
 static int vmfsd_cluster(struct vmfsd *d, const struct vol_geom *g)
 {
@@ -447,7 +454,7 @@ static int vmfsd_cluster(struct vmfsd *d, const struct vol_geom *g)
 	co.my_slot = hb_slot_index(d->hb);
 	co.my_hb_gen = hb_generation(d->hb);
 	co.prim = d->lock_prim;
-	if (!d->a->no_disk_asks && !d->a->ro)
+	if (vmfsd_disk_asks(d))
 		co.hb = d->hb;
 	hb_timeouts_get(d->hb, &co.t);
 	co.why = why;
@@ -545,8 +552,7 @@ static int vmfsd_join(struct vmfsd *d, const struct vol_geom *g)
 	o.journal_size = g->journal_size_bytes;
 	o.lease_ms = d->a->lease_ms;
 	o.gate_lun = d->lun;
-	/* A read-only host takes no locks: nobody asks it for any. */
-	o.asks = !d->a->no_disk_asks && !d->a->ro;
+	o.asks = vmfsd_disk_asks(d);
 	o.on_fence = vmfsd_on_fence;
 	o.ctx = d;
 	ret = hb_join(d->hb_lun, g->hb_offset, &o, &d->hb);
