@@ -336,14 +336,15 @@ inline slot_caw(s)
  * closed (lockmgr/heartbeat.c renew_thread), and its write passes the
  * gate too; a host that has not renewed within FENCE has fenced itself
  * (self-fencing).  A miscompare means the slot is REPLAYING or FREE (a
- * survivor declared us dead): fence as well.  Under RESERVE the compare
- * is made in memory against the sector read under the reservation; a
- * reservation cleared by a survivor in between is caught only by the
- * gate at the write (the survivor cleared it after the gate had closed).
- * BUG_RENEW_UNGATED checks the gate only when the renewal starts, as
- * lockmgr/heartbeat.c does today (its slot sector is exempt from the gate
- * so that a renewal issued in time finishes): spin finds the zombie that
- * then writes its renewal over REPLAYING.
+ * survivor declared us dead): fence as well.  Under RESERVE the renewal
+ * takes no reservation (docs/PROTOCOL.md "Renewals take no
+ * reservation"): it reads the slot, checks in memory that it is still
+ * ours, and writes; a survivor that takes the slot in between is caught
+ * only by the gate at the write (the survivor took it after the gate had
+ * closed), which lockmgr/heartbeat.c renew() checks just before it
+ * issues the write.  BUG_RENEW_UNGATED checks the gate only when the
+ * renewal starts: spin finds the zombie that then writes its renewal
+ * over REPLAYING.
  */
 #ifdef BUG_RENEW_UNGATED
 /* Seeded bug: the renewal's write ignores the fence time. */
@@ -364,24 +365,26 @@ proctype Renewer(byte me)
 {
 	byte i;
 #ifdef RESERVE
-	bit mine;               /* the slot as read under the reservation */
+	bit mine;               /* the slot as read */
 
+	/* No reservation: a read of the slot, then a write issued only
+	 * inside the gate, in two steps, so that a survivor may take the
+	 * slot over in between (the owner alone writes its slot, and a
+	 * survivor takes it only once the owner's gate has closed). */
 	do
 	:: d_step {
-		GATE(me) && PRIM_RESERVE;
+		GATE(me);
 		mine = (sstate[me] == HB_ACTIVE && swho[me] == me)
 	   };
 		d_step {
 			if
-			:: !PRIM_CAN_WRITE -> skip  /* conflict: try again */
-			:: PRIM_CAN_WRITE && RENEW_GATE(me) && mine ->
+			:: RENEW_GATE(me) && mine ->
 				assert(!taken[me]);
 				renewed();
 				gate_left[me] = FENCE;
 				assert(MUTEX)
 			:: else -> fenced[me] = 1
 			fi;
-			PRIM_RELEASE;
 			mine = 0
 		}
 	od

@@ -1,13 +1,20 @@
 /*
  * Heartbeats: one slot per mounted host in the heartbeat region.
  *
- * Claiming and renewing a slot are compare-and-writes of the slot's first
- * sector (SBC-3 COMPARE AND WRITE; the file backend emulates it; on a LUN
- * without it, the lock manager's RESERVE, read, compare, write, RELEASE,
- * lock_prim_caw), so two
- * hosts can never both believe they own a slot, and a host notices at its
- * next renewal when a survivor has taken its slot over (the compare
- * fails): it then fences itself.  The counter moves at every renewal;
+ * Claiming a slot, and every change of another host's slot (recovery),
+ * are compare-and-writes of the slot's first sector (SBC-3 COMPARE AND
+ * WRITE; the file backend emulates it; on a LUN without it, the lock
+ * manager's RESERVE, read, compare, write, RELEASE, lock_prim_caw), so
+ * two hosts can never both believe they own a slot.  A renewal is a
+ * compare-and-write too where the LUN has COMPARE AND WRITE; on the
+ * RESERVE path it is a read, a check that the slot still shows this host
+ * ACTIVE with its UUID and generation, and a plain write issued inside
+ * the fence time (docs/PROTOCOL.md "Renewals take no reservation"): the
+ * slot is written by its owner only, and a survivor takes it over only
+ * after the owner's fence time, so the reservation bought nothing but a
+ * wait behind other hosts' lock changes.  Either way a host notices at
+ * its next renewal when a survivor has taken its slot over, and fences
+ * itself.  The counter moves at every renewal;
  * nobody ever reads another host's clock, only whether the counter moved
  * during an interval of the reader's own CLOCK_MONOTONIC.
  *
@@ -244,67 +251,88 @@ static void fence(struct hb *hb, const char *why)
  * A survivor that declares us dead changes the state (being replayed) or
  * the owner, which this tells apart.
  */
-static bool slot_still_ours(const struct hb *hb, const uint8_t *sector)
+static bool slot_ours(const struct hb *hb, const uint8_t *sector,
+		      struct fmt_hb_slot *seen)
 {
 	const struct vmfs_hb_slot *hs = (const struct vmfs_hb_slot *)sector;
-	struct fmt_hb_slot seen, me;
+	struct fmt_hb_slot me;
 
 	if (lun_md_verify(&hs->hs_hdr, VMFS_MAGIC_HBSLOT, hb->slot_addr,
 			  sizeof(*hs)))
 		return false;
-	(void)fmt_hb_slot_decode(hs, &seen);
+	(void)fmt_hb_slot_decode(hs, seen);
 	(void)fmt_hb_slot_decode(slot_of(hb->cur), &me);
-	return seen.state == VMFS_HB_ACTIVE && seen.hb_gen == me.hb_gen &&
-	       !memcmp(seen.host_uuid, me.host_uuid, VMFS_UUID_SIZE) &&
-	       seen.counter >= me.counter;
+	return seen->state == VMFS_HB_ACTIVE && seen->hb_gen == me.hb_gen &&
+	       !memcmp(seen->host_uuid, me.host_uuid, VMFS_UUID_SIZE);
+}
+
+static bool slot_still_ours(const struct hb *hb, const uint8_t *sector)
+{
+	struct fmt_hb_slot seen, me;
+
+	(void)fmt_hb_slot_decode(slot_of(hb->cur), &me);
+	return slot_ours(hb, sector, &seen) && seen.counter >= me.counter;
 }
 
 /*
- * Every change of our slot: a compare-and-write through the LUN's
- * primitive.  On the reserve path, a reservation held by another host's
- * lock change is waited for at most wait_ms.
+ * A compare-and-write of our slot through the LUN's primitive (claims,
+ * leaving, ATS renewals).  On the reserve path, a reservation held by
+ * another host's lock change is waited for at most one heartbeat I/O
+ * timeout.
  */
-static int hb_caw_wait(struct hb *hb, unsigned wait_ms, const void *expect,
-		       const void *data, void *current)
-{
-	return lock_prim_caw(hb->lun, hb->prim, wait_ms, expect, data, hb->ss,
-			     hb->slot_addr, current);
-}
-
-/* Joining and leaving wait one heartbeat I/O timeout at a time. */
 static int hb_caw(struct hb *hb, const void *expect, const void *data,
 		  void *current)
 {
-	return hb_caw_wait(hb, hb->t.io_timeout_ms, expect, data, current);
+	return lock_prim_caw(hb->lun, hb->prim, hb->t.io_timeout_ms, expect,
+			     data, hb->ss, hb->slot_addr, current);
 }
 
 /*
- * One renewal: counter + 1, compare-and-write against what we wrote last.
- * A renewal may wait for the reserve path's mutex until a quarter of an
- * I/O timeout before its lease runs out (the compare and the write take
- * milliseconds once it has the mutex): a hold whose holder died is broken
- * by then (lun/iscsi_pr.c), whereas a wait of one I/O timeout per try
- * left a single try, and every mounted host fenced behind such a hold.
+ * One renewal: counter + 1, compare-and-write against what we wrote last
+ * (ATS), or read, check that the slot is still ours, and write (RESERVE:
+ * no reservation; see the top of this file).
  */
 static int renew(struct hb *hb)
 {
 	struct vmfs_hb_slot *hs = slot_of(hb->next);
-	struct fmt_hb_slot h;
-	int64_t left = hb->valid_until_ms - vmfs_mono_ms() -
-		       hb->t.io_timeout_ms / 4;
+	struct fmt_hb_slot h, seen;
+	bool plain = hb->prim == LOCK_PRIM_RESERVE;
 	int ret;
 
+	if (plain) {
+		ret = lun_read(hb->lun, hb->seen, hb->ss, hb->slot_addr);
+		if (ret)
+			return ret;
+		if (!slot_ours(hb, hb->seen, &seen))
+			return -VMFS_E_MISCOMPARE;
+	}
 	memcpy(hb->next, hb->cur, hb->ss);
 	(void)fmt_hb_slot_decode(hs, &h);
+	/* A renewal of ours that timed out may have landed since: move
+	 * past it, so that observers see the pair change. */
+	if (plain && seen.counter > h.counter)
+		h.counter = seen.counter;
 	h.counter++;
 	h.vm_free_mib = hb_vm_free_get(hb);
 	pthread_mutex_lock(&hb->lk);
 	hb_asks_fill(hb, &h);
 	pthread_mutex_unlock(&hb->lk);
 	fmt_hb_slot_encode(&h, hs);
+	if (plain && fmt_hdr_gen(&slot_of(hb->seen)->hs_hdr) >
+		     fmt_hdr_gen(&hs->hs_hdr))
+		fmt_hdr_set_gen(&hs->hs_hdr,
+				fmt_hdr_gen(&slot_of(hb->seen)->hs_hdr));
 	slot_seal(hb->next, hb->slot_addr);
-	ret = hb_caw_wait(hb, left > 0 ? (unsigned)left : 0, hb->cur, hb->next,
-			  hb->seen);
+	if (plain) {
+		/* The write gate, which our slot is exempt from on this
+		 * handle: the write is issued inside the fence time or
+		 * not at all. */
+		if (vmfs_mono_ms() >= hb->valid_until_ms)
+			return -ETIMEDOUT;
+		ret = lun_write(hb->lun, hb->next, hb->ss, hb->slot_addr);
+	} else {
+		ret = hb_caw(hb, hb->cur, hb->next, hb->seen);
+	}
 	if (ret == -VMFS_E_MISCOMPARE && slot_still_ours(hb, hb->seen)) {
 		/* An earlier renewal landed late: continue from it. */
 		memcpy(hb->cur, hb->seen, hb->ss);

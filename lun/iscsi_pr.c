@@ -562,10 +562,10 @@ void lun_isc_pr_close(struct isc_lun *il)
  * every command the holding thread issues inside a hold
  * (lun_isc_io_deadline).
  *
- * Both fit inside a heartbeat's fence time: the mounted hosts renew
- * their heartbeats through this mutex, and a hold whose holder died must
- * be broken before they fence (lockmgr/heartbeat.c renews with a wait
- * that runs to the end of its lease).
+ * Both fit inside a heartbeat's fence time.  That was needed while the
+ * mounted hosts renewed their heartbeats through this mutex; renewals
+ * take no reservation now (lockmgr/heartbeat.c renew), and it keeps a
+ * lock change that meets a dead holder's hold from waiting long.
  */
 
 /* A key: the break time in ISC_KEY_BREAK_UNIT_MS units (never 0, so
@@ -656,9 +656,9 @@ int lun_isc_lock_check(struct isc_lun *il)
 	if (!until || atomic_load(&il->lock_tid) != gettid() ||
 	    (now = vmfs_mono_ms()) < until)
 		return 0;
-	/* What a renewal that failed with "reserved by another host" for
-	 * its whole fence time may have met instead of another's hold: its
-	 * own body too slow, try after try (at most one line a second). */
+	/* What a lock change that failed with "reserved by another host"
+	 * may have met instead of another's hold: its own body too slow,
+	 * try after try (at most one line a second). */
 	last = atomic_load(&il->lock_late_logged_ms);
 	if (now - last >= 1000 &&
 	    atomic_compare_exchange_strong(&il->lock_late_logged_ms, &last, now))
@@ -737,12 +737,11 @@ static bool isc_key_own_recent(struct isc_lun *il, uint64_t key)
  * write of such a hold's body has answered or had its connection
  * aborted (lun/iscsi.c isc_wait), so nothing of it can land any more:
  * any handle of the process that finds one holding the mutex may end it,
- * as its own handle would.  That is what lets the heartbeat's handle
- * renew through a path cut: the data handle's hold, its body's write
- * timed out on the lost path, would otherwise stand until its RELEASE
+ * as its own handle would.  Otherwise the data handle's hold, its
+ * body's write timed out on the lost path, would stand until its RELEASE
  * got no answer there either (half an I/O timeout more) or until a
- * waiter's break time, which together left a renewal too little of its
- * fence time.  A RELEASE under way counts only once it had
+ * waiter's break time, and the process's other handle would wait for it
+ * (heartbeat renewals did, until they stopped taking the mutex).  A RELEASE under way counts only once it had
  * ISC_RELEASE_STUCK_MS to land (an answered one takes a round trip),
  * so that a waiter does not race an ordinary RELEASE.  Keys are never
  * reused (a handle's random bits, a sequence number), so an entry
@@ -954,8 +953,8 @@ int lun_isc_lock_probe(struct isc_lun *il)
 /*
  * What a wait for the mutex met: the holds in the way (each new holder
  * key seen is one), the one seen longest and for how long.  A wait that
- * ends without the mutex says so in the log, so that a heartbeat renewal
- * that failed on it can be told apart: one hold that was not broken (its
+ * ends without the mutex says so in the log, so that a lock change that
+ * failed on it can be told apart: one hold that was not broken (its
  * key, whose random bits name the handle: lun_isc_lock_key_bits), or the
  * mutex passing from hold to hold without this waiter getting it.
  */

@@ -195,21 +195,35 @@ static void on_fence(void *ctx, const char *why)
 	atomic_store(&fenced, 1);
 }
 
-/* Fresh region; host id joins through a, s is a survivor's handle. */
-static struct hb *join_watched(int id, struct lun **a, struct lun **s)
+static struct lun *open_no_ats(const char *p);
+
+/* Fresh region; host id joins through a (opened by open_a), s is a
+ * survivor's handle. */
+static struct hb *join_watched_on(struct lun *(*open_a)(void), int id,
+				  struct lun **a, struct lun **s)
 {
 	static uint8_t u[16];
 	struct hb_opts o;
 	struct hb *h = NULL;
 
 	fresh();
-	*a = open_lun();
+	*a = open_a();
 	*s = open_lun();
 	opts(&o, u, id);
 	o.on_fence = on_fence;
 	atomic_store(&fenced, 0);
 	CU_ASSERT_FATAL(hb_join(*a, HB_OFF, &o, &h) == 0);
 	return h;
+}
+
+static struct hb *join_watched(int id, struct lun **a, struct lun **s)
+{
+	return join_watched_on(open_lun, id, a, s);
+}
+
+static struct lun *open_lun_no_ats(void)
+{
+	return open_no_ats(path);
 }
 
 /* A survivor rewrites our slot: our next renewal fails its compare and
@@ -254,6 +268,28 @@ static void test_takeover_fences(void)
 }
 
 /*
+ * What a renewal of slot 0 that timed out and landed later leaves: the
+ * slot's counter (and block generation) moved on by `by`, written
+ * through handle w.  Returns the counter written.
+ */
+static uint64_t slot0_land_late(struct lun *w, uint64_t by)
+{
+	uint8_t *buf = lun_buf_alloc(4096);
+	struct vmfs_hb_slot *hs = (struct vmfs_hb_slot *)buf;
+	struct fmt_hb_slot f;
+
+	CU_ASSERT_FATAL(lun_read(w, buf, 512, HB_OFF + 4096) == 0);
+	CU_ASSERT_FATAL(fmt_hb_slot_decode(hs, &f) == 0);
+	f.counter += by;
+	f.gen += by;
+	fmt_hb_slot_encode(&f, hs);
+	lun_md_seal(&hs->hs_hdr, VMFS_MAGIC_HBSLOT, HB_OFF + 4096, 512);
+	CU_ASSERT_FATAL(lun_write(w, buf, 512, HB_OFF + 4096) == 0);
+	lun_buf_free(buf);
+	return f.counter;
+}
+
+/*
  * A renewal whose compare-and-write timed out may land later.  The next
  * renewal then finds its own newer image on disk: that is not a
  * takeover, and the host must go on renewing without fencing.
@@ -262,25 +298,11 @@ static void test_late_renewal_not_takeover(void)
 {
 	struct lun *a, *s;
 	struct hb *h = join_watched(0x44, &a, &s);
-	uint8_t *buf;
 	uint64_t landed;
 	uint32_t n;
 	struct hb_slot_info si[NSLOTS];
 
-	buf = lun_buf_alloc(4096);
-	CU_ASSERT_FATAL(lun_read(s, buf, 512, HB_OFF + 4096) == 0);
-	{
-		struct vmfs_hb_slot *hs = (struct vmfs_hb_slot *)buf;
-		struct fmt_hb_slot f;
-
-		CU_ASSERT_FATAL(fmt_hb_slot_decode(hs, &f) == 0);
-		landed = f.counter + 3;
-		f.counter = landed;
-		f.gen += 3;
-		fmt_hb_slot_encode(&f, hs);
-		lun_md_seal(&hs->hs_hdr, VMFS_MAGIC_HBSLOT, HB_OFF + 4096, 512);
-	}
-	CU_ASSERT_FATAL(lun_write(s, buf, 512, HB_OFF + 4096) == 0);
+	landed = slot0_land_late(s, 3);
 	usleep(500000);
 	CU_ASSERT_EQUAL(atomic_load(&fenced), 0);
 	CU_ASSERT(!lun_is_fenced(a));
@@ -290,7 +312,6 @@ static void test_late_renewal_not_takeover(void)
 	CU_ASSERT_EQUAL(hb_leave(h), 0);
 	CU_ASSERT_EQUAL(hb_survey(s, HB_OFF, false, si, NSLOTS, &n), 0);
 	CU_ASSERT_EQUAL(n, 0);
-	lun_buf_free(buf);
 	lun_close(a);
 	lun_close(s);
 }
@@ -368,6 +389,50 @@ static void test_no_ats(void)
 	lun_buf_free(buf);
 	lun_close(a);
 	lun_close(b);
+	lun_close(w);
+}
+
+/*
+ * Without ATS a renewal takes no reservation (docs/PROTOCOL.md "Renewals
+ * take no reservation"): another host that keeps the LUN reserved for
+ * three leases (a lock change stalled on a cut path, a hold nobody broke
+ * yet) delays no renewal and fences nobody; the counter keeps moving
+ * while the reservation is held.  And a renewal of ours that timed out
+ * and landed later, with a higher counter, is moved past, not taken for
+ * a takeover.
+ */
+static void test_no_ats_renewal_takes_no_reservation(void)
+{
+	struct lun *a, *o2, *w;
+	struct hb *h = join_watched_on(open_lun_no_ats, 0xe7, &a, &w);
+	struct hb_slot_info si[NSLOTS];
+	uint64_t c0, landed;
+	uint32_t n;
+
+	o2 = open_no_ats(path);
+	CU_ASSERT_EQUAL(hb_primitive(h), LOCK_PRIM_RESERVE);
+	CU_ASSERT_FATAL(lun_reserve(o2, 1000) == 0);
+	CU_ASSERT_FATAL(hb_survey(w, HB_OFF, false, si, NSLOTS, &n) == 0 &&
+			n == 1);
+	c0 = si[0].counter;
+	usleep(3 * LEASE_MS * 1000);
+	CU_ASSERT_FATAL(hb_survey(w, HB_OFF, false, si, NSLOTS, &n) == 0 &&
+			n == 1);
+	/* A renewal every lease / 5: about 15 in three leases. */
+	CU_ASSERT(si[0].counter >= c0 + 5);
+	CU_ASSERT_EQUAL(atomic_load(&fenced), 0);
+	CU_ASSERT(!lun_is_fenced(a));
+	CU_ASSERT_EQUAL(lun_release(o2), 0);
+
+	landed = slot0_land_late(w, 100);
+	usleep(LEASE_MS * 1000);
+	CU_ASSERT_EQUAL(atomic_load(&fenced), 0);
+	CU_ASSERT_FATAL(hb_survey(w, HB_OFF, false, si, NSLOTS, &n) == 0 &&
+			n == 1);
+	CU_ASSERT(si[0].counter > landed);
+	CU_ASSERT_EQUAL(hb_leave(h), 0);
+	lun_close(a);
+	lun_close(o2);
 	lun_close(w);
 }
 
@@ -786,6 +851,7 @@ static CU_TestInfo tests[] = {
 	{ "takeover_fences", test_takeover_fences },
 	{ "late_renewal_not_takeover", test_late_renewal_not_takeover },
 	{ "no_ats", test_no_ats },
+	{ "no_ats_renewal_takes_no_reservation", test_no_ats_renewal_takes_no_reservation },
 	{ "no_primitive", test_no_primitive },
 	{ "forced_primitive", test_forced_primitive },
 	{ "prim_parse", test_prim_parse },
