@@ -838,13 +838,15 @@ static void isc_lock_end_own(struct isc_lun *il, uint64_t old, const char *why)
 	}
 	if (!rc)
 		isc_ended_mark(old, -1);	/* ours now, not old's */
-	/* Ours now, if old held it: let go (or drop the key, which
-	 * does the same, if the RELEASE fails). */
-	if (!rc && (rc = isc_prout_on(il, il->lock_lun,
-				      SCSI_PERSISTENT_RESERVE_RELEASE,
-				      SCSI_PERSISTENT_RESERVE_TYPE_WRITE_EXCLUSIVE,
-				      key, 0)))
-		isc_lock_give_back(il);
+	/* Ours now, if old held it: let go, and drop the key (which does
+	 * the same if the RELEASE fails; lun_isc_lock_release says why the
+	 * key goes anyway). */
+	if (!rc)
+		rc = isc_prout_on(il, il->lock_lun,
+				  SCSI_PERSISTENT_RESERVE_RELEASE,
+				  SCSI_PERSISTENT_RESERVE_TYPE_WRITE_EXCLUSIVE,
+				  key, 0);
+	isc_lock_give_back(il);
 	qb_log(rc ? LOG_WARNING : LOG_NOTICE, "lun %s: lock LU %d: %s our hold "
 	       "of key 0x%016" PRIx64 ", %s%s%s",
 	       il->lun.name, il->lock_lun, rc ? "could not end" : "ended",
@@ -1021,6 +1023,8 @@ int lun_isc_lock_reserve(struct isc_lun *il, unsigned wait_ms)
 		    vmfs_mono_ms() + ISC_RES_POLL_MS > until) {
 			if (rc == -VMFS_E_RESERVED)
 				isc_wait_report(il, &w);
+			if (rc)		/* no registrant left behind */
+				isc_lock_give_back(il);
 			return rc;
 		}
 		usleep(ISC_RES_POLL_MS * 1000);
@@ -1040,6 +1044,16 @@ uint32_t lun_isc_lock_key_bits(struct isc_lun *il)
  * holds nothing there), leaves the hold on the old one: ended at once.
  * The body has ended: while the RELEASE is under way, another handle of
  * ours that waits for the mutex may end the hold (isc_ended_mark).
+ *
+ * Then the nexus drops its key: a nexus stays a registrant of the lock LU
+ * only while it holds the mutex or tries for it.  tgt (1.0.85) answers
+ * every RELEASE with a UNIT ATTENTION queued on every nexus of the LU for
+ * every other registrant, and a nexus reports them one per command, so
+ * a nexus idle while others come and go piled them up: the heartbeat
+ * handle, whose mutex was needed again only to free the slot at unmount,
+ * met thousands and timed out draining them ("hb: freeing slot N:
+ * Connection timed out"); an idle host's first lock change would have
+ * too.  With one registrant at a RELEASE, nothing is queued.
  */
 int lun_isc_lock_release(struct isc_lun *il)
 {
@@ -1057,10 +1071,12 @@ int lun_isc_lock_release(struct isc_lun *il)
 	isc_ended_mark(key, ISC_RELEASE_STUCK_MS);
 	rc = isc_prout_on(il, il->lock_lun, SCSI_PERSISTENT_RESERVE_RELEASE,
 			  SCSI_PERSISTENT_RESERVE_TYPE_WRITE_EXCLUSIVE, key, 0);
-	if ((rc && rc != -VMFS_E_RESERVED) || isc_ctl_nexus(il) != nexus)
+	if ((rc && rc != -VMFS_E_RESERVED) || isc_ctl_nexus(il) != nexus) {
 		isc_lock_end_own(il, key, "left on a lost session");
-	else
+	} else {
 		isc_ended_mark(key, -1);
+		isc_lock_give_back(il);
+	}
 	return 0;
 }
 
