@@ -288,9 +288,38 @@ static int hb_caw(struct hb *hb, const void *expect, const void *data,
 }
 
 /*
+ * The owner's changes of its slot on the RESERVE path (renewing, leaving)
+ * take no reservation (see the top of this file): the slot is read into
+ * hb->seen and must still be ours, then hb->next, built from it, is
+ * sealed and written, and only inside the fence time (our slot is exempt
+ * from the handle's write gate, so this is where the gate is checked).
+ */
+static int plain_read(struct hb *hb, struct fmt_hb_slot *seen)
+{
+	int ret = lun_read(hb->lun, hb->seen, hb->ss, hb->slot_addr);
+
+	if (ret)
+		return ret;
+	return slot_ours(hb, hb->seen, seen) ? 0 : -VMFS_E_MISCOMPARE;
+}
+
+static int plain_write(struct hb *hb)
+{
+	struct vmfs_hb_slot *hs = slot_of(hb->next);
+	uint64_t gen = fmt_hdr_gen(&slot_of(hb->seen)->hs_hdr);
+
+	/* The block generation moves past whatever landed. */
+	if (gen > fmt_hdr_gen(&hs->hs_hdr))
+		fmt_hdr_set_gen(&hs->hs_hdr, gen);
+	slot_seal(hb->next, hb->slot_addr);
+	if (vmfs_mono_ms() >= hb->valid_until_ms)
+		return -ETIMEDOUT;
+	return lun_write(hb->lun, hb->next, hb->ss, hb->slot_addr);
+}
+
+/*
  * One renewal: counter + 1, compare-and-write against what we wrote last
- * (ATS), or read, check that the slot is still ours, and write (RESERVE:
- * no reservation; see the top of this file).
+ * (ATS), or plain_read and plain_write (RESERVE).
  */
 static int renew(struct hb *hb)
 {
@@ -299,13 +328,8 @@ static int renew(struct hb *hb)
 	bool plain = hb->prim == LOCK_PRIM_RESERVE;
 	int ret;
 
-	if (plain) {
-		ret = lun_read(hb->lun, hb->seen, hb->ss, hb->slot_addr);
-		if (ret)
-			return ret;
-		if (!slot_ours(hb, hb->seen, &seen))
-			return -VMFS_E_MISCOMPARE;
-	}
+	if (plain && (ret = plain_read(hb, &seen)))
+		return ret;
 	memcpy(hb->next, hb->cur, hb->ss);
 	(void)fmt_hb_slot_decode(hs, &h);
 	/* A renewal of ours that timed out may have landed since: move
@@ -318,19 +342,10 @@ static int renew(struct hb *hb)
 	hb_asks_fill(hb, &h);
 	pthread_mutex_unlock(&hb->lk);
 	fmt_hb_slot_encode(&h, hs);
-	if (plain && fmt_hdr_gen(&slot_of(hb->seen)->hs_hdr) >
-		     fmt_hdr_gen(&hs->hs_hdr))
-		fmt_hdr_set_gen(&hs->hs_hdr,
-				fmt_hdr_gen(&slot_of(hb->seen)->hs_hdr));
-	slot_seal(hb->next, hb->slot_addr);
 	if (plain) {
-		/* The write gate, which our slot is exempt from on this
-		 * handle: the write is issued inside the fence time or
-		 * not at all. */
-		if (vmfs_mono_ms() >= hb->valid_until_ms)
-			return -ETIMEDOUT;
-		ret = lun_write(hb->lun, hb->next, hb->ss, hb->slot_addr);
+		ret = plain_write(hb);
 	} else {
+		slot_seal(hb->next, hb->slot_addr);
 		ret = hb_caw(hb, hb->cur, hb->next, hb->seen);
 	}
 	if (ret == -VMFS_E_MISCOMPARE && slot_still_ours(hb, hb->seen)) {
@@ -862,7 +877,11 @@ int hb_leave(struct hb *hb)
 	if (!hb->fenced && vmfs_mono_ms() >= hb->valid_until_ms)
 		hb_lapsed(hb, vmfs_mono_ms());
 	if (!hb->fenced) {
+		struct fmt_hb_slot seen;
+		bool plain = hb->prim == LOCK_PRIM_RESERVE;
+
 		/* Keep the generation so the next mount moves past it. */
+		ret = plain ? plain_read(hb, &seen) : 0;
 		memcpy(hb->next, hb->cur, hb->ss);
 		hs = slot_of(hb->next);
 		(void)fmt_hb_slot_decode(hs, &h);
@@ -872,11 +891,19 @@ int hb_leave(struct hb *hb)
 		h.flags = h.want_seq = h.busy_slot = h.busy_seq = 0;
 		h.want_addr = h.busy_addr = 0;
 		fmt_hb_slot_encode(&h, hs);
-		slot_seal(hb->next, hb->slot_addr);
-		ret = hb_caw(hb, hb->cur, hb->next, hb->seen);
-		if (ret == -VMFS_E_MISCOMPARE && slot_still_ours(hb, hb->seen))
-			/* A renewal landed late; free over it. */
-			ret = hb_caw(hb, hb->seen, hb->next, NULL);
+		if (plain) {
+			/* The heartbeat handle takes the reservation only to
+			 * claim the slot (PROTOCOL.md §10). */
+			if (!ret)
+				ret = plain_write(hb);
+		} else {
+			slot_seal(hb->next, hb->slot_addr);
+			ret = hb_caw(hb, hb->cur, hb->next, hb->seen);
+			if (ret == -VMFS_E_MISCOMPARE &&
+			    slot_still_ours(hb, hb->seen))
+				/* A renewal landed late; free over it. */
+				ret = hb_caw(hb, hb->seen, hb->next, NULL);
+		}
 		if (ret)
 			qb_log(LOG_ERR, "hb: freeing slot %u: %s", hb->slot,
 			       vmfs_strerror(ret));
