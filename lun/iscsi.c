@@ -380,20 +380,26 @@ static int isc_status(const struct isc_cmd *c)
 
 
 /*
- * One command, re-issued until its deadline on UNIT ATTENTION (a target
- * reports resets, reservation preemptions, releases and capacity changes
- * that way, one per command: a nexus may have a backlog of them, as tgt
- * reports RESERVATIONS RELEASED to registered nexuses while other hosts'
- * holds come and go) at once, and on BUSY or TASK SET FULL (the target asks
- * for a later try) after a pause that doubles.  With the session's mutex
+ * One command, re-issued at once on UNIT ATTENTION (a target reports
+ * resets, reservation preemptions, releases and capacity changes that
+ * way, one per command: a nexus may have a backlog of them, as tgt 1.0.85
+ * queues RESERVATIONS RELEASED on every nexus for every registrant of the
+ * lock LU at each RELEASE, including registrations its lost sessions
+ * left), and on BUSY or TASK SET FULL (the target asks for a later try)
+ * after a pause that doubles, until its deadline.  An answer that is a
+ * unit attention is progress: it moves the deadline on by the command's
+ * budget, up to ISC_UA_MAX of them, so that a long backlog is drained
+ * rather than taken for a target that does not answer.  (Safe for the
+ * lock LU's hold timing: a RESERVE re-issued later only starts its hold
+ * later than the t0 its holder counts from.)  With the session's mutex
  * held.  A broken session fails it with -EIO.
  */
 int lun_isc_run_raw(struct isc_lun *il, struct iscsi_context *ctx,
 		    bool *broken, int path, isc_issue_fn issue, void *arg,
 		    struct isc_cmd *out, int64_t deadline_ms)
 {
-	unsigned pause_ms = ISC_BUSY_PAUSE_MS;
-	int64_t path_deadline;
+	unsigned pause_ms = ISC_BUSY_PAUSE_MS, ua = 0;
+	int64_t budget = deadline_ms - vmfs_mono_ms(), path_deadline;
 	int rc;
 
 	for (;;) {
@@ -426,8 +432,15 @@ int lun_isc_run_raw(struct isc_lun *il, struct iscsi_context *ctx,
 				pause_ms *= 2;
 			continue;
 		}
-		if (vmfs_mono_ms() >= deadline_ms)
+		if (++ua >= ISC_UA_MAX)
 			break;
+		if (budget > 0)
+			deadline_ms = vmfs_mono_ms() + budget;
+		if (ua % ISC_UA_LOG_EVERY == 0)
+			qb_log(LOG_INFO, "lun %s: %u unit attentions drained on "
+			       "one command so far (a target that queues one for "
+			       "every reservation change elsewhere)",
+			       il->lun.name, ua);
 		lun_isc_cmds_free(out, 1);
 	}
 	lun_isc_cmds_free(out, 1);

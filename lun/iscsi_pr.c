@@ -1050,10 +1050,12 @@ uint32_t lun_isc_lock_key_bits(struct isc_lun *il)
  * every RELEASE with a UNIT ATTENTION queued on every nexus of the LU for
  * every other registrant, and a nexus reports them one per command, so
  * a nexus idle while others come and go piled them up: the heartbeat
- * handle, whose mutex was needed again only to free the slot at unmount,
- * met thousands and timed out draining them ("hb: freeing slot N:
- * Connection timed out"); an idle host's first lock change would have
- * too.  With one registrant at a RELEASE, nothing is queued.
+ * handle, which took the mutex again only to free its slot at unmount
+ * (it no longer does), met thousands and timed out draining them ("hb:
+ * freeing slot N: Connection timed out"); an idle host's first lock
+ * change would have too.  With one registrant at a RELEASE, nothing is
+ * queued, but registrations that lost sessions leave behind still count
+ * (lun_isc_run_raw drains what they cause).
  */
 int lun_isc_lock_release(struct isc_lun *il)
 {

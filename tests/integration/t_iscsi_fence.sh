@@ -31,6 +31,10 @@
 #     reservation stay on the LUN; `vmfs fsck -y` still writes (every
 #     read-write open registers a key of its own) and a read-only mount
 #     on host 2 reads what host 1 fsync'ed.
+#  7. A handle idle while another takes and releases the lock LU's hold
+#     5000 times, with 4 registrations left behind by killed waiters
+#     (build/prfence --idle-backlog): it takes the hold, draining the
+#     20,000 unit attentions tgt queued for it, with a 100 ms deadline.
 #
 # shellcheck source=tests/iscsi/lib.sh
 source "$(dirname "$0")/../iscsi/lib.sh"
@@ -252,4 +256,17 @@ cl_vmfs 2 fsck -y "$URL_B" >"$T_DIR/fsck-y.out" 2>&1 || rc=$?
 cl_vmfsd_mount 2 "$URL_B" "$T_DIR/m2ro" --ro
 [[ $(cat "$T_DIR/m2ro/g") == crash ]] || fail "the crashed host's fsync'ed file is not there"
 cl_umount 2 "$T_DIR/m2ro"
+
+step "a handle idle while others' holds come and go gets the lock LU behind tgt's unit attentions"
+# tgt queues a RESERVATIONS RELEASED unit attention on every nexus for
+# every other registrant at each RELEASE, and registrations that lost
+# waits leave behind stay: 4 of them and 5000 holds queue 20,000 on the
+# idle handle's nexus.  Drained at one command each, that outlasts its
+# 100 ms deadline many times over; each such answer is progress
+# (lun/iscsi.c lun_isc_run_raw), so the hold is taken.  Before, the
+# command timed out ("Connection timed out").  Last in this test: the
+# registrations stay behind.
+cl_exec 1 "$PRFENCE" --idle-backlog "$URL_A" 5000 4 100 >"$T_DIR/backlog.out" 2>&1 ||
+	fail "prfence --idle-backlog: $(cat "$T_DIR/backlog.out")"
+t_log "$(cat "$T_DIR/backlog.out")"
 t_log "ok"

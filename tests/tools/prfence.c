@@ -57,13 +57,26 @@
  * D's write returning, to H holding the hold, and to D's release
  * returning ("cut: write N ms (RESULT), other handle held M ms, release
  * K ms"); exit 0 once H held it, 1 if it never did.
+ *
+ *   prfence --idle-backlog LUN HOLDS STALE IO_TIMEOUT_MS
+ *
+ * a handle I idle (I/O timeout IO_TIMEOUT_MS) while another, H, takes
+ * and releases the lock LU's hold HOLDS times, with STALE registrations
+ * left on the lock LU by handles killed while they waited for it (as a
+ * lost session leaves one).  tgt queues a unit attention on I's nexus for
+ * every stale registration at every release; I then takes the hold and
+ * must get it, however far the backlog outlasts one command's deadline
+ * (lun/iscsi.c lun_isc_run_raw).  Prints "idle: held after N ms behind M
+ * holds" or fails.
  */
 #include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <signal.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "vmfs/clock.h"
@@ -210,6 +223,64 @@ static int cut_in_hold(const char *url, const char *off, const char *cmd)
 	return t.rc ? fail("H's reserve", t.rc) : 0;
 }
 
+/* A registration on the lock LU that nobody will end: a child's wait for
+ * the hold h has, cut short by SIGKILL. */
+static int leave_registration(const char *url, struct lun *h)
+{
+	struct lun *c = NULL;
+	pid_t pid;
+	int rc, st;
+
+	if ((rc = lun_reserve(h, 5000)))
+		return rc;
+	pid = fork();
+	if (pid < 0) {
+		lun_release(h);
+		return -errno;
+	}
+	if (!pid) {
+		if (!lun_open(url, 0, &c))
+			(void)lun_reserve(c, 60000);
+		_exit(0);
+	}
+	usleep(500 * 1000);	/* its login, registration and first tries */
+	kill(pid, SIGKILL);
+	waitpid(pid, &st, 0);
+	return lun_release(h);
+}
+
+static int idle_backlog(const char *url, const char *holds,
+			const char *stale, const char *io_ms)
+{
+	unsigned nholds = (unsigned)strtoul(holds, NULL, 10);
+	unsigned nstale = (unsigned)strtoul(stale, NULL, 10);
+	struct lun *h = NULL, *idle = NULL;
+	int64_t t0;
+	int rc;
+
+	if ((rc = lun_open(url, 0, &h)) || (rc = lun_open(url, 0, &idle)))
+		return fail("open", rc);
+	lun_set_io_timeout(idle, (unsigned)strtoul(io_ms, NULL, 10));
+	for (unsigned i = 0; i < nstale; i++)
+		if ((rc = leave_registration(url, h)))
+			return fail("leaving a registration behind", rc);
+	for (unsigned i = 0; i < nholds; i++) {
+		if ((rc = lun_reserve(h, 5000)))
+			return fail("H's reserve", rc);
+		if ((rc = lun_release(h)))
+			return fail("H's release", rc);
+	}
+	t0 = vmfs_mono_ms();
+	if ((rc = lun_reserve(idle, 5000)))
+		return fail("the idle handle's reserve", rc);
+	printf("idle: held after %lld ms behind %u holds\n",
+	       (long long)(vmfs_mono_ms() - t0), nholds);
+	lun_release(idle);
+	lun_close(idle);
+	lun_close(h);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	static const uint8_t ua[16] = { 0xa }, ub[16] = { 0xb };
@@ -221,12 +292,15 @@ int main(int argc, char **argv)
 	if (argc != 3 && !(argc >= 4 && argc <= 5 &&
 			   !strcmp(argv[1], "--leave-hold")) &&
 	    !(argc == 5 && !strcmp(argv[1], "--cut-in-hold")) &&
+	    !(argc == 6 && !strcmp(argv[1], "--idle-backlog")) &&
 	    !(argc == 4 && !strcmp(argv[1], "--wait")))
 		return fprintf(stderr, "usage: prfence LUN OFFSET | "
 			       "prfence --leave-hold LUN [IO_TIMEOUT_MS "
 			       "[LOCK_IO_TIMEOUT_MS]] | prfence --keys LUN | "
 			       "prfence --holder LUN | prfence --wait LUN MS | "
-			       "prfence --cut-in-hold LUN OFFSET CMD\n"), 2;
+			       "prfence --cut-in-hold LUN OFFSET CMD | "
+			       "prfence --idle-backlog LUN HOLDS STALE "
+			       "IO_TIMEOUT_MS\n"), 2;
 	if (getenv("VMFS_CHAP_FILE"))	/* as the programs take it */
 		lun_set_chap_file(getenv("VMFS_CHAP_FILE"));
 	if (!strcmp(argv[1], "--keys"))
@@ -237,6 +311,8 @@ int main(int argc, char **argv)
 		return wait_hold(argv[2], argv[3]);
 	if (!strcmp(argv[1], "--cut-in-hold"))
 		return cut_in_hold(argv[2], argv[3], argv[4]);
+	if (!strcmp(argv[1], "--idle-backlog"))
+		return idle_backlog(argv[2], argv[3], argv[4], argv[5]);
 	if (!strcmp(argv[1], "--leave-hold"))
 		return leave_hold(argv[2], argc >= 4 ? argv[3] : NULL,
 				  argc == 5 ? argv[4] : NULL);
