@@ -295,7 +295,8 @@ static void info_print_live_text(const struct vmfsd_info *d)
 	       "vmfsd               version %s, host %s (%s), state directory %s, "
 	       "%u FUSE threads\n"
 	       "heartbeat           slot %u generation %" PRIu64 ", lock primitive "
-	       "%s, lease %u ms, renew every %u ms, self-fence after %u ms%s\n"
+	       "%s, lease %u ms, renew every %u ms, self-fence after %u ms; "
+	       "the last renewal took %u ms, the slowest %u ms%s\n"
 	       "journal (live)      %" PRIu64 " commits (%" PRIu64 " forced), %"
 	       PRIu64 " blocks logged, %" PRIu64 " ring blocks, %" PRIu64
 	       " flushes, %" PRIu64 " checkpoints\n",
@@ -304,7 +305,8 @@ static void info_print_live_text(const struct vmfsd_info *d)
 	       d->host_uuid,
 	       d->state_dir, d->fuse_threads, d->hb_slot, d->hb_generation,
 	       d->lock_primitive[0] ? d->lock_primitive : "?",
-	       d->lease_ms, d->renew_ms, d->fence_ms,
+	       d->lease_ms, d->renew_ms, d->fence_ms, d->renew_last_ms,
+	       d->renew_max_ms,
 	       d->fenced ? "; FENCED: all I/O fails, unmount and mount again" : "",
 	       d->jnl_commits, d->jnl_forced, d->jnl_images, d->jnl_ring_blocks,
 	       d->jnl_flushes, d->jnl_checkpoints);
@@ -356,6 +358,7 @@ static void info_print_live_json(const struct vmfsd_info *d)
 	       d->hb_generation);
 	cli_json_str(d->lock_primitive);
 	printf(", \"lease_ms\": %u, \"renew_ms\": %u, \"fence_ms\": %u, "
+	       "\"renew_last_ms\": %u, \"renew_max_ms\": %u, "
 	       "\"fenced\": %s },\n    \"journal\": { \"commits\": %" PRIu64
 	       ", \"forced\": %" PRIu64 ", \"images\": %" PRIu64
 	       ", \"ring_blocks\": %" PRIu64 ", \"flushes\": %" PRIu64
@@ -366,8 +369,8 @@ static void info_print_live_json(const struct vmfsd_info *d)
 	       ", \"evictions\": %" PRIu64 " },\n    \"kernel_cache\": { "
 	       "\"kernel_names\": %" PRIu64 ", \"kernel_inodes\": %" PRIu64
 	       ", \"kernel_forgotten\": %" PRIu64 " }\n  }",
-	       d->lease_ms, d->renew_ms, d->fence_ms,
-	       d->fenced ? "true" : "false",
+	       d->lease_ms, d->renew_ms, d->fence_ms, d->renew_last_ms,
+	       d->renew_max_ms, d->fenced ? "true" : "false",
 	       d->jnl_commits, d->jnl_forced, d->jnl_images, d->jnl_ring_blocks,
 	       d->jnl_flushes, d->jnl_checkpoints, d->cache_budget_bytes,
 	       d->cache_used_bytes, d->cache_fixed_bytes, d->cache_index_bytes,

@@ -97,6 +97,8 @@ struct hb {
 	uint64_t renew_reported;
 	struct thread_cpu renew_cpu;
 	bool renew_cpu_ok;
+	/* hb_renew_times (under lk). */
+	uint32_t renew_last_ms, renew_max_ms;
 };
 
 static uint64_t hb_vm_free_get(struct hb *hb)
@@ -498,6 +500,11 @@ static void *renew_thread(void *arg)
 			next_ms = vmfs_mono_ms() + retry_ms;
 		}
 		pthread_mutex_lock(&hb->lk);
+		if (!ret) {
+			hb->renew_last_ms = (uint32_t)(vmfs_mono_ms() - start_ms);
+			if (hb->renew_last_ms > hb->renew_max_ms)
+				hb->renew_max_ms = hb->renew_last_ms;
+		}
 		hb->renew_start_ms = 0;
 		slow = hb->renew_reported == hb->renew_seq;
 		if (slow) {
@@ -921,6 +928,14 @@ uint32_t hb_slot_index(const struct hb *hb)
 unsigned hb_primitive(const struct hb *hb)
 {
 	return hb->prim;
+}
+
+void hb_renew_times(struct hb *hb, uint32_t *last_ms, uint32_t *max_ms)
+{
+	pthread_mutex_lock(&hb->lk);
+	*last_ms = hb->renew_last_ms;
+	*max_ms = hb->renew_max_ms;
+	pthread_mutex_unlock(&hb->lk);
 }
 
 uint64_t hb_generation(const struct hb *hb)

@@ -160,6 +160,8 @@ static const struct ctl_field info_fields[] = {
 	FLD(vmfsd_info, "lease_ms", F_U32, lease_ms),
 	FLD(vmfsd_info, "renew_ms", F_U32, renew_ms),
 	FLD(vmfsd_info, "fence_ms", F_U32, fence_ms),
+	FLD(vmfsd_info, "renew_last_ms", F_U32, renew_last_ms),
+	FLD(vmfsd_info, "renew_max_ms", F_U32, renew_max_ms),
 	FLD(vmfsd_info, "fenced", F_BOOL, fenced),
 	FLD(vmfsd_info, "journal_commits", F_U64, jnl_commits),
 	FLD(vmfsd_info, "journal_images", F_U64, jnl_images),

@@ -854,6 +854,7 @@ void vmfsd_info_get(struct vmfsd *d, struct vmfsd_info *out)
 		out->lease_ms = t.lease_ms;
 		out->renew_ms = t.renew_ms;
 		out->fence_ms = t.fence_ms;
+		hb_renew_times(d->hb, &out->renew_last_ms, &out->renew_max_ms);
 	}
 	out->fenced = d->fenced;
 	if (d->vol)

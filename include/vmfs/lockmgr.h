@@ -182,6 +182,10 @@ void hb_busy(struct hb *hb, uint32_t slot, uint32_t seq, uint64_t addr);
 /* LOCK_PRIM_ATS or LOCK_PRIM_RESERVE: what the slot's writes go through. */
 unsigned hb_primitive(const struct hb *hb);
 uint64_t hb_generation(const struct hb *hb);
+/* How long the last successful renewal took, from its start to its
+ * answer, and the longest one since the join (ms; 0: none yet).  Set
+ * against the fence time, it says how close the host came to fencing. */
+void hb_renew_times(struct hb *hb, uint32_t *last_ms, uint32_t *max_ms);
 void hb_timeouts_get(const struct hb *hb, struct hb_timeouts *t);
 
 /* One slot as read from disk. */

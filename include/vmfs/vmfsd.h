@@ -158,6 +158,9 @@ struct vmfsd_info {
 	uint32_t hb_slot;
 	uint64_t hb_generation;
 	uint32_t lease_ms, renew_ms, fence_ms;
+	/* hb_renew_times: the last renewal's and the slowest one's duration
+	 * (0 from an older vmfsd) */
+	uint32_t renew_last_ms, renew_max_ms;
 	bool fenced;                /* I/O stopped: the lease could not be renewed */
 	/* the metadata journal since the mount (jnl_stats) */
 	uint64_t jnl_commits, jnl_images, jnl_ring_blocks, jnl_flushes;

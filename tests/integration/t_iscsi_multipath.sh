@@ -202,6 +202,15 @@ wait "$creates_pid"
 for l in "$LOG1" "$LOG2"; do
 	! grep -q "fenced" "$l" || fail "a host fenced: $(grep -E "path|fenc|renewal" "$l" | tail -n 4)"
 done
+# How close host 1 came to fencing: its slowest renewal since the mount
+# (vmfs info), which takes no lock-LU hold (PROTOCOL.md §10).
+read -r r_last r_max r_fence < <(cl_vmfs 1 info --json "$T_DIR/m1" | python3 -c '
+import json, sys
+h = json.load(sys.stdin)["vmfsd"]["heartbeat"]
+print(h["renew_last_ms"], h["renew_max_ms"], h["fence_ms"])')
+((r_max > 0 && r_last <= r_max && r_max < r_fence)) ||
+	fail "vmfs info: last renewal $r_last ms, slowest $r_max ms, fence time $r_fence ms"
+t_log "host 1's slowest renewal through the cuts: $r_max ms (fence time $r_fence ms)"
 n=$(find "$T_DIR/m2/own" -type f | wc -l)
 [[ $n == "$(cat "$T_DIR/creates.n")" ]] || fail "host 2 sees $n of host 1's $(cat "$T_DIR/creates.n") files"
 t_log "host 1 created $n files through 3 cuts; holds left on a lost session: $(grep -c "ended our hold" "$LOG1" || true) ended by host 1, $(grep -c "broke the hold" "$LOG2" || true) broken by host 2"
