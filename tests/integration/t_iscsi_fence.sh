@@ -22,7 +22,9 @@
 #     working: it is broken before their fence time, neither fences and
 #     every operation succeeds.  Then host 1's vmfsd is stopped inside
 #     a hold of its own lock changes (on its data handle): host 2 breaks
-#     it within its renewal budget, goes on, and recovers host 1.
+#     it within 1.75 heartbeat I/O timeouts, goes on, and recovers host 1.
+#     Host 1 mounts with --disk-asks off for these two, so that every
+#     operation of either host changes locks.
 #  5. A killed host is recovered once its slot stood still for its fence
 #     time (its key preempted: no need to wait out the dead time), mounts
 #     again at once (its preempted key and the reservation's new holder in
@@ -130,11 +132,13 @@ t_log "mounted $((($(date +%s%N) - t0) / 1000000)) ms after a hold was left on t
 cl_umount 1 "$T_DIR/m1h"
 
 step "a hold left on the lock LU while two hosts are mounted: it is broken, nobody fences"
-# As when a host dies inside a heartbeat renewal's hold (a hold with the
-# heartbeat handle's I/O timeout): the mounted hosts renew their
-# heartbeats through that mutex, so the hold must be broken within their
-# fence time (2.4 s here).
-cl_vmfsd_mount 1 "$URL_A" "$T_DIR/mk1" --lease-ms 4000
+# As when a host dies inside a lock change's hold (a hold with the
+# heartbeat handle's I/O timeout): every operation of the mounted hosts
+# changes on-disk locks through that mutex (host 1 mounts with
+# --disk-asks off, so that neither keeps its locks between operations),
+# and the hold must be broken before they give up.  Their renewals take
+# no reservation (PROTOCOL.md §10) and must not even notice.
+cl_vmfsd_mount 1 "$URL_A" "$T_DIR/mk1" --lease-ms 4000 --disk-asks off
 cl_vmfsd_mount 2 "$URL_B" "$T_DIR/mk2" --lease-ms 4000
 LOGK1=$T_DIR/vmfsd-h1-mk1.log
 LOGK=$T_DIR/vmfsd-h2-mk2.log
@@ -160,9 +164,14 @@ rm -f "$T_DIR"/mk1/h1-* "$T_DIR"/mk2/h2-*
 step "host 1 stopped inside a lock change's hold: host 2 breaks it in time, does not fence, recovers host 1"
 # The real thing, not a tool's hold: host 1's vmfsd changes on-disk
 # locks through its data handle (a longer I/O timeout than the
-# heartbeat's) and is SIGSTOPped until a hold of the lock LU stays put.
-# Its key must announce a break within host 2's renewal budget, and
-# host 2 must break it and go on; host 2 then recovers host 1.
+# heartbeat's), at every operation as it keeps none between them
+# (--disk-asks off above: a host that keeps its locks makes too few
+# holds for a stop to land in one), and is SIGSTOPped until a hold of the
+# lock LU stays put.
+# Its key must announce a break within 1.75 heartbeat I/O timeouts (the
+# budget renewals had when they took the mutex, which still bounds how
+# long a lock change waits for a dead holder), and host 2 must break it
+# and go on; host 2 then recovers host 1.
 pid1=${CL_VMFSD_PID[1]}
 mkdir "$T_DIR/mk1/storm" || fail "host 1: mkdir failed"
 (
@@ -191,8 +200,8 @@ t0=$(date +%s%N)
 t_log "caught after $((try + 1)) stops: $caught"
 brk=${caught##* break }
 brk=${brk% ms}
-# 4 s lease: heartbeat I/O timeout 800 ms, a renewal has 1.75 of them.
-((brk <= 1400)) || fail "host 1's hold announces a break after $brk ms, beyond the other host's renewal budget (1400 ms)"
+# 4 s lease: heartbeat I/O timeout 800 ms.
+((brk <= 1400)) || fail "host 1's hold announces a break after $brk ms, beyond 1.75 heartbeat I/O timeouts (1400 ms)"
 base=$(grep -c "recovered host h1" "$LOGK" || true)
 for ((i = 0; i < 15; i++)); do
 	echo "$i" >"$T_DIR/mk2/k-$i" || fail "host 2: creating a file failed $((($(date +%s%N) - t0) / 1000000)) ms after host 1 stopped in its hold"
