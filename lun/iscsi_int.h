@@ -26,13 +26,13 @@
 /* Looks at the fencing reservation before a host's registration gives up
  * making it (the pause after each conflict doubles from ISC_RES_POLL_MS). */
 #define ISC_PR_RESERVE_TRIES 8
-/* A command answered BUSY is re-issued after this pause, doubled each
- * time up to the maximum, until its deadline. */
 /* At most this many UNIT ATTENTION answers re-issue one command
  * (lun_isc_run_raw), each moving its deadline on; a log line every
  * ISC_UA_LOG_EVERY of them. */
 #define ISC_UA_MAX 200000u
 #define ISC_UA_LOG_EVERY 10000u
+/* A command answered BUSY is re-issued after this pause, doubled each
+ * time up to the maximum, until its deadline. */
 #define ISC_BUSY_PAUSE_MS 20u
 #define ISC_BUSY_PAUSE_MAX_MS 500u
 /* Data sessions besides the control session (lun/iscsi.c "Threading"). */
