@@ -397,9 +397,9 @@ static void test_no_ats(void)
  * take no reservation"): another host that keeps the LUN reserved for
  * three leases (a lock change stalled on a cut path, a hold nobody broke
  * yet) delays no renewal and fences nobody; the counter keeps moving
- * while the reservation is held.  And a renewal of ours that timed out
- * and landed later, with a higher counter, is moved past, not taken for
- * a takeover.
+ * while the reservation is held.  A renewal of ours that timed out and
+ * landed later, with a higher counter, is moved past, not taken for a
+ * takeover.  And the slot is freed while the reservation is held.
  */
 static void test_no_ats_renewal_takes_no_reservation(void)
 {
@@ -430,7 +430,12 @@ static void test_no_ats_renewal_takes_no_reservation(void)
 	CU_ASSERT_FATAL(hb_survey(w, HB_OFF, false, si, NSLOTS, &n) == 0 &&
 			n == 1);
 	CU_ASSERT(si[0].counter > landed);
+	/* Freeing the slot takes no reservation either. */
+	CU_ASSERT_FATAL(lun_reserve(o2, 1000) == 0);
 	CU_ASSERT_EQUAL(hb_leave(h), 0);
+	CU_ASSERT_FATAL(hb_survey(w, HB_OFF, false, si, NSLOTS, &n) == 0);
+	CU_ASSERT_EQUAL(n, 0);
+	CU_ASSERT_EQUAL(lun_release(o2), 0);
 	lun_close(a);
 	lun_close(o2);
 	lun_close(w);
