@@ -1023,7 +1023,10 @@ int lun_isc_lock_reserve(struct isc_lun *il, unsigned wait_ms)
 		    vmfs_mono_ms() + ISC_RES_POLL_MS > until) {
 			if (rc == -VMFS_E_RESERVED)
 				isc_wait_report(il, &w);
-			if (rc)		/* no registrant left behind */
+			/* No registrant left behind by a wait the target
+			 * answered; after an error its state is unknown and a
+			 * give-back would only wait out another deadline. */
+			if (rc == -VMFS_E_RESERVED)
 				isc_lock_give_back(il);
 			return rc;
 		}
