@@ -326,8 +326,10 @@ static void info_print_live_text(const struct vmfsd_info *d)
 		       d->cache_evictions);
 		printf("kernel cache        %" PRIu64 " names and %" PRIu64
 		       " inodes kept by the kernel now, %" PRIu64
-		       " forgotten since the mount\n", d->kcache_names,
-		       d->kcache_inodes, d->kcache_forgotten);
+		       " forgotten since the mount, %" PRIu64
+		       " times let expire instead\n", d->kcache_names,
+		       d->kcache_inodes, d->kcache_forgotten,
+		       d->kcache_expired);
 	}
 	cli_net_print_text(d);
 }
@@ -368,14 +370,16 @@ static void info_print_live_json(const struct vmfsd_info *d)
 	       ", \"inode_bytes\": %" PRIu64 ", \"inodes\": %" PRIu64
 	       ", \"evictions\": %" PRIu64 " },\n    \"kernel_cache\": { "
 	       "\"kernel_names\": %" PRIu64 ", \"kernel_inodes\": %" PRIu64
-	       ", \"kernel_forgotten\": %" PRIu64 " }\n  }",
+	       ", \"kernel_forgotten\": %" PRIu64
+	       ", \"kernel_expired\": %" PRIu64 " }\n  }",
 	       d->lease_ms, d->renew_ms, d->fence_ms, d->renew_last_ms,
 	       d->renew_max_ms, d->fenced ? "true" : "false",
 	       d->jnl_commits, d->jnl_forced, d->jnl_images, d->jnl_ring_blocks,
 	       d->jnl_flushes, d->jnl_checkpoints, d->cache_budget_bytes,
 	       d->cache_used_bytes, d->cache_fixed_bytes, d->cache_index_bytes,
 	       d->cache_inode_bytes, d->cache_inodes, d->cache_evictions,
-	       d->kcache_names, d->kcache_inodes, d->kcache_forgotten);
+	       d->kcache_names, d->kcache_inodes, d->kcache_forgotten,
+	       d->kcache_expired);
 	printf(",\n  \"cluster\": ");
 	cli_net_print_json(d);
 }

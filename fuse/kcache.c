@@ -35,6 +35,8 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include "vmfs/clock.h"
 #include "vmfs/log.h"
 
 #include "vfuse_int.h"
@@ -57,12 +59,24 @@ struct kc_name {
 	struct kc_name *rnext, **rpprev;  /* child->refs */
 	struct kc_ino *dir, *child;       /* child: NULL if not known */
 	uint64_t stamp;
+	int64_t until;           /* the kernel has let it expire (mono ms) */
 	uint64_t parent;
 	size_t len;
 	char name[];
 };
 
 #define KC_BUCKETS 65536u
+
+/* Threads that tell the kernel to forget names (kc_forget_out). */
+#define KC_POOL 4
+
+/* Names handed to the pool: the waiter and the thread each hold it. */
+struct kc_job {
+	struct kc_job *next;
+	struct kc_name *names;
+	bool done;
+	int refs;
+};
 
 struct vfuse_kc {
 	pthread_rwlock_t rw;     /* replies read; a drop writes */
@@ -74,6 +88,14 @@ struct vfuse_kc {
 	size_t nnames, ninos;    /* names; inodes whose attributes are kept */
 	uint64_t stamp;          /* of the last record (mu) */
 	_Atomic uint64_t forgotten;
+	_Atomic uint64_t expired;  /* names let go once they had expired */
+	/* The pool (jmu): jobs in order, its threads, how many wait. */
+	pthread_mutex_t jmu;
+	pthread_cond_t jcv, dcv;   /* work; a job done (monotonic) */
+	struct kc_job *jhead, **jtail;
+	pthread_t thr[KC_POOL];
+	unsigned nthr, idle;
+	bool jstop;
 };
 
 static uint32_t kc_hash(uint64_t parent, const char *name, size_t len)
@@ -170,7 +192,7 @@ static void kc_ref_link(struct kc_name *n, struct kc_ino *child)
  * no room (force: past the limit rather), or no memory; the kernel must
  * keep nothing then. */
 static bool kc_name_add(struct vfuse_kc *k, uint64_t parent, const char *name,
-			uint64_t child, bool force)
+			uint64_t child, bool force, int64_t until)
 {
 	size_t len = strlen(name);
 	struct kc_name **pp = kc_name_find(k, parent, name, len), *n = *pp;
@@ -179,6 +201,8 @@ static bool kc_name_add(struct vfuse_kc *k, uint64_t parent, const char *name,
 	if (n) {
 		/* Again: a newer record (stamp), and its inode if new. */
 		n->stamp = ++k->stamp;
+		if (until > n->until)
+			n->until = until;
 		if (child && (!n->child || n->child->ino != child)) {
 			struct kc_ino *old = n->child;
 
@@ -215,6 +239,7 @@ static bool kc_name_add(struct vfuse_kc *k, uint64_t parent, const char *name,
 	if (c)
 		kc_ref_link(n, c);
 	n->stamp = ++k->stamp;
+	n->until = until;
 	n->parent = parent;
 	n->len = len;
 	memcpy(n->name, name, len + 1);
@@ -256,11 +281,13 @@ static bool kc_attr_add(struct vfuse_kc *k, uint64_t ino)
 	return true;
 }
 
-/* What a drop tells the kernel to forget. */
+/* What a drop tells the kernel to forget; until: the last of its names
+ * to expire there. */
 struct kc_out {
 	struct kc_name *names;
 	uint64_t *inos;
 	size_t ninos, cap;
+	int64_t until;
 };
 
 static void kc_out_ino(struct kc_out *o, uint64_t ino)
@@ -283,6 +310,8 @@ static void kc_out_name(struct kc_name *n, struct kc_out *o)
 	if (o) {
 		n->next = o->names;
 		o->names = n;
+		if (n->until > o->until)
+			o->until = n->until;
 	} else {
 		free(n);
 	}
@@ -323,7 +352,7 @@ static void kc_take_ino(struct vfuse_kc *k, struct kc_ino *i, bool names_in,
 }
 
 void vfuse_kc_stats(struct vfuse *f, uint64_t *names, uint64_t *inodes,
-		    uint64_t *forgotten)
+		    uint64_t *forgotten, uint64_t *expired)
 {
 	struct vfuse_kc *k = f->kc;
 
@@ -332,6 +361,7 @@ void vfuse_kc_stats(struct vfuse *f, uint64_t *names, uint64_t *inodes,
 	*inodes = k->ninos;
 	pthread_mutex_unlock(&k->mu);
 	*forgotten = atomic_load(&k->forgotten);
+	*expired = atomic_load(&k->expired);
 }
 
 int vfuse_kc_init(struct vfuse *f)
@@ -350,6 +380,10 @@ int vfuse_kc_init(struct vfuse *f)
 	}
 	pthread_rwlock_init(&k->rw, NULL);
 	pthread_mutex_init(&k->mu, NULL);
+	pthread_mutex_init(&k->jmu, NULL);
+	pthread_cond_init(&k->jcv, NULL);
+	vmfs_cond_init_mono(&k->dcv);
+	k->jtail = &k->jhead;
 	f->kc = k;
 	return 0;
 }
@@ -376,30 +410,137 @@ static void kc_take_all(struct vfuse_kc *k, struct kc_out *o)
 	k->nnames = k->ninos = 0;
 }
 
-/* Tell the kernel to forget what o lists (nothing held), and free it. */
-static size_t kc_invalidate(struct vfuse *f, struct kc_out *o)
+/* Tell the kernel to forget names (nothing held), and free them. */
+static size_t kc_tell_names(struct vfuse *f, struct vfuse_kc *k,
+			    struct kc_name *names)
 {
-	bool tell = !atomic_load(&f->kc->closing);
 	size_t n = 0;
 
-	while (o->names) {
-		struct kc_name *next = o->names->next;
+	while (names) {
+		struct kc_name *next = names->next;
 
-		if (tell)
-			fuse_lowlevel_notify_inval_entry(f->se, o->names->parent,
-							 o->names->name,
-							 o->names->len);
-		free(o->names);
-		o->names = next;
+		if (!atomic_load(&k->closing))
+			fuse_lowlevel_notify_inval_entry(f->se, names->parent,
+							 names->name,
+							 names->len);
+		free(names);
+		names = next;
 		n++;
 	}
+	return n;
+}
+
+/* jmu held; the names are told (or still the pool's) by then. */
+static void kc_job_put(struct kc_job *j)
+{
+	if (--j->refs == 0)
+		free(j);
+}
+
+static void *kc_pool_thread(void *arg)
+{
+	struct vfuse *f = arg;
+	struct vfuse_kc *k = f->kc;
+
+	pthread_mutex_lock(&k->jmu);
+	for (;;) {
+		struct kc_job *j;
+
+		while (!k->jhead && !k->jstop) {
+			k->idle++;
+			pthread_cond_wait(&k->jcv, &k->jmu);
+			k->idle--;
+		}
+		j = k->jhead;
+		if (!j)
+			break;
+		k->jhead = j->next;
+		if (!k->jhead)
+			k->jtail = &k->jhead;
+		pthread_mutex_unlock(&k->jmu);
+		kc_tell_names(f, k, j->names);
+		pthread_mutex_lock(&k->jmu);
+		j->names = NULL;
+		j->done = true;
+		pthread_cond_broadcast(&k->dcv);
+		kc_job_put(j);
+	}
+	pthread_mutex_unlock(&k->jmu);
+	return NULL;
+}
+
+/*
+ * Tell the kernel to forget what o lists (nothing held) and free it.
+ * Returns once it has, or once every name in it has expired in the
+ * kernel (o->until), whichever comes first.  Forgetting a name waits for
+ * the kernel's lock of its directory, which a request being served here
+ * may hold while it waits for another host's lock, and that host may be
+ * waiting for the very lock this drop lets go of (PROTOCOL.md §9, "The
+ * kernel under cached locks"): a name the kernel may no longer trust
+ * needs no telling.  So the names go to the pool, and the caller waits
+ * for the pool or for their expiry.  Attributes are forgotten without
+ * any lock in the kernel, here and now.
+ */
+static size_t kc_forget_out(struct vfuse *f, struct kc_out *o)
+{
+	struct vfuse_kc *k = f->kc;
+	size_t n = o->ninos;
+	struct kc_job *j;
+	bool late = false;
+
 	for (size_t i = 0; i < o->ninos; i++)
-		if (tell)
+		if (!atomic_load(&k->closing))
 			fuse_lowlevel_notify_inval_inode(f->se, o->inos[i], -1, 0);
-	n += o->ninos;
 	free(o->inos);
-	memset(o, 0, sizeof(*o));
-	atomic_fetch_add(&f->kc->forgotten, n);
+	o->inos = NULL;
+	o->ninos = 0;
+	j = o->names ? calloc(1, sizeof(*j)) : NULL;
+	if (!j) {
+		n += kc_tell_names(f, k, o->names);  /* none, or no memory */
+		goto out;
+	}
+	for (struct kc_name *m = o->names; m; m = m->next)
+		n++;
+	j->names = o->names;
+	j->refs = 2;
+	pthread_mutex_lock(&k->jmu);
+	*k->jtail = j;
+	k->jtail = &j->next;
+	if (!k->idle && k->nthr < KC_POOL &&
+	    !pthread_create(&k->thr[k->nthr], NULL, kc_pool_thread, f))
+		k->nthr++;
+	if (!k->nthr) {
+		/* No thread: told here, as it would be at the pool. */
+		k->jhead = NULL;
+		k->jtail = &k->jhead;
+		pthread_mutex_unlock(&k->jmu);
+		kc_tell_names(f, k, j->names);
+		free(j);
+		goto out;
+	}
+	pthread_cond_signal(&k->jcv);
+	/* Names that expired already need no waiting (nor counting). */
+	late = vmfs_mono_ms() < o->until;
+	while (!j->done) {
+		struct timespec ts;
+
+		if (vmfs_mono_ms() >= o->until)
+			break;
+		ts.tv_sec = o->until / 1000;
+		ts.tv_nsec = (long)(o->until % 1000) * 1000000L;
+		pthread_cond_timedwait(&k->dcv, &k->jmu, &ts);
+	}
+	late = late && !j->done;
+	kc_job_put(j);
+	pthread_mutex_unlock(&k->jmu);
+	if (late) {
+		atomic_fetch_add(&k->expired, 1);
+		qb_log(LOG_INFO, "fuse: the kernel could not be told to forget names in time (a request holds their directory); they have expired there, and it is told when the request ends");
+	}
+out:
+	o->names = NULL;
+	o->until = 0;
+	atomic_fetch_add(&k->forgotten, n);
 	return n;
 }
 
@@ -418,7 +559,7 @@ static void kc_drop_all(void *arg)
 		kc_take_all(k, &o);
 		pthread_mutex_unlock(&k->mu);
 		pthread_rwlock_unlock(&k->rw);
-		n += kc_invalidate(f, &o);
+		n += kc_forget_out(f, &o);
 	}
 	qb_log(LOG_INFO, "fuse: the kernel forgot %zu cached names and attributes",
 	       n);
@@ -437,7 +578,7 @@ static void kc_drop_ino(void *arg, uint64_t ino)
 	kc_take_ino(k, *kc_ino_find(k, ino), true, false, UINT64_MAX, &o);
 	pthread_mutex_unlock(&k->mu);
 	pthread_rwlock_unlock(&k->rw);
-	kc_invalidate(f, &o);
+	kc_forget_out(f, &o);
 }
 
 static void kc_drop_attr(void *arg, uint64_t ino)
@@ -462,6 +603,7 @@ void vfuse_kc_start(struct vfuse *f)
 void vfuse_kc_fini(struct vfuse *f)
 {
 	struct vfuse_kc *k = f->kc;
+	bool stuck = false;
 
 	if (!k)
 		return;
@@ -469,11 +611,36 @@ void vfuse_kc_fini(struct vfuse *f)
 	 * now could wait for one of them for ever. */
 	atomic_store(&k->closing, true);
 	vol_kcache_set(f->v, NULL, NULL);
+	pthread_mutex_lock(&k->jmu);
+	k->jstop = true;
+	pthread_cond_broadcast(&k->jcv);
+	pthread_mutex_unlock(&k->jmu);
+	for (unsigned i = 0; i < k->nthr; i++) {
+		struct timespec ts;
+
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_sec += 5;
+		if (pthread_timedjoin_np(k->thr[i], NULL, &ts)) {
+			pthread_detach(k->thr[i]);
+			stuck = true;
+		}
+	}
+	if (stuck) {
+		/* A request the session no longer serves holds a directory
+		 * the pool tells the kernel about: the pool keeps the
+		 * tables' lock and queue, so they stay. */
+		qb_log(LOG_WARNING, "fuse: a thread telling the kernel to forget names is still waiting for a directory; left running");
+		f->kc = NULL;
+		return;
+	}
 	kc_take_all(k, NULL);
 	free(k->names);
 	free(k->inos);
 	pthread_rwlock_destroy(&k->rw);
 	pthread_mutex_destroy(&k->mu);
+	pthread_mutex_destroy(&k->jmu);
+	pthread_cond_destroy(&k->jcv);
+	pthread_cond_destroy(&k->dcv);
 	free(k);
 	f->kc = NULL;
 }
@@ -495,6 +662,14 @@ uint64_t vfuse_kc_epoch(struct vfuse *f)
 	return vol_kcache_epoch(f->v);
 }
 
+/* When an entry granted now for timeout seconds has expired in the
+ * kernel, whose clock starts when the request's thread takes the reply
+ * (VFUSE_KC_LATE_MS later at the most). */
+static int64_t kc_until(double timeout)
+{
+	return vmfs_mono_ms() + (int64_t)(timeout * 1000) + VFUSE_KC_LATE_MS;
+}
+
 /* Between vfuse_kc_lock and _unlock: how long the kernel may keep the
  * entry parent/name (NULL: none, attributes only) and ino's attributes,
  * as an operation begun at epoch found them. */
@@ -504,6 +679,8 @@ void vfuse_kc_grant(struct vfuse *f, uint64_t parent, const char *name,
 {
 	struct vfuse_kc *k = f->kc;
 	bool attr = false, entry = false;
+	double timeout = vol_kcache_alone(f->v) ? VFUSE_KC_TIMEOUT
+						: VFUSE_KC_SHARED_TIMEOUT;
 
 	*entry_timeout = *attr_timeout = 0.0;
 	attr = vol_kcache_hold(f->v, ino, epoch);
@@ -515,12 +692,13 @@ void vfuse_kc_grant(struct vfuse *f, uint64_t parent, const char *name,
 	if (attr)
 		attr = kc_attr_add(k, ino);
 	if (entry)
-		entry = kc_name_add(k, parent, name, ino, false);
+		entry = kc_name_add(k, parent, name, ino, false,
+				    kc_until(timeout));
 	pthread_mutex_unlock(&k->mu);
 	if (attr)
-		*attr_timeout = VFUSE_KC_TIMEOUT;
+		*attr_timeout = timeout;
 	if (entry)
-		*entry_timeout = VFUSE_KC_TIMEOUT;
+		*entry_timeout = timeout;
 }
 
 /* The kernel removed the name itself (unlink, rmdir). */
@@ -576,24 +754,33 @@ void vfuse_kc_rename_begin(struct vfuse *f, uint64_t parent, const char *name,
 
 	struct kc_name *n;
 	uint64_t child = 0, newchild = 0;
+	/* The kernel moves an entry with the time it had left; one we did
+	 * not record can have no more than a grant made now. */
+	int64_t now_until = kc_until(vol_kcache_alone(f->v) ?
+				     VFUSE_KC_TIMEOUT : VFUSE_KC_SHARED_TIMEOUT);
+	int64_t until = now_until, newuntil = now_until;
 
 	pthread_mutex_lock(&k->mu);
 	n = *kc_name_find(k, parent, name, strlen(name));
 	from = n || k->dropping;
 	if (n && n->child)
 		child = n->child->ino;
+	if (n && n->until > until)
+		until = n->until;
 	n = exchange ? *kc_name_find(k, newparent, newname, strlen(newname)) : NULL;
 	to = exchange && (n || k->dropping);
 	if (n && n->child)
 		newchild = n->child->ino;
+	if (n && n->until > newuntil)
+		newuntil = n->until;
 	pthread_mutex_unlock(&k->mu);
 	from = from || vol_kcache_covered(f->v, parent);
 	to = to || (exchange && vol_kcache_covered(f->v, newparent));
 	pthread_mutex_lock(&k->mu);
 	if (from)
-		ok = kc_name_add(k, newparent, newname, child, true);
+		ok = kc_name_add(k, newparent, newname, child, true, until);
 	if (to)
-		ok &= kc_name_add(k, parent, name, newchild, true);
+		ok &= kc_name_add(k, parent, name, newchild, true, newuntil);
 	pthread_mutex_unlock(&k->mu);
 	if (!ok)
 		qb_log(LOG_WARNING, "fuse: no memory to track a renamed entry the kernel caches");

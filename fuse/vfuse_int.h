@@ -26,12 +26,20 @@
  * How long (seconds) the kernel may trust an entry or attributes while
  * the engine allows it (vol_kcache_hold: this host works alone on the
  * volume, or keeps the covering lock); zero otherwise, because another
- * host may change any name or inode at any moment.  kcache.c makes the kernel forget what it kept
- * before the engine lets another host in, so the timeout only bounds
- * what a bug there would cost.  Past VFUSE_KC_MAX tracked names and
- * inodes, replies get zero.
+ * host may change any name or inode at any moment.  kcache.c makes the
+ * kernel forget what it kept before the engine lets another host in.
+ * Alone, the timeout only bounds what a bug there would cost.  Shared,
+ * it also bounds how long letting go of a lock waits for the kernel:
+ * telling it to forget a name waits for its directory's lock, which a
+ * request may hold while it waits for another host (kc_forget_out), and
+ * a name it holds past its timeout plus VFUSE_KC_LATE_MS needs no telling.
+ * VFUSE_KC_LATE_MS covers the time from our reply to the kernel's taking
+ * it (the requesting thread's wake-up), from which its timeout counts.
+ * Past VFUSE_KC_MAX tracked names and inodes, replies get zero.
  */
 #define VFUSE_KC_TIMEOUT 30.0
+#define VFUSE_KC_SHARED_TIMEOUT 1.0
+#define VFUSE_KC_LATE_MS 500
 #define VFUSE_KC_MAX (256u * 1024)
 
 /* Largest request the kernel sends us (max_pages 256 with 4 KiB pages). */

@@ -1044,14 +1044,7 @@ int jnl_start(struct lun *lun, uint64_t off, const struct jnl_bounds *b,
 		goto err;
 	pthread_mutex_init(&j->mu, NULL);
 	pthread_cond_init(&j->cv, NULL);
-	{
-		pthread_condattr_t ca;
-
-		pthread_condattr_init(&ca);
-		pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-		pthread_cond_init(&j->kick, &ca);
-		pthread_condattr_destroy(&ca);
-	}
+	vmfs_cond_init_mono(&j->kick);
 	ret = -pthread_create(&j->thr, NULL, jnl_thread, j);
 	if (ret) {
 		pthread_mutex_destroy(&j->mu);

@@ -520,7 +520,6 @@ static void *cn_main(void *arg)
 int cn_start(const struct cn_self *self, const struct cn_ops *ops, void *arg,
 	     struct cn **out)
 {
-	pthread_condattr_t ca;
 	sigset_t all, old;
 	char uuid[37];
 	struct cn *cn;
@@ -551,10 +550,7 @@ int cn_start(const struct cn_self *self, const struct cn_ops *ops, void *arg,
 		return ret;
 	}
 	pthread_mutex_init(&cn->mu, NULL);
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(&cn->cond, &ca);
-	pthread_condattr_destroy(&ca);
+	vmfs_cond_init_mono(&cn->cond);
 	/* The thread takes no signal: they are the process's business. */
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &old);

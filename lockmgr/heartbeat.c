@@ -728,14 +728,7 @@ int hb_join(struct lun *lun, uint64_t hb_offset, const struct hb_opts *o,
 	hb->next = lun_buf_alloc(hb->ss);
 	hb->seen = lun_buf_alloc(hb->ss);
 	pthread_mutex_init(&hb->lk, NULL);
-	{
-		pthread_condattr_t ca;
-
-		pthread_condattr_init(&ca);
-		pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-		pthread_cond_init(&hb->cv, &ca);
-		pthread_condattr_destroy(&ca);
-	}
+	vmfs_cond_init_mono(&hb->cv);
 	hb->on_fence = o->on_fence;
 	hb->ctx = o->ctx;
 	hb->gate_lun = o->gate_lun;

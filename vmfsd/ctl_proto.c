@@ -179,6 +179,7 @@ static const struct ctl_field info_fields[] = {
 	FLD(vmfsd_info, "kcache_names", F_U64, kcache_names),
 	FLD(vmfsd_info, "kcache_inodes", F_U64, kcache_inodes),
 	FLD(vmfsd_info, "kcache_forgotten", F_U64, kcache_forgotten),
+	FLD(vmfsd_info, "kcache_expired", F_U64, kcache_expired),
 	FLD(vmfsd_info, "cluster_state", F_STR, cluster_state),
 	FLD(vmfsd_info, "cluster_why", F_STR, cluster_why),
 	FLD(vmfsd_info, "cluster_group", F_STR, cluster_group),

@@ -877,7 +877,8 @@ void vmfsd_info_get(struct vmfsd *d, struct vmfsd_info *out)
 	}
 	if (d->fuse)
 		vfuse_kc_stats(d->fuse, &out->kcache_names,
-			       &out->kcache_inodes, &out->kcache_forgotten);
+			       &out->kcache_inodes, &out->kcache_forgotten,
+			       &out->kcache_expired);
 	vmfsd_cluster_net_info(d, out);
 	vmfsd_ha_events(d, out->ha_events, sizeof(out->ha_events));
 }

@@ -139,9 +139,6 @@ struct vcl {
 	void *net_arg;
 	bool caching;                /* locks stay held between operations
 				      * (held_mu) */
-	bool net_all;                /* ... and every other host can ask
-				      * over the fast path: the kernel may
-				      * keep what they cover (held_mu) */
 	uint32_t *wq;                /* the watcher's new wants: indexes of si */
 	bool net_check;              /* membership changed (thr_mu) */
 	bool any_suspect;            /* a slot is watched closely */
@@ -666,12 +663,14 @@ static bool op_shared(const struct vol *v)
 }
 
 static int vcl_hw_queue(struct vcl *c, uint64_t addr, bool asked);
+static void vcl_kc_forget(struct vol *v, struct vheld *h);
 
 /*
  * Record addr's new generation and drop it from the held table.  A lock
- * under which the kernel keeps something is let go only by the handover
- * worker, once the kernel forgot it (vcl_kc_forget): anywhere else it
- * stays held, and the worker is asked to let go of it (-EAGAIN).
+ * under which the kernel keeps something is let go only once the kernel
+ * forgot it (vcl_kc_forget: the handover worker, or an operation giving
+ * up an upgrade): anywhere else it stays held, and the worker is asked to
+ * let go of it (-EAGAIN).
  *
  * A release whose write fails (an I/O error, a compare-and-write that
  * kept failing) leaves the lock held on disk, and h says so; nothing
@@ -884,6 +883,7 @@ static int vcl_lock_addr(struct vol *v, uint64_t addr, enum vmfs_lock_mode mode,
 	enum vmfs_lock_mode held;
 	struct vheld *h;
 	uint64_t before;
+	bool in_place = false;
 	int ret;
 
 	if (moved)
@@ -933,18 +933,52 @@ static int vcl_lock_addr(struct vol *v, uint64_t addr, enum vmfs_lock_mode mode,
 		 * on it: let go of it and take EXCLUSIVE afresh instead of
 		 * upgrading, or two hosts upgrading the same cached lock wait
 		 * for each other.  Nothing was written under it, and nothing
-		 * was read under it in this operation. */
+		 * was read under it in this operation.  One the kernel keeps
+		 * names under is upgraded in place first: letting it go
+		 * means the kernel forgets them, and the request being
+		 * served may hold that directory in the kernel. */
 		if (h->mode == VMFS_LOCK_READONLY && mode == VMFS_LOCK_EXCLUSIVE &&
-		    !h->open_ro && !h->open_rw)
-			vcl_release_addr(c, h);
+		    !h->open_ro && !h->open_rw) {
+			if (h->kheld)
+				in_place = true;
+			else
+				vcl_release_addr(c, h);
+		}
 	}
 	before = h->gen;
 	held = h->mode;
 	pthread_mutex_unlock(&c->held_mu);
-	if (held == VMFS_LOCK_READONLY && mode == VMFS_LOCK_EXCLUSIVE)
+	if (in_place) {
+		unsigned try_ms = c->o.t.renew_ms / 2;
+
+		ret = vcl_upgrade(c, addr, live_ms < try_ms ? live_ms : try_ms,
+				  &st);
+		if (ret == -EBUSY) {
+			/*
+			 * Another host upgrades it too, each waiting for the
+			 * other to let go: ours goes, as above, once the
+			 * kernel forgot what it keeps under it, or that has
+			 * expired there (the adapter waits no longer).
+			 */
+			pthread_mutex_lock(&c->held_mu);
+			vcl_kc_forget(v, h);
+			if (h->mode == VMFS_LOCK_READONLY)
+				vcl_release_addr(c, h);
+			h->leaving = false;
+			before = h->gen;
+			held = h->mode;
+			pthread_mutex_unlock(&c->held_mu);
+			VLOG(LOG_INFO, "the lock at %llu, kept READONLY, could not be upgraded in %u ms: let go and taken afresh",
+			     (unsigned long long)addr, try_ms);
+			ret = held == VMFS_LOCK_FREE ?
+			      vcl_acquire(c, addr, mode, live_ms, live_ms > 0,
+					  &st) : -EBUSY;
+		}
+	} else if (held == VMFS_LOCK_READONLY && mode == VMFS_LOCK_EXCLUSIVE) {
 		ret = vcl_upgrade(c, addr, live_ms, &st);
-	else
+	} else {
 		ret = vcl_acquire(c, addr, mode, live_ms, live_ms > 0, &st);
+	}
 	if (out)
 		*out = st;
 	if (ret)
@@ -1955,8 +1989,10 @@ uint64_t vol_kcache_epoch(struct vol *v)
 
 /*
  * Alone, anything: nothing on the volume changes but through us.
- * Shared, what a lock we keep EXCLUSIVE as a cache covers, while no
- * member asked for it and no lock was let go since the reply's operation
+ * Shared, what a lock we keep as a cache covers (EXCLUSIVE or READONLY:
+ * no host changes what either covers before it has the lock, and so
+ * before it asked us), while every other host can ask us for it, no
+ * host asked for it, and no lock was let go since the reply's operation
  * began (its answer could predate a change made while we did not hold
  * it).  Read-only hosts (no cluster state here) share the volume with
  * other read-only hosts only, but their fencing has no watcher to tell
@@ -1976,13 +2012,19 @@ bool vol_kcache_hold(struct vol *v, uint64_t ino, uint64_t epoch)
 		return false;
 	pthread_mutex_lock(&c->held_mu);
 	h = held_find(c, res_addr(v, VMFS_RES_INODE, ino), false);
-	ok = c->shared && c->net_all && h && vcl_keeps(c, h) &&
-	     h->mode == VMFS_LOCK_EXCLUSIVE && !h->leaving &&
-	     atomic_load(&c->kc_epoch) == epoch;
+	ok = c->shared && c->caching && h && vcl_keeps(c, h) &&
+	     (h->mode == VMFS_LOCK_EXCLUSIVE ||
+	      h->mode == VMFS_LOCK_READONLY) &&
+	     !h->leaving && atomic_load(&c->kc_epoch) == epoch;
 	if (ok)
 		h->kheld = true;
 	pthread_mutex_unlock(&c->held_mu);
 	return ok;
+}
+
+bool vol_kcache_alone(struct vol *v)
+{
+	return v->cl && !vol_fenced(v) && atomic_load(&v->cl->kc_ok);
 }
 
 bool vol_kcache_covered(struct vol *v, uint64_t ino)
@@ -2036,7 +2078,8 @@ static void vcl_kcache_off(struct vcl *c)
 
 /*
  * Before h may be let go: the kernel forgets what it keeps under it
- * (held_mu held, dropped meanwhile; handover worker only).  No grant
+ * (held_mu held, dropped meanwhile; the handover worker, or an operation
+ * that uses h and lets go of it).  No grant
  * under h from now on (leaving) until the caller clears it.
  */
 static void vcl_kc_forget(struct vol *v, struct vheld *h)
@@ -2556,7 +2599,6 @@ void vol_cluster_set_net(struct vol *v, const struct vol_net_ops *ops,
 		 * asks on the disk, §9a). */
 		pthread_mutex_lock(&c->held_mu);
 		c->caching = false;
-		c->net_all = false;
 		pthread_mutex_unlock(&c->held_mu);
 		pthread_mutex_lock(&c->hw_mu);
 		c->hw_kc_drop = true;
@@ -2642,10 +2684,9 @@ void vol_cluster_net_stats(struct vol *v, struct vol_net_stats *s)
 static void vcl_net_decide(struct vol *v)
 {
 	struct vcl *c = v->cl;
-	bool want = false, was, net_all, net_was;
+	bool want = false, was;
 
 	pthread_rwlock_rdlock(&c->net_rw);
-	net_all = c->net && c->shared;
 	if ((c->net || c->o.hb) && c->shared) {
 		want = true;
 		for (uint32_t i = 0; i < c->nslots && want; i++) {
@@ -2661,33 +2702,14 @@ static void vcl_net_decide(struct vol *v)
 			h.hb_gen = s->hb_gen;
 			/* It can ask us: over the group, or on the disk. */
 			member = c->net && c->net->is_member(c->net_arg, &h);
-			net_all = net_all && member;
 			want = (c->o.hb && s->asks) || member;
 		}
 	}
-	net_all = net_all && want;
 	pthread_rwlock_unlock(&c->net_rw);
 	pthread_mutex_lock(&c->held_mu);
 	was = c->caching;
-	net_was = c->net_all;
 	c->caching = want;
-	c->net_all = net_all;
 	pthread_mutex_unlock(&c->held_mu);
-	if (net_was && !net_all && want) {
-		/*
-		 * A host can ask us only on the disk: the kernel keeps
-		 * nothing under our locks any more.  An ask on the disk takes
-		 * a quarter renewal to be seen, and letting go of a lock the
-		 * kernel keeps something under waits for the kernel's
-		 * requests in that directory, which may wait for the asker's
-		 * own locks meanwhile; over the fast path the same wait is
-		 * milliseconds.  (The locks themselves stay cached.)
-		 */
-		pthread_mutex_lock(&c->hw_mu);
-		c->hw_kc_drop = true;
-		pthread_cond_signal(&c->hw_cv);
-		pthread_mutex_unlock(&c->hw_mu);
-	}
 	if (was == want)
 		return;
 	VLOG(LOG_NOTICE, "%s", want ? "every host on the volume can ask for our locks (in our cluster group, or on the disk): locks stay cached between operations and are handed over on request" :
@@ -3107,14 +3129,7 @@ int vol_cluster_start(struct vol *v, const struct vol_cluster_opts *o)
 	pthread_mutex_init(&c->mt_mu, NULL);
 	pthread_cond_init(&c->mt_cv, NULL);
 	pthread_rwlock_init(&c->kc_rw, NULL);
-	{
-		pthread_condattr_t ca;
-
-		pthread_condattr_init(&ca);
-		pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-		pthread_cond_init(&c->thr_cv, &ca);
-		pthread_condattr_destroy(&ca);
-	}
+	vmfs_cond_init_mono(&c->thr_cv);
 	if (!c->seen || !c->si || !c->wq) {
 		ret = -ENOMEM;
 		goto err;
@@ -3209,7 +3224,6 @@ void vol_cluster_stop(struct vol *v)
 	atomic_store(&c->kc_ok, false);  /* the adapter is gone by now */
 	vcl_kc_clear(c);
 	c->caching = false;
-	c->net_all = false;
 	pthread_rwlock_wrlock(&c->mode_rw);
 	vol_icache_flush_times(v);
 	if (!lun_is_fenced(v->lun) && (!v->j || !jnl_drain(v->j))) {

@@ -8,8 +8,20 @@
 #ifndef VMFS_CLOCK_H
 #define VMFS_CLOCK_H
 
+#include <pthread.h>
 #include <stdint.h>
 #include <time.h>
+
+/* A condition variable whose timed waits count on the monotonic clock. */
+static inline void vmfs_cond_init_mono(pthread_cond_t *cv)
+{
+	pthread_condattr_t ca;
+
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(cv, &ca);
+	pthread_condattr_destroy(&ca);
+}
 
 static inline int64_t vmfs_mono_ns(void)
 {

@@ -69,10 +69,12 @@ int vfuse_run(struct vfuse *f);
  */
 void vfuse_stop(struct vfuse *f);
 
-/* What the kernel may keep now (names, inodes) and how many names and
- * inodes it was told to forget since the mount (fuse/kcache.c). */
+/* What the kernel may keep now (names, inodes), how many names and
+ * inodes it was told to forget since the mount, and how many times
+ * letting go of a lock went by the expiry of names the kernel could not
+ * be told about in time (fuse/kcache.c). */
 void vfuse_kc_stats(struct vfuse *f, uint64_t *names, uint64_t *inodes,
-		    uint64_t *forgotten);
+		    uint64_t *forgotten, uint64_t *expired);
 
 /*
  * Unmount the FUSE file system at mountpoint as umount(8) does, not

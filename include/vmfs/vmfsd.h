@@ -172,6 +172,7 @@ struct vmfsd_info {
 	/* what the kernel may keep (fuse/kcache.c; 0 from an older vmfsd):
 	 * names and inodes now, and how many it was told to forget */
 	uint64_t kcache_names, kcache_inodes, kcache_forgotten;
+	uint64_t kcache_expired;
 	/* the cluster fast path (corosync CPG); "" from an older vmfsd */
 	char cluster_state[16];     /* "joined", "down" (why says), "off" */
 	char cluster_why[160];

@@ -375,8 +375,8 @@ void vol_cluster_net_stats(struct vol *v, struct vol_net_stats *s);
  * kernel may keep what a reply tells it only while nothing can change
  * behind this host: while it works alone on the volume (it holds the
  * volume lock EXCLUSIVE), or, shared, while it keeps the covering lock
- * EXCLUSIVE as a cache (the fast path: members ask before they take it);
- * never once fenced.  For each reply the adapter reads the epoch before
+ * (EXCLUSIVE or READONLY) as a cache that every other host can ask for
+ * (over the fast path or on the disk); never once fenced.  For each reply the adapter reads the epoch before
  * the operation and asks vol_kcache_hold(ino, epoch) after it: for ino's
  * attributes, and for the names in directory ino.  True means the kernel
  * may keep them; the adapter remembers what it let the kernel keep.
@@ -385,8 +385,9 @@ void vol_cluster_net_stats(struct vol *v, struct vol_net_stats *s);
  * drop_all (another host mounts, the host is fenced, the fast path
  * ends) or drop_ino (a lock is handed over or let go: ino's attributes
  * and the names in it).  Only once it returned does another host get to
- * change anything.  Both run on the engine's own threads, never inside
- * an operation, so the kernel may take its directory locks meanwhile.
+ * change anything.  Both return once the kernel forgot, or once what it
+ * was told to forget has expired there (the adapter knows when): a
+ * request being served may hold the directory's lock in the kernel.
  * drop_attr(ino): the engine changed ino's attributes on its own (a link
  * drop another host left pending); any thread.
  */
@@ -400,6 +401,9 @@ void vol_kcache_set(struct vol *v, const struct vol_kcache_ops *ops,
 		    void *arg);
 uint64_t vol_kcache_epoch(struct vol *v);
 bool vol_kcache_hold(struct vol *v, uint64_t ino, uint64_t epoch);
+/* Alone on the volume: what the kernel keeps changes only through us
+ * (it may keep it longer). */
+bool vol_kcache_alone(struct vol *v);
 /* May the kernel keep something under ino now (alone, or its lock keeps
  * or is forgetting a grant)?  For renames, which move what it keeps. */
 bool vol_kcache_covered(struct vol *v, uint64_t ino);

@@ -119,7 +119,7 @@ kc_prepare "$(mnt 1)/kc"
 names=$(info_field 1 kernel_names)
 ((names > 0)) || fail "host 1's kernel keeps no name under its cached locks (kernel_names: $names)"
 f0=$(info_field 1 kernel_forgotten)
-kc_changes "cached locks" "$(mnt 1)/kc" "$(mnt 2)/kc"
+KC_FRESH_S=1.6 kc_changes "cached locks" "$(mnt 1)/kc" "$(mnt 2)/kc"
 f1=$(info_field 1 kernel_forgotten)
 ((f1 > f0)) || fail "host 1's kernel was told to forget nothing as host 2 took its locks ($f0 -> $f1)"
 t_log "host 1's kernel kept $names names under its cached locks and forgot $((f1 - f0)) names and inodes as host 2 took them; every change showed on host 1 at once"

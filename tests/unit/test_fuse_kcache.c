@@ -28,7 +28,7 @@ static int cleanup(void)
 static void test_limit(void)
 {
 	struct vfuse f;
-	uint64_t names, inodes, forgotten, epoch, first_refused = 0, n;
+	uint64_t names, inodes, forgotten, expired, epoch, first_refused = 0, n;
 	double et, at;
 	char name[32];
 
@@ -55,7 +55,7 @@ static void test_limit(void)
 			break;
 		}
 	}
-	vfuse_kc_stats(&f, &names, &inodes, &forgotten);
+	vfuse_kc_stats(&f, &names, &inodes, &forgotten, &expired);
 	/* The root's inode is recorded once, as the names' directory. */
 	CU_ASSERT(names + inodes <= VFUSE_KC_MAX);
 	CU_ASSERT(names + inodes >= VFUSE_KC_MAX - 1);
