@@ -472,6 +472,14 @@ static uint32_t vcl_disk_ask(struct vcl *c, uint64_t addr,
 	return hb_want(c->o.hb, addr, mode != VMFS_LOCK_READONLY);
 }
 
+/* Could we join the lock as st found it (lock.c's decide_acquire)? */
+static bool vcl_joinable(const struct lock_state *st, enum vmfs_lock_mode mode)
+{
+	return st->mode == VMFS_LOCK_FREE ||
+	       (st->mode == mode && mode != VMFS_LOCK_EXCLUSIVE &&
+		st->nholders < VMFS_LOCK_MAX_HOLDERS);
+}
+
 /*
  * Acquire addr in mode.  Holders that are live make us wait up to
  * live_ms; holders that are dead (their host not yet recovered) up to
@@ -508,6 +516,16 @@ static int vcl_acquire_asking(struct vcl *c, uint64_t addr,
 			continue;
 		if (ret != -EBUSY)
 			return ret;
+		/* Nobody in the way: our compare-and-write kept losing to
+		 * other hosts' changes of a record we may join (readers
+		 * coming and going).  Try again; no ask, no turns, which
+		 * would only make them come and go more. */
+		if (vcl_joinable(st, mode)) {
+			if (vmfs_mono_ms() >= live_end || c->stopping)
+				return ret;
+			sleep_ms(1 + (unsigned)(random() % 4));
+			continue;
+		}
 		for (uint32_t i = 0; i < st->nholders; i++) {
 			int f = lock_hbwatch_judge(c->watch, &st->holders[i]);
 
