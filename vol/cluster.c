@@ -2504,7 +2504,7 @@ static void vcl_disk_want(struct vol *v, const struct hb_slot_info *si)
 	struct vcl *c = v->cl;
 	enum vmfs_lock_mode want = si->flags & VMFS_HB_F_WANT_EXCL ?
 				   VMFS_LOCK_EXCLUSIVE : VMFS_LOCK_READONLY;
-	bool held, kept, fresh = false;
+	bool held, kept, all, fresh = false;
 	struct vheld *h;
 
 	pthread_mutex_lock(&c->held_mu);
@@ -2534,11 +2534,20 @@ static void vcl_disk_want(struct vol *v, const struct hb_slot_info *si)
 		hb_busy(c->o.hb, si->slot, si->want_seq, si->want_addr);
 		return;
 	}
+	/* An inode's lock: whoever looks at one thing of ours is likely
+	 * to look at the next, and would ask for each; everything goes.
+	 * A resource cluster's: the asker wants room to allocate from,
+	 * and nothing else of ours. */
+	all = vol_res_index(v, VMFS_RES_INODE, si->want_addr) >= 0;
 	if (fresh)
-		VLOG(LOG_INFO, "host %s (slot %u) asked on the disk for the lock at %llu: letting go of it and of every lock kept as a cache; it is let go after each operation for the next %u ms",
+		VLOG(LOG_INFO, "host %s (slot %u) asked on the disk for the lock at %llu: letting go of it%s; it is let go after each operation for the next %u ms",
 		     si->hostname[0] ? si->hostname : "?", si->slot,
-		     (unsigned long long)si->want_addr, VCL_CONTEND_MS);
+		     (unsigned long long)si->want_addr,
+		     all ? " and of every lock kept as a cache" : "",
+		     VCL_CONTEND_MS);
 	(void)vcl_hw_queue(c, si->want_addr, false);
+	if (!all)
+		return;
 	pthread_mutex_lock(&c->hw_mu);
 	c->hw_drop = true;
 	pthread_cond_signal(&c->hw_cv);
