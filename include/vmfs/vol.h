@@ -376,8 +376,9 @@ void vol_cluster_net_stats(struct vol *v, struct vol_net_stats *s);
  * behind this host: while it works alone on the volume (it holds the
  * volume lock EXCLUSIVE), or, shared, while it keeps the covering lock
  * (EXCLUSIVE or READONLY) as a cache that every other host can ask for
- * (over the fast path or on the disk); never once fenced.  For each reply the adapter reads the epoch before
- * the operation and asks vol_kcache_hold(ino, epoch) after it: for ino's
+ * (over the fast path or on the disk); never once fenced.  For each
+ * reply the adapter reads the epoch before the operation and asks
+ * vol_kcache_hold(ino, epoch) after it: for ino's
  * attributes, and for the names in directory ino.  True means the kernel
  * may keep them; the adapter remembers what it let the kernel keep.
  *
