@@ -14,7 +14,10 @@ STATEFILE as JSON ({"files": {relpath: content}, "xattrs": {...}}).
 "relpath<TAB>content" to STATEFILE after each fsync returns (for a host
 that is killed during the storm: what it fsync'ed must survive).
 Errors from other hosts' locks (EBUSY) are retried; any other error ends
-the run with a message.
+the run with a message.  A host keeps at most MAX_FILES names: past that a
+create becomes an unlink, so the volume never fills however fast the
+hosts go (each file takes a 64 KiB small block, or a 1 MiB file block
+once those ran out).
 """
 import errno
 import json
@@ -33,6 +36,7 @@ files = {}    # relpath -> content (bytes as str)
 xattrs = {}   # relpath -> value
 inodes = {}   # relpath -> group id (hard links share one)
 end = time.time() + float(secs)
+MAX_FILES = 300
 n = 0
 ops = {}
 
@@ -82,6 +86,8 @@ if fsync_only:
 while time.time() < end:
     op = rng.choice(["create", "create", "write", "rename", "rename_over",
                      "link", "unlink", "xattr"])
+    if op == "create" and len(files) >= MAX_FILES:
+        op = "unlink"
     ops[op] = ops.get(op, 0) + 1
     if op == "create" or not files:
         rel = newname()
