@@ -616,7 +616,13 @@ void vol_inode_ira_drop_all(struct vol *v)
 	pthread_mutex_unlock(&v->ira_lock);
 }
 
-/* Slot ino's block into blk: read ahead, or read with the next ones. */
+/*
+ * Slot ino's block into blk: read ahead, or read with the next ones.  A
+ * slot of the window read ahead that was used already (a create and
+ * unlink loop takes the same slot again and again) is read alone: the
+ * others are still good, and reading the window again would cost 64
+ * blocks per create.
+ */
 static int ira_read(struct vol *v, uint64_t ino, uint8_t *blk)
 {
 	const struct vol_res_geom *r = &v->g.res[VMFS_RES_INODE];
@@ -627,12 +633,15 @@ static int ira_read(struct vol *v, uint64_t ino, uint8_t *blk)
 	pthread_mutex_lock(&v->ira_lock);
 	epoch = vol_kcache_epoch(v);
 	if (ino >= v->ira_first && ino - v->ira_first < VOL_IRA_SLOTS &&
-	    (v->ira_valid >> (ino - v->ira_first) & 1) &&
-	    v->ira_epoch == epoch) {
-		memcpy(blk, v->ira_buf + (ino - v->ira_first) * bs, bs);
-		v->ira_valid &= ~(1ull << (ino - v->ira_first));
+	    v->ira_valid && v->ira_epoch == epoch) {
+		bool valid = v->ira_valid >> (ino - v->ira_first) & 1;
+
+		if (valid) {
+			memcpy(blk, v->ira_buf + (ino - v->ira_first) * bs, bs);
+			v->ira_valid &= ~(1ull << (ino - v->ira_first));
+		}
 		pthread_mutex_unlock(&v->ira_lock);
-		return 0;
+		return valid ? 0 : vol_md_read(v, blk, addr);
 	}
 	end = r->per_cluster ? (ino / r->per_cluster + 1) * r->per_cluster :
 	      ino + 1;
