@@ -730,8 +730,10 @@ static int res_alloc_once(struct vol *v, enum vmfs_res_type t, uint64_t hint,
 	start = hint < ra->g.count && !vcl_shared(v) ?
 		(uint32_t)(hint / ra->g.per_cluster) : ra->rotor % nc;
 	/* Shared: the first pass skips clusters another host holds right
-	 * now; if that found nothing, the second waits for them. */
-	for (int pass = 0; pass < 2 && !k && !ret; pass++)
+	 * now; if that found nothing, the second waits for them, with as
+	 * many tries of its own (a first pass that met 32 busy clusters
+	 * would leave the second none: EBUSY without a wait). */
+	for (int pass = 0; pass < 2 && !k && !ret; pass++, tries = 0)
 	for (uint32_t i = 0; i < nc && k < n && !ret; i++) {
 		uint32_t c = (start + i) % nc;
 		struct rcluster *cl = &ra->cl[c];
