@@ -49,9 +49,6 @@ struct vheld {
 	bool multiwriter;          /* opens share a MULTIWRITER lock */
 	bool in_op;                /* taken by the running operation */
 	bool wanted;               /* to be let go when its op ends */
-	bool share;                /* ... and every host that wants it only
-				    * reads: brought down to READONLY and
-				    * kept instead (vcl_shares) */
 	bool asked;                /* ... and a member waits for RELEASED */
 	bool dirty;                /* cached with changes not home yet: */
 	uint64_t seq;              /* ... in this sealed transaction */
@@ -94,7 +91,6 @@ struct vslot_seen {
 struct vcl_hwreq {
 	uint64_t addr;
 	bool asked;
-	bool excl;      /* wanted other than READONLY: let go of it */
 };
 
 #define VHELD_BUCKETS 4096
@@ -157,8 +153,6 @@ struct vcl {
 	bool hw_kc_drop;             /* the kernel forgets first (shared) */
 	bool hw_flush;               /* release every cached lock */
 	bool hw_drop;                /* ... even while caching (§9a) */
-	bool hw_share;               /* bring every cached EXCLUSIVE lock
-				      * down to READONLY (§9a) */
 	bool hw_trim;                /* release the cached locks left idle */
 	bool release_failed;         /* a release failed: trim at the next
 				      * tick (held_mu) */
@@ -425,40 +419,6 @@ static bool vcl_keeps(const struct vcl *c, const struct vheld *h)
 	       (!h->contended_until || h->contended_until <= vmfs_mono_ms());
 }
 
-/* Is h, wanted by hosts that only read, brought down to READONLY and
- * kept rather than let go (held_mu held)? */
-static bool vcl_shares(const struct vcl *c, const struct vheld *h)
-{
-	return c->caching && h->wanted && h->share;
-}
-
-/*
- * Bring h, held EXCLUSIVE as a cache, down to READONLY for hosts that
- * want to read what it covers, and keep it (held_mu held; what it
- * covers is home).  What the kernel keeps under it stays true: nobody
- * changes it without asking us for EXCLUSIVE.  False if it stays as it
- * is (the caller lets go of it instead).
- */
-static bool vcl_bring_down(struct vcl *c, struct vheld *h)
-{
-	struct lock_state st;
-	int ret;
-
-	if (h->mode != VMFS_LOCK_EXCLUSIVE || h->open_rw || h->multiwriter ||
-	    h->detached || h->unreleased)
-		return false;
-	/* A lost answer is asked again once: a downgrade that landed
-	 * finds the lock READONLY ours and changes nothing. */
-	ret = lock_downgrade(c->lk, h->addr, &st);
-	if (ret == -ETIMEDOUT)
-		ret = lock_downgrade(c->lk, h->addr, &st);
-	if (ret)
-		return false;
-	h->mode = st.mode;
-	h->gen = st.gen;
-	return true;
-}
-
 /* Can the fast path ask every holder in st but us? */
 static bool vcl_net_reaches(struct vcl *c, const struct lock_state *st)
 {
@@ -610,15 +570,14 @@ static int vcl_acquire_asking(struct vcl *c, uint64_t addr,
 		 * answer) is in the way: the lock is taken in turns, so it is
 		 * not kept between operations for a while (the turns keep
 		 * that going with no ask needed), and once the wait is longer
-		 * than an operation, it is asked for on the disk.  Not to
-		 * read: the holder brings it down and shares it with us. */
+		 * than an operation, it is asked for on the disk. */
 		if (!dead && !gone && c->o.hb && now < live_end &&
 		    (net_failed || !vcl_net_reaches(c, st))) {
 			bool ask = now - start >= VCL_DISK_ASK_AFTER_MS &&
 				   (!*disk_asked ||
 				    now - *disk_asked >= c->o.t.renew_ms / 2);
 
-			if ((!turns || ask) && mode != VMFS_LOCK_READONLY)
+			if (!turns || ask)
 				vcl_contend_addr(c, addr, now);
 			turns = true;
 			if (ask) {
@@ -721,8 +680,7 @@ static bool op_shared(const struct vol *v)
 	return cur_op && cur_op->v == v;
 }
 
-static int vcl_hw_queue(struct vcl *c, uint64_t addr, bool asked,
-			bool excl);
+static int vcl_hw_queue(struct vcl *c, uint64_t addr, bool asked);
 static void vcl_kc_forget(struct vol *v, struct vheld *h);
 
 /*
@@ -746,7 +704,7 @@ static int vcl_release_addr(struct vcl *c, struct vheld *h)
 
 	if (h->kheld) {
 		/* The worker answers only a member that is waiting. */
-		vcl_hw_queue(c, h->addr, h->asked, true);
+		vcl_hw_queue(c, h->addr, h->asked);
 		return -EAGAIN;
 	}
 	ret = lock_release(c->lk, h->addr, &st);
@@ -899,12 +857,9 @@ int vcl_end(struct vol *v, struct vcl_optab *op, int ret)
 				if (h->mode != VMFS_LOCK_FREE)
 					open_lock_sync(v, h, 0, &st);
 				/* Kept because the kernel keeps something under
-				 * it: the worker lets go of it and answers.
-				 * Brought down for readers: answered now. */
+				 * it: the worker lets go of it and answers. */
 				if (h->wanted &&
-				    (h->mode == VMFS_LOCK_FREE || !h->kheld ||
-				     (h->share &&
-				      h->mode == VMFS_LOCK_READONLY))) {
+				    !(h->kheld && h->mode != VMFS_LOCK_FREE)) {
 					h->wanted = false;
 					if (h->asked)
 						asked[nasked++] = h->addr;
@@ -918,63 +873,6 @@ int vcl_end(struct vol *v, struct vcl_optab *op, int ret)
 		pthread_mutex_unlock(&c->op_mu);
 	}
 	pthread_rwlock_unlock(&c->mode_rw);
-	return ret;
-}
-
-/*
- * Take EXCLUSIVE where this host keeps h READONLY only as a cache (no
- * file open here reads under it, and nothing was read under it in the
- * running operation), for that operation (held_mu held, let go while
- * waiting).  Hosts that all keep it READONLY may want EXCLUSIVE at once:
- * upgrading in place, each would wait for the others to let go, which
- * they do only at their operations' end.  So it is let go and EXCLUSIVE
- * taken afresh.  Where the kernel keeps names under it, letting go
- * means the kernel forgets them, and the request being served may hold
- * that directory in the kernel: it is upgraded in place first, for half
- * a renewal.  *before: its generation before the change that made it
- * ours (the caller's "moved").
- */
-static int vcl_upgrade_cached(struct vol *v, struct vheld *h,
-			      unsigned live_ms, struct lock_state *st,
-			      uint64_t *before)
-{
-	struct vcl *c = v->cl;
-	unsigned try_ms = c->o.t.renew_ms / 2;
-	bool still_ro;
-	int ret;
-
-	*before = h->gen;
-	if (h->kheld) {
-		pthread_mutex_unlock(&c->held_mu);
-		ret = vcl_upgrade(c, h->addr,
-				  live_ms < try_ms ? live_ms : try_ms, st);
-		pthread_mutex_lock(&c->held_mu);
-		if (ret != -EBUSY)
-			return ret;
-		/* Another host upgrades it too: ours goes, once the kernel
-		 * forgot what it keeps under it, or that has expired there
-		 * (the adapter waits no longer). */
-		vcl_kc_forget(v, h);
-		if (h->mode == VMFS_LOCK_READONLY)
-			vcl_release_addr(c, h);
-		h->leaving = false;
-		VLOG(LOG_INFO, "the lock at %llu, kept READONLY, could not be upgraded in %u ms: let go and taken afresh",
-		     (unsigned long long)h->addr, try_ms);
-		if (h->mode != VMFS_LOCK_FREE)
-			return -EBUSY;
-	} else {
-		vcl_release_addr(c, h);
-	}
-	*before = h->gen;
-	/* A release that failed leaves it READONLY ours: upgraded. */
-	still_ro = h->mode == VMFS_LOCK_READONLY;
-	pthread_mutex_unlock(&c->held_mu);
-	if (still_ro)
-		ret = vcl_upgrade(c, h->addr, live_ms, st);
-	else
-		ret = vcl_acquire(c, h->addr, VMFS_LOCK_EXCLUSIVE, live_ms,
-				  live_ms > 0, st);
-	pthread_mutex_lock(&c->held_mu);
 	return ret;
 }
 
@@ -1003,7 +901,7 @@ static int vcl_lock_addr(struct vol *v, uint64_t addr, enum vmfs_lock_mode mode,
 	enum vmfs_lock_mode held;
 	struct vheld *h;
 	uint64_t before;
-	bool cached_ro = false;
+	bool in_place = false;
 	int ret;
 
 	if (moved)
@@ -1050,23 +948,54 @@ static int vcl_lock_addr(struct vol *v, uint64_t addr, enum vmfs_lock_mode mode,
 		h->in_op = true;
 		cur_op->addr[cur_op->n++] = addr;
 		/* A READONLY lock kept from an earlier operation, no file open
-		 * on it: nothing was read under it in this operation. */
-		cached_ro = h->mode == VMFS_LOCK_READONLY &&
-			    mode == VMFS_LOCK_EXCLUSIVE &&
-			    !h->open_ro && !h->open_rw;
+		 * on it: let go of it and take EXCLUSIVE afresh instead of
+		 * upgrading, or two hosts upgrading the same cached lock wait
+		 * for each other.  Nothing was written under it, and nothing
+		 * was read under it in this operation.  One the kernel keeps
+		 * names under is upgraded in place first: letting it go
+		 * means the kernel forgets them, and the request being
+		 * served may hold that directory in the kernel. */
+		if (h->mode == VMFS_LOCK_READONLY && mode == VMFS_LOCK_EXCLUSIVE &&
+		    !h->open_ro && !h->open_rw) {
+			if (h->kheld)
+				in_place = true;
+			else
+				vcl_release_addr(c, h);
+		}
 	}
-	if (cached_ro) {
-		ret = vcl_upgrade_cached(v, h, live_ms, &st, &before);
-		pthread_mutex_unlock(&c->held_mu);
+	before = h->gen;
+	held = h->mode;
+	pthread_mutex_unlock(&c->held_mu);
+	if (in_place) {
+		unsigned try_ms = c->o.t.renew_ms / 2;
+
+		ret = vcl_upgrade(c, addr, live_ms < try_ms ? live_ms : try_ms,
+				  &st);
+		if (ret == -EBUSY) {
+			/*
+			 * Another host upgrades it too, each waiting for the
+			 * other to let go: ours goes, as above, once the
+			 * kernel forgot what it keeps under it, or that has
+			 * expired there (the adapter waits no longer).
+			 */
+			pthread_mutex_lock(&c->held_mu);
+			vcl_kc_forget(v, h);
+			if (h->mode == VMFS_LOCK_READONLY)
+				vcl_release_addr(c, h);
+			h->leaving = false;
+			before = h->gen;
+			held = h->mode;
+			pthread_mutex_unlock(&c->held_mu);
+			VLOG(LOG_INFO, "the lock at %llu, kept READONLY, could not be upgraded in %u ms: let go and taken afresh",
+			     (unsigned long long)addr, try_ms);
+			ret = held == VMFS_LOCK_FREE ?
+			      vcl_acquire(c, addr, mode, live_ms, live_ms > 0,
+					  &st) : -EBUSY;
+		}
+	} else if (held == VMFS_LOCK_READONLY && mode == VMFS_LOCK_EXCLUSIVE) {
+		ret = vcl_upgrade(c, addr, live_ms, &st);
 	} else {
-		before = h->gen;
-		held = h->mode;
-		pthread_mutex_unlock(&c->held_mu);
-		if (held == VMFS_LOCK_READONLY && mode == VMFS_LOCK_EXCLUSIVE)
-			ret = vcl_upgrade(c, addr, live_ms, &st);
-		else
-			ret = vcl_acquire(c, addr, mode, live_ms,
-					  live_ms > 0, &st);
+		ret = vcl_acquire(c, addr, mode, live_ms, live_ms > 0, &st);
 	}
 	if (out)
 		*out = st;
@@ -1355,10 +1284,8 @@ static int open_lock_sync(struct vol *v, struct vheld *h, unsigned wait_ms,
 
 	/* Detached: the opens here do without the lock (vol_file_detach). */
 	if (h->detached || (!h->open_ro && !h->open_rw)) {
-		/* Kept as a cache unless a member asked for it; kept
-		 * READONLY if all that asked only read. */
-		if (h->mode != VMFS_LOCK_FREE && !h->in_op && !vcl_keeps(c, h) &&
-		    !(vcl_shares(c, h) && vcl_bring_down(c, h)))
+		/* Kept as a cache unless a member asked for it. */
+		if (h->mode != VMFS_LOCK_FREE && !h->in_op && !vcl_keeps(c, h))
 			vcl_release_addr(c, h);
 		return 0;
 	}
@@ -1430,22 +1357,7 @@ static int open_lock_take(struct vol *v, struct vcl_optab *op,
 	}
 	if (!c->shared)
 		return 0;
-	if (h->mode == VMFS_LOCK_READONLY && open_mode(h) == VMFS_LOCK_EXCLUSIVE &&
-	    !h->open_ro && !h->detached) {
-		/* Kept READONLY as a cache only: other hosts may keep it so
-		 * too, and open the file for writing at the same time. */
-		ret = vcl_upgrade_cached(v, h, 2000, &st, &before);
-		if (!ret) {
-			h->mode = st.mode;
-			h->gen = st.gen;
-			*moved = st.gen != before + 1;
-		}
-	} else {
-		ret = open_lock_sync(v, h, 2000, &st);
-		if (!ret)
-			*moved = was == VMFS_LOCK_FREE &&
-				 (!before || h->gen != before + 1);
-	}
+	ret = open_lock_sync(v, h, 2000, &st);
 	if (ret == -EBUSY) {
 		char who[600];
 
@@ -1458,6 +1370,9 @@ static int open_lock_take(struct vol *v, struct vcl_optab *op,
 		     st.mode == VMFS_LOCK_READONLY ? "read-only" :
 		     "multi-writer", who);
 	}
+	if (!ret)
+		*moved = was == VMFS_LOCK_FREE &&
+			 (!before || h->gen != before + 1);
 	return ret;
 }
 
@@ -1664,7 +1579,7 @@ int vol_file_detach(struct vol *v, uint64_t ino)
 	/* The handover worker lets it go: it writes home what the lock
 	 * covers and makes the kernel forget it first, as for a member's
 	 * request. */
-	if (vcl_hw_queue(c, addr, false, true) == -ENOMEM)
+	if (vcl_hw_queue(c, addr, false) == -ENOMEM)
 		return -ENOMEM;
 	until = vmfs_mono_ms() + VCL_DETACH_WAIT_MS;
 	for (;;) {
@@ -2355,10 +2270,9 @@ static bool vcl_cached_home(struct vol *v, struct vheld *h)
 
 /* Let go of h if held only as a cache (idle_ms: and unused for that
  * long), or bring it down to what files open here need (held_mu held,
- * dropped while waiting).  share: only bring it down to READONLY, for
- * hosts that read (vcl_bring_down). */
+ * dropped while waiting). */
 static void vcl_uncache_one(struct vol *v, struct vheld *h, int64_t idle_ms,
-			    bool share, int64_t now)
+			    int64_t now)
 {
 	struct vcl *c = v->cl;
 	struct lock_state st;
@@ -2366,16 +2280,11 @@ static void vcl_uncache_one(struct vol *v, struct vheld *h, int64_t idle_ms,
 	for (;;) {
 		/* One whose release failed goes whether idle or not. */
 		if (h->mode == VMFS_LOCK_FREE || h->in_op ||
-		    (share && h->mode != VMFS_LOCK_EXCLUSIVE) ||
 		    (idle_ms && (h->open_ro || h->open_rw ||
 				 (now - h->used_ms < idle_ms &&
 				  !h->unreleased))) ||
 		    !vcl_cached_home(v, h))
 			break;
-		if (share) {
-			(void)vcl_bring_down(c, h);
-			break;
-		}
 		if (h->kheld) {
 			vcl_kc_forget(v, h);
 			continue;  /* h may have changed meanwhile */
@@ -2405,11 +2314,9 @@ static void vcl_uncache_one(struct vol *v, struct vheld *h, int64_t idle_ms,
 #define VCL_TRIM_SLICE 16
 
 /* Let go of locks held only as a cache, or (idle_ms) only of those
- * unused for that long, or (share) bring them down to READONLY, from
- * bucket *cursor on, up to VCL_TRIM_SLICE of them (held_mu held).  True
- * when the whole table was gone through. */
-static bool vcl_uncache_some(struct vol *v, int64_t idle_ms, bool share,
-			     uint32_t *cursor)
+ * unused for that long, from bucket *cursor on, up to VCL_TRIM_SLICE of
+ * them (held_mu held).  True when the whole table was gone through. */
+static bool vcl_uncache_some(struct vol *v, int64_t idle_ms, uint32_t *cursor)
 {
 	int64_t now = vmfs_mono_ms();
 	unsigned n = 0;
@@ -2418,7 +2325,7 @@ static bool vcl_uncache_some(struct vol *v, int64_t idle_ms, bool share,
 		for (struct vheld *h = v->cl->held[*cursor]; h; h = h->next) {
 			enum vmfs_lock_mode was = h->mode;
 
-			vcl_uncache_one(v, h, idle_ms, share, now);
+			vcl_uncache_one(v, h, idle_ms, now);
 			n += h->mode != was;
 		}
 		if (n >= VCL_TRIM_SLICE) {
@@ -2433,11 +2340,8 @@ static bool vcl_uncache_some(struct vol *v, int64_t idle_ms, bool share,
  * Let go of addr (handover worker): a member's request (asked: answered
  * with RELEASED, also when we do not hold it), or this host's own (a lock
  * the kernel kept, vol_file_uncache: no answer, nobody waits for one).
- * Wanted by hosts that only read (!excl): brought down to READONLY and
- * kept instead, as OCFS2 downconverts (PROTOCOL §9).
  */
-static void vcl_hand_over(struct vol *v, uint64_t addr, bool asked,
-			  bool excl)
+static void vcl_hand_over(struct vol *v, uint64_t addr, bool asked)
 {
 	struct vcl *c = v->cl;
 	struct lock_state st;
@@ -2449,14 +2353,9 @@ static void vcl_hand_over(struct vol *v, uint64_t addr, bool asked,
 	if (h && h->asked)
 		answer = true;  /* a member waits since an op kept it */
 	while (h && h->mode != VMFS_LOCK_FREE) {
-		/* READONLY is what a reader may share with us. */
-		if (!excl && h->mode == VMFS_LOCK_READONLY)
-			break;
 		if (h->in_op) {
-			/* The operation's end lets go of it (brings it down
-			 * if all that want it read), and answers if a member
-			 * asked. */
-			h->share = (h->wanted ? h->share : true) && !excl;
+			/* The operation's end lets go of it, and answers
+			 * if a member asked. */
 			h->wanted = true;
 			h->asked = h->asked || asked;
 			answer = false;
@@ -2469,8 +2368,6 @@ static void vcl_hand_over(struct vol *v, uint64_t addr, bool asked,
 				break;  /* keep it; the asker falls back */
 			continue;
 		}
-		if (!excl && vcl_bring_down(v->cl, h))
-			break;
 		/* And the kernel forgets what it keeps under it (an
 		 * operation may take it meanwhile: look again). */
 		if (h->kheld) {
@@ -2478,7 +2375,6 @@ static void vcl_hand_over(struct vol *v, uint64_t addr, bool asked,
 			continue;
 		}
 		h->wanted = true;
-		h->share = false;
 		open_lock_sync(v, h, 0, &st);
 		h->wanted = false;
 		break;
@@ -2498,9 +2394,8 @@ static void *vcl_hw_thread(void *arg)
 	struct vol *v = arg;
 	struct vcl *c = v->cl;
 
-	/* A pass runs; for a flush; for a drop (all, even caching); to
-	 * bring all down to READONLY. */
-	bool trim = false, all = false, drop = false, share = false;
+	/* A pass runs; for a flush; for a drop (all, even caching). */
+	bool trim = false, all = false, drop = false;
 	uint32_t cursor = 0;
 
 	pthread_mutex_lock(&c->hw_mu);
@@ -2517,15 +2412,12 @@ static void *vcl_hw_thread(void *arg)
 		}
 		/* Members' requests first; a pass over the table goes on in
 		 * slices between them, and starts again on a new flush. */
-		if (c->hw_flush || c->hw_drop || c->hw_share ||
-		    (c->hw_trim && !trim)) {
+		if (c->hw_flush || c->hw_drop || (c->hw_trim && !trim)) {
 			all = all || c->hw_flush;
 			drop = drop || c->hw_drop;
-			share = share || c->hw_share;
 			trim = true;
 			cursor = 0;
 			c->hw_flush = c->hw_trim = c->hw_drop = false;
-			c->hw_share = false;
 		}
 		if (trim && !c->hw_n) {
 			bool done = true;
@@ -2533,16 +2425,14 @@ static void *vcl_hw_thread(void *arg)
 			pthread_mutex_unlock(&c->hw_mu);
 			pthread_mutex_lock(&c->held_mu);
 			if (!c->caching || drop)
-				done = vcl_uncache_some(v, 0, false, &cursor);
-			else if (share)
-				done = vcl_uncache_some(v, 0, true, &cursor);
+				done = vcl_uncache_some(v, 0, &cursor);
 			else if (!all)
 				done = vcl_uncache_some(v, VCL_CACHE_IDLE_MS,
-							false, &cursor);
+							&cursor);
 			pthread_mutex_unlock(&c->held_mu);
 			pthread_mutex_lock(&c->hw_mu);
 			if (done)
-				trim = all = drop = share = false;
+				trim = all = drop = false;
 			continue;
 		}
 		if (c->hw_n) {
@@ -2553,7 +2443,7 @@ static void *vcl_hw_thread(void *arg)
 			 * switch's then. */
 			pthread_rwlock_rdlock(&c->mode_rw);
 			if (c->shared)
-				vcl_hand_over(v, r.addr, r.asked, r.excl);
+				vcl_hand_over(v, r.addr, r.asked);
 			else if (r.asked)
 				vcl_net_released(c, &r.addr, 1);
 			pthread_rwlock_unlock(&c->mode_rw);
@@ -2597,7 +2487,7 @@ int vol_cluster_release_request(struct vol *v, uint64_t addr,
 	pthread_mutex_unlock(&c->held_mu);
 	if (kept)
 		return -EBUSY;
-	return vcl_hw_queue(c, addr, true, want != VMFS_LOCK_READONLY);
+	return vcl_hw_queue(c, addr, true);
 }
 
 /*
@@ -2606,10 +2496,8 @@ int vol_cluster_release_request(struct vol *v, uint64_t addr,
  * lets go of it, and of every other lock kept as a cache (whoever looks
  * at one thing of ours is likely to look at the next: an `ls -l` must not
  * ask for each file's lock a quarter renewal apart), and the lock is let
- * go after each operation for a while (vcl_contend).  A want to read
- * brings the lock, and every other one kept, down to READONLY instead,
- * and starts no turns: readers share it with us.  Kept for files open
- * here: the want is answered so in our slot (hb_busy).
+ * go after each operation for a while (vcl_contend).  Kept for files
+ * open here: the want is answered so in our slot (hb_busy).
  */
 static void vcl_disk_want(struct vol *v, const struct hb_slot_info *si)
 {
@@ -2628,8 +2516,6 @@ static void vcl_disk_want(struct vol *v, const struct hb_slot_info *si)
 	 * home first (a file created and opened here may not be yet). */
 	if (kept)
 		(void)vcl_cached_home(v, h);
-	else if (held && want == VMFS_LOCK_READONLY)
-		fresh = true;
 	else if (held)
 		fresh = vcl_contend(c, si->want_addr, vmfs_mono_ms());
 	else if (h && c->shared && want == VMFS_LOCK_EXCLUSIVE)
@@ -2653,44 +2539,32 @@ static void vcl_disk_want(struct vol *v, const struct hb_slot_info *si)
 	 * A resource cluster's: the asker wants room to allocate from,
 	 * and nothing else of ours. */
 	all = vol_res_index(v, VMFS_RES_INODE, si->want_addr) >= 0;
-	if (fresh && want == VMFS_LOCK_READONLY)
-		VLOG(LOG_INFO, "host %s (slot %u) asked on the disk to read under the lock at %llu: keeping it%s READONLY",
-		     si->hostname[0] ? si->hostname : "?", si->slot,
-		     (unsigned long long)si->want_addr,
-		     all ? ", and every lock kept as a cache," : "");
-	else if (fresh)
+	if (fresh)
 		VLOG(LOG_INFO, "host %s (slot %u) asked on the disk for the lock at %llu: letting go of it%s; it is let go after each operation for the next %u ms",
 		     si->hostname[0] ? si->hostname : "?", si->slot,
 		     (unsigned long long)si->want_addr,
 		     all ? " and of every lock kept as a cache" : "",
 		     VCL_CONTEND_MS);
-	(void)vcl_hw_queue(c, si->want_addr, false,
-			   want != VMFS_LOCK_READONLY);
+	(void)vcl_hw_queue(c, si->want_addr, false);
 	if (!all)
 		return;
 	pthread_mutex_lock(&c->hw_mu);
-	if (want == VMFS_LOCK_READONLY)
-		c->hw_share = true;
-	else
-		c->hw_drop = true;
+	c->hw_drop = true;
 	pthread_cond_signal(&c->hw_cv);
 	pthread_mutex_unlock(&c->hw_mu);
 }
 
 /* Queue addr for the handover worker (any thread; never blocks); asked:
  * a member waits for its RELEASED.  -EINPROGRESS, or -ENOMEM. */
-static int vcl_hw_queue(struct vcl *c, uint64_t addr, bool asked,
-			bool excl)
+static int vcl_hw_queue(struct vcl *c, uint64_t addr, bool asked)
 {
 	int ret = -EINPROGRESS;
 
 	pthread_mutex_lock(&c->hw_mu);
 	for (uint32_t i = 0; i < c->hw_n; i++)
 		if (c->hw_q[i].addr == addr) {
-			/* Queued already; a member's ask is answered,
-			 * and one that writes is let go. */
+			/* Queued already; a member's ask is answered. */
 			c->hw_q[i].asked = c->hw_q[i].asked || asked;
-			c->hw_q[i].excl = c->hw_q[i].excl || excl;
 			goto out;
 		}
 	if (c->hw_n == c->hw_cap) {
@@ -2705,7 +2579,6 @@ static int vcl_hw_queue(struct vcl *c, uint64_t addr, bool asked,
 		c->hw_cap = cap;
 	}
 	c->hw_q[c->hw_n].addr = addr;
-	c->hw_q[c->hw_n].excl = excl;
 	c->hw_q[c->hw_n++].asked = asked;
 	pthread_cond_signal(&c->hw_cv);
 out:
@@ -2722,7 +2595,7 @@ int vol_file_uncache(struct vol *v, uint64_t ino)
 
 	if (!c || !c->hw_started)
 		return 0;
-	ret = vcl_hw_queue(c, res_addr(v, VMFS_RES_INODE, ino), false, true);
+	ret = vcl_hw_queue(c, res_addr(v, VMFS_RES_INODE, ino), false);
 	return ret == -EINPROGRESS ? 0 : ret;
 }
 

@@ -98,8 +98,7 @@ print(" ".join(l["path"] + " " + l["mode"] for l in json.load(sys.stdin)["locks"
 names=$(info_field a kernel_names any)
 ((names >= 200)) || fail "A's kernel keeps $names names after 200 creates in its own directory"
 
-step "B lists A's directory: asked on the disk to read, A keeps it READONLY"
-forgot=$(info_field a kernel_forgotten any)
+step "B lists A's directory: asked on the disk, everything there"
 t0=$(now_ms)
 n=$(find "$(mp_of b)/own" -type f | wc -l)
 took=$(($(now_ms) - t0))
@@ -109,17 +108,8 @@ expect_eq "f200's content on B" "$(cat "$(mp_of b)/own/f200")" 200
 t_log "B listed A's directory in $took ms"
 (($(info_field b disk_asked) >= 1)) || fail "B did not ask on the disk"
 (($(info_field a disk_requests) >= 1)) || fail "A was not asked on the disk"
-t_wait_grep 10 "host b (slot [0-9]*) asked on the disk to read under the lock at [0-9]*: keeping it, and every lock kept as a cache, READONLY" "$(log_of a)" ||
+t_wait_grep 10 "host b (slot [0-9]*) asked on the disk for the lock at [0-9]*: letting go of it and of every lock kept as a cache" "$(log_of a)" ||
 	fail "A's log does not say B asked: $(tail -n 5 "$(log_of a)")"
-# B only reads: A brings what it keeps down to READONLY and keeps it,
-# and its kernel keeps the names (PROTOCOL.md §9a).
-expect_eq "the lock of A's directory on the disk" \
-	"$("$VMFS" locks --json --path /own "$LUN" | python3 -c '
-import json, sys
-print(" ".join(sorted(l["path"] + " " + l["mode"] + " " + ",".join(sorted(h["hostname"] for h in l["holders"])) for l in json.load(sys.stdin)["locks"])))')" \
-	"/own read-only a,b"
-expect_eq "names A's kernel was told to forget as B read" \
-	"$(info_field a kernel_forgotten any)" "$forgot"
 
 step "C stats a file A keeps open for writing: answered from the disk"
 exec {fd}>"$(mp_of a)/own/disk.img"
@@ -137,9 +127,10 @@ t_log "C's stat of a file open on A took $took ms"
 
 step "the kernel keeps names under kept locks, READONLY too; changes on another host show at once"
 kc_prepare "$(mp_of a)/kc"
-# B's first look asks A on the disk to read: A brings the lock down and
-# both keep it READONLY (PROTOCOL.md §9a).
+# B's first look asks A on the disk, and both take the lock in turns for
+# 5 s (PROTOCOL.md §9a) with nothing kept; then B keeps it READONLY.
 ls "$(mp_of b)/kc" >/dev/null
+sleep 6
 for f in $KC_NAMES $KC_NAMES; do
 	stat "$(mp_of b)/kc/$f" >/dev/null || fail "stat of kc/$f on B"
 done
