@@ -40,7 +40,7 @@ LIBS := $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null) -laio -lpthread
 # error/log.c's qb_log_real_ serves libqb's and corosync's own messages too
 # (include/vmfs/log.h): the programs export it so that those libraries
 # bind to it.
-ALL_LDFLAGS := $(SANFLAGS) -Wl,--export-dynamic-symbol=qb_log_real_ $(LDFLAGS)
+ALL_LDFLAGS := $(SANFLAGS) -Wl,--export-dynamic-symbol=qb_log_real_ -Wl,--export-dynamic-symbol=qb_log_callsite_get2 $(LDFLAGS)
 
 # Library code: every component except the files holding main().  Of
 # vmfsd/, only what the CLI needs is library code (the host state DB and

@@ -732,64 +732,73 @@ static int res_alloc_once(struct vol *v, enum vmfs_res_type t, uint64_t hint,
 	/* Shared: the first pass skips clusters another host holds right
 	 * now; if that found nothing, the second waits for them, with as
 	 * many tries of its own (a first pass that met 32 busy clusters
-	 * would leave the second none: EBUSY without a wait). */
-	for (int pass = 0; pass < 2 && !k && !ret; pass++, tries = 0)
-	for (uint32_t i = 0; i < nc && k < n && !ret; i++) {
-		uint32_t c = (start + i) % nc;
-		struct rcluster *cl = &ra->cl[c];
-		struct vmfs_rc *rc;
-		uint32_t b = 0, taken = 0;
+	 * would leave the second none: EBUSY without a wait).  Busy is
+	 * what the last pass could not lock: a cluster the second pass
+	 * locked and found full is full, and ENOSPC has the caller look
+	 * for a grow by another host (vol_res_alloc), where EBUSY did not. */
+	for (int pass = 0; pass < 2 && !k && !ret; pass++) {
+		tries = 0;
+		busy = false;
+		for (uint32_t i = 0; i < nc && k < n && !ret; i++) {
+			uint32_t c = (start + i) % nc;
+			struct rcluster *cl = &ra->cl[c];
+			struct vmfs_rc *rc;
+			uint32_t b = 0, taken = 0;
 
-		if (cl->nfree <= cl->nbusy)
-			continue;
-		if (vcl_shared(v)) {
-			if (++tries > 32)
-				break;
-			ret = rc_lock(v, ra, t, c, pass == 0);
-			if (ret == -EBUSY) {
-				ret = 0;
-				busy = true;
-				continue;
-			}
-			if (ret)
-				break;
 			if (cl->nfree <= cl->nbusy)
 				continue;
-		} else if (pass) {
-			break;
-		}
-		ret = rc_first_use(v, ra, c);
-		if (ret)
-			break;
-		rc = rc_of(cl->blk);
-		if (i == 0 && hint < ra->g.count && !vcl_shared(v))
-			b = (uint32_t)(hint % ra->g.per_cluster);
-		for (uint32_t j = 0; j < cl->nobjs && k < n; j++) {
-			uint32_t bit = (b + j) % cl->nobjs;
-
-			if (bit_test(rc->rc_bitmap, bit) ||
-			    (cl->nbusy && bit_test(cl->busy, bit)))
-				continue;
-			rc->rc_bitmap[bit >> 3] |= 1u << (bit & 7);
-			out[k++] = (uint64_t)c * ra->g.per_cluster + bit;
-			cl->nfree--;
-			taken++;
-		}
-		if (taken) {
-			ret = rc_write(v, ra, c);
-			if (ret) {
-				/* Not on disk: give the objects back in memory. */
-				for (uint32_t j = k - taken; j < k; j++) {
-					uint32_t bit = (uint32_t)(out[j] % ra->g.per_cluster);
-
-					rc->rc_bitmap[bit >> 3] &= ~(1u << (bit & 7));
+			if (vcl_shared(v)) {
+				if (++tries > 32)
+					break;
+				ret = rc_lock(v, ra, t, c, pass == 0);
+				if (ret == -EBUSY) {
+					ret = 0;
+					busy = true;
+					continue;
 				}
-				cl->nfree += taken;
-				k -= taken;
+				if (ret)
+					break;
+				if (cl->nfree <= cl->nbusy)
+					continue;
+			} else if (pass) {
 				break;
 			}
-			ra->used += taken;
-			ra->rotor = c;
+			ret = rc_first_use(v, ra, c);
+			if (ret)
+				break;
+			rc = rc_of(cl->blk);
+			if (i == 0 && hint < ra->g.count && !vcl_shared(v))
+				b = (uint32_t)(hint % ra->g.per_cluster);
+			for (uint32_t j = 0; j < cl->nobjs && k < n; j++) {
+				uint32_t bit = (b + j) % cl->nobjs;
+
+				if (bit_test(rc->rc_bitmap, bit) ||
+				    (cl->nbusy && bit_test(cl->busy, bit)))
+					continue;
+				rc->rc_bitmap[bit >> 3] |= 1u << (bit & 7);
+				out[k++] = (uint64_t)c * ra->g.per_cluster + bit;
+				cl->nfree--;
+				taken++;
+			}
+			if (taken) {
+				ret = rc_write(v, ra, c);
+				if (ret) {
+					/* Not on disk: give the objects back
+					 * in memory. */
+					for (uint32_t j = k - taken; j < k; j++) {
+						uint32_t bit = (uint32_t)(out[j] %
+							ra->g.per_cluster);
+
+						rc->rc_bitmap[bit >> 3] &=
+							~(1u << (bit & 7));
+					}
+					cl->nfree += taken;
+					k -= taken;
+					break;
+				}
+				ra->used += taken;
+				ra->rotor = c;
+			}
 		}
 	}
 	pthread_mutex_unlock(&v->alloc_lock);
