@@ -37,9 +37,9 @@ ALL_CFLAGS := -std=gnu11 $(WARN) -D_GNU_SOURCE -D_FILE_OFFSET_BITS=64 \
 	-Iinclude $(shell $(PKG_CONFIG) --cflags $(PKGS) $(VMFSD_PKGS) $(CN_PKGS) 2>/dev/null) \
 	$(SANFLAGS) $(CFLAGS) -MMD -MP
 LIBS := $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null) -laio -lpthread
-# error/log.c's qb_log_real_ serves libqb's and corosync's own messages too
-# (include/vmfs/log.h): the programs export it so that those libraries
-# bind to it.
+# error/log.c's qb_log_real_ and qb_log_callsite_get2 serve libqb's and
+# corosync's own messages too (include/vmfs/log.h): the programs export
+# them so that those libraries bind to them.
 ALL_LDFLAGS := $(SANFLAGS) -Wl,--export-dynamic-symbol=qb_log_real_ -Wl,--export-dynamic-symbol=qb_log_callsite_get2 $(LDFLAGS)
 
 # Library code: every component except the files holding main().  Of

@@ -14,10 +14,11 @@
  * creates a callsite at its first use and only then, outside any lock,
  * applies the targets' filters to it; another thread that reaches the
  * same callsite meanwhile finds it with no target and its message is
- * dropped (the first lines a new message site logs from several threads
- * at once: unit test error/log_concurrent lost 567 and 3,672 of 12,000
- * under load).  Taking the mutex around it, the second thread waits
- * until the filters are applied.
+ * dropped: the first lines a new message site logs from several threads
+ * at once (the likely cause of the 567 and 3,672 of 12,000 messages
+ * unit test error/log_concurrent lost in two loaded runs; not seen again
+ * on demand).  Taking the mutex around it, the second thread waits until
+ * the filters are applied.
  */
 #include <dlfcn.h>
 #include <pthread.h>
