@@ -323,6 +323,40 @@ static bool vcl_ask(struct vcl *c, const struct lock_state *st, uint64_t addr,
 	return all;
 }
 
+/*
+ * An operation gave up waiting for addr (EBUSY after a wait): say who
+ * held it and what the operation held meanwhile.  Hosts whose
+ * operations wait for each other's locks show up as such lines on each
+ * side, a lease apart at most.
+ */
+static void vcl_log_gave_up(uint64_t addr, const struct lock_state *st,
+			    unsigned live_ms)
+{
+	char held[VCL_MAX_OP_LOCKS * 21 + 1] = "", who[32] = "nobody";
+	size_t len = 0;
+
+	for (uint32_t i = 0; cur_op && i < cur_op->n; i++) {
+		int n;
+
+		if (cur_op->addr[i] == addr)
+			continue;
+		n = snprintf(held + len, sizeof(held) - len, " %llu",
+			     (unsigned long long)cur_op->addr[i]);
+		if (n < 0 || (size_t)n >= sizeof(held) - len)
+			break;
+		len += (size_t)n;
+	}
+	if (st->nholders)
+		snprintf(who, sizeof(who), "slot %u%s", st->holders[0].slot,
+			 st->nholders > 1 ? " and others" : "");
+	VLOG(LOG_NOTICE, "gave up on the lock at %llu after waiting at least %u ms (%s holds it %s); the operation held:%s",
+	     (unsigned long long)addr, live_ms, who,
+	     st->mode == VMFS_LOCK_EXCLUSIVE ? "exclusive" :
+	     st->mode == VMFS_LOCK_READONLY ? "read-only" :
+	     st->mode == VMFS_LOCK_MULTIWRITER ? "multi-writer" : "free",
+	     len ? held : " nothing else");
+}
+
 static bool mode_covers(enum vmfs_lock_mode held, enum vmfs_lock_mode want);
 
 /* Whether we are among st's holders. */
@@ -501,6 +535,7 @@ static int vcl_acquire_asking(struct vcl *c, uint64_t addr,
 				       c->o.t.lease_ms : live_end;
 	int64_t next_ask = 0;
 	unsigned backoff = 5;
+	bool waited_dead = false;
 
 	for (;;) {
 		bool dead = false, gone = false;
@@ -548,9 +583,30 @@ static int vcl_acquire_asking(struct vcl *c, uint64_t addr,
 				return ret;
 		}
 		now = vmfs_mono_ms();
+		/* We waited for a dead host, and another host that waited
+		 * too broke its lock first and holds it now: that live host
+		 * gets a wait of its own, as if we had just come.  Our time
+		 * went on the dead one; without this the loser of the break
+		 * would give up at once (EBUSY), past its live wait. */
+		if (dead || gone) {
+			waited_dead = true;
+		} else if (waited_dead && !vcl_silent(c, st, now)) {
+			int64_t end;
+
+			waited_dead = false;
+			live_end = now + live_ms;
+			end = wait_dead ? live_end + c->o.t.dead_ms +
+					  c->o.t.lease_ms : live_end;
+			if (dead_end < end)
+				dead_end = end;
+		}
 		if (c->stopping || now >= dead_end ||
 		    (now >= live_end && !dead && !vcl_silent(c, st, now)))
 			return -EBUSY;
+		/* Past the live wait, a silent holder is waited for as a
+		 * dead one. */
+		if (now >= live_end && !dead)
+			waited_dead = true;
 		/* Live holders in our group: ask them (a cached lock is let
 		 * go at once, one an operation uses when it ends). */
 		if (!dead && !gone && now >= next_ask && now < live_end) {
@@ -999,6 +1055,8 @@ static int vcl_lock_addr(struct vol *v, uint64_t addr, enum vmfs_lock_mode mode,
 	}
 	if (out)
 		*out = st;
+	if (ret == -EBUSY && live_ms)
+		vcl_log_gave_up(addr, &st, live_ms);
 	if (ret)
 		return ret;   /* vcl_end sees h as it is: FREE, or still ours */
 	pthread_mutex_lock(&c->held_mu);

@@ -612,10 +612,8 @@ static void test_cached_locks_handed_over(void)
 }
 
 /* The lock of inode ino as on disk (read through lun). */
-static struct lock_state disk_lock(struct lun *lun, uint64_t ino)
+static struct lock_state disk_lock_at(struct lun *lun, uint64_t addr)
 {
-	const struct vol_res_geom *r = &uhost_geom.res[VMFS_RES_INODE];
-	uint64_t addr = r->obj_offset + ino * r->obj_size;
 	struct lock_state st;
 	void *buf = lun_buf_alloc(VMFS_LOCK_SIZE);
 
@@ -625,6 +623,14 @@ static struct lock_state disk_lock(struct lun *lun, uint64_t ino)
 	CU_ASSERT_EQUAL(lock_state_from_disk(buf, addr, &st), 0);
 	lun_buf_free(buf);
 	return st;
+}
+
+/* The lock of inode ino as on disk. */
+static struct lock_state disk_lock(struct lun *lun, uint64_t ino)
+{
+	const struct vol_res_geom *r = &uhost_geom.res[VMFS_RES_INODE];
+
+	return disk_lock_at(lun, r->obj_offset + ino * r->obj_size);
 }
 
 /* Wait (up to 10 s) for the lock of ino to read FREE on disk. */
@@ -953,6 +959,114 @@ static void test_dead_holder_waited_for(void)
 	CU_ASSERT(unit_fsck_clean(uhost_lun_path, "after the dead holder's lock was broken"));
 }
 
+struct chmod_arg {
+	struct vol *v;
+	uint64_t ino;
+	int ret;
+	int64_t took_ms, end_ms;
+};
+
+static int64_t ms_now(void);
+
+static void *chmod_thread(void *p)
+{
+	struct chmod_arg *ca = p;
+	struct vol_setattr sa = { .mode = 0640 };
+	struct vol_attr a;
+	int64_t t0 = ms_now();
+
+	ca->ret = vol_setattr(ca->v, ca->ino, &sa, VOL_SET_MODE, &a);
+	ca->end_ms = ms_now();
+	ca->took_ms = ca->end_ms - t0;
+	return NULL;
+}
+
+/* One try of test_dead_holder_two_waiters: false if B took the lock
+ * before A could (the case the test is about did not come up). */
+static bool two_waiters_once(void)
+{
+	int done[2];
+	struct hb_slot_info si;
+	struct chmod_arg ca;
+	struct vol_attr fa;
+	pthread_t th;
+	uint64_t counter;
+	int64_t t0, a_ms;
+	pid_t pid;
+	int st, k, ret;
+
+	uhost_volume("cluster.img");
+	uhost_lease_ms = 2000;
+	CU_ASSERT_FATAL(pipe(done) == 0);
+	pid = fork();   /* before any thread: the child starts its own */
+	CU_ASSERT_FATAL(pid >= 0);
+	if (pid == 0)
+		host_c_holds_file(-1, done[1]);
+	close(done[1]);
+	uhost_up(&hosts[0], 0, false);
+	uhost_up(&hosts[1], 1, false);
+	uhost_lease_ms = UHOST_LEASE_MS_DEFAULT;
+	if (read(done[0], &fa.ino, sizeof(fa.ino)) != sizeof(fa.ino)) {
+		kill(pid, SIGKILL);
+		waitpid(pid, &st, 0);
+		close(done[0]);
+		CU_FAIL_FATAL("host C's process ended early");
+	}
+	close(done[0]);
+	CU_ASSERT_FATAL(slot_of(2, &si));
+	counter = si.counter;
+	for (k = 0; k < 1000 && slot_of(2, &si) && si.counter == counter; k++)
+		usleep(2000);
+	kill(pid, SIGKILL);
+	CU_ASSERT_FATAL(waitpid(pid, &st, 0) == pid);
+
+	ca.v = hosts[1].v;
+	ca.ino = fa.ino;
+	CU_ASSERT_FATAL(pthread_create(&th, NULL, chmod_thread, &ca) == 0);
+	/* C's slot freed: A takes the lock (a read-only open) and keeps it
+	 * a second.  B polls it a few hundred ms apart by now, and may
+	 * come first. */
+	t0 = ms_now();
+	while (slot_of(2, &si) && ms_now() - t0 < 30000)
+		usleep(1000);
+	ret = vol_open_file(hosts[0].v, fa.ino, false);
+	a_ms = ms_now();
+	CU_ASSERT(ret >= 0);
+	sleep(1);
+	if (ret >= 0)
+		vol_release_file(hosts[0].v, fa.ino, false);
+	pthread_join(th, NULL);
+	printf("[B's chmod %d after %lld ms, %s] ", ca.ret,
+	       (long long)ca.took_ms,
+	       ca.end_ms < a_ms ? "before A's open" : "after A's open");
+	CU_ASSERT_EQUAL(ca.ret, 0);
+
+	CU_ASSERT_EQUAL(cleanup(), 0);
+	CU_ASSERT(unit_fsck_clean(uhost_lun_path, "after two survivors took a dead host's lock"));
+	return ca.end_ms >= a_ms;
+}
+
+/*
+ * Two survivors wait for the same lock of a dead host.  B's chmod waits
+ * for it from the kill on; once C is recovered, A breaks the lock first
+ * (a read-only open) and holds it for a second, well past the lease B's
+ * wait for a live holder started with.  B must then wait for A as for
+ * any live holder (a wait of its own), not give up with EBUSY because
+ * its time went on the dead host: in the multi-host storm, write()
+ * failed so when two survivors wanted the volume's one small-block
+ * cluster after its holder died.  B wins the race about half the time;
+ * then the try tells nothing, and it is made again (up to 6 tries).
+ */
+static void test_dead_holder_two_waiters(void)
+{
+	int k;
+
+	for (k = 0; k < 6; k++)
+		if (two_waiters_once())
+			break;
+	CU_ASSERT(k < 6);
+}
+
 /*
  * The watcher's reads of the slots are handed out (vol_cluster_slots:
  * the HA agent takes them instead of reading the slots itself): both
@@ -1115,6 +1229,7 @@ static CU_TestInfo tests[] = {
 	{ "readahead_not_past_handover", test_readahead_not_past_handover },
 	{ "recoverer_dies", test_recoverer_dies },
 	{ "dead_holder_waited_for", test_dead_holder_waited_for },
+	{ "dead_holder_two_waiters", test_dead_holder_two_waiters },
 	{ "cached_locks_handed_over", test_cached_locks_handed_over },
 	{ "uncache_is_not_a_request", test_uncache_is_not_a_request },
 	{ "failed_release_retried", test_failed_release_retried },
