@@ -935,6 +935,19 @@ static int cmp_u64(const void *a, const void *b)
 }
 
 /* Free objects (any order); each touched cluster header is written once. */
+int vol_res_lock_of(struct vol *v, enum vmfs_res_type t, uint64_t idx)
+{
+	struct rarea *ra = &v->res[t];
+	int ret;
+
+	if (!vcl_shared(v) || idx >= ra->g.count)
+		return 0;
+	pthread_mutex_lock(&v->alloc_lock);
+	ret = rc_lock(v, ra, t, (uint32_t)(idx / ra->g.per_cluster), false);
+	pthread_mutex_unlock(&v->alloc_lock);
+	return ret;
+}
+
 int vol_res_free(struct vol *v, enum vmfs_res_type t, const uint64_t *idx,
 	     uint32_t n)
 {

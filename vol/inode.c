@@ -803,14 +803,19 @@ static int inode_release_blocks(struct vol *v, struct vinode *vi)
 /*
  * Free an inode with no links: blocks first, then mark the block free
  * (mode 0, incarnation kept), then clear its bitmap bit.  The caller holds
- * vi->rw for writing.
+ * vi->rw for writing.  Shared, its inode cluster is locked before any
+ * block's cluster, as a create locks them (the inode, then a directory
+ * chunk): a host freeing here and another creating there must not each
+ * hold the cluster the other waits for (docs/PROTOCOL.md §3).
  */
 int vol_inode_free(struct vol *v, struct vinode *vi)
 {
 	uint64_t ino = vi->ino;
 	int ret;
 
-	ret = inode_release_blocks(v, vi);
+	ret = vol_res_lock_of(v, VMFS_RES_INODE, ino);
+	if (!ret)
+		ret = inode_release_blocks(v, vi);
 	if (ret)
 		return ret;
 	vi->mode = 0;

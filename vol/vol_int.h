@@ -280,6 +280,11 @@ int vol_res_alloc(struct vol *v, enum vmfs_res_type t, uint64_t hint,
 	      uint64_t *out, uint32_t n, uint32_t *got);
 int vol_res_free(struct vol *v, enum vmfs_res_type t, const uint64_t *idx,
 	     uint32_t n);
+/* Shared: lock the cluster of object idx for the running operation now,
+ * ahead of a free into it later in the operation (the order of cluster
+ * locks, docs/PROTOCOL.md §3).  0 alone, or outside the area (the free
+ * reports that). */
+int vol_res_lock_of(struct vol *v, enum vmfs_res_type t, uint64_t idx);
 /* Objects of type t that an allocation can get now. */
 uint64_t vol_res_avail(struct vol *v, enum vmfs_res_type t);
 int vol_res_cluster_format(struct lun *lun, const struct vol_geom *g,

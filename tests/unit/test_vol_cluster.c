@@ -1067,6 +1067,131 @@ static void test_dead_holder_two_waiters(void)
 	CU_ASSERT(k < 6);
 }
 
+struct free_arg {
+	struct vol *v;
+	uint64_t ino;
+	int ret;
+};
+
+/* An operation that frees inode ino (no links left), as a forget does
+ * on a host that kept the file's lock from its unlink. */
+static void *free_thread(void *p)
+{
+	struct free_arg *fa = p;
+	struct vinode *vi;
+	VCL_OP(fa->v);
+	int ret = vcl_lock_ino(fa->v, fa->ino, VMFS_LOCK_EXCLUSIVE);
+
+	if (!ret)
+		ret = vol_inode_get(fa->v, fa->ino, &vi);
+	if (!ret) {
+		{
+			VOL_HANDLE(fa->v);
+
+			pthread_rwlock_wrlock(&vi->rw);
+			ret = vol_inode_free(fa->v, vi);
+			pthread_rwlock_unlock(&vi->rw);
+		}
+		vol_inode_put(fa->v, vi);
+	}
+	fa->ret = VCL_END(fa->v, ret);
+	return NULL;
+}
+
+/* Does slot hold the lock st? */
+static bool held_by(const struct lock_state *st, unsigned slot)
+{
+	for (uint32_t i = 0; i < st->nholders; i++)
+		if (st->holders[i].slot == slot)
+			return true;
+	return false;
+}
+
+/*
+ * Freeing a file takes its inode's cluster before the clusters of its
+ * blocks, in the order a create takes them (the inode, then a directory
+ * chunk): a host freeing and another creating must not each hold the
+ * cluster the other waits for.  In the multi-host storm they did: both
+ * waited a lease, one gave up, and its free was lost (fsck: objects in
+ * use owned by nothing; a forget, which frees a file whose lock the
+ * host kept, took the blocks' cluster first).  B writes /d/f (a small
+ * block) and goes; A looks f up and unlinks it; a bare host (heartbeat and
+ * lock manager only, as build/lockhold) takes f's inode cluster; A's
+ * operation that frees f must wait for that cluster holding no
+ * small-block cluster, and finish once the bare host lets go.  (No host
+ * here keeps locks between operations: none can be asked for them.)
+ */
+static void test_free_takes_inode_cluster_first(void)
+{
+	const struct vol_res_geom *ri = &uhost_geom.res[VMFS_RES_INODE];
+	const struct vol_res_geom *rs;
+	uint8_t uuid[VMFS_UUID_SIZE] = { 0xc7, [15] = 1 };
+	char data[5000];
+	struct hb_opts o;
+	struct lock_host host;
+	struct lock_ctx *ctx;
+	struct lun *lun;
+	struct hb *hb;
+	struct free_arg fr;
+	struct vol_attr fa;
+	struct lock_state st;
+	pthread_t th;
+	uint64_t d, rk;
+	bool held = false;
+
+	two_hosts();
+	rs = &uhost_geom.res[VMFS_RES_SMALL];
+	d = mkdir_at(hosts[1].v, VMFS_ROOT_INO, "d");
+	create_at(hosts[1].v, d, "f", &fa);
+	memset(data, 'f', sizeof(data));
+	CU_ASSERT_FATAL(vol_open_file(hosts[1].v, fa.ino, true) == 0);
+	CU_ASSERT_FATAL(vol_write(hosts[1].v, fa.ino, data, sizeof(data), 0) ==
+			(ssize_t)sizeof(data));
+	vol_release_file(hosts[1].v, fa.ino, true);
+
+	/* The bare host joins (A keeps sharing the volume), B goes. */
+	CU_ASSERT_FATAL(lun_open(uhost_lun_path, 0, &lun) == 0);
+	memset(&o, 0, sizeof(o));
+	o.host_uuid = uuid;
+	o.hostname = "bare";
+	o.lease_ms = uhost_lease_ms;
+	o.journal_offset = uhost_geom.journal_offset;
+	o.journal_size = uhost_geom.journal_size_bytes;
+	CU_ASSERT_FATAL(hb_join(lun, uhost_geom.hb_offset, &o, &hb) == 0);
+	CU_ASSERT_EQUAL_FATAL(uhost_down(&hosts[1]), 0);
+	/* Looked up (as a kernel does), so not freed by the unlink. */
+	CU_ASSERT_EQUAL_FATAL(lookup_at(hosts[0].v, d, "f"), fa.ino);
+	CU_ASSERT_EQUAL_FATAL(vol_unlink(hosts[0].v, d, "f"), 0);
+	lock_host_from_hb(&host, hb, uuid);
+	CU_ASSERT_FATAL(lock_ctx_open(lun, &host, 0, &ctx) == 0);
+	rk = ri->hdr_offset + fa.ino / ri->per_cluster * VMFS_MD_BLOCK_SIZE;
+	CU_ASSERT_FATAL(lock_acquire(ctx, rk, VMFS_LOCK_EXCLUSIVE, 0, NULL) == 0);
+
+	fr.v = hosts[0].v;
+	fr.ino = fa.ino;
+	CU_ASSERT_FATAL(pthread_create(&th, NULL, free_thread, &fr) == 0);
+	/* While A's free waits for the inode cluster: its small blocks'
+	 * cluster is not A's. */
+	for (int k = 0; k < 20 && !held; k++) {
+		usleep(50000);
+		st = disk_lock_at(lun, rs->hdr_offset);
+		held = held_by(&st, hb_slot_index(hosts[0].hb));
+	}
+	CU_ASSERT_FALSE(held);
+	CU_ASSERT_EQUAL(lock_release(ctx, rk, NULL), 0);
+	pthread_join(th, NULL);
+	if (fr.ret)
+		printf("[the free: %s] ", strerror(-fr.ret));
+	CU_ASSERT_EQUAL(fr.ret, 0);
+	vol_forget(hosts[0].v, fa.ino, 1);
+	lock_ctx_close(ctx);
+	CU_ASSERT_EQUAL(hb_leave(hb), 0);
+	lun_close(lun);
+
+	CU_ASSERT_EQUAL(cleanup(), 0);
+	CU_ASSERT(unit_fsck_clean(uhost_lun_path, "after a free that waited for its inode cluster"));
+}
+
 /*
  * The watcher's reads of the slots are handed out (vol_cluster_slots:
  * the HA agent takes them instead of reading the slots itself): both
@@ -1230,6 +1355,7 @@ static CU_TestInfo tests[] = {
 	{ "recoverer_dies", test_recoverer_dies },
 	{ "dead_holder_waited_for", test_dead_holder_waited_for },
 	{ "dead_holder_two_waiters", test_dead_holder_two_waiters },
+	{ "free_takes_inode_cluster_first", test_free_takes_inode_cluster_first },
 	{ "cached_locks_handed_over", test_cached_locks_handed_over },
 	{ "uncache_is_not_a_request", test_uncache_is_not_a_request },
 	{ "failed_release_retried", test_failed_release_retried },
