@@ -451,6 +451,14 @@ static int file_set_map(struct vol *v, struct vinode *vi, uint16_t map_type)
 			}
 		}
 	}
+	/* Shared: the old blocks' clusters before the new blocks' (small
+	 * blocks before file blocks, docs/PROTOCOL.md §3); refused, the
+	 * caller's undo puts the inode back. */
+	for (uint32_t i = 0; i < nold; i++) {
+		ret = vol_res_lock_of(v, VMFS_RES_SMALL, old[i]);
+		if (ret)
+			goto out;
+	}
 	memset(di->di_map, 0, sizeof(di->di_map));
 	vi->map_type = map_type;
 	vi->size = 0;

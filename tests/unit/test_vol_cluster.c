@@ -1192,6 +1192,107 @@ static void test_free_takes_inode_cluster_first(void)
 	CU_ASSERT(unit_fsck_clean(uhost_lun_path, "after a free that waited for its inode cluster"));
 }
 
+struct grow_arg {
+	struct vol *v;
+	uint64_t ino;
+	ssize_t ret;
+};
+
+static void *grow_thread(void *p)
+{
+	struct grow_arg *ga = p;
+
+	ga->ret = vol_write(ga->v, ga->ino, "z", 1, 4 * MIB);
+	return NULL;
+}
+
+/* Does slot hold any cluster lock of area t (on disk)? */
+static bool holds_any_cluster(struct lun *lun, enum vmfs_res_type t,
+			      unsigned slot)
+{
+	const struct vol_res_geom *r = &uhost_geom.res[t];
+
+	for (uint32_t c = 0; c < r->nclusters; c++) {
+		struct lock_state st = disk_lock_at(lun, r->hdr_offset +
+						    (uint64_t)c * VMFS_MD_BLOCK_SIZE);
+
+		if (held_by(&st, slot))
+			return true;
+	}
+	return false;
+}
+
+/*
+ * A file that grows out of small blocks locks its small blocks' cluster
+ * before it allocates file blocks (small, then file: the order an
+ * allocation of small blocks that finds them all used goes in).  B
+ * writes /f (a small block) and goes; A opens f for writing; a bare
+ * host holds the small-block cluster; A's write at 4 MiB must wait for
+ * it holding no file-block cluster, then finish with f's data whole.
+ */
+static void test_grow_takes_small_cluster_first(void)
+{
+	const struct vol_res_geom *rs;
+	uint8_t uuid[VMFS_UUID_SIZE] = { 0xc8, [15] = 1 };
+	char data[5000], back[5000];
+	struct hb_opts o;
+	struct lock_host host;
+	struct lock_ctx *ctx;
+	struct lun *lun;
+	struct hb *hb;
+	struct grow_arg ga;
+	struct vol_attr fa;
+	pthread_t th;
+	bool held = false;
+
+	two_hosts();
+	rs = &uhost_geom.res[VMFS_RES_SMALL];
+	create_at(hosts[1].v, VMFS_ROOT_INO, "f", &fa);
+	memset(data, 'g', sizeof(data));
+	CU_ASSERT_FATAL(vol_open_file(hosts[1].v, fa.ino, true) == 0);
+	CU_ASSERT_FATAL(vol_write(hosts[1].v, fa.ino, data, sizeof(data), 0) ==
+			(ssize_t)sizeof(data));
+	vol_release_file(hosts[1].v, fa.ino, true);
+
+	CU_ASSERT_FATAL(lun_open(uhost_lun_path, 0, &lun) == 0);
+	memset(&o, 0, sizeof(o));
+	o.host_uuid = uuid;
+	o.hostname = "bare";
+	o.lease_ms = uhost_lease_ms;
+	o.journal_offset = uhost_geom.journal_offset;
+	o.journal_size = uhost_geom.journal_size_bytes;
+	CU_ASSERT_FATAL(hb_join(lun, uhost_geom.hb_offset, &o, &hb) == 0);
+	CU_ASSERT_EQUAL_FATAL(uhost_down(&hosts[1]), 0);
+	CU_ASSERT_FATAL(vol_open_file(hosts[0].v, fa.ino, true) == 0);
+	lock_host_from_hb(&host, hb, uuid);
+	CU_ASSERT_FATAL(lock_ctx_open(lun, &host, 0, &ctx) == 0);
+	CU_ASSERT_FATAL(lock_acquire(ctx, rs->hdr_offset, VMFS_LOCK_EXCLUSIVE,
+				     0, NULL) == 0);
+
+	ga.v = hosts[0].v;
+	ga.ino = fa.ino;
+	CU_ASSERT_FATAL(pthread_create(&th, NULL, grow_thread, &ga) == 0);
+	for (int k = 0; k < 20 && !held; k++) {
+		usleep(50000);
+		held = holds_any_cluster(lun, VMFS_RES_FILE,
+					 hb_slot_index(hosts[0].hb));
+	}
+	CU_ASSERT_FALSE(held);
+	CU_ASSERT_EQUAL(lock_release(ctx, rs->hdr_offset, NULL), 0);
+	pthread_join(th, NULL);
+	CU_ASSERT_EQUAL(ga.ret, 1);
+	CU_ASSERT_EQUAL(vol_read(hosts[0].v, fa.ino, back, sizeof(back), 0),
+			(ssize_t)sizeof(back));
+	CU_ASSERT(memcmp(back, data, sizeof(data)) == 0);
+	vol_release_file(hosts[0].v, fa.ino, true);
+	lock_ctx_close(ctx);
+	CU_ASSERT_EQUAL(hb_leave(hb), 0);
+	lun_close(lun);
+
+	CU_ASSERT_EQUAL(cleanup(), 0);
+	CU_ASSERT(unit_fsck_clean(uhost_lun_path, "after a file grew out of small blocks"));
+}
+
 /*
  * The watcher's reads of the slots are handed out (vol_cluster_slots:
  * the HA agent takes them instead of reading the slots itself): both
@@ -1356,6 +1457,7 @@ static CU_TestInfo tests[] = {
 	{ "dead_holder_waited_for", test_dead_holder_waited_for },
 	{ "dead_holder_two_waiters", test_dead_holder_two_waiters },
 	{ "free_takes_inode_cluster_first", test_free_takes_inode_cluster_first },
+	{ "grow_takes_small_cluster_first", test_grow_takes_small_cluster_first },
 	{ "cached_locks_handed_over", test_cached_locks_handed_over },
 	{ "uncache_is_not_a_request", test_uncache_is_not_a_request },
 	{ "failed_release_retried", test_failed_release_retried },
