@@ -901,25 +901,20 @@ static void test_detached_handover(void)
 }
 
 /*
- * A host that dies just after a renewal holds a lock another host waits
- * for.  The waiter judges it dead only a lease and a renewal after it
- * first saw that renewal, later than the wait for a live holder (one
- * lease) ends: the waiter must not give up with EBUSY then, but wait
- * until the dead host is recovered and its lock broken.
+ * A fresh volume; host C (a child process, lease 2 s) creates a file and
+ * holds it open for writing; A and B join (lease 2 s: a waiter's wait
+ * for a live holder is that long); C is killed right after a renewal
+ * of its heartbeat.  Returns the file's inode number.
  */
-static void test_dead_holder_waited_for(void)
+static uint64_t c_dies_holding_file(void)
 {
-	int done[2];
 	struct hb_slot_info si;
-	struct vol_setattr sa = { .mode = 0600 };
-	struct vol_attr fa, a2;
-	struct timespec t0, t1;
-	uint64_t counter;
+	uint64_t ino, counter;
+	int done[2], st, k;
 	pid_t pid;
-	int st, ret, k;
 
 	uhost_volume("cluster.img");
-	uhost_lease_ms = 2000;	/* every host: the waiter's wait is a lease */
+	uhost_lease_ms = 2000;
 	CU_ASSERT_FATAL(pipe(done) == 0);
 	pid = fork();   /* before any thread: the child starts its own */
 	CU_ASSERT_FATAL(pid >= 0);
@@ -929,14 +924,13 @@ static void test_dead_holder_waited_for(void)
 	uhost_up(&hosts[0], 0, false);
 	uhost_up(&hosts[1], 1, false);
 	uhost_lease_ms = UHOST_LEASE_MS_DEFAULT;
-	if (read(done[0], &fa.ino, sizeof(fa.ino)) != sizeof(fa.ino)) {
+	if (read(done[0], &ino, sizeof(ino)) != sizeof(ino)) {
 		kill(pid, SIGKILL);
 		waitpid(pid, &st, 0);
 		close(done[0]);
 		CU_FAIL_FATAL("host C's process ended early");
 	}
 	close(done[0]);
-	/* Kill C right after a renewal of its heartbeat. */
 	CU_ASSERT_FATAL(slot_of(2, &si));
 	counter = si.counter;
 	for (k = 0; k < 1000 && slot_of(2, &si) && si.counter == counter; k++)
@@ -944,6 +938,25 @@ static void test_dead_holder_waited_for(void)
 	kill(pid, SIGKILL);
 	CU_ASSERT_FATAL(waitpid(pid, &st, 0) == pid);
 	CU_ASSERT_FATAL(si.counter != counter);
+	return ino;
+}
+
+/*
+ * A host that dies just after a renewal holds a lock another host waits
+ * for.  The waiter judges it dead only a lease and a renewal after it
+ * first saw that renewal, later than the wait for a live holder (one
+ * lease) ends: the waiter must not give up with EBUSY then, but wait
+ * until the dead host is recovered and its lock broken.
+ */
+static void test_dead_holder_waited_for(void)
+{
+	struct hb_slot_info si;
+	struct vol_setattr sa = { .mode = 0600 };
+	struct vol_attr fa, a2;
+	struct timespec t0, t1;
+	int ret;
+
+	fa.ino = c_dies_holding_file();
 
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	ret = vol_setattr(hosts[0].v, fa.ino, &sa, VOL_SET_MODE, &a2);
@@ -959,10 +972,11 @@ static void test_dead_holder_waited_for(void)
 	CU_ASSERT(unit_fsck_clean(uhost_lun_path, "after the dead holder's lock was broken"));
 }
 
-struct chmod_arg {
+/* What a test's thread does an operation on, and how it went. */
+struct op_arg {
 	struct vol *v;
 	uint64_t ino;
-	int ret;
+	ssize_t ret;
 	int64_t took_ms, end_ms;
 };
 
@@ -970,7 +984,7 @@ static int64_t ms_now(void);
 
 static void *chmod_thread(void *p)
 {
-	struct chmod_arg *ca = p;
+	struct op_arg *ca = p;
 	struct vol_setattr sa = { .mode = 0640 };
 	struct vol_attr a;
 	int64_t t0 = ms_now();
@@ -985,40 +999,14 @@ static void *chmod_thread(void *p)
  * before A could (the case the test is about did not come up). */
 static bool two_waiters_once(void)
 {
-	int done[2];
 	struct hb_slot_info si;
-	struct chmod_arg ca;
+	struct op_arg ca;
 	struct vol_attr fa;
 	pthread_t th;
-	uint64_t counter;
 	int64_t t0, a_ms;
-	pid_t pid;
-	int st, k, ret;
+	int ret;
 
-	uhost_volume("cluster.img");
-	uhost_lease_ms = 2000;
-	CU_ASSERT_FATAL(pipe(done) == 0);
-	pid = fork();   /* before any thread: the child starts its own */
-	CU_ASSERT_FATAL(pid >= 0);
-	if (pid == 0)
-		host_c_holds_file(-1, done[1]);
-	close(done[1]);
-	uhost_up(&hosts[0], 0, false);
-	uhost_up(&hosts[1], 1, false);
-	uhost_lease_ms = UHOST_LEASE_MS_DEFAULT;
-	if (read(done[0], &fa.ino, sizeof(fa.ino)) != sizeof(fa.ino)) {
-		kill(pid, SIGKILL);
-		waitpid(pid, &st, 0);
-		close(done[0]);
-		CU_FAIL_FATAL("host C's process ended early");
-	}
-	close(done[0]);
-	CU_ASSERT_FATAL(slot_of(2, &si));
-	counter = si.counter;
-	for (k = 0; k < 1000 && slot_of(2, &si) && si.counter == counter; k++)
-		usleep(2000);
-	kill(pid, SIGKILL);
-	CU_ASSERT_FATAL(waitpid(pid, &st, 0) == pid);
+	fa.ino = c_dies_holding_file();
 
 	ca.v = hosts[1].v;
 	ca.ino = fa.ino;
@@ -1036,7 +1024,7 @@ static bool two_waiters_once(void)
 	if (ret >= 0)
 		vol_release_file(hosts[0].v, fa.ino, false);
 	pthread_join(th, NULL);
-	printf("[B's chmod %d after %lld ms, %s] ", ca.ret,
+	printf("[B's chmod %d after %lld ms, %s] ", (int)ca.ret,
 	       (long long)ca.took_ms,
 	       ca.end_ms < a_ms ? "before A's open" : "after A's open");
 	CU_ASSERT_EQUAL(ca.ret, 0);
@@ -1067,17 +1055,61 @@ static void test_dead_holder_two_waiters(void)
 	CU_ASSERT(k < 6);
 }
 
-struct free_arg {
-	struct vol *v;
-	uint64_t ino;
-	int ret;
+/* A bare host: a heartbeat slot and a lock manager, no engine (as
+ * build/lockhold), to hold a lock an engine's operation must wait for. */
+struct bare {
+	struct lun *lun;
+	struct hb *hb;
+	struct lock_ctx *ctx;
 };
+
+static void bare_up(struct bare *b, uint8_t id)
+{
+	uint8_t uuid[VMFS_UUID_SIZE] = { id, [15] = 1 };
+	struct lock_host host;
+	struct hb_opts o;
+
+	CU_ASSERT_FATAL(lun_open(uhost_lun_path, 0, &b->lun) == 0);
+	memset(&o, 0, sizeof(o));
+	o.host_uuid = uuid;
+	o.hostname = "bare";
+	o.lease_ms = uhost_lease_ms;
+	o.journal_offset = uhost_geom.journal_offset;
+	o.journal_size = uhost_geom.journal_size_bytes;
+	CU_ASSERT_FATAL(hb_join(b->lun, uhost_geom.hb_offset, &o, &b->hb) == 0);
+	lock_host_from_hb(&host, b->hb, uuid);
+	CU_ASSERT_FATAL(lock_ctx_open(b->lun, &host, 0, &b->ctx) == 0);
+}
+
+static void bare_down(struct bare *b)
+{
+	lock_ctx_close(b->ctx);
+	CU_ASSERT_EQUAL(hb_leave(b->hb), 0);
+	lun_close(b->lun);
+}
+
+/* B writes dir/f (len bytes of data) and goes, after a bare host (id)
+ * joined so that A keeps sharing the volume.  Returns f's inode. */
+static uint64_t b_leaves_file(uint64_t dir, const char *data, size_t len,
+			      struct bare *bare, uint8_t id)
+{
+	struct vol_attr fa;
+
+	create_at(hosts[1].v, dir, "f", &fa);
+	CU_ASSERT_FATAL(vol_open_file(hosts[1].v, fa.ino, true) == 0);
+	CU_ASSERT_FATAL(vol_write(hosts[1].v, fa.ino, data, len, 0) ==
+			(ssize_t)len);
+	vol_release_file(hosts[1].v, fa.ino, true);
+	bare_up(bare, id);
+	CU_ASSERT_EQUAL_FATAL(uhost_down(&hosts[1]), 0);
+	return fa.ino;
+}
 
 /* An operation that frees inode ino (no links left), as a forget does
  * on a host that kept the file's lock from its unlink. */
 static void *free_thread(void *p)
 {
-	struct free_arg *fa = p;
+	struct op_arg *fa = p;
 	struct vinode *vi;
 	VCL_OP(fa->v);
 	int ret = vcl_lock_ino(fa->v, fa->ino, VMFS_LOCK_EXCLUSIVE);
@@ -1125,14 +1157,9 @@ static void test_free_takes_inode_cluster_first(void)
 {
 	const struct vol_res_geom *ri = &uhost_geom.res[VMFS_RES_INODE];
 	const struct vol_res_geom *rs;
-	uint8_t uuid[VMFS_UUID_SIZE] = { 0xc7, [15] = 1 };
 	char data[5000];
-	struct hb_opts o;
-	struct lock_host host;
-	struct lock_ctx *ctx;
-	struct lun *lun;
-	struct hb *hb;
-	struct free_arg fr;
+	struct bare bare;
+	struct op_arg fr;
 	struct vol_attr fa;
 	struct lock_state st;
 	pthread_t th;
@@ -1142,30 +1169,13 @@ static void test_free_takes_inode_cluster_first(void)
 	two_hosts();
 	rs = &uhost_geom.res[VMFS_RES_SMALL];
 	d = mkdir_at(hosts[1].v, VMFS_ROOT_INO, "d");
-	create_at(hosts[1].v, d, "f", &fa);
 	memset(data, 'f', sizeof(data));
-	CU_ASSERT_FATAL(vol_open_file(hosts[1].v, fa.ino, true) == 0);
-	CU_ASSERT_FATAL(vol_write(hosts[1].v, fa.ino, data, sizeof(data), 0) ==
-			(ssize_t)sizeof(data));
-	vol_release_file(hosts[1].v, fa.ino, true);
-
-	/* The bare host joins (A keeps sharing the volume), B goes. */
-	CU_ASSERT_FATAL(lun_open(uhost_lun_path, 0, &lun) == 0);
-	memset(&o, 0, sizeof(o));
-	o.host_uuid = uuid;
-	o.hostname = "bare";
-	o.lease_ms = uhost_lease_ms;
-	o.journal_offset = uhost_geom.journal_offset;
-	o.journal_size = uhost_geom.journal_size_bytes;
-	CU_ASSERT_FATAL(hb_join(lun, uhost_geom.hb_offset, &o, &hb) == 0);
-	CU_ASSERT_EQUAL_FATAL(uhost_down(&hosts[1]), 0);
+	fa.ino = b_leaves_file(d, data, sizeof(data), &bare, 0xc7);
 	/* Looked up (as a kernel does), so not freed by the unlink. */
 	CU_ASSERT_EQUAL_FATAL(lookup_at(hosts[0].v, d, "f"), fa.ino);
 	CU_ASSERT_EQUAL_FATAL(vol_unlink(hosts[0].v, d, "f"), 0);
-	lock_host_from_hb(&host, hb, uuid);
-	CU_ASSERT_FATAL(lock_ctx_open(lun, &host, 0, &ctx) == 0);
 	rk = ri->hdr_offset + fa.ino / ri->per_cluster * VMFS_MD_BLOCK_SIZE;
-	CU_ASSERT_FATAL(lock_acquire(ctx, rk, VMFS_LOCK_EXCLUSIVE, 0, NULL) == 0);
+	CU_ASSERT_FATAL(lock_acquire(bare.ctx, rk, VMFS_LOCK_EXCLUSIVE, 0, NULL) == 0);
 
 	fr.v = hosts[0].v;
 	fr.ino = fa.ino;
@@ -1174,33 +1184,25 @@ static void test_free_takes_inode_cluster_first(void)
 	 * cluster is not A's. */
 	for (int k = 0; k < 20 && !held; k++) {
 		usleep(50000);
-		st = disk_lock_at(lun, rs->hdr_offset);
+		st = disk_lock_at(bare.lun, rs->hdr_offset);
 		held = held_by(&st, hb_slot_index(hosts[0].hb));
 	}
 	CU_ASSERT_FALSE(held);
-	CU_ASSERT_EQUAL(lock_release(ctx, rk, NULL), 0);
+	CU_ASSERT_EQUAL(lock_release(bare.ctx, rk, NULL), 0);
 	pthread_join(th, NULL);
 	if (fr.ret)
-		printf("[the free: %s] ", strerror(-fr.ret));
+		printf("[the free: %s] ", strerror((int)-fr.ret));
 	CU_ASSERT_EQUAL(fr.ret, 0);
 	vol_forget(hosts[0].v, fa.ino, 1);
-	lock_ctx_close(ctx);
-	CU_ASSERT_EQUAL(hb_leave(hb), 0);
-	lun_close(lun);
+	bare_down(&bare);
 
 	CU_ASSERT_EQUAL(cleanup(), 0);
 	CU_ASSERT(unit_fsck_clean(uhost_lun_path, "after a free that waited for its inode cluster"));
 }
 
-struct grow_arg {
-	struct vol *v;
-	uint64_t ino;
-	ssize_t ret;
-};
-
 static void *grow_thread(void *p)
 {
-	struct grow_arg *ga = p;
+	struct op_arg *ga = p;
 
 	ga->ret = vol_write(ga->v, ga->ino, "z", 1, 4 * MIB);
 	return NULL;
@@ -1233,40 +1235,19 @@ static bool holds_any_cluster(struct lun *lun, enum vmfs_res_type t,
 static void test_grow_takes_small_cluster_first(void)
 {
 	const struct vol_res_geom *rs;
-	uint8_t uuid[VMFS_UUID_SIZE] = { 0xc8, [15] = 1 };
 	char data[5000], back[5000];
-	struct hb_opts o;
-	struct lock_host host;
-	struct lock_ctx *ctx;
-	struct lun *lun;
-	struct hb *hb;
-	struct grow_arg ga;
+	struct bare bare;
+	struct op_arg ga;
 	struct vol_attr fa;
 	pthread_t th;
 	bool held = false;
 
 	two_hosts();
 	rs = &uhost_geom.res[VMFS_RES_SMALL];
-	create_at(hosts[1].v, VMFS_ROOT_INO, "f", &fa);
 	memset(data, 'g', sizeof(data));
-	CU_ASSERT_FATAL(vol_open_file(hosts[1].v, fa.ino, true) == 0);
-	CU_ASSERT_FATAL(vol_write(hosts[1].v, fa.ino, data, sizeof(data), 0) ==
-			(ssize_t)sizeof(data));
-	vol_release_file(hosts[1].v, fa.ino, true);
-
-	CU_ASSERT_FATAL(lun_open(uhost_lun_path, 0, &lun) == 0);
-	memset(&o, 0, sizeof(o));
-	o.host_uuid = uuid;
-	o.hostname = "bare";
-	o.lease_ms = uhost_lease_ms;
-	o.journal_offset = uhost_geom.journal_offset;
-	o.journal_size = uhost_geom.journal_size_bytes;
-	CU_ASSERT_FATAL(hb_join(lun, uhost_geom.hb_offset, &o, &hb) == 0);
-	CU_ASSERT_EQUAL_FATAL(uhost_down(&hosts[1]), 0);
+	fa.ino = b_leaves_file(VMFS_ROOT_INO, data, sizeof(data), &bare, 0xc8);
 	CU_ASSERT_FATAL(vol_open_file(hosts[0].v, fa.ino, true) == 0);
-	lock_host_from_hb(&host, hb, uuid);
-	CU_ASSERT_FATAL(lock_ctx_open(lun, &host, 0, &ctx) == 0);
-	CU_ASSERT_FATAL(lock_acquire(ctx, rs->hdr_offset, VMFS_LOCK_EXCLUSIVE,
+	CU_ASSERT_FATAL(lock_acquire(bare.ctx, rs->hdr_offset, VMFS_LOCK_EXCLUSIVE,
 				     0, NULL) == 0);
 
 	ga.v = hosts[0].v;
@@ -1274,20 +1255,18 @@ static void test_grow_takes_small_cluster_first(void)
 	CU_ASSERT_FATAL(pthread_create(&th, NULL, grow_thread, &ga) == 0);
 	for (int k = 0; k < 20 && !held; k++) {
 		usleep(50000);
-		held = holds_any_cluster(lun, VMFS_RES_FILE,
+		held = holds_any_cluster(bare.lun, VMFS_RES_FILE,
 					 hb_slot_index(hosts[0].hb));
 	}
 	CU_ASSERT_FALSE(held);
-	CU_ASSERT_EQUAL(lock_release(ctx, rs->hdr_offset, NULL), 0);
+	CU_ASSERT_EQUAL(lock_release(bare.ctx, rs->hdr_offset, NULL), 0);
 	pthread_join(th, NULL);
 	CU_ASSERT_EQUAL(ga.ret, 1);
 	CU_ASSERT_EQUAL(vol_read(hosts[0].v, fa.ino, back, sizeof(back), 0),
 			(ssize_t)sizeof(back));
 	CU_ASSERT(memcmp(back, data, sizeof(data)) == 0);
 	vol_release_file(hosts[0].v, fa.ino, true);
-	lock_ctx_close(ctx);
-	CU_ASSERT_EQUAL(hb_leave(hb), 0);
-	lun_close(lun);
+	bare_down(&bare);
 
 	CU_ASSERT_EQUAL(cleanup(), 0);
 	CU_ASSERT(unit_fsck_clean(uhost_lun_path, "after a file grew out of small blocks"));
