@@ -324,38 +324,32 @@ static bool vcl_ask(struct vcl *c, const struct lock_state *st, uint64_t addr,
 }
 
 /*
- * An operation gave up waiting for addr (EBUSY after a wait): say who
- * held it and what the operation held meanwhile.  Hosts whose
- * operations wait for each other's locks show up as such lines on each
- * side, a lease apart at most.
+ * The locks the running operation holds besides addr, as " A B ...", or
+ * " nothing else": for a refusal after a wait, so that two hosts whose
+ * operations wait for each other show it on both sides, a lease apart
+ * at most.
  */
-static void vcl_log_gave_up(uint64_t addr, const struct lock_state *st,
-			    unsigned live_ms)
+static void vcl_op_held_text(uint64_t addr, char *out, size_t size)
 {
-	char held[VCL_MAX_OP_LOCKS * 21 + 1] = "", who[32] = "nobody";
 	size_t len = 0;
 
+	out[0] = '\0';
 	for (uint32_t i = 0; cur_op && i < cur_op->n; i++) {
 		int n;
 
 		if (cur_op->addr[i] == addr)
 			continue;
-		n = snprintf(held + len, sizeof(held) - len, " %llu",
+		n = snprintf(out + len, size - len, " %llu",
 			     (unsigned long long)cur_op->addr[i]);
-		if (n < 0 || (size_t)n >= sizeof(held) - len)
+		if (n < 0 || (size_t)n >= size - len)
 			break;
 		len += (size_t)n;
 	}
-	if (st->nholders)
-		snprintf(who, sizeof(who), "slot %u%s", st->holders[0].slot,
-			 st->nholders > 1 ? " and others" : "");
-	VLOG(LOG_NOTICE, "gave up on the lock at %llu after waiting at least %u ms (%s holds it %s); the operation held:%s",
-	     (unsigned long long)addr, live_ms, who,
-	     st->mode == VMFS_LOCK_EXCLUSIVE ? "exclusive" :
-	     st->mode == VMFS_LOCK_READONLY ? "read-only" :
-	     st->mode == VMFS_LOCK_MULTIWRITER ? "multi-writer" : "free",
-	     len ? held : " nothing else");
+	if (!len)
+		snprintf(out, size, " nothing else");
 }
+
+#define VCL_HELD_TEXT (VCL_MAX_OP_LOCKS * 21 + 16)
 
 static bool mode_covers(enum vmfs_lock_mode held, enum vmfs_lock_mode want);
 
@@ -1055,8 +1049,6 @@ static int vcl_lock_addr(struct vol *v, uint64_t addr, enum vmfs_lock_mode mode,
 	}
 	if (out)
 		*out = st;
-	if (ret == -EBUSY && live_ms)
-		vcl_log_gave_up(addr, &st, live_ms);
 	if (ret)
 		return ret;   /* vcl_end sees h as it is: FREE, or still ours */
 	pthread_mutex_lock(&c->held_mu);
@@ -1107,11 +1099,13 @@ static int vcl_lock_ino_wait(struct vol *v, uint64_t ino,
 	ret = vcl_lock_addr(v, res_addr(v, VMFS_RES_INODE, ino), mode,
 			    live_ms, &moved, &st);
 	if (ret == -EBUSY && !quiet) {
-		char who[600];
+		char who[600], held[VCL_HELD_TEXT];
 
 		vol_lock_owner_text(v, &st, who, sizeof(who));
-		VLOG(LOG_WARNING, "inode %llu is locked by %s; the operation fails with EBUSY",
-		     (unsigned long long)ino, who);
+		vcl_op_held_text(res_addr(v, VMFS_RES_INODE, ino), held,
+				 sizeof(held));
+		VLOG(LOG_WARNING, "inode %llu is locked by %s; the operation fails with EBUSY after waiting %u ms (it held:%s)",
+		     (unsigned long long)ino, who, live_ms, held);
 	}
 	if (ret || !moved)
 		return ret;
@@ -1259,13 +1253,27 @@ int vcl_lock_child(struct vol *v, uint64_t parent, const char *name,
 int vcl_lock_cluster(struct vol *v, enum vmfs_res_type t, uint32_t cl,
 		     bool try, bool *moved)
 {
+	uint64_t addr = v->g.res[t].hdr_offset + (uint64_t)cl * VMFS_MD_BLOCK_SIZE;
+	struct lock_state st;
+	int ret;
+
+	memset(&st, 0, sizeof(st));
 	*moved = false;
 	if (!op_shared(v))
 		return 0;
-	return vcl_lock_addr(v, v->g.res[t].hdr_offset +
-				(uint64_t)cl * VMFS_MD_BLOCK_SIZE,
-			     VMFS_LOCK_EXCLUSIVE, try ? 0 : vcl_live_ms(v),
-			     moved, NULL);
+	ret = vcl_lock_addr(v, addr, VMFS_LOCK_EXCLUSIVE,
+			    try ? 0 : vcl_live_ms(v), moved, &st);
+	if (ret == -EBUSY && !try) {
+		char who[600], held[VCL_HELD_TEXT];
+
+		vol_lock_owner_text(v, &st, who, sizeof(who));
+		if (!who[0])
+			snprintf(who, sizeof(who), "other hosts");
+		vcl_op_held_text(addr, held, sizeof(held));
+		VLOG(LOG_NOTICE, "%s cluster %u is locked by %s; gave up after waiting %u ms (the operation held:%s)",
+		     vol_res_name(t), cl, who, vcl_live_ms(v), held);
+	}
+	return ret;
 }
 
 /* May this thread free inode vi (nlink 0) now?  Alone: yes.  Shared:
