@@ -934,7 +934,6 @@ static int cmp_u64(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-/* Free objects (any order); each touched cluster header is written once. */
 int vol_res_lock_of(struct vol *v, enum vmfs_res_type t, uint64_t idx)
 {
 	struct rarea *ra = &v->res[t];
@@ -948,6 +947,7 @@ int vol_res_lock_of(struct vol *v, enum vmfs_res_type t, uint64_t idx)
 	return ret;
 }
 
+/* Free objects (any order); each touched cluster header is written once. */
 int vol_res_free(struct vol *v, enum vmfs_res_type t, const uint64_t *idx,
 	     uint32_t n)
 {
