@@ -532,7 +532,7 @@ static int vcl_acquire_asking(struct vcl *c, uint64_t addr,
 	bool waited_dead = false;
 
 	for (;;) {
-		bool dead = false, gone = false;
+		bool dead = false, gone = false, silent;
 		int64_t now;
 		int ret = lock_acquire(c->lk, addr, mode, 0, st);
 
@@ -577,14 +577,18 @@ static int vcl_acquire_asking(struct vcl *c, uint64_t addr,
 				return ret;
 		}
 		now = vmfs_mono_ms();
-		/* We waited for a dead host, and another host that waited
-		 * too broke its lock first and holds it now: that live host
-		 * gets a wait of its own, as if we had just come.  Our time
-		 * went on the dead one; without this the loser of the break
-		 * would give up at once (EBUSY), past its live wait. */
-		if (dead || gone) {
+		silent = vcl_silent(c, st, now);
+		/* We waited for a dead (or silent) host, and another host
+		 * that waited too broke its lock first and holds it now: that
+		 * live host gets a wait of its own, as if we had just come.
+		 * Our time went on the dead one; without this the loser of
+		 * the break would give up at once (EBUSY), past its live
+		 * wait.  Silent counts: the dead host may be recovered and
+		 * its lock taken between two of our polls, before we ever
+		 * judged it dead. */
+		if (dead || gone || silent) {
 			waited_dead = true;
-		} else if (waited_dead && !vcl_silent(c, st, now)) {
+		} else if (waited_dead) {
 			int64_t end;
 
 			waited_dead = false;
@@ -595,12 +599,8 @@ static int vcl_acquire_asking(struct vcl *c, uint64_t addr,
 				dead_end = end;
 		}
 		if (c->stopping || now >= dead_end ||
-		    (now >= live_end && !dead && !vcl_silent(c, st, now)))
+		    (now >= live_end && !dead && !silent))
 			return -EBUSY;
-		/* Past the live wait, a silent holder is waited for as a
-		 * dead one. */
-		if (now >= live_end && !dead)
-			waited_dead = true;
 		/* Live holders in our group: ask them (a cached lock is let
 		 * go at once, one an operation uses when it ends). */
 		if (!dead && !gone && now >= next_ask && now < live_end) {
