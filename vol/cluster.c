@@ -323,6 +323,14 @@ static bool vcl_ask(struct vcl *c, const struct lock_state *st, uint64_t addr,
 	return all;
 }
 
+/* The mode we hold addr in (held_mu held). */
+static enum vmfs_lock_mode vcl_held_mode(struct vcl *c, uint64_t addr)
+{
+	struct vheld *h = held_find(c, addr, false);
+
+	return h ? h->mode : VMFS_LOCK_FREE;
+}
+
 /*
  * The locks the running operation holds besides addr, as " A B ...", or
  * " nothing else": for a refusal after a wait, so that two hosts whose
@@ -409,6 +417,29 @@ static bool vcl_silent(const struct vcl *c, const struct lock_state *st,
 			return true;
 	}
 	return false;
+}
+
+/*
+ * Is another host stopped (its counter still for a renewal and an I/O
+ * timeout, as in vcl_silent) or being replayed, as the watcher last read
+ * the slots?  A live holder in our way may then be waiting for that
+ * host's locks itself.
+ */
+static bool vcl_other_stopped(struct vcl *c, int64_t now)
+{
+	int64_t quiet = (int64_t)c->o.t.renew_ms + c->o.t.io_timeout_ms;
+	bool any = false;
+
+	pthread_mutex_lock(&c->thr_mu);
+	for (uint32_t i = 0; i < c->nslots && !any; i++) {
+		const struct vslot_seen *s = &c->seen[i];
+
+		if (i == c->o.my_slot || !s->valid || !s->present)
+			continue;
+		any = s->state == VMFS_HB_REPLAYING || now - s->since_ms >= quiet;
+	}
+	pthread_mutex_unlock(&c->thr_mu);
+	return any;
 }
 
 /*
@@ -508,19 +539,29 @@ static bool vcl_joinable(const struct lock_state *st, enum vmfs_lock_mode mode)
 		st->nholders < VMFS_LOCK_MAX_HOLDERS);
 }
 
+/* How vcl_acquire waits past its live wait. */
+enum {
+	/* for a dead holder until it is recovered; a holder found silent
+	 * (vcl_silent) when the live wait ends counts as dead */
+	VCL_WAIT_DEAD = 1,
+	/* for a live holder as for a dead one while another host is
+	 * stopped (vcl_other_stopped): an operation's lock, whose holder
+	 * may be an operation waiting for the stopped host */
+	VCL_WAIT_STOPPED = 2,
+};
+
 /*
  * Acquire addr in mode.  Holders that are live make us wait up to
- * live_ms; holders that are dead (their host not yet recovered) up to
- * dead_ms more, while the tick recovers them; holders whose slot moved on
- * are broken at once.  With wait_dead, a holder found silent (vcl_silent)
- * when the live wait ends is waited for as a dead one.
+ * live_ms; holders whose slot moved on are broken at once; waits
+ * (VCL_WAIT_*) says how long we wait past that.
  * -EBUSY with *st naming who is in the way.
  */
 static int vcl_acquire_asking(struct vcl *c, uint64_t addr,
 			      enum vmfs_lock_mode mode, unsigned live_ms,
-			      bool wait_dead, struct lock_state *st,
+			      unsigned waits, struct lock_state *st,
 			      int64_t *disk_asked)
 {
+	bool wait_dead = waits & VCL_WAIT_DEAD;
 	int64_t start = vmfs_mono_ms();
 	uint32_t want_seq = 0, first_seq = 0;
 	bool net_failed = false, turns = false;
@@ -578,6 +619,14 @@ static int vcl_acquire_asking(struct vcl *c, uint64_t addr,
 		}
 		now = vmfs_mono_ms();
 		silent = vcl_silent(c, st, now);
+		/* A live holder past our live wait while another host is
+		 * stopped: its operation may be waiting for that host's
+		 * locks, holding the one we want.  We wait as for a dead
+		 * holder until that host is recovered (the bound is the same),
+		 * then the live one gets its own wait, as below. */
+		if ((waits & VCL_WAIT_STOPPED) && now >= live_end && !dead &&
+		    !gone && !silent && vcl_other_stopped(c, now))
+			silent = true;
 		/* We waited for a dead (or silent) host, and another host
 		 * that waited too broke its lock first and holds it now: that
 		 * live host gets a wait of its own, as if we had just come.
@@ -646,11 +695,18 @@ static int vcl_acquire_asking(struct vcl *c, uint64_t addr,
 	}
 }
 
+/* An operation's lock waits for dead holders, and for live ones while
+ * another host is stopped, unless it only tries (live_ms 0). */
+static unsigned op_waits(unsigned live_ms)
+{
+	return live_ms ? VCL_WAIT_DEAD | VCL_WAIT_STOPPED : 0;
+}
+
 static int vcl_acquire(struct vcl *c, uint64_t addr, enum vmfs_lock_mode mode,
-		       unsigned live_ms, bool wait_dead, struct lock_state *st)
+		       unsigned live_ms, unsigned waits, struct lock_state *st)
 {
 	int64_t disk_asked = 0;
-	int ret = vcl_acquire_asking(c, addr, mode, live_ms, wait_dead, st,
+	int ret = vcl_acquire_asking(c, addr, mode, live_ms, waits, st,
 				     &disk_asked);
 
 	if (disk_asked)
@@ -1039,13 +1095,13 @@ static int vcl_lock_addr(struct vol *v, uint64_t addr, enum vmfs_lock_mode mode,
 			VLOG(LOG_INFO, "the lock at %llu, kept READONLY, could not be upgraded in %u ms: let go and taken afresh",
 			     (unsigned long long)addr, try_ms);
 			ret = held == VMFS_LOCK_FREE ?
-			      vcl_acquire(c, addr, mode, live_ms, live_ms > 0,
+			      vcl_acquire(c, addr, mode, live_ms, op_waits(live_ms),
 					  &st) : -EBUSY;
 		}
 	} else if (held == VMFS_LOCK_READONLY && mode == VMFS_LOCK_EXCLUSIVE) {
 		ret = vcl_upgrade(c, addr, live_ms, &st);
 	} else {
-		ret = vcl_acquire(c, addr, mode, live_ms, live_ms > 0, &st);
+		ret = vcl_acquire(c, addr, mode, live_ms, op_waits(live_ms), &st);
 	}
 	if (out)
 		*out = st;
@@ -1104,7 +1160,7 @@ static int vcl_lock_ino_wait(struct vol *v, uint64_t ino,
 		vol_lock_owner_text(v, &st, who, sizeof(who));
 		vcl_op_held_text(res_addr(v, VMFS_RES_INODE, ino), held,
 				 sizeof(held));
-		VLOG(LOG_WARNING, "inode %llu is locked by %s; the operation fails with EBUSY after waiting %u ms (it held:%s)",
+		VLOG(LOG_WARNING, "inode %llu is locked by %s; the operation fails with EBUSY after waiting at least %u ms (it held:%s)",
 		     (unsigned long long)ino, who, live_ms, held);
 	}
 	if (ret || !moved)
@@ -1250,6 +1306,57 @@ int vcl_lock_child(struct vol *v, uint64_t parent, const char *name,
  * for by frees.  On a moved generation the cached header is reread
  * (alloc.c).
  */
+/* Where area t comes in the order operations take resource clusters in
+ * (docs/PROTOCOL.md §3): inodes, small blocks, file blocks, pointer
+ * blocks. */
+static int res_rank(enum vmfs_res_type t)
+{
+	static const int rank[VMFS_RES_NTYPES] = {
+		[VMFS_RES_INODE] = 0, [VMFS_RES_SMALL] = 1,
+		[VMFS_RES_FILE] = 2, [VMFS_RES_PTRBLK] = 3,
+	};
+
+	return rank[t];
+}
+
+/*
+ * An operation about to wait for cluster cl of area t while it holds a
+ * cluster that comes later in the order: two hosts doing that can wait
+ * for each other until one gives up.  Said in the log (t_multihost_storm
+ * fails on it), never refused.
+ */
+static void vcl_check_order(struct vol *v, enum vmfs_res_type t, uint32_t cl,
+			    uint64_t addr)
+{
+	struct vcl *c = v->cl;
+	int later = -1;
+	uint64_t at = 0;
+
+	pthread_mutex_lock(&c->held_mu);
+	if (vcl_held_mode(c, addr) != VMFS_LOCK_FREE)
+		goto out;  /* held already: no wait */
+	for (uint32_t i = 0; cur_op && i < cur_op->n && later < 0; i++) {
+		for (int k = 0; k < VMFS_RES_NTYPES; k++) {
+			const struct vol_res_geom *r = &v->g.res[k];
+			uint64_t a = cur_op->addr[i];
+
+			if (res_rank(k) > res_rank(t) && a >= r->hdr_offset &&
+			    a < r->hdr_offset + (uint64_t)r->nclusters * VMFS_MD_BLOCK_SIZE &&
+			    vcl_held_mode(c, a) != VMFS_LOCK_FREE) {
+				later = k;
+				at = (a - r->hdr_offset) / VMFS_MD_BLOCK_SIZE;
+				break;
+			}
+		}
+	}
+out:
+	pthread_mutex_unlock(&c->held_mu);
+	if (later >= 0)
+		VLOG(LOG_WARNING, "out of lock order: an operation takes %s cluster %u holding %s cluster %llu (docs/PROTOCOL.md §3); please report it",
+		     vol_res_name(t), cl, vol_res_name((enum vmfs_res_type)later),
+		     (unsigned long long)at);
+}
+
 int vcl_lock_cluster(struct vol *v, enum vmfs_res_type t, uint32_t cl,
 		     bool try, bool *moved)
 {
@@ -1261,6 +1368,8 @@ int vcl_lock_cluster(struct vol *v, enum vmfs_res_type t, uint32_t cl,
 	*moved = false;
 	if (!op_shared(v))
 		return 0;
+	if (!try)
+		vcl_check_order(v, t, cl, addr);
 	ret = vcl_lock_addr(v, addr, VMFS_LOCK_EXCLUSIVE,
 			    try ? 0 : vcl_live_ms(v), moved, &st);
 	if (ret == -EBUSY && !try) {
@@ -1270,7 +1379,7 @@ int vcl_lock_cluster(struct vol *v, enum vmfs_res_type t, uint32_t cl,
 		if (!who[0])
 			snprintf(who, sizeof(who), "other hosts");
 		vcl_op_held_text(addr, held, sizeof(held));
-		VLOG(LOG_NOTICE, "%s cluster %u is locked by %s; gave up after waiting %u ms (the operation held:%s)",
+		VLOG(LOG_NOTICE, "%s cluster %u is locked by %s; gave up after waiting at least %u ms (the operation held:%s)",
 		     vol_res_name(t), cl, who, vcl_live_ms(v), held);
 	}
 	return ret;
@@ -1319,14 +1428,13 @@ void vcl_adopt_ino(struct vol *v, uint64_t ino)
  * inode is current. */
 bool vcl_holds_ino(struct vol *v, uint64_t ino)
 {
-	struct vheld *h;
 	bool held;
 
 	if (!v->cl || !v->cl->shared)
 		return true;
 	pthread_mutex_lock(&v->cl->held_mu);
-	h = held_find(v->cl, res_addr(v, VMFS_RES_INODE, ino), false);
-	held = h && h->mode != VMFS_LOCK_FREE;
+	held = vcl_held_mode(v->cl, res_addr(v, VMFS_RES_INODE, ino)) !=
+	       VMFS_LOCK_FREE;
 	pthread_mutex_unlock(&v->cl->held_mu);
 	return held;
 }
@@ -1380,7 +1488,7 @@ static int open_lock_sync(struct vol *v, struct vheld *h, unsigned wait_ms,
 	} else if (h->mode == VMFS_LOCK_FREE) {
 		if (wait_ms)
 			pthread_mutex_unlock(&c->held_mu);
-		ret = vcl_acquire(c, h->addr, want, wait_ms, true, st);
+		ret = vcl_acquire(c, h->addr, want, wait_ms, VCL_WAIT_DEAD, st);
 		if (wait_ms)
 			pthread_mutex_lock(&c->held_mu);
 	} else {
@@ -1957,7 +2065,7 @@ static int vcl_try_alone(struct vcl *c)
 {
 	struct lock_state st;
 	int ret = vcl_acquire(c, vcl_region_addr(c), VMFS_LOCK_EXCLUSIVE, 0,
-			      false, &st);
+			      0, &st);
 
 	if (ret)
 		return ret;
@@ -1989,7 +2097,7 @@ int vcl_geom_begin(struct vol *v)
 	if (!c->shared)
 		return 0;
 	ret = vcl_acquire(c, vcl_region_addr(c), VMFS_LOCK_EXCLUSIVE,
-			  c->o.t.lease_ms, false, &st);
+			  c->o.t.lease_ms, 0, &st);
 	if (ret)
 		pthread_rwlock_unlock(&c->mode_rw);
 	return ret;

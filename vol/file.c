@@ -253,50 +253,115 @@ static int zero_in_file(struct vol *v, struct vinode *vi, uint64_t off,
 	return 0;
 }
 
+/* The object after the one block pointer p maps, or UINT64_MAX. */
+static uint64_t ptr_next(struct vol *v, enum vmfs_res_type t, uint64_t p)
+{
+	int64_t pi = vol_res_index(v, t, vmfs_ptr_addr(p));
+
+	return pi >= 0 ? (uint64_t)pi + 1 : UINT64_MAX;
+}
+
 /*
- * Give block lbn a written (non-TBZ) block, zeroing it on the LUN unless
- * the caller is about to overwrite all of it, and map it.  A block
- * allocated here belongs to the running operation (undo.c), which frees
- * it if the operation fails.
+ * An object for every hole among blocks [first, last], all allocated
+ * before any is mapped: mapping takes pointer blocks, whose clusters come
+ * after the data's (docs/PROTOCOL.md §3), so an operation never waits for
+ * a data cluster while it holds a pointer-block cluster.  *out
+ * (malloc'ed, NULL without holes) lists them in block order, *nout long;
+ * they belong to the running operation (undo.c), which frees them if it
+ * fails.  ENOSPC when they are not all there.
  */
-static int block_prepare(struct vol *v, struct vinode *vi, uint64_t lbn,
-			 bool whole)
+static int alloc_holes(struct vol *v, struct vinode *vi, uint64_t first,
+		       uint64_t last, uint64_t **out, uint64_t *nout)
 {
 	enum vmfs_res_type t = bmap_res(vi);
-	uint64_t bs = bmap_bsize(v, vi), p, hint = UINT64_MAX, idx, addr;
-	uint32_t got;
+	uint64_t n = 0, k = 0, hint = UINT64_MAX, *idx;
+	int ret = 0;
+
+	*out = NULL;
+	*nout = 0;
+	for (uint64_t lbn = first; lbn <= last; lbn++) {
+		uint64_t p;
+
+		ret = vol_bmap_get(v, vi, lbn, &p);
+		if (ret)
+			return ret;
+		n += !p;
+		if (p && hint == UINT64_MAX)
+			hint = ptr_next(v, t, p);
+	}
+	if (!n)
+		return 0;
+	/* Files stay contiguous: the objects after the block before the
+	 * range, or else after the range's first mapped one. */
+	if (first) {
+		uint64_t p;
+
+		ret = vol_bmap_get(v, vi, first - 1, &p);
+		if (ret)
+			return ret;
+		if (p)
+			hint = ptr_next(v, t, p);
+	}
+	idx = malloc(n * sizeof(*idx));
+	if (!idx)
+		return -ENOMEM;
+	while (k < n && !ret) {
+		uint32_t want = n - k > 1u << 20 ? 1u << 20 : (uint32_t)(n - k);
+		uint32_t got = 0;
+		int err;
+
+		ret = vol_res_alloc(v, t, hint, idx + k, want, &got);
+		if (!got)
+			break;
+		err = vol_undo_note_alloc(vi, t, idx + k, got);
+		if (err) {
+			vol_res_free(v, t, idx + k, got);
+			ret = err;
+			break;
+		}
+		k += got;
+		hint = idx[k - 1] + 1;
+	}
+	if (!ret && k < n)
+		ret = -ENOSPC;
+	if (ret) {
+		free(idx);  /* the undo frees what was taken */
+		return ret;
+	}
+	*out = idx;
+	*nout = n;
+	return 0;
+}
+
+/*
+ * Give every block of bytes [off, end) a written (non-TBZ) block, mapped:
+ * holes get new ones (alloc_holes), zeroed on the LUN unless the caller
+ * is about to overwrite all of it, as are TBZ blocks.
+ */
+static int map_written(struct vol *v, struct vinode *vi, uint64_t off,
+		       uint64_t end)
+{
+	enum vmfs_res_type t = bmap_res(vi);
+	uint64_t bs = bmap_bsize(v, vi), *idx, n, k = 0;
 	int ret;
 
-	ret = vol_bmap_get(v, vi, lbn, &p);
-	if (ret || (p && !(p & VMFS_PTR_TBZ)))
-		return ret;
-	if (!p) {
-		uint64_t prev = 0;
+	ret = alloc_holes(v, vi, off / bs, (end - 1) / bs, &idx, &n);
+	for (uint64_t lbn = off / bs; !ret && lbn <= (end - 1) / bs; lbn++) {
+		bool whole = off <= lbn * bs && end >= (lbn + 1) * bs;
+		uint64_t p, addr;
 
-		if (lbn && !vol_bmap_get(v, vi, lbn - 1, &prev) && prev) {
-			int64_t pi = vol_res_index(v, t, vmfs_ptr_addr(prev));
-
-			if (pi >= 0)
-				hint = (uint64_t)pi + 1;
-		}
-		ret = vol_res_alloc(v, t, hint, &idx, 1, &got);
-		if (ret)
-			return ret;
-		ret = vol_undo_note_alloc(vi, t, &idx, 1);
-		if (ret) {
-			vol_res_free(v, t, &idx, 1);
-			return ret;
-		}
-		addr = res_addr(v, t, idx);
-	} else {
-		addr = vmfs_ptr_addr(p);
+		ret = vol_bmap_get(v, vi, lbn, &p);
+		if (ret || (p && !(p & VMFS_PTR_TBZ)))
+			continue;
+		addr = p ? vmfs_ptr_addr(p) : res_addr(v, t, idx[k++]);
+		if (!whole)
+			ret = lun_zero_range(v->lun, addr, bs);
+		if (!ret)
+			ret = vol_bmap_set(v, vi, lbn,
+					   addr >> VMFS_MD_BLOCK_SHIFT, true);
 	}
-	if (!whole) {
-		ret = lun_zero_range(v->lun, addr, bs);
-		if (ret)
-			return ret;
-	}
-	return vol_bmap_set(v, vi, lbn, addr >> VMFS_MD_BLOCK_SHIFT, true);
+	free(idx);
+	return ret;
 }
 
 /*
@@ -316,13 +381,9 @@ static int write_in_map(struct vol *v, struct vinode *vi, const void *buf,
 		memcpy(inline_data(vi) + off, buf, len);
 	} else {
 		bs = bmap_bsize(v, vi);
-		for (uint64_t lbn = off / bs; lbn <= (end - 1) / bs; lbn++) {
-			ret = block_prepare(v, vi, lbn, off <= lbn * bs &&
-					    end >= (lbn + 1) * bs);
-			if (ret)
-				return ret;
-		}
-		ret = vol_bmap_flush(v, vi);
+		ret = map_written(v, vi, off, end);
+		if (!ret)
+			ret = vol_bmap_flush(v, vi);
 		while (!ret && done < len) {
 			uint64_t boff = (off + done) % bs, n = bs - boff, p;
 
@@ -519,62 +580,34 @@ int vol_file_truncate(struct vol *v, struct vinode *vi, uint64_t size)
 	return vol_inode_write(v, vi);
 }
 
-/* Allocate every hole of blocks [first, last] as TBZ, in batches. */
+/*
+ * Map every hole of blocks [first, last] as TBZ (alloc_holes), the
+ * pointer blocks and inode written every 512 blocks.
+ */
 static int alloc_range(struct vol *v, struct vinode *vi, uint64_t first,
 		       uint64_t last)
 {
-	enum { BATCH = 512 };
 	enum vmfs_res_type t = bmap_res(vi);
-	uint64_t idx[BATCH], hint = UINT64_MAX, lbn = first;
-	int ret = 0;
+	uint64_t *idx, n, k = 0;
+	int ret;
 
-	while (lbn <= last && !ret) {
-		uint64_t holes[BATCH];
-		uint32_t nh = 0, got = 0;
+	ret = alloc_holes(v, vi, first, last, &idx, &n);
+	for (uint64_t lbn = first; !ret && k < n && lbn <= last; lbn++) {
+		uint64_t p;
 
-		for (; lbn <= last && nh < BATCH; lbn++) {
-			uint64_t p;
-
-			ret = vol_bmap_get(v, vi, lbn, &p);
-			if (ret)
-				break;
-			if (!p)
-				holes[nh++] = lbn;
-			else if (hint == UINT64_MAX) {
-				int64_t pi = vol_res_index(v, t, vmfs_ptr_addr(p));
-
-				hint = pi >= 0 ? (uint64_t)pi + 1 : UINT64_MAX;
-			}
-		}
-		if (ret || !nh)
-			break;
-		ret = vol_res_alloc(v, t, hint, idx, nh, &got);
-		if (got) {
-			/* The operation's from here: its undo frees them. */
-			int err = vol_undo_note_alloc(vi, t, idx, got);
-
-			if (err) {
-				vol_res_free(v, t, idx, got);
-				return err;
-			}
-		}
-		for (uint32_t i = 0; i < got && !ret; i++)
-			ret = vol_bmap_set(v, vi, holes[i],
-				       (res_addr(v, t, idx[i]) >> VMFS_MD_BLOCK_SHIFT) |
-				       VMFS_PTR_TBZ, true);
-		if (got)
-			hint = idx[got - 1] + 1;
-		if (!ret && got < nh)
-			ret = -ENOSPC;
-		if (got) {
-			int err = vol_bmap_flush(v, vi);
-
-			if (!err)
-				err = vol_inode_write(v, vi);
-			if (err && !ret)
-				ret = err;
+		ret = vol_bmap_get(v, vi, lbn, &p);
+		if (ret || p)
+			continue;
+		ret = vol_bmap_set(v, vi, lbn,
+				   (res_addr(v, t, idx[k++]) >> VMFS_MD_BLOCK_SHIFT) |
+				   VMFS_PTR_TBZ, true);
+		if (!ret && (k % 512 == 0 || k == n)) {
+			ret = vol_bmap_flush(v, vi);
+			if (!ret)
+				ret = vol_inode_write(v, vi);
 		}
 	}
+	free(idx);
 	return ret;
 }
 

@@ -164,6 +164,11 @@ round() {
 	"$VMFS" fsck -n "$LUN" >"$T_DIR/fsck.out" 2>&1 ||
 		fail "fsck -n after the $prim storm: $(cat "$T_DIR/fsck.out")"
 	t_log "[$prim] $(tail -n 1 "$T_DIR/fsck.out")"
+	# Resource clusters were taken in the order of PROTOCOL §3.
+	for h in "${HOSTS[@]}"; do
+		! grep "out of lock order" "$(log_of "$h")" ||
+			fail "host $h took resource clusters out of order"
+	done
 }
 
 round ats

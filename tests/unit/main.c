@@ -180,6 +180,8 @@ void unit_log_collect_begin(void)
 	pthread_mutex_unlock(&collect_mu);
 	collect_t = unit_log_target(collect_msg);
 	CU_ASSERT_FATAL(collect_t >= 0);
+	qb_log_filter_ctl(collect_t, QB_LOG_FILTER_ADD, QB_LOG_FILTER_FILE, "*",
+			  LOG_NOTICE);
 }
 
 bool unit_log_wait_for(const char *needle, unsigned ms)

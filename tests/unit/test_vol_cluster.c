@@ -181,13 +181,10 @@ static void test_grow_online_shared(void)
 	struct vol_attr fa, la;
 	int ret;
 	uint8_t *buf, *got;
-	struct lun *lun;
 	struct vol *a, *b;
 	size_t len;
 
-	uhost_lun_path = unit_scratch_volume("cluster-grow.img", 64 * MIB, &lun);
-	CU_ASSERT_FATAL(vol_geom_read(lun, &uhost_geom, NULL, NULL) == 0);
-	lun_close(lun);
+	uhost_volume_sized("cluster-grow.img", 64 * MIB);
 	/* A 10 s lease ticks every 2 s: B writes long before its tick. */
 	uhost_lease_ms = 10000;
 	uhost_up(&hosts[0], 0, false);
@@ -903,10 +900,11 @@ static void test_detached_handover(void)
 /*
  * A fresh volume; host C (a child process, lease 2 s) creates a file and
  * holds it open for writing; A and B join (lease 2 s: a waiter's wait
- * for a live holder is that long); C is killed right after a renewal
- * of its heartbeat.  Returns the file's inode number.
+ * for a live holder is that long); prep(arg), if given, runs; C is
+ * killed right after a renewal of its heartbeat.  Returns the file's
+ * inode number.
  */
-static uint64_t c_dies_holding_file(void)
+static uint64_t c_dies_holding_file_after(void (*prep)(void *), void *arg)
 {
 	struct hb_slot_info si;
 	uint64_t ino, counter;
@@ -931,6 +929,8 @@ static uint64_t c_dies_holding_file(void)
 		CU_FAIL_FATAL("host C's process ended early");
 	}
 	close(done[0]);
+	if (prep)
+		prep(arg);
 	CU_ASSERT_FATAL(slot_of(2, &si));
 	counter = si.counter;
 	for (k = 0; k < 1000 && slot_of(2, &si) && si.counter == counter; k++)
@@ -939,6 +939,11 @@ static uint64_t c_dies_holding_file(void)
 	CU_ASSERT_FATAL(waitpid(pid, &st, 0) == pid);
 	CU_ASSERT_FATAL(si.counter != counter);
 	return ino;
+}
+
+static uint64_t c_dies_holding_file(void)
+{
+	return c_dies_holding_file_after(NULL, NULL);
 }
 
 /*
@@ -1272,6 +1277,184 @@ static void test_grow_takes_small_cluster_first(void)
 	CU_ASSERT(unit_fsck_clean(uhost_lun_path, "after a file grew out of small blocks"));
 }
 
+/* A write of two blocks where the file needs its first pointer block. */
+static void *span_thread(void *p)
+{
+	static char two[2 * MIB];
+	struct op_arg *wa = p;
+
+	memset(two, 's', sizeof(two));
+	wa->ret = vol_write(wa->v, wa->ino, two, sizeof(two),
+			    (uint64_t)VMFS_NDIRECT * MIB);
+	return NULL;
+}
+
+/*
+ * A write allocates all its data blocks before it maps them (pointer
+ * blocks after file blocks).  The volume has three file-block clusters;
+ * A fills the first but one block, a bare host holds the other two.  A's
+ * 2 MiB write where f needs its first pointer block gets the free block,
+ * then must wait for a cluster of the bare host holding no pointer-block
+ * cluster; given it, the write finishes with f's data whole.
+ */
+static void test_write_takes_data_before_pointers(void)
+{
+	const struct vol_res_geom *rf;
+	struct vol_attr fill, fa;
+	struct bare bare;
+	struct op_arg wa;
+	pthread_t th;
+	bool held = false;
+	char back[4096];
+	uint64_t n0;
+
+	uhost_volume_sized("cluster-span.img", 3072 * MIB);
+	rf = &uhost_geom.res[VMFS_RES_FILE];
+	CU_ASSERT_FATAL(rf->nclusters >= 3);
+	n0 = rf->per_cluster;
+	bare_up(&bare, 0xc9);
+	uhost_up(&hosts[0], 0, false);
+	CU_ASSERT_FATAL(vol_cluster_is_shared(hosts[0].v));
+	create_at(hosts[0].v, VMFS_ROOT_INO, "fill", &fill);
+	CU_ASSERT_FATAL(vol_fallocate(hosts[0].v, fill.ino, 0, 0,
+				      (n0 - 1) * MIB) == 0);
+	create_at(hosts[0].v, VMFS_ROOT_INO, "f", &fa);
+	CU_ASSERT_FATAL(vol_open_file(hosts[0].v, fa.ino, true) == 0);
+	for (uint32_t c = 1; c < rf->nclusters; c++)
+		CU_ASSERT_FATAL(lock_acquire(bare.ctx, rf->hdr_offset +
+					     (uint64_t)c * VMFS_MD_BLOCK_SIZE,
+					     VMFS_LOCK_EXCLUSIVE, 0, NULL) == 0);
+
+	wa.v = hosts[0].v;
+	wa.ino = fa.ino;
+	unit_log_collect_begin();
+	CU_ASSERT_FATAL(pthread_create(&th, NULL, span_thread, &wa) == 0);
+	for (int k = 0; k < 20 && !held; k++) {
+		usleep(50000);
+		held = holds_any_cluster(bare.lun, VMFS_RES_PTRBLK,
+					 hb_slot_index(hosts[0].hb));
+	}
+	CU_ASSERT_FALSE(held);
+	for (uint32_t c = 1; c < rf->nclusters; c++)
+		CU_ASSERT_EQUAL(lock_release(bare.ctx, rf->hdr_offset +
+					     (uint64_t)c * VMFS_MD_BLOCK_SIZE,
+					     NULL), 0);
+	pthread_join(th, NULL);
+	/* The check that would have told (vcl_lock_cluster) says nothing. */
+	CU_ASSERT_PTR_NULL(strstr(unit_log_collect_end(), "out of lock order"));
+	CU_ASSERT_EQUAL(wa.ret, (ssize_t)(2 * MIB));
+	for (int b = 0; b < 2; b++) {
+		CU_ASSERT_EQUAL(vol_read(hosts[0].v, fa.ino, back, sizeof(back),
+					 (VMFS_NDIRECT + b) * MIB + MIB - sizeof(back)),
+				(ssize_t)sizeof(back));
+		CU_ASSERT(back[0] == 's' && back[sizeof(back) - 1] == 's');
+	}
+	vol_release_file(hosts[0].v, fa.ino, true);
+	bare_down(&bare);
+
+	CU_ASSERT_EQUAL(cleanup(), 0);
+	CU_ASSERT(unit_fsck_clean(uhost_lun_path, "after a write that waited for a data cluster"));
+}
+
+/*
+ * An operation that gives up on a resource cluster says so: which
+ * cluster, who holds it, how long it waited and what it held (the
+ * line OPERATIONS.md shows).  A bare host keeps the one small-block
+ * cluster past a lease; A's write that needs a small block fails with
+ * EBUSY and logs it, then works once the cluster is free.
+ */
+static void test_cluster_give_up_logged(void)
+{
+	const struct vol_res_geom *rs;
+	char data[5000], want[200];
+	const char *log;
+	struct vol_attr fa;
+	struct bare bare;
+
+	uhost_volume("cluster-giveup.img");
+	rs = &uhost_geom.res[VMFS_RES_SMALL];
+	CU_ASSERT_FATAL(rs->nclusters == 1);
+	bare_up(&bare, 0xca);
+	uhost_up(&hosts[0], 0, false);
+	CU_ASSERT_FATAL(vol_cluster_is_shared(hosts[0].v));
+	create_at(hosts[0].v, VMFS_ROOT_INO, "f", &fa);
+	CU_ASSERT_FATAL(vol_open_file(hosts[0].v, fa.ino, true) == 0);
+	CU_ASSERT_FATAL(lock_acquire(bare.ctx, rs->hdr_offset, VMFS_LOCK_EXCLUSIVE,
+				     0, NULL) == 0);
+	memset(data, 'q', sizeof(data));
+	unit_log_collect_begin();
+	CU_ASSERT_EQUAL(vol_write(hosts[0].v, fa.ino, data, sizeof(data), 0),
+			-EBUSY);
+	log = unit_log_collect_end();
+	CU_ASSERT_PTR_NOT_NULL(strstr(log, "small blocks cluster 0 is locked by host bare"));
+	snprintf(want, sizeof(want), "gave up after waiting at least %u ms (the operation held: %llu)",
+		 uhost_lease_ms, (unsigned long long)(uhost_geom.res[VMFS_RES_INODE].obj_offset +
+					       fa.ino * uhost_geom.res[VMFS_RES_INODE].obj_size));
+	CU_ASSERT_PTR_NOT_NULL(strstr(log, want));
+	if (!strstr(log, want))
+		fprintf(stderr, "\n  wanted \"%s\" in: %s\n", want, log);
+	CU_ASSERT_EQUAL(lock_release(bare.ctx, rs->hdr_offset, NULL), 0);
+	CU_ASSERT_EQUAL(vol_write(hosts[0].v, fa.ino, data, sizeof(data), 0),
+			(ssize_t)sizeof(data));
+	vol_release_file(hosts[0].v, fa.ino, true);
+	bare_down(&bare);
+
+	CU_ASSERT_EQUAL(cleanup(), 0);
+	CU_ASSERT(unit_fsck_clean(uhost_lun_path, "after a write gave up on a cluster"));
+}
+
+struct stopped_arg {
+	struct bare bare;
+	struct vol_attr ga;
+	uint64_t addr;
+};
+
+/* test_live_holder_while_host_stopped's set-up: A creates g, a bare
+ * host joins and takes g's lock. */
+static void bare_holds_g(void *p)
+{
+	struct stopped_arg *sa = p;
+	const struct vol_res_geom *ri = &uhost_geom.res[VMFS_RES_INODE];
+
+	create_at(hosts[0].v, VMFS_ROOT_INO, "g", &sa->ga);
+	bare_up(&sa->bare, 0xcb);
+	sa->addr = ri->obj_offset + sa->ga.ino * ri->obj_size;
+	CU_ASSERT_FATAL(lock_acquire(sa->bare.ctx, sa->addr, VMFS_LOCK_EXCLUSIVE,
+				     0, NULL) == 0);
+}
+
+/*
+ * A live holder in the way while another host is stopped may itself
+ * wait for that host's locks: in the storm, B waited for the root
+ * directory, which A's operation held while it waited for the dead C,
+ * and gave up a second before C was recovered.  A bare host holds g's
+ * lock; C dies; A's chmod of g, from right after the kill, must not
+ * fail when its live wait (2 s) ends, C not yet recovered then: it
+ * waits until C is, then for the live holder afresh, and the bare host
+ * lets go a second past the live wait.
+ */
+static void test_live_holder_while_host_stopped(void)
+{
+	struct stopped_arg sa;
+	struct op_arg ca;
+	pthread_t th;
+
+	(void)c_dies_holding_file_after(bare_holds_g, &sa);
+	ca.v = hosts[0].v;
+	ca.ino = sa.ga.ino;
+	CU_ASSERT_FATAL(pthread_create(&th, NULL, chmod_thread, &ca) == 0);
+	usleep(3000 * 1000);
+	CU_ASSERT_EQUAL(lock_release(sa.bare.ctx, sa.addr, NULL), 0);
+	pthread_join(th, NULL);
+	printf("[A's chmod %d after %lld ms] ", (int)ca.ret, (long long)ca.took_ms);
+	CU_ASSERT_EQUAL(ca.ret, 0);
+	CU_ASSERT(ca.took_ms >= 2900);
+	bare_down(&sa.bare);
+
+	CU_ASSERT_EQUAL(cleanup(), 0);
+	CU_ASSERT(unit_fsck_clean(uhost_lun_path, "after a wait for a live holder while a host was dead"));
+}
+
 /*
  * The watcher's reads of the slots are handed out (vol_cluster_slots:
  * the HA agent takes them instead of reading the slots itself): both
@@ -1437,6 +1620,9 @@ static CU_TestInfo tests[] = {
 	{ "dead_holder_two_waiters", test_dead_holder_two_waiters },
 	{ "free_takes_inode_cluster_first", test_free_takes_inode_cluster_first },
 	{ "grow_takes_small_cluster_first", test_grow_takes_small_cluster_first },
+	{ "write_takes_data_before_pointers", test_write_takes_data_before_pointers },
+	{ "cluster_give_up_logged", test_cluster_give_up_logged },
+	{ "live_holder_while_host_stopped", test_live_holder_while_host_stopped },
 	{ "cached_locks_handed_over", test_cached_locks_handed_over },
 	{ "uncache_is_not_a_request", test_uncache_is_not_a_request },
 	{ "failed_release_retried", test_failed_release_retried },

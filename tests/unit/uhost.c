@@ -77,11 +77,16 @@ int uhost_down(struct uhost *h)
 	return ret;
 }
 
-void uhost_volume(const char *stem)
+void uhost_volume_sized(const char *stem, uint64_t size)
 {
 	struct lun *lun;
 
-	uhost_lun_path = unit_scratch_volume(stem, 256 * MIB, &lun);
+	uhost_lun_path = unit_scratch_volume(stem, size, &lun);
 	CU_ASSERT_FATAL(vol_geom_read(lun, &uhost_geom, NULL, NULL) == 0);
 	lun_close(lun);
+}
+
+void uhost_volume(const char *stem)
+{
+	uhost_volume_sized(stem, 256 * MIB);
 }

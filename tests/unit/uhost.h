@@ -31,7 +31,9 @@ extern unsigned uhost_lease_ms;
  * others' asks (hb_opts.asks, vol_cluster_opts.hb); false by default. */
 extern bool uhost_disk_asks;
 
-/* A fresh 256 MiB volume (named after stem), no host on it. */
+/* A fresh volume of size bytes (named after stem), no host on it;
+ * uhost_volume's is 256 MiB. */
+void uhost_volume_sized(const char *stem, uint64_t size);
 void uhost_volume(const char *stem);
 /* Host n joins the heartbeat, opens the engine on its own journal and
  * starts its cluster state (alone, or sharing).  faulty: the engine's

@@ -25,7 +25,7 @@ void unit_log_init(void);
 /* A target of warnings and up that calls fn, enabled (unit_log_init
  * first): its number, or < 0. */
 int32_t unit_log_target(qb_log_logger_fn fn);
-/* Collect the warnings and worse logged from now on (one at a time). */
+/* Collect the notices and worse logged from now on (one at a time). */
 void unit_log_collect_begin(void);
 /* Wait at most ms for the collected text to contain needle. */
 bool unit_log_wait_for(const char *needle, unsigned ms);
