@@ -83,6 +83,16 @@ void vol_cache_count_fixed(struct vol *v)
 /* An inode's own bytes, and those of its index and pointer blocks. */
 #define CACHE_INODE_BYTES (sizeof(struct vinode) + VMFS_MD_BLOCK_SIZE)
 
+uint32_t vol_cache_inode_buckets(const struct vol *v)
+{
+	uint64_t want = v->cache.budget_bytes / CACHE_INODE_BYTES;
+	uint32_t n = 4096;
+
+	while (n < want && n < (1u << 20))
+		n <<= 1;
+	return n;
+}
+
 static uint64_t cache_extra_bytes(const struct vinode *vi)
 {
 	return vol_dir_cache_bytes(vi) + vol_bmap_cache_bytes(vi);

@@ -64,6 +64,8 @@ struct vheld {
 	bool detached;             /* vol_file_detach: the opens here hold
 				    * no lock; writes are refused */
 	bool detach_ending;        /* ... until the last of them closes */
+	unsigned pins;             /* the handover worker works on it with
+				    * held_mu let go: kept meanwhile */
 	struct vheld *next;
 };
 
@@ -93,7 +95,16 @@ struct vcl_hwreq {
 	bool asked;
 };
 
-#define VHELD_BUCKETS 4096
+#define VHELD_BUCKETS 16384
+/*
+ * Entries that hold nothing (no lock, no open, no flag) only remember a
+ * lock's generation, so that taking it again rereads nothing when no
+ * other host took it meanwhile.  Past this many entries, those unused
+ * for VHELD_IDLE_MS go (twice as many: every such one), or a host that
+ * touched a million files would keep a million entries.
+ */
+#define VHELD_KEEP 16384
+#define VHELD_IDLE_MS 10000
 #define VCL_MAX_OP_LOCKS 64
 
 struct vcl {
@@ -108,6 +119,7 @@ struct vcl {
 	bool shared;
 	bool stopping;
 	struct vheld *held[VHELD_BUCKETS];
+	uint32_t nheld;              /* entries in the table */
 	struct vslot_seen *seen;     /* per slot */
 	uint32_t nslots;
 	struct hb_slot_info *si;
@@ -206,7 +218,47 @@ static struct vheld *held_find(struct vcl *c, uint64_t addr, bool want)
 	h->addr = addr;
 	h->next = *pp;
 	*pp = h;
+	c->nheld++;
 	return h;
+}
+
+/* Does h remember nothing but a generation (held_mu held)? */
+static bool held_idle(const struct vheld *h, int64_t now)
+{
+	return h->mode == VMFS_LOCK_FREE && !h->open_ro && !h->open_rw &&
+	       !h->in_op && !h->wanted && !h->asked && !h->dirty &&
+	       !h->kheld && !h->leaving && !h->unreleased && !h->detached &&
+	       !h->detach_ending && !h->pins && h->contended_until <= now;
+}
+
+/*
+ * Past VHELD_KEEP entries, free the idle ones unused for VHELD_IDLE_MS
+ * (past twice as many, every idle one).  held_mu held throughout: whoever
+ * works on an entry with it let go keeps it from being idle (an open, an
+ * operation, a flag, or pins).
+ */
+static void held_prune(struct vcl *c, int64_t now)
+{
+	bool all = c->nheld > 2 * VHELD_KEEP;
+
+	if (c->nheld <= VHELD_KEEP)
+		return;
+	for (uint32_t b = 0; b < VHELD_BUCKETS; b++) {
+		struct vheld **pp = &c->held[b];
+
+		while (*pp) {
+			struct vheld *h = *pp;
+
+			if (held_idle(h, now) &&
+			    (all || now - h->used_ms >= VHELD_IDLE_MS)) {
+				*pp = h->next;
+				free(h);
+				c->nheld--;
+			} else {
+				pp = &h->next;
+			}
+		}
+	}
 }
 
 bool vcl_shared(const struct vol *v)
@@ -2451,6 +2503,7 @@ static void vcl_uncache_one(struct vol *v, struct vheld *h, int64_t idle_ms,
 	struct vcl *c = v->cl;
 	struct lock_state st;
 
+	h->pins++;
 	for (;;) {
 		/* One whose release failed goes whether idle or not. */
 		if (h->mode == VMFS_LOCK_FREE || h->in_op ||
@@ -2477,6 +2530,7 @@ static void vcl_uncache_one(struct vol *v, struct vheld *h, int64_t idle_ms,
 		break;
 	}
 	h->leaving = false;
+	h->pins--;
 }
 
 /*
@@ -2526,6 +2580,8 @@ static void vcl_hand_over(struct vol *v, uint64_t addr, bool asked)
 	h = held_find(c, addr, false);
 	if (h && h->asked)
 		answer = true;  /* a member waits since an op kept it */
+	if (h)
+		h->pins++;
 	while (h && h->mode != VMFS_LOCK_FREE) {
 		if (h->in_op) {
 			/* The operation's end lets go of it, and answers
@@ -2555,6 +2611,7 @@ static void vcl_hand_over(struct vol *v, uint64_t addr, bool asked)
 	}
 	if (h) {
 		h->leaving = false;
+		h->pins--;
 		if (answer)
 			h->asked = false;
 	}
@@ -2860,6 +2917,7 @@ void vol_cluster_net_stats(struct vol *v, struct vol_net_stats *s)
 		return;
 	pthread_mutex_lock(&c->held_mu);
 	s->caching = c->caching;
+	s->entries = c->nheld;
 	for (uint32_t b = 0; b < VHELD_BUCKETS; b++)
 		for (struct vheld *h = c->held[b]; h; h = h->next)
 			s->cached += h->mode != VMFS_LOCK_FREE && !h->in_op &&
@@ -3155,6 +3213,7 @@ static void *vcl_mt_thread(void *arg)
 		pthread_mutex_lock(&c->held_mu);
 		sweep = c->sweep_wanted;
 		c->sweep_wanted = false;
+		held_prune(c, vmfs_mono_ms());
 		pthread_mutex_unlock(&c->held_mu);
 		recovered = atomic_exchange(&c->recovered, 0);
 		if (recovered || sweep)
@@ -3445,6 +3504,7 @@ void vol_cluster_stop(struct vol *v)
 			c->held[b] = h->next;
 			free(h);
 		}
+	c->nheld = 0;
 	lock_ctx_close(c->lk);
 	lock_hbwatch_close(c->watch);
 	pthread_rwlock_destroy(&c->mode_rw);

@@ -134,7 +134,7 @@ int vol_open_ex(struct lun *lun, const struct vol_open_opts *o,
 	ret = vol_journals_replay(lun, &v->g, o);
 	if (ret)
 		goto err;
-	v->itab_size = 4096;
+	v->itab_size = vol_cache_inode_buckets(v);
 	v->itab = calloc(v->itab_size, sizeof(*v->itab));
 	if (!v->itab) {
 		ret = -ENOMEM;

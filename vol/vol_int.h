@@ -467,6 +467,9 @@ void vol_icache_evict_all(struct vol *v);
  * blocks.  idle, remove and the eviction they do run under icache_lock;
  * trim outside every lock. */
 void vol_cache_init(struct vol *v, uint64_t budget_bytes);
+/* Buckets for the inode table: about one per inode the budget holds
+ * (4096 to 1M, a power of two). */
+uint32_t vol_cache_inode_buckets(const struct vol *v);
 void vol_cache_fini(struct vol *v);
 /* Count the resource-cluster state (after vol_res_load). */
 void vol_cache_count_fixed(struct vol *v);

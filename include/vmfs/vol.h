@@ -368,6 +368,9 @@ struct vol_net_stats {
 	uint64_t disk_asked;      /* our wants on the disk (§9a) */
 	uint64_t disk_requests;   /* others' wants for a lock held here */
 	uint64_t disk_busy;       /* ... answered "kept" */
+	uint64_t entries;         /* lock-table entries: locks held, files
+				   * open, generations remembered (bounded,
+				   * vol/cluster.c VHELD_KEEP) */
 };
 void vol_cluster_net_stats(struct vol *v, struct vol_net_stats *s);
 /*

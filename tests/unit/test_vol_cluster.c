@@ -1456,6 +1456,61 @@ static void test_live_holder_while_host_stopped(void)
 }
 
 /*
+ * The lock table stays bounded: a lone host that opened and closed
+ * 33,000 files (an entry each, remembering nothing once closed) frees
+ * those entries at its next ticks, down to at most 16,384 (VHELD_KEEP).
+ */
+static void test_held_table_bounded(void)
+{
+	enum { NFILES = 33000 };
+	struct vol_net_stats ns;
+	struct vol_mkfs_opts o;
+	struct lun *lun;
+	struct vol *v;
+	int fd, k;
+
+	uhost_lun_path = unit_tmp_path("cluster-held.img");
+	fd = open(uhost_lun_path, O_CREAT | O_TRUNC | O_RDWR, 0600);
+	CU_ASSERT_FATAL(fd >= 0);
+	CU_ASSERT_FATAL(ftruncate(fd, (off_t)(4096 * MIB)) == 0);
+	close(fd);
+	CU_ASSERT_FATAL(lun_open(uhost_lun_path, 0, &lun) == 0);
+	vol_mkfs_opts_init(&o);
+	o.max_hosts = 4;
+	o.journal_size = 4 * MIB;
+	o.inode_count = NFILES + 1024;
+	CU_ASSERT_FATAL(vol_mkfs(lun, &o, NULL) == 0);
+	CU_ASSERT_FATAL(vol_geom_read(lun, &uhost_geom, NULL, NULL) == 0);
+	lun_close(lun);
+	uhost_up(&hosts[0], 0, false);
+	v = hosts[0].v;
+	for (int i = 0; i < NFILES; i++) {
+		struct vol_attr a;
+		char name[16];
+
+		snprintf(name, sizeof(name), "f%05d", i);
+		CU_ASSERT_EQUAL_FATAL(vol_create(v, VMFS_ROOT_INO, name, S_IFREG | 0644,
+						 0, 0, 0, &a), 0);
+		CU_ASSERT_EQUAL_FATAL(vol_open_file(v, a.ino, true), 0);
+		vol_release_file(v, a.ino, true);
+		vol_forget(v, a.ino, 1);
+	}
+	/* Without the bound: NFILES entries, for as long as it is mounted. */
+	for (k = 0; k < 100; k++) {
+		vol_cluster_net_stats(v, &ns);
+		if (ns.entries <= 16384)
+			break;
+		usleep(100000);
+	}
+	CU_ASSERT(ns.entries <= 16384);
+	if (ns.entries > 16384)
+		fprintf(stderr, "\n  %llu entries left\n", (unsigned long long)ns.entries);
+
+	CU_ASSERT_EQUAL(cleanup(), 0);
+	CU_ASSERT(unit_fsck_clean(uhost_lun_path, "after 33,000 files opened and closed"));
+}
+
+/*
  * The watcher's reads of the slots are handed out (vol_cluster_slots:
  * the HA agent takes them instead of reading the slots itself): both
  * hosts are there, the reads keep coming (B's counter moves in them),
@@ -1623,6 +1678,7 @@ static CU_TestInfo tests[] = {
 	{ "write_takes_data_before_pointers", test_write_takes_data_before_pointers },
 	{ "cluster_give_up_logged", test_cluster_give_up_logged },
 	{ "live_holder_while_host_stopped", test_live_holder_while_host_stopped },
+	{ "held_table_bounded", test_held_table_bounded },
 	{ "cached_locks_handed_over", test_cached_locks_handed_over },
 	{ "uncache_is_not_a_request", test_uncache_is_not_a_request },
 	{ "failed_release_retried", test_failed_release_retried },
