@@ -103,7 +103,9 @@ struct vcl_hwreq {
  * for VHELD_IDLE_MS go (twice as many: every such one), or a host that
  * touched a million files would keep a million entries.
  */
+#ifndef VHELD_KEEP              /* smaller in a stress build */
 #define VHELD_KEEP 16384
+#endif
 #define VHELD_IDLE_MS 10000
 #define VCL_MAX_OP_LOCKS 64
 
