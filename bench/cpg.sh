@@ -14,6 +14,11 @@
 #      Then all three hosts at once, each in its own directory: the total
 #      against host 1 alone (issue #10's aim: at least the one-host
 #      total), disk-only and with the fast path.
+#      Then ALT short rounds (ALT_SECS s each) on one mount of host 1:
+#      alone, then with hosts 2 and 3 mounted and idle (fast path), then
+#      alone again when they have gone, ...; each round's ratio is
+#      against the alone phase just before it, seconds apart, and their
+#      median is the figure least moved by the machine's drift.
 #   2. lock handover latency between two live hosts: hosts 1 and 2
 #      alternately create a file in one shared directory (each create
 #      takes the directory's lock from the other host); median and p99 of
@@ -23,13 +28,16 @@
 #      fast path (lease LEASE_MS).
 #
 # Prints figures; asserts nothing.  VMFS_BIN (default <repo>/bin), SECS
-# (10), ROUNDS (200 creates for part 2), LEASE_MS (10000, the default).
+# (10), ROUNDS (200 creates for part 2), LEASE_MS (10000, the default),
+# ALT (4 rounds; 0: none), ALT_SECS (5).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 export VMFS_BIN=${VMFS_BIN:-$here/../bin}
 SECS=${SECS:-10}
 ROUNDS=${ROUNDS:-200}
 LEASE_MS=${LEASE_MS:-10000}
+ALT=${ALT:-4}
+ALT_SECS=${ALT_SECS:-5}
 # shellcheck source=tests/cluster/lib.sh
 source "$here/../tests/cluster/lib.sh"
 set +e
@@ -159,6 +167,24 @@ fast3=$(ops3 "$SECS")
 umount_all
 cl_vmfsd_mount 1 "$LUN" "$(mnt 1)" --lease-ms "$LEASE_MS"
 alone2=$(ops "$(mnt 1)/own" "$SECS")
+# Alternated rounds on this same mount of host 1.
+alt=()
+for ((r = 1; r <= ALT; r++)); do
+	a=$(ops "$(mnt 1)/own" "$ALT_SECS")
+	for i in 2 3; do
+		mkdir -p "$(mnt "$i")"
+		cl_vmfsd_mount "$i" "$LUN" "$(mnt "$i")" --lease-ms "$LEASE_MS" ||
+			exit 1
+	done
+	for i in 1 2 3; do wait_caching "$i"; done
+	sleep 8
+	f=$(ops "$(mnt 1)/own" "$ALT_SECS")
+	for i in 2 3; do cl_umount "$i" "$(mnt "$i")"; done
+	# Host 1 works alone again from its next read of the slots, a
+	# quarter renewal (500 ms at the default lease) after they left.
+	sleep 3
+	alt+=("$a $f")
+done
 cl_umount 1 "$(mnt 1)"
 alone1=$alone
 alone=$(((alone1 + alone2) / 2))
@@ -170,6 +196,17 @@ echo "two more hosts mounted, disk-only:           $disk ops/s ($(ratio "$disk" 
 echo "two more hosts mounted, fast path (cached):  $fast ops/s ($(ratio "$fast" "$alone") x alone)"
 echo "three hosts busy, own directories, disk-only: $disk3 ops/s in all ($(ratio "${disk3%% *}" "$alone") x one host alone)"
 echo "three hosts busy, own directories, fast path: $fast3 ops/s in all ($(ratio "${fast3%% *}" "$alone") x one host alone)"
+if ((ALT)); then
+	echo "alternated, $ALT_SECS s each (alone, then two idle hosts, fast path):"
+	rs=()
+	for ((r = 0; r < ${#alt[@]}; r++)); do
+		read -r a f <<<"${alt[r]}"
+		rs+=("$(ratio "$f" "$a")")
+		echo "  round $((r + 1)): $a, then $f ops/s: ${rs[r]} x"
+	done
+	echo "  median of the rounds: $(printf '%s\n' "${rs[@]}" | sort -n |
+		awk '{v[NR] = $1} END {printf "%.2f", NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2}') x"
+fi
 
 echo "== 2. lock handover between hosts 1 and 2 ($ROUNDS alternating creates in one directory)"
 mkdir -p "$(mnt 1)/pp-cpg"

@@ -1354,12 +1354,6 @@ int vcl_lock_child(struct vol *v, uint64_t parent, const char *name,
 	return vcl_lock_ino(v, *ino, mode);
 }
 
-/*
- * Lock resource cluster cl of area t for the running operation.  A
- * cluster another host holds is skipped by allocation (try) and waited
- * for by frees.  On a moved generation the cached header is reread
- * (alloc.c).
- */
 /* Where area t comes in the order operations take resource clusters in
  * (docs/PROTOCOL.md §3): inodes, small blocks, file blocks, pointer
  * blocks. */
@@ -1411,6 +1405,12 @@ out:
 		     (unsigned long long)at);
 }
 
+/*
+ * Lock resource cluster cl of area t for the running operation.  A
+ * cluster another host holds is skipped by allocation (try) and waited
+ * for by frees.  On a moved generation the cached header is reread
+ * (alloc.c).
+ */
 int vcl_lock_cluster(struct vol *v, enum vmfs_res_type t, uint32_t cl,
 		     bool try, bool *moved)
 {
