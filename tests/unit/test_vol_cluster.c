@@ -898,13 +898,14 @@ static void test_detached_handover(void)
 }
 
 /*
- * A fresh volume; host C (a child process, lease 2 s) creates a file and
- * holds it open for writing; A and B join (lease 2 s: a waiter's wait
- * for a live holder is that long); prep(arg), if given, runs; C is
- * killed right after a renewal of its heartbeat.  Returns the file's
- * inode number.
+ * A fresh volume; host C (a child process, lease c_lease_ms) creates a
+ * file and holds it open for writing; A and B join (lease 2 s: a
+ * waiter's wait for a live holder is that long); prep(arg), if given,
+ * runs; C is killed right after a renewal of its heartbeat.  Returns the
+ * file's inode number.
  */
-static uint64_t c_dies_holding_file_after(void (*prep)(void *), void *arg)
+static uint64_t c_dies_holding_file_after(unsigned c_lease_ms,
+					  void (*prep)(void *), void *arg)
 {
 	struct hb_slot_info si;
 	uint64_t ino, counter;
@@ -912,13 +913,14 @@ static uint64_t c_dies_holding_file_after(void (*prep)(void *), void *arg)
 	pid_t pid;
 
 	uhost_volume("cluster.img");
-	uhost_lease_ms = 2000;
+	uhost_lease_ms = c_lease_ms;
 	CU_ASSERT_FATAL(pipe(done) == 0);
 	pid = fork();   /* before any thread: the child starts its own */
 	CU_ASSERT_FATAL(pid >= 0);
 	if (pid == 0)
 		host_c_holds_file(-1, done[1]);
 	close(done[1]);
+	uhost_lease_ms = 2000;
 	uhost_up(&hosts[0], 0, false);
 	uhost_up(&hosts[1], 1, false);
 	uhost_lease_ms = UHOST_LEASE_MS_DEFAULT;
@@ -943,7 +945,7 @@ static uint64_t c_dies_holding_file_after(void (*prep)(void *), void *arg)
 
 static uint64_t c_dies_holding_file(void)
 {
-	return c_dies_holding_file_after(NULL, NULL);
+	return c_dies_holding_file_after(2000, NULL, NULL);
 }
 
 /*
@@ -1430,8 +1432,7 @@ static void bare_holds_g(void *p)
  * and gave up a second before C was recovered.  A bare host holds g's
  * lock; C dies; A's chmod of g, from right after the kill, must not
  * fail when its live wait (2 s) ends, C not yet recovered then: it
- * waits until C is, then for the live holder afresh, and the bare host
- * lets go a second past the live wait.
+ * waits on, and the bare host lets go a second past the live wait.
  */
 static void test_live_holder_while_host_stopped(void)
 {
@@ -1439,7 +1440,9 @@ static void test_live_holder_while_host_stopped(void)
 	struct op_arg ca;
 	pthread_t th;
 
-	(void)c_dies_holding_file_after(bare_holds_g, &sa);
+	/* C's lease 4 s: recovered 4.8 s after the kill at the earliest,
+	 * well after A's live wait (2 s) ends. */
+	(void)c_dies_holding_file_after(4000, bare_holds_g, &sa);
 	ca.v = hosts[0].v;
 	ca.ino = sa.ga.ino;
 	CU_ASSERT_FATAL(pthread_create(&th, NULL, chmod_thread, &ca) == 0);
