@@ -1459,6 +1459,34 @@ static void test_live_holder_while_host_stopped(void)
 }
 
 /*
+ * An open does not wait so: the holder of a file's open lock has the
+ * file open and waits for nobody.  Same set-up (C stopped, its recovery
+ * 4.8 s after the kill at the earliest); A's open of g for writing fails
+ * with EBUSY after its usual wait (2 s), not after C's recovery.
+ */
+static void test_open_not_held_by_stopped_host(void)
+{
+	struct stopped_arg sa;
+	int64_t t0, took;
+	int ret;
+
+	(void)c_dies_holding_file_after(4000, bare_holds_g, &sa);
+	t0 = ms_now();
+	ret = vol_open_file(hosts[0].v, sa.ga.ino, true);
+	took = ms_now() - t0;
+	printf("[A's open %d after %lld ms] ", ret, (long long)took);
+	CU_ASSERT_EQUAL(ret, -EBUSY);
+	CU_ASSERT(took < 4000);
+	if (ret >= 0)
+		vol_release_file(hosts[0].v, sa.ga.ino, true);
+	CU_ASSERT_EQUAL(lock_release(sa.bare.ctx, sa.addr, NULL), 0);
+	bare_down(&sa.bare);
+
+	CU_ASSERT_EQUAL(cleanup(), 0);
+	CU_ASSERT(unit_fsck_clean(uhost_lun_path, "after an open refused while a host was dead"));
+}
+
+/*
  * The lock table stays bounded: a lone host that opened and closed
  * 33,000 files (an entry each, remembering nothing once closed) frees
  * those entries at its next ticks, down to at most 16,384 (VHELD_KEEP).
@@ -1681,6 +1709,7 @@ static CU_TestInfo tests[] = {
 	{ "write_takes_data_before_pointers", test_write_takes_data_before_pointers },
 	{ "cluster_give_up_logged", test_cluster_give_up_logged },
 	{ "live_holder_while_host_stopped", test_live_holder_while_host_stopped },
+	{ "open_not_held_by_stopped_host", test_open_not_held_by_stopped_host },
 	{ "held_table_bounded", test_held_table_bounded },
 	{ "cached_locks_handed_over", test_cached_locks_handed_over },
 	{ "uncache_is_not_a_request", test_uncache_is_not_a_request },
