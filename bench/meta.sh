@@ -14,6 +14,13 @@
 #                                file, fsync" (time.perf_counter_ns
 #                                around the pair)
 #
+# Then the floor FUSE sets: the time of one synchronous request through
+# the mount (a getxattr of a name no file has: one request, next to no
+# work in vmfsd), and the most creates and unlinks per second any FUSE
+# file system could make here at 3 and 2 such requests each (what the
+# kernel sends for them with default_permissions: bench/RESULTS.md,
+# twenty-third session), next to ext4's.
+#
 # The vmfs host is alone on its volume, so the kernel caches its names
 # and attributes (fuse/kcache.c) as it does ext4's.  Prints figures;
 # asserts nothing.  Needs root (losetup, mount) for the ext4 line.
@@ -26,6 +33,7 @@
 #   BENCH_SYNC_FILES   M (default 1000; each file takes a 64 KiB small
 #                      block, so keep M well under the volume's count)
 #   BENCH_FSYNCS       K (default 2000)
+#   BENCH_RTTS         getxattr calls timed for the floor (default 50000)
 #   BENCH_NATIVE=0     skip the ext4 reference
 
 set -euo pipefail
@@ -37,6 +45,7 @@ vmfs=$VMFS_BIN/vmfs
 nfiles=${BENCH_FILES:-20000}
 nsync=${BENCH_SYNC_FILES:-1000}
 nfsync=${BENCH_FSYNCS:-2000}
+nrtt=${BENCH_RTTS:-50000}
 
 command -v python3 >/dev/null || { echo "meta.sh: python3 is needed" >&2; exit 1; }
 [[ -x $vmfs ]] || { echo "meta.sh: no $vmfs; run 'make' or set VMFS_BIN" >&2; exit 1; }
@@ -106,6 +115,26 @@ print("%-22s %10.0f %10.0f %10.0f %14.0f %12.3f %12.3f" % (label, *rates, med, p
 EOF
 }
 
+# rtt DIR: microseconds per getxattr of a missing name of a file in DIR.
+rtt() {
+	python3 - "$1" "$nrtt" <<'EOF'
+import errno, os, sys, time
+p = os.path.join(sys.argv[1], "rtt")
+n = int(sys.argv[2])
+open(p, "w").close()
+t = time.perf_counter_ns()
+for _ in range(n):
+    try:
+        os.getxattr(p, "user.meta-bench-none")
+    except OSError as e:
+        if e.errno != errno.ENODATA:
+            raise
+el = time.perf_counter_ns() - t
+os.unlink(p)
+print("%.2f" % (el / n / 1e3))
+EOF
+}
+
 truncate -s 4G "$dir/lun"
 "$vmfs" mkfs --label bench-meta --max-hosts 8 --inodes $((nfiles + nsync + 1024)) "$dir/lun" >/dev/null
 bench_mount "$dir/lun"
@@ -116,6 +145,11 @@ printf '%-22s %10s %10s %10s %14s %12s %12s\n' "" create/s stat/s unlink/s creat
 	"fsync med ms" "fsync p99 ms"
 ours=$(ops "$mp" "vmfs mount")
 echo "$ours"
+us=$(rtt "$mp")
+awk -v us="$us" 'BEGIN {
+	printf "FUSE floor: %.1f us per synchronous request (getxattr of a missing name):", us
+	printf " at most %.0f creates/s (3 requests), %.0f unlinks/s (2)\n", 1e6 / (3 * us), 1e6 / (2 * us)
+}'
 [[ ${BENCH_NATIVE:-1} == 0 ]] && exit 0
 truncate -s 4G "$dir/ext4.img"
 loopdev=$(losetup --find --show "$dir/ext4.img")
@@ -132,4 +166,9 @@ awk -v a="$ours" -v b="$ref" 'BEGIN {
 	for (i = 2; i <= 5; i++) printf " %*.2fx", (i == 5 ? 13 : 9), x[i] / y[i]
 	for (i = 6; i <= 7; i++) printf " %11.2fx", y[i] / x[i]
 	printf "\n"
+}'
+awk -v us="$us" -v b="$ref" 'BEGIN {
+	split(b, y, "  +")
+	printf "FUSE floor / ext4: at most %.2fx ext4'"'"'s creates/s, %.2fx its unlinks/s\n",
+		1e6 / (3 * us) / y[2], 1e6 / (2 * us) / y[4]
 }'

@@ -216,7 +216,10 @@ static int vfuse_mount_args(const struct vfuse_opts *o,
 	/*
 	 * default_permissions: the kernel checks modes, owners and sticky
 	 * directories, as for a local file system; the engine trusts the
-	 * uid and gid it is given.
+	 * uid and gid it is given.  It must stay: a path step the kernel
+	 * finds in its cache (fuse/kcache.c) reaches us as no request at
+	 * all, so search permission could not be checked here
+	 * (tests/integration/t_perms.sh, docs/OPERATIONS.md).
 	 */
 	if (fuse_opt_add_opt(&opts, "subtype=vmfs,default_permissions") ||
 	    fuse_opt_add_opt_escaped(&opts, fsname) ||
