@@ -196,21 +196,6 @@ unsigned lun_lock_io_timeout(const struct lun *lun)
 	return lk && lk < io ? lk : io;
 }
 
-void *lun_buf_alloc(size_t len)
-{
-	void *buf;
-
-	/* 4 KiB fits every logical sector size we accept (512, 4096). */
-	if (posix_memalign(&buf, LUN_BUF_ALIGN, len ? len : LUN_BUF_ALIGN))
-		return NULL;
-	return buf;
-}
-
-void lun_buf_free(void *buf)
-{
-	free(buf);
-}
-
 /* ---- validation --------------------------------------------------------- */
 
 /*

@@ -38,9 +38,9 @@
  * next access (a fresh lookup) costs only one 4 KiB read.
  *
  * Freed memory goes back to the system: glibc keeps freed chunks in its
- * arenas (the 4 KiB aligned images fragment them, so the heap top rarely
- * shrinks), so once an eighth of the budget has been freed, malloc_trim
- * hands the free pages back.  Without it vmfsd kept its peak RSS after
+ * arenas and the lun's buffer pool keeps freed 4 KiB images, so once an
+ * eighth of the budget has been freed, malloc_trim and lun_buf_trim hand
+ * the free pages back.  Without it vmfsd kept its peak RSS after
  * the kernel had dropped every inode.
  */
 #include <malloc.h>
@@ -224,6 +224,7 @@ void vol_cache_trim(struct vol *v)
 				       __ATOMIC_SEQ_CST) >= step) {
 			__atomic_store_n(&c->freed_bytes, 0, __ATOMIC_SEQ_CST);
 			malloc_trim(0);
+			lun_buf_trim();
 		}
 		pthread_mutex_unlock(&c->trim_lock);
 	}

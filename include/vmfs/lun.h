@@ -155,9 +155,22 @@ unsigned lun_lock_io_timeout(const struct lun *lun);
  */
 pthread_mutex_t *lun_hold_mutex(struct lun *lun);
 
-/* Aligned buffers (4 KiB alignment, fit for any sector size). */
+/*
+ * Aligned buffers (4 KiB alignment, fit for any sector size).  Those of
+ * exactly 4 KiB (len 0 or 4096) come from a pool that keeps them one page
+ * each (lun/bufpool.c); lun_buf_trim gives the pages of the pool's freed
+ * blocks back to the system, as malloc_trim does for the heap.
+ */
 void *lun_buf_alloc(size_t len);
 void lun_buf_free(void *buf);
+void lun_buf_trim(void);
+
+struct lun_buf_stats {
+	uint64_t pool_blocks;   /* 4 KiB blocks handed out now */
+	uint64_t pool_bytes;    /* the pool's chunks so far (2 MiB each) */
+	uint64_t idle_blocks;   /* freed since the last trim */
+};
+void lun_buf_stats(struct lun_buf_stats *s);
 
 int lun_read(struct lun *lun, void *buf, size_t len, uint64_t off);
 int lun_write(struct lun *lun, const void *buf, size_t len, uint64_t off);

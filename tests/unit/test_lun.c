@@ -15,6 +15,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -223,6 +225,90 @@ static void test_buf_alloc(void)
 	memset(b, 1, 12345);
 	lun_buf_free(b);
 	lun_buf_free(NULL);
+}
+
+/* The 4 KiB pool (lun/bufpool.c).  It is the process's, shared with
+ * every other test, so counts are compared before and after. */
+#define POOL_TEST_BLOCKS 1200   /* more than two 512-block chunks */
+
+static bool page_resident(const void *p)
+{
+	unsigned char v = 0;
+
+	CU_ASSERT_EQUAL(mincore((void *)p, 4096, &v), 0);
+	return v & 1;
+}
+
+static void test_buf_pool(void)
+{
+	static uint8_t *b[POOL_TEST_BLOCKS];
+	struct lun_buf_stats s0, s1;
+	uint8_t *lowest = NULL, *again, *big;
+	bool overlap = false;
+
+	lun_buf_stats(&s0);
+	for (int i = 0; i < POOL_TEST_BLOCKS; i++) {
+		b[i] = lun_buf_alloc(i % 2 ? 4096 : 0);
+		CU_ASSERT_PTR_NOT_NULL_FATAL(b[i]);
+		CU_ASSERT_EQUAL((uintptr_t)b[i] % 4096, 0);
+		memset(b[i], i & 0xff, 4096);
+		if (!lowest || b[i] < lowest)
+			lowest = b[i];
+	}
+	lun_buf_stats(&s1);
+	CU_ASSERT_EQUAL(s1.pool_blocks, s0.pool_blocks + POOL_TEST_BLOCKS);
+	/* No block shares a byte with another: each kept its own pattern. */
+	for (int i = 0; i < POOL_TEST_BLOCKS; i++)
+		for (int j = 0; j < 4096; j += 512)
+			overlap |= b[i][j] != (i & 0xff);
+	CU_ASSERT_FALSE(overlap);
+	/* A block of another size is a plain aligned allocation, freed by the
+	 * same call. */
+	big = lun_buf_alloc(8192);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(big);
+	CU_ASSERT_EQUAL((uintptr_t)big % 4096, 0);
+	memset(big, 7, 8192);
+	lun_buf_free(big);
+
+	/* Freed, then trimmed: the pages go back to the system. */
+	for (int i = 0; i < POOL_TEST_BLOCKS; i++)
+		lun_buf_free(b[i]);
+	lun_buf_stats(&s1);
+	CU_ASSERT_EQUAL(s1.pool_blocks, s0.pool_blocks);
+	CU_ASSERT(s1.idle_blocks >= POOL_TEST_BLOCKS);
+	CU_ASSERT_TRUE(page_resident(b[0]));
+	lun_buf_trim();
+	lun_buf_stats(&s1);
+	CU_ASSERT_EQUAL(s1.idle_blocks, 0);
+	for (int i = 0; i < POOL_TEST_BLOCKS; i++)
+		CU_ASSERT_FALSE(page_resident(b[i]));
+
+	/* A new block comes from the lowest chunk with room: no higher than
+	 * the lowest block freed above.  Trimmed pages read as zeros. */
+	again = lun_buf_alloc(4096);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(again);
+	CU_ASSERT(again <= lowest);
+	CU_ASSERT_EQUAL(again[0], 0);
+	CU_ASSERT_EQUAL(memcmp(again, again + 1, 4095), 0);
+	lun_buf_free(again);
+}
+
+/* Freeing a pool block twice is caught, not a corrupted pool. */
+static void test_buf_pool_double_free(void)
+{
+	int status = 0;
+	pid_t pid = fork();
+
+	CU_ASSERT_FATAL(pid >= 0);
+	if (pid == 0) {
+		void *p = lun_buf_alloc(4096);
+
+		lun_buf_free(p);
+		lun_buf_free(p);
+		_exit(0);
+	}
+	CU_ASSERT_EQUAL(waitpid(pid, &status, 0), pid);
+	CU_ASSERT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT);
 }
 
 /* ---- data path ---------------------------------------------------------- */
@@ -997,6 +1083,8 @@ static CU_TestInfo lun_tests[] = {
 	{ "spec_parse", test_spec_parse },
 	{ "spec_abspath", test_spec_abspath },
 	{ "buf_alloc", test_buf_alloc },
+	{ "buf_pool", test_buf_pool },
+	{ "buf_pool_double_free", test_buf_pool_double_free },
 	{ "rw_roundtrip", test_rw_roundtrip },
 	{ "unaligned", test_unaligned },
 	{ "submit_batch64", test_submit_batch },
