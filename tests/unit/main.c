@@ -105,23 +105,38 @@ bool unit_fsck_clean(const char *path, const char *what)
 	return rc == 0;
 }
 
-const char *unit_scratch_volume(const char *stem, uint64_t size,
-				struct lun **lun)
+void unit_scratch_opts(struct vol_mkfs_opts *o)
 {
-	const char *path = unit_tmp_path(stem);
-	struct vol_mkfs_opts o;
+	vol_mkfs_opts_init(o);
+	o->max_hosts = 4;
+	o->journal_size = 1024 * 1024;
+	o->label = "unit";
+}
+
+void unit_scratch_mkfs(const char *path, uint64_t size,
+		       const struct vol_mkfs_opts *o, struct lun **lun)
+{
+	struct vol_mkfs_opts def;
 	int fd;
 
+	if (!o) {
+		unit_scratch_opts(&def);
+		o = &def;
+	}
 	fd = open(path, O_CREAT | O_TRUNC | O_RDWR, 0600);
 	CU_ASSERT_FATAL(fd >= 0);
 	CU_ASSERT_FATAL(ftruncate(fd, (off_t)size) == 0);
 	close(fd);
 	CU_ASSERT_FATAL(lun_open(path, 0, lun) == 0);
-	vol_mkfs_opts_init(&o);
-	o.max_hosts = 4;
-	o.journal_size = 1024 * 1024;
-	o.label = "unit";
-	CU_ASSERT_FATAL(vol_mkfs(*lun, &o, NULL) == 0);
+	CU_ASSERT_FATAL(vol_mkfs(*lun, o, NULL) == 0);
+}
+
+const char *unit_scratch_volume(const char *stem, uint64_t size,
+				struct lun **lun)
+{
+	const char *path = unit_tmp_path(stem);
+
+	unit_scratch_mkfs(path, size, NULL, lun);
 	return path;
 }
 

@@ -108,23 +108,12 @@ static uint64_t mk(struct vol *v, uint64_t dir, const char *name, size_t size,
 /* A volume with a bit of everything the engine makes. */
 static void make_volume(void)
 {
-	struct vol_mkfs_opts o;
 	struct lun *lun;
 	struct vol *v;
 	struct vol_attr a, d;
 	uint8_t blk[4096];
-	int fd;
 
-	lun_path = unit_tmp_path("fsck.img");
-	fd = open(lun_path, O_CREAT | O_TRUNC | O_RDWR, 0600);
-	CU_ASSERT_FATAL(fd >= 0);
-	CU_ASSERT_FATAL(ftruncate(fd, (off_t)(512 * MIB)) == 0);
-	close(fd);
-	CU_ASSERT_FATAL(lun_open(lun_path, 0, &lun) == 0);
-	vol_mkfs_opts_init(&o);
-	o.max_hosts = 4;
-	o.journal_size = MIB;
-	CU_ASSERT_FATAL(vol_mkfs(lun, &o, NULL) == 0);
+	lun_path = unit_scratch_volume("fsck.img", 512 * MIB, &lun);
 	CU_ASSERT_FATAL(vol_open(lun, 0, &v) == 0);
 	vol_geom_get(v, &geom);
 

@@ -76,21 +76,13 @@ static void fresh(void)
 {
 	struct vol_mkfs_opts o;
 	struct lun *l;
-	int fd;
 
 	vol_down();
 	if (!path)
 		path = unit_tmp_path("grow.img");
-	fd = open(path, O_CREAT | O_TRUNC | O_RDWR, 0600);
-	CU_ASSERT_FATAL(fd >= 0);
-	CU_ASSERT_FATAL(ftruncate(fd, (off_t)(256 * MIB)) == 0);
-	close(fd);
-	CU_ASSERT_FATAL(lun_open(path, 0, &l) == 0);
-	vol_mkfs_opts_init(&o);
-	o.max_hosts = 4;
-	o.journal_size = MIB;
+	unit_scratch_opts(&o);
 	o.label = "grow";
-	CU_ASSERT_FATAL(vol_mkfs(l, &o, NULL) == 0);
+	unit_scratch_mkfs(path, 256 * MIB, &o, &l);
 	lun_close(l);
 	vol_up();
 }

@@ -48,17 +48,10 @@ static void mkvol(const char *path)
 {
 	struct vol_mkfs_opts o;
 	struct lun *lun;
-	int fd = open(path, O_CREAT | O_TRUNC | O_RDWR, 0600);
 
-	CU_ASSERT_FATAL(fd >= 0);
-	CU_ASSERT_FATAL(ftruncate(fd, (off_t)(512 * MIB)) == 0);
-	close(fd);
-	CU_ASSERT_FATAL(lun_open(path, 0, &lun) == 0);
-	vol_mkfs_opts_init(&o);
-	o.max_hosts = 4;
-	o.journal_size = MIB;
+	unit_scratch_opts(&o);
 	o.label = "jnl";
-	CU_ASSERT_FATAL(vol_mkfs(lun, &o, NULL) == 0);
+	unit_scratch_mkfs(path, 512 * MIB, &o, &lun);
 	lun_close(lun);
 }
 

@@ -143,18 +143,11 @@ static void test_budget_holds(void)
 	struct vol_cache_stats s;
 	struct vol_attr a;
 	char name[32];
-	int fd;
 
 	lun_path = unit_tmp_path("cache.img");
-	fd = open(lun_path, O_CREAT | O_TRUNC | O_RDWR, 0600);
-	CU_ASSERT_FATAL(fd >= 0);
-	CU_ASSERT_FATAL(ftruncate(fd, (off_t)(2048 * MIB)) == 0);
-	close(fd);
-	CU_ASSERT_FATAL(lun_open(lun_path, 0, &lun) == 0);
-	vol_mkfs_opts_init(&mo);
+	unit_scratch_opts(&mo);
 	mo.max_hosts = 2;
-	mo.journal_size = MIB;
-	CU_ASSERT_FATAL(vol_mkfs(lun, &mo, NULL) == 0);
+	unit_scratch_mkfs(lun_path, 2048 * MIB, &mo, &lun);
 	lun_close(lun);
 	lun = NULL;
 

@@ -1498,19 +1498,13 @@ static void test_held_table_bounded(void)
 	struct vol_mkfs_opts o;
 	struct lun *lun;
 	struct vol *v;
-	int fd, k;
+	int k;
 
 	uhost_lun_path = unit_tmp_path("cluster-held.img");
-	fd = open(uhost_lun_path, O_CREAT | O_TRUNC | O_RDWR, 0600);
-	CU_ASSERT_FATAL(fd >= 0);
-	CU_ASSERT_FATAL(ftruncate(fd, (off_t)(4096 * MIB)) == 0);
-	close(fd);
-	CU_ASSERT_FATAL(lun_open(uhost_lun_path, 0, &lun) == 0);
-	vol_mkfs_opts_init(&o);
-	o.max_hosts = 4;
+	unit_scratch_opts(&o);
 	o.journal_size = 4 * MIB;
 	o.inode_count = NFILES + 1024;
-	CU_ASSERT_FATAL(vol_mkfs(lun, &o, NULL) == 0);
+	unit_scratch_mkfs(uhost_lun_path, 4096 * MIB, &o, &lun);
 	CU_ASSERT_FATAL(vol_geom_read(lun, &uhost_geom, NULL, NULL) == 0);
 	lun_close(lun);
 	uhost_up(&hosts[0], 0, false);

@@ -38,22 +38,11 @@ static struct vol_raw raw;
  * stays open for the raw writers. */
 static void setup(void (*fill)(struct vol *v))
 {
-	struct vol_mkfs_opts o;
 	struct vol *v;
-	int fd;
 
 	if (lun)
 		lun_close(lun);
-	path = unit_tmp_path("vol_raw.img");
-	fd = open(path, O_CREAT | O_TRUNC | O_RDWR, 0600);
-	CU_ASSERT_FATAL(fd >= 0);
-	CU_ASSERT_FATAL(ftruncate(fd, (off_t)(512 * MIB)) == 0);
-	close(fd);
-	CU_ASSERT_FATAL(lun_open(path, 0, &lun) == 0);
-	vol_mkfs_opts_init(&o);
-	o.max_hosts = 4;
-	o.journal_size = MIB;
-	CU_ASSERT_FATAL(vol_mkfs(lun, &o, NULL) == 0);
+	path = unit_scratch_volume("vol_raw.img", 512 * MIB, &lun);
 	CU_ASSERT_FATAL(vol_open(lun, 0, &v) == 0);
 	fill(v);
 	CU_ASSERT_FATAL(vol_close(v) == 0);

@@ -84,25 +84,14 @@ static uint64_t create_file(struct vol *v, const char *name, size_t len)
  */
 static void make_pending(struct pending *p)
 {
-	struct vol_mkfs_opts mo;
 	struct vol_geom g;
 	struct statvfs st;
 	struct vol_attr a;
 	struct lun *lun;
 	struct vol *v;
 	uint8_t *blk;
-	int fd;
 
-	p->path = unit_tmp_path("unlinked");
-	fd = open(p->path, O_CREAT | O_TRUNC | O_RDWR, 0600);
-	CU_ASSERT_FATAL(fd >= 0);
-	CU_ASSERT_FATAL(ftruncate(fd, (off_t)(512 * MIB)) == 0);
-	close(fd);
-	CU_ASSERT_FATAL(lun_open(p->path, 0, &lun) == 0);
-	vol_mkfs_opts_init(&mo);
-	mo.max_hosts = 4;
-	mo.journal_size = MIB;
-	CU_ASSERT_FATAL(vol_mkfs(lun, &mo, NULL) == 0);
+	p->path = unit_scratch_volume("unlinked", 512 * MIB, &lun);
 
 	CU_ASSERT_FATAL(vol_open(lun, 0, &v) == 0);
 	p->kept = create_file(v, "kept", MIB);

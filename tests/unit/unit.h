@@ -35,8 +35,14 @@ const char *unit_log_collect_end(void);
 /* A fresh volume on a sparse scratch file of size bytes (max_hosts 4,
  * 1 MiB journals, label "unit"), opened read-write into *lun; its path. */
 struct lun;
+struct vol_mkfs_opts;
 const char *unit_scratch_volume(const char *stem, uint64_t size,
 				struct lun **lun);
+/* The same at path, made with mkfs options o (NULL: those above). */
+void unit_scratch_mkfs(const char *path, uint64_t size,
+		       const struct vol_mkfs_opts *o, struct lun **lun);
+/* The options above, for a caller to change some of. */
+void unit_scratch_opts(struct vol_mkfs_opts *o);
 
 /* fsck -n of the volume in the file at path (not in use): true when it
  * exits 0; otherwise each problem and the summary go to stderr, headed
