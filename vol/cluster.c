@@ -52,7 +52,7 @@ struct vheld {
 	bool asked;                /* ... and a member waits for RELEASED */
 	bool dirty;                /* cached with changes not home yet: */
 	uint64_t seq;              /* ... in this sealed transaction */
-	int64_t used_ms;           /* the last operation that used it ended */
+	int64_t used_ms;           /* made, or last used by an operation or a close */
 	int64_t contended_until;   /* asked for on the disk (§9a): let go
 				    * after each operation until then */
 	bool kheld;                /* the kernel keeps what it covers
@@ -100,8 +100,9 @@ struct vcl_hwreq {
  * Entries that hold nothing (no lock, no open, no flag) only remember a
  * lock's generation, so that taking it again rereads nothing when no
  * other host took it meanwhile.  Past this many entries, those unused
- * for VHELD_IDLE_MS go (twice as many: every such one), or a host that
- * touched a million files would keep a million entries.
+ * for VHELD_IDLE_MS (made, or last used by an operation or a close, that
+ * long ago) go (twice as many: every such one), or a host that touched a
+ * million files would keep a million entries.
  */
 #ifndef VHELD_KEEP              /* smaller in a stress build */
 #define VHELD_KEEP 16384
@@ -218,6 +219,7 @@ static struct vheld *held_find(struct vcl *c, uint64_t addr, bool want)
 	if (!h)
 		return NULL;
 	h->addr = addr;
+	h->used_ms = vmfs_mono_ms();
 	h->next = *pp;
 	*pp = h;
 	c->nheld++;
@@ -1748,6 +1750,7 @@ void vol_release_file(struct vol *v, uint64_t ino, bool write)
 			h->open_rw--;
 		else if (!write && h->open_ro)
 			h->open_ro--;
+		h->used_ms = vmfs_mono_ms();
 		if (h->detached && h->detach_ending && !h->open_ro &&
 		    !h->open_rw) {
 			h->detached = h->detach_ending = false;
