@@ -86,10 +86,11 @@ static void pool_init(void)
 	pool.chunk = calloc(POOL_NCHUNKS, sizeof(*pool.chunk));
 	if (!pool.chunk)
 		return;
-	/* Address space only: nothing is committed until a chunk is used.
-	 * One chunk more, to start the range on a chunk boundary. */
+	/* Address space only: nothing is committed (nor counted against
+	 * the overcommit limit) until a chunk is made writable.  One chunk
+	 * more, to start the range on a chunk boundary. */
 	p = mmap(NULL, POOL_RANGE + POOL_CHUNK, PROT_NONE,
-		 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+		 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (p == MAP_FAILED) {
 		free(pool.chunk);
 		pool.chunk = NULL;
@@ -113,6 +114,8 @@ static struct pchunk *pool_chunk_add(void)
 	c = malloc(sizeof(*c));
 	if (!c)
 		return NULL;
+	/* Counted against the overcommit limit now: refused, the caller
+	 * takes its block from the heap. */
 	if (mprotect(at, POOL_CHUNK, PROT_READ | PROT_WRITE)) {
 		free(c);
 		return NULL;
