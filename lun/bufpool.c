@@ -29,8 +29,6 @@
  * All functions are thread-safe (one mutex: taking and giving back a
  * block is a few bit operations).
  */
-#include <errno.h>
-#include <malloc.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
