@@ -7,7 +7,8 @@
 #     mount.vmfs turns -o cache_size=16M into --cache-size 16M;
 #   - `vmfs info MOUNTPOINT` shows the budget (text and --json);
 #   - 30,000 empty files in 6 directories through a mount with
-#     --cache-size 16M; the kernel drops its caches (echo 2, then echo 3 >
+#     --cache-size 16M: while the kernel holds them, at most 7 KiB of RSS
+#     each over the budget and the journal; the kernel drops its caches (echo 2, then echo 3 >
 #     /proc/sys/vm/drop_caches), forgets every inode, and vmfsd's RSS
 #     (VmRSS) falls under a bound: what it had right after the mount, plus
 #     the budget, plus what the budget does not cover (the journal's images
@@ -78,6 +79,14 @@ for d in range(ndirs):
 EOF
 rss_full=$(rss_kib "$pid")
 t_log "RSS after the mount ${rss0} KiB, after the creates ${rss_full} KiB"
+# While the kernel holds every inode: at most 7 KiB each (a 4 KiB image
+# at one page from the buffer pool, its struct and the kernel-cache
+# records; 8-9 KiB each with posix_memalign's images), over the budget
+# and the journal's images.
+held=$((NDIRS * PER_DIR + NDIRS))
+held_bound=$((rss0 + held * 7 + (BUDGET_MIB << 10) + 2 * (JOURNAL_MIB << 10)))
+((rss_full <= held_bound)) ||
+	fail "vmfsd RSS ${rss_full} KiB with $held inodes held exceeds ${held_bound} KiB (7 KiB each over the mount's ${rss0} KiB, the budget and the journal)"
 
 # Budget + what vmfsd had at mount + journal images and the commit's
 # copy + a request buffer per FUSE thread + allocator slack, in KiB.
