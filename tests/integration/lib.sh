@@ -300,13 +300,16 @@ vmfsd_pid_of() {
 
 # t_mount LUN MP [vmfs mount options...]: mount with the private state dir
 # and a log per mount point; remembers the mount and its vmfsd for cleanup.
+# T_MOUNT_WRAP (an array, empty by default) goes before the command, e.g.
+# (prlimit --as=N --) to start vmfsd under a limit.
+T_MOUNT_WRAP=()
 t_mount() {
 	local lun=$1 mp=$2 pid
 	shift 2
 	mkdir -p "$mp"
 	mp=$(cd "$mp" && pwd -P)
 	T_MOUNTS+=("$mp")
-	"$VMFS" mount --state-dir "$T_STATE" \
+	"${T_MOUNT_WRAP[@]}" "$VMFS" mount --state-dir "$T_STATE" \
 		--log-file "$T_DIR/vmfsd-$(basename "$mp").log" "$@" "$lun" "$mp" ||
 		fail "vmfs mount $lun $mp failed"
 	mountpoint -q "$mp" || fail "vmfs mount returned 0 but $mp is not mounted"
